@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything sla-lang needs on a fresh Debian/Ubuntu machine (or a CI runner):
+# the system libraries and fonts the PDF renderer uses, then the package with all extras.
+# Safe to run twice. Without root or apt-get it installs only the Python package and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0  # WeasyPrint text layout and font subsetting
+  fonts-ipaexfont fonts-dejavu-core                                   # Japanese (IPAex) and Latin fonts for the PDF
+  poppler-utils                                                       # pdffonts/pdftoppm/pdftotext used by the tests
+  git                                                                 # sla diff REV:path
+)
+
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then
+  sudo apt-get update -qq
+  sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+else
+  echo "install.sh: no apt-get (or no root): install ${PACKAGES[*]} with your package manager for PDF output" >&2
+fi
+
+python3 -m pip install --quiet --upgrade pip
+python3 -m pip install --quiet -e '.[all]'
+echo "sla-lang installed: $(sla --version)"

@@ -1,0 +1,126 @@
+"""Semantic checks over the IR.
+
+A check is a function `(CheckContext) -> Iterable[Diagnostic]` registered with `@check(rule, …)`
+naming every rule it may report; it is skipped when none of them is selected. Checks are pure:
+they read the policy and report; the pipeline (compile.py) applies configuration, severities
+and suppressions, and only the CLI picks exit codes.
+
+One module per concern. Each check must tolerate a policy with errors elsewhere (an owner that
+names no team, a transition to an undefined stage): resolve through the context and skip what
+does not resolve — the names check has already reported it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from ..diagnostics import INTERNAL_ERROR, Diagnostic, Rule
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from ..ir import Policy
+
+# Modules holding checks, imported in this order by `load_checks()`.
+CHECK_MODULES = (
+    "sla_lang.checks.names",
+)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Settings that change what checks conclude (not which run)."""
+
+    today: date | None = None  # "now" for review-expiry checks; None = the real date
+    stats: bool = False  # collect statistics (worst-case times …) into CheckContext.stats
+
+
+@dataclass(frozen=True)
+class RegisteredCheck:
+    function: Callable[[CheckContext], Iterable[Diagnostic]]
+    rules: tuple[Rule, ...]
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+
+_CHECKS: list[RegisteredCheck] = []
+
+
+def check(*rules: Rule):
+    """Register a check reporting `rules`. Returns the function unchanged."""
+
+    def register(function):
+        _CHECKS.append(RegisteredCheck(function, rules))
+        return function
+
+    return register
+
+
+def load_checks() -> list[RegisteredCheck]:
+    for module in CHECK_MODULES:
+        importlib.import_module(module)
+    return list(_CHECKS)
+
+
+@dataclass
+class CheckContext:
+    policy: Policy
+    options: CheckOptions = field(default_factory=CheckOptions)
+    stats: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def graph(self) -> nx.MultiDiGraph:
+        """The stage graph: a node per stage (attribute `stage`), an edge per transition
+        between declared stages (key = clause id, attribute `transition`)."""
+        import networkx as nx
+
+        graph = nx.MultiDiGraph()
+        for stage in self.policy.stages:
+            if stage.id not in graph:
+                graph.add_node(stage.id, stage=stage)
+        for stage in self.policy.stages:
+            for t in stage.transitions:
+                if t.target.name in graph:
+                    graph.add_edge(stage.id, t.target.name, key=t.clause_id, transition=t)
+        return graph
+
+    @property
+    def today(self) -> date:
+        return self.options.today or date.today()
+
+
+def run_checks(
+    policy: Policy,
+    options: CheckOptions | None = None,
+    is_selected: Callable[[str], bool] = lambda code: True,
+    stats: dict[str, object] | None = None,
+) -> list[Diagnostic]:
+    context = CheckContext(policy, options or CheckOptions(), stats if stats is not None else {})
+    out: list[Diagnostic] = []
+    for registered in load_checks():
+        if not any(is_selected(rule.code) for rule in registered.rules):
+            continue
+        try:
+            out.extend(registered.function(context))
+        except Exception as exc:  # a bug in a check must not hide the other checks' results
+            if os.environ.get("SLA_DEBUG"):
+                traceback.print_exc()
+            from ..source import Span
+
+            out.append(
+                Diagnostic(
+                    INTERNAL_ERROR,
+                    f"internal error in check `{registered.name}`: {type(exc).__name__}: {exc}",
+                    Span.point(policy.path),
+                    help="please report this with the policy; set SLA_DEBUG=1 for the traceback",
+                )
+            )
+    return out

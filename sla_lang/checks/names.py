@@ -1,0 +1,404 @@
+"""Name resolution and types: every reference names something declared, once, of the right kind.
+
+Conditions share one namespace for the quantities they read: properties, events (read as a
+count) and score models (`lead_score`, or a group: `lead_score.fit`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable, Iterator
+
+from .. import ir
+from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from . import CheckContext, check
+
+UNDEFINED_REFERENCE = define_rule(
+    "SLA301",
+    "undefined-reference",
+    Severity.ERROR,
+    "A name refers to a stage, team, property, event, score, calendar or review that is not declared.",
+    explanation="Owners and escalation targets must be declared teams (`party` or `team`), "
+    "transition targets must be stages, criteria may read declared properties, events and "
+    "scores, and so on. The message names what kind of thing was expected and the closest "
+    "declared name.",
+    bad='stage mql "MQL" {\n  owner insdie_sales\n  -> sql when intent == "yes"\n}',
+    good='stage mql "MQL" {\n  owner inside_sales\n  -> sql when intent == "yes"\n}',
+)
+DUPLICATE_DEFINITION = define_rule(
+    "SLA302",
+    "duplicate-definition",
+    Severity.ERROR,
+    "Two declarations use the same name.",
+    explanation="Stages, teams, calendars, KPIs, reviews and priorities each need a unique "
+    "name. Properties, events and scores share one namespace (criteria read them all by "
+    "name), and score groups must be unique within their score.",
+    bad='stage mql "MQL" {\n  owner inside_sales\n}\nstage mql "Hot MQL" {\n  owner inside_sales\n}',
+    good='stage mql "MQL" {\n  owner inside_sales\n}\nstage hot_mql "Hot MQL" {\n  owner inside_sales\n}',
+)
+INCOMPATIBLE_COMPARISON = define_rule(
+    "SLA308",
+    "incompatible-comparison",
+    Severity.ERROR,
+    "A condition compares a quantity with a value of another type, or orders an unordered one.",
+    explanation="Numbers, scores and event counts compare with numbers; enum and text "
+    "properties with quoted text (`==`, `!=`, `in`), yes/no properties with true/false, date "
+    "properties with dates. A bare name is a yes/no test: it works for yes/no properties "
+    "(true) and events (happened at least once), not for numbers or text.",
+    bad='-> mql when industry >= 50',
+    good='-> mql when employees >= 50 and industry in ["manufacturing", "it"]',
+)
+UNKNOWN_ENUM_VALUE = define_rule(
+    "SLA309",
+    "unknown-enum-value",
+    Severity.ERROR,
+    "A condition uses a value that is not one of the enum property's options.",
+    explanation="An enum property can only hold the options listed in its declaration, so a "
+    "condition on any other value is never true — usually a typo.",
+    bad='property intent "Intent" enum ["yes", "no"]\n…\n-> sql when intent == "Yes"',
+    good='property intent "Intent" enum ["yes", "no"]\n…\n-> sql when intent == "yes"',
+)
+
+_NUMERIC = (ir.Number,)
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _undefined(name: ir.Name | ir.Ref, kind: str, candidates: Iterable[str], how: str) -> Diagnostic:
+    text = name.name if isinstance(name, ir.Name) else name.text
+    guess = _suggest(name.name, candidates)
+    hint = f"did you mean `{guess}`? " if guess else ""
+    return Diagnostic(
+        UNDEFINED_REFERENCE,
+        f"undefined {kind} `{text}`",
+        name.span,
+        help=hint + how,
+    )
+
+
+@check(DUPLICATE_DEFINITION)
+def find_duplicate_definitions(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    groups: list[tuple[str, Iterable]] = [
+        ("team", policy.teams),
+        ("stage", policy.stages),
+        ("calendar", policy.calendars),
+        ("kpi", policy.kpis),
+        ("review", policy.reviews),
+        ("priority", policy.priorities),
+        ("property, event or score", [*policy.properties, *policy.events, *policy.scores]),
+    ]
+    for model in policy.scores:
+        groups.append((f"group of score `{model.id}`", model.groups))
+    for kind, items in groups:
+        first: dict[str, object] = {}
+        for item in items:
+            if item.id in first:
+                yield Diagnostic(
+                    DUPLICATE_DEFINITION,
+                    f"{kind} `{item.id}` is declared more than once",
+                    item.name_span,
+                    help="rename one of them; names are how the rest of the policy refers to it",
+                    related=(Related(first[item.id].name_span, "first declared here"),),
+                )
+            else:
+                first[item.id] = item
+
+
+@check(UNDEFINED_REFERENCE)
+def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    teams = policy.team_by_id
+    stages = policy.stage_by_id
+    properties = policy.property_by_id
+    calendars = policy.calendar_by_id
+    reviews = policy.review_by_id
+    quantities = {**properties, **policy.event_by_id, **policy.score_by_id}
+    team_help = "teams are declared with `party NAME` or `team NAME`"
+
+    def team_refs() -> Iterator[ir.Name]:
+        a = policy.agreement
+        if a and a.owner:
+            yield a.owner
+        for team in policy.teams:
+            if team.parent:
+                yield team.parent
+        for stage in policy.stages:
+            if stage.owner:
+                yield stage.owner
+            for d in stage.deadlines:
+                if d.owner:
+                    yield d.owner
+            if stage.follow_up and stage.follow_up.owner:
+                yield stage.follow_up.owner
+            for e in stage.escalations:
+                yield e.to
+            if stage.handoff:
+                yield stage.handoff.sender
+        for kpi in policy.kpis:
+            if kpi.owner:
+                yield kpi.owner
+            if kpi.alert:
+                yield from kpi.alert.notify
+        for info in policy.information:
+            yield info.sender
+            yield info.receiver
+        for row in policy.responsibilities:
+            yield from row.teams()
+        for review in policy.reviews:
+            if review.owner:
+                yield review.owner
+            yield from review.attendees
+
+    for name in team_refs():
+        if name.name not in teams:
+            yield _undefined(name, "team", teams, team_help)
+
+    for stage in policy.stages:
+        for t in stage.transitions:
+            if t.target.name not in stages:
+                yield _undefined(t.target, "stage", stages, "stages are declared with `stage NAME { … }`")
+            for prop in t.record:
+                if prop.name not in properties:
+                    yield _undefined(prop, "property", properties, "declare it: `property NAME \"Label\" enum [...]`")
+        if stage.calendar and stage.calendar.name not in calendars:
+            yield _undefined(stage.calendar, "calendar", calendars, "calendars are declared with `calendar NAME { … }`")
+        if stage.handoff:
+            for field_name in stage.handoff.include:
+                if field_name.name not in quantities:
+                    yield _undefined(
+                        field_name, "property", quantities,
+                        "hand-off fields are declared properties, events or scores",
+                    )
+    if policy.agreement and policy.agreement.calendar and policy.agreement.calendar.name not in calendars:
+        yield _undefined(
+            policy.agreement.calendar, "calendar", calendars, "calendars are declared with `calendar NAME { … }`"
+        )
+
+    for kpi in policy.kpis:
+        measure = kpi.measure
+        for stage_name in _measure_stages(measure):
+            if stage_name.name not in stages:
+                yield _undefined(stage_name, "stage", stages, "KPIs measure declared stages")
+        if isinstance(measure, ir.AverageMeasure):
+            yield from _check_ref(measure.quantity, policy)
+        if isinstance(measure, ir.ComplianceMeasure) and measure.stage.name in stages:
+            if stages[measure.stage.name].deadline(measure.deadline) is None:
+                yield Diagnostic(
+                    UNDEFINED_REFERENCE,
+                    f"stage `{measure.stage.name}` has no `{measure.deadline}` deadline to measure",
+                    measure.span,
+                    help=f"add `{measure.deadline} within …` to stage `{measure.stage.name}`",
+                )
+        if kpi.alert and kpi.alert.review and kpi.alert.review.name not in reviews:
+            yield _undefined(kpi.alert.review, "review", reviews, "reviews are declared with `review NAME { … }`")
+
+    for info in policy.information:
+        for item in info.items:
+            if item.recorded_in and item.recorded_in.name not in properties:
+                yield _undefined(item.recorded_in, "property", properties, "feedback is recorded in a declared property")
+
+    for condition in _all_conditions(policy):
+        for ref in ir.condition_refs(condition):
+            yield from _check_ref(ref, policy)
+
+
+def _check_ref(ref: ir.Ref, policy: ir.Policy) -> Iterator[Diagnostic]:
+    quantities = {**policy.property_by_id, **policy.event_by_id, **policy.score_by_id}
+    if ref.name not in quantities:
+        yield _undefined(
+            ref, "property, event or score", quantities,
+            "criteria read declared `property`, `event` and `score` names",
+        )
+        return
+    if ref.member is None:
+        return
+    model = policy.score_by_id.get(ref.name)
+    if model is None:
+        yield Diagnostic(
+            UNDEFINED_REFERENCE,
+            f"`{ref.name}` is not a score, so `{ref.text}` names nothing",
+            ref.span,
+            help="only scores have parts: `score_name.group_name`",
+        )
+        return
+    groups = {g.id for g in model.groups}
+    if ref.member not in groups:
+        guess = _suggest(ref.member, groups)
+        yield Diagnostic(
+            UNDEFINED_REFERENCE,
+            f"score `{model.id}` has no group `{ref.member}`",
+            ref.span,
+            help=(f"did you mean `{model.id}.{guess}`? " if guess else "")
+            + "groups: " + ", ".join(sorted(groups)),
+        )
+
+
+def _measure_stages(measure: ir.Measure | None) -> list[ir.Name]:
+    if measure is None:
+        return []
+    if isinstance(measure, (ir.CountMeasure, ir.ComplianceMeasure, ir.AverageMeasure)):
+        return [measure.stage]
+    if isinstance(measure, ir.ConversionMeasure):
+        return [measure.source, *measure.targets]
+    if isinstance(measure, ir.DurationMeasure):
+        return [measure.source, measure.target]
+    return []
+
+
+def _all_conditions(policy: ir.Policy) -> Iterator[ir.Condition]:
+    for model in policy.scores:
+        for group in model.groups:
+            for rule in group.rules:
+                yield rule.condition
+    for stage in policy.stages:
+        for t in stage.transitions:
+            if t.condition is not None:
+                yield t.condition
+    for priority in policy.priorities:
+        if priority.condition is not None:
+            yield priority.condition
+
+
+def _leaves(condition: ir.Condition) -> Iterator[ir.Condition]:
+    stack = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ir.AllOf, ir.AnyOf)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, ir.Negation):
+            stack.append(node.item)
+        else:
+            yield node
+
+
+def quantity_type(ref: ir.Ref, policy: ir.Policy) -> str | None:
+    """What a Ref holds: a property's type, 'count' for events, 'number' for scores."""
+    prop = policy.property_by_id.get(ref.name)
+    if prop is not None:
+        return prop.type if ref.member is None else None
+    if ref.name in policy.event_by_id:
+        return "count" if ref.member is None else None
+    if ref.name in policy.score_by_id:
+        return "number"
+    return None
+
+
+@check(INCOMPATIBLE_COMPARISON, UNKNOWN_ENUM_VALUE)
+def find_incompatible_comparisons(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    for condition in _all_conditions(policy):
+        for leaf in _leaves(condition):
+            yield from _check_leaf(leaf, policy)
+
+
+_VALUE_TYPES = {
+    "number": (ir.Number,),
+    "count": (ir.Number,),
+    "enum": (ir.Text,),
+    "text": (ir.Text,),
+    "bool": (ir.Flag,),
+    "date": (ir.DateValue,),
+    "datetime": (ir.DateValue,),
+}
+_ORDERED = {"number", "count", "date", "datetime"}
+_TYPE_WORDS = {
+    "number": "a number",
+    "count": "an event count",
+    "enum": "an enum",
+    "text": "a text",
+    "bool": "a yes/no",
+    "date": "a date",
+    "datetime": "a date-time",
+}
+
+
+def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
+    ref = getattr(leaf, "left", None) or getattr(leaf, "ref", None)
+    kind = quantity_type(ref, policy)
+    if kind is None:
+        return  # undefined: reported by find_undefined_references
+    if ref.name in policy.score_by_id:
+        what = f"`{ref.text}` is a score"
+    elif kind == "count":
+        what = f"`{ref.text}` is an event (read as a count)"
+    else:
+        what = f"`{ref.text}` is {_TYPE_WORDS[kind]} property"
+    if isinstance(leaf, ir.Truthy):
+        if kind not in ("bool", "count"):
+            yield Diagnostic(
+                INCOMPATIBLE_COMPARISON,
+                f"{what}; a bare name only tests yes/no properties and events",
+                leaf.span,
+                help=f"compare it: `{ref.text} is set`, or `{ref.text} >= …` for numbers",
+            )
+        return
+    if isinstance(leaf, ir.Presence):
+        if kind == "count" or ref.name in policy.score_by_id:
+            yield Diagnostic(
+                INCOMPATIBLE_COMPARISON,
+                f"{what}; it always has a value, so `is set` tells nothing",
+                leaf.span,
+                help=f"compare it with a number: `{ref.text} >= 1`",
+            )
+        return
+    values = (leaf.right,) if isinstance(leaf, ir.Comparison) else leaf.values
+    op = leaf.op if isinstance(leaf, ir.Comparison) else "in"
+    if op in (">=", "<=", ">", "<") and kind not in _ORDERED:
+        yield Diagnostic(
+            INCOMPATIBLE_COMPARISON,
+            f"{what}; `{op}` needs a number or a date",
+            leaf.span,
+            help=f"use `==`, `!=` or `in [...]` with {_TYPE_WORDS[kind]} property",
+        )
+        return
+    expected = _VALUE_TYPES[kind]
+    for value in values:
+        if not isinstance(value, expected):
+            yield Diagnostic(
+                INCOMPATIBLE_COMPARISON,
+                f"{what}, compared with {_describe_value(value)}",
+                value.span,
+                help=_compare_help(kind, ref.text),
+            )
+            continue
+        if kind == "enum":
+            prop = policy.property_by_id[ref.name]
+            options = [o.value for o in prop.options]
+            if value.value not in options:
+                guess = _suggest(value.value, options)
+                yield Diagnostic(
+                    UNKNOWN_ENUM_VALUE,
+                    f"\"{value.value}\" is not an option of `{ref.text}`",
+                    value.span,
+                    help=(f"did you mean \"{guess}\"? " if guess else "")
+                    + "options: " + ", ".join(f'"{o}"' for o in options),
+                    related=(Related(prop.name_span, "options declared here"),),
+                )
+
+
+def _describe_value(value: ir.Value) -> str:
+    if isinstance(value, ir.Text):
+        return f'text "{value.value}"'
+    if isinstance(value, ir.Number):
+        return f"the number {value.value}"
+    if isinstance(value, ir.Flag):
+        return "true" if value.value else "false"
+    if isinstance(value, ir.DateValue):
+        return f"the date {value.value.isoformat()}"
+    return "this value"
+
+
+def _compare_help(kind: str, name: str) -> str:
+    return {
+        "number": f"compare `{name}` with a number, e.g. `{name} >= 50`",
+        "count": f"an event is counted: `{name} >= 3`",
+        "enum": f'compare `{name}` with quoted options, e.g. `{name} == "yes"`',
+        "text": f'compare `{name}` with quoted text, e.g. `{name} == "Tokyo"`',
+        "bool": f"a yes/no property is true or false: `{name} == true`, or just `{name}`",
+        "date": f"compare `{name}` with a date, e.g. `{name} >= 2026-01-01`",
+        "datetime": f"compare `{name}` with a date, e.g. `{name} >= 2026-01-01`",
+    }[kind]

@@ -1,0 +1,108 @@
+"""`sla build`: compile policies and write a target's files (atomically), or check for drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..checks import CheckOptions
+from ..compile import Compilation, compile_path
+from ..diagnostics import Severity
+from ..output import OutputError, compare_files, write_files
+from ..targets import TARGETS, BuildOptions, BuildResult, load_target
+from . import DATE, collect_policy_files, default_paths, has_errors, resolve_config, use_color
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--target", "-t", "targets", multiple=True, type=click.Choice([*TARGETS, "all"]), default=("all",),
+              show_default=True, help="What to build; repeat for several. With several targets (or `all`) each "
+              "goes into its own sub-folder of the output folder.")
+@click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--format", "formats", metavar="LIST", help="Comma-separated formats for the agreement target: md,html,pdf.")
+@click.option("--lang", type=click.Choice(["en", "ja"]), help="Language of the generated documents (default: the policy's).")
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 and list the files that are stale, "
+              "hand-edited, missing or no longer generated.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Read [tool.sla] from this pyproject.toml.")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--today", type=DATE, help="The date to judge review deadlines by (default: today).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+def build(paths, targets, out_dir, formats, lang, check_only, config_path, isolated, today, color):
+    """Build outputs from policies (files or folders; default: policies/).
+
+    A policy with errors is not built. With several policies each goes into a sub-folder named
+    after its file. Outputs are byte-identical for the same input.
+    """
+    from ..render.text import render_diagnostic, summary_line
+
+    config, config_diagnostics = resolve_config(config_path, isolated)
+    files, missing = collect_policy_files(default_paths(paths), config)
+    if missing:
+        raise click.UsageError("no such file or folder: " + ", ".join(str(m) for m in missing))
+    if not files:
+        raise click.UsageError("no .sla files found")
+    names = list(TARGETS) if "all" in targets else list(dict.fromkeys(targets))
+    options = BuildOptions(formats=tuple(f.strip() for f in formats.split(",") if f.strip()) if formats else (), lang=lang)
+    colored = use_color(color)
+    root = Path(out_dir)
+    ok = True
+    drift_found = False
+    results: list[Compilation] = []
+
+    def show(diagnostics, source):
+        for d in diagnostics:
+            click.echo(render_diagnostic(d, source, color=colored), err=True)
+
+    show(config_diagnostics, None)
+    for path in files:
+        result = compile_path(path, config=config, options=CheckOptions(today=today))
+        results.append(result)
+        show(result.diagnostics, result.source)
+        if result.policy is None or has_errors(result.diagnostics):
+            click.echo(f"{result.path}: not built because of the errors above", err=True)
+            ok = False
+            continue
+        policy_root = root / path.stem if len(files) > 1 else root
+        outputs: dict[str, bytes] = {}
+        failed = False
+        for name in names:
+            target = load_target(name)
+            if options.formats and name == "agreement":
+                unknown = [f for f in options.formats if f not in target.FORMATS]
+                if unknown:
+                    raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from "
+                                             f"{', '.join(target.FORMATS)}", param_hint="--format")
+            built: BuildResult = target.build(result.policy, options)
+            show(built.diagnostics, result.source)
+            if built.failed:
+                failed = True
+                continue
+            prefix = f"{name}/" if len(names) > 1 else ""
+            outputs.update({prefix + rel: data for rel, data in built.files.items()})
+        if failed:
+            click.echo(f"{result.path}: not built: a target reported errors", err=True)
+            ok = False
+            continue
+        if check_only:
+            drift = compare_files(policy_root, outputs)
+            for label, items in (("stale or hand-edited", drift.stale), ("missing", drift.missing),
+                                 ("no longer generated", drift.extra)):
+                for item in items:
+                    click.echo(f"{(policy_root / item).as_posix()}: {label}")
+            if not drift.clean:
+                drift_found = True
+            continue
+        try:
+            written = write_files(policy_root, outputs)
+        except OutputError as exc:
+            click.echo(f"sla: {exc}", err=True)
+            ok = False
+            continue
+        click.echo(f"{result.path}: wrote {len(written)} file{'s' * (len(written) != 1)} to {policy_root.as_posix()}")
+    if results:
+        click.echo(summary_line(results, color=colored), err=True)
+    if check_only and ok and not drift_found:
+        click.echo(f"Generated files under {root.as_posix()} are up to date.")
+    ctx = click.get_current_context()
+    ctx.exit(0 if ok and not drift_found else 1)

@@ -1,0 +1,155 @@
+"""`sla check`, `sla explain`, `sla rules`."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+
+import click
+
+from ..checks import CheckOptions
+from ..compile import Compilation, compile_path
+from ..diagnostics import Severity, all_rules, find_rule
+from ..source import Span
+from . import DATE, collect_policy_files, default_paths, has_errors, override_selection, resolve_config, use_color
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True,
+              help="Report format. sarif is for code scanning, github prints workflow annotations.")
+@click.option("--output-file", "-o", type=click.Path(dir_okay=False), help="Write the report to this file instead of stdout.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any warning).")
+@click.option("--select", metavar="CODES", help="Comma-separated codes or prefixes to report (replaces the configured list).")
+@click.option("--ignore", metavar="CODES", help="Comma-separated codes or prefixes to leave out (added to the configured list).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Read [tool.sla] from this pyproject.toml.")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--today", type=DATE, help="The date to judge review deadlines by (default: today), for reproducible CI.")
+@click.option("--stats", is_flag=True, help="Also print statistics: stage counts, worst-case time to a terminal stage.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated, today, stats, color):
+    """Check policy files (or folders of them; default: policies/).
+
+    Exit status: 0 when there are no errors, 1 when there are errors (or warnings with
+    --strict), 2 for usage errors and files that cannot be read.
+    """
+    config, config_diagnostics = resolve_config(config_path, isolated)
+    config = override_selection(config, select, ignore)
+    files, missing = collect_policy_files(default_paths(paths), config)
+    options = CheckOptions(today=today, stats=stats)
+    results: list[Compilation] = []
+    if config_diagnostics:
+        results.append(Compilation(config_diagnostics[0].span.path, diagnostics=config_diagnostics))
+    for path in missing:
+        from ..source import UNREADABLE_FILE
+        from ..diagnostics import Diagnostic
+
+        results.append(Compilation(str(path), diagnostics=[
+            Diagnostic(UNREADABLE_FILE, "no such file or folder", Span.point(path.as_posix()))
+        ]))
+    for path in files:
+        results.append(compile_path(path, config=config, options=options, strict=strict))
+    if not files and not missing:
+        raise click.UsageError("no .sla files found in " + ", ".join(default_paths(paths)))
+
+    report = _render(results, fmt, use_color(color) and not output_file)
+    if stats and fmt == "text":
+        report += _render_stats(results)
+    if output_file:
+        from ..output import OutputError, write_file
+
+        try:
+            write_file(Path(output_file), report.encode("utf-8"))
+        except OutputError as exc:
+            raise click.ClickException(str(exc))
+        if fmt != "text":
+            click.echo(_render(results, "text", use_color(color)), nl=False)
+    else:
+        click.echo(report, nl=False)
+
+    diagnostics = [d for r in results for d in r.diagnostics]
+    ctx = click.get_current_context()
+    if any(d.code == "SLA001" for d in diagnostics):
+        ctx.exit(EXIT_USAGE)
+    failing = has_errors(diagnostics) or (strict and any(d.severity is Severity.WARNING for d in diagnostics))
+    ctx.exit(EXIT_PROBLEMS if failing else EXIT_OK)
+
+
+def _render(results: list[Compilation], fmt: str, color: bool) -> str:
+    if fmt == "json":
+        from ..render import json as renderer
+    elif fmt == "sarif":
+        from ..render import sarif as renderer
+    elif fmt == "github":
+        from ..render import github as renderer
+    else:
+        from ..render import text
+
+        return text.render(results, color=color)
+    return renderer.render(results)
+
+
+def _render_stats(results: list[Compilation]) -> str:
+    lines = []
+    for result in results:
+        if result.policy is None:
+            continue
+        policy = result.policy
+        lines.append(f"{result.path}:")
+        lines.append(f"  stages: {len(policy.stages)}, transitions: {len(policy.transitions())}, "
+                     f"teams: {len(policy.teams)}, KPIs: {len(policy.kpis)}, reviews: {len(policy.reviews)}")
+        for key in sorted(result.stats):
+            lines.append(f"  {key}: {result.stats[key]}")
+    return ("\n".join(lines) + "\n") if lines else ""
+
+
+@click.command()
+@click.argument("code")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain(code, fmt):
+    """Explain a rule: CODE is its code (SLA201) or name (unreachable-stage)."""
+    rule = find_rule(code)
+    if rule is None:
+        names = [r.code for r in all_rules()] + [r.name for r in all_rules()]
+        guess = difflib.get_close_matches(code, names, n=1, cutoff=0.5)
+        hint = f" Did you mean {guess[0]}?" if guess else ""
+        raise click.UsageError(f"unknown rule {code!r}.{hint} `sla rules` lists them all.")
+    if fmt == "json":
+        click.echo(json.dumps(rule.to_json(), indent=2, ensure_ascii=False, sort_keys=True))
+        return
+    click.echo(f"{rule.code} ({rule.name}) — {rule.severity.value}, {rule.category}\n")
+    click.echo(rule.summary + "\n")
+    click.echo(click.wrap_text(rule.explanation, width=88, preserve_paragraphs=True) + "\n")
+    click.echo("Bad:")
+    click.echo(_indent(rule.bad))
+    click.echo("\nGood:")
+    click.echo(_indent(rule.good))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+def rules(fmt):
+    """List every rule with its code, name, default severity and summary."""
+    table = all_rules()
+    if fmt == "json":
+        click.echo(json.dumps([r.to_json() for r in table], indent=2, ensure_ascii=False, sort_keys=True))
+        return
+    if fmt == "markdown":
+        click.echo("| Code | Name | Severity | Summary |\n|---|---|---|---|")
+        for r in table:
+            click.echo(f"| {r.code} | `{r.name}` | {r.severity.value} | {r.summary} |")
+        return
+    width = max(len(r.name) for r in table)
+    category = None
+    for r in table:
+        if r.category != category:
+            category = r.category
+            click.echo(f"\n{category}")
+        click.echo(f"  {r.code}  {r.name:<{width}}  {r.severity.value:<7}  {r.summary}")

@@ -1,0 +1,128 @@
+"""The front-end pipeline: bytes → SourceFile → parse tree → IR → checked IR.
+
+Each stage returns its result and its diagnostics; nothing here raises for bad input and
+nothing picks an exit code (that is the CLI's job). An unexpected exception anywhere becomes
+an SLA999 diagnostic, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checks import CheckOptions, run_checks
+from .config import Config, apply_suppressions
+from .diagnostics import INTERNAL_ERROR, Diagnostic, Severity, sort_diagnostics
+from .ir import Policy
+from .source import SourceFile, Span, decode_source, read_source
+
+
+@dataclass
+class Compilation:
+    path: str
+    source: SourceFile | None = None
+    tree: Any = None
+    policy: Policy | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    stats: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return self.policy is not None and not self.errors
+
+
+def compile_path(
+    path: Path,
+    *,
+    shown_as: str | None = None,
+    config: Config | None = None,
+    options: CheckOptions | None = None,
+    strict: bool = False,
+    checks: bool = True,
+) -> Compilation:
+    config = config or Config()
+    source, diagnostics = read_source(path, shown_as=shown_as, max_bytes=config.max_file_size)
+    name = shown_as or (source.path if source else str(path))
+    if source is None:
+        return Compilation(name, diagnostics=_finish(None, diagnostics, config, strict))
+    return _compile(source, diagnostics, config, options, strict, checks)
+
+
+def compile_bytes(
+    data: bytes,
+    path: str,
+    *,
+    config: Config | None = None,
+    options: CheckOptions | None = None,
+    strict: bool = False,
+    checks: bool = True,
+) -> Compilation:
+    config = config or Config()
+    source, diagnostics = decode_source(path, data, max_bytes=config.max_file_size)
+    if source is None:
+        return Compilation(path, diagnostics=_finish(None, diagnostics, config, strict))
+    return _compile(source, diagnostics, config, options, strict, checks)
+
+
+def compile_text(text: str, path: str = "<memory>.sla", **kwargs) -> Compilation:
+    return compile_bytes(text.encode("utf-8"), path, **kwargs)
+
+
+def _compile(
+    source: SourceFile,
+    diagnostics: list[Diagnostic],
+    config: Config,
+    options: CheckOptions | None,
+    strict: bool,
+    checks: bool,
+) -> Compilation:
+    result = Compilation(source.path, source=source)
+    try:
+        from .lower import lower_policy
+        from .parser import parse_source
+
+        parsed = parse_source(source)
+        diagnostics = diagnostics + parsed.diagnostics
+        result.tree = parsed.tree
+        if parsed.tree is not None and not any(d.severity is Severity.ERROR for d in parsed.diagnostics):
+            policy, lowering = lower_policy(parsed.tree, source)
+            result.policy = policy
+            diagnostics += lowering
+            if checks:
+                diagnostics += run_checks(policy, options, config.is_selected, result.stats)
+    except Exception as exc:  # the last line of defence: report, never crash
+        if os.environ.get("SLA_DEBUG"):
+            traceback.print_exc()
+        result.policy = None
+        diagnostics.append(
+            Diagnostic(
+                INTERNAL_ERROR,
+                f"internal error: {type(exc).__name__}: {exc}",
+                Span.point(source.path),
+                help="please report this with the policy; set SLA_DEBUG=1 for the traceback",
+            )
+        )
+    result.diagnostics = _finish(source, diagnostics, config, strict, checked=checks and result.policy is not None)
+    return result
+
+
+def _finish(
+    source: SourceFile | None, diagnostics: list[Diagnostic], config: Config, strict: bool, checked: bool = False
+) -> list[Diagnostic]:
+    kept = [d for d in diagnostics if config.is_selected(d.code)]
+    if source is not None:
+        kept = apply_suppressions(source, kept, config.is_selected, report_unused=checked)
+    out = []
+    for d in kept:
+        severity = config.severity_of(d)
+        if strict and severity is Severity.WARNING:
+            severity = Severity.ERROR
+        out.append(d if severity is d.severity else d.with_severity(severity))
+    return sort_diagnostics(out)

@@ -1,0 +1,259 @@
+"""Configuration (`[tool.sla]` in pyproject.toml) and per-line suppressions.
+
+    [tool.sla]
+    select = ["SLA"]            # code prefixes to report (default: all)
+    ignore = ["SLA7"]           # code prefixes to drop; the more specific of select/ignore wins
+    severity = { SLA204 = "warning", "missing-weekly-review" = "error" }
+    exclude = ["tests/fixtures/**"]
+    max-file-size = 4194304
+
+A line can silence diagnostics that start on it:  `-> sql after 30d  # sla: ignore[SLA204]`.
+Input and syntax errors (SLA0xx, SLA1xx) and internal errors (SLA9xx) cannot be silenced.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diagnostics import Diagnostic, Severity, all_rules, define_rule, find_rule, known_code_prefix
+from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, split_comment
+
+INVALID_CONFIG = define_rule(
+    "SLA007",
+    "invalid-config",
+    Severity.ERROR,
+    "The [tool.sla] configuration has an unknown key, a wrong type or an unknown rule code.",
+    explanation="sla reads `[tool.sla]` from the nearest pyproject.toml above the working "
+    "directory (or the file given with --config). Keys: select, ignore, severity, exclude, "
+    "max-file-size. Codes may be given in full (SLA204), as prefixes (SLA2) or by name.",
+    bad='[tool.sla]\nignore = ["SLA2O4"]   # letter O instead of zero',
+    good='[tool.sla]\nignore = ["SLA204"]',
+)
+INVALID_SUPPRESSION = define_rule(
+    "SLA008",
+    "invalid-suppression",
+    Severity.WARNING,
+    "A `# sla: ignore[...]` comment names no code or an unknown one.",
+    explanation="Suppressions must name the codes they silence, so a reviewer can see what "
+    "was accepted and the comment stops working when the problem is gone.",
+    bad="  -> nurture after 90d  # sla: ignore",
+    good="  -> nurture after 90d  # sla: ignore[SLA204]",
+)
+UNUSED_SUPPRESSION = define_rule(
+    "SLA009",
+    "unused-suppression",
+    Severity.WARNING,
+    "A `# sla: ignore[...]` comment silences nothing.",
+    explanation="The problem it was written for is gone (or never started on this line). "
+    "Delete the comment so it cannot hide a future problem.",
+    bad='  owner marketing  # sla: ignore[SLA401]',
+    good="  owner marketing",
+)
+
+UNSILENCEABLE_CATEGORIES = ("0", "1", "9")
+_SUPPRESSION = re.compile(r"#\s*sla:\s*ignore\b(\[([^\]]*)\])?", re.IGNORECASE)
+_KEYS = {"select", "ignore", "severity", "exclude", "max-file-size"}
+
+
+@dataclass(frozen=True)
+class Config:
+    select: tuple[str, ...] = ("SLA",)
+    ignore: tuple[str, ...] = ()
+    severity: dict[str, Severity] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    max_file_size: int = DEFAULT_MAX_FILE_BYTES
+    path: Path | None = None
+
+    def is_selected(self, code: str) -> bool:
+        if code[3] in UNSILENCEABLE_CATEGORIES:
+            return True
+        chosen = max((p for p in self.select if code.startswith(p)), key=len, default=None)
+        if chosen is None:
+            return False
+        dropped = max((p for p in self.ignore if code.startswith(p)), key=len, default=None)
+        return dropped is None or len(chosen) > len(dropped)
+
+    def severity_of(self, diagnostic: Diagnostic) -> Severity:
+        if diagnostic.code[3] in UNSILENCEABLE_CATEGORIES:
+            return diagnostic.severity
+        return self.severity.get(diagnostic.code, diagnostic.severity)
+
+    def is_excluded(self, path: Path) -> bool:
+        text = path.as_posix()
+        return any(fnmatch.fnmatch(text, pattern) or fnmatch.fnmatch(path.name, pattern) for pattern in self.exclude)
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.sla] table, from `start` upwards."""
+    directory = start.resolve()
+    if directory.is_file():
+        directory = directory.parent
+    for candidate in (directory, *directory.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                text = pyproject.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if re.search(r"^\s*\[tool\.sla\]", text, re.MULTILINE):
+                return pyproject
+    return None
+
+
+def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
+    """Read [tool.sla] from `path` (a pyproject.toml). Problems become diagnostics."""
+    if path is None:
+        return Config(), []
+    import tomllib
+
+    shown = path.as_posix()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Config(), [Diagnostic(INVALID_CONFIG, f"cannot read {shown}: {exc}", Span.point(shown))]
+    source = SourceFile(shown, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+), column (\d+)", str(exc))
+        if match:
+            line, column = int(match.group(1)), int(match.group(2))
+        else:  # "at end of document"
+            line, column = source.line_count, 1
+        return Config(path=path), [Diagnostic(INVALID_CONFIG, f"invalid TOML: {exc}", Span.point(shown, line, column))]
+    table = data.get("tool", {}).get("sla", {})
+    diagnostics: list[Diagnostic] = []
+
+    table_start = max(text.find("[tool.sla]"), 0)
+
+    def where(needle: str) -> Span:
+        offset = text.find(needle, table_start)
+        if offset == -1:
+            offset = table_start
+        return source.span(max(offset, 0), max(offset, 0) + max(len(needle), 1))
+
+    def bad(message: str, needle: str, help: str | None = None) -> None:
+        diagnostics.append(Diagnostic(INVALID_CONFIG, message, where(needle), help=help))
+
+    for key in sorted(set(table) - _KEYS):
+        bad(f"unknown key `{key}` in [tool.sla]", key, help="keys: " + ", ".join(sorted(_KEYS)))
+
+    def codes(key: str) -> tuple[str, ...]:
+        value = table.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            bad(f"`{key}` must be a list of rule codes", key)
+            return ()
+        out = []
+        for item in value:
+            resolved = _resolve_code(item)
+            if resolved is None:
+                bad(f"unknown rule code `{item}` in `{key}`", item, help="`sla rules` lists every code")
+            else:
+                out.append(resolved)
+        return tuple(out)
+
+    select = codes("select") if "select" in table else ("SLA",)
+    ignore = codes("ignore")
+    severity: dict[str, Severity] = {}
+    raw_severity = table.get("severity", {})
+    if not isinstance(raw_severity, dict):
+        bad("`severity` must be a table of code = \"error\" | \"warning\" | \"info\"", "severity")
+        raw_severity = {}
+    for key, value in raw_severity.items():
+        rule = find_rule(key)
+        if rule is None:
+            bad(f"unknown rule `{key}` in `severity`", key, help="`sla rules` lists every code")
+            continue
+        try:
+            level = Severity(value)
+        except ValueError:
+            bad(f"severity of `{key}` must be \"error\", \"warning\" or \"info\", not {value!r}", str(value))
+            continue
+        if rule.code[3] in UNSILENCEABLE_CATEGORIES:
+            bad(f"the severity of {rule.code} cannot be changed", key)
+            continue
+        severity[rule.code] = level
+    exclude = table.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(v, str) for v in exclude):
+        bad("`exclude` must be a list of glob patterns", "exclude")
+        exclude = []
+    max_size = table.get("max-file-size", DEFAULT_MAX_FILE_BYTES)
+    if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size <= 0:
+        bad("`max-file-size` must be a positive number of bytes", "max-file-size")
+        max_size = DEFAULT_MAX_FILE_BYTES
+    config = Config(select, ignore, severity, tuple(exclude), max_size, path)
+    return config, diagnostics
+
+
+def _resolve_code(text: str) -> str | None:
+    """A full code, a code prefix (SLA2) or a rule name → the code or prefix."""
+    rule = find_rule(text)
+    if rule is not None:
+        return rule.code
+    upper = text.strip().upper()
+    if upper.startswith("SLA") and upper[3:].isdigit() and known_code_prefix(upper):
+        return upper
+    return None
+
+
+def apply_suppressions(
+    source: SourceFile, diagnostics: list[Diagnostic], is_selected=lambda code: True, *, report_unused: bool = True
+) -> list[Diagnostic]:
+    """Drop diagnostics silenced on their first line; report bad and unused suppressions.
+
+    `report_unused` is False when the checks did not run (syntax errors): then nothing can
+    be said about whether a suppression is needed.
+    """
+    if "sla:" not in source.text.lower():
+        return diagnostics
+    known = {r.code for r in all_rules()}
+    suppressions: dict[int, dict[str, Span]] = {}
+    problems: list[Diagnostic] = []
+    for number in range(1, source.line_count + 1):
+        line = source.line_text(number)
+        if "sla:" not in line.lower():
+            continue
+        _, comment = split_comment(line)
+        if comment is None:
+            continue
+        match = _SUPPRESSION.search(comment)
+        if match is None:
+            continue
+        start = len(line) - len(comment) + match.start()
+        span = Span(source.path, number, start + 1, number, start + 1 + len(match.group(0)))
+        if match.group(1) is None or not match.group(2).strip():
+            problems.append(
+                Diagnostic(INVALID_SUPPRESSION, "suppression names no code", span, help="write # sla: ignore[SLA204]")
+            )
+            continue
+        entries = suppressions.setdefault(number, {})
+        for item in match.group(2).split(","):
+            rule = find_rule(item.strip())
+            if rule is None or rule.code not in known:
+                problems.append(
+                    Diagnostic(INVALID_SUPPRESSION, f"unknown rule `{item.strip()}` in suppression", span,
+                               help="`sla rules` lists every code")
+                )
+            else:
+                entries[rule.code] = span
+    used: set[tuple[int, str]] = set()
+    kept = []
+    for d in diagnostics:
+        entries = suppressions.get(d.span.line, {})
+        if d.code in entries and d.code[3] not in UNSILENCEABLE_CATEGORIES and d.span.path == source.path:
+            used.add((d.span.line, d.code))
+            continue
+        kept.append(d)
+    for number, entries in suppressions.items():
+        for code, span in entries.items():
+            if report_unused and (number, code) not in used and is_selected(code):
+                problems.append(
+                    Diagnostic(UNUSED_SUPPRESSION, f"suppression of {code} silences nothing on this line", span,
+                               help="delete it")
+                )
+    return kept + problems

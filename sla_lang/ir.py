@@ -1,0 +1,755 @@
+"""The intermediate representation of one agreement.
+
+Frozen dataclasses, each carrying the Span it came from. No Lark type appears here: lower.py
+builds these from the parse tree and everything after it (checks, targets, fmt, diff, the
+simulator) reads only this module's types.
+
+Conventions:
+- `span` covers the whole construct (for a block: from its keyword to its closing brace);
+  `name_span` (where present) is just the identifier, the place a diagnostic points at.
+- References to other declarations are `Name`s (identifier + span); they are resolved by
+  `checks/names.py`, which reports the undefined ones, so consumers must tolerate a Name that
+  resolves to nothing when a policy has errors.
+- `clause_id` is the stable identifier of an obligation in the agreement document; the
+  HubSpot and fixtures targets use the same ids to point back to it (see `clauses` below).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from typing import ClassVar, Union
+
+from .source import Span
+
+# ------------------------------------------------------------------ vocabularies
+
+DURATION_UNITS = {
+    "m": ("minute", 1),
+    "h": ("hour", 60),
+    "d": ("day", 1440),
+    "w": ("week", 10080),
+    "bh": ("business hour", None),
+    "bd": ("business day", None),
+}
+PERIODS = ("day", "week", "month", "quarter", "year")
+CADENCE_UNITS = ("day", "week", "month", "quarter", "year")
+PROPERTY_TYPES = ("number", "text", "enum", "bool", "date", "datetime")
+TEAM_ROLES = ("marketing", "inside_sales", "sales", "customer_success", "management", "operations")
+CHANNELS = ("email", "slack", "task", "call", "meeting", "in_app", "sms", "webhook")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+REVIEW_TOPICS = ("handoff", "kpis", "criteria", "feedback", "funnel", "agreement")
+LANGUAGES = ("en", "ja")
+HUBSPOT_LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+DEADLINE_KINDS = ("respond", "decide")
+COMPARATORS = ("==", "!=", ">=", "<=", ">", "<")
+
+
+# ------------------------------------------------------------------ small values
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """An identifier used to refer to a declaration (a team, a stage, a property …)."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    value: str
+    span: Span
+    KIND: ClassVar[str] = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    value: int | float
+    span: Span
+    KIND: ClassVar[str] = "number"
+
+
+@dataclass(frozen=True, slots=True)
+class Percent:
+    """A percentage as written: `20%` is Percent(20)."""
+
+    value: int | float
+    span: Span
+    KIND: ClassVar[str] = "percent"
+
+    @property
+    def ratio(self) -> float:
+        return self.value / 100
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """`24h`, `5bd`: a whole amount of a unit. Business units need a calendar to become time."""
+
+    amount: int
+    unit: str
+    span: Span
+    KIND: ClassVar[str] = "duration"
+
+    @property
+    def business(self) -> bool:
+        return self.unit in ("bh", "bd")
+
+    @property
+    def minutes(self) -> int | None:
+        """Length in minutes for calendar units; None for business units."""
+        factor = DURATION_UNITS[self.unit][1]
+        return None if factor is None else self.amount * factor
+
+    @property
+    def text(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+
+@dataclass(frozen=True, slots=True)
+class DateValue:
+    value: date
+    span: Span
+    KIND: ClassVar[str] = "date"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOfDay:
+    hour: int
+    minute: int
+    span: Span
+    KIND: ClassVar[str] = "time"
+
+    @property
+    def minutes(self) -> int:
+        return self.hour * 60 + self.minute
+
+    @property
+    def text(self) -> str:
+        return f"{self.hour:02d}:{self.minute:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    value: bool
+    span: Span
+    KIND: ClassVar[str] = "bool"
+
+
+Value = Union[Text, Number, Percent, Duration, DateValue, TimeOfDay, Flag]
+
+
+# ------------------------------------------------------------------ conditions
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A quantity a condition reads: a property, an event (its count), a score or a score group.
+
+    `lead_score.fit` is Ref("lead_score", "fit").
+    """
+
+    name: str
+    member: str | None
+    span: Span
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}.{self.member}" if self.member else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    left: Ref
+    op: str
+    right: Value
+    span: Span
+    KIND: ClassVar[str] = "comparison"
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    left: Ref
+    values: tuple[Value, ...]
+    negated: bool
+    span: Span
+    KIND: ClassVar[str] = "membership"
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """`x is set` / `x is not set`."""
+
+    left: Ref
+    negated: bool
+    span: Span
+    KIND: ClassVar[str] = "presence"
+
+
+@dataclass(frozen=True, slots=True)
+class Truthy:
+    """A bare name: a yes/no property is true, or an event happened at least once."""
+
+    ref: Ref
+    span: Span
+    KIND: ClassVar[str] = "truthy"
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    items: tuple[Condition, ...]
+    span: Span
+    KIND: ClassVar[str] = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    items: tuple[Condition, ...]
+    span: Span
+    KIND: ClassVar[str] = "any"
+
+
+@dataclass(frozen=True, slots=True)
+class Negation:
+    item: Condition
+    span: Span
+    KIND: ClassVar[str] = "not"
+
+
+Condition = Union[Comparison, Membership, Presence, Truthy, AllOf, AnyOf, Negation]
+
+
+def condition_refs(condition: Condition) -> list[Ref]:
+    """Every Ref a condition reads, in source order (iterative: conditions can be deep)."""
+    out: list[Ref] = []
+    stack: list[Condition] = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (Comparison, Membership, Presence)):
+            out.append(node.left)
+        elif isinstance(node, Truthy):
+            out.append(node.ref)
+        elif isinstance(node, (AllOf, AnyOf)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, Negation):
+            stack.append(node.item)
+    return out
+
+
+# ------------------------------------------------------------------ agreement and parties
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    title: str
+    version: Text | None
+    effective: DateValue | None
+    language: str
+    owner: Name | None
+    purpose: tuple[Text, ...]
+    calendar: Name | None
+    span: Span
+    clause_id: str = "agreement"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str
+    title: str | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """`capacity 6 people at 30 leads per month`."""
+
+    people: int
+    leads_per_person: int
+    period: str
+    span: Span
+
+    @property
+    def leads_per_period(self) -> int:
+        return self.people * self.leads_per_person
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    id: str
+    label: str
+    signs: bool
+    role: str | None
+    lead: Person | None
+    reviewers: tuple[Text, ...]
+    capacity: Capacity | None
+    parent: Name | None
+    span: Span
+    name_span: Span
+    clause_id: str
+
+
+# ------------------------------------------------------------------ data the criteria read
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    id: str
+    label: str
+    type: str
+    options: tuple[Text, ...]
+    hubspot: str | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    label: str
+    hubspot: str | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRule:
+    points: int
+    label: str
+    condition: Condition
+    span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreGroup:
+    id: str
+    label: str
+    cap: Number | None
+    rules: tuple[ScoreRule, ...]
+    span: Span
+    name_span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreModel:
+    id: str
+    label: str
+    hubspot: str | None
+    groups: tuple[ScoreGroup, ...]
+    span: Span
+    name_span: Span
+    clause_id: str
+
+
+# ------------------------------------------------------------------ calendars
+
+
+@dataclass(frozen=True, slots=True)
+class HourRange:
+    start: TimeOfDay
+    end: TimeOfDay
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    id: str
+    label: str
+    timezone: Text | None
+    days: tuple[Name, ...]
+    hours: tuple[HourRange, ...]
+    holidays: Name | None
+    closed: tuple[DateValue, ...]
+    span: Span
+    name_span: Span
+    clause_id: str
+
+
+# ------------------------------------------------------------------ stages and obligations
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    kind: str  # entry | terminal | recycle
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """`respond within 24h target 12h`: the SLA and, optionally, a stricter internal SLO."""
+
+    stage: str
+    kind: str  # respond: first activity after entering the stage; decide: leave the stage
+    within: Duration
+    target: Duration | None
+    owner: Name | None
+    span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    kind: str
+    target: str | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """`follow up 3 times at 0d, 3d, 7d via call, email`."""
+
+    stage: str
+    attempts: Number
+    offsets: tuple[Duration, ...]
+    channels: tuple[Channel, ...]
+    owner: Name | None
+    span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """`escalate to sales_managers after 24h on respond`: `after` counts from stage entry."""
+
+    stage: str
+    to: Name
+    after: Duration
+    on: str | None  # the deadline kind it guards; None when the stage has no deadline
+    channels: tuple[Channel, ...]
+    span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """How the lead is handed to the stage owner when it enters the stage."""
+
+    stage: str
+    sender: Name
+    channels: tuple[Channel, ...]
+    include: tuple[Name, ...]
+    span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """`-> sql "label" when … after … record …`.
+
+    `condition` moves the lead when it becomes true; `after` moves it when it has stayed in
+    the source stage that long (a timeout); `record` lists properties that must be filled in
+    when the move happens (a recycle reason).
+    """
+
+    source: str
+    target: Name
+    label: str | None
+    condition: Condition | None
+    after: Duration | None
+    record: tuple[Name, ...]
+    span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    id: str
+    label: str
+    owner: Name | None
+    markers: tuple[Marker, ...]
+    hubspot: Name | None
+    description: str | None
+    calendar: Name | None
+    deadlines: tuple[Deadline, ...]
+    follow_up: FollowUp | None
+    escalations: tuple[Escalation, ...]
+    handoff: Handoff | None
+    transitions: tuple[Transition, ...]
+    span: Span
+    name_span: Span
+    clause_id: str
+
+    @property
+    def is_entry(self) -> bool:
+        return any(m.kind == "entry" for m in self.markers)
+
+    @property
+    def is_terminal(self) -> bool:
+        return any(m.kind == "terminal" for m in self.markers)
+
+    @property
+    def is_recycle(self) -> bool:
+        return any(m.kind == "recycle" for m in self.markers)
+
+    def deadline(self, kind: str) -> Deadline | None:
+        return next((d for d in self.deadlines if d.kind == kind), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Priority:
+    """`priority hot "Hot" when lead_score >= 80`; the first matching priority applies."""
+
+    id: str
+    label: str
+    condition: Condition | None
+    span: Span
+    name_span: Span
+    clause_id: str
+
+
+# ------------------------------------------------------------------ KPIs
+
+
+@dataclass(frozen=True, slots=True)
+class CountMeasure:
+    """Leads entering `stage` in each period."""
+
+    stage: Name
+    span: Span
+    KIND: ClassVar[str] = "count"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionMeasure:
+    """Of the leads entering `source` in a period, the share that later reach any of `targets`."""
+
+    source: Name
+    targets: tuple[Name, ...]
+    span: Span
+    KIND: ClassVar[str] = "conversion"
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceMeasure:
+    """Share of `stage`'s `deadline` that were met."""
+
+    stage: Name
+    deadline: str
+    span: Span
+    KIND: ClassVar[str] = "compliance"
+
+
+@dataclass(frozen=True, slots=True)
+class AverageMeasure:
+    """Average of a quantity (property or score) at the moment leads enter `stage`."""
+
+    quantity: Ref
+    stage: Name
+    span: Span
+    KIND: ClassVar[str] = "average"
+
+
+@dataclass(frozen=True, slots=True)
+class DurationMeasure:
+    """Average time from entering `source` to entering `target`."""
+
+    source: Name
+    target: Name
+    span: Span
+    KIND: ClassVar[str] = "duration"
+
+
+Measure = Union[CountMeasure, ConversionMeasure, ComplianceMeasure, AverageMeasure, DurationMeasure]
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    op: str
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Fires when the measured value satisfies `op value`."""
+
+    op: str
+    value: Value
+    action: str | None
+    notify: tuple[Name, ...]
+    review: Name | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Kpi:
+    id: str
+    label: str
+    owner: Name | None
+    measure: Measure | None
+    period: Name | None
+    target: Threshold | None
+    alert: Alert | None
+    span: Span
+    name_span: Span
+    clause_id: str
+
+
+# ------------------------------------------------------------------ information, RACI, reviews
+
+
+@dataclass(frozen=True, slots=True)
+class InformationItem:
+    text: str
+    within: Duration | None
+    recorded_in: Name | None
+    span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Information:
+    sender: Name
+    receiver: Name
+    items: tuple[InformationItem, ...]
+    span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Responsibility:
+    task: str
+    responsible: tuple[Name, ...]
+    accountable: tuple[Name, ...]
+    consulted: tuple[Name, ...]
+    informed: tuple[Name, ...]
+    span: Span
+    clause_id: str
+
+    def teams(self) -> tuple[Name, ...]:
+        return self.responsible + self.accountable + self.consulted + self.informed
+
+
+@dataclass(frozen=True, slots=True)
+class Cadence:
+    """`every week`, `every 6 months`."""
+
+    every: int
+    unit: str
+    span: Span
+
+    @property
+    def approx_days(self) -> float:
+        return self.every * {"day": 1, "week": 7, "month": 30.44, "quarter": 91.31, "year": 365.25}[self.unit]
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    id: str
+    label: str
+    cadence: Cadence | None
+    owner: Name | None
+    attendees: tuple[Name, ...]
+    covers: tuple[Name, ...]
+    agenda: tuple[Text, ...]
+    last_held: DateValue | None
+    span: Span
+    name_span: Span
+    clause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancellationCondition:
+    text: str
+    span: Span
+    clause_id: str
+
+
+# ------------------------------------------------------------------ the policy
+
+
+@dataclass(frozen=True)
+class Policy:
+    path: str
+    agreement: Agreement | None
+    teams: tuple[Team, ...] = ()
+    properties: tuple[Property, ...] = ()
+    events: tuple[Event, ...] = ()
+    scores: tuple[ScoreModel, ...] = ()
+    calendars: tuple[Calendar, ...] = ()
+    stages: tuple[Stage, ...] = ()
+    priorities: tuple[Priority, ...] = ()
+    kpis: tuple[Kpi, ...] = ()
+    information: tuple[Information, ...] = ()
+    responsibilities: tuple[Responsibility, ...] = ()
+    reviews: tuple[Review, ...] = ()
+    cancellations: tuple[CancellationCondition, ...] = ()
+    extra: dict[str, object] = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    # Lookups are built on first use; first declaration wins when a name is duplicated
+    # (the duplicate is reported by checks/names.py).
+    @cached_property
+    def team_by_id(self) -> dict[str, Team]:
+        return _index(self.teams)
+
+    @cached_property
+    def stage_by_id(self) -> dict[str, Stage]:
+        return _index(self.stages)
+
+    @cached_property
+    def property_by_id(self) -> dict[str, Property]:
+        return _index(self.properties)
+
+    @cached_property
+    def event_by_id(self) -> dict[str, Event]:
+        return _index(self.events)
+
+    @cached_property
+    def score_by_id(self) -> dict[str, ScoreModel]:
+        return _index(self.scores)
+
+    @cached_property
+    def calendar_by_id(self) -> dict[str, Calendar]:
+        return _index(self.calendars)
+
+    @cached_property
+    def kpi_by_id(self) -> dict[str, Kpi]:
+        return _index(self.kpis)
+
+    @cached_property
+    def review_by_id(self) -> dict[str, Review]:
+        return _index(self.reviews)
+
+    @property
+    def language(self) -> str:
+        return self.agreement.language if self.agreement else "en"
+
+    @property
+    def parties(self) -> tuple[Team, ...]:
+        """Teams that sign the agreement."""
+        return tuple(t for t in self.teams if t.signs)
+
+    def calendar_for(self, stage: Stage | None = None) -> Calendar | None:
+        """The calendar that business durations of `stage` count in.
+
+        The stage's own `calendar`, else the agreement's default, else the only calendar.
+        """
+        if stage is not None and stage.calendar is not None:
+            return self.calendar_by_id.get(stage.calendar.name)
+        if self.agreement is not None and self.agreement.calendar is not None:
+            return self.calendar_by_id.get(self.agreement.calendar.name)
+        if len(self.calendars) == 1:
+            return self.calendars[0]
+        return None
+
+    def transitions(self) -> list[Transition]:
+        return [t for s in self.stages for t in s.transitions]
+
+
+def _index(items) -> dict:
+    out: dict = {}
+    for item in items:
+        out.setdefault(item.id, item)
+    return out

@@ -1,0 +1,42 @@
+"""GitHub Actions workflow commands: one `::error file=…,line=…::message` annotation per diagnostic."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..compile import Compilation
+from ..diagnostics import Severity
+from .text import summary_line
+
+_COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(results: Iterable[Compilation]) -> str:
+    results = list(results)
+    lines = []
+    for result in results:
+        for d in result.diagnostics:
+            s = d.span
+            props = ",".join(
+                f"{k}={_escape_property(str(v))}"
+                for k, v in (
+                    ("file", s.path),
+                    ("line", s.line),
+                    ("endLine", s.end_line),
+                    ("col", s.column),
+                    ("endColumn", s.end_column),
+                    ("title", f"{d.code} ({d.name})"),
+                )
+            )
+            message = d.message + (f"\nhelp: {d.help}" if d.help else "")
+            lines.append(f"::{_COMMANDS[d.severity]} {props}::{_escape_data(message)}")
+    lines.append(summary_line(results))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,95 @@
+"""SARIF 2.1.0 for GitHub code scanning, with the full rule table as tool metadata."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from .. import __version__
+from ..compile import Compilation
+from ..diagnostics import Severity, all_rules
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def _region(span) -> dict[str, int]:
+    return {
+        "startLine": span.line,
+        "startColumn": span.column,
+        "endLine": span.end_line,
+        "endColumn": span.end_column,
+    }
+
+
+def render(results: Iterable[Compilation]) -> str:
+    results = list(results)
+    rules = all_rules()
+    index = {rule.code: i for i, rule in enumerate(rules)}
+    driver_rules = [
+        {
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.explanation},
+            "help": {
+                "text": f"{rule.explanation}\n\nBad:\n{rule.bad}\n\nGood:\n{rule.good}",
+                "markdown": f"{rule.explanation}\n\n**Bad**\n```\n{rule.bad}\n```\n\n**Good**\n```\n{rule.good}\n```",
+            },
+            "defaultConfiguration": {"level": _LEVELS[rule.severity]},
+            "properties": {"tags": [rule.category]},
+        }
+        for rule in rules
+    ]
+    sarif_results = []
+    for result in results:
+        for d in result.diagnostics:
+            message = d.message + (f"\nhelp: {d.help}" if d.help else "")
+            entry = {
+                "ruleId": d.code,
+                "ruleIndex": index[d.code],
+                "level": _LEVELS[d.severity],
+                "message": {"text": message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": d.span.path, "uriBaseId": "%SRCROOT%"},
+                            "region": _region(d.span),
+                        }
+                    }
+                ],
+            }
+            if d.related:
+                entry["relatedLocations"] = [
+                    {
+                        "id": i,
+                        "message": {"text": r.message},
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": r.span.path, "uriBaseId": "%SRCROOT%"},
+                            "region": _region(r.span),
+                        },
+                    }
+                    for i, r in enumerate(d.related, 1)
+                ]
+            sarif_results.append(entry)
+    data = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "sla",
+                        "informationUri": "https://github.com/sla-lang/sla-lang",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "rules": driver_rules,
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": "./"}},
+                "results": sarif_results,
+                "columnKind": "unicodeCodePoints",
+            }
+        ],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -1,0 +1,303 @@
+"""Source files and spans.
+
+A policy is read as bytes and decoded here, once, into a `SourceFile` whose text every later
+stage shares: the BOM is dropped, CRLF and lone CR become LF (so line numbers match what an
+editor shows), and anything that is not a UTF-8 text file becomes a diagnostic with a position
+instead of an exception. Columns are 1-based and count characters (not bytes), like Lark's.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .diagnostics import Diagnostic, Severity, define_rule
+
+DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
+
+# Trojan-source characters (CVE-2021-42574): they reorder how text is displayed, so a reviewer
+# can read something different from what the compiler reads. rustc rejects them too.
+BIDI_CONTROLS = {
+    "\u202a": "LEFT-TO-RIGHT EMBEDDING",
+    "\u202b": "RIGHT-TO-LEFT EMBEDDING",
+    "\u202c": "POP DIRECTIONAL FORMATTING",
+    "\u202d": "LEFT-TO-RIGHT OVERRIDE",
+    "\u202e": "RIGHT-TO-LEFT OVERRIDE",
+    "\u2066": "LEFT-TO-RIGHT ISOLATE",
+    "\u2067": "RIGHT-TO-LEFT ISOLATE",
+    "\u2068": "FIRST STRONG ISOLATE",
+    "\u2069": "POP DIRECTIONAL ISOLATE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A range in a source file: 1-based lines and columns, `end_column` exclusive."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+        }
+
+    @classmethod
+    def point(cls, path: str, line: int = 1, column: int = 1) -> Span:
+        return cls(path, line, column, line, column + 1)
+
+    def through(self, other: Span) -> Span:
+        """The span from the start of `self` to the end of `other`."""
+        return Span(self.path, self.line, self.column, other.end_line, other.end_column)
+
+
+class SourceFile:
+    """Decoded policy text with a line index."""
+
+    __slots__ = ("path", "text", "_line_starts")
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.text = text
+        starts = [0]
+        find = text.find
+        pos = find("\n")
+        while pos != -1:
+            starts.append(pos + 1)
+            pos = find("\n", pos + 1)
+        self._line_starts = starts
+
+    @property
+    def line_count(self) -> int:
+        return len(self._line_starts)
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, without its newline ('' past the end)."""
+        if line < 1 or line > len(self._line_starts):
+            return ""
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start:] if end == -1 else self.text[start:end]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of a 0-based character offset."""
+        index = bisect.bisect_right(self._line_starts, offset) - 1
+        return index + 1, offset - self._line_starts[index] + 1
+
+    def offset(self, line: int, column: int) -> int:
+        return self._line_starts[line - 1] + column - 1
+
+    def span(self, start: int, end: int) -> Span:
+        line, column = self.position(start)
+        end_line, end_column = self.position(max(end, start + 1))
+        return Span(self.path, line, column, end_line, end_column)
+
+
+UNREADABLE_FILE = define_rule(
+    "SLA001",
+    "unreadable-file",
+    Severity.ERROR,
+    "The policy file cannot be read (missing, a directory, or no permission).",
+    explanation="sla reads every path you give it. A path that does not exist or cannot be "
+    "opened is a usage error: `sla check` exits with status 2.",
+    bad="$ sla check policies/acme.sla   # the file was renamed",
+    good="$ sla check policies/           # check every *.sla file in the folder",
+)
+BINARY_FILE = define_rule(
+    "SLA002",
+    "binary-file",
+    Severity.ERROR,
+    "The file contains NUL bytes: it is not a text policy.",
+    explanation="Policies are UTF-8 text. A NUL byte means the file is binary (a PDF, an "
+    "image, a spreadsheet) or was corrupted.",
+    bad="policies/acme.sla is a copy of the signed PDF",
+    good="policies/acme.sla is the .sla text the PDF was built from",
+)
+INVALID_ENCODING = define_rule(
+    "SLA003",
+    "invalid-encoding",
+    Severity.ERROR,
+    "The file is not valid UTF-8.",
+    explanation="Policies must be saved as UTF-8 (with or without a BOM). Files saved as "
+    "Shift_JIS (cp932) or UTF-16 by older editors are reported at the first byte that is not "
+    "UTF-8, with a hint for converting them.",
+    bad="a policy saved as Shift_JIS: 営業 is stored as the bytes 0x89 0x63 0x8b 0xc6",
+    good="iconv -f cp932 -t utf-8 old.sla > policies/acme.sla",
+)
+FILE_TOO_LARGE = define_rule(
+    "SLA004",
+    "file-too-large",
+    Severity.ERROR,
+    "The file is larger than the configured limit.",
+    explanation="A policy describes one agreement and is a few kilobytes long. Files above "
+    "`max-file-size` (default 4 MiB, settable under [tool.sla] in pyproject.toml) are refused "
+    "before parsing so that a wrong path cannot stall CI.",
+    bad="$ sla check exports/   # a folder of CRM exports renamed to .sla",
+    good="[tool.sla]\nmax-file-size = 16777216   # if you really generate 16 MiB policies",
+)
+BIDI_CONTROL = define_rule(
+    "SLA005",
+    "bidi-control-character",
+    Severity.ERROR,
+    "A bidirectional control character can make the policy display differently from what it says.",
+    explanation="Unicode bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069) "
+    "reorder how text is shown, so a reviewer can approve a line that means something else "
+    "(the 'Trojan Source' attack). They are rejected anywhere in a policy, comments included. "
+    "Right-to-left scripts themselves need no control characters.",
+    bad='stage mql "MQL\u202e" {   # invisible RIGHT-TO-LEFT OVERRIDE inside the label',
+    good='stage mql "MQL" {',
+)
+EMPTY_POLICY = define_rule(
+    "SLA006",
+    "empty-policy",
+    Severity.ERROR,
+    "The file contains no statements.",
+    explanation="Every .sla file is one agreement and needs at least an `agreement` block.",
+    bad="# TODO: write the SLA",
+    good='agreement "Sales & Marketing SLA" {\n  version "1.0"\n  effective 2026-04-01\n  owner revops\n}',
+)
+
+
+def display_path(path: Path) -> str:
+    """The path as the user will recognise it: relative to the working directory when possible."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path.as_posix()
+    return Path(rel).as_posix() if not rel.startswith("..") else path.as_posix()
+
+
+def read_source(
+    path: Path, *, shown_as: str | None = None, max_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """Read and decode a policy file. Never raises for bad input."""
+    name = shown_as or display_path(path)
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise IsADirectoryError(f"{name} is a directory")
+        if size > max_bytes:
+            return None, [
+                Diagnostic(
+                    FILE_TOO_LARGE,
+                    f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
+                    Span.point(name),
+                    help="raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy",
+                )
+            ]
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return None, [Diagnostic(UNREADABLE_FILE, f"cannot read {name}: {reason}", Span.point(name))]
+    return decode_source(name, data, max_bytes=max_bytes)
+
+
+def decode_source(
+    name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """Turn raw bytes into a SourceFile, or explain why they are not a policy."""
+    if len(data) > max_bytes:
+        return None, [
+            Diagnostic(
+                FILE_TOO_LARGE,
+                f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit",
+                Span.point(name),
+                help="raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy",
+            )
+        ]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, [
+            Diagnostic(
+                INVALID_ENCODING,
+                "file is UTF-16; policies must be UTF-8",
+                Span.point(name),
+                help="save the file as UTF-8 (in most editors: 'Save with encoding' → UTF-8)",
+            )
+        ]
+    nul = data.find(b"\x00")
+    if nul != -1:
+        line, column = _byte_position(data, nul)
+        return None, [
+            Diagnostic(
+                BINARY_FILE,
+                "file contains a NUL byte; it looks binary, not a text policy",
+                Span.point(name, line, column),
+                help="point sla at the .sla source, not at a generated or binary file",
+            )
+        ]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _byte_position(data, exc.start)
+        hint = "save the file as UTF-8"
+        try:
+            data.decode("cp932")
+            hint = "the file looks like Shift_JIS (cp932); convert it with `iconv -f cp932 -t utf-8`"
+        except UnicodeDecodeError:
+            pass
+        return None, [
+            Diagnostic(
+                INVALID_ENCODING,
+                f"invalid UTF-8 byte 0x{data[exc.start]:02x}",
+                Span.point(name, line, column),
+                help=hint,
+            )
+        ]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    source = SourceFile(name, text)
+    diagnostics = [
+        Diagnostic(
+            BIDI_CONTROL,
+            f"bidirectional control character U+{ord(ch):04X} ({BIDI_CONTROLS[ch]})",
+            source.span(offset, offset + 1),
+            help="delete it; it is invisible in most editors (search for the code point)",
+        )
+        for offset, ch in _find_bidi(text)
+    ]
+    return source, diagnostics
+
+
+def _find_bidi(text: str) -> list[tuple[int, str]]:
+    if not any(ch in text for ch in BIDI_CONTROLS):
+        return []
+    return [(i, ch) for i, ch in enumerate(text) if ch in BIDI_CONTROLS]
+
+
+def _byte_position(data: bytes, index: int) -> tuple[int, int]:
+    """1-based (line, column) of byte `index`, counting characters of the valid prefix."""
+    prefix = data[:index]
+    line = prefix.count(b"\n") + 1
+    last = prefix.rfind(b"\n")
+    column_bytes = prefix[last + 1 :]
+    return line, len(column_bytes.decode("utf-8", errors="replace")) + 1
+
+
+def split_comment(line: str) -> tuple[str, str | None]:
+    """Split a line into (code, comment) at the first `#` outside a quoted text."""
+    in_string = False
+    escaped = False
+    for i, ch in enumerate(line):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "#":
+            return line[:i], line[i:]
+    return line, None

@@ -1,0 +1,25 @@
+"""The `ir` target: the policy's IR as JSON, plus its fingerprint.
+
+`ir.json` keeps source positions (for tools); `canonical.json` is the exact byte string whose
+SHA-256 is the fingerprint printed in the agreement's footer, so anyone can recompute it.
+"""
+
+from __future__ import annotations
+
+from ..ir import Policy
+from ..irjson import canonical_bytes, dumps, fingerprint, policy_to_json
+from . import BuildOptions, BuildResult
+
+NAME = "ir"
+FORMATS: tuple[str, ...] = ()
+DEFAULT_FORMATS: tuple[str, ...] = ()
+
+
+def build(policy: Policy, options: BuildOptions) -> BuildResult:
+    return BuildResult(
+        files={
+            "ir.json": dumps(policy_to_json(policy)).encode("utf-8"),
+            "canonical.json": canonical_bytes(policy),  # no newline: sha256sum gives the fingerprint
+            "fingerprint.txt": (fingerprint(policy) + "\n").encode("ascii"),
+        }
+    )

@@ -1,0 +1,217 @@
+"""The `sla` command line: exit codes, formats, explain/rules, build, and a real install."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sla_lang.cli import cli
+
+from .conftest import FIXTURES, POLICIES, REPO
+
+
+def run(*args: str, cwd: Path | None = None):
+    runner = CliRunner()
+    if cwd is None:
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def test_check_example_policies_exits_0(in_repo):
+    result = run("check", "policies")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"All checks passed ({len(POLICIES)} files)."
+
+
+def test_check_defaults_to_the_policies_folder(in_repo):
+    assert run("check").exit_code == 0
+
+
+def test_errors_exit_1_with_located_diagnostics(in_repo):
+    result = run("check", "--color", "never", "tests/fixtures/invalid/SLA301_undefined_reference.sla")
+    assert result.exit_code == 1
+    assert "tests/fixtures/invalid/SLA301_undefined_reference.sla:7:9: error SLA301 (undefined-reference)" in result.output
+    assert "= help: did you mean `revops`?" in result.output
+    assert result.output.rstrip().endswith("Found 3 errors, 0 warnings in 1 file.")
+
+
+def test_missing_path_exits_2(in_repo):
+    result = run("check", "no/such/policy.sla")
+    assert result.exit_code == 2
+    assert "no/such/policy.sla:1:1: error SLA001 (unreadable-file) no such file or folder" in result.output
+
+
+def test_folder_without_policies_is_a_usage_error(tmp_path):
+    result = run("check", str(tmp_path))
+    assert result.exit_code == 2 and "no .sla files found" in result.output
+
+
+def test_unknown_option_is_a_usage_error(in_repo):
+    assert run("check", "--formt", "json").exit_code == 2
+
+
+def test_json_report_shape(in_repo):
+    result = run("check", "--format", "json", "tests/fixtures/invalid/SLA309_unknown_enum_value.sla")
+    data = json.loads(result.output)
+    assert result.exit_code == 1
+    assert data["summary"] == {"errors": 1, "warnings": 0, "info": 0, "files": 1}
+    (d,) = data["diagnostics"]
+    assert {k: d[k] for k in ("code", "name", "severity", "path", "line", "column", "end_line", "end_column")} == {
+        "code": "SLA309", "name": "unknown-enum-value", "severity": "error",
+        "path": "tests/fixtures/invalid/SLA309_unknown_enum_value.sla",
+        "line": 12, "column": 26, "end_line": 12, "end_column": 31,
+    }
+    assert d["help"].startswith('did you mean "yes"?')
+
+
+def test_github_annotations(in_repo):
+    result = run("check", "--format", "github", "tests/fixtures/invalid/SLA305_unknown_unit.sla")
+    lines = result.output.splitlines()
+    assert lines[0].startswith(
+        "::error file=tests/fixtures/invalid/SLA305_unknown_unit.sla,line=12,endLine=12,col=18,endColumn=23,"
+        "title=SLA305 (unknown-unit)::unknown duration unit 'hrs' in 24hrs%0Ahelp: write 24h")
+
+
+def test_sarif_report_carries_rules_and_results(in_repo):
+    result = run("check", "--format", "sarif", "tests/fixtures/invalid/SLA303_duplicate_setting.sla")
+    sarif = json.loads(result.output)
+    assert sarif["version"] == "2.1.0"
+    run_ = sarif["runs"][0]
+    rules = run_["tool"]["driver"]["rules"]
+    assert {r["id"] for r in rules} >= {"SLA101", "SLA303"}
+    first = run_["results"][0]
+    assert rules[first["ruleIndex"]]["id"] == first["ruleId"] == "SLA303"
+    assert first["locations"][0]["physicalLocation"]["region"] == {
+        "startLine": 12, "startColumn": 3, "endLine": 12, "endColumn": 12}
+    assert first["relatedLocations"][0]["physicalLocation"]["region"]["startLine"] == 11
+
+
+def test_output_file_gets_the_report_and_terminal_gets_text(in_repo, tmp_path):
+    out = tmp_path / "report.sarif"
+    result = run("check", "--format", "sarif", "-o", str(out), "tests/fixtures/invalid/SLA309_unknown_enum_value.sla")
+    assert result.exit_code == 1
+    assert json.loads(out.read_text())["version"] == "2.1.0"
+    assert "SLA309 (unknown-enum-value)" in result.output
+
+
+def test_select_and_ignore_options(in_repo):
+    fixture = "tests/fixtures/invalid/SLA301_undefined_reference.sla"
+    assert run("check", "--ignore", "SLA301", fixture).exit_code == 0
+    assert run("check", "--select", "SLA302", fixture).exit_code == 0
+    result = run("check", "--select", "SLA3O1", fixture)
+    assert result.exit_code == 2 and "unknown rule code 'SLA3O1'" in result.output
+
+
+def test_strict_fails_on_warnings(in_repo):
+    fixture = "tests/fixtures/invalid/SLA009_unused_suppression.sla"
+    assert run("check", fixture).exit_code == 0
+    assert run("check", "--strict", fixture).exit_code == 1
+
+
+@pytest.mark.parametrize("name", ["SLA301", "sla301", "undefined-reference"])
+def test_explain_by_code_or_name(name):
+    result = run("explain", name)
+    assert result.exit_code == 0
+    assert result.output.startswith("SLA301 (undefined-reference) — error, names")
+    assert "Bad:\n    stage mql" in result.output and "Good:\n" in result.output
+
+
+def test_explain_unknown_code_suggests():
+    result = run("explain", "SLA3011")
+    assert result.exit_code == 2 and "Did you mean SLA301?" in result.output
+
+
+def test_rules_lists_every_code():
+    from sla_lang.diagnostics import all_rules
+
+    result = run("rules", "--format", "json")
+    assert [r["code"] for r in json.loads(result.output)] == [r.code for r in all_rules()]
+
+
+def test_build_ir_then_check_for_drift(in_repo, tmp_path):
+    policy = "policies/hubspot_scoring.sla"
+    result = run("build", policy, "-t", "ir", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    fingerprint = (tmp_path / "fingerprint.txt").read_text().strip()
+    import hashlib
+
+    assert hashlib.sha256((tmp_path / "canonical.json").read_bytes()).hexdigest() == fingerprint
+    assert run("build", policy, "-t", "ir", "-o", str(tmp_path), "--check").exit_code == 0
+    (tmp_path / "ir.json").write_text("{}\n")
+    (tmp_path / "left-over.json").write_text("{}\n")
+    drift = run("build", policy, "-t", "ir", "-o", str(tmp_path), "--check")
+    assert drift.exit_code == 1
+    assert f"{tmp_path.as_posix()}/ir.json: stale or hand-edited" in drift.output
+    assert f"{tmp_path.as_posix()}/left-over.json: no longer generated" in drift.output
+
+
+def test_build_refuses_a_policy_with_errors(in_repo, tmp_path):
+    result = run("build", "tests/fixtures/invalid/SLA301_undefined_reference.sla", "-t", "ir", "-o", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_build_is_byte_identical(in_repo, tmp_path):
+    for out in ("a", "b"):
+        assert run("build", "policies", "-t", "ir", "-o", str(tmp_path / out)).exit_code == 0
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert files_a and files_a == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    for rel_path in files_a:
+        assert (tmp_path / "a" / rel_path).read_bytes() == (tmp_path / "b" / rel_path).read_bytes()
+
+
+def test_main_never_prints_a_traceback(tmp_path, monkeypatch, capsys):
+    from sla_lang import cli as cli_module
+    from sla_lang.commands import check as check_module
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(check_module, "compile_path", explode)
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_module.main(["check", "policies"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "sla: internal error: RuntimeError: boom" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_wheel_installs_into_a_fresh_venv_and_runs_from_another_folder(tmp_path):
+    """`pip install .` into a new environment, then `sla check` from elsewhere."""
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
+                   check=True)
+    (wheel,) = wheel_dir.glob("sla_lang-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "sla_lang/_data/grammar/sla.lark" in names
+    assert "sla_lang/schema/ir.schema.json" in names
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copytree(REPO / "policies", elsewhere / "policies")
+    done = subprocess.run([str(env_dir / "bin" / "sla"), "check", "policies"], cwd=elsewhere,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All checks passed" in done.stdout
+    # the installed copy reads its own grammar, not this checkout's
+    probe = subprocess.run([str(python), "-c", "import sla_lang.resources as r; print(r.grammar_path())"],
+                           cwd=elsewhere, capture_output=True, text=True, check=True)
+    assert "_data/grammar/sla.lark" in probe.stdout

@@ -1,0 +1,94 @@
+"""[tool.sla] configuration and `# sla: ignore[...]` suppressions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sla_lang.compile import compile_text
+from sla_lang.config import Config, find_config_file, load_config
+from sla_lang.diagnostics import Severity
+
+BROKEN = '''agreement "x" {
+  version "1"
+  effective 2026-01-01
+  owner opps
+}
+team ops {
+}
+'''
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[project]\nname = 'x'\n\n[tool.sla]\n" + body, encoding="utf-8")
+    return path
+
+
+def test_unknown_code_in_config_is_reported_at_its_position(tmp_path):
+    config, diagnostics = load_config(write(tmp_path, 'ignore = ["SLA2O4", "SLA301"]\nfoo = 1\n'))
+    assert sorted((d.code, d.span.line, d.span.column, d.message) for d in diagnostics) == [
+        ("SLA007", 5, 12, "unknown rule code `SLA2O4` in `ignore`"),
+        ("SLA007", 6, 1, "unknown key `foo` in [tool.sla]"),
+    ]
+    assert config.ignore == ("SLA301",)
+
+
+def test_invalid_toml_is_a_diagnostic(tmp_path):
+    _, (d,) = load_config(write(tmp_path, "select = [\n"))
+    assert d.code == "SLA007" and d.span.line == 6 and "invalid TOML" in d.message
+
+
+def test_select_and_ignore_more_specific_wins():
+    config = Config(select=("SLA3",), ignore=("SLA30",))
+    assert not config.is_selected("SLA301")
+    config = Config(select=("SLA301",), ignore=("SLA3",))
+    assert config.is_selected("SLA301") and not config.is_selected("SLA302")
+    # syntax errors cannot be deselected
+    assert Config(select=("SLA7",)).is_selected("SLA101")
+
+
+def test_severity_override_accepts_codes_and_names(tmp_path):
+    config, diagnostics = load_config(write(tmp_path, 'severity = { SLA301 = "warning", "duplicate-setting" = "info" }\n'))
+    assert diagnostics == []
+    (d,) = compile_text(BROKEN, config=config).diagnostics
+    assert (d.code, d.severity) == ("SLA301", Severity.WARNING)
+
+
+def test_syntax_error_severity_cannot_be_changed(tmp_path):
+    _, (d,) = load_config(write(tmp_path, 'severity = { SLA101 = "warning" }\n'))
+    assert "cannot be changed" in d.message
+
+
+def test_config_file_is_found_upwards_only_with_a_tool_sla_table(tmp_path):
+    write(tmp_path, "select = ['SLA']\n")
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    (tmp_path / "a" / "pyproject.toml").write_text("[project]\nname='inner'\n", encoding="utf-8")
+    assert find_config_file(nested) == tmp_path / "pyproject.toml"
+
+
+def test_suppression_silences_only_the_named_code_on_its_line():
+    silenced = BROKEN.replace("owner opps", "owner opps  # sla: ignore[SLA301]")
+    assert compile_text(silenced).diagnostics == []
+    by_name = BROKEN.replace("owner opps", "owner opps  # sla: ignore[undefined-reference]")
+    assert compile_text(by_name).diagnostics == []
+    wrong = BROKEN.replace("owner opps", "owner opps  # sla: ignore[SLA302]")
+    assert sorted(d.code for d in compile_text(wrong).diagnostics) == ["SLA009", "SLA301"]
+
+
+def test_suppression_inside_a_string_is_not_a_suppression():
+    text = BROKEN.replace('  version "1"', '  version "1 # sla: ignore[SLA301]"')
+    assert [d.code for d in compile_text(text).diagnostics] == ["SLA301"]
+
+
+def test_syntax_errors_cannot_be_suppressed():
+    text = BROKEN + "stage a {\n  ownr x  # sla: ignore[SLA101]\n}\n"
+    assert "SLA101" in [d.code for d in compile_text(text).diagnostics]
+
+
+def test_strict_turns_warnings_into_errors():
+    text = BROKEN.replace("owner opps", "owner ops") + "stage a {\n  owner ops  # sla: ignore[SLA301]\n  entry\n  terminal\n}\n"
+    (d,) = compile_text(text).diagnostics
+    assert (d.code, d.severity) == ("SLA009", Severity.WARNING)
+    (d,) = compile_text(text, strict=True).diagnostics
+    assert d.severity is Severity.ERROR

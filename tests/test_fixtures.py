@@ -1,0 +1,70 @@
+"""Fixture folders: valid policies compile clean; each invalid one reports exactly what it says."""
+
+from __future__ import annotations
+
+import pytest
+
+from sla_lang.compile import compile_path
+from sla_lang.diagnostics import Severity, all_rules
+
+from .conftest import INVALID, POLICIES, VALID, expectations, rel
+
+# Codes whose trigger cannot be a policy file, with the test that covers each instead.
+NOT_FIXTURE_TESTABLE = {
+    "SLA001": "tests/test_cli.py::test_missing_path_exits_2",
+    "SLA004": "tests/test_source.py::test_file_over_the_size_limit",
+    "SLA007": "tests/test_config.py::test_unknown_code_in_config_is_reported_at_its_position",
+    "SLA999": "tests/test_checks_framework.py::test_a_crashing_check_becomes_an_internal_error",
+}
+
+
+@pytest.mark.parametrize("path", POLICIES + VALID, ids=lambda p: p.name)
+def test_valid_policy_has_no_errors(path, in_repo):
+    result = compile_path(path, shown_as=rel(path))
+    errors = [f"{d.span.line}:{d.span.column} {d.code} {d.message}" for d in result.diagnostics
+              if d.severity is Severity.ERROR]
+    assert result.policy is not None
+    assert errors == []
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.name)
+def test_example_policies_are_clean(path, in_repo):
+    """The examples are the product's showcase: no warnings either."""
+    result = compile_path(path, shown_as=rel(path))
+    assert [f"{d.span.line}:{d.span.column} {d.code} {d.message}" for d in result.diagnostics] == []
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
+def test_invalid_fixture_reports_exactly_its_expectations(path, in_repo):
+    expected = expectations(path)
+    assert expected, f"{path.name} has no `# expect:` comment"
+    expected_codes = {code for code, _, _ in expected}
+    assert path.name.split("_")[0] in expected_codes, "a fixture is named after the code it triggers"
+    result = compile_path(path, shown_as=rel(path))
+    # every error counts; warnings and info only when the fixture is about them
+    got = sorted(
+        (d.code, d.span.line, d.span.column)
+        for d in result.diagnostics
+        if d.severity is Severity.ERROR or d.code in expected_codes
+    )
+    assert got == sorted(expected)
+
+
+def test_every_rule_has_an_invalid_fixture_and_an_explanation():
+    fixture_codes = {p.name.split("_")[0] for p in INVALID}
+    missing = []
+    for rule in all_rules():
+        assert rule.summary and rule.explanation and rule.bad and rule.good, rule.code
+        assert rule.name == rule.name.lower() and " " not in rule.name, rule.name
+        if rule.code not in fixture_codes and rule.code not in NOT_FIXTURE_TESTABLE:
+            missing.append(rule.code)
+    assert missing == [], f"rules without tests/fixtures/invalid/<code>_*.sla: {missing}"
+
+
+def test_codes_covered_elsewhere_have_their_tests():
+    import importlib
+
+    for code, test in NOT_FIXTURE_TESTABLE.items():
+        module_path, name = test.split("::")
+        module = importlib.import_module(module_path.replace("/", ".").removesuffix(".py"))
+        assert hasattr(module, name), f"{code} is said to be covered by {test}, which does not exist"

@@ -1,0 +1,85 @@
+"""The IR: lowering results, the shipped JSON Schema, canonical form and fingerprint."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import jsonschema
+import pytest
+
+from sla_lang import ir
+from sla_lang.compile import compile_path, compile_text
+from sla_lang.irjson import canonical_bytes, fingerprint, policy_to_json
+from sla_lang.resources import schema_path
+
+from .conftest import POLICIES, VALID, rel
+
+
+@cache
+def validator():
+    schema = json.loads(schema_path("ir.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("path", POLICIES + VALID, ids=lambda p: p.name)
+def test_ir_validates_against_the_shipped_schema(path, in_repo):
+    policy = compile_path(path, shown_as=rel(path)).policy
+    for spans in (True, False):
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator().iter_errors(policy_to_json(policy, spans=spans))]
+        assert errors == []
+
+
+def test_schema_rejects_an_unknown_field(in_repo):
+    data = policy_to_json(compile_path(POLICIES[0], shown_as=rel(POLICIES[0])).policy)
+    data["stages"][0]["colour"] = "red"
+    assert not validator().is_valid(data)
+
+
+@pytest.mark.parametrize("path", POLICIES + VALID, ids=lambda p: p.name)
+def test_ir_snapshot(path, in_repo, json_snapshot):
+    policy = compile_path(path, shown_as=rel(path)).policy
+    assert policy_to_json(policy, spans=False) == json_snapshot
+
+
+def test_every_construct_lowers_as_written(in_repo):
+    path = [p for p in VALID if p.name == "every_construct.sla"][0]
+    policy = compile_path(path, shown_as=rel(path)).policy
+    assert policy.agreement.version.value == "2"
+    assert policy.agreement.purpose[1].value == 'Second paragraph with "quotes" and a backslash \\.'
+    mql = policy.stage_by_id["mql"]
+    assert (mql.deadline("respond").within.text, mql.deadline("respond").target.text) == ("8bh", "4bh")
+    assert [e.clause_id for e in mql.escalations] == ["mql.escalate.respond", "mql.escalate.decide"]
+    assert [t.clause_id for t in mql.transitions] == ["mql.to.done", "mql.to.nurture"]
+    assert [c.kind for c in mql.handoff.channels] == ["slack", "email", "task", "in_app", "webhook"]
+    assert mql.follow_up.owner.name == "sales" and [o.text for o in mql.follow_up.offsets] == ["0d", "2d"]
+    office = policy.calendar_by_id["office"]
+    assert [(h.start.text, h.end.text) for h in office.hours] == [("09:00", "12:00"), ("13:00", "18:00"), ("19:00", "20:00")]
+    assert office.holidays.name == "JP" and len(office.closed) == 3
+    fit = policy.scores[0].groups[0]
+    assert [r.points for r in fit.rules] == [15, 10, 5, -5]
+    assert [r.clause_id for r in fit.rules][-1] == "score.lead_score.fit.4"
+    assert isinstance(fit.rules[0].condition, ir.AllOf)
+    measures = [type(k.measure).__name__ for k in policy.kpis]
+    assert measures == ["CountMeasure", "ConversionMeasure", "ComplianceMeasure", "AverageMeasure", "DurationMeasure"]
+    assert policy.kpis[4].target.value.text == "2w"
+    assert policy.reviews[0].cadence == ir.Cadence(1, "week", policy.reviews[0].cadence.span)
+    assert (policy.reviews[1].cadence.every, policy.reviews[1].cadence.unit) == (6, "month")
+    assert [c.clause_id for c in policy.cancellations] == ["cancellation.1", "cancellation.2"]
+    assert policy.property_by_id["industry"].options[2].value == "other"
+    assert policy.responsibilities[1].informed[0].name == "ops"
+
+
+def test_fingerprint_ignores_layout_and_comments_but_not_meaning():
+    text = POLICIES[0].read_text(encoding="utf-8")
+    base = fingerprint(compile_text(text).policy)
+    relaid = text.replace("  owner", "      owner").replace("\n\n", "\n\n# a new comment\n\n")
+    assert fingerprint(compile_text(relaid, path="elsewhere/other.sla").policy) == base
+    changed = text.replace("respond within 24h target 12h", "respond within 24h target 8h")
+    assert fingerprint(compile_text(changed).policy) != base
+
+
+def test_canonical_form_has_no_positions():
+    data = canonical_bytes(compile_text(POLICIES[0].read_text(encoding="utf-8")).policy)
+    assert b'"span"' not in data and b'"line"' not in data and b'"path"' not in data
