@@ -1,0 +1,162 @@
+"""Fuzzing: whatever the bytes, `sla check` reports diagnostics with valid positions and never crashes.
+
+Two sources of input: grammar-shaped policies generated statement by statement, and the
+example policies mutated at byte, token and line level (delete, duplicate, swap, insert random
+Unicode, truncate). The fast profile runs in CI; `SLA_FUZZ_LONG=1` runs ≥ 10,000 examples:
+
+    SLA_FUZZ_LONG=1 python3 -m pytest tests/test_fuzz.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sla_lang.compile import Compilation, compile_bytes
+from sla_lang.diagnostics import Severity
+
+from .conftest import POLICIES
+
+LONG = bool(os.environ.get("SLA_FUZZ_LONG"))
+EXAMPLES = int(os.environ.get("SLA_FUZZ_EXAMPLES", 10_000 if LONG else 150))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not LONG,  # CI is reproducible; the long run explores
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+SOURCES = [p.read_bytes() for p in POLICIES]
+
+
+def assert_sound(result: Compilation, data: bytes) -> None:
+    """No internal error, and every position lies inside the file."""
+    internal = [d for d in result.diagnostics if d.code == "SLA999"]
+    assert internal == [], internal[0].message
+    if result.source is None:
+        assert result.diagnostics and all(d.severity is Severity.ERROR for d in result.diagnostics)
+        return
+    lines = result.source.text.split("\n")
+    for d in result.diagnostics:
+        for span in (d.span, *(r.span for r in d.related)):
+            if span.path != result.path:
+                continue
+            assert 1 <= span.line <= len(lines) + 1, (d.code, span)
+            assert (span.end_line, span.end_column) >= (span.line, span.column), (d.code, span)
+            width = len(lines[span.line - 1]) if span.line <= len(lines) else 0
+            assert 1 <= span.column <= width + 2, (d.code, span, width)
+
+
+# ---------------------------------------------------------------- mutations of real policies
+
+
+@st.composite
+def mutated_policy(draw) -> bytes:
+    data = bytearray(draw(st.sampled_from(SOURCES)))
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["delete", "duplicate", "swap_lines", "insert", "truncate", "byte", "token"]))
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        if kind == "delete":
+            data[at : at + draw(st.integers(1, 40))] = b""
+        elif kind == "duplicate":
+            size = draw(st.integers(1, 80))
+            data[at:at] = data[at : at + size]
+        elif kind == "swap_lines":
+            lines = bytes(data).split(b"\n")
+            i, j = draw(st.integers(0, len(lines) - 1)), draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+            data = bytearray(b"\n".join(lines))
+        elif kind == "insert":
+            text = draw(st.text(min_size=1, max_size=8))
+            data[at:at] = text.encode("utf-8", "surrogatepass")
+        elif kind == "truncate":
+            del data[at:]
+        elif kind == "byte":
+            data[at] = draw(st.integers(0, 255))
+        else:  # replace a word with another word of the language
+            words = [m for m in re.finditer(rb"[A-Za-z_]+|\d+[a-z%]*|->|[{}\[\](),.]|\"[^\"\n]*\"", bytes(data))]
+            if words:
+                victim = words[draw(st.integers(0, len(words) - 1))]
+                donor = words[draw(st.integers(0, len(words) - 1))]
+                data[victim.start() : victim.end()] = donor.group(0)
+    return bytes(data)
+
+
+@FUZZ
+@given(mutated_policy())
+def test_mutated_policies_never_crash(data):
+    assert_sound(compile_bytes(data, "fuzz.sla"), data)
+
+
+# ---------------------------------------------------------------- grammar-shaped policies
+
+NAMES = st.sampled_from(["lead", "mql", "sql", "nurture", "won", "marketing", "sales", "x", "営業", "score", "intent"])
+VALUES = st.sampled_from(['"yes"', "50", "20%", "24h", "5bd", "2026-04-01", "09:00", "true", "x", "-3", "1.5h", "0d"])
+OPS = st.sampled_from(["==", "!=", ">=", "<=", ">", "<"])
+
+
+@st.composite
+def condition(draw, depth=0):
+    if depth > 3 or draw(st.booleans()):
+        form = draw(st.integers(0, 3))
+        name = draw(NAMES)
+        if form == 0:
+            return f"{name} {draw(OPS)} {draw(VALUES)}"
+        if form == 1:
+            return f"{name} in [{', '.join(draw(st.lists(VALUES, max_size=3)))}]"
+        if form == 2:
+            return f"{name} is {'not ' if draw(st.booleans()) else ''}set"
+        return name
+    op = draw(st.sampled_from(["and", "or"]))
+    left, right = draw(condition(depth + 1)), draw(condition(depth + 1))
+    text = f"{left} {op} {right}"
+    return f"not ({text})" if draw(st.booleans()) else f"({text})"
+
+
+STAGE_LINES = st.one_of(
+    st.builds(lambda n: f"owner {n}", NAMES),
+    st.sampled_from(["entry", "terminal", "recycle", "hubspot lead", "description \"説明\""]),
+    st.builds(lambda v, t: f"respond within {v}" + (f" target {t}" if t else ""), VALUES, st.one_of(st.none(), VALUES)),
+    st.builds(lambda v: f"decide within {v}", VALUES),
+    st.builds(lambda n, vs: f"follow up {n} times at {', '.join(vs)} via call, email", VALUES, st.lists(VALUES, min_size=1, max_size=3)),
+    st.builds(lambda n, v: f"escalate to {n} after {v}", NAMES, VALUES),
+    st.builds(lambda n, c, v: f"-> {n} when {c}" + (f" after {v}" if v else ""), NAMES, condition(), st.one_of(st.none(), VALUES)),
+)
+
+
+@st.composite
+def generated_policy(draw) -> str:
+    parts = ['agreement "Fuzz" {', f"  version {draw(VALUES)}", f"  effective {draw(VALUES)}", f"  owner {draw(NAMES)}", "}"]
+    for _ in range(draw(st.integers(0, 3))):
+        parts += [f"party {draw(NAMES)} \"P\" {{", f"  role {draw(NAMES)}", "}"]
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["number", "text", "bool", 'enum ["yes", "no"]', "date", "bogus"]))
+        parts.append(f"property {draw(NAMES)} {kind}")
+    for _ in range(draw(st.integers(1, 5))):
+        parts.append(f"stage {draw(NAMES)} {{")
+        parts += ["  " + line for line in draw(st.lists(STAGE_LINES, max_size=6))]
+        parts.append("}")
+    if draw(st.booleans()):
+        parts += [f"kpi {draw(NAMES)} {{", f"  measure rate {draw(NAMES)} -> {draw(NAMES)} per month",
+                  f"  target {draw(OPS)} {draw(VALUES)}", "}"]
+    if draw(st.booleans()):
+        parts += ["score s {", f"  group g max {draw(VALUES)} {{", f"    +10 \"r\" when {draw(condition())}", "  }", "}"]
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    return newline.join(parts) + newline
+
+
+@FUZZ
+@given(generated_policy())
+def test_generated_policies_never_crash(text):
+    data = text.encode("utf-8")
+    assert_sound(compile_bytes(data, "gen.sla"), data)
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_random_bytes_never_crash(data):
+    assert_sound(compile_bytes(data, "bytes.sla"), data)
