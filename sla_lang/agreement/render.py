@@ -53,7 +53,7 @@ def _environment(fmt: str):
 
 def css_string(text: str) -> str:
     """A CSS string literal holding `text` (every non-alphanumeric character escaped)."""
-    return '"' + "".join(ch if ch.isascii() and (ch.isalnum() or ch == " ") else f"\\{ord(ch):06x}" for ch in text) + '"'
+    return '"' + "".join(ch if ch.isascii() and (ch.isalnum() or ch == " ") else f"\\{ord(ch):06x} " for ch in text) + '"'
 
 
 def page_counter_content(t: Catalogue) -> str:
