@@ -15,6 +15,20 @@ NOT_FIXTURE_TESTABLE = {
     "SLA004": "tests/test_source.py::test_file_over_the_size_limit",
     "SLA007": "tests/test_config.py::test_unknown_code_in_config_is_reported_at_its_position",
     "SLA999": "tests/test_checks_framework.py::test_a_crashing_check_becomes_an_internal_error",
+    # the agreement target and `sla sign` / `sla verify`: triggered by the machine or by a PDF
+    "SLA800": "tests/test_agreement_pdf.py::test_missing_pdf_extra_is_a_warning_by_default_and_an_error_when_asked",
+    "SLA801": "tests/test_agreement_pdf.py::test_no_japanese_font_is_an_error_naming_the_package",
+    "SLA802": "tests/test_agreement_pdf.py::test_missing_glyph_outside_japanese_is_reported",
+    "SLA803": "tests/test_agreement.py::test_invisible_characters_are_shown_and_reported",
+    "SLA804": "tests/test_agreement_pdf.py::test_renderer_failure_becomes_a_diagnostic",
+    "SLA810": "tests/test_agreement_pdf.py::test_verify_unreadable_pdf_exits_2",
+    "SLA811": "tests/test_agreement_pdf.py::test_sign_refuses_unknown_or_signed_field_and_wrong_key",
+    "SLA812": "tests/test_agreement_pdf.py::test_sign_refuses_unknown_or_signed_field_and_wrong_key",
+    "SLA813": "tests/test_agreement_pdf.py::test_sign_refuses_unknown_or_signed_field_and_wrong_key",
+    "SLA814": "tests/test_agreement_pdf.py::test_sign_verify_tamper",
+    "SLA815": "tests/test_agreement_pdf.py::test_verify_reports_untrusted_signer_and_wrong_policy",
+    "SLA816": "tests/test_agreement_pdf.py::test_verify_reports_untrusted_signer_and_wrong_policy",
+    "SLA817": "tests/test_agreement_pdf.py::test_verify_reports_untrusted_signer_and_wrong_policy",
 }
 
 

@@ -1,0 +1,515 @@
+"""The IR prepared for the agreement templates.
+
+`prepare_document` turns a policy into plain data — numbered sections and clauses, each clause
+with its stable id (`mql.respond`), every value already in words — so that the Markdown and HTML
+templates only arrange it and add the fixed wording. The order of the sections and their
+numbers are decided here, once, so that every format numbers clauses alike.
+
+Every text taken from the policy goes through `escape.visible`; `invisible_text_warnings`
+reports where that changed something.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import ir
+from ..diagnostics import Diagnostic
+from ..irjson import fingerprint
+from ..source import Span
+from .escape import invisible_characters, visible
+from .rules import INVISIBLE_CHARACTER
+from .words import Words
+
+# The sections of the agreement, in order. Their titles are `section.<kind>` in the catalogue.
+SECTIONS = (
+    "purpose",
+    "parties",
+    "stages",
+    "criteria",
+    "handoff",
+    "deadlines",
+    "follow_up",
+    "recycling",
+    "escalation",
+    "kpis",
+    "information",
+    "responsibilities",
+    "reviews",
+    "business_time",
+    "cancellation",
+    "signatures",
+)
+
+
+@dataclass
+class Section:
+    kind: str
+    number: int
+    clauses: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.clauses
+
+
+@dataclass
+class Document:
+    lang: str
+    title: str
+    version: str
+    effective: str
+    owner: str
+    fingerprint: str
+    sections: list[Section]
+    signatures: list[dict[str, Any]]
+    diagram: Any  # diagram.StageDiagram
+
+    def section(self, kind: str) -> Section:
+        return next(s for s in self.sections if s.kind == kind)
+
+
+def prepare_document(policy: ir.Policy, lang: str) -> Document:
+    from .diagram import StageDiagram
+
+    w = Words(policy, lang)
+    a = policy.agreement
+    sections = [Section(kind, n) for n, kind in enumerate(SECTIONS, 1)]
+    by_kind = {s.kind: s for s in sections}
+    builders = {
+        "purpose": _purpose,
+        "parties": _parties,
+        "stages": _stages,
+        "criteria": _criteria,
+        "handoff": _handoffs,
+        "deadlines": _deadlines,
+        "follow_up": _follow_ups,
+        "recycling": _recycling,
+        "escalation": _escalations,
+        "kpis": _kpis,
+        "information": _information,
+        "responsibilities": _responsibilities,
+        "reviews": _reviews,
+        "business_time": _calendars,
+        "cancellation": _cancellations,
+    }
+    for kind, build in builders.items():
+        build(by_kind[kind], policy, w)
+    signatures = [
+        {
+            "field": party.id,
+            "anchor": f"signature-field-{n}",
+            "party": visible(party.label),
+            "name": visible(party.lead.name) if party.lead else "",
+            "title": visible(party.lead.title) if party.lead and party.lead.title else "",
+            "id": party.clause_id,
+        }
+        for n, party in enumerate(policy.parties, 1)
+    ]
+    return Document(
+        lang=lang,
+        title=visible(a.title) if a else "",
+        version=visible(a.version.value) if a and a.version else "",
+        effective=a.effective.value.isoformat() if a and a.effective else "",
+        owner=w.team(a.owner) if a else "",
+        fingerprint=fingerprint(policy),
+        sections=sections,
+        signatures=signatures,
+        diagram=StageDiagram.from_policy(policy),
+    )
+
+
+def _number(section: Section, *parts: int) -> str:
+    return ".".join(str(p) for p in (section.number, *parts))
+
+
+# ------------------------------------------------------------------ the sections
+
+
+def _purpose(section: Section, policy: ir.Policy, w: Words) -> None:
+    a = policy.agreement
+    if a is None:
+        return
+    section.extra["id"] = a.clause_id
+    for n, paragraph in enumerate(a.purpose, 1):
+        section.clauses.append({"number": _number(section, n), "text": visible(paragraph.value)})
+
+
+def _parties(section: Section, policy: ir.Policy, w: Words) -> None:
+    # signing parties first, then the other teams, each in source order
+    teams = [t for t in policy.teams if t.signs] + [t for t in policy.teams if not t.signs]
+    for n, team in enumerate(teams, 1):
+        capacity = ""
+        if team.capacity is not None:
+            c = team.capacity
+            capacity = w.t("party.capacity", people=c.people, leads=c.leads_per_person,
+                           period=w.t(f"period_unit.{c.period}") if c.period in ir.PERIODS else visible(c.period),
+                           total=c.leads_per_period)
+        section.clauses.append({
+            "number": _number(section, n),
+            "id": team.clause_id,
+            "label": visible(team.label),
+            "signs": team.signs,
+            "role": w.t(f"role.{team.role}") if team.role in ir.TEAM_ROLES else "",
+            "lead": visible(team.lead.name) if team.lead else "",
+            "lead_title": visible(team.lead.title) if team.lead and team.lead.title else "",
+            "capacity": capacity,
+            "part_of": w.team(team.parent) if team.parent else "",
+        })
+
+
+def _stages(section: Section, policy: ir.Policy, w: Words) -> None:
+    for n, stage in enumerate(policy.stages, 1):
+        section.clauses.append({
+            "number": _number(section, n),
+            "id": stage.clause_id,
+            "label": visible(stage.label),
+            "owner": w.team(stage.owner),
+            "kinds": w.join([w.t(f"marker.{m.kind}") for m in stage.markers]),
+            "hubspot": visible(stage.hubspot.name) if stage.hubspot else "",
+            "description": visible(stage.description) if stage.description else "",
+        })
+
+
+def _transition_when(t: ir.Transition, w: Words) -> str:
+    parts = []
+    if t.condition is not None:
+        parts.append(w.condition(t.condition))
+    if t.after is not None:
+        parts.append(w.t("transition.after", duration=w.duration(t.after), stage=w.stage(t.source)))
+    return w.t("transition.both", condition=parts[0], after=parts[1]) if len(parts) == 2 else "".join(parts)
+
+
+def _recorded(t: ir.Transition, w: Words) -> list[dict[str, str]]:
+    out = []
+    for name in t.record:
+        prop = policy_property(w.policy, name)
+        reasons = w.join([w.quote(o.value) for o in prop.options], "or") if prop is not None and prop.options else ""
+        out.append({"label": w.property(name), "reasons": reasons})
+    return out
+
+
+def policy_property(policy: ir.Policy, name: ir.Name) -> ir.Property | None:
+    return policy.property_by_id.get(name.name)
+
+
+def _is_recycle(t: ir.Transition, policy: ir.Policy) -> bool:
+    target = policy.stage_by_id.get(t.target.name)
+    return target is not None and target.is_recycle
+
+
+def _criteria(section: Section, policy: ir.Policy, w: Words) -> None:
+    n = 0
+    scores = []
+    for model in policy.scores:
+        n += 1
+        rule_number = 0
+        groups = []
+        maximum = 0
+        for group in model.groups:
+            rules = []
+            for rule in group.rules:
+                rule_number += 1
+                rules.append({
+                    "number": _number(section, n, rule_number),
+                    "id": rule.clause_id,
+                    "label": visible(rule.label),
+                    "points": w.points(rule.points),
+                    "when": w.condition(rule.condition),
+                })
+            positive = sum(r.points for r in group.rules if r.points > 0)
+            cap = group.cap.value if group.cap is not None else None
+            maximum += min(positive, cap) if cap is not None else positive
+            groups.append({
+                "id": group.clause_id,
+                "label": visible(group.label),
+                "cap": w.t("score.cap", n=w.number(cap)) if cap is not None else "",
+                "rules": rules,
+            })
+        scores.append({
+            "number": _number(section, n),
+            "id": model.clause_id,
+            "label": visible(model.label),
+            "groups": groups,
+            "maximum": w.t("score.maximum", n=w.number(maximum)),
+            "thresholds": _thresholds(model, policy, w),
+        })
+    section.extra["scores"] = scores
+    transitions = []
+    for stage in policy.stages:
+        for t in stage.transitions:
+            if _is_recycle(t, policy):
+                continue
+            n += 1
+            transitions.append({
+                "number": _number(section, n),
+                "id": t.clause_id,
+                "source": w.stage(t.source),
+                "target": w.stage(t.target),
+                "label": visible(t.label) if t.label else "",
+                "when": _transition_when(t, w),
+                "record": _recorded(t, w),
+            })
+    section.extra["transitions"] = transitions
+    priorities = []
+    for priority in policy.priorities:
+        n += 1
+        priorities.append({
+            "number": _number(section, n),
+            "id": priority.clause_id,
+            "label": visible(priority.label),
+            "when": w.condition(priority.condition) if priority.condition else w.t("priority.otherwise"),
+        })
+    section.extra["priorities"] = priorities
+    section.clauses = scores + transitions + priorities
+
+
+def _thresholds(model: ir.ScoreModel, policy: ir.Policy, w: Words) -> list[dict[str, str]]:
+    """Where the agreement compares this score with a number: the thresholds it sets."""
+    out = []
+    for stage in policy.stages:
+        for t in stage.transitions:
+            if t.condition is not None and _reads_score(t.condition, model.id):
+                out.append({"id": t.clause_id, "what": w.t("score.threshold_transition", source=w.stage(t.source),
+                                                            target=w.stage(t.target)),
+                            "when": w.condition(t.condition)})
+    for priority in policy.priorities:
+        if priority.condition is not None and _reads_score(priority.condition, model.id):
+            out.append({"id": priority.clause_id, "what": w.t("score.threshold_priority", priority=visible(priority.label)),
+                        "when": w.condition(priority.condition)})
+    return out
+
+
+def _reads_score(condition: ir.Condition, score_id: str) -> bool:
+    return any(ref.name == score_id for ref in ir.condition_refs(condition))
+
+
+def _handoffs(section: Section, policy: ir.Policy, w: Words) -> None:
+    n = 0
+    for stage in policy.stages:
+        h = stage.handoff
+        if h is None:
+            continue
+        n += 1
+        section.clauses.append({
+            "number": _number(section, n),
+            "id": h.clause_id,
+            "stage": w.stage(stage.id),
+            "sender": w.team(h.sender),
+            "receiver": w.team(stage.owner),
+            "channels": w.channels(h.channels),
+            "include": w.join([w.ref(ir.Ref(name.name, None, name.span)) for name in h.include]),
+        })
+
+
+def _calendar_label(stage: ir.Stage | None, policy: ir.Policy) -> str:
+    calendar = policy.calendar_for(stage)
+    return visible(calendar.label) if calendar else ""
+
+
+def _deadlines(section: Section, policy: ir.Policy, w: Words) -> None:
+    n = 0
+    business = False
+    for stage in policy.stages:
+        for d in stage.deadlines:
+            n += 1
+            uses_business = d.within.business or (d.target is not None and d.target.business)
+            business = business or uses_business
+            section.clauses.append({
+                "number": _number(section, n),
+                "id": d.clause_id,
+                "stage": w.stage(stage.id),
+                "kind": w.t(f"deadline.{d.kind}"),
+                "owner": w.team(d.owner or stage.owner),
+                "sla": w.duration(d.within),
+                "slo": w.duration(d.target) if d.target else "",
+                "calendar": _calendar_label(stage, policy) if uses_business else "",
+            })
+    section.extra["business"] = business
+
+
+def _follow_ups(section: Section, policy: ir.Policy, w: Words) -> None:
+    n = 0
+    for stage in policy.stages:
+        f = stage.follow_up
+        if f is None:
+            continue
+        n += 1
+        attempts = f.attempts.value
+        section.clauses.append({
+            "number": _number(section, n),
+            "id": f.clause_id,
+            "stage": w.stage(stage.id),
+            "owner": w.team(f.owner or stage.owner),
+            "attempts": w.t("followup.attempts", n=attempts),
+            "when": w.follow_up_offsets(f.offsets),
+            "channels": w.channels(f.channels),
+        })
+
+
+def _recycling(section: Section, policy: ir.Policy, w: Words) -> None:
+    n = 0
+    for stage in policy.stages:
+        for t in stage.transitions:
+            if not _is_recycle(t, policy):
+                continue
+            n += 1
+            section.clauses.append({
+                "number": _number(section, n),
+                "id": t.clause_id,
+                "source": w.stage(t.source),
+                "target": w.stage(t.target),
+                "label": visible(t.label) if t.label else "",
+                "when": _transition_when(t, w),
+                "record": _recorded(t, w),
+            })
+
+
+def _escalations(section: Section, policy: ir.Policy, w: Words) -> None:
+    n = 0
+    for stage in policy.stages:
+        for e in stage.escalations:
+            n += 1
+            section.clauses.append({
+                "number": _number(section, n),
+                "id": e.clause_id,
+                "stage": w.stage(stage.id),
+                "to": w.team(e.to),
+                "after": w.duration(e.after),
+                "on": w.t(f"deadline.{e.on}") if e.on in ir.DEADLINE_KINDS else "",
+                "channels": w.channels(e.channels),
+            })
+
+
+def _kpis(section: Section, policy: ir.Policy, w: Words) -> None:
+    for n, kpi in enumerate(policy.kpis, 1):
+        alert = None
+        if kpi.alert is not None:
+            a = kpi.alert
+            alert = {
+                "when": w.threshold(a.op, a.value),
+                "action": visible(a.action) if a.action else "",
+                "review": w.review(a.review),
+                "notify": w.teams(a.notify),
+            }
+        section.clauses.append({
+            "number": _number(section, n),
+            "id": kpi.clause_id,
+            "label": visible(kpi.label),
+            "owner": w.team(kpi.owner),
+            "measure": w.measure(kpi.measure),
+            "period": w.period(kpi.period),
+            "target": w.threshold(kpi.target.op, kpi.target.value) if kpi.target else "",
+            "alert": alert,
+        })
+
+
+def _information(section: Section, policy: ir.Policy, w: Words) -> None:
+    groups = []
+    for info in policy.information:
+        items = []
+        for item in info.items:
+            items.append({
+                "id": item.clause_id,
+                "text": visible(item.text),
+                "within": w.duration(item.within) if item.within else "",
+                "recorded_in": w.property(item.recorded_in) if item.recorded_in else "",
+            })
+        groups.append({"id": info.clause_id, "sender": w.team(info.sender), "receiver": w.team(info.receiver),
+                       "items": items})
+    n = 0
+    for group in groups:
+        for item in group["items"]:
+            n += 1
+            item["number"] = _number(section, n)
+            section.clauses.append(item)
+    section.extra["groups"] = groups
+
+
+def _responsibilities(section: Section, policy: ir.Policy, w: Words) -> None:
+    for n, r in enumerate(policy.responsibilities, 1):
+        section.clauses.append({
+            "number": _number(section, n),
+            "id": r.clause_id,
+            "task": visible(r.task),
+            "responsible": w.teams(r.responsible),
+            "accountable": w.teams(r.accountable),
+            "consulted": w.teams(r.consulted),
+            "informed": w.teams(r.informed),
+        })
+
+
+def _reviews(section: Section, policy: ir.Policy, w: Words) -> None:
+    for n, review in enumerate(policy.reviews, 1):
+        section.clauses.append({
+            "number": _number(section, n),
+            "id": review.clause_id,
+            "label": visible(review.label),
+            "cadence": w.cadence(review.cadence),
+            "owner": w.team(review.owner),
+            "attendees": w.teams(review.attendees),
+            "covers": w.join([w.t(f"topic.{c.name}") if c.name in ir.REVIEW_TOPICS else visible(c.name)
+                              for c in review.covers]),
+            "agenda": [visible(a.value) for a in review.agenda],
+            "last_held": review.last_held.value.isoformat() if review.last_held else "",
+        })
+
+
+def _calendars(section: Section, policy: ir.Policy, w: Words) -> None:
+    default = policy.calendar_for(None)
+    for n, cal in enumerate(policy.calendars, 1):
+        section.clauses.append({
+            "number": _number(section, n),
+            "id": cal.clause_id,
+            "label": visible(cal.label),
+            "default": cal is default,
+            "timezone": visible(cal.timezone.value) if cal.timezone else "",
+            "days": w.join([w.t(f"weekday.{d.name}") if d.name in ir.WEEKDAYS else visible(d.name) for d in cal.days]),
+            "hours": w.join([w.t("calendar.hours", start=h.start.text, end=h.end.text) for h in cal.hours]),
+            "holidays": w.t("calendar.holidays", country=visible(cal.holidays.name.upper())) if cal.holidays else "",
+            "closed": w.join([d.value.isoformat() for d in cal.closed]),
+        })
+
+
+def _cancellations(section: Section, policy: ir.Policy, w: Words) -> None:
+    for n, c in enumerate(policy.cancellations, 1):
+        section.clauses.append({"number": _number(section, n), "id": c.clause_id, "text": visible(c.text)})
+
+
+# ------------------------------------------------------------------ invisible characters
+
+
+def invisible_text_warnings(policy: ir.Policy) -> list[Diagnostic]:
+    """SLA803 for every policy text that holds an invisible control or direction mark.
+
+    Walks the IR generically, so no text can be forgotten; points at the innermost node
+    that has a span (the label's declaration, the condition value …).
+    """
+    out: list[Diagnostic] = []
+    stack: list[tuple[Any, Span | None]] = [(policy, None)]
+    while stack:
+        node, span = stack.pop()
+        if isinstance(node, str):
+            found = invisible_characters(node)
+            if found and span is not None:
+                codes = ", ".join(f"U+{ord(ch):04X}" for ch in found)
+                out.append(Diagnostic(
+                    INVISIBLE_CHARACTER,
+                    f"text {visible(node)!r} contains the invisible character{'s' * (len(found) > 1)} {codes}; "
+                    "the agreement shows it as " + ", ".join(f"[U+{ord(ch):04X}]" for ch in found),
+                    span,
+                    help="delete it from the policy unless it is really wanted (search for the code point)",
+                ))
+        elif isinstance(node, (tuple, list)):
+            stack.extend((item, span) for item in reversed(node))
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            own = getattr(node, "span", None)
+            here = own if isinstance(own, Span) else span
+            for f in reversed(dataclasses.fields(node)):
+                if f.name in ("span", "name_span", "path", "extra"):
+                    continue
+                stack.append((getattr(node, f.name), here))
+    return out

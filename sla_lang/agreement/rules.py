@@ -1,0 +1,176 @@
+"""Rules of the agreement target and of `sla sign` / `sla verify` (SLA800–SLA819).
+
+SLA800–SLA809: building the document (PDF renderer, fonts, text the document cannot show).
+SLA810–SLA819: signing and verifying the PDF.
+"""
+
+from __future__ import annotations
+
+from ..diagnostics import Severity, define_rule
+
+PDF_EXTRA_MISSING = define_rule(
+    "SLA800",
+    "pdf-renderer-missing",
+    Severity.ERROR,
+    "The PDF cannot be rendered because WeasyPrint or pyHanko is not installed.",
+    explanation="The PDF of the agreement is rendered with WeasyPrint and receives its signature "
+    "fields from pyHanko; both come with the `pdf` extra (`pip install 'sla-lang[pdf]'`, which also "
+    "needs the pango library of the operating system). When the PDF was asked for with "
+    "`--format pdf` this is an error; when it was only part of the default formats the PDF is "
+    "skipped and this is a warning, and the Markdown and HTML are still written.",
+    bad="$ sla build policies/acme.sla --target agreement --format pdf -o build/\n"
+    "(on a machine without the pdf extra)",
+    good="$ pip install 'sla-lang[pdf]'\n$ sla build policies/acme.sla --target agreement --format pdf -o build/",
+)
+
+NO_JAPANESE_FONT = define_rule(
+    "SLA801",
+    "no-japanese-font",
+    Severity.ERROR,
+    "The document contains Japanese text but no installed font has Japanese glyphs.",
+    explanation="A PDF rendered without a Japanese font shows empty boxes instead of the text, "
+    "while still looking right to copy-and-paste and to `pdftotext`. sla refuses to write such a "
+    "PDF. Install a Japanese font with the operating system's package manager: on Debian and "
+    "Ubuntu `apt-get install fonts-ipaexfont` (what scripts/install.sh installs) or "
+    "`fonts-noto-cjk`. `fc-list :lang=ja` lists the fonts that qualify. As with SLA800, this is a "
+    "warning (and the PDF is skipped) unless `--format pdf` was given.",
+    bad='agreement "営業・マーケティングSLA" {   # built on a machine with no Japanese font',
+    good="$ sudo apt-get install fonts-ipaexfont",
+)
+
+MISSING_GLYPH = define_rule(
+    "SLA802",
+    "missing-glyph",
+    Severity.ERROR,
+    "Some characters of the document have no glyph in any installed font.",
+    explanation="WeasyPrint would draw an empty box (the `.notdef` glyph) for these characters, "
+    "so the signed document would not show what the policy says. Install a font that covers "
+    "them (for example Debian's `fonts-noto-core` or `fonts-noto-color-emoji`), or write the text "
+    "without them. As with SLA800, this is a warning (and the PDF is skipped) unless "
+    "`--format pdf` was given.",
+    bad='stage mql "MQL \U0001f525" {      # an emoji no installed font has',
+    good='stage mql "MQL (hot)" {',
+)
+
+INVISIBLE_CHARACTER = define_rule(
+    "SLA803",
+    "invisible-character",
+    Severity.WARNING,
+    "A text contains an invisible control or direction mark; the document shows it as [U+XXXX].",
+    explanation="Direction marks (U+200E, U+200F, U+061C), bidirectional controls and other "
+    "control characters are invisible but can change how the surrounding text is displayed. A "
+    "signed agreement must show exactly what the policy says, so every format of the document "
+    "replaces each such character with its visible code, e.g. `[U+200F]`. Delete the character "
+    "from the policy (search for its code point) unless it is really wanted.",
+    bad='party sales "Sales\u200f" {      # an invisible RIGHT-TO-LEFT MARK after the label',
+    good='party sales "Sales" {',
+)
+
+PDF_RENDER_FAILED = define_rule(
+    "SLA804",
+    "pdf-render-failed",
+    Severity.ERROR,
+    "WeasyPrint or pyHanko failed while producing the PDF.",
+    explanation="The renderer raised an error or produced a PDF in which the signature lines "
+    "could not be found. The message carries the renderer's own words. This usually means a "
+    "broken installation of pango or of the fonts; `SLA_DEBUG=1` prints the Python traceback.",
+    bad="$ sla build policies/acme.sla -t agreement --format pdf -o build/   # with a broken pango",
+    good="$ bash scripts/install.sh && sla build policies/acme.sla -t agreement --format pdf -o build/",
+)
+
+UNREADABLE_PDF = define_rule(
+    "SLA810",
+    "unreadable-pdf",
+    Severity.ERROR,
+    "The file is missing or is not a PDF that can be read.",
+    explanation="`sla sign` and `sla verify` read the agreement PDF written by `sla build`. The "
+    "file does not exist, cannot be read, or is not a well-formed PDF (for example because it was "
+    "truncated or edited by hand).",
+    bad="$ sla verify build/agreement.md",
+    good="$ sla verify build/agreement.pdf",
+)
+
+UNKNOWN_SIGNATURE_FIELD = define_rule(
+    "SLA811",
+    "unknown-signature-field",
+    Severity.ERROR,
+    "The PDF has no signature field of that name.",
+    explanation="The agreement PDF has one empty signature field per party, named after the "
+    "party's identifier in the policy (`party sales \"Sales\"` gives the field `sales`). "
+    "`--field` must name one of them; the message lists the fields the PDF has.",
+    bad="$ sla sign agreement.pdf --key k.pem --cert c.pem --field Sales",
+    good="$ sla sign agreement.pdf --key k.pem --cert c.pem --field sales",
+)
+
+FIELD_ALREADY_SIGNED = define_rule(
+    "SLA812",
+    "field-already-signed",
+    Severity.ERROR,
+    "That party's signature field is signed already.",
+    explanation="Each party signs once. Signing a field again would hide the first signature. "
+    "If the first signature was a mistake, build the PDF again and sign the new one.",
+    bad="$ sla sign agreement.pdf --key k.pem --cert c.pem --field sales   # a second time",
+    good="$ sla verify agreement.pdf    # shows who signed which field",
+)
+
+UNUSABLE_SIGNING_KEY = define_rule(
+    "SLA813",
+    "unusable-signing-key",
+    Severity.ERROR,
+    "The private key or the certificate cannot be used to sign.",
+    explanation="`--key` must be a PEM or DER private key (encrypted keys take their passphrase "
+    "from the `SLA_KEY_PASSPHRASE` environment variable or a prompt) and `--cert` the PEM or DER "
+    "certificate of that same key. The message says which file could not be read, or that the "
+    "two do not belong together.",
+    bad="$ sla sign agreement.pdf --key someone-elses-key.pem --cert my-cert.pem --field sales",
+    good="$ sla sign agreement.pdf --key my-key.pem --cert my-cert.pem --field sales",
+)
+
+SIGNATURE_NOT_INTACT = define_rule(
+    "SLA814",
+    "signature-not-intact",
+    Severity.ERROR,
+    "A signature does not match the document: the PDF was changed after it was signed.",
+    explanation="The bytes a signature covers no longer hash to the signed value, the signature "
+    "value itself is invalid, or the document was modified after signing in a way a signature "
+    "does not allow. The signed agreement cannot be trusted; go back to the copy that was "
+    "signed.",
+    bad="$ sla verify agreement-edited-after-signing.pdf",
+    good="$ sla verify agreement.pdf",
+)
+
+SIGNER_NOT_TRUSTED = define_rule(
+    "SLA815",
+    "signer-not-trusted",
+    Severity.ERROR,
+    "A signer's certificate does not chain to any certificate given with --trust.",
+    explanation="`sla verify --trust CERT` checks that every signer's certificate was issued by "
+    "(or is) one of the trusted certificates, offline: nothing is fetched from the network. "
+    "Without `--trust` the signer's identity is reported but not judged.",
+    bad="$ sla verify agreement.pdf --trust some-other-ca.pem",
+    good="$ sla verify agreement.pdf --trust company-ca.pem",
+)
+
+FINGERPRINT_MISMATCH = define_rule(
+    "SLA816",
+    "fingerprint-mismatch",
+    Severity.ERROR,
+    "The fingerprint recorded in the PDF is not the fingerprint of the given policy.",
+    explanation="Every agreement PDF records the SHA-256 fingerprint of the policy it was built "
+    "from (in its metadata and in the footer of every page). `sla verify --policy FILE` compares "
+    "it with the fingerprint of FILE: a mismatch means the signed document and the policy in the "
+    "repository say different things (or the PDF was not built by sla).",
+    bad="$ sla verify agreement-v1.pdf --policy policies/acme.sla   # the policy changed since v1",
+    good="$ sla verify agreement-v2.pdf --policy policies/acme.sla",
+)
+
+UNSIGNED_FIELD = define_rule(
+    "SLA817",
+    "unsigned-field",
+    Severity.ERROR,
+    "A party has not signed yet (reported by `sla verify --require-all`).",
+    explanation="With `--require-all` every signature field of the agreement must carry a "
+    "signature; without it unsigned fields are only listed.",
+    bad="$ sla verify agreement.pdf --require-all     # Sales has not signed",
+    good="$ sla sign agreement.pdf --key k.pem --cert c.pem --field sales",
+)

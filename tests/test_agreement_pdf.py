@@ -1,0 +1,395 @@
+"""The agreement PDF (WeasyPrint + pyHanko) and `sla sign` / `sla verify`."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sla_lang.cli import cli
+from sla_lang.compile import compile_path
+from sla_lang.diagnostics import Severity
+from sla_lang.targets import BuildOptions
+from sla_lang.targets import agreement as target
+
+from .conftest import REPO
+
+pytest.importorskip("weasyprint")
+pytest.importorskip("pyhanko")
+needs_poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="needs poppler-utils")
+
+JA_POLICY = REPO / "policies" / "smarketing_ja.sla"
+EN_POLICY = REPO / "policies" / "hubspot_scoring.sla"
+
+
+def policy_of(path: Path):
+    result = compile_path(path)
+    assert result.ok
+    return result.policy
+
+
+@pytest.fixture(scope="module")
+def ja_pdf(tmp_path_factory) -> Path:
+    built = target.build(policy_of(JA_POLICY), BuildOptions(formats=("pdf",)))
+    assert built.diagnostics == []
+    path = tmp_path_factory.mktemp("pdf") / "agreement.pdf"
+    path.write_bytes(built.files["agreement.pdf"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    """A throwaway CA, a signer certificate issued by it, and an unrelated self-signed one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = tmp_path_factory.mktemp("keys")
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def certificate(subject, issuer, public_key, signing_key, ca: bool):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+                   .serial_number(x509.random_serial_number()).not_valid_before(start)
+                   .not_valid_after(start + datetime.timedelta(days=3650))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(not ca, not ca, False, False, False, ca, ca, False, False), critical=True))
+        return builder.sign(signing_key, hashes.SHA256())
+
+    def write(path: Path, data: bytes) -> Path:
+        path.write_bytes(data)
+        return path
+
+    pem = serialization.Encoding.PEM
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate(name("Test CA"), name("Test CA"), ca_key.public_key(), ca_key, True)
+    signer_key = ec.generate_private_key(ec.SECP256R1())
+    signer = certificate(name("佐藤 花子"), ca.subject, signer_key.public_key(), ca_key, False)
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    other = certificate(name("Other CA"), name("Other CA"), other_key.public_key(), other_key, True)
+    private = dict(encoding=pem, format=serialization.PrivateFormat.PKCS8)
+    return {
+        "ca": write(folder / "ca.pem", ca.public_bytes(pem)),
+        "cert": write(folder / "signer.pem", signer.public_bytes(pem)),
+        "key": write(folder / "signer.key", signer_key.private_bytes(**private, encryption_algorithm=serialization.NoEncryption())),
+        "encrypted_key": write(folder / "signer-encrypted.key", signer_key.private_bytes(
+            **private, encryption_algorithm=serialization.BestAvailableEncryption(b"s3cret"))),
+        "other": write(folder / "other.pem", other.public_bytes(pem)),
+    }
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
+
+
+# ------------------------------------------------------------------ the PDF
+
+
+@needs_poppler
+def test_pdf_pages_and_embedded_fonts(ja_pdf):
+    info = subprocess.run(["pdfinfo", str(ja_pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert 6 <= pages <= 20
+    assert "A4" in info
+    fonts = subprocess.run(["pdffonts", str(ja_pdf)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    assert fonts, "no fonts in the PDF"
+    for line in fonts:
+        assert re.search(r"\byes\s+yes\s+yes\b", line), f"font not embedded as a subset with ToUnicode: {line}"
+    assert any("IPAex" in line for line in fonts)
+
+
+@needs_poppler
+def test_every_page_has_the_fingerprint_and_page_number(ja_pdf):
+    from sla_lang.irjson import fingerprint
+
+    text = subprocess.run(["pdftotext", "-layout", str(ja_pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = text.split("\f")[:-1]
+    digest = fingerprint(policy_of(JA_POLICY))
+    for number, page in enumerate(pages, 1):
+        assert digest in page.replace(" ", "").replace("\n", ""), f"page {number} has no fingerprint"
+        assert f"{number} /{len(pages)} ページ" in page or f"{number} / {len(pages)} ページ" in page
+
+
+def test_every_japanese_character_has_a_real_glyph(ja_pdf):
+    """Glyph coverage, not text: every character drawn maps (ToUnicode) to a glyph id that is
+    not .notdef and that has an outline in the embedded font program."""
+    from fontTools.ttLib import TTFont
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from sla_lang.agreement.pdf import is_japanese
+
+    reader = PdfFileReader(open(ja_pdf, "rb"))
+    covered: dict[str, list[int]] = {}
+    fonts_seen = 0
+    for page_ref in _pages(reader):
+        resources = page_ref["/Resources"]
+        fonts = resources["/Font"] if "/Font" in resources else {}
+        for key in list(fonts.keys()):
+            font = fonts[key]
+            descendant = font["/DescendantFonts"][0].get_object()
+            program = descendant["/FontDescriptor"]["/FontFile2"].get_object().data
+            import io
+
+            ttf = TTFont(io.BytesIO(program))
+            glyph_set, order = ttf.getGlyphSet(), ttf.getGlyphOrder()
+            fonts_seen += 1
+            for gid, text in _to_unicode(font["/ToUnicode"].get_object().data).items():
+                assert gid != 0, f".notdef used for {text!r}"
+                glyph = glyph_set[order[gid]] if gid < len(order) else None
+                assert glyph is not None, f"glyph {gid} for {text!r} missing from {font['/BaseFont']}"
+                if text.strip():
+                    from fontTools.pens.boundsPen import BoundsPen
+
+                    pen = BoundsPen(glyph_set)
+                    glyph.draw(pen)
+                    assert pen.bounds is not None, f"empty outline for {text!r} in {font['/BaseFont']}"
+                for ch in text:
+                    covered.setdefault(ch, []).append(gid)
+    assert fonts_seen
+    # the same document as Markdown: every Japanese character of its text must be drawn
+    markdown = target.build(policy_of(JA_POLICY), BuildOptions(formats=("md",))).files["agreement.md"].decode()
+    japanese = {ch for ch in markdown if is_japanese(ch)}
+    assert len(japanese) > 300
+    assert japanese - set(covered) == set(), "Japanese characters not drawn with a glyph"
+
+
+def _pages(reader):
+    stack = [reader.root["/Pages"]]
+    while stack:
+        node = stack.pop().get_object()
+        if node["/Type"] == "/Pages":
+            stack.extend(reversed(list(node["/Kids"])))
+        else:
+            yield node
+
+
+def _to_unicode(cmap: bytes) -> dict[int, str]:
+    out: dict[int, str] = {}
+    text = cmap.decode("latin-1")
+    for block in re.findall(r"beginbfchar(.*?)endbfchar", text, re.S):
+        for src, dst in re.findall(r"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
+            out[int(src, 16)] = bytes.fromhex(dst).decode("utf-16-be")
+    for block in re.findall(r"beginbfrange(.*?)endbfrange", text, re.S):
+        for lo, hi, dst in re.findall(r"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
+            base = bytes.fromhex(dst).decode("utf-16-be")
+            for i, gid in enumerate(range(int(lo, 16), int(hi, 16) + 1)):
+                out[gid] = base[:-1] + chr(ord(base[-1]) + i)
+    return out
+
+
+def test_signature_fields_one_per_party_over_the_signature_lines(ja_pdf):
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(open(ja_pdf, "rb"))
+    fields = [f.get_object() for f in reader.root["/AcroForm"]["/Fields"]]
+    assert [(str(f["/T"]), f["/FT"]) for f in fields] == [("marketing", "/Sig"), ("sales", "/Sig")]
+    for f in fields:
+        x1, y1, x2, y2 = (float(v) for v in f["/Rect"])
+        assert 150 < x2 - x1 < 400 and 40 < y2 - y1 < 80  # the 20 mm high signature area
+        assert "/V" not in f  # empty
+    info = reader.trailer["/Info"]
+    assert len(str(info["/SLAFingerprint"])) == 64 and str(info["/SLAVersion"]) == "1.4"
+
+
+def test_pdf_is_byte_identical_and_dated_from_the_source(ja_pdf, monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    again = target.build(policy_of(JA_POLICY), BuildOptions(formats=("pdf",))).files["agreement.pdf"]
+    assert again == ja_pdf.read_bytes()
+    assert _dates(again) == ("D:20261001000000Z", "D:20261001000000Z")  # the effective date, not the clock
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # 2026-01-01
+    dated = target.build(policy_of(JA_POLICY), BuildOptions(formats=("pdf",))).files["agreement.pdf"]
+    assert _dates(dated) == ("D:20260101000000Z", "D:20260101000000Z")
+
+
+def _dates(pdf: bytes) -> tuple[str, str]:
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    info = PdfFileReader(io.BytesIO(pdf)).trailer["/Info"]
+    return str(info["/CreationDate"]), str(info["/ModDate"])
+
+
+# ------------------------------------------------------------------ sign and verify
+
+
+def test_sign_verify_tamper(ja_pdf, keys, tmp_path):
+    pdf = tmp_path / "agreement.pdf"
+    shutil.copy(ja_pdf, pdf)
+    signed = run("sign", str(pdf), "--key", str(keys["key"]), "--cert", str(keys["cert"]), "--field", "marketing")
+    assert signed.exit_code == 0, signed.output
+    result = run("verify", str(pdf), "--trust", str(keys["ca"]), "--policy", str(JA_POLICY), "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["policy"]["matches"] is True
+    marketing, sales = report["signatures"]
+    assert (marketing["field"], marketing["signer"], marketing["intact"], marketing["trusted"]) == (
+        "marketing", "佐藤 花子", True, True)
+    assert sales == {**sales, "field": "sales", "signed": False}
+    # the second party signs later: the first signature stays intact
+    assert run("sign", str(pdf), "--key", str(keys["key"]), "--cert", str(keys["cert"]), "--field", "sales").exit_code == 0
+    both = run("verify", str(pdf), "--trust", str(keys["ca"]), "--require-all", "--color", "never")
+    assert both.exit_code == 0, both.output
+    assert "field marketing: signed by 佐藤 花子" in both.output and "OK: 2 of 2" in both.output
+
+    # tamper one byte inside the signed range (a character of the recorded version)
+    data = bytearray(pdf.read_bytes())
+    data[data.index(b"/SLAVersion") + 14] ^= 0x01
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(bytes(data))
+    bad = run("verify", str(tampered), "--color", "never")
+    assert bad.exit_code == 1
+    assert "intact: no" in bad.output and "SLA814 (signature-not-intact)" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_tampering_anywhere_never_crashes(ja_pdf, keys, tmp_path):
+    pdf = tmp_path / "agreement.pdf"
+    shutil.copy(ja_pdf, pdf)
+    assert run("sign", str(pdf), "--key", str(keys["key"]), "--cert", str(keys["cert"]), "--field", "sales").exit_code == 0
+    data = pdf.read_bytes()
+    for position in (len(data) // 5, len(data) // 2, len(data) * 4 // 5):
+        broken = bytearray(data)
+        broken[position] ^= 0x55
+        path = tmp_path / f"broken-{position}.pdf"
+        path.write_bytes(bytes(broken))
+        result = run("verify", str(path), "--color", "never")
+        assert result.exit_code in (1, 2) and "Traceback" not in result.output
+
+
+def test_verify_reports_untrusted_signer_and_wrong_policy(ja_pdf, keys, tmp_path):
+    pdf = tmp_path / "agreement.pdf"
+    shutil.copy(ja_pdf, pdf)
+    assert run("sign", str(pdf), "--key", str(keys["key"]), "--cert", str(keys["cert"]), "--field", "sales").exit_code == 0
+    untrusted = run("verify", str(pdf), "--trust", str(keys["other"]), "--color", "never")
+    assert untrusted.exit_code == 1 and "SLA815 (signer-not-trusted)" in untrusted.output
+    wrong = run("verify", str(pdf), "--policy", str(EN_POLICY), "--color", "never")
+    assert wrong.exit_code == 1 and "SLA816 (fingerprint-mismatch)" in wrong.output
+    unsigned = run("verify", str(pdf), "--require-all", "--color", "never")
+    assert unsigned.exit_code == 1 and "SLA817 (unsigned-field)" in unsigned.output and "`marketing`" in unsigned.output
+
+
+def test_sign_refuses_unknown_or_signed_field_and_wrong_key(ja_pdf, keys, tmp_path):
+    pdf = tmp_path / "agreement.pdf"
+    shutil.copy(ja_pdf, pdf)
+    args = ["sign", str(pdf), "--key", str(keys["key"]), "--cert", str(keys["cert"])]
+    unknown = run(*args, "--field", "Sales", "--color", "never")
+    assert unknown.exit_code == 1 and "SLA811 (unknown-signature-field)" in unknown.output
+    assert "`marketing`, `sales`" in unknown.output
+    mismatch = run("sign", str(pdf), "--key", str(keys["key"]), "--cert", str(keys["ca"]), "--field", "sales",
+                   "--color", "never")
+    assert mismatch.exit_code == 1 and "SLA813 (unusable-signing-key)" in mismatch.output
+    assert pdf.read_bytes() == ja_pdf.read_bytes()  # nothing written on failure
+    encrypted = run("sign", str(pdf), "--key", str(keys["encrypted_key"]), "--cert", str(keys["cert"]),
+                    "--field", "sales", env={"SLA_KEY_PASSPHRASE": "s3cret"})
+    assert encrypted.exit_code == 0, encrypted.output
+    again = run(*args, "--field", "sales", "--color", "never")
+    assert again.exit_code == 1 and "SLA812 (field-already-signed)" in again.output
+
+
+def test_verify_unreadable_pdf_exits_2(tmp_path):
+    not_pdf = tmp_path / "agreement.pdf"
+    not_pdf.write_text("hello", encoding="utf-8")
+    result = run("verify", str(not_pdf), "--color", "never")
+    assert result.exit_code == 2 and "SLA810 (unreadable-pdf)" in result.output
+    assert run("verify", str(tmp_path / "missing.pdf")).exit_code == 2
+
+
+# ------------------------------------------------------------------ when the PDF cannot be made
+
+
+def test_missing_pdf_extra_is_a_warning_by_default_and_an_error_when_asked(monkeypatch):
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # `import weasyprint` now raises ImportError
+    policy = policy_of(EN_POLICY)
+    implicit = target.build(policy, BuildOptions())
+    assert set(implicit.files) == {"agreement.md", "agreement.html"}
+    (d,) = implicit.diagnostics
+    assert (d.code, d.severity) == ("SLA800", Severity.WARNING) and "skipped" in d.message
+    explicit = target.build(policy, BuildOptions(formats=("pdf",)))
+    assert explicit.failed and explicit.diagnostics[0].code == "SLA800"
+    assert "pip install 'sla-lang[pdf]'" in explicit.diagnostics[0].help
+
+
+def _without_japanese_fonts(tmp_path: Path) -> dict[str, str]:
+    """An environment whose fontconfig sees the DejaVu fonts only."""
+    dejavu = [d for d in ("/usr/share/fonts/truetype/dejavu",) if Path(d).is_dir()]
+    if not dejavu:
+        pytest.skip("needs the DejaVu fonts")
+    config = tmp_path / "fonts.conf"
+    config.write_text(
+        '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+        f"<dir>{dejavu[0]}</dir><cachedir>{tmp_path / 'cache'}</cachedir></fontconfig>", encoding="utf-8")
+    return {**os.environ, "FONTCONFIG_FILE": str(config), "PYTHONPATH": str(REPO)}
+
+
+def test_no_japanese_font_is_an_error_naming_the_package(tmp_path):
+    env = _without_japanese_fonts(tmp_path)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "sla_lang", "build", str(JA_POLICY), "-t", "agreement",
+                             "--format", "pdf", "-o", str(out), "--color", "never"],
+                            capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "SLA801 (no-japanese-font)" in result.stderr and "fonts-ipaexfont" in result.stderr
+    assert not out.exists()
+
+
+def test_glyph_check_after_rendering_catches_empty_boxes(tmp_path):
+    """Even when the fc-list pre-check is fooled, WeasyPrint's .notdef glyphs are caught."""
+    env = _without_japanese_fonts(tmp_path)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from sla_lang.agreement import pdf\n"
+        "pdf.japanese_fonts = lambda: ['/pretend/ja.ttf']\n"
+        "from sla_lang.compile import compile_path\n"
+        "from sla_lang.targets import BuildOptions\n"
+        "from sla_lang.targets import agreement\n"
+        f"r = agreement.build(compile_path(Path({str(JA_POLICY)!r})).policy, BuildOptions(formats=('pdf',)))\n"
+        "print(sorted(r.files), [(d.code, d.severity.value) for d in r.diagnostics])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] [('SLA801', 'error')]"
+
+
+def test_default_build_skips_the_pdf_with_a_warning_without_japanese_fonts(tmp_path):
+    env = _without_japanese_fonts(tmp_path)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "sla_lang", "build", str(JA_POLICY), "-t", "agreement",
+                             "-o", str(out), "--color", "never"],
+                            capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "warning SLA801" in result.stderr and "skipped" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["agreement.html", "agreement.md"]
+
+
+def test_missing_glyph_outside_japanese_is_reported(monkeypatch):
+    from sla_lang.agreement import pdf
+
+    diagnostic = pdf._missing_glyphs(policy_of(EN_POLICY), ["\U0001f525"])
+    assert diagnostic.code == "SLA802" and "U+1F525" in diagnostic.message
+    assert pdf._missing_glyphs(policy_of(EN_POLICY), ["営"]).code == "SLA801"
+
+
+def test_renderer_failure_becomes_a_diagnostic(monkeypatch):
+    import weasyprint
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("pango exploded")
+
+    monkeypatch.setattr(weasyprint.HTML, "render", explode)
+    monkeypatch.delenv("SLA_DEBUG", raising=False)
+    built = target.build(policy_of(EN_POLICY), BuildOptions(formats=("pdf",)))
+    assert built.failed and built.diagnostics[0].code == "SLA804"
+    assert "pango exploded" in built.diagnostics[0].message
