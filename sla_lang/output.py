@@ -25,9 +25,17 @@ def check_relative(name: str) -> PurePosixPath:
     return path
 
 
+def _file_mode() -> int:
+    """What an ordinary `open(..., "w")` would give: 0666 minus the umask (mkstemp gives 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_files(root: Path, files: Mapping[str, bytes]) -> list[Path]:
     """Write `files` (relative POSIX path → bytes) under `root` atomically. Returns the paths."""
     staged: list[tuple[str, Path]] = []
+    mode = _file_mode()
     try:
         for name in sorted(files):
             destination = root.joinpath(*check_relative(name).parts)
@@ -36,6 +44,7 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[Path]:
             staged.append((temp, destination))
             with os.fdopen(fd, "wb") as handle:
                 handle.write(files[name])
+            os.chmod(temp, mode)
         for temp, destination in staged:
             os.replace(temp, destination)
     except OSError as exc:

@@ -1,0 +1,52 @@
+"""Generated files are written all or nothing, with ordinary permissions."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from sla_lang import output
+from sla_lang.output import OutputError, compare_files, write_files
+
+
+def test_files_get_the_umask_permissions_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        (path,) = write_files(tmp_path, {"a/b.json": b"{}"})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_failure_part_way_leaves_previous_outputs_untouched(tmp_path, monkeypatch):
+    write_files(tmp_path, {"one.txt": b"old 1", "two.txt": b"old 2", "three.txt": b"old 3"})
+    real_fdopen = os.fdopen
+    calls = {"n": 0}
+
+    def failing_fdopen(fd, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second of three files fails to write
+            os.close(fd)
+            raise OSError(28, "No space left on device")
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(output.os, "fdopen", failing_fdopen)
+    with pytest.raises(OutputError, match="No space left on device"):
+        write_files(tmp_path, {"one.txt": b"new 1", "two.txt": b"new 2", "three.txt": b"new 3"})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == {
+        "one.txt": b"old 1", "two.txt": b"old 2", "three.txt": b"old 3"}
+
+
+@pytest.mark.parametrize("name", ["../escape.txt", "/etc/passwd", "a/../../b"])
+def test_paths_outside_the_output_folder_are_refused(tmp_path, name):
+    with pytest.raises(OutputError):
+        write_files(tmp_path, {name: b"x"})
+
+
+def test_compare_files_names_stale_missing_and_extra(tmp_path):
+    write_files(tmp_path, {"keep.txt": b"same", "edit.txt": b"old", ".hidden": b"ignored"})
+    (tmp_path / "extra.txt").write_bytes(b"left over")
+    drift = compare_files(tmp_path, {"keep.txt": b"same", "edit.txt": b"new", "new.txt": b"n"})
+    assert (drift.stale, drift.missing, drift.extra) == (("edit.txt",), ("new.txt",), ("extra.txt",))
