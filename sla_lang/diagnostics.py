@@ -93,6 +93,7 @@ RULE_MODULES = (
     "sla_lang.lower",
     "sla_lang.checks",
     "sla_lang.targets",
+    "sla_lang.fmt",
 )
 
 
