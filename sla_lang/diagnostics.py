@@ -94,6 +94,7 @@ RULE_MODULES = (
     "sla_lang.checks",
     "sla_lang.targets",
     "sla_lang.fmt",
+    "sla_lang.semdiff.revisions",
 )
 
 
