@@ -16,6 +16,8 @@ NOT_FIXTURE_TESTABLE = {
     "SLA007": "tests/test_config.py::test_unknown_code_in_config_is_reported_at_its_position",
     "SLA880": "tests/test_fmt.py::test_file_with_syntax_errors_is_reported_not_formatted",
     "SLA881": "tests/test_fmt.py::test_a_formatter_bug_that_changes_meaning_leaves_the_file_alone",
+    "SLA882": "tests/test_diff.py::test_cli_diff_unreadable_revision_is_sla882",
+    "SLA883": "tests/test_diff.py::test_cli_diff_side_with_syntax_errors_is_sla883",
     "SLA999": "tests/test_checks_framework.py::test_a_crashing_check_becomes_an_internal_error",
 }
 

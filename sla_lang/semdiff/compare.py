@@ -536,8 +536,8 @@ class _Comparison:
                           effects=self.owner_effect(side, self._deadline_owner(stage, deadline), effect))
                 continue
             owner = self._deadline_owner(b, db)
-            direction = compare_durations(da.within, db.within, cal_a, cal_b)
-            if direction != 0 or da.within.text != db.within.text:
+            if da.within.text != db.within.text:
+                direction = compare_durations(da.within, db.within, cal_a, cal_b)
                 self.emit("deadline.within", CHANGED, db.clause_id, what, Plain(da.within.text), Plain(db.within.text),
                           self._sooner(owner, direction))
             if (da.target.text if da.target else None) != (db.target.text if db.target else None):
@@ -674,9 +674,8 @@ class _Comparison:
             kind = "recycle" if recycle else "transition"
             if ta is None or tb is None:
                 easier = 1 if ta is None else -1
+                # what must be recorded comes with the way out: the way out decides the effect
                 effects = self.movement(side, stage, t.target.name, easier)
-                if t.record:
-                    effects.add(side.party(stage.owner.name if stage.owner else None), STRICTER if ta is None else LOOSER)
                 self.emit(kind, ADDED if ta is None else REMOVED, t.clause_id, What.of(kind, **base),
                           old=_transition_text(ta) if tb is None else None,
                           new=_transition_text(tb) if ta is None else None, effects=effects)

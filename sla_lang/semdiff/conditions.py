@@ -145,6 +145,13 @@ def ease(old: ir.Condition | None, new: ir.Condition | None) -> int | None:
         return None
     if same(old, new):
         return 0
+    as_sets = _as_set(old), _as_set(new)
+    if as_sets[0] and as_sets[1] and type(old) is not type(new):
+        (ref_a, neg_a, before), (ref_b, neg_b, after) = as_sets
+        if ref_a != ref_b or neg_a != neg_b:
+            return None
+        direction = 0 if before == after else (1 if after > before else (-1 if after < before else None))
+        return -direction if (direction is not None and neg_a) else direction
     if type(old) is type(new):
         if isinstance(old, ir.Comparison):
             if old.left.text != new.left.text:
@@ -179,6 +186,15 @@ def ease(old: ir.Condition | None, new: ir.Condition | None) -> int | None:
         return 1
     if isinstance(old, ir.AnyOf) and any(same(i, new) for i in old.items):
         return -1
+    return None
+
+
+def _as_set(node) -> tuple[str, bool, frozenset[str]] | None:
+    """`x == v` is `x in [v]` and `x != v` is `x not in [v]`, so the two forms compare."""
+    if isinstance(node, ir.Membership):
+        return node.left.text, node.negated, frozenset(key(v) for v in node.values)
+    if isinstance(node, ir.Comparison) and node.op in ("==", "!="):
+        return node.left.text, node.op == "!=", frozenset({key(node.right)})
     return None
 
 

@@ -25,7 +25,7 @@ def _status_line(pc: PolicyChanges, lang: str) -> str:
         if pc.reordered_only:
             return phrase("reordered_only", lang, old=pc.old_fingerprint[:12], new=pc.new_fingerprint[:12])
         return phrase("no_change", lang)
-    return phrase("changes", lang, n=len(pc.changes))
+    return phrase("change_one", lang) if len(pc.changes) == 1 else phrase("changes", lang, n=len(pc.changes))
 
 
 def _effects_text(pc: PolicyChanges, change, lang: str) -> str:
