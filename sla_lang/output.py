@@ -34,6 +34,7 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[Path]:
             destination.parent.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
             staged.append((temp, destination))
+            os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; generated files are ordinary files
             with os.fdopen(fd, "wb") as handle:
                 handle.write(files[name])
         for temp, destination in staged:
@@ -46,6 +47,12 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[Path]:
                 pass
         raise OutputError(f"cannot write {exc.filename or root}: {exc.strerror or exc}") from exc
     return [destination for _, destination in staged]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_file(path: Path, data: bytes) -> None:
