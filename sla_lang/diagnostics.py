@@ -93,6 +93,8 @@ RULE_MODULES = (
     "sla_lang.lower",
     "sla_lang.checks",
     "sla_lang.targets",
+    "sla_lang.fmt",
+    "sla_lang.semdiff.revisions",
 )
 
 

@@ -656,6 +656,10 @@ class Lowerer(Transformer):
                 stage_id, d.kind, d.within, d.target, d.owner, d.span, clause_id=f"{stage_id}.{d.kind}"
             )
             deadlines.append(by_kind[d.kind])
+        # Markers and deadlines are sets of kinds: keep them in one order whatever the source
+        # order, so that reordering those lines (as `sla fmt` does) leaves the IR unchanged.
+        markers.sort(key=lambda m: _MARKER_ORDER.index(m.kind))
+        deadlines.sort(key=lambda d: ir.DEADLINE_KINDS.index(d.kind))
         default_guard = "respond" if "respond" in by_kind else ("decide" if "decide" in by_kind else None)
         escalations = []
         used_ids: set[str] = set()
@@ -1096,6 +1100,8 @@ class _Responsibilities:
 class _Cancellations:
     rows: list
 
+
+_MARKER_ORDER = ("entry", "terminal", "recycle")
 
 _MEASURE_VALUE = {
     ir.CountMeasure: ((ir.Number,), "a number", "count"),

@@ -215,3 +215,16 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_from_another_folder(tmp_path)
     probe = subprocess.run([str(python), "-c", "import sla_lang.resources as r; print(r.grammar_path())"],
                            cwd=elsewhere, capture_output=True, text=True, check=True)
     assert "_data/grammar/sla.lark" in probe.stdout
+
+
+def test_written_files_are_readable_by_others_as_the_umask_allows(tmp_path):
+    import stat
+
+    from sla_lang.output import write_files
+
+    old = os.umask(0o022)
+    try:
+        (path,) = write_files(tmp_path, {"a.json": b"{}"})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

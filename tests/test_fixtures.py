@@ -14,6 +14,10 @@ NOT_FIXTURE_TESTABLE = {
     "SLA001": "tests/test_cli.py::test_missing_path_exits_2",
     "SLA004": "tests/test_source.py::test_file_over_the_size_limit",
     "SLA007": "tests/test_config.py::test_unknown_code_in_config_is_reported_at_its_position",
+    "SLA880": "tests/test_fmt.py::test_file_with_syntax_errors_is_reported_not_formatted",
+    "SLA881": "tests/test_fmt.py::test_a_formatter_bug_that_changes_meaning_leaves_the_file_alone",
+    "SLA882": "tests/test_diff.py::test_cli_diff_unreadable_revision_is_sla882",
+    "SLA883": "tests/test_diff.py::test_cli_diff_side_with_syntax_errors_is_sla883",
     "SLA999": "tests/test_checks_framework.py::test_a_crashing_check_becomes_an_internal_error",
     # the agreement target and `sla sign` / `sla verify`: triggered by the machine or by a PDF
     "SLA800": "tests/test_agreement_pdf.py::test_missing_pdf_extra_is_a_warning_by_default_and_an_error_when_asked",

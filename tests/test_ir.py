@@ -83,3 +83,17 @@ def test_fingerprint_ignores_layout_and_comments_but_not_meaning():
 def test_canonical_form_has_no_positions():
     data = canonical_bytes(compile_text(POLICIES[0].read_text(encoding="utf-8")).policy)
     assert b'"span"' not in data and b'"line"' not in data and b'"path"' not in data
+
+
+def test_marker_and_deadline_order_does_not_change_the_ir():
+    """`sla fmt` puts markers and deadlines in one order; lowering must not depend on theirs."""
+    from sla_lang.compile import compile_text
+    from sla_lang.irjson import canonical_bytes
+
+    head = 'agreement "A" {\n  version "1"\n  effective 2026-01-01\n}\nteam t {\n}\n'
+    a = compile_text(head + "stage s {\n  owner t\n  entry\n  terminal\n  respond within 1h\n  decide within 2h\n}\n")
+    b = compile_text(head + "stage s {\n  owner t\n  decide within 2h\n  terminal\n  respond within 1h\n  entry\n}\n")
+    assert a.policy is not None and b.policy is not None
+    assert canonical_bytes(a.policy) == canonical_bytes(b.policy)
+    assert [m.kind for m in b.policy.stages[0].markers] == ["entry", "terminal"]
+    assert [d.kind for d in b.policy.stages[0].deadlines] == ["respond", "decide"]

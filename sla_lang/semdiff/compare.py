@@ -1,0 +1,1051 @@
+"""Compare two IRs of one agreement and classify every change for every party.
+
+Elements are matched by what identifies them in the agreement — stages, teams, KPIs, reviews
+by name (a stage whose name changed but whose content did not is a rename); numbered clauses
+(score rules, information items, responsibilities, cancellation conditions) by their text,
+then by position — never by line number, so moving or reformatting text is not a change.
+
+Who is affected is read from the policy: every obligation has an owner team (a stage's owner,
+a deadline's `owner`, the sender of a hand-off or of information, a KPI's owner, a review's
+owner and attendees, the R and A of a responsibility). A team counts for the party it is
+`part of`; a team that is part of no party counts as its own. The rules, in short:
+
+- an obligation added, or made harder (a shorter deadline or SLO, more follow-ups, a higher
+  KPI target, more frequent reviews …) is stricter for its owner; removed or eased, looser;
+- moving a lead between stages got easier (a lower threshold, a new path, a value added to an
+  `in [...]` list, a score rule that adds points …): looser for the owner of the stage the lead
+  leaves, stricter for the owner of the (non-terminal) stage it enters — so a higher MQL
+  threshold is stricter for marketing and looser for sales. When both stages belong to the
+  same party, the bar is internal to it: neutral;
+- ownership moving from one party to another: stricter for the new owner, looser for the old;
+- a calendar with more working time makes business-time deadlines come sooner: stricter for
+  the owners of those deadlines;
+- everything else (labels, descriptions, HubSpot names, channels, cancellation conditions,
+  reordering with meaning …) is reported as neutral.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from .. import ir
+from ..businesstime import BusinessCalendar, span_bounds
+from . import conditions as cond
+from .model import (
+    ADDED, CHANGED, LOOSER, MIXED, REMOVED, STRICTER, Change, Effects, Items, Party, Plain, Quote, What, Word,
+    opposite,
+)
+
+
+def compare_policies(old: ir.Policy, new: ir.Policy) -> list[Change]:
+    return _Comparison(old, new).run()
+
+
+def parties_of(*policies: ir.Policy | None) -> list[Party]:
+    """The report's columns: signing parties, then teams that are part of no party."""
+    out: dict[str, Party] = {}
+    for policy in policies:
+        if policy is None:
+            continue
+        for team in policy.teams:
+            if team.id in out:
+                continue
+            if team.signs or party_of(policy, team.id) == team.id:
+                out[team.id] = Party(team.id, team.label, team.signs, tuple(r.value for r in team.reviewers))
+    return sorted(out.values(), key=lambda p: (not p.signs, _position(policies, p.id)))
+
+
+def _position(policies, team_id: str) -> int:
+    for policy in policies:
+        if policy is not None:
+            for index, team in enumerate(policy.teams):
+                if team.id == team_id:
+                    return index
+    return 0
+
+
+def party_of(policy: ir.Policy, team_name: str | None) -> str | None:
+    """The party a team's obligations count for (itself when it is part of none)."""
+    team = policy.team_by_id.get(team_name) if team_name else None
+    if team is None:
+        return None
+    seen: set[str] = set()
+    current = team
+    while current is not None and current.id not in seen:
+        if current.signs:
+            return current.id
+        seen.add(current.id)
+        parent = policy.team_by_id.get(current.parent.name) if current.parent else None
+        if parent is None:
+            return current.id  # the top of a chain of non-signing teams stands for itself
+        current = parent
+    return team.id
+
+
+# ---------------------------------------------------------------------- matching helpers
+
+
+def match(old: Sequence, new: Sequence, key: Callable) -> list[tuple[object | None, object | None]]:
+    """Pair items with equal keys (in order), then the leftovers by position, then the rest."""
+    pairs: list[tuple[object | None, object | None]] = []
+    used_old: set[int] = set()
+    matched_new: dict[int, int] = {}
+    for j, item in enumerate(new):
+        for i, candidate in enumerate(old):
+            if i not in used_old and key(candidate) == key(item):
+                used_old.add(i)
+                matched_new[j] = i
+                break
+    left_old = [i for i in range(len(old)) if i not in used_old]
+    left_new = [j for j in range(len(new)) if j not in matched_new]
+    for i, j in zip(left_old, left_new):
+        matched_new[j] = i
+        used_old.add(i)
+    for j, item in enumerate(new):
+        pairs.append((old[matched_new[j]] if j in matched_new else None, item))
+    for i, item in enumerate(old):
+        if i not in used_old:
+            pairs.append((item, None))
+    return pairs
+
+
+def _by_id(items: Iterable) -> dict:
+    out: dict = {}
+    for item in items:
+        out.setdefault(item.id, item)
+    return out
+
+
+def _quote(label: str) -> Quote:
+    return Quote(label)
+
+
+def _names(names: Iterable[ir.Name | ir.Text | str]) -> Items:
+    return Items(tuple(Plain(n.name if isinstance(n, ir.Name) else (n.value if isinstance(n, ir.Text) else n))
+                       for n in names))
+
+
+def _opt(value, show: Callable = lambda v: Plain(str(v))):
+    return show(value) if value is not None else Word("none")
+
+
+def _duration_text(d: ir.Duration | None):
+    return Plain(d.text) if d is not None else Word("none")
+
+
+@dataclass(frozen=True)
+class _Side:
+    policy: ir.Policy
+
+    def party(self, team: str | None) -> str | None:
+        return party_of(self.policy, team)
+
+
+class _Comparison:
+    def __init__(self, old: ir.Policy, new: ir.Policy) -> None:
+        self.old, self.new = _Side(old), _Side(new)
+        self.changes: list[Change] = []
+        self.renamed = self._stage_renames()  # old stage id -> new stage id
+
+    def run(self) -> list[Change]:
+        self._agreement()
+        self._teams()
+        self._data()
+        self._calendars()
+        self._scores()
+        self._stages()
+        self._priorities()
+        self._kpis()
+        self._information()
+        self._responsibilities()
+        self._reviews()
+        self._cancellations()
+        return self.changes
+
+    # ------------------------------------------------------------------ emitting
+    def emit(self, kind, action, clause_id, what, old=None, new=None, effects: Effects | None = None,
+             old_clause_id=None, affects=()) -> None:
+        self.changes.append(Change(
+            kind, action, clause_id, what, old, new, effects.frozen() if effects else (),
+            old_clause_id if old_clause_id and old_clause_id != clause_id else None, tuple(affects),
+        ))
+
+    def owner_effect(self, side: _Side, team: str | None, effect: str) -> Effects:
+        effects = Effects()
+        effects.add(side.party(team), effect)
+        return effects
+
+    def handover(self, old_team: str | None, new_team: str | None) -> Effects:
+        """Ownership moves: stricter for the new owner's party, looser for the old one's."""
+        effects = Effects()
+        before, after = self.old.party(old_team), self.new.party(new_team)
+        if before != after:
+            effects.add(after, STRICTER)
+            effects.add(before, LOOSER)
+        return effects
+
+    def stage_label(self, side: _Side, stage_id: str) -> Quote:
+        stage = side.policy.stage_by_id.get(stage_id)
+        return Quote(stage.label if stage else stage_id)
+
+    def team_label(self, side: _Side, team: str | None):
+        if team is None:
+            return Word("none")
+        found = side.policy.team_by_id.get(team)
+        return Quote(found.label) if found else Plain(team)
+
+    # ------------------------------------------------------------------ agreement
+    def _agreement(self) -> None:
+        a, b = self.old.policy.agreement, self.new.policy.agreement
+        if a is None or b is None:
+            return
+        fields = [
+            ("title", Quote(a.title), Quote(b.title)),
+            ("version", _opt(a.version, lambda v: Plain(v.value)), _opt(b.version, lambda v: Plain(v.value))),
+            ("effective", _opt(a.effective, lambda v: Plain(v.value.isoformat())),
+             _opt(b.effective, lambda v: Plain(v.value.isoformat()))),
+            ("language", Plain(a.language), Plain(b.language)),
+            ("owner", self.team_label(self.old, a.owner.name if a.owner else None),
+             self.team_label(self.new, b.owner.name if b.owner else None)),
+            ("calendar", _opt(a.calendar, lambda n: Plain(n.name)), _opt(b.calendar, lambda n: Plain(n.name))),
+            ("purpose", Items(tuple(Quote(p.value) for p in a.purpose)), Items(tuple(Quote(p.value) for p in b.purpose))),
+        ]
+        for name, before, after in fields:
+            if name == "owner":
+                changed = (a.owner.name if a.owner else None) != (b.owner.name if b.owner else None)
+            else:
+                changed = before != after
+            if changed:
+                self.emit(f"agreement.{name}", CHANGED, "agreement", What.of(f"agreement.{name}"), before, after)
+
+    # ------------------------------------------------------------------ parties and teams
+    def _teams(self) -> None:
+        old, new = _by_id(self.old.policy.teams), _by_id(self.new.policy.teams)
+        for team_id in [*new, *(t for t in old if t not in new)]:
+            a, b = old.get(team_id), new.get(team_id)
+            if a is None or b is None:
+                team = b or a
+                kind = "party" if team.signs else "team"
+                self.emit(kind, ADDED if a is None else REMOVED, team.clause_id,
+                          What.of(kind, team=Quote(team.label)), new=Quote(team.label) if a is None else None,
+                          old=Quote(team.label) if b is None else None)
+                continue
+            what = {"team": Quote(b.label)}
+            if a.label != b.label:
+                self.emit("team.label", CHANGED, b.clause_id, What.of("team.label", **what), Quote(a.label), Quote(b.label))
+            if a.signs != b.signs:
+                self.emit("team.signs", CHANGED, b.clause_id, What.of("team.signs", **what),
+                          Word("signs" if a.signs else "does_not_sign"), Word("signs" if b.signs else "does_not_sign"))
+            if a.role != b.role:
+                self.emit("team.role", CHANGED, b.clause_id, What.of("team.role", **what), _opt(a.role), _opt(b.role))
+            lead = lambda p: Plain(p.name + (f", {p.title}" if p.title else "")) if p else Word("none")  # noqa: E731
+            if (a.lead and (a.lead.name, a.lead.title)) != (b.lead and (b.lead.name, b.lead.title)):
+                self.emit("team.lead", CHANGED, b.clause_id, What.of("team.lead", **what), lead(a.lead), lead(b.lead))
+            if [r.value for r in a.reviewers] != [r.value for r in b.reviewers]:
+                self.emit("team.reviewers", CHANGED, b.clause_id, What.of("team.reviewers", **what),
+                          _names(a.reviewers), _names(b.reviewers))
+            if (a.parent.name if a.parent else None) != (b.parent.name if b.parent else None):
+                self.emit("team.parent", CHANGED, b.clause_id, What.of("team.parent", **what),
+                          self.team_label(self.old, a.parent.name if a.parent else None),
+                          self.team_label(self.new, b.parent.name if b.parent else None))
+            cap = lambda c: Plain(f"{c.people} × {c.leads_per_person} / {c.period}") if c else Word("none")  # noqa: E731
+            before = (a.capacity.leads_per_period, a.capacity.period) if a.capacity else None
+            after = (b.capacity.leads_per_period, b.capacity.period) if b.capacity else None
+            if (a.capacity and (a.capacity.people, a.capacity.leads_per_person, a.capacity.period)) != (
+                    b.capacity and (b.capacity.people, b.capacity.leads_per_person, b.capacity.period)):
+                effects = Effects()
+                if before and after and before[1] == after[1] and before[0] != after[0]:
+                    # the team commits to handle more (or fewer) leads per period
+                    effects.add(self.new.party(b.id), STRICTER if after[0] > before[0] else LOOSER)
+                self.emit("team.capacity", CHANGED, b.clause_id, What.of("team.capacity", **what),
+                          cap(a.capacity), cap(b.capacity), effects)
+
+    # ------------------------------------------------------------------ properties and events
+    def _data(self) -> None:
+        def prop_text(p: ir.Property) -> Plain:
+            options = f" [{', '.join(cond.value_text(o) for o in p.options)}]" if p.type == "enum" else ""
+            return Plain(f"{p.type}{options}" + (f" (HubSpot {p.hubspot})" if p.hubspot else "") + f" “{p.label}”")
+
+        def event_text(e: ir.Event) -> Plain:
+            return Plain(f"“{e.label}”" + (f" (HubSpot {e.hubspot})" if e.hubspot else ""))
+
+        for kind, olds, news, show in (
+            ("property", self.old.policy.properties, self.new.policy.properties, prop_text),
+            ("event", self.old.policy.events, self.new.policy.events, event_text),
+        ):
+            old, new = _by_id(olds), _by_id(news)
+            for item_id in [*new, *(i for i in old if i not in new)]:
+                a, b = old.get(item_id), new.get(item_id)
+                what = What.of(kind, name=Plain(item_id))
+                if a is None:
+                    self.emit(kind, ADDED, f"{kind}.{item_id}", what, new=show(b))
+                elif b is None:
+                    self.emit(kind, REMOVED, f"{kind}.{item_id}", what, old=show(a))
+                elif show(a) != show(b):
+                    self.emit(kind, CHANGED, f"{kind}.{item_id}", what, show(a), show(b))
+
+    # ------------------------------------------------------------------ calendars
+    def _calendars(self) -> None:
+        old, new = _by_id(self.old.policy.calendars), _by_id(self.new.policy.calendars)
+        for cal_id in [*new, *(c for c in old if c not in new)]:
+            a, b = old.get(cal_id), new.get(cal_id)
+            if a is None or b is None:
+                cal = b or a
+                self.emit("calendar", ADDED if a is None else REMOVED, cal.clause_id,
+                          What.of("calendar", calendar=Quote(cal.label)))
+                continue
+            what = {"calendar": Quote(b.label)}
+            if a.label != b.label:
+                self.emit("calendar.label", CHANGED, b.clause_id, What.of("calendar.label", **what),
+                          Quote(a.label), Quote(b.label))
+            zone = lambda c: Plain(c.timezone.value) if c.timezone else Word("none")  # noqa: E731
+            if zone(a) != zone(b):
+                self.emit("calendar.timezone", CHANGED, b.clause_id, What.of("calendar.timezone", **what), zone(a), zone(b))
+            days_a, days_b = [d.name for d in a.days], [d.name for d in b.days]
+            if set(days_a) != set(days_b):
+                more = 1 if set(days_b) > set(days_a) else (-1 if set(days_b) < set(days_a) else None)
+                self.emit("calendar.days", CHANGED, b.clause_id, What.of("calendar.days", **what),
+                          _names(days_a), _names(days_b), self._working_time(cal_id, more, units=("bh", "bd")))
+            hours = lambda c: Items(tuple(Plain(f"{h.start.text}–{h.end.text}") for h in c.hours))  # noqa: E731
+            if hours(a) != hours(b):
+                per_day_a = BusinessCalendar(a).minutes_per_day
+                per_day_b = BusinessCalendar(b).minutes_per_day
+                more = (per_day_b > per_day_a) - (per_day_b < per_day_a)
+                self.emit("calendar.hours", CHANGED, b.clause_id, What.of("calendar.hours", **what),
+                          hours(a), hours(b), self._working_time(cal_id, more or None, units=("bh",)))
+            holidays = lambda c: Plain(c.holidays.name) if c.holidays else Word("none")  # noqa: E731
+            if holidays(a) != holidays(b):
+                more = 1 if b.holidays is None else (-1 if a.holidays is None else None)
+                self.emit("calendar.holidays", CHANGED, b.clause_id, What.of("calendar.holidays", **what),
+                          holidays(a), holidays(b), self._working_time(cal_id, more, units=("bh", "bd")))
+            closed_a = sorted(d.value for d in a.closed)
+            closed_b = sorted(d.value for d in b.closed)
+            if closed_a != closed_b:
+                more = -1 if set(closed_b) > set(closed_a) else (1 if set(closed_b) < set(closed_a) else None)
+                self.emit("calendar.closed", CHANGED, b.clause_id, What.of("calendar.closed", **what),
+                          Items(tuple(Plain(d.isoformat()) for d in closed_a)),
+                          Items(tuple(Plain(d.isoformat()) for d in closed_b)),
+                          self._working_time(cal_id, more, units=("bh", "bd")))
+
+    def _working_time(self, cal_id: str, more: int | None, units: tuple[str, ...]) -> Effects:
+        """More working time: business-time obligations in this calendar fall due sooner."""
+        effects = Effects()
+        if not more:
+            return effects
+        for owner, duration, calendar in obligations(self.new.policy):
+            if calendar is not None and calendar.id == cal_id and duration.unit in units:
+                effects.add(self.new.party(owner), STRICTER if more > 0 else LOOSER)
+        return effects
+
+    # ------------------------------------------------------------------ scores
+    def _scores(self) -> None:
+        old, new = _by_id(self.old.policy.scores), _by_id(self.new.policy.scores)
+        for score_id in [*new, *(s for s in old if s not in new)]:
+            a, b = old.get(score_id), new.get(score_id)
+            if a is None or b is None:
+                model = b or a
+                self.emit("score", ADDED if a is None else REMOVED, model.clause_id,
+                          What.of("score", score=Quote(model.label)))
+                continue
+            what = {"score": Quote(b.label)}
+            if a.label != b.label:
+                self.emit("score.label", CHANGED, b.clause_id, What.of("score.label", **what), Quote(a.label), Quote(b.label))
+            if a.hubspot != b.hubspot:
+                self.emit("score.hubspot", CHANGED, b.clause_id, What.of("score.hubspot", **what), _opt(a.hubspot), _opt(b.hubspot))
+            groups_a, groups_b = _by_id(a.groups), _by_id(b.groups)
+            for group_id in [*groups_b, *(g for g in groups_a if g not in groups_b)]:
+                ga, gb = groups_a.get(group_id), groups_b.get(group_id)
+                self._score_group(b, ga, gb)
+
+    def _score_group(self, model: ir.ScoreModel, a: ir.ScoreGroup | None, b: ir.ScoreGroup | None) -> None:
+        group = b or a
+        what = {"score": Quote(model.label), "group": Quote(group.label)}
+        if a is None or b is None:
+            total = sum(r.points for r in group.rules)
+            direction = (total > 0) - (total < 0)
+            if a is None:
+                self._score_change("score.group", ADDED, group.clause_id, What.of("score.group", **what),
+                                   model.id, group.id, direction)
+            else:
+                self._score_change("score.group", REMOVED, group.clause_id, What.of("score.group", **what),
+                                   model.id, group.id, -direction)
+            return
+        if a.label != b.label:
+            self.emit("score.group.label", CHANGED, b.clause_id, What.of("score.group.label", **what), Quote(a.label), Quote(b.label))
+        cap_a = a.cap.value if a.cap else None
+        cap_b = b.cap.value if b.cap else None
+        if cap_a != cap_b:
+            if cap_a is None:
+                direction = -1
+            elif cap_b is None:
+                direction = 1
+            else:
+                direction = 1 if cap_b > cap_a else -1
+            self._score_change("score.group.cap", CHANGED, b.clause_id, What.of("score.group.cap", **what),
+                               model.id, b.id, direction, _opt(cap_a), _opt(cap_b))
+        for ra, rb in match(a.rules, b.rules, key=lambda r: r.label):
+            rule = rb or ra
+            rwhat = {**what, "rule": Quote(rule.label)}
+            show = lambda r: Plain(f"{r.points:+d} when {cond.condition_text(r.condition)}")  # noqa: E731
+            if ra is None:
+                self._score_change("score.rule", ADDED, rb.clause_id, What.of("score.rule", **rwhat),
+                                   model.id, b.id, (rb.points > 0) - (rb.points < 0), new=show(rb))
+                continue
+            if rb is None:
+                self._score_change("score.rule", REMOVED, ra.clause_id, What.of("score.rule", **rwhat),
+                                   model.id, b.id, -((ra.points > 0) - (ra.points < 0)), old=show(ra))
+                continue
+            if ra.label != rb.label:
+                self.emit("score.rule.label", CHANGED, rb.clause_id, What.of("score.rule.label", **rwhat),
+                          Quote(ra.label), Quote(rb.label), old_clause_id=ra.clause_id)
+            if ra.points != rb.points:
+                self._score_change("score.rule.points", CHANGED, rb.clause_id, What.of("score.rule.points", **rwhat),
+                                   model.id, b.id, 1 if rb.points > ra.points else -1,
+                                   Plain(f"{ra.points:+d}"), Plain(f"{rb.points:+d}"), old_clause_id=ra.clause_id)
+            if not cond.same(ra.condition, rb.condition):
+                easier = cond.ease(ra.condition, rb.condition)
+                sign = (rb.points > 0) - (rb.points < 0)
+                self._score_change("score.rule.condition", CHANGED, rb.clause_id,
+                                   What.of("score.rule.condition", **rwhat), model.id, b.id,
+                                   easier * sign if easier is not None else None,
+                                   Plain(cond.condition_text(ra.condition)), Plain(cond.condition_text(rb.condition)),
+                                   old_clause_id=ra.clause_id)
+            elif ra.clause_id != rb.clause_id and ra.label == rb.label and ra.points == rb.points:
+                self.emit("clause.renumbered", CHANGED, rb.clause_id, What.of("clause.number", item=Quote(rb.label)),
+                          Plain(ra.clause_id), Plain(rb.clause_id), old_clause_id=ra.clause_id)
+
+    def _score_change(self, kind, action, clause_id, what, model_id, group_id, direction, old=None, new=None,
+                      old_clause_id=None) -> None:
+        """A score that can rise (direction +1) makes every `score >= N` criterion easier to meet."""
+        effects = Effects()
+        affected: list[str] = []
+        if direction:
+            def reads(ref: ir.Ref) -> bool:
+                return ref.name == model_id and (ref.member is None or ref.member == group_id)
+
+            for stage in self.new.policy.stages:
+                for t in stage.transitions:
+                    sign = cond.polarity(t.condition, reads)
+                    if sign:
+                        affected.append(t.clause_id)
+                        effects.merge(self.movement(self.new, stage, t.target.name, direction * sign))
+        self.emit(kind, action, clause_id, what, old, new, effects, old_clause_id=old_clause_id, affects=affected)
+
+    def movement(self, side: _Side, source: ir.Stage, target_id: str, easier: int | None) -> Effects:
+        """Leads move from `source` to `target` more easily (+1) or less easily (-1)."""
+        effects = Effects()
+        if not easier:
+            return effects
+        target = side.policy.stage_by_id.get(target_id)
+        leaving = side.party(source.owner.name if source.owner else None)
+        entering = side.party(target.owner.name if target and target.owner else None)
+        if target is not None and target.is_terminal:
+            entering = None  # a finished lead asks nothing of anyone
+        if leaving == entering:
+            return effects  # the bar is internal to one party
+        effects.add(leaving, LOOSER if easier > 0 else STRICTER)
+        effects.add(entering, STRICTER if easier > 0 else LOOSER)
+        return effects
+
+    # ------------------------------------------------------------------ stages
+    def _stage_renames(self) -> dict[str, str]:
+        old, new = _by_id(self.old.policy.stages), _by_id(self.new.policy.stages)
+        gone = [s for s in old if s not in new]
+        came = [s for s in new if s not in old]
+        renamed: dict[str, str] = {}
+        for old_id in gone:
+            body = _stage_body(old[old_id])
+            candidates = [n for n in came if n not in renamed.values()
+                          and (new[n].label == old[old_id].label or _stage_body(new[n]) == body)]
+            if len(candidates) == 1:
+                renamed[old_id] = candidates[0]
+        return renamed
+
+    def _new_id(self, old_id: str) -> str:
+        return self.renamed.get(old_id, old_id)
+
+    def _stages(self) -> None:
+        old = {self._new_id(s.id): s for s in reversed(self.old.policy.stages)}
+        new = {s.id: s for s in reversed(self.new.policy.stages)}
+        order = [s.id for s in self.new.policy.stages] + [self._new_id(s.id) for s in self.old.policy.stages]
+        for stage_id in dict.fromkeys(order):
+            a, b = old.get(stage_id), new.get(stage_id)
+            if a is None:
+                self.emit("stage", ADDED, b.clause_id, What.of("stage", stage=Quote(b.label)),
+                          new=self.team_label(self.new, b.owner.name if b.owner else None),
+                          effects=self.owner_effect(self.new, b.owner.name if b.owner else None, STRICTER))
+                continue
+            if b is None:
+                self.emit("stage", REMOVED, a.clause_id, What.of("stage", stage=Quote(a.label)),
+                          old=self.team_label(self.old, a.owner.name if a.owner else None),
+                          effects=self.owner_effect(self.old, a.owner.name if a.owner else None, LOOSER))
+                continue
+            self._stage(a, b)
+
+    def _stage(self, a: ir.Stage, b: ir.Stage) -> None:
+        label = Quote(b.label)
+        if a.id != b.id:
+            self.emit("stage.id", CHANGED, b.clause_id, What.of("stage.id", stage=label), Plain(a.id), Plain(b.id),
+                      old_clause_id=a.clause_id)
+        if a.label != b.label:
+            self.emit("stage.label", CHANGED, b.clause_id, What.of("stage.label", stage=Quote(a.label)),
+                      Quote(a.label), Quote(b.label))
+        owner_a = a.owner.name if a.owner else None
+        owner_b = b.owner.name if b.owner else None
+        if owner_a != owner_b:
+            self.emit("stage.owner", CHANGED, b.clause_id, What.of("stage.owner", stage=label),
+                      self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
+                      self.handover(owner_a, owner_b))
+        markers = lambda s: Items(tuple(Word(m.kind) for m in s.markers))  # noqa: E731
+        if markers(a) != markers(b):
+            self.emit("stage.markers", CHANGED, b.clause_id, What.of("stage.markers", stage=label), markers(a), markers(b))
+        hubspot = lambda s: Plain(s.hubspot.name) if s.hubspot else Word("none")  # noqa: E731
+        if hubspot(a) != hubspot(b):
+            self.emit("stage.hubspot", CHANGED, b.clause_id, What.of("stage.hubspot", stage=label), hubspot(a), hubspot(b))
+        if a.description != b.description:
+            self.emit("stage.description", CHANGED, b.clause_id, What.of("stage.description", stage=label),
+                      _opt(a.description, Quote), _opt(b.description, Quote))
+        calendar = lambda s: Plain(s.calendar.name) if s.calendar else Word("none")  # noqa: E731
+        if calendar(a) != calendar(b):
+            self.emit("stage.calendar", CHANGED, b.clause_id, What.of("stage.calendar", stage=label), calendar(a), calendar(b))
+        self._deadlines(a, b, label)
+        self._follow_up(a, b, label)
+        self._handoff(a, b, label)
+        self._escalations(a, b, label)
+        self._transitions(a, b)
+
+    def _deadline_owner(self, stage: ir.Stage, deadline: ir.Deadline | None) -> str | None:
+        if deadline is not None and deadline.owner is not None:
+            return deadline.owner.name
+        return stage.owner.name if stage.owner else None
+
+    def _deadlines(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
+        cal_a, cal_b = self.old.policy.calendar_for(a), self.new.policy.calendar_for(b)
+        for kind in ir.DEADLINE_KINDS:
+            da, db = a.deadline(kind), b.deadline(kind)
+            if da is None and db is None:
+                continue
+            what = What.of(f"deadline.{kind}", stage=label)
+            if da is None or db is None:
+                side, stage, deadline = (self.new, b, db) if da is None else (self.old, a, da)
+                effect = STRICTER if da is None else LOOSER
+                shown = Plain(deadline.within.text + (f" (SLO {deadline.target.text})" if deadline.target else ""))
+                self.emit("deadline", ADDED if da is None else REMOVED, deadline.clause_id, what,
+                          old=shown if db is None else None, new=shown if da is None else None,
+                          effects=self.owner_effect(side, self._deadline_owner(stage, deadline), effect))
+                continue
+            owner = self._deadline_owner(b, db)
+            if da.within.text != db.within.text:
+                direction = compare_durations(da.within, db.within, cal_a, cal_b)
+                self.emit("deadline.within", CHANGED, db.clause_id, what, Plain(da.within.text), Plain(db.within.text),
+                          self._sooner(owner, direction))
+            if (da.target.text if da.target else None) != (db.target.text if db.target else None):
+                if da.target is None or db.target is None:
+                    direction = 1 if db.target is None else -1
+                else:
+                    direction = compare_durations(da.target, db.target, cal_a, cal_b)
+                self.emit("deadline.target", CHANGED, db.clause_id, What.of(f"deadline.{kind}.target", stage=label),
+                          _duration_text(da.target), _duration_text(db.target), self._sooner(owner, direction))
+            owner_a = self._deadline_owner(a, da)
+            if owner_a != owner:
+                self.emit("deadline.owner", CHANGED, db.clause_id, What.of(f"deadline.{kind}.owner", stage=label),
+                          self.team_label(self.old, owner_a), self.team_label(self.new, owner),
+                          self.handover(owner_a, owner))
+
+    def _sooner(self, owner: str | None, direction: int | None) -> Effects:
+        """A time limit got shorter (-1) or longer (+1): stricter or looser for its owner."""
+        effects = Effects()
+        if direction:
+            effects.add(self.new.party(owner), STRICTER if direction < 0 else LOOSER)
+        return effects
+
+    def _follow_up(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
+        fa, fb = a.follow_up, b.follow_up
+        what = What.of("follow_up", stage=label)
+        show = lambda f: Plain(f"{f.attempts.value} × " + ", ".join(o.text for o in f.offsets))  # noqa: E731
+        owner = lambda s, f: f.owner.name if f and f.owner else (s.owner.name if s.owner else None)  # noqa: E731
+        if fa is None and fb is None:
+            return
+        if fa is None or fb is None:
+            side, stage, follow = (self.new, b, fb) if fa is None else (self.old, a, fa)
+            self.emit("follow_up", ADDED if fa is None else REMOVED, follow.clause_id, what,
+                      old=show(fa) if fb is None else None, new=show(fb) if fa is None else None,
+                      effects=self.owner_effect(side, owner(stage, follow), STRICTER if fa is None else LOOSER))
+            return
+        who = owner(b, fb)
+        if fa.attempts.value != fb.attempts.value:
+            effects = self.owner_effect(self.new, who, STRICTER if fb.attempts.value > fa.attempts.value else LOOSER)
+            self.emit("follow_up.attempts", CHANGED, fb.clause_id, What.of("follow_up.attempts", stage=label),
+                      Plain(str(fa.attempts.value)), Plain(str(fb.attempts.value)), effects)
+        elif [o.text for o in fa.offsets] != [o.text for o in fb.offsets]:
+            cal_a, cal_b = self.old.policy.calendar_for(a), self.new.policy.calendar_for(b)
+            direction = cond.combine([compare_durations(x, y, cal_a, cal_b) for x, y in zip(fa.offsets, fb.offsets)])
+            self.emit("follow_up.offsets", CHANGED, fb.clause_id, What.of("follow_up.offsets", stage=label),
+                      show(fa), show(fb), self._sooner(who, direction))
+        channels = lambda f: Items(tuple(Plain(_channel(c)) for c in f.channels))  # noqa: E731
+        if channels(fa) != channels(fb):
+            self.emit("follow_up.channels", CHANGED, fb.clause_id, What.of("follow_up.channels", stage=label),
+                      channels(fa), channels(fb))
+        if owner(a, fa) != who:
+            self.emit("follow_up.owner", CHANGED, fb.clause_id, What.of("follow_up.owner", stage=label),
+                      self.team_label(self.old, owner(a, fa)), self.team_label(self.new, who),
+                      self.handover(owner(a, fa), who))
+
+    def _handoff(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
+        ha, hb = a.handoff, b.handoff
+        if ha is None and hb is None:
+            return
+        what = What.of("handoff", stage=label)
+        if ha is None or hb is None:
+            side, handoff = (self.new, hb) if ha is None else (self.old, ha)
+            shown = _names(handoff.include)
+            self.emit("handoff", ADDED if ha is None else REMOVED, handoff.clause_id, what,
+                      old=shown if hb is None else None, new=shown if ha is None else None,
+                      effects=self.owner_effect(side, handoff.sender.name, STRICTER if ha is None else LOOSER))
+            return
+        if ha.sender.name != hb.sender.name:
+            self.emit("handoff.sender", CHANGED, hb.clause_id, What.of("handoff.sender", stage=label),
+                      self.team_label(self.old, ha.sender.name), self.team_label(self.new, hb.sender.name),
+                      self.handover(ha.sender.name, hb.sender.name))
+        before, after = [n.name for n in ha.include], [n.name for n in hb.include]
+        if before != after:
+            effect = STRICTER if set(after) > set(before) else (LOOSER if set(after) < set(before) else None)
+            effects = self.owner_effect(self.new, hb.sender.name, effect) if effect else Effects()
+            self.emit("handoff.include", CHANGED, hb.clause_id, What.of("handoff.include", stage=label),
+                      _names(before), _names(after), effects)
+        channels = lambda h: Items(tuple(Plain(_channel(c)) for c in h.channels))  # noqa: E731
+        if channels(ha) != channels(hb):
+            self.emit("handoff.notify", CHANGED, hb.clause_id, What.of("handoff.notify", stage=label),
+                      channels(ha), channels(hb))
+
+    def _escalations(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
+        cal_a, cal_b = self.old.policy.calendar_for(a), self.new.policy.calendar_for(b)
+        for ea, eb in match(a.escalations, b.escalations, key=lambda e: e.on):
+            esc = eb or ea
+            guard = Word(esc.on or "stage")
+            what = {"stage": label, "guard": guard}
+            stage = b if eb else a
+            owner = self._deadline_owner(stage, stage.deadline(esc.on) if esc.on else None)
+            if ea is None or eb is None:
+                side = self.new if ea is None else self.old
+                shown = Plain(f"{esc.after.text} → {esc.to.name}")
+                self.emit("escalation", ADDED if ea is None else REMOVED, esc.clause_id, What.of("escalation", **what),
+                          old=shown if eb is None else None, new=shown if ea is None else None,
+                          effects=self.owner_effect(side, owner, STRICTER if ea is None else LOOSER))
+                continue
+            if ea.on != eb.on:
+                self.emit("escalation.on", CHANGED, eb.clause_id, What.of("escalation.on", **what),
+                          Word(ea.on or "stage"), Word(eb.on or "stage"), old_clause_id=ea.clause_id)
+            if ea.after.text != eb.after.text:
+                direction = compare_durations(ea.after, eb.after, cal_a, cal_b)
+                self.emit("escalation.after", CHANGED, eb.clause_id, What.of("escalation.after", **what),
+                          Plain(ea.after.text), Plain(eb.after.text), self._sooner(owner, direction),
+                          old_clause_id=ea.clause_id)
+            if ea.to.name != eb.to.name:
+                self.emit("escalation.to", CHANGED, eb.clause_id, What.of("escalation.to", **what),
+                          self.team_label(self.old, ea.to.name), self.team_label(self.new, eb.to.name),
+                          old_clause_id=ea.clause_id)
+            channels = lambda e: Items(tuple(Plain(_channel(c)) for c in e.channels))  # noqa: E731
+            if channels(ea) != channels(eb):
+                self.emit("escalation.channels", CHANGED, eb.clause_id, What.of("escalation.channels", **what),
+                          channels(ea), channels(eb), old_clause_id=ea.clause_id)
+
+    def _transitions(self, a: ir.Stage, b: ir.Stage) -> None:
+        def keyed(stage: ir.Stage, rename: Callable[[str], str]) -> dict[tuple[str, int], ir.Transition]:
+            counts: dict[str, int] = {}
+            out = {}
+            for t in stage.transitions:
+                target = rename(t.target.name)
+                counts[target] = counts.get(target, 0) + 1
+                out[(target, counts[target])] = t
+            return out
+
+        old = keyed(a, self._new_id)
+        new = keyed(b, lambda n: n)
+        for key in [*new, *(k for k in old if k not in new)]:
+            ta, tb = old.get(key), new.get(key)
+            side = self.new if tb is not None else self.old
+            t = tb or ta
+            stage = b if tb is not None else a
+            target = side.policy.stage_by_id.get(t.target.name)
+            recycle = target is not None and target.is_recycle
+            base = {"source": Quote(stage.label), "target": self.stage_label(side, t.target.name)}
+            kind = "recycle" if recycle else "transition"
+            if ta is None or tb is None:
+                easier = 1 if ta is None else -1
+                # what must be recorded comes with the way out: the way out decides the effect
+                effects = self.movement(side, stage, t.target.name, easier)
+                self.emit(kind, ADDED if ta is None else REMOVED, t.clause_id, What.of(kind, **base),
+                          old=_transition_text(ta) if tb is None else None,
+                          new=_transition_text(tb) if ta is None else None, effects=effects)
+                continue
+            if ta.label != tb.label:
+                self.emit("transition.label", CHANGED, tb.clause_id, What.of("transition.label", **base),
+                          _opt(ta.label, Quote), _opt(tb.label, Quote), old_clause_id=ta.clause_id)
+            if not cond.same(ta.condition, tb.condition):
+                easier = cond.ease(ta.condition, tb.condition)
+                self.emit("transition.condition", CHANGED, tb.clause_id, What.of("transition.condition", **base),
+                          _opt(ta.condition, lambda c: Plain(cond.condition_text(c))),
+                          _opt(tb.condition, lambda c: Plain(cond.condition_text(c))),
+                          self.movement(self.new, b, tb.target.name, easier), old_clause_id=ta.clause_id)
+            if (ta.after.text if ta.after else None) != (tb.after.text if tb.after else None):
+                if ta.after is None or tb.after is None:
+                    easier = None
+                else:
+                    shorter = compare_durations(ta.after, tb.after, self.old.policy.calendar_for(a),
+                                                self.new.policy.calendar_for(b))
+                    easier = -shorter if shorter is not None else None
+                self.emit("transition.after", CHANGED, tb.clause_id, What.of("transition.after", **base),
+                          _duration_text(ta.after), _duration_text(tb.after),
+                          self.movement(self.new, b, tb.target.name, easier), old_clause_id=ta.clause_id)
+            before, after = [n.name for n in ta.record], [n.name for n in tb.record]
+            if before != after:
+                effect = STRICTER if set(after) > set(before) else (LOOSER if set(after) < set(before) else None)
+                effects = self.owner_effect(self.new, b.owner.name if b.owner else None, effect) if effect else Effects()
+                self.emit("transition.record", CHANGED, tb.clause_id, What.of("transition.record", **base),
+                          _names(before), _names(after), effects, old_clause_id=ta.clause_id)
+        common_old = [k for k in old if k in new]
+        common_new = [k for k in new if k in old]
+        if common_old != common_new:
+            show = lambda keys, mapping: Items(tuple(Plain(mapping[k].clause_id) for k in keys))  # noqa: E731
+            self.emit("transition.order", CHANGED, b.clause_id, What.of("transition.order", stage=Quote(b.label)),
+                      show(common_old, old), show(common_new, new))
+
+    # ------------------------------------------------------------------ priorities
+    def _priorities(self) -> None:
+        old, new = _by_id(self.old.policy.priorities), _by_id(self.new.policy.priorities)
+        for prio_id in [*new, *(p for p in old if p not in new)]:
+            a, b = old.get(prio_id), new.get(prio_id)
+            p = b or a
+            what = What.of("priority", priority=Quote(p.label))
+            show = lambda x: Plain(cond.condition_text(x.condition)) if x.condition else Word("always")  # noqa: E731
+            if a is None or b is None:
+                self.emit("priority", ADDED if a is None else REMOVED, p.clause_id, what,
+                          old=show(a) if b is None else None, new=show(b) if a is None else None)
+                continue
+            if a.label != b.label:
+                self.emit("priority.label", CHANGED, b.clause_id, What.of("priority.label", priority=Quote(a.label)),
+                          Quote(a.label), Quote(b.label))
+            if not cond.same(a.condition, b.condition):
+                self.emit("priority.condition", CHANGED, b.clause_id, What.of("priority.condition", priority=Quote(b.label)),
+                          show(a), show(b))
+        common_old = [p.id for p in self.old.policy.priorities if p.id in new]
+        common_new = [p.id for p in self.new.policy.priorities if p.id in old]
+        if common_old != common_new:
+            self.emit("priority.order", CHANGED, "priority", What.of("priority.order"),
+                      _names(common_old), _names(common_new))
+
+    # ------------------------------------------------------------------ KPIs
+    def _kpis(self) -> None:
+        old, new = _by_id(self.old.policy.kpis), _by_id(self.new.policy.kpis)
+        for kpi_id in [*new, *(k for k in old if k not in new)]:
+            a, b = old.get(kpi_id), new.get(kpi_id)
+            k = b or a
+            what = {"kpi": Quote(k.label)}
+            if a is None or b is None:
+                side = self.new if a is None else self.old
+                self.emit("kpi", ADDED if a is None else REMOVED, k.clause_id, What.of("kpi", **what),
+                          old=_threshold(a.target) if b is None else None, new=_threshold(b.target) if a is None else None,
+                          effects=self.owner_effect(side, k.owner.name if k.owner else None,
+                                                    STRICTER if a is None else LOOSER))
+                continue
+            owner_a, owner_b = (a.owner.name if a.owner else None), (b.owner.name if b.owner else None)
+            if a.label != b.label:
+                self.emit("kpi.label", CHANGED, b.clause_id, What.of("kpi.label", kpi=Quote(a.label)), Quote(a.label), Quote(b.label))
+            if owner_a != owner_b:
+                self.emit("kpi.owner", CHANGED, b.clause_id, What.of("kpi.owner", **what),
+                          self.team_label(self.old, owner_a), self.team_label(self.new, owner_b), self.handover(owner_a, owner_b))
+            measure = lambda x: Plain(_measure_text(x))  # noqa: E731
+            if measure(a) != measure(b):
+                self.emit("kpi.measure", CHANGED, b.clause_id, What.of("kpi.measure", **what), measure(a), measure(b))
+            if _threshold(a.target) != _threshold(b.target):
+                effects = Effects()
+                if a.target and b.target:
+                    easier = cond.bound_ease(a.target.op, a.target.value, b.target.op, b.target.value)
+                    if easier:  # a target that is harder to meet is stricter for the KPI's owner
+                        effects.add(self.new.party(owner_b), LOOSER if easier > 0 else STRICTER)
+                self.emit("kpi.target", CHANGED, b.clause_id, What.of("kpi.target", **what),
+                          _threshold(a.target), _threshold(b.target), effects)
+            self._alert(a, b, owner_b, what)
+
+    def _alert(self, a: ir.Kpi, b: ir.Kpi, owner: str | None, what: dict) -> None:
+        la, lb = a.alert, b.alert
+        if la is None and lb is None:
+            return
+        if la is None or lb is None:
+            self.emit("kpi.alert", ADDED if la is None else REMOVED, b.clause_id, What.of("kpi.alert", **what),
+                      old=_threshold(la) if lb is None else None, new=_threshold(lb) if la is None else None,
+                      effects=self.owner_effect(self.new, owner, STRICTER if la is None else LOOSER))
+            return
+        if _threshold(la) != _threshold(lb):
+            effects = Effects()
+            sooner = cond.bound_ease(la.op, la.value, lb.op, lb.value)
+            if sooner:  # an alert that fires more easily puts the owner under review sooner
+                effects.add(self.new.party(owner), STRICTER if sooner > 0 else LOOSER)
+            self.emit("kpi.alert.threshold", CHANGED, b.clause_id, What.of("kpi.alert.threshold", **what),
+                      _threshold(la), _threshold(lb), effects)
+        if la.action != lb.action:
+            self.emit("kpi.alert.action", CHANGED, b.clause_id, What.of("kpi.alert.action", **what),
+                      _opt(la.action, Quote), _opt(lb.action, Quote))
+        if [n.name for n in la.notify] != [n.name for n in lb.notify]:
+            self.emit("kpi.alert.notify", CHANGED, b.clause_id, What.of("kpi.alert.notify", **what),
+                      _names(la.notify), _names(lb.notify))
+        if (la.review.name if la.review else None) != (lb.review.name if lb.review else None):
+            self.emit("kpi.alert.review", CHANGED, b.clause_id, What.of("kpi.alert.review", **what),
+                      _opt(la.review, lambda n: Plain(n.name)), _opt(lb.review, lambda n: Plain(n.name)))
+
+    # ------------------------------------------------------------------ information
+    def _information(self) -> None:
+        def items(policy: ir.Policy) -> dict[tuple[str, str], list[ir.InformationItem]]:
+            out: dict[tuple[str, str], list] = {}
+            for block in policy.information:
+                out.setdefault((block.sender.name, block.receiver.name), []).extend(block.items)
+            return out
+
+        old, new = items(self.old.policy), items(self.new.policy)
+        for pair in [*new, *(p for p in old if p not in new)]:
+            sender, receiver = pair
+            for ia, ib in match(old.get(pair, []), new.get(pair, []), key=lambda i: i.text):
+                item = ib or ia
+                side = self.new if ib is not None else self.old
+                what = {"sender": self.team_label(side, sender), "receiver": self.team_label(side, receiver),
+                        "item": Quote(item.text)}
+                if ia is None or ib is None:
+                    self.emit("information", ADDED if ia is None else REMOVED, item.clause_id,
+                              What.of("information", **what),
+                              effects=self.owner_effect(side, sender, STRICTER if ia is None else LOOSER))
+                    continue
+                if ia.text != ib.text:
+                    self.emit("information.text", CHANGED, ib.clause_id, What.of("information.text", **what),
+                              Quote(ia.text), Quote(ib.text), old_clause_id=ia.clause_id)
+                elif ia.clause_id != ib.clause_id:
+                    self.emit("clause.renumbered", CHANGED, ib.clause_id, What.of("clause.number", item=Quote(ib.text)),
+                              Plain(ia.clause_id), Plain(ib.clause_id), old_clause_id=ia.clause_id)
+                if (ia.within.text if ia.within else None) != (ib.within.text if ib.within else None):
+                    if ia.within is None or ib.within is None:
+                        direction = 1 if ib.within is None else -1
+                    else:
+                        cal = self.new.policy.calendar_for()
+                        direction = compare_durations(ia.within, ib.within, self.old.policy.calendar_for(), cal)
+                    self.emit("information.within", CHANGED, ib.clause_id, What.of("information.within", **what),
+                              _duration_text(ia.within), _duration_text(ib.within), self._sooner(sender, direction))
+                if (ia.recorded_in.name if ia.recorded_in else None) != (ib.recorded_in.name if ib.recorded_in else None):
+                    self.emit("information.recorded_in", CHANGED, ib.clause_id,
+                              What.of("information.recorded_in", **what),
+                              _opt(ia.recorded_in, lambda n: Plain(n.name)), _opt(ib.recorded_in, lambda n: Plain(n.name)))
+
+    # ------------------------------------------------------------------ responsibilities
+    def _responsibilities(self) -> None:
+        for ra, rb in match(self.old.policy.responsibilities, self.new.policy.responsibilities, key=lambda r: r.task):
+            row = rb or ra
+            side = self.new if rb is not None else self.old
+            what = {"task": Quote(row.task)}
+            if ra is None or rb is None:
+                effects = Effects()
+                for team in (*row.responsible, *row.accountable):
+                    effects.add(side.party(team.name), STRICTER if ra is None else LOOSER)
+                self.emit("responsibility", ADDED if ra is None else REMOVED, row.clause_id,
+                          What.of("responsibility", **what), effects=effects)
+                continue
+            if ra.task != rb.task:
+                self.emit("responsibility.task", CHANGED, rb.clause_id, What.of("responsibility.task", **what),
+                          Quote(ra.task), Quote(rb.task), old_clause_id=ra.clause_id)
+            elif ra.clause_id != rb.clause_id:
+                self.emit("clause.renumbered", CHANGED, rb.clause_id, What.of("clause.number", item=Quote(rb.task)),
+                          Plain(ra.clause_id), Plain(rb.clause_id), old_clause_id=ra.clause_id)
+            for role in ("responsible", "accountable", "consulted", "informed"):
+                before = [n.name for n in getattr(ra, role)]
+                after = [n.name for n in getattr(rb, role)]
+                if before == after:
+                    continue
+                effects = Effects()
+                if role in ("responsible", "accountable"):
+                    for team in set(after) - set(before):
+                        effects.add(self.new.party(team), STRICTER)
+                    for team in set(before) - set(after):
+                        effects.add(self.old.party(team), LOOSER)
+                self.emit(f"responsibility.{role}", CHANGED, rb.clause_id, What.of(f"responsibility.{role}", **what),
+                          Items(tuple(self.team_label(self.old, t) for t in before)),
+                          Items(tuple(self.team_label(self.new, t) for t in after)), effects,
+                          old_clause_id=ra.clause_id)
+
+    # ------------------------------------------------------------------ reviews
+    def _reviews(self) -> None:
+        old, new = _by_id(self.old.policy.reviews), _by_id(self.new.policy.reviews)
+        for review_id in [*new, *(r for r in old if r not in new)]:
+            a, b = old.get(review_id), new.get(review_id)
+            r = b or a
+            what = {"review": Quote(r.label)}
+            if a is None or b is None:
+                side = self.new if a is None else self.old
+                effects = Effects()
+                for team in ([r.owner] if r.owner else []) + list(r.attendees):
+                    effects.add(side.party(team.name), STRICTER if a is None else LOOSER)
+                self.emit("review", ADDED if a is None else REMOVED, r.clause_id, What.of("review", **what),
+                          old=_cadence(a) if b is None else None, new=_cadence(b) if a is None else None, effects=effects)
+                continue
+            if a.label != b.label:
+                self.emit("review.label", CHANGED, b.clause_id, What.of("review.label", review=Quote(a.label)),
+                          Quote(a.label), Quote(b.label))
+            if _cadence(a) != _cadence(b):
+                effects = Effects()
+                if a.cadence and b.cadence and a.cadence.approx_days != b.cadence.approx_days:
+                    effect = STRICTER if b.cadence.approx_days < a.cadence.approx_days else LOOSER
+                    for team in ([b.owner] if b.owner else []) + list(b.attendees):
+                        effects.add(self.new.party(team.name), effect)
+                self.emit("review.cadence", CHANGED, b.clause_id, What.of("review.cadence", **what),
+                          _cadence(a), _cadence(b), effects)
+            owner_a, owner_b = (a.owner.name if a.owner else None), (b.owner.name if b.owner else None)
+            if owner_a != owner_b:
+                self.emit("review.owner", CHANGED, b.clause_id, What.of("review.owner", **what),
+                          self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
+                          self.handover(owner_a, owner_b))
+            before, after = [n.name for n in a.attendees], [n.name for n in b.attendees]
+            if before != after:
+                effects = Effects()
+                for team in set(after) - set(before):
+                    effects.add(self.new.party(team), STRICTER)
+                for team in set(before) - set(after):
+                    effects.add(self.old.party(team), LOOSER)
+                self.emit("review.attendees", CHANGED, b.clause_id, What.of("review.attendees", **what),
+                          Items(tuple(self.team_label(self.old, t) for t in before)),
+                          Items(tuple(self.team_label(self.new, t) for t in after)), effects)
+            covers = lambda x: _names(x.covers)  # noqa: E731
+            if covers(a) != covers(b):
+                self.emit("review.covers", CHANGED, b.clause_id, What.of("review.covers", **what), covers(a), covers(b))
+            agenda = lambda x: Items(tuple(Quote(t.value) for t in x.agenda))  # noqa: E731
+            if agenda(a) != agenda(b):
+                self.emit("review.agenda", CHANGED, b.clause_id, What.of("review.agenda", **what), agenda(a), agenda(b))
+            held = lambda x: Plain(x.last_held.value.isoformat()) if x.last_held else Word("none")  # noqa: E731
+            if held(a) != held(b):
+                self.emit("review.last_held", CHANGED, b.clause_id, What.of("review.last_held", **what), held(a), held(b))
+
+    # ------------------------------------------------------------------ cancellation
+    def _cancellations(self) -> None:
+        for ca, cb in match(self.old.policy.cancellations, self.new.policy.cancellations, key=lambda c: c.text):
+            c = cb or ca
+            if ca is None or cb is None:
+                self.emit("cancellation", ADDED if ca is None else REMOVED, c.clause_id, What.of("cancellation"),
+                          old=Quote(ca.text) if cb is None else None, new=Quote(cb.text) if ca is None else None)
+            elif ca.text != cb.text:
+                self.emit("cancellation.text", CHANGED, cb.clause_id, What.of("cancellation.text"),
+                          Quote(ca.text), Quote(cb.text), old_clause_id=ca.clause_id)
+            elif ca.clause_id != cb.clause_id:
+                self.emit("clause.renumbered", CHANGED, cb.clause_id, What.of("clause.number", item=Quote(cb.text)),
+                          Plain(ca.clause_id), Plain(cb.clause_id), old_clause_id=ca.clause_id)
+
+
+# ---------------------------------------------------------------------- module helpers
+
+
+def obligations(policy: ir.Policy) -> Iterable[tuple[str | None, ir.Duration, ir.Calendar | None]]:
+    """Every time limit in the policy with the team it binds and the calendar it counts in."""
+    for stage in policy.stages:
+        calendar = policy.calendar_for(stage)
+        stage_owner = stage.owner.name if stage.owner else None
+        for d in stage.deadlines:
+            owner = d.owner.name if d.owner else stage_owner
+            yield owner, d.within, calendar
+            if d.target is not None:
+                yield owner, d.target, calendar
+        if stage.follow_up is not None:
+            owner = stage.follow_up.owner.name if stage.follow_up.owner else stage_owner
+            for offset in stage.follow_up.offsets:
+                yield owner, offset, calendar
+    default = policy.calendar_for()
+    for block in policy.information:
+        for item in block.items:
+            if item.within is not None:
+                yield block.sender.name, item.within, default
+
+
+def compare_durations(a: ir.Duration, b: ir.Duration, cal_a: ir.Calendar | None, cal_b: ir.Calendar | None) -> int | None:
+    """-1 when `b` is shorter than `a`, +1 when longer, 0 when the same, None when it depends."""
+    if a.unit == b.unit and (not a.business or _same_calendar(cal_a, cal_b)):
+        return (b.amount > a.amount) - (b.amount < a.amount)
+    if not a.business and not b.business:
+        return (b.minutes > a.minutes) - (b.minutes < a.minutes)
+    if a.business and b.business and _same_calendar(cal_a, cal_b) and cal_a is not None:
+        from ..businesstime import business_minutes
+
+        calendar = BusinessCalendar(cal_a)
+        x, y = business_minutes(a, calendar), business_minutes(b, calendar)
+        return (y > x) - (y < x)
+    bounds_a = span_bounds(a, BusinessCalendar(cal_a) if cal_a else None)
+    bounds_b = span_bounds(b, BusinessCalendar(cal_b) if cal_b else None)
+    if bounds_a is None or bounds_b is None:
+        return None
+    if bounds_a == bounds_b:
+        return 0
+    if bounds_b[0] <= bounds_a[0] and bounds_b[1] <= bounds_a[1]:
+        return -1
+    if bounds_b[0] >= bounds_a[0] and bounds_b[1] >= bounds_a[1]:
+        return 1
+    middle_a, middle_b = sum(bounds_a) / 2, sum(bounds_b) / 2  # overlapping ranges: the typical length decides
+    return (middle_b > middle_a) - (middle_b < middle_a)
+
+
+def _same_calendar(a: ir.Calendar | None, b: ir.Calendar | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return cond.same(a, b)
+
+
+def _stage_body(stage: ir.Stage) -> str:
+    from dataclasses import replace
+
+    return cond.key(replace(stage, id="", label="", clause_id="", deadlines=(), escalations=(), transitions=(),
+                            follow_up=None, handoff=None)) + cond.key(
+        [(d.kind, d.within.text) for d in stage.deadlines] + [t.target.name for t in stage.transitions])
+
+
+def _channel(channel: ir.Channel) -> str:
+    return channel.kind + (f" “{channel.target}”" if channel.target else "")
+
+
+def _transition_text(t: ir.Transition | None) -> Plain | None:
+    if t is None:
+        return None
+    parts = []
+    if t.condition is not None:
+        parts.append("when " + cond.condition_text(t.condition))
+    if t.after is not None:
+        parts.append("after " + t.after.text)
+    if t.record:
+        parts.append("record " + ", ".join(n.name for n in t.record))
+    return Plain(" ".join(parts) or "→")
+
+
+def _threshold(threshold: ir.Threshold | ir.Alert | None):
+    if threshold is None:
+        return Word("none")
+    return Plain(f"{threshold.op} {cond.value_text(threshold.value)}")
+
+
+def _measure_text(kpi: ir.Kpi) -> str:
+    m = kpi.measure
+    period = f" per {kpi.period.name}" if kpi.period else ""
+    if isinstance(m, ir.CountMeasure):
+        text = f"count {m.stage.name}"
+    elif isinstance(m, ir.ConversionMeasure):
+        text = f"rate {m.source.name} -> {', '.join(t.name for t in m.targets)}"
+    elif isinstance(m, ir.ComplianceMeasure):
+        text = f"rate {m.stage.name}.{m.deadline} met"
+    elif isinstance(m, ir.AverageMeasure):
+        text = f"average {m.quantity.text} at {m.stage.name}"
+    elif isinstance(m, ir.DurationMeasure):
+        text = f"average time {m.source.name} -> {m.target.name}"
+    else:
+        text = "?"
+    return text + period
+
+
+def _cadence(review: ir.Review | None):
+    if review is None or review.cadence is None:
+        return Word("none")
+    c = review.cadence
+    return Plain(f"every {c.unit}" if c.every == 1 else f"every {c.every} {c.unit}s")
+
+
+__all__ = ["compare_policies", "parties_of", "party_of", "compare_durations", "obligations", "MIXED", "opposite"]
