@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 OBJECT_TYPE = "contacts"
 MAX_ATTEMPTS = 5
@@ -78,9 +79,8 @@ class Portal:
     def request(self, call: Call, *, ok_statuses: tuple[int, ...] = ()) -> Response:
         """Send `call`, retrying 429 and 5xx. Returns 2xx responses and the `ok_statuses`
         (e.g. 404 for "does not exist yet"); raises HubSpotError for anything else."""
-        from urllib3.exceptions import HTTPError
-
         from hubspot.crm.properties.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
         attempt = 0
         while True:

@@ -45,6 +45,17 @@ def token_for(text: str) -> str:
     return text if _VALID.fullmatch(text) and len(text) <= 40 else derived_token(text)
 
 
+# Properties API type → field type (how HubSpot shows it), the pairs of shared/hubspot.md.
+FIELD_TYPES = {
+    "bool": "booleancheckbox",
+    "date": "date",
+    "datetime": "date",
+    "enumeration": "select",
+    "number": "number",
+    "string": "text",
+}
+
+
 @dataclass
 class CustomProperty:
     """A property the target creates (one `properties/<name>.json`)."""
@@ -57,21 +68,12 @@ class CustomProperty:
     clauses: set[str] = field(default_factory=set)
     purpose: str = ""  # policy-property | policy-event | sla-lang
 
-    FIELD_TYPES = {
-        "bool": "booleancheckbox",
-        "date": "date",
-        "datetime": "date",
-        "enumeration": "select",
-        "number": "number",
-        "string": "text",
-    }
-
     def body(self, display_order: int) -> dict:
         body: dict = {
             "name": self.name,
             "label": self.label,
             "type": self.type,
-            "fieldType": self.FIELD_TYPES[self.type],
+            "fieldType": FIELD_TYPES[self.type],
             "groupName": GROUP_NAME,
             "description": self.description,
             "displayOrder": display_order,
@@ -113,12 +115,12 @@ class Catalog:
         self._taken: set[str] = set()
 
     # ------------------------------------------------------------------ naming
-    def name_for(self, kind: str, ident: str, span: Span, *, prefix: str = "") -> str:
-        """The HubSpot name of a policy identifier (`kind`: property, event, score, stage)."""
+    def name_for(self, kind: str, ident: str, span: Span) -> str:
+        """The HubSpot name of a policy identifier (`kind`: property, event, score)."""
         key = (kind, ident)
         if key in self._names:
             return self._names[key]
-        candidate = f"{prefix}{ident}"
+        candidate = ident
         if not usable_name(candidate) or candidate in self._taken:
             derived = f"sla_{derived_token(kind + ':' + ident)}"
             why = (

@@ -230,7 +230,7 @@ class FilterTranslator:
         raise FilterError(Unexpressible("reason_type", (("ref", node.left.text),)))
 
     @staticmethod
-    def _number(resolved, op: str, value: int | float, negated: bool) -> dict:
+    def _number(resolved, op: str, value: float, negated: bool) -> dict:
         if negated:
             op = _NEGATE[op]
         if resolved.counts:

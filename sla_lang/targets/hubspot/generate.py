@@ -119,20 +119,16 @@ class Generator:
         self.file = PurePosixPath(policy.path.replace("\\", "/")).name
         self.fingerprint = fingerprint(policy)
         self._calendars: dict[str, tuple[list[dict], list[dict]]] = {}
-        self._warned: set[tuple[str, str]] = set()
+        self._steps: dict[tuple[str, str], ManualStep] = {}  # reported once, extended by later uses
         self._stage_tokens: dict[str, str] = {}
 
     # ------------------------------------------------------------------ reporting
     def report(self, rule: Rule, message: str, span: Span, *, help: str | None, step: str,
-               clauses: list[str], workflow: str | None = None, action_id: str | None = None) -> None:
+               clauses: list[str], workflow: str | None = None, action_id: str | None = None) -> ManualStep:
         self.out.diagnostics.append(Diagnostic(rule, message, span, help=help))
-        self.out.manual.append(ManualStep(rule.code, step, clauses, workflow, action_id))
-
-    def once(self, kind: str, key: str) -> bool:
-        if (kind, key) in self._warned:
-            return False
-        self._warned.add((kind, key))
-        return True
+        manual = ManualStep(rule.code, step, list(clauses), workflow, action_id)
+        self.out.manual.append(manual)
+        return manual
 
     # ------------------------------------------------------------------ small lookups
     def stage_label(self, stage_id: str) -> str:
@@ -202,6 +198,7 @@ class Generator:
         self.priority_flow()
         self.scoring()
         self.outside_crm()
+        self.finish_descriptions()
         self.out.properties = list(self.catalog.custom.values())
         self.out.existing = {name: sorted(why) for name, why in sorted(self.catalog.existing.items())}
         self.out.diagnostics.extend(self.catalog.diagnostics)
@@ -271,8 +268,10 @@ class Generator:
                     name, self.t("prop_event", label=event.label), "number", self.t("prop_event_desc"),
                     clauses={clause}, purpose="policy-event",
                 ))
-                if self.once("event", event.id):
-                    self.report(
+                if ("event", event.id) in self._steps:
+                    self._steps["event", event.id].clauses.append(clause)
+                else:
+                    self._steps["event", event.id] = self.report(
                         EVENT_WITHOUT_PROPERTY,
                         f"event `{event.id}` names no HubSpot property; the workflows read the number "
                         f"property `{name}`, which nothing in HubSpot fills in",
@@ -282,14 +281,16 @@ class Generator:
                         step=self.t("manual_event", property=name, event=event.label),
                         clauses=[clause],
                     )
-                else:
-                    self._add_clause_to_step("manual_event", name, clause)
             elif ref.name in policy.score_by_id:
                 score = policy.score_by_id[ref.name]
                 name = self.catalog.score_name(score)
                 self.catalog.need_existing(name, clause)
-                if not score.hubspot and self.once("score", score.id):
-                    self.report(
+                if score.hubspot:
+                    continue
+                if ("score", score.id) in self._steps:
+                    self._steps["score", score.id].clauses.append(clause)
+                else:
+                    self._steps["score", score.id] = self.report(
                         SCORE_PROPERTY_MISSING,
                         f"score `{score.id}` names no HubSpot score property; the workflows read `{name}`, "
                         "which must be created in HubSpot's scoring tool",
@@ -298,11 +299,6 @@ class Generator:
                         step=self.t("manual_score_property", score=score.label, property=name),
                         clauses=[score.clause_id, clause],
                     )
-
-    def _add_clause_to_step(self, key: str, name: str, clause: str) -> None:
-        for step in self.out.manual:
-            if step.code == EVENT_WITHOUT_PROPERTY.code and f" {name} " in f" {step.text} ":
-                step.clauses.append(clause)
 
     # ------------------------------------------------------------------ time
     def wait_minutes(self, duration: ir.Duration, stage: ir.Stage, flow: Flow, file: str, clause: str) -> int:
@@ -460,6 +456,10 @@ class Generator:
             )
             flow.set_property(SLA_STAGE, stage.id)
             flow.set_now(ENTERED_AT)
+            if stage.handoff is not None:
+                notes = [t("desc_entry", lifecycle=value or t("none"), stage=stage.label)]
+                self._handoff(flow, f"workflows/{stage.id}.entry.json", None, stage, notes)
+                flow.description = self.flow_description(" ".join(notes) if t.lang != "ja" else "".join(notes))
             self.add_flow(f"{stage.id}.entry", flow)
         if taken:
             span = self.policy.agreement.span if self.policy.agreement else next(iter(taken.values())).span
@@ -577,7 +577,7 @@ class Generator:
         if target.is_recycle:
             self._recycle(flow, stage, clause, notes)
         if target.handoff is not None:
-            self._handoff(flow, file, stage, target, transition, notes)
+            self._handoff(flow, file, stage, target, notes)
         flow.description = self.flow_description(" ".join(notes) if t.lang != "ja" else "".join(notes))
         self.add_flow(clause, flow)
 
@@ -661,8 +661,8 @@ class Generator:
         else:
             notes.append(t("desc_recycle_no_reset"))
 
-    def _handoff(self, flow: Flow, file: str, stage: ir.Stage, target: ir.Stage, transition: ir.Transition,
-                 notes: list[str]) -> None:
+    def _handoff(self, flow: Flow, file: str, stage: ir.Stage | None, target: ir.Stage, notes: list[str]) -> None:
+        """The hand-off into `target` (from `stage`; None for a contact entering the agreement)."""
         t = self.t
         handoff = target.handoff
         clause = handoff.clause_id
@@ -672,7 +672,7 @@ class Generator:
         sender = self.team_label(handoff.sender)
         respond = target.deadline("respond")
         deadline = t("handoff_deadline", within=t.duration(respond.within)) if respond else ""
-        if target.owner is not None and (stage.owner is None or stage.owner.name != target.owner.name):
+        if target.owner is not None and (stage is None or stage.owner is None or stage.owner.name != target.owner.name):
             first = str(len(flow.actions) + 1)
             self.report(
                 USERS_NEEDED,
@@ -771,7 +771,7 @@ class Generator:
                                               leave_when_unmatched=True), clauses, "monitor")
         flow.time_windows, flow.blocked_dates = self.schedule(stage)
         flags: dict[str, str] = {}
-        label_values = dict(stage=stage.label, guard=guard_word, guard_done=guard_done)
+        label_values = {"stage": stage.label, "guard": guard_word, "guard_done": guard_done}
         if deadline is not None and deadline.target is not None:
             flags["slo"] = f"sla_{token}_{guard}_slo_missed"
             self.catalog.add_custom(CustomProperty(
@@ -816,7 +816,7 @@ class Generator:
         measured = []
         for _, order, kind, item, duration in checkpoints:
             clause = item.clause_id
-            measured.append((self._measure(duration, stage, flow, file, clause), order, kind, item, duration))
+            measured.append((self.wait_minutes(duration, stage, flow, file, clause), order, kind, item, duration))
         measured.sort(key=lambda c: (c[0], c[1]))
         checks: list[str] = []
         elapsed = 0
@@ -852,9 +852,6 @@ class Generator:
             notes.append(t("desc_responded"))
         flow.description = self.flow_description(" ".join(notes) if t.lang != "ja" else "".join(notes))
         self.add_flow(f"{stage.id}.{guard}", flow)
-
-    def _measure(self, duration: ir.Duration, stage: ir.Stage, flow: Flow, file: str, clause: str) -> int:
-        return self.wait_minutes(duration, stage, flow, file, clause)
 
     def _escalate(self, flow: Flow, file: str, stage: ir.Stage, escalation: ir.Escalation, flag: str,
                   guard_word: str) -> None:
@@ -1107,7 +1104,6 @@ class Generator:
         self.out.document_only += [p.clause_id for p in policy.parties]
         self.out.document_only += [r.clause_id for r in policy.responsibilities]
         self.out.document_only += [c.clause_id for c in policy.cancellations]
-        self.finish_descriptions()
 
 
 def _hm(minutes: int) -> str:
