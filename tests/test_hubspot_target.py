@@ -8,13 +8,18 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sla_lang import ir
 from sla_lang.compile import compile_path, compile_text
 from sla_lang.diagnostics import Severity
 from sla_lang.irjson import fingerprint
+from sla_lang.source import Span
 from sla_lang.targets import BuildOptions, load_target
 from sla_lang.targets.hubspot import build
+from sla_lang.targets.hubspot.catalog import Catalog
+from sla_lang.targets.hubspot.filters import FilterTranslator
 from sla_lang.targets.hubspot.validate import check_files, graph_errors, schema_errors
 
 from .conftest import FIXTURES, POLICIES, VALID, expectations, rel
@@ -567,3 +572,131 @@ def test_sla_build_writes_the_hubspot_files_and_check_finds_them_up_to_date(tmp_
                                 "--check"])
     assert again.exit_code == 0, again.output
     assert load_target("hubspot").NAME == "hubspot"
+
+
+# ------------------------------------------------------------------ filters mean what the condition means
+
+_AT = Span.point("<test>")
+_BASE = compile_text('''agreement "C" {
+  version "1"
+  effective 2026-01-01
+  owner ops
+}
+team ops {
+}
+property n "N" number
+property e "E" enum ["a", "b", "c"]
+property f "F" bool
+property t "T" text
+event click "Click"
+''').policy
+
+
+def _ref(name):
+    return ir.Ref(name, None, _AT)
+
+
+_leaves = st.one_of(
+    st.builds(lambda op, v: ir.Comparison(_ref("n"), op, ir.Number(v, _AT), _AT), st.sampled_from(list("<>") + ["<=", ">=", "==", "!="]), st.integers(-2, 2)),
+    st.builds(lambda op, v: ir.Comparison(_ref("click"), op, ir.Number(v, _AT), _AT), st.sampled_from(["<", ">", "<=", ">=", "==", "!="]), st.integers(0, 2)),
+    st.builds(lambda op, v: ir.Comparison(_ref("e"), op, ir.Text(v, _AT), _AT), st.sampled_from(["==", "!="]), st.sampled_from("abc")),
+    st.builds(lambda op, v: ir.Comparison(_ref("f"), op, ir.Flag(v, _AT), _AT), st.sampled_from(["==", "!="]), st.booleans()),
+    st.builds(lambda op, v: ir.Comparison(_ref("t"), op, ir.Text(v, _AT), _AT), st.sampled_from(["==", "!="]), st.sampled_from("xy")),
+    st.builds(lambda vs, neg: ir.Membership(_ref("e"), tuple(ir.Text(v, _AT) for v in vs), neg, _AT),
+              st.lists(st.sampled_from("abc"), min_size=1, max_size=2, unique=True), st.booleans()),
+    st.builds(lambda name, neg: ir.Presence(_ref(name), neg, _AT), st.sampled_from(["n", "e", "f", "t"]), st.booleans()),
+    st.builds(lambda name: ir.Truthy(_ref(name), _AT), st.sampled_from(["f", "click"])),
+)
+_conditions = st.recursive(_leaves, lambda inner: st.one_of(
+    st.builds(lambda items: ir.AllOf(tuple(items), _AT), st.lists(inner, min_size=2, max_size=3)),
+    st.builds(lambda items: ir.AnyOf(tuple(items), _AT), st.lists(inner, min_size=2, max_size=3)),
+    st.builds(lambda item: ir.Negation(item, _AT), inner),
+), max_leaves=6)
+_contacts = st.fixed_dictionaries({
+    "n": st.none() | st.integers(-3, 3), "e": st.none() | st.sampled_from("abc"), "f": st.none() | st.booleans(),
+    "t": st.none() | st.sampled_from("xyz"), "click": st.none() | st.integers(0, 3),
+})
+_OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, ">=": lambda a, b: a >= b, ">": lambda a, b: a > b,
+        "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+
+
+def holds(condition, contact) -> bool:
+    """The policy's meaning: a comparison with a missing value is false except the negative forms;
+    an event that never happened has count 0."""
+    if isinstance(condition, ir.AllOf):
+        return all(holds(c, contact) for c in condition.items)
+    if isinstance(condition, ir.AnyOf):
+        return any(holds(c, contact) for c in condition.items)
+    if isinstance(condition, ir.Negation):
+        return not holds(condition.item, contact)
+    name = (condition.ref if isinstance(condition, ir.Truthy) else condition.left).name
+    value = contact[name]
+    if name == "click" and value is None:
+        value = 0
+    if isinstance(condition, ir.Truthy):
+        return value is True if name == "f" else value >= 1
+    if isinstance(condition, ir.Presence):
+        return (value is None) == condition.negated
+    if isinstance(condition, ir.Membership):
+        if value is None:
+            return condition.negated
+        return (value in {v.value for v in condition.values}) != condition.negated
+    if value is None:
+        return condition.op == "!="
+    return _OPS[condition.op](value, condition.right.value)
+
+
+def matches(groups, contact) -> bool:
+    """HubSpot's meaning of OR → AND → property filters."""
+    def one(f):
+        value, op = contact[f["property"]], f["operation"]
+        if value is None:
+            return op["includeObjectsWithNoValueSet"] if op["operationType"] != "ALL_PROPERTY" else op["operator"] == "IS_UNKNOWN"
+        kind, operator = op["operationType"], op["operator"]
+        if kind == "ALL_PROPERTY":
+            return operator == "IS_KNOWN"
+        if kind == "NUMBER":
+            symbol = {"IS_EQUAL_TO": "==", "IS_NOT_EQUAL_TO": "!=", "IS_GREATER_THAN": ">", "IS_GREATER_THAN_OR_EQUAL_TO": ">=",
+                      "IS_LESS_THAN": "<", "IS_LESS_THAN_OR_EQUAL_TO": "<="}[operator]
+            return _OPS[symbol](value, op["value"])
+        if kind == "BOOL":
+            return (value == op["value"]) == (operator == "IS_EQUAL_TO")
+        inside = value in op["values"]  # ENUMERATION, MULTISTRING
+        return inside if operator in ("IS_ANY_OF", "IS_EQUAL_TO") else not inside
+    return any(all(one(f) for f in group) for group in groups)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_conditions, st.lists(_contacts, min_size=8, max_size=8))
+def test_filters_mean_what_the_condition_means(condition, contacts):
+    groups = FilterTranslator(Catalog(_BASE)).groups(condition)
+    for contact in contacts:
+        assert matches(groups, contact) == holds(condition, contact), (condition, contact, groups)
+
+
+# ------------------------------------------------------------------ odd but valid policies
+
+
+@pytest.mark.parametrize("body", [
+    'priority hot "Hot"\n',  # no stages at all, one catch-all priority
+    'property r "" enum ["", "x"]\nstage s "" {\n  owner ops\n  entry\n  terminal\n}\n',  # empty labels and values
+    ('property intent "I" enum ["y"]\nstage s "S" {\n  owner ops\n  entry\n  hubspot lead\n'
+     '  handoff from ops {\n    notify email, task\n  }\n  respond within 2h\n  -> done when intent == "y"\n}\n'
+     'stage done "Done" {\n  owner ops\n  terminal\n}\n'),  # a hand-off into an entry stage
+], ids=["no-stages", "empty-labels", "entry-handoff"])
+def test_odd_but_valid_policies_build_without_internal_errors(body):
+    text = 'agreement "Odd" {\n  version "1"\n  effective 2026-01-01\n  owner ops\n}\nteam ops {\n}\n' + body
+    result = compile_text(text)
+    assert result.ok, [d.message for d in result.errors]
+    built_result = build(result.policy, BuildOptions())
+    assert [d.message for d in built_result.diagnostics if d.code == "SLA820"] == []
+    files = as_json(built_result.files)
+    assert check_files(files) == []
+    if "handoff" in body:
+        entry = files["workflows/s.entry.json"]
+        assert "s.handoff" in entry_clauses(files, "workflows/s.entry.json")
+        assert [a["actionTypeId"] for a in entry["actions"]][-2:] == ["0-8", "0-3"]
+
+
+def entry_clauses(files, name):
+    return next(w["clauses"] for w in files["manifest.json"]["workflows"] if w["file"] == name)

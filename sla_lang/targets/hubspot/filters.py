@@ -231,12 +231,12 @@ class FilterTranslator:
 
     @staticmethod
     def _number(resolved, op: str, value: float, negated: bool) -> dict:
+        # a missing value satisfies `!=` only; a `not` in front flips that
+        include_missing = (op == "!=") != negated
         if negated:
             op = _NEGATE[op]
-        if resolved.counts:
+        if resolved.counts:  # counted from 0
             include_missing = _COMPARE[op](0, value)
-        else:
-            include_missing = negated or op == "!="
         return property_filter(resolved.property, {
             "operationType": "NUMBER",
             "operator": _NUMBER_OPERATORS[op],

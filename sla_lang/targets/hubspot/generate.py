@@ -213,11 +213,13 @@ class Generator:
     def core_properties(self) -> None:
         t = self.t
         stages = self.policy.stages
+        if not stages:
+            return
         all_stage_clauses = {s.clause_id for s in stages}
         self.catalog.add_custom(CustomProperty(
             SLA_STAGE, t("prop_stage"), "enumeration",
             t("prop_stage_desc", clauses=", ".join(s.clause_id for s in stages)),
-            options=[(s.id, s.label) for s in stages], clauses=set(all_stage_clauses), purpose="sla-lang",
+            options=[(s.id, _label(s.label, s.id)) for s in stages], clauses=set(all_stage_clauses), purpose="sla-lang",
         ))
         self.catalog.add_custom(CustomProperty(
             ENTERED_AT, t("prop_stage_entered"), "datetime", t("prop_stage_entered_desc"),
@@ -234,11 +236,13 @@ class Generator:
                     "date": "date", "datetime": "datetime"}[prop.type]
             options: list[tuple[str, str]] = []
             if kind == "enumeration":
-                options = [(o.value, o.value) for o in prop.options]
+                options = list(dict.fromkeys((o.value, o.value) for o in prop.options if o.value))
+                if not options:  # HubSpot needs at least one option; keep the value as text
+                    kind = "string"
             elif kind == "bool":
                 options = [("true", t("yes")), ("false", t("no"))]
             self.catalog.add_custom(CustomProperty(
-                name, prop.label, kind, "", options=options, purpose="policy-property",
+                name, _label(prop.label, prop.id), kind, "", options=options, purpose="policy-property",
             ))
 
     def finish_descriptions(self) -> None:
@@ -265,7 +269,7 @@ class Generator:
                     self.catalog.need_existing(name, clause)
                     continue
                 self.catalog.add_custom(CustomProperty(
-                    name, self.t("prop_event", label=event.label), "number", self.t("prop_event_desc"),
+                    name, self.t("prop_event", label=_label(event.label, event.id)), "number", self.t("prop_event_desc"),
                     clauses={clause}, purpose="policy-event",
                 ))
                 if ("event", event.id) in self._steps:
@@ -649,7 +653,7 @@ class Generator:
             clauses={clause}, purpose="sla-lang"))
         self.catalog.add_custom(CustomProperty(
             RECYCLED_FROM, t("prop_recycled_from"), "enumeration", t("prop_recycled_from_desc", clauses=joined),
-            options=[(s.id, s.label) for s in self.policy.stages], clauses={clause}, purpose="sla-lang"))
+            options=[(s.id, _label(s.label, s.id)) for s in self.policy.stages], clauses={clause}, purpose="sla-lang"))
         flow.set_now(RECYCLED_AT)
         flow.set_property(RECYCLED_FROM, stage.id)
         reset = self.judgement_properties()
@@ -971,21 +975,30 @@ class Generator:
             self.register_reads(ir.condition_refs(priority.condition), priority.clause_id)
         self.catalog.add_custom(CustomProperty(
             PRIORITY, t("prop_priority"), "enumeration", t("prop_priority_desc", clauses=", ".join(clauses)),
-            options=[(p.id, p.label) for p in priorities], clauses=set(clauses), purpose="sla-lang"))
-        self.catalog.use(SLA_STAGE, *clauses)
+            options=[(p.id, _label(p.label, p.id)) for p in priorities], clauses=set(clauses), purpose="sla-lang"))
+        if self.policy.stages:
+            self.catalog.use(SLA_STAGE, *clauses)
+            everyone = known_filter(SLA_STAGE)  # every contact in the agreement
+        else:
+            everyone = known_filter(self.catalog.need_existing("createdate", clauses[0]))
         rules = [f"{p.label} ({condition_text(p.condition)})" for p, _ in branches]
         if default is not None:
             rules.append(f"{default.label} ({t('branch_other')})")
         flow = Flow(
             t("flow_priority"),
             self.flow_description(t("desc_priority", rules="; ".join(rules) if t.lang != "ja" else "、".join(rules))),
-            list_enrollment(or_branch([[known_filter(SLA_STAGE)]]),
-                            reenroll=[property_changed(SLA_STAGE)] + [property_changed(p) for p in reads],
+            list_enrollment(or_branch([[everyone]]),
+                            reenroll=[property_changed(SLA_STAGE)] * bool(self.policy.stages)
+                            + [property_changed(p) for p in reads],
                             leave_when_unmatched=False),
             clauses, "priority",
         )
-        check = flow.branch([(p.label, tree) for p, tree in branches],
-                            default.label if default else t("branch_other"))
+        if not branches:  # only a catch-all priority: every lead gets it
+            flow.set_property(PRIORITY, default.id)
+            self.add_flow("priority", flow)
+            return
+        check = flow.branch([(_label(p.label, p.id), tree) for p, tree in branches],
+                            _label(default.label, default.id) if default else t("branch_other"))
         for index, (priority, _) in enumerate(branches):
             flow.tail = [(check, f"branch:{index}")]
             flow.set_property(PRIORITY, priority.id)
@@ -1104,6 +1117,11 @@ class Generator:
         self.out.document_only += [p.clause_id for p in policy.parties]
         self.out.document_only += [r.clause_id for r in policy.responsibilities]
         self.out.document_only += [c.clause_id for c in policy.cancellations]
+
+
+def _label(label: str | None, fallback: str) -> str:
+    """HubSpot wants non-empty labels; an empty one in the policy falls back to the id."""
+    return label.strip() if label and label.strip() else fallback
 
 
 def _hm(minutes: int) -> str:
