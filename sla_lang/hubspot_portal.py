@@ -5,10 +5,11 @@ here): its CRM Properties API for property groups and properties, and its API cl
 generic `call_api` for the Automation v4 flows endpoints, which the client has no typed
 methods for (`GET/POST /automation/v4/flows`, `GET /automation/v4/flows/{flowId}`).
 
-Rate limits and failures (https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details):
-429 is retried after the `Retry-After` seconds when HubSpot sends them, otherwise with
-exponential back-off (1, 2, 4, 8 s); 5xx is retried the same way; other 4xx fail at once
-with HubSpot's own message. The access token is only ever put in the Authorization header:
+Rate limits and failures: HubSpot answers 429 when a portal's burst or daily limit is
+reached (API usage guidelines, https://developers.hubspot.com/docs/api/usage-details). A 429
+is retried after the `Retry-After` seconds when HubSpot sends them (shared/hubspot.md),
+otherwise with exponential back-off (1, 2, 4, 8 s); 5xx is retried the same way; other 4xx
+fail at once with HubSpot's own message. The access token is only ever put in the Authorization header:
 every message that leaves this module is scrubbed of it.
 """
 

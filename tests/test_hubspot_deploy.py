@@ -24,6 +24,12 @@ NOT_FOUND = {"status": "error", "message": "resource not found", "category": "OB
              "correlationId": "c0ffee00-0000-4000-8000-000000000000"}
 
 
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    """The fake HubSpot listens on 127.0.0.1 only (pytest-httpserver's default is "localhost")."""
+    return ("127.0.0.1", 0)
+
+
 @pytest.fixture
 def build_dir(tmp_path):
     out = tmp_path / "build"
@@ -73,6 +79,7 @@ def expect_empty_portal(httpserver):
 
 
 def test_deploy_creates_group_then_properties_then_workflows(httpserver, build_dir, sleeps):
+    assert httpserver.host == "127.0.0.1"
     built = files(build_dir)
     expect_empty_portal(httpserver)
     httpserver.expect_ordered_request("/crm/v3/properties/contacts/groups", method="POST").respond_with_json(
