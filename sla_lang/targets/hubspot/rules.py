@@ -19,7 +19,7 @@ INVALID_OUTPUT = define_rule(
     "SLA820",
     "hubspot-invalid-output",
     Severity.ERROR,
-    "sla produced HubSpot JSON that fails its own schema or graph check (a bug in sla).",
+    "Generated HubSpot JSON fails its own schema or graph check (a bug in sla).",
     explanation="Every file the HubSpot target writes is validated against the JSON Schemas in "
     "`targets/hubspot/` and every workflow's action graph is checked (each action reachable from "
     "`startActionId`, no dangling `nextActionId`, no cycles, `nextAvailableActionId` one past the "
