@@ -1,0 +1,222 @@
+"""What the HubSpot target cannot express (SLA820–SLA849).
+
+Two kinds of gaps, two severities:
+- *info*: an inherent limit of HubSpot's public API or of CRM automation itself (score rules
+  cannot be written through the API, review meetings are not automation). Nothing in the
+  policy is wrong; an admin has a manual step to do.
+- *warning*: a policy construct maps to HubSpot only approximately (business time counted in
+  wall-clock time, a Slack channel, a team without HubSpot users). The generated workflows
+  still run, but differ from the agreement until the manual step is done.
+
+Every such diagnostic has a matching entry in `manifest.json` → `manualSteps`.
+"""
+
+from __future__ import annotations
+
+from ...diagnostics import Severity, define_rule
+
+INVALID_OUTPUT = define_rule(
+    "SLA820",
+    "hubspot-invalid-output",
+    Severity.ERROR,
+    "Generated HubSpot JSON fails its own schema or graph check (a bug in sla).",
+    explanation="Every file the HubSpot target writes is validated against the JSON Schemas in "
+    "`targets/hubspot/` and every workflow's action graph is checked (each action reachable from "
+    "`startActionId`, no dangling `nextActionId`, no cycles, `nextAvailableActionId` one past the "
+    "largest id). A failure means sla generated something HubSpot would reject, so nothing is "
+    "written. The message names the file and the JSON path. Please report it with the policy.",
+    bad="(no policy causes this on purpose)",
+    good="(report the policy that triggered it)",
+)
+
+SLACK_MANUAL = define_rule(
+    "SLA821",
+    "hubspot-slack-manual",
+    Severity.WARNING,
+    "A Slack channel cannot be reached from a workflow created through the API.",
+    explanation="HubSpot's \"Send Slack notification\" action belongs to the Slack integration; its "
+    "action type id differs per portal and the v4 API cannot create it. The workflow is generated "
+    "without it and the manifest lists a manual step saying where to add it. To have the workflow "
+    "post by itself, create a Slack Workflow Builder webhook trigger and name its URL with "
+    "`webhook \"https://hooks.slack.com/triggers/…\"` instead: that becomes a WEBHOOK action.",
+    bad='handoff from marketing {\n  notify slack "#sales-mql", email\n}',
+    good='handoff from marketing {\n  notify webhook "https://hooks.slack.com/triggers/T0/1/abc", email\n}',
+)
+
+USERS_NEEDED = define_rule(
+    "SLA822",
+    "hubspot-users-needed",
+    Severity.WARNING,
+    "Notifying a team or assigning an owner needs HubSpot user or team ids the policy does not have.",
+    explanation="A policy names teams (`sales_managers`); HubSpot workflows address users and "
+    "teams by numeric ids that differ per portal. Notifications to the contact owner are "
+    "generated; escalations to a team and owner assignment at hand-off become manual steps that "
+    "name the flow and the action after which to add the recipients.",
+    bad="escalate to sales_managers after 24h via email",
+    good="(keep it: add the managers as recipients in HubSpot as the manual step says)",
+)
+
+BUSINESS_TIME = define_rule(
+    "SLA823",
+    "hubspot-business-time",
+    Severity.WARNING,
+    "HubSpot delays count wall-clock time, so a business-time duration is approximated.",
+    explanation="A workflow delay cannot count business hours or days. The HubSpot target waits "
+    "the longest wall-clock time the duration can take in an ordinary week of the stage's "
+    "calendar, so a check never runs before the deadline has really passed (except around public "
+    "holidays); the flow's execution window keeps notifications inside working hours. A breach "
+    "may therefore be reported later than it happened; the message says by how much.",
+    bad="decide within 5bd",
+    good="decide within 7d      # or accept the approximation",
+)
+
+SCORING_MANUAL = define_rule(
+    "SLA824",
+    "hubspot-scoring-manual",
+    Severity.INFO,
+    "HubSpot score rules cannot be written through the public API.",
+    explanation="HubSpot's lead scoring (the scoring tool and the older `hubspotscore`) is set up in "
+    "the HubSpot UI. The HubSpot target writes the rules to `scoring.json` in a form an admin can "
+    "enter by hand and lists that as a manual step; workflows still filter on the score property.",
+    bad="score lead_score \"Lead score\" {\n  group fit \"Fit\" max 40 { +15 \"Director\" when job_level == \"director\" }\n}",
+    good="(keep it: enter the rules from scoring.json in HubSpot)",
+)
+
+SCORE_PROPERTY_MISSING = define_rule(
+    "SLA825",
+    "hubspot-score-property-missing",
+    Severity.WARNING,
+    "A score used in criteria names no HubSpot score property.",
+    explanation="Workflows read a score from a HubSpot property. Without `hubspot NAME` the target "
+    "assumes a score property named after the score, which an admin must create in HubSpot's "
+    "scoring tool (the Properties API cannot create score properties). `sla deploy` reports it "
+    "as missing until it exists.",
+    bad='score engagement "Engagement" {\n  …\n}',
+    good='score engagement "Engagement" {\n  hubspot engagement_score\n  …\n}',
+)
+
+CONDITION_NOT_EXPRESSIBLE = define_rule(
+    "SLA826",
+    "hubspot-condition-not-expressible",
+    Severity.WARNING,
+    "A condition cannot be written as HubSpot filters; its workflow is not generated.",
+    explanation="Criteria become HubSpot list filters (OR of AND groups of property filters). "
+    "Some conditions have no such filter: a score group (`lead_score.fit`), comparisons of dates, "
+    "a number in a list, or criteria too large once expanded. Rather than generate a looser or "
+    "stricter workflow, the HubSpot target leaves that workflow out and lists a manual step.",
+    bad="-> sql when lead_score.fit >= 20",
+    good="-> sql when lead_score >= 60",
+)
+
+EVENT_WITHOUT_PROPERTY = define_rule(
+    "SLA827",
+    "hubspot-event-without-property",
+    Severity.WARNING,
+    "An event used in criteria names no HubSpot property that counts it.",
+    explanation="HubSpot workflows filter on properties. For an event without `hubspot NAME` the "
+    "target creates a number property named after the event, but nothing in HubSpot fills it in: "
+    "map the event to a property HubSpot maintains (e.g. `hubspot hs_analytics_num_page_views`) "
+    "or keep it up to date yourself, as the manual step says.",
+    bad='event pricing_page_view "Viewed the pricing page"',
+    good='event pricing_page_view "Viewed the pricing page" hubspot pricing_page_views',
+)
+
+NAME_NOT_USABLE = define_rule(
+    "SLA828",
+    "hubspot-name-not-usable",
+    Severity.WARNING,
+    "An identifier cannot be a HubSpot internal property name; a derived name is used.",
+    explanation="HubSpot internal names are lower-case ASCII letters, digits and `_`, start with a "
+    "letter and may not start with `hs_` (reserved). Identifiers that are not (e.g. Japanese names) "
+    "get a stable derived name such as `sla_x1a2b3c4d`, which is harder to recognise in HubSpot.",
+    bad='property 温度感 "温度感" enum ["hot", "cold"]',
+    good='property temperature "温度感" enum ["hot", "cold"]',
+)
+
+ENTRY_AMBIGUOUS = define_rule(
+    "SLA829",
+    "hubspot-entry-ambiguous",
+    Severity.WARNING,
+    "Two entry stages map to the same HubSpot lifecycle stage; only the first gets an entry workflow.",
+    explanation="A contact enters the agreement at the entry stage whose `hubspot` lifecycle stage "
+    "it has. When two entry stages share one (a sales-generated lead and a marketing lead are both "
+    "`lead`), HubSpot cannot tell them apart: contacts enter the first one, and someone must set "
+    "the SLA stage of the others by hand (the manual step says how).",
+    bad="stage lead \"Lead\" { entry\n hubspot lead }\nstage sgl \"SGL\" { entry\n hubspot lead }",
+    good="stage sgl \"SGL\" { entry\n hubspot other }   # or accept the manual step",
+)
+
+STAGE_WITHOUT_LIFECYCLE = define_rule(
+    "SLA830",
+    "hubspot-stage-without-lifecycle",
+    Severity.INFO,
+    "A stage has no HubSpot lifecycle stage; only the SLA stage property records it.",
+    explanation="Every stage is recorded in the custom property `sla_stage`. Stages with "
+    "`hubspot LIFECYCLESTAGE` also set HubSpot's lifecycle stage; without it, the lifecycle stage "
+    "is left as it is when a lead enters the stage.",
+    bad='stage nurture "Nurture" {\n  recycle\n}',
+    good='stage nurture "Nurture" {\n  recycle\n  hubspot lead\n}',
+)
+
+CHANNEL_NOT_SUPPORTED = define_rule(
+    "SLA831",
+    "hubspot-channel-not-supported",
+    Severity.WARNING,
+    "A notification channel has no workflow action; it becomes a manual step.",
+    explanation="Hand-off and escalation channels map to workflow actions: `email` to an internal "
+    "email notification, `in_app` to an in-app notification, `task` and `call` to a task, "
+    "`webhook` to a WEBHOOK action. `sms` and `meeting` have no such action for internal "
+    "notifications (SMS needs an add-on; a meeting is booked by a person).",
+    bad='notify sms, email',
+    good='notify email, task',
+)
+
+TIME_WINDOW_SIMPLIFIED = define_rule(
+    "SLA832",
+    "hubspot-time-window-simplified",
+    Severity.WARNING,
+    "A calendar's working hours do not fit HubSpot's execution windows exactly.",
+    explanation="A workflow's execution windows hold one time range per weekday. A calendar with "
+    "several ranges in a day (a lunch break) is widened to one range from the first start to the "
+    "last end, so a notification may arrive during the break. A calendar without working hours "
+    "or days gets no execution window at all.",
+    bad="hours 09:00 to 12:00, 13:00 to 18:00",
+    good="hours 09:00 to 18:00",
+)
+
+BLOCKED_DATES_EXPIRE = define_rule(
+    "SLA833",
+    "hubspot-blocked-dates-expire",
+    Severity.INFO,
+    "HubSpot blocked dates are fixed dates: public holidays are listed for two years only.",
+    explanation="The calendar's public holidays and closed dates become each workflow's blocked "
+    "dates for the year the agreement takes effect and the next. Rebuild and update the workflows "
+    "before then (the manual step gives the date).",
+    bad="holidays JP",
+    good="(keep it: rebuild before the listed date)",
+)
+
+OUTSIDE_CRM = define_rule(
+    "SLA834",
+    "hubspot-outside-crm",
+    Severity.INFO,
+    "A clause is not CRM automation (a meeting, a report, a signature); it is a manual step.",
+    explanation="Review meetings, KPI reports, signatures of the agreement and information that "
+    "must be passed on within a time are kept by people, not by workflows. The HubSpot target "
+    "lists each as a manual step (build the report, schedule the meeting …) so nothing in the "
+    "agreement is silently left out of the CRM set-up.",
+    bad='review weekly "Weekly lead review" {\n  every week\n}',
+    good="(keep it: schedule the meeting as the manual step says)",
+)
+
+BACKFILL = define_rule(
+    "SLA835",
+    "hubspot-backfill",
+    Severity.INFO,
+    "Contacts that are already past the entry stages need their SLA stage set once.",
+    explanation="Entry workflows put new contacts into the agreement. Contacts already at a later "
+    "lifecycle stage when the workflows are turned on have no `sla_stage`, so no deadline applies "
+    "to them until someone sets it (an import or a one-off bulk edit).",
+    bad="(any policy)",
+    good="(set `sla_stage` for existing contacts once, as the manual step says)",
+)

@@ -1,0 +1,702 @@
+"""The HubSpot target: snapshots of the whole output, schema and graph validation, clause
+coverage, determinism, the diagnostics it reports, and what the workflows actually do."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sla_lang import ir
+from sla_lang.compile import compile_path, compile_text
+from sla_lang.diagnostics import Severity
+from sla_lang.irjson import fingerprint
+from sla_lang.source import Span
+from sla_lang.targets import BuildOptions, load_target
+from sla_lang.targets.hubspot import build
+from sla_lang.targets.hubspot.catalog import Catalog
+from sla_lang.targets.hubspot.filters import FilterTranslator
+from sla_lang.targets.hubspot.validate import check_files, graph_errors, schema_errors
+
+from .conftest import FIXTURES, POLICIES, VALID, expectations, rel
+
+HUBSPOT_FIXTURES = sorted((FIXTURES / "hubspot").glob("*.sla"))
+
+
+def compiled(path: Path) -> ir.Policy:
+    result = compile_path(path, shown_as=rel(path))
+    assert result.ok, [f"{d.code} {d.message}" for d in result.errors]
+    return result.policy
+
+
+def built(path: Path, lang: str | None = None):
+    return build(compiled(path), BuildOptions(lang=lang))
+
+
+def as_json(files: dict[str, bytes]) -> dict[str, object]:
+    return {name: json.loads(data) for name, data in files.items()}
+
+
+def flows_of(files: dict[str, object]) -> dict[str, dict]:
+    return {name: data for name, data in files.items() if name.startswith("workflows/")}
+
+
+def action_types(flow: dict) -> list[str]:
+    out = []
+    for a in flow["actions"]:
+        if a["type"] == "SINGLE_CONNECTION":
+            fields = a["fields"]
+            detail = fields.get("property_name") or fields.get("task_type") or fields.get("time_unit") or ""
+            value = fields.get("value", {}).get("staticValue") if "value" in fields else None
+            out.append(f"{a['actionTypeId']}:{detail}" + (f"={value}" if value is not None else ""))
+        else:
+            out.append(a["type"])
+    return out
+
+
+POLICY_FILES = {p.name: p for p in POLICIES}
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    cache: dict[str, dict[str, object]] = {}
+
+    def get(name: str) -> dict[str, object]:
+        if name not in cache:
+            path = POLICY_FILES.get(name) or next(p for p in VALID + HUBSPOT_FIXTURES if p.name == name)
+            result = built(path)
+            assert not result.failed, [d.message for d in result.diagnostics]
+            cache[name] = as_json(result.files)
+        return cache[name]
+
+    return get
+
+
+# ------------------------------------------------------------------ whole output
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.name)
+def test_whole_output_snapshot(path, in_repo, json_snapshot):
+    result = built(path)
+    assert not result.failed
+    assert as_json(result.files) == json_snapshot
+
+
+@pytest.mark.parametrize("path", POLICIES + VALID + HUBSPOT_FIXTURES, ids=lambda p: p.name)
+def test_every_file_validates_against_its_schema_and_the_graph_checks(path, in_repo):
+    result = built(path)
+    assert not result.failed, [d.message for d in result.diagnostics if d.severity is Severity.ERROR]
+    files = as_json(result.files)
+    assert check_files(files) == []
+    kinds = {name.split("/")[0] for name in files}
+    assert {"workflows", "properties", "scoring.json", "manifest.json"} <= kinds
+
+
+@pytest.mark.parametrize("path", POLICIES + VALID, ids=lambda p: p.name)
+def test_output_is_byte_identical_when_built_twice(path, in_repo):
+    first, second = built(path).files, built(path).files
+    assert first == second
+    assert all(data.endswith(b"\n") for data in first.values())
+
+
+def test_output_does_not_depend_on_where_the_policy_is(tmp_path, in_repo):
+    source = POLICIES[0]
+    copy_path = tmp_path / "deep" / source.name
+    copy_path.parent.mkdir()
+    copy_path.write_bytes(source.read_bytes())
+    moved = build(compile_path(copy_path).policy, BuildOptions()).files
+    assert moved == built(source).files
+    assert not any(str(tmp_path).encode() in data for data in moved.values())
+
+
+# ------------------------------------------------------------------ manifest and clauses
+
+
+def obligation_clauses(policy: ir.Policy) -> set[str]:
+    """Deadlines, hand-offs, follow-ups, escalations and every transition (recycle paths included)."""
+    out: set[str] = set()
+    for stage in policy.stages:
+        out |= {d.clause_id for d in stage.deadlines}
+        out |= {e.clause_id for e in stage.escalations}
+        out |= {t.clause_id for t in stage.transitions}
+        if stage.handoff:
+            out.add(stage.handoff.clause_id)
+        if stage.follow_up:
+            out.add(stage.follow_up.clause_id)
+    return out
+
+
+@pytest.mark.parametrize("path", POLICIES + VALID + HUBSPOT_FIXTURES, ids=lambda p: p.name)
+def test_each_obligation_is_enforced_by_a_workflow_or_listed_as_a_manual_step(path, in_repo):
+    policy = compiled(path)
+    manifest = as_json(build(policy, BuildOptions()).files)["manifest.json"]
+    enforced = {c for w in manifest["workflows"] for c in w["clauses"]}
+    manual = {c for s in manifest["manualSteps"] for c in s["clauses"]}
+    assert obligation_clauses(policy) - enforced - manual == set()
+    # and nothing claims a clause the policy does not have
+    known = obligation_clauses(policy) | {s.clause_id for s in policy.stages} | {p.clause_id for p in policy.priorities}
+    assert enforced - known == set()
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.name)
+def test_recycle_paths_and_deadlines_of_the_examples_have_workflows(path, in_repo):
+    """In the examples nothing obligatory is left to a manual step alone."""
+    policy = compiled(path)
+    manifest = as_json(build(policy, BuildOptions()).files)["manifest.json"]
+    enforced = {c for w in manifest["workflows"] for c in w["clauses"]}
+    assert obligation_clauses(policy) - enforced == set()
+
+
+def test_manifest_has_the_fingerprint_and_every_file(outputs, in_repo):
+    files = outputs("hubspot_scoring.sla")
+    manifest = files["manifest.json"]
+    assert manifest["policy"] == {
+        "file": "hubspot_scoring.sla",
+        "title": "Sales & Marketing SLA — HubSpot lead scoring",
+        "version": "3.2.0",
+        "fingerprint": fingerprint(compiled(POLICY_FILES["hubspot_scoring.sla"])),
+    }
+    listed = {w["file"] for w in manifest["workflows"]} | {p["file"] for p in manifest["properties"]}
+    listed |= {"properties/_group.json", "scoring.json", "manifest.json"}
+    assert listed == set(files)
+    for entry in manifest["workflows"]:
+        flow = files[entry["file"]]
+        assert entry["name"] == flow["name"]
+        assert entry["actions"] == len(flow["actions"])
+        assert flow["description"].endswith(f"[sla-lang {entry['contentHash']}]")
+
+
+def test_every_diagnostic_is_a_manual_step_and_back(in_repo):
+    result = built(POLICY_FILES["inside_sales_sal.sla"])
+    manifest = as_json(result.files)["manifest.json"]
+    step_codes = {s["code"] for s in manifest["manualSteps"]}
+    diagnostic_codes = {d.code for d in result.diagnostics}
+    # SLA828/SLA830 rename or inform without anything to do by hand
+    assert step_codes == diagnostic_codes - {"SLA828", "SLA830"}
+
+
+# ------------------------------------------------------------------ what the workflows do
+
+
+def test_qualification_flow_enrols_by_list_and_hands_over(outputs):
+    flow = outputs("hubspot_scoring.sla")["workflows/lead.to.mql.json"]
+    assert (flow["type"], flow["objectTypeId"], flow["isEnabled"]) == ("CONTACT_FLOW", "0-1", False)
+    criteria = flow["enrollmentCriteria"]
+    assert criteria["type"] == "LIST_BASED"
+    root = criteria["listFilterBranch"]
+    assert root["filterBranchType"] == "OR" and root["filters"] == []
+    (group,) = root["filterBranches"]
+    assert group["filterBranchType"] == "AND" and group["filterBranches"] == []
+    assert [(f["property"], f["operation"]["operator"], f["operation"].get("value", f["operation"].get("values")))
+            for f in group["filters"]] == [
+        ("sla_stage", "IS_ANY_OF", ["lead"]),
+        ("hubspotscore", "IS_GREATER_THAN_OR_EQUAL_TO", 50),
+    ]
+    assert action_types(flow) == [
+        "0-5:lifecyclestage=marketingqualifiedlead", "0-5:sla_stage=mql", "0-5:sla_stage_entered_at",
+        "0-8:", "0-3:TODO",
+    ]
+    email, task = flow["actions"][3]["fields"], flow["actions"][4]["fields"]
+    assert email["owner_properties"] == ["hubspot_owner_id"]
+    assert "{{ enrolled_object.hubspotscore }}" in email["body"]  # `include lead_score`
+    assert "{{ enrolled_object.hs_analytics_source }}" in email["body"]  # `include lead_source`
+    assert task["due_time"] == {"delta": 1, "timeUnit": "DAYS", "daysOfWeek": [
+        "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]}  # 24h
+    assert task["owner_assignment"]["value"]["propertyName"] == "hubspot_owner_id"
+
+
+def test_business_day_task_due_dates_count_the_calendar_working_days(outputs):
+    flow = outputs("smarketing_ja.sla")["workflows/lead.to.mql.json"]
+    (task,) = [a["fields"] for a in flow["actions"] if a.get("actionTypeId") == "0-3"]
+    assert task["due_time"] == {"delta": 1, "timeUnit": "DAYS",
+                                "daysOfWeek": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]}
+
+
+def test_recycle_clears_lifecycle_before_setting_it_back_clears_owner_and_records_the_date(outputs):
+    flow = outputs("hubspot_scoring.sla")["workflows/mql.to.nurture.json"]
+    types = action_types(flow)
+    assert types[:2] == ["LIST_BRANCH", "0-3:TODO"]  # recycle reason missing → task for the owner
+    assert types[2:] == [
+        "0-5:lifecyclestage=", "0-5:lifecyclestage=lead", "0-5:sla_stage=nurture", "0-5:sla_stage_entered_at",
+        "0-5:hubspot_owner_id=", "0-5:sla_recycled_at", "0-5:sla_recycled_from=mql",
+        "0-5:buying_intent=", "0-5:deal_created=", "0-5:deal_outcome=",
+    ]
+    branch = flow["actions"][0]
+    assert branch["listBranches"][0]["filterBranch"]["filterBranches"][0]["filters"][0]["property"] == "recycle_reason"
+    # both paths of the branch continue with clearing the lifecycle stage
+    assert branch["listBranches"][0]["connection"]["nextActionId"] == "3"
+    assert flow["actions"][1]["connection"]["nextActionId"] == "3"
+    assert "cleared before it is set to lead" in flow["description"]
+
+
+def test_forward_moves_do_not_clear_the_lifecycle_stage(outputs):
+    flow = outputs("hubspot_scoring.sla")["workflows/sql.to.opportunity.json"]
+    assert action_types(flow)[:1] == ["0-5:lifecyclestage=opportunity"]
+
+
+def test_same_lifecycle_stage_sets_only_the_sla_stage(outputs):
+    flow = outputs("inside_sales_sal.sla")["workflows/mql.to.sal.json"]  # both marketingqualifiedlead
+    assert action_types(flow) == ["0-5:sla_stage=sal", "0-5:sla_stage_entered_at"]
+    filters = flow["enrollmentCriteria"]["listFilterBranch"]["filterBranches"][0]["filters"]
+    assert filters[1]["operation"] == {"operationType": "BOOL", "operator": "IS_EQUAL_TO", "value": True,
+                                       "includeObjectsWithNoValueSet": False}
+
+
+def test_deadline_monitor_warns_at_the_slo_first_then_breaches_then_escalates(outputs):
+    flow = outputs("hubspot_scoring.sla")["workflows/mql.respond.json"]
+    assert action_types(flow) == [
+        "0-5:sla_mql_respond_slo_missed=false", "0-5:sla_mql_respond_breached=false",
+        "0-5:sla_mql_respond_escalated=false",
+        "0-1:HOURS", "LIST_BRANCH", "0-5:sla_mql_respond_slo_missed=true", "0-9:",
+        "0-1:HOURS", "LIST_BRANCH", "0-5:sla_mql_respond_breached=true", "0-8:",
+        "0-5:sla_mql_respond_escalated=true", "0-9:",
+    ]
+    assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["12", "12"]
+    check = flow["actions"][4]
+    met = check["listBranches"][0]
+    assert "connection" not in met  # done in time: the flow ends
+    assert "defaultBranch" in check  # not done: continue
+    (condition,) = met["filterBranch"]["filterBranches"][0]["filters"]
+    assert condition == {"filterType": "PROPERTY", "property": "notes_last_contacted", "operation": {
+        "operationType": "COMPARATIVE_DATE", "operator": "IS_AFTER",
+        "comparisonPropertyName": "sla_stage_entered_at", "includeObjectsWithNoValueSet": False}}
+    assert flow["enrollmentCriteria"]["unEnrollObjectsNotMeetingCriteria"] is True
+    assert set(flow["enrollmentCriteria"]) >= {"shouldReEnroll", "reEnrollmentTriggersFilterBranches"}
+
+
+def test_decide_monitor_checks_that_the_lead_left_the_stage(outputs):
+    flow = outputs("hubspot_scoring.sla")["workflows/opportunity.decide.json"]
+    check = next(a for a in flow["actions"] if a["type"] == "LIST_BRANCH")
+    (condition,) = check["listBranches"][0]["filterBranch"]["filterBranches"][0]["filters"]
+    assert condition["property"] == "sla_stage"
+    assert condition["operation"]["operator"] == "IS_NONE_OF"
+    assert condition["operation"]["values"] == ["opportunity"]
+    assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["90"]
+
+
+def test_business_day_deadlines_wait_the_longest_ordinary_week_length(outputs):
+    flow = outputs("hubspot_scoring.sla")["workflows/mql.decide.json"]  # decide within 5bd, Mon–Fri 9–18
+    delays = [(a["fields"]["delta"], a["fields"]["time_unit"]) for a in flow["actions"] if a.get("actionTypeId") == "0-1"]
+    assert delays == [("7", "DAYS")]
+
+
+def test_monitor_flows_run_in_the_calendar_s_business_hours_and_skip_holidays(outputs):
+    flow = outputs("inside_sales_sal.sla")["workflows/mql.respond.json"]
+    assert [w["day"] for w in flow["timeWindows"]] == ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]
+    assert flow["timeWindows"][0]["startTime"] == {"hour": 9, "minute": 0}
+    assert flow["timeWindows"][0]["endTime"] == {"hour": 18, "minute": 0}
+    blocked = flow["blockedDates"]
+    assert {"dayOfMonth": 29, "month": "DECEMBER", "year": 2026} in blocked  # `closed`
+    assert {"dayOfMonth": 1, "month": "JANUARY", "year": 2027} in blocked  # New Year's Day (holidays JP)
+    assert {"dayOfMonth": 23, "month": "NOVEMBER", "year": 2026} in blocked  # Labour Thanksgiving Day
+    assert blocked == sorted(blocked, key=lambda d: (d["year"], ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY",
+                             "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER"].index(d["month"]),
+                             d["dayOfMonth"]))
+    # state changes are immediate: transition workflows have no window
+    assert outputs("inside_sales_sal.sla")["workflows/lead.to.mql.json"]["timeWindows"] == []
+
+
+def test_follow_up_cadence_creates_a_task_at_each_offset(outputs):
+    flow = outputs("hubspot_scoring.sla")["workflows/mql.follow_up.json"]  # 0d, 3d, 7d via call, email
+    assert action_types(flow) == [
+        "0-5:sla_mql_follow_up_attempt=1", "0-3:CALL",
+        "0-1:DAYS", "0-5:sla_mql_follow_up_attempt=2", "0-3:CALL",
+        "0-1:DAYS", "0-5:sla_mql_follow_up_attempt=3", "0-3:CALL",
+    ]
+    assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["3", "4"]
+
+
+def test_timeout_transition_waits_then_checks_the_lead_is_still_there(outputs):
+    flow = outputs("hubspot_scoring.sla")["workflows/lead.to.archived.json"]
+    assert action_types(flow)[:2] == ["0-1:DAYS", "LIST_BRANCH"]
+    branch = flow["actions"][1]
+    assert "defaultBranch" not in branch  # moved on: the flow ends (HubSpot rejects an empty default)
+    assert branch["listBranches"][0]["connection"]["nextActionId"] == "3"
+
+
+def test_priorities_become_ordered_branches(outputs):
+    flow = outputs("hubspot_scoring.sla")["workflows/priority.json"]
+    branch = flow["actions"][0]
+    assert [b["branchName"] for b in branch["listBranches"]] == ["Hot", "Warm"]
+    assert branch["defaultBranchName"] == "Cold"
+    assert action_types(flow)[1:] == ["0-5:sla_priority=hot", "0-5:sla_priority=warm", "0-5:sla_priority=cold"]
+
+
+def test_entry_flow_puts_new_contacts_into_the_agreement(outputs):
+    files = outputs("hubspot_scoring.sla")
+    flow = files["workflows/lead.entry.json"]
+    filters = flow["enrollmentCriteria"]["listFilterBranch"]["filterBranches"][0]["filters"]
+    assert [(f["property"], f["operation"]["operator"]) for f in filters] == [
+        ("sla_stage", "IS_UNKNOWN"), ("lifecyclestage", "IS_ANY_OF")]
+    assert filters[1]["operation"]["values"] == ["lead"]
+    assert "workflows/subscriber.entry.json" in files
+
+
+def test_webhook_channel_becomes_a_webhook_action(outputs):
+    flow = outputs("every_construct.sla")["workflows/lead.to.mql.json"]
+    (hook,) = [a for a in flow["actions"] if a["type"] == "WEBHOOK"]
+    assert hook["webhookUrl"] == "https://example.invalid/hook"
+    assert hook["method"] == "POST" and hook["queryParams"] == []
+
+
+def test_lifecycle_mapping_and_custom_stage_property(outputs):
+    files = outputs("smarketing_ja.sla")
+    stages = {s["id"]: s["lifecycleStage"] for s in files["manifest.json"]["stages"]}
+    assert stages["sal"] == "marketingqualifiedlead" and stages["sgl"] == "lead" and stages["closed"] == "other"
+    stage_property = files["properties/sla_stage.json"]
+    assert [o["value"] for o in stage_property["options"]] == [
+        "lead", "mql", "sal", "sgl", "sql", "opportunity", "nurture", "customer", "closed"]
+    assert stage_property["options"][2]["label"] == "SAL(セールス・アクセプテッド・リード)"
+
+
+def test_recycle_reason_is_an_enumeration_with_the_policy_reasons(outputs):
+    files = outputs("hubspot_scoring.sla")
+    reason = files["properties/recycle_reason.json"]
+    assert (reason["type"], reason["fieldType"], reason["groupName"]) == ("enumeration", "select", "sla_lang")
+    assert [o["value"] for o in reason["options"]] == ["timing", "budget", "no_authority", "competitor", "no_response"]
+    japanese = outputs("smarketing_ja.sla")["properties/return_reason.json"]
+    assert [o["value"] for o in japanese["options"]] == ["時期尚早", "予算なし", "決裁者不在", "ニーズなし", "連絡不通"]
+    group = files["properties/_group.json"]
+    assert group == {"name": "sla_lang", "label": "SLA (sla-lang)", "displayOrder": -1}
+
+
+def test_properties_mapped_with_hubspot_are_not_created_but_listed_as_existing(outputs):
+    files = outputs("hubspot_scoring.sla")
+    existing = {p["name"] for p in files["manifest.json"]["existingProperties"]}
+    assert {"hubspotscore", "lifecyclestage", "hubspot_owner_id", "notes_last_contacted", "firstname"} <= existing
+    assert "properties/numberofemployees.json" not in files and "properties/employees.json" not in files
+
+
+def test_scoring_json_lists_every_rule_for_the_admin(outputs):
+    scoring = outputs("hubspot_scoring.sla")["scoring.json"]
+    (score,) = scoring["scores"]
+    assert score["hubspotProperty"] == "hubspotscore"
+    assert [(g["group"], g["maxPoints"], len(g["rules"])) for g in score["groups"]] == [("fit", 40, 4), ("engagement", 60, 6)]
+    first = score["groups"][0]["rules"][0]
+    assert first == {"clause": "score.lead_score.fit.1", "points": 15, "label": "Decision-maker title (director or above)",
+                     "criteria": 'job_level in ["executive", "director"]',
+                     "reads": [{"name": "job_level", "hubspotProperty": "job_level"}]}
+
+
+def test_japanese_policy_gets_japanese_wording_and_lang_overrides_it(in_repo):
+    path = POLICY_FILES["smarketing_ja.sla"]
+    ja = as_json(built(path).files)
+    en = as_json(built(path, lang="en").files)
+    assert ja["workflows/mql.respond.json"]["name"].endswith("1営業日以内の初回対応")
+    assert en["workflows/mql.respond.json"]["name"].endswith("first response within 1 business day")
+    assert ja["properties/sla_stage.json"]["label"] == "SLAステージ"
+
+
+# ------------------------------------------------------------------ conditions → filters
+
+
+def filters_for(condition_text: str) -> list[list[tuple]]:
+    text = f'''agreement "C" {{
+  version "1"
+  effective 2026-01-01
+  owner ops
+}}
+team ops {{
+}}
+property n "N" number
+property e "E" enum ["a", "b", "c"]
+property f "F" bool
+property t "T" text
+event click "Click"
+stage s "S" {{
+  owner ops
+  entry
+  -> done when {condition_text}
+}}
+stage done "Done" {{
+  owner ops
+  terminal
+}}
+'''
+    result = compile_text(text)
+    assert result.ok, [d.message for d in result.errors]
+    flow = as_json(build(result.policy, BuildOptions()).files)["workflows/s.to.done.json"]
+    groups = flow["enrollmentCriteria"]["listFilterBranch"]["filterBranches"]
+    out = []
+    for group in groups:
+        row = []
+        for f in group["filters"][1:]:  # the first filter is "in stage s"
+            op = f["operation"]
+            row.append((f["property"], op["operator"], op.get("value", op.get("values")),
+                        op["includeObjectsWithNoValueSet"]))
+        out.append(row)
+    return out
+
+
+def test_and_or_become_groups_of_filters():
+    assert filters_for('n >= 5 and (e == "a" or f)') == [
+        [("n", "IS_GREATER_THAN_OR_EQUAL_TO", 5, False), ("e", "IS_ANY_OF", ["a"], False)],
+        [("n", "IS_GREATER_THAN_OR_EQUAL_TO", 5, False), ("f", "IS_EQUAL_TO", True, False)],
+    ]
+
+
+def test_not_is_pushed_to_the_comparisons_and_includes_missing_values():
+    assert filters_for('not (n >= 5 or e in ["a", "b"])') == [
+        [("n", "IS_LESS_THAN", 5, True), ("e", "IS_NONE_OF", ["a", "b"], True)],
+    ]
+    assert filters_for("not f") == [[("f", "IS_NOT_EQUAL_TO", True, True)]]
+    assert filters_for("t is not set") == [[("t", "IS_UNKNOWN", None, True)]]
+    assert filters_for('t != "x"') == [[("t", "IS_NOT_EQUAL_TO", ["x"], True)]]
+
+
+def test_event_counts_treat_a_missing_count_as_zero():
+    assert filters_for("click >= 3") == [[("click", "IS_GREATER_THAN_OR_EQUAL_TO", 3, False)]]
+    assert filters_for("click < 3") == [[("click", "IS_LESS_THAN", 3, True)]]
+    assert filters_for("click") == [[("click", "IS_GREATER_THAN_OR_EQUAL_TO", 1, False)]]
+    assert filters_for("not click") == [[("click", "IS_LESS_THAN", 1, True)]]
+
+
+# ------------------------------------------------------------------ diagnostics
+
+
+@pytest.mark.parametrize("path", HUBSPOT_FIXTURES, ids=lambda p: p.name)
+def test_hubspot_fixture_reports_its_expectations(path, in_repo):
+    """tests/fixtures/hubspot/<CODE>_*.sla: building it for HubSpot reports exactly its `# expect:`s."""
+    expected = expectations(path)
+    assert expected, f"{path.name} has no `# expect:` comment"
+    codes = {code for code, _, _ in expected}
+    assert path.name.split("_")[0] in codes
+    result = compile_path(path, shown_as=rel(path))
+    assert result.ok, [d.message for d in result.errors]
+    diagnostics = build(result.policy, BuildOptions()).diagnostics
+    got = sorted((d.code, d.span.line, d.span.column) for d in diagnostics
+                 if d.code in codes or d.severity is Severity.ERROR)
+    assert got == sorted(expected)
+
+
+def test_every_hubspot_rule_has_a_fixture_or_a_test():
+    from sla_lang.diagnostics import all_rules
+
+    fixtures = {p.name.split("_")[0] for p in HUBSPOT_FIXTURES}
+    ours = [r.code for r in all_rules() if "SLA820" <= r.code <= "SLA849"]
+    assert ours and set(ours) - fixtures == {"SLA820"}  # SLA820: test_invalid_output_is_an_internal_error
+
+
+def test_severities_follow_the_rule_inherent_limits_are_info_lossy_mappings_warn():
+    from sla_lang.diagnostics import find_rule
+
+    info = {"SLA824", "SLA830", "SLA833", "SLA834", "SLA835"}
+    for code in (f"SLA{n}" for n in range(821, 836)):
+        assert find_rule(code).severity is (Severity.INFO if code in info else Severity.WARNING), code
+    assert find_rule("SLA820").severity is Severity.ERROR
+
+
+def test_invalid_output_is_an_internal_error(monkeypatch, in_repo):
+    from sla_lang.targets.hubspot import flows
+
+    original = flows.Flow.body
+
+    def broken(self):
+        body = original(self)
+        if self.kind == "monitor":
+            body["nextAvailableActionId"] = "99"
+            body["actions"][0]["connection"]["nextActionId"] = "42"
+        return body
+
+    monkeypatch.setattr(flows.Flow, "body", broken)
+    result = built(POLICY_FILES["hubspot_scoring.sla"])
+    assert result.failed and result.files == {}
+    (error,) = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+    assert error.code == "SLA820"
+    assert "workflows/mql.decide.json: $.nextAvailableActionId: is '99', expected '9'" in error.message
+    assert "workflows/mql.decide.json: $.actions[0].connection.nextActionId: '42' is not an action" in error.message
+
+
+def test_schema_errors_name_the_json_path():
+    flow = {"actions": []}
+    errors = schema_errors("flow", flow)
+    assert errors and errors[0].startswith("$")
+    property_body = {"name": "hs_reserved", "label": "x", "type": "number", "fieldType": "number",
+                     "groupName": "sla_lang", "description": "", "displayOrder": 0}
+    assert any(e.startswith("$.name:") for e in schema_errors("property", property_body))
+
+
+def _flow(actions, start="1", next_id=None):
+    ids = [int(a["actionId"]) for a in actions]
+    return {"startActionId": start, "nextAvailableActionId": next_id or str(max(ids) + 1), "actions": actions}
+
+
+def _single(action_id, next_id=None, edge="STANDARD"):
+    action = {"actionId": action_id, "type": "SINGLE_CONNECTION"}
+    if next_id:
+        action["connection"] = {"edgeType": edge, "nextActionId": next_id}
+    return action
+
+
+def test_graph_check_finds_dangling_unreachable_cyclic_and_miscounted_actions():
+    assert graph_errors(_flow([_single("1", "2"), _single("2")])) == []
+    assert graph_errors(_flow([_single("1", "3"), _single("2")])) == [
+        "$.actions[0].connection.nextActionId: '3' is not an action of this workflow"]
+    assert graph_errors(_flow([_single("1"), _single("2")])) == [
+        "$.actions[1]: action '2' cannot be reached from startActionId"]
+    assert graph_errors(_flow([_single("1", "2"), _single("2", "1")])) == ["$.actions[1].connection: closes a cycle"]
+    assert graph_errors(_flow([_single("1", "2"), _single("2", "1", edge="GOTO")])) == []  # an explicit loop
+    assert graph_errors(_flow([_single("1")], next_id="5")) == [
+        "$.nextAvailableActionId: is '5', expected '2' (largest action id + 1)"]
+    branch = {"actionId": "1", "type": "LIST_BRANCH", "listBranches": [], "defaultBranch": {"edgeType": "STANDARD"}}
+    assert graph_errors(_flow([branch])) == ["$.actions[0].defaultBranch: has no nextActionId (HubSpot rejects it)"]
+
+
+def test_manifest_cross_check_finds_properties_nobody_creates(outputs):
+    files = copy.deepcopy(outputs("hubspot_scoring.sla"))
+    files["manifest.json"]["properties"] = [p for p in files["manifest.json"]["properties"] if p["name"] != "sla_stage"]
+    del files["properties/sla_stage.json"]
+    problems = check_files(files)
+    assert "workflows/lead.entry.json: property 'sla_stage' is neither created nor listed as existing" in problems
+
+
+# ------------------------------------------------------------------ through the command line
+
+
+def test_sla_build_writes_the_hubspot_files_and_check_finds_them_up_to_date(tmp_path, in_repo):
+    from click.testing import CliRunner
+
+    from sla_lang.cli import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["build", "policies/hubspot_scoring.sla", "--target", "hubspot", "-o", str(tmp_path),
+                                 "--color", "never"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "manifest.json").is_file() and (tmp_path / "workflows" / "mql.respond.json").is_file()
+    assert "warning SLA821 (hubspot-slack-manual)" in result.output
+    again = runner.invoke(cli, ["build", "policies/hubspot_scoring.sla", "--target", "hubspot", "-o", str(tmp_path),
+                                "--check"])
+    assert again.exit_code == 0, again.output
+    assert load_target("hubspot").NAME == "hubspot"
+
+
+# ------------------------------------------------------------------ filters mean what the condition means
+
+_AT = Span.point("<test>")
+_BASE = compile_text('''agreement "C" {
+  version "1"
+  effective 2026-01-01
+  owner ops
+}
+team ops {
+}
+property n "N" number
+property e "E" enum ["a", "b", "c"]
+property f "F" bool
+property t "T" text
+event click "Click"
+''').policy
+
+
+def _ref(name):
+    return ir.Ref(name, None, _AT)
+
+
+_leaves = st.one_of(
+    st.builds(lambda op, v: ir.Comparison(_ref("n"), op, ir.Number(v, _AT), _AT), st.sampled_from(list("<>") + ["<=", ">=", "==", "!="]), st.integers(-2, 2)),
+    st.builds(lambda op, v: ir.Comparison(_ref("click"), op, ir.Number(v, _AT), _AT), st.sampled_from(["<", ">", "<=", ">=", "==", "!="]), st.integers(0, 2)),
+    st.builds(lambda op, v: ir.Comparison(_ref("e"), op, ir.Text(v, _AT), _AT), st.sampled_from(["==", "!="]), st.sampled_from("abc")),
+    st.builds(lambda op, v: ir.Comparison(_ref("f"), op, ir.Flag(v, _AT), _AT), st.sampled_from(["==", "!="]), st.booleans()),
+    st.builds(lambda op, v: ir.Comparison(_ref("t"), op, ir.Text(v, _AT), _AT), st.sampled_from(["==", "!="]), st.sampled_from("xy")),
+    st.builds(lambda vs, neg: ir.Membership(_ref("e"), tuple(ir.Text(v, _AT) for v in vs), neg, _AT),
+              st.lists(st.sampled_from("abc"), min_size=1, max_size=2, unique=True), st.booleans()),
+    st.builds(lambda name, neg: ir.Presence(_ref(name), neg, _AT), st.sampled_from(["n", "e", "f", "t"]), st.booleans()),
+    st.builds(lambda name: ir.Truthy(_ref(name), _AT), st.sampled_from(["f", "click"])),
+)
+_conditions = st.recursive(_leaves, lambda inner: st.one_of(
+    st.builds(lambda items: ir.AllOf(tuple(items), _AT), st.lists(inner, min_size=2, max_size=3)),
+    st.builds(lambda items: ir.AnyOf(tuple(items), _AT), st.lists(inner, min_size=2, max_size=3)),
+    st.builds(lambda item: ir.Negation(item, _AT), inner),
+), max_leaves=6)
+_contacts = st.fixed_dictionaries({
+    "n": st.none() | st.integers(-3, 3), "e": st.none() | st.sampled_from("abc"), "f": st.none() | st.booleans(),
+    "t": st.none() | st.sampled_from("xyz"), "click": st.none() | st.integers(0, 3),
+})
+_OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, ">=": lambda a, b: a >= b, ">": lambda a, b: a > b,
+        "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+
+
+def holds(condition, contact) -> bool:
+    """The policy's meaning: a comparison with a missing value is false except the negative forms;
+    an event that never happened has count 0."""
+    if isinstance(condition, ir.AllOf):
+        return all(holds(c, contact) for c in condition.items)
+    if isinstance(condition, ir.AnyOf):
+        return any(holds(c, contact) for c in condition.items)
+    if isinstance(condition, ir.Negation):
+        return not holds(condition.item, contact)
+    name = (condition.ref if isinstance(condition, ir.Truthy) else condition.left).name
+    value = contact[name]
+    if name == "click" and value is None:
+        value = 0
+    if isinstance(condition, ir.Truthy):
+        return value is True if name == "f" else value >= 1
+    if isinstance(condition, ir.Presence):
+        return (value is None) == condition.negated
+    if isinstance(condition, ir.Membership):
+        if value is None:
+            return condition.negated
+        return (value in {v.value for v in condition.values}) != condition.negated
+    if value is None:
+        return condition.op == "!="
+    return _OPS[condition.op](value, condition.right.value)
+
+
+def matches(groups, contact) -> bool:
+    """HubSpot's meaning of OR → AND → property filters."""
+    def one(f):
+        value, op = contact[f["property"]], f["operation"]
+        if value is None:
+            return op["includeObjectsWithNoValueSet"] if op["operationType"] != "ALL_PROPERTY" else op["operator"] == "IS_UNKNOWN"
+        kind, operator = op["operationType"], op["operator"]
+        if kind == "ALL_PROPERTY":
+            return operator == "IS_KNOWN"
+        if kind == "NUMBER":
+            symbol = {"IS_EQUAL_TO": "==", "IS_NOT_EQUAL_TO": "!=", "IS_GREATER_THAN": ">", "IS_GREATER_THAN_OR_EQUAL_TO": ">=",
+                      "IS_LESS_THAN": "<", "IS_LESS_THAN_OR_EQUAL_TO": "<="}[operator]
+            return _OPS[symbol](value, op["value"])
+        if kind == "BOOL":
+            return (value == op["value"]) == (operator == "IS_EQUAL_TO")
+        inside = value in op["values"]  # ENUMERATION, MULTISTRING
+        return inside if operator in ("IS_ANY_OF", "IS_EQUAL_TO") else not inside
+    return any(all(one(f) for f in group) for group in groups)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_conditions, st.lists(_contacts, min_size=8, max_size=8))
+def test_filters_mean_what_the_condition_means(condition, contacts):
+    groups = FilterTranslator(Catalog(_BASE)).groups(condition)
+    for contact in contacts:
+        assert matches(groups, contact) == holds(condition, contact), (condition, contact, groups)
+
+
+# ------------------------------------------------------------------ odd but valid policies
+
+
+@pytest.mark.parametrize("body", [
+    'priority hot "Hot"\n',  # no stages at all, one catch-all priority
+    'property r "" enum ["", "x"]\nstage s "" {\n  owner ops\n  entry\n  terminal\n}\n',  # empty labels and values
+    ('property intent "I" enum ["y"]\nstage s "S" {\n  owner ops\n  entry\n  hubspot lead\n'
+     '  handoff from ops {\n    notify email, task\n  }\n  respond within 2h\n  -> done when intent == "y"\n}\n'
+     'stage done "Done" {\n  owner ops\n  terminal\n}\n'),  # a hand-off into an entry stage
+], ids=["no-stages", "empty-labels", "entry-handoff"])
+def test_odd_but_valid_policies_build_without_internal_errors(body):
+    text = 'agreement "Odd" {\n  version "1"\n  effective 2026-01-01\n  owner ops\n}\nteam ops {\n}\n' + body
+    result = compile_text(text)
+    assert result.ok, [d.message for d in result.errors]
+    built_result = build(result.policy, BuildOptions())
+    assert [d.message for d in built_result.diagnostics if d.code == "SLA820"] == []
+    files = as_json(built_result.files)
+    assert check_files(files) == []
+    if "handoff" in body:
+        entry = files["workflows/s.entry.json"]
+        assert "s.handoff" in entry_clauses(files, "workflows/s.entry.json")
+        assert [a["actionTypeId"] for a in entry["actions"]][-2:] == ["0-8", "0-3"]
+
+
+def entry_clauses(files, name):
+    return next(w["clauses"] for w in files["manifest.json"]["workflows"] if w["file"] == name)
