@@ -113,6 +113,18 @@ def _compile(
     return result
 
 
+def finalize_diagnostics(
+    source: SourceFile | None, diagnostics: list[Diagnostic], config: Config, strict: bool = False,
+    *, checked: bool = False
+) -> list[Diagnostic]:
+    """Apply the configuration to raw diagnostics: selection, suppressions, severities, order.
+
+    Used for the front end's diagnostics and for what build targets report about a policy.
+    `checked` says the checks ran, so a suppression that silences nothing can be reported.
+    """
+    return _finish(source, diagnostics, config, strict, checked)
+
+
 def _finish(
     source: SourceFile | None, diagnostics: list[Diagnostic], config: Config, strict: bool, checked: bool = False
 ) -> list[Diagnostic]:

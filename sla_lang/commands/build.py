@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..checks import CheckOptions
-from ..compile import Compilation, compile_path
+from ..compile import Compilation, compile_path, finalize_diagnostics
 from ..diagnostics import Severity
 from ..output import OutputError, compare_files, write_files
 from ..targets import TARGETS, BuildOptions, BuildResult, load_target
@@ -74,8 +74,11 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
                     raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from "
                                              f"{', '.join(target.FORMATS)}", param_hint="--format")
             built: BuildResult = target.build(result.policy, options)
-            show(built.diagnostics, result.source)
-            if built.failed:
+            # an error from a target means its output could not be made: that is decided on
+            # the raw report; configuration only changes what is shown
+            target_failed = built.failed
+            show(finalize_diagnostics(result.source, built.diagnostics, config), result.source)
+            if target_failed:
                 failed = True
                 continue
             prefix = f"{name}/" if len(names) > 1 else ""
