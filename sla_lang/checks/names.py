@@ -67,9 +67,36 @@ def _suggest(word: str, candidates: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-def _undefined(name: ir.Name | ir.Ref, kind: str, candidates: Iterable[str], how: str) -> Diagnostic:
+class _Suggester:
+    """"Did you mean" for one check run: cached per word and kind, and bounded.
+
+    difflib costs O(candidates) per word; a policy with thousands of distinct misspellings
+    against thousands of stages must not turn the check quadratic, so after a budget of
+    look-ups in large namespaces the hint is left out.
+    """
+
+    BUDGET = 200
+
+    def __init__(self) -> None:
+        self.cache: dict[tuple[str, str], str | None] = {}
+        self.spent = 0
+
+    def __call__(self, kind: str, word: str, candidates) -> str | None:
+        key = (kind, word)
+        if key not in self.cache:
+            if len(candidates) > 50:
+                if self.spent >= self.BUDGET:
+                    return None
+                self.spent += 1
+            self.cache[key] = _suggest(word, candidates)
+        return self.cache[key]
+
+
+def _undefined(
+    name: ir.Name | ir.Ref, kind: str, candidates, how: str, suggester: _Suggester | None = None
+) -> Diagnostic:
     text = name.name if isinstance(name, ir.Name) else name.text
-    guess = _suggest(name.name, candidates)
+    guess = suggester(kind, name.name, candidates) if suggester else _suggest(name.name, candidates)
     hint = f"did you mean `{guess}`? " if guess else ""
     return Diagnostic(
         UNDEFINED_REFERENCE,
@@ -118,6 +145,10 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
     reviews = policy.review_by_id
     quantities = {**properties, **policy.event_by_id, **policy.score_by_id}
     team_help = "teams are declared with `party NAME` or `team NAME`"
+    suggester = _Suggester()
+
+    def undefined(name, kind, candidates, how):
+        return _undefined(name, kind, candidates, how, suggester)
 
     def team_refs() -> Iterator[ir.Name]:
         a = policy.agreement
@@ -155,26 +186,26 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
 
     for name in team_refs():
         if name.name not in teams:
-            yield _undefined(name, "team", teams, team_help)
+            yield undefined(name, "team", teams, team_help)
 
     for stage in policy.stages:
         for t in stage.transitions:
             if t.target.name not in stages:
-                yield _undefined(t.target, "stage", stages, "stages are declared with `stage NAME { … }`")
+                yield undefined(t.target, "stage", stages, "stages are declared with `stage NAME { … }`")
             for prop in t.record:
                 if prop.name not in properties:
-                    yield _undefined(prop, "property", properties, "declare it: `property NAME \"Label\" enum [...]`")
+                    yield undefined(prop, "property", properties, "declare it: `property NAME \"Label\" enum [...]`")
         if stage.calendar and stage.calendar.name not in calendars:
-            yield _undefined(stage.calendar, "calendar", calendars, "calendars are declared with `calendar NAME { … }`")
+            yield undefined(stage.calendar, "calendar", calendars, "calendars are declared with `calendar NAME { … }`")
         if stage.handoff:
             for field_name in stage.handoff.include:
                 if field_name.name not in quantities:
-                    yield _undefined(
+                    yield undefined(
                         field_name, "property", quantities,
                         "hand-off fields are declared properties, events or scores",
                     )
     if policy.agreement and policy.agreement.calendar and policy.agreement.calendar.name not in calendars:
-        yield _undefined(
+        yield undefined(
             policy.agreement.calendar, "calendar", calendars, "calendars are declared with `calendar NAME { … }`"
         )
 
@@ -182,9 +213,9 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
         measure = kpi.measure
         for stage_name in _measure_stages(measure):
             if stage_name.name not in stages:
-                yield _undefined(stage_name, "stage", stages, "KPIs measure declared stages")
+                yield undefined(stage_name, "stage", stages, "KPIs measure declared stages")
         if isinstance(measure, ir.AverageMeasure):
-            yield from _check_ref(measure.quantity, policy)
+            yield from _check_ref(measure.quantity, policy, suggester)
         if isinstance(measure, ir.ComplianceMeasure) and measure.stage.name in stages:
             if stages[measure.stage.name].deadline(measure.deadline) is None:
                 yield Diagnostic(
@@ -194,24 +225,24 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help=f"add `{measure.deadline} within …` to stage `{measure.stage.name}`",
                 )
         if kpi.alert and kpi.alert.review and kpi.alert.review.name not in reviews:
-            yield _undefined(kpi.alert.review, "review", reviews, "reviews are declared with `review NAME { … }`")
+            yield undefined(kpi.alert.review, "review", reviews, "reviews are declared with `review NAME { … }`")
 
     for info in policy.information:
         for item in info.items:
             if item.recorded_in and item.recorded_in.name not in properties:
-                yield _undefined(item.recorded_in, "property", properties, "feedback is recorded in a declared property")
+                yield undefined(item.recorded_in, "property", properties, "feedback is recorded in a declared property")
 
     for condition in _all_conditions(policy):
         for ref in ir.condition_refs(condition):
-            yield from _check_ref(ref, policy)
+            yield from _check_ref(ref, policy, suggester)
 
 
-def _check_ref(ref: ir.Ref, policy: ir.Policy) -> Iterator[Diagnostic]:
-    quantities = {**policy.property_by_id, **policy.event_by_id, **policy.score_by_id}
+def _check_ref(ref: ir.Ref, policy: ir.Policy, suggester: _Suggester | None = None) -> Iterator[Diagnostic]:
+    quantities = _quantities(policy)
     if ref.name not in quantities:
         yield _undefined(
             ref, "property, event or score", quantities,
-            "criteria read declared `property`, `event` and `score` names",
+            "criteria read declared `property`, `event` and `score` names", suggester,
         )
         return
     if ref.member is None:
@@ -235,6 +266,13 @@ def _check_ref(ref: ir.Ref, policy: ir.Policy) -> Iterator[Diagnostic]:
             help=(f"did you mean `{model.id}.{guess}`? " if guess else "")
             + "groups: " + ", ".join(sorted(groups)),
         )
+
+
+def _quantities(policy: ir.Policy) -> dict:
+    cached = policy.extra.get("quantities")
+    if cached is None:
+        cached = policy.extra["quantities"] = {**policy.property_by_id, **policy.event_by_id, **policy.score_by_id}
+    return cached
 
 
 def _measure_stages(measure: ir.Measure | None) -> list[ir.Name]:
