@@ -91,13 +91,28 @@ class BusinessCalendar:
             and day not in self.holidays_in(day.year)
         )
 
-    def holiday_name(self, day: date) -> str | None:
-        """The public holiday's name, for explanations in fixtures and reports."""
+    def holiday_name(self, day: date, language: str | None = None) -> str | None:
+        """The public holiday's name, for explanations in fixtures and reports.
+
+        `language` ("en", "ja") picks the name's language when the country's calendar has it;
+        without it the `holidays` package follows the process locale, so outputs that must be
+        byte-identical pass a language.
+        """
         if self.calendar.holidays is None or day not in self.holidays_in(day.year):
             return None
         import holidays
 
-        return holidays.country_holidays(self.calendar.holidays.name, years=day.year).get(day)
+        country = self.calendar.holidays.name
+        options: dict[str, str] = {}
+        if language:
+            supported = holidays.country_holidays(country).supported_languages or ()
+            choice = next((s for s in supported if s == language), None) or next(
+                (s for s in supported if s.split("_")[0] == language), None)
+            if choice is None:
+                choice = getattr(holidays.country_holidays(country), "default_language", None)
+            if choice:
+                options["language"] = choice
+        return holidays.country_holidays(country, years=day.year, **options).get(day)
 
     def closed_reason(self, day: date) -> str | None:
         """Why `day` has no working time: 'weekend', 'holiday', 'closed', or None (a working day)."""
