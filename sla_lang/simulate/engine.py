@@ -280,7 +280,7 @@ class Simulator:
             "at": at,
             "to": escalation.to.name,
             "deadline": escalation.on,
-            "channels": [c.kind + (f" {c.target}" if c.target else "") for c in escalation.channels],
+            "channels": channel_names(escalation.channels),
         })
 
     # ------------------------------------------------------------------ moves
@@ -309,7 +309,7 @@ class Simulator:
                 fields[name.name] = self.model.quantity(view, ir.Ref(name.name, None, name.span))
             lead.handoffs.append({
                 "clause": handoff.clause_id, "stage": stage_id, "at": at, "from": handoff.sender.name,
-                "to": lead.owner, "channels": [c.kind + (f" {c.target}" if c.target else "") for c in handoff.channels],
+                "to": lead.owner, "channels": channel_names(handoff.channels),
                 "fields": fields, "missing": [k for k, v in fields.items() if v is None],
             })
         lead.open_deadlines = []
@@ -566,6 +566,19 @@ class Simulator:
         return self.model.priority(View(lead.values, self.model))
 
 
+_CHANNEL_NAMES: dict[tuple[ir.Channel, ...], list[str]] = {}
+
+
+def channel_names(channels: tuple[ir.Channel, ...]) -> list[str]:
+    """`slack "#sales"` → "slack #sales"; one shared list per clause (leads only read it)."""
+    names = _CHANNEL_NAMES.get(channels)
+    if names is None:
+        names = [c.kind + (f" {c.target}" if c.target else "") for c in channels]
+        if len(_CHANNEL_NAMES) < 10_000:
+            _CHANNEL_NAMES[channels] = names
+    return names
+
+
 def parse_timestamp(text: str, zone: ZoneInfo) -> datetime | None:
     """An ISO 8601 timestamp; without an offset it is read in `zone` (the agreement's time zone)."""
     try:
@@ -574,7 +587,8 @@ def parse_timestamp(text: str, zone: ZoneInfo) -> datetime | None:
         return None
     if at.tzinfo is None:
         at = at.replace(tzinfo=zone)
-    return at
+    # one shared tzinfo instead of a fixed-offset zone object per parsed timestamp (memory)
+    return at.astimezone(UTC)
 
 
 UTC = timezone.utc

@@ -213,7 +213,7 @@ class EventFeed:
                 self._report(INVALID_EVENT, f"`count` must be a whole number of at least 1, not {json.dumps(count)}",
                              number, text, needle='"count"')
                 return False
-            sim.change(lead, at, {}, {name: count})
+            sim.change(lead, at, {}, {self._events[name].id: count})
             return True
         if kind == "activity_logged":
             activity = data.get("activity")
@@ -279,7 +279,7 @@ class EventFeed:
                              number, text, needle=json.dumps(name, ensure_ascii=False))
                 continue
             if count:
-                values[name] = count
+                values[self._events[name].id] = count
         owner = data.get("owner") if isinstance(data.get("owner"), str) else None
         self.sim.create(lead_id, at, stage, values, owner)
         return True
@@ -319,7 +319,7 @@ class EventFeed:
                              f"`{name}` is a {prop.type} property; {json.dumps(value, ensure_ascii=False)} is not {problem}",
                              number, text, needle=needle)
                 continue
-            out[name] = coerced
+            out[prop.id] = coerced  # the policy's own string: one copy shared by every lead
         return out
 
 

@@ -722,8 +722,9 @@ class Generator:
 
             value, after = self.nearest_score(leaf, wanted, truth, attempt)
             if after is None:
-                self.side(boundary, side, None, f"no lead data puts `{leaf.left.text}` at {wanted} with the rest of "
-                          f"`{condition_text(t.condition)}` deciding nothing")
+                beyond = " (or beyond, on that side)" if leaf.left.name in self.policy.score_by_id else ""
+                self.side(boundary, side, None, f"no lead data gives `{leaf.left.text}` the value {_fmt(wanted)}{beyond} "
+                          f"while that decides `{condition_text(t.condition)}`")
                 continue
             b = base.copy()
             record = {n: self.sample_value(n) for n in tp.record}

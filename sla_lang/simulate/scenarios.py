@@ -71,16 +71,22 @@ def compare(expected: dict[str, Any], actual: dict[str, Any] | None) -> list[str
     if actual is None:
         return ["the lead was never created (see the diagnostics above)"]
     out: list[str] = []
-    for key in sorted(expected):
+    order = {key: i for i, key in enumerate(EXPECT_KEYS)}
+    for key in sorted(expected, key=lambda k: (order.get(k, len(order)), k)):  # the telling ones first
         if key not in actual:
             out.append(f"{key}: expected {_short(expected[key])}, but the simulation has no `{key}`")
             continue
         _diff(key, expected[key], actual[key], out)
+    if len(out) > MAX_DIFFERENCES:
+        out = out[:MAX_DIFFERENCES] + ["… and more differences"]
     return out
 
 
+MAX_DIFFERENCES = 8
+
+
 def _diff(path: str, want: Any, got: Any, out: list[str]) -> None:
-    if len(out) >= 12:
+    if len(out) > MAX_DIFFERENCES:
         return
     if isinstance(want, dict) and isinstance(got, dict):
         for key in sorted(set(want) | set(got)):
