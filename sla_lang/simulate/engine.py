@@ -216,6 +216,48 @@ class Lead:
         self.activities = 0
         self.timeout_due: dict[int, datetime] = {}
 
+    def clone(self) -> Lead:
+        """An independent copy (the fixtures generator explores "what if" from one lead's state).
+
+        Records the simulator still changes (visits, deadlines, follow-up steps) are copied and
+        the pending timers re-pointed at the copies; finished records (escalations, records,
+        hand-offs) are never changed again, so their lists are copied shallowly.
+        """
+        other = Lead.__new__(Lead)
+        other.id, other.created, other.stage, other.owner = self.id, self.created, self.stage, self.owner
+        other.values, other.set_at = dict(self.values), dict(self.set_at)
+        other.visits = []
+        for v in self.visits:
+            copy = Visit(v.stage, v.entered, v.via, v.how, v.owner, v.by)
+            copy.left, copy.owner_changes = v.left, list(v.owner_changes)
+            copy.snapshot = dict(v.snapshot) if v.snapshot is not None else None
+            other.visits.append(copy)
+        mapping: dict[int, Any] = {}
+        other.deadlines = []
+        for d in self.deadlines:
+            copy = DeadlineRecord(d.clause, d.stage, d.kind, d.entered, d.due, d.slo_due, d.owner)
+            copy.status, copy.at = d.status, d.at
+            mapping[id(d)] = copy
+            other.deadlines.append(copy)
+        other.open_deadlines = [mapping[id(d)] for d in self.open_deadlines]
+        other.follow_ups = []
+        for f in self.follow_ups:
+            copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds)
+            copy.attempts = list(f.attempts)
+            for step in f.steps:
+                new_step = list(step)
+                mapping[id(step)] = new_step
+                copy.steps.append(new_step)
+            mapping[id(f)] = copy
+            other.follow_ups.append(copy)
+        other.follow_up = mapping[id(self.follow_up)] if self.follow_up is not None else None
+        other.escalations, other.records, other.handoffs = list(self.escalations), list(self.records), list(self.handoffs)
+        other.timers = [(at, kind, index, seq, mapping.get(id(payload), payload))
+                        for at, kind, index, seq, payload in self.timers]
+        other.seq, other.last_at, other.activities = self.seq, self.last_at, self.activities
+        other.timeout_due = dict(self.timeout_due)
+        return other
+
 
 class Simulator:
     """Applies events to leads. Never raises for bad data: problems become diagnostics."""

@@ -31,7 +31,8 @@ from .. import ir
 from ..businesstime import BusinessCalendar, add_duration
 from ..source import Span
 from . import simulate_events
-from .engine import Lead, Plan, StagePlan, TransitionPlan
+from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan
+from .events import EventFeed
 from .model import View, condition_text, value_to_json
 from .report import lead_to_json, short_time
 from .solver import Holds, QuantityIs, Solver, leaves, shift, step_of
@@ -75,37 +76,58 @@ class Boundary:
 
 
 class Builder:
-    """A scenario under construction: events for one lead, replayed on demand."""
+    """A scenario under construction: one lead's events, simulated as they are added.
+
+    `lead()` answers "what does the lead look like at `clock`" on a copy, so adding an event at
+    the same moment afterwards still comes before the timers due then (as in a replay).
+    """
 
     def __init__(self, gen: Generator, lead_id: str = "LEAD") -> None:
         self.gen = gen
         self.lead_id = lead_id
         self.events: list[dict[str, Any]] = []
         self.clock: datetime | None = None
-        self._cached: tuple[int, datetime | None, Any] | None = None
+        self.sim = Simulator(gen.policy, gen.plan)
+        self.feed = EventFeed(self.sim, "<scenario>", None)
+        self._view: tuple[int, datetime | None, Lead | None] | None = None
 
     def copy(self) -> Builder:
         other = Builder(self.gen, self.lead_id)
-        other.events = [dict(e) for e in self.events]
+        other.events = list(self.events)  # event dicts are not changed after they are added
         other.clock = self.clock
+        for lead_id, lead in self.sim.leads.items():
+            other.sim.leads[lead_id] = lead.clone()
+        other.sim.first_at, other.sim.last_at = self.sim.first_at, self.sim.last_at
         return other
 
     def add(self, at: datetime, kind: str, **fields: Any) -> None:
-        self.events.append({"at": self.gen.iso(at), "lead": self.lead_id, "type": kind, **fields})
+        event = {"at": self.gen.iso(at), "lead": self.lead_id, "type": kind, **fields}
+        self.events.append(event)
         self.clock = at if self.clock is None or at > self.clock else self.clock
+        self.feed.apply(event, len(self.events), "")
 
     def advance(self, at: datetime) -> None:
         self.clock = at if self.clock is None or at > self.clock else self.clock
 
-    def run(self):
-        key = (len(self.events), self.clock)
-        if self._cached is None or self._cached[:2] != key:
-            run = simulate_events(self.gen.policy, self.events, "<scenario>", until=self.clock, plan=self.gen.plan)
-            self._cached = (key[0], key[1], run)
-        return self._cached[2]
-
     def lead(self) -> Lead:
-        return self.run().sim.leads[self.lead_id]
+        key = (len(self.events), self.clock)
+        if self._view is None or self._view[:2] != key:
+            live = self.sim.leads.get(self.lead_id)
+            view = live.clone() if live is not None else None
+            if view is not None:
+                self.sim.advance(view, self.clock, inclusive=True)
+            self._view = (key[0], key[1], view)
+        return self._view[2]
+
+    def shifted(self, delta: timedelta) -> Builder:
+        """The same events, `delta` later (simulated afresh: business time may differ)."""
+        other = Builder(self.gen, self.lead_id)
+        for event in self.events:
+            at = datetime.fromisoformat(event["at"]) + delta
+            fields = {k: v for k, v in event.items() if k not in ("at", "lead", "type")}
+            other.add(at, event["type"], **fields)
+        other.advance(self.clock + delta)
+        return other
 
 
 def load_words(lang: str) -> dict[str, str]:
@@ -135,11 +157,14 @@ class Generator:
         self.transition_reasons: dict[str, str] = {}
         self._routes: dict[str, list[TransitionPlan] | str] = {}
         self._offsets: dict[str, timedelta] = {}
+        self._canonical: dict[str, Builder | str] = {}
+        self._reached: dict[tuple[str, datetime], Builder | str] = {}
         self._dist = self._distances()
         self._sources = {t.clause: s.id for s in self.plan.stages.values() for t in s.transitions}
         self.effective = (policy.agreement.effective.value
                           if policy.agreement is not None and policy.agreement.effective is not None
                           else date(2026, 1, 1))
+        self._canon_start = datetime.combine(self.effective, time(), tzinfo=self.zone)
 
     # ------------------------------------------------------------------ small helpers
     def iso(self, at: datetime) -> str:
@@ -196,12 +221,10 @@ class Generator:
         after the agreement's effective date)."""
         if stage_id not in self._offsets:
             self._offsets[stage_id] = timedelta()
-            route = self.route(stage_id)
-            if not isinstance(route, str) and route:
-                start = datetime.combine(self.effective, time(), tzinfo=self.zone)
-                dry = self.build(route, start)
-                if isinstance(dry, Builder):
-                    self._offsets[stage_id] = max(dry.lead().visits[-1].entered - start, timedelta())
+            canon = self.canonical(stage_id)
+            if isinstance(canon, Builder):
+                lead = canon.lead()
+                self._offsets[stage_id] = max(lead.visits[-1].entered - lead.created, timedelta())
         return self._offsets[stage_id]
 
     def ordinary_entry(self, stage_id: str) -> datetime:
@@ -424,17 +447,21 @@ class Generator:
             return f"the simulated lead took `{moved[0]}` instead"
         return f"the simulated lead stayed in `{lead.stage}`"
 
-    def route(self, stage_id: str) -> list[TransitionPlan] | str:
-        """The shortest workable sequence of transitions from an entry stage to `stage_id`."""
-        if stage_id in self._routes:
-            return self._routes[stage_id]
+    def canonical(self, stage_id: str) -> Builder | str:
+        """A lead that has just entered `stage_id` along the shortest workable route, created at
+        the start of the effective date (built once, shifted in time by `reach`)."""
+        if stage_id in self._canonical:
+            return self._canonical[stage_id]
         if stage_id not in self._dist:
-            self._routes[stage_id] = "no entry stage leads to it"
-            return self._routes[stage_id]
+            self._canonical[stage_id] = "no entry stage leads to it"
+            return self._canonical[stage_id]
+        self._canonical[stage_id] = "no workable route"  # guards against recursion
         if self._dist[stage_id] == 0:
-            self._routes[stage_id] = []
-            return []
-        self._routes[stage_id] = "no workable route"  # guards against recursion
+            built = self.build([], self._canon_start, first=stage_id)
+            self._canonical[stage_id] = built
+            if isinstance(built, Builder):
+                self._routes[stage_id] = []
+            return built
         reasons = []
         order = {s.id: i for i, s in enumerate(self.policy.stages)}
         incoming = sorted(
@@ -443,17 +470,26 @@ class Generator:
             key=lambda t: (self._dist[t.transition.source], order[t.transition.source], t.index),
         )
         for tp in incoming:
-            prefix = self.route(tp.transition.source)
-            if isinstance(prefix, str):
-                reasons.append(f"`{tp.transition.source}` cannot be reached ({prefix})")
+            before = self.canonical(tp.transition.source)
+            if isinstance(before, str):
+                reasons.append(f"`{tp.transition.source}` cannot be reached ({before})")
                 continue
-            built = self.build(prefix + [tp], self.ordinary_entry(stage_id))
-            if isinstance(built, Builder):
-                self._routes[stage_id] = prefix + [tp]
-                return self._routes[stage_id]
-            reasons.append(f"via `{tp.clause}`: {built}")
-        self._routes[stage_id] = "; ".join(reasons) or "no transition leads to it"
-        return self._routes[stage_id]
+            b = before.copy()
+            problem = self.take(b, tp)
+            if problem is None and b.lead().stage != stage_id:
+                problem = f"the lead does not stay in `{stage_id}`"
+            if problem is None:
+                self._canonical[stage_id] = b
+                self._routes[stage_id] = self._routes[tp.transition.source] + [tp]
+                return b
+            reasons.append(f"via `{tp.clause}`: {problem}")
+        self._canonical[stage_id] = "; ".join(reasons) or "no transition leads to it"
+        return self._canonical[stage_id]
+
+    def route(self, stage_id: str) -> list[TransitionPlan] | str:
+        """The shortest workable sequence of transitions from an entry stage to `stage_id`."""
+        built = self.canonical(stage_id)
+        return built if isinstance(built, str) else self._routes[stage_id]
 
     def build(self, route: list[TransitionPlan], start: datetime, first: str | None = None) -> Builder | str:
         stage_id = route[0].transition.source if route else first
@@ -462,6 +498,8 @@ class Generator:
         if values is None:
             return f"no lead data keeps a new lead in `{stage_id}`"
         self.create(b, stage_id, values, start)
+        if not route and b.lead().stage != stage_id:
+            return f"a new lead in `{stage_id}` moves on at once"
         for tp in route:
             lead = b.lead()
             if any(v.via == tp.clause for v in lead.visits[1:]) and lead.stage == tp.target:
@@ -472,22 +510,36 @@ class Generator:
         return b
 
     def reach(self, stage_id: str, at: datetime) -> Builder | str:
-        """A lead that enters `stage_id` at `at` (as near as business time allows)."""
-        route = self.route(stage_id)
-        if isinstance(route, str):
-            return route
-        if not route:
-            return self.build([], at, first=stage_id)
-        dry = self.build(route, at)
-        if isinstance(dry, str):
-            return dry
-        offset = dry.lead().visits[-1].entered - at
-        built = self.build(route, at - offset)
+        """A lead that enters `stage_id` at `at` (as near as business time allows). A copy: add freely."""
+        key = (stage_id, at)
+        if key not in self._reached:
+            self._reached[key] = self._reach(stage_id, at)
+        found = self._reached[key]
+        return found.copy() if isinstance(found, Builder) else found
+
+    def _reach(self, stage_id: str, at: datetime) -> Builder | str:
+        canon = self.canonical(stage_id)
+        if isinstance(canon, str):
+            return canon
+        entered = canon.lead().visits[-1].entered
+        shifted = canon.shifted(at - entered)
+        lead = shifted.lead()
+        if lead.stage == stage_id and lead.visits[-1].entered == at:
+            return shifted
+        # business time inside the route made the shift inexact: build it again from the start
+        route = self._routes[stage_id]
+        built = self.build(route, self._creation_for(route, at))
         if isinstance(built, str):
             return built
         if built.lead().stage != stage_id:
             return f"the lead does not stay in `{stage_id}`"
         return built
+
+    def _creation_for(self, route: list[TransitionPlan], at: datetime) -> datetime:
+        dry = self.build(route, at)
+        if isinstance(dry, str):
+            return at
+        return at - (dry.lead().visits[-1].entered - at)
 
     # ------------------------------------------------------------------ registering scenarios
     def register(self, kind: str, sid: str, description: str, b: Builder, sides: list[str]) -> Scenario:
@@ -828,7 +880,7 @@ class Generator:
             trial = b.copy()
             problem = self.take(trial, tp, at=at, respond=False)
             if problem is None and trial.lead().visits[-1].entered == at:
-                b.events, b.clock = trial.events, trial.clock
+                b.__dict__.update(trial.__dict__)
                 return None
             reasons.append(problem or "the lead did not leave at that moment")
         return "; ".join(reasons) or f"`{lead.stage}` has no transition with a condition to leave by"
