@@ -233,3 +233,31 @@ def test_output_does_not_depend_on_hash_randomisation(tmp_path):
                        env={**__import__("os").environ, "PYTHONHASHSEED": seed})
         outputs.append({p.name: p.read_bytes() for p in out.iterdir()})
     assert outputs[0] == outputs[1]
+
+
+def test_a_stage_the_lead_passes_through_is_covered():
+    text = HEADER + '''
+property ready "Ready" bool
+stage intake "Intake" {
+  owner marketing
+  entry
+  -> triage
+}
+stage triage "Triage" {
+  owner marketing
+  recycle
+  respond within 4h
+  -> done when ready
+  -> intake after 7d
+}
+stage done "Done" {
+  owner marketing
+  terminal
+}
+'''
+    policy = compile_text(text, "through.sla", checks=False).policy
+    result = load_target("fixtures").build(policy, BuildOptions())
+    summary = json.loads(result.files["coverage.json"])["summary"]
+    assert summary["transitions"] == {"covered": 3, "percent": 100.0, "total": 3}
+    assert summary["loops"] == {"covered": 1, "total": 1}  # triage → intake → triage
+    assert summary["boundaries"]["covered"] == summary["boundaries"]["total"]

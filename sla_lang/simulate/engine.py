@@ -429,7 +429,9 @@ class Simulator:
     def _chain(self, lead: Lead, at: datetime, first: TransitionPlan, how: str,
                became: Callable[[Callable[[View], bool]], bool] | None) -> None:
         """Take `first`, then keep checking each new stage at the same moment."""
-        entered = {lead.stage}
+        # stages entered at this moment; the current one only if it, too, was entered now (a lead
+        # that timed out of `triage` into a stage that sends it straight back may re-enter it)
+        entered = {lead.stage} if lead.visits and lead.visits[-1].entered == at else set()
         step: TransitionPlan | None = first
         step_how = how
         while step is not None:

@@ -155,6 +155,7 @@ class Generator:
         self._ids: set[str] = set()
         self.boundaries: list[Boundary] = []
         self.transition_reasons: dict[str, str] = {}
+        self.loops: list[dict[str, Any]] = []  # {"loop": "a>b>a", "covered_by": [...]} or {"loop", "reason"}
         self._routes: dict[str, list[TransitionPlan] | str] = {}
         self._offsets: dict[str, timedelta] = {}
         self._canonical: dict[str, Builder | str] = {}
@@ -224,7 +225,7 @@ class Generator:
             canon = self.canonical(stage_id)
             if isinstance(canon, Builder):
                 lead = canon.lead()
-                self._offsets[stage_id] = max(lead.visits[-1].entered - lead.created, timedelta())
+                self._offsets[stage_id] = max(_entry(lead, stage_id) - lead.created, timedelta())
         return self._offsets[stage_id]
 
     def ordinary_entry(self, stage_id: str) -> datetime:
@@ -384,6 +385,12 @@ class Generator:
              extra: list | None = None, fixed: dict[str, Any] | None = None, respond: bool = True) -> str | None:
         """Make the lead take `tp` (at `at`, or as soon as possible). Returns why not, or None."""
         lead = b.lead()
+        if tp.condition is None and tp.after is None:
+            # no condition: taken the moment the lead entered the source stage, or never
+            if lead.visits[-1].via == tp.clause or any(
+                    v.via == tp.clause and v.entered == lead.visits[-1].entered for v in lead.visits):
+                return None
+            return f"`{tp.clause}` is taken as soon as the lead enters `{tp.transition.source}`"
         if lead.stage != tp.transition.source:
             return f"the lead is in `{lead.stage}`, not in `{tp.transition.source}`"
         stage = self.plan.stages[lead.stage]
@@ -449,7 +456,8 @@ class Generator:
 
     def canonical(self, stage_id: str) -> Builder | str:
         """A lead that has just entered `stage_id` along the shortest workable route, created at
-        the start of the effective date (built once, shifted in time by `reach`)."""
+        the start of the effective date (built once, shifted in time by `reach`). The lead may
+        have moved on at once through a transition without condition (see `passing`)."""
         if stage_id in self._canonical:
             return self._canonical[stage_id]
         if stage_id not in self._dist:
@@ -457,11 +465,15 @@ class Generator:
             return self._canonical[stage_id]
         self._canonical[stage_id] = "no workable route"  # guards against recursion
         if self._dist[stage_id] == 0:
-            built = self.build([], self._canon_start, first=stage_id)
-            self._canonical[stage_id] = built
-            if isinstance(built, Builder):
-                self._routes[stage_id] = []
-            return built
+            b = Builder(self)
+            values = self.idle_values(stage_id)
+            if values is None:
+                self._canonical[stage_id] = f"no lead data keeps a new lead in `{stage_id}`"
+                return self._canonical[stage_id]
+            self.create(b, stage_id, values, self._canon_start)
+            self._canonical[stage_id] = b
+            self._routes[stage_id] = []
+            return b
         reasons = []
         order = {s.id: i for i, s in enumerate(self.policy.stages)}
         incoming = sorted(
@@ -470,21 +482,31 @@ class Generator:
             key=lambda t: (self._dist[t.transition.source], order[t.transition.source], t.index),
         )
         for tp in incoming:
-            before = self.canonical(tp.transition.source)
+            source = tp.transition.source
+            before = self.canonical(source)
             if isinstance(before, str):
-                reasons.append(f"`{tp.transition.source}` cannot be reached ({before})")
+                reasons.append(f"`{source}` cannot be reached ({before})")
                 continue
             b = before.copy()
-            problem = self.take(b, tp)
-            if problem is None and b.lead().stage != stage_id:
-                problem = f"the lead does not stay in `{stage_id}`"
+            lead = b.lead()
+            if any(v.via == tp.clause for v in lead.visits) and _entry(lead, stage_id) is not None:
+                problem = None  # taken automatically on the way
+            elif lead.stage != source:
+                problem = f"the lead does not stay in `{source}`"
+            else:
+                problem = self.take(b, tp)
             if problem is None:
                 self._canonical[stage_id] = b
-                self._routes[stage_id] = self._routes[tp.transition.source] + [tp]
+                self._routes[stage_id] = self._routes[source] + [tp]
                 return b
             reasons.append(f"via `{tp.clause}`: {problem}")
         self._canonical[stage_id] = "; ".join(reasons) or "no transition leads to it"
         return self._canonical[stage_id]
+
+    def passing(self, stage_id: str) -> bool:
+        """The lead leaves `stage_id` the moment it enters (a transition without condition)."""
+        canon = self.canonical(stage_id)
+        return isinstance(canon, Builder) and canon.lead().stage != stage_id
 
     def route(self, stage_id: str) -> list[TransitionPlan] | str:
         """The shortest workable sequence of transitions from an entry stage to `stage_id`."""
@@ -509,8 +531,15 @@ class Generator:
                 return problem
         return b
 
-    def reach(self, stage_id: str, at: datetime) -> Builder | str:
-        """A lead that enters `stage_id` at `at` (as near as business time allows). A copy: add freely."""
+    def reach(self, stage_id: str, at: datetime, stay: bool = True) -> Builder | str:
+        """A lead that enters `stage_id` at `at` (as near as business time allows). A copy: add freely.
+
+        With `stay`, the lead must still be in the stage (not moved on through a transition
+        without condition)."""
+        if stay and self.passing(stage_id):
+            moved = next((t.clause for t in self.plan.stages[stage_id].transitions
+                          if t.condition is None and t.after is None), "")
+            return f"a lead never stays in `{stage_id}`: `{moved}` moves it on at once"
         key = (stage_id, at)
         if key not in self._reached:
             self._reached[key] = self._reach(stage_id, at)
@@ -521,25 +550,22 @@ class Generator:
         canon = self.canonical(stage_id)
         if isinstance(canon, str):
             return canon
-        entered = canon.lead().visits[-1].entered
-        shifted = canon.shifted(at - entered)
-        lead = shifted.lead()
-        if lead.stage == stage_id and lead.visits[-1].entered == at:
+        shifted = canon.shifted(at - _entry(canon.lead(), stage_id))
+        if _entry(shifted.lead(), stage_id) == at:
             return shifted
         # business time inside the route made the shift inexact: build it again from the start
         route = self._routes[stage_id]
-        built = self.build(route, self._creation_for(route, at))
+        built = self.build(route, self._creation_for(route, stage_id, at))
         if isinstance(built, str):
             return built
-        if built.lead().stage != stage_id:
-            return f"the lead does not stay in `{stage_id}`"
+        if _entry(built.lead(), stage_id) is None:
+            return f"the lead does not reach `{stage_id}`"
         return built
 
-    def _creation_for(self, route: list[TransitionPlan], at: datetime) -> datetime:
+    def _creation_for(self, route: list[TransitionPlan], stage_id: str, at: datetime) -> datetime:
         dry = self.build(route, at)
-        if isinstance(dry, str):
-            return at
-        return at - (dry.lead().visits[-1].entered - at)
+        entered = _entry(dry.lead(), stage_id) if isinstance(dry, Builder) else None
+        return at if entered is None else at - (entered - at)
 
     # ------------------------------------------------------------------ registering scenarios
     def register(self, kind: str, sid: str, description: str, b: Builder, sides: list[str]) -> Scenario:
@@ -618,11 +644,15 @@ class Generator:
         if isinstance(route, str):
             self.transition_reasons[tp.clause] = f"`{source}` cannot be reached: {route}"
             return
-        b = self.reach(source, self.ordinary_entry(source))
+        automatic = tp.condition is None and tp.after is None
+        b = self.reach(source, self.ordinary_entry(source), stay=not automatic)
         if isinstance(b, str):
             self.transition_reasons[tp.clause] = b
             return
-        if tp.condition is None and tp.after is None:
+        if automatic:
+            if not any(v.via == tp.clause for v in b.lead().visits):
+                self.transition_reasons[tp.clause] = self.took(b, tp, 0) or "an earlier transition wins"
+                return
             self.register("transition", tp.clause, self.transition_text(tp), b, [])
             return
         problem = self.take(b, tp)
@@ -662,7 +692,8 @@ class Generator:
                 break
         normal = []
         for cycle in cycles:
-            start = min(range(len(cycle)), key=lambda i: (self._dist.get(cycle[i], 10**6), order[cycle[i]]))
+            start = min(range(len(cycle)), key=lambda i: (self.passing(cycle[i]), self._dist.get(cycle[i], 10**6),
+                                                          order[cycle[i]]))
             normal.append(cycle[start:] + cycle[:start])
         normal.sort(key=lambda c: (len(c), [order[n] for n in c]))
         for cycle in normal[:MAX_LOOPS]:
@@ -670,15 +701,14 @@ class Generator:
 
     def loop_scenario(self, cycle: list[str]) -> None:
         start = cycle[0]
+        path = ">".join(cycle + [start])
         b = self.reach(start, self.ordinary_entry(start))
         names = " → ".join(f"“{self.label(s)}”" if self.lang == "en" else f"「{self.label(s)}」" for s in cycle + [start])
-        sid = "loop:" + ">".join(cycle + [start])
         if isinstance(b, str):
-            self.transition_reasons.setdefault(sid, b)
+            self.loops.append({"loop": path, "reason": b})
             return
-        steps = cycle[1:] + [start]
         current = start
-        for target in steps:
+        for target in cycle[1:] + [start]:
             options = [t for t in self.plan.stages[current].transitions if t.target == target]
             done = False
             for tp in options:
@@ -688,10 +718,11 @@ class Generator:
                     done = True
                     break
             if not done:
-                self.transition_reasons.setdefault(sid, f"the loop cannot go from `{current}` to `{target}`")
+                self.loops.append({"loop": path, "reason": f"the loop cannot go from `{current}` to `{target}`"})
                 return
             current = target
-        self.register("loop", sid, self.w("loop", path=names, start=self.label(start)), b, [])
+        scenario = self.register("loop", f"loop:{path}", self.w("loop", path=names, start=self.label(start)), b, [])
+        self.loops.append({"loop": path, "covered_by": [scenario.id]})
 
     # ---- numeric thresholds in transitions
     def edge_values(self, leaf: ir.Comparison) -> list[tuple[str, Any, bool]]:
@@ -1244,6 +1275,11 @@ class Generator:
         for n, scenario in enumerate(self.scenarios, 1):
             if not scenario.lead_id:
                 self._finish_one(scenario, f"S{n:03d}")
+
+
+def _entry(lead: Lead, stage_id: str) -> datetime | None:
+    """When the lead last entered `stage_id` (None: never)."""
+    return next((v.entered for v in reversed(lead.visits) if v.stage == stage_id), None)
 
 
 def _uses_business_time(stage: ir.Stage) -> bool:

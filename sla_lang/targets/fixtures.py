@@ -266,13 +266,13 @@ def coverage_document(gen, kpi_clauses: set[str]) -> tuple[dict[str, Any], list[
                                           t.span, help="see coverage.json; often the transition can never fire"))
         transitions.append(item)
 
-    loops = []
-    for key, reason in sorted(gen.transition_reasons.items()):
-        if key.startswith("loop:"):
-            loops.append({"loop": key[5:], "reason": reason})
-    for s in gen.scenarios:
-        if s.kind == "loop":
-            loops.append({"loop": s.id[5:], "covered_by": [s.id]})
+    loops = list(gen.loops)
+    for item in loops:
+        if "reason" in item:
+            diagnostics.append(Diagnostic(UNCOVERED, f"no fixture scenario goes round the recycle loop "
+                                          f"`{item['loop'].replace('>', ' -> ')}`: {item['reason']}",
+                                          policy.stage_by_id[item["loop"].split(">")[0]].name_span,
+                                          help="see coverage.json"))
 
     boundaries = []
     for b in gen.boundaries:
