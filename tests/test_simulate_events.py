@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sla_lang.simulate import simulate
 
 from .simkit import at, compile_policy
@@ -130,3 +133,42 @@ def test_not_utf8_is_reported():
     r = simulate(compile_policy(), [json.dumps(created()).encode() + b"\n", b'{"lead": "\xff"}\n'], "e.jsonl",
                  binary=True)
     assert found(r) == [("SLA850", 2, 1)]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 500) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["yes", "not_now", "timing", "lead", "mql", "call", "fax", "2026-07-13", "", "=cmd"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["employees", "intent", "reason", "note", "pricing_view", "nope"]), inner, max_size=3),
+    max_leaves=6,
+)
+events = st.fixed_dictionaries(
+    {},
+    optional={
+        "at": st.sampled_from([at(13, 10), at(13, 10, 30), at(14, 9), at(20, 12), "2026-07-13T10:00:00", "soon", 5]),
+        "lead": st.sampled_from(["L1", "L2", 3, "", None]),
+        "type": st.sampled_from(["lead_created", "property_changed", "event_occurred", "activity_logged",
+                                 "owner_changed", "stage_set", "other"]),
+        "stage": st.sampled_from(["lead", "mql", "nurture", "sql", "archived", "MQL", 1]),
+        "properties": json_values,
+        "property": st.sampled_from(["employees", "intent", "nope", 1]),
+        "value": json_values,
+        "event": st.sampled_from(["pricing_view", "nope", None]),
+        "count": st.sampled_from([1, 3, 0, -1, "2", True]),
+        "activity": st.sampled_from(["call", "email", "meeting", "fax", None]),
+        "owner": st.sampled_from(["kenji", "", None, 4]),
+        "events": json_values,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(events | st.text(max_size=30).map(lambda t: {"raw": t}), max_size=25))
+def test_any_events_file_is_simulated_without_a_traceback(items):
+    lines_ = [item["raw"] if set(item) == {"raw"} else json.dumps(item) for item in items]
+    r = simulate(compile_policy(), lines_, "fuzz.jsonl", shown_per_code=None)
+    for d in r.diagnostics:
+        assert d.span.path in ("fuzz.jsonl", "test.sla") and d.span.line >= 1 and d.span.column >= 1
+    ignored = sum(1 for t in lines_ if not t.strip() or t.strip().startswith(("#", "//")))
+    assert r.feed.events + r.feed.counts["SLA850"] + ignored == len(lines_)  # every line is accounted for
+    assert r.summary_json()["leads"] == len(r.leads_json())

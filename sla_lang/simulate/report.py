@@ -156,7 +156,7 @@ WORDS = {
         "summary": "Summary — {leads} leads, {events} events ({skipped} skipped), {start} – {end} ({zone})",
         "final": "final stages", "deadline_counts": "deadlines", "escalation_count": "escalations",
         "missing_records": "moves without the required record", "kpis": "KPIs", "partial": "partial",
-        "none": "—", "nobody": "nobody",
+        "none": "—", "nobody": "nobody", "comma": ", ", "kpi_target": "; target {x}", "kpi_alert": "; alert {x}",
         "status": {"met": "met", "at_risk": "at risk (SLO missed)", "breached": "breached", "cancelled": "cancelled",
                    "open": "open", "missed": "missed"},
         "kpi_status": {"met": "on target", "missed": "below target", "alert": "ALERT", "no_data": "no data",
@@ -172,7 +172,7 @@ WORDS = {
         "summary": "集計 — リード{leads}件、イベント{events}件(スキップ{skipped}件)、{start} – {end}({zone})",
         "final": "最終ステージ", "deadline_counts": "期限", "escalation_count": "エスカレーション",
         "missing_records": "必要な記録のない移動", "kpis": "KPI", "partial": "期間途中",
-        "none": "—", "nobody": "なし",
+        "none": "—", "nobody": "なし", "comma": "、", "kpi_target": "、目標 {x}", "kpi_alert": "、アラート {x}",
         "status": {"met": "遵守", "at_risk": "要注意(SLO超過)", "breached": "違反", "cancelled": "取消",
                    "open": "未確定", "missed": "未実施"},
         "kpi_status": {"met": "目標達成", "missed": "目標未達", "alert": "アラート", "no_data": "データなし", "none": ""},
@@ -269,11 +269,11 @@ def _num(value) -> str:
 def render_summary_text(sim: Simulator, summary: dict[str, Any], lang: str) -> str:
     w = WORDS[lang]
     lines = [w["summary"].format(leads=summary["leads"], events=summary["events"], skipped=summary["skipped"],
-                                 start=short_time(summary["from"]), end=short_time(summary["until"]),
+                                 start=short_time(summary["from"]) or w["none"], end=short_time(summary["until"]) or w["none"],
                                  zone=summary["time_zone"])]
-    finals = ", ".join(f"{k} {v}" for k, v in summary["final_stages"].items()) or w["none"]
+    finals = w["comma"].join(f"{k} {v}" for k, v in summary["final_stages"].items()) or w["none"]
     lines.append(f"  {w['final']}: {finals}")
-    counts = ", ".join(f"{w['status'][k]} {v}" for k, v in summary["deadlines"].items())
+    counts = w["comma"].join(f"{w['status'][k]} {v}" for k, v in summary["deadlines"].items())
     lines.append(f"  {w['deadline_counts']}: {counts}")
     lines.append(f"  {w['escalation_count']}: {summary['escalations']}")
     if summary["missing_records"]:
@@ -283,9 +283,9 @@ def render_summary_text(sim: Simulator, summary: dict[str, Any], lang: str) -> s
         for k in summary["kpis"]:
             head = f"  {k['kpi']} \"{k['label']}\" — {k['measure']}"
             if k["target"]:
-                head += f"; target {k['target']}"
+                head += w["kpi_target"].format(x=k["target"])
             if k["alert"]:
-                head += f"; alert {k['alert']}"
+                head += w["kpi_alert"].format(x=k["alert"])
             lines.append(head)
             for row in k["rows"]:
                 period = row["period"] + (f" ({w['partial']})" if row["partial"] else "")
