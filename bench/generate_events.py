@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sla_lang.compile import compile_path  # noqa: E402
+from sla_lang.compile import compile_path
 
 
 def generate(policy_path: Path, count: int, seed: int, start: datetime, out) -> None:

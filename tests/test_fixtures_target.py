@@ -19,7 +19,6 @@ from .simkit import HEADER
 
 @cache
 def built(path_text: str):
-    from pathlib import Path
 
     from .conftest import REPO
 
@@ -95,7 +94,7 @@ def test_every_scenario_expectation_is_what_the_simulator_does():
 
 def test_boundary_pairs_really_differ():
     """Each side of a boundary gives a different outcome (else the pair would test nothing)."""
-    policy, _, scenarios, coverage, _ = example(POLICIES[0])
+    _, _, scenarios, coverage, _ = example(POLICIES[0])
     by_id = {s["id"]: s["expect"] for s in scenarios["scenarios"]}
     for boundary in coverage["boundaries"]:
         outcomes = [json.dumps(by_id[sid], sort_keys=True) for sid in boundary["sides"].values()]
@@ -118,7 +117,7 @@ def test_timestamps_come_from_the_policy_not_the_clock():
 
 
 def test_contacts_csv_rows_and_columns():
-    policy, _, scenarios, _, files = example(POLICIES[0])
+    _, _, scenarios, _, files = example(POLICIES[0])
     rows = list(csv.DictReader(io.StringIO(files["contacts.csv"].decode())))
     assert len(rows) == len(scenarios["scenarios"])
     first = rows[0]

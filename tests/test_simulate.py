@@ -116,7 +116,7 @@ def test_respond_deadline_over_a_holiday_weekend():
 
 
 def test_respond_met_at_risk_and_breached_at_the_edges():
-    call = lambda h, m: ev(at(21, h, m), "activity_logged", activity="call")  # noqa: E731
+    call = lambda h, m: ev(at(21, h, m), "activity_logged", activity="call")
     assert deadline(run(mql_at(17, 17, 30) + [call(12, 30)]), "mql.respond")["status"] == "met"
     assert deadline(run(mql_at(17, 17, 30) + [call(12, 31)]), "mql.respond")["status"] == "at_risk"
     assert deadline(run(mql_at(17, 17, 30) + [call(16, 30)]), "mql.respond")["status"] == "at_risk"

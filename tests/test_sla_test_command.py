@@ -34,7 +34,7 @@ def built_fixtures(tmp_path_factory):
 def test_generated_fixtures_pass(path, built_fixtures):
     result = invoke("test", str(path), "--fixtures", str(built_fixtures[path.name]), "-q")
     assert result.exit_code == 0, result.output
-    assert re.search(r"^\d+ passed, 0 failed\.$", result.output, re.M)
+    assert re.search(r"^\d+ passed, 0 failed\.$", result.output, re.MULTILINE)
     assert "FAIL" not in result.output
 
 
@@ -55,7 +55,7 @@ def mutate(tmp_path, old: str, new: str):
 
 
 def failures(output: str) -> list[str]:
-    return re.findall(r"^  FAIL  (\S+)", output, re.M)
+    return re.findall(r"^  FAIL  (\S+)", output, re.MULTILINE)
 
 
 def test_mutated_threshold_fails_a_previously_generated_scenario(tmp_path, built_fixtures):

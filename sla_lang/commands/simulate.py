@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from . import has_errors, resolve_config, use_color
+from . import resolve_config, use_color
 
 
 class TimestampParam(click.ParamType):

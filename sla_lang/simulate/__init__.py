@@ -10,9 +10,10 @@ and `generate.py` builds them from a policy for the fixtures target.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from ..diagnostics import Diagnostic
 from ..ir import Policy

@@ -35,9 +35,10 @@ the same rules in prose. In short, for one lead:
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .. import ir
@@ -143,7 +144,7 @@ class Plan:
 class Visit:
     """One stay of a lead in a stage."""
 
-    __slots__ = ("stage", "entered", "left", "via", "how", "owner", "owner_changes", "by", "snapshot")
+    __slots__ = ("by", "entered", "how", "left", "owner", "owner_changes", "snapshot", "stage", "via")
 
     def __init__(self, stage: str, entered: datetime, via: str | None, how: str, owner: str | None,
                  by: str | None = None) -> None:
@@ -159,7 +160,7 @@ class Visit:
 
 
 class DeadlineRecord:
-    __slots__ = ("clause", "stage", "kind", "entered", "due", "slo_due", "status", "at", "owner")
+    __slots__ = ("at", "clause", "due", "entered", "kind", "owner", "slo_due", "stage", "status")
 
     def __init__(self, clause, stage, kind, entered, due, slo_due, owner) -> None:
         self.clause = clause
@@ -179,7 +180,7 @@ class DeadlineRecord:
 
 
 class FollowUpRecord:
-    __slots__ = ("clause", "stage", "entered", "kinds", "steps", "attempts")
+    __slots__ = ("attempts", "clause", "entered", "kinds", "stage", "steps")
 
     def __init__(self, clause, stage, entered, kinds) -> None:
         self.clause = clause
@@ -191,9 +192,27 @@ class FollowUpRecord:
 
 
 class Lead:
-    __slots__ = ("id", "created", "stage", "owner", "values", "set_at", "visits", "deadlines", "follow_ups",
-                 "escalations", "records", "handoffs", "timers", "seq", "last_at", "open_deadlines", "follow_up",
-                 "activities", "timeout_due")
+    __slots__ = (
+        "activities",
+        "created",
+        "deadlines",
+        "escalations",
+        "follow_up",
+        "follow_ups",
+        "handoffs",
+        "id",
+        "last_at",
+        "open_deadlines",
+        "owner",
+        "records",
+        "seq",
+        "set_at",
+        "stage",
+        "timeout_due",
+        "timers",
+        "values",
+        "visits",
+    )
 
     def __init__(self, lead_id: str, created: datetime) -> None:
         self.id = lead_id
@@ -297,7 +316,7 @@ class Simulator:
         """Fire the lead's timers due before `until` (or at it, when inclusive)."""
         timers = lead.timers
         while timers and (timers[0][0] < until or (inclusive and timers[0][0] == until)):
-            at, kind, index, _, payload = heapq.heappop(timers)
+            at, kind, _, _, payload = heapq.heappop(timers)
             if kind == _DEADLINE:
                 if payload.status == "open":
                     payload.status = "breached"
@@ -634,6 +653,3 @@ def parse_timestamp(text: str, zone: ZoneInfo) -> datetime | None:
     # one shared tzinfo instead of a fixed-offset zone object per parsed timestamp (memory)
     return at.astimezone(UTC)
 
-
-UTC = timezone.utc
-MINUTE = timedelta(minutes=1)

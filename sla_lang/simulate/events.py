@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..diagnostics import Diagnostic, Rule, Severity
 from ..source import Span
@@ -125,7 +126,7 @@ class EventFeed:
     def feed_line(self, number: int, text: str) -> None:
         text = text.rstrip("\r\n")
         stripped = text.strip()
-        if not stripped or stripped.startswith("#") or stripped.startswith("//"):
+        if not stripped or stripped.startswith(("#", "//")):
             return
         if number == 1 and stripped.startswith("\ufeff"):
             stripped = stripped.lstrip("\ufeff")

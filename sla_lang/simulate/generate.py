@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from .. import ir
-from ..businesstime import BusinessCalendar, add_duration
+from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration
 from ..source import Span
 from . import simulate_events
 from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan
@@ -741,12 +742,12 @@ class Generator:
             return [("inside", v, True), ("below", shift(v, -1), False), ("above", shift(v, 1), False)]
         return [("inside", shift(v, -1), True), ("outside", v, False)]
 
-    def quantity_constraint(self, leaf: ir.Comparison, value: Any, truth: bool) -> tuple[list, dict[str, Any], Any]:
-        """Constraints putting the leaf's quantity at `value` (the nearest reachable one for scores)."""
+    def quantity_constraint(self, leaf: ir.Comparison, value: Any) -> tuple[list, dict[str, Any]]:
+        """Constraints (for a score) or a fixed value (for a property or event) putting the leaf's quantity at `value`."""
         ref = leaf.left
         if ref.name in self.policy.score_by_id:
-            return [QuantityIs(ref, value)], {}, value
-        return [], {ref.name: value}, value
+            return [QuantityIs(ref, value)], {}
+        return [], {ref.name: value}
 
     def nearest_score(self, leaf: ir.Comparison, wanted: Any, truth: bool, build: Callable[[Any], Any]) -> tuple[Any, Any]:
         """Try `wanted`, then (for scores) the values a score can really take, moving away from the edge."""
@@ -797,7 +798,7 @@ class Generator:
             decisive = Holds(t.condition, not moves, forced=((id(leaf), not truth),))
 
             def attempt(value, moves=moves, decisive=decisive):
-                quantity, fixed, _ = self.quantity_constraint(leaf, value, truth)
+                quantity, fixed = self.quantity_constraint(leaf, value)
                 constraints = [Holds(t.condition, moves), decisive, *quantity, *guards]
                 if self.holds(t.condition, before):
                     return None
@@ -987,7 +988,7 @@ class Generator:
             entered = lead.visits[-1].entered
             try:
                 fires = add_duration(entered, e.after, stage.calendar)
-            except Exception as exc:  # NoWorkingTime
+            except NoWorkingTime as exc:
                 self.side(boundary, "inside", None, str(exc))
                 self.side(boundary, "outside", None, None)
                 continue
@@ -1174,7 +1175,7 @@ class Generator:
             decisive = Holds(priority.condition, not truth, forced=((id(leaf), not truth),))
 
             def attempt(value, truth=truth, decisive=decisive):
-                quantity, fixed, _ = self.quantity_constraint(leaf, value, truth)
+                quantity, fixed = self.quantity_constraint(leaf, value)
                 return self.solver.solve(dict(fixed), [Holds(priority.condition, truth), decisive, *quantity, *earlier],
                                          frozen=set(fixed))
 
@@ -1317,4 +1318,4 @@ def _conditions(policy: ir.Policy):
     return _all_conditions(policy)
 
 
-__all__ = ["Generator", "Scenario", "Boundary", "step_of"]
+__all__ = ["Boundary", "Generator", "Scenario", "step_of"]

@@ -102,18 +102,9 @@ def compute_kpis(sim, first: datetime | None, end: datetime | None) -> list[KpiR
         if measure is None:
             continue
         period = kpi.period.name if kpi.period is not None and kpi.period.name in ir.PERIODS else "month"
-
-        def key(at: datetime) -> date:
-            return period_start(at.astimezone(zone).date(), period)
-
         result = KpiResult(kpi, _unit(kpi))
-        numerators: dict[date, float] = {}
-        denominators: dict[date, int] = {}
-
-        def add(at: datetime, numerator: float, denominator: int = 1) -> None:
-            k = key(at)
-            numerators[k] = numerators.get(k, 0) + numerator
-            denominators[k] = denominators.get(k, 0) + denominator
+        totals = _Totals(zone, period)
+        add = totals.add
 
         if isinstance(measure, ir.CountMeasure):
             for lead in leads:
@@ -157,8 +148,8 @@ def compute_kpis(sim, first: datetime | None, end: datetime | None) -> list[KpiR
         start = period_start(first_day, period)
         while start <= last_day:
             stop = next_period(start, period)
-            numerator = numerators.get(start)
-            denominator = denominators.get(start)
+            numerator = totals.numerators.get(start)
+            denominator = totals.denominators.get(start)
             if isinstance(measure, ir.CountMeasure):
                 value = numerator or 0
                 numerator, denominator = value, None
@@ -174,6 +165,21 @@ def compute_kpis(sim, first: datetime | None, end: datetime | None) -> list[KpiR
             start = stop
         results.append(result)
     return results
+
+
+class _Totals:
+    """Numerators and denominators of one KPI, per period start."""
+
+    def __init__(self, zone, period: str) -> None:
+        self.zone = zone
+        self.period = period
+        self.numerators: dict[date, float] = {}
+        self.denominators: dict[date, int] = {}
+
+    def add(self, at: datetime, numerator: float, denominator: int = 1) -> None:
+        key = period_start(at.astimezone(self.zone).date(), self.period)
+        self.numerators[key] = self.numerators.get(key, 0) + numerator
+        self.denominators[key] = self.denominators.get(key, 0) + denominator
 
 
 def _conversions(visits, source: str, targets: set[str]):

@@ -17,8 +17,9 @@ Meaning of each condition form (the README's "Simulation semantics" states the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any
 
 from .. import ir
 
@@ -54,7 +55,7 @@ def constant(value: ir.Value):
 class View:
     """A lead's data as conditions see it (with its scores computed on first use)."""
 
-    __slots__ = ("values", "model", "_scores")
+    __slots__ = ("_scores", "model", "values")
 
     def __init__(self, values: dict[str, Any], model: DataModel) -> None:
         self.values = values

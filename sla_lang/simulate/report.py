@@ -381,5 +381,12 @@ def kpi_csv_rows(summary: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-__all__ = ["lead_to_json", "summary_to_json", "render_lead_text", "render_summary_text", "csv_cell", "write_csv",
-           "condition_text"]
+__all__ = [
+    "condition_text",
+    "csv_cell",
+    "lead_to_json",
+    "render_lead_text",
+    "render_summary_text",
+    "summary_to_json",
+    "write_csv",
+]

@@ -30,7 +30,7 @@ NAME = "fixtures"
 FORMATS: tuple[str, ...] = ()
 DEFAULT_FORMATS: tuple[str, ...] = ()
 
-from ..simulate.rules import FIXTURE_COVERAGE, UNCOVERED  # noqa: E402  (registers SLA850–SLA879)
+from ..simulate.rules import FIXTURE_COVERAGE, UNCOVERED
 
 
 def build(policy: Policy, options: BuildOptions) -> BuildResult:
