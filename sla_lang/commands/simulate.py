@@ -86,7 +86,7 @@ def _output(path: str | None):
               help="JSON Lines file of lead events (- for standard input).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
 @click.option("--until", type=TimestampParam(),
-              help="Judge deadlines as of this moment (default: the time of the last event).")
+              help="Judge deadlines as of this moment (default, and at the earliest: the time of the last event).")
 @click.option("--summary", "summary_only", is_flag=True, help="Only the summary and KPIs, not every lead.")
 @click.option("--lang", type=click.Choice(["en", "ja"]), help="Language of the text output (default: the policy's).")
 @click.option("--output", "-o", "output_file", type=click.Path(dir_okay=False), help="Write the result to this file.")
