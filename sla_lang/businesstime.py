@@ -91,13 +91,74 @@ class BusinessCalendar:
             and day not in self.holidays_in(day.year)
         )
 
-    def holiday_name(self, day: date) -> str | None:
-        """The public holiday's name, for explanations in fixtures and reports."""
+    def holiday_name(self, day: date, language: str | None = None) -> str | None:
+        """The public holiday's name, for explanations in fixtures and reports.
+
+        `language` ("en", "ja") picks the name's language when the country's calendar has it;
+        without it the `holidays` package follows the process locale, so outputs that must be
+        byte-identical pass a language.
+        """
         if self.calendar.holidays is None or day not in self.holidays_in(day.year):
             return None
         import holidays
 
-        return holidays.country_holidays(self.calendar.holidays.name, years=day.year).get(day)
+        country = self.calendar.holidays.name
+        options: dict[str, str] = {}
+        if language:
+            supported = holidays.country_holidays(country).supported_languages or ()
+            choice = next((s for s in supported if s == language), None) or next(
+                (s for s in supported if s.split("_")[0] == language), None)
+            if choice is None:
+                choice = getattr(holidays.country_holidays(country), "default_language", None)
+            if choice:
+                options["language"] = choice
+        return holidays.country_holidays(country, years=day.year, **options).get(day)
+
+    def closed_reason(self, day: date) -> str | None:
+        """Why `day` has no working time: 'weekend', 'holiday', 'closed', or None (a working day)."""
+        if day in self.closed_dates:
+            return "closed"
+        if day.weekday() not in self.weekdays:
+            return "weekend"
+        if day in self.holidays_in(day.year):
+            return "holiday"
+        return None
+
+    def working_periods_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The working periods of `day` as aware datetimes ([] on a day off)."""
+        if not self.is_working_day(day):
+            return []
+        midnight = datetime.combine(day, time())
+        return [(_aware(midnight + timedelta(minutes=b), self.zone), _aware(midnight + timedelta(minutes=e), self.zone))
+                for b, e in self.periods]
+
+    def next_working_start(self, at: datetime) -> datetime:
+        """The first working moment at or after `at` (`at` itself during working hours)."""
+        return self.add_working_minutes(at, 1) - timedelta(minutes=1) if self.working_minutes_between(
+            at, at + timedelta(minutes=1)) == 0 else at
+
+    def next_break(self, after: date, *, with_day_off: bool = True) -> tuple[date, tuple[date, ...]] | None:
+        """The first working day on or after `after` that is followed by days off.
+
+        Returns (that working day, the days off up to the next working day). With
+        `with_day_off`, only breaks that include a public holiday or a closed date on a normal
+        working weekday count (Golden Week, New Year, a Monday holiday); None when there is no
+        such break within a year, or no working time at all.
+        """
+        if not self.periods or not self.weekdays:
+            return None
+        day = after
+        for _ in range(_MAX_DAYS_SEARCHED // 3):
+            if self.is_working_day(day):
+                off = []
+                following = day + timedelta(days=1)
+                while not self.is_working_day(following) and len(off) < 60:
+                    off.append(following)
+                    following += timedelta(days=1)
+                if off and (not with_day_off or any(self.closed_reason(d) in ("holiday", "closed") for d in off)):
+                    return day, tuple(off)
+            day += timedelta(days=1)
+        return None
 
     # ------------------------------------------------------------------ arithmetic
     def add_working_minutes(self, start: datetime, minutes: int) -> datetime:

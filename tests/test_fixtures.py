@@ -38,6 +38,23 @@ NOT_FIXTURE_TESTABLE = {
     # each has tests/fixtures/hubspot/<CODE>_*.sla, built by the test named here.
     "SLA820": "tests/test_hubspot_target.py::test_invalid_output_is_an_internal_error",
     **{f"SLA{n}": "tests/test_hubspot_target.py::test_hubspot_fixture_reports_its_expectations" for n in range(821, 836)},
+    # simulator, `sla test` and fixtures target: triggered by events files, scenario files or a build
+    "SLA850": "tests/test_simulate_events.py::test_malformed_lines_are_reported_and_skipped",
+    "SLA851": "tests/test_simulate_events.py::test_invalid_events_point_at_the_field",
+    "SLA852": "tests/test_simulate_events.py::test_unknown_lead_and_duplicate_lead",
+    "SLA853": "tests/test_simulate_events.py::test_unknown_lead_and_duplicate_lead",
+    "SLA854": "tests/test_simulate_events.py::test_out_of_order_event_is_skipped_and_processing_continues",
+    "SLA855": "tests/test_simulate_events.py::test_unknown_property_skips_only_that_property",
+    "SLA856": "tests/test_simulate_events.py::test_invalid_property_values",
+    "SLA857": "tests/test_simulate_events.py::test_unknown_event_and_stage",
+    "SLA858": "tests/test_simulate_events.py::test_unknown_event_and_stage",
+    "SLA859": "tests/test_simulate.py::test_stage_set_by_hand_off_policy_is_applied_with_a_warning",
+    "SLA860": "tests/test_simulate.py::test_a_loop_of_unconditional_moves_is_stopped_and_reported",
+    "SLA861": "tests/test_simulate.py::test_business_deadline_without_a_calendar_is_reported",
+    "SLA865": "tests/test_fixtures_target.py::test_example_policy_coverage_is_complete",
+    "SLA866": "tests/test_fixtures_target.py::test_uncoverable_transition_is_reported_with_its_reason",
+    "SLA867": "tests/test_sla_test_command.py::test_invalid_scenario_file_is_reported",
+    "SLA868": "tests/test_sla_test_command.py::test_mutated_threshold_fails_a_previously_generated_scenario",
 }
 
 

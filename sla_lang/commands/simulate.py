@@ -1,0 +1,296 @@
+"""`sla simulate` (lead events through a policy) and `sla test` (replay fixture scenarios)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from . import resolve_config, use_color
+
+
+class TimestampParam(click.ParamType):
+    name = "TIMESTAMP"
+
+    def convert(self, value, param, ctx):
+        from datetime import datetime
+
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 timestamp (2026-04-30T18:00:00+09:00)", param, ctx)
+
+
+def _compile_policy(path: str, config_path: str | None, isolated: bool, colored: bool):
+    """Compile one policy; print its errors. Returns the Compilation or exits 1."""
+    from ..compile import compile_path
+    from ..render.text import render_diagnostic
+
+    config, config_diagnostics = resolve_config(config_path, isolated)
+    for d in config_diagnostics:
+        click.echo(render_diagnostic(d, None, color=colored), err=True)
+    policy_path = Path(path)
+    if not policy_path.is_file():
+        raise click.UsageError(f"no such policy file: {path}")
+    result = compile_path(policy_path, config=config)
+    errors = [d for d in result.diagnostics if d.severity.value == "error"]
+    for d in errors:
+        click.echo(render_diagnostic(d, result.source, color=colored), err=True)
+    if result.policy is None or errors:
+        click.echo(f"{result.path}: not simulated because of the errors above", err=True)
+        click.get_current_context().exit(1)
+    return result
+
+
+def _show_diagnostics(diagnostics, sources: dict, colored: bool, hidden: dict[str, int] | None = None) -> None:
+    from ..diagnostics import sort_diagnostics
+    from ..render.text import render_diagnostic
+
+    for d in sort_diagnostics(diagnostics):
+        click.echo(render_diagnostic(d, sources.get(d.span.path), color=colored), err=True)
+    for code, count in (hidden or {}).items():
+        click.echo(f"… and {count} more {code} diagnostic{'s' * (count != 1)} (use --all-diagnostics to see them)",
+                   err=True)
+
+
+@contextmanager
+def _output(path: str | None):
+    """stdout, or a file written atomically (a temporary file renamed into place when complete)."""
+    if path is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temp, target)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+@click.command()
+@click.argument("policy", type=click.Path(dir_okay=False))
+@click.option("--events", "events_path", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="JSON Lines file of lead events (- for standard input).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+@click.option("--until", type=TimestampParam(),
+              help="Judge deadlines as of this moment (default, and at the earliest: the time of the last event).")
+@click.option("--summary", "summary_only", is_flag=True, help="Only the summary and KPIs, not every lead.")
+@click.option("--lang", type=click.Choice(["en", "ja"]), help="Language of the text output (default: the policy's).")
+@click.option("--output", "-o", "output_file", type=click.Path(dir_okay=False), help="Write the result to this file.")
+@click.option("--all-diagnostics", is_flag=True, help="Show every problem in the events file, not the first 20 of each kind.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Read [tool.sla] from this pyproject.toml.")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+def simulate(policy, events_path, fmt, until, summary_only, lang, output_file, all_diagnostics, config_path, isolated,
+             color):
+    """Run lead events (JSON Lines) through POLICY and report what the agreement did to each lead.
+
+    Per lead: stage history with owners, every deadline with its due time and outcome (met, at
+    risk, breached), follow-up attempts, escalations, recorded recycle reasons and hand-offs.
+    Then a summary with the policy's KPIs per period. Exit status 1 when the policy or the
+    events file has errors (bad lines are reported and skipped).
+    """
+    from ..simulate import simulate as run_events
+
+    colored = use_color(color)
+    result = _compile_policy(policy, config_path, isolated, colored)
+    compiled = result.policy
+    if events_path != "-" and not Path(events_path).is_file():
+        raise click.UsageError(f"no such events file: {events_path}")
+    shown = None if all_diagnostics else 20
+    shown_path = "<stdin>" if events_path == "-" else events_path
+    if until is not None and until.tzinfo is None:
+        from ..simulate.engine import Plan
+
+        until = until.replace(tzinfo=Plan(compiled).zone)
+    if events_path == "-":
+        run = run_events(compiled, sys.stdin.buffer, shown_path, until=until, shown_per_code=shown, binary=True)
+    else:
+        with open(events_path, "rb") as handle:
+            run = run_events(compiled, handle, shown_path, until=until, shown_per_code=shown, binary=True)
+    _show_diagnostics(run.diagnostics, {shown_path: run.feed.source, result.path: result.source}, colored,
+                      run.feed.hidden)
+    language = lang or compiled.language
+    summary = run.summary_json()
+    with _output(output_file) as out:
+        if fmt == "json":
+            _write_json(out, run, summary, summary_only)
+        elif fmt == "csv":
+            from ..simulate.report import CSV_HEADER, kpi_csv_rows, lead_csv_rows, write_csv
+
+            rows = []
+            if not summary_only:
+                for data in run.leads_json():
+                    rows.extend(lead_csv_rows(data))
+            rows.extend(kpi_csv_rows(summary))
+            out.write(write_csv(CSV_HEADER, rows))
+        else:
+            from ..simulate.report import render_lead_text, render_summary_text
+
+            if not summary_only:
+                for lead in run.sim.leads.values():
+                    from ..simulate.report import lead_to_json
+
+                    out.write(render_lead_text(run.sim, lead_to_json(run.sim, lead), language))
+                    out.write("\n")
+            out.write(render_summary_text(run.sim, summary, language))
+    errors = run.feed.error_count + sum(1 for d in run.sim.diagnostics if d.severity.value == "error")
+    click.get_current_context().exit(1 if errors else 0)
+
+
+def _write_json(out, run, summary, summary_only: bool) -> None:
+    """One JSON document, written lead by lead so large simulations need not be built in memory twice."""
+    from ..irjson import fingerprint
+    from ..simulate.report import lead_to_json
+
+    sim = run.sim
+    head = {
+        "format": "sla-simulation/1",
+        "policy": {"title": sim.policy.agreement.title if sim.policy.agreement else None,
+                   "fingerprint": fingerprint(sim.policy)},
+        "diagnostics": [d.to_json() for d in run.diagnostics],
+        "summary": summary,
+    }
+    if summary_only:
+        out.write(json.dumps(head, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
+        return
+
+    def members(*keys: str) -> str:  # `"key": value` lines of the top-level object, indented
+        return json.dumps({k: head[k] for k in keys}, sort_keys=True, indent=2, ensure_ascii=False)[2:-2]
+
+    # keys in sorted order, like every other JSON output: diagnostics, format, leads, policy, summary
+    out.write("{\n" + members("diagnostics", "format") + ',\n  "leads": [')
+    first = True
+    for lead in sim.leads.values():
+        item = json.dumps(lead_to_json(sim, lead), sort_keys=True, indent=2, ensure_ascii=False)
+        out.write(("\n" if first else ",\n") + "\n".join("    " + line for line in item.split("\n")))
+        first = False
+    out.write("],\n" if first else "\n  ],\n")
+    out.write(members("policy", "summary") + "\n}\n")
+
+
+@click.command()
+@click.argument("policy", type=click.Path(dir_okay=False))
+@click.option("--fixtures", "fixtures_dir", type=click.Path(), help="Folder with scenarios.json written by "
+              "`sla build --target fixtures` (or the file itself). Default: generate the scenarios from POLICY now.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="Only list the scenarios that fail.")
+@click.option("--lang", type=click.Choice(["en", "ja"]), help="Language of generated descriptions (default: the policy's).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Read [tool.sla] from this pyproject.toml.")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+def test(policy, fixtures_dir, fmt, quiet, lang, config_path, isolated, color):
+    """Replay scenarios through POLICY and report pass/fail for each.
+
+    Scenarios come from --fixtures (a build of the fixtures target, e.g. from before a policy
+    change) or are generated from POLICY, plus your own scenarios kept next to the policy:
+    NAME.scenarios.json and NAME.scenarios/*.json. Exit status 1 when a scenario fails or a
+    scenario file is invalid.
+    """
+    from ..irjson import fingerprint
+    from ..simulate.engine import Plan
+    from ..simulate.rules import STALE_FIXTURES
+    from ..simulate.scenarios import (
+        compare,
+        load_scenario_file,
+        replay,
+        simulated_lead,
+        user_scenario_files,
+    )
+    from ..source import Span
+
+    colored = use_color(color)
+    result = _compile_policy(policy, config_path, isolated, colored)
+    compiled = result.policy
+    plan = Plan(compiled)
+    problems = []
+    sources: list[tuple[str, list[dict], dict | None, dict[str, int]]] = []  # (label, scenarios, summary, lines)
+    if fixtures_dir:
+        path = Path(fixtures_dir)
+        if path.is_dir():
+            path = path / "scenarios.json"
+        if not path.exists():
+            raise click.UsageError(f"no scenarios.json in {fixtures_dir} (build it with `sla build {policy} "
+                                   f"--target fixtures -o {fixtures_dir}`)")
+        loaded = load_scenario_file(path)
+        problems += loaded.diagnostics
+        if loaded.data is not None:
+            recorded = (loaded.data.get("policy") or {}).get("fingerprint")
+            if recorded and recorded != fingerprint(compiled):
+                from ..diagnostics import Diagnostic
+
+                problems.append(Diagnostic(
+                    STALE_FIXTURES, f"{loaded.path} was generated from another version of {result.path}; "
+                    "expectations that no longer hold fail below", Span.point(loaded.path),
+                    help="rebuild the fixtures once the policy change is intended"))
+            sources.append((loaded.path, loaded.scenarios, loaded.data.get("summary"), loaded.lines))
+    else:
+        from ..targets.fixtures import generate_fixtures
+
+        generated = generate_fixtures(compiled, lang)
+        sources.append(("generated from the policy", generated.scenarios["scenarios"], generated.scenarios["summary"], {}))
+    for extra in user_scenario_files(Path(policy)):
+        loaded = load_scenario_file(extra)
+        problems += loaded.diagnostics
+        sources.append((loaded.path, loaded.scenarios, None, loaded.lines))
+
+    _show_diagnostics(problems, {}, colored)
+    outcomes = []
+    for label, scenarios, summary, lines in sources:
+        for scenario in scenarios:
+            run = replay(compiled, scenario, plan=plan, path=f"{label} ({scenario['id']})")
+            differences = [f"timeline event {d.span.line}: {d.message}" for d in run.diagnostics
+                           if d.severity.value == "error"]
+            differences += compare(scenario["expect"], simulated_lead(run, scenario["lead"]["id"]))
+            where = f"{label}:{lines[scenario['id']]}" if scenario["id"] in lines else label
+            outcomes.append({"id": scenario["id"], "source": where, "description": scenario.get("description", ""),
+                             "passed": not differences, "differences": differences})
+        if summary is not None and summary.get("kpis") is not None:
+            from ..simulate.scenarios import compare as compare_values
+            from ..targets.fixtures import replay_summary
+
+            got = replay_summary(compiled, scenarios, plan)
+            differences = compare_values({"kpis": summary["kpis"]}, {"kpis": got["kpis"]})
+            outcomes.append({"id": "(KPI summary)", "source": label,
+                             "description": f"KPIs of all {len(scenarios)} scenarios replayed together",
+                             "passed": not differences, "differences": differences})
+    passed = sum(1 for o in outcomes if o["passed"])
+    failed = len(outcomes) - passed
+    invalid = sum(1 for d in problems if d.severity.value == "error")
+    if fmt == "json":
+        click.echo(json.dumps({"policy": result.path, "results": outcomes,
+                               "summary": {"passed": passed, "failed": failed, "invalid_files": invalid}},
+                              sort_keys=True, indent=2, ensure_ascii=False))
+    else:
+        def style(text, **kw):
+            return click.style(text, **kw) if colored else text
+
+        click.echo(f"{result.path}: {len(outcomes)} scenario{'s' * (len(outcomes) != 1)} ("
+                   + "; ".join(f"{len(s)} {label if label.startswith('generated') else 'from ' + label}"
+                               for label, s, _, _ in sources) + ")")
+        for o in outcomes:
+            if o["passed"] and quiet:
+                continue
+            mark = style("PASS", fg="green", bold=True) if o["passed"] else style("FAIL", fg="red", bold=True)
+            description = f" — {o['description']}" if o["description"] else ""
+            click.echo(f"  {mark}  {o['id']}{description}")
+            if not o["passed"]:
+                click.echo(f"        at {o['source']}")
+                for line in o["differences"]:
+                    click.echo(f"        {line}")
+        verdict = f"{passed} passed, {failed} failed" + (f", {invalid} invalid scenario file problem(s)" if invalid else "")
+        click.echo(style(verdict + ".", bold=True))
+    click.get_current_context().exit(0 if failed == 0 and invalid == 0 else 1)

@@ -1,0 +1,655 @@
+"""The reference simulator: what a policy does to leads, event by event.
+
+This module *is* the meaning of a policy; the README's "Simulation semantics" section states
+the same rules in prose. In short, for one lead:
+
+- Events are applied in file order; before an event at time T, every timer due strictly
+  before T fires (in time order). Timers due exactly at T fire after all events at T, so an
+  activity logged at the very minute a deadline is due still meets it.
+- Timers at the same moment fire in this order: deadlines, escalations, follow-up windows,
+  then timeouts (`-> X after D`) in source order.
+- A transition is taken when, while the lead is in its source stage,
+  (a) its `when` condition *becomes* true through a change of the lead's data (creating the
+      lead counts as a change of everything) and its `after`, if any, has elapsed; or
+  (b) its `after` elapses and its `when`, if any, holds at that moment; or
+  (c) it has neither `when` nor `after`: as soon as the lead enters the stage.
+  When several qualify at once, the first in source order wins. A condition that is already
+  true when the lead enters a stage does not move it (it must become true again): a lead sent
+  back to nurture does not bounce straight back to MQL.
+- After a move the new stage is checked at once (chained moves) with the same change; a chain
+  never enters the same stage twice at one moment (SLA860).
+- `respond` is met by the first activity (call, email, meeting) at or after entering the stage
+  and no later than the due time; `decide` by leaving the stage by the due time. With a
+  `target` (SLO), meeting the SLA but not the SLO is `at_risk`. Leaving before a response was
+  due cancels the `respond` deadline.
+- `escalate … after D` fires D after entering the stage when the deadline it guards is not met
+  by then (a stage without that deadline: when the lead is still there).
+- `follow up N times at o1, …` opens step k at entry + o_k for one unit of o_k's unit
+  (`3d` → the fourth day); the first attempt (an activity of a `via` kind) in the window meets
+  the step; a window that closes without one is missed.
+- `record P` on a transition requires P to have been given a value while the lead was in the
+  source stage (or by the event that triggers the move); a move without it is reported as a
+  missing record.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .. import ir
+from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration, calendar_for
+from ..diagnostics import Diagnostic
+from ..source import Span
+from .model import DataModel, View
+from .rules import DEADLINE_NOT_COMPUTABLE, TRANSITION_LOOP
+
+ACTIVITIES = ("call", "email", "meeting")
+
+# timer kinds, in the order they fire at the same moment
+_DEADLINE, _ESCALATION, _FOLLOW_UP, _TIMEOUT = 0, 1, 2, 3
+
+
+# ------------------------------------------------------------------ the compiled policy
+
+
+@dataclass(frozen=True)
+class TransitionPlan:
+    index: int
+    transition: ir.Transition
+    clause: str
+    target: str
+    condition: Callable[[View], bool] | None
+    after: ir.Duration | None
+    record: tuple[str, ...]
+    recycle: bool
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    stage: ir.Stage
+    id: str
+    owner: str | None
+    calendar: BusinessCalendar | None
+    transitions: tuple[TransitionPlan, ...]
+    reads: frozenset[str]  # data the conditions of its transitions read (scores expanded)
+    snapshot: tuple[ir.Ref, ...]  # quantities KPIs average at entry
+
+
+class Plan:
+    """A policy made ready for simulation (built once, shared by every lead)."""
+
+    def __init__(self, policy: ir.Policy) -> None:
+        self.policy = policy
+        self.model = DataModel(policy)
+        default = calendar_for(policy, None)
+        self.zone = default.zone if default is not None else ZoneInfo("UTC")
+        self.default_calendar = default
+        calendars: dict[str, BusinessCalendar] = {}
+        stage_ids = policy.stage_by_id
+        snapshots: dict[str, list[ir.Ref]] = {}
+        for kpi in policy.kpis:
+            if isinstance(kpi.measure, ir.AverageMeasure):
+                snapshots.setdefault(kpi.measure.stage.name, []).append(kpi.measure.quantity)
+        self.stages: dict[str, StagePlan] = {}
+        for stage in policy.stages:
+            if stage.id in self.stages:
+                continue
+            cal_ir = policy.calendar_for(stage)
+            cal = None
+            if cal_ir is not None:
+                cal = calendars.setdefault(cal_ir.id, BusinessCalendar(cal_ir))
+            plans = []
+            reads: set[str] = set()
+            for i, t in enumerate(stage.transitions):
+                if t.target.name not in stage_ids:
+                    continue
+                target = stage_ids[t.target.name]
+                plans.append(TransitionPlan(
+                    i, t, t.clause_id, target.id,
+                    self.model.compile(t.condition) if t.condition is not None else None,
+                    t.after, tuple(n.name for n in t.record), target.is_recycle,
+                ))
+                if t.condition is not None:
+                    reads |= self.reads_of(t.condition)
+            self.stages[stage.id] = StagePlan(
+                stage, stage.id, stage.owner.name if stage.owner else None, cal, tuple(plans),
+                frozenset(reads), tuple(snapshots.get(stage.id, ())),
+            )
+        entries = [s.id for s in policy.stages if s.is_entry]
+        self.default_entry = entries[0] if entries else (policy.stages[0].id if policy.stages else None)
+
+    def reads_of(self, condition: ir.Condition) -> set[str]:
+        out: set[str] = set()
+        for ref in ir.condition_refs(condition):
+            model = self.policy.score_by_id.get(ref.name)
+            if model is None:
+                out.add(ref.name)
+                continue
+            for group in model.groups:
+                if ref.member is not None and group.id != ref.member:
+                    continue
+                for rule in group.rules:
+                    out |= {r.name for r in ir.condition_refs(rule.condition)}
+        return out
+
+
+# ------------------------------------------------------------------ what happens to one lead
+
+
+class Visit:
+    """One stay of a lead in a stage."""
+
+    __slots__ = ("by", "entered", "how", "left", "owner", "owner_changes", "snapshot", "stage", "via")
+
+    def __init__(self, stage: str, entered: datetime, via: str | None, how: str, owner: str | None,
+                 by: str | None = None) -> None:
+        self.stage = stage
+        self.entered = entered
+        self.left: datetime | None = None
+        self.via = via  # clause id of the transition that brought the lead here
+        self.how = how  # created | condition | timeout | entry | manual | off_policy
+        self.owner = owner
+        self.owner_changes: list[tuple[datetime, str]] = []
+        self.by = by
+        self.snapshot: dict[str, Any] | None = None
+
+
+class DeadlineRecord:
+    __slots__ = ("at", "clause", "due", "entered", "kind", "owner", "slo_due", "stage", "status")
+
+    def __init__(self, clause, stage, kind, entered, due, slo_due, owner) -> None:
+        self.clause = clause
+        self.stage = stage
+        self.kind = kind
+        self.entered = entered
+        self.due = due
+        self.slo_due = slo_due
+        self.status = "open"  # open | met | at_risk | breached | cancelled
+        self.at: datetime | None = None  # when it was met, or the late response / decision
+        self.owner = owner
+
+    def settle(self, at: datetime) -> None:
+        """The response or decision happened at `at` (before the due timer fired)."""
+        self.at = at
+        self.status = "at_risk" if self.slo_due is not None and at > self.slo_due else "met"
+
+
+class FollowUpRecord:
+    __slots__ = ("attempts", "clause", "entered", "kinds", "stage", "steps")
+
+    def __init__(self, clause, stage, entered, kinds) -> None:
+        self.clause = clause
+        self.stage = stage
+        self.entered = entered
+        self.kinds = kinds
+        self.steps: list[list] = []  # [opens, closes, status, at]
+        self.attempts: list[datetime] = []
+
+
+class Lead:
+    __slots__ = (
+        "activities",
+        "created",
+        "deadlines",
+        "escalations",
+        "follow_up",
+        "follow_ups",
+        "handoffs",
+        "id",
+        "last_at",
+        "open_deadlines",
+        "owner",
+        "records",
+        "seq",
+        "set_at",
+        "stage",
+        "timeout_due",
+        "timers",
+        "values",
+        "visits",
+    )
+
+    def __init__(self, lead_id: str, created: datetime) -> None:
+        self.id = lead_id
+        self.created = created
+        self.stage: str | None = None
+        self.owner: str | None = None
+        self.values: dict[str, Any] = {}
+        self.set_at: dict[str, datetime] = {}
+        self.visits: list[Visit] = []
+        self.deadlines: list[DeadlineRecord] = []
+        self.follow_ups: list[FollowUpRecord] = []
+        self.escalations: list[dict] = []
+        self.records: list[dict] = []
+        self.handoffs: list[dict] = []
+        self.timers: list[tuple] = []
+        self.seq = 0
+        self.last_at = created
+        self.open_deadlines: list[DeadlineRecord] = []
+        self.follow_up: FollowUpRecord | None = None
+        self.activities = 0
+        self.timeout_due: dict[int, datetime] = {}
+
+    def clone(self) -> Lead:
+        """An independent copy (the fixtures generator explores "what if" from one lead's state).
+
+        Records the simulator still changes (visits, deadlines, follow-up steps) are copied and
+        the pending timers re-pointed at the copies; finished records (escalations, records,
+        hand-offs) are never changed again, so their lists are copied shallowly.
+        """
+        other = Lead.__new__(Lead)
+        other.id, other.created, other.stage, other.owner = self.id, self.created, self.stage, self.owner
+        other.values, other.set_at = dict(self.values), dict(self.set_at)
+        other.visits = []
+        for v in self.visits:
+            copy = Visit(v.stage, v.entered, v.via, v.how, v.owner, v.by)
+            copy.left, copy.owner_changes = v.left, list(v.owner_changes)
+            copy.snapshot = dict(v.snapshot) if v.snapshot is not None else None
+            other.visits.append(copy)
+        mapping: dict[int, Any] = {}
+        other.deadlines = []
+        for d in self.deadlines:
+            copy = DeadlineRecord(d.clause, d.stage, d.kind, d.entered, d.due, d.slo_due, d.owner)
+            copy.status, copy.at = d.status, d.at
+            mapping[id(d)] = copy
+            other.deadlines.append(copy)
+        other.open_deadlines = [mapping[id(d)] for d in self.open_deadlines]
+        other.follow_ups = []
+        for f in self.follow_ups:
+            copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds)
+            copy.attempts = list(f.attempts)
+            for step in f.steps:
+                new_step = list(step)
+                mapping[id(step)] = new_step
+                copy.steps.append(new_step)
+            mapping[id(f)] = copy
+            other.follow_ups.append(copy)
+        other.follow_up = mapping[id(self.follow_up)] if self.follow_up is not None else None
+        other.escalations, other.records, other.handoffs = list(self.escalations), list(self.records), list(self.handoffs)
+        other.timers = [(at, kind, index, seq, mapping.get(id(payload), payload))
+                        for at, kind, index, seq, payload in self.timers]
+        other.seq, other.last_at, other.activities = self.seq, self.last_at, self.activities
+        other.timeout_due = dict(self.timeout_due)
+        return other
+
+
+class Simulator:
+    """Applies events to leads. Never raises for bad data: problems become diagnostics."""
+
+    def __init__(self, policy: ir.Policy, plan: Plan | None = None) -> None:
+        self.policy = policy
+        self.plan = plan or Plan(policy)
+        self.model = self.plan.model
+        self.leads: dict[str, Lead] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self._reported: set[tuple[str, str]] = set()
+        self.first_at: datetime | None = None
+        self.last_at: datetime | None = None
+        # called with the lead after every change of its data (the fixtures generator uses it
+        # to see which score rules and priorities a scenario exercises)
+        self.observer: Callable[[Lead], None] | None = None
+
+    # ------------------------------------------------------------------ time
+    def _add(self, start: datetime, duration: ir.Duration, stage: StagePlan, clause: str, span: Span) -> datetime | None:
+        try:
+            return add_duration(start, duration, stage.calendar)
+        except NoWorkingTime as exc:
+            key = (DEADLINE_NOT_COMPUTABLE.code, clause)
+            if key not in self._reported:
+                self._reported.add(key)
+                self.diagnostics.append(Diagnostic(
+                    DEADLINE_NOT_COMPUTABLE, f"`{clause}`: {exc}; left out of the simulation", span,
+                    help="give the stage or the agreement a calendar with working days and hours",
+                ))
+            return None
+
+    def _push(self, lead: Lead, at: datetime, kind: int, index: int, payload) -> None:
+        lead.seq += 1
+        heapq.heappush(lead.timers, (at, kind, index, lead.seq, payload))
+
+    def advance(self, lead: Lead, until: datetime, inclusive: bool) -> None:
+        """Fire the lead's timers due before `until` (or at it, when inclusive)."""
+        timers = lead.timers
+        while timers and (timers[0][0] < until or (inclusive and timers[0][0] == until)):
+            at, kind, _, _, payload = heapq.heappop(timers)
+            if kind == _DEADLINE:
+                if payload.status == "open":
+                    payload.status = "breached"
+            elif kind == _ESCALATION:
+                self._escalate(lead, at, payload)
+            elif kind == _FOLLOW_UP:
+                step = payload
+                if step[2] == "open":
+                    step[2] = "missed"
+            else:
+                plan: TransitionPlan = payload
+                if plan.condition is None or plan.condition(View(lead.values, self.model)):
+                    self._chain(lead, at, plan, "timeout", None)
+
+    def _escalate(self, lead: Lead, at: datetime, escalation: ir.Escalation) -> None:
+        guard = next((d for d in lead.open_deadlines if d.kind == escalation.on), None)
+        if guard is not None and guard.status in ("met", "at_risk"):
+            return
+        lead.escalations.append({
+            "clause": escalation.clause_id,
+            "stage": escalation.stage,
+            "at": at,
+            "to": escalation.to.name,
+            "deadline": escalation.on,
+            "channels": channel_names(escalation.channels),
+        })
+
+    # ------------------------------------------------------------------ moves
+    def _enter(self, lead: Lead, stage_id: str, at: datetime, via: TransitionPlan | None, how: str,
+               by: str | None = None) -> None:
+        plan = self.plan.stages[stage_id]
+        previous = self.plan.stages.get(lead.stage) if lead.stage is not None else None
+        if lead.visits:
+            self._leave(lead, at)
+        if via is not None and via.record:
+            self._check_record(lead, via, at)
+        if plan.owner is not None and (previous is None or previous.owner != plan.owner):
+            lead.owner = plan.owner
+        visit = Visit(stage_id, at, via.clause if via else None, how, lead.owner, by)
+        lead.visits.append(visit)
+        lead.stage = stage_id
+        stage = plan.stage
+        if plan.snapshot:
+            view = View(lead.values, self.model)
+            visit.snapshot = {ref.text: self.model.quantity(view, ref) for ref in plan.snapshot}
+        if stage.handoff is not None:
+            handoff = stage.handoff
+            fields = {}
+            view = View(lead.values, self.model)
+            for name in handoff.include:
+                fields[name.name] = self.model.quantity(view, ir.Ref(name.name, None, name.span))
+            lead.handoffs.append({
+                "clause": handoff.clause_id, "stage": stage_id, "at": at, "from": handoff.sender.name,
+                "to": lead.owner, "channels": channel_names(handoff.channels),
+                "fields": fields, "missing": [k for k, v in fields.items() if v is None],
+            })
+        lead.open_deadlines = []
+        for d in stage.deadlines:
+            due = self._add(at, d.within, plan, d.clause_id, d.span)
+            if due is None:
+                continue
+            slo = self._add(at, d.target, plan, d.clause_id, d.span) if d.target is not None else None
+            owner = d.owner.name if d.owner else lead.owner
+            record = DeadlineRecord(d.clause_id, stage_id, d.kind, at, due, slo, owner)
+            lead.deadlines.append(record)
+            lead.open_deadlines.append(record)
+            self._push(lead, due, _DEADLINE, 0, record)
+        for i, e in enumerate(stage.escalations):
+            when = self._add(at, e.after, plan, e.clause_id, e.span)
+            if when is not None:
+                self._push(lead, when, _ESCALATION, i, e)
+        lead.follow_up = None
+        if stage.follow_up is not None:
+            f = stage.follow_up
+            kinds = frozenset(c.kind for c in f.channels if c.kind in ACTIVITIES) or frozenset(ACTIVITIES)
+            record = FollowUpRecord(f.clause_id, stage_id, at, kinds)
+            for offset in f.offsets:
+                opens = self._add(at, offset, plan, f.clause_id, f.span)
+                closes = self._add(at, ir.Duration(offset.amount + 1, offset.unit, offset.span), plan, f.clause_id, f.span)
+                if opens is None or closes is None:
+                    record = None
+                    break
+                step = [opens, closes, "open", None]
+                record.steps.append(step)
+                self._push(lead, closes, _FOLLOW_UP, len(record.steps), step)
+            if record is not None:
+                lead.follow_ups.append(record)
+                lead.follow_up = record
+        lead.timeout_due = {}
+        for t in plan.transitions:
+            if t.after is not None:
+                due = self._add(at, t.after, plan, t.clause, t.transition.span)
+                if due is not None:
+                    lead.timeout_due[t.index] = due
+                    self._push(lead, due, _TIMEOUT, t.index, t)
+
+    def _leave(self, lead: Lead, at: datetime) -> None:
+        lead.visits[-1].left = at
+        for d in lead.open_deadlines:
+            if d.kind == "decide":
+                if d.status == "open":
+                    d.settle(at)
+                elif d.status == "breached" and d.at is None:
+                    d.at = at
+            elif d.status == "open":
+                d.status = "cancelled"
+                d.at = at
+        if lead.follow_up is not None:
+            for step in lead.follow_up.steps:
+                if step[2] == "open":
+                    step[2] = "cancelled"
+        lead.timers.clear()  # in place: advance() may be iterating over this very list
+
+    def _check_record(self, lead: Lead, via: TransitionPlan, at: datetime) -> None:
+        since = lead.visits[-1].entered if lead.visits else at
+        values = {}
+        missing = []
+        for name in via.record:
+            value = lead.values.get(name)
+            when = lead.set_at.get(name)
+            if value is None or when is None or when < since:
+                missing.append(name)
+            values[name] = value
+        lead.records.append({
+            "clause": via.clause, "at": at, "from": via.transition.source, "to": via.target,
+            "recycle": via.recycle, "label": via.transition.label, "values": values, "missing": missing,
+        })
+
+    def _chain(self, lead: Lead, at: datetime, first: TransitionPlan, how: str,
+               became: Callable[[Callable[[View], bool]], bool] | None) -> None:
+        """Take `first`, then keep checking each new stage at the same moment."""
+        # stages entered at this moment; the current one only if it, too, was entered now (a lead
+        # that timed out of `triage` into a stage that sends it straight back may re-enter it)
+        entered = {lead.stage} if lead.visits and lead.visits[-1].entered == at else set()
+        step: TransitionPlan | None = first
+        step_how = how
+        while step is not None:
+            if step.target in entered:
+                self._report_loop(lead, at, step)
+                return
+            self._enter(lead, step.target, at, step, step_how)
+            entered.add(step.target)
+            step = self._pick(lead, at, became, on_entry=True)
+            step_how = "entry" if step is not None and step.condition is None and step.after is None else "condition"
+
+    def _pick(self, lead: Lead, at: datetime, became, on_entry: bool) -> TransitionPlan | None:
+        plan = self.plan.stages[lead.stage]
+        for t in plan.transitions:
+            if t.condition is None:
+                if t.after is None and on_entry:
+                    return t
+                continue
+            if became is None:
+                continue
+            if t.after is not None:
+                due = lead.timeout_due.get(t.index)
+                if due is None or at < due:
+                    continue
+            if became(t.condition):
+                return t
+        return None
+
+    def _report_loop(self, lead: Lead, at: datetime, step: TransitionPlan) -> None:
+        key = (TRANSITION_LOOP.code, step.clause)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        path = " → ".join([v.stage for v in lead.visits if v.entered == at] + [step.target])
+        self.diagnostics.append(Diagnostic(
+            TRANSITION_LOOP,
+            f"lead `{lead.id}` at {self.format_time(at)}: `{path}` would enter `{step.target}` twice at one moment; "
+            f"stopped in `{lead.stage}`",
+            step.transition.span,
+            help="give one of the transitions in the loop a condition that is false after the other one, or an `after`",
+        ))
+
+    # ------------------------------------------------------------------ what events do
+    def create(self, lead_id: str, at: datetime, stage: str, values: dict[str, Any], owner: str | None) -> Lead:
+        lead = Lead(lead_id, at)
+        self.leads[lead_id] = lead
+        lead.values = dict(values)
+        for name in values:
+            if name in self.plan.model.properties:
+                lead.set_at[name] = at
+        self._enter(lead, stage, at, None, "created")
+        if owner:
+            lead.owner = owner
+            lead.visits[-1].owner = owner
+        view = View(lead.values, self.model)
+        cache: dict[int, bool] = {}
+
+        def became(fn) -> bool:  # at creation every condition that holds has just become true
+            key = id(fn)
+            if key not in cache:
+                cache[key] = fn(view)
+            return cache[key]
+
+        first = self._pick(lead, at, became, on_entry=True)
+        if first is not None:
+            self._chain(lead, at, first, "entry" if first.condition is None else "condition", became)
+        self._touch(at)
+        if self.observer is not None:
+            self.observer(lead)
+        return lead
+
+    def change(self, lead: Lead, at: datetime, updates: dict[str, Any], increments: dict[str, int]) -> None:
+        self.advance(lead, at, inclusive=False)
+        lead.last_at = at
+        self._touch(at)
+        before = lead.values
+        after = dict(before)
+        for name, value in updates.items():
+            lead.set_at[name] = at
+            if value is None:
+                after.pop(name, None)
+            else:
+                after[name] = value
+        for name, count in increments.items():
+            after[name] = after.get(name, 0) + count
+        if after == before:
+            return
+        lead.values = after
+        if self.observer is not None:
+            self.observer(lead)
+        plan = self.plan.stages[lead.stage]
+        changed = set(updates) | set(increments)
+        if plan.reads.isdisjoint(changed):
+            return
+        before_view = View(before, self.model)
+        after_view = View(after, self.model)
+        cache: dict[int, bool] = {}
+
+        def became(fn) -> bool:
+            key = id(fn)
+            if key not in cache:
+                cache[key] = fn(after_view) and not fn(before_view)
+            return cache[key]
+
+        first = self._pick(lead, at, became, on_entry=False)
+        if first is not None:
+            self._chain(lead, at, first, "condition", became)
+
+    def activity(self, lead: Lead, at: datetime, kind: str) -> None:
+        self.advance(lead, at, inclusive=False)
+        lead.last_at = at
+        self._touch(at)
+        lead.activities += 1
+        for d in lead.open_deadlines:
+            if d.kind == "respond":
+                if d.status == "open":
+                    d.settle(at)
+                elif d.status == "breached" and d.at is None:
+                    d.at = at
+        record = lead.follow_up
+        if record is not None and kind in record.kinds:
+            record.attempts.append(at)
+            for step in record.steps:
+                if step[2] == "open" and step[0] <= at < step[1]:
+                    step[2] = "met"
+                    step[3] = at
+                    break
+
+    def set_owner(self, lead: Lead, at: datetime, owner: str) -> None:
+        self.advance(lead, at, inclusive=False)
+        lead.last_at = at
+        self._touch(at)
+        lead.owner = owner
+        lead.visits[-1].owner_changes.append((at, owner))
+
+    def set_stage(self, lead: Lead, at: datetime, stage_id: str, by: str | None) -> bool:
+        """A person moved the lead. Returns False when no transition leads there (off-policy)."""
+        self.advance(lead, at, inclusive=False)
+        lead.last_at = at
+        self._touch(at)
+        if stage_id == lead.stage:
+            return True
+        plan = self.plan.stages[lead.stage]
+        via = next((t for t in plan.transitions if t.target == stage_id), None)
+        self._enter(lead, stage_id, at, via, "manual" if via is not None else "off_policy", by)
+        step = self._pick(lead, at, None, on_entry=True)
+        if step is not None:
+            self._chain(lead, at, step, "entry", None)
+        return via is not None
+
+    def finish(self, end: datetime | None = None) -> datetime | None:
+        """Settle every lead's timers up to the end of the simulation (default: the last event)."""
+        if end is not None:
+            self._touch(end)
+        end = self.last_at
+        if end is None:
+            return None
+        for lead in self.leads.values():
+            self.advance(lead, end, inclusive=True)
+        return end
+
+    def _touch(self, at: datetime) -> None:
+        if self.first_at is None or at < self.first_at:
+            self.first_at = at
+        if self.last_at is None or at > self.last_at:
+            self.last_at = at
+
+    # ------------------------------------------------------------------ reading results
+    def format_time(self, at: datetime) -> str:
+        return at.astimezone(self.plan.zone).isoformat()
+
+    def scores(self, lead: Lead) -> dict[str, float]:
+        return View(lead.values, self.model).scores()
+
+    def priority(self, lead: Lead) -> str | None:
+        return self.model.priority(View(lead.values, self.model))
+
+
+_CHANNEL_NAMES: dict[tuple[ir.Channel, ...], list[str]] = {}
+
+
+def channel_names(channels: tuple[ir.Channel, ...]) -> list[str]:
+    """`slack "#sales"` → "slack #sales"; one shared list per clause (leads only read it)."""
+    names = _CHANNEL_NAMES.get(channels)
+    if names is None:
+        names = [c.kind + (f" {c.target}" if c.target else "") for c in channels]
+        if len(_CHANNEL_NAMES) < 10_000:
+            _CHANNEL_NAMES[channels] = names
+    return names
+
+
+def parse_timestamp(text: str, zone: ZoneInfo) -> datetime | None:
+    """An ISO 8601 timestamp; without an offset it is read in `zone` (the agreement's time zone)."""
+    try:
+        at = datetime.fromisoformat(text)
+    except (ValueError, TypeError):
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=zone)
+    # one shared tzinfo instead of a fixed-offset zone object per parsed timestamp (memory)
+    return at.astimezone(UTC)
+

@@ -1,0 +1,1321 @@
+"""Generating fixture scenarios from a policy, and measuring what they cover.
+
+For every transition, every recycle loop and both sides of every boundary (numeric thresholds
+of transitions, score rules and priorities; group caps; deadlines and internal targets, also
+across a weekend or holiday when they are in business time; escalations; follow-up steps;
+timeouts; recycle records), the generator builds a lead:
+
+1. it reaches the stage concerned from an entry stage along the shortest workable route
+   (creating the lead idle, then changing its data so that each transition's condition
+   becomes true — the solver finds the data), timed so the lead enters the stage at a chosen
+   moment (the start of working hours, or just before a break);
+2. it adds the events that exercise the item (a call exactly at the due time, one a minute
+   later, …);
+3. it runs the result through the simulator, checks that the intended thing happened (else
+   the item is reported uncovered, with what happened instead), and stores the simulator's
+   outcome as the expectation.
+
+Timestamps come from the policy only (its effective date and calendars), never the clock, so
+the output is the same on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from .. import ir
+from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration
+from ..source import Span
+from . import simulate_events
+from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan
+from .events import EventFeed
+from .model import View, condition_text, value_to_json
+from .report import lead_to_json, short_time
+from .solver import Holds, QuantityIs, Solver, leaves, shift, step_of
+
+DELTA = timedelta(minutes=10)
+MINUTE = timedelta(minutes=1)
+MAX_LOOPS = 20
+MAX_NEAREST = 60
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass
+class Scenario:
+    id: str
+    kind: str
+    description: str
+    events: list[dict[str, Any]]
+    until: datetime | None
+    sides: list[str] = field(default_factory=list)  # "boundary id:side" covered
+    lead_id: str = ""
+    expect: dict[str, Any] | None = None
+    clauses: list[str] = field(default_factory=list)
+    edges: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Boundary:
+    id: str
+    clause: str
+    kind: str
+    description: str
+    span: Span
+    sides: dict[str, str | None]  # side → scenario id (None: not covered)
+    reason: str | None = None
+
+    @property
+    def covered(self) -> bool:
+        return all(v is not None for v in self.sides.values()) and bool(self.sides)
+
+
+class Builder:
+    """A scenario under construction: one lead's events, simulated as they are added.
+
+    `lead()` answers "what does the lead look like at `clock`" on a copy, so adding an event at
+    the same moment afterwards still comes before the timers due then (as in a replay).
+    """
+
+    def __init__(self, gen: Generator, lead_id: str = "LEAD") -> None:
+        self.gen = gen
+        self.lead_id = lead_id
+        self.events: list[dict[str, Any]] = []
+        self.clock: datetime | None = None
+        self.sim = Simulator(gen.policy, gen.plan)
+        self.feed = EventFeed(self.sim, "<scenario>", None)
+        self._view: tuple[int, datetime | None, Lead | None] | None = None
+
+    def copy(self) -> Builder:
+        other = Builder(self.gen, self.lead_id)
+        other.events = list(self.events)  # event dicts are not changed after they are added
+        other.clock = self.clock
+        for lead_id, lead in self.sim.leads.items():
+            other.sim.leads[lead_id] = lead.clone()
+        other.sim.first_at, other.sim.last_at = self.sim.first_at, self.sim.last_at
+        return other
+
+    def add(self, at: datetime, kind: str, **fields: Any) -> None:
+        event = {"at": self.gen.iso(at), "lead": self.lead_id, "type": kind, **fields}
+        self.events.append(event)
+        self.clock = at if self.clock is None or at > self.clock else self.clock
+        self.feed.apply(event, len(self.events), "")
+
+    def advance(self, at: datetime) -> None:
+        self.clock = at if self.clock is None or at > self.clock else self.clock
+
+    def lead(self) -> Lead:
+        key = (len(self.events), self.clock)
+        if self._view is None or self._view[:2] != key:
+            live = self.sim.leads.get(self.lead_id)
+            view = live.clone() if live is not None else None
+            if view is not None:
+                self.sim.advance(view, self.clock, inclusive=True)
+            self._view = (key[0], key[1], view)
+        return self._view[2]
+
+    def shifted(self, delta: timedelta) -> Builder:
+        """The same events, `delta` later (simulated afresh: business time may differ)."""
+        other = Builder(self.gen, self.lead_id)
+        for event in self.events:
+            at = datetime.fromisoformat(event["at"]) + delta
+            fields = {k: v for k, v in event.items() if k not in ("at", "lead", "type")}
+            other.add(at, event["type"], **fields)
+        other.advance(self.clock + delta)
+        return other
+
+
+def load_words(lang: str) -> dict[str, str]:
+    from ..resources import target_dir
+
+    with open(target_dir("fixtures") / "descriptions.toml", "rb") as handle:
+        data = tomllib.load(handle)
+    return data.get(lang) or data["en"]
+
+
+# ------------------------------------------------------------------ the generator
+
+
+class Generator:
+    def __init__(self, policy: ir.Policy, lang: str | None = None) -> None:
+        self.policy = policy
+        self.plan = Plan(policy)
+        self.model = self.plan.model
+        self.solver = Solver(policy)
+        self.lang = lang if lang in ir.LANGUAGES else policy.language
+        self.words = load_words(self.lang)
+        self.zone = self.plan.zone
+        self.scenarios: list[Scenario] = []
+        self._by_events: dict[str, Scenario] = {}
+        self._ids: set[str] = set()
+        self.boundaries: list[Boundary] = []
+        self.transition_reasons: dict[str, str] = {}
+        self.loops: list[dict[str, Any]] = []  # {"loop": "a>b>a", "covered_by": [...]} or {"loop", "reason"}
+        self._routes: dict[str, list[TransitionPlan] | str] = {}
+        self._offsets: dict[str, timedelta] = {}
+        self._canonical: dict[str, Builder | str] = {}
+        self._reached: dict[tuple[str, datetime], Builder | str] = {}
+        self._dist = self._distances()
+        self._sources = {t.clause: s.id for s in self.plan.stages.values() for t in s.transitions}
+        self.effective = (policy.agreement.effective.value
+                          if policy.agreement is not None and policy.agreement.effective is not None
+                          else date(2026, 1, 1))
+        self._canon_start = datetime.combine(self.effective, time(), tzinfo=self.zone)
+
+    # ------------------------------------------------------------------ small helpers
+    def iso(self, at: datetime) -> str:
+        return at.astimezone(self.zone).isoformat()
+
+    def local(self, at: datetime) -> str:
+        return short_time(self.iso(at))
+
+    def w(self, key: str, **values: Any) -> str:
+        return self.words[key].format(**values)
+
+    def label(self, stage_id: str) -> str:
+        stage = self.policy.stage_by_id.get(stage_id)
+        return stage.label if stage is not None else stage_id
+
+    def view(self, values: dict[str, Any]) -> View:
+        return View(values, self.model)
+
+    def holds(self, condition: ir.Condition, values: dict[str, Any]) -> bool:
+        return self.model.compile(condition)(self.view(values))
+
+    def _distances(self) -> dict[str, int]:
+        entries = [s.id for s in self.policy.stages if s.is_entry] or (
+            [self.plan.default_entry] if self.plan.default_entry else [])
+        dist = {e: 0 for e in entries}
+        frontier = list(entries)
+        while frontier:
+            nxt = []
+            for stage_id in frontier:
+                for t in self.plan.stages[stage_id].transitions:
+                    if t.target not in dist:
+                        dist[t.target] = dist[stage_id] + 1
+                        nxt.append(t.target)
+            frontier = nxt
+        return dist
+
+    def calendar_of(self, stage_id: str) -> BusinessCalendar | None:
+        return self.plan.stages[stage_id].calendar
+
+    def working_start(self, calendar: BusinessCalendar | None, day: date) -> datetime:
+        """An hour after the first opening on or after `day` (10:00 for 09:00–18:00)."""
+        if calendar is None or not calendar.periods or not calendar.weekdays:
+            return datetime.combine(day, time(10, 0), tzinfo=self.zone)
+        for _ in range(400):
+            periods = calendar.working_periods_on(day)
+            if periods:
+                start, end = periods[0]
+                return start + min(timedelta(hours=1), (end - start) / 2)
+            day += timedelta(days=1)
+        return datetime.combine(day, time(10, 0), tzinfo=self.zone)
+
+    def route_offset(self, stage_id: str) -> timedelta:
+        """How long the route from creation to entering `stage_id` takes (so leads are created on or
+        after the agreement's effective date)."""
+        if stage_id not in self._offsets:
+            self._offsets[stage_id] = timedelta()
+            canon = self.canonical(stage_id)
+            if isinstance(canon, Builder):
+                lead = canon.lead()
+                self._offsets[stage_id] = max(_entry(lead, stage_id) - lead.created, timedelta())
+        return self._offsets[stage_id]
+
+    def ordinary_entry(self, stage_id: str) -> datetime:
+        earliest = datetime.combine(self.effective, time(), tzinfo=self.zone) + self.route_offset(stage_id)
+        return self.working_start(self.calendar_of(stage_id), earliest.date())
+
+    def break_entry(self, stage_id: str) -> tuple[datetime, str] | None:
+        """Thirty working minutes before the first break with a day off (else a weekend)."""
+        calendar = self.calendar_of(stage_id)
+        if calendar is None:
+            return None
+        earliest = (datetime.combine(self.effective, time(), tzinfo=self.zone) + self.route_offset(stage_id)).date()
+        found = calendar.next_break(earliest) or calendar.next_break(earliest, with_day_off=False)
+        if found is None:
+            return None
+        day, off = found
+        periods = calendar.working_periods_on(day)
+        start, end = periods[-1]
+        entry = end - min(timedelta(minutes=30), (end - start) / 2)
+        return entry, self._pause_text(calendar, off)
+
+    def _pause_text(self, calendar: BusinessCalendar, off: tuple[date, ...]) -> str:
+        for day in off:
+            reason = calendar.closed_reason(day)
+            if reason == "holiday":
+                name = calendar.holiday_name(day, self.lang) or ""
+                return self.w("pause_holiday", name=name, day=day.isoformat())
+            if reason == "closed":
+                return self.w("pause_closed", day=day.isoformat())
+        return self.w("pause_weekend")
+
+    # ------------------------------------------------------------------ lead data
+    def sample_value(self, name: str) -> Any:
+        prop = self.policy.property_by_id.get(name)
+        if prop is None:
+            return None
+        if prop.type == "enum":
+            return prop.options[0].value if prop.options else None
+        if prop.type == "bool":
+            return True
+        if prop.type == "number":
+            return 1
+        if prop.type == "date":
+            return self.effective
+        if prop.type == "datetime":
+            return datetime.combine(self.effective, time(9, 0), tzinfo=self.zone)
+        return "fixture"
+
+    def json_value(self, name: str, value: Any) -> Any:
+        prop = self.policy.property_by_id.get(name)
+        if prop is not None and prop.type == "datetime" and isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime.combine(value, time(), tzinfo=self.zone)
+        return value_to_json(value)
+
+    def filler_values(self) -> dict[str, Any]:
+        """Text properties that hand-offs include but no condition reads: filled, so hand-offs are complete."""
+        read = set(self.solver.domains) & {r.name for c in _conditions(self.policy) for r in ir.condition_refs(c)}
+        out = {}
+        for stage in self.policy.stages:
+            if stage.handoff is None:
+                continue
+            for name in stage.handoff.include:
+                prop = self.policy.property_by_id.get(name.name)
+                if prop is not None and prop.type == "text" and prop.id not in read:
+                    out[prop.id] = "fixture"
+        return out
+
+    def idle_values(self, stage_id: str, extra: list | None = None) -> dict[str, Any] | None:
+        """Data for a new lead that stays in `stage_id` (no transition fires at creation)."""
+        constraints = [Holds(t.transition.condition, False) for t in self.plan.stages[stage_id].transitions
+                       if t.condition is not None]
+        constraints += extra or []
+        values = self.solver.solve(dict(self.filler_values()), constraints)
+        return values
+
+    def create(self, b: Builder, stage_id: str, values: dict[str, Any], at: datetime) -> None:
+        properties = {k: self.json_value(k, v) for k, v in sorted(values.items()) if k in self.policy.property_by_id}
+        events = {k: v for k, v in sorted(values.items()) if k in self.policy.event_by_id and v}
+        fields: dict[str, Any] = {"stage": stage_id}
+        if properties:
+            fields["properties"] = properties
+        if events:
+            fields["events"] = events
+        b.add(at, "lead_created", **fields)
+
+    def emit(self, b: Builder, before: dict[str, Any], after: dict[str, Any], at: datetime,
+             also: dict[str, Any] | None = None) -> None:
+        """Events that turn the lead's data `before` into `after` (properties first, then events)."""
+        props: dict[str, Any] = {}
+        for name in sorted(set(before) | set(after)):
+            if name in self.policy.property_by_id and before.get(name) != after.get(name):
+                props[name] = self.json_value(name, after.get(name))
+        for name, value in (also or {}).items():
+            props[name] = self.json_value(name, value)
+        if props:
+            b.add(at, "property_changed", properties=dict(sorted(props.items())))
+        for name in sorted(after):
+            if name in self.policy.event_by_id:
+                increase = after.get(name, 0) - before.get(name, 0)
+                if increase > 0:
+                    b.add(at, "event_occurred", event=name, count=increase)
+        if not props and not any(after.get(n, 0) != before.get(n, 0) for n in self.policy.event_by_id):
+            b.advance(at)
+
+    def solve_change(self, before: dict[str, Any], constraints: list, fixed: dict[str, Any],
+                     soft: list | None = None) -> dict[str, Any] | None:
+        """New lead data meeting `constraints`: changing properties only if possible, else one event, else both."""
+        base = {**before, **fixed}
+        frozen = set(fixed)
+        events = set(self.policy.event_by_id)
+        reads = self.solver.reads(constraints + (soft or []))
+        attempts = [frozen | events]
+        attempts += [frozen | set(self.policy.property_by_id) | (events - {e}) for e in reads if e in events]
+        attempts.append(frozen)
+        for extra in ((soft or []), []) if soft else ([],):
+            for frozen_set in attempts:
+                values = self.solver.solve(base, constraints + extra, frozen=frozen_set)
+                if values is not None:
+                    return values
+        return None
+
+    def guards(self, stage: StagePlan, values: dict[str, Any], at: datetime, lead: Lead, skip: int | None = None,
+               only_before: int | None = None) -> list[Holds]:
+        """Constraints that keep the stage's other transitions from becoming true at `at`."""
+        out = []
+        for u in stage.transitions:
+            if u.condition is None or u.index == skip:
+                continue
+            if only_before is not None and u.index > only_before:
+                continue
+            due = lead.timeout_due.get(u.index)
+            if u.after is not None and (due is None or at < due):
+                continue
+            if self.holds(u.transition.condition, values):
+                continue
+            out.append(Holds(u.transition.condition, False))
+        return out
+
+    def chain_guards(self, target: str, values: dict[str, Any]) -> list[Holds]:
+        return [Holds(w.transition.condition, False) for w in self.plan.stages[target].transitions
+                if w.condition is not None and not self.holds(w.transition.condition, values)]
+
+    # ------------------------------------------------------------------ moving a lead
+    def respond_first(self, b: Builder, before: datetime | None = None) -> None:
+        """Log a call in the current stage when it has a respond deadline or a follow-up (a tidy route)."""
+        lead = b.lead()
+        stage = self.plan.stages[lead.stage].stage
+        if stage.deadline("respond") is None and stage.follow_up is None:
+            return
+        visit = lead.visits[-1]
+        at = max(b.clock, visit.entered) + timedelta(minutes=5)
+        if before is not None and at >= before:
+            return
+        b.add(at, "activity_logged", activity="call")
+
+    def take(self, b: Builder, tp: TransitionPlan, *, at: datetime | None = None, with_record: bool = True,
+             extra: list | None = None, fixed: dict[str, Any] | None = None, respond: bool = True) -> str | None:
+        """Make the lead take `tp` (at `at`, or as soon as possible). Returns why not, or None."""
+        lead = b.lead()
+        if tp.condition is None and tp.after is None:
+            # no condition: taken the moment the lead entered the source stage, or never
+            if lead.visits[-1].via == tp.clause or any(
+                    v.via == tp.clause and v.entered == lead.visits[-1].entered for v in lead.visits):
+                return None
+            return f"`{tp.clause}` is taken as soon as the lead enters `{tp.transition.source}`"
+        if lead.stage != tp.transition.source:
+            return f"the lead is in `{lead.stage}`, not in `{tp.transition.source}`"
+        stage = self.plan.stages[lead.stage]
+        visits_before = len(lead.visits)
+        due = lead.timeout_due.get(tp.index)
+        if respond:
+            self.respond_first(b, before=at if at is not None else (due if tp.condition is None else None))
+            lead = b.lead()
+        if tp.condition is None:
+            if tp.after is None:
+                return "it is taken as soon as the lead enters the stage"
+            if due is None:
+                return f"its timeout ({tp.after.text}) cannot be computed"
+            b.advance(due)
+        else:
+            when = at if at is not None else b.clock + DELTA
+            if due is not None and when < due:
+                if at is not None:
+                    return f"`{tp.clause}` cannot fire before its `after {tp.after.text}`"
+                when = due
+            before = dict(lead.values)
+            record = {n: self.sample_value(n) for n in tp.record} if with_record else {}
+            fixed = {**record, **(fixed or {})}
+            flipped = self.make_false(b, tp, before, when, fixed)
+            if isinstance(flipped, str):
+                return flipped
+            before, when = flipped
+            constraints = [Holds(tp.transition.condition, True)]
+            constraints += self.guards(stage, before, when, lead, skip=tp.index, only_before=tp.index)
+            constraints += extra or []
+            after = self.solve_change(before, constraints, fixed, soft=self.chain_guards(tp.target, before))
+            if after is None:
+                return (f"no lead data makes `{condition_text(tp.transition.condition)}` true while the earlier "
+                        f"transitions of `{tp.transition.source}` stay false")
+            self.emit(b, before, after, when, also=record)
+        return self.took(b, tp, visits_before)
+
+    def make_false(self, b: Builder, tp: TransitionPlan, before: dict[str, Any], when: datetime,
+                   fixed: dict[str, Any] | None = None) -> tuple[dict[str, Any], datetime] | str:
+        """A condition that is already true cannot *become* true: make it false first (by a property
+        change that moves the lead nowhere), one minute before the change that makes it true."""
+        condition = tp.transition.condition
+        if not self.holds(condition, {**before, **(fixed or {})}):
+            return before, when
+        lead = b.lead()
+        stage = self.plan.stages[lead.stage]
+        flip = self.solver.solve(before, [Holds(condition, False)] + self.guards(stage, before, when, lead),
+                                 frozen=set(self.policy.event_by_id) | set(fixed or ()))
+        if flip is None:
+            return f"`{condition_text(condition)}` is already true and cannot be made false first"
+        self.emit(b, before, flip, when)
+        return flip, when + MINUTE
+
+    def took(self, b: Builder, tp: TransitionPlan, visits_before: int) -> str | None:
+        lead = b.lead()
+        for visit in lead.visits[visits_before:]:
+            if visit.via == tp.clause:
+                return None
+        moved = [v.via or v.stage for v in lead.visits[visits_before:]]
+        if moved:
+            return f"the simulated lead took `{moved[0]}` instead"
+        return f"the simulated lead stayed in `{lead.stage}`"
+
+    def canonical(self, stage_id: str) -> Builder | str:
+        """A lead that has just entered `stage_id` along the shortest workable route, created at
+        the start of the effective date (built once, shifted in time by `reach`). The lead may
+        have moved on at once through a transition without condition (see `passing`)."""
+        if stage_id in self._canonical:
+            return self._canonical[stage_id]
+        if stage_id not in self._dist:
+            self._canonical[stage_id] = "no entry stage leads to it"
+            return self._canonical[stage_id]
+        self._canonical[stage_id] = "no workable route"  # guards against recursion
+        if self._dist[stage_id] == 0:
+            b = Builder(self)
+            values = self.idle_values(stage_id)
+            if values is None:
+                self._canonical[stage_id] = f"no lead data keeps a new lead in `{stage_id}`"
+                return self._canonical[stage_id]
+            self.create(b, stage_id, values, self._canon_start)
+            self._canonical[stage_id] = b
+            self._routes[stage_id] = []
+            return b
+        reasons = []
+        order = {s.id: i for i, s in enumerate(self.policy.stages)}
+        incoming = sorted(
+            (t for s in self.plan.stages.values() for t in s.transitions
+             if t.target == stage_id and s.id in self._dist and self._dist[s.id] < self._dist[stage_id]),
+            key=lambda t: (self._dist[t.transition.source], order[t.transition.source], t.index),
+        )
+        for tp in incoming:
+            source = tp.transition.source
+            before = self.canonical(source)
+            if isinstance(before, str):
+                reasons.append(f"`{source}` cannot be reached ({before})")
+                continue
+            b = before.copy()
+            lead = b.lead()
+            if any(v.via == tp.clause for v in lead.visits) and _entry(lead, stage_id) is not None:
+                problem = None  # taken automatically on the way
+            elif lead.stage != source:
+                problem = f"the lead does not stay in `{source}`"
+            else:
+                problem = self.take(b, tp)
+            if problem is None:
+                self._canonical[stage_id] = b
+                self._routes[stage_id] = self._routes[source] + [tp]
+                return b
+            reasons.append(f"via `{tp.clause}`: {problem}")
+        self._canonical[stage_id] = "; ".join(reasons) or "no transition leads to it"
+        return self._canonical[stage_id]
+
+    def passing(self, stage_id: str) -> bool:
+        """The lead leaves `stage_id` the moment it enters (a transition without condition)."""
+        canon = self.canonical(stage_id)
+        return isinstance(canon, Builder) and canon.lead().stage != stage_id
+
+    def route(self, stage_id: str) -> list[TransitionPlan] | str:
+        """The shortest workable sequence of transitions from an entry stage to `stage_id`."""
+        built = self.canonical(stage_id)
+        return built if isinstance(built, str) else self._routes[stage_id]
+
+    def build(self, route: list[TransitionPlan], start: datetime, first: str | None = None) -> Builder | str:
+        stage_id = route[0].transition.source if route else first
+        b = Builder(self)
+        values = self.idle_values(stage_id)
+        if values is None:
+            return f"no lead data keeps a new lead in `{stage_id}`"
+        self.create(b, stage_id, values, start)
+        if not route and b.lead().stage != stage_id:
+            return f"a new lead in `{stage_id}` moves on at once"
+        for tp in route:
+            lead = b.lead()
+            if any(v.via == tp.clause for v in lead.visits[1:]) and lead.stage == tp.target:
+                continue  # already taken automatically
+            problem = self.take(b, tp)
+            if problem:
+                return problem
+        return b
+
+    def reach(self, stage_id: str, at: datetime, stay: bool = True) -> Builder | str:
+        """A lead that enters `stage_id` at `at` (as near as business time allows). A copy: add freely.
+
+        With `stay`, the lead must still be in the stage (not moved on through a transition
+        without condition)."""
+        if stay and self.passing(stage_id):
+            moved = next((t.clause for t in self.plan.stages[stage_id].transitions
+                          if t.condition is None and t.after is None), "")
+            return f"a lead never stays in `{stage_id}`: `{moved}` moves it on at once"
+        key = (stage_id, at)
+        if key not in self._reached:
+            self._reached[key] = self._reach(stage_id, at)
+        found = self._reached[key]
+        return found.copy() if isinstance(found, Builder) else found
+
+    def _reach(self, stage_id: str, at: datetime) -> Builder | str:
+        canon = self.canonical(stage_id)
+        if isinstance(canon, str):
+            return canon
+        shifted = canon.shifted(at - _entry(canon.lead(), stage_id))
+        if _entry(shifted.lead(), stage_id) == at:
+            return shifted
+        # business time inside the route made the shift inexact: build it again from the start
+        route = self._routes[stage_id]
+        built = self.build(route, self._creation_for(route, stage_id, at))
+        if isinstance(built, str):
+            return built
+        if _entry(built.lead(), stage_id) is None:
+            return f"the lead does not reach `{stage_id}`"
+        return built
+
+    def _creation_for(self, route: list[TransitionPlan], stage_id: str, at: datetime) -> datetime:
+        dry = self.build(route, at)
+        entered = _entry(dry.lead(), stage_id) if isinstance(dry, Builder) else None
+        return at if entered is None else at - (entered - at)
+
+    # ------------------------------------------------------------------ registering scenarios
+    def register(self, kind: str, sid: str, description: str, b: Builder, sides: list[str]) -> Scenario:
+        key = json.dumps([b.events, self.iso(b.clock) if b.clock else None], sort_keys=True, ensure_ascii=False)
+        existing = self._by_events.get(key)
+        if existing is not None:
+            existing.sides.extend(s for s in sides if s not in existing.sides)
+            return existing
+        unique = sid
+        n = 2
+        while unique in self._ids:
+            unique = f"{sid}~{n}"
+            n += 1
+        self._ids.add(unique)
+        scenario = Scenario(unique, kind, description, [dict(e) for e in b.events], b.clock, list(sides))
+        self.scenarios.append(scenario)
+        self._by_events[key] = scenario
+        return scenario
+
+    def side(self, boundary: Boundary, name: str, scenario: Scenario | None, reason: str | None = None) -> None:
+        if scenario is not None:
+            boundary.sides[name] = scenario.id
+            tag = f"{boundary.id}:{name}"
+            if tag not in scenario.sides:
+                scenario.sides.append(tag)
+        else:
+            boundary.sides[name] = None
+            if reason and boundary.reason is None:
+                boundary.reason = reason
+
+    # ------------------------------------------------------------------ generation
+    def generate(self) -> None:
+        for stage in self.policy.stages:
+            for t in self.plan.stages[stage.id].transitions if stage.id in self.plan.stages else ():
+                self.transition_scenario(t)
+        self.loop_scenarios()
+        for stage in self.policy.stages:
+            if stage.id not in self.plan.stages:
+                continue
+            plan = self.plan.stages[stage.id]
+            for t in plan.transitions:
+                if t.condition is not None:
+                    for leaf in leaves(t.transition.condition):
+                        if _numeric_leaf(leaf, self.policy):
+                            self.threshold_boundary(t, leaf)
+                if t.after is not None:
+                    self.timeout_boundary(t)
+                if t.record:
+                    self.record_boundary(t)
+            for d in stage.deadlines:
+                self.deadline_boundaries(plan, d)
+            for e in stage.escalations:
+                self.escalation_boundaries(plan, e)
+            if stage.follow_up is not None:
+                self.follow_up_boundaries(plan, stage.follow_up)
+        for model in self.policy.scores:
+            for group in model.groups:
+                for n, rule in enumerate(group.rules):
+                    for leaf in leaves(rule.condition):
+                        if _numeric_leaf(leaf, self.policy) and leaf.left.name not in self.policy.score_by_id:
+                            self.score_rule_boundary(model, group, rule, leaf)
+                self.cap_boundary(model, group)
+        for priority in self.policy.priorities:
+            if priority.condition is not None:
+                for leaf in leaves(priority.condition):
+                    if _numeric_leaf(leaf, self.policy):
+                        self.priority_boundary(priority, leaf)
+        self.finish()
+        self.fill_clauses()
+
+    # ---- transitions and loops
+    def transition_scenario(self, tp: TransitionPlan) -> None:
+        t = tp.transition
+        source = t.source
+        route = self.route(source)
+        if isinstance(route, str):
+            self.transition_reasons[tp.clause] = f"`{source}` cannot be reached: {route}"
+            return
+        automatic = tp.condition is None and tp.after is None
+        b = self.reach(source, self.ordinary_entry(source), stay=not automatic)
+        if isinstance(b, str):
+            self.transition_reasons[tp.clause] = b
+            return
+        if automatic:
+            if not any(v.via == tp.clause for v in b.lead().visits):
+                self.transition_reasons[tp.clause] = self.took(b, tp, 0) or "an earlier transition wins"
+                return
+            self.register("transition", tp.clause, self.transition_text(tp), b, [])
+            return
+        problem = self.take(b, tp)
+        if problem:
+            self.transition_reasons[tp.clause] = problem
+            return
+        self.register("transition", tp.clause, self.transition_text(tp), b, [])
+
+    def transition_text(self, tp: TransitionPlan) -> str:
+        t = tp.transition
+        if t.condition is not None and t.after is not None:
+            rule = self.w("rule_when_after", condition=condition_text(t.condition), after=t.after.text)
+        elif t.condition is not None:
+            rule = self.w("rule_when", condition=condition_text(t.condition))
+        elif t.after is not None:
+            rule = self.w("rule_after", after=t.after.text)
+        else:
+            rule = self.w("rule_entry")
+        label = self.w("label", label=t.label) if t.label else ""
+        return self.w("transition", source=self.label(t.source), target=self.label(tp.target), label=label, rule=rule)
+
+    def loop_scenarios(self) -> None:
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        order = {s.id: i for i, s in enumerate(self.policy.stages)}
+        for stage in self.policy.stages:
+            graph.add_node(stage.id)
+        for plan in self.plan.stages.values():
+            for t in plan.transitions:
+                graph.add_edge(plan.id, t.target)
+        cycles = []
+        for cycle in nx.simple_cycles(graph):
+            if any(self.policy.stage_by_id[n].is_recycle for n in cycle):
+                cycles.append(cycle)
+            if len(cycles) >= 10 * MAX_LOOPS:
+                break
+        normal = []
+        for cycle in cycles:
+            start = min(range(len(cycle)), key=lambda i: (self.passing(cycle[i]), self._dist.get(cycle[i], 10**6),
+                                                          order[cycle[i]]))
+            normal.append(cycle[start:] + cycle[:start])
+        normal.sort(key=lambda c: (len(c), [order[n] for n in c]))
+        for cycle in normal[:MAX_LOOPS]:
+            self.loop_scenario(cycle)
+
+    def loop_scenario(self, cycle: list[str]) -> None:
+        start = cycle[0]
+        path = ">".join(cycle + [start])
+        b = self.reach(start, self.ordinary_entry(start))
+        names = " → ".join(f"“{self.label(s)}”" if self.lang == "en" else f"「{self.label(s)}」" for s in cycle + [start])
+        if isinstance(b, str):
+            self.loops.append({"loop": path, "reason": b})
+            return
+        current = start
+        for target in cycle[1:] + [start]:
+            options = [t for t in self.plan.stages[current].transitions if t.target == target]
+            done = False
+            for tp in options:
+                trial = b.copy()
+                if self.take(trial, tp) is None:
+                    b = trial
+                    done = True
+                    break
+            if not done:
+                self.loops.append({"loop": path, "reason": f"the loop cannot go from `{current}` to `{target}`"})
+                return
+            current = target
+        scenario = self.register("loop", f"loop:{path}", self.w("loop", path=names, start=self.label(start)), b, [])
+        self.loops.append({"loop": path, "covered_by": [scenario.id]})
+
+    # ---- numeric thresholds in transitions
+    def edge_values(self, leaf: ir.Comparison) -> list[tuple[str, Any, bool]]:
+        """(side, value, leaf is true) pairs on each side of a comparison's edge."""
+        v = leaf.right.value
+        op = leaf.op
+        if op == ">=":
+            return [("inside", v, True), ("outside", shift(v, -1), False)]
+        if op == ">":
+            return [("inside", shift(v, 1), True), ("outside", v, False)]
+        if op == "<=":
+            return [("inside", v, True), ("outside", shift(v, 1), False)]
+        if op == "<":
+            return [("inside", shift(v, -1), True), ("outside", v, False)]
+        if op == "==":
+            return [("inside", v, True), ("below", shift(v, -1), False), ("above", shift(v, 1), False)]
+        return [("inside", shift(v, -1), True), ("outside", v, False)]
+
+    def quantity_constraint(self, leaf: ir.Comparison, value: Any) -> tuple[list, dict[str, Any]]:
+        """Constraints (for a score) or a fixed value (for a property or event) putting the leaf's quantity at `value`."""
+        ref = leaf.left
+        if ref.name in self.policy.score_by_id:
+            return [QuantityIs(ref, value)], {}
+        return [], {ref.name: value}
+
+    def nearest_score(self, leaf: ir.Comparison, wanted: Any, truth: bool, build: Callable[[Any], Any]) -> tuple[Any, Any]:
+        """Try `wanted`, then (for scores) the values a score can really take, moving away from the edge."""
+        ref = leaf.left
+        if ref.name not in self.policy.score_by_id:
+            result = build(wanted)
+            return (wanted, result) if result is not None else (None, None)
+        possible = self.solver.reachable(ref)
+        direction = 1 if (truth == (leaf.op in (">=", ">"))) else -1
+        if leaf.op in ("==", "!="):
+            direction = 1 if wanted > leaf.right.value else -1
+        if possible is not None:
+            candidates = sorted((v for v in possible if (v - wanted) * direction >= 0), key=lambda v: abs(v - wanted))
+        else:
+            candidates = [shift(wanted, direction * i) for i in range(MAX_NEAREST)]
+        for value in candidates[:MAX_NEAREST]:
+            result = build(value)
+            if result is not None:
+                return value, result
+        return None, None
+
+    def threshold_boundary(self, tp: TransitionPlan, leaf: ir.Comparison) -> None:
+        t = tp.transition
+        boundary = Boundary(f"{tp.clause}@{_leaf_id(leaf)}", tp.clause, "threshold",
+                            f"`{condition_text(leaf)}` in `{condition_text(t.condition)}`", leaf.span, {})
+        self.boundaries.append(boundary)
+        base = self.reach(t.source, self.ordinary_entry(t.source))
+        if isinstance(base, str):
+            for side, _, _ in self.edge_values(leaf):
+                self.side(boundary, side, None, f"`{t.source}` cannot be reached: {base}")
+            return
+        lead = base.lead()
+        stage = self.plan.stages[t.source]
+        when = base.clock + DELTA
+        due = lead.timeout_due.get(tp.index)
+        if due is not None and when < due:
+            when = due
+        flipped = self.make_false(base, tp, dict(lead.values), when)
+        if isinstance(flipped, str):
+            for side, _, _ in self.edge_values(leaf):
+                self.side(boundary, side, None, flipped)
+            return
+        before, when = flipped
+        lead = base.lead()
+        guards = self.guards(stage, before, when, lead, skip=tp.index)
+        for side, wanted, truth in self.edge_values(leaf):
+            moves = truth
+            decisive = Holds(t.condition, not moves, forced=((id(leaf), not truth),))
+
+            def attempt(value, moves=moves, decisive=decisive):
+                quantity, fixed = self.quantity_constraint(leaf, value)
+                constraints = [Holds(t.condition, moves), decisive, *quantity, *guards]
+                if self.holds(t.condition, before):
+                    return None
+                return self.solve_change(before, constraints, fixed, soft=self.chain_guards(tp.target, before))
+
+            value, after = self.nearest_score(leaf, wanted, truth, attempt)
+            if after is None:
+                beyond = " (or beyond, on that side)" if leaf.left.name in self.policy.score_by_id else ""
+                self.side(boundary, side, None, f"no lead data gives `{leaf.left.text}` the value {_fmt(wanted)}{beyond} "
+                          f"while that decides `{condition_text(t.condition)}`")
+                continue
+            b = base.copy()
+            record = {n: self.sample_value(n) for n in tp.record}
+            self.emit(b, before, after, when, also=record)
+            lead_after = b.lead()
+            took = any(v.via == tp.clause for v in lead_after.visits[len(lead.visits):])
+            if took != moves:
+                self.side(boundary, side, None, self.took(b, tp, len(lead.visits)) if moves else
+                          f"the lead left `{t.source}` anyway")
+                continue
+            note = self.w("nearest", wanted=wanted, value=value) if value != wanted else ""
+            text = self.w("threshold_moves" if moves else "threshold_stays", leaf=condition_text(leaf),
+                          source=self.label(t.source), target=self.label(tp.target), quantity=leaf.left.text,
+                          value=_fmt(value), note=note)
+            self.side(boundary, side, self.register("threshold", f"{boundary.id}:{side}", text, b, []))
+
+    # ---- timeouts and records
+    def timeout_boundary(self, tp: TransitionPlan) -> None:
+        t = tp.transition
+        variants = [("", self.ordinary_entry(t.source), "")]
+        if t.after.business:
+            found = self.break_entry(t.source)
+            if found:
+                variants.append(("-break", found[0], found[1]))
+        for suffix, entry, pause in variants:
+            boundary = Boundary(f"{tp.clause}@after{suffix}", tp.clause, "timeout",
+                                f"`after {t.after.text}`" + (f" across {pause}" if pause else ""), t.span, {})
+            self.boundaries.append(boundary)
+            b = self.reach(t.source, entry)
+            if isinstance(b, str):
+                self.side(boundary, "before", None, b)
+                self.side(boundary, "at", None, b)
+                continue
+            lead = b.lead()
+            if t.condition is not None:
+                before = dict(lead.values)
+                stage = self.plan.stages[t.source]
+                when = b.clock + DELTA
+                after = self.solve_change(before, [Holds(t.condition, True)] + self.guards(stage, before, when, lead,
+                                                                                          skip=tp.index), {})
+                if after is None:
+                    self.side(boundary, "before", None, f"no lead data makes `{condition_text(t.condition)}` true")
+                    self.side(boundary, "at", None, None)
+                    continue
+                if not self.holds(t.condition, before):
+                    self.emit(b, before, after, when)
+                lead = b.lead()
+            due = lead.timeout_due.get(tp.index)
+            if due is None or lead.stage != t.source:
+                self.side(boundary, "before", None, "the lead does not wait in the stage for the timeout")
+                self.side(boundary, "at", None, None)
+                continue
+            variant = self.w("variant_break", entered=self.local(lead.visits[-1].entered), pause=pause) if pause else ""
+            for side, at in (("before", due - MINUTE), ("at", due)):
+                trial = b.copy()
+                trial.advance(at)
+                result = trial.lead()
+                moved = any(v.via == tp.clause for v in result.visits)
+                if moved != (side == "at"):
+                    self.side(boundary, side, None, self.took(trial, tp, len(lead.visits)) if side == "at"
+                              else "the lead left the stage before its timeout")
+                    continue
+                text = self.w("timeout_at" if side == "at" else "timeout_before", source=self.label(t.source),
+                              target=self.label(tp.target), after=t.after.text, variant=variant, when=self.local(at))
+                self.side(boundary, side, self.register("timeout", f"{boundary.id}:{side}", text, trial, []))
+
+    def record_boundary(self, tp: TransitionPlan) -> None:
+        t = tp.transition
+        props = ", ".join(f"`{n}`" for n in tp.record)
+        boundary = Boundary(f"{tp.clause}@record", tp.clause, "record", f"`record {', '.join(tp.record)}`",
+                            t.span, {})
+        self.boundaries.append(boundary)
+        for side, with_record in (("recorded", True), ("missing", False)):
+            b = self.reach(t.source, self.ordinary_entry(t.source))
+            if isinstance(b, str):
+                self.side(boundary, side, None, b)
+                continue
+            problem = self.take(b, tp, with_record=with_record)
+            if problem:
+                self.side(boundary, side, None, problem)
+                continue
+            record = next((r for r in reversed(b.lead().records) if r["clause"] == tp.clause), None)
+            if record is None or bool(record["missing"]) == with_record:
+                self.side(boundary, side, None, "the simulator did not report the record as intended")
+                continue
+            key = "record_given" if with_record else "record_missing"
+            text = self.w(key, source=self.label(t.source), target=self.label(tp.target), props=props)
+            kind = "transition" if with_record else "record"
+            sid = tp.clause if with_record else f"{boundary.id}:{side}"
+            self.side(boundary, side, self.register(kind, sid, text if not with_record else self.transition_text(tp),
+                                                   b, []))
+
+    # ---- deadlines, escalations, follow-ups
+    def leave(self, b: Builder, at: datetime) -> str | None:
+        """Make the lead leave its stage at exactly `at` through the first workable transition."""
+        lead = b.lead()
+        reasons = []
+        for tp in self.plan.stages[lead.stage].transitions:
+            if tp.condition is None:
+                continue
+            trial = b.copy()
+            problem = self.take(trial, tp, at=at, respond=False)
+            if problem is None and trial.lead().visits[-1].entered == at:
+                b.__dict__.update(trial.__dict__)
+                return None
+            reasons.append(problem or "the lead did not leave at that moment")
+        return "; ".join(reasons) or f"`{lead.stage}` has no transition with a condition to leave by"
+
+    def variants(self, stage_id: str, business: bool) -> list[tuple[str, datetime, str]]:
+        out = [("", self.ordinary_entry(stage_id), "")]
+        if business:
+            found = self.break_entry(stage_id)
+            if found:
+                out.append(("-break", found[0], found[1]))
+        return out
+
+    def deadline_boundaries(self, stage: StagePlan, d: ir.Deadline) -> None:
+        levels = [("sla", d.within)] + ([("slo", d.target)] if d.target is not None else [])
+        for level, duration in levels:
+            for suffix, entry, pause in self.variants(stage.id, duration.business):
+                boundary = Boundary(f"{d.clause_id}@{level}{suffix}", d.clause_id, "deadline",
+                                    f"`{d.kind} within {d.within.text}`" + (f" target {d.target.text}" if level == "slo"
+                                                                            else "")
+                                    + (f" across {pause}" if pause else ""), d.span, {})
+                self.boundaries.append(boundary)
+                base = self.reach(stage.id, entry)
+                if isinstance(base, str):
+                    self.side(boundary, "inside", None, base)
+                    self.side(boundary, "outside", None, None)
+                    continue
+                lead = base.lead()
+                record = next((r for r in lead.open_deadlines if r.kind == d.kind), None)
+                if record is None:
+                    self.side(boundary, "inside", None, "the deadline cannot be computed")
+                    self.side(boundary, "outside", None, None)
+                    continue
+                due = record.due if level == "sla" else record.slo_due
+                variant = self.w("variant_break", entered=self.local(lead.visits[-1].entered), pause=pause) if pause else ""
+                inside = "at_risk" if level == "sla" and record.slo_due is not None else "met"
+                for side, at, wanted in (("inside", due, inside),
+                                         ("outside", due + MINUTE, "breached" if level == "sla" else "at_risk")):
+                    b = base.copy()
+                    if d.kind == "respond":
+                        b.add(at, "activity_logged", activity="call")
+                        action = self.w("action_call")
+                    else:
+                        problem = self.leave(b, at)
+                        if problem:
+                            self.side(boundary, side, None, f"the lead cannot be moved out at {self.local(at)}: {problem}")
+                            continue
+                        action = self.w("action_leave", target=self.label(b.lead().visits[-1].stage))
+                    got = next((r for r in b.lead().deadlines if r.clause == d.clause_id and r.entered == record.entered),
+                               None)
+                    if got is None or got.status != wanted:
+                        self.side(boundary, side, None, f"the deadline came out {got.status if got else 'missing'}, "
+                                  f"not {wanted}")
+                        continue
+                    offset = self.w("at_due" if side == "inside" else "after_due", when=self.local(at))
+                    text = self.w("deadline", stage=self.label(stage.id), what=self.w(d.kind), within=duration.text,
+                                  slo=self.w("slo") if level == "slo" else "", variant=variant, action=action,
+                                  offset=offset, outcome=self.w(f"status_{wanted}"))
+                    self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
+
+    def escalation_boundaries(self, stage: StagePlan, e: ir.Escalation) -> None:
+        guard = stage.stage.deadline(e.on) if e.on else None
+        for suffix, entry, pause in self.variants(stage.id, e.after.business):
+            boundary = Boundary(f"{e.clause_id}@after{suffix}", e.clause_id, "escalation",
+                                f"`escalate to {e.to.name} after {e.after.text}`" + (f" across {pause}" if pause else ""),
+                                e.span, {})
+            self.boundaries.append(boundary)
+            base = self.reach(stage.id, entry)
+            if isinstance(base, str):
+                self.side(boundary, "inside", None, base)
+                self.side(boundary, "outside", None, None)
+                continue
+            lead = base.lead()
+            entered = lead.visits[-1].entered
+            try:
+                fires = add_duration(entered, e.after, stage.calendar)
+            except NoWorkingTime as exc:
+                self.side(boundary, "inside", None, str(exc))
+                self.side(boundary, "outside", None, None)
+                continue
+            variant = self.w("variant_break", entered=self.local(entered), pause=pause) if pause else ""
+            for side, at, wanted in (("inside", fires, False), ("outside", fires + MINUTE, True)):
+                b = base.copy()
+                if guard is not None and guard.kind == "respond":
+                    b.add(at, "activity_logged", activity="call")
+                    action = self.w("action_call")
+                else:
+                    problem = self.leave(b, at)
+                    if problem:
+                        self.side(boundary, side, None, f"the lead cannot be moved out at {self.local(at)}: {problem}")
+                        continue
+                    action = self.w("action_leave", target=self.label(b.lead().visits[-1].stage))
+                fired = any(x["clause"] == e.clause_id and x["at"] == fires for x in b.lead().escalations)
+                if fired != wanted:
+                    self.side(boundary, side, None, "the escalation " + ("did not fire" if wanted else "fired anyway"))
+                    continue
+                what = self.w(guard.kind) if guard is not None else self.w("decide")
+                offset = self.w("at_escalation" if side == "inside" else "after_escalation", when=self.local(at))
+                text = self.w("escalation", stage=self.label(stage.id), to=e.to.name, after=e.after.text, variant=variant,
+                              what=what, action=action, offset=offset,
+                              outcome=self.w("escalated" if wanted else "no_escalation"))
+                self.side(boundary, side, self.register("escalation", f"{boundary.id}:{side}", text, b, []))
+
+    def follow_up_boundaries(self, stage: StagePlan, f: ir.FollowUp) -> None:
+        steps = len(f.offsets)
+        kind = next((c.kind for c in f.channels if c.kind in ("call", "email", "meeting")), "call")
+        base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        for n in range(1, steps + 1):
+            boundary = Boundary(f"{f.clause_id}@step{n}", f.clause_id, "follow-up",
+                                f"step {n} of `follow up {steps} times at {', '.join(o.text for o in f.offsets)}`",
+                                f.span, {})
+            self.boundaries.append(boundary)
+            if isinstance(base, str):
+                self.side(boundary, "inside", None, base)
+                self.side(boundary, "outside", None, None)
+                continue
+            record = base.lead().follow_up
+            if record is None or len(record.steps) < n:
+                self.side(boundary, "inside", None, "the follow-up windows cannot be computed")
+                self.side(boundary, "outside", None, None)
+                continue
+            opens, closes = record.steps[n - 1][0], record.steps[n - 1][1]
+            for side, at, wanted in (("inside", closes - MINUTE, "met"), ("outside", closes, "missed")):
+                b = base.copy()
+                for j in range(n - 1):
+                    b.add(record.steps[j][0], "activity_logged", activity=kind)
+                b.add(at, "activity_logged", activity=kind)
+                got = b.lead().follow_ups
+                mine = next((x for x in got if x.entered == record.entered), None)
+                status = mine.steps[n - 1][2] if mine is not None else "missing"
+                if status != wanted:
+                    self.side(boundary, side, None, f"step {n} came out {status}, not {wanted}")
+                    continue
+                text = self.w("follow_up", step=n, steps=steps, stage=self.label(stage.id), opens=self.local(opens),
+                              closes=self.local(closes), when=self.local(at), outcome=self.w(f"status_{wanted}"))
+                self.side(boundary, side, self.register("follow-up", f"{boundary.id}:{side}", text, b, []))
+
+    # ---- scores and priorities
+    def new_lead(self, values: dict[str, Any]) -> Builder:
+        b = Builder(self)
+        stage = self.plan.default_entry
+        self.create(b, stage, {**self.filler_values(), **values}, self.ordinary_entry(stage))
+        return b
+
+    def score_rule_boundary(self, model: ir.ScoreModel, group: ir.ScoreGroup, rule: ir.ScoreRule,
+                            leaf: ir.Comparison) -> None:
+        boundary = Boundary(f"{rule.clause_id}@{_leaf_id(leaf)}", rule.clause_id, "score-rule",
+                            f"`{condition_text(leaf)}` of “{rule.label}”", leaf.span, {})
+        self.boundaries.append(boundary)
+        name = leaf.left.name
+        sides = self.edge_values(leaf)
+        inside_value = sides[0][1]
+        # Best: a pair that also decides a transition reading this score.
+        for tp in self._score_transitions(model.id, group.id):
+            t = tp.transition
+            base = self.reach(t.source, self.ordinary_entry(t.source))
+            if isinstance(base, str):
+                continue
+            lead = base.lead()
+            before = dict(lead.values)
+            stage = self.plan.stages[t.source]
+            when = base.clock + DELTA
+            if self.holds(t.condition, before):
+                continue
+            guards = self.guards(stage, before, when, lead, skip=tp.index)
+            overrides = [Holds(t.condition, False, overrides=((name, v),)) for _, v, _ in sides[1:]]
+            after = self.solve_change(before, [Holds(t.condition, True), Holds(rule.condition, True), *overrides,
+                                               *guards], {name: inside_value}, soft=self.chain_guards(tp.target, before))
+            if after is None:
+                continue
+            ok = True
+            built = []
+            for side, value, truth in sides:
+                b = base.copy()
+                values = dict(after)
+                values[name] = value
+                self.emit(b, before, values, when, also={n: self.sample_value(n) for n in tp.record})
+                took = any(v.via == tp.clause for v in b.lead().visits[len(lead.visits):])
+                if took != truth:
+                    ok = False
+                    break
+                decides = self.w("decides", source=self.label(t.source), target=self.label(tp.target))
+                text = self.w("rule_counts" if truth else "rule_not_counted", rule=rule.label,
+                              leaf=condition_text(leaf), quantity=name, value=_fmt(value), points=rule.points,
+                              decides=decides)
+                built.append((side, b, text))
+            if ok:
+                for side, b, text in built:
+                    self.side(boundary, side, self.register("score-rule", f"{boundary.id}:{side}", text, b, []))
+                return
+        # Otherwise: the score itself shows the difference.
+        values = self.solver.solve({}, [Holds(rule.condition, True)], frozen=set(), prefer={name: inside_value})
+        if values is None:
+            for side, _, _ in sides:
+                self.side(boundary, side, None, f"no lead data makes “{rule.label}” apply")
+            return
+        totals = []
+        for side, value, truth in sides:
+            data = dict(values)
+            data[name] = value
+            b = self.new_lead(data)
+            scores = self.model.compute_scores(self.view(b.lead().values))
+            totals.append(scores.get(f"{model.id}.{group.id}"))
+            text = self.w("rule_counts" if truth else "rule_not_counted", rule=rule.label, leaf=condition_text(leaf),
+                          quantity=name, value=_fmt(value), points=rule.points, decides="")
+            self.side(boundary, side, self.register("score-rule", f"{boundary.id}:{side}", text, b, []))
+        if len(set(totals)) == 1:
+            for side, _, _ in sides:
+                self.side(boundary, side, None, f"the group `{group.id}` is at its cap either way")
+
+    def _score_transitions(self, model_id: str, group_id: str) -> list[TransitionPlan]:
+        out = []
+        for plan in self.plan.stages.values():
+            for tp in plan.transitions:
+                if tp.condition is None:
+                    continue
+                for ref in ir.condition_refs(tp.transition.condition):
+                    if ref.name == model_id and ref.member in (None, group_id):
+                        out.append(tp)
+                        break
+        return out
+
+    def cap_boundary(self, model: ir.ScoreModel, group: ir.ScoreGroup) -> None:
+        if group.cap is None:
+            return
+        cap = group.cap.value
+        if sum(max(0, r.points) for r in group.rules) <= cap:
+            return
+        ref = ir.Ref(model.id, group.id, group.span)
+        boundary = Boundary(f"{group.clause_id}@cap", group.clause_id, "cap", f"`max {_fmt(cap)}`", group.cap.span, {})
+        self.boundaries.append(boundary)
+        for side, compare, start, direction in (("under", "==", cap, -1), ("over", ">", cap, 0)):
+            values = None
+            raw = start
+            for _ in range(MAX_NEAREST if direction else 1):
+                values = self.solver.solve({}, [QuantityIs(ref, raw, raw=True, compare=compare)])
+                if values is not None or not direction:
+                    break
+                raw += direction
+            if values is None:
+                self.side(boundary, side, None, "no lead data reaches that many points")
+                continue
+            b = self.new_lead(values)
+            raw_points = sum(r.points for r in group.rules if self.holds(r.condition, b.lead().values))
+            points = self.model.compute_scores(self.view(b.lead().values))[f"{model.id}.{group.id}"]
+            text = self.w("cap_under" if side == "under" else "cap_over", group=group.label, cap=_fmt(cap),
+                          raw=_fmt(raw_points), points=_fmt(points))
+            self.side(boundary, side, self.register("cap", f"{boundary.id}:{side}", text, b, []))
+
+    def priority_boundary(self, priority: ir.Priority, leaf: ir.Comparison) -> None:
+        boundary = Boundary(f"{priority.clause_id}@{_leaf_id(leaf)}", priority.clause_id, "priority",
+                            f"`{condition_text(leaf)}` of priority `{priority.id}`", leaf.span, {})
+        self.boundaries.append(boundary)
+        earlier = []
+        for p in self.policy.priorities:
+            if p is priority:
+                break
+            if p.condition is not None:
+                earlier.append(Holds(p.condition, False))
+        for side, wanted, truth in self.edge_values(leaf):
+            decisive = Holds(priority.condition, not truth, forced=((id(leaf), not truth),))
+
+            def attempt(value, truth=truth, decisive=decisive):
+                quantity, fixed = self.quantity_constraint(leaf, value)
+                return self.solver.solve(dict(fixed), [Holds(priority.condition, truth), decisive, *quantity, *earlier],
+                                         frozen=set(fixed))
+
+            value, values = self.nearest_score(leaf, wanted, truth, attempt)
+            if values is None:
+                self.side(boundary, side, None, f"no lead data puts `{leaf.left.text}` at {wanted}")
+                continue
+            b = self.new_lead(values)
+            got = self.model.priority(self.view(b.lead().values))
+            if (got == priority.id) != truth:
+                self.side(boundary, side, None, f"the lead got priority `{got}`")
+                continue
+            note = self.w("nearest", wanted=wanted, value=value) if value != wanted else ""
+            text = self.w("priority_edge", priority=priority.label, leaf=condition_text(leaf), quantity=leaf.left.text,
+                          value=_fmt(value), note=note, result=got or self.w("no_priority"))
+            self.side(boundary, side, self.register("priority", f"{boundary.id}:{side}", text, b, []))
+
+    # ------------------------------------------------------------------ results and coverage
+    def finish(self) -> None:
+        """Give every scenario its lead id, expectation and covered clauses and edges."""
+        for n, scenario in enumerate(self.scenarios, 1):
+            self._finish_one(scenario, f"S{n:03d}")
+
+    def _finish_one(self, scenario: Scenario, lead_id: str) -> None:
+        scenario.lead_id = lead_id
+        for event in scenario.events:
+            event["lead"] = lead_id
+        seen_rules: dict[str, None] = {}  # ordered: outputs must not depend on hash order
+        seen_priorities: dict[str, None] = {}
+
+        def observe(lead: Lead) -> None:
+            view = self.view(lead.values)
+            seen_rules.update(dict.fromkeys(self.model.true_rules(view)))
+            p = self.model.priority(view)
+            if p is not None:
+                seen_priorities[p] = None
+
+        run = simulate_events(self.policy, scenario.events, "<scenario>", until=scenario.until, plan=self.plan,
+                              observer=observe)
+        lead = run.sim.leads[lead_id]
+        scenario.expect = lead_to_json(run.sim, lead)
+        clauses: list[str] = []
+        for visit in lead.visits:
+            clauses.append(f"stage.{visit.stage}")
+            if visit.via:
+                clauses.append(visit.via)
+                scenario.edges.append({"from": self._sources.get(visit.via, ""), "to": visit.stage, "clause": visit.via})
+        for d in lead.deadlines:
+            if d.status in ("met", "at_risk", "breached"):
+                clauses.append(d.clause)
+        for f in lead.follow_ups:
+            if any(step[2] in ("met", "missed") for step in f.steps):
+                clauses.append(f.clause)
+        clauses += [e["clause"] for e in lead.escalations]
+        clauses += [h["clause"] for h in lead.handoffs]
+        for rule in seen_rules:
+            clauses.append(rule)
+            group = rule.rsplit(".", 1)[0]
+            clauses += [group, group.rsplit(".", 1)[0]]
+        clauses += [f"priority.{p}" for p in seen_priorities]
+        for visit in lead.visits:
+            cal = self.plan.stages[visit.stage].calendar
+            if cal is not None and _uses_business_time(self.plan.stages[visit.stage].stage):
+                clauses.append(cal.calendar.clause_id)
+        scenario.clauses = sorted(set(clauses), key=clauses.index)
+        unique_edges = []
+        for edge in scenario.edges:
+            if edge not in unique_edges:
+                unique_edges.append(edge)
+        scenario.edges = unique_edges
+
+    def fill_clauses(self) -> None:
+        """Extra scenarios for score rules and priorities no other scenario exercises."""
+        covered = {c for s in self.scenarios for c in s.clauses}
+        for model in self.policy.scores:
+            for group in model.groups:
+                for rule in group.rules:
+                    if rule.clause_id in covered:
+                        continue
+                    values = self.solver.solve({}, [Holds(rule.condition, True)])
+                    if values is None:
+                        continue
+                    b = self.new_lead(values)
+                    text = self.w("rule_applies", rule=rule.label, points=rule.points)
+                    self.register("score-rule", f"{rule.clause_id}:applies", text, b, [])
+        for i, priority in enumerate(self.policy.priorities):
+            if priority.clause_id in covered:
+                continue
+            constraints = [Holds(p.condition, False) for p in self.policy.priorities[:i] if p.condition is not None]
+            if priority.condition is not None:
+                constraints.append(Holds(priority.condition, True))
+            values = self.solver.solve({}, constraints)
+            if values is None:
+                continue
+            b = self.new_lead(values)
+            self.register("priority", f"{priority.clause_id}:reached",
+                          self.w("priority_reached", priority=priority.label), b, [])
+        for n, scenario in enumerate(self.scenarios, 1):
+            if not scenario.lead_id:
+                self._finish_one(scenario, f"S{n:03d}")
+
+
+def _entry(lead: Lead, stage_id: str) -> datetime | None:
+    """When the lead last entered `stage_id` (None: never)."""
+    return next((v.entered for v in reversed(lead.visits) if v.stage == stage_id), None)
+
+
+def _uses_business_time(stage: ir.Stage) -> bool:
+    durations = [d.within for d in stage.deadlines] + [d.target for d in stage.deadlines if d.target]
+    durations += [e.after for e in stage.escalations] + [t.after for t in stage.transitions if t.after]
+    if stage.follow_up is not None:
+        durations += list(stage.follow_up.offsets)
+    return any(d.business for d in durations)
+
+
+def _numeric_leaf(leaf: ir.Condition, policy: ir.Policy) -> bool:
+    if not isinstance(leaf, ir.Comparison):
+        return False
+    value = leaf.right
+    if isinstance(value, ir.Number):
+        return True
+    return isinstance(value, ir.DateValue) and leaf.op != "=="
+
+
+def _leaf_id(leaf: ir.Comparison) -> str:
+    return condition_text(leaf).replace(" ", "")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _conditions(policy: ir.Policy):
+    from .solver import _all_conditions
+
+    return _all_conditions(policy)
+
+
+__all__ = ["Boundary", "Generator", "Scenario", "step_of"]

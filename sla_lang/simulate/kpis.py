@@ -1,0 +1,239 @@
+"""KPIs computed over simulated leads, per period, with their status against target and alert.
+
+Periods are calendar periods in the agreement's time zone (ISO weeks start on Monday). A lead
+entry belongs to the period in which the lead entered the measured stage:
+
+- `count S`: leads entering S.
+- `rate S -> T1, T2`: of the entries into S, the share followed by an entry into any Ti before
+  the lead next enters S again.
+- `rate S.respond met`: of S's deadlines of that kind that were settled (met, at risk or
+  breached — not cancelled or still open), the share met (at risk counts as met: the SLA held).
+- `average Q at S`: the mean of Q at the moment leads entered S (leads without a value are
+  left out).
+- `average time S -> T`: the mean time from entering S to the next entry into T (as for rates);
+  in business time when the target is written in `bh`/`bd`.
+
+Status: `alert` when the alert condition holds, else `met` or `missed` against the target;
+`no data` when a rate or average has nothing to divide by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from .. import ir
+from ..businesstime import business_minutes
+from .model import compare, constant
+
+
+@dataclass
+class KpiRow:
+    period: str
+    start: date
+    end: date  # exclusive
+    value: float | None
+    numerator: float | None
+    denominator: int | None
+    status: str  # met | missed | alert | no_data | none
+    partial: bool
+
+
+@dataclass
+class KpiResult:
+    kpi: ir.Kpi
+    unit: str  # count | ratio | number | minutes
+    business: bool = False
+    rows: list[KpiRow] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ periods
+
+
+def period_start(day: date, period: str) -> date:
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return date(day.year, 1, 1)
+
+
+def next_period(start: date, period: str) -> date:
+    if period == "day":
+        return start + timedelta(days=1)
+    if period == "week":
+        return start + timedelta(days=7)
+    months = {"month": 1, "quarter": 3, "year": 12}[period]
+    month = start.month - 1 + months
+    return date(start.year + month // 12, month % 12 + 1, 1)
+
+
+def period_label(start: date, period: str) -> str:
+    if period == "day":
+        return start.isoformat()
+    if period == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return f"{start.year}-{start.month:02d}"
+    if period == "quarter":
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return str(start.year)
+
+
+# ------------------------------------------------------------------ computing
+
+
+def compute_kpis(sim, first: datetime | None, end: datetime | None) -> list[KpiResult]:
+    policy: ir.Policy = sim.policy
+    zone = sim.plan.zone
+    results = []
+    if first is None or end is None:
+        return [KpiResult(kpi, _unit(kpi)) for kpi in policy.kpis if kpi.measure is not None]
+    first_day = first.astimezone(zone).date()
+    last_day = end.astimezone(zone).date()
+    leads = list(sim.leads.values())
+    for kpi in policy.kpis:
+        measure = kpi.measure
+        if measure is None:
+            continue
+        period = kpi.period.name if kpi.period is not None and kpi.period.name in ir.PERIODS else "month"
+        result = KpiResult(kpi, _unit(kpi))
+        totals = _Totals(zone, period)
+        add = totals.add
+
+        if isinstance(measure, ir.CountMeasure):
+            for lead in leads:
+                for visit in lead.visits:
+                    if visit.stage == measure.stage.name:
+                        add(visit.entered, 1)
+        elif isinstance(measure, ir.ConversionMeasure):
+            targets = {t.name for t in measure.targets}
+            for lead in leads:
+                for entered, reached in _conversions(lead.visits, measure.source.name, targets):
+                    add(entered, 1 if reached is not None else 0)
+        elif isinstance(measure, ir.ComplianceMeasure):
+            for lead in leads:
+                for d in lead.deadlines:
+                    if d.stage == measure.stage.name and d.kind == measure.deadline and d.status in (
+                            "met", "at_risk", "breached"):
+                        add(d.entered, 1 if d.status != "breached" else 0)
+        elif isinstance(measure, ir.AverageMeasure):
+            text = measure.quantity.text
+            for lead in leads:
+                for visit in lead.visits:
+                    if visit.stage == measure.stage.name and visit.snapshot is not None:
+                        value = visit.snapshot.get(text)
+                        if isinstance(value, (int, float)) and not isinstance(value, bool):
+                            add(visit.entered, value)
+        elif isinstance(measure, ir.DurationMeasure):
+            target_value = kpi.target.value if kpi.target is not None else None
+            business = isinstance(target_value, ir.Duration) and target_value.business
+            calendar = sim.plan.default_calendar if business else None
+            result.business = business and calendar is not None
+            for lead in leads:
+                for entered, reached in _conversions(lead.visits, measure.source.name, {measure.target.name}):
+                    if reached is None:
+                        continue
+                    if result.business:
+                        minutes = calendar.working_minutes_between(entered, reached)
+                    else:
+                        minutes = (reached - entered).total_seconds() / 60
+                    add(entered, minutes)
+
+        start = period_start(first_day, period)
+        while start <= last_day:
+            stop = next_period(start, period)
+            numerator = totals.numerators.get(start)
+            denominator = totals.denominators.get(start)
+            if isinstance(measure, ir.CountMeasure):
+                value = numerator or 0
+                numerator, denominator = value, None
+            elif denominator:
+                value = numerator / denominator
+            else:
+                value = None
+            value = _tidy(value)
+            result.rows.append(KpiRow(
+                period_label(start, period), start, stop, value, _tidy(numerator), denominator,
+                _status(kpi, value, sim.plan), partial=start < first_day or stop > last_day + timedelta(days=1),
+            ))
+            start = stop
+        results.append(result)
+    return results
+
+
+class _Totals:
+    """Numerators and denominators of one KPI, per period start."""
+
+    def __init__(self, zone, period: str) -> None:
+        self.zone = zone
+        self.period = period
+        self.numerators: dict[date, float] = {}
+        self.denominators: dict[date, int] = {}
+
+    def add(self, at: datetime, numerator: float, denominator: int = 1) -> None:
+        key = period_start(at.astimezone(self.zone).date(), self.period)
+        self.numerators[key] = self.numerators.get(key, 0) + numerator
+        self.denominators[key] = self.denominators.get(key, 0) + denominator
+
+
+def _conversions(visits, source: str, targets: set[str]):
+    """(entered source, entered a target or None) for each entry into `source`."""
+    out = []
+    for i, visit in enumerate(visits):
+        if visit.stage != source:
+            continue
+        reached = None
+        for later in visits[i + 1:]:
+            if later.stage == source:
+                break
+            if later.stage in targets:
+                reached = later.entered
+                break
+        out.append((visit.entered, reached))
+    return out
+
+
+def _unit(kpi: ir.Kpi) -> str:
+    measure = kpi.measure
+    if isinstance(measure, ir.CountMeasure):
+        return "count"
+    if isinstance(measure, (ir.ConversionMeasure, ir.ComplianceMeasure)):
+        return "ratio"
+    if isinstance(measure, ir.DurationMeasure):
+        return "minutes"
+    return "number"
+
+
+def _tidy(value):
+    if isinstance(value, float):
+        value = round(value, 6)
+        if value.is_integer():
+            return int(value)
+    return value
+
+
+def threshold_value(value: ir.Value, plan) -> float | None:
+    if isinstance(value, ir.Duration) and value.business:
+        calendar = plan.default_calendar
+        return business_minutes(value, calendar) if calendar is not None else None
+    return constant(value)
+
+
+def _status(kpi: ir.Kpi, value, plan) -> str:
+    if value is None:
+        return "no_data"
+    if kpi.alert is not None:
+        limit = threshold_value(kpi.alert.value, plan)
+        if limit is not None and compare(value, kpi.alert.op, limit):
+            return "alert"
+    if kpi.target is not None:
+        limit = threshold_value(kpi.target.value, plan)
+        if limit is not None:
+            return "met" if compare(value, kpi.target.op, limit) else "missed"
+    return "none"

@@ -1,0 +1,238 @@
+"""Scenarios: one lead, its events and what the policy must do to it.
+
+The format (scenarios.json written by the fixtures target, and the files users keep next to a
+policy as `NAME.scenarios.json` or `NAME.scenarios/*.json`):
+
+    {"scenarios": [
+      {"id": "lead.to.mql",
+       "description": "…",                                   # optional
+       "lead": {"id": "S001", "created": "2026-04-01T10:00:00+09:00", "stage": "lead",
+                "properties": {…}, "events": {"pricing_page_view": 1}, "owner": "…"},
+       "timeline": [{"at": "…", "type": "property_changed", "properties": {…}}, …],
+       "until": "2026-04-02T10:00:00+09:00",                 # optional: judge deadlines as of then
+       "expect": {"final_stage": "mql", "stages": [...], "deadlines": [...], …}}]}
+
+Timeline events are the events of an events file without `lead` (it is the scenario's lead).
+`expect` holds any subset of the keys of a simulated lead (see `report.lead_to_json`); each
+key present is compared in full, the others are not checked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..diagnostics import Diagnostic
+from ..ir import Policy
+from ..source import Span
+from .rules import INVALID_SCENARIO_FILE
+
+FORMAT = "sla-scenarios/1"
+EXPECT_KEYS = ("final_stage", "owner", "stages", "deadlines", "follow_ups", "escalations", "records", "handoffs",
+               "scores", "priority", "created", "lead")
+
+
+def scenario_events(scenario: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scenario as events-file events: `lead_created` from its `lead`, then its timeline."""
+    lead = scenario["lead"]
+    lead_id = str(lead["id"])
+    created: dict[str, Any] = {"at": lead["created"], "lead": lead_id, "type": "lead_created"}
+    for key in ("stage", "properties", "events", "owner"):
+        if lead.get(key) is not None:
+            created[key] = lead[key]
+    events = [created]
+    for event in scenario.get("timeline", []):
+        events.append({**event, "lead": lead_id} if isinstance(event, dict) else event)
+    return events
+
+
+def replay(policy: Policy, scenario: dict[str, Any], plan=None, path: str = "<scenario>"):
+    from . import simulate_events
+    from .engine import Plan, parse_timestamp
+
+    plan = plan or Plan(policy)
+    until = scenario.get("until")
+    until_at = parse_timestamp(until, plan.zone) if isinstance(until, str) else None
+    return simulate_events(policy, scenario_events(scenario), path, until=until_at, plan=plan)
+
+
+def simulated_lead(run, lead_id: str) -> dict[str, Any] | None:
+    from .report import lead_to_json
+
+    lead = run.sim.leads.get(str(lead_id))
+    return lead_to_json(run.sim, lead) if lead is not None else None
+
+
+def compare(expected: dict[str, Any], actual: dict[str, Any] | None) -> list[str]:
+    """Differences between an `expect` block and a simulated lead, one line each."""
+    if actual is None:
+        return ["the lead was never created (see the diagnostics above)"]
+    out: list[str] = []
+    order = {key: i for i, key in enumerate(EXPECT_KEYS)}
+    for key in sorted(expected, key=lambda k: (order.get(k, len(order)), k)):  # the telling ones first
+        if key not in actual:
+            out.append(f"{key}: expected {_short(expected[key])}, but the simulation has no `{key}`")
+            continue
+        _diff(key, expected[key], actual[key], out)
+    if len(out) > MAX_DIFFERENCES:
+        out = out[:MAX_DIFFERENCES] + ["… and more differences"]
+    return out
+
+
+MAX_DIFFERENCES = 8
+
+
+def _diff(path: str, want: Any, got: Any, out: list[str]) -> None:
+    if len(out) > MAX_DIFFERENCES:
+        return
+    if isinstance(want, dict) and isinstance(got, dict):
+        for key in sorted(set(want) | set(got)):
+            if key not in got:
+                out.append(f"{path}.{key}: expected {_short(want[key])}, got nothing")
+            elif key not in want:
+                out.append(f"{path}.{key}: not expected, got {_short(got[key])}")
+            else:
+                _diff(f"{path}.{key}", want[key], got[key], out)
+        return
+    if isinstance(want, list) and isinstance(got, list):
+        for i, (a, b) in enumerate(zip(want, got)):
+            _diff(f"{path}[{i}]", a, b, out)
+        if len(want) > len(got):
+            for i in range(len(got), len(want)):
+                out.append(f"{path}[{i}]: expected {_short(want[i])}, got nothing")
+        elif len(got) > len(want):
+            for i in range(len(want), len(got)):
+                out.append(f"{path}[{i}]: not expected, got {_short(got[i])}")
+        return
+    if want != got:
+        out.append(f"{path}: expected {_short(want)}, got {_short(got)}")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+# ------------------------------------------------------------------ files
+
+
+@dataclass
+class ScenarioFile:
+    path: str
+    data: dict[str, Any] | None = None
+    scenarios: list[dict[str, Any]] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # scenario id → line of its "id"
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def user_scenario_files(policy_path: Path) -> list[Path]:
+    """Scenarios a user keeps next to a policy: NAME.scenarios.json and NAME.scenarios/*.json."""
+    out = []
+    single = policy_path.with_name(policy_path.stem + ".scenarios.json")
+    if single.is_file():
+        out.append(single)
+    folder = policy_path.with_name(policy_path.stem + ".scenarios")
+    if folder.is_dir():
+        out.extend(sorted(p for p in folder.glob("*.json") if p.is_file()))
+    return out
+
+
+def load_scenario_file(path: Path, shown: str | None = None) -> ScenarioFile:
+    shown = shown or path.as_posix()
+    result = ScenarioFile(shown)
+
+    def problem(message: str, line: int = 1, column: int = 1, help: str | None = None) -> None:
+        result.diagnostics.append(Diagnostic(INVALID_SCENARIO_FILE, message, Span.point(shown, line, column), help=help))
+
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        problem(f"cannot read the scenario file: {exc.strerror or exc}")
+        return result
+    except UnicodeDecodeError:
+        problem("the scenario file is not UTF-8 text")
+        return result
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem(f"not JSON: {exc.msg.lower()}", exc.lineno, exc.colno)
+        return result
+    if isinstance(data, list):
+        data = {"scenarios": data}
+    if not isinstance(data, dict) or not isinstance(data.get("scenarios"), list):
+        problem("expected an object with a `scenarios` list (or a list of scenarios)",
+                help="see targets/fixtures/scenarios.schema.json")
+        return result
+    result.data = data
+    lines = text.split("\n")
+    seen: set[str] = set()
+    for index, scenario in enumerate(data["scenarios"]):
+        line = _line_of_scenario(lines, scenario, index)
+        where = f"scenario {index + 1}"
+        if not isinstance(scenario, dict):
+            problem(f"{where} is not an object", line)
+            continue
+        sid = scenario.get("id")
+        if not isinstance(sid, str) or not sid:
+            problem(f"{where} has no `id`", line, help='give it a name: "id": "hot-lead-goes-to-mql"')
+            continue
+        if sid in seen:
+            problem(f"two scenarios are called `{sid}`", line)
+            continue
+        seen.add(sid)
+        errors = _shape_errors(scenario)
+        if errors:
+            for message in errors:
+                problem(f"scenario `{sid}`: {message}", line)
+            continue
+        result.scenarios.append(scenario)
+        result.lines[sid] = line
+    return result
+
+
+def _line_of_scenario(lines: list[str], scenario: Any, index: int) -> int:
+    if isinstance(scenario, dict) and isinstance(scenario.get("id"), str):
+        needle = json.dumps(scenario["id"], ensure_ascii=False)
+        for number, text in enumerate(lines, 1):
+            if '"id"' in text and needle in text:
+                return number
+    return 1
+
+
+def _shape_errors(scenario: dict[str, Any]) -> list[str]:
+    out = []
+    lead = scenario.get("lead")
+    if not isinstance(lead, dict):
+        out.append("`lead` must be an object with `id` and `created`")
+    else:
+        if not isinstance(lead.get("id"), (str, int)) or isinstance(lead.get("id"), bool):
+            out.append("`lead.id` is missing")
+        if not isinstance(lead.get("created"), str) or _timestamp(lead["created"]) is None:
+            out.append("`lead.created` must be an ISO 8601 timestamp")
+        for key in ("properties", "events"):
+            if key in lead and not isinstance(lead[key], dict):
+                out.append(f"`lead.{key}` must be an object")
+    timeline = scenario.get("timeline", [])
+    if not isinstance(timeline, list):
+        out.append("`timeline` must be a list of events")
+    if "until" in scenario and (not isinstance(scenario["until"], str) or _timestamp(scenario["until"]) is None):
+        out.append("`until` must be an ISO 8601 timestamp")
+    expect = scenario.get("expect")
+    if not isinstance(expect, dict) or not expect:
+        out.append("`expect` must be an object naming what to check (e.g. `final_stage`)")
+    else:
+        unknown = sorted(set(expect) - set(EXPECT_KEYS))
+        if unknown:
+            out.append("unknown `expect` keys " + ", ".join(f"`{k}`" for k in unknown) + "; known: "
+                       + ", ".join(EXPECT_KEYS))
+    return out
+
+
+def _timestamp(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

@@ -1,0 +1,382 @@
+"""The `fixtures` target: lead scenarios with expected outcomes, their coverage, a HubSpot import.
+
+- `scenarios.json`: every generated scenario (see sla_lang/simulate/generate.py for how they are
+  built, and the README for the format): the clauses and graph edges it covers, the initial
+  lead, its events and the outcome the reference simulator gives. `sla test` replays it.
+- `coverage.json`: transitions, boundaries and clauses covered, each with the scenarios that
+  cover it, or why nothing can.
+- `contacts.csv`: the scenarios' leads as a HubSpot contact import, with the expected final
+  stage, so an admin can load them into a sandbox and compare.
+
+The coverage summary is returned as an info diagnostic (SLA865), anything uncovered as a
+warning (SLA866) at the clause it is about.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from datetime import datetime
+from typing import Any
+
+from .. import ir
+from ..diagnostics import INTERNAL_ERROR, Diagnostic
+from ..ir import Policy
+from ..irjson import dumps, fingerprint
+from ..source import Span
+from . import BuildOptions, BuildResult
+
+NAME = "fixtures"
+FORMATS: tuple[str, ...] = ()
+DEFAULT_FORMATS: tuple[str, ...] = ()
+
+from ..simulate.rules import FIXTURE_COVERAGE, UNCOVERED
+
+
+def build(policy: Policy, options: BuildOptions) -> BuildResult:
+    try:
+        fixtures = generate_fixtures(policy, options.lang)
+    except Exception as exc:  # a bug in the generator must not take the other targets down
+        if os.environ.get("SLA_DEBUG"):
+            traceback.print_exc()
+        return BuildResult(diagnostics=[Diagnostic(
+            INTERNAL_ERROR, f"internal error in the fixtures target: {type(exc).__name__}: {exc}",
+            Span.point(policy.path), help="please report this with the policy; set SLA_DEBUG=1 for the traceback",
+        )])
+    return BuildResult(
+        files={
+            "scenarios.json": dumps(fixtures.scenarios).encode("utf-8"),
+            "coverage.json": dumps(fixtures.coverage).encode("utf-8"),
+            "contacts.csv": fixtures.contacts.encode("utf-8"),
+        },
+        diagnostics=fixtures.diagnostics,
+    )
+
+
+class Fixtures:
+    def __init__(self, scenarios: dict, coverage: dict, contacts: str, diagnostics: list[Diagnostic]) -> None:
+        self.scenarios = scenarios
+        self.coverage = coverage
+        self.contacts = contacts
+        self.diagnostics = diagnostics
+
+
+def generate_fixtures(policy: Policy, lang: str | None = None) -> Fixtures:
+    from ..simulate.generate import Generator
+
+    gen = Generator(policy, lang)
+    gen.generate()
+    summary, kpi_clauses = replay_all(gen)
+    scenarios = scenarios_document(gen, summary)
+    coverage, diagnostics = coverage_document(gen, kpi_clauses)
+    return Fixtures(scenarios, coverage, contacts_csv(gen), diagnostics)
+
+
+# ------------------------------------------------------------------ scenarios.json
+
+
+def policy_header(policy: Policy) -> dict[str, Any]:
+    a = policy.agreement
+    return {
+        "title": a.title if a else None,
+        "version": a.version.value if a and a.version else None,
+        "language": policy.language,
+        "fingerprint": fingerprint(policy),
+    }
+
+
+def scenario_to_json(gen, scenario) -> dict[str, Any]:
+    events = scenario.events
+    created = events[0]
+    lead: dict[str, Any] = {"id": scenario.lead_id, "created": created["at"], "stage": created.get("stage")}
+    if created.get("properties"):
+        lead["properties"] = created["properties"]
+    if created.get("events"):
+        lead["events"] = created["events"]
+    timeline = [{k: v for k, v in e.items() if k != "lead"} for e in events[1:]]
+    return {
+        "id": scenario.id,
+        "kind": scenario.kind,
+        "description": scenario.description,
+        "covers": {
+            "clauses": scenario.clauses,
+            "edges": scenario.edges,
+            "boundaries": sorted(scenario.sides),
+        },
+        "lead": lead,
+        "timeline": timeline,
+        "until": gen.iso(scenario.until) if scenario.until else None,
+        "expect": scenario.expect,
+    }
+
+
+def scenarios_document(gen, summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": "sla-scenarios/1",
+        "policy": policy_header(gen.policy),
+        "time_zone": str(gen.zone.key),
+        "scenarios": [scenario_to_json(gen, s) for s in gen.scenarios],
+        "summary": summary,
+    }
+
+
+def replay_all(gen) -> tuple[dict[str, Any], set[str]]:
+    """Every scenario's lead in one simulation: the KPI values the whole set must produce."""
+    from ..simulate import simulate_events
+    from ..simulate.report import kpis_to_json
+
+    stream = []
+    for order, scenario in enumerate(gen.scenarios):
+        for index, event in enumerate(scenario.events):
+            stream.append((datetime.fromisoformat(event["at"]), order, index, event))
+    stream.sort(key=lambda item: item[:3])
+    untils = [s.until for s in gen.scenarios if s.until is not None]
+    run = simulate_events(gen.policy, [e for *_, e in stream], "<scenarios>", until=max(untils) if untils else None,
+                          plan=gen.plan)
+    kpis = kpis_to_json(run.kpis())
+    covered = {k["clause"] for k in kpis if any(row["value"] is not None for row in k["rows"])}
+    return {"leads": len(run.sim.leads), "until": gen.iso(run.end) if run.end else None, "kpis": kpis}, covered
+
+
+def replay_summary(policy: Policy, scenarios: list[dict[str, Any]], plan=None) -> dict[str, Any]:
+    """The same combined replay, from scenarios.json data (for `sla test`)."""
+    from ..simulate import simulate_events
+    from ..simulate.engine import Plan, parse_timestamp
+    from ..simulate.report import kpis_to_json
+    from ..simulate.scenarios import scenario_events
+
+    plan = plan or Plan(policy)
+    stream = []
+    untils = []
+    for order, scenario in enumerate(scenarios):
+        for index, event in enumerate(scenario_events(scenario)):
+            at = parse_timestamp(event.get("at"), plan.zone) if isinstance(event.get("at"), str) else None
+            stream.append((at or datetime.min.replace(tzinfo=plan.zone), order, index, event))
+        until = scenario.get("until")
+        if isinstance(until, str) and parse_timestamp(until, plan.zone) is not None:
+            untils.append(parse_timestamp(until, plan.zone))
+    stream.sort(key=lambda item: item[:3])
+    run = simulate_events(policy, [e for *_, e in stream], "<scenarios>", until=max(untils) if untils else None,
+                          plan=plan)
+    return {"leads": len(run.sim.leads), "until": run.sim.format_time(run.end) if run.end else None,
+            "kpis": kpis_to_json(run.kpis())}
+
+
+# ------------------------------------------------------------------ coverage.json
+
+_NOT_LEAD_BEHAVIOUR = {
+    "agreement": "the agreement's header: the document covers it, lead events cannot",
+    "party": "who signs or takes part: not something a lead does",
+    "information": "what each side tells the other: checked in reviews, not by lead events",
+    "responsibilities": "who does what (RACI): not something a lead does",
+    "review": "a meeting: not something a lead does",
+    "cancellation": "when the agreement must be rewritten: not something a lead does",
+}
+
+
+def clause_catalogue(policy: Policy) -> list[tuple[str, Span, str | None]]:
+    """Every clause of the policy: (clause id, where, why lead scenarios cannot cover it or None)."""
+    out: list[tuple[str, Span, str | None]] = []
+    if policy.agreement is not None:
+        out.append((policy.agreement.clause_id, policy.agreement.span, _NOT_LEAD_BEHAVIOUR["agreement"]))
+    for team in policy.teams:
+        out.append((team.clause_id, team.name_span, _NOT_LEAD_BEHAVIOUR["party"]))
+    used_calendars = set()
+    for stage in policy.stages:
+        cal = policy.calendar_for(stage)
+        if cal is not None and _uses_business_time(stage):
+            used_calendars.add(cal.id)
+    for cal in policy.calendars:
+        out.append((cal.clause_id, cal.name_span, None if cal.id in used_calendars else
+                    "no business-time duration counts in this calendar"))
+    for model in policy.scores:
+        out.append((model.clause_id, model.name_span, None))
+        for group in model.groups:
+            out.append((group.clause_id, group.name_span, None if group.rules else "the group has no rules"))
+            for rule in group.rules:
+                out.append((rule.clause_id, rule.span, None))
+    for priority in policy.priorities:
+        out.append((priority.clause_id, priority.name_span, None))
+    for stage in policy.stages:
+        out.append((stage.clause_id, stage.name_span, None))
+        if stage.handoff is not None:
+            out.append((stage.handoff.clause_id, stage.handoff.span, None))
+        for d in stage.deadlines:
+            out.append((d.clause_id, d.span, None))
+        if stage.follow_up is not None:
+            out.append((stage.follow_up.clause_id, stage.follow_up.span, None))
+        for e in stage.escalations:
+            out.append((e.clause_id, e.span, None))
+        for t in stage.transitions:
+            out.append((t.clause_id, t.span, None))
+    for kpi in policy.kpis:
+        out.append((kpi.clause_id, kpi.name_span, None if kpi.measure is not None else "the KPI has no measure"))
+    for info in policy.information:
+        out.append((info.clause_id, info.span, _NOT_LEAD_BEHAVIOUR["information"]))
+        for item in info.items:
+            out.append((item.clause_id, item.span, _NOT_LEAD_BEHAVIOUR["information"]))
+    for row in policy.responsibilities:
+        out.append((row.clause_id, row.span, _NOT_LEAD_BEHAVIOUR["responsibilities"]))
+    for review in policy.reviews:
+        out.append((review.clause_id, review.name_span, _NOT_LEAD_BEHAVIOUR["review"]))
+    for c in policy.cancellations:
+        out.append((c.clause_id, c.span, _NOT_LEAD_BEHAVIOUR["cancellation"]))
+    seen = set()
+    unique = []
+    for item in out:
+        if item[0] not in seen:
+            seen.add(item[0])
+            unique.append(item)
+    return unique
+
+
+def _uses_business_time(stage: ir.Stage) -> bool:
+    from ..simulate.generate import _uses_business_time as uses
+
+    return uses(stage)
+
+
+def _percent(covered: int, total: int) -> float:
+    return round(100.0 * covered / total, 1) if total else 100.0
+
+
+def coverage_document(gen, kpi_clauses: set[str]) -> tuple[dict[str, Any], list[Diagnostic]]:
+    policy = gen.policy
+    diagnostics: list[Diagnostic] = []
+    by_clause: dict[str, list[str]] = {}
+    by_edge: dict[str, list[str]] = {}
+    for s in gen.scenarios:
+        for c in s.clauses:
+            by_clause.setdefault(c, []).append(s.id)
+        for e in s.edges:
+            by_edge.setdefault(e["clause"], []).append(s.id)
+    for k in kpi_clauses:
+        by_clause.setdefault(k, []).append("(all scenarios together)")
+
+    transitions = []
+    for t in policy.transitions():
+        item: dict[str, Any] = {"clause": t.clause_id, "from": t.source, "to": t.target.name}
+        ids = by_edge.get(t.clause_id, [])
+        if ids:
+            item["covered_by"] = ids
+        else:
+            reason = gen.transition_reasons.get(t.clause_id, "no generated scenario takes it")
+            item["reason"] = reason
+            diagnostics.append(Diagnostic(UNCOVERED, f"no fixture scenario takes transition `{t.clause_id}`: {reason}",
+                                          t.span, help="see coverage.json; often the transition can never fire"))
+        transitions.append(item)
+
+    loops = list(gen.loops)
+    for item in loops:
+        if "reason" in item:
+            diagnostics.append(Diagnostic(UNCOVERED, f"no fixture scenario goes round the recycle loop "
+                                          f"`{item['loop'].replace('>', ' -> ')}`: {item['reason']}",
+                                          policy.stage_by_id[item["loop"].split(">")[0]].name_span,
+                                          help="see coverage.json"))
+
+    boundaries = []
+    for b in gen.boundaries:
+        item = {"id": b.id, "clause": b.clause, "kind": b.kind, "description": b.description,
+                "sides": {k: v for k, v in b.sides.items()}}
+        if not b.covered:
+            missing = [k for k, v in b.sides.items() if v is None]
+            item["reason"] = b.reason or "not generated"
+            diagnostics.append(Diagnostic(UNCOVERED, f"boundary `{b.id}` ({', '.join(missing)}) is not covered: "
+                                          f"{item['reason']}", b.span, help="see coverage.json"))
+        boundaries.append(item)
+
+    clauses = []
+    coverable = covered_clauses = 0
+    not_coverable = 0
+    for clause, span, reason in clause_catalogue(policy):
+        item = {"clause": clause}
+        if reason is not None:
+            item["not_coverable"] = reason
+            not_coverable += 1
+        else:
+            coverable += 1
+            ids = by_clause.get(clause, [])
+            if ids:
+                covered_clauses += 1
+                item["covered_by"] = ids
+            else:
+                item["reason"] = "no generated scenario exercises it"
+                diagnostics.append(Diagnostic(UNCOVERED, f"no fixture scenario exercises clause `{clause}`", span,
+                                              help="see coverage.json"))
+        clauses.append(item)
+
+    t_covered = sum(1 for t in transitions if "covered_by" in t)
+    b_covered = sum(1 for b in gen.boundaries if b.covered)
+    summary = {
+        "scenarios": len(gen.scenarios),
+        "transitions": {"covered": t_covered, "total": len(transitions), "percent": _percent(t_covered, len(transitions))},
+        "boundaries": {"covered": b_covered, "total": len(gen.boundaries),
+                       "percent": _percent(b_covered, len(gen.boundaries))},
+        "clauses": {"covered": covered_clauses, "total": coverable, "percent": _percent(covered_clauses, coverable),
+                    "not_coverable": not_coverable},
+        "loops": {"covered": sum(1 for item in loops if "covered_by" in item), "total": len(loops)},
+    }
+    text = (f"fixtures: {len(gen.scenarios)} scenarios; transitions {t_covered}/{len(transitions)} "
+            f"({summary['transitions']['percent']:g}%), boundaries {b_covered}/{len(gen.boundaries)} "
+            f"({summary['boundaries']['percent']:g}%), clauses {covered_clauses}/{coverable} "
+            f"({summary['clauses']['percent']:g}%)")
+    if not_coverable:
+        text += f"; {not_coverable} clauses are not lead behaviour (listed in coverage.json)"
+    where = policy.agreement.span if policy.agreement is not None else Span.point(policy.path)
+    diagnostics.insert(0, Diagnostic(FIXTURE_COVERAGE, text, Span(where.path, where.line, where.column, where.line,
+                                                                  where.column + len("agreement"))))
+    document = {
+        "format": "sla-coverage/1",
+        "policy": policy_header(policy),
+        "summary": summary,
+        "transitions": transitions,
+        "loops": loops,
+        "boundaries": boundaries,
+        "clauses": clauses,
+    }
+    return document, diagnostics
+
+
+# ------------------------------------------------------------------ contacts.csv
+
+
+def contacts_csv(gen) -> str:
+    """The scenarios' leads as a HubSpot contact import (one row per scenario, initial data)."""
+    from ..simulate.report import write_csv
+
+    policy = gen.policy
+    columns: list[str] = ["email", "firstname", "lastname", "lifecyclestage"]
+    sources: dict[str, tuple[str, str]] = {}
+    for prop in policy.properties:
+        column = prop.hubspot or prop.id
+        if column not in columns:
+            columns.append(column)
+        sources[column] = ("property", prop.id)
+    for event in policy.events:
+        column = event.hubspot or event.id
+        if column not in columns:
+            columns.append(column)
+        sources[column] = ("event", event.id)
+    columns += ["sla_scenario_id", "sla_expected_stage", "sla_expected_lifecyclestage"]
+    rows = []
+    for scenario in gen.scenarios:
+        created = scenario.events[0]
+        stage = policy.stage_by_id.get(created.get("stage") or "")
+        final = policy.stage_by_id.get(scenario.expect["final_stage"]) if scenario.expect else None
+        row: dict[str, Any] = {
+            "email": f"sla-fixture-{scenario.lead_id.lower()}@example.com",
+            "firstname": "Fixture",
+            "lastname": scenario.lead_id,
+            "lifecyclestage": stage.hubspot.name if stage is not None and stage.hubspot else "",
+            "sla_scenario_id": scenario.id,
+            "sla_expected_stage": final.id if final else "",
+            "sla_expected_lifecyclestage": final.hubspot.name if final is not None and final.hubspot else "",
+        }
+        properties = created.get("properties", {})
+        events = created.get("events", {})
+        for column, (kind, name) in sources.items():
+            value = properties.get(name) if kind == "property" else events.get(name)
+            if value is not None:
+                row[column] = value
+        rows.append([row.get(c, "") for c in columns])
+    return write_csv(columns, rows)
