@@ -14,6 +14,27 @@ from ..targets import TARGETS, BuildOptions, BuildResult, load_target
 from . import DATE, collect_policy_files, default_paths, has_errors, resolve_config, use_color
 
 
+def summarise(path: str, target: str, diagnostics) -> None:
+    """One line per rule for a target's notes and warnings: what a build can't express is
+    never dropped, but dozens of manual steps must not bury the one line that matters."""
+    if not diagnostics:
+        return
+    groups: dict[str, list] = {}
+    for d in diagnostics:
+        groups.setdefault(d.code, []).append(d)
+    warnings = sum(1 for d in diagnostics if d.severity is Severity.WARNING)
+    notes = len(diagnostics) - warnings
+    counts = ", ".join(part for part in (
+        f"{warnings} warning{'s' * (warnings != 1)}" if warnings else "",
+        f"{notes} note{'s' * (notes != 1)}" if notes else "") if part)
+    click.echo(f"{path}: {target}: {counts} (--verbose shows each with its line)", err=True)
+    order = sorted(groups.values(), key=lambda g: (g[0].severity.rank, g[0].code))
+    for group in order:
+        first = group[0]
+        text = first.message if len(group) == 1 else f"{first.rule.summary} (×{len(group)})"
+        click.echo(f"  {first.severity.value} {first.code} ({first.name}) {text}", err=True)
+
+
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--target", "-t", "targets", multiple=True, type=click.Choice([*TARGETS, "all"]), default=("all",),
@@ -27,8 +48,10 @@ from . import DATE, collect_policy_files, default_paths, has_errors, resolve_con
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Read [tool.sla] from this pyproject.toml.")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
 @click.option("--today", type=DATE, help="The date to judge review deadlines by (default: today).")
+@click.option("--verbose", "-v", is_flag=True, help="Show every note and warning of the targets in full "
+              "(by default they are summarised per rule; errors are always shown in full).")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
-def build(paths, targets, out_dir, formats, lang, check_only, config_path, isolated, today, color):
+def build(paths, targets, out_dir, formats, lang, check_only, config_path, isolated, today, verbose, color):
     """Build outputs from policies (files or folders; default: policies/).
 
     A policy with errors is not built. With several policies each goes into a sub-folder named
@@ -77,7 +100,10 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
             # an error from a target means its output could not be made: that is decided on
             # the raw report; configuration only changes what is shown
             target_failed = built.failed
-            show(finalize_diagnostics(result.source, built.diagnostics, config), result.source)
+            reported = finalize_diagnostics(result.source, built.diagnostics, config)
+            show([d for d in reported if verbose or d.severity is Severity.ERROR], result.source)
+            if not verbose:
+                summarise(result.path, name, [d for d in reported if d.severity is not Severity.ERROR])
             if target_failed:
                 failed = True
                 continue
