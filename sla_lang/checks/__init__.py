@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 # Modules holding checks, imported in this order by `load_checks()`.
 CHECK_MODULES = (
     "sla_lang.checks.names",
+    "sla_lang.checks.graph",
+    "sla_lang.checks.liveness",
+    "sla_lang.checks.ownership",
+    "sla_lang.checks.timing",
+    "sla_lang.checks.scoring",
+    "sla_lang.checks.completeness",
+    "sla_lang.checks.operations",
 )
 
 
