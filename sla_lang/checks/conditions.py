@@ -316,6 +316,9 @@ class ConditionModel:
         self.policy = policy
         self.score_ranges = score_ranges or {}
         self._variables: dict[str, Variable] = {}
+        self._atoms: dict[int, tuple[ir.Condition, Atom | Unknown]] = {}
+        self._answers: dict[tuple[int, str], tuple[ir.Condition, bool]] = {}
+        self._leaf_forms: dict[tuple[int, bool, str], tuple[ir.Condition, list]] = {}
 
     # ---------------------------------------------------------------- variables
     def variable(self, ref: ir.Ref) -> Variable:
@@ -354,6 +357,18 @@ class ConditionModel:
 
     # ---------------------------------------------------------------- atoms
     def atom(self, leaf: ir.Condition) -> Atom:
+        cached = self._atoms.get(id(leaf))
+        if cached is None:
+            try:
+                result: Atom | Unknown = self._atom(leaf)
+            except Unknown as exc:
+                result = exc
+            cached = self._atoms[id(leaf)] = (leaf, result)  # the leaf is kept so its id stays unique
+        if isinstance(cached[1], Unknown):
+            raise cached[1]
+        return cached[1]
+
+    def _atom(self, leaf: ir.Condition) -> Atom:
         if isinstance(leaf, ir.Truthy):
             variable = self.variable(leaf.ref)
             if variable.display == "bool":
@@ -432,8 +447,11 @@ class ConditionModel:
                 if not result:
                     break
             return result
-        literal = Literal(self.atom(node), positive)
-        return [(literal,)] if self.decide((literal,), mode) is not None else []
+        key = (id(node), positive, mode)
+        if key not in self._leaf_forms:
+            literal = Literal(self.atom(node), positive)
+            self._leaf_forms[key] = (node, [(literal,)] if self.decide((literal,), mode) is not None else [])
+        return self._leaf_forms[key][1]
 
     def dnf_all(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str) -> list[tuple[Literal, ...]]:
         """The normal form of a conjunction of conditions (each possibly negated)."""
@@ -454,8 +472,8 @@ class ConditionModel:
         return result
 
     # ---------------------------------------------------------------- deciding a conjunction
-    def decide(self, conjunction: tuple[Literal, ...], mode: str) -> Witness | None:
-        """A witness when the conjunction can be true, else None."""
+    def decide(self, conjunction: tuple[Literal, ...], mode: str, witness: bool = False) -> Witness | bool | None:
+        """Whether the conjunction can be true: True (or a Witness when asked for), else None."""
         by_variable: dict[str, list[Literal]] = {}
         order: list[Variable] = []
         for literal in conjunction:
@@ -472,22 +490,30 @@ class ConditionModel:
                 allowed = allowed.intersect(literal.values)  # type: ignore[arg-type]
             allowed = variable.contains(allowed)
             if not allowed.is_empty():
-                chosen.append((variable, _pick(allowed, variable)))
+                if witness:
+                    chosen.append((variable, _pick(allowed, variable)))
                 continue
             if variable.optional and all(_unset_ok(l, mode) for l in literals):
-                chosen.append((variable, None))
+                if witness:
+                    chosen.append((variable, None))
                 continue
             return None
-        return Witness(tuple(chosen))
+        return Witness(tuple(chosen)) if witness else True
 
     # ---------------------------------------------------------------- questions
-    def can_be_true(self, condition: ir.Condition, mode: str = OVER) -> Witness | None:
-        conjunctions = self.dnf(condition, mode)
-        return self.decide(conjunctions[0], mode) if conjunctions else None
+    def can_be_true(self, condition: ir.Condition, mode: str = OVER) -> bool:
+        key = (id(condition), mode)
+        if key not in self._answers:
+            self._answers[key] = (condition, bool(self.dnf(condition, mode)))
+        return self._answers[key][1]
 
-    def can_all_be_true(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str) -> Witness | None:
+    def can_all_be_true(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str) -> bool:
+        return bool(self.dnf_all(conditions, mode))
+
+    def example(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str = EXACT) -> Witness | None:
+        """A lead meeting every condition (each possibly negated), or None when there is none."""
         conjunctions = self.dnf_all(conditions, mode)
-        return self.decide(conjunctions[0], mode) if conjunctions else None
+        return self.decide(conjunctions[0], mode, witness=True) if conjunctions else None  # type: ignore[return-value]
 
     def implies(self, premise: ir.Condition, conclusion: ir.Condition) -> bool:
         """True when every lead meeting `premise` meets `conclusion` (a proof; False if unsure)."""

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from .. import ir
-from ..businesstime import calendar_for, span_bounds
 from ..diagnostics import Diagnostic, Related, Severity, define_rule
 from . import CheckContext, check
+from .durations import Durations, durations
 from .graph import flow
 from .recognition import is_sales_side, stage_owner, team_role
 
@@ -114,17 +114,17 @@ def _and(items) -> str:
 
 # ------------------------------------------------------------------ worst-case time to finish
 
-_ENUMERATION_BUDGET = 50_000  # path steps spent enumerating simple paths inside cycles
+_ENUMERATION_BUDGET = 5_000  # path steps spent enumerating simple paths in one cycle's component
 
 
-def stage_time_limit(policy: ir.Policy, stage: ir.Stage) -> int | None:
+def stage_time_limit(clock: Durations, stage: ir.Stage) -> int | None:
     """The longest a lead can stay in `stage`, in minutes (None: unbounded or unknown)."""
-    calendar = calendar_for(policy, stage)
+    calendar = clock.calendar(stage)
     limits = []
     decide = stage.deadline("decide")
     candidates = ([decide.within] if decide else []) + [t.after for t in timeouts(stage)]
     for duration in candidates:
-        bounds = span_bounds(duration, calendar)
+        bounds = clock.bounds(duration, calendar)
         if bounds is not None:
             limits.append(bounds[1])
     return min(limits) if limits else None
@@ -135,91 +135,89 @@ def worst_case_to_terminal(ctx: CheckContext) -> tuple[float, list[str], bool] |
     minutes is `inf` when a stage on it has no time limit. None when no entry reaches a terminal.
 
     Dynamic programming over the strongly connected components in reverse topological order.
-    Inside a component with a cycle, simple paths are enumerated within a budget; past it the
-    component counts as the sum of its stages' limits (an upper bound; `exact` is then False).
+    Inside a component with a cycle, simple paths are enumerated within a budget per
+    component; past it the component counts as the sum of its stages' limits (an upper bound;
+    `exact` is then False). Linear in the size of the graph apart from those small
+    enumerations.
     """
     import networkx as nx
 
     f = flow(ctx)
-    policy = ctx.policy
+    clock = durations(ctx)
     if not f.entries or not f.terminals:
         return None
-    limit = {s: (0 if f.is_terminal(s) else stage_time_limit(policy, stage)) for s, stage in f.stages.items()}
-    weight = {s: (float("inf") if v is None else float(v)) for s, v in limit.items()}
+    weight = {}
+    for s, stage in f.stages.items():
+        limit = 0 if f.is_terminal(s) else stage_time_limit(clock, stage)
+        weight[s] = float("inf") if limit is None else float(limit)
     graph = nx.DiGraph()
     graph.add_nodes_from(f.stages)
     graph.add_edges_from((s, t) for s in f.stages for t in f.successors[s])
     condensed = nx.condensation(graph)
-    members = condensed.graph["mapping"]  # stage → component
     best: dict[str, float] = {}  # longest time from entering the stage to finishing
-    route: dict[str, list[str]] = {}  # the stages of that path
+    # how: the stages walked inside the stage's component, then the stage it leaves for
+    step: dict[str, tuple[tuple[str, ...], str | None]] = {}
     exact = True
-    budget = [_ENUMERATION_BUDGET]
-    NONE = float("-inf")
     for component in reversed(list(nx.topological_sort(condensed))):
-        stages = condensed.nodes[component]["members"]
-        cyclic = len(stages) > 1 or any(s in f.successors[s] for s in stages)
-        for s in sorted(stages):
-            if f.is_terminal(s):
-                best[s], route[s] = 0.0, [s]
+        members = condensed.nodes[component]["members"]
+        ordered = sorted(members)
+        cyclic = len(members) > 1 or any(s in f.successors[s] for s in members)
         if not cyclic:
-            (s,) = stages
+            (s,) = members
             if f.is_terminal(s):
+                best[s], step[s] = 0.0, ((s,), None)
                 continue
-            exits = [(best[t], t) for t in dict.fromkeys(f.successors[s]) if best.get(t, NONE) > NONE]
+            exits = [(best[t], t) for t in dict.fromkeys(f.successors[s]) if t in best]
             if exits:
-                value, nxt = max(exits, key=lambda e: (e[0], e[1]))
-                best[s], route[s] = weight[s] + value, [s] + route[nxt]
+                value, nxt = max(exits)
+                best[s], step[s] = weight[s] + value, ((s,), nxt)
             continue
-        for s in sorted(stages):
-            if f.is_terminal(s):
+        budget = [_ENUMERATION_BUDGET]
+        found = {s: _longest_in_component(s, members, f, weight, best, budget) for s in ordered}
+        if budget[0] < 0:
+            exact = False
+            exits = [(best[t], t) for m in ordered for t in f.successors[m] if t not in members and t in best]
+            if not exits:
                 continue
-            found = _longest_in_component(s, stages, f, weight, best, route, budget)
-            if found is None:
-                exact = False
-                found = _bound_for_component(s, stages, f, weight, best, route)
-            if found is not None:
-                best[s], route[s] = found
-    candidates = [(best[e], e) for e in f.entries if best.get(e, NONE) > NONE]
+            value, nxt = max(exits)
+            total = sum(weight[m] for m in members)
+            for s in ordered:
+                best[s], step[s] = total + value, ((s, "…"), nxt)
+            continue
+        for s, result in found.items():
+            if result is not None:
+                best[s], step[s] = result[0], (result[1], result[2])
+    candidates = [(best[e], e) for e in f.entries if e in best]
     if not candidates:
         return None
-    value, entry = max(candidates, key=lambda c: (c[0], c[1]))
-    return value, route[entry], exact
+    value, entry = max(candidates)
+    path: list[str] = []
+    current: str | None = entry
+    while current is not None:
+        walked, current = step[current]
+        path.extend(walked)
+    return value, path, exact
 
 
-def _longest_in_component(start, members, f, weight, best, route, budget):
-    """Longest simple path from `start` that stays in the component, then leaves it (to a
-    stage whose best is known) or ends at a terminal; None when the budget runs out."""
+def _longest_in_component(start, members, f, weight, best, budget):
+    """(time, stages walked, exit stage) for the longest simple path from `start` that stays in
+    the component and then leaves it for a stage whose best is known; None when there is no
+    such path or the component's budget has run out (then `budget[0] < 0`)."""
     result = None
-    stack = [(start, [start], weight[start])]
+    stack = [(start, (start,), weight[start])]
     while stack:
         budget[0] -= 1
         if budget[0] < 0:
             return None
         node, path, total = stack.pop()
         for nxt in dict.fromkeys(f.successors[node]):
-            if nxt in members and nxt not in path:
-                if f.is_terminal(nxt):
-                    candidate = (total, path + [nxt])
-                else:
-                    stack.append((nxt, path + [nxt], total + weight[nxt]))
-                    continue
-            elif nxt not in members and nxt in best:
-                candidate = (total + best[nxt], path + route[nxt])
-            else:
+            if nxt in members:
+                if nxt not in path:
+                    stack.append((nxt, path + (nxt,), total + weight[nxt]))
                 continue
-            if result is None or candidate[0] > result[0]:
-                result = candidate
+            if nxt in best and (result is None or total + best[nxt] > result[0]):
+                result = (total + best[nxt], path, nxt)
     return result
-
-
-def _bound_for_component(start, members, f, weight, best, route):
-    total = sum(weight[m] for m in members if not f.is_terminal(m))
-    exits = [(best[t], t) for m in members for t in f.successors[m] if t not in members and t in best]
-    if not exits:
-        return None
-    value, nxt = max(exits, key=lambda e: (e[0], e[1]))
-    return total + value, [start, "…"] + route[nxt]
 
 
 def format_minutes(minutes: float) -> str:
@@ -246,10 +244,12 @@ def collect_worst_case_time(ctx: CheckContext) -> Iterator[Diagnostic]:
         ctx.stats[key] = "no terminal stage can be reached from an entry stage"
         return
     minutes, path, exact = result
-    shown = " → ".join(path)
+    shown = " → ".join(path if len(path) <= 12 else path[:5] + ["…"] + path[-5:])
+    if len(path) > 12:
+        shown += f"; {len(path)} stages"
     if minutes == float("inf"):
         stuck = next((s for s in path if s != "…" and not flow(ctx).is_terminal(s)
-                      and stage_time_limit(ctx.policy, flow(ctx).stages[s]) is None), None)
+                      and stage_time_limit(durations(ctx), flow(ctx).stages[s]) is None), None)
         ctx.stats[key] = f"unbounded: `{stuck}` has no decide deadline or timeout ({shown})"
     else:
         ctx.stats[key] = f"{'' if exact else 'at most '}{format_minutes(minutes)} ({shown})"

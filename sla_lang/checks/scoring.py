@@ -164,7 +164,7 @@ def score_ranges(ctx: CheckContext) -> dict[str, tuple[int, int]]:
 
 def _possible(model: ConditionModel, condition: ir.Condition) -> bool:
     try:
-        return model.can_be_true(condition, OVER) is not None
+        return model.can_be_true(condition, OVER)
     except Unknown:
         return True
 
@@ -269,7 +269,9 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
     bounded = ConditionModel(policy, ranges)
     for condition, where in _conditions(policy):
         try:
-            possible = free.can_be_true(condition, OVER) is not None
+            if bounded.can_be_true(condition, OVER) and not _has_alternatives(condition):
+                continue  # a conjunction that can be true: so can each of its parts
+            possible = free.can_be_true(condition, OVER)
         except Unknown:
             continue
         if not possible:
@@ -286,7 +288,7 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
             if ref is None or ref.name not in policy.score_by_id or ref.text not in ranges:
                 continue
             try:
-                if bounded.can_be_true(leaf, OVER) is not None or free.can_be_true(leaf, OVER) is None:
+                if bounded.can_be_true(leaf, OVER) or not free.can_be_true(leaf, OVER):
                     continue
             except Unknown:
                 continue
@@ -303,7 +305,7 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
         if reported:
             continue
         try:
-            if bounded.can_be_true(condition, OVER) is None:
+            if not bounded.can_be_true(condition, OVER):
                 keys = sorted({r.text for r in ir.condition_refs(condition) if r.text in ranges})
                 yield Diagnostic(
                     THRESHOLD_UNREACHABLE,
@@ -314,6 +316,18 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
                 )
         except Unknown:
             continue
+
+
+def _has_alternatives(condition: ir.Condition) -> bool:
+    """Whether the condition has an `or` or a `not` (so a part can be dead while it is not)."""
+    stack = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ir.AnyOf, ir.Negation)):
+            return True
+        if isinstance(node, ir.AllOf):
+            stack.extend(node.items)
+    return False
 
 
 def _needs_more_than(leaf: ir.Condition, high: int) -> bool:
@@ -359,7 +373,7 @@ def find_score_rules_that_never_count(ctx: CheckContext) -> Iterator[Diagnostic]
                         f"\"{rule.label}\" never counts: every lead it applies to already gets "
                         f"{sure} points from the rules above it, the cap of group `{group.id}` ({cap})",
                         rule.span,
-                        help=f"raise the group's `max`, or remove this rule",
+                        help="raise the group's `max`, or remove this rule",
                         related=tuple(Related(o.span, "applies to every such lead") for o in because)
                         + (Related(group.cap.span, "the cap"),),
                     )
@@ -369,7 +383,7 @@ def find_score_rules_that_never_count(ctx: CheckContext) -> Iterator[Diagnostic]
 
 def _together(model: ConditionModel, a: ir.Condition, b: ir.Condition) -> bool:
     try:
-        return model.can_all_be_true([(a, True), (b, True)], OVER) is not None
+        return model.can_all_be_true([(a, True), (b, True)], OVER)
     except Unknown:
         return True
 
@@ -410,7 +424,7 @@ def find_ambiguous_transitions(ctx: CheckContext) -> Iterator[Diagnostic]:
                 if _coupled(policy, (earlier.condition, later.condition)):
                     continue
                 try:
-                    witness = model.can_all_be_true([(earlier.condition, True), (later.condition, True)], EXACT)
+                    witness = model.example([(earlier.condition, True), (later.condition, True)], EXACT)
                 except Unknown:
                     continue
                 if witness is None:
@@ -569,7 +583,7 @@ def find_priorities_that_never_apply(ctx: CheckContext) -> Iterator[Diagnostic]:
             if priority.condition is not None:
                 parts.insert(0, (priority.condition, True))
             try:
-                never = model.can_all_be_true(parts, OVER) is None
+                never = not model.can_all_be_true(parts, OVER)
             except Unknown:
                 never = False
             if never:

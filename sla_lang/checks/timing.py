@@ -1,14 +1,8 @@
 """Timing: deadlines, SLOs, follow-up cadences, escalations, timeouts and calendars agree.
 
-How two durations are compared (both count from the moment the lead enters the stage):
-- both in calendar units (`m`, `h`, `d`, `w`): by length;
-- both in business units (`bh`, `bd`, in the stage's calendar): by working time — the later
-  one ends later for every entry time;
-- one of each: by wall-clock time over every moment of an ordinary working week (no public
-  holidays: they only lengthen business durations), using the shortest and longest
-  wall-clock length of the business one (`businesstime.span_bounds`).
-A rule that says "can end after" is reported when *some* entry time makes it so; the message
-gives such a time when the units are mixed.
+Durations are compared as described in `durations.py`. A rule that says "can end after" is
+reported when *some* entry time makes it so; the message gives such a time when the units are
+mixed.
 """
 
 from __future__ import annotations
@@ -16,9 +10,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from .. import ir
-from ..businesstime import BusinessCalendar, _OrdinaryWeek, business_minutes, calendar_for, span_bounds
 from ..diagnostics import Diagnostic, Related, Severity, define_rule
 from . import CheckContext, check
+from .durations import durations
 from .graph import flow
 from .liveness import timeouts
 
@@ -163,52 +157,6 @@ RESPOND_AFTER_DECIDE = define_rule(
 )
 
 
-# ------------------------------------------------------------------ comparing durations
-
-_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-def ends_later(a: ir.Duration, b: ir.Duration, calendar: BusinessCalendar | None, *, factor: int = 1,
-               or_equal: bool = False) -> bool | None:
-    """Whether, for some entry time, `a` (from entry) ends later than `factor` × `b` — or at
-    the same time too with `or_equal`. None when a business duration has no usable calendar."""
-
-    def beyond(x: float, y: float) -> bool:
-        return x >= y if or_equal else x > y
-
-    if a.business and b.business:
-        if calendar is None or not calendar.minutes_per_day:
-            return None
-        return beyond(business_minutes(a, calendar), factor * business_minutes(b, calendar))
-    if not a.business and not b.business:
-        return beyond(a.minutes or 0, factor * (b.minutes or 0))
-    a_bounds, b_bounds = span_bounds(a, calendar), span_bounds(b, calendar)
-    if a_bounds is None or b_bounds is None:
-        return None
-    return beyond(a_bounds[1], factor * b_bounds[0])
-
-
-def _worst_entry(business: ir.Duration, calendar: BusinessCalendar | None, shortest: bool) -> str | None:
-    """The ordinary-week entry time at which a business duration is shortest (or longest)."""
-    if calendar is None or not calendar.periods or not calendar.weekdays or not business.business:
-        return None
-    week = _OrdinaryWeek(calendar)
-    amount = business_minutes(business, calendar)
-    starts = sorted(set(s % week.WEEK for s in week.critical_starts()))
-    pick = min if shortest else max
-    start = pick(starts, key=lambda s: (week.length_from(s, amount), s))
-    day, minute = divmod(start, 1440)
-    return f"{_WEEKDAY_NAMES[day]} {minute // 60:02d}:{minute % 60:02d}"
-
-
-def _when(a: ir.Duration, b: ir.Duration, calendar: BusinessCalendar | None) -> str:
-    """' (for a lead entering on Monday 09:00)' when `a` exceeds `b` only for some entry times."""
-    if a.business == b.business:
-        return ""
-    entry = _worst_entry(b, calendar, shortest=True) if b.business else _worst_entry(a, calendar, shortest=False)
-    return f" (e.g. for a lead entering on {entry})" if entry else ""
-
-
 def _stage_durations(stage: ir.Stage) -> Iterator[ir.Duration]:
     for d in stage.deadlines:
         yield d.within
@@ -228,29 +176,29 @@ def _stage_durations(stage: ir.Stage) -> Iterator[ir.Duration]:
 
 @check(SLO_NOT_STRICTER, RESPOND_AFTER_DECIDE)
 def find_loose_targets(ctx: CheckContext) -> Iterator[Diagnostic]:
-    policy = ctx.policy
+    clock = durations(ctx)
     for stage in flow(ctx).stages.values():
-        calendar = calendar_for(policy, stage)
+        calendar = clock.calendar(stage)
         for d in stage.deadlines:
             if d.target is None or d.target.amount == 0 or d.within.amount == 0:
                 continue
-            if ends_later(d.target, d.within, calendar, or_equal=True):
-                looser = ends_later(d.target, d.within, calendar)
+            if clock.ends_later(d.target, d.within, calendar, or_equal=True):
+                looser = clock.ends_later(d.target, d.within, calendar)
                 how = "looser than" if looser else "the same as"
                 yield Diagnostic(
                     SLO_NOT_STRICTER,
                     f"the internal target `{d.target.text}` of `{stage.id}.{d.kind}` is {how} the SLA "
-                    f"`{d.within.text}` it should protect{_when(d.target, d.within, calendar) if looser else ''}",
+                    f"`{d.within.text}` it should protect{clock.example_entry(d.target, d.within, calendar) if looser else ''}",
                     d.target.span,
                     help=f"make the target shorter than {d.within.text}, so a slip still keeps the SLA",
                     related=(Related(d.within.span, "the SLA"),),
                 )
         respond, decide = stage.deadline("respond"), stage.deadline("decide")
-        if respond and decide and ends_later(respond.within, decide.within, calendar):
+        if respond and decide and clock.ends_later(respond.within, decide.within, calendar):
             yield Diagnostic(
                 RESPOND_AFTER_DECIDE,
                 f"the first response (`{respond.within.text}`) can be due after the lead must have left `{stage.id}` "
-                f"(`decide within {decide.within.text}`){_when(respond.within, decide.within, calendar)}",
+                f"(`decide within {decide.within.text}`){clock.example_entry(respond.within, decide.within, calendar)}",
                 respond.within.span,
                 help="the response deadline should be shorter than the decision deadline",
                 related=(Related(decide.span, "decision deadline"),),
@@ -262,30 +210,30 @@ def find_loose_targets(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 @check(FOLLOW_UP_AFTER_DEADLINE, FOLLOW_UP_OUT_OF_ORDER)
 def find_follow_ups_outside_deadlines(ctx: CheckContext) -> Iterator[Diagnostic]:
-    policy = ctx.policy
+    clock = durations(ctx)
     for stage in flow(ctx).stages.values():
         follow = stage.follow_up
         if follow is None or not follow.offsets or stage.is_terminal:
             continue
-        calendar = calendar_for(policy, stage)
+        calendar = clock.calendar(stage)
         offsets = follow.offsets
         for before, after in zip(offsets, offsets[1:]):
-            if ends_later(before, after, calendar, or_equal=True):
+            if clock.ends_later(before, after, calendar, or_equal=True):
                 yield Diagnostic(
                     FOLLOW_UP_OUT_OF_ORDER,
                     f"the follow-up at `{after.text}` is not after the one at `{before.text}`"
-                    f"{_when(before, after, calendar)}",
+                    f"{clock.example_entry(before, after, calendar)}",
                     after.span,
                     help="list the offsets in increasing order, each later than the one before",
                     related=(Related(before.span, "previous attempt"),),
                 )
         respond = stage.deadline("respond")
         first = offsets[0]
-        if respond and respond.within.amount and ends_later(first, respond.within, calendar):
+        if respond and respond.within.amount and clock.ends_later(first, respond.within, calendar):
             yield Diagnostic(
                 FOLLOW_UP_AFTER_DEADLINE,
                 f"the first follow-up at `{first.text}` can fall after the response deadline "
-                f"`{respond.within.text}`{_when(first, respond.within, calendar)}",
+                f"`{respond.within.text}`{clock.example_entry(first, respond.within, calendar)}",
                 first.span,
                 help=f"make the first attempt due within {respond.within.text} (usually `0d`)",
                 related=(Related(respond.span, "response deadline"),),
@@ -293,11 +241,11 @@ def find_follow_ups_outside_deadlines(ctx: CheckContext) -> Iterator[Diagnostic]
         last = offsets[-1]
         decide = stage.deadline("decide")
         if decide is not None:
-            if decide.within.amount and ends_later(last, decide.within, calendar):
+            if decide.within.amount and clock.ends_later(last, decide.within, calendar):
                 yield Diagnostic(
                     FOLLOW_UP_AFTER_DEADLINE,
                     f"the last follow-up at `{last.text}` can fall after the decision deadline "
-                    f"`{decide.within.text}`{_when(last, decide.within, calendar)}: the lead must have left "
+                    f"`{decide.within.text}`{clock.example_entry(last, decide.within, calendar)}: the lead must have left "
                     f"`{stage.id}` by then",
                     last.span,
                     help=f"schedule the attempts within {decide.within.text}, or lengthen the decision deadline",
@@ -305,11 +253,11 @@ def find_follow_ups_outside_deadlines(ctx: CheckContext) -> Iterator[Diagnostic]
                 )
             continue
         for t in timeouts(stage):
-            if t.after.amount and ends_later(last, t.after, calendar):
+            if t.after.amount and clock.ends_later(last, t.after, calendar):
                 yield Diagnostic(
                     FOLLOW_UP_AFTER_DEADLINE,
                     f"the last follow-up at `{last.text}` can fall after the timeout `-> {t.target.name} after "
-                    f"{t.after.text}` has moved the lead out of `{stage.id}`{_when(last, t.after, calendar)}",
+                    f"{t.after.text}` has moved the lead out of `{stage.id}`{clock.example_entry(last, t.after, calendar)}",
                     last.span,
                     help="schedule the attempts before the timeout, or lengthen it",
                     related=(Related(t.span, "timeout"),),
@@ -322,9 +270,9 @@ def find_follow_ups_outside_deadlines(ctx: CheckContext) -> Iterator[Diagnostic]
 
 @check(LATE_ESCALATION, ESCALATION_WITHOUT_DEADLINE)
 def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
-    policy = ctx.policy
+    clock = durations(ctx)
     for stage in flow(ctx).stages.values():
-        calendar = calendar_for(policy, stage)
+        calendar = clock.calendar(stage)
         for e in stage.escalations:
             if e.on is None:
                 continue
@@ -337,12 +285,12 @@ def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help=f"add `{e.on} within …` to the stage, or guard the deadline it has",
                 )
                 continue
-            if deadline.within.amount and ends_later(e.after, deadline.within, calendar, factor=2):
+            if deadline.within.amount and clock.ends_later(e.after, deadline.within, calendar, factor=2):
                 yield Diagnostic(
                     LATE_ESCALATION,
                     f"escalating after `{e.after.text}` tells `{e.to.name}` only when the `{e.on}` deadline "
                     f"(`{deadline.within.text}`) has been missed by more than the deadline itself"
-                    f"{_when(e.after, deadline.within, calendar)}",
+                    f"{clock.example_entry(e.after, deadline.within, calendar)}",
                     e.after.span,
                     help=f"escalate at the deadline (`after {deadline.within.text}`) or earlier",
                     related=(Related(deadline.span, "the deadline it guards"),),
@@ -476,17 +424,17 @@ def find_deadlines_on_terminal_stages(ctx: CheckContext) -> Iterator[Diagnostic]
 
 @check(TIMEOUT_NEVER_FIRES)
 def find_timeouts_that_never_fire(ctx: CheckContext) -> Iterator[Diagnostic]:
-    policy = ctx.policy
+    clock = durations(ctx)
     for stage in flow(ctx).stages.values():
         found = [t for t in timeouts(stage) if t.after.amount]
         if len(found) < 2:
             continue
-        calendar = calendar_for(policy, stage)
+        calendar = clock.calendar(stage)
         for i, late in enumerate(found):
             for j, early in enumerate(found):
-                if i == j or ends_later(early.after, late.after, calendar) is not False:
+                if i == j or clock.ends_later(early.after, late.after, calendar) is not False:
                     continue  # `early` does not always fire first (or cannot tell)
-                strictly_first = ends_later(late.after, early.after, calendar)
+                strictly_first = clock.ends_later(late.after, early.after, calendar)
                 if not strictly_first and j > i:
                     continue  # equal timeouts: report only the later-written one
                 yield Diagnostic(
