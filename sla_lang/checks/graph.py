@@ -446,12 +446,14 @@ def find_recycle_paths_that_never_return(ctx: CheckContext) -> Iterator[Diagnost
         if stage.id not in returning:
             paths = [t for p in dict.fromkeys(f.predecessors[stage.id]) for t in f.edges[p]
                      if t.target.name == stage.id and p != stage.id]
+            back = next((t.source for t in paths if t.source in inside), next(s for s in f.stages if s in inside))
             yield Diagnostic(
                 RECYCLED_LEADS_NEVER_RETURN,
                 f"leads recycled into `{stage.id}` never return to the qualification funnel: no route leads from "
                 f"`{stage.id}` back to {funnel_names}",
                 stage.name_span,
-                help=f"add a re-qualification route, e.g. `-> mql when lead_score >= 50` in stage `{stage.id}`",
+                help=f"add a re-qualification route to stage `{stage.id}`, e.g. `-> {back} when …` with the criteria "
+                "a nurtured lead must meet again",
                 related=tuple(Related(t.span, f"leads are recycled here from `{t.source}`") for t in paths),
             )
         elif stage.id not in requalifying:
