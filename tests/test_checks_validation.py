@@ -236,3 +236,16 @@ def test_generator_command_line(generator, tmp_path, capsys):
         generator.main(["3"])
     assert "at least 9 stages" in capsys.readouterr().err
     sys.modules.pop("generate", None)
+
+
+# ------------------------------------------------------------------ documentation
+
+
+def test_readme_lists_every_validation_rule_as_registered():
+    from sla_lang.diagnostics import all_rules
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    documented = [line for line in readme.splitlines() if line.startswith("| SLA") and line[5] in "24567"]
+    registered = [f"| {r.code} | `{r.name}` | {r.severity.value} | {r.summary} |"
+                  for r in all_rules() if r.code[3] in "24567"]
+    assert documented == registered
