@@ -205,8 +205,8 @@ ALERT_ON_WRONG_SIDE = _checklist_rule(
     "alert-on-wrong-side-of-target",
     "A KPI alert fires while the target is being met.",
     "An alert should fire when the KPI is missing its target: with `target >= 20%` an alert "
-    "`<= 25%` also fires at 22%, when all is well. The values where both the target and the "
-    "alert hold are reported.",
+    "`<= 25%` also fires at 22%, when all is well. The message gives the values where both "
+    "the target and the alert hold.",
     "target >= 20%\nalert <= 25% \"Review the MQL criteria\"",
     "target >= 20%\nalert <= 15% \"Review the MQL criteria\"",
 )
@@ -508,15 +508,40 @@ def find_alerts_on_wrong_side(ctx: CheckContext) -> Iterator[Diagnostic]:
         both = met.intersect(firing)
         if both.is_empty():
             continue
+        unit = "%" if isinstance(kpi.target.value, ir.Percent) else ""
+        if isinstance(kpi.target.value, ir.Duration):
+            unit = "min" if target[1] == "min" else kpi.target.value.unit
         yield Diagnostic(
             ALERT_ON_WRONG_SIDE,
             f"the alert `{kpi.alert.op} {_shown(kpi.alert.value)}` of KPI `{kpi.id}` fires while its target "
-            f"`{kpi.target.op} {_shown(kpi.target.value)}` is met",
+            f"`{kpi.target.op} {_shown(kpi.target.value)}` is met ({_overlap(both, unit)})",
             kpi.alert.span,
             help="an alert should fire only when the target is missed, e.g. "
             f"`alert {_opposite(kpi.target.op)} …` with a value beyond the target",
             related=(Related(kpi.target.span, "the target"),),
         )
+
+
+def _overlap(values: Intervals, unit: str) -> str:
+    """`at 20% to 25%`, `at 30 and above` — where both the target and the alert hold."""
+    (start, _), (_, end) = values.parts[0], values.parts[-1]
+
+    def number(x: float) -> str:
+        if unit == "min":
+            from .liveness import format_minutes
+
+            return format_minutes(x)
+        return (str(int(x)) if float(x).is_integer() else f"{x:g}") + unit
+
+    if start[0] == end[0]:
+        return f"at {number(start[0])}"
+    if end[0] == float("inf"):
+        return f"{'from' if start[1] < 0 else 'above'} {number(start[0])}"
+    if start[0] == float("-inf"):
+        return f"{'up to' if end[1] > 0 else 'below'} {number(end[0])}"
+    low = f"from {number(start[0])}" if start[1] < 0 else f"above {number(start[0])}"
+    high = f"to {number(end[0])}" if end[1] > 0 else f"up to (not including) {number(end[0])}"
+    return f"{low} {high}"
 
 
 def _shown(value: ir.Value) -> str:
