@@ -81,7 +81,7 @@ ZERO_DURATION = define_rule(
     Severity.ERROR,
     "A deadline, target, escalation, timeout or information duty lasts zero time.",
     explanation="`respond within 0h` is breached the moment the lead arrives; `-> x after 0d` "
-    "moves every lead on at once; an escalation after 0h fires for every lead. (A follow-up "
+    "(without `when`) moves every lead on at once; an escalation after 0h fires for every lead. (A follow-up "
     "offset of `0d` is fine: the first attempt is due on entry. Negative durations cannot be "
     "written: `-3d` is a syntax error.)",
     bad="respond within 0h",
@@ -310,7 +310,7 @@ def find_zero_durations(ctx: CheckContext) -> Iterator[Diagnostic]:
             what.append((d.target, f"the internal target of `{stage.id}.{d.kind}` is missed the moment a lead arrives"))
         for e in stage.escalations:
             what.append((e.after, f"this escalation fires for every lead the moment it enters `{stage.id}`"))
-        for t in stage.transitions:
+        for t in timeouts(stage):  # `when … after 0d` only waits for nothing: harmless
             what.append((t.after, f"this timeout moves every lead out of `{stage.id}` the moment it arrives"))
     for info in policy.information:
         for item in info.items:
