@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,21 @@ VALID = sorted((FIXTURES / "valid").glob("*.sla"))
 INVALID = sorted((FIXTURES / "invalid").glob("*.sla"))
 
 _EXPECT = re.compile(rb"#\s*expect:\s*(SLA\d{3})@(\d+):(\d+)")
+
+
+# "Today" for the whole suite: review-expiry checks (SLA718) judge the example policies'
+# `last held` dates as of this day, so the suite does not start failing when a review falls
+# due in real time. `sla check --today` does the same for CI runs of the command.
+TODAY = date(2026, 11, 23)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fixed_today():
+    from sla_lang.checks import CheckContext
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CheckContext, "today", property(lambda self: self.options.today or TODAY))
+        yield
 
 
 def expectations(path: Path) -> list[tuple[str, int, int]]:

@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 from ..diagnostics import INTERNAL_ERROR, Diagnostic, Rule
 
@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 # Modules holding checks, imported in this order by `load_checks()`.
 CHECK_MODULES = (
     "sla_lang.checks.names",
+    "sla_lang.checks.graph",
+    "sla_lang.checks.liveness",
+    "sla_lang.checks.ownership",
+    "sla_lang.checks.timing",
+    "sla_lang.checks.scoring",
+    "sla_lang.checks.completeness",
+    "sla_lang.checks.operations",
 )
 
 
@@ -52,6 +59,7 @@ class RegisteredCheck:
 
 
 _CHECKS: list[RegisteredCheck] = []
+_T = TypeVar("_T")
 
 
 def check(*rules: Rule):
@@ -75,6 +83,14 @@ class CheckContext:
     policy: Policy
     options: CheckOptions = field(default_factory=CheckOptions)
     stats: dict[str, object] = field(default_factory=dict)
+    _memo: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def memo(self, key: str, compute: Callable[[], _T]) -> _T:
+        """A fact derived from the policy (the funnel, score ranges …), computed once and shared
+        by every check that needs it."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[return-value]
 
     @cached_property
     def graph(self) -> nx.MultiDiGraph:

@@ -1,0 +1,583 @@
+"""Decision procedures over criteria: can a condition be true, can two be true at once,
+which values of a quantity does a condition accept?
+
+These are small proofs, not heuristics. The model:
+
+- Every quantity a condition reads is a *variable*: a property (number, text, enum, yes/no,
+  date), an event (a count: a whole number ≥ 0, never unset) or a score or score group (a whole
+  number, never unset; optionally limited to the range its rules can reach).
+- Variables are independent of one another. A score and the properties its rules read are
+  *not* related, nor a score and its groups. For "never true" proofs this over-approximates
+  what leads can look like, so the proofs stay sound; claims that something *can* happen
+  (ambiguity, gaps) are only made when the conditions involved do not mix a score with the
+  quantities it is computed from.
+- A property can be unset. On an unset property `==`, `<`, `>=`, `in`, a bare yes/no name and
+  `is set` are false, `is not set` is true. `!=` and `not in` are left open (the CRM may
+  treat an unknown value either way): "never true" proofs let them be either, and witnesses
+  never rely on them.
+
+A condition is brought into disjunctive normal form (after pushing negations to the leaves);
+each conjunction is decided variable by variable with interval arithmetic for ordered values
+and set arithmetic for the rest. The normal form is capped (`MAX_CONJUNCTIONS`); past the cap
+the answer is "unknown" and nothing is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterable, Iterator
+
+from .. import ir
+
+INF = math.inf
+MAX_CONJUNCTIONS = 256
+
+# ------------------------------------------------------------------ interval arithmetic
+#
+# A *cut* is a point of the real line with a side: (x, -1) lies just before x, (x, +1) just
+# after it. An interval is the stretch between two cuts [start, end), so [a, b] is
+# ((a,-1), (b,+1)) and (a, b) is ((a,+1), (b,-1)); it is empty when start >= end. With cuts,
+# open and closed ends need no special cases: unions, intersections and complements are
+# comparisons of tuples.
+
+Cut = tuple[float, int]
+_MINUS_INF: Cut = (-INF, 0)
+_PLUS_INF: Cut = (INF, 0)
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """A union of disjoint intervals of the real line, sorted."""
+
+    parts: tuple[tuple[Cut, Cut], ...]
+
+    @staticmethod
+    def everything() -> Intervals:
+        return Intervals(((_MINUS_INF, _PLUS_INF),))
+
+    @staticmethod
+    def nothing() -> Intervals:
+        return Intervals(())
+
+    @staticmethod
+    def of(start: Cut, end: Cut) -> Intervals:
+        return Intervals(((start, end),)) if start < end else Intervals(())
+
+    @staticmethod
+    def compare(op: str, value: float) -> Intervals:
+        """The values x with `x op value`."""
+        if op == "==":
+            return Intervals.of((value, -1), (value, 1))
+        if op == "!=":
+            return Intervals.of((value, -1), (value, 1)).complement()
+        if op == ">=":
+            return Intervals.of((value, -1), _PLUS_INF)
+        if op == ">":
+            return Intervals.of((value, 1), _PLUS_INF)
+        if op == "<=":
+            return Intervals.of(_MINUS_INF, (value, 1))
+        if op == "<":
+            return Intervals.of(_MINUS_INF, (value, -1))
+        raise ValueError(op)
+
+    @staticmethod
+    def points(values: Iterable[float]) -> Intervals:
+        out = Intervals.nothing()
+        for v in values:
+            out = out.union(Intervals.compare("==", v))
+        return out
+
+    def is_empty(self) -> bool:
+        return not self.parts
+
+    def intersect(self, other: Intervals) -> Intervals:
+        out = []
+        i = j = 0
+        a, b = self.parts, other.parts
+        while i < len(a) and j < len(b):
+            start = max(a[i][0], b[j][0])
+            end = min(a[i][1], b[j][1])
+            if start < end:
+                out.append((start, end))
+            if a[i][1] < b[j][1]:
+                i += 1
+            else:
+                j += 1
+        return Intervals(tuple(out))
+
+    def union(self, other: Intervals) -> Intervals:
+        merged: list[list[Cut]] = []
+        for start, end in sorted(self.parts + other.parts):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        return Intervals(tuple((s, e) for s, e in merged))
+
+    def complement(self) -> Intervals:
+        out = []
+        previous = _MINUS_INF
+        for start, end in self.parts:
+            if previous < start:
+                out.append((previous, start))
+            previous = end
+        if previous < _PLUS_INF:
+            out.append((previous, _PLUS_INF))
+        return Intervals(tuple(out))
+
+    def integers(self) -> Intervals:
+        """The same set, keeping only stretches that contain a whole number (tightened to them)."""
+        out = []
+        for start, end in self.parts:
+            low = _first_integer(start)
+            high = _last_integer(end)
+            if low <= high:
+                out.append(((low, -1) if low > -INF else _MINUS_INF, (high, 1) if high < INF else _PLUS_INF))
+        return Intervals(tuple(out))
+
+    def sample(self, whole: bool) -> float | None:
+        """A value in the set (a whole number when `whole`), preferring closed ends."""
+        for start, end in (self.integers() if whole else self).parts:
+            if start[0] > -INF:
+                if start[1] == -1:
+                    return start[0]
+                if end[0] < INF:
+                    return (start[0] + end[0]) / 2
+                return start[0] + 1
+            if end[0] < INF:
+                return end[0] if end[1] == 1 else end[0] - 1
+            return 0
+        return None
+
+
+def _first_integer(cut: Cut) -> float:
+    x, side = cut
+    if x == -INF:
+        return -INF
+    return math.ceil(x) if side <= 0 else math.floor(x) + 1
+
+
+def _last_integer(cut: Cut) -> float:
+    x, side = cut
+    if x == INF:
+        return INF
+    return math.floor(x) if side > 0 else math.ceil(x) - 1
+
+
+def describe_interval(start: Cut, end: Cut, name: str, whole: bool) -> str:
+    """`70 <= lead_score <= 79`, `lead_score < 10`, `lead_score = 5`."""
+    if whole:
+        low, high = _first_integer(start), _last_integer(end)
+        if low == high:
+            return f"{name} = {_number_text(low)}"
+        if low == -INF:
+            return f"{name} <= {_number_text(high)}"
+        if high == INF:
+            return f"{name} >= {_number_text(low)}"
+        return f"{_number_text(low)} <= {name} <= {_number_text(high)}"
+    if start[0] == end[0]:
+        return f"{name} = {_number_text(start[0])}"
+    left = "" if start[0] == -INF else f"{_number_text(start[0])} {'<=' if start[1] == -1 else '<'} "
+    right = "" if end[0] == INF else f" {'<=' if end[1] == 1 else '<'} {_number_text(end[0])}"
+    return f"{left}{name}{right}"
+
+
+def _number_text(value: float) -> str:
+    if value in (INF, -INF):
+        return "∞" if value > 0 else "-∞"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# ------------------------------------------------------------------ finite and co-finite sets
+
+
+@dataclass(frozen=True)
+class Choices:
+    """A set of unordered values (enum options, texts, yes/no): the listed ones, or all but them."""
+
+    values: frozenset
+    cofinite: bool = False
+
+    @staticmethod
+    def everything() -> Choices:
+        return Choices(frozenset(), True)
+
+    def intersect(self, other: Choices) -> Choices:
+        if self.cofinite and other.cofinite:
+            return Choices(self.values | other.values, True)
+        if self.cofinite:
+            return Choices(other.values - self.values)
+        if other.cofinite:
+            return Choices(self.values - other.values)
+        return Choices(self.values & other.values)
+
+    def union(self, other: Choices) -> Choices:
+        return self.complement().intersect(other.complement()).complement()
+
+    def complement(self) -> Choices:
+        return Choices(self.values, not self.cofinite)
+
+    def is_empty(self) -> bool:
+        return not self.cofinite and not self.values
+
+
+ValueSet = Intervals | Choices
+
+# ------------------------------------------------------------------ variables and literals
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One quantity conditions read. `domain` is every value it can hold when set."""
+
+    key: str  # `employees`, `lead_score`, `lead_score.fit`
+    kind: str  # ordered | unordered
+    domain: ValueSet
+    whole: bool  # ordered values are whole numbers (counts, scores, dates)
+    optional: bool  # can be unset (properties); events and scores always have a value
+    display: str  # how values read in messages: number | date | text | bool
+
+    def contains(self, values: ValueSet) -> ValueSet:
+        inside = values.intersect(self.domain)  # type: ignore[arg-type]
+        return inside.integers() if self.whole and isinstance(inside, Intervals) else inside
+
+    def has_value_in(self, values: ValueSet) -> bool:
+        return not self.contains(values).is_empty()
+
+    def show(self, value) -> str:
+        if self.display == "date":
+            return date.fromordinal(int(value)).isoformat()
+        if self.display == "text":
+            return f'"{value}"'
+        if self.display == "bool":
+            return "true" if value else "false"
+        return _number_text(value)
+
+
+@dataclass(frozen=True)
+class Atom:
+    """A leaf condition about one variable: true exactly for set values in `values`; when the
+    variable is unset it is `unset` (True/False) or undetermined (None)."""
+
+    variable: Variable
+    values: ValueSet
+    unset: bool | None
+    span: object = None
+
+
+@dataclass(frozen=True)
+class Literal:
+    atom: Atom
+    positive: bool
+
+    @property
+    def values(self) -> ValueSet:
+        return self.atom.values if self.positive else self.atom.values.complement()
+
+    @property
+    def unset(self) -> bool | None:
+        if self.atom.unset is None:
+            return None
+        return self.atom.unset if self.positive else not self.atom.unset
+
+
+class Unknown(Exception):
+    """The condition cannot be analysed (an undefined name, a type error, too many cases)."""
+
+
+# Modes: OVER lets undetermined literals be true on an unset property (for proofs that a
+# condition is never true); EXACT never relies on them (for witnesses).
+OVER, EXACT = "over", "exact"
+
+
+@dataclass(frozen=True)
+class Witness:
+    """An example lead: a value (or `None` for unset) per variable the condition constrains."""
+
+    values: tuple[tuple[Variable, object], ...]
+
+    def describe(self) -> str:
+        parts = []
+        for variable, value in self.values:
+            parts.append(f"{variable.key} not set" if value is None else f"{variable.key} = {variable.show(value)}")
+        return ", ".join(parts) if parts else "any lead"
+
+
+class ConditionModel:
+    """Turns IR conditions into literals over the policy's variables and decides them.
+
+    `score_ranges` maps score refs (`lead_score`, `lead_score.fit`) to the range their rules
+    can reach; without it scores are any whole number.
+    """
+
+    def __init__(self, policy: ir.Policy, score_ranges: dict[str, tuple[int, int]] | None = None) -> None:
+        self.policy = policy
+        self.score_ranges = score_ranges or {}
+        self._variables: dict[str, Variable] = {}
+        self._atoms: dict[int, tuple[ir.Condition, Atom | Unknown]] = {}
+        self._answers: dict[tuple[int, str], tuple[ir.Condition, bool]] = {}
+        self._leaf_forms: dict[tuple[int, bool, str], tuple[ir.Condition, list]] = {}
+
+    # ---------------------------------------------------------------- variables
+    def variable(self, ref: ir.Ref) -> Variable:
+        key = ref.text
+        if key in self._variables:
+            return self._variables[key]
+        policy = self.policy
+        prop = policy.property_by_id.get(ref.name)
+        if prop is not None and ref.member is None:
+            variable = self._property_variable(key, prop)
+        elif ref.name in policy.event_by_id and ref.member is None:
+            variable = Variable(key, "ordered", Intervals.compare(">=", 0), True, False, "number")
+        elif ref.name in policy.score_by_id and (
+            ref.member is None or any(g.id == ref.member for g in policy.score_by_id[ref.name].groups)
+        ):
+            low, high = self.score_ranges.get(key, (-INF, INF))
+            variable = Variable(key, "ordered", Intervals.of((low, -1), (high, 1)), True, False, "number")
+        else:
+            raise Unknown(f"`{key}` is not a declared quantity")
+        self._variables[key] = variable
+        return variable
+
+    @staticmethod
+    def _property_variable(key: str, prop: ir.Property) -> Variable:
+        if prop.type == "number":
+            return Variable(key, "ordered", Intervals.everything(), False, True, "number")
+        if prop.type == "date":
+            return Variable(key, "ordered", Intervals.everything(), True, True, "date")
+        if prop.type == "datetime":
+            return Variable(key, "ordered", Intervals.everything(), False, True, "date")
+        if prop.type == "enum":
+            return Variable(key, "unordered", Choices(frozenset(o.value for o in prop.options)), False, True, "text")
+        if prop.type == "bool":
+            return Variable(key, "unordered", Choices(frozenset({True, False})), False, True, "bool")
+        return Variable(key, "unordered", Choices.everything(), False, True, "text")
+
+    # ---------------------------------------------------------------- atoms
+    def atom(self, leaf: ir.Condition) -> Atom:
+        cached = self._atoms.get(id(leaf))
+        if cached is None:
+            try:
+                result: Atom | Unknown = self._atom(leaf)
+            except Unknown as exc:
+                result = exc
+            cached = self._atoms[id(leaf)] = (leaf, result)  # the leaf is kept so its id stays unique
+        if isinstance(cached[1], Unknown):
+            raise cached[1]
+        return cached[1]
+
+    def _atom(self, leaf: ir.Condition) -> Atom:
+        if isinstance(leaf, ir.Truthy):
+            variable = self.variable(leaf.ref)
+            if variable.display == "bool":
+                return Atom(variable, Choices(frozenset({True})), False, leaf.span)
+            if variable.kind == "ordered" and not variable.optional and variable.display == "number":
+                if leaf.ref.name in self.policy.event_by_id:
+                    return Atom(variable, Intervals.compare(">=", 1), False, leaf.span)
+            raise Unknown("a bare name on something that is not yes/no or an event")
+        if isinstance(leaf, ir.Presence):
+            variable = self.variable(leaf.left)
+            if not variable.optional:
+                raise Unknown("`is set` on a quantity that always has a value")
+            every = variable.domain
+            return Atom(variable, every if not leaf.negated else every.complement(), leaf.negated, leaf.span)
+        if isinstance(leaf, ir.Comparison):
+            variable = self.variable(leaf.left)
+            value = self._value(variable, leaf.right)
+            if variable.kind == "ordered":
+                values: ValueSet = Intervals.compare(leaf.op, value)
+            elif leaf.op in ("==", "!="):
+                values = Choices(frozenset({value}))
+                if leaf.op == "!=":
+                    values = values.complement()
+            else:
+                raise Unknown("an ordering on unordered values")
+            return Atom(variable, values, None if leaf.op == "!=" else False, leaf.span)
+        if isinstance(leaf, ir.Membership):
+            variable = self.variable(leaf.left)
+            items = [self._value(variable, v) for v in leaf.values]
+            values = Intervals.points(items) if variable.kind == "ordered" else Choices(frozenset(items))
+            if leaf.negated:
+                values = values.complement()
+            return Atom(variable, values, None if leaf.negated else False, leaf.span)
+        raise Unknown(f"not a leaf: {type(leaf).__name__}")
+
+    @staticmethod
+    def _value(variable: Variable, value: ir.Value):
+        if variable.display == "number" and isinstance(value, ir.Number):
+            return value.value
+        if variable.display == "date" and isinstance(value, ir.DateValue):
+            return value.value.toordinal()
+        if variable.display == "bool" and isinstance(value, ir.Flag):
+            return value.value
+        if variable.display == "text" and isinstance(value, ir.Text):
+            domain = variable.domain
+            if isinstance(domain, Choices) and not domain.cofinite and value.value not in domain.values:
+                raise Unknown("not an option of the enum")  # reported as SLA309
+            return value.value
+        raise Unknown("a value of the wrong type")  # reported as SLA308
+
+    # ---------------------------------------------------------------- normal form
+    def dnf(self, condition: ir.Condition, mode: str, positive: bool = True) -> list[tuple[Literal, ...]]:
+        """Satisfiable conjunctions whose union is the condition (or its negation)."""
+        node = condition
+        if isinstance(node, ir.Negation):
+            return self.dnf(node.item, mode, not positive)
+        if isinstance(node, (ir.AllOf, ir.AnyOf)):
+            conjunctive = isinstance(node, ir.AllOf) == positive
+            parts = [self.dnf(item, mode, positive) for item in node.items]
+            if not conjunctive:
+                out = [c for part in parts for c in part]
+                if len(out) > MAX_CONJUNCTIONS:
+                    raise Unknown("too many cases")
+                return out
+            result: list[tuple[Literal, ...]] = [()]
+            for part in parts:
+                product = []
+                for left in result:
+                    for right in part:
+                        joined = left + right
+                        if self.decide(joined, mode) is not None:
+                            product.append(joined)
+                            if len(product) > MAX_CONJUNCTIONS:
+                                raise Unknown("too many cases")
+                result = product
+                if not result:
+                    break
+            return result
+        key = (id(node), positive, mode)
+        if key not in self._leaf_forms:
+            literal = Literal(self.atom(node), positive)
+            self._leaf_forms[key] = (node, [(literal,)] if self.decide((literal,), mode) is not None else [])
+        return self._leaf_forms[key][1]
+
+    def dnf_all(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str) -> list[tuple[Literal, ...]]:
+        """The normal form of a conjunction of conditions (each possibly negated)."""
+        result: list[tuple[Literal, ...]] = [()]
+        for condition, positive in conditions:
+            part = self.dnf(condition, mode, positive)
+            product = []
+            for left in result:
+                for right in part:
+                    joined = left + right
+                    if self.decide(joined, mode) is not None:
+                        product.append(joined)
+                        if len(product) > MAX_CONJUNCTIONS:
+                            raise Unknown("too many cases")
+            result = product
+            if not result:
+                break
+        return result
+
+    # ---------------------------------------------------------------- deciding a conjunction
+    def decide(self, conjunction: tuple[Literal, ...], mode: str, witness: bool = False) -> Witness | bool | None:
+        """Whether the conjunction can be true: True (or a Witness when asked for), else None."""
+        by_variable: dict[str, list[Literal]] = {}
+        order: list[Variable] = []
+        for literal in conjunction:
+            key = literal.atom.variable.key
+            if key not in by_variable:
+                by_variable[key] = []
+                order.append(literal.atom.variable)
+            by_variable[key].append(literal)
+        chosen = []
+        for variable in order:
+            literals = by_variable[variable.key]
+            allowed = variable.domain
+            for literal in literals:
+                allowed = allowed.intersect(literal.values)  # type: ignore[arg-type]
+            allowed = variable.contains(allowed)
+            if not allowed.is_empty():
+                if witness:
+                    chosen.append((variable, _pick(allowed, variable)))
+                continue
+            if variable.optional and all(_unset_ok(l, mode) for l in literals):
+                if witness:
+                    chosen.append((variable, None))
+                continue
+            return None
+        return Witness(tuple(chosen)) if witness else True
+
+    # ---------------------------------------------------------------- questions
+    def can_be_true(self, condition: ir.Condition, mode: str = OVER) -> bool:
+        key = (id(condition), mode)
+        if key not in self._answers:
+            self._answers[key] = (condition, bool(self.dnf(condition, mode)))
+        return self._answers[key][1]
+
+    def can_all_be_true(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str) -> bool:
+        return bool(self.dnf_all(conditions, mode))
+
+    def example(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str = EXACT) -> Witness | None:
+        """A lead meeting every condition (each possibly negated), or None when there is none."""
+        conjunctions = self.dnf_all(conditions, mode)
+        return self.decide(conjunctions[0], mode, witness=True) if conjunctions else None  # type: ignore[return-value]
+
+    def implies(self, premise: ir.Condition, conclusion: ir.Condition) -> bool:
+        """True when every lead meeting `premise` meets `conclusion` (a proof; False if unsure)."""
+        try:
+            return not self.dnf_all([(premise, True), (conclusion, False)], OVER)
+        except Unknown:
+            return False
+
+    def accepted_values(self, condition: ir.Condition, variable_key: str) -> ValueSet:
+        """The set values of one variable for which a condition that reads only it is true."""
+        accepted: ValueSet | None = None
+        for conjunction in self.dnf(condition, OVER):
+            allowed = None
+            for literal in conjunction:
+                if literal.atom.variable.key != variable_key:
+                    raise Unknown("reads another quantity")
+                allowed = literal.values if allowed is None else allowed.intersect(literal.values)  # type: ignore[arg-type]
+                variable = literal.atom.variable
+            if allowed is None:
+                raise Unknown("an empty conjunction")
+            allowed = variable.contains(allowed)
+            accepted = allowed if accepted is None else accepted.union(allowed)  # type: ignore[arg-type]
+        if accepted is None:
+            variable = self._variables.get(variable_key)
+            if variable is None:
+                raise Unknown("never read")
+            return Intervals.nothing() if variable.kind == "ordered" else Choices(frozenset())
+        return accepted
+
+    def lower_bound(self, condition: ir.Condition, variable_key: str) -> Cut | None:
+        """The least value of a variable that a lead meeting `condition` can have, when the
+        condition bounds it from below in every case; None otherwise."""
+        least: Cut | None = None
+        for conjunction in self.dnf(condition, OVER):
+            allowed: ValueSet | None = None
+            for literal in conjunction:
+                if literal.atom.variable.key == variable_key:
+                    allowed = literal.values if allowed is None else allowed.intersect(literal.values)  # type: ignore[arg-type]
+            if allowed is None or not isinstance(allowed, Intervals) or allowed.is_empty():
+                return None
+            start = allowed.parts[0][0]
+            if start == _MINUS_INF:
+                return None
+            least = start if least is None else min(least, start)
+        return least
+
+
+def _unset_ok(literal: Literal, mode: str) -> bool:
+    value = literal.unset
+    return value is True or (value is None and mode == OVER)
+
+
+def _pick(allowed: ValueSet, variable: Variable):
+    if isinstance(allowed, Intervals):
+        return allowed.sample(variable.whole)
+    if not allowed.cofinite:
+        return sorted(allowed.values, key=str)[0]
+    # any text not excluded
+    candidate = "other"
+    while candidate in allowed.values:
+        candidate += "_"
+    return candidate
+
+
+def refs_of(conditions: Iterable[ir.Condition]) -> Iterator[ir.Ref]:
+    for condition in conditions:
+        yield from ir.condition_refs(condition)

@@ -1,0 +1,93 @@
+"""Comparing durations in a stage's calendar, memoised per policy.
+
+Two durations that both count from the moment a lead enters a stage are compared:
+- both in calendar units (`m`, `h`, `d`, `w`): by length;
+- both in business units (`bh`, `bd`, in the stage's calendar): by working time — the
+  longer one ends later for every entry time;
+- one of each: by wall-clock time over every moment of an ordinary working week (public
+  holidays only lengthen business durations), using the shortest and longest wall-clock
+  length of the business one (`businesstime.span_bounds`).
+
+A calendar's week shape is computed once per calendar and a business duration's bounds once
+per (amount, unit, calendar), so checking thousands of stages that share one calendar costs
+little more than checking one.
+"""
+
+from __future__ import annotations
+
+from .. import ir
+from ..businesstime import BusinessCalendar, _OrdinaryWeek, business_minutes, span_bounds
+from . import CheckContext
+
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class Durations:
+    def __init__(self, policy: ir.Policy) -> None:
+        self.policy = policy
+        self._calendars: dict[str, BusinessCalendar] = {}
+        self._bounds: dict[tuple, tuple[int, int] | None] = {}
+
+    def calendar(self, stage: ir.Stage | None) -> BusinessCalendar | None:
+        """The calendar business durations of `stage` count in (see `Policy.calendar_for`)."""
+        found = self.policy.calendar_for(stage)
+        if found is None:
+            return None
+        if found.id not in self._calendars:
+            self._calendars[found.id] = BusinessCalendar(found)
+        return self._calendars[found.id]
+
+    def bounds(self, duration: ir.Duration, calendar: BusinessCalendar | None) -> tuple[int, int] | None:
+        """Shortest and longest wall-clock minutes (see `businesstime.span_bounds`)."""
+        if not duration.business:
+            minutes = duration.minutes or 0
+            return minutes, minutes
+        key = (duration.amount, duration.unit, calendar.calendar.id if calendar else None)
+        if key not in self._bounds:
+            self._bounds[key] = span_bounds(duration, calendar)
+        return self._bounds[key]
+
+    def ends_later(self, a: ir.Duration, b: ir.Duration, calendar: BusinessCalendar | None, *,
+                   factor: int = 1, or_equal: bool = False) -> bool | None:
+        """Whether, for some entry time, `a` (from entry) ends later than `factor` × `b` — or
+        at the same time too with `or_equal`. None when a business duration has no usable
+        calendar."""
+
+        def beyond(x: float, y: float) -> bool:
+            return x >= y if or_equal else x > y
+
+        if a.business and b.business:
+            if calendar is None or not calendar.minutes_per_day:
+                return None
+            return beyond(business_minutes(a, calendar), factor * business_minutes(b, calendar))
+        if not a.business and not b.business:
+            return beyond(a.minutes or 0, factor * (b.minutes or 0))
+        a_bounds, b_bounds = self.bounds(a, calendar), self.bounds(b, calendar)
+        if a_bounds is None or b_bounds is None:
+            return None
+        return beyond(a_bounds[1], factor * b_bounds[0])
+
+    def example_entry(self, a: ir.Duration, b: ir.Duration, calendar: BusinessCalendar | None) -> str:
+        """' (e.g. for a lead entering on Monday 09:00)' when `a` can end after `b` only for
+        some entry times (mixed units); '' otherwise."""
+        if a.business == b.business:
+            return ""
+        entry = _extreme_entry(b, calendar, shortest=True) if b.business else _extreme_entry(a, calendar, shortest=False)
+        return f" (e.g. for a lead entering on {entry})" if entry else ""
+
+
+def _extreme_entry(business: ir.Duration, calendar: BusinessCalendar | None, shortest: bool) -> str | None:
+    """The ordinary-week entry time at which a business duration is shortest (or longest)."""
+    if calendar is None or not calendar.periods or not calendar.weekdays or not business.business:
+        return None
+    week = _OrdinaryWeek(calendar)
+    amount = business_minutes(business, calendar)
+    starts = sorted(set(s % week.WEEK for s in week.critical_starts()))
+    pick = min if shortest else max
+    start = pick(starts, key=lambda s: (week.length_from(s, amount), s))
+    day, minute = divmod(start, 1440)
+    return f"{_WEEKDAY_NAMES[day]} {minute // 60:02d}:{minute % 60:02d}"
+
+
+def durations(ctx: CheckContext) -> Durations:
+    return ctx.memo("durations", lambda: Durations(ctx.policy))

@@ -1,0 +1,257 @@
+"""Time-bounded liveness: no lead may sit in a stage for ever without anybody noticing.
+
+Every live (non-terminal) stage needs an owner (SLA401), a deadline or a timeout (SLA209),
+and something that happens when time runs out — an escalation or a timeout (SLA210). A stage
+that Sales or Inside Sales owns needs a deadline (SLA211): that is the follow-up the whole
+agreement is about.
+
+With `sla check --stats` this module also reports the worst-case time from an entry stage to
+a terminal stage along paths that visit no stage twice, counting for each stage the longest
+it can hold a lead: the `decide` deadline or the shortest unconditional timeout, whichever
+ends first (its longest wall-clock length for business durations).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from .. import ir
+from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from . import CheckContext, check
+from .durations import Durations, durations
+from .graph import flow
+from .recognition import is_sales_side, stage_owner, team_role
+
+STAGE_WITHOUT_TIME_LIMIT = define_rule(
+    "SLA209",
+    "stage-without-time-limit",
+    Severity.WARNING,
+    "A live stage has neither a deadline nor a timeout: a lead can sit there unnoticed for ever.",
+    explanation="A lead in a stage that is not terminal should either have to be dealt with "
+    "by a deadline (`respond within …`, `decide within …`) or move on by itself after a "
+    "while (a timeout: `-> archived after 180d`, a transition with `after` and no `when`). "
+    "Without either, a lead whose criteria never change stays in the stage and nobody is "
+    "told. Stages owned by Sales or Inside Sales get the stricter SLA211 instead.",
+    bad='stage lead "Lead" {\n  owner marketing\n  entry\n  -> mql when lead_score >= 50\n}',
+    good='stage lead "Lead" {\n  owner marketing\n  entry\n  -> mql when lead_score >= 50\n  -> archived after 180d\n}',
+)
+MISSED_DEADLINE_WITHOUT_CONSEQUENCE = define_rule(
+    "SLA210",
+    "missed-deadline-without-consequence",
+    Severity.WARNING,
+    "A stage has deadlines but nothing happens when they are missed.",
+    explanation="A deadline nobody checks is how an SLA \"hollows out\": the stage needs an "
+    "escalation (`escalate to sales_managers after 24h on respond`) or a timeout that moves "
+    "the lead on (`-> nurture after 10bd`), so that a missed deadline reaches somebody.",
+    bad='stage sql "SQL" {\n  owner sales\n  respond within 48h\n  -> opportunity when meeting_held\n}',
+    good='stage sql "SQL" {\n  owner sales\n  respond within 48h\n  escalate to sales_managers after 48h on respond\n'
+    '  -> opportunity when meeting_held\n}',
+)
+SALES_STAGE_WITHOUT_DEADLINE = define_rule(
+    "SLA211",
+    "sales-stage-without-deadline",
+    Severity.ERROR,
+    "Sales or Inside Sales owns leads in a stage that has no deadline.",
+    explanation="The failure the agreement exists to prevent is a handed-over lead that "
+    "Sales never follows up. A live stage owned by a sales-side team therefore needs a "
+    "`respond within …` or `decide within …` deadline. A team is sales-side when its `role` is "
+    "`sales` or `inside_sales`; a team without a role is recognised by its name or label "
+    "(sales, AE, field, 営業, セールス; inside, IS, SDR, BDR, インサイド) or its parent's role. "
+    "A timeout alone does not count: it moves the lead, it does not oblige anyone to call it.",
+    bad='stage sql "SQL" {\n  owner sales\n  -> opportunity when meeting_held\n  -> nurture after 30d\n}',
+    good='stage sql "SQL" {\n  owner sales\n  respond within 48h target 24h\n  escalate to sales_managers after 48h\n'
+    '  -> opportunity when meeting_held\n  -> nurture after 30d\n}',
+)
+
+
+def timeouts(stage: ir.Stage) -> list[ir.Transition]:
+    """Transitions that move the lead after a time, whatever happens (`after` without `when`)."""
+    return [t for t in stage.transitions if t.after is not None and t.condition is None]
+
+
+@check(STAGE_WITHOUT_TIME_LIMIT, MISSED_DEADLINE_WITHOUT_CONSEQUENCE, SALES_STAGE_WITHOUT_DEADLINE)
+def find_stages_without_time_limits(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    f = flow(ctx)
+    for stage in f.stages.values():
+        if f.is_terminal(stage.id):
+            continue
+        owner = stage_owner(stage)
+        has_timeout = bool(timeouts(stage))
+        if not stage.deadlines and is_sales_side(policy, owner):
+            yield Diagnostic(
+                SALES_STAGE_WITHOUT_DEADLINE,
+                f"`{owner}` ({team_role(policy, owner).replace('_', ' ')}) owns leads in `{stage.id}`, "
+                "but no deadline says how fast it must act",
+                stage.name_span,
+                help="add `respond within 24h` (first contact) and/or `decide within 5bd` (the lead must move on)",
+                related=(Related(stage.owner.span, "owned here"),) if stage.owner else (),
+            )
+            continue
+        if not stage.deadlines and not has_timeout:
+            yield Diagnostic(
+                STAGE_WITHOUT_TIME_LIMIT,
+                f"stage `{stage.id}` has no deadline and no timeout: a lead can stay there unnoticed for ever",
+                stage.name_span,
+                help="add a deadline (`decide within 30d`) or a timeout (`-> archived after 180d`)",
+            )
+        elif stage.deadlines and not stage.escalations and not has_timeout:
+            yield Diagnostic(
+                MISSED_DEADLINE_WITHOUT_CONSEQUENCE,
+                f"stage `{stage.id}` has {_and(f'`{d.kind}`' for d in stage.deadlines)} "
+                f"deadline{'s' * (len(stage.deadlines) > 1)} but nothing happens when "
+                f"{'they are' if len(stage.deadlines) > 1 else 'it is'} missed",
+                stage.name_span,
+                help="add `escalate to TEAM after … on …`, or a timeout that moves the lead on",
+                related=tuple(Related(d.span, "deadline") for d in stage.deadlines),
+            )
+
+
+def _and(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# ------------------------------------------------------------------ worst-case time to finish
+
+_ENUMERATION_BUDGET = 5_000  # path steps spent enumerating simple paths in one cycle's component
+
+
+def stage_time_limit(clock: Durations, stage: ir.Stage) -> int | None:
+    """The longest a lead can stay in `stage`, in minutes (None: unbounded or unknown)."""
+    calendar = clock.calendar(stage)
+    limits = []
+    decide = stage.deadline("decide")
+    candidates = ([decide.within] if decide else []) + [t.after for t in timeouts(stage)]
+    for duration in candidates:
+        bounds = clock.bounds(duration, calendar)
+        if bounds is not None:
+            limits.append(bounds[1])
+    return min(limits) if limits else None
+
+
+def worst_case_to_terminal(ctx: CheckContext) -> tuple[float, list[str], bool] | None:
+    """(minutes, path, exact) for the longest entry-to-terminal path visiting no stage twice;
+    minutes is `inf` when a stage on it has no time limit. None when no entry reaches a terminal.
+
+    Dynamic programming over the strongly connected components in reverse topological order.
+    Inside a component with a cycle, simple paths are enumerated within a budget per
+    component; past it the component counts as the sum of its stages' limits (an upper bound;
+    `exact` is then False). Linear in the size of the graph apart from those small
+    enumerations.
+    """
+    import networkx as nx
+
+    f = flow(ctx)
+    clock = durations(ctx)
+    if not f.entries or not f.terminals:
+        return None
+    weight = {}
+    for s, stage in f.stages.items():
+        limit = 0 if f.is_terminal(s) else stage_time_limit(clock, stage)
+        weight[s] = float("inf") if limit is None else float(limit)
+    graph = nx.DiGraph()
+    graph.add_nodes_from(f.stages)
+    graph.add_edges_from((s, t) for s in f.stages for t in f.successors[s])
+    condensed = nx.condensation(graph)
+    best: dict[str, float] = {}  # longest time from entering the stage to finishing
+    # how: the stages walked inside the stage's component, then the stage it leaves for
+    step: dict[str, tuple[tuple[str, ...], str | None]] = {}
+    exact = True
+    for component in reversed(list(nx.topological_sort(condensed))):
+        members = condensed.nodes[component]["members"]
+        ordered = sorted(members)
+        cyclic = len(members) > 1 or any(s in f.successors[s] for s in members)
+        if not cyclic:
+            (s,) = members
+            if f.is_terminal(s):
+                best[s], step[s] = 0.0, ((s,), None)
+                continue
+            exits = [(best[t], t) for t in dict.fromkeys(f.successors[s]) if t in best]
+            if exits:
+                value, nxt = max(exits)
+                best[s], step[s] = weight[s] + value, ((s,), nxt)
+            continue
+        budget = [_ENUMERATION_BUDGET]
+        found = {s: _longest_in_component(s, members, f, weight, best, budget) for s in ordered}
+        if budget[0] < 0:
+            exact = False
+            exits = [(best[t], t) for m in ordered for t in f.successors[m] if t not in members and t in best]
+            if not exits:
+                continue
+            value, nxt = max(exits)
+            total = sum(weight[m] for m in members)
+            for s in ordered:
+                best[s], step[s] = total + value, ((s, "…"), nxt)
+            continue
+        for s, result in found.items():
+            if result is not None:
+                best[s], step[s] = result[0], (result[1], result[2])
+    candidates = [(best[e], e) for e in f.entries if e in best]
+    if not candidates:
+        return None
+    value, entry = max(candidates)
+    path: list[str] = []
+    current: str | None = entry
+    while current is not None:
+        walked, current = step[current]
+        path.extend(walked)
+    return value, path, exact
+
+
+def _longest_in_component(start, members, f, weight, best, budget):
+    """(time, stages walked, exit stage) for the longest simple path from `start` that stays in
+    the component and then leaves it for a stage whose best is known; None when there is no
+    such path or the component's budget has run out (then `budget[0] < 0`)."""
+    result = None
+    stack = [(start, (start,), weight[start])]
+    while stack:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        node, path, total = stack.pop()
+        for nxt in dict.fromkeys(f.successors[node]):
+            if nxt in members:
+                if nxt not in path:
+                    stack.append((nxt, path + (nxt,), total + weight[nxt]))
+                continue
+            if nxt in best and (result is None or total + best[nxt] > result[0]):
+                result = (total + best[nxt], path, nxt)
+    return result
+
+
+def format_minutes(minutes: float) -> str:
+    if minutes == float("inf"):
+        return "unbounded"
+    minutes = int(round(minutes))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if hours:
+        parts.append(f"{hours}h")
+    if mins or not parts:
+        parts.append(f"{mins}m")
+    return " ".join(parts)
+
+
+@check(STAGE_WITHOUT_TIME_LIMIT, MISSED_DEADLINE_WITHOUT_CONSEQUENCE, SALES_STAGE_WITHOUT_DEADLINE)
+def collect_worst_case_time(ctx: CheckContext) -> Iterator[Diagnostic]:
+    if not ctx.options.stats:
+        return
+    result = worst_case_to_terminal(ctx)
+    key = "worst-case time from entry to a terminal stage"
+    if result is None:
+        ctx.stats[key] = "no terminal stage can be reached from an entry stage"
+        return
+    minutes, path, exact = result
+    shown = " → ".join(path if len(path) <= 12 else path[:5] + ["…"] + path[-5:])
+    if len(path) > 12:
+        shown += f"; {len(path)} stages"
+    if minutes == float("inf"):
+        stuck = next((s for s in path if s != "…" and not flow(ctx).is_terminal(s)
+                      and stage_time_limit(durations(ctx), flow(ctx).stages[s]) is None), None)
+        ctx.stats[key] = f"unbounded: `{stuck}` has no decide deadline or timeout ({shown})"
+    else:
+        ctx.stats[key] = f"{'' if exact else 'at most '}{format_minutes(minutes)} ({shown})"
+    return
+    yield  # a generator like every check

@@ -1,0 +1,217 @@
+"""Ownership: every stage, obligation, KPI, review and the document itself has an owner, and
+hand-offs and escalations go between the right teams.
+
+Deadlines and follow-ups belong to their stage's owner unless they name their own (`respond
+within 24h owner inside_sales`); a hand-off goes from its `handoff from TEAM` to the stage's
+owner. Owners that name no declared team are reported by SLA301 (undefined-reference).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from .. import ir
+from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from . import CheckContext, check
+from .graph import agreement_anchor, flow
+
+STAGE_WITHOUT_OWNER = define_rule(
+    "SLA401",
+    "stage-without-owner",
+    Severity.ERROR,
+    "A stage has no owner: the leads in it, and its deadlines and follow-ups, belong to nobody.",
+    explanation="Every stage says which team owns the leads in it (`owner TEAM`). Deadlines "
+    "and follow-ups in the stage belong to that owner unless they name their own, and a "
+    "hand-off goes to it — so without an owner they are owed by nobody. The diagnostic "
+    "notes the obligations that are left without an owner.",
+    bad='stage mql "MQL" {\n  respond within 24h\n  -> sql when intent == "yes"\n}',
+    good='stage mql "MQL" {\n  owner inside_sales\n  respond within 24h\n  -> sql when intent == "yes"\n}',
+)
+KPI_WITHOUT_OWNER = define_rule(
+    "SLA402",
+    "kpi-without-owner",
+    Severity.WARNING,
+    "A KPI has no owner, so nobody is answerable for it or acts on its alert.",
+    explanation="A goal nobody owns is not monitored. Give every KPI the team that answers for "
+    "it (`owner marketing`).",
+    bad='kpi mql_to_sql "MQL to SQL" {\n  measure rate mql -> sql per month\n  target >= 20%\n}',
+    good='kpi mql_to_sql "MQL to SQL" {\n  owner marketing\n  measure rate mql -> sql per month\n  target >= 20%\n}',
+)
+REVIEW_WITHOUT_OWNER = define_rule(
+    "SLA403",
+    "review-without-owner",
+    Severity.WARNING,
+    "A review meeting has no owner, so nobody calls it.",
+    explanation="Reviews are how the agreement stays alive; each needs a team that convenes it "
+    "and keeps its `last held` date up to date.",
+    bad='review weekly "Weekly lead review" {\n  every week\n  attendees marketing, sales\n}',
+    good='review weekly "Weekly lead review" {\n  every week\n  owner revops\n  attendees marketing, sales\n}',
+)
+AGREEMENT_WITHOUT_OWNER = define_rule(
+    "SLA404",
+    "agreement-without-owner",
+    Severity.WARNING,
+    "The agreement names no owner of the SLA document.",
+    explanation="The design checklist asks for an owner of the SLA document itself: the team "
+    "that keeps it current, runs its reviews and collects signatures. Write it in the "
+    "header: `owner revops`.",
+    bad='agreement "Sales & Marketing SLA" {\n  version "1.0"\n  effective 2026-04-01\n}',
+    good='agreement "Sales & Marketing SLA" {\n  version "1.0"\n  effective 2026-04-01\n  owner revops\n}',
+)
+HANDOFF_WITHIN_SAME_TEAM = define_rule(
+    "SLA405",
+    "handoff-within-same-team",
+    Severity.WARNING,
+    "A hand-off goes from a team to itself.",
+    explanation="`handoff from TEAM` describes how the stage's owner is told about a lead that "
+    "another team passes on. When the sender is the stage's owner, nothing is handed over: "
+    "either the sender or the owner is wrong, or the hand-off block is not needed.",
+    bad='stage sql "SQL" {\n  owner sales\n  handoff from sales {\n    notify task\n  }\n}',
+    good='stage sql "SQL" {\n  owner sales\n  handoff from inside_sales {\n    notify task\n  }\n}',
+)
+HANDOFF_FROM_WRONG_TEAM = define_rule(
+    "SLA406",
+    "handoff-from-wrong-team",
+    Severity.WARNING,
+    "A hand-off's sender owns none of the stages leads come from.",
+    explanation="Leads enter a stage from the stages with a transition into it; the hand-off "
+    "should come from a team that owns one of them (or a team it is `part of`, or one of its "
+    "sub-teams). Otherwise the agreement names a sender that never has the lead.",
+    bad='stage sal "SAL" {\n  owner inside_sales\n  -> sql when intent == "yes"\n}\n'
+    'stage sql "SQL" {\n  owner field_sales\n  handoff from marketing {\n    notify task\n  }\n}',
+    good='stage sql "SQL" {\n  owner field_sales\n  handoff from inside_sales {\n    notify task\n  }\n}',
+)
+ESCALATION_TO_OWNER = define_rule(
+    "SLA407",
+    "escalation-to-owner",
+    Severity.WARNING,
+    "An escalation goes to the team that already owns the late obligation.",
+    explanation="Escalating means telling somebody above or beside the owner (a manager, "
+    "RevOps) that a deadline is being missed. Escalating to the owner itself reaches nobody "
+    "new. Escalate to a management team (`team sales_managers { part of sales }`).",
+    bad='stage mql "MQL" {\n  owner sales\n  respond within 24h\n  escalate to sales after 24h\n}',
+    good='stage mql "MQL" {\n  owner sales\n  respond within 24h\n  escalate to sales_managers after 24h\n}',
+)
+
+
+@check(STAGE_WITHOUT_OWNER)
+def find_stages_without_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
+    for stage in flow(ctx).stages.values():
+        if stage.owner is not None:
+            continue
+        orphans: list[Related] = []
+        for d in stage.deadlines:
+            if d.owner is None:
+                orphans.append(Related(d.span, f"this `{d.kind}` deadline has no owner either"))
+        if stage.follow_up and stage.follow_up.owner is None:
+            orphans.append(Related(stage.follow_up.span, "this follow-up has no owner either"))
+        if stage.handoff:
+            orphans.append(Related(stage.handoff.span, "this hand-off has no receiver"))
+        yield Diagnostic(
+            STAGE_WITHOUT_OWNER,
+            f"stage `{stage.id}` has no owner: the leads in it belong to nobody",
+            stage.name_span,
+            help="add `owner TEAM` with the team responsible for the leads in this stage",
+            related=tuple(orphans),
+        )
+
+
+@check(KPI_WITHOUT_OWNER, REVIEW_WITHOUT_OWNER, AGREEMENT_WITHOUT_OWNER)
+def find_other_things_without_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    if policy.agreement is not None and policy.agreement.owner is None:
+        yield Diagnostic(
+            AGREEMENT_WITHOUT_OWNER,
+            "the agreement names no owner of the SLA document",
+            agreement_anchor(policy),
+            help="add `owner TEAM` to the agreement block (e.g. revenue operations)",
+        )
+    for kpi in policy.kpis:
+        if kpi.owner is None:
+            yield Diagnostic(
+                KPI_WITHOUT_OWNER,
+                f"KPI `{kpi.id}` has no owner",
+                kpi.name_span,
+                help="add `owner TEAM` with the team answerable for this goal",
+            )
+    for review in policy.reviews:
+        if review.owner is None:
+            yield Diagnostic(
+                REVIEW_WITHOUT_OWNER,
+                f"review `{review.id}` has no owner, so nobody calls it",
+                review.name_span,
+                help="add `owner TEAM` with the team that convenes the meeting",
+            )
+
+
+def _family(policy: ir.Policy, team_id: str) -> set[str]:
+    """The team, the teams it is part of, and the teams part of it."""
+    family = {team_id}
+    current = policy.team_by_id.get(team_id)
+    seen = set()
+    while current is not None and current.parent is not None and current.parent.name not in seen:
+        seen.add(current.parent.name)
+        family.add(current.parent.name)
+        current = policy.team_by_id.get(current.parent.name)
+    changed = True
+    while changed:
+        changed = False
+        for team in policy.teams:
+            if team.parent is not None and team.parent.name in family and team.id not in family:
+                family.add(team.id)
+                changed = True
+    return family
+
+
+@check(HANDOFF_WITHIN_SAME_TEAM, HANDOFF_FROM_WRONG_TEAM)
+def find_misdirected_handoffs(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    f = flow(ctx)
+    for stage in f.stages.values():
+        handoff = stage.handoff
+        if handoff is None or stage.owner is None or handoff.sender.name not in policy.team_by_id:
+            continue
+        sender = handoff.sender.name
+        if sender == stage.owner.name:
+            yield Diagnostic(
+                HANDOFF_WITHIN_SAME_TEAM,
+                f"the hand-off into `{stage.id}` goes from `{sender}` to `{sender}` itself",
+                handoff.sender.span,
+                help="name the team that passes the lead on, or remove the hand-off if no team changes here",
+                related=(Related(stage.owner.span, "the stage's owner"),),
+            )
+            continue
+        sources = [p for p in dict.fromkeys(f.predecessors[stage.id]) if p != stage.id]
+        owners = {f.stages[p].owner.name: p for p in sources if f.stages[p].owner is not None}
+        if not owners:
+            continue  # an entry stage, or predecessors without owners (SLA401)
+        family = _family(policy, sender)
+        if not family & set(owners):
+            shown = ", ".join(f"`{p}` ({o})" for o, p in sorted(owners.items(), key=lambda i: i[1]))
+            yield Diagnostic(
+                HANDOFF_FROM_WRONG_TEAM,
+                f"the hand-off into `{stage.id}` comes from `{sender}`, but leads come from {shown}",
+                handoff.sender.span,
+                help="hand off from the team that owns the stage before: "
+                + " or ".join(f"`handoff from {o}`" for o in sorted(owners)),
+                related=tuple(
+                    Related(f.stages[p].owner.span, f"`{p}` is owned by `{o}`") for o, p in sorted(owners.items())
+                ),
+            )
+
+
+@check(ESCALATION_TO_OWNER)
+def find_escalations_to_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
+    for stage in flow(ctx).stages.values():
+        for escalation in stage.escalations:
+            deadline = stage.deadline(escalation.on) if escalation.on else None
+            owner = deadline.owner if deadline is not None and deadline.owner is not None else stage.owner
+            if owner is not None and escalation.to.name == owner.name:
+                yield Diagnostic(
+                    ESCALATION_TO_OWNER,
+                    f"this escalation goes to `{owner.name}`, which already owns the "
+                    f"{f'`{escalation.on}` deadline' if escalation.on else 'stage'}",
+                    escalation.to.span,
+                    help="escalate to a manager or another team (e.g. `team sales_managers { part of sales }`)",
+                    related=(Related(owner.span, "owner"),),
+                )

@@ -1,0 +1,617 @@
+"""Scoring proofs and condition analysis: thresholds a score can reach, score rules that can
+count, conditions that can be true, transitions that cannot both be true, and gaps between
+thresholds. The decision procedures and their limits are in `conditions.py`; each rule's
+explanation says what it proves and what it does not look at.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from .. import ir
+from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from . import CheckContext, check
+from .conditions import (
+    EXACT,
+    OVER,
+    Choices,
+    ConditionModel,
+    Intervals,
+    Unknown,
+    describe_interval,
+)
+from .graph import flow, funnel
+
+THRESHOLD_UNREACHABLE = define_rule(
+    "SLA601",
+    "threshold-unreachable",
+    Severity.ERROR,
+    "A criterion asks for a score the scoring model can never reach.",
+    explanation="The highest score a lead can get is the sum, over the score's groups, of the "
+    "group's positive points capped at its `max` (rules whose own condition can never be true "
+    "do not count); the lowest is the sum of the negative points. A comparison such as "
+    "`lead_score >= 120` when the rules add up to at most 100 is never true, so the "
+    "transition, priority or rule using it never applies. This is a proof: the real maximum "
+    "can only be lower (two rules may exclude each other), never higher.",
+    bad='score lead_score "Lead score" {\n  group fit "Fit" max 40 {\n    +15 "Director" when job_level == "director"\n  }\n'
+    '  group engagement "Engagement" max 60 {\n    +15 "Pricing page" when pricing_page_view\n  }\n}\n'
+    '…\n  -> mql when lead_score >= 50      # at most 30 is possible',
+    good='  -> mql when lead_score >= 25',
+)
+SCORE_RULE_NEVER_COUNTS = define_rule(
+    "SLA602",
+    "score-rule-never-counts",
+    Severity.WARNING,
+    "A score rule's points can never change the score: the group's cap is already reached by the rules above it.",
+    explanation="A group's points are capped by its `max`. When every lead this rule applies "
+    "to also meets rules listed above it whose points already reach the cap (taking into "
+    "account negative rules that could apply at the same time), the rule never changes the "
+    "score. Only implications that can be proven count (`employees >= 100` implies "
+    "`employees >= 50`); rules that merely often come together do not. A rule worth 0 points "
+    "never counts either.",
+    bad='group fit "Fit" max 10 {\n  +10 "50+ employees" when employees >= 50\n  +5 "100+ employees" when employees >= 100\n}',
+    good='group fit "Fit" max 15 {\n  +10 "50+ employees" when employees >= 50\n  +5 "100+ employees" when employees >= 100\n}',
+)
+CONDITION_NEVER_TRUE = define_rule(
+    "SLA603",
+    "condition-never-true",
+    Severity.ERROR,
+    "A condition can never be true.",
+    explanation="Interval arithmetic on numbers, counts and dates, set arithmetic on enums, "
+    "texts and yes/no properties show that no lead can meet the condition: "
+    "`employees >= 50 and employees < 10`, `industry in []`, `consent and not consent`. "
+    "Quantities are treated as independent (a score is not related to the properties it is "
+    "computed from), which can only make more leads possible — so a condition reported here "
+    "really is never true. Score ranges are SLA601.",
+    bad="-> mql when employees >= 50 and employees < 10",
+    good="-> mql when employees >= 10 and employees < 50",
+)
+AMBIGUOUS_TRANSITIONS = define_rule(
+    "SLA604",
+    "ambiguous-transitions",
+    Severity.ERROR,
+    "Two transitions out of one stage, to different stages, can both be true for the same lead.",
+    explanation="When a lead meets the conditions of two transitions at once (and their "
+    "`after` times are the same), the agreement does not say where it goes, and the CRM "
+    "workflows that implement it race. The message gives an example lead. Only pairs that "
+    "can be decided exactly are reported: conditions that read both a score and the "
+    "properties that score is computed from (or a score and one of its groups) are not "
+    "analysed, since the example might not be a possible lead.",
+    bad='-> opportunity when deal_created\n-> nurture when buying_intent == "not_now"',
+    good='-> opportunity when deal_created\n-> nurture when buying_intent == "not_now" and not deal_created',
+)
+ROUTING_GAP = define_rule(
+    "SLA605",
+    "routing-gap",
+    Severity.WARNING,
+    "The transitions out of a stage leave a gap: some leads match none of them.",
+    explanation="When every transition with a condition out of a stage reads the same "
+    "quantity, sla computes which values each accepts. For a number or score, a value "
+    "*between* two accepted ranges that no transition accepts is a gap (`score >= 80` and "
+    "`score < 70` leave 70–79): such leads wait until the value changes or a timeout fires. "
+    "Values below or above every range are not gaps — leads wait there on purpose until they "
+    "qualify. For an enum or yes/no property tested by two or more transitions, an option no "
+    "transition accepts is a gap. Stages whose conditions read several quantities are not "
+    "analysed.",
+    bad='-> hot when lead_score >= 80\n-> warm when lead_score >= 50 and lead_score < 70',
+    good='-> hot when lead_score >= 80\n-> warm when lead_score >= 50 and lead_score < 80',
+)
+THRESHOLD_DECREASES_ALONG_FUNNEL = define_rule(
+    "SLA606",
+    "threshold-decreases-along-funnel",
+    Severity.WARNING,
+    "A score threshold further along the funnel is lower than one every lead has already passed.",
+    explanation="Along the qualification funnel (stages reachable from an entry stage without "
+    "passing through a recycle stage), criteria should get stricter. When every path into a "
+    "stage passes a transition requiring `lead_score >= 50`, a later transition requiring "
+    "`lead_score >= 40` adds nothing the lead has not already shown, which usually means one "
+    "of the two thresholds is wrong. Only lower bounds that a condition imposes in every case "
+    "are compared.",
+    bad='stage lead "Lead" {\n  entry\n  -> mql when lead_score >= 50\n}\n'
+    'stage mql "MQL" {\n  -> sql when lead_score >= 40 and intent == "yes"\n}',
+    good='stage lead "Lead" {\n  entry\n  -> mql when lead_score >= 50\n}\n'
+    'stage mql "MQL" {\n  -> sql when lead_score >= 70 and intent == "yes"\n}',
+)
+PRIORITY_NEVER_APPLIES = define_rule(
+    "SLA607",
+    "priority-never-applies",
+    Severity.ERROR,
+    "A lead priority can never apply: every lead it matches has already matched a priority above it.",
+    explanation="Priorities are tried in order and the first that matches wins. A priority "
+    "after one without a condition, or whose condition implies the conditions above it, "
+    "never applies (`warm when lead_score >= 80` after `hot when lead_score >= 60`).",
+    bad='priority hot "Hot" when lead_score >= 60\npriority warm "Warm" when lead_score >= 80',
+    good='priority hot "Hot" when lead_score >= 80\npriority warm "Warm" when lead_score >= 60',
+)
+
+
+# ------------------------------------------------------------------ score ranges
+
+
+def score_ranges(ctx: CheckContext) -> dict[str, tuple[int, int]]:
+    """The lowest and highest value of every score and score group (`lead_score`,
+    `lead_score.fit`), from its rules and caps."""
+
+    def build() -> dict[str, tuple[int, int]]:
+        free = ConditionModel(ctx.policy)
+        ranges: dict[str, tuple[int, int]] = {}
+        for model in ctx.policy.score_by_id.values():
+            total_low = total_high = 0
+            seen: set[str] = set()
+            for group in model.groups:
+                if group.id in seen:
+                    continue
+                seen.add(group.id)
+                positive = negative = 0
+                for rule in group.rules:
+                    if not _possible(free, rule.condition):
+                        continue
+                    if rule.points > 0:
+                        positive += rule.points
+                    else:
+                        negative += rule.points
+                cap = group.cap.value if group.cap is not None else None
+                high = positive if cap is None else min(cap, positive)
+                low = negative if cap is None else min(cap, negative)
+                ranges[f"{model.id}.{group.id}"] = (low, high)
+                total_low += low
+                total_high += high
+            ranges[model.id] = (total_low, total_high)
+        return ranges
+
+    return ctx.memo("scoring.ranges", build)
+
+
+def _possible(model: ConditionModel, condition: ir.Condition) -> bool:
+    try:
+        return model.can_be_true(condition, OVER)
+    except Unknown:
+        return True
+
+
+def _describe_range(policy: ir.Policy, key: str, ranges: dict[str, tuple[int, int]], upper: bool) -> str:
+    low, high = ranges[key]
+    if "." in key:
+        name, member = key.split(".", 1)
+        group = next(g for g in policy.score_by_id[name].groups if g.id == member)
+        cap = f", capped at {group.cap.value}" if group.cap is not None else ""
+        return f"`{key}` reaches at {'most' if upper else 'least'} {high if upper else low} (its rules{cap})"
+    model = policy.score_by_id[key]
+    parts = []
+    seen = set()
+    for g in model.groups:
+        if g.id in seen:
+            continue
+        seen.add(g.id)
+        lo, hi = ranges[f"{key}.{g.id}"]
+        parts.append(f"{g.id} {hi if upper else lo}")
+    detail = f" ({' + '.join(parts)})" if parts else ""
+    return f"`{key}` reaches at {'most' if upper else 'least'} {high if upper else low}{detail}"
+
+
+# ------------------------------------------------------------------ the conditions of a policy
+
+
+def _conditions(policy: ir.Policy) -> Iterator[tuple[ir.Condition, str]]:
+    for model in policy.scores:
+        for group in model.groups:
+            for rule in group.rules:
+                yield rule.condition, f"score rule \"{rule.label}\""
+    for stage in policy.stages:
+        for t in stage.transitions:
+            if t.condition is not None:
+                yield t.condition, f"transition `{stage.id} -> {t.target.name}`"
+    for priority in policy.priorities:
+        if priority.condition is not None:
+            yield priority.condition, f"priority `{priority.id}`"
+
+
+def _leaves(condition: ir.Condition) -> Iterator[ir.Condition]:
+    stack = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ir.AllOf, ir.AnyOf)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, ir.Negation):
+            stack.append(node.item)
+        else:
+            yield node
+
+
+def condition_text(condition: ir.Condition) -> str:
+    """The condition as it would be written (normalised spacing)."""
+    if isinstance(condition, ir.Comparison):
+        return f"{condition.left.text} {condition.op} {_value_text(condition.right)}"
+    if isinstance(condition, ir.Membership):
+        values = ", ".join(_value_text(v) for v in condition.values)
+        return f"{condition.left.text} {'not in' if condition.negated else 'in'} [{values}]"
+    if isinstance(condition, ir.Presence):
+        return f"{condition.left.text} is {'not ' if condition.negated else ''}set"
+    if isinstance(condition, ir.Truthy):
+        return condition.ref.text
+    if isinstance(condition, ir.Negation):
+        inner = condition_text(condition.item)
+        return f"not ({inner})" if isinstance(condition.item, (ir.AllOf, ir.AnyOf)) else f"not {inner}"
+    joiner = " and " if isinstance(condition, ir.AllOf) else " or "
+    parts = []
+    for item in condition.items:
+        text = condition_text(item)
+        parts.append(f"({text})" if isinstance(item, (ir.AllOf, ir.AnyOf)) else text)
+    return joiner.join(parts)
+
+
+def _value_text(value: ir.Value) -> str:
+    if isinstance(value, ir.Text):
+        return f'"{value.value}"'
+    if isinstance(value, ir.Number):
+        return str(value.value)
+    if isinstance(value, ir.Flag):
+        return "true" if value.value else "false"
+    if isinstance(value, ir.DateValue):
+        return value.value.isoformat()
+    if isinstance(value, ir.Percent):
+        return f"{value.value}%"
+    if isinstance(value, ir.Duration):
+        return value.text
+    if isinstance(value, ir.TimeOfDay):
+        return value.text
+    return "?"
+
+
+# ------------------------------------------------------------------ conditions that can never be true
+
+
+@check(CONDITION_NEVER_TRUE, THRESHOLD_UNREACHABLE)
+def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    ranges = score_ranges(ctx)
+    free = ConditionModel(policy)
+    bounded = ConditionModel(policy, ranges)
+    for condition, where in _conditions(policy):
+        try:
+            if bounded.can_be_true(condition, OVER) and not _has_alternatives(condition):
+                continue  # a conjunction that can be true: so can each of its parts
+            possible = free.can_be_true(condition, OVER)
+        except Unknown:
+            continue
+        if not possible:
+            yield Diagnostic(
+                CONDITION_NEVER_TRUE,
+                f"the condition of {where} can never be true: `{condition_text(condition)}`",
+                condition.span,
+                help="check the numbers and values: the parts of this condition exclude each other",
+            )
+            continue
+        reported = False
+        for leaf in _leaves(condition):
+            ref = getattr(leaf, "left", None)
+            if ref is None or ref.name not in policy.score_by_id or ref.text not in ranges:
+                continue
+            try:
+                if bounded.can_be_true(leaf, OVER) or not free.can_be_true(leaf, OVER):
+                    continue
+            except Unknown:
+                continue
+            low, high = ranges[ref.text]
+            upper = _needs_more_than(leaf, high)
+            reported = True
+            yield Diagnostic(
+                THRESHOLD_UNREACHABLE,
+                f"`{condition_text(leaf)}` can never be true: {_describe_range(policy, ref.text, ranges, upper)}",
+                leaf.span,
+                help="lower the threshold, or add or raise the score rules (and the group caps) so it can be reached",
+                related=(Related(policy.score_by_id[ref.name].name_span, "score defined here"),),
+            )
+        if reported:
+            continue
+        try:
+            if not bounded.can_be_true(condition, OVER):
+                keys = sorted({r.text for r in ir.condition_refs(condition) if r.text in ranges})
+                yield Diagnostic(
+                    THRESHOLD_UNREACHABLE,
+                    f"the condition of {where} can never be true with the scores the model can reach: "
+                    + "; ".join(f"`{k}` is between {ranges[k][0]} and {ranges[k][1]}" for k in keys),
+                    condition.span,
+                    help="lower the thresholds, or add or raise the score rules so they can be reached",
+                )
+        except Unknown:
+            continue
+
+
+def _has_alternatives(condition: ir.Condition) -> bool:
+    """Whether the condition has an `or` or a `not` (so a part can be dead while it is not)."""
+    stack = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ir.AnyOf, ir.Negation)):
+            return True
+        if isinstance(node, ir.AllOf):
+            stack.extend(node.items)
+    return False
+
+
+def _needs_more_than(leaf: ir.Condition, high: int) -> bool:
+    """Whether a score comparison fails for being too high a demand (rather than too low)."""
+    if isinstance(leaf, ir.Comparison) and isinstance(leaf.right, ir.Number):
+        return leaf.op in (">=", ">", "==") and leaf.right.value >= high
+    return True
+
+
+# ------------------------------------------------------------------ score rules that never count
+
+
+@check(SCORE_RULE_NEVER_COUNTS)
+def find_score_rules_that_never_count(ctx: CheckContext) -> Iterator[Diagnostic]:
+    model = ConditionModel(ctx.policy)
+    for score in ctx.policy.scores:
+        for group in score.groups:
+            kept: list[ir.ScoreRule] = []
+            for index, rule in enumerate(group.rules):
+                if rule.points == 0:
+                    yield Diagnostic(
+                        SCORE_RULE_NEVER_COUNTS,
+                        f"\"{rule.label}\" is worth 0 points, so it never changes `{score.id}`",
+                        rule.span,
+                        help="give it points or remove it",
+                    )
+                    continue
+                if rule.points < 0 or group.cap is None or not _possible(model, rule.condition):
+                    kept.append(rule)
+                    continue
+                cap = group.cap.value
+                sure, because = 0, []
+                for other in kept:
+                    if other.points > 0 and model.implies(rule.condition, other.condition):
+                        sure += other.points
+                        because.append(other)
+                for other in group.rules:
+                    if other is not rule and other.points < 0 and _together(model, rule.condition, other.condition):
+                        sure += other.points
+                if sure >= cap:
+                    yield Diagnostic(
+                        SCORE_RULE_NEVER_COUNTS,
+                        f"\"{rule.label}\" never counts: every lead it applies to already gets "
+                        f"{sure} points from the rules above it, the cap of group `{group.id}` ({cap})",
+                        rule.span,
+                        help="raise the group's `max`, or remove this rule",
+                        related=tuple(Related(o.span, "applies to every such lead") for o in because)
+                        + (Related(group.cap.span, "the cap"),),
+                    )
+                else:
+                    kept.append(rule)
+
+
+def _together(model: ConditionModel, a: ir.Condition, b: ir.Condition) -> bool:
+    try:
+        return model.can_all_be_true([(a, True), (b, True)], OVER)
+    except Unknown:
+        return True
+
+
+# ------------------------------------------------------------------ routing: ambiguity and gaps
+
+
+def _coupled(policy: ir.Policy, conditions: Iterable[ir.Condition]) -> bool:
+    """Whether the conditions read a score together with something it is computed from."""
+    refs = [r for c in conditions for r in ir.condition_refs(c)]
+    scores = {r.name for r in refs if r.name in policy.score_by_id}
+    if not scores:
+        return False
+    for name in scores:
+        if len({r.member for r in refs if r.name == name}) > 1:
+            return True
+        inputs = {r.name for g in policy.score_by_id[name].groups for rule in g.rules
+                  for r in ir.condition_refs(rule.condition)}
+        if any(r.name in inputs for r in refs):
+            return True
+    return False
+
+
+def _same_timing(a: ir.Transition, b: ir.Transition) -> bool:
+    return (a.after.text if a.after else None) == (b.after.text if b.after else None)
+
+
+@check(AMBIGUOUS_TRANSITIONS)
+def find_ambiguous_transitions(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    model = ConditionModel(policy, score_ranges(ctx))
+    for stage in flow(ctx).stages.values():
+        guarded = [t for t in stage.transitions if t.condition is not None]
+        for j, later in enumerate(guarded):
+            for earlier in guarded[:j]:
+                if earlier.target.name == later.target.name or not _same_timing(earlier, later):
+                    continue
+                if _coupled(policy, (earlier.condition, later.condition)):
+                    continue
+                try:
+                    witness = model.example([(earlier.condition, True), (later.condition, True)], EXACT)
+                except Unknown:
+                    continue
+                if witness is None:
+                    continue
+                yield Diagnostic(
+                    AMBIGUOUS_TRANSITIONS,
+                    f"a lead in `{stage.id}` can match both `-> {earlier.target.name}` and `-> {later.target.name}`: "
+                    f"e.g. {witness.describe()}",
+                    later.span,
+                    help="make the conditions exclusive, e.g. add `and not (…)` with the other transition's condition",
+                    related=(Related(earlier.span, "also matches"),),
+                )
+                break
+
+
+@check(ROUTING_GAP)
+def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    model = ConditionModel(policy, score_ranges(ctx))
+    for stage in flow(ctx).stages.values():
+        guarded = [t for t in stage.transitions if t.condition is not None]
+        if not guarded or stage.is_terminal:
+            continue
+        keys = {r.text for t in guarded for r in ir.condition_refs(t.condition)}
+        if len(keys) != 1:
+            continue
+        (key,) = keys
+        try:
+            variable = model.variable(next(iter(ir.condition_refs(guarded[0].condition))))
+            accepted = None
+            for t in guarded:
+                values = model.accepted_values(t.condition, key)
+                accepted = values if accepted is None else accepted.union(values)  # type: ignore[arg-type]
+        except Unknown:
+            continue
+        related = tuple(Related(t.span, "transition") for t in guarded)
+        if isinstance(accepted, Intervals):
+            parts = variable.contains(accepted).parts  # type: ignore[union-attr]
+            for (_, end), (start, _) in zip(parts, parts[1:]):
+                hole = Intervals.of(end, start)
+                if variable.whole:
+                    hole = hole.integers()
+                if hole.is_empty():
+                    continue
+                text = describe_interval(hole.parts[0][0], hole.parts[-1][1], key, variable.whole)
+                yield Diagnostic(
+                    ROUTING_GAP,
+                    f"no transition out of `{stage.id}` matches leads with {text}: they stay in `{stage.id}`",
+                    stage.name_span,
+                    help="make the ranges meet (e.g. `< 80` next to `>= 80`), or add a transition for the gap",
+                    related=related,
+                )
+        elif isinstance(accepted, Choices) and len(guarded) >= 2:
+            domain = variable.domain
+            if not isinstance(domain, Choices) or domain.cofinite or accepted.cofinite:
+                continue
+            missing = sorted(domain.values - accepted.values, key=str)
+            if missing:
+                shown = ", ".join(f"{key} = {variable.show(v)}" for v in missing)
+                yield Diagnostic(
+                    ROUTING_GAP,
+                    f"no transition out of `{stage.id}` matches leads with {shown}: they stay in `{stage.id}`",
+                    stage.name_span,
+                    help="add a transition for it, or widen one of the conditions (`in [...]`)",
+                    related=related,
+                )
+
+
+# ------------------------------------------------------------------ thresholds along the funnel
+
+
+@check(THRESHOLD_DECREASES_ALONG_FUNNEL)
+def find_thresholds_decreasing_along_funnel(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    f = flow(ctx)
+    inside = funnel(ctx)
+    model = ConditionModel(policy)
+    edges = [t for s in f.stages if s in inside for t in f.edges[s] if t.target.name in inside]
+    keys = sorted({r.text for t in edges if t.condition is not None for r in ir.condition_refs(t.condition)
+                   if r.name in policy.score_by_id})
+    for key in keys:
+        bounds: dict[int, tuple] = {}
+        for t in edges:
+            if t.condition is None:
+                continue
+            try:
+                cut = model.lower_bound(t.condition, key)
+            except Unknown:
+                cut = None
+            if cut is not None:
+                bounds[id(t)] = (cut, t)
+        if not bounds:
+            continue
+        # passed[s]: the threshold every lead entering s has met, and the transition that set it
+        low = ((-float("inf"), 0), None)
+        passed: dict[str, tuple] = {s: low for s in inside if f.is_entry(s)}
+        queue = list(passed)
+        while queue:
+            source = queue.pop()
+            for t in f.edges[source]:
+                target = t.target.name
+                if target not in inside or f.is_entry(target):
+                    continue
+                here = passed[source]
+                own = bounds.get(id(t))
+                through = own if own is not None and own[0] > here[0] else here
+                if target not in passed or through[0] < passed[target][0]:
+                    passed[target] = through
+                    queue.append(target)
+        for t in edges:
+            own = bounds.get(id(t))
+            source_bound = passed.get(t.source)
+            if own is None or source_bound is None or source_bound[1] is None:
+                continue
+            if own[0] < source_bound[0]:
+                earlier = source_bound[1]
+                yield Diagnostic(
+                    THRESHOLD_DECREASES_ALONG_FUNNEL,
+                    f"`{t.source} -> {t.target.name}` asks for `{_cut_text(key, own[0])}`, less than the "
+                    f"`{_cut_text(key, source_bound[0])}` every lead already met to reach `{t.source}` "
+                    f"(`{earlier.source} -> {earlier.target.name}`)",
+                    t.condition.span,
+                    help="thresholds should rise along the funnel: raise this one or lower the earlier one",
+                    related=(Related(earlier.condition.span, "the earlier, higher threshold"),),
+                )
+
+
+def _cut_text(key: str, cut: tuple[float, int]) -> str:
+    value, side = cut
+    number = int(value) if float(value).is_integer() else value
+    return f"{key} {'>=' if side <= 0 else '>'} {number}"
+
+
+# ------------------------------------------------------------------ priorities
+
+
+@check(PRIORITY_NEVER_APPLIES)
+def find_priorities_that_never_apply(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    model = ConditionModel(policy, score_ranges(ctx))
+    above: list[ir.Priority] = []
+    for priority in policy.priorities:
+        catch_all = next((p for p in above if p.condition is None), None)
+        if catch_all is not None:
+            yield Diagnostic(
+                PRIORITY_NEVER_APPLIES,
+                f"priority `{priority.id}` never applies: `{catch_all.id}` above it has no condition and matches every lead",
+                priority.name_span,
+                help="put the priority without a condition last",
+                related=(Related(catch_all.name_span, "matches every lead"),),
+            )
+            above.append(priority)
+            continue
+        if above and (priority.condition is None or _possible(model, priority.condition)):
+            parts = [(p.condition, False) for p in above]
+            if priority.condition is not None:
+                parts.insert(0, (priority.condition, True))
+            try:
+                never = not model.can_all_be_true(parts, OVER)
+            except Unknown:
+                never = False
+            if never:
+                yield Diagnostic(
+                    PRIORITY_NEVER_APPLIES,
+                    f"priority `{priority.id}` never applies: every lead it matches already matches "
+                    + ", ".join(f"`{p.id}`" for p in above) + " above it (the first match wins)",
+                    priority.name_span,
+                    help="order priorities from the strictest condition to the loosest",
+                    related=tuple(Related(p.name_span, "matches first") for p in above),
+                )
+        above.append(priority)
+
+
+def score_stats(ctx: CheckContext) -> dict[str, str]:
+    ranges = score_ranges(ctx)
+    out = {}
+    for model in ctx.policy.score_by_id.values():
+        low, high = ranges[model.id]
+        groups = ", ".join(f"{g.id} {ranges[f'{model.id}.{g.id}'][0]}..{ranges[f'{model.id}.{g.id}'][1]}"
+                           for g in {g.id: g for g in model.groups}.values())
+        out[f"score `{model.id}` range"] = f"{low}..{high}" + (f" ({groups})" if groups else "")
+    return out
+
+
+@check(THRESHOLD_UNREACHABLE)
+def collect_score_ranges(ctx: CheckContext) -> Iterator[Diagnostic]:
+    if ctx.options.stats:
+        ctx.stats.update(score_stats(ctx))
+    return
+    yield

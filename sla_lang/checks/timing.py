@@ -1,0 +1,449 @@
+"""Timing: deadlines, SLOs, follow-up cadences, escalations, timeouts and calendars agree.
+
+Durations are compared as described in `durations.py`. A rule that says "can end after" is
+reported when *some* entry time makes it so; the message gives such a time when the units are
+mixed.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from .. import ir
+from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from . import CheckContext, check
+from .durations import durations
+from .graph import flow
+from .liveness import timeouts
+
+SLO_NOT_STRICTER = define_rule(
+    "SLA501",
+    "slo-not-stricter-than-sla",
+    Severity.ERROR,
+    "An internal target (SLO) is not stricter than the SLA it should protect.",
+    explanation="`respond within 24h target 12h` promises 24 hours (the SLA) and aims for 12 "
+    "(the SLO), so a slip still keeps the agreement. A target equal to or longer than the "
+    "SLA protects nothing. With mixed units (`within 1bd target 12h`) the target is reported "
+    "when it ends at or after the SLA for some entry time.",
+    bad="respond within 24h target 36h",
+    good="respond within 24h target 12h",
+)
+FOLLOW_UP_AFTER_DEADLINE = define_rule(
+    "SLA502",
+    "follow-up-after-deadline",
+    Severity.ERROR,
+    "A follow-up attempt is scheduled after the deadline it has to meet.",
+    explanation="Follow-up offsets count from the moment the lead enters the stage. The last "
+    "attempt must fall no later than the stage's `decide` deadline (by then the lead must "
+    "have left the stage) — or, without one, its earliest timeout; the first attempt no "
+    "later than the `respond` deadline (it is the response). Otherwise the cadence the "
+    "agreement promises cannot be kept. With business-day deadlines and calendar-day "
+    "offsets, the worst entry time decides: `decide within 5bd` from Monday 09:00 (9-hour "
+    "days) ends on Friday at 18:00, before a follow-up on day 7.",
+    bad="decide within 5bd\nfollow up 3 times at 0d, 3d, 7d via call, email",
+    good="decide within 5bd\nfollow up 3 times at 0d, 3d, 5bd via call, email",
+)
+FOLLOW_UP_OUT_OF_ORDER = define_rule(
+    "SLA503",
+    "follow-up-out-of-order",
+    Severity.ERROR,
+    "Follow-up offsets do not increase.",
+    explanation="`follow up N times at …` lists when each attempt is due, counted from "
+    "entering the stage; each must come after the one before it, for every entry time.",
+    bad="follow up 3 times at 0d, 7d, 3d via call",
+    good="follow up 3 times at 0d, 3d, 7d via call",
+)
+LATE_ESCALATION = define_rule(
+    "SLA504",
+    "late-escalation",
+    Severity.WARNING,
+    "An escalation fires so late that the deadline it guards has been missed by more than the deadline itself.",
+    explanation="`escalate … after` counts from entering the stage. An escalation after 72h on "
+    "a 24h deadline tells the manager two days after the lead was due — twice as long as the "
+    "deadline allowed. Escalate at the deadline (or before it, as an early warning).",
+    bad="respond within 24h\nescalate to sales_managers after 72h on respond",
+    good="respond within 24h\nescalate to sales_managers after 24h on respond",
+)
+ESCALATION_WITHOUT_DEADLINE = define_rule(
+    "SLA505",
+    "escalation-without-deadline",
+    Severity.ERROR,
+    "An escalation guards a deadline the stage does not have.",
+    explanation="`escalate … on decide` guards the stage's `decide` deadline (`on respond` its "
+    "`respond` deadline). When the stage has no such deadline there is nothing to be late "
+    "for: add the deadline or guard the one that exists.",
+    bad="respond within 24h\nescalate to sales_managers after 5bd on decide",
+    good="respond within 24h\ndecide within 5bd\nescalate to sales_managers after 5bd on decide",
+)
+ZERO_DURATION = define_rule(
+    "SLA506",
+    "zero-duration",
+    Severity.ERROR,
+    "A deadline, target, escalation, timeout or information duty lasts zero time.",
+    explanation="`respond within 0h` is breached the moment the lead arrives; `-> x after 0d` "
+    "(without `when`) moves every lead on at once; an escalation after 0h fires for every lead. (A follow-up "
+    "offset of `0d` is fine: the first attempt is due on entry. Negative durations cannot be "
+    "written: `-3d` is a syntax error.)",
+    bad="respond within 0h",
+    good="respond within 4h",
+)
+BUSINESS_TIME_WITHOUT_CALENDAR = define_rule(
+    "SLA507",
+    "business-time-without-calendar",
+    Severity.ERROR,
+    "A business-time duration (`bh`, `bd`) is used where no calendar applies.",
+    explanation="Business hours and days count only working time, so they need a calendar: "
+    "the stage's `calendar`, else the agreement's `calendar`, else the only calendar the "
+    "policy declares. Declare one (`calendar tokyo { … }`) and name it in the agreement, or "
+    "write calendar time (`24h`, `3d`).",
+    bad='agreement "SLA" {\n  …\n}\nstage mql "MQL" {\n  decide within 5bd\n}',
+    good='agreement "SLA" {\n  …\n  calendar tokyo\n}\ncalendar tokyo "Tokyo office" {\n  timezone "Asia/Tokyo"\n'
+    '  days mon, tue, wed, thu, fri\n  hours 09:00 to 18:00\n  holidays JP\n}',
+)
+CALENDAR_WITHOUT_WORKING_TIME = define_rule(
+    "SLA508",
+    "calendar-without-working-time",
+    Severity.ERROR,
+    "A calendar has no working days or no working hours.",
+    explanation="A calendar needs `days` and `hours`; without them a business-time deadline "
+    "never ends.",
+    bad='calendar tokyo "Tokyo" {\n  timezone "Asia/Tokyo"\n  days mon, tue, wed, thu, fri\n}',
+    good='calendar tokyo "Tokyo" {\n  timezone "Asia/Tokyo"\n  days mon, tue, wed, thu, fri\n  hours 09:00 to 18:00\n}',
+)
+INVALID_WORKING_HOURS = define_rule(
+    "SLA509",
+    "invalid-working-hours",
+    Severity.ERROR,
+    "Working hours end before they start, or two ranges overlap.",
+    explanation="Each range of `hours` runs from a start to a later end on the same day "
+    "(overnight ranges are not supported: split them at 24:00 / 00:00), and ranges must not "
+    "overlap — an overlap usually means a typo such as 12:00 for 13:00.",
+    bad="hours 09:00 to 12:00, 11:00 to 18:00",
+    good="hours 09:00 to 12:00, 13:00 to 18:00",
+)
+DEADLINE_ON_TERMINAL_STAGE = define_rule(
+    "SLA510",
+    "deadline-on-terminal-stage",
+    Severity.ERROR,
+    "A terminal stage has a deadline, follow-up or escalation.",
+    explanation="A lead in a terminal stage has finished this agreement's process: it cannot "
+    "leave the stage (so a `decide` deadline is always missed) and nobody owes it a response "
+    "under this agreement. Obligations after the sale (onboarding, customer success) belong "
+    "in a stage that is not terminal or in another agreement.",
+    bad='stage customer "Customer" {\n  terminal\n  respond within 48h\n}',
+    good='stage customer "Customer" {\n  terminal\n}',
+)
+TIMEOUT_NEVER_FIRES = define_rule(
+    "SLA511",
+    "timeout-never-fires",
+    Severity.WARNING,
+    "A timeout can never fire because another timeout of the same stage always fires first.",
+    explanation="Of several unconditional timeouts (`-> x after …` without `when`) only the "
+    "earliest ever moves a lead. A later one is dead text; two equal ones leave it undefined "
+    "where the lead goes.",
+    bad="-> nurture after 30d\n-> archived after 90d",
+    good='-> nurture after 30d\n-> archived "No answer after 90 days" when email_click == 0 after 90d',
+)
+RESPOND_AFTER_DECIDE = define_rule(
+    "SLA512",
+    "respond-after-decide",
+    Severity.ERROR,
+    "The first response is due after the lead must already have left the stage.",
+    explanation="`respond within` is the first contact, `decide within` the moment the lead "
+    "must leave the stage. A response deadline later than the decision deadline can never "
+    "matter.",
+    bad="respond within 5bd\ndecide within 2bd",
+    good="respond within 1bd\ndecide within 5bd",
+)
+
+
+def _stage_durations(stage: ir.Stage) -> Iterator[ir.Duration]:
+    for d in stage.deadlines:
+        yield d.within
+        if d.target is not None:
+            yield d.target
+    if stage.follow_up is not None:
+        yield from stage.follow_up.offsets
+    for e in stage.escalations:
+        yield e.after
+    for t in stage.transitions:
+        if t.after is not None:
+            yield t.after
+
+
+# ------------------------------------------------------------------ deadlines and targets
+
+
+@check(SLO_NOT_STRICTER, RESPOND_AFTER_DECIDE)
+def find_loose_targets(ctx: CheckContext) -> Iterator[Diagnostic]:
+    clock = durations(ctx)
+    for stage in flow(ctx).stages.values():
+        calendar = clock.calendar(stage)
+        for d in stage.deadlines:
+            if d.target is None or d.target.amount == 0 or d.within.amount == 0:
+                continue
+            if clock.ends_later(d.target, d.within, calendar, or_equal=True):
+                looser = clock.ends_later(d.target, d.within, calendar)
+                how = "looser than" if looser else "the same as"
+                yield Diagnostic(
+                    SLO_NOT_STRICTER,
+                    f"the internal target `{d.target.text}` of `{stage.id}.{d.kind}` is {how} the SLA "
+                    f"`{d.within.text}` it should protect{clock.example_entry(d.target, d.within, calendar) if looser else ''}",
+                    d.target.span,
+                    help=f"make the target shorter than {d.within.text}, so a slip still keeps the SLA",
+                    related=(Related(d.within.span, "the SLA"),),
+                )
+        respond, decide = stage.deadline("respond"), stage.deadline("decide")
+        if respond and decide and clock.ends_later(respond.within, decide.within, calendar):
+            yield Diagnostic(
+                RESPOND_AFTER_DECIDE,
+                f"the first response (`{respond.within.text}`) can be due after the lead must have left `{stage.id}` "
+                f"(`decide within {decide.within.text}`){clock.example_entry(respond.within, decide.within, calendar)}",
+                respond.within.span,
+                help="the response deadline should be shorter than the decision deadline",
+                related=(Related(decide.span, "decision deadline"),),
+            )
+
+
+# ------------------------------------------------------------------ follow-up cadence
+
+
+@check(FOLLOW_UP_AFTER_DEADLINE, FOLLOW_UP_OUT_OF_ORDER)
+def find_follow_ups_outside_deadlines(ctx: CheckContext) -> Iterator[Diagnostic]:
+    clock = durations(ctx)
+    for stage in flow(ctx).stages.values():
+        follow = stage.follow_up
+        if follow is None or not follow.offsets or stage.is_terminal:
+            continue
+        calendar = clock.calendar(stage)
+        offsets = follow.offsets
+        for before, after in zip(offsets, offsets[1:]):
+            if clock.ends_later(before, after, calendar, or_equal=True):
+                yield Diagnostic(
+                    FOLLOW_UP_OUT_OF_ORDER,
+                    f"the follow-up at `{after.text}` is not after the one at `{before.text}`"
+                    f"{clock.example_entry(before, after, calendar)}",
+                    after.span,
+                    help="list the offsets in increasing order, each later than the one before",
+                    related=(Related(before.span, "previous attempt"),),
+                )
+        respond = stage.deadline("respond")
+        first = offsets[0]
+        if respond and respond.within.amount and clock.ends_later(first, respond.within, calendar):
+            yield Diagnostic(
+                FOLLOW_UP_AFTER_DEADLINE,
+                f"the first follow-up at `{first.text}` can fall after the response deadline "
+                f"`{respond.within.text}`{clock.example_entry(first, respond.within, calendar)}",
+                first.span,
+                help=f"make the first attempt due within {respond.within.text} (usually `0d`)",
+                related=(Related(respond.span, "response deadline"),),
+            )
+        last = offsets[-1]
+        decide = stage.deadline("decide")
+        if decide is not None:
+            if decide.within.amount and clock.ends_later(last, decide.within, calendar):
+                yield Diagnostic(
+                    FOLLOW_UP_AFTER_DEADLINE,
+                    f"the last follow-up at `{last.text}` can fall after the decision deadline "
+                    f"`{decide.within.text}`{clock.example_entry(last, decide.within, calendar)}: the lead must have left "
+                    f"`{stage.id}` by then",
+                    last.span,
+                    help=f"schedule the attempts within {decide.within.text}, or lengthen the decision deadline",
+                    related=(Related(decide.span, "decision deadline"),),
+                )
+            continue
+        for t in timeouts(stage):
+            if t.after.amount and clock.ends_later(last, t.after, calendar):
+                yield Diagnostic(
+                    FOLLOW_UP_AFTER_DEADLINE,
+                    f"the last follow-up at `{last.text}` can fall after the timeout `-> {t.target.name} after "
+                    f"{t.after.text}` has moved the lead out of `{stage.id}`{clock.example_entry(last, t.after, calendar)}",
+                    last.span,
+                    help="schedule the attempts before the timeout, or lengthen it",
+                    related=(Related(t.span, "timeout"),),
+                )
+                break
+
+
+# ------------------------------------------------------------------ escalations
+
+
+@check(LATE_ESCALATION, ESCALATION_WITHOUT_DEADLINE)
+def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
+    clock = durations(ctx)
+    for stage in flow(ctx).stages.values():
+        calendar = clock.calendar(stage)
+        for e in stage.escalations:
+            if e.on is None:
+                continue
+            deadline = stage.deadline(e.on)
+            if deadline is None:
+                yield Diagnostic(
+                    ESCALATION_WITHOUT_DEADLINE,
+                    f"this escalation guards the `{e.on}` deadline, but stage `{stage.id}` has none",
+                    e.span,
+                    help=f"add `{e.on} within …` to the stage, or guard the deadline it has",
+                )
+                continue
+            if deadline.within.amount and clock.ends_later(e.after, deadline.within, calendar, factor=2):
+                yield Diagnostic(
+                    LATE_ESCALATION,
+                    f"escalating after `{e.after.text}` tells `{e.to.name}` only when the `{e.on}` deadline "
+                    f"(`{deadline.within.text}`) has been missed by more than the deadline itself"
+                    f"{clock.example_entry(e.after, deadline.within, calendar)}",
+                    e.after.span,
+                    help=f"escalate at the deadline (`after {deadline.within.text}`) or earlier",
+                    related=(Related(deadline.span, "the deadline it guards"),),
+                )
+
+
+# ------------------------------------------------------------------ zero durations, calendars
+
+
+@check(ZERO_DURATION)
+def find_zero_durations(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    what: list[tuple[ir.Duration | None, str]] = []
+    for stage in flow(ctx).stages.values():
+        for d in stage.deadlines:
+            what.append((d.within, f"the `{d.kind}` deadline of `{stage.id}` is due the moment a lead arrives"))
+            what.append((d.target, f"the internal target of `{stage.id}.{d.kind}` is missed the moment a lead arrives"))
+        for e in stage.escalations:
+            what.append((e.after, f"this escalation fires for every lead the moment it enters `{stage.id}`"))
+        for t in timeouts(stage):  # `when … after 0d` only waits for nothing: harmless
+            what.append((t.after, f"this timeout moves every lead out of `{stage.id}` the moment it arrives"))
+    for info in policy.information:
+        for item in info.items:
+            what.append((item.within, "this information is due the moment it exists"))
+    for duration, message in what:
+        if duration is not None and duration.amount == 0:
+            yield Diagnostic(ZERO_DURATION, f"`{duration.text}`: {message}", duration.span,
+                             help="give it a real length (e.g. `24h`, `5bd`), or remove it")
+
+
+@check(BUSINESS_TIME_WITHOUT_CALENDAR)
+def find_business_time_without_calendar(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    calendars = policy.calendar_by_id
+    agreement = policy.agreement
+    default_undefined = agreement is not None and agreement.calendar is not None and agreement.calendar.name not in calendars
+    help_text = ("declare a calendar and name it in the agreement (`calendar tokyo`) or in the stage; "
+                 "or write calendar time (`24h`, `3d`)")
+    for stage in flow(ctx).stages.values():
+        if stage.calendar is not None and stage.calendar.name not in calendars:
+            continue  # undefined calendar: SLA301
+        if stage.calendar is None and default_undefined:
+            continue
+        if policy.calendar_for(stage) is not None:
+            continue
+        for duration in _stage_durations(stage):
+            if duration.business:
+                yield Diagnostic(
+                    BUSINESS_TIME_WITHOUT_CALENDAR,
+                    f"`{duration.text}` counts business time, but no calendar applies to stage `{stage.id}`",
+                    duration.span,
+                    help=help_text,
+                )
+    if default_undefined or policy.calendar_for(None) is not None:
+        return
+    for info in policy.information:
+        for item in info.items:
+            if item.within is not None and item.within.business:
+                yield Diagnostic(
+                    BUSINESS_TIME_WITHOUT_CALENDAR,
+                    f"`{item.within.text}` counts business time, but the agreement names no calendar",
+                    item.within.span,
+                    help=help_text,
+                )
+    for kpi in policy.kpis:
+        if kpi.target is not None and isinstance(kpi.target.value, ir.Duration) and kpi.target.value.business:
+            yield Diagnostic(
+                BUSINESS_TIME_WITHOUT_CALENDAR,
+                f"`{kpi.target.value.text}` counts business time, but the agreement names no calendar",
+                kpi.target.value.span,
+                help=help_text,
+            )
+
+
+@check(CALENDAR_WITHOUT_WORKING_TIME, INVALID_WORKING_HOURS)
+def find_impossible_calendars(ctx: CheckContext) -> Iterator[Diagnostic]:
+    for calendar in ctx.policy.calendars:
+        valid: list[ir.HourRange] = []
+        for hours in calendar.hours:
+            if hours.end.minutes <= hours.start.minutes:
+                yield Diagnostic(
+                    INVALID_WORKING_HOURS,
+                    f"working hours {hours.start.text} to {hours.end.text} end before they start",
+                    hours.span,
+                    help="overnight hours are not supported: split them at midnight (`22:00 to 24:00, 00:00 to 02:00`)",
+                )
+            else:
+                valid.append(hours)
+        valid.sort(key=lambda h: (h.start.minutes, h.end.minutes))
+        for earlier, later in zip(valid, valid[1:]):
+            if later.start.minutes < earlier.end.minutes:
+                yield Diagnostic(
+                    INVALID_WORKING_HOURS,
+                    f"working hours {later.start.text} to {later.end.text} overlap "
+                    f"{earlier.start.text} to {earlier.end.text}",
+                    later.span,
+                    help="make the ranges follow one another (e.g. a lunch break: `09:00 to 12:00, 13:00 to 18:00`)",
+                    related=(Related(earlier.span, "overlapped range"),),
+                )
+        missing = [w for w, present in (("days", bool(calendar.days)), ("hours", bool(valid))) if not present]
+        if missing:
+            yield Diagnostic(
+                CALENDAR_WITHOUT_WORKING_TIME,
+                f"calendar `{calendar.id}` has no working {' and no '.join(missing)}, so business time in it never passes",
+                calendar.name_span,
+                help="add `days mon, tue, wed, thu, fri` and `hours 09:00 to 18:00` (or what applies)",
+            )
+
+
+# ------------------------------------------------------------------ terminal stages, timeouts
+
+
+@check(DEADLINE_ON_TERMINAL_STAGE)
+def find_deadlines_on_terminal_stages(ctx: CheckContext) -> Iterator[Diagnostic]:
+    for stage in flow(ctx).stages.values():
+        if not stage.is_terminal:
+            continue
+        obligations: list[tuple[str, object]] = [(f"a `{d.kind}` deadline", d.span) for d in stage.deadlines]
+        if stage.follow_up is not None:
+            obligations.append(("a follow-up cadence", stage.follow_up.span))
+        obligations += [("an escalation", e.span) for e in stage.escalations]
+        for what, span in obligations:
+            yield Diagnostic(
+                DEADLINE_ON_TERMINAL_STAGE,
+                f"`{stage.id}` is terminal, but has {what}: a finished lead owes nobody anything under this agreement",
+                span,  # type: ignore[arg-type]
+                help="remove it, or remove `terminal` if the lead's process really continues here",
+                related=tuple(Related(m.span, "marked terminal here") for m in stage.markers if m.kind == "terminal"),
+            )
+
+
+@check(TIMEOUT_NEVER_FIRES)
+def find_timeouts_that_never_fire(ctx: CheckContext) -> Iterator[Diagnostic]:
+    clock = durations(ctx)
+    for stage in flow(ctx).stages.values():
+        found = [t for t in timeouts(stage) if t.after.amount]
+        if len(found) < 2:
+            continue
+        calendar = clock.calendar(stage)
+        for i, late in enumerate(found):
+            for j, early in enumerate(found):
+                if i == j or clock.ends_later(early.after, late.after, calendar) is not False:
+                    continue  # `early` does not always fire first (or cannot tell)
+                strictly_first = clock.ends_later(late.after, early.after, calendar)
+                if not strictly_first and j > i:
+                    continue  # equal timeouts: report only the later-written one
+                yield Diagnostic(
+                    TIMEOUT_NEVER_FIRES,
+                    f"the timeout `-> {late.target.name} after {late.after.text}` never fires: "
+                    + (f"`-> {early.target.name} after {early.after.text}` always moves the lead first"
+                       if strictly_first else f"`-> {early.target.name} after {early.after.text}` fires at the same moment"),
+                    late.span,
+                    help="remove the one that cannot fire, or make it conditional (`when …`)",
+                    related=(Related(early.span, "fires first" if strictly_first else "fires at the same moment"),),
+                )
+                break
