@@ -7,8 +7,10 @@ an SLA999 diagnostic, never a traceback.
 
 from __future__ import annotations
 
+import gc
 import os
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,21 @@ def compile_text(text: str, path: str = "<memory>.sla", **kwargs) -> Compilation
     return compile_bytes(text.encode("utf-8"), path, **kwargs)
 
 
+@contextmanager
+def _cyclic_gc_paused():
+    """Parsing and lowering allocate many long-lived, acyclic objects; the cyclic collector
+    would walk the growing heap again and again (measured: 16,000-term conditions took 1.9 s
+    instead of 1.0 s, and time grew faster than the input). Reference counting still frees
+    everything; collection resumes when the policy is compiled."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _compile(
     source: SourceFile,
     diagnostics: list[Diagnostic],
@@ -84,6 +101,11 @@ def _compile(
     checks: bool,
 ) -> Compilation:
     result = Compilation(source.path, source=source)
+    with _cyclic_gc_paused():
+        return _compile_with(result, source, diagnostics, config, options, strict, checks)
+
+
+def _compile_with(result, source, diagnostics, config, options, strict, checks) -> Compilation:
     try:
         from .lower import lower_policy
         from .parser import parse_source

@@ -226,6 +226,7 @@ stage lead "Lead\\"]-->x[\\"evil\\"]" {
   owner sales
   entry
   description "```\\n%% comment\\n</script>"
+  decide within 5d
   -> won "a | b --> c ; click x call alert()" when hot
 }
 stage won "Won {{ x }}" {

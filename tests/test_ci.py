@@ -166,8 +166,10 @@ def test_pre_commit_hooks_run_sla_fmt_and_sla_check(tmp_path):
     assert user_config["repos"][0]["rev"] == f"v{__version__}"
     import re
 
+    # a policy that checks clean but is badly laid out: the fmt hook fixes it, the check hook passes
     messy = tmp_path / "messy.sla"
-    shutil.copy(FIXTURES / "fmt" / "messy.sla", messy)
+    starter = scaffold_files("en")["policies/sla.sla"].decode("utf-8")
+    messy.write_text(starter.replace("\n  owner", "\n        owner").replace(" {\n", "   {\n"), encoding="utf-8")
     for hook_id in ("sla-fmt", "sla-check"):
         hook = hooks[hook_id]
         assert re.search(hook["files"], messy.name) and not re.search(hook["files"], "README.md")

@@ -88,7 +88,7 @@ def test_mutated_business_deadline_across_a_holiday_fails(tmp_path, built_fixtur
 def test_mutated_cap_and_cadence_fail(tmp_path, built_fixtures):
     for old, new, scenario in (
         ('group fit "Fit (attributes)" max 40', 'group fit "Fit (attributes)" max 35', "lead.to.mql"),
-        ("follow up 3 times at 0d, 3d, 7d", "follow up 3 times at 0d, 3d, 8d", "mql.follow_up@step3:inside"),
+        ("follow up 3 times at 0d, 3d, 5bd", "follow up 3 times at 0d, 3d, 4bd", "mql.follow_up@step3:inside"),
     ):
         policy = mutate(tmp_path, old, new)
         result = invoke("test", str(policy), "--fixtures", str(built_fixtures["hubspot_scoring.sla"]))
