@@ -36,9 +36,17 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[Path]:
     """Write `files` (relative POSIX path → bytes) under `root` atomically. Returns the paths."""
     staged: list[tuple[str, Path]] = []
     mode = _file_mode()
+    direct: list[tuple[str, Path]] = []
     try:
         for name in sorted(files):
             destination = root.joinpath(*check_relative(name).parts)
+            if destination.is_symlink():
+                destination = Path(os.path.realpath(destination))  # replace the file, keep the link
+            if destination.exists() and not destination.is_file():
+                if destination.is_dir():
+                    raise IsADirectoryError(21, "is a folder", str(destination))
+                direct.append((name, destination))  # /dev/null, a FIFO …: renaming over it would replace the device
+                continue
             destination.parent.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
             staged.append((temp, destination))
@@ -47,6 +55,9 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[Path]:
             os.chmod(temp, mode)
         for temp, destination in staged:
             os.replace(temp, destination)
+        for name, destination in direct:
+            with open(destination, "wb") as handle:
+                handle.write(files[name])
     except OSError as exc:
         for temp, _ in staged:
             try:
@@ -54,7 +65,7 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[Path]:
             except OSError:
                 pass
         raise OutputError(f"cannot write {exc.filename or root}: {exc.strerror or exc}") from exc
-    return [destination for _, destination in staged]
+    return [destination for _, destination in staged] + [destination for _, destination in direct]
 
 
 def write_file(path: Path, data: bytes) -> None:

@@ -50,3 +50,37 @@ def test_compare_files_names_stale_missing_and_extra(tmp_path):
     (tmp_path / "extra.txt").write_bytes(b"left over")
     drift = compare_files(tmp_path, {"keep.txt": b"same", "edit.txt": b"new", "new.txt": b"n"})
     assert (drift.stale, drift.missing, drift.extra) == (("edit.txt",), ("new.txt",), ("extra.txt",))
+
+
+def test_writing_to_dev_null_keeps_the_device(tmp_path):
+    """`sla check --format sarif -o /dev/null` must not rename a file over /dev/null."""
+    from pathlib import Path
+
+    from sla_lang.output import write_file
+
+    null = Path("/dev/null")
+    if not null.is_char_device():
+        pytest.skip("no /dev/null device here")
+    write_file(null, b"report")
+    assert null.is_char_device()
+
+
+def test_a_fifo_is_written_to_not_replaced(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()))
+    reader.start()
+    write_files(tmp_path, {"pipe": b"through the pipe"})
+    reader.join(timeout=5)
+    assert received == [b"through the pipe"] and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_symlinked_output_keeps_its_link(tmp_path):
+    real = tmp_path / "real.json"
+    real.write_bytes(b"old")
+    (tmp_path / "link.json").symlink_to(real)
+    write_files(tmp_path, {"link.json": b"new"})
+    assert (tmp_path / "link.json").is_symlink() and real.read_bytes() == b"new"
