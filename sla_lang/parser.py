@@ -154,7 +154,7 @@ def get_parser() -> Lark:
     """The LALR parser, built once per process and cached on disk by Lark between runs."""
     from lark import Lark
 
-    return Lark.open(
+    parser = Lark.open(
         str(grammar_path()),
         parser="lalr",
         lexer="contextual",
@@ -162,6 +162,63 @@ def get_parser() -> Lark:
         maybe_placeholders=False,
         cache=True,
     )
+    _share_one_scanner(parser)
+    return parser
+
+
+class _StateLexer:
+    """The tokens one parser state may see, served by the one shared scanner.
+
+    Lark's contextual lexer compiles a separate regular expression for every set of terminals
+    a parser state accepts (84 here, ~40 ms at every start, since compiled patterns cannot be
+    cached on disk). The grammar's terminals only overlap where a keyword is also a valid
+    name, so one scanner over all terminals gives the same tokens, except that a keyword
+    the state does not expect must be read as a name — `stage lead` names a stage `lead`.
+    Anything else the state does not accept is returned as is for the parser to report.
+    """
+
+    __slots__ = ("root", "accepts", "keywords")
+
+    def __init__(self, root, accepts: frozenset[str], keywords: frozenset[str]) -> None:
+        self.root = root
+        self.accepts = accepts
+        self.keywords = keywords
+
+    def next_token(self, lexer_state, parser_state=None):
+        token = self.root.next_token(lexer_state, parser_state)
+        if token.type not in self.accepts and token.type in self.keywords and "NAME" in self.accepts:
+            token.type = "NAME"
+        return token
+
+
+def _share_one_scanner(parser: Lark) -> None:
+    import re
+
+    contextual = parser.parser.lexer
+    root = contextual.root_lexer
+    name = re.compile(next(t.pattern.to_regexp() for t in parser.terminals if t.name == "NAME"))
+    keywords = frozenset(
+        t.name for t in parser.terminals if t.pattern.type == "str" and name.fullmatch(t.pattern.value)
+    )
+    # A name that spells a keyword becomes that keyword; Lark checks this with one regex over
+    # all keywords per name, a dictionary is several times faster.
+    keyword_of = {t.pattern.value: t.name for t in parser.terminals if t.name in keywords}
+
+    def keyword_or_name(token):
+        kind = keyword_of.get(token.value)
+        if kind is not None:
+            token.type = kind
+        return token
+
+    root.scanner  # build the scanner (and its callbacks) before replacing the NAME callback
+    root.callback["NAME"] = keyword_or_name
+    views: dict[frozenset[str], _StateLexer] = {}
+    for state, lexer in contextual.lexers.items():
+        accepts = frozenset(t.name for t in lexer.terminals)
+        view = views.get(accepts)
+        if view is None:
+            view = views[accepts] = _StateLexer(root, accepts, keywords)
+        contextual.lexers[state] = view
 
 
 @cache
