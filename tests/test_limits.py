@@ -61,3 +61,11 @@ def test_wide_flat_conditions_stay_linear():
         return HEADER + f"property x number\nstage a {{\n  owner ops\n  -> a when {condition}\n}}\n"
 
     assert _ratio(make, 500) < 8
+
+
+def test_look_alike_reference_gets_a_precise_hint():
+    from sla_lang.compile import compile_text
+
+    text = HEADER.replace("owner ops", "owner оps")  # Cyrillic о
+    (d,) = [d for d in compile_text(text).errors if d.code == "SLA301"]
+    assert "looks like `ops` but contains a look-alike letter" in d.message

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # Modules holding checks, imported in this order by `load_checks()`.
 CHECK_MODULES = (
     "sla_lang.checks.names",
+    "sla_lang.checks.identifiers",
     "sla_lang.checks.graph",
     "sla_lang.checks.liveness",
     "sla_lang.checks.ownership",

@@ -80,6 +80,20 @@ class _Suggester:
     def __init__(self) -> None:
         self.cache: dict[tuple[str, str], str | None] = {}
         self.spent = 0
+        self.skeletons: dict[int, tuple[object, dict[str, str]]] = {}
+
+    def look_alike(self, word: str, candidates) -> str | None:
+        """A declared name that looks exactly like `word` (a Cyrillic `а` for `a` …)."""
+        from .identifiers import skeleton
+
+        entry = self.skeletons.get(id(candidates))
+        if entry is None or entry[0] is not candidates:
+            index: dict[str, str] = {}
+            for candidate in candidates:
+                index.setdefault(skeleton(candidate), candidate)
+            entry = self.skeletons[id(candidates)] = (candidates, index)
+        found = entry[1].get(skeleton(word))
+        return found if found != word else None
 
     def __call__(self, kind: str, word: str, candidates) -> str | None:
         key = (kind, word)
@@ -96,6 +110,14 @@ def _undefined(
     name: ir.Name | ir.Ref, kind: str, candidates, how: str, suggester: _Suggester | None = None
 ) -> Diagnostic:
     text = name.name if isinstance(name, ir.Name) else name.text
+    look_alike = (suggester or _Suggester()).look_alike(name.name, candidates)
+    if look_alike is not None:
+        return Diagnostic(
+            UNDEFINED_REFERENCE,
+            f"undefined {kind} `{text}`: it looks like `{look_alike}` but contains a look-alike letter",
+            name.span,
+            help=f"retype it as `{look_alike}`; " + how,
+        )
     guess = suggester(kind, name.name, candidates) if suggester else _suggest(name.name, candidates)
     hint = f"did you mean `{guess}`? " if guess else ""
     return Diagnostic(
