@@ -160,3 +160,67 @@ def test_generated_policies_never_crash(text):
 @given(st.binary(max_size=400))
 def test_random_bytes_never_crash(data):
     assert_sound(compile_bytes(data, "bytes.sla"), data)
+
+
+# ---------------------------------------------------------------- fmt, diff and build on clean policies
+
+CLEAN_SOURCES = [p.read_text(encoding="utf-8") for p in POLICIES]
+LABEL_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters='"\\\u202a\u202b\u202c'
+                           '\u202d\u202e\u2066\u2067\u2068\u2069'),
+    max_size=30,
+)
+
+
+@st.composite
+def clean_variant(draw) -> str:
+    """An example policy with its texts and numbers changed, kept only when it checks clean."""
+    text = draw(st.sampled_from(CLEAN_SOURCES))
+    strings = list(re.finditer(r'"(?:[^"\\\n]|\\.)*"', text))
+    for _ in range(draw(st.integers(0, 6))):
+        if not strings:
+            break
+        victim = strings[draw(st.integers(0, len(strings) - 1))]
+        replacement = '"' + draw(LABEL_TEXT) + '"'
+        text = text[: victim.start()] + replacement + text[victim.end():]
+        strings = list(re.finditer(r'"(?:[^"\\\n]|\\.)*"', text))
+    for _ in range(draw(st.integers(0, 3))):
+        numbers = list(re.finditer(r"(?<![\w.])(\d+)(h|d|bd|w|%)?(?![\w:.-])", text))
+        if not numbers:
+            break
+        victim = numbers[draw(st.integers(0, len(numbers) - 1))]
+        value = str(draw(st.integers(1, 400)))
+        text = text[: victim.start(1)] + value + text[victim.end(1):]
+    if draw(st.booleans()):
+        text = text.replace("\n  ", "\n    ").replace("\n\n", "\n\n\n")  # layout only
+    return text
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 5, 20))
+@given(clean_variant(), st.sampled_from(CLEAN_SOURCES))
+def test_fmt_diff_and_build_never_crash_on_clean_policies(variant, other):
+    from hypothesis import assume
+
+    from sla_lang.fmt import format_bytes
+    from sla_lang.irjson import canonical_bytes
+    from sla_lang.semdiff.compare import compare_policies
+    from sla_lang.targets import BuildOptions, load_target
+
+    result = compile_bytes(variant.encode("utf-8"), "variant.sla")
+    assert_sound(result, variant.encode("utf-8"))
+    assume(result.policy is not None and not result.errors)
+    # fmt: meaning kept, idempotent
+    formatted = format_bytes(variant.encode("utf-8"), "variant.sla")
+    assert formatted.formatted is not None, [d.message for d in formatted.diagnostics]
+    again = compile_bytes(formatted.formatted.encode("utf-8"), "variant.sla")
+    assert canonical_bytes(again.policy) == canonical_bytes(result.policy)
+    assert format_bytes(formatted.formatted.encode("utf-8"), "variant.sla").formatted == formatted.formatted
+    # diff: against itself nothing, against another policy something, never a crash
+    assert compare_policies(result.policy, again.policy) == []
+    other_policy = compile_bytes(other.encode("utf-8"), "other.sla").policy
+    compare_policies(other_policy, result.policy)
+    # build: every fast target produces output without errors or internal failures
+    for name, options in (("ir", BuildOptions()), ("hubspot", BuildOptions()),
+                          ("agreement", BuildOptions(formats=("md", "html")))):
+        built = load_target(name).build(result.policy, options)
+        assert built.files and not [d for d in built.diagnostics if d.code.endswith("999") or d.code == "SLA820"]
