@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import ClassVar, Union
+from typing import ClassVar, Iterator, Union
 
 from .source import Span
 
@@ -261,6 +261,58 @@ class Negation(Node):
 
 
 Condition = Union[Comparison, Membership, Presence, Truthy, AllOf, AnyOf, Negation]
+
+
+def condition_leaves(condition: Condition) -> Iterator[Condition]:
+    """The comparisons, memberships, presences and bare names of a condition, in source order."""
+    stack: list[Condition] = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (AllOf, AnyOf)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, Negation):
+            stack.append(node.item)
+        else:
+            yield node
+
+
+def value_source(value: Value) -> str:
+    """A value as it is written in a policy (`"yes"`, `50`, `20%`, `24h`, `2026-04-01`)."""
+    if isinstance(value, Text):
+        return '"' + value.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, Flag):
+        return "true" if value.value else "false"
+    if isinstance(value, (Number, Percent)):
+        number = value.value
+        shown = str(int(number)) if isinstance(number, float) and number.is_integer() else str(number)
+        return shown + ("%" if isinstance(value, Percent) else "")
+    if isinstance(value, DateValue):
+        return value.value.isoformat()
+    return value.text  # Duration, TimeOfDay
+
+
+def condition_source(condition: Condition) -> str:
+    """A condition as it is written in a policy, with parentheses around every nested
+    `and`/`or` group so that it reads unambiguously in messages and documents."""
+    if isinstance(condition, Comparison):
+        return f"{condition.left.text} {condition.op} {value_source(condition.right)}"
+    if isinstance(condition, Membership):
+        values = ", ".join(value_source(v) for v in condition.values)
+        return f"{condition.left.text} {'not in' if condition.negated else 'in'} [{values}]"
+    if isinstance(condition, Presence):
+        return f"{condition.left.text} is {'not set' if condition.negated else 'set'}"
+    if isinstance(condition, Truthy):
+        return condition.ref.text
+    if isinstance(condition, Negation):
+        inner = condition_source(condition.item)
+        return f"not {inner}" if isinstance(condition.item, Truthy) else f"not ({inner})"
+    word = " and " if isinstance(condition, AllOf) else " or "
+    return word.join(_grouped(item) for item in condition.items)
+
+
+def _grouped(condition: Condition) -> str:
+    text = condition_source(condition)
+    return f"({text})" if isinstance(condition, (AllOf, AnyOf)) else text
 
 
 def condition_refs(condition: Condition) -> list[Ref]:
@@ -779,6 +831,20 @@ class Policy:
 
     def transitions(self) -> list[Transition]:
         return [t for s in self.stages for t in s.transitions]
+
+    def conditions(self) -> Iterator[tuple[Condition, ScoreRule | Transition | Priority]]:
+        """Every condition in the policy with the rule, transition or priority it belongs to."""
+        for model in self.scores:
+            for group in model.groups:
+                for rule in group.rules:
+                    yield rule.condition, rule
+        for stage in self.stages:
+            for t in stage.transitions:
+                if t.condition is not None:
+                    yield t.condition, t
+        for priority in self.priorities:
+            if priority.condition is not None:
+                yield priority.condition, priority
 
 
 def _index(items) -> dict:

@@ -254,7 +254,7 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
             if item.recorded_in and item.recorded_in.name not in properties:
                 yield undefined(item.recorded_in, "property", properties, "feedback is recorded in a declared property")
 
-    for condition in _all_conditions(policy):
+    for condition, _ in policy.conditions():
         for ref in ir.condition_refs(condition):
             yield from _check_ref(ref, policy, suggester)
 
@@ -309,32 +309,6 @@ def _measure_stages(measure: ir.Measure | None) -> list[ir.Name]:
     return []
 
 
-def _all_conditions(policy: ir.Policy) -> Iterator[ir.Condition]:
-    for model in policy.scores:
-        for group in model.groups:
-            for rule in group.rules:
-                yield rule.condition
-    for stage in policy.stages:
-        for t in stage.transitions:
-            if t.condition is not None:
-                yield t.condition
-    for priority in policy.priorities:
-        if priority.condition is not None:
-            yield priority.condition
-
-
-def _leaves(condition: ir.Condition) -> Iterator[ir.Condition]:
-    stack = [condition]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ir.AllOf, ir.AnyOf)):
-            stack.extend(reversed(node.items))
-        elif isinstance(node, ir.Negation):
-            stack.append(node.item)
-        else:
-            yield node
-
-
 def quantity_type(ref: ir.Ref, policy: ir.Policy) -> str | None:
     """What a Ref holds: a property's type, 'count' for events, 'number' for scores."""
     prop = policy.property_by_id.get(ref.name)
@@ -350,8 +324,8 @@ def quantity_type(ref: ir.Ref, policy: ir.Policy) -> str | None:
 @check(INCOMPATIBLE_COMPARISON, UNKNOWN_ENUM_VALUE)
 def find_incompatible_comparisons(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
-    for condition in _all_conditions(policy):
-        for leaf in _leaves(condition):
+    for condition, _ in policy.conditions():
+        for leaf in ir.condition_leaves(condition):
             yield from _check_leaf(leaf, policy)
 
 

@@ -206,58 +206,6 @@ def _conditions(policy: ir.Policy) -> Iterator[tuple[ir.Condition, str]]:
             yield priority.condition, f"priority `{priority.id}`"
 
 
-def _leaves(condition: ir.Condition) -> Iterator[ir.Condition]:
-    stack = [condition]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ir.AllOf, ir.AnyOf)):
-            stack.extend(reversed(node.items))
-        elif isinstance(node, ir.Negation):
-            stack.append(node.item)
-        else:
-            yield node
-
-
-def condition_text(condition: ir.Condition) -> str:
-    """The condition as it would be written (normalised spacing)."""
-    if isinstance(condition, ir.Comparison):
-        return f"{condition.left.text} {condition.op} {_value_text(condition.right)}"
-    if isinstance(condition, ir.Membership):
-        values = ", ".join(_value_text(v) for v in condition.values)
-        return f"{condition.left.text} {'not in' if condition.negated else 'in'} [{values}]"
-    if isinstance(condition, ir.Presence):
-        return f"{condition.left.text} is {'not ' if condition.negated else ''}set"
-    if isinstance(condition, ir.Truthy):
-        return condition.ref.text
-    if isinstance(condition, ir.Negation):
-        inner = condition_text(condition.item)
-        return f"not ({inner})" if isinstance(condition.item, (ir.AllOf, ir.AnyOf)) else f"not {inner}"
-    joiner = " and " if isinstance(condition, ir.AllOf) else " or "
-    parts = []
-    for item in condition.items:
-        text = condition_text(item)
-        parts.append(f"({text})" if isinstance(item, (ir.AllOf, ir.AnyOf)) else text)
-    return joiner.join(parts)
-
-
-def _value_text(value: ir.Value) -> str:
-    if isinstance(value, ir.Text):
-        return f'"{value.value}"'
-    if isinstance(value, ir.Number):
-        return str(value.value)
-    if isinstance(value, ir.Flag):
-        return "true" if value.value else "false"
-    if isinstance(value, ir.DateValue):
-        return value.value.isoformat()
-    if isinstance(value, ir.Percent):
-        return f"{value.value}%"
-    if isinstance(value, ir.Duration):
-        return value.text
-    if isinstance(value, ir.TimeOfDay):
-        return value.text
-    return "?"
-
-
 # ------------------------------------------------------------------ conditions that can never be true
 
 
@@ -277,13 +225,13 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
         if not possible:
             yield Diagnostic(
                 CONDITION_NEVER_TRUE,
-                f"the condition of {where} can never be true: `{condition_text(condition)}`",
+                f"the condition of {where} can never be true: `{ir.condition_source(condition)}`",
                 condition.span,
                 help="check the numbers and values: the parts of this condition exclude each other",
             )
             continue
         reported = False
-        for leaf in _leaves(condition):
+        for leaf in ir.condition_leaves(condition):
             ref = getattr(leaf, "left", None)
             if ref is None or ref.name not in policy.score_by_id or ref.text not in ranges:
                 continue
@@ -297,7 +245,7 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
             reported = True
             yield Diagnostic(
                 THRESHOLD_UNREACHABLE,
-                f"`{condition_text(leaf)}` can never be true: {_describe_range(policy, ref.text, ranges, upper)}",
+                f"`{ir.condition_source(leaf)}` can never be true: {_describe_range(policy, ref.text, ranges, upper)}",
                 leaf.span,
                 help="lower the threshold, or add or raise the score rules (and the group caps) so it can be reached",
                 related=(Related(policy.score_by_id[ref.name].name_span, "score defined here"),),

@@ -27,72 +27,12 @@ def same(a, b) -> bool:
     return key(a) == key(b)
 
 
-def value_text(value: ir.Value) -> str:
-    if isinstance(value, ir.Text):
-        return '"' + value.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, ir.Percent):
-        return f"{_number(value.value)}%"
-    if isinstance(value, ir.Number):
-        return _number(value.value)
-    if isinstance(value, ir.Duration):
-        return value.text
-    if isinstance(value, ir.DateValue):
-        return value.value.isoformat()
-    if isinstance(value, ir.TimeOfDay):
-        return value.text
-    if isinstance(value, ir.Flag):
-        return "true" if value.value else "false"
-    return str(value)
-
-
-def _number(value: int | float) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+value_text = ir.value_source
 
 
 def condition_text(condition: ir.Condition | None) -> str:
-    """The condition in the policy's own syntax (iterative, like the rest of the IR walkers)."""
-    if condition is None:
-        return ""
-    # post-order over an explicit stack: conditions can be as deep as the parser allows
-    out: dict[int, str] = {}
-    stack: list[tuple[ir.Condition, bool]] = [(condition, False)]
-    while stack:
-        node, ready = stack.pop()
-        children = _children(node)
-        if not ready and children:
-            stack.append((node, True))
-            stack.extend((c, False) for c in children)
-            continue
-        out[id(node)] = _render(node, [out[id(c)] for c in children])
-    return out[id(condition)]
-
-
-def _children(node) -> list:
-    if isinstance(node, (ir.AllOf, ir.AnyOf)):
-        return list(node.items)
-    if isinstance(node, ir.Negation):
-        return [node.item]
-    return []
-
-
-def _render(node, parts: list[str]) -> str:
-    if isinstance(node, ir.Comparison):
-        return f"{node.left.text} {node.op} {value_text(node.right)}"
-    if isinstance(node, ir.Membership):
-        values = ", ".join(value_text(v) for v in node.values)
-        return f"{node.left.text} {'not ' if node.negated else ''}in [{values}]"
-    if isinstance(node, ir.Presence):
-        return f"{node.left.text} is {'not ' if node.negated else ''}set"
-    if isinstance(node, ir.Truthy):
-        return node.ref.text
-    if isinstance(node, ir.AllOf):
-        return " and ".join(f"({p})" if isinstance(c, ir.AnyOf) else p for c, p in zip(node.items, parts))
-    if isinstance(node, ir.AnyOf):
-        return " or ".join(parts)
-    if isinstance(node, ir.Negation):
-        inner = parts[0]
-        return f"not ({inner})" if isinstance(node.item, (ir.AllOf, ir.AnyOf)) else f"not {inner}"
-    return "?"
+    """The condition in the policy's own syntax ('' for none)."""
+    return "" if condition is None else ir.condition_source(condition)
 
 
 # ---------------------------------------------------------------------- ease of a change

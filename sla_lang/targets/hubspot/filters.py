@@ -266,41 +266,6 @@ class FilterTranslator:
 # ------------------------------------------------------------------ conditions as text
 
 
-def condition_text(condition: ir.Condition) -> str:
-    """The condition as it would be written in a policy (for descriptions)."""
-    if isinstance(condition, ir.Comparison):
-        return f"{condition.left.text} {condition.op} {value_text(condition.right)}"
-    if isinstance(condition, ir.Membership):
-        values = ", ".join(value_text(v) for v in condition.values)
-        return f"{condition.left.text} {'not in' if condition.negated else 'in'} [{values}]"
-    if isinstance(condition, ir.Presence):
-        return f"{condition.left.text} is {'not set' if condition.negated else 'set'}"
-    if isinstance(condition, ir.Truthy):
-        return condition.ref.text
-    if isinstance(condition, ir.Negation):
-        return f"not {_wrapped(condition.item)}"
-    word = " and " if isinstance(condition, ir.AllOf) else " or "
-    return word.join(_wrapped(item) for item in condition.items)
-
-
-def _wrapped(condition: ir.Condition) -> str:
-    text = condition_text(condition)
-    return f"({text})" if isinstance(condition, (ir.AllOf, ir.AnyOf)) else text
-
-
-def value_text(value: ir.Value) -> str:
-    if isinstance(value, ir.Text):
-        return '"' + value.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, ir.Flag):
-        return "true" if value.value else "false"
-    if isinstance(value, ir.Number):
-        return str(value.value)
-    if isinstance(value, ir.Percent):
-        return f"{value.value}%"
-    if isinstance(value, ir.Duration):
-        return value.text
-    if isinstance(value, ir.TimeOfDay):
-        return value.text
-    if isinstance(value, ir.DateValue):
-        return value.value.isoformat()
-    return str(value)
+# one rendering for every output: see ir.condition_source
+condition_text = ir.condition_source
+value_text = ir.value_source
