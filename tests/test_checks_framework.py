@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sla_lang import checks
-from sla_lang.checks import CheckContext, check
+from sla_lang.checks import CheckContext
 from sla_lang.compile import compile_text
-from sla_lang.diagnostics import Severity, define_rule
+from sla_lang.diagnostics import Severity
 
 from .conftest import POLICIES
 

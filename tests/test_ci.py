@@ -19,7 +19,7 @@ from sla_lang import __version__
 from sla_lang.cli import cli
 from sla_lang.commands.init import SCAFFOLD, scaffold_files
 
-from .conftest import FIXTURES, REPO
+from .conftest import REPO
 
 WORKFLOW = REPO / "examples" / "github-actions" / "sla.yml"
 

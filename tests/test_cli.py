@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from sla_lang.cli import cli
 
-from .conftest import FIXTURES, POLICIES, REPO, TODAY
+from .conftest import POLICIES, REPO, TODAY
 
 
 def run(*args: str, cwd: Path | None = None):
