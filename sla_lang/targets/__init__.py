@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from ..diagnostics import Diagnostic, Severity
-from ..ir import Policy
+
 
 TARGETS = {
     "ir": "sla_lang.targets.ir",
