@@ -6,7 +6,8 @@
 - `coverage.json`: transitions, boundaries and clauses covered, each with the scenarios that
   cover it, or why nothing can.
 - `contacts.csv`: the scenarios' leads as a HubSpot contact import, with the expected final
-  stage, so an admin can load them into a sandbox and compare.
+  stage (and `sla_stage` for a lead created past the entry stages), so an admin can load them
+  into a sandbox and compare.
 
 The coverage summary is returned as an info diagnostic (SLA865), anything uncovered as a
 warning (SLA866) at the clause it is about.
@@ -345,7 +346,7 @@ def contacts_csv(gen) -> str:
     from ..simulate.report import write_csv
 
     policy = gen.policy
-    columns: list[str] = ["email", "firstname", "lastname", "lifecyclestage"]
+    columns: list[str] = ["email", "firstname", "lastname", "lifecyclestage", "sla_stage"]
     sources: dict[str, tuple[str, str]] = {}
     for prop in policy.properties:
         column = prop.hubspot or prop.id
@@ -368,6 +369,10 @@ def contacts_csv(gen) -> str:
             "firstname": "Fixture",
             "lastname": scenario.lead_id,
             "lifecyclestage": stage.hubspot.name if stage is not None and stage.hubspot else "",
+            # a lead that starts past the entry stages (one transition before the stage under
+            # test): the HubSpot target's `sla_stage` must be imported too, as its entry
+            # workflows only place new contacts in entry stages
+            "sla_stage": stage.id if stage is not None and not stage.is_entry else "",
             "sla_scenario_id": scenario.id,
             "sla_expected_stage": final.id if final else "",
             "sla_expected_lifecyclestage": final.hubspot.name if final is not None and final.hubspot else "",
