@@ -135,3 +135,26 @@ def test_reading_a_large_scenario_file_stays_linear(tmp_path):
     assert len(loaded.lines) == 4000
     ratio = _best_of(3, lambda: load_scenario_file(large)) / _best_of(3, lambda: load_scenario_file(small))
     assert ratio < 8  # linear is 4; searching the whole file per scenario made it 16
+
+
+def test_scenarios_json_is_written_a_scenario_at_a_time_with_the_same_bytes():
+    import tracemalloc
+
+    from sla_lang.irjson import dumps
+    from sla_lang.targets.fixtures import dumps_scenarios, generate_fixtures
+
+    from .conftest import POLICIES
+
+    documents = [generate_fixtures(_policy(SEGMENTS[1])).scenarios]
+    documents += [generate_fixtures(compile_text(p.read_text(encoding="utf-8"), p.name).policy).scenarios
+                  for p in POLICIES]
+    for document in documents:
+        for variant in (document, {**document, "scenarios": document["scenarios"][:1]}, {**document, "scenarios": []}):
+            assert dumps_scenarios(variant) == dumps(variant).encode("utf-8")
+    tracemalloc.start()
+    try:
+        size = len(dumps_scenarios(documents[0]))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * size  # the text and its bytes; json.dumps of the whole document takes 6-7x

@@ -6,8 +6,7 @@
 - `coverage.json`: transitions, boundaries and clauses covered, each with the scenarios that
   cover it, or why nothing can.
 - `contacts.csv`: the scenarios' leads as a HubSpot contact import, with the expected final
-  stage (and `sla_stage` for a lead created past the entry stages), so an admin can load them
-  into a sandbox and compare.
+  stage, so an admin can load them into a sandbox and compare.
 
 The coverage summary is returned as an info diagnostic (SLA865), anything uncovered as a
 warning (SLA866) at the clause it is about.
@@ -46,7 +45,7 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
         )])
     return BuildResult(
         files={
-            "scenarios.json": dumps(fixtures.scenarios).encode("utf-8"),
+            "scenarios.json": dumps_scenarios(fixtures.scenarios),
             "coverage.json": dumps(fixtures.coverage).encode("utf-8"),
             "contacts.csv": fixtures.contacts.encode("utf-8"),
         },
@@ -119,6 +118,30 @@ def scenarios_document(gen, summary: dict[str, Any]) -> dict[str, Any]:
         "scenarios": [scenario_to_json(gen, s) for s in gen.scenarios],
         "summary": summary,
     }
+
+
+_PLACEHOLDER = "\u0000sla-lang scenarios\u0000"
+
+
+def dumps_scenarios(document: dict[str, Any]) -> bytes:
+    """`irjson.dumps(document)` as UTF-8, byte for byte, written one scenario at a time: the JSON
+    encoder keeps every piece of its output in a list until the end, which for thousands of
+    scenarios takes several times the memory of the text itself."""
+    import json
+
+    items = document.get("scenarios")
+    if not items:
+        return dumps(document).encode("utf-8")
+    marker = json.dumps(_PLACEHOLDER, ensure_ascii=False)
+    head, tail = dumps({**document, "scenarios": [_PLACEHOLDER]}).split("    " + marker, 1)
+    parts = [head.encode("utf-8")]
+    for n, item in enumerate(items):
+        text = json.dumps(item, sort_keys=True, indent=2, ensure_ascii=False)
+        # strings in JSON never hold a raw line break, so every line can be indented as a whole
+        text = ("    " if n == 0 else ",\n    ") + text.replace("\n", "\n    ")
+        parts.append(text.encode("utf-8"))
+    parts.append(tail.encode("utf-8"))
+    return b"".join(parts)
 
 
 def replay_all(gen) -> tuple[dict[str, Any], set[str]]:
