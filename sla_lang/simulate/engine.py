@@ -303,7 +303,8 @@ class Simulator:
         if duration.business and calendar is not None:
             # business time is slow to count and the same sums recur (every lead entering a stage
             # at the same moment): remembered per plan, a bounded number of them
-            memo = (calendar, start, duration.amount, duration.unit)
+            # (by identity: the plan owns its calendars, and hashing one hashes its whole IR)
+            memo = (id(calendar), start, duration.amount, duration.unit)
             due = self.plan.business_sums.get(memo)
             if due is not None:
                 return due
