@@ -517,7 +517,8 @@ class Generator:
         however deep the stage lies in the funnel. The stage before must itself be reachable from
         an entry stage in the same way, so a stage counts as reachable only when a chain of
         workable transitions leads there. Only when no new lead can wait in the stage before (or
-        the transition cannot be taken from a new one) does the lead come along the whole route."""
+        the transition cannot be taken from a new one) does the lead come from further back: along
+        the route that reached the stage before."""
         if stage_id not in self._canonical:
             if stage_id not in self._dist:
                 return "no entry stage leads to it"
