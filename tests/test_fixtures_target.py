@@ -260,3 +260,68 @@ stage done "Done" {
     assert summary["transitions"] == {"covered": 3, "percent": 100.0, "total": 3}
     assert summary["loops"] == {"covered": 1, "total": 1}  # triage → intake → triage
     assert summary["boundaries"]["covered"] == summary["boundaries"]["total"]
+
+
+def test_a_lead_comes_from_further_back_when_no_new_lead_can_wait_in_the_stage_before():
+    # a new lead in `triage` always moves on (ready or not), but one that arrives there waits:
+    # a condition that already holds on entry has to become true again
+    text = HEADER + '''
+property go "Go" bool
+property ready "Ready" bool
+stage intake "Intake" {
+  owner marketing
+  entry
+  -> triage when go
+}
+stage triage "Triage" {
+  owner marketing
+  -> parked when not ready
+  -> qualified when ready
+}
+stage parked "Parked" {
+  owner marketing
+  terminal
+}
+stage qualified "Qualified" {
+  owner sales
+  respond within 4h
+  -> parked after 30d
+}
+'''
+    policy = compile_text(text, "back.sla", checks=False).policy
+    result = load_target("fixtures").build(policy, BuildOptions())
+    coverage = json.loads(result.files["coverage.json"])
+    covered = {t["clause"] for t in coverage["transitions"] if "covered_by" in t}
+    assert {"intake.to.triage", "triage.to.qualified", "qualified.to.parked"} <= covered
+    assert coverage["summary"]["boundaries"]["covered"] == coverage["summary"]["boundaries"]["total"] > 0
+    scenarios = {s["id"]: s for s in json.loads(result.files["scenarios.json"])["scenarios"]}
+    respond = scenarios["qualified.respond@sla:inside"]
+    assert respond["lead"]["stage"] == "intake"
+    assert [v["stage"] for v in respond["expect"]["stages"]] == ["intake", "triage", "qualified"]
+
+
+def test_a_stage_behind_a_transition_no_lead_can_take_is_not_covered():
+    text = HEADER + '''
+property size "Size" number
+stage intake "Intake" {
+  owner marketing
+  entry
+  -> big when size > 10 and size < 5
+  -> done after 7d
+}
+stage big "Big" {
+  owner sales
+  respond within 4h
+  -> done after 7d
+}
+stage done "Done" {
+  owner marketing
+  terminal
+}
+'''
+    policy = compile_text(text, "never.sla", checks=False).policy
+    result = load_target("fixtures").build(policy, BuildOptions())
+    coverage = json.loads(result.files["coverage.json"])
+    item = next(t for t in coverage["transitions"] if t["clause"] == "big.to.done")
+    assert "`big` cannot be reached" in item["reason"] and "intake.to.big" in item["reason"]
+    assert not any(s["lead"]["stage"] == "big" for s in json.loads(result.files["scenarios.json"])["scenarios"])

@@ -52,6 +52,7 @@ ACTIVITIES = ("call", "email", "meeting")
 
 # timer kinds, in the order they fire at the same moment
 _DEADLINE, _ESCALATION, _FOLLOW_UP, _TIMEOUT = 0, 1, 2, 3
+_BUSINESS_SUMS_KEPT = 50_000
 
 
 # ------------------------------------------------------------------ the compiled policy
@@ -86,6 +87,8 @@ class Plan:
     def __init__(self, policy: ir.Policy) -> None:
         self.policy = policy
         self.model = DataModel(policy)
+        # (calendar, start, amount, unit) → end of a business-time duration (Simulator._add)
+        self.business_sums: dict[tuple, datetime] = {}
         default = calendar_for(policy, None)
         self.zone = default.zone if default is not None else ZoneInfo("UTC")
         self.default_calendar = default
@@ -296,8 +299,17 @@ class Simulator:
 
     # ------------------------------------------------------------------ time
     def _add(self, start: datetime, duration: ir.Duration, stage: StagePlan, clause: str, span: Span) -> datetime | None:
+        calendar = stage.calendar
+        if duration.business and calendar is not None:
+            # business time is slow to count and the same sums recur (every lead entering a stage
+            # at the same moment): remembered per plan, a bounded number of them
+            # (by identity: the plan owns its calendars, and hashing one hashes its whole IR)
+            memo = (id(calendar), start, duration.amount, duration.unit)
+            due = self.plan.business_sums.get(memo)
+            if due is not None:
+                return due
         try:
-            return add_duration(start, duration, stage.calendar)
+            due = add_duration(start, duration, calendar)
         except NoWorkingTime as exc:
             key = (DEADLINE_NOT_COMPUTABLE.code, clause)
             if key not in self._reported:
@@ -307,6 +319,12 @@ class Simulator:
                     help="give the stage or the agreement a calendar with working days and hours",
                 ))
             return None
+        if duration.business and calendar is not None:
+            sums = self.plan.business_sums
+            if len(sums) >= _BUSINESS_SUMS_KEPT:
+                sums.clear()
+            sums[memo] = due
+        return due
 
     def _push(self, lead: Lead, at: datetime, kind: int, index: int, payload) -> None:
         lead.seq += 1

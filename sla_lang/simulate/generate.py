@@ -5,10 +5,14 @@ of transitions, score rules and priorities; group caps; deadlines and internal t
 across a weekend or holiday when they are in business time; escalations; follow-up steps;
 timeouts; recycle records), the generator builds a lead:
 
-1. it reaches the stage concerned from an entry stage along the shortest workable route
-   (creating the lead idle, then changing its data so that each transition's condition
+1. it brings the lead into the stage concerned: a lead in an entry stage is created there; a
+   lead for any other stage is created in the stage one transition before it, with data that
+   keeps it there, and then takes that transition (its data changes so that the condition
    becomes true — the solver finds the data), timed so the lead enters the stage at a chosen
-   moment (the start of working hours, or just before a break);
+   moment (the start of working hours, or just before a break). The stage before must itself
+   be reachable that way from an entry stage, transition by transition. So a scenario is a few
+   events long wherever the stage lies in the funnel and the fixtures grow linearly with the
+   policy (see `Generator.canonical`);
 2. it adds the events that exercise the item (a call exactly at the due time, one a minute
    later, …);
 3. it runs the result through the simulator, checks that the intended thing happened (else
@@ -160,8 +164,14 @@ class Generator:
         self._routes: dict[str, list[TransitionPlan] | str] = {}
         self._offsets: dict[str, timedelta] = {}
         self._canonical: dict[str, Builder | str] = {}
+        self._starts: dict[str, Builder | str] = {}
+        self._filler: dict[str, Any] | None = None
         self._reached: dict[tuple[str, datetime], Builder | str] = {}
         self._dist = self._distances()
+        self._order = {s.id: i for i, s in enumerate(policy.stages)}
+        self._incoming = self._incoming_transitions()
+        self._bfs = sorted(self._dist, key=lambda s: (self._dist[s], self._order[s]))  # the order of `canonical`
+        self._next = 0
         self._sources = {t.clause: s.id for s in self.plan.stages.values() for t in s.transitions}
         self.effective = (policy.agreement.effective.value
                           if policy.agreement is not None and policy.agreement.effective is not None
@@ -202,6 +212,20 @@ class Generator:
                         nxt.append(t.target)
             frontier = nxt
         return dist
+
+    def _incoming_transitions(self) -> dict[str, list[TransitionPlan]]:
+        """Per stage, the transitions into it from stages nearer an entry stage, nearest first."""
+        dist, order = self._dist, self._order
+        out: dict[str, list[TransitionPlan]] = {}
+        for s in self.plan.stages.values():
+            if s.id not in dist:
+                continue
+            for t in s.transitions:
+                if t.target in dist and dist[s.id] < dist[t.target]:
+                    out.setdefault(t.target, []).append(t)
+        for items in out.values():
+            items.sort(key=lambda t: (dist[t.transition.source], order[t.transition.source], t.index))
+        return out
 
     def calendar_of(self, stage_id: str) -> BusinessCalendar | None:
         return self.plan.stages[stage_id].calendar
@@ -282,7 +306,13 @@ class Generator:
         return value_to_json(value)
 
     def filler_values(self) -> dict[str, Any]:
-        """Text properties that hand-offs include but no condition reads: filled, so hand-offs are complete."""
+        """Text properties that hand-offs include but no condition reads: filled, so hand-offs are complete.
+        (Worked out once per policy: it reads every stage and condition.)"""
+        if self._filler is None:
+            self._filler = self._filler_values()
+        return dict(self._filler)
+
+    def _filler_values(self) -> dict[str, Any]:
         read = set(self.solver.domains) & {r.name for c in _conditions(self.policy) for r in ir.condition_refs(c)}
         out = {}
         for stage in self.policy.stages:
@@ -294,12 +324,14 @@ class Generator:
                     out[prop.id] = "fixture"
         return out
 
-    def idle_values(self, stage_id: str, extra: list | None = None) -> dict[str, Any] | None:
-        """Data for a new lead that stays in `stage_id` (no transition fires at creation)."""
+    def idle_values(self, stage_id: str, extra: list | None = None,
+                    like: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Data for a new lead that stays in `stage_id` (no transition fires at creation), as close to
+        `like` as it can be."""
         constraints = [Holds(t.transition.condition, False) for t in self.plan.stages[stage_id].transitions
                        if t.condition is not None]
         constraints += extra or []
-        values = self.solver.solve(dict(self.filler_values()), constraints)
+        values = self.solver.solve({**self.filler_values(), **(like or {})}, constraints)
         return values
 
     def create(self, b: Builder, stage_id: str, values: dict[str, Any], at: datetime) -> None:
@@ -455,54 +487,86 @@ class Generator:
             return f"the simulated lead took `{moved[0]}` instead"
         return f"the simulated lead stayed in `{lead.stage}`"
 
-    def canonical(self, stage_id: str) -> Builder | str:
-        """A lead that has just entered `stage_id` along the shortest workable route, created at
-        the start of the effective date (built once, shifted in time by `reach`). The lead may
-        have moved on at once through a transition without condition (see `passing`)."""
-        if stage_id in self._canonical:
-            return self._canonical[stage_id]
-        if stage_id not in self._dist:
-            self._canonical[stage_id] = "no entry stage leads to it"
-            return self._canonical[stage_id]
-        self._canonical[stage_id] = "no workable route"  # guards against recursion
-        if self._dist[stage_id] == 0:
-            b = Builder(self)
-            values = self.idle_values(stage_id)
+    def start(self, stage_id: str) -> Builder | str:
+        """A lead created in `stage_id` with data that keeps it there, at the start of the effective
+        date: where every route begins (see `canonical`). Built once; copy it to add events.
+        Past the entry stages it is only used once `stage_id` itself has been reached."""
+        found = self._starts.get(stage_id)
+        if found is None:
+            # past the entry stages: the data of a lead that came into the stage (a lead created
+            # in the SQL stage has the score of an SQL), changed only where that would move it on
+            arrived = self._canonical.get(stage_id) if self._dist.get(stage_id) else None
+            like = arrived.lead().values if isinstance(arrived, Builder) and arrived.lead().stage == stage_id else None
+            values = self.idle_values(stage_id, like=like)
             if values is None:
-                self._canonical[stage_id] = f"no lead data keeps a new lead in `{stage_id}`"
-                return self._canonical[stage_id]
-            self.create(b, stage_id, values, self._canon_start)
-            self._canonical[stage_id] = b
-            self._routes[stage_id] = []
-            return b
+                found = f"no lead data keeps a new lead in `{stage_id}`"
+            else:
+                found = Builder(self)
+                self.create(found, stage_id, values, self._canon_start)
+            self._starts[stage_id] = found
+        return found
+
+    def canonical(self, stage_id: str) -> Builder | str:
+        """A lead that has just entered `stage_id` (built once, shifted in time by `reach`), or why
+        there is none. The lead may have moved on at once through a transition without condition
+        (see `passing`).
+
+        An entry stage: the lead is created there. Any other stage: the lead is created in the
+        stage one transition before it and takes that transition, so it enters the stage the way
+        the policy says (hand-off, owner, records) while every scenario stays a few events long
+        however deep the stage lies in the funnel. The stage before must itself be reachable from
+        an entry stage in the same way, so a stage counts as reachable only when a chain of
+        workable transitions leads there. Only when no new lead can wait in the stage before (or
+        the transition cannot be taken from a new one) does the lead come from further back: along
+        the route that reached the stage before."""
+        if stage_id not in self._canonical:
+            if stage_id not in self._dist:
+                return "no entry stage leads to it"
+            # every stage nearer an entry stage first, in order (iteratively: a policy may have
+            # thousands of stages in a row, too many for recursion)
+            limit = self._dist[stage_id]
+            while self._next < len(self._bfs) and self._dist[self._bfs[self._next]] <= limit:
+                other = self._bfs[self._next]
+                self._next += 1
+                if other not in self._canonical:
+                    self._canonical[other] = self._canonical_one(other)
+        return self._canonical[stage_id]
+
+    def _canonical_one(self, stage_id: str) -> Builder | str:
+        if self._dist[stage_id] == 0:
+            found = self.start(stage_id)
+            if isinstance(found, Builder):
+                self._routes[stage_id] = []
+            return found
         reasons = []
-        order = {s.id: i for i, s in enumerate(self.policy.stages)}
-        incoming = sorted(
-            (t for s in self.plan.stages.values() for t in s.transitions
-             if t.target == stage_id and s.id in self._dist and self._dist[s.id] < self._dist[stage_id]),
-            key=lambda t: (self._dist[t.transition.source], order[t.transition.source], t.index),
-        )
+        incoming = self._incoming.get(stage_id, [])
         for tp in incoming:
             source = tp.transition.source
-            before = self.canonical(source)
-            if isinstance(before, str):
-                reasons.append(f"`{source}` cannot be reached ({before})")
+            reached = self._canonical[source]
+            if isinstance(reached, str):
+                reasons.append(f"`{source}` cannot be reached ({reached})")
                 continue
-            b = before.copy()
-            lead = b.lead()
-            if any(v.via == tp.clause for v in lead.visits) and _entry(lead, stage_id) is not None:
-                problem = None  # taken automatically on the way
-            elif lead.stage != source:
-                problem = f"the lead does not stay in `{source}`"
-            else:
-                problem = self.take(b, tp)
-            if problem is None:
-                self._canonical[stage_id] = b
-                self._routes[stage_id] = self._routes[source] + [tp]
-                return b
+            attempts: list[tuple[list[TransitionPlan], Builder]] = []
+            fresh = self.start(source)
+            if isinstance(fresh, Builder):
+                attempts.append(([], fresh))
+            if reached is not fresh:
+                attempts.append((self._routes[source], reached))
+            problem = None
+            for route, there in attempts:
+                b = there.copy()
+                lead = b.lead()
+                if any(v.via == tp.clause for v in lead.visits) and _entry(lead, stage_id) is not None:
+                    problem = None  # taken automatically on the way
+                elif lead.stage != source:
+                    problem = f"the lead does not stay in `{source}`"
+                else:
+                    problem = self.take(b, tp)
+                if problem is None:
+                    self._routes[stage_id] = route + [tp]
+                    return b
             reasons.append(f"via `{tp.clause}`: {problem}")
-        self._canonical[stage_id] = "; ".join(reasons) or "no transition leads to it"
-        return self._canonical[stage_id]
+        return "; ".join(reasons) or "no transition leads to it"
 
     def passing(self, stage_id: str) -> bool:
         """The lead leaves `stage_id` the moment it enters (a transition without condition)."""
@@ -510,7 +574,8 @@ class Generator:
         return isinstance(canon, Builder) and canon.lead().stage != stage_id
 
     def route(self, stage_id: str) -> list[TransitionPlan] | str:
-        """The shortest workable sequence of transitions from an entry stage to `stage_id`."""
+        """The transitions a scenario's lead takes to enter `stage_id`: none for an entry stage,
+        usually one (from the stage before, where the lead is created)."""
         built = self.canonical(stage_id)
         return built if isinstance(built, str) else self._routes[stage_id]
 

@@ -20,6 +20,7 @@ key present is compared in full, the others are not checked.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -168,9 +169,10 @@ def load_scenario_file(path: Path, shown: str | None = None) -> ScenarioFile:
         return result
     result.data = data
     lines = text.split("\n")
+    index_of_ids = _id_lines(lines)
     seen: set[str] = set()
     for index, scenario in enumerate(data["scenarios"]):
-        line = _line_of_scenario(lines, scenario, index)
+        line = _line_of_scenario(lines, scenario, index, index_of_ids)
         where = f"scenario {index + 1}"
         if not isinstance(scenario, dict):
             problem(f"{where} is not an object", line)
@@ -193,10 +195,26 @@ def load_scenario_file(path: Path, shown: str | None = None) -> ScenarioFile:
     return result
 
 
-def _line_of_scenario(lines: list[str], scenario: Any, index: int) -> int:
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _id_lines(lines: list[str]) -> dict[str, int]:
+    """Every JSON string on a line that has an `"id"`, as written → the first such line (one pass:
+    looking each scenario up in the whole text would take time growing with the square of its size)."""
+    out: dict[str, int] = {}
+    for number, text in enumerate(lines, 1):
+        if '"id"' in text:
+            for token in _STRING.findall(text):
+                out.setdefault(token, number)
+    return out
+
+
+def _line_of_scenario(lines: list[str], scenario: Any, index: int, id_lines: dict[str, int] | None = None) -> int:
     if isinstance(scenario, dict) and isinstance(scenario.get("id"), str):
         needle = json.dumps(scenario["id"], ensure_ascii=False)
-        for number, text in enumerate(lines, 1):
+        if id_lines is not None and needle in id_lines:
+            return id_lines[needle]
+        for number, text in enumerate(lines, 1):  # an id written differently (escapes): search
             if '"id"' in text and needle in text:
                 return number
     return 1

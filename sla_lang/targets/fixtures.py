@@ -45,7 +45,7 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
         )])
     return BuildResult(
         files={
-            "scenarios.json": dumps(fixtures.scenarios).encode("utf-8"),
+            "scenarios.json": dumps_scenarios(fixtures.scenarios),
             "coverage.json": dumps(fixtures.coverage).encode("utf-8"),
             "contacts.csv": fixtures.contacts.encode("utf-8"),
         },
@@ -118,6 +118,30 @@ def scenarios_document(gen, summary: dict[str, Any]) -> dict[str, Any]:
         "scenarios": [scenario_to_json(gen, s) for s in gen.scenarios],
         "summary": summary,
     }
+
+
+_PLACEHOLDER = "\u0000sla-lang scenarios\u0000"
+
+
+def dumps_scenarios(document: dict[str, Any]) -> bytes:
+    """`irjson.dumps(document)` as UTF-8, byte for byte, written one scenario at a time: the JSON
+    encoder keeps every piece of its output in a list until the end, which for thousands of
+    scenarios takes several times the memory of the text itself."""
+    import json
+
+    items = document.get("scenarios")
+    if not items:
+        return dumps(document).encode("utf-8")
+    marker = json.dumps(_PLACEHOLDER, ensure_ascii=False)
+    head, tail = dumps({**document, "scenarios": [_PLACEHOLDER]}).split("    " + marker, 1)
+    parts = [head.encode("utf-8")]
+    for n, item in enumerate(items):
+        text = json.dumps(item, sort_keys=True, indent=2, ensure_ascii=False)
+        # strings in JSON never hold a raw line break, so every line can be indented as a whole
+        text = ("    " if n == 0 else ",\n    ") + text.replace("\n", "\n    ")
+        parts.append(text.encode("utf-8"))
+    parts.append(tail.encode("utf-8"))
+    return b"".join(parts)
 
 
 def replay_all(gen) -> tuple[dict[str, Any], set[str]]:
@@ -345,7 +369,7 @@ def contacts_csv(gen) -> str:
     from ..simulate.report import write_csv
 
     policy = gen.policy
-    columns: list[str] = ["email", "firstname", "lastname", "lifecyclestage"]
+    columns: list[str] = ["email", "firstname", "lastname", "lifecyclestage", "sla_stage"]
     sources: dict[str, tuple[str, str]] = {}
     for prop in policy.properties:
         column = prop.hubspot or prop.id
@@ -368,6 +392,10 @@ def contacts_csv(gen) -> str:
             "firstname": "Fixture",
             "lastname": scenario.lead_id,
             "lifecyclestage": stage.hubspot.name if stage is not None and stage.hubspot else "",
+            # a lead that starts past the entry stages (one transition before the stage under
+            # test): the HubSpot target's `sla_stage` must be imported too, as its entry
+            # workflows only place new contacts in entry stages
+            "sla_stage": stage.id if stage is not None and not stage.is_entry else "",
             "sla_scenario_id": scenario.id,
             "sla_expected_stage": final.id if final else "",
             "sla_expected_lifecyclestage": final.hubspot.name if final is not None and final.hubspot else "",

@@ -1,0 +1,160 @@
+"""The fixtures target and `sla test` grow linearly with the policy.
+
+Every scenario starts next to what it tests (in the stage one transition before it), so its
+length does not depend on how deep the stage lies in the funnel. Replaying every scenario from
+an entry stage made the output grow with the square of the number of stages. The checks below
+compare two sizes as a ratio, never an absolute time.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import time
+from functools import cache
+
+from sla_lang.compile import compile_text
+from sla_lang.simulate.scenarios import load_scenario_file
+from sla_lang.targets import BuildOptions, load_target
+
+from .conftest import REPO
+
+SEGMENTS = (2, 8)  # bench/generate.py: a segment is lead → MQL → SAL → SQL → opportunity + nurture
+
+
+@cache
+def _bench():
+    spec = importlib.util.spec_from_file_location("sla_bench_generate", REPO / "bench" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _policy(segments: int):
+    text = _bench().generate_policy(segments * 6 + 3)  # chain: the deepest stage is 4 × segments away
+    return compile_text(text, f"bench{segments}.sla", checks=False).policy
+
+
+@cache
+def _fixtures(segments: int):
+    result = load_target("fixtures").build(_policy(segments), BuildOptions())
+    return result, json.loads(result.files["scenarios.json"])
+
+
+def test_output_grows_linearly_with_the_number_of_stages():
+    (small, small_doc), (large, large_doc) = (_fixtures(n) for n in SEGMENTS)
+    factor = SEGMENTS[1] / SEGMENTS[0]
+    for result, doc in ((small, small_doc), (large, large_doc)):
+        summary = json.loads(result.files["coverage.json"])["summary"]
+        assert summary["transitions"]["covered"] == summary["transitions"]["total"]
+        assert summary["boundaries"]["covered"] == summary["boundaries"]["total"]
+        assert summary["clauses"]["covered"] == summary["clauses"]["total"]
+    count = len(large_doc["scenarios"]) / len(small_doc["scenarios"])
+    events = (sum(len(s["timeline"]) for s in large_doc["scenarios"])
+              / sum(len(s["timeline"]) for s in small_doc["scenarios"]))
+    size = len(large.files["scenarios.json"]) / len(small.files["scenarios.json"])
+    coverage = len(large.files["coverage.json"]) / len(small.files["coverage.json"])
+    # linear is about 4 (a fixed part makes it a little less); from an entry stage it was 10 and more
+    assert count <= factor * 1.1
+    assert events <= factor * 1.2
+    assert size <= factor * 1.2
+    assert coverage <= factor * 1.2
+
+
+def test_a_scenario_is_as_long_in_the_last_segment_as_in_the_first():
+    _, doc = _fixtures(SEGMENTS[1])
+
+    def longest(segment: int) -> int:
+        return max(len(s["timeline"]) for s in doc["scenarios"]
+                   if s["kind"] != "loop" and s["id"].split(".")[0].endswith(f"_{segment}"))
+
+    assert longest(SEGMENTS[1] - 1) == longest(1) <= 8  # (segment 0 starts in an entry stage)
+    deepest = next(s for s in doc["scenarios"] if s["id"] == f"opportunity_{SEGMENTS[1] - 1}.to.customer")
+    assert deepest["lead"]["stage"] == f"sql_{SEGMENTS[1] - 1}"  # created one transition before
+    assert [x["stage"] for x in deepest["expect"]["stages"]] == [f"sql_{SEGMENTS[1] - 1}",
+                                                                f"opportunity_{SEGMENTS[1] - 1}", "customer"]
+
+
+def test_leads_past_the_entry_stages_carry_the_data_of_a_lead_that_got_there():
+    _, doc = _fixtures(SEGMENTS[0])
+    scenario = next(s for s in doc["scenarios"] if s["id"] == "sal_1.to.sql_1")
+    assert scenario["lead"]["stage"] == "mql_1"
+    # an MQL: it met the MQL criteria (score 50 or more and a pricing or case-study view)
+    assert scenario["expect"]["scores"]["lead_score"] >= 50
+    assert scenario["expect"]["stages"][0] == {**scenario["expect"]["stages"][0], "how": "created", "stage": "mql_1"}
+    rows = result_rows(SEGMENTS[0])
+    assert rows["sal_1.to.sql_1"]["sla_stage"] == "mql_1"  # to import into the HubSpot target's `sla_stage`
+    assert rows["lead_0.to.mql_0"]["sla_stage"] == ""  # an entry stage: HubSpot's entry workflow sets it
+
+
+def result_rows(segments: int) -> dict[str, dict[str, str]]:
+    import csv
+    import io
+
+    result, _ = _fixtures(segments)
+    return {row["sla_scenario_id"]: row for row in csv.DictReader(io.StringIO(result.files["contacts.csv"].decode()))}
+
+
+def _best_of(runs: int, work) -> float:
+    best = float("inf")
+    gc.collect()
+    gc.disable()  # a collection in the middle of one run is noise, not scaling
+    try:
+        for _ in range(runs):
+            start = time.perf_counter()
+            work()
+            best = min(best, time.perf_counter() - start)
+    finally:
+        gc.enable()
+    return best
+
+
+def test_generation_time_grows_linearly():
+    policies = [_policy(n) for n in SEGMENTS]
+    target = load_target("fixtures")
+    small, large = (_best_of(2, lambda p=p: target.build(p, BuildOptions())) for p in policies)
+    assert large / small < 8  # linear is 4; quadratic 16
+
+
+def test_reading_a_large_scenario_file_stays_linear(tmp_path):
+    """`sla test` finds the line of every scenario (for its messages) in one pass over the file."""
+
+    def write(n: int):
+        scenarios = [{"id": f"scenario {i}", "lead": {"id": f"L{i}", "created": "2026-04-01T10:00:00+09:00"},
+                      "timeline": [{"at": "2026-04-01T10:00:00+09:00", "type": "activity_logged", "activity": "call"}],
+                      "expect": {"final_stage": "lead"}} for i in range(n)]
+        path = tmp_path / f"{n}.json"
+        path.write_text(json.dumps({"scenarios": scenarios}, indent=2))
+        return path
+
+    small, large = write(1000), write(4000)
+    loaded = load_scenario_file(large)
+    lines = large.read_text().splitlines()
+    assert all(f'"id": "{sid}"' in lines[line - 1] for sid, line in loaded.lines.items())
+    assert len(loaded.lines) == 4000
+    ratio = _best_of(3, lambda: load_scenario_file(large)) / _best_of(3, lambda: load_scenario_file(small))
+    assert ratio < 8  # linear is 4; searching the whole file per scenario made it 16
+
+
+def test_scenarios_json_is_written_a_scenario_at_a_time_with_the_same_bytes():
+    import tracemalloc
+
+    from sla_lang.irjson import dumps
+    from sla_lang.targets.fixtures import dumps_scenarios, generate_fixtures
+
+    from .conftest import POLICIES
+
+    documents = [generate_fixtures(_policy(SEGMENTS[1])).scenarios]
+    documents += [generate_fixtures(compile_text(p.read_text(encoding="utf-8"), p.name).policy).scenarios
+                  for p in POLICIES]
+    for document in documents:
+        for variant in (document, {**document, "scenarios": document["scenarios"][:1]}, {**document, "scenarios": []}):
+            assert dumps_scenarios(variant) == dumps(variant).encode("utf-8")
+    tracemalloc.start()
+    try:
+        size = len(dumps_scenarios(documents[0]))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * size  # the text and its bytes; json.dumps of the whole document takes 6-7x
