@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -279,7 +279,7 @@ def machine() -> dict:
         "libraries": versions,
         "commit": commit + (" (with uncommitted changes)" if dirty else ""),
         "load_average_at_start": os.getloadavg(),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -365,6 +365,7 @@ def yaml_comparison(rounds: int, runs: int) -> dict:
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(BENCH))
     import yaml_check
+
     from sla_lang.checks import CheckOptions
     from sla_lang.compile import compile_path, compile_text
     from sla_lang.diagnostics import Severity
@@ -423,9 +424,9 @@ def yaml_comparison(rounds: int, runs: int) -> dict:
     warm_yaml, warm_yaml_pure, warm_sla = [], [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        errors = list(validator.iter_errors(yaml.load(text, Loader=loader)))  # noqa: S506
+        errors = list(validator.iter_errors(yaml.load(text, Loader=loader)))
         t1 = time.perf_counter()
-        list(validator.iter_errors(yaml.load(text, Loader=yaml.SafeLoader)))  # noqa: S506
+        list(validator.iter_errors(yaml.load(text, Loader=yaml.SafeLoader)))
         t2 = time.perf_counter()
         result = compile_path(LARGEST_EXAMPLE, options=options)
         t3 = time.perf_counter()
@@ -441,7 +442,7 @@ def yaml_comparison(rounds: int, runs: int) -> dict:
         assert sla_text.count(old) >= 1 and text.count(yold) >= 1, what
         mutated = compile_text(sla_text.replace(old, new, 1), "policy.sla", options=options)
         codes = sorted({d.code for d in mutated.diagnostics if d.severity is not Severity.INFO})
-        ydata = yaml.load(text.replace(yold, ynew, 1), Loader=loader)  # noqa: S506
+        ydata = yaml.load(text.replace(yold, ynew, 1), Loader=loader)
         yerrors = list(validator.iter_errors(ydata))
         findings.append({
             "mistake": what,
@@ -791,7 +792,7 @@ def markdown(data: dict) -> str:
         revision = b["revision"]
         lines += [
             "",
-            f"## Before and after the optimisations of this branch",
+            "## Before and after the optimisations of this branch",
             "",
             f"`--baseline {revision}`: the same measurements with sla_lang, grammar/ and targets/ as of "
             f"{revision} (byte-compiled the same way), runs interleaved with this tree's. Cold commands "

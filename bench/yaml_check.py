@@ -21,7 +21,7 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def errors(schema: dict, path: str) -> list[str]:
     with open(path, encoding="utf-8") as f:
-        data = yaml.load(f, Loader=Loader)  # noqa: S506 - a SafeLoader
+        data = yaml.load(f, Loader=Loader)
     validator = jsonschema.Draft202012Validator(schema)
     return [
         f"{path}: $.{'.'.join(map(str, e.absolute_path))}: {e.message}"
