@@ -8,7 +8,8 @@ policies/inside_sales_sal.sla as *segments* (one per product line): lead → MQL
 opportunity, with a recycle stage per segment and three shared terminal stages. Every
 construct the checks look at is exercised in every segment: scores and criteria, hand-offs,
 SLA/SLO pairs, business-day deadlines in a calendar, follow-up cadences, escalations,
-recycle paths with re-qualification, timeouts.
+recycle paths with re-qualification, timeouts. Scoring rules and KPIs grow with the stages:
+each segment adds a score group of two rules (on two events of its own) and a conversion KPI.
 
 Shapes:
 - `chain` (default): won opportunities expand into the next segment's lead stage, so the
@@ -93,7 +94,16 @@ score lead_score "Lead score" {{
     +20 "Manager or above" when job_level in ["executive", "manager"]
     +20 "100 or more employees" when employees >= 100
   }}
-}}
+'''
+
+# One score group per segment (product line), so score rules grow with the stages.
+GROUP_TEXT = '''  group line_{k} "Product line {k}" max 15 {{
+    +10 "Viewed product line {k}'s pricing" when line_{k}_pricing_view
+    +5 "Downloaded product line {k}'s brochure" when line_{k}_brochure_download
+  }}
+'''
+
+SCORE_END = '''}
 
 priority hot "Hot" when lead_score >= 80 and pricing_page_view
 priority warm "Warm" when lead_score >= 60
@@ -101,6 +111,16 @@ priority cold "Cold"
 '''
 
 SEGMENT_TEXT = '''
+event line_{k}_pricing_view "Viewed product line {k}'s pricing"
+event line_{k}_brochure_download "Downloaded product line {k}'s brochure"
+
+kpi line_{k}_mql_to_sql "MQL to SQL conversion, product line {k}" {{
+  owner inside_sales
+  measure rate mql_{k} -> sql_{k} per month
+  target >= 25%
+  alert < 15% "Review product line {k}'s MQL criteria" notify marketing, inside_sales
+}}
+
 stage lead_{k} "Lead {k}" {{
   owner marketing
 {entry}  hubspot lead
@@ -252,6 +272,8 @@ def generate_policy(stages: int, shape: str = "chain") -> str:
     segments = max(1, (stages - TERMINALS) // SEGMENT)
     sources = max(0, stages - TERMINALS - segments * SEGMENT)
     parts = [HEADER.format(stages=segments * SEGMENT + TERMINALS + sources, shape=shape)]
+    parts.extend(GROUP_TEXT.format(k=k) for k in range(segments))
+    parts.append(SCORE_END)
     for k in range(segments):
         last = k == segments - 1
         if last:

@@ -118,7 +118,7 @@ def prepare_document(policy: ir.Policy, lang: str) -> Document:
         fingerprint=fingerprint(policy),
         sections=sections,
         signatures=signatures,
-        diagram=StageDiagram.from_policy(policy),
+        diagram=StageDiagram.from_policy(policy, layout=False),  # laid out by render_html, if needed
     )
 
 

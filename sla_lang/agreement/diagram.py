@@ -123,9 +123,12 @@ class StageDiagram:
     edges: list[Edge]
     width: float = 0.0
     height: float = 0.0
+    laid_out: bool = False
 
     @classmethod
-    def from_policy(cls, policy: ir.Policy) -> StageDiagram:
+    def from_policy(cls, policy: ir.Policy, *, layout: bool = True) -> StageDiagram:
+        """The diagram of `policy`; with `layout=False` the SVG layout waits for `lay_out()`
+        (Markdown needs only the Mermaid source, and the layout grows with stages × ranks)."""
         nodes: list[Node] = []
         for stage in policy.stage_by_id.values():
             kind = "entry" if stage.is_entry else "terminal" if stage.is_terminal else "recycle" if stage.is_recycle else "stage"
@@ -139,9 +142,17 @@ class StageDiagram:
             if t.target.name in known
         ]
         diagram = cls(nodes, edges)
-        if nodes:
-            _layout(diagram)
+        if layout:
+            diagram.lay_out()
         return diagram
+
+    def lay_out(self) -> StageDiagram:
+        """Compute the SVG layout (coordinates, wrapped labels, edge paths) once."""
+        if not self.laid_out:
+            self.laid_out = True
+            if self.nodes:
+                _layout(self)
+        return self
 
     # ------------------------------------------------------------------ Mermaid
     def mermaid(self) -> str:

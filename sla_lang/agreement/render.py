@@ -81,7 +81,7 @@ def render_html(doc: Document, *, pdf: dict[str, Any] | None = None) -> str:
 
     t = Catalogue(doc.lang)
     env = _environment("html")
-    svg = env.get_template("diagram.svg.j2").render(diagram=doc.diagram, t=t, lang=doc.lang)
+    svg = env.get_template("diagram.svg.j2").render(diagram=doc.diagram.lay_out(), t=t, lang=doc.lang)
     footer = t("footer.text", title=doc.title, version=doc.version, fingerprint=doc.fingerprint)
     return env.get_template("agreement.html.j2").render(
         doc=doc,

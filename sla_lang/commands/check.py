@@ -51,7 +51,11 @@ def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated
             Diagnostic(UNREADABLE_FILE, "no such file or folder", Span.point(path.as_posix()))
         ]))
     for path in files:
-        results.append(compile_path(path, config=config, options=options, strict=strict))
+        result = compile_path(path, config=config, options=options, strict=strict)
+        # The report needs the source, the diagnostics and the policy, not the parse tree: not
+        # keeping the trees of many files spares memory and the cyclic GC's walks over them.
+        result.tree = None
+        results.append(result)
     if not files and not missing:
         raise click.UsageError("no .sla files found in " + ", ".join(default_paths(paths)))
 

@@ -121,6 +121,8 @@ class Generator:
         self._calendars: dict[str, tuple[list[dict], list[dict]]] = {}
         self._steps: dict[tuple[str, str], ManualStep] = {}  # reported once, extended by later uses
         self._stage_tokens: dict[str, str] = {}
+        self._recycling: tuple[str, list[tuple[str, str]]] | None = None  # see _recycle
+        self._judgement_properties: list[str] | None = None
 
     # ------------------------------------------------------------------ reporting
     def report(self, rule: Rule, message: str, span: Span, *, help: str | None, step: str,
@@ -483,6 +485,11 @@ class Generator:
         that qualifies again is judged afresh instead of bouncing straight back. Properties
         anything else reads (scores, priorities, marketing's criteria, hand-off information)
         describe the contact and are kept."""
+        if self._judgement_properties is None:  # the same for every recycle transition
+            self._judgement_properties = self._find_judgement_properties()
+        return list(self._judgement_properties)
+
+    def _find_judgement_properties(self) -> list[str]:
         policy = self.policy
         decided: list[str] = []
         elsewhere: set[str] = set()
@@ -645,15 +652,19 @@ class Generator:
         t = self.t
         self.catalog.need_existing(OWNER, clause)
         flow.clear_property(OWNER)
-        recycled_clauses = {tr.clause_id for s in self.policy.stages for tr in s.transitions
-                            if (target := self.policy.stage_by_id.get(tr.target.name)) is not None and target.is_recycle}
-        joined = ", ".join(sorted(recycled_clauses))
+        if self._recycling is None:  # the same for every recycle transition: computed once, not once per transition
+            recycled_clauses = {tr.clause_id for s in self.policy.stages for tr in s.transitions
+                                if (target := self.policy.stage_by_id.get(tr.target.name)) is not None
+                                and target.is_recycle}
+            self._recycling = (", ".join(sorted(recycled_clauses)),
+                               [(s.id, _label(s.label, s.id)) for s in self.policy.stages])
+        joined, stage_options = self._recycling
         self.catalog.add_custom(CustomProperty(
             RECYCLED_AT, t("prop_recycled_at"), "datetime", t("prop_recycled_at_desc", clauses=joined),
             clauses={clause}, purpose="sla-lang"))
         self.catalog.add_custom(CustomProperty(
             RECYCLED_FROM, t("prop_recycled_from"), "enumeration", t("prop_recycled_from_desc", clauses=joined),
-            options=[(s.id, _label(s.label, s.id)) for s in self.policy.stages], clauses={clause}, purpose="sla-lang"))
+            options=stage_options, clauses={clause}, purpose="sla-lang"))
         flow.set_now(RECYCLED_AT)
         flow.set_property(RECYCLED_FROM, stage.id)
         reset = self.judgement_properties()
