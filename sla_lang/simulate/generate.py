@@ -313,7 +313,7 @@ class Generator:
         return dict(self._filler)
 
     def _filler_values(self) -> dict[str, Any]:
-        read = set(self.solver.domains) & {r.name for c in _conditions(self.policy) for r in ir.condition_refs(c)}
+        read = set(self.solver.domains) & {r.name for c, _ in self.policy.conditions() for r in ir.condition_refs(c)}
         out = {}
         for stage in self.policy.stages:
             if stage.handoff is None:
@@ -369,7 +369,8 @@ class Generator:
         base = {**before, **fixed}
         frozen = set(fixed)
         events = set(self.policy.event_by_id)
-        reads = self.solver.reads(constraints + (soft or []))
+        # one event at a time: the events the search would try first (all, for a small policy)
+        reads = self.solver.focus(constraints + (soft or [])) or self.solver.reads(constraints + (soft or []))
         attempts = [frozen | events]
         attempts += [frozen | set(self.policy.property_by_id) | (events - {e}) for e in reads if e in events]
         attempts.append(frozen)
@@ -1375,12 +1376,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
-
-
-def _conditions(policy: ir.Policy):
-    from .solver import _all_conditions
-
-    return _all_conditions(policy)
 
 
 __all__ = ["Boundary", "Generator", "Scenario", "step_of"]

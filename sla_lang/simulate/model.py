@@ -265,48 +265,5 @@ def value_to_json(value: Any) -> Any:
 
 def condition_text(node: ir.Condition | None) -> str:
     """A condition written back as policy text (for descriptions and reports)."""
-    if node is None:
-        return ""
-    return _text(node, 0)
+    return "" if node is None else ir.condition_source(node)
 
-
-def _value_text(value: ir.Value) -> str:
-    if isinstance(value, ir.Text):
-        escaped = value.value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
-    if isinstance(value, ir.Number):
-        v = value.value
-        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-    if isinstance(value, ir.Percent):
-        return f"{value.value}%"
-    if isinstance(value, ir.Duration):
-        return value.text
-    if isinstance(value, ir.DateValue):
-        return value.value.isoformat()
-    if isinstance(value, ir.TimeOfDay):
-        return value.text
-    if isinstance(value, ir.Flag):
-        return "true" if value.value else "false"
-    return "?"
-
-
-def _text(node: ir.Condition, parent: int) -> str:
-    # precedence: or 1, and 2, not 3, atoms 4
-    if isinstance(node, ir.AnyOf):
-        text = " or ".join(_text(i, 1) for i in node.items)
-        return f"({text})" if parent > 1 else text
-    if isinstance(node, ir.AllOf):
-        text = " and ".join(_text(i, 2) for i in node.items)
-        return f"({text})" if parent > 2 else text
-    if isinstance(node, ir.Negation):
-        return "not " + _text(node.item, 3)
-    if isinstance(node, ir.Comparison):
-        return f"{node.left.text} {node.op} {_value_text(node.right)}"
-    if isinstance(node, ir.Membership):
-        values = ", ".join(_value_text(v) for v in node.values)
-        return f"{node.left.text} {'not in' if node.negated else 'in'} [{values}]"
-    if isinstance(node, ir.Presence):
-        return f"{node.left.text} is {'not set' if node.negated else 'set'}"
-    if isinstance(node, ir.Truthy):
-        return node.ref.text
-    return "?"

@@ -100,9 +100,7 @@ def measure_text(kpi: ir.Kpi) -> str:
 
 
 def _threshold(op: str, value: ir.Value) -> str:
-    from .model import _value_text
-
-    return f"{op} {_value_text(value)}"
+    return f"{op} {ir.value_source(value)}"
 
 
 def kpis_to_json(results: list[KpiResult]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from .. import ir
 
 UNKNOWN = object()
 DEFAULT_LIMIT = 50_000
+FOCUS = 32  # a search over more variables than this first tries the ones nearest the constraints
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,16 @@ class Solver:
     policy: ir.Policy
     limit: int = DEFAULT_LIMIT
     domains: dict[str, list[Any]] = field(default_factory=dict)
+    _frame: _Frame | None = field(default=None, repr=False)
+    _base_totals: dict[tuple, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.properties = self.policy.property_by_id
         self.events = self.policy.event_by_id
         self.scores = self.policy.score_by_id
         constants: dict[str, list[Any]] = {}
-        for condition in _all_conditions(self.policy):
-            for leaf in _leaves(condition):
+        for condition, _ in self.policy.conditions():
+            for leaf in ir.condition_leaves(condition):
                 ref = getattr(leaf, "left", None) or getattr(leaf, "ref", None)
                 if ref is None:
                     continue
@@ -106,35 +109,73 @@ class Solver:
     # ------------------------------------------------------------------ reading
     def reads(self, constraints: list[Constraint]) -> list[str]:
         """Variables the constraints depend on, in first-use order."""
-        out: list[str] = []
+        out: dict[str, None] = {}
+        for c in constraints:
+            refs = ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]
+            for ref in refs:
+                out.update(dict.fromkeys(self._ref_reads(ref)))
+        return list(out)
 
-        def add_ref(ref: ir.Ref) -> None:
+    def _ref_reads(self, ref: ir.Ref) -> tuple[str, ...]:
+        """The properties and events a reference reads: itself, or a score's (group's) rules' data."""
+        key = (ref.name, ref.member)
+        cache = self.__dict__.setdefault("_reads_cache", {})
+        if key not in cache:
             model = self.scores.get(ref.name)
             if model is None:
-                if ref.name not in out:
-                    out.append(ref.name)
-                return
-            for group in model.groups:
-                if ref.member is not None and ref.member != group.id:
-                    continue
-                for rule in group.rules:
-                    for inner in ir.condition_refs(rule.condition):
-                        add_ref(inner)
-
-        for c in constraints:
-            if isinstance(c, Holds):
-                for ref in ir.condition_refs(c.condition):
-                    add_ref(ref)
+                cache[key] = (ref.name,)
             else:
-                add_ref(c.ref)
-        return out
+                cache[key] = ()  # a score reading itself (an error the checks report) ends here
+                out: dict[str, None] = {}
+                for group in model.groups:
+                    if ref.member is not None and ref.member != group.id:
+                        continue
+                    for rule in group.rules:
+                        for inner in ir.condition_refs(rule.condition):
+                            out.update(dict.fromkeys(self._ref_reads(inner)))
+                cache[key] = tuple(out)
+        return cache[key]
 
     # ------------------------------------------------------------------ search
+    def focus(self, constraints: list[Constraint]) -> list[str] | None:
+        """For constraints reading more than FOCUS variables (through a score of many rules):
+        the data they read directly and through score groups they name, then the whole scores'
+        data in rule order up to FOCUS variables. None when they read FOCUS variables or fewer.
+
+        A search over every rule of a large score costs the square of its size, and any few of
+        its rules can usually move it; only when they cannot does the search widen."""
+        if len(self.reads(constraints)) <= FOCUS:
+            return None
+        out: dict[str, None] = {}
+        wide: list[ir.Ref] = []
+        for c in constraints:
+            for ref in ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]:
+                if ref.name in self.scores and ref.member is None:
+                    wide.append(ref)
+                else:
+                    out.update(dict.fromkeys(self._ref_reads(ref)))
+        for ref in wide:
+            for name in self._ref_reads(ref):
+                if len(out) >= FOCUS:
+                    break
+                out[name] = None
+        return list(out)
+
     def solve(self, base: dict[str, Any], constraints: list[Constraint], *, variables: list[str] | None = None,
               frozen: set[str] = frozenset(), prefer: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Values (a copy of `base` with some variables changed) meeting every constraint, or None."""
-        names = [v for v in (variables if variables is not None else self.reads(constraints))
-                 if v not in frozen and (v in self.properties or v in self.events)]
+        if variables is None:
+            focused = self.focus(constraints)
+            if focused is not None:
+                found = self._solve(base, constraints, focused, frozen, prefer)
+                if found is not None:
+                    return found
+            variables = self.reads(constraints)
+        return self._solve(base, constraints, variables, frozen, prefer)
+
+    def _solve(self, base: dict[str, Any], constraints: list[Constraint], variables: list[str],
+               frozen: set[str], prefer: dict[str, Any] | None) -> dict[str, Any] | None:
+        names = [v for v in variables if v not in frozen and (v in self.properties or v in self.events)]
         # Events first: the search varies the last variables first, so solutions lean on
         # properties, which (unlike event counts) can later be changed back.
         names.sort(key=lambda v: v in self.properties)
@@ -156,32 +197,55 @@ class Solver:
         assignment: dict[str, Any] = {}
         budget = [self.limit]
 
-        def check(partial: bool) -> bool:
+        # settled[i]: every variable from i on is first tried at its current value, so the
+        # leftmost solution below a node, the one a depth-first search would find first, keeps
+        # them as they are: when that completion meets the constraints, it is the answer (this
+        # saves descending through every variable of a large score to find it).
+        settled = [True] * (len(names) + 1)
+        for i in range(len(names) - 1, -1, -1):
+            first, current = domains[i][0], base.get(names[i], 0 if names[i] in self.events else None)
+            settled[i] = settled[i + 1] and first == current and type(first) is type(current)
+        unknown = set(names)
+        nothing: set[str] = set()
+
+        def check(open_: set[str]) -> Any:
+            """False if a constraint fails, True if all hold whatever the open variables are, else UNKNOWN."""
+            outcome: Any = True
             for c in constraints:
-                result = self._eval_constraint(c, base, assignment, names)
+                result = self._eval_constraint(c, base, assignment, open_)
                 if result is UNKNOWN:
-                    if not partial:
-                        return False
-                    continue
-                if not result:
+                    outcome = UNKNOWN
+                elif not result:
                     return False
-            return True
+            return outcome
 
         def search(i: int) -> bool:
             budget[0] -= 1
             if budget[0] < 0:
                 return False
             if i == len(names):
-                return check(partial=False)
+                return check(nothing) is True
             for value in domains[i]:
                 assignment[names[i]] = value
-                if check(partial=True) and search(i + 1):
+                result = check(unknown)
+                if result is not False and settled[i + 1] and (result is True or check(nothing) is True):
+                    return True
+                if result is not False and search(i + 1):
                     return True
             del assignment[names[i]]
             return False
 
-        if not check(partial=True) or not search(0):
-            return None
+        dynamic = set(names)
+        for c in constraints:
+            if isinstance(c, Holds):
+                dynamic.update(name for name, _ in c.overrides)
+        self._frame = _Frame(self, base, dynamic)
+        try:
+            first = check(unknown)
+            if first is False or not ((settled[0] and (first is True or check(nothing) is True)) or search(0)):
+                return None
+        finally:
+            self._frame = None
         out = dict(base)
         for name, value in assignment.items():
             if value is None or (name in self.events and value == 0):
@@ -211,13 +275,17 @@ class Solver:
         from itertools import product
 
         groups = list(model.groups)
-        rules = [(gi, rule) for gi, g in enumerate(groups) for rule in g.rules]
+        rules = [(gi, rule) for gi, g in enumerate(groups) for rule in g.rules
+                 if member is None or g.id == member]
         parent: dict[str, str] = {}
 
         def find(x: str) -> str:
             while parent.setdefault(x, x) != x:
                 x = parent[x]
             return x
+
+        def union(a: str, b: str) -> None:
+            parent[find(b)] = find(a)
 
         rule_vars = []
         for _, rule in rules:
@@ -226,47 +294,59 @@ class Solver:
                 return None
             rule_vars.append(names)
             for n in names[1:]:
-                parent[find(n)] = find(names[0])
+                union(names[0], n)
             for n in names:
                 find(n)
+        # Clusters: rules reading shared data, enumerated together over the candidate values.
         clusters: dict[str, list[int]] = {}
         for i, names in enumerate(rule_vars):
             root = find(names[0]) if names else f"#{i}"
             clusters.setdefault(root, []).append(i)
-        totals: set[tuple] = {tuple(0 for _ in groups)}
-        for root, members in sorted(clusters.items()):
-            names = sorted({n for i in members for n in rule_vars[i]})
-            domains = [[0 if n in self.events else None] + [v for v in self.domains.get(n, []) if v is not None]
-                       for n in names]
-            size = 1
-            for d in domains:
-                size *= len(d)
-            if size > 20_000:
+        # Blocks: clusters sharing a group, whose points must be added up before the group's cap.
+        # Different blocks are independent, so their capped totals are simply added.
+        for root, members in clusters.items():
+            for i in members:
+                union(f"group {rules[i][0]}", root)
+        blocks: dict[str, list[str]] = {}
+        for root in clusters:
+            blocks.setdefault(find(root), []).append(root)
+        out: set[float] = {0}
+        for block in sorted(blocks.values()):
+            block_groups = sorted({rules[i][0] for root in block for i in clusters[root]})
+            position = {gi: k for k, gi in enumerate(block_groups)}
+            vectors: set[tuple] = {tuple(0 for _ in block_groups)}
+            for root in sorted(block):
+                members = clusters[root]
+                names = sorted({n for i in members for n in rule_vars[i]})
+                domains = [[0 if n in self.events else None] + [v for v in self.domains.get(n, []) if v is not None]
+                           for n in names]
+                size = 1
+                for d in domains:
+                    size *= len(d)
+                if size > 20_000:
+                    return None
+                sums: set[tuple] = set()
+                for combo in product(*domains):
+                    values = dict(zip(names, combo))
+                    vector = [0] * len(block_groups)
+                    for i in members:
+                        gi, rule = rules[i]
+                        if self.eval3(rule.condition, lambda n, v=values: v.get(n, 0 if n in self.events else None)) is True:
+                            vector[position[gi]] += rule.points
+                    sums.add(tuple(vector))
+                vectors = {tuple(a + b for a, b in zip(t, s)) for t in vectors for s in sums}
+                if len(vectors) > 200_000:
+                    return None
+            totals = set()
+            for vector in vectors:
+                total = 0
+                for gi, points in zip(block_groups, vector):
+                    cap = groups[gi].cap
+                    total += min(points, cap.value) if cap is not None and not raw else points
+                totals.add(total)
+            out = {a + b for a in out for b in totals}
+            if len(out) > 200_000:
                 return None
-            sums: set[tuple] = set()
-            for combo in product(*domains):
-                values = dict(zip(names, combo))
-                vector = [0] * len(groups)
-                for i in members:
-                    gi, rule = rules[i]
-                    if self.eval3(rule.condition, lambda n, v=values: v.get(n, 0 if n in self.events else None)) is True:
-                        vector[gi] += rule.points
-                sums.add(tuple(vector))
-            totals = {tuple(a + b for a, b in zip(t, s)) for t in totals for s in sums}
-            if len(totals) > 200_000:
-                return None
-        out: set[float] = set()
-        for vector in totals:
-            total = 0
-            for gi, group in enumerate(groups):
-                points = vector[gi]
-                if group.cap is not None and not raw:
-                    points = min(points, group.cap.value)
-                if member is not None and group.id == member:
-                    out.add(points)
-                total += points
-            if member is None:
-                out.add(total)
         return out
 
     # ------------------------------------------------------------------ three-valued evaluation
@@ -358,24 +438,134 @@ class Solver:
                 return 0, float("inf")
             return x or 0, x or 0
         model = self.scores.get(ref.name)
+        if self._frame is not None:
+            return self._frame.interval(model, ref.member, raw, look)
         lo_total = hi_total = 0
         for group in model.groups:
             if ref.member is not None and group.id != ref.member:
                 continue
-            lo = hi = 0
-            for rule in group.rules:
-                r = self.eval3(rule.condition, look)
-                if r is True:
-                    lo += rule.points
-                    hi += rule.points
-                elif r is UNKNOWN:
-                    lo += min(0, rule.points)
-                    hi += max(0, rule.points)
+            lo, hi = self._group_interval(group, look)
             if group.cap is not None and not raw:
                 lo, hi = min(lo, group.cap.value), min(hi, group.cap.value)
             lo_total += lo
             hi_total += hi
         return lo_total, hi_total
+
+    def _groups_reading(self, model: ir.ScoreModel) -> dict[str, list[ir.ScoreGroup]]:
+        """A score's groups by the properties and events their rules read ("*": groups reading a score)."""
+        cache = self.__dict__.setdefault("_groups_reading_cache", {})
+        if model.id not in cache:
+            index: dict[str, list[ir.ScoreGroup]] = {}
+            for group in model.groups:
+                for rule in group.rules:
+                    for ref in ir.condition_refs(rule.condition):
+                        name = "*" if ref.name in self.scores else ref.name
+                        bucket = index.setdefault(name, [])
+                        if not bucket or bucket[-1] is not group:
+                            bucket.append(group)
+            cache[model.id] = index
+        return cache[model.id]
+
+    def _capped_interval(self, group: ir.ScoreGroup, look, raw: bool) -> tuple[float, float]:
+        lo, hi = self._group_interval(group, look)
+        if group.cap is not None and not raw:
+            return min(lo, group.cap.value), min(hi, group.cap.value)
+        return lo, hi
+
+    def _group_interval(self, group: ir.ScoreGroup, look) -> tuple[float, float]:
+        """A group's points before its cap, remembered by the values of the data its rules read
+        (a score of many groups is evaluated over and over while only a few of them change)."""
+        memo = self.__dict__.setdefault("_group_memo", {})
+        reads = self.__dict__.setdefault("_group_reads", {})
+        names = reads.get(id(group))
+        if names is None:
+            refs = [r.name for rule in group.rules for r in ir.condition_refs(rule.condition)]
+            names = reads[id(group)] = () if any(n in self.scores for n in refs) else tuple(dict.fromkeys(refs))
+        key = None
+        if names or not group.rules:
+            values = tuple((type(v), v) for v in map(look, names))
+            key = (id(group), values)
+            try:
+                found = memo.get(key)
+            except TypeError:  # an unhashable value: evaluate without the memo
+                key, found = None, None
+            if found is not None:
+                return found
+        lo = hi = 0
+        for rule in group.rules:
+            r = self.eval3(rule.condition, look)
+            if r is True:
+                lo += rule.points
+                hi += rule.points
+            elif r is UNKNOWN:
+                lo += min(0, rule.points)
+                hi += max(0, rule.points)
+        if key is not None:
+            memo[key] = (lo, hi)
+        return lo, hi
+
+
+class _Frame:
+    """One search: its starting data and the variables it may change (searched or overridden).
+
+    A score's interval is its total on the starting data, with only the groups reading a
+    variable that may change evaluated again at each step, so a step costs the size of those
+    groups, not of the whole score. Totals on the same starting data are shared by searches.
+    """
+
+    def __init__(self, solver: Solver, base: dict[str, Any], dynamic: set[str]) -> None:
+        self.solver = solver
+        self.base = base
+        self.dynamic = dynamic
+        self.entries: dict[tuple, tuple[float, float, list[ir.ScoreGroup]]] = {}
+        try:
+            self.key: Any = frozenset(base.items())
+            hash(self.key)
+        except TypeError:
+            self.key = None
+        events = solver.events
+
+        def base_look(name: str) -> Any:
+            return base.get(name, 0 if name in events else None)
+
+        self.base_look = base_look
+
+    def interval(self, model: ir.ScoreModel, member: str | None, raw: bool, look) -> tuple[float, float]:
+        solver = self.solver
+        entry = self.entries.get((model.id, member, raw))
+        if entry is None:
+            lo, hi = self._base_total(model, member, raw)
+            index = solver._groups_reading(model)
+            changing: dict[int, ir.ScoreGroup] = {}
+            for name in (*self.dynamic, "*"):
+                for group in index.get(name, ()):
+                    if member is None or group.id == member:
+                        changing[id(group)] = group
+            groups = list(changing.values())
+            for group in groups:
+                glo, ghi = solver._capped_interval(group, self.base_look, raw)
+                lo, hi = lo - glo, hi - ghi
+            entry = self.entries[(model.id, member, raw)] = (lo, hi, groups)
+        lo, hi, groups = entry
+        for group in groups:
+            glo, ghi = solver._capped_interval(group, look, raw)
+            lo, hi = lo + glo, hi + ghi
+        return lo, hi
+
+    def _base_total(self, model: ir.ScoreModel, member: str | None, raw: bool) -> tuple[float, float]:
+        key = (id(self.solver), self.key, model.id, member, raw)
+        if self.key is not None and key in self.solver._base_totals:
+            return self.solver._base_totals[key]
+        lo = hi = 0
+        for group in model.groups:
+            if member is None or group.id == member:
+                glo, ghi = self.solver._capped_interval(group, self.base_look, raw)
+                lo, hi = lo + glo, hi + ghi
+        if self.key is not None:
+            if len(self.solver._base_totals) > 4096:
+                self.solver._base_totals.clear()
+            self.solver._base_totals[key] = (lo, hi)
+        return lo, hi
 
 
 _OPS = {
@@ -445,31 +635,7 @@ def _property_domain(prop: ir.Property, constants: list[Any]) -> list[Any]:
     return values
 
 
-def _leaves(condition: ir.Condition):
-    stack = [condition]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ir.AllOf, ir.AnyOf)):
-            stack.extend(reversed(node.items))
-        elif isinstance(node, ir.Negation):
-            stack.append(node.item)
-        else:
-            yield node
-
-
 def leaves(condition: ir.Condition) -> list[ir.Condition]:
-    return list(_leaves(condition))
+    return list(ir.condition_leaves(condition))
 
 
-def _all_conditions(policy: ir.Policy):
-    for model in policy.scores:
-        for group in model.groups:
-            for rule in group.rules:
-                yield rule.condition
-    for stage in policy.stages:
-        for t in stage.transitions:
-            if t.condition is not None:
-                yield t.condition
-    for priority in policy.priorities:
-        if priority.condition is not None:
-            yield priority.condition
