@@ -315,6 +315,22 @@ def _grouped(condition: Condition) -> str:
     return f"({text})" if isinstance(condition, (AllOf, AnyOf)) else text
 
 
+def measure_source(kpi: Kpi) -> str:
+    """A KPI's `measure` as it is written in a policy (`rate mql -> sql per month`)."""
+    m = kpi.measure
+    if isinstance(m, CountMeasure):
+        text = f"count {m.stage.name}"
+    elif isinstance(m, ConversionMeasure):
+        text = f"rate {m.source.name} -> {', '.join(t.name for t in m.targets)}"
+    elif isinstance(m, ComplianceMeasure):
+        text = f"rate {m.stage.name}.{m.deadline} met"
+    elif isinstance(m, AverageMeasure):
+        text = f"average {m.quantity.text} at {m.stage.name}"
+    else:  # DurationMeasure
+        text = f"average time {m.source.name} -> {m.target.name}"
+    return text + (f" per {kpi.period.name}" if kpi.period is not None else "")
+
+
 def condition_refs(condition: Condition) -> list[Ref]:
     """Every Ref a condition reads, in source order (iterative: conditions can be deep)."""
     out: list[Ref] = []

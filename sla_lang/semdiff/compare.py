@@ -756,7 +756,7 @@ class _Comparison:
             if owner_a != owner_b:
                 self.emit("kpi.owner", CHANGED, b.clause_id, What.of("kpi.owner", **what),
                           self.team_label(self.old, owner_a), self.team_label(self.new, owner_b), self.handover(owner_a, owner_b))
-            measure = lambda x: Plain(_measure_text(x))  # noqa: E731
+            measure = lambda x: Plain(ir.measure_source(x))  # noqa: E731
             if measure(a) != measure(b):
                 self.emit("kpi.measure", CHANGED, b.clause_id, What.of("kpi.measure", **what), measure(a), measure(b))
             if _threshold(a.target) != _threshold(b.target):
@@ -1021,24 +1021,6 @@ def _threshold(threshold: ir.Threshold | ir.Alert | None):
     if threshold is None:
         return Word("none")
     return Plain(f"{threshold.op} {cond.value_text(threshold.value)}")
-
-
-def _measure_text(kpi: ir.Kpi) -> str:
-    m = kpi.measure
-    period = f" per {kpi.period.name}" if kpi.period else ""
-    if isinstance(m, ir.CountMeasure):
-        text = f"count {m.stage.name}"
-    elif isinstance(m, ir.ConversionMeasure):
-        text = f"rate {m.source.name} -> {', '.join(t.name for t in m.targets)}"
-    elif isinstance(m, ir.ComplianceMeasure):
-        text = f"rate {m.stage.name}.{m.deadline} met"
-    elif isinstance(m, ir.AverageMeasure):
-        text = f"average {m.quantity.text} at {m.stage.name}"
-    elif isinstance(m, ir.DurationMeasure):
-        text = f"average time {m.source.name} -> {m.target.name}"
-    else:
-        text = "?"
-    return text + period
 
 
 def _cadence(review: ir.Review | None):

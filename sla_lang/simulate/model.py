@@ -25,7 +25,7 @@ from .. import ir
 
 Fn = Callable[["View"], bool]
 
-_OPS = {
+OPS = {  # the comparison operators of criteria
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
     ">=": lambda a, b: a >= b,
@@ -36,7 +36,7 @@ _OPS = {
 
 
 def compare(a, op: str, b) -> bool:
-    return _OPS[op](a, b)
+    return OPS[op](a, b)
 
 
 def constant(value: ir.Value):
@@ -166,7 +166,7 @@ class DataModel:
         if isinstance(node, ir.Comparison):
             read = self._reader(node.left)
             right = self._coerce_constant(node.left, node.right)
-            op = _OPS[node.op]
+            op = OPS[node.op]
 
             def comparison(v: View) -> bool:
                 x = read(v)

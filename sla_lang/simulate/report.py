@@ -82,23 +82,6 @@ def lead_to_json(sim: Simulator, lead: Lead) -> dict[str, Any]:
     return out
 
 
-def measure_text(kpi: ir.Kpi) -> str:
-    m = kpi.measure
-    if isinstance(m, ir.CountMeasure):
-        text = f"count {m.stage.name}"
-    elif isinstance(m, ir.ConversionMeasure):
-        text = f"rate {m.source.name} -> {', '.join(n.name for n in m.targets)}"
-    elif isinstance(m, ir.ComplianceMeasure):
-        text = f"rate {m.stage.name}.{m.deadline} met"
-    elif isinstance(m, ir.AverageMeasure):
-        text = f"average {m.quantity.text} at {m.stage.name}"
-    elif isinstance(m, ir.DurationMeasure):
-        text = f"average time {m.source.name} -> {m.target.name}"
-    else:
-        return ""
-    return text + (f" per {kpi.period.name}" if kpi.period is not None else "")
-
-
 def _threshold(op: str, value: ir.Value) -> str:
     return f"{op} {ir.value_source(value)}"
 
@@ -111,7 +94,7 @@ def kpis_to_json(results: list[KpiResult]) -> list[dict[str, Any]]:
             "kpi": kpi.id,
             "clause": kpi.clause_id,
             "label": kpi.label,
-            "measure": measure_text(kpi),
+            "measure": ir.measure_source(kpi),
             "unit": r.unit + (" (business)" if r.business else ""),
             "target": _threshold(kpi.target.op, kpi.target.value) if kpi.target else None,
             "alert": _threshold(kpi.alert.op, kpi.alert.value) if kpi.alert else None,

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from .. import ir
+from .model import OPS as _OPS
 
 UNKNOWN = object()
 DEFAULT_LIMIT = 50_000
@@ -568,14 +569,6 @@ class _Frame:
         return lo, hi
 
 
-_OPS = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-}
 
 
 def _compare_interval(node, lo, hi):
