@@ -13,6 +13,7 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from .checks import CheckOptions, run_checks
@@ -55,6 +56,63 @@ def compile_path(
     if source is None:
         return Compilation(name, diagnostics=_finish(None, diagnostics, config, strict))
     return _compile(source, diagnostics, config, options, strict, checks)
+
+
+PARALLEL_MIN_FILES = 8  # below this, starting worker processes costs more than it saves
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def compile_paths(
+    paths: list[Path],
+    *,
+    config: Config | None = None,
+    options: CheckOptions | None = None,
+    strict: bool = False,
+    jobs: int | None = None,
+    keep_policy: bool = True,
+) -> Iterator[Compilation]:
+    """compile_path over many files, in their order, in `jobs` processes (default: one per CPU)
+    when there are enough files and the platform can fork. The parse trees are not kept, and
+    the IR only with `keep_policy` (sending it back from a worker costs more than checking)."""
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    jobs = min(jobs, len(paths) // (PARALLEL_MIN_FILES // 2) or 1)
+    if jobs > 1 and len(paths) >= PARALLEL_MIN_FILES:
+        import multiprocessing
+
+        if "fork" in multiprocessing.get_all_start_methods():
+            global _worker_args
+            _worker_args = (config, options, strict, keep_policy)
+            try:
+                with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                    yield from pool.imap(_compile_one, paths, chunksize=max(1, len(paths) // (jobs * 8)))
+                return
+            except OSError:  # no processes allowed here: do the work in this one
+                pass
+            finally:
+                _worker_args = None
+    for path in paths:
+        yield _compile_one(path, (config, options, strict, keep_policy))
+
+
+_worker_args: tuple | None = None
+
+
+def _compile_one(path: Path, args: tuple | None = None) -> Compilation:
+    config, options, strict, keep_policy = args or _worker_args
+    result = compile_path(path, config=config, options=options, strict=strict)
+    if not keep_policy:
+        result.policy = None
+    # A report needs the source, the diagnostics and the policy, not the parse tree: not
+    # keeping the trees of many files spares memory, pickling and the cyclic GC's walks.
+    result.tree = None
+    return result
 
 
 def compile_bytes(

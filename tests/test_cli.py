@@ -186,7 +186,7 @@ def test_main_never_prints_a_traceback(tmp_path, monkeypatch, capsys):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(check_module, "compile_path", explode)
+    monkeypatch.setattr(check_module, "compile_paths", explode)
     monkeypatch.chdir(REPO)
     with pytest.raises(SystemExit) as exit_info:
         cli_module.main(["check", "policies"])

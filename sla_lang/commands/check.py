@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..checks import CheckOptions
-from ..compile import Compilation, compile_path
+from ..compile import Compilation, compile_paths
 from ..diagnostics import Severity, all_rules, find_rule
 from ..source import Span
 from . import DATE, collect_policy_files, default_paths, has_errors, override_selection, resolve_config, use_color
@@ -30,7 +30,9 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 @click.option("--today", type=DATE, help="The date to judge review deadlines by (default: today), for reproducible CI.")
 @click.option("--stats", is_flag=True, help="Also print statistics: stage counts, worst-case time to a terminal stage.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
-def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated, today, stats, color):
+@click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
+              help="Check files in N processes (default: one per CPU when there are 8 files or more).")
+def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated, today, stats, color, jobs):
     """Check policy files (or folders of them; default: policies/).
 
     Exit status: 0 when there are no errors, 1 when there are errors (or warnings with
@@ -50,12 +52,8 @@ def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated
         results.append(Compilation(str(path), diagnostics=[
             Diagnostic(UNREADABLE_FILE, "no such file or folder", Span.point(path.as_posix()))
         ]))
-    for path in files:
-        result = compile_path(path, config=config, options=options, strict=strict)
-        # The report needs the source, the diagnostics and the policy, not the parse tree: not
-        # keeping the trees of many files spares memory and the cyclic GC's walks over them.
-        result.tree = None
-        results.append(result)
+    results.extend(compile_paths(files, config=config, options=options, strict=strict, jobs=jobs,
+                                 keep_policy=stats))
     if not files and not missing:
         raise click.UsageError("no .sla files found in " + ", ".join(default_paths(paths)))
 

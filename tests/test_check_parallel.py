@@ -1,0 +1,59 @@
+"""`sla check DIR` checks many files in several processes, with the same report and exit code."""
+
+from __future__ import annotations
+
+import shutil
+
+from click.testing import CliRunner
+
+from sla_lang.cli import cli
+from sla_lang.compile import compile_paths
+
+from .conftest import REPO
+
+BROKEN = 'agreement "Broken" {\n  version "1"\n}\nstage a "A" owner nobody {\n  -> b when x >= 1\n}\n'
+
+
+def _tree(tmp_path):
+    examples = sorted((REPO / "policies").glob("*.sla"))
+    for i in range(4):
+        for example in examples:
+            shutil.copy(example, tmp_path / f"{example.stem}_{i}.sla")
+    (tmp_path / "broken.sla").write_text(BROKEN, encoding="utf-8")
+    (tmp_path / "日本語.sla").write_bytes(b"\xff\xfe binary \x00")
+    return tmp_path
+
+
+def test_parallel_report_and_exit_code_equal_the_sequential_ones(tmp_path):
+    folder = _tree(tmp_path)
+    runner = CliRunner()
+    outputs = {}
+    for jobs in ("1", "2", "3"):
+        for fmt in ("text", "json"):
+            result = runner.invoke(cli, ["check", "--isolated", "--today", "2026-11-23", "--format", fmt,
+                                          "--jobs", jobs, str(folder)])
+            assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+            outputs[jobs, fmt] = (result.exit_code, result.output)
+    for fmt in ("text", "json"):
+        assert outputs["2", fmt] == outputs["1", fmt] == outputs["3", fmt]
+        assert outputs["1", fmt][0] == 1  # the broken files fail the run in every mode
+    text = outputs["1", "text"][1]
+    assert "broken.sla:" in text and "日本語.sla:" in text  # both bad files are reported
+    assert "Found 2 errors, 0 warnings in 14 files." in text
+
+
+def test_compile_paths_keeps_the_order_and_drops_trees(tmp_path):
+    folder = _tree(tmp_path)
+    paths = sorted(folder.glob("*.sla"))
+    sequential = list(compile_paths(paths, jobs=1))
+    parallel = list(compile_paths(paths, jobs=2, keep_policy=False))
+    assert [r.path for r in parallel] == [r.path for r in sequential]
+    assert [r.diagnostics for r in parallel] == [r.diagnostics for r in sequential]
+    assert all(r.tree is None and r.policy is None for r in parallel)
+    assert any(r.policy is not None for r in sequential)
+
+
+def test_jobs_must_be_positive():
+    result = CliRunner().invoke(cli, ["check", "--jobs", "0", "policies"])
+    assert result.exit_code == 2
+    assert "--jobs" in result.output
