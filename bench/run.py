@@ -647,7 +647,9 @@ def markdown(data: dict) -> str:
         "# Benchmark results",
         "",
         f"Written by `python bench/run.py` on {m['date']} at commit {m['commit']}; every figure below comes "
-        "from that run (the JSON it prints with `--json` has every single measurement). "
+        "from that run (the JSON it prints with `--json` has every single measurement)"
+        + (f", except where it says {data['rerun']['commit']}: " + data["rerun"]["what"]
+           if data.get("rerun") else "") + ". "
         f"Medians of {data['runs']} runs (cold starts: {data['cold_runs']} interleaved rounds). "
         "Before timing, the script byte-compiles `sla_lang` with `python -m compileall` (as "
         "scripts/install.sh does; without .pyc files every start would recompile every module).",
@@ -841,8 +843,9 @@ def analysis(data: dict) -> str:
                    "returned, which is most of its time.")
     fx = st.get("fixtures", {})
     if any("not_run" in c for c in fx.values()):
-        out.append("- **fixtures** is being made scalable on another branch; it is measured up to the "
-                   "size that finishes within the run limit here.")
+        out.append("- **fixtures** generates and simulates a few scenarios per transition, boundary, "
+                   "deadline and follow-up step, so its output is about 100 kB per stage; it is measured "
+                   "up to the size whose run finishes within the run limit here.")
     out.append("- **Cold start**: `sla check` imports click and lark but not networkx (only a policy "
                "with stages that cannot finish, or `--stats`, needs it), so the `import lark, click` "
                "row is the fairer floor.")
@@ -852,7 +855,7 @@ RERUN = """
 ## Rerun
 
 ```sh
-python bench/run.py --baseline b8d1f44   # writes bench/RESULTS.md (about 40 minutes here)
+python bench/run.py --baseline 8f0be78   # writes bench/RESULTS.md (about 40 minutes here)
 python bench/run.py --json out.json --no-write --sizes 10,100,1000 --runs 5
 ```
 
