@@ -10,10 +10,11 @@ from __future__ import annotations
 import gc
 import os
 import traceback
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 from .checks import CheckOptions, run_checks
@@ -58,7 +59,7 @@ def compile_path(
     return _compile(source, diagnostics, config, options, strict, checks)
 
 
-PARALLEL_MIN_FILES = 8  # below this, starting worker processes costs more than it saves
+PARALLEL_MIN_FILES = 8  # by default, fewer files are checked in this process: starting workers costs more
 
 
 def default_jobs() -> int:
@@ -78,40 +79,38 @@ def compile_paths(
     jobs: int | None = None,
     keep_policy: bool = True,
 ) -> Iterator[Compilation]:
-    """compile_path over many files, in their order, in `jobs` processes (default: one per CPU)
-    when there are enough files and the platform can fork. The parse trees are not kept, and
-    the IR only with `keep_policy` (sending it back from a worker costs more than checking)."""
-    jobs = default_jobs() if jobs is None else max(1, jobs)
-    jobs = min(jobs, len(paths) // (PARALLEL_MIN_FILES // 2) or 1)
-    if jobs > 1 and len(paths) >= PARALLEL_MIN_FILES:
+    """compile_path over many files, in their order, in `jobs` processes (default: one per CPU
+    from PARALLEL_MIN_FILES files on) where the platform can fork. The parse trees are not
+    kept, and the IR only with `keep_policy` (sending it back from a worker costs more than
+    checking it)."""
+    if jobs is None:
+        jobs = default_jobs() if len(paths) >= PARALLEL_MIN_FILES else 1
+    jobs = min(jobs, len(paths))
+    one = partial(_compile_one, config=config, options=options, strict=strict, keep_policy=keep_policy)
+    pool = None
+    if jobs > 1:
         import multiprocessing
 
         if "fork" in multiprocessing.get_all_start_methods():
-            global _worker_args
-            _worker_args = (config, options, strict, keep_policy)
             try:
-                with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                    yield from pool.imap(_compile_one, paths, chunksize=max(1, len(paths) // (jobs * 8)))
-                return
+                pool = multiprocessing.get_context("fork").Pool(jobs)
             except OSError:  # no processes allowed here: do the work in this one
-                pass
-            finally:
-                _worker_args = None
-    for path in paths:
-        yield _compile_one(path, (config, options, strict, keep_policy))
+                pool = None
+    if pool is None:
+        yield from map(one, paths)
+        return
+    with pool:
+        yield from pool.imap(one, paths, chunksize=max(1, len(paths) // (jobs * 8)))
 
 
-_worker_args: tuple | None = None
-
-
-def _compile_one(path: Path, args: tuple | None = None) -> Compilation:
-    config, options, strict, keep_policy = args or _worker_args
+def _compile_one(path: Path, *, config: Config | None, options: CheckOptions | None, strict: bool,
+                 keep_policy: bool) -> Compilation:
     result = compile_path(path, config=config, options=options, strict=strict)
-    if not keep_policy:
-        result.policy = None
     # A report needs the source, the diagnostics and the policy, not the parse tree: not
     # keeping the trees of many files spares memory, pickling and the cyclic GC's walks.
     result.tree = None
+    if not keep_policy:
+        result.policy = None
     return result
 
 

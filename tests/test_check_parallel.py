@@ -57,3 +57,34 @@ def test_jobs_must_be_positive():
     result = CliRunner().invoke(cli, ["check", "--jobs", "0", "policies"])
     assert result.exit_code == 2
     assert "--jobs" in result.output
+
+
+def test_without_processes_every_file_is_checked_once_in_this_one(tmp_path, monkeypatch):
+    import multiprocessing
+
+    class NoProcesses:
+        def Pool(self, jobs):  # noqa: N802 - multiprocessing's name
+            raise OSError("no processes here")
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: NoProcesses())
+    folder = _tree(tmp_path)
+    paths = sorted(folder.glob("*.sla"))
+    results = list(compile_paths(paths, jobs=4))
+    assert [r.path for r in results] == [r.path for r in compile_paths(paths, jobs=1)]
+
+
+def test_an_explicit_job_count_is_used_for_few_files(tmp_path, monkeypatch):
+    import multiprocessing
+
+    used = []
+    real = multiprocessing.get_context
+
+    def spy(method):
+        used.append(method)
+        return real(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", spy)
+    folder = _tree(tmp_path)
+    paths = sorted(folder.glob("*.sla"))[:3]
+    assert len(list(compile_paths(paths))) == 3 and used == []  # default: too few files for workers
+    assert len(list(compile_paths(paths, jobs=2))) == 3 and used == ["fork"]
