@@ -23,6 +23,7 @@ from .model import OPS as _OPS
 
 UNKNOWN = object()
 DEFAULT_LIMIT = 50_000
+MEMO_LIMIT = 100_000  # entries a cache of evaluated groups or totals keeps before it starts again
 FOCUS = 32  # a search over more variables than this first tries the ones nearest the constraints
 
 
@@ -74,8 +75,14 @@ class Solver:
     policy: ir.Policy
     limit: int = DEFAULT_LIMIT
     domains: dict[str, list[Any]] = field(default_factory=dict)
-    _frame: _Frame | None = field(default=None, repr=False)
-    _base_totals: dict[tuple, tuple[float, float]] = field(default_factory=dict, repr=False)
+    # caches, all keyed by parts of the policy, which does not change
+    _reads: dict[tuple, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
+    _reachable_values: dict[tuple, set[float] | None] = field(default_factory=dict, init=False, repr=False)
+    _groups_by_data: dict[str, dict[str, list[ir.ScoreGroup]]] = field(default_factory=dict, init=False, repr=False)
+    _group_data: dict[int, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
+    _group_memo: dict[tuple, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
+    _base_totals: dict[tuple, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
+    _frame: _Frame | None = field(default=None, init=False, repr=False)  # the search under way
 
     def __post_init__(self) -> None:
         self.properties = self.policy.property_by_id
@@ -120,7 +127,7 @@ class Solver:
     def _ref_reads(self, ref: ir.Ref) -> tuple[str, ...]:
         """The properties and events a reference reads: itself, or a score's (group's) rules' data."""
         key = (ref.name, ref.member)
-        cache = self.__dict__.setdefault("_reads_cache", {})
+        cache = self._reads
         if key not in cache:
             model = self.scores.get(ref.name)
             if model is None:
@@ -264,7 +271,7 @@ class Solver:
         (a score of 49 when every rule is worth a multiple of 5) without searching.
         """
         key = (ref.name, ref.member, raw)
-        cache = self.__dict__.setdefault("_reachable_cache", {})
+        cache = self._reachable_values
         if key in cache:
             return cache[key]
         model = self.scores.get(ref.name)
@@ -441,20 +448,20 @@ class Solver:
         model = self.scores.get(ref.name)
         if self._frame is not None:
             return self._frame.interval(model, ref.member, raw, look)
-        lo_total = hi_total = 0
+        return self._total(model, ref.member, raw, look)
+
+    def _total(self, model: ir.ScoreModel, member: str | None, raw: bool, look) -> tuple[float, float]:
+        """A score's (or one group's) lowest and highest points, each group capped unless raw."""
+        lo = hi = 0
         for group in model.groups:
-            if ref.member is not None and group.id != ref.member:
-                continue
-            lo, hi = self._group_interval(group, look)
-            if group.cap is not None and not raw:
-                lo, hi = min(lo, group.cap.value), min(hi, group.cap.value)
-            lo_total += lo
-            hi_total += hi
-        return lo_total, hi_total
+            if member is None or group.id == member:
+                glo, ghi = self._capped_interval(group, look, raw)
+                lo, hi = lo + glo, hi + ghi
+        return lo, hi
 
     def _groups_reading(self, model: ir.ScoreModel) -> dict[str, list[ir.ScoreGroup]]:
         """A score's groups by the properties and events their rules read ("*": groups reading a score)."""
-        cache = self.__dict__.setdefault("_groups_reading_cache", {})
+        cache = self._groups_by_data
         if model.id not in cache:
             index: dict[str, list[ir.ScoreGroup]] = {}
             for group in model.groups:
@@ -476,8 +483,7 @@ class Solver:
     def _group_interval(self, group: ir.ScoreGroup, look) -> tuple[float, float]:
         """A group's points before its cap, remembered by the values of the data its rules read
         (a score of many groups is evaluated over and over while only a few of them change)."""
-        memo = self.__dict__.setdefault("_group_memo", {})
-        reads = self.__dict__.setdefault("_group_reads", {})
+        memo, reads = self._group_memo, self._group_data
         names = reads.get(id(group))
         if names is None:
             refs = [r.name for rule in group.rules for r in ir.condition_refs(rule.condition)]
@@ -502,6 +508,8 @@ class Solver:
                 lo += min(0, rule.points)
                 hi += max(0, rule.points)
         if key is not None:
+            if len(memo) > MEMO_LIMIT:
+                memo.clear()
             memo[key] = (lo, hi)
         return lo, hi
 
@@ -516,7 +524,6 @@ class _Frame:
 
     def __init__(self, solver: Solver, base: dict[str, Any], dynamic: set[str]) -> None:
         self.solver = solver
-        self.base = base
         self.dynamic = dynamic
         self.entries: dict[tuple, tuple[float, float, list[ir.ScoreGroup]]] = {}
         try:
@@ -554,21 +561,15 @@ class _Frame:
         return lo, hi
 
     def _base_total(self, model: ir.ScoreModel, member: str | None, raw: bool) -> tuple[float, float]:
-        key = (id(self.solver), self.key, model.id, member, raw)
-        if self.key is not None and key in self.solver._base_totals:
-            return self.solver._base_totals[key]
-        lo = hi = 0
-        for group in model.groups:
-            if member is None or group.id == member:
-                glo, ghi = self.solver._capped_interval(group, self.base_look, raw)
-                lo, hi = lo + glo, hi + ghi
-        if self.key is not None:
-            if len(self.solver._base_totals) > 4096:
-                self.solver._base_totals.clear()
-            self.solver._base_totals[key] = (lo, hi)
-        return lo, hi
-
-
+        if self.key is None:
+            return self.solver._total(model, member, raw, self.base_look)
+        totals = self.solver._base_totals
+        key = (self.key, model.id, member, raw)
+        if key not in totals:
+            if len(totals) > MEMO_LIMIT:
+                totals.clear()
+            totals[key] = self.solver._total(model, member, raw, self.base_look)
+        return totals[key]
 
 
 def _compare_interval(node, lo, hi):
