@@ -16,10 +16,11 @@ Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import ClassVar, Iterator, Union
+from typing import ClassVar, Union
 
 from .source import Span
 

@@ -11,13 +11,13 @@ from datetime import date
 import pytest
 from click.testing import CliRunner
 
+from sla_lang import ir
 from sla_lang.checks import CheckOptions
 from sla_lang.checks.operations import add_cadence
 from sla_lang.checks.recognition import stages_of_kind, team_role
 from sla_lang.cli import cli
 from sla_lang.compile import compile_path, compile_text
 from sla_lang.config import Config
-from sla_lang import ir
 
 from .conftest import FIXTURES, POLICIES, REPO, rel
 

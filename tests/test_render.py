@@ -6,7 +6,8 @@ import pytest
 
 from sla_lang.compile import compile_path
 from sla_lang.config import Config
-from sla_lang.render import github, json as json_renderer, sarif, text
+from sla_lang.render import github, sarif, text
+from sla_lang.render import json as json_renderer
 
 from .conftest import FIXTURES, expectations, rel
 

@@ -46,8 +46,8 @@ def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated
     if config_diagnostics:
         results.append(Compilation(config_diagnostics[0].span.path, diagnostics=config_diagnostics))
     for path in missing:
-        from ..source import UNREADABLE_FILE
         from ..diagnostics import Diagnostic
+        from ..source import UNREADABLE_FILE
 
         results.append(Compilation(str(path), diagnostics=[
             Diagnostic(UNREADABLE_FILE, "no such file or folder", Span.point(path.as_posix()))

@@ -33,7 +33,20 @@ from .. import ir
 from ..businesstime import BusinessCalendar, span_bounds
 from . import conditions as cond
 from .model import (
-    ADDED, CHANGED, LOOSER, MIXED, REMOVED, STRICTER, Change, Effects, Items, Party, Plain, Quote, What, Word,
+    ADDED,
+    CHANGED,
+    LOOSER,
+    MIXED,
+    REMOVED,
+    STRICTER,
+    Change,
+    Effects,
+    Items,
+    Party,
+    Plain,
+    Quote,
+    What,
+    Word,
     opposite,
 )
 

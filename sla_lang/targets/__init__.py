@@ -19,7 +19,6 @@ from types import ModuleType
 
 from ..diagnostics import Diagnostic, Severity
 
-
 TARGETS = {
     "ir": "sla_lang.targets.ir",
     "agreement": "sla_lang.targets.agreement",
