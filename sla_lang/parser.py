@@ -1,5 +1,9 @@
 """The cached LALR parser and the boundary where Lark errors become diagnostics.
 
+Clean input — almost every run — is parsed by the fast path in fastparse.py, which builds the
+same tree with Lark's tables in a fraction of the time; only a text with a syntax error comes
+here, to the recovering parser below.
+
 Parsing never stops at the first problem. The language is line-oriented, so recovery works a
 line at a time (panic mode): after an error the rest of the line is skipped, the LALR stack is
 popped back to a state that accepts the first token of the next line, and parsing resumes.
@@ -192,17 +196,10 @@ class _StateLexer:
 
 
 def _share_one_scanner(parser: Lark) -> None:
-    import re
-
     contextual = parser.parser.lexer
     root = contextual.root_lexer
-    name = re.compile(next(t.pattern.to_regexp() for t in parser.terminals if t.name == "NAME"))
-    keywords = frozenset(
-        t.name for t in parser.terminals if t.pattern.type == "str" and name.fullmatch(t.pattern.value)
-    )
-    # A name that spells a keyword becomes that keyword; Lark checks this with one regex over
-    # all keywords per name, a dictionary is several times faster.
-    keyword_of = {t.pattern.value: t.name for t in parser.terminals if t.name in keywords}
+    keyword_of = keyword_terminals_by_text(parser)
+    keywords = frozenset(keyword_of.values())
 
     def keyword_or_name(token):
         kind = keyword_of.get(token.value)
@@ -219,6 +216,23 @@ def _share_one_scanner(parser: Lark) -> None:
         if view is None:
             view = views[accepts] = _StateLexer(root, accepts, keywords)
         contextual.lexers[state] = view
+
+
+def keyword_terminals_by_text(parser: Lark) -> dict[str, str]:
+    """Keyword text → terminal name, for every literal that NAME would also match.
+
+    A name that spells a keyword becomes that keyword (unless the parser state does not
+    expect it); Lark checks this with one regex over all keywords per name, a dictionary is
+    several times faster.
+    """
+    import re
+
+    name = re.compile(next(t.pattern.to_regexp() for t in parser.terminals if t.name == "NAME"))
+    return {
+        t.pattern.value: t.name
+        for t in parser.terminals
+        if t.pattern.type == "str" and name.fullmatch(t.pattern.value)
+    }
 
 
 @cache
@@ -277,8 +291,13 @@ class ParseResult:
 
 def parse_source(source: SourceFile) -> ParseResult:
     """Parse a policy, reporting every syntax error that recovery can reach."""
+    from .fastparse import NotClean, fast_parser
+
     text = source.text if source.text.endswith("\n") else source.text + "\n"
-    result = _RecoveringParse(source, text).run()
+    try:
+        result = ParseResult(fast_parser().parse(text), [])
+    except NotClean:  # a syntax error: parse again, this time reporting and recovering
+        result = _RecoveringParse(source, text).run()
     if result.tree is not None and not any(d.severity is Severity.ERROR for d in result.diagnostics):
         deep = _find_too_deep(result.tree, source)
         if deep is not None:

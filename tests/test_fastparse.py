@@ -1,0 +1,161 @@
+"""The parser's fast path builds exactly the tree Lark builds, or gives up.
+
+`sla_lang.fastparse` parses clean input with Lark's tables but its own loop; Lark's parser
+(with `propagate_positions`) is the reference. Equal means: the same rule names, the same
+children in the same order, the same token types and values, and the same line, column and
+offset at both ends of every tree and token. On any input Lark rejects, the fast path must
+give up (NotClean) so that the recovering parser reports the error.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from hypothesis import given
+from lark import Token, Tree
+from lark.exceptions import UnexpectedInput
+
+from sla_lang.fastparse import NotClean, fast_parser
+from sla_lang.parser import get_parser, parse_source
+from sla_lang.source import SourceFile, decode_source
+
+from .conftest import FIXTURES, POLICIES, REPO, rel
+from .test_fuzz import FUZZ, generated_policy, mutated_policy
+
+ALL_SLA = sorted(POLICIES + list(FIXTURES.rglob("*.sla")))
+POSITIONS = ("line", "column", "start_pos", "end_line", "end_column", "end_pos")
+
+
+def shape(tree) -> list:
+    """A flat, comparable description of a tree: every node and token with its positions."""
+    out = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tree):
+            meta = node.meta
+            where = None if meta.empty else tuple(getattr(meta, p) for p in POSITIONS)
+            out.append(("tree", node.data, len(node.children), where))
+            stack.extend(reversed(node.children))
+        else:
+            assert isinstance(node, Token), node
+            out.append(("token", node.type, node.value, tuple(getattr(node, p) for p in POSITIONS)))
+    return out
+
+
+def reference(text: str):
+    """Lark's own tree, or None when Lark rejects the text."""
+    try:
+        return get_parser().parse(text)
+    except UnexpectedInput:
+        return None
+
+
+def assert_same_as_lark(text: str) -> bool:
+    """True when the text parsed (and both trees agree), False when both paths rejected it."""
+    expected = reference(text)
+    try:
+        actual = fast_parser().parse(text)
+    except NotClean:
+        assert expected is None, "the fast path gave up on text Lark parses"
+        return False
+    assert expected is not None, "the fast path accepted text Lark rejects"
+    assert shape(actual) == shape(expected)
+    return True
+
+
+def policy_text(data: bytes) -> str | None:
+    source, _ = decode_source("fuzz.sla", data)
+    if source is None:
+        return None
+    return source.text if source.text.endswith("\n") else source.text + "\n"
+
+
+@pytest.mark.parametrize("path", ALL_SLA, ids=rel)
+def test_every_policy_in_the_repository(path):
+    text = policy_text(path.read_bytes())
+    if text is not None:
+        assert_same_as_lark(text)
+
+
+def test_the_examples_and_the_valid_fixtures_take_the_fast_path():
+    parsed = 0
+    for path in POLICIES + sorted((FIXTURES / "valid").glob("*.sla")):
+        parsed += assert_same_as_lark(policy_text(path.read_bytes()))
+    assert parsed == len(POLICIES) + len(list((FIXTURES / "valid").glob("*.sla")))
+
+
+@pytest.mark.parametrize("shape_name", ["chain", "ring"])
+def test_generated_benchmark_policies(shape_name):
+    spec = importlib.util.spec_from_file_location("sla_bench_generate", REPO / "bench" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert assert_same_as_lark(module.generate_policy(60, shape_name))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\n",
+        "# only a comment\n\n   # another\n",
+        'stage lead "Lead" {\n  owner stage\n  -> kpi when owner == "x" and (not (a.b in ["x", 2]) or c is not set)\n}\n',
+        'property p "P" enum []\nproperty q number hubspot q_prop\n',
+        'stage s {\n  respond within 24h target 8h owner x\n  follow up 3 times at 1bd, 2bd via call "Call", email\n}\n',
+        "stage s {\n  -> t when ((((a))))\n}\n",
+        'kpi k {\n  measure rate mql.respond met per month\n  alert < 80% "Act" notify a, b review r\n}\n',
+        'agreement "A" {\n  version "1"\n}\n\n\n',
+    ],
+    ids=["empty", "newline", "comments", "keywords-as-names", "empty-list", "options", "parentheses", "kpi", "blank-end"],
+)
+def test_edge_cases_parse_the_same(text):
+    assert assert_same_as_lark(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stage s {\n  owner: x\n}\n",  # ':' matches no terminal
+        "stage s {\n  owner x\n",  # unclosed block
+        "stage s {\n  owner x y\n}\n",  # a token the state does not accept
+        'stage s "unterminated {\n}\n',
+        "stage s {\n  owner x\n}\n\u3000",  # a bad character at the very end
+        "}\n",
+    ],
+    ids=["colon", "unclosed", "extra-token", "unterminated-string", "bad-last-character", "lone-brace"],
+)
+def test_syntax_errors_leave_the_fast_path(text):
+    assert not assert_same_as_lark(text)
+
+
+def test_parse_source_reports_errors_through_the_recovering_parser():
+    result = parse_source(SourceFile("x.sla", "stage s {\n  ownr x\n}\n"))
+    assert result.tree is None or result.diagnostics
+    assert [d.code for d in result.diagnostics] == ["SLA101"]
+    assert (result.diagnostics[0].span.line, result.diagnostics[0].span.column) == (2, 3)
+
+
+def test_parse_source_does_not_run_the_recovering_parser_on_clean_input(monkeypatch):
+    import sla_lang.parser as parser
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the recovering parser ran on clean input")
+
+    monkeypatch.setattr(parser, "_RecoveringParse", fail)
+    result = parse_source(SourceFile("x.sla", POLICIES[0].read_text(encoding="utf-8")))
+    assert result.tree is not None and result.diagnostics == []
+
+
+@FUZZ
+@given(generated_policy())
+def test_generated_policies_parse_the_same(text):
+    assert_same_as_lark(policy_text(text.encode("utf-8")))
+
+
+@FUZZ
+@given(mutated_policy())
+def test_mutated_policies_parse_the_same_or_leave_the_fast_path(data):
+    text = policy_text(data)
+    if text is not None:
+        assert_same_as_lark(text)
