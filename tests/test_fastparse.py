@@ -137,7 +137,7 @@ def test_parse_source_reports_errors_through_the_recovering_parser():
 
 
 def test_parse_source_does_not_run_the_recovering_parser_on_clean_input(monkeypatch):
-    import sla_lang.parser as parser
+    from sla_lang import parser
 
     def fail(*args, **kwargs):
         raise AssertionError("the recovering parser ran on clean input")
