@@ -94,6 +94,9 @@ MAX_STAGES = 20_000
 MAX_SCORE_RULES = 20_000
 MAX_STRING_CHARS = 4_000
 MAX_NAME_CHARS = 120
+# Matches wherever a too-long name or quoted text could be (and in comments too): a cheap test
+# before looking at every token.
+_MAY_BE_TOO_LONG = re.compile(rf'[^\W\d]\w{{{MAX_NAME_CHARS},}}|"[^\n]{{{MAX_STRING_CHARS + 1},}}')
 
 TOO_MANY_DECLARATIONS = define_rule(
     "SLA010",
@@ -1276,7 +1279,10 @@ def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagno
 
 def _check_limits(tree: Tree, policy: ir.Policy, source: SourceFile) -> list[Diagnostic]:
     out = []
-    for token in tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("STRING", "NAME")):
+    tokens = tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("STRING", "NAME"))
+    if not _MAY_BE_TOO_LONG.search(source.text):
+        tokens = ()  # no run of characters anywhere in the text is long enough: skip the walk
+    for token in tokens:
         limit = MAX_STRING_CHARS + 2 if token.type == "STRING" else MAX_NAME_CHARS
         if len(token) > limit:
             what = "quoted text" if token.type == "STRING" else "name"

@@ -11,6 +11,7 @@ letters, and two names that differ only by look-alike letters are reported.
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 from typing import Iterator
 
 from .. import ir
@@ -101,17 +102,25 @@ def _declarations(policy: ir.Policy):
 
 def _references(policy: ir.Policy) -> Iterator[ir.Name | ir.Ref]:
     """Every name used to refer to something, anywhere in the IR (iteratively)."""
-    import dataclasses
-
-    stack: list[object] = [getattr(policy, f.name) for f in dataclasses.fields(policy) if f.name != "extra"]
+    stack: list[object] = [getattr(policy, name) for name in _fields(type(policy)) if name != "extra"]
     while stack:
         value = stack.pop()
         if isinstance(value, (ir.Name, ir.Ref)):
             yield value
         elif isinstance(value, (tuple, list)):
             stack.extend(value)
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            stack.extend(getattr(value, f.name) for f in dataclasses.fields(value) if f.name not in ("span", "name_span"))
+        elif not isinstance(value, (str, int, float, type(None))):
+            stack.extend(getattr(value, name) for name in _fields(type(value)))
+
+
+@cache
+def _fields(cls: type) -> tuple[str, ...]:
+    """The fields of an IR class that may hold names (not its positions); () for other types."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(cls):
+        return ()
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("span", "name_span"))
 
 
 @check(MIXED_SCRIPT, CONFUSABLE_NAMES)
