@@ -178,10 +178,12 @@ class FastParser:
                 if keep is not None:
                     kept: list = []
                     for index, expand in keep:
-                        if expand:
-                            kept += children[index]
-                        else:
+                        if not expand:
                             kept.append(children[index])
+                        elif kept:
+                            kept += children[index]
+                        else:  # a left-recursive repetition: grow its list in place, not copy it
+                            kept = children[index]
                     children = kept
                 if splice:
                     value = children  # a `_rule`: its children go into the parent's list

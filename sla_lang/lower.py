@@ -94,9 +94,7 @@ MAX_STAGES = 20_000
 MAX_SCORE_RULES = 20_000
 MAX_STRING_CHARS = 4_000
 MAX_NAME_CHARS = 120
-# Matches wherever a too-long name or quoted text could be (and in comments too): a cheap test
-# before looking at every token.
-_MAY_BE_TOO_LONG = re.compile(rf'[^\W\d]\w{{{MAX_NAME_CHARS},}}|"[^\n]{{{MAX_STRING_CHARS + 1},}}')
+_TEXTS_AND_COMMENTS = re.compile(r'"(?:[^"\\\n]|\\[^\n])*"|#[^\n]*')
 
 TOO_MANY_DECLARATIONS = define_rule(
     "SLA010",
@@ -1274,14 +1272,20 @@ def _timezone_names() -> list[str]:
 def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagnostic]]:
     lowerer = Lowerer(source)
     policy = lowerer.transform(tree)
+    # For the confusable-name check (SLA311/312): when no letter outside quoted texts and
+    # comments is non-ASCII, no name can mix scripts or look like another, and the check
+    # need not walk the whole IR for names.
+    policy.extra["non_ascii_names"] = not source.text.isascii() and not _TEXTS_AND_COMMENTS.sub(
+        "", source.text
+    ).isascii()
     return policy, _check_limits(tree, policy, source) + lowerer.diagnostics
 
 
 def _check_limits(tree: Tree, policy: ir.Policy, source: SourceFile) -> list[Diagnostic]:
     out = []
     tokens = tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("STRING", "NAME"))
-    if not _MAY_BE_TOO_LONG.search(source.text):
-        tokens = ()  # no run of characters anywhere in the text is long enough: skip the walk
+    if max(map(len, source.text.split("\n"))) <= MAX_NAME_CHARS:
+        tokens = ()  # no line is long enough to hold a token over a limit: skip the walk
     for token in tokens:
         limit = MAX_STRING_CHARS + 2 if token.type == "STRING" else MAX_NAME_CHARS
         if len(token) > limit:

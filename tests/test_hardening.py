@@ -167,3 +167,25 @@ def test_a_build_that_fails_part_way_leaves_the_previous_outputs(tmp_path, monke
     assert second.exit_code == 1 and "Input/output error" in second.output
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # nothing replaced, and no temporary file left behind
+
+
+LOOK_ALIKE_BASE = (
+    '# 営業とマーケティングの合意 — コメントは日本語でもよい\n'
+    'agreement "合意書 #1" {\n  version "1"\n  effective 2026-01-01\n  owner ops\n}\n'
+    'team ops "運用チーム" {\n}\n'
+    'stage {name} "リード" {{\n  owner ops\n  entry\n  terminal\n}}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "non_ascii", "codes"),
+    [("lead", False, []), ("lеad", True, ["SLA311"]), ("リード", True, [])],
+    ids=["ascii-name", "cyrillic-e", "japanese-name"],
+)
+def test_confusable_names_are_looked_for_only_when_a_name_is_not_ascii(name, non_ascii, codes):
+    from sla_lang.compile import compile_text
+
+    result = compile_text(LOOK_ALIKE_BASE.replace("{name}", name).replace("{{", "{").replace("}}", "}"))
+    assert result.policy is not None
+    assert result.policy.extra["non_ascii_names"] is non_ascii
+    assert [d.code for d in result.diagnostics if d.code in ("SLA311", "SLA312")] == codes

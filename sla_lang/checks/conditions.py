@@ -318,7 +318,7 @@ class ConditionModel:
         self._variables: dict[str, Variable] = {}
         self._atoms: dict[int, tuple[ir.Condition, Atom | Unknown]] = {}
         self._answers: dict[tuple[int, str], tuple[ir.Condition, bool]] = {}
-        self._leaf_forms: dict[tuple[int, bool, str], tuple[ir.Condition, list]] = {}
+        self._forms: dict[tuple[int, bool, str], tuple[ir.Condition, list | Unknown]] = {}
 
     # ---------------------------------------------------------------- variables
     def variable(self, ref: ir.Ref) -> Variable:
@@ -421,10 +421,26 @@ class ConditionModel:
 
     # ---------------------------------------------------------------- normal form
     def dnf(self, condition: ir.Condition, mode: str, positive: bool = True) -> list[tuple[Literal, ...]]:
-        """Satisfiable conjunctions whose union is the condition (or its negation)."""
-        node = condition
-        if isinstance(node, ir.Negation):
-            return self.dnf(node.item, mode, not positive)
+        """Satisfiable conjunctions whose union is the condition (or its negation).
+
+        Computed once per condition, sign and mode (several checks ask about the same
+        conditions); the result is shared, so callers must not modify it.
+        """
+        while isinstance(condition, ir.Negation):
+            condition, positive = condition.item, not positive
+        key = (id(condition), positive, mode)
+        cached = self._forms.get(key)
+        if cached is None:
+            try:
+                form: list[tuple[Literal, ...]] | Unknown = self._dnf(condition, mode, positive)
+            except Unknown as exc:
+                form = exc
+            cached = self._forms[key] = (condition, form)  # the condition is kept so its id stays unique
+        if isinstance(cached[1], Unknown):
+            raise cached[1]
+        return cached[1]
+
+    def _dnf(self, node: ir.Condition, mode: str, positive: bool) -> list[tuple[Literal, ...]]:
         if isinstance(node, (ir.AllOf, ir.AnyOf)):
             conjunctive = isinstance(node, ir.AllOf) == positive
             parts = [self.dnf(item, mode, positive) for item in node.items]
@@ -447,11 +463,8 @@ class ConditionModel:
                 if not result:
                     break
             return result
-        key = (id(node), positive, mode)
-        if key not in self._leaf_forms:
-            literal = Literal(self.atom(node), positive)
-            self._leaf_forms[key] = (node, [(literal,)] if self.decide((literal,), mode) is not None else [])
-        return self._leaf_forms[key][1]
+        literal = Literal(self.atom(node), positive)
+        return [(literal,)] if self.decide((literal,), mode) is not None else []
 
     def dnf_all(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str) -> list[tuple[Literal, ...]]:
         """The normal form of a conjunction of conditions (each possibly negated)."""

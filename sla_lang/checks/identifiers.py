@@ -125,6 +125,8 @@ def _fields(cls: type) -> tuple[str, ...]:
 
 @check(MIXED_SCRIPT, CONFUSABLE_NAMES)
 def find_confusable_identifiers(ctx: CheckContext) -> Iterator[Diagnostic]:
+    if not ctx.policy.extra.get("non_ascii_names", True):
+        return  # lowering found only ASCII outside quoted texts and comments
     for ref in _references(ctx.policy):
         for part in filter(None, (ref.name, getattr(ref, "member", None))):
             reason = suspicious(part)
