@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from functools import cache
 from itertools import chain
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lark import Token, Tree
@@ -74,35 +75,20 @@ class SpanMeta(Meta):
 class FastParser:
     """Parses text that has no syntax error into the tree Lark would build, or raises NotClean."""
 
-    def __init__(self, lark: Lark, keyword_of: dict[str, str]) -> None:
+    def __init__(self, tables: dict) -> None:
         import re
 
-        from lark.parsers.lalr_analysis import Shift
-
-        conf = lark.parse_interactive("").parser_state.parse_conf
-        plans = {rule: _plan(rule) for rule in lark.rules}
-        # The table as plain data: terminal → next state (an int) or a reduction (a tuple);
-        # rule name → next state after a reduction. No Rule objects hashed in the loop.
-        self.table = {
-            state: {
-                symbol: target if action is Shift else plans[target]
-                for symbol, (action, target) in row.items()
-            }
-            for state, row in conf.states.items()
-        }
-        self.start_state = conf.start_state
-        self.end_state = conf.end_state
-        root = lark.parser.lexer.root_lexer
-        # The scanner's terminals in the scanner's order (priority, then length), with the
-        # keywords folded into NAME as Lark folds them: the same alternation Lark matches.
-        self.pattern = re.compile(
-            "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in root.scanner.terminals)
-        )
-        self.ignore = frozenset(root.ignore_types)
-        self.keyword_of = keyword_of
+        self.table = tables["states"]
+        self.plans = tables["rules"]
+        self.start_state = tables["start"]
+        self.end_state = tables["end"]
+        self.pattern = re.compile(tables["pattern"])
+        self.ignore = frozenset(tables["ignore"])
+        self.keyword_of = tables["keywords"]
 
     def parse(self, text: str) -> Tree:
         table = self.table
+        plans = self.plans
         keyword_of = self.keyword_of
         ignore = self.ignore
         end_state = self.end_state
@@ -153,14 +139,14 @@ class FastParser:
                 action = table[state_stack[-1]].get(kind)
                 if action is None:
                     raise NotClean
-                if action.__class__ is not tuple:  # shift, to that state
+                if action >= 0:  # shift, to that state
                     state_stack.append(action)
                     values.append(token)
                     firsts.append(token)
                     lasts.append(token)
                     break
-                # reduce
-                name, size, keep, splice, inline, goto = action
+                # reduce by rule ~action
+                name, size, keep, splice, inline, goto = plans[~action]
                 if size:
                     children = values[-size:]
                     first_tokens = firsts[-size:]
@@ -205,24 +191,145 @@ class FastParser:
         raise NotClean  # pragma: no cover - the loop returns at $END or raises
 
 
+# ---------------------------------------------------------------------- tables
+
+
+def compile_tables(lark: Lark) -> dict:
+    """Lark's LALR table and scanner as plain data.
+
+    States are numbered in breadth-first order from the start state, following symbols in
+    sorted order, and rules are sorted by name and expansion: Lark numbers both differently
+    from one process to the next, this numbering depends on the grammar only. In a row, a
+    number n >= 0 is a shift (or, for a rule name, a goto) to state n; n < 0 a reduction by
+    rule ~n.
+    """
+    from lark.parsers.lalr_analysis import Shift
+
+    from .parser import keyword_terminals_by_text
+
+    conf = lark.parse_interactive("").parser_state.parse_conf
+    states = conf.states
+    number = {conf.start_state: 0}
+    queue = [conf.start_state]
+    reductions = set()
+    for state in queue:
+        for symbol in sorted(states[state]):
+            action, target = states[state][symbol]
+            if action is Shift:
+                if target not in number:
+                    number[target] = len(number)
+                    queue.append(target)
+            else:
+                reductions.add(target)
+    rules = sorted(reductions, key=_rule_key)
+    rule_number = {rule: index for index, rule in enumerate(rules)}
+    rows = [None] * len(number)
+    for state, index in number.items():
+        rows[index] = {
+            symbol: number[target] if action is Shift else ~rule_number[target]
+            for symbol, (action, target) in sorted(states[state].items())
+        }
+    root = lark.parser.lexer.root_lexer
+    return {
+        "states": rows,
+        "rules": [_plan(rule) for rule in rules],
+        "start": 0,
+        "end": number[conf.end_state],
+        # The scanner's terminals in the scanner's order (priority, then length), with the
+        # keywords folded into NAME as Lark folds them: the same alternation Lark matches.
+        "pattern": "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in root.scanner.terminals),
+        "ignore": sorted(root.ignore_types),
+        "keywords": dict(sorted(keyword_terminals_by_text(lark).items())),
+    }
+
+
+def _rule_key(rule) -> tuple:
+    return (rule.origin.name, tuple(symbol.name for symbol in rule.expansion), rule.alias or "")
+
+
 def _plan(rule) -> tuple:
     """(tree name, length, kept children or None for all, is a `_rule`, is a `?rule`, goto)."""
     options = rule.options
-    keep = [
+    keep = tuple(
         (index, not symbol.is_term and symbol.name.startswith("_"))
         for index, symbol in enumerate(rule.expansion)
         if options.keep_all_tokens or not (symbol.is_term and symbol.filter_out)
-    ]
+    )
     plain = len(keep) == len(rule.expansion) and not any(expand for _, expand in keep)
     name = rule.alias or options.template_source or rule.origin.name
     splice = rule.origin.name.startswith("_") and not rule.alias
     inline = bool(options.expand1 and not rule.alias)
-    return (name, len(rule.expansion), None if plain else keep, splice, inline, rule.origin.name)
+    return (str(name), len(rule.expansion), None if plain else keep, splice, inline, str(rule.origin.name))
+
+
+def grammar_digest() -> str:
+    import hashlib
+
+    from .resources import grammar_path
+
+    return hashlib.sha256(grammar_path().read_bytes()).hexdigest()
+
+
+def write_tables_module(path: Path) -> None:
+    """Write the tables of the current grammar as a Python module (byte-identical for the same
+    grammar and Lark version)."""
+    import lark as lark_package
+
+    from .output import write_file
+    from .parser import get_parser
+
+    tables = compile_tables(get_parser())
+    lines = [
+        "# Generated by `python -m sla_lang.fastparse` from grammar/sla.lark. Do not edit;",
+        "# regenerate after changing the grammar (a test fails until you do).",
+        "# fmt: off",
+        "# ruff: noqa",
+        f"GRAMMAR_SHA256 = {grammar_digest()!r}",
+        f"LARK_VERSION = {lark_package.__version__!r}  # the tables came from this Lark's LALR analysis",
+        "TABLES = {",
+        "    'states': [",
+        *(f"        {row!r}," for row in tables["states"]),
+        "    ],",
+        "    'rules': [",
+        *(f"        {rule!r}," for rule in tables["rules"]),
+        "    ],",
+        *(f"    {key!r}: {tables[key]!r}," for key in ("start", "end", "pattern", "ignore", "keywords")),
+        "}",
+    ]
+    write_file(path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+TABLES_MODULE = Path(__file__).with_name("_lalr_tables.py")
+
+
+def installed_tables() -> dict | None:
+    """The generated tables, or None when they were made from another grammar."""
+    try:
+        from . import _lalr_tables
+    except ImportError:
+        return None
+    if _lalr_tables.GRAMMAR_SHA256 != grammar_digest():
+        return None
+    return _lalr_tables.TABLES
 
 
 @cache
 def fast_parser() -> FastParser:
-    from .parser import get_parser, keyword_terminals_by_text
+    """The fast parser, from the generated tables (no grammar to load), or from Lark's own
+    analysis when the grammar has changed since they were generated."""
+    tables = installed_tables()
+    if tables is None:
+        from .parser import get_parser
 
-    parser = get_parser()
-    return FastParser(parser, keyword_terminals_by_text(parser))
+        tables = compile_tables(get_parser())
+    return FastParser(tables)
+
+
+def main() -> int:
+    write_tables_module(TABLES_MODULE)
+    print(f"wrote {TABLES_MODULE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

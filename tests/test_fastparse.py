@@ -159,3 +159,45 @@ def test_mutated_policies_parse_the_same_or_leave_the_fast_path(data):
     text = policy_text(data)
     if text is not None:
         assert_same_as_lark(text)
+
+
+# ---------------------------------------------------------------- the generated tables
+
+
+def test_the_generated_tables_belong_to_the_grammar():
+    import lark
+
+    from sla_lang import _lalr_tables
+    from sla_lang.fastparse import compile_tables, grammar_digest, installed_tables
+
+    assert _lalr_tables.GRAMMAR_SHA256 == grammar_digest(), "run `python -m sla_lang.fastparse`"
+    assert installed_tables() is _lalr_tables.TABLES
+    if lark.__version__ == _lalr_tables.LARK_VERSION:  # another Lark may number things differently
+        assert compile_tables(get_parser()) == _lalr_tables.TABLES, "run `python -m sla_lang.fastparse`"
+
+
+def test_writing_the_tables_is_deterministic(tmp_path):
+    from sla_lang.fastparse import write_tables_module
+
+    write_tables_module(tmp_path / "a.py")
+    write_tables_module(tmp_path / "b.py")
+    assert (tmp_path / "a.py").read_bytes() == (tmp_path / "b.py").read_bytes()
+    namespace: dict = {}
+    exec((tmp_path / "a.py").read_text(encoding="utf-8"), namespace)
+    from sla_lang.fastparse import compile_tables
+
+    assert namespace["TABLES"] == compile_tables(get_parser())
+
+
+def test_a_changed_grammar_falls_back_to_tables_from_lark(monkeypatch):
+    from sla_lang import fastparse
+
+    monkeypatch.setattr(fastparse, "grammar_digest", lambda: "0" * 64)
+    assert fastparse.installed_tables() is None
+    fastparse.fast_parser.cache_clear()
+    try:
+        parser = fastparse.fast_parser()
+        assert parser.table == fastparse.compile_tables(get_parser())["states"]
+        assert assert_same_as_lark(policy_text(POLICIES[0].read_bytes()))
+    finally:
+        fastparse.fast_parser.cache_clear()
