@@ -89,4 +89,22 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    if argv is None and sys.getprofile() is None and sys.gettrace() is None:
+        _exit_now(code)  # the `sla` command itself (not a caller in Python, a profiler or coverage)
+    sys.exit(code)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without tearing the interpreter down object by object.
+
+    After `sla check` of a large policy the heap holds its whole IR; freeing it one object at a
+    time at exit costs 5 % of the run (1,000 stages: ~40 ms). Everything the command writes is
+    written by now: flush the two streams and leave, as mypy does (`--fast-exit`).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said there
+            pass
+    os._exit(code)

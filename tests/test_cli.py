@@ -253,3 +253,29 @@ def test_target_diagnostics_follow_configuration_and_suppressions(tmp_path):
     lines[line] += "  # sla: ignore[SLA823]"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert run("check", str(src), "--isolated").exit_code == 0
+
+
+def test_the_command_exits_fast_but_says_everything_and_keeps_its_exit_code(tmp_path):
+    """`sla` leaves with os._exit after flushing (no teardown of a large heap): the whole
+    report must still arrive, through a pipe and into a file, with the right exit code."""
+    bad = tmp_path / "bad.sla"
+    bad.write_text("stage x {\n  owner: y\n}\n", encoding="utf-8")
+    args = [sys.executable, "-m", "sla_lang", "check", "--format", "json", "--today", TODAY.isoformat()]
+    piped = subprocess.run([*args, *map(str, POLICIES), str(bad)], capture_output=True, cwd=REPO, timeout=120)
+    report = json.loads(piped.stdout)
+    assert piped.returncode == 1
+    assert report["summary"]["files"] == len(POLICIES) + 1 and report["summary"]["errors"] == 1
+    out = tmp_path / "report.json"
+    with out.open("wb") as handle:
+        done = subprocess.run([*args, *map(str, POLICIES)], stdout=handle, cwd=REPO, timeout=120)
+    assert done.returncode == 0
+    assert json.loads(out.read_bytes())["summary"]["files"] == len(POLICIES)
+
+
+def test_no_fast_exit_for_python_callers_or_profilers(monkeypatch):
+    from sla_lang import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "_exit_now", lambda code: pytest.fail("os._exit in a Python caller"))
+    with pytest.raises(SystemExit) as exit_info:
+        cli_module.main(["--version"])
+    assert exit_info.value.code == 0
