@@ -182,11 +182,12 @@ def test_writing_the_tables_is_deterministic(tmp_path):
     write_tables_module(tmp_path / "a.py")
     write_tables_module(tmp_path / "b.py")
     assert (tmp_path / "a.py").read_bytes() == (tmp_path / "b.py").read_bytes()
-    namespace: dict = {}
-    exec((tmp_path / "a.py").read_text(encoding="utf-8"), namespace)
+    spec = importlib.util.spec_from_file_location("written_tables", tmp_path / "a.py")
+    written = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(written)
     from sla_lang.fastparse import compile_tables
 
-    assert namespace["TABLES"] == compile_tables(get_parser())
+    assert written.TABLES == compile_tables(get_parser())
 
 
 def test_a_changed_grammar_falls_back_to_tables_from_lark(monkeypatch):
