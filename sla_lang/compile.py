@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from .checks import CheckOptions, run_checks
 from .config import Config, apply_suppressions
@@ -28,7 +27,6 @@ from .source import SourceFile, Span, decode_source, read_source
 class Compilation:
     path: str
     source: SourceFile | None = None
-    tree: Any = None
     policy: Policy | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stats: dict[str, object] = field(default_factory=dict)
@@ -80,9 +78,8 @@ def compile_paths(
     keep_policy: bool = True,
 ) -> Iterator[Compilation]:
     """compile_path over many files, in their order, in `jobs` processes (default: one per CPU
-    from PARALLEL_MIN_FILES files on) where the platform can fork. The parse trees are not
-    kept, and the IR only with `keep_policy` (sending it back from a worker costs more than
-    checking it)."""
+    from PARALLEL_MIN_FILES files on) where the platform can fork. The IR is kept only with
+    `keep_policy` (sending it back from a worker costs more than checking it)."""
     if jobs is None:
         jobs = default_jobs() if len(paths) >= PARALLEL_MIN_FILES else 1
     jobs = min(jobs, len(paths))
@@ -106,9 +103,6 @@ def compile_paths(
 def _compile_one(path: Path, *, config: Config | None, options: CheckOptions | None, strict: bool,
                  keep_policy: bool) -> Compilation:
     result = compile_path(path, config=config, options=options, strict=strict)
-    # A report needs the source, the diagnostics and the policy, not the parse tree: not
-    # keeping the trees of many files spares memory, pickling and the cyclic GC's walks.
-    result.tree = None
     if not keep_policy:
         result.policy = None
     return result
@@ -169,7 +163,6 @@ def _compile_with(result, source, diagnostics, config, options, strict, checks) 
 
         parsed = parse_source(source)
         diagnostics = diagnostics + parsed.diagnostics
-        result.tree = parsed.tree
         if parsed.tree is not None and not any(d.severity is Severity.ERROR for d in parsed.diagnostics):
             policy, lowering = lower_policy(parsed.tree, source)
             result.policy = policy

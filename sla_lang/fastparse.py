@@ -47,29 +47,12 @@ class SpanMeta(Meta):
         self._first = first
         self._last = last
 
-    @property
-    def line(self) -> int:
-        return self._first.line
-
-    @property
-    def column(self) -> int:
-        return self._first.column
-
-    @property
-    def start_pos(self) -> int:
-        return self._first.start_pos
-
-    @property
-    def end_line(self) -> int:
-        return self._last.end_line
-
-    @property
-    def end_column(self) -> int:
-        return self._last.end_column
-
-    @property
-    def end_pos(self) -> int:
-        return self._last.end_pos
+    line = property(lambda self: self._first.line)
+    column = property(lambda self: self._first.column)
+    start_pos = property(lambda self: self._first.start_pos)
+    end_line = property(lambda self: self._last.end_line)
+    end_column = property(lambda self: self._last.end_column)
+    end_pos = property(lambda self: self._last.end_pos)
 
 
 class FastParser:
@@ -267,7 +250,8 @@ def grammar_digest() -> str:
 
     from .resources import grammar_path
 
-    return hashlib.sha256(grammar_path().read_bytes()).hexdigest()
+    # Line endings do not change the grammar (a Windows checkout may turn them into CRLF).
+    return hashlib.sha256(grammar_path().read_bytes().replace(b"\r\n", b"\n")).hexdigest()
 
 
 def write_tables_module(path: Path) -> None:
@@ -326,7 +310,16 @@ def fast_parser() -> FastParser:
 
 
 def main() -> int:
-    write_tables_module(TABLES_MODULE)
+    """`python -m sla_lang.fastparse`: regenerate the tables after a grammar change."""
+    import sys
+
+    from .output import OutputError
+
+    try:
+        write_tables_module(TABLES_MODULE)
+    except OutputError as exc:
+        print(f"sla_lang.fastparse: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {TABLES_MODULE}")
     return 0
 

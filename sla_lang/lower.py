@@ -1283,9 +1283,10 @@ def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagno
 
 def _check_limits(tree: Tree, policy: ir.Policy, source: SourceFile) -> list[Diagnostic]:
     out = []
-    tokens = tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("STRING", "NAME"))
     if max(map(len, source.text.split("\n"))) <= MAX_NAME_CHARS:
         tokens = ()  # no line is long enough to hold a token over a limit: skip the walk
+    else:
+        tokens = tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("STRING", "NAME"))
     for token in tokens:
         limit = MAX_STRING_CHARS + 2 if token.type == "STRING" else MAX_NAME_CHARS
         if len(token) > limit:

@@ -272,10 +272,30 @@ def test_the_command_exits_fast_but_says_everything_and_keeps_its_exit_code(tmp_
     assert json.loads(out.read_bytes())["summary"]["files"] == len(POLICIES)
 
 
-def test_no_fast_exit_for_python_callers_or_profilers(monkeypatch):
+class _FastExit(Exception):
+    pass
+
+
+def _record_fast_exit(code):
+    raise _FastExit(code)
+
+
+@pytest.mark.skipif(sys.gettrace() is not None, reason="running under a tracer (coverage, a debugger)")
+def test_fast_exit_only_for_the_command_itself(monkeypatch):
     from sla_lang import cli as cli_module
 
-    monkeypatch.setattr(cli_module, "_exit_now", lambda code: pytest.fail("os._exit in a Python caller"))
-    with pytest.raises(SystemExit) as exit_info:
+    monkeypatch.setattr(cli_module, "_exit_now", _record_fast_exit)
+    monkeypatch.setattr(sys, "argv", ["sla", "--version"])
+    with pytest.raises(_FastExit) as fast:  # the `sla` command: argv comes from sys.argv
+        cli_module.main()
+    assert fast.value.args == (0,)
+    with pytest.raises(SystemExit) as exit_info:  # a Python caller passes argv
         cli_module.main(["--version"])
+    assert exit_info.value.code == 0
+    sys.setprofile(lambda *args: None)  # under a profiler the profile must still be written
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli_module.main()
+    finally:
+        sys.setprofile(None)
     assert exit_info.value.code == 0

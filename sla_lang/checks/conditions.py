@@ -317,7 +317,6 @@ class ConditionModel:
         self.score_ranges = score_ranges or {}
         self._variables: dict[str, Variable] = {}
         self._atoms: dict[int, tuple[ir.Condition, Atom | Unknown]] = {}
-        self._answers: dict[tuple[int, str], tuple[ir.Condition, bool]] = {}
         self._forms: dict[tuple[int, bool, str], tuple[ir.Condition, list | Unknown]] = {}
 
     # ---------------------------------------------------------------- variables
@@ -515,10 +514,7 @@ class ConditionModel:
 
     # ---------------------------------------------------------------- questions
     def can_be_true(self, condition: ir.Condition, mode: str = OVER) -> bool:
-        key = (id(condition), mode)
-        if key not in self._answers:
-            self._answers[key] = (condition, bool(self.dnf(condition, mode)))
-        return self._answers[key][1]
+        return bool(self.dnf(condition, mode))  # dnf() is memoised
 
     def can_all_be_true(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str) -> bool:
         return bool(self.dnf_all(conditions, mode))

@@ -189,21 +189,16 @@ def _describe_range(policy: ir.Policy, key: str, ranges: dict[str, tuple[int, in
     return f"`{key}` reaches at {'most' if upper else 'least'} {high if upper else low}{detail}"
 
 
-# ------------------------------------------------------------------ the conditions of a policy
+# ------------------------------------------------------------------ naming where a condition is
 
 
-def _conditions(policy: ir.Policy) -> Iterator[tuple[ir.Condition, str]]:
-    for model in policy.scores:
-        for group in model.groups:
-            for rule in group.rules:
-                yield rule.condition, f"score rule \"{rule.label}\""
-    for stage in policy.stages:
-        for t in stage.transitions:
-            if t.condition is not None:
-                yield t.condition, f"transition `{stage.id} -> {t.target.name}`"
-    for priority in policy.priorities:
-        if priority.condition is not None:
-            yield priority.condition, f"priority `{priority.id}`"
+def _where(owner: ir.ScoreRule | ir.Transition | ir.Priority) -> str:
+    """How a diagnostic names the rule, transition or priority a condition belongs to."""
+    if isinstance(owner, ir.ScoreRule):
+        return f"score rule \"{owner.label}\""
+    if isinstance(owner, ir.Transition):
+        return f"transition `{owner.source} -> {owner.target.name}`"
+    return f"priority `{owner.id}`"
 
 
 # ------------------------------------------------------------------ conditions that can never be true
@@ -215,7 +210,8 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
     ranges = score_ranges(ctx)
     free = ConditionModel(policy)
     bounded = ConditionModel(policy, ranges)
-    for condition, where in _conditions(policy):
+    for condition, owner in policy.conditions():
+        where = _where(owner)
         try:
             if bounded.can_be_true(condition, OVER) and not _has_alternatives(condition):
                 continue  # a conjunction that can be true: so can each of its parts

@@ -277,7 +277,7 @@ class _Comparison:
     # ------------------------------------------------------------------ properties and events
     def _data(self) -> None:
         def prop_text(p: ir.Property) -> Plain:
-            options = f" [{', '.join(cond.value_text(o) for o in p.options)}]" if p.type == "enum" else ""
+            options = f" [{', '.join(ir.value_source(o) for o in p.options)}]" if p.type == "enum" else ""
             return Plain(f"{p.type}{options}" + (f" (HubSpot {p.hubspot})" if p.hubspot else "") + f" “{p.label}”")
 
         def event_text(e: ir.Event) -> Plain:
@@ -400,7 +400,7 @@ class _Comparison:
         for ra, rb in match(a.rules, b.rules, key=lambda r: r.label):
             rule = rb or ra
             rwhat = {**what, "rule": Quote(rule.label)}
-            show = lambda r: Plain(f"{r.points:+d} when {cond.condition_text(r.condition)}")  # noqa: E731
+            show = lambda r: Plain(f"{r.points:+d} when {ir.condition_source(r.condition)}")  # noqa: E731
             if ra is None:
                 self._score_change("score.rule", ADDED, rb.clause_id, What.of("score.rule", **rwhat),
                                    model.id, b.id, (rb.points > 0) - (rb.points < 0), new=show(rb))
@@ -422,7 +422,7 @@ class _Comparison:
                 self._score_change("score.rule.condition", CHANGED, rb.clause_id,
                                    What.of("score.rule.condition", **rwhat), model.id, b.id,
                                    easier * sign if easier is not None else None,
-                                   Plain(cond.condition_text(ra.condition)), Plain(cond.condition_text(rb.condition)),
+                                   Plain(ir.condition_source(ra.condition)), Plain(ir.condition_source(rb.condition)),
                                    old_clause_id=ra.clause_id)
             elif ra.clause_id != rb.clause_id and ra.label == rb.label and ra.points == rb.points:
                 self.emit("clause.renumbered", CHANGED, rb.clause_id, What.of("clause.number", item=Quote(rb.label)),
@@ -699,8 +699,8 @@ class _Comparison:
             if not cond.same(ta.condition, tb.condition):
                 easier = cond.ease(ta.condition, tb.condition)
                 self.emit("transition.condition", CHANGED, tb.clause_id, What.of("transition.condition", **base),
-                          _opt(ta.condition, lambda c: Plain(cond.condition_text(c))),
-                          _opt(tb.condition, lambda c: Plain(cond.condition_text(c))),
+                          _opt(ta.condition, lambda c: Plain(ir.condition_source(c))),
+                          _opt(tb.condition, lambda c: Plain(ir.condition_source(c))),
                           self.movement(self.new, b, tb.target.name, easier), old_clause_id=ta.clause_id)
             if (ta.after.text if ta.after else None) != (tb.after.text if tb.after else None):
                 if ta.after is None or tb.after is None:
@@ -732,7 +732,7 @@ class _Comparison:
             a, b = old.get(prio_id), new.get(prio_id)
             p = b or a
             what = What.of("priority", priority=Quote(p.label))
-            show = lambda x: Plain(cond.condition_text(x.condition)) if x.condition else Word("always")  # noqa: E731
+            show = lambda x: Plain(ir.condition_source(x.condition)) if x.condition else Word("always")  # noqa: E731
             if a is None or b is None:
                 self.emit("priority", ADDED if a is None else REMOVED, p.clause_id, what,
                           old=show(a) if b is None else None, new=show(b) if a is None else None)
@@ -1022,7 +1022,7 @@ def _transition_text(t: ir.Transition | None) -> Plain | None:
         return None
     parts = []
     if t.condition is not None:
-        parts.append("when " + cond.condition_text(t.condition))
+        parts.append("when " + ir.condition_source(t.condition))
     if t.after is not None:
         parts.append("after " + t.after.text)
     if t.record:
@@ -1033,7 +1033,7 @@ def _transition_text(t: ir.Transition | None) -> Plain | None:
 def _threshold(threshold: ir.Threshold | ir.Alert | None):
     if threshold is None:
         return Word("none")
-    return Plain(f"{threshold.op} {cond.value_text(threshold.value)}")
+    return Plain(f"{threshold.op} {ir.value_source(threshold.value)}")
 
 
 def _cadence(review: ir.Review | None):

@@ -27,14 +27,6 @@ def same(a, b) -> bool:
     return key(a) == key(b)
 
 
-value_text = ir.value_source
-
-
-def condition_text(condition: ir.Condition | None) -> str:
-    """The condition in the policy's own syntax ('' for none)."""
-    return "" if condition is None else ir.condition_source(condition)
-
-
 # ---------------------------------------------------------------------- ease of a change
 
 
@@ -65,7 +57,7 @@ def bound_ease(old_op: str, old_value: ir.Value, new_op: str, new_value: ir.Valu
     """`x OLD_OP OLD_VALUE` → `x NEW_OP NEW_VALUE`: does it hold for more (+1) or fewer (-1) x?"""
     a, b = numeric(old_value), numeric(new_value)
     if a is None or b is None or a[0] != b[0]:
-        return 0 if (old_op == new_op and value_text(old_value) == value_text(new_value)) else None
+        return 0 if (old_op == new_op and ir.value_source(old_value) == ir.value_source(new_value)) else None
     if old_op in LOWER_BOUNDS and new_op in LOWER_BOUNDS:
         old_bound, new_bound = (a[1], old_op == ">"), (b[1], new_op == ">")
         return 0 if old_bound == new_bound else (1 if new_bound < old_bound else -1)

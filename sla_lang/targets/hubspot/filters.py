@@ -261,11 +261,3 @@ class FilterTranslator:
             "values": list(values),
             "includeObjectsWithNoValueSet": negated,
         })
-
-
-# ------------------------------------------------------------------ conditions as text
-
-
-# one rendering for every output: see ir.condition_source
-condition_text = ir.condition_source
-value_text = ir.value_source

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import html
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
 
 from ... import ir
@@ -43,12 +44,10 @@ from .filters import (
     FilterError,
     FilterTranslator,
     after_property_filter,
-    condition_text,
     enum_filter,
     known_filter,
     or_branch,
     property_changed,
-    value_text,
 )
 from .flows import DAYS, MONTHS, Flow, due_in, list_enrollment
 from .rules import (
@@ -121,8 +120,6 @@ class Generator:
         self._calendars: dict[str, tuple[list[dict], list[dict]]] = {}
         self._steps: dict[tuple[str, str], ManualStep] = {}  # reported once, extended by later uses
         self._stage_tokens: dict[str, str] = {}
-        self._recycling: tuple[str, list[tuple[str, str]]] | None = None  # see _recycle
-        self._judgement_properties: list[str] | None = None
 
     # ------------------------------------------------------------------ reporting
     def report(self, rule: Rule, message: str, span: Span, *, help: str | None, step: str,
@@ -479,17 +476,13 @@ class Generator:
             self.out.manual.append(ManualStep(BACKFILL.code, t("manual_backfill"),
                                               [s.clause_id for s in taken.values()]))
 
-    def judgement_properties(self) -> list[str]:
+    @cached_property
+    def judgement_properties(self) -> tuple[str, ...]:
         """The sales side's decisions: custom properties read only by the transitions out of
         stages where sales decides (see `_sales_side`). Recycling clears them so that a lead
         that qualifies again is judged afresh instead of bouncing straight back. Properties
         anything else reads (scores, priorities, marketing's criteria, hand-off information)
-        describe the contact and are kept."""
-        if self._judgement_properties is None:  # the same for every recycle transition
-            self._judgement_properties = self._find_judgement_properties()
-        return list(self._judgement_properties)
-
-    def _find_judgement_properties(self) -> list[str]:
+        describe the contact and are kept. The same for every recycle transition."""
         policy = self.policy
         decided: list[str] = []
         elsewhere: set[str] = set()
@@ -517,7 +510,7 @@ class Generator:
             if prop is None or prop.hubspot or ref in elsewhere:
                 continue
             names.append(self.catalog.property_name(prop))
-        return names
+        return tuple(names)
 
     def _sales_side(self, stage: ir.Stage) -> bool:
         """A stage where sales decides: owned by a team whose role is not marketing (without a
@@ -554,10 +547,10 @@ class Generator:
             return
         reenroll = [property_changed(SLA_STAGE, stage.id)] + [property_changed(p) for p in reads]
         if transition.condition is not None and transition.after is not None:
-            how = t("desc_when_after", condition=condition_text(transition.condition),
+            how = t("desc_when_after", condition=ir.condition_source(transition.condition),
                     after=t.duration(transition.after))
         elif transition.condition is not None:
-            how = t("desc_when", condition=condition_text(transition.condition))
+            how = t("desc_when", condition=ir.condition_source(transition.condition))
         else:
             how = t("desc_after", after=t.duration(transition.after), source=stage.label)
         notes = [t("desc_transition", source=stage.label, target=target.label, how=how)]
@@ -648,16 +641,19 @@ class Generator:
         self.catalog.need_existing(OWNER, transition.clause_id)
         flow.tail.append((check, "branch:0"))
 
+    @cached_property
+    def _recycling(self) -> tuple[str, list[tuple[str, str]]]:
+        """The recycle clauses (joined) and the stage options of the recycle properties: the
+        same for every recycle transition."""
+        recycled_clauses = {tr.clause_id for s in self.policy.stages for tr in s.transitions
+                            if (target := self.policy.stage_by_id.get(tr.target.name)) is not None
+                            and target.is_recycle}
+        return ", ".join(sorted(recycled_clauses)), [(s.id, _label(s.label, s.id)) for s in self.policy.stages]
+
     def _recycle(self, flow: Flow, stage: ir.Stage, clause: str, notes: list[str]) -> None:
         t = self.t
         self.catalog.need_existing(OWNER, clause)
         flow.clear_property(OWNER)
-        if self._recycling is None:  # the same for every recycle transition: computed once, not once per transition
-            recycled_clauses = {tr.clause_id for s in self.policy.stages for tr in s.transitions
-                                if (target := self.policy.stage_by_id.get(tr.target.name)) is not None
-                                and target.is_recycle}
-            self._recycling = (", ".join(sorted(recycled_clauses)),
-                               [(s.id, _label(s.label, s.id)) for s in self.policy.stages])
         joined, stage_options = self._recycling
         self.catalog.add_custom(CustomProperty(
             RECYCLED_AT, t("prop_recycled_at"), "datetime", t("prop_recycled_at_desc", clauses=joined),
@@ -667,7 +663,7 @@ class Generator:
             options=stage_options, clauses={clause}, purpose="sla-lang"))
         flow.set_now(RECYCLED_AT)
         flow.set_property(RECYCLED_FROM, stage.id)
-        reset = self.judgement_properties()
+        reset = self.judgement_properties
         for name in reset:
             flow.clear_property(name)
             self.catalog.use(name, clause)
@@ -992,7 +988,7 @@ class Generator:
             everyone = known_filter(SLA_STAGE)  # every contact in the agreement
         else:
             everyone = known_filter(self.catalog.need_existing("createdate", clauses[0]))
-        rules = [f"{p.label} ({condition_text(p.condition)})" for p, _ in branches]
+        rules = [f"{p.label} ({ir.condition_source(p.condition)})" for p, _ in branches]
         if default is not None:
             rules.append(f"{default.label} ({t('branch_other')})")
         flow = Flow(
@@ -1037,7 +1033,7 @@ class Generator:
                         "clause": rule.clause_id,
                         "points": rule.points,
                         "label": rule.label,
-                        "criteria": condition_text(rule.condition),
+                        "criteria": ir.condition_source(rule.condition),
                         "reads": refs,
                     })
                 groups.append({
@@ -1097,7 +1093,7 @@ class Generator:
         for kpi in policy.kpis:
             target = ""
             if kpi.target is not None:
-                value = value_text(kpi.target.value)
+                value = ir.value_source(kpi.target.value)
                 target = f" (target {kpi.target.op} {value})" if t.lang != "ja" else f"(目標 {kpi.target.op} {value})"
             self.report(
                 OUTSIDE_CRM, f"KPI `{kpi.id}` is a report, not a workflow", kpi.name_span,
