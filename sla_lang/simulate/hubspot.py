@@ -453,7 +453,7 @@ class HubSpotReplay:
             out.append(Divergence(clauses, "unknown semantics",
                                   f"{where} at {_local(flags[0].moment.at, zone)}{times}: [{rule}] {message}"))
         unique = list(dict.fromkeys(out))
-        return ScenarioCheck(scenario["id"], unique, reference_timeline(lead),
+        return ScenarioCheck(scenario["id"], unique, reference_timeline(lead, zone),
                              self.hubspot_timeline(portal, contact))
 
     def _observed_visits(self, contact: Contact) -> list[tuple[str | None, Moment]]:
@@ -682,22 +682,26 @@ class HubSpotReplay:
         return [text for _, _, text in rows]
 
 
-def reference_timeline(lead: dict) -> list[str]:
-    rows: list[tuple[str, str]] = []
+def reference_timeline(lead: dict, zone: ZoneInfo) -> list[str]:
+    rows: list[tuple[datetime, str]] = []
+
+    def row(at: str, text: str) -> None:
+        moment = _parse(at)
+        rows.append((moment, f"{_local(moment, zone)}  {text}"))
+
     for visit in lead["stages"]:
-        rows.append((visit["entered"], f"{visit['entered']}  enters {visit['stage']}"
-                                       + (f" (owner {visit['owner']})" if visit.get("owner") else "")))
+        row(visit["entered"], f"enters {visit['stage']}" + (f" (owner {visit['owner']})" if visit.get("owner") else ""))
     for deadline in lead["deadlines"]:
-        rows.append((deadline["due"], f"{deadline['due']}  {deadline['clause']} due: {deadline['status']}"))
+        row(deadline["due"], f"{deadline['clause']} due: {deadline['status']}")
     for escalation in lead["escalations"]:
-        rows.append((escalation["at"], f"{escalation['at']}  {escalation['clause']}: escalated to {escalation['to']}"))
+        row(escalation["at"], f"{escalation['clause']}: escalated to {escalation['to']}")
     for handoff in lead["handoffs"]:
-        rows.append((handoff["at"], (f"{handoff['at']}  {handoff['clause']}: hand-off to {handoff.get('to')} "
-                                    f"({', '.join(handoff.get('channels', []))})")))
+        row(handoff["at"], f"{handoff['clause']}: hand-off to {handoff.get('to')} "
+                           f"({', '.join(handoff.get('channels', []))})")
     for follow_up in lead["follow_ups"]:
         for step in follow_up["steps"]:
-            rows.append((step["opens"], f"{step['opens']}  {follow_up['clause']} step {step['step']}: {step['status']}"))
-    rows.sort(key=lambda r: _parse(r[0]))
+            row(step["opens"], f"{follow_up['clause']} step {step['step']}: {step['status']}")
+    rows.sort(key=lambda r: r[0])
     return [text for _, text in rows]
 
 

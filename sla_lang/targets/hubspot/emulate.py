@@ -341,6 +341,7 @@ class Workflow:
         return out
 
     def _link(self) -> None:
+        reachable = self._reachable()
         for action in self.actions.values():
             for slot, edge in self._edges(action):
                 target = edge.get("nextActionId")
@@ -349,7 +350,8 @@ class Workflow:
                     action.problems.append(("S9", f"{slot} of action {action.id} leads to no action ({target!r})"))
                     continue
                 if edge_type == "STANDARD":
-                    self.actions[str(target)].standard_predecessors += 1
+                    if action.id in reachable:  # a path nobody can take joins nothing
+                        self.actions[str(target)].standard_predecessors += 1
                 elif edge_type != "GOTO":
                     action.problems.append(("S9", f"edge type {edge_type!r} is not documented"))
         for action in self.actions.values():
@@ -358,6 +360,20 @@ class Workflow:
                 action.problems.append(("S9", (f"action {action.id} is the STANDARD successor of "
                                               f"{action.standard_predecessors} actions; HubSpot documents GOTO "
                                               "for going to an action in another branch")))
+
+    def _reachable(self) -> set[str]:
+        seen: set[str] = set()
+        todo = [self.start] if self.start in self.actions else []
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            for _slot, edge in self._edges(self.actions[current]):
+                target = str(edge.get("nextActionId"))
+                if target in self.actions:
+                    todo.append(target)
+        return seen
 
     @staticmethod
     def _windows(raw: list[dict]) -> dict[int, list[tuple[int, int]]]:
