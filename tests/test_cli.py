@@ -34,7 +34,9 @@ def run(*args: str, cwd: Path | None = None):
 def test_check_example_policies_exits_0(in_repo):
     result = run("check", "policies")
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"All checks passed ({len(POLICIES)} files)."
+    # the one note: hubspot_scoring's monthly MQL target is "to be agreed", as in its seed article
+    assert result.output.strip().splitlines()[-1] == f"All checks passed ({len(POLICIES)} files), 1 info."
+    assert "SLA723" in result.output
 
 
 def test_check_defaults_to_the_policies_folder(in_repo):
@@ -219,7 +221,8 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_from_another_folder(tmp_path)
     assert "All checks passed" in done.stdout
     # the installed copy reads its own grammar, not this checkout's
     probe = subprocess.run([str(python), "-c", "import sla_lang.resources as r; print(r.grammar_path())"],
-                           cwd=elsewhere, capture_output=True, text=True, check=True)
+                           cwd=elsewhere, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONPATH": ""})
     assert "_data/grammar/sla.lark" in probe.stdout
 
 
