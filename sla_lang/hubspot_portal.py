@@ -376,7 +376,7 @@ class Desired:
     workflow_files: dict[str, str]
     workflow_clauses: dict[str, list[str]]
     manual_steps: list[dict]
-    time_zone: str | None
+    time_zones: list[str]
 
     @classmethod
     def from_bundle(cls, bundle: dict[str, Any]) -> Desired:
@@ -400,7 +400,7 @@ class Desired:
             workflow_files=files,
             workflow_clauses=clauses,
             manual_steps=list(manifest.get("manualSteps", [])),
-            time_zone=manifest.get("timeZone"),
+            time_zones=list(manifest.get("timeZones") or []),
         )
 
 
@@ -685,21 +685,21 @@ def plan_retirement(key: str, flow: dict, reason: str, *, prune: bool) -> Item:
 def check_time_zone(result: Plan) -> None:
     """The workflows' time windows and blocked dates are read by HubSpot in the portal's time
     zone (an account setting), so they are only right when the build assumed that zone."""
-    wanted = result.desired.time_zone
+    wanted = result.desired.time_zones
     state = result.state
     if not wanted or state is None:
         return
     if state.time_zone is None:
         why = state.time_zone_problem or "the account details carry no time zone"
-        result.notes.append(f"the portal's time zone could not be read ({why}): the time windows assume {wanted}; "
-                            "check Settings → Account defaults in HubSpot")
+        result.notes.append(f"the portal's time zone could not be read ({why}): the time windows assume "
+                            f"{', '.join(wanted)}; check Settings → Account defaults in HubSpot")
         return
-    if not same_zone(state.time_zone, wanted):
-        result.problems.append(
-            f"the portal's time zone is {state.time_zone} but the workflows' time windows and blocked dates are "
-            f"written for {wanted}: HubSpot would run them at the wrong hours. Set `timezone = "
-            f"\"{state.time_zone}\"` under [tool.sla.hubspot] and rebuild (the windows are then converted), or "
-            f"change the portal's time zone in HubSpot")
+    for zone in wanted:
+        if not same_zone(state.time_zone, zone):
+            result.problems.append(
+                f"the portal's time zone is {state.time_zone} but the workflows' time windows and blocked dates are "
+                f"written for {zone}: HubSpot would run them at the wrong hours. Change the portal's time zone in "
+                f"HubSpot (Settings → Account defaults), or write the calendar for {state.time_zone} and rebuild")
 
 
 def same_zone(a: str, b: str) -> bool:

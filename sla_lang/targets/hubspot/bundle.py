@@ -124,8 +124,11 @@ def with_marker(description: str, marker: Marker) -> str:
     return f"{text} {marker.text()}" if text else marker.text()
 
 
-def bundle(out: Output, *, policy_file: str, title: str, version: str, fingerprint: str) -> dict[str, object]:
-    """{relative path: JSON data} for every file (serialised by the caller)."""
+def bundle(out: Output, *, policy_file: str, title: str, version: str, fingerprint: str,
+           time_zones: list[str] = ()) -> dict[str, object]:
+    """{relative path: JSON data} for every file (serialised by the caller). `time_zones`: the
+    zones of the policy's calendars; when a workflow carries time windows or blocked dates,
+    the manifest records them as `timeZones` and `sla deploy` checks the portal's zone."""
     files: dict[str, object] = {}
     owner = policy_id(policy_file)
     workflows = []
@@ -173,6 +176,9 @@ def bundle(out: Output, *, policy_file: str, title: str, version: str, fingerpri
         "stages": out.stages,
         "manualSteps": manual,
         "documentOnly": sorted(set(out.document_only)),
+        "timeZones": sorted(set(time_zones)) if any(
+            body.get("timeWindows") or body.get("blockedDates")
+            for path, body in files.items() if path.startswith("workflows/") and isinstance(body, dict)) else [],
     }
     return files
 
