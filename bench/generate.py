@@ -44,16 +44,16 @@ agreement "Generated benchmark SLA ({stages} stages)" {{
 
 party marketing "Marketing" {{
   role marketing
-  lead "M. Arketing" title "Head of Marketing"
+  lead "M. Arketing" title "Head of Marketing" email "marketing@example.com"
 }}
 party inside_sales "Inside Sales" {{
   role inside_sales
-  lead "I. Sales" title "Inside Sales Manager"
+  lead "I. Sales" title "Inside Sales Manager" email "inside-sales@example.com"
   capacity 400 people at 60 leads per month
 }}
 party field_sales "Field Sales" {{
   role sales
-  lead "F. Sales" title "Head of Field Sales"
+  lead "F. Sales" title "Head of Field Sales" email "field-sales@example.com"
   capacity 300 people at 10 leads per month
 }}
 team managers "Sales managers" {{

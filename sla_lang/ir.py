@@ -367,9 +367,22 @@ class Agreement(Node):
 
 @node
 class Person(Node):
+    """`lead "Aiko Tanaka" title "Head of Marketing" email "aiko@example.com"`.
+
+    For a party's lead, `email` and `certificate` (SHA-256 of the DER certificate, 64 lower-case
+    hex digits) identify the person who signs: `sla verify` matches the signing certificate's
+    e-mail addresses (subject and SAN) and fingerprint against them.
+    """
+
     name: str
     title: str | None
+    email: str | None
+    certificate: str | None
     span: Span
+
+    @property
+    def identified(self) -> bool:
+        return self.email is not None or self.certificate is not None
 
 
 @node

@@ -475,9 +475,37 @@ class Lowerer:
         )
 
     def team_lead(self, meta, children):
-        name = self._text(children[0])
-        title = self._text(children[1]) if len(children) > 1 else None
-        return _Item("lead", ir.Person(name, title, self._span(meta)), self._span(meta))
+        texts = [c for c in children if isinstance(c, Token)]
+        identity = dict(c for c in children if isinstance(c, tuple))
+        name = self._text(texts[0])
+        title = self._text(texts[1]) if len(texts) > 1 else None
+        person = ir.Person(name, title, identity.get("email"), identity.get("certificate"), self._span(meta))
+        return _Item("lead", person, self._span(meta))
+
+    def lead_email(self, meta, children):
+        token = children[0]
+        email = self._text(token)
+        if not _EMAIL.fullmatch(email):
+            self._error(INVALID_VALUE, f"{email!r} is not an e-mail address", self._tspan(token),
+                        help='write the address the signer\'s certificate carries, e.g. email "aiko@example.com"')
+            return ("email", None)
+        return ("email", email)
+
+    def lead_certificate(self, meta, children):
+        token = children[0]
+        text = self._text(token)
+        digits = re.sub(r"[\s:]", "", text)
+        if digits[:7].lower() == "sha256:":
+            digits = digits[7:]
+        if not re.fullmatch(r"[0-9A-Fa-f]{64}", digits):
+            shape = f"{len(digits) // 2} bytes, a SHA-1 fingerprint?" if re.fullmatch(r"[0-9A-Fa-f]{40}", digits) \
+                else "not 64 hexadecimal digits"
+            self._error(INVALID_VALUE, f"{text!r} is not a SHA-256 certificate fingerprint ({shape})",
+                        self._tspan(token),
+                        help="give the certificate's SHA-256 fingerprint: "
+                        "openssl x509 -in cert.pem -noout -fingerprint -sha256")
+            return ("certificate", None)
+        return ("certificate", digits.lower())
 
     def role(self, meta, children):
         return _Item("role", self._option(self._name(children[0]), ir.TEAM_ROLES, "team role"), self._span(meta))
@@ -1206,6 +1234,9 @@ def _number(text: str) -> int | float:
 def _nfc(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
+
+# An address as certificates carry it (RFC 5280 rfc822Name): one @, nothing blank or quoted.
+_EMAIL = re.compile(r'[^\s@<>"(),;]+@[^\s@<>"(),;.][^\s@<>"(),;]*')
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 

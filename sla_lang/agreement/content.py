@@ -105,6 +105,9 @@ def prepare_document(policy: ir.Policy, lang: str) -> Document:
             "party": visible(party.label),
             "name": visible(party.lead.name) if party.lead else "",
             "title": visible(party.lead.title) if party.lead and party.lead.title else "",
+            # who may sign the field: `sla verify --policy` checks the certificate against these
+            "email": visible(party.lead.email) if party.lead and party.lead.email else "",
+            "certificate": party.lead.certificate if party.lead and party.lead.certificate else "",
             "id": party.clause_id,
         }
         for n, party in enumerate(policy.parties, 1)

@@ -252,8 +252,11 @@ class _Comparison:
                           Word("signs" if a.signs else "does_not_sign"), Word("signs" if b.signs else "does_not_sign"))
             if a.role != b.role:
                 self.emit("team.role", CHANGED, b.clause_id, What.of("team.role", **what), _opt(a.role), _opt(b.role))
-            lead = lambda p: Plain(p.name + (f", {p.title}" if p.title else "")) if p else Word("none")  # noqa: E731
-            if (a.lead and (a.lead.name, a.lead.title)) != (b.lead and (b.lead.name, b.lead.title)):
+            # the signer's identity is part of the lead: who may sign for a party is an approver's business
+            lead = lambda p: Plain(p.name + "".join(f", {v}" for v in (p.title, p.email) if v)  # noqa: E731
+                                   + (f", certificate {p.certificate[:16]}…" if p.certificate else "")) if p else Word("none")
+            person = lambda p: p and (p.name, p.title, p.email, p.certificate)  # noqa: E731
+            if person(a.lead) != person(b.lead):
                 self.emit("team.lead", CHANGED, b.clause_id, What.of("team.lead", **what), lead(a.lead), lead(b.lead))
             if [r.value for r in a.reviewers] != [r.value for r in b.reviewers]:
                 self.emit("team.reviewers", CHANGED, b.clause_id, What.of("team.reviewers", **what),
