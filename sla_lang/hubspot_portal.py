@@ -56,6 +56,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from .targets.hubspot.bundle import (
@@ -660,8 +661,6 @@ def plan_workflow(key: str, body: dict, current: dict | None, desired: Desired) 
                      f"delete workflow {item.hubspot_id} in HubSpot, then deploy again")
         return item
     item.action = UPDATE
-    if not current.get("isEnabled"):
-        item.note = "turned off in HubSpot: stays off"
     return item
 
 
@@ -705,7 +704,7 @@ def check_time_zone(result: Plan) -> None:
 def same_zone(a: str, b: str) -> bool:
     """Two zone names mean the same clock (e.g. HubSpot's `US/Eastern` and `America/New_York`):
     equal UTC offsets at every hour change of the years around now, compared daily."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     if a.casefold() == b.casefold():
@@ -714,8 +713,8 @@ def same_zone(a: str, b: str) -> bool:
         za, zb = ZoneInfo(a), ZoneInfo(b)
     except (ZoneInfoNotFoundError, ValueError):
         return False
-    start = datetime(datetime.now(timezone.utc).year - 1, 1, 1, tzinfo=timezone.utc)
-    for day in range(0, 3 * 366):
+    start = datetime(datetime.now(UTC).year - 1, 1, 1, tzinfo=UTC)
+    for day in range(3 * 366):
         moment = start + timedelta(days=day)
         if moment.astimezone(za).utcoffset() != moment.astimezone(zb).utcoffset():
             return False
@@ -742,29 +741,21 @@ MAX_CHANGES = 12
 
 def flow_changes(old: dict, new: dict) -> list[str]:
     """What differs between two workflows' contents, one readable line each, the first
-    MAX_CHANGES of them (`delay 24 → 20 hours`, `name "A" → "B"`, `action 7 added (set property)`)."""
+    MAX_CHANGES of them (`delay 24 → 20 hours`, `name "…24 hours" → "…20 hours"`,
+    `action 12 added (delay 4 hours)`). Actions are aligned by what they do, not by their ids:
+    the generator numbers actions in order, so one inserted action renumbers all later ones."""
     lines: list[str] = []
     if old.get("name") != new.get("name"):
-        lines.append(f"name {_show(old.get('name'))} → {_show(new.get('name'))}")
+        lines.append("name " + _pair(old.get("name"), new.get("name")))
     if old.get("description") != new.get("description"):
-        lines.append("description changed")
-    old_actions = {str(a.get("actionId")): a for a in old.get("actions") or [] if isinstance(a, dict)}
-    new_actions = {str(a.get("actionId")): a for a in new.get("actions") or [] if isinstance(a, dict)}
-    for action_id in sorted(set(old_actions) | set(new_actions), key=_id_order):
-        before, after = old_actions.get(action_id), new_actions.get(action_id)
-        if before == after:
-            continue
-        if before is None:
-            lines.append(f"action {action_id} added ({_action_name(after)})")
-        elif after is None:
-            lines.append(f"action {action_id} removed ({_action_name(before)})")
-        else:
-            lines += _action_changes(action_id, before, after)
-    for key in ("startActionId", "enrollmentCriteria", "canEnrollFromSalesforce", "suppressionListIds",
-                "customProperties", "type", "objectTypeId", "flowType", "dataSources"):
+        lines.append("description " + _pair(old.get("description"), new.get("description")))
+    lines += _actions_changes([a for a in old.get("actions") or [] if isinstance(a, dict)],
+                              [a for a in new.get("actions") or [] if isinstance(a, dict)])
+    for key in ("enrollmentCriteria", "canEnrollFromSalesforce", "suppressionListIds", "customProperties", "type",
+                "objectTypeId", "flowType", "dataSources"):
         if old.get(key) != new.get(key):
             label = "enrolment" if key == "enrollmentCriteria" else key
-            lines += [f"{label}{path}: {a} → {b}" for path, a, b in _leaf_changes(old.get(key), new.get(key))]
+            lines += [f"{label}{path}: {change}" for path, change in _leaf_changes(old.get(key), new.get(key))]
     if old.get("timeWindows") != new.get("timeWindows"):
         lines.append(f"time windows {_windows(old.get('timeWindows'))} → {_windows(new.get('timeWindows'))}")
     if old.get("blockedDates") != new.get("blockedDates"):
@@ -773,25 +764,79 @@ def flow_changes(old: dict, new: dict) -> list[str]:
         parts = ([f"added {', '.join(added[:5])}{' …' if len(added) > 5 else ''}"] if added else []) + \
                 ([f"removed {', '.join(removed[:5])}{' …' if len(removed) > 5 else ''}"] if removed else [])
         lines.append("blocked dates: " + ("; ".join(parts) or "reordered"))
+    if not lines and old != new:
+        lines.append("the order of the actions changed")
     if len(lines) > MAX_CHANGES:
         lines = lines[:MAX_CHANGES] + [f"… and {len(lines) - MAX_CHANGES} more"]
     return lines
 
 
-def _action_changes(action_id: str, before: dict, after: dict) -> list[str]:
-    name = _action_name(after)
+def _actions_changes(old: list[dict], new: list[dict]) -> list[str]:
+    from difflib import SequenceMatcher
+
+    old_sig, new_sig = [_action_signature(a) for a in old], [_action_signature(a) for a in new]
+    lines: list[str] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, old_sig, new_sig, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for k in range(paired):
+            lines += _action_changes(new[j1 + k], old[i1 + k], new[j1 + k])
+        for action in old[i1 + paired:i2]:
+            lines.append(f"action {action.get('actionId')} removed ({_action_summary(action)})")
+        for action in new[j1 + paired:j2]:
+            lines.append(f"action {action.get('actionId')} added ({_action_summary(action)})")
+    return lines
+
+
+def _action_signature(action: dict) -> str:
+    """An action without its id and the ids it points to: what it does."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("actionId", "nextActionId")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return json.dumps(strip(action), sort_keys=True, ensure_ascii=False)
+
+
+def _action_changes(where: dict, before: dict, after: dict) -> list[str]:
+    label = f"action {where.get('actionId')} ({_action_name(after)}"
+    if after.get("actionTypeId") == "0-5" and isinstance((after.get("fields") or {}).get("property_name"), str):
+        label += f" {after['fields']['property_name']}"
+    label += ")"
+    if before.get("actionTypeId") != after.get("actionTypeId") or before.get("type") != after.get("type"):
+        return [f"{label}: was {_action_summary(before)}, now {_action_summary(after)}"]
     fields_before, fields_after = before.get("fields") or {}, after.get("fields") or {}
-    if (before.get("actionTypeId") == after.get("actionTypeId") == "0-1"
-            and {k for k in fields_before if fields_before[k] != fields_after.get(k)} <= {"delta", "time_unit"}
-            and {k for k in fields_after if fields_after[k] != fields_before.get(k)} <= {"delta", "time_unit"}):
-        rest = _leaf_changes({k: v for k, v in before.items() if k != "fields"},
-                             {k: v for k, v in after.items() if k != "fields"})
-        return [_delay_change(fields_before, fields_after)] + \
-            [f"action {action_id} ({name}){path}: {a} → {b}" for path, a, b in rest]
-    subject = ""
-    if after.get("actionTypeId") == "0-5" and isinstance(fields_after.get("property_name"), str):
-        subject = f" {fields_after['property_name']}"
-    return [f"action {action_id} ({name}{subject}){path}: {a} → {b}" for path, a, b in _leaf_changes(before, after)]
+    lines = []
+    if after.get("actionTypeId") == "0-1" and any(fields_before.get(k) != fields_after.get(k)
+                                                   for k in ("delta", "time_unit")):
+        lines.append(_delay_change(fields_before, fields_after))
+        fields_before = {k: v for k, v in fields_before.items() if k not in ("delta", "time_unit")}
+        fields_after = {k: v for k, v in fields_after.items() if k not in ("delta", "time_unit")}
+    rest_before = {**_without_ids(before), "fields": fields_before}
+    rest_after = {**_without_ids(after), "fields": fields_after}
+    lines += [f"{label}{path}: {change}" for path, change in _leaf_changes(rest_before, rest_after)]
+    return lines
+
+
+def _without_ids(action: dict) -> dict:
+    return json.loads(_action_signature(action))
+
+
+def _action_summary(action: dict) -> str:
+    name = _action_name(action)
+    fields = action.get("fields") or {}
+    if action.get("actionTypeId") == "0-1" and "delta" in fields:
+        return f"{name} {fields.get('delta')} {str(fields.get('time_unit', '')).lower()}"
+    if action.get("actionTypeId") == "0-5" and "property_name" in fields:
+        value = (fields.get("value") or {})
+        shown = value.get("staticValue", value.get("type", "")) if isinstance(value, dict) else value
+        return f"{name} {fields['property_name']} = {_show(shown)}"
+    if "subject" in fields:
+        return f"{name} {_show(fields['subject'])}"
+    return name
 
 
 def _delay_change(before: dict, after: dict) -> str:
@@ -807,7 +852,7 @@ def _delay_change(before: dict, after: dict) -> str:
     return f"delay {minutes_a} → {minutes_b} minutes"
 
 
-def _leaf_changes(old: Any, new: Any, path: str = "") -> list[tuple[str, str, str]]:
+def _leaf_changes(old: Any, new: Any, path: str = "") -> list[tuple[str, str]]:
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
         for key in sorted(set(old) | set(new), key=str):
@@ -820,7 +865,31 @@ def _leaf_changes(old: Any, new: Any, path: str = "") -> list[tuple[str, str, st
             if a != b:
                 out += _leaf_changes(a, b, f"{path}[{index}]")
         return out
-    return [(path, _show(old), _show(new))]
+    return [(path, _pair(old, new))]
+
+
+def _pair(old: Any, new: Any, context: int = 18) -> str:
+    """`old → new`; two long texts are cut to the part that differs, with a little context
+    (`"…within 24 hours…" → "…within 20 hours…"`)."""
+    if not (isinstance(old, str) and isinstance(new, str)) or max(len(old), len(new)) <= 60:
+        return f"{_show(old)} → {_show(new)}"
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    begin = max(start - context, 0)
+
+    def middle(text: str) -> str:
+        stop = len(text) - max(end - context, 0)
+        piece = text[begin:stop]
+        cut_here = len(piece) > 80
+        piece = piece[:79] if cut_here else piece
+        return json.dumps(("…" if begin else "") + piece + ("…" if cut_here or stop < len(text) else ""),
+                          ensure_ascii=False)
+
+    return f"{middle(old)} → {middle(new)}"
 
 
 class _Absent:
@@ -839,7 +908,7 @@ def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "{…}"
     text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:59] + "…\""
+    return text if len(text) <= 80 else text[:79] + "…\""
 
 
 def _action_name(action: dict) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from sla_lang import hubspot_portal
@@ -193,7 +195,11 @@ def test_plan_as_json_and_as_a_pull_request_comment(hubspot, tmp_path, sleeps):
     assert data["portal"]["timeZone"] == "Asia/Tokyo"
     markdown = deploy(hubspot, folder, "--format", "markdown").stdout
     assert markdown.startswith("### HubSpot plan: Deploy test")
-    assert "| \\+ create | workflow | SLA lead\\.to\\.mql: Lead → MQL |" in markdown
+    assert "| + create | workflow | SLA lead.to.mql: Lead → MQL |  |" in markdown
+    # policy text cannot make Markdown of its own in the comment
+    from sla_lang.commands.deploy import _md
+    assert _md("## Required approvals — None ![x](http://e/x.png) <b>") == \
+        "\\#\\# Required approvals — None \\!\\[x\\](http://e/x.png) \\<b\\>"
     assert "<details><summary>Manual steps that remain" in markdown
 
 
@@ -241,7 +247,7 @@ def test_a_policy_change_updates_in_place_adds_the_option_and_retires_the_droppe
     plan = deploy(hubspot, v2, "--detailed-exitcode")
     assert plan.exit_code == 2, plan.stdout + plan.stderr
     text = plan.stdout
-    assert f"  update     workflow          SLA mql.respond: MQL — first response within 20 hours (id {ids['mql.respond']})" \
+    assert f"  update     workflow          SLA mql.respond: MQL — first response within 20 hours (id {ids['mql.respond']}, on)" \
         in text
     assert "delay 1440 → 1200 minutes" in text  # 1 day → 20 hours
     assert 'name "SLA mql.respond: MQL — first response within 24 hours" → ' \
@@ -306,7 +312,7 @@ def test_a_workflow_changed_by_hand_is_drift_and_is_only_overwritten_when_forced
     next(a for a in flow["actions"] if a.get("actionTypeId") == "0-1")["fields"]["delta"] = "2"
     plan = deploy(hubspot, folder)
     assert plan.exit_code == 1
-    assert (f"  update*    workflow          SLA mql.respond: MQL — first response within 24 hours (id {flow['id']})"
+    assert (f"  update*    workflow          SLA mql.respond: MQL — first response within 24 hours (id {flow['id']}, off)"
             in plan.stdout)
     assert "changed in HubSpot since sla-lang wrote it; differences (HubSpot → policy):" in plan.stdout
     assert 'name "Renamed by a person" → "SLA mql.respond: MQL — first response within 24 hours"' in plan.stdout
@@ -593,3 +599,113 @@ def test_scrubbing_leaves_other_text_alone():
     pattern = token_pattern(TOKEN)
     assert scrub_token("pat-na1 is a prefix; SECRET alone is fine", pattern) == \
         "pat-na1 is a prefix; SECRET alone is fine"
+
+
+# ------------------------------------------------------------------ interrupted runs
+
+
+@pytest.mark.parametrize(("kill", "nth"), [("kill-after", 3), ("kill-before", 7), ("kill-after", 8)])
+def test_a_run_killed_between_two_requests_is_completed_by_the_next_without_duplicates(hubspot, tmp_path, kill, nth):
+    """A real process, killed with SIGKILL by the portal while it handles the n-th write
+    (after carrying it out, or before), then run again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    folder = build(tmp_path, SMALL)
+    seed_hubspot_properties(hubspot, folder)
+    hubspot.fault_on_write(kill, nth=nth)
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "sla_lang", "deploy", "hubspot", str(folder), "--apply",
+                                "--api-url", hubspot.url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    hubspot.client_pid = process.pid
+    process.communicate(timeout=120)
+    assert process.returncode == -signal.SIGKILL
+    writes_before = len(hubspot.writes())
+    assert writes_before == nth
+    receipt = json.loads((folder / "deploy-receipt.json").read_text(encoding="utf-8"))
+    assert receipt["complete"] is False  # written before the kill, never half-written
+    done = [o for o in receipt["objects"] if o["action"] == "created"]
+    assert len(done) == nth - 1  # the receipt says no more than the portal has
+    rerun = deploy(hubspot, folder, "--apply")
+    assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
+    assert_in_step(hubspot, folder)
+    total = 1 + 4 + len(SMALL_KEYS)
+    # every object was written once; a request killed before it was carried out is sent again
+    assert len(hubspot.writes()) == total + (kill == "kill-before")
+
+
+# ------------------------------------------------------------------ any fault sequence, then a rerun
+
+FAULT_KINDS = ["429", "500", "503", "500-after", "timeout-after", "400", "401", "exists-before"]
+
+
+@pytest.fixture(scope="module")
+def property_setup(tmp_path_factory):
+    from sla_lang.commands.deploy import load_bundle
+    from sla_lang.hubspot_portal import Desired
+
+    tmp = tmp_path_factory.mktemp("faults")
+    (tmp / "v1").mkdir()
+    (tmp / "v2").mkdir()
+    v1, v2 = build(tmp / "v1", SMALL), build(tmp / "v2", SMALL_V2)
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server, {folder: Desired.from_bundle(load_bundle(folder)[1]) for folder in (v1, v2)}, v1, v2
+    server.clear()
+    server.stop()
+
+
+def _run(url: str, desired, *, prune: bool = False) -> bool:
+    from sla_lang.hubspot_portal import Applier, HubSpotError, Portal, plan
+
+    portal = Portal(TOKEN, url, timeout=0.2)
+    try:
+        result = plan(portal, desired, prune=prune)
+        if result.blockers:
+            return False
+        Applier(portal, result, echo=lambda line: None, record=lambda outcomes: None).run()
+    except HubSpotError:
+        return False
+    return True
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(faults=st.lists(st.tuples(st.integers(1, 12), st.sampled_from(FAULT_KINDS)), max_size=4),
+       prune=st.booleans(), enabled=st.booleans(), first=st.booleans())
+def test_after_any_fault_sequence_and_a_rerun_the_portal_holds_exactly_one_copy_of_each(
+        property_setup, monkeypatch, faults, prune, enabled, first):
+    """From an empty portal (every write a create) or from version 1 (updates, a new option,
+    a retirement): any faults on any writes, then a clean rerun."""
+    server, desired, v1, v2 = property_setup
+    monkeypatch.setattr(hubspot_portal, "_sleep", lambda seconds: None)
+    server.clear()
+    fake = FakeHubSpot(hang_seconds=0.45).install(server)
+    url = server.url_for("").rstrip("/")
+    seed_hubspot_properties(fake, v1, v2)
+    for n in range(3):
+        fake.add_foreign_flow(f"Someone else's workflow {n}", enabled=n % 2 == 0)
+    fake.add_property("their_enum", "enumeration", "select", options=["a"])
+    if not first:
+        assert _run(url, desired[v1])  # version 1 deployed, no faults
+    if enabled:
+        for flows in ours(fake).values():
+            for flow in flows:
+                flow["isEnabled"] = True
+    foreign = {i: f for i, f in fake.snapshot()["flows"].items() if not marker_of(f.get("description"))}
+    foreign_properties = {n: p for n, p in fake.snapshot()["properties"].items()
+                          if not marker_of(p.get("description"))}
+    for nth, kind in faults:
+        fake.fault_on_write(kind, nth)
+    _run(url, desired[v2], prune=prune)  # may fail part-way
+    fake.faults.clear()
+    assert _run(url, desired[v2], prune=prune)  # the rerun completes it
+    assert_in_step(fake, v2)
+    retired = ours(fake).get("lead.to.lost", [])
+    assert len(retired) == (0 if prune or first else 1) and all(not f["isEnabled"] for f in retired)
+    assert {i: f for i, f in fake.flows.items() if i in foreign} == foreign  # nothing foreign touched
+    for name, prop in foreign_properties.items():
+        assert fake.properties[name] == prop or name == "intent"  # `exists-before` makes a matching one
+    check = hubspot_portal.plan(hubspot_portal.Portal(TOKEN, url), desired[v2], prune=prune)
+    assert check.pending == [] and check.blockers == []

@@ -148,20 +148,27 @@ def _summary(result) -> str:
 def render_text(result, root: Path) -> str:
     desired = result.desired
     policy = desired.policy
-    lines = [f"HubSpot plan for {policy.get('file')} (policy id {desired.policy_id}, version "
-             f"{policy.get('version') or '-'}, fingerprint {str(policy.get('fingerprint', ''))[:12]}) "
-             f"from {root.as_posix()}:"]
+    lines = [(f"HubSpot plan for {policy.get('file')} (policy id {desired.policy_id}, version "
+              f"{policy.get('version') or '-'}, fingerprint {str(policy.get('fingerprint', ''))[:12]}) "
+              f"from {root.as_posix()}:")]
     width = max((len(LABELS[i.kind]) for i in result.items), default=0)
+    shared = _shared_description_change(result)
     for item in result.items:
         action = item.action + ("*" if item.drift else "")
-        ident = f" (id {item.hubspot_id})" if item.hubspot_id and item.action != "create" else ""
+        ident = _ident(item)
         note = f" — {item.note}" if item.note else ""
+        if shared and item.changes == [shared]:
+            lines.append(f"  {action:<10} {LABELS[item.kind]:<{width}}  {item.name}{ident} — description only (below)")
+            continue
         lines.append(f"  {action:<10} {LABELS[item.kind]:<{width}}  {item.name}{ident}{note}")
         if item.drift:
             lines.append(f"  {'':<10} {'':<{width}}  * changed in HubSpot since sla-lang wrote it; "
                          "differences (HubSpot → policy):")
         for change in item.changes:
             lines.append(f"  {'':<10} {'':<{width}}    {change}")
+    if shared:
+        count = sum(1 for item in result.items if item.changes == [shared])
+        lines.append(f"  ({count} workflows differ only in their description, which names the policy version: {shared})")
     lines.append(_summary(result))
     for problem in result.blockers:
         lines.append(f"Blocking: {problem}")
@@ -175,6 +182,26 @@ def render_text(result, root: Path) -> str:
     return "\n".join(_plain(line) for line in lines)
 
 
+def _shared_description_change(result) -> str | None:
+    """The description change that several updates share and nothing else (a new policy
+    version changes every workflow's description): printed once instead of on every one."""
+    from collections import Counter
+
+    counts = Counter(item.changes[0] for item in result.items
+                     if item.action == "update" and len(item.changes) == 1 and item.changes[0].startswith("description "))
+    change, count = counts.most_common(1)[0] if counts else (None, 0)
+    return change if count >= 3 else None
+
+
+def _ident(item) -> str:
+    if not item.hubspot_id or item.action == "create":
+        return ""
+    state = ""
+    if item.kind == "workflow" and item.current is not None and item.action == "update":
+        state = ", on" if item.current.get("isEnabled") else ", off"
+    return f" (id {item.hubspot_id}{state})"
+
+
 def _plain(text: str) -> str:
     """No control character from a policy or from HubSpot reaches the terminal raw."""
     return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
@@ -185,7 +212,7 @@ def _md(text: object) -> str:
     """Policy text inside a pull-request comment: no Markdown, no HTML, one line."""
     out = []
     for char in " ".join(str(text).split()):
-        out.append("\\" + char if char in "\\`*_{}[]()<>#+-.!|~" else char)
+        out.append("\\" + char if char in "\\`*_{}[]<>#|~!" else char)
     return "".join(out)
 
 
@@ -193,9 +220,12 @@ def render_markdown(result, root: Path) -> str:
     desired = result.desired
     policy = desired.policy
     lines = [f"### HubSpot plan: {_md(policy.get('title') or policy.get('file'))}", "",
-             f"Policy `{_md(desired.policy_id)}` version {_md(policy.get('version') or '-')}, fingerprint "
-             f"`{str(policy.get('fingerprint', ''))[:12]}`.", "", f"**{_summary(result)}**", ""]
-    shown = [i for i in result.items if i.action not in ("unchanged", "present") or i.drift]
+             (f"Policy {_md(desired.policy_id)} version {_md(policy.get('version') or '-')}, fingerprint "
+              f"`{str(policy.get('fingerprint', ''))[:12]}`."), "", f"**{_summary(result)}**", ""]
+    shared = _shared_description_change(result)
+    shown = [i for i in result.items if (i.action not in ("unchanged", "present") or i.drift)
+             and not (shared and i.changes == [shared])]
+    grouped = [i for i in result.items if shared and i.changes == [shared]]
     if shown:
         lines += ["| action | kind | name | changes |", "|---|---|---|---|"]
         for item in shown:
@@ -203,10 +233,13 @@ def render_markdown(result, root: Path) -> str:
             if item.note:
                 changes = (changes + "<br>" if changes else "") + _md(item.note)
             action = f"{SIGNS.get(item.action, '')} {item.action}" + (" (changed by hand)" if item.drift else "")
-            ident = f" (id {_md(item.hubspot_id)})" if item.hubspot_id and item.action != "create" else ""
+            ident = " " + _md(_ident(item)) if _ident(item) else ""
             lines.append(f"| {_md(action.strip())} | {LABELS[item.kind]} | {_md(item.name)}{ident} | {changes} |")
         lines.append("")
-    unchanged = len(result.items) - len(shown)
+    if grouped:
+        lines += [f"{len(grouped)} workflow(s) to update differ only in their description, which names the policy "
+                  f"version: {_md(shared)}", ""]
+    unchanged = len(result.items) - len(shown) - len(grouped)
     if unchanged:
         lines += [f"{unchanged} object(s) unchanged.", ""]
     for problem in result.blockers:

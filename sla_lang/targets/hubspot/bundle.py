@@ -64,8 +64,7 @@ class Marker:
 def policy_id(policy_file: str) -> str:
     """The id a policy's objects carry in the portal: its file name without `.sla`."""
     stem = policy_file.replace("\\", "/").rsplit("/", 1)[-1]
-    if stem.endswith(".sla"):
-        stem = stem[:-4]
+    stem = stem.removesuffix(".sla")
     return "".join(c if c in _POLICY_ID_SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8"))
                    for c in stem) or "policy"
 
@@ -186,7 +185,7 @@ def bundle(out: Output, *, policy_file: str, title: str, version: str, fingerpri
 def workflow_key(path: str) -> str:
     """`workflows/lead.to.mql.json` → `lead.to.mql`: a workflow's key in its marker."""
     name = path.rsplit("/", 1)[-1]
-    return name[:-5] if name.endswith(".json") else name
+    return name.removesuffix(".json")
 
 
 def serialise(files: dict[str, object]) -> dict[str, bytes]:
