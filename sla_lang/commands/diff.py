@@ -129,7 +129,7 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
                 who = "one of " + ", ".join(a.eligible)
             elif a.reviewers:
                 who = (f"nobody but the author {author} can approve for it: add a second reviewer to the "
-                       "team (README: \"the owner-deadlock rule\"; `sla check` warns with SLA408)")
+                       "team (README: \"the owner-deadlock rule\"; `sla check` warns with SLA409)")
             else:
                 who = "nobody (declare `reviewers` in its party block)"
             click.echo(f"sla: {a.policy}: approval missing from {a.team} ({a.label}): {who}", err=True)

@@ -136,7 +136,8 @@ def required_approvals(changes: PolicyChanges, old: Policy | None, new: Policy |
                        author: str | None = None) -> list[Approval]:
     """Who must approve: for every obligation a change makes stricter, its obligor; looser or
     removed, its beneficiaries; changed in a way that cannot be told, both — plus the document
-    owner for any change that alters the fingerprint (both owners when the owner changes).
+    owner (both owners when the owner changes) and the parties the agreement's amendment
+    procedure names (`amendment approved by …`) for any change that alters the fingerprint.
 
     A party's reviewers are its own and its sub-teams' (`part of`), read from the *old* policy
     when the party existed there: a pull request cannot choose who approves it by editing the
@@ -158,6 +159,13 @@ def required_approvals(changes: PolicyChanges, old: Policy | None, new: Policy |
 
     for owner in dict.fromkeys(o for o in (changes.old_owner, changes.owner) if o):
         approval(owner, True).reasons.append("owner")
+    # `amendment approved by …` as the old version states it: a change cannot drop its own approvers
+    stated = old if old is not None else new
+    if stated is not None and stated.agreement is not None and stated.agreement.amendment is not None:
+        for name in stated.agreement.amendment.approvers:
+            entry = approval(Roles(stated).party(name.name) or name.name, False)
+            if "amendment" not in entry.reasons:
+                entry.reasons.append("amendment")
     for change in changes.changes:
         for duty in change.duties:
             for party in duty.approvers:

@@ -169,6 +169,8 @@ def _approval_line(a: Approval, lang: str) -> str:
     named = [phrase(f"approver_reason_{r}", lang) for r in ("obligor", "beneficiary") if r in a.reasons]
     if named:
         reasons.append(f"{', '.join(named)} ({', '.join(a.clauses)})")
+    if "amendment" in a.reasons:
+        reasons.append(phrase("approver_reason_amendment", lang))
     return f"{a.team} ({a.label}): {who} — {'; '.join(reasons)}  [{a.policy}]"
 
 
