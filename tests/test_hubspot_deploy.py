@@ -529,17 +529,17 @@ def test_user_and_team_ids_the_workflows_send_to_are_checked_against_the_owners_
     for n in range(150):  # more than one page of owners
         hubspot.add_owner(1000 + n, "9")
     result = plan(Portal(TOKEN, hubspot.url), desired)
-    assert result.blockers == [
+    assert result.blockers == [(
         "workflow “SLA mql.respond: MQL — first response within 24 hours” (mql.respond) sends to HubSpot user id "
         "102, which is not an active user of this portal (Owners API): correct the `user-ids` under "
-        "[tool.sla.hubspot.teams.…] and rebuild"]
+        "[tool.sla.hubspot.teams.…] and rebuild")]
     assert [p for m, p, _ in hubspot.log if p == "/crm/v3/owners"] == ["/crm/v3/owners"] * 2
     notice["fields"]["team_ids"] = ["8"]
     notice["fields"]["user_ids"] = ["101"]
-    assert plan(Portal(TOKEN, hubspot.url), desired).blockers == [
+    assert plan(Portal(TOKEN, hubspot.url), desired).blockers == [(
         "workflow “SLA mql.respond: MQL — first response within 24 hours” (mql.respond) sends to HubSpot team id 8, "
         "which no active user of this portal belongs to (Owners API): correct the `team-id` under "
-        "[tool.sla.hubspot.teams.…] and rebuild"]
+        "[tool.sla.hubspot.teams.…] and rebuild")]
     hubspot.fault("403", method="GET", path="/crm/v3/owners")
     unchecked = plan(Portal(TOKEN, hubspot.url), desired)
     assert unchecked.blockers == []
