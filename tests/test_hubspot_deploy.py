@@ -184,6 +184,19 @@ def test_plan_reads_only_and_lists_what_apply_would_create(hubspot, tmp_path, sl
     assert hubspot.writes() == [] and len(hubspot.flows) == 1
 
 
+def test_the_receipt_does_not_make_the_build_folder_drift(hubspot, tmp_path, sleeps):
+    source = tmp_path / "small.sla"
+    source.write_text(SMALL, encoding="utf-8")
+    folder = build(tmp_path, source)
+    seed_hubspot_properties(hubspot, folder)
+    assert deploy(hubspot, folder, "--apply").exit_code == 0
+    assert (folder / "deploy-receipt.json").is_file()
+    check = CliRunner().invoke(cli, ["build", str(source), "-t", "hubspot", "-o", str(folder), "--check", "--isolated"])
+    assert check.exit_code == 0, check.output
+    again = CliRunner().invoke(cli, ["build", str(source), "-t", "hubspot", "-o", str(folder), "--isolated"])
+    assert again.exit_code == 0, again.output
+
+
 def test_plan_as_json_and_as_a_pull_request_comment(hubspot, tmp_path, sleeps):
     folder = build(tmp_path, SMALL)
     seed_hubspot_properties(hubspot, folder)
