@@ -907,9 +907,12 @@ class Portal:
             target = point + amount * TIME_UNITS[unit]
         else:
             raise UnknownSemantics("S14", f"delay until a {kind or 'unknown'} property is not documented")
-        if target <= moment.at:
+        if target < moment.at:
             raise UnknownSemantics("S14", "the date has already passed when the contact reaches the delay: "
                                           "whether it waits or goes on is undocumented")
+        if target == moment.at:
+            raise UnknownSemantics("S14", "the date is the very moment the contact reaches the delay: whether "
+                                          "HubSpot goes on at once is undocumented")
         return target
 
     def _list_branch(self, run: Run, action: Action, moment: Moment) -> str | None:
