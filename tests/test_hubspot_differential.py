@@ -138,6 +138,10 @@ MUTATIONS = {
     # the lifecycle stage set backwards is ignored by HubSpot
     "lifecycle order": ("workflows/mql.to.won.json", lambda b: action(b, "1")["fields"]["value"].update(
         staticValue="lead"), {"lifecycle stage"}),
+    # a property name HubSpot does not have: the workflow cannot exist, the lead never moves
+    "misspelt property": ("workflows/mql.to.won.json", lambda b: b["enrollmentCriteria"]["listFilterBranch"][
+        "filterBranches"][0]["filters"][0].update(property="sla_stag"), {"unknown semantics", "stage path",
+                                                                          "lifecycle stage"}),
     # branch paths joined with two STANDARD edges (issue 16 item 6)
     "joined branches": ("workflows/mql.respond.json", lambda b: b["actions"][3].update(
         defaultBranch={"edgeType": "STANDARD", "nextActionId": "5"}), {"unknown semantics", "deadline", "escalation"}),

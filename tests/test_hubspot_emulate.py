@@ -697,3 +697,13 @@ def test_the_crm_api_rejects_values_a_property_cannot_hold():
     p = portal(api_flow(API_CODE.replace('str(int(event["inputFields"]["entered_at"]) + 7200000)', '"soon"')))
     c = p.create_contact(at("2026-04-01T09:00"), {"entered_at": to_ms(at("2026-04-01T09:00"))})
     assert c.get("due_at") is None and "VALIDATION_ERROR" in p.code_logs[0][3]
+
+
+def test_a_flow_on_a_property_the_portal_does_not_have_is_flagged():
+    body = flow("typo", list_based(tree(prop("scroe", "NUMBER", "IS_GREATER_THAN", value=5))),
+                [set_value("1", "nots", "x")])
+    p = portal(body)
+    p.create_contact(at("2026-04-01T09:00"), {"score": "10"})
+    # never enrolled, and still a problem: HubSpot would not create the workflow
+    assert p.flags == [] and p.portal_problems == {
+        "workflows/typo.json": [("S3", "reads or writes properties this portal does not have: nots, scroe")]}
