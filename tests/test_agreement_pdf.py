@@ -1,4 +1,4 @@
-"""The agreement PDF (WeasyPrint + pyHanko) and `sla sign` / `sla verify`."""
+"""The agreement PDF (Typst + pyHanko) and `sla sign` / `sla verify`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from sla_lang.targets import agreement as target
 
 from .conftest import REPO
 
-pytest.importorskip("weasyprint")
+pytest.importorskip("typst")
 pytest.importorskip("pyhanko")
 needs_poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="needs poppler-utils")
 
@@ -106,7 +106,10 @@ def test_pdf_pages_and_embedded_fonts(ja_pdf):
     assert fonts, "no fonts in the PDF"
     for line in fonts:
         assert re.search(r"\byes\s+yes\s+yes\b", line), f"font not embedded as a subset with ToUnicode: {line}"
-    assert any("IPAex" in line for line in fonts)
+    names = [line.split()[0].split("+", 1)[-1] for line in fonts]
+    # Japanese in a family with a real bold face (item 5), chosen by file (item 9)
+    assert any(n.startswith("NotoSansCJKjp-Regular") for n in names), names
+    assert any(n.startswith("NotoSansCJKjp-Bold") for n in names), names
 
 
 @needs_poppler
@@ -124,7 +127,6 @@ def test_every_page_has_the_fingerprint_and_page_number(ja_pdf):
 def test_every_japanese_character_has_a_real_glyph(ja_pdf):
     """Glyph coverage, not text: every character drawn maps (ToUnicode) to a glyph id that is
     not .notdef and that has an outline in the embedded font program."""
-    from fontTools.ttLib import TTFont
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     from sla_lang.agreement.pdf import is_japanese
@@ -137,23 +139,14 @@ def test_every_japanese_character_has_a_real_glyph(ja_pdf):
         fonts = resources["/Font"] if "/Font" in resources else {}
         for key in list(fonts.keys()):
             font = fonts[key]
-            descendant = font["/DescendantFonts"][0].get_object()
-            program = descendant["/FontDescriptor"]["/FontFile2"].get_object().data
-            import io
-
-            ttf = TTFont(io.BytesIO(program))
-            glyph_set, order = ttf.getGlyphSet(), ttf.getGlyphOrder()
+            outline = _outlines(font["/DescendantFonts"][0].get_object())
             fonts_seen += 1
             for gid, text in _to_unicode(font["/ToUnicode"].get_object().data).items():
                 assert gid != 0, f".notdef used for {text!r}"
-                glyph = glyph_set[order[gid]] if gid < len(order) else None
-                assert glyph is not None, f"glyph {gid} for {text!r} missing from {font['/BaseFont']}"
+                bounds = outline(gid)
+                assert bounds != "missing", f"glyph {gid} for {text!r} missing from {font['/BaseFont']}"
                 if text.strip():
-                    from fontTools.pens.boundsPen import BoundsPen
-
-                    pen = BoundsPen(glyph_set)
-                    glyph.draw(pen)
-                    assert pen.bounds is not None, f"empty outline for {text!r} in {font['/BaseFont']}"
+                    assert bounds is not None, f"empty outline for {text!r} in {font['/BaseFont']}"
                 for ch in text:
                     covered.setdefault(ch, []).append(gid)
     assert fonts_seen
@@ -162,6 +155,47 @@ def test_every_japanese_character_has_a_real_glyph(ja_pdf):
     japanese = {ch for ch in markdown if is_japanese(ch)}
     assert len(japanese) > 300
     assert japanese - set(covered) == set(), "Japanese characters not drawn with a glyph"
+
+
+def _outlines(descendant):
+    """gid → the bounds of the glyph's outline (None: empty, "missing": no such glyph), read
+    with fontTools from the embedded program: TrueType (FontFile2) or bare CFF (FontFile3)."""
+    import io
+
+    from fontTools.pens.boundsPen import BoundsPen
+
+    descriptor = descendant["/FontDescriptor"]
+    if "/FontFile2" in descriptor:
+        from fontTools.ttLib import TTFont
+
+        ttf = TTFont(io.BytesIO(descriptor["/FontFile2"].get_object().data))
+        glyph_set, order = ttf.getGlyphSet(), ttf.getGlyphOrder()
+
+        def truetype(gid: int):
+            if gid >= len(order):
+                return "missing"
+            pen = BoundsPen(glyph_set)
+            glyph_set[order[gid]].draw(pen)
+            return pen.bounds
+
+        return truetype
+    from fontTools.cffLib import CFFFontSet
+
+    cff = CFFFontSet()
+    cff.decompile(io.BytesIO(descriptor["/FontFile3"].get_object().data), None)
+    top = cff[cff.fontNames[0]]
+    charset = top.charset
+    cid_keyed = hasattr(top, "ROS")
+
+    def compact(gid: int):
+        name = f"cid{gid:05d}" if cid_keyed else (charset[gid] if gid < len(charset) else None)
+        if name is None or name not in top.CharStrings:
+            return "missing"
+        pen = BoundsPen(None)
+        top.CharStrings[name].draw(pen)
+        return pen.bounds
+
+    return compact
 
 
 def _pages(reader):
@@ -310,7 +344,7 @@ def test_verify_unreadable_pdf_exits_2(tmp_path):
 
 
 def test_missing_pdf_extra_is_a_warning_by_default_and_an_error_when_asked(monkeypatch):
-    monkeypatch.setitem(sys.modules, "weasyprint", None)  # `import weasyprint` now raises ImportError
+    monkeypatch.setitem(sys.modules, "typst", None)  # `import typst` now raises ImportError
     policy = policy_of(EN_POLICY)
     implicit = target.build(policy, BuildOptions())
     assert set(implicit.files) == {"agreement.md", "agreement.html"}
@@ -345,22 +379,23 @@ def test_no_japanese_font_is_an_error_naming_the_package(tmp_path):
 
 
 def test_glyph_check_after_rendering_catches_empty_boxes(tmp_path):
-    """Even when the fc-list pre-check is fooled, WeasyPrint's .notdef glyphs are caught."""
+    """Even when the coverage check before typesetting is fooled, the glyphs Typst could not
+    find (drawn as .notdef, with no ToUnicode entry) are caught in the rendered PDF."""
     env = _without_japanese_fonts(tmp_path)
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from sla_lang.agreement import pdf\n"
-        "pdf.japanese_fonts = lambda: ['/pretend/ja.ttf']\n"
+        "from sla_lang.agreement import fonts\n"
+        "fonts.FontSet.missing = lambda self, characters: []\n"
         "from sla_lang.compile import compile_path\n"
         "from sla_lang.targets import BuildOptions\n"
         "from sla_lang.targets import agreement\n"
         f"r = agreement.build(compile_path(Path({str(JA_POLICY)!r})).policy, BuildOptions(formats=('pdf',)))\n"
-        "print(sorted(r.files), [(d.code, d.severity.value) for d in r.diagnostics])\n"
+        "print(sorted(r.files), [(d.code, d.severity.value, 'Typst drew no glyph' in d.message) for d in r.diagnostics])\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[] [('SLA801', 'error')]"
+    assert result.stdout.strip() == "[] [('SLA801', 'error', True)]"
 
 
 def test_default_build_skips_the_pdf_with_a_warning_without_japanese_fonts(tmp_path):
@@ -383,13 +418,14 @@ def test_missing_glyph_outside_japanese_is_reported(monkeypatch):
 
 
 def test_renderer_failure_becomes_a_diagnostic(monkeypatch):
-    import weasyprint
+    import typst
 
-    def explode(*args, **kwargs):
-        raise RuntimeError("pango exploded")
+    class Exploding:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("typst exploded")
 
-    monkeypatch.setattr(weasyprint.HTML, "render", explode)
+    monkeypatch.setattr(typst, "Compiler", Exploding)
     monkeypatch.delenv("SLA_DEBUG", raising=False)
     built = target.build(policy_of(EN_POLICY), BuildOptions(formats=("pdf",)))
     assert built.failed and built.diagnostics[0].code == "SLA804"
-    assert "pango exploded" in built.diagnostics[0].message
+    assert "typst exploded" in built.diagnostics[0].message
