@@ -429,3 +429,125 @@ def test_renderer_failure_becomes_a_diagnostic(monkeypatch):
     built = target.build(policy_of(EN_POLICY), BuildOptions(formats=("pdf",)))
     assert built.failed and built.diagnostics[0].code == "SLA804"
     assert "typst exploded" in built.diagnostics[0].message
+
+
+# ------------------------------------------------------------------ Typst markup and fonts
+
+
+@needs_poppler
+def test_hostile_text_is_typeset_literally(tmp_path):
+    """Policy text that looks like Typst (or Markdown, HTML, jinja) markup comes out of the PDF
+    as exactly that text: nothing in it is evaluated."""
+    from sla_lang.compile import compile_text
+
+    from .test_agreement import HOSTILE
+
+    result = compile_text(HOSTILE, "hostile.sla")
+    built = target.build(result.policy, BuildOptions(formats=("pdf",)))
+    assert "agreement.pdf" in built.files, [d.message for d in built.diagnostics]
+    pdf = tmp_path / "hostile.pdf"
+    pdf.write_bytes(built.files["agreement.pdf"])
+    text = subprocess.run(["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    flat = re.sub(r"\s+", " ", text)
+    assert "# heading? | pipe | *bold* _em_ [link](javascript:alert(1)) `code` &amp; $x$ ~~s~~" in flat
+    assert "<script>alert(1)</script> {{ 7*7 }}" in flat and "Robert'); DROP TABLE--" in flat
+    assert "Sales[U+200F]" in flat
+
+
+def _typeset_text(markup: str) -> str:
+    """The plain text Typst makes of `markup` (its content tree, read back with typst query)."""
+    import typst
+
+    tree = json.loads(typst.query(f"#metadata[{markup}] <probe>\n".encode(), "<probe>", field="value"))[0]
+
+    def flatten(node) -> str:
+        if isinstance(node, str):
+            return node
+        if isinstance(node, dict):
+            if node.get("func") == "space":
+                return " "
+            if "text" in node:
+                return node["text"]
+            return "".join(flatten(c) for c in node.get("children", [])) + flatten(node.get("body", ""))
+        return ""
+
+    return flatten(tree)
+
+
+@pytest.mark.parametrize("text", [
+    "# heading", "= heading", "- item", "+ item", "1. item", "/ term: x", "*bold* _em_", "`raw`", "$x^2$",
+    "<label>", "@ref", "#set text(red)", "// comment", "/* block */", "a \\ b", "\\u{1F525}", "'single' \"double\"",
+    "--- -- ...", "~nbsp~", "[content]", "{code}", "http://example.com", "50% of 10", "営業部 ≥ 50 (#sales-mql)",
+])
+def test_typst_escape_keeps_text_literal(text):
+    from sla_lang.agreement.escape import typst_markup
+
+    assert _typeset_text(typst_markup(text)) == text
+
+
+def test_typst_escape_keeps_any_printable_line_literal():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from sla_lang.agreement.escape import typst_markup
+
+    line = st.text(st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")), max_size=30)
+
+    @settings(max_examples=60, deadline=None)
+    @given(line)
+    def keeps(text):
+        text = re.sub(r"\s+", " ", text).strip()  # Typst collapses white space like any typesetter
+        assert _typeset_text(typst_markup(text)) == text
+
+    keeps()
+
+
+def test_fonts_are_chosen_by_file_with_a_fallback_family_for_missing_characters():
+    from sla_lang.agreement.fonts import Face, choose_fonts
+
+    def face(path, family, weight=80, charset="20-7e"):
+        return Face(path, (family,), weight, 0, charset)
+
+    installed = [
+        face("/a/DejaVuSans.ttf", "DejaVu Sans"), face("/a/DejaVuSans-Bold.ttf", "DejaVu Sans", 200),
+        face("/a/DejaVuSansMono.ttf", "DejaVu Sans Mono"),
+        face("/b/ipaexg.ttf", "IPAexGothic", charset="20-7e 3000-30ff 4e00-9fff"),
+        face("/c/NotoSansCJK-Bold.ttc", "Noto Sans CJK JP", 200, "20-7e 3000-30ff 4e00-9fff"),
+        face("/c/NotoSansCJK-Regular.ttc", "Noto Sans CJK JP", 80, "20-7e 3000-30ff 4e00-9fff"),
+        face("/d/Zeta.ttf", "Zeta Sans", charset="20-7e 900-97f"),
+        face("/d/Alpha.ttf", "Alpha Sans", charset="20-7e 900-97f"),
+    ]
+    fonts = choose_fonts(installed)
+    assert fonts.japanese == "Noto Sans CJK JP"  # preferred to IPAex, which has no bold
+    assert {f.path for f in fonts.faces} == {"/a/DejaVuSans.ttf", "/a/DejaVuSans-Bold.ttf", "/a/DejaVuSansMono.ttf",
+                                             "/c/NotoSansCJK-Bold.ttc", "/c/NotoSansCJK-Regular.ttc"}
+    assert fonts.missing(set("営業 abc क")) == ["क"]
+    fonts.add_fallbacks(installed, set("営業 abc क"))
+    assert fonts.missing(set("営業 abc क")) == []
+    assert fonts.body[-1] == "Alpha Sans"  # of two families with the glyph, the first by file path
+    without_noto = choose_fonts([f for f in installed if "Noto" not in f.families[0]])
+    assert without_noto.japanese == "IPAexGothic"
+    assert choose_fonts([f for f in installed if f.families[0].startswith("DejaVu")]).missing(set("営")) == ["営"]
+
+
+@needs_poppler
+def test_pdf_bytes_do_not_depend_on_the_locale(tmp_path):
+    """Item 9: under a Japanese locale fontconfig names IPAex `IPAexゴシック` (the family name in
+    Japanese), which WeasyPrint embedded, changing the bytes. fontconfig reads the language
+    from these variables whether or not the locale is generated on the machine."""
+    outputs = []
+    for n, env in enumerate([
+        {"LC_ALL": "C", "LANG": "C", "LANGUAGE": ""},
+        {"LC_ALL": "ja_JP.UTF-8", "LANG": "ja_JP.UTF-8", "LANGUAGE": "ja:en", "FC_LANG": "ja"},
+    ]):
+        out = tmp_path / f"out{n}"
+        result = subprocess.run([sys.executable, "-m", "sla_lang", "build", str(JA_POLICY), "-t", "agreement",
+                                 "--format", "pdf", "-o", str(out), "--color", "never"],
+                                capture_output=True, text=True, cwd=REPO, timeout=300,
+                                env={**os.environ, "PYTHONPATH": str(REPO), **env})
+        assert result.returncode == 0, result.stderr
+        outputs.append((out / "agreement.pdf").read_bytes())
+    assert outputs[0] == outputs[1]
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "out1" / "agreement.pdf")], capture_output=True, text=True,
+                           check=True).stdout
+    assert "NotoSansCJKjp-Bold" in fonts and "ゴシック" not in fonts

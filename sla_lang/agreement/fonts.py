@@ -79,7 +79,7 @@ class FontSet:
         for ch in self.missing(characters):
             if not _uncovered(self.faces, {ch}):
                 continue  # a fallback added for an earlier character has it too
-            face = next((f for f in installed if not _uncovered([f], {ch})), None)
+            face = next((f for f in sorted(installed, key=lambda f: f.path) if not _uncovered([f], {ch})), None)
             if face is None:
                 continue
             family = face.families[0]
