@@ -368,3 +368,33 @@ def test_diff_of_the_largest_example_with_itself_is_fast_and_empty(in_repo):
     assert result.exit_code == 0
     assert result.output.endswith(("No semantic change.\n", "意味の変更はありません。\n"))
     assert elapsed < 5
+
+
+@needs_git
+@pytest.mark.parametrize("args", [
+    ["--output=v:policies/corpus.sla", "policies/corpus.sla"],
+    ["--", "--output=v:policies/corpus.sla", "policies/corpus.sla"],
+    ["--base", "--output=v:policies/corpus.sla"],
+    ["--base=--output=v:policies/corpus.sla", "policies/"],
+    ["--base", "main", "--", "--output=v:policies/corpus.sla"],
+])
+def test_revisions_and_paths_never_reach_git_as_options(tmp_path, monkeypatch, args):
+    """Issue 15 item 4: `sla diff -- --output=FILE` had git overwrite FILE."""
+    repo = make_repo(tmp_path)
+    monkeypatch.chdir(repo)
+    victim = repo / "v:policies" / "corpus.sla"  # where `git show --output=v:policies/corpus.sla` would write
+    victim.parent.mkdir()
+    victim.write_text("precious\n")
+    result = run("--color", "never", *args)
+    assert victim.read_text() == "precious\n"
+    assert result.exit_code == (0 if "main" in args else 2), result.output  # a path is only ever a path
+    if args[0] != "--output=v:policies/corpus.sla" and "main" not in args:  # (click refuses that one itself)
+        assert "is not a revision" in result.output
+
+
+@needs_git
+def test_unknown_revision_names_itself(tmp_path, monkeypatch):
+    make_repo(tmp_path)
+    monkeypatch.chdir(tmp_path / "repo")
+    result = run("nope:policies/corpus.sla", "policies/corpus.sla", "--color", "never")
+    assert result.exit_code == 2 and "unknown revision `nope`" in result.output

@@ -94,6 +94,24 @@ ESCALATION_TO_OWNER = define_rule(
 )
 
 
+UNIDENTIFIED_SIGNER = define_rule(
+    "SLA408",
+    "unidentified-signer",
+    Severity.WARNING,
+    "A party signs the agreement, but the policy does not say who may sign for it.",
+    explanation="Each `party` signs the agreement PDF in its own signature field. `sla verify "
+    "--policy` checks that the certificate in each field belongs to the party's lead: the "
+    "certificate's e-mail address (subject or subjectAltName) must be the lead's `email`, and its "
+    "SHA-256 fingerprint the lead's `certificate` when one is given. Without either, anybody "
+    "holding a trusted certificate could sign for the party and verify could not tell. Two "
+    "parties whose leads share an e-mail address or certificate would let one person sign for "
+    "both sides. Give every party a `lead` with its own `email` (and, to pin one certificate, "
+    "its `certificate` fingerprint: `openssl x509 -in cert.pem -noout -fingerprint -sha256`).",
+    bad='party sales "Sales" {\n  role sales\n  lead "Kenji Sato" title "Head of Sales"\n}',
+    good='party sales "Sales" {\n  role sales\n  lead "Kenji Sato" title "Head of Sales" email "kenji@example.com"\n}',
+)
+
+
 @check(STAGE_WITHOUT_OWNER)
 def find_stages_without_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
     for stage in flow(ctx).stages.values():
@@ -214,4 +232,42 @@ def find_escalations_to_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
                     escalation.to.span,
                     help="escalate to a manager or another team (e.g. `team sales_managers { part of sales }`)",
                     related=(Related(owner.span, "owner"),),
+                )
+
+
+@check(UNIDENTIFIED_SIGNER)
+def find_unidentified_signers(ctx: CheckContext) -> Iterator[Diagnostic]:
+    claimed: dict[tuple[str, str], ir.Team] = {}
+    for party in ctx.policy.parties:
+        lead = party.lead
+        if lead is None:
+            yield Diagnostic(
+                UNIDENTIFIED_SIGNER,
+                f"party `{party.id}` signs the agreement but names no `lead` to sign for it",
+                party.name_span,
+                help=f'add `lead "NAME" title "TITLE" email "ADDRESS"` to party `{party.id}`',
+            )
+            continue
+        if not lead.identified:
+            yield Diagnostic(
+                UNIDENTIFIED_SIGNER,
+                f"the lead of party `{party.id}` has no `email` or `certificate`: `sla verify` cannot "
+                "tell whether the right person signed",
+                lead.span,
+                help="add the e-mail address of the lead's signing certificate: "
+                f'`lead "{lead.name}" … email "ADDRESS"`',
+            )
+            continue
+        for kind, value in (("email", lead.email and lead.email.casefold()), ("certificate", lead.certificate)):
+            if value is None:
+                continue
+            other = claimed.setdefault((kind, value), party)
+            if other is not party:
+                yield Diagnostic(
+                    UNIDENTIFIED_SIGNER,
+                    f"the leads of `{other.id}` and `{party.id}` have the same `{kind}`: one person would "
+                    "sign for both parties",
+                    lead.span,
+                    help="each party signs for itself: give each lead their own e-mail address and certificate",
+                    related=(Related(other.lead.span, f"the lead of `{other.id}`"),),
                 )

@@ -84,7 +84,30 @@ def read_side(spec: str) -> Side:
     rev, _, name = spec.partition(":")
     if not rev or not name:
         raise RevisionError(_error(f"`{spec}` is neither a file nor REV:path", spec))
-    return Side(spec, _git(["show", f"{rev}:{name}"]))
+    commit = resolve_commit(rev)
+    return Side(spec, _git(["show", "--end-of-options", f"{commit}:{name}"]))
+
+
+def resolve_commit(rev: str) -> str:
+    """The commit a revision names, as a full hash; never lets `rev` reach git as an option.
+
+    `sla diff -- --output=FILE:x` once had git write FILE: a revision that starts with `-`
+    (or holds control characters) is refused before git sees it, and git is told where its
+    options end. Everything later is given the hash, not the user's text.
+    """
+    if not rev or rev.startswith("-") or any(ord(ch) < 32 or ord(ch) == 127 for ch in rev):
+        raise RevisionError(_error(f"`{rev}` is not a revision", rev,
+                                   help="give a branch, tag or commit (a revision cannot start with `-`)"))
+    try:
+        out = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"])
+    except RevisionError as exc:
+        if exc.diagnostic.code == UNREADABLE_REVISION.code and "cannot run git" in exc.diagnostic.message:
+            raise
+        raise RevisionError(_error(f"unknown revision `{rev}`: no such branch, tag or commit here", rev)) from None
+    commit = out.decode("ascii", errors="replace").strip()
+    if not commit or not all(ch in "0123456789abcdef" for ch in commit):
+        raise RevisionError(_error(f"`{rev}` is not a commit", rev))
+    return commit
 
 
 def changed_policies(base: str, paths: list[str], is_excluded) -> tuple[str, list[ChangedPolicy]]:
@@ -95,11 +118,11 @@ def changed_policies(base: str, paths: list[str], is_excluded) -> tuple[str, lis
     and the changes, added and deleted files included.
     """
     root = Path(_git(["rev-parse", "--show-toplevel"]).decode().strip())
-    _git(["rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"])
+    commit = resolve_commit(base)
     try:
-        start = _git(["merge-base", base, "HEAD"]).decode().strip()
+        start = _git(["merge-base", commit, "HEAD"]).decode().strip()
     except RevisionError:
-        start = _git(["rev-parse", f"{base}^{{commit}}"]).decode().strip()
+        start = commit
     specs = [_root_relative(p, root) for p in (paths or ["."])]
     listing = _git(["diff", "--name-status", "-z", "--find-renames", start, "--", *specs], cwd=root)
     untracked = _git(["ls-files", "--others", "--exclude-standard", "-z", "--", *specs], cwd=root)
@@ -128,7 +151,8 @@ def changed_policies(base: str, paths: list[str], is_excluded) -> tuple[str, lis
         shown_new = display_path(root / new) if new else None
         if any(is_excluded(Path(display_path(root / n))) for n in names):
             continue
-        old_side = Side(f"{start[:12]}:{old}", _git(["show", f"{start}:{old}"], cwd=root)) if old else Side("", None)
+        old_side = (Side(f"{start[:12]}:{old}", _git(["show", "--end-of-options", f"{start}:{old}"], cwd=root))
+                    if old else Side("", None))
         if new:
             try:
                 data = (root / new).read_bytes()
