@@ -13,6 +13,7 @@ reader sees them — word boxes from `pdftotext -bbox`, text runs with their fon
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -188,13 +189,11 @@ def _declared_weights(pdf: Path) -> dict[str, float]:
     with fontTools from the program itself, not from the names the renderer wrote: the
     standard vertical stem width (StdVW) of a CFF program, the weight class (OS/2) of a
     TrueType one, on one scale (a regular stem is ~0.1 em; weight class 400 → 0.1)."""
-    import io
-
     from fontTools.cffLib import CFFFontSet
     from fontTools.ttLib import TTFont
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    reader = PdfFileReader(open(pdf, "rb"))
+    reader = PdfFileReader(io.BytesIO(pdf.read_bytes()))
     out: dict[str, float] = {}
     stack = [reader.root["/Pages"]]
     while stack:
@@ -355,7 +354,7 @@ def test_signature_section_is_one_page_with_boxes_two_per_row(rendered, name, la
     for party in doc.signatures:
         assert any(_same_text(run.text, party["party"]) for run in page_runs), f"box of {party['party']!r} not on the page"
 
-    reader = PdfFileReader(open(r["pdf"], "rb"))
+    reader = PdfFileReader(io.BytesIO(r["pdf"].read_bytes()))
     pages = _page_numbers(reader)
     fields = [f.get_object() for f in reader.root["/AcroForm"]["/Fields"]]
     assert [str(f["/T"]) for f in fields] == [p["field"] for p in doc.signatures]

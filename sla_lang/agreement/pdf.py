@@ -327,10 +327,10 @@ def _to_unicode_text(cmap: bytes) -> set[str]:
         return bytes.fromhex(hex_digits.decode()).decode("utf-16-be", "replace")
 
     out: set[str] = set()
-    for block in re.findall(rb"beginbfchar(.*?)endbfchar", cmap, re.S):
+    for block in re.findall(rb"beginbfchar(.*?)endbfchar", cmap, re.DOTALL):
         for _, destination in re.findall(_HEX + rb"\s*" + _HEX, block):
             out.update(text(destination))
-    for block in re.findall(rb"beginbfrange(.*?)endbfrange", cmap, re.S):
+    for block in re.findall(rb"beginbfrange(.*?)endbfrange", cmap, re.DOTALL):
         for lo, hi, rest in re.findall(_HEX + rb"\s*" + _HEX + rb"\s*(<[0-9A-Fa-f]+>|\[[^\]]*\])", block):
             if rest.startswith(b"["):  # one destination per glyph
                 for destination in re.findall(_HEX, rest):
