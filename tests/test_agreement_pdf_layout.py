@@ -271,6 +271,33 @@ def narrow_cells(words: list[Word], pages: Pages) -> list[tuple[int, str]]:
     return sorted(out)
 
 
+def crossing_words(words: list[Word], pages: Pages) -> list[tuple[int, str]]:
+    """Words drawn over a table rule into the next cell: a rule (it runs past the word's box
+    above and below, a glyph does not) inside the word's box, with ink right after it, in the
+    next cell's inset, which is blank unless text runs into it. (poppler's boxes of Japanese
+    words are a little too wide where Typst narrows punctuation such as 、「: the rule then
+    falls inside the box with nothing beyond it.)"""
+    out = []
+    for w in words:
+        if w.y1 >= FOOTER_TOP or w.x1 - w.x0 < 2:
+            continue
+        for x in _steps(w.x0 + 1, w.x1 - 1, 0.5):
+            if not pages.vertical_rule(w.page, x, w.y0 - 1.5, w.y1 + 1.5):
+                continue
+            beyond = [pages.ink(w.page, bx, y) for bx in _steps(x + 1, min(w.x1, x + 2.5), 0.5)
+                      for y in _steps(w.y0 + 1, w.y1 - 1, 0.5)]
+            if max(beyond) > 60:
+                out.append((w.page, w.text))
+                break
+    return out
+
+
+@pytest.mark.parametrize(("name", "lang"), CASES)
+def test_no_text_runs_over_a_table_rule(rendered, name, lang):
+    r = rendered(name, lang)
+    assert crossing_words(r["words"], r["pages"]) == []
+
+
 @pytest.mark.parametrize(("name", "lang"), CASES)
 def test_no_table_cell_wraps_to_a_character_or_two_per_line(rendered, name, lang):
     r = rendered(name, lang)
@@ -279,21 +306,35 @@ def test_no_table_cell_wraps_to_a_character_or_two_per_line(rendered, name, lang
     assert narrow_cells(r["words"], r["pages"]) == []
 
 
-def test_the_narrow_cell_check_sees_a_wrapped_cell(tmp_path):
-    """The check itself, on a page made for it: a 14 pt wide ruled column holding 「月次」 and
-    「四半期」, one character per line."""
+def _typeset(tmp_path: Path, table: str) -> tuple[list[Word], Pages]:
+    """A page holding one table, typeset with the PDF's own fonts, read back like the others."""
     typst = pytest.importorskip("typst")
     from sla_lang.agreement.fonts import choose_fonts, installed_faces
 
     fonts = choose_fonts(installed_faces())
     fonts.link_into(tmp_path / "fonts")
     family = ", ".join(f'"{f}"' for f in fonts.body)
-    source = (f'#set text(font: ({family},), size: 9pt)\n'
-              '#table(columns: (14pt, 60pt), stroke: 0.5pt + rgb("#c8c8c8"), [月次], [monthly], [四半期], [quarterly])\n')
-    pdf = tmp_path / "narrow.pdf"
+    source = f'#set text(font: ({family},), size: 9pt)\n#table({table}, stroke: 0.5pt + rgb("#c8c8c8"))\n'
+    pdf = tmp_path / "table.pdf"
     pdf.write_bytes(typst.compile(source.encode(), font_paths=[str(tmp_path / "fonts")], ignore_system_fonts=True))
     (tmp_path / "pages").mkdir()
-    assert narrow_cells(_words(pdf), Pages(pdf, tmp_path / "pages")) == [(1, "四/半/期"), (1, "月/次")]
+    return _words(pdf), Pages(pdf, tmp_path / "pages")
+
+
+def test_the_narrow_cell_check_sees_a_wrapped_cell(tmp_path):
+    """The check itself, on a page made for it: a 14 pt wide column holding 「月次」 and
+    「四半期」, one character per line."""
+    words, pages = _typeset(tmp_path, "columns: (14pt, 60pt), [月次], [monthly], [四半期], [quarterly]")
+    assert narrow_cells(words, pages) == [(1, "四/半/期"), (1, "月/次")]
+    assert crossing_words(words, pages) == []
+
+
+def test_the_crossing_check_sees_text_over_a_rule(tmp_path):
+    """The check itself: a word wider than its 30 pt column runs over the rule; the Japanese
+    punctuation Typst narrows (its box in poppler is too wide) does not."""
+    words, pages = _typeset(tmp_path, "columns: (30pt, 100pt, 60pt), [*opportunity*], [a], [b], "
+                                      "[x], [「timing」、「budget」、「no」、「ok」], [c]")
+    assert crossing_words(words, pages) == [(1, "opportunity")]
 
 
 def test_the_kpi_table_stays_on_two_pages_at_most(rendered):

@@ -136,6 +136,14 @@ def page_counter_typst(t: Catalogue) -> str:
     return "".join(counters[piece] if i % 2 else typst_markup(piece) for i, piece in enumerate(text.split(marker)))
 
 
+def footer_typst(t: Catalogue, doc: Document) -> str:
+    """Typst markup of the page footer's text, the fingerprint unbreakable (a narrow line breaks
+    before it, not inside the word before it)."""
+    marker = "\x00"
+    text = t("footer.text", title=doc.title, version=doc.version, fingerprint=marker)
+    return f"#box[{typst_markup(doc.fingerprint)}]".join(typst_markup(piece) for piece in text.split(marker))
+
+
 def render_typst(doc: Document, *, fonts: dict[str, list[str]]) -> str:
     """The Typst source of the PDF. `fonts`: the family names Typst may use, in order of
     preference, for the body text (`body`) and for clause ids and HubSpot names (`mono`)."""
@@ -154,4 +162,5 @@ def render_typst(doc: Document, *, fonts: dict[str, list[str]]) -> str:
         diagram_svg=svg,
         diagram_width=f"{width_pt * scale:.2f}pt",
         page_counter=page_counter_typst(t),
+        footer=footer_typst(t, doc),
     )
