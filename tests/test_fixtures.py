@@ -71,9 +71,12 @@ def test_valid_policy_has_no_errors(path, in_repo):
 
 @pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.name)
 def test_example_policies_are_clean(path, in_repo):
-    """The examples are the product's showcase: no warnings either."""
+    """The examples are the product's showcase: no warnings either. Notes (information) may
+    remain where the seed article itself leaves something open (a target "to be agreed")."""
     result = compile_path(path, shown_as=rel(path))
-    assert [f"{d.span.line}:{d.span.column} {d.code} {d.message}" for d in result.diagnostics] == []
+    assert [f"{d.span.line}:{d.span.column} {d.code} {d.message}" for d in result.diagnostics
+            if d.severity is not Severity.INFO] == []
+    assert {d.code for d in result.diagnostics} <= {"SLA723"}
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)

@@ -165,6 +165,12 @@ def _parties(section: Section, policy: ir.Policy, w: Words) -> None:
 
 
 def _stages(section: Section, policy: ir.Policy, w: Words) -> None:
+    arrivals: dict[str, list[str]] = {}
+    for stage in policy.stages:
+        for t in stage.transitions:
+            arrivals.setdefault(t.target.name, []).append(
+                w.t("stages.arrival", source=w.stage(stage.id), label=visible(t.label))
+                if t.label else w.stage(stage.id))
     for n, stage in enumerate(policy.stages, 1):
         section.clauses.append({
             "number": _number(section, n),
@@ -173,8 +179,21 @@ def _stages(section: Section, policy: ir.Policy, w: Words) -> None:
             "owner": w.team(stage.owner),
             "kinds": w.join([w.t(f"marker.{m.kind}") for m in stage.markers]),
             "hubspot": visible(stage.hubspot.name) if stage.hubspot else "",
-            "description": visible(stage.description) if stage.description else "",
+            "description": visible(stage.description) if stage.description else _definition(stage, arrivals, w),
         })
+
+
+def _definition(stage: ir.Stage, arrivals: dict[str, list[str]], w: Words) -> str:
+    """A stage without a `description` is defined by where its leads come from, so that no row of
+    the stage table (typically a final stage such as "Closed lost") is left blank."""
+    sources = list(dict.fromkeys(arrivals.get(stage.id, ())))
+    if stage.is_terminal:
+        key = "stages.final_from" if sources else "stages.final"
+    elif stage.is_entry and not sources:
+        return w.t("stages.new_leads")
+    else:
+        key = "stages.reached_from" if sources else ""
+    return w.t(key, sources=w.join(sources, "or")) if key else ""
 
 
 def _transition_when(t: ir.Transition, w: Words) -> str:
@@ -325,7 +344,7 @@ def _deadlines(section: Section, policy: ir.Policy, w: Words) -> None:
                 "number": _number(section, n),
                 "id": d.clause_id,
                 "stage": w.stage(stage.id),
-                "kind": w.t(f"deadline.{d.kind}"),
+                "kind": w.t(f"deadline.{d.kind}") + _source(d.source, w),
                 "owner": w.team(d.owner or stage.owner),
                 "sla": w.duration(d.within),
                 "slo": w.duration(d.target) if d.target else "",
@@ -398,16 +417,25 @@ def _kpis(section: Section, policy: ir.Policy, w: Words) -> None:
                 "review": w.review(a.review),
                 "notify": w.teams(a.notify),
             }
+        if kpi.target is not None:
+            target = w.threshold(kpi.target.op, kpi.target.value)
+        else:
+            target = w.t("kpis.target_pending" if kpi.target_pending else "kpis.monitored")
         section.clauses.append({
             "number": _number(section, n),
             "id": kpi.clause_id,
             "label": visible(kpi.label),
             "owner": w.team(kpi.owner),
-            "measure": w.measure(kpi.measure),
+            "measure": w.measure(kpi.measure) + _source(kpi.source, w),
             "period": w.period(kpi.period),
-            "target": w.threshold(kpi.target.op, kpi.target.value) if kpi.target else "",
+            "target": target,
             "alert": alert,
         })
+
+
+def _source(source: ir.Text | None, w: Words) -> str:
+    """" (source: HubSpot funnel report)" after what it measures; empty without a source."""
+    return w.t("doc.paren", text=w.t("measured.source", source=visible(source.value))) if source else ""
 
 
 def _information(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -478,8 +506,47 @@ def _calendars(section: Section, policy: ir.Policy, w: Words) -> None:
 
 
 def _cancellations(section: Section, policy: ir.Policy, w: Words) -> None:
-    for n, c in enumerate(policy.cancellations, 1):
-        section.clauses.append({"number": _number(section, n), "id": c.clause_id, "text": visible(c.text)})
+    """Term and renewal, how the agreement is amended, then when it must be rewritten."""
+    a = policy.agreement
+    terms: list[dict[str, Any]] = []
+    if a is not None and a.term is not None:
+        terms.append({"id": a.term.clause_id, "title": w.t("term.title"), "text": _term_text(a, w)})
+    if a is not None and a.amendment is not None:
+        m = a.amendment
+        paragraphs = [w.t("amendment.approvers", parties=w.teams(m.approvers))] if m.approvers else []
+        paragraphs += [visible(t.value) for t in m.text]
+        terms.append({"id": m.clause_id, "title": w.t("amendment.title"), "text": w.sentences(paragraphs)})
+    for n, clause in enumerate(terms, 1):
+        clause["number"] = _number(section, n)
+    conditions = [
+        {"number": _number(section, n), "id": c.clause_id, "text": visible(c.text)}
+        for n, c in enumerate(policy.cancellations, len(terms) + 1)
+    ]
+    section.extra["terms"] = terms
+    section.extra["conditions"] = conditions
+    section.clauses = terms + conditions
+
+
+def _term_text(a: ir.Agreement, w: Words) -> str:
+    term = a.term
+    assert term is not None
+    effective = a.effective.value if a.effective else None
+    try:
+        last = term.last_day(effective)
+    except (OverflowError, ValueError):
+        last = None
+    values = {"effective": effective.isoformat() if effective else "", "until": last.isoformat() if last else ""}
+    if term.length is not None:
+        first = w.t("term.length", length=w.t(f"term_unit.{term.length.unit}", n=term.length.every), **values)
+    else:
+        first = w.t("term.until", **values)
+    if term.renewal == "automatic":
+        second = w.t("term.renews_automatically")
+    elif term.renewal == "after_review":
+        second = w.t("term.renews_after_review", review=w.review(term.review))
+    else:
+        second = w.t("term.expires")
+    return w.sentences([first, second])
 
 
 # ------------------------------------------------------------------ invisible characters

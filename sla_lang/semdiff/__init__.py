@@ -98,7 +98,8 @@ def parse_handles(text: str) -> set[str]:
 
 
 def required_approvals(changes: PolicyChanges, old: Policy | None, new: Policy | None) -> list[Approval]:
-    """Parties whose obligations got stricter, plus the document owner for any change.
+    """Parties whose obligations got stricter, the document owner and the parties the agreement's
+    amendment procedure names (`amendment approved by …`), for any change.
 
     Reviewers are read from the *old* policy when the team existed there: a pull request cannot
     choose who approves it by editing the `reviewers` it is judged by.
@@ -128,6 +129,13 @@ def required_approvals(changes: PolicyChanges, old: Policy | None, new: Policy |
     for owner in dict.fromkeys(o for o in (changes.old_owner, changes.owner) if o):
         entry = approval(owner)
         entry.reasons.insert(0, "owner")
+    # `amendment approved by …` as the old version states it: a change cannot drop its own approvers
+    stated = old if old is not None else new
+    if stated is not None and stated.agreement is not None and stated.agreement.amendment is not None:
+        for name in stated.agreement.amendment.approvers:
+            entry = approval(name.name)
+            if "amendment" not in entry.reasons:
+                entry.reasons.append("amendment")
     return sorted(by_team.values(), key=lambda a: ("owner" not in a.reasons, a.team))
 
 

@@ -223,6 +223,8 @@ class _Comparison:
              self.team_label(self.new, b.owner.name if b.owner else None)),
             ("calendar", _opt(a.calendar, lambda n: Plain(n.name)), _opt(b.calendar, lambda n: Plain(n.name))),
             ("purpose", Items(tuple(Quote(p.value) for p in a.purpose)), Items(tuple(Quote(p.value) for p in b.purpose))),
+            ("term", _term(a.term), _term(b.term)),
+            ("amendment", _amendment(a.amendment), _amendment(b.amendment)),
         ]
         for name, before, after in fields:
             if name == "owner":
@@ -568,6 +570,9 @@ class _Comparison:
                 self.emit("deadline.owner", CHANGED, db.clause_id, What.of(f"deadline.{kind}.owner", stage=label),
                           self.team_label(self.old, owner_a), self.team_label(self.new, owner),
                           self.handover(owner_a, owner))
+            if _text(da.source) != _text(db.source):
+                self.emit("deadline.source", CHANGED, db.clause_id, What.of(f"deadline.{kind}.source", stage=label),
+                          _opt(da.source, lambda t: Quote(t.value)), _opt(db.source, lambda t: Quote(t.value)))
 
     def _sooner(self, owner: str | None, direction: int | None) -> Effects:
         """A time limit got shorter (-1) or longer (+1): stricter or looser for its owner."""
@@ -762,7 +767,7 @@ class _Comparison:
             if a is None or b is None:
                 side = self.new if a is None else self.old
                 self.emit("kpi", ADDED if a is None else REMOVED, k.clause_id, What.of("kpi", **what),
-                          old=_threshold(a.target) if b is None else None, new=_threshold(b.target) if a is None else None,
+                          old=_kpi_target(a) if b is None else None, new=_kpi_target(b) if a is None else None,
                           effects=self.owner_effect(side, k.owner.name if k.owner else None,
                                                     STRICTER if a is None else LOOSER))
                 continue
@@ -775,14 +780,17 @@ class _Comparison:
             measure = lambda x: Plain(ir.measure_source(x))  # noqa: E731
             if measure(a) != measure(b):
                 self.emit("kpi.measure", CHANGED, b.clause_id, What.of("kpi.measure", **what), measure(a), measure(b))
-            if _threshold(a.target) != _threshold(b.target):
+            if _kpi_target(a) != _kpi_target(b):
                 effects = Effects()
                 if a.target and b.target:
                     easier = cond.bound_ease(a.target.op, a.target.value, b.target.op, b.target.value)
                     if easier:  # a target that is harder to meet is stricter for the KPI's owner
                         effects.add(self.new.party(owner_b), LOOSER if easier > 0 else STRICTER)
                 self.emit("kpi.target", CHANGED, b.clause_id, What.of("kpi.target", **what),
-                          _threshold(a.target), _threshold(b.target), effects)
+                          _kpi_target(a), _kpi_target(b), effects)
+            if _text(a.source) != _text(b.source):
+                self.emit("kpi.source", CHANGED, b.clause_id, What.of("kpi.source", **what),
+                          _opt(a.source, lambda t: Quote(t.value)), _opt(b.source, lambda t: Quote(t.value)))
             self._alert(a, b, owner_b, what)
 
     def _alert(self, a: ir.Kpi, b: ir.Kpi, owner: str | None, what: dict) -> None:
@@ -1037,6 +1045,33 @@ def _threshold(threshold: ir.Threshold | ir.Alert | None):
     if threshold is None:
         return Word("none")
     return Plain(f"{threshold.op} {ir.value_source(threshold.value)}")
+
+
+def _text(text: ir.Text | None) -> str | None:
+    return text.value if text is not None else None
+
+
+def _kpi_target(kpi: ir.Kpi):
+    return Word("to_be_agreed") if kpi.target_pending else _threshold(kpi.target)
+
+
+def _term(term: ir.Term | None):
+    if term is None:
+        return Word("none")
+    length = term.length
+    parts: list = [Plain(f"{length.every} {length.unit}{'s' * (length.every != 1)}" if length
+                         else f"until {term.until.value.isoformat()}" if term.until else "")]
+    parts.append(Word({"automatic": "renews_automatically", "after_review": "renews_after_review"}.get(
+        term.renewal or "", "expires")))
+    if term.review is not None:
+        parts.append(Plain(term.review.name))
+    return Items(tuple(parts))
+
+
+def _amendment(amendment: ir.Amendment | None):
+    if amendment is None:
+        return Word("none")
+    return Items(tuple(Plain(n.name) for n in amendment.approvers) + tuple(Quote(t.value) for t in amendment.text))
 
 
 def _cadence(review: ir.Review | None):

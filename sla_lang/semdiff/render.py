@@ -76,6 +76,8 @@ def _approval_line(a: Approval, lang: str) -> str:
         reasons.append(phrase("approver_reason_owner", lang))
     if "stricter" in a.reasons:
         reasons.append(f"{phrase('approver_reason_stricter', lang)} ({', '.join(a.clauses)})")
+    if "amendment" in a.reasons:
+        reasons.append(phrase("approver_reason_amendment", lang))
     return f"{a.team} ({a.label}): {who} — {'; '.join(reasons)}  [{a.policy}]"
 
 
