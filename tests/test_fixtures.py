@@ -57,6 +57,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA866": "tests/test_fixtures_target.py::test_uncoverable_transition_is_reported_with_its_reason",
     "SLA867": "tests/test_sla_test_command.py::test_invalid_scenario_file_is_reported",
     "SLA868": "tests/test_sla_test_command.py::test_mutated_threshold_fails_a_previously_generated_scenario",
+    "SLA869": "tests/test_hubspot_differential.py::test_a_build_from_another_policy_version_is_reported",
 }
 
 
