@@ -324,6 +324,20 @@ class Portal:
                                 ok=(404,))
         return response.body if response.status != 404 and isinstance(response.body, dict) else None
 
+    def list_owners(self) -> list[dict]:
+        """The portal's active owners (users and their teams), following the paging cursor."""
+        owners: list[dict] = []
+        after: str | None = None
+        for _ in range(10_000):
+            query: list[tuple[str, Any]] = [("limit", 100)] + ([("after", after)] if after else [])
+            body = self.request("list the owners", "GET", "/crm/v3/owners", query=query).body
+            body = body if isinstance(body, dict) else {}
+            owners += [o for o in body.get("results", []) if isinstance(o, dict)]
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return owners
+        raise HubSpotError("the owner list does not end (its paging cursor repeats)")
+
     def account_details(self) -> dict:
         body = self.request("read the account details", "GET", "/account-info/v3/details").body
         return body if isinstance(body, dict) else {}
@@ -416,6 +430,8 @@ class PortalState:
     time_zone: str | None = None
     time_zone_problem: str | None = None  # why the zone could not be read
     portal_id: Any = None
+    owners: list[dict] | None = None  # read only when a workflow names users or teams
+    owners_problem: str | None = None
 
     @property
     def flow_ids(self) -> set[str]:
@@ -437,6 +453,13 @@ def read_portal(portal: Portal, desired: Desired) -> PortalState:
     else:
         state.time_zone = details.get("timeZone") if isinstance(details.get("timeZone"), str) else None
         state.portal_id = details.get("portalId")
+    if any(recipients(body) != (set(), set()) for body in desired.workflows.values()):
+        try:
+            state.owners = portal.list_owners()
+        except HubSpotError as exc:
+            if exc.status is None:
+                raise
+            state.owners_problem = str(exc)
     return state
 
 
@@ -531,6 +554,7 @@ def plan(portal: Portal, desired: Desired, *, force: bool = False, prune: bool =
             result.notes.append(f"property {name} is no longer used by this policy: kept (sla-lang never deletes a "
                                 "property: it may hold data); archive it in HubSpot when nothing needs it")
     check_time_zone(result)
+    check_owners(result)
     result.manual = manual_steps(desired)
     return result
 
@@ -699,6 +723,51 @@ def check_time_zone(result: Plan) -> None:
                 f"the portal's time zone is {state.time_zone} but the workflows' time windows and blocked dates are "
                 f"written for {zone}: HubSpot would run them at the wrong hours. Change the portal's time zone in "
                 f"HubSpot (Settings → Account defaults), or write the calendar for {state.time_zone} and rebuild")
+
+
+def recipients(flow: dict) -> tuple[set[str], set[str]]:
+    """The HubSpot user ids and team ids a workflow's actions name (notifications, tasks,
+    owner rotation): what the portal mapping `[tool.sla.hubspot.teams.*]` became."""
+    users: set[str] = set()
+    teams: set[str] = set()
+    for action in flow.get("actions") or []:
+        fields = action.get("fields") if isinstance(action, dict) else None
+        if not isinstance(fields, dict):
+            continue
+        for key, found in (("user_ids", users), ("team_ids", teams)):
+            values = fields.get(key)
+            if isinstance(values, list):
+                found.update(str(v) for v in values)
+    return users, teams
+
+
+def check_owners(result: Plan) -> None:
+    """Every user and team id the workflows send to must exist in the portal (Owners API,
+    `GET /crm/v3/owners`: an owner's `userId` and its `teams[].id`); a wrong id would make
+    HubSpot drop the notification or the rotation silently."""
+    state = result.state
+    used = {key: recipients(body) for key, body in result.desired.workflows.items()}
+    if state is None or not any(users or teams for users, teams in used.values()):
+        return
+    if state.owners is None:
+        result.notes.append(f"the user and team ids in the workflows were not checked ({state.owners_problem}): "
+                            "give the private app the scope crm.objects.owners.read to check them")
+        return
+    known_users = {str(o["userId"]) for o in state.owners if o.get("userId") is not None and not o.get("archived")}
+    known_teams = {str(t["id"]) for o in state.owners if not o.get("archived")
+                   for t in o.get("teams") or [] if isinstance(t, dict) and t.get("id") is not None}
+    for key in sorted(used):
+        users, teams = used[key]
+        name = result.desired.workflows[key].get("name")
+        clauses = ", ".join(result.desired.workflow_clauses.get(key, [])) or key
+        for user in sorted(users - known_users):
+            result.problems.append(
+                f"workflow “{name}” ({clauses}) sends to HubSpot user id {user}, which is not an active user of this "
+                "portal (Owners API): correct the `user-ids` under [tool.sla.hubspot.teams.…] and rebuild")
+        for team in sorted(teams - known_teams):
+            result.problems.append(
+                f"workflow “{name}” ({clauses}) sends to HubSpot team id {team}, which no active user of this portal "
+                "belongs to (Owners API): correct the `team-id` under [tool.sla.hubspot.teams.…] and rebuild")
 
 
 def same_zone(a: str, b: str) -> bool:

@@ -11,7 +11,7 @@ It answers the endpoints `sla deploy` uses, the way HubSpot's specs describe the
 - CRM Properties v3: `GET /crm/v3/properties/contacts`, `GET|POST …/groups[/{name}]`,
   `GET|PATCH /crm/v3/properties/contacts/{name}`, `POST /crm/v3/properties/contacts`
   (409 when the name is taken; the group must exist);
-- Account Info v3: `GET /account-info/v3/details`.
+- Account Info v3: `GET /account-info/v3/details`; CRM Owners v3: `GET /crm/v3/owners` (paged).
 A body that HubSpot's schema rejects (or that carries a field the schema does not declare) is
 answered 400 and recorded in `violations`; the tests require that list to stay empty.
 
@@ -67,6 +67,7 @@ class Fault:
 @dataclass
 class FakeHubSpot:
     time_zone: str = "Asia/Tokyo"
+    validate: bool = True  # check request bodies against HubSpot's schemas (off only to time the client)
     hang_seconds: float = 0.4  # how long a `timeout-after` fault keeps the client waiting
     flows: dict[str, dict] = field(default_factory=dict)
     properties: dict[str, dict] = field(default_factory=dict)
@@ -74,6 +75,7 @@ class FakeHubSpot:
     faults: list[Fault] = field(default_factory=list)
     log: list[tuple[str, str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    owners: list[dict] = field(default_factory=list)  # PublicOwner objects
     client_pid: int | None = None
     next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -116,6 +118,13 @@ class FakeHubSpot:
         self.properties[name] = prop
         return prop
 
+    def add_owner(self, user_id: int, *teams: str, archived: bool = False) -> dict:
+        owner = {"id": str(user_id + 5000), "userId": user_id, "email": f"user{user_id}@example.com", "type": "PERSON",
+                 "archived": archived, "createdAt": STAMP, "updatedAt": STAMP,
+                 "teams": [{"id": t, "name": f"Team {t}", "primary": i == 0} for i, t in enumerate(teams)]}
+        self.owners.append(owner)
+        return owner
+
     def snapshot(self) -> dict:
         return copy.deepcopy({"flows": self.flows, "properties": self.properties, "groups": self.groups})
 
@@ -144,7 +153,7 @@ class FakeHubSpot:
                           "category": "RATE_LIMITS"}, 429, headers)
         if kind in ("500", "503"):
             return _json({"status": "error", "message": "internal error", "correlationId": "c0ffee"}, int(kind))
-        if kind in ("401", "400"):
+        if kind in ("401", "400", "403"):
             return _json({"status": "error", "message": f"refused ({kind})", "category": "VALIDATION_ERROR"}, int(kind))
         if kind == "kill-before":
             self._kill()
@@ -191,7 +200,7 @@ class FakeHubSpot:
         return str(self.next_id)
 
     def _invalid(self, schema: str, spec: str, body: Any, where: str) -> Response | None:
-        problems = spec_errors(spec, schema, body)
+        problems = spec_errors(spec, schema, body) if self.validate else []
         if not problems:
             return None
         self.violations += [f"{where} ({schema}): {p}" for p in problems]
@@ -205,6 +214,13 @@ class FakeHubSpot:
             return _json({"portalId": 4242, "timeZone": self.time_zone, "accountType": "STANDARD",
                           "additionalCurrencies": [], "companyCurrency": "JPY", "dataHostingLocation": "na1",
                           "uiDomain": "app.hubspot.com", "utcOffset": "+09:00", "utcOffsetMilliseconds": 32400000})
+        if path == "/crm/v3/owners" and method == "GET":
+            start = int(request.args.get("after", 0))
+            limit = int(request.args.get("limit", 100))
+            page: dict = {"results": self.owners[start:start + limit]}
+            if start + limit < len(self.owners):
+                page["paging"] = {"next": {"after": str(start + limit)}}
+            return _json(page)
         if path == "/crm/v3/properties/contacts/groups" and method == "POST":
             bad = self._invalid("PropertyGroupCreate", PROPERTIES_V3, body, where)
             if bad:

@@ -184,6 +184,19 @@ def test_plan_reads_only_and_lists_what_apply_would_create(hubspot, tmp_path, sl
     assert hubspot.writes() == [] and len(hubspot.flows) == 1
 
 
+def test_the_receipt_does_not_make_the_build_folder_drift(hubspot, tmp_path, sleeps):
+    source = tmp_path / "small.sla"
+    source.write_text(SMALL, encoding="utf-8")
+    folder = build(tmp_path, source)
+    seed_hubspot_properties(hubspot, folder)
+    assert deploy(hubspot, folder, "--apply").exit_code == 0
+    assert (folder / "deploy-receipt.json").is_file()
+    check = CliRunner().invoke(cli, ["build", str(source), "-t", "hubspot", "-o", str(folder), "--check", "--isolated"])
+    assert check.exit_code == 0, check.output
+    again = CliRunner().invoke(cli, ["build", str(source), "-t", "hubspot", "-o", str(folder), "--isolated"])
+    assert again.exit_code == 0, again.output
+
+
 def test_plan_as_json_and_as_a_pull_request_comment(hubspot, tmp_path, sleeps):
     folder = build(tmp_path, SMALL)
     seed_hubspot_properties(hubspot, folder)
@@ -509,6 +522,46 @@ def test_a_time_zone_mismatch_is_refused(hubspot, tmp_path, sleeps):
     assert hubspot.writes() == []
     hubspot.time_zone = "Japan"  # another name of the same zone
     assert deploy(hubspot, folder, "--apply").exit_code == 0
+
+
+def test_user_and_team_ids_the_workflows_send_to_are_checked_against_the_owners_api(hubspot, tmp_path, sleeps):
+    """The ids of `[tool.sla.hubspot.teams.*]` reach the workflows as `user_ids` / `team_ids`;
+    each must be an active user or a team of one in the portal (GET /crm/v3/owners)."""
+    from sla_lang.commands.deploy import load_bundle
+    from sla_lang.hubspot_portal import Desired, plan
+
+    folder = build(tmp_path, SMALL)
+    seed_hubspot_properties(hubspot, folder)
+    desired = Desired.from_bundle(load_bundle(folder)[1])
+    flow = desired.workflows["mql.respond"]
+    notice = next(a for a in flow["actions"] if a.get("actionTypeId") in ("0-8", "0-9"))
+    notice["fields"].pop("owner_properties")
+    notice["fields"].update({"user_ids": ["101", "102"], "team_ids": ["7"]})
+    hubspot.add_owner(101, "7")
+    hubspot.add_owner(102, archived=True)  # left the company
+    for n in range(150):  # more than one page of owners
+        hubspot.add_owner(1000 + n, "9")
+    result = plan(Portal(TOKEN, hubspot.url), desired)
+    assert result.blockers == [(
+        "workflow “SLA mql.respond: MQL — first response within 24 hours” (mql.respond) sends to HubSpot user id "
+        "102, which is not an active user of this portal (Owners API): correct the `user-ids` under "
+        "[tool.sla.hubspot.teams.…] and rebuild")]
+    assert [p for m, p, _ in hubspot.log if p == "/crm/v3/owners"] == ["/crm/v3/owners"] * 2
+    notice["fields"]["team_ids"] = ["8"]
+    notice["fields"]["user_ids"] = ["101"]
+    assert plan(Portal(TOKEN, hubspot.url), desired).blockers == [(
+        "workflow “SLA mql.respond: MQL — first response within 24 hours” (mql.respond) sends to HubSpot team id 8, "
+        "which no active user of this portal belongs to (Owners API): correct the `team-id` under "
+        "[tool.sla.hubspot.teams.…] and rebuild")]
+    hubspot.fault("403", method="GET", path="/crm/v3/owners")
+    unchecked = plan(Portal(TOKEN, hubspot.url), desired)
+    assert unchecked.blockers == []
+    assert any("give the private app the scope crm.objects.owners.read" in n for n in unchecked.notes)
+    # a build that names nobody does not read the owners at all
+    hubspot.log.clear()
+    plain = Desired.from_bundle(load_bundle(folder)[1])
+    assert plan(Portal(TOKEN, hubspot.url), plain).blockers == []
+    assert not any(p == "/crm/v3/owners" for m, p, _ in hubspot.log)
 
 
 def test_an_unreachable_portal_is_a_plain_error(tmp_path, sleeps):

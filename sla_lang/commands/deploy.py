@@ -237,8 +237,8 @@ def render_markdown(result, root: Path) -> str:
             lines.append(f"| {_md(action.strip())} | {LABELS[item.kind]} | {_md(item.name)}{ident} | {changes} |")
         lines.append("")
     if grouped:
-        lines += [f"{len(grouped)} workflow(s) to update differ only in their description, which names the policy "
-                  f"version: {_md(shared)}", ""]
+        lines += [(f"{len(grouped)} workflow(s) to update differ only in their description, which names the policy "
+                   f"version: {_md(shared)}"), ""]
     unchanged = len(result.items) - len(shown) - len(grouped)
     if unchanged:
         lines += [f"{unchanged} object(s) unchanged.", ""]
