@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
-import importlib
 import subprocess
 import sys
 import venv

@@ -19,6 +19,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA881": "tests/test_fmt.py::test_a_formatter_bug_that_changes_meaning_leaves_the_file_alone",
     "SLA882": "tests/test_diff.py::test_cli_diff_unreadable_revision_is_sla882",
     "SLA883": "tests/test_diff.py::test_cli_diff_side_with_syntax_errors_is_sla883",
+    "SLA884": "tests/test_diff_corpus.py::test_unchanged_version_fails_the_approval_gate",
     "SLA999": "tests/test_checks_framework.py::test_a_crashing_check_becomes_an_internal_error",
     # the agreement target and `sla sign` / `sla verify`: triggered by the machine or by a PDF
     "SLA800": "tests/test_agreement_pdf.py::test_missing_pdf_extra_is_a_warning_by_default_and_an_error_when_asked",

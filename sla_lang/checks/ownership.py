@@ -271,3 +271,49 @@ def find_unidentified_signers(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help="each party signs for itself: give each lead their own e-mail address and certificate",
                     related=(Related(other.lead.span, f"the lead of `{other.id}`"),),
                 )
+
+
+TOO_FEW_REVIEWERS = define_rule(
+    "SLA409",
+    "too-few-reviewers",
+    Severity.WARNING,
+    "A team whose approval changes need has fewer than two reviewers, so its author cannot get a change approved.",
+    explanation="`sla diff --approved-by` asks the document owner to approve every change, and each party "
+    "to approve the changes to its obligations (sla diff in the README). GitHub does not let anyone approve "
+    "their own pull request, and `sla diff --author` does not count the author's approval: a team with a "
+    "single reviewer can never approve a change that reviewer wrote — a pull request by the only RevOps "
+    "reviewer waits for ever (the owner-deadlock rule). Reviewers of teams that are `part of` a party count "
+    "for that party. Reported when the policy declares reviewers at all.",
+    bad='team revops "Revenue Operations" {\n  reviewers "@rina"\n}',
+    good='team revops "Revenue Operations" {\n  reviewers "@rina", "@taro"\n}',
+)
+
+
+@check(TOO_FEW_REVIEWERS)
+def find_teams_with_too_few_reviewers(ctx: CheckContext) -> Iterator[Diagnostic]:
+    from ..semdiff.roles import Roles
+
+    policy = ctx.policy
+    if not any(team.reviewers for team in policy.teams):
+        return  # approvals are not used with this policy
+    roles = Roles(policy)
+    needed: dict[str, str] = {}  # team id → why its approval is needed
+    owner = policy.agreement.owner.name if policy.agreement and policy.agreement.owner else None
+    if owner in policy.team_by_id:
+        needed[owner] = "the owner of the agreement, which approves every change"
+    for party in roles.all_parties:
+        needed.setdefault(party, "a party, which approves the changes to its obligations")
+    for team_id, why in needed.items():
+        teams = roles.team_subtree(team_id) if team_id == owner else roles.members(team_id)
+        reviewers = list(dict.fromkeys(r.value.strip().lstrip("@").lower() for t in teams for r in t.reviewers))
+        if len(reviewers) >= 2:
+            continue
+        team = policy.team_by_id[team_id]
+        consequence = ("a change its only reviewer writes can never be approved" if reviewers
+                       else "nobody can approve for it")
+        yield Diagnostic(
+            TOO_FEW_REVIEWERS,
+            f"team `{team_id}` has {'one reviewer' if reviewers else 'no reviewers'}; it is {why}, so {consequence}",
+            team.name_span,
+            help="add a second handle to `reviewers` (here or in a team that is `part of` it)",
+        )

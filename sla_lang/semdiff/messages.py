@@ -154,6 +154,8 @@ EFFECT_WORDS: dict[str, tuple[str, str]] = {
     "stricter": ("stricter", "厳格化"),
     "looser": ("looser", "緩和"),
     "mixed": ("mixed", "混在"),
+    "gains": ("gains", "受益"),
+    "loses": ("loses", "不利益"),
     "neutral": ("neutral", "中立"),
 }
 
@@ -185,6 +187,21 @@ PHRASES: dict[str, tuple[str, str]] = {
     "for_party": ("for", "対象"),
     "approved_by": ("approved by {who}", "{who} が承認済み"),
     "missing_approval": ("needs approval from one of: {who}", "次のいずれかの承認が必要: {who}"),
+    "approver_reason_obligor": ("must do more", "義務が厳しくなる"),
+    "approver_reason_beneficiary": ("is owed less", "受ける義務が緩くなる"),
+    "not_the_author": ("not {author}, who wrote the change", "変更の作成者 {author} を除く"),
+    "obligation_changes": ("Obligation changes", "義務の変更"),
+    "other_changes": ("Other changes (no obligation changes): {n}", "その他の変更(義務の変更なし):{n} 件"),
+    "before": ("before", "変更前"),
+    "after": ("after", "変更後"),
+    "in_words": ("Before → after, in the agreement's words", "変更前 → 変更後(合意書の文言)"),
+    "version_ok": ("Version {old} → {new}: enough for a {level} change.", "版数 {old} → {new}:{level} の変更として十分です。"),
+    "version_needed": ("Version: the change needs a {level} version — propose {proposed} (now {new}).",
+                       "版数:この変更には {level} の版上げが必要です — {proposed} を提案します(現在 {new})。"),
+    "version_needed_text": ("Version: the change needs a new version (now {new}).", "版数:新しい版数が必要です(現在 {new})。"),
+    "level_major": ("major", "メジャー"),
+    "level_minor": ("minor", "マイナー"),
+    "level_patch": ("patch", "パッチ"),
 }
 
 _LANG = {"en": 0, "ja": 1}
@@ -217,6 +234,15 @@ def render_atom(atom: Atom | None, lang: str) -> str:
 def render_what(what: What, lang: str) -> str:
     template = WHAT[what.key][_LANG[lang]]
     return template.format(**{k: render_atom(v, lang) for k, v in what.params})
+
+
+def headline(change: Change, lang: str) -> str:
+    """What changed, without the values: for a clause shown before and after in full."""
+    what = render_what(change.what, lang)
+    word = {ADDED: ("added", "を追加"), REMOVED: ("removed", "を削除"), CHANGED: ("changed", "を変更")}[change.action]
+    if lang == "ja":
+        return what + word[1]
+    return what[:1].upper() + what[1:] + " " + word[0]
 
 
 def message(change: Change, lang: str) -> str:
