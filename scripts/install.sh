@@ -10,6 +10,7 @@ PACKAGES=(
   fonts-ipaexfont fonts-dejavu-core                                   # Japanese (IPAex) and Latin fonts for the PDF
   poppler-utils                                                       # pdffonts/pdftoppm/pdftotext used by the tests
   git                                                                 # sla diff REV:path
+  jq                                                                  # the tests run the example workflow's approval filter
 )
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
