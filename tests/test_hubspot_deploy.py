@@ -418,8 +418,8 @@ def test_a_create_committed_before_a_5xx_or_timeout_is_found_not_made_twice(hubs
     folder = build(tmp_path, SMALL)
     seed_hubspot_properties(hubspot, folder)
     hubspot.fault(fault, method="POST", path="/automation/v4/flows", nth=2)
-    hubspot.hang_seconds = 0.5
-    result = deploy(hubspot, folder, "--apply", "--timeout", "0.15")
+    hubspot.hang_seconds = 1.2  # the client gives up after 0.6 s (slow enough not to time out by accident)
+    result = deploy(hubspot, folder, "--apply", "--timeout", "0.6")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert_in_step(hubspot, folder)
     posts = [p for m, p in hubspot.writes() if p == "/automation/v4/flows"]
@@ -713,7 +713,7 @@ def property_setup(tmp_path_factory):
 def _run(url: str, desired, *, prune: bool = False) -> bool:
     from sla_lang.hubspot_portal import Applier, HubSpotError, Portal, plan
 
-    portal = Portal(TOKEN, url, timeout=0.2)
+    portal = Portal(TOKEN, url, timeout=0.5)
     try:
         result = plan(portal, desired, prune=prune)
         if result.blockers:
@@ -734,7 +734,7 @@ def test_after_any_fault_sequence_and_a_rerun_the_portal_holds_exactly_one_copy_
     server, desired, v1, v2 = property_setup
     monkeypatch.setattr(hubspot_portal, "_sleep", lambda seconds: None)
     server.clear()
-    fake = FakeHubSpot(hang_seconds=0.45).install(server)
+    fake = FakeHubSpot(hang_seconds=0.9).install(server)
     url = server.url_for("").rstrip("/")
     seed_hubspot_properties(fake, v1, v2)
     for n in range(3):

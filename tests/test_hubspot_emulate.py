@@ -257,8 +257,8 @@ def test_delay_until_a_date_property_uses_the_time_of_day_in_the_account_zone():
     assert c.history_of("note")[0].moment.at == at("2026-04-05T09:30")  # the day + 1 day, 09:30 Tokyo
 
 
-@pytest.mark.parametrize("value", [None, "past"])
-def test_delay_until_an_empty_or_past_date_is_unknown(value):
+@pytest.mark.parametrize("value", [None, "past", "now"])
+def test_delay_until_an_empty_past_or_present_date_is_unknown(value):
     body = flow("until", list_based(tree(prop("flag", "BOOL", "IS_EQUAL_TO", value=True))), [
         single("1", "0-35", {"date": {"type": "OBJECT_PROPERTY", "propertyName": "due_at"}, "delta": "0",
                              "time_unit": "MINUTES"}, "2"),
@@ -267,6 +267,8 @@ def test_delay_until_an_empty_or_past_date_is_unknown(value):
     start = {"flag": "true"}
     if value == "past":
         start["due_at"] = to_ms(at("2026-03-01T00:00"))
+    if value == "now":
+        start["due_at"] = to_ms(at("2026-04-01T09:00"))
     p.create_contact(at("2026-04-01T09:00"), start)
     assert rules(p) == ["S14"]
 
@@ -560,7 +562,7 @@ def test_custom_code_output_feeds_set_property_and_static_branches():
 
 
 @pytest.mark.parametrize("source, outputs, expected", [
-    ("import os\ndef main(event):\n    return {'outputFields': {}}\n", (), "not available"),
+    ("import socket\ndef main(event):\n    return {'outputFields': {}}\n", (), "not available"),
     ("def main(event):\n    match event:\n        case _: return {'outputFields': {}}\n", (), "not Python 3.9"),
     ("def main(event):\n    return {'outputFields': {'x': 1 / 0}}\n", ("x",), "ZeroDivisionError"),
     ("def main(event):\n    return {'outputFields': {'y': 1}}\n", ("x",), "not declared"),
@@ -629,3 +631,79 @@ def test_unknown_action_types_and_fields_are_flagged_when_reached():
     assert rules(p) == ["S10"] and len(p.flags) == 2 and c.get("note") == "x"
     workflow = Workflow(body, "u.json")
     assert not workflow.problems  # the flow itself is fine; its actions are what is unknown
+
+
+# ------------------------------------------------------------------ S26 custom code and the CRM API
+
+API_CODE = '''
+import json
+import os
+import urllib.request
+
+def main(event):
+    body = json.dumps({"properties": {"due_at": str(int(event["inputFields"]["entered_at"]) + 7200000)}})
+    request = urllib.request.Request(
+        "https://api.hubapi.com/crm/v3/objects/contacts/%s" % event["object"]["objectId"],
+        data=body.encode("utf-8"), method="PATCH",
+        headers={"Authorization": "Bearer " + os.environ["TOKEN"], "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            response.read()
+    except Exception as exc:
+        print("not written: %r" % (exc,))
+        return {"outputFields": {"result": "failed"}}
+    return {"outputFields": {"result": "written"}}
+'''
+
+
+def api_flow(source=API_CODE, secrets=("TOKEN",)):
+    code = custom_code(source, ("result",), secretNames=list(secrets))
+    return flow("api", list_based(tree(prop("entered_at", "ALL_PROPERTY", "IS_KNOWN"))), [
+        code,
+        single("2", "0-35", {"date": {"type": "OBJECT_PROPERTY", "propertyName": "due_at"}, "delta": "0",
+                             "time_unit": "MINUTES"}, "3"),
+        set_value("3", "note", "due")])
+
+
+def test_custom_code_writes_through_the_crm_api_with_its_secret():
+    """[S22][S26] the generated code stores moments with PATCH /crm/v3/objects/contacts/{id}; the
+    next action (a delay until that property) sees them."""
+    p = portal(api_flow())
+    c = p.create_contact(at("2026-04-01T09:00"), {"entered_at": to_ms(at("2026-04-01T09:00"))})
+    p.advance(at("2026-04-02T00:00"))
+    assert c.get("due_at") == to_ms(at("2026-04-01T11:00"))
+    assert c.history_of("note")[0].moment.at == at("2026-04-01T11:00")
+    assert c.history_of("due_at")[0].source == "WORKFLOW:workflows/api.json#1"
+    assert p.flags == [] and p.code_logs == []
+
+
+def test_a_request_without_the_secret_is_refused_like_hubspot_refuses_it():
+    p = portal(api_flow(API_CODE.replace('os.environ["TOKEN"]', '"guess"')))
+    c = p.create_contact(at("2026-04-01T09:00"), {"entered_at": to_ms(at("2026-04-01T09:00"))})
+    assert c.get("due_at") is None
+    assert [line for *_, line in p.code_logs] == [("not written: HTTPError('HTTP Error 401: "
+                                                  '{"status": "error", "category": "INVALID_AUTHENTICATION"}\')')]
+    assert rules(p) == ["S14"]  # and the delay until the empty property is what HubSpot leaves undocumented
+
+
+def test_other_network_use_is_flagged_even_when_the_code_catches_it():
+    p = portal(api_flow(API_CODE.replace("https://api.hubapi.com/crm/v3/objects/contacts/%s",
+                                         "https://hooks.example.com/%s")))
+    p.create_contact(at("2026-04-01T09:00"), {"entered_at": to_ms(at("2026-04-01T09:00"))})
+    assert "S26" in rules(p)
+
+
+def test_the_crm_api_rejects_values_a_property_cannot_hold():
+    p = portal(api_flow(API_CODE.replace('str(int(event["inputFields"]["entered_at"]) + 7200000)', '"soon"')))
+    c = p.create_contact(at("2026-04-01T09:00"), {"entered_at": to_ms(at("2026-04-01T09:00"))})
+    assert c.get("due_at") is None and "VALIDATION_ERROR" in p.code_logs[0][3]
+
+
+def test_a_flow_on_a_property_the_portal_does_not_have_is_flagged():
+    body = flow("typo", list_based(tree(prop("scroe", "NUMBER", "IS_GREATER_THAN", value=5))),
+                [set_value("1", "nots", "x")])
+    p = portal(body)
+    p.create_contact(at("2026-04-01T09:00"), {"score": "10"})
+    # never enrolled, and still a problem: HubSpot would not create the workflow
+    assert p.flags == [] and p.portal_problems == {
+        "workflows/typo.json": [("S3", "reads or writes properties this portal does not have: nots, scroe")]}

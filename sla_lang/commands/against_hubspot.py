@@ -64,7 +64,7 @@ def outcomes_against_hubspot(compiled, bundle, sources, zone: ZoneInfo | None) -
     """One outcome per scenario: passed when the HubSpot model and the simulator agree."""
     from ..simulate.hubspot import HubSpotReplay, default_mapping
 
-    replay = HubSpotReplay(compiled, bundle, default_mapping(compiled, zone))
+    replay = HubSpotReplay(compiled, bundle, default_mapping(compiled, zone, bundle.manifest))
     outcomes = []
     for label, scenarios, _summary, lines in sources:
         for scenario in scenarios:

@@ -45,10 +45,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import ir
 from ..targets.hubspot.emulate import (
+    BUILTIN_PROPERTIES,
     RESCHEDULE_SPREAD,
     Contact,
     Flag,
@@ -102,15 +103,29 @@ def person_user(name: str) -> str:
     return f"user:{name}"
 
 
-def default_mapping(policy: ir.Policy, time_zone: ZoneInfo | None = None) -> PortalMapping:
-    """A portal with one HubSpot team per policy team (id `<team>-team`, users `<team>-1`,
-    `<team>-2`), in the time zone of the agreement's calendar unless told otherwise."""
+def default_mapping(policy: ir.Policy, time_zone: ZoneInfo | None = None, manifest: dict | None = None) -> PortalMapping:
+    """The portal to emulate. The HubSpot ids a build was made with (manifest.json's `portal`:
+    `[tool.sla.hubspot]` as the build read it) are the portal's; a policy team without them gets
+    a team `<team>-team` with users `<team>-1` and `<team>-2`, which no generated workflow can
+    know. The time zone is `time_zone`, else the build's `portal.timezone`, else the agreement
+    calendar's."""
     from ..simulate.engine import Plan
 
-    zone = time_zone or Plan(policy).zone
+    portal = (manifest or {}).get("portal") or {}
+    built = portal.get("teams") or {}
+    zone = time_zone
+    if zone is None and portal.get("timezone"):
+        try:
+            zone = ZoneInfo(str(portal["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+    zone = zone or Plan(policy).zone
     teams = {}
     for team in policy.teams:
-        teams[team.id] = (f"{team.id}-team", (f"{team.id}-1", f"{team.id}-2"))
+        known = built.get(team.id) or {}
+        team_id = str(known.get("teamId") or f"{team.id}-team")
+        users = tuple(str(u) for u in known.get("userIds") or ()) or (f"{team.id}-1", f"{team.id}-2")
+        teams[team.id] = (team_id, users)
     return PortalMapping(zone, teams)
 
 
@@ -188,7 +203,7 @@ class HubSpotReplay:
         self.policy = policy
         self.plan = Plan(policy)
         self.bundle = bundle
-        self.mapping = mapping or default_mapping(policy)
+        self.mapping = mapping or default_mapping(policy, manifest=bundle.manifest)
         manifest = bundle.manifest
         self.stages = {s["id"]: s for s in manifest.get("stages", [])}
         self.workflow_clauses = {w["file"]: set(w.get("clauses", [])) for w in manifest.get("workflows", [])}
@@ -212,6 +227,10 @@ class HubSpotReplay:
             name = self.names.get(("score", score.id))
             if name and name not in self.properties:
                 self.properties[name] = PropertyDef(name, "number")
+        for entry in manifest.get("existingProperties", []):  # HubSpot's own, which the workflows need
+            name = entry.get("name")
+            if name and name not in self.properties and name not in BUILTIN_PROPERTIES:
+                self.properties[name] = PropertyDef(name, "string")
         self.stage_property = self._stage_property()
         self.flags = self._flag_properties(manifest)
         self.workflows = [Workflow(body, name) for name, body in sorted(bundle.flows().items())]
@@ -443,6 +462,10 @@ class HubSpotReplay:
         self._compare_follow_ups(lead, portal, until, out)
         self._compare_records(lead, portal, out)
         self._compare_owners(lead, contact, out)
+        for workflow, problems in sorted(portal.portal_problems.items()):
+            clauses = ", ".join(sorted(self.workflow_clauses.get(workflow, ()))) or workflow
+            for rule, message in problems:
+                out.append(Divergence(clauses, "unknown semantics", f"{workflow}: [{rule}] {message}"))
         seen: dict[tuple, list[Flag]] = {}
         for flag in portal.flags + portal.spread_conflicts():
             seen.setdefault((flag.workflow, flag.action, flag.rule, flag.message), []).append(flag)

@@ -27,6 +27,7 @@ import builtins
 import heapq
 import itertools
 import re
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -289,6 +290,7 @@ class Workflow:
                 self.problems.append(("S6", "event-based enrolment with list memberships is not modelled"))
             if criteria.get("refinementCriteria"):
                 self.problems.append(("S6", "event-based enrolment refinement criteria are not modelled"))
+        self.properties = frozenset(referenced_properties(body))
         self.windows = self._windows(body.get("timeWindows") or [])
         self.blocked = self._blocked(body.get("blockedDates") or [])
         for key in ("suppressionListIds", "dataSources"):
@@ -489,6 +491,7 @@ class Portal:
         self._flagged: set[Flag] = set()
         self.enrollments: dict[str, list[Enrollment]] = {}  # contact id → what happened, in order
         self.webhooks: list[tuple[Moment, str, str]] = []
+        self.code_logs: list[tuple[Moment, str, str, str]] = []  # what custom code printed
         # Calculated properties (the score HubSpot's scoring tool keeps): name, what they read, how [S24]
         self.calculated = list(calculated)
         self._members: dict[tuple[str, str], _Membership] = {}
@@ -497,6 +500,14 @@ class Portal:
         self._rotation: dict[tuple[str, str], int] = {}
         self._reads: list[tuple[Moment, str, str, frozenset[str], str]] = []  # for spread_conflicts
         self.now: datetime | None = None
+        # what each workflow does wrong in this portal (on top of Workflow.problems)
+        self.portal_problems: dict[str, list[tuple[str, str]]] = {}
+        for workflow in self.workflows:
+            missing = sorted(n for n in workflow.properties if settings.property_type(n) is None)
+            if missing:
+                # [S3] HubSpot refuses filters and actions on properties the account does not have
+                self.portal_problems[workflow.file] = [
+                    ("S3", "reads or writes properties this portal does not have: " + ", ".join(missing))]
 
     # ------------------------------------------------------------------ outside changes
     def create_contact(self, at: datetime, values: dict[str, str], contact_id: str | None = None,
@@ -675,7 +686,7 @@ class Portal:
         run = Run(workflow, contact, moment, next(self._serial))
         member.run = run
         self._log(contact, moment, workflow, event)
-        for rule, message in workflow.problems:
+        for rule, message in workflow.problems + self.portal_problems.get(workflow.file, []):
             self._flag(moment, workflow, None, rule, message)
         return run, workflow.start
 
@@ -905,9 +916,12 @@ class Portal:
             target = point + amount * TIME_UNITS[unit]
         else:
             raise UnknownSemantics("S14", f"delay until a {kind or 'unknown'} property is not documented")
-        if target <= moment.at:
+        if target < moment.at:
             raise UnknownSemantics("S14", "the date has already passed when the contact reaches the delay: "
                                           "whether it waits or goes on is undocumented")
+        if target == moment.at:
+            raise UnknownSemantics("S14", "the date is the very moment the contact reaches the delay: whether "
+                                          "HubSpot goes on at once is undocumented")
         return target
 
     def _list_branch(self, run: Run, action: Action, moment: Moment) -> str | None:
@@ -1068,17 +1082,24 @@ class Portal:
         runtime = str(body.get("runtime", ""))
         if not runtime.upper().startswith("PYTHON"):
             raise UnknownSemantics("S22", f"runtime {runtime!r}: only Python custom code can be run by the model")
-        if body.get("secretNames"):
-            raise UnknownSemantics("S22", "custom code with secrets (API calls) cannot be run by the model")
         inputs: dict[str, str] = {}
         for item in body.get("inputFields") or []:
             value = self._value(run, item.get("value") or {}, moment, None)
             inputs[str(item.get("name"))] = "" if value is None else value
-        result = run_python_custom_code(str(body.get("sourceCode", "")), {
-            "inputFields": inputs,
-            "object": {"objectId": int(run.contact.id) if run.contact.id.isdigit() else run.contact.id,
-                       "objectType": "CONTACT"},
-        })
+        # [S22] secrets reach the code as environment variables; the model's are stand-ins that
+        # its CRM API accepts as private-app tokens
+        secrets = {str(name): f"emulated-token-{name}" for name in body.get("secretNames") or []}
+        environment = CustomCodeEnvironment(
+            secrets, lambda method, path, headers, data: self._crm_api(run, action, moment, set(secrets.values()),
+                                                                       method, path, headers, data))
+        try:
+            result = run_python_custom_code(str(body.get("sourceCode", "")), {
+                "inputFields": inputs,
+                "object": {"objectId": int(run.contact.id) if run.contact.id.isdigit() else run.contact.id,
+                           "objectType": "CONTACT"},
+            }, environment)
+        finally:
+            self.code_logs.extend((moment, run.workflow.file, action.id, line) for line in environment.log)
         declared = {str(o.get("name")) for o in body.get("outputFields") or []}
         outputs = result.get("outputFields")
         if not isinstance(outputs, dict):
@@ -1087,6 +1108,51 @@ class Portal:
         if undeclared:
             raise UnknownSemantics("S22", f"outputs {', '.join(undeclared)} are not declared in outputFields")
         run.outputs[action.id] = dict(outputs)
+
+    def _crm_api(self, run: Run, action: Action, moment: Moment, tokens: set[str], method: str, path: str,
+                 headers: dict[str, str], data: bytes | None) -> tuple[int, bytes]:
+        """HubSpot's CRM objects API v3 for contacts [S26]: GET reads properties, PATCH updates
+        them (an empty string clears a value [S2]). Changes are the workflow's, at this moment."""
+        import json
+        from urllib.parse import parse_qs, urlsplit
+
+        def answer(status: int, payload: dict) -> tuple[int, bytes]:
+            return status, json.dumps(payload).encode("utf-8")
+
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[len("Bearer "):] not in tokens:
+            return answer(401, {"status": "error", "category": "INVALID_AUTHENTICATION"})
+        parts = urlsplit(path)
+        contact_id = parts.path.rsplit("/", 1)[-1]
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            return answer(404, {"status": "error", "category": "OBJECT_NOT_FOUND"})
+        if method == "GET":
+            wanted = [n for v in parse_qs(parts.query).get("properties", []) for n in v.split(",") if n]
+            return answer(200, {"id": contact.id, "properties": {n: contact.get(n) for n in wanted}})
+        if method != "PATCH":
+            raise UnknownSemantics("S26", f"{method} {parts.path}: the model's CRM API reads and updates contacts only")
+        try:
+            properties = json.loads((data or b"{}").decode("utf-8")).get("properties")
+        except (ValueError, AttributeError):
+            return answer(400, {"status": "error", "category": "VALIDATION_ERROR", "message": "not JSON"})
+        if not isinstance(properties, dict):
+            return answer(400, {"status": "error", "category": "VALIDATION_ERROR", "message": "no properties"})
+        values: dict[str, str | None] = {}
+        for name, raw in properties.items():
+            kind = self.settings.property_type(name)
+            if kind is None:
+                return answer(400, {"status": "error", "category": "VALIDATION_ERROR",
+                                    "message": f"Property \"{name}\" does not exist"})
+            value = None if raw in ("", None) else str(raw)
+            if value is not None:
+                problem = _invalid_value(kind, value, self.settings.properties.get(name))
+                if problem:
+                    return answer(400, {"status": "error", "category": "VALIDATION_ERROR",
+                                        "message": f"{name}: {problem}"})
+            values[name] = value
+        self._apply(run, action, moment, values)
+        return answer(200, {"id": contact.id, "properties": {n: contact.get(n) for n in properties}})
 
     # ------------------------------------------------------------------ reads under a spread [S13]
     def _read(self, moment: Moment, run: Run, names: Iterable[str]) -> None:
@@ -1107,6 +1173,55 @@ class Portal:
                                     "within the 15 minutes in which HubSpot runs a rescheduled action"))
                     break
         return out
+
+
+# ------------------------------------------------------------------ what a flow refers to
+
+
+def referenced_properties(body: dict) -> set[str]:
+    """Every contact property a flow body filters on, reads or writes (not the attributes of the
+    property-change event, `hs_name` and `hs_value`)."""
+    out: set[str] = set()
+
+    def branch(tree: dict | None) -> None:
+        if not tree:
+            return
+        if tree.get("filterBranchType") == "UNIFIED_EVENTS":
+            for flt in tree.get("filters") or []:
+                operation = flt.get("operation") or {}
+                if flt.get("property") == "hs_name" and operation.get("operator") == "IS_EQUAL_TO":
+                    out.add(str(operation.get("value")))
+            return
+        out.update(_filter_properties({"filters": tree.get("filters") or []}))
+        for sub in tree.get("filterBranches") or []:
+            branch(sub)
+
+    def value(spec: dict | None) -> None:
+        if spec and spec.get("type") == "OBJECT_PROPERTY" and spec.get("propertyName"):
+            out.add(str(spec["propertyName"]))
+
+    criteria = body.get("enrollmentCriteria") or {}
+    branch(criteria.get("listFilterBranch"))
+    for tree in (criteria.get("reEnrollmentTriggersFilterBranches") or []) + (criteria.get("eventFilterBranches") or []):
+        branch(tree)
+    for action in body.get("actions") or []:
+        for item in action.get("listBranches") or []:
+            branch(item.get("filterBranch"))
+        value(action.get("inputValue"))
+        for item in action.get("inputFields") or []:
+            value(item.get("value"))
+        fields = action.get("fields") or {}
+        if fields.get("property_name"):
+            out.add(str(fields["property_name"]))
+        value(fields.get("value"))
+        value(fields.get("date"))
+        out.update(str(n) for n in fields.get("owner_properties") or [])
+        value((fields.get("owner_assignment") or {}).get("value"))
+        if action.get("actionTypeId") == ROTATE_OWNER:
+            out.add(str(fields.get("target_property", "hubspot_owner_id")))
+        for tree in fields.get("event_filter_branches") or []:
+            branch(tree)
+    return out
 
 
 # ------------------------------------------------------------------ filter evaluation [S17][S18]
@@ -1301,20 +1416,105 @@ _ALLOWED_MODULES = frozenset({
 })
 _BLOCKED_BUILTINS = frozenset({"open", "exec", "eval", "compile", "input", "breakpoint", "help", "exit", "quit",
                                "globals", "locals", "vars", "memoryview", "__loader__", "__spec__"})
+API_BASE = "https://api.hubapi.com"
 
 
-def _guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
-    top = name.split(".")[0]
-    if level != 0 or top not in _ALLOWED_MODULES:
-        raise ImportError(f"module {name!r} is not available to custom code in this model")
-    return builtins.__import__(name, globals, locals, fromlist, level)
+class HTTPError(Exception):
+    """`urllib.error.HTTPError` as custom code sees it from the emulated API."""
+
+    def __init__(self, url: str, code: int, msg: str, hdrs=None, fp=None) -> None:
+        super().__init__(f"HTTP Error {code}: {msg}")
+        self.url, self.code, self.reason, self.headers = url, code, msg, hdrs or {}
 
 
-def run_python_custom_code(source: str, event: dict[str, Any]) -> dict[str, Any]:
+class URLError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Request:
+    """`urllib.request.Request`: what custom code sends."""
+
+    def __init__(self, url, data=None, headers=None, origin_req_host=None, unverifiable=False, method=None):
+        self.full_url = str(url)
+        self.data = data
+        self.headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+        self.method = method or ("POST" if data is not None else "GET")
+
+    def add_header(self, key, value):
+        self.headers[str(key).lower()] = str(value)
+
+    def get_method(self):
+        return self.method
+
+
+class _Response:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self._body = body
+
+    def read(self, *args):
+        return self._body
+
+    def getcode(self):
+        return self.status
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class CustomCodeEnvironment:
+    """What custom code can reach [S22][S26]: its secrets as environment variables, and HubSpot's
+    CRM API for contacts through `urllib.request` — answered by the emulated portal. Any other
+    network use is something the model cannot run: it is recorded in `problems` (and the call
+    fails), even when the code catches the failure."""
+
+    def __init__(self, secrets: dict[str, str], api: Callable[[str, str, dict[str, str], bytes | None],
+                                                               tuple[int, bytes]] | None = None) -> None:
+        self.secrets = dict(secrets)
+        self.api = api
+        self.problems: list[str] = []
+        self.log: list[str] = []
+
+    def modules(self) -> dict[str, types.ModuleType]:
+        os_module = types.ModuleType("os")
+        os_module.environ = dict(self.secrets)
+        os_module.getenv = lambda key, default=None: os_module.environ.get(key, default)
+        request = types.ModuleType("urllib.request")
+        request.Request = _Request
+        request.urlopen = self.urlopen
+        error = types.ModuleType("urllib.error")
+        error.HTTPError, error.URLError = HTTPError, URLError
+        package = types.ModuleType("urllib")
+        package.request, package.error = request, error
+        return {"os": os_module, "urllib": package, "urllib.request": request, "urllib.error": error}
+
+    def urlopen(self, request, data=None, timeout=None, **_):
+        if not isinstance(request, _Request):
+            request = _Request(request, data=data)
+        elif data is not None:
+            request.data = data
+        url = request.full_url
+        if not url.startswith(API_BASE + "/crm/v3/objects/contacts/") or self.api is None:
+            self.problems.append(f"a request to {url!r}: the model answers only HubSpot's CRM API for contacts")
+            raise URLError("not reachable from the model")
+        status, body = self.api(request.get_method(), url[len(API_BASE):], request.headers, request.data)
+        if status >= 400:
+            raise HTTPError(url, status, body.decode("utf-8", "replace"))
+        return _Response(status, body)
+
+
+def run_python_custom_code(source: str, event: dict[str, Any],
+                           environment: CustomCodeEnvironment | None = None) -> dict[str, Any]:
     """Run HubSpot-style Python custom code: the source defines `main(event)`, which returns
     `{"outputFields": {…}}` [S22]. Raises UnknownSemantics when the code cannot run as HubSpot
-    would run it (not Python 3.9, a module HubSpot's runtime would need network or files for,
-    an exception)."""
+    would run it (not Python 3.9, a module outside the standard-library subset, a network call
+    other than the CRM API, an exception)."""
+    environment = environment or CustomCodeEnvironment({})
     try:
         tree = ast.parse(source, feature_version=(3, 9))
     except SyntaxError as exc:
@@ -1322,8 +1522,21 @@ def run_python_custom_code(source: str, event: dict[str, Any]) -> dict[str, Any]
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr.endswith("__"):
             raise UnknownSemantics("S22", f"custom code reaches into `{node.attr}`; the model refuses to run it")
+    fakes = environment.modules()
+
+    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and name in fakes:
+            return fakes[name] if fromlist else fakes[name.split(".")[0]]
+        if level != 0 or name.split(".")[0] not in _ALLOWED_MODULES:
+            raise ImportError(f"module {name!r} is not available to custom code in this model")
+        return builtins.__import__(name, globals, locals, fromlist, level)
+
+    def logged_print(*args, sep=" ", end="\n", **_):
+        environment.log.append(sep.join(str(a) for a in args))
+
     safe = {k: v for k, v in vars(builtins).items() if k not in _BLOCKED_BUILTINS}
-    safe["__import__"] = _guarded_import
+    safe["__import__"] = guarded_import
+    safe["print"] = logged_print
     namespace: dict[str, Any] = {"__builtins__": safe, "__name__": "hubspot_custom_code"}
     try:
         exec(compile(tree, "<custom code>", "exec"), namespace)  # noqa: S102 - restricted, see above
@@ -1335,6 +1548,8 @@ def run_python_custom_code(source: str, event: dict[str, Any]) -> dict[str, Any]
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of user code is reported, never raised
         raise UnknownSemantics("S22", f"the custom code failed: {type(exc).__name__}: {exc}") from None
+    if environment.problems:
+        raise UnknownSemantics("S26", "; ".join(environment.problems))
     if not isinstance(result, dict):
         raise UnknownSemantics("S22", "main(event) did not return a dict")
     return result
