@@ -219,7 +219,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_from_another_folder(tmp_path)
     assert "All checks passed" in done.stdout
     # the installed copy reads its own grammar, not this checkout's
     probe = subprocess.run([str(python), "-c", "import sla_lang.resources as r; print(r.grammar_path())"],
-                           cwd=elsewhere, capture_output=True, text=True, check=True)
+                           cwd=elsewhere, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ""})
     assert "_data/grammar/sla.lark" in probe.stdout
 
 
