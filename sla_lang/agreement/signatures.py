@@ -50,11 +50,18 @@ def _at(path: Path | str) -> Span:
     return Span.point(Path(path).as_posix())
 
 
+MAX_PDF_BYTES = 64 * 1024 * 1024  # an agreement with embedded fonts is a few MB
+
+
 def _read_pdf(path: Path):
     from pyhanko.pdf_utils.reader import PdfFileReader
 
+    from ..source import TooLarge, read_limited
+
     try:
-        data = path.read_bytes()
+        data = read_limited(path, MAX_PDF_BYTES)  # a device or endless stream stops at the limit
+    except TooLarge as exc:
+        raise SigningError(Diagnostic(UNREADABLE_PDF, f"not an agreement PDF: {exc.describe()}", _at(path))) from None
     except OSError as exc:
         raise SigningError(Diagnostic(UNREADABLE_PDF, f"cannot read the file: {exc.strerror or exc}", _at(path))) from None
     try:

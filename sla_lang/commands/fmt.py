@@ -37,7 +37,14 @@ def fmt(paths, check_only, show_diff, config_path, isolated, color):
     colored = use_color(color)
     ctx = click.get_current_context()
     if paths == ("-",):
-        result = format_bytes(sys.stdin.buffer.read(), "<stdin>")
+        from ..source import DEFAULT_MAX_FILE_BYTES, TooLarge, read_stream_limited, too_large
+
+        try:
+            data = read_stream_limited(sys.stdin.buffer, DEFAULT_MAX_FILE_BYTES)
+        except TooLarge as exc:
+            click.echo(render_diagnostic(too_large("<stdin>", exc), None, color=colored), err=True)
+            ctx.exit(EXIT_PROBLEMS)
+        result = format_bytes(data, "<stdin>")
         for d in result.diagnostics:
             click.echo(render_diagnostic(d, result.source, color=colored), err=True)
         if result.formatted is None:
@@ -58,17 +65,21 @@ def fmt(paths, check_only, show_diff, config_path, isolated, color):
         raise click.UsageError("no .sla files found in " + ", ".join(default_paths(paths)))
 
     changed, unchanged, failed = [], [], []
-    for path in files:
-        from ..source import display_path
+    from ..source import TooLarge, display_path, read_limited, too_large
 
+    for path in files:
         shown = display_path(path)
         try:
-            data = path.read_bytes()
+            data = read_limited(path, config.max_file_size)
+        except TooLarge as exc:
+            click.echo(render_diagnostic(too_large(shown, exc), None, color=colored), err=True)
+            failed.append(shown)
+            continue
         except OSError as exc:
             click.echo(f"sla: cannot read {shown}: {exc.strerror or exc}", err=True)
             failed.append(shown)
             continue
-        result = format_bytes(data, shown)
+        result = format_bytes(data, shown, max_bytes=config.max_file_size)
         for d in result.diagnostics:
             click.echo(render_diagnostic(d, result.source, color=colored), err=True)
         if result.failed:
