@@ -25,8 +25,10 @@ whole: `OutputFolder`. It never shows a mix of two builds, whatever happens (a f
 What the new folder keeps from the old one:
 - the build's outputs, all new (a file or link at an output's path is replaced, the link
   itself, never what it points to);
-- hidden entries (`.gitkeep`, `.gitignore`, `.git/` …) at any depth, carried over as they
-  are (hard links where possible, so nothing is copied or opened; symbolic links stay links);
+- hidden entries (`.gitkeep`, `.gitignore`, `.git/` …) at any depth, and the files other
+  commands write beside the outputs (`WRITTEN_BESIDE_OUTPUTS`: `sla deploy`'s receipt), carried
+  over as they are (hard links where possible, so nothing is copied or opened; symbolic links
+  stay links);
 - nothing else: a file the previous build wrote (listed in `.sla-outputs`) and this one does
   not is gone — a skipped PDF does not leave last version's `agreement.pdf` behind.
 A file the folder holds that no build wrote (a README, a signed PDF, a policy) is not
@@ -66,6 +68,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
+
+# Files other commands write beside a build's outputs, which a build neither writes nor reports,
+# and keeps like hidden files: `sla deploy`'s record of what it did in the portal.
+WRITTEN_BESIDE_OUTPUTS = frozenset({"deploy-receipt.json"})
 
 MANIFEST = ".sla-outputs"
 MANIFEST_FORMAT = "sla-outputs/1"
@@ -330,7 +336,7 @@ class OutputFolder:
                 listing = sorted(entries, key=lambda e: e.name)
             for entry in listing:
                 name = f"{rel}/{entry.name}" if rel else entry.name
-                if entry.name.startswith("."):
+                if entry.name.startswith(".") or entry.name in WRITTEN_BESIDE_OUTPUTS and name not in outputs:
                     if rel == "" and entry.name == MANIFEST or _OLD_TEMPORARY.fullmatch(entry.name):
                         continue
                     _keep(Path(entry.path), self.staging / name)
@@ -617,7 +623,8 @@ def compare_files(root: Path, files: Mapping[str, bytes]) -> Drift:
             missing.append(name)
         elif not stat.S_ISREG(mode) or _read_regular(root / name) != files[name]:
             stale.append(name)
-    extra = sorted(name for name, mode in present.items() if not stat.S_ISDIR(mode) and name not in files)
+    extra = sorted(name for name, mode in present.items() if not stat.S_ISDIR(mode) and name not in files
+                   and PurePosixPath(name).name not in WRITTEN_BESIDE_OUTPUTS)
     return Drift(tuple(stale), tuple(missing), tuple(extra))
 
 

@@ -52,7 +52,7 @@ def test_a_hard_scoring_policy_ends_with_a_diagnostic_naming_the_score():
 
     elapsed = seconds(build)
     assert built.files and not built.failed
-    (warning,) = [d for d in built.diagnostics if d.code == "SLA869"]
+    (warning,) = [d for d in built.diagnostics if d.code == "SLA879"]
     assert "score `s` (18 rules)" in warning.message and (warning.span.line, warning.span.column) == (26, 7)
     assert elapsed < 60, f"{elapsed:.0f} s"  # it did not end in 5 minutes before
 

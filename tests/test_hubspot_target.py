@@ -18,6 +18,7 @@ from sla_lang.irjson import fingerprint
 from sla_lang.source import Span
 from sla_lang.targets import BuildOptions, load_target
 from sla_lang.targets.hubspot import build
+from sla_lang.targets.hubspot.bundle import property_hash
 from sla_lang.targets.hubspot.catalog import Catalog
 from sla_lang.targets.hubspot.filters import FilterTranslator
 from sla_lang.targets.hubspot.validate import check_files, graph_errors, schema_errors
@@ -155,6 +156,7 @@ def test_manifest_has_the_fingerprint_and_every_file(outputs, in_repo):
     files = outputs("hubspot_scoring.sla")
     manifest = files["manifest.json"]
     assert manifest["policy"] == {
+        "id": "hubspot_scoring",
         "file": "hubspot_scoring.sla",
         "title": "Sales & Marketing SLA — HubSpot lead scoring",
         "version": "3.2.0",
@@ -167,7 +169,13 @@ def test_manifest_has_the_fingerprint_and_every_file(outputs, in_repo):
         flow = files[entry["file"]]
         assert entry["name"] == flow["name"]
         assert entry["actions"] == len(flow["actions"])
-        assert flow["description"].endswith(f"[sla-lang {entry['contentHash']}]")
+        stem = entry["file"].removeprefix("workflows/").removesuffix(".json")
+        assert flow["description"].endswith(
+            f"[sla-lang policy=hubspot_scoring clause={stem} hash={entry['contentHash']}]")
+    for entry in manifest["properties"]:
+        assert files[entry["file"]]["description"].endswith(
+            f"[sla-lang policy=hubspot_scoring clause=property.{entry['name']} "
+            f"hash={property_hash(files[entry['file']])}]")
 
 
 def test_every_diagnostic_is_a_manual_step_and_back(in_repo):

@@ -41,6 +41,19 @@ def summarise(path: str, target: str, diagnostics) -> None:
         click.echo(f"  {first.severity.value} {first.code} ({first.name}) {text}", err=True)
 
 
+def drift_summary(checks: str, counts: dict[str, int], root: Path, paths) -> str:
+    """The closing line of `sla build --check` when generated files differ from the policies."""
+    total = sum(counts.values())
+    parts = ", ".join(f"{n} {label}" for label, n in counts.items() if n)
+    checks = checks.rstrip(".")
+    if checks.startswith("All checks passed"):
+        checks = "the policies check clean" + checks[len("All checks passed"):]
+    sources = " ".join(paths) or "policies/"
+    return (f"Drift: {total} generated file{'s' * (total != 1)} under {root.as_posix()} "
+            f"{'do' if total != 1 else 'does'} not match the policies ({parts}); {checks}. "
+            f"Regenerate with `sla build {sources} -o {root.as_posix()}`.")
+
+
 # characters a folder name must not have, or not begin with: they are written as %XX
 _UNSAFE_IN_FOLDER = set('%\\/:*?"<>|')
 
@@ -133,6 +146,7 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
     root = Path(out_dir)
     ok = True
     drift_found = False
+    drift_counts = {"stale or hand-edited": 0, "missing": 0, "no longer generated": 0}
     results: list[Compilation] = []
 
     def show(diagnostics, source):
@@ -194,6 +208,7 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
                                      ("no longer generated", drift.extra)):
                     for item in items:
                         click.echo(f"{(policy_root / item).as_posix()}: {label}")
+                    drift_counts[label] += len(items)
                 if not drift.clean:
                     drift_found = True
                 continue
@@ -222,7 +237,11 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
         if folder is not None:
             folder.close()
     if results:
-        click.echo(summary_line(results, color=colored), err=True)
+        if drift_found:
+            # the last line must not read "All checks passed" after a list of stale files
+            click.echo(drift_summary(summary_line(results), drift_counts, root, paths), err=True)
+        else:
+            click.echo(summary_line(results, color=colored), err=True)
     if check_only and ok and not drift_found:
         click.echo(f"Generated files under {root.as_posix()} are up to date.")
     ctx = click.get_current_context()

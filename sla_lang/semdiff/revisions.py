@@ -35,6 +35,22 @@ UNCOMPARABLE_POLICY = define_rule(
 )
 
 
+VERSION_NOT_BUMPED = define_rule(
+    "SLA884",
+    "version-not-bumped",
+    Severity.ERROR,
+    "A change to the agreement's obligations keeps the old `version` (or bumps it too little).",
+    explanation="Each party signs a version of the agreement. `sla diff` works out the version a change "
+    "calls for, as cargo-semver-checks does for APIs: **major** when an obligation gets looser, is removed "
+    "or changes in a way that cannot be told (a party loses something it signed for); **minor** when "
+    "obligations only get stricter or are added; **patch** when no obligation changes. With "
+    "`--approved-by` (the CI gate) a version that does not move that far is an error; the report always "
+    "shows the proposed version.",
+    bad='# follow-ups cut from 5 to 3, and\nagreement "SLA" {\n  version "1.2.0"    # unchanged\n}',
+    good='agreement "SLA" {\n  version "2.0.0"\n}',
+)
+
+
 @dataclass(frozen=True)
 class Side:
     """One side of a comparison: what to call it and its bytes (None: it does not exist)."""
@@ -92,7 +108,30 @@ def read_side(spec: str) -> Side:
     rev, _, name = spec.partition(":")
     if not rev or not name:
         raise RevisionError(_error(f"`{spec}` is neither a file nor REV:path", spec))
-    return Side(spec, _git(["show", f"{rev}:{name}"]))
+    commit = resolve_commit(rev)
+    return Side(spec, _git(["show", "--end-of-options", f"{commit}:{name}"]))
+
+
+def resolve_commit(rev: str) -> str:
+    """The commit a revision names, as a full hash; never lets `rev` reach git as an option.
+
+    `sla diff -- --output=FILE:x` once had git write FILE: a revision that starts with `-`
+    (or holds control characters) is refused before git sees it, and git is told where its
+    options end. Everything later is given the hash, not the user's text.
+    """
+    if not rev or rev.startswith("-") or any(ord(ch) < 32 or ord(ch) == 127 for ch in rev):
+        raise RevisionError(_error(f"`{rev}` is not a revision", rev,
+                                   help="give a branch, tag or commit (a revision cannot start with `-`)"))
+    try:
+        out = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"])
+    except RevisionError as exc:
+        if exc.diagnostic.code == UNREADABLE_REVISION.code and "cannot run git" in exc.diagnostic.message:
+            raise
+        raise RevisionError(_error(f"unknown revision `{rev}`: no such branch, tag or commit here", rev)) from None
+    commit = out.decode("ascii", errors="replace").strip()
+    if not commit or not all(ch in "0123456789abcdef" for ch in commit):
+        raise RevisionError(_error(f"`{rev}` is not a commit", rev))
+    return commit
 
 
 def changed_policies(base: str, paths: list[str], is_excluded) -> tuple[str, list[ChangedPolicy]]:
@@ -103,11 +142,11 @@ def changed_policies(base: str, paths: list[str], is_excluded) -> tuple[str, lis
     and the changes, added and deleted files included.
     """
     root = Path(_git(["rev-parse", "--show-toplevel"]).decode().strip())
-    _git(["rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"])
+    commit = resolve_commit(base)
     try:
-        start = _git(["merge-base", base, "HEAD"]).decode().strip()
+        start = _git(["merge-base", commit, "HEAD"]).decode().strip()
     except RevisionError:
-        start = _git(["rev-parse", f"{base}^{{commit}}"]).decode().strip()
+        start = commit
     specs = [_root_relative(p, root) for p in (paths or ["."])]
     listing = _git(["diff", "--name-status", "-z", "--find-renames", start, "--", *specs], cwd=root)
     untracked = _git(["ls-files", "--others", "--exclude-standard", "-z", "--", *specs], cwd=root)
@@ -136,7 +175,8 @@ def changed_policies(base: str, paths: list[str], is_excluded) -> tuple[str, lis
         shown_new = display_path(root / new) if new else None
         if any(is_excluded(Path(display_path(root / n))) for n in names):
             continue
-        old_side = Side(f"{start[:12]}:{old}", _git(["show", f"{start}:{old}"], cwd=root)) if old else Side("", None)
+        old_side = (Side(f"{start[:12]}:{old}", _git(["show", "--end-of-options", f"{start}:{old}"], cwd=root))
+                    if old else Side("", None))
         if new:
             try:
                 data = (root / new).read_bytes()

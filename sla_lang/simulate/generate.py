@@ -665,7 +665,7 @@ class Generator:
         else:
             boundary.sides[name] = None
             if self.solver.exhausted is not None:
-                reason = "the search for lead data used up its budget (SLA869)"
+                reason = "the search for lead data used up its budget (SLA879)"
             if reason and boundary.reason is None:
                 boundary.reason = reason
 

@@ -27,7 +27,7 @@ DEFAULT_LIMIT = 50_000
 # WORK_BASE plus WORK_PER_ITEM for every transition and every leaf of a condition. A search may
 # fail only after DEFAULT_LIMIT nodes, and a score of many rules can make every one of hundreds
 # of searches fail that way (minutes for a policy of 1.5 KB); the budget ends that with a
-# diagnostic (SLA869). The example policies use 15 to 70 evaluations per item, generated
+# diagnostic (SLA879). The example policies use 15 to 70 evaluations per item, generated
 # policies of 10 to 400 stages about 90.
 WORK_BASE = 20_000
 WORK_PER_ITEM = 2_000

@@ -36,6 +36,7 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
         title=agreement.title if agreement else "",
         version=agreement.version.value if agreement and agreement.version else "",
         fingerprint=fingerprint(policy),
+        time_zones=sorted({c.timezone.value for c in policy.calendars if c.timezone is not None}),
     )
     try:
         problems = check_files(data)

@@ -1095,6 +1095,10 @@ class Generator:
             if kpi.target is not None:
                 value = ir.value_source(kpi.target.value)
                 target = f" (target {kpi.target.op} {value})" if t.lang != "ja" else f"(目標 {kpi.target.op} {value})"
+            elif kpi.target_pending:
+                target = " (target to be agreed)" if t.lang != "ja" else "(目標は別途合意)"
+            if kpi.source is not None:  # the report the parties agreed to read it from
+                target += f" from “{kpi.source.value}”" if t.lang != "ja" else f"(測定方法:{kpi.source.value})"
             self.report(
                 OUTSIDE_CRM, f"KPI `{kpi.id}` is a report, not a workflow", kpi.name_span,
                 help="build it as a HubSpot report or dashboard",
@@ -1121,6 +1125,8 @@ class Generator:
                            receiver=self.team_label(info.receiver), within=t.duration(item.within)),
                     clauses=[item.clause_id],
                 )
+        if agreement is not None:  # the term and the amendment procedure are the document's alone
+            self.out.document_only += [part.clause_id for part in (agreement.term, agreement.amendment) if part]
         self.out.document_only += [p.clause_id for p in policy.parties]
         self.out.document_only += [r.clause_id for r in policy.responsibilities]
         self.out.document_only += [c.clause_id for c in policy.cancellations]
