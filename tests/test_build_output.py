@@ -219,6 +219,7 @@ def test_files_no_build_wrote_are_never_deleted_and_hidden_ones_are_kept(tmp_pat
     (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (out / ".git" / "hooks").symlink_to("/nonexistent/hooks")
     (out / "README.md").write_text("what this folder is\n")
+    (out / "deploy-receipt.json").write_text("{}\n")  # written by `sla deploy` beside the outputs
     before = snapshot(out)
     (tmp_path / "p.sla").write_text(policy_text("0.2"), encoding="utf-8")
     refused = sla("build", "p.sla", "-t", "ir", "-o", "out", "--isolated", cwd=tmp_path)
@@ -228,7 +229,7 @@ def test_files_no_build_wrote_are_never_deleted_and_hidden_ones_are_kept(tmp_pat
     assert sla("build", "p.sla", "-t", "ir", "-o", "out", "--isolated", cwd=tmp_path).exit_code == 0
     after = snapshot(out)
     assert version(after["canonical.json"][1]) == "0.2"
-    for kept in (".gitkeep", ".git", ".git/HEAD", ".git/hooks"):
+    for kept in (".gitkeep", ".git", ".git/HEAD", ".git/hooks", "deploy-receipt.json"):
         assert after[kept] == before[kept]
 
 

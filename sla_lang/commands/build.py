@@ -16,6 +16,7 @@ from ..checks import CheckOptions
 from ..compile import Compilation, compile_path, finalize_diagnostics
 from ..diagnostics import Severity
 from ..output import OutputError, OutputFolder, compare_files
+from ..render.terminal import terminal_safe
 from ..targets import TARGETS, BuildOptions, BuildResult, load_target
 from . import DATE, collect_policy_files, default_paths, has_errors, resolve_config, use_color
 
@@ -33,12 +34,12 @@ def summarise(path: str, target: str, diagnostics) -> None:
     counts = ", ".join(part for part in (
         f"{warnings} warning{'s' * (warnings != 1)}" if warnings else "",
         f"{notes} note{'s' * (notes != 1)}" if notes else "") if part)
-    click.echo(f"{path}: {target}: {counts} (--verbose shows each with its line)", err=True)
+    click.echo(f"{terminal_safe(path)}: {target}: {counts} (--verbose shows each with its line)", err=True)
     order = sorted(groups.values(), key=lambda g: (g[0].severity.rank, g[0].code))
     for group in order:
         first = group[0]
         text = first.message if len(group) == 1 else f"{first.rule.summary} (×{len(group)})"
-        click.echo(f"  {first.severity.value} {first.code} ({first.name}) {text}", err=True)
+        click.echo(f"  {first.severity.value} {first.code} ({first.name}) {terminal_safe(text)}", err=True)
 
 
 def drift_summary(checks: str, counts: dict[str, int], root: Path, paths) -> str:
@@ -95,9 +96,9 @@ def policy_folders(arguments: tuple[str, ...], files: list[Path]) -> dict[Path, 
         name = out[f]
         clash = seen.get(key) or next((seen[k] for k in _ancestors(key) if k in seen), None)
         if clash is not None:
-            raise click.UsageError(
+            raise click.UsageError(terminal_safe(
                 f"{clash.as_posix()} and {f.as_posix()} would be built into the same sub-folder "
-                f"({out[clash]!s} and {name}); rename one of them or build them separately")
+                f"({out[clash]!s} and {name}); rename one of them or build them separately"))
         seen[key] = f
     return out
 
@@ -137,7 +138,7 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
     config, config_diagnostics = resolve_config(config_path, isolated)
     files, missing = collect_policy_files(default_paths(paths), config)
     if missing:
-        raise click.UsageError("no such file or folder: " + ", ".join(str(m) for m in missing))
+        raise click.UsageError("no such file or folder: " + ", ".join(terminal_safe(str(m)) for m in missing))
     if not files:
         raise click.UsageError("no .sla files found")
     names = list(TARGETS) if "all" in targets else list(dict.fromkeys(targets))
@@ -161,7 +162,7 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
         try:
             folder.open()  # first: a second build into the same folder stops before compiling
         except OutputError as exc:
-            click.echo(f"sla: {exc}", err=True)
+            click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
             ctx = click.get_current_context()
             ctx.exit(1)
     written: list[tuple[str, Path, int]] = []
@@ -171,7 +172,7 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
             results.append(result)
             show(result.diagnostics, result.source)
             if result.policy is None or has_errors(result.diagnostics):
-                click.echo(f"{result.path}: not built because of the errors above", err=True)
+                click.echo(f"{terminal_safe(result.path)}: not built because of the errors above", err=True)
                 ok = False
                 continue
             sub = folders[path]
@@ -199,7 +200,7 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
                 prefix = f"{name}/" if len(names) > 1 else ""
                 outputs.update({prefix + rel: data for rel, data in built.files.items()})
             if failed:
-                click.echo(f"{result.path}: not built: a target reported errors", err=True)
+                click.echo(f"{terminal_safe(result.path)}: not built: a target reported errors", err=True)
                 ok = False
                 continue
             if check_only:
@@ -207,7 +208,7 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
                 for label, items in (("stale or hand-edited", drift.stale), ("missing", drift.missing),
                                      ("no longer generated", drift.extra)):
                     for item in items:
-                        click.echo(f"{(policy_root / item).as_posix()}: {label}")
+                        click.echo(f"{terminal_safe((policy_root / item).as_posix())}: {label}")
                     drift_counts[label] += len(items)
                 if not drift.clean:
                     drift_found = True
@@ -216,7 +217,7 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
                 try:
                     folder.add_files(outputs, f"{sub}/" if sub else "")
                 except OutputError as exc:
-                    click.echo(f"sla: {exc}", err=True)
+                    click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
                     ok = False
                     continue
                 written.append((result.path, policy_root, len(outputs)))
@@ -225,24 +226,24 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
                 try:
                     folder.commit()
                 except OutputError as exc:
-                    click.echo(f"sla: {exc}", err=True)
+                    click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
                     ok = False
             else:
-                click.echo(f"sla: nothing was written to {root.as_posix()}: a build replaces the whole output "
+                click.echo(f"sla: nothing was written to {terminal_safe(root.as_posix())}: a build replaces the whole output "
                            "folder, and not every policy could be built", err=True)
             if ok:
                 for shown, policy_root, count in written:
-                    click.echo(f"{shown}: wrote {count} file{'s' * (count != 1)} to {policy_root.as_posix()}")
+                    click.echo(f"{terminal_safe(shown)}: wrote {count} file{'s' * (count != 1)} to {terminal_safe(policy_root.as_posix())}")
     finally:
         if folder is not None:
             folder.close()
     if results:
         if drift_found:
             # the last line must not read "All checks passed" after a list of stale files
-            click.echo(drift_summary(summary_line(results), drift_counts, root, paths), err=True)
+            click.echo(terminal_safe(drift_summary(summary_line(results), drift_counts, root, paths)), err=True)
         else:
             click.echo(summary_line(results, color=colored), err=True)
     if check_only and ok and not drift_found:
-        click.echo(f"Generated files under {root.as_posix()} are up to date.")
+        click.echo(f"Generated files under {terminal_safe(root.as_posix())} are up to date.")
     ctx = click.get_current_context()
     ctx.exit(0 if ok and not drift_found else 1)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..render.terminal import terminal_lines, terminal_safe
 from . import collect_policy_files, default_paths, resolve_config, use_color
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -50,9 +51,12 @@ def fmt(paths, check_only, show_diff, config_path, isolated, color):
         if result.formatted is None:
             ctx.exit(EXIT_PROBLEMS)
         if show_diff:
-            click.echo(_unified(result), nl=False)
+            click.echo(terminal_lines(_unified(result)), nl=False)
         elif not check_only:
-            click.echo(result.formatted, nl=False)
+            # the policy itself, byte for byte: click.echo would strip what looks like colour codes
+            sys.stdout.flush()
+            sys.stdout.buffer.write(result.formatted.encode("utf-8"))
+            sys.stdout.buffer.flush()
         ctx.exit(EXIT_PROBLEMS if (check_only or show_diff) and result.changed else EXIT_OK)
 
     config, config_diagnostics = resolve_config(config_path, isolated)
@@ -76,7 +80,7 @@ def fmt(paths, check_only, show_diff, config_path, isolated, color):
             failed.append(shown)
             continue
         except OSError as exc:
-            click.echo(f"sla: cannot read {shown}: {exc.strerror or exc}", err=True)
+            click.echo(terminal_safe(f"sla: cannot read {shown}: {exc.strerror or exc}"), err=True)
             failed.append(shown)
             continue
         result = format_bytes(data, shown, max_bytes=config.max_file_size)
@@ -90,14 +94,14 @@ def fmt(paths, check_only, show_diff, config_path, isolated, color):
             continue
         changed.append(shown)
         if show_diff:
-            click.echo(_unified(result), nl=False)
+            click.echo(terminal_lines(_unified(result)), nl=False)
         if check_only:
-            click.echo(f"Would reformat: {shown}")
+            click.echo(f"Would reformat: {terminal_safe(shown)}")
         elif not show_diff:
             try:
                 write_file(Path(path), result.formatted.encode("utf-8"))
             except OutputError as exc:
-                click.echo(f"sla: {exc}", err=True)
+                click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
                 changed.pop()
                 failed.append(shown)
 

@@ -106,7 +106,9 @@ def verify(pdf, trust, policy_path, require_all, fmt, color):
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False, sort_keys=True))
     else:
-        click.echo(_text_report(report))
+        from ..render.terminal import terminal_lines
+
+        click.echo(terminal_lines(_text_report(report)))
         _show(report.diagnostics, colored)
     click.get_current_context().exit(0 if report.ok else 1)
 
