@@ -65,9 +65,10 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping
+from typing import Self
 
 # Files other commands write beside a build's outputs, which a build neither writes nor reports,
 # and keeps like hidden files: `sla deploy`'s record of what it did in the portal.
@@ -149,7 +150,7 @@ class OutputFolder:
         self.committed = False
 
     # -------------------------------------------------------------- open and close
-    def __enter__(self) -> OutputFolder:
+    def __enter__(self) -> Self:
         self.open()
         return self
 

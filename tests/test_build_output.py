@@ -257,11 +257,11 @@ def test_fifos_and_read_only_entries_neither_hang_nor_stop_a_build(tmp_path):
     (out / "agreement" / "agreement.md").chmod(0o444)
     (out / "agreement").chmod(0o555)
     (tmp_path / "p.sla").write_text(policy_text("0.2"), encoding="utf-8")
-    check = subprocess.run([sys.executable, "-m", "sla_lang", "build", "p.sla", "-t", "ir", "-t", "agreement",
+    check = subprocess.run(check=False, args=[sys.executable, "-m", "sla_lang", "build", "p.sla", "-t", "ir", "-t", "agreement",
                             "--format", "md", "-o", "out", "--isolated", "--check"], cwd=tmp_path, timeout=60,
                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert check.returncode == 1 and "out/ir/ir.json: stale or hand-edited" in check.stdout
-    built = subprocess.run([sys.executable, "-m", "sla_lang", "build", "p.sla", "-t", "ir", "-t", "agreement",
+    built = subprocess.run(check=False, args=[sys.executable, "-m", "sla_lang", "build", "p.sla", "-t", "ir", "-t", "agreement",
                             "--format", "md", "-o", "out", "--isolated"], cwd=tmp_path, timeout=60,
                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert built.returncode == 0, built.stderr
@@ -277,7 +277,7 @@ def test_a_second_build_into_the_same_folder_stops_at_once(tmp_path):
     assert sla("build", "p.sla", "-t", "ir", "-o", "out", "--isolated", cwd=tmp_path).exit_code == 0
     before = snapshot(tmp_path / "out")
     with OutputFolder(tmp_path / "out"):  # a build in progress
-        result = subprocess.run([sys.executable, "-m", "sla_lang", "build", "p.sla", "-t", "ir", "-o", "out",
+        result = subprocess.run(check=False, args=[sys.executable, "-m", "sla_lang", "build", "p.sla", "-t", "ir", "-o", "out",
                                  "--isolated"], cwd=tmp_path, timeout=60, capture_output=True, text=True,
                                 env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 1 and "another sla build is writing out" in result.stderr
@@ -370,7 +370,7 @@ def _build_in_child(tmp_path: Path, args: list[str], kill_at: int | None, counte
     pid = os.fork()
     if pid == 0:  # child
         try:
-            import sla_lang.output as output
+            from sla_lang import output
 
             calls = [0]
 
@@ -392,7 +392,7 @@ def _build_in_child(tmp_path: Path, args: list[str], kill_at: int | None, counte
             result = CliRunner().invoke(cli, args)
             counter.write_text(str(calls[0]))
             os._exit(result.exit_code)
-        except BaseException:
+        except BaseException:  # noqa: BLE001  (the child must never return into pytest)
             os._exit(99)
     _, status = os.waitpid(pid, 0)
     return status
@@ -482,7 +482,7 @@ def test_the_lock_is_released_for_the_next_build(tmp_path):
         try:
             with OutputFolder(tmp_path / "out"):
                 barrier.wait(5)
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001  (reported below)
             errors.append(exc)
 
     thread = threading.Thread(target=hold)

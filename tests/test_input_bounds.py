@@ -32,7 +32,7 @@ def run_sla(*args: str, cwd: Path | None = None, timeout: float = 60, stdin=None
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
 
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "sla_lang", *args], cwd=cwd, timeout=timeout, capture_output=True,
+    result = subprocess.run(check=False, args=[sys.executable, "-m", "sla_lang", *args], cwd=cwd, timeout=timeout, capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=limit_memory,
                             stdin=stdin)
     return result, time.monotonic() - start

@@ -63,7 +63,7 @@ def test_check_escapes_source_lines_and_messages(hostile):
     text = hostile.read_text(encoding="utf-8").replace("  respond within 24h target 12h\n", "", 1)
     text = text.replace("  escalate to sales_managers after 24h on respond via email\n", "", 1)
     hostile.write_text(text, encoding="utf-8")
-    result, output = run("check", hostile.name, "--isolated", "--color", "always", "--stats", cwd=hostile.parent)
+    _, output = run("check", hostile.name, "--isolated", "--color", "always", "--stats", cwd=hostile.parent)
     assert "MQL [U+001B]]0;pwned[U+0007]" in output
     # the only escape sequences left are sla's own colours
     assert obeyed(output.replace("\x1b[", "")) == [] and "\x1b]" not in output
@@ -72,7 +72,7 @@ def test_check_escapes_source_lines_and_messages(hostile):
 def test_check_escapes_a_trojan_source_line_it_reports(tmp_path):
     policy = tmp_path / "bidi.sla"
     policy.write_text(STARTER.replace('"Lead"', '"Lead\u202e"', 1), encoding="utf-8")
-    result, output = run("check", policy.name, "--isolated", cwd=tmp_path)
+    _, output = run("check", policy.name, "--isolated", cwd=tmp_path)
     assert "SLA005" in output
     assert_escaped(output)
 
@@ -98,7 +98,7 @@ def test_simulate_escapes_labels_and_events_data(hostile):
         {"at": "2026-04-06T12:00:00+09:00", "lead": "L2", "type": "bogus\u202e"},
     ]
     events.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
-    result, output = run("simulate", hostile.name, "--events", events.name, "--isolated", cwd=hostile.parent)
+    _, output = run("simulate", hostile.name, "--events", events.name, "--isolated", cwd=hostile.parent)
     assert "MQL [U+001B]]0;pwned" in output and "L1[U+001B]" in output
     assert_escaped(output)
 
@@ -118,7 +118,7 @@ def test_sla_test_escapes_scenario_ids_and_descriptions(hostile):
 def test_diff_text_escapes_labels(hostile, tmp_path):
     old = tmp_path / "old.sla"
     old.write_text(STARTER, encoding="utf-8")
-    result, output = run("diff", old.name, hostile.name, cwd=tmp_path)
+    _, output = run("diff", old.name, hostile.name, cwd=tmp_path)
     assert "pwned" in output
     assert_escaped(output)
 
@@ -152,7 +152,7 @@ def test_usage_errors_escape_what_was_typed(tmp_path):
     named.write_text("agreement {\n", encoding="utf-8")
     for args in (["simulate", "p.sla", "--events", f"e{HOSTILE}.jsonl"], ["check", named.name, "--isolated"],
                  ["build", "p.sla", "missing" + in_name, "-o", "out"]):
-        done = subprocess.run([sys.executable, "-m", "sla_lang", *args], cwd=tmp_path, capture_output=True,
+        done = subprocess.run(check=False, args=[sys.executable, "-m", "sla_lang", *args], cwd=tmp_path, capture_output=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
         output = done.stdout.decode("utf-8") + done.stderr.decode("utf-8")
         assert done.returncode in (1, 2), output

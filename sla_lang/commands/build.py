@@ -229,11 +229,12 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
                     click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
                     ok = False
             else:
-                click.echo(f"sla: nothing was written to {terminal_safe(root.as_posix())}: a build replaces the whole output "
-                           "folder, and not every policy could be built", err=True)
+                click.echo(f"sla: nothing was written to {terminal_safe(root.as_posix())}: a build replaces the "
+                           "whole output folder, and not every policy could be built", err=True)
             if ok:
                 for shown, policy_root, count in written:
-                    click.echo(f"{terminal_safe(shown)}: wrote {count} file{'s' * (count != 1)} to {terminal_safe(policy_root.as_posix())}")
+                    where = terminal_safe(policy_root.as_posix())
+                    click.echo(f"{terminal_safe(shown)}: wrote {count} file{'s' * (count != 1)} to {where}")
     finally:
         if folder is not None:
             folder.close()
