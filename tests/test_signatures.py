@@ -589,7 +589,7 @@ def test_signer_names_cannot_forge_report_lines(unsigned, pki, tmp_path):
 @pytest.mark.parametrize(("start", "days", "words"), [
     (START - datetime.timedelta(days=800), 365, "the certificate expired on"),
     (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30), 365, "not valid yet"),
-])
+], ids=["expired", "not-yet-valid"])
 def test_sign_refuses_a_certificate_outside_its_validity(unsigned, pki, tmp_path, start, days, words):
     late = pki.person(f"late-{days}-{start.year}", "Kenji Sato", KENJI, not_before=start, days=days)
     pdf = tmp_path / "agreement.pdf"
@@ -721,3 +721,20 @@ def test_policy_identity_syntax_errors_are_diagnostics():
                           'party sales "Sales" {\n  lead "K" email "not an address" certificate "AB:CD"\n}\n', "p.sla")
     errors = [(d.code, d.span.line, d.span.column) for d in result.errors]
     assert errors == [("SLA306", 6, 18), ("SLA306", 6, 47)]
+
+
+def test_fmt_keeps_the_signer_identity_and_diff_reports_its_change(tmp_path):
+    from sla_lang.fmt import format_bytes
+
+    messy = ('agreement "A" {\n  version "1"\n  effective 2026-01-01\n}\n'
+             'party sales "Sales" {\n  lead   "K"   title "T"    email "k@example.com"   certificate "ab:CD"\n}\n')
+    formatted = format_bytes(messy.encode(), "p.sla").formatted
+    assert '  lead "K" title "T" email "k@example.com" certificate "ab:CD"\n' in formatted
+    before = tmp_path / "before.sla"
+    after = tmp_path / "after.sla"
+    before.write_text(POLICY.read_text(encoding="utf-8"), encoding="utf-8")
+    after.write_text(before.read_text(encoding="utf-8").replace(KENJI, "mallory@example.com"), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["diff", str(before), str(after), "--format", "json"])
+    (change,) = json.loads(result.stdout)["policies"][0]["changes"]
+    assert change["kind"] == "team.lead" and "kenji.sato@example.com → Kenji Sato, Head of Sales, mallory@example.com" \
+        in change["message"]
