@@ -1145,12 +1145,14 @@ class Lowerer:
         settings = self._settings(items, block)
         self._require(settings, "measure", block, span, "measure count mql per month")
         measure_item = self._one(settings, "measure")
-        measure, period = measure_item if measure_item else (None, None)
+        measure, period, by = measure_item if measure_item else (None, None, None)
         target = self._one(settings, "target")
         pending = target == _TO_BE_AGREED
         if pending:
             target = None
         alert = self._one(settings, "alert")
+        if measure is None and measure_item is not None:
+            target = alert = None  # the measure was reported; nothing to check the values against
         if measure is not None:
             expected = _MEASURE_VALUE[type(measure)]
             for what, item in (("target", target), ("alert", alert)):
@@ -1172,14 +1174,29 @@ class Lowerer:
             clause_id=f"kpi.{kpi_id}",
             target_pending=pending,
             source=self._one(settings, "source"),
+            by=by,
         )
 
     def measure(self, meta, children):
-        measure, period_token = children
+        measure, period_token, *by = children
         period = self._name(period_token)
         if self._option(period, ir.PERIODS, "period") is None:
             period = None
-        return _Item("measure", (measure, period), self._span(meta))
+        return _Item("measure", (measure, period, self._name(by[0]) if by else None), self._span(meta))
+
+    def sum_measure(self, meta, children):
+        ref, stage = children
+        return ir.SumMeasure(ref, self._name(stage), self._span(meta))
+
+    def outcome_measure(self, meta, children):
+        activity_token, outcome_token, stage = children
+        activity = self._option(self._name(activity_token), ir.ACTIVITY_OUTCOMES, "activity")
+        if activity is None:
+            return None
+        outcome = self._option(self._name(outcome_token), ir.ACTIVITY_OUTCOMES[activity], f"outcome of a {activity}")
+        if outcome is None:
+            return None
+        return ir.OutcomeMeasure(activity, outcome, self._name(stage), self._span(meta))
 
     def count_measure(self, meta, children):
         return ir.CountMeasure(self._name(children[0]), self._span(meta))
@@ -1189,8 +1206,11 @@ class Lowerer:
         return ir.ConversionMeasure(self._name(source), tuple(targets), self._span(meta))
 
     def compliance_measure(self, meta, children):
-        stage, kind = children
-        return ir.ComplianceMeasure(self._name(stage), str(kind), self._span(meta))
+        stage, kind_token = children
+        kind = self._option(self._name(kind_token), ir.COMPLIANCE_KINDS, "obligation to measure")
+        if kind is None:
+            return None
+        return ir.ComplianceMeasure(self._name(stage), kind, self._span(meta))
 
     def average_measure(self, meta, children):
         ref, stage = children
@@ -1410,6 +1430,8 @@ _MEASURE_VALUE = {
     ir.ComplianceMeasure: ((ir.Percent,), "a percentage such as 95%", "rate"),
     ir.AverageMeasure: ((ir.Number,), "a number", "average"),
     ir.DurationMeasure: ((ir.Duration,), "a duration such as 48h", "time"),
+    ir.SumMeasure: ((ir.Number,), "a number", "sum"),
+    ir.OutcomeMeasure: ((ir.Percent,), "a percentage such as 30%", "rate"),
 }
 
 

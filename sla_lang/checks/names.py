@@ -239,16 +239,29 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
         for stage_name in _measure_stages(measure):
             if stage_name.name not in stages:
                 yield undefined(stage_name, "stage", stages, "KPIs measure declared stages")
-        if isinstance(measure, ir.AverageMeasure):
+        if isinstance(measure, (ir.AverageMeasure, ir.SumMeasure)):
             yield from _check_ref(measure.quantity, policy, suggester)
         if isinstance(measure, ir.ComplianceMeasure) and measure.stage.name in stages:
-            if stages[measure.stage.name].deadline(measure.deadline) is None:
+            measured = stages[measure.stage.name]
+            kind = measure.deadline
+            if kind == "follow_up":
+                missing, example = measured.follow_up is None, "follow up 3 times at 0d, 3d, 7d"
+            elif kind == "handoff":
+                missing = measured.handoff is None or measured.handoff.within is None
+                example = "handoff from TEAM within 2h { … }"
+            else:
+                missing, example = measured.deadline(kind) is None, f"{kind} within …"
+            if missing:
+                what = {"follow_up": "follow-up cadence", "handoff": "hand-off deadline"}.get(kind, f"`{kind}` deadline")
                 yield Diagnostic(
                     UNDEFINED_REFERENCE,
-                    f"stage `{measure.stage.name}` has no `{measure.deadline}` deadline to measure",
+                    f"stage `{measure.stage.name}` has no {what} to measure",
                     measure.span,
-                    help=f"add `{measure.deadline} within …` to stage `{measure.stage.name}`",
+                    help=f"add `{example}` to stage `{measure.stage.name}`",
                 )
+        if kpi.by is not None and kpi.by.name != "owner" and kpi.by.name not in properties:
+            yield undefined(kpi.by, "property", properties,
+                            "a KPI is broken down `by owner` or by a declared property")
         if kpi.alert and kpi.alert.review and kpi.alert.review.name not in reviews:
             yield undefined(kpi.alert.review, "review", reviews, "reviews are declared with `review NAME { … }`")
     for info in policy.information:
@@ -310,7 +323,8 @@ def _quantities(policy: ir.Policy) -> dict:
 def _measure_stages(measure: ir.Measure | None) -> list[ir.Name]:
     if measure is None:
         return []
-    if isinstance(measure, (ir.CountMeasure, ir.ComplianceMeasure, ir.AverageMeasure)):
+    if isinstance(measure, (ir.CountMeasure, ir.ComplianceMeasure, ir.AverageMeasure, ir.SumMeasure,
+                            ir.OutcomeMeasure)):
         return [measure.stage]
     if isinstance(measure, ir.ConversionMeasure):
         return [measure.source, *measure.targets]

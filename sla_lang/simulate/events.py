@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..diagnostics import Diagnostic, Rule, Severity
+from ..ir import ACTIVITY_OUTCOMES
 from ..source import Span
 from .engine import ACTIVITIES, Simulator, parse_timestamp
 from .model import coerce_property_value
@@ -234,7 +235,13 @@ class EventFeed:
                              f"{json.dumps(activity, ensure_ascii=False)}", number, text, needle='"activity"',
                              help="other channels (slack, task …) are how people are told, not follow-ups")
                 return False
-            sim.activity(lead, at, activity)
+            outcome = data.get("outcome")
+            if outcome is not None and outcome not in ACTIVITY_OUTCOMES[activity]:
+                self._report(INVALID_EVENT, f"`outcome` of a {activity} must be one of "
+                             f"{', '.join(ACTIVITY_OUTCOMES[activity])}, not {json.dumps(outcome, ensure_ascii=False)}",
+                             number, text, needle='"outcome"', help="leave it out when the outcome is not known")
+                return False
+            sim.activity(lead, at, activity, outcome)
             return True
         if kind == "owner_changed":
             owner = data.get("owner")
