@@ -98,7 +98,9 @@ def verify(pdf, trust, policy_path, require_all, fmt, color):
     if fmt == "json":
         click.echo(_safe_json(report.to_json()))
     else:
-        click.echo(_text_report(report))
+        from ..render.terminal import terminal_lines
+
+        click.echo(terminal_lines(_text_report(report)))
         _show(report.diagnostics, colored)
     click.get_current_context().exit(0 if report.ok else 1)
 
