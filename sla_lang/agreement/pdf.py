@@ -28,7 +28,7 @@ import unicodedata
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from ..diagnostics import Diagnostic, Severity
+from ..diagnostics import Diagnostic, Severity, Message
 from ..source import Span
 from .content import Document
 from .rules import MISSING_GLYPH, NO_JAPANESE_FONT, PDF_EXTRA_MISSING, PDF_RENDER_FAILED
@@ -59,7 +59,7 @@ def render_pdf(policy: ir.Policy, doc: Document, *, required: bool) -> tuple[byt
     except PdfProblem as problem:
         d = problem.diagnostic
         if not required and d.rule in (PDF_EXTRA_MISSING, NO_JAPANESE_FONT, MISSING_GLYPH):
-            d = Diagnostic(d.rule, d.message + "; the PDF was skipped", d.span,
+            d = Diagnostic(d.rule, Message("{problem}; the PDF was skipped", problem=d.message), d.span,
                            help=d.help, severity=Severity.WARNING)
         return None, [d]
 
@@ -76,9 +76,9 @@ def _render(policy: ir.Policy, doc: Document) -> bytes:
     except (ImportError, OSError) as exc:  # OSError: WeasyPrint installed but pango missing
         raise PdfProblem(Diagnostic(
             PDF_EXTRA_MISSING,
-            f"cannot render the PDF: {exc}",
+            Message('cannot render the PDF: {exc}', exc=exc),
             _where(policy),
-            help="install the PDF extra: pip install 'sla-lang[pdf]' (and the pango library of your system)",
+            help=Message("install the PDF extra: pip install 'sla-lang[pdf]' (and the pango library of your system)"),
         )) from None
 
     from .render import render_html
@@ -104,8 +104,8 @@ def _render(policy: ir.Policy, doc: Document) -> bytes:
     except Exception as exc:  # a broken pango or font must not become a traceback
         if os.environ.get("SLA_DEBUG"):
             raise
-        raise PdfProblem(Diagnostic(PDF_RENDER_FAILED, f"WeasyPrint failed: {type(exc).__name__}: {exc}",
-                                    _where(policy), help="set SLA_DEBUG=1 for the traceback")) from None
+        raise PdfProblem(Diagnostic(PDF_RENDER_FAILED, Message('WeasyPrint failed: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc),
+                                    _where(policy), help=Message('set SLA_DEBUG=1 for the traceback'))) from None
     finally:
         logger.removeHandler(notdef)
     missing = sorted({cp for font in document.fonts.values() for cp in getattr(font, "missing", {})} | notdef.codepoints)
@@ -116,9 +116,8 @@ def _render(policy: ir.Policy, doc: Document) -> bytes:
     except Exception as exc:
         if os.environ.get("SLA_DEBUG"):
             raise
-        raise PdfProblem(Diagnostic(PDF_RENDER_FAILED, f"pyHanko could not add the signature fields: "
-                                    f"{type(exc).__name__}: {exc}", _where(policy),
-                                    help="set SLA_DEBUG=1 for the traceback")) from None
+        raise PdfProblem(Diagnostic(PDF_RENDER_FAILED, Message('pyHanko could not add the signature fields: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc), _where(policy),
+                                    help=Message('set SLA_DEBUG=1 for the traceback'))) from None
 
 
 def document_date(policy: ir.Policy) -> datetime:
@@ -168,10 +167,9 @@ def _no_japanese_font(policy: ir.Policy, sample: list[str]) -> Diagnostic:
     shown = "".join(sample[:8])
     return Diagnostic(
         NO_JAPANESE_FONT,
-        f"the document has Japanese text (such as {shown!r}) but no installed font has Japanese glyphs",
+        Message('the document has Japanese text (such as {shown!r}) but no installed font has Japanese glyphs', shown=shown),
         _where(policy),
-        help=f"install a Japanese font, e.g. on Debian/Ubuntu: apt-get install {FONT_PACKAGES.replace('`', '')} "
-        "(check with `fc-list :lang=ja`)",
+        help=Message('install a Japanese font, e.g. on Debian/Ubuntu: apt-get install {value} (check with `fc-list :lang=ja`)', value=FONT_PACKAGES.replace('`', '')),
     )
 
 
@@ -182,9 +180,9 @@ def _missing_glyphs(policy: ir.Policy, chars: list[str]) -> Diagnostic:
     listed = ", ".join(f"{ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})" for ch in chars[:10])
     return Diagnostic(
         MISSING_GLYPH,
-        f"no installed font has a glyph for {listed}{' …' if len(chars) > 10 else ''}",
+        Message('no installed font has a glyph for {listed}', listed=listed + (" …" if len(chars) > 10 else "")),
         _where(policy),
-        help="install a font that covers these characters (e.g. Debian's fonts-noto-core), or remove them from the policy",
+        help=Message("install a font that covers these characters (e.g. Debian's fonts-noto-core), or remove them from the policy"),
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Message
 from ..source import Span
 from .rules import (
     FIELD_ALREADY_SIGNED,
@@ -56,13 +56,13 @@ def _read_pdf(path: Path):
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise SigningError(Diagnostic(UNREADABLE_PDF, f"cannot read the file: {exc.strerror or exc}", _at(path))) from None
+        raise SigningError(Diagnostic(UNREADABLE_PDF, Message('cannot read the file: {value}', value=exc.strerror or exc), _at(path))) from None
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         reader.root  # noqa: B018  (forces the document structure to be read)
     except Exception as exc:
-        raise SigningError(Diagnostic(UNREADABLE_PDF, f"not a readable PDF: {exc}", _at(path),
-                                      help="use the agreement.pdf written by `sla build --target agreement`")) from None
+        raise SigningError(Diagnostic(UNREADABLE_PDF, Message('not a readable PDF: {exc}', exc=exc), _at(path),
+                                      help=Message('use the agreement.pdf written by `sla build --target agreement`'))) from None
     return data, reader
 
 
@@ -97,16 +97,16 @@ def load_key_and_certificate(key_path: Path, cert_path: Path, passphrase: Callab
 
     def fail(message: str, path: Path) -> SigningError:
         return SigningError(Diagnostic(UNUSABLE_SIGNING_KEY, message, _at(path),
-                                       help="--key takes a PEM or DER private key, --cert the certificate of that key"))
+                                       help=Message('--key takes a PEM or DER private key, --cert the certificate of that key')))
 
     try:
         key_bytes = key_path.read_bytes()
     except OSError as exc:
-        raise fail(f"cannot read the private key: {exc.strerror or exc}", key_path) from None
+        raise fail(Message('cannot read the private key: {value}', value=exc.strerror or exc), key_path) from None
     try:
         cert_bytes = cert_path.read_bytes()
     except OSError as exc:
-        raise fail(f"cannot read the certificate: {exc.strerror or exc}", cert_path) from None
+        raise fail(Message('cannot read the certificate: {value}', value=exc.strerror or exc), cert_path) from None
 
     def load_key(password: bytes | None):
         loader = serialization.load_pem_private_key if b"-----BEGIN" in key_bytes else serialization.load_der_private_key
@@ -118,21 +118,21 @@ def load_key_and_certificate(key_path: Path, cert_path: Path, passphrase: Callab
         except TypeError:  # the key is encrypted
             secret = passphrase()
             if not secret:
-                raise fail("the private key is encrypted and no passphrase was given", key_path) from None
+                raise fail(Message('the private key is encrypted and no passphrase was given'), key_path) from None
             key = load_key(secret.encode("utf-8"))
     except SigningError:
         raise
     except (ValueError, TypeError) as exc:
-        raise fail(f"not a usable private key: {exc}", key_path) from None
+        raise fail(Message('not a usable private key: {exc}', exc=exc), key_path) from None
     except Exception as exc:  # cryptography raises its own types for unsupported keys
-        raise fail(f"not a usable private key: {type(exc).__name__}: {exc}", key_path) from None
+        raise fail(Message('not a usable private key: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc), key_path) from None
     try:
         cert = (x509.load_pem_x509_certificate if b"-----BEGIN" in cert_bytes else x509.load_der_x509_certificate)(cert_bytes)
     except Exception as exc:
-        raise fail(f"not a certificate: {exc}", cert_path) from None
+        raise fail(Message('not a certificate: {exc}', exc=exc), cert_path) from None
     raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(*raw) != cert.public_key().public_bytes(*raw):
-        raise fail("the private key does not belong to the certificate", key_path)
+        raise fail(Message('the private key does not belong to the certificate'), key_path)
     key_info = asn1_keys.PrivateKeyInfo.load(key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return key_info, asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
@@ -151,11 +151,11 @@ def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
     names = [name for name, _ in available]
     if field_name not in names:
         listed = ", ".join(f"`{n}`" for n in names) or "none"
-        raise SigningError(Diagnostic(UNKNOWN_SIGNATURE_FIELD, f"the PDF has no signature field `{field_name}`",
-                                      _at(pdf_path), help=f"signature fields in this PDF: {listed}"))
+        raise SigningError(Diagnostic(UNKNOWN_SIGNATURE_FIELD, Message('the PDF has no signature field `{field_name}`', field_name=field_name),
+                                      _at(pdf_path), help=Message('signature fields in this PDF: {listed}', listed=listed)))
     if dict(available)[field_name]:
-        raise SigningError(Diagnostic(FIELD_ALREADY_SIGNED, f"the signature field `{field_name}` is signed already",
-                                      _at(pdf_path), help="`sla verify` shows who signed which field"))
+        raise SigningError(Diagnostic(FIELD_ALREADY_SIGNED, Message('the signature field `{field_name}` is signed already', field_name=field_name),
+                                      _at(pdf_path), help=Message('`sla verify` shows who signed which field')))
     key, cert = load_key_and_certificate(key_path, cert_path, passphrase)
     signer = signers.SimpleSigner(signing_cert=cert, signing_key=key,
                                   cert_registry=SimpleCertificateStore.from_certs([cert]))
@@ -246,7 +246,7 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy_fingerprint: str |
         try:
             roots.extend(load_certs_from_pemder([str(cert_path)]))
         except Exception as exc:
-            raise SigningError(Diagnostic(UNUSABLE_SIGNING_KEY, f"cannot read the trusted certificate: {exc}",
+            raise SigningError(Diagnostic(UNUSABLE_SIGNING_KEY, Message('cannot read the trusted certificate: {exc}', exc=exc),
                                           _at(cert_path))) from None
     context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
     by_field = {s.field_name: s for s in reader.embedded_signatures}
@@ -256,8 +256,8 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy_fingerprint: str |
         embedded = by_field.get(name)
         if not signed or embedded is None:
             if require_all:
-                report.diagnostics.append(Diagnostic(UNSIGNED_FIELD, f"`{name}` has not signed", where,
-                                                     help=f"sla sign {report.path} --key KEY --cert CERT --field {name}"))
+                report.diagnostics.append(Diagnostic(UNSIGNED_FIELD, Message('`{name}` has not signed', name=name), where,
+                                                     help=Message('sla sign {path} --key KEY --cert CERT --field {name}', path=report.path, name=name)))
             continue
         try:
             status = validate_pdf_signature(embedded, signer_validation_context=context)
@@ -274,21 +274,18 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy_fingerprint: str |
             entry.modified_after = f"unreadable: {exc}"
         entry.fingerprint = recorded_fingerprint(reader, embedded.signed_revision)
         if not entry.intact:
-            report.diagnostics.append(Diagnostic(SIGNATURE_NOT_INTACT, f"the signature in `{name}` does not match "
-                                                 "the document: it was changed after signing", where,
-                                                 help="go back to the copy that was signed"))
+            report.diagnostics.append(Diagnostic(SIGNATURE_NOT_INTACT, Message('the signature in `{name}` does not match the document: it was changed after signing', name=name), where,
+                                                 help=Message('go back to the copy that was signed')))
         elif trust and not entry.trusted:
-            report.diagnostics.append(Diagnostic(SIGNER_NOT_TRUSTED, f"the signer of `{name}` ({entry.signer}) does not "
-                                                 "chain to a certificate given with --trust", where))
+            report.diagnostics.append(Diagnostic(SIGNER_NOT_TRUSTED, Message('the signer of `{name}` ({signer}) does not chain to a certificate given with --trust', name=name, signer=entry.signer), where))
         if entry.fingerprint != report.fingerprint:
-            report.diagnostics.append(Diagnostic(FINGERPRINT_MISMATCH, f"`{name}` signed a revision whose fingerprint "
-                                                 f"is {entry.fingerprint}, but the PDF now records {report.fingerprint}",
-                                                 where, help="the fingerprint was changed after signing"))
+            report.diagnostics.append(Diagnostic(FINGERPRINT_MISMATCH, Message('`{name}` signed a revision whose fingerprint is {fingerprint}, but the PDF now records {fingerprint2}', name=name, fingerprint=entry.fingerprint, fingerprint2=report.fingerprint),
+                                                 where, help=Message('the fingerprint was changed after signing')))
     if policy_fingerprint is not None and policy_fingerprint != report.fingerprint:
         recorded = report.fingerprint or "no fingerprint"
         report.diagnostics.append(Diagnostic(
             FINGERPRINT_MISMATCH,
-            f"the PDF records {recorded}, but {policy_path} has the fingerprint {policy_fingerprint}",
-            where, help="the signed document and the policy say different things; build and sign the current policy",
+            Message('the PDF records {recorded}, but {policy_path} has the fingerprint {policy_fingerprint}', recorded=recorded, policy_path=policy_path, policy_fingerprint=policy_fingerprint),
+            where, help=Message('the signed document and the policy say different things; build and sign the current policy'),
         ))
     return report
