@@ -25,6 +25,7 @@ import re
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -137,6 +138,10 @@ MUTATIONS = {
     # the lifecycle stage set backwards is ignored by HubSpot
     "lifecycle order": ("workflows/mql.to.won.json", lambda b: action(b, "1")["fields"]["value"].update(
         staticValue="lead"), {"lifecycle stage"}),
+    # a property name HubSpot does not have: the workflow cannot exist, the lead never moves
+    "misspelt property": ("workflows/mql.to.won.json", lambda b: b["enrollmentCriteria"]["listFilterBranch"][
+        "filterBranches"][0]["filters"][0].update(property="sla_stag"), {"unknown semantics", "stage path",
+                                                                          "lifecycle stage"}),
     # branch paths joined with two STANDARD edges (issue 16 item 6)
     "joined branches": ("workflows/mql.respond.json", lambda b: b["actions"][3].update(
         defaultBranch={"edgeType": "STANDARD", "nextActionId": "5"}), {"unknown semantics", "deadline", "escalation"}),
@@ -160,6 +165,18 @@ def test_escalation_recipients_are_the_managers_team(proof):
     assert [(n.teams, n.users) for n in escalations] == [(frozenset({MANAGERS_TEAM}), frozenset({"managers-1",
                                                                                                   "managers-2"}))]
     assert default_mapping(policy).teams["managers"][0] == MANAGERS_TEAM
+
+
+def test_the_emulated_portal_has_the_ids_the_build_was_made_with(proof):
+    policy, _ = proof
+    manifest = {"portal": {"timezone": "America/New_York", "teams": {
+        "sales": {"teamId": "4021", "userIds": ["101", "102"]}, "managers": {"teamId": None, "userIds": ["201"]}}}}
+    mapping = default_mapping(policy, manifest=manifest)
+    assert str(mapping.time_zone) == "America/New_York"
+    assert mapping.teams["sales"] == ("4021", ("101", "102"))
+    assert mapping.teams["managers"] == ("managers-team", ("201",))
+    assert mapping.teams["marketing"] == ("marketing-team", ("marketing-1", "marketing-2"))
+    assert str(default_mapping(policy, ZoneInfo("UTC"), manifest).time_zone) == "UTC"
 
 
 # ------------------------------------------------------------------ the generated workflows

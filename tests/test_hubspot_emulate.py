@@ -257,8 +257,8 @@ def test_delay_until_a_date_property_uses_the_time_of_day_in_the_account_zone():
     assert c.history_of("note")[0].moment.at == at("2026-04-05T09:30")  # the day + 1 day, 09:30 Tokyo
 
 
-@pytest.mark.parametrize("value", [None, "past"])
-def test_delay_until_an_empty_or_past_date_is_unknown(value):
+@pytest.mark.parametrize("value", [None, "past", "now"])
+def test_delay_until_an_empty_past_or_present_date_is_unknown(value):
     body = flow("until", list_based(tree(prop("flag", "BOOL", "IS_EQUAL_TO", value=True))), [
         single("1", "0-35", {"date": {"type": "OBJECT_PROPERTY", "propertyName": "due_at"}, "delta": "0",
                              "time_unit": "MINUTES"}, "2"),
@@ -267,6 +267,8 @@ def test_delay_until_an_empty_or_past_date_is_unknown(value):
     start = {"flag": "true"}
     if value == "past":
         start["due_at"] = to_ms(at("2026-03-01T00:00"))
+    if value == "now":
+        start["due_at"] = to_ms(at("2026-04-01T09:00"))
     p.create_contact(at("2026-04-01T09:00"), start)
     assert rules(p) == ["S14"]
 
@@ -679,8 +681,8 @@ def test_a_request_without_the_secret_is_refused_like_hubspot_refuses_it():
     p = portal(api_flow(API_CODE.replace('os.environ["TOKEN"]', '"guess"')))
     c = p.create_contact(at("2026-04-01T09:00"), {"entered_at": to_ms(at("2026-04-01T09:00"))})
     assert c.get("due_at") is None
-    assert [line for *_, line in p.code_logs] == ["not written: HTTPError('HTTP Error 401: "
-                                                  '{"status": "error", "category": "INVALID_AUTHENTICATION"}\')']
+    assert [line for *_, line in p.code_logs] == [("not written: HTTPError('HTTP Error 401: "
+                                                  '{"status": "error", "category": "INVALID_AUTHENTICATION"}\')')]
     assert rules(p) == ["S14"]  # and the delay until the empty property is what HubSpot leaves undocumented
 
 
@@ -695,3 +697,13 @@ def test_the_crm_api_rejects_values_a_property_cannot_hold():
     p = portal(api_flow(API_CODE.replace('str(int(event["inputFields"]["entered_at"]) + 7200000)', '"soon"')))
     c = p.create_contact(at("2026-04-01T09:00"), {"entered_at": to_ms(at("2026-04-01T09:00"))})
     assert c.get("due_at") is None and "VALIDATION_ERROR" in p.code_logs[0][3]
+
+
+def test_a_flow_on_a_property_the_portal_does_not_have_is_flagged():
+    body = flow("typo", list_based(tree(prop("scroe", "NUMBER", "IS_GREATER_THAN", value=5))),
+                [set_value("1", "nots", "x")])
+    p = portal(body)
+    p.create_contact(at("2026-04-01T09:00"), {"score": "10"})
+    # never enrolled, and still a problem: HubSpot would not create the workflow
+    assert p.flags == [] and p.portal_problems == {
+        "workflows/typo.json": [("S3", "reads or writes properties this portal does not have: nots, scroe")]}

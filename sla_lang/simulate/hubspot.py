@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import ir
 from ..targets.hubspot.emulate import (
+    BUILTIN_PROPERTIES,
     RESCHEDULE_SPREAD,
     Contact,
     Flag,
@@ -226,6 +227,10 @@ class HubSpotReplay:
             name = self.names.get(("score", score.id))
             if name and name not in self.properties:
                 self.properties[name] = PropertyDef(name, "number")
+        for entry in manifest.get("existingProperties", []):  # HubSpot's own, which the workflows need
+            name = entry.get("name")
+            if name and name not in self.properties and name not in BUILTIN_PROPERTIES:
+                self.properties[name] = PropertyDef(name, "string")
         self.stage_property = self._stage_property()
         self.flags = self._flag_properties(manifest)
         self.workflows = [Workflow(body, name) for name, body in sorted(bundle.flows().items())]
@@ -457,6 +462,10 @@ class HubSpotReplay:
         self._compare_follow_ups(lead, portal, until, out)
         self._compare_records(lead, portal, out)
         self._compare_owners(lead, contact, out)
+        for workflow, problems in sorted(portal.portal_problems.items()):
+            clauses = ", ".join(sorted(self.workflow_clauses.get(workflow, ()))) or workflow
+            for rule, message in problems:
+                out.append(Divergence(clauses, "unknown semantics", f"{workflow}: [{rule}] {message}"))
         seen: dict[tuple, list[Flag]] = {}
         for flag in portal.flags + portal.spread_conflicts():
             seen.setdefault((flag.workflow, flag.action, flag.rule, flag.message), []).append(flag)

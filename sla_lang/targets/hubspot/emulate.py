@@ -290,6 +290,7 @@ class Workflow:
                 self.problems.append(("S6", "event-based enrolment with list memberships is not modelled"))
             if criteria.get("refinementCriteria"):
                 self.problems.append(("S6", "event-based enrolment refinement criteria are not modelled"))
+        self.properties = frozenset(referenced_properties(body))
         self.windows = self._windows(body.get("timeWindows") or [])
         self.blocked = self._blocked(body.get("blockedDates") or [])
         for key in ("suppressionListIds", "dataSources"):
@@ -499,6 +500,14 @@ class Portal:
         self._rotation: dict[tuple[str, str], int] = {}
         self._reads: list[tuple[Moment, str, str, frozenset[str], str]] = []  # for spread_conflicts
         self.now: datetime | None = None
+        # what each workflow does wrong in this portal (on top of Workflow.problems)
+        self.portal_problems: dict[str, list[tuple[str, str]]] = {}
+        for workflow in self.workflows:
+            missing = sorted(n for n in workflow.properties if settings.property_type(n) is None)
+            if missing:
+                # [S3] HubSpot refuses filters and actions on properties the account does not have
+                self.portal_problems[workflow.file] = [
+                    ("S3", "reads or writes properties this portal does not have: " + ", ".join(missing))]
 
     # ------------------------------------------------------------------ outside changes
     def create_contact(self, at: datetime, values: dict[str, str], contact_id: str | None = None,
@@ -677,7 +686,7 @@ class Portal:
         run = Run(workflow, contact, moment, next(self._serial))
         member.run = run
         self._log(contact, moment, workflow, event)
-        for rule, message in workflow.problems:
+        for rule, message in workflow.problems + self.portal_problems.get(workflow.file, []):
             self._flag(moment, workflow, None, rule, message)
         return run, workflow.start
 
@@ -907,9 +916,12 @@ class Portal:
             target = point + amount * TIME_UNITS[unit]
         else:
             raise UnknownSemantics("S14", f"delay until a {kind or 'unknown'} property is not documented")
-        if target <= moment.at:
+        if target < moment.at:
             raise UnknownSemantics("S14", "the date has already passed when the contact reaches the delay: "
                                           "whether it waits or goes on is undocumented")
+        if target == moment.at:
+            raise UnknownSemantics("S14", "the date is the very moment the contact reaches the delay: whether "
+                                          "HubSpot goes on at once is undocumented")
         return target
 
     def _list_branch(self, run: Run, action: Action, moment: Moment) -> str | None:
@@ -1161,6 +1173,55 @@ class Portal:
                                     "within the 15 minutes in which HubSpot runs a rescheduled action"))
                     break
         return out
+
+
+# ------------------------------------------------------------------ what a flow refers to
+
+
+def referenced_properties(body: dict) -> set[str]:
+    """Every contact property a flow body filters on, reads or writes (not the attributes of the
+    property-change event, `hs_name` and `hs_value`)."""
+    out: set[str] = set()
+
+    def branch(tree: dict | None) -> None:
+        if not tree:
+            return
+        if tree.get("filterBranchType") == "UNIFIED_EVENTS":
+            for flt in tree.get("filters") or []:
+                operation = flt.get("operation") or {}
+                if flt.get("property") == "hs_name" and operation.get("operator") == "IS_EQUAL_TO":
+                    out.add(str(operation.get("value")))
+            return
+        out.update(_filter_properties({"filters": tree.get("filters") or []}))
+        for sub in tree.get("filterBranches") or []:
+            branch(sub)
+
+    def value(spec: dict | None) -> None:
+        if spec and spec.get("type") == "OBJECT_PROPERTY" and spec.get("propertyName"):
+            out.add(str(spec["propertyName"]))
+
+    criteria = body.get("enrollmentCriteria") or {}
+    branch(criteria.get("listFilterBranch"))
+    for tree in (criteria.get("reEnrollmentTriggersFilterBranches") or []) + (criteria.get("eventFilterBranches") or []):
+        branch(tree)
+    for action in body.get("actions") or []:
+        for item in action.get("listBranches") or []:
+            branch(item.get("filterBranch"))
+        value(action.get("inputValue"))
+        for item in action.get("inputFields") or []:
+            value(item.get("value"))
+        fields = action.get("fields") or {}
+        if fields.get("property_name"):
+            out.add(str(fields["property_name"]))
+        value(fields.get("value"))
+        value(fields.get("date"))
+        out.update(str(n) for n in fields.get("owner_properties") or [])
+        value((fields.get("owner_assignment") or {}).get("value"))
+        if action.get("actionTypeId") == ROTATE_OWNER:
+            out.add(str(fields.get("target_property", "hubspot_owner_id")))
+        for tree in fields.get("event_filter_branches") or []:
+            branch(tree)
+    return out
 
 
 # ------------------------------------------------------------------ filter evaluation [S17][S18]
