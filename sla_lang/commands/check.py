@@ -136,7 +136,8 @@ def explain(code, fmt, lang):
         click.echo(json.dumps(rule.to_json(), indent=2, ensure_ascii=False, sort_keys=True))
         return
     severity, category = localize(_SEVERITY_WORDS[rule.severity], lang), localize(_CATEGORY_WORDS[rule.category], lang)
-    click.echo(f"{rule.code} ({rule.name}) — {severity}, {category}\n")
+    click.echo(localize(Message("{code} ({name}) — {severity}, {category}", code=rule.code, name=rule.name,
+                                severity=severity, category=category), lang) + "\n")
     click.echo(rule.summary + "\n")
     click.echo(_wrap(rule.explanation, lang) + "\n")
     click.echo(localize(Message("Bad:"), lang))
