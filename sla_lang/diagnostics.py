@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Iterable
 
-from .message import Listing, Message, localize, rule_catalogue
+from .message import Listing, Message, localize, rule_catalogue  # noqa: F401 - Listing and Message are re-exported for the checks
 
 if TYPE_CHECKING:
     from .source import Span

@@ -383,7 +383,7 @@ def find_traps(ctx: CheckContext) -> Iterator[Diagnostic]:
         extra = Message(" (with {others})", others=_names(others)) if others else ""
         yield Diagnostic(
             NO_WAY_TO_TERMINAL,
-            Message('leads in `{first}` can never reach a terminal stage: they go round {cycle}{extra}', first=first.id, cycle=Listing(cycle, limit=len(cycle), separator=" --> "), extra=extra),
+            Message('leads in `{first}` can never reach a terminal stage: they go round {cycle}{extra}', first=first.id, cycle=Listing(cycle, limit=len(cycle), quote=False, separator=" --> "), extra=extra),
             first.name_span,
             help=Message('give one of these stages a way out to a terminal stage (e.g. `-> archived after 180d`), or mark the stage where leads really end `terminal`'),
             related=tuple(related),

@@ -67,7 +67,9 @@ def find_overdue_reviews(ctx: CheckContext) -> Iterator[Diagnostic]:
             late = (today - due).days
             yield Diagnostic(
                 REVIEW_OVERDUE,
-                Message('review `{review}` is overdue: last held {held}, `{cadence}`, so due by {due} ({late} days ago on {today})', review=review.id, held=review.last_held.value.isoformat(), cadence=_every(review.cadence), due=due.isoformat(), late=late, today=today.isoformat()),
+                (Message('review `{review}` is overdue: last held {held}, {cadence}, so due by {due} (1 day ago on {today})', review=review.id, held=review.last_held.value.isoformat(), cadence=_every(review.cadence), due=due.isoformat(), today=today.isoformat())
+                 if late == 1 else
+                 Message('review `{review}` is overdue: last held {held}, {cadence}, so due by {due} ({late} days ago on {today})', review=review.id, held=review.last_held.value.isoformat(), cadence=_every(review.cadence), due=due.isoformat(), late=late, today=today.isoformat())),
                 review.last_held.span,
                 help=Message('hold the meeting and update `last held`'),
                 related=(Related(review.cadence.span, Message('cadence')),),

@@ -11,7 +11,7 @@ import click
 from ..checks import CheckOptions
 from ..compile import Compilation, compile_paths
 from ..diagnostics import Severity, all_rules, find_rule
-from ..message import LANGUAGES, Message, choose_language, localize, Message
+from ..message import LANGUAGES, Message, choose_language, localize
 from ..source import Span
 from . import DATE, collect_policy_files, default_paths, has_errors, override_selection, resolve_config, use_color
 

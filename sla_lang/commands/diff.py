@@ -146,7 +146,7 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
 
 def version_diagnostic(pc):
     """SLA884 for a policy whose `version` does not move as far as its changes require."""
-    from ..diagnostics import Diagnostic
+    from ..diagnostics import Diagnostic, Message
     from ..semdiff.revisions import VERSION_NOT_BUMPED
     from ..source import Span
 

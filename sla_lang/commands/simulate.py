@@ -244,7 +244,7 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
         if loaded.data is not None:
             recorded = (loaded.data.get("policy") or {}).get("fingerprint")
             if recorded and recorded != fingerprint(compiled):
-                from ..diagnostics import Diagnostic
+                from ..diagnostics import Diagnostic, Message
 
                 problems.append(Diagnostic(
                     STALE_FIXTURES, Message('{path} was generated from another version of {path2}; expectations that no longer hold fail below', path=loaded.path, path2=result.path), Span.point(loaded.path),

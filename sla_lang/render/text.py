@@ -41,7 +41,7 @@ def render_diagnostic(d: Diagnostic, source: SourceFile | None, *, color: bool =
     def style(text: str, **kw) -> str:
         return click.style(text, **kw) if color else text
 
-    lang = lang or choose_language(None, source.text if source is not None else None)
+    lang = lang or choose_language(None, getattr(source, "text", None))
     s = d.span
     header = (
         f"{style(f'{s.path}:{s.line}:{s.column}:', bold=True)} "
