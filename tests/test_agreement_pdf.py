@@ -551,3 +551,14 @@ def test_pdf_bytes_do_not_depend_on_the_locale(tmp_path):
     fonts = subprocess.run(["pdffonts", str(tmp_path / "out1" / "agreement.pdf")], capture_output=True, text=True,
                            check=True).stdout
     assert "NotoSansCJKjp-Bold" in fonts and "ゴシック" not in fonts
+
+
+def test_the_typst_template_writes_no_text_of_its_own():
+    """Wording comes from the document data and messages.toml only; and the check after
+    typesetting expects every non-ASCII character of the source to be printed, so the
+    template's own text (outside jinja comments) is ASCII."""
+    from sla_lang.resources import target_dir
+
+    template = (target_dir("agreement") / "agreement.typ.j2").read_text(encoding="utf-8")
+    own = re.sub(r"\{#.*?#\}", "", template, flags=re.DOTALL)
+    assert [ch for ch in own if ord(ch) > 0x7F] == []

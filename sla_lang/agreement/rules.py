@@ -80,6 +80,26 @@ PDF_RENDER_FAILED = define_rule(
     good="$ bash scripts/install.sh && sla build policies/acme.sla -t agreement --format pdf -o build/",
 )
 
+UNTRANSLATED_TEXT = define_rule(
+    "SLA809",
+    "untranslated-text",
+    Severity.WARNING,
+    "The document shows a text of the policy that is not in the document's language.",
+    explanation="The fixed wording of the agreement comes in English and Japanese; the texts of "
+    "the policy (labels, descriptions, enum options …) are written in the policy's `language`. "
+    "Built in another language (`--lang ja` for an English policy), the document would mix "
+    "languages (\"Lead scoreが50以上\"): give each text its wording in a `translation ja { "
+    "\"Lead score\" \"リードスコア\" }` block. An enum option without a label is shown as its "
+    "value, which reads as a machine value when it is an identifier (`no_authority`) or, in a "
+    "Japanese document, has no Japanese in it (`won`): give it a label in the enum "
+    "(`enum [\"won\" \"受注\", \"lost\" \"失注\"]`). Each text is named once, where it is "
+    "declared.",
+    bad='language en\n…\nproperty deal_outcome "Deal outcome" enum ["won", "lost"]\n'
+    '$ sla build policy.sla -t agreement --lang ja',
+    good='property deal_outcome "Deal outcome" enum ["won" "Won", "lost" "Lost"]\n'
+    'translation ja {\n  "Deal outcome" "受注/失注"\n  "Won" "受注"\n  "Lost" "失注"\n}',
+)
+
 UNREADABLE_PDF = define_rule(
     "SLA810",
     "unreadable-pdf",

@@ -137,6 +137,7 @@ def find_duplicate_definitions(ctx: CheckContext) -> Iterator[Diagnostic]:
         (Message("KPI"), policy.kpis),
         (Message("review"), policy.reviews),
         (Message("priority"), policy.priorities),
+        (Message("translation"), policy.translations),
         (Message("property, event or score"), [*policy.properties, *policy.events, *policy.scores]),
     ]
     for model in policy.scores:

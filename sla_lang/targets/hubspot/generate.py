@@ -235,7 +235,9 @@ class Generator:
                     "date": "date", "datetime": "datetime"}[prop.type]
             options: list[tuple[str, str]] = []
             if kind == "enumeration":
-                options = list(dict.fromkeys((o.value, o.value) for o in prop.options if o.value))
+                # the drop-down shows the option's label from the policy (`"won" "Won"`), stores its value
+                options = list(dict.fromkeys((o.value, prop.option_label(o.value) or o.value)
+                                             for o in prop.options if o.value))
                 if not options:  # HubSpot needs at least one option; keep the value as text
                     kind = "string"
             elif kind == "bool":
