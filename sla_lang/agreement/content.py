@@ -649,7 +649,7 @@ def untranslated_text_warnings(policy: ir.Policy, doc: Document) -> list[Diagnos
             span = option.span if option is not None else (prop.name_span if prop else Span.point(policy.path))
             out.append(Diagnostic(
                 UNTRANSLATED_TEXT,
-                Message('enum option "{text}" of `{property}` is shown as its raw value in the `{lang}` document', text=visible(text), property=prop_id, lang=lang),
+                Message('enum option "{text}" of `{property}` is shown as its raw value in the {lang} document', text=visible(text), property=prop_id, lang=lang),
                 span,
                 help=Message('give it a label: enum [..., "{text}" "…", ...]', text=text),
             ))
@@ -657,7 +657,7 @@ def untranslated_text_warnings(policy: ir.Policy, doc: Document) -> list[Diagnos
         span = declared.get(text, Span.point(policy.path))
         out.append(Diagnostic(
             UNTRANSLATED_TEXT,
-            Message('"{text}" has no `{lang}` translation; the `{lang}` document shows it as written', text=visible(text), lang=lang),
+            Message('"{text}" has no {lang} translation; the {lang} document shows it as written', text=visible(text), lang=lang),
             span,
             help=Message('add it to a `translation {lang}` block: "{text}" "…"', lang=lang, text=text),
         ))
