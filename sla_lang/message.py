@@ -158,6 +158,15 @@ def rule_catalogue(lang: str) -> Mapping[str, Mapping[str, str]]:
         return tomllib.load(handle)
 
 
+def rule_source_checksum(rule) -> str:
+    """A short digest of a rule's English texts: the rule catalogue records the one it translated,
+    so a test can tell when the English changed and the translation did not."""
+    import hashlib
+
+    text = "\x1f".join((rule.summary, rule.explanation, rule.bad, rule.good))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
 def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 

@@ -22,7 +22,8 @@ HELPER_ARGUMENTS = {
     ("config.py", "bad"): ((0, 2), ("message", "help")),
     ("scenarios.py", "problem"): ((0, 3), ("message", "help")),
     ("events.py", "_report"): ((1,), ("message", "help")),
-    ("signatures.py", "fail"): ((0,), ("message",)),
+    ("signatures.py", "fail"): ((0, 2), ("message", "help")),
+    ("signatures.py", "problem"): ((1, 2), ("message", "help")),
     ("generate.py", "report"): ((1,), ("message", "help")),
     ("revisions.py", "_error"): ((0, 2), ("message", "help")),
 }

@@ -27,6 +27,7 @@ from sla_lang.message import (
     message_catalogue,
     placeholders,
     rule_catalogue,
+    rule_source_checksum,
     stated_language,
 )
 from tests.message_scan import scan
@@ -80,6 +81,10 @@ def test_every_registered_rule_has_japanese_texts():
             english = getattr(rule, field)
             if _has_prose(english):
                 assert JAPANESE.search(texts.get(field, "")), f"{rule.code}: the {field} example has prose to translate"
+        source = rule_source_checksum(rule)
+        assert texts.get("source") == source, (
+            f"{rule.code}: its English texts changed since they were translated; update the Japanese in "
+            f"sla_lang/locale/ja-rules.toml and set source = \"{source}\"")
     unknown = set(catalogue) - {r.code for r in all_rules()}
     assert not unknown, f"ja-rules.toml has entries for rules that do not exist: {sorted(unknown)}"
 
