@@ -12,6 +12,7 @@ from ..checks import CheckOptions
 from ..compile import Compilation, compile_paths
 from ..diagnostics import Severity, all_rules, find_rule
 from ..message import LANGUAGES, Message, choose_language, localize
+from ..render.terminal import terminal_lines, terminal_safe
 from ..source import Span
 from . import DATE, collect_policy_files, default_paths, has_errors, override_selection, resolve_config, use_color
 
@@ -74,7 +75,7 @@ def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated
         try:
             write_file(Path(output_file), report.encode("utf-8"))
         except OutputError as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(terminal_safe(str(exc)))
         if fmt != "text":
             click.echo(_render(results, "text", use_color(color), lang), nl=False)
     else:
@@ -108,11 +109,11 @@ def _render_stats(results: list[Compilation]) -> str:
         if result.policy is None:
             continue
         policy = result.policy
-        lines.append(f"{result.path}:")
+        lines.append(f"{terminal_safe(result.path)}:")
         lines.append(f"  stages: {len(policy.stages)}, transitions: {len(policy.transitions())}, "
                      f"teams: {len(policy.teams)}, KPIs: {len(policy.kpis)}, reviews: {len(policy.reviews)}")
         for key in sorted(result.stats):
-            lines.append(f"  {key}: {result.stats[key]}")
+            lines.append(f"  {terminal_safe(str(key))}: {terminal_safe(str(result.stats[key]))}")
     return ("\n".join(lines) + "\n") if lines else ""
 
 
@@ -135,15 +136,17 @@ def explain(code, fmt, lang):
     if fmt == "json":
         click.echo(json.dumps(rule.to_json(), indent=2, ensure_ascii=False, sort_keys=True))
         return
+    # the examples show invisible characters on purpose (SLA005's bad example holds a
+    # RIGHT-TO-LEFT OVERRIDE): shown as codes, never obeyed by the terminal
     severity, category = localize(_SEVERITY_WORDS[rule.severity], lang), localize(_CATEGORY_WORDS[rule.category], lang)
     click.echo(localize(Message("{code} ({name}) — {severity}, {category}", code=rule.code, name=rule.name,
                                 severity=severity, category=category), lang) + "\n")
-    click.echo(rule.summary + "\n")
-    click.echo(_wrap(rule.explanation, lang) + "\n")
+    click.echo(terminal_lines(rule.summary) + "\n")
+    click.echo(terminal_lines(_wrap(rule.explanation, lang)) + "\n")
     click.echo(localize(Message("Bad:"), lang))
-    click.echo(_indent(rule.bad))
+    click.echo(terminal_lines(_indent(rule.bad)))
     click.echo("\n" + localize(Message("Good:"), lang))
-    click.echo(_indent(rule.good))
+    click.echo(terminal_lines(_indent(rule.good)))
 
 
 def _wrap(text: str, lang: str) -> str:

@@ -15,6 +15,7 @@ from ..compile import Compilation
 from ..diagnostics import Diagnostic, Severity, count_by_severity
 from ..message import Listing, Message, choose_language, localize, report_language
 from ..source import SourceFile, Span
+from .terminal import terminal_safe
 
 _COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _SEVERITY_WORDS = {Severity.ERROR: Message("error"), Severity.WARNING: Message("warning"), Severity.INFO: Message("info")}
@@ -41,12 +42,14 @@ def render_diagnostic(d: Diagnostic, source: SourceFile | None, *, color: bool =
     def style(text: str, **kw) -> str:
         return click.style(text, **kw) if color else text
 
+    # everything that can quote a policy, a file name or an events file passes through
+    # terminal_safe before sla adds its own colours and line breaks
     lang = lang or choose_language(None, getattr(source, "text", None))
     s = d.span
     header = (
-        f"{style(f'{s.path}:{s.line}:{s.column}:', bold=True)} "
+        f"{style(f'{terminal_safe(s.path)}:{s.line}:{s.column}:', bold=True)} "
         f"{style(localize(_SEVERITY_WORDS[d.severity], lang), fg=_COLOURS[d.severity], bold=True)} "
-        f"{style(d.code, fg=_COLOURS[d.severity], bold=True)} ({d.name}) {localize(d.message, lang)}"
+        f"{style(d.code, fg=_COLOURS[d.severity], bold=True)} ({d.name}) {terminal_safe(localize(d.message, lang))}"
     )
     lines = [header]
     lines.extend(_snippet(s, source, style, _COLOURS[d.severity]))
@@ -55,10 +58,10 @@ def render_diagnostic(d: Diagnostic, source: SourceFile | None, *, color: bool =
         note = localize(Message("note:"), lang)
         where = localize(Message("{note} at {path}:{line}:{column}", note=related.message, path=r.path,
                                  line=r.line, column=r.column), lang)
-        lines.append(f"  {style(note, bold=True)} {where}")
+        lines.append(f"  {style(note, bold=True)} {terminal_safe(where)}")
         lines.extend(_snippet(r, source if source and r.path == source.path else None, style, "blue"))
     if d.help:
-        lines.append(f"  {style(localize(Message('= help:'), lang), bold=True)} {localize(d.help, lang)}")
+        lines.append(f"  {style(localize(Message('= help:'), lang), bold=True)} {terminal_safe(localize(d.help, lang))}")
     return "\n".join(lines) + "\n"
 
 
@@ -71,11 +74,12 @@ def _snippet(span: Span, source: SourceFile | None, style, colour: str) -> list[
     start = max(span.column - 1, 0)
     end = span.end_column - 1 if span.end_line == span.line else len(text)
     end = max(min(end, len(text)), start + 1)
-    pad = display_width(text[:start])
-    width = max(display_width(text[start:end]), 1)
+    # the carets are measured on the line as shown: an escaped character takes its code's width
+    pad = display_width(terminal_safe(text[:start]))
+    width = max(display_width(terminal_safe(text[start:end])), 1)
     return [
         f"  {gutter} |",
-        f"  {number} | {text}",
+        f"  {number} | {terminal_safe(text)}",
         f"  {gutter} | {' ' * pad}{style('^' * width, fg=colour, bold=True)}",
     ]
 

@@ -69,7 +69,31 @@ def generate_fixtures(policy: Policy, lang: str | None = None) -> Fixtures:
     summary, kpi_clauses = replay_all(gen)
     scenarios = scenarios_document(gen, summary)
     coverage, diagnostics = coverage_document(gen, kpi_clauses)
+    if gen.solver.exhausted is not None:
+        diagnostics.insert(0, search_budget_warning(gen))
     return Fixtures(scenarios, coverage, contacts_csv(gen), diagnostics)
+
+
+def search_budget_warning(gen) -> Diagnostic:
+    from ..simulate.rules import SEARCH_BUDGET
+
+    policy, solver = gen.policy, gen.solver
+    culprits = solver.exhausted or ()
+    scores = [policy.score_by_id[name] for name in culprits if name in policy.score_by_id]
+    if scores:
+        what = Listing((Message("score `{score}` ({rules} rules)", score=s.id, rules=sum(len(g.rules) for g in s.groups))
+                        for s in scores), limit=len(scores), quote=False)
+        span = scores[0].name_span
+    else:
+        what = Message("the data {names}", names=Listing(culprits, limit=len(culprits)))
+        span = Span.point(policy.path)
+    left = sum(1 for b in gen.boundaries if not b.covered)
+    return Diagnostic(
+        SEARCH_BUDGET,
+        Message('fixtures: the search for lead data stopped after {work:,} constraint evaluations (the budget of one build) on {what}; {left} boundaries are not covered', work=solver.work, what=what, left=left),
+        span,
+        help=Message('fewer rules or coarser points in that score make every boundary coverable; coverage.json lists what is not covered'),
+    )
 
 
 # ------------------------------------------------------------------ scenarios.json
