@@ -416,7 +416,6 @@ class Lowerer:
         limit = MAX_DURATION[unit]
         # compared as text first: converting a number of thousands of digits is itself slow
         if len(amount_text.lstrip("0")) > len(str(limit)) or int(amount_text) > limit:
-            name = ir.DURATION_UNITS[unit][0]
             return self._out_of_range(text, span, Message("longer than the longest duration an agreement can use "
                                                           "({limit:,}{unit}, about ten years)", limit=limit, unit=unit),
                                       help=Message("check for a digit too many or a wrong unit"))
