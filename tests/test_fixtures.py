@@ -14,6 +14,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA001": "tests/test_cli.py::test_missing_path_exits_2",
     "SLA004": "tests/test_source.py::test_file_over_the_size_limit",
     "SLA010": "tests/test_limits.py::test_too_many_stages",
+    "SLA879": "tests/test_algorithm_budgets.py::test_a_hard_scoring_policy_ends_with_a_diagnostic_naming_the_score",
     "SLA007": "tests/test_config.py::test_unknown_code_in_config_is_reported_at_its_position",
     "SLA880": "tests/test_fmt.py::test_file_with_syntax_errors_is_reported_not_formatted",
     "SLA881": "tests/test_fmt.py::test_a_formatter_bug_that_changes_meaning_leaves_the_file_alone",

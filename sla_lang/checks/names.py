@@ -396,7 +396,10 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
         )
         return
     expected = _VALUE_TYPES[kind]
+    placeholders = policy.extra.get("placeholder_values", ())
     for value in values:
+        if value.span in placeholders:
+            continue  # a value lowering already reported (and replaced)
         if not isinstance(value, expected):
             yield Diagnostic(
                 INCOMPATIBLE_COMPARISON,

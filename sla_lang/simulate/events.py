@@ -112,8 +112,15 @@ class EventFeed:
             self.feed_line(number, text)
 
     def feed_binary(self, lines: Iterable[bytes]) -> None:
-        """Lines as bytes (a file opened in binary mode): a line that is not UTF-8 is reported."""
-        for number, raw in enumerate(lines, 1):
+        """Lines as bytes (a file opened in binary mode): a line that is not UTF-8 is reported.
+        From a file, lines are read at most MAX_LINE_BYTES at a time: a line longer than that
+        (a device such as /dev/zero, a file that is not JSON Lines) ends the reading."""
+        for number, raw in enumerate(_bounded_lines(lines), 1):
+            if raw is None:
+                self.skipped += 1
+                self._report(MALFORMED_EVENT, f"the line is longer than {MAX_LINE_BYTES:,} bytes; reading stopped",
+                             number, "", help="an events file has one JSON object per line")
+                break
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -331,3 +338,23 @@ def _suggest_help(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     listed = ", ".join(options[:12]) + (" …" if len(options) > 12 else "")
     return (f"did you mean `{close[0]}`? " if close else "") + f"known: {listed}"
+
+
+MAX_LINE_BYTES = 1 << 20  # one event is a few hundred bytes
+
+
+def _bounded_lines(lines):
+    """The lines of a binary file (None for a line over MAX_LINE_BYTES, then nothing more);
+    any other iterable as it is."""
+    readline = getattr(lines, "readline", None)
+    if readline is None:
+        yield from lines
+        return
+    while True:
+        raw = readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES:
+            yield None
+            return
+        yield raw

@@ -65,6 +65,10 @@ class Scenario:
     edges: list[dict[str, str]] = field(default_factory=list)
 
 
+class _NoStage(Exception):
+    """A scenario needs a lead, and the policy has no stage to put one in."""
+
+
 @dataclass
 class Boundary:
     id: str
@@ -660,6 +664,8 @@ class Generator:
                 scenario.sides.append(tag)
         else:
             boundary.sides[name] = None
+            if self.solver.exhausted is not None:
+                reason = "the search for lead data used up its budget (SLA879)"
             if reason and boundary.reason is None:
                 boundary.reason = reason
 
@@ -693,15 +699,27 @@ class Generator:
                 for n, rule in enumerate(group.rules):
                     for leaf in leaves(rule.condition):
                         if _numeric_leaf(leaf, self.policy) and leaf.left.name not in self.policy.score_by_id:
-                            self.score_rule_boundary(model, group, rule, leaf)
-                self.cap_boundary(model, group)
+                            self._with_a_stage(self.score_rule_boundary, model, group, rule, leaf)
+                self._with_a_stage(self.cap_boundary, model, group)
         for priority in self.policy.priorities:
             if priority.condition is not None:
                 for leaf in leaves(priority.condition):
                     if _numeric_leaf(leaf, self.policy):
-                        self.priority_boundary(priority, leaf)
+                        self._with_a_stage(self.priority_boundary, priority, leaf)
         self.finish()
         self.fill_clauses()
+
+    def _with_a_stage(self, method, *args) -> None:
+        """Run a boundary method that creates new leads; a policy without stages has nowhere
+        to create them, and its boundaries are reported as not covered, with the reason."""
+        first = len(self.boundaries)
+        try:
+            method(*args)
+        except _NoStage:
+            for boundary in self.boundaries[first:]:
+                boundary.reason = boundary.reason or "the policy has no stage a lead can be in"
+                if not boundary.sides:
+                    boundary.sides["inside"] = None
 
     # ---- transitions and loops
     def transition_scenario(self, tp: TransitionPlan) -> None:
@@ -1119,6 +1137,8 @@ class Generator:
     def new_lead(self, values: dict[str, Any]) -> Builder:
         b = Builder(self)
         stage = self.plan.default_entry
+        if stage is None:
+            raise _NoStage()
         self.create(b, stage, {**self.filler_values(), **values}, self.ordinary_entry(stage))
         return b
 
@@ -1316,6 +1336,9 @@ class Generator:
     def fill_clauses(self) -> None:
         """Extra scenarios for score rules and priorities no other scenario exercises."""
         covered = {c for s in self.scenarios for c in s.clauses}
+        if self.plan.default_entry is None:  # no stage to create a lead in: nothing to exercise them with
+            self._name_scenarios()
+            return
         for model in self.policy.scores:
             for group in model.groups:
                 for rule in group.rules:
@@ -1339,6 +1362,9 @@ class Generator:
             b = self.new_lead(values)
             self.register("priority", f"{priority.clause_id}:reached",
                           self.w("priority_reached", priority=priority.label), b, [])
+        self._name_scenarios()
+
+    def _name_scenarios(self) -> None:
         for n, scenario in enumerate(self.scenarios, 1):
             if not scenario.lead_id:
                 self._finish_one(scenario, f"S{n:03d}")
