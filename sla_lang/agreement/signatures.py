@@ -19,6 +19,10 @@ cannot change the verdict:
   level, reported for every signature), and the certificate chains to a `--trust` root.
 - The file's structure: every byte belongs to a revision (SLA818 otherwise).
 
+Signer names, e-mail addresses, field names and recorded values come from certificates and PDFs
+anybody can make: every one goes through `terminal_safe` before it reaches a message, so a
+newline or an escape sequence in a name cannot forge a line of the report.
+
 None of it depends on the engine that rendered the PDF: only the revisions, the AcroForm
 signature fields and the document information dictionary are read.
 """
@@ -30,13 +34,13 @@ import io
 import logging
 import os
 import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from ..diagnostics import Diagnostic, Severity
+from ..render.terminal import terminal_safe
 from ..source import Span
 from .rules import (
     DATA_AFTER_END_OF_FILE,
@@ -77,24 +81,6 @@ def quiet_pyhanko_logs() -> None:
         if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
             logger.addHandler(logging.NullHandler())
         logger.propagate = False
-
-
-def printable(text: str) -> str:
-    r"""`text` safe to print on one line of a report: control, format (bidi) and line or
-    paragraph separator characters are written as escapes (`\n`, `\x1b`, `\u202e`).
-
-    Signer names, e-mail addresses and field names come from certificates and PDFs an
-    attacker may have made; unescaped, a newline in a name would forge a line of the report.
-    """
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or ascii(ch)[1:-1])
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _at(path: Path | str) -> Span:
@@ -149,7 +135,7 @@ def _read_pdf(path: Path):
             return data, reader
         except Exception as exc:
             problem = problem or exc
-    raise SigningError(Diagnostic(UNREADABLE_PDF, f"not a readable PDF: {printable(str(problem))}", _at(path),
+    raise SigningError(Diagnostic(UNREADABLE_PDF, f"not a readable PDF: {terminal_safe(str(problem))}", _at(path),
                                   help="use the agreement.pdf written by `sla build --target agreement`"))
 
 
@@ -283,8 +269,8 @@ class Signer:
         )
 
     def shown(self) -> str:
-        name = printable(self.name) if self.name else "(no name)"
-        return name + (f" <{printable(self.emails[0])}>" if self.emails else "")
+        name = terminal_safe(self.name) if self.name else "(no name)"
+        return name + (f" <{terminal_safe(self.emails[0])}>" if self.emails else "")
 
 
 @dataclass(frozen=True)
@@ -302,16 +288,16 @@ class PartyIdentity:
         return self.email is not None or self.certificate is not None
 
     def shown(self) -> str:
-        who = printable(self.name) if self.name else "its lead"
-        return who + (f" <{printable(self.email)}>" if self.email else "") + (
+        who = terminal_safe(self.name) if self.name else "its lead"
+        return who + (f" <{terminal_safe(self.email)}>" if self.email else "") + (
             f" (certificate {self.certificate})" if self.certificate else "")
 
     def mismatches(self, signer: Signer) -> list[str]:
         """Why `signer` is not this party's lead; empty when the certificate matches."""
         out = []
         if self.email is not None and self.email.casefold() not in {e.casefold() for e in signer.emails}:
-            carried = ", ".join(printable(e) for e in signer.emails) or "no e-mail address"
-            out.append(f"its certificate carries {carried}, where the policy names {printable(self.email)}")
+            carried = ", ".join(terminal_safe(e) for e in signer.emails) or "no e-mail address"
+            out.append(f"its certificate carries {carried}, where the policy names {terminal_safe(self.email)}")
         if self.certificate is not None and self.certificate != signer.certificate_sha256:
             out.append(f"its certificate's SHA-256 is {signer.certificate_sha256}, where the policy names "
                        f"{self.certificate}")
@@ -334,7 +320,7 @@ def _signer_key_clash(signers: dict[str, Signer]) -> list[tuple[str, str, str]]:
     for field_name, signer in signers.items():
         keys = [("certificate", signer.certificate_sha256, "the same certificate"),
                 ("key", signer.key_sha256, "the same key")]
-        keys += [("email", e.casefold(), f"the same e-mail address {printable(e)}") for e in signer.emails]
+        keys += [("email", e.casefold(), f"the same e-mail address {terminal_safe(e)}") for e in signer.emails]
         for kind, value, words in keys:
             first = seen.setdefault((kind, value), field_name)
             if first != field_name:
@@ -441,9 +427,9 @@ def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
     available = signature_fields(reader)
     names = [name for name, _ in available]
     if field_name not in names:
-        listed = ", ".join(f"`{printable(n)}`" for n in names) or "none"
+        listed = ", ".join(f"`{terminal_safe(n)}`" for n in names) or "none"
         raise SigningError(Diagnostic(UNKNOWN_SIGNATURE_FIELD,
-                                      f"the PDF has no signature field `{printable(field_name)}`",
+                                      f"the PDF has no signature field `{terminal_safe(field_name)}`",
                                       _at(pdf_path), help=f"signature fields in this PDF: {listed}"))
     if dict(available)[field_name]:
         raise SigningError(Diagnostic(FIELD_ALREADY_SIGNED, f"the signature field `{field_name}` is signed already",
@@ -453,7 +439,7 @@ def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
     for first, second, shared in _signer_key_clash({**_signers_in(reader), field_name: mine}):
         if second == field_name:
             raise SigningError(Diagnostic(
-                SIGNER_NOT_PARTY, f"{shared} already signed the field `{printable(first)}`: one person cannot sign "
+                SIGNER_NOT_PARTY, f"{shared} already signed the field `{terminal_safe(first)}`: one person cannot sign "
                 "for two parties", _at(pdf_path),
                 help=f"the lead of `{field_name}` signs `{field_name}` with their own certificate"))
     signer = signers.SimpleSigner(signing_cert=cert, signing_key=key,
@@ -463,7 +449,7 @@ def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
     writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=_stamp_style(mine))
     out = pdf_signer.sign_pdf(writer, appearance_text_params={
-        "signer": printable(mine.name or ""), "email": printable(mine.emails[0]) if mine.emails else ""})
+        "signer": terminal_safe(mine.name or ""), "email": terminal_safe(mine.emails[0]) if mine.emails else ""})
     return out.getvalue()
 
 
@@ -655,7 +641,7 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
     fields = _fields(reader)
     names = [name for name, _, _ in fields]
     for name in sorted({n for n in names if names.count(n) > 1}):
-        problem(SIGNER_NOT_PARTY, f"{names.count(name)} signature fields are named `{printable(name)}`: "
+        problem(SIGNER_NOT_PARTY, f"{names.count(name)} signature fields are named `{terminal_safe(name)}`: "
                 "which one is the party's cannot be told", help="go back to the PDF as built")
     signers: dict[str, Signer] = {}
     for name, value, field_ref in fields:
@@ -669,10 +655,11 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
         signer = _check_signature(reader, name, field_ref, context, entry)
         if entry.problem is not None or not entry.intact:
             detail = f" ({entry.problem})" if entry.problem else ""
-            problem(SIGNATURE_NOT_INTACT, f"the signature in `{printable(name)}` does not match the document: "
+            problem(SIGNATURE_NOT_INTACT, f"the signature in `{terminal_safe(name)}` does not match the document: "
                     f"it was changed after signing{detail}", help="go back to the copy that was signed")
         elif trust and not entry.trusted and entry.kind == "signature":
-            problem(SIGNER_NOT_TRUSTED, f"the signer of `{printable(name)}` ({printable(entry.signer or '?')}) does "
+            who = terminal_safe(entry.signer or "?")
+            problem(SIGNER_NOT_TRUSTED, f"the signer of `{terminal_safe(name)}` ({who}) does "
                     "not chain to a certificate given with --trust")
         if signer is None:
             continue
@@ -680,7 +667,7 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
         if policy is None:
             continue
         if party is None:
-            problem(SIGNER_NOT_PARTY, f"`{printable(name)}` is signed by {signer.shown()} but is not a party of "
+            problem(SIGNER_NOT_PARTY, f"`{terminal_safe(name)}` is signed by {signer.shown()} but is not a party of "
                     f"{policy.path}", help="every signature field of the agreement is named after a `party`")
         elif not party.identified:
             problem(SIGNER_NOT_PARTY, f"cannot tell whether {signer.shown()} may sign for `{name}`: the policy "
@@ -695,7 +682,7 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
                         help=f"the lead of `{name}` signs with their own certificate; build the PDF again and "
                         "sign it anew")
     for first, second, shared in _signer_key_clash(signers):
-        problem(SIGNER_NOT_PARTY, f"{shared} signed `{printable(first)}` and `{printable(second)}`: one person "
+        problem(SIGNER_NOT_PARTY, f"{shared} signed `{terminal_safe(first)}` and `{terminal_safe(second)}`: one person "
                 "signed for two parties", help="each party's lead signs its own field with their own certificate")
 
     _check_recorded_values(reader, report, newest, problem)
@@ -728,13 +715,13 @@ def _check_signature(reader, name: str, field_ref, context, entry: SignatureRepo
             status = validate_pdf_signature(embedded, signer_validation_context=context)
     except Exception as exc:  # a mangled signature dictionary: report, never crash
         entry.intact = entry.trusted = False
-        entry.problem = f"unreadable signature: {printable(str(exc))[:200]}"
+        entry.problem = f"unreadable signature: {terminal_safe(str(exc))[:200]}"
         return None
     try:
         signer = Signer.of(status.signing_cert)
     except Exception as exc:
         entry.intact = entry.trusted = False
-        entry.problem = f"unreadable signing certificate: {printable(str(exc))[:200]}"
+        entry.problem = f"unreadable signing certificate: {terminal_safe(str(exc))[:200]}"
         return None
     entry.signer = signer.name
     entry.signer_emails = list(signer.emails)
@@ -756,7 +743,7 @@ def _check_signature(reader, name: str, field_ref, context, entry: SignatureRepo
         signed_name = None
     if signed_name != name.rsplit(".", 1)[-1]:
         entry.intact = False
-        entry.problem = f"the field was named `{printable(str(signed_name))}` when it was signed"
+        entry.problem = f"the field was named `{terminal_safe(str(signed_name))}` when it was signed"
     return signer if entry.kind == "signature" else None
 
 
@@ -777,7 +764,8 @@ def _check_recorded_values(reader, report: VerifyReport, newest: int, problem) -
             for key in SLA_INFO_KEYS:
                 if values[key] != first_values[key]:
                     problem(FINGERPRINT_MISMATCH,
-                            f"`{printable(first.field)}` and `{printable(other.field)}` signed different documents: "
+                            f"`{terminal_safe(first.field)}` and `{terminal_safe(other.field)}` signed different "
+                            "documents: "
                             f"`{key}` is {_shown_value(first_values[key])} in one and {_shown_value(values[key])} "
                             "in the other", help="the metadata was changed between the signatures; go back to the "
                             "PDF as built and sign it again")
@@ -802,7 +790,7 @@ def _check_recorded_values(reader, report: VerifyReport, newest: int, problem) -
 
 
 def _shown_value(value: str | None) -> str:
-    return "nothing" if value is None else printable(value)
+    return "nothing" if value is None else terminal_safe(value)
 
 
 def _check_parties_and_fields(report: VerifyReport, policy: PolicyExpectation | None, require_all: bool,
@@ -824,5 +812,5 @@ def _check_parties_and_fields(report: VerifyReport, policy: PolicyExpectation | 
     if require_all:
         for s in required:
             if not s.signed:
-                problem(UNSIGNED_FIELD, f"`{printable(s.field)}` has not signed",
-                        help=f"sla sign {report.path} --key KEY --cert CERT --field {printable(s.field)}")
+                problem(UNSIGNED_FIELD, f"`{terminal_safe(s.field)}` has not signed",
+                        help=f"sla sign {report.path} --key KEY --cert CERT --field {terminal_safe(s.field)}")
