@@ -34,7 +34,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..diagnostics import Diagnostic, Severity
+from ..diagnostics import Diagnostic, Message, Severity
 from ..source import Span
 from .content import Document
 from .fonts import FONT_PACKAGES, FontSet, choose_fonts, installed_faces
@@ -65,7 +65,7 @@ def render_pdf(policy: ir.Policy, doc: Document, *, required: bool) -> tuple[byt
     except PdfProblem as problem:
         d = problem.diagnostic
         if not required and d.rule in (PDF_EXTRA_MISSING, NO_JAPANESE_FONT, MISSING_GLYPH):
-            d = Diagnostic(d.rule, d.message + "; the PDF was skipped", d.span,
+            d = Diagnostic(d.rule, Message("{problem}; the PDF was skipped", problem=d.message), d.span,
                            help=d.help, severity=Severity.WARNING)
         return None, [d]
 
@@ -75,10 +75,10 @@ def _where(policy: ir.Policy) -> Span:
     return a.span if a is not None else Span.point(policy.path)
 
 
-def _failed(policy: ir.Policy, what: str, exc: Exception) -> PdfProblem:
+def _failed(policy: ir.Policy, what: Message, exc: Exception) -> PdfProblem:
     message = getattr(exc, "message", None) or str(exc)
-    return PdfProblem(Diagnostic(PDF_RENDER_FAILED, f"{what}: {type(exc).__name__}: {message}", _where(policy),
-                                 help="set SLA_DEBUG=1 for the traceback"))
+    return PdfProblem(Diagnostic(PDF_RENDER_FAILED, Message('{what}: {exc}: {message}', what=what, exc=type(exc).__name__, message=message), _where(policy),
+                                 help=Message('set SLA_DEBUG=1 for the traceback')))
 
 
 def _render(policy: ir.Policy, doc: Document) -> bytes:
@@ -92,7 +92,7 @@ def _render(policy: ir.Policy, doc: Document) -> bytes:
     except Exception as exc:
         if os.environ.get("SLA_DEBUG"):
             raise
-        raise _failed(policy, "pyHanko could not add the signature fields", exc) from None
+        raise _failed(policy, Message("pyHanko could not add the signature fields"), exc) from None
 
 
 def typeset(policy: ir.Policy, render: Callable[[dict[str, list[str]]], str], *, lang: str, moment: datetime,
@@ -110,9 +110,9 @@ def typeset(policy: ir.Policy, render: Callable[[dict[str, list[str]]], str], *,
     except ImportError as exc:
         raise PdfProblem(Diagnostic(
             PDF_EXTRA_MISSING,
-            f"cannot render the PDF: {exc}",
+            Message('cannot render the PDF: {exc}', exc=exc),
             _where(policy),
-            help="install the PDF extra: pip install 'sla-lang[pdf]'",
+            help=Message("install the PDF extra: pip install 'sla-lang[pdf]'"),
         )) from None
 
     # the text decides the fonts (a fallback family for characters the preferred ones lack),
@@ -141,7 +141,7 @@ def typeset(policy: ir.Policy, render: Callable[[dict[str, list[str]]], str], *,
     except Exception as exc:  # a broken font or engine must not become a traceback
         if os.environ.get("SLA_DEBUG"):
             raise
-        raise _failed(policy, "Typst failed", exc) from None
+        raise _failed(policy, Message("Typst failed"), exc) from None
     try:
         from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -149,10 +149,10 @@ def typeset(policy: ir.Policy, render: Callable[[dict[str, list[str]]], str], *,
     except Exception as exc:
         if os.environ.get("SLA_DEBUG"):
             raise
-        raise _failed(policy, "pyHanko could not read the PDF Typst wrote", exc) from None
+        raise _failed(policy, Message("pyHanko could not read the PDF Typst wrote"), exc) from None
     if undrawn:
         missing = _missing_glyphs(policy, undrawn)
-        raise PdfProblem(Diagnostic(missing.rule, missing.message + " (Typst drew no glyph for it)", missing.span,
+        raise PdfProblem(Diagnostic(missing.rule, Message("{problem} (Typst drew no glyph for it)", problem=missing.message), missing.span,
                                     help=missing.help))
     return rendered, answer
 
@@ -200,8 +200,8 @@ def _fonts_for(policy: ir.Policy, lang: str, characters: set[str]) -> FontSet:
     faces = installed_faces()
     if faces is None:
         raise PdfProblem(Diagnostic(
-            MISSING_GLYPH, "cannot choose the fonts of the PDF: fontconfig's `fc-list` is not installed",
-            _where(policy), help="install fontconfig and the fonts (Debian/Ubuntu: bash scripts/install.sh)"))
+            MISSING_GLYPH, Message("cannot choose the fonts of the PDF: fontconfig's `fc-list` is not installed"),
+            _where(policy), help=Message('install fontconfig and the fonts (Debian/Ubuntu: bash scripts/install.sh)')))
     fonts = choose_fonts(faces)
     fonts.add_fallbacks(faces, characters)
     if lang == "ja" and fonts.japanese:
@@ -214,10 +214,9 @@ def _no_japanese_font(policy: ir.Policy, sample: list[str]) -> Diagnostic:
     shown = "".join(sample[:8])
     return Diagnostic(
         NO_JAPANESE_FONT,
-        f"the document has Japanese text (such as {shown!r}) but no installed font has Japanese glyphs",
+        Message('the document has Japanese text (such as {shown!r}) but no installed font has Japanese glyphs', shown=shown),
         _where(policy),
-        help=f"install a Japanese font, e.g. on Debian/Ubuntu: apt-get install {FONT_PACKAGES.replace('`', '')} "
-        "(check with `fc-list :lang=ja`)",
+        help=Message('install a Japanese font, e.g. on Debian/Ubuntu: apt-get install {value} (check with `fc-list :lang=ja`)', value=FONT_PACKAGES.replace('`', '')),
     )
 
 
@@ -228,9 +227,9 @@ def _missing_glyphs(policy: ir.Policy, chars: list[str]) -> Diagnostic:
     listed = ", ".join(f"{ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})" for ch in chars[:10])
     return Diagnostic(
         MISSING_GLYPH,
-        f"no installed font has a glyph for {listed}{' …' if len(chars) > 10 else ''}",
+        Message('no installed font has a glyph for {listed}', listed=listed + (" …" if len(chars) > 10 else "")),
         _where(policy),
-        help="install a font that covers these characters (e.g. Debian's fonts-noto-core), or remove them from the policy",
+        help=Message("install a font that covers these characters (e.g. Debian's fonts-noto-core), or remove them from the policy"),
     )
 
 

@@ -9,7 +9,7 @@ import click
 
 from .simulate import TimestampParam, _compile_policy, _show_diagnostics, use_color
 
-FORMATS = ("md", "json", "csv")
+FORMATS = ("md", "html", "pdf", "json", "csv")
 
 
 @click.command()
@@ -48,6 +48,8 @@ def report(policy, events_path, period, as_of, fmt, lang, output_file, all_diagn
 
     if events_path is None:
         raise click.UsageError("give the history with --events FILE")
+    if fmt == "pdf" and output_file is None:
+        raise click.UsageError("a PDF is written to a file: add -o FILE")
     window = None
     if period is not None:
         window = parse_period(period)
@@ -113,4 +115,18 @@ def _render(policy, doc: dict, fmt: str) -> str | bytes:
         return render.render_csv(doc)
     if fmt == "md":
         return render.render_markdown(doc)
-    raise ValueError(fmt)
+    from ..report.charts import draw_charts
+
+    charts, problem = draw_charts(doc)
+    if problem is not None:
+        click.echo(f"warning: {problem}", err=True)
+    if fmt == "html":
+        return render.render_html(doc, charts)
+    from ..agreement.pdf import PdfProblem
+    from ..render.text import render_diagnostic
+
+    try:
+        return render.render_pdf(policy, doc, charts)
+    except PdfProblem as exc:
+        click.echo(render_diagnostic(exc.diagnostic, None), err=True)
+        click.get_current_context().exit(1)
