@@ -88,6 +88,7 @@ _BLOCKS = {
 _OPTION_ORDER = {
     "transition": ("when", "after", "record"),
     "deadline": ("deadline_target", "owner", "data_source"),
+    "information_item": ("cadence", "information_within", "recorded_in"),
     "alert": ("alert_action", "alert_review", "alert_notify"),
 }
 _RACI_ORDER = ("responsible", "accountable", "consulted", "informed")

@@ -930,8 +930,7 @@ class Lowerer:
                                     follow_up.owner, follow_up.span, clause_id=f"{stage_id}.follow_up")
         handoff = self._one(settings, "handoff")
         if handoff is not None:
-            handoff = ir.Handoff(stage_id, handoff.sender, handoff.channels, handoff.include, handoff.span,
-                                 clause_id=f"{stage_id}.handoff")
+            handoff = replace(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
         hubspot = self._one(settings, "hubspot")
         if hubspot is not None and self._option(hubspot, ir.HUBSPOT_LIFECYCLE_STAGES, "HubSpot lifecycle stage") is None:
             hubspot = None
@@ -955,7 +954,8 @@ class Lowerer:
 
     def marker(self, meta, children):
         token = children[0]
-        return _Item("marker", ir.Marker(str(token), self._tspan(token)), self._span(meta))
+        condition = children[1] if len(children) > 1 else None
+        return _Item("marker", ir.Marker(str(token), self._tspan(token), condition=condition), self._span(meta))
 
     def description(self, meta, children):
         return _Item("description", self._text(children[0]), self._span(meta))
@@ -1017,6 +1017,10 @@ class Lowerer:
     def handoff(self, meta, children):
         span = self._span(meta)
         sender, *items = children
+        within = None
+        if items and not isinstance(items[0], _Item):  # `within D` on the header line
+            within = self._expect(items[0], (ir.Duration,), "a duration such as 2h", "`handoff … within`")
+            items = items[1:]
         settings = self._settings(items, "the handoff")
         handoff = ir.Handoff(
             "",
@@ -1025,6 +1029,7 @@ class Lowerer:
             tuple(self._one(settings, "include", ())),
             span,
             "",
+            within=within,
         )
         return _Item("handoff", handoff, span)
 
@@ -1236,22 +1241,29 @@ class Lowerer:
         sender, receiver, *items = children
         sender_name, receiver_name = self._name(sender), self._name(receiver)
         base = f"information.{sender_name.name}.{receiver_name.name}"
-        numbered = tuple(
-            ir.InformationItem(i.text, i.within, i.recorded_in, i.span, clause_id=f"{base}.{n}")
-            for n, i in enumerate(items, 1)
-        )
+        numbered = tuple(replace(i, clause_id=f"{base}.{n}") for n, i in enumerate(items, 1))
         return ir.Information(sender_name, receiver_name, numbered, self._span(meta), clause_id=base)
 
     def information_item(self, meta, children):
         text_token, *rest = children
-        within = None
-        recorded = None
-        for part in rest:
-            if isinstance(part, Token):
-                recorded = self._name(part)
-            else:
-                within = self._expect(part, (ir.Duration,), "a duration such as 3bd", "`within`")
-        return ir.InformationItem(self._text(text_token), within, recorded, self._span(meta), "")
+        settings = self._settings(rest, f"\"{self._text(text_token)}\"")
+        within, anchor = self._one(settings, "within", (None, None))
+        return ir.InformationItem(
+            self._text(text_token), within, self._one(settings, "recorded in"), self._span(meta), "",
+            anchor=anchor, every=self._one(settings, "every"),
+        )
+
+    def information_within(self, meta, children):
+        value, *rest = children
+        within = self._expect(value, (ir.Duration,), "a duration such as 3bd", "`within`")
+        anchor = None
+        if rest:
+            event, stage = rest
+            anchor = ir.InformationAnchor(str(event), self._name(stage), _cover(self._tspan(event), self._tspan(stage)))
+        return _Item("within", (within, anchor), self._span(meta))
+
+    def recorded_in(self, meta, children):
+        return _Item("recorded in", self._name(children[0]), self._span(meta))
 
     # ------------------------------------------------------------------ responsibilities
     def responsibilities(self, meta, children):
@@ -1313,11 +1325,11 @@ class Lowerer:
         if len(children) == 2:
             every = _bounded_number(str(children[0]), MAX_COUNT)
             if every is not None and (not isinstance(every, int) or every < 1):
-                self._error(INVALID_VALUE, f"a review cadence counts whole units, not {children[0]}", self._tspan(children[0]))
+                self._error(INVALID_VALUE, f"a cadence counts whole units, not {children[0]}", self._tspan(children[0]))
                 return None
         unit_name = self._name(children[-1])
         unit = _PLURAL_UNITS.get(unit_name.name, unit_name.name)
-        if self._option(ir.Name(unit, unit_name.span), ir.CADENCE_UNITS, "review cadence unit") is None:
+        if self._option(ir.Name(unit, unit_name.span), ir.CADENCE_UNITS, "cadence unit") is None:
             return None
         if every is None or every > MAX_CADENCE[unit]:
             self._out_of_range(f"every {children[0]} {unit_name.name}", self._tspan(children[0]),

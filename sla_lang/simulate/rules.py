@@ -130,6 +130,19 @@ TRANSITION_LOOP = define_rule(
     bad='stage a {\n  -> b\n}\nstage b {\n  -> a\n}',
     good='stage a {\n  -> b when ready\n}\nstage b {\n  -> a after 30d\n}',
 )
+NO_ENTRY = define_rule(
+    "SLA862",
+    "lead-without-entry-stage",
+    Severity.WARNING,
+    "A new lead without a `stage` meets the entry condition of no stage.",
+    explanation="A `lead_created` event without `stage` starts the lead in the first entry stage "
+    "whose `entry when …` condition its data meets, else in the first entry stage without a "
+    "condition. When every entry stage has a condition and the lead meets none, the agreement "
+    "does not cover it (the CRM's entry workflows would not enrol it either): the lead is not "
+    "created and its later events are skipped without further diagnostics.",
+    bad='stage sgl {\n  entry when created_by_sales\n}\n{"type": "lead_created", "lead": "L1", …}   # not by sales',
+    good='stage lead {\n  entry\n}\nstage sgl {\n  entry when created_by_sales\n}',
+)
 DEADLINE_NOT_COMPUTABLE = define_rule(
     "SLA861",
     "deadline-not-computable",

@@ -267,7 +267,8 @@ def clause_catalogue(policy: Policy) -> list[tuple[str, Span, str | None]]:
     for info in policy.information:
         out.append((info.clause_id, info.span, _NOT_LEAD_BEHAVIOUR["information"]))
         for item in info.items:
-            out.append((item.clause_id, item.span, _NOT_LEAD_BEHAVIOUR["information"]))
+            simulated = item.anchor is not None and item.within is not None and item.recorded_in is not None
+            out.append((item.clause_id, item.span, None if simulated else _NOT_LEAD_BEHAVIOUR["information"]))
     for row in policy.responsibilities:
         out.append((row.clause_id, row.span, _NOT_LEAD_BEHAVIOUR["responsibilities"]))
     for review in policy.reviews:

@@ -50,6 +50,7 @@ from .filters import (
     property_changed,
 )
 from .flows import DAYS, MONTHS, Flow, due_in, list_enrollment
+from .obligations import report_manual_obligations
 from .rules import (
     BACKFILL,
     BLOCKED_DATES_EXPIRE,
@@ -196,6 +197,7 @@ class Generator:
                 ))
         self.priority_flow()
         self.scoring()
+        report_manual_obligations(self)
         self.outside_crm()
         self.finish_descriptions()
         self.out.properties = list(self.catalog.custom.values())
@@ -1116,6 +1118,8 @@ class Generator:
                             self.catalog.need_existing(name, item.clause_id)
                         else:
                             self.catalog.use(name, item.clause_id)
+                if item.anchor is not None or item.every is not None:
+                    continue  # reported by obligations.py
                 if item.within is None:
                     if item.recorded_in is None:
                         self.out.document_only.append(item.clause_id)
