@@ -1619,9 +1619,10 @@ def _check_limits(tree: Tree, policy: ir.Policy, source: SourceFile) -> list[Dia
         if len(stage.transitions) > MAX_TRANSITIONS_PER_STAGE:
             out.append(Diagnostic(
                 TOO_MANY_DECLARATIONS,
-                f"stage `{stage.id}` has {len(stage.transitions):,} transitions; the limit is "
-                f"{MAX_TRANSITIONS_PER_STAGE} (every pair of them is checked for ambiguity)",
+                Message("stage `{stage}` has {count:,} transitions; the limit is {limit} (every pair of them is "
+                        "checked for ambiguity)", stage=stage.id, count=len(stage.transitions),
+                        limit=MAX_TRANSITIONS_PER_STAGE),
                 stage.transitions[MAX_TRANSITIONS_PER_STAGE].span,
-                help="split the routing over intermediate stages, or fix the tool that wrote this file",
+                help=Message("split the routing over intermediate stages, or fix the tool that wrote this file"),
             ))
     return out
