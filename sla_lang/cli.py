@@ -26,6 +26,8 @@ COMMANDS = {
     "init": ("sla_lang.commands.init:init", "Create a policy repository with a starter policy."),
     "simulate": ("sla_lang.commands.simulate:simulate", "Run lead events through a policy."),
     "test": ("sla_lang.commands.simulate:test", "Replay fixture scenarios and report pass/fail."),
+    "report": ("sla_lang.commands.report:report", "Review a period of real history: compliance, KPIs, meetings."),
+    "import": ("sla_lang.commands.history:import_history", "Import HubSpot history (API or CSV export) as events."),
     "sign": ("sla_lang.commands.sign:sign", "Sign the agreement PDF for one party."),
     "verify": ("sla_lang.commands.sign:verify", "Verify the signatures of an agreement PDF."),
     "deploy": ("sla_lang.commands.deploy:deploy", "Create the generated properties and workflows in HubSpot."),
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         code = 1
     except click.ClickException as exc:
+        from .render.terminal import terminal_safe
+
+        exc.message = terminal_safe(exc.message)  # may quote a file name or a value given on the command line
         exc.show()
         code = exc.exit_code
     except click.exceptions.Exit as exc:
@@ -83,8 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug in sla: say so plainly
         if os.environ.get("SLA_DEBUG"):
             traceback.print_exc()
+        from .render.terminal import terminal_safe
+
         click.echo(
-            f"sla: internal error: {type(exc).__name__}: {exc}\n"
+            f"sla: internal error: {type(exc).__name__}: {terminal_safe(str(exc))}\n"
             "  = help: please report this with the input that caused it (SLA_DEBUG=1 shows the traceback)",
             err=True,
         )

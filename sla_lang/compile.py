@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .checks import CheckOptions, run_checks
 from .config import Config, apply_suppressions
-from .diagnostics import INTERNAL_ERROR, Diagnostic, Severity, sort_diagnostics
+from .diagnostics import INTERNAL_ERROR, Diagnostic, Severity, sort_diagnostics, Message
 from .ir import Policy
 from .source import SourceFile, Span, decode_source, read_source
 
@@ -30,6 +30,14 @@ class Compilation:
     policy: Policy | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stats: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def language(self) -> str:
+        """The language to report this file's diagnostics in when none is asked for: the
+        policy's `language`, else the locale's."""
+        from .message import choose_language
+
+        return choose_language(None, self.source.text if self.source is not None else None)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -158,15 +166,22 @@ def _compile(
 
 def _compile_with(result, source, diagnostics, config, options, strict, checks) -> Compilation:
     try:
-        from .lower import lower_policy
+        from .lower import limits_before_parsing, lower_policy
         from .parser import parse_source
 
+        over = limits_before_parsing(source)
+        if over:
+            result.diagnostics = _finish(source, diagnostics + over, config, strict)
+            return result
         parsed = parse_source(source)
         diagnostics = diagnostics + parsed.diagnostics
         if parsed.tree is not None and not any(d.severity is Severity.ERROR for d in parsed.diagnostics):
             policy, lowering = lower_policy(parsed.tree, source)
             result.policy = policy
             diagnostics += lowering
+            # a policy over the size limits is not checked: the limits exist to bound that work
+            if checks and any(d.code == "SLA010" for d in lowering):
+                checks = False
             if checks:
                 diagnostics += run_checks(policy, options, config.is_selected, result.stats)
     except Exception as exc:  # the last line of defence: report, never crash
@@ -176,9 +191,9 @@ def _compile_with(result, source, diagnostics, config, options, strict, checks) 
         diagnostics.append(
             Diagnostic(
                 INTERNAL_ERROR,
-                f"internal error: {type(exc).__name__}: {exc}",
+                Message('internal error: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc),
                 Span.point(source.path),
-                help="please report this with the policy; set SLA_DEBUG=1 for the traceback",
+                help=Message('please report this with the policy; set SLA_DEBUG=1 for the traceback'),
             )
         )
     result.diagnostics = _finish(source, diagnostics, config, strict, checked=checks and result.policy is not None)

@@ -18,8 +18,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diagnostics import Diagnostic, Severity, all_rules, define_rule, find_rule, known_code_prefix
-from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, split_comment
+from .diagnostics import Diagnostic, Severity, all_rules, define_rule, find_rule, known_code_prefix, Listing, Message
+from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, TooLarge, read_limited, split_comment
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a pyproject.toml is a few KB
 
 INVALID_CONFIG = define_rule(
     "SLA007",
@@ -95,7 +97,7 @@ def find_config_file(start: Path) -> Path | None:
         pyproject = candidate / "pyproject.toml"
         if pyproject.is_file():
             try:
-                text = pyproject.read_text(encoding="utf-8")
+                text = read_limited(pyproject, MAX_CONFIG_BYTES).decode("utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
             if re.search(r"^\s*\[tool\.sla\]", text, re.MULTILINE):
@@ -111,9 +113,11 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
 
     shown = path.as_posix()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except TooLarge as exc:
+        return Config(), [Diagnostic(INVALID_CONFIG, Message('cannot read {shown}: {describe}', shown=shown, describe=exc.describe()), Span.point(shown))]
     except (OSError, UnicodeDecodeError) as exc:
-        return Config(), [Diagnostic(INVALID_CONFIG, f"cannot read {shown}: {exc}", Span.point(shown))]
+        return Config(), [Diagnostic(INVALID_CONFIG, Message('cannot read {shown}: {exc}', shown=shown, exc=exc), Span.point(shown))]
     source = SourceFile(shown, text)
     try:
         data = tomllib.loads(text)
@@ -123,7 +127,7 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
             line, column = int(match.group(1)), int(match.group(2))
         else:  # "at end of document"
             line, column = source.line_count, 1
-        return Config(path=path), [Diagnostic(INVALID_CONFIG, f"invalid TOML: {exc}", Span.point(shown, line, column))]
+        return Config(path=path), [Diagnostic(INVALID_CONFIG, Message('invalid TOML: {exc}', exc=exc), Span.point(shown, line, column))]
     table = data.get("tool", {}).get("sla", {})
     diagnostics: list[Diagnostic] = []
 
@@ -139,20 +143,20 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
         diagnostics.append(Diagnostic(INVALID_CONFIG, message, where(needle), help=help))
 
     for key in sorted(set(table) - _KEYS):
-        bad(f"unknown key `{key}` in [tool.sla]", key, help="keys: " + ", ".join(sorted(_KEYS)))
+        bad(Message('unknown key `{key}` in [tool.sla]', key=key), key, help=Message("keys: {keys}", keys=Listing(sorted(_KEYS), limit=len(_KEYS), quote=False)))
 
     def codes(key: str) -> tuple[str, ...]:
         value = table.get(key)
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            bad(f"`{key}` must be a list of rule codes", key)
+            bad(Message('`{key}` must be a list of rule codes', key=key), key)
             return ()
         out = []
         for item in value:
             resolved = _resolve_code(item)
             if resolved is None:
-                bad(f"unknown rule code `{item}` in `{key}`", item, help="`sla rules` lists every code")
+                bad(Message('unknown rule code `{item}` in `{key}`', item=item, key=key), item, help=Message('`sla rules` lists every code'))
             else:
                 out.append(resolved)
         return tuple(out)
@@ -162,29 +166,29 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
     severity: dict[str, Severity] = {}
     raw_severity = table.get("severity", {})
     if not isinstance(raw_severity, dict):
-        bad("`severity` must be a table of code = \"error\" | \"warning\" | \"info\"", "severity")
+        bad(Message('`severity` must be a table of code = "error" | "warning" | "info"'), "severity")
         raw_severity = {}
     for key, value in raw_severity.items():
         rule = find_rule(key)
         if rule is None:
-            bad(f"unknown rule `{key}` in `severity`", key, help="`sla rules` lists every code")
+            bad(Message('unknown rule `{key}` in `severity`', key=key), key, help=Message('`sla rules` lists every code'))
             continue
         try:
             level = Severity(value)
         except ValueError:
-            bad(f"severity of `{key}` must be \"error\", \"warning\" or \"info\", not {value!r}", str(value))
+            bad(Message('severity of `{key}` must be "error", "warning" or "info", not {value!r}', key=key, value=value), str(value))
             continue
         if rule.code[3] in UNSILENCEABLE_CATEGORIES:
-            bad(f"the severity of {rule.code} cannot be changed", key)
+            bad(Message('the severity of {rule} cannot be changed', rule=rule.code), key)
             continue
         severity[rule.code] = level
     exclude = table.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(v, str) for v in exclude):
-        bad("`exclude` must be a list of glob patterns", "exclude")
+        bad(Message('`exclude` must be a list of glob patterns'), "exclude")
         exclude = []
     max_size = table.get("max-file-size", DEFAULT_MAX_FILE_BYTES)
     if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size <= 0:
-        bad("`max-file-size` must be a positive number of bytes", "max-file-size")
+        bad(Message('`max-file-size` must be a positive number of bytes'), "max-file-size")
         max_size = DEFAULT_MAX_FILE_BYTES
     config = Config(select, ignore, severity, tuple(exclude), max_size, path)
     return config, diagnostics
@@ -228,7 +232,7 @@ def apply_suppressions(
         span = Span(source.path, number, start + 1, number, start + 1 + len(match.group(0)))
         if match.group(1) is None or not match.group(2).strip():
             problems.append(
-                Diagnostic(INVALID_SUPPRESSION, "suppression names no code", span, help="write # sla: ignore[SLA204]")
+                Diagnostic(INVALID_SUPPRESSION, Message('suppression names no code'), span, help=Message('write # sla: ignore[SLA204]'))
             )
             continue
         entries = suppressions.setdefault(number, {})
@@ -236,8 +240,8 @@ def apply_suppressions(
             rule = find_rule(item.strip())
             if rule is None or rule.code not in known:
                 problems.append(
-                    Diagnostic(INVALID_SUPPRESSION, f"unknown rule `{item.strip()}` in suppression", span,
-                               help="`sla rules` lists every code")
+                    Diagnostic(INVALID_SUPPRESSION, Message('unknown rule `{strip}` in suppression', strip=item.strip()), span,
+                               help=Message('`sla rules` lists every code'))
                 )
             else:
                 entries[rule.code] = span
@@ -255,7 +259,7 @@ def apply_suppressions(
             # cannot tell whether their suppressions are still needed
             if report_unused and (number, code) not in used and is_selected(code) and not code.startswith("SLA8"):
                 problems.append(
-                    Diagnostic(UNUSED_SUPPRESSION, f"suppression of {code} silences nothing on this line", span,
-                               help="delete it")
+                    Diagnostic(UNUSED_SUPPRESSION, Message('suppression of {code} silences nothing on this line', code=code), span,
+                               help=Message('delete it'))
                 )
     return kept + problems

@@ -31,8 +31,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .diagnostics import Diagnostic, Severity, define_rule
-from .source import SourceFile, Span, decode_source, split_comment
+from .diagnostics import Diagnostic, Message, Severity, define_rule
+from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, decode_source, split_comment
 
 if TYPE_CHECKING:
     from lark import Token, Tree
@@ -88,6 +88,7 @@ _BLOCKS = {
 _OPTION_ORDER = {
     "transition": ("when", "after", "record"),
     "deadline": ("deadline_target", "owner", "data_source"),
+    "information_item": ("cadence", "information_within", "recorded_in"),
     "alert": ("alert_action", "alert_review", "alert_notify"),
 }
 _RACI_ORDER = ("responsible", "accountable", "consulted", "informed")
@@ -131,11 +132,11 @@ class FormatResult:
         return self.formatted is None
 
 
-def format_bytes(data: bytes, path: str) -> FormatResult:
+def format_bytes(data: bytes, path: str, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> FormatResult:
     """Format a policy given as bytes. Never raises for bad input."""
     from .parser import parse_source
 
-    source, diagnostics = decode_source(path, data)
+    source, diagnostics = decode_source(path, data, max_bytes=max_bytes)
     if source is None or _has_errors(diagnostics):
         return _refuse(path, data, diagnostics, source, "it cannot be read as a policy")
     parsed = parse_source(source)
@@ -152,9 +153,9 @@ def format_bytes(data: bytes, path: str) -> FormatResult:
         diagnostics.append(
             Diagnostic(
                 FORMAT_CHANGES_MEANING,
-                f"formatting would change the policy ({problem}); the file was left unchanged",
+                Message('formatting would change the policy ({problem}); the file was left unchanged', problem=problem),
                 Span.point(path),
-                help="please report this with the policy",
+                help=Message('please report this with the policy'),
             )
         )
         return FormatResult(path, data, None, diagnostics, source)
@@ -177,7 +178,7 @@ def _refuse(path, data, diagnostics, source, why) -> FormatResult:
     first = next((d for d in diagnostics if d.severity is Severity.ERROR), None)
     span = first.span if first is not None else Span.point(path)
     diagnostics = list(diagnostics) + [
-        Diagnostic(NOT_FORMATTED, f"not formatted: {why}", span, help="fix the errors above, then run `sla fmt` again")
+        Diagnostic(NOT_FORMATTED, Message('not formatted: {why}', why=why), span, help=Message('fix the errors above, then run `sla fmt` again'))
     ]
     return FormatResult(path, data, None, diagnostics, source)
 

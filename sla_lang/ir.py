@@ -53,6 +53,14 @@ HUBSPOT_LIFECYCLE_STAGES = (
     "other",
 )
 DEADLINE_KINDS = ("respond", "decide")
+# what `rate STAGE.X met` can measure: the deadlines, the follow-up cadence, the hand-off deadline
+COMPLIANCE_KINDS = ("respond", "decide", "follow_up", "handoff")
+# outcomes an activity can be logged with (HubSpot's call dispositions, e-mail and meeting outcomes)
+ACTIVITY_OUTCOMES = {
+    "call": ("connected", "busy", "no_answer", "left_voicemail", "left_live_message", "wrong_number"),
+    "email": ("replied", "bounced"),
+    "meeting": ("completed", "no_show", "rescheduled", "canceled"),
+}
 RENEWALS = ("automatic", "after_review")
 COMPARATORS = ("==", "!=", ">=", "<=", ">", "<")
 
@@ -338,9 +346,14 @@ def measure_source(kpi: Kpi) -> str:
         text = f"rate {m.stage.name}.{m.deadline} met"
     elif isinstance(m, AverageMeasure):
         text = f"average {m.quantity.text} at {m.stage.name}"
+    elif isinstance(m, SumMeasure):
+        text = f"sum {m.quantity.text} at {m.stage.name}"
+    elif isinstance(m, OutcomeMeasure):
+        text = f"rate {m.activity} {m.outcome} at {m.stage.name}"
     else:  # DurationMeasure
         text = f"average time {m.source.name} -> {m.target.name}"
-    return text + (f" per {kpi.period.name}" if kpi.period is not None else "")
+    text += f" per {kpi.period.name}" if kpi.period is not None else ""
+    return text + (f" by {kpi.by.name}" if kpi.by is not None else "")
 
 
 def condition_refs(condition: Condition) -> list[Ref]:
@@ -575,6 +588,8 @@ class Calendar(Node):
 class Marker(Node):
     kind: str  # entry | terminal | recycle
     span: Span
+    # `entry when …`: a new lead starts in this stage only when it meets the condition
+    condition: Condition | None = later()
 
 
 @node
@@ -634,6 +649,9 @@ class Handoff(Node):
     include: tuple[Name, ...]
     span: Span
     clause_id: str
+    # `handoff from marketing within 2h`: the sender's deadline, from the lead entering the stage
+    # until a person of the receiving team is assigned the lead (an owner assignment)
+    within: Duration | None = later()
 
 
 @node
@@ -688,6 +706,11 @@ class Stage(Node):
     def deadline(self, kind: str) -> Deadline | None:
         return next((d for d in self.deadlines if d.kind == kind), None)
 
+    @property
+    def entry_condition(self) -> Condition | None:
+        """`entry when …`: which new leads start here (None: any, or not an entry stage)."""
+        return next((m.condition for m in self.markers if m.kind == "entry"), None)
+
 
 @node
 class Priority(Node):
@@ -725,7 +748,8 @@ class ConversionMeasure(Node):
 
 @node
 class ComplianceMeasure(Node):
-    """Share of `stage`'s `deadline` that were met."""
+    """Share of `stage`'s `deadline` that were met (`follow_up`: cadences completed; `handoff`:
+    the sender's hand-off deadline)."""
 
     stage: Name
     deadline: str
@@ -753,7 +777,30 @@ class DurationMeasure(Node):
     KIND: ClassVar[str] = "duration"
 
 
-Measure = Union[CountMeasure, ConversionMeasure, ComplianceMeasure, AverageMeasure, DurationMeasure]
+@node
+class SumMeasure(Node):
+    """Total of a quantity (a revenue figure …) over the leads entering `stage`."""
+
+    quantity: Ref
+    stage: Name
+    span: Span
+    KIND: ClassVar[str] = "sum"
+
+
+@node
+class OutcomeMeasure(Node):
+    """`rate call connected at mql`: of the activities of a kind logged while leads were in `stage`,
+    the share logged with `outcome`."""
+
+    activity: str
+    outcome: str
+    stage: Name
+    span: Span
+    KIND: ClassVar[str] = "outcome"
+
+
+Measure = Union[CountMeasure, ConversionMeasure, ComplianceMeasure, AverageMeasure, DurationMeasure, SumMeasure,
+                OutcomeMeasure]
 
 
 @node
@@ -789,9 +836,19 @@ class Kpi(Node):
     clause_id: str
     target_pending: bool = later(False)  # `target to be agreed`
     source: Text | None = later()  # the data source / measurement method
+    by: Name | None = later()  # `by owner` / `by PROPERTY`: one figure per value
 
 
 # ------------------------------------------------------------------ information, RACI, reviews
+
+
+@node
+class InformationAnchor(Node):
+    """`after leaving mql`: the lead event an information duty's `within` counts from."""
+
+    event: str  # entering | leaving
+    stage: Name
+    span: Span
 
 
 @node
@@ -801,6 +858,8 @@ class InformationItem(Node):
     recorded_in: Name | None
     span: Span
     clause_id: str
+    anchor: InformationAnchor | None = later()  # `within 2bd after leaving mql`
+    every: Cadence | None = later()  # a periodic report: `every month`
 
 
 @node
@@ -974,13 +1033,16 @@ class Policy:
     def transitions(self) -> list[Transition]:
         return [t for s in self.stages for t in s.transitions]
 
-    def conditions(self) -> Iterator[tuple[Condition, ScoreRule | Transition | Priority]]:
-        """Every condition in the policy with the rule, transition or priority it belongs to."""
+    def conditions(self) -> Iterator[tuple[Condition, ScoreRule | Transition | Priority | Stage]]:
+        """Every condition in the policy with the rule, transition, priority or (for `entry when`)
+        stage it belongs to."""
         for model in self.scores:
             for group in model.groups:
                 for rule in group.rules:
                     yield rule.condition, rule
         for stage in self.stages:
+            if stage.entry_condition is not None:
+                yield stage.entry_condition, stage
             for t in stage.transitions:
                 if t.condition is not None:
                     yield t.condition, t

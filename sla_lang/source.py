@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import bisect
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .diagnostics import Diagnostic, Severity, define_rule
+from .diagnostics import Diagnostic, Severity, define_rule, Message
 
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -176,29 +177,69 @@ def display_path(path: Path) -> str:
     return Path(rel).as_posix() if not rel.startswith("..") else path.as_posix()
 
 
+class TooLarge(OSError):
+    """A file or stream holds more bytes than the limit (`size` is at least that many)."""
+
+    def __init__(self, size: int, limit: int, exact: bool) -> None:
+        super().__init__(f"more than {limit:,} bytes")
+        self.size, self.limit, self.exact = size, limit, exact
+
+    def describe(self) -> Message:
+        if self.exact:
+            return Message("file is {size:,} bytes, over the {max_bytes:,}-byte limit", size=self.size, max_bytes=self.limit)
+        return Message("file holds more than {max_bytes:,} bytes (the limit); reading stopped there", max_bytes=self.limit)
+
+
+def read_limited(path: Path | str, limit: int) -> bytes:
+    """A file's bytes, reading at most `limit` + 1 of them: a device (`/dev/zero`), a FIFO or
+    a stream that never ends stops at the limit with `TooLarge` instead of filling memory."""
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(21, "is a directory", str(path))
+        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+            raise TooLarge(info.st_size, limit, exact=True)
+        return read_stream_limited(handle, limit)
+
+
+def read_stream_limited(handle, limit: int) -> bytes:
+    """At most `limit` bytes of an open binary stream (stdin, a pipe), else `TooLarge`."""
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = handle.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > limit:
+        raise TooLarge(total, limit, exact=False)
+    return b"".join(chunks)
+
+
 def read_source(
     path: Path, *, shown_as: str | None = None, max_bytes: int = DEFAULT_MAX_FILE_BYTES
 ) -> tuple[SourceFile | None, list[Diagnostic]]:
     """Read and decode a policy file. Never raises for bad input."""
     name = shown_as or display_path(path)
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise IsADirectoryError(f"{name} is a directory")
-        if size > max_bytes:
-            return None, [
-                Diagnostic(
-                    FILE_TOO_LARGE,
-                    f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
-                    Span.point(name),
-                    help="raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy",
-                )
-            ]
-        data = path.read_bytes()
+        data = read_limited(path, max_bytes)
+    except TooLarge as exc:
+        return None, [too_large(name, exc)]
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        return None, [Diagnostic(UNREADABLE_FILE, f"cannot read {name}: {reason}", Span.point(name))]
+        if isinstance(exc, IsADirectoryError):
+            reason = f"{name} is a directory"
+        return None, [Diagnostic(UNREADABLE_FILE, Message('cannot read {name}: {reason}', name=name, reason=reason), Span.point(name))]
     return decode_source(name, data, max_bytes=max_bytes)
+
+
+def too_large(name: str, exc: TooLarge) -> Diagnostic:
+    return Diagnostic(
+        FILE_TOO_LARGE,
+        exc.describe(),
+        Span.point(name),
+        help=Message('raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy'),
+    )
 
 
 def decode_source(
@@ -209,18 +250,18 @@ def decode_source(
         return None, [
             Diagnostic(
                 FILE_TOO_LARGE,
-                f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit",
+                Message('file is {data_count:,} bytes, over the {max_bytes:,}-byte limit', data_count=len(data), max_bytes=max_bytes),
                 Span.point(name),
-                help="raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy",
+                help=Message('raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy'),
             )
         ]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None, [
             Diagnostic(
                 INVALID_ENCODING,
-                "file is UTF-16; policies must be UTF-8",
+                Message('file is UTF-16; policies must be UTF-8'),
                 Span.point(name),
-                help="save the file as UTF-8 (in most editors: 'Save with encoding' → UTF-8)",
+                help=Message("save the file as UTF-8 (in most editors: 'Save with encoding' → UTF-8)"),
             )
         ]
     nul = data.find(b"\x00")
@@ -229,25 +270,25 @@ def decode_source(
         return None, [
             Diagnostic(
                 BINARY_FILE,
-                "file contains a NUL byte; it looks binary, not a text policy",
+                Message('file contains a NUL byte; it looks binary, not a text policy'),
                 Span.point(name, line, column),
-                help="point sla at the .sla source, not at a generated or binary file",
+                help=Message('point sla at the .sla source, not at a generated or binary file'),
             )
         ]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, column = _byte_position(data, exc.start)
-        hint = "save the file as UTF-8"
+        hint = Message("save the file as UTF-8")
         try:
             data.decode("cp932")
-            hint = "the file looks like Shift_JIS (cp932); convert it with `iconv -f cp932 -t utf-8`"
+            hint = Message("the file looks like Shift_JIS (cp932); convert it with `iconv -f cp932 -t utf-8`")
         except UnicodeDecodeError:
             pass
         return None, [
             Diagnostic(
                 INVALID_ENCODING,
-                f"invalid UTF-8 byte 0x{data[exc.start]:02x}",
+                Message('invalid UTF-8 byte 0x{data:02x}', data=data[exc.start]),
                 Span.point(name, line, column),
                 help=hint,
             )
@@ -260,9 +301,9 @@ def decode_source(
     diagnostics = [
         Diagnostic(
             BIDI_CONTROL,
-            f"bidirectional control character U+{ord(ch):04X} ({BIDI_CONTROLS[ch]})",
+            Message('bidirectional control character U+{ch:04X} ({BIDI_CONTROLS})', ch=ord(ch), BIDI_CONTROLS=BIDI_CONTROLS[ch]),
             source.span(offset, offset + 1),
-            help="delete it; it is invisible in most editors (search for the code point)",
+            help=Message('delete it; it is invisible in most editors (search for the code point)'),
         )
         for offset, ch in _find_bidi(text)
     ]
@@ -276,10 +317,11 @@ def _find_bidi(text: str) -> list[tuple[int, str]]:
 
 
 def _byte_position(data: bytes, index: int) -> tuple[int, int]:
-    """1-based (line, column) of byte `index`, counting characters of the valid prefix."""
+    """1-based (line, column) of byte `index`, counting characters of the valid prefix. Lines
+    end as `decode_source` ends them: at CRLF, a lone CR or LF."""
     prefix = data[:index]
-    line = prefix.count(b"\n") + 1
-    last = prefix.rfind(b"\n")
+    line = prefix.count(b"\n") + prefix.count(b"\r") - prefix.count(b"\r\n") + 1
+    last = max(prefix.rfind(b"\n"), prefix.rfind(b"\r"))
     column_bytes = prefix[last + 1 :]
     return line, len(column_bytes.decode("utf-8", errors="replace")) + 1
 

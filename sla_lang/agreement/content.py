@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import ir
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Listing, Message
 from ..irjson import fingerprint
 from ..source import Span
 from .escape import invisible_characters, visible
@@ -125,7 +125,7 @@ def prepare_document(policy: ir.Policy, lang: str) -> Document:
         fingerprint=fingerprint(policy),
         sections=sections,
         signatures=signatures,
-        diagram=StageDiagram.from_policy(policy, layout=False, text=w.text),  # laid out by render_html, if needed
+        diagram=StageDiagram.from_policy(policy, layout=False, text=w.text, t=w.t),  # laid out for HTML and PDF only
         untranslated=w.untranslated,
     )
 
@@ -177,7 +177,8 @@ def stage_row(stage: ir.Stage, w: Words, arrivals: dict[str, list[str]] | None =
         "id": stage.clause_id,
         "label": w.text(stage.label),
         "owner": w.team(stage.owner),
-        "kinds": w.join([w.t(f"marker.{m.kind}") for m in stage.markers]),
+        "kinds": w.join([w.t("marker.entry_when", condition=w.condition(m.condition)) if m.condition is not None
+                         else w.t(f"marker.{m.kind}") for m in stage.markers]),
         "hubspot": visible(stage.hubspot.name) if stage.hubspot else "",
         "description": description,
     }
@@ -354,7 +355,9 @@ def handoff_row(stage: ir.Stage, h: ir.Handoff, w: Words) -> dict[str, Any]:
     who = {"stage": row["stage"], "sender": row["sender"], "receiver": row["receiver"]}
     sentence = (w.t("handoff.sentence", channels=row["channels"], **who) if row["channels"]
                 else w.t("handoff.sentence_no_channel", **who))
-    row["text"] = w.sentences([sentence, w.t("handoff.include", items=row["include"]) if h.include else ""])
+    row["within"] = (w.t("handoff.within", duration=w.duration(h.within), **who) if h.within is not None else "")
+    row["text"] = w.sentences([sentence, row["within"],
+                               w.t("handoff.include", items=row["include"]) if h.include else ""])
     return row
 
 
@@ -367,12 +370,30 @@ def _deadlines(section: Section, policy: ir.Policy, w: Words) -> None:
     n = 0
     business = False
     for stage in policy.stages:
+        if stage.handoff is not None and stage.handoff.within is not None:
+            n += 1  # the sender's deadline, next to the receiver's
+            row = handoff_deadline_row(stage, stage.handoff, w)
+            business = business or bool(row["calendar"])
+            section.clauses.append({"number": _number(section, n), **row})
         for d in stage.deadlines:
             n += 1
             row = deadline_row(stage, d, w)
             business = business or bool(row["calendar"])
             section.clauses.append({"number": _number(section, n), **row})
     section.extra["business"] = business
+
+
+def handoff_deadline_row(stage: ir.Stage, h: ir.Handoff, w: Words) -> dict[str, Any]:
+    assert h.within is not None
+    return {
+        "id": h.clause_id,
+        "stage": w.stage(stage.id),
+        "kind": w.t("deadline.handoff"),
+        "owner": w.team(h.sender),
+        "sla": w.duration(h.within),
+        "slo": "",
+        "calendar": _calendar_label(stage, w.policy, w) if h.within.business else "",
+    }
 
 
 def deadline_row(stage: ir.Stage, d: ir.Deadline, w: Words) -> dict[str, Any]:
@@ -461,7 +482,8 @@ def kpi_row(kpi: ir.Kpi, w: Words) -> dict[str, Any]:
         "id": kpi.clause_id,
         "label": w.text(kpi.label),
         "owner": w.team(kpi.owner),
-        "measure": w.measure(kpi.measure) + _source(kpi.source, w),
+        "measure": w.measure(kpi.measure) + (w.t("doc.paren", text=w.breakdown(kpi.by)) if kpi.by else "")
+        + _source(kpi.source, w),
         "period": w.period(kpi.period),
         "target": target,
         "alert": alert,
@@ -491,10 +513,20 @@ def _information(section: Section, policy: ir.Policy, w: Words) -> None:
 
 
 def information_row(item: ir.InformationItem, w: Words) -> dict[str, Any]:
+    within = ""
+    if item.within is not None:
+        duration = w.duration(item.within)
+        if item.anchor is not None:
+            within = w.t(f"information.after_{item.anchor.event}", duration=duration, stage=w.stage(item.anchor.stage))
+        elif item.every is not None:
+            within = w.t("information.after_period", duration=duration)
+        else:
+            within = duration
     return {
         "id": item.clause_id,
         "text": w.text(item.text),
-        "within": w.duration(item.within) if item.within else "",
+        "within": within,
+        "every": w.cadence(item.every) if item.every is not None else "",
         "recorded_in": w.property(item.recorded_in) if item.recorded_in else "",
     }
 
@@ -610,13 +642,17 @@ def invisible_text_warnings(policy: ir.Policy) -> list[Diagnostic]:
         if isinstance(node, str):
             found = invisible_characters(node)
             if found and span is not None:
-                codes = ", ".join(f"U+{ord(ch):04X}" for ch in found)
+                codes = Listing((f"U+{ord(ch):04X}" for ch in found), limit=len(found), quote=False)
+                shown = Listing((f"[U+{ord(ch):04X}]" for ch in found), limit=len(found), quote=False)
                 out.append(Diagnostic(
                     INVISIBLE_CHARACTER,
-                    f"text {visible(node)!r} contains the invisible character{'s' * (len(found) > 1)} {codes}; "
-                    "the agreement shows it as " + ", ".join(f"[U+{ord(ch):04X}]" for ch in found),
+                    Message("text {text!r} contains the invisible characters {codes}; the agreement shows them as {shown}",
+                            text=visible(node), codes=codes, shown=shown)
+                    if len(found) > 1 else
+                    Message("text {text!r} contains the invisible character {codes}; the agreement shows it as {shown}",
+                            text=visible(node), codes=codes, shown=shown),
                     span,
-                    help="delete it from the policy unless it is really wanted (search for the code point)",
+                    help=Message('delete it from the policy unless it is really wanted (search for the code point)'),
                 ))
         elif isinstance(node, (tuple, list)):
             stack.extend((item, span) for item in reversed(node))
@@ -645,17 +681,17 @@ def untranslated_text_warnings(policy: ir.Policy, doc: Document) -> list[Diagnos
             span = option.span if option is not None else (prop.name_span if prop else Span.point(policy.path))
             out.append(Diagnostic(
                 UNTRANSLATED_TEXT,
-                f"enum option \"{visible(text)}\" of `{prop_id}` is shown as its raw value in the {lang} document",
+                Message('enum option "{text}" of `{property}` is shown as its raw value in the {lang} document', text=visible(text), property=prop_id, lang=lang),
                 span,
-                help=f'give it a label: enum [..., "{text}" "…", ...]',
+                help=Message('give it a label: enum [..., "{text}" "…", ...]', text=text),
             ))
             continue
         span = declared.get(text, Span.point(policy.path))
         out.append(Diagnostic(
             UNTRANSLATED_TEXT,
-            f"\"{visible(text)}\" has no {lang} translation; the {lang} document shows it as written",
+            Message('"{text}" has no {lang} translation; the {lang} document shows it as written', text=visible(text), lang=lang),
             span,
-            help=f'add it to a `translation {lang}` block: "{text}" "…"',
+            help=Message('add it to a `translation {lang}` block: "{text}" "…"', lang=lang, text=text),
         ))
     return sorted(out, key=lambda d: (d.span.line, d.span.column, d.message))
 

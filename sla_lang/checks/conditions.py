@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Iterator
 
+from ..message import Listing, Message
 from .. import ir
 
 INF = math.inf
@@ -84,10 +85,8 @@ class Intervals:
 
     @staticmethod
     def points(values: Iterable[float]) -> Intervals:
-        out = Intervals.nothing()
-        for v in values:
-            out = out.union(Intervals.compare("==", v))
-        return out
+        # sorted once (a union per value would copy the growing set each time: quadratic)
+        return Intervals(tuple(((v, -1), (v, 1)) for v in sorted(set(values))))
 
     def is_empty(self) -> bool:
         return not self.parts
@@ -298,11 +297,13 @@ class Witness:
 
     values: tuple[tuple[Variable, object], ...]
 
-    def describe(self) -> str:
-        parts = []
+    def describe(self) -> Message | Listing:
+        """The witness in a diagnostic's words: `lead_score = 50, region not set`."""
+        parts: list[object] = []
         for variable, value in self.values:
-            parts.append(f"{variable.key} not set" if value is None else f"{variable.key} = {variable.show(value)}")
-        return ", ".join(parts) if parts else "any lead"
+            parts.append(Message("{name} not set", name=variable.key) if value is None
+                         else f"{variable.key} = {variable.show(value)}")
+        return Listing(parts, limit=len(parts), quote=False) if parts else Message("any lead")
 
 
 class ConditionModel:
@@ -448,40 +449,61 @@ class ConditionModel:
                 if len(out) > MAX_CONJUNCTIONS:
                     raise Unknown("too many cases")
                 return out
-            result: list[tuple[Literal, ...]] = [()]
-            for part in parts:
-                product = []
-                for left in result:
-                    for right in part:
-                        joined = left + right
-                        if self.decide(joined, mode) is not None:
-                            product.append(joined)
-                            if len(product) > MAX_CONJUNCTIONS:
-                                raise Unknown("too many cases")
-                result = product
-                if not result:
-                    break
-            return result
+            return self._conjoin(parts, mode)
         literal = Literal(self.atom(node), positive)
         return [(literal,)] if self.decide((literal,), mode) is not None else []
 
     def dnf_all(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str) -> list[tuple[Literal, ...]]:
         """The normal form of a conjunction of conditions (each possibly negated)."""
-        result: list[tuple[Literal, ...]] = [()]
-        for condition, positive in conditions:
-            part = self.dnf(condition, mode, positive)
+        return self._conjoin((self.dnf(condition, mode, positive) for condition, positive in conditions), mode)
+
+    def _conjoin(self, parts: Iterable[list[tuple[Literal, ...]]], mode: str) -> list[tuple[Literal, ...]]:
+        """The satisfiable conjunctions made of one conjunction of each part (at most
+        MAX_CONJUNCTIONS). Each one under construction keeps, per variable, the values its
+        literals still allow, so adding literals costs what they touch, not the whole
+        conjunction again: `a and b and …` of thousands of terms stays linear."""
+        result: list[tuple[list[Literal], dict]] = [([], {})]
+        for part in parts:
+            if len(result) == 1 and len(part) == 1:  # the common case: extended in place
+                literals, state = result[0]
+                if not self._extend(state, part[0], mode):
+                    return []
+                literals.extend(part[0])
+                continue
             product = []
-            for left in result:
+            for literals, state in result:
                 for right in part:
-                    joined = left + right
-                    if self.decide(joined, mode) is not None:
-                        product.append(joined)
+                    extended = dict(state)
+                    if self._extend(extended, right, mode):
+                        product.append((literals + list(right), extended))
                         if len(product) > MAX_CONJUNCTIONS:
                             raise Unknown("too many cases")
             result = product
             if not result:
                 break
-        return result
+        return [tuple(literals) for literals, _ in result]
+
+    def growing(self, mode: str) -> GrowingConjunction:
+        return GrowingConjunction(self, mode)
+
+    @staticmethod
+    def _extend(state: dict, literals: tuple[Literal, ...], mode: str) -> bool:
+        """Add literals to a conjunction's per-variable state (variable, allowed values, every
+        literal allows unset); False when a variable they touch can no longer take any value
+        (the same judgement as `decide`)."""
+        touched = []
+        for literal in literals:
+            variable = literal.atom.variable
+            entry = state.get(variable.key)
+            allowed, unset_ok = (variable.domain, True) if entry is None else (entry[1], entry[2])
+            state[variable.key] = (variable, allowed.intersect(literal.values),  # type: ignore[arg-type]
+                                   unset_ok and _unset_ok(literal, mode))
+            touched.append(variable.key)
+        for key in touched:
+            variable, allowed, unset_ok = state[key]
+            if variable.contains(allowed).is_empty() and not (variable.optional and unset_ok):
+                return False
+        return True
 
     # ---------------------------------------------------------------- deciding a conjunction
     def decide(self, conjunction: tuple[Literal, ...], mode: str, witness: bool = False) -> Witness | bool | None:
@@ -568,6 +590,39 @@ class ConditionModel:
                 return None
             least = start if least is None else min(least, start)
         return least
+
+
+class GrowingConjunction:
+    """A conjunction of conditions that grows one condition at a time, asked after each one
+    whether another condition could still hold with it ("can this priority match a lead that
+    no priority above it matched?"). Only the per-variable states of its satisfiable cases are
+    kept, so each question and each addition costs what the new condition touches: n
+    priorities take linear time, not the square of n that asking about every prefix anew did."""
+
+    def __init__(self, model: ConditionModel, mode: str) -> None:
+        self.model, self.mode = model, mode
+        self.states: list[dict] = [{}]
+
+    def _cases(self, condition: ir.Condition | None, positive: bool) -> list[tuple[Literal, ...]]:
+        return [()] if condition is None else self.model.dnf(condition, self.mode, positive)
+
+    def could_hold(self, condition: ir.Condition | None, positive: bool = True) -> bool:
+        """Whether the conjunction and `condition` can be true together (raises Unknown)."""
+        cases = self._cases(condition, positive)
+        return any(ConditionModel._extend(dict(state), case, self.mode) for state in self.states for case in cases)
+
+    def add(self, condition: ir.Condition | None, positive: bool = True) -> None:
+        """Conjoin `condition` (raises Unknown past MAX_CONJUNCTIONS cases)."""
+        cases = self._cases(condition, positive)
+        grown = []
+        for state in self.states:
+            for case in cases:
+                extended = dict(state)
+                if ConditionModel._extend(extended, case, self.mode):
+                    grown.append(extended)
+                    if len(grown) > MAX_CONJUNCTIONS:
+                        raise Unknown("too many cases")
+        self.states = grown
 
 
 def _unset_ok(literal: Literal, mode: str) -> bool:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..render.terminal import terminal_lines, terminal_safe
 from . import resolve_config, use_color
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -62,8 +63,8 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
         if base is not None:
             start, found = changed_policies(base, list(args), config.is_excluded)
             pairs = [(c.old, c.new) for c in found]
-            click.echo(f"Comparing with {start[:12]} (merge base of {base} and HEAD): "
-                       f"{len(pairs)} changed polic{'y' if len(pairs) == 1 else 'ies'}.", err=True)
+            click.echo(terminal_safe(f"Comparing with {start[:12]} (merge base of {base} and HEAD): "
+                                     f"{len(pairs)} changed polic{'y' if len(pairs) == 1 else 'ies'}."), err=True)
         elif len(args) == 2:
             pairs = [(read_side(args[0]), read_side(args[1]))]
         else:
@@ -71,7 +72,7 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
     except RevisionError as exc:
         fail(exc.diagnostic)
 
-    from ..diagnostics import Diagnostic, Severity
+    from ..diagnostics import Diagnostic, Message, Severity
     from ..source import Span
 
     results, approvals = [], []
@@ -88,9 +89,9 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
                 for d in errors:
                     click.echo(render_diagnostic(d, result.source, color=colored), err=True)
                 click.echo(render_diagnostic(Diagnostic(
-                    UNCOMPARABLE_POLICY, f"cannot compare {side.name}: it does not parse",
+                    UNCOMPARABLE_POLICY, Message('cannot compare {side}: it does not parse', side=side.name),
                     errors[0].span if errors else Span.point(side.name),
-                    help="fix the syntax errors above (`sla check` lists them)"), result.source, color=colored), err=True)
+                    help=Message('fix the syntax errors above (`sla check` lists them)')), result.source, color=colored), err=True)
                 broken = True
                 compiled = None
                 break
@@ -108,7 +109,7 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
     elif fmt == "markdown":
         report = render_markdown(results, approvals if want_approvers else None, lang)
     else:
-        report = render_text(results, approvals if want_approvers else None, lang)
+        report = terminal_lines(render_text(results, approvals if want_approvers else None, lang))
     if output_file:
         from ..output import OutputError, write_file
 
@@ -132,7 +133,7 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
                        "team (README: \"the owner-deadlock rule\"; `sla check` warns with SLA409)")
             else:
                 who = "nobody (declare `reviewers` in its party block)"
-            click.echo(f"sla: {a.policy}: approval missing from {a.team} ({a.label}): {who}", err=True)
+            click.echo(terminal_safe(f"sla: {a.policy}: approval missing from {a.team} ({a.label}): {who}"), err=True)
         # version discipline: obligation changes under an unchanged (or too small) version fail CI
         for pc in results:
             v = pc.version
@@ -146,14 +147,19 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
 
 def version_diagnostic(pc):
     """SLA884 for a policy whose `version` does not move as far as its changes require."""
-    from ..diagnostics import Diagnostic
+    from ..diagnostics import Diagnostic, Message
     from ..semdiff.revisions import VERSION_NOT_BUMPED
     from ..source import Span
 
     v = pc.version
-    why = {"major": "an obligation gets looser (or is removed, or changes in a way that cannot be told) for a party",
-           "minor": "obligations get stricter or are added", "patch": "the agreement's text changes"}[v.level]
-    proposal = f"set `version \"{v.proposed}\"`" if v.proposed else "give the agreement a new `version`"
-    state = "is unchanged" if v.old == v.new else f"moves from {v.old!r} to {v.new!r} only"
-    return Diagnostic(VERSION_NOT_BUMPED, f"{pc.path}: the agreement's version {state}, but the change needs a "
-                      f"{v.level} version: {why}", Span.point(pc.path), help=f"{proposal} in the `agreement` block")
+    why = {"major": Message("an obligation gets looser (or is removed, or changes in a way that cannot be told) for a party"),
+           "minor": Message("obligations get stricter or are added"),
+           "patch": Message("the agreement's text changes")}[v.level]
+    level = {"major": Message("major"), "minor": Message("minor"), "patch": Message("patch")}[v.level]
+    proposal = (Message('set `version "{version}"` in the `agreement` block', version=v.proposed) if v.proposed
+                else Message("give the agreement a new `version` in the `agreement` block"))
+    message = (Message("{path}: the agreement's version is unchanged, but the change needs a {level} version: {why}",
+                       path=pc.path, level=level, why=why) if v.old == v.new else
+               Message("{path}: the agreement's version moves from {old!r} to {new!r} only, but the change needs a "
+                       "{level} version: {why}", path=pc.path, old=v.old, new=v.new, level=level, why=why))
+    return Diagnostic(VERSION_NOT_BUMPED, message, Span.point(pc.path), help=proposal)

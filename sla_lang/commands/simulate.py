@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..render.terminal import terminal_lines, terminal_safe
 from . import resolve_config, use_color
 
 
@@ -42,7 +43,7 @@ def _compile_policy(path: str, config_path: str | None, isolated: bool, colored:
     for d in errors:
         click.echo(render_diagnostic(d, result.source, color=colored), err=True)
     if result.policy is None or errors:
-        click.echo(f"{result.path}: not simulated because of the errors above", err=True)
+        click.echo(f"{terminal_safe(result.path)}: not simulated because of the errors above", err=True)
         click.get_current_context().exit(1)
     return result
 
@@ -144,9 +145,9 @@ def simulate(policy, events_path, fmt, until, summary_only, lang, output_file, a
                 for lead in run.sim.leads.values():
                     from ..simulate.report import lead_to_json
 
-                    out.write(render_lead_text(run.sim, lead_to_json(run.sim, lead), language))
+                    out.write(terminal_lines(render_lead_text(run.sim, lead_to_json(run.sim, lead), language)))
                     out.write("\n")
-            out.write(render_summary_text(run.sim, summary, language))
+            out.write(terminal_lines(render_summary_text(run.sim, summary, language)))
     errors = run.feed.error_count + sum(1 for d in run.sim.diagnostics if d.severity.value == "error")
     click.get_current_context().exit(1 if errors else 0)
 
@@ -180,6 +181,16 @@ def _write_json(out, run, summary, summary_only: bool) -> None:
         first = False
     out.write("],\n" if first else "\n  ],\n")
     out.write(members("policy", "summary") + "\n}\n")
+
+
+def scenario_clause(scenario: dict) -> str | None:
+    """The clause a scenario is about: the last move it makes, else its first clause."""
+    covers = scenario.get("covers") or {}
+    edges = covers.get("edges") or []
+    if edges and isinstance(edges[-1], dict) and edges[-1].get("clause"):
+        return edges[-1]["clause"]
+    clauses = covers.get("clauses") or []
+    return clauses[0] if clauses else None
 
 
 @click.command()
@@ -244,12 +255,11 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
         if loaded.data is not None:
             recorded = (loaded.data.get("policy") or {}).get("fingerprint")
             if recorded and recorded != fingerprint(compiled):
-                from ..diagnostics import Diagnostic
+                from ..diagnostics import Diagnostic, Message
 
                 problems.append(Diagnostic(
-                    STALE_FIXTURES, f"{loaded.path} was generated from another version of {result.path}; "
-                    "expectations that no longer hold fail below", Span.point(loaded.path),
-                    help="rebuild the fixtures once the policy change is intended"))
+                    STALE_FIXTURES, Message('{path} was generated from another version of {path2}; expectations that no longer hold fail below', path=loaded.path, path2=result.path), Span.point(loaded.path),
+                    help=Message('rebuild the fixtures once the policy change is intended')))
             sources.append((loaded.path, loaded.scenarios, loaded.data.get("summary"), loaded.lines))
     else:
         from ..targets.fixtures import generate_fixtures
@@ -281,14 +291,15 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
             differences += compare(scenario["expect"], simulated_lead(run, scenario["lead"]["id"]))
             where = f"{label}:{lines[scenario['id']]}" if scenario["id"] in lines else label
             outcomes.append({"id": scenario["id"], "source": where, "description": scenario.get("description", ""),
-                             "passed": not differences, "differences": differences})
+                             "clause": scenario_clause(scenario), "passed": not differences,
+                             "differences": differences})
         if summary is not None and summary.get("kpis") is not None:
             from ..simulate.scenarios import compare as compare_values
             from ..targets.fixtures import replay_summary
 
             got = replay_summary(compiled, scenarios, plan)
             differences = compare_values({"kpis": summary["kpis"]}, {"kpis": got["kpis"]})
-            outcomes.append({"id": "(KPI summary)", "source": label,
+            outcomes.append({"id": "(KPI summary)", "source": label, "clause": "kpis",
                              "description": f"KPIs of all {len(scenarios)} scenarios replayed together",
                              "passed": not differences, "differences": differences})
     passed = sum(1 for o in outcomes if o["passed"])
@@ -303,24 +314,45 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
             return click.style(text, **kw) if colored else text
 
         against_text = f" against HubSpot ({built_label})" if against == "hubspot" else ""
-        click.echo(f"{result.path}: {len(outcomes)} scenario{'s' * (len(outcomes) != 1)}{against_text} ("
+        # ids, descriptions and differences quote scenario files and policy labels: terminal_safe
+        click.echo(terminal_safe(f"{result.path}: {len(outcomes)} scenario{'s' * (len(outcomes) != 1)}{against_text} ("
                    + "; ".join(f"{len(s)} {label if label.startswith('generated') else 'from ' + label}"
-                               for label, s, _, _ in shown) + ")")
+                               for label, s, _, _ in shown) + ")"))
+        if not quiet:
+            for o in outcomes:
+                if o["passed"]:
+                    description = f" — {o['description']}" if o["description"] else ""
+                    click.echo(f"  {style('PASS', fg='green', bold=True)}  {terminal_safe(str(o['id']) + description)}")
+        # failures grouped by the clause each scenario is about: one policy change usually breaks
+        # every scenario that crosses one clause, and the group says which clause to look at
+        # (--against hubspot reports its divergences per scenario, with both timelines)
+        groups: dict[str, list[dict]] = {}
         for o in outcomes:
-            if o["passed"] and quiet:
-                continue
-            mark = style("PASS", fg="green", bold=True) if o["passed"] else style("FAIL", fg="red", bold=True)
-            description = f" — {o['description']}" if o["description"] else ""
-            click.echo(f"  {mark}  {o['id']}{description}")
-            if not o["passed"]:
-                click.echo(f"        at {o['source']}")
+            if not o["passed"] and "clause" in o:
+                groups.setdefault(o["clause"] or "(no clause)", []).append(o)
+        for o in outcomes:
+            if not o["passed"] and "clause" not in o:
+                description = f" — {o['description']}" if o["description"] else ""
+                click.echo(f"  {style('FAIL', fg='red', bold=True)}  {terminal_safe(str(o['id']) + description)}")
+                click.echo(f"        at {terminal_safe(str(o['source']))}")
                 for line in o["differences"]:
-                    click.echo(f"        {line}")
+                    click.echo(f"        {terminal_safe(str(line))}")
                 if against == "hubspot":
                     from .against_hubspot import timeline_lines
 
                     for line in timeline_lines(o):
-                        click.echo(f"        {line}")
+                        click.echo(f"        {terminal_safe(str(line))}")
+        for clause, failed_here in groups.items():
+            click.echo(style(terminal_safe(f"  {clause}: {len(failed_here)} failing scenario{'s' * (len(failed_here) != 1)}"),
+                             bold=True))
+            for o in failed_here:
+                description = f" — {o['description']}" if o["description"] else ""
+                click.echo(f"    {style('FAIL', fg='red', bold=True)}  {terminal_safe(str(o['id']) + description)}")
+                click.echo(f"          at {terminal_safe(str(o['source']))}")
+                for line in o["differences"]:
+                    click.echo(f"          {terminal_safe(str(line))}")
+        if groups:
+            click.echo(terminal_safe("Failures by clause: " + ", ".join(f"{c} ({len(g)})" for c, g in groups.items())))
         verdict = f"{passed} passed, {failed} failed" + (f", {invalid} invalid scenario file problem(s)" if invalid else "")
         click.echo(style(verdict + ".", bold=True))
     click.get_current_context().exit(0 if failed == 0 and invalid == 0 else 1)

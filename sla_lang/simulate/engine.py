@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 from .. import ir
 from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration, calendar_for
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Message
 from ..source import Span
 from .model import DataModel, View
 from .rules import DEADLINE_NOT_COMPUTABLE, TRANSITION_LOOP
@@ -96,8 +96,13 @@ class Plan:
         stage_ids = policy.stage_by_id
         snapshots: dict[str, list[ir.Ref]] = {}
         for kpi in policy.kpis:
-            if isinstance(kpi.measure, ir.AverageMeasure):
-                snapshots.setdefault(kpi.measure.stage.name, []).append(kpi.measure.quantity)
+            measure = kpi.measure
+            if isinstance(measure, (ir.AverageMeasure, ir.SumMeasure)):
+                snapshots.setdefault(measure.stage.name, []).append(measure.quantity)
+            if kpi.by is not None and kpi.by.name != "owner" and kpi.by.name in policy.property_by_id:
+                # a breakdown by a property reads it as it was when the lead entered the measured stage
+                for stage_name in _measured_stages(measure):
+                    snapshots.setdefault(stage_name, []).append(ir.Ref(kpi.by.name, None, kpi.by.span))
         self.stages: dict[str, StagePlan] = {}
         for stage in policy.stages:
             if stage.id in self.stages:
@@ -123,8 +128,34 @@ class Plan:
                 stage, stage.id, stage.owner.name if stage.owner else None, cal, tuple(plans),
                 frozenset(reads), tuple(snapshots.get(stage.id, ())),
             )
-        entries = [s.id for s in policy.stages if s.is_entry]
-        self.default_entry = entries[0] if entries else (policy.stages[0].id if policy.stages else None)
+        entries = [s for s in policy.stages if s.is_entry]
+        # `entry when …`: a new lead starts in the first such stage whose condition its data meets,
+        # else in the first entry stage without a condition (the default), else nowhere
+        self.conditional_entries = [(s.id, self.model.compile(s.entry_condition))
+                                    for s in entries if s.entry_condition is not None]
+        unconditional = [s.id for s in entries if s.entry_condition is None]
+        self.fallback_entry = unconditional[0] if unconditional else None
+        self.default_entry = (unconditional or [s.id for s in entries] or [s.id for s in policy.stages] or [None])[0]
+        # information duties that start when a lead enters or leaves a stage and that the lead's
+        # data shows done (`"…" within 2bd after leaving mql recorded in lead_quality`)
+        self.duties_on: dict[tuple[str, str], list[tuple[ir.Information, ir.InformationItem]]] = {}
+        self.duty_items: dict[str, ir.InformationItem] = {}
+        for block in policy.information:
+            for item in block.items:
+                if item.anchor is not None and item.within is not None and item.recorded_in is not None:
+                    key = (item.anchor.event, item.anchor.stage.name)
+                    self.duties_on.setdefault(key, []).append((block, item))
+                    self.duty_items[item.clause_id] = item
+
+    def entry_for(self, values: dict[str, Any]) -> str | None:
+        """The stage a new lead with `values` starts in when no stage is given (None: none admits it)."""
+        if self.conditional_entries:
+            view = View(values, self.model)
+            for stage_id, condition in self.conditional_entries:
+                if condition(view):
+                    return stage_id
+            return self.fallback_entry
+        return self.default_entry
 
     def reads_of(self, condition: ir.Condition) -> set[str]:
         out: set[str] = set()
@@ -197,6 +228,8 @@ class FollowUpRecord:
 class Lead:
     __slots__ = (
         "activities",
+        "activity_log",
+        "carried",
         "created",
         "deadlines",
         "escalations",
@@ -236,7 +269,11 @@ class Lead:
         self.open_deadlines: list[DeadlineRecord] = []
         self.follow_up: FollowUpRecord | None = None
         self.activities = 0
+        self.activity_log: list[tuple[datetime, str | None, str, str | None]] = []  # (at, stage, kind, outcome)
         self.timeout_due: dict[int, datetime] = {}
+        # open obligations that outlive the stage they started in (information duties): their
+        # timers are pushed again when leaving a stage clears the others
+        self.carried: list[DeadlineRecord] = []
 
     def clone(self) -> Lead:
         """An independent copy (the fixtures generator explores "what if" from one lead's state).
@@ -262,6 +299,7 @@ class Lead:
             mapping[id(d)] = copy
             other.deadlines.append(copy)
         other.open_deadlines = [mapping[id(d)] for d in self.open_deadlines]
+        other.carried = [mapping[id(d)] for d in self.carried]
         other.follow_ups = []
         for f in self.follow_ups:
             copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds)
@@ -277,6 +315,7 @@ class Lead:
         other.timers = [(at, kind, index, seq, mapping.get(id(payload), payload))
                         for at, kind, index, seq, payload in self.timers]
         other.seq, other.last_at, other.activities = self.seq, self.last_at, self.activities
+        other.activity_log = list(self.activity_log)
         other.timeout_due = dict(self.timeout_due)
         return other
 
@@ -315,8 +354,8 @@ class Simulator:
             if key not in self._reported:
                 self._reported.add(key)
                 self.diagnostics.append(Diagnostic(
-                    DEADLINE_NOT_COMPUTABLE, f"`{clause}`: {exc}; left out of the simulation", span,
-                    help="give the stage or the agreement a calendar with working days and hours",
+                    DEADLINE_NOT_COMPUTABLE, Message('`{clause}`: {exc}; left out of the simulation', clause=clause, exc=exc), span,
+                    help=Message('give the stage or the agreement a calendar with working days and hours'),
                 ))
             return None
         if duration.business and calendar is not None:
@@ -362,6 +401,10 @@ class Simulator:
             "channels": channel_names(escalation.channels),
         })
 
+    def _duty_property(self, record: DeadlineRecord) -> str | None:
+        item = self.plan.duty_items.get(record.clause)
+        return item.recorded_in.name if item is not None and item.recorded_in is not None else None
+
     # ------------------------------------------------------------------ moves
     def _enter(self, lead: Lead, stage_id: str, at: datetime, via: TransitionPlan | None, how: str,
                by: str | None = None) -> None:
@@ -392,6 +435,16 @@ class Simulator:
                 "fields": fields, "missing": [k for k, v in fields.items() if v is None],
             })
         lead.open_deadlines = []
+        if stage.handoff is not None and stage.handoff.within is not None:
+            # the sender's deadline: met when a person takes the lead over (an owner assignment)
+            handoff = stage.handoff
+            due = self._add(at, handoff.within, plan, handoff.clause_id, handoff.span)
+            if due is not None:
+                record = DeadlineRecord(handoff.clause_id, stage_id, "handoff", at, due, None, handoff.sender.name)
+                lead.deadlines.append(record)
+                lead.open_deadlines.append(record)
+                self._push(lead, due, _DEADLINE, 0, record)
+        self._start_duties(lead, "entering", stage_id, at, plan)
         for d in stage.deadlines:
             due = self._add(at, d.within, plan, d.clause_id, d.span)
             if due is None:
@@ -431,6 +484,24 @@ class Simulator:
                     lead.timeout_due[t.index] = due
                     self._push(lead, due, _TIMEOUT, t.index, t)
 
+    def _start_duties(self, lead: Lead, event: str, stage_id: str, at: datetime, plan: StagePlan,
+                      since: datetime | None = None) -> None:
+        """Information duties that start now; one already recorded (while the lead was in the stage
+        it is now leaving, or by the event that moves it) is met at once."""
+        for block, item in self.plan.duties_on.get((event, stage_id), ()):
+            due = self._add(at, item.within, plan, item.clause_id, item.span)
+            if due is None:
+                continue
+            record = DeadlineRecord(item.clause_id, stage_id, "information", at, due, None, block.sender.name)
+            prop = item.recorded_in.name
+            set_at = lead.set_at.get(prop)
+            if lead.values.get(prop) is not None and set_at is not None and set_at >= (since or at):
+                record.settle(at)
+            lead.deadlines.append(record)
+            if record.status == "open":
+                lead.carried.append(record)
+                self._push(lead, due, _DEADLINE, 0, record)
+
     def _leave(self, lead: Lead, at: datetime) -> None:
         lead.visits[-1].left = at
         for d in lead.open_deadlines:
@@ -447,6 +518,11 @@ class Simulator:
                 if step[2] == "open":
                     step[2] = "cancelled"
         lead.timers.clear()  # in place: advance() may be iterating over this very list
+        lead.carried = [d for d in lead.carried if d.status == "open"]
+        for d in lead.carried:
+            self._push(lead, d.due, _DEADLINE, 0, d)
+        left = lead.visits[-1]
+        self._start_duties(lead, "leaving", left.stage, at, self.plan.stages[left.stage], since=left.entered)
 
     def _check_record(self, lead: Lead, via: TransitionPlan, at: datetime) -> None:
         since = lead.visits[-1].entered if lead.visits else at
@@ -505,10 +581,9 @@ class Simulator:
         path = " → ".join([v.stage for v in lead.visits if v.entered == at] + [step.target])
         self.diagnostics.append(Diagnostic(
             TRANSITION_LOOP,
-            f"lead `{lead.id}` at {self.format_time(at)}: `{path}` would enter `{step.target}` twice at one moment; "
-            f"stopped in `{lead.stage}`",
+            Message('lead `{lead}` at {at}: `{path}` would enter `{target}` twice at one moment; stopped in `{stage}`', lead=lead.id, at=self.format_time(at), path=path, target=step.target, stage=lead.stage),
             step.transition.span,
-            help="give one of the transitions in the loop a condition that is false after the other one, or an `after`",
+            help=Message('give one of the transitions in the loop a condition that is false after the other one, or an `after`'),
         ))
 
     # ------------------------------------------------------------------ what events do
@@ -523,6 +598,7 @@ class Simulator:
         if owner:
             lead.owner = owner
             lead.visits[-1].owner = owner
+            self._handed_over(lead, at)
         view = View(lead.values, self.model)
         cache: dict[int, bool] = {}
 
@@ -554,6 +630,12 @@ class Simulator:
                 after[name] = value
         for name, count in increments.items():
             after[name] = after.get(name, 0) + count
+        for d in lead.carried:
+            if updates.get(self._duty_property(d)) is not None:
+                if d.status == "open":
+                    d.settle(at)
+                elif d.status == "breached" and d.at is None:
+                    d.at = at  # recorded late
         if after == before:
             return
         lead.values = after
@@ -577,11 +659,12 @@ class Simulator:
         if first is not None:
             self._chain(lead, at, first, "condition", became)
 
-    def activity(self, lead: Lead, at: datetime, kind: str) -> None:
+    def activity(self, lead: Lead, at: datetime, kind: str, outcome: str | None = None) -> None:
         self.advance(lead, at, inclusive=False)
         lead.last_at = at
         self._touch(at)
         lead.activities += 1
+        lead.activity_log.append((at, lead.stage, kind, outcome))
         for d in lead.open_deadlines:
             if d.kind == "respond":
                 if d.status == "open":
@@ -603,6 +686,17 @@ class Simulator:
         self._touch(at)
         lead.owner = owner
         lead.visits[-1].owner_changes.append((at, owner))
+        self._handed_over(lead, at)
+
+    @staticmethod
+    def _handed_over(lead: Lead, at: datetime) -> None:
+        """A person was assigned the lead: the stage's hand-off deadline is met (or was met late)."""
+        for d in lead.open_deadlines:
+            if d.kind == "handoff":
+                if d.status == "open":
+                    d.settle(at)
+                elif d.status == "breached" and d.at is None:
+                    d.at = at
 
     def set_stage(self, lead: Lead, at: datetime, stage_id: str, by: str | None) -> bool:
         """A person moved the lead. Returns False when no transition leads there (off-policy)."""
@@ -645,6 +739,14 @@ class Simulator:
 
     def priority(self, lead: Lead) -> str | None:
         return self.model.priority(View(lead.values, self.model))
+
+
+def _measured_stages(measure: ir.Measure | None) -> list[str]:
+    """The stages whose entries a KPI counts (where a breakdown's property is read)."""
+    if isinstance(measure, (ir.ConversionMeasure, ir.DurationMeasure)):
+        return [measure.source.name]
+    stage = getattr(measure, "stage", None)
+    return [stage.name] if stage is not None else []
 
 
 _CHANNEL_NAMES: dict[tuple[ir.Channel, ...], list[str]] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import traceback
 
-from ...diagnostics import Diagnostic, sort_diagnostics
+from ...diagnostics import Diagnostic, Listing, Message, sort_diagnostics
 from ...ir import Policy
 from ...source import Span
 from .. import BuildOptions, BuildResult
@@ -46,13 +46,12 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
         problems = [f"validation crashed: {type(exc).__name__}: {exc}"]
     diagnostics = sort_diagnostics(generated.diagnostics)
     if problems:
-        shown = problems[:10]
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         diagnostics.append(Diagnostic(
             INVALID_OUTPUT,
-            "internal error: generated HubSpot JSON is invalid: " + "; ".join(shown) + more,
+            Message("internal error: generated HubSpot JSON is invalid: {problems}",
+                    problems=Listing(problems, limit=10, quote=False, separator="; ")),
             Span.point(policy.path),
-            help="nothing was written; please report this with the policy (SLA_DEBUG=1 for details)",
+            help=Message('nothing was written; please report this with the policy (SLA_DEBUG=1 for details)'),
         ))
         return BuildResult(files={}, diagnostics=diagnostics)
     return BuildResult(files=serialise(data), diagnostics=diagnostics)

@@ -28,7 +28,7 @@ from pathlib import PurePosixPath
 
 from ... import ir
 from ...businesstime import BusinessCalendar, span_bounds
-from ...diagnostics import Diagnostic, Rule
+from ...diagnostics import Diagnostic, Rule, Message
 from ...irjson import fingerprint
 from ...source import Span
 from .catalog import (
@@ -50,6 +50,7 @@ from .filters import (
     property_changed,
 )
 from .flows import DAYS, MONTHS, Flow, due_in, list_enrollment
+from .obligations import report_manual_obligations
 from .rules import (
     BACKFILL,
     BLOCKED_DATES_EXPIRE,
@@ -156,9 +157,9 @@ class Generator:
             if token != stage.id:
                 self.out.diagnostics.append(Diagnostic(
                     NAME_NOT_USABLE,
-                    f"stage `{stage.id}` cannot be part of a HubSpot property name; its properties use `{token}`",
+                    Message('stage `{stage}` cannot be part of a HubSpot property name; its properties use `{token}`', stage=stage.id, token=token),
                     stage.name_span,
-                    help="name stages with lower-case ASCII letters, digits and `_` to recognise them in HubSpot",
+                    help=Message('name stages with lower-case ASCII letters, digits and `_` to recognise them in HubSpot'),
                 ))
             self._stage_tokens[stage.id] = token
         return self._stage_tokens[stage.id]
@@ -190,12 +191,13 @@ class Generator:
             if stage.hubspot is None:
                 self.out.diagnostics.append(Diagnostic(
                     STAGE_WITHOUT_LIFECYCLE,
-                    f"stage `{stage.id}` has no HubSpot lifecycle stage; only `{SLA_STAGE}` records it",
+                    Message('stage `{stage}` has no HubSpot lifecycle stage; only `{SLA_STAGE}` records it', stage=stage.id, SLA_STAGE=SLA_STAGE),
                     stage.name_span,
-                    help="add `hubspot lead` (or another lifecycle stage) to also set HubSpot's lifecycle stage",
+                    help=Message("add `hubspot lead` (or another lifecycle stage) to also set HubSpot's lifecycle stage"),
                 ))
         self.priority_flow()
         self.scoring()
+        report_manual_obligations(self)
         self.outside_crm()
         self.finish_descriptions()
         self.out.properties = list(self.catalog.custom.values())
@@ -278,11 +280,9 @@ class Generator:
                 else:
                     self._steps["event", event.id] = self.report(
                         EVENT_WITHOUT_PROPERTY,
-                        f"event `{event.id}` names no HubSpot property; the workflows read the number "
-                        f"property `{name}`, which nothing in HubSpot fills in",
+                        Message('event `{event}` names no HubSpot property; the workflows read the number property `{name}`, which nothing in HubSpot fills in', event=event.id, name=name),
                         event.name_span,
-                        help="map it to a property HubSpot keeps up to date: "
-                        f"`event {event.id} \"{event.label}\" hubspot PROPERTY`",
+                        help=Message('map it to a property HubSpot keeps up to date: `event {event} "{event2}" hubspot PROPERTY`', event=event.id, event2=event.label),
                         step=self.t("manual_event", property=name, event=event.label),
                         clauses=[clause],
                     )
@@ -297,10 +297,9 @@ class Generator:
                 else:
                     self._steps["score", score.id] = self.report(
                         SCORE_PROPERTY_MISSING,
-                        f"score `{score.id}` names no HubSpot score property; the workflows read `{name}`, "
-                        "which must be created in HubSpot's scoring tool",
+                        Message("score `{score}` names no HubSpot score property; the workflows read `{name}`, which must be created in HubSpot's scoring tool", score=score.id, name=name),
                         score.name_span,
-                        help=f"add `hubspot PROPERTY` inside `score {score.id}` to name the HubSpot score property",
+                        help=Message('add `hubspot PROPERTY` inside `score {score}` to name the HubSpot score property', score=score.id),
                         step=self.t("manual_score_property", score=score.label, property=name),
                         clauses=[score.clause_id, clause],
                     )
@@ -316,20 +315,23 @@ class Generator:
         if bounds is None:
             per = 60 if duration.unit == "bh" else 1440
             minutes = duration.amount * per
-            where = f"calendar `{calendar.id}` has no working time" if calendar else "no calendar applies"
-            message = (f"`{duration.text}` is business time but {where}; HubSpot waits "
-                       f"{t.minutes(minutes)} of wall-clock time")
+            message = (Message("`{duration}` is business time but calendar `{calendar}` has no working time; HubSpot "
+                               "waits {wait} of wall-clock time", duration=duration.text, calendar=calendar.id,
+                               wait=t.minutes(minutes)) if calendar else
+                       Message("`{duration}` is business time but no calendar applies; HubSpot waits {wait} of "
+                               "wall-clock time", duration=duration.text, wait=t.minutes(minutes)))
             late = t.minutes(0)
         else:
             shortest, longest = bounds
             minutes = longest
-            message = (f"`{duration.text}` in calendar `{calendar.id}` lasts {_plain(shortest)} to {_plain(longest)} "
-                       f"of wall-clock time; HubSpot waits {_plain(longest)}, so this may happen up to "
-                       f"{_plain(longest - shortest)} late")
+            message = Message("`{duration}` in calendar `{calendar}` lasts {shortest} to {longest} of wall-clock time; "
+                              "HubSpot waits {longest}, so this may happen up to {late} late", duration=duration.text,
+                              calendar=calendar.id, shortest=_plain(shortest), longest=_plain(longest),
+                              late=_plain(longest - shortest))
             late = t.minutes(longest - shortest)
         self.report(
             BUSINESS_TIME, message, duration.span,
-            help="HubSpot delays count wall-clock time; use calendar units (h, d) for exact timing",
+            help=Message('HubSpot delays count wall-clock time; use calendar units (h, d) for exact timing'),
             step=t("manual_business_time", flow=flow.name, approx=t.minutes(minutes), duration=t.duration(duration),
                    clause=clause, late=late),
             clauses=[clause], workflow=file,
@@ -363,8 +365,8 @@ class Generator:
         if not ranges or not days:
             self.report(
                 TIME_WINDOW_SIMPLIFIED,
-                f"calendar `{calendar.id}` has no working hours or days; its workflows get no execution window",
-                calendar.name_span, help="add `days` and `hours` to the calendar",
+                Message('calendar `{calendar}` has no working hours or days; its workflows get no execution window', calendar=calendar.id),
+                calendar.name_span, help=Message('add `days` and `hours` to the calendar'),
                 step=t("manual_no_window", calendar=calendar.label), clauses=[calendar.clause_id],
             )
         else:
@@ -383,9 +385,8 @@ class Generator:
             if breaks:
                 self.report(
                     TIME_WINDOW_SIMPLIFIED,
-                    f"calendar `{calendar.id}` has a break ({', '.join(breaks)}); HubSpot's execution window "
-                    f"is one range a day, so workflows run {_hm(start)}–{_hm(end)}",
-                    ranges[1][2].span, help="HubSpot allows one execution window per weekday",
+                    Message("calendar `{calendar}` has a break ({breaks}); HubSpot's execution window is one range a day, so workflows run {start}–{end}", calendar=calendar.id, breaks=', '.join(breaks), start=_hm(start), end=_hm(end)),
+                    ranges[1][2].span, help=Message('HubSpot allows one execution window per weekday'),
                     step=t("manual_window", calendar=calendar.label, start=_hm(start), end=_hm(end),
                            breaks=", ".join(breaks)),
                     clauses=[calendar.clause_id],
@@ -413,9 +414,8 @@ class Generator:
             span = calendar.holidays.span if calendar.holidays else calendar.closed[0].span
             self.report(
                 BLOCKED_DATES_EXPIRE,
-                f"calendar `{calendar.id}`: HubSpot blocked dates are fixed dates; holidays and closed days "
-                f"are listed for {years}",
-                span, help=f"rebuild and update the workflows before {until}",
+                Message('calendar `{calendar}`: HubSpot blocked dates are fixed dates; holidays and closed days are listed for {years}', calendar=calendar.id, years=years),
+                span, help=Message('rebuild and update the workflows before {until}', until=until),
                 step=self.t("manual_blocked", calendar=calendar.label, date=until, years=years),
                 clauses=[calendar.clause_id],
             )
@@ -440,10 +440,9 @@ class Generator:
                 other = taken[value]
                 self.report(
                     ENTRY_AMBIGUOUS,
-                    f"entry stage `{stage.id}` has the same HubSpot lifecycle stage as `{other.id}` "
-                    f"({value or 'none'}); new contacts enter `{other.id}`",
+                    Message('entry stage `{stage}` has the same HubSpot lifecycle stage as `{other}` ({value}); new contacts enter `{other}`', stage=stage.id, other=other.id, value=value or '-'),
                     stage.name_span,
-                    help="give it another lifecycle stage, or set its SLA stage by hand as the manual step says",
+                    help=Message('give it another lifecycle stage, or set its SLA stage by hand as the manual step says'),
                     step=t("manual_entry", stage=stage.label, value=stage.id, other=other.label,
                            lifecycle=value or t("none")),
                     clauses=[stage.clause_id],
@@ -470,10 +469,9 @@ class Generator:
             span = self.policy.agreement.span if self.policy.agreement else next(iter(taken.values())).span
             self.out.diagnostics.append(Diagnostic(
                 BACKFILL,
-                "contacts already past the entry stages get no SLA stage from the workflows; set it once "
-                "when the workflows are turned on",
+                Message('contacts already past the entry stages get no SLA stage from the workflows; set it once when the workflows are turned on'),
                 Span.point(span.path, span.line, span.column),
-                help="bulk-edit or import `sla_stage` for existing contacts",
+                help=Message('bulk-edit or import `sla_stage` for existing contacts'),
             ))
             self.out.manual.append(ManualStep(BACKFILL.code, t("manual_backfill"),
                                               [s.clause_id for s in taken.values()]))
@@ -594,21 +592,20 @@ class Generator:
         else:
             reason_key, values = exc.reason.key, dict(exc.reason.values)
         reason = self.t(reason_key, **values)
-        english = {
-            "reason_score_group": "HubSpot has no property for a score group",
-            "reason_date": "dates cannot be compared in a HubSpot filter in the same way",
-            "reason_number_list": "a number cannot be matched against a list in one filter",
-            "reason_type": "this comparison has no HubSpot filter",
-            "reason_too_large": f"it expands to more than {values.get('limit')} filter groups",
-            "reason_no_condition": "it has neither a condition nor a time",
-            "reason_unknown": "it reads something that is not a property, event or score",
+        why = {
+            "reason_score_group": Message("HubSpot has no property for a score group"),
+            "reason_date": Message("dates cannot be compared in a HubSpot filter in the same way"),
+            "reason_number_list": Message("a number cannot be matched against a list in one filter"),
+            "reason_type": Message("this comparison has no HubSpot filter"),
+            "reason_too_large": Message("it expands to more than {limit} filter groups", limit=values.get("limit")),
+            "reason_no_condition": Message("it has neither a condition nor a time"),
+            "reason_unknown": Message("it reads something that is not a property, event or score"),
         }[reason_key]
         span = transition.condition.span if transition.condition is not None else transition.span
         self.report(
             CONDITION_NOT_EXPRESSIBLE,
-            f"transition `{transition.clause_id}` cannot become a HubSpot workflow: {english}",
-            span, help="rewrite the condition with properties, events and whole scores, or build this "
-            "workflow by hand",
+            Message('transition `{clause}` cannot become a HubSpot workflow: {why}', clause=transition.clause_id, why=why),
+            span, help=Message('rewrite the condition with properties, events and whole scores, or build this workflow by hand'),
             step=self.t("manual_condition", clause=transition.clause_id, source=stage.label, target=target.label,
                         reason=reason),
             clauses=[transition.clause_id] + ([target.handoff.clause_id] if target.handoff else []),
@@ -689,9 +686,8 @@ class Generator:
             first = str(len(flow.actions) + 1)
             self.report(
                 USERS_NEEDED,
-                f"hand-off to `{target.id}`: HubSpot needs the users of team `{target.owner.name}` to assign "
-                "the lead an owner; notifications and tasks go to the contact owner",
-                handoff.span, help="add an owner rotation among the team's users, as the manual step says",
+                Message('hand-off to `{target}`: HubSpot needs the users of team `{owner}` to assign the lead an owner; notifications and tasks go to the contact owner', target=target.id, owner=target.owner.name),
+                handoff.span, help=Message("add an owner rotation among the team's users, as the manual step says"),
                 step=t("manual_owner", stage=target.label, team=owner, people="",
                        flow=flow.name, action=first),
                 clauses=[clause], workflow=file, action_id=None,
@@ -718,11 +714,9 @@ class Generator:
             elif kind == "slack":
                 self.report(
                     SLACK_MANUAL,
-                    f"hand-off to `{target.id}`: Slack {channel.target} cannot be reached from a workflow created "
-                    "through the API",
+                    Message('hand-off to `{target}`: Slack {target2} cannot be reached from a workflow created through the API', target=target.id, target2=channel.target),
                     channel.span,
-                    help='use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder trigger) '
-                    "for a workflow that posts by itself",
+                    help=Message('use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder trigger) for a workflow that posts by itself'),
                     step=t("manual_slack", channel=channel.target or "", flow=flow.name,
                            action=flow.last_action_id or "1"),
                     clauses=[clause], workflow=file, action_id=flow.last_action_id,
@@ -730,8 +724,8 @@ class Generator:
             else:
                 self.report(
                     CHANNEL_NOT_SUPPORTED,
-                    f"hand-off to `{target.id}` by {kind}: HubSpot workflows have no action for it",
-                    channel.span, help="use email, in_app, task or webhook",
+                    Message('hand-off to `{target}` by {kind}: HubSpot workflows have no action for it', target=target.id, kind=kind),
+                    channel.span, help=Message('use email, in_app, task or webhook'),
                     step=t("manual_channel", who=owner, channel=t.channel(channel), flow=flow.name,
                            action=flow.last_action_id or "1"),
                     clauses=[clause], workflow=file, action_id=flow.last_action_id,
@@ -884,21 +878,18 @@ class Generator:
             if kind == "slack":
                 self.report(
                     SLACK_MANUAL,
-                    f"escalation `{escalation.clause_id}`: Slack {channel.target} cannot be reached from a workflow "
-                    "created through the API",
+                    Message('escalation `{clause_id}`: Slack {target} cannot be reached from a workflow created through the API', clause_id=escalation.clause_id, target=channel.target),
                     channel.span,
-                    help='use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder trigger) '
-                    "for a workflow that posts by itself",
+                    help=Message('use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder trigger) for a workflow that posts by itself'),
                     step=t("manual_team_slack", channel=channel.target or "", team=team, flow=flow.name, action=after),
                     clauses=[escalation.clause_id], workflow=file, action_id=after,
                 )
             elif kind in ("email", "in_app", "task", "call"):
                 self.report(
                     USERS_NEEDED,
-                    f"escalation `{escalation.clause_id}` to team `{escalation.to.name}`: HubSpot needs the team's "
-                    "user or team ids to notify it",
+                    Message("escalation `{clause_id}` to team `{to}`: HubSpot needs the team's user or team ids to notify it", clause_id=escalation.clause_id, to=escalation.to.name),
                     escalation.to.span,
-                    help="add the recipients in HubSpot as the manual step says",
+                    help=Message('add the recipients in HubSpot as the manual step says'),
                     step=t("manual_team_notify", team=team, people=self.team_people(escalation.to), flow=flow.name,
                            action=after),
                     clauses=[escalation.clause_id], workflow=file, action_id=after,
@@ -906,8 +897,8 @@ class Generator:
             else:
                 self.report(
                     CHANNEL_NOT_SUPPORTED,
-                    f"escalation `{escalation.clause_id}` by {kind}: HubSpot workflows have no action for it",
-                    channel.span, help="use email, in_app, task or webhook",
+                    Message('escalation `{clause_id}` by {kind}: HubSpot workflows have no action for it', clause_id=escalation.clause_id, kind=kind),
+                    channel.span, help=Message('use email, in_app, task or webhook'),
                     step=t("manual_channel", who=team, channel=t.channel(channel), flow=flow.name, action=after),
                     clauses=[escalation.clause_id], workflow=file, action_id=after,
                 )
@@ -972,8 +963,8 @@ class Generator:
                 reason = t(exc.reason.key, **dict(exc.reason.values))
                 self.report(
                     CONDITION_NOT_EXPRESSIBLE,
-                    f"priority `{priority.id}` cannot become a HubSpot filter; no priority workflow is generated",
-                    priority.condition.span, help="rewrite the condition with properties, events and whole scores",
+                    Message('priority `{priority}` cannot become a HubSpot filter; no priority workflow is generated', priority=priority.id),
+                    priority.condition.span, help=Message('rewrite the condition with properties, events and whole scores'),
                     step=t("manual_priority_condition", reason=reason), clauses=clauses,
                 )
                 return
@@ -1055,8 +1046,8 @@ class Generator:
             })
             self.report(
                 SCORING_MANUAL,
-                f"score `{score.id}`: HubSpot's public API cannot write score rules; enter them from scoring.json",
-                score.name_span, help="set the score up in HubSpot's lead scoring tool",
+                Message("score `{score}`: HubSpot's public API cannot write score rules; enter them from scoring.json", score=score.id),
+                score.name_span, help=Message("set the score up in HubSpot's lead scoring tool"),
                 step=t("manual_scoring", score=score.label, property=name),
                 clauses=[score.clause_id] + [g.clause_id for g in score.groups]
                 + [r.clause_id for g in score.groups for r in g.rules],
@@ -1077,17 +1068,17 @@ class Generator:
         if agreement is not None and policy.parties:
             parties = t.join([p.label for p in policy.parties])
             self.report(
-                OUTSIDE_CRM, "the agreement's signatures are not kept in HubSpot", 
+                OUTSIDE_CRM, Message("the agreement's signatures are not kept in HubSpot"), 
                 Span.point(agreement.span.path, agreement.span.line, agreement.span.column),
-                help="sign the agreement document with `sla sign`",
+                help=Message('sign the agreement document with `sla sign`'),
                 step=t("manual_signature", parties=parties), clauses=[agreement.clause_id],
             )
         for review in policy.reviews:
             attendees = t.join([self.team_label(a) for a in review.attendees])
             cadence = t.cadence(review.cadence) if review.cadence else "?"
             self.report(
-                OUTSIDE_CRM, f"review `{review.id}` is a meeting, not a workflow", review.name_span,
-                help="schedule it; HubSpot workflows cannot hold meetings",
+                OUTSIDE_CRM, Message('review `{review}` is a meeting, not a workflow', review=review.id), review.name_span,
+                help=Message('schedule it; HubSpot workflows cannot hold meetings'),
                 step=t("manual_review", review=review.label, cadence=cadence,
                        attendees=(f": {attendees}" if t.lang != "ja" else f"(出席:{attendees})") if review.attendees else ""),
                 clauses=[review.clause_id],
@@ -1102,8 +1093,8 @@ class Generator:
             if kpi.source is not None:  # the report the parties agreed to read it from
                 target += f" from “{kpi.source.value}”" if t.lang != "ja" else f"(測定方法:{kpi.source.value})"
             self.report(
-                OUTSIDE_CRM, f"KPI `{kpi.id}` is a report, not a workflow", kpi.name_span,
-                help="build it as a HubSpot report or dashboard",
+                OUTSIDE_CRM, Message('KPI `{kpi}` is a report, not a workflow', kpi=kpi.id), kpi.name_span,
+                help=Message('build it as a HubSpot report or dashboard'),
                 step=t("manual_kpi", kpi=kpi.label, target=target), clauses=[kpi.clause_id],
             )
         for info in policy.information:
@@ -1116,13 +1107,15 @@ class Generator:
                             self.catalog.need_existing(name, item.clause_id)
                         else:
                             self.catalog.use(name, item.clause_id)
+                if item.anchor is not None or item.every is not None:
+                    continue  # reported by obligations.py
                 if item.within is None:
                     if item.recorded_in is None:
                         self.out.document_only.append(item.clause_id)
                     continue
                 self.report(
-                    OUTSIDE_CRM, f"information `{item.clause_id}` within {item.within.text} is kept by people",
-                    item.span, help="track it in the review meeting",
+                    OUTSIDE_CRM, Message('information `{clause_id}` within {within} is kept by people', clause_id=item.clause_id, within=item.within.text),
+                    item.span, help=Message('track it in the review meeting'),
                     step=t("manual_information", text=item.text, sender=self.team_label(info.sender),
                            receiver=self.team_label(info.receiver), within=t.duration(item.within)),
                     clauses=[item.clause_id],

@@ -220,3 +220,18 @@ BACKFILL = define_rule(
     bad="(any policy)",
     good="(set `sla_stage` for existing contacts once, as the manual step says)",
 )
+
+NOT_ENFORCED = define_rule(
+    "SLA849",
+    "hubspot-not-enforced",
+    Severity.WARNING,
+    "A lead obligation the generated workflows do not check; the manifest gives the manual step.",
+    explanation="Some obligations of the language have no workflow in the HubSpot build yet: the "
+    "sender's hand-off deadline (`handoff from … within`), which new contacts an `entry when …` "
+    "stage takes, information due after a lead enters or leaves a stage (`within … after leaving "
+    "mql`), … Each is reported once with what to set up by hand (a workflow with a delay and an "
+    "if/then branch on the contact owner, an enrolment filter …) and listed in `manifest.json` → "
+    "`manualSteps`, so the agreement is never silently enforced only in part.",
+    bad="handoff from marketing within 2h {",
+    good="(keep it: build the check the manual step describes)",
+)
