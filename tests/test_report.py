@@ -367,3 +367,22 @@ def test_every_message_has_both_languages():
     for key, entries in load_messages("report").items():
         assert set(entries) == {"en", "ja"}, key
         assert placeholders(entries["en"]) == placeholders(entries["ja"]), key
+
+
+def test_simulate_writes_into_a_fifo_without_replacing_it(tmp_path):
+    """`sla simulate -o /dev/null` once replaced the device with a file (run as root); a FIFO
+    stands in for the device here."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = CliRunner().invoke(cli, ["simulate", str(POLICY), "--events", str(NOVEMBER), "--summary", "-o", str(fifo)])
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert b"Summary" in received[0]

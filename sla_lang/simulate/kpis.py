@@ -100,7 +100,7 @@ class KpiTally:
 
     `sla report` feeds leads as soon as their history has ended and forgets them (memory stays
     bounded); `compute_kpis` feeds every lead of a simulation. Tallies of disjoint sets of leads
-    add up (`merge`).
+    add up (`state` in one process, `absorb` in another).
     """
 
     def __init__(self, policy: ir.Policy, plan) -> None:
@@ -154,9 +154,17 @@ class KpiTally:
                         minutes = (reached - entered).total_seconds() / 60
                     add(entered, minutes)
 
-    def merge(self, other: KpiTally) -> None:
-        for (_, _, mine, _), (_, _, theirs, _) in zip(self.measured, other.measured, strict=True):
-            mine.merge(theirs)
+    def state(self) -> list[tuple[dict, dict]]:
+        """The numerators and denominators as plain data (what another process sends back)."""
+        return [(dict(t.numerators), dict(t.denominators)) for _, _, t, _ in self.measured]
+
+    def absorb(self, state: list[tuple[dict, dict]]) -> None:
+        """Add another tally's numerators and denominators (of other leads)."""
+        for (_, _, totals, _), (numerators, denominators) in zip(self.measured, state, strict=True):
+            for key, value in numerators.items():
+                totals.numerators[key] = totals.numerators.get(key, 0) + value
+            for key, value in denominators.items():
+                totals.denominators[key] = totals.denominators.get(key, 0) + value
 
     def results(self, first: datetime | None, end: datetime | None) -> list[KpiResult]:
         if first is None or end is None:
@@ -202,12 +210,6 @@ class _Totals:
         key = period_start(at.astimezone(self.zone).date(), self.period)
         self.numerators[key] = self.numerators.get(key, 0) + numerator
         self.denominators[key] = self.denominators.get(key, 0) + denominator
-
-    def merge(self, other: _Totals) -> None:
-        for key, value in other.numerators.items():
-            self.numerators[key] = self.numerators.get(key, 0) + value
-        for key, value in other.denominators.items():
-            self.denominators[key] = self.denominators.get(key, 0) + value
 
 
 def _conversions(visits, source: str, targets: set[str]):
