@@ -145,16 +145,17 @@ class ReportTally:
             statuses = [step[2] for step in f.steps]
             for status in statuses:
                 counts["steps_" + status] += 1
-            # steps cancelled because the lead moved on are not owed; a cadence is complete when
-            # every step that was owed was met, in progress while a step is still open
+            # as the KPI `rate S.follow_up met` counts them (simulate/kpis.py): complete with every
+            # step met, incomplete with one missed; a cadence cut short by the lead moving on, or
+            # still open, is neither
             if "missed" in statuses:
                 counts["incomplete"] += 1
             elif "open" in statuses:
                 counts["in_progress"] += 1
-            elif "met" in statuses:
+            elif statuses and all(s == "met" for s in statuses):
                 counts["complete"] += 1
             else:
-                counts["not_owed"] += 1
+                counts["cut_short"] += 1
         for r in lead.records:
             if not self.in_window(r["at"]):
                 continue
