@@ -100,7 +100,7 @@ def test_escalations_follow_ups_and_recycling_by_hand(november):
     assert sum(k["numerator"] for k in per_owner) == f["complete"]
     assert {k["group"] for k in per_owner} == {"rep07", "sales"}  # B was rep07's when it started; C the team's
     reasons = {(r["to"], r["reason"]): r["count"] for r in november["recycles"]}
-    assert reasons == {("nurture", "budget"): 1, ("disqualified", "competitor"): 1}
+    assert reasons == {("nurture", "Budget"): 1, ("disqualified", "Chose a competitor"): 1}  # the options' labels
     assert by(november["recycles"], "to", "nurture")["recycle"] is True
 
 

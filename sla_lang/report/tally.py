@@ -162,7 +162,7 @@ class ReportTally:
             if r["missing"]:
                 self.missing_records[r["clause"]] += 1
             if r["values"]:
-                reason = " / ".join(str(v) for _, v in sorted(r["values"].items()) if v is not None)
+                reason = " / ".join(self._label(k, v) for k, v in sorted(r["values"].items()) if v is not None)
                 self.recycles[(r["clause"], r["to"], reason)] += 1
         if self.funnel:
             index = self._funnel_index
@@ -181,6 +181,12 @@ class ReportTally:
                     if following.stage in later:
                         self.converted[(period, visit.stage)] += 1
                         break
+
+    def _label(self, prop_id: str, value) -> str:
+        """An enum value as its label in the policy (`"no_response" "No response"`)."""
+        prop = self.policy.property_by_id.get(prop_id)
+        labels = {o.value: o.label for o in getattr(prop, "option_labels", ())} if prop is not None else {}
+        return labels.get(value, str(value))
 
     COUNTERS = ("deadlines", "escalation_counts", "entries", "converted", "created", "by_owner", "untouched",
                 "escalated", "recycles", "missing_records")
