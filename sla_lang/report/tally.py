@@ -99,7 +99,7 @@ class ReportTally:
         self.untouched: Counter[str] = Counter()  # respond deadlines past due with no activity yet
         self.escalated: Counter[tuple[str, str]] = Counter()  # (clause, to)
         self.follow_ups: dict[str, Counter[str]] = {}
-        self.recycles: Counter[tuple[str, str, str]] = Counter()  # (clause, target stage, reasons recorded)
+        self.recycles: Counter[tuple[str, str, tuple]] = Counter()  # (clause, target stage, ((property, value), …))
         self.missing_records: Counter[str] = Counter()
         self.leads = 0
         self.kpis = KpiTally(policy, plan)
@@ -162,7 +162,7 @@ class ReportTally:
             if r["missing"]:
                 self.missing_records[r["clause"]] += 1
             if r["values"]:
-                reason = " / ".join(self._label(k, v) for k, v in sorted(r["values"].items()) if v is not None)
+                reason = tuple((k, str(v)) for k, v in sorted(r["values"].items()) if v is not None)
                 self.recycles[(r["clause"], r["to"], reason)] += 1
         if self.funnel:
             index = self._funnel_index
@@ -181,12 +181,6 @@ class ReportTally:
                     if following.stage in later:
                         self.converted[(period, visit.stage)] += 1
                         break
-
-    def _label(self, prop_id: str, value) -> str:
-        """An enum value as its label in the policy (`"no_response" "No response"`)."""
-        prop = self.policy.property_by_id.get(prop_id)
-        labels = {o.value: o.label for o in getattr(prop, "option_labels", ())} if prop is not None else {}
-        return labels.get(value, str(value))
 
     COUNTERS = ("deadlines", "escalation_counts", "entries", "converted", "created", "by_owner", "untouched",
                 "escalated", "recycles", "missing_records")
