@@ -65,7 +65,7 @@ TARGETS = {  # stage name → (target, formats)
     "fixtures": ("fixtures", ()),
 }
 BASELINE_IMPORTS = "import lark, networkx, click"
-LIBRARIES = ("lark", "networkx", "click", "jinja2", "jsonschema", "PyYAML", "weasyprint", "holidays",
+LIBRARIES = ("lark", "networkx", "click", "jinja2", "jsonschema", "PyYAML", "typst", "pyHanko", "holidays",
              "check-jsonschema")
 
 
@@ -836,7 +836,7 @@ def analysis(data: dict) -> str:
         out.append(f"- **agreement html** grows faster than linearly because its output does: the SVG "
                    f"stage diagram routes every edge through one point per rank it crosses, and in a "
                    f"chain the edges into the shared terminal stages cross almost every rank "
-                   f"(output-size exponent {a:,}→{b:,}: {e:.2f}). The PDF renders that HTML. "
+                   f"(output-size exponent {a:,}→{b:,}: {e:.2f}). The PDF draws the same SVG diagram. "
                    "Markdown (Mermaid) needs no layout and scales linearly.")
     hub = st.get("hubspot", {})
     if any("runs" in c for c in hub.values()):

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install everything sla-lang needs on a fresh Debian/Ubuntu machine (or a CI runner):
-# the system libraries and fonts the PDF renderer uses, then the package with all extras.
+# the fonts the PDF uses, then the package with all extras (Typst, the PDF engine, is a wheel).
 # Safe to run twice. Without root or apt-get it installs only the Python package and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0  # WeasyPrint text layout and font subsetting
-  fonts-ipaexfont fonts-dejavu-core                                   # Japanese (IPAex) and Latin fonts for the PDF
+  fontconfig                                                          # fc-list: where the PDF's font files are
+  fonts-noto-cjk fonts-dejavu-core                                    # Japanese with a real bold (Noto Sans CJK JP) and Latin fonts
+  fonts-ipaexfont                                                     # the Japanese fallback (one weight) and sla sign's stamp font
   poppler-utils                                                       # pdffonts/pdftoppm/pdftotext used by the tests
   git                                                                 # sla diff REV:path
 )

@@ -65,7 +65,9 @@ INDENT = "  "
 
 # Order of settings inside each block. A kind not listed keeps its place after the listed ones.
 _BLOCK_ORDER: dict[str, tuple[str, ...]] = {
-    "agreement": ("version", "effective", "language", "owner", "default_calendar", "purpose"),
+    "agreement": (
+        "version", "effective", "term", "renewal", "language", "owner", "default_calendar", "purpose", "amendment",
+    ),
     "team": ("role", "part_of", "team_lead", "reviewers", "capacity"),
     "score_model": ("hubspot_mapping", "score_group"),
     "calendar": ("timezone", "working_days", "working_hours", "public_holidays", "closed_dates"),
@@ -75,7 +77,7 @@ _BLOCK_ORDER: dict[str, tuple[str, ...]] = {
         "transition",
     ),
     "handoff": ("notify", "include"),
-    "kpi": ("owner", "measure", "target", "alert"),
+    "kpi": ("owner", "measure", "target", "alert", "data_source"),
     "review": ("cadence", "owner", "attendees", "covers", "agenda", "last_held"),
 }
 _BLOCKS = {
@@ -85,6 +87,7 @@ _BLOCKS = {
 # Options on one line, in their canonical order.
 _OPTION_ORDER = {
     "transition": ("when", "after", "record"),
+    "deadline": ("deadline_target", "owner", "data_source"),
     "alert": ("alert_action", "alert_review", "alert_notify"),
 }
 _RACI_ORDER = ("responsible", "accountable", "consulted", "informed")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from typing import ClassVar, Union
 
@@ -53,6 +53,7 @@ HUBSPOT_LIFECYCLE_STAGES = (
     "other",
 )
 DEADLINE_KINDS = ("respond", "decide")
+RENEWALS = ("automatic", "after_review")
 COMPARATORS = ("==", "!=", ">=", "<=", ">", "<")
 
 
@@ -87,6 +88,16 @@ class Node:
 def node(cls):
     """A frozen, slotted dataclass whose equality, hash and repr come from Node."""
     return dataclass(frozen=True, slots=True, eq=False, repr=False)(cls)
+
+
+def later(default=None):
+    """A field for a construct added to the language after its first release.
+
+    While such a field has its default (the policy does not use the construct) it is left out
+    of the IR JSON, and so of the canonical form: policies written before the construct existed
+    keep their fingerprint, and signed agreements keep matching them (`sla verify --policy`).
+    """
+    return field(default=default, metadata={"omit_default": True})
 
 
 # ------------------------------------------------------------------ small values
@@ -363,13 +374,77 @@ class Agreement(Node):
     calendar: Name | None
     span: Span
     clause_id: str = "agreement"
+    term: Term | None = later()
+    amendment: Amendment | None = later()
+
+
+@node
+class Term(Node):
+    """`term 12 months` or `term until 2027-03-31`, and how the agreement renews.
+
+    `until` is the last day the agreement applies (inclusive): for `term 12 months` from an
+    effective date of 2026-04-01 it is 2027-03-31. `renewal` is None when the agreement simply
+    expires, "automatic" when it renews for the same term, "after_review" when the review named
+    in `review` decides.
+    """
+
+    length: Cadence | None
+    until: DateValue | None
+    renewal: str | None
+    review: Name | None
+    span: Span
+    clause_id: str = "agreement.term"
+
+    def last_day(self, effective: date | None) -> date | None:
+        if self.until is not None:
+            return self.until.value
+        if self.length is None or effective is None:
+            return None
+        return add_period(effective, self.length.every, self.length.unit) - timedelta(days=1)
+
+
+@node
+class Amendment(Node):
+    """How the agreement is changed: the parties whose approval every change needs, and the
+    procedure in words (`amendment approved by marketing, sales`, `amendment "…"`)."""
+
+    approvers: tuple[Name, ...]
+    text: tuple[Text, ...]
+    span: Span
+    clause_id: str = "agreement.amendment"
+
+
+def add_period(day: date, every: int, unit: str) -> date:
+    """`day` plus `every` calendar units (a month from 31 January is the last day of February)."""
+    if unit == "day":
+        return day + timedelta(days=every)
+    if unit == "week":
+        return day + timedelta(days=7 * every)
+    months = every * {"month": 1, "quarter": 3, "year": 12}[unit]
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
 
 
 @node
 class Person(Node):
+    """`lead "Aiko Tanaka" title "Head of Marketing" email "aiko@example.com"`.
+
+    For a party's lead, `email` and `certificate` (SHA-256 of the DER certificate, 64 lower-case
+    hex digits) identify the person who signs: `sla verify` matches the signing certificate's
+    e-mail addresses (subject and SAN) and fingerprint against them.
+    """
+
     name: str
     title: str | None
+    email: str | None
+    certificate: str | None
     span: Span
+
+    @property
+    def identified(self) -> bool:
+        return self.email is not None or self.certificate is not None
 
 
 @node
@@ -499,6 +574,7 @@ class Deadline(Node):
     owner: Name | None
     span: Span
     clause_id: str
+    source: Text | None = later()  # how it is measured: `source "HubSpot task completion time"`
 
 
 @node
@@ -697,6 +773,8 @@ class Kpi(Node):
     span: Span
     name_span: Span
     clause_id: str
+    target_pending: bool = later(False)  # `target to be agreed`
+    source: Text | None = later()  # the data source / measurement method
 
 
 # ------------------------------------------------------------------ information, RACI, reviews

@@ -32,7 +32,10 @@ def to_json_value(obj: Any, *, spans: bool = True) -> Any:
             name = f.name
             if name in _SKIP_FIELDS or (not spans and (name in _SPAN_FIELDS or name == "path")):
                 continue
-            out[name] = to_json_value(getattr(obj, name), spans=spans)
+            value = getattr(obj, name)
+            if f.metadata and f.metadata.get("omit_default") and value == f.default:
+                continue  # a construct the policy does not use (ir.later): fingerprints stay stable
+            out[name] = to_json_value(value, spans=spans)
         return out
     if isinstance(obj, (tuple, list)):
         return [to_json_value(v, spans=spans) for v in obj]

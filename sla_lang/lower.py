@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Iterable
 
@@ -84,7 +84,8 @@ MISSING_REQUIRED = define_rule(
     "A block lacks a setting it cannot do without.",
     explanation="The agreement needs a `version` and an `effective` date (they appear on every "
     "page of the signed document); a file needs an `agreement` block; a KPI needs a `measure` "
-    "and a `target`; a calendar needs a `timezone`.",
+    "(its `target` may be left out for a KPI that is only monitored, or written `target to be "
+    "agreed`); a calendar needs a `timezone`; `renews …` needs a `term`.",
     bad='kpi mql_count "Monthly MQLs" {\n  owner marketing\n}',
     good='kpi mql_count "Monthly MQLs" {\n  owner marketing\n  measure count mql per month\n  target >= 120\n}',
 )
@@ -418,7 +419,7 @@ class Lowerer:
     def agreement(self, meta, children):
         title_token, *items = children
         span = self._span(meta)
-        settings = self._settings(items, "the agreement", repeatable={"purpose"})
+        settings = self._settings(items, "the agreement", repeatable={"purpose", "amendment"})
         self._require(settings, "version", "the agreement", span, 'version "1.0"')
         self._require(settings, "effective", "the agreement", span, "effective 2026-04-01")
         language = self._one(settings, "language")
@@ -431,7 +432,91 @@ class Lowerer:
             purpose=tuple(self._all(settings, "purpose")),
             calendar=self._one(settings, "calendar"),
             span=span,
+            term=self._term(settings),
+            amendment=self._amendment(settings),
         )
+
+    def _term(self, settings) -> ir.Term | None:
+        term = self._one(settings, "term")
+        renewal_items = settings.get("renews", [])
+        if term is None and not renewal_items:
+            return None
+        renewal, review = (renewal_items[0].value if renewal_items else (None, None))
+        if term is None:
+            self._error(
+                MISSING_REQUIRED,
+                "the agreement renews but has no `term` to renew",
+                renewal_items[0].span,
+                help="add `term 12 months` (or `term until 2027-03-31`) next to `renews …`",
+            )
+            return None
+        length, until, span = term
+        if renewal_items:
+            span = _cover(span, renewal_items[0].span)
+        return ir.Term(length, until, renewal, review, span)
+
+    def _amendment(self, settings) -> ir.Amendment | None:
+        items = settings.get("amendment", [])
+        if not items:
+            return None
+        approvers: list[ir.Name] = []
+        texts: list[ir.Text] = []
+        first_approvers: Span | None = None
+        for item in items:
+            if isinstance(item.value, ir.Text):
+                texts.append(item.value)
+            elif first_approvers is not None:
+                self._error(
+                    DUPLICATE_SETTING,
+                    "the agreement has more than one `amendment approved by`",
+                    item.span,
+                    help="list every approving party after one `amendment approved by`, separated by commas",
+                    related=[Related(first_approvers, "first given here")],
+                )
+            else:
+                first_approvers = item.span
+                approvers.extend(item.value)
+        span = items[0].span
+        for item in items[1:]:
+            span = _cover(span, item.span)
+        return ir.Amendment(tuple(approvers), tuple(texts), span)
+
+    def term(self, meta, children):
+        span = self._span(meta)
+        if len(children) == 1:  # term until DATE
+            until = self._expect(children[0], (ir.DateValue,), "a date (YYYY-MM-DD)", "`term until`")
+            if until is None:
+                return None
+            return _Item("term", (None, until, span), span)
+        count_token, unit_token = children
+        count = _number(str(count_token))
+        if not isinstance(count, int) or count < 1:
+            self._error(INVALID_VALUE, f"a term is a whole number of units, not {count_token}", self._tspan(count_token),
+                        help="e.g. `term 12 months` or `term 1 year`")
+            return None
+        unit_name = self._name(unit_token)
+        unit = _PLURAL_UNITS.get(unit_name.name, unit_name.name)
+        if self._option(ir.Name(unit, unit_name.span), ir.CADENCE_UNITS, "term unit") is None:
+            return None
+        return _Item("term", (ir.Cadence(count, unit, span), None, span), span)
+
+    def renewal(self, meta, children):
+        span = self._span(meta)
+        (token,) = children
+        if token.type == "AUTOMATICALLY":
+            return _Item("renews", ("automatic", None), span)
+        return _Item("renews", ("after_review", self._name(token)), span)
+
+    def amendment(self, meta, children):
+        span = self._span(meta)
+        (part,) = children
+        if isinstance(part, Token):
+            return _Item("amendment", ir.Text(self._text(part), self._tspan(part)), span)
+        return _Item("amendment", part, span)
+
+    def data_source(self, meta, children):
+        token = children[0]
+        return _Item("source", ir.Text(self._text(token), self._tspan(token)), self._span(meta))
 
     def version(self, meta, children):
         (value,) = children
@@ -475,9 +560,37 @@ class Lowerer:
         )
 
     def team_lead(self, meta, children):
-        name = self._text(children[0])
-        title = self._text(children[1]) if len(children) > 1 else None
-        return _Item("lead", ir.Person(name, title, self._span(meta)), self._span(meta))
+        texts = [c for c in children if isinstance(c, Token)]
+        identity = dict(c for c in children if isinstance(c, tuple))
+        name = self._text(texts[0])
+        title = self._text(texts[1]) if len(texts) > 1 else None
+        person = ir.Person(name, title, identity.get("email"), identity.get("certificate"), self._span(meta))
+        return _Item("lead", person, self._span(meta))
+
+    def lead_email(self, meta, children):
+        token = children[0]
+        email = self._text(token)
+        if not _EMAIL.fullmatch(email):
+            self._error(INVALID_VALUE, f"{email!r} is not an e-mail address", self._tspan(token),
+                        help='write the address the signer\'s certificate carries, e.g. email "aiko@example.com"')
+            return ("email", None)
+        return ("email", email)
+
+    def lead_certificate(self, meta, children):
+        token = children[0]
+        text = self._text(token)
+        digits = re.sub(r"[\s:]", "", text)
+        if digits[:7].lower() == "sha256:":
+            digits = digits[7:]
+        if not re.fullmatch(r"[0-9A-Fa-f]{64}", digits):
+            shape = f"{len(digits) // 2} bytes, a SHA-1 fingerprint?" if re.fullmatch(r"[0-9A-Fa-f]{40}", digits) \
+                else "not 64 hexadecimal digits"
+            self._error(INVALID_VALUE, f"{text!r} is not a SHA-256 certificate fingerprint ({shape})",
+                        self._tspan(token),
+                        help="give the certificate's SHA-256 fingerprint: "
+                        "openssl x509 -in cert.pem -noout -fingerprint -sha256")
+            return ("certificate", None)
+        return ("certificate", digits.lower())
 
     def role(self, meta, children):
         return _Item("role", self._option(self._name(children[0]), ir.TEAM_ROLES, "team role"), self._span(meta))
@@ -714,9 +827,7 @@ class Lowerer:
                     related=[Related(by_kind[d.kind].span, "first given here")],
                 )
                 continue
-            by_kind[d.kind] = ir.Deadline(
-                stage_id, d.kind, d.within, d.target, d.owner, d.span, clause_id=f"{stage_id}.{d.kind}"
-            )
+            by_kind[d.kind] = replace(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
             deadlines.append(by_kind[d.kind])
         # Markers and deadlines are sets of kinds: keep them in one order whatever the source
         # order, so that reordering those lines (as `sla fmt` does) leaves the IR unchanged.
@@ -783,16 +894,17 @@ class Lowerer:
         span = self._span(meta)
         kind = str(kind_token)
         within = self._expect(within_value, (ir.Duration,), "a duration such as 24h or 5bd", f"`{kind} within`")
-        target = None
-        owner = None
-        for part in rest:
-            if isinstance(part, Token):
-                owner = self._name(part)
-            else:
-                target = self._expect(part, (ir.Duration,), "a duration such as 12h", "`target`")
+        settings = self._settings(rest, f"a `{kind}` deadline")
+        target = self._one(settings, "target")
         if within is None:
             return None
-        return _Item("deadline", ir.Deadline("", kind, within, target, owner, span, ""), span)
+        deadline = ir.Deadline("", kind, within, target, self._one(settings, "owner"), span, "",
+                               source=self._one(settings, "source"))
+        return _Item("deadline", deadline, span)
+
+    def deadline_target(self, meta, children):
+        target = self._expect(children[0], (ir.Duration,), "a duration such as 12h", "`target`")
+        return _Item("target", target, self._span(meta))
 
     def follow_up(self, meta, children):
         span = self._span(meta)
@@ -955,10 +1067,12 @@ class Lowerer:
         block = f"kpi `{kpi_id}`"
         settings = self._settings(items, block)
         self._require(settings, "measure", block, span, "measure count mql per month")
-        self._require(settings, "target", block, span, "target >= 120")
         measure_item = self._one(settings, "measure")
         measure, period = measure_item if measure_item else (None, None)
         target = self._one(settings, "target")
+        pending = target == _TO_BE_AGREED
+        if pending:
+            target = None
         alert = self._one(settings, "alert")
         if measure is not None:
             expected = _MEASURE_VALUE[type(measure)]
@@ -979,6 +1093,8 @@ class Lowerer:
             span=span,
             name_span=self._tspan(name),
             clause_id=f"kpi.{kpi_id}",
+            target_pending=pending,
+            source=self._one(settings, "source"),
         )
 
     def measure(self, meta, children):
@@ -1008,6 +1124,8 @@ class Lowerer:
         return ir.DurationMeasure(self._name(source), self._name(target), self._span(meta))
 
     def target(self, meta, children):
+        if not children:  # target to be agreed
+            return _Item("target", _TO_BE_AGREED, self._span(meta))
         op, value = children
         if isinstance(value, _Invalid):
             return None
@@ -1164,6 +1282,12 @@ class _Cancellations:
 
 
 _MARKER_ORDER = ("entry", "terminal", "recycle")
+_TO_BE_AGREED = "to be agreed"
+
+
+def _cover(first: Span, last: Span) -> Span:
+    """The span from the start of `first` to the end of `last`."""
+    return Span(first.path, first.line, first.column, last.end_line, last.end_column)
 
 _MEASURE_VALUE = {
     ir.CountMeasure: ((ir.Number,), "a number", "count"),
@@ -1206,6 +1330,9 @@ def _number(text: str) -> int | float:
 def _nfc(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
+
+# An address as certificates carry it (RFC 5280 rfc822Name): one @, nothing blank or quoted.
+_EMAIL = re.compile(r'[^\s@<>"(),;]+@[^\s@<>"(),;.][^\s@<>"(),;]*')
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 

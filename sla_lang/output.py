@@ -14,6 +14,11 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 
+# Files other commands write beside a build's outputs, which a build neither writes nor reports:
+# `sla deploy`'s record of what it did in the portal.
+WRITTEN_BESIDE_OUTPUTS = frozenset({"deploy-receipt.json"})
+
+
 class OutputError(Exception):
     """Generated files could not be written; nothing was replaced."""
 
@@ -100,6 +105,6 @@ def compare_files(root: Path, files: Mapping[str, bytes]) -> Drift:
         for path in sorted(root.rglob("*")):
             if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
                 name = path.relative_to(root).as_posix()
-                if name not in files:
+                if name not in files and path.name not in WRITTEN_BESIDE_OUTPUTS:
                     extra.append(name)
     return Drift(tuple(stale), tuple(missing), tuple(extra))

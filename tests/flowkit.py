@@ -151,10 +151,11 @@ def replay(flow: dict, lead: Lead, start: int, *, code_fails: bool = False, unti
                 if code_fails:
                     raise OSError("no token")
                 for name, moment in values.items():
-                    lead.set(name, int(moment), when)
+                    lead.set(name, None if moment == "" else int(moment), when)  # "" clears the property
 
             namespace["write_properties"] = write
-            inputs = {f["name"]: lead.get(f["value"]["propertyName"], now) for f in action["inputFields"]}
+            inputs = {f["name"]: str(now) if f["value"]["type"] == "TIMESTAMP" else lead.get(f["value"]["propertyName"], now)
+                      for f in action["inputFields"]}
             result = namespace["main"]({"inputFields": inputs, "object": {"objectId": 1}})
             outputs[action["actionId"]] = result["outputFields"]["result"]
             current = following

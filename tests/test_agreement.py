@@ -249,7 +249,7 @@ def test_hostile_labels_are_escaped_in_html(hostile):
     html = hostile.files["agreement.html"].decode()
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img" not in html and "<b>" not in html and "<i>" not in html
-    assert "{{ 7*7 }}" in html and "49" not in html  # data is never evaluated as a template
+    assert "{{ 7*7 }}" in html and not re.search(r"\b49\b", html)  # data is never evaluated as a template
     assert "&#34;]--&gt;x[" in html  # inside the SVG too
     assert "\u200f" not in html and "Sales[U+200F]" in html
 

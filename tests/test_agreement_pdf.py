@@ -1,4 +1,4 @@
-"""The agreement PDF (WeasyPrint + pyHanko) and `sla sign` / `sla verify`."""
+"""The agreement PDF (Typst + pyHanko) and `sla sign` / `sla verify`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from sla_lang.targets import agreement as target
 
 from .conftest import REPO
 
-pytest.importorskip("weasyprint")
+pytest.importorskip("typst")
 pytest.importorskip("pyhanko")
 needs_poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="needs poppler-utils")
 
@@ -106,7 +106,10 @@ def test_pdf_pages_and_embedded_fonts(ja_pdf):
     assert fonts, "no fonts in the PDF"
     for line in fonts:
         assert re.search(r"\byes\s+yes\s+yes\b", line), f"font not embedded as a subset with ToUnicode: {line}"
-    assert any("IPAex" in line for line in fonts)
+    names = [line.split()[0].split("+", 1)[-1] for line in fonts]
+    # Japanese in a family with a real bold face (item 5), chosen by file (item 9)
+    assert any(n.startswith("NotoSansCJKjp-Regular") for n in names), names
+    assert any(n.startswith("NotoSansCJKjp-Bold") for n in names), names
 
 
 @needs_poppler
@@ -124,7 +127,6 @@ def test_every_page_has_the_fingerprint_and_page_number(ja_pdf):
 def test_every_japanese_character_has_a_real_glyph(ja_pdf):
     """Glyph coverage, not text: every character drawn maps (ToUnicode) to a glyph id that is
     not .notdef and that has an outline in the embedded font program."""
-    from fontTools.ttLib import TTFont
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     from sla_lang.agreement.pdf import is_japanese
@@ -137,23 +139,14 @@ def test_every_japanese_character_has_a_real_glyph(ja_pdf):
         fonts = resources["/Font"] if "/Font" in resources else {}
         for key in list(fonts.keys()):
             font = fonts[key]
-            descendant = font["/DescendantFonts"][0].get_object()
-            program = descendant["/FontDescriptor"]["/FontFile2"].get_object().data
-            import io
-
-            ttf = TTFont(io.BytesIO(program))
-            glyph_set, order = ttf.getGlyphSet(), ttf.getGlyphOrder()
+            outline = _outlines(font["/DescendantFonts"][0].get_object())
             fonts_seen += 1
             for gid, text in _to_unicode(font["/ToUnicode"].get_object().data).items():
                 assert gid != 0, f".notdef used for {text!r}"
-                glyph = glyph_set[order[gid]] if gid < len(order) else None
-                assert glyph is not None, f"glyph {gid} for {text!r} missing from {font['/BaseFont']}"
+                bounds = outline(gid)
+                assert bounds != "missing", f"glyph {gid} for {text!r} missing from {font['/BaseFont']}"
                 if text.strip():
-                    from fontTools.pens.boundsPen import BoundsPen
-
-                    pen = BoundsPen(glyph_set)
-                    glyph.draw(pen)
-                    assert pen.bounds is not None, f"empty outline for {text!r} in {font['/BaseFont']}"
+                    assert bounds is not None, f"empty outline for {text!r} in {font['/BaseFont']}"
                 for ch in text:
                     covered.setdefault(ch, []).append(gid)
     assert fonts_seen
@@ -162,6 +155,47 @@ def test_every_japanese_character_has_a_real_glyph(ja_pdf):
     japanese = {ch for ch in markdown if is_japanese(ch)}
     assert len(japanese) > 300
     assert japanese - set(covered) == set(), "Japanese characters not drawn with a glyph"
+
+
+def _outlines(descendant):
+    """gid → the bounds of the glyph's outline (None: empty, "missing": no such glyph), read
+    with fontTools from the embedded program: TrueType (FontFile2) or bare CFF (FontFile3)."""
+    import io
+
+    from fontTools.pens.boundsPen import BoundsPen
+
+    descriptor = descendant["/FontDescriptor"]
+    if "/FontFile2" in descriptor:
+        from fontTools.ttLib import TTFont
+
+        ttf = TTFont(io.BytesIO(descriptor["/FontFile2"].get_object().data))
+        glyph_set, order = ttf.getGlyphSet(), ttf.getGlyphOrder()
+
+        def truetype(gid: int):
+            if gid >= len(order):
+                return "missing"
+            pen = BoundsPen(glyph_set)
+            glyph_set[order[gid]].draw(pen)
+            return pen.bounds
+
+        return truetype
+    from fontTools.cffLib import CFFFontSet
+
+    cff = CFFFontSet()
+    cff.decompile(io.BytesIO(descriptor["/FontFile3"].get_object().data), None)
+    top = cff[cff.fontNames[0]]
+    charset = top.charset
+    cid_keyed = hasattr(top, "ROS")
+
+    def compact(gid: int):
+        name = f"cid{gid:05d}" if cid_keyed else (charset[gid] if gid < len(charset) else None)
+        if name is None or name not in top.CharStrings:
+            return "missing"
+        pen = BoundsPen(None)
+        top.CharStrings[name].draw(pen)
+        return pen.bounds
+
+    return compact
 
 
 def _pages(reader):
@@ -310,7 +344,7 @@ def test_verify_unreadable_pdf_exits_2(tmp_path):
 
 
 def test_missing_pdf_extra_is_a_warning_by_default_and_an_error_when_asked(monkeypatch):
-    monkeypatch.setitem(sys.modules, "weasyprint", None)  # `import weasyprint` now raises ImportError
+    monkeypatch.setitem(sys.modules, "typst", None)  # `import typst` now raises ImportError
     policy = policy_of(EN_POLICY)
     implicit = target.build(policy, BuildOptions())
     assert set(implicit.files) == {"agreement.md", "agreement.html"}
@@ -345,22 +379,23 @@ def test_no_japanese_font_is_an_error_naming_the_package(tmp_path):
 
 
 def test_glyph_check_after_rendering_catches_empty_boxes(tmp_path):
-    """Even when the fc-list pre-check is fooled, WeasyPrint's .notdef glyphs are caught."""
+    """Even when the coverage check before typesetting is fooled, the glyphs Typst could not
+    find (drawn as .notdef, with no ToUnicode entry) are caught in the rendered PDF."""
     env = _without_japanese_fonts(tmp_path)
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from sla_lang.agreement import pdf\n"
-        "pdf.japanese_fonts = lambda: ['/pretend/ja.ttf']\n"
+        "from sla_lang.agreement import fonts\n"
+        "fonts.FontSet.missing = lambda self, characters: []\n"
         "from sla_lang.compile import compile_path\n"
         "from sla_lang.targets import BuildOptions\n"
         "from sla_lang.targets import agreement\n"
         f"r = agreement.build(compile_path(Path({str(JA_POLICY)!r})).policy, BuildOptions(formats=('pdf',)))\n"
-        "print(sorted(r.files), [(d.code, d.severity.value) for d in r.diagnostics])\n"
+        "print(sorted(r.files), [(d.code, d.severity.value, 'Typst drew no glyph' in d.message) for d in r.diagnostics])\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[] [('SLA801', 'error')]"
+    assert result.stdout.strip() == "[] [('SLA801', 'error', True)]"
 
 
 def test_default_build_skips_the_pdf_with_a_warning_without_japanese_fonts(tmp_path):
@@ -383,13 +418,136 @@ def test_missing_glyph_outside_japanese_is_reported(monkeypatch):
 
 
 def test_renderer_failure_becomes_a_diagnostic(monkeypatch):
-    import weasyprint
+    import typst
 
-    def explode(*args, **kwargs):
-        raise RuntimeError("pango exploded")
+    class Exploding:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("typst exploded")
 
-    monkeypatch.setattr(weasyprint.HTML, "render", explode)
+    monkeypatch.setattr(typst, "Compiler", Exploding)
     monkeypatch.delenv("SLA_DEBUG", raising=False)
     built = target.build(policy_of(EN_POLICY), BuildOptions(formats=("pdf",)))
     assert built.failed and built.diagnostics[0].code == "SLA804"
-    assert "pango exploded" in built.diagnostics[0].message
+    assert "typst exploded" in built.diagnostics[0].message
+
+
+# ------------------------------------------------------------------ Typst markup and fonts
+
+
+@needs_poppler
+def test_hostile_text_is_typeset_literally(tmp_path):
+    """Policy text that looks like Typst (or Markdown, HTML, jinja) markup comes out of the PDF
+    as exactly that text: nothing in it is evaluated."""
+    from sla_lang.compile import compile_text
+
+    from .test_agreement import HOSTILE
+
+    result = compile_text(HOSTILE, "hostile.sla")
+    built = target.build(result.policy, BuildOptions(formats=("pdf",)))
+    assert "agreement.pdf" in built.files, [d.message for d in built.diagnostics]
+    pdf = tmp_path / "hostile.pdf"
+    pdf.write_bytes(built.files["agreement.pdf"])
+    text = subprocess.run(["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    flat = re.sub(r"\s+", " ", text)
+    assert "# heading? | pipe | *bold* _em_ [link](javascript:alert(1)) `code` &amp; $x$ ~~s~~" in flat
+    assert "<script>alert(1)</script> {{ 7*7 }}" in flat and "Robert'); DROP TABLE--" in flat
+    assert "Sales[U+200F]" in flat
+
+
+def _typeset_text(markup: str) -> str:
+    """The plain text Typst makes of `markup` (its content tree, read back with typst query)."""
+    import typst
+
+    tree = json.loads(typst.query(f"#metadata[{markup}] <probe>\n".encode(), "<probe>", field="value"))[0]
+
+    def flatten(node) -> str:
+        if isinstance(node, str):
+            return node
+        if isinstance(node, dict):
+            if node.get("func") == "space":
+                return " "
+            if "text" in node:
+                return node["text"]
+            return "".join(flatten(c) for c in node.get("children", [])) + flatten(node.get("body", ""))
+        return ""
+
+    return flatten(tree)
+
+
+@pytest.mark.parametrize("text", [
+    "# heading", "= heading", "- item", "+ item", "1. item", "/ term: x", "*bold* _em_", "`raw`", "$x^2$",
+    "<label>", "@ref", "#set text(red)", "// comment", "/* block */", "a \\ b", "\\u{1F525}", "'single' \"double\"",
+    "--- -- ...", "~nbsp~", "[content]", "{code}", "http://example.com", "50% of 10", "営業部 ≥ 50 (#sales-mql)",
+])
+def test_typst_escape_keeps_text_literal(text):
+    from sla_lang.agreement.escape import typst_markup
+
+    assert _typeset_text(typst_markup(text)) == text
+
+
+def test_typst_escape_keeps_any_printable_line_literal():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from sla_lang.agreement.escape import typst_markup
+
+    line = st.text(st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")), max_size=30)
+
+    @settings(max_examples=60, deadline=None)
+    @given(line)
+    def keeps(text):
+        text = re.sub(r"\s+", " ", text).strip()  # Typst collapses white space like any typesetter
+        assert _typeset_text(typst_markup(text)) == text
+
+    keeps()
+
+
+def test_fonts_are_chosen_by_file_with_a_fallback_family_for_missing_characters():
+    from sla_lang.agreement.fonts import Face, choose_fonts
+
+    def face(path, family, weight=80, charset="20-7e"):
+        return Face(path, (family,), weight, 0, charset)
+
+    installed = [
+        face("/a/DejaVuSans.ttf", "DejaVu Sans"), face("/a/DejaVuSans-Bold.ttf", "DejaVu Sans", 200),
+        face("/a/DejaVuSansMono.ttf", "DejaVu Sans Mono"),
+        face("/b/ipaexg.ttf", "IPAexGothic", charset="20-7e 3000-30ff 4e00-9fff"),
+        face("/c/NotoSansCJK-Bold.ttc", "Noto Sans CJK JP", 200, "20-7e 3000-30ff 4e00-9fff"),
+        face("/c/NotoSansCJK-Regular.ttc", "Noto Sans CJK JP", 80, "20-7e 3000-30ff 4e00-9fff"),
+        face("/d/Zeta.ttf", "Zeta Sans", charset="20-7e 900-97f"),
+        face("/d/Alpha.ttf", "Alpha Sans", charset="20-7e 900-97f"),
+    ]
+    fonts = choose_fonts(installed)
+    assert fonts.japanese == "Noto Sans CJK JP"  # preferred to IPAex, which has no bold
+    assert {f.path for f in fonts.faces} == {"/a/DejaVuSans.ttf", "/a/DejaVuSans-Bold.ttf", "/a/DejaVuSansMono.ttf",
+                                             "/c/NotoSansCJK-Bold.ttc", "/c/NotoSansCJK-Regular.ttc"}
+    assert fonts.missing(set("営業 abc क")) == ["क"]
+    fonts.add_fallbacks(installed, set("営業 abc क"))
+    assert fonts.missing(set("営業 abc क")) == []
+    assert fonts.body[-1] == "Alpha Sans"  # of two families with the glyph, the first by file path
+    without_noto = choose_fonts([f for f in installed if "Noto" not in f.families[0]])
+    assert without_noto.japanese == "IPAexGothic"
+    assert choose_fonts([f for f in installed if f.families[0].startswith("DejaVu")]).missing(set("営")) == ["営"]
+
+
+@needs_poppler
+def test_pdf_bytes_do_not_depend_on_the_locale(tmp_path):
+    """Item 9: under a Japanese locale fontconfig names IPAex `IPAexゴシック` (the family name in
+    Japanese), which WeasyPrint embedded, changing the bytes. fontconfig reads the language
+    from these variables whether or not the locale is generated on the machine."""
+    outputs = []
+    for n, env in enumerate([
+        {"LC_ALL": "C", "LANG": "C", "LANGUAGE": ""},
+        {"LC_ALL": "ja_JP.UTF-8", "LANG": "ja_JP.UTF-8", "LANGUAGE": "ja:en", "FC_LANG": "ja"},
+    ]):
+        out = tmp_path / f"out{n}"
+        result = subprocess.run([sys.executable, "-m", "sla_lang", "build", str(JA_POLICY), "-t", "agreement",
+                                 "--format", "pdf", "-o", str(out), "--color", "never"],
+                                capture_output=True, text=True, cwd=REPO, timeout=300, check=False,
+                                env={**os.environ, "PYTHONPATH": str(REPO), **env})
+        assert result.returncode == 0, result.stderr
+        outputs.append((out / "agreement.pdf").read_bytes())
+    assert outputs[0] == outputs[1]
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "out1" / "agreement.pdf")], capture_output=True, text=True,
+                           check=True).stdout
+    assert "NotoSansCJKjp-Bold" in fonts and "ゴシック" not in fonts

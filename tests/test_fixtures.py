@@ -19,6 +19,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA881": "tests/test_fmt.py::test_a_formatter_bug_that_changes_meaning_leaves_the_file_alone",
     "SLA882": "tests/test_diff.py::test_cli_diff_unreadable_revision_is_sla882",
     "SLA883": "tests/test_diff.py::test_cli_diff_side_with_syntax_errors_is_sla883",
+    "SLA884": "tests/test_diff_corpus.py::test_unchanged_version_fails_the_approval_gate",
     "SLA999": "tests/test_checks_framework.py::test_a_crashing_check_becomes_an_internal_error",
     # the agreement target and `sla sign` / `sla verify`: triggered by the machine or by a PDF
     "SLA800": "tests/test_agreement_pdf.py::test_missing_pdf_extra_is_a_warning_by_default_and_an_error_when_asked",
@@ -38,7 +39,7 @@ NOT_FIXTURE_TESTABLE = {
     # each has tests/fixtures/hubspot/<CODE>_*.sla, built by the test named here.
     "SLA820": "tests/test_hubspot_target.py::test_invalid_output_is_an_internal_error",
     **{f"SLA{n}": "tests/test_hubspot_target.py::test_hubspot_fixture_reports_its_expectations"
-       for n in range(821, 840) if n != 836},  # SLA836 is a check: tests/fixtures/invalid/
+       for n in range(821, 841) if n != 836},  # SLA836 is a check: tests/fixtures/invalid/
     # simulator, `sla test` and fixtures target: triggered by events files, scenario files or a build
     "SLA850": "tests/test_simulate_events.py::test_malformed_lines_are_reported_and_skipped",
     "SLA851": "tests/test_simulate_events.py::test_invalid_events_point_at_the_field",
@@ -56,6 +57,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA866": "tests/test_fixtures_target.py::test_uncoverable_transition_is_reported_with_its_reason",
     "SLA867": "tests/test_sla_test_command.py::test_invalid_scenario_file_is_reported",
     "SLA868": "tests/test_sla_test_command.py::test_mutated_threshold_fails_a_previously_generated_scenario",
+    "SLA869": "tests/test_hubspot_differential.py::test_a_build_from_another_policy_version_is_reported",
 }
 
 
@@ -70,9 +72,12 @@ def test_valid_policy_has_no_errors(path, in_repo):
 
 @pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.name)
 def test_example_policies_are_clean(path, in_repo):
-    """The examples are the product's showcase: no warnings either."""
+    """The examples are the product's showcase: no warnings either. Notes (information) may
+    remain where the seed article itself leaves something open (a target "to be agreed")."""
     result = compile_path(path, shown_as=rel(path))
-    assert [f"{d.span.line}:{d.span.column} {d.code} {d.message}" for d in result.diagnostics] == []
+    assert [f"{d.span.line}:{d.span.column} {d.code} {d.message}" for d in result.diagnostics
+            if d.severity is not Severity.INFO] == []
+    assert {d.code for d in result.diagnostics} <= {"SLA723"}
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)

@@ -169,17 +169,27 @@ def test_generated_main_writes_the_moments_and_reports_failures_for_the_branch()
     written = {}
     namespace["write_properties"] = lambda object_id, values: written.update({object_id: values})
     entered = tokyo(2026, 6, 1, 17, 30)  # Monday 17:30: 2bh end Tuesday 10:30
+    now = str(ms(entered) + 60000)  # the action runs a minute after the lead entered
     for value in (str(ms(entered)), entered.astimezone(UTC).isoformat().replace("+00:00", "Z")):
-        assert namespace["main"]({"inputFields": {"entered_at": value}, "object": {"objectId": 42}}) == {
+        assert namespace["main"]({"inputFields": {"entered_at": value, "now": now}, "object": {"objectId": 42}}) == {
             "outputFields": {"result": "written"}}
         assert written[42] == {"due": ms(tokyo(2026, 6, 2, 10, 30)), "late": ms(entered) + 30 * 60000}
+    # put into the stage by an import or by hand: the stage entry is stamped with the moment the action runs
+    assert namespace["main"]({"inputFields": {"entered_at": "", "now": str(ms(entered))}, "object": {"objectId": 7}}) == {
+        "outputFields": {"result": "written"}}
+    assert written[7] == {"sla_stage_entered_at": ms(entered), "due": ms(tokyo(2026, 6, 2, 10, 30)),
+                          "late": ms(entered) + 30 * 60000}
+    # every moment already behind the action (a queue held it back): "passed", so the flow checks at once
+    late_run = str(ms(tokyo(2026, 6, 3, 9, 0)))
+    assert namespace["main"]({"inputFields": {"entered_at": str(ms(entered)), "now": late_run},
+                              "object": {"objectId": 42}}) == {"outputFields": {"result": "passed"}}
 
     def refuse(object_id, values):
         raise OSError("401 Unauthorized")
 
     namespace["write_properties"] = refuse
-    assert namespace["main"]({"inputFields": {"entered_at": str(ms(entered))}, "object": {"objectId": 1}}) == {
-        "outputFields": {"result": "failed"}}
+    assert namespace["main"]({"inputFields": {"entered_at": str(ms(entered)), "now": now},
+                              "object": {"objectId": 1}}) == {"outputFields": {"result": "failed"}}
     assert namespace["main"]({"inputFields": {}, "object": {"objectId": 1}})["outputFields"]["result"] == "failed"
 
 
@@ -537,14 +547,33 @@ def test_joins_are_goto_edges_and_no_action_has_two_standard_edges_into_it():
         assert joins > 0
 
 
-def test_clearing_a_property_is_an_empty_value_and_only_where_the_agreement_needs_it():
+def empty_values(files):
+    return {(name, a["fields"]["property_name"]) for name, flow in files.items() if name.startswith("workflows/")
+            for a in flow["actions"] if a.get("actionTypeId") == "0-5"
+            and a["fields"]["value"] == {"type": "STATIC_VALUE", "staticValue": ""}}
+
+
+def test_the_lifecycle_stage_is_cleared_through_the_api_and_nothing_else_is_cleared():
+    """Only the lifecycle stage is cleared (before it moves back); the lead's data stays as people
+    entered it. With custom code the clearing is a CRM API update with an empty value (HubSpot's
+    documented way); without, an empty value in the workflow and a manual step (SLA840)."""
     files = hubspot(policy("  respond within 2bh"))
-    cleared = {(name, a["fields"]["property_name"]) for name, flow in files.items() if name.startswith("workflows/")
-               for a in flow["actions"] if a.get("actionTypeId") == "0-5"
-               and a["fields"]["value"] == {"type": "STATIC_VALUE", "staticValue": ""}}
-    # the lifecycle stage before it moves back; never the owner. (`intent` is no sales-only judgement
-    # here — a score rule reads it — so it is kept, and the MQL's exits are armed instead.)
-    assert cleared == {("workflows/mql.to.nurture.json", "lifecyclestage")}
+    assert empty_values(files) == set()
+    recycle = files["workflows/mql.to.nurture.json"]
+    kinds = [a.get("actionTypeId", a["type"]) for a in recycle["actions"]]
+    code = recycle["actions"][kinds.index("CUSTOM_CODE")]
+    assert kinds.index("CUSTOM_CODE") < [a.get("fields", {}).get("property_name") for a in recycle["actions"]].index(
+        "lifecyclestage")
+    namespace: dict = {}
+    exec(compile(code["sourceCode"], "<clear>", "exec"), namespace)  # noqa: S102 - the code under test
+    sent = []
+    namespace["write_properties"] = lambda object_id, values: sent.append((object_id, values))
+    assert namespace["main"]({"inputFields": {}, "object": {"objectId": 5}}) == {"outputFields": {"result": "written"}}
+    assert sent == [(5, {"lifecyclestage": ""})]
+    result = build(policy("  respond within 2bh"), BuildOptions(hubspot=HubSpotSettings(custom_code=False)))
+    without = {n: json.loads(d) for n, d in result.files.items()}
+    assert empty_values(without) == {("workflows/mql.to.nurture.json", "lifecyclestage")}
+    assert [d.code for d in result.diagnostics if d.code == "SLA840"] == ["SLA840"]
 
 
 def test_a_requalified_lead_does_not_bounce_back_on_the_data_it_was_recycled_with():
@@ -562,7 +591,21 @@ def test_a_requalified_lead_does_not_bounce_back_on_the_data_it_was_recycled_wit
     now = ms(tokyo(2026, 6, 3, 9, 0))
     assert lead.get("sla_stage", now) == "mql"
     assert not holds(back, lead, now)  # still "not_now" from before: not a new decision
+    # a lead that reaches the MQL from the lead stage is treated alike: its exits arm once their
+    # condition is false in the stage, and then it moves as soon as the condition becomes true
     fresh = Lead()
-    fresh.set("intent", "not_now", t0)
-    enters(fresh, "mql", tokyo(2026, 6, 1, 9, 0))
-    assert holds(back, fresh, t0)  # a lead never recycled moves as soon as the condition holds
+    replay(files["workflows/lead.to.mql.json"], fresh, t0)
+    assert fresh.get("sla_stage", t0) == "mql"
+    assert fresh.get("sla_mql_to_nurture_armed", t0) == "false"
+    arm = files["workflows/mql.to.nurture.arm.json"]
+    assert holds(arm["enrollmentCriteria"]["listFilterBranch"], fresh, t0)
+    replay(arm, fresh, t0)
+    assert not holds(back, fresh, t0)
+    fresh.set("intent", "not_now", t0 + 60000)
+    assert holds(back, fresh, t0 + 60000)
+    # a lead already deciding "not now" when it arrives is not armed: no move on old data
+    stale = Lead()
+    stale.set("intent", "not_now", t0)
+    replay(files["workflows/lead.to.mql.json"], stale, t0)
+    assert not holds(arm["enrollmentCriteria"]["listFilterBranch"], stale, t0)
+    assert not holds(back, stale, t0)

@@ -19,6 +19,7 @@ from sla_lang.irjson import fingerprint
 from sla_lang.source import Span
 from sla_lang.targets import BuildOptions, load_target
 from sla_lang.targets.hubspot import build
+from sla_lang.targets.hubspot.bundle import property_hash
 from sla_lang.targets.hubspot.catalog import Catalog
 from sla_lang.targets.hubspot.filters import FilterTranslator
 from sla_lang.targets.hubspot.validate import check_files, graph_errors, schema_errors
@@ -156,6 +157,7 @@ def test_manifest_has_the_fingerprint_and_every_file(outputs, in_repo):
     files = outputs("hubspot_scoring.sla")
     manifest = files["manifest.json"]
     assert manifest["policy"] == {
+        "id": "hubspot_scoring",
         "file": "hubspot_scoring.sla",
         "title": "Sales & Marketing SLA — HubSpot lead scoring",
         "version": "3.2.0",
@@ -168,7 +170,13 @@ def test_manifest_has_the_fingerprint_and_every_file(outputs, in_repo):
         flow = files[entry["file"]]
         assert entry["name"] == flow["name"]
         assert entry["actions"] == len(flow["actions"])
-        assert flow["description"].endswith(f"[sla-lang {entry['contentHash']}]")
+        stem = entry["file"].removeprefix("workflows/").removesuffix(".json")
+        assert flow["description"].endswith(
+            f"[sla-lang policy=hubspot_scoring clause={stem} hash={entry['contentHash']}]")
+    for entry in manifest["properties"]:
+        assert files[entry["file"]]["description"].endswith(
+            f"[sla-lang policy=hubspot_scoring clause=property.{entry['name']} "
+            f"hash={property_hash(files[entry['file']])}]")
 
 
 def test_every_diagnostic_is_a_manual_step_and_back(in_repo):
@@ -196,6 +204,7 @@ def test_qualification_flow_enrols_by_list_and_hands_over(outputs):
             for f in group["filters"]] == [
         ("sla_stage", "IS_ANY_OF", ["lead"]),
         ("hubspotscore", "IS_GREATER_THAN_OR_EQUAL_TO", 50),
+        ("sla_lead_to_mql_armed", "IS_EQUAL_TO", True),  # leads come back from the subscriber stage
     ]
     # the MQL's exits are disarmed (a re-qualified lead must decide afresh), then the start time is
     # set before the SLA stage, which deadline workflows enrol on
@@ -227,10 +236,11 @@ def test_recycle_disarms_clears_lifecycle_before_setting_it_back_and_records_the
     assert types[:2] == ["LIST_BRANCH", "0-3:TODO"]  # recycle reason missing → task for the owner
     assert types[2:] == [
         "0-5:sla_nurture_to_mql_armed=false",  # re-qualifying needs the score to become true again
-        "0-5:lifecyclestage=", "0-5:lifecyclestage=lead", "0-5:sla_stage_entered_at", "0-5:sla_stage=nurture",
+        "CUSTOM_CODE",  # clears the lifecycle stage through the CRM API (HubSpot's documented way)
+        "0-5:lifecyclestage=lead", "0-5:sla_stage_entered_at", "0-5:sla_stage=nurture",
         "0-5:sla_recycled_at", "0-5:sla_recycled_from=mql",
-        "0-5:buying_intent=", "0-5:deal_created=", "0-5:deal_outcome=",
-    ]  # the owner is kept (no portal mapping to rotate marketing's users in: SLA822)
+    ]  # the owner is kept (no portal mapping to rotate marketing's users in: SLA822), no data is cleared
+    assert "CLEAR = ('lifecyclestage',)" in flow["actions"][3]["sourceCode"]
     branch = flow["actions"][0]
     assert branch["listBranches"][0]["filterBranch"]["filterBranches"][0]["filters"][0]["property"] == "recycle_reason"
     # both paths of the branch continue at action 3: the task's STANDARD edge, the branch's GOTO
@@ -241,7 +251,8 @@ def test_recycle_disarms_clears_lifecycle_before_setting_it_back_and_records_the
 
 def test_forward_moves_do_not_clear_the_lifecycle_stage(outputs):
     flow = outputs("hubspot_scoring.sla")["workflows/sql.to.opportunity.json"]
-    assert action_types(flow)[:1] == ["0-5:lifecyclestage=opportunity"]
+    types = [t for t in action_types(flow) if not t.endswith("_armed=false")]
+    assert types[:1] == ["0-5:lifecyclestage=opportunity"] and "CUSTOM_CODE" not in types
 
 
 def test_same_lifecycle_stage_sets_only_the_sla_stage(outputs):
@@ -259,12 +270,16 @@ def test_deadline_monitor_computes_the_moments_then_warns_at_the_slo_first_then_
     assert types[:5] == ["0-5:sla_mql_respond_slo_missed=false", "0-5:sla_mql_respond_breached=false",
                          "0-5:sla_mql_respond_escalated=false", "CUSTOM_CODE", "STATIC_BRANCH"]
     code, decided = flow["actions"][3], flow["actions"][4]
-    assert code["inputFields"] == [{"name": "entered_at",
-                                    "value": {"type": "OBJECT_PROPERTY", "propertyName": "sla_stage_entered_at"}}]
+    assert code["inputFields"] == [
+        {"name": "entered_at", "value": {"type": "OBJECT_PROPERTY", "propertyName": "sla_stage_entered_at"}},
+        {"name": "now", "value": {"type": "TIMESTAMP", "timestampType": "EXECUTION_TIME"}}]
     assert code["secretNames"] == ["SLA_LANG_HUBSPOT_TOKEN"] and code["runtime"] == "PYTHON39"
-    assert code["outputFields"] == [{"name": "result", "type": "ENUMERATION", "options": ["written", "failed"]}]
+    assert code["outputFields"] == [{"name": "result", "type": "ENUMERATION", "options": ["written", "passed", "failed"]}]
     assert decided["inputValue"] == {"type": "FIELD_DATA", "actionId": "4", "dataKey": "result"}
-    (written,) = decided["staticBranches"]
+    written, passed = decided["staticBranches"]
+    # every moment already behind the action: the same path, whose waits then end at once
+    assert passed["branchValue"] == "passed" and passed["connection"] == {
+        "edgeType": "GOTO", "nextActionId": written["connection"]["nextActionId"]}
     exact_start, fallback_start = written["connection"]["nextActionId"], decided["defaultBranch"]["nextActionId"]
     by_id = {a["actionId"]: a for a in flow["actions"]}
     # written: wait until each computed moment (SLO, then SLA and the escalation at the same moment)
@@ -278,14 +293,17 @@ def test_deadline_monitor_computes_the_moments_then_warns_at_the_slo_first_then_
     assert types[int(fallback_start) - 1:][:2] == ["0-1:HOURS", "LIST_BRANCH"]
     assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["12", "12"]
     check = by_id[str(int(exact_start) + 1)]
-    late, met = check["listBranches"]
+    late, before, met = check["listBranches"]
     assert late["connection"]["edgeType"] == "GOTO"  # contacted only after the moment: late
+    assert before["connection"]["edgeType"] == "GOTO"  # last contact before the lead entered: none since
     assert "connection" not in met  # done in time: the flow ends
-    assert check["defaultBranch"]["edgeType"] == "STANDARD"  # not done: continue
-    (condition,) = met["filterBranch"]["filterBranches"][0]["filters"]
+    assert check["defaultBranch"]["edgeType"] == "STANDARD"  # never contacted: continue
+    (condition,) = before["filterBranch"]["filterBranches"][0]["filters"]
     assert condition == {"filterType": "PROPERTY", "property": "notes_last_contacted", "operation": {
-        "operationType": "COMPARATIVE_DATE", "operator": "IS_AFTER",
+        "operationType": "COMPARATIVE_DATE", "operator": "IS_BEFORE",
         "comparisonPropertyName": "sla_stage_entered_at", "includeObjectsWithNoValueSet": False}}
+    (known,) = met["filterBranch"]["filterBranches"][0]["filters"]
+    assert known["operation"]["operator"] == "IS_KNOWN"  # a contact at the very moment of entry counts
     assert flow["enrollmentCriteria"]["unEnrollObjectsNotMeetingCriteria"] is True
     assert set(flow["enrollmentCriteria"]) >= {"shouldReEnroll", "reEnrollmentTriggersFilterBranches"}
 
@@ -320,9 +338,14 @@ def test_without_custom_code_business_deadlines_wait_the_shortest_length_and_say
     assert "SLA838" not in {d.code for d in result.diagnostics}
 
 
-def test_monitor_flows_flag_at_the_moment_and_follow_ups_run_in_business_hours(outputs):
+def test_monitor_flows_flag_at_the_moment_and_follow_ups_run_in_business_hours(outputs, in_repo):
     files = outputs("inside_sales_sal.sla")
     assert files["workflows/mql.respond.json"]["timeWindows"] == []  # a breach is flagged when it happens
+    # with custom code the follow-up moments are computed in business time: no window needed
+    assert files["workflows/sal.follow_up.json"]["timeWindows"] == []
+    # without it, follow-ups wait calendar days and run only in working hours
+    files = as_json(build(compiled(POLICY_FILES["inside_sales_sal.sla"]),
+                          BuildOptions(hubspot=HubSpotSettings(custom_code=False))).files)
     flow = files["workflows/sal.follow_up.json"]
     assert [w["day"] for w in flow["timeWindows"]] == ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]
     assert flow["timeWindows"][0]["startTime"] == {"hour": 9, "minute": 0}
@@ -547,7 +570,7 @@ def test_severities_follow_the_rule_inherent_limits_are_info_lossy_mappings_warn
     from sla_lang.diagnostics import find_rule
 
     info = {"SLA824", "SLA830", "SLA833", "SLA834", "SLA835", "SLA838"}
-    for code in (f"SLA{n}" for n in range(821, 840)):
+    for code in (f"SLA{n}" for n in range(821, 841)):
         assert find_rule(code).severity is (Severity.INFO if code in info else Severity.WARNING), code
     assert find_rule("SLA820").severity is Severity.ERROR
 

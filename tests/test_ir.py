@@ -62,8 +62,19 @@ def test_every_construct_lowers_as_written(in_repo):
     assert [r.clause_id for r in fit.rules][-1] == "score.lead_score.fit.4"
     assert isinstance(fit.rules[0].condition, ir.AllOf)
     measures = [type(k.measure).__name__ for k in policy.kpis]
-    assert measures == ["CountMeasure", "ConversionMeasure", "ComplianceMeasure", "AverageMeasure", "DurationMeasure"]
+    assert measures[:5] == ["CountMeasure", "ConversionMeasure", "ComplianceMeasure", "AverageMeasure", "DurationMeasure"]
     assert policy.kpis[4].target.value.text == "2w"
+    assert policy.kpis[0].source.value == "Lifecycle report" and policy.kpis[1].source is None
+    assert policy.kpis[3].target is None and policy.kpis[3].target_pending
+    monitored = policy.kpi_by_id["monitored"]
+    assert monitored.target is None and not monitored.target_pending
+    assert mql.deadline("respond").source.value == "CRM task log"
+    term = policy.agreement.term
+    assert (term.length.every, term.length.unit, term.renewal, term.review) == (1, "year", "automatic", None)
+    assert term.last_day(policy.agreement.effective.value).isoformat() == "2027-01-31"
+    amendment = policy.agreement.amendment
+    assert [n.name for n in amendment.approvers] == ["marketing", "sales"]
+    assert [t.value for t in amendment.text] == ["By pull request."]
     assert policy.reviews[0].cadence == ir.Cadence(1, "week", policy.reviews[0].cadence.span)
     assert (policy.reviews[1].cadence.every, policy.reviews[1].cadence.unit) == (6, "month")
     assert [c.clause_id for c in policy.cancellations] == ["cancellation.1", "cancellation.2"]

@@ -79,7 +79,7 @@ def test_mutated_deadline_fails_a_previously_generated_scenario(tmp_path, built_
 
 
 def test_mutated_business_deadline_across_a_holiday_fails(tmp_path, built_fixtures):
-    policy = mutate(tmp_path, "decide within 5bd\n  escalate", "decide within 6bd\n  escalate")
+    policy = mutate(tmp_path, "decide within 5bd source", "decide within 6bd source")
     result = invoke("test", str(policy), "--fixtures", str(built_fixtures["hubspot_scoring.sla"]))
     assert result.exit_code == 1
     assert "mql.decide@sla-break:outside" in failures(result.output)

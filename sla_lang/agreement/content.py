@@ -105,6 +105,9 @@ def prepare_document(policy: ir.Policy, lang: str) -> Document:
             "party": visible(party.label),
             "name": visible(party.lead.name) if party.lead else "",
             "title": visible(party.lead.title) if party.lead and party.lead.title else "",
+            # who may sign the field: `sla verify --policy` checks the certificate against these
+            "email": visible(party.lead.email) if party.lead and party.lead.email else "",
+            "certificate": party.lead.certificate if party.lead and party.lead.certificate else "",
             "id": party.clause_id,
         }
         for n, party in enumerate(policy.parties, 1)
@@ -142,12 +145,7 @@ def _parties(section: Section, policy: ir.Policy, w: Words) -> None:
     # signing parties first, then the other teams, each in source order
     teams = [t for t in policy.teams if t.signs] + [t for t in policy.teams if not t.signs]
     for n, team in enumerate(teams, 1):
-        capacity = ""
-        if team.capacity is not None:
-            c = team.capacity
-            capacity = w.t("party.capacity", people=c.people, leads=c.leads_per_person,
-                           period=w.t(f"period_unit.{c.period}") if c.period in ir.PERIODS else visible(c.period),
-                           total=c.leads_per_period)
+        capacity = capacity_words(team, w)
         section.clauses.append({
             "number": _number(section, n),
             "id": team.clause_id,
@@ -161,17 +159,56 @@ def _parties(section: Section, policy: ir.Policy, w: Words) -> None:
         })
 
 
+# Each `*_row` below is one clause in words. The document's sections arrange them in tables;
+# `sla diff` puts the same row into one sentence (agreement/clauses.py), so both say a clause
+# with the same words.
+
+
+def stage_row(stage: ir.Stage, w: Words, arrivals: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    description = visible(stage.description) if stage.description else ""
+    if not description and arrivals is not None:
+        description = _definition(stage, arrivals, w)
+    return {
+        "id": stage.clause_id,
+        "label": visible(stage.label),
+        "owner": w.team(stage.owner),
+        "kinds": w.join([w.t(f"marker.{m.kind}") for m in stage.markers]),
+        "hubspot": visible(stage.hubspot.name) if stage.hubspot else "",
+        "description": description,
+    }
+
+
+def capacity_words(team: ir.Team, w: Words) -> str:
+    if team.capacity is None:
+        return ""
+    c = team.capacity
+    return w.t("party.capacity", people=c.people, leads=c.leads_per_person,
+               period=w.t(f"period_unit.{c.period}") if c.period in ir.PERIODS else visible(c.period),
+               total=c.leads_per_period)
+
+
 def _stages(section: Section, policy: ir.Policy, w: Words) -> None:
+    arrivals: dict[str, list[str]] = {}
+    for stage in policy.stages:
+        for t in stage.transitions:
+            arrivals.setdefault(t.target.name, []).append(
+                w.t("stages.arrival", source=w.stage(stage.id), label=visible(t.label))
+                if t.label else w.stage(stage.id))
     for n, stage in enumerate(policy.stages, 1):
-        section.clauses.append({
-            "number": _number(section, n),
-            "id": stage.clause_id,
-            "label": visible(stage.label),
-            "owner": w.team(stage.owner),
-            "kinds": w.join([w.t(f"marker.{m.kind}") for m in stage.markers]),
-            "hubspot": visible(stage.hubspot.name) if stage.hubspot else "",
-            "description": visible(stage.description) if stage.description else "",
-        })
+        section.clauses.append({"number": _number(section, n), **stage_row(stage, w, arrivals)})
+
+
+def _definition(stage: ir.Stage, arrivals: dict[str, list[str]], w: Words) -> str:
+    """A stage without a `description` is defined by where its leads come from, so that no row of
+    the stage table (typically a final stage such as "Closed lost") is left blank."""
+    sources = list(dict.fromkeys(arrivals.get(stage.id, ())))
+    if stage.is_terminal:
+        key = "stages.final_from" if sources else "stages.final"
+    elif stage.is_entry and not sources:
+        return w.t("stages.new_leads")
+    else:
+        key = "stages.reached_from" if sources else ""
+    return w.t(key, sources=w.join(sources, "or")) if key else ""
 
 
 def _transition_when(t: ir.Transition, w: Words) -> str:
@@ -181,6 +218,17 @@ def _transition_when(t: ir.Transition, w: Words) -> str:
     if t.after is not None:
         parts.append(w.t("transition.after", duration=w.duration(t.after), stage=w.stage(t.source)))
     return w.t("transition.both", condition=parts[0], after=parts[1]) if len(parts) == 2 else "".join(parts)
+
+
+def transition_row(t: ir.Transition, w: Words) -> dict[str, Any]:
+    return {
+        "id": t.clause_id,
+        "source": w.stage(t.source),
+        "target": w.stage(t.target),
+        "label": visible(t.label) if t.label else "",
+        "when": _transition_when(t, w),
+        "record": _recorded(t, w),
+    }
 
 
 def _recorded(t: ir.Transition, w: Words) -> list[dict[str, str]]:
@@ -244,15 +292,7 @@ def _criteria(section: Section, policy: ir.Policy, w: Words) -> None:
             if _is_recycle(t, policy):
                 continue
             n += 1
-            transitions.append({
-                "number": _number(section, n),
-                "id": t.clause_id,
-                "source": w.stage(t.source),
-                "target": w.stage(t.target),
-                "label": visible(t.label) if t.label else "",
-                "when": _transition_when(t, w),
-                "record": _recorded(t, w),
-            })
+            transitions.append({"number": _number(section, n), **transition_row(t, w)})
     section.extra["transitions"] = transitions
     priorities = []
     for priority in policy.priorities:
@@ -294,15 +334,18 @@ def _handoffs(section: Section, policy: ir.Policy, w: Words) -> None:
         if h is None:
             continue
         n += 1
-        section.clauses.append({
-            "number": _number(section, n),
-            "id": h.clause_id,
-            "stage": w.stage(stage.id),
-            "sender": w.team(h.sender),
-            "receiver": w.team(stage.owner),
-            "channels": w.channels(h.channels),
-            "include": w.join([w.ref(ir.Ref(name.name, None, name.span)) for name in h.include]),
-        })
+        section.clauses.append({"number": _number(section, n), **handoff_row(stage, h, w)})
+
+
+def handoff_row(stage: ir.Stage, h: ir.Handoff, w: Words) -> dict[str, Any]:
+    return {
+        "id": h.clause_id,
+        "stage": w.stage(stage.id),
+        "sender": w.team(h.sender),
+        "receiver": w.team(stage.owner),
+        "channels": w.channels(h.channels),
+        "include": w.join([w.ref(ir.Ref(name.name, None, name.span)) for name in h.include]),
+    }
 
 
 def _calendar_label(stage: ir.Stage | None, policy: ir.Policy) -> str:
@@ -316,19 +359,23 @@ def _deadlines(section: Section, policy: ir.Policy, w: Words) -> None:
     for stage in policy.stages:
         for d in stage.deadlines:
             n += 1
-            uses_business = d.within.business or (d.target is not None and d.target.business)
-            business = business or uses_business
-            section.clauses.append({
-                "number": _number(section, n),
-                "id": d.clause_id,
-                "stage": w.stage(stage.id),
-                "kind": w.t(f"deadline.{d.kind}"),
-                "owner": w.team(d.owner or stage.owner),
-                "sla": w.duration(d.within),
-                "slo": w.duration(d.target) if d.target else "",
-                "calendar": _calendar_label(stage, policy) if uses_business else "",
-            })
+            row = deadline_row(stage, d, w)
+            business = business or bool(row["calendar"])
+            section.clauses.append({"number": _number(section, n), **row})
     section.extra["business"] = business
+
+
+def deadline_row(stage: ir.Stage, d: ir.Deadline, w: Words) -> dict[str, Any]:
+    uses_business = d.within.business or (d.target is not None and d.target.business)
+    return {
+        "id": d.clause_id,
+        "stage": w.stage(stage.id),
+        "kind": w.t(f"deadline.{d.kind}") + _source(d.source, w),
+        "owner": w.team(d.owner or stage.owner),
+        "sla": w.duration(d.within),
+        "slo": w.duration(d.target) if d.target else "",
+        "calendar": _calendar_label(stage, w.policy) if uses_business else "",
+    }
 
 
 def _follow_ups(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -338,16 +385,18 @@ def _follow_ups(section: Section, policy: ir.Policy, w: Words) -> None:
         if f is None:
             continue
         n += 1
-        attempts = f.attempts.value
-        section.clauses.append({
-            "number": _number(section, n),
-            "id": f.clause_id,
-            "stage": w.stage(stage.id),
-            "owner": w.team(f.owner or stage.owner),
-            "attempts": w.t("followup.attempts", n=attempts),
-            "when": w.follow_up_offsets(f.offsets),
-            "channels": w.channels(f.channels),
-        })
+        section.clauses.append({"number": _number(section, n), **follow_up_row(stage, f, w)})
+
+
+def follow_up_row(stage: ir.Stage, f: ir.FollowUp, w: Words) -> dict[str, Any]:
+    return {
+        "id": f.clause_id,
+        "stage": w.stage(stage.id),
+        "owner": w.team(f.owner or stage.owner),
+        "attempts": w.t("followup.attempts", n=f.attempts.value),
+        "when": w.follow_up_offsets(f.offsets),
+        "channels": w.channels(f.channels),
+    }
 
 
 def _recycling(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -357,15 +406,7 @@ def _recycling(section: Section, policy: ir.Policy, w: Words) -> None:
             if not _is_recycle(t, policy):
                 continue
             n += 1
-            section.clauses.append({
-                "number": _number(section, n),
-                "id": t.clause_id,
-                "source": w.stage(t.source),
-                "target": w.stage(t.target),
-                "label": visible(t.label) if t.label else "",
-                "when": _transition_when(t, w),
-                "record": _recorded(t, w),
-            })
+            section.clauses.append({"number": _number(section, n), **transition_row(t, w)})
 
 
 def _escalations(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -373,38 +414,53 @@ def _escalations(section: Section, policy: ir.Policy, w: Words) -> None:
     for stage in policy.stages:
         for e in stage.escalations:
             n += 1
-            section.clauses.append({
-                "number": _number(section, n),
-                "id": e.clause_id,
-                "stage": w.stage(stage.id),
-                "to": w.team(e.to),
-                "after": w.duration(e.after),
-                "on": w.t(f"deadline.{e.on}") if e.on in ir.DEADLINE_KINDS else "",
-                "channels": w.channels(e.channels),
-            })
+            section.clauses.append({"number": _number(section, n), **escalation_row(stage, e, w)})
+
+
+def escalation_row(stage: ir.Stage, e: ir.Escalation, w: Words) -> dict[str, Any]:
+    return {
+        "id": e.clause_id,
+        "stage": w.stage(stage.id),
+        "to": w.team(e.to),
+        "after": w.duration(e.after),
+        "on": w.t(f"deadline.{e.on}") if e.on in ir.DEADLINE_KINDS else "",
+        "channels": w.channels(e.channels),
+    }
 
 
 def _kpis(section: Section, policy: ir.Policy, w: Words) -> None:
     for n, kpi in enumerate(policy.kpis, 1):
-        alert = None
-        if kpi.alert is not None:
-            a = kpi.alert
-            alert = {
-                "when": w.threshold(a.op, a.value),
-                "action": visible(a.action) if a.action else "",
-                "review": w.review(a.review),
-                "notify": w.teams(a.notify),
-            }
-        section.clauses.append({
-            "number": _number(section, n),
-            "id": kpi.clause_id,
-            "label": visible(kpi.label),
-            "owner": w.team(kpi.owner),
-            "measure": w.measure(kpi.measure),
-            "period": w.period(kpi.period),
-            "target": w.threshold(kpi.target.op, kpi.target.value) if kpi.target else "",
-            "alert": alert,
-        })
+        section.clauses.append({"number": _number(section, n), **kpi_row(kpi, w)})
+
+
+def kpi_row(kpi: ir.Kpi, w: Words) -> dict[str, Any]:
+    alert = None
+    if kpi.alert is not None:
+        a = kpi.alert
+        alert = {
+            "when": w.threshold(a.op, a.value),
+            "action": visible(a.action) if a.action else "",
+            "review": w.review(a.review),
+            "notify": w.teams(a.notify),
+        }
+    if kpi.target is not None:
+        target = w.threshold(kpi.target.op, kpi.target.value)
+    else:
+        target = w.t("kpis.target_pending" if kpi.target_pending else "kpis.monitored")
+    return {
+        "id": kpi.clause_id,
+        "label": visible(kpi.label),
+        "owner": w.team(kpi.owner),
+        "measure": w.measure(kpi.measure) + _source(kpi.source, w),
+        "period": w.period(kpi.period),
+        "target": target,
+        "alert": alert,
+    }
+
+
+def _source(source: ir.Text | None, w: Words) -> str:
+    """" (source: HubSpot funnel report)" after what it measures; empty without a source."""
+    return w.t("doc.paren", text=w.t("measured.source", source=visible(source.value))) if source else ""
 
 
 def _information(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -412,12 +468,7 @@ def _information(section: Section, policy: ir.Policy, w: Words) -> None:
     for info in policy.information:
         items = []
         for item in info.items:
-            items.append({
-                "id": item.clause_id,
-                "text": visible(item.text),
-                "within": w.duration(item.within) if item.within else "",
-                "recorded_in": w.property(item.recorded_in) if item.recorded_in else "",
-            })
+            items.append(information_row(item, w))
         groups.append({"id": info.clause_id, "sender": w.team(info.sender), "receiver": w.team(info.receiver),
                        "items": items})
     n = 0
@@ -429,33 +480,48 @@ def _information(section: Section, policy: ir.Policy, w: Words) -> None:
     section.extra["groups"] = groups
 
 
+def information_row(item: ir.InformationItem, w: Words) -> dict[str, Any]:
+    return {
+        "id": item.clause_id,
+        "text": visible(item.text),
+        "within": w.duration(item.within) if item.within else "",
+        "recorded_in": w.property(item.recorded_in) if item.recorded_in else "",
+    }
+
+
 def _responsibilities(section: Section, policy: ir.Policy, w: Words) -> None:
     for n, r in enumerate(policy.responsibilities, 1):
-        section.clauses.append({
-            "number": _number(section, n),
-            "id": r.clause_id,
-            "task": visible(r.task),
-            "responsible": w.teams(r.responsible),
-            "accountable": w.teams(r.accountable),
-            "consulted": w.teams(r.consulted),
-            "informed": w.teams(r.informed),
-        })
+        section.clauses.append({"number": _number(section, n), **responsibility_row(r, w)})
+
+
+def responsibility_row(r: ir.Responsibility, w: Words) -> dict[str, Any]:
+    return {
+        "id": r.clause_id,
+        "task": visible(r.task),
+        "responsible": w.teams(r.responsible),
+        "accountable": w.teams(r.accountable),
+        "consulted": w.teams(r.consulted),
+        "informed": w.teams(r.informed),
+    }
 
 
 def _reviews(section: Section, policy: ir.Policy, w: Words) -> None:
     for n, review in enumerate(policy.reviews, 1):
-        section.clauses.append({
-            "number": _number(section, n),
-            "id": review.clause_id,
-            "label": visible(review.label),
-            "cadence": w.cadence(review.cadence),
-            "owner": w.team(review.owner),
-            "attendees": w.teams(review.attendees),
-            "covers": w.join([w.t(f"topic.{c.name}") if c.name in ir.REVIEW_TOPICS else visible(c.name)
-                              for c in review.covers]),
-            "agenda": [visible(a.value) for a in review.agenda],
-            "last_held": review.last_held.value.isoformat() if review.last_held else "",
-        })
+        section.clauses.append({"number": _number(section, n), **review_row(review, w)})
+
+
+def review_row(review: ir.Review, w: Words) -> dict[str, Any]:
+    return {
+        "id": review.clause_id,
+        "label": visible(review.label),
+        "cadence": w.cadence(review.cadence),
+        "owner": w.team(review.owner),
+        "attendees": w.teams(review.attendees),
+        "covers": w.join([w.t(f"topic.{c.name}") if c.name in ir.REVIEW_TOPICS else visible(c.name)
+                          for c in review.covers]),
+        "agenda": [visible(a.value) for a in review.agenda],
+        "last_held": review.last_held.value.isoformat() if review.last_held else "",
+    }
 
 
 def _calendars(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -475,8 +541,47 @@ def _calendars(section: Section, policy: ir.Policy, w: Words) -> None:
 
 
 def _cancellations(section: Section, policy: ir.Policy, w: Words) -> None:
-    for n, c in enumerate(policy.cancellations, 1):
-        section.clauses.append({"number": _number(section, n), "id": c.clause_id, "text": visible(c.text)})
+    """Term and renewal, how the agreement is amended, then when it must be rewritten."""
+    a = policy.agreement
+    terms: list[dict[str, Any]] = []
+    if a is not None and a.term is not None:
+        terms.append({"id": a.term.clause_id, "title": w.t("term.title"), "text": _term_text(a, w)})
+    if a is not None and a.amendment is not None:
+        m = a.amendment
+        paragraphs = [w.t("amendment.approvers", parties=w.teams(m.approvers))] if m.approvers else []
+        paragraphs += [visible(t.value) for t in m.text]
+        terms.append({"id": m.clause_id, "title": w.t("amendment.title"), "text": w.sentences(paragraphs)})
+    for n, clause in enumerate(terms, 1):
+        clause["number"] = _number(section, n)
+    conditions = [
+        {"number": _number(section, n), "id": c.clause_id, "text": visible(c.text)}
+        for n, c in enumerate(policy.cancellations, len(terms) + 1)
+    ]
+    section.extra["terms"] = terms
+    section.extra["conditions"] = conditions
+    section.clauses = terms + conditions
+
+
+def _term_text(a: ir.Agreement, w: Words) -> str:
+    term = a.term
+    assert term is not None
+    effective = a.effective.value if a.effective else None
+    try:
+        last = term.last_day(effective)
+    except (OverflowError, ValueError):
+        last = None
+    values = {"effective": effective.isoformat() if effective else "", "until": last.isoformat() if last else ""}
+    if term.length is not None:
+        first = w.t("term.length", length=w.t(f"term_unit.{term.length.unit}", n=term.length.every), **values)
+    else:
+        first = w.t("term.until", **values)
+    if term.renewal == "automatic":
+        second = w.t("term.renews_automatically")
+    elif term.renewal == "after_review":
+        second = w.t("term.renews_after_review", review=w.review(term.review))
+    else:
+        second = w.t("term.expires")
+    return w.sentences([first, second])
 
 
 # ------------------------------------------------------------------ invisible characters

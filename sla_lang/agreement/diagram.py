@@ -1,6 +1,6 @@
 """The stage diagram: Mermaid source for Markdown, a laid-out graph for the SVG of HTML/PDF.
 
-The SVG layout is our own (GitHub renders the Mermaid; WeasyPrint cannot run Mermaid), a small
+The SVG layout is our own (GitHub renders the Mermaid; Typst cannot run Mermaid), a small
 deterministic Sugiyama layout:
 
 1. cycles are broken by a depth-first search from the entry stages in source order: an edge

@@ -6,8 +6,8 @@ Two steps, in this order:
    control characters — become their code, `[U+200F]`; line breaks and tabs inside a text
    become spaces. A signed agreement shows exactly what the policy says.
 2. The format's escaping: HTML and SVG by jinja2's autoescape; Markdown by `markdown()` (applied
-   to every `{{ … }}` of the Markdown templates by the environment's finalize hook); Mermaid
-   labels by `mermaid()`.
+   to every `{{ … }}` of the Markdown templates by the environment's finalize hook); Typst
+   markup (the PDF) likewise by `typst_markup()`; Mermaid labels by `mermaid()`.
 """
 
 from __future__ import annotations
@@ -99,3 +99,26 @@ def mermaid(text: str) -> str:
         else:
             out.append(f"#{ord(ch)};")
     return "".join(out)
+
+
+# ------------------------------------------------------------------ Typst (the PDF)
+
+_TYPST_SIGNS = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def typst_markup(text: object) -> str:
+    """Plain text → Typst markup that typesets as exactly that text.
+
+    Every ASCII sign is escaped with a backslash (Typst reads `\\X` as the character X for
+    every ASCII sign), so no text can start markup, a comment, a function call, a smart quote
+    or a list. Letters, digits, spaces and non-ASCII characters are plain text already; line
+    breaks never reach here (`visible` turned them into spaces), and a space cannot follow a
+    backslash, which would make a forced line break.
+    """
+    return "".join("\\" + ch if ch in _TYPST_SIGNS else ch for ch in str(text))
+
+
+def typst_string(text: str) -> str:
+    """A Typst string literal holding `text`."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'

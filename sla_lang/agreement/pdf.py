@@ -1,43 +1,48 @@
-"""The signable PDF: WeasyPrint renders the HTML variant, pyHanko adds the signature fields.
+"""The signable PDF: Typst typesets the document, pyHanko adds the signature fields.
 
 Guarantees:
-- Japanese text is drawn with a real font, never with empty boxes: before rendering,
-  `fc-list :lang=ja` must list a font when the document has Japanese text (SLA801); after
-  rendering, no character may have fallen back to the `.notdef` glyph (SLA801/SLA802).
+- Japanese text is drawn with a real font, never with empty boxes: before typesetting, every
+  character must have a glyph in one of the chosen font files (SLA801 for Japanese, SLA802 for
+  anything else); after typesetting, every non-ASCII character of the source must be in the
+  text the PDF's fonts map back (a glyph Typst could not find has no such mapping).
+- Fonts are chosen by file, not by locale (`fonts.py`), and embedded as subsets.
 - One empty AcroForm signature field per party, named after the party's id, exactly over the
-  signature line of that party (found through the HTML anchor `signature-field-N`).
+  signature area of that party's box: the template labels each area with a
+  `<sla-signature-field>` metadata carrying its page and position, read back with Typst's query.
 - The fingerprint and version are machine-readable in the document information dictionary
-  (`/SLAFingerprint`, `/SLAVersion`) as well as printed in every page footer.
-- Byte-identical output for the same input and environment: the creation and modification
-  dates come from `SOURCE_DATE_EPOCH`, else from the agreement's effective date; the trailer
-  /ID is derived from the content (pydyf's own hash, and for pyHanko's update a SHA-256 of
-  the rendered bytes) instead of the clock or a random generator.
+  (`/SLAFingerprint`, `/SLAVersion`, and `/Keywords`) as well as printed in every page footer.
+- Byte-identical output for the same input: the creation and modification dates come from
+  `SOURCE_DATE_EPOCH`, else from the agreement's effective date; Typst derives the first half of
+  the trailer /ID from the document, the second half is a SHA-256 of Typst's bytes.
 
-WeasyPrint and pyHanko are imported here only, on first use (`pip install 'sla-lang[pdf]'`).
+Typst and pyHanko are imported here only, on first use (`pip install 'sla-lang[pdf]'`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import logging
+import json
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 import unicodedata
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..diagnostics import Diagnostic, Severity
 from ..source import Span
 from .content import Document
+from .fonts import FONT_PACKAGES, FontSet, choose_fonts, installed_faces
 from .rules import MISSING_GLYPH, NO_JAPANESE_FONT, PDF_EXTRA_MISSING, PDF_RENDER_FAILED
 
 if TYPE_CHECKING:
     from .. import ir
 
-FONT_PACKAGES = "`fonts-ipaexfont` or `fonts-noto-cjk`"
-CSS_PX_TO_PT = 0.75
+SIGNATURE_LABEL = "<sla-signature-field>"
 
 
 class PdfProblem(Exception):
@@ -69,56 +74,65 @@ def _where(policy: ir.Policy) -> Span:
     return a.span if a is not None else Span.point(policy.path)
 
 
+def _failed(policy: ir.Policy, what: str, exc: Exception) -> PdfProblem:
+    message = getattr(exc, "message", None) or str(exc)
+    return PdfProblem(Diagnostic(PDF_RENDER_FAILED, f"{what}: {type(exc).__name__}: {message}", _where(policy),
+                                 help="set SLA_DEBUG=1 for the traceback"))
+
+
 def _render(policy: ir.Policy, doc: Document) -> bytes:
     try:
         import pyhanko  # noqa: F401
-        import weasyprint
-    except (ImportError, OSError) as exc:  # OSError: WeasyPrint installed but pango missing
+        import typst
+    except ImportError as exc:
         raise PdfProblem(Diagnostic(
             PDF_EXTRA_MISSING,
             f"cannot render the PDF: {exc}",
             _where(policy),
-            help="install the PDF extra: pip install 'sla-lang[pdf]' (and the pango library of your system)",
+            help="install the PDF extra: pip install 'sla-lang[pdf]'",
         )) from None
 
-    from .render import render_html
+    from .render import render_typst
+
+    # the text decides the fonts (a fallback family for characters the preferred ones lack),
+    # and the fonts are named in the source: the characters are taken from a first rendering
+    characters = set(render_typst(doc, fonts={"body": [], "mono": []}))
+    fonts = _fonts_for(policy, doc, characters)
+    source = render_typst(doc, fonts={"body": fonts.body, "mono": fonts.mono})
+    missing = fonts.missing(characters)
+    if missing:
+        raise PdfProblem(_missing_glyphs(policy, missing))
 
     moment = document_date(policy)
-    html = render_html(doc, pdf={"created": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
-    japanese = [ch for ch in dict.fromkeys(html) if is_japanese(ch)]
-    if japanese and japanese_fonts() == []:
-        raise PdfProblem(_no_japanese_font(policy, japanese))
-
-    notdef = _NotdefWarnings()
-    logger = logging.getLogger("weasyprint")
-    logger.addHandler(notdef)
     try:
-        document = weasyprint.HTML(string=html, url_fetcher=_refuse_fetch).render()
-        fields = _signature_boxes(document, doc)
-        rendered = document.write_pdf(
-            pdf_identifier=True,  # pydyf derives the /ID from a hash of the content
-            finisher=_metadata_finisher(doc),
-        )
-    except PdfProblem:
-        raise
-    except Exception as exc:  # a broken pango or font must not become a traceback
+        with tempfile.TemporaryDirectory(prefix="sla-pdf-") as folder:
+            # Typst reads the main file and the fonts from folders: only the chosen files are there
+            main = Path(folder) / "agreement.typ"
+            main.write_text(source, encoding="utf-8")
+            fonts.link_into(Path(folder) / "fonts")
+            compiler = typst.Compiler(str(main), root=folder, font_paths=[str(Path(folder) / "fonts")],
+                                      ignore_system_fonts=True)
+            rendered = compiler.compile(format="pdf", timestamp=moment)
+            boxes = json.loads(compiler.query(SIGNATURE_LABEL, field="value"))
+    except Exception as exc:  # a broken font or engine must not become a traceback
         if os.environ.get("SLA_DEBUG"):
             raise
-        raise PdfProblem(Diagnostic(PDF_RENDER_FAILED, f"WeasyPrint failed: {type(exc).__name__}: {exc}",
-                                    _where(policy), help="set SLA_DEBUG=1 for the traceback")) from None
-    finally:
-        logger.removeHandler(notdef)
-    missing = sorted({cp for font in document.fonts.values() for cp in getattr(font, "missing", {})} | notdef.codepoints)
-    if missing:
-        raise PdfProblem(_missing_glyphs(policy, [chr(cp) for cp in missing]))
+        raise _failed(policy, "Typst failed", exc) from None
     try:
-        return add_signature_fields(rendered, fields, moment)
+        from pyhanko.pdf_utils.reader import PdfFileReader
+
+        undrawn = undrawn_characters(PdfFileReader(io.BytesIO(rendered)), characters)
+        if undrawn:
+            missing = _missing_glyphs(policy, undrawn)
+            raise PdfProblem(Diagnostic(missing.rule, missing.message + " (Typst drew no glyph for it)", missing.span,
+                                        help=missing.help))
+        return finish_pdf(rendered, doc, _signature_fields(boxes, doc), moment)
+    except PdfProblem:
+        raise
     except Exception as exc:
         if os.environ.get("SLA_DEBUG"):
             raise
-        raise PdfProblem(Diagnostic(PDF_RENDER_FAILED, f"pyHanko could not add the signature fields: "
-                                    f"{type(exc).__name__}: {exc}", _where(policy),
-                                    help="set SLA_DEBUG=1 for the traceback")) from None
+        raise _failed(policy, "pyHanko could not add the signature fields", exc) from None
 
 
 def document_date(policy: ir.Policy) -> datetime:
@@ -131,10 +145,6 @@ def document_date(policy: ir.Policy) -> datetime:
         d = a.effective.value
         return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
     return datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _refuse_fetch(url: str, *args, **kwargs):
-    raise ValueError(f"the agreement has no external resources (refused {url!r})")
 
 
 # ------------------------------------------------------------------ fonts
@@ -164,6 +174,20 @@ def japanese_fonts() -> list[str] | None:
     return sorted(line.strip().rstrip(":") for line in out.stdout.splitlines() if line.strip())
 
 
+def _fonts_for(policy: ir.Policy, doc: Document, characters: set[str]) -> FontSet:
+    faces = installed_faces()
+    if faces is None:
+        raise PdfProblem(Diagnostic(
+            MISSING_GLYPH, "cannot choose the fonts of the PDF: fontconfig's `fc-list` is not installed",
+            _where(policy), help="install fontconfig and the fonts (Debian/Ubuntu: bash scripts/install.sh)"))
+    fonts = choose_fonts(faces)
+    fonts.add_fallbacks(faces, characters)
+    if doc.lang == "ja" and fonts.japanese:
+        # Japanese text with the Latin letters of the Japanese family: one design, one weight scale
+        fonts.body = [fonts.japanese] + [f for f in fonts.body if f != fonts.japanese]
+    return fonts
+
+
 def _no_japanese_font(policy: ir.Policy, sample: list[str]) -> Diagnostic:
     shown = "".join(sample[:8])
     return Diagnostic(
@@ -188,68 +212,56 @@ def _missing_glyphs(policy: ir.Policy, chars: list[str]) -> Diagnostic:
     )
 
 
-class _NotdefWarnings(logging.Handler):
-    """Collects the code points of WeasyPrint's '.notdef glyph rendered' warnings."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.codepoints: set[int] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if ".notdef" in str(record.msg) and len(record.args or ()) >= 2 and isinstance(record.args[1], int):
-            self.codepoints.add(record.args[1])
+# ------------------------------------------------------------------ signature fields, metadata, glyph check
 
 
-# ------------------------------------------------------------------ metadata and signature fields
+def _signature_fields(boxes: list[dict], doc: Document) -> list[tuple[str, int, tuple[float, float, float, float]]]:
+    """(field name, page index, (x1, y1, x2, y2) in PDF points) of every party's signature area.
 
-
-def _metadata_finisher(doc: Document):
-    def finish(document, pdf) -> None:
-        import pydyf
-
-        pdf.info["SLAFingerprint"] = pydyf.String(doc.fingerprint)
-        pdf.info["SLAVersion"] = pydyf.String(doc.version)
-        pdf.info["Keywords"] = pydyf.String(f"sla-fingerprint:{doc.fingerprint}")
-
-    return finish
-
-
-def _signature_boxes(document, doc: Document) -> list[tuple[str, int, tuple[float, float, float, float]]]:
-    """(field name, page index, (x1, y1, x2, y2) in PDF points) for every party's signature line."""
+    Typst reports each area's top-left corner from the top of its page (1-based page numbers);
+    PDF user space counts from the bottom. The page height is A4's, as the template sets it.
+    """
+    by_field: dict[str, dict] = {}
+    for box in boxes:
+        if box["field"] in by_field:
+            raise RuntimeError(f"the signature area of `{box['field']}` was laid out twice")
+        by_field[box["field"]] = box
     out = []
     for sig in doc.signatures:
-        for index, page in enumerate(document.pages):
-            rect = page.anchors.get(sig["anchor"])
-            if rect is None:
-                continue
-            if len(rect) != 4:
-                raise RuntimeError("this WeasyPrint gives anchor points, not boxes; sla needs WeasyPrint 63 or later")
-            x1, y1, x2, y2 = rect
-            height = page.height
-            out.append((sig["field"], index, (
-                round(x1 * CSS_PX_TO_PT, 2), round((height - y2) * CSS_PX_TO_PT, 2),
-                round(x2 * CSS_PX_TO_PT, 2), round((height - y1) * CSS_PX_TO_PT, 2),
-            )))
-            break
-        else:
-            raise RuntimeError(f"the signature line of `{sig['field']}` is missing from the laid-out pages")
+        box = by_field.get(sig["field"])
+        if box is None:
+            raise RuntimeError(f"the signature area of `{sig['field']}` is missing from the laid-out pages")
+        x, y, width, height = box["x"], box["y"], box["width"], box["height"]
+        out.append((sig["field"], int(box["page"]) - 1, (
+            round(x, 2), round(A4_HEIGHT_PT - y - height, 2), round(x + width, 2), round(A4_HEIGHT_PT - y, 2),
+        )))
     return out
 
 
-def add_signature_fields(pdf: bytes, fields, moment: datetime) -> bytes:
-    """Append one empty signature field per party, deterministically (see module docstring)."""
+A4_HEIGHT_PT = 297 / 25.4 * 72
+
+
+def finish_pdf(pdf: bytes, doc: Document, fields, moment: datetime) -> bytes:
+    """Typst's PDF with sla's metadata and one empty signature field per party, appended as
+    one incremental update (deterministic: see the module docstring)."""
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields as sig_fields
 
     class ReproducibleWriter(IncrementalPdfFileWriter):
-        # pyHanko stamps /ModDate with the clock and draws the second half of the trailer /ID
-        # from os.urandom; both are replaced by values that depend on the input only.
+        # pyHanko would stamp /ModDate and the XMP metadata with the clock and a /Producer of
+        # its own: the information dictionary is updated here instead, with sla's values only.
         def _update_meta(self) -> None:
-            super()._update_meta()
-            if self._info is not None:
-                info = self._info.get_object()
-                info["/ModDate"] = generic.pdf_date(moment)
+            info = self._info.get_object() if self._info is not None else None
+            if info is None:
+                info = generic.DictionaryObject()
+                self._info = self.add_object(info)
+            info["/SLAFingerprint"] = generic.TextStringObject(doc.fingerprint)
+            info["/SLAVersion"] = generic.TextStringObject(doc.version)
+            info["/Keywords"] = generic.TextStringObject(f"sla-fingerprint:{doc.fingerprint}")
+            info["/CreationDate"] = generic.pdf_date(moment)
+            info["/ModDate"] = generic.pdf_date(moment)
+            self.mark_update(self._info)
 
     writer = ReproducibleWriter(io.BytesIO(pdf))
     first_id = writer._document_id[0]
@@ -263,3 +275,69 @@ def add_signature_fields(pdf: bytes, fields, moment: datetime) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def undrawn_characters(reader, source: set[str]) -> list[str]:
+    """The non-ASCII letters, digits, signs and punctuation of the source that no font of the
+    PDF maps a glyph back to: what Typst could not find a glyph for (it draws `.notdef`, which
+    has no ToUnicode entry). Every such character of the source is printed: the template
+    writes no text that is not shown."""
+    wanted = {ch for ch in source if ord(ch) > 0x7F and unicodedata.category(ch)[0] in "LNPS"}
+    return sorted(wanted - drawn_characters(reader))
+
+
+def drawn_characters(reader) -> set[str]:
+    """Every character the PDF's fonts map a glyph back to (their ToUnicode maps), on every
+    page and in every form XObject (the diagram) it uses."""
+    out: set[str] = set()
+    seen: set[int] = set()
+
+    def resources(res) -> None:
+        res = res.get_object()
+        fonts = res.get("/Font")
+        for font in (fonts.get_object().values() if fonts is not None else ()):
+            font = font.get_object()
+            if id(font) in seen or "/ToUnicode" not in font:
+                continue
+            seen.add(id(font))
+            out.update(_to_unicode_text(font["/ToUnicode"].get_object().data))
+        xobjects = res.get("/XObject")
+        for xobject in (xobjects.get_object().values() if xobjects is not None else ()):
+            xobject = xobject.get_object()
+            if xobject.get("/Subtype") == "/Form" and "/Resources" in xobject and id(xobject) not in seen:
+                seen.add(id(xobject))
+                resources(xobject["/Resources"])
+
+    stack = [reader.root["/Pages"]]
+    while stack:
+        node = stack.pop().get_object()
+        if node.get("/Type") == "/Pages":
+            stack.extend(node["/Kids"])
+        elif "/Resources" in node:
+            resources(node["/Resources"])
+    return out
+
+
+_HEX = rb"<([0-9A-Fa-f]+)>"
+
+
+def _to_unicode_text(cmap: bytes) -> set[str]:
+    """The characters a ToUnicode CMap maps glyphs to (bfchar and bfrange entries)."""
+    def text(hex_digits: bytes) -> str:
+        return bytes.fromhex(hex_digits.decode()).decode("utf-16-be", "replace")
+
+    out: set[str] = set()
+    for block in re.findall(rb"beginbfchar(.*?)endbfchar", cmap, re.DOTALL):
+        for _, destination in re.findall(_HEX + rb"\s*" + _HEX, block):
+            out.update(text(destination))
+    for block in re.findall(rb"beginbfrange(.*?)endbfrange", cmap, re.DOTALL):
+        for lo, hi, rest in re.findall(_HEX + rb"\s*" + _HEX + rb"\s*(<[0-9A-Fa-f]+>|\[[^\]]*\])", block):
+            if rest.startswith(b"["):  # one destination per glyph
+                for destination in re.findall(_HEX, rest):
+                    out.update(text(destination))
+                continue
+            base = text(rest[1:-1])
+            if base:
+                for i in range(int(hi, 16) - int(lo, 16) + 1):
+                    out.update(base[:-1] + chr(ord(base[-1]) + i))
+    return out

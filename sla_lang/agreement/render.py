@@ -1,32 +1,62 @@
 """jinja2 environments of the agreement templates (`targets/agreement/*.j2`).
 
-Both environments are strict (`StrictUndefined`) and escape by default:
+The environments are strict (`StrictUndefined`) and escape by default:
 - HTML (and the SVG diagram inside it): jinja2's autoescape.
 - Markdown: every `{{ … }}` passes through `escape.markdown` (the environment's finalize
   hook), so a label can never become markup; `|code` makes a code span and `|verbatim` marks
   text that is already Markdown (the escaped Mermaid source).
+- Typst (the PDF): every `{{ … }}` passes through `escape.typst_markup` the same way;
+  `|verbatim` marks Typst that sla wrote itself.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
 from .catalogue import Catalogue
 from .content import Document
-from .escape import code_span, markdown
+from .escape import code_span, markdown, typst_markup, typst_string
+
+# A4 less the margins of agreement.typ.j2, in points: the widest and tallest a figure may be.
+TYPST_TEXT_WIDTH_PT = (210 - 30) / 25.4 * 72
+TYPST_FIGURE_HEIGHT_PT = 600.0
+CSS_PX_TO_PT = 0.75
 
 
 class Verbatim(str):
-    """Markdown that is inserted as it is."""
+    """Markup (Markdown or Typst) that is inserted as it is."""
 
 
-def _finalize_markdown(value: Any) -> str:
-    if value is None:
-        raise TypeError("a template printed None: the document data is missing a value")
-    if isinstance(value, Verbatim):
-        return value
-    return markdown(value)
+def _finalizer(escape):
+    def finalize(value: Any) -> str:
+        if value is None:
+            raise TypeError("a template printed None: the document data is missing a value")
+        if isinstance(value, Verbatim):
+            return value
+        return escape(value)
+
+    return finalize
+
+
+_LATIN_WORD = re.compile(r"[\x21-\x7e]+")
+
+
+def _typst_header(cells: list[str]) -> Verbatim:
+    """A table's header row for `sla-table`: each cell with its longest Latin word, which the
+    column must not be narrower than (the header of a narrow column may wrap, but not inside
+    a word)."""
+    def longest_word(text: str) -> str:
+        return max(_LATIN_WORD.findall(text), key=len, default="")
+
+    return Verbatim("(" + "".join(f"([{typst_markup(c)}], {typst_string(longest_word(c))}), " for c in cells) + "),")
+
+
+def _typst_clause_id(clause_id: str) -> Verbatim:
+    return Verbatim(f"#cid({typst_string(clause_id)})")
+
+
 
 
 @cache
@@ -43,9 +73,15 @@ def _environment(fmt: str):
         keep_trailing_newline=True,
     )
     if fmt == "md":
-        env = jinja2.Environment(autoescape=False, finalize=_finalize_markdown, **options)
+        env = jinja2.Environment(autoescape=False, finalize=_finalizer(markdown), **options)
         env.filters["code"] = lambda text: Verbatim(code_span(str(text)))
         env.filters["verbatim"] = Verbatim
+    elif fmt == "typ":
+        env = jinja2.Environment(autoescape=False, finalize=_finalizer(typst_markup), **options)
+        env.filters["verbatim"] = Verbatim
+        env.filters["typst_string"] = lambda text: Verbatim(typst_string(str(text)))
+        env.filters["cid"] = _typst_clause_id
+        env.filters["header"] = _typst_header
     else:
         env = jinja2.Environment(autoescape=True, **options)
     return env
@@ -74,9 +110,8 @@ def render_markdown(doc: Document) -> str:
     return _environment("md").get_template("agreement.md.j2").render(doc=doc, t=t)
 
 
-def render_html(doc: Document, *, pdf: dict[str, Any] | None = None) -> str:
-    """The standalone HTML document; with `pdf` the variant WeasyPrint renders (page footers,
-    signature-field placeholders, creation dates)."""
+def render_html(doc: Document) -> str:
+    """The standalone HTML document (screen and print)."""
     import markupsafe
 
     t = Catalogue(doc.lang)
@@ -86,8 +121,46 @@ def render_html(doc: Document, *, pdf: dict[str, Any] | None = None) -> str:
     return env.get_template("agreement.html.j2").render(
         doc=doc,
         t=t,
-        pdf=pdf,
         diagram_svg=markupsafe.Markup(svg),
         footer_css=markupsafe.Markup(css_string(footer)),
         page_counter=markupsafe.Markup(page_counter_content(t)),
+    )
+
+
+def page_counter_typst(t: Catalogue) -> str:
+    """Typst markup of "Page N of M" (inside a `context`): the catalogue's words escaped, the
+    numbers from Typst's page counter."""
+    marker = "\x00"
+    text = t("footer.page", page=f"{marker}page{marker}", pages=f"{marker}pages{marker}")
+    counters = {"page": "#counter(page).display()", "pages": "#counter(page).final().first()"}
+    return "".join(counters[piece] if i % 2 else typst_markup(piece) for i, piece in enumerate(text.split(marker)))
+
+
+def footer_typst(t: Catalogue, doc: Document) -> str:
+    """Typst markup of the page footer's text, the fingerprint unbreakable (a narrow line breaks
+    before it, not inside the word before it)."""
+    marker = "\x00"
+    text = t("footer.text", title=doc.title, version=doc.version, fingerprint=marker)
+    return f"#box[{typst_markup(doc.fingerprint)}]".join(typst_markup(piece) for piece in text.split(marker))
+
+
+def render_typst(doc: Document, *, fonts: dict[str, list[str]]) -> str:
+    """The Typst source of the PDF. `fonts`: the family names Typst may use, in order of
+    preference, for the body text (`body`) and for clause ids and HubSpot names (`mono`)."""
+    t = Catalogue(doc.lang)
+    env = _environment("html")  # the SVG diagram is XML: escaped by the HTML environment
+    diagram = doc.diagram.lay_out()
+    svg = env.get_template("diagram.svg.j2").render(diagram=diagram, t=t, lang=doc.lang)
+    width_pt = diagram.width * CSS_PX_TO_PT
+    height_pt = diagram.height * CSS_PX_TO_PT
+    scale = min(1.0, TYPST_TEXT_WIDTH_PT / width_pt if width_pt else 1.0,
+                TYPST_FIGURE_HEIGHT_PT / height_pt if height_pt else 1.0)
+    return _environment("typ").get_template("agreement.typ.j2").render(
+        doc=doc,
+        t=t,
+        fonts=fonts,
+        diagram_svg=svg,
+        diagram_width=f"{width_pt * scale:.2f}pt",
+        page_counter=page_counter_typst(t),
+        footer=footer_typst(t, doc),
     )

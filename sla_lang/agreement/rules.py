@@ -12,10 +12,10 @@ PDF_EXTRA_MISSING = define_rule(
     "SLA800",
     "pdf-renderer-missing",
     Severity.ERROR,
-    "The PDF cannot be rendered because WeasyPrint or pyHanko is not installed.",
-    explanation="The PDF of the agreement is rendered with WeasyPrint and receives its signature "
-    "fields from pyHanko; both come with the `pdf` extra (`pip install 'sla-lang[pdf]'`, which also "
-    "needs the pango library of the operating system). When the PDF was asked for with "
+    "The PDF cannot be rendered because Typst or pyHanko is not installed.",
+    explanation="The PDF of the agreement is typeset with Typst (the `typst` package, a compiled "
+    "engine) and receives its signature fields from pyHanko; both come with the `pdf` extra "
+    "(`pip install 'sla-lang[pdf]'`). When the PDF was asked for with "
     "`--format pdf` this is an error; when it was only part of the default formats the PDF is "
     "skipped and this is a warning, and the Markdown and HTML are still written.",
     bad="$ sla build policies/acme.sla --target agreement --format pdf -o build/\n"
@@ -31,11 +31,12 @@ NO_JAPANESE_FONT = define_rule(
     explanation="A PDF rendered without a Japanese font shows empty boxes instead of the text, "
     "while still looking right to copy-and-paste and to `pdftotext`. sla refuses to write such a "
     "PDF. Install a Japanese font with the operating system's package manager: on Debian and "
-    "Ubuntu `apt-get install fonts-ipaexfont` (what scripts/install.sh installs) or "
-    "`fonts-noto-cjk`. `fc-list :lang=ja` lists the fonts that qualify. As with SLA800, this is a "
+    "Ubuntu `apt-get install fonts-noto-cjk` (what scripts/install.sh installs: Noto Sans CJK JP, "
+    "which has a bold face) or `fonts-ipaexfont` (one weight only). `fc-list :lang=ja` lists the "
+    "fonts that qualify. As with SLA800, this is a "
     "warning (and the PDF is skipped) unless `--format pdf` was given.",
     bad='agreement "営業・マーケティングSLA" {   # built on a machine with no Japanese font',
-    good="$ sudo apt-get install fonts-ipaexfont",
+    good="$ sudo apt-get install fonts-noto-cjk",
 )
 
 MISSING_GLYPH = define_rule(
@@ -43,7 +44,7 @@ MISSING_GLYPH = define_rule(
     "missing-glyph",
     Severity.ERROR,
     "Some characters of the document have no glyph in any installed font.",
-    explanation="WeasyPrint would draw an empty box (the `.notdef` glyph) for these characters, "
+    explanation="Typst would draw an empty box (the `.notdef` glyph) for these characters, "
     "so the signed document would not show what the policy says. Install a font that covers "
     "them (for example Debian's `fonts-noto-core` or `fonts-noto-color-emoji`), or write the text "
     "without them. As with SLA800, this is a warning (and the PDF is skipped) unless "
@@ -70,11 +71,12 @@ PDF_RENDER_FAILED = define_rule(
     "SLA804",
     "pdf-render-failed",
     Severity.ERROR,
-    "WeasyPrint or pyHanko failed while producing the PDF.",
-    explanation="The renderer raised an error or produced a PDF in which the signature lines "
+    "Typst or pyHanko failed while producing the PDF.",
+    explanation="The renderer raised an error or produced a PDF in which the signature areas "
     "could not be found. The message carries the renderer's own words. This usually means a "
-    "broken installation of pango or of the fonts; `SLA_DEBUG=1` prints the Python traceback.",
-    bad="$ sla build policies/acme.sla -t agreement --format pdf -o build/   # with a broken pango",
+    "broken installation of the `typst` package or of the fonts; `SLA_DEBUG=1` prints the Python "
+    "traceback.",
+    bad="$ sla build policies/acme.sla -t agreement --format pdf -o build/   # with a broken font file",
     good="$ bash scripts/install.sh && sla build policies/acme.sla -t agreement --format pdf -o build/",
 )
 

@@ -32,6 +32,15 @@ class Words:
             return items[0]
         return self.t("list.sep").join(items[:-1]) + self.t(f"list.{conjunction}") + items[-1]
 
+    def sentences(self, sentences: Iterable[str]) -> str:
+        """Whole sentences one after another: a space between them in English, none after
+        Japanese 。."""
+        out = ""
+        for sentence in sentences:
+            if sentence:
+                out = self.t("doc.sentences", first=out, second=sentence) if out else sentence
+        return out
+
     def quote(self, text: str) -> str:
         return self.t("quote", text=visible(text))
 

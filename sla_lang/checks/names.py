@@ -176,6 +176,8 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
         a = policy.agreement
         if a and a.owner:
             yield a.owner
+        if a and a.amendment:
+            yield from a.amendment.approvers
         for team in policy.teams:
             if team.parent:
                 yield team.parent
@@ -248,6 +250,9 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
                 )
         if kpi.alert and kpi.alert.review and kpi.alert.review.name not in reviews:
             yield undefined(kpi.alert.review, "review", reviews, "reviews are declared with `review NAME { … }`")
+    term = policy.agreement.term if policy.agreement else None
+    if term is not None and term.review is not None and term.review.name not in reviews:
+        yield undefined(term.review, "review", reviews, "reviews are declared with `review NAME { … }`")
 
     for info in policy.information:
         for item in info.items:

@@ -7,8 +7,7 @@ pin the date and stay reproducible.
 
 from __future__ import annotations
 
-import calendar as _calendar
-from datetime import date, timedelta
+from datetime import date
 from typing import Iterator
 
 from .. import ir
@@ -46,14 +45,7 @@ TARGET_EXCEEDS_CAPACITY = define_rule(
 
 
 def add_cadence(start: date, cadence: ir.Cadence) -> date:
-    if cadence.unit == "day":
-        return start + timedelta(days=cadence.every)
-    if cadence.unit == "week":
-        return start + timedelta(weeks=cadence.every)
-    months = cadence.every * {"month": 1, "quarter": 3, "year": 12}[cadence.unit]
-    index = start.month - 1 + months
-    year, month = start.year + index // 12, index % 12 + 1
-    return date(year, month, min(start.day, _calendar.monthrange(year, month)[1]))
+    return ir.add_period(start, cadence.every, cadence.unit)
 
 
 def _every(cadence: ir.Cadence) -> str:

@@ -94,6 +94,24 @@ ESCALATION_TO_OWNER = define_rule(
 )
 
 
+UNIDENTIFIED_SIGNER = define_rule(
+    "SLA408",
+    "unidentified-signer",
+    Severity.WARNING,
+    "A party signs the agreement, but the policy does not say who may sign for it.",
+    explanation="Each `party` signs the agreement PDF in its own signature field. `sla verify "
+    "--policy` checks that the certificate in each field belongs to the party's lead: the "
+    "certificate's e-mail address (subject or subjectAltName) must be the lead's `email`, and its "
+    "SHA-256 fingerprint the lead's `certificate` when one is given. Without either, anybody "
+    "holding a trusted certificate could sign for the party and verify could not tell. Two "
+    "parties whose leads share an e-mail address or certificate would let one person sign for "
+    "both sides. Give every party a `lead` with its own `email` (and, to pin one certificate, "
+    "its `certificate` fingerprint: `openssl x509 -in cert.pem -noout -fingerprint -sha256`).",
+    bad='party sales "Sales" {\n  role sales\n  lead "Kenji Sato" title "Head of Sales"\n}',
+    good='party sales "Sales" {\n  role sales\n  lead "Kenji Sato" title "Head of Sales" email "kenji@example.com"\n}',
+)
+
+
 @check(STAGE_WITHOUT_OWNER)
 def find_stages_without_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
     for stage in flow(ctx).stages.values():
@@ -215,3 +233,87 @@ def find_escalations_to_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help="escalate to a manager or another team (e.g. `team sales_managers { part of sales }`)",
                     related=(Related(owner.span, "owner"),),
                 )
+
+
+@check(UNIDENTIFIED_SIGNER)
+def find_unidentified_signers(ctx: CheckContext) -> Iterator[Diagnostic]:
+    claimed: dict[tuple[str, str], ir.Team] = {}
+    for party in ctx.policy.parties:
+        lead = party.lead
+        if lead is None:
+            yield Diagnostic(
+                UNIDENTIFIED_SIGNER,
+                f"party `{party.id}` signs the agreement but names no `lead` to sign for it",
+                party.name_span,
+                help=f'add `lead "NAME" title "TITLE" email "ADDRESS"` to party `{party.id}`',
+            )
+            continue
+        if not lead.identified:
+            yield Diagnostic(
+                UNIDENTIFIED_SIGNER,
+                f"the lead of party `{party.id}` has no `email` or `certificate`: `sla verify` cannot "
+                "tell whether the right person signed",
+                lead.span,
+                help="add the e-mail address of the lead's signing certificate: "
+                f'`lead "{lead.name}" … email "ADDRESS"`',
+            )
+            continue
+        for kind, value in (("email", lead.email and lead.email.casefold()), ("certificate", lead.certificate)):
+            if value is None:
+                continue
+            other = claimed.setdefault((kind, value), party)
+            if other is not party:
+                yield Diagnostic(
+                    UNIDENTIFIED_SIGNER,
+                    f"the leads of `{other.id}` and `{party.id}` have the same `{kind}`: one person would "
+                    "sign for both parties",
+                    lead.span,
+                    help="each party signs for itself: give each lead their own e-mail address and certificate",
+                    related=(Related(other.lead.span, f"the lead of `{other.id}`"),),
+                )
+
+
+TOO_FEW_REVIEWERS = define_rule(
+    "SLA409",
+    "too-few-reviewers",
+    Severity.WARNING,
+    "A team whose approval changes need has fewer than two reviewers, so its author cannot get a change approved.",
+    explanation="`sla diff --approved-by` asks the document owner to approve every change, and each party "
+    "to approve the changes to its obligations (sla diff in the README). GitHub does not let anyone approve "
+    "their own pull request, and `sla diff --author` does not count the author's approval: a team with a "
+    "single reviewer can never approve a change that reviewer wrote — a pull request by the only RevOps "
+    "reviewer waits for ever (the owner-deadlock rule). Reviewers of teams that are `part of` a party count "
+    "for that party. Reported when the policy declares reviewers at all.",
+    bad='team revops "Revenue Operations" {\n  reviewers "@rina"\n}',
+    good='team revops "Revenue Operations" {\n  reviewers "@rina", "@taro"\n}',
+)
+
+
+@check(TOO_FEW_REVIEWERS)
+def find_teams_with_too_few_reviewers(ctx: CheckContext) -> Iterator[Diagnostic]:
+    from ..semdiff.roles import Roles
+
+    policy = ctx.policy
+    if not any(team.reviewers for team in policy.teams):
+        return  # approvals are not used with this policy
+    roles = Roles(policy)
+    needed: dict[str, str] = {}  # team id → why its approval is needed
+    owner = policy.agreement.owner.name if policy.agreement and policy.agreement.owner else None
+    if owner in policy.team_by_id:
+        needed[owner] = "the owner of the agreement, which approves every change"
+    for party in roles.all_parties:
+        needed.setdefault(party, "a party, which approves the changes to its obligations")
+    for team_id, why in needed.items():
+        teams = roles.team_subtree(team_id) if team_id == owner else roles.members(team_id)
+        reviewers = list(dict.fromkeys(r.value.strip().lstrip("@").lower() for t in teams for r in t.reviewers))
+        if len(reviewers) >= 2:
+            continue
+        team = policy.team_by_id[team_id]
+        consequence = ("a change its only reviewer writes can never be approved" if reviewers
+                       else "nobody can approve for it")
+        yield Diagnostic(
+            TOO_FEW_REVIEWERS,
+            f"team `{team_id}` has {'one reviewer' if reviewers else 'no reviewers'}; it is {why}, so {consequence}",
+            team.name_span,
+            help="add a second handle to `reviewers` (here or in a team that is `part of` it)",
+        )

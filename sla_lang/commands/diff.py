@@ -24,11 +24,14 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 @click.option("--approved-by", metavar="HANDLES",
               help="Comma- or space-separated handles that approved (e.g. the PR's approving reviewers); exit 1 "
               "unless every required team has an approval from one of its reviewers. Implies --approvers.")
+@click.option("--author", metavar="HANDLE",
+              help="The pull request's author: their own approval never counts (GitHub forbids it anyway), so "
+              "every required team needs another reviewer.")
 @click.option("--output-file", "-o", type=click.Path(dir_okay=False), help="Write the report to this file.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Read [tool.sla] from this pyproject.toml.")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
-def diff(args, base, fmt, lang, show_approvers, approved_by, output_file, config_path, isolated, color):
+def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file, config_path, isolated, color):
     """Explain what changed in the agreement between two versions of a policy.
 
     OLD and NEW are files or REV:path (read with git, path from the repository root), e.g.
@@ -97,7 +100,7 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, output_file, config
         old, new = compiled
         changes = diff_policies(old, new, old_side.name or None, new_side.name or None)
         results.append(changes)
-        approvals += required_approvals(changes, old, new)
+        approvals += required_approvals(changes, old, new, author=author)
 
     want_approvers = show_approvers or approved_by is not None
     if fmt == "json":
@@ -117,12 +120,40 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, output_file, config
         click.echo(report, nl=False)
 
     missing = []
+    unversioned = []
     if approved_by is not None:
         approved = parse_handles(approved_by)
         missing = [a for a in approvals if not a.satisfied_by(approved)]
         for a in missing:
-            who = ", ".join(a.reviewers) if a.reviewers else "nobody (declare `reviewers` in its party block)"
-            click.echo(f"sla: {a.policy}: approval missing from {a.team} ({a.label}): one of {who}", err=True)
-        if not missing:
+            if a.eligible:
+                who = "one of " + ", ".join(a.eligible)
+            elif a.reviewers:
+                who = (f"nobody but the author {author} can approve for it: add a second reviewer to the "
+                       "team (README: \"the owner-deadlock rule\"; `sla check` warns with SLA409)")
+            else:
+                who = "nobody (declare `reviewers` in its party block)"
+            click.echo(f"sla: {a.policy}: approval missing from {a.team} ({a.label}): {who}", err=True)
+        # version discipline: obligation changes under an unchanged (or too small) version fail CI
+        for pc in results:
+            v = pc.version
+            if v is not None and not v.ok:
+                unversioned.append(pc)
+                click.echo(render_diagnostic(version_diagnostic(pc), None, color=colored), err=True)
+        if not missing and not unversioned:
             click.echo("All required approvals are present.", err=True)
-    ctx.exit(EXIT_PROBLEMS if broken or missing else EXIT_OK)
+    ctx.exit(EXIT_PROBLEMS if broken or missing or unversioned else EXIT_OK)
+
+
+def version_diagnostic(pc):
+    """SLA884 for a policy whose `version` does not move as far as its changes require."""
+    from ..diagnostics import Diagnostic
+    from ..semdiff.revisions import VERSION_NOT_BUMPED
+    from ..source import Span
+
+    v = pc.version
+    why = {"major": "an obligation gets looser (or is removed, or changes in a way that cannot be told) for a party",
+           "minor": "obligations get stricter or are added", "patch": "the agreement's text changes"}[v.level]
+    proposal = f"set `version \"{v.proposed}\"`" if v.proposed else "give the agreement a new `version`"
+    state = "is unchanged" if v.old == v.new else f"moves from {v.old!r} to {v.new!r} only"
+    return Diagnostic(VERSION_NOT_BUMPED, f"{pc.path}: the agreement's version {state}, but the change needs a "
+                      f"{v.level} version: {why}", Span.point(pc.path), help=f"{proposal} in the `agreement` block")

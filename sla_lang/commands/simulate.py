@@ -184,6 +184,12 @@ def _write_json(out, run, summary, summary_only: bool) -> None:
 
 @click.command()
 @click.argument("policy", type=click.Path(dir_okay=False))
+@click.argument("hubspot_dir", required=False, metavar="[DIR]", type=click.Path())
+@click.option("--against", type=click.Choice(["hubspot"]),
+              help="Replay the scenarios through the HubSpot workflows (built in DIR, or built now) in the model of "
+              "HubSpot's workflow engine and compare them with the agreement.")
+@click.option("--portal-timezone", metavar="ZONE", help="With --against hubspot: the HubSpot account's time zone "
+              "(default: the agreement calendar's).")
 @click.option("--fixtures", "fixtures_dir", type=click.Path(), help="Folder with scenarios.json written by "
               "`sla build --target fixtures` (or the file itself). Default: generate the scenarios from POLICY now.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -192,14 +198,22 @@ def _write_json(out, run, summary, summary_only: bool) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Read [tool.sla] from this pyproject.toml.")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
-def test(policy, fixtures_dir, fmt, quiet, lang, config_path, isolated, color):
+def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet, lang, config_path, isolated, color):
     """Replay scenarios through POLICY and report pass/fail for each.
 
     Scenarios come from --fixtures (a build of the fixtures target, e.g. from before a policy
     change) or are generated from POLICY, plus your own scenarios kept next to the policy:
     NAME.scenarios.json and NAME.scenarios/*.json. Exit status 1 when a scenario fails or a
     scenario file is invalid.
+
+    With --against hubspot, each scenario is run through the HubSpot workflows (DIR: what `sla
+    build POLICY --target hubspot` wrote; default: built now) in an executable model of
+    HubSpot's workflow engine and through the reference simulator, and fails where HubSpot would
+    not do what the agreement says (stage path, deadline verdicts and breach moments,
+    escalation recipients, tasks and their owners).
     """
+    if hubspot_dir is not None and against is None:
+        raise click.UsageError("DIR is the HubSpot build to test: give it with --against hubspot")
     from ..irjson import fingerprint
     from ..simulate.engine import Plan
     from ..simulate.rules import STALE_FIXTURES
@@ -247,8 +261,18 @@ def test(policy, fixtures_dir, fmt, quiet, lang, config_path, isolated, color):
         problems += loaded.diagnostics
         sources.append((loaded.path, loaded.scenarios, None, loaded.lines))
 
+    if against == "hubspot":
+        from .against_hubspot import load_hubspot, outcomes_against_hubspot, portal_zone
+
+        zone = portal_zone(portal_timezone)
+        bundle, built_label, build_problems = load_hubspot(compiled, result.path, hubspot_dir)
+        problems += build_problems
     _show_diagnostics(problems, {}, colored)
     outcomes = []
+    shown = sources
+    if against == "hubspot":
+        outcomes = outcomes_against_hubspot(compiled, bundle, sources, zone)
+        sources = []  # compared with a fresh simulation above, not with the recorded expectations
     for label, scenarios, summary, lines in sources:
         for scenario in scenarios:
             run = replay(compiled, scenario, plan=plan, path=f"{label} ({scenario['id']})")
@@ -278,9 +302,10 @@ def test(policy, fixtures_dir, fmt, quiet, lang, config_path, isolated, color):
         def style(text, **kw):
             return click.style(text, **kw) if colored else text
 
-        click.echo(f"{result.path}: {len(outcomes)} scenario{'s' * (len(outcomes) != 1)} ("
+        against_text = f" against HubSpot ({built_label})" if against == "hubspot" else ""
+        click.echo(f"{result.path}: {len(outcomes)} scenario{'s' * (len(outcomes) != 1)}{against_text} ("
                    + "; ".join(f"{len(s)} {label if label.startswith('generated') else 'from ' + label}"
-                               for label, s, _, _ in sources) + ")")
+                               for label, s, _, _ in shown) + ")")
         for o in outcomes:
             if o["passed"] and quiet:
                 continue
@@ -291,6 +316,11 @@ def test(policy, fixtures_dir, fmt, quiet, lang, config_path, isolated, color):
                 click.echo(f"        at {o['source']}")
                 for line in o["differences"]:
                     click.echo(f"        {line}")
+                if against == "hubspot":
+                    from .against_hubspot import timeline_lines
+
+                    for line in timeline_lines(o):
+                        click.echo(f"        {line}")
         verdict = f"{passed} passed, {failed} failed" + (f", {invalid} invalid scenario file problem(s)" if invalid else "")
         click.echo(style(verdict + ".", bold=True))
     click.get_current_context().exit(0 if failed == 0 and invalid == 0 else 1)

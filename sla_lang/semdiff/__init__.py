@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 from ..ir import Policy
 from ..irjson import fingerprint
-from .compare import compare_policies, parties_of, party_of
-from .model import ADDED, LOOSER, MIXED, REMOVED, STRICTER, Change, Effects, PolicyChanges, Quote, What
+from .compare import compare_policies, parties_of
+from .model import ADDED, LOOSER, REMOVED, STRICTER, UNCLEAR, Change, Duty, PolicyChanges, Quote, What
+from .roles import Roles
+from .version import propose_version
 
 
 def diff_policies(old: Policy | None, new: Policy | None, old_path: str | None, new_path: str | None) -> PolicyChanges:
@@ -23,18 +25,17 @@ def diff_policies(old: Policy | None, new: Policy | None, old_path: str | None, 
     assert base is not None
     parties = parties_of(new, old)
     if old is None or new is None:
-        effect = STRICTER if old is None else LOOSER
-        effects = Effects()
-        for team in obligation_owners(base):
-            effects.add(party_of(base, team), effect)
+        direction = STRICTER if old is None else LOOSER
+        roles = Roles(base)
+        duties = tuple(Duty(party, roles.others(party) or (party,), direction) for party in obligors(base))
         title = base.agreement.title if base.agreement else base.path
         changes = [Change("policy", ADDED if old is None else REMOVED, "agreement",
-                          What.of("policy", title=Quote(title)), effects=effects.frozen())]
+                          What.of("policy", title=Quote(title)), duties=duties)]
         status = "added" if old is None else "deleted"
     else:
         changes = compare_policies(old, new)
         status = "modified" if changes else "unchanged"
-    return PolicyChanges(
+    result = PolicyChanges(
         old_path=old_path,
         new_path=new_path,
         status=status,
@@ -48,6 +49,14 @@ def diff_policies(old: Policy | None, new: Policy | None, old_path: str | None, 
         new_fingerprint=fingerprint(new) if new is not None else None,
         old_reviewers={t.id: tuple(r.value for r in t.reviewers) for t in old.teams} if old is not None else {},
     )
+    result.version = propose_version(result, _version(old), _version(new))
+    return result
+
+
+def _version(policy: Policy | None) -> str | None:
+    if policy is None or policy.agreement is None or policy.agreement.version is None:
+        return None
+    return policy.agreement.version.value
 
 
 def _owner(policy: Policy | None) -> str | None:
@@ -56,36 +65,49 @@ def _owner(policy: Policy | None) -> str | None:
     return policy.agreement.owner.name
 
 
-def obligation_owners(policy: Policy) -> list[str]:
-    """Every team the policy gives an obligation to, in declaration order."""
-    owners: list[str] = []
+def obligors(policy: Policy) -> list[str]:
+    """Every party the policy gives an obligation to, in declaration order."""
+    roles = Roles(policy)
+    teams: list[str] = []
     for stage in policy.stages:
-        if stage.owner:
-            owners.append(stage.owner.name)
-        owners += [d.owner.name for d in stage.deadlines if d.owner]
+        if stage.owner and not stage.is_terminal:
+            teams.append(stage.owner.name)
+        teams += [d.owner.name for d in stage.deadlines if d.owner]
         if stage.handoff:
-            owners.append(stage.handoff.sender.name)
-    owners += [k.owner.name for k in policy.kpis if k.owner]
-    owners += [block.sender.name for block in policy.information if block.items]
-    owners += [t.name for r in policy.responsibilities for t in (*r.responsible, *r.accountable)]
+            teams.append(stage.handoff.sender.name)
+    teams += [k.owner.name for k in policy.kpis if k.owner]
+    teams += [block.sender.name for block in policy.information if block.items]
+    teams += [t.name for r in policy.responsibilities for t in (*r.responsible, *r.accountable)]
     for review in policy.reviews:
-        owners += ([review.owner.name] if review.owner else []) + [t.name for t in review.attendees]
-    return list(dict.fromkeys(owners))
+        teams += ([review.owner.name] if review.owner else []) + [t.name for t in review.attendees]
+    return list(dict.fromkeys(p for p in (roles.party(t) for t in teams) if p))
+
+
+# kept for callers of the first version of this module
+obligation_owners = obligors
 
 
 @dataclass
 class Approval:
-    """One team whose approval the change needs: any one of its reviewers will do."""
+    """One party whose approval the change needs: any one of its reviewers (or its sub-teams') will do."""
 
     policy: str
     team: str
     label: str
     reviewers: tuple[str, ...]
-    reasons: list[str] = field(default_factory=list)  # "owner" and/or "stricter"
-    clauses: list[str] = field(default_factory=list)  # the clauses that got stricter for it
+    reasons: list[str] = field(default_factory=list)  # "owner", "obligor" and/or "beneficiary"
+    clauses: list[str] = field(default_factory=list)  # the clauses it must agree to
+    author: str | None = None  # the pull request's author: GitHub does not let it approve its own change
+
+    @property
+    def eligible(self) -> tuple[str, ...]:
+        """The reviewers whose approval counts: all but the author."""
+        if self.author is None:
+            return self.reviewers
+        return tuple(r for r in self.reviewers if _handle(r) != _handle(self.author))
 
     def satisfied_by(self, approved: set[str]) -> bool:
-        return any(_handle(r) in approved for r in self.reviewers)
+        return any(_handle(r) in approved for r in self.eligible)
 
 
 def _handle(text: str) -> str:
@@ -97,40 +119,65 @@ def parse_handles(text: str) -> set[str]:
     return {_handle(part) for part in text.replace(",", " ").split() if _handle(part)}
 
 
-def required_approvals(changes: PolicyChanges, old: Policy | None, new: Policy | None) -> list[Approval]:
-    """Parties whose obligations got stricter, plus the document owner for any change.
+def party_reviewers(policy: Policy, party: str) -> tuple[str, ...]:
+    """The reviewers who may approve for a party: its own, then those of every team part of it."""
+    roles = Roles(policy)
+    out = [r.value for team in roles.members(party) for r in team.reviewers]
+    return tuple(dict.fromkeys(out))
 
-    Reviewers are read from the *old* policy when the team existed there: a pull request cannot
-    choose who approves it by editing the `reviewers` it is judged by.
+
+def owner_reviewers(policy: Policy, team: str) -> tuple[str, ...]:
+    """The reviewers of the document owner team and of the teams part of it."""
+    out = [r.value for t in Roles(policy).team_subtree(team) for r in t.reviewers]
+    return tuple(dict.fromkeys(out))
+
+
+def required_approvals(changes: PolicyChanges, old: Policy | None, new: Policy | None,
+                       author: str | None = None) -> list[Approval]:
+    """Who must approve: for every obligation a change makes stricter, its obligor; looser or
+    removed, its beneficiaries; changed in a way that cannot be told, both — plus the document
+    owner (both owners when the owner changes) and the parties the agreement's amendment
+    procedure names (`amendment approved by …`) for any change that alters the fingerprint.
+
+    A party's reviewers are its own and its sub-teams' (`part of`), read from the *old* policy
+    when the party existed there: a pull request cannot choose who approves it by editing the
+    `reviewers` it is judged by. The author's own approval never counts.
     """
     if changes.old_fingerprint == changes.new_fingerprint:
         return []
     by_team: dict[str, Approval] = {}
 
-    def approval(team: str) -> Approval:
-        if team not in by_team:
+    def approval(team: str, owner: bool) -> Approval:
+        key = team
+        if key not in by_team:
             source = old if old is not None and team in old.team_by_id else new
             declared = source.team_by_id.get(team) if source is not None else None
-            by_team[team] = Approval(
-                changes.path, team, declared.label if declared else team,
-                tuple(r.value for r in declared.reviewers) if declared else (),
-            )
-        return by_team[team]
+            reviewers = ((owner_reviewers if owner else party_reviewers)(source, team)) if declared else ()
+            by_team[key] = Approval(changes.path, team, declared.label if declared else team, reviewers,
+                                    author=author)
+        return by_team[key]
 
+    for owner in dict.fromkeys(o for o in (changes.old_owner, changes.owner) if o):
+        approval(owner, True).reasons.append("owner")
+    # `amendment approved by …` as the old version states it: a change cannot drop its own approvers
+    stated = old if old is not None else new
+    if stated is not None and stated.agreement is not None and stated.agreement.amendment is not None:
+        for name in stated.agreement.amendment.approvers:
+            entry = approval(Roles(stated).party(name.name) or name.name, False)
+            if "amendment" not in entry.reasons:
+                entry.reasons.append("amendment")
     for change in changes.changes:
-        for party, effect in change.effects:
-            if effect in (STRICTER, MIXED):
-                entry = approval(party)
-                if "stricter" not in entry.reasons:
-                    entry.reasons.append("stricter")
+        for duty in change.duties:
+            for party in duty.approvers:
+                entry = approval(party, False)
+                reason = "obligor" if party == duty.obligor and duty.direction in (STRICTER, UNCLEAR) else "beneficiary"
+                if reason not in entry.reasons:
+                    entry.reasons.append(reason)
                 if change.clause_id not in entry.clauses:
                     entry.clauses.append(change.clause_id)
-    for owner in dict.fromkeys(o for o in (changes.old_owner, changes.owner) if o):
-        entry = approval(owner)
-        entry.reasons.insert(0, "owner")
     return sorted(by_team.values(), key=lambda a: ("owner" not in a.reasons, a.team))
 
 
 __all__ = [
-    "Approval", "Change", "PolicyChanges", "diff_policies", "obligation_owners", "parse_handles", "required_approvals",
+    "Approval", "Change", "PolicyChanges", "diff_policies", "obligors", "parse_handles", "required_approvals",
 ]

@@ -26,7 +26,7 @@ owner and attendees, the R and A of a responsibility). A team counts for the par
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Callable, Iterable, Sequence
 
 from .. import ir
@@ -39,8 +39,10 @@ from .model import (
     MIXED,
     REMOVED,
     STRICTER,
+    UNCLEAR,
     Change,
-    Effects,
+    ClauseRef,
+    Duty,
     Items,
     Party,
     Plain,
@@ -49,6 +51,7 @@ from .model import (
     Word,
     opposite,
 )
+from .roles import Roles
 
 
 def compare_policies(old: ir.Policy, new: ir.Policy) -> list[Change]:
@@ -80,20 +83,7 @@ def _position(policies, team_id: str) -> int:
 
 def party_of(policy: ir.Policy, team_name: str | None) -> str | None:
     """The party a team's obligations count for (itself when it is part of none)."""
-    team = policy.team_by_id.get(team_name) if team_name else None
-    if team is None:
-        return None
-    seen: set[str] = set()
-    current = team
-    while current is not None and current.id not in seen:
-        if current.signs:
-            return current.id
-        seen.add(current.id)
-        parent = policy.team_by_id.get(current.parent.name) if current.parent else None
-        if parent is None:
-            return current.id  # the top of a chain of non-signing teams stands for itself
-        current = parent
-    return team.id
+    return Roles(policy).party(team_name)
 
 
 # ---------------------------------------------------------------------- matching helpers
@@ -147,12 +137,24 @@ def _duration_text(d: ir.Duration | None):
     return Plain(d.text) if d is not None else Word("none")
 
 
-@dataclass(frozen=True)
 class _Side:
-    policy: ir.Policy
+    def __init__(self, policy: ir.Policy) -> None:
+        self.policy = policy
+        self.roles = Roles(policy)
 
     def party(self, team: str | None) -> str | None:
-        return party_of(self.policy, team)
+        return self.roles.party(team)
+
+
+def _direction(sign: int | None) -> str:
+    """-1 (shorter, harder to meet …) → stricter, +1 → looser, None → unclear."""
+    return UNCLEAR if sign is None else (STRICTER if sign < 0 else LOOSER)
+
+
+def _duty(obligor: str | None, beneficiaries, direction: str) -> list[Duty]:
+    if obligor is None:
+        return []
+    return [Duty(obligor, tuple(beneficiaries) or (obligor,), direction)]
 
 
 class _Comparison:
@@ -177,26 +179,41 @@ class _Comparison:
         return self.changes
 
     # ------------------------------------------------------------------ emitting
-    def emit(self, kind, action, clause_id, what, old=None, new=None, effects: Effects | None = None,
-             old_clause_id=None, affects=()) -> None:
+    def emit(self, kind, action, clause_id, what, old=None, new=None, duties=(), old_clause_id=None, affects=(),
+             before=None, after=None) -> None:
+        merged: dict[tuple, Duty] = {}
+        for duty in duties:
+            key = (duty.obligor, duty.beneficiaries)
+            if key in merged and merged[key].direction != duty.direction:
+                merged[key] = Duty(duty.obligor, duty.beneficiaries, UNCLEAR)
+            else:
+                merged.setdefault(key, duty)
         self.changes.append(Change(
-            kind, action, clause_id, what, old, new, effects.frozen() if effects else (),
+            kind, action, clause_id, what, old, new, tuple(merged.values()),
             old_clause_id if old_clause_id and old_clause_id != clause_id else None, tuple(affects),
+            before, after,
         ))
 
-    def owner_effect(self, side: _Side, team: str | None, effect: str) -> Effects:
-        effects = Effects()
-        effects.add(side.party(team), effect)
-        return effects
+    @staticmethod
+    def ref(side: _Side, kind: str, *nodes) -> ClauseRef:
+        return ClauseRef(kind, side.policy, nodes)
 
-    def handover(self, old_team: str | None, new_team: str | None) -> Effects:
-        """Ownership moves: stricter for the new owner's party, looser for the old one's."""
-        effects = Effects()
-        before, after = self.old.party(old_team), self.new.party(new_team)
-        if before != after:
-            effects.add(after, STRICTER)
-            effects.add(before, LOOSER)
-        return effects
+    def stage_duty(self, side: _Side, stage: ir.Stage, owner: ir.Name | None, direction: str) -> list[Duty]:
+        """An obligation in a stage (the stage itself, a deadline, follow-up …) moved `direction`."""
+        obligor = side.roles.stage_obligor(stage, owner)
+        return _duty(obligor, side.roles.stage_beneficiaries(stage.id, obligor), direction)
+
+    def handover(self, old_duties: list[Duty], new_duties: list[Duty]) -> list[Duty]:
+        """An obligation moves to another party: stricter for the new obligor, looser for the old."""
+        before = {d.obligor for d in old_duties}
+        after = {d.obligor for d in new_duties}
+        if before == after:
+            return []
+        return [Duty(d.obligor, d.beneficiaries, STRICTER) for d in new_duties] + \
+               [Duty(d.obligor, d.beneficiaries, LOOSER) for d in old_duties]
+
+    def stage_handover(self, a: ir.Stage, old_owner: ir.Name | None, b: ir.Stage, new_owner: ir.Name | None) -> list[Duty]:
+        return self.handover(self.stage_duty(self.old, a, old_owner, LOOSER), self.stage_duty(self.new, b, new_owner, STRICTER))
 
     def stage_label(self, side: _Side, stage_id: str) -> Quote:
         stage = side.policy.stage_by_id.get(stage_id)
@@ -223,6 +240,8 @@ class _Comparison:
              self.team_label(self.new, b.owner.name if b.owner else None)),
             ("calendar", _opt(a.calendar, lambda n: Plain(n.name)), _opt(b.calendar, lambda n: Plain(n.name))),
             ("purpose", Items(tuple(Quote(p.value) for p in a.purpose)), Items(tuple(Quote(p.value) for p in b.purpose))),
+            ("term", _term(a.term), _term(b.term)),
+            ("amendment", _amendment(a.amendment), _amendment(b.amendment)),
         ]
         for name, before, after in fields:
             if name == "owner":
@@ -252,27 +271,37 @@ class _Comparison:
                           Word("signs" if a.signs else "does_not_sign"), Word("signs" if b.signs else "does_not_sign"))
             if a.role != b.role:
                 self.emit("team.role", CHANGED, b.clause_id, What.of("team.role", **what), _opt(a.role), _opt(b.role))
-            lead = lambda p: Plain(p.name + (f", {p.title}" if p.title else "")) if p else Word("none")  # noqa: E731
-            if (a.lead and (a.lead.name, a.lead.title)) != (b.lead and (b.lead.name, b.lead.title)):
+            # the signer's identity is part of the lead: who may sign for a party is an approver's business
+            lead = lambda p: Plain(p.name + "".join(f", {v}" for v in (p.title, p.email) if v)  # noqa: E731
+                                   + (f", certificate {p.certificate[:16]}…" if p.certificate else "")) if p else Word("none")
+            person = lambda p: p and (p.name, p.title, p.email, p.certificate)  # noqa: E731
+            if person(a.lead) != person(b.lead):
                 self.emit("team.lead", CHANGED, b.clause_id, What.of("team.lead", **what), lead(a.lead), lead(b.lead))
             if [r.value for r in a.reviewers] != [r.value for r in b.reviewers]:
                 self.emit("team.reviewers", CHANGED, b.clause_id, What.of("team.reviewers", **what),
                           _names(a.reviewers), _names(b.reviewers))
             if (a.parent.name if a.parent else None) != (b.parent.name if b.parent else None):
+                # every obligation of the team now counts for another party: both must agree
+                before, after = self.old.party(a.id), self.new.party(b.id)
+                duties = [Duty(before, (after,), UNCLEAR)] if before and after and before != after else []
                 self.emit("team.parent", CHANGED, b.clause_id, What.of("team.parent", **what),
                           self.team_label(self.old, a.parent.name if a.parent else None),
-                          self.team_label(self.new, b.parent.name if b.parent else None))
+                          self.team_label(self.new, b.parent.name if b.parent else None), duties)
             cap = lambda c: Plain(f"{c.people} × {c.leads_per_person} / {c.period}") if c else Word("none")  # noqa: E731
             before = (a.capacity.leads_per_period, a.capacity.period) if a.capacity else None
             after = (b.capacity.leads_per_period, b.capacity.period) if b.capacity else None
             if (a.capacity and (a.capacity.people, a.capacity.leads_per_person, a.capacity.period)) != (
                     b.capacity and (b.capacity.people, b.capacity.leads_per_person, b.capacity.period)):
-                effects = Effects()
-                if before and after and before[1] == after[1] and before[0] != after[0]:
-                    # the team commits to handle more (or fewer) leads per period
-                    effects.add(self.new.party(b.id), STRICTER if after[0] > before[0] else LOOSER)
+                # the team commits to handle more (or fewer) leads per period
+                if before and after and before[1] == after[1]:
+                    direction = None if before[0] == after[0] else (STRICTER if after[0] > before[0] else LOOSER)
+                else:
+                    direction = STRICTER if before is None else (LOOSER if after is None else UNCLEAR)
+                duties = _duty(self.new.party(b.id), self.new.roles.capacity_beneficiaries(b), direction) \
+                    if direction else []
                 self.emit("team.capacity", CHANGED, b.clause_id, What.of("team.capacity", **what),
-                          cap(a.capacity), cap(b.capacity), effects)
+                          cap(a.capacity), cap(b.capacity), duties, before=self.ref(self.old, "capacity", a),
+                          after=self.ref(self.new, "capacity", b))
 
     # ------------------------------------------------------------------ properties and events
     def _data(self) -> None:
@@ -341,15 +370,15 @@ class _Comparison:
                           Items(tuple(Plain(d.isoformat()) for d in closed_b)),
                           self._working_time(cal_id, more, units=("bh", "bd")))
 
-    def _working_time(self, cal_id: str, more: int | None, units: tuple[str, ...]) -> Effects:
+    def _working_time(self, cal_id: str, more: int | None, units: tuple[str, ...]) -> list[Duty]:
         """More working time: business-time obligations in this calendar fall due sooner."""
-        effects = Effects()
+        duties: list[Duty] = []
         if not more:
-            return effects
-        for owner, duration, calendar in obligations(self.new.policy):
+            return duties
+        for obligor, beneficiaries, duration, calendar in obligations(self.new.roles):
             if calendar is not None and calendar.id == cal_id and duration.unit in units:
-                effects.add(self.new.party(owner), STRICTER if more > 0 else LOOSER)
-        return effects
+                duties += _duty(obligor, beneficiaries, STRICTER if more > 0 else LOOSER)
+        return duties
 
     # ------------------------------------------------------------------ scores
     def _scores(self) -> None:
@@ -431,35 +460,44 @@ class _Comparison:
     def _score_change(self, kind, action, clause_id, what, model_id, group_id, direction, old=None, new=None,
                       old_clause_id=None) -> None:
         """A score that can rise (direction +1) makes every `score >= N` criterion easier to meet."""
-        effects = Effects()
+        duties: list[Duty] = []
         affected: list[str] = []
-        if direction:
-            def reads(ref: ir.Ref) -> bool:
-                return ref.name == model_id and (ref.member is None or ref.member == group_id)
 
-            for stage in self.new.policy.stages:
-                for t in stage.transitions:
-                    sign = cond.polarity(t.condition, reads)
-                    if sign:
-                        affected.append(t.clause_id)
-                        effects.merge(self.movement(self.new, stage, t.target.name, direction * sign))
-        self.emit(kind, action, clause_id, what, old, new, effects, old_clause_id=old_clause_id, affects=affected)
+        def reads(ref: ir.Ref) -> bool:
+            return ref.name == model_id and (ref.member is None or ref.member == group_id)
 
-    def movement(self, side: _Side, source: ir.Stage, target_id: str, easier: int | None) -> Effects:
-        """Leads move from `source` to `target` more easily (+1) or less easily (-1)."""
-        effects = Effects()
-        if not easier:
-            return effects
+        for stage in self.new.policy.stages:
+            for t in stage.transitions:
+                sign = cond.polarity(t.condition, reads)
+                if sign == 0:
+                    continue
+                affected.append(t.clause_id)
+                if direction == 0:
+                    continue
+                # a score that can rise makes `score >= N` easier to meet; unknown either way: unclear
+                easier = direction * sign if direction is not None and sign is not None else None
+                duties += self.movement(self.new, stage, t.target.name, easier)
+        self.emit(kind, action, clause_id, what, old, new, duties, old_clause_id=old_clause_id, affects=affected)
+
+    def movement(self, side: _Side, source: ir.Stage, target_id: str, easier: int | None) -> list[Duty]:
+        """Leads move from `source` to `target` more easily (+1), less easily (-1) or differently (None).
+
+        Into a live stage the move is an obligation of the target's owner, who must take the
+        lead: easier is stricter for it. Into a terminal stage it is the source owner's licence
+        to stop working the lead: easier is looser for it (roles.py).
+        """
+        if easier == 0:
+            return []
+        obligor, beneficiaries = side.roles.transition_roles(source, target_id)
         target = side.policy.stage_by_id.get(target_id)
-        leaving = side.party(source.owner.name if source.owner else None)
-        entering = side.party(target.owner.name if target and target.owner else None)
-        if target is not None and target.is_terminal:
-            entering = None  # a finished lead asks nothing of anyone
-        if leaving == entering:
-            return effects  # the bar is internal to one party
-        effects.add(leaving, LOOSER if easier > 0 else STRICTER)
-        effects.add(entering, STRICTER if easier > 0 else LOOSER)
-        return effects
+        live = target is not None and not target.is_terminal
+        if easier is None:
+            direction = UNCLEAR
+        elif live:
+            direction = STRICTER if easier > 0 else LOOSER
+        else:
+            direction = LOOSER if easier > 0 else STRICTER
+        return _duty(obligor, beneficiaries, direction)
 
     # ------------------------------------------------------------------ stages
     def _stage_renames(self) -> dict[str, str]:
@@ -484,15 +522,19 @@ class _Comparison:
         order = [s.id for s in self.new.policy.stages] + [self._new_id(s.id) for s in self.old.policy.stages]
         for stage_id in dict.fromkeys(order):
             a, b = old.get(stage_id), new.get(stage_id)
-            if a is None:
-                self.emit("stage", ADDED, b.clause_id, What.of("stage", stage=Quote(b.label)),
-                          new=self.team_label(self.new, b.owner.name if b.owner else None),
-                          effects=self.owner_effect(self.new, b.owner.name if b.owner else None, STRICTER))
-                continue
-            if b is None:
-                self.emit("stage", REMOVED, a.clause_id, What.of("stage", stage=Quote(a.label)),
-                          old=self.team_label(self.old, a.owner.name if a.owner else None),
-                          effects=self.owner_effect(self.old, a.owner.name if a.owner else None, LOOSER))
+            if a is None or b is None:
+                # a new or removed stage lists every obligation it brings or takes away, each
+                # with both parties: compared with an empty stage, each clause is added/removed
+                side, stage = (self.new, b) if a is None else (self.old, a)
+                duties = [] if stage.is_terminal else self.stage_duty(side, stage, None, STRICTER if a is None else LOOSER)
+                self.emit("stage", ADDED if a is None else REMOVED, stage.clause_id,
+                          What.of("stage", stage=Quote(stage.label)),
+                          new=self.team_label(self.new, b.owner.name if b.owner else None) if a is None else None,
+                          old=self.team_label(self.old, a.owner.name if a.owner else None) if b is None else None,
+                          duties=duties, before=self.ref(self.old, "stage", a) if a else None,
+                          after=self.ref(self.new, "stage", b) if b else None)
+                empty = replace(stage, deadlines=(), follow_up=None, escalations=(), handoff=None, transitions=())
+                self._stage_contents(empty if a is None else a, empty if b is None else b, Quote(stage.label))
                 continue
             self._stage(a, b)
 
@@ -509,10 +551,16 @@ class _Comparison:
         if owner_a != owner_b:
             self.emit("stage.owner", CHANGED, b.clause_id, What.of("stage.owner", stage=label),
                       self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
-                      self.handover(owner_a, owner_b))
+                      self.stage_handover(a, None, b, None) if not b.is_terminal else [],
+                      before=self.ref(self.old, "stage", a), after=self.ref(self.new, "stage", b))
         markers = lambda s: Items(tuple(Word(m.kind) for m in s.markers))  # noqa: E731
         if markers(a) != markers(b):
-            self.emit("stage.markers", CHANGED, b.clause_id, What.of("stage.markers", stage=label), markers(a), markers(b))
+            duties = []
+            if a.is_terminal != b.is_terminal:  # a terminal stage asks nothing of its owner
+                duties = self.stage_duty(self.new if not b.is_terminal else self.old, b if not b.is_terminal else a,
+                                         None, STRICTER if a.is_terminal else LOOSER)
+            self.emit("stage.markers", CHANGED, b.clause_id, What.of("stage.markers", stage=label), markers(a), markers(b),
+                      duties)
         hubspot = lambda s: Plain(s.hubspot.name) if s.hubspot else Word("none")  # noqa: E731
         if hubspot(a) != hubspot(b):
             self.emit("stage.hubspot", CHANGED, b.clause_id, What.of("stage.hubspot", stage=label), hubspot(a), hubspot(b))
@@ -522,6 +570,9 @@ class _Comparison:
         calendar = lambda s: Plain(s.calendar.name) if s.calendar else Word("none")  # noqa: E731
         if calendar(a) != calendar(b):
             self.emit("stage.calendar", CHANGED, b.clause_id, What.of("stage.calendar", stage=label), calendar(a), calendar(b))
+        self._stage_contents(a, b, label)
+
+    def _stage_contents(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
         self._deadlines(a, b, label)
         self._follow_up(a, b, label)
         self._handoff(a, b, label)
@@ -540,38 +591,39 @@ class _Comparison:
             if da is None and db is None:
                 continue
             what = What.of(f"deadline.{kind}", stage=label)
+            refs = {"before": self.ref(self.old, "deadline", a, da) if da else None,
+                    "after": self.ref(self.new, "deadline", b, db) if db else None}
             if da is None or db is None:
                 side, stage, deadline = (self.new, b, db) if da is None else (self.old, a, da)
-                effect = STRICTER if da is None else LOOSER
                 shown = Plain(deadline.within.text + (f" (SLO {deadline.target.text})" if deadline.target else ""))
                 self.emit("deadline", ADDED if da is None else REMOVED, deadline.clause_id, what,
                           old=shown if db is None else None, new=shown if da is None else None,
-                          effects=self.owner_effect(side, self._deadline_owner(stage, deadline), effect))
+                          duties=self.stage_duty(side, stage, deadline.owner, STRICTER if da is None else LOOSER),
+                          **refs)
                 continue
-            owner = self._deadline_owner(b, db)
             if da.within.text != db.within.text:
                 direction = compare_durations(da.within, db.within, cal_a, cal_b)
                 self.emit("deadline.within", CHANGED, db.clause_id, what, Plain(da.within.text), Plain(db.within.text),
-                          self._sooner(owner, direction))
+                          self.stage_duty(self.new, b, db.owner, _direction(direction)) if direction != 0 else [],
+                          **refs)
             if (da.target.text if da.target else None) != (db.target.text if db.target else None):
                 if da.target is None or db.target is None:
                     direction = 1 if db.target is None else -1
                 else:
                     direction = compare_durations(da.target, db.target, cal_a, cal_b)
+                # the SLO is the owner's own safety margin inside the SLA: internal to its party
+                obligor = self.new.roles.stage_obligor(b, db.owner)
                 self.emit("deadline.target", CHANGED, db.clause_id, What.of(f"deadline.{kind}.target", stage=label),
-                          _duration_text(da.target), _duration_text(db.target), self._sooner(owner, direction))
-            owner_a = self._deadline_owner(a, da)
-            if owner_a != owner:
+                          _duration_text(da.target), _duration_text(db.target),
+                          _duty(obligor, (obligor,), _direction(direction)) if direction != 0 else [], **refs)
+            owner_a, owner_b = self._deadline_owner(a, da), self._deadline_owner(b, db)
+            if owner_a != owner_b:
                 self.emit("deadline.owner", CHANGED, db.clause_id, What.of(f"deadline.{kind}.owner", stage=label),
-                          self.team_label(self.old, owner_a), self.team_label(self.new, owner),
-                          self.handover(owner_a, owner))
-
-    def _sooner(self, owner: str | None, direction: int | None) -> Effects:
-        """A time limit got shorter (-1) or longer (+1): stricter or looser for its owner."""
-        effects = Effects()
-        if direction:
-            effects.add(self.new.party(owner), STRICTER if direction < 0 else LOOSER)
-        return effects
+                          self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
+                          self.stage_handover(a, da.owner, b, db.owner), **refs)
+            if _text(da.source) != _text(db.source):  # how it is measured, not what is owed
+                self.emit("deadline.source", CHANGED, db.clause_id, What.of(f"deadline.{kind}.source", stage=label),
+                          _opt(da.source, lambda t: Quote(t.value)), _opt(db.source, lambda t: Quote(t.value)), **refs)
 
     def _follow_up(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
         fa, fb = a.follow_up, b.follow_up
@@ -580,57 +632,86 @@ class _Comparison:
         owner = lambda s, f: f.owner.name if f and f.owner else (s.owner.name if s.owner else None)  # noqa: E731
         if fa is None and fb is None:
             return
+        refs = {"before": self.ref(self.old, "follow_up", a, fa) if fa else None,
+                "after": self.ref(self.new, "follow_up", b, fb) if fb else None}
         if fa is None or fb is None:
             side, stage, follow = (self.new, b, fb) if fa is None else (self.old, a, fa)
             self.emit("follow_up", ADDED if fa is None else REMOVED, follow.clause_id, what,
                       old=show(fa) if fb is None else None, new=show(fb) if fa is None else None,
-                      effects=self.owner_effect(side, owner(stage, follow), STRICTER if fa is None else LOOSER))
+                      duties=self.stage_duty(side, stage, follow.owner, STRICTER if fa is None else LOOSER), **refs)
             return
-        who = owner(b, fb)
         if fa.attempts.value != fb.attempts.value:
-            effects = self.owner_effect(self.new, who, STRICTER if fb.attempts.value > fa.attempts.value else LOOSER)
+            direction = STRICTER if fb.attempts.value > fa.attempts.value else LOOSER
             self.emit("follow_up.attempts", CHANGED, fb.clause_id, What.of("follow_up.attempts", stage=label),
-                      Plain(str(fa.attempts.value)), Plain(str(fb.attempts.value)), effects)
-        elif [o.text for o in fa.offsets] != [o.text for o in fb.offsets]:
+                      Plain(str(fa.attempts.value)), Plain(str(fb.attempts.value)),
+                      self.stage_duty(self.new, b, fb.owner, direction), **refs)
+        if [o.text for o in fa.offsets] != [o.text for o in fb.offsets]:
             cal_a, cal_b = self.old.policy.calendar_for(a), self.new.policy.calendar_for(b)
+            # the attempts both versions share: sooner is stricter (extra or dropped attempts are
+            # the change of count above)
             direction = cond.combine([compare_durations(x, y, cal_a, cal_b) for x, y in zip(fa.offsets, fb.offsets)])
             self.emit("follow_up.offsets", CHANGED, fb.clause_id, What.of("follow_up.offsets", stage=label),
-                      show(fa), show(fb), self._sooner(who, direction))
+                      show(fa), show(fb),
+                      self.stage_duty(self.new, b, fb.owner, _direction(direction)) if direction != 0 else [], **refs)
         channels = lambda f: Items(tuple(Plain(_channel(c)) for c in f.channels))  # noqa: E731
         if channels(fa) != channels(fb):
             self.emit("follow_up.channels", CHANGED, fb.clause_id, What.of("follow_up.channels", stage=label),
-                      channels(fa), channels(fb))
-        if owner(a, fa) != who:
+                      channels(fa), channels(fb), **refs)
+        if owner(a, fa) != owner(b, fb):
             self.emit("follow_up.owner", CHANGED, fb.clause_id, What.of("follow_up.owner", stage=label),
-                      self.team_label(self.old, owner(a, fa)), self.team_label(self.new, who),
-                      self.handover(owner(a, fa), who))
+                      self.team_label(self.old, owner(a, fa)), self.team_label(self.new, owner(b, fb)),
+                      self.stage_handover(a, fa.owner, b, fb.owner), **refs)
+
+    def handoff_duty(self, side: _Side, stage: ir.Stage, handoff: ir.Handoff, direction: str) -> list[Duty]:
+        """The sender owes the receiving stage's owner the hand-off."""
+        sender = side.party(handoff.sender.name)
+        receiver = side.roles.stage_party(stage.id)
+        return _duty(sender, (receiver,) if receiver else side.roles.others(sender), direction)
 
     def _handoff(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
         ha, hb = a.handoff, b.handoff
         if ha is None and hb is None:
             return
         what = What.of("handoff", stage=label)
+        refs = {"before": self.ref(self.old, "handoff", a, ha) if ha else None,
+                "after": self.ref(self.new, "handoff", b, hb) if hb else None}
         if ha is None or hb is None:
-            side, handoff = (self.new, hb) if ha is None else (self.old, ha)
+            side, stage, handoff = (self.new, b, hb) if ha is None else (self.old, a, ha)
             shown = _names(handoff.include)
             self.emit("handoff", ADDED if ha is None else REMOVED, handoff.clause_id, what,
                       old=shown if hb is None else None, new=shown if ha is None else None,
-                      effects=self.owner_effect(side, handoff.sender.name, STRICTER if ha is None else LOOSER))
+                      duties=self.handoff_duty(side, stage, handoff, STRICTER if ha is None else LOOSER), **refs)
             return
         if ha.sender.name != hb.sender.name:
             self.emit("handoff.sender", CHANGED, hb.clause_id, What.of("handoff.sender", stage=label),
                       self.team_label(self.old, ha.sender.name), self.team_label(self.new, hb.sender.name),
-                      self.handover(ha.sender.name, hb.sender.name))
+                      self.handover(self.handoff_duty(self.old, a, ha, LOOSER), self.handoff_duty(self.new, b, hb, STRICTER)),
+                      **refs)
         before, after = [n.name for n in ha.include], [n.name for n in hb.include]
         if before != after:
-            effect = STRICTER if set(after) > set(before) else (LOOSER if set(after) < set(before) else None)
-            effects = self.owner_effect(self.new, hb.sender.name, effect) if effect else Effects()
+            direction = STRICTER if set(after) > set(before) else (LOOSER if set(after) < set(before) else None)
+            if set(after) != set(before) and direction is None:
+                direction = UNCLEAR  # some fields swapped for others
+            duties = self.handoff_duty(self.new, b, hb, direction) if direction else []
             self.emit("handoff.include", CHANGED, hb.clause_id, What.of("handoff.include", stage=label),
-                      _names(before), _names(after), effects)
+                      _names(before), _names(after), duties, **refs)
         channels = lambda h: Items(tuple(Plain(_channel(c)) for c in h.channels))  # noqa: E731
         if channels(ha) != channels(hb):
             self.emit("handoff.notify", CHANGED, hb.clause_id, What.of("handoff.notify", stage=label),
-                      channels(ha), channels(hb))
+                      channels(ha), channels(hb), **refs)
+
+    def escalation_duties(self, side: _Side, stage: ir.Stage, esc: ir.Escalation, direction: str,
+                          receiver: bool = True) -> list[Duty]:
+        """The owner of the guarded deadline is exposed to the escalation; the team escalated to
+        must act on it. Both owe it to the stage's beneficiaries."""
+        guarded = stage.deadline(esc.on) if esc.on else None
+        duties = self.stage_duty(side, stage, guarded.owner if guarded else None, direction)
+        if receiver:
+            to = side.party(esc.to.name)
+            obligor = duties[0].obligor if duties else None
+            if to is not None and to != obligor:
+                duties += _duty(to, side.roles.stage_beneficiaries(stage.id, to), direction)
+        return duties
 
     def _escalations(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
         cal_a, cal_b = self.old.policy.calendar_for(a), self.new.policy.calendar_for(b)
@@ -638,31 +719,39 @@ class _Comparison:
             esc = eb or ea
             guard = Word(esc.on or "stage")
             what = {"stage": label, "guard": guard}
-            stage = b if eb else a
-            owner = self._deadline_owner(stage, stage.deadline(esc.on) if esc.on else None)
+            refs = {"before": self.ref(self.old, "escalation", a, ea) if ea else None,
+                    "after": self.ref(self.new, "escalation", b, eb) if eb else None}
             if ea is None or eb is None:
-                side = self.new if ea is None else self.old
+                side, stage = (self.new, b) if ea is None else (self.old, a)
                 shown = Plain(f"{esc.after.text} → {esc.to.name}")
                 self.emit("escalation", ADDED if ea is None else REMOVED, esc.clause_id, What.of("escalation", **what),
                           old=shown if eb is None else None, new=shown if ea is None else None,
-                          effects=self.owner_effect(side, owner, STRICTER if ea is None else LOOSER))
+                          duties=self.escalation_duties(side, stage, esc, STRICTER if ea is None else LOOSER), **refs)
                 continue
             if ea.on != eb.on:
                 self.emit("escalation.on", CHANGED, eb.clause_id, What.of("escalation.on", **what),
-                          Word(ea.on or "stage"), Word(eb.on or "stage"), old_clause_id=ea.clause_id)
+                          Word(ea.on or "stage"), Word(eb.on or "stage"),
+                          self.escalation_duties(self.new, b, eb, UNCLEAR), old_clause_id=ea.clause_id, **refs)
             if ea.after.text != eb.after.text:
                 direction = compare_durations(ea.after, eb.after, cal_a, cal_b)
                 self.emit("escalation.after", CHANGED, eb.clause_id, What.of("escalation.after", **what),
-                          Plain(ea.after.text), Plain(eb.after.text), self._sooner(owner, direction),
-                          old_clause_id=ea.clause_id)
+                          Plain(ea.after.text), Plain(eb.after.text),
+                          self.escalation_duties(self.new, b, eb, _direction(direction)) if direction != 0 else [],
+                          old_clause_id=ea.clause_id, **refs)
             if ea.to.name != eb.to.name:
+                old_to, new_to = self.old.party(ea.to.name), self.new.party(eb.to.name)
+                duties = []
+                if old_to != new_to:  # another party must now act on the escalation
+                    duties = self.handover(
+                        _duty(old_to, self.old.roles.stage_beneficiaries(a.id, old_to), LOOSER),
+                        _duty(new_to, self.new.roles.stage_beneficiaries(b.id, new_to), STRICTER))
                 self.emit("escalation.to", CHANGED, eb.clause_id, What.of("escalation.to", **what),
-                          self.team_label(self.old, ea.to.name), self.team_label(self.new, eb.to.name),
-                          old_clause_id=ea.clause_id)
+                          self.team_label(self.old, ea.to.name), self.team_label(self.new, eb.to.name), duties,
+                          old_clause_id=ea.clause_id, **refs)
             channels = lambda e: Items(tuple(Plain(_channel(c)) for c in e.channels))  # noqa: E731
             if channels(ea) != channels(eb):
                 self.emit("escalation.channels", CHANGED, eb.clause_id, What.of("escalation.channels", **what),
-                          channels(ea), channels(eb), old_clause_id=ea.clause_id)
+                          channels(ea), channels(eb), old_clause_id=ea.clause_id, **refs)
 
     def _transitions(self, a: ir.Stage, b: ir.Stage) -> None:
         def keyed(stage: ir.Stage, rename: Callable[[str], str]) -> dict[tuple[str, int], ir.Transition]:
@@ -685,23 +774,27 @@ class _Comparison:
             recycle = target is not None and target.is_recycle
             base = {"source": Quote(stage.label), "target": self.stage_label(side, t.target.name)}
             kind = "recycle" if recycle else "transition"
+            refs = {"before": self.ref(self.old, "transition", a, ta) if ta else None,
+                    "after": self.ref(self.new, "transition", b, tb) if tb else None}
             if ta is None or tb is None:
                 easier = 1 if ta is None else -1
-                # what must be recorded comes with the way out: the way out decides the effect
-                effects = self.movement(side, stage, t.target.name, easier)
+                duties = self.movement(side, stage, t.target.name, easier)
+                if t.record:  # what must be recorded comes and goes with the way out
+                    obligor, beneficiaries = side.roles.record_roles(stage, t.target.name)
+                    duties += _duty(obligor, beneficiaries, STRICTER if ta is None else LOOSER)
                 self.emit(kind, ADDED if ta is None else REMOVED, t.clause_id, What.of(kind, **base),
                           old=_transition_text(ta) if tb is None else None,
-                          new=_transition_text(tb) if ta is None else None, effects=effects)
+                          new=_transition_text(tb) if ta is None else None, duties=duties, **refs)
                 continue
             if ta.label != tb.label:
                 self.emit("transition.label", CHANGED, tb.clause_id, What.of("transition.label", **base),
-                          _opt(ta.label, Quote), _opt(tb.label, Quote), old_clause_id=ta.clause_id)
+                          _opt(ta.label, Quote), _opt(tb.label, Quote), old_clause_id=ta.clause_id, **refs)
             if not cond.same(ta.condition, tb.condition):
                 easier = cond.ease(ta.condition, tb.condition)
                 self.emit("transition.condition", CHANGED, tb.clause_id, What.of("transition.condition", **base),
                           _opt(ta.condition, lambda c: Plain(ir.condition_source(c))),
                           _opt(tb.condition, lambda c: Plain(ir.condition_source(c))),
-                          self.movement(self.new, b, tb.target.name, easier), old_clause_id=ta.clause_id)
+                          self.movement(self.new, b, tb.target.name, easier), old_clause_id=ta.clause_id, **refs)
             if (ta.after.text if ta.after else None) != (tb.after.text if tb.after else None):
                 if ta.after is None or tb.after is None:
                     easier = None
@@ -711,13 +804,16 @@ class _Comparison:
                     easier = -shorter if shorter is not None else None
                 self.emit("transition.after", CHANGED, tb.clause_id, What.of("transition.after", **base),
                           _duration_text(ta.after), _duration_text(tb.after),
-                          self.movement(self.new, b, tb.target.name, easier), old_clause_id=ta.clause_id)
+                          self.movement(self.new, b, tb.target.name, easier), old_clause_id=ta.clause_id, **refs)
             before, after = [n.name for n in ta.record], [n.name for n in tb.record]
             if before != after:
-                effect = STRICTER if set(after) > set(before) else (LOOSER if set(after) < set(before) else None)
-                effects = self.owner_effect(self.new, b.owner.name if b.owner else None, effect) if effect else Effects()
+                direction = STRICTER if set(after) > set(before) else (LOOSER if set(after) < set(before) else None)
+                if set(after) != set(before) and direction is None:
+                    direction = UNCLEAR
+                obligor, beneficiaries = self.new.roles.record_roles(b, tb.target.name)
                 self.emit("transition.record", CHANGED, tb.clause_id, What.of("transition.record", **base),
-                          _names(before), _names(after), effects, old_clause_id=ta.clause_id)
+                          _names(before), _names(after), _duty(obligor, beneficiaries, direction) if direction else [],
+                          old_clause_id=ta.clause_id, **refs)
         common_old = [k for k in old if k in new]
         common_new = [k for k in new if k in old]
         if common_old != common_new:
@@ -750,63 +846,77 @@ class _Comparison:
                       _names(common_old), _names(common_new))
 
     # ------------------------------------------------------------------ KPIs
+    def kpi_duty(self, side: _Side, kpi: ir.Kpi, direction: str) -> list[Duty]:
+        owner = side.party(kpi.owner.name) if kpi.owner else None
+        return _duty(owner, side.roles.kpi_beneficiaries(kpi), direction)
+
     def _kpis(self) -> None:
         old, new = _by_id(self.old.policy.kpis), _by_id(self.new.policy.kpis)
         for kpi_id in [*new, *(k for k in old if k not in new)]:
             a, b = old.get(kpi_id), new.get(kpi_id)
             k = b or a
             what = {"kpi": Quote(k.label)}
+            refs = {"before": self.ref(self.old, "kpi", a) if a else None,
+                    "after": self.ref(self.new, "kpi", b) if b else None}
             if a is None or b is None:
                 side = self.new if a is None else self.old
                 self.emit("kpi", ADDED if a is None else REMOVED, k.clause_id, What.of("kpi", **what),
-                          old=_threshold(a.target) if b is None else None, new=_threshold(b.target) if a is None else None,
-                          effects=self.owner_effect(side, k.owner.name if k.owner else None,
-                                                    STRICTER if a is None else LOOSER))
+                          old=_kpi_target(a) if b is None else None, new=_kpi_target(b) if a is None else None,
+                          duties=self.kpi_duty(side, k, STRICTER if a is None else LOOSER), **refs)
                 continue
             owner_a, owner_b = (a.owner.name if a.owner else None), (b.owner.name if b.owner else None)
             if a.label != b.label:
-                self.emit("kpi.label", CHANGED, b.clause_id, What.of("kpi.label", kpi=Quote(a.label)), Quote(a.label), Quote(b.label))
+                self.emit("kpi.label", CHANGED, b.clause_id, What.of("kpi.label", kpi=Quote(a.label)), Quote(a.label),
+                          Quote(b.label), **refs)
             if owner_a != owner_b:
                 self.emit("kpi.owner", CHANGED, b.clause_id, What.of("kpi.owner", **what),
-                          self.team_label(self.old, owner_a), self.team_label(self.new, owner_b), self.handover(owner_a, owner_b))
+                          self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
+                          self.handover(self.kpi_duty(self.old, a, LOOSER), self.kpi_duty(self.new, b, STRICTER)), **refs)
             measure = lambda x: Plain(ir.measure_source(x))  # noqa: E731
             if measure(a) != measure(b):
-                self.emit("kpi.measure", CHANGED, b.clause_id, What.of("kpi.measure", **what), measure(a), measure(b))
-            if _threshold(a.target) != _threshold(b.target):
-                effects = Effects()
+                # what the owner answers for changed: neither side can be assumed to gain
+                self.emit("kpi.measure", CHANGED, b.clause_id, What.of("kpi.measure", **what), measure(a), measure(b),
+                          self.kpi_duty(self.new, b, UNCLEAR), **refs)
+            if _kpi_target(a) != _kpi_target(b):
                 if a.target and b.target:
                     easier = cond.bound_ease(a.target.op, a.target.value, b.target.op, b.target.value)
-                    if easier:  # a target that is harder to meet is stricter for the KPI's owner
-                        effects.add(self.new.party(owner_b), LOOSER if easier > 0 else STRICTER)
+                else:
+                    easier = 1 if b.target is None else -1  # no target asks nothing; a new one asks something
+                # a target that is harder to meet is stricter for the KPI's owner
+                duties = self.kpi_duty(self.new, b, UNCLEAR if easier is None else (LOOSER if easier > 0 else STRICTER)) \
+                    if easier != 0 else []
                 self.emit("kpi.target", CHANGED, b.clause_id, What.of("kpi.target", **what),
-                          _threshold(a.target), _threshold(b.target), effects)
-            self._alert(a, b, owner_b, what)
+                          _kpi_target(a), _kpi_target(b), duties, **refs)
+            if _text(a.source) != _text(b.source):  # where the figure comes from, not what is owed
+                self.emit("kpi.source", CHANGED, b.clause_id, What.of("kpi.source", **what),
+                          _opt(a.source, lambda t: Quote(t.value)), _opt(b.source, lambda t: Quote(t.value)), **refs)
+            self._alert(a, b, what, refs)
 
-    def _alert(self, a: ir.Kpi, b: ir.Kpi, owner: str | None, what: dict) -> None:
+    def _alert(self, a: ir.Kpi, b: ir.Kpi, what: dict, refs: dict) -> None:
         la, lb = a.alert, b.alert
         if la is None and lb is None:
             return
         if la is None or lb is None:
             self.emit("kpi.alert", ADDED if la is None else REMOVED, b.clause_id, What.of("kpi.alert", **what),
                       old=_threshold(la) if lb is None else None, new=_threshold(lb) if la is None else None,
-                      effects=self.owner_effect(self.new, owner, STRICTER if la is None else LOOSER))
+                      duties=self.kpi_duty(self.new, b, STRICTER if la is None else LOOSER), **refs)
             return
         if _threshold(la) != _threshold(lb):
-            effects = Effects()
             sooner = cond.bound_ease(la.op, la.value, lb.op, lb.value)
-            if sooner:  # an alert that fires more easily puts the owner under review sooner
-                effects.add(self.new.party(owner), STRICTER if sooner > 0 else LOOSER)
+            # an alert that fires more easily puts the owner under review sooner
+            duties = self.kpi_duty(self.new, b, UNCLEAR if sooner is None else (STRICTER if sooner > 0 else LOOSER)) \
+                if sooner != 0 else []
             self.emit("kpi.alert.threshold", CHANGED, b.clause_id, What.of("kpi.alert.threshold", **what),
-                      _threshold(la), _threshold(lb), effects)
+                      _threshold(la), _threshold(lb), duties, **refs)
         if la.action != lb.action:
             self.emit("kpi.alert.action", CHANGED, b.clause_id, What.of("kpi.alert.action", **what),
-                      _opt(la.action, Quote), _opt(lb.action, Quote))
+                      _opt(la.action, Quote), _opt(lb.action, Quote), self.kpi_duty(self.new, b, UNCLEAR), **refs)
         if [n.name for n in la.notify] != [n.name for n in lb.notify]:
             self.emit("kpi.alert.notify", CHANGED, b.clause_id, What.of("kpi.alert.notify", **what),
-                      _names(la.notify), _names(lb.notify))
+                      _names(la.notify), _names(lb.notify), **refs)
         if (la.review.name if la.review else None) != (lb.review.name if lb.review else None):
             self.emit("kpi.alert.review", CHANGED, b.clause_id, What.of("kpi.alert.review", **what),
-                      _opt(la.review, lambda n: Plain(n.name)), _opt(lb.review, lambda n: Plain(n.name)))
+                      _opt(la.review, lambda n: Plain(n.name)), _opt(lb.review, lambda n: Plain(n.name)), **refs)
 
     # ------------------------------------------------------------------ information
     def _information(self) -> None:
@@ -824,14 +934,20 @@ class _Comparison:
                 side = self.new if ib is not None else self.old
                 what = {"sender": self.team_label(side, sender), "receiver": self.team_label(side, receiver),
                         "item": Quote(item.text)}
+                refs = {"before": self.ref(self.old, "information", sender, receiver, ia) if ia else None,
+                        "after": self.ref(self.new, "information", sender, receiver, ib) if ib else None}
+
+                def duty(side: _Side, direction: str, sender=sender, receiver=receiver) -> list[Duty]:
+                    return _duty(side.party(sender), (side.party(receiver),) if side.party(receiver) else (), direction)
+
                 if ia is None or ib is None:
                     self.emit("information", ADDED if ia is None else REMOVED, item.clause_id,
-                              What.of("information", **what),
-                              effects=self.owner_effect(side, sender, STRICTER if ia is None else LOOSER))
+                              What.of("information", **what), duties=duty(side, STRICTER if ia is None else LOOSER),
+                              **refs)
                     continue
-                if ia.text != ib.text:
+                if ia.text != ib.text:  # what is owed changed: neither side can be assumed to gain
                     self.emit("information.text", CHANGED, ib.clause_id, What.of("information.text", **what),
-                              Quote(ia.text), Quote(ib.text), old_clause_id=ia.clause_id)
+                              Quote(ia.text), Quote(ib.text), duty(self.new, UNCLEAR), old_clause_id=ia.clause_id, **refs)
                 elif ia.clause_id != ib.clause_id:
                     self.emit("clause.renumbered", CHANGED, ib.clause_id, What.of("clause.number", item=Quote(ib.text)),
                               Plain(ia.clause_id), Plain(ib.clause_id), old_clause_id=ia.clause_id)
@@ -842,28 +958,40 @@ class _Comparison:
                         cal = self.new.policy.calendar_for()
                         direction = compare_durations(ia.within, ib.within, self.old.policy.calendar_for(), cal)
                     self.emit("information.within", CHANGED, ib.clause_id, What.of("information.within", **what),
-                              _duration_text(ia.within), _duration_text(ib.within), self._sooner(sender, direction))
+                              _duration_text(ia.within), _duration_text(ib.within),
+                              duty(self.new, _direction(direction)) if direction != 0 else [], **refs)
                 if (ia.recorded_in.name if ia.recorded_in else None) != (ib.recorded_in.name if ib.recorded_in else None):
                     self.emit("information.recorded_in", CHANGED, ib.clause_id,
                               What.of("information.recorded_in", **what),
-                              _opt(ia.recorded_in, lambda n: Plain(n.name)), _opt(ib.recorded_in, lambda n: Plain(n.name)))
+                              _opt(ia.recorded_in, lambda n: Plain(n.name)), _opt(ib.recorded_in, lambda n: Plain(n.name)),
+                              **refs)
 
     # ------------------------------------------------------------------ responsibilities
+    def responsibility_duties(self, side: _Side, row: ir.Responsibility, teams, direction: str) -> list[Duty]:
+        duties: list[Duty] = []
+        for team in teams:
+            party = side.party(team.name if isinstance(team, ir.Name) else team)
+            duties += _duty(party, side.roles.responsibility_beneficiaries(row, party), direction)
+        return duties
+
     def _responsibilities(self) -> None:
         for ra, rb in match(self.old.policy.responsibilities, self.new.policy.responsibilities, key=lambda r: r.task):
             row = rb or ra
             side = self.new if rb is not None else self.old
             what = {"task": Quote(row.task)}
+            refs = {"before": self.ref(self.old, "responsibility", ra) if ra else None,
+                    "after": self.ref(self.new, "responsibility", rb) if rb else None}
             if ra is None or rb is None:
-                effects = Effects()
-                for team in (*row.responsible, *row.accountable):
-                    effects.add(side.party(team.name), STRICTER if ra is None else LOOSER)
+                duties = self.responsibility_duties(side, row, (*row.responsible, *row.accountable),
+                                                    STRICTER if ra is None else LOOSER)
                 self.emit("responsibility", ADDED if ra is None else REMOVED, row.clause_id,
-                          What.of("responsibility", **what), effects=effects)
+                          What.of("responsibility", **what), duties=duties, **refs)
                 continue
             if ra.task != rb.task:
                 self.emit("responsibility.task", CHANGED, rb.clause_id, What.of("responsibility.task", **what),
-                          Quote(ra.task), Quote(rb.task), old_clause_id=ra.clause_id)
+                          Quote(ra.task), Quote(rb.task),
+                          self.responsibility_duties(self.new, rb, (*rb.responsible, *rb.accountable), UNCLEAR),
+                          old_clause_id=ra.clause_id, **refs)
             elif ra.clause_id != rb.clause_id:
                 self.emit("clause.renumbered", CHANGED, rb.clause_id, What.of("clause.number", item=Quote(rb.task)),
                           Plain(ra.clause_id), Plain(rb.clause_id), old_clause_id=ra.clause_id)
@@ -872,64 +1000,85 @@ class _Comparison:
                 after = [n.name for n in getattr(rb, role)]
                 if before == after:
                     continue
-                effects = Effects()
+                duties: list[Duty] = []
                 if role in ("responsible", "accountable"):
-                    for team in set(after) - set(before):
-                        effects.add(self.new.party(team), STRICTER)
-                    for team in set(before) - set(after):
-                        effects.add(self.old.party(team), LOOSER)
+                    duties += self.responsibility_duties(self.new, rb, [t for t in after if t not in before], STRICTER)
+                    duties += self.responsibility_duties(self.old, ra, [t for t in before if t not in after], LOOSER)
+                else:
+                    # consulting or informing one more team is more work for those responsible,
+                    # and a team no longer consulted or informed loses what it was owed
+                    owners = [n.name for n in (*rb.responsible, *rb.accountable)]
+                    for team in [t for t in after if t not in before]:
+                        for owner in owners:
+                            duties += _duty(self.new.party(owner), (self.new.party(team),), STRICTER)
+                    for team in [t for t in before if t not in after]:
+                        for owner in [n.name for n in (*ra.responsible, *ra.accountable)]:
+                            duties += _duty(self.old.party(owner), (self.old.party(team),), LOOSER)
+                    duties = [d for d in duties if d.beneficiaries != (None,)]
                 self.emit(f"responsibility.{role}", CHANGED, rb.clause_id, What.of(f"responsibility.{role}", **what),
                           Items(tuple(self.team_label(self.old, t) for t in before)),
-                          Items(tuple(self.team_label(self.new, t) for t in after)), effects,
-                          old_clause_id=ra.clause_id)
+                          Items(tuple(self.team_label(self.new, t) for t in after)), duties,
+                          old_clause_id=ra.clause_id, **refs)
 
     # ------------------------------------------------------------------ reviews
+    def review_duties(self, side: _Side, review: ir.Review, direction: str, parties=None) -> list[Duty]:
+        duties: list[Duty] = []
+        for party in parties if parties is not None else side.roles.review_participants(review):
+            duties += _duty(party, side.roles.review_beneficiaries(review, party), direction)
+        return duties
+
     def _reviews(self) -> None:
         old, new = _by_id(self.old.policy.reviews), _by_id(self.new.policy.reviews)
         for review_id in [*new, *(r for r in old if r not in new)]:
             a, b = old.get(review_id), new.get(review_id)
             r = b or a
             what = {"review": Quote(r.label)}
+            refs = {"before": self.ref(self.old, "review", a) if a else None,
+                    "after": self.ref(self.new, "review", b) if b else None}
             if a is None or b is None:
                 side = self.new if a is None else self.old
-                effects = Effects()
-                for team in ([r.owner] if r.owner else []) + list(r.attendees):
-                    effects.add(side.party(team.name), STRICTER if a is None else LOOSER)
                 self.emit("review", ADDED if a is None else REMOVED, r.clause_id, What.of("review", **what),
-                          old=_cadence(a) if b is None else None, new=_cadence(b) if a is None else None, effects=effects)
+                          old=_cadence(a) if b is None else None, new=_cadence(b) if a is None else None,
+                          duties=self.review_duties(side, r, STRICTER if a is None else LOOSER), **refs)
                 continue
             if a.label != b.label:
                 self.emit("review.label", CHANGED, b.clause_id, What.of("review.label", review=Quote(a.label)),
-                          Quote(a.label), Quote(b.label))
+                          Quote(a.label), Quote(b.label), **refs)
             if _cadence(a) != _cadence(b):
-                effects = Effects()
+                duties = []
                 if a.cadence and b.cadence and a.cadence.approx_days != b.cadence.approx_days:
-                    effect = STRICTER if b.cadence.approx_days < a.cadence.approx_days else LOOSER
-                    for team in ([b.owner] if b.owner else []) + list(b.attendees):
-                        effects.add(self.new.party(team.name), effect)
+                    duties = self.review_duties(self.new, b, STRICTER if b.cadence.approx_days < a.cadence.approx_days
+                                                else LOOSER)
+                elif (a.cadence is None) != (b.cadence is None):
+                    duties = self.review_duties(self.new, b, STRICTER if a.cadence is None else LOOSER)
                 self.emit("review.cadence", CHANGED, b.clause_id, What.of("review.cadence", **what),
-                          _cadence(a), _cadence(b), effects)
+                          _cadence(a), _cadence(b), duties, **refs)
             owner_a, owner_b = (a.owner.name if a.owner else None), (b.owner.name if b.owner else None)
             if owner_a != owner_b:
+                before_p, after_p = self.old.party(owner_a), self.new.party(owner_b)
+                duties = []
+                if before_p != after_p:  # calling the meeting moves to another party
+                    duties = self.handover(self.review_duties(self.old, a, LOOSER, [before_p] if before_p else []),
+                                           self.review_duties(self.new, b, STRICTER, [after_p] if after_p else []))
                 self.emit("review.owner", CHANGED, b.clause_id, What.of("review.owner", **what),
-                          self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
-                          self.handover(owner_a, owner_b))
+                          self.team_label(self.old, owner_a), self.team_label(self.new, owner_b), duties, **refs)
             before, after = [n.name for n in a.attendees], [n.name for n in b.attendees]
             if before != after:
-                effects = Effects()
-                for team in set(after) - set(before):
-                    effects.add(self.new.party(team), STRICTER)
-                for team in set(before) - set(after):
-                    effects.add(self.old.party(team), LOOSER)
+                joined = {self.new.party(t) for t in after} - {self.old.party(t) for t in before} - {None}
+                left = {self.old.party(t) for t in before} - {self.new.party(t) for t in after} - {None}
+                duties = self.review_duties(self.new, b, STRICTER, sorted(joined))
+                duties += self.review_duties(self.old, a, LOOSER, sorted(left))
                 self.emit("review.attendees", CHANGED, b.clause_id, What.of("review.attendees", **what),
                           Items(tuple(self.team_label(self.old, t) for t in before)),
-                          Items(tuple(self.team_label(self.new, t) for t in after)), effects)
+                          Items(tuple(self.team_label(self.new, t) for t in after)), duties, **refs)
             covers = lambda x: _names(x.covers)  # noqa: E731
             if covers(a) != covers(b):
-                self.emit("review.covers", CHANGED, b.clause_id, What.of("review.covers", **what), covers(a), covers(b))
+                self.emit("review.covers", CHANGED, b.clause_id, What.of("review.covers", **what), covers(a), covers(b),
+                          **refs)
             agenda = lambda x: Items(tuple(Quote(t.value) for t in x.agenda))  # noqa: E731
             if agenda(a) != agenda(b):
-                self.emit("review.agenda", CHANGED, b.clause_id, What.of("review.agenda", **what), agenda(a), agenda(b))
+                self.emit("review.agenda", CHANGED, b.clause_id, What.of("review.agenda", **what), agenda(a), agenda(b),
+                          **refs)
             held = lambda x: Plain(x.last_held.value.isoformat()) if x.last_held else Word("none")  # noqa: E731
             if held(a) != held(b):
                 self.emit("review.last_held", CHANGED, b.clause_id, What.of("review.last_held", **what), held(a), held(b))
@@ -952,25 +1101,27 @@ class _Comparison:
 # ---------------------------------------------------------------------- module helpers
 
 
-def obligations(policy: ir.Policy) -> Iterable[tuple[str | None, ir.Duration, ir.Calendar | None]]:
-    """Every time limit in the policy with the team it binds and the calendar it counts in."""
+def obligations(roles: Roles) -> Iterable[tuple[str | None, tuple[str, ...], ir.Duration, ir.Calendar | None]]:
+    """Every time limit in the policy: (obligor, beneficiaries, duration, the calendar it counts in)."""
+    policy = roles.policy
     for stage in policy.stages:
         calendar = policy.calendar_for(stage)
-        stage_owner = stage.owner.name if stage.owner else None
         for d in stage.deadlines:
-            owner = d.owner.name if d.owner else stage_owner
-            yield owner, d.within, calendar
+            obligor = roles.stage_obligor(stage, d.owner)
+            beneficiaries = roles.stage_beneficiaries(stage.id, obligor)
+            yield obligor, beneficiaries, d.within, calendar
             if d.target is not None:
-                yield owner, d.target, calendar
+                yield obligor, (obligor,) if obligor else (), d.target, calendar
         if stage.follow_up is not None:
-            owner = stage.follow_up.owner.name if stage.follow_up.owner else stage_owner
+            obligor = roles.stage_obligor(stage, stage.follow_up.owner)
             for offset in stage.follow_up.offsets:
-                yield owner, offset, calendar
+                yield obligor, roles.stage_beneficiaries(stage.id, obligor), offset, calendar
     default = policy.calendar_for()
     for block in policy.information:
+        receiver = roles.party(block.receiver.name)
         for item in block.items:
             if item.within is not None:
-                yield block.sender.name, item.within, default
+                yield roles.party(block.sender.name), (receiver,) if receiver else (), item.within, default
 
 
 def compare_durations(a: ir.Duration, b: ir.Duration, cal_a: ir.Calendar | None, cal_b: ir.Calendar | None) -> int | None:
@@ -1034,6 +1185,33 @@ def _threshold(threshold: ir.Threshold | ir.Alert | None):
     if threshold is None:
         return Word("none")
     return Plain(f"{threshold.op} {ir.value_source(threshold.value)}")
+
+
+def _text(text: ir.Text | None) -> str | None:
+    return text.value if text is not None else None
+
+
+def _kpi_target(kpi: ir.Kpi):
+    return Word("to_be_agreed") if kpi.target_pending else _threshold(kpi.target)
+
+
+def _term(term: ir.Term | None):
+    if term is None:
+        return Word("none")
+    length = term.length
+    parts: list = [Plain(f"{length.every} {length.unit}{'s' * (length.every != 1)}" if length
+                         else f"until {term.until.value.isoformat()}" if term.until else "")]
+    parts.append(Word({"automatic": "renews_automatically", "after_review": "renews_after_review"}.get(
+        term.renewal or "", "expires")))
+    if term.review is not None:
+        parts.append(Plain(term.review.name))
+    return Items(tuple(parts))
+
+
+def _amendment(amendment: ir.Amendment | None):
+    if amendment is None:
+        return Word("none")
+    return Items(tuple(Plain(n.name) for n in amendment.approvers) + tuple(Quote(t.value) for t in amendment.text))
 
 
 def _cadence(review: ir.Review | None):

@@ -18,6 +18,8 @@ WHAT: dict[str, tuple[str, str]] = {
     "agreement.owner": ("the owner of the agreement", "合意書の管理責任者"),
     "agreement.calendar": ("the default calendar", "既定の営業カレンダー"),
     "agreement.purpose": ("the purpose", "目的"),
+    "agreement.term": ("the term of the agreement", "合意の有効期間"),
+    "agreement.amendment": ("how the agreement is amended", "合意の変更手続"),
     "party": ("party {team}", "当事者{team}"),
     "team": ("team {team}", "チーム{team}"),
     "team.label": ("the name of {team}", "{team}の名称"),
@@ -62,6 +64,10 @@ WHAT: dict[str, tuple[str, str]] = {
                                "ステージ{stage}の判断の社内目標(SLO)"),
     "deadline.respond.owner": ("who owns the first-response deadline in stage {stage}", "ステージ{stage}の初回対応期限の担当"),
     "deadline.decide.owner": ("who owns the decision deadline in stage {stage}", "ステージ{stage}の判断期限の担当"),
+    "deadline.respond.source": ("how the first-response deadline in stage {stage} is measured",
+                                "ステージ{stage}の初回対応期限の測定方法"),
+    "deadline.decide.source": ("how the decision deadline in stage {stage} is measured",
+                               "ステージ{stage}の判断期限の測定方法"),
     "follow_up": ("the follow-up cadence in stage {stage}", "ステージ{stage}のフォローアップ"),
     "follow_up.attempts": ("the number of follow-ups in stage {stage}", "ステージ{stage}のフォローアップ回数"),
     "follow_up.offsets": ("the follow-up schedule in stage {stage}", "ステージ{stage}のフォローアップ日程"),
@@ -95,6 +101,7 @@ WHAT: dict[str, tuple[str, str]] = {
     "kpi.owner": ("the owner of KPI {kpi}", "KPI{kpi}の担当"),
     "kpi.measure": ("what KPI {kpi} measures", "KPI{kpi}の測定内容"),
     "kpi.target": ("the target of KPI {kpi}", "KPI{kpi}の目標値"),
+    "kpi.source": ("the data source of KPI {kpi}", "KPI{kpi}の測定方法"),
     "kpi.alert": ("the alert of KPI {kpi}", "KPI{kpi}のアラート"),
     "kpi.alert.threshold": ("when the alert of KPI {kpi} fires", "KPI{kpi}のアラート閾値"),
     "kpi.alert.action": ("what the alert of KPI {kpi} asks for", "KPI{kpi}のアラート時の対応"),
@@ -137,12 +144,18 @@ WORDS: dict[str, tuple[str, str]] = {
     "does_not_sign": ("does not sign", "署名しない"),
     "yes": ("yes", "はい"),
     "no": ("no", "いいえ"),
+    "to_be_agreed": ("to be agreed", "別途合意"),
+    "renews_automatically": ("renews automatically", "自動更新"),
+    "renews_after_review": ("renews after review", "見直し後に更新"),
+    "expires": ("expires", "期間満了で終了"),
 }
 
 EFFECT_WORDS: dict[str, tuple[str, str]] = {
     "stricter": ("stricter", "厳格化"),
     "looser": ("looser", "緩和"),
     "mixed": ("mixed", "混在"),
+    "gains": ("gains", "受益"),
+    "loses": ("loses", "不利益"),
     "neutral": ("neutral", "中立"),
 }
 
@@ -167,12 +180,28 @@ PHRASES: dict[str, tuple[str, str]] = {
     "approvers": ("Required approvals", "必要な承認"),
     "approver_reason_owner": ("owner of the agreement", "合意書の管理責任者"),
     "approver_reason_stricter": ("obligations get stricter", "義務が厳しくなる"),
+    "approver_reason_amendment": ("approves every amendment", "変更手続の承認者"),
     "no_reviewers": ("declares no reviewers", "承認者が未登録"),
     "summary_title": ("Changes to the agreement", "合意書の変更点"),
     "renamed_from": ("renamed from {old}", "{old} から名称変更"),
     "for_party": ("for", "対象"),
     "approved_by": ("approved by {who}", "{who} が承認済み"),
     "missing_approval": ("needs approval from one of: {who}", "次のいずれかの承認が必要: {who}"),
+    "approver_reason_obligor": ("must do more", "義務が厳しくなる"),
+    "approver_reason_beneficiary": ("is owed less", "受ける義務が緩くなる"),
+    "not_the_author": ("not {author}, who wrote the change", "変更の作成者 {author} を除く"),
+    "obligation_changes": ("Obligation changes", "義務の変更"),
+    "other_changes": ("Other changes (no obligation changes): {n}", "その他の変更(義務の変更なし):{n} 件"),
+    "before": ("before", "変更前"),
+    "after": ("after", "変更後"),
+    "in_words": ("Before → after, in the agreement's words", "変更前 → 変更後(合意書の文言)"),
+    "version_ok": ("Version {old} → {new}: enough for a {level} change.", "版数 {old} → {new}:{level} の変更として十分です。"),
+    "version_needed": ("Version: the change needs a {level} version — propose {proposed} (now {new}).",
+                       "版数:この変更には {level} の版上げが必要です — {proposed} を提案します(現在 {new})。"),
+    "version_needed_text": ("Version: the change needs a new version (now {new}).", "版数:新しい版数が必要です(現在 {new})。"),
+    "level_major": ("major", "メジャー"),
+    "level_minor": ("minor", "マイナー"),
+    "level_patch": ("patch", "パッチ"),
 }
 
 _LANG = {"en": 0, "ja": 1}
@@ -205,6 +234,15 @@ def render_atom(atom: Atom | None, lang: str) -> str:
 def render_what(what: What, lang: str) -> str:
     template = WHAT[what.key][_LANG[lang]]
     return template.format(**{k: render_atom(v, lang) for k, v in what.params})
+
+
+def headline(change: Change, lang: str) -> str:
+    """What changed, without the values: for a clause shown before and after in full."""
+    what = render_what(change.what, lang)
+    word = {ADDED: ("added", "を追加"), REMOVED: ("removed", "を削除"), CHANGED: ("changed", "を変更")}[change.action]
+    if lang == "ja":
+        return what + word[1]
+    return what[:1].upper() + what[1:] + " " + word[0]
 
 
 def message(change: Change, lang: str) -> str:

@@ -33,6 +33,22 @@ UNCOMPARABLE_POLICY = define_rule(
 )
 
 
+VERSION_NOT_BUMPED = define_rule(
+    "SLA884",
+    "version-not-bumped",
+    Severity.ERROR,
+    "A change to the agreement's obligations keeps the old `version` (or bumps it too little).",
+    explanation="Each party signs a version of the agreement. `sla diff` works out the version a change "
+    "calls for, as cargo-semver-checks does for APIs: **major** when an obligation gets looser, is removed "
+    "or changes in a way that cannot be told (a party loses something it signed for); **minor** when "
+    "obligations only get stricter or are added; **patch** when no obligation changes. With "
+    "`--approved-by` (the CI gate) a version that does not move that far is an error; the report always "
+    "shows the proposed version.",
+    bad='# follow-ups cut from 5 to 3, and\nagreement "SLA" {\n  version "1.2.0"    # unchanged\n}',
+    good='agreement "SLA" {\n  version "2.0.0"\n}',
+)
+
+
 @dataclass(frozen=True)
 class Side:
     """One side of a comparison: what to call it and its bytes (None: it does not exist)."""

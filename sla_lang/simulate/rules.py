@@ -188,3 +188,14 @@ STALE_FIXTURES = define_rule(
     bad="$ sla test policies/acme.sla --fixtures build/fixtures   # policy edited since the build",
     good="$ sla build policies/acme.sla -t fixtures -o build/fixtures && sla test policies/acme.sla --fixtures build/fixtures",
 )
+STALE_HUBSPOT_BUILD = define_rule(
+    "SLA869",
+    "hubspot-build-from-another-policy",
+    Severity.WARNING,
+    "The HubSpot build tested with `sla test --against hubspot DIR` was made from another version of the policy.",
+    explanation="manifest.json records the fingerprint of the policy its workflows were generated from. When the "
+    "policy changed since, the workflows enforce the old agreement and scenarios of the new one are expected to "
+    "diverge. Rebuild the HubSpot target, or test without DIR to build it from the policy now.",
+    bad="$ sla test policies/acme.sla --against hubspot build/hubspot   # policy edited since the build",
+    good="$ sla build policies/acme.sla -t hubspot -o build/hubspot && sla test policies/acme.sla --against hubspot build/hubspot",
+)

@@ -2,11 +2,11 @@
 
 Formats: `agreement.md` (GitHub-flavoured Markdown with a Mermaid stage diagram, for pull
 requests), `agreement.html` (one standalone file with print CSS and an SVG diagram) and
-`agreement.pdf` (A4, rendered by WeasyPrint, fonts embedded, one empty signature field per
-party). `--lang` chooses the language of the fixed wording; it defaults to the policy's
+`agreement.pdf` (A4, typeset by Typst, fonts embedded, one empty signature field per
+party, added by pyHanko). `--lang` chooses the language of the fixed wording; it defaults to the policy's
 `agreement language`.
 
-Without `--format` all three are built, and a PDF that cannot be rendered here (no WeasyPrint,
+Without `--format` all three are built, and a PDF that cannot be rendered here (no Typst,
 no Japanese font) is skipped with a warning; with `--format pdf` the same problem is an error.
 
 The code in `sla_lang/agreement/` prepares data; the wording is in `targets/agreement/`.

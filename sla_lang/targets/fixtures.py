@@ -202,7 +202,11 @@ def clause_catalogue(policy: Policy) -> list[tuple[str, Span, str | None]]:
     """Every clause of the policy: (clause id, where, why lead scenarios cannot cover it or None)."""
     out: list[tuple[str, Span, str | None]] = []
     if policy.agreement is not None:
-        out.append((policy.agreement.clause_id, policy.agreement.span, _NOT_LEAD_BEHAVIOUR["agreement"]))
+        a = policy.agreement
+        out.append((a.clause_id, a.span, _NOT_LEAD_BEHAVIOUR["agreement"]))
+        for part in (a.term, a.amendment):
+            if part is not None:
+                out.append((part.clause_id, part.span, _NOT_LEAD_BEHAVIOUR["agreement"]))
     for team in policy.teams:
         out.append((team.clause_id, team.name_span, _NOT_LEAD_BEHAVIOUR["party"]))
     used_calendars = set()

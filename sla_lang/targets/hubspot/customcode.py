@@ -42,8 +42,11 @@ RUNTIME = "PYTHON39"  # HubSpot's Python runtime (3.9, per the custom code docs)
 SECRET = "SLA_LANG_HUBSPOT_TOKEN"
 OUTPUT = "result"
 WRITTEN = "written"
+PASSED = "passed"  # written, and every moment had already passed when the code ran
 FAILED = "failed"
 ENTERED_INPUT = "entered_at"
+NOW_INPUT = "now"
+ENTERED_PROPERTY = "sla_stage_entered_at"
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,22 @@ def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: st
     return "\n".join(lines)
 
 
+def clear_source(properties: list[str], *, about: str) -> str:
+    """Python that clears contact properties through the CRM API: an empty value clears one
+    ("You can clear an object property value via the API by setting the property value to an
+    empty string", CRM properties guide). Workflows have a "Clear property value" action in
+    HubSpot's editor, but the v4 API documents no action type for it."""
+    return "\n".join([
+        f'"""sla-lang: clear {_doc(", ".join(properties))} for {_doc(about)} (HubSpot moves a lifecycle stage',
+        'only forward unless it is cleared first). Generated from the agreement; standard library only."""',
+        "import json", "import os", "import urllib.request", "",
+        f"CLEAR = {tuple(properties)!r}",
+        f"TOKEN = {SECRET!r}  # the custom code secret holding the token",
+        "",
+        _CLEAR,
+    ])
+
+
 def _doc(text: str) -> str:
     """Text safe inside the generated docstring."""
     return repr(text)[1:-1].replace('"', "'")
@@ -214,6 +233,25 @@ def due_moments(entered_ms):
     return out
 '''
 
+_CLEAR = '''
+def write_properties(object_id, values):
+    body = json.dumps({"properties": values}).encode("utf-8")
+    request = urllib.request.Request(
+        "https://api.hubapi.com/crm/v3/objects/contacts/%s" % object_id, data=body, method="PATCH",
+        headers={"Authorization": "Bearer " + os.environ[TOKEN], "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        response.read()
+
+
+def main(event):
+    try:
+        write_properties(event["object"]["objectId"], {name: "" for name in CLEAR})
+    except Exception as exc:  # the value stays; the reason is in the log
+        print("sla-lang: not cleared: %r" % (exc,))
+        return {"outputFields": {"result": "failed"}}
+    return {"outputFields": {"result": "written"}}
+'''
+
 _COMMON = '''
 
 def parse_moment(value):
@@ -239,10 +277,21 @@ def write_properties(object_id, values):
 
 def main(event):
     try:
-        entered = parse_moment(event["inputFields"]["entered_at"])
-        write_properties(event["object"]["objectId"], due_moments(entered))
+        inputs = event["inputFields"]
+        now = parse_moment(inputs["now"])
+        values = {}
+        if inputs.get("entered_at") in (None, ""):
+            # put into the stage by an import or by hand: it entered now
+            entered = values["sla_stage_entered_at"] = now
+        else:
+            entered = parse_moment(inputs["entered_at"])
+        moments = due_moments(entered)
+        values.update(moments)
+        write_properties(event["object"]["objectId"], values)
     except Exception as exc:  # the workflow takes its conservative path; the reason is in the log
         print("sla-lang: due moments not written: %r" % (exc,))
         return {"outputFields": {"result": "failed"}}
+    if all(moment <= now for moment in moments.values()):
+        return {"outputFields": {"result": "passed"}}
     return {"outputFields": {"result": "written"}}
 '''

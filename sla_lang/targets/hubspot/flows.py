@@ -74,7 +74,7 @@ class Flow:
     description: str
     enrollment: dict
     clauses: list[str]
-    kind: str  # entry | transition | arm | monitor | follow_up | priority
+    kind: str  # entry | import | transition | arm | monitor | follow_up | priority
     time_windows: list[dict] = field(default_factory=list)
     blocked_dates: list[dict] = field(default_factory=list)
     actions: list[dict] = field(default_factory=list)
@@ -216,16 +216,18 @@ class Flow:
             "overwrite_current_owner": "true",
         })
 
-    def custom_code(self, source: str, *, runtime: str, inputs: list[tuple[str, str]], secrets: list[str],
+    def custom_code(self, source: str, *, runtime: str, inputs: list[tuple[str, str | None]], secrets: list[str],
                     output: str, options: list[str]) -> dict:
         """A custom code action (`ApiCustomCodeAction`: needs Operations Hub Professional). Its
-        inputs are contact properties; its one output is an enumeration the flow branches on
+        inputs are contact properties, or (property None) the moment the action runs
+        (`TIMESTAMP`/`EXECUTION_TIME`); its one output is an enumeration the flow branches on
         (the spec's only output field type, `ApiEnumerationOutputField`)."""
         return self.add({
             "type": "CUSTOM_CODE",
             "runtime": runtime,
             "sourceCode": source,
-            "inputFields": [{"name": name, "value": {"type": "OBJECT_PROPERTY", "propertyName": prop}}
+            "inputFields": [{"name": name, "value": {"type": "TIMESTAMP", "timestampType": "EXECUTION_TIME"}
+                             if prop is None else {"type": "OBJECT_PROPERTY", "propertyName": prop}}
                             for name, prop in inputs],
             "outputFields": [{"name": output, "type": "ENUMERATION", "options": list(options)}],
             "secretNames": list(secrets),

@@ -9,11 +9,11 @@ What each kind of clause becomes (README, "The HubSpot target", says the same fo
                        task if a `record`ed property is missing, the lifecycle stage (cleared
                        first when it moves back), the start time and `sla_stage`, an owner of the
                        target's team, and the target stage's hand-off (notification, task, webhook).
-                       A recycle path also records date and origin and clears the sales
-                       judgements. A transition out of a recycle stage enrols only once its
-                       condition has been false after the lead arrived (`<clause>.arm` sets
-                       `sla_<clause>_armed`): re-qualification means the condition became true
-                       *again*, as in the reference simulator.
+                       A recycle path also records date and origin. A transition out of a recycle
+                       stage (and, for recycled leads, out of any stage they come back to) enrols
+                       only once its condition has been false after the lead arrived
+                       (`<clause>.arm` sets `sla_<clause>_armed`): re-qualification means the
+                       condition became true *again*, as in the reference simulator.
 - deadline/escalation→ workflow `<stage>.<respond|decide|stage>`: waits until each checkpoint
                        (SLO first) and, when not done in time, flags it and notifies the owner or
                        the escalation team. With custom code (the default) a CUSTOM_CODE action
@@ -69,6 +69,7 @@ from .rules import (
     BLOCKED_DATES_EXPIRE,
     BUSINESS_TIME,
     CHANNEL_NOT_SUPPORTED,
+    CLEAR_BY_HAND,
     CONDITION_NOT_EXPRESSIBLE,
     CUSTOM_CODE,
     ENTRY_AMBIGUOUS,
@@ -138,6 +139,7 @@ class FlowFile:
     actions: int
     content_hash: str
     data: bytes
+    scheduled: bool  # has execution windows or blocked dates (in the portal's time zone)
 
 
 @dataclass
@@ -176,7 +178,7 @@ class Generator:
         self._spans: dict[str, CalendarSpans] = {}
         self._code_data: dict[str, customcode.CalendarData | None] = {}
         self._code_flows: dict[str, None] = {}  # files of the workflows with custom code, in order
-        self._armed: dict[str, str] = {}  # clause of a transition out of a recycle stage → its armed property
+        self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
 
     # ------------------------------------------------------------------ reporting
     def report(self, rule: Rule, message: str, span: Span, *, help: str | None, step: str,
@@ -251,8 +253,9 @@ class Generator:
     def run(self) -> Output:
         self.core_properties()
         self.policy_properties()
-        self.arm_recycle_exits()
+        self.arm_exits()
         self.entry_flows()
+        self.import_flows()
         for stage in self.policy.stages:
             for transition in stage.transitions:
                 self.transition_flow(stage, transition)
@@ -413,6 +416,7 @@ class Generator:
         """What the custom code of a flow with `timers` needs, or None when the flow uses fixed
         waits: custom code is switched off, or a business duration cannot be computed (no
         calendar, no working time, holidays without an effective year to list them for)."""
+        timers = [t for t in timers if not _zero(t.duration)]
         if not self.settings.custom_code or not timers:
             return None
         calendar = self.calendar(stage)
@@ -549,7 +553,7 @@ class Generator:
             "conservative": {"waitMinutes": wait, "offsetMinutes": offset,
                              "holidaysKnownUntil": f"{years[1] + 1}-01-01" if years else None},
         }
-        if exact:
+        if exact and not _zero(timer.duration):
             entry["property"] = timer.prop
         self.out.timers.append(entry)
 
@@ -564,6 +568,7 @@ class Generator:
         """The custom code action computing `timers` and the branch on its result: returns the
         STATIC_BRANCH; the caller continues from its `static:0` (written) and `default` slots."""
         moments = []
+        timers = [t for t in timers if not _zero(t.duration)]
         for timer in timers:
             minutes = self.working_minutes(timer.duration, stage)
             moments.append((timer.prop, "working", minutes) if timer.duration.business
@@ -572,15 +577,18 @@ class Generator:
         about = ", ".join(dict.fromkeys(t.clause for t in timers))
         code = flow.custom_code(
             customcode.source(data, moments, about=about), runtime=customcode.RUNTIME,
-            inputs=[(customcode.ENTERED_INPUT, ENTERED_AT)], secrets=[customcode.SECRET],
-            output=customcode.OUTPUT, options=[customcode.WRITTEN, customcode.FAILED])
+            inputs=[(customcode.ENTERED_INPUT, ENTERED_AT), (customcode.NOW_INPUT, None)], secrets=[customcode.SECRET],
+            output=customcode.OUTPUT, options=[customcode.WRITTEN, customcode.PASSED, customcode.FAILED])
         self._code_flows[file] = None
         return flow.static_branch({"type": "FIELD_DATA", "actionId": code["actionId"], "dataKey": customcode.OUTPUT},
-                                  [customcode.WRITTEN], self.t("branch_code_failed"))
+                                  [customcode.WRITTEN, customcode.PASSED], self.t("branch_code_failed"))
 
     def wait(self, flow: Flow, timer: Timer, stage: ir.Stage, elapsed: int, exact: bool) -> int:
         """Wait for `timer`: until its property (custom code) or a fixed time. Returns the
-        minutes waited since enrolment (fixed waits)."""
+        minutes waited since enrolment (fixed waits). A zero duration (`follow up … at 0d`) needs
+        no wait: a delay until a moment already reached is undocumented."""
+        if _zero(timer.duration):
+            return elapsed
         if exact:
             flow.delay_until(timer.prop)
             return elapsed
@@ -659,10 +667,10 @@ class Generator:
         that a large policy never holds every workflow's actions in memory."""
         path = f"workflows/{file}.json"
         body = flow.body()
-        digest = stamp(body)
+        digest = stamp(path, body, self.file)
         data = dumps_flow(body)
         self.out.flows.append(FlowFile(path, flow.name, flow.kind, sorted(set(flow.clauses)), len(flow.actions),
-                                       digest, data))
+                                       digest, data, bool(flow.time_windows or flow.blocked_dates)))
         if self.emit is not None:
             self.emit(path, body, data)
 
@@ -697,8 +705,11 @@ class Generator:
             flow.tail.append((check, "branch:0"))
             return
         key = ("owner", target.owner.name, target.id)
-        if key in self._steps:
+        step = self.t("manual_owner", stage=target.label, team=self.team_label(target.owner),
+                      people=self.team_people(target.owner), flow=flow.name, action=str(len(flow.actions) + 1))
+        if key in self._steps:  # reported once; a step for each workflow that moves leads into the stage
             self._steps[key].clauses.append(clause)
+            self.out.manual.append(ManualStep(USERS_NEEDED.code, step, [clause], file, None))
             return
         team = target.owner.name
         why = "gives no `user-ids`" if mapping is not None else "is not configured"
@@ -710,9 +721,7 @@ class Generator:
             (target.handoff.span if target.handoff else target.name_span),
             help=f'add `[tool.sla.hubspot.teams.{team}]` with `user-ids = ["…"]` (HubSpot user ids) to the '
             "pyproject.toml",
-            step=self.t("manual_owner", stage=target.label, team=self.team_label(target.owner),
-                        people=self.team_people(target.owner), flow=flow.name, action=str(len(flow.actions) + 1)),
-            clauses=[clause], workflow=file,
+            step=step, clauses=[clause], workflow=file,
         )
 
     def team_recipients(self, team: ir.Name, clause: str, span: Span, *, what: str, flow: Flow, file: str,
@@ -774,6 +783,7 @@ class Generator:
                 list_enrollment(tree, reenroll=[], leave_when_unmatched=False),
                 [stage.clause_id], "entry",
             )
+            self.set_armed(flow, stage, stage.clause_id, True)
             self.enter(flow, stage, stage.clause_id)
             self.assign_owner(flow, file, None, stage, stage.clause_id)
             if stage.handoff is not None:
@@ -792,81 +802,33 @@ class Generator:
             self.out.manual.append(ManualStep(BACKFILL.code, t("manual_backfill"),
                                               [s.clause_id for s in taken.values()]))
 
-    @cached_property
-    def judgement_properties(self) -> tuple[str, ...]:
-        """The sales side's decisions: custom properties read only by the transitions out of
-        stages where sales decides (see `_sales_side`). Recycling clears them so that a lead
-        that qualifies again is judged afresh instead of bouncing straight back. Properties
-        anything else reads (scores, priorities, marketing's criteria, hand-off information)
-        describe the contact and are kept. The same for every recycle transition."""
-        policy = self.policy
-        decided: list[str] = []
-        elsewhere: set[str] = set()
-        for stage in policy.stages:
-            for transition in stage.transitions:
-                if transition.condition is None:
-                    continue
-                refs = [r.name for r in ir.condition_refs(transition.condition)]
-                if self._sales_side(stage):
-                    decided += [r for r in refs if r not in decided]
-                else:
-                    elsewhere.update(refs)
-            if stage.handoff is not None:
-                elsewhere.update(n.name for n in stage.handoff.include)
-        for score in policy.scores:
-            for group in score.groups:
-                for rule in group.rules:
-                    elsewhere.update(r.name for r in ir.condition_refs(rule.condition))
-        for priority in policy.priorities:
-            if priority.condition is not None:
-                elsewhere.update(r.name for r in ir.condition_refs(priority.condition))
-        names = []
-        for ref in decided:
-            prop = policy.property_by_id.get(ref)
-            if prop is None or prop.hubspot or ref in elsewhere:
-                continue
-            names.append(self.catalog.property_name(prop))
-        return tuple(names)
-
-    def _sales_side(self, stage: ir.Stage) -> bool:
-        """A stage where sales decides: owned by a team whose role is not marketing (without a
-        role: any stage that is not an entry stage), never the recycle pool."""
-        if stage.is_recycle:
-            return False
-        team = self.policy.team_by_id.get(stage.owner.name) if stage.owner else None
-        if team is not None and team.role is not None:
-            return team.role != "marketing"
-        return not stage.is_entry
-
     # ------------------------------------------------------------------ re-qualification
-    def arm_recycle_exits(self) -> None:
-        """Re-qualification means a condition becomes true *again* (README, "What a policy
-        means"): a transition is taken when its condition becomes true while the lead is in the
-        stage, not because it still holds from before. HubSpot's list-based enrolment would take
-        a lead at once when the condition already holds as it arrives — a lead recycled with a
-        score of 105 would bounce straight back to MQL. So a transition whose condition can hold
-        on stale data is *armed*: `<clause>.arm` sets `sla_<clause>_armed` once the lead is in the
-        stage and the condition is false, the transition enrols only when armed, and every move
-        into the stage disarms it first. That applies to
-        - every transition out of a recycle stage, and
-        - for leads that have been recycled (`sla_recycled_at` known), every transition out of a
-          stage they can come back to whose condition reads more than the sales judgements that
-          recycling clears. A lead that was never recycled moves as soon as the condition holds,
-          which keeps the simulator's chained moves (a lead created with every criterion met
-          goes lead → MQL → SQL at once)."""
+    def arm_exits(self) -> None:
+        """A transition is taken when its condition *becomes* true while the lead is in the
+        stage (README, "What a policy means"): a condition that already holds when the lead
+        arrives does not move it. HubSpot's list-based enrolment would take such a lead at once —
+        a lead recycled with a score of 105 would bounce straight back to MQL, a lead without
+        consent would leave an MQL stage whose exit reads `not consent` the moment it arrives.
+        So every transition with a condition out of a stage that leads enter by a transition is
+        *armed*: `<clause>.arm` sets `sla_<clause>_armed` once the lead is in the stage and the
+        condition is false, the transition enrols only when armed, and every workflow that moves a
+        lead into the stage disarms its exits first. A new contact's entry workflow arms the
+        exits of its entry stage (creating a lead counts as a change of everything, so a
+        condition that holds then moves it at once).
+
+        What remains different (README, manifest): a move whose condition became true by the
+        very change that brought the lead into the stage (a chained move, e.g. a lead created
+        with a score and a buying intent that qualify it twice) stops after the first move in
+        HubSpot; the lead moves on when the next condition becomes true again."""
         t = self.t
         policy = self.policy
-        again = self._stages_after_recycling()
-        cleared = set(self.judgement_properties)
+        entered = {tr.target.name for s in policy.stages for tr in s.transitions}
         for stage in policy.stages:
-            if not stage.is_recycle and stage.id not in again:
+            if stage.id not in entered:
                 continue
             for transition in stage.transitions:
                 if transition.condition is None or transition.target.name not in policy.stage_by_id:
                     continue
-                always = stage.is_recycle
-                if not always and set(self.filters.properties_read(transition.condition)) <= cleared:
-                    continue  # recycling clears everything it reads
                 clause = transition.clause_id
                 try:
                     groups = self.filters.groups(transition.condition, negated=True)
@@ -875,8 +837,8 @@ class Generator:
                     reason = t(exc.reason.key, **dict(exc.reason.values))
                     self.report(
                         CONDITION_NOT_EXPRESSIBLE,
-                        f"transition `{clause}`: its condition cannot be watched for becoming true again, so a "
-                        "recycled lead may move on at once on data from before",
+                        f"transition `{clause}`: its condition cannot be watched for becoming true, so a lead may "
+                        "move on at once on data from before it arrived",
                         transition.condition.span,
                         help="rewrite the condition with properties, events and whole scores",
                         step=t("manual_rearm", clause=clause, stage=stage.label, reason=reason),
@@ -889,7 +851,7 @@ class Generator:
                     armed, t("prop_armed", clause=clause, stage=stage.label), "bool",
                     t("prop_armed_desc", clause=clause, stage=stage.label),
                     options=[("true", t("yes")), ("false", t("no"))], clauses={clause}, purpose="sla-lang"))
-                self._armed[clause] = (armed, always)
+                self._armed[clause] = armed
                 base = self.in_stage(stage)
                 reads = self.filters.properties_read(transition.condition)
                 self.register_reads(ir.condition_refs(transition.condition), clause)
@@ -905,50 +867,22 @@ class Generator:
                 flow.set_property(armed, "true")
                 self.add_flow(f"{clause}.arm", flow)
 
-    def _stages_after_recycling(self) -> set[str]:
-        """Stages a lead can reach again after it was recycled (from a recycle stage on)."""
-        policy = self.policy
-        if not any(s.is_recycle for s in policy.stages):
-            return set()
-        seen: set[str] = set()
-        todo = [s.id for s in policy.stages if s.is_recycle]
-        while todo:
-            stage = policy.stage_by_id.get(todo.pop())
-            if stage is None:
-                continue
-            for transition in stage.transitions:
-                target = transition.target.name
-                if target not in seen:
-                    seen.add(target)
-                    todo.append(target)
-        return seen
-
     def armed_groups(self, clause: str, groups: list[list[dict]]) -> tuple[list[list[dict]], str | None]:
-        """The enrolment groups of a transition, with its arming (see `arm_recycle_exits`)."""
-        found = self._armed.get(clause)
-        if found is None:
+        """The enrolment groups of a transition, with its arming (see `arm_exits`)."""
+        armed = self._armed.get(clause)
+        if armed is None:
             return groups, None
-        armed, always = found
         self.catalog.use(armed, clause)
-        if always:
-            return [group + [bool_filter(armed, True)] for group in groups], armed
-        self._recycled_at_property(clause)
-        return ([group + [known_filter(RECYCLED_AT, known=False)] for group in groups]
-                + [group + [bool_filter(armed, True)] for group in groups]), armed
+        return [group + [bool_filter(armed, True)] for group in groups], armed
 
-    def _recycled_at_property(self, clause: str) -> None:
-        joined, _ = self._recycling
-        self.catalog.add_custom(CustomProperty(
-            RECYCLED_AT, self.t("prop_recycled_at"), "datetime", self.t("prop_recycled_at_desc", clauses=joined),
-            clauses={clause}, purpose="sla-lang"))
-
-    def disarm(self, flow: Flow, target: ir.Stage, clause: str) -> None:
-        """Moving into a stage: its armed exits wait for their condition to become true again."""
+    def set_armed(self, flow: Flow, target: ir.Stage, clause: str, value: bool) -> None:
+        """Moving a lead into `target`: its armed exits wait for their condition to become true
+        (`value` False), or — a new contact entering the agreement — may fire at once (True)."""
         for transition in target.transitions:
-            found = self._armed.get(transition.clause_id)
-            if found is not None:
-                self.catalog.use(found[0], clause)
-                flow.set_property(found[0], "false")
+            armed = self._armed.get(transition.clause_id)
+            if armed is not None:
+                self.catalog.use(armed, clause)
+                flow.set_property(armed, "true" if value else "false")
 
     def transition_flow(self, stage: ir.Stage, transition: ir.Transition) -> None:
         t = self.t
@@ -996,13 +930,13 @@ class Generator:
             self._timeout(flow, file, stage, transition, tree)
         if transition.record:
             self._record(flow, stage, target, transition)
-        self.disarm(flow, target, clause)
+        self.set_armed(flow, target, clause, False)
         source_value, target_value = self.lifecycle(stage), self.lifecycle(target)
         if target_value and target_value != source_value:
             self.catalog.need_existing(LIFECYCLE, clause)
             backwards = source_value is None or LIFECYCLE_ORDER[target_value] < LIFECYCLE_ORDER[source_value]
             if backwards or target.is_recycle:
-                flow.clear_property(LIFECYCLE)
+                self.clear_lifecycle(flow, file, clause, transition.span)
                 notes.append(t("desc_clear_lifecycle", lifecycle=target_value))
             flow.set_property(LIFECYCLE, target_value)
         self.enter(flow, target, clause)
@@ -1013,6 +947,30 @@ class Generator:
             self._handoff(flow, file, stage, target, notes)
         flow.description = self.flow_description(self.join(notes))
         self.add_flow(clause, flow)
+
+    def clear_lifecycle(self, flow: Flow, file: str, clause: str, span: Span) -> None:
+        """Clear the lifecycle stage before setting an earlier one (HubSpot moves it only
+        forward). The documented ways: the CRM API with an empty value, which custom code can
+        call; or the editor's "Clear property value" action, for which the v4 API documents no
+        action type — without custom code the workflow sets an empty value and the admin replaces
+        that action by hand (SLA840)."""
+        if self.settings.custom_code:
+            flow.custom_code(customcode.clear_source([LIFECYCLE], about=clause), runtime=customcode.RUNTIME,
+                             inputs=[], secrets=[customcode.SECRET], output=customcode.OUTPUT,
+                             options=[customcode.WRITTEN, customcode.FAILED])
+            self._code_flows[file] = None
+            return
+        flow.clear_property(LIFECYCLE)
+        self.report(
+            CLEAR_BY_HAND,
+            f"`{clause}` moves the lifecycle stage back: without custom code the workflow clears it with an empty "
+            "value, which HubSpot documents for the API but not for workflows",
+            span,
+            help="replace the action by HubSpot's \"Clear property value\" action as the manual step says, or use "
+            "custom code (`custom-code = true`)",
+            step=self.t("manual_clear", flow=flow.name, action=flow.last_action_id or "1"),
+            clauses=[clause], workflow=file, action_id=flow.last_action_id,
+        )
 
     def _timeout(self, flow: Flow, file: str, stage: ir.Stage, transition: ir.Transition, tree: dict) -> None:
         """Wait until `after` has passed since the lead entered the stage, then continue only if it
@@ -1029,9 +987,11 @@ class Generator:
         if data is not None:
             self.moment_property(prop, stage, t("what_timeout", target=self.stage_label(transition.target.name)), clause)
             decided = self.add_code(flow, file, stage, data, [timer])
-            for exact, slot in ((True, "static:0"), (False, "default")):
-                flow.tail = [(decided, slot)]
+            for exact, slots in ((True, ["static:0"]), (False, ["default"])):
+                flow.tail = [(decided, slot) for slot in slots]
                 self.wait(flow, timer, stage, 0, exact)
+                if exact:  # the moment has passed already (the condition came true later): no wait
+                    flow.tail.append((decided, "static:1"))
                 check = flow.branch([still], t("branch_moved_on"))
                 ends.append((check, "branch:0"))
         else:
@@ -1098,6 +1058,32 @@ class Generator:
         self.catalog.need_existing(OWNER, transition.clause_id)
         flow.tail.append((check, "branch:0"))
 
+    def import_flows(self) -> None:
+        """A lead can also arrive in a stage without a workflow moving it there: imported with
+        its SLA stage set (the fixtures' contacts.csv does that), or created by an integration.
+        The agreement treats that as entering the stage — the owner team and the hand-off apply
+        — so `<stage>.import` enrols a contact in the stage whose start time is not set (the
+        workflows set it whenever they move a lead), sets it, and does what entering does."""
+        t = self.t
+        for stage in self.policy.stages:
+            owner = self.mapping(stage.owner)
+            if stage.handoff is None and not (owner is not None and owner.user_ids):
+                continue
+            self.catalog.use(ENTERED_AT, stage.clause_id)
+            tree = or_branch([self.in_stage(stage) + [known_filter(ENTERED_AT, known=False)]])
+            file = f"workflows/{stage.id}.import.json"
+            flow = Flow(
+                t("flow_import", clause=stage.clause_id, stage=stage.label), "",
+                list_enrollment(tree, reenroll=[], leave_when_unmatched=False), [stage.clause_id], "import",
+            )
+            notes = [t("desc_import", stage=stage.label)]
+            flow.set_now(ENTERED_AT)
+            self.assign_owner(flow, file, None, stage, stage.clause_id)
+            if stage.handoff is not None:
+                self._handoff(flow, file, None, stage, notes)
+            flow.description = self.flow_description(self.join(notes))
+            self.add_flow(f"{stage.id}.import", flow)
+
     @cached_property
     def _recycling(self) -> tuple[str, list[tuple[str, str]]]:
         """The recycle clauses (joined) and the stage options of the recycle properties: the
@@ -1118,14 +1104,7 @@ class Generator:
             options=stage_options, clauses={clause}, purpose="sla-lang"))
         flow.set_now(RECYCLED_AT)
         flow.set_property(RECYCLED_FROM, stage.id)
-        reset = self.judgement_properties
-        for name in reset:
-            flow.clear_property(name)
-            self.catalog.use(name, clause)
-        if reset:
-            notes.append(t("desc_recycle", reset=", ".join(reset)))
-        else:
-            notes.append(t("desc_recycle_no_reset"))
+        notes.append(t("desc_recycle_no_reset"))
 
     def _handoff(self, flow: Flow, file: str, stage: ir.Stage | None, target: ir.Stage, notes: list[str]) -> None:
         """The hand-off into `target` (from `stage`; None for a contact entering the agreement),
@@ -1290,9 +1269,10 @@ class Generator:
                 # an escalation in a workflow of its own compares its moment with the deadline's
                 computed = lane + ([breach] if touch and breach is not None and breach not in lane else [])
                 for tm in computed:
-                    self.moment_property(tm.prop, stage, t(what[tm.kind], guard=guard_word, n=tm.index), tm.clause)
+                    if not _zero(tm.duration):
+                        self.moment_property(tm.prop, stage, t(what[tm.kind], guard=guard_word, n=tm.index), tm.clause)
                 decided = self.add_code(flow, file, stage, data, computed)
-                flow.tail = [(decided, "static:0")]
+                flow.tail = [(decided, "static:0"), (decided, "static:1")]
                 self._checkpoints(flow, file, stage, guard, lane, flags, exact=True, touch=touch, breach=breach,
                                   checks=checks)
                 flow.tail = [(decided, "default")]
@@ -1332,7 +1312,6 @@ class Generator:
         elapsed = 0
         decided = False  # the breach checkpoint of this lane has passed
         in_lane = breach is not None and breach in lane
-        entered = [after_property_filter(LAST_CONTACTED, ENTERED_AT)] if touch else []
         for _, group in groups:
             elapsed = self.wait(flow, group[0], stage, elapsed, exact)
             kinds = {tm.kind for tm in group}
@@ -1345,21 +1324,16 @@ class Generator:
             elif in_lane or "escalate" not in kinds:
                 branches = []
                 if exact:
-                    branches.append((t("branch_late"), or_branch([[after_property_filter(LAST_CONTACTED, group[0].prop)]])))
-                branches.append((t("branch_met"), or_branch([entered])))
-                check = flow.branch(branches, t("branch_not_met"))
-                flow.tail = [(check, "default")] + ([(check, "branch:0")] if exact else [])
+                    branches.append((t("branch_late"), after_property_filter(LAST_CONTACTED, group[0].prop), True))
+                self._contact_check(flow, branches)
             else:
                 # an escalation in a workflow of its own: the deadline's verdict is the breach flag
                 # (set by the deadline's workflow); before the deadline, it is a contact so far
-                breached = (t("branch_breached"), or_branch([[bool_filter(flags["breach"], True)]]))
-                branches = [breached]
+                branches = [(t("branch_breached"), bool_filter(flags["breach"], True), True)]
                 if exact:
-                    branches.append((t("branch_met_before"), or_branch([[before_property_filter(breach.prop, group[0].prop)]])))
-                    branches.append((t("branch_late"), or_branch([[after_property_filter(LAST_CONTACTED, group[0].prop)]])))
-                branches.append((t("branch_met"), or_branch([entered])))
-                check = flow.branch(branches, t("branch_not_met"))
-                flow.tail = [(check, "default"), (check, "branch:0")] + ([(check, "branch:2")] if exact else [])
+                    branches.append((t("branch_met_before"), before_property_filter(breach.prop, group[0].prop), False))
+                    branches.append((t("branch_late"), after_property_filter(LAST_CONTACTED, group[0].prop), True))
+                self._contact_check(flow, branches)
             for tm in group:
                 after = t.duration(tm.duration)
                 item = tm.item
@@ -1380,6 +1354,17 @@ class Generator:
                     self._escalate(flow, file, stage, item, flags["escalate"], guard_word)
                     checks.append(t("desc_check_escalate", after=after, guard_done=guard_done,
                                     team=self.team_label(item.to)))
+
+    def _contact_check(self, flow: Flow, branches: list[tuple[str, dict, bool]]) -> None:
+        """An if/then branch on "contacted since the lead entered the stage": `branches` first
+        (name, filter, whether the check fails there), then a contact before the entry (not
+        one), then any contact (one: done in time), else none. A contact at the very moment of
+        entry counts, as in the agreement: hence "not before" rather than "after"."""
+        t = self.t
+        branches = branches + [(t("branch_before_entry"), before_property_filter(LAST_CONTACTED, ENTERED_AT), True),
+                               (t("branch_met"), known_filter(LAST_CONTACTED), False)]
+        check = flow.branch([(name, or_branch([[test]])) for name, test, _ in branches], t("branch_not_met"))
+        flow.tail = [(check, "default")] + [(check, f"branch:{n}") for n, (_, _, fails) in enumerate(branches) if fails]
 
     def _deadline_notice(self, flow: Flow, file: str, deadline: ir.Deadline, subject: str, body: str, *,
                          in_app: bool = False) -> None:
@@ -1477,7 +1462,8 @@ class Generator:
                                 leave_when_unmatched=True),
                 [clause], "follow_up",
             )
-            flow.time_windows, flow.blocked_dates = self.schedule(stage)
+            if not exact:  # fixed waits: keep the tasks in working hours
+                flow.time_windows, flow.blocked_dates = self.schedule(stage)
 
             def steps(exact_path: bool, flow: Flow = flow, lane: list[Timer] = lane) -> None:
                 elapsed = 0
@@ -1491,9 +1477,10 @@ class Generator:
 
             if exact:
                 for timer in lane:
-                    self.moment_property(timer.prop, stage, t("what_follow_up", n=timer.item), clause)
+                    if not _zero(timer.duration):
+                        self.moment_property(timer.prop, stage, t("what_follow_up", n=timer.item), clause)
                 decided = self.add_code(flow, file, stage, data, lane)
-                flow.tail = [(decided, "static:0")]
+                flow.tail = [(decided, "static:0"), (decided, "static:1")]
                 steps(True)
                 flow.tail = [(decided, "default")]
                 steps(False)
@@ -1710,6 +1697,10 @@ class Generator:
             if kpi.target is not None:
                 value = ir.value_source(kpi.target.value)
                 target = f" (target {kpi.target.op} {value})" if t.lang != "ja" else f"(目標 {kpi.target.op} {value})"
+            elif kpi.target_pending:
+                target = " (target to be agreed)" if t.lang != "ja" else "(目標は別途合意)"
+            if kpi.source is not None:  # the report the parties agreed to read it from
+                target += f" from “{kpi.source.value}”" if t.lang != "ja" else f"(測定方法:{kpi.source.value})"
             self.report(
                 OUTSIDE_CRM, f"KPI `{kpi.id}` is a report, not a workflow", kpi.name_span,
                 help="build it as a HubSpot report or dashboard",
@@ -1736,9 +1727,15 @@ class Generator:
                            receiver=self.team_label(info.receiver), within=t.duration(item.within)),
                     clauses=[item.clause_id],
                 )
+        if agreement is not None:  # the term and the amendment procedure are the document's alone
+            self.out.document_only += [part.clause_id for part in (agreement.term, agreement.amendment) if part]
         self.out.document_only += [p.clause_id for p in policy.parties]
         self.out.document_only += [r.clause_id for r in policy.responsibilities]
         self.out.document_only += [c.clause_id for c in policy.cancellations]
+
+
+def _zero(duration: ir.Duration) -> bool:
+    return duration.amount == 0 if duration.business else not duration.minutes
 
 
 def _label(label: str | None, fallback: str) -> str:

@@ -275,3 +275,18 @@ UNKNOWN_TEAM_MAPPING = define_rule(
     bad="[tool.sla.hubspot.teams.salse]",
     good="[tool.sla.hubspot.teams.sales]",
 )
+
+CLEAR_BY_HAND = define_rule(
+    "SLA840",
+    "hubspot-clear-by-hand",
+    Severity.WARNING,
+    "Without custom code, moving the lifecycle stage back needs HubSpot's \"Clear property value\" action, added by hand.",
+    explanation="HubSpot moves a contact's lifecycle stage only forward unless it is cleared first, so "
+    "a recycle path (MQL → nurture) must clear it. HubSpot documents two ways: the CRM API with an "
+    "empty value — which the generated custom code uses — and the workflow editor's \"Clear property "
+    "value\" action, for which the v4 API documents no action type. Without custom code the "
+    "workflow sets an empty value there instead (undocumented for workflows); replace that action "
+    "by the editor's \"Clear property value\" action as the manual step says.",
+    bad="-> nurture when intent == \"not_now\"     # with custom-code = false",
+    good="(keep it: replace the action by hand, or use custom code)",
+)

@@ -1,0 +1,482 @@
+"""Differential tests: do the generated HubSpot workflows do what the agreement says?
+
+Every fixture scenario of a policy is replayed through the reference simulator and, through
+the executable model of HubSpot (targets/hubspot/emulate.py), through the workflows the
+HubSpot target generates; `simulate/hubspot.py` compares them (stage path, deadline verdicts
+and breach moments, escalation recipients, tasks and their owners, unknown semantics).
+
+- A hand-written HubSpot build of a small agreement (tests/hubspot_proof_build.py) shows that
+  0 divergences is reachable, and each of its mutations must produce its divergence.
+- For the example policies and tests/fixtures/valid/*.sla, one test per kind of divergence
+  must find none. Today's generator does not get there (issue 16): each such case is a strict
+  xfail naming the divergence, so it fails as soon as the generator is right — then remove
+  the mark.
+- Hypothesis-generated policies (business calendars with breaks, holidays and closed days in
+  several time zones, effective dates at the year boundary and in Golden Week, recycle loops)
+  run the whole pipeline; `SLA_FUZZ_LONG=1` runs 1,000 of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections import defaultdict
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
+
+from sla_lang.cli import cli
+from sla_lang.compile import compile_path, compile_text
+from sla_lang.simulate.hubspot import HubSpotBundle, HubSpotReplay, build_bundle, default_mapping
+from sla_lang.targets.fixtures import generate_fixtures
+
+from .conftest import POLICIES, REPO, VALID, rel
+from .hubspot_proof_build import MANAGERS_TEAM, PROOF_POLICY, proof_files
+from .hubspot_spec import AUTOMATION_V4, spec_errors
+
+KINDS = ("stage path", "lifecycle stage", "deadline", "breach moment", "target", "escalation", "hand-off",
+         "follow-up", "record", "owner", "unknown semantics")
+
+
+def replay_all(policy, files, scenarios):
+    replay = HubSpotReplay(policy, HubSpotBundle(files))
+    return {s["id"]: replay.check(s) for s in scenarios}
+
+
+# ------------------------------------------------------------------ the hand-written proof build
+
+EXTRA_SCENARIOS = [  # beyond the generated fixtures: weekend escalation, leaving early, calls around entry
+    {"id": "weekend breach", "lead": {"id": "P1", "created": "2026-04-03T17:00:00+09:00", "stage": "lead"},
+     "timeline": [{"at": "2026-04-03T17:30:00+09:00", "type": "property_changed", "properties": {"employees": 80}}],
+     "until": "2026-04-06T12:00:00+09:00", "expect": {"final_stage": "mql"}},
+    {"id": "call exactly at entry", "lead": {"id": "P2", "created": "2026-04-01T09:00:00+09:00", "stage": "lead"},
+     "timeline": [{"at": "2026-04-01T10:00:00+09:00", "type": "property_changed", "properties": {"employees": 80}},
+                  {"at": "2026-04-01T10:00:00+09:00", "type": "activity_logged", "activity": "call"}],
+     "until": "2026-04-03T10:00:00+09:00", "expect": {"final_stage": "mql"}},
+    {"id": "call before entry only", "lead": {"id": "P3", "created": "2026-04-01T09:00:00+09:00", "stage": "lead"},
+     "timeline": [{"at": "2026-04-01T09:30:00+09:00", "type": "activity_logged", "activity": "email"},
+                  {"at": "2026-04-01T10:00:00+09:00", "type": "property_changed", "properties": {"employees": 80}}],
+     "until": "2026-04-03T10:00:00+09:00", "expect": {"final_stage": "mql"}},
+    {"id": "decided before the response was due", "lead": {"id": "P4", "created": "2026-04-01T09:00:00+09:00",
+                                                            "properties": {"employees": 120}},
+     "timeline": [{"at": "2026-04-01T15:00:00+09:00", "type": "property_changed", "properties": {"intent": "no"}}],
+     "until": "2026-04-04T10:00:00+09:00", "expect": {"final_stage": "lost"}},
+    {"id": "created big, won late", "lead": {"id": "P5", "created": "2026-12-30T23:00:00+09:00",
+                                             "properties": {"employees": 60}},
+     "timeline": [{"at": "2027-01-02T08:00:00+09:00", "type": "property_changed", "properties": {"intent": "yes"}}],
+     "until": "2027-01-03T00:00:00+09:00", "expect": {"final_stage": "won"}},
+]
+
+
+@pytest.fixture(scope="module")
+def proof():
+    result = compile_text(PROOF_POLICY, "proof.sla")
+    assert not result.errors, [d.message for d in result.errors]
+    scenarios = generate_fixtures(result.policy, None).scenarios["scenarios"] + EXTRA_SCENARIOS
+    return result.policy, scenarios
+
+
+def test_the_proof_build_is_what_hubspot_accepts():
+    for name, body in proof_files().items():
+        if name.startswith("workflows/"):
+            assert [p for p in spec_errors(AUTOMATION_V4, "ApiFlowCreateRequest", body)
+                    if not p.startswith("$.actions")] == [], name
+
+
+def test_a_correct_build_has_no_divergence(proof):
+    policy, scenarios = proof
+    checks = replay_all(policy, proof_files(), scenarios)
+    assert {sid: [f"{d.what}: {d.message}" for d in c.divergences] for sid, c in checks.items() if c.divergences} == {}
+    # the scenarios do exercise what is compared
+    reference = [line for c in checks.values() for line in c.reference_timeline]
+    assert any("breached" in line for line in reference) and any("escalated to managers" in line for line in reference)
+    assert any("met" in line for line in reference) and any("enters won" in line for line in reference)
+
+
+def mutate(files, file, change):
+    files = copy.deepcopy(files)
+    change(files[file])
+    return files
+
+
+def action(body, action_id):
+    return next(a for a in body["actions"] if a["actionId"] == action_id)
+
+
+MUTATIONS = {
+    # an hour too long: the breach and the escalation are flagged late
+    "late by an hour": ("workflows/mql.respond.json", lambda b: action(b, "2")["fields"].update(delta="25"),
+                        {"breach moment", "escalation", "deadline"}),  # a call in that hour hides the breach
+    # the escalation goes to the person who missed the deadline (issue 16 item 3)
+    "escalation to the owner": ("workflows/mql.respond.json",
+                                lambda b: action(b, "7")["fields"].update(team_ids=[], owner_properties=[
+                                    "hubspot_owner_id"]), {"escalation"}),
+    # no hand-off assignment: tasks and notices reach marketing
+    "no rotation": ("workflows/lead.to.mql.json",
+                    lambda b: action(b, "1").update(connection={"edgeType": "STANDARD", "nextActionId": "3"}),
+                    {"owner", "hand-off"}),
+    # business hours on a calendar-time deadline: breaches found at night are flagged next morning
+    "time windows": ("workflows/mql.respond.json", lambda b: b.update(timeWindows=[
+        {"day": d, "startTime": {"hour": 9, "minute": 0}, "endTime": {"hour": 18, "minute": 0}}
+        for d in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY")]), {"breach moment", "escalation"}),
+    # still monitoring a lead that left the stage: a decided lead is reported breached
+    "no unenrolment": ("workflows/mql.respond.json",
+                       lambda b: b["enrollmentCriteria"].update(unEnrollObjectsNotMeetingCriteria=False),
+                       {"deadline", "escalation"}),
+    # "at or after entering" checked with HubSpot's strict IS_AFTER: a call at the very moment
+    # of entry does not count
+    "strict comparison": ("workflows/mql.respond.json", lambda b: b["actions"][2].update(
+        sourceCode=b["actions"][2]["sourceCode"].replace(">= entered", "> entered")), {"deadline", "escalation"}),
+    # the lifecycle stage set backwards is ignored by HubSpot
+    "lifecycle order": ("workflows/mql.to.won.json", lambda b: action(b, "1")["fields"]["value"].update(
+        staticValue="lead"), {"lifecycle stage"}),
+    # a property name HubSpot does not have: the workflow cannot exist, the lead never moves
+    "misspelt property": ("workflows/mql.to.won.json", lambda b: b["enrollmentCriteria"]["listFilterBranch"][
+        "filterBranches"][0]["filters"][0].update(property="sla_stag"), {"unknown semantics", "stage path",
+                                                                          "lifecycle stage"}),
+    # branch paths joined with two STANDARD edges (issue 16 item 6)
+    "joined branches": ("workflows/mql.respond.json", lambda b: b["actions"][3].update(
+        defaultBranch={"edgeType": "STANDARD", "nextActionId": "5"}), {"unknown semantics", "deadline", "escalation"}),
+}
+
+
+@pytest.mark.parametrize("name", MUTATIONS)
+def test_each_mutation_of_the_correct_build_is_caught(proof, name):
+    policy, scenarios = proof
+    file, change, expected = MUTATIONS[name]
+    checks = replay_all(policy, mutate(proof_files(), file, change), scenarios)
+    found = {d.what for c in checks.values() for d in c.divergences}
+    assert found == expected
+
+
+def test_escalation_recipients_are_the_managers_team(proof):
+    policy, scenarios = proof
+    replay = HubSpotReplay(policy, HubSpotBundle(proof_files()))
+    portal, _contact, _until, _lead = replay.run(next(s for s in scenarios if s["id"] == "weekend breach"))
+    escalations = [n for n in portal.notifications if n.teams]
+    assert [(n.teams, n.users) for n in escalations] == [(frozenset({MANAGERS_TEAM}), frozenset({"managers-1",
+                                                                                                  "managers-2"}))]
+    assert default_mapping(policy).teams["managers"][0] == MANAGERS_TEAM
+
+
+def test_the_emulated_portal_has_the_ids_the_build_was_made_with(proof):
+    policy, _ = proof
+    manifest = {"portal": {"timezone": "America/New_York", "teams": {
+        "sales": {"teamId": "4021", "userIds": ["101", "102"]}, "managers": {"teamId": None, "userIds": ["201"]}}}}
+    mapping = default_mapping(policy, manifest=manifest)
+    assert str(mapping.time_zone) == "America/New_York"
+    assert mapping.teams["sales"] == ("4021", ("101", "102"))
+    assert mapping.teams["managers"] == ("managers-team", ("201",))
+    assert mapping.teams["marketing"] == ("marketing-team", ("marketing-1", "marketing-2"))
+    assert str(default_mapping(policy, ZoneInfo("UTC"), manifest).time_zone) == "UTC"
+
+
+# ------------------------------------------------------------------ the generated workflows
+
+DIFFERENTIAL = POLICIES + VALID
+
+# What today's generator gets wrong, per policy and kind of divergence (issue 16). Strict: each
+# starts failing when the generator is right, and its mark must then be removed.
+ISSUE = "issue 16: "
+KNOWN = {
+    "owner": ISSUE + "item 3 — hand-offs do not assign the receiving team, recycling clears the owner",
+    "hand-off": ISSUE + "item 3 — hand-off tasks and emails go to the previous owner (or nobody)",
+    "follow-up": ISSUE + "item 3 — follow-up tasks go to the previous owner (or nobody)",
+    "escalation": ISSUE + "item 3 — escalations notify the contact owner, not the escalation team; decide "
+                  "monitors escalate leads that already left the stage",
+    "stage path": ISSUE + "item 2 — a recycled lead bounces straight back to MQL",
+    "lifecycle stage": ISSUE + "item 2 — the lifecycle stage of a recycled lead is MQL again at once",
+    "deadline": ISSUE + "item 1 — business-time deadlines judged after the longest wall-clock wait",
+    "breach moment": ISSUE + "item 1 — breaches flagged late (longest wait, time windows)",
+    "target": ISSUE + "item 1 — internal targets flagged at the next opening of the time windows",
+    "record": ISSUE + "record tasks are not created at the move",
+    "unknown semantics": ISSUE + "item 6 — branches joined with STANDARD edges, properties cleared with an empty "
+                         "value",
+}
+DIVERGING = {  # (policy file, kind) that diverge with the generator as of this commit
+    **{("hubspot_scoring.sla", k): KNOWN[k] for k in ("stage path", "lifecycle stage", "deadline", "breach moment",
+                                                      "target", "escalation", "hand-off", "follow-up", "owner",
+                                                      "unknown semantics")},
+    **{("inside_sales_sal.sla", k): KNOWN[k] for k in ("stage path", "lifecycle stage", "deadline", "breach moment",
+                                                       "target", "escalation", "hand-off", "follow-up", "owner",
+                                                       "unknown semantics")},
+    **{("smarketing_ja.sla", k): KNOWN[k] for k in ("stage path", "lifecycle stage", "deadline", "breach moment",
+                                                    "target", "escalation", "hand-off", "follow-up", "owner",
+                                                    "unknown semantics")},
+    **{("every_construct.sla", k): KNOWN[k] for k in ("stage path", "lifecycle stage", "deadline", "target",
+                                                      "escalation", "hand-off", "follow-up", "record", "owner",
+                                                      "unknown semantics")},
+    ("minimal.sla", "owner"): KNOWN["owner"],
+}
+
+
+@cache
+def divergences(path: Path) -> dict[str, list[str]]:
+    result = compile_path(path, shown_as=rel(path))
+    assert result.policy is not None and not result.errors
+    bundle, diagnostics = build_bundle(result.policy)
+    assert bundle is not None, [d.message for d in diagnostics]
+    scenarios = generate_fixtures(result.policy, None).scenarios["scenarios"]
+    replay = HubSpotReplay(result.policy, bundle)
+    out: dict[str, list[str]] = defaultdict(list)
+    for scenario in scenarios:
+        for d in replay.check(scenario).divergences:
+            out[d.what].append(f"{scenario['id']}: {d.clause}: {d.message}")
+    return dict(out)
+
+
+def differential_cases():
+    for path in DIFFERENTIAL:
+        for kind in KINDS:
+            reason = DIVERGING.get((path.name, kind))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(path, kind, marks=marks, id=f"{path.name}-{kind.replace(' ', '_')}")
+
+
+@pytest.mark.parametrize("path, kind", differential_cases())
+def test_generated_workflows_do_what_the_agreement_says(path, kind):
+    found = divergences(path).get(kind, [])
+    assert found == [], f"{len(found)} divergences, e.g. " + "; ".join(found[:3])
+
+
+def test_the_known_divergences_name_real_policies_and_kinds():
+    names = {p.name for p in DIFFERENTIAL}
+    assert {name for name, _ in DIVERGING} <= names and {kind for _, kind in DIVERGING} <= set(KINDS)
+
+
+# ------------------------------------------------------------------ generated policies
+
+LONG = bool(os.environ.get("SLA_FUZZ_LONG"))
+EXAMPLES = int(os.environ.get("SLA_FUZZ_EXAMPLES") or (1_000 if LONG else 12))
+
+CALENDARS = [
+    ("Asia/Tokyo", "mon, tue, wed, thu, fri", "09:00 to 18:00", "holidays JP"),
+    ("Asia/Tokyo", "mon, tue, wed, thu, fri", "09:00 to 12:00, 13:00 to 18:00", "holidays JP"),
+    ("America/New_York", "mon, tue, wed, thu, fri", "08:30 to 17:00", "holidays US"),
+    ("Europe/Berlin", "mon, tue, wed, thu", "08:00 to 16:30", "holidays DE"),
+    ("UTC", "mon, tue, wed, thu, fri, sat", "10:00 to 19:00", ""),
+]
+EFFECTIVE = ["2026-12-28", "2026-04-28", "2027-03-12", "2026-10-23", "2026-07-01"]  # year end, Golden Week, DST …
+DEADLINES = [("4h", "2h"), ("24h", "12h"), ("2bh", None), ("4bh", "2bh"), ("1bd", None), ("2bd", "1bd"), ("3d", None)]
+DECIDE = ["5bd", "7d", "10bd", "30d"]
+CONDITIONS = ["s >= 20", "s >= 25", "size >= 100", "kind == \"c\"", "visit >= 2", "ok and size >= 10"]
+HANDOFF = ["email", "task", "in_app", "email, task", "slack \"#mql\", email, task"]
+
+
+@st.composite
+def policies(draw) -> str:
+    zone, days, hours, holidays = draw(st.sampled_from(CALENDARS))
+    closed = draw(st.sampled_from(["", "  closed 2026-12-29, 2026-12-30, 2026-12-31\n", "  closed 2027-01-04\n"]))
+    effective = draw(st.sampled_from(EFFECTIVE))
+    lines = [f'''agreement "Generated SLA" {{
+  version "1"
+  effective {effective}
+  owner ops
+  calendar office
+}}
+party marketing "Marketing" {{
+  lead "M" title "Head of Marketing"
+}}
+party sales "Sales" {{
+  lead "S" title "Head of Sales"
+}}
+team managers "Managers" {{
+  part of sales
+}}
+team ops "Operations" {{
+}}
+calendar office "Office" {{
+  timezone "{zone}"
+  days {days}
+  hours {hours}
+{'  ' + holidays + chr(10) if holidays else ''}{closed}}}
+property size "Size" number
+property kind "Kind" enum ["a", "b", "c"]
+property ok "OK" bool
+property intent "Intent" enum ["yes", "not_now", "no"]
+property reason "Reason" enum ["x", "y"]
+event visit "Visit"
+score s "Score" {{
+  group g1 "G1" max 20 {{
+    +15 "Big" when size >= 50
+    +10 "Kind" when kind in ["a", "b"]
+  }}
+  group g2 "G2" {{
+    +5 "Visit" when visit
+    +10 "Visits" when visit >= 3
+  }}
+}}
+''']
+    lifecycle = draw(st.booleans())
+    lines.append("stage lead \"Lead\" {\n  owner marketing\n  entry\n" + ("  hubspot lead\n" if lifecycle else ""))
+    lines.append(f"  -> mql \"Qualified\" when {draw(st.sampled_from(CONDITIONS))}\n")
+    if draw(st.booleans()):
+        lines.append(f"  -> lost \"Stale\" after {draw(st.sampled_from(['30d', '60d']))}\n")
+    lines.append("}\n")
+    lines.append("stage mql \"MQL\" {\n  owner sales\n" + ("  hubspot marketingqualifiedlead\n" if lifecycle else ""))
+    if draw(st.booleans()):
+        lines.append(f"  handoff from marketing {{\n    notify {draw(st.sampled_from(HANDOFF))}\n  }}\n")
+    within, target = draw(st.sampled_from(DEADLINES))
+    lines.append(f"  respond within {within}" + (f" target {target}" if target and draw(st.booleans()) else "") + "\n")
+    if draw(st.booleans()):
+        lines.append("  follow up 2 times at 0d, 1d via call, email\n")
+    decide = draw(st.sampled_from(DECIDE))
+    lines.append(f"  decide within {decide}\n")
+    lines.append(f"  escalate to managers after {within} on respond\n")
+    if draw(st.booleans()):
+        lines.append(f"  escalate to managers after {decide} on decide\n")
+    lines.append("  -> won \"Buying\" when intent == \"yes\"\n")
+    recycle = draw(st.booleans())
+    if recycle:
+        lines.append("  -> nurture \"Not now\" when intent == \"not_now\" record reason\n")
+    lines.append("  -> lost \"No\" when intent == \"no\"\n}\n")
+    if recycle:
+        lines.append("stage nurture \"Nurture\" {\n  owner marketing\n  recycle\n" + ("  hubspot lead\n" if lifecycle
+                                                                                    else ""))
+        lines.append(f"  -> mql \"Again\" when {draw(st.sampled_from(['s >= 25', 'visit >= 3', 'size >= 200']))}\n")
+        lines.append("  -> lost \"Gone\" after 90d\n}\n")
+    lines.append("stage won \"Won\" {\n  owner sales\n  terminal\n" + ("  hubspot customer\n" if lifecycle else "") + "}\n")
+    lines.append("stage lost \"Lost\" {\n  owner sales\n  terminal\n" + ("  hubspot other\n" if lifecycle else "") + "}\n")
+    return "".join(lines)
+
+
+STATS: dict[str, int] = defaultdict(int)
+
+
+def differential(text: str) -> list:
+    result = compile_text(text, "generated.sla")
+    errors = [f"{d.code} {d.message}" for d in result.errors]
+    assert result.policy is not None and errors == [], errors
+    bundle, diagnostics = build_bundle(result.policy)
+    assert bundle is not None, [d.message for d in diagnostics if d.severity.value == "error"]
+    scenarios = generate_fixtures(result.policy, None).scenarios["scenarios"]
+    replay = HubSpotReplay(result.policy, bundle)
+    checks = [replay.check(s) for s in scenarios]
+    STATS["policies"] += 1
+    STATS["scenarios"] += len(scenarios)
+    STATS["diverging scenarios"] += sum(1 for c in checks if c.divergences)
+    return checks
+
+
+GENERATED = settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG,
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@GENERATED
+@given(policies())
+def test_generated_policies_replay_through_hubspot(text):
+    """The whole pipeline runs on any such policy: the HubSpot target builds, every scenario
+    replays through both sides, and every divergence names its kind and clause."""
+    for check in differential(text):
+        assert check.reference_timeline, check.scenario
+        for d in check.divergences:
+            assert d.what in KINDS and d.message, d
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE + "the generator's workflows diverge on generated policies too (owners, "
+                   "recycle bounce, business time, cleared properties)")
+def test_generated_policies_have_no_divergence():
+    """`find` (not `given`): a divergence is expected today, and a failing `given` test writes a
+    patch file into the working tree."""
+    def diverges(text: str) -> bool:
+        return any(c.divergences for c in differential(text))
+
+    try:
+        text = find(policies(), diverges, settings=settings(GENERATED, phases=(Phase.generate,), database=None))
+    except NoSuchExample:
+        return
+    first = next(d for c in differential(text) for d in c.divergences)
+    pytest.fail(f"{first.what} ({first.clause}): {first.message}\n--- policy ---\n{text}")
+
+
+# ------------------------------------------------------------------ the command
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [*args, "--color", "never"], catch_exceptions=False)
+
+
+def test_sla_test_against_hubspot_reports_divergences_with_both_timelines(in_repo):
+    result = invoke("test", "policies/hubspot_scoring.sla", "--against", "hubspot", "-q")
+    assert result.exit_code == 1, result.output
+    assert "57 scenarios against HubSpot (built from the policy)" in result.output
+    block = result.output.split("  FAIL  loop:mql>nurture>mql", 1)[1].split("  FAIL  ", 1)[0]
+    assert "nurture.to.mql (stage path): agreement: lead (2026-04-01 09:50) → mql (2026-04-01 10:00) → nurture " \
+           "(2026-04-01 10:15) → mql (2026-04-01 10:26); HubSpot: lead (2026-04-01 09:50) → mql (2026-04-01 10:00) → " \
+           "nurture (2026-04-01 10:15) → mql (2026-04-01 10:15)" in block
+    assert "agreement (reference simulator):" in block and "HubSpot (model):" in block
+    assert re.search(r"^\d+ passed, \d+ failed\.$", result.output, re.MULTILINE)
+
+
+def test_sla_test_against_a_built_folder(tmp_path, in_repo):
+    out = tmp_path / "build"
+    assert invoke("build", "policies/inside_sales_sal.sla", "-o", str(out)).exit_code == 0
+    result = invoke("test", "policies/inside_sales_sal.sla", "--against", "hubspot", str(out), "--format", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    failing = [r for r in report["results"] if not r["passed"]]
+    assert failing and all(r["divergences"] and r["timelines"]["hubspot"] for r in failing)
+    assert {d["what"] for r in failing for d in r["divergences"]} <= set(KINDS)
+    # the MQL entering Thursday 19:00 whose 2-business-hour response is judged after the longest wait
+    kinds = {d["what"] for r in failing if r["id"] == "mql.respond@sla:outside" for d in r["divergences"]}
+    assert "deadline" in kinds or "breach moment" in kinds
+
+
+def test_a_build_from_another_policy_version_is_reported(tmp_path, in_repo):
+    policy = tmp_path / "minimal.sla"
+    policy.write_text((REPO / "tests/fixtures/valid/minimal.sla").read_text(encoding="utf-8"), encoding="utf-8")
+    assert invoke("build", str(policy), "-t", "hubspot", "-o", str(tmp_path / "hub")).exit_code == 0
+    policy.write_text(policy.read_text(encoding="utf-8").replace('"0.1"', '"0.2"'), encoding="utf-8")
+    result = invoke("test", str(policy), "--against", "hubspot", str(tmp_path / "hub"))
+    assert "warning SLA869 (hubspot-build-from-another-policy)" in result.output
+
+
+def test_agreeing_scenarios_pass_with_exit_status_0(tmp_path):
+    policy = tmp_path / "minimal.sla"
+    policy.write_text((REPO / "tests/fixtures/valid/minimal.sla").read_text(encoding="utf-8"), encoding="utf-8")
+    assert invoke("build", str(policy), "-t", "fixtures", "-o", str(tmp_path / "fx")).exit_code == 0
+    data = json.loads((tmp_path / "fx" / "scenarios.json").read_text(encoding="utf-8"))
+    data["scenarios"] = [s for s in data["scenarios"] if s["id"] == "lead.to.lost"]
+    (tmp_path / "fx" / "scenarios.json").write_text(json.dumps(data), encoding="utf-8")
+    result = invoke("test", str(policy), "--fixtures", str(tmp_path / "fx"), "--against", "hubspot")
+    assert result.exit_code == 0, result.output
+    assert "1 passed, 0 failed." in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["build/hubspot"], "give it with --against hubspot"),
+    (["--against", "hubspot", "--portal-timezone", "Mars/Olympus"], "unknown time zone"),
+    (["--against", "hubspot", "no/such/folder"], "no such folder"),
+])
+def test_usage_errors_exit_2(args, message, in_repo):
+    result = invoke("test", "tests/fixtures/valid/minimal.sla", *args)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_the_portal_time_zone_changes_when_windows_apply(in_repo):
+    """Issue 16 item 4: time windows run in the account's zone; a portal left on HubSpot's default
+    (EST) shifts every rescheduled action of a Tokyo policy."""
+    tokyo = invoke("test", "policies/hubspot_scoring.sla", "--against", "hubspot", "--format", "json")
+    eastern = invoke("test", "policies/hubspot_scoring.sla", "--against", "hubspot", "--format", "json",
+                     "--portal-timezone", "America/New_York")
+    moments = [sorted(m for r in json.loads(x.output)["results"] for d in r.get("divergences", [])
+                      if d["what"] == "target" for m in [d["message"]]) for x in (tokyo, eastern)]
+    assert moments[0] != moments[1]
+
+
+def test_the_readme_example_is_what_the_command_prints(tmp_path, in_repo):
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("### `sla test POLICY --against hubspot", 1)[1]
+    example = section.split("```console", 1)[1].split("```", 1)[0]
+    assert invoke("build", "policies/hubspot_scoring.sla", "-t", "hubspot", "-o", str(tmp_path)).exit_code == 0
+    output = invoke("test", "policies/hubspot_scoring.sla", "--against", "hubspot", str(tmp_path), "-q").output
+    shown = [line.strip() for line in example.splitlines() if line.strip() and "…" not in line
+             and not line.startswith(("policies/", "$"))]
+    assert shown and [line for line in shown if line not in output] == []
