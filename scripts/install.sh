@@ -11,6 +11,7 @@ PACKAGES=(
   fonts-ipaexfont                                                     # the Japanese fallback (one weight) and sla sign's stamp font
   poppler-utils                                                       # pdffonts/pdftoppm/pdftotext used by the tests
   git                                                                 # sla diff REV:path
+  jq                                                                  # the tests run the example workflow's approval filter
 )
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then

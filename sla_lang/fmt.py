@@ -82,7 +82,7 @@ _BLOCK_ORDER: dict[str, tuple[str, ...]] = {
 }
 _BLOCKS = {
     "agreement", "team", "score_model", "score_group", "calendar", "stage", "handoff", "kpi",
-    "information", "responsibilities", "review", "cancellation",
+    "information", "responsibilities", "review", "cancellation", "translation",
 }
 # Options on one line, in their canonical order.
 _OPTION_ORDER = {

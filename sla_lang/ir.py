@@ -488,6 +488,20 @@ class Property(Node):
     hubspot: str | None
     span: Span
     name_span: Span
+    option_labels: tuple[OptionLabel, ...] = later(())  # `enum ["won" "Won", …]`
+
+    def option_label(self, value: str) -> str | None:
+        """How the agreement shows an enum option (None: only its value was written)."""
+        return next((o.label for o in self.option_labels if o.value == value), None)
+
+
+@node
+class OptionLabel(Node):
+    """The display text of an enum option, in the policy's language: `"won" "Won"`."""
+
+    value: str
+    label: str
+    span: Span
 
 
 @node
@@ -847,6 +861,34 @@ class CancellationCondition(Node):
     clause_id: str
 
 
+# ------------------------------------------------------------------ translations
+
+
+@node
+class TranslationEntry(Node):
+    """`"Lead score" "リードスコア"`: a text of the policy and how it reads in another language."""
+
+    source: str
+    text: str
+    span: Span
+
+
+@node
+class Translation(Node):
+    """`translation ja { … }`: the policy's texts in a language other than its own."""
+
+    id: str  # the language
+    entries: tuple[TranslationEntry, ...]
+    span: Span
+    name_span: Span
+
+    def lookup(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for entry in self.entries:
+            out.setdefault(entry.source, entry.text)
+        return out
+
+
 # ------------------------------------------------------------------ the policy
 
 
@@ -866,6 +908,7 @@ class Policy:
     responsibilities: tuple[Responsibility, ...] = ()
     reviews: tuple[Review, ...] = ()
     cancellations: tuple[CancellationCondition, ...] = ()
+    translations: tuple[Translation, ...] = later(())
     extra: dict[str, object] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     # Lookups are built on first use; first declaration wins when a name is duplicated
@@ -905,6 +948,10 @@ class Policy:
     @property
     def language(self) -> str:
         return self.agreement.language if self.agreement else "en"
+
+    def translation(self, lang: str) -> dict[str, str]:
+        """The policy's texts in `lang` (empty when the policy gives none in that language)."""
+        return next((t.lookup() for t in self.translations if t.id == lang), {})
 
     @property
     def parties(self) -> tuple[Team, ...]:

@@ -414,6 +414,7 @@ class Lowerer:
             responsibilities=tuple(_renumber(responsibilities, "responsibilities")),
             reviews=tuple(buckets.get(ir.Review, ())),
             cancellations=tuple(_renumber(cancellations, "cancellation")),
+            translations=tuple(buckets.get(ir.Translation, ())),
         )
 
     def agreement(self, meta, children):
@@ -616,7 +617,7 @@ class Lowerer:
         name, label, rest = self._header(children)
         type_info = rest[0]
         hubspot = rest[1] if len(rest) > 1 else None
-        type_name, options = type_info
+        type_name, options, labels = type_info
         return ir.Property(
             id=_nfc(str(name)),
             label=self._text(label) if label else _nfc(str(name)),
@@ -625,16 +626,23 @@ class Lowerer:
             hubspot=hubspot,
             span=self._span(meta),
             name_span=self._tspan(name),
+            option_labels=tuple(labels),
         )
 
+    def enum_option(self, meta, children):
+        value = children[0]
+        label = children[1] if len(children) > 1 else None
+        return value, (ir.Text(self._text(label), self._tspan(label)) if label is not None else None)
+
     def property_type(self, meta, children):
-        type_token, *values = children
+        type_token, *entries = children
         type_name = self._option(self._name(type_token), ir.PROPERTY_TYPES, "property type")
         options: list[ir.Text] = []
+        labels: list[ir.OptionLabel] = []
         bracketed = source_slice(self.source, meta) != str(type_token)
         if type_name == "enum":
             seen: dict[str, ir.Text] = {}
-            for value in values:
+            for value, label in entries:
                 text = self._expect(value, (ir.Text,), "quoted option values", "an enum option")
                 if text is None:
                     continue
@@ -648,6 +656,8 @@ class Lowerer:
                     continue
                 seen[text.value] = text
                 options.append(text)
+                if label is not None:
+                    labels.append(ir.OptionLabel(text.value, label.value, _cover(text.span, label.span)))
             if not bracketed:
                 self._error(
                     MISSING_REQUIRED,
@@ -662,7 +672,7 @@ class Lowerer:
                 self._span(meta),
                 help=f"write `enum [...]` or drop the list after `{type_name}`",
             )
-        return type_name, options
+        return type_name, options, labels
 
     def hubspot_name(self, meta, children):
         return _nfc(str(children[0]))
@@ -1259,6 +1269,32 @@ class Lowerer:
     def last_held(self, meta, children):
         held = self._expect(children[0], (ir.DateValue,), "a date (YYYY-MM-DD)", "`last held`")
         return _Item("last held", held, self._span(meta))
+
+    # ------------------------------------------------------------------ translations
+    def translation(self, meta, children):
+        lang_token, *entries = children
+        lang = self._name(lang_token)
+        if self._option(lang, ir.LANGUAGES, "document language") is None:
+            return None
+        kept: list[ir.TranslationEntry] = []
+        first: dict[str, ir.TranslationEntry] = {}
+        for entry in entries:
+            if entry.source in first:
+                self._error(
+                    DUPLICATE_SETTING,
+                    f"`translation {lang.name}` translates \"{entry.source}\" twice",
+                    entry.span,
+                    help="keep one translation of each text",
+                    related=[Related(first[entry.source].span, "first translated here")],
+                )
+                continue
+            first[entry.source] = entry
+            kept.append(entry)
+        return ir.Translation(lang.name, tuple(kept), self._span(meta), lang.span)
+
+    def translation_entry(self, meta, children):
+        source, text = children
+        return ir.TranslationEntry(self._text(source), self._text(text), self._span(meta))
 
     # ------------------------------------------------------------------ cancellation
     def cancellation(self, meta, children):

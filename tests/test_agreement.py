@@ -43,19 +43,28 @@ def build(policy, *formats: str, lang: str | None = None):
     return target.build(policy, BuildOptions(formats=formats, lang=lang))
 
 
+def _unexpected(diagnostics, policy, lang: str) -> list:
+    """No diagnostics, but for SLA809 in a document in another language than the policy's when
+    the policy has no translation into it (the English examples in Japanese)."""
+    untranslated = lang != policy.language and not policy.translation(lang)
+    return [d for d in diagnostics if not (untranslated and d.code == "SLA809")]
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.stem)
 def test_markdown_snapshot(path, lang, snapshot, in_repo):
-    result = build(policy_of(path), "md", lang=lang)
-    assert result.diagnostics == []
+    policy = policy_of(path)
+    result = build(policy, "md", lang=lang)
+    assert _unexpected(result.diagnostics, policy, lang) == []
     assert result.files["agreement.md"].decode("utf-8") == snapshot(extension_class=MarkdownSnapshot)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.stem)
 def test_html_snapshot(path, lang, snapshot, in_repo):
-    result = build(policy_of(path), "html", lang=lang)
-    assert result.diagnostics == []
+    policy = policy_of(path)
+    result = build(policy, "html", lang=lang)
+    assert _unexpected(result.diagnostics, policy, lang) == []
     assert result.files["agreement.html"].decode("utf-8") == snapshot(extension_class=HtmlSnapshot)
 
 
@@ -182,7 +191,7 @@ score lead_score "Lead score" {
     ("consent == false", "not Marketing consent", "「Marketing consent」に該当しない"),
     ("lead_score.fit >= 20 or (employees < 10 and not consent)",
      "Lead score (Fit) ≥ 20 or (number of employees < 10 and not (marketing consent))",
-     "Lead score(Fit)が20以上または(Number of employeesが10未満かつ(Marketing consent)に該当しない)"),
+     "Lead score（Fit）が20以上または（Number of employeesが10未満かつ（Marketing consent）に該当しない）"),
 ])
 def test_conditions_in_plain_words(condition, en, ja):
     text = POLICY + f'priority p "P" when {condition}\n'

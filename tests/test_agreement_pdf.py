@@ -59,12 +59,14 @@ def keys(tmp_path_factory) -> dict[str, Path]:
     def name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    def certificate(subject, issuer, public_key, signing_key, ca: bool):
+    def certificate(subject, issuer, public_key, signing_key, ca: bool, email: str | None = None):
         builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
                    .serial_number(x509.random_serial_number()).not_valid_before(start)
                    .not_valid_after(start + datetime.timedelta(days=3650))
                    .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
                    .add_extension(x509.KeyUsage(not ca, not ca, False, False, False, ca, ca, False, False), critical=True))
+        if email:  # the address the policy gives the party's lead (`lead … email "…"`)
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
         return builder.sign(signing_key, hashes.SHA256())
 
     def write(path: Path, data: bytes) -> Path:
@@ -75,7 +77,11 @@ def keys(tmp_path_factory) -> dict[str, Path]:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = certificate(name("Test CA"), name("Test CA"), ca_key.public_key(), ca_key, True)
     signer_key = ec.generate_private_key(ec.SECP256R1())
-    signer = certificate(name("佐藤 花子"), ca.subject, signer_key.public_key(), ca_key, False)
+    signer = certificate(name("佐藤 花子"), ca.subject, signer_key.public_key(), ca_key, False,
+                         "hanako.sato@example.com")
+    sales_key = ec.generate_private_key(ec.SECP256R1())
+    sales = certificate(name("高橋 一郎"), ca.subject, sales_key.public_key(), ca_key, False,
+                        "ichiro.takahashi@example.com")
     other_key = ec.generate_private_key(ec.SECP256R1())
     other = certificate(name("Other CA"), name("Other CA"), other_key.public_key(), other_key, True)
     private = dict(encoding=pem, format=serialization.PrivateFormat.PKCS8)
@@ -86,6 +92,9 @@ def keys(tmp_path_factory) -> dict[str, Path]:
         "encrypted_key": write(folder / "signer-encrypted.key", signer_key.private_bytes(
             **private, encryption_algorithm=serialization.BestAvailableEncryption(b"s3cret"))),
         "other": write(folder / "other.pem", other.public_bytes(pem)),
+        "sales_cert": write(folder / "sales.pem", sales.public_bytes(pem)),
+        "sales_key": write(folder / "sales.key", sales_key.private_bytes(
+            **private, encryption_algorithm=serialization.NoEncryption())),
     }
 
 
@@ -272,10 +281,13 @@ def test_sign_verify_tamper(ja_pdf, keys, tmp_path):
         "marketing", "佐藤 花子", True, True)
     assert sales == {**sales, "field": "sales", "signed": False}
     # the second party signs later: the first signature stays intact
-    assert run("sign", str(pdf), "--key", str(keys["key"]), "--cert", str(keys["cert"]), "--field", "sales").exit_code == 0
-    both = run("verify", str(pdf), "--trust", str(keys["ca"]), "--require-all", "--color", "never")
+    assert run("sign", str(pdf), "--key", str(keys["sales_key"]), "--cert", str(keys["sales_cert"]),
+               "--field", "sales").exit_code == 0
+    both = run("verify", str(pdf), "--trust", str(keys["ca"]), "--require-all", "--policy", str(JA_POLICY),
+               "--color", "never")
     assert both.exit_code == 0, both.output
-    assert "field marketing: signed by 佐藤 花子" in both.output and "OK: 2 of 2" in both.output
+    assert "field marketing (マーケティング部): signed by 佐藤 花子 <hanako.sato@example.com>" in both.output
+    assert "OK: 2 of 2" in both.output
 
     # tamper one byte inside the signed range (a character of the recorded version)
     data = bytearray(pdf.read_bytes())
@@ -551,3 +563,14 @@ def test_pdf_bytes_do_not_depend_on_the_locale(tmp_path):
     fonts = subprocess.run(["pdffonts", str(tmp_path / "out1" / "agreement.pdf")], capture_output=True, text=True,
                            check=True).stdout
     assert "NotoSansCJKjp-Bold" in fonts and "ゴシック" not in fonts
+
+
+def test_the_typst_template_writes_no_text_of_its_own():
+    """Wording comes from the document data and messages.toml only; and the check after
+    typesetting expects every non-ASCII character of the source to be printed, so the
+    template's own text (outside jinja comments) is ASCII."""
+    from sla_lang.resources import target_dir
+
+    template = (target_dir("agreement") / "agreement.typ.j2").read_text(encoding="utf-8")
+    own = re.sub(r"\{#.*?#\}", "", template, flags=re.DOTALL)
+    assert [ch for ch in own if ord(ch) > 0x7F] == []

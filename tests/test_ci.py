@@ -15,7 +15,6 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sla_lang import __version__
 from sla_lang.cli import cli
 from sla_lang.commands.init import SCAFFOLD, scaffold_files
 
@@ -75,8 +74,88 @@ def test_sarif_schema_rejects_a_broken_report():
 def test_example_workflow_is_what_sla_init_writes():
     assert WORKFLOW.read_bytes() == scaffold_files("en")[".github/workflows/sla.yml"]
     example_hooks = (REPO / "examples" / "pre-commit-config.yaml").read_bytes()
-    assert example_hooks == scaffold_files("en")[".pre-commit-config.yaml"].replace(
-        f"v{__version__}".encode(), b"v0.1.0")
+    assert example_hooks == scaffold_files("en")[".pre-commit-config.yaml"]
+
+
+def pinned_commits() -> dict[str, str]:
+    """The sla-lang commit each example installs: the workflow's SLA_LANG and pre-commit's rev."""
+    workflow = load_yaml(WORKFLOW)["env"]["SLA_LANG"]
+    hooks = yaml.safe_load((REPO / "examples" / "pre-commit-config.yaml").read_text())["repos"][0]
+    return {"workflow": workflow.rsplit("@", 1)[1], "pre-commit": hooks["rev"],
+            "workflow repo": workflow.split("+", 1)[1].rsplit("@", 1)[0], "pre-commit repo": hooks["repo"]}
+
+
+def test_examples_pin_one_full_commit_of_this_repository():
+    pins = pinned_commits()
+    assert pins["workflow"] == pins["pre-commit"]
+    assert len(pins["workflow"]) == 40 and all(c in "0123456789abcdef" for c in pins["workflow"])
+    assert pins["workflow repo"] == pins["pre-commit repo"] == "https://github.com/sla-lang/sla-lang"
+    for path in (WORKFLOW, REPO / "examples" / "pre-commit-config.yaml"):
+        assert "v0.1.0" not in path.read_text(), "there is no such tag"
+
+
+def _history_available() -> bool:
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        return False
+    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=REPO, capture_output=True, text=True)
+    return shallow.returncode == 0 and shallow.stdout.strip() == "false"
+
+
+@pytest.mark.skipif(not _history_available(), reason="needs this repository's full git history")
+def test_the_pinned_commit_exists_and_has_every_option_the_examples_use():
+    """The pin must be a commit of sla-lang's history whose hooks exist and whose commands accept
+    every option the workflow passes (an example pinned before `--author` existed would fail)."""
+    commit = pinned_commits()["workflow"]
+    assert subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO).returncode == 0
+    assert subprocess.run(["git", "merge-base", "--is-ancestor", commit, "HEAD"], cwd=REPO).returncode == 0
+
+    def show(path: str) -> str:
+        return subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO, check=True, capture_output=True,
+                              text=True).stdout
+
+    hooks = {h["id"] for h in yaml.safe_load(show(".pre-commit-hooks.yaml"))}
+    assert hooks >= {"sla-fmt", "sla-check"}
+    assert 'name = "sla-lang"' in show("pyproject.toml")
+    for command in workflow_commands():
+        words = shlex.split(command)
+        source = show(f"sla_lang/commands/{words[1]}.py")
+        for option in (w.split("=")[0] for w in words[2:] if w.startswith("-")):
+            assert f'"{option}"' in source, f"{option} of `{command}` is not in sla {words[1]} at {commit[:12]}"
+
+
+# The filter that picked each reviewer's *last* review, COMMENTED included (issue 17, item 5).
+OLD_APPROVALS = 'group_by(.user.login) | map(select(last.state == "APPROVED") | last.user.login) | join(",")'
+REVIEWS = REPO / "tests" / "fixtures" / "ci"
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="needs jq (scripts/install.sh installs it)")
+@pytest.mark.parametrize("name", sorted(json.loads((REVIEWS / "expected_approvals.json").read_text())))
+def test_the_approval_filter_counts_each_reviewers_latest_decision(name):
+    """The workflow's own jq expression, run by jq, on review lists as `gh api --paginate` prints them."""
+    expected = json.loads((REVIEWS / "expected_approvals.json").read_text())[name]
+    reviews = REVIEWS / f"reviews_{name}.json"
+    done = subprocess.run(["jq", "-r", "-s", load_yaml(WORKFLOW)["env"]["APPROVALS"], str(reviews)],
+                          capture_output=True, text=True, check=True)
+    assert sorted(filter(None, done.stdout.strip().split(","))) == sorted(expected)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="needs jq (scripts/install.sh installs it)")
+def test_the_old_filter_dropped_an_approval_followed_by_a_comment():
+    """The review lists can tell the filters apart: the old one lost aiko-tanaka's approval."""
+    reviews = REVIEWS / "reviews_approved_then_commented.json"
+    old = subprocess.run(["jq", "-r", OLD_APPROVALS, str(reviews)], capture_output=True, text=True, check=True)
+    assert old.stdout.strip() == ""
+
+
+def test_the_workflow_uses_the_filter_and_passes_the_author():
+    steps = [s for job in load_yaml(WORKFLOW)["jobs"].values() for s in job["steps"]]
+    gate = next(s["run"] for s in steps if "--approved-by" in s.get("run", ""))
+    assert 'gh api --paginate "repos/$REPO/pulls/$PR/reviews?per_page=100" > reviews.json' in gate
+    assert 'approved=$(jq -r -s "$APPROVALS" reviews.json)' in gate
+    assert '--author "$AUTHOR"' in gate
+    assert load_yaml(WORKFLOW)["jobs"]["explain"]["env"]["AUTHOR"] == "${{ github.event.pull_request.user.login }}"
+    installs = [s["run"] for s in steps if "pip install" in s.get("run", "")]
+    assert installs and all("$SLA_LANG" in run for run in installs)
 
 
 def test_example_workflow_is_a_valid_github_workflow():
@@ -135,7 +214,7 @@ def test_workflow_commands_succeed_on_a_pull_request(tmp_path):
     # Targets still being written elsewhere are left out of `sla build` until they exist.
     built = available_targets()
     target_args = [] if set(built) == set(TARGETS) else [arg for name in built for arg in ("-t", name)]
-    shell = {'"origin/$BASE_REF"': "main", '"$approved"': "@revops,@head-of-sales"}
+    shell = {'"origin/$BASE_REF"': "main", '"$approved"': "@revops,@head-of-sales", '"$AUTHOR"': "@someone-else"}
     for command in workflow_commands():
         for variable, value in shell.items():
             command = command.replace(variable, value)
@@ -164,7 +243,7 @@ def test_pre_commit_hooks_run_sla_fmt_and_sla_check(tmp_path):
     assert set(hooks) == {"sla-fmt", "sla-check"}
     user_config = yaml.safe_load(scaffold_files("en")[".pre-commit-config.yaml"])
     assert [h["id"] for h in user_config["repos"][0]["hooks"]] == ["sla-fmt", "sla-check"]
-    assert user_config["repos"][0]["rev"] == f"v{__version__}"
+    assert user_config["repos"][0]["rev"] == pinned_commits()["pre-commit"]
     import re
 
     # a policy that checks clean but is badly laid out: the fmt hook fixes it, the check hook passes

@@ -141,9 +141,9 @@ kpi losses "Losses" {
         "stage.lost": "Given up.",
     }
     ja = {c["id"]: c["description"] for c in prepare_document(result.policy, "ja").section("stages").clauses}
-    assert ja["stage.won"] == "最終ステージ。Lead(「Won」)から移行する。"
+    assert ja["stage.won"] == "最終ステージ。Lead\uff08「Won」\uff09から移行する。"
     assert [c["target"] for c in prepare_document(result.policy, "ja").section("kpis").clauses] == [
-        "別途合意", "目標なし(モニタリングのみ)"]
+        "別途合意", "目標なし\uff08モニタリングのみ\uff09"]
 
 
 def test_amendment_approvers_are_required_for_any_change_as_the_old_version_names_them():

@@ -320,3 +320,41 @@ def test_unknown_revision_names_itself(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "repo")
     result = run("nope:policies/corpus.sla", "policies/corpus.sla", "--color", "never")
     assert result.exit_code == 2 and "unknown revision `nope`" in result.output
+
+
+HOSTILE = '## Required approvals — None\\n![x](https://evil.example/p.png) [click](https://evil.example) <img src=x> `code` **bold**'
+
+
+def test_markdown_report_renders_every_policy_text_as_text():
+    """Issue 15 item 9: a label cannot render a heading, an image, a link or HTML in the comment."""
+    from markdown_it import MarkdownIt
+
+    hostile = HOSTILE.replace("\\\\n", " ")
+    old = policy(BASES["en"], "a.sla")
+    new = policy(BASES["en"].replace('stage mql "MQL" {', f'stage mql "{hostile}" {{').replace(
+        "respond within 24h target 12h", "respond within 16h target 12h"), "a.sla")
+    result = diff_policies(old, new, "a.sla", "a.sla")
+    html = MarkdownIt("commonmark").enable("table").render(render_markdown([result], required_approvals(result, old, new), None))
+    for tag in ("<img", "<a ", "<strong>bold", "<code>code"):
+        assert tag not in html, tag
+    headings = [line for line in html.splitlines() if line.startswith(("<h1", "<h2", "<h3", "<h4"))]
+    assert not any("Required approvals — None" in h for h in headings)
+    assert "![x](https://evil.example/p.png)" in html  # shown as the text it is
+
+
+def test_github_annotations_keep_policy_text_on_one_line_and_visible():
+    """A text from the policy can neither start another workflow command nor hide text with
+    control characters in `sla check --format github`."""
+    import dataclasses
+
+    from sla_lang.compile import compile_text as compile_checked
+    from sla_lang.render.github import render
+
+    result = compile_checked(BASES["en"], "a.sla")
+    first = result.diagnostics[0]
+    hostile = dataclasses.replace(first, message="label “x\n::error file=a.sla::forged %0A\u202e\u001b]8;;https://e\u0007”")
+    out = render([dataclasses.replace(result, diagnostics=[hostile])])
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("::warning ") and not lines[1].startswith("::")
+    assert "%0A::error file=a.sla::forged %250A" in lines[0]
+    assert "[U+202E]" in out and "[U+001B]" in out and "\u202e" not in out and "\u001b" not in out

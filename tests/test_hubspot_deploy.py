@@ -71,7 +71,7 @@ SMALL_V2 = (SMALL.replace("respond within 24h", "respond within 20h")
             .replace('stage done "Done"', 'stage done "Won"')
             .replace('  -> lost "Timed out" after 30d\n', "")
             .replace('stage lost "Lost" {\n  owner marketing\n  terminal\n  hubspot other\n}\n', ""))
-SMALL_KEYS = {"lead.entry", "lead.to.lost", "lead.to.mql", "mql.respond", "mql.to.done"}
+SMALL_KEYS = {"lead.entry", "lead.to.lost", "lead.to.mql", "mql.respond", "mql.to.done", "mql.to.done.arm"}
 
 
 @pytest.fixture

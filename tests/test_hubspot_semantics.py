@@ -609,3 +609,29 @@ def test_a_requalified_lead_does_not_bounce_back_on_the_data_it_was_recycled_wit
     replay(files["workflows/lead.to.mql.json"], stale, t0)
     assert not holds(arm["enrollmentCriteria"]["listFilterBranch"], stale, t0)
     assert not holds(back, stale, t0)
+
+
+def test_a_condition_with_a_time_moves_a_lead_whose_condition_held_all_along():
+    """`-> mql when lead_score >= 100 after 2d` (README, rule 2): 2 days after the lead entered
+    nurture, a condition that holds then moves it — even one that held when it arrived. Such a
+    transition is not armed; its workflow waits until the computed moment."""
+    head, tail = HEAD.rsplit("  -> mql when lead_score >= 100\n", 1)
+    result = compile_text((head + "  -> mql when lead_score >= 100 after 2d\n" + tail).format(
+        mql="  respond within 2bh", zone="Asia/Tokyo", hours="09:00 to 18:00", country="JP"))
+    assert result.ok, [d.message for d in result.errors]
+    files = hubspot(result.policy)
+    assert "workflows/nurture.to.mql.arm.json" not in files
+    flow = files["workflows/nurture.to.mql.json"]
+    lead = Lead()
+    t0 = ms(tokyo(2026, 6, 1, 9, 0))
+    lead.set("hubspotscore", 120, t0)  # recycled with a score above the threshold
+    enters(lead, "nurture", tokyo(2026, 6, 1, 9, 0))
+    assert holds(flow["enrollmentCriteria"]["listFilterBranch"], lead, t0)
+    replay(flow, lead, t0)
+    moved = ms(tokyo(2026, 6, 3, 9, 0))
+    assert lead.get("sla_stage", moved - 60000) == "nurture"
+    assert lead.get("sla_stage", moved) == "mql"
+    # without custom code the wait starts when the condition becomes true: the bound says so
+    files = hubspot(result.policy, custom_code=False)
+    (timer,) = [t for t in files["manifest.json"]["timers"] if t["clause"] == "nurture.to.mql"]
+    assert timer["conservative"]["offsetMinutes"] == {"earliest": 0, "latest": 2 * 1440}

@@ -416,7 +416,7 @@ def test_lifecycle_mapping_and_custom_stage_property(outputs):
     stage_property = files["properties/sla_stage.json"]
     assert [o["value"] for o in stage_property["options"]] == [
         "lead", "mql", "sal", "sgl", "sql", "opportunity", "nurture", "customer", "closed"]
-    assert stage_property["options"][2]["label"] == "SAL(セールス・アクセプテッド・リード)"
+    assert stage_property["options"][2]["label"] == "SAL\uff08セールス・アクセプテッド・リード\uff09"
 
 
 def test_recycle_reason_is_an_enumeration_with_the_policy_reasons(outputs):

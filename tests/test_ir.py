@@ -75,6 +75,10 @@ def test_every_construct_lowers_as_written(in_repo):
     amendment = policy.agreement.amendment
     assert [n.name for n in amendment.approvers] == ["marketing", "sales"]
     assert [t.value for t in amendment.text] == ["By pull request."]
+    reason = policy.property_by_id["reason"]
+    assert [(o.value, o.label) for o in reason.option_labels] == [("timing", "時期尚早")]
+    assert policy.translation("en") == {"マーケティング": "Marketing", "時期尚早": "Too early"}
+    assert policy.translation("ja") == {}
     assert policy.reviews[0].cadence == ir.Cadence(1, "week", policy.reviews[0].cadence.span)
     assert (policy.reviews[1].cadence.every, policy.reviews[1].cadence.unit) == (6, "month")
     assert [c.clause_id for c in policy.cancellations] == ["cancellation.1", "cancellation.2"]

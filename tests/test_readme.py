@@ -18,7 +18,7 @@ from .conftest import REPO
 README = (REPO / "README.md").read_text(encoding="utf-8")
 SNIPPETS = re.findall(r"```sla\n(.*?)```", README, flags=re.DOTALL)
 TOP_LEVEL = re.compile(r"^(agreement|party|team|property|event|score|calendar|stage|priority|kpi|information|"
-                       r"responsibilities|review|cancellation)\b")
+                       r"responsibilities|review|cancellation|translation)\b")
 
 
 def test_the_30_second_example_prints_what_the_readme_shows(tmp_path):

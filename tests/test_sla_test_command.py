@@ -55,7 +55,24 @@ def mutate(tmp_path, old: str, new: str):
 
 
 def failures(output: str) -> list[str]:
-    return re.findall(r"^  FAIL  (\S+)", output, re.MULTILINE)
+    return re.findall(r"^    FAIL  (\S+)", output, re.MULTILINE)
+
+
+def test_failures_are_grouped_by_clause_with_their_full_values(tmp_path, built_fixtures):
+    """Issue 17 item 8: one heading per clause, each failing scenario under it, values never cut."""
+    policy = mutate(tmp_path, "when lead_score >= 50\n  -> archived \"Did not reach",
+                    "when lead_score >= 55\n  -> archived \"Did not reach")
+    result = invoke("test", str(policy), "--fixtures", str(built_fixtures["hubspot_scoring.sla"]), "--quiet")
+    lines = result.output.splitlines()
+    headings = [line for line in lines if re.match(r"^  \S+: \d+ failing scenarios?$", line)]
+    assert headings and len(headings) == len(set(headings))
+    groups = re.findall(r"^  (\S+): (\d+) failing", result.output, re.MULTILINE)
+    assert sum(int(n) for _, n in groups) == int(re.search(r"(\d+) failed\.", result.output).group(1))
+    assert "lead.to.mql" in dict(groups)
+    assert "…" not in result.output.replace("… and more differences", "")
+    # a long expected value is printed whole (it used to be cut at 160 characters)
+    long_values = [line for line in lines if "expected [" in line or "expected {" in line]
+    assert any(len(line) > 170 for line in long_values) or not long_values
 
 
 def test_mutated_threshold_fails_a_previously_generated_scenario(tmp_path, built_fixtures):

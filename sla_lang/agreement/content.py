@@ -20,7 +20,7 @@ from ..diagnostics import Diagnostic
 from ..irjson import fingerprint
 from ..source import Span
 from .escape import invisible_characters, visible
-from .rules import INVISIBLE_CHARACTER
+from .rules import INVISIBLE_CHARACTER, UNTRANSLATED_TEXT
 from .words import Words
 
 # The sections of the agreement, in order. Their titles are `section.<kind>` in the catalogue.
@@ -67,6 +67,10 @@ class Document:
     sections: list[Section]
     signatures: list[dict[str, Any]]
     diagram: Any  # diagram.StageDiagram
+    # texts shown as written although the document's language needs another wording:
+    # text → ("translation", None) when the policy has no translation of it into the document's
+    # language, ("value", property id) for an enum option shown as its raw value (SLA809)
+    untranslated: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     def section(self, kind: str) -> Section:
         return next(s for s in self.sections if s.kind == kind)
@@ -102,9 +106,9 @@ def prepare_document(policy: ir.Policy, lang: str) -> Document:
         {
             "field": party.id,
             "anchor": f"signature-field-{n}",
-            "party": visible(party.label),
+            "party": w.text(party.label),
             "name": visible(party.lead.name) if party.lead else "",
-            "title": visible(party.lead.title) if party.lead and party.lead.title else "",
+            "title": w.text(party.lead.title) if party.lead and party.lead.title else "",
             # who may sign the field: `sla verify --policy` checks the certificate against these
             "email": visible(party.lead.email) if party.lead and party.lead.email else "",
             "certificate": party.lead.certificate if party.lead and party.lead.certificate else "",
@@ -114,14 +118,15 @@ def prepare_document(policy: ir.Policy, lang: str) -> Document:
     ]
     return Document(
         lang=lang,
-        title=visible(a.title) if a else "",
+        title=w.text(a.title) if a else "",
         version=visible(a.version.value) if a and a.version else "",
         effective=a.effective.value.isoformat() if a and a.effective else "",
         owner=w.team(a.owner) if a else "",
         fingerprint=fingerprint(policy),
         sections=sections,
         signatures=signatures,
-        diagram=StageDiagram.from_policy(policy, layout=False),  # laid out by render_html, if needed
+        diagram=StageDiagram.from_policy(policy, layout=False, text=w.text),  # laid out by render_html, if needed
+        untranslated=w.untranslated,
     )
 
 
@@ -138,7 +143,7 @@ def _purpose(section: Section, policy: ir.Policy, w: Words) -> None:
         return
     section.extra["id"] = a.clause_id
     for n, paragraph in enumerate(a.purpose, 1):
-        section.clauses.append({"number": _number(section, n), "text": visible(paragraph.value)})
+        section.clauses.append({"number": _number(section, n), "text": w.text(paragraph.value)})
 
 
 def _parties(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -149,11 +154,11 @@ def _parties(section: Section, policy: ir.Policy, w: Words) -> None:
         section.clauses.append({
             "number": _number(section, n),
             "id": team.clause_id,
-            "label": visible(team.label),
+            "label": w.text(team.label),
             "signs": team.signs,
             "role": w.t(f"role.{team.role}") if team.role in ir.TEAM_ROLES else "",
             "lead": visible(team.lead.name) if team.lead else "",
-            "lead_title": visible(team.lead.title) if team.lead and team.lead.title else "",
+            "lead_title": w.text(team.lead.title) if team.lead and team.lead.title else "",
             "capacity": capacity,
             "part_of": w.team(team.parent) if team.parent else "",
         })
@@ -165,12 +170,12 @@ def _parties(section: Section, policy: ir.Policy, w: Words) -> None:
 
 
 def stage_row(stage: ir.Stage, w: Words, arrivals: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    description = visible(stage.description) if stage.description else ""
+    description = w.text(stage.description) if stage.description else ""
     if not description and arrivals is not None:
         description = _definition(stage, arrivals, w)
     return {
         "id": stage.clause_id,
-        "label": visible(stage.label),
+        "label": w.text(stage.label),
         "owner": w.team(stage.owner),
         "kinds": w.join([w.t(f"marker.{m.kind}") for m in stage.markers]),
         "hubspot": visible(stage.hubspot.name) if stage.hubspot else "",
@@ -192,7 +197,7 @@ def _stages(section: Section, policy: ir.Policy, w: Words) -> None:
     for stage in policy.stages:
         for t in stage.transitions:
             arrivals.setdefault(t.target.name, []).append(
-                w.t("stages.arrival", source=w.stage(stage.id), label=visible(t.label))
+                w.t("stages.arrival", source=w.stage(stage.id), label=w.text(t.label))
                 if t.label else w.stage(stage.id))
     for n, stage in enumerate(policy.stages, 1):
         section.clauses.append({"number": _number(section, n), **stage_row(stage, w, arrivals)})
@@ -225,7 +230,7 @@ def transition_row(t: ir.Transition, w: Words) -> dict[str, Any]:
         "id": t.clause_id,
         "source": w.stage(t.source),
         "target": w.stage(t.target),
-        "label": visible(t.label) if t.label else "",
+        "label": w.text(t.label) if t.label else "",
         "when": _transition_when(t, w),
         "record": _recorded(t, w),
     }
@@ -235,7 +240,7 @@ def _recorded(t: ir.Transition, w: Words) -> list[dict[str, str]]:
     out = []
     for name in t.record:
         prop = policy_property(w.policy, name)
-        reasons = w.join([w.quote(o.value) for o in prop.options], "or") if prop is not None and prop.options else ""
+        reasons = w.join([w.quote_option(prop, o.value) for o in prop.options], "or") if prop is not None and prop.options else ""
         out.append({"label": w.property(name), "reasons": reasons})
     return out
 
@@ -264,7 +269,7 @@ def _criteria(section: Section, policy: ir.Policy, w: Words) -> None:
                 rules.append({
                     "number": _number(section, n, rule_number),
                     "id": rule.clause_id,
-                    "label": visible(rule.label),
+                    "label": w.text(rule.label),
                     "points": w.points(rule.points),
                     "when": w.condition(rule.condition),
                 })
@@ -273,14 +278,14 @@ def _criteria(section: Section, policy: ir.Policy, w: Words) -> None:
             maximum += min(positive, cap) if cap is not None else positive
             groups.append({
                 "id": group.clause_id,
-                "label": visible(group.label),
+                "label": w.text(group.label),
                 "cap": w.t("score.cap", n=w.number(cap)) if cap is not None else "",
                 "rules": rules,
             })
         scores.append({
             "number": _number(section, n),
             "id": model.clause_id,
-            "label": visible(model.label),
+            "label": w.text(model.label),
             "groups": groups,
             "maximum": w.t("score.maximum", n=w.number(maximum)),
             "thresholds": _thresholds(model, policy, w),
@@ -300,7 +305,7 @@ def _criteria(section: Section, policy: ir.Policy, w: Words) -> None:
         priorities.append({
             "number": _number(section, n),
             "id": priority.clause_id,
-            "label": visible(priority.label),
+            "label": w.text(priority.label),
             "when": w.condition(priority.condition) if priority.condition else w.t("priority.otherwise"),
         })
     section.extra["priorities"] = priorities
@@ -318,7 +323,7 @@ def _thresholds(model: ir.ScoreModel, policy: ir.Policy, w: Words) -> list[dict[
                             "when": w.condition(t.condition)})
     for priority in policy.priorities:
         if priority.condition is not None and _reads_score(priority.condition, model.id):
-            out.append({"id": priority.clause_id, "what": w.t("score.threshold_priority", priority=visible(priority.label)),
+            out.append({"id": priority.clause_id, "what": w.t("score.threshold_priority", priority=w.text(priority.label)),
                         "when": w.condition(priority.condition)})
     return out
 
@@ -338,7 +343,7 @@ def _handoffs(section: Section, policy: ir.Policy, w: Words) -> None:
 
 
 def handoff_row(stage: ir.Stage, h: ir.Handoff, w: Words) -> dict[str, Any]:
-    return {
+    row = {
         "id": h.clause_id,
         "stage": w.stage(stage.id),
         "sender": w.team(h.sender),
@@ -346,11 +351,16 @@ def handoff_row(stage: ir.Stage, h: ir.Handoff, w: Words) -> dict[str, Any]:
         "channels": w.channels(h.channels),
         "include": w.join([w.ref(ir.Ref(name.name, None, name.span)) for name in h.include]),
     }
+    who = {"stage": row["stage"], "sender": row["sender"], "receiver": row["receiver"]}
+    sentence = (w.t("handoff.sentence", channels=row["channels"], **who) if row["channels"]
+                else w.t("handoff.sentence_no_channel", **who))
+    row["text"] = w.sentences([sentence, w.t("handoff.include", items=row["include"]) if h.include else ""])
+    return row
 
 
-def _calendar_label(stage: ir.Stage | None, policy: ir.Policy) -> str:
+def _calendar_label(stage: ir.Stage | None, policy: ir.Policy, w: Words) -> str:
     calendar = policy.calendar_for(stage)
-    return visible(calendar.label) if calendar else ""
+    return w.text(calendar.label) if calendar else ""
 
 
 def _deadlines(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -374,7 +384,7 @@ def deadline_row(stage: ir.Stage, d: ir.Deadline, w: Words) -> dict[str, Any]:
         "owner": w.team(d.owner or stage.owner),
         "sla": w.duration(d.within),
         "slo": w.duration(d.target) if d.target else "",
-        "calendar": _calendar_label(stage, w.policy) if uses_business else "",
+        "calendar": _calendar_label(stage, w.policy, w) if uses_business else "",
     }
 
 
@@ -439,7 +449,7 @@ def kpi_row(kpi: ir.Kpi, w: Words) -> dict[str, Any]:
         a = kpi.alert
         alert = {
             "when": w.threshold(a.op, a.value),
-            "action": visible(a.action) if a.action else "",
+            "action": w.text(a.action) if a.action else "",
             "review": w.review(a.review),
             "notify": w.teams(a.notify),
         }
@@ -449,7 +459,7 @@ def kpi_row(kpi: ir.Kpi, w: Words) -> dict[str, Any]:
         target = w.t("kpis.target_pending" if kpi.target_pending else "kpis.monitored")
     return {
         "id": kpi.clause_id,
-        "label": visible(kpi.label),
+        "label": w.text(kpi.label),
         "owner": w.team(kpi.owner),
         "measure": w.measure(kpi.measure) + _source(kpi.source, w),
         "period": w.period(kpi.period),
@@ -460,7 +470,7 @@ def kpi_row(kpi: ir.Kpi, w: Words) -> dict[str, Any]:
 
 def _source(source: ir.Text | None, w: Words) -> str:
     """" (source: HubSpot funnel report)" after what it measures; empty without a source."""
-    return w.t("doc.paren", text=w.t("measured.source", source=visible(source.value))) if source else ""
+    return w.t("doc.paren", text=w.t("measured.source", source=w.text(source.value))) if source else ""
 
 
 def _information(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -483,7 +493,7 @@ def _information(section: Section, policy: ir.Policy, w: Words) -> None:
 def information_row(item: ir.InformationItem, w: Words) -> dict[str, Any]:
     return {
         "id": item.clause_id,
-        "text": visible(item.text),
+        "text": w.text(item.text),
         "within": w.duration(item.within) if item.within else "",
         "recorded_in": w.property(item.recorded_in) if item.recorded_in else "",
     }
@@ -497,7 +507,7 @@ def _responsibilities(section: Section, policy: ir.Policy, w: Words) -> None:
 def responsibility_row(r: ir.Responsibility, w: Words) -> dict[str, Any]:
     return {
         "id": r.clause_id,
-        "task": visible(r.task),
+        "task": w.text(r.task),
         "responsible": w.teams(r.responsible),
         "accountable": w.teams(r.accountable),
         "consulted": w.teams(r.consulted),
@@ -513,13 +523,13 @@ def _reviews(section: Section, policy: ir.Policy, w: Words) -> None:
 def review_row(review: ir.Review, w: Words) -> dict[str, Any]:
     return {
         "id": review.clause_id,
-        "label": visible(review.label),
+        "label": w.text(review.label),
         "cadence": w.cadence(review.cadence),
         "owner": w.team(review.owner),
         "attendees": w.teams(review.attendees),
         "covers": w.join([w.t(f"topic.{c.name}") if c.name in ir.REVIEW_TOPICS else visible(c.name)
                           for c in review.covers]),
-        "agenda": [visible(a.value) for a in review.agenda],
+        "agenda": [w.text(a.value) for a in review.agenda],
         "last_held": review.last_held.value.isoformat() if review.last_held else "",
     }
 
@@ -530,7 +540,7 @@ def _calendars(section: Section, policy: ir.Policy, w: Words) -> None:
         section.clauses.append({
             "number": _number(section, n),
             "id": cal.clause_id,
-            "label": visible(cal.label),
+            "label": w.text(cal.label),
             "default": cal is default,
             "timezone": visible(cal.timezone.value) if cal.timezone else "",
             "days": w.join([w.t(f"weekday.{d.name}") if d.name in ir.WEEKDAYS else visible(d.name) for d in cal.days]),
@@ -549,12 +559,12 @@ def _cancellations(section: Section, policy: ir.Policy, w: Words) -> None:
     if a is not None and a.amendment is not None:
         m = a.amendment
         paragraphs = [w.t("amendment.approvers", parties=w.teams(m.approvers))] if m.approvers else []
-        paragraphs += [visible(t.value) for t in m.text]
+        paragraphs += [w.text(t.value) for t in m.text]
         terms.append({"id": m.clause_id, "title": w.t("amendment.title"), "text": w.sentences(paragraphs)})
     for n, clause in enumerate(terms, 1):
         clause["number"] = _number(section, n)
     conditions = [
-        {"number": _number(section, n), "id": c.clause_id, "text": visible(c.text)}
+        {"number": _number(section, n), "id": c.clause_id, "text": w.text(c.text)}
         for n, c in enumerate(policy.cancellations, len(terms) + 1)
     ]
     section.extra["terms"] = terms
@@ -611,6 +621,59 @@ def invisible_text_warnings(policy: ir.Policy) -> list[Diagnostic]:
         elif isinstance(node, (tuple, list)):
             stack.extend((item, span) for item in reversed(node))
         elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            own = getattr(node, "span", None)
+            here = own if isinstance(own, Span) else span
+            for f in reversed(dataclasses.fields(node)):
+                if f.name in ("span", "name_span", "path", "extra"):
+                    continue
+                stack.append((getattr(node, f.name), here))
+    return out
+# ------------------------------------------------------------------ texts not in the document's language
+
+
+def untranslated_text_warnings(policy: ir.Policy, doc: Document) -> list[Diagnostic]:
+    """SLA809 for every text the document shows that is not in its language, where it is declared."""
+    if not doc.untranslated:
+        return []
+    declared = _text_spans(policy)
+    lang = doc.lang
+    out = []
+    for text, (why, prop_id) in doc.untranslated.items():
+        if why == "value":
+            prop = policy.property_by_id.get(prop_id or "")
+            option = next((o for o in prop.options if o.value == text), None) if prop else None
+            span = option.span if option is not None else (prop.name_span if prop else Span.point(policy.path))
+            out.append(Diagnostic(
+                UNTRANSLATED_TEXT,
+                f"enum option \"{visible(text)}\" of `{prop_id}` is shown as its raw value in the {lang} document",
+                span,
+                help=f'give it a label: enum [..., "{text}" "…", ...]',
+            ))
+            continue
+        span = declared.get(text, Span.point(policy.path))
+        out.append(Diagnostic(
+            UNTRANSLATED_TEXT,
+            f"\"{visible(text)}\" has no {lang} translation; the {lang} document shows it as written",
+            span,
+            help=f'add it to a `translation {lang}` block: "{text}" "…"',
+        ))
+    return sorted(out, key=lambda d: (d.span.line, d.span.column, d.message))
+
+
+def _text_spans(policy: ir.Policy) -> dict[str, Span]:
+    """Every text of the policy → the innermost span around its first occurrence."""
+    out: dict[str, Span] = {}
+    stack: list[tuple[Any, Span | None]] = [(policy, None)]
+    while stack:
+        node, span = stack.pop()
+        if isinstance(node, str):
+            if span is not None:
+                out.setdefault(node, span)
+        elif isinstance(node, (tuple, list)):
+            stack.extend((item, span) for item in reversed(node))
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            if isinstance(node, ir.Translation):
+                continue  # a translation's own texts are not where a text is declared
             own = getattr(node, "span", None)
             here = own if isinstance(own, Span) else span
             for f in reversed(dataclasses.fields(node)):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import ir
@@ -126,16 +127,18 @@ class StageDiagram:
     laid_out: bool = False
 
     @classmethod
-    def from_policy(cls, policy: ir.Policy, *, layout: bool = True) -> StageDiagram:
+    def from_policy(cls, policy: ir.Policy, *, layout: bool = True,
+                    text: Callable[[str], str] = visible) -> StageDiagram:
         """The diagram of `policy`; with `layout=False` the SVG layout waits for `lay_out()`
-        (Markdown needs only the Mermaid source, and the layout grows with stages × ranks)."""
+        (Markdown needs only the Mermaid source, and the layout grows with stages × ranks).
+        `text` shows a label (the document's `Words.text`: translated, invisible marks shown)."""
         nodes: list[Node] = []
         for stage in policy.stage_by_id.values():
             kind = "entry" if stage.is_entry else "terminal" if stage.is_terminal else "recycle" if stage.is_recycle else "stage"
-            nodes.append(Node(stage.id, f"s{len(nodes) + 1}", visible(stage.label), kind))
+            nodes.append(Node(stage.id, f"s{len(nodes) + 1}", text(stage.label), kind))
         known = {n.id for n in nodes}
         edges = [
-            Edge(stage.id, t.target.name, visible(t.label) if t.label else "",
+            Edge(stage.id, t.target.name, text(t.label) if t.label else "",
                  policy.stage_by_id[t.target.name].is_recycle, t.clause_id)
             for stage in policy.stage_by_id.values()
             for t in stage.transitions
@@ -172,7 +175,7 @@ class StageDiagram:
 
 def _f(value: float) -> str:
     text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 # ------------------------------------------------------------------ layout

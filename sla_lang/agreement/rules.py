@@ -80,6 +80,26 @@ PDF_RENDER_FAILED = define_rule(
     good="$ bash scripts/install.sh && sla build policies/acme.sla -t agreement --format pdf -o build/",
 )
 
+UNTRANSLATED_TEXT = define_rule(
+    "SLA809",
+    "untranslated-text",
+    Severity.WARNING,
+    "The document shows a text of the policy that is not in the document's language.",
+    explanation="The fixed wording of the agreement comes in English and Japanese; the texts of "
+    "the policy (labels, descriptions, enum options …) are written in the policy's `language`. "
+    "Built in another language (`--lang ja` for an English policy), the document would mix "
+    "languages (\"Lead scoreが50以上\"): give each text its wording in a `translation ja { "
+    "\"Lead score\" \"リードスコア\" }` block. An enum option without a label is shown as its "
+    "value, which reads as a machine value when it is an identifier (`no_authority`) or, in a "
+    "Japanese document, has no Japanese in it (`won`): give it a label in the enum "
+    "(`enum [\"won\" \"受注\", \"lost\" \"失注\"]`). Each text is named once, where it is "
+    "declared.",
+    bad='language en\n…\nproperty deal_outcome "Deal outcome" enum ["won", "lost"]\n'
+    '$ sla build policy.sla -t agreement --lang ja',
+    good='property deal_outcome "Deal outcome" enum ["won" "Won", "lost" "Lost"]\n'
+    'translation ja {\n  "Deal outcome" "受注/失注"\n  "Won" "受注"\n  "Lost" "失注"\n}',
+)
+
 UNREADABLE_PDF = define_rule(
     "SLA810",
     "unreadable-pdf",
@@ -123,7 +143,9 @@ UNUSABLE_SIGNING_KEY = define_rule(
     explanation="`--key` must be a PEM or DER private key (encrypted keys take their passphrase "
     "from the `SLA_KEY_PASSPHRASE` environment variable or a prompt) and `--cert` the PEM or DER "
     "certificate of that same key. The message says which file could not be read, or that the "
-    "two do not belong together.",
+    "two do not belong together. `sla sign` also refuses a certificate that has expired or is "
+    "not valid yet (ask for a current certificate), and `sla verify` reports a `--trust` file it "
+    "cannot read with this code.",
     bad="$ sla sign agreement.pdf --key someone-elses-key.pem --cert my-cert.pem --field sales",
     good="$ sla sign agreement.pdf --key my-key.pem --cert my-cert.pem --field sales",
 )
@@ -157,11 +179,15 @@ FINGERPRINT_MISMATCH = define_rule(
     "SLA816",
     "fingerprint-mismatch",
     Severity.ERROR,
-    "The fingerprint recorded in the PDF is not the fingerprint of the given policy.",
+    "The fingerprint the PDF records (as signed) is missing, was changed after signing, or is not the policy's.",
     explanation="Every agreement PDF records the SHA-256 fingerprint of the policy it was built "
-    "from (in its metadata and in the footer of every page). `sla verify --policy FILE` compares "
-    "it with the fingerprint of FILE: a mismatch means the signed document and the policy in the "
-    "repository say different things (or the PDF was not built by sla).",
+    "from (in its metadata and in the footer of every page). `sla verify` reads it, and the "
+    "version, from the revision of the PDF each signature covers, never from a later update: a "
+    "fingerprint or version rewritten after signing, signatures over different fingerprints, or "
+    "a PDF that records no fingerprint at all are errors. `sla verify --policy FILE` also "
+    "compares the signed fingerprint with the fingerprint of FILE: a mismatch means the signed "
+    "document and the policy in the repository say different things (or the PDF was not built "
+    "by sla).",
     bad="$ sla verify agreement-v1.pdf --policy policies/acme.sla   # the policy changed since v1",
     good="$ sla verify agreement-v2.pdf --policy policies/acme.sla",
 )
@@ -170,9 +196,49 @@ UNSIGNED_FIELD = define_rule(
     "SLA817",
     "unsigned-field",
     Severity.ERROR,
-    "A party has not signed yet (reported by `sla verify --require-all`).",
-    explanation="With `--require-all` every signature field of the agreement must carry a "
-    "signature; without it unsigned fields are only listed.",
+    "A party has no signature field in the PDF, or (with `--require-all`) has not signed yet.",
+    explanation="An agreement PDF has one signature field per `party` of its policy, named after "
+    "the party. A PDF without any signature field, or (with `--policy`) without the field of a "
+    "party of the policy, is not that agreement, whatever fingerprint its metadata claims: that "
+    "is an error in every case. With `--require-all` every party's field (without `--policy`: "
+    "every field of the PDF) must also carry a signature; without it unsigned fields are only "
+    "listed.",
     bad="$ sla verify agreement.pdf --require-all     # Sales has not signed",
     good="$ sla sign agreement.pdf --key k.pem --cert c.pem --field sales",
+)
+
+DATA_AFTER_END_OF_FILE = define_rule(
+    "SLA818",
+    "data-after-end-of-file",
+    Severity.ERROR,
+    "The PDF has bytes after its end (%%EOF) that are not part of any revision.",
+    explanation="A PDF ends with `%%EOF`; every later change is an incremental update with its "
+    "own objects, cross-reference section and `%%EOF`. Bytes after the last `%%EOF` (or between "
+    "two revisions) that are not such an update belong to no revision and are covered by no "
+    "signature, yet readers that repair damaged files may take objects from them, so the "
+    "document shown could differ from the one signed. No PDF writer produces them (white space "
+    "is allowed). `sla verify` reports them as an error even when every signature is intact, "
+    "and `sla sign` refuses to sign such a file. Go back to the PDF as built or as signed.",
+    bad="$ cat agreement.pdf extra.bin > agreement-2.pdf && sla verify agreement-2.pdf",
+    good="$ sla verify agreement.pdf",
+)
+
+SIGNER_NOT_PARTY = define_rule(
+    "SLA819",
+    "signer-not-party",
+    Severity.ERROR,
+    "A signature cannot be tied to its party: signed by someone else, or one signer for two parties.",
+    explanation="Each party's lead signs in the party's own field. `sla verify --policy` "
+    "compares each signing certificate with the identity of the party's lead in the policy "
+    "(`email`: the certificate's subject e-mail address or subjectAltName; `certificate`: its "
+    "SHA-256 fingerprint) and reports a signature by anyone else, a signed field that is no "
+    "party of the policy, and two fields of the same name. With or without `--policy`, one "
+    "certificate, key or e-mail address signing the fields of two parties is an error: one "
+    "person cannot agree with themselves; `sla sign` refuses to sign a second field with the "
+    "certificate of the first. When the policy gives a party's lead neither `email` nor "
+    "`certificate`, the signature cannot be checked: that is a warning here (and SLA408 in "
+    "`sla check`), which `--require-all` turns into a failure.",
+    bad='party sales "Sales" {\n  lead "Kenji Sato" email "kenji@example.com"\n}\n'
+    "$ sla sign agreement.pdf --key aiko.key --cert aiko.pem --field sales   # Aiko signs for Sales",
+    good="$ sla sign agreement.pdf --key kenji.key --cert kenji.pem --field sales",
 )

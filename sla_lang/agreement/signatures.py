@@ -1,26 +1,49 @@
 """Signing and verifying the agreement PDF with pyHanko (PAdES baseline B, offline).
 
-Nothing here fetches anything: no timestamp server, no revocation lookups. `verify` judges
-each signature on its own bytes and, when trusted certificates are given, on the chain to one
-of them. Every problem is a Diagnostic located at the PDF (line 1, column 1: a PDF has no
-lines a reader would care about); only the CLI picks exit codes.
+Nothing here fetches anything: no timestamp server, no revocation lookups. Every problem is a
+Diagnostic located at the PDF (line 1, column 1: a PDF has no lines a reader would care
+about); only the CLI picks exit codes.
+
+What `verify` relies on, and where it reads it — so that an update appended after signing
+cannot change the verdict:
+
+- The fingerprint and version (`/SLAFingerprint`, `/SLAVersion`, and the `/Keywords` copy) are
+  read from the revision each signature covers, through pyHanko's historical resolver. pyHanko
+  rightly lets anybody append a metadata-only update without breaking a signature
+  (LTA_UPDATES), so the newest revision proves nothing: a value that differs between the
+  signed revision and the newest one, or between two signatures, is an error (SLA816).
+- Each signature's field name is read in the revision it signed as well; the party it belongs
+  to, and who may sign for that party, come from the policy (`--policy`), never from the PDF.
+- pyHanko's verdicts are used as they are: the signed bytes hash to the signed digest, the
+  signature value is valid, the changes after signing are of an allowed kind (its modification
+  level, reported for every signature), and the certificate chains to a `--trust` root.
+- The file's structure: every byte belongs to a revision (SLA818 otherwise).
+
+None of it depends on the engine that rendered the PDF: only the revisions, the AcroForm
+signature fields and the document information dictionary are read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
+import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Severity
 from ..source import Span
 from .rules import (
+    DATA_AFTER_END_OF_FILE,
     FIELD_ALREADY_SIGNED,
     FINGERPRINT_MISMATCH,
     SIGNATURE_NOT_INTACT,
+    SIGNER_NOT_PARTY,
     SIGNER_NOT_TRUSTED,
     UNKNOWN_SIGNATURE_FIELD,
     UNREADABLE_PDF,
@@ -29,6 +52,16 @@ from .rules import (
 )
 
 FINGERPRINT_KEY = "/SLAFingerprint"
+VERSION_KEY = "/SLAVersion"
+# Every value of the document information dictionary that sla writes and a reader may rely on.
+SLA_INFO_KEYS = (FINGERPRINT_KEY, VERSION_KEY, "/Keywords")
+# An agreement is a few hundred kilobytes; this bounds what `verify` reads (`/dev/zero`…).
+MAX_PDF_BYTES = 64 * 2**20
+_PDF_WHITESPACE = b"\x00\t\n\x0c\r "
+# What may follow a revision's %%EOF: the objects (or the xref table) of the next revision.
+_REVISION_START = re.compile(rb"\d+[\x00\t\n\x0c\r ]+\d+[\x00\t\n\x0c\r ]+obj\b|xref\b")
+# How many `%%EOF` markers from the end are tried when the last one does not end a readable PDF.
+_EOF_CANDIDATES = 16
 
 
 class SigningError(Exception):
@@ -46,24 +79,116 @@ def quiet_pyhanko_logs() -> None:
         logger.propagate = False
 
 
+def printable(text: str) -> str:
+    r"""`text` safe to print on one line of a report: control, format (bidi) and line or
+    paragraph separator characters are written as escapes (`\n`, `\x1b`, `\u202e`).
+
+    Signer names, e-mail addresses and field names come from certificates and PDFs an
+    attacker may have made; unescaped, a newline in a name would forge a line of the report.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or ascii(ch)[1:-1])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _at(path: Path | str) -> Span:
     return Span.point(Path(path).as_posix())
 
 
+# ------------------------------------------------------------------ reading the file
+
+
+def _load(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PDF_BYTES + 1)
+    except OSError as exc:
+        raise SigningError(Diagnostic(UNREADABLE_PDF, f"cannot read the file: {exc.strerror or exc}",
+                                      _at(path))) from None
+    if len(data) > MAX_PDF_BYTES:
+        raise SigningError(Diagnostic(UNREADABLE_PDF, f"the file is larger than {MAX_PDF_BYTES // 2**20} MiB: "
+                                      "not an agreement PDF", _at(path)))
+    return data
+
+
+def _ends_of_file(data: bytes) -> list[int]:
+    """Offsets just past the last `%%EOF` markers (and the end-of-line that belongs to each), last first."""
+    ends: list[int] = []
+    at = len(data)
+    while len(ends) < _EOF_CANDIDATES:
+        at = data.rfind(b"%%EOF", 0, at)
+        if at < 0:
+            break
+        end = at + 5
+        end += 2 if data[end:end + 2] == b"\r\n" else 1 if data[end:end + 1] in (b"\r", b"\n") else 0
+        ends.append(end)
+    return ends
+
+
 def _read_pdf(path: Path):
+    """(the whole file, a pyHanko reader of the PDF in it).
+
+    The reader sees the file up to the last `%%EOF` that ends a readable PDF: bytes after it
+    are no revision (pyHanko would only look for the marker in the last kilobyte), and
+    `stray_bytes` reports them.
+    """
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SigningError(Diagnostic(UNREADABLE_PDF, f"cannot read the file: {exc.strerror or exc}", _at(path))) from None
-    try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
-        reader.root  # noqa: B018  (forces the document structure to be read)
-    except Exception as exc:
-        raise SigningError(Diagnostic(UNREADABLE_PDF, f"not a readable PDF: {exc}", _at(path),
-                                      help="use the agreement.pdf written by `sla build --target agreement`")) from None
-    return data, reader
+    data = _load(path)
+    problem: Exception | None = None
+    for end in _ends_of_file(data) or [len(data)]:
+        try:
+            reader = PdfFileReader(io.BytesIO(data[:end]), strict=False)
+            reader.root  # noqa: B018  (forces the document structure to be read)
+            return data, reader
+        except Exception as exc:
+            problem = problem or exc
+    raise SigningError(Diagnostic(UNREADABLE_PDF, f"not a readable PDF: {printable(str(problem))}", _at(path),
+                                  help="use the agreement.pdf written by `sla build --target agreement`"))
+
+
+def stray_bytes(data: bytes, reader) -> list[tuple[int, int]]:
+    """(offset, length) of every run of bytes that belongs to no revision: after the last
+    revision's `%%EOF`, or between a revision's `%%EOF` and the next revision's objects.
+    White space is allowed anywhere."""
+    out: list[tuple[int, int]] = []
+    xrefs = reader.xrefs
+    newest = xrefs.total_revisions - 1
+    for revision in range(newest + 1):
+        eof = data.find(b"%%EOF", xrefs.get_xref_container_info(revision).end_location)
+        if eof < 0:
+            continue
+        after = eof + 5
+        start = len(data) - len(data[after:].lstrip(_PDF_WHITESPACE))
+        if revision == newest:
+            if start < len(data):
+                out.append((start, len(data) - start))
+        elif start < len(data) and not _REVISION_START.match(data, start):
+            following = _REVISION_START.search(data, start)
+            end = following.start() if following else len(data)
+            while data[end - 1] in _PDF_WHITESPACE:
+                end -= 1
+            out.append((start, end - start))
+    return out
+
+
+def _stray_diagnostic(path: Path | str, stray: list[tuple[int, int]], data_length: int) -> Diagnostic:
+    total = sum(length for _, length in stray)
+    offset = stray[0][0]
+    place = "after the end of the PDF" if offset + stray[0][1] == data_length else "between two revisions"
+    return Diagnostic(
+        DATA_AFTER_END_OF_FILE,
+        f"{total} byte{'s' if total != 1 else ''} {place} (from offset {offset}) belong to no revision "
+        "and no signature covers them",
+        _at(path),
+        help="go back to the PDF as built or as signed; nothing that writes PDFs appends such bytes",
+    )
 
 
 def signature_fields(reader) -> list[tuple[str, bool]]:
@@ -73,31 +198,168 @@ def signature_fields(reader) -> list[tuple[str, bool]]:
     return [(str(name), value is not None) for name, value, _ in enumerate_sig_fields(reader)]
 
 
-def recorded_fingerprint(reader, revision: int | None = None) -> str | None:
+def _resolve(resolver, value):
+    """`value`, resolved in `resolver`'s revision when it is an indirect reference.
+
+    Resolving through the reference itself would use the newest revision: that is how the
+    fingerprint was once read from an update appended after signing."""
+    from pyhanko.pdf_utils import generic
+
+    if isinstance(value, generic.IndirectObject):
+        return resolver.get_object(value.reference)
+    return value
+
+
+def recorded_values(reader, revision: int) -> dict[str, str | None]:
+    """The values of `SLA_INFO_KEYS` in the document information dictionary of `revision`."""
+    from pyhanko.pdf_utils import generic
+
+    out: dict[str, str | None] = dict.fromkeys(SLA_INFO_KEYS)
     try:
-        if revision is None:
-            info = reader.trailer["/Info"]
-        else:
-            info = reader.get_historical_resolver(revision).trailer_view["/Info"]
-        value = info.get_object().get(FINGERPRINT_KEY)
-    except (KeyError, TypeError, ValueError):
-        return None
-    return str(value) if value is not None else None
+        resolver = reader.get_historical_resolver(revision)
+        info = _resolve(resolver, resolver.trailer_view.raw_get("/Info"))
+    except Exception:  # no /Info, or a broken one: nothing recorded
+        return out
+    if not isinstance(info, generic.DictionaryObject):
+        return out
+    for key in SLA_INFO_KEYS:
+        try:
+            value = _resolve(resolver, info.raw_get(key))
+        except Exception:
+            continue
+        if isinstance(value, (generic.TextStringObject, generic.ByteStringObject)):
+            out[key] = str(value)
+        elif value is not None:
+            out[key] = f"(not a text: {type(value).__name__})"
+    return out
+
+
+def recorded_fingerprint(reader, revision: int | None = None) -> str | None:
+    """The fingerprint recorded in `revision` (default: the newest)."""
+    if revision is None:
+        revision = reader.xrefs.total_revisions - 1
+    return recorded_values(reader, revision)[FINGERPRINT_KEY]
+
+
+# ------------------------------------------------------------------ who signed
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The person a signing certificate names, and what identifies the certificate."""
+
+    name: str | None
+    emails: tuple[str, ...]
+    certificate_sha256: str
+    key_sha256: str
+    not_before: str
+    not_after: str
+
+    @classmethod
+    def of(cls, cert) -> Signer:
+        """From an asn1crypto certificate."""
+        subject = cert.subject.native
+
+        def values(key: str) -> list[str]:
+            value = subject.get(key)
+            if value is None:
+                return []
+            return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+        emails = values("email_address")
+        san = cert.subject_alt_name_value
+        for general_name in san or ():
+            if general_name.name == "rfc822_name":
+                emails.append(str(general_name.native))
+        names = values("common_name")
+        validity = cert["tbs_certificate"]["validity"]
+        return cls(
+            name=", ".join(names) if names else (cert.subject.human_friendly or None),
+            emails=tuple(dict.fromkeys(emails)),
+            certificate_sha256=hashlib.sha256(cert.dump()).hexdigest(),
+            key_sha256=hashlib.sha256(cert.public_key.dump()).hexdigest(),
+            not_before=validity["not_before"].native.isoformat(),
+            not_after=validity["not_after"].native.isoformat(),
+        )
+
+    def shown(self) -> str:
+        name = printable(self.name) if self.name else "(no name)"
+        return name + (f" <{printable(self.emails[0])}>" if self.emails else "")
+
+
+@dataclass(frozen=True)
+class PartyIdentity:
+    """Who may sign a party's field, as the policy says (its lead)."""
+
+    party: str
+    label: str
+    name: str | None
+    email: str | None
+    certificate: str | None
+
+    @property
+    def identified(self) -> bool:
+        return self.email is not None or self.certificate is not None
+
+    def shown(self) -> str:
+        who = printable(self.name) if self.name else "its lead"
+        return who + (f" <{printable(self.email)}>" if self.email else "") + (
+            f" (certificate {self.certificate})" if self.certificate else "")
+
+    def mismatches(self, signer: Signer) -> list[str]:
+        """Why `signer` is not this party's lead; empty when the certificate matches."""
+        out = []
+        if self.email is not None and self.email.casefold() not in {e.casefold() for e in signer.emails}:
+            carried = ", ".join(printable(e) for e in signer.emails) or "no e-mail address"
+            out.append(f"its certificate carries {carried}, where the policy names {printable(self.email)}")
+        if self.certificate is not None and self.certificate != signer.certificate_sha256:
+            out.append(f"its certificate's SHA-256 is {signer.certificate_sha256}, where the policy names "
+                       f"{self.certificate}")
+        return out
+
+
+@dataclass(frozen=True)
+class PolicyExpectation:
+    """What `--policy` says the PDF must be: its fingerprint and the parties who sign it."""
+
+    path: str
+    fingerprint: str
+    parties: tuple[PartyIdentity, ...]
+
+
+def _signer_key_clash(signers: dict[str, Signer]) -> list[tuple[str, str, str]]:
+    """(first field, second field, what they share) for fields signed by one certificate, key or address."""
+    seen: dict[tuple[str, str], str] = {}
+    clashes: list[tuple[str, str, str]] = []
+    for field_name, signer in signers.items():
+        keys = [("certificate", signer.certificate_sha256, "the same certificate"),
+                ("key", signer.key_sha256, "the same key")]
+        keys += [("email", e.casefold(), f"the same e-mail address {printable(e)}") for e in signer.emails]
+        for kind, value, words in keys:
+            first = seen.setdefault((kind, value), field_name)
+            if first != field_name:
+                clashes.append((first, field_name, words))
+                break
+    return clashes
 
 
 # ------------------------------------------------------------------ sign
 
 
-def load_key_and_certificate(key_path: Path, cert_path: Path, passphrase: Callable[[], str | None]):
-    """(asn1crypto private key, asn1crypto certificate) or SigningError (SLA813)."""
+def load_key_and_certificate(key_path: Path, cert_path: Path, passphrase: Callable[[], str | None],
+                             now: datetime | None = None):
+    """(asn1crypto private key, asn1crypto certificate) or SigningError (SLA813).
+
+    A certificate outside its validity period is refused: the signature would name a person
+    through a certificate that does not vouch for them at the time of signing."""
     from asn1crypto import keys as asn1_keys
     from asn1crypto import x509 as asn1_x509
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    def fail(message: str, path: Path) -> SigningError:
-        return SigningError(Diagnostic(UNUSABLE_SIGNING_KEY, message, _at(path),
-                                       help="--key takes a PEM or DER private key, --cert the certificate of that key"))
+    def fail(message: str, path: Path, help: str = "--key takes a PEM or DER private key, "
+             "--cert the certificate of that key") -> SigningError:
+        return SigningError(Diagnostic(UNUSABLE_SIGNING_KEY, message, _at(path), help=help))
 
     try:
         key_bytes = key_path.read_bytes()
@@ -133,9 +395,34 @@ def load_key_and_certificate(key_path: Path, cert_path: Path, passphrase: Callab
     raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(*raw) != cert.public_key().public_bytes(*raw):
         raise fail("the private key does not belong to the certificate", key_path)
+    now = now or datetime.now(timezone.utc)
+    valid_from, valid_to = cert.not_valid_before_utc, cert.not_valid_after_utc
+    period = f"it is valid from {valid_from:%Y-%m-%d %H:%M} to {valid_to:%Y-%m-%d %H:%M} UTC"
+    if now > valid_to:
+        raise fail(f"the certificate expired on {valid_to:%Y-%m-%d}: {period}", cert_path,
+                   help="sign with a current certificate; a signature needs a certificate valid when it is made")
+    if now < valid_from:
+        raise fail(f"the certificate is not valid yet: {period}", cert_path,
+                   help="sign with a current certificate (or check the computer's clock)")
     key_info = asn1_keys.PrivateKeyInfo.load(key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return key_info, asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _signers_in(reader) -> dict[str, Signer]:
+    """Field name → the signer of every signed field whose certificate can be read."""
+    from pyhanko.sign.fields import enumerate_sig_fields
+    from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+
+    out: dict[str, Signer] = {}
+    for name, value, field_ref in enumerate_sig_fields(reader):
+        if value is None:
+            continue
+        try:
+            out[str(name)] = Signer.of(EmbeddedPdfSignature(reader, field_ref, str(name)).signer_cert)
+        except Exception:  # a mangled signature: `verify` reports it; it signs nothing here
+            continue
+    return out
 
 
 def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
@@ -147,27 +434,48 @@ def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
 
     quiet_pyhanko_logs()
     data, reader = _read_pdf(pdf_path)
+    stray = stray_bytes(data, reader)
+    if stray:
+        # signing would put the stray bytes under this signature
+        raise SigningError(_stray_diagnostic(pdf_path, stray, len(data)))
     available = signature_fields(reader)
     names = [name for name, _ in available]
     if field_name not in names:
-        listed = ", ".join(f"`{n}`" for n in names) or "none"
-        raise SigningError(Diagnostic(UNKNOWN_SIGNATURE_FIELD, f"the PDF has no signature field `{field_name}`",
+        listed = ", ".join(f"`{printable(n)}`" for n in names) or "none"
+        raise SigningError(Diagnostic(UNKNOWN_SIGNATURE_FIELD,
+                                      f"the PDF has no signature field `{printable(field_name)}`",
                                       _at(pdf_path), help=f"signature fields in this PDF: {listed}"))
     if dict(available)[field_name]:
         raise SigningError(Diagnostic(FIELD_ALREADY_SIGNED, f"the signature field `{field_name}` is signed already",
                                       _at(pdf_path), help="`sla verify` shows who signed which field"))
     key, cert = load_key_and_certificate(key_path, cert_path, passphrase)
+    mine = Signer.of(cert)
+    for first, second, shared in _signer_key_clash({**_signers_in(reader), field_name: mine}):
+        if second == field_name:
+            raise SigningError(Diagnostic(
+                SIGNER_NOT_PARTY, f"{shared} already signed the field `{printable(first)}`: one person cannot sign "
+                "for two parties", _at(pdf_path),
+                help=f"the lead of `{field_name}` signs `{field_name}` with their own certificate"))
     signer = signers.SimpleSigner(signing_cert=cert, signing_key=key,
                                   cert_registry=SimpleCertificateStore.from_certs([cert]))
     meta = signers.PdfSignatureMetadata(field_name=field_name, md_algorithm="sha256",
                                         subfilter=fields.SigSeedSubFilter.PADES)
     writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-    out = signers.PdfSigner(meta, signer=signer, stamp_style=_stamp_style()).sign_pdf(writer)
+    pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=_stamp_style(mine))
+    out = pdf_signer.sign_pdf(writer, appearance_text_params={
+        "signer": printable(mine.name or ""), "email": printable(mine.emails[0]) if mine.emails else ""})
     return out.getvalue()
 
 
-def _stamp_style():
-    """The visible stamp in the field: signer and time, in a font that has Japanese glyphs."""
+STAMP_FONT_SIZE = 9
+STAMP_LEADING = 12
+# The signing time as pyHanko formats it into the stamp: with its UTC offset.
+STAMP_TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC%z"
+
+
+def _stamp_style(signer: Signer):
+    """The visible stamp in the field: the signer's name and e-mail address and the signing
+    time with its UTC offset, in a font with Japanese glyphs."""
     from pyhanko import stamp
     from pyhanko.pdf_utils.text import TextBoxStyle
 
@@ -177,49 +485,131 @@ def _stamp_style():
     preferred = sorted(fonts, key=lambda f: (not Path(f).name.startswith("ipaexg"), f))
     if preferred and preferred[0].lower().endswith((".ttf", ".otf")):
         try:
-            from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+            font = _stamp_font(preferred[0])
         except ImportError:  # pyHanko without its [opentype] extra: fall back to the built-in font
             pass
         else:
-            return stamp.TextStampStyle(stamp_text="%(signer)s\n%(ts)s", border_width=0,
-                                        text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(preferred[0])))
+            # the text box and the font engine share one size, or lines drift (pyHanko issue 733)
+            lines = ["%(signer)s", "%(email)s" if signer.emails else None, "%(ts)s"]
+            return stamp.TextStampStyle(
+                stamp_text="\n".join(line for line in lines if line), border_width=0,
+                timestamp_format=STAMP_TIME_FORMAT,
+                text_box_style=TextBoxStyle(font=font, font_size=STAMP_FONT_SIZE, leading=STAMP_LEADING))
     # the built-in Courier has Latin glyphs only: a Japanese signer name would not show
-    return stamp.TextStampStyle(stamp_text="Digitally signed\n%(ts)s", border_width=0)
+    return stamp.TextStampStyle(stamp_text="Digitally signed\n%(ts)s", border_width=0,
+                                timestamp_format=STAMP_TIME_FORMAT)
+
+
+def _stamp_font(font_file: str):
+    """A pyHanko font engine factory for `font_file` whose glyph metrics are in 1/1000 em.
+
+    PDF glyph widths (/W), TJ adjustments and font descriptor metrics are in thousandths of an
+    em, but pyHanko's GlyphAccumulator writes them in the font's own units — 2048 per em for
+    IPAex: every glyph then advances twice its width (the letter-spaced `A i k o  T a n a k a`)
+    and the text runs past the field, which was sized from the true widths. Shaping with
+    HarfBuzz scaled to 1000 units per em, and scaling the widths taken from the font, makes
+    every number agree."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
+
+    class ThousandUnitsAccumulator(GlyphAccumulator):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._font_units = self.units_per_em
+            self.units_per_em = 1000
+            self.hb_font.scale = (1000, 1000)
+            descriptor = self.cidfont_obj._font_descriptor
+            for key in ("/Ascent", "/Descent", "/CapHeight"):
+                if key in descriptor:
+                    descriptor[key] = generic.NumberObject(self._scaled(descriptor[key]))
+            descriptor["/FontBBox"] = generic.ArrayObject(
+                [generic.NumberObject(self._scaled(v)) for v in descriptor["/FontBBox"]])
+
+        def _scaled(self, value) -> int:
+            return round(int(value) * 1000 / self._font_units)
+
+        def _get_cid_and_width(self, glyph_id: int) -> tuple[int, int]:
+            known = glyph_id in self._glyphs
+            cid, width = super()._get_cid_and_width(glyph_id)
+            if not known:  # the parent cached the width in font units: scale it, once
+                width = self._scaled(width)
+                self._glyphs[glyph_id] = cid, width
+            return cid, width
+
+    @dataclass(frozen=True)
+    class ThousandUnitsFactory(GlyphAccumulatorFactory):
+        def create_font_engine(self, writer, obj_stream=None):
+            if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
+                obj_stream = writer.prepare_object_stream()
+            with open(self.font_file, "rb") as handle:
+                font = io.BytesIO(handle.read())
+            return ThousandUnitsAccumulator(
+                writer=writer, font_handle=font, font_size=self.font_size, ot_script_tag=self.ot_script_tag,
+                ot_language_tag=self.ot_language_tag, writing_direction=self.writing_direction,
+                bcp47_lang_code=self.bcp47_lang_code, obj_stream=obj_stream)
+
+    return ThousandUnitsFactory(font_file, font_size=STAMP_FONT_SIZE)
 
 
 # ------------------------------------------------------------------ verify
+
+# pyHanko's modification levels, in words: what was appended after a signature.
+CHANGE_WORDS = {
+    "NONE": "nothing",
+    "LTA_UPDATES": "metadata or validation data only",
+    "FORM_FILLING": "form filling (such as the other parties' signatures)",
+    "ANNOTATIONS": "form filling and annotations",
+    "OTHER": "changes a signature does not allow",
+}
 
 
 @dataclass
 class SignatureReport:
     field: str
     signed: bool
-    signer: str | None = None
+    party: str | None = None  # the party's label in the policy (with --policy)
+    expected: str | None = None  # who may sign it, as the policy says (with --policy)
+    signer: str | None = None  # the certificate's common name
+    signer_emails: list[str] = field(default_factory=list)
+    certificate_sha256: str | None = None
+    signer_is_party: bool | None = None  # the certificate is the party's lead's; None: not checked
     intact: bool | None = None
     trusted: bool | None = None
     signed_at: str | None = None
-    modified_after: str | None = None  # what changed after signing: none, form filling (other signatures), other
+    revision: int | None = None  # 0-based revision of the PDF this signature covers
+    modified_after: str | None = None  # pyHanko's modification level of what was appended after it
     fingerprint: str | None = None  # as recorded in the revision this signature covers
+    version: str | None = None  # likewise
+    problem: str | None = None  # why the signature could not be read
 
 
 @dataclass
 class VerifyReport:
     path: str
     fingerprint: str | None
+    version: str | None = None
+    revisions: int = 1
+    stray_bytes: int = 0
     policy: str | None = None
     policy_fingerprint: str | None = None
     trust_given: bool = False
+    require_all: bool = False
     signatures: list[SignatureReport] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.diagnostics
+        """No error; with `--require-all` (a complete, fully checked agreement) no warning either."""
+        failing = {Severity.ERROR, Severity.WARNING} if self.require_all else {Severity.ERROR}
+        return not any(d.severity in failing for d in self.diagnostics)
 
     def to_json(self) -> dict:
         return {
             "path": self.path,
             "fingerprint": self.fingerprint,
+            "version": self.version,
+            "revisions": self.revisions,
+            "stray_bytes": self.stray_bytes,
             "policy": None if self.policy is None else {
                 "path": self.policy, "fingerprint": self.policy_fingerprint,
                 "matches": self.policy_fingerprint is not None and self.policy_fingerprint == self.fingerprint,
@@ -230,17 +620,27 @@ class VerifyReport:
         }
 
 
-def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy_fingerprint: str | None = None,
-               policy_path: str | None = None, require_all: bool = False) -> VerifyReport:
+def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation | None = None,
+               require_all: bool = False) -> VerifyReport:
     from pyhanko.keys import load_certs_from_pemder
-    from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
     quiet_pyhanko_logs()
-    _, reader = _read_pdf(pdf_path)
+    data, reader = _read_pdf(pdf_path)
     where = _at(pdf_path)
-    report = VerifyReport(Path(pdf_path).as_posix(), recorded_fingerprint(reader), policy_path, policy_fingerprint,
-                          bool(trust))
+    newest = reader.xrefs.total_revisions - 1
+    report = VerifyReport(Path(pdf_path).as_posix(), None, revisions=newest + 1, trust_given=bool(trust),
+                          require_all=require_all, policy=policy.path if policy else None,
+                          policy_fingerprint=policy.fingerprint if policy else None)
+
+    def problem(rule, message: str, help: str | None = None, severity: Severity | None = None) -> None:
+        report.diagnostics.append(Diagnostic(rule, message, where, help=help, severity=severity))
+
+    stray = stray_bytes(data, reader)
+    if stray:
+        report.stray_bytes = sum(length for _, length in stray)
+        report.diagnostics.append(_stray_diagnostic(pdf_path, stray, len(data)))
+
     roots = []
     for cert_path in trust:
         try:
@@ -249,46 +649,171 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy_fingerprint: str |
             raise SigningError(Diagnostic(UNUSABLE_SIGNING_KEY, f"cannot read the trusted certificate: {exc}",
                                           _at(cert_path))) from None
     context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
-    by_field = {s.field_name: s for s in reader.embedded_signatures}
-    for name, signed in signature_fields(reader):
-        entry = SignatureReport(name, signed)
+
+    parties = {p.party: p for p in policy.parties} if policy else {}
+    fields = _fields(reader)
+    names = [name for name, _, _ in fields]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problem(SIGNER_NOT_PARTY, f"{names.count(name)} signature fields are named `{printable(name)}`: "
+                "which one is the party's cannot be told", help="go back to the PDF as built")
+    signers: dict[str, Signer] = {}
+    for name, value, field_ref in fields:
+        entry = SignatureReport(name, value is not None)
         report.signatures.append(entry)
-        embedded = by_field.get(name)
-        if not signed or embedded is None:
-            if require_all:
-                report.diagnostics.append(Diagnostic(UNSIGNED_FIELD, f"`{name}` has not signed", where,
-                                                     help=f"sla sign {report.path} --key KEY --cert CERT --field {name}"))
+        party = parties.get(name)
+        if party is not None:
+            entry.party, entry.expected = party.label, party.shown() if party.identified else None
+        if value is None:
             continue
-        try:
-            status = validate_pdf_signature(embedded, signer_validation_context=context)
-            subject = status.signing_cert.subject
-            entry.signer = subject.native.get("common_name") or subject.human_friendly
-            entry.intact = bool(status.intact and status.valid) and status.docmdp_ok is not False
-            entry.trusted = bool(status.trusted)
-            entry.signed_at = status.signer_reported_dt.isoformat() if status.signer_reported_dt else None
-            level = getattr(status, "modification_level", None)
-            entry.modified_after = level.name.lower() if level is not None else None
-        except Exception as exc:  # a mangled signature dictionary: report, never crash
-            entry.intact = False
-            entry.trusted = False
-            entry.modified_after = f"unreadable: {exc}"
-        entry.fingerprint = recorded_fingerprint(reader, embedded.signed_revision)
-        if not entry.intact:
-            report.diagnostics.append(Diagnostic(SIGNATURE_NOT_INTACT, f"the signature in `{name}` does not match "
-                                                 "the document: it was changed after signing", where,
-                                                 help="go back to the copy that was signed"))
+        signer = _check_signature(reader, name, field_ref, context, entry)
+        if entry.problem is not None or not entry.intact:
+            detail = f" ({entry.problem})" if entry.problem else ""
+            problem(SIGNATURE_NOT_INTACT, f"the signature in `{printable(name)}` does not match the document: "
+                    f"it was changed after signing{detail}", help="go back to the copy that was signed")
         elif trust and not entry.trusted:
-            report.diagnostics.append(Diagnostic(SIGNER_NOT_TRUSTED, f"the signer of `{name}` ({entry.signer}) does not "
-                                                 "chain to a certificate given with --trust", where))
-        if entry.fingerprint != report.fingerprint:
-            report.diagnostics.append(Diagnostic(FINGERPRINT_MISMATCH, f"`{name}` signed a revision whose fingerprint "
-                                                 f"is {entry.fingerprint}, but the PDF now records {report.fingerprint}",
-                                                 where, help="the fingerprint was changed after signing"))
-    if policy_fingerprint is not None and policy_fingerprint != report.fingerprint:
-        recorded = report.fingerprint or "no fingerprint"
-        report.diagnostics.append(Diagnostic(
-            FINGERPRINT_MISMATCH,
-            f"the PDF records {recorded}, but {policy_path} has the fingerprint {policy_fingerprint}",
-            where, help="the signed document and the policy say different things; build and sign the current policy",
-        ))
+            problem(SIGNER_NOT_TRUSTED, f"the signer of `{printable(name)}` ({printable(entry.signer or '?')}) does "
+                    "not chain to a certificate given with --trust")
+        if signer is None:
+            continue
+        signers[name] = signer
+        if policy is None:
+            continue
+        if party is None:
+            problem(SIGNER_NOT_PARTY, f"`{printable(name)}` is signed by {signer.shown()} but is not a party of "
+                    f"{policy.path}", help="every signature field of the agreement is named after a `party`")
+        elif not party.identified:
+            problem(SIGNER_NOT_PARTY, f"cannot tell whether {signer.shown()} may sign for `{name}`: the policy "
+                    f"gives the lead of `{name}` no `email` or `certificate`", severity=Severity.WARNING,
+                    help=f'add `email "ADDRESS"` to the lead of party `{name}` in {policy.path} (SLA408)')
+        else:
+            wrong = party.mismatches(signer)
+            entry.signer_is_party = not wrong
+            if wrong:
+                problem(SIGNER_NOT_PARTY, f"`{name}` must be signed by {party.shown()}, but {signer.shown()} "
+                        f"signed it: {'; '.join(wrong)}",
+                        help=f"the lead of `{name}` signs with their own certificate; build the PDF again and "
+                        "sign it anew")
+    for first, second, shared in _signer_key_clash(signers):
+        problem(SIGNER_NOT_PARTY, f"{shared} signed `{printable(first)}` and `{printable(second)}`: one person "
+                "signed for two parties", help="each party's lead signs its own field with their own certificate")
+
+    _check_recorded_values(reader, report, newest, problem)
+    _check_parties_and_fields(report, policy, require_all, problem)
     return report
+
+
+def _fields(reader) -> list[tuple[str, object, object]]:
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    try:
+        return [(str(name), value, ref) for name, value, ref in enumerate_sig_fields(reader)]
+    except Exception:  # a broken AcroForm: no usable fields (reported as such)
+        return []
+
+
+def _check_signature(reader, name: str, field_ref, context, entry: SignatureReport) -> Signer | None:
+    """Fill `entry` from pyHanko's validation of the signature in `name`; the signer, if readable."""
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+
+    try:
+        embedded = EmbeddedPdfSignature(reader, field_ref, name)
+        entry.revision = embedded.signed_revision
+        status = validate_pdf_signature(embedded, signer_validation_context=context)
+    except Exception as exc:  # a mangled signature dictionary: report, never crash
+        entry.intact = entry.trusted = False
+        entry.problem = f"unreadable signature: {printable(str(exc))[:200]}"
+        return None
+    try:
+        signer = Signer.of(status.signing_cert)
+    except Exception as exc:
+        entry.intact = entry.trusted = False
+        entry.problem = f"unreadable signing certificate: {printable(str(exc))[:200]}"
+        return None
+    entry.signer = signer.name
+    entry.signer_emails = list(signer.emails)
+    entry.certificate_sha256 = signer.certificate_sha256
+    entry.intact = bool(status.intact and status.valid) and status.docmdp_ok is not False
+    entry.trusted = bool(status.trusted)
+    entry.signed_at = status.signer_reported_dt.isoformat() if status.signer_reported_dt else None
+    level = getattr(status, "modification_level", None)
+    entry.modified_after = level.name if level is not None else None
+    values = recorded_values(reader, embedded.signed_revision)
+    entry.fingerprint, entry.version = values[FINGERPRINT_KEY], values[VERSION_KEY]
+    # the field's name as signed: a later update must not move a signature to another party
+    try:
+        signed_field = reader.get_historical_resolver(embedded.signed_revision).get_object(
+            embedded.sig_field.container_ref)
+        signed_name = str(signed_field.get("/T"))
+    except Exception:
+        signed_name = None
+    if signed_name != name.rsplit(".", 1)[-1]:
+        entry.intact = False
+        entry.problem = f"the field was named `{printable(str(signed_name))}` when it was signed"
+    return signer
+
+
+def _check_recorded_values(reader, report: VerifyReport, newest: int, problem) -> None:
+    """The fingerprint and version the signatures cover (not what was appended later)."""
+    signed = sorted((s for s in report.signatures if s.revision is not None and s.problem is None),
+                    key=lambda s: s.revision)
+    now = recorded_values(reader, newest)
+    if not signed:
+        report.fingerprint, report.version = now[FINGERPRINT_KEY], now[VERSION_KEY]
+    else:
+        first = signed[0]
+        report.fingerprint, report.version = first.fingerprint, first.version
+        first_values = recorded_values(reader, first.revision)
+        for other in signed[1:]:
+            values = recorded_values(reader, other.revision)
+            for key in SLA_INFO_KEYS:
+                if values[key] != first_values[key]:
+                    problem(FINGERPRINT_MISMATCH,
+                            f"`{printable(first.field)}` and `{printable(other.field)}` signed different documents: "
+                            f"`{key}` is {_shown_value(first_values[key])} in one and {_shown_value(values[key])} "
+                            "in the other", help="the metadata was changed between the signatures; go back to the "
+                            "PDF as built and sign it again")
+                    break
+        last = signed[-1]
+        last_values = recorded_values(reader, last.revision)
+        changed = [key for key in SLA_INFO_KEYS if now[key] != last_values[key]]
+        if changed:
+            problem(FINGERPRINT_MISMATCH,
+                    "the PDF was changed after the last signature: " + "; ".join(
+                        f"`{key}` was {_shown_value(last_values[key])} when signed and is now {_shown_value(now[key])}"
+                        for key in changed),
+                    help="the signed values are the ones above; go back to the copy that was signed")
+    if report.fingerprint is None:
+        problem(FINGERPRINT_MISMATCH, "the PDF records no policy fingerprint (`/SLAFingerprint`): it is not an "
+                "agreement built by sla", help="use the agreement.pdf written by `sla build --target agreement`")
+    elif report.policy_fingerprint is not None and report.policy_fingerprint != report.fingerprint:
+        problem(FINGERPRINT_MISMATCH,
+                f"the PDF records {_shown_value(report.fingerprint)}{' as signed' if signed else ''}, but "
+                f"{report.policy} has the fingerprint {report.policy_fingerprint}",
+                help="the signed document and the policy say different things; build and sign the current policy")
+
+
+def _shown_value(value: str | None) -> str:
+    return "nothing" if value is None else printable(value)
+
+
+def _check_parties_and_fields(report: VerifyReport, policy: PolicyExpectation | None, require_all: bool,
+                              problem) -> None:
+    present = {s.field for s in report.signatures}
+    if policy is not None:
+        for party in policy.parties:
+            if party.party not in present:
+                problem(UNSIGNED_FIELD, f"the PDF has no signature field for party `{party.party}` of {policy.path}: "
+                        "it is not this policy's agreement",
+                        help="build the agreement with `sla build --target agreement` and sign that PDF")
+        required = [s for s in report.signatures if s.field in {p.party for p in policy.parties}]
+    else:
+        if not report.signatures:
+            problem(UNSIGNED_FIELD, "the PDF has no signature fields: it is not an agreement built by sla",
+                    help="use the agreement.pdf written by `sla build --target agreement`")
+        required = report.signatures
+    if require_all:
+        for s in required:
+            if not s.signed:
+                problem(UNSIGNED_FIELD, f"`{printable(s.field)}` has not signed",
+                        help=f"sla sign {report.path} --key KEY --cert CERT --field {printable(s.field)}")

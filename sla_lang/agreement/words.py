@@ -22,6 +22,36 @@ class Words:
         self.policy = policy
         self.lang = lang
         self.t = Catalogue(lang)
+        # a document in another language than the policy's reads the policy's texts through its
+        # `translation LANG` block; what it lacks is shown as written and recorded here
+        self.foreign = lang != policy.language
+        self.translations = policy.translation(lang) if self.foreign else {}
+        self.untranslated: dict[str, tuple[str, str | None]] = {}  # text → (why, property id)
+
+    # ------------------------------------------------------------------ the policy's texts
+    def text(self, text: str) -> str:
+        """A text of the policy (a label, a description …) in the document's language."""
+        if self.foreign and text:
+            translated = self.translations.get(text)
+            if translated is not None:
+                return visible(translated)
+            if not _reads_in(text, self.lang):
+                self.untranslated.setdefault(text, ("translation", None))
+        return visible(text)
+
+    def option(self, prop: ir.Property | None, value: str) -> str:
+        """An enum option as the agreement shows it: its label, else its value (which, when it is
+        a machine value such as `no_authority`, is recorded as untranslated)."""
+        label = prop.option_label(value) if prop is not None else None
+        if label is not None:
+            return self.text(label)
+        if prop is not None and prop.type == "enum" and not self.foreign and _machine_value(value, self.lang):
+            self.untranslated.setdefault(value, ("value", prop.id))
+            return visible(value)
+        return self.text(value)
+
+    def quote_option(self, prop: ir.Property | None, value: str) -> str:
+        return self.t("quote", text=self.option(prop, value))
 
     # ------------------------------------------------------------------ lists and quotes
     def join(self, items: Iterable[str], conjunction: str = "and") -> str:
@@ -49,7 +79,7 @@ class Words:
         if name is None:
             return ""
         team = self.policy.team_by_id.get(name.name)
-        return visible(team.label) if team else visible(name.name)
+        return self.text(team.label) if team else visible(name.name)
 
     def teams(self, names: Sequence[ir.Name]) -> str:
         return self.join([self.team(n) for n in names])
@@ -59,17 +89,17 @@ class Words:
             return ""
         key = name if isinstance(name, str) else name.name
         stage = self.policy.stage_by_id.get(key)
-        return visible(stage.label) if stage else visible(key)
+        return self.text(stage.label) if stage else visible(key)
 
     def property(self, name: ir.Name) -> str:
         prop = self.policy.property_by_id.get(name.name)
-        return visible(prop.label) if prop else visible(name.name)
+        return self.text(prop.label) if prop else visible(name.name)
 
     def review(self, name: ir.Name | None) -> str:
         if name is None:
             return ""
         review = self.policy.review_by_id.get(name.name)
-        return visible(review.label) if review else visible(name.name)
+        return self.text(review.label) if review else visible(name.name)
 
     # ------------------------------------------------------------------ quantities
     def number(self, value: int | float) -> str:
@@ -153,13 +183,13 @@ class Words:
             model = p.score_by_id[ref.name]
             if ref.member:
                 group = next((g for g in model.groups if g.id == ref.member), None)
-                return self.t("ref.group", score=visible(model.label),
-                              group=visible(group.label if group else ref.member))
-            return visible(model.label)
+                return self.t("ref.group", score=self.text(model.label),
+                              group=self.text(group.label) if group else visible(ref.member))
+            return self.text(model.label)
         if ref.name in p.property_by_id:
-            return visible(p.property_by_id[ref.name].label)
+            return self.text(p.property_by_id[ref.name].label)
         if ref.name in p.event_by_id:
-            return visible(p.event_by_id[ref.name].label)
+            return self.text(p.event_by_id[ref.name].label)
         return visible(ref.text)
 
     def condition(self, condition: ir.Condition | None) -> str:
@@ -167,6 +197,27 @@ class Words:
         if condition is None:
             return ""
         return _ConditionWords(self).render(condition)
+
+
+_KANA_KANJI = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _reads_in(text: str, lang: str) -> bool:
+    """Text that needs no translation into `lang`, judged by its script: in a Japanese document,
+    text with kana or kanji, or without letters at all (`#sales`, `2026`); in an English one,
+    text without kana or kanji (`MQL`, `HubSpot`)."""
+    japanese = bool(_KANA_KANJI.search(text))
+    if lang == "ja":
+        return japanese or not any(ch.isalpha() for ch in text)
+    return not japanese
+
+
+def _machine_value(value: str, lang: str) -> bool:
+    """An enum value written as an identifier, not as words: `no_authority`, `tokyo_area`; and in a
+    Japanese document any value without Japanese in it (`won`, `hot`)."""
+    if lang == "ja":
+        return not _KANA_KANJI.search(value) and any(ch.isalpha() for ch in value)
+    return "_" in value
 
 
 _OPS = {">=": "ge", "<=": "le", ">": "gt", "<": "lt", "==": "eq", "!=": "ne"}
@@ -188,6 +239,12 @@ class _ConditionWords:
             label = _TITLE_WORD.sub(lambda m: m.group(0).lower(), label)
         self.labels += 1
         return label
+
+    def value(self, ref: ir.Ref, value: ir.Value) -> str:
+        """A value a condition compares with; an enum option by its label."""
+        if isinstance(value, ir.Text):
+            return self.w.quote_option(self.w.policy.property_by_id.get(ref.name), value.value)
+        return self.w.value(value)
 
     def kind(self, ref: ir.Ref) -> str:
         p = self.w.policy
@@ -220,8 +277,8 @@ class _ConditionWords:
             subject = self.subject(c.left)
             if len(c.values) == 1:
                 op = "ne" if c.negated else "eq"
-                return self.t(f"cmp.equal.{op}", subject=subject, value=self.w.value(c.values[0]))
-            values = [self.w.value(v) for v in c.values]
+                return self.t(f"cmp.equal.{op}", subject=subject, value=self.value(c.left, c.values[0]))
+            values = [self.value(c.left, v) for v in c.values]
             if c.negated:
                 return self.t("cond.not_in", subject=subject, values=self.w.join(values, "and"))
             return self.t("cond.in", subject=subject, values=self.w.join(values, "or"))
@@ -240,5 +297,5 @@ class _ConditionWords:
         if kind == "event" and isinstance(right, ir.Number):
             return self.t(f"cmp.times.{op}", subject=subject, n=right.value)
         if isinstance(right, ir.Text) and c.op in ("==", "!="):
-            return self.t(f"cmp.equal.{op}", subject=subject, value=self.w.value(right))
+            return self.t(f"cmp.equal.{op}", subject=subject, value=self.value(c.left, right))
         return self.t(f"cmp.ordered.{op}", subject=subject, value=self.w.value(right))

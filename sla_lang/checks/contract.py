@@ -1,5 +1,6 @@
 """What the signed agreement needs as a contract: a term, an accountable team for every
-responsibility, and a stated data source for every KPI (seed 001's 測定方法 column).
+responsibility, and a stated data source for every KPI (seed 001's 測定方法 column); and
+translations of its texts that still match them.
 
 These are warnings (errors under `--strict`): a policy can be checked and built without them,
 but a head of sales reading the PDF would ask "until when?", "who answers for this row?" and
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .. import ir
 from ..diagnostics import Diagnostic, Related, Severity, define_rule
 from . import CheckContext, check
 from .graph import agreement_anchor
@@ -78,6 +80,62 @@ AGREEMENT_EXPIRED = define_rule(
     bad='agreement "SLA" {\n  effective 2024-04-01\n  term 12 months\n}',
     good='agreement "SLA" {\n  effective 2026-04-01\n  term 12 months\n  renews automatically\n}',
 )
+
+
+UNUSED_TRANSLATION = define_rule(
+    "SLA725",
+    "unused-translation",
+    Severity.WARNING,
+    "A translation translates a text the policy does not contain, or into the policy's own language.",
+    explanation="`translation ja { \"Lead score\" \"リードスコア\" }` gives the wording of a text of "
+    "the policy in a document built in another language (`sla build --lang ja`). It matches the "
+    "text exactly, so when a label is edited its translation silently stops applying and the "
+    "document falls back to the untranslated text. A translation whose text appears nowhere in "
+    "the policy is reported so it can be updated; so is a `translation` block in the policy's "
+    "own `language`, which no document reads.",
+    bad='stage mql "Marketing qualified lead" {\n…\ntranslation ja {\n  "Marketing-qualified lead" "MQL"\n}',
+    good='stage mql "Marketing qualified lead" {\n…\ntranslation ja {\n  "Marketing qualified lead" "MQL"\n}',
+)
+
+
+@check(UNUSED_TRANSLATION)
+def find_unused_translations(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    if not policy.translations:
+        return
+    texts = _policy_texts(policy)
+    for block in policy.translations:
+        if block.id == policy.language:
+            yield Diagnostic(
+                UNUSED_TRANSLATION,
+                f"`translation {block.id}` translates into the policy's own language: no document reads it",
+                block.name_span,
+                help="texts in the policy's language are shown as written; translate into the other language",
+            )
+            continue
+        for entry in block.entries:
+            if entry.source not in texts:
+                yield Diagnostic(
+                    UNUSED_TRANSLATION,
+                    f"`translation {block.id}` translates \"{entry.source}\", which the policy does not contain",
+                    entry.span,
+                    help="update it to the text as the policy now writes it, or delete it",
+                )
+
+
+def _policy_texts(policy: ir.Policy) -> set[str]:
+    """Every string in the IR outside the translation blocks (labels, descriptions, options …)."""
+    out: set[str] = set()
+    stack: list[object] = [getattr(policy, f) for f in policy.__dataclass_fields__ if f not in ("translations", "extra")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            out.add(node)
+        elif isinstance(node, (tuple, list)):
+            stack.extend(node)
+        elif hasattr(node, "__dataclass_fields__"):
+            stack.extend(getattr(node, f) for f in node.__dataclass_fields__ if f not in ("span", "name_span"))
+    return out
 
 
 @check(AGREEMENT_WITHOUT_TERM, AGREEMENT_EXPIRED)

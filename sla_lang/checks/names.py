@@ -138,6 +138,7 @@ def find_duplicate_definitions(ctx: CheckContext) -> Iterator[Diagnostic]:
         ("kpi", policy.kpis),
         ("review", policy.reviews),
         ("priority", policy.priorities),
+        ("translation", policy.translations),
         ("property, event or score", [*policy.properties, *policy.events, *policy.scores]),
     ]
     for model in policy.scores:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
-
 SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
@@ -21,7 +19,7 @@ def scaffold_files(lang: str) -> dict[str, bytes]:
 
     return {
         "policies/sla.sla": read(f"starter_{lang}.sla").encode("utf-8"),
-        ".pre-commit-config.yaml": read("pre-commit-config.yaml").replace("{version}", __version__).encode("utf-8"),
+        ".pre-commit-config.yaml": read("pre-commit-config.yaml").encode("utf-8"),
         ".github/workflows/sla.yml": read("github-workflow.yml").encode("utf-8"),
         ".gitignore": read("gitignore").encode("utf-8"),
     }

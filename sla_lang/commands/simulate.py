@@ -26,8 +26,9 @@ class TimestampParam(click.ParamType):
             self.fail(f"{value!r} is not an ISO 8601 timestamp (2026-04-30T18:00:00+09:00)", param, ctx)
 
 
-def _compile_policy(path: str, config_path: str | None, isolated: bool, colored: bool):
-    """Compile one policy; print its errors. Returns the Compilation or exits 1."""
+def _compile_policy(path: str, config_path: str | None, isolated: bool, colored: bool, *, with_config: bool = False):
+    """Compile one policy; print its errors. Returns the Compilation (with `with_config`, and
+    the configuration read) or exits 1."""
     from ..compile import compile_path
     from ..render.text import render_diagnostic
 
@@ -44,7 +45,7 @@ def _compile_policy(path: str, config_path: str | None, isolated: bool, colored:
     if result.policy is None or errors:
         click.echo(f"{result.path}: not simulated because of the errors above", err=True)
         click.get_current_context().exit(1)
-    return result
+    return (result, config) if with_config else result
 
 
 def _show_diagnostics(diagnostics, sources: dict, colored: bool, hidden: dict[str, int] | None = None) -> None:
@@ -182,6 +183,16 @@ def _write_json(out, run, summary, summary_only: bool) -> None:
     out.write(members("policy", "summary") + "\n}\n")
 
 
+def scenario_clause(scenario: dict) -> str | None:
+    """The clause a scenario is about: the last move it makes, else its first clause."""
+    covers = scenario.get("covers") or {}
+    edges = covers.get("edges") or []
+    if edges and isinstance(edges[-1], dict) and edges[-1].get("clause"):
+        return edges[-1]["clause"]
+    clauses = covers.get("clauses") or []
+    return clauses[0] if clauses else None
+
+
 @click.command()
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.argument("hubspot_dir", required=False, metavar="[DIR]", type=click.Path())
@@ -227,7 +238,7 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
     from ..source import Span
 
     colored = use_color(color)
-    result = _compile_policy(policy, config_path, isolated, colored)
+    result, config = _compile_policy(policy, config_path, isolated, colored, with_config=True)
     compiled = result.policy
     plan = Plan(compiled)
     problems = []
@@ -265,7 +276,7 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
         from .against_hubspot import load_hubspot, outcomes_against_hubspot, portal_zone
 
         zone = portal_zone(portal_timezone)
-        bundle, built_label, build_problems = load_hubspot(compiled, result.path, hubspot_dir)
+        bundle, built_label, build_problems = load_hubspot(compiled, result.path, hubspot_dir, config.hubspot)
         problems += build_problems
     _show_diagnostics(problems, {}, colored)
     outcomes = []
@@ -281,14 +292,15 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
             differences += compare(scenario["expect"], simulated_lead(run, scenario["lead"]["id"]))
             where = f"{label}:{lines[scenario['id']]}" if scenario["id"] in lines else label
             outcomes.append({"id": scenario["id"], "source": where, "description": scenario.get("description", ""),
-                             "passed": not differences, "differences": differences})
+                             "clause": scenario_clause(scenario), "passed": not differences,
+                             "differences": differences})
         if summary is not None and summary.get("kpis") is not None:
             from ..simulate.scenarios import compare as compare_values
             from ..targets.fixtures import replay_summary
 
             got = replay_summary(compiled, scenarios, plan)
             differences = compare_values({"kpis": summary["kpis"]}, {"kpis": got["kpis"]})
-            outcomes.append({"id": "(KPI summary)", "source": label,
+            outcomes.append({"id": "(KPI summary)", "source": label, "clause": "kpis",
                              "description": f"KPIs of all {len(scenarios)} scenarios replayed together",
                              "passed": not differences, "differences": differences})
     passed = sum(1 for o in outcomes if o["passed"])
@@ -306,13 +318,22 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
         click.echo(f"{result.path}: {len(outcomes)} scenario{'s' * (len(outcomes) != 1)}{against_text} ("
                    + "; ".join(f"{len(s)} {label if label.startswith('generated') else 'from ' + label}"
                                for label, s, _, _ in shown) + ")")
+        if not quiet:
+            for o in outcomes:
+                if o["passed"]:
+                    description = f" — {o['description']}" if o["description"] else ""
+                    click.echo(f"  {style('PASS', fg='green', bold=True)}  {o['id']}{description}")
+        # failures grouped by the clause each scenario is about: one policy change usually breaks
+        # every scenario that crosses one clause, and the group says which clause to look at
+        # (--against hubspot reports its divergences per scenario, with both timelines)
+        groups: dict[str, list[dict]] = {}
         for o in outcomes:
-            if o["passed"] and quiet:
-                continue
-            mark = style("PASS", fg="green", bold=True) if o["passed"] else style("FAIL", fg="red", bold=True)
-            description = f" — {o['description']}" if o["description"] else ""
-            click.echo(f"  {mark}  {o['id']}{description}")
-            if not o["passed"]:
+            if not o["passed"] and "clause" in o:
+                groups.setdefault(o["clause"] or "(no clause)", []).append(o)
+        for o in outcomes:
+            if not o["passed"] and "clause" not in o:
+                description = f" — {o['description']}" if o["description"] else ""
+                click.echo(f"  {style('FAIL', fg='red', bold=True)}  {o['id']}{description}")
                 click.echo(f"        at {o['source']}")
                 for line in o["differences"]:
                     click.echo(f"        {line}")
@@ -321,6 +342,17 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
 
                     for line in timeline_lines(o):
                         click.echo(f"        {line}")
+        for clause, failed_here in groups.items():
+            click.echo(style(f"  {clause}: {len(failed_here)} failing scenario{'s' * (len(failed_here) != 1)}",
+                             bold=True))
+            for o in failed_here:
+                description = f" — {o['description']}" if o["description"] else ""
+                click.echo(f"    {style('FAIL', fg='red', bold=True)}  {o['id']}{description}")
+                click.echo(f"          at {o['source']}")
+                for line in o["differences"]:
+                    click.echo(f"          {line}")
+        if groups:
+            click.echo("Failures by clause: " + ", ".join(f"{c} ({len(g)})" for c, g in groups.items()))
         verdict = f"{passed} passed, {failed} failed" + (f", {invalid} invalid scenario file problem(s)" if invalid else "")
         click.echo(style(verdict + ".", bold=True))
     click.get_current_context().exit(0 if failed == 0 and invalid == 0 else 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..compile import Compilation
+from ..agreement.escape import visible
 from ..diagnostics import Severity
 from .text import summary_line
 
@@ -12,7 +13,10 @@ _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # control characters (terminal escapes, bidi controls) become visible codes first, so a policy
+    # text cannot hide or reorder what the annotation says; line breaks cannot start a command
+    return "\n".join(visible(line) for line in text.split("\n")).replace("%", "%25").replace("\r", "%0D") \
+        .replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:

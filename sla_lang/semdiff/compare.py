@@ -176,6 +176,7 @@ class _Comparison:
         self._responsibilities()
         self._reviews()
         self._cancellations()
+        self._translations()
         return self.changes
 
     # ------------------------------------------------------------------ emitting
@@ -306,7 +307,11 @@ class _Comparison:
     # ------------------------------------------------------------------ properties and events
     def _data(self) -> None:
         def prop_text(p: ir.Property) -> Plain:
-            options = f" [{', '.join(ir.value_source(o) for o in p.options)}]" if p.type == "enum" else ""
+            def option(o: ir.Text) -> str:
+                label = p.option_label(o.value)
+                return ir.value_source(o) + (f" “{label}”" if label is not None else "")
+
+            options = f" [{', '.join(option(o) for o in p.options)}]" if p.type == "enum" else ""
             return Plain(f"{p.type}{options}" + (f" (HubSpot {p.hubspot})" if p.hubspot else "") + f" “{p.label}”")
 
         def event_text(e: ir.Event) -> Plain:
@@ -326,6 +331,19 @@ class _Comparison:
                     self.emit(kind, REMOVED, f"{kind}.{item_id}", what, old=show(a))
                 elif show(a) != show(b):
                     self.emit(kind, CHANGED, f"{kind}.{item_id}", what, show(a), show(b))
+
+    # ------------------------------------------------------------------ translations (wording only: neutral)
+    def _translations(self) -> None:
+        old, new = _translation_entries(self.old.policy), _translation_entries(self.new.policy)
+        for key in [*new, *(k for k in old if k not in new)]:
+            lang, source = key
+            what = What.of("translation", lang=Plain(lang), text=Quote(source))
+            if key not in old:
+                self.emit("translation", ADDED, f"translation.{lang}", what, new=Quote(new[key]))
+            elif key not in new:
+                self.emit("translation", REMOVED, f"translation.{lang}", what, old=Quote(old[key]))
+            elif old[key] != new[key]:
+                self.emit("translation", CHANGED, f"translation.{lang}", what, Quote(old[key]), Quote(new[key]))
 
     # ------------------------------------------------------------------ calendars
     def _calendars(self) -> None:
@@ -1099,6 +1117,10 @@ class _Comparison:
 
 
 # ---------------------------------------------------------------------- module helpers
+
+
+def _translation_entries(policy: ir.Policy) -> dict[tuple[str, str], str]:
+    return {(block.id, e.source): e.text for block in policy.translations for e in block.entries}
 
 
 def obligations(roles: Roles) -> Iterable[tuple[str | None, tuple[str, ...], ir.Duration, ir.Calendar | None]]:

@@ -129,6 +129,7 @@ WHAT: dict[str, tuple[str, str]] = {
     "cancellation": ("a cancellation condition", "解約条件"),
     "cancellation.text": ("the wording of a cancellation condition", "解約条件の文言"),
     "clause.number": ("the clause ID of {item}", "{item}の条項ID"),
+    "translation": ("the {lang} wording of {text}", "{text}の{lang}訳"),
 }
 
 WORDS: dict[str, tuple[str, str]] = {

@@ -79,7 +79,7 @@ def compare(expected: dict[str, Any], actual: dict[str, Any] | None) -> list[str
             continue
         _diff(key, expected[key], actual[key], out)
     if len(out) > MAX_DIFFERENCES:
-        out = out[:MAX_DIFFERENCES] + ["… and more differences"]
+        out = out[:MAX_DIFFERENCES] + ["… and more differences (each is shown once the ones above are fixed)"]
     return out
 
 
@@ -113,8 +113,8 @@ def _diff(path: str, want: Any, got: Any, out: list[str]) -> None:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= 160 else text[:157] + "…"
+    """The whole value, as JSON on one line: a user copies it into a scenario, so it is never cut."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 # ------------------------------------------------------------------ files

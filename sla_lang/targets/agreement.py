@@ -24,13 +24,14 @@ DEFAULT_FORMATS = ("md", "html", "pdf")
 
 
 def build(policy: Policy, options: BuildOptions) -> BuildResult:
-    from ..agreement.content import invisible_text_warnings, prepare_document
+    from ..agreement.content import invisible_text_warnings, prepare_document, untranslated_text_warnings
     from ..agreement.render import render_html, render_markdown
 
     formats = options.formats or DEFAULT_FORMATS
     lang = options.lang or policy.language
     result = BuildResult(diagnostics=invisible_text_warnings(policy))
     doc = prepare_document(policy, lang)
+    result.diagnostics.extend(untranslated_text_warnings(policy, doc))
     if "md" in formats:
         result.files["agreement.md"] = render_markdown(doc).encode("utf-8")
     if "html" in formats:

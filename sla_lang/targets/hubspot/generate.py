@@ -128,6 +128,13 @@ class Timer:
     index: int = 0  # position among the flow's timers of the same kind
 
 
+def _counts_from_condition(timer: Timer) -> bool:
+    """A timeout of a transition that also has a condition: its workflow enrols when the
+    condition becomes true, possibly long after the lead entered the stage."""
+    return (timer.kind == "timeout" and isinstance(timer.item, ir.Transition)
+            and timer.item.condition is not None)
+
+
 @dataclass
 class FlowFile:
     """A workflow as written out: its file, what the manifest says of it, its JSON."""
@@ -310,7 +317,9 @@ class Generator:
                     "date": "date", "datetime": "datetime"}[prop.type]
             options: list[tuple[str, str]] = []
             if kind == "enumeration":
-                options = list(dict.fromkeys((o.value, o.value) for o in prop.options if o.value))
+                # the drop-down shows the option's label from the policy (`"won" "Won"`), stores its value
+                options = list(dict.fromkeys((o.value, prop.option_label(o.value) or o.value)
+                                             for o in prop.options if o.value))
                 if not options:  # HubSpot needs at least one option; keep the value as text
                     kind = "string"
             elif kind == "bool":
@@ -489,22 +498,26 @@ class Generator:
         duration can take, so a check never runs after the due moment and never calls a late
         lead met; a timeout waits the longest, so it never moves a lead before its time."""
         duration = timer.duration
+        # `-> X when C after D` enrols when C becomes true: a fixed wait then counts from that
+        # moment, not from the stage entry, so the move may come up to the whole wait late
+        from_condition = _counts_from_condition(timer)
         if not duration.business:
             minutes = duration.minutes or 0
-            return minutes, {"earliest": 0, "latest": 0}
+            return minutes, {"earliest": 0, "latest": minutes if from_condition else 0}
         found = duration_range(duration, self.spans(stage))
         if found is None:
             minutes = duration.amount * (60 if duration.unit == "bh" else 1440)
             return minutes, None
         shortest, longest = found
         if timer.kind == "timeout":
-            return longest, {"earliest": 0, "latest": longest - shortest}
+            return longest, {"earliest": 0, "latest": longest if from_condition else longest - shortest}
         return shortest, {"earliest": shortest - longest, "latest": 0}
 
     def report_conservative(self, timer: Timer, stage: ir.Stage, flow: Flow, file: str) -> None:
         """SLA823 for a business duration judged by a fixed wait (custom code off or impossible)."""
         duration = timer.duration
-        if not duration.business or ("conservative", file, timer.kind, timer.clause, timer.index) in self._steps:
+        if ((not duration.business and not _counts_from_condition(timer))
+                or ("conservative", file, timer.kind, timer.clause, timer.index) in self._steps):
             return
         t = self.t
         calendar = self.calendar(stage)
@@ -518,6 +531,12 @@ class Generator:
                        "wall-clock time")
             step = t("manual_business_time_unknown", flow=flow.name, approx=t.minutes(wait),
                      duration=t.duration(duration), clause=timer.clause)
+        elif _counts_from_condition(timer):
+            message = (f"`{duration.text}` of `{timer.clause}` counts from the lead's entry into `{stage.id}`, but "
+                       f"HubSpot{why} starts waiting {_plain(wait)} when the condition becomes true, so the move may "
+                       f"happen up to {_plain(offset['latest'])} late, never early")
+            step = t("manual_business_time_late", flow=flow.name, approx=t.minutes(wait),
+                     duration=t.duration(duration), clause=timer.clause, late=t.minutes(offset["latest"]))
         elif timer.kind == "timeout":
             message = (f"`{duration.text}` in calendar `{calendar.id}` lasts {_plain(wait - offset['latest'])} to "
                        f"{_plain(wait)} of wall-clock time{known}; HubSpot waits {_plain(wait)}{why}, so the move "
@@ -814,7 +833,10 @@ class Generator:
         condition is false, the transition enrols only when armed, and every workflow that moves a
         lead into the stage disarms its exits first. A new contact's entry workflow arms the
         exits of its entry stage (creating a lead counts as a change of everything, so a
-        condition that holds then moves it at once).
+        condition that holds then moves it at once). A transition with both `when` and `after`
+        is not armed: it is taken at the first moment from `after` on at which its condition
+        holds (rule 2 takes a condition that held all along), which enrolment on the condition,
+        unenrolment when it stops holding and the wait until the timeout's moment give.
 
         What remains different (README, manifest): a move whose condition became true by the
         very change that brought the lead into the stage (a chained move, e.g. a lead created
@@ -827,7 +849,8 @@ class Generator:
             if stage.id not in entered:
                 continue
             for transition in stage.transitions:
-                if transition.condition is None or transition.target.name not in policy.stage_by_id:
+                if (transition.condition is None or transition.after is not None
+                        or transition.target.name not in policy.stage_by_id):
                     continue
                 clause = transition.clause_id
                 try:

@@ -74,7 +74,10 @@ BUSINESS_TIME = define_rule(
     "time when it was late, but one that responds or moves on between the check and the real due "
     "moment is flagged (around holidays the check can come days early: the message and the "
     "manifest's `timers` give the exact bound for the years the build lists). A timeout (`-> X "
-    "after 5bd`) waits the *longest* time instead, so a lead is never moved before its time.",
+    "after 5bd`) waits the *longest* time instead, so a lead is never moved before its time. A "
+    "transition with both a condition and a time (`-> X when C after 2d`) starts waiting when C "
+    "becomes true, which may be long after the lead entered the stage: without custom code the "
+    "move may then come up to the whole wait late (also for calendar units).",
     bad="decide within 5bd     # with custom-code = false",
     good="decide within 7d      # or custom-code = true, or accept the bound",
 )
