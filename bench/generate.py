@@ -241,7 +241,7 @@ kpi sql_to_opportunity "SQL to opportunity conversion" {
 }
 
 information from inside_sales to marketing {
-  "The qualification result of every MQL" within 2bd recorded in lead_quality
+  "The qualification result of every MQL" within 2bd after leaving mql_0 recorded in lead_quality
 }
 
 review weekly_lead_review "Weekly joint lead review" {

@@ -170,8 +170,11 @@ class BusinessCalendar:
         local = start.astimezone(self.zone).replace(tzinfo=None)
         remaining = timedelta(minutes=minutes)
         day = local.date()
-        for _ in range(_MAX_DAYS_SEARCHED):
+        days_off = 0  # in a row: a long duration may span years, a closed calendar never ends
+        while days_off < _MAX_DAYS_SEARCHED:
+            days_off += 1
             if self.is_working_day(day):
+                days_off = 0
                 midnight = datetime.combine(day, time())
                 for begin, end in self.periods:
                     period_start = midnight + timedelta(minutes=begin)
@@ -186,7 +189,7 @@ class BusinessCalendar:
                     local = period_end
             day += timedelta(days=1)
             local = max(local, datetime.combine(day, time()))
-        raise NoWorkingTime(f"calendar `{self.calendar.id}` has no working day in {_MAX_DAYS_SEARCHED} days")
+        raise NoWorkingTime(f"calendar `{self.calendar.id}` has no working day in {_MAX_DAYS_SEARCHED} days in a row")
 
     def working_minutes_between(self, start: datetime, end: datetime) -> int:
         """Working minutes in [start, end) (0 when end is not after start)."""
@@ -274,7 +277,10 @@ class _OrdinaryWeek:
         if amount <= 0:
             return 0
         start %= self.WEEK
-        remaining = amount
+        # any seven days hold one week's working time: whole weeks are skipped, not walked
+        per_week = sum(end - begin for begin, end in self.intervals)
+        weeks = (amount - 1) // per_week if per_week else 0
+        remaining = amount - weeks * per_week
         position = start
         offset = 0
         while True:
@@ -284,7 +290,7 @@ class _OrdinaryWeek:
                 if hi <= lo:
                     continue
                 if remaining <= hi - lo:
-                    return lo + remaining - start
+                    return lo + remaining - start + weeks * self.WEEK
                 remaining -= hi - lo
                 position = hi
             offset += self.WEEK

@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         code = 1
     except click.ClickException as exc:
+        from .render.terminal import terminal_safe
+
+        exc.message = terminal_safe(exc.message)  # may quote a file name or a value given on the command line
         exc.show()
         code = exc.exit_code
     except click.exceptions.Exit as exc:
@@ -83,8 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug in sla: say so plainly
         if os.environ.get("SLA_DEBUG"):
             traceback.print_exc()
+        from .render.terminal import terminal_safe
+
         click.echo(
-            f"sla: internal error: {type(exc).__name__}: {exc}\n"
+            f"sla: internal error: {type(exc).__name__}: {terminal_safe(str(exc))}\n"
             "  = help: please report this with the input that caused it (SLA_DEBUG=1 shows the traceback)",
             err=True,
         )

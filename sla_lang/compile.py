@@ -158,9 +158,13 @@ def _compile(
 
 def _compile_with(result, source, diagnostics, config, options, strict, checks) -> Compilation:
     try:
-        from .lower import lower_policy
+        from .lower import limits_before_parsing, lower_policy
         from .parser import parse_source
 
+        over = limits_before_parsing(source)
+        if over:
+            result.diagnostics = _finish(source, diagnostics + over, config, strict)
+            return result
         parsed = parse_source(source)
         diagnostics = diagnostics + parsed.diagnostics
         if parsed.tree is not None and not any(d.severity is Severity.ERROR for d in parsed.diagnostics):

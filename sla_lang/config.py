@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, Severity, all_rules, define_rule, find_rule, known_code_prefix
-from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, split_comment
+from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, TooLarge, read_limited, split_comment
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a pyproject.toml is a few KB
 
 INVALID_CONFIG = define_rule(
     "SLA007",
@@ -134,7 +136,7 @@ def find_config_file(start: Path) -> Path | None:
         pyproject = candidate / "pyproject.toml"
         if pyproject.is_file():
             try:
-                text = pyproject.read_text(encoding="utf-8")
+                text = read_limited(pyproject, MAX_CONFIG_BYTES).decode("utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
             if re.search(r"^\s*\[tool\.sla\]", text, re.MULTILINE):
@@ -150,7 +152,9 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
 
     shown = path.as_posix()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except TooLarge as exc:
+        return Config(), [Diagnostic(INVALID_CONFIG, f"cannot read {shown}: {exc.describe()}", Span.point(shown))]
     except (OSError, UnicodeDecodeError) as exc:
         return Config(), [Diagnostic(INVALID_CONFIG, f"cannot read {shown}: {exc}", Span.point(shown))]
     source = SourceFile(shown, text)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .diagnostics import Diagnostic, Severity, define_rule
-from .source import SourceFile, Span, decode_source, split_comment
+from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, decode_source, split_comment
 
 if TYPE_CHECKING:
     from lark import Token, Tree
@@ -88,6 +88,7 @@ _BLOCKS = {
 _OPTION_ORDER = {
     "transition": ("when", "after", "record"),
     "deadline": ("deadline_target", "owner", "data_source"),
+    "information_item": ("cadence", "information_within", "recorded_in"),
     "alert": ("alert_action", "alert_review", "alert_notify"),
 }
 _RACI_ORDER = ("responsible", "accountable", "consulted", "informed")
@@ -131,11 +132,11 @@ class FormatResult:
         return self.formatted is None
 
 
-def format_bytes(data: bytes, path: str) -> FormatResult:
+def format_bytes(data: bytes, path: str, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> FormatResult:
     """Format a policy given as bytes. Never raises for bad input."""
     from .parser import parse_source
 
-    source, diagnostics = decode_source(path, data)
+    source, diagnostics = decode_source(path, data, max_bytes=max_bytes)
     if source is None or _has_errors(diagnostics):
         return _refuse(path, data, diagnostics, source, "it cannot be read as a policy")
     parsed = parse_source(source)

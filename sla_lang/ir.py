@@ -575,6 +575,8 @@ class Calendar(Node):
 class Marker(Node):
     kind: str  # entry | terminal | recycle
     span: Span
+    # `entry when …`: a new lead starts in this stage only when it meets the condition
+    condition: Condition | None = later()
 
 
 @node
@@ -634,6 +636,9 @@ class Handoff(Node):
     include: tuple[Name, ...]
     span: Span
     clause_id: str
+    # `handoff from marketing within 2h`: the sender's deadline, from the lead entering the stage
+    # until a person of the receiving team is assigned the lead (an owner assignment)
+    within: Duration | None = later()
 
 
 @node
@@ -687,6 +692,11 @@ class Stage(Node):
 
     def deadline(self, kind: str) -> Deadline | None:
         return next((d for d in self.deadlines if d.kind == kind), None)
+
+    @property
+    def entry_condition(self) -> Condition | None:
+        """`entry when …`: which new leads start here (None: any, or not an entry stage)."""
+        return next((m.condition for m in self.markers if m.kind == "entry"), None)
 
 
 @node
@@ -795,12 +805,23 @@ class Kpi(Node):
 
 
 @node
+class InformationAnchor(Node):
+    """`after leaving mql`: the lead event an information duty's `within` counts from."""
+
+    event: str  # entering | leaving
+    stage: Name
+    span: Span
+
+
+@node
 class InformationItem(Node):
     text: str
     within: Duration | None
     recorded_in: Name | None
     span: Span
     clause_id: str
+    anchor: InformationAnchor | None = later()  # `within 2bd after leaving mql`
+    every: Cadence | None = later()  # a periodic report: `every month`
 
 
 @node
@@ -974,13 +995,16 @@ class Policy:
     def transitions(self) -> list[Transition]:
         return [t for s in self.stages for t in s.transitions]
 
-    def conditions(self) -> Iterator[tuple[Condition, ScoreRule | Transition | Priority]]:
-        """Every condition in the policy with the rule, transition or priority it belongs to."""
+    def conditions(self) -> Iterator[tuple[Condition, ScoreRule | Transition | Priority | Stage]]:
+        """Every condition in the policy with the rule, transition, priority or (for `entry when`)
+        stage it belongs to."""
         for model in self.scores:
             for group in model.groups:
                 for rule in group.rules:
                     yield rule.condition, rule
         for stage in self.stages:
+            if stage.entry_condition is not None:
+                yield stage.entry_condition, stage
             for t in stage.transitions:
                 if t.condition is not None:
                     yield t.condition, t

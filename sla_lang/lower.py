@@ -120,6 +120,34 @@ STRING_TOO_LONG = define_rule(
     good='description "Meets marketing\'s criteria; worth a sales follow-up."',
 )
 
+# Every duration, count and date an agreement can state is bounded, so that no check, target
+# or simulation meets a number it cannot handle in time (a 39-digit `bh`, a capacity that
+# overflows a float). The bounds are far beyond any real agreement.
+MAX_DURATION_DAYS = 3_660  # ten years
+MAX_DURATION = {"m": MAX_DURATION_DAYS * 1440, "h": MAX_DURATION_DAYS * 24, "d": MAX_DURATION_DAYS,
+                "w": MAX_DURATION_DAYS // 7, "bh": MAX_DURATION_DAYS * 24, "bd": MAX_DURATION_DAYS}
+MAX_NUMBER = 10**15  # thresholds, KPI targets, amounts: beyond this floats lose whole numbers
+MAX_COUNT = 1_000_000  # people, leads per person, score points and caps
+MAX_FOLLOW_UPS = 100
+MAX_CADENCE = {"day": MAX_DURATION_DAYS, "week": MAX_DURATION_DAYS // 7, "month": 120, "quarter": 40, "year": 10}
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+
+VALUE_OUT_OF_RANGE = define_rule(
+    "SLA012",
+    "value-out-of-range",
+    Severity.ERROR,
+    "A duration, number, count or date lies outside the range an agreement can use.",
+    explanation="Durations are at most ten years (3,660 days; 87,840 hours or business hours; 3,660 "
+    "business days; 522 weeks), numbers at most 10^15 in size, counts of people, leads, points "
+    f"and follow-ups at most {MAX_COUNT:,} ({MAX_FOLLOW_UPS} follow-ups), review cadences at most "
+    "ten years, and dates lie between 1900-01-01 and 2199-12-31. A value past these bounds is "
+    "a typing mistake (a digit too many, a wrong unit); refusing it keeps every check, build and "
+    "simulation fast.",
+    bad="decide within 10000000000bd",
+    good="decide within 10bd",
+)
+
 
 def suggest(word: str, options: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
@@ -179,6 +207,7 @@ class Lowerer:
         self.source = source
         self.path = source.path
         self.diagnostics: list[Diagnostic] = []
+        self.placeholders: set[Span] = set()  # spans of values replaced after a diagnostic
 
     def transform(self, tree: Tree):
         handlers: dict[str, object] = {}
@@ -238,7 +267,7 @@ class Lowerer:
         )
         return None
 
-    def _whole(self, value, where: str, minimum: int = 0) -> int | None:
+    def _whole(self, value, where: str, minimum: int = 0, maximum: int = MAX_COUNT) -> int | None:
         number = self._expect(value, (ir.Number,), "a whole number", where)
         if number is None:
             return None
@@ -249,7 +278,15 @@ class Lowerer:
                 number.span,
             )
             return None
+        if number.value > maximum:
+            self._error(VALUE_OUT_OF_RANGE, f"{where} is {number.value:,}; the most an agreement can use is "
+                        f"{maximum:,}", number.span, help="check for a digit too many")
+            return None
         return number.value
+
+    def _out_of_range(self, text: str, span: Span, bound: str, help: str = "check for a digit too many"):
+        self._error(VALUE_OUT_OF_RANGE, f"{_shorten(text)} is {bound}", span, help=help)
+        return _Invalid(span)
 
     def _option(self, name: ir.Name, options: Iterable[str], what: str) -> str | None:
         options = tuple(options)
@@ -320,15 +357,28 @@ class Lowerer:
         if kind in ("TRUE", "FALSE"):
             return ir.Flag(kind == "TRUE", span)
         if kind == "NUMBER":
-            return ir.Number(_number(text), span)
+            number = _bounded_number(text)
+            if number is None:
+                return self._out_of_range(text, span, f"larger than the largest number an agreement can use "
+                                          f"({MAX_NUMBER:,})")
+            return ir.Number(number, span)
         if kind == "PERCENT":
-            return ir.Percent(_number(text[:-1]), span)
+            number = _bounded_number(text[:-1])
+            if number is None or not 0 <= number <= 100:
+                return self._out_of_range(text, span, "not a percentage between 0% and 100%",
+                                          help="a rate is a share of leads: 0% to 100%")
+            return ir.Percent(number, span)
         if kind == "DATE":
             try:
-                return ir.DateValue(date.fromisoformat(text), span)
+                day = date.fromisoformat(text)
             except ValueError:
                 self._error(INVALID_VALUE, f"{text} is not a date in the calendar", span, help="dates are YYYY-MM-DD")
                 return _Invalid(span)
+            if not EARLIEST_DATE <= day <= LATEST_DATE:
+                return self._out_of_range(text, span, f"outside the dates an agreement can use "
+                                          f"({EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()})",
+                                          help="check the year")
+            return ir.DateValue(day, span)
         if kind == "TIME":
             hour, minute = (int(p) for p in text.split(":"))
             if minute > 59 or hour > 24 or (hour == 24 and minute):
@@ -361,6 +411,13 @@ class Lowerer:
                 help="use a smaller unit (e.g. 90m instead of 1.5h)",
             )
             return _Invalid(span)
+        limit = MAX_DURATION[unit]
+        # compared as text first: converting a number of thousands of digits is itself slow
+        if len(amount_text.lstrip("0")) > len(str(limit)) or int(amount_text) > limit:
+            name = ir.DURATION_UNITS[unit][0]
+            return self._out_of_range(text, span, f"longer than the longest duration an agreement can use "
+                                      f"({limit:,}{unit}: {limit:,} {name}s, about ten years)",
+                                      help="check for a digit too many or a wrong unit")
         return ir.Duration(int(amount_text), unit, span)
 
     def names(self, meta, children):
@@ -731,8 +788,12 @@ class Lowerer:
     def score_rule(self, meta, children):
         points_token, label_token, condition = children
         span = self._span(meta)
-        points = _number(str(points_token))
-        if not isinstance(points, int):
+        points = _bounded_number(str(points_token), MAX_COUNT)
+        if points is None:
+            self._out_of_range(str(points_token), self._tspan(points_token),
+                               f"more points than an agreement can use (at most {MAX_COUNT:,} either way)")
+            points = 0
+        elif not isinstance(points, int):
             self._error(INVALID_VALUE, f"points are whole numbers, not {points_token}", self._tspan(points_token))
             points = int(points)
         return ir.ScoreRule(points, self._text(label_token), condition, span, clause_id="")
@@ -866,8 +927,7 @@ class Lowerer:
                                     follow_up.owner, follow_up.span, clause_id=f"{stage_id}.follow_up")
         handoff = self._one(settings, "handoff")
         if handoff is not None:
-            handoff = ir.Handoff(stage_id, handoff.sender, handoff.channels, handoff.include, handoff.span,
-                                 clause_id=f"{stage_id}.handoff")
+            handoff = replace(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
         hubspot = self._one(settings, "hubspot")
         if hubspot is not None and self._option(hubspot, ir.HUBSPOT_LIFECYCLE_STAGES, "HubSpot lifecycle stage") is None:
             hubspot = None
@@ -891,7 +951,8 @@ class Lowerer:
 
     def marker(self, meta, children):
         token = children[0]
-        return _Item("marker", ir.Marker(str(token), self._tspan(token)), self._span(meta))
+        condition = children[1] if len(children) > 1 else None
+        return _Item("marker", ir.Marker(str(token), self._tspan(token), condition=condition), self._span(meta))
 
     def description(self, meta, children):
         return _Item("description", self._text(children[0]), self._span(meta))
@@ -922,7 +983,7 @@ class Lowerer:
         offsets_values = [c for c in rest if not isinstance(c, (list, Token))]
         channels = next((c for c in rest if isinstance(c, list)), [])
         owner_token = next((c for c in rest if isinstance(c, Token)), None)
-        attempts = self._whole(attempts_value, "the number of follow-ups", 1)
+        attempts = self._whole(attempts_value, "the number of follow-ups", 1, MAX_FOLLOW_UPS)
         offsets = [self._expect(v, (ir.Duration,), "durations such as 0d, 3d, 7d", "follow-up offsets") for v in offsets_values]
         if attempts is None or any(o is None for o in offsets):
             return None
@@ -953,6 +1014,10 @@ class Lowerer:
     def handoff(self, meta, children):
         span = self._span(meta)
         sender, *items = children
+        within = None
+        if items and not isinstance(items[0], _Item):  # `within D` on the header line
+            within = self._expect(items[0], (ir.Duration,), "a duration such as 2h", "`handoff … within`")
+            items = items[1:]
         settings = self._settings(items, "the handoff")
         handoff = ir.Handoff(
             "",
@@ -961,6 +1026,7 @@ class Lowerer:
             tuple(self._one(settings, "include", ())),
             span,
             "",
+            within=within,
         )
         return _Item("handoff", handoff, span)
 
@@ -1033,6 +1099,7 @@ class Lowerer:
         checked = self._condition_value(value)
         if checked is None:
             checked = ir.Text("", value.span)  # keeps the tree whole; the error is reported
+            self.placeholders.add(value.span)  # … and the checks do not report it again
         return ir.Comparison(ref, str(op), checked, self._span(meta))
 
     def membership(self, meta, children):
@@ -1138,7 +1205,7 @@ class Lowerer:
             return _Item("target", _TO_BE_AGREED, self._span(meta))
         op, value = children
         if isinstance(value, _Invalid):
-            return None
+            return _Item("target", None, self._span(meta))  # given, and already reported
         return _Item("target", ir.Threshold(str(op), value, self._span(meta)), self._span(meta))
 
     def alert(self, meta, children):
@@ -1171,22 +1238,29 @@ class Lowerer:
         sender, receiver, *items = children
         sender_name, receiver_name = self._name(sender), self._name(receiver)
         base = f"information.{sender_name.name}.{receiver_name.name}"
-        numbered = tuple(
-            ir.InformationItem(i.text, i.within, i.recorded_in, i.span, clause_id=f"{base}.{n}")
-            for n, i in enumerate(items, 1)
-        )
+        numbered = tuple(replace(i, clause_id=f"{base}.{n}") for n, i in enumerate(items, 1))
         return ir.Information(sender_name, receiver_name, numbered, self._span(meta), clause_id=base)
 
     def information_item(self, meta, children):
         text_token, *rest = children
-        within = None
-        recorded = None
-        for part in rest:
-            if isinstance(part, Token):
-                recorded = self._name(part)
-            else:
-                within = self._expect(part, (ir.Duration,), "a duration such as 3bd", "`within`")
-        return ir.InformationItem(self._text(text_token), within, recorded, self._span(meta), "")
+        settings = self._settings(rest, f"\"{self._text(text_token)}\"")
+        within, anchor = self._one(settings, "within", (None, None))
+        return ir.InformationItem(
+            self._text(text_token), within, self._one(settings, "recorded in"), self._span(meta), "",
+            anchor=anchor, every=self._one(settings, "every"),
+        )
+
+    def information_within(self, meta, children):
+        value, *rest = children
+        within = self._expect(value, (ir.Duration,), "a duration such as 3bd", "`within`")
+        anchor = None
+        if rest:
+            event, stage = rest
+            anchor = ir.InformationAnchor(str(event), self._name(stage), _cover(self._tspan(event), self._tspan(stage)))
+        return _Item("within", (within, anchor), self._span(meta))
+
+    def recorded_in(self, meta, children):
+        return _Item("recorded in", self._name(children[0]), self._span(meta))
 
     # ------------------------------------------------------------------ responsibilities
     def responsibilities(self, meta, children):
@@ -1246,13 +1320,18 @@ class Lowerer:
         span = self._span(meta)
         every = 1
         if len(children) == 2:
-            every = _number(str(children[0]))
-            if not isinstance(every, int) or every < 1:
-                self._error(INVALID_VALUE, f"a review cadence counts whole units, not {children[0]}", self._tspan(children[0]))
+            every = _bounded_number(str(children[0]), MAX_COUNT)
+            if every is not None and (not isinstance(every, int) or every < 1):
+                self._error(INVALID_VALUE, f"a cadence counts whole units, not {children[0]}", self._tspan(children[0]))
                 return None
         unit_name = self._name(children[-1])
         unit = _PLURAL_UNITS.get(unit_name.name, unit_name.name)
-        if self._option(ir.Name(unit, unit_name.span), ir.CADENCE_UNITS, "review cadence unit") is None:
+        if self._option(ir.Name(unit, unit_name.span), ir.CADENCE_UNITS, "cadence unit") is None:
+            return None
+        if every is None or every > MAX_CADENCE[unit]:
+            self._out_of_range(f"every {children[0]} {unit_name.name}", self._tspan(children[0]),
+                               f"longer than the longest cadence an agreement can use (every "
+                               f"{MAX_CADENCE[unit]} {unit}s, ten years)")
             return None
         return _Item("every", ir.Cadence(every, unit, span), span)
 
@@ -1363,6 +1442,21 @@ def _number(text: str) -> int | float:
     return float(text) if "." in text else int(text)
 
 
+def _bounded_number(text: str, limit: int = MAX_NUMBER) -> int | float | None:
+    """The number written `text`, or None when its size is over `limit` (judged on the digits
+    before converting: a number of thousands of digits cannot even be converted)."""
+    whole = text.lstrip("+-").split(".")[0].lstrip("0")
+    if len(whole) > len(str(limit)):
+        return None
+    number = _number(text)
+    return number if abs(number) <= limit else None
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    """A value as it is quoted in a message: very long ones are cut in the middle."""
+    return text if len(text) <= limit else f"{text[:20]}…{text[-12:]} ({len(text):,} characters)"
+
+
 def _nfc(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
@@ -1438,6 +1532,7 @@ def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagno
     # For the confusable-name check (SLA311/312): when no letter outside quoted texts and
     # comments is non-ASCII, no name can mix scripts or look like another, and the check
     # need not walk the whole IR for names.
+    policy.extra["placeholder_values"] = frozenset(lowerer.placeholders)
     policy.extra["non_ascii_names"] = not source.text.isascii() and not _TEXTS_AND_COMMENTS.sub(
         "", source.text
     ).isascii()
@@ -1445,6 +1540,39 @@ def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagno
     # its texts walked.
     policy.extra["template_syntax"] = any(d in source.text for d in ("{{", "{%", "{#", "}}", "%}", "#}"))
     return policy, _check_limits(tree, policy, source) + lowerer.diagnostics
+
+
+# A statement is a line; strings never span lines. So lines that begin with `stage` or with
+# `+N "…"` / `-N "…"` count the stages and score rules without parsing (a policy with a
+# million stages must be refused before it is parsed, not after).
+_STAGE_LINE = re.compile(r"^[ \t]*stage[ \t]", re.MULTILINE)
+_SCORE_RULE_LINE = re.compile(r'^[ \t]*[+-][0-9][0-9.]*[ \t]+"', re.MULTILINE)
+
+
+def limits_before_parsing(source: SourceFile) -> list[Diagnostic]:
+    """SLA010 for a file with more stage or score-rule lines than the limits, found by a scan
+    of the text (linear, in C) so that nothing is parsed; [] otherwise."""
+    out = []
+    for pattern, limit, what in ((_STAGE_LINE, MAX_STAGES, "stages"), (_SCORE_RULE_LINE, MAX_SCORE_RULES, "score rules")):
+        text = source.text
+        if text.count("stage" if what == "stages" else '"') <= limit:
+            continue  # cannot hold that many: skip the scan
+        matches = pattern.finditer(text)
+        count = 0
+        first_over = None
+        for match in matches:
+            count += 1
+            if count == limit + 1:
+                first_over = match
+        if first_over is not None:
+            start = first_over.start() + len(first_over.group()) - len(first_over.group().lstrip(" \t"))
+            out.append(Diagnostic(
+                TOO_MANY_DECLARATIONS,
+                f"the policy has {count:,} {what}; the limit is {limit:,} (nothing was parsed)",
+                source.span(start, start + 1),
+                help="an agreement between teams needs far fewer; check the tool that wrote this file",
+            ))
+    return out
 
 
 def _check_limits(tree: Tree, policy: ir.Policy, source: SourceFile) -> list[Diagnostic]:

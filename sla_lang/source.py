@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,29 +177,69 @@ def display_path(path: Path) -> str:
     return Path(rel).as_posix() if not rel.startswith("..") else path.as_posix()
 
 
+class TooLarge(OSError):
+    """A file or stream holds more bytes than the limit (`size` is at least that many)."""
+
+    def __init__(self, size: int, limit: int, exact: bool) -> None:
+        super().__init__(f"more than {limit:,} bytes")
+        self.size, self.limit, self.exact = size, limit, exact
+
+    def describe(self) -> str:
+        if self.exact:
+            return f"file is {self.size:,} bytes, over the {self.limit:,}-byte limit"
+        return f"file holds more than {self.limit:,} bytes (the limit); reading stopped there"
+
+
+def read_limited(path: Path | str, limit: int) -> bytes:
+    """A file's bytes, reading at most `limit` + 1 of them: a device (`/dev/zero`), a FIFO or
+    a stream that never ends stops at the limit with `TooLarge` instead of filling memory."""
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(21, "is a directory", str(path))
+        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+            raise TooLarge(info.st_size, limit, exact=True)
+        return read_stream_limited(handle, limit)
+
+
+def read_stream_limited(handle, limit: int) -> bytes:
+    """At most `limit` bytes of an open binary stream (stdin, a pipe), else `TooLarge`."""
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = handle.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > limit:
+        raise TooLarge(total, limit, exact=False)
+    return b"".join(chunks)
+
+
 def read_source(
     path: Path, *, shown_as: str | None = None, max_bytes: int = DEFAULT_MAX_FILE_BYTES
 ) -> tuple[SourceFile | None, list[Diagnostic]]:
     """Read and decode a policy file. Never raises for bad input."""
     name = shown_as or display_path(path)
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise IsADirectoryError(f"{name} is a directory")
-        if size > max_bytes:
-            return None, [
-                Diagnostic(
-                    FILE_TOO_LARGE,
-                    f"file is {size:,} bytes, over the {max_bytes:,}-byte limit",
-                    Span.point(name),
-                    help="raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy",
-                )
-            ]
-        data = path.read_bytes()
+        data = read_limited(path, max_bytes)
+    except TooLarge as exc:
+        return None, [too_large(name, exc)]
     except OSError as exc:
         reason = exc.strerror or str(exc)
+        if isinstance(exc, IsADirectoryError):
+            reason = f"{name} is a directory"
         return None, [Diagnostic(UNREADABLE_FILE, f"cannot read {name}: {reason}", Span.point(name))]
     return decode_source(name, data, max_bytes=max_bytes)
+
+
+def too_large(name: str, exc: TooLarge) -> Diagnostic:
+    return Diagnostic(
+        FILE_TOO_LARGE,
+        exc.describe(),
+        Span.point(name),
+        help="raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy",
+    )
 
 
 def decode_source(
@@ -276,10 +317,11 @@ def _find_bidi(text: str) -> list[tuple[int, str]]:
 
 
 def _byte_position(data: bytes, index: int) -> tuple[int, int]:
-    """1-based (line, column) of byte `index`, counting characters of the valid prefix."""
+    """1-based (line, column) of byte `index`, counting characters of the valid prefix. Lines
+    end as `decode_source` ends them: at CRLF, a lone CR or LF."""
     prefix = data[:index]
-    line = prefix.count(b"\n") + 1
-    last = prefix.rfind(b"\n")
+    line = prefix.count(b"\n") + prefix.count(b"\r") - prefix.count(b"\r\n") + 1
+    last = max(prefix.rfind(b"\n"), prefix.rfind(b"\r"))
     column_bytes = prefix[last + 1 :]
     return line, len(column_bytes.decode("utf-8", errors="replace")) + 1
 

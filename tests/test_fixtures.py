@@ -14,6 +14,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA001": "tests/test_cli.py::test_missing_path_exits_2",
     "SLA004": "tests/test_source.py::test_file_over_the_size_limit",
     "SLA010": "tests/test_limits.py::test_too_many_stages",
+    "SLA879": "tests/test_algorithm_budgets.py::test_a_hard_scoring_policy_ends_with_a_diagnostic_naming_the_score",
     "SLA007": "tests/test_config.py::test_unknown_code_in_config_is_reported_at_its_position",
     "SLA880": "tests/test_fmt.py::test_file_with_syntax_errors_is_reported_not_formatted",
     "SLA881": "tests/test_fmt.py::test_a_formatter_bug_that_changes_meaning_leaves_the_file_alone",
@@ -43,6 +44,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA820": "tests/test_hubspot_target.py::test_invalid_output_is_an_internal_error",
     **{f"SLA{n}": "tests/test_hubspot_target.py::test_hubspot_fixture_reports_its_expectations"
        for n in range(821, 841) if n != 836},  # SLA836 is a check: tests/fixtures/invalid/
+    "SLA849": "tests/test_hubspot_target.py::test_hubspot_fixture_reports_its_expectations",
     # simulator, `sla test` and fixtures target: triggered by events files, scenario files or a build
     "SLA850": "tests/test_simulate_events.py::test_malformed_lines_are_reported_and_skipped",
     "SLA851": "tests/test_simulate_events.py::test_invalid_events_point_at_the_field",
@@ -55,6 +57,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA858": "tests/test_simulate_events.py::test_unknown_event_and_stage",
     "SLA859": "tests/test_simulate.py::test_stage_set_by_hand_off_policy_is_applied_with_a_warning",
     "SLA860": "tests/test_simulate.py::test_a_loop_of_unconditional_moves_is_stopped_and_reported",
+    "SLA862": "tests/test_language_obligations.py::test_a_lead_no_entry_stage_admits_is_left_out_once",
     "SLA861": "tests/test_simulate.py::test_business_deadline_without_a_calendar_is_reported",
     "SLA865": "tests/test_fixtures_target.py::test_example_policy_coverage_is_complete",
     "SLA866": "tests/test_fixtures_target.py::test_uncoverable_transition_is_reported_with_its_reason",

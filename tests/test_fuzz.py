@@ -2,9 +2,13 @@
 
 Two sources of input: grammar-shaped policies generated statement by statement, and the
 example policies mutated at byte, token and line level (delete, duplicate, swap, insert random
-Unicode, truncate). The fast profile runs in CI; `SLA_FUZZ_LONG=1` runs ≥ 10,000 examples:
+Unicode, truncate). The fast profile runs in CI; `SLA_FUZZ_LONG=1` runs ≥ 10,000 examples
+(2,000 builds into a folder of traps, with the fixtures target):
 
     SLA_FUZZ_LONG=1 python3 -m pytest tests/test_fuzz.py
+
+`SLA_FUZZ_TRAP_EXAMPLES=N` sets the number of trapped builds alone, and `SLA_FUZZ_REPORT=FILE`
+appends one line per trapped build (exit status, writes outside the folder) for counting.
 """
 
 from __future__ import annotations
@@ -224,3 +228,131 @@ def test_fmt_diff_and_build_never_crash_on_clean_policies(variant, other):
                           ("agreement", BuildOptions(formats=("md", "html")))):
         built = load_target(name).build(result.policy, options)
         assert built.files and not [d for d in built.diagnostics if d.code.endswith("999") or d.code == "SLA820"]
+
+
+# ---------------------------------------------------------------- builds into a folder full of traps
+
+BUILD_ARGS = ["-t", "ir", "-t", "hubspot", "-t", "agreement", "--format", "md,html", *(["-t", "fixtures"] if LONG else []),
+              "--isolated", "--color", "never"]
+BUILD_SECONDS = 120  # a build that takes longer is a hang
+REPORT = os.environ.get("SLA_FUZZ_REPORT")  # a file to append one line per example to (the long run's counts)
+
+
+def tree(root) -> dict[str, tuple]:
+    """Everything under `root`, links not followed: path → (kind, content or target, mode)."""
+    import stat
+
+    out: dict[str, tuple] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                out[rel] = ("link", os.readlink(path))
+            elif stat.S_ISDIR(info.st_mode):
+                out[rel] = ("dir", None, stat.S_IMODE(info.st_mode))
+            elif stat.S_ISREG(info.st_mode):
+                with open(path, "rb") as handle:
+                    out[rel] = ("file", handle.read(), stat.S_IMODE(info.st_mode))
+            else:
+                out[rel] = ("special", stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode))
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+    return out
+
+
+def set_traps(root, out) -> None:
+    """A previous build's folder, booby-trapped: links out (at an output's path, to a folder,
+    dangling), FIFOs (at an output's path and hidden), read-only files and folders, and stale
+    outputs of the earlier version."""
+    outside = root / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "victim").write_bytes(b"victim")
+    os.chmod(outside / "victim", 0o600)
+    (out / "ir" / "fingerprint.txt").unlink()
+    (out / "ir" / "fingerprint.txt").symlink_to(outside / "victim")
+    (out / "ir" / "ir.json").unlink()
+    os.mkfifo(out / "ir" / "ir.json")
+    os.mkfifo(out / ".pipe")
+    (out / ".outlink").symlink_to(outside / "dir", target_is_directory=True)
+    (out / ".dangling").symlink_to(outside / "nowhere" / "deep")
+    (out / ".keep").write_bytes(b"kept")
+    os.chmod(out / ".keep", 0o444)
+    os.chmod(out / "agreement" / "agreement.md", 0o444)
+    os.chmod(out / "hubspot" / "workflows", 0o555)
+
+
+def build_in_process(policy, out, seconds: float):
+    """`sla build` as the command line runs it, in this process, stopped by SIGALRM if it hangs."""
+    import signal
+
+    from click.testing import CliRunner
+
+    from sla_lang.cli import cli
+
+    class Hang(Exception):
+        pass
+
+    def alarm(signum, frame):
+        raise Hang()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return CliRunner().invoke(cli, ["build", str(policy), "-o", str(out), *BUILD_ARGS])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@settings(FUZZ, max_examples=int(os.environ.get("SLA_FUZZ_TRAP_EXAMPLES") or (2_000 if LONG else 6)))
+@given(st.one_of(mutated_policy(), clean_variant().map(lambda text: text.encode("utf-8"))))
+def test_builds_into_a_folder_full_of_traps_are_all_or_nothing(data):
+    """Whatever the policy, `sla build` into a folder of traps writes nothing outside it, ends,
+    prints no traceback, and leaves the folder wholly as it was or wholly the new build."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    root = Path(tempfile.mkdtemp(prefix="sla-fuzz-"))
+    try:
+        base = root / "base.sla"
+        base.write_bytes(SOURCES[0])
+        out = root / "out"
+        first = build_in_process(base, out, BUILD_SECONDS)
+        assert first.exit_code == 0, first.output
+        set_traps(root, out)
+        mutant = root / "mutant.sla"
+        mutant.write_bytes(data)
+        before_out, before_rest = tree(out), {k: v for k, v in tree(root).items() if not k.startswith("out")}
+        result = build_in_process(mutant, out, BUILD_SECONDS)
+        # no traceback and no hang (the alarm ends a hang with an exception)
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        after_out, after_rest = tree(out), {k: v for k, v in tree(root).items() if not k.startswith("out")}
+        outside_writes = sorted(set(after_rest.items()) ^ set(before_rest.items()))
+        if result.exit_code == 0:
+            # wholly new: exactly what a build into an empty folder writes, and the hidden entries
+            reference = build_in_process(mutant, root / "reference", BUILD_SECONDS)
+            assert reference.exit_code == 0, reference.output
+            expected = {k: v for k, v in tree(root / "reference").items() if v[0] != "dir"}
+            got = {k: v for k, v in after_out.items() if not Path(k).name.startswith(".") and v[0] != "dir"}
+            hidden_before = {k: v for k, v in before_out.items() if Path(k).name.startswith(".") and k != ".sla-outputs"}
+            hidden_after = {k: v for k, v in after_out.items() if Path(k).name.startswith(".") and k != ".sla-outputs"}
+            assert {k: v[:2] for k, v in got.items()} == {k: v[:2] for k, v in expected.items()
+                                                          if not k.startswith(".")}
+            assert hidden_after == hidden_before
+            outside_writes = [w for w in outside_writes if not w[0].startswith("reference")]
+        else:
+            assert after_out == before_out  # wholly old
+        if REPORT:
+            with open(REPORT, "a", encoding="utf-8") as handle:
+                handle.write(f"{result.exit_code} outside={len(outside_writes)}\n")
+        assert outside_writes == [], outside_writes[:3]
+        assert not [n for n in os.listdir(root) if ".sla-" in n]  # no staging folder or lock left
+    finally:
+        for folder, dirs, _ in os.walk(root):
+            for d in dirs:
+                path = os.path.join(folder, d)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o700)
+        shutil.rmtree(root, ignore_errors=True)

@@ -152,21 +152,21 @@ def test_a_build_that_fails_part_way_leaves_the_previous_outputs(tmp_path, monke
     assert len(before) > 20
     # change the policy so that every output would change, then fail on the 7th file written
     policy.write_text(text.replace('version "0.1.0"', 'version "0.2.0"'), encoding="utf-8")
-    real_fdopen = os.fdopen
+    real_write = os.write
     calls = {"n": 0}
 
-    def failing(fd, *args, **kwargs):
+    def failing(fd, data):
         calls["n"] += 1
         if calls["n"] == 7:
-            os.close(fd)
             raise OSError(5, "Input/output error")
-        return real_fdopen(fd, *args, **kwargs)
+        return real_write(fd, data)
 
-    monkeypatch.setattr(output.os, "fdopen", failing)
+    monkeypatch.setattr(output.os, "write", failing)
     second = runner.invoke(cli, ["build", str(policy), "-o", str(out), "--format", "md,html", "--isolated"])
     assert second.exit_code == 1 and "Input/output error" in second.output
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # nothing replaced, and no temporary file left behind
+    assert sorted(os.listdir(tmp_path)) == ["out", "p.sla"]
 
 
 LOOK_ALIKE_BASE = (

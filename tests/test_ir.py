@@ -79,6 +79,16 @@ def test_every_construct_lowers_as_written(in_repo):
     assert [(o.value, o.label) for o in reason.option_labels] == [("timing", "時期尚早")]
     assert policy.translation("en") == {"マーケティング": "Marketing", "時期尚早": "Too early"}
     assert policy.translation("ja") == {}
+    assert mql.handoff.within.text == "2bh"
+    sgl = policy.stage_by_id["sgl"]
+    assert sgl.is_entry and ir.condition_source(sgl.entry_condition) == "consent and region is set"
+    assert policy.stage_by_id["lead"].entry_condition is None
+    outcome, feedback, rates, monthly, accepted = policy.information[0].items
+    assert (outcome.anchor.event, outcome.anchor.stage.name, outcome.within.text) == ("leaving", "mql", "3bd")
+    assert feedback.anchor is None and feedback.every is None
+    assert (rates.every.every, rates.every.unit, rates.within) == (2, "week", None)
+    assert (monthly.every.unit, monthly.within.text, monthly.anchor) == ("month", "5bd", None)
+    assert (accepted.anchor.event, accepted.anchor.stage.name) == ("entering", "mql")
     assert policy.reviews[0].cadence == ir.Cadence(1, "week", policy.reviews[0].cadence.span)
     assert (policy.reviews[1].cadence.every, policy.reviews[1].cadence.unit) == (6, "month")
     assert [c.clause_id for c in policy.cancellations] == ["cancellation.1", "cancellation.2"]

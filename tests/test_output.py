@@ -65,15 +65,17 @@ def test_writing_to_dev_null_keeps_the_device(tmp_path):
     assert null.is_char_device()
 
 
-def test_a_fifo_is_written_to_not_replaced(tmp_path):
+def test_a_fifo_named_by_the_user_is_written_to_not_replaced(tmp_path):
     import threading
+
+    from sla_lang.output import write_file
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     received = []
-    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()))
+    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()), daemon=True)
     reader.start()
-    write_files(tmp_path, {"pipe": b"through the pipe"})
+    write_file(fifo, b"through the pipe")
     reader.join(timeout=5)
     assert received == [b"through the pipe"] and stat.S_ISFIFO(fifo.stat().st_mode)
 
@@ -84,3 +86,46 @@ def test_a_symlinked_output_keeps_its_link(tmp_path):
     (tmp_path / "link.json").symlink_to(real)
     write_files(tmp_path, {"link.json": b"new"})
     assert (tmp_path / "link.json").is_symlink() and real.read_bytes() == b"new"
+
+
+def test_a_fifo_among_files_added_to_a_folder_is_refused_not_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(OutputError, match="not a regular file"):
+        write_files(tmp_path, {"a.txt": b"a", "pipe": b"would block"})
+    assert not (tmp_path / "a.txt").exists()
+
+
+def test_files_added_to_a_folder_never_go_through_a_link_out_of_it(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("precious")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "out.txt").symlink_to(outside / "victim")
+    (root / "sub").symlink_to(outside, target_is_directory=True)
+    (root / "dangling").symlink_to(tmp_path / "nowhere" / "deep")
+    for name in ("out.txt", "sub/new.txt", "dangling/x/y.txt"):
+        with pytest.raises(OutputError, match="symbolic link"):
+            write_files(root, {name: b"x"})
+    assert (outside / "victim").read_text() == "precious" and sorted(os.listdir(outside)) == ["victim"]
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    from sla_lang.output import write_file
+
+    private = tmp_path / "private.sla"
+    private.write_text("old")
+    private.chmod(0o600)
+    write_file(private, b"new")
+    write_files(tmp_path, {"private.sla": b"newer"})
+    assert private.read_bytes() == b"newer" and stat.S_IMODE(private.stat().st_mode) == 0o600
+
+
+def test_a_dangling_link_named_by_the_user_is_refused(tmp_path):
+    from sla_lang.output import write_file
+
+    (tmp_path / "report.sarif").symlink_to(tmp_path / "nowhere" / "deep" / "report.sarif")
+    with pytest.raises(OutputError, match="symbolic link to nothing"):
+        write_file(tmp_path / "report.sarif", b"{}")
+    assert not (tmp_path / "nowhere").exists()

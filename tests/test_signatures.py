@@ -327,6 +327,49 @@ def test_field_renamed_after_signing_is_not_intact(signed, pki, tmp_path):
     assert ceo["intact"] is False and "SLA814" in codes(report)
 
 
+def document_timestamp(src: Path, dst: Path) -> None:
+    """A PAdES-LTA document timestamp appended by pyHanko, from a throwaway (RSA) TSA."""
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test TSA")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(START).not_valid_after(START + datetime.timedelta(days=3650))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+            .sign(key, hashes.SHA256()))
+    tsa = DummyTimeStamper(
+        asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+        asn1_keys.PrivateKeyInfo.load(key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption())))
+    with open(src, "rb") as handle:
+        out = signers.PdfTimeStamper(tsa).timestamp_pdf(IncrementalPdfFileWriter(handle), "sha256")
+        dst.write_bytes(out.getvalue())
+
+
+def test_a_document_timestamp_after_signing_is_no_party_and_no_change(signed, pki, tmp_path):
+    stamped = tmp_path / "stamped.pdf"
+    document_timestamp(signed, stamped)
+    code, report = verify_json(stamped, "--trust", str(pki.ca_path), "--policy", str(POLICY), "--require-all")
+    assert code == 0, report["diagnostics"]
+    assert [s["kind"] for s in report["signatures"]] == ["signature", "signature", "timestamp"]
+    assert report["signatures"][2]["intact"] is True and report["signatures"][1]["modified_after"] == "LTA_UPDATES"
+    assert "OK: 2 of 2 signature fields signed." in run("verify", str(stamped), "--policy", str(POLICY)).output
+    # a rewritten fingerprint stays a rewritten fingerprint under a timestamp
+    forged = tmp_path / "forged.pdf"
+    rewrite_info(signed, forged, {"/SLAFingerprint": policy_fingerprint(another_policy(tmp_path))})
+    document_timestamp(forged, forged)
+    code, report = verify_json(forged, "--policy", str(POLICY))
+    assert code == 1 and codes(report) == ["SLA816"]
+
+
 # ------------------------------------------------------------------ 14.2: signatures bound to the parties' leads
 
 
@@ -546,7 +589,7 @@ def test_signer_names_cannot_forge_report_lines(unsigned, pki, tmp_path):
 @pytest.mark.parametrize(("start", "days", "words"), [
     (START - datetime.timedelta(days=800), 365, "the certificate expired on"),
     (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30), 365, "not valid yet"),
-])
+], ids=["expired", "not-yet-valid"])
 def test_sign_refuses_a_certificate_outside_its_validity(unsigned, pki, tmp_path, start, days, words):
     late = pki.person(f"late-{days}-{start.year}", "Kenji Sato", KENJI, not_before=start, days=days)
     pdf = tmp_path / "agreement.pdf"
@@ -678,3 +721,20 @@ def test_policy_identity_syntax_errors_are_diagnostics():
                           'party sales "Sales" {\n  lead "K" email "not an address" certificate "AB:CD"\n}\n', "p.sla")
     errors = [(d.code, d.span.line, d.span.column) for d in result.errors]
     assert errors == [("SLA306", 6, 18), ("SLA306", 6, 47)]
+
+
+def test_fmt_keeps_the_signer_identity_and_diff_reports_its_change(tmp_path):
+    from sla_lang.fmt import format_bytes
+
+    messy = ('agreement "A" {\n  version "1"\n  effective 2026-01-01\n}\n'
+             'party sales "Sales" {\n  lead   "K"   title "T"    email "k@example.com"   certificate "ab:CD"\n}\n')
+    formatted = format_bytes(messy.encode(), "p.sla").formatted
+    assert '  lead "K" title "T" email "k@example.com" certificate "ab:CD"\n' in formatted
+    before = tmp_path / "before.sla"
+    after = tmp_path / "after.sla"
+    before.write_text(POLICY.read_text(encoding="utf-8"), encoding="utf-8")
+    after.write_text(before.read_text(encoding="utf-8").replace(KENJI, "mallory@example.com"), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["diff", str(before), str(after), "--format", "json"])
+    (change,) = json.loads(result.stdout)["policies"][0]["changes"]
+    assert change["kind"] == "team.lead" and "kenji.sato@example.com → Kenji Sato, Head of Sales, mallory@example.com" \
+        in change["message"]

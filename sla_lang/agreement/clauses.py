@@ -75,6 +75,7 @@ def _sentence(kind: str, nodes: tuple, w: Words) -> str:
         quoted = {"stage": w.quote(row["stage"]), "sender": row["sender"], "receiver": row["receiver"]}
         text = (t("handoff.sentence", channels=row["channels"], **quoted) if row["channels"]
                 else t("handoff.sentence_no_channel", **quoted))
+        text += _space(w) + row["within"] if row["within"] else ""
         return text + (_space(w) + t("handoff.include", items=row["include"]) if row["include"] else "")
     if kind == "transition":
         _, transition = nodes
@@ -106,6 +107,8 @@ def _sentence(kind: str, nodes: tuple, w: Words) -> str:
         row = information_row(item, w)
         text = t("clause.information", sender=w.team(ir.Name(sender, item.span)), receiver=w.team(ir.Name(receiver, item.span)),
                  text=row["text"])
+        if row["every"]:
+            text += paren(row["every"])
         if row["within"]:
             text += paren(t("information.within", duration=row["within"]))
         if row["recorded_in"]:

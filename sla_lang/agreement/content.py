@@ -177,7 +177,8 @@ def stage_row(stage: ir.Stage, w: Words, arrivals: dict[str, list[str]] | None =
         "id": stage.clause_id,
         "label": w.text(stage.label),
         "owner": w.team(stage.owner),
-        "kinds": w.join([w.t(f"marker.{m.kind}") for m in stage.markers]),
+        "kinds": w.join([w.t("marker.entry_when", condition=w.condition(m.condition)) if m.condition is not None
+                         else w.t(f"marker.{m.kind}") for m in stage.markers]),
         "hubspot": visible(stage.hubspot.name) if stage.hubspot else "",
         "description": description,
     }
@@ -354,7 +355,9 @@ def handoff_row(stage: ir.Stage, h: ir.Handoff, w: Words) -> dict[str, Any]:
     who = {"stage": row["stage"], "sender": row["sender"], "receiver": row["receiver"]}
     sentence = (w.t("handoff.sentence", channels=row["channels"], **who) if row["channels"]
                 else w.t("handoff.sentence_no_channel", **who))
-    row["text"] = w.sentences([sentence, w.t("handoff.include", items=row["include"]) if h.include else ""])
+    row["within"] = (w.t("handoff.within", duration=w.duration(h.within), **who) if h.within is not None else "")
+    row["text"] = w.sentences([sentence, row["within"],
+                               w.t("handoff.include", items=row["include"]) if h.include else ""])
     return row
 
 
@@ -367,12 +370,30 @@ def _deadlines(section: Section, policy: ir.Policy, w: Words) -> None:
     n = 0
     business = False
     for stage in policy.stages:
+        if stage.handoff is not None and stage.handoff.within is not None:
+            n += 1  # the sender's deadline, next to the receiver's
+            row = handoff_deadline_row(stage, stage.handoff, w)
+            business = business or bool(row["calendar"])
+            section.clauses.append({"number": _number(section, n), **row})
         for d in stage.deadlines:
             n += 1
             row = deadline_row(stage, d, w)
             business = business or bool(row["calendar"])
             section.clauses.append({"number": _number(section, n), **row})
     section.extra["business"] = business
+
+
+def handoff_deadline_row(stage: ir.Stage, h: ir.Handoff, w: Words) -> dict[str, Any]:
+    assert h.within is not None
+    return {
+        "id": h.clause_id,
+        "stage": w.stage(stage.id),
+        "kind": w.t("deadline.handoff"),
+        "owner": w.team(h.sender),
+        "sla": w.duration(h.within),
+        "slo": "",
+        "calendar": _calendar_label(stage, w.policy, w) if h.within.business else "",
+    }
 
 
 def deadline_row(stage: ir.Stage, d: ir.Deadline, w: Words) -> dict[str, Any]:
@@ -491,10 +512,20 @@ def _information(section: Section, policy: ir.Policy, w: Words) -> None:
 
 
 def information_row(item: ir.InformationItem, w: Words) -> dict[str, Any]:
+    within = ""
+    if item.within is not None:
+        duration = w.duration(item.within)
+        if item.anchor is not None:
+            within = w.t(f"information.after_{item.anchor.event}", duration=duration, stage=w.stage(item.anchor.stage))
+        elif item.every is not None:
+            within = w.t("information.after_period", duration=duration)
+        else:
+            within = duration
     return {
         "id": item.clause_id,
         "text": w.text(item.text),
-        "within": w.duration(item.within) if item.within else "",
+        "within": within,
+        "every": w.cadence(item.every) if item.every is not None else "",
         "recorded_in": w.property(item.recorded_in) if item.recorded_in else "",
     }
 

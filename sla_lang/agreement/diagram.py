@@ -40,48 +40,81 @@ _NO_LINE_START = set("）)」』】、。，．・！？ー")
 
 def text_width(text: str, size: float = FONT_SIZE) -> float:
     """Estimated advance width: wide (CJK) characters one em, others 0.6 em."""
-    return sum(size if unicodedata.east_asian_width(ch) in "WF" else 0.6 * size for ch in text)
+    return _units(text) * size / 5
+
+
+def _char_units(ch: str) -> int:
+    """A character's width in fifths of an em (wide 5, others 3): whole numbers, so sums of
+    widths are exact whatever order they are added in."""
+    return 5 if unicodedata.east_asian_width(ch) in "WF" else 3
+
+
+def _units(text: str) -> int:
+    return sum(_char_units(ch) for ch in text)
 
 
 def wrap(text: str, width: float) -> list[str]:
-    """Greedy line breaking at spaces, and between any two wide (CJK) characters."""
+    """Greedy line breaking at spaces, and between any two wide (CJK) characters.
+
+    Linear in the length of the text: the line being filled is kept as characters with the
+    running sum of their widths, so measuring a candidate line or finding where to cut a
+    word wider than the box costs no re-measuring (which took minutes for a 4,000-character
+    word)."""
+    import bisect
+
     tokens: list[str] = []
-    word = ""
+    word: list[str] = []
     for ch in text:
-        if ch == " ":
+        if ch == " " or unicodedata.east_asian_width(ch) in "WF":
             if word:
-                tokens.append(word)
-            tokens.append(" ")
-            word = ""
-        elif unicodedata.east_asian_width(ch) in "WF":
-            if word:
-                tokens.append(word)
+                tokens.append("".join(word))
+                word = []
             tokens.append(ch)
-            word = ""
         else:
-            word += ch
+            word.append(ch)
     if word:
-        tokens.append(word)
+        tokens.append("".join(word))
+    limit = width * 5 / FONT_SIZE  # the box's width in units
     lines: list[str] = []
-    line = ""
+    chars: list[str] = []  # the line being filled is chars[base:]
+    sums = [0]  # sums[i]: width of chars[:i] in units
+    base = 0
+    end = 0  # index after the line's last non-whitespace character (<= base: none)
+
+    def append(token: str) -> None:
+        nonlocal end
+        for ch in token:
+            chars.append(ch)
+            sums.append(sums[-1] + _char_units(ch))
+            if not ch.isspace():
+                end = len(chars)
+
     for token in tokens:
-        if token == " " and not line:
+        if token == " " and len(chars) == base:
             continue
-        candidate = line + token
-        # kinsoku: closing punctuation never starts a line, it may hang over the edge instead
-        if text_width(candidate.rstrip()) <= width or not line.strip() or token in _NO_LINE_START:
-            line = candidate
+        stripped = token.rstrip()
+        if stripped:  # the candidate line without trailing whitespace ends inside the token
+            candidate = sums[-1] - sums[base] + _units(stripped)
         else:
-            lines.append(line.rstrip())
-            line = "" if token == " " else token
-        while text_width(line) > width and len(line) > 1 and line[-1] not in _NO_LINE_START:  # a token wider than the box
-            cut = len(line)
-            while cut > 1 and text_width(line[:cut]) > width:
-                cut -= 1
-            lines.append(line[:cut])
-            line = line[cut:]
-    if line.strip():
-        lines.append(line.rstrip())
+            candidate = sums[end] - sums[base] if end > base else 0
+        # kinsoku: closing punctuation never starts a line, it may hang over the edge instead
+        if candidate <= limit or end <= base or token in _NO_LINE_START:
+            append(token)
+        else:
+            lines.append("".join(chars[base:end]))
+            chars.clear()
+            sums[:] = [0]
+            base = end = 0
+            if token != " ":
+                append(token)
+        # a token wider than the box: cut off the longest pieces that fit (one character at least)
+        while sums[-1] - sums[base] > limit and len(chars) - base > 1 and chars[-1] not in _NO_LINE_START:
+            cut = max(bisect.bisect_right(sums, sums[base] + limit, base + 1) - 1, base + 1)
+            lines.append("".join(chars[base:cut]))
+            base = cut
+            end = max(end, base)
+    if end > base:
+        lines.append("".join(chars[base:end]))
     return lines or [""]
 
 

@@ -567,6 +567,7 @@ CHANGE_WORDS = {
 class SignatureReport:
     field: str
     signed: bool
+    kind: str = "signature"  # or "timestamp": a document timestamp, which belongs to no party
     party: str | None = None  # the party's label in the policy (with --policy)
     expected: str | None = None  # who may sign it, as the policy says (with --policy)
     signer: str | None = None  # the certificate's common name
@@ -670,7 +671,7 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
             detail = f" ({entry.problem})" if entry.problem else ""
             problem(SIGNATURE_NOT_INTACT, f"the signature in `{printable(name)}` does not match the document: "
                     f"it was changed after signing{detail}", help="go back to the copy that was signed")
-        elif trust and not entry.trusted:
+        elif trust and not entry.trusted and entry.kind == "signature":
             problem(SIGNER_NOT_TRUSTED, f"the signer of `{printable(name)}` ({printable(entry.signer or '?')}) does "
                     "not chain to a certificate given with --trust")
         if signer is None:
@@ -713,13 +714,18 @@ def _fields(reader) -> list[tuple[str, object, object]]:
 
 def _check_signature(reader, name: str, field_ref, context, entry: SignatureReport) -> Signer | None:
     """Fill `entry` from pyHanko's validation of the signature in `name`; the signer, if readable."""
-    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
     from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
     try:
         embedded = EmbeddedPdfSignature(reader, field_ref, name)
         entry.revision = embedded.signed_revision
-        status = validate_pdf_signature(embedded, signer_validation_context=context)
+        if embedded.sig_object_type == "/DocTimeStamp":
+            # a document timestamp (PAdES-LTA) vouches for the time, not for a party: it signs no field
+            entry.kind = "timestamp"
+            status = validate_pdf_timestamp(embedded, validation_context=context)
+        else:
+            status = validate_pdf_signature(embedded, signer_validation_context=context)
     except Exception as exc:  # a mangled signature dictionary: report, never crash
         entry.intact = entry.trusted = False
         entry.problem = f"unreadable signature: {printable(str(exc))[:200]}"
@@ -735,7 +741,8 @@ def _check_signature(reader, name: str, field_ref, context, entry: SignatureRepo
     entry.certificate_sha256 = signer.certificate_sha256
     entry.intact = bool(status.intact and status.valid) and status.docmdp_ok is not False
     entry.trusted = bool(status.trusted)
-    entry.signed_at = status.signer_reported_dt.isoformat() if status.signer_reported_dt else None
+    when = status.timestamp if entry.kind == "timestamp" else status.signer_reported_dt
+    entry.signed_at = when.isoformat() if when else None
     level = getattr(status, "modification_level", None)
     entry.modified_after = level.name if level is not None else None
     values = recorded_values(reader, embedded.signed_revision)
@@ -750,12 +757,13 @@ def _check_signature(reader, name: str, field_ref, context, entry: SignatureRepo
     if signed_name != name.rsplit(".", 1)[-1]:
         entry.intact = False
         entry.problem = f"the field was named `{printable(str(signed_name))}` when it was signed"
-    return signer
+    return signer if entry.kind == "signature" else None
 
 
 def _check_recorded_values(reader, report: VerifyReport, newest: int, problem) -> None:
     """The fingerprint and version the signatures cover (not what was appended later)."""
-    signed = sorted((s for s in report.signatures if s.revision is not None and s.problem is None),
+    signed = sorted((s for s in report.signatures
+                     if s.kind == "signature" and s.revision is not None and s.problem is None),
                     key=lambda s: s.revision)
     now = recorded_values(reader, newest)
     if not signed:
@@ -799,19 +807,20 @@ def _shown_value(value: str | None) -> str:
 
 def _check_parties_and_fields(report: VerifyReport, policy: PolicyExpectation | None, require_all: bool,
                               problem) -> None:
-    present = {s.field for s in report.signatures}
+    fields = [s for s in report.signatures if s.kind == "signature"]
+    present = {s.field for s in fields}
     if policy is not None:
         for party in policy.parties:
             if party.party not in present:
                 problem(UNSIGNED_FIELD, f"the PDF has no signature field for party `{party.party}` of {policy.path}: "
                         "it is not this policy's agreement",
                         help="build the agreement with `sla build --target agreement` and sign that PDF")
-        required = [s for s in report.signatures if s.field in {p.party for p in policy.parties}]
+        required = [s for s in fields if s.field in {p.party for p in policy.parties}]
     else:
-        if not report.signatures:
+        if not fields:
             problem(UNSIGNED_FIELD, "the PDF has no signature fields: it is not an agreement built by sla",
                     help="use the agreement.pdf written by `sla build --target agreement`")
-        required = report.signatures
+        required = fields
     if require_all:
         for s in required:
             if not s.signed:

@@ -448,40 +448,58 @@ class ConditionModel:
                 if len(out) > MAX_CONJUNCTIONS:
                     raise Unknown("too many cases")
                 return out
-            result: list[tuple[Literal, ...]] = [()]
-            for part in parts:
-                product = []
-                for left in result:
-                    for right in part:
-                        joined = left + right
-                        if self.decide(joined, mode) is not None:
-                            product.append(joined)
-                            if len(product) > MAX_CONJUNCTIONS:
-                                raise Unknown("too many cases")
-                result = product
-                if not result:
-                    break
-            return result
+            return self._conjoin(parts, mode)
         literal = Literal(self.atom(node), positive)
         return [(literal,)] if self.decide((literal,), mode) is not None else []
 
     def dnf_all(self, conditions: Iterable[tuple[ir.Condition, bool]], mode: str) -> list[tuple[Literal, ...]]:
         """The normal form of a conjunction of conditions (each possibly negated)."""
-        result: list[tuple[Literal, ...]] = [()]
-        for condition, positive in conditions:
-            part = self.dnf(condition, mode, positive)
+        return self._conjoin((self.dnf(condition, mode, positive) for condition, positive in conditions), mode)
+
+    def _conjoin(self, parts: Iterable[list[tuple[Literal, ...]]], mode: str) -> list[tuple[Literal, ...]]:
+        """The satisfiable conjunctions made of one conjunction of each part (at most
+        MAX_CONJUNCTIONS). Each one under construction keeps, per variable, the values its
+        literals still allow, so adding literals costs what they touch, not the whole
+        conjunction again: `a and b and …` of thousands of terms stays linear."""
+        result: list[tuple[list[Literal], dict]] = [([], {})]
+        for part in parts:
+            if len(result) == 1 and len(part) == 1:  # the common case: extended in place
+                literals, state = result[0]
+                if not self._extend(state, part[0], mode):
+                    return []
+                literals.extend(part[0])
+                continue
             product = []
-            for left in result:
+            for literals, state in result:
                 for right in part:
-                    joined = left + right
-                    if self.decide(joined, mode) is not None:
-                        product.append(joined)
+                    extended = dict(state)
+                    if self._extend(extended, right, mode):
+                        product.append((literals + list(right), extended))
                         if len(product) > MAX_CONJUNCTIONS:
                             raise Unknown("too many cases")
             result = product
             if not result:
                 break
-        return result
+        return [tuple(literals) for literals, _ in result]
+
+    @staticmethod
+    def _extend(state: dict, literals: tuple[Literal, ...], mode: str) -> bool:
+        """Add literals to a conjunction's per-variable state (variable, allowed values, every
+        literal allows unset); False when a variable they touch can no longer take any value
+        (the same judgement as `decide`)."""
+        touched = []
+        for literal in literals:
+            variable = literal.atom.variable
+            entry = state.get(variable.key)
+            allowed, unset_ok = (variable.domain, True) if entry is None else (entry[1], entry[2])
+            state[variable.key] = (variable, allowed.intersect(literal.values),  # type: ignore[arg-type]
+                                   unset_ok and _unset_ok(literal, mode))
+            touched.append(variable.key)
+        for key in touched:
+            variable, allowed, unset_ok = state[key]
+            if variable.contains(allowed).is_empty() and not (variable.optional and unset_ok):
+                return False
+        return True
 
     # ---------------------------------------------------------------- deciding a conjunction
     def decide(self, conjunction: tuple[Literal, ...], mode: str, witness: bool = False) -> Witness | bool | None:

@@ -138,6 +138,36 @@ def _policy_texts(policy: ir.Policy) -> set[str]:
     return out
 
 
+INFORMATION_WITHOUT_ANCHOR = define_rule(
+    "SLA726",
+    "information-deadline-without-start",
+    Severity.WARNING,
+    "An information duty has a deadline but does not say from when it counts.",
+    explanation="`\"The outcome of every MQL\" within 2bd` leaves open what the two business days "
+    "count from, so nobody can tell whether it was kept. Name the event it counts from — a lead "
+    "entering or leaving a stage: `within 2bd after leaving mql` — or, for a periodic report, "
+    "its period: `every month within 5bd` counts from the end of each month. With "
+    "`recorded in PROPERTY` the simulator and the fixtures then check it lead by lead.",
+    bad='information from sales to marketing {\n  "The outcome of every MQL" within 2bd\n}',
+    good='information from sales to marketing {\n  "The outcome of every MQL" within 2bd after leaving mql '
+    'recorded in lead_quality\n}',
+)
+
+
+@check(INFORMATION_WITHOUT_ANCHOR)
+def find_information_without_anchor(ctx: CheckContext) -> Iterator[Diagnostic]:
+    for block in ctx.policy.information:
+        for item in block.items:
+            if item.within is not None and item.anchor is None and item.every is None:
+                yield Diagnostic(
+                    INFORMATION_WITHOUT_ANCHOR,
+                    f"\"{item.text}\" is due within {item.within.text}, but of what is not said",
+                    item.within.span,
+                    help=f"add when it counts from: `within {item.within.text} after leaving STAGE` (or `entering`), "
+                    "or `every month` for a periodic report",
+                )
+
+
 @check(AGREEMENT_WITHOUT_TERM, AGREEMENT_EXPIRED)
 def find_agreement_term_problems(ctx: CheckContext) -> Iterator[Diagnostic]:
     agreement = ctx.policy.agreement

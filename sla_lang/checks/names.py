@@ -251,6 +251,10 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
                 )
         if kpi.alert and kpi.alert.review and kpi.alert.review.name not in reviews:
             yield undefined(kpi.alert.review, "review", reviews, "reviews are declared with `review NAME { … }`")
+    for info in policy.information:
+        for item in info.items:
+            if item.anchor is not None and item.anchor.stage.name not in stages:
+                yield undefined(item.anchor.stage, "stage", stages, "an information duty counts from a declared stage")
     term = policy.agreement.term if policy.agreement else None
     if term is not None and term.review is not None and term.review.name not in reviews:
         yield undefined(term.review, "review", reviews, "reviews are declared with `review NAME { … }`")
@@ -396,7 +400,10 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
         )
         return
     expected = _VALUE_TYPES[kind]
+    placeholders = policy.extra.get("placeholder_values", ())
     for value in values:
+        if value.span in placeholders:
+            continue  # a value lowering already reported (and replaced)
         if not isinstance(value, expected):
             yield Diagnostic(
                 INCOMPATIBLE_COMPARISON,

@@ -125,6 +125,34 @@ PRIORITY_NEVER_APPLIES = define_rule(
 )
 
 
+AMBIGUOUS_ENTRY = define_rule(
+    "SLA608",
+    "ambiguous-entry",
+    Severity.WARNING,
+    "Two entry stages with `entry when …` can both admit the same new lead; only the first does.",
+    explanation="A new lead created without a stage starts in the first entry stage (in source "
+    "order) whose `entry when …` condition it meets, and only when it meets none in the first "
+    "entry stage without a condition. When two conditions can both be true, the later stage "
+    "never receives those leads; the message gives an example lead. Make the conditions exclusive.",
+    bad='stage sgl "SGL" {\n  entry when created_by_sales\n}\nstage partner "Partner lead" {\n'
+    '  entry when lead_source == "partner"\n}',
+    good='stage sgl "SGL" {\n  entry when created_by_sales\n}\nstage partner "Partner lead" {\n'
+    '  entry when lead_source == "partner" and not created_by_sales\n}',
+)
+LEADS_WITHOUT_ENTRY = define_rule(
+    "SLA609",
+    "leads-without-entry",
+    Severity.WARNING,
+    "Every entry stage has a condition, and some new leads meet none of them.",
+    explanation="With `entry when …` on every entry stage, a new lead that meets no condition "
+    "has nowhere to start: the agreement does not cover it and the CRM's entry workflows do "
+    "not enrol it. Add an entry stage without a condition for the other leads (the usual "
+    "`lead` stage), or make the conditions cover every lead. The message gives an example.",
+    bad='stage sgl "SGL" {\n  entry when created_by_sales\n}',
+    good='stage lead "Lead" {\n  entry\n}\nstage sgl "SGL" {\n  entry when created_by_sales\n}',
+)
+
+
 # ------------------------------------------------------------------ score ranges
 
 
@@ -192,12 +220,14 @@ def _describe_range(policy: ir.Policy, key: str, ranges: dict[str, tuple[int, in
 # ------------------------------------------------------------------ naming where a condition is
 
 
-def _where(owner: ir.ScoreRule | ir.Transition | ir.Priority) -> str:
-    """How a diagnostic names the rule, transition or priority a condition belongs to."""
+def _where(owner: ir.ScoreRule | ir.Transition | ir.Priority | ir.Stage) -> str:
+    """How a diagnostic names the rule, transition, priority or entry a condition belongs to."""
     if isinstance(owner, ir.ScoreRule):
         return f"score rule \"{owner.label}\""
     if isinstance(owner, ir.Transition):
         return f"transition `{owner.source} -> {owner.target.name}`"
+    if isinstance(owner, ir.Stage):
+        return f"the entry condition of stage `{owner.id}`"
     return f"priority `{owner.id}`"
 
 
@@ -559,3 +589,47 @@ def collect_score_ranges(ctx: CheckContext) -> Iterator[Diagnostic]:
         ctx.stats.update(score_stats(ctx))
     return
     yield
+
+
+# ------------------------------------------------------------------ entry conditions
+
+
+@check(AMBIGUOUS_ENTRY, LEADS_WITHOUT_ENTRY)
+def find_entry_problems(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    entries = [s for s in flow(ctx).stages.values() if s.is_entry]
+    conditional = [s for s in entries if s.entry_condition is not None]
+    if not conditional:
+        return
+    model = ConditionModel(policy, score_ranges(ctx))
+    for j, later in enumerate(conditional):
+        for earlier in conditional[:j]:
+            if _coupled(policy, (earlier.entry_condition, later.entry_condition)):
+                continue
+            try:
+                witness = model.example([(earlier.entry_condition, True), (later.entry_condition, True)], EXACT)
+            except Unknown:
+                continue
+            if witness is not None:
+                yield Diagnostic(
+                    AMBIGUOUS_ENTRY,
+                    f"a new lead can meet the entry conditions of both `{earlier.id}` and `{later.id}` "
+                    f"(e.g. {witness.describe()}); it starts in `{earlier.id}`",
+                    later.entry_condition.span,
+                    help=f"make the conditions exclusive, e.g. add `and not (…)` with the condition of `{earlier.id}`",
+                    related=(Related(earlier.entry_condition.span, "also admits it, and comes first"),),
+                )
+                break
+    if len(conditional) < len(entries):
+        return  # an entry stage without a condition takes every other lead
+    try:
+        witness = model.example([(s.entry_condition, False) for s in conditional], EXACT)
+    except Unknown:
+        return
+    if witness is not None:
+        yield Diagnostic(
+            LEADS_WITHOUT_ENTRY,
+            f"a new lead can meet no entry condition (e.g. {witness.describe()}), and every entry stage has one",
+            conditional[0].entry_condition.span,
+            help="add an entry stage without a condition for the other leads, or widen the conditions",
+        )

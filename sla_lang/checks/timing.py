@@ -157,7 +157,24 @@ RESPOND_AFTER_DECIDE = define_rule(
 )
 
 
+HANDOFF_AFTER_RESPONSE = define_rule(
+    "SLA513",
+    "handoff-after-response-due",
+    Severity.WARNING,
+    "The hand-off may be completed only after the receiver's first response is due.",
+    explanation="`handoff from marketing within 4h` gives the sender until 4 hours after the lead "
+    "enters the stage to assign it to somebody of the receiving team; `respond within 24h` "
+    "counts from the same moment. When the hand-off deadline is not shorter than the response "
+    "deadline, the receiver can be handed the lead after its response was already due, and "
+    "the late response would be the sender's doing.",
+    bad='handoff from marketing within 1bd {\n  notify email\n}\nrespond within 4h',
+    good='handoff from marketing within 1h {\n  notify email\n}\nrespond within 24h',
+)
+
+
 def _stage_durations(stage: ir.Stage) -> Iterator[ir.Duration]:
+    if stage.handoff is not None and stage.handoff.within is not None:
+        yield stage.handoff.within
     for d in stage.deadlines:
         yield d.within
         if d.target is not None:
@@ -305,6 +322,8 @@ def find_zero_durations(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     what: list[tuple[ir.Duration | None, str]] = []
     for stage in flow(ctx).stages.values():
+        if stage.handoff is not None:
+            what.append((stage.handoff.within, f"the hand-off into `{stage.id}` is due the moment a lead arrives"))
         for d in stage.deadlines:
             what.append((d.within, f"the `{d.kind}` deadline of `{stage.id}` is due the moment a lead arrives"))
             what.append((d.target, f"the internal target of `{stage.id}.{d.kind}` is missed the moment a lead arrives"))
@@ -348,6 +367,9 @@ def find_business_time_without_calendar(ctx: CheckContext) -> Iterator[Diagnosti
         return
     for info in policy.information:
         for item in info.items:
+            anchored = policy.stage_by_id.get(item.anchor.stage.name) if item.anchor is not None else None
+            if anchored is not None and policy.calendar_for(anchored) is not None:
+                continue  # counts in the calendar of the stage it starts from
             if item.within is not None and item.within.business:
                 yield Diagnostic(
                     BUSINESS_TIME_WITHOUT_CALENDAR,
@@ -447,3 +469,23 @@ def find_timeouts_that_never_fire(ctx: CheckContext) -> Iterator[Diagnostic]:
                     related=(Related(early.span, "fires first" if strictly_first else "fires at the same moment"),),
                 )
                 break
+
+
+@check(HANDOFF_AFTER_RESPONSE)
+def find_late_handoffs(ctx: CheckContext) -> Iterator[Diagnostic]:
+    clock = durations(ctx)
+    for stage in flow(ctx).stages.values():
+        handoff, respond = stage.handoff, stage.deadline("respond")
+        if handoff is None or handoff.within is None or respond is None or not handoff.within.amount:
+            continue
+        calendar = clock.calendar(stage)
+        if clock.ends_later(handoff.within, respond.within, calendar, or_equal=True):
+            yield Diagnostic(
+                HANDOFF_AFTER_RESPONSE,
+                f"the hand-off into `{stage.id}` (`within {handoff.within.text}`) can be completed only after "
+                f"the first response (`{respond.within.text}`) is due"
+                f"{clock.example_entry(handoff.within, respond.within, calendar)}",
+                handoff.within.span,
+                help=f"hand the lead over well before {respond.within.text}, or give the response more time",
+                related=(Related(respond.span, "the response deadline"),),
+            )

@@ -1,7 +1,13 @@
-"""`sla build`: compile policies and write a target's files (atomically), or check for drift."""
+"""`sla build`: compile policies and write a target's files, or check for drift.
+
+The write phase is `sla_lang.output.OutputFolder`: the output folder is replaced as a whole,
+after every policy has been built, or not at all.
+"""
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from pathlib import Path
 
 import click
@@ -9,7 +15,8 @@ import click
 from ..checks import CheckOptions
 from ..compile import Compilation, compile_path, finalize_diagnostics
 from ..diagnostics import Severity
-from ..output import OutputError, compare_files, write_files
+from ..output import OutputError, OutputFolder, compare_files
+from ..render.terminal import terminal_safe
 from ..targets import TARGETS, BuildOptions, BuildResult, load_target
 from . import DATE, collect_policy_files, default_paths, has_errors, resolve_config, use_color
 
@@ -27,12 +34,12 @@ def summarise(path: str, target: str, diagnostics) -> None:
     counts = ", ".join(part for part in (
         f"{warnings} warning{'s' * (warnings != 1)}" if warnings else "",
         f"{notes} note{'s' * (notes != 1)}" if notes else "") if part)
-    click.echo(f"{path}: {target}: {counts} (--verbose shows each with its line)", err=True)
+    click.echo(f"{terminal_safe(path)}: {target}: {counts} (--verbose shows each with its line)", err=True)
     order = sorted(groups.values(), key=lambda g: (g[0].severity.rank, g[0].code))
     for group in order:
         first = group[0]
         text = first.message if len(group) == 1 else f"{first.rule.summary} (×{len(group)})"
-        click.echo(f"  {first.severity.value} {first.code} ({first.name}) {text}", err=True)
+        click.echo(f"  {first.severity.value} {first.code} ({first.name}) {terminal_safe(text)}", err=True)
 
 
 def drift_summary(checks: str, counts: dict[str, int], root: Path, paths) -> str:
@@ -46,6 +53,59 @@ def drift_summary(checks: str, counts: dict[str, int], root: Path, paths) -> str
     return (f"Drift: {total} generated file{'s' * (total != 1)} under {root.as_posix()} "
             f"{'do' if total != 1 else 'does'} not match the policies ({parts}); {checks}. "
             f"Regenerate with `sla build {sources} -o {root.as_posix()}`.")
+
+
+# characters a folder name must not have, or not begin with: they are written as %XX
+_UNSAFE_IN_FOLDER = set('%\\/:*?"<>|')
+
+
+def _folder_part(text: str) -> str:
+    """One component of a policy's sub-folder: the text with `%`, a leading `.`, control and
+    format characters and characters other systems reserve written as %XX (so `..` or
+    `.hidden` can never be a folder name, and different texts stay different)."""
+    out = []
+    for i, ch in enumerate(text):
+        if ch in _UNSAFE_IN_FOLDER or (ch == "." and i == 0) or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def policy_folders(arguments: tuple[str, ...], files: list[Path]) -> dict[Path, str]:
+    """The sub-folder of each policy when several are built: its path relative to the folder
+    argument it was found in (`policies/emea/de.sla` from `policies/` → `emea/de`), or, for
+    files named one by one, relative to the folder they all share. Raises a usage error when
+    two policies would share a folder or one's folder would hold another's."""
+    folders = [Path(a) for a in arguments if Path(a).is_dir()]
+    named = [f for f in files if not any(f.is_relative_to(d) for d in folders)]
+    common = Path(os.path.commonpath([os.path.abspath(f.parent) for f in named])) if named else None
+    out: dict[Path, str] = {}
+    for f in files:
+        base = next((d for d in folders if f.is_relative_to(d)), None)
+        relative = f.relative_to(base) if base is not None else Path(os.path.abspath(f)).relative_to(common)
+        parts = list(relative.parts)
+        last = parts[-1]
+        parts[-1] = last[:-4] if last.endswith(".sla") and len(last) > 4 else last
+        out[f] = "/".join(_folder_part(p) for p in parts)
+    seen: dict[str, Path] = {}
+    # compared as a case-insensitive, normalising file system would (macOS, Windows); in
+    # sorted order a folder comes before the folders inside it
+    keyed = sorted((unicodedata.normalize("NFC", name).casefold(), f) for f, name in out.items())
+    for key, f in keyed:
+        name = out[f]
+        clash = seen.get(key) or next((seen[k] for k in _ancestors(key) if k in seen), None)
+        if clash is not None:
+            raise click.UsageError(terminal_safe(
+                f"{clash.as_posix()} and {f.as_posix()} would be built into the same sub-folder "
+                f"({out[clash]!s} and {name}); rename one of them or build them separately"))
+        seen[key] = f
+    return out
+
+
+def _ancestors(name: str) -> list[str]:
+    parts = name.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 @click.command()
@@ -67,15 +127,18 @@ def drift_summary(checks: str, counts: dict[str, int], root: Path, paths) -> str
 def build(paths, targets, out_dir, formats, lang, check_only, config_path, isolated, today, verbose, color):
     """Build outputs from policies (files or folders; default: policies/).
 
-    A policy with errors is not built. With several policies each goes into a sub-folder named
-    after its file. Outputs are byte-identical for the same input.
+    With several policies each goes into a sub-folder named after its path (relative to the
+    folder it was found in). The output folder belongs to the build: it is replaced as a
+    whole once every policy is built, and left untouched if any policy has errors. Hidden
+    files in it (.gitkeep …) are kept; a build refuses to delete files it did not write.
+    Outputs are byte-identical for the same input.
     """
     from ..render.text import render_diagnostic, summary_line
 
     config, config_diagnostics = resolve_config(config_path, isolated)
     files, missing = collect_policy_files(default_paths(paths), config)
     if missing:
-        raise click.UsageError("no such file or folder: " + ", ".join(str(m) for m in missing))
+        raise click.UsageError("no such file or folder: " + ", ".join(terminal_safe(str(m)) for m in missing))
     if not files:
         raise click.UsageError("no .sla files found")
     names = list(TARGETS) if "all" in targets else list(dict.fromkeys(targets))
@@ -93,65 +156,96 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
             click.echo(render_diagnostic(d, source, color=colored), err=True)
 
     show(config_diagnostics, None)
-    for path in files:
-        result = compile_path(path, config=config, options=CheckOptions(today=today))
-        results.append(result)
-        show(result.diagnostics, result.source)
-        if result.policy is None or has_errors(result.diagnostics):
-            click.echo(f"{result.path}: not built because of the errors above", err=True)
-            ok = False
-            continue
-        policy_root = root / path.stem if len(files) > 1 else root
-        outputs: dict[str, bytes] = {}
-        failed = False
-        for name in names:
-            target = load_target(name)
-            if options.formats and name == "agreement":
-                unknown = [f for f in options.formats if f not in target.FORMATS]
-                if unknown:
-                    raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from "
-                                             f"{', '.join(target.FORMATS)}", param_hint="--format")
-            built: BuildResult = target.build(result.policy, options)
-            # an error from a target means its output could not be made: that is decided on
-            # the raw report; configuration only changes what is shown
-            target_failed = built.failed
-            reported = finalize_diagnostics(result.source, built.diagnostics, config)
-            show([d for d in reported if verbose or d.severity is Severity.ERROR], result.source)
-            if not verbose:
-                summarise(result.path, name, [d for d in reported if d.severity is not Severity.ERROR])
-            if target_failed:
-                failed = True
-                continue
-            prefix = f"{name}/" if len(names) > 1 else ""
-            outputs.update({prefix + rel: data for rel, data in built.files.items()})
-        if failed:
-            click.echo(f"{result.path}: not built: a target reported errors", err=True)
-            ok = False
-            continue
-        if check_only:
-            drift = compare_files(policy_root, outputs)
-            for label, items in (("stale or hand-edited", drift.stale), ("missing", drift.missing),
-                                 ("no longer generated", drift.extra)):
-                for item in items:
-                    click.echo(f"{(policy_root / item).as_posix()}: {label}")
-                drift_counts[label] += len(items)
-            if not drift.clean:
-                drift_found = True
-            continue
+    folders = policy_folders(default_paths(paths), files) if len(files) > 1 else {files[0]: ""}
+    folder = None
+    if not check_only:
+        folder = OutputFolder(root)
         try:
-            written = write_files(policy_root, outputs)
+            folder.open()  # first: a second build into the same folder stops before compiling
         except OutputError as exc:
-            click.echo(f"sla: {exc}", err=True)
-            ok = False
-            continue
-        click.echo(f"{result.path}: wrote {len(written)} file{'s' * (len(written) != 1)} to {policy_root.as_posix()}")
+            click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
+            ctx = click.get_current_context()
+            ctx.exit(1)
+    written: list[tuple[str, Path, int]] = []
+    try:
+        for path in files:
+            result = compile_path(path, config=config, options=CheckOptions(today=today))
+            results.append(result)
+            show(result.diagnostics, result.source)
+            if result.policy is None or has_errors(result.diagnostics):
+                click.echo(f"{terminal_safe(result.path)}: not built because of the errors above", err=True)
+                ok = False
+                continue
+            sub = folders[path]
+            policy_root = root / sub if sub else root
+            outputs: dict[str, bytes] = {}
+            failed = False
+            for name in names:
+                target = load_target(name)
+                if options.formats and name == "agreement":
+                    unknown = [f for f in options.formats if f not in target.FORMATS]
+                    if unknown:
+                        raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from "
+                                                 f"{', '.join(target.FORMATS)}", param_hint="--format")
+                built: BuildResult = target.build(result.policy, options)
+                # an error from a target means its output could not be made: that is decided on
+                # the raw report; configuration only changes what is shown
+                target_failed = built.failed
+                reported = finalize_diagnostics(result.source, built.diagnostics, config)
+                show([d for d in reported if verbose or d.severity is Severity.ERROR], result.source)
+                if not verbose:
+                    summarise(result.path, name, [d for d in reported if d.severity is not Severity.ERROR])
+                if target_failed:
+                    failed = True
+                    continue
+                prefix = f"{name}/" if len(names) > 1 else ""
+                outputs.update({prefix + rel: data for rel, data in built.files.items()})
+            if failed:
+                click.echo(f"{terminal_safe(result.path)}: not built: a target reported errors", err=True)
+                ok = False
+                continue
+            if check_only:
+                drift = compare_files(policy_root, outputs)
+                for label, items in (("stale or hand-edited", drift.stale), ("missing", drift.missing),
+                                     ("no longer generated", drift.extra)):
+                    for item in items:
+                        click.echo(f"{terminal_safe((policy_root / item).as_posix())}: {label}")
+                    drift_counts[label] += len(items)
+                if not drift.clean:
+                    drift_found = True
+                continue
+            if ok:  # once a policy failed nothing is written: stop staging files
+                try:
+                    folder.add_files(outputs, f"{sub}/" if sub else "")
+                except OutputError as exc:
+                    click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
+                    ok = False
+                    continue
+                written.append((result.path, policy_root, len(outputs)))
+        if folder is not None:
+            if ok:
+                try:
+                    folder.commit()
+                except OutputError as exc:
+                    click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
+                    ok = False
+            else:
+                click.echo(f"sla: nothing was written to {terminal_safe(root.as_posix())}: a build replaces the "
+                           "whole output folder, and not every policy could be built", err=True)
+            if ok:
+                for shown, policy_root, count in written:
+                    where = terminal_safe(policy_root.as_posix())
+                    click.echo(f"{terminal_safe(shown)}: wrote {count} file{'s' * (count != 1)} to {where}")
+    finally:
+        if folder is not None:
+            folder.close()
     if results:
         if drift_found:
             # the last line must not read "All checks passed" after a list of stale files
-            click.echo(drift_summary(summary_line(results), drift_counts, root, paths), err=True)
+            click.echo(terminal_safe(drift_summary(summary_line(results), drift_counts, root, paths)), err=True)
         else:
             click.echo(summary_line(results, color=colored), err=True)
     if check_only and ok and not drift_found:
-        click.echo(f"Generated files under {root.as_posix()} are up to date.")
+        click.echo(f"Generated files under {terminal_safe(root.as_posix())} are up to date.")
     ctx = click.get_current_context()
     ctx.exit(0 if ok and not drift_found else 1)

@@ -11,6 +11,7 @@ import click
 from ..checks import CheckOptions
 from ..compile import Compilation, compile_paths
 from ..diagnostics import Severity, all_rules, find_rule
+from ..render.terminal import terminal_lines, terminal_safe
 from ..source import Span
 from . import DATE, collect_policy_files, default_paths, has_errors, override_selection, resolve_config, use_color
 
@@ -66,7 +67,7 @@ def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated
         try:
             write_file(Path(output_file), report.encode("utf-8"))
         except OutputError as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(terminal_safe(str(exc)))
         if fmt != "text":
             click.echo(_render(results, "text", use_color(color)), nl=False)
     else:
@@ -100,11 +101,11 @@ def _render_stats(results: list[Compilation]) -> str:
         if result.policy is None:
             continue
         policy = result.policy
-        lines.append(f"{result.path}:")
+        lines.append(f"{terminal_safe(result.path)}:")
         lines.append(f"  stages: {len(policy.stages)}, transitions: {len(policy.transitions())}, "
                      f"teams: {len(policy.teams)}, KPIs: {len(policy.kpis)}, reviews: {len(policy.reviews)}")
         for key in sorted(result.stats):
-            lines.append(f"  {key}: {result.stats[key]}")
+            lines.append(f"  {terminal_safe(str(key))}: {terminal_safe(str(result.stats[key]))}")
     return ("\n".join(lines) + "\n") if lines else ""
 
 
@@ -122,13 +123,15 @@ def explain(code, fmt):
     if fmt == "json":
         click.echo(json.dumps(rule.to_json(), indent=2, ensure_ascii=False, sort_keys=True))
         return
+    # the examples show invisible characters on purpose (SLA005's bad example holds a
+    # RIGHT-TO-LEFT OVERRIDE): shown as codes, never obeyed by the terminal
     click.echo(f"{rule.code} ({rule.name}) — {rule.severity.value}, {rule.category}\n")
-    click.echo(rule.summary + "\n")
-    click.echo(click.wrap_text(rule.explanation, width=88, preserve_paragraphs=True) + "\n")
+    click.echo(terminal_lines(rule.summary) + "\n")
+    click.echo(terminal_lines(click.wrap_text(rule.explanation, width=88, preserve_paragraphs=True)) + "\n")
     click.echo("Bad:")
-    click.echo(_indent(rule.bad))
+    click.echo(terminal_lines(_indent(rule.bad)))
     click.echo("\nGood:")
-    click.echo(_indent(rule.good))
+    click.echo(terminal_lines(_indent(rule.good)))
 
 
 def _indent(text: str) -> str:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import click
 
+from ..render.terminal import terminal_lines, terminal_safe
+
 TOKEN_VARIABLE = "HUBSPOT_ACCESS_TOKEN"
 RECEIPT = "deploy-receipt.json"
 RECEIPT_FORMAT = "sla-lang-deploy-receipt/1"
@@ -69,7 +71,7 @@ def deploy(target, directory, mode, fmt, detailed_exitcode, force, prune, api_ur
     ctx = click.get_current_context()
 
     def note(line: str) -> None:
-        click.echo(f"  … {line}", err=True)
+        click.echo(f"  … {terminal_safe(line)}", err=True)
 
     try:
         portal = Portal(token, api_url, timeout=timeout, log=note)
@@ -78,7 +80,8 @@ def deploy(target, directory, mode, fmt, detailed_exitcode, force, prune, api_ur
         raise click.ClickException(str(exc)) from None
     write_receipt(root, desired, result, mode, outcomes=None, portal=portal)
     if mode != "apply" or fmt == "text":
-        click.echo(render(result, fmt, root), nl=fmt == "text")
+        report = render(result, fmt, root)
+        click.echo(terminal_lines(report) if fmt == "text" else report, nl=fmt == "text")
     blockers = result.blockers
     if mode == "check":
         in_step = not blockers and not result.pending and not result.drifted
@@ -103,9 +106,9 @@ def deploy(target, directory, mode, fmt, detailed_exitcode, force, prune, api_ur
 
     def echo(line: str) -> None:
         if fmt == "text":
-            click.echo(f"  {line}")
+            click.echo(f"  {terminal_safe(line)}")
         else:
-            click.echo(f"  {line}", err=True)
+            click.echo(f"  {terminal_safe(line)}", err=True)
 
     applier = Applier(portal, result, echo=echo,
                       record=lambda outcomes: write_receipt(root, desired, result, mode, outcomes, portal))

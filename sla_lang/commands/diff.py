@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..render.terminal import terminal_lines, terminal_safe
 from . import resolve_config, use_color
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -62,8 +63,8 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
         if base is not None:
             start, found = changed_policies(base, list(args), config.is_excluded)
             pairs = [(c.old, c.new) for c in found]
-            click.echo(f"Comparing with {start[:12]} (merge base of {base} and HEAD): "
-                       f"{len(pairs)} changed polic{'y' if len(pairs) == 1 else 'ies'}.", err=True)
+            click.echo(terminal_safe(f"Comparing with {start[:12]} (merge base of {base} and HEAD): "
+                                     f"{len(pairs)} changed polic{'y' if len(pairs) == 1 else 'ies'}."), err=True)
         elif len(args) == 2:
             pairs = [(read_side(args[0]), read_side(args[1]))]
         else:
@@ -108,7 +109,7 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
     elif fmt == "markdown":
         report = render_markdown(results, approvals if want_approvers else None, lang)
     else:
-        report = render_text(results, approvals if want_approvers else None, lang)
+        report = terminal_lines(render_text(results, approvals if want_approvers else None, lang))
     if output_file:
         from ..output import OutputError, write_file
 
@@ -132,7 +133,7 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
                        "team (README: \"the owner-deadlock rule\"; `sla check` warns with SLA409)")
             else:
                 who = "nobody (declare `reviewers` in its party block)"
-            click.echo(f"sla: {a.policy}: approval missing from {a.team} ({a.label}): {who}", err=True)
+            click.echo(terminal_safe(f"sla: {a.policy}: approval missing from {a.team} ({a.label}): {who}"), err=True)
         # version discipline: obligation changes under an unchanged (or too small) version fail CI
         for pc in results:
             v = pc.version

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..render.terminal import terminal_lines, terminal_safe
 from . import collect_policy_files, default_paths, resolve_config, use_color
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -37,15 +38,25 @@ def fmt(paths, check_only, show_diff, config_path, isolated, color):
     colored = use_color(color)
     ctx = click.get_current_context()
     if paths == ("-",):
-        result = format_bytes(sys.stdin.buffer.read(), "<stdin>")
+        from ..source import DEFAULT_MAX_FILE_BYTES, TooLarge, read_stream_limited, too_large
+
+        try:
+            data = read_stream_limited(sys.stdin.buffer, DEFAULT_MAX_FILE_BYTES)
+        except TooLarge as exc:
+            click.echo(render_diagnostic(too_large("<stdin>", exc), None, color=colored), err=True)
+            ctx.exit(EXIT_PROBLEMS)
+        result = format_bytes(data, "<stdin>")
         for d in result.diagnostics:
             click.echo(render_diagnostic(d, result.source, color=colored), err=True)
         if result.formatted is None:
             ctx.exit(EXIT_PROBLEMS)
         if show_diff:
-            click.echo(_unified(result), nl=False)
+            click.echo(terminal_lines(_unified(result)), nl=False)
         elif not check_only:
-            click.echo(result.formatted, nl=False)
+            # the policy itself, byte for byte: click.echo would strip what looks like colour codes
+            sys.stdout.flush()
+            sys.stdout.buffer.write(result.formatted.encode("utf-8"))
+            sys.stdout.buffer.flush()
         ctx.exit(EXIT_PROBLEMS if (check_only or show_diff) and result.changed else EXIT_OK)
 
     config, config_diagnostics = resolve_config(config_path, isolated)
@@ -58,17 +69,21 @@ def fmt(paths, check_only, show_diff, config_path, isolated, color):
         raise click.UsageError("no .sla files found in " + ", ".join(default_paths(paths)))
 
     changed, unchanged, failed = [], [], []
-    for path in files:
-        from ..source import display_path
+    from ..source import TooLarge, display_path, read_limited, too_large
 
+    for path in files:
         shown = display_path(path)
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            click.echo(f"sla: cannot read {shown}: {exc.strerror or exc}", err=True)
+            data = read_limited(path, config.max_file_size)
+        except TooLarge as exc:
+            click.echo(render_diagnostic(too_large(shown, exc), None, color=colored), err=True)
             failed.append(shown)
             continue
-        result = format_bytes(data, shown)
+        except OSError as exc:
+            click.echo(terminal_safe(f"sla: cannot read {shown}: {exc.strerror or exc}"), err=True)
+            failed.append(shown)
+            continue
+        result = format_bytes(data, shown, max_bytes=config.max_file_size)
         for d in result.diagnostics:
             click.echo(render_diagnostic(d, result.source, color=colored), err=True)
         if result.failed:
@@ -79,14 +94,14 @@ def fmt(paths, check_only, show_diff, config_path, isolated, color):
             continue
         changed.append(shown)
         if show_diff:
-            click.echo(_unified(result), nl=False)
+            click.echo(terminal_lines(_unified(result)), nl=False)
         if check_only:
-            click.echo(f"Would reformat: {shown}")
+            click.echo(f"Would reformat: {terminal_safe(shown)}")
         elif not show_diff:
             try:
                 write_file(Path(path), result.formatted.encode("utf-8"))
             except OutputError as exc:
-                click.echo(f"sla: {exc}", err=True)
+                click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
                 changed.pop()
                 failed.append(shown)
 

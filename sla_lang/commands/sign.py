@@ -98,7 +98,9 @@ def verify(pdf, trust, policy_path, require_all, fmt, color):
     if fmt == "json":
         click.echo(_safe_json(report.to_json()))
     else:
-        click.echo(_text_report(report))
+        from ..render.terminal import terminal_lines
+
+        click.echo(terminal_lines(_text_report(report)))
         _show(report.diagnostics, colored)
     click.get_current_context().exit(0 if report.ok else 1)
 
@@ -159,7 +161,8 @@ def _text_report(report) -> str:
     from ..agreement.signatures import printable
 
     lines = [printable(report.path)]
-    signed = [s for s in report.signatures if s.signed]
+    fields = [s for s in report.signatures if s.kind == "signature"]
+    signed = [s for s in fields if s.signed]
     recorded = printable(report.fingerprint) if report.fingerprint else "none recorded"
     lines.append(f"  fingerprint: {recorded}{' (as signed)' if any(s.revision is not None for s in signed) else ''}")
     if report.version is not None:
@@ -172,9 +175,16 @@ def _text_report(report) -> str:
     if report.stray_bytes:
         revisions += f", and {report.stray_bytes} bytes that belong to none"
     lines.append(revisions)
-    if not report.signatures:
+    if not fields:
         lines.append("  no signature fields")
     for s in report.signatures:
+        if s.kind == "timestamp":
+            lines.append(f"  document timestamp {printable(s.field)}: by {printable(s.signer or '(unreadable)')} "
+                         f"at {s.signed_at or 'unknown'}")
+            lines.append(f"    intact: {_yes_no(s.intact)}   revision: "
+                         f"{'unknown' if s.revision is None else s.revision + 1} of {report.revisions}"
+                         + (f"   problem: {s.problem}" if s.problem else ""))
+            continue
         party = f" ({printable(s.party)})" if s.party else ""
         if not s.signed:
             lines.append(f"  field {printable(s.field)}{party}: not signed"
@@ -198,5 +208,5 @@ def _text_report(report) -> str:
             lines.append(f"    certificate SHA-256: {s.certificate_sha256}")
         lines.append(f"    changed after this signature: {_change(s.modified_after)}")
     verdict = "OK" if report.ok else "PROBLEMS FOUND"
-    lines.append(f"{verdict}: {len(signed)} of {len(report.signatures)} signature fields signed.")
+    lines.append(f"{verdict}: {len(signed)} of {len(fields)} signature fields signed.")
     return "\n".join(lines)

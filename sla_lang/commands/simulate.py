@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..render.terminal import terminal_lines, terminal_safe
 from . import resolve_config, use_color
 
 
@@ -43,7 +44,7 @@ def _compile_policy(path: str, config_path: str | None, isolated: bool, colored:
     for d in errors:
         click.echo(render_diagnostic(d, result.source, color=colored), err=True)
     if result.policy is None or errors:
-        click.echo(f"{result.path}: not simulated because of the errors above", err=True)
+        click.echo(f"{terminal_safe(result.path)}: not simulated because of the errors above", err=True)
         click.get_current_context().exit(1)
     return (result, config) if with_config else result
 
@@ -145,9 +146,9 @@ def simulate(policy, events_path, fmt, until, summary_only, lang, output_file, a
                 for lead in run.sim.leads.values():
                     from ..simulate.report import lead_to_json
 
-                    out.write(render_lead_text(run.sim, lead_to_json(run.sim, lead), language))
+                    out.write(terminal_lines(render_lead_text(run.sim, lead_to_json(run.sim, lead), language)))
                     out.write("\n")
-            out.write(render_summary_text(run.sim, summary, language))
+            out.write(terminal_lines(render_summary_text(run.sim, summary, language)))
     errors = run.feed.error_count + sum(1 for d in run.sim.diagnostics if d.severity.value == "error")
     click.get_current_context().exit(1 if errors else 0)
 
@@ -315,14 +316,15 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
             return click.style(text, **kw) if colored else text
 
         against_text = f" against HubSpot ({built_label})" if against == "hubspot" else ""
-        click.echo(f"{result.path}: {len(outcomes)} scenario{'s' * (len(outcomes) != 1)}{against_text} ("
+        # ids, descriptions and differences quote scenario files and policy labels: terminal_safe
+        click.echo(terminal_safe(f"{result.path}: {len(outcomes)} scenario{'s' * (len(outcomes) != 1)}{against_text} ("
                    + "; ".join(f"{len(s)} {label if label.startswith('generated') else 'from ' + label}"
-                               for label, s, _, _ in shown) + ")")
+                               for label, s, _, _ in shown) + ")"))
         if not quiet:
             for o in outcomes:
                 if o["passed"]:
                     description = f" — {o['description']}" if o["description"] else ""
-                    click.echo(f"  {style('PASS', fg='green', bold=True)}  {o['id']}{description}")
+                    click.echo(f"  {style('PASS', fg='green', bold=True)}  {terminal_safe(str(o['id']) + description)}")
         # failures grouped by the clause each scenario is about: one policy change usually breaks
         # every scenario that crosses one clause, and the group says which clause to look at
         # (--against hubspot reports its divergences per scenario, with both timelines)
@@ -333,26 +335,26 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
         for o in outcomes:
             if not o["passed"] and "clause" not in o:
                 description = f" — {o['description']}" if o["description"] else ""
-                click.echo(f"  {style('FAIL', fg='red', bold=True)}  {o['id']}{description}")
-                click.echo(f"        at {o['source']}")
+                click.echo(f"  {style('FAIL', fg='red', bold=True)}  {terminal_safe(str(o['id']) + description)}")
+                click.echo(f"        at {terminal_safe(str(o['source']))}")
                 for line in o["differences"]:
-                    click.echo(f"        {line}")
+                    click.echo(f"        {terminal_safe(str(line))}")
                 if against == "hubspot":
                     from .against_hubspot import timeline_lines
 
                     for line in timeline_lines(o):
-                        click.echo(f"        {line}")
+                        click.echo(f"        {terminal_safe(str(line))}")
         for clause, failed_here in groups.items():
-            click.echo(style(f"  {clause}: {len(failed_here)} failing scenario{'s' * (len(failed_here) != 1)}",
+            click.echo(style(terminal_safe(f"  {clause}: {len(failed_here)} failing scenario{'s' * (len(failed_here) != 1)}"),
                              bold=True))
             for o in failed_here:
                 description = f" — {o['description']}" if o["description"] else ""
-                click.echo(f"    {style('FAIL', fg='red', bold=True)}  {o['id']}{description}")
-                click.echo(f"          at {o['source']}")
+                click.echo(f"    {style('FAIL', fg='red', bold=True)}  {terminal_safe(str(o['id']) + description)}")
+                click.echo(f"          at {terminal_safe(str(o['source']))}")
                 for line in o["differences"]:
-                    click.echo(f"          {line}")
+                    click.echo(f"          {terminal_safe(str(line))}")
         if groups:
-            click.echo("Failures by clause: " + ", ".join(f"{c} ({len(g)})" for c, g in groups.items()))
+            click.echo(terminal_safe("Failures by clause: " + ", ".join(f"{c} ({len(g)})" for c, g in groups.items())))
         verdict = f"{passed} passed, {failed} failed" + (f", {invalid} invalid scenario file problem(s)" if invalid else "")
         click.echo(style(verdict + ".", bold=True))
     click.get_current_context().exit(0 if failed == 0 and invalid == 0 else 1)

@@ -10,6 +10,7 @@ import click
 from ..compile import Compilation
 from ..diagnostics import Diagnostic, Severity, count_by_severity
 from ..source import SourceFile, Span
+from .terminal import terminal_safe
 
 _COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -34,20 +35,23 @@ def render_diagnostic(d: Diagnostic, source: SourceFile | None, *, color: bool =
     def style(text: str, **kw) -> str:
         return click.style(text, **kw) if color else text
 
+    # everything that can quote a policy, a file name or an events file passes through
+    # terminal_safe before sla adds its own colours and line breaks
     s = d.span
     header = (
-        f"{style(f'{s.path}:{s.line}:{s.column}:', bold=True)} "
+        f"{style(f'{terminal_safe(s.path)}:{s.line}:{s.column}:', bold=True)} "
         f"{style(d.severity.value, fg=_COLOURS[d.severity], bold=True)} "
-        f"{style(d.code, fg=_COLOURS[d.severity], bold=True)} ({d.name}) {d.message}"
+        f"{style(d.code, fg=_COLOURS[d.severity], bold=True)} ({d.name}) {terminal_safe(d.message)}"
     )
     lines = [header]
     lines.extend(_snippet(s, source, style, _COLOURS[d.severity]))
     for related in d.related:
         r = related.span
-        lines.append(f"  {style('note:', bold=True)} {related.message} at {r.path}:{r.line}:{r.column}")
+        lines.append(f"  {style('note:', bold=True)} {terminal_safe(related.message)} at "
+                     f"{terminal_safe(r.path)}:{r.line}:{r.column}")
         lines.extend(_snippet(r, source if source and r.path == source.path else None, style, "blue"))
     if d.help:
-        lines.append(f"  {style('= help:', bold=True)} {d.help}")
+        lines.append(f"  {style('= help:', bold=True)} {terminal_safe(d.help)}")
     return "\n".join(lines) + "\n"
 
 
@@ -60,11 +64,12 @@ def _snippet(span: Span, source: SourceFile | None, style, colour: str) -> list[
     start = max(span.column - 1, 0)
     end = span.end_column - 1 if span.end_line == span.line else len(text)
     end = max(min(end, len(text)), start + 1)
-    pad = display_width(text[:start])
-    width = max(display_width(text[start:end]), 1)
+    # the carets are measured on the line as shown: an escaped character takes its code's width
+    pad = display_width(terminal_safe(text[:start]))
+    width = max(display_width(terminal_safe(text[start:end])), 1)
     return [
         f"  {gutter} |",
-        f"  {number} | {text}",
+        f"  {number} | {terminal_safe(text)}",
         f"  {gutter} | {' ' * pad}{style('^' * width, fg=colour, bold=True)}",
     ]
 

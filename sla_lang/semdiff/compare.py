@@ -579,6 +579,12 @@ class _Comparison:
                                          None, STRICTER if a.is_terminal else LOOSER)
             self.emit("stage.markers", CHANGED, b.clause_id, What.of("stage.markers", stage=label), markers(a), markers(b),
                       duties)
+        entry = lambda s: Plain(ir.condition_source(s.entry_condition)) if s.entry_condition else Word("always")  # noqa: E731
+        if a.is_entry and b.is_entry and entry(a) != entry(b):
+            # which new leads start here: whether more or fewer do is not told (it depends on the
+            # other entry stages), so the owner is told of it as unclear
+            self.emit("stage.entry", CHANGED, b.clause_id, What.of("stage.entry", stage=label), entry(a), entry(b),
+                      self.stage_duty(self.new, b, None, UNCLEAR))
         hubspot = lambda s: Plain(s.hubspot.name) if s.hubspot else Word("none")  # noqa: E731
         if hubspot(a) != hubspot(b):
             self.emit("stage.hubspot", CHANGED, b.clause_id, What.of("stage.hubspot", stage=label), hubspot(a), hubspot(b))
@@ -705,6 +711,15 @@ class _Comparison:
                       self.team_label(self.old, ha.sender.name), self.team_label(self.new, hb.sender.name),
                       self.handover(self.handoff_duty(self.old, a, ha, LOOSER), self.handoff_duty(self.new, b, hb, STRICTER)),
                       **refs)
+        if (ha.within.text if ha.within else None) != (hb.within.text if hb.within else None):
+            if ha.within is None or hb.within is None:
+                direction = 1 if hb.within is None else -1
+            else:
+                direction = compare_durations(ha.within, hb.within, self.old.policy.calendar_for(a),
+                                              self.new.policy.calendar_for(b))
+            self.emit("handoff.within", CHANGED, hb.clause_id, What.of("handoff.within", stage=label),
+                      _duration_text(ha.within), _duration_text(hb.within),
+                      self.handoff_duty(self.new, b, hb, _direction(direction)) if direction != 0 else [], **refs)
         before, after = [n.name for n in ha.include], [n.name for n in hb.include]
         if before != after:
             direction = STRICTER if set(after) > set(before) else (LOOSER if set(after) < set(before) else None)
@@ -978,6 +993,19 @@ class _Comparison:
                     self.emit("information.within", CHANGED, ib.clause_id, What.of("information.within", **what),
                               _duration_text(ia.within), _duration_text(ib.within),
                               duty(self.new, _direction(direction)) if direction != 0 else [], **refs)
+                anchor = lambda i: Plain(f"after {i.anchor.event} {i.anchor.stage.name}") if i.anchor else Word("none")  # noqa: E731
+                if anchor(ia) != anchor(ib):  # from when it counts: neither side can be assumed to gain
+                    self.emit("information.anchor", CHANGED, ib.clause_id, What.of("information.anchor", **what),
+                              anchor(ia), anchor(ib), duty(self.new, UNCLEAR), **refs)
+                every = lambda i: Plain(f"every {i.every.every} {i.every.unit}") if i.every else Word("none")  # noqa: E731
+                if every(ia) != every(ib):
+                    if ia.every is None or ib.every is None:
+                        direction = STRICTER if ia.every is None else LOOSER
+                    else:
+                        shorter = ib.every.approx_days < ia.every.approx_days
+                        direction = STRICTER if shorter else (LOOSER if ib.every.approx_days > ia.every.approx_days else "")
+                    self.emit("information.every", CHANGED, ib.clause_id, What.of("information.every", **what),
+                              every(ia), every(ib), duty(self.new, direction) if direction else [], **refs)
                 if (ia.recorded_in.name if ia.recorded_in else None) != (ib.recorded_in.name if ib.recorded_in else None):
                     self.emit("information.recorded_in", CHANGED, ib.clause_id,
                               What.of("information.recorded_in", **what),

@@ -9,6 +9,8 @@ from pathlib import Path, PurePosixPath
 from ..diagnostics import Diagnostic, Severity, define_rule
 from ..source import Span, display_path
 
+MAX_SIDE_BYTES = 64 * 1024 * 1024
+
 UNREADABLE_REVISION = define_rule(
     "SLA882",
     "unreadable-revision",
@@ -92,8 +94,14 @@ def read_side(spec: str) -> Side:
     if path.exists() or ":" not in spec:
         from ..source import UNREADABLE_FILE
 
+        from ..source import TooLarge, read_limited
+
         try:
-            return Side(display_path(path), path.read_bytes())
+            # bounded for devices and endless streams; compiling applies the configured limit
+            return Side(display_path(path), read_limited(path, MAX_SIDE_BYTES))
+        except TooLarge as exc:
+            raise RevisionError(Diagnostic(UNREADABLE_FILE, f"cannot read {spec}: {exc.describe()}",
+                                           Span.point(spec))) from exc
         except OSError as exc:
             raise RevisionError(Diagnostic(UNREADABLE_FILE, f"cannot read {spec}: {exc.strerror or exc}",
                                            Span.point(spec))) from exc

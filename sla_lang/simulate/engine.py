@@ -123,8 +123,34 @@ class Plan:
                 stage, stage.id, stage.owner.name if stage.owner else None, cal, tuple(plans),
                 frozenset(reads), tuple(snapshots.get(stage.id, ())),
             )
-        entries = [s.id for s in policy.stages if s.is_entry]
-        self.default_entry = entries[0] if entries else (policy.stages[0].id if policy.stages else None)
+        entries = [s for s in policy.stages if s.is_entry]
+        # `entry when …`: a new lead starts in the first such stage whose condition its data meets,
+        # else in the first entry stage without a condition (the default), else nowhere
+        self.conditional_entries = [(s.id, self.model.compile(s.entry_condition))
+                                    for s in entries if s.entry_condition is not None]
+        unconditional = [s.id for s in entries if s.entry_condition is None]
+        self.fallback_entry = unconditional[0] if unconditional else None
+        self.default_entry = (unconditional or [s.id for s in entries] or [s.id for s in policy.stages] or [None])[0]
+        # information duties that start when a lead enters or leaves a stage and that the lead's
+        # data shows done (`"…" within 2bd after leaving mql recorded in lead_quality`)
+        self.duties_on: dict[tuple[str, str], list[tuple[ir.Information, ir.InformationItem]]] = {}
+        self.duty_items: dict[str, ir.InformationItem] = {}
+        for block in policy.information:
+            for item in block.items:
+                if item.anchor is not None and item.within is not None and item.recorded_in is not None:
+                    key = (item.anchor.event, item.anchor.stage.name)
+                    self.duties_on.setdefault(key, []).append((block, item))
+                    self.duty_items[item.clause_id] = item
+
+    def entry_for(self, values: dict[str, Any]) -> str | None:
+        """The stage a new lead with `values` starts in when no stage is given (None: none admits it)."""
+        if self.conditional_entries:
+            view = View(values, self.model)
+            for stage_id, condition in self.conditional_entries:
+                if condition(view):
+                    return stage_id
+            return self.fallback_entry
+        return self.default_entry
 
     def reads_of(self, condition: ir.Condition) -> set[str]:
         out: set[str] = set()
@@ -197,6 +223,7 @@ class FollowUpRecord:
 class Lead:
     __slots__ = (
         "activities",
+        "carried",
         "created",
         "deadlines",
         "escalations",
@@ -237,6 +264,9 @@ class Lead:
         self.follow_up: FollowUpRecord | None = None
         self.activities = 0
         self.timeout_due: dict[int, datetime] = {}
+        # open obligations that outlive the stage they started in (information duties): their
+        # timers are pushed again when leaving a stage clears the others
+        self.carried: list[DeadlineRecord] = []
 
     def clone(self) -> Lead:
         """An independent copy (the fixtures generator explores "what if" from one lead's state).
@@ -262,6 +292,7 @@ class Lead:
             mapping[id(d)] = copy
             other.deadlines.append(copy)
         other.open_deadlines = [mapping[id(d)] for d in self.open_deadlines]
+        other.carried = [mapping[id(d)] for d in self.carried]
         other.follow_ups = []
         for f in self.follow_ups:
             copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds)
@@ -362,6 +393,10 @@ class Simulator:
             "channels": channel_names(escalation.channels),
         })
 
+    def _duty_property(self, record: DeadlineRecord) -> str | None:
+        item = self.plan.duty_items.get(record.clause)
+        return item.recorded_in.name if item is not None and item.recorded_in is not None else None
+
     # ------------------------------------------------------------------ moves
     def _enter(self, lead: Lead, stage_id: str, at: datetime, via: TransitionPlan | None, how: str,
                by: str | None = None) -> None:
@@ -392,6 +427,16 @@ class Simulator:
                 "fields": fields, "missing": [k for k, v in fields.items() if v is None],
             })
         lead.open_deadlines = []
+        if stage.handoff is not None and stage.handoff.within is not None:
+            # the sender's deadline: met when a person takes the lead over (an owner assignment)
+            handoff = stage.handoff
+            due = self._add(at, handoff.within, plan, handoff.clause_id, handoff.span)
+            if due is not None:
+                record = DeadlineRecord(handoff.clause_id, stage_id, "handoff", at, due, None, handoff.sender.name)
+                lead.deadlines.append(record)
+                lead.open_deadlines.append(record)
+                self._push(lead, due, _DEADLINE, 0, record)
+        self._start_duties(lead, "entering", stage_id, at, plan)
         for d in stage.deadlines:
             due = self._add(at, d.within, plan, d.clause_id, d.span)
             if due is None:
@@ -431,6 +476,24 @@ class Simulator:
                     lead.timeout_due[t.index] = due
                     self._push(lead, due, _TIMEOUT, t.index, t)
 
+    def _start_duties(self, lead: Lead, event: str, stage_id: str, at: datetime, plan: StagePlan,
+                      since: datetime | None = None) -> None:
+        """Information duties that start now; one already recorded (while the lead was in the stage
+        it is now leaving, or by the event that moves it) is met at once."""
+        for block, item in self.plan.duties_on.get((event, stage_id), ()):
+            due = self._add(at, item.within, plan, item.clause_id, item.span)
+            if due is None:
+                continue
+            record = DeadlineRecord(item.clause_id, stage_id, "information", at, due, None, block.sender.name)
+            prop = item.recorded_in.name
+            set_at = lead.set_at.get(prop)
+            if lead.values.get(prop) is not None and set_at is not None and set_at >= (since or at):
+                record.settle(at)
+            lead.deadlines.append(record)
+            if record.status == "open":
+                lead.carried.append(record)
+                self._push(lead, due, _DEADLINE, 0, record)
+
     def _leave(self, lead: Lead, at: datetime) -> None:
         lead.visits[-1].left = at
         for d in lead.open_deadlines:
@@ -447,6 +510,11 @@ class Simulator:
                 if step[2] == "open":
                     step[2] = "cancelled"
         lead.timers.clear()  # in place: advance() may be iterating over this very list
+        lead.carried = [d for d in lead.carried if d.status == "open"]
+        for d in lead.carried:
+            self._push(lead, d.due, _DEADLINE, 0, d)
+        left = lead.visits[-1]
+        self._start_duties(lead, "leaving", left.stage, at, self.plan.stages[left.stage], since=left.entered)
 
     def _check_record(self, lead: Lead, via: TransitionPlan, at: datetime) -> None:
         since = lead.visits[-1].entered if lead.visits else at
@@ -523,6 +591,7 @@ class Simulator:
         if owner:
             lead.owner = owner
             lead.visits[-1].owner = owner
+            self._handed_over(lead, at)
         view = View(lead.values, self.model)
         cache: dict[int, bool] = {}
 
@@ -554,6 +623,12 @@ class Simulator:
                 after[name] = value
         for name, count in increments.items():
             after[name] = after.get(name, 0) + count
+        for d in lead.carried:
+            if updates.get(self._duty_property(d)) is not None:
+                if d.status == "open":
+                    d.settle(at)
+                elif d.status == "breached" and d.at is None:
+                    d.at = at  # recorded late
         if after == before:
             return
         lead.values = after
@@ -603,6 +678,17 @@ class Simulator:
         self._touch(at)
         lead.owner = owner
         lead.visits[-1].owner_changes.append((at, owner))
+        self._handed_over(lead, at)
+
+    @staticmethod
+    def _handed_over(lead: Lead, at: datetime) -> None:
+        """A person was assigned the lead: the stage's hand-off deadline is met (or was met late)."""
+        for d in lead.open_deadlines:
+            if d.kind == "handoff":
+                if d.status == "open":
+                    d.settle(at)
+                elif d.status == "breached" and d.at is None:
+                    d.at = at
 
     def set_stage(self, lead: Lead, at: datetime, stage_id: str, by: str | None) -> bool:
         """A person moved the lead. Returns False when no transition leads there (off-policy)."""

@@ -32,6 +32,7 @@ from .rules import (
     INVALID_EVENT,
     INVALID_PROPERTY_VALUE,
     MALFORMED_EVENT,
+    NO_ENTRY,
     OFF_POLICY_MOVE,
     OUT_OF_ORDER,
     UNKNOWN_EVENT_NAME,
@@ -70,6 +71,7 @@ class EventFeed:
         self.shown_per_code = shown_per_code
         self.events = 0
         self.skipped = 0
+        self.outside: set[str] = set()  # leads no entry stage admitted
         plan = simulator.plan
         self._zone = plan.zone
         self._properties = plan.model.properties
@@ -112,8 +114,15 @@ class EventFeed:
             self.feed_line(number, text)
 
     def feed_binary(self, lines: Iterable[bytes]) -> None:
-        """Lines as bytes (a file opened in binary mode): a line that is not UTF-8 is reported."""
-        for number, raw in enumerate(lines, 1):
+        """Lines as bytes (a file opened in binary mode): a line that is not UTF-8 is reported.
+        From a file, lines are read at most MAX_LINE_BYTES at a time: a line longer than that
+        (a device such as /dev/zero, a file that is not JSON Lines) ends the reading."""
+        for number, raw in enumerate(_bounded_lines(lines), 1):
+            if raw is None:
+                self.skipped += 1
+                self._report(MALFORMED_EVENT, f"the line is longer than {MAX_LINE_BYTES:,} bytes; reading stopped",
+                             number, "", help="an events file has one JSON object per line")
+                break
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -183,6 +192,8 @@ class EventFeed:
                              number, text, needle='"lead"', help="use property_changed to change an existing lead")
                 return False
             return self._create(data, lead_id, at, number, text)
+        if lead is None and lead_id in self.outside:
+            return False  # created outside the agreement (SLA862 said so once)
         if lead is None:
             self._report(UNKNOWN_LEAD, f"no lead `{lead_id}` was created before this event", number, text, needle='"lead"',
                          help="a lead exists from its lead_created event on; check the id and the order of the lines")
@@ -256,8 +267,7 @@ class EventFeed:
     def _create(self, data: dict, lead_id: str, at, number: int, text: str) -> bool:
         stage = data.get("stage")
         if stage is None:
-            stage = self.sim.plan.default_entry
-            if stage is None:
+            if self.sim.plan.default_entry is None:
                 self._report(UNKNOWN_STAGE, "the policy has no stages to put the lead in", number, text)
                 return False
         elif not isinstance(stage, str) or stage not in self._stages:
@@ -282,6 +292,14 @@ class EventFeed:
             if count:
                 values[self._events[name].id] = count
         owner = data.get("owner") if isinstance(data.get("owner"), str) else None
+        if stage is None:
+            stage = self.sim.plan.entry_for(values)
+            if stage is None:  # every entry stage has a condition and this lead meets none
+                self.outside.add(lead_id)
+                self._report(NO_ENTRY, f"lead `{lead_id}` meets the entry condition of no stage; it is not part of "
+                             "the agreement, and its later events are skipped", number, text, needle='"lead_created"',
+                             help="give it a `stage`, or add an entry stage without a condition for the other leads")
+                return False
         self.sim.create(lead_id, at, stage, values, owner)
         return True
 
@@ -331,3 +349,23 @@ def _suggest_help(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     listed = ", ".join(options[:12]) + (" …" if len(options) > 12 else "")
     return (f"did you mean `{close[0]}`? " if close else "") + f"known: {listed}"
+
+
+MAX_LINE_BYTES = 1 << 20  # one event is a few hundred bytes
+
+
+def _bounded_lines(lines):
+    """The lines of a binary file (None for a line over MAX_LINE_BYTES, then nothing more);
+    any other iterable as it is."""
+    readline = getattr(lines, "readline", None)
+    if readline is None:
+        yield from lines
+        return
+    while True:
+        raw = readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES:
+            yield None
+            return
+        yield raw

@@ -43,6 +43,7 @@ from .report import lead_to_json, short_time
 from .solver import Holds, QuantityIs, Solver, leaves, shift, step_of
 
 DELTA = timedelta(minutes=10)
+_FIXTURE_PERSON = "fixture.rep"  # the person a scenario assigns a lead to (`owner_changed`)
 MINUTE = timedelta(minutes=1)
 MAX_LOOPS = 20
 MAX_NEAREST = 60
@@ -63,6 +64,10 @@ class Scenario:
     expect: dict[str, Any] | None = None
     clauses: list[str] = field(default_factory=list)
     edges: list[dict[str, str]] = field(default_factory=list)
+
+
+class _NoStage(Exception):
+    """A scenario needs a lead, and the policy has no stage to put one in."""
 
 
 @dataclass
@@ -660,6 +665,8 @@ class Generator:
                 scenario.sides.append(tag)
         else:
             boundary.sides[name] = None
+            if self.solver.exhausted is not None:
+                reason = "the search for lead data used up its budget (SLA879)"
             if reason and boundary.reason is None:
                 boundary.reason = reason
 
@@ -682,6 +689,8 @@ class Generator:
                     self.timeout_boundary(t)
                 if t.record:
                     self.record_boundary(t)
+            if stage.handoff is not None and stage.handoff.within is not None:
+                self.handoff_boundaries(plan, stage.handoff)
             for d in stage.deadlines:
                 self.deadline_boundaries(plan, d)
             for e in stage.escalations:
@@ -693,15 +702,32 @@ class Generator:
                 for n, rule in enumerate(group.rules):
                     for leaf in leaves(rule.condition):
                         if _numeric_leaf(leaf, self.policy) and leaf.left.name not in self.policy.score_by_id:
-                            self.score_rule_boundary(model, group, rule, leaf)
-                self.cap_boundary(model, group)
+                            self._with_a_stage(self.score_rule_boundary, model, group, rule, leaf)
+                self._with_a_stage(self.cap_boundary, model, group)
         for priority in self.policy.priorities:
             if priority.condition is not None:
                 for leaf in leaves(priority.condition):
                     if _numeric_leaf(leaf, self.policy):
-                        self.priority_boundary(priority, leaf)
+                        self._with_a_stage(self.priority_boundary, priority, leaf)
+        for block in self.policy.information:
+            for item in block.items:
+                if item.anchor is not None and item.within is not None and item.recorded_in is not None:
+                    self.duty_boundaries(item)
+        self.entry_scenarios()
         self.finish()
         self.fill_clauses()
+
+    def _with_a_stage(self, method, *args) -> None:
+        """Run a boundary method that creates new leads; a policy without stages has nowhere
+        to create them, and its boundaries are reported as not covered, with the reason."""
+        first = len(self.boundaries)
+        try:
+            method(*args)
+        except _NoStage:
+            for boundary in self.boundaries[first:]:
+                boundary.reason = boundary.reason or "the policy has no stage a lead can be in"
+                if not boundary.sides:
+                    boundary.sides["inside"] = None
 
     # ---- transitions and loops
     def transition_scenario(self, tp: TransitionPlan) -> None:
@@ -1038,6 +1064,110 @@ class Generator:
                                   offset=offset, outcome=self.w(f"status_{wanted}"))
                     self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
 
+    def handoff_boundaries(self, stage: StagePlan, h: ir.Handoff) -> None:
+        """`handoff … within D`: a person is assigned the lead exactly at the due time (met) and a
+        minute later (breached)."""
+        boundary = Boundary(f"{h.clause_id}@sla", h.clause_id, "deadline", f"`handoff from {h.sender.name} within "
+                            f"{h.within.text}`", h.span, {})
+        self.boundaries.append(boundary)
+        base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        record = None if isinstance(base, str) else next(
+            (r for r in base.lead().open_deadlines if r.kind == "handoff"), None)
+        if isinstance(base, str) or record is None:
+            self.side(boundary, "inside", None, base if isinstance(base, str) else "the deadline cannot be computed")
+            self.side(boundary, "outside", None, None)
+            return
+        for side, at, wanted in (("inside", record.due, "met"), ("outside", record.due + MINUTE, "breached")):
+            b = base.copy()
+            b.add(at, "owner_changed", owner=_FIXTURE_PERSON)
+            got = next((r for r in b.lead().deadlines if r.clause == h.clause_id and r.entered == record.entered), None)
+            if got is None or got.status != wanted:
+                self.side(boundary, side, None, f"the hand-off came out {got.status if got else 'missing'}, not {wanted}")
+                continue
+            text = self.w("deadline", stage=self.label(stage.id), what=self.w("handoff"), within=h.within.text, slo="",
+                          variant="", action=self.w("action_assign"),
+                          offset=self.w("at_due" if side == "inside" else "after_due", when=self.local(at)),
+                          outcome=self.w(f"status_{wanted}"))
+            self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
+
+    def duty_boundaries(self, item: ir.InformationItem) -> None:
+        """`"…" within D after entering|leaving S recorded in P`: P is given a value exactly at the due
+        time (met) and a minute later (breached)."""
+        anchor = item.anchor
+        assert anchor is not None and item.within is not None and item.recorded_in is not None
+        boundary = Boundary(f"{item.clause_id}@sla", item.clause_id, "deadline",
+                            f"`within {item.within.text} after {anchor.event} {anchor.stage.name}`", item.span, {})
+        self.boundaries.append(boundary)
+        stage_id = anchor.stage.name
+        if stage_id not in self.plan.stages:
+            self.side(boundary, "inside", None, f"stage `{stage_id}` is not declared")
+            self.side(boundary, "outside", None, None)
+            return
+        base = self.reach(stage_id, self.ordinary_entry(stage_id))
+        if isinstance(base, str):
+            self.side(boundary, "inside", None, base)
+            self.side(boundary, "outside", None, None)
+            return
+        if anchor.event == "leaving":
+            problem = self.leave(base, self.ordinary_entry(stage_id) + DELTA)
+            if problem:
+                self.side(boundary, "inside", None, f"the lead cannot leave `{stage_id}`: {problem}")
+                self.side(boundary, "outside", None, None)
+                return
+        record = next((r for r in reversed(base.lead().deadlines) if r.clause == item.clause_id), None)
+        if record is None or record.status != "open":
+            self.side(boundary, "inside", None, "the duty is not open once it starts (already recorded)"
+                      if record is not None else "the duty cannot be computed")
+            self.side(boundary, "outside", None, None)
+            return
+        prop = item.recorded_in.name
+        value = self.json_value(prop, self.sample_value(prop))
+        for side, at, wanted in (("inside", record.due, "met"), ("outside", record.due + MINUTE, "breached")):
+            b = base.copy()
+            b.add(at, "property_changed", properties={prop: value})
+            got = next((r for r in b.lead().deadlines if r.clause == item.clause_id and r.entered == record.entered),
+                       None)
+            if got is None or got.status != wanted:
+                self.side(boundary, side, None, f"the duty came out {got.status if got else 'missing'}, not {wanted}")
+                continue
+            text = self.w("duty", text=item.text, within=item.within.text, stage=self.label(stage_id),
+                          event=self.w(f"anchor_{anchor.event}"), property=prop, when=self.local(at),
+                          outcome=self.w(f"status_{wanted}"))
+            self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
+
+    def entry_scenarios(self) -> None:
+        """`entry when …`: a new lead created without a stage starts in the first entry stage whose
+        condition it meets — one lead per conditional entry stage, and one that meets none."""
+        conditional = [s for s in self.policy.stages if s.is_entry and s.entry_condition is not None]
+        if not conditional:
+            return
+        cases: list[tuple[str, list]] = [
+            (s.id, [Holds(x.entry_condition, False) for x in conditional[:i]] + [Holds(s.entry_condition, True)])
+            for i, s in enumerate(conditional)]
+        if self.plan.fallback_entry is not None:
+            cases.append((self.plan.fallback_entry, [Holds(x.entry_condition, False) for x in conditional]))
+        for stage_id, constraints in cases:
+            values = self.solver.solve(self.filler_values(), constraints)
+            if values is None:
+                continue
+            b = Builder(self)
+            at = self.ordinary_entry(stage_id or conditional[0].id)
+            fields: dict[str, Any] = {}
+            properties = {k: self.json_value(k, v) for k, v in sorted(values.items()) if k in self.policy.property_by_id}
+            events = {k: v for k, v in sorted(values.items()) if k in self.policy.event_by_id and v}
+            if properties:
+                fields["properties"] = properties
+            if events:
+                fields["events"] = events
+            b.add(at, "lead_created", **fields)
+            lead = b.sim.leads.get(b.lead_id)
+            started = lead.visits[0].stage if lead is not None and lead.visits else None
+            if started != stage_id:
+                continue
+            default = stage_id == self.plan.fallback_entry
+            text = self.w("entry_default" if default else "entry", stage=self.label(stage_id))
+            self.register("entry", f"{self.policy.stage_by_id[stage_id].clause_id}:entry", text, b, [])
+
     def escalation_boundaries(self, stage: StagePlan, e: ir.Escalation) -> None:
         guard = stage.stage.deadline(e.on) if e.on else None
         for suffix, entry, pause in self.variants(stage.id, e.after.business):
@@ -1119,6 +1249,8 @@ class Generator:
     def new_lead(self, values: dict[str, Any]) -> Builder:
         b = Builder(self)
         stage = self.plan.default_entry
+        if stage is None:
+            raise _NoStage()
         self.create(b, stage, {**self.filler_values(), **values}, self.ordinary_entry(stage))
         return b
 
@@ -1316,6 +1448,9 @@ class Generator:
     def fill_clauses(self) -> None:
         """Extra scenarios for score rules and priorities no other scenario exercises."""
         covered = {c for s in self.scenarios for c in s.clauses}
+        if self.plan.default_entry is None:  # no stage to create a lead in: nothing to exercise them with
+            self._name_scenarios()
+            return
         for model in self.policy.scores:
             for group in model.groups:
                 for rule in group.rules:
@@ -1339,6 +1474,9 @@ class Generator:
             b = self.new_lead(values)
             self.register("priority", f"{priority.clause_id}:reached",
                           self.w("priority_reached", priority=priority.label), b, [])
+        self._name_scenarios()
+
+    def _name_scenarios(self) -> None:
         for n, scenario in enumerate(self.scenarios, 1):
             if not scenario.lead_id:
                 self._finish_one(scenario, f"S{n:03d}")

@@ -130,6 +130,19 @@ TRANSITION_LOOP = define_rule(
     bad='stage a {\n  -> b\n}\nstage b {\n  -> a\n}',
     good='stage a {\n  -> b when ready\n}\nstage b {\n  -> a after 30d\n}',
 )
+NO_ENTRY = define_rule(
+    "SLA862",
+    "lead-without-entry-stage",
+    Severity.WARNING,
+    "A new lead without a `stage` meets the entry condition of no stage.",
+    explanation="A `lead_created` event without `stage` starts the lead in the first entry stage "
+    "whose `entry when …` condition its data meets, else in the first entry stage without a "
+    "condition. When every entry stage has a condition and the lead meets none, the agreement "
+    "does not cover it (the CRM's entry workflows would not enrol it either): the lead is not "
+    "created and its later events are skipped without further diagnostics.",
+    bad='stage sgl {\n  entry when created_by_sales\n}\n{"type": "lead_created", "lead": "L1", …}   # not by sales',
+    good='stage lead {\n  entry\n}\nstage sgl {\n  entry when created_by_sales\n}',
+)
 DEADLINE_NOT_COMPUTABLE = define_rule(
     "SLA861",
     "deadline-not-computable",
@@ -198,4 +211,21 @@ STALE_HUBSPOT_BUILD = define_rule(
     "diverge. Rebuild the HubSpot target, or test without DIR to build it from the policy now.",
     bad="$ sla test policies/acme.sla --against hubspot build/hubspot   # policy edited since the build",
     good="$ sla build policies/acme.sla -t hubspot -o build/hubspot && sla test policies/acme.sla --against hubspot build/hubspot",
+)
+SEARCH_BUDGET = define_rule(
+    "SLA879",
+    "fixture-search-budget",
+    Severity.WARNING,
+    "Generating fixtures used up its search budget: some boundaries get no scenario.",
+    explanation="For each boundary the fixtures target searches for lead data that puts a "
+    "quantity just inside and just outside it. A score of many rules can make that search "
+    "combinatorial (which events add up to exactly 49 points?), so all searches of one build "
+    "share a budget of constraint evaluations. When it runs out the build still finishes: the "
+    "boundaries not yet covered are listed in coverage.json with this reason, and the warning "
+    "names the score that made the searches expensive. Fewer rules (or coarser points) in that "
+    "score, or fewer thresholds on it, make every boundary coverable again.",
+    bad='score engagement {\n  group g max 100 {\n    +3 "Opened 1" when e1 >= 1\n    +7 "Opened 2" when e2 >= 2\n'
+    '    …   # 18 event rules with uneven points, thresholds at 50 and 80\n  }\n}',
+    good='score engagement {\n  group g max 100 {\n    +10 "Opened emails" when email_open >= 3\n    +20 "Viewed pricing" '
+    'when pricing_page_view\n  }\n}',
 )

@@ -32,6 +32,7 @@ from ..source import Span
 from .rules import INVALID_SCENARIO_FILE
 
 FORMAT = "sla-scenarios/1"
+MAX_SCENARIO_FILE_BYTES = 256 * 1024 * 1024  # generated for 1,000 stages: tens of MB
 EXPECT_KEYS = ("final_stage", "owner", "stages", "deadlines", "follow_ups", "escalations", "records", "handoffs",
                "scores", "priority", "created", "lead")
 
@@ -148,8 +149,13 @@ def load_scenario_file(path: Path, shown: str | None = None) -> ScenarioFile:
     def problem(message: str, line: int = 1, column: int = 1, help: str | None = None) -> None:
         result.diagnostics.append(Diagnostic(INVALID_SCENARIO_FILE, message, Span.point(shown, line, column), help=help))
 
+    from ..source import TooLarge, read_limited
+
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_limited(path, MAX_SCENARIO_FILE_BYTES).decode("utf-8-sig")
+    except TooLarge as exc:
+        problem(f"the scenario file is too large: {exc.describe()}")
+        return result
     except OSError as exc:
         problem(f"cannot read the scenario file: {exc.strerror or exc}")
         return result

@@ -23,6 +23,14 @@ from .model import OPS as _OPS
 
 UNKNOWN = object()
 DEFAULT_LIMIT = 50_000
+# Constraint evaluations all searches of one Solver (one fixtures build) may make together:
+# WORK_BASE plus WORK_PER_ITEM for every transition and every leaf of a condition. A search may
+# fail only after DEFAULT_LIMIT nodes, and a score of many rules can make every one of hundreds
+# of searches fail that way (minutes for a policy of 1.5 KB); the budget ends that with a
+# diagnostic (SLA879). The example policies use 15 to 70 evaluations per item, generated
+# policies of 10 to 400 stages about 90.
+WORK_BASE = 20_000
+WORK_PER_ITEM = 2_000
 MEMO_LIMIT = 100_000  # entries a cache of evaluated groups or totals keeps before it starts again
 FOCUS = 32  # a search over more variables than this first tries the ones nearest the constraints
 
@@ -74,7 +82,11 @@ def shift(value: Any, steps: int) -> Any:
 class Solver:
     policy: ir.Policy
     limit: int = DEFAULT_LIMIT
+    work_limit: int | None = None  # default: from the size of the policy (WORK_BASE, WORK_PER_ITEM)
     domains: dict[str, list[Any]] = field(default_factory=dict)
+    work: int = field(default=0, init=False)  # constraint evaluations so far
+    # when the work budget ran out: the scores (or, without any, the data) the search then read
+    exhausted: tuple[str, ...] | None = field(default=None, init=False)
     # caches, all keyed by parts of the policy, which does not change
     _reads: dict[tuple, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
     _reachable_values: dict[tuple, set[float] | None] = field(default_factory=dict, init=False, repr=False)
@@ -85,6 +97,10 @@ class Solver:
     _frame: _Frame | None = field(default=None, init=False, repr=False)  # the search under way
 
     def __post_init__(self) -> None:
+        if self.work_limit is None:
+            items = sum(len(stage.transitions) for stage in self.policy.stages) + sum(
+                sum(1 for _ in ir.condition_leaves(condition)) for condition, _ in self.policy.conditions())
+            self.work_limit = WORK_BASE + WORK_PER_ITEM * items
         self.properties = self.policy.property_by_id
         self.events = self.policy.event_by_id
         self.scores = self.policy.score_by_id
@@ -183,6 +199,8 @@ class Solver:
 
     def _solve(self, base: dict[str, Any], constraints: list[Constraint], variables: list[str],
                frozen: set[str], prefer: dict[str, Any] | None) -> dict[str, Any] | None:
+        if self.exhausted is not None:
+            return None
         names = [v for v in variables if v not in frozen and (v in self.properties or v in self.events)]
         # Events first: the search varies the last variables first, so solutions lean on
         # properties, which (unlike event counts) can later be changed back.
@@ -216,8 +234,11 @@ class Solver:
         unknown = set(names)
         nothing: set[str] = set()
 
+        cost = max(len(constraints), 1)
+
         def check(open_: set[str]) -> Any:
             """False if a constraint fails, True if all hold whatever the open variables are, else UNKNOWN."""
+            self.work += cost
             outcome: Any = True
             for c in constraints:
                 result = self._eval_constraint(c, base, assignment, open_)
@@ -230,6 +251,10 @@ class Solver:
         def search(i: int) -> bool:
             budget[0] -= 1
             if budget[0] < 0:
+                return False
+            if self.work > self.work_limit:
+                if self.exhausted is None:
+                    self.exhausted = self._culprits(constraints)
                 return False
             if i == len(names):
                 return check(nothing) is True
@@ -261,6 +286,15 @@ class Solver:
             else:
                 out[name] = value
         return out
+
+    def _culprits(self, constraints: list[Constraint]) -> tuple[str, ...]:
+        """What made a search expensive: the scores its constraints read, else their data."""
+        scores: dict[str, None] = {}
+        for c in constraints:
+            for ref in ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]:
+                if ref.name in self.scores:
+                    scores[ref.name] = None
+        return tuple(scores) or tuple(self.reads(constraints)[:5])
 
     # ------------------------------------------------------------------ which scores exist at all
     def reachable(self, ref: ir.Ref, raw: bool = False) -> set[float] | None:

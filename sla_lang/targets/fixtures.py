@@ -69,7 +69,32 @@ def generate_fixtures(policy: Policy, lang: str | None = None) -> Fixtures:
     summary, kpi_clauses = replay_all(gen)
     scenarios = scenarios_document(gen, summary)
     coverage, diagnostics = coverage_document(gen, kpi_clauses)
+    if gen.solver.exhausted is not None:
+        diagnostics.insert(0, search_budget_warning(gen))
     return Fixtures(scenarios, coverage, contacts_csv(gen), diagnostics)
+
+
+def search_budget_warning(gen) -> Diagnostic:
+    from ..simulate.rules import SEARCH_BUDGET
+
+    policy, solver = gen.policy, gen.solver
+    culprits = solver.exhausted or ()
+    scores = [policy.score_by_id[name] for name in culprits if name in policy.score_by_id]
+    if scores:
+        what = ", ".join(f"score `{s.id}` ({sum(len(g.rules) for g in s.groups)} rules)" for s in scores)
+        span = scores[0].name_span
+    else:
+        what = "the data " + ", ".join(f"`{name}`" for name in culprits)
+        span = Span.point(policy.path)
+    left = sum(1 for b in gen.boundaries if not b.covered)
+    return Diagnostic(
+        SEARCH_BUDGET,
+        f"fixtures: the search for lead data stopped after {solver.work:,} constraint evaluations (the budget of "
+        f"one build) on {what}; {left} boundar{'y is' if left == 1 else 'ies are'} not covered",
+        span,
+        help="fewer rules or coarser points in that score make every boundary coverable; coverage.json lists "
+        "what is not covered",
+    )
 
 
 # ------------------------------------------------------------------ scenarios.json
@@ -242,7 +267,8 @@ def clause_catalogue(policy: Policy) -> list[tuple[str, Span, str | None]]:
     for info in policy.information:
         out.append((info.clause_id, info.span, _NOT_LEAD_BEHAVIOUR["information"]))
         for item in info.items:
-            out.append((item.clause_id, item.span, _NOT_LEAD_BEHAVIOUR["information"]))
+            simulated = item.anchor is not None and item.within is not None and item.recorded_in is not None
+            out.append((item.clause_id, item.span, None if simulated else _NOT_LEAD_BEHAVIOUR["information"]))
     for row in policy.responsibilities:
         out.append((row.clause_id, row.span, _NOT_LEAD_BEHAVIOUR["responsibilities"]))
     for review in policy.reviews:

@@ -246,7 +246,7 @@ class Flow:
             "type": "CONTACT_FLOW",
             "objectTypeId": CONTACT_OBJECT,
             "flowType": "WORKFLOW",
-            "name": self.name,
+            "name": fit_name(self.name),
             "description": self.description,
             "isEnabled": False,
             "startActionId": "1",
@@ -259,6 +259,15 @@ class Flow:
             "suppressionListIds": [],
             "customProperties": {},
         }
+
+
+MAX_FLOW_NAME = 255  # HubSpot's limit (flow.schema.json); long stage labels must not break a build
+
+
+def fit_name(name: str) -> str:
+    """A workflow name HubSpot accepts: cut with "…" past MAX_FLOW_NAME characters. Names begin
+    with their clause ID ("SLA mql.to.sql: …"), which keeps cut names distinct."""
+    return name if len(name) <= MAX_FLOW_NAME else name[: MAX_FLOW_NAME - 1].rstrip() + "…"
 
 
 def list_enrollment(tree: dict, *, reenroll: list[dict], leave_when_unmatched: bool) -> dict:

@@ -64,6 +64,7 @@ from .filters import (
     property_changed,
 )
 from .flows import CONTACT_OWNER, DAYS, MONTHS, Flow, Recipients, due_in, list_enrollment
+from .obligations import report_manual_obligations
 from .rules import (
     BACKFILL,
     BLOCKED_DATES_EXPIRE,
@@ -277,6 +278,7 @@ class Generator:
                 ))
         self.priority_flow()
         self.scoring()
+        report_manual_obligations(self)
         self.outside_crm()
         self.portal()
         self.finish_descriptions()
@@ -879,7 +881,7 @@ class Generator:
                 reads = self.filters.properties_read(transition.condition)
                 self.register_reads(ir.condition_refs(transition.condition), clause)
                 flow = Flow(
-                    t("flow_arm", clause=clause, stage=stage.label),
+                    t("flow_arm", clause=f"{clause}.arm", stage=stage.label),
                     self.flow_description(t("desc_arm", stage=stage.label,
                                             condition=ir.condition_source(transition.condition))),
                     list_enrollment(or_branch([base + group for group in groups]),
@@ -1096,7 +1098,7 @@ class Generator:
             tree = or_branch([self.in_stage(stage) + [known_filter(ENTERED_AT, known=False)]])
             file = f"workflows/{stage.id}.import.json"
             flow = Flow(
-                t("flow_import", clause=stage.clause_id, stage=stage.label), "",
+                t("flow_import", clause=f"{stage.id}.import", stage=stage.label), "",
                 list_enrollment(tree, reenroll=[], leave_when_unmatched=False), [stage.clause_id], "import",
             )
             notes = [t("desc_import", stage=stage.label)]
@@ -1272,13 +1274,14 @@ class Generator:
                 stem += ".business" if lane[0].duration.business else ".clock"
             file = f"workflows/{stem}.json"
             breach = next((tm for tm in timers if tm.kind == "breach"), None)
+            # the number follows the clause ID, which begins the name: names cut at HubSpot's
+            # length limit stay distinct
+            shown = f"{main} ({number + 1})" if number else main
             if deadline is not None:
-                name = t("flow_monitor", clause=main, stage=stage.label, guard=guard_word,
+                name = t("flow_monitor", clause=shown, stage=stage.label, guard=guard_word,
                          within=t.duration(deadline.within))
             else:
-                name = t("flow_monitor_stage", clause=main, stage=stage.label)
-            if number:
-                name = f"{name} ({number + 1})"
+                name = t("flow_monitor_stage", clause=shown, stage=stage.label)
             flow = Flow(name, "", list_enrollment(or_branch([self.in_stage(stage)]),
                                                   reenroll=[property_changed(SLA_STAGE, stage.id)],
                                                   leave_when_unmatched=True), clauses, "monitor")
@@ -1479,7 +1482,7 @@ class Generator:
             stem = f"{stage.id}.follow_up" + ("" if not number else ".business" if lane[0].duration.business else ".clock")
             file = f"workflows/{stem}.json"
             flow = Flow(
-                t("flow_follow_up", clause=clause, stage=stage.label, total=total) + (f" ({number + 1})" if number else ""),
+                t("flow_follow_up", clause=f"{clause} ({number + 1})" if number else clause, stage=stage.label, total=total),
                 "",
                 list_enrollment(or_branch([self.in_stage(stage)]), reenroll=[property_changed(SLA_STAGE, stage.id)],
                                 leave_when_unmatched=True),
@@ -1739,6 +1742,8 @@ class Generator:
                             self.catalog.need_existing(name, item.clause_id)
                         else:
                             self.catalog.use(name, item.clause_id)
+                if item.anchor is not None or item.every is not None:
+                    continue  # reported by obligations.py
                 if item.within is None:
                     if item.recorded_in is None:
                         self.out.document_only.append(item.clause_id)

@@ -293,3 +293,18 @@ CLEAR_BY_HAND = define_rule(
     bad="-> nurture when intent == \"not_now\"     # with custom-code = false",
     good="(keep it: replace the action by hand, or use custom code)",
 )
+
+NOT_ENFORCED = define_rule(
+    "SLA849",
+    "hubspot-not-enforced",
+    Severity.WARNING,
+    "A lead obligation the generated workflows do not check; the manifest gives the manual step.",
+    explanation="Some obligations of the language have no workflow in the HubSpot build yet: the "
+    "sender's hand-off deadline (`handoff from … within`), which new contacts an `entry when …` "
+    "stage takes, information due after a lead enters or leaves a stage (`within … after leaving "
+    "mql`), … Each is reported once with what to set up by hand (a workflow with a delay and an "
+    "if/then branch on the contact owner, an enrolment filter …) and listed in `manifest.json` → "
+    "`manualSteps`, so the agreement is never silently enforced only in part.",
+    bad="handoff from marketing within 2h {",
+    good="(keep it: build the check the manual step describes)",
+)

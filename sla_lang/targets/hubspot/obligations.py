@@ -1,0 +1,81 @@
+"""Obligations of the language the generated workflows do not enforce (yet): each becomes a
+diagnostic and a manual step in the manifest, never a silent drop.
+
+Kept apart from `generate.py` so the generator can take them over one by one: when it builds a
+workflow for one of them, the matching function here stops reporting it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import TYPE_CHECKING
+
+from ... import ir
+from ...resources import target_dir
+from .rules import NOT_ENFORCED, OUTSIDE_CRM
+
+if TYPE_CHECKING:
+    from .generate import Generator
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+@cache
+def _messages() -> dict[str, dict[str, str]]:
+    return json.loads((target_dir("hubspot") / "obligations.json").read_text(encoding="utf-8"))
+
+
+def _say(gen: Generator, key: str, **values: object) -> str:
+    lang = gen.t.lang if gen.t.lang in _messages() else "en"
+    return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), _messages()[lang][key])
+
+
+def report_manual_obligations(gen: Generator) -> None:
+    policy = gen.policy
+    t = gen.t
+    for stage in policy.stages:
+        handoff = stage.handoff
+        if handoff is not None and handoff.within is not None:
+            gen.report(
+                NOT_ENFORCED, f"the hand-off deadline of `{stage.id}` (within {handoff.within.text}) has no workflow",
+                handoff.within.span, help="build the check the manual step describes",
+                step=_say(gen, "handoff_within", stage=stage.label, sender=gen.team_label(handoff.sender),
+                          receiver=gen.team_label(stage.owner), within=t.duration(handoff.within)),
+                clauses=[handoff.clause_id],
+            )
+        if stage.entry_condition is not None:
+            gen.report(
+                NOT_ENFORCED, f"the entry workflow of `{stage.id}` does not test its entry condition",
+                stage.entry_condition.span, help="add the condition to the workflow's enrolment as the manual step says",
+                step=_say(gen, "entry_when", stage=stage.label, condition=ir.condition_source(stage.entry_condition),
+                          flow=t("flow_entry", clause=stage.clause_id, stage=stage.label), value=stage.id),
+                clauses=[stage.clause_id],
+            )
+    for block in policy.information:
+        sender, receiver = gen.team_label(block.sender), gen.team_label(block.receiver)
+        for item in block.items:
+            if item.every is not None:
+                within = (_say(gen, "report_within", within=t.duration(item.within))
+                          if item.within is not None and item.anchor is None else "")
+                gen.report(
+                    OUTSIDE_CRM, f"information `{item.clause_id}` is a periodic report, not a workflow", item.span,
+                    help="schedule the report as the manual step says",
+                    step=_say(gen, "report", text=item.text, sender=sender, receiver=receiver,
+                              every=t.cadence(item.every), within=within),
+                    clauses=[item.clause_id],
+                )
+            if item.anchor is not None and item.within is not None:
+                prop = item.recorded_in.name if item.recorded_in is not None else "—"
+                gen.report(
+                    NOT_ENFORCED, f"information `{item.clause_id}`, due after a lead "
+                    f"{'enters' if item.anchor.event == 'entering' else 'leaves'} `{item.anchor.stage.name}`, "
+                    "has no workflow", item.span,
+                    help="build the check the manual step describes",
+                    step=_say(gen, "information_anchor", text=item.text, sender=sender, receiver=receiver,
+                              within=t.duration(item.within), stage=gen.stage_label(item.anchor.stage.name),
+                              event=_say(gen, item.anchor.event), property=prop,
+                              recorded=_say(gen, "recorded", property=prop) if item.recorded_in else ""),
+                    clauses=[item.clause_id],
+                )

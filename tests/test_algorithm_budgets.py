@@ -1,0 +1,177 @@
+"""Algorithms on user input are near-linear or end with a diagnostic (issue 15, item 8).
+
+The reproductions are small policies that used to take minutes, fail every build or crash:
+a scoring policy of 1.5 KB whose fixtures never finished, a condition of 3,200 `and`-joined
+terms (quadratic), a 4,000-character word in the stage diagram (cubic), two long adjacent
+stage labels (a HubSpot workflow name over its limit), a huge capacity (float overflow), and
+priorities without stages (a crash in the fixtures target).
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sla_lang.commands.init import scaffold_files
+from sla_lang.compile import compile_text
+from sla_lang.targets import BuildOptions, load_target
+
+STARTER = scaffold_files("en")["policies/sla.sla"].decode("utf-8")
+HEADER = 'agreement "S" {\n  version "1"\n  effective 2026-01-01\n  owner ops\n}\nteam ops "Ops" {\n}\n'
+
+
+def seconds(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def event_score_policy(rules: int) -> str:
+    """A score of `rules` event rules with uneven points: covering its thresholds exactly is a
+    subset-sum search (the reproduction of the fixtures build that never ended)."""
+    events = "".join(f'event e{i} "E{i}"\n' for i in range(rules))
+    lines = "".join(f'    +{i % 9 + 1} "r{i}" when e{i} >= {i % 4 + 1}\n' for i in range(rules))
+    return (HEADER + events + f'score s "S" {{\n  group g "G" max 100 {{\n{lines}  }}\n}}\n'
+            'stage lead "Lead" {\n  owner ops\n  entry\n  -> mql when s >= 50\n  -> done after 30d\n}\n'
+            'stage mql "MQL" {\n  owner ops\n  decide within 5d\n  -> done when s >= 80\n  -> lead when s < 20\n}\n'
+            'stage done "Done" {\n  owner ops\n  terminal\n}\n')
+
+
+def test_a_hard_scoring_policy_ends_with_a_diagnostic_naming_the_score():
+    policy = compile_text(event_score_policy(18), "score.sla").policy
+    assert policy is not None
+    built = None
+
+    def build():
+        nonlocal built
+        built = load_target("fixtures").build(policy, BuildOptions())
+
+    elapsed = seconds(build)
+    assert built.files and not built.failed
+    (warning,) = [d for d in built.diagnostics if d.code == "SLA879"]
+    assert "score `s` (18 rules)" in warning.message and (warning.span.line, warning.span.column) == (26, 7)
+    assert elapsed < 60, f"{elapsed:.0f} s"  # it did not end in 5 minutes before
+
+
+def test_the_search_budget_is_not_reached_by_the_example_policies():
+    from sla_lang.simulate.generate import Generator
+
+    from .conftest import POLICIES
+
+    for path in POLICIES:
+        policy = compile_text(path.read_text(encoding="utf-8"), path.name).policy
+        generator = Generator(policy)
+        generator.generate()
+        assert generator.solver.exhausted is None, path.name
+        assert generator.solver.work * 5 < generator.solver.work_limit, (path.name, generator.solver.work)
+
+
+def test_priorities_without_stages_do_not_crash_the_fixtures_target():
+    text = HEADER + 'property n "N" number\npriority hot "Hot" when n >= 5\npriority cold "Cold"\n'
+    built = load_target("fixtures").build(compile_text(text).policy, BuildOptions())
+    assert not built.failed and not [d for d in built.diagnostics if d.code == "SLA999"]
+    assert b"the policy has no stage a lead can be in" in built.files["coverage.json"]
+
+
+def test_a_condition_of_thousands_of_and_terms_is_checked_in_linear_time():
+    def policy(n: int) -> str:
+        terms = " and ".join(f"employees >= {i}" for i in range(n))
+        return STARTER.replace('when buying_intent == "yes"', f'when buying_intent == "yes" and {terms}', 1)
+
+    compile_text(STARTER)  # warm up
+    small = min(seconds(lambda: compile_text(policy(400))) for _ in range(2))
+    large = min(seconds(lambda: compile_text(policy(3200))) for _ in range(2))
+    assert large / small < 16, (small, large)  # linear: 8; quadratic was 64
+    result = compile_text(policy(3200))
+    assert result.errors == []
+
+
+def test_a_huge_capacity_is_a_diagnostic_not_an_overflow():
+    text = STARTER.replace("capacity 5 people at 20 leads per month",
+                           f"capacity {'9' * 400} people at {'9' * 400} leads per month")
+    codes = [d.code for d in compile_text(text).diagnostics]
+    assert "SLA999" not in codes and codes.count("SLA012") == 2
+    # the largest capacity allowed goes through the capacity check
+    text = STARTER.replace("capacity 5 people at 20 leads per month", "capacity 1000000 people at 1000000 leads per month")
+    assert [d.code for d in compile_text(text).diagnostics if d.severity.value == "error"] == []
+
+
+def test_long_adjacent_stage_labels_still_build_hubspot_workflows():
+    text = STARTER.replace('"Marketing qualified lead (MQL)"', '"' + "M" * 300 + '"').replace(
+        '"Sales qualified lead (SQL)"', '"' + "S" * 300 + '"')
+    built = load_target("hubspot").build(compile_text(text).policy, BuildOptions())
+    assert not built.failed, [d.message for d in built.diagnostics if d.severity.value == "error"]
+    import json
+
+    names = [json.loads(data)["name"] for path, data in built.files.items() if path.startswith("workflows/")]
+    assert max(map(len, names)) == 255 and len(set(names)) == len(names)
+    assert any(n.startswith("SLA mql.to.sql: " + "M" * 20) and n.endswith("…") for n in names)
+
+
+# ---------------------------------------------------------------------------- line wrapping
+
+
+def reference_wrap(text: str, width: float) -> list[str]:
+    """The diagram's line breaking as it was written first (and as the README describes it),
+    measured in exact fractions: the oracle for the linear implementation."""
+    no_line_start = set("）)」』】、。，．・！？ー")
+
+    def text_width(s: str) -> Fraction:
+        return sum((Fraction(12) if unicodedata.east_asian_width(ch) in "WF" else Fraction(36, 5) for ch in s),
+                   Fraction(0))
+
+    tokens: list[str] = []
+    word = ""
+    for ch in text:
+        if ch == " " or unicodedata.east_asian_width(ch) in "WF":
+            if word:
+                tokens.append(word)
+            tokens.append(ch)
+            word = ""
+        else:
+            word += ch
+    if word:
+        tokens.append(word)
+    lines: list[str] = []
+    line = ""
+    for token in tokens:
+        if token == " " and not line:
+            continue
+        candidate = line + token
+        if text_width(candidate.rstrip()) <= width or not line.strip() or token in no_line_start:
+            line = candidate
+        else:
+            lines.append(line.rstrip())
+            line = "" if token == " " else token
+        while text_width(line) > width and len(line) > 1 and line[-1] not in no_line_start:
+            cut = len(line)
+            while cut > 1 and text_width(line[:cut]) > width:
+                cut -= 1
+            lines.append(line[:cut])
+            line = line[cut:]
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines or [""]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(["a", "b", " ", "あ", "ー", "、", "\t", "\u3000", "W", "）", "xxxxx", "長", "\u00a0"]),
+                max_size=60).map("".join),
+       st.sampled_from([132, 30, 7.2, 50, 12]))
+def test_wrapping_breaks_lines_as_the_reference_does(text, width):
+    from sla_lang.agreement.diagram import wrap
+
+    assert wrap(text, width) == reference_wrap(text, Fraction(width).limit_denominator(100))
+
+
+def test_wrapping_a_very_long_word_is_linear():
+    from sla_lang.agreement.diagram import NODE_PADDING, NODE_WIDTH, wrap
+
+    width = NODE_WIDTH - 2 * NODE_PADDING
+    for label in ("a" * 4000, "ー" * 4000, "長" * 4000):
+        assert seconds(lambda label=label: wrap(label, width)) < 0.5  # "a" * 4000 took 300 s
+    assert wrap("a" * 4000, width) == ["a" * 18] * 222 + ["a" * 4]
