@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .checks import CheckOptions, run_checks
 from .config import Config, apply_suppressions
-from .diagnostics import INTERNAL_ERROR, Diagnostic, Severity, sort_diagnostics
+from .diagnostics import INTERNAL_ERROR, Diagnostic, Severity, sort_diagnostics, Message
 from .ir import Policy
 from .source import SourceFile, Span, decode_source, read_source
 
@@ -30,6 +30,14 @@ class Compilation:
     policy: Policy | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stats: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def language(self) -> str:
+        """The language to report this file's diagnostics in when none is asked for: the
+        policy's `language`, else the locale's."""
+        from .message import choose_language
+
+        return choose_language(None, self.source.text if self.source is not None else None)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -180,9 +188,9 @@ def _compile_with(result, source, diagnostics, config, options, strict, checks) 
         diagnostics.append(
             Diagnostic(
                 INTERNAL_ERROR,
-                f"internal error: {type(exc).__name__}: {exc}",
+                Message('internal error: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc),
                 Span.point(source.path),
-                help="please report this with the policy; set SLA_DEBUG=1 for the traceback",
+                help=Message('please report this with the policy; set SLA_DEBUG=1 for the traceback'),
             )
         )
     result.diagnostics = _finish(source, diagnostics, config, strict, checked=checks and result.policy is not None)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diagnostics import Diagnostic, Severity, all_rules, define_rule, find_rule, known_code_prefix
+from .diagnostics import Diagnostic, Severity, all_rules, define_rule, find_rule, known_code_prefix, Listing, Message
 from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, TooLarge, read_limited, split_comment
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a pyproject.toml is a few KB
@@ -154,9 +154,9 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
     try:
         text = read_limited(path, MAX_CONFIG_BYTES).decode("utf-8")
     except TooLarge as exc:
-        return Config(), [Diagnostic(INVALID_CONFIG, f"cannot read {shown}: {exc.describe()}", Span.point(shown))]
+        return Config(), [Diagnostic(INVALID_CONFIG, Message('cannot read {shown}: {describe}', shown=shown, describe=exc.describe()), Span.point(shown))]
     except (OSError, UnicodeDecodeError) as exc:
-        return Config(), [Diagnostic(INVALID_CONFIG, f"cannot read {shown}: {exc}", Span.point(shown))]
+        return Config(), [Diagnostic(INVALID_CONFIG, Message('cannot read {shown}: {exc}', shown=shown, exc=exc), Span.point(shown))]
     source = SourceFile(shown, text)
     try:
         data = tomllib.loads(text)
@@ -166,7 +166,7 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
             line, column = int(match.group(1)), int(match.group(2))
         else:  # "at end of document"
             line, column = source.line_count, 1
-        return Config(path=path), [Diagnostic(INVALID_CONFIG, f"invalid TOML: {exc}", Span.point(shown, line, column))]
+        return Config(path=path), [Diagnostic(INVALID_CONFIG, Message('invalid TOML: {exc}', exc=exc), Span.point(shown, line, column))]
     table = data.get("tool", {}).get("sla", {})
     diagnostics: list[Diagnostic] = []
 
@@ -185,20 +185,20 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
         diagnostics.append(Diagnostic(INVALID_CONFIG, message, where(needle, after), help=help))
 
     for key in sorted(set(table) - _KEYS):
-        bad(f"unknown key `{key}` in [tool.sla]", key, help="keys: " + ", ".join(sorted(_KEYS)))
+        bad(Message('unknown key `{key}` in [tool.sla]', key=key), key, help=Message("keys: {keys}", keys=Listing(sorted(_KEYS), limit=len(_KEYS), quote=False)))
 
     def codes(key: str) -> tuple[str, ...]:
         value = table.get(key)
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            bad(f"`{key}` must be a list of rule codes", key)
+            bad(Message('`{key}` must be a list of rule codes', key=key), key)
             return ()
         out = []
         for item in value:
             resolved = _resolve_code(item)
             if resolved is None:
-                bad(f"unknown rule code `{item}` in `{key}`", item, help="`sla rules` lists every code")
+                bad(Message('unknown rule code `{item}` in `{key}`', item=item, key=key), item, help=Message('`sla rules` lists every code'))
             else:
                 out.append(resolved)
         return tuple(out)
@@ -208,29 +208,29 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
     severity: dict[str, Severity] = {}
     raw_severity = table.get("severity", {})
     if not isinstance(raw_severity, dict):
-        bad("`severity` must be a table of code = \"error\" | \"warning\" | \"info\"", "severity")
+        bad(Message('`severity` must be a table of code = "error" | "warning" | "info"'), "severity")
         raw_severity = {}
     for key, value in raw_severity.items():
         rule = find_rule(key)
         if rule is None:
-            bad(f"unknown rule `{key}` in `severity`", key, help="`sla rules` lists every code")
+            bad(Message('unknown rule `{key}` in `severity`', key=key), key, help=Message('`sla rules` lists every code'))
             continue
         try:
             level = Severity(value)
         except ValueError:
-            bad(f"severity of `{key}` must be \"error\", \"warning\" or \"info\", not {value!r}", str(value))
+            bad(Message('severity of `{key}` must be "error", "warning" or "info", not {value!r}', key=key, value=value), str(value))
             continue
         if rule.code[3] in UNSILENCEABLE_CATEGORIES:
-            bad(f"the severity of {rule.code} cannot be changed", key)
+            bad(Message('the severity of {rule} cannot be changed', rule=rule.code), key)
             continue
         severity[rule.code] = level
     exclude = table.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(v, str) for v in exclude):
-        bad("`exclude` must be a list of glob patterns", "exclude")
+        bad(Message('`exclude` must be a list of glob patterns'), "exclude")
         exclude = []
     max_size = table.get("max-file-size", DEFAULT_MAX_FILE_BYTES)
     if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size <= 0:
-        bad("`max-file-size` must be a positive number of bytes", "max-file-size")
+        bad(Message('`max-file-size` must be a positive number of bytes'), "max-file-size")
         max_size = DEFAULT_MAX_FILE_BYTES
     hubspot = _hubspot_settings(table.get("hubspot"), bad)
     config = Config(select, ignore, severity, tuple(exclude), max_size, path, hubspot)
@@ -243,44 +243,48 @@ def _hubspot_settings(raw, bad) -> HubSpotSettings:
         return HubSpotSettings()
     header = "[tool.sla.hubspot]"
     if not isinstance(raw, dict):
-        bad("`hubspot` must be a table: [tool.sla.hubspot]", "hubspot")
+        bad(Message("`hubspot` must be a table: [tool.sla.hubspot]"), "hubspot")
         return HubSpotSettings()
     for key in sorted(set(raw) - _HUBSPOT_KEYS):
-        bad(f"unknown key `{key}` in [tool.sla.hubspot]", key, help="keys: " + ", ".join(sorted(_HUBSPOT_KEYS)),
+        bad(Message("unknown key `{key}` in [tool.sla.hubspot]", key=key), key,
+            help=Message("keys: {keys}", keys=Listing(sorted(_HUBSPOT_KEYS), limit=len(_HUBSPOT_KEYS), quote=False)),
             after=header)
     custom_code = raw.get("custom-code", True)
     if not isinstance(custom_code, bool):
-        bad("`custom-code` must be true or false", "custom-code", after=header)
+        bad(Message("`custom-code` must be true or false"), "custom-code", after=header)
         custom_code = True
     timezone = raw.get("timezone")
     if timezone is not None and (not isinstance(timezone, str) or not _known_zone(timezone)):
-        bad(f"`timezone` must be an IANA time zone name such as \"Asia/Tokyo\", not {timezone!r}", "timezone",
-            after=header)
+        bad(Message('`timezone` must be an IANA time zone name such as "Asia/Tokyo", not {value!r}', value=timezone),
+            "timezone", after=header)
         timezone = None
     teams: list[tuple[str, TeamMapping]] = []
     raw_teams = raw.get("teams", {})
     if not isinstance(raw_teams, dict):
-        bad("`teams` must be a table of [tool.sla.hubspot.teams.TEAM] tables", "teams", after=header)
+        bad(Message("`teams` must be a table of [tool.sla.hubspot.teams.TEAM] tables"), "teams", after=header)
         raw_teams = {}
     for team, mapping in raw_teams.items():
         here = f"[tool.sla.hubspot.teams.{team}]"
         if not isinstance(mapping, dict):
-            bad(f"`teams.{team}` must be a table with `team-id` and/or `user-ids`", team, after=header)
+            bad(Message("`teams.{team}` must be a table with `team-id` and/or `user-ids`", team=team), team, after=header)
             continue
         for key in sorted(set(mapping) - _TEAM_KEYS):
-            bad(f"unknown key `{key}` in {here}", key, help="keys: " + ", ".join(sorted(_TEAM_KEYS)), after=here)
+            bad(Message("unknown key `{key}` in {table}", key=key, table=here), key,
+                help=Message("keys: {keys}", keys=Listing(sorted(_TEAM_KEYS), limit=len(_TEAM_KEYS), quote=False)),
+                after=here)
         team_id = mapping.get("team-id")
         if team_id is not None and not (isinstance(team_id, str) and _HUBSPOT_ID.fullmatch(team_id)):
-            bad(f"`team-id` of team `{team}` must be a HubSpot team id in quotes (digits), not {team_id!r}",
-                "team-id", help='write it as a string: team-id = "4021"', after=here)
+            bad(Message("`team-id` of team `{team}` must be a HubSpot team id in quotes (digits), not {value!r}",
+                        team=team, value=team_id),
+                "team-id", help=Message('write it as a string: team-id = "4021"'), after=here)
             team_id = None
         users = mapping.get("user-ids", [])
         if not isinstance(users, list) or not all(isinstance(u, str) and _HUBSPOT_ID.fullmatch(u) for u in users):
-            bad(f"`user-ids` of team `{team}` must be a list of HubSpot user ids in quotes (digits)", "user-ids",
-                help='user-ids = ["101", "102"]', after=here)
+            bad(Message("`user-ids` of team `{team}` must be a list of HubSpot user ids in quotes (digits)", team=team),
+                "user-ids", help=Message('write them as strings: user-ids = ["101", "102"]'), after=here)
             users = [u for u in users if isinstance(u, str) and _HUBSPOT_ID.fullmatch(u)] if isinstance(users, list) else []
         if team_id is None and not users:
-            bad(f"team `{team}` names neither a `team-id` nor `user-ids`", team, after=here)
+            bad(Message("team `{team}` names neither a `team-id` nor `user-ids`", team=team), team, after=here)
             continue
         teams.append((team, TeamMapping(team_id, tuple(dict.fromkeys(users)))))
     return HubSpotSettings(custom_code, timezone, tuple(sorted(teams)), True)
@@ -334,7 +338,7 @@ def apply_suppressions(
         span = Span(source.path, number, start + 1, number, start + 1 + len(match.group(0)))
         if match.group(1) is None or not match.group(2).strip():
             problems.append(
-                Diagnostic(INVALID_SUPPRESSION, "suppression names no code", span, help="write # sla: ignore[SLA204]")
+                Diagnostic(INVALID_SUPPRESSION, Message('suppression names no code'), span, help=Message('write # sla: ignore[SLA204]'))
             )
             continue
         entries = suppressions.setdefault(number, {})
@@ -342,8 +346,8 @@ def apply_suppressions(
             rule = find_rule(item.strip())
             if rule is None or rule.code not in known:
                 problems.append(
-                    Diagnostic(INVALID_SUPPRESSION, f"unknown rule `{item.strip()}` in suppression", span,
-                               help="`sla rules` lists every code")
+                    Diagnostic(INVALID_SUPPRESSION, Message('unknown rule `{strip}` in suppression', strip=item.strip()), span,
+                               help=Message('`sla rules` lists every code'))
                 )
             else:
                 entries[rule.code] = span
@@ -361,7 +365,7 @@ def apply_suppressions(
             # cannot tell whether their suppressions are still needed
             if report_unused and (number, code) not in used and is_selected(code) and not code.startswith("SLA8"):
                 problems.append(
-                    Diagnostic(UNUSED_SUPPRESSION, f"suppression of {code} silences nothing on this line", span,
-                               help="delete it")
+                    Diagnostic(UNUSED_SUPPRESSION, Message('suppression of {code} silences nothing on this line', code=code), span,
+                               help=Message('delete it'))
                 )
     return kept + problems

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Iterable
 
+from .message import Listing, Message, localize, rule_catalogue  # noqa: F401 - Listing and Message are re-exported for the checks
+
 if TYPE_CHECKING:
     from .source import Span
 
@@ -68,6 +70,15 @@ class Rule:
     @property
     def category(self) -> str:
         return CATEGORIES[self.code[3]]
+
+    def localized(self, lang: str) -> Rule:
+        """The rule with its texts in `lang` (`sla explain`, `sla rules`, SARIF). Code, name and
+        severity never change; a bad/good example without prose is the same in every language."""
+        if lang == "en":
+            return self
+        texts = rule_catalogue(lang).get(self.code, {})
+        return Rule(self.code, self.name, self.severity, texts.get("summary", self.summary),
+                    texts.get("explanation", self.explanation), texts.get("bad", self.bad), texts.get("good", self.good))
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -180,23 +191,24 @@ class Diagnostic:
         s = self.span
         return (s.path, s.line, s.column, self.rule.code, self.message)
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self, lang: str = "en") -> dict[str, object]:
+        """The diagnostic for JSON output, its texts in `lang`."""
         s = self.span
         out: dict[str, object] = {
             "code": self.rule.code,
             "name": self.rule.name,
             "severity": self.severity.value,
-            "message": self.message,
+            "message": localize(self.message, lang),
             "path": s.path,
             "line": s.line,
             "column": s.column,
             "end_line": s.end_line,
             "end_column": s.end_column,
-            "help": self.help,
+            "help": None if self.help is None else localize(self.help, lang),
         }
         if self.related:
             out["related"] = [
-                {"message": r.message, **r.span.to_json()} for r in self.related
+                {"message": localize(r.message, lang), **r.span.to_json()} for r in self.related
             ]
         return out
 

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .diagnostics import Diagnostic, Severity, define_rule
+from .diagnostics import Diagnostic, Message, Severity, define_rule
 from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, decode_source, split_comment
 
 if TYPE_CHECKING:
@@ -153,9 +153,9 @@ def format_bytes(data: bytes, path: str, *, max_bytes: int = DEFAULT_MAX_FILE_BY
         diagnostics.append(
             Diagnostic(
                 FORMAT_CHANGES_MEANING,
-                f"formatting would change the policy ({problem}); the file was left unchanged",
+                Message('formatting would change the policy ({problem}); the file was left unchanged', problem=problem),
                 Span.point(path),
-                help="please report this with the policy",
+                help=Message('please report this with the policy'),
             )
         )
         return FormatResult(path, data, None, diagnostics, source)
@@ -178,7 +178,7 @@ def _refuse(path, data, diagnostics, source, why) -> FormatResult:
     first = next((d for d in diagnostics if d.severity is Severity.ERROR), None)
     span = first.span if first is not None else Span.point(path)
     diagnostics = list(diagnostics) + [
-        Diagnostic(NOT_FORMATTED, f"not formatted: {why}", span, help="fix the errors above, then run `sla fmt` again")
+        Diagnostic(NOT_FORMATTED, Message('not formatted: {why}', why=why), span, help=Message('fix the errors above, then run `sla fmt` again'))
     ]
     return FormatResult(path, data, None, diagnostics, source)
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from lark import Token, Tree
 
 from . import ir
-from .diagnostics import Diagnostic, Related, Severity, define_rule
+from .diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from .source import SourceFile, Span
 
 DUPLICATE_SETTING = define_rule(
@@ -184,13 +184,13 @@ class _Item:
 
 
 _KIND_WORDS = {
-    ir.Text: "quoted text",
-    ir.Number: "a number",
-    ir.Percent: "a percentage",
-    ir.Duration: "a duration",
-    ir.DateValue: "a date",
-    ir.TimeOfDay: "a time of day",
-    ir.Flag: "true or false",
+    ir.Text: Message("quoted text"),
+    ir.Number: Message("a number"),
+    ir.Percent: Message("a percentage"),
+    ir.Duration: Message("a duration"),
+    ir.DateValue: Message("a date"),
+    ir.TimeOfDay: Message("a time of day"),
+    ir.Flag: Message("true or false"),
 }
 
 
@@ -261,31 +261,30 @@ class Lowerer:
             return value
         self._error(
             WRONG_TYPE,
-            f"{where} takes {what}, not {_KIND_WORDS.get(type(value), 'this value')}",
+            Message('{where} takes {what}, not {value}', where=where, what=what, value=_KIND_WORDS.get(type(value), Message('this value'))),
             value.span,
             help=_type_help(value, kinds),
         )
         return None
 
     def _whole(self, value, where: str, minimum: int = 0, maximum: int = MAX_COUNT) -> int | None:
-        number = self._expect(value, (ir.Number,), "a whole number", where)
+        number = self._expect(value, (ir.Number,), Message('a whole number'), where)
         if number is None:
             return None
         if not isinstance(number.value, int) or number.value < minimum:
             self._error(
                 INVALID_VALUE,
-                f"{where} must be a whole number of at least {minimum}, not {number.value}",
+                Message('{where} must be a whole number of at least {minimum}, not {number}', where=where, minimum=minimum, number=number.value),
                 number.span,
             )
             return None
         if number.value > maximum:
-            self._error(VALUE_OUT_OF_RANGE, f"{where} is {number.value:,}; the most an agreement can use is "
-                        f"{maximum:,}", number.span, help="check for a digit too many")
+            self._error(VALUE_OUT_OF_RANGE, Message('{where} is {number:,}; the most an agreement can use is {maximum:,}', where=where, number=number.value, maximum=maximum), number.span, help=Message('check for a digit too many'))
             return None
         return number.value
 
-    def _out_of_range(self, text: str, span: Span, bound: str, help: str = "check for a digit too many"):
-        self._error(VALUE_OUT_OF_RANGE, f"{_shorten(text)} is {bound}", span, help=help)
+    def _out_of_range(self, text: str, span: Span, bound: Message, help: Message = Message("check for a digit too many")):
+        self._error(VALUE_OUT_OF_RANGE, Message('{text} is {bound}', text=_shorten(text), bound=bound), span, help=help)
         return _Invalid(span)
 
     def _option(self, name: ir.Name, options: Iterable[str], what: str) -> str | None:
@@ -295,9 +294,10 @@ class Lowerer:
         guess = suggest(name.name, options)
         self._error(
             UNKNOWN_OPTION,
-            f"unknown {what} '{name.name}'",
+            Message("unknown {what} '{name}'", what=what, name=name.name),
             name.span,
-            help=(f"did you mean '{guess}'? " if guess else "") + "choose one of: " + ", ".join(options),
+            help=(Message("did you mean '{guess}'? choose one of: {options}", guess=guess, options=_choices(options))
+                  if guess else Message("choose one of: {options}", options=_choices(options))),
         )
         return None
 
@@ -312,10 +312,10 @@ class Lowerer:
             if seen and item.key not in repeatable:
                 self._error(
                     DUPLICATE_SETTING,
-                    f"{block} has more than one `{item.key}`",
+                    Message('{block} has more than one `{key}`', block=block, key=item.key),
                     item.span,
-                    help="keep one of them",
-                    related=[Related(seen[0].span, "first given here")],
+                    help=Message('keep one of them'),
+                    related=[Related(seen[0].span, Message('first given here'))],
                 )
                 continue
             seen.append(item)
@@ -332,7 +332,7 @@ class Lowerer:
 
     def _require(self, settings, key: str, block: str, span: Span, example: str) -> None:
         if key not in settings:
-            self._error(MISSING_REQUIRED, f"{block} has no `{key}`", span, help=f"add a line such as `{example}`")
+            self._error(MISSING_REQUIRED, Message('{block} has no `{key}`', block=block, key=key), span, help=Message('add a line such as `{example}`', example=example))
 
     def _header(self, children: list) -> tuple[Token, Token | None, list]:
         """Split `NAME STRING? items…` (the common block header)."""
@@ -359,30 +359,31 @@ class Lowerer:
         if kind == "NUMBER":
             number = _bounded_number(text)
             if number is None:
-                return self._out_of_range(text, span, f"larger than the largest number an agreement can use "
-                                          f"({MAX_NUMBER:,})")
+                return self._out_of_range(text, span, Message("larger than the largest number an agreement can use "
+                                                              "({limit:,})", limit=MAX_NUMBER))
             return ir.Number(number, span)
         if kind == "PERCENT":
             number = _bounded_number(text[:-1])
             if number is None or not 0 <= number <= 100:
-                return self._out_of_range(text, span, "not a percentage between 0% and 100%",
-                                          help="a rate is a share of leads: 0% to 100%")
+                return self._out_of_range(text, span, Message("not a percentage between 0% and 100%"),
+                                          help=Message("a rate is a share of leads: 0% to 100%"))
             return ir.Percent(number, span)
         if kind == "DATE":
             try:
                 day = date.fromisoformat(text)
             except ValueError:
-                self._error(INVALID_VALUE, f"{text} is not a date in the calendar", span, help="dates are YYYY-MM-DD")
+                self._error(INVALID_VALUE, Message('{text} is not a date in the calendar', text=text), span, help=Message('dates are YYYY-MM-DD'))
                 return _Invalid(span)
             if not EARLIEST_DATE <= day <= LATEST_DATE:
-                return self._out_of_range(text, span, f"outside the dates an agreement can use "
-                                          f"({EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()})",
-                                          help="check the year")
+                return self._out_of_range(text, span, Message("outside the dates an agreement can use ({earliest} to "
+                                                              "{latest})", earliest=EARLIEST_DATE.isoformat(),
+                                                              latest=LATEST_DATE.isoformat()),
+                                          help=Message("check the year"))
             return ir.DateValue(day, span)
         if kind == "TIME":
             hour, minute = (int(p) for p in text.split(":"))
             if minute > 59 or hour > 24 or (hour == 24 and minute):
-                self._error(INVALID_VALUE, f"{text} is not a time of day", span, help="times run from 00:00 to 24:00")
+                self._error(INVALID_VALUE, Message('{text} is not a time of day', text=text), span, help=Message('times run from 00:00 to 24:00'))
                 return _Invalid(span)
             return ir.TimeOfDay(hour, minute, span)
         if kind == "DURATION":
@@ -395,29 +396,29 @@ class Lowerer:
             amount = amount_text
             hint = _UNIT_HINTS.get(unit, "") if unit in _UNIT_HINTS else None
             if hint:
-                help_text = f"write {amount}{hint}"
+                help_text = Message("write {amount}{unit}", amount=amount, unit=hint)
             elif unit in _UNIT_HINTS:
-                help_text = "months vary in length: write days (e.g. 30d) or weeks"
+                help_text = Message("months vary in length: write days (e.g. 30d) or weeks")
             else:
                 guess = suggest(unit, ir.DURATION_UNITS)
-                help_text = (f"did you mean {amount}{guess}? " if guess else "") + "units: m, h, d, w, bh, bd"
-            self._error(UNKNOWN_UNIT, f"unknown duration unit '{unit}' in {text}", span, help=help_text)
+                help_text = (Message("did you mean {amount}{unit}? units: m, h, d, w, bh, bd", amount=amount, unit=guess)
+                             if guess else Message("units: m, h, d, w, bh, bd"))
+            self._error(UNKNOWN_UNIT, Message("unknown duration unit '{unit}' in {text}", unit=unit, text=text), span, help=help_text)
             return _Invalid(span)
         if "." in amount_text:
             self._error(
                 INVALID_VALUE,
-                f"durations are whole numbers: {text}",
+                Message('durations are whole numbers: {text}', text=text),
                 span,
-                help="use a smaller unit (e.g. 90m instead of 1.5h)",
+                help=Message('use a smaller unit (e.g. 90m instead of 1.5h)'),
             )
             return _Invalid(span)
         limit = MAX_DURATION[unit]
         # compared as text first: converting a number of thousands of digits is itself slow
         if len(amount_text.lstrip("0")) > len(str(limit)) or int(amount_text) > limit:
-            name = ir.DURATION_UNITS[unit][0]
-            return self._out_of_range(text, span, f"longer than the longest duration an agreement can use "
-                                      f"({limit:,}{unit}: {limit:,} {name}s, about ten years)",
-                                      help="check for a digit too many or a wrong unit")
+            return self._out_of_range(text, span, Message("longer than the longest duration an agreement can use "
+                                                          "({limit:,}{unit}, about ten years)", limit=limit, unit=unit),
+                                      help=Message("check for a digit too many or a wrong unit"))
         return ir.Duration(int(amount_text), unit, span)
 
     def names(self, meta, children):
@@ -438,21 +439,21 @@ class Lowerer:
         for extra in agreements[1:]:
             self._error(
                 DUPLICATE_SETTING,
-                "a policy file holds one agreement; this is a second `agreement` block",
+                Message('a policy file holds one agreement; this is a second `agreement` block'),
                 extra.span,
-                help="split the agreements into separate .sla files",
-                related=[Related(agreements[0].span, "first agreement")],
+                help=Message('split the agreements into separate .sla files'),
+                related=[Related(agreements[0].span, Message('first agreement'))],
             )
         if not children:
             from .source import EMPTY_POLICY
 
-            self._error(EMPTY_POLICY, "the policy has no statements", Span.point(self.path), help="start with an `agreement` block")
+            self._error(EMPTY_POLICY, Message('the policy has no statements'), Span.point(self.path), help=Message('start with an `agreement` block'))
         elif not agreements:
             self._error(
                 MISSING_REQUIRED,
-                "the policy has no `agreement` block (title, version, effective date, owner)",
+                Message('the policy has no `agreement` block (title, version, effective date, owner)'),
                 Span.point(self.path),
-                help='add `agreement "Title" { … }` at the top of the file',
+                help=Message('add `agreement "Title" { … }` at the top of the file'),
             )
         responsibilities = [r for block in buckets.get(_Responsibilities, []) for r in block.rows]
         cancellations = [c for block in buckets.get(_Cancellations, []) for c in block.rows]
@@ -477,9 +478,9 @@ class Lowerer:
     def agreement(self, meta, children):
         title_token, *items = children
         span = self._span(meta)
-        settings = self._settings(items, "the agreement", repeatable={"purpose", "amendment"})
-        self._require(settings, "version", "the agreement", span, 'version "1.0"')
-        self._require(settings, "effective", "the agreement", span, "effective 2026-04-01")
+        settings = self._settings(items, Message('the agreement'), repeatable={"purpose", "amendment"})
+        self._require(settings, "version", Message('the agreement'), span, 'version "1.0"')
+        self._require(settings, "effective", Message('the agreement'), span, "effective 2026-04-01")
         language = self._one(settings, "language")
         return ir.Agreement(
             title=self._text(title_token),
@@ -503,9 +504,9 @@ class Lowerer:
         if term is None:
             self._error(
                 MISSING_REQUIRED,
-                "the agreement renews but has no `term` to renew",
+                Message('the agreement renews but has no `term` to renew'),
                 renewal_items[0].span,
-                help="add `term 12 months` (or `term until 2027-03-31`) next to `renews …`",
+                help=Message('add `term 12 months` (or `term until 2027-03-31`) next to `renews …`'),
             )
             return None
         length, until, span = term
@@ -526,10 +527,10 @@ class Lowerer:
             elif first_approvers is not None:
                 self._error(
                     DUPLICATE_SETTING,
-                    "the agreement has more than one `amendment approved by`",
+                    Message('the agreement has more than one `amendment approved by`'),
                     item.span,
-                    help="list every approving party after one `amendment approved by`, separated by commas",
-                    related=[Related(first_approvers, "first given here")],
+                    help=Message('list every approving party after one `amendment approved by`, separated by commas'),
+                    related=[Related(first_approvers, Message('first given here'))],
                 )
             else:
                 first_approvers = item.span
@@ -542,19 +543,19 @@ class Lowerer:
     def term(self, meta, children):
         span = self._span(meta)
         if len(children) == 1:  # term until DATE
-            until = self._expect(children[0], (ir.DateValue,), "a date (YYYY-MM-DD)", "`term until`")
+            until = self._expect(children[0], (ir.DateValue,), Message('a date (YYYY-MM-DD)'), Message('`term until`'))
             if until is None:
                 return None
             return _Item("term", (None, until, span), span)
         count_token, unit_token = children
         count = _number(str(count_token))
         if not isinstance(count, int) or count < 1:
-            self._error(INVALID_VALUE, f"a term is a whole number of units, not {count_token}", self._tspan(count_token),
-                        help="e.g. `term 12 months` or `term 1 year`")
+            self._error(INVALID_VALUE, Message('a term is a whole number of units, not {count_token}', count_token=count_token), self._tspan(count_token),
+                        help=Message('e.g. `term 12 months` or `term 1 year`'))
             return None
         unit_name = self._name(unit_token)
         unit = _PLURAL_UNITS.get(unit_name.name, unit_name.name)
-        if self._option(ir.Name(unit, unit_name.span), ir.CADENCE_UNITS, "term unit") is None:
+        if self._option(ir.Name(unit, unit_name.span), ir.CADENCE_UNITS, Message('term unit')) is None:
             return None
         return _Item("term", (ir.Cadence(count, unit, span), None, span), span)
 
@@ -578,17 +579,17 @@ class Lowerer:
 
     def version(self, meta, children):
         (value,) = children
-        checked = self._expect(value, (ir.Text, ir.Number), 'a version such as "1.0"', "`version`")
+        checked = self._expect(value, (ir.Text, ir.Number), Message('a version such as "1.0"'), Message('`version`'))
         if checked is not None:
             text = checked.value if isinstance(checked, ir.Text) else _source_text(self.source, checked.span)
             checked = ir.Text(text, checked.span)
         return _Item("version", checked, self._span(meta))
 
     def effective(self, meta, children):
-        return _Item("effective", self._expect(children[0], (ir.DateValue,), "a date (YYYY-MM-DD)", "`effective`"), self._span(meta))
+        return _Item("effective", self._expect(children[0], (ir.DateValue,), Message('a date (YYYY-MM-DD)'), Message('`effective`')), self._span(meta))
 
     def language(self, meta, children):
-        return _Item("language", self._option(self._name(children[0]), ir.LANGUAGES, "document language"), self._span(meta))
+        return _Item("language", self._option(self._name(children[0]), ir.LANGUAGES, Message('document language')), self._span(meta))
 
     def purpose(self, meta, children):
         return _Item("purpose", ir.Text(self._text(children[0]), self._tspan(children[0])), self._span(meta))
@@ -600,7 +601,7 @@ class Lowerer:
     def team(self, meta, children):
         kind, *rest = children
         name, label, items = self._header(rest)
-        block = f"{kind} `{name}`"
+        block = Message('party `{name}`', name=name) if kind == "party" else Message('team `{name}`', name=name)
         settings = self._settings(items, block)
         role = self._one(settings, "role")
         return ir.Team(
@@ -629,8 +630,8 @@ class Lowerer:
         token = children[0]
         email = self._text(token)
         if not _EMAIL.fullmatch(email):
-            self._error(INVALID_VALUE, f"{email!r} is not an e-mail address", self._tspan(token),
-                        help='write the address the signer\'s certificate carries, e.g. email "aiko@example.com"')
+            self._error(INVALID_VALUE, Message('{email!r} is not an e-mail address', email=email), self._tspan(token),
+                        help=Message('write the address the signer\'s certificate carries, e.g. email "aiko@example.com"'))
             return ("email", None)
         return ("email", email)
 
@@ -641,17 +642,16 @@ class Lowerer:
         if digits[:7].lower() == "sha256:":
             digits = digits[7:]
         if not re.fullmatch(r"[0-9A-Fa-f]{64}", digits):
-            shape = f"{len(digits) // 2} bytes, a SHA-1 fingerprint?" if re.fullmatch(r"[0-9A-Fa-f]{40}", digits) \
-                else "not 64 hexadecimal digits"
-            self._error(INVALID_VALUE, f"{text!r} is not a SHA-256 certificate fingerprint ({shape})",
+            shape = (Message("{count} bytes, a SHA-1 fingerprint?", count=len(digits) // 2)
+                     if re.fullmatch(r"[0-9A-Fa-f]{40}", digits) else Message("not 64 hexadecimal digits"))
+            self._error(INVALID_VALUE, Message('{text!r} is not a SHA-256 certificate fingerprint ({shape})', text=text, shape=shape),
                         self._tspan(token),
-                        help="give the certificate's SHA-256 fingerprint: "
-                        "openssl x509 -in cert.pem -noout -fingerprint -sha256")
+                        help=Message("give the certificate's SHA-256 fingerprint: openssl x509 -in cert.pem -noout -fingerprint -sha256"))
             return ("certificate", None)
         return ("certificate", digits.lower())
 
     def role(self, meta, children):
-        return _Item("role", self._option(self._name(children[0]), ir.TEAM_ROLES, "team role"), self._span(meta))
+        return _Item("role", self._option(self._name(children[0]), ir.TEAM_ROLES, Message('team role')), self._span(meta))
 
     def reviewers(self, meta, children):
         return _Item("reviewers", children[0], self._span(meta))
@@ -659,9 +659,9 @@ class Lowerer:
     def capacity(self, meta, children):
         people_value, leads_value, period_token = children
         span = self._span(meta)
-        people = self._whole(people_value, "the number of people", 1)
-        leads = self._whole(leads_value, "leads per person", 1)
-        period = self._option(self._name(period_token), ir.PERIODS, "period")
+        people = self._whole(people_value, Message('the number of people'), 1)
+        leads = self._whole(leads_value, Message('leads per person'), 1)
+        period = self._option(self._name(period_token), ir.PERIODS, Message('period'))
         if people is None or leads is None or period is None:
             return _Item("capacity", None, span)
         return _Item("capacity", ir.Capacity(people, leads, period, span), span)
@@ -693,22 +693,22 @@ class Lowerer:
 
     def property_type(self, meta, children):
         type_token, *entries = children
-        type_name = self._option(self._name(type_token), ir.PROPERTY_TYPES, "property type")
+        type_name = self._option(self._name(type_token), ir.PROPERTY_TYPES, Message('property type'))
         options: list[ir.Text] = []
         labels: list[ir.OptionLabel] = []
         bracketed = source_slice(self.source, meta) != str(type_token)
         if type_name == "enum":
             seen: dict[str, ir.Text] = {}
             for value, label in entries:
-                text = self._expect(value, (ir.Text,), "quoted option values", "an enum option")
+                text = self._expect(value, (ir.Text,), Message('quoted option values'), Message('an enum option'))
                 if text is None:
                     continue
                 if text.value in seen:
                     self._error(
                         INVALID_VALUE,
-                        f"enum option \"{text.value}\" is listed twice",
+                        Message('enum option "{text}" is listed twice', text=text.value),
                         text.span,
-                        related=[Related(seen[text.value].span, "first listed here")],
+                        related=[Related(seen[text.value].span, Message('first listed here'))],
                     )
                     continue
                 seen[text.value] = text
@@ -718,16 +718,16 @@ class Lowerer:
             if not bracketed:
                 self._error(
                     MISSING_REQUIRED,
-                    "an enum property needs its options",
+                    Message('an enum property needs its options'),
                     self._span(meta),
-                    help='list them: enum ["yes", "no"]',
+                    help=Message('list them: enum ["yes", "no"]'),
                 )
         elif bracketed and type_name is not None:
             self._error(
                 INVALID_VALUE,
-                f"only enum properties take a list of options, not {type_name}",
+                Message('only enum properties take a list of options, not {type_name}', type_name=type_name),
                 self._span(meta),
-                help=f"write `enum [...]` or drop the list after `{type_name}`",
+                help=Message('write `enum [...]` or drop the list after `{type_name}`', type_name=type_name),
             )
         return type_name, options, labels
 
@@ -748,7 +748,7 @@ class Lowerer:
     def score_model(self, meta, children):
         name, label, items = self._header(children)
         model_id = _nfc(str(name))
-        settings = self._settings(items, f"score `{name}`", repeatable={"group"})
+        settings = self._settings(items, Message('score `{name}`', name=name), repeatable={"group"})
         groups = tuple(
             _with_ids_of_group(g, model_id) for g in self._all(settings, "group")
         )
@@ -772,7 +772,7 @@ class Lowerer:
         if rest and not isinstance(rest[0], ir.ScoreRule):
             cap_value = rest[0]
             rest = rest[1:]
-            points = self._whole(cap_value, "a group's `max`", 0)
+            points = self._whole(cap_value, Message("a group's `max`"), 0)
             cap = ir.Number(points, cap_value.span) if points is not None else None
         group = ir.ScoreGroup(
             id=_nfc(str(name)),
@@ -791,10 +791,11 @@ class Lowerer:
         points = _bounded_number(str(points_token), MAX_COUNT)
         if points is None:
             self._out_of_range(str(points_token), self._tspan(points_token),
-                               f"more points than an agreement can use (at most {MAX_COUNT:,} either way)")
+                               Message("more points than an agreement can use (at most {limit:,} either way)",
+                                       limit=MAX_COUNT))
             points = 0
         elif not isinstance(points, int):
-            self._error(INVALID_VALUE, f"points are whole numbers, not {points_token}", self._tspan(points_token))
+            self._error(INVALID_VALUE, Message('points are whole numbers, not {points_token}', points_token=points_token), self._tspan(points_token))
             points = int(points)
         return ir.ScoreRule(points, self._text(label_token), condition, span, clause_id="")
 
@@ -803,8 +804,8 @@ class Lowerer:
         name, label, items = self._header(children)
         span = self._span(meta)
         cal_id = _nfc(str(name))
-        settings = self._settings(items, f"calendar `{name}`", repeatable={"closed", "hours"})
-        self._require(settings, "timezone", f"calendar `{name}`", span, 'timezone "Asia/Tokyo"')
+        settings = self._settings(items, Message('calendar `{name}`', name=name), repeatable={"closed", "hours"})
+        self._require(settings, "timezone", Message('calendar `{name}`', name=name), span, 'timezone "Asia/Tokyo"')
         hours = [r for ranges in self._all(settings, "hours") for r in ranges]
         closed = [d for dates in self._all(settings, "closed") for d in dates]
         return ir.Calendar(
@@ -827,23 +828,24 @@ class Lowerer:
             guess = suggest(zone.value, _timezone_names())
             self._error(
                 INVALID_VALUE,
-                f"unknown time zone \"{zone.value}\"",
+                Message('unknown time zone "{zone}"', zone=zone.value),
                 zone.span,
-                help=(f'did you mean "{guess}"? ' if guess else "") + 'use an IANA name such as "Asia/Tokyo"',
+                help=(Message('did you mean "{guess}"? use an IANA name such as "Asia/Tokyo"', guess=guess) if guess
+                      else Message('use an IANA name such as "Asia/Tokyo"')),
             )
             zone = None
         return _Item("timezone", zone, self._span(meta))
 
     def working_days(self, meta, children):
-        days = [day for day in children[0] if self._option(day, ir.WEEKDAYS, "weekday") is not None]
+        days = [day for day in children[0] if self._option(day, ir.WEEKDAYS, Message('weekday')) is not None]
         return _Item("days", days, self._span(meta))
 
     def working_hours(self, meta, children):
         return _Item("hours", [c for c in children if c is not None], self._span(meta))
 
     def hour_range(self, meta, children):
-        start = self._expect(children[0], (ir.TimeOfDay,), "a time (HH:MM)", "working hours")
-        end = self._expect(children[1], (ir.TimeOfDay,), "a time (HH:MM)", "working hours")
+        start = self._expect(children[0], (ir.TimeOfDay,), Message('a time (HH:MM)'), Message('working hours'))
+        end = self._expect(children[1], (ir.TimeOfDay,), Message('a time (HH:MM)'), Message('working hours'))
         if start is None or end is None:
             return None
         return ir.HourRange(start, end, self._span(meta))
@@ -853,15 +855,15 @@ class Lowerer:
         if not re.fullmatch(r"[A-Za-z]{2}", name.name):
             self._error(
                 INVALID_VALUE,
-                f"public holidays are named by a two-letter country code, not '{name.name}'",
+                Message("public holidays are named by a two-letter country code, not '{name}'", name=name.name),
                 name.span,
-                help="e.g. `holidays JP` or `holidays US`",
+                help=Message('e.g. `holidays JP` or `holidays US`'),
             )
             return _Item("holidays", None, self._span(meta))
         return _Item("holidays", ir.Name(name.name.upper(), name.span), self._span(meta))
 
     def closed_dates(self, meta, children):
-        dates = [self._expect(v, (ir.DateValue,), "dates (YYYY-MM-DD)", "`closed`") for v in children]
+        dates = [self._expect(v, (ir.DateValue,), Message('dates (YYYY-MM-DD)'), Message('`closed`')) for v in children]
         return _Item("closed", [d for d in dates if d is not None], self._span(meta))
 
     # ------------------------------------------------------------------ stages
@@ -869,7 +871,7 @@ class Lowerer:
         name, label, items = self._header(children)
         stage_id = _nfc(str(name))
         span = self._span(meta)
-        block = f"stage `{stage_id}`"
+        block = Message('stage `{stage}`', stage=stage_id)
         settings = self._settings(
             items, block, repeatable={"marker", "deadline", "escalate", "transition"}
         )
@@ -879,9 +881,9 @@ class Lowerer:
             if marker.kind in seen_markers:
                 self._error(
                     DUPLICATE_SETTING,
-                    f"{block} is marked `{marker.kind}` twice",
+                    Message('{block} is marked `{marker}` twice', block=block, marker=marker.kind),
                     marker.span,
-                    related=[Related(seen_markers[marker.kind].span, "first marked here")],
+                    related=[Related(seen_markers[marker.kind].span, Message('first marked here'))],
                 )
                 continue
             seen_markers[marker.kind] = marker
@@ -892,10 +894,10 @@ class Lowerer:
             if d.kind in by_kind:
                 self._error(
                     DUPLICATE_SETTING,
-                    f"{block} has more than one `{d.kind}` deadline",
+                    Message('{block} has more than one `{kind}` deadline', block=block, kind=d.kind),
                     d.span,
-                    help="keep one; put the stricter internal target after `target`",
-                    related=[Related(by_kind[d.kind].span, "first given here")],
+                    help=Message('keep one; put the stricter internal target after `target`'),
+                    related=[Related(by_kind[d.kind].span, Message('first given here'))],
                 )
                 continue
             by_kind[d.kind] = replace(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
@@ -929,7 +931,7 @@ class Lowerer:
         if handoff is not None:
             handoff = replace(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
         hubspot = self._one(settings, "hubspot")
-        if hubspot is not None and self._option(hubspot, ir.HUBSPOT_LIFECYCLE_STAGES, "HubSpot lifecycle stage") is None:
+        if hubspot is not None and self._option(hubspot, ir.HUBSPOT_LIFECYCLE_STAGES, Message('HubSpot lifecycle stage')) is None:
             hubspot = None
         return ir.Stage(
             id=stage_id,
@@ -964,8 +966,8 @@ class Lowerer:
         kind_token, within_value, *rest = children
         span = self._span(meta)
         kind = str(kind_token)
-        within = self._expect(within_value, (ir.Duration,), "a duration such as 24h or 5bd", f"`{kind} within`")
-        settings = self._settings(rest, f"a `{kind}` deadline")
+        within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), Message('`{kind} within`', kind=kind))
+        settings = self._settings(rest, Message('a `{kind}` deadline', kind=kind))
         target = self._one(settings, "target")
         if within is None:
             return None
@@ -974,7 +976,7 @@ class Lowerer:
         return _Item("deadline", deadline, span)
 
     def deadline_target(self, meta, children):
-        target = self._expect(children[0], (ir.Duration,), "a duration such as 12h", "`target`")
+        target = self._expect(children[0], (ir.Duration,), Message('a duration such as 12h'), Message('`target`'))
         return _Item("target", target, self._span(meta))
 
     def follow_up(self, meta, children):
@@ -983,16 +985,16 @@ class Lowerer:
         offsets_values = [c for c in rest if not isinstance(c, (list, Token))]
         channels = next((c for c in rest if isinstance(c, list)), [])
         owner_token = next((c for c in rest if isinstance(c, Token)), None)
-        attempts = self._whole(attempts_value, "the number of follow-ups", 1, MAX_FOLLOW_UPS)
-        offsets = [self._expect(v, (ir.Duration,), "durations such as 0d, 3d, 7d", "follow-up offsets") for v in offsets_values]
+        attempts = self._whole(attempts_value, Message('the number of follow-ups'), 1, MAX_FOLLOW_UPS)
+        offsets = [self._expect(v, (ir.Duration,), Message('durations such as 0d, 3d, 7d'), Message('follow-up offsets')) for v in offsets_values]
         if attempts is None or any(o is None for o in offsets):
             return None
         if attempts != len(offsets):
             self._error(
                 INVALID_VALUE,
-                f"{attempts} follow-ups but {len(offsets)} offset{'s' if len(offsets) != 1 else ''}",
+                Message('{attempts} follow-ups but {offsets} offsets', attempts=attempts, offsets=len(offsets)),
                 span,
-                help="give one offset (time after entering the stage) per follow-up",
+                help=Message('give one offset (time after entering the stage) per follow-up'),
             )
             return None
         follow = ir.FollowUp(
@@ -1006,7 +1008,7 @@ class Lowerer:
         to_token, after_value, *rest = children
         on = next((str(c) for c in rest if isinstance(c, Token)), None)
         channels = next((c for c in rest if isinstance(c, list)), [])
-        after = self._expect(after_value, (ir.Duration,), "a duration such as 24h", "`escalate … after`")
+        after = self._expect(after_value, (ir.Duration,), Message('a duration such as 24h'), Message('`escalate … after`'))
         if after is None:
             return None
         return _Item("escalate", ir.Escalation("", self._name(to_token), after, on, tuple(channels), span, ""), span)
@@ -1016,9 +1018,9 @@ class Lowerer:
         sender, *items = children
         within = None
         if items and not isinstance(items[0], _Item):  # `within D` on the header line
-            within = self._expect(items[0], (ir.Duration,), "a duration such as 2h", "`handoff … within`")
+            within = self._expect(items[0], (ir.Duration,), Message('a duration such as 2h'), Message('`handoff … within`'))
             items = items[1:]
-        settings = self._settings(items, "the handoff")
+        settings = self._settings(items, Message('the handoff'))
         handoff = ir.Handoff(
             "",
             self._name(sender),
@@ -1041,7 +1043,7 @@ class Lowerer:
 
     def channel(self, meta, children):
         name = self._name(children[0])
-        kind = self._option(name, ir.CHANNELS, "channel")
+        kind = self._option(name, ir.CHANNELS, Message('channel'))
         if kind is None:
             return None
         target = self._text(children[1]) if len(children) > 1 else None
@@ -1054,7 +1056,7 @@ class Lowerer:
         if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
             label = self._text(rest[0])
             rest = rest[1:]
-        settings = self._settings(rest, "a transition")
+        settings = self._settings(rest, Message('a transition'))
         condition = self._one(settings, "when")
         after = self._one(settings, "after")
         record = tuple(self._one(settings, "record", ()))
@@ -1068,7 +1070,7 @@ class Lowerer:
         return _Item("when", children[0], self._span(meta))
 
     def after(self, meta, children):
-        after = self._expect(children[0], (ir.Duration,), "a duration such as 30d", "`after`")
+        after = self._expect(children[0], (ir.Duration,), Message('a duration such as 30d'), Message('`after`'))
         return _Item("after", after, self._span(meta))
 
     def record(self, meta, children):
@@ -1119,8 +1121,8 @@ class Lowerer:
         return self._expect(
             value,
             (ir.Text, ir.Number, ir.Flag, ir.DateValue),
-            "a number, quoted text, true/false or a date",
-            "a condition",
+            Message('a number, quoted text, true/false or a date'),
+            Message('a condition'),
         )
 
     # ------------------------------------------------------------------ priorities
@@ -1141,7 +1143,7 @@ class Lowerer:
         name, label, items = self._header(children)
         kpi_id = _nfc(str(name))
         span = self._span(meta)
-        block = f"kpi `{kpi_id}`"
+        block = Message('KPI `{kpi}`', kpi=kpi_id)
         settings = self._settings(items, block)
         self._require(settings, "measure", block, span, "measure count mql per month")
         measure_item = self._one(settings, "measure")
@@ -1154,7 +1156,9 @@ class Lowerer:
         if measure is not None:
             expected = _MEASURE_VALUE[type(measure)]
             for what, item in (("target", target), ("alert", alert)):
-                if item is not None and self._expect(item.value, expected[0], expected[1], f"the {what} of a {expected[2]} KPI") is None:
+                where = (Message("the target of a `{kind}` KPI", kind=expected[2]) if what == "target"
+                         else Message("the alert of a `{kind}` KPI", kind=expected[2]))
+                if item is not None and self._expect(item.value, expected[0], expected[1], where) is None:
                     if what == "target":
                         target = None
                     else:
@@ -1177,7 +1181,7 @@ class Lowerer:
     def measure(self, meta, children):
         measure, period_token = children
         period = self._name(period_token)
-        if self._option(period, ir.PERIODS, "period") is None:
+        if self._option(period, ir.PERIODS, Message('period')) is None:
             period = None
         return _Item("measure", (measure, period), self._span(meta))
 
@@ -1213,7 +1217,7 @@ class Lowerer:
         span = self._span(meta)
         if isinstance(value, _Invalid):
             return None
-        settings = self._settings(options, "an alert")
+        settings = self._settings(options, Message('an alert'))
         alert = ir.Alert(
             str(op),
             value,
@@ -1243,7 +1247,7 @@ class Lowerer:
 
     def information_item(self, meta, children):
         text_token, *rest = children
-        settings = self._settings(rest, f"\"{self._text(text_token)}\"")
+        settings = self._settings(rest, Message('"{text}"', text=self._text(text_token)))
         within, anchor = self._one(settings, "within", (None, None))
         return ir.InformationItem(
             self._text(text_token), within, self._one(settings, "recorded in"), self._span(meta), "",
@@ -1252,7 +1256,7 @@ class Lowerer:
 
     def information_within(self, meta, children):
         value, *rest = children
-        within = self._expect(value, (ir.Duration,), "a duration such as 3bd", "`within`")
+        within = self._expect(value, (ir.Duration,), Message('a duration such as 3bd'), Message('`within`'))
         anchor = None
         if rest:
             event, stage = rest
@@ -1276,10 +1280,10 @@ class Lowerer:
             if role in by_role:
                 self._error(
                     DUPLICATE_SETTING,
-                    f"`{role}` is given twice for \"{self._text(task)}\"",
+                    Message('`{role}` is given twice for "{task}"', role=role, task=self._text(task)),
                     self._tspan(role_token),
-                    help=f"list every team after one `{role}`, separated by commas",
-                    related=[Related(first[role], "first given here")],
+                    help=Message('list every team after one `{role}`, separated by commas', role=role),
+                    related=[Related(first[role], Message('first given here'))],
                 )
                 continue
             by_role[role] = names
@@ -1301,7 +1305,7 @@ class Lowerer:
     def review(self, meta, children):
         name, label, items = self._header(children)
         review_id = _nfc(str(name))
-        settings = self._settings(items, f"review `{review_id}`", repeatable={"agenda"})
+        settings = self._settings(items, Message('review `{review}`', review=review_id), repeatable={"agenda"})
         return ir.Review(
             id=review_id,
             label=self._text(label) if label else review_id,
@@ -1322,16 +1326,16 @@ class Lowerer:
         if len(children) == 2:
             every = _bounded_number(str(children[0]), MAX_COUNT)
             if every is not None and (not isinstance(every, int) or every < 1):
-                self._error(INVALID_VALUE, f"a cadence counts whole units, not {children[0]}", self._tspan(children[0]))
+                self._error(INVALID_VALUE, Message('a cadence counts whole units, not {children}', children=children[0]), self._tspan(children[0]))
                 return None
         unit_name = self._name(children[-1])
         unit = _PLURAL_UNITS.get(unit_name.name, unit_name.name)
-        if self._option(ir.Name(unit, unit_name.span), ir.CADENCE_UNITS, "cadence unit") is None:
+        if self._option(ir.Name(unit, unit_name.span), ir.CADENCE_UNITS, Message('cadence unit')) is None:
             return None
         if every is None or every > MAX_CADENCE[unit]:
             self._out_of_range(f"every {children[0]} {unit_name.name}", self._tspan(children[0]),
-                               f"longer than the longest cadence an agreement can use (every "
-                               f"{MAX_CADENCE[unit]} {unit}s, ten years)")
+                               Message("longer than the longest cadence an agreement can use (`every {count} {unit}s`, "
+                                       "ten years)", count=MAX_CADENCE[unit], unit=unit))
             return None
         return _Item("every", ir.Cadence(every, unit, span), span)
 
@@ -1339,21 +1343,21 @@ class Lowerer:
         return _Item("attendees", children[0], self._span(meta))
 
     def covers(self, meta, children):
-        topics = [t for t in children[0] if self._option(t, ir.REVIEW_TOPICS, "review topic") is not None]
+        topics = [t for t in children[0] if self._option(t, ir.REVIEW_TOPICS, Message('review topic')) is not None]
         return _Item("covers", topics, self._span(meta))
 
     def agenda(self, meta, children):
         return _Item("agenda", ir.Text(self._text(children[0]), self._tspan(children[0])), self._span(meta))
 
     def last_held(self, meta, children):
-        held = self._expect(children[0], (ir.DateValue,), "a date (YYYY-MM-DD)", "`last held`")
+        held = self._expect(children[0], (ir.DateValue,), Message('a date (YYYY-MM-DD)'), Message('`last held`'))
         return _Item("last held", held, self._span(meta))
 
     # ------------------------------------------------------------------ translations
     def translation(self, meta, children):
         lang_token, *entries = children
         lang = self._name(lang_token)
-        if self._option(lang, ir.LANGUAGES, "document language") is None:
+        if self._option(lang, ir.LANGUAGES, Message('document language')) is None:
             return None
         kept: list[ir.TranslationEntry] = []
         first: dict[str, ir.TranslationEntry] = {}
@@ -1361,10 +1365,10 @@ class Lowerer:
             if entry.source in first:
                 self._error(
                     DUPLICATE_SETTING,
-                    f"`translation {lang.name}` translates \"{entry.source}\" twice",
+                    Message('`translation {lang}` translates "{source}" twice', lang=lang.name, source=entry.source),
                     entry.span,
-                    help="keep one translation of each text",
-                    related=[Related(first[entry.source].span, "first translated here")],
+                    help=Message('keep one translation of each text'),
+                    related=[Related(first[entry.source].span, Message('first translated here'))],
                 )
                 continue
             first[entry.source] = entry
@@ -1405,11 +1409,11 @@ def _cover(first: Span, last: Span) -> Span:
     return Span(first.path, first.line, first.column, last.end_line, last.end_column)
 
 _MEASURE_VALUE = {
-    ir.CountMeasure: ((ir.Number,), "a number", "count"),
-    ir.ConversionMeasure: ((ir.Percent,), "a percentage such as 20%", "rate"),
-    ir.ComplianceMeasure: ((ir.Percent,), "a percentage such as 95%", "rate"),
-    ir.AverageMeasure: ((ir.Number,), "a number", "average"),
-    ir.DurationMeasure: ((ir.Duration,), "a duration such as 48h", "time"),
+    ir.CountMeasure: ((ir.Number,), Message("a number"), "count"),
+    ir.ConversionMeasure: ((ir.Percent,), Message("a percentage such as 20%"), "rate"),
+    ir.ComplianceMeasure: ((ir.Percent,), Message("a percentage such as 95%"), "rate"),
+    ir.AverageMeasure: ((ir.Number,), Message("a number"), "average"),
+    ir.DurationMeasure: ((ir.Duration,), Message("a duration such as 48h"), "time"),
 }
 
 
@@ -1485,16 +1489,21 @@ def _unquote(token: str) -> str:
     return _nfc("".join(out))
 
 
-def _type_help(value, kinds: tuple[type, ...]) -> str | None:
+def _type_help(value, kinds: tuple[type, ...]) -> Message | None:
     if ir.Percent in kinds and isinstance(value, ir.Number):
-        return f"write it as a percentage: {value.value}%"
+        return Message("write it as a percentage: {value}%", value=value.value)
     if ir.Duration in kinds and isinstance(value, ir.Number):
-        return f"add a unit: {value.value}h (hours), {value.value}d (days) or {value.value}bd (business days)"
+        return Message("add a unit: {value}h (hours), {value}d (days) or {value}bd (business days)", value=value.value)
     if ir.Number in kinds and isinstance(value, ir.Percent):
-        return f"a count is a plain number: {value.value}"
+        return Message("a count is a plain number: {value}", value=value.value)
     if ir.DateValue in kinds and isinstance(value, ir.Text):
-        return "write dates without quotes: 2026-04-01"
+        return Message("write dates without quotes: 2026-04-01")
     return None
+
+
+def _choices(options: Iterable[str]) -> Listing:
+    options = tuple(options)
+    return Listing(options, limit=len(options), quote=False)
 
 
 def _source_text(source: SourceFile, span: Span) -> str:
@@ -1568,9 +1577,9 @@ def limits_before_parsing(source: SourceFile) -> list[Diagnostic]:
             start = first_over.start() + len(first_over.group()) - len(first_over.group().lstrip(" \t"))
             out.append(Diagnostic(
                 TOO_MANY_DECLARATIONS,
-                f"the policy has {count:,} {what}; the limit is {limit:,} (nothing was parsed)",
+                Message('the policy has {count:,} {what}; the limit is {limit:,} (nothing was parsed)', count=count, what=Message("stages") if what == "stages" else Message("score rules"), limit=limit),
                 source.span(start, start + 1),
-                help="an agreement between teams needs far fewer; check the tool that wrote this file",
+                help=Message('an agreement between teams needs far fewer; check the tool that wrote this file'),
             ))
     return out
 
@@ -1584,21 +1593,23 @@ def _check_limits(tree: Tree, policy: ir.Policy, source: SourceFile) -> list[Dia
     for token in tokens:
         limit = MAX_STRING_CHARS + 2 if token.type == "STRING" else MAX_NAME_CHARS
         if len(token) > limit:
-            what = "quoted text" if token.type == "STRING" else "name"
+            quoted = token.type == "STRING"
+            length, allowed = len(token) - (2 if quoted else 0), limit - (2 if quoted else 0)
             out.append(Diagnostic(
                 STRING_TOO_LONG,
-                f"{what} is {len(token) - (2 if token.type == 'STRING' else 0):,} characters long; the limit is "
-                f"{limit - (2 if token.type == 'STRING' else 0):,}",
+                Message("quoted text is {length:,} characters long; the limit is {limit:,}", length=length, limit=allowed)
+                if quoted else
+                Message("name is {length:,} characters long; the limit is {limit:,}", length=length, limit=allowed),
                 Span(source.path, token.line, token.column, token.line, token.column + 1),
-                help="shorten it" + (" (or close the quote where the text should end)" if token.type == "STRING" else ""),
+                help=Message("shorten it (or close the quote where the text should end)") if quoted else Message("shorten it"),
             ))
     rules = [r for model in policy.scores for group in model.groups for r in group.rules]
-    for items, limit, what in ((policy.stages, MAX_STAGES, "stages"), (rules, MAX_SCORE_RULES, "score rules")):
+    for items, limit, what in ((policy.stages, MAX_STAGES, Message("stages")), (rules, MAX_SCORE_RULES, Message("score rules"))):
         if len(items) > limit:
             out.append(Diagnostic(
                 TOO_MANY_DECLARATIONS,
-                f"the policy has {len(items):,} {what}; the limit is {limit:,}",
+                Message('the policy has {items_count:,} {what}; the limit is {limit:,}', items_count=len(items), what=what, limit=limit),
                 items[limit].span if not hasattr(items[limit], "name_span") else items[limit].name_span,
-                help="an agreement between teams needs far fewer; check the tool that wrote this file",
+                help=Message('an agreement between teams needs far fewer; check the tool that wrote this file'),
             ))
     return out

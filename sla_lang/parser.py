@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from .diagnostics import Diagnostic, Severity, define_rule
+from .diagnostics import Diagnostic, Listing, Message, Severity, define_rule
 from .resources import grammar_path
 from .source import Span, split_comment
 
@@ -116,40 +116,40 @@ TOP_LEVEL_KEYWORDS = (
 
 # What a terminal is called in a message. Keywords are shown as `'owner'`.
 _TERMINAL_NAMES = {
-    "NAME": "a name",
-    "STRING": "a quoted text",
-    "NUMBER": "a number",
-    "PERCENT": "a percentage (e.g. 20%)",
-    "DURATION": "a duration (e.g. 24h, 5bd)",
-    "DATE": "a date (YYYY-MM-DD)",
-    "TIME": "a time (HH:MM)",
+    "NAME": Message("a name"),
+    "STRING": Message("a quoted text"),
+    "NUMBER": Message("a number"),
+    "PERCENT": Message("a percentage (e.g. 20%)"),
+    "DURATION": Message("a duration (e.g. 24h, 5bd)"),
+    "DATE": Message("a date (YYYY-MM-DD)"),
+    "TIME": Message("a time (HH:MM)"),
     "TRUE": "'true'",
     "FALSE": "'false'",
-    "COMPARATOR": "a comparison (==, !=, >=, <=, >, <)",
+    "COMPARATOR": Message("a comparison (==, !=, >=, <=, >, <)"),
     "ARROW": "'->'",
-    "_NL": "the end of the line",
-    "$END": "the end of the file",
+    "_NL": Message("the end of the line"),
+    "$END": Message("the end of the file"),
 }
 _VALUE_TERMINALS = {"STRING", "NUMBER", "PERCENT", "DURATION", "DATE", "TIME", "TRUE", "FALSE", "NAME"}
 
 # Characters people type by mistake, with what to write instead.
 _CHARACTER_HINTS = {
-    "\u3000": "this is a full-width space (U+3000); use an ordinary space",
-    "'": "quoted text uses double quotes: \"like this\"",
-    "\u201c": "use plain double quotes \" instead of typographic quotes",
-    "\u201d": "use plain double quotes \" instead of typographic quotes",
-    "\u300c": "use plain double quotes \" instead of 「」",
-    "\u300d": "use plain double quotes \" instead of 「」",
-    ":": "sla-lang does not use ':' — write `owner marketing`, not `owner: marketing`",
-    "=": "compare with `==`; settings need no `=` (write `owner marketing`)",
-    "\uff1d": "full-width '＝': compare with `==`",
-    "\uff1e": "full-width '＞': use `>`",
-    "\uff1c": "full-width '＜': use `<`",
-    "\uff08": "full-width '（': use `(`",
-    "\uff09": "full-width '）': use `)`",
-    "\uff0c": "full-width '，': use `,`",
-    "\u3001": "Japanese comma '、': use `,` between items",
-    "\t": "tab characters are allowed only as indentation",
+    "\u3000": Message("this is a full-width space (U+3000); use an ordinary space"),
+    "'": Message("quoted text uses double quotes: \"like this\""),
+    "\u201c": Message("use plain double quotes \" instead of typographic quotes"),
+    "\u201d": Message("use plain double quotes \" instead of typographic quotes"),
+    "\u300c": Message("use plain double quotes \" instead of 「」"),
+    "\u300d": Message("use plain double quotes \" instead of 「」"),
+    ":": Message("sla-lang does not use ':' — write `owner marketing`, not `owner: marketing`"),
+    "=": Message("compare with `==`; settings need no `=` (write `owner marketing`)"),
+    "\uff1d": Message("full-width '＝': compare with `==`"),
+    "\uff1e": Message("full-width '＞': use `>`"),
+    "\uff1c": Message("full-width '＜': use `<`"),
+    "\uff08": Message("full-width '（': use `(`"),
+    "\uff09": Message("full-width '）': use `)`"),
+    "\uff0c": Message("full-width '，': use `,`"),
+    "\u3001": Message("Japanese comma '、': use `,` between items"),
+    "\t": Message("tab characters are allowed only as indentation"),
 }
 
 
@@ -256,31 +256,32 @@ def _punctuation_terminals() -> dict[str, str]:
     }
 
 
-def describe_terminal(name: str) -> str:
+def describe_terminal(name: str) -> Message | str:
     if name in _TERMINAL_NAMES:
         return _TERMINAL_NAMES[name]
     keyword = _keyword_terminals().get(name) or _punctuation_terminals().get(name)
     return f"'{keyword}'" if keyword else name.lower()
 
 
-def describe_expected(expected: set[str]) -> str:
+def describe_expected(expected: set[str]) -> Message | str:
     names = set(expected)
-    parts: list[str] = []
+    parts: list[Message | str] = []
     if {"NUMBER", "DURATION", "DATE", "STRING"} <= names:
         names -= _VALUE_TERMINALS
-        parts.append("a value")
+        parts.append(Message("a value"))
     keywords = sorted(_keyword_terminals()[n] for n in names if n in _keyword_terminals())
     others = sorted(describe_terminal(n) for n in names if n not in _keyword_terminals())
     parts.extend(others)
     if len(keywords) > 8:
-        parts.append("a keyword such as " + ", ".join(f"'{k}'" for k in keywords[:6]))
+        parts.append(Message("a keyword such as {keywords}",
+                             keywords=Listing((f"'{k}'" for k in keywords[:6]), limit=6, quote=False)))
     else:
         parts.extend(f"'{k}'" for k in keywords)
     if not parts:
-        return "nothing more"
+        return Message("nothing more")
     if len(parts) == 1:
         return parts[0]
-    return ", ".join(parts[:-1]) + " or " + parts[-1]
+    return Message("{choices} or {last}", choices=Listing(parts[:-1], limit=len(parts), quote=False), last=parts[-1])
 
 
 @dataclass
@@ -318,9 +319,9 @@ def _find_too_deep(tree: Tree, source: SourceFile) -> Diagnostic | None:
             line_span = span or Span.point(source.path)
             return Diagnostic(
                 NESTING_TOO_DEEP,
-                f"expression is nested more than {MAX_TREE_DEPTH} levels deep",
+                Message('expression is nested more than {limit} levels deep', limit=MAX_TREE_DEPTH),
                 Span(source.path, line_span.line, line_span.column, line_span.line, line_span.column + 1),
-                help="flatten the condition: `a and b and c` needs no parentheses",
+                help=Message('flatten the condition: `a and b and c` needs no parentheses'),
             )
         for child in node.children:
             if isinstance(child, Tree):
@@ -360,7 +361,7 @@ class _RecoveringParse:
             if self.errors >= MAX_SYNTAX_ERRORS:
                 self._add(
                     TOO_MANY_ERRORS,
-                    f"stopped after {MAX_SYNTAX_ERRORS} syntax errors",
+                    Message('stopped after {limit} syntax errors', limit=MAX_SYNTAX_ERRORS),
                     self.source.span(resume_at, resume_at + 1) if resume_at < len(self.text) else
                     self.source.span(len(self.source.text), len(self.source.text) + 1),
                     force=True,
@@ -372,7 +373,7 @@ class _RecoveringParse:
                 stop = min(self.stop_offset, len(self.source.text))
                 self._add(
                     TOO_MANY_ERRORS,
-                    f"stopped after {MAX_SYNTAX_ERRORS} syntax errors",
+                    Message('stopped after {limit} syntax errors', limit=MAX_SYNTAX_ERRORS),
                     self.source.span(stop, stop + 1),
                     force=True,
                 )
@@ -395,16 +396,16 @@ class _RecoveringParse:
         if char == '"':
             self._add(
                 UNTERMINATED_STRING,
-                "quoted text is not closed on this line",
+                Message('quoted text is not closed on this line'),
                 self.source.span(offset, self._line_end(offset)),
-                help='add the closing " (write \\" for a quote inside the text)',
+                help=Message('add the closing " (write \\" for a quote inside the text)'),
             )
             return
         hint = _CHARACTER_HINTS.get(char)
         if hint is None and char in "-=" and self.text.startswith(("=>", "=="), offset):
-            hint = "transitions are written `-> stage`"
+            hint = Message("transitions are written `-> stage`")
         shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
-        self._add(UNEXPECTED_CHARACTER, f"unexpected character '{shown}'", span, help=hint)
+        self._add(UNEXPECTED_CHARACTER, Message("unexpected character '{shown}'", shown=shown), span, help=hint)
 
     def _report_token(self, exc) -> None:
         token = exc.token
@@ -413,25 +414,25 @@ class _RecoveringParse:
         if token.type == "_NL":
             line, column = self.source.position(start)
             span = Span(self.source.path, line, column, line, column + 1)
-            found = "the end of the line"
+            found = Message("the end of the line")
         else:
             span = self.source.span(start, start + max(len(token.value), 1))
             found = f"'{token.value}'" if token.value else describe_terminal(token.type)
-        message = f"unexpected {found}; expected {describe_expected(expected)}"
+        message = Message("unexpected {found}; expected {expected}", found=found, expected=describe_expected(expected))
         help_text = None
         word = str(token.value)
         keywords = {_keyword_terminals()[n] for n in expected if n in _keyword_terminals()}
         if word.isidentifier() and keywords and word not in keywords:
             close = difflib.get_close_matches(word, sorted(keywords), n=1, cutoff=0.6)
             if close:
-                help_text = f"did you mean '{close[0]}'?"
+                help_text = Message("did you mean '{keyword}'?", keyword=close[0])
         if help_text is None and token.type == "RBRACE" and not self._open_braces():
-            message = "unexpected '}': no block is open here"
-            help_text = "delete this '}' or add the '{' it closes"
+            message = Message("unexpected '}': no block is open here")
+            help_text = Message("delete this '}' or add the '{' it closes")
         if help_text is None and token.type == "NUMBER" and "DURATION" in expected:
-            help_text = f"add a unit: {token.value}h (hours) or {token.value}bd (business days)"
+            help_text = Message("add a unit: {amount}h (hours) or {amount}bd (business days)", amount=token.value)
         if help_text is None and token.type == "_NL" and "LBRACE" in expected:
-            help_text = "a block starts with '{' at the end of this line"
+            help_text = Message("a block starts with '{' at the end of this line")
         self._add(UNEXPECTED_TOKEN, message, span, help=help_text)
 
     # ------------------------------------------------------------------ repairs
@@ -461,9 +462,9 @@ class _RecoveringParse:
         for brace in braces[-needed:][::-1] if needed else []:
             self._add(
                 UNCLOSED_BLOCK,
-                f"block opened here is not closed before '{token.value}' on line {token.line}",
+                Message("block opened here is not closed before '{token}' on line {line}", token=token.value, line=token.line),
                 self.source.span(brace.start_pos, brace.start_pos + 1),
-                help=f"add a line with '}}' before line {token.line}",
+                help=Message("add a line with '}}' before line {line}", line=token.line),
                 force=True,
             )
         for _ in range(needed):
@@ -482,16 +483,16 @@ class _RecoveringParse:
         for brace in braces:
             self._add(
                 UNCLOSED_BLOCK,
-                "block opened here is never closed",
+                Message('block opened here is never closed'),
                 self.source.span(brace.start_pos, brace.start_pos + 1),
-                help="add a line with '}' at the end of the block",
+                help=Message("add a line with '}' at the end of the block"),
                 force=True,
             )
         if not braces:
             end = len(self.source.text)
             self._add(
                 UNEXPECTED_TOKEN,
-                f"unexpected end of file; expected {describe_expected(set(exc.expected or ()))}",
+                Message('unexpected end of file; expected {expected}', expected=describe_expected(set(exc.expected or ()))),
                 self.source.span(max(end - 1, 0), max(end, 1)),
             )
         last = exc.token
@@ -627,12 +628,12 @@ class _RecoveringParse:
         except (UnexpectedInput, EOFError):
             char = self.text[offset]
             shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
-            self._add(UNEXPECTED_CHARACTER, f"unexpected character '{shown}'",
+            self._add(UNEXPECTED_CHARACTER, Message("unexpected character '{shown}'", shown=shown),
                       self.source.span(offset, offset + 1), help=_CHARACTER_HINTS.get(char))
             return
         self._add(
             UNEXPECTED_TOKEN,
-            f"unexpected '{token.value}'; expected {describe_expected(expected)}",
+            Message("unexpected '{token}'; expected {expected}", token=token.value, expected=describe_expected(expected)),
             self.source.span(token.start_pos, token.start_pos + max(len(token.value), 1)),
         )
 
@@ -647,9 +648,9 @@ class _RecoveringParse:
             for brace in braces:
                 self._add(
                     UNCLOSED_BLOCK,
-                    "block opened here is never closed",
+                    Message('block opened here is never closed'),
                     self.source.span(brace.start_pos, brace.start_pos + 1),
-                    help="add a line with '}' at the end of the block",
+                    help=Message("add a line with '}' at the end of the block"),
                     force=True,
                 )
         for _ in range(2 * len(state.state_stack) + 2):

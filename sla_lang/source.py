@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .diagnostics import Diagnostic, Severity, define_rule
+from .diagnostics import Diagnostic, Severity, define_rule, Message
 
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -184,10 +184,10 @@ class TooLarge(OSError):
         super().__init__(f"more than {limit:,} bytes")
         self.size, self.limit, self.exact = size, limit, exact
 
-    def describe(self) -> str:
+    def describe(self) -> Message:
         if self.exact:
-            return f"file is {self.size:,} bytes, over the {self.limit:,}-byte limit"
-        return f"file holds more than {self.limit:,} bytes (the limit); reading stopped there"
+            return Message("file is {size:,} bytes, over the {max_bytes:,}-byte limit", size=self.size, max_bytes=self.limit)
+        return Message("file holds more than {max_bytes:,} bytes (the limit); reading stopped there", max_bytes=self.limit)
 
 
 def read_limited(path: Path | str, limit: int) -> bytes:
@@ -229,7 +229,7 @@ def read_source(
         reason = exc.strerror or str(exc)
         if isinstance(exc, IsADirectoryError):
             reason = f"{name} is a directory"
-        return None, [Diagnostic(UNREADABLE_FILE, f"cannot read {name}: {reason}", Span.point(name))]
+        return None, [Diagnostic(UNREADABLE_FILE, Message('cannot read {name}: {reason}', name=name, reason=reason), Span.point(name))]
     return decode_source(name, data, max_bytes=max_bytes)
 
 
@@ -238,7 +238,7 @@ def too_large(name: str, exc: TooLarge) -> Diagnostic:
         FILE_TOO_LARGE,
         exc.describe(),
         Span.point(name),
-        help="raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy",
+        help=Message('raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy'),
     )
 
 
@@ -250,18 +250,18 @@ def decode_source(
         return None, [
             Diagnostic(
                 FILE_TOO_LARGE,
-                f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit",
+                Message('file is {data_count:,} bytes, over the {max_bytes:,}-byte limit', data_count=len(data), max_bytes=max_bytes),
                 Span.point(name),
-                help="raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy",
+                help=Message('raise `max-file-size` under [tool.sla] in pyproject.toml if this is really a policy'),
             )
         ]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None, [
             Diagnostic(
                 INVALID_ENCODING,
-                "file is UTF-16; policies must be UTF-8",
+                Message('file is UTF-16; policies must be UTF-8'),
                 Span.point(name),
-                help="save the file as UTF-8 (in most editors: 'Save with encoding' → UTF-8)",
+                help=Message("save the file as UTF-8 (in most editors: 'Save with encoding' → UTF-8)"),
             )
         ]
     nul = data.find(b"\x00")
@@ -270,25 +270,25 @@ def decode_source(
         return None, [
             Diagnostic(
                 BINARY_FILE,
-                "file contains a NUL byte; it looks binary, not a text policy",
+                Message('file contains a NUL byte; it looks binary, not a text policy'),
                 Span.point(name, line, column),
-                help="point sla at the .sla source, not at a generated or binary file",
+                help=Message('point sla at the .sla source, not at a generated or binary file'),
             )
         ]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, column = _byte_position(data, exc.start)
-        hint = "save the file as UTF-8"
+        hint = Message("save the file as UTF-8")
         try:
             data.decode("cp932")
-            hint = "the file looks like Shift_JIS (cp932); convert it with `iconv -f cp932 -t utf-8`"
+            hint = Message("the file looks like Shift_JIS (cp932); convert it with `iconv -f cp932 -t utf-8`")
         except UnicodeDecodeError:
             pass
         return None, [
             Diagnostic(
                 INVALID_ENCODING,
-                f"invalid UTF-8 byte 0x{data[exc.start]:02x}",
+                Message('invalid UTF-8 byte 0x{data:02x}', data=data[exc.start]),
                 Span.point(name, line, column),
                 help=hint,
             )
@@ -301,9 +301,9 @@ def decode_source(
     diagnostics = [
         Diagnostic(
             BIDI_CONTROL,
-            f"bidirectional control character U+{ord(ch):04X} ({BIDI_CONTROLS[ch]})",
+            Message('bidirectional control character U+{ch:04X} ({BIDI_CONTROLS})', ch=ord(ch), BIDI_CONTROLS=BIDI_CONTROLS[ch]),
             source.span(offset, offset + 1),
-            help="delete it; it is invisible in most editors (search for the code point)",
+            help=Message('delete it; it is invisible in most editors (search for the code point)'),
         )
         for offset, ch in _find_bidi(text)
     ]

@@ -270,7 +270,9 @@ def test_init_scaffolds_a_repository_whose_policy_checks_clean(tmp_path, lang):
     for name in ("policies/sla.sla", ".pre-commit-config.yaml", ".github/workflows/sla.yml", ".gitignore"):
         assert (repo / name).is_file(), name
     check = invoke("check", "--isolated", "--strict", cwd=repo)
-    assert check.exit_code == 0 and check.output.strip() == "All checks passed (1 file)."
+    # the Japanese starter states `language ja`, so its report is in Japanese
+    passed = {"en": "All checks passed (1 file).", "ja": "すべてのチェックに合格しました(1 ファイル)。"}[lang]
+    assert check.exit_code == 0 and check.output.strip() == passed
     assert invoke("fmt", "--check", "--isolated", cwd=repo).exit_code == 0
     from sla_lang.compile import compile_path
 

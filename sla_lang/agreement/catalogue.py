@@ -21,14 +21,17 @@ from ..resources import target_dir
 Entry = str | Mapping[str, str]
 
 
-def catalogue_path():
-    return target_dir("agreement") / "messages.toml"
+def catalogue_path(target: str = "agreement"):
+    return target_dir(target) / "messages.toml"
 
 
 @cache
-def load_messages() -> dict[str, dict[str, Entry]]:
-    """key → {language → entry}, keys flattened with dots (`section.parties`)."""
-    with open(catalogue_path(), "rb") as handle:
+def load_messages(target: str = "agreement") -> dict[str, dict[str, Entry]]:
+    """key → {language → entry}, keys flattened with dots (`section.parties`).
+
+    `target`: whose catalogue (`targets/<target>/messages.toml`): the agreement's, or the
+    report's (`sla report`)."""
+    with open(catalogue_path(target), "rb") as handle:
         data = tomllib.load(handle)
     out: dict[str, dict[str, Entry]] = {}
 
@@ -38,7 +41,7 @@ def load_messages() -> dict[str, dict[str, Entry]]:
             return
         for key, value in table.items():
             if not isinstance(value, Mapping):
-                raise ValueError(f"{catalogue_path()}: `{prefix}.{key}` is not a message table")
+                raise ValueError(f"{catalogue_path(target)}: `{prefix}.{key}` is not a message table")
             walk(f"{prefix}.{key}" if prefix else key, value)
 
     walk("", data)
@@ -55,15 +58,16 @@ class Catalogue:
     """The messages of one language."""
 
     lang: str
+    target: str = "agreement"
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
             raise ValueError(f"unsupported language {self.lang!r}")
 
     def __call__(self, key: str, /, **values: object) -> str:
-        entries = load_messages().get(key)
+        entries = load_messages(self.target).get(key)
         if entries is None:
-            raise KeyError(f"message `{key}` is not in {catalogue_path().name}")
+            raise KeyError(f"message `{key}` is not in {catalogue_path(self.target)}")
         entry = entries[self.lang]
         if isinstance(entry, Mapping):
             count = values.get("n")
@@ -71,4 +75,4 @@ class Catalogue:
         return entry.format_map(values)
 
     def has(self, key: str) -> bool:
-        return key in load_messages()
+        return key in load_messages(self.target)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import ir
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Listing, Message
 from ..irjson import fingerprint
 from ..source import Span
 from .escape import invisible_characters, visible
@@ -641,13 +641,17 @@ def invisible_text_warnings(policy: ir.Policy) -> list[Diagnostic]:
         if isinstance(node, str):
             found = invisible_characters(node)
             if found and span is not None:
-                codes = ", ".join(f"U+{ord(ch):04X}" for ch in found)
+                codes = Listing((f"U+{ord(ch):04X}" for ch in found), limit=len(found), quote=False)
+                shown = Listing((f"[U+{ord(ch):04X}]" for ch in found), limit=len(found), quote=False)
                 out.append(Diagnostic(
                     INVISIBLE_CHARACTER,
-                    f"text {visible(node)!r} contains the invisible character{'s' * (len(found) > 1)} {codes}; "
-                    "the agreement shows it as " + ", ".join(f"[U+{ord(ch):04X}]" for ch in found),
+                    Message("text {text!r} contains the invisible characters {codes}; the agreement shows them as {shown}",
+                            text=visible(node), codes=codes, shown=shown)
+                    if len(found) > 1 else
+                    Message("text {text!r} contains the invisible character {codes}; the agreement shows it as {shown}",
+                            text=visible(node), codes=codes, shown=shown),
                     span,
-                    help="delete it from the policy unless it is really wanted (search for the code point)",
+                    help=Message('delete it from the policy unless it is really wanted (search for the code point)'),
                 ))
         elif isinstance(node, (tuple, list)):
             stack.extend((item, span) for item in reversed(node))
@@ -676,17 +680,17 @@ def untranslated_text_warnings(policy: ir.Policy, doc: Document) -> list[Diagnos
             span = option.span if option is not None else (prop.name_span if prop else Span.point(policy.path))
             out.append(Diagnostic(
                 UNTRANSLATED_TEXT,
-                f"enum option \"{visible(text)}\" of `{prop_id}` is shown as its raw value in the {lang} document",
+                Message('enum option "{text}" of `{property}` is shown as its raw value in the {lang} document', text=visible(text), property=prop_id, lang=lang),
                 span,
-                help=f'give it a label: enum [..., "{text}" "…", ...]',
+                help=Message('give it a label: enum [..., "{text}" "…", ...]', text=text),
             ))
             continue
         span = declared.get(text, Span.point(policy.path))
         out.append(Diagnostic(
             UNTRANSLATED_TEXT,
-            f"\"{visible(text)}\" has no {lang} translation; the {lang} document shows it as written",
+            Message('"{text}" has no {lang} translation; the {lang} document shows it as written', text=visible(text), lang=lang),
             span,
-            help=f'add it to a `translation {lang}` block: "{text}" "…"',
+            help=Message('add it to a `translation {lang}` block: "{text}" "…"', lang=lang, text=text),
         ))
     return sorted(out, key=lambda d: (d.span.line, d.span.column, d.message))
 

@@ -31,9 +31,10 @@ import tempfile
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..diagnostics import Diagnostic, Severity
+from ..diagnostics import Diagnostic, Message, Severity
 from ..source import Span
 from .content import Document
 from .fonts import FONT_PACKAGES, FontSet, choose_fonts, installed_faces
@@ -64,7 +65,7 @@ def render_pdf(policy: ir.Policy, doc: Document, *, required: bool) -> tuple[byt
     except PdfProblem as problem:
         d = problem.diagnostic
         if not required and d.rule in (PDF_EXTRA_MISSING, NO_JAPANESE_FONT, MISSING_GLYPH):
-            d = Diagnostic(d.rule, d.message + "; the PDF was skipped", d.span,
+            d = Diagnostic(d.rule, Message("{problem}; the PDF was skipped", problem=d.message), d.span,
                            help=d.help, severity=Severity.WARNING)
         return None, [d]
 
@@ -74,65 +75,86 @@ def _where(policy: ir.Policy) -> Span:
     return a.span if a is not None else Span.point(policy.path)
 
 
-def _failed(policy: ir.Policy, what: str, exc: Exception) -> PdfProblem:
+def _failed(policy: ir.Policy, what: Message, exc: Exception) -> PdfProblem:
     message = getattr(exc, "message", None) or str(exc)
-    return PdfProblem(Diagnostic(PDF_RENDER_FAILED, f"{what}: {type(exc).__name__}: {message}", _where(policy),
-                                 help="set SLA_DEBUG=1 for the traceback"))
+    return PdfProblem(Diagnostic(PDF_RENDER_FAILED, Message('{what}: {exc}: {message}', what=what, exc=type(exc).__name__, message=message), _where(policy),
+                                 help=Message('set SLA_DEBUG=1 for the traceback')))
 
 
 def _render(policy: ir.Policy, doc: Document) -> bytes:
+    from .render import render_typst
+
+    moment = document_date(policy)
+    rendered, boxes = typeset(policy, lambda fonts: render_typst(doc, fonts=fonts), lang=doc.lang, moment=moment,
+                              query=SIGNATURE_LABEL)
+    try:
+        return finish_pdf(rendered, doc, _signature_fields(json.loads(boxes), doc), moment)
+    except Exception as exc:
+        if os.environ.get("SLA_DEBUG"):
+            raise
+        raise _failed(policy, Message("pyHanko could not add the signature fields"), exc) from None
+
+
+def typeset(policy: ir.Policy, render: Callable[[dict[str, list[str]]], str], *, lang: str, moment: datetime,
+            query: str | None = None, files: dict[str, bytes] | None = None) -> tuple[bytes, str | None]:
+    """Typst source → PDF bytes, with the fonts and glyph guarantees of the module docstring.
+
+    The one Typst pipeline of sla: the agreement and the SLA review (`sla report`) both go
+    through it. `render(fonts)` returns the Typst source for the font families given (`body`,
+    `mono`); it is called twice, first to learn the characters that need glyphs. `query`: a
+    label whose metadata values are returned as Typst's JSON; `files`: more files beside the
+    main one (figures). Raises PdfProblem."""
     try:
         import pyhanko  # noqa: F401
         import typst
     except ImportError as exc:
         raise PdfProblem(Diagnostic(
             PDF_EXTRA_MISSING,
-            f"cannot render the PDF: {exc}",
+            Message('cannot render the PDF: {exc}', exc=exc),
             _where(policy),
-            help="install the PDF extra: pip install 'sla-lang[pdf]'",
+            help=Message("install the PDF extra: pip install 'sla-lang[pdf]'"),
         )) from None
-
-    from .render import render_typst
 
     # the text decides the fonts (a fallback family for characters the preferred ones lack),
     # and the fonts are named in the source: the characters are taken from a first rendering
-    characters = set(render_typst(doc, fonts={"body": [], "mono": []}))
-    fonts = _fonts_for(policy, doc, characters)
-    source = render_typst(doc, fonts={"body": fonts.body, "mono": fonts.mono})
+    characters = set(render({"body": [], "mono": []}))
+    fonts = _fonts_for(policy, lang, characters)
+    source = render({"body": fonts.body, "mono": fonts.mono})
     missing = fonts.missing(characters)
     if missing:
         raise PdfProblem(_missing_glyphs(policy, missing))
 
-    moment = document_date(policy)
+    answer = None
     try:
         with tempfile.TemporaryDirectory(prefix="sla-pdf-") as folder:
             # Typst reads the main file and the fonts from folders: only the chosen files are there
-            main = Path(folder) / "agreement.typ"
+            main = Path(folder) / "main.typ"
             main.write_text(source, encoding="utf-8")
+            for name, data in (files or {}).items():
+                (Path(folder) / name).write_bytes(data)
             fonts.link_into(Path(folder) / "fonts")
             compiler = typst.Compiler(str(main), root=folder, font_paths=[str(Path(folder) / "fonts")],
                                       ignore_system_fonts=True)
             rendered = compiler.compile(format="pdf", timestamp=moment)
-            boxes = json.loads(compiler.query(SIGNATURE_LABEL, field="value"))
+            if query is not None:
+                answer = compiler.query(query, field="value")
     except Exception as exc:  # a broken font or engine must not become a traceback
         if os.environ.get("SLA_DEBUG"):
             raise
-        raise _failed(policy, "Typst failed", exc) from None
+        raise _failed(policy, Message("Typst failed"), exc) from None
     try:
         from pyhanko.pdf_utils.reader import PdfFileReader
 
         undrawn = undrawn_characters(PdfFileReader(io.BytesIO(rendered)), characters)
-        if undrawn:
-            missing = _missing_glyphs(policy, undrawn)
-            raise PdfProblem(Diagnostic(missing.rule, missing.message + " (Typst drew no glyph for it)", missing.span,
-                                        help=missing.help))
-        return finish_pdf(rendered, doc, _signature_fields(boxes, doc), moment)
-    except PdfProblem:
-        raise
     except Exception as exc:
         if os.environ.get("SLA_DEBUG"):
             raise
-        raise _failed(policy, "pyHanko could not add the signature fields", exc) from None
+        raise _failed(policy, Message("pyHanko could not read the PDF Typst wrote"), exc) from None
+    if undrawn:
+        missing = _missing_glyphs(policy, undrawn)
+        raise PdfProblem(Diagnostic(missing.rule, Message("{problem} (Typst drew no glyph for it)", problem=missing.message), missing.span,
+                                    help=missing.help))
+    return rendered, answer
 
 
 def document_date(policy: ir.Policy) -> datetime:
@@ -174,15 +196,15 @@ def japanese_fonts() -> list[str] | None:
     return sorted(line.strip().rstrip(":") for line in out.stdout.splitlines() if line.strip())
 
 
-def _fonts_for(policy: ir.Policy, doc: Document, characters: set[str]) -> FontSet:
+def _fonts_for(policy: ir.Policy, lang: str, characters: set[str]) -> FontSet:
     faces = installed_faces()
     if faces is None:
         raise PdfProblem(Diagnostic(
-            MISSING_GLYPH, "cannot choose the fonts of the PDF: fontconfig's `fc-list` is not installed",
-            _where(policy), help="install fontconfig and the fonts (Debian/Ubuntu: bash scripts/install.sh)"))
+            MISSING_GLYPH, Message("cannot choose the fonts of the PDF: fontconfig's `fc-list` is not installed"),
+            _where(policy), help=Message('install fontconfig and the fonts (Debian/Ubuntu: bash scripts/install.sh)')))
     fonts = choose_fonts(faces)
     fonts.add_fallbacks(faces, characters)
-    if doc.lang == "ja" and fonts.japanese:
+    if lang == "ja" and fonts.japanese:
         # Japanese text with the Latin letters of the Japanese family: one design, one weight scale
         fonts.body = [fonts.japanese] + [f for f in fonts.body if f != fonts.japanese]
     return fonts
@@ -192,10 +214,9 @@ def _no_japanese_font(policy: ir.Policy, sample: list[str]) -> Diagnostic:
     shown = "".join(sample[:8])
     return Diagnostic(
         NO_JAPANESE_FONT,
-        f"the document has Japanese text (such as {shown!r}) but no installed font has Japanese glyphs",
+        Message('the document has Japanese text (such as {shown!r}) but no installed font has Japanese glyphs', shown=shown),
         _where(policy),
-        help=f"install a Japanese font, e.g. on Debian/Ubuntu: apt-get install {FONT_PACKAGES.replace('`', '')} "
-        "(check with `fc-list :lang=ja`)",
+        help=Message('install a Japanese font, e.g. on Debian/Ubuntu: apt-get install {value} (check with `fc-list :lang=ja`)', value=FONT_PACKAGES.replace('`', '')),
     )
 
 
@@ -206,9 +227,9 @@ def _missing_glyphs(policy: ir.Policy, chars: list[str]) -> Diagnostic:
     listed = ", ".join(f"{ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})" for ch in chars[:10])
     return Diagnostic(
         MISSING_GLYPH,
-        f"no installed font has a glyph for {listed}{' …' if len(chars) > 10 else ''}",
+        Message('no installed font has a glyph for {listed}', listed=listed + (" …" if len(chars) > 10 else "")),
         _where(policy),
-        help="install a font that covers these characters (e.g. Debian's fonts-noto-core), or remove them from the policy",
+        help=Message("install a font that covers these characters (e.g. Debian's fonts-noto-core), or remove them from the policy"),
     )
 
 

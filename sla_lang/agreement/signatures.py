@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..diagnostics import Diagnostic, Severity
+from ..diagnostics import Diagnostic, Listing, Message, Severity
 from ..source import Span
 from .rules import (
     DATA_AFTER_END_OF_FILE,
@@ -109,11 +109,10 @@ def _load(path: Path) -> bytes:
         with open(path, "rb") as handle:
             data = handle.read(MAX_PDF_BYTES + 1)
     except OSError as exc:
-        raise SigningError(Diagnostic(UNREADABLE_PDF, f"cannot read the file: {exc.strerror or exc}",
+        raise SigningError(Diagnostic(UNREADABLE_PDF, Message('cannot read the file: {value}', value=exc.strerror or exc),
                                       _at(path))) from None
     if len(data) > MAX_PDF_BYTES:
-        raise SigningError(Diagnostic(UNREADABLE_PDF, f"the file is larger than {MAX_PDF_BYTES // 2**20} MiB: "
-                                      "not an agreement PDF", _at(path)))
+        raise SigningError(Diagnostic(UNREADABLE_PDF, Message('the file is larger than {value} MiB: not an agreement PDF', value=MAX_PDF_BYTES // 2**20), _at(path)))
     return data
 
 
@@ -149,8 +148,8 @@ def _read_pdf(path: Path):
             return data, reader
         except Exception as exc:
             problem = problem or exc
-    raise SigningError(Diagnostic(UNREADABLE_PDF, f"not a readable PDF: {printable(str(problem))}", _at(path),
-                                  help="use the agreement.pdf written by `sla build --target agreement`"))
+    raise SigningError(Diagnostic(UNREADABLE_PDF, Message('not a readable PDF: {problem}', problem=printable(str(problem))), _at(path),
+                                  help=Message('use the agreement.pdf written by `sla build --target agreement`')))
 
 
 def stray_bytes(data: bytes, reader) -> list[tuple[int, int]]:
@@ -181,13 +180,15 @@ def stray_bytes(data: bytes, reader) -> list[tuple[int, int]]:
 def _stray_diagnostic(path: Path | str, stray: list[tuple[int, int]], data_length: int) -> Diagnostic:
     total = sum(length for _, length in stray)
     offset = stray[0][0]
-    place = "after the end of the PDF" if offset + stray[0][1] == data_length else "between two revisions"
+    at_end = offset + stray[0][1] == data_length
     return Diagnostic(
         DATA_AFTER_END_OF_FILE,
-        f"{total} byte{'s' if total != 1 else ''} {place} (from offset {offset}) belong to no revision "
-        "and no signature covers them",
+        Message("{total} bytes after the end of the PDF (from offset {offset}) belong to no revision and no signature "
+                "covers them", total=total, offset=offset) if at_end else
+        Message("{total} bytes between two revisions (from offset {offset}) belong to no revision and no signature "
+                "covers them", total=total, offset=offset),
         _at(path),
-        help="go back to the PDF as built or as signed; nothing that writes PDFs appends such bytes",
+        help=Message('go back to the PDF as built or as signed; nothing that writes PDFs appends such bytes'),
     )
 
 
@@ -283,8 +284,8 @@ class Signer:
         )
 
     def shown(self) -> str:
-        name = printable(self.name) if self.name else "(no name)"
-        return name + (f" <{printable(self.emails[0])}>" if self.emails else "")
+        name = printable(self.name) if self.name else Message("(no name)")
+        return Message("{who} <{email}>", who=name, email=printable(self.emails[0])) if self.emails else name
 
 
 @dataclass(frozen=True)
@@ -302,19 +303,22 @@ class PartyIdentity:
         return self.email is not None or self.certificate is not None
 
     def shown(self) -> str:
-        who = printable(self.name) if self.name else "its lead"
-        return who + (f" <{printable(self.email)}>" if self.email else "") + (
-            f" (certificate {self.certificate})" if self.certificate else "")
+        who = printable(self.name) if self.name else Message("its lead")
+        if self.email:
+            who = Message("{who} <{email}>", who=who, email=printable(self.email))
+        return Message("{who} (certificate {certificate})", who=who, certificate=self.certificate) if self.certificate else who
 
-    def mismatches(self, signer: Signer) -> list[str]:
+    def mismatches(self, signer: Signer) -> list[Message]:
         """Why `signer` is not this party's lead; empty when the certificate matches."""
         out = []
         if self.email is not None and self.email.casefold() not in {e.casefold() for e in signer.emails}:
-            carried = ", ".join(printable(e) for e in signer.emails) or "no e-mail address"
-            out.append(f"its certificate carries {carried}, where the policy names {printable(self.email)}")
+            carried = (Listing((printable(e) for e in signer.emails), limit=len(signer.emails), quote=False)
+                       if signer.emails else Message("no e-mail address"))
+            out.append(Message("its certificate carries {carried}, where the policy names {email}", carried=carried,
+                               email=printable(self.email)))
         if self.certificate is not None and self.certificate != signer.certificate_sha256:
-            out.append(f"its certificate's SHA-256 is {signer.certificate_sha256}, where the policy names "
-                       f"{self.certificate}")
+            out.append(Message("its certificate's SHA-256 is {actual}, where the policy names {expected}",
+                               actual=signer.certificate_sha256, expected=self.certificate))
         return out
 
 
@@ -332,9 +336,10 @@ def _signer_key_clash(signers: dict[str, Signer]) -> list[tuple[str, str, str]]:
     seen: dict[tuple[str, str], str] = {}
     clashes: list[tuple[str, str, str]] = []
     for field_name, signer in signers.items():
-        keys = [("certificate", signer.certificate_sha256, "the same certificate"),
-                ("key", signer.key_sha256, "the same key")]
-        keys += [("email", e.casefold(), f"the same e-mail address {printable(e)}") for e in signer.emails]
+        keys = [("certificate", signer.certificate_sha256, Message("the same certificate")),
+                ("key", signer.key_sha256, Message("the same key"))]
+        keys += [("email", e.casefold(), Message("the same e-mail address {email}", email=printable(e)))
+                 for e in signer.emails]
         for kind, value, words in keys:
             first = seen.setdefault((kind, value), field_name)
             if first != field_name:
@@ -357,18 +362,18 @@ def load_key_and_certificate(key_path: Path, cert_path: Path, passphrase: Callab
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    def fail(message: str, path: Path, help: str = "--key takes a PEM or DER private key, "
-             "--cert the certificate of that key") -> SigningError:
+    def fail(message: Message, path: Path,
+             help: Message = Message("--key takes a PEM or DER private key, --cert the certificate of that key")) -> SigningError:
         return SigningError(Diagnostic(UNUSABLE_SIGNING_KEY, message, _at(path), help=help))
 
     try:
         key_bytes = key_path.read_bytes()
     except OSError as exc:
-        raise fail(f"cannot read the private key: {exc.strerror or exc}", key_path) from None
+        raise fail(Message('cannot read the private key: {value}', value=exc.strerror or exc), key_path) from None
     try:
         cert_bytes = cert_path.read_bytes()
     except OSError as exc:
-        raise fail(f"cannot read the certificate: {exc.strerror or exc}", cert_path) from None
+        raise fail(Message('cannot read the certificate: {value}', value=exc.strerror or exc), cert_path) from None
 
     def load_key(password: bytes | None):
         loader = serialization.load_pem_private_key if b"-----BEGIN" in key_bytes else serialization.load_der_private_key
@@ -380,30 +385,30 @@ def load_key_and_certificate(key_path: Path, cert_path: Path, passphrase: Callab
         except TypeError:  # the key is encrypted
             secret = passphrase()
             if not secret:
-                raise fail("the private key is encrypted and no passphrase was given", key_path) from None
+                raise fail(Message('the private key is encrypted and no passphrase was given'), key_path) from None
             key = load_key(secret.encode("utf-8"))
     except SigningError:
         raise
     except (ValueError, TypeError) as exc:
-        raise fail(f"not a usable private key: {exc}", key_path) from None
+        raise fail(Message('not a usable private key: {exc}', exc=exc), key_path) from None
     except Exception as exc:  # cryptography raises its own types for unsupported keys
-        raise fail(f"not a usable private key: {type(exc).__name__}: {exc}", key_path) from None
+        raise fail(Message('not a usable private key: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc), key_path) from None
     try:
         cert = (x509.load_pem_x509_certificate if b"-----BEGIN" in cert_bytes else x509.load_der_x509_certificate)(cert_bytes)
     except Exception as exc:
-        raise fail(f"not a certificate: {exc}", cert_path) from None
+        raise fail(Message('not a certificate: {exc}', exc=exc), cert_path) from None
     raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(*raw) != cert.public_key().public_bytes(*raw):
-        raise fail("the private key does not belong to the certificate", key_path)
+        raise fail(Message('the private key does not belong to the certificate'), key_path)
     now = now or datetime.now(timezone.utc)
     valid_from, valid_to = cert.not_valid_before_utc, cert.not_valid_after_utc
-    period = f"it is valid from {valid_from:%Y-%m-%d %H:%M} to {valid_to:%Y-%m-%d %H:%M} UTC"
+    period = Message("it is valid from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC", start=valid_from, end=valid_to)
     if now > valid_to:
-        raise fail(f"the certificate expired on {valid_to:%Y-%m-%d}: {period}", cert_path,
-                   help="sign with a current certificate; a signature needs a certificate valid when it is made")
+        raise fail(Message('the certificate expired on {valid_to:%Y-%m-%d}: {period}', valid_to=valid_to, period=period), cert_path,
+                   help=Message('sign with a current certificate; a signature needs a certificate valid when it is made'))
     if now < valid_from:
-        raise fail(f"the certificate is not valid yet: {period}", cert_path,
-                   help="sign with a current certificate (or check the computer's clock)")
+        raise fail(Message('the certificate is not valid yet: {period}', period=period), cert_path,
+                   help=Message("sign with a current certificate (or check the computer's clock)"))
     key_info = asn1_keys.PrivateKeyInfo.load(key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return key_info, asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
@@ -443,19 +448,18 @@ def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
     if field_name not in names:
         listed = ", ".join(f"`{printable(n)}`" for n in names) or "none"
         raise SigningError(Diagnostic(UNKNOWN_SIGNATURE_FIELD,
-                                      f"the PDF has no signature field `{printable(field_name)}`",
-                                      _at(pdf_path), help=f"signature fields in this PDF: {listed}"))
+                                      Message('the PDF has no signature field `{field_name}`', field_name=printable(field_name)),
+                                      _at(pdf_path), help=Message('signature fields in this PDF: {listed}', listed=listed)))
     if dict(available)[field_name]:
-        raise SigningError(Diagnostic(FIELD_ALREADY_SIGNED, f"the signature field `{field_name}` is signed already",
-                                      _at(pdf_path), help="`sla verify` shows who signed which field"))
+        raise SigningError(Diagnostic(FIELD_ALREADY_SIGNED, Message('the signature field `{field_name}` is signed already', field_name=field_name),
+                                      _at(pdf_path), help=Message('`sla verify` shows who signed which field')))
     key, cert = load_key_and_certificate(key_path, cert_path, passphrase)
     mine = Signer.of(cert)
     for first, second, shared in _signer_key_clash({**_signers_in(reader), field_name: mine}):
         if second == field_name:
             raise SigningError(Diagnostic(
-                SIGNER_NOT_PARTY, f"{shared} already signed the field `{printable(first)}`: one person cannot sign "
-                "for two parties", _at(pdf_path),
-                help=f"the lead of `{field_name}` signs `{field_name}` with their own certificate"))
+                SIGNER_NOT_PARTY, Message('{shared} already signed the field `{first}`: one person cannot sign for two parties', shared=shared, first=printable(first)), _at(pdf_path),
+                help=Message('the lead of `{field_name}` signs `{field_name}` with their own certificate', field_name=field_name)))
     signer = signers.SimpleSigner(signing_cert=cert, signing_key=key,
                                   cert_registry=SimpleCertificateStore.from_certs([cert]))
     meta = signers.PdfSignatureMetadata(field_name=field_name, md_algorithm="sha256",
@@ -647,7 +651,7 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
         try:
             roots.extend(load_certs_from_pemder([str(cert_path)]))
         except Exception as exc:
-            raise SigningError(Diagnostic(UNUSABLE_SIGNING_KEY, f"cannot read the trusted certificate: {exc}",
+            raise SigningError(Diagnostic(UNUSABLE_SIGNING_KEY, Message('cannot read the trusted certificate: {exc}', exc=exc),
                                           _at(cert_path))) from None
     context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
 
@@ -655,8 +659,7 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
     fields = _fields(reader)
     names = [name for name, _, _ in fields]
     for name in sorted({n for n in names if names.count(n) > 1}):
-        problem(SIGNER_NOT_PARTY, f"{names.count(name)} signature fields are named `{printable(name)}`: "
-                "which one is the party's cannot be told", help="go back to the PDF as built")
+        problem(SIGNER_NOT_PARTY, Message("{count} signature fields are named `{name}`: which one is the party's cannot be told", count=names.count(name), name=printable(name)), help=Message('go back to the PDF as built'))
     signers: dict[str, Signer] = {}
     for name, value, field_ref in fields:
         entry = SignatureReport(name, value is not None)
@@ -668,35 +671,32 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
             continue
         signer = _check_signature(reader, name, field_ref, context, entry)
         if entry.problem is not None or not entry.intact:
-            detail = f" ({entry.problem})" if entry.problem else ""
-            problem(SIGNATURE_NOT_INTACT, f"the signature in `{printable(name)}` does not match the document: "
-                    f"it was changed after signing{detail}", help="go back to the copy that was signed")
+            problem(SIGNATURE_NOT_INTACT,
+                    Message("the signature in `{name}` does not match the document: it was changed after signing "
+                            "({problem})", name=printable(name), problem=entry.problem) if entry.problem else
+                    Message("the signature in `{name}` does not match the document: it was changed after signing",
+                            name=printable(name)),
+                    help=Message('go back to the copy that was signed'))
         elif trust and not entry.trusted and entry.kind == "signature":
-            problem(SIGNER_NOT_TRUSTED, f"the signer of `{printable(name)}` ({printable(entry.signer or '?')}) does "
-                    "not chain to a certificate given with --trust")
+            problem(SIGNER_NOT_TRUSTED, Message('the signer of `{name}` ({value}) does not chain to a certificate given with --trust', name=printable(name), value=printable(entry.signer or '?')))
         if signer is None:
             continue
         signers[name] = signer
         if policy is None:
             continue
         if party is None:
-            problem(SIGNER_NOT_PARTY, f"`{printable(name)}` is signed by {signer.shown()} but is not a party of "
-                    f"{policy.path}", help="every signature field of the agreement is named after a `party`")
+            problem(SIGNER_NOT_PARTY, Message('`{name}` is signed by {shown} but is not a party of {path}', name=printable(name), shown=signer.shown(), path=policy.path), help=Message('every signature field of the agreement is named after a `party`'))
         elif not party.identified:
-            problem(SIGNER_NOT_PARTY, f"cannot tell whether {signer.shown()} may sign for `{name}`: the policy "
-                    f"gives the lead of `{name}` no `email` or `certificate`", severity=Severity.WARNING,
-                    help=f'add `email "ADDRESS"` to the lead of party `{name}` in {policy.path} (SLA408)')
+            problem(SIGNER_NOT_PARTY, Message('cannot tell whether {shown} may sign for `{name}`: the policy gives the lead of `{name}` no `email` or `certificate`', shown=signer.shown(), name=name), severity=Severity.WARNING,
+                    help=Message('add `email "ADDRESS"` to the lead of party `{name}` in {path} (SLA408)', name=name, path=policy.path))
         else:
             wrong = party.mismatches(signer)
             entry.signer_is_party = not wrong
             if wrong:
-                problem(SIGNER_NOT_PARTY, f"`{name}` must be signed by {party.shown()}, but {signer.shown()} "
-                        f"signed it: {'; '.join(wrong)}",
-                        help=f"the lead of `{name}` signs with their own certificate; build the PDF again and "
-                        "sign it anew")
+                problem(SIGNER_NOT_PARTY, Message('`{name}` must be signed by {shown}, but {shown2} signed it: {wrong}', name=name, shown=party.shown(), shown2=signer.shown(), wrong=Listing(wrong, limit=len(wrong), separator="; ")),
+                        help=Message('the lead of `{name}` signs with their own certificate; build the PDF again and sign it anew', name=name))
     for first, second, shared in _signer_key_clash(signers):
-        problem(SIGNER_NOT_PARTY, f"{shared} signed `{printable(first)}` and `{printable(second)}`: one person "
-                "signed for two parties", help="each party's lead signs its own field with their own certificate")
+        problem(SIGNER_NOT_PARTY, Message('{shared} signed `{first}` and `{second}`: one person signed for two parties', shared=shared, first=printable(first), second=printable(second)), help=Message("each party's lead signs its own field with their own certificate"))
 
     _check_recorded_values(reader, report, newest, problem)
     _check_parties_and_fields(report, policy, require_all, problem)
@@ -728,13 +728,13 @@ def _check_signature(reader, name: str, field_ref, context, entry: SignatureRepo
             status = validate_pdf_signature(embedded, signer_validation_context=context)
     except Exception as exc:  # a mangled signature dictionary: report, never crash
         entry.intact = entry.trusted = False
-        entry.problem = f"unreadable signature: {printable(str(exc))[:200]}"
+        entry.problem = Message("unreadable signature: {error}", error=printable(str(exc))[:200])
         return None
     try:
         signer = Signer.of(status.signing_cert)
     except Exception as exc:
         entry.intact = entry.trusted = False
-        entry.problem = f"unreadable signing certificate: {printable(str(exc))[:200]}"
+        entry.problem = Message("unreadable signing certificate: {error}", error=printable(str(exc))[:200])
         return None
     entry.signer = signer.name
     entry.signer_emails = list(signer.emails)
@@ -756,7 +756,7 @@ def _check_signature(reader, name: str, field_ref, context, entry: SignatureRepo
         signed_name = None
     if signed_name != name.rsplit(".", 1)[-1]:
         entry.intact = False
-        entry.problem = f"the field was named `{printable(str(signed_name))}` when it was signed"
+        entry.problem = Message("the field was named `{name}` when it was signed", name=printable(str(signed_name)))
     return signer if entry.kind == "signature" else None
 
 
@@ -777,32 +777,30 @@ def _check_recorded_values(reader, report: VerifyReport, newest: int, problem) -
             for key in SLA_INFO_KEYS:
                 if values[key] != first_values[key]:
                     problem(FINGERPRINT_MISMATCH,
-                            f"`{printable(first.field)}` and `{printable(other.field)}` signed different documents: "
-                            f"`{key}` is {_shown_value(first_values[key])} in one and {_shown_value(values[key])} "
-                            "in the other", help="the metadata was changed between the signatures; go back to the "
-                            "PDF as built and sign it again")
+                            Message('`{field}` and `{field2}` signed different documents: `{key}` is {first_values} in one and {values} in the other', field=printable(first.field), field2=printable(other.field), key=key, first_values=_shown_value(first_values[key]), values=_shown_value(values[key])), help=Message('the metadata was changed between the signatures; go back to the PDF as built and sign it again'))
                     break
         last = signed[-1]
         last_values = recorded_values(reader, last.revision)
         changed = [key for key in SLA_INFO_KEYS if now[key] != last_values[key]]
         if changed:
             problem(FINGERPRINT_MISMATCH,
-                    "the PDF was changed after the last signature: " + "; ".join(
-                        f"`{key}` was {_shown_value(last_values[key])} when signed and is now {_shown_value(now[key])}"
-                        for key in changed),
-                    help="the signed values are the ones above; go back to the copy that was signed")
+                    Message("the PDF was changed after the last signature: {changes}", changes=Listing(
+                        (Message("`{key}` was {signed} when signed and is now {now}", key=key,
+                                 signed=_shown_value(last_values[key]), now=_shown_value(now[key])) for key in changed),
+                        limit=len(changed), separator="; ")),
+                    help=Message('the signed values are the ones above; go back to the copy that was signed'))
     if report.fingerprint is None:
-        problem(FINGERPRINT_MISMATCH, "the PDF records no policy fingerprint (`/SLAFingerprint`): it is not an "
-                "agreement built by sla", help="use the agreement.pdf written by `sla build --target agreement`")
+        problem(FINGERPRINT_MISMATCH, Message('the PDF records no policy fingerprint (`/SLAFingerprint`): it is not an agreement built by sla'), help=Message('use the agreement.pdf written by `sla build --target agreement`'))
     elif report.policy_fingerprint is not None and report.policy_fingerprint != report.fingerprint:
         problem(FINGERPRINT_MISMATCH,
-                f"the PDF records {_shown_value(report.fingerprint)}{' as signed' if signed else ''}, but "
-                f"{report.policy} has the fingerprint {report.policy_fingerprint}",
-                help="the signed document and the policy say different things; build and sign the current policy")
+                (Message('the PDF records {fingerprint} as signed, but {policy} has the fingerprint {policy_fingerprint}', fingerprint=_shown_value(report.fingerprint), policy=report.policy, policy_fingerprint=report.policy_fingerprint)
+                 if signed else
+                 Message('the PDF records {fingerprint}, but {policy} has the fingerprint {policy_fingerprint}', fingerprint=_shown_value(report.fingerprint), policy=report.policy, policy_fingerprint=report.policy_fingerprint)),
+                help=Message('the signed document and the policy say different things; build and sign the current policy'))
 
 
 def _shown_value(value: str | None) -> str:
-    return "nothing" if value is None else printable(value)
+    return Message("nothing") if value is None else printable(value)
 
 
 def _check_parties_and_fields(report: VerifyReport, policy: PolicyExpectation | None, require_all: bool,
@@ -812,17 +810,16 @@ def _check_parties_and_fields(report: VerifyReport, policy: PolicyExpectation | 
     if policy is not None:
         for party in policy.parties:
             if party.party not in present:
-                problem(UNSIGNED_FIELD, f"the PDF has no signature field for party `{party.party}` of {policy.path}: "
-                        "it is not this policy's agreement",
-                        help="build the agreement with `sla build --target agreement` and sign that PDF")
+                problem(UNSIGNED_FIELD, Message("the PDF has no signature field for party `{party}` of {path}: it is not this policy's agreement", party=party.party, path=policy.path),
+                        help=Message('build the agreement with `sla build --target agreement` and sign that PDF'))
         required = [s for s in fields if s.field in {p.party for p in policy.parties}]
     else:
         if not fields:
-            problem(UNSIGNED_FIELD, "the PDF has no signature fields: it is not an agreement built by sla",
-                    help="use the agreement.pdf written by `sla build --target agreement`")
+            problem(UNSIGNED_FIELD, Message('the PDF has no signature fields: it is not an agreement built by sla'),
+                    help=Message('use the agreement.pdf written by `sla build --target agreement`'))
         required = fields
     if require_all:
         for s in required:
             if not s.signed:
-                problem(UNSIGNED_FIELD, f"`{printable(s.field)}` has not signed",
-                        help=f"sla sign {report.path} --key KEY --cert CERT --field {printable(s.field)}")
+                problem(UNSIGNED_FIELD, Message('`{field}` has not signed', field=printable(s.field)),
+                        help=Message('sla sign {path} --key KEY --cert CERT --field {field}', path=report.path, field=printable(s.field)))

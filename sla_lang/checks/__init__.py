@@ -20,7 +20,7 @@ from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
-from ..diagnostics import INTERNAL_ERROR, Diagnostic, Rule
+from ..diagnostics import INTERNAL_ERROR, Diagnostic, Rule, Message
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -137,9 +137,9 @@ def run_checks(
             out.append(
                 Diagnostic(
                     INTERNAL_ERROR,
-                    f"internal error in check `{registered.name}`: {type(exc).__name__}: {exc}",
+                    Message('internal error in check `{registered}`: {exc}: {exc2}', registered=registered.name, exc=type(exc).__name__, exc2=exc),
                     Span.point(policy.path),
-                    help="please report this with the policy; set SLA_DEBUG=1 for the traceback",
+                    help=Message('please report this with the policy; set SLA_DEBUG=1 for the traceback'),
                 )
             )
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 from .conditions import Intervals
 from .graph import agreement_anchor, flow
@@ -263,9 +263,9 @@ def find_missing_criteria(ctx: CheckContext) -> Iterator[Diagnostic]:
     if not policy.stages:
         yield Diagnostic(
             MISSING_MQL_CRITERIA,
-            "the policy declares no lifecycle stages, so it states no MQL criteria",
+            Message('the policy declares no lifecycle stages, so it states no MQL criteria'),
             anchor,
-            help='declare the stages leads go through: `stage lead "Lead" { entry … }`, an MQL stage, an SQL stage …',
+            help=Message('declare the stages leads go through: `stage lead "Lead" { entry … }`, an MQL stage, an SQL stage …'),
         )
         return
     for rule, kind, word in ((MISSING_MQL_CRITERIA, "mql", "MQL"), (MISSING_SQL_CRITERIA, "sql", "SQL")):
@@ -274,9 +274,9 @@ def find_missing_criteria(ctx: CheckContext) -> Iterator[Diagnostic]:
             lifecycle = "marketingqualifiedlead" if kind == "mql" else "salesqualifiedlead"
             yield Diagnostic(
                 rule,
-                f"no stage is recognised as the {word} stage, so the agreement states no {word} criteria",
+                Message('no stage is recognised as the {word} stage, so the agreement states no {word} criteria', word=word),
                 anchor,
-                help=f"name the stage `{kind}` (or put {word} in its label), or map it with `hubspot {lifecycle}`",
+                help=Message('name the stage `{kind}` (or put {word} in its label), or map it with `hubspot {lifecycle}`', kind=kind, word=word, lifecycle=lifecycle),
             )
             continue
         ids = {s.id for s in stages}
@@ -284,10 +284,10 @@ def find_missing_criteria(ctx: CheckContext) -> Iterator[Diagnostic]:
             first = stages[0]
             yield Diagnostic(
                 rule,
-                f"no transition into `{first.id}` says when a lead becomes an {word} (`when …`)",
+                Message('no transition into `{first}` says when a lead becomes an {word} (`when …`)', first=first.id, word=word),
                 first.name_span,
-                help=f"write the {word} criteria on the transition into it, e.g. "
-                + ("`-> mql when lead_score >= 50`" if kind == "mql" else '`-> sql when buying_intent == "yes"`'),
+                help=Message("write the {word} criteria on the transition into it, e.g. {example}", word=word,
+                             example="`-> mql when lead_score >= 50`" if kind == "mql" else '`-> sql when buying_intent == "yes"`'),
             )
 
 
@@ -308,10 +308,9 @@ def find_missing_handoffs(ctx: CheckContext) -> Iterator[Diagnostic]:
             if senders:
                 yield Diagnostic(
                     rule,
-                    f"leads become {word}s in `{stage.id}` when they pass from {', '.join(f'`{s}`' for s in senders)} "
-                    f"to `{stage.owner.name}`, but nothing says how `{stage.owner.name}` is told",
+                    Message('leads become {word}s in `{stage}` when they pass from {value} to `{owner}`, but nothing says how `{owner}` is told', word=word, stage=stage.id, value=Listing(senders, limit=len(senders)), owner=stage.owner.name),
                     stage.name_span,
-                    help=f"add `handoff from {senders[0]} {{ notify …; include … }}` to stage `{stage.id}`",
+                    help=Message('add `handoff from {senders} {{ notify …; include … }}` to stage `{stage}`', senders=senders[0], stage=stage.id),
                 )
 
 
@@ -322,16 +321,16 @@ def find_missing_mql_follow_up(ctx: CheckContext) -> Iterator[Diagnostic]:
         if respond is None:
             yield Diagnostic(
                 MISSING_MQL_FOLLOW_UP_DEADLINE,
-                f"MQL stage `{stage.id}` has no follow-up deadline",
+                Message('MQL stage `{stage}` has no follow-up deadline', stage=stage.id),
                 stage.name_span,
-                help="add `respond within 24h` (and an internal target: `target 12h`)",
+                help=Message('add `respond within 24h` (and an internal target: `target 12h`)'),
             )
         elif not any(e.on == "respond" for e in stage.escalations):
             yield Diagnostic(
                 MISSING_FOLLOW_UP_ESCALATION,
-                f"nobody is told when an MQL in `{stage.id}` is not followed up within {respond.within.text}",
+                Message('nobody is told when an MQL in `{stage}` is not followed up within {within}', stage=stage.id, within=respond.within.text),
                 respond.span,
-                help=f"add `escalate to MANAGERS after {respond.within.text} on respond`",
+                help=Message('add `escalate to MANAGERS after {within} on respond`', within=respond.within.text),
             )
 
 
@@ -349,19 +348,18 @@ def find_missing_first_approach_deadline(ctx: CheckContext) -> Iterator[Diagnost
         if not live_sales and f.stages:
             yield Diagnostic(
                 MISSING_SALES_FIRST_APPROACH_DEADLINE,
-                "no live stage is owned by a sales team, so nothing says how fast Sales approaches the leads it gets",
+                Message('no live stage is owned by a sales team, so nothing says how fast Sales approaches the leads it gets'),
                 agreement_anchor(policy),
-                help="give the stage where Sales takes over (often the SQL) `owner SALES-TEAM` and `respond within 48h`",
+                help=Message('give the stage where Sales takes over (often the SQL) `owner SALES-TEAM` and `respond within 48h`'),
             )
         return
     for stage in receiving:
         if stage.deadline("respond") is None:
             yield Diagnostic(
                 MISSING_SALES_FIRST_APPROACH_DEADLINE,
-                f"`{stage_owner(stage)}` receives leads in `{stage.id}`, but no `respond within` says how fast "
-                "it makes the first approach",
+                Message('`{stage}` receives leads in `{stage2}`, but no `respond within` says how fast it makes the first approach', stage=stage_owner(stage), stage2=stage.id),
                 stage.name_span,
-                help="add `respond within 48h` (with an internal `target`)",
+                help=Message('add `respond within 48h` (with an internal `target`)'),
             )
 
 
@@ -382,10 +380,9 @@ def find_missing_return_to_marketing(ctx: CheckContext) -> Iterator[Diagnostic]:
                 return
     yield Diagnostic(
         MISSING_RETURN_TO_MARKETING,
-        "no transition returns leads from Sales or Inside Sales to Marketing",
+        Message('no transition returns leads from Sales or Inside Sales to Marketing'),
         agreement_anchor(policy),
-        help="add e.g. `-> nurture \"Not now\" when buying_intent == \"not_now\" record recycle_reason` "
-        "to the stages Sales owns, with `nurture` a `recycle` stage owned by Marketing",
+        help=Message('add e.g. `-> nurture "Not now" when buying_intent == "not_now" record recycle_reason` to the stages Sales owns, with `nurture` a `recycle` stage owned by Marketing'),
     )
 
 
@@ -397,20 +394,22 @@ def find_missing_reviews(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     anchor = agreement_anchor(policy)
     wanted = (
-        (MISSING_WEEKLY_HANDOFF_REVIEW, "handoff", 7.0, "weekly", "every week", "hand-offs"),
-        (MISSING_CRITERIA_REVIEW, "criteria", 91.31, "quarterly", "every quarter", "MQL/SQL criteria"),
-        (MISSING_AGREEMENT_REVIEW, "agreement", 182.62, "half-yearly", "every 6 months", "whole agreement"),
+        (MISSING_WEEKLY_HANDOFF_REVIEW, "handoff", 7.0, "every week",
+         Message("no review of the hand-offs is held at least weekly")),
+        (MISSING_CRITERIA_REVIEW, "criteria", 91.31, "every quarter",
+         Message("no review of the MQL/SQL criteria is held at least quarterly")),
+        (MISSING_AGREEMENT_REVIEW, "agreement", 182.62, "every 6 months",
+         Message("no review of the whole agreement is held at least half-yearly")),
     )
-    for rule, topic, days, word, every, what in wanted:
+    for rule, topic, days, every, missing in wanted:
         if any(_review_every(r, topic, days) for r in policy.reviews):
             continue
         near = [r for r in policy.reviews if any(c.name == topic for c in r.covers)]
         yield Diagnostic(
             rule,
-            f"no review of the {what} is held at least {word}"
-            + (f" (`{near[0].id}` covers it less often)" if near else ""),
+            Message("{missing} (`{review}` covers it less often)", missing=missing, review=near[0].id) if near else missing,
             near[0].name_span if near else anchor,
-            help=f"add a review `{every}` that `covers {topic}`" if not near else f"hold `{near[0].id}` {every} or more often",
+            help=Message('add a review `{every}` that `covers {topic}`', every=every, topic=topic) if not near else Message('hold `{near}` {every} or more often', near=near[0].id, every=every),
         )
 
 
@@ -424,23 +423,23 @@ def find_missing_conversion_kpis(ctx: CheckContext) -> Iterator[Diagnostic]:
     if mql and sql and not _conversion_kpi(policy, mql, sql):
         yield Diagnostic(
             MISSING_MQL_TO_SQL_KPI,
-            "no KPI monitors the MQL→SQL conversion at least monthly",
+            Message('no KPI monitors the MQL→SQL conversion at least monthly'),
             anchor,
-            help=f"add a KPI with `measure rate {sorted(mql)[0]} -> {sorted(sql)[0]} per month` and a target (e.g. >= 20%)",
+            help=Message('add a KPI with `measure rate {mql} -> {sql} per month` and a target (e.g. >= 20%)', mql=sorted(mql)[0], sql=sorted(sql)[0]),
         )
     if sql and not opportunity:
         yield Diagnostic(
             MISSING_SQL_TO_OPPORTUNITY_KPI,
-            "no stage is recognised as the opportunity stage, so SQL→opportunity conversion cannot be monitored",
+            Message('no stage is recognised as the opportunity stage, so SQL→opportunity conversion cannot be monitored'),
             anchor,
-            help="add an opportunity stage (`hubspot opportunity`) after the SQL, and a KPI on the conversion",
+            help=Message('add an opportunity stage (`hubspot opportunity`) after the SQL, and a KPI on the conversion'),
         )
     elif sql and not _conversion_kpi(policy, sql, opportunity):
         yield Diagnostic(
             MISSING_SQL_TO_OPPORTUNITY_KPI,
-            "no KPI monitors the SQL→opportunity conversion at least monthly",
+            Message('no KPI monitors the SQL→opportunity conversion at least monthly'),
             anchor,
-            help=f"add a KPI with `measure rate {sorted(sql)[0]} -> {sorted(opportunity)[0]} per month` and a target",
+            help=Message('add a KPI with `measure rate {sql} -> {opportunity} per month` and a target', sql=sorted(sql)[0], opportunity=sorted(opportunity)[0]),
         )
 
 
@@ -450,16 +449,16 @@ def find_missing_priorities_and_cancellation(ctx: CheckContext) -> Iterator[Diag
     if not policy.priorities:
         yield Diagnostic(
             MISSING_LEAD_PRIORITY,
-            "the agreement has no lead priority rules, so Sales cannot tell which leads to call first",
+            Message('the agreement has no lead priority rules, so Sales cannot tell which leads to call first'),
             agreement_anchor(policy),
-            help='add `priority hot "Hot" when lead_score >= 80`, … and a last one without a condition',
+            help=Message('add `priority hot "Hot" when lead_score >= 80`, … and a last one without a condition'),
         )
     if not policy.cancellations:
         yield Diagnostic(
             MISSING_CANCELLATION_CONDITIONS,
-            "the agreement states no cancellation conditions",
+            Message('the agreement states no cancellation conditions'),
             agreement_anchor(policy),
-            help='add `cancellation { "Sales or marketing is substantially reorganised" … }`',
+            help=Message('add `cancellation { "Sales or marketing is substantially reorganised" … }`'),
         )
 
 
@@ -474,10 +473,11 @@ def find_missing_feedback_record(ctx: CheckContext) -> Iterator[Diagnostic]:
                 return
     yield Diagnostic(
         MISSING_FEEDBACK_RECORD,
-        "nothing says where Sales records its feedback on the leads it receives"
-        + (" (this information block records none)" if near else ""),
+        Message("nothing says where Sales records its feedback on the leads it receives "
+                "(this information block records none)") if near else
+        Message("nothing says where Sales records its feedback on the leads it receives"),
         near.span if near else agreement_anchor(policy),
-        help='add `"Lead-quality feedback" recorded in lead_quality` to an `information from sales to marketing` block',
+        help=Message('add `"Lead-quality feedback" recorded in lead_quality` to an `information from sales to marketing` block'),
     )
 
 
@@ -513,16 +513,14 @@ def find_alerts_on_wrong_side(ctx: CheckContext) -> Iterator[Diagnostic]:
             unit = "min" if target[1] == "min" else kpi.target.value.unit
         yield Diagnostic(
             ALERT_ON_WRONG_SIDE,
-            f"the alert `{kpi.alert.op} {_shown(kpi.alert.value)}` of KPI `{kpi.id}` fires while its target "
-            f"`{kpi.target.op} {_shown(kpi.target.value)}` is met ({_overlap(both, unit)})",
+            Message('the alert `{op} {alert}` of KPI `{kpi}` fires while its target `{op2} {target}` is met ({both})', op=kpi.alert.op, alert=_shown(kpi.alert.value), kpi=kpi.id, op2=kpi.target.op, target=_shown(kpi.target.value), both=_overlap(both, unit)),
             kpi.alert.span,
-            help="an alert should fire only when the target is missed, e.g. "
-            f"`alert {_opposite(kpi.target.op)} …` with a value beyond the target",
-            related=(Related(kpi.target.span, "the target"),),
+            help=Message('an alert should fire only when the target is missed, e.g. `alert {op} …` with a value beyond the target', op=_opposite(kpi.target.op)),
+            related=(Related(kpi.target.span, Message('the target')),),
         )
 
 
-def _overlap(values: Intervals, unit: str) -> str:
+def _overlap(values: Intervals, unit: str) -> Message:
     """`at 20% to 25%`, `at 30 and above` — where both the target and the alert hold."""
     (start, _), (_, end) = values.parts[0], values.parts[-1]
 
@@ -534,14 +532,23 @@ def _overlap(values: Intervals, unit: str) -> str:
         return (str(int(x)) if float(x).is_integer() else f"{x:g}") + unit
 
     if start[0] == end[0]:
-        return f"at {number(start[0])}"
+        return Message("at {value}", value=number(start[0]))
     if end[0] == float("inf"):
-        return f"{'from' if start[1] < 0 else 'above'} {number(start[0])}"
+        if start[1] < 0:
+            return Message("from {value}", value=number(start[0]))
+        return Message("above {value}", value=number(start[0]))
     if start[0] == float("-inf"):
-        return f"{'up to' if end[1] > 0 else 'below'} {number(end[0])}"
-    low = f"from {number(start[0])}" if start[1] < 0 else f"above {number(start[0])}"
-    high = f"to {number(end[0])}" if end[1] > 0 else f"up to (not including) {number(end[0])}"
-    return f"{low} {high}"
+        if end[1] > 0:
+            return Message("up to {value}", value=number(end[0]))
+        return Message("below {value}", value=number(end[0]))
+    low, high = number(start[0]), number(end[0])
+    if start[1] < 0:
+        if end[1] > 0:
+            return Message("from {low} to {high}", low=low, high=high)
+        return Message("from {low} up to (not including) {high}", low=low, high=high)
+    if end[1] > 0:
+        return Message("above {low} to {high}", low=low, high=high)
+    return Message("above {low} up to (not including) {high}", low=low, high=high)
 
 
 def _shown(value: ir.Value) -> str:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Iterator
 
+from ..message import Listing, Message
 from .. import ir
 
 INF = math.inf
@@ -298,11 +299,13 @@ class Witness:
 
     values: tuple[tuple[Variable, object], ...]
 
-    def describe(self) -> str:
-        parts = []
+    def describe(self) -> Message | Listing:
+        """The witness in a diagnostic's words: `lead_score = 50, region not set`."""
+        parts: list[object] = []
         for variable, value in self.values:
-            parts.append(f"{variable.key} not set" if value is None else f"{variable.key} = {variable.show(value)}")
-        return ", ".join(parts) if parts else "any lead"
+            parts.append(Message("{name} not set", name=variable.key) if value is None
+                         else f"{variable.key} = {variable.show(value)}")
+        return Listing(parts, limit=len(parts), quote=False) if parts else Message("any lead")
 
 
 class ConditionModel:

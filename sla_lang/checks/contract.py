@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Related, Severity, define_rule, Message
 from . import CheckContext, check
 from .graph import agreement_anchor
 
@@ -108,18 +108,18 @@ def find_unused_translations(ctx: CheckContext) -> Iterator[Diagnostic]:
         if block.id == policy.language:
             yield Diagnostic(
                 UNUSED_TRANSLATION,
-                f"`translation {block.id}` translates into the policy's own language: no document reads it",
+                Message("`translation {block}` translates into the policy's own language: no document reads it", block=block.id),
                 block.name_span,
-                help="texts in the policy's language are shown as written; translate into the other language",
+                help=Message("texts in the policy's language are shown as written; translate into the other language"),
             )
             continue
         for entry in block.entries:
             if entry.source not in texts:
                 yield Diagnostic(
                     UNUSED_TRANSLATION,
-                    f"`translation {block.id}` translates \"{entry.source}\", which the policy does not contain",
+                    Message('`translation {block}` translates "{source}", which the policy does not contain', block=block.id, source=entry.source),
                     entry.span,
-                    help="update it to the text as the policy now writes it, or delete it",
+                    help=Message('update it to the text as the policy now writes it, or delete it'),
                 )
 
 
@@ -161,10 +161,9 @@ def find_information_without_anchor(ctx: CheckContext) -> Iterator[Diagnostic]:
             if item.within is not None and item.anchor is None and item.every is None:
                 yield Diagnostic(
                     INFORMATION_WITHOUT_ANCHOR,
-                    f"\"{item.text}\" is due within {item.within.text}, but of what is not said",
+                    Message('"{item}" is due within {within}, but of what is not said', item=item.text, within=item.within.text),
                     item.within.span,
-                    help=f"add when it counts from: `within {item.within.text} after leaving STAGE` (or `entering`), "
-                    "or `every month` for a periodic report",
+                    help=Message('add when it counts from: `within {within} after leaving STAGE` (or `entering`), or `every month` for a periodic report', within=item.within.text),
                 )
 
 
@@ -177,10 +176,9 @@ def find_agreement_term_problems(ctx: CheckContext) -> Iterator[Diagnostic]:
     if term is None:
         yield Diagnostic(
             AGREEMENT_WITHOUT_TERM,
-            "the agreement does not say how long it runs",
+            Message('the agreement does not say how long it runs'),
             agreement_anchor(ctx.policy),
-            help="add `term 12 months` (or `term until YYYY-MM-DD`) to the agreement block, "
-            "and `renews automatically` if it continues by itself",
+            help=Message('add `term 12 months` (or `term until YYYY-MM-DD`) to the agreement block, and `renews automatically` if it continues by itself'),
         )
         return
     effective = agreement.effective.value if agreement.effective else None
@@ -193,19 +191,21 @@ def find_agreement_term_problems(ctx: CheckContext) -> Iterator[Diagnostic]:
     if effective is not None and last < effective:
         yield Diagnostic(
             AGREEMENT_EXPIRED,
-            f"the term ends on {last.isoformat()}, before the agreement takes effect on {effective.isoformat()}",
+            Message('the term ends on {date}, before the agreement takes effect on {effective}', date=last.isoformat(), effective=effective.isoformat()),
             term.span,
-            help="give a term that ends after the effective date",
-            related=(Related(agreement.effective.span, "effective date"),),
+            help=Message('give a term that ends after the effective date'),
+            related=(Related(agreement.effective.span, Message('effective date')),),
         )
         return
     if term.renewal != "automatic" and ctx.today > last:
-        how = " and is not renewed automatically" if term.renewal is None else ""
         yield Diagnostic(
             AGREEMENT_EXPIRED,
-            f"the agreement's term ended on {last.isoformat()}{how} (judged on {ctx.today.isoformat()})",
+            Message("the agreement's term ended on {date} and is not renewed automatically (judged on {today})",
+                    date=last.isoformat(), today=ctx.today.isoformat())
+            if term.renewal is None else
+            Message("the agreement's term ended on {date} (judged on {today})", date=last.isoformat(), today=ctx.today.isoformat()),
             term.span,
-            help="sign a renewed agreement (a new `effective` date or a longer `term`), or add `renews automatically`",
+            help=Message('sign a renewed agreement (a new `effective` date or a longer `term`), or add `renews automatically`'),
         )
 
 
@@ -217,10 +217,9 @@ def find_responsibilities_without_accountable(ctx: CheckContext) -> Iterator[Dia
         who = ", ".join(f"`{n.name}`" for n in row.responsible)
         yield Diagnostic(
             RESPONSIBILITY_WITHOUT_ACCOUNTABLE,
-            f"\"{row.task}\" names no accountable team",
+            Message('"{task}" names no accountable team', task=row.task),
             row.span,
-            help=(f"add `accountable TEAM` — the team that answers for the result (it may be {who} itself)"
-                  if who else "add `accountable TEAM` — the team that answers for the result"),
+            help=(Message('add `accountable TEAM` — the team that answers for the result (it may be {who} itself)', who=who) if who else Message('add `accountable TEAM` — the team that answers for the result')),
         )
 
 
@@ -230,14 +229,14 @@ def find_kpis_without_data_source(ctx: CheckContext) -> Iterator[Diagnostic]:
         if kpi.source is None:
             yield Diagnostic(
                 KPI_WITHOUT_DATA_SOURCE,
-                f"KPI `{kpi.id}` does not say where its figures come from",
+                Message('KPI `{kpi}` does not say where its figures come from', kpi=kpi.id),
                 kpi.name_span,
-                help='add `source "…"`: the report, dashboard or CRM field both parties read it from',
+                help=Message('add `source "…"`: the report, dashboard or CRM field both parties read it from'),
             )
         if kpi.target_pending:
             yield Diagnostic(
                 KPI_TARGET_TO_BE_AGREED,
-                f"the target of KPI `{kpi.id}` is still to be agreed",
+                Message('the target of KPI `{kpi}` is still to be agreed', kpi=kpi.id),
                 kpi.name_span,
-                help="agree the number and write it: `target >= …`",
+                help=Message('agree the number and write it: `target >= …`'),
             )

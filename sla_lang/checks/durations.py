@@ -15,11 +15,13 @@ little more than checking one.
 
 from __future__ import annotations
 
+from ..message import Message
 from .. import ir
 from ..businesstime import BusinessCalendar, _OrdinaryWeek, business_minutes, span_bounds
 from . import CheckContext
 
-_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WEEKDAY_NAMES = (Message("Monday"), Message("Tuesday"), Message("Wednesday"), Message("Thursday"), Message("Friday"),
+                  Message("Saturday"), Message("Sunday"))
 
 
 class Durations:
@@ -67,16 +69,16 @@ class Durations:
             return None
         return beyond(a_bounds[1], factor * b_bounds[0])
 
-    def example_entry(self, a: ir.Duration, b: ir.Duration, calendar: BusinessCalendar | None) -> str:
+    def example_entry(self, a: ir.Duration, b: ir.Duration, calendar: BusinessCalendar | None) -> Message | str:
         """' (e.g. for a lead entering on Monday 09:00)' when `a` can end after `b` only for
         some entry times (mixed units); '' otherwise."""
         if a.business == b.business:
             return ""
         entry = _extreme_entry(b, calendar, shortest=True) if b.business else _extreme_entry(a, calendar, shortest=False)
-        return f" (e.g. for a lead entering on {entry})" if entry else ""
+        return Message(" (e.g. for a lead entering on {day} {time})", day=entry[0], time=entry[1]) if entry else ""
 
 
-def _extreme_entry(business: ir.Duration, calendar: BusinessCalendar | None, shortest: bool) -> str | None:
+def _extreme_entry(business: ir.Duration, calendar: BusinessCalendar | None, shortest: bool) -> tuple[Message, str] | None:
     """The ordinary-week entry time at which a business duration is shortest (or longest)."""
     if calendar is None or not calendar.periods or not calendar.weekdays or not business.business:
         return None
@@ -86,7 +88,7 @@ def _extreme_entry(business: ir.Duration, calendar: BusinessCalendar | None, sho
     pick = min if shortest else max
     start = pick(starts, key=lambda s: (week.length_from(s, amount), s))
     day, minute = divmod(start, 1440)
-    return f"{_WEEKDAY_NAMES[day]} {minute // 60:02d}:{minute % 60:02d}"
+    return _WEEKDAY_NAMES[day], f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def durations(ctx: CheckContext) -> Durations:

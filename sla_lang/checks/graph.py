@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from ..source import Span
 from . import CheckContext, check
 
@@ -256,10 +256,8 @@ def agreement_anchor(policy: ir.Policy) -> Span:
     return Span(a.span.path, a.span.line, a.span.column, a.span.line, a.span.column + len("agreement"))
 
 
-def _names(ids: Iterable[str], limit: int = 4) -> str:
-    ids = list(ids)
-    shown = ", ".join(f"`{i}`" for i in ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+def _names(ids: Iterable[str], limit: int = 4) -> Listing:
+    return Listing(ids, limit=limit)
 
 
 # ------------------------------------------------------------------ entry, terminal, reachability
@@ -274,17 +272,17 @@ def find_unreachable_stages(ctx: CheckContext) -> Iterator[Diagnostic]:
     if not f.terminals and not f.unresolved:
         yield Diagnostic(
             NO_TERMINAL_STAGE,
-            "no stage is marked `terminal`, so no lead can ever finish",
+            Message('no stage is marked `terminal`, so no lead can ever finish'),
             stages[0].name_span,
-            help="mark the stages where leads end (won, lost, disqualified, archived) with `terminal`",
+            help=Message('mark the stages where leads end (won, lost, disqualified, archived) with `terminal`'),
         )
     entries = f.entries
     if not entries:
         yield Diagnostic(
             NO_ENTRY_STAGE,
-            "no stage is marked `entry`, so leads have nowhere to start",
+            Message('no stage is marked `entry`, so leads have nowhere to start'),
             stages[0].name_span,
-            help="mark the stage(s) where leads enter with `entry` (e.g. the first stage, and one for sales-generated leads)",
+            help=Message('mark the stage(s) where leads enter with `entry` (e.g. the first stage, and one for sales-generated leads)'),
         )
         return
     reached = reach(entries, f.successors)
@@ -292,9 +290,11 @@ def find_unreachable_stages(ctx: CheckContext) -> Iterator[Diagnostic]:
         if stage.id not in reached:
             yield Diagnostic(
                 UNREACHABLE_STAGE,
-                f"stage `{stage.id}` cannot be reached from the entry stage{'s' * (len(entries) > 1)} {_names(entries)}",
+                (Message('stage `{stage}` cannot be reached from the entry stages {entries}', stage=stage.id, entries=_names(entries))
+                 if len(entries) > 1 else
+                 Message('stage `{stage}` cannot be reached from the entry stage {entries}', stage=stage.id, entries=_names(entries))),
                 stage.name_span,
-                help=f"add a transition into it (`-> {stage.id} when …`) or mark it `entry`; delete it if it is no longer part of the agreement",
+                help=Message('add a transition into it (`-> {stage} when …`) or mark it `entry`; delete it if it is no longer part of the agreement', stage=stage.id),
             )
 
 
@@ -308,10 +308,9 @@ def find_dead_ends(ctx: CheckContext) -> Iterator[Diagnostic]:
         if not f.is_terminal(stage.id) and not f.has_transitions(stage.id):
             yield Diagnostic(
                 DEAD_END_STAGE,
-                f"stage `{stage.id}` is not terminal and has no way out: leads that enter it stay there for ever",
+                Message('stage `{stage}` is not terminal and has no way out: leads that enter it stay there for ever', stage=stage.id),
                 stage.name_span,
-                help="add transitions (the next stage, a way back to marketing, a timeout such as "
-                "`-> archived after 180d`), or mark it `terminal` if leads really end here",
+                help=Message('add transitions (the next stage, a way back to marketing, a timeout such as `-> archived after 180d`), or mark it `terminal` if leads really end here'),
             )
 
 
@@ -379,16 +378,14 @@ def find_traps(ctx: CheckContext) -> Iterator[Diagnostic]:
         related = []
         for source, target in zip(cycle, cycle[1:]):
             t = next(t for t in f.edges[source] if t.target.name == target)
-            related.append(Related(t.span, f"`{source}` --> `{target}`"))
+            related.append(Related(t.span, Message('`{source}` --> `{target}`', source=source, target=target)))
         others = [m for m in members if m not in cycle]
-        extra = f" (with {_names(others)})" if others else ""
+        extra = Message(" (with {others})", others=_names(others)) if others else ""
         yield Diagnostic(
             NO_WAY_TO_TERMINAL,
-            f"leads in `{first.id}` can never reach a terminal stage: they go round "
-            f"{' --> '.join(cycle)}{extra}",
+            Message('leads in `{first}` can never reach a terminal stage: they go round {cycle}{extra}', first=first.id, cycle=Listing(cycle, limit=len(cycle), quote=False, separator=" --> "), extra=extra),
             first.name_span,
-            help="give one of these stages a way out to a terminal stage (e.g. `-> archived after 180d`), "
-            "or mark the stage where leads really end `terminal`",
+            help=Message('give one of these stages a way out to a terminal stage (e.g. `-> archived after 180d`), or mark the stage where leads really end `terminal`'),
             related=tuple(related),
         )
 
@@ -448,23 +445,20 @@ def find_recycle_paths_that_never_return(ctx: CheckContext) -> Iterator[Diagnost
             back = next((t.source for t in paths if t.source in inside), next(s for s in f.stages if s in inside))
             yield Diagnostic(
                 RECYCLED_LEADS_NEVER_RETURN,
-                f"leads recycled into `{stage.id}` never return to the qualification funnel: no route leads from "
-                f"`{stage.id}` back to {funnel_names}",
+                Message('leads recycled into `{stage}` never return to the qualification funnel: no route leads from `{stage}` back to {funnel_names}', stage=stage.id, funnel_names=funnel_names),
                 stage.name_span,
-                help=f"add a re-qualification route to stage `{stage.id}`, e.g. `-> {back} when …` with the criteria "
-                "a nurtured lead must meet again",
-                related=tuple(Related(t.span, f"leads are recycled here from `{t.source}`") for t in paths),
+                help=Message('add a re-qualification route to stage `{stage}`, e.g. `-> {back} when …` with the criteria a nurtured lead must meet again', stage=stage.id, back=back),
+                related=tuple(Related(t.span, Message('leads are recycled here from `{source}`', source=t.source)) for t in paths),
             )
         elif stage.id not in requalifying:
             region = reach([stage.id], f.successors, lambda s: s not in inside and not f.is_terminal(s))
             shown = [t for s in f.stages if s in region for t in doors.get(s, [])]
             yield Diagnostic(
                 NO_REQUALIFICATION_ROUTE,
-                f"leads in recycle stage `{stage.id}` go back into the funnel without meeting any criteria",
+                Message('leads in recycle stage `{stage}` go back into the funnel without meeting any criteria', stage=stage.id),
                 stage.name_span,
-                help="give the route back a `when` with the re-qualification criteria "
-                "(`-> mql when lead_score >= 50`), or send leads back to an entry stage",
-                related=tuple(Related(t.span, "returns to the funnel without criteria") for t in shown[:5]),
+                help=Message('give the route back a `when` with the re-qualification criteria (`-> mql when lead_score >= 50`), or send leads back to an entry stage'),
+                related=tuple(Related(t.span, Message('returns to the funnel without criteria')) for t in shown[:5]),
             )
 
 
@@ -480,10 +474,10 @@ def find_transitions_from_terminal(ctx: CheckContext) -> Iterator[Diagnostic]:
         for t in stage.transitions:
             yield Diagnostic(
                 TRANSITION_FROM_TERMINAL,
-                f"`{stage.id}` is terminal, so this transition can never be taken",
+                Message('`{stage}` is terminal, so this transition can never be taken', stage=stage.id),
                 t.span,
-                help=f"remove it, or remove `terminal` from `{stage.id}` if leads really continue from there",
-                related=tuple(Related(m.span, "marked terminal here") for m in stage.markers if m.kind == "terminal"),
+                help=Message('remove it, or remove `terminal` from `{stage}` if leads really continue from there', stage=stage.id),
+                related=tuple(Related(m.span, Message('marked terminal here')) for m in stage.markers if m.kind == "terminal"),
             )
 
 
@@ -492,11 +486,10 @@ def find_unconditional_self_transitions(ctx: CheckContext) -> Iterator[Diagnosti
     for stage in ctx.policy.stages:
         for t in stage.transitions:
             if t.target.name == stage.id and t.condition is None:
-                when = f"every {t.after.text}" if t.after else "at once and for ever"
+                when = Message("every {duration}", duration=t.after.text) if t.after else Message("at once and for ever")
                 yield Diagnostic(
                     UNCONDITIONAL_SELF_TRANSITION,
-                    f"`-> {stage.id}` inside stage `{stage.id}` has no condition: the lead re-enters the stage {when} "
-                    "and never progresses",
+                    Message('`-> {stage}` inside stage `{stage}` has no condition: the lead re-enters the stage {when} and never progresses', stage=stage.id, when=when),
                     t.span,
-                    help="add `when …` saying when the lead re-enters the stage, or point the transition at another stage",
+                    help=Message('add `when …` saying when the lead re-enters the stage, or point the transition at another stage'),
                 )

@@ -15,7 +15,7 @@ from functools import cache
 from typing import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 
 MIXED_SCRIPT = define_rule(
@@ -65,16 +65,18 @@ def _script(ch: str) -> str:
     return name.split(" ", 1)[0] if name else "UNKNOWN"
 
 
-def suspicious(name: str) -> str | None:
+def suspicious(name: str) -> Message | None:
     """Why `name` is suspicious, or None."""
     if name.isascii():
         return None
     scripts = {_script(ch) for ch in name if ch.isalpha()}
     if "FULLWIDTH" in scripts:
-        return "full-width Latin letters"
+        return Message("full-width Latin letters")
     suspects = scripts.intersection(_SUSPECT_SCRIPTS)
     if suspects and "LATIN" in scripts:
-        return f"Latin mixed with {' and '.join(sorted(s.title() for s in suspects))} letters"
+        if len(suspects) > 1:
+            return Message("Latin mixed with Cyrillic and Greek letters")
+        return Message("Latin mixed with Cyrillic letters") if "CYRILLIC" in suspects else Message("Latin mixed with Greek letters")
     return None
 
 
@@ -86,15 +88,15 @@ def skeleton(name: str) -> str:
 
 def _declarations(policy: ir.Policy):
     for kind, items in (
-        ("team", policy.teams),
-        ("stage", policy.stages),
-        ("property", policy.properties),
-        ("event", policy.events),
-        ("score", policy.scores),
-        ("calendar", policy.calendars),
-        ("kpi", policy.kpis),
-        ("review", policy.reviews),
-        ("priority", policy.priorities),
+        (Message("team"), policy.teams),
+        (Message("stage"), policy.stages),
+        (Message("property"), policy.properties),
+        (Message("event"), policy.events),
+        (Message("score"), policy.scores),
+        (Message("calendar"), policy.calendars),
+        (Message("KPI"), policy.kpis),
+        (Message("review"), policy.reviews),
+        (Message("priority"), policy.priorities),
     ):
         for item in items:
             yield kind, item
@@ -133,32 +135,31 @@ def find_confusable_identifiers(ctx: CheckContext) -> Iterator[Diagnostic]:
             if reason:
                 yield Diagnostic(
                     MIXED_SCRIPT,
-                    f"name `{part}` uses {reason}",
+                    Message('name `{part}` uses {reason}', part=part, reason=reason),
                     ref.span,
-                    help=f"did you mean `{skeleton(part)}`? retype the name with one script",
+                    help=Message('did you mean `{part}`? retype the name with one script', part=skeleton(part)),
                 )
     seen: dict[str, tuple[str, object]] = {}
     for kind, item in _declarations(ctx.policy):
         reason = suspicious(item.id)
         if reason:
-            codes = ", ".join(
-                f"U+{ord(ch):04X} {unicodedata.name(ch, '?')}" for ch in dict.fromkeys(item.id) if not ch.isascii()
-            )
+            codes = Listing((f"U+{ord(ch):04X} {unicodedata.name(ch, '?')}" for ch in dict.fromkeys(item.id)
+                             if not ch.isascii()), limit=100, quote=False)
             yield Diagnostic(
                 MIXED_SCRIPT,
-                f"{kind} name `{item.id}` uses {reason} ({codes})",
+                Message('{kind} name `{item}` uses {reason} ({codes})', kind=kind, item=item.id, reason=reason, codes=codes),
                 item.name_span,
-                help=f"did you mean `{skeleton(item.id)}`? retype the name with one script",
+                help=Message('did you mean `{item}`? retype the name with one script', item=skeleton(item.id)),
             )
         key = skeleton(item.id)
         first = seen.get(key)
         if first is not None and first[1].id != item.id:
             yield Diagnostic(
                 CONFUSABLE_NAMES,
-                f"{kind} `{item.id}` looks the same as {first[0]} `{first[1].id}` but is a different name",
+                Message('{kind} `{item}` looks the same as {other_kind} `{other}` but is a different name', kind=kind, item=item.id, other_kind=first[0], other=first[1].id),
                 item.name_span,
-                help="rename one of them so the difference can be seen",
-                related=(Related(first[1].name_span, "the look-alike is declared here"),),
+                help=Message('rename one of them so the difference can be seen'),
+                related=(Related(first[1].name_span, Message('the look-alike is declared here')),),
             )
         elif first is None:
             seen[key] = (kind, item)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 from .durations import Durations, durations
 from .graph import flow
@@ -81,35 +81,29 @@ def find_stages_without_time_limits(ctx: CheckContext) -> Iterator[Diagnostic]:
         if not stage.deadlines and is_sales_side(policy, owner):
             yield Diagnostic(
                 SALES_STAGE_WITHOUT_DEADLINE,
-                f"`{owner}` ({team_role(policy, owner).replace('_', ' ')}) owns leads in `{stage.id}`, "
-                "but no deadline says how fast it must act",
+                Message('`{owner}` (role `{role}`) owns leads in `{stage}`, but no deadline says how fast it must act', owner=owner, role=team_role(policy, owner), stage=stage.id),
                 stage.name_span,
-                help="add `respond within 24h` (first contact) and/or `decide within 5bd` (the lead must move on)",
-                related=(Related(stage.owner.span, "owned here"),) if stage.owner else (),
+                help=Message('add `respond within 24h` (first contact) and/or `decide within 5bd` (the lead must move on)'),
+                related=(Related(stage.owner.span, Message('owned here')),) if stage.owner else (),
             )
             continue
         if not stage.deadlines and not has_timeout:
             yield Diagnostic(
                 STAGE_WITHOUT_TIME_LIMIT,
-                f"stage `{stage.id}` has no deadline and no timeout: a lead can stay there unnoticed for ever",
+                Message('stage `{stage}` has no deadline and no timeout: a lead can stay there unnoticed for ever', stage=stage.id),
                 stage.name_span,
-                help="add a deadline (`decide within 30d`) or a timeout (`-> archived after 180d`)",
+                help=Message('add a deadline (`decide within 30d`) or a timeout (`-> archived after 180d`)'),
             )
         elif stage.deadlines and not stage.escalations and not has_timeout:
             yield Diagnostic(
                 MISSED_DEADLINE_WITHOUT_CONSEQUENCE,
-                f"stage `{stage.id}` has {_and(f'`{d.kind}`' for d in stage.deadlines)} "
-                f"deadline{'s' * (len(stage.deadlines) > 1)} but nothing happens when "
-                f"{'they are' if len(stage.deadlines) > 1 else 'it is'} missed",
+                (Message('stage `{stage}` has {deadlines} deadlines but nothing happens when they are missed', stage=stage.id, deadlines=Listing(d.kind for d in stage.deadlines))
+                 if len(stage.deadlines) > 1 else
+                 Message('stage `{stage}` has a `{deadline}` deadline but nothing happens when it is missed', stage=stage.id, deadline=stage.deadlines[0].kind)),
                 stage.name_span,
-                help="add `escalate to TEAM after … on …`, or a timeout that moves the lead on",
-                related=tuple(Related(d.span, "deadline") for d in stage.deadlines),
+                help=Message('add `escalate to TEAM after … on …`, or a timeout that moves the lead on'),
+                related=tuple(Related(d.span, Message('deadline')) for d in stage.deadlines),
             )
-
-
-def _and(items) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # ------------------------------------------------------------------ worst-case time to finish

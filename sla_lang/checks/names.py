@@ -10,7 +10,7 @@ import difflib
 from typing import Iterable, Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 
 UNDEFINED_REFERENCE = define_rule(
@@ -114,17 +114,16 @@ def _undefined(
     if look_alike is not None:
         return Diagnostic(
             UNDEFINED_REFERENCE,
-            f"undefined {kind} `{text}`: it looks like `{look_alike}` but contains a look-alike letter",
+            Message('undefined {kind} `{text}`: it looks like `{look_alike}` but contains a look-alike letter', kind=kind, text=text, look_alike=look_alike),
             name.span,
-            help=f"retype it as `{look_alike}`; " + how,
+            help=Message("retype it as `{look_alike}`; {how}", look_alike=look_alike, how=how),
         )
     guess = suggester(kind, name.name, candidates) if suggester else _suggest(name.name, candidates)
-    hint = f"did you mean `{guess}`? " if guess else ""
     return Diagnostic(
         UNDEFINED_REFERENCE,
-        f"undefined {kind} `{text}`",
+        Message('undefined {kind} `{text}`', kind=kind, text=text),
         name.span,
-        help=hint + how,
+        help=Message("did you mean `{guess}`? {how}", guess=guess, how=how) if guess else how,
     )
 
 
@@ -132,27 +131,27 @@ def _undefined(
 def find_duplicate_definitions(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     groups: list[tuple[str, Iterable]] = [
-        ("team", policy.teams),
-        ("stage", policy.stages),
-        ("calendar", policy.calendars),
-        ("kpi", policy.kpis),
-        ("review", policy.reviews),
-        ("priority", policy.priorities),
-        ("translation", policy.translations),
-        ("property, event or score", [*policy.properties, *policy.events, *policy.scores]),
+        (Message("team"), policy.teams),
+        (Message("stage"), policy.stages),
+        (Message("calendar"), policy.calendars),
+        (Message("KPI"), policy.kpis),
+        (Message("review"), policy.reviews),
+        (Message("priority"), policy.priorities),
+        (Message("translation"), policy.translations),
+        (Message("property, event or score"), [*policy.properties, *policy.events, *policy.scores]),
     ]
     for model in policy.scores:
-        groups.append((f"group of score `{model.id}`", model.groups))
+        groups.append((Message("group of score `{score}`", score=model.id), model.groups))
     for kind, items in groups:
         first: dict[str, object] = {}
         for item in items:
             if item.id in first:
                 yield Diagnostic(
                     DUPLICATE_DEFINITION,
-                    f"{kind} `{item.id}` is declared more than once",
+                    Message('{kind} `{item}` is declared more than once', kind=kind, item=item.id),
                     item.name_span,
-                    help="rename one of them; names are how the rest of the policy refers to it",
-                    related=(Related(first[item.id].name_span, "first declared here"),),
+                    help=Message('rename one of them; names are how the rest of the policy refers to it'),
+                    related=(Related(first[item.id].name_span, Message('first declared here')),),
                 )
             else:
                 first[item.id] = item
@@ -167,7 +166,7 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
     calendars = policy.calendar_by_id
     reviews = policy.review_by_id
     quantities = {**properties, **policy.event_by_id, **policy.score_by_id}
-    team_help = "teams are declared with `party NAME` or `team NAME`"
+    team_help = Message("teams are declared with `party NAME` or `team NAME`")
     suggester = _Suggester()
 
     def undefined(name, kind, candidates, how):
@@ -211,58 +210,58 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
 
     for name in team_refs():
         if name.name not in teams:
-            yield undefined(name, "team", teams, team_help)
+            yield undefined(name, Message("team"), teams, team_help)
 
     for stage in policy.stages:
         for t in stage.transitions:
             if t.target.name not in stages:
-                yield undefined(t.target, "stage", stages, "stages are declared with `stage NAME { … }`")
+                yield undefined(t.target, Message("stage"), stages, Message("stages are declared with `stage NAME { … }`"))
             for prop in t.record:
                 if prop.name not in properties:
-                    yield undefined(prop, "property", properties, "declare it: `property NAME \"Label\" enum [...]`")
+                    yield undefined(prop, Message("property"), properties, Message("declare it: `property NAME \"Label\" enum [...]`"))
         if stage.calendar and stage.calendar.name not in calendars:
-            yield undefined(stage.calendar, "calendar", calendars, "calendars are declared with `calendar NAME { … }`")
+            yield undefined(stage.calendar, Message("calendar"), calendars, Message("calendars are declared with `calendar NAME { … }`"))
         if stage.handoff:
             for field_name in stage.handoff.include:
                 if field_name.name not in quantities:
                     yield undefined(
-                        field_name, "property", quantities,
-                        "hand-off fields are declared properties, events or scores",
+                        field_name, Message("property"), quantities,
+                        Message("hand-off fields are declared properties, events or scores"),
                     )
     if policy.agreement and policy.agreement.calendar and policy.agreement.calendar.name not in calendars:
         yield undefined(
-            policy.agreement.calendar, "calendar", calendars, "calendars are declared with `calendar NAME { … }`"
+            policy.agreement.calendar, Message("calendar"), calendars, Message("calendars are declared with `calendar NAME { … }`")
         )
 
     for kpi in policy.kpis:
         measure = kpi.measure
         for stage_name in _measure_stages(measure):
             if stage_name.name not in stages:
-                yield undefined(stage_name, "stage", stages, "KPIs measure declared stages")
+                yield undefined(stage_name, Message("stage"), stages, Message("KPIs measure declared stages"))
         if isinstance(measure, ir.AverageMeasure):
             yield from _check_ref(measure.quantity, policy, suggester)
         if isinstance(measure, ir.ComplianceMeasure) and measure.stage.name in stages:
             if stages[measure.stage.name].deadline(measure.deadline) is None:
                 yield Diagnostic(
                     UNDEFINED_REFERENCE,
-                    f"stage `{measure.stage.name}` has no `{measure.deadline}` deadline to measure",
+                    Message('stage `{stage}` has no `{deadline}` deadline to measure', stage=measure.stage.name, deadline=measure.deadline),
                     measure.span,
-                    help=f"add `{measure.deadline} within …` to stage `{measure.stage.name}`",
+                    help=Message('add `{deadline} within …` to stage `{stage}`', deadline=measure.deadline, stage=measure.stage.name),
                 )
         if kpi.alert and kpi.alert.review and kpi.alert.review.name not in reviews:
-            yield undefined(kpi.alert.review, "review", reviews, "reviews are declared with `review NAME { … }`")
+            yield undefined(kpi.alert.review, Message("review"), reviews, Message("reviews are declared with `review NAME { … }`"))
     for info in policy.information:
         for item in info.items:
             if item.anchor is not None and item.anchor.stage.name not in stages:
-                yield undefined(item.anchor.stage, "stage", stages, "an information duty counts from a declared stage")
+                yield undefined(item.anchor.stage, Message("stage"), stages, Message("an information duty counts from a declared stage"))
     term = policy.agreement.term if policy.agreement else None
     if term is not None and term.review is not None and term.review.name not in reviews:
-        yield undefined(term.review, "review", reviews, "reviews are declared with `review NAME { … }`")
+        yield undefined(term.review, Message("review"), reviews, Message("reviews are declared with `review NAME { … }`"))
 
     for info in policy.information:
         for item in info.items:
             if item.recorded_in and item.recorded_in.name not in properties:
-                yield undefined(item.recorded_in, "property", properties, "feedback is recorded in a declared property")
+                yield undefined(item.recorded_in, Message("property"), properties, Message("feedback is recorded in a declared property"))
 
     for condition, _ in policy.conditions():
         for ref in ir.condition_refs(condition):
@@ -273,8 +272,8 @@ def _check_ref(ref: ir.Ref, policy: ir.Policy, suggester: _Suggester | None = No
     quantities = _quantities(policy)
     if ref.name not in quantities:
         yield _undefined(
-            ref, "property, event or score", quantities,
-            "criteria read declared `property`, `event` and `score` names", suggester,
+            ref, Message("property, event or score"), quantities,
+            Message("criteria read declared `property`, `event` and `score` names"), suggester,
         )
         return
     if ref.member is None:
@@ -283,9 +282,9 @@ def _check_ref(ref: ir.Ref, policy: ir.Policy, suggester: _Suggester | None = No
     if model is None:
         yield Diagnostic(
             UNDEFINED_REFERENCE,
-            f"`{ref.name}` is not a score, so `{ref.text}` names nothing",
+            Message('`{ref}` is not a score, so `{ref2}` names nothing', ref=ref.name, ref2=ref.text),
             ref.span,
-            help="only scores have parts: `score_name.group_name`",
+            help=Message('only scores have parts: `score_name.group_name`'),
         )
         return
     groups = {g.id for g in model.groups}
@@ -293,10 +292,12 @@ def _check_ref(ref: ir.Ref, policy: ir.Policy, suggester: _Suggester | None = No
         guess = _suggest(ref.member, groups)
         yield Diagnostic(
             UNDEFINED_REFERENCE,
-            f"score `{model.id}` has no group `{ref.member}`",
+            Message('score `{model}` has no group `{member}`', model=model.id, member=ref.member),
             ref.span,
-            help=(f"did you mean `{model.id}.{guess}`? " if guess else "")
-            + "groups: " + ", ".join(sorted(groups)),
+            help=(Message("did you mean `{score}.{guess}`? groups: {groups}", score=model.id, guess=guess,
+                          groups=Listing(sorted(groups), limit=len(groups), quote=False))
+                  if guess else
+                  Message("groups: {groups}", groups=Listing(sorted(groups), limit=len(groups), quote=False))),
         )
 
 
@@ -350,13 +351,13 @@ _VALUE_TYPES = {
 }
 _ORDERED = {"number", "count", "date", "datetime"}
 _TYPE_WORDS = {
-    "number": "a number",
-    "count": "an event count",
-    "enum": "an enum",
-    "text": "a text",
-    "bool": "a yes/no",
-    "date": "a date",
-    "datetime": "a date-time",
+    "number": Message("a number"),
+    "count": Message("an event count"),
+    "enum": Message("an enum"),
+    "text": Message("a text"),
+    "bool": Message("a yes/no"),
+    "date": Message("a date"),
+    "datetime": Message("a date-time"),
 }
 
 
@@ -366,27 +367,27 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
     if kind is None:
         return  # undefined: reported by find_undefined_references
     if ref.name in policy.score_by_id:
-        what = f"`{ref.text}` is a score"
+        what = Message("`{ref}` is a score", ref=ref.text)
     elif kind == "count":
-        what = f"`{ref.text}` is an event (read as a count)"
+        what = Message("`{ref}` is an event (read as a count)", ref=ref.text)
     else:
-        what = f"`{ref.text}` is {_TYPE_WORDS[kind]} property"
+        what = Message("`{ref}` is {type} property", ref=ref.text, type=_TYPE_WORDS[kind])
     if isinstance(leaf, ir.Truthy):
         if kind not in ("bool", "count"):
             yield Diagnostic(
                 INCOMPATIBLE_COMPARISON,
-                f"{what}; a bare name only tests yes/no properties and events",
+                Message('{what}; a bare name only tests yes/no properties and events', what=what),
                 leaf.span,
-                help=f"compare it: `{ref.text} is set`, or `{ref.text} >= …` for numbers",
+                help=Message('compare it: `{ref} is set`, or `{ref} >= …` for numbers', ref=ref.text),
             )
         return
     if isinstance(leaf, ir.Presence):
         if kind == "count" or ref.name in policy.score_by_id:
             yield Diagnostic(
                 INCOMPATIBLE_COMPARISON,
-                f"{what}; it always has a value, so `is set` tells nothing",
+                Message('{what}; it always has a value, so `is set` tells nothing', what=what),
                 leaf.span,
-                help=f"compare it with a number: `{ref.text} >= 1`",
+                help=Message('compare it with a number: `{ref} >= 1`', ref=ref.text),
             )
         return
     values = (leaf.right,) if isinstance(leaf, ir.Comparison) else leaf.values
@@ -394,9 +395,9 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
     if op in (">=", "<=", ">", "<") and kind not in _ORDERED:
         yield Diagnostic(
             INCOMPATIBLE_COMPARISON,
-            f"{what}; `{op}` needs a number or a date",
+            Message('{what}; `{op}` needs a number or a date', what=what, op=op),
             leaf.span,
-            help=f"use `==`, `!=` or `in [...]` with {_TYPE_WORDS[kind]} property",
+            help=Message('use `==`, `!=` or `in [...]` with {type} property', type=_TYPE_WORDS[kind]),
         )
         return
     expected = _VALUE_TYPES[kind]
@@ -407,7 +408,7 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
         if not isinstance(value, expected):
             yield Diagnostic(
                 INCOMPATIBLE_COMPARISON,
-                f"{what}, compared with {_describe_value(value)}",
+                Message('{what}, compared with {value}', what=what, value=_describe_value(value)),
                 value.span,
                 help=_compare_help(kind, ref.text),
             )
@@ -419,33 +420,39 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
                 guess = _suggest(value.value, options)
                 yield Diagnostic(
                     UNKNOWN_ENUM_VALUE,
-                    f"\"{value.value}\" is not an option of `{ref.text}`",
+                    Message('"{value}" is not an option of `{ref}`', value=value.value, ref=ref.text),
                     value.span,
-                    help=(f"did you mean \"{guess}\"? " if guess else "")
-                    + "options: " + ", ".join(f'"{o}"' for o in options),
-                    related=(Related(prop.name_span, "options declared here"),),
+                    help=(Message('did you mean "{guess}"? options: {options}', guess=guess, options=_quoted(options))
+                          if guess else Message("options: {options}", options=_quoted(options))),
+                    related=(Related(prop.name_span, Message('options declared here')),),
                 )
 
 
-def _describe_value(value: ir.Value) -> str:
+def _quoted(options: list[str]) -> Listing:
+    return Listing((f'"{o}"' for o in options), limit=len(options), quote=False)
+
+
+def _describe_value(value: ir.Value) -> Message:
     if isinstance(value, ir.Text):
-        return f'text "{value.value}"'
+        return Message('text "{text}"', text=value.value)
     if isinstance(value, ir.Number):
-        return f"the number {value.value}"
+        return Message("the number {number}", number=value.value)
     if isinstance(value, ir.Flag):
-        return "true" if value.value else "false"
+        return Message("`true`") if value.value else Message("`false`")
     if isinstance(value, ir.DateValue):
-        return f"the date {value.value.isoformat()}"
-    return "this value"
+        return Message("the date {date}", date=value.value.isoformat())
+    return Message("this value")
 
 
-def _compare_help(kind: str, name: str) -> str:
-    return {
-        "number": f"compare `{name}` with a number, e.g. `{name} >= 50`",
-        "count": f"an event is counted: `{name} >= 3`",
-        "enum": f'compare `{name}` with quoted options, e.g. `{name} == "yes"`',
-        "text": f'compare `{name}` with quoted text, e.g. `{name} == "Tokyo"`',
-        "bool": f"a yes/no property is true or false: `{name} == true`, or just `{name}`",
-        "date": f"compare `{name}` with a date, e.g. `{name} >= 2026-01-01`",
-        "datetime": f"compare `{name}` with a date, e.g. `{name} >= 2026-01-01`",
-    }[kind]
+def _compare_help(kind: str, name: str) -> Message:
+    if kind == "number":
+        return Message("compare `{name}` with a number, e.g. `{name} >= 50`", name=name)
+    if kind == "count":
+        return Message("an event is counted: `{name} >= 3`", name=name)
+    if kind == "enum":
+        return Message('compare `{name}` with quoted options, e.g. `{name} == "yes"`', name=name)
+    if kind == "text":
+        return Message('compare `{name}` with quoted text, e.g. `{name} == "Tokyo"`', name=name)
+    if kind == "bool":
+        return Message("a yes/no property is true or false: `{name} == true`, or just `{name}`", name=name)
+    return Message("compare `{name}` with a date, e.g. `{name} >= 2026-01-01`", name=name)

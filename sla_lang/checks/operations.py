@@ -11,7 +11,7 @@ from datetime import date
 from typing import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 
 REVIEW_OVERDUE = define_rule(
@@ -49,6 +49,7 @@ def add_cadence(start: date, cadence: ir.Cadence) -> date:
 
 
 def _every(cadence: ir.Cadence) -> str:
+    """The cadence as written in the policy (`every month`, `every 2 weeks`)."""
     return f"every {cadence.unit}" if cadence.every == 1 else f"every {cadence.every} {cadence.unit}s"
 
 
@@ -66,12 +67,12 @@ def find_overdue_reviews(ctx: CheckContext) -> Iterator[Diagnostic]:
             late = (today - due).days
             yield Diagnostic(
                 REVIEW_OVERDUE,
-                f"review `{review.id}` is overdue: last held {review.last_held.value.isoformat()}, "
-                f"{_every(review.cadence)}, so due by {due.isoformat()} ({late} day{'s' * (late != 1)} ago on "
-                f"{today.isoformat()})",
+                (Message('review `{review}` is overdue: last held {held}, {cadence}, so due by {due} (1 day ago on {today})', review=review.id, held=review.last_held.value.isoformat(), cadence=_every(review.cadence), due=due.isoformat(), today=today.isoformat())
+                 if late == 1 else
+                 Message('review `{review}` is overdue: last held {held}, {cadence}, so due by {due} ({late} days ago on {today})', review=review.id, held=review.last_held.value.isoformat(), cadence=_every(review.cadence), due=due.isoformat(), late=late, today=today.isoformat())),
                 review.last_held.span,
-                help="hold the meeting and update `last held`",
-                related=(Related(review.cadence.span, "cadence"),),
+                help=Message('hold the meeting and update `last held`'),
+                related=(Related(review.cadence.span, Message('cadence')),),
             )
 
 
@@ -125,16 +126,13 @@ def find_targets_beyond_capacity(ctx: CheckContext) -> Iterator[Diagnostic]:
         if wanted <= capacity + 1e-9:
             continue
         in_kpi_period = capacity * per
-        declared = "; ".join(
-            f"`{t.id}`: {t.capacity.people} people × {t.capacity.leads_per_person} leads per {t.capacity.period}"
-            for t in teams
-        )
+        declared = Listing((Message("`{team}`: {people} people × {leads} leads per {period}", team=t.id,
+                                    people=t.capacity.people, leads=t.capacity.leads_per_person,
+                                    period=t.capacity.period) for t in teams), limit=len(teams), separator="; ")
         yield Diagnostic(
             TARGET_EXCEEDS_CAPACITY,
-            f"KPI `{kpi.id}` asks for {target.op} {target.value.value} leads in `{stage.id}` per {kpi.period.name}, "
-            f"but `{stage.owner.name}`, which owns them, can take about {in_kpi_period:.0f} per {kpi.period.name} "
-            f"({declared})",
+            Message('KPI `{kpi}` asks for {op} {target} leads in `{stage}` per {period}, but `{owner}`, which owns them, can take about {capacity:.0f} per {period} ({declared})', kpi=kpi.id, op=target.op, target=target.value.value, stage=stage.id, period=kpi.period.name, owner=stage.owner.name, capacity=in_kpi_period, declared=declared),
             target.span,
-            help="lower the target, or declare the capacity the team really has (people or leads per person)",
-            related=tuple(Related(t.capacity.span, "capacity declared here") for t in teams),
+            help=Message('lower the target, or declare the capacity the team really has (people or leads per person)'),
+            related=tuple(Related(t.capacity.span, Message('capacity declared here')) for t in teams),
         )

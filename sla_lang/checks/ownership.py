@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 from .graph import agreement_anchor, flow
 
@@ -120,16 +120,16 @@ def find_stages_without_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
         orphans: list[Related] = []
         for d in stage.deadlines:
             if d.owner is None:
-                orphans.append(Related(d.span, f"this `{d.kind}` deadline has no owner either"))
+                orphans.append(Related(d.span, Message('this `{kind}` deadline has no owner either', kind=d.kind)))
         if stage.follow_up and stage.follow_up.owner is None:
-            orphans.append(Related(stage.follow_up.span, "this follow-up has no owner either"))
+            orphans.append(Related(stage.follow_up.span, Message('this follow-up has no owner either')))
         if stage.handoff:
-            orphans.append(Related(stage.handoff.span, "this hand-off has no receiver"))
+            orphans.append(Related(stage.handoff.span, Message('this hand-off has no receiver')))
         yield Diagnostic(
             STAGE_WITHOUT_OWNER,
-            f"stage `{stage.id}` has no owner: the leads in it belong to nobody",
+            Message('stage `{stage}` has no owner: the leads in it belong to nobody', stage=stage.id),
             stage.name_span,
-            help="add `owner TEAM` with the team responsible for the leads in this stage",
+            help=Message('add `owner TEAM` with the team responsible for the leads in this stage'),
             related=tuple(orphans),
         )
 
@@ -140,25 +140,25 @@ def find_other_things_without_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
     if policy.agreement is not None and policy.agreement.owner is None:
         yield Diagnostic(
             AGREEMENT_WITHOUT_OWNER,
-            "the agreement names no owner of the SLA document",
+            Message('the agreement names no owner of the SLA document'),
             agreement_anchor(policy),
-            help="add `owner TEAM` to the agreement block (e.g. revenue operations)",
+            help=Message('add `owner TEAM` to the agreement block (e.g. revenue operations)'),
         )
     for kpi in policy.kpis:
         if kpi.owner is None:
             yield Diagnostic(
                 KPI_WITHOUT_OWNER,
-                f"KPI `{kpi.id}` has no owner",
+                Message('KPI `{kpi}` has no owner', kpi=kpi.id),
                 kpi.name_span,
-                help="add `owner TEAM` with the team answerable for this goal",
+                help=Message('add `owner TEAM` with the team answerable for this goal'),
             )
     for review in policy.reviews:
         if review.owner is None:
             yield Diagnostic(
                 REVIEW_WITHOUT_OWNER,
-                f"review `{review.id}` has no owner, so nobody calls it",
+                Message('review `{review}` has no owner, so nobody calls it', review=review.id),
                 review.name_span,
-                help="add `owner TEAM` with the team that convenes the meeting",
+                help=Message('add `owner TEAM` with the team that convenes the meeting'),
             )
 
 
@@ -193,10 +193,10 @@ def find_misdirected_handoffs(ctx: CheckContext) -> Iterator[Diagnostic]:
         if sender == stage.owner.name:
             yield Diagnostic(
                 HANDOFF_WITHIN_SAME_TEAM,
-                f"the hand-off into `{stage.id}` goes from `{sender}` to `{sender}` itself",
+                Message('the hand-off into `{stage}` goes from `{sender}` to `{sender}` itself', stage=stage.id, sender=sender),
                 handoff.sender.span,
-                help="name the team that passes the lead on, or remove the hand-off if no team changes here",
-                related=(Related(stage.owner.span, "the stage's owner"),),
+                help=Message('name the team that passes the lead on, or remove the hand-off if no team changes here'),
+                related=(Related(stage.owner.span, Message("the stage's owner")),),
             )
             continue
         sources = [p for p in dict.fromkeys(f.predecessors[stage.id]) if p != stage.id]
@@ -205,15 +205,16 @@ def find_misdirected_handoffs(ctx: CheckContext) -> Iterator[Diagnostic]:
             continue  # an entry stage, or predecessors without owners (SLA401)
         family = _family(policy, sender)
         if not family & set(owners):
-            shown = ", ".join(f"`{p}` ({o})" for o, p in sorted(owners.items(), key=lambda i: i[1]))
+            shown = Listing((f"`{p}` ({o})" for o, p in sorted(owners.items(), key=lambda i: i[1])),
+                            limit=len(owners), quote=False)
             yield Diagnostic(
                 HANDOFF_FROM_WRONG_TEAM,
-                f"the hand-off into `{stage.id}` comes from `{sender}`, but leads come from {shown}",
+                Message('the hand-off into `{stage}` comes from `{sender}`, but leads come from {shown}', stage=stage.id, sender=sender, shown=shown),
                 handoff.sender.span,
-                help="hand off from the team that owns the stage before: "
-                + " or ".join(f"`handoff from {o}`" for o in sorted(owners)),
+                help=Message("hand off from the team that owns the stage before: {choices}",
+                             choices=Listing((f"handoff from {o}" for o in sorted(owners)), limit=len(owners))),
                 related=tuple(
-                    Related(f.stages[p].owner.span, f"`{p}` is owned by `{o}`") for o, p in sorted(owners.items())
+                    Related(f.stages[p].owner.span, Message('`{p}` is owned by `{o}`', p=p, o=o)) for o, p in sorted(owners.items())
                 ),
             )
 
@@ -227,11 +228,11 @@ def find_escalations_to_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
             if owner is not None and escalation.to.name == owner.name:
                 yield Diagnostic(
                     ESCALATION_TO_OWNER,
-                    f"this escalation goes to `{owner.name}`, which already owns the "
-                    f"{f'`{escalation.on}` deadline' if escalation.on else 'stage'}",
+                    (Message('this escalation goes to `{owner}`, which already owns the `{deadline}` deadline', owner=owner.name, deadline=escalation.on)
+                     if escalation.on else Message('this escalation goes to `{owner}`, which already owns the stage', owner=owner.name)),
                     escalation.to.span,
-                    help="escalate to a manager or another team (e.g. `team sales_managers { part of sales }`)",
-                    related=(Related(owner.span, "owner"),),
+                    help=Message('escalate to a manager or another team (e.g. `team sales_managers { part of sales }`)'),
+                    related=(Related(owner.span, Message('owner')),),
                 )
 
 
@@ -243,19 +244,17 @@ def find_unidentified_signers(ctx: CheckContext) -> Iterator[Diagnostic]:
         if lead is None:
             yield Diagnostic(
                 UNIDENTIFIED_SIGNER,
-                f"party `{party.id}` signs the agreement but names no `lead` to sign for it",
+                Message('party `{party}` signs the agreement but names no `lead` to sign for it', party=party.id),
                 party.name_span,
-                help=f'add `lead "NAME" title "TITLE" email "ADDRESS"` to party `{party.id}`',
+                help=Message('add `lead "NAME" title "TITLE" email "ADDRESS"` to party `{party}`', party=party.id),
             )
             continue
         if not lead.identified:
             yield Diagnostic(
                 UNIDENTIFIED_SIGNER,
-                f"the lead of party `{party.id}` has no `email` or `certificate`: `sla verify` cannot "
-                "tell whether the right person signed",
+                Message('the lead of party `{party}` has no `email` or `certificate`: `sla verify` cannot tell whether the right person signed', party=party.id),
                 lead.span,
-                help="add the e-mail address of the lead's signing certificate: "
-                f'`lead "{lead.name}" … email "ADDRESS"`',
+                help=Message('add the e-mail address of the lead\'s signing certificate: `lead "{lead}" … email "ADDRESS"`', lead=lead.name),
             )
             continue
         for kind, value in (("email", lead.email and lead.email.casefold()), ("certificate", lead.certificate)):
@@ -265,11 +264,10 @@ def find_unidentified_signers(ctx: CheckContext) -> Iterator[Diagnostic]:
             if other is not party:
                 yield Diagnostic(
                     UNIDENTIFIED_SIGNER,
-                    f"the leads of `{other.id}` and `{party.id}` have the same `{kind}`: one person would "
-                    "sign for both parties",
+                    Message('the leads of `{other}` and `{party}` have the same `{kind}`: one person would sign for both parties', other=other.id, party=party.id, kind=kind),
                     lead.span,
-                    help="each party signs for itself: give each lead their own e-mail address and certificate",
-                    related=(Related(other.lead.span, f"the lead of `{other.id}`"),),
+                    help=Message('each party signs for itself: give each lead their own e-mail address and certificate'),
+                    related=(Related(other.lead.span, Message('the lead of `{other}`', other=other.id)),),
                 )
 
 
@@ -300,20 +298,30 @@ def find_teams_with_too_few_reviewers(ctx: CheckContext) -> Iterator[Diagnostic]
     needed: dict[str, str] = {}  # team id → why its approval is needed
     owner = policy.agreement.owner.name if policy.agreement and policy.agreement.owner else None
     if owner in policy.team_by_id:
-        needed[owner] = "the owner of the agreement, which approves every change"
+        needed[owner] = "owner"
     for party in roles.all_parties:
-        needed.setdefault(party, "a party, which approves the changes to its obligations")
+        needed.setdefault(party, "party")
     for team_id, why in needed.items():
         teams = roles.team_subtree(team_id) if team_id == owner else roles.members(team_id)
         reviewers = list(dict.fromkeys(r.value.strip().lstrip("@").lower() for t in teams for r in t.reviewers))
         if len(reviewers) >= 2:
             continue
         team = policy.team_by_id[team_id]
-        consequence = ("a change its only reviewer writes can never be approved" if reviewers
-                       else "nobody can approve for it")
+        if why == "owner":
+            message = (Message("team `{team}` has one reviewer; it is the owner of the agreement, which approves every "
+                               "change, so a change its only reviewer writes can never be approved", team=team_id)
+                       if reviewers else
+                       Message("team `{team}` has no reviewers; it is the owner of the agreement, which approves every "
+                               "change, so nobody can approve for it", team=team_id))
+        else:
+            message = (Message("team `{team}` has one reviewer; it is a party, which approves the changes to its "
+                               "obligations, so a change its only reviewer writes can never be approved", team=team_id)
+                       if reviewers else
+                       Message("team `{team}` has no reviewers; it is a party, which approves the changes to its "
+                               "obligations, so nobody can approve for it", team=team_id))
         yield Diagnostic(
             TOO_FEW_REVIEWERS,
-            f"team `{team_id}` has {'one reviewer' if reviewers else 'no reviewers'}; it is {why}, so {consequence}",
+            message,
             team.name_span,
-            help="add a second handle to `reviewers` (here or in a team that is `part of` it)",
+            help=Message('add a second handle to `reviewers` (here or in a team that is `part of` it)'),
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 from .conditions import (
     EXACT,
@@ -197,13 +197,18 @@ def _possible(model: ConditionModel, condition: ir.Condition) -> bool:
         return True
 
 
-def _describe_range(policy: ir.Policy, key: str, ranges: dict[str, tuple[int, int]], upper: bool) -> str:
+def _describe_range(policy: ir.Policy, key: str, ranges: dict[str, tuple[int, int]], upper: bool) -> Message:
     low, high = ranges[key]
     if "." in key:
         name, member = key.split(".", 1)
         group = next(g for g in policy.score_by_id[name].groups if g.id == member)
-        cap = f", capped at {group.cap.value}" if group.cap is not None else ""
-        return f"`{key}` reaches at {'most' if upper else 'least'} {high if upper else low} (its rules{cap})"
+        if group.cap is not None:
+            if upper:
+                return Message("`{score}` reaches at most {points} (its rules, capped at {cap})", score=key, points=high, cap=group.cap.value)
+            return Message("`{score}` reaches at least {points} (its rules, capped at {cap})", score=key, points=low, cap=group.cap.value)
+        if upper:
+            return Message("`{score}` reaches at most {points} (its rules)", score=key, points=high)
+        return Message("`{score}` reaches at least {points} (its rules)", score=key, points=low)
     model = policy.score_by_id[key]
     parts = []
     seen = set()
@@ -214,21 +219,23 @@ def _describe_range(policy: ir.Policy, key: str, ranges: dict[str, tuple[int, in
         lo, hi = ranges[f"{key}.{g.id}"]
         parts.append(f"{g.id} {hi if upper else lo}")
     detail = f" ({' + '.join(parts)})" if parts else ""
-    return f"`{key}` reaches at {'most' if upper else 'least'} {high if upper else low}{detail}"
+    if upper:
+        return Message("`{score}` reaches at most {points}{detail}", score=key, points=high, detail=detail)
+    return Message("`{score}` reaches at least {points}{detail}", score=key, points=low, detail=detail)
 
 
 # ------------------------------------------------------------------ naming where a condition is
 
 
-def _where(owner: ir.ScoreRule | ir.Transition | ir.Priority | ir.Stage) -> str:
+def _where(owner: ir.ScoreRule | ir.Transition | ir.Priority | ir.Stage) -> Message:
     """How a diagnostic names the rule, transition, priority or entry a condition belongs to."""
     if isinstance(owner, ir.ScoreRule):
-        return f"score rule \"{owner.label}\""
+        return Message('score rule "{rule}"', rule=owner.label)
     if isinstance(owner, ir.Transition):
-        return f"transition `{owner.source} -> {owner.target.name}`"
+        return Message("transition `{source} -> {target}`", source=owner.source, target=owner.target.name)
     if isinstance(owner, ir.Stage):
-        return f"the entry condition of stage `{owner.id}`"
-    return f"priority `{owner.id}`"
+        return Message("the entry condition of stage `{stage}`", stage=owner.id)
+    return Message("priority `{priority}`", priority=owner.id)
 
 
 # ------------------------------------------------------------------ conditions that can never be true
@@ -251,9 +258,9 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
         if not possible:
             yield Diagnostic(
                 CONDITION_NEVER_TRUE,
-                f"the condition of {where} can never be true: `{ir.condition_source(condition)}`",
+                Message('the condition of {where} can never be true: `{condition}`', where=where, condition=ir.condition_source(condition)),
                 condition.span,
-                help="check the numbers and values: the parts of this condition exclude each other",
+                help=Message('check the numbers and values: the parts of this condition exclude each other'),
             )
             continue
         reported = False
@@ -271,10 +278,10 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
             reported = True
             yield Diagnostic(
                 THRESHOLD_UNREACHABLE,
-                f"`{ir.condition_source(leaf)}` can never be true: {_describe_range(policy, ref.text, ranges, upper)}",
+                Message('`{leaf}` can never be true: {policy}', leaf=ir.condition_source(leaf), policy=_describe_range(policy, ref.text, ranges, upper)),
                 leaf.span,
-                help="lower the threshold, or add or raise the score rules (and the group caps) so it can be reached",
-                related=(Related(policy.score_by_id[ref.name].name_span, "score defined here"),),
+                help=Message('lower the threshold, or add or raise the score rules (and the group caps) so it can be reached'),
+                related=(Related(policy.score_by_id[ref.name].name_span, Message('score defined here')),),
             )
         if reported:
             continue
@@ -283,10 +290,12 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
                 keys = sorted({r.text for r in ir.condition_refs(condition) if r.text in ranges})
                 yield Diagnostic(
                     THRESHOLD_UNREACHABLE,
-                    f"the condition of {where} can never be true with the scores the model can reach: "
-                    + "; ".join(f"`{k}` is between {ranges[k][0]} and {ranges[k][1]}" for k in keys),
+                    Message("the condition of {where} can never be true with the scores the model can reach: {ranges}",
+                            where=where, ranges=Listing((Message("`{score}` is between {low} and {high}", score=k,
+                                                                 low=ranges[k][0], high=ranges[k][1]) for k in keys),
+                                                        limit=len(keys), separator="; ")),
                     condition.span,
-                    help="lower the thresholds, or add or raise the score rules so they can be reached",
+                    help=Message('lower the thresholds, or add or raise the score rules so they can be reached'),
                 )
         except Unknown:
             continue
@@ -324,9 +333,9 @@ def find_score_rules_that_never_count(ctx: CheckContext) -> Iterator[Diagnostic]
                 if rule.points == 0:
                     yield Diagnostic(
                         SCORE_RULE_NEVER_COUNTS,
-                        f"\"{rule.label}\" is worth 0 points, so it never changes `{score.id}`",
+                        Message('"{rule}" is worth 0 points, so it never changes `{score}`', rule=rule.label, score=score.id),
                         rule.span,
-                        help="give it points or remove it",
+                        help=Message('give it points or remove it'),
                     )
                     continue
                 if rule.points < 0 or group.cap is None or not _possible(model, rule.condition):
@@ -344,12 +353,11 @@ def find_score_rules_that_never_count(ctx: CheckContext) -> Iterator[Diagnostic]
                 if sure >= cap:
                     yield Diagnostic(
                         SCORE_RULE_NEVER_COUNTS,
-                        f"\"{rule.label}\" never counts: every lead it applies to already gets "
-                        f"{sure} points from the rules above it, the cap of group `{group.id}` ({cap})",
+                        Message('"{rule}" never counts: every lead it applies to already gets {sure} points from the rules above it, the cap of group `{group}` ({cap})', rule=rule.label, sure=sure, group=group.id, cap=cap),
                         rule.span,
-                        help="raise the group's `max`, or remove this rule",
-                        related=tuple(Related(o.span, "applies to every such lead") for o in because)
-                        + (Related(group.cap.span, "the cap"),),
+                        help=Message("raise the group's `max`, or remove this rule"),
+                        related=tuple(Related(o.span, Message('applies to every such lead')) for o in because)
+                        + (Related(group.cap.span, Message('the cap')),),
                     )
                 else:
                     kept.append(rule)
@@ -405,11 +413,10 @@ def find_ambiguous_transitions(ctx: CheckContext) -> Iterator[Diagnostic]:
                     continue
                 yield Diagnostic(
                     AMBIGUOUS_TRANSITIONS,
-                    f"a lead in `{stage.id}` can match both `-> {earlier.target.name}` and `-> {later.target.name}`: "
-                    f"e.g. {witness.describe()}",
+                    Message('a lead in `{stage}` can match both `-> {target}` and `-> {target2}`: e.g. {describe}', stage=stage.id, target=earlier.target.name, target2=later.target.name, describe=witness.describe()),
                     later.span,
-                    help="make the conditions exclusive, e.g. add `and not (…)` with the other transition's condition",
-                    related=(Related(earlier.span, "also matches"),),
+                    help=Message("make the conditions exclusive, e.g. add `and not (…)` with the other transition's condition"),
+                    related=(Related(earlier.span, Message('also matches')),),
                 )
                 break
 
@@ -434,7 +441,7 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
                 accepted = values if accepted is None else accepted.union(values)  # type: ignore[arg-type]
         except Unknown:
             continue
-        related = tuple(Related(t.span, "transition") for t in guarded)
+        related = tuple(Related(t.span, Message('transition')) for t in guarded)
         if isinstance(accepted, Intervals):
             parts = variable.contains(accepted).parts  # type: ignore[union-attr]
             for (_, end), (start, _) in zip(parts, parts[1:]):
@@ -446,9 +453,9 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
                 text = describe_interval(hole.parts[0][0], hole.parts[-1][1], key, variable.whole)
                 yield Diagnostic(
                     ROUTING_GAP,
-                    f"no transition out of `{stage.id}` matches leads with {text}: they stay in `{stage.id}`",
+                    Message('no transition out of `{stage}` matches leads with {text}: they stay in `{stage}`', stage=stage.id, text=text),
                     stage.name_span,
-                    help="make the ranges meet (e.g. `< 80` next to `>= 80`), or add a transition for the gap",
+                    help=Message('make the ranges meet (e.g. `< 80` next to `>= 80`), or add a transition for the gap'),
                     related=related,
                 )
         elif isinstance(accepted, Choices) and len(guarded) >= 2:
@@ -457,12 +464,12 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
                 continue
             missing = sorted(domain.values - accepted.values, key=str)
             if missing:
-                shown = ", ".join(f"{key} = {variable.show(v)}" for v in missing)
+                shown = Listing((f"{key} = {variable.show(v)}" for v in missing), limit=len(missing), quote=False)
                 yield Diagnostic(
                     ROUTING_GAP,
-                    f"no transition out of `{stage.id}` matches leads with {shown}: they stay in `{stage.id}`",
+                    Message('no transition out of `{stage}` matches leads with {shown}: they stay in `{stage}`', stage=stage.id, shown=shown),
                     stage.name_span,
-                    help="add a transition for it, or widen one of the conditions (`in [...]`)",
+                    help=Message('add a transition for it, or widen one of the conditions (`in [...]`)'),
                     related=related,
                 )
 
@@ -517,12 +524,10 @@ def find_thresholds_decreasing_along_funnel(ctx: CheckContext) -> Iterator[Diagn
                 earlier = source_bound[1]
                 yield Diagnostic(
                     THRESHOLD_DECREASES_ALONG_FUNNEL,
-                    f"`{t.source} -> {t.target.name}` asks for `{_cut_text(key, own[0])}`, less than the "
-                    f"`{_cut_text(key, source_bound[0])}` every lead already met to reach `{t.source}` "
-                    f"(`{earlier.source} -> {earlier.target.name}`)",
+                    Message('`{source} -> {target}` asks for `{key}`, less than the `{key2}` every lead already met to reach `{source}` (`{source2} -> {target2}`)', source=t.source, target=t.target.name, key=_cut_text(key, own[0]), key2=_cut_text(key, source_bound[0]), source2=earlier.source, target2=earlier.target.name),
                     t.condition.span,
-                    help="thresholds should rise along the funnel: raise this one or lower the earlier one",
-                    related=(Related(earlier.condition.span, "the earlier, higher threshold"),),
+                    help=Message('thresholds should rise along the funnel: raise this one or lower the earlier one'),
+                    related=(Related(earlier.condition.span, Message('the earlier, higher threshold')),),
                 )
 
 
@@ -545,10 +550,10 @@ def find_priorities_that_never_apply(ctx: CheckContext) -> Iterator[Diagnostic]:
         if catch_all is not None:
             yield Diagnostic(
                 PRIORITY_NEVER_APPLIES,
-                f"priority `{priority.id}` never applies: `{catch_all.id}` above it has no condition and matches every lead",
+                Message('priority `{priority}` never applies: `{catch_all}` above it has no condition and matches every lead', priority=priority.id, catch_all=catch_all.id),
                 priority.name_span,
-                help="put the priority without a condition last",
-                related=(Related(catch_all.name_span, "matches every lead"),),
+                help=Message('put the priority without a condition last'),
+                related=(Related(catch_all.name_span, Message('matches every lead')),),
             )
             above.append(priority)
             continue
@@ -563,11 +568,11 @@ def find_priorities_that_never_apply(ctx: CheckContext) -> Iterator[Diagnostic]:
             if never:
                 yield Diagnostic(
                     PRIORITY_NEVER_APPLIES,
-                    f"priority `{priority.id}` never applies: every lead it matches already matches "
-                    + ", ".join(f"`{p.id}`" for p in above) + " above it (the first match wins)",
+                    Message("priority `{priority}` never applies: every lead it matches already matches {above} above it "
+                            "(the first match wins)", priority=priority.id, above=Listing((p.id for p in above), limit=len(above))),
                     priority.name_span,
-                    help="order priorities from the strictest condition to the loosest",
-                    related=tuple(Related(p.name_span, "matches first") for p in above),
+                    help=Message('order priorities from the strictest condition to the loosest'),
+                    related=tuple(Related(p.name_span, Message('matches first')) for p in above),
                 )
         above.append(priority)
 
@@ -613,11 +618,10 @@ def find_entry_problems(ctx: CheckContext) -> Iterator[Diagnostic]:
             if witness is not None:
                 yield Diagnostic(
                     AMBIGUOUS_ENTRY,
-                    f"a new lead can meet the entry conditions of both `{earlier.id}` and `{later.id}` "
-                    f"(e.g. {witness.describe()}); it starts in `{earlier.id}`",
+                    Message('a new lead can meet the entry conditions of both `{earlier}` and `{later}` (e.g. {describe}); it starts in `{earlier}`', earlier=earlier.id, later=later.id, describe=witness.describe()),
                     later.entry_condition.span,
-                    help=f"make the conditions exclusive, e.g. add `and not (…)` with the condition of `{earlier.id}`",
-                    related=(Related(earlier.entry_condition.span, "also admits it, and comes first"),),
+                    help=Message('make the conditions exclusive, e.g. add `and not (…)` with the condition of `{earlier}`', earlier=earlier.id),
+                    related=(Related(earlier.entry_condition.span, Message('also admits it, and comes first')),),
                 )
                 break
     if len(conditional) < len(entries):
@@ -629,7 +633,7 @@ def find_entry_problems(ctx: CheckContext) -> Iterator[Diagnostic]:
     if witness is not None:
         yield Diagnostic(
             LEADS_WITHOUT_ENTRY,
-            f"a new lead can meet no entry condition (e.g. {witness.describe()}), and every entry stage has one",
+            Message('a new lead can meet no entry condition (e.g. {describe}), and every entry stage has one', describe=witness.describe()),
             conditional[0].entry_condition.span,
-            help="add an entry stage without a condition for the other leads, or widen the conditions",
+            help=Message('add an entry stage without a condition for the other leads, or widen the conditions'),
         )

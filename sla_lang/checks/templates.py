@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from functools import cache
 
 from .. import ir
-from ..diagnostics import Diagnostic, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Severity, define_rule
 from ..source import Span
 from . import CheckContext, check
 
@@ -69,10 +69,12 @@ def find_template_syntax(ctx: CheckContext) -> Iterator[Diagnostic]:
         if found is None or span is None or (text, span) in seen:
             continue
         seen.add((text, span))
+        delimiter = found.group(0)
         yield Diagnostic(
             TEMPLATE_SYNTAX,
-            f"text {text!r} contains `{found.group(0)}`, which HubSpot's template language reads as code; "
-            "the HubSpot target writes it with a space inside (`" + found.group(0)[0] + " " + found.group(0)[1] + "`)",
+            Message("text {text!r} contains `{delimiter}`, which HubSpot's template language reads as code; the "
+                    "HubSpot target writes it with a space inside (`{spaced}`)", text=text, delimiter=delimiter,
+                    spaced=delimiter[0] + " " + delimiter[1]),
             span,
-            help="reword the text without double braces, `{%` or `{#`",
+            help=Message("reword the text without the delimiters {delimiters}", delimiters=Listing(("{{", "{%", "{#"))),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Related, Severity, define_rule, Message
 from . import CheckContext, check
 from .durations import durations
 from .graph import flow
@@ -201,24 +201,23 @@ def find_loose_targets(ctx: CheckContext) -> Iterator[Diagnostic]:
                 continue
             if clock.ends_later(d.target, d.within, calendar, or_equal=True):
                 looser = clock.ends_later(d.target, d.within, calendar)
-                how = "looser than" if looser else "the same as"
                 yield Diagnostic(
                     SLO_NOT_STRICTER,
-                    f"the internal target `{d.target.text}` of `{stage.id}.{d.kind}` is {how} the SLA "
-                    f"`{d.within.text}` it should protect{clock.example_entry(d.target, d.within, calendar) if looser else ''}",
+                    Message('the internal target `{target}` of `{stage}.{kind}` is looser than the SLA `{within}` it should protect{example}', target=d.target.text, stage=stage.id, kind=d.kind, within=d.within.text, example=clock.example_entry(d.target, d.within, calendar))
+                    if looser else
+                    Message('the internal target `{target}` of `{stage}.{kind}` is the same as the SLA `{within}` it should protect', target=d.target.text, stage=stage.id, kind=d.kind, within=d.within.text),
                     d.target.span,
-                    help=f"make the target shorter than {d.within.text}, so a slip still keeps the SLA",
-                    related=(Related(d.within.span, "the SLA"),),
+                    help=Message('make the target shorter than {within}, so a slip still keeps the SLA', within=d.within.text),
+                    related=(Related(d.within.span, Message('the SLA')),),
                 )
         respond, decide = stage.deadline("respond"), stage.deadline("decide")
         if respond and decide and clock.ends_later(respond.within, decide.within, calendar):
             yield Diagnostic(
                 RESPOND_AFTER_DECIDE,
-                f"the first response (`{respond.within.text}`) can be due after the lead must have left `{stage.id}` "
-                f"(`decide within {decide.within.text}`){clock.example_entry(respond.within, decide.within, calendar)}",
+                Message('the first response (`{within}`) can be due after the lead must have left `{stage}` (`decide within {within2}`){example}', within=respond.within.text, stage=stage.id, within2=decide.within.text, example=clock.example_entry(respond.within, decide.within, calendar)),
                 respond.within.span,
-                help="the response deadline should be shorter than the decision deadline",
-                related=(Related(decide.span, "decision deadline"),),
+                help=Message('the response deadline should be shorter than the decision deadline'),
+                related=(Related(decide.span, Message('decision deadline')),),
             )
 
 
@@ -238,22 +237,20 @@ def find_follow_ups_outside_deadlines(ctx: CheckContext) -> Iterator[Diagnostic]
             if clock.ends_later(before, after, calendar, or_equal=True):
                 yield Diagnostic(
                     FOLLOW_UP_OUT_OF_ORDER,
-                    f"the follow-up at `{after.text}` is not after the one at `{before.text}`"
-                    f"{clock.example_entry(before, after, calendar)}",
+                    Message('the follow-up at `{after}` is not after the one at `{before}`{example}', after=after.text, before=before.text, example=clock.example_entry(before, after, calendar)),
                     after.span,
-                    help="list the offsets in increasing order, each later than the one before",
-                    related=(Related(before.span, "previous attempt"),),
+                    help=Message('list the offsets in increasing order, each later than the one before'),
+                    related=(Related(before.span, Message('previous attempt')),),
                 )
         respond = stage.deadline("respond")
         first = offsets[0]
         if respond and respond.within.amount and clock.ends_later(first, respond.within, calendar):
             yield Diagnostic(
                 FOLLOW_UP_AFTER_DEADLINE,
-                f"the first follow-up at `{first.text}` can fall after the response deadline "
-                f"`{respond.within.text}`{clock.example_entry(first, respond.within, calendar)}",
+                Message('the first follow-up at `{first}` can fall after the response deadline `{within}`{example}', first=first.text, within=respond.within.text, example=clock.example_entry(first, respond.within, calendar)),
                 first.span,
-                help=f"make the first attempt due within {respond.within.text} (usually `0d`)",
-                related=(Related(respond.span, "response deadline"),),
+                help=Message('make the first attempt due within {within} (usually `0d`)', within=respond.within.text),
+                related=(Related(respond.span, Message('response deadline')),),
             )
         last = offsets[-1]
         decide = stage.deadline("decide")
@@ -261,23 +258,20 @@ def find_follow_ups_outside_deadlines(ctx: CheckContext) -> Iterator[Diagnostic]
             if decide.within.amount and clock.ends_later(last, decide.within, calendar):
                 yield Diagnostic(
                     FOLLOW_UP_AFTER_DEADLINE,
-                    f"the last follow-up at `{last.text}` can fall after the decision deadline "
-                    f"`{decide.within.text}`{clock.example_entry(last, decide.within, calendar)}: the lead must have left "
-                    f"`{stage.id}` by then",
+                    Message('the last follow-up at `{last}` can fall after the decision deadline `{within}`{example}: the lead must have left `{stage}` by then', last=last.text, within=decide.within.text, example=clock.example_entry(last, decide.within, calendar), stage=stage.id),
                     last.span,
-                    help=f"schedule the attempts within {decide.within.text}, or lengthen the decision deadline",
-                    related=(Related(decide.span, "decision deadline"),),
+                    help=Message('schedule the attempts within {within}, or lengthen the decision deadline', within=decide.within.text),
+                    related=(Related(decide.span, Message('decision deadline')),),
                 )
             continue
         for t in timeouts(stage):
             if t.after.amount and clock.ends_later(last, t.after, calendar):
                 yield Diagnostic(
                     FOLLOW_UP_AFTER_DEADLINE,
-                    f"the last follow-up at `{last.text}` can fall after the timeout `-> {t.target.name} after "
-                    f"{t.after.text}` has moved the lead out of `{stage.id}`{clock.example_entry(last, t.after, calendar)}",
+                    Message('the last follow-up at `{last}` can fall after the timeout `-> {target} after {after}` has moved the lead out of `{stage}`{example}', last=last.text, target=t.target.name, after=t.after.text, stage=stage.id, example=clock.example_entry(last, t.after, calendar)),
                     last.span,
-                    help="schedule the attempts before the timeout, or lengthen it",
-                    related=(Related(t.span, "timeout"),),
+                    help=Message('schedule the attempts before the timeout, or lengthen it'),
+                    related=(Related(t.span, Message('timeout')),),
                 )
                 break
 
@@ -297,20 +291,18 @@ def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
             if deadline is None:
                 yield Diagnostic(
                     ESCALATION_WITHOUT_DEADLINE,
-                    f"this escalation guards the `{e.on}` deadline, but stage `{stage.id}` has none",
+                    Message('this escalation guards the `{on}` deadline, but stage `{stage}` has none', on=e.on, stage=stage.id),
                     e.span,
-                    help=f"add `{e.on} within …` to the stage, or guard the deadline it has",
+                    help=Message('add `{on} within …` to the stage, or guard the deadline it has', on=e.on),
                 )
                 continue
             if deadline.within.amount and clock.ends_later(e.after, deadline.within, calendar, factor=2):
                 yield Diagnostic(
                     LATE_ESCALATION,
-                    f"escalating after `{e.after.text}` tells `{e.to.name}` only when the `{e.on}` deadline "
-                    f"(`{deadline.within.text}`) has been missed by more than the deadline itself"
-                    f"{clock.example_entry(e.after, deadline.within, calendar)}",
+                    Message('escalating after `{after}` tells `{to}` only when the `{on}` deadline (`{within}`) has been missed by more than the deadline itself{example}', after=e.after.text, to=e.to.name, on=e.on, within=deadline.within.text, example=clock.example_entry(e.after, deadline.within, calendar)),
                     e.after.span,
-                    help=f"escalate at the deadline (`after {deadline.within.text}`) or earlier",
-                    related=(Related(deadline.span, "the deadline it guards"),),
+                    help=Message('escalate at the deadline (`after {within}`) or earlier', within=deadline.within.text),
+                    related=(Related(deadline.span, Message('the deadline it guards')),),
                 )
 
 
@@ -320,24 +312,24 @@ def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
 @check(ZERO_DURATION)
 def find_zero_durations(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
-    what: list[tuple[ir.Duration | None, str]] = []
+    what: list[tuple[ir.Duration | None, Message]] = []
     for stage in flow(ctx).stages.values():
         if stage.handoff is not None:
             what.append((stage.handoff.within, f"the hand-off into `{stage.id}` is due the moment a lead arrives"))
         for d in stage.deadlines:
-            what.append((d.within, f"the `{d.kind}` deadline of `{stage.id}` is due the moment a lead arrives"))
-            what.append((d.target, f"the internal target of `{stage.id}.{d.kind}` is missed the moment a lead arrives"))
+            what.append((d.within, Message("the `{kind}` deadline of `{stage}` is due the moment a lead arrives", kind=d.kind, stage=stage.id)))
+            what.append((d.target, Message("the internal target of `{stage}.{kind}` is missed the moment a lead arrives", stage=stage.id, kind=d.kind)))
         for e in stage.escalations:
-            what.append((e.after, f"this escalation fires for every lead the moment it enters `{stage.id}`"))
+            what.append((e.after, Message("this escalation fires for every lead the moment it enters `{stage}`", stage=stage.id)))
         for t in timeouts(stage):  # `when … after 0d` only waits for nothing: harmless
-            what.append((t.after, f"this timeout moves every lead out of `{stage.id}` the moment it arrives"))
+            what.append((t.after, Message("this timeout moves every lead out of `{stage}` the moment it arrives", stage=stage.id)))
     for info in policy.information:
         for item in info.items:
-            what.append((item.within, "this information is due the moment it exists"))
+            what.append((item.within, Message("this information is due the moment it exists")))
     for duration, message in what:
         if duration is not None and duration.amount == 0:
-            yield Diagnostic(ZERO_DURATION, f"`{duration.text}`: {message}", duration.span,
-                             help="give it a real length (e.g. `24h`, `5bd`), or remove it")
+            yield Diagnostic(ZERO_DURATION, Message('`{duration}`: {message}', duration=duration.text, message=message), duration.span,
+                             help=Message('give it a real length (e.g. `24h`, `5bd`), or remove it'))
 
 
 @check(BUSINESS_TIME_WITHOUT_CALENDAR)
@@ -346,8 +338,8 @@ def find_business_time_without_calendar(ctx: CheckContext) -> Iterator[Diagnosti
     calendars = policy.calendar_by_id
     agreement = policy.agreement
     default_undefined = agreement is not None and agreement.calendar is not None and agreement.calendar.name not in calendars
-    help_text = ("declare a calendar and name it in the agreement (`calendar tokyo`) or in the stage; "
-                 "or write calendar time (`24h`, `3d`)")
+    help_text = Message("declare a calendar and name it in the agreement (`calendar tokyo`) or in the stage; "
+                        "or write calendar time (`24h`, `3d`)")
     for stage in flow(ctx).stages.values():
         if stage.calendar is not None and stage.calendar.name not in calendars:
             continue  # undefined calendar: SLA301
@@ -359,7 +351,7 @@ def find_business_time_without_calendar(ctx: CheckContext) -> Iterator[Diagnosti
             if duration.business:
                 yield Diagnostic(
                     BUSINESS_TIME_WITHOUT_CALENDAR,
-                    f"`{duration.text}` counts business time, but no calendar applies to stage `{stage.id}`",
+                    Message('`{duration}` counts business time, but no calendar applies to stage `{stage}`', duration=duration.text, stage=stage.id),
                     duration.span,
                     help=help_text,
                 )
@@ -373,7 +365,7 @@ def find_business_time_without_calendar(ctx: CheckContext) -> Iterator[Diagnosti
             if item.within is not None and item.within.business:
                 yield Diagnostic(
                     BUSINESS_TIME_WITHOUT_CALENDAR,
-                    f"`{item.within.text}` counts business time, but the agreement names no calendar",
+                    Message('`{within}` counts business time, but the agreement names no calendar', within=item.within.text),
                     item.within.span,
                     help=help_text,
                 )
@@ -381,7 +373,7 @@ def find_business_time_without_calendar(ctx: CheckContext) -> Iterator[Diagnosti
         if kpi.target is not None and isinstance(kpi.target.value, ir.Duration) and kpi.target.value.business:
             yield Diagnostic(
                 BUSINESS_TIME_WITHOUT_CALENDAR,
-                f"`{kpi.target.value.text}` counts business time, but the agreement names no calendar",
+                Message('`{target}` counts business time, but the agreement names no calendar', target=kpi.target.value.text),
                 kpi.target.value.span,
                 help=help_text,
             )
@@ -395,9 +387,9 @@ def find_impossible_calendars(ctx: CheckContext) -> Iterator[Diagnostic]:
             if hours.end.minutes <= hours.start.minutes:
                 yield Diagnostic(
                     INVALID_WORKING_HOURS,
-                    f"working hours {hours.start.text} to {hours.end.text} end before they start",
+                    Message('working hours {start} to {end} end before they start', start=hours.start.text, end=hours.end.text),
                     hours.span,
-                    help="overnight hours are not supported: split them at midnight (`22:00 to 24:00, 00:00 to 02:00`)",
+                    help=Message('overnight hours are not supported: split them at midnight (`22:00 to 24:00, 00:00 to 02:00`)'),
                 )
             else:
                 valid.append(hours)
@@ -406,19 +398,21 @@ def find_impossible_calendars(ctx: CheckContext) -> Iterator[Diagnostic]:
             if later.start.minutes < earlier.end.minutes:
                 yield Diagnostic(
                     INVALID_WORKING_HOURS,
-                    f"working hours {later.start.text} to {later.end.text} overlap "
-                    f"{earlier.start.text} to {earlier.end.text}",
+                    Message('working hours {start} to {end} overlap {start2} to {end2}', start=later.start.text, end=later.end.text, start2=earlier.start.text, end2=earlier.end.text),
                     later.span,
-                    help="make the ranges follow one another (e.g. a lunch break: `09:00 to 12:00, 13:00 to 18:00`)",
-                    related=(Related(earlier.span, "overlapped range"),),
+                    help=Message('make the ranges follow one another (e.g. a lunch break: `09:00 to 12:00, 13:00 to 18:00`)'),
+                    related=(Related(earlier.span, Message('overlapped range')),),
                 )
-        missing = [w for w, present in (("days", bool(calendar.days)), ("hours", bool(valid))) if not present]
-        if missing:
+        if not calendar.days or not valid:
             yield Diagnostic(
                 CALENDAR_WITHOUT_WORKING_TIME,
-                f"calendar `{calendar.id}` has no working {' and no '.join(missing)}, so business time in it never passes",
+                (Message('calendar `{calendar}` has no working days and no working hours, so business time in it never passes', calendar=calendar.id)
+                 if not calendar.days and not valid else
+                 Message('calendar `{calendar}` has no working days, so business time in it never passes', calendar=calendar.id)
+                 if not calendar.days else
+                 Message('calendar `{calendar}` has no working hours, so business time in it never passes', calendar=calendar.id)),
                 calendar.name_span,
-                help="add `days mon, tue, wed, thu, fri` and `hours 09:00 to 18:00` (or what applies)",
+                help=Message('add `days mon, tue, wed, thu, fri` and `hours 09:00 to 18:00` (or what applies)'),
             )
 
 
@@ -430,17 +424,18 @@ def find_deadlines_on_terminal_stages(ctx: CheckContext) -> Iterator[Diagnostic]
     for stage in flow(ctx).stages.values():
         if not stage.is_terminal:
             continue
-        obligations: list[tuple[str, object]] = [(f"a `{d.kind}` deadline", d.span) for d in stage.deadlines]
+        obligations: list[tuple[Message, object]] = [(Message("a `{kind}` deadline", kind=d.kind), d.span)
+                                                     for d in stage.deadlines]
         if stage.follow_up is not None:
-            obligations.append(("a follow-up cadence", stage.follow_up.span))
-        obligations += [("an escalation", e.span) for e in stage.escalations]
+            obligations.append((Message("a follow-up cadence"), stage.follow_up.span))
+        obligations += [(Message("an escalation"), e.span) for e in stage.escalations]
         for what, span in obligations:
             yield Diagnostic(
                 DEADLINE_ON_TERMINAL_STAGE,
-                f"`{stage.id}` is terminal, but has {what}: a finished lead owes nobody anything under this agreement",
+                Message('`{stage}` is terminal, but has {what}: a finished lead owes nobody anything under this agreement', stage=stage.id, what=what),
                 span,  # type: ignore[arg-type]
-                help="remove it, or remove `terminal` if the lead's process really continues here",
-                related=tuple(Related(m.span, "marked terminal here") for m in stage.markers if m.kind == "terminal"),
+                help=Message("remove it, or remove `terminal` if the lead's process really continues here"),
+                related=tuple(Related(m.span, Message('marked terminal here')) for m in stage.markers if m.kind == "terminal"),
             )
 
 
@@ -461,12 +456,16 @@ def find_timeouts_that_never_fire(ctx: CheckContext) -> Iterator[Diagnostic]:
                     continue  # equal timeouts: report only the later-written one
                 yield Diagnostic(
                     TIMEOUT_NEVER_FIRES,
-                    f"the timeout `-> {late.target.name} after {late.after.text}` never fires: "
-                    + (f"`-> {early.target.name} after {early.after.text}` always moves the lead first"
-                       if strictly_first else f"`-> {early.target.name} after {early.after.text}` fires at the same moment"),
+                    Message("the timeout `-> {target} after {after}` never fires: `-> {early} after {early_after}` always "
+                            "moves the lead first", target=late.target.name, after=late.after.text,
+                            early=early.target.name, early_after=early.after.text)
+                    if strictly_first else
+                    Message("the timeout `-> {target} after {after}` never fires: `-> {early} after {early_after}` fires "
+                            "at the same moment", target=late.target.name, after=late.after.text,
+                            early=early.target.name, early_after=early.after.text),
                     late.span,
-                    help="remove the one that cannot fire, or make it conditional (`when …`)",
-                    related=(Related(early.span, "fires first" if strictly_first else "fires at the same moment"),),
+                    help=Message('remove the one that cannot fire, or make it conditional (`when …`)'),
+                    related=(Related(early.span, Message('fires first') if strictly_first else Message('fires at the same moment')),),
                 )
                 break
 
@@ -482,10 +481,8 @@ def find_late_handoffs(ctx: CheckContext) -> Iterator[Diagnostic]:
         if clock.ends_later(handoff.within, respond.within, calendar, or_equal=True):
             yield Diagnostic(
                 HANDOFF_AFTER_RESPONSE,
-                f"the hand-off into `{stage.id}` (`within {handoff.within.text}`) can be completed only after "
-                f"the first response (`{respond.within.text}`) is due"
-                f"{clock.example_entry(handoff.within, respond.within, calendar)}",
+                Message('the hand-off into `{stage}` (`within {within}`) can be completed only after the first response (`{respond}`) is due{example}', stage=stage.id, within=handoff.within.text, respond=respond.within.text, example=clock.example_entry(handoff.within, respond.within, calendar)),
                 handoff.within.span,
-                help=f"hand the lead over well before {respond.within.text}, or give the response more time",
-                related=(Related(respond.span, "the response deadline"),),
+                help=Message('hand the lead over well before {within}, or give the response more time', within=respond.within.text),
+                related=(Related(respond.span, Message('the response deadline')),),
             )

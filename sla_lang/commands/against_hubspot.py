@@ -34,7 +34,7 @@ def load_hubspot(compiled, policy_path: str, hubspot_dir: str | None, settings=N
             click.echo(f"{policy_path}: the HubSpot target cannot be built", err=True)
             click.get_current_context().exit(1)
         return bundle, "built from the policy", []
-    from ..diagnostics import Diagnostic
+    from ..diagnostics import Diagnostic, Message
     from ..simulate.rules import STALE_HUBSPOT_BUILD
     from ..source import Span
     from .deploy import load_bundle
@@ -46,9 +46,8 @@ def load_hubspot(compiled, policy_path: str, hubspot_dir: str | None, settings=N
     if recorded and recorded != fingerprint(compiled):
         where = (root / "manifest.json").as_posix()
         problems.append(Diagnostic(
-            STALE_HUBSPOT_BUILD, f"{where} was built from another version of {policy_path}; its workflows enforce "
-            "that version", Span.point(where),
-            help=f"rebuild it: sla build {policy_path} --target hubspot -o {hubspot_dir}"))
+            STALE_HUBSPOT_BUILD, Message('{where} was built from another version of {policy_path}; its workflows enforce that version', where=where, policy_path=policy_path), Span.point(where),
+            help=Message('rebuild it: sla build {policy_path} --target hubspot -o {hubspot_dir}', policy_path=policy_path, hubspot_dir=hubspot_dir)))
     return bundle, root.as_posix(), problems
 
 

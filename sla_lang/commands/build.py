@@ -153,7 +153,7 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
 
     def show(diagnostics, source):
         for d in diagnostics:
-            click.echo(render_diagnostic(d, source, color=colored), err=True)
+            click.echo(render_diagnostic(d, source, color=colored, lang=lang), err=True)
 
     show(config_diagnostics, None)
     folders = policy_folders(default_paths(paths), files) if len(files) > 1 else {files[0]: ""}
@@ -242,9 +242,9 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
     if results:
         if drift_found:
             # the last line must not read "All checks passed" after a list of stale files
-            click.echo(terminal_safe(drift_summary(summary_line(results), drift_counts, root, paths)), err=True)
+            click.echo(terminal_safe(drift_summary(summary_line(results, lang=lang), drift_counts, root, paths)), err=True)
         else:
-            click.echo(summary_line(results, color=colored), err=True)
+            click.echo(summary_line(results, color=colored, lang=lang), err=True)
     if check_only and ok and not drift_found:
         click.echo(f"Generated files under {terminal_safe(root.as_posix())} are up to date.")
     ctx = click.get_current_context()

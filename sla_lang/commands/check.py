@@ -11,11 +11,17 @@ import click
 from ..checks import CheckOptions
 from ..compile import Compilation, compile_paths
 from ..diagnostics import Severity, all_rules, find_rule
+from ..message import LANGUAGES, Message, choose_language, localize
 from ..render.terminal import terminal_lines, terminal_safe
 from ..source import Span
 from . import DATE, collect_policy_files, default_paths, has_errors, override_selection, resolve_config, use_color
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+_SEVERITY_WORDS = {Severity.ERROR: Message("error"), Severity.WARNING: Message("warning"), Severity.INFO: Message("info")}
+_CATEGORY_WORDS = {"input": Message("input"), "syntax": Message("syntax"), "graph": Message("graph"),
+                   "names": Message("names"), "ownership": Message("ownership"), "timing": Message("timing"),
+                   "scoring": Message("scoring"), "completeness": Message("completeness"),
+                   "targets": Message("targets"), "internal": Message("internal")}
 
 
 @click.command()
@@ -33,7 +39,9 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
 @click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
               help="Check files in N processes (default: one per CPU when there are 8 files or more).")
-def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated, today, stats, color, jobs):
+@click.option("--lang", type=click.Choice(LANGUAGES),
+              help="Language of the messages (default: the policy's `language`, else the locale).")
+def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated, today, stats, color, jobs, lang):
     """Check policy files (or folders of them; default: policies/).
 
     Exit status: 0 when there are no errors, 1 when there are errors (or warnings with
@@ -51,14 +59,14 @@ def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated
         from ..source import UNREADABLE_FILE
 
         results.append(Compilation(str(path), diagnostics=[
-            Diagnostic(UNREADABLE_FILE, "no such file or folder", Span.point(path.as_posix()))
+            Diagnostic(UNREADABLE_FILE, Message('no such file or folder'), Span.point(path.as_posix()))
         ]))
     results.extend(compile_paths(files, config=config, options=options, strict=strict, jobs=jobs,
                                  keep_policy=stats))
     if not files and not missing:
         raise click.UsageError("no .sla files found in " + ", ".join(default_paths(paths)))
 
-    report = _render(results, fmt, use_color(color) and not output_file)
+    report = _render(results, fmt, use_color(color) and not output_file, lang)
     if stats and fmt == "text":
         report += _render_stats(results)
     if output_file:
@@ -69,7 +77,7 @@ def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated
         except OutputError as exc:
             raise click.ClickException(terminal_safe(str(exc)))
         if fmt != "text":
-            click.echo(_render(results, "text", use_color(color)), nl=False)
+            click.echo(_render(results, "text", use_color(color), lang), nl=False)
     else:
         click.echo(report, nl=False)
 
@@ -81,7 +89,7 @@ def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated
     ctx.exit(EXIT_PROBLEMS if failing else EXIT_OK)
 
 
-def _render(results: list[Compilation], fmt: str, color: bool) -> str:
+def _render(results: list[Compilation], fmt: str, color: bool, lang: str | None = None) -> str:
     if fmt == "json":
         from ..render import json as renderer
     elif fmt == "sarif":
@@ -91,8 +99,8 @@ def _render(results: list[Compilation], fmt: str, color: bool) -> str:
     else:
         from ..render import text
 
-        return text.render(results, color=color)
-    return renderer.render(results)
+        return text.render(results, color=color, lang=lang)
+    return renderer.render(results, lang=lang)
 
 
 def _render_stats(results: list[Compilation]) -> str:
@@ -112,26 +120,39 @@ def _render_stats(results: list[Compilation]) -> str:
 @click.command()
 @click.argument("code")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def explain(code, fmt):
+@click.option("--lang", type=click.Choice(LANGUAGES), help="Language of the explanation (default: the locale's).")
+def explain(code, fmt, lang):
     """Explain a rule: CODE is its code (SLA201) or name (unreachable-stage)."""
+    lang = choose_language(lang)
     rule = find_rule(code)
     if rule is None:
         names = [r.code for r in all_rules()] + [r.name for r in all_rules()]
         guess = difflib.get_close_matches(code, names, n=1, cutoff=0.5)
-        hint = f" Did you mean {guess[0]}?" if guess else ""
-        raise click.UsageError(f"unknown rule {code!r}.{hint} `sla rules` lists them all.")
+        message = (Message("unknown rule {code!r}. Did you mean {guess}? `sla rules` lists them all.", code=code,
+                           guess=guess[0]) if guess else
+                   Message("unknown rule {code!r}. `sla rules` lists them all.", code=code))
+        raise click.UsageError(localize(message, lang))
+    rule = rule.localized(lang)
     if fmt == "json":
         click.echo(json.dumps(rule.to_json(), indent=2, ensure_ascii=False, sort_keys=True))
         return
     # the examples show invisible characters on purpose (SLA005's bad example holds a
     # RIGHT-TO-LEFT OVERRIDE): shown as codes, never obeyed by the terminal
-    click.echo(f"{rule.code} ({rule.name}) — {rule.severity.value}, {rule.category}\n")
+    severity, category = localize(_SEVERITY_WORDS[rule.severity], lang), localize(_CATEGORY_WORDS[rule.category], lang)
+    click.echo(localize(Message("{code} ({name}) — {severity}, {category}", code=rule.code, name=rule.name,
+                                severity=severity, category=category), lang) + "\n")
     click.echo(terminal_lines(rule.summary) + "\n")
-    click.echo(terminal_lines(click.wrap_text(rule.explanation, width=88, preserve_paragraphs=True)) + "\n")
-    click.echo("Bad:")
+    click.echo(terminal_lines(_wrap(rule.explanation, lang)) + "\n")
+    click.echo(localize(Message("Bad:"), lang))
     click.echo(terminal_lines(_indent(rule.bad)))
-    click.echo("\nGood:")
+    click.echo("\n" + localize(Message("Good:"), lang))
     click.echo(terminal_lines(_indent(rule.good)))
+
+
+def _wrap(text: str, lang: str) -> str:
+    if lang == "ja":  # Japanese has no spaces to break at; a terminal wraps it by itself
+        return text
+    return click.wrap_text(text, width=88, preserve_paragraphs=True)
 
 
 def _indent(text: str) -> str:
@@ -140,21 +161,24 @@ def _indent(text: str) -> str:
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-def rules(fmt):
+@click.option("--lang", type=click.Choice(LANGUAGES), help="Language of the summaries (default: the locale's).")
+def rules(fmt, lang):
     """List every rule with its code, name, default severity and summary."""
-    table = all_rules()
+    lang = choose_language(lang)
+    table = [rule.localized(lang) for rule in all_rules()]
     if fmt == "json":
         click.echo(json.dumps([r.to_json() for r in table], indent=2, ensure_ascii=False, sort_keys=True))
         return
     if fmt == "markdown":
-        click.echo("| Code | Name | Severity | Summary |\n|---|---|---|---|")
+        click.echo(localize(Message("| Code | Name | Severity | Summary |"), lang) + "\n|---|---|---|---|")
         for r in table:
-            click.echo(f"| {r.code} | `{r.name}` | {r.severity.value} | {r.summary} |")
+            click.echo(f"| {r.code} | `{r.name}` | {localize(_SEVERITY_WORDS[r.severity], lang)} | {r.summary} |")
         return
     width = max(len(r.name) for r in table)
     category = None
     for r in table:
         if r.category != category:
             category = r.category
-            click.echo(f"\n{category}")
-        click.echo(f"  {r.code}  {r.name:<{width}}  {r.severity.value:<7}  {r.summary}")
+            click.echo(f"\n{localize(_CATEGORY_WORDS[category], lang)}")
+        severity = localize(_SEVERITY_WORDS[r.severity], lang)
+        click.echo(f"  {r.code}  {r.name:<{width}}  {severity:<7}  {r.summary}")

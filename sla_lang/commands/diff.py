@@ -72,7 +72,7 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
     except RevisionError as exc:
         fail(exc.diagnostic)
 
-    from ..diagnostics import Diagnostic, Severity
+    from ..diagnostics import Diagnostic, Message, Severity
     from ..source import Span
 
     results, approvals = [], []
@@ -89,9 +89,9 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
                 for d in errors:
                     click.echo(render_diagnostic(d, result.source, color=colored), err=True)
                 click.echo(render_diagnostic(Diagnostic(
-                    UNCOMPARABLE_POLICY, f"cannot compare {side.name}: it does not parse",
+                    UNCOMPARABLE_POLICY, Message('cannot compare {side}: it does not parse', side=side.name),
                     errors[0].span if errors else Span.point(side.name),
-                    help="fix the syntax errors above (`sla check` lists them)"), result.source, color=colored), err=True)
+                    help=Message('fix the syntax errors above (`sla check` lists them)')), result.source, color=colored), err=True)
                 broken = True
                 compiled = None
                 break
@@ -147,14 +147,19 @@ def diff(args, base, fmt, lang, show_approvers, approved_by, author, output_file
 
 def version_diagnostic(pc):
     """SLA884 for a policy whose `version` does not move as far as its changes require."""
-    from ..diagnostics import Diagnostic
+    from ..diagnostics import Diagnostic, Message
     from ..semdiff.revisions import VERSION_NOT_BUMPED
     from ..source import Span
 
     v = pc.version
-    why = {"major": "an obligation gets looser (or is removed, or changes in a way that cannot be told) for a party",
-           "minor": "obligations get stricter or are added", "patch": "the agreement's text changes"}[v.level]
-    proposal = f"set `version \"{v.proposed}\"`" if v.proposed else "give the agreement a new `version`"
-    state = "is unchanged" if v.old == v.new else f"moves from {v.old!r} to {v.new!r} only"
-    return Diagnostic(VERSION_NOT_BUMPED, f"{pc.path}: the agreement's version {state}, but the change needs a "
-                      f"{v.level} version: {why}", Span.point(pc.path), help=f"{proposal} in the `agreement` block")
+    why = {"major": Message("an obligation gets looser (or is removed, or changes in a way that cannot be told) for a party"),
+           "minor": Message("obligations get stricter or are added"),
+           "patch": Message("the agreement's text changes")}[v.level]
+    level = {"major": Message("major"), "minor": Message("minor"), "patch": Message("patch")}[v.level]
+    proposal = (Message('set `version "{version}"` in the `agreement` block', version=v.proposed) if v.proposed
+                else Message("give the agreement a new `version` in the `agreement` block"))
+    message = (Message("{path}: the agreement's version is unchanged, but the change needs a {level} version: {why}",
+                       path=pc.path, level=level, why=why) if v.old == v.new else
+               Message("{path}: the agreement's version moves from {old!r} to {new!r} only, but the change needs a "
+                       "{level} version: {why}", path=pc.path, old=v.old, new=v.new, level=level, why=why))
+    return Diagnostic(VERSION_NOT_BUMPED, message, Span.point(pc.path), help=proposal)

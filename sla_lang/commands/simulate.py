@@ -256,12 +256,11 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
         if loaded.data is not None:
             recorded = (loaded.data.get("policy") or {}).get("fingerprint")
             if recorded and recorded != fingerprint(compiled):
-                from ..diagnostics import Diagnostic
+                from ..diagnostics import Diagnostic, Message
 
                 problems.append(Diagnostic(
-                    STALE_FIXTURES, f"{loaded.path} was generated from another version of {result.path}; "
-                    "expectations that no longer hold fail below", Span.point(loaded.path),
-                    help="rebuild the fixtures once the policy change is intended"))
+                    STALE_FIXTURES, Message('{path} was generated from another version of {path2}; expectations that no longer hold fail below', path=loaded.path, path2=result.path), Span.point(loaded.path),
+                    help=Message('rebuild the fixtures once the policy change is intended')))
             sources.append((loaded.path, loaded.scenarios, loaded.data.get("summary"), loaded.lines))
     else:
         from ..targets.fixtures import generate_fixtures

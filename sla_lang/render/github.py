@@ -7,6 +7,7 @@ from typing import Iterable
 from ..compile import Compilation
 from ..agreement.escape import visible
 from ..diagnostics import Severity
+from ..message import Message, localize
 from .text import summary_line
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
@@ -23,10 +24,11 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(results: Iterable[Compilation]) -> str:
+def render(results: Iterable[Compilation], lang: str | None = None) -> str:
     results = list(results)
     lines = []
     for result in results:
+        shown_in = lang or result.language
         for d in result.diagnostics:
             s = d.span
             props = ",".join(
@@ -40,7 +42,9 @@ def render(results: Iterable[Compilation]) -> str:
                     ("title", f"{d.code} ({d.name})"),
                 )
             )
-            message = d.message + (f"\nhelp: {d.help}" if d.help else "")
+            message = localize(d.message, shown_in)
+            if d.help:
+                message += "\n" + localize(Message("help: {help}", help=d.help), shown_in)
             lines.append(f"::{_COMMANDS[d.severity]} {props}::{_escape_data(message)}")
-    lines.append(summary_line(results))
+    lines.append(summary_line(results, lang=lang))
     return "\n".join(lines) + "\n"

@@ -1,4 +1,7 @@
-"""SARIF 2.1.0 for GitHub code scanning, with the full rule table as tool metadata."""
+"""SARIF 2.1.0 for GitHub code scanning, with the full rule table as tool metadata.
+
+Rule texts and results are in one language, recorded as the run's `language` (SARIF §3.14.9):
+`--lang`, else the language every checked policy states, else the locale."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Iterable
 from .. import __version__
 from ..compile import Compilation
 from ..diagnostics import Severity, all_rules
+from ..message import Message, localize, report_language
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -22,9 +26,11 @@ def _region(span) -> dict[str, int]:
     }
 
 
-def render(results: Iterable[Compilation]) -> str:
+def render(results: Iterable[Compilation], lang: str | None = None) -> str:
     results = list(results)
-    rules = all_rules()
+    lang = report_language(lang, (r.language for r in results))
+    rules = [rule.localized(lang) for rule in all_rules()]
+    bad, good = localize(Message("Bad:"), lang), localize(Message("Good:"), lang)
     index = {rule.code: i for i, rule in enumerate(rules)}
     driver_rules = [
         {
@@ -33,8 +39,9 @@ def render(results: Iterable[Compilation]) -> str:
             "shortDescription": {"text": rule.summary},
             "fullDescription": {"text": rule.explanation},
             "help": {
-                "text": f"{rule.explanation}\n\nBad:\n{rule.bad}\n\nGood:\n{rule.good}",
-                "markdown": f"{rule.explanation}\n\n**Bad**\n```\n{rule.bad}\n```\n\n**Good**\n```\n{rule.good}\n```",
+                "text": f"{rule.explanation}\n\n{bad}\n{rule.bad}\n\n{good}\n{rule.good}",
+                "markdown": f"{rule.explanation}\n\n**{bad.rstrip(':：')}**\n```\n{rule.bad}\n```\n\n"
+                            f"**{good.rstrip(':：')}**\n```\n{rule.good}\n```",
             },
             "defaultConfiguration": {"level": _LEVELS[rule.severity]},
             "properties": {"tags": [rule.category]},
@@ -44,7 +51,9 @@ def render(results: Iterable[Compilation]) -> str:
     sarif_results = []
     for result in results:
         for d in result.diagnostics:
-            message = d.message + (f"\nhelp: {d.help}" if d.help else "")
+            message = localize(d.message, lang)
+            if d.help:
+                message += "\n" + localize(Message("help: {help}", help=d.help), lang)
             entry = {
                 "ruleId": d.code,
                 "ruleIndex": index[d.code],
@@ -63,7 +72,7 @@ def render(results: Iterable[Compilation]) -> str:
                 entry["relatedLocations"] = [
                     {
                         "id": i,
-                        "message": {"text": r.message},
+                        "message": {"text": localize(r.message, lang)},
                         "physicalLocation": {
                             "artifactLocation": {"uri": r.span.path, "uriBaseId": "%SRCROOT%"},
                             "region": _region(r.span),
@@ -88,6 +97,7 @@ def render(results: Iterable[Compilation]) -> str:
                 },
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": "./"}},
                 "results": sarif_results,
+                "language": lang,
                 "columnKind": "unicodeCodePoints",
             }
         ],

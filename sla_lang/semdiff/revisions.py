@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..diagnostics import Diagnostic, Severity, define_rule
+from ..diagnostics import Diagnostic, Severity, define_rule, Message
 from ..source import Span, display_path
 
 MAX_SIDE_BYTES = 64 * 1024 * 1024
@@ -76,16 +76,17 @@ def _git(args: list[str], cwd: Path | None = None) -> bytes:
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     except OSError as exc:
-        raise RevisionError(_error(f"cannot run git: {exc.strerror or exc}", "git", help="install git")) from exc
+        raise RevisionError(_error(Message('cannot run git: {value}', value=exc.strerror or exc), "git", help=Message('install git'))) from exc
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        raise RevisionError(_error(message[-1] if message else f"git {' '.join(args)} failed", " ".join(args)))
+        failed = Message("{error}", error=message[-1]) if message else Message("git {command} failed", command=" ".join(args))
+        raise RevisionError(_error(failed, " ".join(args)))
     return done.stdout
 
 
 def _error(message: str, where: str, help: str | None = None) -> Diagnostic:
     return Diagnostic(UNREADABLE_REVISION, message, Span.point(where), help=help or
-                      "check the revision (`git log --oneline REV`) and the path (`git ls-tree -r REV --name-only`)")
+                      Message("check the revision (`git log --oneline REV`) and the path (`git ls-tree -r REV --name-only`)"))
 
 
 def read_side(spec: str) -> Side:
@@ -100,14 +101,14 @@ def read_side(spec: str) -> Side:
             # bounded for devices and endless streams; compiling applies the configured limit
             return Side(display_path(path), read_limited(path, MAX_SIDE_BYTES))
         except TooLarge as exc:
-            raise RevisionError(Diagnostic(UNREADABLE_FILE, f"cannot read {spec}: {exc.describe()}",
+            raise RevisionError(Diagnostic(UNREADABLE_FILE, Message('cannot read {spec}: {describe}', spec=spec, describe=exc.describe()),
                                            Span.point(spec))) from exc
         except OSError as exc:
-            raise RevisionError(Diagnostic(UNREADABLE_FILE, f"cannot read {spec}: {exc.strerror or exc}",
+            raise RevisionError(Diagnostic(UNREADABLE_FILE, Message('cannot read {spec}: {value}', spec=spec, value=exc.strerror or exc),
                                            Span.point(spec))) from exc
     rev, _, name = spec.partition(":")
     if not rev or not name:
-        raise RevisionError(_error(f"`{spec}` is neither a file nor REV:path", spec))
+        raise RevisionError(_error(Message('`{spec}` is neither a file nor REV:path', spec=spec), spec))
     commit = resolve_commit(rev)
     return Side(spec, _git(["show", "--end-of-options", f"{commit}:{name}"]))
 
@@ -120,17 +121,17 @@ def resolve_commit(rev: str) -> str:
     options end. Everything later is given the hash, not the user's text.
     """
     if not rev or rev.startswith("-") or any(ord(ch) < 32 or ord(ch) == 127 for ch in rev):
-        raise RevisionError(_error(f"`{rev}` is not a revision", rev,
-                                   help="give a branch, tag or commit (a revision cannot start with `-`)"))
+        raise RevisionError(_error(Message('`{rev}` is not a revision', rev=rev), rev,
+                                   help=Message('give a branch, tag or commit (a revision cannot start with `-`)')))
     try:
         out = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"])
     except RevisionError as exc:
         if exc.diagnostic.code == UNREADABLE_REVISION.code and "cannot run git" in exc.diagnostic.message:
             raise
-        raise RevisionError(_error(f"unknown revision `{rev}`: no such branch, tag or commit here", rev)) from None
+        raise RevisionError(_error(Message('unknown revision `{rev}`: no such branch, tag or commit here', rev=rev), rev)) from None
     commit = out.decode("ascii", errors="replace").strip()
     if not commit or not all(ch in "0123456789abcdef" for ch in commit):
-        raise RevisionError(_error(f"`{rev}` is not a commit", rev))
+        raise RevisionError(_error(Message('`{rev}` is not a commit', rev=rev), rev))
     return commit
 
 
@@ -194,4 +195,4 @@ def _root_relative(path: str, root: Path) -> str:
     try:
         return PurePosixPath(absolute.relative_to(root.resolve()).as_posix()).as_posix() or "."
     except ValueError as exc:
-        raise RevisionError(_error(f"{path} is outside the git repository at {root}", path)) from exc
+        raise RevisionError(_error(Message('{path} is outside the git repository at {root}', path=path, root=root), path)) from exc

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 from .. import ir
 from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration, calendar_for
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Message
 from ..source import Span
 from .model import DataModel, View
 from .rules import DEADLINE_NOT_COMPUTABLE, TRANSITION_LOOP
@@ -346,8 +346,8 @@ class Simulator:
             if key not in self._reported:
                 self._reported.add(key)
                 self.diagnostics.append(Diagnostic(
-                    DEADLINE_NOT_COMPUTABLE, f"`{clause}`: {exc}; left out of the simulation", span,
-                    help="give the stage or the agreement a calendar with working days and hours",
+                    DEADLINE_NOT_COMPUTABLE, Message('`{clause}`: {exc}; left out of the simulation', clause=clause, exc=exc), span,
+                    help=Message('give the stage or the agreement a calendar with working days and hours'),
                 ))
             return None
         if duration.business and calendar is not None:
@@ -573,10 +573,9 @@ class Simulator:
         path = " → ".join([v.stage for v in lead.visits if v.entered == at] + [step.target])
         self.diagnostics.append(Diagnostic(
             TRANSITION_LOOP,
-            f"lead `{lead.id}` at {self.format_time(at)}: `{path}` would enter `{step.target}` twice at one moment; "
-            f"stopped in `{lead.stage}`",
+            Message('lead `{lead}` at {at}: `{path}` would enter `{target}` twice at one moment; stopped in `{stage}`', lead=lead.id, at=self.format_time(at), path=path, target=step.target, stage=lead.stage),
             step.transition.span,
-            help="give one of the transitions in the loop a condition that is false after the other one, or an `after`",
+            help=Message('give one of the transitions in the loop a condition that is false after the other one, or an `after`'),
         ))
 
     # ------------------------------------------------------------------ what events do

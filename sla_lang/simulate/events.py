@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from ..diagnostics import Diagnostic, Rule, Severity
+from ..diagnostics import Diagnostic, Rule, Severity, Listing, Message
 from ..source import Span
 from .engine import ACTIVITIES, Simulator, parse_timestamp
 from .model import coerce_property_value
@@ -120,15 +120,15 @@ class EventFeed:
         for number, raw in enumerate(_bounded_lines(lines), 1):
             if raw is None:
                 self.skipped += 1
-                self._report(MALFORMED_EVENT, f"the line is longer than {MAX_LINE_BYTES:,} bytes; reading stopped",
-                             number, "", help="an events file has one JSON object per line")
+                self._report(MALFORMED_EVENT, Message('the line is longer than {limit:,} bytes; reading stopped', limit=MAX_LINE_BYTES),
+                             number, "", help=Message('an events file has one JSON object per line'))
                 break
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 self.skipped += 1
-                self._report(MALFORMED_EVENT, f"not UTF-8 text (byte {exc.start + 1} of the line)", number,
-                             raw.decode("utf-8", "replace").rstrip("\r\n"), help="save the events file as UTF-8")
+                self._report(MALFORMED_EVENT, Message('not UTF-8 text (byte {value} of the line)', value=exc.start + 1), number,
+                             raw.decode("utf-8", "replace").rstrip("\r\n"), help=Message('save the events file as UTF-8'))
                 continue
             self.feed_line(number, text)
 
@@ -143,14 +143,13 @@ class EventFeed:
             data = json.loads(stripped)
         except ValueError as exc:
             self.skipped += 1
-            self._report(MALFORMED_EVENT, f"not a JSON object: {getattr(exc, 'msg', str(exc)).lower()}", number, text,
-                         help="write one JSON object per line, e.g. "
-                         '{"at": "2026-04-01T10:00:00+09:00", "lead": "L1", "type": "lead_created"}')
+            self._report(MALFORMED_EVENT, Message('not a JSON object: {lower}', lower=getattr(exc, 'msg', str(exc)).lower()), number, text,
+                         help=Message('write one JSON object per line, e.g. {"at": "2026-04-01T10:00:00+09:00", "lead": "L1", "type": "lead_created"}'))
             return
         if not isinstance(data, dict):
             self.skipped += 1
-            self._report(MALFORMED_EVENT, f"a JSON {type(data).__name__} where an event object belongs", number, text,
-                         help="each line is one object with `at`, `lead` and `type`")
+            self._report(MALFORMED_EVENT, Message('a JSON {data} where an event object belongs', data=type(data).__name__), number, text,
+                         help=Message('each line is one object with `at`, `lead` and `type`'))
             return
         self.apply(data, number, text)
 
@@ -164,45 +163,44 @@ class EventFeed:
         kind = data.get("type")
         if kind not in _EVENT_TYPES:
             if kind is None:
-                self._report(INVALID_EVENT, "the event has no `type`", number, text,
-                             help="type is one of " + ", ".join(EVENT_TYPES))
+                self._report(INVALID_EVENT, Message('the event has no `type`'), number, text,
+                             help=Message("type is one of {types}", types=Listing(EVENT_TYPES, limit=len(EVENT_TYPES), quote=False)))
             else:
-                self._report(INVALID_EVENT, f"unknown event type {json.dumps(kind, ensure_ascii=False)}", number, text,
+                self._report(INVALID_EVENT, Message('unknown event type {kind}', kind=json.dumps(kind, ensure_ascii=False)), number, text,
                              needle=json.dumps(kind, ensure_ascii=False) if isinstance(kind, str) else '"type"',
                              help=_suggest_help(str(kind), EVENT_TYPES))
             return False
         lead_id = data.get("lead")
         if isinstance(lead_id, bool) or not isinstance(lead_id, (str, int)) or lead_id == "":
-            self._report(INVALID_EVENT, "the event has no `lead` id", number, text, needle='"lead"',
-                         help='name the lead it is about: "lead": "L1"')
+            self._report(INVALID_EVENT, Message('the event has no `lead` id'), number, text, needle='"lead"',
+                         help=Message('name the lead it is about: "lead": "L1"'))
             return False
         lead_id = str(lead_id)
         raw_at = data.get("at")
         at = parse_timestamp(raw_at, self._zone) if isinstance(raw_at, str) else None
         if at is None:
-            self._report(INVALID_EVENT, f"`at` is not an ISO 8601 timestamp: {json.dumps(raw_at, ensure_ascii=False)}",
+            self._report(INVALID_EVENT, Message('`at` is not an ISO 8601 timestamp: {raw_at}', raw_at=json.dumps(raw_at, ensure_ascii=False)),
                          number, text, needle='"at"',
-                         help='write "at": "2026-04-01T10:00:00+09:00" (without an offset the agreement\'s time zone is used)')
+                         help=Message('write "at": "2026-04-01T10:00:00+09:00" (without an offset the agreement\'s time zone is used)'))
             return False
         sim = self.sim
         lead = sim.leads.get(lead_id)
         if kind == "lead_created":
             if lead is not None:
-                self._report(DUPLICATE_LEAD, f"lead `{lead_id}` already exists (created at {sim.format_time(lead.created)})",
-                             number, text, needle='"lead"', help="use property_changed to change an existing lead")
+                self._report(DUPLICATE_LEAD, Message('lead `{lead_id}` already exists (created at {created})', lead_id=lead_id, created=sim.format_time(lead.created)),
+                             number, text, needle='"lead"', help=Message('use property_changed to change an existing lead'))
                 return False
             return self._create(data, lead_id, at, number, text)
         if lead is None and lead_id in self.outside:
             return False  # created outside the agreement (SLA862 said so once)
         if lead is None:
-            self._report(UNKNOWN_LEAD, f"no lead `{lead_id}` was created before this event", number, text, needle='"lead"',
-                         help="a lead exists from its lead_created event on; check the id and the order of the lines")
+            self._report(UNKNOWN_LEAD, Message('no lead `{lead_id}` was created before this event', lead_id=lead_id), number, text, needle='"lead"',
+                         help=Message('a lead exists from its lead_created event on; check the id and the order of the lines'))
             return False
         if at < lead.last_at:
             self._report(OUT_OF_ORDER,
-                         f"this event of lead `{lead_id}` is dated {sim.format_time(at)}, before its previous event "
-                         f"({sim.format_time(lead.last_at)})", number, text, needle='"at"',
-                         help="sort the events by time; the simulator cannot go back in time")
+                         Message('this event of lead `{lead_id}` is dated {at}, before its previous event ({last_at})', lead_id=lead_id, at=sim.format_time(at), last_at=sim.format_time(lead.last_at)), number, text, needle='"at"',
+                         help=Message('sort the events by time; the simulator cannot go back in time'))
             return False
         if kind == "property_changed":
             updates = self._properties_of(data, number, text)
@@ -213,16 +211,16 @@ class EventFeed:
         if kind == "event_occurred":
             name = data.get("event")
             if not isinstance(name, str):
-                self._report(INVALID_EVENT, "event_occurred needs `event`: the name of a declared event", number, text,
-                             help='e.g. "event": "pricing_page_view"')
+                self._report(INVALID_EVENT, Message('event_occurred needs `event`: the name of a declared event'), number, text,
+                             help=Message('e.g. "event": "pricing_page_view"'))
                 return False
             if name not in self._events:
-                self._report(UNKNOWN_EVENT_NAME, f"the policy declares no event `{name}`", number, text,
+                self._report(UNKNOWN_EVENT_NAME, Message('the policy declares no event `{name}`', name=name), number, text,
                              needle=json.dumps(name, ensure_ascii=False), help=_suggest_help(name, self._events))
                 return False
             count = data.get("count", 1)
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                self._report(INVALID_EVENT, f"`count` must be a whole number of at least 1, not {json.dumps(count)}",
+                self._report(INVALID_EVENT, Message('`count` must be a whole number of at least 1, not {count}', count=json.dumps(count)),
                              number, text, needle='"count"')
                 return False
             sim.change(lead, at, {}, {self._events[name].id: count})
@@ -230,16 +228,15 @@ class EventFeed:
         if kind == "activity_logged":
             activity = data.get("activity")
             if activity not in ACTIVITIES:
-                self._report(INVALID_EVENT, f"`activity` must be call, email or meeting, not "
-                             f"{json.dumps(activity, ensure_ascii=False)}", number, text, needle='"activity"',
-                             help="other channels (slack, task …) are how people are told, not follow-ups")
+                self._report(INVALID_EVENT, Message('`activity` must be call, email or meeting, not {activity}', activity=json.dumps(activity, ensure_ascii=False)), number, text, needle='"activity"',
+                             help=Message('other channels (slack, task …) are how people are told, not follow-ups'))
                 return False
             sim.activity(lead, at, activity)
             return True
         if kind == "owner_changed":
             owner = data.get("owner")
             if not isinstance(owner, str) or not owner:
-                self._report(INVALID_EVENT, "owner_changed needs `owner`: a person or a team", number, text,
+                self._report(INVALID_EVENT, Message('owner_changed needs `owner`: a person or a team'), number, text,
                              needle='"owner"')
                 return False
             sim.set_owner(lead, at, owner)
@@ -252,23 +249,22 @@ class EventFeed:
         by = data.get("by") if isinstance(data.get("by"), str) else None
         source = lead.stage
         if not sim.set_stage(lead, at, stage, by):
-            self._report(OFF_POLICY_MOVE, f"lead `{lead_id}` moved by hand from `{source}` to `{stage}`, which no "
-                         f"transition of `{source}` leads to", number, text, needle=json.dumps(stage, ensure_ascii=False),
-                         help=f"add `-> {stage} …` to stage `{source}` if this move is part of the agreement")
+            self._report(OFF_POLICY_MOVE, Message('lead `{lead_id}` moved by hand from `{source}` to `{stage}`, which no transition of `{source}` leads to', lead_id=lead_id, source=source, stage=stage), number, text, needle=json.dumps(stage, ensure_ascii=False),
+                         help=Message('add `-> {stage} …` to stage `{source}` if this move is part of the agreement', stage=stage, source=source))
         return True
 
     def _report_stage(self, stage, number: int, text: str) -> None:
         if isinstance(stage, str):
-            self._report(UNKNOWN_STAGE, f"the policy declares no stage `{stage}`", number, text,
+            self._report(UNKNOWN_STAGE, Message('the policy declares no stage `{stage}`', stage=stage), number, text,
                          needle=json.dumps(stage, ensure_ascii=False), help=_suggest_help(stage, self._stages))
         else:
-            self._report(INVALID_EVENT, "`stage` must name a stage of the policy", number, text, needle='"stage"')
+            self._report(INVALID_EVENT, Message('`stage` must name a stage of the policy'), number, text, needle='"stage"')
 
     def _create(self, data: dict, lead_id: str, at, number: int, text: str) -> bool:
         stage = data.get("stage")
         if stage is None:
             if self.sim.plan.default_entry is None:
-                self._report(UNKNOWN_STAGE, "the policy has no stages to put the lead in", number, text)
+                self._report(UNKNOWN_STAGE, Message('the policy has no stages to put the lead in'), number, text)
                 return False
         elif not isinstance(stage, str) or stage not in self._stages:
             self._report_stage(stage, number, text)
@@ -277,16 +273,16 @@ class EventFeed:
         values = {k: v for k, v in values.items() if v is not None}
         counts = data.get("events", {})
         if not isinstance(counts, dict):
-            self._report(INVALID_EVENT, "`events` must be an object of event name → count", number, text,
+            self._report(INVALID_EVENT, Message('`events` must be an object of event name → count'), number, text,
                          needle='"events"')
             counts = {}
         for name, count in counts.items():
             if name not in self._events:
-                self._report(UNKNOWN_EVENT_NAME, f"the policy declares no event `{name}`", number, text,
+                self._report(UNKNOWN_EVENT_NAME, Message('the policy declares no event `{name}`', name=name), number, text,
                              needle=json.dumps(name, ensure_ascii=False), help=_suggest_help(name, self._events))
                 continue
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                self._report(INVALID_EVENT, f"the count of `{name}` must be a whole number, not {json.dumps(count)}",
+                self._report(INVALID_EVENT, Message('the count of `{name}` must be a whole number, not {count}', name=name, count=json.dumps(count)),
                              number, text, needle=json.dumps(name, ensure_ascii=False))
                 continue
             if count:
@@ -296,9 +292,8 @@ class EventFeed:
             stage = self.sim.plan.entry_for(values)
             if stage is None:  # every entry stage has a condition and this lead meets none
                 self.outside.add(lead_id)
-                self._report(NO_ENTRY, f"lead `{lead_id}` meets the entry condition of no stage; it is not part of "
-                             "the agreement, and its later events are skipped", number, text, needle='"lead_created"',
-                             help="give it a `stage`, or add an entry stage without a condition for the other leads")
+                self._report(NO_ENTRY, Message('lead `{lead_id}` meets the entry condition of no stage; it is not part of the agreement, and its later events are skipped', lead_id=lead_id), number, text, needle='"lead_created"',
+                             help=Message('give it a `stage`, or add an entry stage without a condition for the other leads'))
                 return False
         self.sim.create(lead_id, at, stage, values, owner)
         return True
@@ -307,18 +302,18 @@ class EventFeed:
         if "properties" in data:
             raw = data["properties"]
             if not isinstance(raw, dict):
-                self._report(INVALID_EVENT, "`properties` must be an object of property → value", number, text,
+                self._report(INVALID_EVENT, Message('`properties` must be an object of property → value'), number, text,
                              needle='"properties"')
                 return None
         elif "property" in data:
             name = data["property"]
             if not isinstance(name, str):
-                self._report(INVALID_EVENT, "`property` must be a property name", number, text, needle='"property"')
+                self._report(INVALID_EVENT, Message('`property` must be a property name'), number, text, needle='"property"')
                 return None
             raw = {name: data.get("value")}
         elif required:
-            self._report(INVALID_EVENT, "property_changed needs `properties` (or `property` and `value`)", number, text,
-                         help='e.g. "properties": {"buying_intent": "yes"}')
+            self._report(INVALID_EVENT, Message('property_changed needs `properties` (or `property` and `value`)'), number, text,
+                         help=Message('e.g. "properties": {"buying_intent": "yes"}'))
             return None
         else:
             return {}
@@ -327,28 +322,32 @@ class EventFeed:
             prop = self._properties.get(name)
             if prop is None:
                 needle = json.dumps(name, ensure_ascii=False)
-                what = "an event (use event_occurred)" if name in self._events else None
-                self._report(UNKNOWN_PROPERTY, f"the policy declares no property `{name}`" + (f"; it is {what}" if what else ""),
-                             number, text, needle=needle, help=None if what else _suggest_help(name, self._properties))
+                is_event = name in self._events
+                self._report(UNKNOWN_PROPERTY,
+                             Message("the policy declares no property `{name}`; it is an event (use event_occurred)", name=name)
+                             if is_event else Message("the policy declares no property `{name}`", name=name),
+                             number, text, needle=needle, help=None if is_event else _suggest_help(name, self._properties))
                 continue
             coerced, problem = coerce_property_value(prop, value)
             if problem is not None:
                 needle = json.dumps(name, ensure_ascii=False)
                 self._report(INVALID_PROPERTY_VALUE,
-                             f"`{name}` is a {prop.type} property; {json.dumps(value, ensure_ascii=False)} is not {problem}",
+                             Message('`{name}` is a {type} property; {value} is not {problem}', name=name, type=prop.type, value=json.dumps(value, ensure_ascii=False), problem=problem),
                              number, text, needle=needle)
                 continue
             out[prop.id] = coerced  # the policy's own string: one copy shared by every lead
         return out
 
 
-def _suggest_help(word: str, options: Iterable[str]) -> str:
+def _suggest_help(word: str, options: Iterable[str]) -> Message:
     import difflib
 
     options = sorted(options)
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     listed = ", ".join(options[:12]) + (" …" if len(options) > 12 else "")
-    return (f"did you mean `{close[0]}`? " if close else "") + f"known: {listed}"
+    if close:
+        return Message("did you mean `{guess}`? known: {known}", guess=close[0], known=listed)
+    return Message("known: {known}", known=listed)
 
 
 MAX_LINE_BYTES = 1 << 20  # one event is a few hundred bytes

@@ -89,82 +89,104 @@ def period_label(start: date, period: str) -> str:
 
 
 def compute_kpis(sim, first: datetime | None, end: datetime | None) -> list[KpiResult]:
-    policy: ir.Policy = sim.policy
-    zone = sim.plan.zone
-    results = []
-    if first is None or end is None:
-        return [KpiResult(kpi, _unit(kpi)) for kpi in policy.kpis if kpi.measure is not None]
-    first_day = first.astimezone(zone).date()
-    last_day = end.astimezone(zone).date()
-    leads = list(sim.leads.values())
-    for kpi in policy.kpis:
-        measure = kpi.measure
-        if measure is None:
-            continue
-        period = kpi.period.name if kpi.period is not None and kpi.period.name in ir.PERIODS else "month"
-        result = KpiResult(kpi, _unit(kpi))
-        totals = _Totals(zone, period)
-        add = totals.add
+    tally = KpiTally(sim.policy, sim.plan)
+    for lead in sim.leads.values():
+        tally.add_lead(lead)
+    return tally.results(first, end)
 
-        if isinstance(measure, ir.CountMeasure):
-            for lead in leads:
+
+class KpiTally:
+    """The KPIs' numerators and denominators, fed one finished lead at a time.
+
+    `sla report` feeds leads as soon as their history has ended and forgets them (memory stays
+    bounded); `compute_kpis` feeds every lead of a simulation. Tallies of disjoint sets of leads
+    add up (`merge`).
+    """
+
+    def __init__(self, policy: ir.Policy, plan) -> None:
+        self.policy = policy
+        self.plan = plan
+        self.zone = plan.zone
+        self.measured: list[tuple[ir.Kpi, str, _Totals, bool]] = []  # (kpi, period, totals, business)
+        for kpi in policy.kpis:
+            if kpi.measure is None:
+                continue
+            period = kpi.period.name if kpi.period is not None and kpi.period.name in ir.PERIODS else "month"
+            business = False
+            if isinstance(kpi.measure, ir.DurationMeasure):
+                target_value = kpi.target.value if kpi.target is not None else None
+                business = (isinstance(target_value, ir.Duration) and target_value.business
+                            and plan.default_calendar is not None)
+            self.measured.append((kpi, period, _Totals(self.zone, period), business))
+
+    def add_lead(self, lead) -> None:
+        for kpi, _, totals, business in self.measured:
+            measure = kpi.measure
+            add = totals.add
+            if isinstance(measure, ir.CountMeasure):
                 for visit in lead.visits:
                     if visit.stage == measure.stage.name:
                         add(visit.entered, 1)
-        elif isinstance(measure, ir.ConversionMeasure):
-            targets = {t.name for t in measure.targets}
-            for lead in leads:
+            elif isinstance(measure, ir.ConversionMeasure):
+                targets = {t.name for t in measure.targets}
                 for entered, reached in _conversions(lead.visits, measure.source.name, targets):
                     add(entered, 1 if reached is not None else 0)
-        elif isinstance(measure, ir.ComplianceMeasure):
-            for lead in leads:
+            elif isinstance(measure, ir.ComplianceMeasure):
                 for d in lead.deadlines:
                     if d.stage == measure.stage.name and d.kind == measure.deadline and d.status in (
                             "met", "at_risk", "breached"):
                         add(d.entered, 1 if d.status != "breached" else 0)
-        elif isinstance(measure, ir.AverageMeasure):
-            text = measure.quantity.text
-            for lead in leads:
+            elif isinstance(measure, ir.AverageMeasure):
+                text = measure.quantity.text
                 for visit in lead.visits:
                     if visit.stage == measure.stage.name and visit.snapshot is not None:
                         value = visit.snapshot.get(text)
                         if isinstance(value, (int, float)) and not isinstance(value, bool):
                             add(visit.entered, value)
-        elif isinstance(measure, ir.DurationMeasure):
-            target_value = kpi.target.value if kpi.target is not None else None
-            business = isinstance(target_value, ir.Duration) and target_value.business
-            calendar = sim.plan.default_calendar if business else None
-            result.business = business and calendar is not None
-            for lead in leads:
+            elif isinstance(measure, ir.DurationMeasure):
+                calendar = self.plan.default_calendar
                 for entered, reached in _conversions(lead.visits, measure.source.name, {measure.target.name}):
                     if reached is None:
                         continue
-                    if result.business:
+                    if business:
                         minutes = calendar.working_minutes_between(entered, reached)
                     else:
                         minutes = (reached - entered).total_seconds() / 60
                     add(entered, minutes)
 
-        start = period_start(first_day, period)
-        while start <= last_day:
-            stop = next_period(start, period)
-            numerator = totals.numerators.get(start)
-            denominator = totals.denominators.get(start)
-            if isinstance(measure, ir.CountMeasure):
-                value = numerator or 0
-                numerator, denominator = value, None
-            elif denominator:
-                value = numerator / denominator
-            else:
-                value = None
-            value = _tidy(value)
-            result.rows.append(KpiRow(
-                period_label(start, period), start, stop, value, _tidy(numerator), denominator,
-                _status(kpi, value, sim.plan), partial=start < first_day or stop > last_day + timedelta(days=1),
-            ))
-            start = stop
-        results.append(result)
-    return results
+    def merge(self, other: KpiTally) -> None:
+        for (_, _, mine, _), (_, _, theirs, _) in zip(self.measured, other.measured, strict=True):
+            mine.merge(theirs)
+
+    def results(self, first: datetime | None, end: datetime | None) -> list[KpiResult]:
+        if first is None or end is None:
+            return [KpiResult(kpi, _unit(kpi)) for kpi, _, _, _ in self.measured]
+        first_day = first.astimezone(self.zone).date()
+        last_day = end.astimezone(self.zone).date()
+        results = []
+        for kpi, period, totals, business in self.measured:
+            measure = kpi.measure
+            result = KpiResult(kpi, _unit(kpi), business=business)
+            start = period_start(first_day, period)
+            while start <= last_day:
+                stop = next_period(start, period)
+                numerator = totals.numerators.get(start)
+                denominator = totals.denominators.get(start)
+                if isinstance(measure, ir.CountMeasure):
+                    value = numerator or 0
+                    numerator, denominator = value, None
+                elif denominator:
+                    value = numerator / denominator
+                else:
+                    value = None
+                value = _tidy(value)
+                result.rows.append(KpiRow(
+                    period_label(start, period), start, stop, value, _tidy(numerator), denominator,
+                    _status(kpi, value, self.plan), partial=start < first_day or stop > last_day + timedelta(days=1),
+                ))
+                start = stop
+            results.append(result)
+        return results
 
 
 class _Totals:
@@ -180,6 +202,12 @@ class _Totals:
         key = period_start(at.astimezone(self.zone).date(), self.period)
         self.numerators[key] = self.numerators.get(key, 0) + numerator
         self.denominators[key] = self.denominators.get(key, 0) + denominator
+
+    def merge(self, other: _Totals) -> None:
+        for key, value in other.numerators.items():
+            self.numerators[key] = self.numerators.get(key, 0) + value
+        for key, value in other.denominators.items():
+            self.denominators[key] = self.denominators.get(key, 0) + value
 
 
 def _conversions(visits, source: str, targets: set[str]):

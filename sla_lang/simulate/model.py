@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .. import ir
+from ..message import Listing, Message
 
 Fn = Callable[["View"], bool]
 
@@ -211,34 +212,34 @@ def coerce_property_value(prop: ir.Property, raw: Any) -> tuple[Any, str | None]
     kind = prop.type
     if kind == "number":
         if isinstance(raw, bool):
-            return None, "a number"
+            return None, Message("a number")
         if isinstance(raw, (int, float)):
             return raw, None
         if isinstance(raw, str):
             try:
                 number = float(raw.strip())
             except ValueError:
-                return None, "a number"
+                return None, Message("a number")
             return (int(number) if number.is_integer() and "." not in raw else number), None
-        return None, "a number"
+        return None, Message("a number")
     if kind == "bool":
         if isinstance(raw, bool):
             return raw, None
         if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
             return raw.strip().lower() == "true", None
-        return None, "true or false"
+        return None, Message("true or false")
     if kind == "enum":
         options = [o.value for o in prop.options]
         if isinstance(raw, str) and raw in options:
             return raw, None
-        return None, "one of " + ", ".join(f'"{o}"' for o in options)
+        return None, Message("one of {options}", options=Listing((f'"{o}"' for o in options), limit=len(options), quote=False))
     if kind == "date":
         if isinstance(raw, str):
             try:
                 return date.fromisoformat(raw.strip()), None
             except ValueError:
                 pass
-        return None, "a date (YYYY-MM-DD)"
+        return None, Message("a date (YYYY-MM-DD)")
     if kind == "datetime":
         if isinstance(raw, str):
             try:

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Listing, Message
 from ..ir import Policy
 from ..source import Span
 from .rules import INVALID_SCENARIO_FILE
@@ -154,24 +154,24 @@ def load_scenario_file(path: Path, shown: str | None = None) -> ScenarioFile:
     try:
         text = read_limited(path, MAX_SCENARIO_FILE_BYTES).decode("utf-8-sig")
     except TooLarge as exc:
-        problem(f"the scenario file is too large: {exc.describe()}")
+        problem(Message('the scenario file is too large: {describe}', describe=exc.describe()))
         return result
     except OSError as exc:
-        problem(f"cannot read the scenario file: {exc.strerror or exc}")
+        problem(Message('cannot read the scenario file: {value}', value=exc.strerror or exc))
         return result
     except UnicodeDecodeError:
-        problem("the scenario file is not UTF-8 text")
+        problem(Message('the scenario file is not UTF-8 text'))
         return result
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        problem(f"not JSON: {exc.msg.lower()}", exc.lineno, exc.colno)
+        problem(Message('not JSON: {lower}', lower=exc.msg.lower()), exc.lineno, exc.colno)
         return result
     if isinstance(data, list):
         data = {"scenarios": data}
     if not isinstance(data, dict) or not isinstance(data.get("scenarios"), list):
-        problem("expected an object with a `scenarios` list (or a list of scenarios)",
-                help="see targets/fixtures/scenarios.schema.json")
+        problem(Message('expected an object with a `scenarios` list (or a list of scenarios)'),
+                help=Message('see targets/fixtures/scenarios.schema.json'))
         return result
     result.data = data
     lines = text.split("\n")
@@ -181,20 +181,20 @@ def load_scenario_file(path: Path, shown: str | None = None) -> ScenarioFile:
         line = _line_of_scenario(lines, scenario, index, index_of_ids)
         where = f"scenario {index + 1}"
         if not isinstance(scenario, dict):
-            problem(f"{where} is not an object", line)
+            problem(Message('{where} is not an object', where=where), line)
             continue
         sid = scenario.get("id")
         if not isinstance(sid, str) or not sid:
-            problem(f"{where} has no `id`", line, help='give it a name: "id": "hot-lead-goes-to-mql"')
+            problem(Message('{where} has no `id`', where=where), line, help=Message('give it a name: "id": "hot-lead-goes-to-mql"'))
             continue
         if sid in seen:
-            problem(f"two scenarios are called `{sid}`", line)
+            problem(Message('two scenarios are called `{sid}`', sid=sid), line)
             continue
         seen.add(sid)
         errors = _shape_errors(scenario)
         if errors:
             for message in errors:
-                problem(f"scenario `{sid}`: {message}", line)
+                problem(Message('scenario `{sid}`: {message}', sid=sid, message=message), line)
             continue
         result.scenarios.append(scenario)
         result.lines[sid] = line
@@ -226,32 +226,32 @@ def _line_of_scenario(lines: list[str], scenario: Any, index: int, id_lines: dic
     return 1
 
 
-def _shape_errors(scenario: dict[str, Any]) -> list[str]:
+def _shape_errors(scenario: dict[str, Any]) -> list[Message]:
     out = []
     lead = scenario.get("lead")
     if not isinstance(lead, dict):
-        out.append("`lead` must be an object with `id` and `created`")
+        out.append(Message("`lead` must be an object with `id` and `created`"))
     else:
         if not isinstance(lead.get("id"), (str, int)) or isinstance(lead.get("id"), bool):
-            out.append("`lead.id` is missing")
+            out.append(Message("`lead.id` is missing"))
         if not isinstance(lead.get("created"), str) or _timestamp(lead["created"]) is None:
-            out.append("`lead.created` must be an ISO 8601 timestamp")
+            out.append(Message("`lead.created` must be an ISO 8601 timestamp"))
         for key in ("properties", "events"):
             if key in lead and not isinstance(lead[key], dict):
-                out.append(f"`lead.{key}` must be an object")
+                out.append(Message("`lead.{key}` must be an object", key=key))
     timeline = scenario.get("timeline", [])
     if not isinstance(timeline, list):
-        out.append("`timeline` must be a list of events")
+        out.append(Message("`timeline` must be a list of events"))
     if "until" in scenario and (not isinstance(scenario["until"], str) or _timestamp(scenario["until"]) is None):
-        out.append("`until` must be an ISO 8601 timestamp")
+        out.append(Message("`until` must be an ISO 8601 timestamp"))
     expect = scenario.get("expect")
     if not isinstance(expect, dict) or not expect:
-        out.append("`expect` must be an object naming what to check (e.g. `final_stage`)")
+        out.append(Message("`expect` must be an object naming what to check (e.g. `final_stage`)"))
     else:
         unknown = sorted(set(expect) - set(EXPECT_KEYS))
         if unknown:
-            out.append("unknown `expect` keys " + ", ".join(f"`{k}`" for k in unknown) + "; known: "
-                       + ", ".join(EXPECT_KEYS))
+            out.append(Message("unknown `expect` keys {unknown}; known: {known}", unknown=Listing(unknown, limit=len(unknown)),
+                               known=Listing(EXPECT_KEYS, limit=len(EXPECT_KEYS), quote=False)))
     return out
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import ir
-from ..diagnostics import INTERNAL_ERROR, Diagnostic
+from ..diagnostics import INTERNAL_ERROR, Diagnostic, Listing, Message
 from ..ir import Policy
 from ..irjson import dumps, fingerprint
 from ..source import Span
@@ -40,8 +40,8 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
         if os.environ.get("SLA_DEBUG"):
             traceback.print_exc()
         return BuildResult(diagnostics=[Diagnostic(
-            INTERNAL_ERROR, f"internal error in the fixtures target: {type(exc).__name__}: {exc}",
-            Span.point(policy.path), help="please report this with the policy; set SLA_DEBUG=1 for the traceback",
+            INTERNAL_ERROR, Message('internal error in the fixtures target: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc),
+            Span.point(policy.path), help=Message('please report this with the policy; set SLA_DEBUG=1 for the traceback'),
         )])
     return BuildResult(
         files={
@@ -81,19 +81,18 @@ def search_budget_warning(gen) -> Diagnostic:
     culprits = solver.exhausted or ()
     scores = [policy.score_by_id[name] for name in culprits if name in policy.score_by_id]
     if scores:
-        what = ", ".join(f"score `{s.id}` ({sum(len(g.rules) for g in s.groups)} rules)" for s in scores)
+        what = Listing((Message("score `{score}` ({rules} rules)", score=s.id, rules=sum(len(g.rules) for g in s.groups))
+                        for s in scores), limit=len(scores), quote=False)
         span = scores[0].name_span
     else:
-        what = "the data " + ", ".join(f"`{name}`" for name in culprits)
+        what = Message("the data {names}", names=Listing(culprits, limit=len(culprits)))
         span = Span.point(policy.path)
     left = sum(1 for b in gen.boundaries if not b.covered)
     return Diagnostic(
         SEARCH_BUDGET,
-        f"fixtures: the search for lead data stopped after {solver.work:,} constraint evaluations (the budget of "
-        f"one build) on {what}; {left} boundar{'y is' if left == 1 else 'ies are'} not covered",
+        Message('fixtures: the search for lead data stopped after {work:,} constraint evaluations (the budget of one build) on {what}; {left} boundaries are not covered', work=solver.work, what=what, left=left),
         span,
-        help="fewer rules or coarser points in that score make every boundary coverable; coverage.json lists "
-        "what is not covered",
+        help=Message('fewer rules or coarser points in that score make every boundary coverable; coverage.json lists what is not covered'),
     )
 
 
@@ -316,17 +315,16 @@ def coverage_document(gen, kpi_clauses: set[str]) -> tuple[dict[str, Any], list[
         else:
             reason = gen.transition_reasons.get(t.clause_id, "no generated scenario takes it")
             item["reason"] = reason
-            diagnostics.append(Diagnostic(UNCOVERED, f"no fixture scenario takes transition `{t.clause_id}`: {reason}",
-                                          t.span, help="see coverage.json; often the transition can never fire"))
+            diagnostics.append(Diagnostic(UNCOVERED, Message('no fixture scenario takes transition `{clause}`: {reason}', clause=t.clause_id, reason=reason),
+                                          t.span, help=Message('see coverage.json; often the transition can never fire')))
         transitions.append(item)
 
     loops = list(gen.loops)
     for item in loops:
         if "reason" in item:
-            diagnostics.append(Diagnostic(UNCOVERED, f"no fixture scenario goes round the recycle loop "
-                                          f"`{item['loop'].replace('>', ' -> ')}`: {item['reason']}",
+            diagnostics.append(Diagnostic(UNCOVERED, Message('no fixture scenario goes round the recycle loop `{loop}`: {reason}', loop=item['loop'].replace('>', ' -> '), reason=item['reason']),
                                           policy.stage_by_id[item["loop"].split(">")[0]].name_span,
-                                          help="see coverage.json"))
+                                          help=Message('see coverage.json')))
 
     boundaries = []
     for b in gen.boundaries:
@@ -335,8 +333,7 @@ def coverage_document(gen, kpi_clauses: set[str]) -> tuple[dict[str, Any], list[
         if not b.covered:
             missing = [k for k, v in b.sides.items() if v is None]
             item["reason"] = b.reason or "not generated"
-            diagnostics.append(Diagnostic(UNCOVERED, f"boundary `{b.id}` ({', '.join(missing)}) is not covered: "
-                                          f"{item['reason']}", b.span, help="see coverage.json"))
+            diagnostics.append(Diagnostic(UNCOVERED, Message('boundary `{boundary}` ({missing}) is not covered: {reason}', boundary=b.id, missing=Listing(missing, limit=len(missing), quote=False), reason=item['reason']), b.span, help=Message('see coverage.json')))
         boundaries.append(item)
 
     clauses = []
@@ -355,8 +352,8 @@ def coverage_document(gen, kpi_clauses: set[str]) -> tuple[dict[str, Any], list[
                 item["covered_by"] = ids
             else:
                 item["reason"] = "no generated scenario exercises it"
-                diagnostics.append(Diagnostic(UNCOVERED, f"no fixture scenario exercises clause `{clause}`", span,
-                                              help="see coverage.json"))
+                diagnostics.append(Diagnostic(UNCOVERED, Message('no fixture scenario exercises clause `{clause}`', clause=clause), span,
+                                              help=Message('see coverage.json')))
         clauses.append(item)
 
     t_covered = sum(1 for t in transitions if "covered_by" in t)
@@ -370,12 +367,18 @@ def coverage_document(gen, kpi_clauses: set[str]) -> tuple[dict[str, Any], list[
                     "not_coverable": not_coverable},
         "loops": {"covered": sum(1 for item in loops if "covered_by" in item), "total": len(loops)},
     }
-    text = (f"fixtures: {len(gen.scenarios)} scenarios; transitions {t_covered}/{len(transitions)} "
-            f"({summary['transitions']['percent']:g}%), boundaries {b_covered}/{len(gen.boundaries)} "
-            f"({summary['boundaries']['percent']:g}%), clauses {covered_clauses}/{coverable} "
-            f"({summary['clauses']['percent']:g}%)")
+    counts = dict(scenarios=len(gen.scenarios), transitions=t_covered, transitions_total=len(transitions),
+                  transitions_percent=summary["transitions"]["percent"], boundaries=b_covered,
+                  boundaries_total=len(gen.boundaries), boundaries_percent=summary["boundaries"]["percent"],
+                  clauses=covered_clauses, clauses_total=coverable, clauses_percent=summary["clauses"]["percent"])
+    text = Message("fixtures: {scenarios} scenarios; transitions {transitions}/{transitions_total} "
+                   "({transitions_percent:g}%), boundaries {boundaries}/{boundaries_total} ({boundaries_percent:g}%), "
+                   "clauses {clauses}/{clauses_total} ({clauses_percent:g}%)", **counts)
     if not_coverable:
-        text += f"; {not_coverable} clauses are not lead behaviour (listed in coverage.json)"
+        text = Message("fixtures: {scenarios} scenarios; transitions {transitions}/{transitions_total} "
+                       "({transitions_percent:g}%), boundaries {boundaries}/{boundaries_total} ({boundaries_percent:g}%), "
+                       "clauses {clauses}/{clauses_total} ({clauses_percent:g}%); {not_coverable} clauses are not lead "
+                       "behaviour (listed in coverage.json)", not_coverable=not_coverable, **counts)
     where = policy.agreement.span if policy.agreement is not None else Span.point(policy.path)
     diagnostics.insert(0, Diagnostic(FIXTURE_COVERAGE, text, Span(where.path, where.line, where.column, where.line,
                                                                   where.column + len("agreement"))))

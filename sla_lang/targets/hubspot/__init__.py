@@ -14,7 +14,7 @@ import gc
 import os
 import traceback
 
-from ...diagnostics import Diagnostic, sort_diagnostics
+from ...diagnostics import Diagnostic, Listing, Message, sort_diagnostics
 from ...ir import Policy
 from ...source import Span
 from .. import BuildOptions, BuildResult
@@ -67,13 +67,12 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
             gc.enable()
     diagnostics = sort_diagnostics(generated.diagnostics) if generated is not None else []
     if problems:
-        shown = problems[:10]
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         diagnostics.append(Diagnostic(
             INVALID_OUTPUT,
-            "internal error: generated HubSpot JSON is invalid: " + "; ".join(shown) + more,
+            Message("internal error: generated HubSpot JSON is invalid: {problems}",
+                    problems=Listing(problems, limit=10, quote=False, separator="; ")),
             Span.point(policy.path),
-            help="nothing was written; please report this with the policy (SLA_DEBUG=1 for details)",
+            help=Message('nothing was written; please report this with the policy (SLA_DEBUG=1 for details)'),
         ))
         return BuildResult(files={}, diagnostics=diagnostics)
     return BuildResult(files=dict(sorted(files.items())), diagnostics=diagnostics)

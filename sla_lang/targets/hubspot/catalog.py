@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass, field
 
 from ... import ir
-from ...diagnostics import Diagnostic
+from ...diagnostics import Diagnostic, Message
+
+_KIND_WORDS = {"property": Message("property"), "event": Message("event"), "score": Message("score")}
 from ...source import Span
 from .rules import NAME_NOT_USABLE
 
@@ -124,17 +126,16 @@ class Catalog:
         if not usable_name(candidate) or candidate in self._taken:
             derived = f"sla_{derived_token(kind + ':' + ident)}"
             why = (
-                "is already used by another property" if usable_name(candidate)
-                else "is not a HubSpot internal name (lower-case ASCII letters, digits and `_`, "
-                "starting with a letter, not `hs_`)"
+                Message("is already used by another property") if usable_name(candidate)
+                else Message("is not a HubSpot internal name (lower-case ASCII letters, digits and `_`, "
+                             "starting with a letter, not `hs_`)")
             )
             self.diagnostics.append(
                 Diagnostic(
                     NAME_NOT_USABLE,
-                    f"{kind} `{ident}`: `{candidate}` {why}; HubSpot will call it `{derived}`",
+                    Message('{kind} `{ident}`: `{candidate}` {why}; HubSpot will call it `{derived}`', kind=_KIND_WORDS.get(kind, kind), ident=ident, candidate=candidate, why=why, derived=derived),
                     span,
-                    help="rename it with lower-case ASCII letters, digits and `_`, or map it to an "
-                    "existing HubSpot property with `hubspot NAME`",
+                    help=Message('rename it with lower-case ASCII letters, digits and `_`, or map it to an existing HubSpot property with `hubspot NAME`'),
                 )
             )
             candidate = derived

@@ -38,7 +38,7 @@ from pathlib import PurePosixPath
 from ... import ir
 from ...businesstime import BusinessCalendar, business_minutes
 from ...config import HubSpotSettings, TeamMapping
-from ...diagnostics import Diagnostic, Rule
+from ...diagnostics import Diagnostic, Listing, Message, Rule
 from ...irjson import fingerprint
 from ...source import Span
 from . import customcode
@@ -227,9 +227,9 @@ class Generator:
             if token != stage.id:
                 self.out.diagnostics.append(Diagnostic(
                     NAME_NOT_USABLE,
-                    f"stage `{stage.id}` cannot be part of a HubSpot property name; its properties use `{token}`",
+                    Message('stage `{stage}` cannot be part of a HubSpot property name; its properties use `{token}`', stage=stage.id, token=token),
                     stage.name_span,
-                    help="name stages with lower-case ASCII letters, digits and `_` to recognise them in HubSpot",
+                    help=Message('name stages with lower-case ASCII letters, digits and `_` to recognise them in HubSpot'),
                 ))
             self._stage_tokens[stage.id] = token
         return self._stage_tokens[stage.id]
@@ -272,9 +272,9 @@ class Generator:
             if stage.hubspot is None:
                 self.out.diagnostics.append(Diagnostic(
                     STAGE_WITHOUT_LIFECYCLE,
-                    f"stage `{stage.id}` has no HubSpot lifecycle stage; only `{SLA_STAGE}` records it",
+                    Message('stage `{stage}` has no HubSpot lifecycle stage; only `{SLA_STAGE}` records it', stage=stage.id, SLA_STAGE=SLA_STAGE),
                     stage.name_span,
-                    help="add `hubspot lead` (or another lifecycle stage) to also set HubSpot's lifecycle stage",
+                    help=Message("add `hubspot lead` (or another lifecycle stage) to also set HubSpot's lifecycle stage"),
                 ))
         self.priority_flow()
         self.scoring()
@@ -362,11 +362,9 @@ class Generator:
                 else:
                     self._steps["event", event.id] = self.report(
                         EVENT_WITHOUT_PROPERTY,
-                        f"event `{event.id}` names no HubSpot property; the workflows read the number "
-                        f"property `{name}`, which nothing in HubSpot fills in",
+                        Message('event `{event}` names no HubSpot property; the workflows read the number property `{name}`, which nothing in HubSpot fills in', event=event.id, name=name),
                         event.name_span,
-                        help="map it to a property HubSpot keeps up to date: "
-                        f"`event {event.id} \"{event.label}\" hubspot PROPERTY`",
+                        help=Message('map it to a property HubSpot keeps up to date: `event {event} "{event2}" hubspot PROPERTY`', event=event.id, event2=event.label),
                         step=self.t("manual_event", property=name, event=event.label),
                         clauses=[clause],
                     )
@@ -381,10 +379,9 @@ class Generator:
                 else:
                     self._steps["score", score.id] = self.report(
                         SCORE_PROPERTY_MISSING,
-                        f"score `{score.id}` names no HubSpot score property; the workflows read `{name}`, "
-                        "which must be created in HubSpot's scoring tool",
+                        Message("score `{score}` names no HubSpot score property; the workflows read `{name}`, which must be created in HubSpot's scoring tool", score=score.id, name=name),
                         score.name_span,
-                        help=f"add `hubspot PROPERTY` inside `score {score.id}` to name the HubSpot score property",
+                        help=Message('add `hubspot PROPERTY` inside `score {score}` to name the HubSpot score property', score=score.id),
                         step=self.t("manual_score_property", score=score.label, property=name),
                         clauses=[score.clause_id, clause],
                     )
@@ -407,8 +404,9 @@ class Generator:
             span = calendar.holidays.span if calendar.holidays else calendar.closed[0].span
             self._steps["years", calendar.id] = self.report(
                 BLOCKED_DATES_EXPIRE,
-                f"calendar `{calendar.id}`: HubSpot output lists holidays and closed days as fixed dates, for {shown}",
-                span, help=f"rebuild and update the workflows before {until}",
+                Message("calendar `{calendar}`: HubSpot output lists holidays and closed days as fixed dates, for "
+                        "{years}", calendar=calendar.id, years=shown),
+                span, help=Message("rebuild and update the workflows before {until}", until=until),
                 step=self.t("manual_blocked", calendar=calendar.label, date=until, years=shown),
                 clauses=[calendar.clause_id],
             )
@@ -525,38 +523,45 @@ class Generator:
         calendar = self.calendar(stage)
         wait, offset = self.conservative(timer, stage)
         years = calendar_years(self.policy, calendar) if calendar else None
-        known = f" (holidays of {years[0]}–{years[1]} included)" if years else ""
-        why = "" if self.settings.custom_code else " without custom code"
+        known = (Message("holidays of {first}–{last} included", first=years[0], last=years[1]) if years
+                 else Message("no holidays listed"))
+        mode = Message("as a fixed wait") if self.settings.custom_code else Message("without custom code")
         if offset is None:
-            where = f"calendar `{calendar.id}` has no working time" if calendar else "no calendar applies"
-            message = (f"`{duration.text}` is business time but {where}; HubSpot waits {_plain(wait)} of "
-                       "wall-clock time")
+            message = (Message("`{duration}` is business time but calendar `{calendar}` has no working time; HubSpot "
+                               "waits {wait} of wall-clock time", duration=duration.text, calendar=calendar.id,
+                               wait=_plain(wait)) if calendar else
+                       Message("`{duration}` is business time but no calendar applies; HubSpot waits {wait} of "
+                               "wall-clock time", duration=duration.text, wait=_plain(wait)))
             step = t("manual_business_time_unknown", flow=flow.name, approx=t.minutes(wait),
                      duration=t.duration(duration), clause=timer.clause)
         elif _counts_from_condition(timer):
-            message = (f"`{duration.text}` of `{timer.clause}` counts from the lead's entry into `{stage.id}`, but "
-                       f"HubSpot{why} starts waiting {_plain(wait)} when the condition becomes true, so the move may "
-                       f"happen up to {_plain(offset['latest'])} late, never early")
+            message = Message("`{duration}` of `{clause}` counts from the lead's entry into `{stage}`, but HubSpot "
+                              "({mode}) starts waiting {wait} when the condition becomes true, so the move may happen "
+                              "up to {late} late, never early", duration=duration.text, clause=timer.clause,
+                              stage=stage.id, mode=mode, wait=_plain(wait), late=_plain(offset["latest"]))
             step = t("manual_business_time_late", flow=flow.name, approx=t.minutes(wait),
                      duration=t.duration(duration), clause=timer.clause, late=t.minutes(offset["latest"]))
         elif timer.kind == "timeout":
-            message = (f"`{duration.text}` in calendar `{calendar.id}` lasts {_plain(wait - offset['latest'])} to "
-                       f"{_plain(wait)} of wall-clock time{known}; HubSpot waits {_plain(wait)}{why}, so the move "
-                       f"may happen up to {_plain(offset['latest'])} late, never early")
+            message = Message("`{duration}` in calendar `{calendar}` lasts {shortest} to {longest} of wall-clock time "
+                              "({known}); HubSpot waits {wait} ({mode}), so the move may happen up to {late} late, "
+                              "never early", duration=duration.text, calendar=calendar.id,
+                              shortest=_plain(wait - offset["latest"]), longest=_plain(wait), known=known,
+                              wait=_plain(wait), mode=mode, late=_plain(offset["latest"]))
             step = t("manual_business_time_late", flow=flow.name, approx=t.minutes(wait),
                      duration=t.duration(duration), clause=timer.clause, late=t.minutes(offset["latest"]))
         else:
-            message = (f"`{duration.text}` in calendar `{calendar.id}` lasts {_plain(wait)} to "
-                       f"{_plain(wait - offset['earliest'])} of wall-clock time{known}; HubSpot waits "
-                       f"{_plain(wait)}{why}, so this is checked up to {_plain(-offset['earliest'])} before the "
-                       "deadline, never after it: a lead is never judged in time when it was late, but one that "
-                       "responds in that window is flagged")
+            message = Message("`{duration}` in calendar `{calendar}` lasts {shortest} to {longest} of wall-clock time "
+                              "({known}); HubSpot waits {wait} ({mode}), so this is checked up to {early} before the "
+                              "deadline, never after it: a lead is never judged in time when it was late, but one "
+                              "that responds in that window is flagged", duration=duration.text,
+                              calendar=calendar.id, shortest=_plain(wait), longest=_plain(wait - offset["earliest"]),
+                              known=known, wait=_plain(wait), mode=mode, early=_plain(-offset["earliest"]))
             step = t("manual_business_time", flow=flow.name, approx=t.minutes(wait),
                      duration=t.duration(duration), clause=timer.clause, early=t.minutes(-offset["earliest"]))
         self._steps["conservative", file, timer.kind, timer.clause, timer.index] = self.report(
             BUSINESS_TIME, message, duration.span,
-            help="set `custom-code = true` under [tool.sla.hubspot] (Operations Hub Professional) for exact "
-            "business-time deadlines, or use calendar units (h, d)",
+            help=Message("set `custom-code = true` under [tool.sla.hubspot] (Operations Hub Professional) for exact "
+                         "business-time deadlines, or use calendar units (h, d)"),
             step=step, clauses=[timer.clause], workflow=file,
         )
 
@@ -649,8 +654,8 @@ class Generator:
         if not ranges or not days:
             self.report(
                 TIME_WINDOW_SIMPLIFIED,
-                f"calendar `{calendar.id}` has no working hours or days; its workflows get no execution window",
-                calendar.name_span, help="add `days` and `hours` to the calendar",
+                Message('calendar `{calendar}` has no working hours or days; its workflows get no execution window', calendar=calendar.id),
+                calendar.name_span, help=Message('add `days` and `hours` to the calendar'),
                 step=t("manual_no_window", calendar=calendar.label), clauses=[calendar.clause_id],
             )
         else:
@@ -669,9 +674,8 @@ class Generator:
             if breaks:
                 self.report(
                     TIME_WINDOW_SIMPLIFIED,
-                    f"calendar `{calendar.id}` has a break ({', '.join(breaks)}); HubSpot's execution window "
-                    f"is one range a day, so workflows run {_hm(start)}–{_hm(end)}",
-                    ranges[1][2].span, help="HubSpot allows one execution window per weekday",
+                    Message("calendar `{calendar}` has a break ({breaks}); HubSpot's execution window is one range a day, so workflows run {start}–{end}", calendar=calendar.id, breaks=', '.join(breaks), start=_hm(start), end=_hm(end)),
+                    ranges[1][2].span, help=Message('HubSpot allows one execution window per weekday'),
                     step=t("manual_window", calendar=calendar.label, start=_hm(start), end=_hm(end),
                            breaks=", ".join(breaks)),
                     clauses=[calendar.clause_id],
@@ -733,19 +737,22 @@ class Generator:
             self.out.manual.append(ManualStep(USERS_NEEDED.code, step, [clause], file, None))
             return
         team = target.owner.name
-        why = "gives no `user-ids`" if mapping is not None else "is not configured"
+        message = (Message("leads entering `{stage}` are not given an owner of team `{team}`: "
+                           "`[tool.sla.hubspot.teams.{team}]` gives no `user-ids`, so hand-offs, deadline warnings "
+                           "and tasks reach the previous owner", stage=target.id, team=team)
+                   if mapping is not None else
+                   Message("leads entering `{stage}` are not given an owner of team `{team}`: "
+                           "`[tool.sla.hubspot.teams.{team}]` is not configured, so hand-offs, deadline warnings "
+                           "and tasks reach the previous owner", stage=target.id, team=team))
         self._steps[key] = self.report(
-            USERS_NEEDED,
-            f"leads entering `{target.id}` are not given an owner of team `{team}`: "
-            f"`[tool.sla.hubspot.teams.{team}]` {why}, so hand-offs, deadline warnings and tasks reach the "
-            "previous owner",
+            USERS_NEEDED, message,
             (target.handoff.span if target.handoff else target.name_span),
-            help=f'add `[tool.sla.hubspot.teams.{team}]` with `user-ids = ["…"]` (HubSpot user ids) to the '
-            "pyproject.toml",
+            help=Message('add `[tool.sla.hubspot.teams.{team}]` with `user-ids = ["…"]` (HubSpot user ids) to the '
+                         "pyproject.toml", team=team),
             step=step, clauses=[clause], workflow=file,
         )
 
-    def team_recipients(self, team: ir.Name, clause: str, span: Span, *, what: str, flow: Flow, file: str,
+    def team_recipients(self, team: ir.Name, clause: str, span: Span, *, what: Message, flow: Flow, file: str,
                         task: bool = False) -> Recipients | str | None:
         """Who a notification (or, with `task`, a task) for a policy team goes to: the team's
         HubSpot team (or users), or for a task its first user. None (reported once per clause)
@@ -760,13 +767,14 @@ class Generator:
                 return Recipients(user_ids=mapping.user_ids)
         key = ("team", clause, team.name, task)
         if key not in self._steps:
-            need = "user-ids" if task else "team-id or user-ids"
+            need = "`user-ids`" if task else Message("`team-id` or `user-ids`")
             self._steps[key] = self.report(
                 USERS_NEEDED,
-                f"{what} `{clause}` for team `{team.name}` is not sent: `[tool.sla.hubspot.teams.{team.name}]` "
-                f"gives no {need}",
+                Message("{what} `{clause}` for team `{team}` is not sent: `[tool.sla.hubspot.teams.{team}]` "
+                        "gives no {need}", what=what, clause=clause, team=team.name, need=need),
                 span,
-                help=f"add `[tool.sla.hubspot.teams.{team.name}]` with the HubSpot {need} to the pyproject.toml",
+                help=Message("add `[tool.sla.hubspot.teams.{team}]` with the HubSpot {need} to the pyproject.toml",
+                             team=team.name, need=need),
                 step=self.t("manual_team_notify", team=self.team_label(team), people=self.team_people(team),
                             flow=flow.name, action=flow.last_action_id or "1"),
                 clauses=[clause], workflow=file, action_id=flow.last_action_id,
@@ -784,10 +792,9 @@ class Generator:
                 other = taken[value]
                 self.report(
                     ENTRY_AMBIGUOUS,
-                    f"entry stage `{stage.id}` has the same HubSpot lifecycle stage as `{other.id}` "
-                    f"({value or 'none'}); new contacts enter `{other.id}`",
+                    Message('entry stage `{stage}` has the same HubSpot lifecycle stage as `{other}` ({value}); new contacts enter `{other}`', stage=stage.id, other=other.id, value=value or '-'),
                     stage.name_span,
-                    help="give it another lifecycle stage, or set its SLA stage by hand as the manual step says",
+                    help=Message('give it another lifecycle stage, or set its SLA stage by hand as the manual step says'),
                     step=t("manual_entry", stage=stage.label, value=stage.id, other=other.label,
                            lifecycle=value or t("none")),
                     clauses=[stage.clause_id],
@@ -815,10 +822,9 @@ class Generator:
             span = self.policy.agreement.span if self.policy.agreement else next(iter(taken.values())).span
             self.out.diagnostics.append(Diagnostic(
                 BACKFILL,
-                "contacts already past the entry stages get no SLA stage from the workflows; set it once "
-                "when the workflows are turned on",
+                Message('contacts already past the entry stages get no SLA stage from the workflows; set it once when the workflows are turned on'),
                 Span.point(span.path, span.line, span.column),
-                help="bulk-edit or import `sla_stage` for existing contacts",
+                help=Message('bulk-edit or import `sla_stage` for existing contacts'),
             ))
             self.out.manual.append(ManualStep(BACKFILL.code, t("manual_backfill"),
                                               [s.clause_id for s in taken.values()]))
@@ -862,10 +868,10 @@ class Generator:
                     reason = t(exc.reason.key, **dict(exc.reason.values))
                     self.report(
                         CONDITION_NOT_EXPRESSIBLE,
-                        f"transition `{clause}`: its condition cannot be watched for becoming true, so a lead may "
-                        "move on at once on data from before it arrived",
+                        Message("transition `{clause}`: its condition cannot be watched for becoming true, so a "
+                                "lead may move on at once on data from before it arrived", clause=clause),
                         transition.condition.span,
-                        help="rewrite the condition with properties, events and whole scores",
+                        help=Message("rewrite the condition with properties, events and whole scores"),
                         step=t("manual_rearm", clause=clause, stage=stage.label, reason=reason),
                         clauses=[clause],
                     )
@@ -988,11 +994,11 @@ class Generator:
         flow.clear_property(LIFECYCLE)
         self.report(
             CLEAR_BY_HAND,
-            f"`{clause}` moves the lifecycle stage back: without custom code the workflow clears it with an empty "
-            "value, which HubSpot documents for the API but not for workflows",
+            Message("`{clause}` moves the lifecycle stage back: without custom code the workflow clears it with an "
+                    "empty value, which HubSpot documents for the API but not for workflows", clause=clause),
             span,
-            help="replace the action by HubSpot's \"Clear property value\" action as the manual step says, or use "
-            "custom code (`custom-code = true`)",
+            help=Message("replace the action by HubSpot's \"Clear property value\" action as the manual step says, "
+                         "or use custom code (`custom-code = true`)"),
             step=self.t("manual_clear", flow=flow.name, action=flow.last_action_id or "1"),
             clauses=[clause], workflow=file, action_id=flow.last_action_id,
         )
@@ -1034,21 +1040,20 @@ class Generator:
         else:
             reason_key, values = exc.reason.key, dict(exc.reason.values)
         reason = self.t(reason_key, **values)
-        english = {
-            "reason_score_group": "HubSpot has no property for a score group",
-            "reason_date": "dates cannot be compared in a HubSpot filter in the same way",
-            "reason_number_list": "a number cannot be matched against a list in one filter",
-            "reason_type": "this comparison has no HubSpot filter",
-            "reason_too_large": f"it expands to more than {values.get('limit')} filter groups",
-            "reason_no_condition": "it has neither a condition nor a time",
-            "reason_unknown": "it reads something that is not a property, event or score",
+        why = {
+            "reason_score_group": Message("HubSpot has no property for a score group"),
+            "reason_date": Message("dates cannot be compared in a HubSpot filter in the same way"),
+            "reason_number_list": Message("a number cannot be matched against a list in one filter"),
+            "reason_type": Message("this comparison has no HubSpot filter"),
+            "reason_too_large": Message("it expands to more than {limit} filter groups", limit=values.get("limit")),
+            "reason_no_condition": Message("it has neither a condition nor a time"),
+            "reason_unknown": Message("it reads something that is not a property, event or score"),
         }[reason_key]
         span = transition.condition.span if transition.condition is not None else transition.span
         self.report(
             CONDITION_NOT_EXPRESSIBLE,
-            f"transition `{transition.clause_id}` cannot become a HubSpot workflow: {english}",
-            span, help="rewrite the condition with properties, events and whole scores, or build this "
-            "workflow by hand",
+            Message('transition `{clause}` cannot become a HubSpot workflow: {why}', clause=transition.clause_id, why=why),
+            span, help=Message('rewrite the condition with properties, events and whole scores, or build this workflow by hand'),
             step=self.t("manual_condition", clause=transition.clause_id, source=stage.label, target=target.label,
                         reason=reason),
             clauses=[transition.clause_id] + ([target.handoff.clause_id] if target.handoff else []),
@@ -1164,11 +1169,9 @@ class Generator:
             elif kind == "slack":
                 self.report(
                     SLACK_MANUAL,
-                    f"hand-off to `{target.id}`: Slack {channel.target} cannot be reached from a workflow created "
-                    "through the API",
+                    Message('hand-off to `{target}`: Slack {target2} cannot be reached from a workflow created through the API', target=target.id, target2=channel.target),
                     channel.span,
-                    help='use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder trigger) '
-                    "for a workflow that posts by itself",
+                    help=Message('use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder trigger) for a workflow that posts by itself'),
                     step=t("manual_slack", channel=channel.target or "", flow=flow.name,
                            action=flow.last_action_id or "1"),
                     clauses=[clause], workflow=file, action_id=flow.last_action_id,
@@ -1176,8 +1179,8 @@ class Generator:
             else:
                 self.report(
                     CHANNEL_NOT_SUPPORTED,
-                    f"hand-off to `{target.id}` by {kind}: HubSpot workflows have no action for it",
-                    channel.span, help="use email, in_app, task or webhook",
+                    Message('hand-off to `{target}` by {kind}: HubSpot workflows have no action for it', target=target.id, kind=kind),
+                    channel.span, help=Message('use email, in_app, task or webhook'),
                     step=t("manual_channel", who=owner, channel=t.channel(channel), flow=flow.name,
                            action=flow.last_action_id or "1"),
                     clauses=[clause], workflow=file, action_id=flow.last_action_id,
@@ -1399,7 +1402,7 @@ class Generator:
             flow.notify(subject, body, CONTACT_OWNER, in_app=in_app)
             return
         recipients = self.team_recipients(deadline.owner, deadline.clause_id, deadline.span,
-                                          what="the deadline notice of", flow=flow, file=file)
+                                          what=Message("the deadline notice of"), flow=flow, file=file)
         if isinstance(recipients, Recipients):
             flow.notify(subject, body, recipients, in_app=in_app)
 
@@ -1420,12 +1423,12 @@ class Generator:
                 flow.webhook(channel.target or "")
             elif kind in ("email", "in_app"):
                 recipients = self.team_recipients(escalation.to, escalation.clause_id, escalation.to.span,
-                                                  what="escalation", flow=flow, file=file)
+                                                  what=Message("escalation"), flow=flow, file=file)
                 if isinstance(recipients, Recipients):
                     flow.notify(subject, _html(body) if kind == "email" else body, recipients, in_app=kind == "in_app")
             elif kind in ("task", "call"):
                 user = self.team_recipients(escalation.to, escalation.clause_id, escalation.to.span,
-                                            what="escalation task", flow=flow, file=file, task=True)
+                                            what=Message("escalation task"), flow=flow, file=file, task=True)
                 if isinstance(user, str):
                     flow.task(subject, _html(body), task_type="CALL" if kind == "call" else "TODO",
                               due=self.due_for(None, stage), user_id=user)
@@ -1435,11 +1438,11 @@ class Generator:
                     after = flow.last_action_id
                     self._steps[key] = self.report(
                         SLACK_MANUAL,
-                        f"escalation `{escalation.clause_id}`: Slack {channel.target} cannot be reached from a "
-                        "workflow created through the API",
+                        Message('escalation `{clause_id}`: Slack {target} cannot be reached from a workflow created '
+                                'through the API', clause_id=escalation.clause_id, target=channel.target),
                         channel.span,
-                        help='use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder trigger) '
-                        "for a workflow that posts by itself",
+                        help=Message('use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder '
+                                     'trigger) for a workflow that posts by itself'),
                         step=t("manual_team_slack", channel=channel.target or "", team=team, flow=flow.name,
                                action=after),
                         clauses=[escalation.clause_id], workflow=file, action_id=after,
@@ -1450,8 +1453,9 @@ class Generator:
                     after = flow.last_action_id
                     self._steps[key] = self.report(
                         CHANNEL_NOT_SUPPORTED,
-                        f"escalation `{escalation.clause_id}` by {kind}: HubSpot workflows have no action for it",
-                        channel.span, help="use email, in_app, task or webhook",
+                        Message('escalation `{clause_id}` by {kind}: HubSpot workflows have no action for it',
+                                clause_id=escalation.clause_id, kind=kind),
+                        channel.span, help=Message('use email, in_app, task or webhook'),
                         step=t("manual_channel", who=team, channel=t.channel(channel), flow=flow.name, action=after),
                         clauses=[escalation.clause_id], workflow=file, action_id=after,
                     )
@@ -1534,10 +1538,12 @@ class Generator:
             if team_id not in policy.team_by_id:
                 self.out.diagnostics.append(Diagnostic(
                     UNKNOWN_TEAM_MAPPING,
-                    f"`[tool.sla.hubspot.teams.{team_id}]` names no team or party of this policy; it is not used",
+                    Message("`[tool.sla.hubspot.teams.{team}]` names no team or party of this policy; it is not "
+                            "used", team=team_id),
                     _agreement_point(policy),
-                    help="use the id of a `team` or `party` of the policy: " + ", ".join(sorted(policy.team_by_id))
-                    if policy.team_by_id else "declare the team in the policy",
+                    help=Message("use the id of a `team` or `party` of the policy: {ids}",
+                                 ids=Listing(sorted(policy.team_by_id), limit=len(policy.team_by_id)))
+                    if policy.team_by_id else Message("declare the team in the policy"),
                 ))
                 continue
             teams[team_id] = {"teamId": mapping.team_id, "userIds": list(mapping.user_ids)}
@@ -1550,11 +1556,12 @@ class Generator:
             if settings.timezone and settings.timezone != zone:
                 self.report(
                     TIMEZONE_MISMATCH,
-                    f"calendar `{calendar.id}` is in {zone} but the portal's time zone is {settings.timezone}: "
-                    "HubSpot runs execution windows and dated delays in the portal's zone",
+                    Message("calendar `{calendar}` is in {zone} but the portal's time zone is {portal}: HubSpot "
+                            "runs execution windows and dated delays in the portal's zone", calendar=calendar.id,
+                            zone=zone, portal=settings.timezone),
                     calendar.timezone.span if calendar.timezone else calendar.name_span,
-                    help="set the portal's time zone to the calendar's (Settings → Account defaults), or correct "
-                    "`timezone` under [tool.sla.hubspot]",
+                    help=Message("set the portal's time zone to the calendar's (Settings → Account defaults), or "
+                                 "correct `timezone` under [tool.sla.hubspot]"),
                     step=t("manual_timezone", calendar=calendar.label, zone=zone, portal=settings.timezone),
                     clauses=[calendar.clause_id],
                 )
@@ -1569,11 +1576,11 @@ class Generator:
             clauses = sorted({c for flow in self.out.flows if flow.path in self._code_flows for c in flow.clauses})
             self.report(
                 CUSTOM_CODE,
-                f"{len(self._code_flows)} workflows compute due moments with custom code: the portal needs "
-                "Operations Hub Professional and the secret " + customcode.SECRET,
+                Message("{count} workflows compute due moments with custom code: the portal needs Operations Hub "
+                        "Professional and the secret {secret}", count=len(self._code_flows), secret=customcode.SECRET),
                 _agreement_point(policy),
-                help="without Operations Hub set `custom-code = false` under [tool.sla.hubspot]; the workflows "
-                "then wait fixed times (the manifest gives the error bounds)",
+                help=Message("without Operations Hub set `custom-code = false` under [tool.sla.hubspot]; the "
+                             "workflows then wait fixed times (the manifest gives the error bounds)"),
                 step=t("manual_custom_code", secret=customcode.SECRET, count=len(self._code_flows)),
                 clauses=clauses,
             )
@@ -1598,8 +1605,8 @@ class Generator:
                 reason = t(exc.reason.key, **dict(exc.reason.values))
                 self.report(
                     CONDITION_NOT_EXPRESSIBLE,
-                    f"priority `{priority.id}` cannot become a HubSpot filter; no priority workflow is generated",
-                    priority.condition.span, help="rewrite the condition with properties, events and whole scores",
+                    Message('priority `{priority}` cannot become a HubSpot filter; no priority workflow is generated', priority=priority.id),
+                    priority.condition.span, help=Message('rewrite the condition with properties, events and whole scores'),
                     step=t("manual_priority_condition", reason=reason), clauses=clauses,
                 )
                 return
@@ -1681,8 +1688,8 @@ class Generator:
             })
             self.report(
                 SCORING_MANUAL,
-                f"score `{score.id}`: HubSpot's public API cannot write score rules; enter them from scoring.json",
-                score.name_span, help="set the score up in HubSpot's lead scoring tool",
+                Message("score `{score}`: HubSpot's public API cannot write score rules; enter them from scoring.json", score=score.id),
+                score.name_span, help=Message("set the score up in HubSpot's lead scoring tool"),
                 step=t("manual_scoring", score=score.label, property=name),
                 clauses=[score.clause_id] + [g.clause_id for g in score.groups]
                 + [r.clause_id for g in score.groups for r in g.rules],
@@ -1703,17 +1710,17 @@ class Generator:
         if agreement is not None and policy.parties:
             parties = t.join([p.label for p in policy.parties])
             self.report(
-                OUTSIDE_CRM, "the agreement's signatures are not kept in HubSpot", 
+                OUTSIDE_CRM, Message("the agreement's signatures are not kept in HubSpot"), 
                 Span.point(agreement.span.path, agreement.span.line, agreement.span.column),
-                help="sign the agreement document with `sla sign`",
+                help=Message('sign the agreement document with `sla sign`'),
                 step=t("manual_signature", parties=parties), clauses=[agreement.clause_id],
             )
         for review in policy.reviews:
             attendees = t.join([self.team_label(a) for a in review.attendees])
             cadence = t.cadence(review.cadence) if review.cadence else "?"
             self.report(
-                OUTSIDE_CRM, f"review `{review.id}` is a meeting, not a workflow", review.name_span,
-                help="schedule it; HubSpot workflows cannot hold meetings",
+                OUTSIDE_CRM, Message('review `{review}` is a meeting, not a workflow', review=review.id), review.name_span,
+                help=Message('schedule it; HubSpot workflows cannot hold meetings'),
                 step=t("manual_review", review=review.label, cadence=cadence,
                        attendees=(f": {attendees}" if t.lang != "ja" else f"(出席:{attendees})") if review.attendees else ""),
                 clauses=[review.clause_id],
@@ -1728,8 +1735,8 @@ class Generator:
             if kpi.source is not None:  # the report the parties agreed to read it from
                 target += f" from “{kpi.source.value}”" if t.lang != "ja" else f"(測定方法:{kpi.source.value})"
             self.report(
-                OUTSIDE_CRM, f"KPI `{kpi.id}` is a report, not a workflow", kpi.name_span,
-                help="build it as a HubSpot report or dashboard",
+                OUTSIDE_CRM, Message('KPI `{kpi}` is a report, not a workflow', kpi=kpi.id), kpi.name_span,
+                help=Message('build it as a HubSpot report or dashboard'),
                 step=t("manual_kpi", kpi=kpi.label, target=target), clauses=[kpi.clause_id],
             )
         for info in policy.information:
@@ -1749,8 +1756,8 @@ class Generator:
                         self.out.document_only.append(item.clause_id)
                     continue
                 self.report(
-                    OUTSIDE_CRM, f"information `{item.clause_id}` within {item.within.text} is kept by people",
-                    item.span, help="track it in the review meeting",
+                    OUTSIDE_CRM, Message('information `{clause_id}` within {within} is kept by people', clause_id=item.clause_id, within=item.within.text),
+                    item.span, help=Message('track it in the review meeting'),
                     step=t("manual_information", text=item.text, sender=self.team_label(info.sender),
                            receiver=self.team_label(info.receiver), within=t.duration(item.within)),
                     clauses=[item.clause_id],
