@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diagnostics import Diagnostic, Severity, all_rules, define_rule, find_rule, known_code_prefix, Listing, Message
+from .diagnostics import Diagnostic, Listing, Message, Severity, all_rules, define_rule, find_rule, known_code_prefix
 from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, TooLarge, read_limited, split_comment
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a pyproject.toml is a few KB
