@@ -125,7 +125,7 @@ def prepare_document(policy: ir.Policy, lang: str) -> Document:
         fingerprint=fingerprint(policy),
         sections=sections,
         signatures=signatures,
-        diagram=StageDiagram.from_policy(policy, layout=False, text=w.text),  # laid out by render_html, if needed
+        diagram=StageDiagram.from_policy(policy, layout=False, text=w.text, t=w.t),  # laid out for HTML and PDF only
         untranslated=w.untranslated,
     )
 
@@ -482,7 +482,8 @@ def kpi_row(kpi: ir.Kpi, w: Words) -> dict[str, Any]:
         "id": kpi.clause_id,
         "label": w.text(kpi.label),
         "owner": w.team(kpi.owner),
-        "measure": w.measure(kpi.measure) + _source(kpi.source, w),
+        "measure": w.measure(kpi.measure) + (w.t("doc.paren", text=w.breakdown(kpi.by)) if kpi.by else "")
+        + _source(kpi.source, w),
         "period": w.period(kpi.period),
         "target": target,
         "alert": alert,

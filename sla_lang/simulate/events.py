@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..diagnostics import Diagnostic, Rule, Severity, Listing, Message
+from ..ir import ACTIVITY_OUTCOMES
 from ..source import Span
 from .engine import ACTIVITIES, Simulator, parse_timestamp
 from .model import coerce_property_value
@@ -231,7 +232,15 @@ class EventFeed:
                 self._report(INVALID_EVENT, Message('`activity` must be call, email or meeting, not {activity}', activity=json.dumps(activity, ensure_ascii=False)), number, text, needle='"activity"',
                              help=Message('other channels (slack, task …) are how people are told, not follow-ups'))
                 return False
-            sim.activity(lead, at, activity)
+            outcome = data.get("outcome")
+            if outcome is not None and outcome not in ACTIVITY_OUTCOMES[activity]:
+                self._report(INVALID_EVENT, Message("`outcome` of a {activity} must be one of {outcomes}, not {outcome}",
+                                                    activity=activity, outcomes=Listing(ACTIVITY_OUTCOMES[activity],
+                                                                                        limit=10, quote=False),
+                                                    outcome=json.dumps(outcome, ensure_ascii=False)),
+                             number, text, needle='"outcome"', help=Message("leave it out when the outcome is not known"))
+                return False
+            sim.activity(lead, at, activity, outcome)
             return True
         if kind == "owner_changed":
             owner = data.get("owner")
