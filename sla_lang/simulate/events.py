@@ -118,7 +118,13 @@ class EventFeed:
         """Lines as bytes (a file opened in binary mode): a line that is not UTF-8 is reported.
         From a file, lines are read at most MAX_LINE_BYTES at a time: a line longer than that
         (a device such as /dev/zero, a file that is not JSON Lines) ends the reading."""
-        for number, raw in enumerate(_bounded_lines(lines), 1):
+        self.feed_numbered(enumerate(_bounded_lines(lines), 1))
+
+    def feed_numbered(self, numbered: Iterable[tuple[int, bytes | None]]) -> None:
+        """(line number, bytes of the line) pairs, as `feed_binary` reads them (None: a line
+        over MAX_LINE_BYTES, which ends the reading). `sla report` replays a share of a file's
+        lines in each process, under their own numbers."""
+        for number, raw in numbered:
             if raw is None:
                 self.skipped += 1
                 self._report(MALFORMED_EVENT, Message('the line is longer than {limit:,} bytes; reading stopped', limit=MAX_LINE_BYTES),

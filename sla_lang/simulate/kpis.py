@@ -184,6 +184,19 @@ class KpiTally:
         for (_, _, mine, _), (_, _, theirs, _) in zip(self.measured, other.measured, strict=True):
             mine.merge(theirs)
 
+    def state(self) -> list[tuple[dict, dict, set]]:
+        """The numerators, denominators and groups as plain data (what another process sends back)."""
+        return [(dict(t.numerators), dict(t.denominators), set(t.groups)) for _, _, t, _ in self.measured]
+
+    def absorb(self, state: list[tuple[dict, dict, set]]) -> None:
+        """Add another process's tally (of other leads)."""
+        for (_, _, totals, _), (numerators, denominators, groups) in zip(self.measured, state, strict=True):
+            totals.groups |= groups
+            for key, value in numerators.items():
+                totals.numerators[key] = totals.numerators.get(key, 0) + value
+            for key, value in denominators.items():
+                totals.denominators[key] = totals.denominators.get(key, 0) + value
+
     def results(self, first: datetime | None, end: datetime | None) -> list[KpiResult]:
         if first is None or end is None:
             return [KpiResult(kpi, _unit(kpi)) for kpi, _, _, _ in self.measured]
