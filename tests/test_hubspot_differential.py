@@ -19,10 +19,12 @@ and breach moments, escalation recipients, tasks and their owners, unknown seman
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
 from collections import defaultdict
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -286,6 +288,50 @@ def test_every_remaining_divergence_is_a_manual_step_of_the_build(path):
                    if d.clause not in manual and (path.name, d.clause) not in CREATION_CHAIN]
     assert unexplained == []
     assert {(path.name, d.what) for _, d in found} == {key for key in DIVERGING if key[0] == path.name}
+
+
+@pytest.mark.parametrize("path", DIFFERENTIAL, ids=lambda p: p.name)
+def test_without_custom_code_every_breach_is_flagged_within_the_manifest_bound(path):
+    """A portal without Operations Hub (`custom-code = false`) gets the conservative scheme: a
+    business-time deadline is checked after a fixed wall-clock wait. The manifest states, per
+    clause, how early or late a breach flag can then come (`timers[].conservative.offsetMinutes`).
+    Replayed through the model, every fixture scenario keeps to it: a breached lead is flagged
+    (never "met" for a late lead), and no flag — of a breached, met or open deadline — comes
+    before `due + earliest` or after `due + latest`."""
+    result = compile_path(path, shown_as=rel(path))
+    settings = dataclasses.replace(mapped_settings(result.policy), custom_code=False)
+    bundle, _ = build_bundle(result.policy, BuildOptions(hubspot=settings))
+    assert not any(a.get("type") == "CUSTOM_CODE" for name, body in bundle.files.items()
+                   if name.startswith("workflows/") for a in body["actions"])
+    bounds: dict[str, tuple[int, int]] = {}
+    for timer in bundle.manifest["timers"]:
+        offset = (timer.get("conservative") or {}).get("offsetMinutes")
+        if offset:
+            low, high = bounds.get(timer["clause"], (0, 0))
+            bounds[timer["clause"]] = (min(low, offset["earliest"]), max(high, offset["latest"]))
+    replay = HubSpotReplay(result.policy, bundle)
+    checked, outside = defaultdict(int), []
+    for scenario in generate_fixtures(result.policy, None).scenarios["scenarios"]:
+        _portal, contact, until, lead = replay.run(scenario)
+        for deadline in lead["deadlines"]:
+            clause, status = deadline["clause"], deadline["status"]
+            flag = replay.flags.get((clause, "breached"))
+            if flag is None:
+                continue  # not enforced by a workflow: a manual step (test above)
+            entered, due = datetime.fromisoformat(deadline["entered"]), datetime.fromisoformat(deadline["due"])
+            earliest, latest = (timedelta(minutes=m) for m in bounds.get(clause, (0, 0)))
+            flagged = next((c.moment for c in contact.history_of(flag) if c.new == "true" and c.moment.at >= entered),
+                           None)
+            checked[status] += 1
+            if flagged is None:
+                if status == "breached" and due + latest <= until:
+                    outside.append(f"{scenario['id']}: {clause} breached at {due}; `{flag}` never set")
+            elif not (due + earliest <= flagged.at and flagged.latest <= due + latest):
+                outside.append(f"{scenario['id']}: {clause} ({status}, due {due}): `{flag}` at {flagged}, outside "
+                               f"[{earliest}, {latest}]")
+    assert outside == []
+    if path.name != "minimal.sla":  # minimal.sla has no deadline
+        assert checked["breached"] and checked["met"]
 
 
 def test_the_known_divergences_name_real_policies_and_kinds():
