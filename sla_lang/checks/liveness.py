@@ -52,8 +52,8 @@ MISSED_DEADLINE_WITHOUT_CONSEQUENCE = define_rule(
     Severity.WARNING,
     "A deadline has no consequence: nothing happens when it is missed.",
     explanation="A deadline nobody checks is how an SLA \"hollows out\": each deadline needs an "
-    "escalation that guards it (`escalate to sales_managers after 24h on respond`; an escalation "
-    "without `on` guards every deadline of the stage), or the stage a timeout that moves the lead "
+    "escalation that guards it (`escalate to sales_managers after 24h on respond`; one without "
+    "`on` guards `respond`, or `decide` when there is no `respond`), or the stage a timeout that moves the lead "
     "on (`-> nurture after 10bd`), so that a missed deadline reaches somebody. Reported per "
     "deadline: escalating `decide` says nothing about a late `respond`.",
     bad='stage sql "SQL" {\n  owner sales\n  respond within 48h\n  -> opportunity when meeting_held\n}',
@@ -87,6 +87,9 @@ def timeouts(stage: ir.Stage) -> list[ir.Transition]:
     return [t for t in stage.transitions if t.after is not None and t.condition is None]
 
 
+_MAX_LEAVES = 64  # comparisons a stage's conditions may hold for `lead_can_wait` to decide them
+
+
 def lead_can_wait(ctx: CheckContext, stage: ir.Stage) -> bool:
     """Whether some lead, once in `stage`, is not moved on by any of its transitions at once:
     no transition without `when` and `after`, and lead data for which every condition out of
@@ -95,8 +98,8 @@ def lead_can_wait(ctx: CheckContext, stage: ir.Stage) -> bool:
     if any(t.condition is None and t.after is None for t in stage.transitions):
         return False
     guarded = [(t.condition, False) for t in stage.transitions if t.condition is not None]
-    if not guarded:
-        return True
+    if not guarded or sum(1 for c, _ in guarded for _ in ir.condition_leaves(c)) > _MAX_LEAVES:
+        return True  # nothing to cover every lead, or too large to decide in linear time
     from .scoring import score_ranges
 
     model = ctx.memo("liveness.model", lambda: ConditionModel(ctx.policy, score_ranges(ctx)))
@@ -128,7 +131,8 @@ def receives_leads_from_another_team(ctx: CheckContext, stage: ir.Stage) -> bool
 
 
 def escalated(stage: ir.Stage, deadline: ir.Deadline) -> bool:
-    """An escalation guards the deadline (`on KIND`, or no `on`: the stage's deadlines)."""
+    """An escalation guards the deadline (lowering gives one written without `on` the stage's
+    `respond`, else its `decide`)."""
     return any(e.on is None or e.on == deadline.kind for e in stage.escalations)
 
 

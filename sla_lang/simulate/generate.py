@@ -505,6 +505,12 @@ class Generator:
 
         return lead_can_wait(self._checks, self.policy.stage_by_id[stage_id])
 
+    def covered(self, stage_id: str) -> bool:
+        """No lead waits in `stage_id` because its conditions cover every lead (a stage left through
+        a transition without condition is passed through as before: the lead moves on by itself)."""
+        stage = self.plan.stages[stage_id]
+        return not self.can_wait(stage_id) and not any(t.condition is None and t.after is None for t in stage.transitions)
+
     def through_values(self, tp: TransitionPlan) -> dict[str, Any] | None:
         """Data for a new lead in `tp`'s source that takes `tp` the moment it is created: `tp`'s
         condition true, the conditions of the transitions before it false."""
@@ -521,7 +527,7 @@ class Generator:
         date: where every route begins (see `canonical`). Built once; copy it to add events.
         Past the entry stages it is only used once `stage_id` itself has been reached."""
         found = self._starts.get(stage_id)
-        if found is None and not self.can_wait(stage_id):
+        if found is None and self.covered(stage_id):
             found = self._starts[stage_id] = f"every lead leaves `{stage_id}` at once: its transitions cover every lead"
         if found is None:
             # past the entry stages: the data of a lead that came into the stage (a lead created
@@ -574,7 +580,7 @@ class Generator:
         for tp in incoming:
             source = tp.transition.source
             reached = self._canonical[source]
-            if isinstance(reached, str) and self._dist.get(source) == 0 and not self.can_wait(source):
+            if isinstance(reached, str) and self._dist.get(source) == 0 and self.covered(source):
                 # no lead waits in this entry stage: one is created there taking `tp` at once
                 through = self.build([tp], self._canon_start)
                 if isinstance(through, Builder) and _entry(through.lead(), stage_id) is not None:
@@ -622,8 +628,9 @@ class Generator:
         stage_id = route[0].transition.source if route else first
         through = False
         b = Builder(self)
-        values = self.idle_values(stage_id) if self.can_wait(stage_id) else None
-        if values is None and route and not self.can_wait(stage_id):
+        covered = self.covered(stage_id)
+        values = None if covered else self.idle_values(stage_id)
+        if values is None and route and covered:
             # nobody waits here: the lead is created with data that takes the route's first step
             values = self.through_values(route[0])
             if values is None:
@@ -777,7 +784,7 @@ class Generator:
     def transition_scenario(self, tp: TransitionPlan) -> None:
         t = tp.transition
         source = t.source
-        if self._dist.get(source) == 0 and not self.can_wait(source) and tp.condition is not None:
+        if self._dist.get(source) == 0 and self.covered(source) and tp.condition is not None:
             # an entry stage no lead waits in: create the lead with data that takes `tp` at once
             b = self.build([tp], self.ordinary_entry(source))
             if isinstance(b, str):
