@@ -27,6 +27,7 @@ COMMANDS = {
     "simulate": ("sla_lang.commands.simulate:simulate", "Run lead events through a policy."),
     "test": ("sla_lang.commands.simulate:test", "Replay fixture scenarios and report pass/fail."),
     "report": ("sla_lang.commands.report:report", "Review a period of real history: compliance, KPIs, meetings."),
+    "import": ("sla_lang.commands.history:import_history", "Import HubSpot history (API or CSV export) as events."),
     "sign": ("sla_lang.commands.sign:sign", "Sign the agreement PDF for one party."),
     "verify": ("sla_lang.commands.sign:verify", "Verify the signatures of an agreement PDF."),
     "deploy": ("sla_lang.commands.deploy:deploy", "Create the generated properties and workflows in HubSpot."),

@@ -175,3 +175,50 @@ def test_wrapping_a_very_long_word_is_linear():
     for label in ("a" * 4000, "ー" * 4000, "長" * 4000):
         assert seconds(lambda label=label: wrap(label, width)) < 0.5  # "a" * 4000 took 300 s
     assert wrap("a" * 4000, width) == ["a" * 18] * 222 + ["a" * 4]
+
+
+# ---------------------------------------------------------------------------- scaling of the checks
+
+POLICY_HEAD = HEADER + 'property p0 "P" number\n'
+ONE_STAGE = 'stage a "A" {\n  owner ops\n  entry\n  -> z when p0 >= 1\n  -> z after 5d\n}\nstage z "Z" {\n  owner ops\n  terminal\n}\n'
+GROWING = {
+    # count KPIs on a stage owned by a team with many sub-teams: each KPI walked every team per sub-team
+    "sub-teams": lambda n: POLICY_HEAD + "".join(
+        f'team t{i} "T" {{\n  part of ops\n  capacity 2 people at 3 leads per month\n}}\n' for i in range(n))
+    + ONE_STAGE + "".join(f'kpi k{i} "K" {{\n  owner ops\n  measure count a per month\n  target >= 100000\n}}\n'
+                          for i in range(20)),
+    # each priority was checked against all the priorities above it, anew
+    "priorities": lambda n: POLICY_HEAD + ONE_STAGE + "".join(f'priority q{i} "Q" when p0 >= {n - i}\n' for i in range(n)),
+    # a list of values was built by one union per value
+    "list values": lambda n: POLICY_HEAD + ONE_STAGE.replace("p0 >= 1", "p0 in [" + ", ".join(map(str, range(n))) + "]"),
+}
+
+
+def test_checks_grow_linearly_with_each_kind_of_declaration():
+    from sla_lang.config import Config
+
+    config = Config(max_file_size=1 << 26)
+    compile_text(GROWING["priorities"](10), config=config)
+    for kind, make in GROWING.items():
+        small = min(seconds(lambda make=make: compile_text(make(300), config=config)) for _ in range(2))
+        large = min(seconds(lambda make=make: compile_text(make(1200), config=config)) for _ in range(2))
+        assert large / small < 9, (kind, small, large)  # linear: 4; quadratic: 16
+
+
+def test_too_many_transitions_out_of_one_stage_are_refused_before_the_pairwise_checks():
+    from sla_lang.lower import MAX_TRANSITIONS_PER_STAGE
+
+    n = 5 * MAX_TRANSITIONS_PER_STAGE
+    transitions = "".join(f'  -> z{i} when p0 >= {i} and p0 < {i + 1}\n' for i in range(n))
+    stages = "".join(f'stage z{i} "Z" {{\n  owner ops\n  terminal\n}}\n' for i in range(n))
+    text = POLICY_HEAD + 'stage a "A" {\n  owner ops\n  entry\n' + transitions + '  -> z0 after 5d\n}\n' + stages
+    result = None
+
+    def check():
+        nonlocal result
+        result = compile_text(text)
+
+    assert seconds(check) < 10  # every pair of 1,000 transitions: minutes
+    (d,) = result.errors
+    assert d.code == "SLA010" and f"has {n + 1:,} transitions" in d.message
+    assert d.span.line == 12 + MAX_TRANSITIONS_PER_STAGE

@@ -63,6 +63,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA867": "tests/test_sla_test_command.py::test_invalid_scenario_file_is_reported",
     "SLA868": "tests/test_sla_test_command.py::test_mutated_threshold_fails_a_previously_generated_scenario",
     "SLA869": "tests/test_hubspot_differential.py::test_a_build_from_another_policy_version_is_reported",
+    "SLA870": "tests/test_history.py::test_csv_export_becomes_the_expected_events",
 }
 
 

@@ -21,7 +21,7 @@ from sla_lang.targets import BuildOptions
 from sla_lang.targets.hubspot import build
 
 from .conftest import FIXTURES, POLICIES, VALID, rel
-from .hubspot_spec import AUTOMATION_V4, PROPERTIES_V3, SPEC_DIR, load_spec, spec_errors, undeclared_fields
+from .hubspot_spec import AUTOMATION_V4, PROPERTIES_V3, SPEC_DIR, SPECS, load_spec, spec_errors, undeclared_fields
 
 HUBSPOT_FIXTURES = sorted((FIXTURES / "hubspot").glob("*.sla"))
 ALL_POLICIES = POLICIES + VALID + HUBSPOT_FIXTURES
@@ -64,7 +64,7 @@ def schema_only(problems: list[str]) -> list[str]:
 def test_vendored_files_are_the_recorded_ones():
     origin = (SPEC_DIR / "ORIGIN.md").read_text(encoding="utf-8")
     recorded = dict(re.findall(r"\| `([\w.]+\.json)` \|.*\| `([0-9a-f]{64})` \|", origin))
-    assert set(recorded) == {AUTOMATION_V4, PROPERTIES_V3}
+    assert set(recorded) == set(SPECS)
     for name, digest in recorded.items():
         assert hashlib.sha256((SPEC_DIR / name).read_bytes()).hexdigest() == digest, name
 

@@ -302,3 +302,68 @@ def test_scan_reads_what_json_reads():
     # the comment line is not an event: its lead and moment do not count; the latest is lead 7's (UTC)
     assert "Q" not in scan.last_line
     assert scan.latest == datetime.fromisoformat("2026-11-03T10:00:00+00:00")
+
+
+# ------------------------------------------------------------------ HTML, PDF and charts
+
+
+def test_html_has_the_charts_and_is_reproducible(tmp_path):
+    pytest.importorskip("matplotlib")
+    pages = []
+    for run in range(2):
+        out = tmp_path / f"r{run}.html"
+        code, _, err = run_report("--events", str(NOVEMBER), "--period", "2026-11", "--format", "html", "--lang", "ja",
+                                  "-o", str(out))
+        assert code == 0, err
+        pages.append(out.read_bytes())
+    assert pages[0] == pages[1]
+    html = pages[0].decode("utf-8")
+    assert '<html lang="ja">' in html and "SLAレビュー — 2026-11" in html
+    # funnel, trend and one histogram per respond deadline, as inline SVG without dates
+    assert html.count("<svg") == 4 and "<?xml" not in html and "<dc:date>" not in html
+    assert "アラート時の対応：Escalate to the head of Sales" in html
+
+
+def test_pdf_in_japanese(tmp_path):
+    pytest.importorskip("typst")
+    pytest.importorskip("matplotlib")
+    import shutil
+    import subprocess
+
+    out = tmp_path / "review.pdf"
+    code, _, err = run_report("--events", str(NOVEMBER), "--period", "2026-11", "--format", "pdf", "--lang", "ja",
+                              "-o", str(out))
+    assert code == 0, err
+    again = tmp_path / "again.pdf"
+    run_report("--events", str(NOVEMBER), "--period", "2026-11", "--format", "pdf", "--lang", "ja", "-o", str(again))
+    assert out.read_bytes() == again.read_bytes()
+    if shutil.which("pdftotext") is None:
+        pytest.skip("poppler-utils not installed")
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    squeezed = "".join(text.split())  # Typst spaces Latin letters from Japanese ones
+    assert "SLAレビュー—2026-11" in squeezed
+    assert "7日23時間（未判断）" in squeezed  # C's decision, still open
+    fonts = subprocess.run(["pdffonts", str(out)], capture_output=True, text=True, check=False).stdout
+    assert "NotoSansCJK" in fonts
+
+
+def test_charts_are_deterministic_and_mark_the_deadline(november):
+    pytest.importorskip("matplotlib")
+    from sla_lang.report.charts import draw_charts
+
+    first, problem = draw_charts(november)
+    assert problem is None
+    assert first == draw_charts(november)[0]
+    assert set(first) == {"funnel", "trend", "touch_mql_respond", "touch_sql_respond"}
+    touch = first["touch_mql_respond"]
+    assert touch.startswith("<svg") and "<text" not in touch  # text drawn as paths: no font needed to view it
+    # matplotlib notes each drawn text in a comment: the deadline and the internal target are marked
+    assert "<!--  SLA 24h -->" in touch and "<!--  SLO 12h -->" in touch
+
+
+def test_every_message_has_both_languages():
+    from sla_lang.agreement.catalogue import load_messages, placeholders
+
+    for key, entries in load_messages("report").items():
+        assert set(entries) == {"en", "ja"}, key
+        assert placeholders(entries["en"]) == placeholders(entries["ja"]), key

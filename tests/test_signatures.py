@@ -580,7 +580,8 @@ def test_signer_names_cannot_forge_report_lines(unsigned, pki, tmp_path):
     assert "OK: 2 of 2 signature fields signed." not in lines
     assert lines[-1] == "OK: 1 of 2 signature fields signed."
     assert "\x1b" not in result.output and "\u202e" not in result.output
-    assert "signed by Mallory\\nOK: 2 of 2 signature fields signed.\\x1b[2J\\u202e <m@example.com>" in result.stdout
+    assert "signed by Mallory[U+000A]OK: 2 of 2 signature fields signed.[U+001B][2J[U+202E] <m@example.com>" \
+        in result.stdout
     as_json = CliRunner().invoke(cli, ["verify", str(pdf), "--format", "json"]).stdout
     assert "\x1b" not in as_json and "\u202e" not in as_json and "\n" not in json.dumps(json.loads(as_json)["path"])
     assert json.loads(as_json)["signatures"][1]["signer"] == "Mallory\nOK: 2 of 2 signature fields signed.\x1b[2J\u202e"

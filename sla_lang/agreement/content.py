@@ -125,7 +125,7 @@ def prepare_document(policy: ir.Policy, lang: str) -> Document:
         fingerprint=fingerprint(policy),
         sections=sections,
         signatures=signatures,
-        diagram=StageDiagram.from_policy(policy, layout=False, text=w.text),  # laid out by render_html, if needed
+        diagram=StageDiagram.from_policy(policy, layout=False, text=w.text, t=w.t),  # laid out for HTML and PDF only
         untranslated=w.untranslated,
     )
 

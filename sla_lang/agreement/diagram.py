@@ -10,6 +10,14 @@ deterministic Sugiyama layout:
 3. the order inside each rank is improved by barycentre sweeps, ties kept in source order;
 4. rows are centred; edges are smooth curves through their dummy points.
 
+A policy of more than WHOLE_LIMIT stages is drawn in *parts* (a diagram of hundreds of stages
+is unreadable, and its layout grows with stages × ranks): the stages that are not final are cut,
+in the order the policy lists them, into runs of at most PART_LIMIT stages, at the places the
+fewest transitions cross; each part shows its own stages, the final stages they lead to, and
+the stages of other parts they are connected with (dotted, named with their part; more than
+REFERENCE_LIMIT of those are summed up in one box). Every part is bounded, so the whole
+diagram takes time and memory linear in the policy.
+
 Same policy, same picture, byte for byte: no randomness, coordinates rounded to 0.1 px.
 Recycle transitions (into a `recycle` stage) are dashed.
 """
@@ -20,9 +28,14 @@ import heapq
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from .. import ir
 from .escape import mermaid, visible
+
+if TYPE_CHECKING:
+    from .catalogue import Catalogue
 
 FONT_SIZE = 12.0
 LINE_HEIGHT = 15.0
@@ -33,6 +46,12 @@ H_GAP = 26.0
 V_GAP = 44.0
 MARGIN = 12.0
 PORT_SPACING = 12.0
+
+WHOLE_LIMIT = 24  # stages in a diagram drawn whole
+PART_LIMIT = 16  # stages of its own in one part of a larger diagram
+REFERENCE_LIMIT = 12  # stages of other parts drawn in one part; more are summed up in one box
+MAX_LABEL_LINES = 5  # a longer label is cut with "…" (the stage table shows it whole)
+MERMAID_LABEL_LIMIT = 120  # characters; GitHub refuses Mermaid sources over 50,000 characters
 
 
 _NO_LINE_START = set("）)」』】、。，．・！？ー")
@@ -120,11 +139,15 @@ def wrap(text: str, width: float) -> list[str]:
 
 @dataclass
 class Node:
-    id: str
-    key: str  # s1, s2 …: the Mermaid id and the SVG element id
+    id: str  # the stage id (unique within one drawing)
+    key: str  # s1, s2 …: the Mermaid id and the SVG element id (p3_s1: drawn in part 3, belongs elsewhere)
     label: str
     kind: str  # entry | terminal | recycle | stage
-    lines: list[str] = field(default_factory=list)
+    elsewhere: bool = False  # belongs to another part: drawn dotted, with `note` naming the part
+    note: str = ""  # a line under the label, in grey
+    lines: list[str] = field(default_factory=list)  # the label's lines, then the note's
+    note_lines: int = 0
+    cut: bool = False  # the label was longer than MAX_LABEL_LINES lines and ends in "…"
     rank: int = 0
     x: float = 0.0
     y: float = 0.0
@@ -139,6 +162,11 @@ class Node:
         top = self.y + (self.height - len(self.lines) * LINE_HEIGHT) / 2
         return _f(top + (line + 0.5) * LINE_HEIGHT + FONT_SIZE * 0.35)
 
+    def rows(self) -> list[tuple[str, str, bool]]:
+        """(y, text, is the note) of each line of text in the box."""
+        first_note = len(self.lines) - self.note_lines
+        return [(self.text_y(i), line, i >= first_note) for i, line in enumerate(self.lines)]
+
 
 @dataclass
 class Edge:
@@ -152,58 +180,116 @@ class Edge:
 
 
 @dataclass
-class StageDiagram:
-    nodes: list[Node]
+class DiagramView:
+    """One drawing: the whole stage diagram, or one part of a large one."""
+
+    nodes: list[Node]  # the stages of its own first, in source order
     edges: list[Edge]
+    own: int  # how many of `nodes` are its own (the rest are drawn here for their transitions)
+    part: int = 0  # 1, 2 … for the parts of a large diagram; 0 for a diagram drawn whole
+    parts: int = 0
     width: float = 0.0
     height: float = 0.0
     laid_out: bool = False
 
-    @classmethod
-    def from_policy(cls, policy: ir.Policy, *, layout: bool = True,
-                    text: Callable[[str], str] = visible) -> StageDiagram:
-        """The diagram of `policy`; with `layout=False` the SVG layout waits for `lay_out()`
-        (Markdown needs only the Mermaid source, and the layout grows with stages × ranks).
-        `text` shows a label (the document's `Words.text`: translated, invisible marks shown)."""
-        nodes: list[Node] = []
-        for stage in policy.stage_by_id.values():
-            kind = "entry" if stage.is_entry else "terminal" if stage.is_terminal else "recycle" if stage.is_recycle else "stage"
-            nodes.append(Node(stage.id, f"s{len(nodes) + 1}", text(stage.label), kind))
-        known = {n.id for n in nodes}
-        edges = [
-            Edge(stage.id, t.target.name, text(t.label) if t.label else "",
-                 policy.stage_by_id[t.target.name].is_recycle, t.clause_id)
-            for stage in policy.stage_by_id.values()
-            for t in stage.transitions
-            if t.target.name in known
-        ]
-        diagram = cls(nodes, edges)
-        if layout:
-            diagram.lay_out()
-        return diagram
+    @property
+    def marker(self) -> str:
+        """The id prefix of the arrowheads (one HTML page holds every part's SVG)."""
+        return f"arrow-p{self.part}" if self.part else "arrow"
 
-    def lay_out(self) -> StageDiagram:
-        """Compute the SVG layout (coordinates, wrapped labels, edge paths) once."""
+    @property
+    def first(self) -> str:
+        return _shorten(self.nodes[0].label, 60) if self.own else ""
+
+    @property
+    def last(self) -> str:
+        return _shorten(self.nodes[self.own - 1].label, 60) if self.own else ""
+
+    def lay_out(self) -> DiagramView:
         if not self.laid_out:
             self.laid_out = True
             if self.nodes:
                 _layout(self)
         return self
 
-    # ------------------------------------------------------------------ Mermaid
-    def mermaid(self) -> str:
+    def mermaid(self, t: Catalogue | None = None) -> str:
         """A `flowchart TD` whose every label is entity-escaped (see escape.mermaid)."""
         shapes = {"entry": ('(["', '"])'), "terminal": ('[["', '"]]'), "recycle": ('{{"', '"}}'), "stage": ('["', '"]')}
         key = {n.id: n.key for n in self.nodes}
         lines = ["flowchart TD"]
         for n in self.nodes:
             left, right = shapes[n.kind]
-            lines.append(f"  {n.key}{left}{mermaid(n.label)}{right}")
+            label = _shorten(n.label, MERMAID_LABEL_LIMIT)
+            if n.note:
+                label += (t or _english())("doc.paren", text=n.note)
+            lines.append(f"  {n.key}{left}{mermaid(label)}{right}")
         for e in self.edges:
             arrow = "-.->" if e.recycle else "-->"
-            label = f'|"{mermaid(e.label)}"|' if e.label else ""
+            label = f'|"{mermaid(_shorten(e.label, MERMAID_LABEL_LIMIT))}"|' if e.label else ""
             lines.append(f"  {key[e.source]} {arrow}{label} {key[e.target]}")
+        elsewhere = [n.key for n in self.nodes if n.elsewhere]
+        if elsewhere:
+            lines.append("  classDef elsewhere stroke-dasharray: 3 3")
+            lines.append(f"  class {','.join(elsewhere)} elsewhere")
         return "\n".join(lines)
+
+
+@dataclass
+class StageDiagram:
+    nodes: list[Node]  # every stage, in source order
+    edges: list[Edge]  # every transition between them
+    views: list[DiagramView] = field(default_factory=list)  # what is drawn: the whole, or its parts
+
+    @classmethod
+    def from_policy(cls, policy: ir.Policy, *, layout: bool = True,
+                    text: Callable[[str], str] = visible, t: Catalogue | None = None) -> StageDiagram:
+        """The diagram of `policy`; with `layout=False` the SVG layout waits for `lay_out()`
+        (Markdown needs only the Mermaid source). `text` shows a label (the document's
+        `Words.text`: translated, invisible marks shown); `t` words the notes of a diagram
+        drawn in parts (default: English)."""
+        nodes: list[Node] = []
+        for stage in policy.stage_by_id.values():
+            kind = "entry" if stage.is_entry else "terminal" if stage.is_terminal else "recycle" if stage.is_recycle else "stage"
+            nodes.append(Node(stage.id, f"s{len(nodes) + 1}", text(stage.label), kind))
+        known = {n.id for n in nodes}
+        edges = [
+            Edge(stage.id, move.target.name, text(move.label) if move.label else "",
+                 policy.stage_by_id[move.target.name].is_recycle, move.clause_id)
+            for stage in policy.stage_by_id.values()
+            for move in stage.transitions
+            if move.target.name in known
+        ]
+        diagram = cls(nodes, edges)
+        if len(nodes) <= WHOLE_LIMIT:
+            diagram.views = [DiagramView(nodes, edges, own=len(nodes))] if nodes else []
+        else:
+            diagram.views = _part_views(nodes, edges, t or _english())
+        if layout:
+            diagram.lay_out()
+        return diagram
+
+    part_limit = PART_LIMIT
+
+    @property
+    def parts(self) -> int:
+        """How many parts the diagram is drawn in (0: drawn whole)."""
+        return len(self.views) if self.views and self.views[0].part else 0
+
+    def lay_out(self) -> StageDiagram:
+        """Compute the SVG layout (coordinates, wrapped labels, edge paths) of every view once."""
+        for view in self.views:
+            view.lay_out()
+        return self
+
+    def mermaid(self, t: Catalogue | None = None) -> str:
+        """The Mermaid source of a diagram drawn whole (see DiagramView.mermaid)."""
+        return "\n\n".join(view.mermaid(t) for view in self.views) if self.views else "flowchart TD"
+
+
+def _english() -> Catalogue:
+    from .catalogue import Catalogue
+
+    return Catalogue("en")
 
 
 def _f(value: float) -> str:
@@ -211,15 +297,152 @@ def _f(value: float) -> str:
     return text.removesuffix(".0")
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# ------------------------------------------------------------------ parts of a large diagram
+
+
+def _part_views(nodes: list[Node], edges: list[Edge], t: Catalogue) -> list[DiagramView]:
+    """The parts of a diagram too large to draw whole (see the module docstring)."""
+    kind = {n.id: n.kind for n in nodes}
+    # final stages some stage leads to are drawn in every part that leads to them, in no part of
+    # their own; every other stage belongs to exactly one part
+    led_to = {e.target for e in edges if e.source != e.target and kind[e.source] != "terminal"}
+    own = [n for n in nodes if not (n.kind == "terminal" and n.id in led_to)]
+    parts = _cut(own, edges)
+    part_of = {n.id: k for k, members in enumerate(parts, 1) for n in members}
+    by_id = {n.id: n for n in nodes}
+    source_order = {n.id: i for i, n in enumerate(nodes)}
+    touching: dict[str, list[int]] = {n.id: [] for n in nodes}
+    for i, e in enumerate(edges):
+        touching[e.source].append(i)
+        if e.target != e.source:
+            touching[e.target].append(i)
+    views = []
+    for k, members in enumerate(parts, 1):
+        mine = {n.id for n in members}
+        indices = sorted({i for n in members for i in touching[n.id]})
+        # the stages of other parts drawn here: final stages first, then in the order of the
+        # transitions; past REFERENCE_LIMIT the rest are summed up in a box per direction
+        others: dict[str, int] = {}
+        for i in indices:
+            e = edges[i]
+            for end in (e.source, e.target):
+                if end not in mine:
+                    others.setdefault(end, len(others))
+        kept = set(sorted(others, key=lambda s: (kind[s] != "terminal", others[s]))[:REFERENCE_LIMIT])
+        drawn: dict[str, Node] = {}
+        summed: dict[str, set[str]] = {"in": set(), "out": set()}
+        view_edges: list[Edge] = []
+        summary_edges: set[tuple[str, str]] = set()
+        for i in indices:
+            e = edges[i]
+            if e.source in mine and e.target in mine:
+                view_edges.append(Edge(e.source, e.target, e.label, e.recycle, e.clause_id))
+                continue
+            outward = e.source in mine
+            other = e.target if outward else e.source
+            if other in kept:
+                if other not in drawn:
+                    stage = by_id[other]
+                    home = part_of.get(other)
+                    drawn[other] = Node(other, f"p{k}_{stage.key}", stage.label, stage.kind, elsewhere=home is not None,
+                                        note=t("stages.diagram_in_part", part=home) if home else "")
+                view_edges.append(Edge(e.source, e.target, e.label, e.recycle, e.clause_id))
+                continue
+            direction = "out" if outward else "in"
+            summed[direction].add(other)
+            box = f"#{direction}"
+            pair = (e.source, box) if outward else (box, e.target)
+            if pair not in summary_edges:
+                summary_edges.add(pair)
+                view_edges.append(Edge(*pair, "", False, ""))
+        boxes = [Node(f"#{d}", f"p{k}_more_{d}", t("stages.diagram_more", n=len(summed[d])), "stage", elsewhere=True)
+                 for d in ("in", "out") if summed[d]]
+        view_nodes = list(members) + sorted(drawn.values(), key=lambda n: source_order[n.id]) + boxes
+        views.append(DiagramView(view_nodes, view_edges, own=len(members), part=k, parts=len(parts)))
+    return views
+
+
+def _cut(stages: list[Node], edges: list[Edge]) -> list[list[Node]]:
+    """`stages` cut into runs of at most PART_LIMIT, in order: as few transitions between runs
+    as possible, then as few runs, then runs of even size. Linear: each cut is one of the
+    PART_LIMIT places before the next."""
+    position = {n.id: i for i, n in enumerate(stages)}
+    m = len(stages)
+    delta = [0] * (m + 2)
+    for e in edges:
+        a, b = position.get(e.source), position.get(e.target)
+        if a is None or b is None or a == b:
+            continue
+        if a > b:
+            a, b = b, a
+        delta[a + 1] += 1
+        delta[b + 1] -= 1
+    crossing = [0] * (m + 1)  # crossing[p]: transitions between the first p stages and the rest
+    running = 0
+    for p in range(m + 1):
+        running += delta[p]
+        crossing[p] = running
+    best: list[tuple[int, int, int]] = [(0, 0, 0)]  # (transitions cut, runs, sum of squared run sizes)
+    start = [0]
+    for i in range(1, m + 1):
+        choice, where = None, 0
+        for j in range(max(0, i - PART_LIMIT), i):
+            cut, runs, squares = best[j]
+            candidate = (cut + crossing[j], runs + 1, squares + (i - j) ** 2)
+            if choice is None or candidate < choice:
+                choice, where = candidate, j
+        best.append(choice)  # type: ignore[arg-type]
+        start.append(where)
+    runs_: list[list[Node]] = []
+    i = m
+    while i > 0:
+        runs_.append(stages[start[i]:i])
+        i = start[i]
+    runs_.reverse()
+    return runs_
+
+
 # ------------------------------------------------------------------ layout
 
 
-def _back_edges(diagram: StageDiagram) -> set[int]:
-    """Edges that close a cycle in a DFS from the entry stages (then every stage), in source order."""
-    out_edges: dict[str, list[tuple[int, str]]] = {n.id: [] for n in diagram.nodes}
-    for i, e in enumerate(diagram.edges):
+def _label_lines(n: Node) -> None:
+    """The box's lines: the label wrapped (at most MAX_LABEL_LINES, the last cut with "…"),
+    then the note."""
+    width = NODE_WIDTH - 2 * NODE_PADDING
+    lines = wrap(n.label, width)
+    if len(lines) > MAX_LABEL_LINES:
+        lines = lines[:MAX_LABEL_LINES]
+        room = width - text_width("…")
+        used, keep = 0.0, 0
+        for ch in lines[-1]:
+            used += text_width(ch)
+            if used > room:
+                break
+            keep += 1
+        lines[-1] = lines[-1][:keep].rstrip() + "…"
+        n.cut = True
+    note = wrap(n.note, width) if n.note else []
+    n.lines = lines + note
+    n.note_lines = len(note)
+
+
+def _back_edges(view: DiagramView) -> set[int]:
+    """Edges that close a cycle in a DFS from the entry stages (then every stage), in source
+    order; in a part, from the stages of other parts that lead into it first."""
+    out_edges: dict[str, list[tuple[int, str]]] = {n.id: [] for n in view.nodes}
+    into: set[str] = set()
+    for i, e in enumerate(view.edges):
         out_edges[e.source].append((i, e.target))
-    roots = [n.id for n in diagram.nodes if n.kind == "entry"] + [n.id for n in diagram.nodes]
+    own = {n.id for n in view.nodes[:view.own]}
+    for e in view.edges:
+        if e.source not in own and e.target in own:
+            into.add(e.source)
+    roots = ([n.id for n in view.nodes if n.id in into] + [n.id for n in view.nodes if n.kind == "entry"]
+             + [n.id for n in view.nodes])
     state: dict[str, int] = {}  # 1 on the search path, 2 finished
     back: set[int] = set()
     for root in roots:
@@ -243,7 +466,7 @@ def _back_edges(diagram: StageDiagram) -> set[int]:
     return back
 
 
-def _layout(d: StageDiagram) -> None:
+def _layout(d: DiagramView) -> None:
     nodes = {n.id: n for n in d.nodes}
     order = {n.id: i for i, n in enumerate(d.nodes)}
     back = _back_edges(d)
@@ -272,13 +495,14 @@ def _layout(d: StageDiagram) -> None:
             if indegree[nxt] == 0:
                 heapq.heappush(ready, (order[nxt], nxt))
 
-    # layers with dummy points; a layer item is a stage id or ("edge index", rank)
+    # layers with dummy points; a layer item is a stage id or (edge index, rank)
     top = max(n.rank for n in d.nodes)
     layers: list[list[object]] = [[] for _ in range(top + 1)]
     for n in d.nodes:
         layers[n.rank].append(n.id)
     chains: dict[int, list[object]] = {}
-    links: list[tuple[object, object]] = []  # between consecutive ranks, upper first
+    ups: dict[object, list[object]] = {}
+    downs: dict[object, list[object]] = {}
     for i, pair in enumerate(upper_lower):
         if pair is None:
             continue
@@ -290,16 +514,9 @@ def _layout(d: StageDiagram) -> None:
             chain.append(dummy)
         chain.append(lower)
         chains[i] = chain
-        links.extend(zip(chain, chain[1:]))
-
-    def rank_of(item: object) -> int:
-        return nodes[item].rank if isinstance(item, str) else item[1]  # type: ignore[index]
-
-    ups: dict[object, list[object]] = {}
-    downs: dict[object, list[object]] = {}
-    for a, b in links:
-        downs.setdefault(a, []).append(b)
-        ups.setdefault(b, []).append(a)
+        for a, b in pairwise(chain):
+            downs.setdefault(a, []).append(b)
+            ups.setdefault(b, []).append(a)
     position: dict[object, float] = {}
     for layer in layers:
         for p, item in enumerate(layer):
@@ -310,7 +527,7 @@ def _layout(d: StageDiagram) -> None:
             layer = layers[r]
             keys = {}
             for item in layer:
-                near = neighbours.get(item, [])
+                near = neighbours.get(item)
                 keys[item] = (sum(position[x] for x in near) / len(near)) if near else position[item]
             layer.sort(key=lambda item: (keys[item], position[item]))
             for p, item in enumerate(layer):
@@ -322,7 +539,7 @@ def _layout(d: StageDiagram) -> None:
 
     # sizes and coordinates
     for n in d.nodes:
-        n.lines = wrap(n.label, NODE_WIDTH - 2 * NODE_PADDING)
+        _label_lines(n)
         n.height = max(len(n.lines) * LINE_HEIGHT + 2 * NODE_PADDING, 36.0)
 
     def width_of(item: object) -> float:
@@ -349,18 +566,21 @@ def _layout(d: StageDiagram) -> None:
     d.width = total_width
     d.height = y - V_GAP + MARGIN
 
-    # ports: spread the ends of several edges along the bottom (top) side of a stage
+    # ports: spread the ends of several edges along the bottom (top) side of a stage, ordered
+    # by where the edge goes, so that they do not cross next to the stage
     bottom_ports: dict[str, list[int]] = {}
     top_ports: dict[str, list[int]] = {}
     for i, chain in chains.items():
         bottom_ports.setdefault(chain[0], []).append(i)  # type: ignore[arg-type]
         top_ports.setdefault(chain[-1], []).append(i)  # type: ignore[arg-type]
-
-    def port_x(item: str, ports: dict[str, list[int]], edge: int, toward: int) -> float:
-        ends = sorted(ports[item], key=lambda i: (centre[chains[i][toward]][0], i))
-        k = len(ends)
-        spacing = min(PORT_SPACING, (nodes[item].width * 0.7) / max(k, 1))
-        return nodes[item].cx + (ends.index(edge) - (k - 1) / 2) * spacing
+    port_offset: dict[tuple[str, int, int], float] = {}  # (stage, edge, side) → x
+    for side, ports, toward in ((1, bottom_ports, 1), (0, top_ports, -2)):
+        for item, ends in ports.items():
+            ends = sorted(ends, key=lambda i: (centre[chains[i][toward]][0], i))
+            k = len(ends)
+            spacing = min(PORT_SPACING, (nodes[item].width * 0.7) / max(k, 1))
+            for slot, edge in enumerate(ends):
+                port_offset[(item, edge, side)] = nodes[item].cx + (slot - (k - 1) / 2) * spacing
 
     for i, e in enumerate(d.edges):
         if e.source == e.target:
@@ -372,12 +592,12 @@ def _layout(d: StageDiagram) -> None:
         chain = chains[i]
         points: list[tuple[float, float]] = []
         upper, lower = chain[0], chain[-1]
-        points.append((port_x(upper, bottom_ports, i, 1), centre[upper][2]))  # type: ignore[arg-type]
+        points.append((port_offset[(upper, i, 1)], centre[upper][2]))  # type: ignore[index]
         for dummy in chain[1:-1]:
             cx, ty, by = centre[dummy]
             points.append((cx, ty))
             points.append((cx, by))
-        points.append((port_x(lower, top_ports, i, -2), centre[lower][1]))  # type: ignore[arg-type]
+        points.append((port_offset[(lower, i, 0)], centre[lower][1]))  # type: ignore[index]
         if e.back:
             points.reverse()
         e.path = _curve(points)

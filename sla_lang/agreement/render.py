@@ -105,6 +105,13 @@ def page_counter_content(t: Catalogue) -> str:
     return " ".join(parts)
 
 
+def _diagram_svgs(doc: Document, t: Catalogue):
+    """(view, SVG) of each drawing of the stage diagram: the whole, or each of its parts."""
+    template = _environment("html").get_template("diagram.svg.j2")  # SVG is XML: escaped as HTML
+    for view in doc.diagram.lay_out().views:
+        yield view, template.render(view=view, t=t, lang=doc.lang)
+
+
 def render_markdown(doc: Document) -> str:
     t = Catalogue(doc.lang)
     return _environment("md").get_template("agreement.md.j2").render(doc=doc, t=t)
@@ -116,12 +123,12 @@ def render_html(doc: Document) -> str:
 
     t = Catalogue(doc.lang)
     env = _environment("html")
-    svg = env.get_template("diagram.svg.j2").render(diagram=doc.diagram.lay_out(), t=t, lang=doc.lang)
+    figures = [(view, markupsafe.Markup(svg)) for view, svg in _diagram_svgs(doc, t)]
     footer = t("footer.text", title=doc.title, version=doc.version, fingerprint=doc.fingerprint)
     return env.get_template("agreement.html.j2").render(
         doc=doc,
         t=t,
-        diagram_svg=markupsafe.Markup(svg),
+        diagram_figures=figures,
         footer_css=markupsafe.Markup(css_string(footer)),
         page_counter=markupsafe.Markup(page_counter_content(t)),
     )
@@ -148,19 +155,18 @@ def render_typst(doc: Document, *, fonts: dict[str, list[str]]) -> str:
     """The Typst source of the PDF. `fonts`: the family names Typst may use, in order of
     preference, for the body text (`body`) and for clause ids and HubSpot names (`mono`)."""
     t = Catalogue(doc.lang)
-    env = _environment("html")  # the SVG diagram is XML: escaped by the HTML environment
-    diagram = doc.diagram.lay_out()
-    svg = env.get_template("diagram.svg.j2").render(diagram=diagram, t=t, lang=doc.lang)
-    width_pt = diagram.width * CSS_PX_TO_PT
-    height_pt = diagram.height * CSS_PX_TO_PT
-    scale = min(1.0, TYPST_TEXT_WIDTH_PT / width_pt if width_pt else 1.0,
-                TYPST_FIGURE_HEIGHT_PT / height_pt if height_pt else 1.0)
+    figures = []
+    for view, svg in _diagram_svgs(doc, t):
+        width_pt = view.width * CSS_PX_TO_PT
+        height_pt = view.height * CSS_PX_TO_PT
+        scale = min(1.0, TYPST_TEXT_WIDTH_PT / width_pt if width_pt else 1.0,
+                    TYPST_FIGURE_HEIGHT_PT / height_pt if height_pt else 1.0)
+        figures.append((view, svg, f"{width_pt * scale:.2f}pt"))
     return _environment("typ").get_template("agreement.typ.j2").render(
         doc=doc,
         t=t,
         fonts=fonts,
-        diagram_svg=svg,
-        diagram_width=f"{width_pt * scale:.2f}pt",
+        diagram_figures=figures,
         page_counter=page_counter_typst(t),
         footer=footer_typst(t, doc),
     )

@@ -19,6 +19,10 @@ cannot change the verdict:
   level, reported for every signature), and the certificate chains to a `--trust` root.
 - The file's structure: every byte belongs to a revision (SLA818 otherwise).
 
+Signer names, e-mail addresses, field names and recorded values come from certificates and PDFs
+anybody can make: every one goes through `terminal_safe` before it reaches a message, so a
+newline or an escape sequence in a name cannot forge a line of the report.
+
 None of it depends on the engine that rendered the PDF: only the revisions, the AcroForm
 signature fields and the document information dictionary are read.
 """
@@ -30,13 +34,13 @@ import io
 import logging
 import os
 import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from ..diagnostics import Diagnostic, Listing, Message, Severity
+from ..render.terminal import terminal_safe
 from ..source import Span
 from .rules import (
     DATA_AFTER_END_OF_FILE,
@@ -77,24 +81,6 @@ def quiet_pyhanko_logs() -> None:
         if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
             logger.addHandler(logging.NullHandler())
         logger.propagate = False
-
-
-def printable(text: str) -> str:
-    r"""`text` safe to print on one line of a report: control, format (bidi) and line or
-    paragraph separator characters are written as escapes (`\n`, `\x1b`, `\u202e`).
-
-    Signer names, e-mail addresses and field names come from certificates and PDFs an
-    attacker may have made; unescaped, a newline in a name would forge a line of the report.
-    """
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or ascii(ch)[1:-1])
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _at(path: Path | str) -> Span:
@@ -148,7 +134,7 @@ def _read_pdf(path: Path):
             return data, reader
         except Exception as exc:
             problem = problem or exc
-    raise SigningError(Diagnostic(UNREADABLE_PDF, Message('not a readable PDF: {problem}', problem=printable(str(problem))), _at(path),
+    raise SigningError(Diagnostic(UNREADABLE_PDF, Message('not a readable PDF: {problem}', problem=terminal_safe(str(problem))), _at(path),
                                   help=Message('use the agreement.pdf written by `sla build --target agreement`')))
 
 
@@ -284,8 +270,8 @@ class Signer:
         )
 
     def shown(self) -> str:
-        name = printable(self.name) if self.name else Message("(no name)")
-        return Message("{who} <{email}>", who=name, email=printable(self.emails[0])) if self.emails else name
+        name = terminal_safe(self.name) if self.name else Message("(no name)")
+        return Message("{who} <{email}>", who=name, email=terminal_safe(self.emails[0])) if self.emails else name
 
 
 @dataclass(frozen=True)
@@ -303,19 +289,19 @@ class PartyIdentity:
         return self.email is not None or self.certificate is not None
 
     def shown(self) -> str:
-        who = printable(self.name) if self.name else Message("its lead")
+        who = terminal_safe(self.name) if self.name else Message("its lead")
         if self.email:
-            who = Message("{who} <{email}>", who=who, email=printable(self.email))
+            who = Message("{who} <{email}>", who=who, email=terminal_safe(self.email))
         return Message("{who} (certificate {certificate})", who=who, certificate=self.certificate) if self.certificate else who
 
     def mismatches(self, signer: Signer) -> list[Message]:
         """Why `signer` is not this party's lead; empty when the certificate matches."""
         out = []
         if self.email is not None and self.email.casefold() not in {e.casefold() for e in signer.emails}:
-            carried = (Listing((printable(e) for e in signer.emails), limit=len(signer.emails), quote=False)
+            carried = (Listing((terminal_safe(e) for e in signer.emails), limit=len(signer.emails), quote=False)
                        if signer.emails else Message("no e-mail address"))
             out.append(Message("its certificate carries {carried}, where the policy names {email}", carried=carried,
-                               email=printable(self.email)))
+                               email=terminal_safe(self.email)))
         if self.certificate is not None and self.certificate != signer.certificate_sha256:
             out.append(Message("its certificate's SHA-256 is {actual}, where the policy names {expected}",
                                actual=signer.certificate_sha256, expected=self.certificate))
@@ -338,7 +324,7 @@ def _signer_key_clash(signers: dict[str, Signer]) -> list[tuple[str, str, str]]:
     for field_name, signer in signers.items():
         keys = [("certificate", signer.certificate_sha256, Message("the same certificate")),
                 ("key", signer.key_sha256, Message("the same key"))]
-        keys += [("email", e.casefold(), Message("the same e-mail address {email}", email=printable(e)))
+        keys += [("email", e.casefold(), Message("the same e-mail address {email}", email=terminal_safe(e)))
                  for e in signer.emails]
         for kind, value, words in keys:
             first = seen.setdefault((kind, value), field_name)
@@ -446,9 +432,9 @@ def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
     available = signature_fields(reader)
     names = [name for name, _ in available]
     if field_name not in names:
-        listed = ", ".join(f"`{printable(n)}`" for n in names) or "none"
+        listed = ", ".join(f"`{terminal_safe(n)}`" for n in names) or "none"
         raise SigningError(Diagnostic(UNKNOWN_SIGNATURE_FIELD,
-                                      Message('the PDF has no signature field `{field_name}`', field_name=printable(field_name)),
+                                      Message('the PDF has no signature field `{field_name}`', field_name=terminal_safe(field_name)),
                                       _at(pdf_path), help=Message('signature fields in this PDF: {listed}', listed=listed)))
     if dict(available)[field_name]:
         raise SigningError(Diagnostic(FIELD_ALREADY_SIGNED, Message('the signature field `{field_name}` is signed already', field_name=field_name),
@@ -458,7 +444,7 @@ def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
     for first, second, shared in _signer_key_clash({**_signers_in(reader), field_name: mine}):
         if second == field_name:
             raise SigningError(Diagnostic(
-                SIGNER_NOT_PARTY, Message('{shared} already signed the field `{first}`: one person cannot sign for two parties', shared=shared, first=printable(first)), _at(pdf_path),
+                SIGNER_NOT_PARTY, Message('{shared} already signed the field `{first}`: one person cannot sign for two parties', shared=shared, first=terminal_safe(first)), _at(pdf_path),
                 help=Message('the lead of `{field_name}` signs `{field_name}` with their own certificate', field_name=field_name)))
     signer = signers.SimpleSigner(signing_cert=cert, signing_key=key,
                                   cert_registry=SimpleCertificateStore.from_certs([cert]))
@@ -467,7 +453,7 @@ def sign_pdf(pdf_path: Path, field_name: str, key_path: Path, cert_path: Path,
     writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=_stamp_style(mine))
     out = pdf_signer.sign_pdf(writer, appearance_text_params={
-        "signer": printable(mine.name or ""), "email": printable(mine.emails[0]) if mine.emails else ""})
+        "signer": terminal_safe(mine.name or ""), "email": terminal_safe(mine.emails[0]) if mine.emails else ""})
     return out.getvalue()
 
 
@@ -659,7 +645,7 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
     fields = _fields(reader)
     names = [name for name, _, _ in fields]
     for name in sorted({n for n in names if names.count(n) > 1}):
-        problem(SIGNER_NOT_PARTY, Message("{count} signature fields are named `{name}`: which one is the party's cannot be told", count=names.count(name), name=printable(name)), help=Message('go back to the PDF as built'))
+        problem(SIGNER_NOT_PARTY, Message("{count} signature fields are named `{name}`: which one is the party's cannot be told", count=names.count(name), name=terminal_safe(name)), help=Message('go back to the PDF as built'))
     signers: dict[str, Signer] = {}
     for name, value, field_ref in fields:
         entry = SignatureReport(name, value is not None)
@@ -673,19 +659,19 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
         if entry.problem is not None or not entry.intact:
             problem(SIGNATURE_NOT_INTACT,
                     Message("the signature in `{name}` does not match the document: it was changed after signing "
-                            "({problem})", name=printable(name), problem=entry.problem) if entry.problem else
+                            "({problem})", name=terminal_safe(name), problem=entry.problem) if entry.problem else
                     Message("the signature in `{name}` does not match the document: it was changed after signing",
-                            name=printable(name)),
+                            name=terminal_safe(name)),
                     help=Message('go back to the copy that was signed'))
         elif trust and not entry.trusted and entry.kind == "signature":
-            problem(SIGNER_NOT_TRUSTED, Message('the signer of `{name}` ({value}) does not chain to a certificate given with --trust', name=printable(name), value=printable(entry.signer or '?')))
+            problem(SIGNER_NOT_TRUSTED, Message('the signer of `{name}` ({value}) does not chain to a certificate given with --trust', name=terminal_safe(name), value=terminal_safe(entry.signer or '?')))
         if signer is None:
             continue
         signers[name] = signer
         if policy is None:
             continue
         if party is None:
-            problem(SIGNER_NOT_PARTY, Message('`{name}` is signed by {shown} but is not a party of {path}', name=printable(name), shown=signer.shown(), path=policy.path), help=Message('every signature field of the agreement is named after a `party`'))
+            problem(SIGNER_NOT_PARTY, Message('`{name}` is signed by {shown} but is not a party of {path}', name=terminal_safe(name), shown=signer.shown(), path=policy.path), help=Message('every signature field of the agreement is named after a `party`'))
         elif not party.identified:
             problem(SIGNER_NOT_PARTY, Message('cannot tell whether {shown} may sign for `{name}`: the policy gives the lead of `{name}` no `email` or `certificate`', shown=signer.shown(), name=name), severity=Severity.WARNING,
                     help=Message('add `email "ADDRESS"` to the lead of party `{name}` in {path} (SLA408)', name=name, path=policy.path))
@@ -696,7 +682,7 @@ def verify_pdf(pdf_path: Path, trust: list[Path] = (), policy: PolicyExpectation
                 problem(SIGNER_NOT_PARTY, Message('`{name}` must be signed by {shown}, but {shown2} signed it: {wrong}', name=name, shown=party.shown(), shown2=signer.shown(), wrong=Listing(wrong, limit=len(wrong), separator="; ")),
                         help=Message('the lead of `{name}` signs with their own certificate; build the PDF again and sign it anew', name=name))
     for first, second, shared in _signer_key_clash(signers):
-        problem(SIGNER_NOT_PARTY, Message('{shared} signed `{first}` and `{second}`: one person signed for two parties', shared=shared, first=printable(first), second=printable(second)), help=Message("each party's lead signs its own field with their own certificate"))
+        problem(SIGNER_NOT_PARTY, Message('{shared} signed `{first}` and `{second}`: one person signed for two parties', shared=shared, first=terminal_safe(first), second=terminal_safe(second)), help=Message("each party's lead signs its own field with their own certificate"))
 
     _check_recorded_values(reader, report, newest, problem)
     _check_parties_and_fields(report, policy, require_all, problem)
@@ -728,13 +714,13 @@ def _check_signature(reader, name: str, field_ref, context, entry: SignatureRepo
             status = validate_pdf_signature(embedded, signer_validation_context=context)
     except Exception as exc:  # a mangled signature dictionary: report, never crash
         entry.intact = entry.trusted = False
-        entry.problem = Message("unreadable signature: {error}", error=printable(str(exc))[:200])
+        entry.problem = Message("unreadable signature: {error}", error=terminal_safe(str(exc))[:200])
         return None
     try:
         signer = Signer.of(status.signing_cert)
     except Exception as exc:
         entry.intact = entry.trusted = False
-        entry.problem = Message("unreadable signing certificate: {error}", error=printable(str(exc))[:200])
+        entry.problem = Message("unreadable signing certificate: {error}", error=terminal_safe(str(exc))[:200])
         return None
     entry.signer = signer.name
     entry.signer_emails = list(signer.emails)
@@ -756,7 +742,7 @@ def _check_signature(reader, name: str, field_ref, context, entry: SignatureRepo
         signed_name = None
     if signed_name != name.rsplit(".", 1)[-1]:
         entry.intact = False
-        entry.problem = Message("the field was named `{name}` when it was signed", name=printable(str(signed_name)))
+        entry.problem = Message("the field was named `{name}` when it was signed", name=terminal_safe(str(signed_name)))
     return signer if entry.kind == "signature" else None
 
 
@@ -777,7 +763,7 @@ def _check_recorded_values(reader, report: VerifyReport, newest: int, problem) -
             for key in SLA_INFO_KEYS:
                 if values[key] != first_values[key]:
                     problem(FINGERPRINT_MISMATCH,
-                            Message('`{field}` and `{field2}` signed different documents: `{key}` is {first_values} in one and {values} in the other', field=printable(first.field), field2=printable(other.field), key=key, first_values=_shown_value(first_values[key]), values=_shown_value(values[key])), help=Message('the metadata was changed between the signatures; go back to the PDF as built and sign it again'))
+                            Message('`{field}` and `{field2}` signed different documents: `{key}` is {first_values} in one and {values} in the other', field=terminal_safe(first.field), field2=terminal_safe(other.field), key=key, first_values=_shown_value(first_values[key]), values=_shown_value(values[key])), help=Message('the metadata was changed between the signatures; go back to the PDF as built and sign it again'))
                     break
         last = signed[-1]
         last_values = recorded_values(reader, last.revision)
@@ -800,7 +786,7 @@ def _check_recorded_values(reader, report: VerifyReport, newest: int, problem) -
 
 
 def _shown_value(value: str | None) -> str:
-    return Message("nothing") if value is None else printable(value)
+    return Message("nothing") if value is None else terminal_safe(value)
 
 
 def _check_parties_and_fields(report: VerifyReport, policy: PolicyExpectation | None, require_all: bool,
@@ -821,5 +807,5 @@ def _check_parties_and_fields(report: VerifyReport, policy: PolicyExpectation | 
     if require_all:
         for s in required:
             if not s.signed:
-                problem(UNSIGNED_FIELD, Message('`{field}` has not signed', field=printable(s.field)),
-                        help=Message('sla sign {path} --key KEY --cert CERT --field {field}', path=report.path, field=printable(s.field)))
+                problem(UNSIGNED_FIELD, Message('`{field}` has not signed', field=terminal_safe(s.field)),
+                        help=Message('sla sign {path} --key KEY --cert CERT --field {field}', path=report.path, field=terminal_safe(s.field)))

@@ -85,10 +85,8 @@ class Intervals:
 
     @staticmethod
     def points(values: Iterable[float]) -> Intervals:
-        out = Intervals.nothing()
-        for v in values:
-            out = out.union(Intervals.compare("==", v))
-        return out
+        # sorted once (a union per value would copy the growing set each time: quadratic)
+        return Intervals(tuple(((v, -1), (v, 1)) for v in sorted(set(values))))
 
     def is_empty(self) -> bool:
         return not self.parts
@@ -485,6 +483,9 @@ class ConditionModel:
                 break
         return [tuple(literals) for literals, _ in result]
 
+    def growing(self, mode: str) -> GrowingConjunction:
+        return GrowingConjunction(self, mode)
+
     @staticmethod
     def _extend(state: dict, literals: tuple[Literal, ...], mode: str) -> bool:
         """Add literals to a conjunction's per-variable state (variable, allowed values, every
@@ -589,6 +590,39 @@ class ConditionModel:
                 return None
             least = start if least is None else min(least, start)
         return least
+
+
+class GrowingConjunction:
+    """A conjunction of conditions that grows one condition at a time, asked after each one
+    whether another condition could still hold with it ("can this priority match a lead that
+    no priority above it matched?"). Only the per-variable states of its satisfiable cases are
+    kept, so each question and each addition costs what the new condition touches: n
+    priorities take linear time, not the square of n that asking about every prefix anew did."""
+
+    def __init__(self, model: ConditionModel, mode: str) -> None:
+        self.model, self.mode = model, mode
+        self.states: list[dict] = [{}]
+
+    def _cases(self, condition: ir.Condition | None, positive: bool) -> list[tuple[Literal, ...]]:
+        return [()] if condition is None else self.model.dnf(condition, self.mode, positive)
+
+    def could_hold(self, condition: ir.Condition | None, positive: bool = True) -> bool:
+        """Whether the conjunction and `condition` can be true together (raises Unknown)."""
+        cases = self._cases(condition, positive)
+        return any(ConditionModel._extend(dict(state), case, self.mode) for state in self.states for case in cases)
+
+    def add(self, condition: ir.Condition | None, positive: bool = True) -> None:
+        """Conjoin `condition` (raises Unknown past MAX_CONJUNCTIONS cases)."""
+        cases = self._cases(condition, positive)
+        grown = []
+        for state in self.states:
+            for case in cases:
+                extended = dict(state)
+                if ConditionModel._extend(extended, case, self.mode):
+                    grown.append(extended)
+                    if len(grown) > MAX_CONJUNCTIONS:
+                        raise Unknown("too many cases")
+        self.states = grown
 
 
 def _unset_ok(literal: Literal, mode: str) -> bool:

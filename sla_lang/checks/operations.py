@@ -81,14 +81,18 @@ _MONTHS_PER = {"day": 12 / 365.25, "week": 12 / (365.25 / 7), "month": 1.0, "qua
 
 def team_capacity(policy: ir.Policy, team_id: str) -> tuple[float, list[ir.Team]] | None:
     """Leads per month the team and its sub-teams can take, and the teams that declare it."""
+    children: dict[str, list[str]] = {}  # one pass over the teams, not one per team of the family
+    for team in policy.teams:
+        if team.parent is not None:
+            children.setdefault(team.parent.name, []).append(team.id)
     family = [team_id]
     seen = {team_id}
     index = 0
     while index < len(family):
-        for team in policy.teams:
-            if team.parent is not None and team.parent.name == family[index] and team.id not in seen:
-                seen.add(team.id)
-                family.append(team.id)
+        for child in children.get(family[index], ()):
+            if child not in seen:
+                seen.add(child)
+                family.append(child)
         index += 1
     declaring = [policy.team_by_id[t] for t in family if t in policy.team_by_id and policy.team_by_id[t].capacity]
     if not declaring:

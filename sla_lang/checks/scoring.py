@@ -16,11 +16,14 @@ from .conditions import (
     OVER,
     Choices,
     ConditionModel,
+    GrowingConjunction,
     Intervals,
     Unknown,
     describe_interval,
 )
 from .graph import flow, funnel
+
+MAX_NAMED = 10  # priorities named in one message (thousands would bury it)
 
 THRESHOLD_UNREACHABLE = define_rule(
     "SLA601",
@@ -545,6 +548,7 @@ def find_priorities_that_never_apply(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     model = ConditionModel(policy, score_ranges(ctx))
     above: list[ir.Priority] = []
+    none_above: GrowingConjunction | None = model.growing(OVER)  # "no priority above matched"; None: unknown
     for priority in policy.priorities:
         catch_all = next((p for p in above if p.condition is None), None)
         if catch_all is not None:
@@ -557,24 +561,26 @@ def find_priorities_that_never_apply(ctx: CheckContext) -> Iterator[Diagnostic]:
             )
             above.append(priority)
             continue
-        if above and (priority.condition is None or _possible(model, priority.condition)):
-            parts = [(p.condition, False) for p in above]
-            if priority.condition is not None:
-                parts.insert(0, (priority.condition, True))
+        if above and none_above is not None and (priority.condition is None or _possible(model, priority.condition)):
             try:
-                never = not model.can_all_be_true(parts, OVER)
+                never = not none_above.could_hold(priority.condition)
             except Unknown:
                 never = False
             if never:
                 yield Diagnostic(
                     PRIORITY_NEVER_APPLIES,
                     Message("priority `{priority}` never applies: every lead it matches already matches {above} above it "
-                            "(the first match wins)", priority=priority.id, above=Listing((p.id for p in above), limit=len(above))),
+                            "(the first match wins)", priority=priority.id, above=Listing((p.id for p in above), limit=MAX_NAMED)),
                     priority.name_span,
                     help=Message('order priorities from the strictest condition to the loosest'),
-                    related=tuple(Related(p.name_span, Message('matches first')) for p in above),
+                    related=tuple(Related(p.name_span, Message('matches first')) for p in above[:MAX_NAMED]),
                 )
         above.append(priority)
+        if none_above is not None and priority.condition is not None:
+            try:
+                none_above.add(priority.condition, positive=False)
+            except Unknown:
+                none_above = None
 
 
 def score_stats(ctx: CheckContext) -> dict[str, str]:

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import click
 
+from .history import source_options
 from .simulate import TimestampParam, _compile_policy, _show_diagnostics, use_color
 
-FORMATS = ("md", "json", "csv")
+FORMATS = ("md", "html", "pdf", "json", "csv")
 
 
 @click.command()
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.option("--events", "events_path", metavar="FILE",
               help="The history as JSON Lines events (what `sla import` writes; `-` for standard input).")
+@source_options
 @click.option("--period", metavar="PERIOD",
               help="The period to review: 2026-11 (month), 2026-Q4, 2026-W47, 2026-11-30 or 2026. "
               "Default: the last whole month before the latest event.")
@@ -29,7 +31,7 @@ FORMATS = ("md", "json", "csv")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Read [tool.sla] from this pyproject.toml.")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
-def report(policy, events_path, period, as_of, fmt, lang, output_file, all_diagnostics,
+def report(policy, events_path, source, csv_path, since, until, api_url, portal_zone, period, as_of, fmt, lang, output_file, all_diagnostics,
            config_path, isolated, color):
     """Review how POLICY was kept: compliance, breaches, KPIs and meetings of one period.
 
@@ -46,8 +48,10 @@ def report(policy, events_path, period, as_of, fmt, lang, output_file, all_diagn
     from ..report.tally import ReportTally
     from ..simulate.engine import Plan
 
-    if events_path is None:
-        raise click.UsageError("give the history with --events FILE")
+    if (events_path is None) == (source is None):
+        raise click.UsageError("give the history with --events FILE, or import it with --from hubspot|csv")
+    if fmt == "pdf" and output_file is None:
+        raise click.UsageError("a PDF is written to a file: add -o FILE")
     window = None
     if period is not None:
         window = parse_period(period)
@@ -61,10 +65,16 @@ def report(policy, events_path, period, as_of, fmt, lang, output_file, all_diagn
         as_of = as_of.replace(tzinfo=plan.zone)
 
     import_problems = 0
-    if events_path != "-" and not Path(events_path).is_file():
-        raise click.UsageError(f"no such events file: {events_path}")
-    handle = open_events(events_path)
-    shown_path = "<stdin>" if events_path == "-" else events_path
+    if source is not None:
+        from .history import import_to_temporary
+
+        handle, shown_path, import_problems = import_to_temporary(compiled, source, csv_path, since, until, api_url,
+                                                                  portal_zone, colored, config_path, isolated)
+    else:
+        if events_path != "-" and not Path(events_path).is_file():
+            raise click.UsageError(f"no such events file: {events_path}")
+        handle = open_events(events_path)
+        shown_path = "<stdin>" if events_path == "-" else events_path
 
     if window is None:
         # the default period needs the as-of moment: a quick scan first
@@ -113,4 +123,18 @@ def _render(policy, doc: dict, fmt: str) -> str | bytes:
         return render.render_csv(doc)
     if fmt == "md":
         return render.render_markdown(doc)
-    raise ValueError(fmt)
+    from ..report.charts import draw_charts
+
+    charts, problem = draw_charts(doc)
+    if problem is not None:
+        click.echo(f"warning: {problem}", err=True)
+    if fmt == "html":
+        return render.render_html(doc, charts)
+    from ..agreement.pdf import PdfProblem
+    from ..render.text import render_diagnostic
+
+    try:
+        return render.render_pdf(policy, doc, charts)
+    except PdfProblem as exc:
+        click.echo(render_diagnostic(exc.diagnostic, None), err=True)
+        click.get_current_context().exit(1)

@@ -131,12 +131,12 @@ def _safe_json(data) -> str:
     """Pretty JSON whose text cannot move a terminal's cursor: the few characters `json.dumps`
     leaves raw (C1 controls, bidi and other format characters, line separators) are escaped
     as well — the parsed values are unchanged."""
-    from ..agreement.signatures import printable
+    from ..render.terminal import terminal_safe
 
     text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
     if text.isascii():
         return text
-    return "".join(ch if ch.isascii() or printable(ch) == ch else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
+    return "".join(ch if ch.isascii() or terminal_safe(ch) == ch else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
                    else "".join(f"\\u{u:04x}" for u in _utf16(ch)) for ch in text)
 
 
@@ -158,18 +158,18 @@ def _change(level: str | None) -> str:
 
 
 def _text_report(report) -> str:
-    from ..agreement.signatures import printable
+    from ..render.terminal import terminal_safe
 
-    lines = [printable(report.path)]
+    lines = [terminal_safe(report.path)]
     fields = [s for s in report.signatures if s.kind == "signature"]
     signed = [s for s in fields if s.signed]
-    recorded = printable(report.fingerprint) if report.fingerprint else "none recorded"
+    recorded = terminal_safe(report.fingerprint) if report.fingerprint else "none recorded"
     lines.append(f"  fingerprint: {recorded}{' (as signed)' if any(s.revision is not None for s in signed) else ''}")
     if report.version is not None:
-        lines.append(f"  version: {printable(report.version)}")
+        lines.append(f"  version: {terminal_safe(report.version)}")
     if report.policy is not None:
         same = report.policy_fingerprint == report.fingerprint
-        lines.append(f"  policy: {printable(report.policy)} "
+        lines.append(f"  policy: {terminal_safe(report.policy)} "
                      f"({'matches' if same else 'does NOT match: ' + str(report.policy_fingerprint)})")
     revisions = f"  revisions: {report.revisions}"
     if report.stray_bytes:
@@ -179,21 +179,21 @@ def _text_report(report) -> str:
         lines.append("  no signature fields")
     for s in report.signatures:
         if s.kind == "timestamp":
-            lines.append(f"  document timestamp {printable(s.field)}: by {printable(s.signer or '(unreadable)')} "
-                         f"at {s.signed_at or 'unknown'}")
+            by = terminal_safe(s.signer or "(unreadable)")
+            lines.append(f"  document timestamp {terminal_safe(s.field)}: by {by} at {s.signed_at or 'unknown'}")
             lines.append(f"    intact: {_yes_no(s.intact)}   revision: "
                          f"{'unknown' if s.revision is None else s.revision + 1} of {report.revisions}"
                          + (f"   problem: {s.problem}" if s.problem else ""))
             continue
-        party = f" ({printable(s.party)})" if s.party else ""
+        party = f" ({terminal_safe(s.party)})" if s.party else ""
         if not s.signed:
-            lines.append(f"  field {printable(s.field)}{party}: not signed"
+            lines.append(f"  field {terminal_safe(s.field)}{party}: not signed"
                          + (f"; to be signed by {s.expected}" if s.expected else ""))
             continue
-        who = printable(s.signer) if s.signer else "(unreadable)"
+        who = terminal_safe(s.signer) if s.signer else "(unreadable)"
         if s.signer_emails:
-            who += f" <{', '.join(printable(e) for e in s.signer_emails)}>"
-        lines.append(f"  field {printable(s.field)}{party}: signed by {who}")
+            who += f" <{', '.join(terminal_safe(e) for e in s.signer_emails)}>"
+        lines.append(f"  field {terminal_safe(s.field)}{party}: signed by {who}")
         trusted = _yes_no(s.trusted) if report.trust_given else "not judged (no --trust)"
         party_check = ("not checked (no --policy)" if report.policy is None
                        else "no: not a party of the policy" if s.party is None

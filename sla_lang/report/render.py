@@ -102,8 +102,14 @@ def build_view(doc: dict[str, Any]) -> dict[str, Any]:
     teams = [{"team": x["label"] or none, "settled": x["settled"], "met": x["met"], "at_risk": x["at_risk"],
               "breached": x["breached"], "sla": percent(x["sla_rate"]) or none, "escalations": x["escalations"]}
              for x in doc["teams"]]
-    owners = [{"clause": o["clause"], "owner": o["owner"] or none, "settled": o["settled"], "breached": o["breached"],
-               "sla": percent(o["sla_rate"]) or none} for o in doc["owners"] if o["settled"]]
+    per_owner: dict[str, list[int]] = {}
+    for o in doc["owners"]:
+        total = per_owner.setdefault(o["owner"] or none, [0, 0, 0])
+        total[0] += o["settled"]
+        total[1] += o["met"] + o["at_risk"]
+        total[2] += o["breached"]
+    owners = [{"owner": name, "settled": n, "met": kept, "breached": late, "sla": percent(kept / n) if n else none}
+              for name, (n, kept, late) in sorted(per_owner.items()) if n]
     ordered = sorted(doc["breaches"], key=lambda b: (-(b["late_minutes"] or 0), b["lead"], b["clause"]))
     breaches = []
     for b in ordered[:BREACHES_SHOWN]:

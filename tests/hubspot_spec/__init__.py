@@ -22,7 +22,10 @@ from typing import Any
 SPEC_DIR = Path(__file__).resolve().parent
 AUTOMATION_V4 = "automationV4.json"
 PROPERTIES_V3 = "properties.json"
-SPECS = (AUTOMATION_V4, PROPERTIES_V3)
+CONTACTS_V3 = "contacts.json"
+ASSOCIATIONS_V4 = "associationsV4.json"
+CALLS_V3 = "calls.json"
+SPECS = (AUTOMATION_V4, PROPERTIES_V3, CONTACTS_V3, ASSOCIATIONS_V4, CALLS_V3)
 
 
 @cache
