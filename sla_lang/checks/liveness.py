@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Message, Related, Severity, define_rule
 from . import CheckContext, check
 from .conditions import OVER, ConditionModel, Unknown
 from .durations import Durations, durations
