@@ -168,7 +168,7 @@ def _configured_zone(config_path, isolated) -> str | None:
 
 def import_to_temporary(policy, source, csv_path, since, until, api_url, portal_zone, colored, config_path, isolated):
     """`sla report --from …`: the imported events in a temporary file (read twice by the report)."""
-    handle = tempfile.TemporaryFile(prefix="sla-history-")  # noqa: SIM115 (the report closes it)
+    handle = tempfile.NamedTemporaryFile(prefix="sla-history-")  # noqa: SIM115 (the report closes it)
     import io
 
     text = io.TextIOWrapper(handle, encoding="utf-8", newline="\n", write_through=True)

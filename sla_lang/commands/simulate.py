@@ -67,6 +67,11 @@ def _output(path: str | None):
         sys.stdout.flush()
         return
     target = Path(path)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        # /dev/null, a FIFO: renaming over it would replace the device with a file (as root)
+        with open(target, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -10,8 +10,9 @@ with nothing to divide by is null. The definitions:
 - time to first touch: from entering a stage with a `respond` deadline to the first call,
   email or meeting, in working time when the deadline is written in `bh`/`bd`; median and 90th
   percentile by the nearest-rank method; the histogram's bins are an eighth of the deadline;
-- follow-up completion: of the leads whose follow-up cadence started in the period, the share
-  with every step met;
+- follow-up completion: of the follow-up cadences that started in the period and were settled
+  (every step met, or one missed — not those cut short by the lead moving on, nor still open),
+  the share with every step met: the KPI `rate S.follow_up met`'s definition;
 - funnel conversion: of the entries into a funnel stage, the share followed by an entry into a
   later funnel stage before the lead entered that stage again;
 - KPIs: exactly `sla simulate`'s (`simulate/kpis.py`), rows of the reported period;
@@ -29,6 +30,7 @@ from typing import Any
 from .. import ir
 from ..businesstime import business_minutes
 from ..simulate.kpis import next_period, period_label, period_start
+from ..simulate.model import value_to_json
 from ..simulate.report import kpis_to_json
 from .tally import STATUSES, ReportTally
 
@@ -197,7 +199,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             "steps": len(f.offsets), "at": [ir.value_source(o) for o in f.offsets],
             "via": [ch.kind for ch in f.channels],
             "leads": c.get("leads", 0), "complete": c.get("complete", 0), "incomplete": c.get("incomplete", 0),
-            "in_progress": c.get("in_progress", 0), "not_owed": c.get("not_owed", 0),
+            "in_progress": c.get("in_progress", 0), "cut_short": c.get("cut_short", 0),
             "completion_rate": _rate(c.get("complete", 0), owed),
             "steps_met": c.get("steps_met", 0), "steps_missed": c.get("steps_missed", 0),
             "steps_cancelled": c.get("steps_cancelled", 0), "steps_open": c.get("steps_open", 0),
@@ -257,29 +259,37 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
     for result, data in zip(results := tally.kpis.results(replay.first, as_of), kpis_to_json(results), strict=True):
         kpi = result.kpi
         kpi_unit = kpi.period.name if kpi.period is not None and kpi.period.name in ir.PERIODS else "month"
-        rows = [r for r in result.rows if r.start < stop and r.end > start]
-        row = rows[-1] if len(rows) == 1 and kpi_unit == unit else None
-        if row is None and rows:
-            row = next((r for r in rows if r.period == label), rows[-1] if kpi_unit != unit else None)
-        alert = kpi.alert
-        fired = row is not None and row.status == "alert"
-        if fired and alert is not None and alert.review is not None:
-            alerts_naming_review.setdefault(alert.review.name, []).append(kpi.id)
-        trend_rows = [r for r in result.rows if r.start < stop][-TREND_PERIODS:]
-        kpi_rows.append({
-            "kpi": kpi.id, "clause": kpi.clause_id, "label": kpi.label,
-            "owner": kpi.owner.name if kpi.owner else None, "owner_label": team_label(kpi.owner.name) if kpi.owner else None,
-            "measure": data["measure"], "unit": data["unit"], "period": row.period if row else None,
-            "target": data["target"], "target_pending": kpi.target_pending, "alert": data["alert"],
-            "alert_action": alert.action if alert is not None else None,
-            "alert_notify": [n.name for n in alert.notify] if alert is not None else [],
-            "alert_review": alert.review.name if alert is not None and alert.review is not None else None,
-            "value": row.value if row else None, "numerator": row.numerator if row else None,
-            "denominator": row.denominator if row else None,
-            "status": row.status if row else "no_data", "partial": row.partial if row else False,
-            "alert_fired": fired,
-            "trend": [{"period": r.period, "value": r.value, "status": r.status} for r in trend_rows],
-        })
+        # a breakdown (`by owner`, `by PROPERTY`) has one row per group and period: one line each
+        groups = list(dict.fromkeys(r.group for r in result.rows)) if getattr(kpi, "by", None) is not None else [None]
+        for group in groups:
+            mine = [r for r in result.rows if getattr(r, "group", None) == group]
+            rows = [r for r in mine if r.start < stop and r.end > start]
+            row = next((r for r in rows if r.period == label), None)
+            if row is None and rows and kpi_unit != unit:  # a quarterly KPI in a monthly review: its quarter
+                row = rows[-1]
+            if row is None and group is not None:
+                continue  # a group with nothing in the reported period
+            alert = kpi.alert
+            fired = row is not None and row.status == "alert"
+            if fired and alert is not None and alert.review is not None:
+                alerts_naming_review.setdefault(alert.review.name, []).append(kpi.id)
+            trend_rows = [r for r in mine if r.start < stop][-TREND_PERIODS:]
+            kpi_rows.append({
+                "kpi": kpi.id, "clause": kpi.clause_id, "label": kpi.label,
+                "group": value_to_json(group) if group is not None else None,
+                "owner": kpi.owner.name if kpi.owner else None,
+                "owner_label": team_label(kpi.owner.name) if kpi.owner else None,
+                "measure": data["measure"], "unit": data["unit"], "period": row.period if row else None,
+                "target": data["target"], "target_pending": kpi.target_pending, "alert": data["alert"],
+                "alert_action": alert.action if alert is not None else None,
+                "alert_notify": [n.name for n in alert.notify] if alert is not None else [],
+                "alert_review": alert.review.name if alert is not None and alert.review is not None else None,
+                "value": row.value if row else None, "numerator": row.numerator if row else None,
+                "denominator": row.denominator if row else None,
+                "status": row.status if row else "no_data", "partial": row.partial if row else False,
+                "alert_fired": fired,
+                "trend": [{"period": r.period, "value": r.value, "status": r.status} for r in trend_rows],
+            })
 
     # ------------------------------------------------------------------ review meetings
     as_of_day = as_of.astimezone(zone).date() if as_of is not None else stop
