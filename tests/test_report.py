@@ -100,7 +100,7 @@ def test_escalations_follow_ups_and_recycling_by_hand(november):
     assert sum(k["numerator"] for k in per_owner) == f["complete"]
     assert {k["group"] for k in per_owner} == {"rep07", "sales"}  # B was rep07's when it started; C the team's
     reasons = {(r["to"], r["reason"]): r["count"] for r in november["recycles"]}
-    assert reasons == {("nurture", "budget"): 1, ("disqualified", "competitor"): 1}
+    assert reasons == {("nurture", "Budget"): 1, ("disqualified", "Chose a competitor"): 1}  # the options' labels
     assert by(november["recycles"], "to", "nurture")["recycle"] is True
 
 
@@ -391,3 +391,19 @@ def test_simulate_writes_into_a_fifo_without_replacing_it(tmp_path):
     assert result.exit_code == 0, result.output
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert b"Summary" in received[0]
+
+
+def test_labels_come_through_the_policys_translation(tmp_path):
+    """A Japanese policy reported in English reads its labels from its `translation en` block."""
+    events = tmp_path / "one.jsonl"
+    events.write_text('{"at": "2026-11-02T10:00:00+09:00", "lead": "L1", "type": "lead_created", "stage": "lead"}\n',
+                      encoding="utf-8")
+    policy = ROOT / "policies" / "smarketing_ja.sla"
+    runs = {}
+    for lang in ("en", "ja"):
+        result = CliRunner().invoke(cli, ["report", str(policy), "--events", str(events), "--period", "2026-11",
+                                          "--format", "json", "--lang", lang])
+        runs[lang] = json.loads(result.stdout)
+    assert [f["stage_label"] for f in runs["ja"]["funnel"]][:2] == ["リード", "MQL（マーケティング・クオリファイド・リード）"]
+    assert [f["stage_label"] for f in runs["en"]["funnel"]][:2] == ["Lead", "MQL (marketing qualified lead)"]
+    assert runs["en"]["policy"]["title"] == "Service Level Agreement between Sales and Marketing"

@@ -94,13 +94,21 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
     stage_by_id = policy.stage_by_id
     team_by_id = policy.team_by_id
 
+    from ..agreement.words import Words
+
+    words = Words(policy, language)  # the policy's texts in the report's language (its `translation` block)
+
     def stage_label(stage_id: str | None) -> str | None:
         stage = stage_by_id.get(stage_id) if stage_id else None
-        return stage.label if stage else stage_id
+        return words.text(stage.label) if stage else stage_id
 
     def team_label(team_id: str | None) -> str | None:
         team = team_by_id.get(team_id) if team_id else None
-        return team.label if team else team_id
+        return words.text(team.label) if team else team_id
+
+    def reason_text(reason: tuple) -> str | None:
+        properties = policy.property_by_id
+        return " / ".join(words.option(properties.get(name), value) for name, value in reason) or None
 
     # the periods of the trend: the reported one and up to TREND_PERIODS - 1 before it, from the first event on
     first_day = replay.first.astimezone(zone).date() if replay.first is not None else start
@@ -133,7 +141,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             for s in STATUSES:
                 totals[s] += counts[s]
             compliance.append({
-                "clause": d.clause_id, "stage": stage.id, "stage_label": stage.label, "kind": d.kind,
+                "clause": d.clause_id, "stage": stage.id, "stage_label": stage_label(stage.id), "kind": d.kind,
                 "team": team, "team_label": team_label(team),
                 "within": ir.value_source(d.within), "within_minutes": _minutes(d.within, calendar_of(stage)),
                 "target": ir.value_source(d.target) if d.target is not None else None,
@@ -151,7 +159,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             count = sum(n for (clause, _), n in tally.escalated.items() if clause == e.clause_id)
             escalations_by_team[team] = escalations_by_team.get(team, 0) + count
             escalations.append({
-                "clause": e.clause_id, "stage": stage.id, "stage_label": stage.label, "on": e.on,
+                "clause": e.clause_id, "stage": stage.id, "stage_label": stage_label(stage.id), "on": e.on,
                 "to": e.to.name, "to_label": team_label(e.to.name), "after": ir.value_source(e.after),
                 "fired": count,
                 "trend": [{"period": period_label(p, unit), "fired": tally.escalation_counts.get((p, e.clause_id), 0)}
@@ -195,7 +203,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
         c = tally.follow_ups.get(f.clause_id, {})
         owed = c.get("complete", 0) + c.get("incomplete", 0)
         follow_ups.append({
-            "clause": f.clause_id, "stage": stage.id, "stage_label": stage.label, "team": tally.team_of.get(f.clause_id),
+            "clause": f.clause_id, "stage": stage.id, "stage_label": stage_label(stage.id), "team": tally.team_of.get(f.clause_id),
             "steps": len(f.offsets), "at": [ir.value_source(o) for o in f.offsets],
             "via": [ch.kind for ch in f.channels],
             "leads": c.get("leads", 0), "complete": c.get("complete", 0), "incomplete": c.get("incomplete", 0),
@@ -233,7 +241,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             for v in values:
                 bins[min(int(v // width), HISTOGRAM_BINS)] += 1
             touch.append({
-                "clause": d.clause_id, "stage": stage.id, "stage_label": stage.label,
+                "clause": d.clause_id, "stage": stage.id, "stage_label": stage_label(stage.id),
                 "business": d.clause_id in tally.business_clock,
                 "within": ir.value_source(d.within), "within_minutes": within,
                 "target_minutes": _minutes(d.target, calendar_of(stage)) if d.target is not None else None,
@@ -247,7 +255,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             })
 
     # ------------------------------------------------------------------ recycling
-    recycles = [{"clause": clause, "to": to, "to_label": stage_label(to), "reason": reason or None, "count": n,
+    recycles = [{"clause": clause, "to": to, "to_label": stage_label(to), "reason": reason_text(reason), "count": n,
                  "recycle": bool(stage_by_id.get(to) and stage_by_id[to].is_recycle)}
                 for (clause, to, reason), n in sorted(tally.recycles.items(), key=lambda kv: (-kv[1], kv[0]))]
     missing_records = [{"clause": clause, "count": n} for clause, n in sorted(tally.missing_records.items())]
@@ -275,7 +283,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
                 alerts_naming_review.setdefault(alert.review.name, []).append(kpi.id)
             trend_rows = [r for r in mine if r.start < stop][-TREND_PERIODS:]
             kpi_rows.append({
-                "kpi": kpi.id, "clause": kpi.clause_id, "label": kpi.label,
+                "kpi": kpi.id, "clause": kpi.clause_id, "label": words.text(kpi.label),
                 "group": value_to_json(group) if group is not None else None,
                 "owner": kpi.owner.name if kpi.owner else None,
                 "owner_label": team_label(kpi.owner.name) if kpi.owner else None,
@@ -310,7 +318,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
         else:
             status = "scheduled"
         reviews.append({
-            "review": review.id, "clause": review.clause_id, "label": review.label,
+            "review": review.id, "clause": review.clause_id, "label": words.text(review.label),
             "every": cadence.every if cadence is not None else None, "unit": cadence.unit if cadence else None,
             "owner": review.owner.name if review.owner else None,
             "covers": [c.name for c in review.covers],
@@ -323,7 +331,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
     return {
         "format": FORMAT,
         "language": language,
-        "policy": {"title": agreement.title if agreement else None,
+        "policy": {"title": words.text(agreement.title) if agreement else None,
                    "version": agreement.version.value if agreement and agreement.version else None,
                    "fingerprint": fingerprint},
         "period": {"label": label, "unit": unit, "start": start.isoformat(),

@@ -99,7 +99,7 @@ class ReportTally:
         self.untouched: Counter[str] = Counter()  # respond deadlines past due with no activity yet
         self.escalated: Counter[tuple[str, str]] = Counter()  # (clause, to)
         self.follow_ups: dict[str, Counter[str]] = {}
-        self.recycles: Counter[tuple[str, str, str]] = Counter()  # (clause, target stage, reasons recorded)
+        self.recycles: Counter[tuple[str, str, tuple]] = Counter()  # (clause, target stage, ((property, value), …))
         self.missing_records: Counter[str] = Counter()
         self.leads = 0
         self.kpis = KpiTally(policy, plan)
@@ -162,7 +162,7 @@ class ReportTally:
             if r["missing"]:
                 self.missing_records[r["clause"]] += 1
             if r["values"]:
-                reason = " / ".join(str(v) for _, v in sorted(r["values"].items()) if v is not None)
+                reason = tuple((k, str(v)) for k, v in sorted(r["values"].items()) if v is not None)
                 self.recycles[(r["clause"], r["to"], reason)] += 1
         if self.funnel:
             index = self._funnel_index
