@@ -1574,6 +1574,9 @@ def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagno
     policy.extra["non_ascii_names"] = not source.text.isascii() and not _TEXTS_AND_COMMENTS.sub(
         "", source.text
     ).isascii()
+    # For the template-syntax check (SLA836): only a file holding a HubL delimiter somewhere needs
+    # its texts walked.
+    policy.extra["template_syntax"] = any(d in source.text for d in ("{{", "{%", "{#", "}}", "%}", "#}"))
     return policy, _check_limits(tree, policy, source) + lowerer.diagnostics
 
 

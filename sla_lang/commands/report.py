@@ -67,10 +67,11 @@ def report(policy, events_path, source, csv_path, since, until, api_url, portal_
         as_of = as_of.replace(tzinfo=plan.zone)
 
     import_problems = 0
+    left_out = None
     if source is not None:
         from .history import import_to_temporary
 
-        handle, shown_path, import_problems = import_to_temporary(compiled, source, csv_path, since, until, api_url,
+        handle, shown_path, import_problems, left_out = import_to_temporary(compiled, source, csv_path, since, until, api_url,
                                                                   portal_zone, colored, config_path, isolated)
     else:
         if events_path != "-" and not Path(events_path).is_file():
@@ -92,6 +93,8 @@ def report(policy, events_path, source, csv_path, since, until, api_url, portal_
     problems = {code: n for code, n in feed.counts.items()}
     doc = build_document(compiled, tally, replay, fingerprint=fingerprint(compiled), language=language,
                          diagnostics=problems)
+    if left_out is not None:  # what the import could not map, per reason (the places are in its summary)
+        doc["history"]["import_left_out"] = dict(sorted(left_out.counts.items()))
     data = _render(compiled, doc, fmt)
     if isinstance(data, str):
         data = data.encode("utf-8")

@@ -91,6 +91,9 @@ def build_view(doc: dict[str, Any]) -> dict[str, Any]:
               leads=f"{history['leads']:,}", skipped=f"{history['skipped']:,}")]
     if problems:
         meta.append(t("meta.problems", list=problems))
+    left_out = history.get("import_left_out")
+    if left_out:
+        meta.append(t("meta.left_out", n=sum(left_out.values()), reasons=len(left_out)))
 
     compliance = [{
         "clause": c["clause"], "stage": c["stage_label"], "kind": t(f"kind.{c['kind']}"),
