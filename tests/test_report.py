@@ -407,3 +407,15 @@ def test_labels_come_through_the_policys_translation(tmp_path):
     assert [f["stage_label"] for f in runs["ja"]["funnel"]][:2] == ["リード", "MQL（マーケティング・クオリファイド・リード）"]
     assert [f["stage_label"] for f in runs["en"]["funnel"]][:2] == ["Lead", "MQL (marketing qualified lead)"]
     assert runs["en"]["policy"]["title"] == "Service Level Agreement between Sales and Marketing"
+
+
+def test_default_period(tmp_path):
+    # the history reaches into December: the review is of November, the last whole month
+    code, out, _ = run_report("--events", str(NOVEMBER), "--format", "json")
+    assert code == 0 and json.loads(out)["period"]["label"] == "2026-11"
+    # a history that starts in the current month: that month, so far
+    events = tmp_path / "new.jsonl"
+    events.write_text('{"at": "2026-12-02T09:00:00+09:00", "lead": "D", "type": "lead_created", "stage": "subscriber"}\n',
+                      encoding="utf-8")
+    code, out, _ = run_report("--events", str(events), "--format", "json")
+    assert code == 0 and json.loads(out)["period"]["label"] == "2026-12"

@@ -79,8 +79,8 @@ def report(policy, events_path, source, csv_path, since, until, api_url, portal_
         handle = open_events(events_path)
         shown_path = "<stdin>" if events_path == "-" else events_path
 
-    def make_tally(end):
-        unit, start, stop = window if window is not None else default_period(end, plan.zone)
+    def make_tally(earliest, end):
+        unit, start, stop = window if window is not None else default_period(end, plan.zone, earliest=earliest)
         return ReportTally(compiled, plan, unit, (start, stop))
 
     with handle:

@@ -65,10 +65,14 @@ def parse_period(text: str) -> tuple[str, date, date] | None:
     return None
 
 
-def default_period(as_of: datetime | None, zone, unit: str = "month") -> tuple[str, date, date]:
-    """The last period that has ended by the as-of moment (the month before, for a monthly review)."""
+def default_period(as_of: datetime | None, zone, unit: str = "month", *,
+                   earliest: datetime | None = None) -> tuple[str, date, date]:
+    """The last period that has ended by the as-of moment (the month before, for a monthly
+    review); the current one when the history starts after that period ended."""
     day = (as_of.astimezone(zone).date() if as_of is not None else date(1970, 1, 2))
     current = period_start(day, unit)
+    if earliest is not None and earliest.astimezone(zone).date() >= current:
+        return unit, current, next_period(current, unit)
     start = period_start(current - timedelta(days=1), unit)
     return unit, start, current
 

@@ -51,6 +51,7 @@ class Scan:
     lines: int = 0
     last_line: dict[str, int] = field(default_factory=dict)  # lead → last line mentioning it
     latest: datetime | None = None  # the latest valid `at`
+    earliest: datetime | None = None  # the earliest valid `at`
     shard_of_line: bytearray | None = None  # with shards: which shard replays each line
 
 
@@ -79,6 +80,7 @@ def scan_history(handle: IO[bytes], zone, shards: int = 1) -> Scan:
     # the latest `at` of each shape (length and offset suffix): ISO timestamps of one shape sort
     # as text in time order, so only one of each shape is parsed at the end
     latest_text: dict[tuple[int, bytes], bytes] = {}
+    earliest_text: dict[tuple[int, bytes], bytes] = {}
     number = 0
     for number, line in enumerate(_lines(handle), 1):
         if line is None:  # a line too long to be an event: the replay reports it and stops there
@@ -108,6 +110,9 @@ def scan_history(handle: IO[bytes], zone, shards: int = 1) -> Scan:
             best = latest_text.get(shape)
             if best is None or at > best:
                 latest_text[shape] = at
+            least = earliest_text.get(shape)
+            if least is None or at < least:
+                earliest_text[shape] = at
     scan.lines = number
     scan.shard_of_line = line_shards
     for text in latest_text.values():
@@ -116,6 +121,10 @@ def scan_history(handle: IO[bytes], zone, shards: int = 1) -> Scan:
             at = _latest_of_shape(handle, text, zone)
         if at is not None and (scan.latest is None or at > scan.latest):
             scan.latest = at
+    for text in earliest_text.values():  # only for choosing a default period: a bad one is skipped
+        at = parse_timestamp(text.decode("utf-8", "replace"), zone)
+        if at is not None and (scan.earliest is None or at < scan.earliest):
+            scan.earliest = at
     return scan
 
 
@@ -283,7 +292,7 @@ _JOB: dict[str, Any] = {}  # what a forked shard process reads (set by the paren
 
 def _replay_shard(index: int) -> dict:
     job = _JOB
-    tally = job["make_tally"](job["end"])
+    tally = job["make_tally"](job["scan"].earliest, job["end"])
     with open(job["path"], "rb") as handle:
         replay = replay_history(job["policy"], handle, job["shown_path"], tally.add_lead, as_of=job["end"],
                                 shown_per_code=job["shown_per_code"], plan=job["plan"], scan=job["scan"],
@@ -297,11 +306,12 @@ def _replay_shard(index: int) -> dict:
     }
 
 
-def replay_into(policy: Policy, handle: IO[bytes], shown_path: str, make_tally: Callable[[datetime | None], Any], *,
+def replay_into(policy: Policy, handle: IO[bytes], shown_path: str,
+                make_tally: Callable[[datetime | None, datetime | None], Any], *,
                 as_of: datetime | None = None, shown_per_code: int | None = 20, plan=None,
                 jobs: int | None = None) -> tuple[Replay, Any]:
-    """Replay into a tally (`make_tally(as_of)`: `add_lead`, `state`, `absorb`), on `jobs`
-    processes (default: one per core for a large file, else one)."""
+    """Replay into a tally (`make_tally(earliest, as_of)`: `add_lead`, `state`, `absorb`), on
+    `jobs` processes (default: one per core for a large file, else one)."""
     from ..simulate.engine import Plan, Simulator
 
     plan = plan or Plan(policy)
@@ -319,7 +329,7 @@ def replay_into(policy: Policy, handle: IO[bytes], shown_path: str, make_tally: 
     if wanted <= 1 or scan.shard_of_line is None:
         if scan.shard_of_line is not None:
             scan.shard_of_line = None
-        tally = make_tally(end)
+        tally = make_tally(scan.earliest, end)
         replay = replay_history(policy, handle, shown_path, tally.add_lead, as_of=as_of,
                                 shown_per_code=shown_per_code, plan=plan, scan=scan)
         return replay, tally
@@ -332,7 +342,7 @@ def replay_into(policy: Policy, handle: IO[bytes], shown_path: str, make_tally: 
             parts = pool.map(_replay_shard, range(wanted))
     finally:
         _JOB.clear()
-    tally = make_tally(end)
+    tally = make_tally(scan.earliest, end)
     sim = Simulator(policy, plan)
     from ..simulate.events import LineSource
 
