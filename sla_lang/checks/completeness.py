@@ -18,7 +18,7 @@ from .. import ir
 from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 from .conditions import Intervals
-from .graph import agreement_anchor, flow
+from .graph import agreement_anchor, flow, intended_targets
 from .recognition import is_sales_side, stage_owner, stages_of_kind, team_role
 
 _STAGE_HEURISTIC = (
@@ -225,6 +225,9 @@ def _entering(ctx: CheckContext, stage: ir.Stage, kinds: set[str]) -> list[tuple
         for t in f.edges[source]:
             if t.target.name == stage.id:
                 out.append((f.stages[source], t))
+    for source, meant in intended_targets(ctx).items():  # `-> slq` meant `sql`: SLA301 says so, once
+        if source not in kinds:
+            out.extend((f.stages[source], t) for t, guess in meant if guess == stage.id)
     return out
 
 
@@ -318,6 +321,8 @@ def find_missing_handoffs(ctx: CheckContext) -> Iterator[Diagnostic]:
 def find_missing_mql_follow_up(ctx: CheckContext) -> Iterator[Diagnostic]:
     for stage in stages_of_kind(ctx.policy, "mql"):
         respond = stage.deadline("respond")
+        if respond is None and ctx.deadline_written(stage.id, "respond"):
+            continue  # its duration is wrong, and reported
         if respond is None:
             yield Diagnostic(
                 MISSING_MQL_FOLLOW_UP_DEADLINE,
@@ -354,7 +359,7 @@ def find_missing_first_approach_deadline(ctx: CheckContext) -> Iterator[Diagnost
             )
         return
     for stage in receiving:
-        if stage.deadline("respond") is None:
+        if not ctx.deadline_written(stage.id, "respond"):
             yield Diagnostic(
                 MISSING_SALES_FIRST_APPROACH_DEADLINE,
                 Message('`{stage}` receives leads in `{stage2}`, but no `respond within` says how fast it makes the first approach', stage=stage_owner(stage), stage2=stage.id),

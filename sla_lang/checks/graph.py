@@ -219,6 +219,33 @@ def flow(ctx: CheckContext) -> Flow:
     return ctx.memo("graph.flow", build)
 
 
+def intended_targets(ctx: CheckContext) -> dict[str, list[tuple[ir.Transition, str]]]:
+    """For each stage with a transition to an undeclared stage (SLA301): those transitions
+    with the declared stage the name most likely meant (SLA301's "did you mean"), when there
+    is one. A mistyped target (`-> slq`) is one mistake: the graph rules read the transition
+    as going where it was meant to, so the stages behind it are not also reported as
+    unreachable (SLA202) or without criteria (SLA702). Look-ups are bounded like SLA301's."""
+
+    def build() -> dict[str, list[tuple[ir.Transition, str]]]:
+        f = flow(ctx)
+        if not f.unresolved:
+            return {}
+        from .names import _Suggester
+
+        suggester = _Suggester()
+        out: dict[str, list[tuple[ir.Transition, str]]] = {}
+        for source in (s for s in f.stages if s in f.unresolved):
+            for t in f.stages[source].transitions:
+                if t.target.name in f.stages:
+                    continue
+                guess = suggester.look_alike(t.target.name, f.stages) or suggester("stage", t.target.name, f.stages)
+                if guess is not None:
+                    out.setdefault(source, []).append((t, guess))
+        return out
+
+    return ctx.memo("graph.intended_targets", build)
+
+
 def reach(start: Iterable[str], neighbours: dict[str, list[str]], allowed=lambda stage: True) -> set[str]:
     """Stages reachable from `start` (included) moving through `neighbours`, entering only
     stages for which `allowed` holds (start stages are not filtered)."""
@@ -285,7 +312,11 @@ def find_unreachable_stages(ctx: CheckContext) -> Iterator[Diagnostic]:
             help=Message('mark the stage(s) where leads enter with `entry` (e.g. the first stage, and one for sales-generated leads)'),
         )
         return
-    reached = reach(entries, f.successors)
+    guessed = intended_targets(ctx)
+    successors = f.successors
+    if guessed:
+        successors = {s: f.successors[s] + [guess for _, guess in guessed.get(s, ())] for s in f.stages}
+    reached = reach(entries, successors)
     for stage in stages:
         if stage.id not in reached:
             yield Diagnostic(

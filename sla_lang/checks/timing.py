@@ -288,6 +288,8 @@ def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
             if e.on is None:
                 continue
             deadline = stage.deadline(e.on)
+            if deadline is None and ctx.deadline_written(stage.id, e.on):
+                continue  # written with a wrong duration: reported there
             if deadline is None:
                 yield Diagnostic(
                     ESCALATION_WITHOUT_DEADLINE,
