@@ -635,3 +635,105 @@ def test_a_condition_with_a_time_moves_a_lead_whose_condition_held_all_along():
     files = hubspot(result.policy, custom_code=False)
     (timer,) = [t for t in files["manifest.json"]["timers"] if t["clause"] == "nurture.to.mql"]
     assert timer["conservative"]["offsetMinutes"] == {"earliest": 0, "latest": 2 * 1440}
+
+
+ENTRIES = '''agreement "Entries" {
+  version "1"
+  effective 2026-01-01
+  owner ops
+}
+party marketing "Marketing" {
+  role marketing
+}
+party sales "Sales" {
+  role sales
+}
+team ops "Operations" {
+  role operations
+}
+property sales_created "Created by sales" bool
+property source "Source" enum ["partner", "web"]
+property region "Region" text
+stage lead "Lead" {
+  owner marketing
+  entry
+  hubspot lead
+  -> sql when sales_created
+}
+stage subscriber "Subscriber" {
+  owner marketing
+  entry
+  hubspot subscriber
+  -> lead when source == "web"
+}
+stage sgl "SGL" {
+  owner sales
+  entry when sales_created
+  hubspot lead
+  decide within 10d
+  -> sql when source == "partner"
+}
+stage partner "Partner lead" {
+  owner sales
+  entry when source == "partner" and region is set
+  hubspot salesqualifiedlead
+  decide within 10d
+  -> sql when sales_created
+}
+stage sql "SQL" {
+  owner sales
+  hubspot opportunity
+  terminal
+}
+'''
+
+
+@pytest.mark.parametrize("custom_code", [True, False])
+def test_a_new_contact_enters_the_stage_its_entry_condition_chooses(custom_code):
+    """Issue 16 (`entry when`): a new lead starts in the first conditional entry stage whose
+    condition its data meets, else in an entry stage without a condition (told apart by the
+    lifecycle stage). Every combination of lifecycle stage and data: exactly one entry workflow
+    enrols the contact (HubSpot runs them all at once, so two would race), and it is the stage
+    the reference simulator chooses; a stage with a later lifecycle stage sets it."""
+    from sla_lang.simulate.engine import Plan
+
+    result = compile_text(ENTRIES)
+    assert result.ok, [f"{d.code} {d.message}" for d in result.errors]
+    files = hubspot(result.policy, custom_code=custom_code)
+    entries = {name.split("/")[1].split(".")[0]: body for name, body in files.items() if name.endswith(".entry.json")}
+    assert sorted(entries) == ["lead", "partner", "sgl", "subscriber"]
+    for body in entries.values():
+        assert spec_errors(AUTOMATION_V4, "ApiFlowCreateRequest", body) == []
+    assert not any(step["code"] in ("SLA849", "SLA833") for step in files["manifest.json"]["manualSteps"])
+    plan = Plan(result.policy)
+    t0 = ms(tokyo(2026, 6, 1, 9, 0))
+    cases = 0
+    for lifecycle in (None, "subscriber", "lead", "salesqualifiedlead"):
+        for sales_created in (None, True, False):
+            for source in (None, "partner", "web"):
+                for region in (None, "EMEA"):
+                    lead = Lead()
+                    data = {"sales_created": sales_created, "source": source, "region": region}
+                    for name, value in [("lifecyclestage", lifecycle), *data.items()]:
+                        if value is not None:
+                            lead.set(name, str(value).lower() if isinstance(value, bool) else value, t0)
+                    enrolled = sorted(stage for stage, body in entries.items()
+                                      if holds(body["enrollmentCriteria"]["listFilterBranch"], lead, t0))
+                    reference = plan.entry_for({k: v for k, v in data.items() if v is not None})
+                    if reference in ("sgl", "partner"):  # a condition holds: whatever the lifecycle stage
+                        expected = [reference] if lifecycle is not None else []
+                    else:  # no condition holds: the unconditional stage of the lifecycle stage
+                        expected = {"subscriber": ["subscriber"], "lead": ["lead"],
+                                    "salesqualifiedlead": ["lead"]}.get(lifecycle, [])
+                    assert enrolled == expected, (lifecycle, data)
+                    cases += 1
+    assert cases == 72
+    # the partner stage's lifecycle stage is later than the others: set it, nothing to clear
+    partner = [a for a in entries["partner"]["actions"] if a.get("fields", {}).get("property_name") == "lifecyclestage"]
+    assert [a["fields"]["value"]["staticValue"] for a in partner] == ["salesqualifiedlead"]
+    # the default stage can receive a contact created as a salesqualifiedlead: cleared, then set back
+    lead_flow = entries["lead"]
+    kinds = [a["type"] if a["type"] != "SINGLE_CONNECTION" else a["actionTypeId"] for a in lead_flow["actions"]]
+    assert ("CUSTOM_CODE" in kinds) == custom_code
+    assert any(a.get("fields", {}).get("property_name") == "lifecyclestage"
+               and a["fields"]["value"].get("staticValue") == "lead" for a in lead_flow["actions"])

@@ -187,6 +187,7 @@ class Generator:
         self._code_data: dict[str, customcode.CalendarData | None] = {}
         self._code_flows: dict[str, None] = {}  # files of the workflows with custom code, in order
         self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
+        self._entry_tested: set[str] = set()  # entry stages whose workflow tests `entry when` (entry_flows)
 
     # ------------------------------------------------------------------ reporting
     def report(self, rule: Rule, message: str, span: Span, *, help: str | None, step: str,
@@ -782,13 +783,35 @@ class Generator:
         return None
 
     def entry_flows(self) -> None:
+        """One workflow per entry stage, enrolling new contacts (no SLA stage yet). Without `entry
+        when` the stages are told apart by the contact's lifecycle stage. With it, as in the
+        reference simulator, a new lead starts in the first conditional entry stage whose
+        condition its data meets, else in the first entry stage without a condition: the
+        conditional workflows enrol on any entry lifecycle stage, their condition and the
+        negation of the earlier ones; the default's enrolment adds the negation of them all."""
         t = self.t
-        taken: dict[str | None, ir.Stage] = {}
-        for stage in self.policy.stages:
-            if not stage.is_entry:
+        entries = [s for s in self.policy.stages if s.is_entry]
+        conditional: list[ir.Stage] = []
+        for stage in entries:
+            if stage.entry_condition is None:
                 continue
+            try:
+                self.filters.groups(stage.entry_condition)
+                self.filters.groups(stage.entry_condition, negated=True)
+            except FilterError:
+                continue  # obligations.py reports it as a manual step
+            conditional.append(stage)
+        self._entry_tested = {s.id for s in conditional}
+        fallback = next((s for s in entries if s.entry_condition is None), None)
+        admitted = list(dict.fromkeys(self.lifecycle(s) for s in entries))
+        taken: dict[str | None, ir.Stage] = {}
+        made: list[ir.Stage] = []
+        for stage in entries:
             value = self.lifecycle(stage)
-            if value in taken:
+            tested = stage in conditional
+            if stage.entry_condition is not None and not tested:
+                continue
+            if not tested and value in taken:
                 other = taken[value]
                 self.report(
                     ENTRY_AMBIGUOUS,
@@ -800,17 +823,50 @@ class Generator:
                     clauses=[stage.clause_id],
                 )
                 continue
-            taken[value] = stage
-            lifecycle_filter = enum_filter(LIFECYCLE, [value]) if value else known_filter(LIFECYCLE, known=False)
+            if not tested:
+                taken[value] = stage
             self.catalog.need_existing(LIFECYCLE, stage.clause_id)
-            tree = or_branch([[known_filter(SLA_STAGE, known=False), lifecycle_filter]])
+            # which lifecycle stages a new contact of this stage can have
+            if tested or stage is fallback:
+                values = [v for v in admitted if tested or v == value
+                          or not any(v == self.lifecycle(o) for o in entries
+                                     if o is not stage and o.entry_condition is None)]
+            else:
+                values = [value]
+            lifecycle_groups = [[enum_filter(LIFECYCLE, [v]) if v else known_filter(LIFECYCLE, known=False)]
+                                for v in values]
+            # the condition chain: this stage's condition and not the earlier ones' (the default: not any)
+            earlier = conditional[:conditional.index(stage)] if tested else conditional
+            chain = ([stage.entry_condition] if tested else []) + [ir.Negation(o.entry_condition, o.entry_condition.span)
+                                                                     for o in earlier]
+            condition_groups: list[list[dict]] = [[]]
+            if chain:
+                condition = chain[0] if len(chain) == 1 else ir.AllOf(tuple(chain), chain[0].span)
+                try:
+                    condition_groups = self.filters.groups(condition)
+                except FilterError:  # each part alone is expressible, the conjunction too large
+                    condition_groups = [[]] if not tested else self.filters.groups(stage.entry_condition)
+                for other in [stage] * tested + earlier:
+                    self.register_reads(ir.condition_refs(other.entry_condition), stage.clause_id)
+            tree = or_branch([[known_filter(SLA_STAGE, known=False), *lc, *cg]
+                              for lc in lifecycle_groups for cg in condition_groups])
             file = f"workflows/{stage.id}.entry.json"
-            notes = [t("desc_entry", lifecycle=value or t("none"), stage=stage.label)]
+            notes = [t("desc_entry", lifecycle=t.join([v or t("none") for v in values], "or"), stage=stage.label)]
+            if tested:
+                notes.append(t("desc_entry_when", condition=ir.condition_source(stage.entry_condition)))
+            if earlier:
+                notes.append(t("desc_entry_unless", stages=t.join([o.label for o in earlier], "or")))
             flow = Flow(
                 t("flow_entry", clause=stage.clause_id, stage=stage.label), "",
                 list_enrollment(tree, reenroll=[], leave_when_unmatched=False),
                 [stage.clause_id], "entry",
             )
+            if value and any(v != value for v in values):
+                # a conditional stage with its own lifecycle stage: set it (cleared first when a
+                # contact may arrive with a later one; HubSpot moves it only forward)
+                if any(v is not None and LIFECYCLE_ORDER[v] > LIFECYCLE_ORDER[value] for v in values):
+                    self.clear_lifecycle(flow, file, stage.clause_id, stage.name_span)
+                flow.set_property(LIFECYCLE, value)
             self.set_armed(flow, stage, stage.clause_id, True)
             self.enter(flow, stage, stage.clause_id)
             self.assign_owner(flow, file, None, stage, stage.clause_id)
@@ -818,8 +874,9 @@ class Generator:
                 self._handoff(flow, file, None, stage, notes)
             flow.description = self.flow_description(self.join(notes))
             self.add_flow(f"{stage.id}.entry", flow)
-        if taken:
-            span = self.policy.agreement.span if self.policy.agreement else next(iter(taken.values())).span
+            made.append(stage)
+        if made:
+            span = self.policy.agreement.span if self.policy.agreement else made[0].span
             self.out.diagnostics.append(Diagnostic(
                 BACKFILL,
                 Message('contacts already past the entry stages get no SLA stage from the workflows; set it once when the workflows are turned on'),
@@ -827,7 +884,7 @@ class Generator:
                 help=Message('bulk-edit or import `sla_stage` for existing contacts'),
             ))
             self.out.manual.append(ManualStep(BACKFILL.code, t("manual_backfill"),
-                                              [s.clause_id for s in taken.values()]))
+                                              [s.clause_id for s in made]))
 
     # ------------------------------------------------------------------ re-qualification
     def arm_exits(self) -> None:
