@@ -1336,7 +1336,7 @@ class Generator:
         if group.cap is None:
             return
         cap = group.cap.value
-        if sum(max(0, r.points) for r in group.rules) <= cap:
+        if sum(r.highest for r in group.rules) <= cap:
             return
         ref = ir.Ref(model.id, group.id, group.span)
         boundary = Boundary(f"{group.clause_id}@cap", group.clause_id, "cap", f"`max {_fmt(cap)}`", group.cap.span, {})
@@ -1353,7 +1353,9 @@ class Generator:
                 self.side(boundary, side, None, "no lead data reaches that many points")
                 continue
             b = self.new_lead(values)
-            raw_points = sum(r.points for r in group.rules if self.holds(r.condition, b.lead().values))
+            values_now = b.lead().values
+            raw_points = sum((r.points if r.per is None else r.points_for(values_now.get(r.per.name, 0)))
+                             for r in group.rules if self.holds(r.condition, values_now))
             points = self.model.compute_scores(self.view(b.lead().values))[f"{model.id}.{group.id}"]
             text = self.w("cap_under" if side == "under" else "cap_over", group=group.label, cap=_fmt(cap),
                           raw=_fmt(raw_points), points=_fmt(points))

@@ -12,7 +12,8 @@ Meaning of each condition form (the README's "Simulation semantics" states the s
 - `is set` is true for events and scores (they always have a value).
 - A score group is worth the sum of the points of its rules whose condition holds, capped at
   the group's `max` (there is no lower bound: negative points can make it negative); a score is
-  the sum of its groups; `score.group` reads one group.
+  the sum of its groups; `score.group` reads one group. A rule `per EVENT` adds its points for
+  each occurrence of the event, up to its own `max` if it has one.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class DataModel:
             groups = []
             for group in model.groups:
                 cap = group.cap.value if group.cap is not None else None
-                rules = [(rule.points, self.compile(rule.condition), rule.clause_id) for rule in group.rules]
+                rules = [(rule.points if rule.per is None else rule, self.compile(rule.condition), rule.clause_id)
+                         for rule in group.rules]
                 groups.append((group.id, cap, rules))
             self.score_plan.append((model.id, groups))
 
@@ -97,7 +99,8 @@ class DataModel:
                 points = 0
                 for value, fn, _ in rules:
                     if fn(view):
-                        points += value
+                        # a per-occurrence rule (kept as the rule itself) counts each occurrence
+                        points += value if value.__class__ is int else value.points_for(view.values.get(value.per.name, 0))
                 if cap is not None and points > cap:
                     points = cap
                 out[f"{model_id}.{group_id}"] = points
