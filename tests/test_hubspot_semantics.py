@@ -458,9 +458,11 @@ def test_task_due_dates_carry_the_calendar_zone_and_the_manifest_records_it():
     (task,) = [a["fields"] for a in files["workflows/lead.to.mql.json"]["actions"] if a.get("actionTypeId") == "0-3"]
     assert task["due_time"]["timeZoneStrategy"] == {"type": "STATIC_TIME_ZONE", "timeZoneId": "America/New_York"}
     manifest = files["manifest.json"]
-    assert manifest["calendars"] == [{"id": "office", "timezone": "America/New_York", "holidaysKnownUntil": "2028-01-01"}]
+    assert manifest["calendars"] == [{"id": "office", "timezone": "America/New_York", "holidaysKnownUntil": "2028-01-01",
+                                      "windowsTimezone": None}]
     assert manifest["portal"]["timezone"] == "Asia/Tokyo"
-    assert "SLA837" in {s["code"] for s in manifest["manualSteps"]}
+    # with custom code no workflow has execution windows: the portal's zone changes nothing
+    assert manifest["timeZones"] == [] and "SLA837" not in {s["code"] for s in manifest["manualSteps"]}
 
 
 # ------------------------------------------------------------------ text safety
@@ -737,3 +739,81 @@ def test_a_new_contact_enters_the_stage_its_entry_condition_chooses(custom_code)
     assert ("CUSTOM_CODE" in kinds) == custom_code
     assert any(a.get("fields", {}).get("property_name") == "lifecyclestage"
                and a["fields"]["value"].get("staticValue") == "lead" for a in lead_flow["actions"])
+
+
+def test_the_clock_difference_between_two_zones_is_constant_only_without_unshared_clock_changes():
+    from sla_lang.targets.hubspot.timing import constant_shift
+
+    assert constant_shift("Asia/Tokyo", "UTC", (2026, 2027)) == -9 * 60
+    assert constant_shift("Europe/Berlin", "Europe/London", (2026, 2027)) == -60  # both change at 01:00 UTC
+    # each changes at 02:00 local time, an hour apart: for that hour the difference is 0 or 2 hours
+    assert constant_shift("America/New_York", "America/Chicago", (2026, 2027)) is None
+    assert constant_shift("Asia/Tokyo", "America/New_York", (2026, 2027)) is None
+    assert constant_shift("Europe/London", "America/New_York", (2026, 2027)) is None  # March: 3 weeks apart
+
+
+@pytest.mark.parametrize(("calendar", "portal", "window", "first_blocked"), [
+    # 09:00–18:00 in Tokyo is 00:00–09:00 UTC on the same day; Golden Week's 2026-05-04 stays that day
+    ("Asia/Tokyo", "UTC", ("MONDAY", (0, 0), (9, 0)), {"dayOfMonth": 1, "month": "JANUARY", "year": 2026}),
+    # 08:30–17:00 in Berlin is 07:30–16:00 in London, all year (New Year's Day stays that day)
+    ("Europe/Berlin", "Europe/London", ("MONDAY", (7, 30), (16, 0)),
+     {"dayOfMonth": 1, "month": "JANUARY", "year": 2026}),
+])
+def test_windows_are_written_in_the_portal_zone_when_that_is_exact(calendar, portal, window, first_blocked):
+    """The follow-up: HubSpot reads execution windows and blocked dates in the portal's zone, so
+    with `timezone` set to another zone they are converted (same instants) when the difference
+    is constant and the day stays whole; the manifest's `timeZones` then names the portal's zone
+    (what `sla deploy` checks), and SLA837 is not reported."""
+    hours = "08:30 to 17:00" if calendar == "Europe/Berlin" else "09:00 to 18:00"
+    text = HEAD.format(mql="  respond within 2bh\n  follow up 2 times at 0d, 1bd via call",
+                       zone=calendar, hours=hours, country="DE" if calendar == "Europe/Berlin" else "JP")
+    result = compile_text(text)
+    assert result.ok
+    files = hubspot(result.policy, custom_code=False, timezone=portal)
+    flow = files["workflows/mql.follow_up.json"]
+    day, start, end = window
+    assert flow["timeWindows"][0] == {"day": day, "startTime": {"hour": start[0], "minute": start[1]},
+                                      "endTime": {"hour": end[0], "minute": end[1]}}
+    assert len(flow["timeWindows"]) == 5 and flow["blockedDates"][0] == first_blocked
+    manifest = files["manifest.json"]
+    assert manifest["timeZones"] == [portal]
+    assert manifest["calendars"][0]["windowsTimezone"] == portal
+    assert "SLA837" not in {s["code"] for s in manifest["manualSteps"]}
+    assert spec_errors(AUTOMATION_V4, "ApiFlowCreateRequest", flow) == []
+    # not exact (New York's clock changes are not the calendar's): left in the calendar's zone, reported
+    files = hubspot(result.policy, custom_code=False, timezone="America/New_York")
+    manifest = files["manifest.json"]
+    assert manifest["timeZones"] == [calendar] and "SLA837" in {s["code"] for s in manifest["manualSteps"]}
+    # with custom code there are no windows: the portal's zone changes nothing and is not reported
+    files = hubspot(result.policy, timezone=portal)
+    assert files["manifest.json"]["timeZones"] == [] and files["workflows/mql.follow_up.json"]["timeWindows"] == []
+    assert "SLA837" not in {s["code"] for s in files["manifest.json"]["manualSteps"]}
+
+
+def test_converted_windows_run_the_follow_ups_at_the_same_instants_in_the_model():
+    """Replayed in the executable model of HubSpot (emulate.py) with the portal in UTC, the build
+    for a UTC portal creates the follow-up tasks of a Tokyo calendar exactly when the build for a
+    Tokyo portal does in a Tokyo portal — and the unconverted build in a UTC portal does not."""
+    from sla_lang.simulate.hubspot import HubSpotReplay, build_bundle, default_mapping
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    text = HEAD.format(mql="  respond within 2bh\n  follow up 3 times at 0d, 1bd, 3bd via call",
+                       zone="Asia/Tokyo", hours="09:00 to 18:00", country="JP")
+    result = compile_text(text)
+    assert result.ok
+    scenarios = generate_fixtures(result.policy, None).scenarios["scenarios"]
+
+    def tasks(built_for: str, portal: str) -> list[tuple[str, str]]:
+        bundle, _ = build_bundle(result.policy, BuildOptions(hubspot=HubSpotSettings(custom_code=False,
+                                                                                     timezone=built_for)))
+        replay = HubSpotReplay(result.policy, bundle, default_mapping(result.policy, ZoneInfo(portal), bundle.manifest))
+        out = []
+        for scenario in scenarios:
+            portal_state, _contact, _until, _lead = replay.run(scenario)
+            out += [(scenario["id"], task.moment.at.astimezone(UTC).isoformat()) for task in portal_state.tasks
+                    if task.workflow.endswith("follow_up.json")]
+        return sorted(out)
+
+    in_tokyo = tasks("Asia/Tokyo", "Asia/Tokyo")
+    assert in_tokyo and tasks("UTC", "UTC") == in_tokyo
+    assert tasks("Asia/Tokyo", "UTC") != in_tokyo

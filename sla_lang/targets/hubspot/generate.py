@@ -31,6 +31,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from itertools import pairwise
 from pathlib import PurePosixPath
@@ -87,7 +88,7 @@ from .rules import (
     USERS_NEEDED,
 )
 from .texts import HubL, Texts, neutral
-from .timing import CalendarSpans, calendar_years, days_off, duration_range
+from .timing import YEARS_COVERED, CalendarSpans, calendar_years, constant_shift, days_off, duration_range
 
 SLA_STAGE = "sla_stage"
 ENTERED_AT = "sla_stage_entered_at"
@@ -165,6 +166,7 @@ class Output:
     timers: list[dict] = field(default_factory=list)
     calendars: list[dict] = field(default_factory=list)
     portal: dict = field(default_factory=dict)
+    window_zones: dict[str, str] = field(default_factory=dict)  # calendar → the zone its windows are written in
 
 
 class Generator:
@@ -682,10 +684,45 @@ class Generator:
                     clauses=[calendar.clause_id],
                 )
         years = self.known_years(calendar)
-        blocked = [{"dayOfMonth": d.day, "month": MONTHS[d.month - 1], "year": d.year}
-                   for d in sorted(days_off(BusinessCalendar(calendar), years))]
+        off = sorted(days_off(BusinessCalendar(calendar), years))
+        zone = calendar.timezone.value if calendar.timezone else "UTC"
+        portal = self.settings.timezone
+        if portal and portal != zone and windows:
+            windows, off, zone = self.in_portal_zone(calendar, windows, off, portal)
+        blocked = [{"dayOfMonth": d.day, "month": MONTHS[d.month - 1], "year": d.year} for d in off]
         self._calendars[calendar.id] = (windows, blocked)
+        if windows or blocked:
+            self.out.window_zones[calendar.id] = zone
         return windows, blocked
+
+    def in_portal_zone(self, calendar: ir.Calendar, windows: list[dict], off: list, portal: str
+                       ) -> tuple[list[dict], list, str]:
+        """HubSpot reads execution windows and blocked dates in the portal's time zone. When the
+        configured portal zone differs from the calendar's by the same amount all through the
+        years the build covers, and each shifted window stays within one day, the windows and
+        blocked dates are rewritten in the portal's zone (same instants): the result and the zone
+        it is written in. Otherwise they stay in the calendar's zone and SLA837 says so."""
+        zone = calendar.timezone.value if calendar.timezone else "UTC"
+        agreement = self.policy.agreement
+        first = (calendar_years(self.policy, calendar)
+                 or ((agreement.effective.value.year,) * 2 if agreement and agreement.effective else None))
+        if first is None:
+            return windows, off, zone
+        years = (first[0], first[0] + YEARS_COVERED - 1)
+        shift = constant_shift(zone, portal, years)
+        if shift is None:
+            return windows, off, zone
+        start = windows[0]["startTime"]["hour"] * 60 + windows[0]["startTime"]["minute"] + shift
+        end = windows[0]["endTime"]["hour"] * 60 + windows[0]["endTime"]["minute"] + shift
+        days = start // 1440
+        start, end = start - days * 1440, end - days * 1440
+        if end >= 1440:  # the working day would span the portal's midnight: two windows a day
+            return windows, off, zone
+        converted = [{"day": DAYS[(DAYS.index(w["day"]) + days) % 7],
+                      "startTime": {"hour": start // 60, "minute": start % 60},
+                      "endTime": {"hour": end // 60, "minute": end % 60}} for w in windows]
+        converted.sort(key=lambda w: DAYS.index(w["day"]))
+        return converted, [d + timedelta(days=days) for d in off], portal
 
     # ------------------------------------------------------------------ flows
     def add_flow(self, file: str, flow: Flow) -> None:
@@ -1608,14 +1645,20 @@ class Generator:
         for calendar in policy.calendars:
             zone = calendar.timezone.value if calendar.timezone else "UTC"
             years = calendar_years(policy, calendar)
+            written = self.out.window_zones.get(calendar.id)
             used.append({"id": calendar.id, "timezone": zone,
-                         "holidaysKnownUntil": f"{years[1] + 1}-01-01" if years else None})
-            if settings.timezone and settings.timezone != zone:
+                         "holidaysKnownUntil": f"{years[1] + 1}-01-01" if years else None,
+                         "windowsTimezone": written})
+            # only execution windows and blocked dates depend on the portal's zone (due moments
+            # are instants, task due dates carry the calendar's zone); schedule() rewrote them in
+            # the portal's zone when that is exact
+            if settings.timezone and written is not None and written != settings.timezone:
                 self.report(
                     TIMEZONE_MISMATCH,
                     Message("calendar `{calendar}` is in {zone} but the portal's time zone is {portal}: HubSpot "
-                            "runs execution windows and dated delays in the portal's zone", calendar=calendar.id,
-                            zone=zone, portal=settings.timezone),
+                            "runs execution windows and blocked dates in the portal's zone, and the two zones' "
+                            "clock changes or the length of the working day keep them from being converted",
+                            calendar=calendar.id, zone=zone, portal=settings.timezone),
                     calendar.timezone.span if calendar.timezone else calendar.name_span,
                     help=Message("set the portal's time zone to the calendar's (Settings → Account defaults), or "
                                  "correct `timezone` under [tool.sla.hubspot]"),
