@@ -56,6 +56,8 @@ DEADLINE_KINDS = ("respond", "decide")
 # what `rate STAGE.X met` can measure: the deadlines, the follow-up cadence, the hand-off deadline
 COMPLIANCE_KINDS = ("respond", "decide", "follow_up", "handoff")
 # outcomes an activity can be logged with (HubSpot's call dispositions, e-mail and meeting outcomes)
+# the activities a lead can be logged with (what meets a `respond` deadline or a follow-up step)
+ACTIVITY_KINDS = ("call", "email", "meeting")
 ACTIVITY_OUTCOMES = {
     "call": ("connected", "busy", "no_answer", "left_voicemail", "left_live_message", "wrong_number"),
     "email": ("replied", "bounced"),
@@ -634,6 +636,13 @@ class Deadline(Node):
     span: Span
     clause_id: str
     source: Text | None = later()  # how it is measured: `source "HubSpot task completion time"`
+    # `respond within 4bh via call`: the activity kinds that meet it (empty: any call, email or meeting)
+    via: tuple[Channel, ...] = later(())
+
+    @property
+    def meets(self) -> tuple[str, ...]:
+        """The activity kinds that meet this deadline, in the policy's order."""
+        return tuple(c.kind for c in self.via) or ACTIVITY_KINDS
 
 
 @node

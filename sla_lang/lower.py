@@ -988,11 +988,47 @@ class Lowerer:
         within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), Message('`{kind} within`', kind=kind))
         settings = self._settings(rest, Message('a `{kind}` deadline', kind=kind))
         target = self._one(settings, "target")
+        via = self._deadline_via(kind, (settings.get("via") or [None])[0])
         if within is None:
             return None
         deadline = ir.Deadline("", kind, within, target, self._one(settings, "owner"), span, "",
-                               source=self._one(settings, "source"))
+                               source=self._one(settings, "source"), via=via)
         return _Item("deadline", deadline, span)
+
+    def _deadline_via(self, kind: str, via: _Item | None) -> tuple[ir.Channel, ...]:
+        """`respond within 4bh via call`: the activities that meet the deadline (a required channel)."""
+        if via is None:
+            return ()
+        if kind != "respond":
+            self._error(
+                INVALID_VALUE,
+                Message('only a `respond` deadline names the activity that meets it; a `{kind}` deadline is met by leaving the stage', kind=kind),
+                via.span,
+                help=Message('delete `via …`, or put it on the stage\'s `respond` deadline'),
+            )
+            return ()
+        kept: list[ir.Channel] = []
+        for channel in via.value:
+            if channel.kind not in ir.ACTIVITY_KINDS:
+                self._error(
+                    UNKNOWN_OPTION,
+                    Message('a `{channel}` message is not a response: only an activity logged on the lead meets a `respond` deadline', channel=channel.kind),
+                    channel.span,
+                    help=Message("choose one of: {options}", options=_choices(ir.ACTIVITY_KINDS)),
+                )
+            elif channel.target is not None:
+                self._error(
+                    INVALID_VALUE,
+                    Message('a response by `{channel}` has no destination', channel=channel.kind),
+                    channel.span,
+                    help=Message('write `via {channel}` without the text', channel=channel.kind),
+                )
+            elif all(c.kind != channel.kind for c in kept):
+                kept.append(channel)
+        return tuple(kept)
+
+    def deadline_via(self, meta, children):
+        return _Item("via", children[0], self._span(meta))
 
     def deadline_target(self, meta, children):
         target = self._expect(children[0], (ir.Duration,), Message('a duration such as 12h'), Message('`target`'))

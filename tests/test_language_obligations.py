@@ -371,3 +371,91 @@ def test_points_per_occurrence_in_checks_document_and_hubspot():
     assert [(r.get("perOccurrenceOf"), r.get("maxPoints")) for r in rules] == [("web_visit", 25), ("email_open", None)]
     change = kinds(PER, PER.replace("per web_visit max 25", "per web_visit max 30"))
     assert "score.rule.per" in change
+
+
+# ------------------------------------------------------------------ 19.11 a required channel
+
+VIA = HEADER + '''
+property outcome "Outcome" enum ["good", "poor"]
+stage mql "MQL" {
+  owner sales
+  entry
+  respond within 4bh via call target 2bh
+  escalate to managers after 4bh on respond
+  -> done when outcome == "poor"
+}
+stage done "Done" {
+  owner sales
+  terminal
+}
+'''
+
+
+def test_only_the_required_activity_meets_a_respond_deadline():
+    # created Wednesday 15:00: the SLO (2bh) is due Wednesday 17:00, the SLA (4bh) Thursday
+    # 10:00 (three hours on Wednesday until 18:00, one on Thursday from 09:00)
+    created = ev(at(15, 15), "lead_created", stage="mql")
+    email_only = run([created, ev(at(15, 15, 30), "activity_logged", activity="email"),
+                      ev(at(15, 16), "activity_logged", activity="meeting")], VIA, until=at(16, 12))
+    d = deadline(email_only, "mql.respond")
+    assert (d["due"], d["target_due"], d["status"], d.get("at")) == (at(16, 10), at(15, 17), "breached", None)
+    assert [(e["clause"], e["at"]) for e in lead(email_only)["escalations"]] == [("mql.escalate.respond", at(16, 10))]
+    call_later = run([created, ev(at(15, 15, 30), "activity_logged", activity="email"),
+                      ev(at(16, 9, 30), "activity_logged", activity="call")], VIA, until=at(16, 12))
+    d = deadline(call_later, "mql.respond")
+    assert (d["status"], d["at"]) == ("at_risk", at(16, 9, 30))  # past the SLO, within the SLA
+    assert lead(call_later)["escalations"] == []
+    late_call = run([created, ev(at(16, 10, 5), "activity_logged", activity="call")], VIA, until=at(16, 12))
+    assert (deadline(late_call, "mql.respond")["status"], deadline(late_call, "mql.respond")["at"]) == (
+        "breached", at(16, 10, 5))
+    # without `via` the first e-mail meets the deadline, as before
+    any_kind = run([created, ev(at(15, 15, 30), "activity_logged", activity="email")],
+                   VIA.replace(" via call", ""), until=at(16, 12))
+    assert (deadline(any_kind, "mql.respond")["status"], deadline(any_kind, "mql.respond")["at"]) == (
+        "met", at(15, 15, 30))
+
+
+def test_a_required_channel_in_lowering_document_diff_fmt_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.fmt import format_text
+    from sla_lang.targets.fixtures import generate_fixtures
+    from sla_lang.targets import BuildOptions, load_target
+
+    policy = compile_policy(VIA.replace("via call", "via call, meeting, call"))
+    assert policy.stages[0].deadline("respond").meets == ("call", "meeting")  # a repeated kind counts once
+    assert compile_policy(VIA.replace(" via call", "")).stages[0].deadline("respond").meets == (
+        "call", "email", "meeting")
+    for wrong, code, line_col in (("via slack", "SLA307", (23, 26)), ("via phone", "SLA307", (23, 26)),
+                                  ('via call "x"', "SLA306", (23, 26))):
+        (d,) = [d for d in compile_text(VIA.replace("via call", wrong)).diagnostics if d.code == code]
+        assert (d.span.line, d.span.column) == line_col, (wrong, d.span)
+    decide = VIA.replace("respond within 4bh via call target 2bh", "decide within 4bh via call")
+    (d,) = [d for d in compile_text(decide).diagnostics if d.code == "SLA306"]
+    assert "only a `respond` deadline" in d.message and (d.span.line, d.span.column) == (23, 21)
+    rows = [c["kind"] for c in prepare_document(compile_policy(VIA), "en").section("deadlines").clauses]
+    assert rows == ["first response by phone call only"]
+    rows_ja = [c["kind"] for c in prepare_document(compile_policy(VIA), "ja").section("deadlines").clauses]
+    assert rows_ja == ["初回対応（電話に限る）"]
+    # fewer ways to meet the deadline bind its owner more; more ways, less; others: unclear
+    assert kinds(VIA.replace(" via call", ""), VIA)["deadline.via"] == [("sales", "stricter")]
+    assert kinds(VIA, VIA.replace("via call", "via call, meeting"))["deadline.via"] == [("sales", "looser")]
+    assert kinds(VIA, VIA.replace("via call", "via email"))["deadline.via"] == [("sales", "unclear")]
+    messy = VIA.replace("respond within 4bh via call target 2bh", "respond within 4bh target 2bh  via   call,meeting")
+    formatted = format_text(messy)
+    assert "  respond within 4bh via call, meeting target 2bh\n" in formatted
+    # the fixtures hold the boundary: a call a minute after entering meets it, an e-mail does not
+    scenarios = {s["id"]: s for s in generate_fixtures(compile_policy(VIA), None).scenarios["scenarios"]}
+    inside, outside = scenarios["mql.respond@via:inside"], scenarios["mql.respond@via:outside"]
+    assert [e.get("activity") for e in inside["timeline"] if e["type"] == "activity_logged"] == ["call"]
+    assert [e.get("activity") for e in outside["timeline"] if e["type"] == "activity_logged"] == ["email"]
+    status = lambda s: next(d["status"] for d in s["expect"]["deadlines"] if d["clause"] == "mql.respond")  # noqa: E731
+    assert (status(inside), status(outside)) == ("met", "breached")
+    # HubSpot's "Last contacted" counts any activity: the build says so as a manual step
+    built = load_target("hubspot").build(compile_policy(VIA), BuildOptions())
+    manifest = json.loads(built.files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["mql.respond"]]
+    assert step["code"] == "SLA849" and "must be a call" in step["step"]
+    assert not [s for s in json.loads(load_target("hubspot").build(compile_policy(VIA.replace(" via call", "")),
+                                                                   BuildOptions()).files["manifest.json"])
+                ["manualSteps"] if s["clauses"] == ["mql.respond"]]

@@ -404,12 +404,20 @@ def deadline_row(stage: ir.Stage, d: ir.Deadline, w: Words) -> dict[str, Any]:
     return {
         "id": d.clause_id,
         "stage": w.stage(stage.id),
-        "kind": w.t(f"deadline.{d.kind}") + _source(d.source, w),
+        "kind": _deadline_kind(d, w) + _source(d.source, w),
         "owner": w.team(d.owner or stage.owner),
         "sla": w.duration(d.within),
         "slo": w.duration(d.target) if d.target else "",
         "calendar": _calendar_label(stage, w.policy, w) if uses_business else "",
     }
+
+
+def _deadline_kind(d: ir.Deadline, w: Words) -> str:
+    """"first response" — or, with `via call`, "first response, by phone call only"."""
+    kind = w.t(f"deadline.{d.kind}")
+    if d.via:
+        return w.t("deadline.via", kind=kind, channels=w.join([w.channel(c) for c in d.via], "or"))
+    return kind
 
 
 def _follow_ups(section: Section, policy: ir.Policy, w: Words) -> None:

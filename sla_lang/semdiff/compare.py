@@ -654,6 +654,11 @@ class _Comparison:
                 self.emit("deadline.owner", CHANGED, db.clause_id, What.of(f"deadline.{kind}.owner", stage=label),
                           self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
                           self.stage_handover(a, da.owner, b, db.owner), **refs)
+            if set(da.meets) != set(db.meets):  # `via call`: fewer kinds of activity meet it is stricter
+                direction = (-1 if set(db.meets) < set(da.meets) else 1 if set(db.meets) > set(da.meets) else None)
+                self.emit("deadline.via", CHANGED, db.clause_id, What.of(f"deadline.{kind}.via", stage=label),
+                          Plain(", ".join(da.meets)), Plain(", ".join(db.meets)),
+                          self.stage_duty(self.new, b, db.owner, _direction(direction)), **refs)
             if _text(da.source) != _text(db.source):  # how it is measured, not what is owed
                 self.emit("deadline.source", CHANGED, db.clause_id, What.of(f"deadline.{kind}.source", stage=label),
                           _opt(da.source, lambda t: Quote(t.value)), _opt(db.source, lambda t: Quote(t.value)), **refs)

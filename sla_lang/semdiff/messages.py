@@ -67,6 +67,8 @@ WHAT: dict[str, tuple[str, str]] = {
     "deadline.decide.owner": ("who owns the decision deadline in stage {stage}", "ステージ{stage}の判断期限の担当"),
     "deadline.respond.source": ("how the first-response deadline in stage {stage} is measured",
                                 "ステージ{stage}の初回対応期限の測定方法"),
+    "deadline.respond.via": ("which activities meet the first-response deadline in stage {stage}",
+                             "ステージ{stage}の初回対応期限を満たす活動"),
     "deadline.decide.source": ("how the decision deadline in stage {stage} is measured",
                                "ステージ{stage}の判断期限の測定方法"),
     "follow_up": ("the follow-up cadence in stage {stage}", "ステージ{stage}のフォローアップ"),

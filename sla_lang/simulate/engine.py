@@ -18,8 +18,8 @@ the same rules in prose. In short, for one lead:
   back to nurture does not bounce straight back to MQL.
 - After a move the new stage is checked at once (chained moves) with the same change; a chain
   never enters the same stage twice at one moment (SLA860).
-- `respond` is met by the first activity (call, email, meeting) at or after entering the stage
-  and no later than the due time; `decide` by leaving the stage by the due time. With a
+- `respond` is met by the first activity (call, email, meeting; with `via call` only a call) at
+  or after entering the stage and no later than the due time; `decide` by leaving the stage by the due time. With a
   `target` (SLO), meeting the SLA but not the SLO is `at_risk`. Leaving before a response was
   due cancels the `respond` deadline.
 - `escalate … after D` fires D after entering the stage when the deadline it guards is not met
@@ -48,7 +48,7 @@ from ..source import Span
 from .model import DataModel, View
 from .rules import DEADLINE_NOT_COMPUTABLE, TRANSITION_LOOP
 
-ACTIVITIES = ("call", "email", "meeting")
+ACTIVITIES = ir.ACTIVITY_KINDS
 
 # timer kinds, in the order they fire at the same moment
 _DEADLINE, _ESCALATION, _FOLLOW_UP, _TIMEOUT = 0, 1, 2, 3
@@ -194,9 +194,9 @@ class Visit:
 
 
 class DeadlineRecord:
-    __slots__ = ("at", "clause", "due", "entered", "kind", "owner", "slo_due", "stage", "status")
+    __slots__ = ("at", "clause", "due", "entered", "kind", "meets", "owner", "slo_due", "stage", "status")
 
-    def __init__(self, clause, stage, kind, entered, due, slo_due, owner) -> None:
+    def __init__(self, clause, stage, kind, entered, due, slo_due, owner, meets=frozenset(ACTIVITIES)) -> None:
         self.clause = clause
         self.stage = stage
         self.kind = kind
@@ -206,6 +206,7 @@ class DeadlineRecord:
         self.status = "open"  # open | met | at_risk | breached | cancelled
         self.at: datetime | None = None  # when it was met, or the late response / decision
         self.owner = owner
+        self.meets = meets  # the activity kinds that meet a `respond` deadline (`via call`)
 
     def settle(self, at: datetime) -> None:
         """The response or decision happened at `at` (before the due timer fired)."""
@@ -294,7 +295,7 @@ class Lead:
         mapping: dict[int, Any] = {}
         other.deadlines = []
         for d in self.deadlines:
-            copy = DeadlineRecord(d.clause, d.stage, d.kind, d.entered, d.due, d.slo_due, d.owner)
+            copy = DeadlineRecord(d.clause, d.stage, d.kind, d.entered, d.due, d.slo_due, d.owner, d.meets)
             copy.status, copy.at = d.status, d.at
             mapping[id(d)] = copy
             other.deadlines.append(copy)
@@ -451,7 +452,7 @@ class Simulator:
                 continue
             slo = self._add(at, d.target, plan, d.clause_id, d.span) if d.target is not None else None
             owner = d.owner.name if d.owner else lead.owner
-            record = DeadlineRecord(d.clause_id, stage_id, d.kind, at, due, slo, owner)
+            record = DeadlineRecord(d.clause_id, stage_id, d.kind, at, due, slo, owner, frozenset(d.meets))
             lead.deadlines.append(record)
             lead.open_deadlines.append(record)
             self._push(lead, due, _DEADLINE, 0, record)
@@ -666,7 +667,7 @@ class Simulator:
         lead.activities += 1
         lead.activity_log.append((at, lead.stage, kind, outcome))
         for d in lead.open_deadlines:
-            if d.kind == "respond":
+            if d.kind == "respond" and kind in d.meets:
                 if d.status == "open":
                     d.settle(at)
                 elif d.status == "breached" and d.at is None:

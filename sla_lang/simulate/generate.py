@@ -412,13 +412,15 @@ class Generator:
         """Log a call in the current stage when it has a respond deadline or a follow-up (a tidy route)."""
         lead = b.lead()
         stage = self.plan.stages[lead.stage].stage
-        if stage.deadline("respond") is None and stage.follow_up is None:
+        respond = stage.deadline("respond")
+        if respond is None and stage.follow_up is None:
             return
         visit = lead.visits[-1]
         at = max(b.clock, visit.entered) + timedelta(minutes=5)
         if before is not None and at >= before:
             return
-        b.add(at, "activity_logged", activity="call")
+        # a response of the kind the deadline asks for (`via email`), a call otherwise
+        b.add(at, "activity_logged", activity=respond.meets[0] if respond is not None else "call")
 
     def take(self, b: Builder, tp: TransitionPlan, *, at: datetime | None = None, with_record: bool = True,
              extra: list | None = None, fixed: dict[str, Any] | None = None, respond: bool = True) -> str | None:
@@ -693,6 +695,8 @@ class Generator:
                 self.handoff_boundaries(plan, stage.handoff)
             for d in stage.deadlines:
                 self.deadline_boundaries(plan, d)
+                if d.via and len(d.meets) < len(ir.ACTIVITY_KINDS):
+                    self.via_boundary(plan, d)
             for e in stage.escalations:
                 self.escalation_boundaries(plan, e)
             if stage.follow_up is not None:
@@ -1044,8 +1048,8 @@ class Generator:
                                          ("outside", due + MINUTE, "breached" if level == "sla" else "at_risk")):
                     b = base.copy()
                     if d.kind == "respond":
-                        b.add(at, "activity_logged", activity="call")
-                        action = self.w("action_call")
+                        b.add(at, "activity_logged", activity=d.meets[0])
+                        action = self.w(f"action_{d.meets[0]}")
                     else:
                         problem = self.leave(b, at)
                         if problem:
@@ -1063,6 +1067,35 @@ class Generator:
                                   slo=self.w("slo") if level == "slo" else "", variant=variant, action=action,
                                   offset=offset, outcome=self.w(f"status_{wanted}"))
                     self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
+
+    def via_boundary(self, stage: StagePlan, d: ir.Deadline) -> None:
+        """`respond within D via call`: a call a minute after entering meets the deadline; an
+        activity of another kind at that minute does not, and the deadline is breached when due."""
+        other = next(k for k in ir.ACTIVITY_KINDS if k not in d.meets)
+        boundary = Boundary(f"{d.clause_id}@via", d.clause_id, "deadline",
+                            f"`{d.kind} within {d.within.text} via {', '.join(d.meets)}`", d.span, {})
+        self.boundaries.append(boundary)
+        base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        record = None if isinstance(base, str) else next(
+            (r for r in base.lead().open_deadlines if r.kind == d.kind), None)
+        if isinstance(base, str) or record is None:
+            self.side(boundary, "inside", None, base if isinstance(base, str) else "the deadline cannot be computed")
+            self.side(boundary, "outside", None, None)
+            return
+        at = record.entered + MINUTE
+        met = "at_risk" if record.slo_due is not None and at > record.slo_due else "met"
+        for side, kind, wanted in (("inside", d.meets[0], met), ("outside", other, "breached")):
+            b = base.copy()
+            b.add(at, "activity_logged", activity=kind)
+            b.advance(record.due + MINUTE)  # past the due time, so that a deadline left open is judged
+            got = next((r for r in b.lead().deadlines if r.clause == d.clause_id and r.entered == record.entered), None)
+            if got is None or got.status != wanted:
+                self.side(boundary, side, None, f"the deadline came out {got.status if got else 'missing'}, not {wanted}")
+                continue
+            text = self.w("via", stage=self.label(stage.id), within=d.within.text,
+                          required=", ".join(self.w(f"action_{k}") for k in d.meets),
+                          action=self.w(f"action_{kind}"), when=self.local(at), outcome=self.w(f"status_{wanted}"))
+            self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
 
     def handoff_boundaries(self, stage: StagePlan, h: ir.Handoff) -> None:
         """`handoff … within D`: a person is assigned the lead exactly at the due time (met) and a
@@ -1192,8 +1225,8 @@ class Generator:
             for side, at, wanted in (("inside", fires, False), ("outside", fires + MINUTE, True)):
                 b = base.copy()
                 if guard is not None and guard.kind == "respond":
-                    b.add(at, "activity_logged", activity="call")
-                    action = self.w("action_call")
+                    b.add(at, "activity_logged", activity=guard.meets[0])
+                    action = self.w(f"action_{guard.meets[0]}")
                 else:
                     problem = self.leave(b, at)
                     if problem:

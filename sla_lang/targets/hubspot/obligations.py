@@ -13,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from ... import ir
+from ...diagnostics import Message
 from ...resources import target_dir
 from .rules import NOT_ENFORCED, OUTSIDE_CRM
 
@@ -44,6 +45,17 @@ def report_manual_obligations(gen: Generator) -> None:
                 step=_say(gen, "handoff_within", stage=stage.label, sender=gen.team_label(handoff.sender),
                           receiver=gen.team_label(stage.owner), within=t.duration(handoff.within)),
                 clauses=[handoff.clause_id],
+            )
+        respond = stage.deadline("respond")
+        if respond is not None and respond.via and len(respond.meets) < len(ir.ACTIVITY_KINDS):
+            kinds = _say(gen, "or").join(_say(gen, f"activity_{k}") for k in respond.meets)
+            gen.report(
+                NOT_ENFORCED, Message("the workflows of `{stage}` count any activity as the response, not only `via {kinds}`",
+                                      stage=stage.id, kinds=", ".join(respond.meets)), respond.via[0].span,
+                help=Message("build the check the manual step describes"),
+                step=_say(gen, "respond_via", stage=stage.label, within=t.duration(respond.within), kinds=kinds,
+                          owner=gen.team_label(respond.owner or stage.owner)),
+                clauses=[respond.clause_id],
             )
         if stage.entry_condition is not None:
             gen.report(
