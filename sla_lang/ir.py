@@ -667,15 +667,25 @@ class FollowUp(Node):
 
 @node
 class Escalation(Node):
-    """`escalate to sales_managers after 24h on respond`: `after` counts from stage entry."""
+    """`escalate to sales_managers after 24h on respond`: `after` counts from stage entry.
+
+    `escalate to managers after 30d without activity` (`idle`): guards no deadline; it fires
+    when the lead has stayed `after` in the stage without a call, email or meeting, counted from
+    the last one logged in the stage (from entering it when there is none), once per stay."""
 
     stage: str
     to: Name
     after: Duration
-    on: str | None  # the deadline kind it guards; None when the stage has no deadline
+    on: str | None  # the deadline kind it guards; None when the stage has no deadline, or `idle`
     channels: tuple[Channel, ...]
     span: Span
     clause_id: str
+    idle: bool = later(False)
+
+    @property
+    def guard(self) -> str:
+        """What it watches: a deadline kind, `idle` (no activity) or `stage` (time in the stage)."""
+        return "idle" if self.idle else (self.on or "stage")
 
 
 @node

@@ -179,6 +179,10 @@ class _Invalid:
         self.span = span
 
 
+class _Idle:
+    """`without activity` on an escalation (a marker `escalation` picks up)."""
+
+
 @dataclass(slots=True)
 class _Item:
     key: str
@@ -929,10 +933,11 @@ class Lowerer:
         escalations = []
         used_ids: dict[str, int] = {}  # clause id → the next number to try after it
         for e in self._all(settings, "escalate"):
-            on = e.on or default_guard
+            on = None if e.idle else (e.on or default_guard)
+            guard = "idle" if e.idle else (on or "stage")
             escalations.append(
                 ir.Escalation(stage_id, e.to, e.after, on, e.channels, e.span,
-                              clause_id=_unique(f"{stage_id}.escalate.{on or 'stage'}", used_ids))
+                              clause_id=_unique(f"{stage_id}.escalate.{guard}", used_ids), idle=e.idle)
             )
         transitions = []
         for t in self._all(settings, "transition"):
@@ -1062,11 +1067,16 @@ class Lowerer:
         span = self._span(meta)
         to_token, after_value, *rest = children
         on = next((str(c) for c in rest if isinstance(c, Token)), None)
+        idle = any(isinstance(c, _Idle) for c in rest)
         channels = next((c for c in rest if isinstance(c, list)), [])
         after = self._expect(after_value, (ir.Duration,), Message('a duration such as 24h'), Message('`escalate … after`'))
         if after is None:
             return None
-        return _Item("escalate", ir.Escalation("", self._name(to_token), after, on, tuple(channels), span, ""), span)
+        return _Item("escalate", ir.Escalation("", self._name(to_token), after, on, tuple(channels), span, "",
+                                               idle=idle), span)
+
+    def idle(self, meta, children):
+        return _Idle()
 
     def handoff(self, meta, children):
         span = self._span(meta)

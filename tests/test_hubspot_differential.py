@@ -203,6 +203,8 @@ KNOWN = {
     "respond via": "SLA849: `respond … via call` — the workflows take any logged activity as the response "
                    "(HubSpot's “Last contacted”), so after only an e-mail HubSpot flags no breach, no missed "
                    "internal target and sends no escalation (manual step)",
+    "escalate idle": "SLA849: `escalate … without activity` has no workflow yet (manual step), so HubSpot sends "
+                     "no notification when a lead goes that long untouched",
 }
 DIVERGING = {  # (policy file, kind) that diverge with the generator as of this commit
     ("inside_sales_sal.sla", "escalation"): KNOWN["slack escalation"] + "; " + KNOWN["respond via"],
@@ -210,7 +212,7 @@ DIVERGING = {  # (policy file, kind) that diverge with the generator as of this 
     ("inside_sales_sal.sla", "target"): KNOWN["respond via"],
     ("every_construct.sla", "deadline"): KNOWN["not enforced"] + "; " + KNOWN["respond via"],
     ("every_construct.sla", "target"): KNOWN["respond via"],
-    ("every_construct.sla", "escalation"): KNOWN["respond via"],
+    ("every_construct.sla", "escalation"): KNOWN["respond via"] + "; " + KNOWN["escalate idle"],
     ("smarketing_ja.sla", "stage path"): KNOWN["entry when"],
     ("smarketing_ja.sla", "owner"): KNOWN["entry when"],
     ("every_construct.sla", "record"): KNOWN["creation chain"],

@@ -459,3 +459,80 @@ def test_a_required_channel_in_lowering_document_diff_fmt_fixtures_and_hubspot()
     assert not [s for s in json.loads(load_target("hubspot").build(compile_policy(VIA.replace(" via call", "")),
                                                                    BuildOptions()).files["manifest.json"])
                 ["manualSteps"] if s["clauses"] == ["mql.respond"]]
+
+
+# ------------------------------------------------------------------ escalation on inactivity (a new user's request)
+
+IDLE = HEADER + '''
+property stage_ok "Qualified" bool
+property outcome "Outcome" enum ["good", "poor"]
+stage lead "Lead" {
+  owner marketing
+  entry
+  -> sql when stage_ok
+}
+stage sql "SQL" {
+  owner sales
+  escalate to managers after 10d without activity via email
+  -> done when outcome == "poor"
+}
+stage done "Done" {
+  owner sales
+  terminal
+}
+'''
+
+
+def test_an_inactivity_escalation_counts_from_the_last_activity_in_the_stage():
+    def escalations(events):
+        return [(e["clause"], e["at"]) for e in lead(run(events, IDLE, until=at(31, 0)))["escalations"]]
+
+    created = ev(at(1, 10), "lead_created", stage="sql")
+    # an e-mail on the 5th, a call on the 14th: ten quiet days end on the 24th at 09:00
+    assert escalations([created, ev(at(5, 9), "activity_logged", activity="email"),
+                        ev(at(14, 9), "activity_logged", activity="call")]) == [("sql.escalate.idle", at(24, 9))]
+    # no activity at all: ten days after entering; and only once per stay (nothing on the 21st)
+    assert escalations([created]) == [("sql.escalate.idle", at(11, 10))]
+    # a call exactly when it is due restarts the count (events come before timers of that minute)
+    assert escalations([created, ev(at(11, 10), "activity_logged", activity="call")]) == [
+        ("sql.escalate.idle", at(21, 10))]
+    # an activity in the previous stage does not count: the count starts on entering SQL (2nd)
+    assert escalations([ev(at(1, 10), "lead_created"), ev(at(1, 12), "activity_logged", activity="call"),
+                        ev(at(2, 10), "property_changed", property="stage_ok", value=True)]) == [
+        ("sql.escalate.idle", at(12, 10))]
+    # leaving the stage before it is due: no escalation
+    assert escalations([created, ev(at(10, 10), "property_changed", property="outcome", value="poor")]) == []
+
+
+def test_an_inactivity_escalation_in_lowering_document_diff_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(IDLE)
+    (e,) = policy.stage_by_id["sql"].escalations
+    assert (e.clause_id, e.idle, e.on, e.guard, e.after.text) == ("sql.escalate.idle", True, None, "idle", "10d")
+    assert "SLA101" in codes(IDLE.replace("without activity", "on respond without activity"))
+    doc = prepare_document(policy, "en").section("escalation").clauses
+    assert [(c["on"], c["after"]) for c in doc] == [
+        ("no activity", "10 days since the last call, email or meeting (or since entering the stage)")]
+    ja = prepare_document(policy, "ja").section("escalation").clauses
+    assert [(c["on"], c["after"]) for c in ja] == [("活動なし", "最後の電話・メール・面談（ない場合はステージへの移行）から10日")]
+    added = kinds(IDLE.replace("  escalate to managers after 10d without activity via email\n", ""), IDLE)
+    assert added == {"escalation": [("sales", "stricter"), ("managers", "stricter")]}
+    assert kinds(IDLE, IDLE.replace("after 10d without", "after 5d without")) == {
+        "escalation.after": [("sales", "stricter"), ("managers", "stricter")]}
+    # from "no activity" to "time in the stage": another obligation, neither simply stricter nor looser
+    assert kinds(IDLE, IDLE.replace(" without activity", "")) == {
+        "escalation.on": [("sales", "unclear"), ("managers", "unclear")]}
+    scenarios = {s["id"]: s for s in generate_fixtures(policy, None).scenarios["scenarios"]}
+    inside, outside = scenarios["sql.escalate.idle@after:inside"], scenarios["sql.escalate.idle@after:outside"]
+    assert (inside["expect"]["escalations"], [x["clause"] for x in outside["expect"]["escalations"]]) == (
+        [], ["sql.escalate.idle"])
+    built = load_target("hubspot").build(policy, BuildOptions())
+    manifest = json.loads(built.files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["sql.escalate.idle"]]
+    assert step["code"] == "SLA849" and "Last contacted is more than 10 days ago" in step["step"]
+    # no generated workflow claims it: a time-in-stage monitor would escalate leads that were called
+    assert not [w for w in manifest["workflows"] if "sql.escalate.idle" in w["clauses"]]

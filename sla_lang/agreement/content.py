@@ -464,8 +464,8 @@ def escalation_row(stage: ir.Stage, e: ir.Escalation, w: Words) -> dict[str, Any
         "id": e.clause_id,
         "stage": w.stage(stage.id),
         "to": w.team(e.to),
-        "after": w.duration(e.after),
-        "on": w.t(f"deadline.{e.on}") if e.on in ir.DEADLINE_KINDS else "",
+        "after": w.t("escalation.idle_after", duration=w.duration(e.after)) if e.idle else w.duration(e.after),
+        "on": (w.t("escalation.idle") if e.idle else w.t(f"deadline.{e.on}") if e.on in ir.DEADLINE_KINDS else ""),
         "channels": w.channels(e.channels),
     }
 

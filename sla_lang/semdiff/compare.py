@@ -762,9 +762,9 @@ class _Comparison:
 
     def _escalations(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
         cal_a, cal_b = self.old.policy.calendar_for(a), self.new.policy.calendar_for(b)
-        for ea, eb in match(a.escalations, b.escalations, key=lambda e: e.on):
+        for ea, eb in match(a.escalations, b.escalations, key=lambda e: e.guard):
             esc = eb or ea
-            guard = Word(esc.on or "stage")
+            guard = Word(esc.guard)
             what = {"stage": label, "guard": guard}
             refs = {"before": self.ref(self.old, "escalation", a, ea) if ea else None,
                     "after": self.ref(self.new, "escalation", b, eb) if eb else None}
@@ -775,9 +775,9 @@ class _Comparison:
                           old=shown if eb is None else None, new=shown if ea is None else None,
                           duties=self.escalation_duties(side, stage, esc, STRICTER if ea is None else LOOSER), **refs)
                 continue
-            if ea.on != eb.on:
+            if ea.guard != eb.guard:
                 self.emit("escalation.on", CHANGED, eb.clause_id, What.of("escalation.on", **what),
-                          Word(ea.on or "stage"), Word(eb.on or "stage"),
+                          Word(ea.guard), Word(eb.guard),
                           self.escalation_duties(self.new, b, eb, UNCLEAR), old_clause_id=ea.clause_id, **refs)
             if ea.after.text != eb.after.text:
                 direction = compare_durations(ea.after, eb.after, cal_a, cal_b)

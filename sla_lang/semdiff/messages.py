@@ -145,6 +145,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "respond": ("first response", "初回対応"),
     "decide": ("decision", "判断"),
     "stage": ("time in the stage", "ステージ滞在時間"),
+    "idle": ("time without activity", "活動のない期間"),
     "entry": ("entry", "入口"),
     "terminal": ("terminal", "終点"),
     "recycle": ("recycle", "リサイクル"),

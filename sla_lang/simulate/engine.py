@@ -23,7 +23,9 @@ the same rules in prose. In short, for one lead:
   `target` (SLO), meeting the SLA but not the SLO is `at_risk`. Leaving before a response was
   due cancels the `respond` deadline.
 - `escalate … after D` fires D after entering the stage when the deadline it guards is not met
-  by then (a stage without that deadline: when the lead is still there).
+  by then (a stage without that deadline: when the lead is still there). `escalate … after D
+  without activity` fires once per stay, when D has passed since the last activity logged in
+  the stage (since entering it when there is none).
 - `follow up N times at o1, …` opens step k at entry + o_k for one unit of o_k's unit
   (`3d` → the fourth day); the first attempt (an activity of a `via` kind) in the window meets
   the step; a window that closes without one is missed.
@@ -374,11 +376,16 @@ class Simulator:
         """Fire the lead's timers due before `until` (or at it, when inclusive)."""
         timers = lead.timers
         while timers and (timers[0][0] < until or (inclusive and timers[0][0] == until)):
-            at, kind, _, _, payload = heapq.heappop(timers)
+            at, kind, index, _, payload = heapq.heappop(timers)
             if kind == _DEADLINE:
                 if payload.status == "open":
                     payload.status = "breached"
             elif kind == _ESCALATION:
+                if payload.idle:
+                    again = self._idle_until(lead, payload)
+                    if again is not None and again > at:  # an activity since: wait `after` from it
+                        self._push(lead, again, _ESCALATION, index, payload)
+                        continue
                 self._escalate(lead, at, payload)
             elif kind == _FOLLOW_UP:
                 step = payload
@@ -388,6 +395,19 @@ class Simulator:
                 plan: TransitionPlan = payload
                 if plan.condition is None or plan.condition(View(lead.values, self.model)):
                     self._chain(lead, at, plan, "timeout", None)
+
+    def _idle_until(self, lead: Lead, escalation: ir.Escalation) -> datetime | None:
+        """When `escalate … after D without activity` is due: D after the last activity logged in
+        this stay in the stage, or after entering it when there is none."""
+        entered = lead.visits[-1].entered
+        last = entered
+        for when, stage, _kind, _outcome in reversed(lead.activity_log):
+            if when < entered:
+                break
+            if stage == lead.stage:
+                last = max(last, when)
+                break
+        return self._add(last, escalation.after, self.plan.stages[lead.stage], escalation.clause_id, escalation.span)
 
     def _escalate(self, lead: Lead, at: datetime, escalation: ir.Escalation) -> None:
         guard = next((d for d in lead.open_deadlines if d.kind == escalation.on), None)

@@ -1215,6 +1215,8 @@ class Generator:
                 continue
             lead = base.lead()
             entered = lead.visits[-1].entered
+            if e.idle:  # `without activity` counts from the last activity of this stay, if any
+                entered = max([a for a, s, _k, _o in lead.activity_log if a >= entered and s == stage.id] + [entered])
             try:
                 fires = add_duration(entered, e.after, stage.calendar)
             except NoWorkingTime as exc:
@@ -1224,7 +1226,10 @@ class Generator:
             variant = self.w("variant_break", entered=self.local(entered), pause=pause) if pause else ""
             for side, at, wanted in (("inside", fires, False), ("outside", fires + MINUTE, True)):
                 b = base.copy()
-                if guard is not None and guard.kind == "respond":
+                if e.idle:  # a call just in time restarts the count; a minute late, the escalation fired
+                    b.add(at, "activity_logged", activity="call")
+                    action = self.w("action_call")
+                elif guard is not None and guard.kind == "respond":
                     b.add(at, "activity_logged", activity=guard.meets[0])
                     action = self.w(f"action_{guard.meets[0]}")
                 else:
@@ -1237,7 +1242,7 @@ class Generator:
                 if fired != wanted:
                     self.side(boundary, side, None, "the escalation " + ("did not fire" if wanted else "fired anyway"))
                     continue
-                what = self.w(guard.kind) if guard is not None else self.w("decide")
+                what = self.w("idle") if e.idle else self.w(guard.kind) if guard is not None else self.w("decide")
                 offset = self.w("at_escalation" if side == "inside" else "after_escalation", when=self.local(at))
                 text = self.w("escalation", stage=self.label(stage.id), to=e.to.name, after=e.after.text, variant=variant,
                               what=what, action=action, offset=offset,

@@ -57,6 +57,16 @@ def report_manual_obligations(gen: Generator) -> None:
                           owner=gen.team_label(respond.owner or stage.owner)),
                 clauses=[respond.clause_id],
             )
+        for escalation in stage.escalations:
+            if escalation.idle:
+                gen.report(
+                    NOT_ENFORCED, Message("the escalation of `{stage}` after {after} without activity has no workflow",
+                                          stage=stage.id, after=escalation.after.text), escalation.span,
+                    help=Message("build the check the manual step describes"),
+                    step=_say(gen, "escalate_idle", stage=stage.label, to=gen.team_label(escalation.to),
+                              after=t.duration(escalation.after)),
+                    clauses=[escalation.clause_id],
+                )
         if stage.entry_condition is not None:
             gen.report(
                 NOT_ENFORCED, f"the entry workflow of `{stage.id}` does not test its entry condition",
