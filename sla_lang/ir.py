@@ -654,7 +654,10 @@ class Channel(Node):
 
 @node
 class FollowUp(Node):
-    """`follow up 3 times at 0d, 3d, 7d via call, email`."""
+    """`follow up 3 times at 0d, 3d, 7d via call, email`.
+
+    The offsets count from entering the stage; with `from first contact` (`at 1w, 2w, 4w from
+    first contact`) from the first call, email or meeting logged in the stage instead."""
 
     stage: str
     attempts: Number
@@ -663,6 +666,7 @@ class FollowUp(Node):
     owner: Name | None
     span: Span
     clause_id: str
+    from_first_contact: bool = later(False)
 
 
 @node

@@ -179,6 +179,10 @@ class _Invalid:
         self.span = span
 
 
+class _FirstContact:
+    """`from first contact` on a follow-up (a marker `follow_up` picks up)."""
+
+
 class _Idle:
     """`without activity` on an escalation (a marker `escalation` picks up)."""
 
@@ -949,8 +953,7 @@ class Lowerer:
             )
         follow_up = self._one(settings, "follow up")
         if follow_up is not None:
-            follow_up = ir.FollowUp(stage_id, follow_up.attempts, follow_up.offsets, follow_up.channels,
-                                    follow_up.owner, follow_up.span, clause_id=f"{stage_id}.follow_up")
+            follow_up = replace(follow_up, stage=stage_id, clause_id=f"{stage_id}.follow_up")
         handoff = self._one(settings, "handoff")
         if handoff is not None:
             handoff = replace(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
@@ -1042,6 +1045,8 @@ class Lowerer:
     def follow_up(self, meta, children):
         span = self._span(meta)
         attempts_value, *rest = children
+        from_first_contact = any(isinstance(c, _FirstContact) for c in rest)
+        rest = [c for c in rest if not isinstance(c, _FirstContact)]
         offsets_values = [c for c in rest if not isinstance(c, (list, Token))]
         channels = next((c for c in rest if isinstance(c, list)), [])
         owner_token = next((c for c in rest if isinstance(c, Token)), None)
@@ -1059,9 +1064,12 @@ class Lowerer:
             return None
         follow = ir.FollowUp(
             "", ir.Number(attempts, attempts_value.span), tuple(offsets), tuple(channels),
-            self._name(owner_token) if owner_token else None, span, ""
+            self._name(owner_token) if owner_token else None, span, "", from_first_contact=from_first_contact
         )
         return _Item("follow up", follow, span)
+
+    def first_contact(self, meta, children):
+        return _FirstContact()
 
     def escalation(self, meta, children):
         span = self._span(meta)

@@ -205,6 +205,8 @@ KNOWN = {
                    "internal target and sends no escalation (manual step)",
     "escalate idle": "SLA849: `escalate … without activity` has no workflow yet (manual step), so HubSpot sends "
                      "no notification when a lead goes that long untouched",
+    "first contact": "SLA849: `follow up … from first contact` has no workflow yet (tasks timed from the stage's "
+                     "start would come early; manual step), so HubSpot creates none of its tasks",
 }
 DIVERGING = {  # (policy file, kind) that diverge with the generator as of this commit
     ("inside_sales_sal.sla", "escalation"): KNOWN["slack escalation"] + "; " + KNOWN["respond via"],
@@ -213,6 +215,7 @@ DIVERGING = {  # (policy file, kind) that diverge with the generator as of this 
     ("every_construct.sla", "deadline"): KNOWN["not enforced"] + "; " + KNOWN["respond via"],
     ("every_construct.sla", "target"): KNOWN["respond via"],
     ("every_construct.sla", "escalation"): KNOWN["respond via"] + "; " + KNOWN["escalate idle"],
+    ("every_construct.sla", "follow-up"): KNOWN["first contact"],
     ("smarketing_ja.sla", "stage path"): KNOWN["entry when"],
     ("smarketing_ja.sla", "owner"): KNOWN["entry when"],
     ("every_construct.sla", "record"): KNOWN["creation chain"],

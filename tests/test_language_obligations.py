@@ -536,3 +536,80 @@ def test_an_inactivity_escalation_in_lowering_document_diff_fixtures_and_hubspot
     assert step["code"] == "SLA849" and "Last contacted is more than 10 days ago" in step["step"]
     # no generated workflow claims it: a time-in-stage monitor would escalate leads that were called
     assert not [w for w in manifest["workflows"] if "sql.escalate.idle" in w["clauses"]]
+
+
+# ------------------------------------------------------------------ 19.10 follow-ups counted from the first contact
+
+FIRST = HEADER + '''
+property outcome "Outcome" enum ["good", "poor"]
+stage sal "SAL" {
+  owner sales
+  entry
+  respond within 3d
+  follow up 3 times at 0d, 1w, 2w from first contact via call, email
+  -> done when outcome == "poor"
+}
+stage done "Done" {
+  owner sales
+  terminal
+}
+'''
+
+
+def test_follow_ups_count_from_the_first_contact():
+    def steps(events, text=FIRST):
+        (f,) = lead(run(events, text, until=at(31, 0)))["follow_ups"]
+        return f.get("first_contact"), [(s["opens"], s["closes"], s["status"], s.get("at")) for s in f["steps"]]
+
+    created = ev(at(1, 10), "lead_created", stage="sal")
+    # a meeting on the 3rd at 11:00 is the first contact (not an attempt: the cadence is by call or
+    # e-mail); the windows are a day from it, then the weeks from the 10th and from the 17th
+    first, got = steps([created, ev(at(3, 11), "activity_logged", activity="meeting"),
+                        ev(at(10, 12), "activity_logged", activity="call")])
+    assert first == at(3, 11)
+    assert got == [(at(3, 11), at(4, 11), "missed", None), (at(10, 11), at(17, 11), "met", at(10, 12)),
+                   (at(17, 11), at(24, 11), "missed", None)]
+    # a first contact by call is itself the attempt of the `0d` step
+    assert steps([created, ev(at(3, 11), "activity_logged", activity="call")])[1][0] == (
+        at(3, 11), at(4, 11), "met", at(3, 11))
+    # before any contact no step is open, so none is missed
+    (f,) = lead(run([created], FIRST, until=at(31, 0)))["follow_ups"]
+    assert (f["required"], f["steps"], "first_contact" in f) == (3, [], False)
+    # counted from entering the stage (the default) the same call misses the first day
+    assert steps([created, ev(at(3, 11), "activity_logged", activity="call")],
+                 FIRST.replace(" from first contact", ""))[1][0] == (at(1, 10), at(2, 10), "missed", None)
+
+
+def test_follow_ups_from_the_first_contact_in_document_diff_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.fmt import format_text
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(FIRST)
+    assert policy.stage_by_id["sal"].follow_up.from_first_contact
+    assert not compile_policy(FIRST.replace(" from first contact", "")).stage_by_id["sal"].follow_up.from_first_contact
+    assert "SLA101" in codes(FIRST.replace("from first contact via call, email", "via call, email from first contact"))
+    (row,) = prepare_document(policy, "en").section("follow_up").clauses
+    assert row["when"] == "at the first contact, 1 week after the first contact and 2 weeks after the first contact"
+    (row,) = prepare_document(policy, "ja").section("follow_up").clauses
+    assert row["when"] == "初回接触時、初回接触から1週間後、初回接触から2週間後"
+    assert kinds(FIRST.replace(" from first contact", ""), FIRST) == {"follow_up.anchor": [("sales", "looser")]}
+    assert kinds(FIRST, FIRST.replace(" from first contact", "")) == {"follow_up.anchor": [("sales", "stricter")]}
+    assert "  follow up 3 times at 0d, 1w, 2w from first contact via call, email\n" in format_text(
+        FIRST.replace("0d, 1w, 2w from first contact", "0d,1w, 2w   from  first contact"))
+    # fixtures: the first contact (a meeting, not an attempt) starts the count; each step's
+    # window then holds an attempt a minute before it closes (met) and none (missed)
+    scenarios = {s["id"]: s for s in generate_fixtures(policy, None).scenarios["scenarios"]}
+    for n in (1, 2, 3):
+        inside, outside = scenarios[f"sal.follow_up@step{n}:inside"], scenarios[f"sal.follow_up@step{n}:outside"]
+        assert [e["activity"] for e in inside["timeline"] if e["type"] == "activity_logged"][0] == "meeting"
+        status = lambda s: s["expect"]["follow_ups"][0]["steps"][n - 1]["status"]  # noqa: E731,B023
+        assert (status(inside), status(outside)) == ("met", "missed")
+    built = load_target("hubspot").build(policy, BuildOptions())
+    manifest = json.loads(built.files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["sal.follow_up"]]
+    assert step["code"] == "SLA849" and "after the first call, e-mail or meeting" in step["step"]
+    # no workflow times the tasks from entering the stage (they would come before they are due)
+    assert not [w for w in manifest["workflows"] if "sal.follow_up" in w["clauses"]]

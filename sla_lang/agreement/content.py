@@ -436,7 +436,7 @@ def follow_up_row(stage: ir.Stage, f: ir.FollowUp, w: Words) -> dict[str, Any]:
         "stage": w.stage(stage.id),
         "owner": w.team(f.owner or stage.owner),
         "attempts": w.t("followup.attempts", n=f.attempts.value),
-        "when": w.follow_up_offsets(f.offsets),
+        "when": w.follow_up_offsets(f.offsets, f.from_first_contact),
         "channels": w.channels(f.channels),
     }
 

@@ -691,6 +691,12 @@ class _Comparison:
             self.emit("follow_up.offsets", CHANGED, fb.clause_id, What.of("follow_up.offsets", stage=label),
                       show(fa), show(fb),
                       self.stage_duty(self.new, b, fb.owner, _direction(direction)) if direction != 0 else [], **refs)
+        if fa.from_first_contact != fb.from_first_contact:
+            # the first contact comes at or after entering the stage: counting from it is looser
+            anchor = lambda f: Word("from_first_contact" if f.from_first_contact else "from_entry")  # noqa: E731
+            self.emit("follow_up.anchor", CHANGED, fb.clause_id, What.of("follow_up.anchor", stage=label),
+                      anchor(fa), anchor(fb),
+                      self.stage_duty(self.new, b, fb.owner, LOOSER if fb.from_first_contact else STRICTER), **refs)
         channels = lambda f: Items(tuple(Plain(_channel(c)) for c in f.channels))  # noqa: E731
         if channels(fa) != channels(fb):
             self.emit("follow_up.channels", CHANGED, fb.clause_id, What.of("follow_up.channels", stage=label),

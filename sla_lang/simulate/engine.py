@@ -28,7 +28,9 @@ the same rules in prose. In short, for one lead:
   the stage (since entering it when there is none).
 - `follow up N times at o1, …` opens step k at entry + o_k for one unit of o_k's unit
   (`3d` → the fourth day); the first attempt (an activity of a `via` kind) in the window meets
-  the step; a window that closes without one is missed.
+  the step; a window that closes without one is missed. `… from first contact` counts the
+  offsets from the first activity (any kind) logged in the stage instead — itself the attempt
+  of a `0d` step when of a `via` kind; before it no step is open.
 - `record P` on a transition requires P to have been given a value while the lead was in the
   source stage (or by the event that triggers the move); a move without it is reported as a
   missing record.
@@ -217,15 +219,21 @@ class DeadlineRecord:
 
 
 class FollowUpRecord:
-    __slots__ = ("attempts", "clause", "entered", "kinds", "stage", "steps")
+    __slots__ = ("anchored", "attempts", "clause", "entered", "kinds", "required", "stage", "started", "steps",
+                 "waiting")
 
-    def __init__(self, clause, stage, entered, kinds) -> None:
+    def __init__(self, clause, stage, entered, kinds, required=0, waiting=None) -> None:
         self.clause = clause
         self.stage = stage
         self.entered = entered
         self.kinds = kinds
         self.steps: list[list] = []  # [opens, closes, status, at]
         self.attempts: list[datetime] = []
+        self.required = required
+        # `from first contact`: the follow-up waiting for its first contact (steps not scheduled yet)
+        self.waiting: ir.FollowUp | None = waiting
+        self.anchored = waiting is not None
+        self.started: datetime | None = None  # when the steps started counting (first contact)
 
 
 class Lead:
@@ -305,7 +313,8 @@ class Lead:
         other.carried = [mapping[id(d)] for d in self.carried]
         other.follow_ups = []
         for f in self.follow_ups:
-            copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds)
+            copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds, f.required, f.waiting)
+            copy.started, copy.anchored = f.started, f.anchored
             copy.attempts = list(f.attempts)
             for step in f.steps:
                 new_step = list(step)
@@ -396,6 +405,22 @@ class Simulator:
                 if plan.condition is None or plan.condition(View(lead.values, self.model)):
                     self._chain(lead, at, plan, "timeout", None)
 
+    def _schedule_steps(self, lead: Lead, record: FollowUpRecord, f: ir.FollowUp, start: datetime) -> bool:
+        """Open the follow-up's step windows counted from `start`; False when they cannot be computed."""
+        plan = self.plan.stages[record.stage]
+        record.waiting = None
+        record.started = start
+        for offset in f.offsets:
+            opens = self._add(start, offset, plan, f.clause_id, f.span)
+            closes = self._add(start, ir.Duration(offset.amount + 1, offset.unit, offset.span), plan, f.clause_id, f.span)
+            if opens is None or closes is None:
+                record.steps.clear()
+                return False
+            step = [opens, closes, "open", None]
+            record.steps.append(step)
+            self._push(lead, closes, _FOLLOW_UP, len(record.steps), step)
+        return True
+
     def _idle_until(self, lead: Lead, escalation: ir.Escalation) -> datetime | None:
         """When `escalate … after D without activity` is due: D after the last activity logged in
         this stay in the stage, or after entering it when there is none."""
@@ -484,17 +509,9 @@ class Simulator:
         if stage.follow_up is not None:
             f = stage.follow_up
             kinds = frozenset(c.kind for c in f.channels if c.kind in ACTIVITIES) or frozenset(ACTIVITIES)
-            record = FollowUpRecord(f.clause_id, stage_id, at, kinds)
-            for offset in f.offsets:
-                opens = self._add(at, offset, plan, f.clause_id, f.span)
-                closes = self._add(at, ir.Duration(offset.amount + 1, offset.unit, offset.span), plan, f.clause_id, f.span)
-                if opens is None or closes is None:
-                    record = None
-                    break
-                step = [opens, closes, "open", None]
-                record.steps.append(step)
-                self._push(lead, closes, _FOLLOW_UP, len(record.steps), step)
-            if record is not None:
+            record = FollowUpRecord(f.clause_id, stage_id, at, kinds, len(f.offsets),
+                                    waiting=f if f.from_first_contact else None)
+            if f.from_first_contact or self._schedule_steps(lead, record, f, at):
                 lead.follow_ups.append(record)
                 lead.follow_up = record
         lead.timeout_due = {}
@@ -693,6 +710,8 @@ class Simulator:
                 elif d.status == "breached" and d.at is None:
                     d.at = at
         record = lead.follow_up
+        if record is not None and record.waiting is not None:  # the first contact starts the cadence
+            self._schedule_steps(lead, record, record.waiting, at)
         if record is not None and kind in record.kinds:
             record.attempts.append(at)
             for step in record.steps:

@@ -1253,6 +1253,18 @@ class Generator:
         steps = len(f.offsets)
         kind = next((c.kind for c in f.channels if c.kind in ("call", "email", "meeting")), "call")
         base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        first_is_attempt = False
+        if f.from_first_contact and not isinstance(base, str):
+            # the cadence starts with the first contact: one of a kind that is not an attempt if there
+            # is one (so that step 1 is decided by the attempts alone), five minutes after entering
+            lead = base.lead()
+            waiting = lead.follow_up
+            if waiting is not None and waiting.waiting is not None:
+                first = next((k for k in ir.ACTIVITY_KINDS if k not in waiting.kinds), kind)
+                first_is_attempt = first in waiting.kinds and f.offsets[0].amount == 0
+                base = base.copy()
+                base.add(max(base.clock, lead.visits[-1].entered) + timedelta(minutes=5), "activity_logged",
+                         activity=first)
         for n in range(1, steps + 1):
             boundary = Boundary(f"{f.clause_id}@step{n}", f.clause_id, "follow-up",
                                 f"step {n} of `follow up {steps} times at {', '.join(o.text for o in f.offsets)}`",
@@ -1269,6 +1281,9 @@ class Generator:
                 continue
             opens, closes = record.steps[n - 1][0], record.steps[n - 1][1]
             for side, at, wanted in (("inside", closes - MINUTE, "met"), ("outside", closes, "missed")):
+                if side == "outside" and n == 1 and first_is_attempt:
+                    self.side(boundary, side, None, "the first contact is itself the attempt of step 1")
+                    continue
                 b = base.copy()
                 for j in range(n - 1):
                     b.add(record.steps[j][0], "activity_logged", activity=kind)

@@ -1464,7 +1464,9 @@ class Generator:
     # ------------------------------------------------------------------ follow-up cadence
     def follow_up_flow(self, stage: ir.Stage) -> None:
         follow_up = stage.follow_up
-        if follow_up is None or not follow_up.offsets:
+        # `from first contact`: tasks timed from the stage's start would come before they are due;
+        # a manual step instead (targets/hubspot/obligations.py)
+        if follow_up is None or not follow_up.offsets or follow_up.from_first_contact:
             return
         t = self.t
         clause = follow_up.clause_id

@@ -57,6 +57,17 @@ def report_manual_obligations(gen: Generator) -> None:
                           owner=gen.team_label(respond.owner or stage.owner)),
                 clauses=[respond.clause_id],
             )
+        follow_up = stage.follow_up
+        if follow_up is not None and follow_up.from_first_contact:
+            gen.report(
+                NOT_ENFORCED, Message("the follow-ups of `{stage}` count from the first contact and have no workflow",
+                                      stage=stage.id), follow_up.span,
+                help=Message("build the check the manual step describes"),
+                step=_say(gen, "follow_up_first_contact", stage=stage.label, n=len(follow_up.offsets),
+                          offsets=", ".join(t.duration(o) for o in follow_up.offsets),
+                          owner=gen.team_label(follow_up.owner or stage.owner)),
+                clauses=[follow_up.clause_id],
+            )
         for escalation in stage.escalations:
             if escalation.idle:
                 gen.report(
