@@ -419,8 +419,8 @@ def test_a_required_channel_in_lowering_document_diff_fmt_fixtures_and_hubspot()
     import json
 
     from sla_lang.fmt import format_text
-    from sla_lang.targets.fixtures import generate_fixtures
     from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
 
     policy = compile_policy(VIA.replace("via call", "via call, meeting, call"))
     assert policy.stages[0].deadline("respond").meets == ("call", "meeting")  # a repeated kind counts once
@@ -449,7 +449,9 @@ def test_a_required_channel_in_lowering_document_diff_fmt_fixtures_and_hubspot()
     inside, outside = scenarios["mql.respond@via:inside"], scenarios["mql.respond@via:outside"]
     assert [e.get("activity") for e in inside["timeline"] if e["type"] == "activity_logged"] == ["call"]
     assert [e.get("activity") for e in outside["timeline"] if e["type"] == "activity_logged"] == ["email"]
-    status = lambda s: next(d["status"] for d in s["expect"]["deadlines"] if d["clause"] == "mql.respond")  # noqa: E731
+    def status(scenario):
+        return next(d["status"] for d in scenario["expect"]["deadlines"] if d["clause"] == "mql.respond")
+
     assert (status(inside), status(outside)) == ("met", "breached")
     # HubSpot's "Last contacted" counts any activity: the build says so as a manual step
     built = load_target("hubspot").build(compile_policy(VIA), BuildOptions())
@@ -604,9 +606,8 @@ def test_follow_ups_from_the_first_contact_in_document_diff_fixtures_and_hubspot
     scenarios = {s["id"]: s for s in generate_fixtures(policy, None).scenarios["scenarios"]}
     for n in (1, 2, 3):
         inside, outside = scenarios[f"sal.follow_up@step{n}:inside"], scenarios[f"sal.follow_up@step{n}:outside"]
-        assert [e["activity"] for e in inside["timeline"] if e["type"] == "activity_logged"][0] == "meeting"
-        status = lambda s: s["expect"]["follow_ups"][0]["steps"][n - 1]["status"]  # noqa: E731,B023
-        assert (status(inside), status(outside)) == ("met", "missed")
+        assert next(e["activity"] for e in inside["timeline"] if e["type"] == "activity_logged") == "meeting"
+        assert [s["expect"]["follow_ups"][0]["steps"][n - 1]["status"] for s in (inside, outside)] == ["met", "missed"]
     built = load_target("hubspot").build(policy, BuildOptions())
     manifest = json.loads(built.files["manifest.json"])
     (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["sal.follow_up"]]

@@ -693,9 +693,8 @@ class _Comparison:
                       self.stage_duty(self.new, b, fb.owner, _direction(direction)) if direction != 0 else [], **refs)
         if fa.from_first_contact != fb.from_first_contact:
             # the first contact comes at or after entering the stage: counting from it is looser
-            anchor = lambda f: Word("from_first_contact" if f.from_first_contact else "from_entry")  # noqa: E731
-            self.emit("follow_up.anchor", CHANGED, fb.clause_id, What.of("follow_up.anchor", stage=label),
-                      anchor(fa), anchor(fb),
+            anchors = [Word("from_first_contact" if f.from_first_contact else "from_entry") for f in (fa, fb)]
+            self.emit("follow_up.anchor", CHANGED, fb.clause_id, What.of("follow_up.anchor", stage=label), *anchors,
                       self.stage_duty(self.new, b, fb.owner, LOOSER if fb.from_first_contact else STRICTER), **refs)
         channels = lambda f: Items(tuple(Plain(_channel(c)) for c in f.channels))  # noqa: E731
         if channels(fa) != channels(fb):
