@@ -638,6 +638,9 @@ class Deadline(Node):
     source: Text | None = later()  # how it is measured: `source "HubSpot task completion time"`
     # `respond within 4bh via call`: the activity kinds that meet it (empty: any call, email or meeting)
     via: tuple[Channel, ...] = later(())
+    # `decide within 5bd through sal`: a decision spanning stages — counted from entering this
+    # stage, met when the lead is first in a stage that is neither this one nor one of these
+    through: tuple[Name, ...] = later(())
 
     @property
     def meets(self) -> tuple[str, ...]:

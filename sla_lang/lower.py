@@ -927,6 +927,13 @@ class Lowerer:
                     related=[Related(by_kind[d.kind].span, Message('first given here'))],
                 )
                 continue
+            if any(n.name == stage_id for n in d.through):
+                self._error(
+                    INVALID_VALUE,
+                    Message('`through` names the stages after `{stage}` the decision spans, not `{stage}` itself', stage=stage_id),
+                    next(n.span for n in d.through if n.name == stage_id),
+                )
+                d = replace(d, through=tuple(n for n in d.through if n.name != stage_id))
             by_kind[d.kind] = replace(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
             deadlines.append(by_kind[d.kind])
         # Markers and deadlines are sets of kinds: keep them in one order whatever the source
@@ -997,11 +1004,33 @@ class Lowerer:
         settings = self._settings(rest, Message('a `{kind}` deadline', kind=kind))
         target = self._one(settings, "target")
         via = self._deadline_via(kind, (settings.get("via") or [None])[0])
+        through = self._deadline_through(kind, (settings.get("through") or [None])[0])
         if within is None:
             return None
         deadline = ir.Deadline("", kind, within, target, self._one(settings, "owner"), span, "",
-                               source=self._one(settings, "source"), via=via)
+                               source=self._one(settings, "source"), via=via, through=through)
         return _Item("deadline", deadline, span)
+
+    def _deadline_through(self, kind: str, through: _Item | None) -> tuple[ir.Name, ...]:
+        """`decide within 5bd through sal`: the later stages a decision deadline spans."""
+        if through is None:
+            return ()
+        if kind != "decide":
+            self._error(
+                INVALID_VALUE,
+                Message('only a `decide` deadline spans stages; a `{kind}` deadline ends when the lead leaves the stage', kind=kind),
+                through.span,
+                help=Message('delete `through …`, or put it on the stage\'s `decide` deadline'),
+            )
+            return ()
+        kept: list[ir.Name] = []
+        for name in through.value:
+            if all(n.name != name.name for n in kept):
+                kept.append(name)
+        return tuple(kept)
+
+    def deadline_through(self, meta, children):
+        return _Item("through", children[0], self._span(meta))
 
     def _deadline_via(self, kind: str, via: _Item | None) -> tuple[ir.Channel, ...]:
         """`respond within 4bh via call`: the activities that meet the deadline (a required channel)."""

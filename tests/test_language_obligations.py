@@ -456,11 +456,12 @@ def test_a_required_channel_in_lowering_document_diff_fmt_fixtures_and_hubspot()
     # HubSpot's "Last contacted" counts any activity: the build says so as a manual step
     built = load_target("hubspot").build(compile_policy(VIA), BuildOptions())
     manifest = json.loads(built.files["manifest.json"])
-    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["mql.respond"]]
+    (step,) = [s for s in manifest["manualSteps"] if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
+    assert step["clauses"] == ["mql.escalate.respond", "mql.respond"]  # the escalation waits for the same call
     assert step["code"] == "SLA849" and "must be a call" in step["step"]
     assert not [s for s in json.loads(load_target("hubspot").build(compile_policy(VIA.replace(" via call", "")),
                                                                    BuildOptions()).files["manifest.json"])
-                ["manualSteps"] if s["clauses"] == ["mql.respond"]]
+                ["manualSteps"] if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
 
 
 # ------------------------------------------------------------------ escalation on inactivity (a new user's request)
@@ -614,3 +615,90 @@ def test_follow_ups_from_the_first_contact_in_document_diff_fixtures_and_hubspot
     assert step["code"] == "SLA849" and "after the first call, e-mail or meeting" in step["step"]
     # no workflow times the tasks from entering the stage (they would come before they are due)
     assert not [w for w in manifest["workflows"] if "sal.follow_up" in w["clauses"]]
+
+
+# ------------------------------------------------------------------ 19.12 a decision deadline spanning stages
+
+SPAN = HEADER + '''
+property accepted "Accepted" bool
+property intent "Intent" enum ["yes", "no"]
+stage mql "MQL" {
+  owner sales
+  entry
+  decide within 5bd through sal
+  -> sal when accepted
+  -> nurture when intent == "no" and not accepted
+}
+stage sal "SAL" {
+  owner sales
+  decide within 10bd
+  -> sql when intent == "yes"
+  -> nurture when intent == "no"
+  -> mql when accepted == false
+}
+stage sql "SQL" {
+  owner sales
+  terminal
+}
+stage nurture "Nurture" {
+  owner marketing
+  terminal
+}
+'''
+
+
+def test_a_decision_spanning_stages_is_made_when_the_lead_leaves_them_all():
+    def decisions(*events):
+        result = run([ev(at(1, 10), "lead_created", stage="mql"), *events], SPAN, until=at(31, 0))
+        return [(d["clause"], d["due"], d["status"], d.get("at")) for d in lead(result)["deadlines"]
+                if d["clause"] == "mql.decide"]
+
+    accepted = ev(at(2, 10), "property_changed", property="accepted", value=True)
+    # created Wednesday 1st 10:00: five business days end on Wednesday 8th 10:00; moving on to SAL
+    # on the 2nd does not make the decision, leaving SAL for SQL does
+    assert decisions(accepted, ev(at(7, 10), "property_changed", property="intent", value="yes")) == [
+        ("mql.decide", at(8, 10), "met", at(7, 10))]
+    assert decisions(accepted, ev(at(9, 10), "property_changed", property="intent", value="yes")) == [
+        ("mql.decide", at(8, 10), "breached", at(9, 10))]
+    assert decisions(accepted) == [("mql.decide", at(8, 10), "breached", None)]  # still in SAL
+    # straight out of MQL (not into SAL): made at once
+    assert decisions(ev(at(2, 10), "property_changed", property="intent", value="no")) == [
+        ("mql.decide", at(8, 10), "met", at(2, 10))]
+    # back to MQL: that decision is cancelled and a new one starts (due Friday 10th)
+    assert decisions(accepted, ev(at(3, 10), "property_changed", property="accepted", value=False)) == [
+        ("mql.decide", at(8, 10), "cancelled", at(3, 10)), ("mql.decide", at(10, 10), "breached", None)]
+
+
+def test_a_spanning_decision_in_lowering_document_diff_fmt_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.fmt import format_text
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(SPAN)
+    assert [n.name for n in policy.stage_by_id["mql"].deadline("decide").through] == ["sal"]
+    assert "SLA306" in codes(SPAN.replace("decide within 5bd through sal", "respond within 5bd through sal"))
+    assert "SLA306" in codes(SPAN.replace("through sal", "through mql"))
+    assert "SLA301" in codes(SPAN.replace("through sal", "through sall"))
+    (row, _) = prepare_document(policy, "en").section("deadlines").clauses
+    assert row["kind"] == "decision (the lead leaves MQL and SAL)"
+    (row, _) = prepare_document(policy, "ja").section("deadlines").clauses
+    assert row["kind"] == "判断（MQL、SALからの移行）"
+    assert kinds(SPAN.replace(" through sal", ""), SPAN) == {"deadline.through": [("sales", "looser")]}
+    assert kinds(SPAN, SPAN.replace(" through sal", "")) == {"deadline.through": [("sales", "stricter")]}
+    assert "  decide within 5bd through sal target 3bd\n" in format_text(
+        SPAN.replace("decide within 5bd through sal", "decide within 5bd target 3bd  through  sal"))
+    # fixtures: on into SAL five minutes after entering MQL, out of SAL exactly when due (met) and
+    # a minute later (breached)
+    scenarios = {s["id"]: s for s in generate_fixtures(policy, None).scenarios["scenarios"]}
+    for side, wanted in (("inside", "met"), ("outside", "breached")):
+        scenario = scenarios[f"mql.decide@sla:{side}"]
+        assert [v["stage"] for v in scenario["expect"]["stages"]] == ["mql", "sal", "sql"]
+        assert next(d["status"] for d in scenario["expect"]["deadlines"] if d["clause"] == "mql.decide") == wanted
+    built = load_target("hubspot").build(policy, BuildOptions())
+    manifest = json.loads(built.files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["mql.decide"]]
+    assert step["code"] == "SLA849" and "while the lead goes on through “SAL”" in step["step"]
+    # no monitor that stops when the lead leaves MQL claims the decision
+    assert not [w for w in manifest["workflows"] if "mql.decide" in w["clauses"]]

@@ -415,6 +415,9 @@ def deadline_row(stage: ir.Stage, d: ir.Deadline, w: Words) -> dict[str, Any]:
 def _deadline_kind(d: ir.Deadline, w: Words) -> str:
     """"first response" — or, with `via call`, "first response, by phone call only"."""
     kind = w.t(f"deadline.{d.kind}")
+    if d.through:  # `decide … through sal`: "decision (the lead leaves MQL and SAL)"
+        stages = [w.stage(d.stage)] + [w.stage(n.name) for n in d.through]
+        return w.t("deadline.through", kind=kind, stages=w.join(stages))
     if d.via:
         return w.t("deadline.via", kind=kind, channels=w.join([w.channel(c) for c in d.via], "or"))
     return kind

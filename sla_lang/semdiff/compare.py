@@ -659,6 +659,12 @@ class _Comparison:
                 self.emit("deadline.via", CHANGED, db.clause_id, What.of(f"deadline.{kind}.via", stage=label),
                           Plain(", ".join(da.meets)), Plain(", ".join(db.meets)),
                           self.stage_duty(self.new, b, db.owner, _direction(direction)), **refs)
+            span_a, span_b = {n.name for n in da.through}, {n.name for n in db.through}
+            if span_a != span_b:  # a decision spanning more stages gives its owner more time: looser
+                direction = 1 if span_b > span_a else -1 if span_b < span_a else None
+                self.emit("deadline.through", CHANGED, db.clause_id, What.of(f"deadline.{kind}.through", stage=label),
+                          Plain(", ".join(sorted(span_a)) or "—"), Plain(", ".join(sorted(span_b)) or "—"),
+                          self.stage_duty(self.new, b, db.owner, _direction(direction)), **refs)
             if _text(da.source) != _text(db.source):  # how it is measured, not what is owed
                 self.emit("deadline.source", CHANGED, db.clause_id, What.of(f"deadline.{kind}.source", stage=label),
                           _opt(da.source, lambda t: Quote(t.value)), _opt(db.source, lambda t: Quote(t.value)), **refs)

@@ -69,6 +69,8 @@ WHAT: dict[str, tuple[str, str]] = {
                                 "ステージ{stage}の初回対応期限の測定方法"),
     "deadline.respond.via": ("which activities meet the first-response deadline in stage {stage}",
                              "ステージ{stage}の初回対応期限を満たす活動"),
+    "deadline.decide.through": ("the stages the decision deadline of stage {stage} spans",
+                                "ステージ{stage}の判断期限がまたぐステージ"),
     "deadline.decide.source": ("how the decision deadline in stage {stage} is measured",
                                "ステージ{stage}の判断期限の測定方法"),
     "follow_up": ("the follow-up cadence in stage {stage}", "ステージ{stage}のフォローアップ"),

@@ -19,7 +19,9 @@ the same rules in prose. In short, for one lead:
 - After a move the new stage is checked at once (chained moves) with the same change; a chain
   never enters the same stage twice at one moment (SLA860).
 - `respond` is met by the first activity (call, email, meeting; with `via call` only a call) at
-  or after entering the stage and no later than the due time; `decide` by leaving the stage by the due time. With a
+  or after entering the stage and no later than the due time; `decide` by leaving the stage by
+  the due time (with `through S`, by leaving this stage and then S for a stage outside them:
+  the decision spans them, and going back to this stage cancels it). With a
   `target` (SLO), meeting the SLA but not the SLO is `at_risk`. Leaving before a response was
   due cancels the `respond` deadline.
 - `escalate … after D` fires D after entering the stage when the deadline it guards is not met
@@ -198,9 +200,10 @@ class Visit:
 
 
 class DeadlineRecord:
-    __slots__ = ("at", "clause", "due", "entered", "kind", "meets", "owner", "slo_due", "stage", "status")
+    __slots__ = ("at", "clause", "due", "entered", "kind", "meets", "owner", "slo_due", "stage", "status", "through")
 
-    def __init__(self, clause, stage, kind, entered, due, slo_due, owner, meets=frozenset(ACTIVITIES)) -> None:
+    def __init__(self, clause, stage, kind, entered, due, slo_due, owner, meets=frozenset(ACTIVITIES),
+                 through=frozenset()) -> None:
         self.clause = clause
         self.stage = stage
         self.kind = kind
@@ -211,6 +214,7 @@ class DeadlineRecord:
         self.at: datetime | None = None  # when it was met, or the late response / decision
         self.owner = owner
         self.meets = meets  # the activity kinds that meet a `respond` deadline (`via call`)
+        self.through = through  # the later stages a `decide` deadline spans (`through sal`)
 
     def settle(self, at: datetime) -> None:
         """The response or decision happened at `at` (before the due timer fired)."""
@@ -305,7 +309,7 @@ class Lead:
         mapping: dict[int, Any] = {}
         other.deadlines = []
         for d in self.deadlines:
-            copy = DeadlineRecord(d.clause, d.stage, d.kind, d.entered, d.due, d.slo_due, d.owner, d.meets)
+            copy = DeadlineRecord(d.clause, d.stage, d.kind, d.entered, d.due, d.slo_due, d.owner, d.meets, d.through)
             copy.status, copy.at = d.status, d.at
             mapping[id(d)] = copy
             other.deadlines.append(copy)
@@ -457,7 +461,7 @@ class Simulator:
         plan = self.plan.stages[stage_id]
         previous = self.plan.stages.get(lead.stage) if lead.stage is not None else None
         if lead.visits:
-            self._leave(lead, at)
+            self._leave(lead, at, stage_id)
         if via is not None and via.record:
             self._check_record(lead, via, at)
         if plan.owner is not None and (previous is None or previous.owner != plan.owner):
@@ -497,7 +501,8 @@ class Simulator:
                 continue
             slo = self._add(at, d.target, plan, d.clause_id, d.span) if d.target is not None else None
             owner = d.owner.name if d.owner else lead.owner
-            record = DeadlineRecord(d.clause_id, stage_id, d.kind, at, due, slo, owner, frozenset(d.meets))
+            record = DeadlineRecord(d.clause_id, stage_id, d.kind, at, due, slo, owner, frozenset(d.meets),
+                                    frozenset(n.name for n in d.through))
             lead.deadlines.append(record)
             lead.open_deadlines.append(record)
             self._push(lead, due, _DEADLINE, 0, record)
@@ -540,9 +545,27 @@ class Simulator:
                 lead.carried.append(record)
                 self._push(lead, due, _DEADLINE, 0, record)
 
-    def _leave(self, lead: Lead, at: datetime) -> None:
+    def _leave(self, lead: Lead, at: datetime, next_stage: str | None = None) -> None:
         lead.visits[-1].left = at
+        # decisions spanning stages (`decide … through S`) carried here from an earlier stage: still
+        # running when the lead goes on to another stage of the span, made when it leaves the span,
+        # cancelled when it goes back to where the decision started (a new one starts there)
+        ended: list[DeadlineRecord] = []
+        for d in lead.carried:
+            if d.kind != "decide" or next_stage in d.through:
+                continue
+            ended.append(d)
+            if next_stage == d.stage:
+                if d.status == "open":
+                    d.status, d.at = "cancelled", at
+            elif d.status == "open":
+                d.settle(at)
+            elif d.status == "breached" and d.at is None:
+                d.at = at
         for d in lead.open_deadlines:
+            if d.kind == "decide" and next_stage is not None and next_stage in d.through:
+                lead.carried.append(d)  # the decision goes on in the next stage of its span
+                continue
             if d.kind == "decide":
                 if d.status == "open":
                     d.settle(at)
@@ -556,9 +579,12 @@ class Simulator:
                 if step[2] == "open":
                     step[2] = "cancelled"
         lead.timers.clear()  # in place: advance() may be iterating over this very list
-        lead.carried = [d for d in lead.carried if d.status == "open"]
+        # kept: what is still running, and spanning decisions already late but not made yet
+        lead.carried = [d for d in lead.carried if d.status == "open" or (
+            d.kind == "decide" and d.status == "breached" and d.at is None and d not in ended)]
         for d in lead.carried:
-            self._push(lead, d.due, _DEADLINE, 0, d)
+            if d.status == "open":
+                self._push(lead, d.due, _DEADLINE, 0, d)
         left = lead.visits[-1]
         self._start_duties(lead, "leaving", left.stage, at, self.plan.stages[left.stage], since=left.entered)
 

@@ -1057,12 +1057,14 @@ class Generator:
                                                    b, []))
 
     # ---- deadlines, escalations, follow-ups
-    def leave(self, b: Builder, at: datetime) -> str | None:
-        """Make the lead leave its stage at exactly `at` through the first workable transition."""
+    def leave(self, b: Builder, at: datetime, into: frozenset[str] | None = None,
+              avoid: frozenset[str] = frozenset()) -> str | None:
+        """Make the lead leave its stage at exactly `at` through the first workable transition
+        (into one of `into` when given, never into one of `avoid`)."""
         lead = b.lead()
         reasons = []
         for tp in self.plan.stages[lead.stage].transitions:
-            if tp.condition is None:
+            if tp.condition is None or tp.target in avoid or (into is not None and tp.target not in into):
                 continue
             trial = b.copy()
             problem = self.take(trial, tp, at=at, respond=False)
@@ -1109,6 +1111,19 @@ class Generator:
                     if d.kind == "respond":
                         b.add(at, "activity_logged", activity=d.meets[0])
                         action = self.w(f"action_{d.meets[0]}")
+                    elif d.through:
+                        # a decision spanning stages: on into the next stage of the span five
+                        # minutes after entering, then out of the span at the moment
+                        span = frozenset(n.name for n in d.through)
+                        problem = (self.leave(b, record.entered + timedelta(minutes=5), into=span)
+                                   or self.leave(b, at, avoid=span | {stage.id}))
+                        if problem:
+                            self.side(boundary, side, None, f"the lead cannot be moved through and out at "
+                                                            f"{self.local(at)}: {problem}")
+                            continue
+                        visits = b.lead().visits
+                        action = self.w("action_leave_via", via=self.label(visits[-2].stage),
+                                        target=self.label(visits[-1].stage))
                     else:
                         problem = self.leave(b, at)
                         if problem:

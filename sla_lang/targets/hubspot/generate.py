@@ -1209,6 +1209,10 @@ class Generator:
     def monitor_flows(self, stage: ir.Stage) -> None:
         for guard in GUARDS:
             deadline = stage.deadline(guard) if guard != "stage" else None
+            if deadline is not None and deadline.through:
+                # a decision spanning stages: a monitor that stops when the lead leaves this stage
+                # would call it made; a manual step instead (targets/hubspot/obligations.py)
+                deadline = None
             # `without activity` has no monitor yet (a manual step, targets/hubspot/obligations.py)
             escalations = [e for e in stage.escalations if e.guard == guard]
             if deadline is None and not escalations:

@@ -55,7 +55,19 @@ def report_manual_obligations(gen: Generator) -> None:
                 help=Message("build the check the manual step describes"),
                 step=_say(gen, "respond_via", stage=stage.label, within=t.duration(respond.within), kinds=kinds,
                           owner=gen.team_label(respond.owner or stage.owner)),
-                clauses=[respond.clause_id],
+                # the escalations guarding the response go by the same "Last contacted"
+                clauses=[respond.clause_id] + [e.clause_id for e in stage.escalations if e.on == "respond"],
+            )
+        decide = stage.deadline("decide")
+        if decide is not None and decide.through:
+            gen.report(
+                NOT_ENFORCED, Message("the decision deadline of `{stage}` spans {stages} and has no workflow",
+                                      stage=stage.id, stages=", ".join(n.name for n in decide.through)),
+                decide.through[0].span, help=Message("build the check the manual step describes"),
+                step=_say(gen, "decide_through", stage=stage.label, within=t.duration(decide.within),
+                          stages=", ".join(f"“{gen.stage_label(n.name)}”" for n in decide.through),
+                          owner=gen.team_label(decide.owner or stage.owner)),
+                clauses=[decide.clause_id],
             )
         follow_up = stage.follow_up
         if follow_up is not None and follow_up.from_first_contact:
