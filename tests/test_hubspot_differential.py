@@ -200,8 +200,6 @@ KNOWN = {
     "not enforced": "SLA849 (targets/hubspot/obligations.py): the sender's hand-off deadline (`handoff from … "
                     "within`) and information due after a lead enters or leaves a stage have no workflow yet — "
                     "manual steps",
-    "entry when": "SLA849: the entry workflows do not test `entry when …` (manual step), so a new contact "
-                  "meant for the conditional entry stage starts in the default one",
     "respond via": "SLA849: `respond … via call` — the workflows take any logged activity as the response "
                    "(HubSpot's “Last contacted”), so after only an e-mail HubSpot flags no breach, no missed "
                    "internal target and sends no escalation (manual step)",
@@ -218,11 +216,7 @@ DIVERGING = {  # (policy file, kind) that diverge with the generator as of this 
     ("every_construct.sla", "target"): KNOWN["respond via"],
     ("every_construct.sla", "escalation"): KNOWN["respond via"] + "; " + KNOWN["escalate idle"],
     ("every_construct.sla", "follow-up"): KNOWN["first contact"],
-    ("smarketing_ja.sla", "stage path"): KNOWN["entry when"],
-    ("smarketing_ja.sla", "owner"): KNOWN["entry when"],
-    ("every_construct.sla", "record"): KNOWN["creation chain"],
-    **{("every_construct.sla", k): KNOWN["creation chain"] + "; " + KNOWN["entry when"] for k in ("stage path",
-                                                                                                  "owner")},
+    **{("every_construct.sla", k): KNOWN["creation chain"] for k in ("stage path", "owner", "record")},
 }
 
 
