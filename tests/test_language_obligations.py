@@ -681,6 +681,10 @@ def test_a_spanning_decision_in_lowering_document_diff_fmt_fixtures_and_hubspot(
     assert "SLA306" in codes(SPAN.replace("decide within 5bd through sal", "respond within 5bd through sal"))
     assert "SLA306" in codes(SPAN.replace("through sal", "through mql"))
     assert "SLA301" in codes(SPAN.replace("through sal", "through sall"))
+    # a span the lead cannot go on into from MQL is reported (SLA214), SAL reached from MQL is not
+    assert "SLA214" not in codes(SPAN)
+    assert "SLA214" in codes(SPAN.replace("through sal", "through nurture").replace(
+        '  -> nurture when intent == "no" and not accepted\n', ""))
     (row, _) = prepare_document(policy, "en").section("deadlines").clauses
     assert row["kind"] == "decision (the lead leaves MQL and SAL)"
     (row, _) = prepare_document(policy, "ja").section("deadlines").clauses
