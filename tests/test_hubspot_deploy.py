@@ -514,13 +514,24 @@ def test_server_errors_on_reads_are_retried_then_reported(hubspot, tmp_path, sle
 
 
 def test_a_time_zone_mismatch_is_refused(hubspot, tmp_path, sleeps):
-    calendar = SMALL.replace("  owner ops\n}", "  owner ops\n  calendar office\n}") + (
-        'calendar office "Office" {\n  timezone "Asia/Tokyo"\n  days mon, tue, wed, thu, fri\n  hours 09:00 to 18:00\n}\n')
-    folder = build(tmp_path, calendar)
+    """Without custom code the follow-ups carry execution windows in the calendar's zone (no
+    portal zone configured, so nothing is converted): a portal in another zone is refused before
+    any write, and another name of the same zone is accepted."""
+    text = (SMALL.replace("  owner ops\n}", "  owner ops\n  calendar office\n}", 1)
+            .replace("  respond within 24h\n", "  respond within 24h\n  follow up 2 times at 0d, 1bd via call\n")
+            + 'calendar office "Office" {\n  timezone "Asia/Tokyo"\n  days mon, tue, wed, thu, fri\n'
+              '  hours 09:00 to 18:00\n}\n')
+    source = tmp_path / "office.sla"
+    source.write_text(text, encoding="utf-8")
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.sla]\n[tool.sla.hubspot]\ncustom-code = false\n', encoding="utf-8")
+    folder = tmp_path / "build-office"
+    result = CliRunner().invoke(cli, ["build", str(source), "--target", "hubspot", "-o", str(folder),
+                                      "--config", str(config)])
+    assert result.exit_code == 0, result.output
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["timeZones"] == ["Asia/Tokyo"]
     seed_hubspot_properties(hubspot, folder)
-    if not manifest["timeZones"]:
-        pytest.skip("this build writes no time windows")
     hubspot.time_zone = "US/Eastern"
     result = deploy(hubspot, folder, "--apply")
     assert result.exit_code == 1
