@@ -12,8 +12,9 @@ and breach moments, escalation recipients, tasks and their owners, unknown seman
   generator is right — then remove the mark), and each remaining divergence must concern a
   clause the build hands to a person as a manual step (or the one known creation chain).
 - Hypothesis-generated policies (business calendars with breaks, holidays and closed days in
-  several time zones, effective dates at the year boundary and in Golden Week, recycle loops)
-  run the whole pipeline; `SLA_FUZZ_LONG=1` runs 1,000 of them.
+  several time zones, effective dates at the year boundary and in Golden Week, recycle loops,
+  score rules counted once or per occurrence) run the whole pipeline, with and without custom
+  code; `SLA_FUZZ_LONG=1` runs 1,000 of them.
 """
 
 from __future__ import annotations
@@ -391,6 +392,7 @@ EFFECTIVE = ["2026-12-28", "2026-04-28", "2027-03-12", "2026-10-23", "2026-07-01
 DEADLINES = [("4h", "2h"), ("24h", "12h"), ("2bh", None), ("4bh", "2bh"), ("1bd", None), ("2bd", "1bd"), ("3d", None)]
 DECIDE = ["5bd", "7d", "10bd", "30d"]
 CONDITIONS = ["s >= 20", "s >= 25", "size >= 100", "kind == \"c\"", "visit >= 2", "ok and size >= 10"]
+VISIT_RULES = ['+5 "Visit" when visit', '+5 "Each visit" per visit max 15']  # once, or per occurrence
 HANDOFF = ["email", "task", "in_app", "email, task", "slack \"#mql\", email, task"]
 
 
@@ -433,7 +435,7 @@ score s "Score" {{
     +10 "Kind" when kind in ["a", "b"]
   }}
   group g2 "G2" {{
-    +5 "Visit" when visit
+    {draw(st.sampled_from(VISIT_RULES))}
     +10 "Visits" when visit >= 3
   }}
 }}
