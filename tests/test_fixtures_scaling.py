@@ -158,3 +158,45 @@ def test_scenarios_json_is_written_a_scenario_at_a_time_with_the_same_bytes():
     finally:
         tracemalloc.stop()
     assert peak < 3 * size  # the text and its bytes; json.dumps of the whole document takes 6-7x
+
+
+def test_many_scenarios_are_imported_from_several_contact_files(monkeypatch):
+    """Past CONTACTS_PER_FILE scenarios the import is cut into files of that many rows, each with
+    the columns its rows use: the same rows and values as the one file, in the same order."""
+    import csv
+    import io
+
+    from sla_lang.targets import fixtures
+
+    result, doc = _fixtures(SEGMENTS[0])
+    reader = csv.DictReader(io.StringIO(result.files["contacts.csv"].decode()))
+    whole = list(reader)
+    assert len(whole) == len(doc["scenarios"]) > 40
+    monkeypatch.setattr(fixtures, "CONTACTS_PER_FILE", 20)
+    files = load_target("fixtures").build(_policy(SEGMENTS[0]), BuildOptions()).files
+    names = sorted(n for n in files if n.startswith("contacts"))
+    assert "contacts.csv" not in files and names == [f"contacts-{k:03d}.csv" for k in range(1, len(names) + 1)]
+    rows = []
+    for name in names:
+        header, *body = list(csv.reader(io.StringIO(files[name].decode())))
+        assert 0 < len(body) <= 20
+        data = header[5:-3]
+        assert all(any(row[header.index(c)] for row in body) for c in data)  # no column without a value
+        assert [c for c in reader.fieldnames if c in data] == data  # in the order of the one file
+        rows += [dict(zip(header, row)) for row in body]
+    assert [{k: v for k, v in r.items() if v} for r in rows] == [{k: v for k, v in r.items() if v} for r in whole]
+
+
+def test_a_leads_scores_list_the_groups_with_points_only():
+    """A lead's JSON (the fixtures' expectations, `sla simulate`) lists every score's total and the
+    groups with points: in a chain of 8 funnels a lead has points in a few of the 10 groups."""
+    _, doc = _fixtures(SEGMENTS[1])
+    policy = _policy(SEGMENTS[1])
+    groups = {f"{s.id}.{g.id}" for s in policy.scores for g in s.groups}
+    assert len(groups) == 10
+    for scenario in doc["scenarios"]:
+        scores = scenario["expect"]["scores"]
+        assert "lead_score" in scores and all(v != 0 for k, v in scores.items() if k in groups)
+        shown = [k for k in scores if k in groups]
+        assert sum(scores[k] for k in shown) == scores["lead_score"]
+    assert max(sum(k in groups for k in s["expect"]["scores"]) for s in doc["scenarios"]) <= 4

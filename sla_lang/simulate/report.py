@@ -76,7 +76,7 @@ def lead_to_json(sim: Simulator, lead: Lead) -> dict[str, Any]:
                      for h in lead.handoffs],
     }
     if sim.policy.scores:
-        out["scores"] = sim.scores(lead)
+        out["scores"] = sim.scores(lead).shown()  # totals, and the groups with points
     if sim.policy.priorities:
         out["priority"] = sim.priority(lead)
     return out
@@ -226,7 +226,7 @@ def render_lead_text(sim: Simulator, data: dict[str, Any], lang: str) -> str:
     tail = []
     if "scores" in data:
         for model in sim.policy.scores:
-            parts = ", ".join(f"{g.id} {_num(data['scores'].get(f'{model.id}.{g.id}'))}" for g in model.groups)
+            parts = ", ".join(f"{g.id} {_num(data['scores'].get(f'{model.id}.{g.id}', 0))}" for g in model.groups)
             tail.append(f"{w['score']} {model.id} {_num(data['scores'].get(model.id))} ({parts})")
     if "priority" in data:
         tail.append(f"{w['priority']} {data['priority'] or w['none']}")
