@@ -22,7 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sla_lang.compile import compile_path
 
 
-def generate(policy_path: Path, count: int, seed: int, start: datetime, out) -> None:
+def generate(policy_path: Path, count: int, seed: int, start: datetime, out, leads: int | None = None,
+             days: float | None = None) -> None:
+    """`leads`: about how many leads the events are spread over (default: 8 % of the events are
+    creations); `days`: about how long the history lasts (default: 20 s between events)."""
     result = compile_path(policy_path)
     if result.policy is None or result.errors:
         raise SystemExit(f"{policy_path}: the policy has errors; run `sla check` first")
@@ -50,15 +53,17 @@ def generate(policy_path: Path, count: int, seed: int, start: datetime, out) -> 
                 props[p.id] = f"{p.id} {rng.randrange(1000)}"
         return props
 
+    create = 0.08 if not leads else min(1.0, leads / count)
+    step = 40 if not days else max(2, int(2 * days * 86400 / count))  # seconds: the mean step is half of it
     clock = start
     active: list[str] = []
     written = 0
     created = 0
     write = out.write
     while written < count:
-        clock += timedelta(seconds=rng.randrange(1, 40))
+        clock += timedelta(seconds=rng.randrange(1, step))
         at = clock.isoformat()
-        if not active or rng.random() < 0.08:
+        if not active or rng.random() < create:
             created += 1
             lead = f"L{created:07d}"
             active.append(lead)
@@ -93,14 +98,16 @@ def main() -> None:
     parser.add_argument("-n", "--count", type=int, default=1_000_000, help="number of events (lines)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", default="2026-04-01T09:00:00+09:00", help="time of the first event")
+    parser.add_argument("--leads", type=int, help="about how many leads (default: 8%% of the events)")
+    parser.add_argument("--days", type=float, help="about how many days the history lasts (default: 20 s an event)")
     parser.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
-            generate(args.policy, args.count, args.seed, start, out)
+            generate(args.policy, args.count, args.seed, start, out, args.leads, args.days)
     else:
-        generate(args.policy, args.count, args.seed, start, sys.stdout)
+        generate(args.policy, args.count, args.seed, start, sys.stdout, args.leads, args.days)
 
 
 if __name__ == "__main__":

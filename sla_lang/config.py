@@ -7,6 +7,13 @@
     exclude = ["tests/fixtures/**"]
     max-file-size = 4194304
 
+    [tool.sla.hubspot]          # what the HubSpot target may use in the portal (README, "--target hubspot")
+    custom-code = true          # Operations Hub Professional: CUSTOM_CODE actions compute due moments
+    timezone = "Asia/Tokyo"     # the portal's time zone, if known
+    [tool.sla.hubspot.teams.sales]
+    team-id = "4021"            # HubSpot team id: notifications to the team
+    user-ids = ["101", "102"]   # HubSpot user ids: owner rotation, tasks
+
 A line can silence diagnostics that start on it:  `-> sql after 30d  # sla: ignore[SLA204]`.
 Input and syntax errors (SLA0xx, SLA1xx) and internal errors (SLA9xx) cannot be silenced.
 """
@@ -18,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diagnostics import Diagnostic, Severity, all_rules, define_rule, find_rule, known_code_prefix, Listing, Message
+from .diagnostics import Diagnostic, Listing, Message, Severity, all_rules, define_rule, find_rule, known_code_prefix
 from .source import DEFAULT_MAX_FILE_BYTES, SourceFile, Span, TooLarge, read_limited, split_comment
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a pyproject.toml is a few KB
@@ -30,7 +37,8 @@ INVALID_CONFIG = define_rule(
     "The [tool.sla] configuration has an unknown key, a wrong type or an unknown rule code.",
     explanation="sla reads `[tool.sla]` from the nearest pyproject.toml above the working "
     "directory (or the file given with --config). Keys: select, ignore, severity, exclude, "
-    "max-file-size. Codes may be given in full (SLA204), as prefixes (SLA2) or by name.",
+    "max-file-size, and the table `[tool.sla.hubspot]` (custom-code, timezone, teams.TEAM with "
+    "team-id and user-ids). Codes may be given in full (SLA204), as prefixes (SLA2) or by name.",
     bad='[tool.sla]\nignore = ["SLA2O4"]   # letter O instead of zero',
     good='[tool.sla]\nignore = ["SLA204"]',
 )
@@ -57,7 +65,37 @@ UNUSED_SUPPRESSION = define_rule(
 
 UNSILENCEABLE_CATEGORIES = ("0", "1", "9")
 _SUPPRESSION = re.compile(r"#\s*sla:\s*ignore\b(\[([^\]]*)\])?", re.IGNORECASE)
-_KEYS = {"select", "ignore", "severity", "exclude", "max-file-size"}
+_KEYS = {"select", "ignore", "severity", "exclude", "max-file-size", "hubspot"}
+_HUBSPOT_KEYS = {"custom-code", "timezone", "teams"}
+_TEAM_KEYS = {"team-id", "user-ids"}
+_HUBSPOT_ID = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class TeamMapping:
+    """Where a policy team is in the portal: a HubSpot team id (notifications to the team) and
+    user ids (owner rotation, tasks). Either may be missing."""
+
+    team_id: str | None = None
+    user_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HubSpotSettings:
+    """`[tool.sla.hubspot]`: what the HubSpot target may use in the portal.
+
+    `custom_code` defaults to True: business-time deadlines are then computed exactly by a
+    CUSTOM_CODE action (Operations Hub Professional). A portal without it fails loudly when the
+    workflows are created, rather than silently judging deadlines at the wrong moment; set
+    `custom-code = false` for the documented conservative scheme instead."""
+
+    custom_code: bool = True
+    timezone: str | None = None
+    teams: tuple[tuple[str, TeamMapping], ...] = ()
+    configured: bool = False  # a [tool.sla.hubspot] table was read
+
+    def team(self, team_id: str) -> TeamMapping | None:
+        return dict(self.teams).get(team_id)
 
 
 @dataclass(frozen=True)
@@ -68,6 +106,7 @@ class Config:
     exclude: tuple[str, ...] = ()
     max_file_size: int = DEFAULT_MAX_FILE_BYTES
     path: Path | None = None
+    hubspot: HubSpotSettings = field(default_factory=HubSpotSettings)
 
     def is_selected(self, code: str) -> bool:
         if code[3] in UNSILENCEABLE_CATEGORIES:
@@ -133,14 +172,17 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
 
     table_start = max(text.find("[tool.sla]"), 0)
 
-    def where(needle: str) -> Span:
-        offset = text.find(needle, table_start)
+    def where(needle: str, after: str | None = None) -> Span:
+        start = table_start
+        if after is not None and text.find(after, table_start) >= 0:
+            start = text.find(after, table_start)
+        offset = text.find(needle, start)
         if offset == -1:
-            offset = table_start
+            offset = start
         return source.span(max(offset, 0), max(offset, 0) + max(len(needle), 1))
 
-    def bad(message: str, needle: str, help: str | None = None) -> None:
-        diagnostics.append(Diagnostic(INVALID_CONFIG, message, where(needle), help=help))
+    def bad(message: str, needle: str, help: str | None = None, after: str | None = None) -> None:
+        diagnostics.append(Diagnostic(INVALID_CONFIG, message, where(needle, after), help=help))
 
     for key in sorted(set(table) - _KEYS):
         bad(Message('unknown key `{key}` in [tool.sla]', key=key), key, help=Message("keys: {keys}", keys=Listing(sorted(_KEYS), limit=len(_KEYS), quote=False)))
@@ -190,8 +232,72 @@ def load_config(path: Path | None) -> tuple[Config, list[Diagnostic]]:
     if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size <= 0:
         bad(Message('`max-file-size` must be a positive number of bytes'), "max-file-size")
         max_size = DEFAULT_MAX_FILE_BYTES
-    config = Config(select, ignore, severity, tuple(exclude), max_size, path)
+    hubspot = _hubspot_settings(table.get("hubspot"), bad)
+    config = Config(select, ignore, severity, tuple(exclude), max_size, path, hubspot)
     return config, diagnostics
+
+
+def _hubspot_settings(raw, bad) -> HubSpotSettings:
+    """`[tool.sla.hubspot]`, every problem reported through `bad` (SLA007) at its position."""
+    if raw is None:
+        return HubSpotSettings()
+    header = "[tool.sla.hubspot]"
+    if not isinstance(raw, dict):
+        bad(Message("`hubspot` must be a table: [tool.sla.hubspot]"), "hubspot")
+        return HubSpotSettings()
+    for key in sorted(set(raw) - _HUBSPOT_KEYS):
+        bad(Message("unknown key `{key}` in [tool.sla.hubspot]", key=key), key,
+            help=Message("keys: {keys}", keys=Listing(sorted(_HUBSPOT_KEYS), limit=len(_HUBSPOT_KEYS), quote=False)),
+            after=header)
+    custom_code = raw.get("custom-code", True)
+    if not isinstance(custom_code, bool):
+        bad(Message("`custom-code` must be true or false"), "custom-code", after=header)
+        custom_code = True
+    timezone = raw.get("timezone")
+    if timezone is not None and (not isinstance(timezone, str) or not _known_zone(timezone)):
+        bad(Message('`timezone` must be an IANA time zone name such as "Asia/Tokyo", not {value!r}', value=timezone),
+            "timezone", after=header)
+        timezone = None
+    teams: list[tuple[str, TeamMapping]] = []
+    raw_teams = raw.get("teams", {})
+    if not isinstance(raw_teams, dict):
+        bad(Message("`teams` must be a table of [tool.sla.hubspot.teams.TEAM] tables"), "teams", after=header)
+        raw_teams = {}
+    for team, mapping in raw_teams.items():
+        here = f"[tool.sla.hubspot.teams.{team}]"
+        if not isinstance(mapping, dict):
+            bad(Message("`teams.{team}` must be a table with `team-id` and/or `user-ids`", team=team), team, after=header)
+            continue
+        for key in sorted(set(mapping) - _TEAM_KEYS):
+            bad(Message("unknown key `{key}` in {table}", key=key, table=here), key,
+                help=Message("keys: {keys}", keys=Listing(sorted(_TEAM_KEYS), limit=len(_TEAM_KEYS), quote=False)),
+                after=here)
+        team_id = mapping.get("team-id")
+        if team_id is not None and not (isinstance(team_id, str) and _HUBSPOT_ID.fullmatch(team_id)):
+            bad(Message("`team-id` of team `{team}` must be a HubSpot team id in quotes (digits), not {value!r}",
+                        team=team, value=team_id),
+                "team-id", help=Message('write it as a string: team-id = "4021"'), after=here)
+            team_id = None
+        users = mapping.get("user-ids", [])
+        if not isinstance(users, list) or not all(isinstance(u, str) and _HUBSPOT_ID.fullmatch(u) for u in users):
+            bad(Message("`user-ids` of team `{team}` must be a list of HubSpot user ids in quotes (digits)", team=team),
+                "user-ids", help=Message('write them as strings: user-ids = ["101", "102"]'), after=here)
+            users = [u for u in users if isinstance(u, str) and _HUBSPOT_ID.fullmatch(u)] if isinstance(users, list) else []
+        if team_id is None and not users:
+            bad(Message("team `{team}` names neither a `team-id` nor `user-ids`", team=team), team, after=here)
+            continue
+        teams.append((team, TeamMapping(team_id, tuple(dict.fromkeys(users)))))
+    return HubSpotSettings(custom_code, timezone, tuple(sorted(teams)), True)
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _resolve_code(text: str) -> str | None:

@@ -106,6 +106,7 @@ RULE_MODULES = (
     "sla_lang.targets",
     "sla_lang.fmt",
     "sla_lang.semdiff.revisions",
+    "sla_lang.history.rules",
 )
 
 

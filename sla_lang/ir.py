@@ -53,6 +53,14 @@ HUBSPOT_LIFECYCLE_STAGES = (
     "other",
 )
 DEADLINE_KINDS = ("respond", "decide")
+# what `rate STAGE.X met` can measure: the deadlines, the follow-up cadence, the hand-off deadline
+COMPLIANCE_KINDS = ("respond", "decide", "follow_up", "handoff")
+# outcomes an activity can be logged with (HubSpot's call dispositions, e-mail and meeting outcomes)
+ACTIVITY_OUTCOMES = {
+    "call": ("connected", "busy", "no_answer", "left_voicemail", "left_live_message", "wrong_number"),
+    "email": ("replied", "bounced"),
+    "meeting": ("completed", "no_show", "rescheduled", "canceled"),
+}
 RENEWALS = ("automatic", "after_review")
 COMPARATORS = ("==", "!=", ">=", "<=", ">", "<")
 
@@ -338,9 +346,14 @@ def measure_source(kpi: Kpi) -> str:
         text = f"rate {m.stage.name}.{m.deadline} met"
     elif isinstance(m, AverageMeasure):
         text = f"average {m.quantity.text} at {m.stage.name}"
+    elif isinstance(m, SumMeasure):
+        text = f"sum {m.quantity.text} at {m.stage.name}"
+    elif isinstance(m, OutcomeMeasure):
+        text = f"rate {m.activity} {m.outcome} at {m.stage.name}"
     else:  # DurationMeasure
         text = f"average time {m.source.name} -> {m.target.name}"
-    return text + (f" per {kpi.period.name}" if kpi.period is not None else "")
+    text += f" per {kpi.period.name}" if kpi.period is not None else ""
+    return text + (f" by {kpi.by.name}" if kpi.by is not None else "")
 
 
 def condition_refs(condition: Condition) -> list[Ref]:
@@ -735,7 +748,8 @@ class ConversionMeasure(Node):
 
 @node
 class ComplianceMeasure(Node):
-    """Share of `stage`'s `deadline` that were met."""
+    """Share of `stage`'s `deadline` that were met (`follow_up`: cadences completed; `handoff`:
+    the sender's hand-off deadline)."""
 
     stage: Name
     deadline: str
@@ -763,7 +777,30 @@ class DurationMeasure(Node):
     KIND: ClassVar[str] = "duration"
 
 
-Measure = Union[CountMeasure, ConversionMeasure, ComplianceMeasure, AverageMeasure, DurationMeasure]
+@node
+class SumMeasure(Node):
+    """Total of a quantity (a revenue figure …) over the leads entering `stage`."""
+
+    quantity: Ref
+    stage: Name
+    span: Span
+    KIND: ClassVar[str] = "sum"
+
+
+@node
+class OutcomeMeasure(Node):
+    """`rate call connected at mql`: of the activities of a kind logged while leads were in `stage`,
+    the share logged with `outcome`."""
+
+    activity: str
+    outcome: str
+    stage: Name
+    span: Span
+    KIND: ClassVar[str] = "outcome"
+
+
+Measure = Union[CountMeasure, ConversionMeasure, ComplianceMeasure, AverageMeasure, DurationMeasure, SumMeasure,
+                OutcomeMeasure]
 
 
 @node
@@ -799,6 +836,7 @@ class Kpi(Node):
     clause_id: str
     target_pending: bool = later(False)  # `target to be agreed`
     source: Text | None = later()  # the data source / measurement method
+    by: Name | None = later()  # `by owner` / `by PROPERTY`: one figure per value
 
 
 # ------------------------------------------------------------------ information, RACI, reviews

@@ -1150,12 +1150,14 @@ class Lowerer:
         settings = self._settings(items, block)
         self._require(settings, "measure", block, span, "measure count mql per month")
         measure_item = self._one(settings, "measure")
-        measure, period = measure_item if measure_item else (None, None)
+        measure, period, by = measure_item if measure_item else (None, None, None)
         target = self._one(settings, "target")
         pending = target == _TO_BE_AGREED
         if pending:
             target = None
         alert = self._one(settings, "alert")
+        if measure is None and measure_item is not None:
+            target = alert = None  # the measure was reported; nothing to check the values against
         if measure is not None:
             expected = _MEASURE_VALUE[type(measure)]
             for what, item in (("target", target), ("alert", alert)):
@@ -1179,14 +1181,30 @@ class Lowerer:
             clause_id=f"kpi.{kpi_id}",
             target_pending=pending,
             source=self._one(settings, "source"),
+            by=by,
         )
 
     def measure(self, meta, children):
-        measure, period_token = children
+        measure, period_token, *by = children
         period = self._name(period_token)
         if self._option(period, ir.PERIODS, Message('period')) is None:
             period = None
-        return _Item("measure", (measure, period), self._span(meta))
+        return _Item("measure", (measure, period, self._name(by[0]) if by else None), self._span(meta))
+
+    def sum_measure(self, meta, children):
+        ref, stage = children
+        return ir.SumMeasure(ref, self._name(stage), self._span(meta))
+
+    def outcome_measure(self, meta, children):
+        activity_token, outcome_token, stage = children
+        activity = self._option(self._name(activity_token), ir.ACTIVITY_OUTCOMES, Message("activity"))
+        if activity is None:
+            return None
+        outcome = self._option(self._name(outcome_token), ir.ACTIVITY_OUTCOMES[activity],
+                               Message("outcome of a {activity}", activity=activity))
+        if outcome is None:
+            return None
+        return ir.OutcomeMeasure(activity, outcome, self._name(stage), self._span(meta))
 
     def count_measure(self, meta, children):
         return ir.CountMeasure(self._name(children[0]), self._span(meta))
@@ -1196,8 +1214,11 @@ class Lowerer:
         return ir.ConversionMeasure(self._name(source), tuple(targets), self._span(meta))
 
     def compliance_measure(self, meta, children):
-        stage, kind = children
-        return ir.ComplianceMeasure(self._name(stage), str(kind), self._span(meta))
+        stage, kind_token = children
+        kind = self._option(self._name(kind_token), ir.COMPLIANCE_KINDS, Message("obligation to measure"))
+        if kind is None:
+            return None
+        return ir.ComplianceMeasure(self._name(stage), kind, self._span(meta))
 
     def average_measure(self, meta, children):
         ref, stage = children
@@ -1417,6 +1438,8 @@ _MEASURE_VALUE = {
     ir.ComplianceMeasure: ((ir.Percent,), Message("a percentage such as 95%"), "rate"),
     ir.AverageMeasure: ((ir.Number,), Message("a number"), "average"),
     ir.DurationMeasure: ((ir.Duration,), Message("a duration such as 48h"), "time"),
+    ir.SumMeasure: ((ir.Number,), Message("a number"), "sum"),
+    ir.OutcomeMeasure: ((ir.Percent,), Message("a percentage such as 30%"), "rate"),
 }
 
 
@@ -1551,6 +1574,9 @@ def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagno
     policy.extra["non_ascii_names"] = not source.text.isascii() and not _TEXTS_AND_COMMENTS.sub(
         "", source.text
     ).isascii()
+    # For the template-syntax check (SLA836): only a file holding a HubL delimiter somewhere needs
+    # its texts walked.
+    policy.extra["template_syntax"] = any(d in source.text for d in ("{{", "{%", "{#", "}}", "%}", "#}"))
     return policy, _check_limits(tree, policy, source) + lowerer.diagnostics
 
 

@@ -261,15 +261,15 @@ def test_target_diagnostics_follow_configuration_and_suppressions(tmp_path):
     src = tmp_path / "p.sla"
     src.write_text(policy, encoding="utf-8")
     noisy = run("build", str(src), "-t", "hubspot", "-o", str(tmp_path / "a"), "--isolated", "--color", "never")
-    assert noisy.exit_code == 0 and "SLA823" in noisy.output
-    (tmp_path / "pyproject.toml").write_text('[tool.sla]\nignore = ["SLA823"]\n', encoding="utf-8")
+    assert noisy.exit_code == 0 and "SLA822" in noisy.output
+    (tmp_path / "pyproject.toml").write_text('[tool.sla]\nignore = ["SLA822"]\n', encoding="utf-8")
     quiet = run("build", str(src), "-t", "hubspot", "-o", str(tmp_path / "b"), "--config",
                 str(tmp_path / "pyproject.toml"), "--color", "never")
-    assert quiet.exit_code == 0 and "SLA823" not in quiet.output
+    assert quiet.exit_code == 0 and "SLA822" not in quiet.output
     # a suppression of a target code is not "unused" when only the checks ran
-    line = next(i for i, l in enumerate(policy.splitlines()) if "decide within 5bd" in l)
+    line = next(i for i, l in enumerate(policy.splitlines()) if "escalate to sales_managers after 5bd" in l)
     lines = policy.splitlines()
-    lines[line] += "  # sla: ignore[SLA823]"
+    lines[line] += "  # sla: ignore[SLA822]"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert run("check", str(src), "--isolated").exit_code == 0
 

@@ -96,3 +96,52 @@ def test_strict_turns_warnings_into_errors():
     assert (d.code, d.severity) == ("SLA009", Severity.WARNING)
     (d,) = compile_text(text, config=NAMES_ONLY, strict=True).diagnostics
     assert d.severity is Severity.ERROR
+
+
+def test_hubspot_portal_mapping_is_read(tmp_path):
+    config, diagnostics = load_config(write(tmp_path, '''
+[tool.sla.hubspot]
+custom-code = false
+timezone = "Asia/Tokyo"
+
+[tool.sla.hubspot.teams.sales]
+team-id = "4021"
+user-ids = ["101", "102", "101"]
+
+[tool.sla.hubspot.teams.managers]
+user-ids = ["7"]
+'''))
+    assert diagnostics == []
+    hubspot = config.hubspot
+    assert (hubspot.custom_code, hubspot.timezone, hubspot.configured) == (False, "Asia/Tokyo", True)
+    assert hubspot.team("sales").team_id == "4021" and hubspot.team("sales").user_ids == ("101", "102")
+    assert hubspot.team("managers").team_id is None and hubspot.team("nobody") is None
+    assert Config().hubspot.custom_code is True  # the default: exact deadlines
+
+
+def test_hubspot_portal_mapping_problems_are_sla007_at_their_line(tmp_path):
+    _, diagnostics = load_config(write(tmp_path, '''
+[tool.sla.hubspot]
+custom-code = "yes"
+timezone = "Mars/Olympus"
+colour = 1
+
+[tool.sla.hubspot.teams.sales]
+team-id = 4021
+user-ids = ["101", "abc"]
+
+[tool.sla.hubspot.teams.ops]
+user-ids = ["7"]
+junk = 2
+
+[tool.sla.hubspot.teams.empty]
+'''))
+    assert sorted((d.code, d.span.line, d.message) for d in diagnostics) == sorted([
+        ("SLA007", 7, "`custom-code` must be true or false"),
+        ("SLA007", 8, '`timezone` must be an IANA time zone name such as "Asia/Tokyo", not \'Mars/Olympus\''),
+        ("SLA007", 9, "unknown key `colour` in [tool.sla.hubspot]"),
+        ("SLA007", 12, "`team-id` of team `sales` must be a HubSpot team id in quotes (digits), not 4021"),
+        ("SLA007", 13, "`user-ids` of team `sales` must be a list of HubSpot user ids in quotes (digits)"),
+        ("SLA007", 17, "unknown key `junk` in [tool.sla.hubspot.teams.ops]"),
+        ("SLA007", 19, "team `empty` names neither a `team-id` nor `user-ids`"),
+    ])

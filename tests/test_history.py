@@ -80,6 +80,8 @@ def test_report_straight_from_an_export():
     result = CliRunner().invoke(cli, ["report", str(POLICY), "--from", "csv", "--csv", str(HERE / "export.csv"),
                                       "--period", "2026-11", "--format", "json", "--isolated"])
     doc = json.loads(result.stdout)
+    assert doc["history"]["import_left_out"]["Industry: a current value without a date, and conditions read it"] == 1
+    assert sum(doc["history"]["import_left_out"].values()) == 6
     mql = next(c for c in doc["compliance"] if c["clause"] == "mql.respond")
     # 101: call 1 h after MQL (met); 102: email 30 h after MQL (breached); 104: meeting 5 h after (met)
     assert (mql["met"], mql["breached"]) == (2, 1)

@@ -71,7 +71,7 @@ SMALL_V2 = (SMALL.replace("respond within 24h", "respond within 20h")
             .replace('stage done "Done"', 'stage done "Won"')
             .replace('  -> lost "Timed out" after 30d\n', "")
             .replace('stage lost "Lost" {\n  owner marketing\n  terminal\n  hubspot other\n}\n', ""))
-SMALL_KEYS = {"lead.entry", "lead.to.lost", "lead.to.mql", "mql.respond", "mql.to.done"}
+SMALL_KEYS = {"lead.entry", "lead.to.lost", "lead.to.mql", "mql.respond", "mql.to.done", "mql.to.done.arm"}
 
 
 @pytest.fixture
@@ -103,6 +103,11 @@ def build(tmp_path: Path, text: str | Path, name: str = "small") -> Path:
     result = CliRunner().invoke(cli, ["build", str(source), "--target", "hubspot", "-o", str(out), "--isolated"])
     assert result.exit_code == 0, result.output
     return out
+
+
+def property_count(folder: Path) -> int:
+    """Custom properties a build creates (the group not counted)."""
+    return len(list((folder / "properties").glob("*.json"))) - 1
 
 
 def seed_hubspot_properties(fake: FakeHubSpot, *folders: Path) -> None:
@@ -173,7 +178,8 @@ def test_plan_reads_only_and_lists_what_apply_would_create(hubspot, tmp_path, sl
     assert "  present    HubSpot property  lifecyclestage" in lines
     assert "  create     workflow          SLA lead.to.mql: Lead → MQL" in lines
     required = len(json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["existingProperties"])
-    assert (f"Plan: 10 to create, 0 to update, 0 to retire, {required} unchanged, 0 changed by hand, 0 blocking."
+    created = 1 + property_count(folder) + len(SMALL_KEYS)  # the group, the properties, the workflows
+    assert (f"Plan: {created} to create, 0 to update, 0 to retire, {required} unchanged, 0 changed by hand, 0 blocking."
             in lines)
     assert any(line.startswith("Manual steps that remain (") for line in lines)
     assert deploy(hubspot, folder, "--detailed-exitcode").exit_code == 2
@@ -203,7 +209,7 @@ def test_plan_as_json_and_as_a_pull_request_comment(hubspot, tmp_path, sleeps):
     data = json.loads(deploy(hubspot, folder, "--format", "json").stdout)
     assert data["format"] == "sla-lang-deploy-plan/1" and data["pending"] is True
     assert data["policy"]["id"] == "small"
-    assert data["summary"]["create"] == len(SMALL_KEYS) + 5  # workflows, 4 properties and the group
+    assert data["summary"]["create"] == len(SMALL_KEYS) + property_count(folder) + 1  # workflows, properties, group
     assert {i["key"] for i in data["items"] if i["kind"] == "workflow"} == SMALL_KEYS
     assert data["portal"]["timeZone"] == "Asia/Tokyo"
     markdown = deploy(hubspot, folder, "--format", "markdown").stdout
@@ -228,8 +234,9 @@ def test_apply_creates_everything_once_and_a_second_run_has_nothing_to_do(hubspo
     assert result.exit_code == 0, result.stdout + result.stderr
     writes = hubspot.writes()
     assert writes[0] == ("POST", "/crm/v3/properties/contacts/groups")
-    assert [p for m, p in writes[1:5]] == ["/crm/v3/properties/contacts"] * 4  # properties before workflows
-    assert [p for m, p in writes[5:]] == ["/automation/v4/flows"] * len(SMALL_KEYS)
+    properties = property_count(folder)
+    assert [p for m, p in writes[1:1 + properties]] == ["/crm/v3/properties/contacts"] * properties  # before workflows
+    assert [p for m, p in writes[1 + properties:]] == ["/automation/v4/flows"] * len(SMALL_KEYS)
     assert_in_step(hubspot, folder)
     assert all(not f["isEnabled"] for key in ours(hubspot).values() for f in key)
     assert hubspot.flows[foreign["id"]] == before["flows"][foreign["id"]]
@@ -684,7 +691,7 @@ def test_a_run_killed_between_two_requests_is_completed_by_the_next_without_dupl
     rerun = deploy(hubspot, folder, "--apply")
     assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
     assert_in_step(hubspot, folder)
-    total = 1 + 4 + len(SMALL_KEYS)
+    total = 1 + property_count(folder) + len(SMALL_KEYS)
     # every object was written once; a request killed before it was carried out is sent again
     assert len(hubspot.writes()) == total + (kill == "kill-before")
 

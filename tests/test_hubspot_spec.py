@@ -27,15 +27,6 @@ HUBSPOT_FIXTURES = sorted((FIXTURES / "hubspot").glob("*.sla"))
 ALL_POLICIES = POLICIES + VALID + HUBSPOT_FIXTURES
 IDS = [rel(p) for p in ALL_POLICIES]
 
-# Fields the generator sends today that `ApiFlowCreateRequest` does not declare. Each is a
-# strict xfail below: when the generator stops sending it the tests pass unexpectedly and
-# fail, and the mark must go.
-KNOWN_UNDECLARED = pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: `nextAvailableActionId` is a response field (ApiFlow), not part of ApiFlowCreateRequest",
-)
-
-
 @cache
 def hubspot_files(path: Path) -> dict[str, object]:
     result = compile_path(path, shown_as=rel(path))
@@ -140,7 +131,7 @@ def test_flow_bodies_match_api_flow_create_request(path):
     assert {name: p for name, p in problems.items() if p} == {}
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=KNOWN_UNDECLARED) for p in ALL_POLICIES], ids=IDS)
+@pytest.mark.parametrize("path", ALL_POLICIES, ids=IDS)
 def test_flow_bodies_send_only_declared_fields(path):
     found = {name: undeclared_fields(AUTOMATION_V4, "ApiFlowCreateRequest", body) for name, body in flows(path).items()}
     assert {name: f for name, f in found.items() if f} == {}

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from sla_lang import ir
 from sla_lang.compile import compile_path, compile_text
+from sla_lang.config import HubSpotSettings
 from sla_lang.diagnostics import Severity
 from sla_lang.irjson import fingerprint
 from sla_lang.source import Span
@@ -203,17 +204,21 @@ def test_qualification_flow_enrols_by_list_and_hands_over(outputs):
             for f in group["filters"]] == [
         ("sla_stage", "IS_ANY_OF", ["lead"]),
         ("hubspotscore", "IS_GREATER_THAN_OR_EQUAL_TO", 50),
+        ("sla_lead_to_mql_armed", "IS_EQUAL_TO", True),  # leads come back from the subscriber stage
     ]
-    assert action_types(flow) == [
-        "0-5:lifecyclestage=marketingqualifiedlead", "0-5:sla_stage=mql", "0-5:sla_stage_entered_at",
-        "0-8:", "0-3:TODO",
-    ]
-    email, task = flow["actions"][3]["fields"], flow["actions"][4]["fields"]
+    # the MQL's exits are disarmed (a re-qualified lead must decide afresh), then the start time is
+    # set before the SLA stage, which deadline workflows enrol on
+    types = action_types(flow)
+    assert types[-5:] == ["0-5:lifecyclestage=marketingqualifiedlead", "0-5:sla_stage_entered_at", "0-5:sla_stage=mql",
+                          "0-8:", "0-3:TODO"]
+    assert all(t.endswith("_armed=false") for t in types[:-5])
+    email, task = flow["actions"][-2]["fields"], flow["actions"][-1]["fields"]
     assert email["owner_properties"] == ["hubspot_owner_id"]
     assert "{{ enrolled_object.hubspotscore }}" in email["body"]  # `include lead_score`
     assert "{{ enrolled_object.hs_analytics_source }}" in email["body"]  # `include lead_source`
     assert task["due_time"] == {"delta": 1, "timeUnit": "DAYS", "daysOfWeek": [
-        "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]}  # 24h
+        "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"],
+        "timeZoneStrategy": {"type": "STATIC_TIME_ZONE", "timeZoneId": "Asia/Tokyo"}}  # 24h, in the calendar's zone
     assert task["owner_assignment"]["value"]["propertyName"] == "hubspot_owner_id"
 
 
@@ -221,57 +226,84 @@ def test_business_day_task_due_dates_count_the_calendar_working_days(outputs):
     flow = outputs("smarketing_ja.sla")["workflows/lead.to.mql.json"]
     (task,) = [a["fields"] for a in flow["actions"] if a.get("actionTypeId") == "0-3"]
     assert task["due_time"] == {"delta": 1, "timeUnit": "DAYS",
-                                "daysOfWeek": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]}
+                                "daysOfWeek": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"],
+                                "timeZoneStrategy": {"type": "STATIC_TIME_ZONE", "timeZoneId": "Asia/Tokyo"}}
 
 
-def test_recycle_clears_lifecycle_before_setting_it_back_clears_owner_and_records_the_date(outputs):
+def test_recycle_disarms_clears_lifecycle_before_setting_it_back_and_records_the_date(outputs):
     flow = outputs("hubspot_scoring.sla")["workflows/mql.to.nurture.json"]
     types = action_types(flow)
     assert types[:2] == ["LIST_BRANCH", "0-3:TODO"]  # recycle reason missing → task for the owner
     assert types[2:] == [
-        "0-5:lifecyclestage=", "0-5:lifecyclestage=lead", "0-5:sla_stage=nurture", "0-5:sla_stage_entered_at",
-        "0-5:hubspot_owner_id=", "0-5:sla_recycled_at", "0-5:sla_recycled_from=mql",
-        "0-5:buying_intent=", "0-5:deal_created=", "0-5:deal_outcome=",
-    ]
+        "0-5:sla_nurture_to_mql_armed=false",  # re-qualifying needs the score to become true again
+        "CUSTOM_CODE",  # clears the lifecycle stage through the CRM API (HubSpot's documented way)
+        "0-5:lifecyclestage=lead", "0-5:sla_stage_entered_at", "0-5:sla_stage=nurture",
+        "0-5:sla_recycled_at", "0-5:sla_recycled_from=mql",
+    ]  # the owner is kept (no portal mapping to rotate marketing's users in: SLA822), no data is cleared
+    assert "CLEAR = ('lifecyclestage',)" in flow["actions"][3]["sourceCode"]
     branch = flow["actions"][0]
     assert branch["listBranches"][0]["filterBranch"]["filterBranches"][0]["filters"][0]["property"] == "recycle_reason"
-    # both paths of the branch continue with clearing the lifecycle stage
-    assert branch["listBranches"][0]["connection"]["nextActionId"] == "3"
-    assert flow["actions"][1]["connection"]["nextActionId"] == "3"
+    # both paths of the branch continue at action 3: the task's STANDARD edge, the branch's GOTO
+    assert branch["listBranches"][0]["connection"] == {"edgeType": "GOTO", "nextActionId": "3"}
+    assert flow["actions"][1]["connection"] == {"edgeType": "STANDARD", "nextActionId": "3"}
     assert "cleared before it is set to lead" in flow["description"]
 
 
 def test_forward_moves_do_not_clear_the_lifecycle_stage(outputs):
     flow = outputs("hubspot_scoring.sla")["workflows/sql.to.opportunity.json"]
-    assert action_types(flow)[:1] == ["0-5:lifecyclestage=opportunity"]
+    types = [t for t in action_types(flow) if not t.endswith("_armed=false")]
+    assert types[:1] == ["0-5:lifecyclestage=opportunity"] and "CUSTOM_CODE" not in types
 
 
 def test_same_lifecycle_stage_sets_only_the_sla_stage(outputs):
     flow = outputs("inside_sales_sal.sla")["workflows/mql.to.sal.json"]  # both marketingqualifiedlead
-    assert action_types(flow) == ["0-5:sla_stage=sal", "0-5:sla_stage_entered_at"]
+    assert action_types(flow)[-2:] == ["0-5:sla_stage_entered_at", "0-5:sla_stage=sal"]
+    assert all(t.endswith("_armed=false") for t in action_types(flow)[:-2])
     filters = flow["enrollmentCriteria"]["listFilterBranch"]["filterBranches"][0]["filters"]
     assert filters[1]["operation"] == {"operationType": "BOOL", "operator": "IS_EQUAL_TO", "value": True,
                                        "includeObjectsWithNoValueSet": False}
 
 
-def test_deadline_monitor_warns_at_the_slo_first_then_breaches_then_escalates(outputs):
+def test_deadline_monitor_computes_the_moments_then_warns_at_the_slo_first_then_breaches(outputs):
     flow = outputs("hubspot_scoring.sla")["workflows/mql.respond.json"]
-    assert action_types(flow) == [
-        "0-5:sla_mql_respond_slo_missed=false", "0-5:sla_mql_respond_breached=false",
-        "0-5:sla_mql_respond_escalated=false",
-        "0-1:HOURS", "LIST_BRANCH", "0-5:sla_mql_respond_slo_missed=true", "0-9:",
-        "0-1:HOURS", "LIST_BRANCH", "0-5:sla_mql_respond_breached=true", "0-8:",
-        "0-5:sla_mql_respond_escalated=true", "0-9:",
-    ]
+    types = action_types(flow)
+    assert types[:5] == ["0-5:sla_mql_respond_slo_missed=false", "0-5:sla_mql_respond_breached=false",
+                         "0-5:sla_mql_respond_escalated=false", "CUSTOM_CODE", "STATIC_BRANCH"]
+    code, decided = flow["actions"][3], flow["actions"][4]
+    assert code["inputFields"] == [
+        {"name": "entered_at", "value": {"type": "OBJECT_PROPERTY", "propertyName": "sla_stage_entered_at"}},
+        {"name": "now", "value": {"type": "TIMESTAMP", "timestampType": "EXECUTION_TIME"}}]
+    assert code["secretNames"] == ["SLA_LANG_HUBSPOT_TOKEN"] and code["runtime"] == "PYTHON39"
+    assert code["outputFields"] == [{"name": "result", "type": "ENUMERATION", "options": ["written", "passed", "failed"]}]
+    assert decided["inputValue"] == {"type": "FIELD_DATA", "actionId": "4", "dataKey": "result"}
+    written, passed = decided["staticBranches"]
+    # every moment already behind the action: the same path, whose waits then end at once
+    assert passed["branchValue"] == "passed" and passed["connection"] == {
+        "edgeType": "GOTO", "nextActionId": written["connection"]["nextActionId"]}
+    exact_start, fallback_start = written["connection"]["nextActionId"], decided["defaultBranch"]["nextActionId"]
+    by_id = {a["actionId"]: a for a in flow["actions"]}
+    # written: wait until each computed moment (SLO, then SLA and the escalation at the same moment)
+    exact = types[int(exact_start) - 1:int(fallback_start) - 1]
+    assert exact == ["0-35:DAYS", "LIST_BRANCH", "0-5:sla_mql_respond_slo_missed=true", "0-9:",
+                     "0-35:DAYS", "LIST_BRANCH", "0-5:sla_mql_respond_breached=true", "0-8:",
+                     "0-5:sla_mql_respond_escalated=true"]
+    assert [by_id[str(int(exact_start) + i)]["fields"]["date"]["propertyName"] for i in (0, 4)] == [
+        "sla_mql_respond_slo_at", "sla_mql_respond_due_at"]
+    # not written: fixed waits of 12 h each (calendar hours: exact too)
+    assert types[int(fallback_start) - 1:][:2] == ["0-1:HOURS", "LIST_BRANCH"]
     assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["12", "12"]
-    check = flow["actions"][4]
-    met = check["listBranches"][0]
+    check = by_id[str(int(exact_start) + 1)]
+    late, before, met = check["listBranches"]
+    assert late["connection"]["edgeType"] == "GOTO"  # contacted only after the moment: late
+    assert before["connection"]["edgeType"] == "GOTO"  # last contact before the lead entered: none since
     assert "connection" not in met  # done in time: the flow ends
-    assert "defaultBranch" in check  # not done: continue
-    (condition,) = met["filterBranch"]["filterBranches"][0]["filters"]
+    assert check["defaultBranch"]["edgeType"] == "STANDARD"  # never contacted: continue
+    (condition,) = before["filterBranch"]["filterBranches"][0]["filters"]
     assert condition == {"filterType": "PROPERTY", "property": "notes_last_contacted", "operation": {
-        "operationType": "COMPARATIVE_DATE", "operator": "IS_AFTER",
+        "operationType": "COMPARATIVE_DATE", "operator": "IS_BEFORE",
         "comparisonPropertyName": "sla_stage_entered_at", "includeObjectsWithNoValueSet": False}}
+    (known,) = met["filterBranch"]["filterBranches"][0]["filters"]
+    assert known["operation"]["operator"] == "IS_KNOWN"  # a contact at the very moment of entry counts
     assert flow["enrollmentCriteria"]["unEnrollObjectsNotMeetingCriteria"] is True
     assert set(flow["enrollmentCriteria"]) >= {"shouldReEnroll", "reEnrollmentTriggersFilterBranches"}
 
@@ -286,14 +318,35 @@ def test_decide_monitor_checks_that_the_lead_left_the_stage(outputs):
     assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["90"]
 
 
-def test_business_day_deadlines_wait_the_longest_ordinary_week_length(outputs):
-    flow = outputs("hubspot_scoring.sla")["workflows/mql.decide.json"]  # decide within 5bd, Mon–Fri 9–18
+def test_without_custom_code_business_deadlines_wait_the_shortest_length_and_say_how_early(in_repo):
+    """decide within 5bd, Mon–Fri 9–18: at least 4 days 9 hours (Monday 09:00 → Friday 18:00);
+    a check then never comes after the deadline. The manifest gives the exact bound, holidays of
+    the two listed years included (Golden Week, New Year)."""
+    result = build(compiled(POLICY_FILES["hubspot_scoring.sla"]),
+                   BuildOptions(hubspot=HubSpotSettings(custom_code=False)))
+    files = as_json(result.files)
+    flow = files["workflows/mql.decide.json"]
     delays = [(a["fields"]["delta"], a["fields"]["time_unit"]) for a in flow["actions"] if a.get("actionTypeId") == "0-1"]
-    assert delays == [("7", "DAYS")]
+    assert delays == [("105", "HOURS")]
+    assert not any(a["type"] == "CUSTOM_CODE" for f in flows_of(files).values() for a in f["actions"])
+    (timer,) = [t for t in files["manifest.json"]["timers"] if t["clause"] == "mql.decide" and t["event"] == "breach"]
+    assert timer["timing"] == "wall-clock"
+    assert timer["conservative"]["waitMinutes"] == 105 * 60
+    assert timer["conservative"]["offsetMinutes"]["latest"] == 0 and timer["conservative"]["offsetMinutes"]["earliest"] < -3 * 1440
+    notes = [d.message for d in result.diagnostics if d.code == "SLA823" and d.message.startswith("`5bd`")]
+    assert notes and all("never after it" in n for n in notes)
+    assert "SLA838" not in {d.code for d in result.diagnostics}
 
 
-def test_monitor_flows_run_in_the_calendar_s_business_hours_and_skip_holidays(outputs):
-    flow = outputs("inside_sales_sal.sla")["workflows/mql.respond.json"]
+def test_monitor_flows_flag_at_the_moment_and_follow_ups_run_in_business_hours(outputs, in_repo):
+    files = outputs("inside_sales_sal.sla")
+    assert files["workflows/mql.respond.json"]["timeWindows"] == []  # a breach is flagged when it happens
+    # with custom code the follow-up moments are computed in business time: no window needed
+    assert files["workflows/sal.follow_up.json"]["timeWindows"] == []
+    # without it, follow-ups wait calendar days and run only in working hours
+    files = as_json(build(compiled(POLICY_FILES["inside_sales_sal.sla"]),
+                          BuildOptions(hubspot=HubSpotSettings(custom_code=False))).files)
+    flow = files["workflows/sal.follow_up.json"]
     assert [w["day"] for w in flow["timeWindows"]] == ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]
     assert flow["timeWindows"][0]["startTime"] == {"hour": 9, "minute": 0}
     assert flow["timeWindows"][0]["endTime"] == {"hour": 18, "minute": 0}
@@ -305,25 +358,30 @@ def test_monitor_flows_run_in_the_calendar_s_business_hours_and_skip_holidays(ou
                              "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER"].index(d["month"]),
                              d["dayOfMonth"]))
     # state changes are immediate: transition workflows have no window
-    assert outputs("inside_sales_sal.sla")["workflows/lead.to.mql.json"]["timeWindows"] == []
+    assert files["workflows/lead.to.mql.json"]["timeWindows"] == []
 
 
 def test_follow_up_cadence_creates_a_task_at_each_offset(outputs):
-    flow = outputs("hubspot_scoring.sla")["workflows/mql.follow_up.json"]  # 0d, 3d, 7d via call, email
-    assert action_types(flow) == [
-        "0-5:sla_mql_follow_up_attempt=1", "0-3:CALL",
-        "0-1:DAYS", "0-5:sla_mql_follow_up_attempt=2", "0-3:CALL",
-        "0-1:DAYS", "0-5:sla_mql_follow_up_attempt=3", "0-3:CALL",
-    ]
-    assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["3", "4"]
+    flow = outputs("hubspot_scoring.sla")["workflows/mql.follow_up.json"]  # 0d, 3d, 5bd via call, email
+    types = action_types(flow)
+    assert types[:2] == ["CUSTOM_CODE", "STATIC_BRANCH"]
+    code = flow["actions"][0]["sourceCode"]
+    assert "('sla_mql_follow_up_3_at', 'working', 2700)" in code and "('sla_mql_follow_up_2_at', 'clock', 4320)" in code
+    steps = ["0-5:sla_mql_follow_up_attempt=1", "0-3:CALL", "0-5:sla_mql_follow_up_attempt=2", "0-3:CALL",
+             "0-5:sla_mql_follow_up_attempt=3", "0-3:CALL"]
+    assert [t for t in types[2:] if not t.startswith(("0-35", "0-1:"))] == steps * 2  # exact path, then the fallback
+    assert [(a["fields"]["delta"], a["fields"]["time_unit"]) for a in flow["actions"]
+            if a.get("actionTypeId") == "0-1"] == [("3", "DAYS"), ("33", "HOURS")]  # 3d; 5bd: at least 4d9h
 
 
 def test_timeout_transition_waits_then_checks_the_lead_is_still_there(outputs):
     flow = outputs("hubspot_scoring.sla")["workflows/lead.to.archived.json"]
-    assert action_types(flow)[:2] == ["0-1:DAYS", "LIST_BRANCH"]
-    branch = flow["actions"][1]
-    assert "defaultBranch" not in branch  # moved on: the flow ends (HubSpot rejects an empty default)
-    assert branch["listBranches"][0]["connection"]["nextActionId"] == "3"
+    assert action_types(flow)[:5] == ["CUSTOM_CODE", "STATIC_BRANCH", "0-35:DAYS", "LIST_BRANCH", "0-1:DAYS"]
+    exact, fallback = flow["actions"][3], flow["actions"][5]
+    assert "defaultBranch" not in exact and "defaultBranch" not in fallback  # moved on: the flow ends
+    # both checks continue with the move: one STANDARD edge, one GOTO into the same action
+    assert exact["listBranches"][0]["connection"] == {"edgeType": "STANDARD", "nextActionId": "7"}
+    assert fallback["listBranches"][0]["connection"] == {"edgeType": "GOTO", "nextActionId": "7"}
 
 
 def test_priorities_become_ordered_branches(outputs):
@@ -475,10 +533,28 @@ def test_hubspot_fixture_reports_its_expectations(path, in_repo):
     assert path.name.split("_")[0] in codes
     result = compile_path(path, shown_as=rel(path))
     assert result.ok, [d.message for d in result.errors]
-    diagnostics = build(result.policy, BuildOptions()).diagnostics
+    diagnostics = build(result.policy, BuildOptions(hubspot=fixture_settings(path))).diagnostics
     got = sorted((d.code, d.span.line, d.span.column) for d in diagnostics
                  if d.code in codes or d.severity is Severity.ERROR)
     assert got == sorted(expected)
+
+
+def fixture_settings(path: Path) -> HubSpotSettings:
+    """`# config: …` lines of a fixture: the [tool.sla.hubspot] table it is built with."""
+    import tempfile
+
+    from sla_lang.config import load_config
+
+    lines = [line[len("# config: "):] for line in path.read_text(encoding="utf-8").splitlines()
+             if line.startswith("# config: ")]
+    if not lines:
+        return HubSpotSettings()
+    with tempfile.TemporaryDirectory() as folder:
+        pyproject = Path(folder) / "pyproject.toml"
+        pyproject.write_text("[tool.sla]\n[tool.sla.hubspot]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        config, problems = load_config(pyproject)
+    assert problems == []
+    return config.hubspot
 
 
 def test_every_hubspot_rule_has_a_fixture_or_a_test():
@@ -486,14 +562,15 @@ def test_every_hubspot_rule_has_a_fixture_or_a_test():
 
     fixtures = {p.name.split("_")[0] for p in HUBSPOT_FIXTURES}
     ours = [r.code for r in all_rules() if "SLA820" <= r.code <= "SLA849"]
-    assert ours and set(ours) - fixtures == {"SLA820"}  # SLA820: test_invalid_output_is_an_internal_error
+    # SLA820: test_invalid_output_is_an_internal_error; SLA836 is a check (tests/fixtures/invalid/)
+    assert ours and set(ours) - fixtures == {"SLA820", "SLA836"}
 
 
 def test_severities_follow_the_rule_inherent_limits_are_info_lossy_mappings_warn():
     from sla_lang.diagnostics import find_rule
 
-    info = {"SLA824", "SLA830", "SLA833", "SLA834", "SLA835"}
-    for code in (f"SLA{n}" for n in range(821, 836)):
+    info = {"SLA824", "SLA830", "SLA833", "SLA834", "SLA835", "SLA838"}
+    for code in (f"SLA{n}" for n in range(821, 841)):
         assert find_rule(code).severity is (Severity.INFO if code in info else Severity.WARNING), code
     assert find_rule("SLA820").severity is Severity.ERROR
 
@@ -506,7 +583,7 @@ def test_invalid_output_is_an_internal_error(monkeypatch, in_repo):
     def broken(self):
         body = original(self)
         if self.kind == "monitor":
-            body["nextAvailableActionId"] = "99"
+            body["nextAvailableActionId"] = "99"  # a response field
             body["actions"][0]["connection"]["nextActionId"] = "42"
         return body
 
@@ -515,7 +592,7 @@ def test_invalid_output_is_an_internal_error(monkeypatch, in_repo):
     assert result.failed and result.files == {}
     (error,) = [d for d in result.diagnostics if d.severity is Severity.ERROR]
     assert error.code == "SLA820"
-    assert "workflows/mql.decide.json: $.nextAvailableActionId: is '99', expected '9'" in error.message
+    assert "workflows/mql.decide.json: $.nextAvailableActionId: not a field sla-lang sends" in error.message
     assert "workflows/mql.decide.json: $.actions[0].connection.nextActionId: '42' is not an action" in error.message
 
 
@@ -528,9 +605,8 @@ def test_schema_errors_name_the_json_path():
     assert any(e.startswith("$.name:") for e in schema_errors("property", property_body))
 
 
-def _flow(actions, start="1", next_id=None):
-    ids = [int(a["actionId"]) for a in actions]
-    return {"startActionId": start, "nextAvailableActionId": next_id or str(max(ids) + 1), "actions": actions}
+def _flow(actions, start="1"):
+    return {"startActionId": start, "actions": actions}
 
 
 def _single(action_id, next_id=None, edge="STANDARD"):
@@ -548,8 +624,17 @@ def test_graph_check_finds_dangling_unreachable_cyclic_and_miscounted_actions():
         "$.actions[1]: action '2' cannot be reached from startActionId"]
     assert graph_errors(_flow([_single("1", "2"), _single("2", "1")])) == ["$.actions[1].connection: closes a cycle"]
     assert graph_errors(_flow([_single("1", "2"), _single("2", "1", edge="GOTO")])) == []  # an explicit loop
-    assert graph_errors(_flow([_single("1")], next_id="5")) == [
-        "$.nextAvailableActionId: is '5', expected '2' (largest action id + 1)"]
+    assert graph_errors({**_flow([_single("1")]), "nextAvailableActionId": "2"}) == [
+        "$.nextAvailableActionId: a response field (ApiContactFlow), not part of the create request"]
+    # a join: the second way into an action must be a GOTO (HubSpot's documented edge for it)
+    join = {"actionId": "1", "type": "LIST_BRANCH", "listBranches": [{"connection": {"edgeType": "STANDARD",
+                                                                                     "nextActionId": "3"}}],
+            "defaultBranch": {"edgeType": "STANDARD", "nextActionId": "2"}}
+    assert graph_errors(_flow([join, _single("2", "3"), _single("3")])) == [
+        ("$.actions[1].connection: a second STANDARD edge into action '3' (the first is "
+         "$.actions[0].listBranches[0].connection); a join must be a GOTO")]
+    join["listBranches"][0]["connection"]["edgeType"] = "GOTO"
+    assert graph_errors(_flow([join, _single("2", "3"), _single("3")])) == []
     branch = {"actionId": "1", "type": "LIST_BRANCH", "listBranches": [], "defaultBranch": {"edgeType": "STANDARD"}}
     assert graph_errors(_flow([branch])) == ["$.actions[0].defaultBranch: has no nextActionId (HubSpot rejects it)"]
 
@@ -708,3 +793,51 @@ def test_odd_but_valid_policies_build_without_internal_errors(body):
 
 def entry_clauses(files, name):
     return next(w["clauses"] for w in files["manifest.json"]["workflows"] if w["file"] == name)
+
+
+# ------------------------------------------------------------------ serialisation
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_fast_serialisation_writes_exactly_the_project_style(value):
+    """orjson (when installed) must write the bytes Python's json module would: the indented
+    style of irjson.dumps, and the compact sorted form the content hash is taken of."""
+    import builtins
+    import json as stdlib_json
+
+    from sla_lang.irjson import dumps as irjson_dumps
+    from sla_lang.targets.hubspot import bundle
+
+    fast, canonical = bundle.dumps(value), bundle._canonical(value)
+    assert fast == irjson_dumps(value).encode("utf-8")
+    assert canonical == stdlib_json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    real_import = builtins.__import__
+
+    def without_orjson(name, *args, **kwargs):
+        if name == "orjson":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    builtins.__import__ = without_orjson
+    try:
+        assert bundle.dumps(value) == fast and bundle._canonical(value) == canonical
+    finally:
+        builtins.__import__ = real_import
+
+
+def test_a_workflow_file_is_one_line_per_field_and_action_and_parses_back(outputs, in_repo):
+    from sla_lang.targets.hubspot.bundle import dumps_flow
+
+    raw = built(POLICY_FILES["hubspot_scoring.sla"]).files["workflows/mql.respond.json"]
+    body = json.loads(raw)
+    assert dumps_flow(body) == raw
+    lines = raw.decode("utf-8").splitlines()
+    assert lines[0] == "{" and lines[-1] == "}" and len(lines) == len(body) + 2 + len(body["actions"]) + 1

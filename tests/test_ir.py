@@ -89,6 +89,14 @@ def test_every_construct_lowers_as_written(in_repo):
     assert (rates.every.every, rates.every.unit, rates.within) == (2, "week", None)
     assert (monthly.every.unit, monthly.within.text, monthly.anchor) == ("month", "5bd", None)
     assert (accepted.anchor.event, accepted.anchor.stage.name) == ("entering", "mql")
+    follow_ups, handoffs, total, connects = (policy.kpi_by_id[k] for k in ("follow_ups", "handoffs", "employees_total",
+                                                                             "connects"))
+    assert (follow_ups.measure.deadline, follow_ups.by.name) == ("follow_up", "owner")
+    assert (handoffs.measure.deadline, handoffs.by.name) == ("handoff", "industry")
+    assert isinstance(total.measure, ir.SumMeasure) and total.measure.quantity.text == "employees"
+    assert (connects.measure.activity, connects.measure.outcome, connects.measure.stage.name) == ("call", "connected", "mql")
+    assert ir.measure_source(follow_ups) == "rate mql.follow_up met per month by owner"
+    assert ir.measure_source(connects) == "rate call connected at mql per week"
     assert policy.reviews[0].cadence == ir.Cadence(1, "week", policy.reviews[0].cadence.span)
     assert (policy.reviews[1].cadence.every, policy.reviews[1].cadence.unit) == (6, "month")
     assert [c.clause_id for c in policy.cancellations] == ["cancellation.1", "cancellation.2"]

@@ -207,3 +207,91 @@ def test_information_reports_and_anchors_in_checks_and_document():
     change = kinds(DUTIES, DUTIES.replace('"Win rates of handed-over leads" every week',
                                           '"Win rates of handed-over leads" every month'))
     assert change["information.every"] == [("sales", "looser")]
+
+
+# ------------------------------------------------------------------ 19.5, 19.6, 19.7 KPIs
+
+KPIS = HEADER + '''
+property source "Source" enum ["web" "Web", "event" "Event"]
+property amount "Deal amount" number
+property won "Won" bool
+stage mql "MQL" {
+  owner sales
+  entry
+  respond within 24h
+  follow up 2 times at 0d, 2d via call
+  -> customer when won
+}
+stage customer "Customer" {
+  owner sales
+  terminal
+}
+kpi by_source "Won by source" {
+  measure rate mql -> customer per month by source
+  target >= 50%
+}
+kpi by_rep "Responded per rep" {
+  measure rate mql.respond met per month by owner
+  target >= 90%
+}
+kpi follow_ups "Follow-ups completed" {
+  measure rate mql.follow_up met per month
+  target >= 90%
+}
+kpi revenue "Revenue" {
+  measure sum amount at customer per month
+  target >= 1000
+}
+kpi connect "Connect rate" {
+  measure rate call connected at mql per month
+  target >= 30%
+}
+'''
+
+KPI_EVENTS = [
+    ev(at(1, 10), "lead_created", "A", properties={"source": "web"}),
+    ev(at(1, 10, 5), "owner_changed", "A", owner="kenji"),
+    ev(at(1, 11), "activity_logged", "A", activity="call", outcome="no_answer"),
+    ev(at(3, 11), "activity_logged", "A", activity="call", outcome="connected"),
+    ev(at(3, 12), "property_changed", "A", properties={"won": True, "amount": 700}),
+    ev(at(1, 10), "lead_created", "B", properties={"source": "event"}),
+    ev(at(1, 10, 5), "owner_changed", "B", owner="yuki"),
+    ev(at(3, 9), "activity_logged", "B", activity="call"),
+    ev(at(10, 9), "activity_logged", "B", activity="email", outcome="replied"),
+]
+
+
+def test_kpis_by_owner_and_property_sums_outcomes_and_follow_up_completion():
+    """Worked out by hand: A (web, kenji) is called at once and twice in the follow-up windows,
+    connects on the second call and is won with 700; B (event, yuki) is first called after its
+    24 hours (the first follow-up window closes without a call) and never won."""
+    result = run(KPI_EVENTS, KPIS)
+    rows = {r.kpi.id: [(row.group, row.value, row.status) for row in r.rows] for r in result.kpis()}
+    assert rows["by_source"] == [("event", 0, "missed"), ("web", 1, "met")]
+    assert rows["by_rep"] == [("kenji", 1, "met"), ("yuki", 0, "missed")]
+    assert rows["follow_ups"] == [(None, 0.5, "missed")]
+    assert rows["revenue"] == [(None, 700, "missed")]
+    assert rows["connect"] == [(None, round(1 / 3, 6), "met")]  # 1 of 3 calls; the e-mail does not count
+    bad = run(KPI_EVENTS + [ev(at(10, 10), "activity_logged", "B", activity="call", outcome="bogus")], KPIS)
+    assert [d.code for d in bad.diagnostics] == ["SLA851"] and "outcome` of a call" in bad.diagnostics[0].message
+
+
+def test_kpi_measures_in_lowering_checks_and_document():
+    assert "SLA307" in codes(KPIS.replace("rate call connected", "rate call reached"))
+    assert "SLA307" in codes(KPIS.replace("rate mql.follow_up met", "rate mql.folow_up met"))
+    assert "SLA304" in codes(KPIS.replace("target >= 1000", "target >= 10%"))
+    assert "SLA301" in codes(KPIS.replace("by source", "by sorce"))
+    no_cadence = KPIS.replace("  follow up 2 times at 0d, 2d via call\n", "")
+    (d,) = [d for d in compile_text(no_cadence).diagnostics if d.code == "SLA301"]
+    assert d.message == "stage `mql` has no follow-up cadence to measure"
+    doc = prepare_document(compile_policy(KPIS), "en")
+    measures = [c["measure"] for c in doc.section("kpis").clauses]
+    assert measures == [
+        "Share of the leads entering MQL that reach Customer (by Source)",
+        "Share of MQL leads whose first response deadline was met (per lead owner)",
+        "Share of the follow-up cadences of MQL that were completed",
+        "Total Deal amount of the leads entering Customer",
+        "Share of the calls made in MQL with the outcome “connected”",
+    ]
+    ja = [c["measure"] for c in prepare_document(compile_policy(KPIS), "ja").section("kpis").clauses]
+    assert ja[3:] == ["Customerに移行したリードのDeal amountの合計", "MQLでの電話のうち、結果が「接続」の割合"]

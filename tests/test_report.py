@@ -90,12 +90,17 @@ def test_escalations_follow_ups_and_recycling_by_hand(november):
     assert fired == {"mql.escalate.respond": 1, "mql.escalate.decide": 1, "sql.escalate.decide": 0,
                      "opportunity.escalate.decide": 0}
     (f,) = november["follow_ups"]
-    # steps at 0d, 3d, 5bd: A met step 1 then moved on (the rest not owed), B missed step 1,
-    # C met step 1 and missed 2 and 3, E met step 1 then was disqualified
-    assert (f["leads"], f["complete"], f["incomplete"], f["in_progress"]) == (4, 2, 2, 0)
-    assert (f["steps_met"], f["steps_missed"], f["completion_rate"]) == (3, 3, 0.5)
+    # steps at 0d, 3d, 5bd: A met step 1 then moved on (cut short), B missed step 1, C met step 1
+    # and missed 2 and 3, E met step 1 then was disqualified (cut short): none complete of 2 settled
+    assert (f["leads"], f["complete"], f["incomplete"], f["cut_short"], f["in_progress"]) == (4, 0, 2, 2, 0)
+    assert (f["steps_met"], f["steps_missed"], f["completion_rate"]) == (3, 3, 0.0)
+    # the same cadences the KPI `rate mql.follow_up met … by owner` counts (simulate/kpis.py)
+    per_owner = [k for k in november["kpis"] if k["kpi"] == "follow_up_rate"]
+    assert sum(k["denominator"] for k in per_owner) == f["complete"] + f["incomplete"]
+    assert sum(k["numerator"] for k in per_owner) == f["complete"]
+    assert {k["group"] for k in per_owner} == {"rep07", "sales"}  # B was rep07's when it started; C the team's
     reasons = {(r["to"], r["reason"]): r["count"] for r in november["recycles"]}
-    assert reasons == {("nurture", "budget"): 1, ("disqualified", "competitor"): 1}
+    assert reasons == {("nurture", "Budget"): 1, ("disqualified", "Chose a competitor"): 1}  # the options' labels
     assert by(november["recycles"], "to", "nurture")["recycle"] is True
 
 
@@ -367,3 +372,50 @@ def test_every_message_has_both_languages():
     for key, entries in load_messages("report").items():
         assert set(entries) == {"en", "ja"}, key
         assert placeholders(entries["en"]) == placeholders(entries["ja"]), key
+
+
+def test_simulate_writes_into_a_fifo_without_replacing_it(tmp_path):
+    """`sla simulate -o /dev/null` once replaced the device with a file (run as root); a FIFO
+    stands in for the device here."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = CliRunner().invoke(cli, ["simulate", str(POLICY), "--events", str(NOVEMBER), "--summary", "-o", str(fifo)])
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert b"Summary" in received[0]
+
+
+def test_labels_come_through_the_policys_translation(tmp_path):
+    """A Japanese policy reported in English reads its labels from its `translation en` block."""
+    events = tmp_path / "one.jsonl"
+    events.write_text('{"at": "2026-11-02T10:00:00+09:00", "lead": "L1", "type": "lead_created", "stage": "lead"}\n',
+                      encoding="utf-8")
+    policy = ROOT / "policies" / "smarketing_ja.sla"
+    runs = {}
+    for lang in ("en", "ja"):
+        result = CliRunner().invoke(cli, ["report", str(policy), "--events", str(events), "--period", "2026-11",
+                                          "--format", "json", "--lang", lang])
+        runs[lang] = json.loads(result.stdout)
+    assert [f["stage_label"] for f in runs["ja"]["funnel"]][:2] == ["リード", "MQL（マーケティング・クオリファイド・リード）"]
+    assert [f["stage_label"] for f in runs["en"]["funnel"]][:2] == ["Lead", "MQL (marketing qualified lead)"]
+    assert runs["en"]["policy"]["title"] == "Service Level Agreement between Sales and Marketing"
+
+
+def test_default_period(tmp_path):
+    # the history reaches into December: the review is of November, the last whole month
+    code, out, _ = run_report("--events", str(NOVEMBER), "--format", "json")
+    assert code == 0 and json.loads(out)["period"]["label"] == "2026-11"
+    # a history that starts in the current month: that month, so far
+    events = tmp_path / "new.jsonl"
+    events.write_text('{"at": "2026-12-02T09:00:00+09:00", "lead": "D", "type": "lead_created", "stage": "subscriber"}\n',
+                      encoding="utf-8")
+    code, out, _ = run_report("--events", str(events), "--format", "json")
+    assert code == 0 and json.loads(out)["period"]["label"] == "2026-12"

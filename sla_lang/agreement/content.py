@@ -482,7 +482,8 @@ def kpi_row(kpi: ir.Kpi, w: Words) -> dict[str, Any]:
         "id": kpi.clause_id,
         "label": w.text(kpi.label),
         "owner": w.team(kpi.owner),
-        "measure": w.measure(kpi.measure) + _source(kpi.source, w),
+        "measure": w.measure(kpi.measure) + (w.t("doc.paren", text=w.breakdown(kpi.by)) if kpi.by else "")
+        + _source(kpi.source, w),
         "period": w.period(kpi.period),
         "target": target,
         "alert": alert,

@@ -168,12 +168,27 @@ class Words:
             return self.t("measure.conversion", source=self.stage(m.source),
                           targets=self.join([self.stage(s) for s in m.targets], "or"))
         if isinstance(m, ir.ComplianceMeasure):
+            if m.deadline == "follow_up":
+                return self.t("measure.follow_up_completion", stage=self.stage(m.stage))
             return self.t("measure.compliance", stage=self.stage(m.stage), deadline=self.t(f"deadline.{m.deadline}"))
+        if isinstance(m, ir.SumMeasure):
+            return self.t("measure.sum", quantity=self.ref(m.quantity), stage=self.stage(m.stage))
+        if isinstance(m, ir.OutcomeMeasure):
+            return self.t("measure.outcome", activity=self.t(f"activity.{m.activity}"), stage=self.stage(m.stage),
+                          outcome=self.t(f"outcome.{m.outcome}"))
         if isinstance(m, ir.AverageMeasure):
             return self.t("measure.average", quantity=self.ref(m.quantity), stage=self.stage(m.stage))
         if isinstance(m, ir.DurationMeasure):
             return self.t("measure.duration", source=self.stage(m.source), target=self.stage(m.target))
         raise TypeError(f"unknown measure {m!r}")
+
+    def breakdown(self, by: ir.Name | None) -> str:
+        """`by owner` → "per owner"; `by lead_source` → "by Original source"."""
+        if by is None:
+            return ""
+        if by.name == "owner":  # always the lead's owner, even if a property is called so
+            return self.t("measure.by_owner")
+        return self.t("measure.by", property=self.property(by))
 
     # ------------------------------------------------------------------ conditions
     def ref(self, ref: ir.Ref) -> str:

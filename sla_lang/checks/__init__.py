@@ -39,6 +39,7 @@ CHECK_MODULES = (
     "sla_lang.checks.completeness",
     "sla_lang.checks.operations",
     "sla_lang.checks.contract",
+    "sla_lang.checks.templates",
 )
 
 

@@ -238,16 +238,32 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
         for stage_name in _measure_stages(measure):
             if stage_name.name not in stages:
                 yield undefined(stage_name, Message("stage"), stages, Message("KPIs measure declared stages"))
-        if isinstance(measure, ir.AverageMeasure):
+        if isinstance(measure, (ir.AverageMeasure, ir.SumMeasure)):
             yield from _check_ref(measure.quantity, policy, suggester)
         if isinstance(measure, ir.ComplianceMeasure) and measure.stage.name in stages:
-            if stages[measure.stage.name].deadline(measure.deadline) is None:
+            measured, kind, where = stages[measure.stage.name], measure.deadline, measure.stage.name
+            if kind == "follow_up" and measured.follow_up is None:
+                yield Diagnostic(
+                    UNDEFINED_REFERENCE, Message("stage `{stage}` has no follow-up cadence to measure", stage=where),
+                    measure.span, help=Message("add `follow up 3 times at 0d, 3d, 7d` to stage `{stage}`", stage=where),
+                )
+            elif kind == "handoff" and (measured.handoff is None or measured.handoff.within is None):
+                yield Diagnostic(
+                    UNDEFINED_REFERENCE, Message("stage `{stage}` has no hand-off deadline to measure", stage=where),
+                    measure.span,
+                    help=Message("give the hand-off into stage `{stage}` a deadline: `handoff from TEAM within 2h {{`",
+                                 stage=where),
+                )
+            elif kind in ir.DEADLINE_KINDS and measured.deadline(kind) is None:
                 yield Diagnostic(
                     UNDEFINED_REFERENCE,
-                    Message('stage `{stage}` has no `{deadline}` deadline to measure', stage=measure.stage.name, deadline=measure.deadline),
+                    Message('stage `{stage}` has no `{deadline}` deadline to measure', stage=where, deadline=kind),
                     measure.span,
-                    help=Message('add `{deadline} within …` to stage `{stage}`', deadline=measure.deadline, stage=measure.stage.name),
+                    help=Message('add `{deadline} within …` to stage `{stage}`', deadline=kind, stage=where),
                 )
+        if kpi.by is not None and kpi.by.name != "owner" and kpi.by.name not in properties:
+            yield undefined(kpi.by, Message("property"), properties,
+                            Message("a KPI is broken down `by owner` or by a declared property"))
         if kpi.alert and kpi.alert.review and kpi.alert.review.name not in reviews:
             yield undefined(kpi.alert.review, Message("review"), reviews, Message("reviews are declared with `review NAME { … }`"))
     for info in policy.information:
@@ -311,7 +327,8 @@ def _quantities(policy: ir.Policy) -> dict:
 def _measure_stages(measure: ir.Measure | None) -> list[ir.Name]:
     if measure is None:
         return []
-    if isinstance(measure, (ir.CountMeasure, ir.ComplianceMeasure, ir.AverageMeasure)):
+    if isinstance(measure, (ir.CountMeasure, ir.ComplianceMeasure, ir.AverageMeasure, ir.SumMeasure,
+                            ir.OutcomeMeasure)):
         return [measure.stage]
     if isinstance(measure, ir.ConversionMeasure):
         return [measure.source, *measure.targets]

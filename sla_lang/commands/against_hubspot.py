@@ -15,14 +15,16 @@ import click
 TIMELINE_LINES = 40  # per side, in the text report of a failing scenario
 
 
-def load_hubspot(compiled, policy_path: str, hubspot_dir: str | None):
-    """The HubSpot build to test: read from DIR (checked as `sla deploy` checks it) or built now.
-    Returns (bundle, label, diagnostics)."""
+def load_hubspot(compiled, policy_path: str, hubspot_dir: str | None, settings=None):
+    """The HubSpot build to test: read from DIR (checked as `sla deploy` checks it) or built now
+    with `settings` (`[tool.sla.hubspot]`, as `sla build` reads it). Returns (bundle, label,
+    diagnostics)."""
     from ..irjson import fingerprint
     from ..simulate.hubspot import HubSpotBundle, build_bundle
+    from ..targets import BuildOptions
 
     if hubspot_dir is None:
-        bundle, diagnostics = build_bundle(compiled)
+        bundle, diagnostics = build_bundle(compiled, BuildOptions(hubspot=settings) if settings is not None else None)
         if bundle is None:
             from ..render.text import render_diagnostic
 

@@ -142,7 +142,8 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
     if not files:
         raise click.UsageError("no .sla files found")
     names = list(TARGETS) if "all" in targets else list(dict.fromkeys(targets))
-    options = BuildOptions(formats=tuple(f.strip() for f in formats.split(",") if f.strip()) if formats else (), lang=lang)
+    options = BuildOptions(formats=tuple(f.strip() for f in formats.split(",") if f.strip()) if formats else (), lang=lang,
+                           hubspot=config.hubspot)
     colored = use_color(color)
     root = Path(out_dir)
     ok = True

@@ -383,7 +383,7 @@ def load_bundle(directory: Path) -> tuple[Path, dict[str, object]]:
         if not path.is_file():
             raise click.ClickException(f"{path.as_posix()}: listed in manifest.json but missing; rebuild the folder")
         bundle[name] = _read_json(path, root)
-    problems = check_files(bundle)
+    problems = check_files(bundle, schemas=True)  # files may be hand-edited: the full JSON Schemas
     if problems:
         shown = "\n".join(f"  {root.as_posix()}/{p}" for p in problems[:20])
         raise click.ClickException(f"the files in {root.as_posix()} are not a valid HubSpot build "

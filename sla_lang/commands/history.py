@@ -72,8 +72,8 @@ def import_history(policy, source, csv_path, since, until, api_url, portal_zone,
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            problems = write_history(result.policy, source, csv_path, since, until, api_url, portal_zone, out,
-                                     colored, config_path, isolated)
+            problems, _ = write_history(result.policy, source, csv_path, since, until, api_url, portal_zone, out,
+                                        colored, config_path, isolated)
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -82,8 +82,9 @@ def import_history(policy, source, csv_path, since, until, api_url, portal_zone,
 
 
 def write_history(policy, source, csv_path, since, until, api_url, portal_zone, out, colored, config_path=None,
-                  isolated=False) -> int:
-    """Import into `out`; print the summary and diagnostics. Returns the number of bad rows."""
+                  isolated=False):
+    """Import into `out`; print the summary and diagnostics. Returns the number of bad rows and
+    what was left out (`history.mapping.Skipped`)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from ..history.mapping import Mapping, Skipped, write_events
@@ -147,7 +148,7 @@ def write_history(policy, source, csv_path, since, until, api_url, portal_zone, 
             places = skipped.examples.get(reason, [])
             shown = "; ".join(places[:3]) + (" …" if n > 3 else "")
             click.echo(f"  {n:>7,} × {reason}  [{shown}]", err=True)
-    return len(diagnostics)
+    return len(diagnostics), skipped
 
 
 def _moment(value, zone):
@@ -168,14 +169,14 @@ def _configured_zone(config_path, isolated) -> str | None:
 
 def import_to_temporary(policy, source, csv_path, since, until, api_url, portal_zone, colored, config_path, isolated):
     """`sla report --from …`: the imported events in a temporary file (read twice by the report)."""
-    handle = tempfile.TemporaryFile(prefix="sla-history-")  # noqa: SIM115 (the report closes it)
+    handle = tempfile.NamedTemporaryFile(prefix="sla-history-")  # noqa: SIM115 (the report closes it)
     import io
 
     text = io.TextIOWrapper(handle, encoding="utf-8", newline="\n", write_through=True)
-    problems = write_history(policy, source, csv_path, since, until, api_url, portal_zone, text, colored, config_path,
-                             isolated)
+    problems, skipped = write_history(policy, source, csv_path, since, until, api_url, portal_zone, text, colored,
+                                      config_path, isolated)
     text.flush()
     text.detach()
     handle.seek(0)
     label = "<hubspot>" if source == "hubspot" else f"<events from {csv_path}>"
-    return handle, label, problems
+    return handle, label, problems, skipped

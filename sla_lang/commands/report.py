@@ -27,11 +27,13 @@ FORMATS = ("md", "html", "pdf", "json", "csv")
 @click.option("--lang", type=click.Choice(["en", "ja"]), help="Language of the report (default: the policy's).")
 @click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False),
               help="Write the report to this file (atomically). Required for pdf.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
+              help="Replay on N processes (default: one per core for a history over 200,000 lines).")
 @click.option("--all-diagnostics", is_flag=True, help="Show every problem in the history (default: 20 of each code).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Read [tool.sla] from this pyproject.toml.")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
-def report(policy, events_path, source, csv_path, since, until, api_url, portal_zone, period, as_of, fmt, lang, output_file, all_diagnostics,
+def report(policy, events_path, source, csv_path, since, until, api_url, portal_zone, period, as_of, fmt, lang, output_file, jobs, all_diagnostics,
            config_path, isolated, color):
     """Review how POLICY was kept: compliance, breaches, KPIs and meetings of one period.
 
@@ -44,7 +46,7 @@ def report(policy, events_path, source, csv_path, since, until, api_url, portal_
     """
     from ..irjson import fingerprint
     from ..report.document import build_document, default_period, parse_period
-    from ..report.replay import open_events, replay_history
+    from ..report.replay import open_events, replay_into
     from ..report.tally import ReportTally
     from ..simulate.engine import Plan
 
@@ -65,10 +67,11 @@ def report(policy, events_path, source, csv_path, since, until, api_url, portal_
         as_of = as_of.replace(tzinfo=plan.zone)
 
     import_problems = 0
+    left_out = None
     if source is not None:
         from .history import import_to_temporary
 
-        handle, shown_path, import_problems = import_to_temporary(compiled, source, csv_path, since, until, api_url,
+        handle, shown_path, import_problems, left_out = import_to_temporary(compiled, source, csv_path, since, until, api_url,
                                                                   portal_zone, colored, config_path, isolated)
     else:
         if events_path != "-" and not Path(events_path).is_file():
@@ -76,19 +79,13 @@ def report(policy, events_path, source, csv_path, since, until, api_url, portal_
         handle = open_events(events_path)
         shown_path = "<stdin>" if events_path == "-" else events_path
 
-    if window is None:
-        # the default period needs the as-of moment: a quick scan first
-        from ..report.replay import scan_history
+    def make_tally(earliest, end):
+        unit, start, stop = window if window is not None else default_period(end, plan.zone, earliest=earliest)
+        return ReportTally(compiled, plan, unit, (start, stop))
 
-        latest = scan_history(handle, plan.zone).latest
-        handle.seek(0)
-        window = default_period(as_of if as_of is not None and (latest is None or as_of > latest) else latest,
-                                plan.zone)
-    unit, start, stop = window
-    tally = ReportTally(compiled, plan, unit, (start, stop))
     with handle:
-        replay = replay_history(compiled, handle, shown_path, tally.add_lead, as_of=as_of,
-                                shown_per_code=None if all_diagnostics else 20, plan=plan)
+        replay, tally = replay_into(compiled, handle, shown_path, make_tally, as_of=as_of,
+                                    shown_per_code=None if all_diagnostics else 20, plan=plan, jobs=jobs)
     feed = replay.feed
     _show_diagnostics(feed.diagnostics + replay.sim.diagnostics, {shown_path: feed.source, result.path: result.source},
                       colored, feed.hidden)
@@ -96,6 +93,8 @@ def report(policy, events_path, source, csv_path, since, until, api_url, portal_
     problems = {code: n for code, n in feed.counts.items()}
     doc = build_document(compiled, tally, replay, fingerprint=fingerprint(compiled), language=language,
                          diagnostics=problems)
+    if left_out is not None:  # what the import could not map, per reason (the places are in its summary)
+        doc["history"]["import_left_out"] = dict(sorted(left_out.counts.items()))
     data = _render(compiled, doc, fmt)
     if isinstance(data, str):
         data = data.encode("utf-8")

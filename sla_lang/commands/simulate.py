@@ -27,8 +27,9 @@ class TimestampParam(click.ParamType):
             self.fail(f"{value!r} is not an ISO 8601 timestamp (2026-04-30T18:00:00+09:00)", param, ctx)
 
 
-def _compile_policy(path: str, config_path: str | None, isolated: bool, colored: bool):
-    """Compile one policy; print its errors. Returns the Compilation or exits 1."""
+def _compile_policy(path: str, config_path: str | None, isolated: bool, colored: bool, *, with_config: bool = False):
+    """Compile one policy; print its errors. Returns the Compilation (with `with_config`, and
+    the configuration read) or exits 1."""
     from ..compile import compile_path
     from ..render.text import render_diagnostic
 
@@ -45,7 +46,7 @@ def _compile_policy(path: str, config_path: str | None, isolated: bool, colored:
     if result.policy is None or errors:
         click.echo(f"{terminal_safe(result.path)}: not simulated because of the errors above", err=True)
         click.get_current_context().exit(1)
-    return result
+    return (result, config) if with_config else result
 
 
 def _show_diagnostics(diagnostics, sources: dict, colored: bool, hidden: dict[str, int] | None = None) -> None:
@@ -67,6 +68,11 @@ def _output(path: str | None):
         sys.stdout.flush()
         return
     target = Path(path)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        # /dev/null, a FIFO: renaming over it would replace the device with a file (as root)
+        with open(target, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -238,7 +244,7 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
     from ..source import Span
 
     colored = use_color(color)
-    result = _compile_policy(policy, config_path, isolated, colored)
+    result, config = _compile_policy(policy, config_path, isolated, colored, with_config=True)
     compiled = result.policy
     plan = Plan(compiled)
     problems = []
@@ -275,7 +281,7 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
         from .against_hubspot import load_hubspot, outcomes_against_hubspot, portal_zone
 
         zone = portal_zone(portal_timezone)
-        bundle, built_label, build_problems = load_hubspot(compiled, result.path, hubspot_dir)
+        bundle, built_label, build_problems = load_hubspot(compiled, result.path, hubspot_dir, config.hubspot)
         problems += build_problems
     _show_diagnostics(problems, {}, colored)
     outcomes = []

@@ -31,6 +31,7 @@ from typing import IO
 
 from .. import ir
 from ..diagnostics import Diagnostic
+from ..message import Message
 from ..source import Span
 from .mapping import LIFECYCLE, OWNER, Change, ContactHistory, Mapping, Skipped, parse_moment
 from .rules import BAD_HISTORY_ROW
@@ -72,11 +73,13 @@ def read_export(handle: IO[str], shown_path: str, mapping: Mapping, skipped: Ski
     id_col = next((columns[c] for c in ID_COLUMNS if c in columns), None)
     created_col = next((columns[c] for c in CREATED_COLUMNS if c in columns), None)
     if id_col is None or created_col is None:
-        missing = " and ".join(f"`{n[0]}`" for n, c in ((ID_COLUMNS, id_col), (CREATED_COLUMNS, created_col))
-                               if c is None)
-        diagnostics.append(Diagnostic(BAD_HISTORY_ROW, f"the export has no {missing} column; nothing was imported",
-                                      Span(shown_path, 1, 1, 1, 2),
-                                      help="export the contacts from HubSpot with the Record ID and Create Date columns"))
+        missing = [n[0] for n, c in ((ID_COLUMNS, id_col), (CREATED_COLUMNS, created_col)) if c is None]
+        message = (Message("the export has no `{first}` and `{second}` columns; nothing was imported",
+                           first=missing[0], second=missing[1]) if len(missing) == 2
+                   else Message("the export has no `{column}` column; nothing was imported", column=missing[0]))
+        diagnostics.append(Diagnostic(BAD_HISTORY_ROW, message, Span(shown_path, 1, 1, 1, 2),
+                                      help=Message("export the contacts from HubSpot with the Record ID and Create "
+                                                   "Date columns")))
         return
     entered: list[tuple[int, str]] = []  # (column, lifecycle value)
     activity_cols: list[tuple[int, str]] = []
@@ -119,19 +122,21 @@ def read_export(handle: IO[str], shown_path: str, mapping: Mapping, skipped: Ski
 
         contact_id = cell(id_col)
         if not contact_id:
-            diagnostics.append(_bad(shown_path, line, id_col, "the row has no record id", header))
+            diagnostics.append(_bad(shown_path, line, id_col, Message("the row has no record id"), header))
             skipped.add("row without a record id", where(id_col))
             continue
         if contact_id in seen:
-            diagnostics.append(_bad(shown_path, line, id_col, f"record {contact_id} appears twice; the second row is "
-                                    "skipped", header))
+            diagnostics.append(_bad(shown_path, line, id_col, Message(
+                "record {record} appears twice; the second row is skipped", record=contact_id), header))
             skipped.add("record id seen twice", where(id_col))
             continue
         created = parse_moment(cell(created_col), zone)
         if created is None:
-            what = repr(cell(created_col)) if cell(created_col) else "nothing"
-            diagnostics.append(_bad(shown_path, line, created_col, f"record {contact_id}: `{header[created_col]}` is "
-                                    f"{what}, not a date", header))
+            problem = (Message("record {record}: `{column}` is {value!r}, not a date", record=contact_id,
+                               column=header[created_col], value=cell(created_col)) if cell(created_col)
+                       else Message("record {record}: `{column}` is empty", record=contact_id,
+                                    column=header[created_col]))
+            diagnostics.append(_bad(shown_path, line, created_col, problem, header))
             skipped.add("row without a readable creation date", where(created_col))
             continue
         seen.add(contact_id)
@@ -217,11 +222,12 @@ def _condition_reads(policy: ir.Policy) -> set[str]:
     return reads
 
 
-def _bad(path: str, line: int, col: int | None, message: str, header: list[str]) -> Diagnostic:
+def _bad(path: str, line: int, col: int | None, problem: Message, header: list[str]) -> Diagnostic:
     column = (col or 0) + 1
-    named = f" (column {column}, `{header[col]}`)" if col is not None and col < len(header) else ""
-    return Diagnostic(BAD_HISTORY_ROW, message + named, Span(path, line, column, line, column + 1),
-                      help="fix or remove the row in the export and import again")
+    if col is not None and col < len(header):
+        problem = Message("{problem} (column {number}, `{header}`)", problem=problem, number=column, header=header[col])
+    return Diagnostic(BAD_HISTORY_ROW, problem, Span(path, line, column, line, column + 1),
+                      help=Message("fix or remove the row in the export and import again"))
 
 
 class _numbered:

@@ -10,8 +10,9 @@ with nothing to divide by is null. The definitions:
 - time to first touch: from entering a stage with a `respond` deadline to the first call,
   email or meeting, in working time when the deadline is written in `bh`/`bd`; median and 90th
   percentile by the nearest-rank method; the histogram's bins are an eighth of the deadline;
-- follow-up completion: of the leads whose follow-up cadence started in the period, the share
-  with every step met;
+- follow-up completion: of the follow-up cadences that started in the period and were settled
+  (every step met, or one missed — not those cut short by the lead moving on, nor still open),
+  the share with every step met: the KPI `rate S.follow_up met`'s definition;
 - funnel conversion: of the entries into a funnel stage, the share followed by an entry into a
   later funnel stage before the lead entered that stage again;
 - KPIs: exactly `sla simulate`'s (`simulate/kpis.py`), rows of the reported period;
@@ -29,6 +30,7 @@ from typing import Any
 from .. import ir
 from ..businesstime import business_minutes
 from ..simulate.kpis import next_period, period_label, period_start
+from ..simulate.model import value_to_json
 from ..simulate.report import kpis_to_json
 from .tally import STATUSES, ReportTally
 
@@ -63,10 +65,14 @@ def parse_period(text: str) -> tuple[str, date, date] | None:
     return None
 
 
-def default_period(as_of: datetime | None, zone, unit: str = "month") -> tuple[str, date, date]:
-    """The last period that has ended by the as-of moment (the month before, for a monthly review)."""
+def default_period(as_of: datetime | None, zone, unit: str = "month", *,
+                   earliest: datetime | None = None) -> tuple[str, date, date]:
+    """The last period that has ended by the as-of moment (the month before, for a monthly
+    review); the current one when the history starts after that period ended."""
     day = (as_of.astimezone(zone).date() if as_of is not None else date(1970, 1, 2))
     current = period_start(day, unit)
+    if earliest is not None and earliest.astimezone(zone).date() >= current:
+        return unit, current, next_period(current, unit)
     start = period_start(current - timedelta(days=1), unit)
     return unit, start, current
 
@@ -92,13 +98,21 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
     stage_by_id = policy.stage_by_id
     team_by_id = policy.team_by_id
 
+    from ..agreement.words import Words
+
+    words = Words(policy, language)  # the policy's texts in the report's language (its `translation` block)
+
     def stage_label(stage_id: str | None) -> str | None:
         stage = stage_by_id.get(stage_id) if stage_id else None
-        return stage.label if stage else stage_id
+        return words.text(stage.label) if stage else stage_id
 
     def team_label(team_id: str | None) -> str | None:
         team = team_by_id.get(team_id) if team_id else None
-        return team.label if team else team_id
+        return words.text(team.label) if team else team_id
+
+    def reason_text(reason: tuple) -> str | None:
+        properties = policy.property_by_id
+        return " / ".join(words.option(properties.get(name), value) for name, value in reason) or None
 
     # the periods of the trend: the reported one and up to TREND_PERIODS - 1 before it, from the first event on
     first_day = replay.first.astimezone(zone).date() if replay.first is not None else start
@@ -131,7 +145,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             for s in STATUSES:
                 totals[s] += counts[s]
             compliance.append({
-                "clause": d.clause_id, "stage": stage.id, "stage_label": stage.label, "kind": d.kind,
+                "clause": d.clause_id, "stage": stage.id, "stage_label": stage_label(stage.id), "kind": d.kind,
                 "team": team, "team_label": team_label(team),
                 "within": ir.value_source(d.within), "within_minutes": _minutes(d.within, calendar_of(stage)),
                 "target": ir.value_source(d.target) if d.target is not None else None,
@@ -149,7 +163,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             count = sum(n for (clause, _), n in tally.escalated.items() if clause == e.clause_id)
             escalations_by_team[team] = escalations_by_team.get(team, 0) + count
             escalations.append({
-                "clause": e.clause_id, "stage": stage.id, "stage_label": stage.label, "on": e.on,
+                "clause": e.clause_id, "stage": stage.id, "stage_label": stage_label(stage.id), "on": e.on,
                 "to": e.to.name, "to_label": team_label(e.to.name), "after": ir.value_source(e.after),
                 "fired": count,
                 "trend": [{"period": period_label(p, unit), "fired": tally.escalation_counts.get((p, e.clause_id), 0)}
@@ -193,11 +207,11 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
         c = tally.follow_ups.get(f.clause_id, {})
         owed = c.get("complete", 0) + c.get("incomplete", 0)
         follow_ups.append({
-            "clause": f.clause_id, "stage": stage.id, "stage_label": stage.label, "team": tally.team_of.get(f.clause_id),
+            "clause": f.clause_id, "stage": stage.id, "stage_label": stage_label(stage.id), "team": tally.team_of.get(f.clause_id),
             "steps": len(f.offsets), "at": [ir.value_source(o) for o in f.offsets],
             "via": [ch.kind for ch in f.channels],
             "leads": c.get("leads", 0), "complete": c.get("complete", 0), "incomplete": c.get("incomplete", 0),
-            "in_progress": c.get("in_progress", 0), "not_owed": c.get("not_owed", 0),
+            "in_progress": c.get("in_progress", 0), "cut_short": c.get("cut_short", 0),
             "completion_rate": _rate(c.get("complete", 0), owed),
             "steps_met": c.get("steps_met", 0), "steps_missed": c.get("steps_missed", 0),
             "steps_cancelled": c.get("steps_cancelled", 0), "steps_open": c.get("steps_open", 0),
@@ -231,7 +245,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             for v in values:
                 bins[min(int(v // width), HISTOGRAM_BINS)] += 1
             touch.append({
-                "clause": d.clause_id, "stage": stage.id, "stage_label": stage.label,
+                "clause": d.clause_id, "stage": stage.id, "stage_label": stage_label(stage.id),
                 "business": d.clause_id in tally.business_clock,
                 "within": ir.value_source(d.within), "within_minutes": within,
                 "target_minutes": _minutes(d.target, calendar_of(stage)) if d.target is not None else None,
@@ -245,7 +259,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             })
 
     # ------------------------------------------------------------------ recycling
-    recycles = [{"clause": clause, "to": to, "to_label": stage_label(to), "reason": reason or None, "count": n,
+    recycles = [{"clause": clause, "to": to, "to_label": stage_label(to), "reason": reason_text(reason), "count": n,
                  "recycle": bool(stage_by_id.get(to) and stage_by_id[to].is_recycle)}
                 for (clause, to, reason), n in sorted(tally.recycles.items(), key=lambda kv: (-kv[1], kv[0]))]
     missing_records = [{"clause": clause, "count": n} for clause, n in sorted(tally.missing_records.items())]
@@ -257,29 +271,37 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
     for result, data in zip(results := tally.kpis.results(replay.first, as_of), kpis_to_json(results), strict=True):
         kpi = result.kpi
         kpi_unit = kpi.period.name if kpi.period is not None and kpi.period.name in ir.PERIODS else "month"
-        rows = [r for r in result.rows if r.start < stop and r.end > start]
-        row = rows[-1] if len(rows) == 1 and kpi_unit == unit else None
-        if row is None and rows:
-            row = next((r for r in rows if r.period == label), rows[-1] if kpi_unit != unit else None)
-        alert = kpi.alert
-        fired = row is not None and row.status == "alert"
-        if fired and alert is not None and alert.review is not None:
-            alerts_naming_review.setdefault(alert.review.name, []).append(kpi.id)
-        trend_rows = [r for r in result.rows if r.start < stop][-TREND_PERIODS:]
-        kpi_rows.append({
-            "kpi": kpi.id, "clause": kpi.clause_id, "label": kpi.label,
-            "owner": kpi.owner.name if kpi.owner else None, "owner_label": team_label(kpi.owner.name) if kpi.owner else None,
-            "measure": data["measure"], "unit": data["unit"], "period": row.period if row else None,
-            "target": data["target"], "target_pending": kpi.target_pending, "alert": data["alert"],
-            "alert_action": alert.action if alert is not None else None,
-            "alert_notify": [n.name for n in alert.notify] if alert is not None else [],
-            "alert_review": alert.review.name if alert is not None and alert.review is not None else None,
-            "value": row.value if row else None, "numerator": row.numerator if row else None,
-            "denominator": row.denominator if row else None,
-            "status": row.status if row else "no_data", "partial": row.partial if row else False,
-            "alert_fired": fired,
-            "trend": [{"period": r.period, "value": r.value, "status": r.status} for r in trend_rows],
-        })
+        # a breakdown (`by owner`, `by PROPERTY`) has one row per group and period: one line each
+        groups = list(dict.fromkeys(r.group for r in result.rows)) if getattr(kpi, "by", None) is not None else [None]
+        for group in groups:
+            mine = [r for r in result.rows if getattr(r, "group", None) == group]
+            rows = [r for r in mine if r.start < stop and r.end > start]
+            row = next((r for r in rows if r.period == label), None)
+            if row is None and rows and kpi_unit != unit:  # a quarterly KPI in a monthly review: its quarter
+                row = rows[-1]
+            if row is None and group is not None:
+                continue  # a group with nothing in the reported period
+            alert = kpi.alert
+            fired = row is not None and row.status == "alert"
+            if fired and alert is not None and alert.review is not None:
+                alerts_naming_review.setdefault(alert.review.name, []).append(kpi.id)
+            trend_rows = [r for r in mine if r.start < stop][-TREND_PERIODS:]
+            kpi_rows.append({
+                "kpi": kpi.id, "clause": kpi.clause_id, "label": words.text(kpi.label),
+                "group": value_to_json(group) if group is not None else None,
+                "owner": kpi.owner.name if kpi.owner else None,
+                "owner_label": team_label(kpi.owner.name) if kpi.owner else None,
+                "measure": data["measure"], "unit": data["unit"], "period": row.period if row else None,
+                "target": data["target"], "target_pending": kpi.target_pending, "alert": data["alert"],
+                "alert_action": alert.action if alert is not None else None,
+                "alert_notify": [n.name for n in alert.notify] if alert is not None else [],
+                "alert_review": alert.review.name if alert is not None and alert.review is not None else None,
+                "value": row.value if row else None, "numerator": row.numerator if row else None,
+                "denominator": row.denominator if row else None,
+                "status": row.status if row else "no_data", "partial": row.partial if row else False,
+                "alert_fired": fired,
+                "trend": [{"period": r.period, "value": r.value, "status": r.status} for r in trend_rows],
+            })
 
     # ------------------------------------------------------------------ review meetings
     as_of_day = as_of.astimezone(zone).date() if as_of is not None else stop
@@ -300,7 +322,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
         else:
             status = "scheduled"
         reviews.append({
-            "review": review.id, "clause": review.clause_id, "label": review.label,
+            "review": review.id, "clause": review.clause_id, "label": words.text(review.label),
             "every": cadence.every if cadence is not None else None, "unit": cadence.unit if cadence else None,
             "owner": review.owner.name if review.owner else None,
             "covers": [c.name for c in review.covers],
@@ -313,7 +335,7 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
     return {
         "format": FORMAT,
         "language": language,
-        "policy": {"title": agreement.title if agreement else None,
+        "policy": {"title": words.text(agreement.title) if agreement else None,
                    "version": agreement.version.value if agreement and agreement.version else None,
                    "fingerprint": fingerprint},
         "period": {"label": label, "unit": unit, "start": start.isoformat(),

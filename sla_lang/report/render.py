@@ -91,6 +91,9 @@ def build_view(doc: dict[str, Any]) -> dict[str, Any]:
               leads=f"{history['leads']:,}", skipped=f"{history['skipped']:,}")]
     if problems:
         meta.append(t("meta.problems", list=problems))
+    left_out = history.get("import_left_out")
+    if left_out:
+        meta.append(t("meta.left_out", n=sum(left_out.values()), reasons=len(left_out)))
 
     compliance = [{
         "clause": c["clause"], "stage": c["stage_label"], "kind": t(f"kind.{c['kind']}"),
@@ -123,6 +126,7 @@ def build_view(doc: dict[str, Any]) -> dict[str, Any]:
                     "fired": e["fired"]} for e in doc["escalations"]]
     follow_ups = [{"clause": f["clause"], "stage": f["stage_label"], "at": ", ".join(f["at"]), "leads": f["leads"],
                    "complete": f["complete"], "incomplete": f["incomplete"], "in_progress": f["in_progress"],
+                   "cut_short": f["cut_short"],
                    "completion": percent(f["completion_rate"]) or none,
                    "steps": f"{f['steps_met']} / {f['steps_missed']}"} for f in doc["follow_ups"]]
     funnel = [{"stage": f["stage_label"], "entered": f"{f['entered']:,}",
@@ -148,7 +152,8 @@ def build_view(doc: dict[str, Any]) -> dict[str, Any]:
             notes.append(t("text.notify", teams=", ".join(k["alert_notify"])))
         if k["partial"]:
             notes.append(t("text.partial"))
-        kpis.append({"kpi": k["label"], "clause": k["clause"], "period": k["period"] or none,
+        label = k["label"] + (f" — {k['group']}" if k.get("group") is not None else "")
+        kpis.append({"kpi": label, "clause": k["clause"], "period": k["period"] or none,
                      "value": kpi_value(k["value"], k["unit"], t) or none,
                      "target": k["target"] or (t("status.pending") if k["target_pending"] else none),
                      "alert": k["alert"] or none, "status": t(f"status.{status}"), "status_key": status,
@@ -259,7 +264,8 @@ def csv_rows(doc: dict[str, Any]) -> list[tuple]:
     for e in doc["escalations"]:
         rows.append(("escalation", period, e["clause"], None, None, None, "fired", e["fired"], e["to"]))
     for f in doc["follow_ups"]:
-        for metric in ("leads", "complete", "incomplete", "in_progress", "completion_rate", "steps_met", "steps_missed"):
+        for metric in ("leads", "complete", "incomplete", "in_progress", "cut_short", "completion_rate", "steps_met",
+                       "steps_missed"):
             rows.append(("follow_up", period, f["clause"], f["team"], None, None, metric, f[metric], None))
     for f in doc["funnel"]:
         for metric in ("entered", "converted", "rate"):
@@ -273,7 +279,8 @@ def csv_rows(doc: dict[str, Any]) -> list[tuple]:
     for r in doc["recycles"]:
         rows.append(("recycle", period, r["clause"], None, None, None, "count", r["count"], r["reason"]))
     for k in doc["kpis"]:
-        rows.append(("kpi", k["period"] or period, k["kpi"], k["owner"], None, None, "value", k["value"], k["status"]))
+        rows.append(("kpi", k["period"] or period, k["kpi"], k["owner"], k.get("group"), None, "value", k["value"],
+                     k["status"]))
     for r in doc["reviews"]:
         rows.append(("review", period, r["review"], r["owner"], None, None, "next_due", r["next_due"], r["status"]))
     return rows

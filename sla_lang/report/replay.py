@@ -1,4 +1,4 @@
-"""Replaying a long history through the reference simulator with bounded memory.
+"""Replaying a long history through the reference simulator with bounded memory, on every core.
 
 `sla simulate` keeps every lead until the end, because a lead's deadlines can only be judged
 once it is known that no later event of that lead follows. A report over a year of history
@@ -14,6 +14,9 @@ cannot afford that, so the file is read twice:
 Leads do not interact in the simulator (each has its own timers; `finish` only needs the end
 moment), so the verdicts are the ones `sla simulate --until AS_OF` gives; the report's tests
 check that. Memory grows with the leads that are still "open" in the file, not with its length.
+For the same reason the leads can be shared out between processes (`jobs`): each replays the
+lines of its leads (a lead goes to shard crc32(id) mod jobs; a line that names no lead, to the
+first), and the tallies add up.
 
 The scan reads the lead id and `at` of most lines with a byte pattern instead of a JSON parser
 (four times faster). A line the pattern cannot read with certainty (no such key, the key twice,
@@ -27,6 +30,8 @@ import os
 import re
 import shutil
 import tempfile
+import zlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +41,7 @@ from ..ir import Policy
 
 _LEAD = re.compile(rb'"lead"\s*:\s*(?:"([^"\\]*)"|(-?[0-9]+)\s*[,}])')
 _AT = re.compile(rb'"at"\s*:\s*"([^"\\]*)"')
+SHARD_MIN_LINES = 200_000  # below this, one process is faster than starting others
 
 
 @dataclass
@@ -45,9 +51,21 @@ class Scan:
     lines: int = 0
     last_line: dict[str, int] = field(default_factory=dict)  # lead → last line mentioning it
     latest: datetime | None = None  # the latest valid `at`
+    earliest: datetime | None = None  # the earliest valid `at`
+    shard_of_line: bytearray | None = None  # with shards: which shard replays each line
 
 
-def scan_history(handle: IO[bytes], zone) -> Scan:
+def shard_of(lead: str, shards: int) -> int:
+    return zlib.crc32(lead.encode("utf-8")) % shards
+
+
+def _lines(handle: IO[bytes]):
+    from ..simulate.events import _bounded_lines
+
+    return _bounded_lines(handle)
+
+
+def scan_history(handle: IO[bytes], zone, shards: int = 1) -> Scan:
     """Pass 1 over a binary file: the last line of each lead and the latest timestamp."""
     import json
 
@@ -57,11 +75,16 @@ def scan_history(handle: IO[bytes], zone) -> Scan:
     last_line = scan.last_line
     lead_match = _LEAD.search
     at_match = _AT.search
+    line_shards = bytearray() if shards > 1 else None
+    lead_shard: dict[str, int] = {}
     # the latest `at` of each shape (length and offset suffix): ISO timestamps of one shape sort
     # as text in time order, so only one of each shape is parsed at the end
     latest_text: dict[tuple[int, bytes], bytes] = {}
+    earliest_text: dict[tuple[int, bytes], bytes] = {}
     number = 0
-    for number, line in enumerate(handle, 1):
+    for number, line in enumerate(_lines(handle), 1):
+        if line is None:  # a line too long to be an event: the replay reports it and stops there
+            break
         lead = None
         at = None
         if line[:1] == b"{" and line.count(b'"lead"') == 1 and line.count(b'"at"') == 1:
@@ -71,35 +94,55 @@ def scan_history(handle: IO[bytes], zone) -> Scan:
                 lead = (m.group(1) if m.group(1) is not None else m.group(2)).decode("utf-8", "replace")
                 at = a.group(1)
         if lead is None:
-            stripped = line.strip()
-            if not stripped or stripped.startswith((b"#", b"//")):
-                continue
-            try:
-                data = json.loads(stripped.decode("utf-8").lstrip("\ufeff"))
-            except (ValueError, UnicodeDecodeError):
-                continue
-            if not isinstance(data, dict):
-                continue
-            raw_lead = data.get("lead")
-            if isinstance(raw_lead, bool) or not isinstance(raw_lead, (str, int)) or raw_lead == "":
-                continue
-            lead = str(raw_lead)
-            raw_at = data.get("at")
-            at = raw_at.encode("utf-8") if isinstance(raw_at, str) else None
+            lead, at = _parsed(line, json)
+        if lead is None:
+            if line_shards is not None:
+                line_shards.append(0)
+            continue
         last_line[lead] = number
+        if line_shards is not None:
+            shard = lead_shard.get(lead)
+            if shard is None:
+                shard = lead_shard[lead] = shard_of(lead, shards)
+            line_shards.append(shard)
         if at is not None:
-            shape = (len(at), at[-6:] if len(at) >= 6 else at)
+            shape = (len(at), at[-6:])
             best = latest_text.get(shape)
             if best is None or at > best:
                 latest_text[shape] = at
+            least = earliest_text.get(shape)
+            if least is None or at < least:
+                earliest_text[shape] = at
     scan.lines = number
+    scan.shard_of_line = line_shards
     for text in latest_text.values():
         at = parse_timestamp(text.decode("utf-8", "replace"), zone)
         if at is None:  # the largest of its shape is not a timestamp: look at that shape again
             at = _latest_of_shape(handle, text, zone)
         if at is not None and (scan.latest is None or at > scan.latest):
             scan.latest = at
+    for text in earliest_text.values():  # only for choosing a default period: a bad one is skipped
+        at = parse_timestamp(text.decode("utf-8", "replace"), zone)
+        if at is not None and (scan.earliest is None or at < scan.earliest):
+            scan.earliest = at
     return scan
+
+
+def _parsed(line: bytes, json) -> tuple[str | None, bytes | None]:
+    stripped = line.strip()
+    if not stripped or stripped.startswith((b"#", b"//")):
+        return None, None
+    try:
+        data = json.loads(stripped.decode("utf-8").lstrip("\ufeff"))
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    raw_lead = data.get("lead")
+    if isinstance(raw_lead, bool) or not isinstance(raw_lead, (str, int)) or raw_lead == "":
+        return None, None
+    raw_at = data.get("at")
+    return str(raw_lead), (raw_at.encode("utf-8") if isinstance(raw_at, str) else None)
 
 
 def _latest_of_shape(handle: IO[bytes], bad: bytes, zone) -> datetime | None:
@@ -108,7 +151,9 @@ def _latest_of_shape(handle: IO[bytes], bad: bytes, zone) -> datetime | None:
     handle.seek(0)
     shape = (len(bad), bad[-6:])
     latest = None
-    for line in handle:
+    for line in _lines(handle):
+        if line is None:
+            break
         a = _AT.search(line)
         if a is None:
             continue
@@ -125,7 +170,7 @@ def _latest_of_shape(handle: IO[bytes], bad: bytes, zone) -> datetime | None:
 class Replay:
     """The outcome of a replay: the simulator's feed (diagnostics, counts) and the time range."""
 
-    feed: Any  # simulate.events.EventFeed
+    feed: Any  # simulate.events.EventFeed (or the shards' feeds merged: MergedFeed)
     sim: Any  # simulate.engine.Simulator
     first: datetime | None
     as_of: datetime | None
@@ -133,16 +178,19 @@ class Replay:
 
 
 def replay_history(policy: Policy, handle: IO[bytes], shown_path: str, on_lead: Callable[[Any], None], *,
-                   as_of: datetime | None = None, shown_per_code: int | None = 20, plan=None) -> Replay:
+                   as_of: datetime | None = None, shown_per_code: int | None = 20, plan=None,
+                   scan: Scan | None = None, shard: tuple[int, int] | None = None) -> Replay:
     """Replay a seekable binary events file; every finished lead goes to `on_lead` once.
 
     `as_of`: judge deadlines at this moment (default: the latest timestamp in the file; a
-    moment before that is moved to it, as `sla simulate --until` does)."""
+    moment before that is moved to it, as `sla simulate --until` does). `shard` (index,
+    count): replay only the lines of that shard (the scan must have been made for `count`)."""
     from ..simulate.engine import Plan, Simulator
     from ..simulate.events import EventFeed
 
     plan = plan or Plan(policy)
-    scan = scan_history(handle, plan.zone)
+    if scan is None:
+        scan = scan_history(handle, plan.zone, shard[1] if shard else 1)
     handle.seek(0)
     end = scan.latest
     if as_of is not None and (end is None or as_of > end):
@@ -150,7 +198,8 @@ def replay_history(policy: Policy, handle: IO[bytes], shown_path: str, on_lead: 
     retire: dict[int, list[str]] = {}
     for lead, line in scan.last_line.items():
         retire.setdefault(line, []).append(lead)
-    del scan  # the per-lead map is as large as the leads: free it before replaying
+    line_shards = scan.shard_of_line
+    scan = None  # the per-lead map is as large as the leads: free it before replaying
 
     sim = Simulator(policy, plan)
     feed = EventFeed(sim, shown_path, shown_per_code)
@@ -161,8 +210,14 @@ def replay_history(policy: Policy, handle: IO[bytes], shown_path: str, on_lead: 
         # the feed asks for the next line only when it is done with this one: the leads whose
         # last line this was are finished then
         nonlocal finished
-        for number, raw in enumerate(handle, 1):
-            yield raw
+        mine = shard[0] if shard is not None else None
+        for number, raw in enumerate(_lines(handle), 1):
+            if mine is not None:
+                if raw is None and mine != 0:
+                    return  # a line too long to read: the first shard reports it
+                if raw is not None and number <= len(line_shards) and line_shards[number - 1] != mine:
+                    continue
+            yield number, raw
             done = retire.pop(number, None)
             if done is None:
                 continue
@@ -174,7 +229,7 @@ def replay_history(policy: Policy, handle: IO[bytes], shown_path: str, on_lead: 
                     on_lead(lead)
                     finished += 1
 
-    feed.feed_binary(lines())
+    feed.feed_numbered(lines())
     first = sim.first_at
     if end is not None:
         sim.finish(end)
@@ -185,10 +240,137 @@ def replay_history(policy: Policy, handle: IO[bytes], shown_path: str, on_lead: 
     return Replay(feed, sim, first, end if first is not None else None, finished)
 
 
+# ------------------------------------------------------------------ on every core
+
+
+class MergedFeed:
+    """The feeds of the shards as one (what the report reads of a feed)."""
+
+    def __init__(self, source, shown_per_code: int | None) -> None:
+        self.source = source
+        self.shown_per_code = shown_per_code
+        self.diagnostics: list = []
+        self.counts: Counter[str] = Counter()
+        self.severities: dict = {}
+        self.events = 0
+        self.skipped = 0
+
+    def add(self, part: dict) -> None:
+        self.diagnostics += part["diagnostics"]
+        self.counts.update(part["counts"])
+        self.severities.update(part["severities"])
+        self.events += part["events"]
+        self.skipped += part["skipped"]
+        self.source.lines.update(part["lines"])
+
+    def finish(self) -> None:
+        from ..diagnostics import sort_diagnostics
+
+        kept: Counter[str] = Counter()
+        shown = []
+        for d in sort_diagnostics(self.diagnostics):  # the first of each code by line, as one feed keeps them
+            kept[d.code] += 1
+            if self.shown_per_code is None or kept[d.code] <= self.shown_per_code:
+                shown.append(d)
+        self.diagnostics = shown
+
+    @property
+    def hidden(self) -> dict[str, int]:
+        if self.shown_per_code is None:
+            return {}
+        return {code: n - self.shown_per_code for code, n in sorted(self.counts.items()) if n > self.shown_per_code}
+
+    @property
+    def error_count(self) -> int:
+        from ..diagnostics import Severity
+
+        return sum(n for code, n in self.counts.items() if self.severities[code] is Severity.ERROR)
+
+
+_JOB: dict[str, Any] = {}  # what a forked shard process reads (set by the parent just before the fork)
+
+
+def _replay_shard(index: int) -> dict:
+    job = _JOB
+    tally = job["make_tally"](job["scan"].earliest, job["end"])
+    with open(job["path"], "rb") as handle:
+        replay = replay_history(job["policy"], handle, job["shown_path"], tally.add_lead, as_of=job["end"],
+                                shown_per_code=job["shown_per_code"], plan=job["plan"], scan=job["scan"],
+                                shard=(index, job["jobs"]))
+    feed = replay.feed
+    return {
+        "tally": tally.state(), "first": replay.first, "leads": replay.leads,
+        "feed": {"diagnostics": feed.diagnostics, "counts": dict(feed.counts), "severities": dict(feed.severities),
+                 "events": feed.events, "skipped": feed.skipped, "lines": feed.source.lines},
+        "sim_diagnostics": replay.sim.diagnostics,
+    }
+
+
+def replay_into(policy: Policy, handle: IO[bytes], shown_path: str,
+                make_tally: Callable[[datetime | None, datetime | None], Any], *,
+                as_of: datetime | None = None, shown_per_code: int | None = 20, plan=None,
+                jobs: int | None = None) -> tuple[Replay, Any]:
+    """Replay into a tally (`make_tally(earliest, as_of)`: `add_lead`, `state`, `absorb`), on
+    `jobs` processes (default: one per core for a large file, else one)."""
+    from ..simulate.engine import Plan, Simulator
+
+    plan = plan or Plan(policy)
+    path = getattr(handle, "name", None)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    wanted = jobs if jobs is not None else cores
+    if wanted > 1 and (not isinstance(path, str) or not os.path.isfile(path)):
+        wanted = 1  # a shard process opens the file by name
+    scan = scan_history(handle, plan.zone, max(1, wanted))
+    if wanted > 1 and jobs is None and scan.lines < SHARD_MIN_LINES:
+        wanted = 1
+    end = scan.latest
+    if as_of is not None and (end is None or as_of > end):
+        end = as_of
+    if wanted <= 1 or scan.shard_of_line is None:
+        if scan.shard_of_line is not None:
+            scan.shard_of_line = None
+        tally = make_tally(scan.earliest, end)
+        replay = replay_history(policy, handle, shown_path, tally.add_lead, as_of=as_of,
+                                shown_per_code=shown_per_code, plan=plan, scan=scan)
+        return replay, tally
+    import multiprocessing
+
+    _JOB.update(policy=policy, plan=plan, path=path, shown_path=shown_path, make_tally=make_tally, end=end,
+                shown_per_code=shown_per_code, scan=scan, jobs=wanted)
+    try:
+        with multiprocessing.get_context("fork").Pool(wanted) as pool:
+            parts = pool.map(_replay_shard, range(wanted))
+    finally:
+        _JOB.clear()
+    tally = make_tally(scan.earliest, end)
+    sim = Simulator(policy, plan)
+    from ..simulate.events import LineSource
+
+    feed = MergedFeed(LineSource(shown_path), shown_per_code)
+    leads = 0
+    firsts = []
+    seen_sim: set[tuple[str, str]] = set()
+    for part in parts:
+        tally.absorb(part["tally"])
+        feed.add(part["feed"])
+        leads += part["leads"]
+        if part["first"] is not None:
+            firsts.append(part["first"])
+        for d in part["sim_diagnostics"]:  # reported once per clause by each process: once in all
+            key = (d.code, str(d.span))
+            if key not in seen_sim:
+                seen_sim.add(key)
+                sim.diagnostics.append(d)
+    feed.finish()
+    first = min(firsts) if firsts else None
+    return Replay(feed, sim, first, end if first is not None else None, leads), tally
+
+
 def spool(stream: IO[bytes]) -> IO[bytes]:
     """Standard input copied into a temporary file (the replay reads its input twice)."""
-    temp = tempfile.TemporaryFile(prefix="sla-report-")  # noqa: SIM115 (the caller closes it)
+    temp = tempfile.NamedTemporaryFile(prefix="sla-report-")  # noqa: SIM115 (the caller closes it)
     shutil.copyfileobj(stream, temp, 1 << 20)
+    temp.flush()
     temp.seek(0)
     return temp
 

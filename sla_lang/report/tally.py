@@ -99,7 +99,7 @@ class ReportTally:
         self.untouched: Counter[str] = Counter()  # respond deadlines past due with no activity yet
         self.escalated: Counter[tuple[str, str]] = Counter()  # (clause, to)
         self.follow_ups: dict[str, Counter[str]] = {}
-        self.recycles: Counter[tuple[str, str, str]] = Counter()  # (clause, target stage, reasons recorded)
+        self.recycles: Counter[tuple[str, str, tuple]] = Counter()  # (clause, target stage, ((property, value), …))
         self.missing_records: Counter[str] = Counter()
         self.leads = 0
         self.kpis = KpiTally(policy, plan)
@@ -145,23 +145,24 @@ class ReportTally:
             statuses = [step[2] for step in f.steps]
             for status in statuses:
                 counts["steps_" + status] += 1
-            # steps cancelled because the lead moved on are not owed; a cadence is complete when
-            # every step that was owed was met, in progress while a step is still open
+            # as the KPI `rate S.follow_up met` counts them (simulate/kpis.py): complete with every
+            # step met, incomplete with one missed; a cadence cut short by the lead moving on, or
+            # still open, is neither
             if "missed" in statuses:
                 counts["incomplete"] += 1
             elif "open" in statuses:
                 counts["in_progress"] += 1
-            elif "met" in statuses:
+            elif statuses and all(s == "met" for s in statuses):
                 counts["complete"] += 1
             else:
-                counts["not_owed"] += 1
+                counts["cut_short"] += 1
         for r in lead.records:
             if not self.in_window(r["at"]):
                 continue
             if r["missing"]:
                 self.missing_records[r["clause"]] += 1
             if r["values"]:
-                reason = " / ".join(str(v) for _, v in sorted(r["values"].items()) if v is not None)
+                reason = tuple((k, str(v)) for k, v in sorted(r["values"].items()) if v is not None)
                 self.recycles[(r["clause"], r["to"], reason)] += 1
         if self.funnel:
             index = self._funnel_index
@@ -181,17 +182,29 @@ class ReportTally:
                         self.converted[(period, visit.stage)] += 1
                         break
 
-    def merge(self, other: ReportTally) -> None:
-        for name in ("deadlines", "escalation_counts", "entries", "converted", "created", "by_owner", "untouched",
-                     "escalated", "recycles", "missing_records"):
-            getattr(self, name).update(getattr(other, name))
-        self.breaches += other.breaches
-        for clause, values in other.touch.items():
-            self.touch.setdefault(clause, array("d")).extend(values)
-        for clause, counts in other.follow_ups.items():
+    COUNTERS = ("deadlines", "escalation_counts", "entries", "converted", "created", "by_owner", "untouched",
+                "escalated", "recycles", "missing_records")
+
+    def state(self) -> dict:
+        """Everything counted, as plain data (what a shard process sends back)."""
+        return {
+            **{name: dict(getattr(self, name)) for name in self.COUNTERS},
+            "breaches": self.breaches, "touch": {clause: v.tobytes() for clause, v in self.touch.items()},
+            "follow_ups": {clause: dict(c) for clause, c in self.follow_ups.items()}, "leads": self.leads,
+            "kpis": self.kpis.state(),
+        }
+
+    def absorb(self, state: dict) -> None:
+        """Add the counts of another tally (of other leads)."""
+        for name in self.COUNTERS:
+            getattr(self, name).update(state[name])
+        self.breaches += state["breaches"]
+        for clause, data in state["touch"].items():
+            self.touch.setdefault(clause, array("d")).frombytes(data)
+        for clause, counts in state["follow_ups"].items():
             self.follow_ups.setdefault(clause, Counter()).update(counts)
-        self.leads += other.leads
-        self.kpis.merge(other.kpis)
+        self.leads += state["leads"]
+        self.kpis.absorb(state["kpis"])
 
 
 def _owner_when(lead, d) -> str | None:

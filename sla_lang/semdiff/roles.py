@@ -171,7 +171,7 @@ class Roles:
         owner = self.party(kpi.owner.name) if kpi.owner else None
         stages: list[str] = []
         m = kpi.measure
-        if isinstance(m, (ir.CountMeasure, ir.ComplianceMeasure, ir.AverageMeasure)):
+        if isinstance(m, (ir.CountMeasure, ir.ComplianceMeasure, ir.AverageMeasure, ir.SumMeasure, ir.OutcomeMeasure)):
             stages = [m.stage.name]
         elif isinstance(m, ir.ConversionMeasure):
             stages = [m.source.name, *(t.name for t in m.targets)]

@@ -115,8 +115,13 @@ class Plan:
         stage_ids = policy.stage_by_id
         snapshots: dict[str, list[ir.Ref]] = {}
         for kpi in policy.kpis:
-            if isinstance(kpi.measure, ir.AverageMeasure):
-                snapshots.setdefault(kpi.measure.stage.name, []).append(kpi.measure.quantity)
+            measure = kpi.measure
+            if isinstance(measure, (ir.AverageMeasure, ir.SumMeasure)):
+                snapshots.setdefault(measure.stage.name, []).append(measure.quantity)
+            if kpi.by is not None and kpi.by.name != "owner" and kpi.by.name in policy.property_by_id:
+                # a breakdown by a property reads it as it was when the lead entered the measured stage
+                for stage_name in _measured_stages(measure):
+                    snapshots.setdefault(stage_name, []).append(ir.Ref(kpi.by.name, None, kpi.by.span))
         self.stages: dict[str, StagePlan] = {}
         for stage in policy.stages:
             if stage.id in self.stages:
@@ -256,6 +261,7 @@ class FollowUpRecord:
 class Lead:
     __slots__ = (
         "activities",
+        "activity_log",
         "carried",
         "created",
         "deadlines",
@@ -296,6 +302,7 @@ class Lead:
         self.open_deadlines: list[DeadlineRecord] = []
         self.follow_up: FollowUpRecord | None = None
         self.activities = 0
+        self.activity_log: list[tuple[datetime, str | None, str, str | None]] = []  # (at, stage, kind, outcome)
         self.timeout_due: dict[int, datetime] = {}
         # open obligations that outlive the stage they started in (information duties): their
         # timers are pushed again when leaving a stage clears the others
@@ -341,6 +348,7 @@ class Lead:
         other.timers = [(at, kind, index, seq, mapping.get(id(payload), payload))
                         for at, kind, index, seq, payload in self.timers]
         other.seq, other.last_at, other.activities = self.seq, self.last_at, self.activities
+        other.activity_log = list(self.activity_log)
         other.timeout_due = dict(self.timeout_due)
         return other
 
@@ -684,11 +692,12 @@ class Simulator:
         if first is not None:
             self._chain(lead, at, first, "condition", became)
 
-    def activity(self, lead: Lead, at: datetime, kind: str) -> None:
+    def activity(self, lead: Lead, at: datetime, kind: str, outcome: str | None = None) -> None:
         self.advance(lead, at, inclusive=False)
         lead.last_at = at
         self._touch(at)
         lead.activities += 1
+        lead.activity_log.append((at, lead.stage, kind, outcome))
         for d in lead.open_deadlines:
             if d.kind == "respond":
                 if d.status == "open":
@@ -763,6 +772,14 @@ class Simulator:
 
     def priority(self, lead: Lead) -> str | None:
         return self.model.priority(View(lead.values, self.model))
+
+
+def _measured_stages(measure: ir.Measure | None) -> list[str]:
+    """The stages whose entries a KPI counts (where a breakdown's property is read)."""
+    if isinstance(measure, (ir.ConversionMeasure, ir.DurationMeasure)):
+        return [measure.source.name]
+    stage = getattr(measure, "stage", None)
+    return [stage.name] if stage is not None else []
 
 
 _CHANNEL_NAMES: dict[tuple[ir.Channel, ...], list[str]] = {}

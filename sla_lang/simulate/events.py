@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..diagnostics import Diagnostic, Rule, Severity, Listing, Message
+from ..ir import ACTIVITY_OUTCOMES
 from ..source import Span
 from .engine import ACTIVITIES, Simulator, parse_timestamp
 from .model import coerce_property_value
@@ -117,7 +118,13 @@ class EventFeed:
         """Lines as bytes (a file opened in binary mode): a line that is not UTF-8 is reported.
         From a file, lines are read at most MAX_LINE_BYTES at a time: a line longer than that
         (a device such as /dev/zero, a file that is not JSON Lines) ends the reading."""
-        for number, raw in enumerate(_bounded_lines(lines), 1):
+        self.feed_numbered(enumerate(_bounded_lines(lines), 1))
+
+    def feed_numbered(self, numbered: Iterable[tuple[int, bytes | None]]) -> None:
+        """(line number, bytes of the line) pairs, as `feed_binary` reads them (None: a line
+        over MAX_LINE_BYTES, which ends the reading). `sla report` replays a share of a file's
+        lines in each process, under their own numbers."""
+        for number, raw in numbered:
             if raw is None:
                 self.skipped += 1
                 self._report(MALFORMED_EVENT, Message('the line is longer than {limit:,} bytes; reading stopped', limit=MAX_LINE_BYTES),
@@ -231,7 +238,15 @@ class EventFeed:
                 self._report(INVALID_EVENT, Message('`activity` must be call, email or meeting, not {activity}', activity=json.dumps(activity, ensure_ascii=False)), number, text, needle='"activity"',
                              help=Message('other channels (slack, task …) are how people are told, not follow-ups'))
                 return False
-            sim.activity(lead, at, activity)
+            outcome = data.get("outcome")
+            if outcome is not None and outcome not in ACTIVITY_OUTCOMES[activity]:
+                self._report(INVALID_EVENT, Message("`outcome` of a {activity} must be one of {outcomes}, not {outcome}",
+                                                    activity=activity, outcomes=Listing(ACTIVITY_OUTCOMES[activity],
+                                                                                        limit=10, quote=False),
+                                                    outcome=json.dumps(outcome, ensure_ascii=False)),
+                             number, text, needle='"outcome"', help=Message("leave it out when the outcome is not known"))
+                return False
+            sim.activity(lead, at, activity, outcome)
             return True
         if kind == "owner_changed":
             owner = data.get("owner")

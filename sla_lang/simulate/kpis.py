@@ -12,6 +12,15 @@ entry belongs to the period in which the lead entered the measured stage:
   left out).
 - `average time S -> T`: the mean time from entering S to the next entry into T (as for rates);
   in business time when the target is written in `bh`/`bd`.
+- `rate S.follow_up met`: of S's follow-up cadences that were settled — every step met, or
+  some step missed (not those cut short by the lead moving on, nor still open) — the share
+  with every step met; `rate S.handoff met` as for deadlines.
+- `sum Q at S`: the total of Q at the moment leads entered S.
+- `rate call connected at S`: of the calls (emails, meetings) logged while leads were in S, the
+  share logged with that outcome (one logged without an outcome counts as another outcome).
+- `… by owner` / `… by P`: one figure per value — the lead's owner during the measured stay
+  (the last one assigned while there), or P as it was when the lead entered the measured stage
+  (no value: its own group). Each figure has its own status against target and alert.
 
 Status: `alert` when the alert condition holds, else `met` or `missed` against the target;
 `no data` when a rate or average has nothing to divide by.
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from .. import ir
 from ..businesstime import business_minutes
@@ -37,6 +47,7 @@ class KpiRow:
     denominator: int | None
     status: str  # met | missed | alert | no_data | none
     partial: bool
+    group: Any = None  # the owner or property value of a breakdown (`by …`)
 
 
 @dataclass
@@ -135,41 +146,69 @@ class KpiTally:
         for k in sorted(touched):
             kpi, _, totals, business = self.measured[k]
             measure = kpi.measure
-            add = totals.add
+            group_of = _grouping(kpi)
+
+            def add(visit, at: datetime, numerator: float, totals=totals, group_of=group_of) -> None:
+                totals.add(at, numerator, 1, group_of(lead, visit))
+
             if isinstance(measure, ir.CountMeasure):
                 for visit in lead.visits:
                     if visit.stage == measure.stage.name:
-                        add(visit.entered, 1)
+                        add(visit, visit.entered, 1)
             elif isinstance(measure, ir.ConversionMeasure):
                 targets = {t.name for t in measure.targets}
-                for entered, reached in _conversions(lead.visits, measure.source.name, targets):
-                    add(entered, 1 if reached is not None else 0)
+                for visit, reached in _conversions(lead.visits, measure.source.name, targets):
+                    add(visit, visit.entered, 1 if reached is not None else 0)
+            elif isinstance(measure, ir.ComplianceMeasure) and measure.deadline == "follow_up":
+                for f in lead.follow_ups:
+                    statuses = {step[2] for step in f.steps}
+                    if f.stage != measure.stage.name or not f.steps or not (statuses == {"met"} or "missed" in statuses):
+                        continue  # cut short by the lead moving on, or still open
+                    add(_visit(lead, f.stage, f.entered), f.entered, 0 if "missed" in statuses else 1)
             elif isinstance(measure, ir.ComplianceMeasure):
                 for d in lead.deadlines:
                     if d.stage == measure.stage.name and d.kind == measure.deadline and d.status in (
                             "met", "at_risk", "breached"):
-                        add(d.entered, 1 if d.status != "breached" else 0)
-            elif isinstance(measure, ir.AverageMeasure):
+                        add(_visit(lead, d.stage, d.entered), d.entered, 1 if d.status != "breached" else 0)
+            elif isinstance(measure, (ir.AverageMeasure, ir.SumMeasure)):
                 text = measure.quantity.text
                 for visit in lead.visits:
                     if visit.stage == measure.stage.name and visit.snapshot is not None:
                         value = visit.snapshot.get(text)
                         if isinstance(value, (int, float)) and not isinstance(value, bool):
-                            add(visit.entered, value)
+                            add(visit, visit.entered, value)
+            elif isinstance(measure, ir.OutcomeMeasure):
+                for at, stage, kind, outcome in lead.activity_log:
+                    if stage == measure.stage.name and kind == measure.activity:
+                        add(_visit_at(lead, at), at, 1 if outcome == measure.outcome else 0)
             elif isinstance(measure, ir.DurationMeasure):
                 calendar = self.plan.default_calendar
-                for entered, reached in _conversions(lead.visits, measure.source.name, {measure.target.name}):
+                for visit, reached in _conversions(lead.visits, measure.source.name, {measure.target.name}):
                     if reached is None:
                         continue
+                    entered = visit.entered
                     if business:
                         minutes = calendar.working_minutes_between(entered, reached)
                     else:
                         minutes = (reached - entered).total_seconds() / 60
-                    add(entered, minutes)
+                    add(visit, entered, minutes)
 
     def merge(self, other: KpiTally) -> None:
         for (_, _, mine, _), (_, _, theirs, _) in zip(self.measured, other.measured, strict=True):
             mine.merge(theirs)
+
+    def state(self) -> list[tuple[dict, dict, set]]:
+        """The numerators, denominators and groups as plain data (what another process sends back)."""
+        return [(dict(t.numerators), dict(t.denominators), set(t.groups)) for _, _, t, _ in self.measured]
+
+    def absorb(self, state: list[tuple[dict, dict, set]]) -> None:
+        """Add another process's tally (of other leads)."""
+        for (_, _, totals, _), (numerators, denominators, groups) in zip(self.measured, state, strict=True):
+            totals.groups |= groups
+            for key, value in numerators.items():
+                totals.numerators[key] = totals.numerators.get(key, 0) + value
+            for key, value in denominators.items():
+                totals.denominators[key] = totals.denominators.get(key, 0) + value
 
     def results(self, first: datetime | None, end: datetime | None) -> list[KpiResult]:
         if first is None or end is None:
@@ -180,51 +219,93 @@ class KpiTally:
         for kpi, period, totals, business in self.measured:
             measure = kpi.measure
             result = KpiResult(kpi, _unit(kpi), business=business)
+            groups = sorted(totals.groups, key=lambda g: (g is None, str(g))) if kpi.by is not None else []
+            totalled = isinstance(measure, (ir.CountMeasure, ir.SumMeasure))  # a count or total, not a share
             start = period_start(first_day, period)
             while start <= last_day:
                 stop = next_period(start, period)
-                numerator = totals.numerators.get(start)
-                denominator = totals.denominators.get(start)
-                if isinstance(measure, ir.CountMeasure):
-                    value = numerator or 0
-                    numerator, denominator = value, None
-                elif denominator:
-                    value = numerator / denominator
-                else:
-                    value = None
-                value = _tidy(value)
-                result.rows.append(KpiRow(
-                    period_label(start, period), start, stop, value, _tidy(numerator), denominator,
-                    _status(kpi, value, self.plan), partial=start < first_day or stop > last_day + timedelta(days=1),
-                ))
+                for group in groups or [None]:
+                    numerator = totals.numerators.get((start, group))
+                    denominator = totals.denominators.get((start, group))
+                    if totalled:
+                        value = numerator or 0
+                        numerator, denominator = value, None
+                    elif denominator:
+                        value = numerator / denominator
+                    else:
+                        value = None
+                    value = _tidy(value)
+                    result.rows.append(KpiRow(
+                        period_label(start, period), start, stop, value, _tidy(numerator), denominator,
+                        _status(kpi, value, self.plan), partial=start < first_day or stop > last_day + timedelta(days=1),
+                        group=group,
+                    ))
                 start = stop
             results.append(result)
         return results
 
 
 class _Totals:
-    """Numerators and denominators of one KPI, per period start."""
+    """Numerators and denominators of one KPI, per (period start, breakdown group)."""
 
     def __init__(self, zone, period: str) -> None:
         self.zone = zone
         self.period = period
-        self.numerators: dict[date, float] = {}
-        self.denominators: dict[date, int] = {}
+        self.numerators: dict[tuple[date, Any], float] = {}
+        self.denominators: dict[tuple[date, Any], int] = {}
+        self.groups: set = set()
 
-    def add(self, at: datetime, numerator: float, denominator: int = 1) -> None:
-        key = period_start(at.astimezone(self.zone).date(), self.period)
+    def add(self, at: datetime, numerator: float, denominator: int = 1, group: Any = None) -> None:
+        key = (period_start(at.astimezone(self.zone).date(), self.period), group)
+        self.groups.add(group)
         self.numerators[key] = self.numerators.get(key, 0) + numerator
         self.denominators[key] = self.denominators.get(key, 0) + denominator
 
     def merge(self, other: _Totals) -> None:
+        self.groups |= other.groups
         for key, value in other.numerators.items():
             self.numerators[key] = self.numerators.get(key, 0) + value
         for key, value in other.denominators.items():
             self.denominators[key] = self.denominators.get(key, 0) + value
 
 
+def _grouping(kpi: ir.Kpi):
+    """The breakdown group of one contribution: (lead, visit) → the owner or a property value."""
+    by = kpi.by
+    if by is None:
+        return lambda lead, visit: None
+    if by.name == "owner":  # always the lead's owner (during the measured stay)
+        def owner(lead, visit):
+            if visit is None:
+                return lead.owner
+            return visit.owner_changes[-1][1] if visit.owner_changes else visit.owner
+        return owner
+    name = by.name
+
+    def value(lead, visit):
+        snapshot = visit.snapshot if visit is not None else None
+        found = snapshot.get(name) if snapshot else None
+        return found if found is None or isinstance(found, (str, int, float, bool)) else str(found)
+    return value
+
+
+def _visit(lead, stage: str, entered: datetime):
+    """The stay of `lead` in `stage` that began at `entered`."""
+    return next((v for v in lead.visits if v.stage == stage and v.entered == entered), None)
+
+
+def _visit_at(lead, at: datetime):
+    """The stay the lead was in at `at` (the latest one begun by then)."""
+    found = None
+    for visit in lead.visits:
+        if visit.entered > at:
+            break
+        found = visit
+    return found
+
+
 def _conversions(visits, source: str, targets: set[str]):
-    """(entered source, entered a target or None) for each entry into `source`."""
+    """(the visit of `source`, when it entered a target or None) for each entry into `source`."""
     out = []
     for i, visit in enumerate(visits):
         if visit.stage != source:
@@ -236,7 +317,7 @@ def _conversions(visits, source: str, targets: set[str]):
             if later.stage in targets:
                 reached = later.entered
                 break
-        out.append((visit.entered, reached))
+        out.append((visit, reached))
     return out
 
 
@@ -244,7 +325,7 @@ def _unit(kpi: ir.Kpi) -> str:
     measure = kpi.measure
     if isinstance(measure, ir.CountMeasure):
         return "count"
-    if isinstance(measure, (ir.ConversionMeasure, ir.ComplianceMeasure)):
+    if isinstance(measure, (ir.ConversionMeasure, ir.ComplianceMeasure, ir.OutcomeMeasure)):
         return "ratio"
     if isinstance(measure, ir.DurationMeasure):
         return "minutes"

@@ -99,7 +99,8 @@ def kpis_to_json(results: list[KpiResult]) -> list[dict[str, Any]]:
             "target": _threshold(kpi.target.op, kpi.target.value) if kpi.target else None,
             "alert": _threshold(kpi.alert.op, kpi.alert.value) if kpi.alert else None,
             "rows": [{"period": row.period, "value": row.value, "numerator": row.numerator,
-                      "denominator": row.denominator, "status": row.status, "partial": row.partial}
+                      "denominator": row.denominator, "status": row.status, "partial": row.partial,
+                      **({"group": value_to_json(row.group)} if kpi.by is not None else {})}
                      for row in r.rows],
         })
     return out
@@ -270,6 +271,8 @@ def render_summary_text(sim: Simulator, summary: dict[str, Any], lang: str) -> s
             lines.append(head)
             for row in k["rows"]:
                 period = row["period"] + (f" ({w['partial']})" if row["partial"] else "")
+                if "group" in row:  # a breakdown: one line per owner or value
+                    period += f" {row['group'] if row['group'] is not None else '—'}"
                 value = format_kpi_value(row["value"], k["unit"], row)
                 lines.append(f"    {period:<22} {value:<22} {w['kpi_status'][row['status']]}".rstrip())
     return "\n".join(lines) + "\n"
@@ -357,7 +360,8 @@ def kpi_csv_rows(summary: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for k in summary["kpis"]:
         for row in k["rows"]:
-            rows.append(["", "kpi", k["clause"], row["period"], "", "", row["status"],
+            period = row["period"] + (f" {row['group']}" if row.get("group") is not None else "")
+            rows.append(["", "kpi", k["clause"], period, "", "", row["status"],
                          "" if row["value"] is None else row["value"]])
     return rows
 

@@ -17,6 +17,7 @@ import importlib
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from ..config import HubSpotSettings
 from ..diagnostics import Diagnostic, Severity
 
 TARGETS = {
@@ -31,6 +32,7 @@ TARGETS = {
 class BuildOptions:
     formats: tuple[str, ...] = ()  # empty: the target's DEFAULT_FORMATS
     lang: str | None = None  # None: the agreement's own language
+    hubspot: HubSpotSettings = field(default_factory=HubSpotSettings)  # [tool.sla.hubspot]
 
 
 @dataclass

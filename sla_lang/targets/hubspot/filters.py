@@ -97,6 +97,26 @@ def after_property_filter(prop: str, other: str) -> dict:
     })
 
 
+def before_property_filter(prop: str, other: str) -> dict:
+    """`prop` is earlier than the date in property `other` (COMPARATIVE_DATE, IS_BEFORE)."""
+    return property_filter(prop, {
+        "operationType": "COMPARATIVE_DATE",
+        "operator": "IS_BEFORE",
+        "comparisonPropertyName": other,
+        "includeObjectsWithNoValueSet": False,
+    })
+
+
+def bool_filter(prop: str, value: bool) -> dict:
+    """A yes/no property has `value` (a missing value is neither)."""
+    return property_filter(prop, {
+        "operationType": "BOOL",
+        "operator": "IS_EQUAL_TO",
+        "value": value,
+        "includeObjectsWithNoValueSet": False,
+    })
+
+
 def and_branch(filters: list[dict]) -> dict:
     return {"filterBranchType": "AND", "filterBranchOperator": "AND", "filterBranches": [], "filters": filters}
 
@@ -165,9 +185,11 @@ class FilterTranslator:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def groups(self, condition: ir.Condition) -> list[list[dict]]:
-        """AND groups of filters for `condition`; raises FilterError when it has none."""
-        return [[self.leaf(node, negated) for node, negated in group] for group in normal_form(condition)]
+    def groups(self, condition: ir.Condition, *, negated: bool = False) -> list[list[dict]]:
+        """AND groups of filters for `condition` (or for `not condition`); raises FilterError
+        when it has none."""
+        return [[self.leaf(node, leaf_negated) for node, leaf_negated in group]
+                for group in normal_form(condition, negated)]
 
     def properties_read(self, condition: ir.Condition) -> list[str]:
         names = []

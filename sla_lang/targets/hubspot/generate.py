@@ -3,15 +3,23 @@
 What each kind of clause becomes (README, "The HubSpot target", says the same for users):
 
 - entry stage        → workflow `<stage>.entry`: new contacts at the stage's lifecycle stage get
-                       the SLA stage (`sla_stage`) and its start time.
+                       the SLA stage (`sla_stage`), its start time and an owner of the stage's team.
 - transition         → workflow `<clause>`: LIST_BASED enrolment on "in the source stage and the
-                       condition holds" (after a delay for `after`), then: a task if a `record`ed
-                       property is missing, the lifecycle stage (cleared first when it moves
-                       back), `sla_stage`, the start time; for a recycle path also: clear the
-                       owner, record date and origin, clear the sales judgements; then the
-                       target stage's hand-off (notification, task, webhook).
-- deadline/escalation→ workflow `<stage>.<respond|decide|stage>`: delay to each checkpoint (SLO
-                       first), if/then "done in time?", else warn / mark breached / escalate.
+                       condition holds" (for a timeout: until the moment `after` ends), then: a
+                       task if a `record`ed property is missing, the lifecycle stage (cleared
+                       first when it moves back), the start time and `sla_stage`, an owner of the
+                       target's team, and the target stage's hand-off (notification, task, webhook).
+                       A recycle path also records date and origin. A transition out of a recycle
+                       stage (and, for recycled leads, out of any stage they come back to) enrols
+                       only once its condition has been false after the lead arrived
+                       (`<clause>.arm` sets `sla_<clause>_armed`): re-qualification means the
+                       condition became true *again*, as in the reference simulator.
+- deadline/escalation→ workflow `<stage>.<respond|decide|stage>`: waits until each checkpoint
+                       (SLO first) and, when not done in time, flags it and notifies the owner or
+                       the escalation team. With custom code (the default) a CUSTOM_CODE action
+                       computes every checkpoint's moment from the stage's calendar and the
+                       flow delays until it; without, fixed waits that never judge a lead met
+                       that was late (the manifest states how early a flag can come).
 - follow-up cadence  → workflow `<stage>.follow_up`: a task at each offset.
 - priorities         → workflow `priority`: if/then branches in priority order.
 - scores             → scoring.json (the API cannot write score rules) + manual step.
@@ -20,17 +28,21 @@ What each kind of clause becomes (README, "The HubSpot target", says the same fo
 
 from __future__ import annotations
 
-import copy
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 from pathlib import PurePosixPath
 
 from ... import ir
-from ...businesstime import BusinessCalendar, span_bounds
-from ...diagnostics import Diagnostic, Rule, Message
+from ...businesstime import BusinessCalendar, business_minutes
+from ...config import HubSpotSettings, TeamMapping
+from ...diagnostics import Diagnostic, Listing, Message, Rule
 from ...irjson import fingerprint
 from ...source import Span
+from . import customcode
+from .bundle import dumps_flow, stamp
 from .catalog import (
     LAST_CONTACTED,
     LIFECYCLE,
@@ -44,19 +56,23 @@ from .filters import (
     FilterError,
     FilterTranslator,
     after_property_filter,
+    before_property_filter,
+    bool_filter,
     enum_filter,
     known_filter,
     or_branch,
     property_changed,
 )
-from .flows import DAYS, MONTHS, Flow, due_in, list_enrollment
+from .flows import CONTACT_OWNER, DAYS, MONTHS, Flow, Recipients, due_in, list_enrollment
 from .obligations import report_manual_obligations
 from .rules import (
     BACKFILL,
     BLOCKED_DATES_EXPIRE,
     BUSINESS_TIME,
     CHANNEL_NOT_SUPPORTED,
+    CLEAR_BY_HAND,
     CONDITION_NOT_EXPRESSIBLE,
+    CUSTOM_CODE,
     ENTRY_AMBIGUOUS,
     EVENT_WITHOUT_PROPERTY,
     NAME_NOT_USABLE,
@@ -66,9 +82,12 @@ from .rules import (
     SLACK_MANUAL,
     STAGE_WITHOUT_LIFECYCLE,
     TIME_WINDOW_SIMPLIFIED,
+    TIMEZONE_MISMATCH,
+    UNKNOWN_TEAM_MAPPING,
     USERS_NEEDED,
 )
-from .texts import Texts
+from .texts import HubL, Texts, neutral
+from .timing import CalendarSpans, calendar_years, days_off, duration_range
 
 SLA_STAGE = "sla_stage"
 ENTERED_AT = "sla_stage_entered_at"
@@ -77,6 +96,8 @@ RECYCLED_FROM = "sla_recycled_from"
 PRIORITY = "sla_priority"
 GUARDS = ("respond", "decide", "stage")
 _WEEKDAY = {name: i for i, name in enumerate(ir.WEEKDAYS)}
+# timers at the same moment act in the simulator's order: deadlines, escalations, follow-ups, timeouts
+_ORDER = {"slo": 0, "breach": 1, "escalate": 2, "follow_up": 3, "timeout": 4}
 
 
 @dataclass
@@ -97,8 +118,41 @@ class ManualStep:
 
 
 @dataclass
+class Timer:
+    """A moment a workflow waits for: `duration` after the lead entered the stage."""
+
+    kind: str  # slo | breach | escalate | follow_up | timeout
+    duration: ir.Duration
+    clause: str
+    prop: str  # the datetime property the custom code writes the moment into
+    item: object = None  # the Deadline, Escalation, follow-up step number or Transition
+    index: int = 0  # position among the flow's timers of the same kind
+
+
+def _counts_from_condition(timer: Timer) -> bool:
+    """A timeout of a transition that also has a condition: its workflow enrols when the
+    condition becomes true, possibly long after the lead entered the stage."""
+    return (timer.kind == "timeout" and isinstance(timer.item, ir.Transition)
+            and timer.item.condition is not None)
+
+
+@dataclass
+class FlowFile:
+    """A workflow as written out: its file, what the manifest says of it, its JSON."""
+
+    path: str
+    name: str
+    kind: str
+    clauses: list[str]
+    actions: int
+    content_hash: str
+    data: bytes
+    scheduled: bool  # has execution windows or blocked dates (in the portal's time zone)
+
+
+@dataclass
 class Output:
-    flows: list[tuple[str, Flow]] = field(default_factory=list)  # (file, flow)
+    flows: list[FlowFile] = field(default_factory=list)
     properties: list[CustomProperty] = field(default_factory=list)
     existing: dict[str, list[str]] = field(default_factory=dict)
     scoring: dict = field(default_factory=dict)
@@ -107,20 +161,32 @@ class Output:
     stages: list[dict] = field(default_factory=list)
     document_only: list[str] = field(default_factory=list)
     group_label: str = ""
+    fingerprint: str = ""
+    timers: list[dict] = field(default_factory=list)
+    calendars: list[dict] = field(default_factory=list)
+    portal: dict = field(default_factory=dict)
 
 
 class Generator:
-    def __init__(self, policy: ir.Policy, lang: str) -> None:
+    def __init__(self, policy: ir.Policy, lang: str, settings: HubSpotSettings | None = None,
+                 emit: Callable[[str, dict, bytes], None] | None = None) -> None:
         self.policy = policy
+        self.emit = emit  # told of each workflow as it is written out (the build's checks)
+        self.settings = settings or HubSpotSettings()
         self.t = Texts(lang)
         self.catalog = Catalog(policy)
         self.filters = FilterTranslator(self.catalog)
         self.out = Output()
         self.file = PurePosixPath(policy.path.replace("\\", "/")).name
         self.fingerprint = fingerprint(policy)
+        self.out.fingerprint = self.fingerprint
         self._calendars: dict[str, tuple[list[dict], list[dict]]] = {}
         self._steps: dict[tuple[str, str], ManualStep] = {}  # reported once, extended by later uses
         self._stage_tokens: dict[str, str] = {}
+        self._spans: dict[str, CalendarSpans] = {}
+        self._code_data: dict[str, customcode.CalendarData | None] = {}
+        self._code_flows: dict[str, None] = {}  # files of the workflows with custom code, in order
+        self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
 
     # ------------------------------------------------------------------ reporting
     def report(self, rule: Rule, message: str, span: Span, *, help: str | None, step: str,
@@ -146,6 +212,10 @@ class Generator:
         if team is None or team.lead is None:
             return ""
         return f" ({team.lead.name})" if self.t.lang != "ja" else f"({team.lead.name})"
+
+    def mapping(self, name: ir.Name | None) -> TeamMapping | None:
+        """The portal's ids for a policy team (`[tool.sla.hubspot.teams.TEAM]`), if configured."""
+        return self.settings.team(name.name) if name is not None else None
 
     @staticmethod
     def lifecycle(stage: ir.Stage) -> str | None:
@@ -178,11 +248,22 @@ class Generator:
         )
         return f"{text} {common}" if self.t.lang != "ja" else f"{text}{common}"
 
+    def clause_list(self, clauses: list[str], shown: int = 8) -> str:
+        """Clause ids for a description HubSpot shows: the first few (the manifest has them all)."""
+        if len(clauses) <= shown:
+            return ", ".join(clauses)
+        return self.t("more_clauses", shown=", ".join(clauses[:shown]), more=len(clauses) - shown)
+
+    def join(self, notes: list[str]) -> str:
+        return " ".join(notes) if self.t.lang != "ja" else "".join(notes)
+
     # ------------------------------------------------------------------ the run
     def run(self) -> Output:
         self.core_properties()
         self.policy_properties()
+        self.arm_exits()
         self.entry_flows()
+        self.import_flows()
         for stage in self.policy.stages:
             for transition in stage.transitions:
                 self.transition_flow(stage, transition)
@@ -199,18 +280,19 @@ class Generator:
         self.scoring()
         report_manual_obligations(self)
         self.outside_crm()
+        self.portal()
         self.finish_descriptions()
         self.out.properties = list(self.catalog.custom.values())
         self.out.existing = {name: sorted(why) for name, why in sorted(self.catalog.existing.items())}
         self.out.diagnostics.extend(self.catalog.diagnostics)
         self.out.group_label = self.t("group_label")
         self.out.stages = [
-            {"id": s.id, "label": s.label, "slaStage": s.id, "lifecycleStage": self.lifecycle(s)}
+            {"id": s.id, "label": s.label, "slaStage": s.id, "lifecycleStage": self.lifecycle(s),
+             "owner": s.owner.name if s.owner else None}
             for s in self.policy.stages
         ]
         return self.out
 
-    # ------------------------------------------------------------------ properties
     def core_properties(self) -> None:
         t = self.t
         stages = self.policy.stages
@@ -219,7 +301,7 @@ class Generator:
         all_stage_clauses = {s.clause_id for s in stages}
         self.catalog.add_custom(CustomProperty(
             SLA_STAGE, t("prop_stage"), "enumeration",
-            t("prop_stage_desc", clauses=", ".join(s.clause_id for s in stages)),
+            t("prop_stage_desc", clauses=self.clause_list([s.clause_id for s in stages])),
             options=[(s.id, _label(s.label, s.id)) for s in stages], clauses=set(all_stage_clauses), purpose="sla-lang",
         ))
         self.catalog.add_custom(CustomProperty(
@@ -252,7 +334,7 @@ class Generator:
         for prop in self.catalog.custom.values():
             if prop.purpose == "policy-property":
                 prop.description = self.t("prop_policy_desc", label=prop.label,
-                                          clauses=", ".join(sorted(prop.clauses)) or self.t("none"))
+                                          clauses=self.clause_list(sorted(prop.clauses)) or self.t("none"))
 
     def register_reads(self, refs: list[ir.Ref], clause: str) -> None:
         """Make sure every property a workflow reads exists, or is created, or is reported."""
@@ -305,59 +387,266 @@ class Generator:
                     )
 
     # ------------------------------------------------------------------ time
-    def wait_minutes(self, duration: ir.Duration, stage: ir.Stage, flow: Flow, file: str, clause: str) -> int:
-        """Wall-clock minutes to wait for `duration`; business time is approximated (reported)."""
-        if not duration.business:
-            return duration.minutes or 0
+    def spans(self, stage: ir.Stage) -> CalendarSpans | None:
         calendar = self.calendar(stage)
-        bounds = span_bounds(duration, BusinessCalendar(calendar)) if calendar else None
+        if calendar is None:
+            return None
+        if calendar.id not in self._spans:
+            self._spans[calendar.id] = CalendarSpans(BusinessCalendar(calendar), self.known_years(calendar))
+        return self._spans[calendar.id]
+
+    def known_years(self, calendar: ir.Calendar) -> tuple[int, int] | None:
+        """The years whose days off the output lists (reported once per calendar: SLA833)."""
+        years = calendar_years(self.policy, calendar)
+        if ("years", calendar.id) not in self._steps and (calendar.holidays is not None or calendar.closed):
+            shown = f"{years[0]}–{years[1]}" if years else "?"
+            until = f"{years[1] + 1}-01-01" if years else "?"
+            span = calendar.holidays.span if calendar.holidays else calendar.closed[0].span
+            self._steps["years", calendar.id] = self.report(
+                BLOCKED_DATES_EXPIRE,
+                Message("calendar `{calendar}`: HubSpot output lists holidays and closed days as fixed dates, for "
+                        "{years}", calendar=calendar.id, years=shown),
+                span, help=Message("rebuild and update the workflows before {until}", until=until),
+                step=self.t("manual_blocked", calendar=calendar.label, date=until, years=shown),
+                clauses=[calendar.clause_id],
+            )
+        return years
+
+    def working_minutes(self, duration: ir.Duration, stage: ir.Stage) -> int | None:
+        calendar = self.calendar(stage)
+        if not duration.business or calendar is None:
+            return None
+        business = BusinessCalendar(calendar)
+        if not business.periods or not business.weekdays:
+            return None
+        return business_minutes(duration, business)
+
+    def code_data(self, stage: ir.Stage, timers: list[Timer]) -> customcode.CalendarData | None:
+        """What the custom code of a flow with `timers` needs, or None when the flow uses fixed
+        waits: custom code is switched off, or a business duration cannot be computed (no
+        calendar, no working time, holidays without an effective year to list them for)."""
+        timers = [t for t in timers if not _zero(t.duration)]
+        if not self.settings.custom_code or not timers:
+            return None
+        calendar = self.calendar(stage)
+        business = any(t.duration.business for t in timers)
+        if calendar is None:
+            if business:
+                return None
+            return customcode.CalendarData("", "UTC", (), (), (), None, None, (), 0)
+        if calendar.id not in self._code_data:
+            bc = BusinessCalendar(calendar)
+            years = self.known_years(calendar)
+            if (calendar.holidays is not None or calendar.closed) and years is None:
+                data = None
+            else:
+                zone = calendar.timezone.value if calendar.timezone else "UTC"
+                # one more year than the build lists, so a deadline that starts late in the last
+                # year can still end in the next
+                known = (years[0], years[1] + 1) if years else None
+                data = customcode.calendar_data(calendar.id, zone, bc.weekdays, bc.periods, days_off(bc, known), known)
+            self._code_data[calendar.id] = data
+        data = self._code_data[calendar.id]
+        if data is None or (business and (not data.periods or not data.weekdays)):
+            return None
+        return data
+
+    def shortest(self, timer: Timer, stage: ir.Stage) -> int:
+        """A true lower bound of the timer's wall-clock length from any start."""
+        if not timer.duration.business:
+            return timer.duration.minutes or 0
+        found = duration_range(timer.duration, self.spans(stage))
+        if found is None:
+            return 0
+        calendar = self.calendar(stage)
+        zone = calendar.timezone.value if calendar and calendar.timezone else "UTC"
+        shift = 60 if customcode.zone_transitions(zone, 2026, 2026)[1] else 0  # a clock change can shorten it
+        return max(found[0] - shift, 0)
+
+    def lanes(self, stage: ir.Stage, timers: list[Timer], exact: bool) -> list[list[Timer]]:
+        """The timers in the order one workflow can wait for them, split when that order depends
+        on the start (a business deadline and a wall-clock escalation: `4bh` can end before or
+        after `24h`). Each lane becomes a workflow; the first holds the breach checkpoint."""
+        if not exact:
+            return [sorted(timers, key=lambda t: (self.conservative(t, stage)[0], _ORDER[t.kind]))]
+
+        def business_key(t: Timer) -> tuple[int, int]:
+            return (self.working_minutes(t.duration, stage) or 0, _ORDER[t.kind])
+
+        def clock_key(t: Timer) -> tuple[int, int]:
+            return (t.duration.minutes or 0, _ORDER[t.kind])
+
+        business = sorted((t for t in timers if t.duration.business), key=business_key)
+        clock = sorted((t for t in timers if not t.duration.business), key=clock_key)
+        if not business or not clock:
+            return [business or clock]
+        merged = sorted(timers, key=lambda t: (self.shortest(t, stage), _ORDER[t.kind]))
+        # a wall-clock moment is surely no later than a business one when it is no later than the
+        # business duration's shortest length; the other way round holidays can always interfere
+        if all(not a.duration.business and (not b.duration.business or a.duration.minutes <= self.shortest(b, stage))
+               or (a.duration.business and b.duration.business)
+               for a, b in pairwise(merged)):
+            return [merged]
+        lanes = [business, clock]
+        lanes.sort(key=lambda lane: not any(t.kind == "breach" for t in lane))
+        return lanes
+
+    def conservative(self, timer: Timer, stage: ir.Stage) -> tuple[int, dict | None]:
+        """The fixed wait (wall-clock minutes from enrolment) for `timer` without custom code,
+        and how far the resulting moment is from the agreement's (minutes, negative = early).
+        Checks (deadlines, escalations) and follow-up tasks wait the shortest length the
+        duration can take, so a check never runs after the due moment and never calls a late
+        lead met; a timeout waits the longest, so it never moves a lead before its time."""
+        duration = timer.duration
+        # `-> X when C after D` enrols when C becomes true: a fixed wait then counts from that
+        # moment, not from the stage entry, so the move may come up to the whole wait late
+        from_condition = _counts_from_condition(timer)
+        if not duration.business:
+            minutes = duration.minutes or 0
+            return minutes, {"earliest": 0, "latest": minutes if from_condition else 0}
+        found = duration_range(duration, self.spans(stage))
+        if found is None:
+            minutes = duration.amount * (60 if duration.unit == "bh" else 1440)
+            return minutes, None
+        shortest, longest = found
+        if timer.kind == "timeout":
+            return longest, {"earliest": 0, "latest": longest if from_condition else longest - shortest}
+        return shortest, {"earliest": shortest - longest, "latest": 0}
+
+    def report_conservative(self, timer: Timer, stage: ir.Stage, flow: Flow, file: str) -> None:
+        """SLA823 for a business duration judged by a fixed wait (custom code off or impossible)."""
+        duration = timer.duration
+        if ((not duration.business and not _counts_from_condition(timer))
+                or ("conservative", file, timer.kind, timer.clause, timer.index) in self._steps):
+            return
         t = self.t
-        if bounds is None:
-            per = 60 if duration.unit == "bh" else 1440
-            minutes = duration.amount * per
+        calendar = self.calendar(stage)
+        wait, offset = self.conservative(timer, stage)
+        years = calendar_years(self.policy, calendar) if calendar else None
+        known = (Message("holidays of {first}–{last} included", first=years[0], last=years[1]) if years
+                 else Message("no holidays listed"))
+        mode = Message("as a fixed wait") if self.settings.custom_code else Message("without custom code")
+        if offset is None:
             message = (Message("`{duration}` is business time but calendar `{calendar}` has no working time; HubSpot "
                                "waits {wait} of wall-clock time", duration=duration.text, calendar=calendar.id,
-                               wait=t.minutes(minutes)) if calendar else
+                               wait=_plain(wait)) if calendar else
                        Message("`{duration}` is business time but no calendar applies; HubSpot waits {wait} of "
-                               "wall-clock time", duration=duration.text, wait=t.minutes(minutes)))
-            late = t.minutes(0)
+                               "wall-clock time", duration=duration.text, wait=_plain(wait)))
+            step = t("manual_business_time_unknown", flow=flow.name, approx=t.minutes(wait),
+                     duration=t.duration(duration), clause=timer.clause)
+        elif _counts_from_condition(timer):
+            message = Message("`{duration}` of `{clause}` counts from the lead's entry into `{stage}`, but HubSpot "
+                              "({mode}) starts waiting {wait} when the condition becomes true, so the move may happen "
+                              "up to {late} late, never early", duration=duration.text, clause=timer.clause,
+                              stage=stage.id, mode=mode, wait=_plain(wait), late=_plain(offset["latest"]))
+            step = t("manual_business_time_late", flow=flow.name, approx=t.minutes(wait),
+                     duration=t.duration(duration), clause=timer.clause, late=t.minutes(offset["latest"]))
+        elif timer.kind == "timeout":
+            message = Message("`{duration}` in calendar `{calendar}` lasts {shortest} to {longest} of wall-clock time "
+                              "({known}); HubSpot waits {wait} ({mode}), so the move may happen up to {late} late, "
+                              "never early", duration=duration.text, calendar=calendar.id,
+                              shortest=_plain(wait - offset["latest"]), longest=_plain(wait), known=known,
+                              wait=_plain(wait), mode=mode, late=_plain(offset["latest"]))
+            step = t("manual_business_time_late", flow=flow.name, approx=t.minutes(wait),
+                     duration=t.duration(duration), clause=timer.clause, late=t.minutes(offset["latest"]))
         else:
-            shortest, longest = bounds
-            minutes = longest
-            message = Message("`{duration}` in calendar `{calendar}` lasts {shortest} to {longest} of wall-clock time; "
-                              "HubSpot waits {longest}, so this may happen up to {late} late", duration=duration.text,
-                              calendar=calendar.id, shortest=_plain(shortest), longest=_plain(longest),
-                              late=_plain(longest - shortest))
-            late = t.minutes(longest - shortest)
-        self.report(
+            message = Message("`{duration}` in calendar `{calendar}` lasts {shortest} to {longest} of wall-clock time "
+                              "({known}); HubSpot waits {wait} ({mode}), so this is checked up to {early} before the "
+                              "deadline, never after it: a lead is never judged in time when it was late, but one "
+                              "that responds in that window is flagged", duration=duration.text,
+                              calendar=calendar.id, shortest=_plain(wait), longest=_plain(wait - offset["earliest"]),
+                              known=known, wait=_plain(wait), mode=mode, early=_plain(-offset["earliest"]))
+            step = t("manual_business_time", flow=flow.name, approx=t.minutes(wait),
+                     duration=t.duration(duration), clause=timer.clause, early=t.minutes(-offset["earliest"]))
+        self._steps["conservative", file, timer.kind, timer.clause, timer.index] = self.report(
             BUSINESS_TIME, message, duration.span,
-            help=Message('HubSpot delays count wall-clock time; use calendar units (h, d) for exact timing'),
-            step=t("manual_business_time", flow=flow.name, approx=t.minutes(minutes), duration=t.duration(duration),
-                   clause=clause, late=late),
-            clauses=[clause], workflow=file,
+            help=Message("set `custom-code = true` under [tool.sla.hubspot] (Operations Hub Professional) for exact "
+                         "business-time deadlines, or use calendar units (h, d)"),
+            step=step, clauses=[timer.clause], workflow=file,
         )
-        return minutes
 
-    def due_for(self, duration: ir.Duration | None, stage: ir.Stage, clause: str, file: str, flow: Flow) -> dict:
-        """A task due date for `duration` (None: one working day)."""
+    def record_timer(self, timer: Timer, stage: ir.Stage, file: str, exact: bool) -> None:
+        wait, offset = self.conservative(timer, stage)
         calendar = self.calendar(stage)
+        years = calendar_years(self.policy, calendar) if calendar and timer.duration.business else None
+        entry = {
+            "workflow": file,
+            "clause": timer.clause,
+            "event": timer.kind,
+            "after": timer.duration.text,
+            "calendar": calendar.id if calendar and timer.duration.business else None,
+            "timing": "custom-code" if exact else "wall-clock",
+            "conservative": {"waitMinutes": wait, "offsetMinutes": offset,
+                             "holidaysKnownUntil": f"{years[1] + 1}-01-01" if years else None},
+        }
+        if exact and not _zero(timer.duration):
+            entry["property"] = timer.prop
+        self.out.timers.append(entry)
+
+    def moment_property(self, prop: str, stage: ir.Stage, what: str, clause: str) -> str:
+        self.catalog.add_custom(CustomProperty(
+            prop, self.t("prop_moment", stage=stage.label, what=what), "datetime",
+            self.t("prop_moment_desc", what=what, clauses=clause), clauses={clause}, purpose="sla-lang"))
+        return prop
+
+    def add_code(self, flow: Flow, file: str, stage: ir.Stage, data: customcode.CalendarData,
+                 timers: list[Timer]) -> dict:
+        """The custom code action computing `timers` and the branch on its result: returns the
+        STATIC_BRANCH; the caller continues from its `static:0` (written) and `default` slots."""
+        moments = []
+        timers = [t for t in timers if not _zero(t.duration)]
+        for timer in timers:
+            minutes = self.working_minutes(timer.duration, stage)
+            moments.append((timer.prop, "working", minutes) if timer.duration.business
+                           else (timer.prop, "clock", timer.duration.minutes or 0))
+        self.catalog.use(ENTERED_AT, *{t.clause for t in timers})
+        about = ", ".join(dict.fromkeys(t.clause for t in timers))
+        code = flow.custom_code(
+            customcode.source(data, moments, about=about), runtime=customcode.RUNTIME,
+            inputs=[(customcode.ENTERED_INPUT, ENTERED_AT), (customcode.NOW_INPUT, None)], secrets=[customcode.SECRET],
+            output=customcode.OUTPUT, options=[customcode.WRITTEN, customcode.PASSED, customcode.FAILED])
+        self._code_flows[file] = None
+        return flow.static_branch({"type": "FIELD_DATA", "actionId": code["actionId"], "dataKey": customcode.OUTPUT},
+                                  [customcode.WRITTEN, customcode.PASSED], self.t("branch_code_failed"))
+
+    def wait(self, flow: Flow, timer: Timer, stage: ir.Stage, elapsed: int, exact: bool) -> int:
+        """Wait for `timer`: until its property (custom code) or a fixed time. Returns the
+        minutes waited since enrolment (fixed waits). A zero duration (`follow up … at 0d`) needs
+        no wait: a delay until a moment already reached is undocumented."""
+        if _zero(timer.duration):
+            return elapsed
+        if exact:
+            flow.delay_until(timer.prop)
+            return elapsed
+        wait, _ = self.conservative(timer, stage)
+        if wait > elapsed:
+            flow.delay(wait - elapsed)
+            return wait
+        return elapsed
+
+    def due_for(self, duration: ir.Duration | None, stage: ir.Stage) -> dict:
+        """A task due date for `duration` (None: one working day), in the calendar's zone."""
+        calendar = self.calendar(stage)
+        zone = calendar.timezone.value if calendar and calendar.timezone else None
         days = tuple(DAYS[_WEEKDAY[d.name]] for d in calendar.days if d.name in _WEEKDAY) if calendar else DAYS
         days = tuple(d for d in DAYS if d in days) or DAYS
         if duration is None:
-            return due_in(business_days=1, days=days) if calendar else due_in(1440)
+            return due_in(business_days=1, days=days, zone=zone) if calendar else due_in(1440)
         if duration.unit == "bd":
-            return due_in(business_days=duration.amount, days=days)
+            return due_in(business_days=duration.amount, days=days, zone=zone)
         if duration.unit == "bh":
-            return due_in(self.wait_minutes(duration, stage, flow, file, clause))
-        return due_in(duration.minutes)
+            found = duration_range(duration, self.spans(stage))
+            return due_in(found[1] if found else duration.amount * 60, zone=zone)
+        return due_in(duration.minutes, zone=zone)
 
     def schedule(self, stage: ir.Stage) -> tuple[list[dict], list[dict]]:
-        """Execution windows and blocked dates of the stage's calendar (computed once each)."""
+        """Execution windows and blocked dates of the stage's calendar (computed once each; the
+        lists are shared between flows, which never change them)."""
         calendar = self.calendar(stage)
         if calendar is None:
             return [], []
         if calendar.id in self._calendars:
-            return copy.deepcopy(self._calendars[calendar.id])
+            return self._calendars[calendar.id]
         t = self.t
         ranges = sorted((h.start.minutes, h.end.minutes, h) for h in calendar.hours if h.end.minutes > h.start.minutes)
         days = sorted({_WEEKDAY[d.name] for d in calendar.days if d.name in _WEEKDAY})
@@ -391,43 +680,106 @@ class Generator:
                            breaks=", ".join(breaks)),
                     clauses=[calendar.clause_id],
                 )
-        blocked = self._blocked_dates(calendar)
+        years = self.known_years(calendar)
+        blocked = [{"dayOfMonth": d.day, "month": MONTHS[d.month - 1], "year": d.year}
+                   for d in sorted(days_off(BusinessCalendar(calendar), years))]
         self._calendars[calendar.id] = (windows, blocked)
-        return copy.deepcopy((windows, blocked))
-
-    def _blocked_dates(self, calendar: ir.Calendar) -> list[dict]:
-        agreement = self.policy.agreement
-        if agreement and agreement.effective:
-            first = agreement.effective.value.year
-        elif calendar.closed:
-            first = min(d.value.year for d in calendar.closed)
-        else:
-            first = None
-        dates = {d.value for d in calendar.closed}
-        if first is not None:
-            business = BusinessCalendar(calendar)
-            for year in (first, first + 1):
-                dates |= business.holidays_in(year)
-        if calendar.holidays is not None or calendar.closed:
-            years = f"{first}–{first + 1}" if first is not None else "?"
-            until = f"{first + 2}-01-01" if first is not None else "?"
-            span = calendar.holidays.span if calendar.holidays else calendar.closed[0].span
-            self.report(
-                BLOCKED_DATES_EXPIRE,
-                Message('calendar `{calendar}`: HubSpot blocked dates are fixed dates; holidays and closed days are listed for {years}', calendar=calendar.id, years=years),
-                span, help=Message('rebuild and update the workflows before {until}', until=until),
-                step=self.t("manual_blocked", calendar=calendar.label, date=until, years=years),
-                clauses=[calendar.clause_id],
-            )
-        return [{"dayOfMonth": d.day, "month": MONTHS[d.month - 1], "year": d.year} for d in sorted(dates)]
+        return windows, blocked
 
     # ------------------------------------------------------------------ flows
     def add_flow(self, file: str, flow: Flow) -> None:
-        self.out.flows.append((f"workflows/{file}.json", flow))
+        """Write the workflow out at once (stamped with its content marker and serialised), so
+        that a large policy never holds every workflow's actions in memory."""
+        path = f"workflows/{file}.json"
+        body = flow.body()
+        digest = stamp(path, body, self.file)
+        data = dumps_flow(body)
+        self.out.flows.append(FlowFile(path, flow.name, flow.kind, sorted(set(flow.clauses)), len(flow.actions),
+                                       digest, data, bool(flow.time_windows or flow.blocked_dates)))
+        if self.emit is not None:
+            self.emit(path, body, data)
 
     def in_stage(self, stage: ir.Stage) -> list[dict]:
         self.catalog.use(SLA_STAGE, stage.clause_id)
         return [enum_filter(SLA_STAGE, [stage.id])]
+
+    def enter(self, flow: Flow, stage: ir.Stage, clause: str) -> None:
+        """Set the start time, then the SLA stage. In that order: workflows that enrol on the SLA
+        stage (deadlines, the custom code reading the start time) must see the new start time."""
+        self.catalog.use(SLA_STAGE, clause)
+        self.catalog.use(ENTERED_AT, clause)
+        flow.set_now(ENTERED_AT)
+        flow.set_property(SLA_STAGE, stage.id)
+
+    def assign_owner(self, flow: Flow, file: str, source: ir.Stage | None, target: ir.Stage, clause: str) -> None:
+        """Give the lead an owner of the target stage's team when the team changes (the
+        simulator's rule: "Entering a stage gives the lead the stage's owner team, unless the
+        team is the same as before"): rotate among the team's HubSpot users, unless the current
+        owner already is one of them."""
+        if target.owner is None or (source is not None and source.owner is not None
+                                    and source.owner.name == target.owner.name):
+            return
+        mapping = self.mapping(target.owner)
+        if mapping is not None and mapping.user_ids:
+            self.catalog.need_existing(OWNER, clause)
+            check = flow.branch([(self.t("branch_owner_in_team", team=self.team_label(target.owner)),
+                                  or_branch([[enum_filter(OWNER, list(mapping.user_ids))]]))],
+                                self.t("branch_owner_elsewhere"))
+            flow.tail = [(check, "default")]
+            flow.rotate_owner(mapping.user_ids)
+            flow.tail.append((check, "branch:0"))
+            return
+        key = ("owner", target.owner.name, target.id)
+        step = self.t("manual_owner", stage=target.label, team=self.team_label(target.owner),
+                      people=self.team_people(target.owner), flow=flow.name, action=str(len(flow.actions) + 1))
+        if key in self._steps:  # reported once; a step for each workflow that moves leads into the stage
+            self._steps[key].clauses.append(clause)
+            self.out.manual.append(ManualStep(USERS_NEEDED.code, step, [clause], file, None))
+            return
+        team = target.owner.name
+        message = (Message("leads entering `{stage}` are not given an owner of team `{team}`: "
+                           "`[tool.sla.hubspot.teams.{team}]` gives no `user-ids`, so hand-offs, deadline warnings "
+                           "and tasks reach the previous owner", stage=target.id, team=team)
+                   if mapping is not None else
+                   Message("leads entering `{stage}` are not given an owner of team `{team}`: "
+                           "`[tool.sla.hubspot.teams.{team}]` is not configured, so hand-offs, deadline warnings "
+                           "and tasks reach the previous owner", stage=target.id, team=team))
+        self._steps[key] = self.report(
+            USERS_NEEDED, message,
+            (target.handoff.span if target.handoff else target.name_span),
+            help=Message('add `[tool.sla.hubspot.teams.{team}]` with `user-ids = ["…"]` (HubSpot user ids) to the '
+                         "pyproject.toml", team=team),
+            step=step, clauses=[clause], workflow=file,
+        )
+
+    def team_recipients(self, team: ir.Name, clause: str, span: Span, *, what: Message, flow: Flow, file: str,
+                        task: bool = False) -> Recipients | str | None:
+        """Who a notification (or, with `task`, a task) for a policy team goes to: the team's
+        HubSpot team (or users), or for a task its first user. None (reported once per clause)
+        when the portal mapping does not say."""
+        mapping = self.mapping(team)
+        if mapping is not None:
+            if task and mapping.user_ids:
+                return mapping.user_ids[0]
+            if not task and mapping.team_id:
+                return Recipients(team_ids=(mapping.team_id,))
+            if not task and mapping.user_ids:
+                return Recipients(user_ids=mapping.user_ids)
+        key = ("team", clause, team.name, task)
+        if key not in self._steps:
+            need = "`user-ids`" if task else Message("`team-id` or `user-ids`")
+            self._steps[key] = self.report(
+                USERS_NEEDED,
+                Message("{what} `{clause}` for team `{team}` is not sent: `[tool.sla.hubspot.teams.{team}]` "
+                        "gives no {need}", what=what, clause=clause, team=team.name, need=need),
+                span,
+                help=Message("add `[tool.sla.hubspot.teams.{team}]` with the HubSpot {need} to the pyproject.toml",
+                             team=team.name, need=need),
+                step=self.t("manual_team_notify", team=self.team_label(team), people=self.team_people(team),
+                            flow=flow.name, action=flow.last_action_id or "1"),
+                clauses=[clause], workflow=file, action_id=flow.last_action_id,
+            )
+        return None
 
     def entry_flows(self) -> None:
         t = self.t
@@ -452,18 +804,19 @@ class Generator:
             lifecycle_filter = enum_filter(LIFECYCLE, [value]) if value else known_filter(LIFECYCLE, known=False)
             self.catalog.need_existing(LIFECYCLE, stage.clause_id)
             tree = or_branch([[known_filter(SLA_STAGE, known=False), lifecycle_filter]])
+            file = f"workflows/{stage.id}.entry.json"
+            notes = [t("desc_entry", lifecycle=value or t("none"), stage=stage.label)]
             flow = Flow(
-                t("flow_entry", clause=stage.clause_id, stage=stage.label),
-                self.flow_description(t("desc_entry", lifecycle=value or t("none"), stage=stage.label)),
+                t("flow_entry", clause=stage.clause_id, stage=stage.label), "",
                 list_enrollment(tree, reenroll=[], leave_when_unmatched=False),
                 [stage.clause_id], "entry",
             )
-            flow.set_property(SLA_STAGE, stage.id)
-            flow.set_now(ENTERED_AT)
+            self.set_armed(flow, stage, stage.clause_id, True)
+            self.enter(flow, stage, stage.clause_id)
+            self.assign_owner(flow, file, None, stage, stage.clause_id)
             if stage.handoff is not None:
-                notes = [t("desc_entry", lifecycle=value or t("none"), stage=stage.label)]
-                self._handoff(flow, f"workflows/{stage.id}.entry.json", None, stage, notes)
-                flow.description = self.flow_description(" ".join(notes) if t.lang != "ja" else "".join(notes))
+                self._handoff(flow, file, None, stage, notes)
+            flow.description = self.flow_description(self.join(notes))
             self.add_flow(f"{stage.id}.entry", flow)
         if taken:
             span = self.policy.agreement.span if self.policy.agreement else next(iter(taken.values())).span
@@ -476,51 +829,91 @@ class Generator:
             self.out.manual.append(ManualStep(BACKFILL.code, t("manual_backfill"),
                                               [s.clause_id for s in taken.values()]))
 
-    @cached_property
-    def judgement_properties(self) -> tuple[str, ...]:
-        """The sales side's decisions: custom properties read only by the transitions out of
-        stages where sales decides (see `_sales_side`). Recycling clears them so that a lead
-        that qualifies again is judged afresh instead of bouncing straight back. Properties
-        anything else reads (scores, priorities, marketing's criteria, hand-off information)
-        describe the contact and are kept. The same for every recycle transition."""
-        policy = self.policy
-        decided: list[str] = []
-        elsewhere: set[str] = set()
-        for stage in policy.stages:
-            for transition in stage.transitions:
-                if transition.condition is None:
-                    continue
-                refs = [r.name for r in ir.condition_refs(transition.condition)]
-                if self._sales_side(stage):
-                    decided += [r for r in refs if r not in decided]
-                else:
-                    elsewhere.update(refs)
-            if stage.handoff is not None:
-                elsewhere.update(n.name for n in stage.handoff.include)
-        for score in policy.scores:
-            for group in score.groups:
-                for rule in group.rules:
-                    elsewhere.update(r.name for r in ir.condition_refs(rule.condition))
-        for priority in policy.priorities:
-            if priority.condition is not None:
-                elsewhere.update(r.name for r in ir.condition_refs(priority.condition))
-        names = []
-        for ref in decided:
-            prop = policy.property_by_id.get(ref)
-            if prop is None or prop.hubspot or ref in elsewhere:
-                continue
-            names.append(self.catalog.property_name(prop))
-        return tuple(names)
+    # ------------------------------------------------------------------ re-qualification
+    def arm_exits(self) -> None:
+        """A transition is taken when its condition *becomes* true while the lead is in the
+        stage (README, "What a policy means"): a condition that already holds when the lead
+        arrives does not move it. HubSpot's list-based enrolment would take such a lead at once —
+        a lead recycled with a score of 105 would bounce straight back to MQL, a lead without
+        consent would leave an MQL stage whose exit reads `not consent` the moment it arrives.
+        So every transition with a condition out of a stage that leads enter by a transition is
+        *armed*: `<clause>.arm` sets `sla_<clause>_armed` once the lead is in the stage and the
+        condition is false, the transition enrols only when armed, and every workflow that moves a
+        lead into the stage disarms its exits first. A new contact's entry workflow arms the
+        exits of its entry stage (creating a lead counts as a change of everything, so a
+        condition that holds then moves it at once). A transition with both `when` and `after`
+        is not armed: it is taken at the first moment from `after` on at which its condition
+        holds (rule 2 takes a condition that held all along), which enrolment on the condition,
+        unenrolment when it stops holding and the wait until the timeout's moment give.
 
-    def _sales_side(self, stage: ir.Stage) -> bool:
-        """A stage where sales decides: owned by a team whose role is not marketing (without a
-        role: any stage that is not an entry stage), never the recycle pool."""
-        if stage.is_recycle:
-            return False
-        team = self.policy.team_by_id.get(stage.owner.name) if stage.owner else None
-        if team is not None and team.role is not None:
-            return team.role != "marketing"
-        return not stage.is_entry
+        What remains different (README, manifest): a move whose condition became true by the
+        very change that brought the lead into the stage (a chained move, e.g. a lead created
+        with a score and a buying intent that qualify it twice) stops after the first move in
+        HubSpot; the lead moves on when the next condition becomes true again."""
+        t = self.t
+        policy = self.policy
+        entered = {tr.target.name for s in policy.stages for tr in s.transitions}
+        for stage in policy.stages:
+            if stage.id not in entered:
+                continue
+            for transition in stage.transitions:
+                if (transition.condition is None or transition.after is not None
+                        or transition.target.name not in policy.stage_by_id):
+                    continue
+                clause = transition.clause_id
+                try:
+                    groups = self.filters.groups(transition.condition, negated=True)
+                    self.filters.groups(transition.condition)
+                except FilterError as exc:
+                    reason = t(exc.reason.key, **dict(exc.reason.values))
+                    self.report(
+                        CONDITION_NOT_EXPRESSIBLE,
+                        Message("transition `{clause}`: its condition cannot be watched for becoming true, so a "
+                                "lead may move on at once on data from before it arrived", clause=clause),
+                        transition.condition.span,
+                        help=Message("rewrite the condition with properties, events and whole scores"),
+                        step=t("manual_rearm", clause=clause, stage=stage.label, reason=reason),
+                        clauses=[clause],
+                    )
+                    continue
+                token = token_for(clause.replace(".", "_"))
+                armed = f"sla_{token}_armed"
+                self.catalog.add_custom(CustomProperty(
+                    armed, t("prop_armed", clause=clause, stage=stage.label), "bool",
+                    t("prop_armed_desc", clause=clause, stage=stage.label),
+                    options=[("true", t("yes")), ("false", t("no"))], clauses={clause}, purpose="sla-lang"))
+                self._armed[clause] = armed
+                base = self.in_stage(stage)
+                reads = self.filters.properties_read(transition.condition)
+                self.register_reads(ir.condition_refs(transition.condition), clause)
+                flow = Flow(
+                    t("flow_arm", clause=f"{clause}.arm", stage=stage.label),
+                    self.flow_description(t("desc_arm", stage=stage.label,
+                                            condition=ir.condition_source(transition.condition))),
+                    list_enrollment(or_branch([base + group for group in groups]),
+                                    reenroll=[property_changed(SLA_STAGE, stage.id)] + [property_changed(p) for p in reads],
+                                    leave_when_unmatched=False),
+                    [clause], "arm",
+                )
+                flow.set_property(armed, "true")
+                self.add_flow(f"{clause}.arm", flow)
+
+    def armed_groups(self, clause: str, groups: list[list[dict]]) -> tuple[list[list[dict]], str | None]:
+        """The enrolment groups of a transition, with its arming (see `arm_exits`)."""
+        armed = self._armed.get(clause)
+        if armed is None:
+            return groups, None
+        self.catalog.use(armed, clause)
+        return [group + [bool_filter(armed, True)] for group in groups], armed
+
+    def set_armed(self, flow: Flow, target: ir.Stage, clause: str, value: bool) -> None:
+        """Moving a lead into `target`: its armed exits wait for their condition to become true
+        (`value` False), or — a new contact entering the agreement — may fire at once (True)."""
+        for transition in target.transitions:
+            armed = self._armed.get(transition.clause_id)
+            if armed is not None:
+                self.catalog.use(armed, clause)
+                flow.set_property(armed, "true" if value else "false")
 
     def transition_flow(self, stage: ir.Stage, transition: ir.Transition) -> None:
         t = self.t
@@ -530,12 +923,14 @@ class Generator:
         clause = transition.clause_id
         file = f"workflows/{clause}.json"
         base = self.in_stage(stage)
+        armed = None
         if transition.condition is not None:
             try:
                 groups = self.filters.groups(transition.condition)
             except FilterError as exc:
                 self._unexpressible(transition, stage, target, exc)
                 return
+            groups, armed = self.armed_groups(clause, groups)
             tree = or_branch([base + group for group in groups])
             reads = self.filters.properties_read(transition.condition)
             self.register_reads(ir.condition_refs(transition.condition), clause)
@@ -545,7 +940,8 @@ class Generator:
         else:
             self._unexpressible(transition, stage, target, None)
             return
-        reenroll = [property_changed(SLA_STAGE, stage.id)] + [property_changed(p) for p in reads]
+        reenroll = ([property_changed(SLA_STAGE, stage.id)] + [property_changed(p) for p in reads]
+                    + ([property_changed(armed)] if armed else []))
         if transition.condition is not None and transition.after is not None:
             how = t("desc_when_after", condition=ir.condition_source(transition.condition),
                     after=t.duration(transition.after))
@@ -554,36 +950,88 @@ class Generator:
         else:
             how = t("desc_after", after=t.duration(transition.after), source=stage.label)
         notes = [t("desc_transition", source=stage.label, target=target.label, how=how)]
+        if armed is not None:
+            notes.append(t("desc_armed", condition=ir.condition_source(transition.condition)))
         flow = Flow(
             t("flow_transition", clause=clause, source=stage.label, target=target.label), "",
             list_enrollment(tree, reenroll=reenroll, leave_when_unmatched=transition.after is not None),
             [clause], "transition",
         )
         if transition.after is not None:
-            flow.delay(self.wait_minutes(transition.after, stage, flow, file, clause))
-            check = flow.branch([(t("branch_still_here", stage=stage.label), copy.deepcopy(tree))],
-                                t("branch_moved_on"))
-            flow.tail = [(check, "branch:0")]
+            self._timeout(flow, file, stage, transition, tree)
         if transition.record:
             self._record(flow, stage, target, transition)
+        self.set_armed(flow, target, clause, False)
         source_value, target_value = self.lifecycle(stage), self.lifecycle(target)
         if target_value and target_value != source_value:
             self.catalog.need_existing(LIFECYCLE, clause)
             backwards = source_value is None or LIFECYCLE_ORDER[target_value] < LIFECYCLE_ORDER[source_value]
             if backwards or target.is_recycle:
-                flow.clear_property(LIFECYCLE)
+                self.clear_lifecycle(flow, file, clause, transition.span)
                 notes.append(t("desc_clear_lifecycle", lifecycle=target_value))
             flow.set_property(LIFECYCLE, target_value)
-        self.catalog.use(SLA_STAGE, clause)
-        self.catalog.use(ENTERED_AT, clause)
-        flow.set_property(SLA_STAGE, target.id)
-        flow.set_now(ENTERED_AT)
+        self.enter(flow, target, clause)
         if target.is_recycle:
             self._recycle(flow, stage, clause, notes)
+        self.assign_owner(flow, file, stage, target, clause)
         if target.handoff is not None:
             self._handoff(flow, file, stage, target, notes)
-        flow.description = self.flow_description(" ".join(notes) if t.lang != "ja" else "".join(notes))
+        flow.description = self.flow_description(self.join(notes))
         self.add_flow(clause, flow)
+
+    def clear_lifecycle(self, flow: Flow, file: str, clause: str, span: Span) -> None:
+        """Clear the lifecycle stage before setting an earlier one (HubSpot moves it only
+        forward). The documented ways: the CRM API with an empty value, which custom code can
+        call; or the editor's "Clear property value" action, for which the v4 API documents no
+        action type — without custom code the workflow sets an empty value and the admin replaces
+        that action by hand (SLA840)."""
+        if self.settings.custom_code:
+            flow.custom_code(customcode.clear_source([LIFECYCLE], about=clause), runtime=customcode.RUNTIME,
+                             inputs=[], secrets=[customcode.SECRET], output=customcode.OUTPUT,
+                             options=[customcode.WRITTEN, customcode.FAILED])
+            self._code_flows[file] = None
+            return
+        flow.clear_property(LIFECYCLE)
+        self.report(
+            CLEAR_BY_HAND,
+            Message("`{clause}` moves the lifecycle stage back: without custom code the workflow clears it with an "
+                    "empty value, which HubSpot documents for the API but not for workflows", clause=clause),
+            span,
+            help=Message("replace the action by HubSpot's \"Clear property value\" action as the manual step says, "
+                         "or use custom code (`custom-code = true`)"),
+            step=self.t("manual_clear", flow=flow.name, action=flow.last_action_id or "1"),
+            clauses=[clause], workflow=file, action_id=flow.last_action_id,
+        )
+
+    def _timeout(self, flow: Flow, file: str, stage: ir.Stage, transition: ir.Transition, tree: dict) -> None:
+        """Wait until `after` has passed since the lead entered the stage, then continue only if it
+        is still there (and its condition holds). With custom code the moment is computed from the
+        stage's start, so a condition that becomes true only after the timeout still moves the
+        lead (the flow enrols then, and the moment has passed)."""
+        t = self.t
+        clause = transition.clause_id
+        prop = f"sla_{token_for(clause.replace('.', '_'))}_at"
+        timer = Timer("timeout", transition.after, clause, prop, transition)
+        data = self.code_data(stage, [timer])
+        still = (t("branch_still_here", stage=stage.label), tree)
+        ends = []
+        if data is not None:
+            self.moment_property(prop, stage, t("what_timeout", target=self.stage_label(transition.target.name)), clause)
+            decided = self.add_code(flow, file, stage, data, [timer])
+            for exact, slots in ((True, ["static:0"]), (False, ["default"])):
+                flow.tail = [(decided, slot) for slot in slots]
+                self.wait(flow, timer, stage, 0, exact)
+                if exact:  # the moment has passed already (the condition came true later): no wait
+                    flow.tail.append((decided, "static:1"))
+                check = flow.branch([still], t("branch_moved_on"))
+                ends.append((check, "branch:0"))
+        else:
+            self.report_conservative(timer, stage, flow, file)
+            self.wait(flow, timer, stage, 0, False)
+            check = flow.branch([still], t("branch_moved_on"))
+            ends.append((check, "branch:0"))
+        self.record_timer(timer, stage, file, data is not None)
+        flow.tail = ends
 
     def _unexpressible(self, transition: ir.Transition, stage: ir.Stage, target: ir.Stage,
                        exc: FilterError | None) -> None:
@@ -635,10 +1083,36 @@ class Generator:
             t("record_subject", fields=fields),
             _html(t("record_body", source=stage.label, target=target.label, fields=fields,
                     clause=transition.clause_id)),
-            task_type="TODO", due=self.due_for(None, stage, transition.clause_id, "", flow),
+            task_type="TODO", due=self.due_for(None, stage),
         )
         self.catalog.need_existing(OWNER, transition.clause_id)
         flow.tail.append((check, "branch:0"))
+
+    def import_flows(self) -> None:
+        """A lead can also arrive in a stage without a workflow moving it there: imported with
+        its SLA stage set (the fixtures' contacts.csv does that), or created by an integration.
+        The agreement treats that as entering the stage — the owner team and the hand-off apply
+        — so `<stage>.import` enrols a contact in the stage whose start time is not set (the
+        workflows set it whenever they move a lead), sets it, and does what entering does."""
+        t = self.t
+        for stage in self.policy.stages:
+            owner = self.mapping(stage.owner)
+            if stage.handoff is None and not (owner is not None and owner.user_ids):
+                continue
+            self.catalog.use(ENTERED_AT, stage.clause_id)
+            tree = or_branch([self.in_stage(stage) + [known_filter(ENTERED_AT, known=False)]])
+            file = f"workflows/{stage.id}.import.json"
+            flow = Flow(
+                t("flow_import", clause=f"{stage.id}.import", stage=stage.label), "",
+                list_enrollment(tree, reenroll=[], leave_when_unmatched=False), [stage.clause_id], "import",
+            )
+            notes = [t("desc_import", stage=stage.label)]
+            flow.set_now(ENTERED_AT)
+            self.assign_owner(flow, file, None, stage, stage.clause_id)
+            if stage.handoff is not None:
+                self._handoff(flow, file, None, stage, notes)
+            flow.description = self.flow_description(self.join(notes))
+            self.add_flow(f"{stage.id}.import", flow)
 
     @cached_property
     def _recycling(self) -> tuple[str, list[tuple[str, str]]]:
@@ -647,12 +1121,10 @@ class Generator:
         recycled_clauses = {tr.clause_id for s in self.policy.stages for tr in s.transitions
                             if (target := self.policy.stage_by_id.get(tr.target.name)) is not None
                             and target.is_recycle}
-        return ", ".join(sorted(recycled_clauses)), [(s.id, _label(s.label, s.id)) for s in self.policy.stages]
+        return self.clause_list(sorted(recycled_clauses)), [(s.id, _label(s.label, s.id)) for s in self.policy.stages]
 
     def _recycle(self, flow: Flow, stage: ir.Stage, clause: str, notes: list[str]) -> None:
         t = self.t
-        self.catalog.need_existing(OWNER, clause)
-        flow.clear_property(OWNER)
         joined, stage_options = self._recycling
         self.catalog.add_custom(CustomProperty(
             RECYCLED_AT, t("prop_recycled_at"), "datetime", t("prop_recycled_at_desc", clauses=joined),
@@ -662,17 +1134,11 @@ class Generator:
             options=stage_options, clauses={clause}, purpose="sla-lang"))
         flow.set_now(RECYCLED_AT)
         flow.set_property(RECYCLED_FROM, stage.id)
-        reset = self.judgement_properties
-        for name in reset:
-            flow.clear_property(name)
-            self.catalog.use(name, clause)
-        if reset:
-            notes.append(t("desc_recycle", reset=", ".join(reset)))
-        else:
-            notes.append(t("desc_recycle_no_reset"))
+        notes.append(t("desc_recycle_no_reset"))
 
     def _handoff(self, flow: Flow, file: str, stage: ir.Stage | None, target: ir.Stage, notes: list[str]) -> None:
-        """The hand-off into `target` (from `stage`; None for a contact entering the agreement)."""
+        """The hand-off into `target` (from `stage`; None for a contact entering the agreement),
+        to the contact owner — who is then of the target's team (`assign_owner`)."""
         t = self.t
         handoff = target.handoff
         clause = handoff.clause_id
@@ -682,16 +1148,6 @@ class Generator:
         sender = self.team_label(handoff.sender)
         respond = target.deadline("respond")
         deadline = t("handoff_deadline", within=t.duration(respond.within)) if respond else ""
-        if target.owner is not None and (stage is None or stage.owner is None or stage.owner.name != target.owner.name):
-            first = str(len(flow.actions) + 1)
-            self.report(
-                USERS_NEEDED,
-                Message('hand-off to `{target}`: HubSpot needs the users of team `{owner}` to assign the lead an owner; notifications and tasks go to the contact owner', target=target.id, owner=target.owner.name),
-                handoff.span, help=Message("add an owner rotation among the team's users, as the manual step says"),
-                step=t("manual_owner", stage=target.label, team=owner, people="",
-                       flow=flow.name, action=first),
-                clauses=[clause], workflow=file, action_id=None,
-            )
         lines = self._include_lines(handoff, clause)
         channels = []
         for channel in handoff.channels:
@@ -700,15 +1156,14 @@ class Generator:
             if kind in ("email", "in_app"):
                 body = t("handoff_body", sender=sender, owner=owner, deadline=deadline)
                 if kind == "email":
-                    flow.notify_owner(t("handoff_subject", stage=target.label), _html(body, *lines))
+                    flow.notify(t("handoff_subject", stage=target.label), _html(body, *lines))
                 else:
-                    flow.notify_owner(t("handoff_subject", stage=target.label), "\n".join([body, *lines]),
-                                      in_app=True)
+                    flow.notify(t("handoff_subject", stage=target.label), "\n".join([body, *lines]), in_app=True)
             elif kind in ("task", "call"):
                 subject = t("handoff_task_subject" if kind == "task" else "handoff_call_subject", stage=target.label)
                 flow.task(subject, _html(t("handoff_task_body", sender=sender, deadline=deadline, clause=clause), *lines),
                           task_type="TODO" if kind == "task" else "CALL",
-                          due=self.due_for(respond.within if respond else None, target, clause, file, flow))
+                          due=self.due_for(respond.within if respond else None, target))
             elif kind == "webhook":
                 flow.webhook(channel.target or "")
             elif kind == "slack":
@@ -747,7 +1202,7 @@ class Generator:
                 label = policy.event_by_id[name.name].label
             else:
                 label = policy.score_by_id[name.name].label
-            lines.append(self.t("include_line", label=label, token="{{ enrolled_object." + resolved.property + " }}"))
+            lines.append(self.t("include_line", label=label, token=HubL("{{ enrolled_object." + resolved.property + " }}")))
         return lines
 
     # ------------------------------------------------------------------ deadlines
@@ -761,24 +1216,25 @@ class Generator:
 
     def _monitor(self, stage: ir.Stage, guard: str, deadline: ir.Deadline | None,
                  escalations: list[ir.Escalation]) -> None:
+        """Deadline and escalation checkpoints of one guard.
+
+        At each checkpoint the flow asks whether the obligation is done, and acts when it is not:
+        - `respond` (with its deadline): done when the lead was contacted (HubSpot's *Last
+          contacted*, `notes_last_contacted`) after entering the stage and not after the
+          checkpoint's moment. A contact after the moment (HubSpot ran the check late) counts as
+          late — never "met" for a lead that was late;
+        - `decide`, time in stage, an escalation without a deadline: done when the lead left the
+          stage (the flow also leaves it then).
+        Once the breach checkpoint has passed, later escalations act without asking: the
+        simulator escalates a breached deadline even if the lead is contacted after it."""
         t = self.t
         token = self.stage_token(stage)
+        touch = guard == "respond" and deadline is not None
         guard_word = t(f"guard_{guard}")
-        guard_done = t(f"guard_done_{guard}")
-        clauses = ([deadline.clause_id] if deadline else []) + [e.clause_id for e in escalations]
-        main = clauses[0]
-        file = f"workflows/{stage.id}.{guard}.json"
-        if deadline is not None:
-            name = t("flow_monitor", clause=main, stage=stage.label, guard=guard_word,
-                     within=t.duration(deadline.within))
-        else:
-            name = t("flow_monitor_stage", clause=main, stage=stage.label)
-        tree = or_branch([self.in_stage(stage)])
-        flow = Flow(name, "", list_enrollment(tree, reenroll=[property_changed(SLA_STAGE, stage.id)],
-                                              leave_when_unmatched=True), clauses, "monitor")
-        flow.time_windows, flow.blocked_dates = self.schedule(stage)
-        flags: dict[str, str] = {}
+        guard_done = t(f"guard_done_{guard if touch or guard != 'respond' else 'stage'}")
         label_values = {"stage": stage.label, "guard": guard_word, "guard_done": guard_done}
+        timers: list[Timer] = []
+        flags: dict[str, str] = {}
         if deadline is not None and deadline.target is not None:
             flags["slo"] = f"sla_{token}_{guard}_slo_missed"
             self.catalog.add_custom(CustomProperty(
@@ -786,6 +1242,7 @@ class Generator:
                 t("prop_slo_missed_desc", within_target=t.duration(deadline.target), guard_done=guard_done,
                   clauses=deadline.clause_id),
                 options=[("true", t("yes")), ("false", t("no"))], clauses={deadline.clause_id}, purpose="sla-lang"))
+            timers.append(Timer("slo", deadline.target, deadline.clause_id, f"sla_{token}_{guard}_slo_at", deadline))
         if deadline is not None:
             flags["breach"] = f"sla_{token}_{guard}_breached"
             self.catalog.add_custom(CustomProperty(
@@ -793,6 +1250,7 @@ class Generator:
                 t("prop_breached_desc", within=t.duration(deadline.within), guard_done=guard_done,
                   clauses=deadline.clause_id),
                 options=[("true", t("yes")), ("false", t("no"))], clauses={deadline.clause_id}, purpose="sla-lang"))
+            timers.append(Timer("breach", deadline.within, deadline.clause_id, f"sla_{token}_{guard}_due_at", deadline))
         if escalations:
             flags["escalate"] = f"sla_{token}_{guard}_escalated"
             ids = ", ".join(e.clause_id for e in escalations)
@@ -801,107 +1259,206 @@ class Generator:
                 t("prop_escalated_desc", guard_done=guard_done, clauses=ids),
                 options=[("true", t("yes")), ("false", t("no"))], clauses={e.clause_id for e in escalations},
                 purpose="sla-lang"))
-        for flag in flags.values():
-            flow.set_property(flag, "false")
-        if guard == "respond":
-            met = or_branch([[after_property_filter(LAST_CONTACTED, ENTERED_AT)]])
-            for c in clauses:
+            for n, e in enumerate(escalations, 1):
+                suffix = "" if n == 1 else f"_{n}"
+                timers.append(Timer("escalate", e.after, e.clause_id, f"sla_{token}_{guard}_escalate{suffix}_at", e, n))
+        if touch:
+            for c in {tm.clause for tm in timers}:
                 self.catalog.need_existing(LAST_CONTACTED, c)
                 self.catalog.use(ENTERED_AT, c)
-        else:
-            met = or_branch([[enum_filter(SLA_STAGE, [stage.id], negated=True)]])
-        self.catalog.need_existing(OWNER, main)
+        data = self.code_data(stage, timers)
+        exact = data is not None
+        lanes = self.lanes(stage, timers, exact)
+        for number, lane in enumerate(lanes):
+            clauses = list(dict.fromkeys(tm.clause for tm in lane))
+            main = clauses[0]
+            stem = f"{stage.id}.{guard}"
+            if number:
+                stem += ".business" if lane[0].duration.business else ".clock"
+            file = f"workflows/{stem}.json"
+            breach = next((tm for tm in timers if tm.kind == "breach"), None)
+            # the number follows the clause ID, which begins the name: names cut at HubSpot's
+            # length limit stay distinct
+            shown = f"{main} ({number + 1})" if number else main
+            if deadline is not None:
+                name = t("flow_monitor", clause=shown, stage=stage.label, guard=guard_word,
+                         within=t.duration(deadline.within))
+            else:
+                name = t("flow_monitor_stage", clause=shown, stage=stage.label)
+            flow = Flow(name, "", list_enrollment(or_branch([self.in_stage(stage)]),
+                                                  reenroll=[property_changed(SLA_STAGE, stage.id)],
+                                                  leave_when_unmatched=True), clauses, "monitor")
+            self.catalog.need_existing(OWNER, main)
+            for kind in ("slo", "breach", "escalate"):
+                if kind in flags and any(tm.kind == kind for tm in lane):
+                    flow.set_property(flags[kind], "false")
+            checks: list[str] = []
+            if exact:
+                what = {"slo": "what_slo", "breach": "what_due", "escalate": "what_escalate"}
+                # an escalation in a workflow of its own compares its moment with the deadline's
+                computed = lane + ([breach] if touch and breach is not None and breach not in lane else [])
+                for tm in computed:
+                    if not _zero(tm.duration):
+                        self.moment_property(tm.prop, stage, t(what[tm.kind], guard=guard_word, n=tm.index), tm.clause)
+                decided = self.add_code(flow, file, stage, data, computed)
+                flow.tail = [(decided, "static:0"), (decided, "static:1")]
+                self._checkpoints(flow, file, stage, guard, lane, flags, exact=True, touch=touch, breach=breach,
+                                  checks=checks)
+                flow.tail = [(decided, "default")]
+                self._checkpoints(flow, file, stage, guard, lane, flags, exact=False, touch=touch, breach=breach,
+                                  checks=[])
+            else:
+                for tm in lane:
+                    self.report_conservative(tm, stage, flow, file)
+                self._checkpoints(flow, file, stage, guard, lane, flags, exact=False, touch=touch, breach=breach,
+                                  checks=checks)
+            for tm in lane:
+                self.record_timer(tm, stage, file, exact)
+            notes = [t("desc_monitor", stage=stage.label, checks="; ".join(checks) if t.lang != "ja" else "、".join(checks))]
+            if touch:
+                notes.append(t("desc_responded"))
+            notes.append(t("desc_exact" if exact else "desc_conservative"))
+            flow.description = self.flow_description(self.join(notes))
+            self.add_flow(stem, flow)
 
-        checkpoints: list[tuple[int, int, str, object, ir.Duration]] = []
-        if deadline is not None:
-            if deadline.target is not None:
-                checkpoints.append((0, 0, "slo", deadline, deadline.target))
-            checkpoints.append((0, 1, "breach", deadline, deadline.within))
-        for e in escalations:
-            checkpoints.append((0, 2, "escalate", e, e.after))
-        # measure each once, in order of appearance, so diagnostics follow the source
-        measured = []
-        for _, order, kind, item, duration in checkpoints:
-            clause = item.clause_id
-            measured.append((self.wait_minutes(duration, stage, flow, file, clause), order, kind, item, duration))
-        measured.sort(key=lambda c: (c[0], c[1]))
-        checks: list[str] = []
+    def _checkpoints(self, flow: Flow, file: str, stage: ir.Stage, guard: str, lane: list[Timer],
+                     flags: dict[str, str], *, exact: bool, touch: bool, breach: Timer | None,
+                     checks: list[str]) -> None:
+        t = self.t
+        guard_word = t(f"guard_{guard}")
+        guard_done = t(f"guard_done_{guard if touch or guard != 'respond' else 'stage'}")
+        groups: list[tuple[tuple, list[Timer]]] = []  # timers falling at the same moment
+        for tm in lane:
+            if exact:
+                key = (tm.duration.business,
+                       self.working_minutes(tm.duration, stage) if tm.duration.business else tm.duration.minutes)
+            else:
+                key = (self.conservative(tm, stage)[0],)
+            if groups and groups[-1][0] == key:
+                groups[-1][1].append(tm)
+            else:
+                groups.append((key, [tm]))
         elapsed = 0
-        position = 0
-        while position < len(measured):
-            at = measured[position][0]
-            group = [c for c in measured[position:] if c[0] == at]
-            position += len(group)
-            flow.delay(at - elapsed)
-            elapsed = at
-            branch = flow.branch([(t("branch_met"), copy.deepcopy(met))], t("branch_not_met"))
-            flow.tail = [(branch, "default")]
-            for _, _, kind, item, duration in group:
-                after = t.duration(duration)
-                if kind == "slo":
+        decided = False  # the breach checkpoint of this lane has passed
+        in_lane = breach is not None and breach in lane
+        for _, group in groups:
+            elapsed = self.wait(flow, group[0], stage, elapsed, exact)
+            kinds = {tm.kind for tm in group}
+            if not touch:
+                left = or_branch([[enum_filter(SLA_STAGE, [stage.id], negated=True)]])
+                check = flow.branch([(t("branch_left"), left)], t("branch_still_here", stage=stage.label))
+                flow.tail = [(check, "default")]
+            elif decided:
+                pass  # after the deadline: it was breached, or the flow would have ended
+            elif in_lane or "escalate" not in kinds:
+                branches = []
+                if exact:
+                    branches.append((t("branch_late"), after_property_filter(LAST_CONTACTED, group[0].prop), True))
+                self._contact_check(flow, branches)
+            else:
+                # an escalation in a workflow of its own: the deadline's verdict is the breach flag
+                # (set by the deadline's workflow); before the deadline, it is a contact so far
+                branches = [(t("branch_breached"), bool_filter(flags["breach"], True), True)]
+                if exact:
+                    branches.append((t("branch_met_before"), before_property_filter(breach.prop, group[0].prop), False))
+                    branches.append((t("branch_late"), after_property_filter(LAST_CONTACTED, group[0].prop), True))
+                self._contact_check(flow, branches)
+            for tm in group:
+                after = t.duration(tm.duration)
+                item = tm.item
+                if tm.kind == "slo":
                     flow.set_property(flags["slo"], "true")
-                    flow.notify_owner(t("slo_subject", stage=stage.label),
-                                      t("slo_body", target=after, guard=guard_word, within=t.duration(item.within),
-                                        clause=item.clause_id), in_app=True)
+                    self._deadline_notice(flow, file, item, t("slo_subject", stage=stage.label),
+                                          t("slo_body", target=after, guard=guard_word, within=t.duration(item.within),
+                                            clause=item.clause_id), in_app=True)
                     checks.append(t("desc_check_slo", after=after, guard_done=guard_done))
-                elif kind == "breach":
+                elif tm.kind == "breach":
                     flow.set_property(flags["breach"], "true")
-                    flow.notify_owner(t("breach_subject", stage=stage.label),
-                                      _html(t("breach_body", guard=guard_word, within=after, guard_done=guard_done,
-                                              clause=item.clause_id)))
+                    self._deadline_notice(flow, file, item, t("breach_subject", stage=stage.label),
+                                          _html(t("breach_body", guard=guard_word, within=after, guard_done=guard_done,
+                                                  clause=item.clause_id)))
                     checks.append(t("desc_check_breach", after=after, guard_done=guard_done))
+                    decided = True
                 else:
                     self._escalate(flow, file, stage, item, flags["escalate"], guard_word)
                     checks.append(t("desc_check_escalate", after=after, guard_done=guard_done,
                                     team=self.team_label(item.to)))
-        notes = [t("desc_monitor", stage=stage.label, checks="; ".join(checks) if t.lang != "ja" else "、".join(checks))]
-        if guard == "respond":
-            notes.append(t("desc_responded"))
-        flow.description = self.flow_description(" ".join(notes) if t.lang != "ja" else "".join(notes))
-        self.add_flow(f"{stage.id}.{guard}", flow)
+
+    def _contact_check(self, flow: Flow, branches: list[tuple[str, dict, bool]]) -> None:
+        """An if/then branch on "contacted since the lead entered the stage": `branches` first
+        (name, filter, whether the check fails there), then a contact before the entry (not
+        one), then any contact (one: done in time), else none. A contact at the very moment of
+        entry counts, as in the agreement: hence "not before" rather than "after"."""
+        t = self.t
+        branches = branches + [(t("branch_before_entry"), before_property_filter(LAST_CONTACTED, ENTERED_AT), True),
+                               (t("branch_met"), known_filter(LAST_CONTACTED), False)]
+        check = flow.branch([(name, or_branch([[test]])) for name, test, _ in branches], t("branch_not_met"))
+        flow.tail = [(check, "default")] + [(check, f"branch:{n}") for n, (_, _, fails) in enumerate(branches) if fails]
+
+    def _deadline_notice(self, flow: Flow, file: str, deadline: ir.Deadline, subject: str, body: str, *,
+                         in_app: bool = False) -> None:
+        """Tell whoever owns the deadline: the contact owner, or the team `owner TEAM` names."""
+        if deadline.owner is None:
+            flow.notify(subject, body, CONTACT_OWNER, in_app=in_app)
+            return
+        recipients = self.team_recipients(deadline.owner, deadline.clause_id, deadline.span,
+                                          what=Message("the deadline notice of"), flow=flow, file=file)
+        if isinstance(recipients, Recipients):
+            flow.notify(subject, body, recipients, in_app=in_app)
 
     def _escalate(self, flow: Flow, file: str, stage: ir.Stage, escalation: ir.Escalation, flag: str,
                   guard_word: str) -> None:
+        """Flag the escalation and tell the escalation team (not the contact owner, who missed
+        the deadline) by each channel."""
         t = self.t
         team = self.team_label(escalation.to)
         flow.set_property(flag, "true")
-        flow.notify_owner(t("escalate_subject", team=team, stage=stage.label),
-                          t("escalate_body", guard=guard_word, after=t.duration(escalation.after), stage=stage.label,
-                            team=team, clause=escalation.clause_id), in_app=True)
+        subject = t("escalate_subject", team=team, stage=stage.label)
+        body = t("escalate_body", guard=guard_word, after=t.duration(escalation.after), stage=stage.label,
+                 team=team, clause=escalation.clause_id)
         channels = escalation.channels or (ir.Channel("email", None, escalation.span),)
         for channel in channels:
             kind = channel.kind
             if kind == "webhook":
                 flow.webhook(channel.target or "")
-                continue
-            after = flow.last_action_id
-            if kind == "slack":
-                self.report(
-                    SLACK_MANUAL,
-                    Message('escalation `{clause_id}`: Slack {target} cannot be reached from a workflow created through the API', clause_id=escalation.clause_id, target=channel.target),
-                    channel.span,
-                    help=Message('use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder trigger) for a workflow that posts by itself'),
-                    step=t("manual_team_slack", channel=channel.target or "", team=team, flow=flow.name, action=after),
-                    clauses=[escalation.clause_id], workflow=file, action_id=after,
-                )
-            elif kind in ("email", "in_app", "task", "call"):
-                self.report(
-                    USERS_NEEDED,
-                    Message("escalation `{clause_id}` to team `{to}`: HubSpot needs the team's user or team ids to notify it", clause_id=escalation.clause_id, to=escalation.to.name),
-                    escalation.to.span,
-                    help=Message('add the recipients in HubSpot as the manual step says'),
-                    step=t("manual_team_notify", team=team, people=self.team_people(escalation.to), flow=flow.name,
-                           action=after),
-                    clauses=[escalation.clause_id], workflow=file, action_id=after,
-                )
+            elif kind in ("email", "in_app"):
+                recipients = self.team_recipients(escalation.to, escalation.clause_id, escalation.to.span,
+                                                  what=Message("escalation"), flow=flow, file=file)
+                if isinstance(recipients, Recipients):
+                    flow.notify(subject, _html(body) if kind == "email" else body, recipients, in_app=kind == "in_app")
+            elif kind in ("task", "call"):
+                user = self.team_recipients(escalation.to, escalation.clause_id, escalation.to.span,
+                                            what=Message("escalation task"), flow=flow, file=file, task=True)
+                if isinstance(user, str):
+                    flow.task(subject, _html(body), task_type="CALL" if kind == "call" else "TODO",
+                              due=self.due_for(None, stage), user_id=user)
+            elif kind == "slack":
+                key = ("slack", escalation.clause_id, channel.target)
+                if key not in self._steps:
+                    after = flow.last_action_id
+                    self._steps[key] = self.report(
+                        SLACK_MANUAL,
+                        Message('escalation `{clause_id}`: Slack {target} cannot be reached from a workflow created '
+                                'through the API', clause_id=escalation.clause_id, target=channel.target),
+                        channel.span,
+                        help=Message('use `webhook "https://hooks.slack.com/triggers/…"` (a Slack Workflow Builder '
+                                     'trigger) for a workflow that posts by itself'),
+                        step=t("manual_team_slack", channel=channel.target or "", team=team, flow=flow.name,
+                               action=after),
+                        clauses=[escalation.clause_id], workflow=file, action_id=after,
+                    )
             else:
-                self.report(
-                    CHANNEL_NOT_SUPPORTED,
-                    Message('escalation `{clause_id}` by {kind}: HubSpot workflows have no action for it', clause_id=escalation.clause_id, kind=kind),
-                    channel.span, help=Message('use email, in_app, task or webhook'),
-                    step=t("manual_channel", who=team, channel=t.channel(channel), flow=flow.name, action=after),
-                    clauses=[escalation.clause_id], workflow=file, action_id=after,
-                )
+                key = ("channel", escalation.clause_id, kind)
+                if key not in self._steps:
+                    after = flow.last_action_id
+                    self._steps[key] = self.report(
+                        CHANNEL_NOT_SUPPORTED,
+                        Message('escalation `{clause_id}` by {kind}: HubSpot workflows have no action for it',
+                                clause_id=escalation.clause_id, kind=kind),
+                        channel.span, help=Message('use email, in_app, task or webhook'),
+                        step=t("manual_channel", who=team, channel=t.channel(channel), flow=flow.name, action=after),
+                        clauses=[escalation.clause_id], workflow=file, action_id=after,
+                    )
 
     # ------------------------------------------------------------------ follow-up cadence
     def follow_up_flow(self, stage: ir.Stage) -> None:
@@ -910,38 +1467,123 @@ class Generator:
             return
         t = self.t
         clause = follow_up.clause_id
-        file = f"workflows/{stage.id}.follow_up.json"
+        token = self.stage_token(stage)
         total = len(follow_up.offsets)
         channels = [t.channel(c) for c in follow_up.channels]
         kinds = [c.kind for c in follow_up.channels]
         task_type = "CALL" if kinds[:1] == ["call"] else "EMAIL" if kinds[:1] == ["email"] else "TODO"
-        flow = Flow(
-            t("flow_follow_up", clause=clause, stage=stage.label, total=total), "",
-            list_enrollment(or_branch([self.in_stage(stage)]), reenroll=[property_changed(SLA_STAGE, stage.id)],
-                            leave_when_unmatched=True),
-            [clause], "follow_up",
-        )
-        flow.time_windows, flow.blocked_dates = self.schedule(stage)
-        attempt = f"sla_{self.stage_token(stage)}_follow_up_attempt"
+        attempt = f"sla_{token}_follow_up_attempt"
         self.catalog.add_custom(CustomProperty(
             attempt, t("prop_follow_up", stage=stage.label), "number",
             t("prop_follow_up_desc", total=total, clauses=clause), clauses={clause}, purpose="sla-lang"))
         self.catalog.need_existing(OWNER, clause)
-        elapsed = 0
+        timers = [Timer("follow_up", offset, clause, f"sla_{token}_follow_up_{n}_at", n, n)
+                  for n, offset in enumerate(follow_up.offsets, 1)]
+        data = self.code_data(stage, timers)
+        exact = data is not None
         channel_text = t.join(channels, "or")
-        for n, offset in enumerate(follow_up.offsets, 1):
-            at = self.wait_minutes(offset, stage, flow, file, clause)
-            if at > elapsed:
-                flow.delay(at - elapsed)
-                elapsed = at
-            flow.set_property(attempt, str(n))
-            flow.task(t("follow_up_subject", n=n, total=total, channels=channel_text),
-                      _html(t("follow_up_body", n=n, total=total, stage=stage.label, clause=clause)),
-                      task_type=task_type, due=self.due_for(None, stage, clause, file, flow))
-        offsets = t.join([t.duration(o) for o in follow_up.offsets])
-        flow.description = self.flow_description(
-            t("desc_follow_up", total=total, stage=stage.label, offsets=offsets, channels=t.join(channels)))
-        self.add_flow(f"{stage.id}.follow_up", flow)
+        for number, lane in enumerate(self.lanes(stage, timers, exact)):
+            stem = f"{stage.id}.follow_up" + ("" if not number else ".business" if lane[0].duration.business else ".clock")
+            file = f"workflows/{stem}.json"
+            flow = Flow(
+                t("flow_follow_up", clause=f"{clause} ({number + 1})" if number else clause, stage=stage.label, total=total),
+                "",
+                list_enrollment(or_branch([self.in_stage(stage)]), reenroll=[property_changed(SLA_STAGE, stage.id)],
+                                leave_when_unmatched=True),
+                [clause], "follow_up",
+            )
+            if not exact:  # fixed waits: keep the tasks in working hours
+                flow.time_windows, flow.blocked_dates = self.schedule(stage)
+
+            def steps(exact_path: bool, flow: Flow = flow, lane: list[Timer] = lane) -> None:
+                elapsed = 0
+                for timer in lane:
+                    elapsed = self.wait(flow, timer, stage, elapsed, exact_path)
+                    n = timer.item
+                    flow.set_property(attempt, str(n))
+                    flow.task(t("follow_up_subject", n=n, total=total, channels=channel_text),
+                              _html(t("follow_up_body", n=n, total=total, stage=stage.label, clause=clause)),
+                              task_type=task_type, due=self.due_for(None, stage))
+
+            if exact:
+                for timer in lane:
+                    if not _zero(timer.duration):
+                        self.moment_property(timer.prop, stage, t("what_follow_up", n=timer.item), clause)
+                decided = self.add_code(flow, file, stage, data, lane)
+                flow.tail = [(decided, "static:0"), (decided, "static:1")]
+                steps(True)
+                flow.tail = [(decided, "default")]
+                steps(False)
+            else:
+                for timer in lane:
+                    self.report_conservative(timer, stage, flow, file)
+                steps(False)
+            for timer in lane:
+                self.record_timer(timer, stage, file, exact)
+            offsets = t.join([t.duration(tm.duration) for tm in lane])
+            flow.description = self.flow_description(self.join([
+                t("desc_follow_up", total=total, stage=stage.label, offsets=offsets, channels=t.join(channels)),
+                t("desc_exact" if exact else "desc_conservative")]))
+            self.add_flow(stem, flow)
+
+    # ------------------------------------------------------------------ the portal
+    def portal(self) -> None:
+        """What the manifest says about the portal: the settings used, each calendar's time zone
+        (for `sla deploy` to compare with the account's), and the custom code's requirements."""
+        t = self.t
+        settings = self.settings
+        policy = self.policy
+        teams = {}
+        for team_id, mapping in settings.teams:
+            if team_id not in policy.team_by_id:
+                self.out.diagnostics.append(Diagnostic(
+                    UNKNOWN_TEAM_MAPPING,
+                    Message("`[tool.sla.hubspot.teams.{team}]` names no team or party of this policy; it is not "
+                            "used", team=team_id),
+                    _agreement_point(policy),
+                    help=Message("use the id of a `team` or `party` of the policy: {ids}",
+                                 ids=Listing(sorted(policy.team_by_id), limit=len(policy.team_by_id)))
+                    if policy.team_by_id else Message("declare the team in the policy"),
+                ))
+                continue
+            teams[team_id] = {"teamId": mapping.team_id, "userIds": list(mapping.user_ids)}
+        used = []
+        for calendar in policy.calendars:
+            zone = calendar.timezone.value if calendar.timezone else "UTC"
+            years = calendar_years(policy, calendar)
+            used.append({"id": calendar.id, "timezone": zone,
+                         "holidaysKnownUntil": f"{years[1] + 1}-01-01" if years else None})
+            if settings.timezone and settings.timezone != zone:
+                self.report(
+                    TIMEZONE_MISMATCH,
+                    Message("calendar `{calendar}` is in {zone} but the portal's time zone is {portal}: HubSpot "
+                            "runs execution windows and dated delays in the portal's zone", calendar=calendar.id,
+                            zone=zone, portal=settings.timezone),
+                    calendar.timezone.span if calendar.timezone else calendar.name_span,
+                    help=Message("set the portal's time zone to the calendar's (Settings → Account defaults), or "
+                                 "correct `timezone` under [tool.sla.hubspot]"),
+                    step=t("manual_timezone", calendar=calendar.label, zone=zone, portal=settings.timezone),
+                    clauses=[calendar.clause_id],
+                )
+        self.out.calendars = used
+        self.out.portal = {
+            "customCode": settings.custom_code,
+            "timezone": settings.timezone,
+            "teams": teams,
+            "customCodeWorkflows": list(self._code_flows),
+        }
+        if self._code_flows:
+            clauses = sorted({c for flow in self.out.flows if flow.path in self._code_flows for c in flow.clauses})
+            self.report(
+                CUSTOM_CODE,
+                Message("{count} workflows compute due moments with custom code: the portal needs Operations Hub "
+                        "Professional and the secret {secret}", count=len(self._code_flows), secret=customcode.SECRET),
+                _agreement_point(policy),
+                help=Message("without Operations Hub set `custom-code = false` under [tool.sla.hubspot]; the "
+                             "workflows then wait fixed times (the manifest gives the error bounds)"),
+                step=t("manual_custom_code", secret=customcode.SECRET, count=len(self._code_flows)),
+                clauses=clauses,
+            )
 
     # ------------------------------------------------------------------ priorities
     def priority_flow(self) -> None:
@@ -974,7 +1616,7 @@ class Generator:
                     reads.append(name)
             self.register_reads(ir.condition_refs(priority.condition), priority.clause_id)
         self.catalog.add_custom(CustomProperty(
-            PRIORITY, t("prop_priority"), "enumeration", t("prop_priority_desc", clauses=", ".join(clauses)),
+            PRIORITY, t("prop_priority"), "enumeration", t("prop_priority_desc", clauses=self.clause_list(clauses)),
             options=[(p.id, _label(p.label, p.id)) for p in priorities], clauses=set(clauses), purpose="sla-lang"))
         if self.policy.stages:
             self.catalog.use(SLA_STAGE, *clauses)
@@ -1127,9 +1769,14 @@ class Generator:
         self.out.document_only += [c.clause_id for c in policy.cancellations]
 
 
+def _zero(duration: ir.Duration) -> bool:
+    return duration.amount == 0 if duration.business else not duration.minutes
+
+
 def _label(label: str | None, fallback: str) -> str:
-    """HubSpot wants non-empty labels; an empty one in the policy falls back to the id."""
-    return label.strip() if label and label.strip() else fallback
+    """HubSpot wants non-empty labels; an empty one in the policy falls back to the id. Policy
+    text is neutralised for HubL (texts.py)."""
+    return neutral(label.strip()) if label and label.strip() else fallback
 
 
 def _hm(minutes: int) -> str:
@@ -1145,3 +1792,8 @@ def _plain(minutes: int) -> str:
 
 def _html(*paragraphs: str) -> str:
     return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+
+
+def _agreement_point(policy: ir.Policy) -> Span:
+    span = policy.agreement.span if policy.agreement else Span.point(policy.path)
+    return Span.point(span.path, span.line, span.column)

@@ -20,11 +20,13 @@ INVALID_OUTPUT = define_rule(
     "hubspot-invalid-output",
     Severity.ERROR,
     "Generated HubSpot JSON fails its own schema or graph check (a bug in sla).",
-    explanation="Every file the HubSpot target writes is validated against the JSON Schemas in "
-    "`targets/hubspot/` and every workflow's action graph is checked (each action reachable from "
-    "`startActionId`, no dangling `nextActionId`, no cycles, `nextAvailableActionId` one past the "
-    "largest id). A failure means sla generated something HubSpot would reject, so nothing is "
-    "written. The message names the file and the JSON path. Please report it with the policy.",
+    explanation="Every file the HubSpot target writes is checked before it is written: each "
+    "workflow's action graph (unique ids, each action reachable from `startActionId`, no dangling "
+    "`nextActionId`, no cycle and no second STANDARD edge into an action — joins use GOTO), the shape "
+    "of every action and property, and that every property a workflow uses is created or listed as "
+    "existing. (The full JSON Schemas in `targets/hubspot/` and HubSpot's published OpenAPI spec are "
+    "checked by the test suite.) A failure means sla generated something HubSpot would reject, so "
+    "nothing is written. The message names the file and the JSON path. Please report it with the policy.",
     bad="(no policy causes this on purpose)",
     good="(report the policy that triggered it)",
 )
@@ -47,27 +49,37 @@ USERS_NEEDED = define_rule(
     "SLA822",
     "hubspot-users-needed",
     Severity.WARNING,
-    "Notifying a team or assigning an owner needs HubSpot user or team ids the policy does not have.",
+    "A team has no HubSpot ids in [tool.sla.hubspot]: escalations to it, or owners from it, are not enforced.",
     explanation="A policy names teams (`sales_managers`); HubSpot workflows address users and "
-    "teams by numeric ids that differ per portal. Notifications to the contact owner are "
-    "generated; escalations to a team and owner assignment at hand-off become manual steps that "
-    "name the flow and the action after which to add the recipients.",
-    bad="escalate to sales_managers after 24h via email",
-    good="(keep it: add the managers as recipients in HubSpot as the manual step says)",
+    "teams by numeric ids that differ per portal. They come from the portal mapping in "
+    "pyproject.toml: `[tool.sla.hubspot.teams.TEAM]` with `team-id` (notifications to the team) and "
+    "`user-ids` (owner rotation and tasks). With it, a lead entering a stage of another team is "
+    "given an owner of that team (\"Rotate record to owner\") and escalations reach the escalation "
+    "team. Without it that clause is not enforced: the workflow still sets its flags, the manifest "
+    "lists the clause as a manual step, and nothing is sent to the contact owner in its place.",
+    bad="escalate to sales_managers after 24h via email      # no [tool.sla.hubspot.teams.sales_managers]",
+    good='[tool.sla.hubspot.teams.sales_managers]\nteam-id = "4021"\nuser-ids = ["101", "102"]',
 )
 
 BUSINESS_TIME = define_rule(
     "SLA823",
     "hubspot-business-time",
     Severity.WARNING,
-    "HubSpot delays count wall-clock time, so a business-time duration is approximated.",
-    explanation="A workflow delay cannot count business hours or days. The HubSpot target waits "
-    "the longest wall-clock time the duration can take in an ordinary week of the stage's "
-    "calendar, so a check never runs before the deadline has really passed (except around public "
-    "holidays); the flow's execution window keeps notifications inside working hours. A breach "
-    "may therefore be reported later than it happened; the message says by how much.",
-    bad="decide within 5bd",
-    good="decide within 7d      # or accept the approximation",
+    "Without custom code, a business-time duration is a fixed wall-clock wait: checked early, never late.",
+    explanation="A workflow delay counts wall-clock time. With `custom-code = true` under "
+    "[tool.sla.hubspot] (the default; needs Operations Hub Professional) a custom code action "
+    "computes each due moment from the stage's calendar and the workflow waits until it: exact. "
+    "Without it the workflow waits the *shortest* wall-clock time the duration can take, so a "
+    "deadline or escalation is checked at or before its due moment — a lead is never judged in "
+    "time when it was late, but one that responds or moves on between the check and the real due "
+    "moment is flagged (around holidays the check can come days early: the message and the "
+    "manifest's `timers` give the exact bound for the years the build lists). A timeout (`-> X "
+    "after 5bd`) waits the *longest* time instead, so a lead is never moved before its time. A "
+    "transition with both a condition and a time (`-> X when C after 2d`) starts waiting when C "
+    "becomes true, which may be long after the lead entered the stage: without custom code the "
+    "move may then come up to the whole wait late (also for calendar units).",
+    bad="decide within 5bd     # with custom-code = false",
+    good="decide within 7d      # or custom-code = true, or accept the bound",
 )
 
 SCORING_MANUAL = define_rule(
@@ -219,6 +231,67 @@ BACKFILL = define_rule(
     "to them until someone sets it (an import or a one-off bulk edit).",
     bad="(any policy)",
     good="(set `sla_stage` for existing contacts once, as the manual step says)",
+)
+
+
+TIMEZONE_MISMATCH = define_rule(
+    "SLA837",
+    "hubspot-timezone-mismatch",
+    Severity.WARNING,
+    "The portal's time zone (from [tool.sla.hubspot]) differs from a calendar's.",
+    explanation="HubSpot runs a workflow's execution windows and blocked dates in the portal's "
+    "time zone (an account setting the API cannot change per workflow). Task due dates carry the "
+    "calendar's zone and custom code computes due moments in it, but follow-up tasks of a calendar "
+    "in Asia/Tokyo would be created in, say, New York business hours. `sla deploy` compares the "
+    "manifest's calendar zones with the account's; this warning comes from the `timezone` you "
+    "configured.",
+    bad='[tool.sla.hubspot]\ntimezone = "America/New_York"     # calendar in Asia/Tokyo',
+    good='[tool.sla.hubspot]\ntimezone = "Asia/Tokyo"',
+)
+
+CUSTOM_CODE = define_rule(
+    "SLA838",
+    "hubspot-custom-code",
+    Severity.INFO,
+    "Workflows compute due moments with custom code: the portal needs Operations Hub Professional and a token secret.",
+    explanation="With `custom-code = true` (the default) every workflow that waits for a deadline, "
+    "an escalation, a follow-up or a timeout starts with a CUSTOM_CODE action (Python) that computes "
+    "the exact moments from the stage's calendar — working hours, public holidays, closed days, "
+    "time zone — and writes them into datetime properties, which the workflow then waits for. The "
+    "code writes through HubSpot's CRM API with a private-app token that must be stored as the "
+    "custom code secret `SLA_LANG_HUBSPOT_TOKEN` (scope crm.objects.contacts.write); the manual "
+    "step says so. If the code cannot run, the workflow falls back to the conservative waits of "
+    "`custom-code = false`. Portals without Operations Hub Professional cannot create these "
+    "workflows: set `custom-code = false` under [tool.sla.hubspot].",
+    bad="(any policy with deadlines, built with custom-code = true)",
+    good="(keep it: add the secret once, as the manual step says)",
+)
+
+UNKNOWN_TEAM_MAPPING = define_rule(
+    "SLA839",
+    "hubspot-unknown-team-mapping",
+    Severity.WARNING,
+    "[tool.sla.hubspot.teams.X] names a team the policy does not have.",
+    explanation="The portal mapping in pyproject.toml is keyed by the policy's team and party ids. "
+    "A table for an id the policy does not declare is ignored — usually a typo, which leaves the "
+    "real team without ids (SLA822).",
+    bad="[tool.sla.hubspot.teams.salse]",
+    good="[tool.sla.hubspot.teams.sales]",
+)
+
+CLEAR_BY_HAND = define_rule(
+    "SLA840",
+    "hubspot-clear-by-hand",
+    Severity.WARNING,
+    "Without custom code, moving the lifecycle stage back needs HubSpot's \"Clear property value\" action, added by hand.",
+    explanation="HubSpot moves a contact's lifecycle stage only forward unless it is cleared first, so "
+    "a recycle path (MQL → nurture) must clear it. HubSpot documents two ways: the CRM API with an "
+    "empty value — which the generated custom code uses — and the workflow editor's \"Clear property "
+    "value\" action, for which the v4 API documents no action type. Without custom code the "
+    "workflow sets an empty value there instead (undocumented for workflows); replace that action "
+    "by the editor's \"Clear property value\" action as the manual step says.",
+    bad="-> nurture when intent == \"not_now\"     # with custom-code = false",
+    good="(keep it: replace the action by hand, or use custom code)",
 )
 
 NOT_ENFORCED = define_rule(

@@ -3,6 +3,15 @@
 The sentences live in `targets/hubspot/messages.json` so they can be edited without touching
 Python. Placeholders are `{name}`; HubSpot's own personalisation tokens
 (`{{ enrolled_object.firstname }}`) are left alone, which is why this is not `str.format`.
+
+Policy text is not trusted to be plain text in HubSpot. Subjects and bodies of tasks and
+notifications are rendered with HubSpot's template language HubL, whose delimiters are
+`{{ … }}` (expressions), `{% … %}` (statements) and `{# … #}` (comments)
+(https://developers.hubspot.com/docs/cms/hubl); a label such as `Q{{3}}` or `{% if %}` would
+be evaluated next to the real tokens. Every value put into a message is therefore
+`neutral`ised: a space is put between the two characters of each delimiter (`{ {`, `% }` …),
+which reads the same and is no longer a delimiter. The catalogue's own tokens are trusted, and
+so are values marked `HubL` (a token built from a property's internal name).
 """
 
 from __future__ import annotations
@@ -15,6 +24,24 @@ from ... import ir
 from ...resources import target_dir
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_DELIMITER = re.compile(r"\{(?=[{%#])|(?<=[}%#])\}")
+
+
+class HubL(str):
+    """A value that is meant to be HubL (a personalisation token): not neutralised."""
+
+
+def neutral(text: str) -> str:
+    """`text` with no HubL delimiter in it: `{{`, `{%`, `{#` become `{ {`, `{ %`, `{ #` and
+    `}}`, `%}`, `#}` become `} }`, `% }`, `# }`."""
+    if "{" not in text and "}" not in text:
+        return text
+    out = _DELIMITER.sub(lambda m: "{ " if m.group(0) == "{" else " }", text)
+    return out if out == text else neutral(out)
+
+
+def has_template_syntax(text: str) -> bool:
+    return bool(_DELIMITER.search(text))
 
 
 @cache
@@ -35,7 +62,8 @@ class Texts:
             name = match.group(1)
             if name not in values:
                 raise KeyError(f"message {key!r} needs {{{name}}}")
-            return str(values[name])
+            value = values[name]
+            return value if isinstance(value, HubL) else neutral(str(value))
 
         return _PLACEHOLDER.sub(replace, template)
 

@@ -1,0 +1,297 @@
+"""The Python that a CUSTOM_CODE action runs in HubSpot to compute due moments exactly.
+
+HubSpot delays count wall-clock time, and its if/then branches cannot count business hours, so
+a deadline such as `decide within 5bd` in a calendar with public holidays has no exact form in
+plain workflow actions. With Operations Hub Professional a workflow may run code
+(https://developers.hubspot.com/docs/api-reference/automation-actions-v4-v4/custom-code-actions:
+Python runs `main(event)`; `event["inputFields"]` holds the action's inputs,
+`event["object"]["objectId"]` the enrolled record, secrets are environment variables, and the
+returned `outputFields` become the action's outputs). The generated code:
+
+1. reads `sla_stage_entered_at` (the moment the lead entered the stage) from its input,
+2. adds each of the flow's durations to it — working minutes of the stage's calendar for
+   business time (the same arithmetic as `sla_lang/businesstime.py`, restated here: HubSpot
+   cannot import sla-lang), plain minutes otherwise,
+3. writes the moments into the flow's datetime properties with the CRM API (`PATCH
+   /crm/v3/objects/contacts/{id}`, a private-app token from the secret `SLA_LANG_HUBSPOT_TOKEN`),
+4. returns the enumeration output `result` = `written` (or `failed`, with the reason printed to
+   the action's log), on which the flow branches: `written` → delay until each property,
+   anything else → the conservative wall-clock waits of `custom-code = false`.
+
+The property values are written by the code rather than returned as outputs because HubSpot's
+published spec for `ApiCustomCodeAction` declares only enumeration outputs.
+
+The code is self-contained (standard library only, Python 3.9 syntax: HubSpot's runtime). The
+calendar travels as data: working weekdays, the merged working periods, the days off (public
+holidays and closed dates) of the years it knows, and the UTC offsets of its time zone in those
+years (no time zone database is needed at HubSpot). Outside the known years it refuses to
+answer (`failed`), so a stale build cannot silently ignore next year's holidays.
+
+Models and tests run the code as it is: exec the source, call `due_moments(entered_ms)` for the
+arithmetic, or replace `write_properties` and call `main(event)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
+
+RUNTIME = "PYTHON39"  # HubSpot's Python runtime (3.9, per the custom code docs); the spec types it as a free string
+SECRET = "SLA_LANG_HUBSPOT_TOKEN"
+OUTPUT = "result"
+WRITTEN = "written"
+PASSED = "passed"  # written, and every moment had already passed when the code ran
+FAILED = "failed"
+ENTERED_INPUT = "entered_at"
+NOW_INPUT = "now"
+ENTERED_PROPERTY = "sla_stage_entered_at"
+
+
+@dataclass(frozen=True)
+class CalendarData:
+    """A calendar as the generated code needs it."""
+
+    calendar_id: str
+    zone: str
+    weekdays: tuple[int, ...]
+    periods: tuple[tuple[int, int], ...]
+    days_off: tuple[str, ...]  # ISO dates, sorted
+    known_from: str | None  # first day the days off are complete for (None: no days off at all)
+    known_until: str | None  # first day they are not (exclusive)
+    offsets: tuple[tuple[int, int, int], ...]  # (UTC ms of a transition, offset before, offset after) in minutes
+    initial_offset: int
+
+
+@cache
+def zone_transitions(zone: str, first_year: int, last_year: int) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+    """The UTC offset (minutes) of `zone` at the start of `first_year` (a day early, to cover
+    the first local midnight) and every change up to the end of `last_year` (a day late), to
+    the minute."""
+    tz = ZoneInfo(zone)
+    start = datetime(first_year, 1, 1, tzinfo=UTC) - timedelta(days=2)
+    end = datetime(last_year + 1, 1, 1, tzinfo=UTC) + timedelta(days=2)
+
+    def offset(moment: datetime) -> int:
+        return int(moment.astimezone(tz).utcoffset().total_seconds() // 60)
+
+    initial = offset(start)
+    changes: list[tuple[int, int, int]] = []
+    here, current = start, initial
+    step = timedelta(days=1)  # clock changes are months apart
+    while here < end:
+        following = here + step
+        later = offset(following)
+        if later != current:
+            lo, hi = here, following  # offset(lo) == current, offset(hi) == later
+            while hi - lo > timedelta(minutes=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(second=0, microsecond=0)
+                if mid <= lo:
+                    mid = lo + timedelta(minutes=1)
+                if offset(mid) == current:
+                    lo = mid
+                else:
+                    hi = mid
+            changes.append((int(hi.timestamp()) * 1000, current, later))
+            current = later
+        here = following
+    return initial, tuple(changes)
+
+
+def calendar_data(calendar_id: str, zone: str, weekdays, periods, days_off, years: tuple[int, int] | None) -> CalendarData:
+    """`years`: (first, last) whose days off are complete; None when the calendar has no days
+    off at all (only weekends), so every year is known."""
+    if years is None:
+        first, last = 2000, 2099
+        known_from = known_until = None
+    else:
+        first, last = years
+        known_from, known_until = date(first, 1, 1).isoformat(), date(last + 1, 1, 1).isoformat()
+    initial, offsets = zone_transitions(zone, first, last)
+    return CalendarData(calendar_id, zone, tuple(sorted(weekdays)), tuple(periods),
+                        tuple(sorted(d.isoformat() for d in days_off)), known_from, known_until, offsets, initial)
+
+
+def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: str) -> str:
+    """The Python source for one action. `moments`: (property, "working" | "clock", minutes).
+    Without business time the calendar is left out: the moments are plain sums."""
+    working = any(kind == "working" for _, kind, _ in moments)
+    lines = [f'"""sla-lang: due moments of {_doc(about)}, from the moment the lead entered the stage.']
+    if working:
+        lines.append(f"Business time: working minutes of calendar {_doc(data.calendar_id)} ({_doc(data.zone)}).")
+    lines += ['Generated from the agreement (edit the policy, not this code); standard library only."""',
+              "import json", "import os", "import urllib.request"]
+    if working:
+        lines += [
+            "from bisect import bisect_right",
+            "from datetime import date, datetime, timedelta, timezone",
+            "",
+            f"WEEKDAYS = {data.weekdays!r}",
+            f"PERIODS = {data.periods!r}",
+            f"DAYS_OFF = frozenset({list(data.days_off)!r})",
+            f"KNOWN_FROM = {data.known_from!r}",
+            f"KNOWN_UNTIL = {data.known_until!r}",
+            f"INITIAL_OFFSET = {data.initial_offset!r}",
+            f"TRANSITIONS = {data.offsets!r}",
+        ]
+    else:
+        lines += ["from datetime import datetime, timezone", ""]
+    lines += [f"MOMENTS = {tuple(moments)!r}", f"TOKEN = {SECRET!r}  # the custom code secret holding the token", ""]
+    lines += [_WORKING if working else _CLOCK, _COMMON]
+    return "\n".join(lines)
+
+
+def clear_source(properties: list[str], *, about: str) -> str:
+    """Python that clears contact properties through the CRM API: an empty value clears one
+    ("You can clear an object property value via the API by setting the property value to an
+    empty string", CRM properties guide). Workflows have a "Clear property value" action in
+    HubSpot's editor, but the v4 API documents no action type for it."""
+    return "\n".join([
+        f'"""sla-lang: clear {_doc(", ".join(properties))} for {_doc(about)} (HubSpot moves a lifecycle stage',
+        'only forward unless it is cleared first). Generated from the agreement; standard library only."""',
+        "import json", "import os", "import urllib.request", "",
+        f"CLEAR = {tuple(properties)!r}",
+        f"TOKEN = {SECRET!r}  # the custom code secret holding the token",
+        "",
+        _CLEAR,
+    ])
+
+
+def _doc(text: str) -> str:
+    """Text safe inside the generated docstring."""
+    return repr(text)[1:-1].replace('"', "'")
+
+
+_CLOCK = '''MINUTE = 60000
+
+
+def due_moments(entered_ms):
+    # {property: UTC milliseconds}
+    return {name: entered_ms + minutes * MINUTE for name, _, minutes in MOMENTS}
+'''
+
+_WORKING = '''MINUTE = 60000
+DAY = 1440 * MINUTE
+EPOCH = date(1970, 1, 1)
+_AFTER = [t for t, _, _ in TRANSITIONS]
+_WALL = [t + max(before, after) * MINUTE for t, before, after in TRANSITIONS]
+
+
+def to_wall(utc_ms):
+    i = bisect_right(_AFTER, utc_ms)
+    return utc_ms + (TRANSITIONS[i - 1][2] if i else INITIAL_OFFSET) * MINUTE
+
+
+def to_utc(wall_ms):
+    # in a gap or an overlap of the clock the offset before the change applies (Python's fold=0)
+    i = bisect_right(_WALL, wall_ms)
+    return wall_ms - (TRANSITIONS[i - 1][2] if i else INITIAL_OFFSET) * MINUTE
+
+
+def is_working_day(day):
+    if KNOWN_UNTIL is not None and not KNOWN_FROM <= day.isoformat() < KNOWN_UNTIL:
+        raise ValueError("days off are known from %s until %s, not for %s: rebuild the workflows"
+                         % (KNOWN_FROM, KNOWN_UNTIL, day.isoformat()))
+    return day.weekday() in WEEKDAYS and day.isoformat() not in DAYS_OFF
+
+
+def add_working_minutes(start_ms, minutes):
+    # the moment `minutes` working minutes after start_ms (as sla_lang/businesstime.py counts)
+    if minutes <= 0:
+        return start_ms
+    if not PERIODS or not WEEKDAYS:
+        raise ValueError("the calendar has no working hours")
+    local = to_wall(start_ms)
+    remaining = minutes * MINUTE
+    day = EPOCH + timedelta(days=local // DAY)
+    for _ in range(3 * 366):
+        if is_working_day(day):
+            midnight = (day - EPOCH).days * DAY
+            for begin, end in PERIODS:
+                period_start = midnight + begin * MINUTE
+                period_end = midnight + end * MINUTE
+                if local >= period_end:
+                    continue
+                current = max(local, period_start)
+                available = period_end - current
+                if remaining <= available:
+                    return to_utc(current + remaining)
+                remaining -= available
+                local = period_end
+        day += timedelta(days=1)
+        local = max(local, (day - EPOCH).days * DAY)
+    raise ValueError("no working day in three years")
+
+
+def due_moments(entered_ms):
+    # {property: UTC milliseconds}
+    out = {}
+    for name, kind, minutes in MOMENTS:
+        out[name] = add_working_minutes(entered_ms, minutes) if kind == "working" else entered_ms + minutes * MINUTE
+    return out
+'''
+
+_CLEAR = '''
+def write_properties(object_id, values):
+    body = json.dumps({"properties": values}).encode("utf-8")
+    request = urllib.request.Request(
+        "https://api.hubapi.com/crm/v3/objects/contacts/%s" % object_id, data=body, method="PATCH",
+        headers={"Authorization": "Bearer " + os.environ[TOKEN], "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        response.read()
+
+
+def main(event):
+    try:
+        write_properties(event["object"]["objectId"], {name: "" for name in CLEAR})
+    except Exception as exc:  # the value stays; the reason is in the log
+        print("sla-lang: not cleared: %r" % (exc,))
+        return {"outputFields": {"result": "failed"}}
+    return {"outputFields": {"result": "written"}}
+'''
+
+_COMMON = '''
+
+def parse_moment(value):
+    # a datetime property as HubSpot passes it: milliseconds, or ISO 8601
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def write_properties(object_id, values):
+    # store the moments on the contact: CRM API v3 with the private-app token in the secret TOKEN
+    body = json.dumps({"properties": {name: str(ms) for name, ms in values.items()}}).encode("utf-8")
+    request = urllib.request.Request(
+        "https://api.hubapi.com/crm/v3/objects/contacts/%s" % object_id, data=body, method="PATCH",
+        headers={"Authorization": "Bearer " + os.environ[TOKEN], "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        response.read()
+
+
+def main(event):
+    try:
+        inputs = event["inputFields"]
+        now = parse_moment(inputs["now"])
+        values = {}
+        if inputs.get("entered_at") in (None, ""):
+            # put into the stage by an import or by hand: it entered now
+            entered = values["sla_stage_entered_at"] = now
+        else:
+            entered = parse_moment(inputs["entered_at"])
+        moments = due_moments(entered)
+        values.update(moments)
+        write_properties(event["object"]["objectId"], values)
+    except Exception as exc:  # the workflow takes its conservative path; the reason is in the log
+        print("sla-lang: due moments not written: %r" % (exc,))
+        return {"outputFields": {"result": "failed"}}
+    if all(moment <= now for moment in moments.values()):
+        return {"outputFields": {"result": "passed"}}
+    return {"outputFields": {"result": "written"}}
+'''
