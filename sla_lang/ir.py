@@ -528,11 +528,41 @@ class Event(Node):
 
 @node
 class ScoreRule(Node):
+    """`+15 "Director" when job_level == "director"`, or `+5 "Website visit" per web_visit max 25`:
+    points for each occurrence of an event (then `condition` is the event having happened)."""
+
     points: int
     label: str
     condition: Condition
     span: Span
     clause_id: str
+    per: Ref | None = later()  # the event counted
+    cap: Number | None = later()  # at most this many points from this rule (`max`)
+
+    def points_for(self, count: int) -> int:
+        """The points of a per-occurrence rule for `count` occurrences (its `max` applied)."""
+        total = self.points * count
+        if self.cap is not None:
+            limit = self.cap.value
+            total = min(total, limit) if self.points >= 0 else max(total, -limit)
+        return total
+
+    @property
+    def highest(self) -> float:
+        """The most points the rule can add (infinite: per occurrence without a `max`)."""
+        if self.per is None:
+            return max(self.points, 0)
+        if self.points <= 0:
+            return 0
+        return self.cap.value if self.cap is not None else float("inf")
+
+    @property
+    def lowest(self) -> float:
+        if self.per is None:
+            return min(self.points, 0)
+        if self.points >= 0:
+            return 0
+        return -self.cap.value if self.cap is not None else float("-inf")
 
 
 @node

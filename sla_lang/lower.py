@@ -788,8 +788,22 @@ class Lowerer:
         )
         return _Item("group", group, self._span(meta))
 
+    def per_occurrence(self, meta, children):
+        event_token, *cap_value = children
+        name = self._name(event_token)
+        ref = ir.Ref(name.name, None, name.span)
+        cap = None
+        if cap_value:
+            points = self._whole(cap_value[0], Message("a rule's `max`"), 1)
+            cap = ir.Number(points, cap_value[0].span) if points is not None else None
+        return _PerOccurrence(ref, cap)
+
     def score_rule(self, meta, children):
         points_token, label_token, condition = children
+        per = None
+        if isinstance(condition, _PerOccurrence):
+            per = condition
+            condition = ir.Truthy(per.ref, per.ref.span)  # the rule applies once the event happened
         span = self._span(meta)
         points = _bounded_number(str(points_token), MAX_COUNT)
         if points is None:
@@ -800,6 +814,8 @@ class Lowerer:
         elif not isinstance(points, int):
             self._error(INVALID_VALUE, Message('points are whole numbers, not {points_token}', points_token=points_token), self._tspan(points_token))
             points = int(points)
+        if per is not None:
+            return ir.ScoreRule(points, self._text(label_token), condition, span, clause_id="", per=per.ref, cap=per.cap)
         return ir.ScoreRule(points, self._text(label_token), condition, span, clause_id="")
 
     # ------------------------------------------------------------------ calendars
@@ -1412,6 +1428,12 @@ class Lowerer:
 
 
 # ---------------------------------------------------------------------- module helpers
+
+
+@dataclass(slots=True)
+class _PerOccurrence:
+    ref: ir.Ref
+    cap: ir.Number | None
 
 
 @dataclass(slots=True)

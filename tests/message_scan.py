@@ -26,6 +26,7 @@ HELPER_ARGUMENTS = {
     ("signatures.py", "problem"): ((1, 2), ("message", "help")),
     ("generate.py", "report"): ((1,), ("message", "help")),
     ("revisions.py", "_error"): ((0, 2), ("message", "help")),
+    ("hubspot_csv.py", "_bad"): ((3,), ("message",)),
 }
 _WORDS = re.compile(r"[A-Za-z]{2}")
 _CODE = re.compile(r"`[^`]*`")  # policy syntax in backticks is the same in every language

@@ -212,6 +212,101 @@ def test_without_unenrolment_the_run_goes_on():
     assert c.history_of("flag")[0].moment.at == at("2026-04-02T09:00")
 
 
+# ------------------------------------------------------------------ S1 what is modelled, S17 filter branches, S24 the score
+
+
+def platform_flow(body):
+    """A deal workflow: PLATFORM_FLOW on object 0-3, without the contact-only fields."""
+    body.update(type="PLATFORM_FLOW", objectTypeId="0-3")
+    del body["canEnrollFromSalesforce"], body["suppressionListIds"]
+
+
+COMPANY = {"type": "ASSOCIATION", "name": "company", "associationCategory": "HUBSPOT_DEFINED",
+           "associationTypeId": 1, "objectTypeId": "0-2"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (platform_flow, "only contact workflows"),
+    (lambda b: b.update(suppressionListIds=[12]), "`suppressionListIds` is not modelled"),
+    (lambda b: b.update(dataSources=[COMPANY]), "`dataSources` is not modelled"),
+], ids=["deal workflow", "suppression list", "data source"])
+def test_what_is_outside_the_model_is_flagged_when_a_contact_enrols(change, message):
+    """[S1] deal workflows, suppression lists and data sources are outside the model: nothing
+    is assumed before a record enrols, and every enrolment is flagged."""
+    body = flow("other", list_based(tree(prop("score", "NUMBER", "IS_GREATER_THAN", value=5))),
+                [set_value("1", "note", "x")])
+    change(body)
+    p = portal(body)
+    c = p.create_contact(at("2026-04-01T09:00"), {"score": "1"})
+    assert p.flags == []  # not enrolled yet: nothing is assumed
+    p.update(at("2026-04-01T10:00"), c, {"score": "9"})
+    assert rules(p) == ["S1"] and any(message in f.message for f in p.flags)
+
+
+def branch(kind, *parts):
+    filters = [x for x in parts if "filterType" in x]
+    subs = [x for x in parts if "filterBranchType" in x]
+    return {"filterBranchType": kind, "filterBranchOperator": kind, "filters": filters, "filterBranches": subs}
+
+
+@pytest.mark.parametrize("score, flag, expected", [
+    # OR(AND(score >= 50, flag), NOT_ANY(score < 10, flag)), worked by hand:
+    ("60", "true", True),    # the AND holds
+    ("60", "false", True),   # the AND fails; neither score < 10 nor flag: the NOT_ANY holds
+    ("30", "true", False),   # the AND fails (30 < 50); flag is set: the NOT_ANY fails
+    ("5", "false", False),   # the AND fails; score < 10: the NOT_ANY fails
+    ("85", "false", True),   # neither: the NOT_ANY holds
+])
+def test_filter_branches_combine_as_documented(score, flag, expected):
+    """[S17] OR: any of its filters and sub-branches; AND: all; NOT_ALL: not all; NOT_ANY: none."""
+    high = prop("score", "NUMBER", "IS_GREATER_THAN_OR_EQUAL_TO", value=50)
+    low = prop("score", "NUMBER", "IS_LESS_THAN", value=10)
+    flagged = prop("flag", "BOOL", "IS_EQUAL_TO", value=True)
+    below = prop("score", "NUMBER", "IS_LESS_THAN", value=80)
+    criteria = branch("OR", branch("AND", high, flagged), branch("NOT_ANY", low, flagged))
+    body = flow("combine", list_based(criteria), [set_value("1", "note", "in")])
+    p = portal(body)
+    c = p.create_contact(at("2026-04-01T09:00"), {"score": score, "flag": flag})
+    assert (c.get("note") == "in") is expected
+    assert p.flags == []
+    # NOT_ALL alone: in unless both filters hold
+    body = flow("not_all", list_based(branch("OR", branch("NOT_ALL", high, below))), [set_value("1", "note", "in")])
+    p = portal(body)
+    c = p.create_contact(at("2026-04-01T09:00"), {"score": score, "flag": flag})
+    assert (c.get("note") == "in") is not (50 <= int(score) < 80)
+
+
+def test_other_filter_types_are_flagged():
+    """[S17] only property (and constant) filters are modelled: a list-membership filter is flagged."""
+    body = flow("lists", list_based(branch("OR", branch("AND", {"filterType": "IN_LIST", "listId": "7",
+                                                                   "operator": "IN_LIST"}))),
+                [set_value("1", "note", "in")])
+    p = portal(body)
+    p.create_contact(at("2026-04-01T09:00"), {"score": "1"})
+    assert rules(p) == ["S17"]
+
+
+def test_the_score_is_recomputed_when_its_inputs_change_and_enrols_like_any_change():
+    """[S24] the score is kept by HubSpot's scoring tool; the model recomputes it at the moment
+    an input changes, and the change enrols the contact like any other [S8]."""
+    def compute(values):
+        return str(10 * int(values.get("count") or 0) + (40 if values.get("flag") == "true" else 0))
+
+    body = flow("qualify", list_based(tree(prop("score", "NUMBER", "IS_GREATER_THAN_OR_EQUAL_TO", value=50))),
+                [set_value("1", "stage", "b")])
+    settings = PortalSettings(JST, dict(PROPERTIES), dict(TEAMS), frozenset({"u1", "u2", "m1"}))
+    p = Portal(settings, [Workflow(body, "workflows/qualify.json")],
+               [("score", frozenset({"count", "flag"}), compute)])
+    c = p.create_contact(at("2026-04-01T09:00"), {"count": "1", "stage": "a"})
+    assert c.get("score") == "10" and c.get("stage") == "a"
+    p.update(at("2026-04-01T10:00"), c, {"note": "unrelated"})
+    assert [ch.moment.at for ch in c.history_of("score")] == [at("2026-04-01T09:00")]
+    p.update(at("2026-04-01T11:00"), c, {"flag": "true"})
+    assert values(c, "score") == ["10", "50"] and c.get("stage") == "b"
+    assert c.history_of("score")[-1].source == "CALCULATED" and c.history_of("stage")[-1].moment.at == at(
+        "2026-04-01T11:00")
+
+
 # ------------------------------------------------------------------ S14 delays
 
 

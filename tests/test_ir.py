@@ -97,6 +97,8 @@ def test_every_construct_lowers_as_written(in_repo):
     assert (connects.measure.activity, connects.measure.outcome, connects.measure.stage.name) == ("call", "connected", "mql")
     assert ir.measure_source(follow_ups) == "rate mql.follow_up met per month by owner"
     assert ir.measure_source(connects) == "rate call connected at mql per week"
+    each = policy.scores[0].groups[1].rules[2]
+    assert (each.per.name, each.cap.value, ir.condition_source(each.condition)) == ("visit", 5, "visit")
     assert policy.reviews[0].cadence == ir.Cadence(1, "week", policy.reviews[0].cadence.span)
     assert (policy.reviews[1].cadence.every, policy.reviews[1].cadence.unit) == (6, "month")
     assert [c.clause_id for c in policy.cancellations] == ["cancellation.1", "cancellation.2"]

@@ -295,3 +295,79 @@ def test_kpi_measures_in_lowering_checks_and_document():
     ]
     ja = [c["measure"] for c in prepare_document(compile_policy(KPIS), "ja").section("kpis").clauses]
     assert ja[3:] == ["Customerに移行したリードのDeal amountの合計", "MQLでの電話のうち、結果が「接続」の割合"]
+
+
+# ------------------------------------------------------------------ 19.3 points per occurrence
+
+PER = HEADER + '''
+event web_visit "Visited the website"
+event email_open "Opened an email"
+property job "Job" enum ["manager" "Manager", "staff" "Staff"]
+score s "Score" {
+  group behaviour "Behaviour" max 60 {
+    +5 "Each website visit" per web_visit max 25
+    +10 "Each email opened" per email_open
+  }
+  group fit "Fit" max 20 {
+    +20 "Manager" when job == "manager"
+  }
+}
+stage lead "Lead" {
+  owner marketing
+  entry
+  -> mql when s >= 50
+  -> done after 30d
+}
+stage mql "MQL" {
+  owner marketing
+  -> done after 6d
+}
+stage done "Done" {
+  owner marketing
+  terminal
+}
+'''
+
+
+def test_points_per_occurrence_are_counted_and_capped():
+    # 3 visits (15) + 2 opens (20) = 35; 4 more visits reach the rule's max of 25: 45; a third
+    # open (30) makes 55 and the lead an MQL
+    result = run([ev(at(1, 10), "lead_created", events={"web_visit": 3}),
+                  ev(at(1, 11), "event_occurred", event="email_open", count=2),
+                  ev(at(1, 12), "event_occurred", event="web_visit", count=4),
+                  ev(at(1, 13), "event_occurred", event="email_open")], PER)
+    data = lead(result)
+    assert data["scores"] == {"s": 55, "s.behaviour": 55}  # a group with no points (s.fit) is not listed
+    assert [(s["stage"], s["entered"]) for s in data["stages"]] == [("lead", at(1, 10)), ("mql", at(1, 13))]
+    seven_opens = run([ev(at(1, 10), "lead_created", events={"email_open": 7})], PER)
+    assert lead(seven_opens)["scores"]["s.behaviour"] == 60  # the group's max
+
+
+def test_points_per_occurrence_in_checks_document_and_hubspot():
+    from sla_lang.targets import BuildOptions, load_target
+
+    policy = compile_policy(PER)
+    rule = policy.scores[0].groups[0].rules[0]
+    assert (rule.per.name, rule.cap.value, rule.points_for(3), rule.points_for(9), rule.highest) == (
+        "web_visit", 25, 15, 25, 25)
+    unbounded = PER.replace('group behaviour "Behaviour" max 60 {', 'group behaviour "Behaviour" {')
+    (d,) = [d for d in compile_text(unbounded).diagnostics if d.code == "SLA610"]
+    assert "`email_open`" in d.message and (d.span.line, d.span.column) == (25, 5)
+    assert "SLA610" not in codes(PER)
+    assert "SLA308" in codes(PER.replace("per email_open", "per job"))
+    assert "SLA601" in codes(PER.replace("s >= 50", "s >= 81"))  # 60 + 20 at most
+    assert "SLA601" not in codes(unbounded.replace("s >= 50", "s >= 810"))
+    doc = prepare_document(policy, "en").section("criteria").extra["scores"][0]
+    first = doc["groups"][0]["rules"][0]
+    assert (first["when"], first["points"]) == ("Visited the website, each time", "+5 (at most 25 points)")
+    assert doc["maximum"] == "Highest possible score: 80 points."
+    ja = prepare_document(policy, "ja").section("criteria").extra["scores"][0]["groups"][0]["rules"][0]
+    assert ja["when"] == "「Visited the website」1回ごと"
+    built = load_target("hubspot").build(policy, BuildOptions())
+    import json
+
+    scoring = json.loads(built.files["scoring.json"])
+    rules = scoring["scores"][0]["groups"][0]["rules"]
+    assert [(r.get("perOccurrenceOf"), r.get("maxPoints")) for r in rules] == [("web_visit", 25), ("email_open", None)]
+    change = kinds(PER, PER.replace("per web_visit max 25", "per web_visit max 30"))
+    assert "score.rule.per" in change

@@ -87,7 +87,7 @@ def test_breaches_say_who_and_how_late(november):
 
 def test_escalations_follow_ups_and_recycling_by_hand(november):
     fired = {e["clause"]: e["fired"] for e in november["escalations"]}
-    assert fired == {"mql.escalate.respond": 1, "mql.escalate.decide": 1, "sql.escalate.decide": 0,
+    assert fired == {"mql.escalate.respond": 1, "mql.escalate.decide": 1, "sql.escalate.respond": 0, "sql.escalate.decide": 0,
                      "opportunity.escalate.decide": 0}
     (f,) = november["follow_ups"]
     # steps at 0d, 3d, 5bd: A met step 1 then moved on (cut short), B missed step 1, C met step 1

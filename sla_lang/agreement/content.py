@@ -271,10 +271,12 @@ def _criteria(section: Section, policy: ir.Policy, w: Words) -> None:
                     "number": _number(section, n, rule_number),
                     "id": rule.clause_id,
                     "label": w.text(rule.label),
-                    "points": w.points(rule.points),
-                    "when": w.condition(rule.condition),
+                    "points": w.points(rule.points) + (w.t("doc.paren", text=w.t("score.cap", n=w.number(rule.cap.value)))
+                                                       if rule.cap is not None else ""),
+                    "when": (w.t("score.per", subject=w.ref(rule.per)) if rule.per is not None
+                             else w.condition(rule.condition)),
                 })
-            positive = sum(r.points for r in group.rules if r.points > 0)
+            positive = sum(r.highest for r in group.rules)
             cap = group.cap.value if group.cap is not None else None
             maximum += min(positive, cap) if cap is not None else positive
             groups.append({
@@ -288,7 +290,8 @@ def _criteria(section: Section, policy: ir.Policy, w: Words) -> None:
             "id": model.clause_id,
             "label": w.text(model.label),
             "groups": groups,
-            "maximum": w.t("score.maximum", n=w.number(maximum)),
+            "maximum": (w.t("score.maximum", n=w.number(maximum)) if maximum != float("inf")
+                        else w.t("score.unbounded")),
             "thresholds": _thresholds(model, policy, w),
         })
     section.extra["scores"] = scores

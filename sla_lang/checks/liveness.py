@@ -1,9 +1,16 @@
 """Time-bounded liveness: no lead may sit in a stage for ever without anybody noticing.
 
-Every live (non-terminal) stage needs an owner (SLA401), a deadline or a timeout (SLA209),
-and something that happens when time runs out — an escalation or a timeout (SLA210). A stage
-that Sales or Inside Sales owns needs a deadline (SLA211): that is the follow-up the whole
-agreement is about.
+Every live (non-terminal) stage that a lead can wait in needs an owner (SLA401), a deadline or
+a timeout (SLA209), and something that happens when each deadline is missed — an escalation
+of that deadline or a timeout (SLA210). A stage where Sales or Inside Sales receives leads
+from another team needs a deadline (SLA211, an error): that is the follow-up the whole
+agreement is about; a sales stage that keeps leads the team already had (an opportunity, a
+meeting) gets the same rule as a warning, since no seed article sets a deadline there.
+
+Whether a lead can wait in a stage at all is decided once, by `lead_can_wait`, for these
+checks and for the fixtures generator alike: a stage every lead leaves at once (a transition
+with neither `when` nor `after`, or conditions that cover every lead, `cond` / `not (cond)`)
+holds nobody, so no deadline can apply there.
 
 With `sla check --stats` this module also reports the worst-case time from an entry stage to
 a terminal stage along paths that visit no stage twice, counting for each stage the longest
@@ -16,11 +23,12 @@ from __future__ import annotations
 from typing import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Message, Related, Severity, define_rule
 from . import CheckContext, check
+from .conditions import OVER, ConditionModel, Unknown
 from .durations import Durations, durations
 from .graph import flow
-from .recognition import is_sales_side, stage_owner, team_role
+from .recognition import is_sales_side, stage_owner, stages_of_kind, team_role
 
 STAGE_WITHOUT_TIME_LIMIT = define_rule(
     "SLA209",
@@ -31,7 +39,10 @@ STAGE_WITHOUT_TIME_LIMIT = define_rule(
     "by a deadline (`respond within …`, `decide within …`) or move on by itself after a "
     "while (a timeout: `-> archived after 180d`, a transition with `after` and no `when`). "
     "Without either, a lead whose criteria never change stays in the stage and nobody is "
-    "told. Stages owned by Sales or Inside Sales get the stricter SLA211 instead.",
+    "told. A stage no lead can wait in is not reported: one with a transition that has neither "
+    "`when` nor `after`, or whose conditions together cover every lead (`when cond` and `when not "
+    "(cond)`); the fixtures generator uses the same decision. Stages owned by Sales or Inside "
+    "Sales get SLA211 instead.",
     bad='stage lead "Lead" {\n  owner marketing\n  entry\n  -> mql when lead_score >= 50\n}',
     good='stage lead "Lead" {\n  owner marketing\n  entry\n  -> mql when lead_score >= 50\n  -> archived after 180d\n}',
 )
@@ -39,10 +50,12 @@ MISSED_DEADLINE_WITHOUT_CONSEQUENCE = define_rule(
     "SLA210",
     "missed-deadline-without-consequence",
     Severity.WARNING,
-    "A stage has deadlines but nothing happens when they are missed.",
-    explanation="A deadline nobody checks is how an SLA \"hollows out\": the stage needs an "
-    "escalation (`escalate to sales_managers after 24h on respond`) or a timeout that moves "
-    "the lead on (`-> nurture after 10bd`), so that a missed deadline reaches somebody.",
+    "A deadline has no consequence: nothing happens when it is missed.",
+    explanation="A deadline nobody checks is how an SLA \"hollows out\": each deadline needs an "
+    "escalation that guards it (`escalate to sales_managers after 24h on respond`; one without "
+    "`on` guards `respond`, or `decide` when there is no `respond`), or the stage a timeout that moves the lead "
+    "on (`-> nurture after 10bd`), so that a missed deadline reaches somebody. Reported per "
+    "deadline: escalating `decide` says nothing about a late `respond`.",
     bad='stage sql "SQL" {\n  owner sales\n  respond within 48h\n  -> opportunity when meeting_held\n}',
     good='stage sql "SQL" {\n  owner sales\n  respond within 48h\n  escalate to sales_managers after 48h on respond\n'
     '  -> opportunity when meeting_held\n}',
@@ -53,8 +66,13 @@ SALES_STAGE_WITHOUT_DEADLINE = define_rule(
     Severity.ERROR,
     "Sales or Inside Sales owns leads in a stage that has no deadline.",
     explanation="The failure the agreement exists to prevent is a handed-over lead that "
-    "Sales never follows up. A live stage owned by a sales-side team therefore needs a "
-    "`respond within …` or `decide within …` deadline. A team is sales-side when its `role` is "
+    "Sales never follows up. A live stage where a sales-side team receives leads from another "
+    "team — it has a `handoff`, is the MQL or SQL stage, or a stage leads come from is owned by a "
+    "team outside the owner's family (`part of`) — therefore needs a `respond within …` or "
+    "`decide within …` deadline: an error, as every deadline in the seed articles counts from "
+    "such a hand-off (MQL化から, SQL認定後, 受領後). A stage where Sales keeps leads it already had "
+    "(an opportunity, a meeting) gets a warning: no seed sets a deadline for an open proposal. A "
+    "stage no lead can wait in (see SLA209) is not reported. A team is sales-side when its `role` is "
     "`sales` or `inside_sales`; a team without a role is recognised by its name or label "
     "(sales, AE, field, 営業, セールス; inside, IS, SDR, BDR, インサイド) or its parent's role. "
     "A timeout alone does not count: it moves the lead, it does not oblige anyone to call it.",
@@ -69,22 +87,77 @@ def timeouts(stage: ir.Stage) -> list[ir.Transition]:
     return [t for t in stage.transitions if t.after is not None and t.condition is None]
 
 
+_MAX_LEAVES = 64  # comparisons a stage's conditions may hold for `lead_can_wait` to decide them
+
+
+def lead_can_wait(ctx: CheckContext, stage: ir.Stage) -> bool:
+    """Whether some lead, once in `stage`, is not moved on by any of its transitions at once:
+    no transition without `when` and `after`, and lead data for which every condition out of
+    the stage is false. The one decision about waiting that SLA209/SLA211 and the fixtures
+    generator make. Conditions the model cannot decide leave room to wait (checks still warn)."""
+    if any(t.condition is None and t.after is None for t in stage.transitions):
+        return False
+    guarded = [(t.condition, False) for t in stage.transitions if t.condition is not None]
+    if not guarded or sum(1 for c, _ in guarded for _ in ir.condition_leaves(c)) > _MAX_LEAVES:
+        return True  # nothing to cover every lead, or too large to decide in linear time
+    from .scoring import score_ranges
+
+    model = ctx.memo("liveness.model", lambda: ConditionModel(ctx.policy, score_ranges(ctx)))
+    try:
+        return model.can_all_be_true(guarded, OVER)
+    except Unknown:
+        return True
+
+
+def receives_leads_from_another_team(ctx: CheckContext, stage: ir.Stage) -> bool:
+    """A hand-off into the stage: it has a `handoff`, is the MQL or SQL stage, or a stage leads
+    come from is owned by a team outside the owner's family (`part of`). The seed articles set
+    Sales deadlines from such a moment (受け取ってから, 受領後, 引き渡し後, MQL化から, SQL認定後)."""
+    from .ownership import team_family
+
+    if stage.handoff is not None:
+        return True
+    handed = ctx.memo("liveness.handed", lambda: {s.id for kind in ("mql", "sql") for s in stages_of_kind(ctx.policy, kind)})
+    if stage.id in handed:
+        return True
+    owner = stage_owner(stage)
+    family = team_family(ctx.policy, owner) if owner else set()
+    f = flow(ctx)
+    for source in f.predecessors[stage.id]:
+        other = stage_owner(f.stages[source])
+        if source != stage.id and other is not None and other not in family:
+            return True
+    return False
+
+
+def escalated(stage: ir.Stage, deadline: ir.Deadline) -> bool:
+    """An escalation guards the deadline (lowering gives one written without `on` the stage's
+    `respond`, else its `decide`)."""
+    return any(e.on is None or e.on == deadline.kind for e in stage.escalations)
+
+
 @check(STAGE_WITHOUT_TIME_LIMIT, MISSED_DEADLINE_WITHOUT_CONSEQUENCE, SALES_STAGE_WITHOUT_DEADLINE)
 def find_stages_without_time_limits(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     f = flow(ctx)
     for stage in f.stages.values():
-        if f.is_terminal(stage.id):
-            continue
+        if f.is_terminal(stage.id) or not lead_can_wait(ctx, stage):
+            continue  # a stage every lead leaves at once holds nobody: no deadline can apply
         owner = stage_owner(stage)
         has_timeout = bool(timeouts(stage))
         if not stage.deadlines and is_sales_side(policy, owner):
+            handed = receives_leads_from_another_team(ctx, stage)
             yield Diagnostic(
                 SALES_STAGE_WITHOUT_DEADLINE,
-                Message('`{owner}` (role `{role}`) owns leads in `{stage}`, but no deadline says how fast it must act', owner=owner, role=team_role(policy, owner), stage=stage.id),
+                Message('`{owner}` (role `{role}`) receives leads in `{stage}`, but no deadline says how fast it must act', owner=owner, role=team_role(policy, owner), stage=stage.id)
+                if handed else
+                Message('`{owner}` (role `{role}`) keeps leads in `{stage}` with no deadline', owner=owner, role=team_role(policy, owner), stage=stage.id),
                 stage.name_span,
-                help=Message('add `respond within 24h` (first contact) and/or `decide within 5bd` (the lead must move on)'),
+                help=Message('add `respond within 24h` (first contact) and/or `decide within 5bd` (the lead must move on)')
+                if handed else
+                Message('add `decide within …` if the agreement promises how long a lead may stay here, or a timeout (`-> closed_lost after 90d`)'),
                 related=(Related(stage.owner.span, Message('owned here')),) if stage.owner else (),
+                severity=None if handed else Severity.WARNING,
             )
             continue
         if not stage.deadlines and not has_timeout:
@@ -94,16 +167,18 @@ def find_stages_without_time_limits(ctx: CheckContext) -> Iterator[Diagnostic]:
                 stage.name_span,
                 help=Message('add a deadline (`decide within 30d`) or a timeout (`-> archived after 180d`)'),
             )
-        elif stage.deadlines and not stage.escalations and not has_timeout:
-            yield Diagnostic(
-                MISSED_DEADLINE_WITHOUT_CONSEQUENCE,
-                (Message('stage `{stage}` has {deadlines} deadlines but nothing happens when they are missed', stage=stage.id, deadlines=Listing(d.kind for d in stage.deadlines))
-                 if len(stage.deadlines) > 1 else
-                 Message('stage `{stage}` has a `{deadline}` deadline but nothing happens when it is missed', stage=stage.id, deadline=stage.deadlines[0].kind)),
-                stage.name_span,
-                help=Message('add `escalate to TEAM after … on …`, or a timeout that moves the lead on'),
-                related=tuple(Related(d.span, Message('deadline')) for d in stage.deadlines),
-            )
+        elif not has_timeout:
+            for d in stage.deadlines:
+                if escalated(stage, d):
+                    continue
+                others = [e for e in stage.escalations if e.on is not None]
+                yield Diagnostic(
+                    MISSED_DEADLINE_WITHOUT_CONSEQUENCE,
+                    Message('nothing happens when the `{deadline}` deadline of `{stage}` is missed', deadline=d.kind, stage=stage.id),
+                    d.span,
+                    help=Message('add `escalate to TEAM after {within} on {deadline}`, or a timeout that moves the lead on', within=d.within.text, deadline=d.kind),
+                    related=tuple(Related(e.span, Message('only the `{deadline}` deadline is escalated', deadline=e.on)) for e in others),
+                )
 
 
 # ------------------------------------------------------------------ worst-case time to finish

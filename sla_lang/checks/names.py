@@ -352,7 +352,18 @@ def quantity_type(ref: ir.Ref, policy: ir.Policy) -> str | None:
 @check(INCOMPATIBLE_COMPARISON, UNKNOWN_ENUM_VALUE)
 def find_incompatible_comparisons(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
-    for condition, _ in policy.conditions():
+    for condition, owner in policy.conditions():
+        if isinstance(owner, ir.ScoreRule) and owner.per is not None:
+            per = owner.per
+            if per.name not in policy.event_by_id and (per.name in policy.property_by_id or per.name in policy.score_by_id):
+                yield Diagnostic(
+                    INCOMPATIBLE_COMPARISON,
+                    Message("points `per` occurrence count an event; `{name}` is not an event", name=per.name),
+                    per.span,
+                    help=Message("count an event (`per web_visit`), or give the points once: `when {name} …`",
+                                 name=per.name),
+                )
+            continue  # the event having happened: nothing else to compare
         for leaf in ir.condition_leaves(condition):
             yield from _check_leaf(leaf, policy)
 

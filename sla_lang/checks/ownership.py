@@ -162,7 +162,7 @@ def find_other_things_without_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
             )
 
 
-def _family(policy: ir.Policy, team_id: str) -> set[str]:
+def team_family(policy: ir.Policy, team_id: str) -> set[str]:
     """The team, the teams it is part of, and the teams part of it."""
     family = {team_id}
     current = policy.team_by_id.get(team_id)
@@ -203,7 +203,7 @@ def find_misdirected_handoffs(ctx: CheckContext) -> Iterator[Diagnostic]:
         owners = {f.stages[p].owner.name: p for p in sources if f.stages[p].owner is not None}
         if not owners:
             continue  # an entry stage, or predecessors without owners (SLA401)
-        family = _family(policy, sender)
+        family = team_family(policy, sender)
         if not family & set(owners):
             shown = Listing((f"`{p}` ({o})" for o, p in sorted(owners.items(), key=lambda i: i[1])),
                             limit=len(owners), quote=False)

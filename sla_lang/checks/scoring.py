@@ -156,6 +156,39 @@ LEADS_WITHOUT_ENTRY = define_rule(
 )
 
 
+UNBOUNDED_SCORE = define_rule(
+    "SLA610",
+    "unbounded-score-rule",
+    Severity.WARNING,
+    "A rule gives points for every occurrence of an event with no `max`, in a group with no `max`.",
+    explanation="`+5 \"Website visit\" per web_visit` adds 5 points for each visit. Without a `max` "
+    "on the rule or on its group, one lead that visits a hundred times scores 500, and every "
+    "threshold is met by activity alone — usually not what the scoring model means (seed 004 "
+    "caps behaviour scores). Give the rule a `max` (`per web_visit max 25`) or its group one.",
+    bad='group engagement "Engagement" {\n  +5 "Website visit" per web_visit\n}',
+    good='group engagement "Engagement" max 60 {\n  +5 "Website visit" per web_visit max 25\n}',
+)
+
+
+@check(UNBOUNDED_SCORE)
+def find_unbounded_score_rules(ctx: CheckContext) -> Iterator[Diagnostic]:
+    for score in ctx.policy.scores:
+        for group in score.groups:
+            if group.cap is not None:
+                continue
+            for rule in group.rules:
+                if rule.per is not None and rule.cap is None and rule.points != 0:
+                    yield Diagnostic(
+                        UNBOUNDED_SCORE,
+                        Message('"{rule}" gives {points} points for every `{event}` and neither it nor group `{group}` '
+                                'has a `max`: `{score}` has no limit', rule=rule.label, points=rule.points,
+                                event=rule.per.name, group=group.id, score=score.id),
+                        rule.span,
+                        help=Message("cap it: `per {event} max …`, or give group `{group}` a `max`",
+                                     event=rule.per.name, group=group.id),
+                    )
+
+
 # ------------------------------------------------------------------ score ranges
 
 
@@ -177,10 +210,8 @@ def score_ranges(ctx: CheckContext) -> dict[str, tuple[int, int]]:
                 for rule in group.rules:
                     if not _possible(free, rule.condition):
                         continue
-                    if rule.points > 0:
-                        positive += rule.points
-                    else:
-                        negative += rule.points
+                    positive += rule.highest  # per occurrence: up to its `max` (no `max`: unbounded)
+                    negative += rule.lowest
                 cap = group.cap.value if group.cap is not None else None
                 high = positive if cap is None else min(cap, positive)
                 low = negative if cap is None else min(cap, negative)
@@ -352,7 +383,7 @@ def find_score_rules_that_never_count(ctx: CheckContext) -> Iterator[Diagnostic]
                         because.append(other)
                 for other in group.rules:
                     if other is not rule and other.points < 0 and _together(model, rule.condition, other.condition):
-                        sure += other.points
+                        sure += other.lowest
                 if sure >= cap:
                     yield Diagnostic(
                         SCORE_RULE_NEVER_COUNTS,

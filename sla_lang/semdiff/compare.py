@@ -471,6 +471,15 @@ class _Comparison:
                                    easier * sign if easier is not None else None,
                                    Plain(ir.condition_source(ra.condition)), Plain(ir.condition_source(rb.condition)),
                                    old_clause_id=ra.clause_id)
+            per = lambda r: Plain(f"per {r.per.name}" + (f" max {r.cap.value}" if r.cap else "")) if r.per else Word("none")  # noqa: E731
+            if per(ra) != per(rb):  # scored once or per occurrence, and up to how much
+                if ra.per is not None and rb.per is not None and ra.per.name == rb.per.name:
+                    higher = rb.highest > ra.highest
+                    direction = 0 if rb.highest == ra.highest else ((1 if higher else -1) * (1 if rb.points > 0 else -1))
+                else:
+                    direction = None
+                self._score_change("score.rule.per", CHANGED, rb.clause_id, What.of("score.rule.per", **rwhat),
+                                   model.id, b.id, direction or None, per(ra), per(rb), old_clause_id=ra.clause_id)
             elif ra.clause_id != rb.clause_id and ra.label == rb.label and ra.points == rb.points:
                 self.emit("clause.renumbered", CHANGED, rb.clause_id, What.of("clause.number", item=Quote(rb.label)),
                           Plain(ra.clause_id), Plain(rb.clause_id), old_clause_id=ra.clause_id)

@@ -47,6 +47,7 @@ WHAT: dict[str, tuple[str, str]] = {
     "score.rule": ("score rule {rule} ({group})", "スコアルール{rule}({group})"),
     "score.rule.label": ("the name of score rule {rule} ({group})", "スコアルール{rule}({group})の名称"),
     "score.rule.points": ("the points of score rule {rule} ({group})", "スコアルール{rule}({group})の点数"),
+    "score.rule.per": ("how score rule {rule} ({group}) counts occurrences", "スコアルール{rule}({group})の回数ごとの加点"),
     "score.rule.condition": ("the condition of score rule {rule} ({group})", "スコアルール{rule}({group})の条件"),
     "stage": ("stage {stage}", "ステージ{stage}"),
     "stage.id": ("the identifier of stage {stage}", "ステージ{stage}の識別子"),

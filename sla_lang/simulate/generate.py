@@ -7,7 +7,10 @@ timeouts; recycle records), the generator builds a lead:
 
 1. it brings the lead into the stage concerned: a lead in an entry stage is created there; a
    lead for any other stage is created in the stage one transition before it, with data that
-   keeps it there, and then takes that transition (its data changes so that the condition
+   keeps it there, and then takes that transition. Whether any data keeps a lead in a stage
+   is decided by `checks.liveness.lead_can_wait`, the same decision SLA209/SLA211 make; an
+   entry stage that no lead can wait in (its conditions cover every lead) creates the lead with
+   data that takes the wanted transition at once (its data changes so that the condition
    becomes true — the solver finds the data), timed so the lead enters the stage at a chosen
    moment (the start of working hours, or just before a break). The stage before must itself
    be reachable that way from an entry stage, transition by transition. So a scenario is a few
@@ -158,6 +161,9 @@ class Generator:
         self.plan = Plan(policy)
         self.model = self.plan.model
         self.solver = Solver(policy)
+        from ..checks import CheckContext
+
+        self._checks = CheckContext(policy)  # the facts the checks derive, shared with them
         self.lang = lang if lang in ir.LANGUAGES else policy.language
         self.words = load_words(self.lang)
         self.zone = self.plan.zone
@@ -495,11 +501,36 @@ class Generator:
             return f"the simulated lead took `{moved[0]}` instead"
         return f"the simulated lead stayed in `{lead.stage}`"
 
+    def can_wait(self, stage_id: str) -> bool:
+        """Whether some lead data keeps a lead in `stage_id`: the decision the checks make."""
+        from ..checks.liveness import lead_can_wait
+
+        return lead_can_wait(self._checks, self.policy.stage_by_id[stage_id])
+
+    def covered(self, stage_id: str) -> bool:
+        """No lead waits in `stage_id` because its conditions cover every lead (a stage left through
+        a transition without condition is passed through as before: the lead moves on by itself)."""
+        stage = self.plan.stages[stage_id]
+        return not self.can_wait(stage_id) and not any(t.condition is None and t.after is None for t in stage.transitions)
+
+    def through_values(self, tp: TransitionPlan) -> dict[str, Any] | None:
+        """Data for a new lead in `tp`'s source that takes `tp` the moment it is created: `tp`'s
+        condition true, the conditions of the transitions before it false."""
+        if tp.after is not None or tp.condition is None:
+            return None
+        stage = self.plan.stages[tp.transition.source]
+        constraints = [Holds(tp.transition.condition, True)]
+        constraints += [Holds(u.transition.condition, False) for u in stage.transitions
+                        if u.index < tp.index and u.condition is not None and u.after is None]
+        return self.solver.solve(self.filler_values(), constraints)
+
     def start(self, stage_id: str) -> Builder | str:
         """A lead created in `stage_id` with data that keeps it there, at the start of the effective
         date: where every route begins (see `canonical`). Built once; copy it to add events.
         Past the entry stages it is only used once `stage_id` itself has been reached."""
         found = self._starts.get(stage_id)
+        if found is None and self.covered(stage_id):
+            found = self._starts[stage_id] = f"every lead leaves `{stage_id}` at once: its transitions cover every lead"
         if found is None:
             # past the entry stages: the data of a lead that came into the stage (a lead created
             # in the SQL stage has the score of an SQL), changed only where that would move it on
@@ -551,6 +582,14 @@ class Generator:
         for tp in incoming:
             source = tp.transition.source
             reached = self._canonical[source]
+            if isinstance(reached, str) and self._dist.get(source) == 0 and self.covered(source):
+                # no lead waits in this entry stage: one is created there taking `tp` at once
+                through = self.build([tp], self._canon_start)
+                if isinstance(through, Builder) and _entry(through.lead(), stage_id) is not None:
+                    self._routes[stage_id] = [tp]
+                    return through
+                reasons.append(f"via `{tp.clause}`: {through if isinstance(through, str) else 'not taken at creation'}")
+                continue
             if isinstance(reached, str):
                 reasons.append(f"`{source}` cannot be reached ({reached})")
                 continue
@@ -589,12 +628,24 @@ class Generator:
 
     def build(self, route: list[TransitionPlan], start: datetime, first: str | None = None) -> Builder | str:
         stage_id = route[0].transition.source if route else first
+        through = False
         b = Builder(self)
-        values = self.idle_values(stage_id)
-        if values is None:
+        covered = self.covered(stage_id)
+        values = None if covered else self.idle_values(stage_id)
+        if values is None and route and covered:
+            # nobody waits here: the lead is created with data that takes the route's first step
+            values = self.through_values(route[0])
+            if values is None:
+                return f"no lead data takes `{route[0].clause}` the moment a lead is created in `{stage_id}`"
+            self.create(b, stage_id, values, start)
+            if not any(v.via == route[0].clause for v in b.lead().visits):
+                return self.took(b, route[0], 0) or f"`{route[0].clause}` is not taken at creation"
+            route, through = route[1:], True
+        elif values is None:
             return f"no lead data keeps a new lead in `{stage_id}`"
-        self.create(b, stage_id, values, start)
-        if not route and b.lead().stage != stage_id:
+        else:
+            self.create(b, stage_id, values, start)
+        if not route and not through and b.lead().stage != stage_id:
             return f"a new lead in `{stage_id}` moves on at once"
         for tp in route:
             lead = b.lead()
@@ -735,6 +786,14 @@ class Generator:
     def transition_scenario(self, tp: TransitionPlan) -> None:
         t = tp.transition
         source = t.source
+        if self._dist.get(source) == 0 and self.covered(source) and tp.condition is not None:
+            # an entry stage no lead waits in: create the lead with data that takes `tp` at once
+            b = self.build([tp], self.ordinary_entry(source))
+            if isinstance(b, str):
+                self.transition_reasons[tp.clause] = b
+                return
+            self.register("transition", tp.clause, self.transition_text(tp), b, [])
+            return
         route = self.route(source)
         if isinstance(route, str):
             self.transition_reasons[tp.clause] = f"`{source}` cannot be reached: {route}"
@@ -1345,7 +1404,7 @@ class Generator:
         if group.cap is None:
             return
         cap = group.cap.value
-        if sum(max(0, r.points) for r in group.rules) <= cap:
+        if sum(r.highest for r in group.rules) <= cap:
             return
         ref = ir.Ref(model.id, group.id, group.span)
         boundary = Boundary(f"{group.clause_id}@cap", group.clause_id, "cap", f"`max {_fmt(cap)}`", group.cap.span, {})
@@ -1362,7 +1421,9 @@ class Generator:
                 self.side(boundary, side, None, "no lead data reaches that many points")
                 continue
             b = self.new_lead(values)
-            raw_points = sum(r.points for r in group.rules if self.holds(r.condition, b.lead().values))
+            values_now = b.lead().values
+            raw_points = sum((r.points if r.per is None else r.points_for(values_now.get(r.per.name, 0)))
+                             for r in group.rules if self.holds(r.condition, values_now))
             points = self.model.compute_scores(self.view(b.lead().values))[f"{model.id}.{group.id}"]
             text = self.w("cap_under" if side == "under" else "cap_over", group=group.label, cap=_fmt(cap),
                           raw=_fmt(raw_points), points=_fmt(points))

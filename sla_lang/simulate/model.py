@@ -12,7 +12,8 @@ Meaning of each condition form (the README's "Simulation semantics" states the s
 - `is set` is true for events and scores (they always have a value).
 - A score group is worth the sum of the points of its rules whose condition holds, capped at
   the group's `max` (there is no lower bound: negative points can make it negative); a score is
-  the sum of its groups; `score.group` reads one group.
+  the sum of its groups; `score.group` reads one group. A rule `per EVENT` adds its points for
+  each occurrence of the event, up to its own `max` if it has one.
 """
 
 from __future__ import annotations
@@ -125,15 +126,6 @@ class DataModel:
         self.events = policy.event_by_id
         self.score_models = policy.score_by_id
         self._compiled: dict[int, Fn] = {}
-        # (model id, [(group id, cap, [(points, fn, clause id)])])
-        self.score_plan: list[tuple[str, list[tuple[str, float | None, list[tuple[int, Fn, str]]]]]] = []
-        for model in policy.scores:
-            groups = []
-            for group in model.groups:
-                cap = group.cap.value if group.cap is not None else None
-                rules = [(rule.points, self.compile(rule.condition), rule.clause_id) for rule in group.rules]
-                groups.append((group.id, cap, rules))
-            self.score_plan.append((model.id, groups))
         self._index_rules()
 
     def _index_rules(self) -> None:
@@ -152,7 +144,8 @@ class DataModel:
                 for rule in group.rules:
                     i = len(self._rules)
                     fn = self.compile(rule.condition)
-                    self._rules.append((g, rule.points, fn, rule.clause_id))
+                    # a per-occurrence rule is kept as the rule itself: its points depend on a count
+                    self._rules.append((g, rule.points if rule.per is None else rule, fn, rule.clause_id))
                     names = {ref.name for ref in ir.condition_refs(rule.condition)}
                     if any(name in self.score_models for name in names):
                         self._always.append(i)
@@ -162,9 +155,11 @@ class DataModel:
                         self._reading.setdefault(name, []).append(i)
                     self._default_true.append(bool(fn(empty)))
         self._default_raw = [0] * len(self._groups)  # a group's points before its cap, on no data
+        self._default_points = [0] * len(self._rules)  # each rule's points on a lead with no data
         for i, (g, points, _, _) in enumerate(self._rules):
             if self._default_true[i]:
-                self._default_raw[g] += points
+                self._default_points[i] = _points(points, empty)
+                self._default_raw[g] += self._default_points[i]
         self._true_by_default = [i for i, true in enumerate(self._default_true) if true]
         # the scores of a lead with no data, keys in the order compute_scores always gave them
         self._default_scores: dict[str, float] = {}
@@ -200,14 +195,12 @@ class DataModel:
         if not touched:
             return Scores(self._default_scores, changed, self)
         raw: dict[int, float] = {}
-        rules, default_true, default_raw = self._rules, self._default_true, self._default_raw
+        rules, default_points, default_raw = self._rules, self._default_points, self._default_raw
         for i in sorted(touched):
             g, points, fn, _ = rules[i]
-            now = bool(fn(view))
             if g not in raw:
                 raw[g] = default_raw[g]
-            if now != default_true[i]:
-                raw[g] += points if now else -points
+            raw[g] += (_points(points, view) if fn(view) else 0) - default_points[i]
         groups, defaults = self._groups, self._default_scores
         for g, value in raw.items():
             model_id, key, cap = groups[g]
@@ -322,6 +315,11 @@ class DataModel:
 
     def _coerce_constant(self, ref: ir.Ref, value: ir.Value):
         return constant(value)
+
+
+def _points(points, view: View):
+    """A true rule's points: fixed, or (a per-occurrence rule, kept as the rule) for its count."""
+    return points if points.__class__ is int else points.points_for(view.values.get(points.per.name, 0))
 
 
 def _capped(points: float, cap: float | None) -> float:

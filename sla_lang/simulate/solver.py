@@ -33,6 +33,7 @@ WORK_BASE = 20_000
 WORK_PER_ITEM = 2_000
 MEMO_LIMIT = 100_000  # entries a cache of evaluated groups or totals keeps before it starts again
 FOCUS = 32  # a search over more variables than this first tries the ones nearest the constraints
+PER_COUNTS = 12  # the most occurrences of an event tried for a rule that scores per occurrence
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,16 @@ class Solver:
         for prop in self.policy.properties:
             seen = constants.get(prop.id, [])
             self.domains[prop.id] = _property_domain(prop, seen)
+        per_counts: dict[str, set[int]] = {}
+        for model in self.policy.scores:
+            for group in model.groups:
+                for rule in group.rules:
+                    if rule.per is not None and rule.points:
+                        # points per occurrence: every count up to where the rule's `max` stops it
+                        most = -(-rule.cap.value // abs(rule.points)) if rule.cap is not None else PER_COUNTS
+                        per_counts.setdefault(rule.per.name, set()).update(range(1, min(most, PER_COUNTS) + 1))
         for event in self.policy.events:
-            counts = {1}
+            counts = {1} | per_counts.get(event.id, set())
             for c in constants.get(event.id, []):
                 if isinstance(c, (int, float)) and not isinstance(c, bool):
                     base = int(c)
@@ -439,7 +448,8 @@ class Solver:
                     for i in members:
                         gi, rule = rules[i]
                         if self.eval3(rule.condition, lambda n, v=values: v.get(n, 0 if n in self.events else None)) is True:
-                            vector[position[gi]] += rule.points
+                            vector[position[gi]] += (rule.points if rule.per is None
+                                                     else rule.points_for(values.get(rule.per.name) or 0))
                     sums.add(tuple(vector))
                 vectors = {tuple(a + b for a, b in zip(t, s)) for t in vectors for s in sums}
                 if len(vectors) > 200_000:
@@ -629,6 +639,16 @@ class Solver:
                 return found
         lo = hi = 0
         for rule in group.rules:
+            if rule.per is not None:  # points per occurrence of an event
+                count = look(rule.per.name)
+                if count is UNKNOWN:
+                    lo += rule.lowest
+                    hi += rule.highest
+                else:
+                    points = rule.points_for(count or 0)
+                    lo += points
+                    hi += points
+                continue
             r = self.eval3(rule.condition, look)
             if r is True:
                 lo += rule.points

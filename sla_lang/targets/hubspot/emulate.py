@@ -266,7 +266,6 @@ class Workflow:
         self.problems: list[tuple[str, str]] = []  # problems of the whole flow
         if body.get("type") != "CONTACT_FLOW" or body.get("objectTypeId") != "0-1":
             self.problems.append(("S1", "only contact workflows (CONTACT_FLOW, object 0-1) are modelled"))
-        self.enabled = bool(body.get("isEnabled"))
         self.actions: dict[str, Action] = {}
         for raw in body.get("actions") or []:
             action = Action(str(raw.get("actionId")), raw, str(raw.get("type", "SINGLE_CONNECTION")),
@@ -499,7 +498,6 @@ class Portal:
         self._serial = itertools.count()
         self._rotation: dict[tuple[str, str], int] = {}
         self._reads: list[tuple[Moment, str, str, frozenset[str], str]] = []  # for spread_conflicts
-        self.now: datetime | None = None
         # what each workflow does wrong in this portal (on top of Workflow.problems)
         self.portal_problems: dict[str, list[tuple[str, str]]] = {}
         for workflow in self.workflows:
@@ -550,7 +548,6 @@ class Portal:
             due, _, run = heapq.heappop(self._queue)
             if run.finished:
                 continue
-            self.now = due
             moment = Moment(due, run.moment.spread)
             contact = run.contact
             before = len(contact.history)
@@ -564,8 +561,6 @@ class Portal:
             produced = contact.history[before:]
             if produced:
                 self._settle(contact, moment, produced)
-        if self.now is None or until > self.now:
-            self.now = until
 
     # ------------------------------------------------------------------ writing properties
     def _write(self, contact: Contact, moment: Moment, values: dict[str, str | None], source: str) -> list[Change]:

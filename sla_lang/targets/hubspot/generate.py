@@ -1670,6 +1670,10 @@ class Generator:
                         "label": rule.label,
                         "criteria": ir.condition_source(rule.condition),
                         "reads": refs,
+                        # points for each occurrence: HubSpot's scoring tool takes a per-occurrence
+                        # criterion with a limit of points
+                        **({"perOccurrenceOf": rule.per.name} if rule.per is not None else {}),
+                        **({"maxPoints": rule.cap.value} if rule.cap is not None else {}),
                     })
                 groups.append({
                     "group": group.id,
