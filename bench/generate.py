@@ -64,6 +64,7 @@ team managers "Sales managers" {{
 }}
 team revops "Revenue Operations" {{
   role operations
+  lead "Sota Watanabe" title "RevOps Lead"
 }}
 
 calendar tokyo "Tokyo office" {{

@@ -157,7 +157,7 @@ def suggest(word: str, options: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-_UNIT_HINTS = {
+UNIT_SPELLINGS = {
     "hr": "h", "hrs": "h", "hour": "h", "hours": "h", "時間": "h",
     "min": "m", "mins": "m", "minute": "m", "minutes": "m", "分": "m",
     "day": "d", "days": "d", "日": "d",
@@ -211,6 +211,9 @@ class Lowerer:
         self.path = source.path
         self.diagnostics: list[Diagnostic] = []
         self.placeholders: set[Span] = set()  # spans of values replaced after a diagnostic
+        # (stage, kind) of deadlines written with a duration already reported as wrong
+        # (`respond within 24hr`): one mistake, so no check also says the deadline is missing
+        self.unwritten_deadlines: set[tuple[str, str]] = set()
 
     def transform(self, tree: Tree):
         handlers: dict[str, object] = {}
@@ -397,10 +400,10 @@ class Lowerer:
         amount_text, unit = _DURATION_RE.match(text).groups()  # type: ignore[union-attr]
         if unit not in ir.DURATION_UNITS:
             amount = amount_text
-            hint = _UNIT_HINTS.get(unit, "") if unit in _UNIT_HINTS else None
+            hint = UNIT_SPELLINGS.get(unit, "") if unit in UNIT_SPELLINGS else None
             if hint:
                 help_text = Message("write {amount}{unit}", amount=amount, unit=hint)
-            elif unit in _UNIT_HINTS:
+            elif unit in UNIT_SPELLINGS:
                 help_text = Message("months vary in length: write days (e.g. 30d) or weeks")
             else:
                 guess = suggest(unit, ir.DURATION_UNITS)
@@ -892,8 +895,9 @@ class Lowerer:
         span = self._span(meta)
         block = Message('stage `{stage}`', stage=stage_id)
         settings = self._settings(
-            items, block, repeatable={"marker", "deadline", "escalate", "transition"}
+            items, block, repeatable={"marker", "deadline", "unwritten deadline", "escalate", "transition"}
         )
+        self.unwritten_deadlines.update((stage_id, kind) for kind in self._all(settings, "unwritten deadline"))
         markers = []
         seen_markers: dict[str, ir.Marker] = {}
         for marker in self._all(settings, "marker"):
@@ -988,8 +992,8 @@ class Lowerer:
         within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), Message('`{kind} within`', kind=kind))
         settings = self._settings(rest, Message('a `{kind}` deadline', kind=kind))
         target = self._one(settings, "target")
-        if within is None:
-            return None
+        if within is None:  # reported; the stage notes the deadline so no check says it is missing
+            return _Item("unwritten deadline", kind, span)
         deadline = ir.Deadline("", kind, within, target, self._one(settings, "owner"), span, "",
                                source=self._one(settings, "source"))
         return _Item("deadline", deadline, span)
@@ -1593,6 +1597,7 @@ def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagno
     # comments is non-ASCII, no name can mix scripts or look like another, and the check
     # need not walk the whole IR for names.
     policy.extra["placeholder_values"] = frozenset(lowerer.placeholders)
+    policy.extra["unwritten_deadlines"] = frozenset(lowerer.unwritten_deadlines)
     policy.extra["non_ascii_names"] = not source.text.isascii() and not _TEXTS_AND_COMMENTS.sub(
         "", source.text
     ).isascii()

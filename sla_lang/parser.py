@@ -15,6 +15,7 @@ still open. Only the first error of each line is reported, so one typo gives one
 from __future__ import annotations
 
 import difflib
+import re
 from copy import copy
 from dataclasses import dataclass
 from functools import cache
@@ -151,6 +152,11 @@ _CHARACTER_HINTS = {
     "\u3001": Message("Japanese comma '、': use `,` between items"),
     "\t": Message("tab characters are allowed only as indentation"),
 }
+
+
+_NEGATIVE_DURATION = re.compile(r"[-\u2212][ \t]*(\d+(?:\.\d+)?[^\W\d_]\w*)")
+_NUMBER_BEFORE = re.compile(r"(?<![\w.])(\d+)[ \t]+$")
+_UNIT_WORDS = re.compile(r"([^\W\d_]+)(?:[ \t]+([^\W\d_]+))?")
 
 
 @cache
@@ -404,6 +410,13 @@ class _RecoveringParse:
         hint = _CHARACTER_HINTS.get(char)
         if hint is None and char in "-=" and self.text.startswith(("=>", "=="), offset):
             hint = Message("transitions are written `-> stage`")
+        duration = _NEGATIVE_DURATION.match(self.text, offset) if char in "-\u2212" else None
+        if duration is not None:  # `within -1h`
+            self._add(UNEXPECTED_CHARACTER, Message("durations cannot be negative: {text}", text=duration.group(0)),
+                      self.source.span(offset, duration.end()),
+                      help=Message("write {duration} without the minus sign: a duration counts forward from the moment "
+                                   "it starts (entering the stage, the deadline …)", duration=duration.group(1)))
+            return
         shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
         self._add(UNEXPECTED_CHARACTER, Message("unexpected character '{shown}'", shown=shown), span, help=hint)
 
@@ -421,6 +434,16 @@ class _RecoveringParse:
         message = Message("unexpected {found}; expected {expected}", found=found, expected=describe_expected(expected))
         help_text = None
         word = str(token.value)
+        spaced = self._spaced_duration(start) if word[:1].isalpha() else None
+        if spaced is not None:  # `within 24 hr`, `4 business hours`: say what to write, not what the grammar expected
+            begin, end, amount, unit = spaced
+            written = self.text[begin:end]
+            message = Message("`{written}` is not a duration: a duration is a whole number and a unit written together "
+                              "(m, h, d, w; bh = business hours, bd = business days)", written=written)
+            help_text = (Message("months vary in length: write days (e.g. 30d) or weeks") if unit is None
+                         else Message("write {amount}{unit}", amount=amount, unit=unit))
+            self._add(UNEXPECTED_TOKEN, message, self.source.span(begin, end), help=help_text)
+            return
         keywords = {_keyword_terminals()[n] for n in expected if n in _keyword_terminals()}
         if word.isidentifier() and keywords and word not in keywords:
             close = difflib.get_close_matches(word, sorted(keywords), n=1, cutoff=0.6)
@@ -434,6 +457,25 @@ class _RecoveringParse:
         if help_text is None and token.type == "_NL" and "LBRACE" in expected:
             help_text = Message("a block starts with '{' at the end of this line")
         self._add(UNEXPECTED_TOKEN, message, span, help=help_text)
+
+    def _spaced_duration(self, start: int) -> tuple[int, int, str, str | None] | None:
+        """A number, a space and a unit word at `start` (`24 hr`, `4 business hours`,
+        `2 days`): (where the number starts, where the unit ends, the number, the unit sla
+        writes — None for months, which have no unit)."""
+        from .ir import DURATION_UNITS
+        from .lower import UNIT_SPELLINGS
+
+        line_start = self.text.rfind("\n", 0, start) + 1
+        number = _NUMBER_BEFORE.search(self.text, line_start, start)
+        words = _UNIT_WORDS.match(self.text, start)
+        if number is None or words is None:
+            return None
+        first, second = words.group(1).lower(), (words.group(2) or "").lower()
+        if first in ("business", "working") and second.startswith(("hour", "day")):
+            return number.start(1), words.end(2), number.group(1), "bh" if second.startswith("hour") else "bd"
+        if first in DURATION_UNITS or first in UNIT_SPELLINGS:
+            return number.start(1), words.end(1), number.group(1), UNIT_SPELLINGS.get(first, first)
+        return None
 
     # ------------------------------------------------------------------ repairs
     def _close_block_before(self, exc) -> bool:

@@ -24,7 +24,7 @@ HELPER_ARGUMENTS = {
     ("events.py", "_report"): ((1,), ("message", "help")),
     ("signatures.py", "fail"): ((0, 2), ("message", "help")),
     ("signatures.py", "problem"): ((1, 2), ("message", "help")),
-    ("generate.py", "report"): ((1,), ("message", "help")),
+    ("hubspot/", "report"): ((1,), ("message", "help")),  # Generator.report, called from every module of the target
     ("revisions.py", "_error"): ((0, 2), ("message", "help")),
     ("hubspot_csv.py", "_bad"): ((3,), ("message",)),
 }
@@ -104,8 +104,10 @@ def scan(root: Path = PACKAGE) -> tuple[list[Template], list[Problem]]:
                     if keyword.arg and _wordy(keyword.value):
                         problems.append(Problem(where, f"argument `{keyword.arg}` carries English words: "
                                                        "make it a Message of its own"))
-            elif name in TEXT_ARGUMENTS or (path.name, name) in HELPER_ARGUMENTS:
-                positions, keywords = TEXT_ARGUMENTS.get(name) or HELPER_ARGUMENTS[(path.name, name)]
+            elif name in TEXT_ARGUMENTS or (path.name, name) in HELPER_ARGUMENTS or (
+                    f"{path.parent.name}/", name) in HELPER_ARGUMENTS:
+                positions, keywords = (TEXT_ARGUMENTS.get(name) or HELPER_ARGUMENTS.get((path.name, name))
+                                       or HELPER_ARGUMENTS[(f"{path.parent.name}/", name)])
                 shown = [node.args[i] for i in positions if i < len(node.args)]
                 shown += [k.value for k in node.keywords if k.arg in keywords]
                 for argument in shown:

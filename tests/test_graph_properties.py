@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sla_lang.compile import compile_text
 from sla_lang.config import Config
 
-GRAPH_CODES = ("SLA201", "SLA202", "SLA203", "SLA204", "SLA205", "SLA206", "SLA207", "SLA208", "SLA212")
+GRAPH_CODES = ("SLA201", "SLA202", "SLA203", "SLA204", "SLA205", "SLA206", "SLA207", "SLA208", "SLA212", "SLA213")
 
 HEADER = '''agreement "Random graph" {
   version "1"
@@ -125,8 +125,12 @@ def expected(stages) -> dict[str, set]:
                         region.add(j)
                         todo.append(j)
             doors = [(i, t, kind) for i in region for t, kind in stages[i][1] if inside[t]]
+            # straight back into the funnel (not to an entry stage), no condition, no delay
+            bounce = [k for k, (t, kind) in enumerate(stages[r][1]) if kind == "bare" and inside[t] and not entry[t]]
             if not doors:
                 out["SLA205"].add(f"s{r}")
+            elif bounce:
+                out["SLA213"].add((f"s{r}", bounce[0]))  # instead of SLA206: one finding per stage
             elif not any(kind == "when" or entry[t] for _, t, kind in doors):
                 out["SLA206"].add(f"s{r}")
 
@@ -156,7 +160,7 @@ def test_graph_rules_match_a_brute_force(stages):
     for d in result.diagnostics:
         assert d.code in GRAPH_CODES, d
         where = (d.span.line, d.span.column)
-        got[d.code].add(transition_at[where] if d.code in ("SLA207", "SLA208") else name_at[where])
+        got[d.code].add(transition_at[where] if d.code in ("SLA207", "SLA208", "SLA213") else name_at[where])
         if d.code == "SLA204":
             check_printed_cycle(d.message, stages)
     assert got == expected(stages)
@@ -184,5 +188,6 @@ def test_the_brute_force_itself_on_a_known_graph():
     assert want["SLA202"] == {"s3"}
     assert want["SLA203"] == {"s4"}
     assert want["SLA204"] == {"s1"}
-    assert want["SLA205"] == set() and want["SLA206"] == {"s2"}  # back to s1 without criteria
+    assert want["SLA205"] == set() and want["SLA206"] == set()
+    assert want["SLA213"] == {("s2", 0)}  # straight back to s1: no criteria, no delay
     test_graph_rules_match_a_brute_force.hypothesis.inner_test(stages)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sla_lang.compile import compile_path
+from sla_lang.config import HubSpotSettings, TeamMapping
 from sla_lang.targets import BuildOptions
 from sla_lang.targets.hubspot import build
 
@@ -27,22 +28,40 @@ HUBSPOT_FIXTURES = sorted((FIXTURES / "hubspot").glob("*.sla"))
 ALL_POLICIES = POLICIES + VALID + HUBSPOT_FIXTURES
 IDS = [rel(p) for p in ALL_POLICIES]
 
+# The portals a build is made for: without `[tool.sla.hubspot]`; with every team mapped to a
+# HubSpot team and users (the builds the differential tests replay); the same without
+# Operations Hub (`custom-code = false`: the conservative scheme, rotation and tasks kept).
+PORTALS = ("unmapped", "mapped", "mapped without custom code")
+
+
+def portal_settings(policy, portal: str) -> HubSpotSettings | None:
+    if portal == "unmapped":
+        return None
+    teams = tuple((team.id, TeamMapping(str(9000 + i), (str(100 * i + 1), str(100 * i + 2))))
+                  for i, team in enumerate(policy.teams))
+    return HubSpotSettings(custom_code=portal == "mapped", teams=teams, configured=True)
+
+
 @cache
-def hubspot_files(path: Path) -> dict[str, object]:
+def hubspot_files(path: Path, portal: str = "unmapped") -> dict[str, object]:
     result = compile_path(path, shown_as=rel(path))
     assert result.ok, [f"{d.code} {d.message}" for d in result.errors]
-    built = build(result.policy, BuildOptions())
+    built = build(result.policy, BuildOptions(hubspot=portal_settings(result.policy, portal)))
     assert not built.failed, [d.message for d in built.diagnostics]
     return {name: json.loads(data) for name, data in built.files.items()}
 
 
-def flows(path: Path) -> dict[str, dict]:
-    return {name: body for name, body in hubspot_files(path).items() if name.startswith("workflows/")}
+def flows(path: Path, portal: str = "unmapped") -> dict[str, dict]:
+    return {name: body for name, body in hubspot_files(path, portal).items() if name.startswith("workflows/")}
 
 
-def properties(path: Path) -> dict[str, dict]:
-    return {name: body for name, body in hubspot_files(path).items()
+def properties(path: Path, portal: str = "unmapped") -> dict[str, dict]:
+    return {name: body for name, body in hubspot_files(path, portal).items()
             if name.startswith("properties/") and name != "properties/_group.json"}
+
+
+CASES = [pytest.param(path, portal, id=f"{rel(path)}-{portal.replace(' ', '_')}")
+         for path in ALL_POLICIES for portal in PORTALS]
 
 
 def schema_only(problems: list[str]) -> list[str]:
@@ -122,24 +141,46 @@ def test_property_checks_can_fail():
 # ------------------------------------------------------------------ every generated body
 
 
-@pytest.mark.parametrize("path", ALL_POLICIES, ids=IDS)
-def test_flow_bodies_match_api_flow_create_request(path):
-    generated = flows(path)
+@pytest.mark.parametrize("path, portal", CASES)
+def test_flow_bodies_match_api_flow_create_request(path, portal):
+    generated = flows(path, portal)
     assert generated, "the policy produces no workflow"
     problems = {name: schema_only(spec_errors(AUTOMATION_V4, "ApiFlowCreateRequest", body))
                 for name, body in generated.items()}
     assert {name: p for name, p in problems.items() if p} == {}
 
 
-@pytest.mark.parametrize("path", ALL_POLICIES, ids=IDS)
-def test_flow_bodies_send_only_declared_fields(path):
-    found = {name: undeclared_fields(AUTOMATION_V4, "ApiFlowCreateRequest", body) for name, body in flows(path).items()}
+@pytest.mark.parametrize("path, portal", CASES)
+def test_flow_bodies_send_only_declared_fields(path, portal):
+    found = {name: undeclared_fields(AUTOMATION_V4, "ApiFlowCreateRequest", body)
+             for name, body in flows(path, portal).items()}
     assert {name: f for name, f in found.items() if f} == {}
 
 
-@pytest.mark.parametrize("path", ALL_POLICIES, ids=IDS)
-def test_property_bodies_match_property_create(path):
-    problems = {name: spec_errors(PROPERTIES_V3, "PropertyCreate", body) for name, body in properties(path).items()}
+@pytest.mark.parametrize("path, portal", CASES)
+def test_property_bodies_match_property_create(path, portal):
+    problems = {name: spec_errors(PROPERTIES_V3, "PropertyCreate", body)
+                for name, body in properties(path, portal).items()}
     assert {name: p for name, p in problems.items() if p} == {}
-    group = hubspot_files(path)["properties/_group.json"]
+    group = hubspot_files(path, portal)["properties/_group.json"]
     assert spec_errors(PROPERTIES_V3, "PropertyGroupCreate", group) == []
+
+
+def test_the_portals_change_the_bodies():
+    """The three builds are different requests (otherwise checking each would prove nothing):
+    a mapped build rotates owners and notifies HubSpot teams; without custom code it has no
+    CUSTOM_CODE action."""
+    path = next(p for p in POLICIES if p.name == "hubspot_scoring.sla")
+
+    def action_types(portal):
+        return {a.get("actionTypeId") or a.get("type") for body in flows(path, portal).values()
+                for a in body["actions"]}
+
+    def team_ids(portal):
+        return {t for body in flows(path, portal).values() for a in body["actions"]
+                for t in (a.get("fields") or {}).get("team_ids") or []}
+
+    assert "CUSTOM_CODE" in action_types("mapped") and "CUSTOM_CODE" not in action_types("mapped without custom code")
+    assert "0-11" in action_types("mapped") and "0-11" not in action_types("unmapped")
+    assert team_ids("unmapped") == set() and team_ids("mapped") and team_ids("mapped") <= {str(9000 + i)
+                                                                                          for i in range(10)}

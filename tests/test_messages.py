@@ -172,6 +172,7 @@ _ENGLISH_PROSE = re.compile(
 def _english_words(text: str) -> list[str]:
     """Prose words left outside code spans, quotes, placeholders and Japanese brackets."""
     text = re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'|「[^」]*」|\{[^}]*\}", " ", text)
+    text = re.sub(r"(?<!\S)#\S+", " ", text)  # Slack channels (#is-new-mql) are names, not prose
     return _ENGLISH_PROSE.findall(re.sub(r"\S*[/=<>]\S*", " ", text))
 
 
@@ -185,6 +186,51 @@ def test_every_invalid_fixture_reads_in_japanese(path):
             assert isinstance(text, (Message, Listing)) or not text, f"{d.code}: untranslatable {text!r}"
             shown = localize(text, "ja")
             assert not _english_words(shown), f"{d.code}: English left in {shown!r} (from {text!r})"
+
+
+def _reads_in_japanese(diagnostics) -> None:
+    for d in diagnostics:
+        for text in [d.message, d.help or ""] + [r.message for r in d.related]:
+            assert isinstance(text, (Message, Listing)) or not text, f"{d.code}: untranslatable {text!r}"
+            shown = localize(text, "ja")
+            assert not _english_words(shown), f"{d.code}: English left in {shown!r} (from {text!r})"
+
+
+HUBSPOT_FIXTURES = sorted((REPO / "tests" / "fixtures" / "hubspot").glob("*.sla"))
+POLICIES = sorted((REPO / "policies").glob("*.sla"))
+
+
+@pytest.mark.parametrize("path", HUBSPOT_FIXTURES + POLICIES, ids=lambda p: p.stem)
+def test_what_a_hubspot_build_reports_reads_in_japanese(path):
+    """The HubSpot target's diagnostics (SLA82x–SLA84x) come from `sla build`, not from `sla
+    check`: build each HubSpot fixture (with its [tool.sla.hubspot] settings) and each example
+    policy, and read every diagnostic in Japanese."""
+    from sla_lang.compile import compile_path
+    from sla_lang.targets.hubspot import build
+    from tests.test_hubspot_target import fixture_settings
+
+    result = compile_path(path)
+    assert result.policy is not None
+    _reads_in_japanese(result.diagnostics)
+    from sla_lang.targets import BuildOptions
+
+    _reads_in_japanese(build(result.policy, BuildOptions(hubspot=fixture_settings(path))).diagnostics)
+
+
+def test_every_module_that_defines_rules_is_registered():
+    """A rule defined in a module `all_rules()` does not load is missing from `sla rules`,
+    `sla explain` and the Japanese rule test above (as SLA870 once was)."""
+    before = {r.code for r in all_rules()}
+    import importlib
+
+    for path in sorted((REPO / "sla_lang").rglob("*.py")):
+        if "define_rule(" in path.read_text(encoding="utf-8") and path.name != "diagnostics.py":
+            module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+            importlib.import_module(module.removesuffix(".__init__"))
+            from sla_lang.diagnostics import _RULES
+
+            added = set(_RULES) - before
+            assert not added, f"{module} defines {sorted(added)} but is not reached from RULE_MODULES"
 
 
 # ------------------------------------------------------------------ the command line

@@ -111,6 +111,15 @@ class CheckContext:
                     graph.add_edge(stage.id, t.target.name, key=t.clause_id, transition=t)
         return graph
 
+    def deadline_written(self, stage_id: str, kind: str) -> bool:
+        """The stage states a `kind` deadline, maybe with a duration already reported as wrong
+        (`respond within 24hr`, SLA305): checks that say a deadline is missing ask this, not
+        `stage.deadline(kind)`, so one mistake gives one error."""
+        stage = self.policy.stage_by_id.get(stage_id)
+        if stage is not None and stage.deadline(kind) is not None:
+            return True
+        return (stage_id, kind) in self.policy.extra.get("unwritten_deadlines", ())
+
     @property
     def today(self) -> date:
         return self.options.today or date.today()

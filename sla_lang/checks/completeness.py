@@ -18,7 +18,7 @@ from .. import ir
 from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 from .conditions import Intervals
-from .graph import agreement_anchor, flow
+from .graph import agreement_anchor, flow, intended_targets
 from .recognition import is_sales_side, stage_owner, stages_of_kind, team_role
 
 _STAGE_HEURISTIC = (
@@ -115,6 +115,33 @@ MISSING_RETURN_TO_MARKETING = _checklist_rule(
     'stage sql "SQL" {\n  owner sales\n  -> won when deal_outcome == "won"\n}',
     'stage sql "SQL" {\n  owner sales\n  -> won when deal_outcome == "won"\n'
     '  -> nurture when buying_intent == "not_now" record recycle_reason\n}',
+)
+RECYCLE_WITHOUT_REASON = _checklist_rule(
+    "SLA727",
+    "recycle-without-reason",
+    "Leads are sent back for nurturing without a recorded reason.",
+    "When a team sends a lead back to a `recycle` stage by a decision (a transition with "
+    "`when`), Marketing needs to know why — timing, no budget, no decision-maker, no need — "
+    "to nurture it and to fix the criteria; the design guides make recording it part of the "
+    "agreement (seed 001: 差し戻し理由). `record PROPERTY` on the transition names where the "
+    "reason is kept; the HubSpot target makes the property required and the fixtures check "
+    "it. A timeout into a recycle stage (`after` without `when`) needs no reason: the "
+    "timeout is the reason.",
+    'stage sql "SQL" {\n  -> nurture when buying_intent == "not_now"\n}',
+    'stage sql "SQL" {\n  -> nurture when buying_intent == "not_now" record recycle_reason\n}',
+)
+IMPOSSIBLE_CONVERSION_KPI = define_rule(
+    "SLA728",
+    "impossible-conversion-kpi",
+    Severity.ERROR,
+    "A KPI measures a conversion between stages that no lead can ever make.",
+    explanation="`rate A -> B` and `average time A -> B` follow the leads that enter `A` to "
+    "`B`. When no route of transitions leads from `A` to `B` — `A` is terminal, or `B` lies "
+    "before `A` in the funnel — the rate is always 0 and the average never has a value, so "
+    "the KPI can never be met and its alert always fires. Usually the stages are the wrong "
+    "way round or a transition is missing.",
+    bad='kpi win_rate "Win rate" {\n  measure rate customer -> opportunity per month\n  target >= 20%\n}',
+    good='kpi win_rate "Win rate" {\n  measure rate opportunity -> customer per month\n  target >= 20%\n}',
 )
 MISSING_WEEKLY_HANDOFF_REVIEW = _checklist_rule(
     "SLA708",
@@ -225,6 +252,9 @@ def _entering(ctx: CheckContext, stage: ir.Stage, kinds: set[str]) -> list[tuple
         for t in f.edges[source]:
             if t.target.name == stage.id:
                 out.append((f.stages[source], t))
+    for source, meant in intended_targets(ctx).items():  # `-> slq` meant `sql`: SLA301 says so, once
+        if source not in kinds:
+            out.extend((f.stages[source], t) for t, guess in meant if guess == stage.id)
     return out
 
 
@@ -318,6 +348,8 @@ def find_missing_handoffs(ctx: CheckContext) -> Iterator[Diagnostic]:
 def find_missing_mql_follow_up(ctx: CheckContext) -> Iterator[Diagnostic]:
     for stage in stages_of_kind(ctx.policy, "mql"):
         respond = stage.deadline("respond")
+        if respond is None and ctx.deadline_written(stage.id, "respond"):
+            continue  # its duration is wrong, and reported
         if respond is None:
             yield Diagnostic(
                 MISSING_MQL_FOLLOW_UP_DEADLINE,
@@ -354,7 +386,7 @@ def find_missing_first_approach_deadline(ctx: CheckContext) -> Iterator[Diagnost
             )
         return
     for stage in receiving:
-        if stage.deadline("respond") is None:
+        if not ctx.deadline_written(stage.id, "respond"):
             yield Diagnostic(
                 MISSING_SALES_FIRST_APPROACH_DEADLINE,
                 Message('`{stage}` receives leads in `{stage2}`, but no `respond within` says how fast it makes the first approach', stage=stage_owner(stage), stage2=stage.id),
@@ -384,6 +416,62 @@ def find_missing_return_to_marketing(ctx: CheckContext) -> Iterator[Diagnostic]:
         agreement_anchor(policy),
         help=Message('add e.g. `-> nurture "Not now" when buying_intent == "not_now" record recycle_reason` to the stages Sales owns, with `nurture` a `recycle` stage owned by Marketing'),
     )
+
+
+@check(RECYCLE_WITHOUT_REASON)
+def find_recycling_without_reason(ctx: CheckContext) -> Iterator[Diagnostic]:
+    f = flow(ctx)
+    for stage in f.stages.values():
+        if f.is_recycle(stage.id) or f.is_terminal(stage.id):
+            continue
+        for t in f.edges[stage.id]:
+            if t.condition is not None and not t.record and f.is_recycle(t.target.name):
+                yield Diagnostic(
+                    RECYCLE_WITHOUT_REASON,
+                    Message('leads sent from `{stage}` back to `{target}` are recycled without a recorded reason',
+                            stage=stage.id, target=t.target.name),
+                    t.span,
+                    help=Message('add `record recycle_reason` (an enum property of the reasons: timing, budget, '
+                                 'no decision-maker …) to the transition'),
+                )
+
+
+@check(IMPOSSIBLE_CONVERSION_KPI)
+def find_impossible_conversion_kpis(ctx: CheckContext) -> Iterator[Diagnostic]:
+    from .graph import reach
+
+    f = flow(ctx)
+    guessed = intended_targets(ctx)
+    successors = {s: f.successors[s] + [g for _, g in guessed.get(s, ())] for s in f.stages}
+    for kpi in ctx.policy.kpis:
+        measure = kpi.measure
+        if isinstance(measure, ir.ConversionMeasure):
+            source, targets = measure.source.name, [t.name for t in measure.targets]
+        elif isinstance(measure, ir.DurationMeasure):
+            source, targets = measure.source.name, [measure.target.name]
+        else:
+            continue
+        if source not in f.stages or any(t not in f.stages for t in targets):
+            continue  # SLA301
+        later = reach(successors[source], successors)
+        if any(s in f.unresolved and s not in guessed for s in later | {source}):
+            continue  # a transition to an undeclared stage might lead there (SLA301)
+        if not any(t in later for t in targets):
+            why = (Message('`{source}` is terminal', source=source) if f.is_terminal(source) else
+                   Message('no transitions lead there from it'))
+            yield Diagnostic(
+                IMPOSSIBLE_CONVERSION_KPI,
+                (Message('no lead can go from `{source}` to {targets} ({why}), so KPI `{kpi}` is always 0',
+                         source=source, targets=Listing(targets), why=why, kpi=kpi.id)
+                 if isinstance(measure, ir.ConversionMeasure) else
+                 Message('no lead can go from `{source}` to {targets} ({why}), so KPI `{kpi}` never has a value',
+                         source=source, targets=Listing(targets), why=why, kpi=kpi.id)),
+                measure.span,
+                help=Message('measure `{first} -> {second}`, the order leads go through them, or add the missing '
+                             'transition', first=targets[0], second=source)
+                if any(source in reach(successors[t], successors) for t in targets) else
+                Message('measure stages a lead can go through in this order, or add the missing transition'),
+            )
 
 
 # ------------------------------------------------------------------ reviews, KPIs, the rest

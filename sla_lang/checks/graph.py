@@ -136,6 +136,21 @@ UNCONDITIONAL_SELF_TRANSITION = define_rule(
     bad='stage mql "MQL" {\n  -> mql after 7d\n}',
     good='stage mql "MQL" {\n  -> mql "New activity" when email_click >= 3\n  -> nurture after 7d\n}',
 )
+RECYCLE_BOUNCE = define_rule(
+    "SLA213",
+    "recycle-bounce",
+    Severity.ERROR,
+    "A recycle stage sends every lead straight back into the funnel: no condition, no delay.",
+    explanation="A transition without `when` and without `after` is taken the moment a lead "
+    "enters the stage. Out of a `recycle` stage into a funnel stage (the MQL …), it sends "
+    "every recycled lead back at once: the lead bounces, nobody nurtures it, and it is "
+    "counted again as a new MQL (each recycle doubles the count) although nothing changed. "
+    "The route back needs the re-qualification criteria (`when …`) or a delay (`after …`). "
+    "A route back to an entry stage is not reported here: the funnel's own criteria apply "
+    "there.",
+    bad='stage nurture "Nurture" {\n  recycle\n  -> mql\n}',
+    good='stage nurture "Nurture" {\n  recycle\n  -> mql when lead_score >= 100\n  -> archived after 365d\n}',
+)
 NO_TERMINAL_STAGE = define_rule(
     "SLA212",
     "no-terminal-stage",
@@ -219,6 +234,33 @@ def flow(ctx: CheckContext) -> Flow:
     return ctx.memo("graph.flow", build)
 
 
+def intended_targets(ctx: CheckContext) -> dict[str, list[tuple[ir.Transition, str]]]:
+    """For each stage with a transition to an undeclared stage (SLA301): those transitions
+    with the declared stage the name most likely meant (SLA301's "did you mean"), when there
+    is one. A mistyped target (`-> slq`) is one mistake: the graph rules read the transition
+    as going where it was meant to, so the stages behind it are not also reported as
+    unreachable (SLA202) or without criteria (SLA702). Look-ups are bounded like SLA301's."""
+
+    def build() -> dict[str, list[tuple[ir.Transition, str]]]:
+        f = flow(ctx)
+        if not f.unresolved:
+            return {}
+        from .names import _Suggester
+
+        suggester = _Suggester()
+        out: dict[str, list[tuple[ir.Transition, str]]] = {}
+        for source in (s for s in f.stages if s in f.unresolved):
+            for t in f.stages[source].transitions:
+                if t.target.name in f.stages:
+                    continue
+                guess = suggester.look_alike(t.target.name, f.stages) or suggester("stage", t.target.name, f.stages)
+                if guess is not None:
+                    out.setdefault(source, []).append((t, guess))
+        return out
+
+    return ctx.memo("graph.intended_targets", build)
+
+
 def reach(start: Iterable[str], neighbours: dict[str, list[str]], allowed=lambda stage: True) -> set[str]:
     """Stages reachable from `start` (included) moving through `neighbours`, entering only
     stages for which `allowed` holds (start stages are not filtered)."""
@@ -285,7 +327,11 @@ def find_unreachable_stages(ctx: CheckContext) -> Iterator[Diagnostic]:
             help=Message('mark the stage(s) where leads enter with `entry` (e.g. the first stage, and one for sales-generated leads)'),
         )
         return
-    reached = reach(entries, f.successors)
+    guessed = intended_targets(ctx)
+    successors = f.successors
+    if guessed:
+        successors = {s: f.successors[s] + [guess for _, guess in guessed.get(s, ())] for s in f.stages}
+    reached = reach(entries, successors)
     for stage in stages:
         if stage.id not in reached:
             yield Diagnostic(
@@ -428,7 +474,7 @@ def recycle_returns(ctx: CheckContext) -> tuple[set[str], set[str], dict[str, li
     return ctx.memo("graph.recycle", build)
 
 
-@check(RECYCLED_LEADS_NEVER_RETURN, NO_REQUALIFICATION_ROUTE)
+@check(RECYCLED_LEADS_NEVER_RETURN, NO_REQUALIFICATION_ROUTE, RECYCLE_BOUNCE)
 def find_recycle_paths_that_never_return(ctx: CheckContext) -> Iterator[Diagnostic]:
     f = flow(ctx)
     inside = funnel(ctx)
@@ -449,6 +495,20 @@ def find_recycle_paths_that_never_return(ctx: CheckContext) -> Iterator[Diagnost
                 stage.name_span,
                 help=Message('add a re-qualification route to stage `{stage}`, e.g. `-> {back} when …` with the criteria a nurtured lead must meet again', stage=stage.id, back=back),
                 related=tuple(Related(t.span, Message('leads are recycled here from `{source}`', source=t.source)) for t in paths),
+            )
+            continue
+        bounce = [t for t in f.edges[stage.id] if t.condition is None and t.after is None
+                  and t.target.name in inside and not f.is_entry(t.target.name)]
+        if bounce:  # the stage holds nobody: SLA206 would say the same thing less precisely
+            t = bounce[0]
+            yield Diagnostic(
+                RECYCLE_BOUNCE,
+                Message('`-> {target}` has no condition and no delay: every lead recycled into `{stage}` goes straight back '
+                        'to `{target}` and is counted there again', target=t.target.name, stage=stage.id),
+                t.span,
+                help=Message('give it the re-qualification criteria (`-> {target} when lead_score >= 100`) or a delay '
+                             '(`after 30d`)', target=t.target.name),
+                related=(Related(stage.name_span, Message('recycle stage')),),
             )
         elif stage.id not in requalifying:
             region = reach([stage.id], f.successors, lambda s: s not in inside and not f.is_terminal(s))

@@ -145,6 +145,8 @@ def find_stages_without_time_limits(ctx: CheckContext) -> Iterator[Diagnostic]:
             continue  # a stage every lead leaves at once holds nobody: no deadline can apply
         owner = stage_owner(stage)
         has_timeout = bool(timeouts(stage))
+        if not stage.deadlines and any(ctx.deadline_written(stage.id, k) for k in ir.DEADLINE_KINDS):
+            continue  # its deadline's duration is wrong, and reported
         if not stage.deadlines and is_sales_side(policy, owner):
             handed = receives_leads_from_another_team(ctx, stage)
             yield Diagnostic(

@@ -254,7 +254,7 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help=Message("give the hand-off into stage `{stage}` a deadline: `handoff from TEAM within 2h {{`",
                                  stage=where),
                 )
-            elif kind in ir.DEADLINE_KINDS and measured.deadline(kind) is None:
+            elif kind in ir.DEADLINE_KINDS and not ctx.deadline_written(where, kind):
                 yield Diagnostic(
                     UNDEFINED_REFERENCE,
                     Message('stage `{stage}` has no `{deadline}` deadline to measure', stage=where, deadline=kind),

@@ -112,6 +112,36 @@ UNIDENTIFIED_SIGNER = define_rule(
 )
 
 
+ONE_SIDED_HANDOFF_REVIEW = define_rule(
+    "SLA410",
+    "one-sided-handoff-review",
+    Severity.WARNING,
+    "A review of the hand-offs is attended by one party only.",
+    explanation="A review that `covers handoff` is where the sending and the receiving side go "
+    "through the leads handed over, the rejected ones and the feedback: it is joint by "
+    "nature. When its owner and attendees all belong to one party (counting teams `part of` "
+    "a party as that party), the other side never hears the feedback and the review cannot "
+    "settle a disagreement. Reported when the agreement has at least two parties.",
+    bad='review weekly "Weekly lead review" {\n  every week\n  owner sales\n  attendees sales\n  covers handoff\n}',
+    good='review weekly "Weekly lead review" {\n  every week\n  owner sales\n  attendees marketing, sales\n'
+    '  covers handoff\n}',
+)
+UNACCOUNTABLE_OWNER = define_rule(
+    "SLA411",
+    "unaccountable-owner",
+    Severity.WARNING,
+    "A team owns obligations, but it has no lead and is not part of any party that signs.",
+    explanation="An owner must be someone who answers for the obligation. A party answers "
+    "through the person who signs for it; a team that is `part of` a party answers through "
+    "that party; a team outside the parties answers through its `lead`. A team with neither "
+    "(no `lead`, no `part of` a signing party) owns stages, KPIs or reviews that nobody has "
+    "agreed to: nobody is named in the agreement for them and nobody signed for them. Give "
+    "the team a `lead`, or make it `part of` the party it works for.",
+    bad='team ops "Operations" {\n  role operations\n}\n…\nstage mql "MQL" {\n  owner ops\n}',
+    good='team ops "Operations" {\n  role operations\n  lead "Sota Watanabe" title "RevOps Lead"\n}',
+)
+
+
 @check(STAGE_WITHOUT_OWNER)
 def find_stages_without_owner(ctx: CheckContext) -> Iterator[Diagnostic]:
     for stage in flow(ctx).stages.values():
@@ -324,4 +354,68 @@ def find_teams_with_too_few_reviewers(ctx: CheckContext) -> Iterator[Diagnostic]
             message,
             team.name_span,
             help=Message('add a second handle to `reviewers` (here or in a team that is `part of` it)'),
+        )
+
+
+def _signing_party(policy: ir.Policy, team_id: str) -> str | None:
+    """The signing party a team is, or is `part of` (through any number of levels)."""
+    seen: set[str] = set()
+    current = policy.team_by_id.get(team_id)
+    while current is not None and current.id not in seen:
+        if current.signs:
+            return current.id
+        seen.add(current.id)
+        current = policy.team_by_id.get(current.parent.name) if current.parent else None
+    return None
+
+
+@check(ONE_SIDED_HANDOFF_REVIEW)
+def find_one_sided_handoff_reviews(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    if sum(1 for t in policy.teams if t.signs) < 2:
+        return
+    for review in policy.reviews:
+        if not any(c.name == "handoff" for c in review.covers):
+            continue
+        people = ([review.owner] if review.owner else []) + list(review.attendees)
+        if any(p.name not in policy.team_by_id for p in people):
+            continue  # SLA301
+        parties = list(dict.fromkeys(p for p in (_signing_party(policy, t.name) for t in people) if p))
+        if len(parties) < 2:
+            absent = [t.id for t in policy.teams if t.signs and t.id not in parties]
+            yield Diagnostic(
+                ONE_SIDED_HANDOFF_REVIEW,
+                (Message('review `{review}` covers the hand-offs, but only party `{party}` takes part',
+                         review=review.id, party=parties[0])
+                 if parties else
+                 Message('review `{review}` covers the hand-offs, but no party takes part', review=review.id)),
+                review.name_span,
+                help=Message('add the other side to its attendees: `attendees {teams}`',
+                             teams=Listing(parties + absent, quote=False, separator=", ")),
+            )
+
+
+@check(UNACCOUNTABLE_OWNER)
+def find_unaccountable_owners(ctx: CheckContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    owned: dict[str, list[ir.Name]] = {}
+    names = [s.owner for s in policy.stages] + [k.owner for k in policy.kpis] + [r.owner for r in policy.reviews]
+    names += [d.owner for s in policy.stages for d in s.deadlines]
+    if policy.agreement is not None:
+        names.append(policy.agreement.owner)
+    for name in names:
+        if name is not None:
+            owned.setdefault(name.name, []).append(name)
+    for team in policy.teams:
+        if team.id not in owned or team.signs or team.lead is not None or _signing_party(policy, team.id):
+            continue
+        uses = owned[team.id]
+        yield Diagnostic(
+            UNACCOUNTABLE_OWNER,
+            Message('team `{team}` owns obligations of this agreement but has no `lead` and is not part of a party '
+                    'that signs: nobody answers for them', team=team.id),
+            team.name_span,
+            help=Message('add `lead "NAME" title "TITLE"` to team `{team}`, or `part of PARTY` for the party it works for',
+                         team=team.id),
+            related=tuple(Related(n.span, Message('owned here')) for n in uses[:3]),
         )

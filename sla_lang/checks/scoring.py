@@ -55,6 +55,19 @@ SCORE_RULE_NEVER_COUNTS = define_rule(
     bad='group fit "Fit" max 10 {\n  +10 "50+ employees" when employees >= 50\n  +5 "100+ employees" when employees >= 100\n}',
     good='group fit "Fit" max 15 {\n  +10 "50+ employees" when employees >= 50\n  +5 "100+ employees" when employees >= 100\n}',
 )
+RULE_ABOVE_GROUP_CAP = define_rule(
+    "SLA611",
+    "score-rule-above-group-max",
+    Severity.WARNING,
+    "A single score rule is worth more points than its group's `max`: the excess can never count.",
+    explanation="A group's `max` caps the points all its rules add together. A rule worth more "
+    "than the cap on its own (for points per occurrence: one occurrence, or the rule's own "
+    "`max`) can never add all its points: the agreement shows a number that is never "
+    "scored, and a lead that meets only this rule gets the cap, not the points written. "
+    "Usually the cap or the points have a digit wrong.",
+    bad='group behaviour "Behaviour" max 40 {\n  +50 "Attended a webinar" when webinar_attended\n}',
+    good='group behaviour "Behaviour" max 60 {\n  +50 "Attended a webinar" when webinar_attended\n}',
+)
 CONDITION_NEVER_TRUE = define_rule(
     "SLA603",
     "condition-never-true",
@@ -355,6 +368,28 @@ def _needs_more_than(leaf: ir.Condition, high: int) -> bool:
 
 
 # ------------------------------------------------------------------ score rules that never count
+
+
+@check(RULE_ABOVE_GROUP_CAP)
+def find_rules_above_their_group_cap(ctx: CheckContext) -> Iterator[Diagnostic]:
+    for score in ctx.policy.scores:
+        for group in score.groups:
+            if group.cap is None:
+                continue
+            cap = group.cap.value
+            for rule in group.rules:
+                # per occurrence without its own `max`: the group caps the total, as it should
+                most = rule.points if rule.per is None or rule.cap is None else rule.highest
+                if rule.points > 0 and most > cap:
+                    yield Diagnostic(
+                        RULE_ABOVE_GROUP_CAP,
+                        Message('"{rule}" can add {points} points, more than the `max` of group `{group}` ({cap}): '
+                                '{excess} of them never count', rule=rule.label, points=most, group=group.id, cap=cap,
+                                excess=most - cap),
+                        rule.span,
+                        help=Message("give it at most {cap} points, or raise the group's `max`", cap=cap),
+                        related=(Related(group.cap.span, Message('the cap')),),
+                    )
 
 
 @check(SCORE_RULE_NEVER_COUNTS)

@@ -144,6 +144,20 @@ TIMEOUT_NEVER_FIRES = define_rule(
     bad="-> nurture after 30d\n-> archived after 90d",
     good='-> nurture after 30d\n-> archived "No answer after 90 days" when email_click == 0 after 90d',
 )
+DEADLINE_AFTER_TIMEOUT = define_rule(
+    "SLA514",
+    "deadline-after-timeout",
+    Severity.WARNING,
+    "A deadline ends after an unconditional timeout of the same stage has moved every lead on: it can never be missed.",
+    explanation="A timeout (`-> x after …` without `when`) moves every lead out of the stage "
+    "when it passes. A deadline of the same stage that ends later is never reached: the lead "
+    "has left before it could be late, so the deadline, its escalations and the KPIs that "
+    "measure it promise nothing. Usually the deadline or the timeout has a digit or a unit "
+    "wrong (`decide within 90d` with `-> closed_lost after 9d`). A timeout equal to the "
+    "deadline is the usual way to enforce it and is not reported.",
+    bad="decide within 120d\n-> closed_lost after 90d",
+    good="decide within 90d\n-> closed_lost after 90d",
+)
 RESPOND_AFTER_DECIDE = define_rule(
     "SLA512",
     "respond-after-decide",
@@ -288,6 +302,8 @@ def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
             if e.on is None:
                 continue
             deadline = stage.deadline(e.on)
+            if deadline is None and ctx.deadline_written(stage.id, e.on):
+                continue  # written with a wrong duration: reported there
             if deadline is None:
                 yield Diagnostic(
                     ESCALATION_WITHOUT_DEADLINE,
@@ -468,6 +484,32 @@ def find_timeouts_that_never_fire(ctx: CheckContext) -> Iterator[Diagnostic]:
                     related=(Related(early.span, Message('fires first') if strictly_first else Message('fires at the same moment')),),
                 )
                 break
+
+
+@check(DEADLINE_AFTER_TIMEOUT)
+def find_deadlines_after_timeouts(ctx: CheckContext) -> Iterator[Diagnostic]:
+    clock = durations(ctx)
+    for stage in flow(ctx).stages.values():
+        found = [t for t in timeouts(stage) if t.after.amount]
+        if not found or not stage.deadlines:
+            continue
+        calendar = clock.calendar(stage)
+        for deadline in stage.deadlines:
+            # the timeout fires strictly before the deadline ends, whenever the lead entered
+            first = next((t for t in found if clock.ends_later(t.after, deadline.within, calendar, or_equal=True) is False),
+                         None)
+            if first is None:
+                continue
+            yield Diagnostic(
+                DEADLINE_AFTER_TIMEOUT,
+                Message("the `{kind}` deadline (`{within}`) can never be missed: `-> {target} after {after}` moves every "
+                        "lead out of `{stage}` before it ends", kind=deadline.kind, within=deadline.within.text,
+                        target=first.target.name, after=first.after.text, stage=stage.id),
+                deadline.span,
+                help=Message("check both durations: the deadline must end before the timeout fires, or at the same moment "
+                             "(`{kind} within {after}`)", kind=deadline.kind, after=first.after.text),
+                related=(Related(first.span, Message("moves the lead first")),),
+            )
 
 
 @check(HANDOFF_AFTER_RESPONSE)

@@ -13,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from ... import ir
+from ...message import Message
 from ...resources import target_dir
 from .rules import NOT_ENFORCED, OUTSIDE_CRM
 
@@ -39,16 +40,18 @@ def report_manual_obligations(gen: Generator) -> None:
         handoff = stage.handoff
         if handoff is not None and handoff.within is not None:
             gen.report(
-                NOT_ENFORCED, f"the hand-off deadline of `{stage.id}` (within {handoff.within.text}) has no workflow",
-                handoff.within.span, help="build the check the manual step describes",
+                NOT_ENFORCED, Message("the hand-off deadline of `{stage}` (within {within}) has no workflow",
+                                      stage=stage.id, within=handoff.within.text),
+                handoff.within.span, help=Message("build the check the manual step describes"),
                 step=_say(gen, "handoff_within", stage=stage.label, sender=gen.team_label(handoff.sender),
                           receiver=gen.team_label(stage.owner), within=t.duration(handoff.within)),
                 clauses=[handoff.clause_id],
             )
         if stage.entry_condition is not None:
             gen.report(
-                NOT_ENFORCED, f"the entry workflow of `{stage.id}` does not test its entry condition",
-                stage.entry_condition.span, help="add the condition to the workflow's enrolment as the manual step says",
+                NOT_ENFORCED, Message("the entry workflow of `{stage}` does not test its entry condition", stage=stage.id),
+                stage.entry_condition.span,
+                help=Message("add the condition to the workflow's enrolment as the manual step says"),
                 step=_say(gen, "entry_when", stage=stage.label, condition=ir.condition_source(stage.entry_condition),
                           flow=t("flow_entry", clause=stage.clause_id, stage=stage.label), value=stage.id),
                 clauses=[stage.clause_id],
@@ -60,8 +63,9 @@ def report_manual_obligations(gen: Generator) -> None:
                 within = (_say(gen, "report_within", within=t.duration(item.within))
                           if item.within is not None and item.anchor is None else "")
                 gen.report(
-                    OUTSIDE_CRM, f"information `{item.clause_id}` is a periodic report, not a workflow", item.span,
-                    help="schedule the report as the manual step says",
+                    OUTSIDE_CRM, Message("information `{clause}` is a periodic report, not a workflow",
+                                         clause=item.clause_id), item.span,
+                    help=Message("schedule the report as the manual step says"),
                     step=_say(gen, "report", text=item.text, sender=sender, receiver=receiver,
                               every=t.cadence(item.every), within=within),
                     clauses=[item.clause_id],
@@ -69,10 +73,14 @@ def report_manual_obligations(gen: Generator) -> None:
             if item.anchor is not None and item.within is not None:
                 prop = item.recorded_in.name if item.recorded_in is not None else "—"
                 gen.report(
-                    NOT_ENFORCED, f"information `{item.clause_id}`, due after a lead "
-                    f"{'enters' if item.anchor.event == 'entering' else 'leaves'} `{item.anchor.stage.name}`, "
-                    "has no workflow", item.span,
-                    help="build the check the manual step describes",
+                    NOT_ENFORCED,
+                    Message("information `{clause}`, due after a lead enters `{stage}`, has no workflow",
+                            clause=item.clause_id, stage=item.anchor.stage.name)
+                    if item.anchor.event == "entering" else
+                    Message("information `{clause}`, due after a lead leaves `{stage}`, has no workflow",
+                            clause=item.clause_id, stage=item.anchor.stage.name),
+                    item.span,
+                    help=Message("build the check the manual step describes"),
                     step=_say(gen, "information_anchor", text=item.text, sender=sender, receiver=receiver,
                               within=t.duration(item.within), stage=gen.stage_label(item.anchor.stage.name),
                               event=_say(gen, item.anchor.event), property=prop,
