@@ -531,6 +531,37 @@ def test_a_time_zone_mismatch_is_refused(hubspot, tmp_path, sleeps):
     assert deploy(hubspot, folder, "--apply").exit_code == 0
 
 
+def test_windows_converted_to_the_portal_zone_are_deployed_to_that_zone(hubspot, tmp_path, sleeps):
+    """Without custom code follow-ups carry execution windows. With `timezone = "UTC"` under
+    [tool.sla.hubspot] a Tokyo calendar's windows are written in UTC (the difference is constant),
+    the manifest says so, and `sla deploy` accepts a UTC portal and refuses a Tokyo one."""
+    text = (SMALL.replace("  owner ops\n}", "  owner ops\n  calendar office\n}", 1)
+            .replace("  respond within 24h\n", "  respond within 24h\n  follow up 2 times at 0d, 1bd via call\n")
+            + 'calendar office "Office" {\n  timezone "Asia/Tokyo"\n  days mon, tue, wed, thu, fri\n'
+              '  hours 09:00 to 18:00\n}\n')
+    source = tmp_path / "windows.sla"
+    source.write_text(text, encoding="utf-8")
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.sla]\n[tool.sla.hubspot]\ncustom-code = false\ntimezone = "UTC"\n', encoding="utf-8")
+    folder = tmp_path / "build-windows"
+    result = CliRunner().invoke(cli, ["build", str(source), "--target", "hubspot", "-o", str(folder),
+                                      "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["timeZones"] == ["UTC"]
+    flow = json.loads((folder / "workflows" / "mql.follow_up.json").read_text(encoding="utf-8"))
+    assert flow["timeWindows"][0]["startTime"] == {"hour": 0, "minute": 0}
+    seed_hubspot_properties(hubspot, folder)
+    hubspot.time_zone = "Asia/Tokyo"
+    refused = deploy(hubspot, folder, "--apply")
+    assert refused.exit_code == 1
+    assert "the portal's time zone is Asia/Tokyo but the workflows' time windows and blocked dates are written " \
+           "for UTC" in refused.stdout
+    assert hubspot.writes() == []
+    hubspot.time_zone = "UTC"
+    assert deploy(hubspot, folder, "--apply").exit_code == 0
+
+
 def test_user_and_team_ids_the_workflows_send_to_are_checked_against_the_owners_api(hubspot, tmp_path, sleeps):
     """The ids of `[tool.sla.hubspot.teams.*]` reach the workflows as `user_ids` / `team_ids`;
     each must be an active user or a team of one in the portal (GET /crm/v3/owners)."""

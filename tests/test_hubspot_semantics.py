@@ -458,9 +458,11 @@ def test_task_due_dates_carry_the_calendar_zone_and_the_manifest_records_it():
     (task,) = [a["fields"] for a in files["workflows/lead.to.mql.json"]["actions"] if a.get("actionTypeId") == "0-3"]
     assert task["due_time"]["timeZoneStrategy"] == {"type": "STATIC_TIME_ZONE", "timeZoneId": "America/New_York"}
     manifest = files["manifest.json"]
-    assert manifest["calendars"] == [{"id": "office", "timezone": "America/New_York", "holidaysKnownUntil": "2028-01-01"}]
+    assert manifest["calendars"] == [{"id": "office", "timezone": "America/New_York", "holidaysKnownUntil": "2028-01-01",
+                                      "windowsTimezone": None}]
     assert manifest["portal"]["timezone"] == "Asia/Tokyo"
-    assert "SLA837" in {s["code"] for s in manifest["manualSteps"]}
+    # with custom code no workflow has execution windows: the portal's zone changes nothing
+    assert manifest["timeZones"] == [] and "SLA837" not in {s["code"] for s in manifest["manualSteps"]}
 
 
 # ------------------------------------------------------------------ text safety
@@ -635,3 +637,183 @@ def test_a_condition_with_a_time_moves_a_lead_whose_condition_held_all_along():
     files = hubspot(result.policy, custom_code=False)
     (timer,) = [t for t in files["manifest.json"]["timers"] if t["clause"] == "nurture.to.mql"]
     assert timer["conservative"]["offsetMinutes"] == {"earliest": 0, "latest": 2 * 1440}
+
+
+ENTRIES = '''agreement "Entries" {
+  version "1"
+  effective 2026-01-01
+  owner ops
+}
+party marketing "Marketing" {
+  role marketing
+}
+party sales "Sales" {
+  role sales
+}
+team ops "Operations" {
+  role operations
+}
+property sales_created "Created by sales" bool
+property source "Source" enum ["partner", "web"]
+property region "Region" text
+stage lead "Lead" {
+  owner marketing
+  entry
+  hubspot lead
+  -> sql when sales_created
+}
+stage subscriber "Subscriber" {
+  owner marketing
+  entry
+  hubspot subscriber
+  -> lead when source == "web"
+}
+stage sgl "SGL" {
+  owner sales
+  entry when sales_created
+  hubspot lead
+  decide within 10d
+  -> sql when source == "partner"
+}
+stage partner "Partner lead" {
+  owner sales
+  entry when source == "partner" and region is set
+  hubspot salesqualifiedlead
+  decide within 10d
+  -> sql when sales_created
+}
+stage sql "SQL" {
+  owner sales
+  hubspot opportunity
+  terminal
+}
+'''
+
+
+@pytest.mark.parametrize("custom_code", [True, False])
+def test_a_new_contact_enters_the_stage_its_entry_condition_chooses(custom_code):
+    """Issue 16 (`entry when`): a new lead starts in the first conditional entry stage whose
+    condition its data meets, else in an entry stage without a condition (told apart by the
+    lifecycle stage). Every combination of lifecycle stage and data: exactly one entry workflow
+    enrols the contact (HubSpot runs them all at once, so two would race), and it is the stage
+    the reference simulator chooses; a stage with a later lifecycle stage sets it."""
+    from sla_lang.simulate.engine import Plan
+
+    result = compile_text(ENTRIES)
+    assert result.ok, [f"{d.code} {d.message}" for d in result.errors]
+    files = hubspot(result.policy, custom_code=custom_code)
+    entries = {name.split("/")[1].split(".")[0]: body for name, body in files.items() if name.endswith(".entry.json")}
+    assert sorted(entries) == ["lead", "partner", "sgl", "subscriber"]
+    for body in entries.values():
+        assert spec_errors(AUTOMATION_V4, "ApiFlowCreateRequest", body) == []
+    assert not any(step["code"] in ("SLA849", "SLA833") for step in files["manifest.json"]["manualSteps"])
+    plan = Plan(result.policy)
+    t0 = ms(tokyo(2026, 6, 1, 9, 0))
+    cases = 0
+    for lifecycle in (None, "subscriber", "lead", "salesqualifiedlead"):
+        for sales_created in (None, True, False):
+            for source in (None, "partner", "web"):
+                for region in (None, "EMEA"):
+                    lead = Lead()
+                    data = {"sales_created": sales_created, "source": source, "region": region}
+                    for name, value in [("lifecyclestage", lifecycle), *data.items()]:
+                        if value is not None:
+                            lead.set(name, str(value).lower() if isinstance(value, bool) else value, t0)
+                    enrolled = sorted(stage for stage, body in entries.items()
+                                      if holds(body["enrollmentCriteria"]["listFilterBranch"], lead, t0))
+                    reference = plan.entry_for({k: v for k, v in data.items() if v is not None})
+                    if reference in ("sgl", "partner"):  # a condition holds: whatever the lifecycle stage
+                        expected = [reference] if lifecycle is not None else []
+                    else:  # no condition holds: the unconditional stage of the lifecycle stage
+                        expected = {"subscriber": ["subscriber"], "lead": ["lead"],
+                                    "salesqualifiedlead": ["lead"]}.get(lifecycle, [])
+                    assert enrolled == expected, (lifecycle, data)
+                    cases += 1
+    assert cases == 72
+    # the partner stage's lifecycle stage is later than the others: set it, nothing to clear
+    partner = [a for a in entries["partner"]["actions"] if a.get("fields", {}).get("property_name") == "lifecyclestage"]
+    assert [a["fields"]["value"]["staticValue"] for a in partner] == ["salesqualifiedlead"]
+    # the default stage can receive a contact created as a salesqualifiedlead: cleared, then set back
+    lead_flow = entries["lead"]
+    kinds = [a["type"] if a["type"] != "SINGLE_CONNECTION" else a["actionTypeId"] for a in lead_flow["actions"]]
+    assert ("CUSTOM_CODE" in kinds) == custom_code
+    assert any(a.get("fields", {}).get("property_name") == "lifecyclestage"
+               and a["fields"]["value"].get("staticValue") == "lead" for a in lead_flow["actions"])
+
+
+def test_the_clock_difference_between_two_zones_is_constant_only_without_unshared_clock_changes():
+    from sla_lang.targets.hubspot.timing import constant_shift
+
+    assert constant_shift("Asia/Tokyo", "UTC", (2026, 2027)) == -9 * 60
+    assert constant_shift("Europe/Berlin", "Europe/London", (2026, 2027)) == -60  # both change at 01:00 UTC
+    # each changes at 02:00 local time, an hour apart: for that hour the difference is 0 or 2 hours
+    assert constant_shift("America/New_York", "America/Chicago", (2026, 2027)) is None
+    assert constant_shift("Asia/Tokyo", "America/New_York", (2026, 2027)) is None
+    assert constant_shift("Europe/London", "America/New_York", (2026, 2027)) is None  # March: 3 weeks apart
+
+
+@pytest.mark.parametrize(("calendar", "portal", "window", "first_blocked"), [
+    # 09:00–18:00 in Tokyo is 00:00–09:00 UTC on the same day; Golden Week's 2026-05-04 stays that day
+    ("Asia/Tokyo", "UTC", ("MONDAY", (0, 0), (9, 0)), {"dayOfMonth": 1, "month": "JANUARY", "year": 2026}),
+    # 08:30–17:00 in Berlin is 07:30–16:00 in London, all year (New Year's Day stays that day)
+    ("Europe/Berlin", "Europe/London", ("MONDAY", (7, 30), (16, 0)),
+     {"dayOfMonth": 1, "month": "JANUARY", "year": 2026}),
+])
+def test_windows_are_written_in_the_portal_zone_when_that_is_exact(calendar, portal, window, first_blocked):
+    """The follow-up: HubSpot reads execution windows and blocked dates in the portal's zone, so
+    with `timezone` set to another zone they are converted (same instants) when the difference
+    is constant and the day stays whole; the manifest's `timeZones` then names the portal's zone
+    (what `sla deploy` checks), and SLA837 is not reported."""
+    hours = "08:30 to 17:00" if calendar == "Europe/Berlin" else "09:00 to 18:00"
+    text = HEAD.format(mql="  respond within 2bh\n  follow up 2 times at 0d, 1bd via call",
+                       zone=calendar, hours=hours, country="DE" if calendar == "Europe/Berlin" else "JP")
+    result = compile_text(text)
+    assert result.ok
+    files = hubspot(result.policy, custom_code=False, timezone=portal)
+    flow = files["workflows/mql.follow_up.json"]
+    day, start, end = window
+    assert flow["timeWindows"][0] == {"day": day, "startTime": {"hour": start[0], "minute": start[1]},
+                                      "endTime": {"hour": end[0], "minute": end[1]}}
+    assert len(flow["timeWindows"]) == 5 and flow["blockedDates"][0] == first_blocked
+    manifest = files["manifest.json"]
+    assert manifest["timeZones"] == [portal]
+    assert manifest["calendars"][0]["windowsTimezone"] == portal
+    assert "SLA837" not in {s["code"] for s in manifest["manualSteps"]}
+    assert spec_errors(AUTOMATION_V4, "ApiFlowCreateRequest", flow) == []
+    # not exact (New York's clock changes are not the calendar's): left in the calendar's zone, reported
+    files = hubspot(result.policy, custom_code=False, timezone="America/New_York")
+    manifest = files["manifest.json"]
+    assert manifest["timeZones"] == [calendar] and "SLA837" in {s["code"] for s in manifest["manualSteps"]}
+    # with custom code there are no windows: the portal's zone changes nothing and is not reported
+    files = hubspot(result.policy, timezone=portal)
+    assert files["manifest.json"]["timeZones"] == [] and files["workflows/mql.follow_up.json"]["timeWindows"] == []
+    assert "SLA837" not in {s["code"] for s in files["manifest.json"]["manualSteps"]}
+
+
+def test_converted_windows_run_the_follow_ups_at_the_same_instants_in_the_model():
+    """Replayed in the executable model of HubSpot (emulate.py) with the portal in UTC, the build
+    for a UTC portal creates the follow-up tasks of a Tokyo calendar exactly when the build for a
+    Tokyo portal does in a Tokyo portal — and the unconverted build in a UTC portal does not."""
+    from sla_lang.simulate.hubspot import HubSpotReplay, build_bundle, default_mapping
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    text = HEAD.format(mql="  respond within 2bh\n  follow up 3 times at 0d, 1bd, 3bd via call",
+                       zone="Asia/Tokyo", hours="09:00 to 18:00", country="JP")
+    result = compile_text(text)
+    assert result.ok
+    scenarios = generate_fixtures(result.policy, None).scenarios["scenarios"]
+
+    def tasks(built_for: str, portal: str) -> list[tuple[str, str]]:
+        bundle, _ = build_bundle(result.policy, BuildOptions(hubspot=HubSpotSettings(custom_code=False,
+                                                                                     timezone=built_for)))
+        replay = HubSpotReplay(result.policy, bundle, default_mapping(result.policy, ZoneInfo(portal), bundle.manifest))
+        out = []
+        for scenario in scenarios:
+            portal_state, _contact, _until, _lead = replay.run(scenario)
+            out += [(scenario["id"], task.moment.at.astimezone(UTC).isoformat()) for task in portal_state.tasks
+                    if task.workflow.endswith("follow_up.json")]
+        return sorted(out)
+
+    in_tokyo = tasks("Asia/Tokyo", "Asia/Tokyo")
+    assert in_tokyo and tasks("UTC", "UTC") == in_tokyo
+    assert tasks("Asia/Tokyo", "UTC") != in_tokyo

@@ -113,3 +113,25 @@ def test_the_fix_is_suggested_in_japanese_too():
     [d] = result.errors
     assert localize(d.message, "ja").startswith("`4 business hours` は期間として読めません")
     assert localize(d.help, "ja") == "4bh と書いてください"
+
+
+@pytest.mark.parametrize(("declaration", "misspelt", "used"), [
+    ('party inside_sales "Inside Sales" {', 'party inside_sale "Inside Sales" {', 20),
+    ('stage sql "Sales qualified lead (SQL)" {', 'stage slq "Sales qualified lead (SQL)" {', 6),
+])
+def test_a_misspelt_declaration_is_one_error_at_the_declaration(declaration, misspelt, used):
+    """Before: one SLA301 per use (20 for the party, 6 for the stage) and, for the stage,
+    SLA709/SLA710 "no KPI monitors the conversion" (the KPIs name the stage as it is used)."""
+    text = edit(declaration, misspelt)
+    [(code, line, message, help_text)] = reported(text)
+    name, meant = misspelt.split()[1], declaration.split()[1]
+    assert (code, line) == ("SLA301", line_of(text, misspelt))
+    assert message.endswith(f"`{name}` is declared but never used, and `{meant}` is used {used} times but never "
+                            "declared: one of them is misspelt")
+    assert help_text == f"rename the declaration to `{meant}`, or correct the {used} uses to `{name}`"
+
+
+def test_the_same_undeclared_name_used_twice_is_still_reported_at_each_use_when_no_declaration_is_unused():
+    text = edit(("escalate to revops after 24h on respond"), "escalate to insde_sales after 24h on respond")
+    text = text.replace("escalate to revops after 2bd on decide", "escalate to insde_sales after 2bd on decide")
+    assert [code for code, *_ in reported(text)] == ["SLA301", "SLA301"]  # inside_sales is used elsewhere

@@ -272,10 +272,11 @@ _PERIOD_AT_MOST_MONTH = ("day", "week", "month")
 def _conversion_kpi(policy: ir.Policy, sources: set[str], targets: set[str]) -> bool:
     for kpi in policy.kpis:
         m = kpi.measure
+        stages = policy.stage_by_id  # an undeclared stage (SLA301) may be the one meant: no second finding
         if (
             isinstance(m, ir.ConversionMeasure)
-            and m.source.name in sources
-            and any(t.name in targets for t in m.targets)
+            and (m.source.name in sources or m.source.name not in stages)
+            and any(t.name in targets or t.name not in stages for t in m.targets)
             and kpi.period is not None
             and kpi.period.name in _PERIOD_AT_MOST_MONTH
         ):
@@ -555,7 +556,9 @@ def find_missing_feedback_record(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     near = None
     for info in policy.information:
-        if is_sales_side(policy, info.sender.name) and team_role(policy, info.receiver.name) == "marketing":
+        teams = policy.team_by_id  # an undeclared team (SLA301) may be the one meant: no second finding
+        if ((is_sales_side(policy, info.sender.name) or info.sender.name not in teams)
+                and (team_role(policy, info.receiver.name) == "marketing" or info.receiver.name not in teams)):
             near = near or info
             if any(item.recorded_in is not None for item in info.items):
                 return

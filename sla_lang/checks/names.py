@@ -159,6 +159,85 @@ def find_duplicate_definitions(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 @check(UNDEFINED_REFERENCE)
 def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """SLA301 for every reference to an undeclared name — except that a misspelt *declaration*
+    (team `inside_sale` declared and never used, `inside_sales` used 21 times) is one mistake:
+    it is reported once, at the declaration, with the first uses as notes."""
+    found = list(_undefined_references(ctx))
+    policy = ctx.policy
+    groups: dict[tuple[str, str], list[Diagnostic]] = {}
+    for d in found:
+        if isinstance(d.message, Message) and d.message.template == 'undefined {kind} `{text}`':
+            groups.setdefault((str(d.message.args["kind"]), d.message.args["text"]), []).append(d)
+    declared = {"team": policy.team_by_id, "stage": policy.stage_by_id}
+    used = {"team": {n.name for n in _team_refs(policy)}, "stage": _stage_refs(policy)}
+    merged: dict[int, Diagnostic | None] = {}  # id of an SLA301 → what replaces it (None: dropped)
+    for (kind, text), uses in groups.items():
+        guess = uses[0].help.args.get("guess") if isinstance(uses[0].help, Message) else None
+        if len(uses) < 2 or kind not in declared or guess not in declared[kind] or guess in used[kind]:
+            continue
+        declaration = declared[kind][guess]
+        merged[id(uses[0])] = Diagnostic(
+            UNDEFINED_REFERENCE,
+            Message("{kind} `{declared}` is declared but never used, and `{text}` is used {count} times but never "
+                    "declared: one of them is misspelt", kind=uses[0].message.args["kind"], declared=guess, text=text,
+                    count=len(uses)),
+            declaration.name_span,
+            help=Message("rename the declaration to `{text}`, or correct the {count} uses to `{declared}`",
+                         text=text, count=len(uses), declared=guess),
+            related=tuple(Related(u.span, Message("`{text}` used here", text=text)) for u in uses[:3]),
+        )
+        merged.update((id(u), None) for u in uses[1:])
+    for d in found:
+        replacement = merged.get(id(d), d)
+        if replacement is not None:
+            yield replacement
+
+
+def _team_refs(policy: ir.Policy) -> Iterator[ir.Name]:
+    a = policy.agreement
+    if a and a.owner:
+        yield a.owner
+    if a and a.amendment:
+        yield from a.amendment.approvers
+    for team in policy.teams:
+        if team.parent:
+            yield team.parent
+    for stage in policy.stages:
+        if stage.owner:
+            yield stage.owner
+        for d in stage.deadlines:
+            if d.owner:
+                yield d.owner
+        if stage.follow_up and stage.follow_up.owner:
+            yield stage.follow_up.owner
+        for e in stage.escalations:
+            yield e.to
+        if stage.handoff:
+            yield stage.handoff.sender
+    for kpi in policy.kpis:
+        if kpi.owner:
+            yield kpi.owner
+        if kpi.alert:
+            yield from kpi.alert.notify
+    for info in policy.information:
+        yield info.sender
+        yield info.receiver
+    for row in policy.responsibilities:
+        yield from row.teams()
+    for review in policy.reviews:
+        if review.owner:
+            yield review.owner
+        yield from review.attendees
+
+
+def _stage_refs(policy: ir.Policy) -> set[str]:
+    names = {t.target.name for s in policy.stages for t in s.transitions}
+    names.update(n.name for k in policy.kpis for n in _measure_stages(k.measure))
+    names.update(i.anchor.stage.name for b in policy.information for i in b.items if i.anchor is not None)
+    return names
+
+
+def _undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     teams = policy.team_by_id
     stages = policy.stage_by_id
@@ -172,43 +251,7 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
     def undefined(name, kind, candidates, how):
         return _undefined(name, kind, candidates, how, suggester)
 
-    def team_refs() -> Iterator[ir.Name]:
-        a = policy.agreement
-        if a and a.owner:
-            yield a.owner
-        if a and a.amendment:
-            yield from a.amendment.approvers
-        for team in policy.teams:
-            if team.parent:
-                yield team.parent
-        for stage in policy.stages:
-            if stage.owner:
-                yield stage.owner
-            for d in stage.deadlines:
-                if d.owner:
-                    yield d.owner
-            if stage.follow_up and stage.follow_up.owner:
-                yield stage.follow_up.owner
-            for e in stage.escalations:
-                yield e.to
-            if stage.handoff:
-                yield stage.handoff.sender
-        for kpi in policy.kpis:
-            if kpi.owner:
-                yield kpi.owner
-            if kpi.alert:
-                yield from kpi.alert.notify
-        for info in policy.information:
-            yield info.sender
-            yield info.receiver
-        for row in policy.responsibilities:
-            yield from row.teams()
-        for review in policy.reviews:
-            if review.owner:
-                yield review.owner
-            yield from review.attendees
-
-    for name in team_refs():
+    for name in _team_refs(policy):
         if name.name not in teams:
             yield undefined(name, Message("team"), teams, team_help)
 

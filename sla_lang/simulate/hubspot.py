@@ -209,6 +209,7 @@ class HubSpotReplay:
         manifest = bundle.manifest
         self.stages = {s["id"]: s for s in manifest.get("stages", [])}
         self.workflow_clauses = {w["file"]: set(w.get("clauses", [])) for w in manifest.get("workflows", [])}
+        self.conditional_entries = {stage_id for stage_id, _ in self.plan.conditional_entries}
         self.entry_covered = {c[len("stage."):] for w in manifest.get("workflows", []) if w.get("kind") == "entry"
                               for c in w.get("clauses", []) if c.startswith("stage.")}
         bodies = bundle.property_bodies()
@@ -399,7 +400,11 @@ class HubSpotReplay:
         if stage is not None:
             if stage.get("lifecycleStage"):
                 values["lifecyclestage"] = stage["lifecycleStage"]
-            if self.stage_property and stage_id not in self.entry_covered:
+            # a lead created in a stage no entry workflow puts it in by itself: one past the entry
+            # stages, or one created in an `entry when` stage by choice (its data need not meet
+            # the condition the workflow tests), as contacts.csv imports it
+            if self.stage_property and (stage_id not in self.entry_covered
+                                        or (lead.get("stage") and stage_id in self.conditional_entries)):
                 values[self.stage_property] = stage["slaStage"]
         owner = self.mapping.user_for(lead.get("owner") or first_owner)
         if owner:

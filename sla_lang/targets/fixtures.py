@@ -434,9 +434,11 @@ def contacts_csv(gen) -> dict[str, str]:
             "lastname": scenario.lead_id,
             "lifecyclestage": stage.hubspot.name if stage is not None and stage.hubspot else "",
             # a lead that starts past the entry stages (one transition before the stage under
-            # test): the HubSpot target's `sla_stage` must be imported too, as its entry
-            # workflows only place new contacts in entry stages
-            "sla_stage": stage.id if stage is not None and not stage.is_entry else "",
+            # test), or in an `entry when` stage by choice rather than by its data: the HubSpot
+            # target's `sla_stage` must be imported too, as its entry workflows place new contacts
+            # by lifecycle stage and entry condition only
+            "sla_stage": stage.id if stage is not None and (not stage.is_entry or stage.entry_condition is not None)
+            else "",
             "sla_scenario_id": scenario.id,
             "sla_expected_stage": final.id if final else "",
             "sla_expected_lifecyclestage": final.hubspot.name if final is not None and final.hubspot else "",

@@ -48,7 +48,8 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
             title=agreement.title if agreement else "",
             version=agreement.version.value if agreement and agreement.version else "",
             fingerprint=generated.fingerprint,
-            time_zones=sorted({c.timezone.value for c in policy.calendars if c.timezone is not None}),
+            # the zones the windows are written in: the portal's where schedule() converted them
+            time_zones=sorted(set(generated.window_zones.values())),
         )
         for flow in generated.flows:
             files[flow.path] = flow.data

@@ -31,6 +31,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from itertools import pairwise
 from pathlib import PurePosixPath
@@ -87,7 +88,7 @@ from .rules import (
     USERS_NEEDED,
 )
 from .texts import HubL, Texts, neutral
-from .timing import CalendarSpans, calendar_years, days_off, duration_range
+from .timing import YEARS_COVERED, CalendarSpans, calendar_years, constant_shift, days_off, duration_range
 
 SLA_STAGE = "sla_stage"
 ENTERED_AT = "sla_stage_entered_at"
@@ -165,6 +166,7 @@ class Output:
     timers: list[dict] = field(default_factory=list)
     calendars: list[dict] = field(default_factory=list)
     portal: dict = field(default_factory=dict)
+    window_zones: dict[str, str] = field(default_factory=dict)  # calendar → the zone its windows are written in
 
 
 class Generator:
@@ -187,6 +189,7 @@ class Generator:
         self._code_data: dict[str, customcode.CalendarData | None] = {}
         self._code_flows: dict[str, None] = {}  # files of the workflows with custom code, in order
         self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
+        self._entry_tested: set[str] = set()  # entry stages whose workflow tests `entry when` (entry_flows)
 
     # ------------------------------------------------------------------ reporting
     def report(self, rule: Rule, message: str, span: Span, *, help: str | None, step: str,
@@ -681,10 +684,45 @@ class Generator:
                     clauses=[calendar.clause_id],
                 )
         years = self.known_years(calendar)
-        blocked = [{"dayOfMonth": d.day, "month": MONTHS[d.month - 1], "year": d.year}
-                   for d in sorted(days_off(BusinessCalendar(calendar), years))]
+        off = sorted(days_off(BusinessCalendar(calendar), years))
+        zone = calendar.timezone.value if calendar.timezone else "UTC"
+        portal = self.settings.timezone
+        if portal and portal != zone and windows:
+            windows, off, zone = self.in_portal_zone(calendar, windows, off, portal)
+        blocked = [{"dayOfMonth": d.day, "month": MONTHS[d.month - 1], "year": d.year} for d in off]
         self._calendars[calendar.id] = (windows, blocked)
+        if windows or blocked:
+            self.out.window_zones[calendar.id] = zone
         return windows, blocked
+
+    def in_portal_zone(self, calendar: ir.Calendar, windows: list[dict], off: list, portal: str
+                       ) -> tuple[list[dict], list, str]:
+        """HubSpot reads execution windows and blocked dates in the portal's time zone. When the
+        configured portal zone differs from the calendar's by the same amount all through the
+        years the build covers, and each shifted window stays within one day, the windows and
+        blocked dates are rewritten in the portal's zone (same instants): the result and the zone
+        it is written in. Otherwise they stay in the calendar's zone and SLA837 says so."""
+        zone = calendar.timezone.value if calendar.timezone else "UTC"
+        agreement = self.policy.agreement
+        first = (calendar_years(self.policy, calendar)
+                 or ((agreement.effective.value.year,) * 2 if agreement and agreement.effective else None))
+        if first is None:
+            return windows, off, zone
+        years = (first[0], first[0] + YEARS_COVERED - 1)
+        shift = constant_shift(zone, portal, years)
+        if shift is None:
+            return windows, off, zone
+        start = windows[0]["startTime"]["hour"] * 60 + windows[0]["startTime"]["minute"] + shift
+        end = windows[0]["endTime"]["hour"] * 60 + windows[0]["endTime"]["minute"] + shift
+        days = start // 1440
+        start, end = start - days * 1440, end - days * 1440
+        if end >= 1440:  # the working day would span the portal's midnight: two windows a day
+            return windows, off, zone
+        converted = [{"day": DAYS[(DAYS.index(w["day"]) + days) % 7],
+                      "startTime": {"hour": start // 60, "minute": start % 60},
+                      "endTime": {"hour": end // 60, "minute": end % 60}} for w in windows]
+        converted.sort(key=lambda w: DAYS.index(w["day"]))
+        return converted, [d + timedelta(days=days) for d in off], portal
 
     # ------------------------------------------------------------------ flows
     def add_flow(self, file: str, flow: Flow) -> None:
@@ -782,13 +820,35 @@ class Generator:
         return None
 
     def entry_flows(self) -> None:
+        """One workflow per entry stage, enrolling new contacts (no SLA stage yet). Without `entry
+        when` the stages are told apart by the contact's lifecycle stage. With it, as in the
+        reference simulator, a new lead starts in the first conditional entry stage whose
+        condition its data meets, else in the first entry stage without a condition: the
+        conditional workflows enrol on any entry lifecycle stage, their condition and the
+        negation of the earlier ones; the default's enrolment adds the negation of them all."""
         t = self.t
-        taken: dict[str | None, ir.Stage] = {}
-        for stage in self.policy.stages:
-            if not stage.is_entry:
+        entries = [s for s in self.policy.stages if s.is_entry]
+        conditional: list[ir.Stage] = []
+        for stage in entries:
+            if stage.entry_condition is None:
                 continue
+            try:
+                self.filters.groups(stage.entry_condition)
+                self.filters.groups(stage.entry_condition, negated=True)
+            except FilterError:
+                continue  # obligations.py reports it as a manual step
+            conditional.append(stage)
+        self._entry_tested = {s.id for s in conditional}
+        fallback = next((s for s in entries if s.entry_condition is None), None)
+        admitted = list(dict.fromkeys(self.lifecycle(s) for s in entries))
+        taken: dict[str | None, ir.Stage] = {}
+        made: list[ir.Stage] = []
+        for stage in entries:
             value = self.lifecycle(stage)
-            if value in taken:
+            tested = stage in conditional
+            if stage.entry_condition is not None and not tested:
+                continue
+            if not tested and value in taken:
                 other = taken[value]
                 self.report(
                     ENTRY_AMBIGUOUS,
@@ -800,17 +860,50 @@ class Generator:
                     clauses=[stage.clause_id],
                 )
                 continue
-            taken[value] = stage
-            lifecycle_filter = enum_filter(LIFECYCLE, [value]) if value else known_filter(LIFECYCLE, known=False)
+            if not tested:
+                taken[value] = stage
             self.catalog.need_existing(LIFECYCLE, stage.clause_id)
-            tree = or_branch([[known_filter(SLA_STAGE, known=False), lifecycle_filter]])
+            # which lifecycle stages a new contact of this stage can have
+            if tested or stage is fallback:
+                values = [v for v in admitted if tested or v == value
+                          or not any(v == self.lifecycle(o) for o in entries
+                                     if o is not stage and o.entry_condition is None)]
+            else:
+                values = [value]
+            lifecycle_groups = [[enum_filter(LIFECYCLE, [v]) if v else known_filter(LIFECYCLE, known=False)]
+                                for v in values]
+            # the condition chain: this stage's condition and not the earlier ones' (the default: not any)
+            earlier = conditional[:conditional.index(stage)] if tested else conditional
+            chain = ([stage.entry_condition] if tested else []) + [ir.Negation(o.entry_condition, o.entry_condition.span)
+                                                                     for o in earlier]
+            condition_groups: list[list[dict]] = [[]]
+            if chain:
+                condition = chain[0] if len(chain) == 1 else ir.AllOf(tuple(chain), chain[0].span)
+                try:
+                    condition_groups = self.filters.groups(condition)
+                except FilterError:  # each part alone is expressible, the conjunction too large
+                    condition_groups = [[]] if not tested else self.filters.groups(stage.entry_condition)
+                for other in [stage] * tested + earlier:
+                    self.register_reads(ir.condition_refs(other.entry_condition), stage.clause_id)
+            tree = or_branch([[known_filter(SLA_STAGE, known=False), *lc, *cg]
+                              for lc in lifecycle_groups for cg in condition_groups])
             file = f"workflows/{stage.id}.entry.json"
-            notes = [t("desc_entry", lifecycle=value or t("none"), stage=stage.label)]
+            notes = [t("desc_entry", lifecycle=t.join([v or t("none") for v in values], "or"), stage=stage.label)]
+            if tested:
+                notes.append(t("desc_entry_when", condition=ir.condition_source(stage.entry_condition)))
+            if earlier:
+                notes.append(t("desc_entry_unless", stages=t.join([o.label for o in earlier], "or")))
             flow = Flow(
                 t("flow_entry", clause=stage.clause_id, stage=stage.label), "",
                 list_enrollment(tree, reenroll=[], leave_when_unmatched=False),
                 [stage.clause_id], "entry",
             )
+            if value and any(v != value for v in values):
+                # a conditional stage with its own lifecycle stage: set it (cleared first when a
+                # contact may arrive with a later one; HubSpot moves it only forward)
+                if any(v is not None and LIFECYCLE_ORDER[v] > LIFECYCLE_ORDER[value] for v in values):
+                    self.clear_lifecycle(flow, file, stage.clause_id, stage.name_span)
+                flow.set_property(LIFECYCLE, value)
             self.set_armed(flow, stage, stage.clause_id, True)
             self.enter(flow, stage, stage.clause_id)
             self.assign_owner(flow, file, None, stage, stage.clause_id)
@@ -818,8 +911,9 @@ class Generator:
                 self._handoff(flow, file, None, stage, notes)
             flow.description = self.flow_description(self.join(notes))
             self.add_flow(f"{stage.id}.entry", flow)
-        if taken:
-            span = self.policy.agreement.span if self.policy.agreement else next(iter(taken.values())).span
+            made.append(stage)
+        if made:
+            span = self.policy.agreement.span if self.policy.agreement else made[0].span
             self.out.diagnostics.append(Diagnostic(
                 BACKFILL,
                 Message('contacts already past the entry stages get no SLA stage from the workflows; set it once when the workflows are turned on'),
@@ -827,7 +921,7 @@ class Generator:
                 help=Message('bulk-edit or import `sla_stage` for existing contacts'),
             ))
             self.out.manual.append(ManualStep(BACKFILL.code, t("manual_backfill"),
-                                              [s.clause_id for s in taken.values()]))
+                                              [s.clause_id for s in made]))
 
     # ------------------------------------------------------------------ re-qualification
     def arm_exits(self) -> None:
@@ -1551,14 +1645,20 @@ class Generator:
         for calendar in policy.calendars:
             zone = calendar.timezone.value if calendar.timezone else "UTC"
             years = calendar_years(policy, calendar)
+            written = self.out.window_zones.get(calendar.id)
             used.append({"id": calendar.id, "timezone": zone,
-                         "holidaysKnownUntil": f"{years[1] + 1}-01-01" if years else None})
-            if settings.timezone and settings.timezone != zone:
+                         "holidaysKnownUntil": f"{years[1] + 1}-01-01" if years else None,
+                         "windowsTimezone": written})
+            # only execution windows and blocked dates depend on the portal's zone (due moments
+            # are instants, task due dates carry the calendar's zone); schedule() rewrote them in
+            # the portal's zone when that is exact
+            if settings.timezone and written is not None and written != settings.timezone:
                 self.report(
                     TIMEZONE_MISMATCH,
                     Message("calendar `{calendar}` is in {zone} but the portal's time zone is {portal}: HubSpot "
-                            "runs execution windows and dated delays in the portal's zone", calendar=calendar.id,
-                            zone=zone, portal=settings.timezone),
+                            "runs execution windows and blocked dates in the portal's zone, and the two zones' "
+                            "clock changes or the length of the working day keep them from being converted",
+                            calendar=calendar.id, zone=zone, portal=settings.timezone),
                     calendar.timezone.span if calendar.timezone else calendar.name_span,
                     help=Message("set the portal's time zone to the calendar's (Settings → Account defaults), or "
                                  "correct `timezone` under [tool.sla.hubspot]"),

@@ -238,13 +238,17 @@ TIMEZONE_MISMATCH = define_rule(
     "SLA837",
     "hubspot-timezone-mismatch",
     Severity.WARNING,
-    "The portal's time zone (from [tool.sla.hubspot]) differs from a calendar's.",
+    "The portal's time zone (from [tool.sla.hubspot]) differs from a calendar whose execution windows could not be converted to it.",
     explanation="HubSpot runs a workflow's execution windows and blocked dates in the portal's "
     "time zone (an account setting the API cannot change per workflow). Task due dates carry the "
-    "calendar's zone and custom code computes due moments in it, but follow-up tasks of a calendar "
-    "in Asia/Tokyo would be created in, say, New York business hours. `sla deploy` compares the "
-    "manifest's calendar zones with the account's; this warning comes from the `timezone` you "
-    "configured.",
+    "calendar's zone and custom code computes due moments in it, so only the windows of follow-ups "
+    "built without custom code depend on the portal's zone. The build rewrites them in the portal's "
+    "zone when the two zones differ by the same amount all through the covered years and the "
+    "working day stays within one portal day (Asia/Tokyo to UTC, Europe/Berlin to Europe/London); "
+    "otherwise (Asia/Tokyo to America/New_York: New York changes its clocks, Tokyo does not) they "
+    "stay in the calendar's zone, and follow-up tasks of a Tokyo calendar would be created in New "
+    "York business hours. `sla deploy` compares the zone the manifest names with the account's; "
+    "this warning comes from the `timezone` you configured.",
     bad='[tool.sla.hubspot]\ntimezone = "America/New_York"     # calendar in Asia/Tokyo',
     good='[tool.sla.hubspot]\ntimezone = "Asia/Tokyo"',
 )

@@ -174,3 +174,25 @@ def duration_range(duration: ir.Duration, spans: CalendarSpans | None) -> tuple[
     if result is None:
         return span_bounds(duration, spans.business)
     return result
+
+
+def constant_shift(zone: str, portal: str, years: tuple[int, int]) -> int | None:
+    """Minutes to add to a wall-clock time in `zone` to get the same instant's wall-clock time
+    in `portal`, when that difference is the same at every moment of `years` (a day either
+    side); None when a clock change of one zone that the other does not share moves it (Tokyo
+    and New York; not Berlin and London, which change at the same instant)."""
+    from .customcode import zone_transitions
+
+    first, last = years
+    here, changes_here = zone_transitions(zone, first, last)
+    there, changes_there = zone_transitions(portal, first, last)
+    offsets_here = {0: here} | {at: after for at, _before, after in changes_here}
+    offsets_there = {0: there} | {at: after for at, _before, after in changes_there}
+    moments = sorted(set(offsets_here) | set(offsets_there))
+    shifts = set()
+    current_here, current_there = here, there
+    for moment in moments:
+        current_here = offsets_here.get(moment, current_here)
+        current_there = offsets_there.get(moment, current_there)
+        shifts.add(current_there - current_here)
+    return shifts.pop() if len(shifts) == 1 else None
