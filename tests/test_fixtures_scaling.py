@@ -8,10 +8,8 @@ compare two sizes as a ratio, never an absolute time.
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import json
-import time
 from functools import cache
 
 from sla_lang.compile import compile_text
@@ -19,6 +17,7 @@ from sla_lang.simulate.scenarios import load_scenario_file
 from sla_lang.targets import BuildOptions, load_target
 
 from .conftest import REPO
+from .timing import growth
 
 SEGMENTS = (2, 8)  # bench/generate.py: a segment is lead → MQL → SAL → SQL → opportunity + nurture
 
@@ -96,25 +95,12 @@ def result_rows(segments: int) -> dict[str, dict[str, str]]:
     return {row["sla_scenario_id"]: row for row in csv.DictReader(io.StringIO(result.files["contacts.csv"].decode()))}
 
 
-def _best_of(runs: int, work) -> float:
-    best = float("inf")
-    gc.collect()
-    gc.disable()  # a collection in the middle of one run is noise, not scaling
-    try:
-        for _ in range(runs):
-            start = time.perf_counter()
-            work()
-            best = min(best, time.perf_counter() - start)
-    finally:
-        gc.enable()
-    return best
-
-
 def test_generation_time_grows_linearly():
     policies = [_policy(n) for n in SEGMENTS]
     target = load_target("fixtures")
-    small, large = (_best_of(2, lambda p=p: target.build(p, BuildOptions())) for p in policies)
-    assert large / small < 8  # linear is 4; quadratic 16
+    ratio, small, large = growth(lambda: target.build(policies[0], BuildOptions()),
+                                 lambda: target.build(policies[1], BuildOptions()), bound=8, repeats=2)
+    assert ratio < 8, (small, large)  # linear is 4; quadratic 16
 
 
 def test_reading_a_large_scenario_file_stays_linear(tmp_path):
@@ -133,8 +119,8 @@ def test_reading_a_large_scenario_file_stays_linear(tmp_path):
     lines = large.read_text().splitlines()
     assert all(f'"id": "{sid}"' in lines[line - 1] for sid, line in loaded.lines.items())
     assert len(loaded.lines) == 4000
-    ratio = _best_of(3, lambda: load_scenario_file(large)) / _best_of(3, lambda: load_scenario_file(small))
-    assert ratio < 8  # linear is 4; searching the whole file per scenario made it 16
+    ratio, fast_small, fast_large = growth(lambda: load_scenario_file(small), lambda: load_scenario_file(large), bound=8)
+    assert ratio < 8, (fast_small, fast_large)  # linear is 4; searching the whole file per scenario made it 16
 
 
 def test_scenarios_json_is_written_a_scenario_at_a_time_with_the_same_bytes():
