@@ -14,9 +14,10 @@ A hit replays that: the same messages, the same bytes — nothing is compiled or
 Entries live in `$SLA_CACHE_DIR`, else `$XDG_CACHE_HOME/sla-lang`, else `~/.cache/sla-lang`
 (folder mode 0700), under `build/`. Each entry is one file, written to a temporary name and
 renamed into place, so a reader sees a whole entry or none and concurrent builds may share
-the cache (two builds of the same policy write the same bytes). An entry starts with a
-format line and the SHA-256 of the rest; an entry that is short, altered or of another
-format is ignored (and replaced by the next build of that policy). The folder can be deleted
+the cache (two builds of the same policy write the same bytes). An entry is a format line,
+the payload, and the SHA-256 of the payload (streamed to the file as it is written: an entry
+of a large build is never held twice in memory); an entry that is short, altered or of
+another format is ignored (and replaced by the next build of that policy). The folder can be deleted
 at any time; `sla build --no-cache` neither reads nor writes it.
 
 The entries are pickles: the cache is trusted as the user's own files are (it is private to
@@ -36,8 +37,8 @@ from pathlib import Path
 from .compile import Compilation
 from .diagnostics import Diagnostic
 
-FORMAT = b"sla-build-cache/1\n"
-_DIGEST_BYTES = 64  # the hex SHA-256 of the payload, after the format line
+FORMAT = b"sla-build-cache/2\n"
+_DIGEST_BYTES = 32  # the SHA-256 of the payload, after it
 
 
 @dataclass
@@ -124,11 +125,10 @@ class BuildCache:
         except OSError:
             return None
         head = len(FORMAT)
-        if not data.startswith(FORMAT) or len(data) < head + _DIGEST_BYTES + 1:
+        if not data.startswith(FORMAT) or len(data) < head + _DIGEST_BYTES:
             return None
-        payload = memoryview(data)[head + _DIGEST_BYTES + 1:]
-        if data[head + _DIGEST_BYTES:head + _DIGEST_BYTES + 1] != b"\n" or \
-                hashlib.sha256(payload).hexdigest().encode() != data[head:head + _DIGEST_BYTES]:
+        payload = memoryview(data)[head:len(data) - _DIGEST_BYTES]
+        if hashlib.sha256(payload).digest() != data[len(data) - _DIGEST_BYTES:]:
             return None
         try:
             stored_key, entry = pickle.loads(payload)
@@ -140,8 +140,6 @@ class BuildCache:
 
     def store(self, key: str, entry: PolicyBuild) -> None:
         """Keep `entry` under `key`; a cache that cannot be written is not an error of the build."""
-        payload = pickle.dumps((key, entry), protocol=pickle.HIGHEST_PROTOCOL)
-        data = FORMAT + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
         path = self._path(key)
         try:
             self.location.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -151,10 +149,25 @@ class BuildCache:
             return
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                handle.write(FORMAT)
+                digest = hashlib.sha256()
+                pickle.dump((key, entry), _Digesting(handle, digest), protocol=pickle.HIGHEST_PROTOCOL)
+                handle.write(digest.digest())
             os.replace(temporary, path)  # a reader sees the whole entry or none
-        except OSError:
+        except (OSError, pickle.PicklingError):
             try:
                 os.unlink(temporary)
             except OSError:
                 pass
+
+
+class _Digesting:
+    """A file that hashes what is written to it."""
+
+    def __init__(self, handle, digest) -> None:
+        self.handle = handle
+        self.digest = digest
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
