@@ -4,7 +4,7 @@ before failing.
 Wall-clock ratios fail on a loaded machine (CI runners, a shared 2-core box): another process
 taking the CPU for a second makes a linear step look quadratic. So the tests measure
 - the CPU time of this process (`time.process_time`) or of the child it waited for
-  (`RUSAGE_CHILDREN`), which waiting for a CPU does not add to;
+  (`wait4`, test_input_bounds.run_sla), which waiting for a CPU does not add to;
 - the best of a few runs of each size, the sizes interleaved so both see the same machine;
 - and, when the ratio is over its bound, everything again (up to `ATTEMPTS` times): noise
   does not repeat, while a change of complexity (4× the input taking 16× the time) is over
@@ -14,7 +14,6 @@ taking the CPU for a second makes a linear step look quadratic. So the tests mea
 from __future__ import annotations
 
 import gc
-import resource
 import time
 from collections.abc import Callable
 
@@ -27,12 +26,6 @@ def cpu_seconds(work: Callable[[], object]) -> float:
     start = time.process_time()
     work()
     return time.process_time() - start
-
-
-def children_cpu_seconds() -> float:
-    """User and system CPU time of the child processes waited for so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def best(work: Callable[[], object], repeats: int = REPEATS) -> float:
