@@ -335,7 +335,7 @@ MUTATIONS = [
     # (what, .sla old, .sla new, .yaml old, .yaml new)
     ("misspelt key / keyword", "  owner marketing\n  entry", "  ownr marketing\n  entry",
      "    owner: marketing\n    entry: true", "    ownr: marketing\n    entry: true"),
-    ("malformed duration", "respond within 24h target 12h", "respond within 24 hours target 12h",
+    ("malformed duration", "respond within 24h via call target 12h", "respond within 24 hours via call target 12h",
      "respond: {within: 24h, target: 12h}", "respond: {within: 24 hours, target: 12h}"),
     ("transition to an undefined stage", "  -> sal \"Accepted", "  -> sales_accepted \"Accepted",
      "      - {to: sal, label: Accepted", "      - {to: sales_accepted, label: Accepted"),
@@ -348,7 +348,8 @@ MUTATIONS = [
      "  -> mql \"Score of 100 and a pricing or case-study visit\" when lead_score >= 200",
      "        when: lead_score >= 100 and (pricing_page_view or case_study_view)\n      - {to: archived, label: Not qualified within 180",
      "        when: lead_score >= 200 and (pricing_page_view or case_study_view)\n      - {to: archived, label: Not qualified within 180"),
-    ("internal target looser than the SLA", "respond within 24h target 12h", "respond within 24h target 36h",
+    ("internal target looser than the SLA", "respond within 24h via call target 12h",
+     "respond within 24h via call target 36h",
      "respond: {within: 24h, target: 12h}", "respond: {within: 24h, target: 36h}"),
     ("transition into `sql` deleted (SQL unreachable)", "  -> sql \"Buying intent confirmed on the call\" when buying_intent == \"yes\"\n", "",
      "      - {to: sql, label: Buying intent confirmed on the call, when: buying_intent == \"yes\"}\n", ""),

@@ -87,7 +87,7 @@ _BLOCKS = {
 # Options on one line, in their canonical order.
 _OPTION_ORDER = {
     "transition": ("when", "after", "record"),
-    "deadline": ("deadline_target", "owner", "data_source"),
+    "deadline": ("deadline_via", "deadline_through", "deadline_target", "owner", "data_source"),
     "information_item": ("cadence", "information_within", "recorded_in"),
     "alert": ("alert_action", "alert_review", "alert_notify"),
 }

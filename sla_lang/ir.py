@@ -56,6 +56,8 @@ DEADLINE_KINDS = ("respond", "decide")
 # what `rate STAGE.X met` can measure: the deadlines, the follow-up cadence, the hand-off deadline
 COMPLIANCE_KINDS = ("respond", "decide", "follow_up", "handoff")
 # outcomes an activity can be logged with (HubSpot's call dispositions, e-mail and meeting outcomes)
+# the activities a lead can be logged with (what meets a `respond` deadline or a follow-up step)
+ACTIVITY_KINDS = ("call", "email", "meeting")
 ACTIVITY_OUTCOMES = {
     "call": ("connected", "busy", "no_answer", "left_voicemail", "left_live_message", "wrong_number"),
     "email": ("replied", "bounced"),
@@ -634,6 +636,16 @@ class Deadline(Node):
     span: Span
     clause_id: str
     source: Text | None = later()  # how it is measured: `source "HubSpot task completion time"`
+    # `respond within 4bh via call`: the activity kinds that meet it (empty: any call, email or meeting)
+    via: tuple[Channel, ...] = later(())
+    # `decide within 5bd through sal`: a decision spanning stages — counted from entering this
+    # stage, met when the lead is first in a stage that is neither this one nor one of these
+    through: tuple[Name, ...] = later(())
+
+    @property
+    def meets(self) -> tuple[str, ...]:
+        """The activity kinds that meet this deadline, in the policy's order."""
+        return tuple(c.kind for c in self.via) or ACTIVITY_KINDS
 
 
 @node
@@ -645,7 +657,10 @@ class Channel(Node):
 
 @node
 class FollowUp(Node):
-    """`follow up 3 times at 0d, 3d, 7d via call, email`."""
+    """`follow up 3 times at 0d, 3d, 7d via call, email`.
+
+    The offsets count from entering the stage; with `from first contact` (`at 1w, 2w, 4w from
+    first contact`) from the first call, email or meeting logged in the stage instead."""
 
     stage: str
     attempts: Number
@@ -654,19 +669,30 @@ class FollowUp(Node):
     owner: Name | None
     span: Span
     clause_id: str
+    from_first_contact: bool = later(False)
 
 
 @node
 class Escalation(Node):
-    """`escalate to sales_managers after 24h on respond`: `after` counts from stage entry."""
+    """`escalate to sales_managers after 24h on respond`: `after` counts from stage entry.
+
+    `escalate to managers after 30d without activity` (`idle`): guards no deadline; it fires
+    when the lead has stayed `after` in the stage without a call, email or meeting, counted from
+    the last one logged in the stage (from entering it when there is none), once per stay."""
 
     stage: str
     to: Name
     after: Duration
-    on: str | None  # the deadline kind it guards; None when the stage has no deadline
+    on: str | None  # the deadline kind it guards; None when the stage has no deadline, or `idle`
     channels: tuple[Channel, ...]
     span: Span
     clause_id: str
+    idle: bool = later(False)
+
+    @property
+    def guard(self) -> str:
+        """What it watches: a deadline kind, `idle` (no activity) or `stage` (time in the stage)."""
+        return "idle" if self.idle else (self.on or "stage")
 
 
 @node

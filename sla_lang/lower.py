@@ -179,6 +179,14 @@ class _Invalid:
         self.span = span
 
 
+class _FirstContact:
+    """`from first contact` on a follow-up (a marker `follow_up` picks up)."""
+
+
+class _Idle:
+    """`without activity` on an escalation (a marker `escalation` picks up)."""
+
+
 @dataclass(slots=True)
 class _Item:
     key: str
@@ -934,6 +942,13 @@ class Lowerer:
                     related=[Related(by_kind[d.kind].span, Message('first given here'))],
                 )
                 continue
+            if any(n.name == stage_id for n in d.through):
+                self._error(
+                    INVALID_VALUE,
+                    Message('`through` names the stages after `{stage}` the decision spans, not `{stage}` itself', stage=stage_id),
+                    next(n.span for n in d.through if n.name == stage_id),
+                )
+                d = replace(d, through=tuple(n for n in d.through if n.name != stage_id))
             by_kind[d.kind] = replace(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
             deadlines.append(by_kind[d.kind])
         # Markers and deadlines are sets of kinds: keep them in one order whatever the source
@@ -944,10 +959,11 @@ class Lowerer:
         escalations = []
         used_ids: dict[str, int] = {}  # clause id → the next number to try after it
         for e in self._all(settings, "escalate"):
-            on = e.on or default_guard
+            on = None if e.idle else (e.on or default_guard)
+            guard = "idle" if e.idle else (on or "stage")
             escalations.append(
                 ir.Escalation(stage_id, e.to, e.after, on, e.channels, e.span,
-                              clause_id=_unique(f"{stage_id}.escalate.{on or 'stage'}", used_ids))
+                              clause_id=_unique(f"{stage_id}.escalate.{guard}", used_ids), idle=e.idle)
             )
         transitions = []
         for t in self._all(settings, "transition"):
@@ -959,8 +975,7 @@ class Lowerer:
             )
         follow_up = self._one(settings, "follow up")
         if follow_up is not None:
-            follow_up = ir.FollowUp(stage_id, follow_up.attempts, follow_up.offsets, follow_up.channels,
-                                    follow_up.owner, follow_up.span, clause_id=f"{stage_id}.follow_up")
+            follow_up = replace(follow_up, stage=stage_id, clause_id=f"{stage_id}.follow_up")
         handoff = self._one(settings, "handoff")
         if handoff is not None:
             handoff = replace(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
@@ -1003,11 +1018,69 @@ class Lowerer:
         within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), Message('`{kind} within`', kind=kind))
         settings = self._settings(rest, Message('a `{kind}` deadline', kind=kind))
         target = self._one(settings, "target")
+        via = self._deadline_via(kind, (settings.get("via") or [None])[0])
+        through = self._deadline_through(kind, (settings.get("through") or [None])[0])
         if within is None:  # reported; the stage notes the deadline so no check says it is missing
             return _Item("unwritten deadline", kind, span)
         deadline = ir.Deadline("", kind, within, target, self._one(settings, "owner"), span, "",
-                               source=self._one(settings, "source"))
+                               source=self._one(settings, "source"), via=via, through=through)
         return _Item("deadline", deadline, span)
+
+    def _deadline_through(self, kind: str, through: _Item | None) -> tuple[ir.Name, ...]:
+        """`decide within 5bd through sal`: the later stages a decision deadline spans."""
+        if through is None:
+            return ()
+        if kind != "decide":
+            self._error(
+                INVALID_VALUE,
+                Message('only a `decide` deadline spans stages; a `{kind}` deadline ends when the lead leaves the stage', kind=kind),
+                through.span,
+                help=Message('delete `through …`, or put it on the stage\'s `decide` deadline'),
+            )
+            return ()
+        kept: list[ir.Name] = []
+        for name in through.value:
+            if all(n.name != name.name for n in kept):
+                kept.append(name)
+        return tuple(kept)
+
+    def deadline_through(self, meta, children):
+        return _Item("through", children[0], self._span(meta))
+
+    def _deadline_via(self, kind: str, via: _Item | None) -> tuple[ir.Channel, ...]:
+        """`respond within 4bh via call`: the activities that meet the deadline (a required channel)."""
+        if via is None:
+            return ()
+        if kind != "respond":
+            self._error(
+                INVALID_VALUE,
+                Message('only a `respond` deadline names the activity that meets it; a `{kind}` deadline is met by leaving the stage', kind=kind),
+                via.span,
+                help=Message('delete `via …`, or put it on the stage\'s `respond` deadline'),
+            )
+            return ()
+        kept: list[ir.Channel] = []
+        for channel in via.value:
+            if channel.kind not in ir.ACTIVITY_KINDS:
+                self._error(
+                    UNKNOWN_OPTION,
+                    Message('a `{channel}` message is not a response: only an activity logged on the lead meets a `respond` deadline', channel=channel.kind),
+                    channel.span,
+                    help=Message("choose one of: {options}", options=_choices(ir.ACTIVITY_KINDS)),
+                )
+            elif channel.target is not None:
+                self._error(
+                    INVALID_VALUE,
+                    Message('a response by `{channel}` has no destination', channel=channel.kind),
+                    channel.span,
+                    help=Message('write `via {channel}` without the text', channel=channel.kind),
+                )
+            elif all(c.kind != channel.kind for c in kept):
+                kept.append(channel)
+        return tuple(kept)
+
+    def deadline_via(self, meta, children):
+        return _Item("via", children[0], self._span(meta))
 
     def deadline_target(self, meta, children):
         target = self._expect(children[0], (ir.Duration,), Message('a duration such as 12h'), Message('`target`'))
@@ -1016,6 +1089,8 @@ class Lowerer:
     def follow_up(self, meta, children):
         span = self._span(meta)
         attempts_value, *rest = children
+        from_first_contact = any(isinstance(c, _FirstContact) for c in rest)
+        rest = [c for c in rest if not isinstance(c, _FirstContact)]
         offsets_values = [c for c in rest if not isinstance(c, (list, Token))]
         channels = next((c for c in rest if isinstance(c, list)), [])
         owner_token = next((c for c in rest if isinstance(c, Token)), None)
@@ -1033,19 +1108,27 @@ class Lowerer:
             return None
         follow = ir.FollowUp(
             "", ir.Number(attempts, attempts_value.span), tuple(offsets), tuple(channels),
-            self._name(owner_token) if owner_token else None, span, ""
+            self._name(owner_token) if owner_token else None, span, "", from_first_contact=from_first_contact
         )
         return _Item("follow up", follow, span)
+
+    def first_contact(self, meta, children):
+        return _FirstContact()
 
     def escalation(self, meta, children):
         span = self._span(meta)
         to_token, after_value, *rest = children
         on = next((str(c) for c in rest if isinstance(c, Token)), None)
+        idle = any(isinstance(c, _Idle) for c in rest)
         channels = next((c for c in rest if isinstance(c, list)), [])
         after = self._expect(after_value, (ir.Duration,), Message('a duration such as 24h'), Message('`escalate … after`'))
         if after is None:
             return None
-        return _Item("escalate", ir.Escalation("", self._name(to_token), after, on, tuple(channels), span, ""), span)
+        return _Item("escalate", ir.Escalation("", self._name(to_token), after, on, tuple(channels), span, "",
+                                               idle=idle), span)
+
+    def idle(self, meta, children):
+        return _Idle()
 
     def handoff(self, meta, children):
         span = self._span(meta)

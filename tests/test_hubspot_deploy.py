@@ -513,53 +513,56 @@ def test_server_errors_on_reads_are_retried_then_reported(hubspot, tmp_path, sle
             "(correlation id c0ffee)") in result.stderr
 
 
-def test_a_time_zone_mismatch_is_refused(hubspot, tmp_path, sleeps):
-    calendar = SMALL.replace("  owner ops\n}", "  owner ops\n  calendar office\n}") + (
-        'calendar office "Office" {\n  timezone "Asia/Tokyo"\n  days mon, tue, wed, thu, fri\n  hours 09:00 to 18:00\n}\n')
-    folder = build(tmp_path, calendar)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    seed_hubspot_properties(hubspot, folder)
-    if not manifest["timeZones"]:
-        pytest.skip("this build writes no time windows")
-    hubspot.time_zone = "US/Eastern"
-    result = deploy(hubspot, folder, "--apply")
-    assert result.exit_code == 1
-    assert "the portal's time zone is US/Eastern but the workflows' time windows and blocked dates are written " \
-           "for Asia/Tokyo" in result.stdout
-    assert hubspot.writes() == []
-    hubspot.time_zone = "Japan"  # another name of the same zone
-    assert deploy(hubspot, folder, "--apply").exit_code == 0
-
-
-def test_windows_converted_to_the_portal_zone_are_deployed_to_that_zone(hubspot, tmp_path, sleeps):
-    """Without custom code follow-ups carry execution windows. With `timezone = "UTC"` under
-    [tool.sla.hubspot] a Tokyo calendar's windows are written in UTC (the difference is constant),
-    the manifest says so, and `sla deploy` accepts a UTC portal and refuses a Tokyo one."""
+def build_with_office_windows(tmp_path: Path, portal_zone: str | None) -> Path:
+    """A build without custom code, so the follow-ups carry execution windows of a Tokyo
+    calendar — converted to `portal_zone` when one is configured under [tool.sla.hubspot]."""
     text = (SMALL.replace("  owner ops\n}", "  owner ops\n  calendar office\n}", 1)
             .replace("  respond within 24h\n", "  respond within 24h\n  follow up 2 times at 0d, 1bd via call\n")
             + 'calendar office "Office" {\n  timezone "Asia/Tokyo"\n  days mon, tue, wed, thu, fri\n'
               '  hours 09:00 to 18:00\n}\n')
-    source = tmp_path / "windows.sla"
+    source = tmp_path / "office.sla"
     source.write_text(text, encoding="utf-8")
     config = tmp_path / "pyproject.toml"
-    config.write_text('[tool.sla]\n[tool.sla.hubspot]\ncustom-code = false\ntimezone = "UTC"\n', encoding="utf-8")
-    folder = tmp_path / "build-windows"
+    zone = f'timezone = "{portal_zone}"\n' if portal_zone else ""
+    config.write_text(f'[tool.sla]\n[tool.sla.hubspot]\ncustom-code = false\n{zone}', encoding="utf-8")
+    folder = tmp_path / "build-office"
     result = CliRunner().invoke(cli, ["build", str(source), "--target", "hubspot", "-o", str(folder),
                                       "--config", str(config)])
     assert result.exit_code == 0, result.output
+    return folder
+
+
+def assert_zone_refused_then_accepted(hubspot, folder: Path, portal: str, written: str, accepted: str) -> None:
+    seed_hubspot_properties(hubspot, folder)
+    hubspot.time_zone = portal
+    refused = deploy(hubspot, folder, "--apply")
+    assert refused.exit_code == 1
+    assert (f"the portal's time zone is {portal} but the workflows' time windows and blocked dates are written "
+            f"for {written}") in refused.stdout
+    assert hubspot.writes() == []
+    hubspot.time_zone = accepted
+    assert deploy(hubspot, folder, "--apply").exit_code == 0
+
+
+def test_a_time_zone_mismatch_is_refused(hubspot, tmp_path, sleeps):
+    """No portal zone configured: the windows stay in the calendar's zone; a portal in another
+    zone is refused before any write, another name of the same zone is accepted."""
+    folder = build_with_office_windows(tmp_path, None)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["timeZones"] == ["Asia/Tokyo"]
+    assert_zone_refused_then_accepted(hubspot, folder, "US/Eastern", "Asia/Tokyo", "Japan")
+
+
+def test_windows_converted_to_the_portal_zone_are_deployed_to_that_zone(hubspot, tmp_path, sleeps):
+    """With `timezone = "UTC"` under [tool.sla.hubspot] a Tokyo calendar's windows are written in
+    UTC (the difference is constant), the manifest says so, and `sla deploy` accepts a UTC portal
+    and refuses a Tokyo one."""
+    folder = build_with_office_windows(tmp_path, "UTC")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["timeZones"] == ["UTC"]
     flow = json.loads((folder / "workflows" / "mql.follow_up.json").read_text(encoding="utf-8"))
     assert flow["timeWindows"][0]["startTime"] == {"hour": 0, "minute": 0}
-    seed_hubspot_properties(hubspot, folder)
-    hubspot.time_zone = "Asia/Tokyo"
-    refused = deploy(hubspot, folder, "--apply")
-    assert refused.exit_code == 1
-    assert "the portal's time zone is Asia/Tokyo but the workflows' time windows and blocked dates are written " \
-           "for UTC" in refused.stdout
-    assert hubspot.writes() == []
-    hubspot.time_zone = "UTC"
-    assert deploy(hubspot, folder, "--apply").exit_code == 0
+    assert_zone_refused_then_accepted(hubspot, folder, "Asia/Tokyo", "UTC", "UTC")
 
 
 def test_user_and_team_ids_the_workflows_send_to_are_checked_against_the_owners_api(hubspot, tmp_path, sleeps):

@@ -371,3 +371,338 @@ def test_points_per_occurrence_in_checks_document_and_hubspot():
     assert [(r.get("perOccurrenceOf"), r.get("maxPoints")) for r in rules] == [("web_visit", 25), ("email_open", None)]
     change = kinds(PER, PER.replace("per web_visit max 25", "per web_visit max 30"))
     assert "score.rule.per" in change
+
+
+# ------------------------------------------------------------------ 19.11 a required channel
+
+VIA = HEADER + '''
+property outcome "Outcome" enum ["good", "poor"]
+stage mql "MQL" {
+  owner sales
+  entry
+  respond within 4bh via call target 2bh
+  escalate to managers after 4bh on respond
+  -> done when outcome == "poor"
+}
+stage done "Done" {
+  owner sales
+  terminal
+}
+'''
+
+
+def test_only_the_required_activity_meets_a_respond_deadline():
+    # created Wednesday 15:00: the SLO (2bh) is due Wednesday 17:00, the SLA (4bh) Thursday
+    # 10:00 (three hours on Wednesday until 18:00, one on Thursday from 09:00)
+    created = ev(at(15, 15), "lead_created", stage="mql")
+    email_only = run([created, ev(at(15, 15, 30), "activity_logged", activity="email"),
+                      ev(at(15, 16), "activity_logged", activity="meeting")], VIA, until=at(16, 12))
+    d = deadline(email_only, "mql.respond")
+    assert (d["due"], d["target_due"], d["status"], d.get("at")) == (at(16, 10), at(15, 17), "breached", None)
+    assert [(e["clause"], e["at"]) for e in lead(email_only)["escalations"]] == [("mql.escalate.respond", at(16, 10))]
+    call_later = run([created, ev(at(15, 15, 30), "activity_logged", activity="email"),
+                      ev(at(16, 9, 30), "activity_logged", activity="call")], VIA, until=at(16, 12))
+    d = deadline(call_later, "mql.respond")
+    assert (d["status"], d["at"]) == ("at_risk", at(16, 9, 30))  # past the SLO, within the SLA
+    assert lead(call_later)["escalations"] == []
+    late_call = run([created, ev(at(16, 10, 5), "activity_logged", activity="call")], VIA, until=at(16, 12))
+    assert (deadline(late_call, "mql.respond")["status"], deadline(late_call, "mql.respond")["at"]) == (
+        "breached", at(16, 10, 5))
+    # without `via` the first e-mail meets the deadline, as before
+    any_kind = run([created, ev(at(15, 15, 30), "activity_logged", activity="email")],
+                   VIA.replace(" via call", ""), until=at(16, 12))
+    assert (deadline(any_kind, "mql.respond")["status"], deadline(any_kind, "mql.respond")["at"]) == (
+        "met", at(15, 15, 30))
+
+
+def test_a_required_channel_in_lowering_document_diff_fmt_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.fmt import format_text
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(VIA.replace("via call", "via call, meeting, call"))
+    assert policy.stages[0].deadline("respond").meets == ("call", "meeting")  # a repeated kind counts once
+    assert compile_policy(VIA.replace(" via call", "")).stages[0].deadline("respond").meets == (
+        "call", "email", "meeting")
+    for wrong, code, line_col in (("via slack", "SLA307", (23, 26)), ("via phone", "SLA307", (23, 26)),
+                                  ('via call "x"', "SLA306", (23, 26))):
+        (d,) = [d for d in compile_text(VIA.replace("via call", wrong)).diagnostics if d.code == code]
+        assert (d.span.line, d.span.column) == line_col, (wrong, d.span)
+    decide = VIA.replace("respond within 4bh via call target 2bh", "decide within 4bh via call")
+    (d,) = [d for d in compile_text(decide).diagnostics if d.code == "SLA306"]
+    assert "only a `respond` deadline" in d.message and (d.span.line, d.span.column) == (23, 21)
+    rows = [c["kind"] for c in prepare_document(compile_policy(VIA), "en").section("deadlines").clauses]
+    assert rows == ["first response by phone call only"]
+    rows_ja = [c["kind"] for c in prepare_document(compile_policy(VIA), "ja").section("deadlines").clauses]
+    assert rows_ja == ["初回対応（電話に限る）"]
+    # fewer ways to meet the deadline bind its owner more; more ways, less; others: unclear
+    assert kinds(VIA.replace(" via call", ""), VIA)["deadline.via"] == [("sales", "stricter")]
+    assert kinds(VIA, VIA.replace("via call", "via call, meeting"))["deadline.via"] == [("sales", "looser")]
+    assert kinds(VIA, VIA.replace("via call", "via email"))["deadline.via"] == [("sales", "unclear")]
+    messy = VIA.replace("respond within 4bh via call target 2bh", "respond within 4bh target 2bh  via   call,meeting")
+    formatted = format_text(messy)
+    assert "  respond within 4bh via call, meeting target 2bh\n" in formatted
+    # the fixtures hold the boundary: a call a minute after entering meets it, an e-mail does not
+    scenarios = {s["id"]: s for s in generate_fixtures(compile_policy(VIA), None).scenarios["scenarios"]}
+    inside, outside = scenarios["mql.respond@via:inside"], scenarios["mql.respond@via:outside"]
+    assert [e.get("activity") for e in inside["timeline"] if e["type"] == "activity_logged"] == ["call"]
+    assert [e.get("activity") for e in outside["timeline"] if e["type"] == "activity_logged"] == ["email"]
+    def status(scenario):
+        return next(d["status"] for d in scenario["expect"]["deadlines"] if d["clause"] == "mql.respond")
+
+    assert (status(inside), status(outside)) == ("met", "breached")
+    # HubSpot's "Last contacted" counts any activity: the build says so as a manual step
+    built = load_target("hubspot").build(compile_policy(VIA), BuildOptions())
+    manifest = json.loads(built.files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
+    assert step["clauses"] == ["mql.escalate.respond", "mql.respond"]  # the escalation waits for the same call
+    assert step["code"] == "SLA849" and "must be a call" in step["step"]
+    assert not [s for s in json.loads(load_target("hubspot").build(compile_policy(VIA.replace(" via call", "")),
+                                                                   BuildOptions()).files["manifest.json"])
+                ["manualSteps"] if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
+
+
+# ------------------------------------------------------------------ escalation on inactivity (a new user's request)
+
+IDLE = HEADER + '''
+property stage_ok "Qualified" bool
+property outcome "Outcome" enum ["good", "poor"]
+stage lead "Lead" {
+  owner marketing
+  entry
+  -> sql when stage_ok
+}
+stage sql "SQL" {
+  owner sales
+  escalate to managers after 10d without activity via email
+  -> done when outcome == "poor"
+}
+stage done "Done" {
+  owner sales
+  terminal
+}
+'''
+
+
+def test_an_inactivity_escalation_counts_from_the_last_activity_in_the_stage():
+    def escalations(events):
+        return [(e["clause"], e["at"]) for e in lead(run(events, IDLE, until=at(31, 0)))["escalations"]]
+
+    created = ev(at(1, 10), "lead_created", stage="sql")
+    # an e-mail on the 5th, a call on the 14th: ten quiet days end on the 24th at 09:00
+    assert escalations([created, ev(at(5, 9), "activity_logged", activity="email"),
+                        ev(at(14, 9), "activity_logged", activity="call")]) == [("sql.escalate.idle", at(24, 9))]
+    # no activity at all: ten days after entering; and only once per stay (nothing on the 21st)
+    assert escalations([created]) == [("sql.escalate.idle", at(11, 10))]
+    # a call exactly when it is due restarts the count (events come before timers of that minute)
+    assert escalations([created, ev(at(11, 10), "activity_logged", activity="call")]) == [
+        ("sql.escalate.idle", at(21, 10))]
+    # an activity in the previous stage does not count: the count starts on entering SQL (2nd)
+    assert escalations([ev(at(1, 10), "lead_created"), ev(at(1, 12), "activity_logged", activity="call"),
+                        ev(at(2, 10), "property_changed", property="stage_ok", value=True)]) == [
+        ("sql.escalate.idle", at(12, 10))]
+    # leaving the stage before it is due: no escalation
+    assert escalations([created, ev(at(10, 10), "property_changed", property="outcome", value="poor")]) == []
+
+
+def test_an_inactivity_escalation_in_lowering_document_diff_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(IDLE)
+    (e,) = policy.stage_by_id["sql"].escalations
+    assert (e.clause_id, e.idle, e.on, e.guard, e.after.text) == ("sql.escalate.idle", True, None, "idle", "10d")
+    assert "SLA101" in codes(IDLE.replace("without activity", "on respond without activity"))
+    doc = prepare_document(policy, "en").section("escalation").clauses
+    assert [(c["on"], c["after"]) for c in doc] == [
+        ("no activity", "10 days since the last call, email or meeting (or since entering the stage)")]
+    ja = prepare_document(policy, "ja").section("escalation").clauses
+    assert [(c["on"], c["after"]) for c in ja] == [("活動なし", "最後の電話・メール・面談（ない場合はステージへの移行）から10日")]
+    added = kinds(IDLE.replace("  escalate to managers after 10d without activity via email\n", ""), IDLE)
+    assert added == {"escalation": [("sales", "stricter"), ("managers", "stricter")]}
+    assert kinds(IDLE, IDLE.replace("after 10d without", "after 5d without")) == {
+        "escalation.after": [("sales", "stricter"), ("managers", "stricter")]}
+    # from "no activity" to "time in the stage": another obligation, neither simply stricter nor looser
+    assert kinds(IDLE, IDLE.replace(" without activity", "")) == {
+        "escalation.on": [("sales", "unclear"), ("managers", "unclear")]}
+    scenarios = {s["id"]: s for s in generate_fixtures(policy, None).scenarios["scenarios"]}
+    inside, outside = scenarios["sql.escalate.idle@after:inside"], scenarios["sql.escalate.idle@after:outside"]
+    assert (inside["expect"]["escalations"], [x["clause"] for x in outside["expect"]["escalations"]]) == (
+        [], ["sql.escalate.idle"])
+    built = load_target("hubspot").build(policy, BuildOptions())
+    manifest = json.loads(built.files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["sql.escalate.idle"]]
+    assert step["code"] == "SLA849" and "Last contacted is more than 10 days ago" in step["step"]
+    # no generated workflow claims it: a time-in-stage monitor would escalate leads that were called
+    assert not [w for w in manifest["workflows"] if "sql.escalate.idle" in w["clauses"]]
+
+
+# ------------------------------------------------------------------ 19.10 follow-ups counted from the first contact
+
+FIRST = HEADER + '''
+property outcome "Outcome" enum ["good", "poor"]
+stage sal "SAL" {
+  owner sales
+  entry
+  respond within 3d
+  follow up 3 times at 0d, 1w, 2w from first contact via call, email
+  -> done when outcome == "poor"
+}
+stage done "Done" {
+  owner sales
+  terminal
+}
+'''
+
+
+def test_follow_ups_count_from_the_first_contact():
+    def steps(events, text=FIRST):
+        (f,) = lead(run(events, text, until=at(31, 0)))["follow_ups"]
+        return f.get("first_contact"), [(s["opens"], s["closes"], s["status"], s.get("at")) for s in f["steps"]]
+
+    created = ev(at(1, 10), "lead_created", stage="sal")
+    # a meeting on the 3rd at 11:00 is the first contact (not an attempt: the cadence is by call or
+    # e-mail); the windows are a day from it, then the weeks from the 10th and from the 17th
+    first, got = steps([created, ev(at(3, 11), "activity_logged", activity="meeting"),
+                        ev(at(10, 12), "activity_logged", activity="call")])
+    assert first == at(3, 11)
+    assert got == [(at(3, 11), at(4, 11), "missed", None), (at(10, 11), at(17, 11), "met", at(10, 12)),
+                   (at(17, 11), at(24, 11), "missed", None)]
+    # a first contact by call is itself the attempt of the `0d` step
+    assert steps([created, ev(at(3, 11), "activity_logged", activity="call")])[1][0] == (
+        at(3, 11), at(4, 11), "met", at(3, 11))
+    # before any contact no step is open, so none is missed
+    (f,) = lead(run([created], FIRST, until=at(31, 0)))["follow_ups"]
+    assert (f["required"], f["steps"], "first_contact" in f) == (3, [], False)
+    # counted from entering the stage (the default) the same call misses the first day
+    assert steps([created, ev(at(3, 11), "activity_logged", activity="call")],
+                 FIRST.replace(" from first contact", ""))[1][0] == (at(1, 10), at(2, 10), "missed", None)
+
+
+def test_follow_ups_from_the_first_contact_in_document_diff_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.fmt import format_text
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(FIRST)
+    assert policy.stage_by_id["sal"].follow_up.from_first_contact
+    assert not compile_policy(FIRST.replace(" from first contact", "")).stage_by_id["sal"].follow_up.from_first_contact
+    assert "SLA101" in codes(FIRST.replace("from first contact via call, email", "via call, email from first contact"))
+    (row,) = prepare_document(policy, "en").section("follow_up").clauses
+    assert row["when"] == "at the first contact, 1 week after the first contact and 2 weeks after the first contact"
+    (row,) = prepare_document(policy, "ja").section("follow_up").clauses
+    assert row["when"] == "初回接触時、初回接触から1週間後、初回接触から2週間後"
+    assert kinds(FIRST.replace(" from first contact", ""), FIRST) == {"follow_up.anchor": [("sales", "looser")]}
+    assert kinds(FIRST, FIRST.replace(" from first contact", "")) == {"follow_up.anchor": [("sales", "stricter")]}
+    assert "  follow up 3 times at 0d, 1w, 2w from first contact via call, email\n" in format_text(
+        FIRST.replace("0d, 1w, 2w from first contact", "0d,1w, 2w   from  first contact"))
+    # fixtures: the first contact (a meeting, not an attempt) starts the count; each step's
+    # window then holds an attempt a minute before it closes (met) and none (missed)
+    scenarios = {s["id"]: s for s in generate_fixtures(policy, None).scenarios["scenarios"]}
+    for n in (1, 2, 3):
+        inside, outside = scenarios[f"sal.follow_up@step{n}:inside"], scenarios[f"sal.follow_up@step{n}:outside"]
+        assert next(e["activity"] for e in inside["timeline"] if e["type"] == "activity_logged") == "meeting"
+        assert [s["expect"]["follow_ups"][0]["steps"][n - 1]["status"] for s in (inside, outside)] == ["met", "missed"]
+    built = load_target("hubspot").build(policy, BuildOptions())
+    manifest = json.loads(built.files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["sal.follow_up"]]
+    assert step["code"] == "SLA849" and "after the first call, e-mail or meeting" in step["step"]
+    # no workflow times the tasks from entering the stage (they would come before they are due)
+    assert not [w for w in manifest["workflows"] if "sal.follow_up" in w["clauses"]]
+
+
+# ------------------------------------------------------------------ 19.12 a decision deadline spanning stages
+
+SPAN = HEADER + '''
+property accepted "Accepted" bool
+property intent "Intent" enum ["yes", "no"]
+stage mql "MQL" {
+  owner sales
+  entry
+  decide within 5bd through sal
+  -> sal when accepted
+  -> nurture when intent == "no" and not accepted
+}
+stage sal "SAL" {
+  owner sales
+  decide within 10bd
+  -> sql when intent == "yes"
+  -> nurture when intent == "no"
+  -> mql when accepted == false
+}
+stage sql "SQL" {
+  owner sales
+  terminal
+}
+stage nurture "Nurture" {
+  owner marketing
+  terminal
+}
+'''
+
+
+def test_a_decision_spanning_stages_is_made_when_the_lead_leaves_them_all():
+    def decisions(*events):
+        result = run([ev(at(1, 10), "lead_created", stage="mql"), *events], SPAN, until=at(31, 0))
+        return [(d["clause"], d["due"], d["status"], d.get("at")) for d in lead(result)["deadlines"]
+                if d["clause"] == "mql.decide"]
+
+    accepted = ev(at(2, 10), "property_changed", property="accepted", value=True)
+    # created Wednesday 1st 10:00: five business days end on Wednesday 8th 10:00; moving on to SAL
+    # on the 2nd does not make the decision, leaving SAL for SQL does
+    assert decisions(accepted, ev(at(7, 10), "property_changed", property="intent", value="yes")) == [
+        ("mql.decide", at(8, 10), "met", at(7, 10))]
+    assert decisions(accepted, ev(at(9, 10), "property_changed", property="intent", value="yes")) == [
+        ("mql.decide", at(8, 10), "breached", at(9, 10))]
+    assert decisions(accepted) == [("mql.decide", at(8, 10), "breached", None)]  # still in SAL
+    # straight out of MQL (not into SAL): made at once
+    assert decisions(ev(at(2, 10), "property_changed", property="intent", value="no")) == [
+        ("mql.decide", at(8, 10), "met", at(2, 10))]
+    # back to MQL: that decision is cancelled and a new one starts (due Friday 10th)
+    assert decisions(accepted, ev(at(3, 10), "property_changed", property="accepted", value=False)) == [
+        ("mql.decide", at(8, 10), "cancelled", at(3, 10)), ("mql.decide", at(10, 10), "breached", None)]
+
+
+def test_a_spanning_decision_in_lowering_document_diff_fmt_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.fmt import format_text
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(SPAN)
+    assert [n.name for n in policy.stage_by_id["mql"].deadline("decide").through] == ["sal"]
+    assert "SLA306" in codes(SPAN.replace("decide within 5bd through sal", "respond within 5bd through sal"))
+    assert "SLA306" in codes(SPAN.replace("through sal", "through mql"))
+    assert "SLA301" in codes(SPAN.replace("through sal", "through sall"))
+    # a span the lead cannot go on into from MQL is reported (SLA214), SAL reached from MQL is not
+    assert "SLA214" not in codes(SPAN)
+    assert "SLA214" in codes(SPAN.replace("through sal", "through nurture").replace(
+        '  -> nurture when intent == "no" and not accepted\n', ""))
+    (row, _) = prepare_document(policy, "en").section("deadlines").clauses
+    assert row["kind"] == "decision (the lead leaves MQL and SAL)"
+    (row, _) = prepare_document(policy, "ja").section("deadlines").clauses
+    assert row["kind"] == "判断（MQL、SALからの移行）"
+    assert kinds(SPAN.replace(" through sal", ""), SPAN) == {"deadline.through": [("sales", "looser")]}
+    assert kinds(SPAN, SPAN.replace(" through sal", "")) == {"deadline.through": [("sales", "stricter")]}
+    assert "  decide within 5bd through sal target 3bd\n" in format_text(
+        SPAN.replace("decide within 5bd through sal", "decide within 5bd target 3bd  through  sal"))
+    # fixtures: on into SAL five minutes after entering MQL, out of SAL exactly when due (met) and
+    # a minute later (breached)
+    scenarios = {s["id"]: s for s in generate_fixtures(policy, None).scenarios["scenarios"]}
+    for side, wanted in (("inside", "met"), ("outside", "breached")):
+        scenario = scenarios[f"mql.decide@sla:{side}"]
+        assert [v["stage"] for v in scenario["expect"]["stages"]] == ["mql", "sal", "sql"]
+        assert next(d["status"] for d in scenario["expect"]["deadlines"] if d["clause"] == "mql.decide") == wanted
+    built = load_target("hubspot").build(policy, BuildOptions())
+    manifest = json.loads(built.files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["mql.decide"]]
+    assert step["code"] == "SLA849" and "while the lead goes on through “SAL”" in step["step"]
+    # no monitor that stops when the lead leaves MQL claims the decision
+    assert not [w for w in manifest["workflows"] if "mql.decide" in w["clauses"]]

@@ -13,7 +13,7 @@ from sla_lang.compile import compile_text
 from sla_lang.message import localize
 
 POLICY = (Path(__file__).resolve().parent.parent / "policies" / "inside_sales_sal.sla").read_text(encoding="utf-8")
-RESPOND = "respond within 24h target 12h"  # the MQL stage's first-response deadline
+RESPOND = "respond within 24h via call target 12h"  # the MQL stage's first-response deadline
 
 
 def reported(text: str):

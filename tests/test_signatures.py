@@ -152,7 +152,7 @@ def build_pdf(policy_path: Path, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def unsigned(tmp_path_factory) -> Path:
-    pytest.importorskip("weasyprint")
+    pytest.importorskip("typst")
     return build_pdf(POLICY, tmp_path_factory.mktemp("unsigned"))
 
 
@@ -705,7 +705,7 @@ def _lines_in_field(pdf: Path, field: str) -> list[tuple[str, tuple[float, float
 
 
 def test_japanese_signer_name_in_the_stamp(tmp_path, pki):
-    pytest.importorskip("weasyprint")
+    pytest.importorskip("typst")
     pdf = build_pdf(JA_POLICY, tmp_path)
     hanako = pki.person("hanako", "佐藤 花子", "hanako.sato@example.com")
     sign(pdf, hanako, "marketing")

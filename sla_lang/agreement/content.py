@@ -404,12 +404,23 @@ def deadline_row(stage: ir.Stage, d: ir.Deadline, w: Words) -> dict[str, Any]:
     return {
         "id": d.clause_id,
         "stage": w.stage(stage.id),
-        "kind": w.t(f"deadline.{d.kind}") + _source(d.source, w),
+        "kind": _deadline_kind(d, w) + _source(d.source, w),
         "owner": w.team(d.owner or stage.owner),
         "sla": w.duration(d.within),
         "slo": w.duration(d.target) if d.target else "",
         "calendar": _calendar_label(stage, w.policy, w) if uses_business else "",
     }
+
+
+def _deadline_kind(d: ir.Deadline, w: Words) -> str:
+    """"first response" — or, with `via call`, "first response, by phone call only"."""
+    kind = w.t(f"deadline.{d.kind}")
+    if d.through:  # `decide … through sal`: "decision (the lead leaves MQL and SAL)"
+        stages = [w.stage(d.stage)] + [w.stage(n.name) for n in d.through]
+        return w.t("deadline.through", kind=kind, stages=w.join(stages))
+    if d.via:
+        return w.t("deadline.via", kind=kind, channels=w.join([w.channel(c) for c in d.via], "or"))
+    return kind
 
 
 def _follow_ups(section: Section, policy: ir.Policy, w: Words) -> None:
@@ -428,7 +439,7 @@ def follow_up_row(stage: ir.Stage, f: ir.FollowUp, w: Words) -> dict[str, Any]:
         "stage": w.stage(stage.id),
         "owner": w.team(f.owner or stage.owner),
         "attempts": w.t("followup.attempts", n=f.attempts.value),
-        "when": w.follow_up_offsets(f.offsets),
+        "when": w.follow_up_offsets(f.offsets, f.from_first_contact),
         "channels": w.channels(f.channels),
     }
 
@@ -456,8 +467,8 @@ def escalation_row(stage: ir.Stage, e: ir.Escalation, w: Words) -> dict[str, Any
         "id": e.clause_id,
         "stage": w.stage(stage.id),
         "to": w.team(e.to),
-        "after": w.duration(e.after),
-        "on": w.t(f"deadline.{e.on}") if e.on in ir.DEADLINE_KINDS else "",
+        "after": w.t("escalation.idle_after", duration=w.duration(e.after)) if e.idle else w.duration(e.after),
+        "on": (w.t("escalation.idle") if e.idle else w.t(f"deadline.{e.on}") if e.on in ir.DEADLINE_KINDS else ""),
         "channels": w.channels(e.channels),
     }
 

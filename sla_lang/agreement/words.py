@@ -152,7 +152,12 @@ class Words:
             return ""
         return self.t(f"period.{name.name}")
 
-    def follow_up_offsets(self, offsets: Sequence[ir.Duration]) -> str:
+    def follow_up_offsets(self, offsets: Sequence[ir.Duration], from_first_contact: bool = False) -> str:
+        if from_first_contact:  # `from first contact`: counted from the first call, email or meeting
+            return self.join(
+                [self.t("followup.at_first_contact") if d.amount == 0
+                 else self.t("followup.after_first_contact", duration=self.duration(d)) for d in offsets]
+            )
         return self.join(
             [self.t("followup.immediately") if d.amount == 0 else self.t("followup.after", duration=self.duration(d))
              for d in offsets]

@@ -558,6 +558,51 @@ def find_transitions_from_terminal(ctx: CheckContext) -> Iterator[Diagnostic]:
             )
 
 
+SPAN_NEVER_ENTERED = define_rule(
+    "SLA214",
+    "span-never-entered",
+    Severity.WARNING,
+    "A `decide … through S` names a stage no lead can go on to from the stage the decision starts in.",
+    explanation="`decide within 5bd through sal` in `mql` makes the decision span `mql` and `sal`: "
+    "it is met only when the lead reaches a stage outside both. That only means something if a "
+    "lead can go from `mql` on into `sal` (directly, or through other stages of the span). When "
+    "no transition leads there, `through sal` never applies: usually the wrong stage is named, or "
+    "the transition into it is missing.",
+    bad='stage mql "MQL" {\n  decide within 5bd through sal\n  -> sql when intent == "yes"\n}',
+    good='stage mql "MQL" {\n  decide within 5bd through sal\n  -> sal when accepted\n}',
+)
+
+
+@check(SPAN_NEVER_ENTERED)
+def find_spans_never_entered(ctx: CheckContext) -> Iterator[Diagnostic]:
+    stages = ctx.policy.stage_by_id
+    for stage in ctx.policy.stages:
+        decide = stage.deadline("decide")
+        if decide is None or not decide.through:
+            continue
+        span = {n.name for n in decide.through}
+        # the stages of the span a lead can go on to without leaving it, from where it starts
+        reached: set[str] = set()
+        todo = [stage.id]
+        while todo:
+            current = stages.get(todo.pop())
+            if current is None:
+                continue
+            for t in current.transitions:
+                target = t.target.name
+                if target in span and target not in reached:
+                    reached.add(target)
+                    todo.append(target)
+        for name in decide.through:
+            if name.name in stages and name.name not in reached:
+                yield Diagnostic(
+                    SPAN_NEVER_ENTERED,
+                    Message('no lead goes on from `{stage}` to `{through}`, so the decision never spans it', stage=stage.id, through=name.name),
+                    name.span,
+                    help=Message('name a stage a transition of `{stage}` leads to, or add that transition', stage=stage.id),
+                )
+
+
 @check(UNCONDITIONAL_SELF_TRANSITION)
 def find_unconditional_self_transitions(ctx: CheckContext) -> Iterator[Diagnostic]:
     for stage in ctx.policy.stages:

@@ -262,6 +262,10 @@ def _undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
             for prop in t.record:
                 if prop.name not in properties:
                     yield undefined(prop, Message("property"), properties, Message("declare it: `property NAME \"Label\" enum [...]`"))
+        for deadline in stage.deadlines:
+            for name in deadline.through:
+                if name.name not in stages:
+                    yield undefined(name, Message("stage"), stages, Message("stages are declared with `stage NAME { … }`"))
         if stage.calendar and stage.calendar.name not in calendars:
             yield undefined(stage.calendar, Message("calendar"), calendars, Message("calendars are declared with `calendar NAME { … }`"))
         if stage.handoff:

@@ -654,6 +654,17 @@ class _Comparison:
                 self.emit("deadline.owner", CHANGED, db.clause_id, What.of(f"deadline.{kind}.owner", stage=label),
                           self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
                           self.stage_handover(a, da.owner, b, db.owner), **refs)
+            if set(da.meets) != set(db.meets):  # `via call`: fewer kinds of activity meet it is stricter
+                direction = (-1 if set(db.meets) < set(da.meets) else 1 if set(db.meets) > set(da.meets) else None)
+                self.emit("deadline.via", CHANGED, db.clause_id, What.of(f"deadline.{kind}.via", stage=label),
+                          Plain(", ".join(da.meets)), Plain(", ".join(db.meets)),
+                          self.stage_duty(self.new, b, db.owner, _direction(direction)), **refs)
+            span_a, span_b = {n.name for n in da.through}, {n.name for n in db.through}
+            if span_a != span_b:  # a decision spanning more stages gives its owner more time: looser
+                direction = 1 if span_b > span_a else -1 if span_b < span_a else None
+                self.emit("deadline.through", CHANGED, db.clause_id, What.of(f"deadline.{kind}.through", stage=label),
+                          Plain(", ".join(sorted(span_a)) or "—"), Plain(", ".join(sorted(span_b)) or "—"),
+                          self.stage_duty(self.new, b, db.owner, _direction(direction)), **refs)
             if _text(da.source) != _text(db.source):  # how it is measured, not what is owed
                 self.emit("deadline.source", CHANGED, db.clause_id, What.of(f"deadline.{kind}.source", stage=label),
                           _opt(da.source, lambda t: Quote(t.value)), _opt(db.source, lambda t: Quote(t.value)), **refs)
@@ -686,6 +697,11 @@ class _Comparison:
             self.emit("follow_up.offsets", CHANGED, fb.clause_id, What.of("follow_up.offsets", stage=label),
                       show(fa), show(fb),
                       self.stage_duty(self.new, b, fb.owner, _direction(direction)) if direction != 0 else [], **refs)
+        if fa.from_first_contact != fb.from_first_contact:
+            # the first contact comes at or after entering the stage: counting from it is looser
+            anchors = [Word("from_first_contact" if f.from_first_contact else "from_entry") for f in (fa, fb)]
+            self.emit("follow_up.anchor", CHANGED, fb.clause_id, What.of("follow_up.anchor", stage=label), *anchors,
+                      self.stage_duty(self.new, b, fb.owner, LOOSER if fb.from_first_contact else STRICTER), **refs)
         channels = lambda f: Items(tuple(Plain(_channel(c)) for c in f.channels))  # noqa: E731
         if channels(fa) != channels(fb):
             self.emit("follow_up.channels", CHANGED, fb.clause_id, What.of("follow_up.channels", stage=label),
@@ -757,9 +773,9 @@ class _Comparison:
 
     def _escalations(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
         cal_a, cal_b = self.old.policy.calendar_for(a), self.new.policy.calendar_for(b)
-        for ea, eb in match(a.escalations, b.escalations, key=lambda e: e.on):
+        for ea, eb in match(a.escalations, b.escalations, key=lambda e: e.guard):
             esc = eb or ea
-            guard = Word(esc.on or "stage")
+            guard = Word(esc.guard)
             what = {"stage": label, "guard": guard}
             refs = {"before": self.ref(self.old, "escalation", a, ea) if ea else None,
                     "after": self.ref(self.new, "escalation", b, eb) if eb else None}
@@ -770,9 +786,9 @@ class _Comparison:
                           old=shown if eb is None else None, new=shown if ea is None else None,
                           duties=self.escalation_duties(side, stage, esc, STRICTER if ea is None else LOOSER), **refs)
                 continue
-            if ea.on != eb.on:
+            if ea.guard != eb.guard:
                 self.emit("escalation.on", CHANGED, eb.clause_id, What.of("escalation.on", **what),
-                          Word(ea.on or "stage"), Word(eb.on or "stage"),
+                          Word(ea.guard), Word(eb.guard),
                           self.escalation_duties(self.new, b, eb, UNCLEAR), old_clause_id=ea.clause_id, **refs)
             if ea.after.text != eb.after.text:
                 direction = compare_durations(ea.after, eb.after, cal_a, cal_b)

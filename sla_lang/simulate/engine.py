@@ -18,15 +18,21 @@ the same rules in prose. In short, for one lead:
   back to nurture does not bounce straight back to MQL.
 - After a move the new stage is checked at once (chained moves) with the same change; a chain
   never enters the same stage twice at one moment (SLA860).
-- `respond` is met by the first activity (call, email, meeting) at or after entering the stage
-  and no later than the due time; `decide` by leaving the stage by the due time. With a
+- `respond` is met by the first activity (call, email, meeting; with `via call` only a call) at
+  or after entering the stage and no later than the due time; `decide` by leaving the stage by
+  the due time (with `through S`, by leaving this stage and then S for a stage outside them:
+  the decision spans them, and going back to this stage cancels it). With a
   `target` (SLO), meeting the SLA but not the SLO is `at_risk`. Leaving before a response was
   due cancels the `respond` deadline.
 - `escalate … after D` fires D after entering the stage when the deadline it guards is not met
-  by then (a stage without that deadline: when the lead is still there).
+  by then (a stage without that deadline: when the lead is still there). `escalate … after D
+  without activity` fires once per stay, when D has passed since the last activity logged in
+  the stage (since entering it when there is none).
 - `follow up N times at o1, …` opens step k at entry + o_k for one unit of o_k's unit
   (`3d` → the fourth day); the first attempt (an activity of a `via` kind) in the window meets
-  the step; a window that closes without one is missed.
+  the step; a window that closes without one is missed. `… from first contact` counts the
+  offsets from the first activity (any kind) logged in the stage instead — itself the attempt
+  of a `0d` step when of a `via` kind; before it no step is open.
 - `record P` on a transition requires P to have been given a value while the lead was in the
   source stage (or by the event that triggers the move); a move without it is reported as a
   missing record.
@@ -48,7 +54,7 @@ from ..source import Span
 from .model import DataModel, View
 from .rules import DEADLINE_NOT_COMPUTABLE, TRANSITION_LOOP
 
-ACTIVITIES = ("call", "email", "meeting")
+ACTIVITIES = ir.ACTIVITY_KINDS
 
 # timer kinds, in the order they fire at the same moment
 _DEADLINE, _ESCALATION, _FOLLOW_UP, _TIMEOUT = 0, 1, 2, 3
@@ -227,9 +233,10 @@ class Visit:
 
 
 class DeadlineRecord:
-    __slots__ = ("at", "clause", "due", "entered", "kind", "owner", "slo_due", "stage", "status")
+    __slots__ = ("at", "clause", "due", "entered", "kind", "meets", "owner", "slo_due", "stage", "status", "through")
 
-    def __init__(self, clause, stage, kind, entered, due, slo_due, owner) -> None:
+    def __init__(self, clause, stage, kind, entered, due, slo_due, owner, meets=frozenset(ACTIVITIES),
+                 through=frozenset()) -> None:
         self.clause = clause
         self.stage = stage
         self.kind = kind
@@ -239,6 +246,8 @@ class DeadlineRecord:
         self.status = "open"  # open | met | at_risk | breached | cancelled
         self.at: datetime | None = None  # when it was met, or the late response / decision
         self.owner = owner
+        self.meets = meets  # the activity kinds that meet a `respond` deadline (`via call`)
+        self.through = through  # the later stages a `decide` deadline spans (`through sal`)
 
     def settle(self, at: datetime) -> None:
         """The response or decision happened at `at` (before the due timer fired)."""
@@ -247,15 +256,21 @@ class DeadlineRecord:
 
 
 class FollowUpRecord:
-    __slots__ = ("attempts", "clause", "entered", "kinds", "stage", "steps")
+    __slots__ = ("anchored", "attempts", "clause", "entered", "kinds", "required", "stage", "started", "steps",
+                 "waiting")
 
-    def __init__(self, clause, stage, entered, kinds) -> None:
+    def __init__(self, clause, stage, entered, kinds, required=0, waiting=None) -> None:
         self.clause = clause
         self.stage = stage
         self.entered = entered
         self.kinds = kinds
         self.steps: list[list] = []  # [opens, closes, status, at]
         self.attempts: list[datetime] = []
+        self.required = required
+        # `from first contact`: the follow-up waiting for its first contact (steps not scheduled yet)
+        self.waiting: ir.FollowUp | None = waiting
+        self.anchored = waiting is not None
+        self.started: datetime | None = None  # when the steps started counting (first contact)
 
 
 class Lead:
@@ -327,7 +342,7 @@ class Lead:
         mapping: dict[int, Any] = {}
         other.deadlines = []
         for d in self.deadlines:
-            copy = DeadlineRecord(d.clause, d.stage, d.kind, d.entered, d.due, d.slo_due, d.owner)
+            copy = DeadlineRecord(d.clause, d.stage, d.kind, d.entered, d.due, d.slo_due, d.owner, d.meets, d.through)
             copy.status, copy.at = d.status, d.at
             mapping[id(d)] = copy
             other.deadlines.append(copy)
@@ -335,7 +350,8 @@ class Lead:
         other.carried = [mapping[id(d)] for d in self.carried]
         other.follow_ups = []
         for f in self.follow_ups:
-            copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds)
+            copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds, f.required, f.waiting)
+            copy.started, copy.anchored = f.started, f.anchored
             copy.attempts = list(f.attempts)
             for step in f.steps:
                 new_step = list(step)
@@ -406,11 +422,16 @@ class Simulator:
         """Fire the lead's timers due before `until` (or at it, when inclusive)."""
         timers = lead.timers
         while timers and (timers[0][0] < until or (inclusive and timers[0][0] == until)):
-            at, kind, _, _, payload = heapq.heappop(timers)
+            at, kind, index, _, payload = heapq.heappop(timers)
             if kind == _DEADLINE:
                 if payload.status == "open":
                     payload.status = "breached"
             elif kind == _ESCALATION:
+                if payload.idle:
+                    again = self._idle_until(lead, payload)
+                    if again is not None and again > at:  # an activity since: wait `after` from it
+                        self._push(lead, again, _ESCALATION, index, payload)
+                        continue
                 self._escalate(lead, at, payload)
             elif kind == _FOLLOW_UP:
                 step = payload
@@ -420,6 +441,35 @@ class Simulator:
                 plan: TransitionPlan = payload
                 if plan.condition is None or plan.condition(View(lead.values, self.model)):
                     self._chain(lead, at, plan, "timeout", None)
+
+    def _schedule_steps(self, lead: Lead, record: FollowUpRecord, f: ir.FollowUp, start: datetime) -> bool:
+        """Open the follow-up's step windows counted from `start`; False when they cannot be computed."""
+        plan = self.plan.stages[record.stage]
+        record.waiting = None
+        record.started = start
+        for offset in f.offsets:
+            opens = self._add(start, offset, plan, f.clause_id, f.span)
+            closes = self._add(start, ir.Duration(offset.amount + 1, offset.unit, offset.span), plan, f.clause_id, f.span)
+            if opens is None or closes is None:
+                record.steps.clear()
+                return False
+            step = [opens, closes, "open", None]
+            record.steps.append(step)
+            self._push(lead, closes, _FOLLOW_UP, len(record.steps), step)
+        return True
+
+    def _idle_until(self, lead: Lead, escalation: ir.Escalation) -> datetime | None:
+        """When `escalate … after D without activity` is due: D after the last activity logged in
+        this stay in the stage, or after entering it when there is none."""
+        entered = lead.visits[-1].entered
+        last = entered
+        for when, stage, _kind, _outcome in reversed(lead.activity_log):
+            if when < entered:
+                break
+            if stage == lead.stage:
+                last = max(last, when)
+                break
+        return self._add(last, escalation.after, self.plan.stages[lead.stage], escalation.clause_id, escalation.span)
 
     def _escalate(self, lead: Lead, at: datetime, escalation: ir.Escalation) -> None:
         guard = next((d for d in lead.open_deadlines if d.kind == escalation.on), None)
@@ -444,7 +494,7 @@ class Simulator:
         plan = self.plan.stages[stage_id]
         previous = self.plan.stages.get(lead.stage) if lead.stage is not None else None
         if lead.visits:
-            self._leave(lead, at)
+            self._leave(lead, at, stage_id)
         if via is not None and via.record:
             self._check_record(lead, via, at)
         if plan.owner is not None and (previous is None or previous.owner != plan.owner):
@@ -484,7 +534,8 @@ class Simulator:
                 continue
             slo = self._add(at, d.target, plan, d.clause_id, d.span) if d.target is not None else None
             owner = d.owner.name if d.owner else lead.owner
-            record = DeadlineRecord(d.clause_id, stage_id, d.kind, at, due, slo, owner)
+            record = DeadlineRecord(d.clause_id, stage_id, d.kind, at, due, slo, owner, frozenset(d.meets),
+                                    frozenset(n.name for n in d.through))
             lead.deadlines.append(record)
             lead.open_deadlines.append(record)
             self._push(lead, due, _DEADLINE, 0, record)
@@ -496,17 +547,9 @@ class Simulator:
         if stage.follow_up is not None:
             f = stage.follow_up
             kinds = frozenset(c.kind for c in f.channels if c.kind in ACTIVITIES) or frozenset(ACTIVITIES)
-            record = FollowUpRecord(f.clause_id, stage_id, at, kinds)
-            for offset in f.offsets:
-                opens = self._add(at, offset, plan, f.clause_id, f.span)
-                closes = self._add(at, ir.Duration(offset.amount + 1, offset.unit, offset.span), plan, f.clause_id, f.span)
-                if opens is None or closes is None:
-                    record = None
-                    break
-                step = [opens, closes, "open", None]
-                record.steps.append(step)
-                self._push(lead, closes, _FOLLOW_UP, len(record.steps), step)
-            if record is not None:
+            record = FollowUpRecord(f.clause_id, stage_id, at, kinds, len(f.offsets),
+                                    waiting=f if f.from_first_contact else None)
+            if f.from_first_contact or self._schedule_steps(lead, record, f, at):
                 lead.follow_ups.append(record)
                 lead.follow_up = record
         lead.timeout_due = {}
@@ -535,9 +578,27 @@ class Simulator:
                 lead.carried.append(record)
                 self._push(lead, due, _DEADLINE, 0, record)
 
-    def _leave(self, lead: Lead, at: datetime) -> None:
+    def _leave(self, lead: Lead, at: datetime, next_stage: str | None = None) -> None:
         lead.visits[-1].left = at
+        # decisions spanning stages (`decide … through S`) carried here from an earlier stage: still
+        # running when the lead goes on to another stage of the span, made when it leaves the span,
+        # cancelled when it goes back to where the decision started (a new one starts there)
+        ended: list[DeadlineRecord] = []
+        for d in lead.carried:
+            if d.kind != "decide" or next_stage in d.through:
+                continue
+            ended.append(d)
+            if next_stage == d.stage:
+                if d.status == "open":
+                    d.status, d.at = "cancelled", at
+            elif d.status == "open":
+                d.settle(at)
+            elif d.status == "breached" and d.at is None:
+                d.at = at
         for d in lead.open_deadlines:
+            if d.kind == "decide" and next_stage is not None and next_stage in d.through:
+                lead.carried.append(d)  # the decision goes on in the next stage of its span
+                continue
             if d.kind == "decide":
                 if d.status == "open":
                     d.settle(at)
@@ -551,9 +612,12 @@ class Simulator:
                 if step[2] == "open":
                     step[2] = "cancelled"
         lead.timers.clear()  # in place: advance() may be iterating over this very list
-        lead.carried = [d for d in lead.carried if d.status == "open"]
+        # kept: what is still running, and spanning decisions already late but not made yet
+        lead.carried = [d for d in lead.carried if d.status == "open" or (
+            d.kind == "decide" and d.status == "breached" and d.at is None and d not in ended)]
         for d in lead.carried:
-            self._push(lead, d.due, _DEADLINE, 0, d)
+            if d.status == "open":
+                self._push(lead, d.due, _DEADLINE, 0, d)
         left = lead.visits[-1]
         self._start_duties(lead, "leaving", left.stage, at, self.plan.stages[left.stage], since=left.entered)
 
@@ -699,12 +763,14 @@ class Simulator:
         lead.activities += 1
         lead.activity_log.append((at, lead.stage, kind, outcome))
         for d in lead.open_deadlines:
-            if d.kind == "respond":
+            if d.kind == "respond" and kind in d.meets:
                 if d.status == "open":
                     d.settle(at)
                 elif d.status == "breached" and d.at is None:
                     d.at = at
         record = lead.follow_up
+        if record is not None and record.waiting is not None:  # the first contact starts the cadence
+            self._schedule_steps(lead, record, record.waiting, at)
         if record is not None and kind in record.kinds:
             record.attempts.append(at)
             for step in record.steps:

@@ -420,13 +420,15 @@ class Generator:
         """Log a call in the current stage when it has a respond deadline or a follow-up (a tidy route)."""
         lead = b.lead()
         stage = self.plan.stages[lead.stage].stage
-        if stage.deadline("respond") is None and stage.follow_up is None:
+        respond = stage.deadline("respond")
+        if respond is None and stage.follow_up is None:
             return
         visit = lead.visits[-1]
         at = max(b.clock, visit.entered) + timedelta(minutes=5)
         if before is not None and at >= before:
             return
-        b.add(at, "activity_logged", activity="call")
+        # a response of the kind the deadline asks for (`via email`), a call otherwise
+        b.add(at, "activity_logged", activity=respond.meets[0] if respond is not None else "call")
 
     def take(self, b: Builder, tp: TransitionPlan, *, at: datetime | None = None, with_record: bool = True,
              extra: list | None = None, fixed: dict[str, Any] | None = None, respond: bool = True) -> str | None:
@@ -746,6 +748,8 @@ class Generator:
                 self.handoff_boundaries(plan, stage.handoff)
             for d in stage.deadlines:
                 self.deadline_boundaries(plan, d)
+                if d.via and len(d.meets) < len(ir.ACTIVITY_KINDS):
+                    self.via_boundary(plan, d)
             for e in stage.escalations:
                 self.escalation_boundaries(plan, e)
             if stage.follow_up is not None:
@@ -1062,12 +1066,14 @@ class Generator:
                                                    b, []))
 
     # ---- deadlines, escalations, follow-ups
-    def leave(self, b: Builder, at: datetime) -> str | None:
-        """Make the lead leave its stage at exactly `at` through the first workable transition."""
+    def leave(self, b: Builder, at: datetime, into: frozenset[str] | None = None,
+              avoid: frozenset[str] = frozenset()) -> str | None:
+        """Make the lead leave its stage at exactly `at` through the first workable transition
+        (into one of `into` when given, never into one of `avoid`)."""
         lead = b.lead()
         reasons = []
         for tp in self.plan.stages[lead.stage].transitions:
-            if tp.condition is None:
+            if tp.condition is None or tp.target in avoid or (into is not None and tp.target not in into):
                 continue
             trial = b.copy()
             problem = self.take(trial, tp, at=at, respond=False)
@@ -1112,8 +1118,21 @@ class Generator:
                                          ("outside", due + MINUTE, "breached" if level == "sla" else "at_risk")):
                     b = base.copy()
                     if d.kind == "respond":
-                        b.add(at, "activity_logged", activity="call")
-                        action = self.w("action_call")
+                        b.add(at, "activity_logged", activity=d.meets[0])
+                        action = self.w(f"action_{d.meets[0]}")
+                    elif d.through:
+                        # a decision spanning stages: on into the next stage of the span five
+                        # minutes after entering, then out of the span at the moment
+                        span = frozenset(n.name for n in d.through)
+                        problem = (self.leave(b, record.entered + timedelta(minutes=5), into=span)
+                                   or self.leave(b, at, avoid=span | {stage.id}))
+                        if problem:
+                            self.side(boundary, side, None, f"the lead cannot be moved through and out at "
+                                                            f"{self.local(at)}: {problem}")
+                            continue
+                        visits = b.lead().visits
+                        action = self.w("action_leave_via", via=self.label(visits[-2].stage),
+                                        target=self.label(visits[-1].stage))
                     else:
                         problem = self.leave(b, at)
                         if problem:
@@ -1131,6 +1150,35 @@ class Generator:
                                   slo=self.w("slo") if level == "slo" else "", variant=variant, action=action,
                                   offset=offset, outcome=self.w(f"status_{wanted}"))
                     self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
+
+    def via_boundary(self, stage: StagePlan, d: ir.Deadline) -> None:
+        """`respond within D via call`: a call a minute after entering meets the deadline; an
+        activity of another kind at that minute does not, and the deadline is breached when due."""
+        other = next(k for k in ir.ACTIVITY_KINDS if k not in d.meets)
+        boundary = Boundary(f"{d.clause_id}@via", d.clause_id, "deadline",
+                            f"`{d.kind} within {d.within.text} via {', '.join(d.meets)}`", d.span, {})
+        self.boundaries.append(boundary)
+        base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        record = None if isinstance(base, str) else next(
+            (r for r in base.lead().open_deadlines if r.kind == d.kind), None)
+        if isinstance(base, str) or record is None:
+            self.side(boundary, "inside", None, base if isinstance(base, str) else "the deadline cannot be computed")
+            self.side(boundary, "outside", None, None)
+            return
+        at = record.entered + MINUTE
+        met = "at_risk" if record.slo_due is not None and at > record.slo_due else "met"
+        for side, kind, wanted in (("inside", d.meets[0], met), ("outside", other, "breached")):
+            b = base.copy()
+            b.add(at, "activity_logged", activity=kind)
+            b.advance(record.due + MINUTE)  # past the due time, so that a deadline left open is judged
+            got = next((r for r in b.lead().deadlines if r.clause == d.clause_id and r.entered == record.entered), None)
+            if got is None or got.status != wanted:
+                self.side(boundary, side, None, f"the deadline came out {got.status if got else 'missing'}, not {wanted}")
+                continue
+            text = self.w("via", stage=self.label(stage.id), within=d.within.text,
+                          required=", ".join(self.w(f"action_{k}") for k in d.meets),
+                          action=self.w(f"action_{kind}"), when=self.local(at), outcome=self.w(f"status_{wanted}"))
+            self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
 
     def handoff_boundaries(self, stage: StagePlan, h: ir.Handoff) -> None:
         """`handoff … within D`: a person is assigned the lead exactly at the due time (met) and a
@@ -1250,6 +1298,8 @@ class Generator:
                 continue
             lead = base.lead()
             entered = lead.visits[-1].entered
+            if e.idle:  # `without activity` counts from the last activity of this stay, if any
+                entered = max([a for a, s, _k, _o in lead.activity_log if a >= entered and s == stage.id] + [entered])
             try:
                 fires = add_duration(entered, e.after, stage.calendar)
             except NoWorkingTime as exc:
@@ -1259,9 +1309,12 @@ class Generator:
             variant = self.w("variant_break", entered=self.local(entered), pause=pause) if pause else ""
             for side, at, wanted in (("inside", fires, False), ("outside", fires + MINUTE, True)):
                 b = base.copy()
-                if guard is not None and guard.kind == "respond":
+                if e.idle:  # a call just in time restarts the count; a minute late, the escalation fired
                     b.add(at, "activity_logged", activity="call")
                     action = self.w("action_call")
+                elif guard is not None and guard.kind == "respond":
+                    b.add(at, "activity_logged", activity=guard.meets[0])
+                    action = self.w(f"action_{guard.meets[0]}")
                 else:
                     problem = self.leave(b, at)
                     if problem:
@@ -1272,7 +1325,7 @@ class Generator:
                 if fired != wanted:
                     self.side(boundary, side, None, "the escalation " + ("did not fire" if wanted else "fired anyway"))
                     continue
-                what = self.w(guard.kind) if guard is not None else self.w("decide")
+                what = self.w("idle") if e.idle else self.w(guard.kind) if guard is not None else self.w("decide")
                 offset = self.w("at_escalation" if side == "inside" else "after_escalation", when=self.local(at))
                 text = self.w("escalation", stage=self.label(stage.id), to=e.to.name, after=e.after.text, variant=variant,
                               what=what, action=action, offset=offset,
@@ -1283,6 +1336,18 @@ class Generator:
         steps = len(f.offsets)
         kind = next((c.kind for c in f.channels if c.kind in ("call", "email", "meeting")), "call")
         base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        first_is_attempt = False
+        if f.from_first_contact and not isinstance(base, str):
+            # the cadence starts with the first contact: one of a kind that is not an attempt if there
+            # is one (so that step 1 is decided by the attempts alone), five minutes after entering
+            lead = base.lead()
+            waiting = lead.follow_up
+            if waiting is not None and waiting.waiting is not None:
+                first = next((k for k in ir.ACTIVITY_KINDS if k not in waiting.kinds), kind)
+                first_is_attempt = first in waiting.kinds and f.offsets[0].amount == 0
+                base = base.copy()
+                base.add(max(base.clock, lead.visits[-1].entered) + timedelta(minutes=5), "activity_logged",
+                         activity=first)
         for n in range(1, steps + 1):
             boundary = Boundary(f"{f.clause_id}@step{n}", f.clause_id, "follow-up",
                                 f"step {n} of `follow up {steps} times at {', '.join(o.text for o in f.offsets)}`",
@@ -1299,6 +1364,9 @@ class Generator:
                 continue
             opens, closes = record.steps[n - 1][0], record.steps[n - 1][1]
             for side, at, wanted in (("inside", closes - MINUTE, "met"), ("outside", closes, "missed")):
+                if side == "outside" and n == 1 and first_is_attempt:
+                    self.side(boundary, side, None, "the first contact is itself the attempt of step 1")
+                    continue
                 b = base.copy()
                 for j in range(n - 1):
                     b.add(record.steps[j][0], "activity_logged", activity=kind)

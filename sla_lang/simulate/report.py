@@ -56,8 +56,11 @@ def lead_to_json(sim: Simulator, lead: Lead) -> dict[str, Any]:
             if at is not None:
                 step["at"] = t(at)
             steps.append(step)
-        follow_ups.append({"clause": f.clause, "stage": f.stage, "entered": t(f.entered), "required": len(f.steps),
-                           "attempts": len(f.attempts), "steps": steps})
+        item = {"clause": f.clause, "stage": f.stage, "entered": t(f.entered), "required": f.required or len(f.steps),
+                "attempts": len(f.attempts), "steps": steps}
+        if f.anchored and f.started is not None:  # `from first contact`: when the count started
+            item["first_contact"] = t(f.started)
+        follow_ups.append(item)
     out: dict[str, Any] = {
         "lead": lead.id,
         "created": t(lead.created),

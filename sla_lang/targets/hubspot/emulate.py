@@ -793,7 +793,10 @@ class Portal:
                 outcome, following = self._perform(run, action, moment)
             except UnknownSemantics as exc:
                 self._flag(moment, workflow, action.id, exc.rule, exc.message)
-                outcome, following = "next", self._next_of(action)
+                # Go on as if the action were done — except a wait whose end is unknown: the
+                # run stops there, since resuming at any moment the model picked would invent
+                # everything that follows (and flag it again as other workflows react).
+                outcome, following = "next", None if action.is_delay else self._next_of(action)
             if outcome == "wait":
                 resume: datetime = following
                 run.moment = Moment(resume, moment.spread)

@@ -1303,7 +1303,12 @@ class Generator:
     def monitor_flows(self, stage: ir.Stage) -> None:
         for guard in GUARDS:
             deadline = stage.deadline(guard) if guard != "stage" else None
-            escalations = [e for e in stage.escalations if (e.on or "stage") == guard]
+            if deadline is not None and deadline.through:
+                # a decision spanning stages: a monitor that stops when the lead leaves this stage
+                # would call it made; a manual step instead (targets/hubspot/obligations.py)
+                deadline = None
+            # `without activity` has no monitor yet (a manual step, targets/hubspot/obligations.py)
+            escalations = [e for e in stage.escalations if e.guard == guard]
             if deadline is None and not escalations:
                 continue
             self._monitor(stage, guard, deadline, escalations)
@@ -1557,7 +1562,9 @@ class Generator:
     # ------------------------------------------------------------------ follow-up cadence
     def follow_up_flow(self, stage: ir.Stage) -> None:
         follow_up = stage.follow_up
-        if follow_up is None or not follow_up.offsets:
+        # `from first contact`: tasks timed from the stage's start would come before they are due;
+        # a manual step instead (targets/hubspot/obligations.py)
+        if follow_up is None or not follow_up.offsets or follow_up.from_first_contact:
             return
         t = self.t
         clause = follow_up.clause_id

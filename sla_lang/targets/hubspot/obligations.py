@@ -47,6 +47,50 @@ def report_manual_obligations(gen: Generator) -> None:
                           receiver=gen.team_label(stage.owner), within=t.duration(handoff.within)),
                 clauses=[handoff.clause_id],
             )
+        respond = stage.deadline("respond")
+        if respond is not None and respond.via and len(respond.meets) < len(ir.ACTIVITY_KINDS):
+            kinds = _say(gen, "or").join(_say(gen, f"activity_{k}") for k in respond.meets)
+            gen.report(
+                NOT_ENFORCED, Message("the workflows of `{stage}` count any activity as the response, not only `via {kinds}`",
+                                      stage=stage.id, kinds=", ".join(respond.meets)), respond.via[0].span,
+                help=Message("build the check the manual step describes"),
+                step=_say(gen, "respond_via", stage=stage.label, within=t.duration(respond.within), kinds=kinds,
+                          owner=gen.team_label(respond.owner or stage.owner)),
+                # the escalations guarding the response go by the same "Last contacted"
+                clauses=[respond.clause_id] + [e.clause_id for e in stage.escalations if e.on == "respond"],
+            )
+        decide = stage.deadline("decide")
+        if decide is not None and decide.through:
+            gen.report(
+                NOT_ENFORCED, Message("the decision deadline of `{stage}` spans {stages} and has no workflow",
+                                      stage=stage.id, stages=", ".join(n.name for n in decide.through)),
+                decide.through[0].span, help=Message("build the check the manual step describes"),
+                step=_say(gen, "decide_through", stage=stage.label, within=t.duration(decide.within),
+                          stages=", ".join(f"“{gen.stage_label(n.name)}”" for n in decide.through),
+                          owner=gen.team_label(decide.owner or stage.owner)),
+                clauses=[decide.clause_id],
+            )
+        follow_up = stage.follow_up
+        if follow_up is not None and follow_up.from_first_contact:
+            gen.report(
+                NOT_ENFORCED, Message("the follow-ups of `{stage}` count from the first contact and have no workflow",
+                                      stage=stage.id), follow_up.span,
+                help=Message("build the check the manual step describes"),
+                step=_say(gen, "follow_up_first_contact", stage=stage.label, n=len(follow_up.offsets),
+                          offsets=", ".join(t.duration(o) for o in follow_up.offsets),
+                          owner=gen.team_label(follow_up.owner or stage.owner)),
+                clauses=[follow_up.clause_id],
+            )
+        for escalation in stage.escalations:
+            if escalation.idle:
+                gen.report(
+                    NOT_ENFORCED, Message("the escalation of `{stage}` after {after} without activity has no workflow",
+                                          stage=stage.id, after=escalation.after.text), escalation.span,
+                    help=Message("build the check the manual step describes"),
+                    step=_say(gen, "escalate_idle", stage=stage.label, to=gen.team_label(escalation.to),
+                              after=t.duration(escalation.after)),
+                    clauses=[escalation.clause_id],
+                )
         if stage.entry_condition is not None and stage.id not in gen._entry_tested:  # not expressible as filters
             gen.report(
                 NOT_ENFORCED, Message("the entry workflow of `{stage}` does not test its entry condition", stage=stage.id),
