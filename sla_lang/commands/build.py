@@ -148,10 +148,10 @@ def _settings(names: list[str], options: BuildOptions, today, config) -> str:
 
 def policy_builds(files: list[Path], *, config, check_options: CheckOptions, names: list[str],
                   options: BuildOptions, cache: BuildCache | None, settings: str,
-                  jobs: int | None) -> Iterator[tuple[Path, PolicyBuild]]:
+                  jobs: int | None, keep_closed: tuple[int, ...] = ()) -> Iterator[tuple[Path, PolicyBuild]]:
     """Each policy's build, in the order of `files`: from the cache where it has the entry, else
     built — in `jobs` processes (default: one per CPU when two or more are to be built) —
-    and stored."""
+    and stored. The workers close the descriptors `keep_closed` (the output folder's lock)."""
     keys: list[str | None] = []
     data: list[bytes | None] = []
     entries: list[PolicyBuild | None] = []
@@ -180,7 +180,7 @@ def policy_builds(files: list[Path], *, config, check_options: CheckOptions, nam
 
         if "fork" in multiprocessing.get_all_start_methods():
             try:
-                pool = multiprocessing.get_context("fork").Pool(jobs)
+                pool = multiprocessing.get_context("fork").Pool(jobs, _worker_started, (keep_closed, os.getpid()))
             except OSError:  # no processes allowed here: build in this one
                 pool = None
     try:
@@ -196,6 +196,25 @@ def policy_builds(files: list[Path], *, config, check_options: CheckOptions, nam
         if pool is not None:
             pool.terminate()
             pool.join()
+
+
+def _worker_started(keep_closed: tuple[int, ...], parent: int) -> None:
+    """In each worker: let go of the output folder's lock (a worker left over from a killed
+    build must not keep the next build out), and die with the build (Linux)."""
+    for fd in keep_closed:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: a worker ends when it reads the closed queue
+        pass
+    if os.getppid() != parent:  # the build died before the line above
+        os._exit(1)
 
 
 def _single_threaded() -> bool:
@@ -291,7 +310,8 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
     cache = None if no_cache else BuildCache()
     settings = _settings(names, options, today, config) if cache is not None else ""
     builds = policy_builds(files, config=config, check_options=check_options, names=names, options=options,
-                           cache=cache, settings=settings, jobs=jobs)
+                           cache=cache, settings=settings, jobs=jobs,
+                           keep_closed=(folder.lock_fd,) if folder is not None and folder.lock_fd is not None else ())
     try:
         for path, policy_build in builds:
             result = policy_build.compilation
