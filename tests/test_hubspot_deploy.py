@@ -269,7 +269,7 @@ def test_a_policy_change_updates_in_place_adds_the_option_and_retires_the_droppe
     text = plan.stdout
     assert f"  update     workflow          SLA mql.respond: MQL — first response within 20 hours (id {ids['mql.respond']}, on)" \
         in text
-    assert "delay 1440 → 1200 minutes" in text  # 1 day → 20 hours
+    assert "delay 24 → 20 hours" in text  # 24 hours → 20 hours
     assert 'name "SLA mql.respond: MQL — first response within 24 hours" → ' \
            '"SLA mql.respond: MQL — first response within 20 hours"' in text
     assert "  update     property          intent\n" in text + "\n" and "option added: meeting" in text
@@ -336,7 +336,7 @@ def test_a_workflow_changed_by_hand_is_drift_and_is_only_overwritten_when_forced
             in plan.stdout)
     assert "changed in HubSpot since sla-lang wrote it; differences (HubSpot → policy):" in plan.stdout
     assert 'name "Renamed by a person" → "SLA mql.respond: MQL — first response within 24 hours"' in plan.stdout
-    assert "delay 2 → 1 days" in plan.stdout
+    assert "delay 2 → 24 hours" in plan.stdout
     assert ("Blocking: workflow SLA mql.respond: MQL — first response within 24 hours was changed in HubSpot since "
             "sla-lang wrote it") in plan.stdout
     assert deploy(hubspot, folder, "--check").exit_code == 1

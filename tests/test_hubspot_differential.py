@@ -536,8 +536,6 @@ def test_generated_policies_without_custom_code_keep_to_the_manifest_bound(text)
     STATS["conservative deadlines"] += sum(replayed.checked.values())
 
 
-@pytest.mark.xfail(strict=True, reason="without custom code, `after 30d` / `after 60d` become delays in days, and "
-                                       "a day across a daylight-saving change is undocumented [S14]")
 def test_generated_policies_without_custom_code_rely_on_documented_behaviour():
     def relies_on_unknown(text: str) -> bool:
         return bool(conservative_replay(compile_text(text, "generated.sla").policy).unknown)

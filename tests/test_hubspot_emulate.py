@@ -243,6 +243,19 @@ def test_what_is_outside_the_model_is_flagged_when_a_contact_enrols(change, mess
     assert rules(p) == ["S1"] and any(message in f.message for f in p.flags)
 
 
+def test_a_person_clearing_a_value_is_a_change_like_any_other():
+    """[S2] people and integrations clear a value through the CRM API with an empty string; the
+    value is then unknown to filters, and the change can enrol the contact."""
+    body = flow("cleared", list_based(tree(prop("note", "ALL_PROPERTY", "IS_UNKNOWN"))), [set_value("1", "stage", "c")])
+    p = portal(body)
+    c = p.create_contact(at("2026-04-01T09:00"), {"note": "x", "stage": "a"})
+    assert c.get("stage") == "a"
+    p.update(at("2026-04-01T10:00"), c, {"note": ""})
+    assert c.get("note") is None and values(c, "note") == ["x", None]
+    assert c.get("stage") == "c" and c.history_of("stage")[-1].moment.at == at("2026-04-01T10:00")
+    assert p.flags == []
+
+
 def branch(kind, *parts):
     filters = [x for x in parts if "filterType" in x]
     subs = [x for x in parts if "filterBranchType" in x]

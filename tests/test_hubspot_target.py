@@ -315,7 +315,9 @@ def test_decide_monitor_checks_that_the_lead_left_the_stage(outputs):
     assert condition["property"] == "sla_stage"
     assert condition["operation"]["operator"] == "IS_NONE_OF"
     assert condition["operation"]["values"] == ["opportunity"]
-    assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["90"]
+    # 90 days as hours: a day-delay across a clock change is undocumented (SEMANTICS.md S14)
+    assert [(a["fields"]["delta"], a["fields"]["time_unit"]) for a in flow["actions"]
+            if a.get("actionTypeId") == "0-1"] == [("2160", "HOURS")]
 
 
 def test_without_custom_code_business_deadlines_wait_the_shortest_length_and_say_how_early(in_repo):
@@ -371,12 +373,12 @@ def test_follow_up_cadence_creates_a_task_at_each_offset(outputs):
              "0-5:sla_mql_follow_up_attempt=3", "0-3:CALL"]
     assert [t for t in types[2:] if not t.startswith(("0-35", "0-1:"))] == steps * 2  # exact path, then the fallback
     assert [(a["fields"]["delta"], a["fields"]["time_unit"]) for a in flow["actions"]
-            if a.get("actionTypeId") == "0-1"] == [("3", "DAYS"), ("33", "HOURS")]  # 3d; 5bd: at least 4d9h
+            if a.get("actionTypeId") == "0-1"] == [("72", "HOURS"), ("33", "HOURS")]  # 3d; 5bd: at least 4d9h
 
 
 def test_timeout_transition_waits_then_checks_the_lead_is_still_there(outputs):
     flow = outputs("hubspot_scoring.sla")["workflows/lead.to.archived.json"]
-    assert action_types(flow)[:5] == ["CUSTOM_CODE", "STATIC_BRANCH", "0-35:DAYS", "LIST_BRANCH", "0-1:DAYS"]
+    assert action_types(flow)[:5] == ["CUSTOM_CODE", "STATIC_BRANCH", "0-35:DAYS", "LIST_BRANCH", "0-1:HOURS"]
     exact, fallback = flow["actions"][3], flow["actions"][5]
     assert "defaultBranch" not in exact and "defaultBranch" not in fallback  # moved on: the flow ends
     # both checks continue with the move: one STANDARD edge, one GOTO into the same action

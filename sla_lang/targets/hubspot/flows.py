@@ -144,7 +144,10 @@ class Flow:
     def delay(self, minutes: int) -> dict | None:
         if minutes <= 0:
             return None
-        for unit, size in (("DAYS", 1440), ("HOURS", 60), ("MINUTES", 1)):
+        # Hours, never days: the agreement's `d` is 24 hours exactly, and HubSpot does not say
+        # whether a delay in days across a clock change is 24 hours or the same time of day
+        # (SEMANTICS.md S14); a delay in hours or minutes is a fixed length.
+        for unit, size in (("HOURS", 60), ("MINUTES", 1)):
             if minutes % size == 0:
                 # field values are strings, numbers included (action-enrollment reference)
                 return self.single(DELAY, {"delta": str(minutes // size), "time_unit": unit})
