@@ -290,6 +290,23 @@ def test_explain_and_rules_in_japanese():
     assert "Bad:" in _sla("explain", "SLA203", "--lang", "en").stdout
 
 
+def test_check_stats_in_japanese():
+    done = _sla("check", "--stats", "--lang", "ja", "--isolated", "policies")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines, in_stats = [], False
+    for line in done.stdout.splitlines():  # each policy's statistics follow a `path.sla:` line
+        in_stats = line.endswith(".sla:") or (in_stats and line.startswith("  "))
+        if in_stats and line.startswith("  "):
+            lines.append(line)
+    assert len(lines) == 3 * 3  # counts, score range, worst-case time per example policy
+    assert "  ステージ: 9、移行: 14、チーム: 4、KPI: 6、レビュー: 4" in lines
+    for line in lines:
+        label, _, value = line.partition(": ")
+        assert JAPANESE.search(label) and not _english_words(label), line
+    worst = [line for line in lines if line.startswith("  流入から最終ステージまでの最長時間: ")]
+    assert len(worst) == 3 and all(not _english_words(line) for line in worst), worst
+
+
 def test_english_output_never_reads_the_catalogue():
     """`sla check` in English must not pay for the Japanese catalogue."""
     code = ("import sla_lang.message as m, sys\n"

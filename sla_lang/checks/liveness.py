@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from .. import ir
-from ..diagnostics import Diagnostic, Message, Related, Severity, define_rule
+from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
 from .conditions import OVER, ConditionModel, Unknown
 from .durations import Durations, durations
@@ -310,19 +310,22 @@ def collect_worst_case_time(ctx: CheckContext) -> Iterator[Diagnostic]:
     if not ctx.options.stats:
         return
     result = worst_case_to_terminal(ctx)
-    key = "worst-case time from entry to a terminal stage"
+    key = Message("worst-case time from entry to a terminal stage")
     if result is None:
-        ctx.stats[key] = "no terminal stage can be reached from an entry stage"
+        ctx.stats[key] = Message("no terminal stage can be reached from an entry stage")
         return
     minutes, path, exact = result
-    shown = " → ".join(path if len(path) <= 12 else path[:5] + ["…"] + path[-5:])
+    shown: Message | Listing = Listing(path if len(path) <= 12 else path[:5] + ["…"] + path[-5:], limit=12,
+                                       quote=False, separator=" → ")
     if len(path) > 12:
-        shown += f"; {len(path)} stages"
+        shown = Message("{path}; {count} stages", path=shown, count=len(path))
     if minutes == float("inf"):
         stuck = next((s for s in path if s != "…" and not flow(ctx).is_terminal(s)
                       and stage_time_limit(durations(ctx), flow(ctx).stages[s]) is None), None)
-        ctx.stats[key] = f"unbounded: `{stuck}` has no decide deadline or timeout ({shown})"
+        ctx.stats[key] = Message("unbounded: `{stuck}` has no decide deadline or timeout ({path})", stuck=stuck, path=shown)
+    elif exact:
+        ctx.stats[key] = Message("{duration} ({path})", duration=format_minutes(minutes), path=shown)
     else:
-        ctx.stats[key] = f"{'' if exact else 'at most '}{format_minutes(minutes)} ({shown})"
+        ctx.stats[key] = Message("at most {duration} ({path})", duration=format_minutes(minutes), path=shown)
     return
     yield  # a generator like every check

@@ -662,7 +662,7 @@ def score_stats(ctx: CheckContext) -> dict[str, str]:
         low, high = ranges[model.id]
         groups = ", ".join(f"{g.id} {ranges[f'{model.id}.{g.id}'][0]}..{ranges[f'{model.id}.{g.id}'][1]}"
                            for g in {g.id: g for g in model.groups}.values())
-        out[f"score `{model.id}` range"] = f"{low}..{high}" + (f" ({groups})" if groups else "")
+        out[Message("score `{score}` range", score=model.id)] = f"{low}..{high}" + (f" ({groups})" if groups else "")
     return out
 
 

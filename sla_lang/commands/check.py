@@ -74,7 +74,7 @@ def check(paths, fmt, output_file, strict, select, ignore, config_path, isolated
 
     report = _render(results, fmt, use_color(color) and not output_file, lang)
     if stats and fmt == "text":
-        report += _render_stats(results)
+        report += _render_stats(results, lang)
     if output_file:
         from ..output import OutputError, write_file
 
@@ -109,17 +109,21 @@ def _render(results: list[Compilation], fmt: str, color: bool, lang: str | None 
     return renderer.render(results, lang=lang)
 
 
-def _render_stats(results: list[Compilation]) -> str:
+def _render_stats(results: list[Compilation], lang: str) -> str:
     lines = []
     for result in results:
         if result.policy is None:
             continue
         policy = result.policy
+        shown_in = lang or result.language  # as its diagnostics: --lang, else the policy's, else the locale
         lines.append(f"{terminal_safe(result.path)}:")
-        lines.append(f"  stages: {len(policy.stages)}, transitions: {len(policy.transitions())}, "
-                     f"teams: {len(policy.teams)}, KPIs: {len(policy.kpis)}, reviews: {len(policy.reviews)}")
-        for key in sorted(result.stats):
-            lines.append(f"  {terminal_safe(str(key))}: {terminal_safe(str(result.stats[key]))}")
+        counts = Message("stages: {stages}, transitions: {transitions}, teams: {teams}, KPIs: {kpis}, reviews: {reviews}",
+                         stages=len(policy.stages), transitions=len(policy.transitions()), teams=len(policy.teams),
+                         kpis=len(policy.kpis), reviews=len(policy.reviews))
+        lines.append(f"  {localize(counts, shown_in)}")
+        for key in sorted(result.stats):  # in English order, whatever the language shown
+            shown = localize(key, shown_in), localize(result.stats[key], shown_in)
+            lines.append(f"  {terminal_safe(shown[0])}: {terminal_safe(shown[1])}")
     return ("\n".join(lines) + "\n") if lines else ""
 
 
