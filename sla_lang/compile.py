@@ -166,17 +166,15 @@ def _compile(
 
 def _compile_with(result, source, diagnostics, config, options, strict, checks) -> Compilation:
     try:
-        from .lower import limits_before_parsing, lower_policy
-        from .parser import parse_source
+        from .lower import limits_before_parsing, parse_and_lower
 
         over = limits_before_parsing(source)
         if over:
             result.diagnostics = _finish(source, diagnostics + over, config, strict)
             return result
-        parsed = parse_source(source)
-        diagnostics = diagnostics + parsed.diagnostics
-        if parsed.tree is not None and not any(d.severity is Severity.ERROR for d in parsed.diagnostics):
-            policy, lowering = lower_policy(parsed.tree, source)
+        syntax, policy, lowering = parse_and_lower(source)
+        diagnostics = diagnostics + syntax
+        if policy is not None:
             result.policy = policy
             diagnostics += lowering
             # a policy over the size limits is not checked: the limits exist to bound that work

@@ -37,6 +37,10 @@ class NotClean(Exception):
     """The text has a syntax error; the recovering parser has to handle it."""
 
 
+class TooDeep(Exception):
+    """The tree is nested deeper than allowed; the recovering parser reports where."""
+
+
 class SpanMeta(Meta):
     """Tree positions taken from the first and last token of the rule's text, on demand."""
 
@@ -55,6 +59,9 @@ class SpanMeta(Meta):
     end_pos = property(lambda self: self._last.end_pos)
 
 
+EMPTY_META = Meta()  # the meta of a rule that matched no token (Lark's `meta.empty`)
+
+
 class FastParser:
     """Parses text that has no syntax error into the tree Lark would build, or raises NotClean."""
 
@@ -66,10 +73,17 @@ class FastParser:
         self.start_state = tables["start"]
         self.end_state = tables["end"]
         self.pattern = re.compile(tables["pattern"])
+        # the same, each token with the blanks after it: a third of a policy's matches are the
+        # blanks between tokens, which the parser only skips
+        self.scanner = re.compile(f"(?:{tables['pattern']})[ \t]*")
         self.ignore = frozenset(tables["ignore"])
         self.keyword_of = tables["keywords"]
 
-    def parse(self, text: str) -> Tree:
+    def parse(self, text: str, lowering=None, max_depth: int = 0):
+        """The tree of `text`; or, with `lowering` (rule name → `handler(meta, children)`, the
+        Lowerer's methods), the lowered value of the whole text, each rule lowered the moment it
+        is reduced (no tree is built; the same handlers get the same children the tree walk
+        would give them). Then a tree deeper than `max_depth` raises TooDeep."""
         table = self.table
         plans = self.plans
         keyword_of = self.keyword_of
@@ -80,21 +94,24 @@ class FastParser:
         values: list = []
         firsts: list = []  # first and last token of each stack entry's text (None: empty)
         lasts: list = []
+        depths: list = []  # lowering: the depth of the tree each stack entry stands for
+        lowered = lowering is not None
         line = 1
         line_start = 0
         expected = 0
-        for match in chain(self.pattern.finditer(text), (None,)):
+        for match in chain(self.scanner.finditer(text), (None,)):
             if match is None:
                 if expected != len(text):
                     raise NotClean  # a character no terminal matches, at the end
                 kind = "$END"
                 token = None
             else:
-                start, end = match.span()
-                if start != expected:
+                if match.start() != expected:
                     raise NotClean  # a character no terminal matches
-                expected = end
-                value = match.group()
+                expected = match.end()
+                group = match.lastindex
+                start, end = match.span(group)
+                value = match.group(group)
                 kind = match.lastgroup
                 column = start - line_start + 1
                 start_line = line
@@ -127,6 +144,8 @@ class FastParser:
                     values.append(token)
                     firsts.append(token)
                     lasts.append(token)
+                    if lowered:
+                        depths.append(0)
                     break
                 # reduce by rule ~action
                 name, size, keep, splice, inline, goto = plans[~action]
@@ -135,6 +154,9 @@ class FastParser:
                     first_tokens = firsts[-size:]
                     last_tokens = lasts[-size:]
                     del values[-size:], state_stack[-size:], firsts[-size:], lasts[-size:]
+                    if lowered:
+                        depth = max(depths[-size:])
+                        del depths[-size:]
                     first = first_tokens[0]
                     if first is None:
                         first = next((t for t in first_tokens if t is not None), None)
@@ -144,6 +166,7 @@ class FastParser:
                 else:
                     children = []
                     first = last = None
+                    depth = 0
                 if keep is not None:
                     kept: list = []
                     for index, expand in keep:
@@ -158,8 +181,14 @@ class FastParser:
                     value = children  # a `_rule`: its children go into the parent's list
                 elif inline and len(children) == 1:
                     value = children[0]
-                    if value.__class__ is not Tree:
+                    if value.__class__ is Token:
                         first = last = value  # Lark keeps an inlined token's own positions
+                elif lowered:
+                    # (a tree's depth counts its own level; a spliced `_rule` adds none)
+                    depth += 1
+                    if depth > max_depth:
+                        raise TooDeep
+                    value = lowering[name](SpanMeta(first, last) if first is not None else EMPTY_META, children)
                 elif first is None:
                     value = Tree(name, children)
                 else:
@@ -169,6 +198,8 @@ class FastParser:
                 values.append(value)
                 firsts.append(first)
                 lasts.append(last)
+                if lowered:
+                    depths.append(depth)
                 if token is None and state == end_state:
                     return value
         raise NotClean  # pragma: no cover - the loop returns at $END or raises

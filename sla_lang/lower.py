@@ -223,6 +223,17 @@ class Lowerer:
         # (`respond within 24hr`): one mistake, so no check also says the deadline is missing
         self.unwritten_deadlines: set[tuple[str, str]] = set()
 
+    def handlers(self) -> dict[str, object]:
+        """Rule name → this lowerer's method for it (for the fast parser's lowering)."""
+        lowerer = self
+
+        class Handlers(dict):
+            def __missing__(self, name: str):
+                handler = self[name] = getattr(lowerer, name)
+                return handler
+
+        return Handlers()
+
     def transform(self, tree: Tree):
         handlers: dict[str, object] = {}
         # post-order without recursion: (node, lowered children so far)
@@ -1702,6 +1713,14 @@ def _timezone_names() -> list[str]:
 def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagnostic]]:
     lowerer = Lowerer(source)
     policy = lowerer.transform(tree)
+    return policy, _finish_lowering(lowerer, policy, source, tree)
+
+
+def _finish_lowering(lowerer: Lowerer, policy: ir.Policy, source: SourceFile, tree: Tree | None) -> list[Diagnostic]:
+    return policy, _finish_lowering(lowerer, policy, source, tree)
+
+
+def _finish_lowering(lowerer: Lowerer, policy: ir.Policy, source: SourceFile, tree: Tree | None) -> list[Diagnostic]:
     # For the confusable-name check (SLA311/312): when no letter outside quoted texts and
     # comments is non-ASCII, no name can mix scripts or look like another, and the check
     # need not walk the whole IR for names.
@@ -1713,7 +1732,38 @@ def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagno
     # For the template-syntax check (SLA836): only a file holding a HubL delimiter somewhere needs
     # its texts walked.
     policy.extra["template_syntax"] = any(d in source.text for d in ("{{", "{%", "{#", "}}", "%}", "#}"))
-    return policy, _check_limits(tree, policy, source) + lowerer.diagnostics
+    return _check_limits(tree, policy, source) + lowerer.diagnostics
+
+
+def parse_and_lower(source: SourceFile) -> tuple[list[Diagnostic], ir.Policy | None, list[Diagnostic]]:
+    """Parse and lower a policy: (syntax diagnostics, the policy or None, lowering diagnostics).
+
+    A clean text — almost every run — is lowered while it is parsed: the fast parser calls the
+    Lowerer's method for each rule as it reduces it, so no parse tree is built or walked (a
+    third of the front end's time on a large policy). A text with a syntax error, nested too
+    deep, or with a line long enough to hold a name or text over its limit goes the long way,
+    which reports those: the recovering parser's tree, then `lower_policy`."""
+    from .fastparse import NotClean, TooDeep, fast_parser
+    from .parser import MAX_TREE_DEPTH, parse_source
+
+    if _longest_line(source) <= MAX_NAME_CHARS:
+        text = source.text if source.text.endswith("\n") else source.text + "\n"
+        lowerer = Lowerer(source)
+        try:
+            policy = fast_parser().parse(text, lowerer.handlers(), MAX_TREE_DEPTH)
+        except (NotClean, TooDeep):
+            pass
+        else:
+            return [], policy, _finish_lowering(lowerer, policy, source, None)
+    parsed = parse_source(source)
+    if parsed.tree is None or any(d.severity is Severity.ERROR for d in parsed.diagnostics):
+        return parsed.diagnostics, None, []
+    policy, lowering = lower_policy(parsed.tree, source)
+    return parsed.diagnostics, policy, lowering
+
+
+def _longest_line(source: SourceFile) -> int:
+    return max(map(len, source.text.split("\n")))
 
 
 # A statement is a line; strings never span lines. So lines that begin with `stage` or with
@@ -1749,9 +1799,9 @@ def limits_before_parsing(source: SourceFile) -> list[Diagnostic]:
     return out
 
 
-def _check_limits(tree: Tree, policy: ir.Policy, source: SourceFile) -> list[Diagnostic]:
+def _check_limits(tree: Tree | None, policy: ir.Policy, source: SourceFile) -> list[Diagnostic]:
     out = []
-    if max(map(len, source.text.split("\n"))) <= MAX_NAME_CHARS:
+    if tree is None or _longest_line(source) <= MAX_NAME_CHARS:
         tokens = ()  # no line is long enough to hold a token over a limit: skip the walk
     else:
         tokens = tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("STRING", "NAME"))

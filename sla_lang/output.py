@@ -198,6 +198,12 @@ class OutputFolder:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    @property
+    def lock_fd(self) -> int | None:
+        """The descriptor that holds the lock while the folder is open: a process forked to help
+        the build (`sla build --jobs`) closes its copy, so that it never keeps the lock."""
+        return self._lock_fd
+
     def _lock(self) -> None:
         try:
             import fcntl

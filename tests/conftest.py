@@ -31,6 +31,13 @@ def fixed_today():
         yield
 
 
+@pytest.fixture(autouse=True)
+def private_build_cache(tmp_path_factory, monkeypatch):
+    """Each test builds with an empty build cache of its own (`sla build` and the processes it
+    starts): a hit left by another test would hide what a test patches or breaks."""
+    monkeypatch.setenv("SLA_CACHE_DIR", str(tmp_path_factory.mktemp("sla-cache")))
+
+
 def expectations(path: Path) -> list[tuple[str, int, int]]:
     """`# expect: SLA301@12:9` comments (code@line:column) written in a fixture."""
     return [(code.decode(), int(line), int(column)) for code, line, column in _EXPECT.findall(path.read_bytes())]

@@ -8,10 +8,8 @@ compare two sizes as a ratio, never an absolute time.
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import json
-import time
 from functools import cache
 
 from sla_lang.compile import compile_text
@@ -19,6 +17,7 @@ from sla_lang.simulate.scenarios import load_scenario_file
 from sla_lang.targets import BuildOptions, load_target
 
 from .conftest import REPO
+from .timing import growth
 
 SEGMENTS = (2, 8)  # bench/generate.py: a segment is lead → MQL → SAL → SQL → opportunity + nurture
 
@@ -96,25 +95,12 @@ def result_rows(segments: int) -> dict[str, dict[str, str]]:
     return {row["sla_scenario_id"]: row for row in csv.DictReader(io.StringIO(result.files["contacts.csv"].decode()))}
 
 
-def _best_of(runs: int, work) -> float:
-    best = float("inf")
-    gc.collect()
-    gc.disable()  # a collection in the middle of one run is noise, not scaling
-    try:
-        for _ in range(runs):
-            start = time.perf_counter()
-            work()
-            best = min(best, time.perf_counter() - start)
-    finally:
-        gc.enable()
-    return best
-
-
 def test_generation_time_grows_linearly():
     policies = [_policy(n) for n in SEGMENTS]
     target = load_target("fixtures")
-    small, large = (_best_of(2, lambda p=p: target.build(p, BuildOptions())) for p in policies)
-    assert large / small < 8  # linear is 4; quadratic 16
+    ratio, small, large = growth(lambda: target.build(policies[0], BuildOptions()),
+                                 lambda: target.build(policies[1], BuildOptions()), bound=8, repeats=2)
+    assert ratio < 8, (small, large)  # linear is 4; quadratic 16
 
 
 def test_reading_a_large_scenario_file_stays_linear(tmp_path):
@@ -133,8 +119,8 @@ def test_reading_a_large_scenario_file_stays_linear(tmp_path):
     lines = large.read_text().splitlines()
     assert all(f'"id": "{sid}"' in lines[line - 1] for sid, line in loaded.lines.items())
     assert len(loaded.lines) == 4000
-    ratio = _best_of(3, lambda: load_scenario_file(large)) / _best_of(3, lambda: load_scenario_file(small))
-    assert ratio < 8  # linear is 4; searching the whole file per scenario made it 16
+    ratio, fast_small, fast_large = growth(lambda: load_scenario_file(small), lambda: load_scenario_file(large), bound=8)
+    assert ratio < 8, (fast_small, fast_large)  # linear is 4; searching the whole file per scenario made it 16
 
 
 def test_scenarios_json_is_written_a_scenario_at_a_time_with_the_same_bytes():
@@ -158,3 +144,45 @@ def test_scenarios_json_is_written_a_scenario_at_a_time_with_the_same_bytes():
     finally:
         tracemalloc.stop()
     assert peak < 3 * size  # the text and its bytes; json.dumps of the whole document takes 6-7x
+
+
+def test_many_scenarios_are_imported_from_several_contact_files(monkeypatch):
+    """Past CONTACTS_PER_FILE scenarios the import is cut into files of that many rows, each with
+    the columns its rows use: the same rows and values as the one file, in the same order."""
+    import csv
+    import io
+
+    from sla_lang.targets import fixtures
+
+    result, doc = _fixtures(SEGMENTS[0])
+    reader = csv.DictReader(io.StringIO(result.files["contacts.csv"].decode()))
+    whole = list(reader)
+    assert len(whole) == len(doc["scenarios"]) > 40
+    monkeypatch.setattr(fixtures, "CONTACTS_PER_FILE", 20)
+    files = load_target("fixtures").build(_policy(SEGMENTS[0]), BuildOptions()).files
+    names = sorted(n for n in files if n.startswith("contacts"))
+    assert "contacts.csv" not in files and names == [f"contacts-{k:03d}.csv" for k in range(1, len(names) + 1)]
+    rows = []
+    for name in names:
+        header, *body = list(csv.reader(io.StringIO(files[name].decode())))
+        assert 0 < len(body) <= 20
+        data = header[5:-3]
+        assert all(any(row[header.index(c)] for row in body) for c in data)  # no column without a value
+        assert [c for c in reader.fieldnames if c in data] == data  # in the order of the one file
+        rows += [dict(zip(header, row)) for row in body]
+    assert [{k: v for k, v in r.items() if v} for r in rows] == [{k: v for k, v in r.items() if v} for r in whole]
+
+
+def test_a_leads_scores_list_the_groups_with_points_only():
+    """A lead's JSON (the fixtures' expectations, `sla simulate`) lists every score's total and the
+    groups with points: in a chain of 8 funnels a lead has points in a few of the 10 groups."""
+    _, doc = _fixtures(SEGMENTS[1])
+    policy = _policy(SEGMENTS[1])
+    groups = {f"{s.id}.{g.id}" for s in policy.scores for g in s.groups}
+    assert len(groups) == 10
+    for scenario in doc["scenarios"]:
+        scores = scenario["expect"]["scores"]
+        assert "lead_score" in scores and all(v != 0 for k, v in scores.items() if k in groups)
+        shown = [k for k in scores if k in groups]
+        assert sum(scores[k] for k in shown) == scores["lead_score"]
+    assert max(sum(k in groups for k in s["expect"]["scores"]) for s in doc["scenarios"]) <= 4

@@ -337,7 +337,7 @@ def test_points_per_occurrence_are_counted_and_capped():
                   ev(at(1, 12), "event_occurred", event="web_visit", count=4),
                   ev(at(1, 13), "event_occurred", event="email_open")], PER)
     data = lead(result)
-    assert data["scores"] == {"s": 55, "s.behaviour": 55, "s.fit": 0}
+    assert data["scores"] == {"s": 55, "s.behaviour": 55}  # a group with no points (s.fit) is not listed
     assert [(s["stage"], s["entered"]) for s in data["stages"]] == [("lead", at(1, 10)), ("mql", at(1, 13))]
     seven_opens = run([ev(at(1, 10), "lead_created", events={"email_open": 7})], PER)
     assert lead(seven_opens)["scores"]["s.behaviour"] == 60  # the group's max

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from sla_lang.compile import compile_text
 from sla_lang.lower import MAX_NAME_CHARS, MAX_STAGES, MAX_STRING_CHARS
+
+from .timing import growth
 
 HEADER = 'agreement "x" {\n  version "1"\n  effective 2026-01-01\n  owner ops\n}\nteam ops {\n}\n'
 
@@ -25,17 +25,10 @@ def test_too_many_stages():
     assert d.span.line == 8 + 4 * MAX_STAGES
 
 
-def _seconds(text: str) -> float:
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        compile_text(text)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _ratio(make, small: int) -> float:
-    return _seconds(make(small * 4)) / _seconds(make(small))
+def _ratio(make, small: int) -> tuple[float, float, float]:
+    """(ratio, small, large) of the CPU time of compiling 4× the input (tests/timing.py)."""
+    little, big = make(small), make(small * 4)
+    return growth(lambda: compile_text(little), lambda: compile_text(big), bound=8)
 
 
 def test_many_undefined_names_stay_linear():
@@ -45,14 +38,16 @@ def test_many_undefined_names_stay_linear():
         stages = "".join(f"stage s{i} {{\n  owner ops\n  -> t{i}x\n}}\n" for i in range(n))
         return HEADER + stages
 
-    assert _ratio(make, 300) < 8  # linear is 4; quadratic would be 16
+    ratio, small, large = _ratio(make, 300)
+    assert ratio < 8, (small, large)  # linear is 4; quadratic would be 16
 
 
 def test_many_syntax_errors_and_long_lines_stay_linear():
     def make(n: int) -> str:
         return HEADER + "stage a {\n" + "  ownr b c d\n" * n + "}\n" + "# " + "x" * (n * 50) + "\n"
 
-    assert _ratio(make, 400) < 8
+    ratio, small, large = _ratio(make, 400)
+    assert ratio < 8, (small, large)
 
 
 def test_wide_flat_conditions_stay_linear():
@@ -60,7 +55,8 @@ def test_wide_flat_conditions_stay_linear():
         condition = " or ".join(f"x == {i}" for i in range(n))
         return HEADER + f"property x number\nstage a {{\n  owner ops\n  -> a when {condition}\n}}\n"
 
-    assert _ratio(make, 500) < 8
+    ratio, small, large = _ratio(make, 500)
+    assert ratio < 8, (small, large)
 
 
 def test_look_alike_reference_gets_a_precise_hint():

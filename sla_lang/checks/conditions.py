@@ -306,6 +306,12 @@ class Witness:
         return Listing(parts, limit=len(parts), quote=False) if parts else Message("any lead")
 
 
+def _value_shape(value: ir.Value) -> tuple:
+    """A literal value's class and fields (with their types: 1 and 1.0 and True stay apart)."""
+    return (value.__class__.__name__, *((type(v).__name__, v) for f, v in
+                                        ((f, getattr(value, f)) for f in value.__dataclass_fields__) if f != "span"))
+
+
 class ConditionModel:
     """Turns IR conditions into literals over the policy's variables and decides them.
 
@@ -319,6 +325,12 @@ class ConditionModel:
         self._variables: dict[str, Variable] = {}
         self._atoms: dict[int, tuple[ir.Condition, Atom | Unknown]] = {}
         self._forms: dict[tuple[int, bool, str], tuple[ir.Condition, list | Unknown]] = {}
+        # Conditions of the same shape (the same variables, operators and values: `accepted ==
+        # true` in every funnel of a large policy) have the same atoms and normal forms, which
+        # carry no positions: worked out once per shape.
+        self._shapes: dict[int, tuple[ir.Condition, tuple]] = {}
+        self._atoms_by_shape: dict[tuple, Atom | Unknown] = {}
+        self._forms_by_shape: dict[tuple, list | Unknown] = {}
 
     # ---------------------------------------------------------------- variables
     def variable(self, ref: ir.Ref) -> Variable:
@@ -355,14 +367,42 @@ class ConditionModel:
             return Variable(key, "unordered", Choices(frozenset({True, False})), False, True, "bool")
         return Variable(key, "unordered", Choices.everything(), False, True, "text")
 
+    # ---------------------------------------------------------------- shapes
+    def shape(self, condition: ir.Condition) -> tuple:
+        """What the meaning of a condition depends on, without positions (remembered per node)."""
+        cached = self._shapes.get(id(condition))
+        if cached is not None:
+            return cached[1]
+        node = condition
+        if isinstance(node, (ir.AllOf, ir.AnyOf)):
+            shape: tuple = (node.__class__.__name__, tuple(self.shape(item) for item in node.items))
+        elif isinstance(node, ir.Negation):
+            shape = ("not", self.shape(node.item))
+        elif isinstance(node, ir.Comparison):
+            shape = ("cmp", node.left.text, node.op, _value_shape(node.right))
+        elif isinstance(node, ir.Membership):
+            shape = ("in", node.left.text, node.negated, tuple(_value_shape(v) for v in node.values))
+        elif isinstance(node, ir.Truthy):
+            shape = ("is", node.ref.text)
+        elif isinstance(node, ir.Presence):
+            shape = ("set", node.left.text, node.negated)
+        else:
+            shape = ("node", id(node))  # a form the model does not know: never shared
+        self._shapes[id(condition)] = (condition, shape)  # the node is kept so its id stays unique
+        return shape
+
     # ---------------------------------------------------------------- atoms
     def atom(self, leaf: ir.Condition) -> Atom:
         cached = self._atoms.get(id(leaf))
         if cached is None:
-            try:
-                result: Atom | Unknown = self._atom(leaf)
-            except Unknown as exc:
-                result = exc
+            shape = self.shape(leaf)
+            result = self._atoms_by_shape.get(shape)
+            if result is None:
+                try:
+                    result = self._atom(leaf)
+                except Unknown as exc:
+                    result = exc
+                self._atoms_by_shape[shape] = result
             cached = self._atoms[id(leaf)] = (leaf, result)  # the leaf is kept so its id stays unique
         if isinstance(cached[1], Unknown):
             raise cached[1]
@@ -431,10 +471,14 @@ class ConditionModel:
         key = (id(condition), positive, mode)
         cached = self._forms.get(key)
         if cached is None:
-            try:
-                form: list[tuple[Literal, ...]] | Unknown = self._dnf(condition, mode, positive)
-            except Unknown as exc:
-                form = exc
+            shape_key = (self.shape(condition), positive, mode)
+            form = self._forms_by_shape.get(shape_key)
+            if form is None:
+                try:
+                    form = self._dnf(condition, mode, positive)
+                except Unknown as exc:
+                    form = exc
+                self._forms_by_shape[shape_key] = form
             cached = self._forms[key] = (condition, form)  # the condition is kept so its id stays unique
         if isinstance(cached[1], Unknown):
             raise cached[1]

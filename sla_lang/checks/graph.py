@@ -275,6 +275,23 @@ def reach(start: Iterable[str], neighbours: dict[str, list[str]], allowed=lambda
     return seen
 
 
+def reaches(start: Iterable[str], neighbours: dict[str, list[str]], goals: set[str]) -> bool:
+    """Whether a stage of `goals` is among those reachable from `start` (included): `reach`,
+    stopped at the first goal (a funnel's next stage is usually a step or two away)."""
+    seen = set(start)
+    if not goals.isdisjoint(seen):
+        return True
+    queue = deque(seen)
+    while queue:
+        for nxt in neighbours[queue.popleft()]:
+            if nxt not in seen:
+                if nxt in goals:
+                    return True
+                seen.add(nxt)
+                queue.append(nxt)
+    return False
+
+
 def funnel(ctx: CheckContext) -> frozenset[str]:
     """The qualification funnel (see the module docstring)."""
 

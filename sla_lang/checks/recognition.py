@@ -98,7 +98,15 @@ _STAGE_LIFECYCLE = {"mql": "marketingqualifiedlead", "sql": "salesqualifiedlead"
 def stages_of_kind(policy: ir.Policy, kind: str) -> list[ir.Stage]:
     """The stages that are the MQL (`mql`), SQL (`sql`) or opportunity (`opportunity`) stage.
 
-    Terminal stages never count (a "closed deal" is not the opportunity stage)."""
+    Terminal stages never count (a "closed deal" is not the opportunity stage). Worked out once
+    per policy and kind (several checks ask, and each answer reads every stage)."""
+    known = policy.extra.setdefault("recognition.stages_of_kind", {})
+    if kind not in known:
+        known[kind] = _stages_of_kind(policy, kind)
+    return list(known[kind])
+
+
+def _stages_of_kind(policy: ir.Policy, kind: str) -> list[ir.Stage]:
     pattern = _STAGE_NAMES[kind]
     stages = [s for s in policy.stage_by_id.values() if not s.is_terminal]
     by_name = [s for s in stages if pattern.search(s.id.replace("_", " ")) or pattern.search(s.label)]

@@ -210,7 +210,7 @@ def score_ranges(ctx: CheckContext) -> dict[str, tuple[int, int]]:
     `lead_score.fit`), from its rules and caps."""
 
     def build() -> dict[str, tuple[int, int]]:
-        free = ConditionModel(ctx.policy)
+        free = condition_model(ctx)
         ranges: dict[str, tuple[int, int]] = {}
         for model in ctx.policy.score_by_id.values():
             total_low = total_high = 0
@@ -235,6 +235,14 @@ def score_ranges(ctx: CheckContext) -> dict[str, tuple[int, int]]:
         return ranges
 
     return ctx.memo("scoring.ranges", build)
+
+
+def condition_model(ctx: CheckContext, bounded: bool = False) -> ConditionModel:
+    """The policy's ConditionModel, shared by the checks so that each condition's normal form is
+    worked out once; `bounded`: scores range over what their rules can reach (score_ranges)."""
+    if bounded:
+        return ctx.memo("scoring.bounded_model", lambda: ConditionModel(ctx.policy, score_ranges(ctx)))
+    return ctx.memo("scoring.free_model", lambda: ConditionModel(ctx.policy))
 
 
 def _possible(model: ConditionModel, condition: ir.Condition) -> bool:
@@ -292,10 +300,9 @@ def _where(owner: ir.ScoreRule | ir.Transition | ir.Priority | ir.Stage) -> Mess
 def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     ranges = score_ranges(ctx)
-    free = ConditionModel(policy)
-    bounded = ConditionModel(policy, ranges)
+    free = condition_model(ctx)
+    bounded = condition_model(ctx, bounded=True)
     for condition, owner in policy.conditions():
-        where = _where(owner)
         try:
             if bounded.can_be_true(condition, OVER) and not _has_alternatives(condition):
                 continue  # a conjunction that can be true: so can each of its parts
@@ -305,7 +312,7 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
         if not possible:
             yield Diagnostic(
                 CONDITION_NEVER_TRUE,
-                Message('the condition of {where} can never be true: `{condition}`', where=where, condition=ir.condition_source(condition)),
+                Message('the condition of {where} can never be true: `{condition}`', where=_where(owner), condition=ir.condition_source(condition)),
                 condition.span,
                 help=Message('check the numbers and values: the parts of this condition exclude each other'),
             )
@@ -338,7 +345,7 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
                 yield Diagnostic(
                     THRESHOLD_UNREACHABLE,
                     Message("the condition of {where} can never be true with the scores the model can reach: {ranges}",
-                            where=where, ranges=Listing((Message("`{score}` is between {low} and {high}", score=k,
+                            where=_where(owner), ranges=Listing((Message("`{score}` is between {low} and {high}", score=k,
                                                                  low=ranges[k][0], high=ranges[k][1]) for k in keys),
                                                         limit=len(keys), separator="; ")),
                     condition.span,
@@ -394,7 +401,7 @@ def find_rules_above_their_group_cap(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 @check(SCORE_RULE_NEVER_COUNTS)
 def find_score_rules_that_never_count(ctx: CheckContext) -> Iterator[Diagnostic]:
-    model = ConditionModel(ctx.policy)
+    model = condition_model(ctx)
     for score in ctx.policy.scores:
         for group in score.groups:
             kept: list[ir.ScoreRule] = []
@@ -465,7 +472,7 @@ def _same_timing(a: ir.Transition, b: ir.Transition) -> bool:
 @check(AMBIGUOUS_TRANSITIONS)
 def find_ambiguous_transitions(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
-    model = ConditionModel(policy, score_ranges(ctx))
+    model = condition_model(ctx, bounded=True)
     for stage in flow(ctx).stages.values():
         guarded = [t for t in stage.transitions if t.condition is not None]
         for j, later in enumerate(guarded):
@@ -492,8 +499,7 @@ def find_ambiguous_transitions(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 @check(ROUTING_GAP)
 def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
-    policy = ctx.policy
-    model = ConditionModel(policy, score_ranges(ctx))
+    model = condition_model(ctx, bounded=True)
     for stage in flow(ctx).stages.values():
         guarded = [t for t in stage.transitions if t.condition is not None]
         if not guarded or stage.is_terminal:
@@ -551,7 +557,7 @@ def find_thresholds_decreasing_along_funnel(ctx: CheckContext) -> Iterator[Diagn
     policy = ctx.policy
     f = flow(ctx)
     inside = funnel(ctx)
-    model = ConditionModel(policy)
+    model = condition_model(ctx)
     edges = [t for s in f.stages if s in inside for t in f.edges[s] if t.target.name in inside]
     keys = sorted({r.text for t in edges if t.condition is not None for r in ir.condition_refs(t.condition)
                    if r.name in policy.score_by_id})
@@ -612,7 +618,7 @@ def _cut_text(key: str, cut: tuple[float, int]) -> str:
 @check(PRIORITY_NEVER_APPLIES)
 def find_priorities_that_never_apply(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
-    model = ConditionModel(policy, score_ranges(ctx))
+    model = condition_model(ctx, bounded=True)
     above: list[ir.Priority] = []
     none_above: GrowingConjunction | None = model.growing(OVER)  # "no priority above matched"; None: unknown
     for priority in policy.priorities:
@@ -678,7 +684,7 @@ def find_entry_problems(ctx: CheckContext) -> Iterator[Diagnostic]:
     conditional = [s for s in entries if s.entry_condition is not None]
     if not conditional:
         return
-    model = ConditionModel(policy, score_ranges(ctx))
+    model = condition_model(ctx, bounded=True)
     for j, later in enumerate(conditional):
         for earlier in conditional[:j]:
             if _coupled(policy, (earlier.entry_condition, later.entry_condition)):

@@ -6,17 +6,23 @@ after every policy has been built, or not at all.
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import unicodedata
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import click
 
+from ..build_cache import BuildCache, PolicyBuild, TargetBuild, typst_version
 from ..checks import CheckOptions
-from ..compile import Compilation, compile_path, finalize_diagnostics
+from ..compile import Compilation, compile_bytes, compile_path, default_jobs, finalize_diagnostics
 from ..diagnostics import Severity
 from ..output import OutputError, OutputFolder, compare_files
 from ..render.terminal import terminal_safe
+from ..source import TooLarge, display_path, read_limited
 from ..targets import TARGETS, BuildOptions, BuildResult, load_target
 from . import DATE, collect_policy_files, default_paths, has_errors, resolve_config, use_color
 
@@ -108,6 +114,126 @@ def _ancestors(name: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
+def build_policy(path: Path, data: bytes | None, *, config, check_options: CheckOptions, names: list[str],
+                 options: BuildOptions) -> PolicyBuild:
+    """Compile one policy and build each target (`data`: the file's bytes, already read)."""
+    if data is None:
+        result = compile_path(path, config=config, options=check_options)
+    else:
+        result = compile_bytes(data, display_path(path), config=config, options=check_options)
+    if result.policy is None or has_errors(result.diagnostics):
+        result.policy = None
+        return PolicyBuild(result, compiled=False)
+    targets = []
+    for name in names:
+        built: BuildResult = load_target(name).build(result.policy, options)
+        failed = built.failed
+        targets.append(TargetBuild(name, built.diagnostics, failed, {} if failed else built.files))
+    result.policy = None  # the IR is not shown, cached or sent back from a worker
+    return PolicyBuild(result, compiled=True, targets=targets)
+
+
+def _settings(names: list[str], options: BuildOptions, today, config) -> str:
+    """What, besides a policy's bytes and path and the sla itself, its build depends on."""
+    return json.dumps({
+        "targets": names,
+        "formats": list(options.formats),
+        "lang": options.lang,
+        # review deadlines are judged by this date: a build on another day is another build
+        "today": (today or datetime.date.today()).isoformat(),
+        "config": repr(config),  # [tool.sla]: selected rules, severities, HubSpot mapping, limits
+        "typst": typst_version() if "agreement" in names else "",
+    }, sort_keys=True)
+
+
+def policy_builds(files: list[Path], *, config, check_options: CheckOptions, names: list[str],
+                  options: BuildOptions, cache: BuildCache | None, settings: str,
+                  jobs: int | None, keep_closed: tuple[int, ...] = ()) -> Iterator[tuple[Path, PolicyBuild]]:
+    """Each policy's build, in the order of `files`: from the cache where it has the entry, else
+    built — in `jobs` processes (default: one per CPU when two or more are to be built) —
+    and stored. The workers close the descriptors `keep_closed` (the output folder's lock)."""
+    keys: list[str | None] = []
+    data: list[bytes | None] = []
+    entries: list[PolicyBuild | None] = []
+    for path in files:
+        content = key = entry = None
+        if cache is not None:
+            try:
+                content = read_limited(path, config.max_file_size)
+            except (OSError, TooLarge):  # reported by the build itself
+                content = None
+            if content is not None:
+                key = cache.key(content, display_path(path), settings)
+                entry = cache.load(key)
+        keys.append(key)
+        data.append(content)
+        entries.append(entry)
+    missing = [i for i, entry in enumerate(entries) if entry is None]
+    one = partial(_build_one, config=config, check_options=check_options, names=names, options=options)
+    work = [(files[i], data[i]) for i in missing]
+    if jobs is None:
+        jobs = default_jobs() if len(work) >= 2 else 1
+    jobs = min(jobs, len(work))
+    pool = None
+    if jobs > 1 and _single_threaded():
+        import multiprocessing
+
+        if "fork" in multiprocessing.get_all_start_methods():
+            try:
+                pool = multiprocessing.get_context("fork").Pool(jobs, _worker_started, (keep_closed, os.getpid()))
+            except OSError:  # no processes allowed here: build in this one
+                pool = None
+    try:
+        built = pool.imap(one, work) if pool is not None else map(one, work)
+        for i, path in enumerate(files):
+            entry = entries[i]
+            if entry is None:
+                entry = next(built)
+                if cache is not None and keys[i] is not None:
+                    cache.store(keys[i], entry)
+            yield path, entry
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
+def _worker_started(keep_closed: tuple[int, ...], parent: int) -> None:
+    """In each worker: let go of the output folder's lock (a worker left over from a killed
+    build must not keep the next build out), and die with the build (Linux)."""
+    for fd in keep_closed:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: a worker ends when it reads the closed queue
+        pass
+    if os.getppid() != parent:  # the build died before the line above
+        os._exit(1)
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs one thread, so that forking it is safe. A process that has
+    typeset a PDF before (tests, a program calling the command) holds Typst's worker threads,
+    and a forked child using Typst again would wait for locks no thread will release: such a
+    process builds everything itself. `sla build` from the command line is single-threaded."""
+    import threading
+
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # not Linux: only the threads Python knows of can be counted
+        return threading.active_count() == 1
+
+
+def _build_one(work: tuple[Path, bytes | None], **kwargs) -> PolicyBuild:
+    return build_policy(work[0], work[1], **kwargs)
+
+
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--target", "-t", "targets", multiple=True, type=click.Choice([*TARGETS, "all"]), default=("all",),
@@ -123,15 +249,22 @@ def _ancestors(name: str) -> list[str]:
 @click.option("--today", type=DATE, help="The date to judge review deadlines by (default: today).")
 @click.option("--verbose", "-v", is_flag=True, help="Show every note and warning of the targets in full "
               "(by default they are summarised per rule; errors are always shown in full).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
+              help="Build policies in N processes (default: one per CPU when two or more policies are not "
+              "in the cache).")
+@click.option("--no-cache", "no_cache", is_flag=True, help="Build every policy: neither read nor write the build "
+              "cache ($SLA_CACHE_DIR, else $XDG_CACHE_HOME/sla-lang, else ~/.cache/sla-lang).")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
-def build(paths, targets, out_dir, formats, lang, check_only, config_path, isolated, today, verbose, color):
+def build(paths, targets, out_dir, formats, lang, check_only, config_path, isolated, today, verbose, jobs, no_cache,
+          color):
     """Build outputs from policies (files or folders; default: policies/).
 
     With several policies each goes into a sub-folder named after its path (relative to the
     folder it was found in). The output folder belongs to the build: it is replaced as a
     whole once every policy is built, and left untouched if any policy has errors. Hidden
     files in it (.gitkeep …) are kept; a build refuses to delete files it did not write.
-    Outputs are byte-identical for the same input.
+    Outputs are byte-identical for the same input. A policy built before with the same
+    bytes, sla, options and configuration is taken from the build cache (see --no-cache).
     """
     from ..render.text import render_diagnostic, summary_line
 
@@ -144,6 +277,12 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
     names = list(TARGETS) if "all" in targets else list(dict.fromkeys(targets))
     options = BuildOptions(formats=tuple(f.strip() for f in formats.split(",") if f.strip()) if formats else (), lang=lang,
                            hubspot=config.hubspot)
+    if options.formats and "agreement" in names:
+        known = load_target("agreement").FORMATS
+        unknown = [f for f in options.formats if f not in known]
+        if unknown:
+            raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(known)}",
+                                     param_hint="--format")
     colored = use_color(color)
     root = Path(out_dir)
     ok = True
@@ -167,12 +306,18 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
             ctx = click.get_current_context()
             ctx.exit(1)
     written: list[tuple[str, Path, int]] = []
+    check_options = CheckOptions(today=today)
+    cache = None if no_cache else BuildCache()
+    settings = _settings(names, options, today, config) if cache is not None else ""
+    builds = policy_builds(files, config=config, check_options=check_options, names=names, options=options,
+                           cache=cache, settings=settings, jobs=jobs,
+                           keep_closed=(folder.lock_fd,) if folder is not None and folder.lock_fd is not None else ())
     try:
-        for path in files:
-            result = compile_path(path, config=config, options=CheckOptions(today=today))
+        for path, policy_build in builds:
+            result = policy_build.compilation
             results.append(result)
             show(result.diagnostics, result.source)
-            if result.policy is None or has_errors(result.diagnostics):
+            if not policy_build.compiled:
                 click.echo(f"{terminal_safe(result.path)}: not built because of the errors above", err=True)
                 ok = False
                 continue
@@ -180,25 +325,17 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
             policy_root = root / sub if sub else root
             outputs: dict[str, bytes] = {}
             failed = False
-            for name in names:
-                target = load_target(name)
-                if options.formats and name == "agreement":
-                    unknown = [f for f in options.formats if f not in target.FORMATS]
-                    if unknown:
-                        raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from "
-                                                 f"{', '.join(target.FORMATS)}", param_hint="--format")
-                built: BuildResult = target.build(result.policy, options)
+            for built in policy_build.targets:
                 # an error from a target means its output could not be made: that is decided on
                 # the raw report; configuration only changes what is shown
-                target_failed = built.failed
                 reported = finalize_diagnostics(result.source, built.diagnostics, config)
                 show([d for d in reported if verbose or d.severity is Severity.ERROR], result.source)
                 if not verbose:
-                    summarise(result.path, name, [d for d in reported if d.severity is not Severity.ERROR])
-                if target_failed:
+                    summarise(result.path, built.name, [d for d in reported if d.severity is not Severity.ERROR])
+                if built.failed:
                     failed = True
                     continue
-                prefix = f"{name}/" if len(names) > 1 else ""
+                prefix = f"{built.name}/" if len(names) > 1 else ""
                 outputs.update({prefix + rel: data for rel, data in built.files.items()})
             if failed:
                 click.echo(f"{terminal_safe(result.path)}: not built: a target reported errors", err=True)

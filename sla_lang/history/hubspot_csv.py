@@ -218,7 +218,9 @@ def _condition_reads(policy: ir.Policy) -> set[str]:
     plan = Plan(policy)
     reads: set[str] = set()
     for stage in plan.stages.values():
-        reads |= stage.reads
+        reads |= stage.reads.names  # a stage's Reads: its own names and the shared score sets
+        for score in stage.reads.scores:
+            reads |= score
     return reads
 
 

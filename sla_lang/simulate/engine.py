@@ -89,8 +89,26 @@ class StagePlan:
     owner: str | None
     calendar: BusinessCalendar | None
     transitions: tuple[TransitionPlan, ...]
-    reads: frozenset[str]  # data the conditions of its transitions read (scores expanded)
+    reads: Reads  # data the conditions of its transitions read (through scores too)
     snapshot: tuple[ir.Ref, ...]  # quantities KPIs average at entry
+
+
+class Reads:
+    """Data names some conditions read: the names they read themselves, and the (shared) sets of
+    the scores they read, so a stage reading a score of thousands of rules keeps no copy of its
+    names (a policy of 10,000 stages would hold millions)."""
+
+    __slots__ = ("names", "scores")
+
+    def __init__(self, names: frozenset[str], scores: tuple[frozenset[str], ...]) -> None:
+        self.names = names
+        self.scores = scores
+
+    def isdisjoint(self, changed: set[str]) -> bool:
+        return self.names.isdisjoint(changed) and all(score.isdisjoint(changed) for score in self.scores)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names or any(name in score for score in self.scores)
 
 
 class Plan:
@@ -98,6 +116,7 @@ class Plan:
 
     def __init__(self, policy: ir.Policy) -> None:
         self.policy = policy
+        self._score_read_sets: dict[tuple[str, str | None], frozenset[str]] = {}
         self.model = DataModel(policy)
         # (calendar, start, amount, unit) → end of a business-time duration (Simulator._add)
         self.business_sums: dict[tuple, datetime] = {}
@@ -125,6 +144,7 @@ class Plan:
                 cal = calendars.setdefault(cal_ir.id, BusinessCalendar(cal_ir))
             plans = []
             reads: set[str] = set()
+            score_reads: dict[tuple[str, str | None], frozenset[str]] = {}
             for i, t in enumerate(stage.transitions):
                 if t.target.name not in stage_ids:
                     continue
@@ -135,10 +155,14 @@ class Plan:
                     t.after, tuple(n.name for n in t.record), target.is_recycle,
                 ))
                 if t.condition is not None:
-                    reads |= self.reads_of(t.condition)
+                    for ref in ir.condition_refs(t.condition):
+                        if ref.name in policy.score_by_id:
+                            score_reads[(ref.name, ref.member)] = self._score_reads(ref.name, ref.member)
+                        else:
+                            reads.add(ref.name)
             self.stages[stage.id] = StagePlan(
                 stage, stage.id, stage.owner.name if stage.owner else None, cal, tuple(plans),
-                frozenset(reads), tuple(snapshots.get(stage.id, ())),
+                Reads(frozenset(reads), tuple(score_reads.values())), tuple(snapshots.get(stage.id, ())),
             )
         entries = [s for s in policy.stages if s.is_entry]
         # `entry when …`: a new lead starts in the first such stage whose condition its data meets,
@@ -172,16 +196,25 @@ class Plan:
     def reads_of(self, condition: ir.Condition) -> set[str]:
         out: set[str] = set()
         for ref in ir.condition_refs(condition):
-            model = self.policy.score_by_id.get(ref.name)
-            if model is None:
+            if ref.name in self.policy.score_by_id:
+                out |= self._score_reads(ref.name, ref.member)
+            else:
                 out.add(ref.name)
-                continue
-            for group in model.groups:
-                if ref.member is not None and group.id != ref.member:
+        return out
+
+    def _score_reads(self, score: str, member: str | None) -> frozenset[str]:
+        """The data a score (or one of its groups) reads, worked out once and shared."""
+        cache = self._score_read_sets
+        key = (score, member)
+        if key not in cache:
+            out: set[str] = set()
+            for group in self.policy.score_by_id[score].groups:
+                if member is not None and group.id != member:
                     continue
                 for rule in group.rules:
-                    out |= {r.name for r in ir.condition_refs(rule.condition)}
-        return out
+                    out.update(r.name for r in ir.condition_refs(rule.condition))
+            cache[key] = frozenset(out)
+        return cache[key]
 
 
 # ------------------------------------------------------------------ what happens to one lead

@@ -28,6 +28,7 @@ the output is the same on every run.
 
 from __future__ import annotations
 
+import bisect
 import json
 import tomllib
 from collections.abc import Callable
@@ -43,7 +44,7 @@ from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan, next_perio
 from .events import EventFeed
 from .model import View, condition_text, value_to_json
 from .report import lead_to_json, short_time
-from .solver import Holds, QuantityIs, Solver, leaves, shift, step_of
+from .solver import Frozen, Holds, QuantityIs, Solver, leaves, shift, step_of
 
 DELTA = timedelta(minutes=10)
 _FIXTURE_PERSON = "fixture.rep"  # the person a scenario assigns a lead to (`owner_changed`)
@@ -371,7 +372,8 @@ class Generator:
                 increase = after.get(name, 0) - before.get(name, 0)
                 if increase > 0:
                     b.add(at, "event_occurred", event=name, count=increase)
-        if not props and not any(after.get(n, 0) != before.get(n, 0) for n in self.policy.event_by_id):
+        events = self.policy.event_by_id
+        if not props and not any(after.get(n, 0) != before.get(n, 0) for n in (*before, *after) if n in events):
             b.advance(at)
 
     def solve_change(self, before: dict[str, Any], constraints: list, fixed: dict[str, Any],
@@ -379,11 +381,11 @@ class Generator:
         """New lead data meeting `constraints`: changing properties only if possible, else one event, else both."""
         base = {**before, **fixed}
         frozen = set(fixed)
-        events = set(self.policy.event_by_id)
+        events = self.policy.event_by_id
         # one event at a time: the events the search would try first (all, for a small policy)
         reads = self.solver.focus(constraints + (soft or [])) or self.solver.reads(constraints + (soft or []))
-        attempts = [frozen | events]
-        attempts += [frozen | set(self.policy.property_by_id) | (events - {e}) for e in reads if e in events]
+        attempts: list[Any] = [Frozen(self.policy, frozen, events=True)]
+        attempts += [Frozen(self.policy, frozen, events=True, properties=True, but=e) for e in reads if e in events]
         attempts.append(frozen)
         for extra in ((soft or []), []) if soft else ([],):
             for frozen_set in attempts:
@@ -485,7 +487,7 @@ class Generator:
         lead = b.lead()
         stage = self.plan.stages[lead.stage]
         flip = self.solver.solve(before, [Holds(condition, False)] + self.guards(stage, before, when, lead),
-                                 frozen=set(self.policy.event_by_id) | set(fixed or ()))
+                                 frozen=Frozen(self.policy, set(fixed or ()), events=True))
         if flip is None:
             return f"`{condition_text(condition)}` is already true and cannot be made false first"
         self.emit(b, before, flip, when)
@@ -912,12 +914,19 @@ class Generator:
         if ref.name not in self.policy.score_by_id:
             result = build(wanted)
             return (wanted, result) if result is not None else (None, None)
-        possible = self.solver.reachable(ref)
+        possible = self.solver.reachable_sorted(ref)
         direction = 1 if (truth == (leaf.op in (">=", ">"))) else -1
         if leaf.op in ("==", "!="):
             direction = 1 if wanted > leaf.right.value else -1
         if possible is not None:
-            candidates = sorted((v for v in possible if (v - wanted) * direction >= 0), key=lambda v: abs(v - wanted))
+            # the reachable values from `wanted` on, nearest first (a score of thousands of
+            # groups can take thousands of values: found by bisection, not by sorting them all)
+            if direction > 0:
+                start = bisect.bisect_left(possible, wanted)
+                candidates = possible[start:start + MAX_NEAREST]
+            else:
+                stop = bisect.bisect_right(possible, wanted)
+                candidates = possible[max(0, stop - MAX_NEAREST):stop][::-1]
         else:
             candidates = [shift(wanted, direction * i) for i in range(MAX_NEAREST)]
         for value in candidates[:MAX_NEAREST]:

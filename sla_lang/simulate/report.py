@@ -82,7 +82,7 @@ def lead_to_json(sim: Simulator, lead: Lead) -> dict[str, Any]:
     if cadences:  # only policies with a `cadence` (the other reports stay as they were)
         out["cadences"] = [dict(c, **{"from": t(c["from"]), "to": t(c["to"])}) for c in cadences]
     if sim.policy.scores:
-        out["scores"] = sim.scores(lead)
+        out["scores"] = sim.scores(lead).shown()  # totals, and the groups with points
     if sim.policy.priorities:
         out["priority"] = sim.priority(lead)
     return out
@@ -241,7 +241,7 @@ def render_lead_text(sim: Simulator, data: dict[str, Any], lang: str) -> str:
     tail = []
     if "scores" in data:
         for model in sim.policy.scores:
-            parts = ", ".join(f"{g.id} {_num(data['scores'].get(f'{model.id}.{g.id}'))}" for g in model.groups)
+            parts = ", ".join(f"{g.id} {_num(data['scores'].get(f'{model.id}.{g.id}', 0))}" for g in model.groups)
             tail.append(f"{w['score']} {model.id} {_num(data['scores'].get(model.id))} ({parts})")
     if "priority" in data:
         tail.append(f"{w['priority']} {data['priority'] or w['none']}")

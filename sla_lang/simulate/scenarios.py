@@ -91,6 +91,9 @@ def _diff(path: str, want: Any, got: Any, out: list[str]) -> None:
     if len(out) > MAX_DIFFERENCES:
         return
     if isinstance(want, dict) and isinstance(got, dict):
+        if path == "scores":  # a lead's JSON leaves out groups with 0 points
+            want = {k: v for k, v in want.items() if v != 0 or k in got}
+            got = {k: v for k, v in got.items() if v != 0 or k in want}
         for key in sorted(set(want) | set(got)):
             if key not in got:
                 out.append(f"{path}.{key}: expected {_short(want[key])}, got nothing")

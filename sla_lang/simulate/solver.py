@@ -59,6 +59,31 @@ class QuantityIs:
 Constraint = Holds | QuantityIs
 
 
+class Frozen:
+    """The variables a search must leave as they are: `names`, and every event and/or property
+    but one, without a set of every event (which costs the size of the policy per search)."""
+
+    __slots__ = ("but", "events", "names", "properties")
+
+    def __init__(self, policy: ir.Policy, names: set[str], *, events: bool = False, properties: bool = False,
+                 but: str | None = None) -> None:
+        self.names = names
+        self.events = policy.event_by_id if events else {}
+        self.properties = policy.property_by_id if properties else {}
+        self.but = but
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.names:
+            return True
+        return name != self.but and (name in self.events or name in self.properties)
+
+    def free(self) -> set[str] | None:
+        """The variables a search may change, when only a few are (None: too many to list)."""
+        if self.events and self.properties:
+            return {self.but} - self.names if self.but is not None else set()
+        return None
+
+
 def step_of(value: Any) -> Any:
     """The smallest meaningful change of a threshold: 1, 0.1 for 2.5, one day for a date."""
     if isinstance(value, date):
@@ -95,6 +120,9 @@ class Solver:
     _group_data: dict[int, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
     _group_memo: dict[tuple, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
     _base_totals: dict[tuple, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
+    _empty_totals: dict[tuple, tuple[float, float, dict]] = field(default_factory=dict, init=False, repr=False)
+    _read_sets: dict[tuple, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+    _reachable_sorted: dict[tuple, list[float] | None] = field(default_factory=dict, init=False, repr=False)
     _frame: _Frame | None = field(default=None, init=False, repr=False)  # the search under way
 
     def __post_init__(self) -> None:
@@ -169,6 +197,32 @@ class Solver:
                 cache[key] = tuple(out)
         return cache[key]
 
+    def _read_by(self, constraints: list[Constraint], name: str) -> bool:
+        """Whether the constraints read `name` (directly or through a score)."""
+        cache = self._read_sets
+        for c in constraints:
+            for ref in ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]:
+                key = (ref.name, ref.member)
+                if key not in cache:
+                    cache[key] = frozenset(self._ref_reads(ref))
+                if name in cache[key]:
+                    return True
+        return False
+
+    def _reads_more_than(self, constraints: list[Constraint], limit: int) -> bool:
+        """Whether the constraints read more than `limit` variables (without listing every
+        variable a score of thousands of rules reads)."""
+        seen: set[str] = set()
+        for c in constraints:
+            for ref in ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]:
+                names = self._ref_reads(ref)
+                if len(names) > limit:
+                    return True
+                seen.update(names)
+                if len(seen) > limit:
+                    return True
+        return False
+
     # ------------------------------------------------------------------ search
     def focus(self, constraints: list[Constraint]) -> list[str] | None:
         """For constraints reading more than FOCUS variables (through a score of many rules):
@@ -177,7 +231,7 @@ class Solver:
 
         A search over every rule of a large score costs the square of its size, and any few of
         its rules can usually move it; only when they cannot does the search widen."""
-        if len(self.reads(constraints)) <= FOCUS:
+        if not self._reads_more_than(constraints, FOCUS):
             return None
         out: dict[str, None] = {}
         wide: list[ir.Ref] = []
@@ -203,6 +257,9 @@ class Solver:
                 found = self._solve(base, constraints, focused, frozen, prefer)
                 if found is not None:
                     return found
+                free = frozen.free() if isinstance(frozen, Frozen) else None
+                if free is not None and all(v in focused or not self._read_by(constraints, v) for v in free):
+                    return None  # the whole search could change nothing the focused one did not
             variables = self.reads(constraints)
         return self._solve(base, constraints, variables, frozen, prefer)
 
@@ -321,6 +378,14 @@ class Solver:
         result = None if model is None else self._reachable(model, ref.member, raw)
         cache[key] = result
         return result
+
+    def reachable_sorted(self, ref: ir.Ref) -> list[float] | None:
+        """`reachable(ref)` in increasing order (worked out once)."""
+        key = (ref.name, ref.member)
+        if key not in self._reachable_sorted:
+            values = self.reachable(ref)
+            self._reachable_sorted[key] = sorted(values) if values is not None else None
+        return self._reachable_sorted[key]
 
     def _reachable(self, model: ir.ScoreModel, member: str | None, raw: bool) -> set[float] | None:
         from itertools import product
@@ -503,6 +568,36 @@ class Solver:
                 lo, hi = lo + glo, hi + ghi
         return lo, hi
 
+    def _total_on(self, model: ir.ScoreModel, member: str | None, raw: bool, data: dict[str, Any],
+                  look) -> tuple[float, float]:
+        """`_total` on a lead's data (`look` reads `data`), worked out sparsely: a group reading
+        none of the names the data holds has its value on no data, summed once per score; only
+        the groups reading a name the data holds (or a score) are evaluated."""
+        key = (model.id, member, raw)
+        empty = self._empty_totals.get(key)
+        if empty is None:
+            events = self.events
+
+            def nothing(name: str) -> Any:
+                return 0 if name in events else None
+
+            lo, hi = self._total(model, member, raw, nothing)
+            each = {id(g): self._capped_interval(g, nothing, raw) for g in model.groups
+                    if member is None or g.id == member}
+            empty = self._empty_totals[key] = (lo, hi, each)
+        lo, hi, each = empty
+        index = self._groups_reading(model)
+        touched: dict[int, ir.ScoreGroup] = {}
+        for name in (*data, "*"):
+            for group in index.get(name, ()):
+                if member is None or group.id == member:
+                    touched[id(group)] = group
+        for gid, group in touched.items():
+            dlo, dhi = each[gid]
+            glo, ghi = self._capped_interval(group, look, raw)
+            lo, hi = lo - dlo + glo, hi - dhi + ghi
+        return lo, hi
+
     def _groups_reading(self, model: ir.ScoreModel) -> dict[str, list[ir.ScoreGroup]]:
         """A score's groups by the properties and events their rules read ("*": groups reading a score)."""
         cache = self._groups_by_data
@@ -578,6 +673,7 @@ class _Frame:
 
     def __init__(self, solver: Solver, base: dict[str, Any], dynamic: set[str]) -> None:
         self.solver = solver
+        self.base = base
         self.dynamic = dynamic
         self.entries: dict[tuple, tuple[float, float, list[ir.ScoreGroup]]] = {}
         try:
@@ -616,13 +712,13 @@ class _Frame:
 
     def _base_total(self, model: ir.ScoreModel, member: str | None, raw: bool) -> tuple[float, float]:
         if self.key is None:
-            return self.solver._total(model, member, raw, self.base_look)
+            return self.solver._total_on(model, member, raw, self.base, self.base_look)
         totals = self.solver._base_totals
         key = (self.key, model.id, member, raw)
         if key not in totals:
             if len(totals) > MEMO_LIMIT:
                 totals.clear()
-            totals[key] = self.solver._total(model, member, raw, self.base_look)
+            totals[key] = self.solver._total_on(model, member, raw, self.base, self.base_look)
         return totals[key]
 
 

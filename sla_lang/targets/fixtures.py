@@ -5,8 +5,9 @@
   lead, its events and the outcome the reference simulator gives. `sla test` replays it.
 - `coverage.json`: transitions, boundaries and clauses covered, each with the scenarios that
   cover it, or why nothing can.
-- `contacts.csv`: the scenarios' leads as a HubSpot contact import, with the expected final
-  stage, so an admin can load them into a sandbox and compare.
+- `contacts.csv` (`contacts-001.csv` … for more than 1,000 scenarios): the scenarios' leads as
+  a HubSpot contact import, with the expected final stage, so an admin can load them into a
+  sandbox and compare.
 
 The coverage summary is returned as an info diagnostic (SLA865), anything uncovered as a
 warning (SLA866) at the clause it is about.
@@ -47,14 +48,15 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
         files={
             "scenarios.json": dumps_scenarios(fixtures.scenarios),
             "coverage.json": dumps(fixtures.coverage).encode("utf-8"),
-            "contacts.csv": fixtures.contacts.encode("utf-8"),
+            **{name: text.encode("utf-8") for name, text in fixtures.contacts.items()},
         },
         diagnostics=fixtures.diagnostics,
     )
 
 
 class Fixtures:
-    def __init__(self, scenarios: dict, coverage: dict, contacts: str, diagnostics: list[Diagnostic]) -> None:
+    def __init__(self, scenarios: dict, coverage: dict, contacts: dict[str, str],
+                 diagnostics: list[Diagnostic]) -> None:
         self.scenarios = scenarios
         self.coverage = coverage
         self.contacts = contacts
@@ -397,25 +399,31 @@ def coverage_document(gen, kpi_clauses: set[str]) -> tuple[dict[str, Any], list[
 # ------------------------------------------------------------------ contacts.csv
 
 
-def contacts_csv(gen) -> str:
-    """The scenarios' leads as a HubSpot contact import (one row per scenario, initial data)."""
+CONTACTS_PER_FILE = 1000  # rows; more scenarios than this are imported from several files
+
+
+def contacts_csv(gen) -> dict[str, str]:
+    """The scenarios' leads as a HubSpot contact import (one row per scenario, initial data):
+    `contacts.csv`, with a column for every property and event of the policy; or, for more than
+    CONTACTS_PER_FILE scenarios, `contacts-001.csv`, `contacts-002.csv` … of that many rows
+    each, each with the columns of the properties and events its rows have a value for (a column
+    for every event of a large policy in every row would grow with the square of its size)."""
     from ..simulate.report import write_csv
 
     policy = gen.policy
-    columns: list[str] = ["email", "firstname", "lastname", "lifecyclestage", "sla_stage"]
-    sources: dict[str, tuple[str, str]] = {}
-    for prop in policy.properties:
-        column = prop.hubspot or prop.id
-        if column not in columns:
-            columns.append(column)
-        sources[column] = ("property", prop.id)
-    for event in policy.events:
-        column = event.hubspot or event.id
-        if column not in columns:
-            columns.append(column)
-        sources[column] = ("event", event.id)
-    columns += ["sla_scenario_id", "sla_expected_stage", "sla_expected_lifecyclestage"]
-    rows = []
+    first = ["email", "firstname", "lastname", "lifecyclestage", "sla_stage"]
+    last = ["sla_scenario_id", "sla_expected_stage", "sla_expected_lifecyclestage"]
+    data_columns: list[str] = []  # in the policy's order
+    source: dict[str, tuple[str, str]] = {}  # column → (kind, id) whose value it shows: the last one named so
+    for kind, items in (("property", policy.properties), ("event", policy.events)):
+        for item in items:
+            column = item.hubspot or item.id
+            if column not in first and column not in source:
+                data_columns.append(column)
+            source[column] = (kind, item.id)
+    column_of = {owner: column for column, owner in source.items()}
+    position = {column: i for i, column in enumerate(data_columns)}
+    rows: list[tuple[dict[str, Any], set[str]]] = []
     for scenario in gen.scenarios:
         created = scenario.events[0]
         stage = policy.stage_by_id.get(created.get("stage") or "")
@@ -435,11 +443,22 @@ def contacts_csv(gen) -> str:
             "sla_expected_stage": final.id if final else "",
             "sla_expected_lifecyclestage": final.hubspot.name if final is not None and final.hubspot else "",
         }
-        properties = created.get("properties", {})
-        events = created.get("events", {})
-        for column, (kind, name) in sources.items():
-            value = properties.get(name) if kind == "property" else events.get(name)
-            if value is not None:
-                row[column] = value
-        rows.append([row.get(c, "") for c in columns])
-    return write_csv(columns, rows)
+        used: set[str] = set()
+        for kind, values in (("property", created.get("properties", {})), ("event", created.get("events", {}))):
+            for name, value in values.items():
+                column = column_of.get((kind, name))
+                if column is not None and value is not None:
+                    row[column] = value
+                    if column in position:
+                        used.add(column)
+        rows.append((row, used))
+    if len(rows) <= CONTACTS_PER_FILE:
+        columns = first + data_columns + last
+        return {"contacts.csv": write_csv(columns, [[row.get(c, "") for c in columns] for row, _ in rows])}
+    files = {}
+    for k, start in enumerate(range(0, len(rows), CONTACTS_PER_FILE), 1):
+        chunk = rows[start:start + CONTACTS_PER_FILE]
+        used = sorted(set().union(*(u for _, u in chunk)), key=position.__getitem__)
+        columns = first + used + last
+        files[f"contacts-{k:03d}.csv"] = write_csv(columns, [[row.get(c, "") for c in columns] for row, _ in chunk])
+    return files
