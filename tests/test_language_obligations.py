@@ -769,6 +769,11 @@ def test_a_cadence_needs_its_events_in_each_month_the_lead_spends_in_the_stage()
     assert ("nurture.cadence.nurture_email 2026-07-01 00:00 – 2026-08-01 00:00  1 of 2 nurture_email: missed"
             in render_lead_text(result.sim, lead(result), "en"))
     assert "nurture_email 2回中1回: 未実施" in render_lead_text(result.sim, lead(result), "ja")
+    # occurrences are kept per lead only for events a cadence counts
+    assert len(result.sim.leads["L1"].event_log) == 1
+    quiet = run([ev(at(1, 0), "lead_created", stage="nurture"), email(at(10, 9))],
+                CADENCE.replace("  cadence at least 2 nurture_email per month\n", ""), until=august)
+    assert quiet.sim.leads["L1"].event_log == [] and "cadences" not in lead(quiet)
 
 
 def test_a_cadence_in_lowering_document_diff_fmt_fixtures_and_hubspot():

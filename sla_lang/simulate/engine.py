@@ -176,6 +176,8 @@ class Plan:
         # data shows done (`"…" within 2bd after leaving mql recorded in lead_quality`)
         self.duties_on: dict[tuple[str, str], list[tuple[ir.Information, ir.InformationItem]]] = {}
         self.duty_items: dict[str, ir.InformationItem] = {}
+        # events some stage's `cadence` counts: only their occurrences are logged per lead (memory)
+        self.cadence_events = frozenset(c.event.name for s in policy.stages for c in s.cadences)
         for block in policy.information:
             for item in block.items:
                 if item.anchor is not None and item.within is not None and item.recorded_in is not None:
@@ -737,7 +739,8 @@ class Simulator:
                 after[name] = value
         for name, count in increments.items():
             after[name] = after.get(name, 0) + count
-            lead.event_log.append((at, len(lead.visits) - 1, name, count))
+            if name in self.plan.cadence_events:
+                lead.event_log.append((at, len(lead.visits) - 1, name, count))
         for d in lead.carried:
             if updates.get(self._duty_property(d)) is not None:
                 if d.status == "open":
