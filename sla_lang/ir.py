@@ -16,7 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -641,11 +641,38 @@ class Deadline(Node):
     # `decide within 5bd through sal`: a decision spanning stages — counted from entering this
     # stage, met when the lead is first in a stage that is neither this one nor one of these
     through: tuple[Name, ...] = later(())
+    # `via call when pricing_page_view, email otherwise`: channels chosen by the lead's data when it
+    # enters the stage; the first choice whose condition holds wins, else `via` (the `otherwise`)
+    via_when: tuple[ChannelChoice, ...] = later(())
 
     @property
     def meets(self) -> tuple[str, ...]:
-        """The activity kinds that meet this deadline, in the policy's order."""
+        """The activity kinds that meet this deadline, in the policy's order (with `via … when`:
+        for a lead that meets none of the conditions)."""
         return tuple(c.kind for c in self.via) or ACTIVITY_KINDS
+
+    def meets_for(self, holds: Callable[[Condition], bool]) -> tuple[str, ...]:
+        """The activity kinds that meet this deadline for a lead; `holds` tells whether the lead's
+        data, as it entered the stage, meets a condition."""
+        for choice in self.via_when:
+            if holds(choice.condition):
+                return tuple(c.kind for c in choice.channels)
+        return self.meets
+
+    @property
+    def channel_choices(self) -> tuple[tuple[str | None, tuple[str, ...]], ...]:
+        """(condition as written, activity kinds) per branch, the `otherwise` last with None."""
+        return tuple((condition_source(c.condition), tuple(x.kind for x in c.channels)) for c in self.via_when) + (
+            (None, self.meets),)
+
+
+@node
+class ChannelChoice(Node):
+    """`call when pricing_page_view` in `via call when pricing_page_view, email otherwise`."""
+
+    channels: tuple[Channel, ...]
+    condition: Condition
+    span: Span
 
 
 @node
@@ -1109,7 +1136,7 @@ class Policy:
     def transitions(self) -> list[Transition]:
         return [t for s in self.stages for t in s.transitions]
 
-    def conditions(self) -> Iterator[tuple[Condition, ScoreRule | Transition | Priority | Stage]]:
+    def conditions(self) -> Iterator[tuple[Condition, ScoreRule | Transition | Priority | Stage | Deadline]]:
         """Every condition in the policy with the rule, transition, priority or (for `entry when`)
         stage it belongs to."""
         for model in self.scores:
@@ -1122,6 +1149,9 @@ class Policy:
             for t in stage.transitions:
                 if t.condition is not None:
                     yield t.condition, t
+            for d in stage.deadlines:
+                for choice in d.via_when:
+                    yield choice.condition, d
         for priority in self.priorities:
             if priority.condition is not None:
                 yield priority.condition, priority

@@ -1032,12 +1032,12 @@ class Lowerer:
         within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), Message('`{kind} within`', kind=kind))
         settings = self._settings(rest, Message('a `{kind}` deadline', kind=kind))
         target = self._one(settings, "target")
-        via = self._deadline_via(kind, (settings.get("via") or [None])[0])
+        via, via_when = self._deadline_via(kind, (settings.get("via") or [None])[0])
         through = self._deadline_through(kind, (settings.get("through") or [None])[0])
         if within is None:  # reported; the stage notes the deadline so no check says it is missing
             return _Item("unwritten deadline", kind, span)
         deadline = ir.Deadline("", kind, within, target, self._one(settings, "owner"), span, "",
-                               source=self._one(settings, "source"), via=via, through=through)
+                               source=self._one(settings, "source"), via=via, via_when=via_when, through=through)
         return _Item("deadline", deadline, span)
 
     def _deadline_through(self, kind: str, through: _Item | None) -> tuple[ir.Name, ...]:
@@ -1061,10 +1061,11 @@ class Lowerer:
     def deadline_through(self, meta, children):
         return _Item("through", children[0], self._span(meta))
 
-    def _deadline_via(self, kind: str, via: _Item | None) -> tuple[ir.Channel, ...]:
-        """`respond within 4bh via call`: the activities that meet the deadline (a required channel)."""
+    def _deadline_via(self, kind: str, via: _Item | None) -> tuple[tuple[ir.Channel, ...], tuple[ir.ChannelChoice, ...]]:
+        """`respond within 4bh via call`: the activities that meet the deadline (a required channel);
+        `via call when pricing_page_view, email otherwise`: chosen by the lead's data."""
         if via is None:
-            return ()
+            return (), ()
         if kind != "respond":
             self._error(
                 INVALID_VALUE,
@@ -1072,9 +1073,23 @@ class Lowerer:
                 via.span,
                 help=Message('delete `via …`, or put it on the stage\'s `respond` deadline'),
             )
-            return ()
+            return (), ()
+        choices, otherwise, said = via.value
+        if choices and not said:
+            # every lead must have a channel: a lead meeting none of the conditions would have none
+            self._error(
+                MISSING_REQUIRED,
+                Message('a channel chosen by the lead\'s data needs an `otherwise` for the leads that meet none of the conditions'),
+                via.span,
+                help=Message('end the choice with `, email otherwise` (the channels for every other lead)'),
+            )
+            return (), ()
+        kept_choices = tuple(replace(c, channels=self._response_channels(c.channels)) for c in choices)
+        return self._response_channels(otherwise), tuple(c for c in kept_choices if c.channels)
+
+    def _response_channels(self, channels) -> tuple[ir.Channel, ...]:
         kept: list[ir.Channel] = []
-        for channel in via.value:
+        for channel in channels:
             if channel.kind not in ir.ACTIVITY_KINDS:
                 self._error(
                     UNKNOWN_OPTION,
@@ -1094,7 +1109,15 @@ class Lowerer:
         return tuple(kept)
 
     def deadline_via(self, meta, children):
-        return _Item("via", children[0], self._span(meta))
+        choices = [c for c in children if isinstance(c, ir.ChannelChoice)]
+        lists = [c for c in children if isinstance(c, list)]
+        said = any(isinstance(c, Token) and c.type == "OTHERWISE" for c in children)
+        if not choices:
+            return _Item("via", ((), lists[0], True), self._span(meta))
+        return _Item("via", (tuple(choices), lists[0] if lists else [], said), self._span(meta))
+
+    def via_choice(self, meta, children):
+        return ir.ChannelChoice(tuple(children[0]), children[1], self._span(meta))
 
     def deadline_target(self, meta, children):
         target = self._expect(children[0], (ir.Duration,), Message('a duration such as 12h'), Message('`target`'))

@@ -464,6 +464,97 @@ def test_a_required_channel_in_lowering_document_diff_fmt_fixtures_and_hubspot()
                 ["manualSteps"] if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
 
 
+# ------------------------------------------------------------------ 19.11 a channel chosen by the lead's behaviour
+
+# seed 001: 電話 or メール(コンタクトの行動履歴に応じて選択) — a lead that viewed the pricing page is
+# called, any other lead may be e-mailed
+CHOICE = VIA.replace('property outcome "Outcome" enum ["good", "poor"]\n',
+                     'property outcome "Outcome" enum ["good", "poor"]\nevent pricing_page_view "Pricing page view"\n'
+                     ).replace("respond within 4bh via call target 2bh",
+                               "respond within 4bh via call when pricing_page_view, email otherwise target 2bh")
+
+
+def test_the_channel_of_a_response_follows_the_leads_behaviour_at_stage_entry():
+    # created Wednesday 15:00: SLO due Wednesday 17:00, SLA due Thursday 10:00 (as in VIA above)
+    viewed = ev(at(15, 15), "lead_created", stage="mql", events={"pricing_page_view": 1})
+    not_viewed = ev(at(15, 15), "lead_created", stage="mql")
+    email = ev(at(15, 15, 30), "activity_logged", activity="email")
+    call = ev(at(15, 15, 30), "activity_logged", activity="call")
+    # viewed pricing: must be called; an e-mail leaves the deadline open until it is breached
+    d = deadline(run([viewed, email], CHOICE, until=at(16, 12)), "mql.respond")
+    assert (d["due"], d["status"], d.get("at")) == (at(16, 10), "breached", None)
+    assert [(e["clause"], e["at"]) for e in lead(run([viewed, email], CHOICE, until=at(16, 12)))["escalations"]] == [
+        ("mql.escalate.respond", at(16, 10))]
+    d = deadline(run([viewed, call], CHOICE, until=at(16, 12)), "mql.respond")
+    assert (d["status"], d["at"]) == ("met", at(15, 15, 30))
+    # did not view pricing: an e-mail meets it, and a call does not (the `otherwise` is `email`)
+    d = deadline(run([not_viewed, email], CHOICE, until=at(16, 12)), "mql.respond")
+    assert (d["status"], d["at"]) == ("met", at(15, 15, 30))
+    d = deadline(run([not_viewed, call], CHOICE, until=at(16, 12)), "mql.respond")
+    assert (d["status"], d.get("at")) == ("breached", None)
+    # the choice is made at stage entry: viewing pricing after entering does not change it
+    later_view = ev(at(15, 15, 10), "event_occurred", event="pricing_page_view", count=1)
+    d = deadline(run([not_viewed, later_view, email], CHOICE, until=at(16, 12)), "mql.respond")
+    assert (d["status"], d["at"]) == ("met", at(15, 15, 30))
+    # first matching branch wins: a lead meeting both conditions is held to the first one's channel
+    two = CHOICE.replace("via call when pricing_page_view, email otherwise",
+                         "via call when pricing_page_view, meeting when pricing_page_view, email otherwise")
+    d = deadline(run([viewed, ev(at(15, 15, 30), "activity_logged", activity="meeting")], two, until=at(16, 12)),
+                 "mql.respond")
+    assert d["status"] == "breached"
+
+
+def test_a_channel_choice_in_lowering_document_diff_fmt_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.fmt import format_text
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    respond = compile_policy(CHOICE).stages[0].deadline("respond")
+    assert respond.channel_choices == (("pricing_page_view", ("call",)), (None, ("email",)))
+    # every lead needs a channel: without `otherwise` it is an error at the `via`, with file:line:col
+    for missing in ("via call when pricing_page_view, email", "via call when pricing_page_view"):
+        (d,) = [d for d in compile_text(CHOICE.replace("via call when pricing_page_view, email otherwise", missing),
+                                        "p.sla").diagnostics if d.severity.name == "ERROR"]
+        assert (d.code, d.span.path, d.span.line, d.span.column) == ("SLA310", "p.sla", 24, 22), missing
+        assert "`otherwise`" in d.message
+    assert "SLA307" in codes(CHOICE.replace("email otherwise", "slack otherwise"))
+    assert "SLA301" in codes(CHOICE.replace("when pricing_page_view,", "when pricing_page_veiw,"))
+    en = [c["kind"] for c in prepare_document(compile_policy(CHOICE), "en").section("deadlines").clauses]
+    # (a bare event reads as the condition renderer says it everywhere else: "Pricing page view")
+    assert en == ["first response by phone call if Pricing page view, otherwise by email "
+                  "(decided by the lead's data when it enters the stage)"]
+    ja = [c["kind"] for c in prepare_document(compile_policy(CHOICE), "ja").section("deadlines").clauses]
+    assert ja == ["初回対応（Pricing page viewありの場合は電話、それ以外の場合はメールに限る。"
+                  "リードがステージに移行した時点のデータで判断する）"]
+    # diff: any activity → a choice binds the owner more; e-mail otherwise → call or e-mail otherwise, less;
+    # a plain `via call` → the choice: stricter for some leads, looser for others
+    assert kinds(VIA.replace(" via call", ""), CHOICE)["deadline.via"] == [("sales", "stricter")]
+    assert kinds(CHOICE, CHOICE.replace("email otherwise", "call, email otherwise"))["deadline.via"] == [
+        ("sales", "looser")]
+    assert kinds(VIA.replace("respond within 4bh via call", "respond within 4bh via call, email"),
+                 CHOICE)["deadline.via"] == [("sales", "stricter")]
+    assert kinds(VIA, CHOICE)["deadline.via"] == [("sales", "unclear")]
+    assert "deadline.via" not in kinds(VIA, VIA.replace("via call", "via call when outcome == \"good\", call otherwise"))
+    messy = CHOICE.replace("respond within 4bh via call when pricing_page_view, email otherwise target 2bh",
+                           "respond within 4bh target 2bh via  call   when pricing_page_view,email  otherwise")
+    formatted = format_text(messy)
+    assert "  respond within 4bh via call when pricing_page_view, email otherwise target 2bh\n" in formatted
+    assert format_text(formatted) == formatted
+    # the fixtures: the ordinary lead (no pricing view) meets it with an e-mail, and not with a call
+    scenarios = {s["id"]: s for s in generate_fixtures(compile_policy(CHOICE), None).scenarios["scenarios"]}
+    inside, outside = scenarios["mql.respond@via:inside"], scenarios["mql.respond@via:outside"]
+    assert [e.get("activity") for e in inside["timeline"] if e["type"] == "activity_logged"] == ["email"]
+    assert [e.get("activity") for e in outside["timeline"] if e["type"] == "activity_logged"] == ["call"]
+    # HubSpot workflows neither test the data nor the kind: a manual step names both branches
+    built = load_target("hubspot").build(compile_policy(CHOICE), BuildOptions())
+    (step,) = [s for s in json.loads(built.files["manifest.json"])["manualSteps"]
+               if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
+    assert step["clauses"] == ["mql.escalate.respond", "mql.respond"]
+    assert "a call if pricing_page_view" in step["step"] and "otherwise it must be an e-mail" in step["step"]
+
+
 # ------------------------------------------------------------------ escalation on inactivity (a new user's request)
 
 IDLE = HEADER + '''

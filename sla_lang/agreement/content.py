@@ -418,6 +418,11 @@ def _deadline_kind(d: ir.Deadline, w: Words) -> str:
     if d.through:  # `decide … through sal`: "decision (the lead leaves MQL and SAL)"
         stages = [w.stage(d.stage)] + [w.stage(n.name) for n in d.through]
         return w.t("deadline.through", kind=kind, stages=w.join(stages))
+    if d.via_when:  # `via call when pricing_page_view, email otherwise`: the first branch that holds
+        choices = [w.t("deadline.via_choice", channels=w.join([w.channel(c) for c in choice.channels], "or"),
+                       condition=w.condition(choice.condition)) for choice in d.via_when]
+        otherwise = w.join([w.channel(c) for c in d.via], "or")
+        return w.t("deadline.via_when", kind=kind, choices=w.t("deadline.via_else").join(choices), otherwise=otherwise)
     if d.via:
         return w.t("deadline.via", kind=kind, channels=w.join([w.channel(c) for c in d.via], "or"))
     return kind

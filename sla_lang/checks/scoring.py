@@ -282,7 +282,7 @@ def _describe_range(policy: ir.Policy, key: str, ranges: dict[str, tuple[int, in
 # ------------------------------------------------------------------ naming where a condition is
 
 
-def _where(owner: ir.ScoreRule | ir.Transition | ir.Priority | ir.Stage) -> Message:
+def _where(owner: ir.ScoreRule | ir.Transition | ir.Priority | ir.Stage | ir.Deadline) -> Message:
     """How a diagnostic names the rule, transition, priority or entry a condition belongs to."""
     if isinstance(owner, ir.ScoreRule):
         return Message('score rule "{rule}"', rule=owner.label)
@@ -290,6 +290,8 @@ def _where(owner: ir.ScoreRule | ir.Transition | ir.Priority | ir.Stage) -> Mess
         return Message("transition `{source} -> {target}`", source=owner.source, target=owner.target.name)
     if isinstance(owner, ir.Stage):
         return Message("the entry condition of stage `{stage}`", stage=owner.id)
+    if isinstance(owner, ir.Deadline):
+        return Message("the channel choice of `{clause}`", clause=owner.clause_id)
     return Message("priority `{priority}`", priority=owner.id)
 
 

@@ -146,6 +146,40 @@ class _Side:
         return self.roles.party(team)
 
 
+def _channel_choices(d: ir.Deadline) -> tuple[tuple[str | None, frozenset[str]], ...]:
+    """A respond deadline's required channels per branch of `via … when …, … otherwise`, the
+    `otherwise` (or the plain `via`) last with None."""
+    return tuple((condition, frozenset(kinds)) for condition, kinds in d.channel_choices)
+
+
+def _say_choices(d: ir.Deadline) -> str:
+    """`call when pricing_views >= 1; email otherwise`, or `call, meeting` without conditions."""
+    parts = [f"{', '.join(kinds)} when {condition}" if condition is not None else ", ".join(kinds)
+             for condition, kinds in d.channel_choices]
+    return "; ".join(parts[:-1] + [f"{parts[-1]} otherwise"]) if d.via_when else parts[-1]
+
+
+def _via_direction(a, b) -> int | None:
+    """0 when every lead has the same ways to meet the deadline as before; -1 when no lead has
+    more (and one has fewer), +1 for the reverse, None when it depends on the lead. A side without conditions has the same
+    channels whatever the lead's data, so it compares branch by branch with the other side's;
+    two sides choosing by different conditions cannot be compared lead by lead."""
+    conditions_a, conditions_b = [c for c, _ in a], [c for c, _ in b]
+    if len(a) == 1:
+        a = tuple((c, a[0][1]) for c in conditions_b)
+    elif len(b) == 1:
+        b = tuple((c, b[0][1]) for c in conditions_a)
+    elif conditions_a != conditions_b:
+        return None
+    if a == b:
+        return 0  # written differently, the same channels for every lead
+    if all(kb <= ka for (_, ka), (_, kb) in zip(a, b)):
+        return -1
+    if all(kb >= ka for (_, ka), (_, kb) in zip(a, b)):
+        return 1
+    return None
+
+
 def _direction(sign: int | None) -> str:
     """-1 (shorter, harder to meet …) → stricter, +1 → looser, None → unclear."""
     return UNCLEAR if sign is None else (STRICTER if sign < 0 else LOOSER)
@@ -656,11 +690,13 @@ class _Comparison:
                 self.emit("deadline.owner", CHANGED, db.clause_id, What.of(f"deadline.{kind}.owner", stage=label),
                           self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
                           self.stage_handover(a, da.owner, b, db.owner), **refs)
-            if set(da.meets) != set(db.meets):  # `via call`: fewer kinds of activity meet it is stricter
-                direction = (-1 if set(db.meets) < set(da.meets) else 1 if set(db.meets) > set(da.meets) else None)
+            choices_a, choices_b = _channel_choices(da), _channel_choices(db)
+            via_sign = _via_direction(choices_a, choices_b) if choices_a != choices_b else 0
+            if via_sign != 0:  # `via call`: fewer kinds of activity meet it is stricter
                 self.emit("deadline.via", CHANGED, db.clause_id, What.of(f"deadline.{kind}.via", stage=label),
-                          Plain(", ".join(da.meets)), Plain(", ".join(db.meets)),
-                          self.stage_duty(self.new, b, db.owner, _direction(direction)), **refs)
+                          Plain(_say_choices(da)), Plain(_say_choices(db)),
+                          self.stage_duty(self.new, b, db.owner, _direction(via_sign)),
+                          **refs)
             span_a, span_b = {n.name for n in da.through}, {n.name for n in db.through}
             if span_a != span_b:  # a decision spanning more stages gives its owner more time: looser
                 direction = 1 if span_b > span_a else -1 if span_b < span_a else None

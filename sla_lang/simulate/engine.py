@@ -178,6 +178,9 @@ class Plan:
         self.duty_items: dict[str, ir.InformationItem] = {}
         # events some stage's `cadence` counts: only their occurrences are logged per lead (memory)
         self.cadence_events = frozenset(c.event.name for s in policy.stages for c in s.cadences)
+        # `via call when …`: the conditions choosing a respond deadline's channels, compiled once
+        self.channel_conditions = {id(c.condition): self.model.compile(c.condition)
+                                   for s in policy.stages for d in s.deadlines for c in d.via_when}
         for block in policy.information:
             for item in block.items:
                 if item.anchor is not None and item.within is not None and item.recorded_in is not None:
@@ -546,7 +549,13 @@ class Simulator:
                 continue
             slo = self._add(at, d.target, plan, d.clause_id, d.span) if d.target is not None else None
             owner = d.owner.name if d.owner else lead.owner
-            record = DeadlineRecord(d.clause_id, stage_id, d.kind, at, due, slo, owner, frozenset(d.meets),
+            # `via call when pricing_page_view, email otherwise`: the lead's data as it enters decides
+            if d.via_when:
+                view = View(lead.values, self.model)
+                meets = d.meets_for(lambda c, view=view: bool(self.plan.channel_conditions[id(c)](view)))
+            else:
+                meets = d.meets
+            record = DeadlineRecord(d.clause_id, stage_id, d.kind, at, due, slo, owner, frozenset(meets),
                                     frozenset(n.name for n in d.through))
             lead.deadlines.append(record)
             lead.open_deadlines.append(record)

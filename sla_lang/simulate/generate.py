@@ -428,7 +428,12 @@ class Generator:
         if before is not None and at >= before:
             return
         # a response of the kind the deadline asks for (`via email`), a call otherwise
-        b.add(at, "activity_logged", activity=respond.meets[0] if respond is not None else "call")
+        # (`via call when …, email otherwise`: the kind chosen for this lead as it entered the stage)
+        record = next((r for r in lead.open_deadlines if r.kind == "respond"), None)
+        meets = [k for k in respond.meets if k in record.meets] if respond is not None and record is not None else []
+        if respond is not None and record is not None and not meets:
+            meets = [k for k in ir.ACTIVITY_KINDS if k in record.meets]
+        b.add(at, "activity_logged", activity=meets[0] if meets else respond.meets[0] if respond is not None else "call")
 
     def take(self, b: Builder, tp: TransitionPlan, *, at: datetime | None = None, with_record: bool = True,
              extra: list | None = None, fixed: dict[str, Any] | None = None, respond: bool = True) -> str | None:
@@ -748,7 +753,7 @@ class Generator:
                 self.handoff_boundaries(plan, stage.handoff)
             for d in stage.deadlines:
                 self.deadline_boundaries(plan, d)
-                if d.via and len(d.meets) < len(ir.ACTIVITY_KINDS):
+                if d.via_when or (d.via and len(d.meets) < len(ir.ACTIVITY_KINDS)):
                     self.via_boundary(plan, d)
             for e in stage.escalations:
                 self.escalation_boundaries(plan, e)
@@ -1156,20 +1161,25 @@ class Generator:
     def via_boundary(self, stage: StagePlan, d: ir.Deadline) -> None:
         """`respond within D via call`: a call a minute after entering meets the deadline; an
         activity of another kind at that minute does not, and the deadline is breached when due."""
-        other = next(k for k in ir.ACTIVITY_KINDS if k not in d.meets)
         boundary = Boundary(f"{d.clause_id}@via", d.clause_id, "deadline",
                             f"`{d.kind} within {d.within.text} via {', '.join(d.meets)}`", d.span, {})
         self.boundaries.append(boundary)
         base = self.reach(stage.id, self.ordinary_entry(stage.id))
         record = None if isinstance(base, str) else next(
             (r for r in base.lead().open_deadlines if r.kind == d.kind), None)
-        if isinstance(base, str) or record is None:
-            self.side(boundary, "inside", None, base if isinstance(base, str) else "the deadline cannot be computed")
+        # `via call when …, email otherwise`: the kinds chosen for this lead by its data at entry
+        meets = [] if record is None else [k for k in ir.ACTIVITY_KINDS if k in record.meets]
+        if isinstance(base, str) or record is None or len(meets) == len(ir.ACTIVITY_KINDS):
+            why = base if isinstance(base, str) else ("the deadline cannot be computed" if record is None
+                                                      else "the lead reached may respond by any activity")
+            self.side(boundary, "inside", None, why)
             self.side(boundary, "outside", None, None)
             return
+        first = next((k for k in d.meets if k in meets), meets[0])
+        other = next(k for k in ir.ACTIVITY_KINDS if k not in meets)
         at = record.entered + MINUTE
         met = "at_risk" if record.slo_due is not None and at > record.slo_due else "met"
-        for side, kind, wanted in (("inside", d.meets[0], met), ("outside", other, "breached")):
+        for side, kind, wanted in (("inside", first, met), ("outside", other, "breached")):
             b = base.copy()
             b.add(at, "activity_logged", activity=kind)
             b.advance(record.due + MINUTE)  # past the due time, so that a deadline left open is judged
@@ -1178,7 +1188,7 @@ class Generator:
                 self.side(boundary, side, None, f"the deadline came out {got.status if got else 'missing'}, not {wanted}")
                 continue
             text = self.w("via", stage=self.label(stage.id), within=d.within.text,
-                          required=", ".join(self.w(f"action_{k}") for k in d.meets),
+                          required=", ".join(self.w(f"action_{k}") for k in meets),
                           action=self.w(f"action_{kind}"), when=self.local(at), outcome=self.w(f"status_{wanted}"))
             self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
 

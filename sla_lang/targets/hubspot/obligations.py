@@ -48,7 +48,23 @@ def report_manual_obligations(gen: Generator) -> None:
                 clauses=[handoff.clause_id],
             )
         respond = stage.deadline("respond")
-        if respond is not None and respond.via and len(respond.meets) < len(ir.ACTIVITY_KINDS):
+        if respond is not None and respond.via_when:
+            # `via call when …, email otherwise`: the workflows neither test the lead's data nor the kind
+            def say_kinds(kinds):
+                return _say(gen, "or").join(_say(gen, f"activity_{k}") for k in kinds)
+
+            choices = _say(gen, "choice_sep").join(
+                _say(gen, "respond_choice", kinds=say_kinds(k for k in kinds), condition=condition)
+                for condition, kinds in respond.channel_choices[:-1])
+            gen.report(
+                NOT_ENFORCED, Message("the workflows of `{stage}` count any activity as the response and do not choose it by the lead's data",
+                                      stage=stage.id), respond.via_when[0].span,
+                help=Message("build the check the manual step describes"),
+                step=_say(gen, "respond_via_when", stage=stage.label, within=t.duration(respond.within), choices=choices,
+                          kinds=say_kinds(respond.meets), owner=gen.team_label(respond.owner or stage.owner)),
+                clauses=[respond.clause_id] + [e.clause_id for e in stage.escalations if e.on == "respond"],
+            )
+        elif respond is not None and respond.via and len(respond.meets) < len(ir.ACTIVITY_KINDS):
             kinds = _say(gen, "or").join(_say(gen, f"activity_{k}") for k in respond.meets)
             gen.report(
                 NOT_ENFORCED, Message("the workflows of `{stage}` count any activity as the response, not only `via {kinds}`",
