@@ -85,7 +85,9 @@ MISSING_REQUIRED = define_rule(
     explanation="The agreement needs a `version` and an `effective` date (they appear on every "
     "page of the signed document); a file needs an `agreement` block; a KPI needs a `measure` "
     "(its `target` may be left out for a KPI that is only monitored, or written `target to be "
-    "agreed`); a calendar needs a `timezone`; `renews …` needs a `term`.",
+    "agreed`); a calendar needs a `timezone`; `renews …` needs a `term`; a channel chosen by the "
+    "lead's data (`via call when pricing_page_view, …`) needs a final `… otherwise`, so that every "
+    "lead has one.",
     bad='kpi mql_count "Monthly MQLs" {\n  owner marketing\n}',
     good='kpi mql_count "Monthly MQLs" {\n  owner marketing\n  measure count mql per month\n  target >= 120\n}',
 )
