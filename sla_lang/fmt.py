@@ -73,7 +73,7 @@ _BLOCK_ORDER: dict[str, tuple[str, ...]] = {
     "calendar": ("timezone", "working_days", "working_hours", "public_holidays", "closed_dates"),
     "stage": (
         "owner", "marker:entry", "marker:terminal", "marker:recycle", "hubspot_mapping", "description",
-        "stage_calendar", "handoff", "deadline:respond", "follow_up", "deadline:decide", "escalation",
+        "stage_calendar", "handoff", "deadline:respond", "follow_up", "stage_cadence", "deadline:decide", "escalation",
         "transition",
     ),
     "handoff": ("notify", "include"),

@@ -696,6 +696,25 @@ class Escalation(Node):
 
 
 @node
+class StageCadence(Node):
+    """`cadence at least 2 nurture_email per month owner marketing`: a recurring obligation in a
+    stage. Each calendar `period` (month or week, in the stage calendar's zone) a lead spends in the
+    stage must hold at least `minimum` occurrences of `event`; a period the lead spends only partly
+    in the stage needs `minimum` × the share of the period spent there, rounded down."""
+
+    stage: str
+    minimum: Number
+    event: Name
+    period: str  # week | month
+    owner: Name | None  # who sends them (default: the stage owner)
+    span: Span
+    clause_id: str
+
+
+CADENCE_PERIODS = ("week", "month")
+
+
+@node
 class Handoff(Node):
     """How the lead is handed to the stage owner when it enters the stage."""
 
@@ -746,6 +765,7 @@ class Stage(Node):
     span: Span
     name_span: Span
     clause_id: str
+    cadences: tuple[StageCadence, ...] = later(())  # `cadence at least 2 nurture_email per month`
 
     @property
     def is_entry(self) -> bool:

@@ -914,7 +914,7 @@ class Lowerer:
         span = self._span(meta)
         block = Message('stage `{stage}`', stage=stage_id)
         settings = self._settings(
-            items, block, repeatable={"marker", "deadline", "unwritten deadline", "escalate", "transition"}
+            items, block, repeatable={"marker", "deadline", "unwritten deadline", "escalate", "transition", "cadence"}
         )
         self.unwritten_deadlines.update((stage_id, kind) for kind in self._all(settings, "unwritten deadline"))
         markers = []
@@ -976,6 +976,19 @@ class Lowerer:
         follow_up = self._one(settings, "follow up")
         if follow_up is not None:
             follow_up = replace(follow_up, stage=stage_id, clause_id=f"{stage_id}.follow_up")
+        cadences: dict[str, ir.StageCadence] = {}  # event → its cadence (one per event and stage)
+        for c in self._all(settings, "cadence"):
+            first = cadences.get(c.event.name)
+            if first is not None:
+                self._error(
+                    DUPLICATE_SETTING,
+                    Message('{block} has more than one cadence of `{event}`', block=block, event=c.event.name),
+                    c.span,
+                    help=Message('keep one; a cadence sets the least number per period'),
+                    related=[Related(first.span, Message('first given here'))],
+                )
+                continue
+            cadences[c.event.name] = replace(c, stage=stage_id, clause_id=f"{stage_id}.cadence.{c.event.name}")
         handoff = self._one(settings, "handoff")
         if handoff is not None:
             handoff = replace(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
@@ -998,6 +1011,7 @@ class Lowerer:
             span=span,
             name_span=self._tspan(name),
             clause_id=f"stage.{stage_id}",
+            cadences=tuple(cadences.values()),
         )
 
     def marker(self, meta, children):
@@ -1111,6 +1125,18 @@ class Lowerer:
             self._name(owner_token) if owner_token else None, span, "", from_first_contact=from_first_contact
         )
         return _Item("follow up", follow, span)
+
+    def stage_cadence(self, meta, children):
+        span = self._span(meta)
+        minimum_value, event_token, period_token, *rest = children
+        minimum = self._whole(minimum_value, Message('the least number of events per period'), 1, MAX_FOLLOW_UPS)
+        period = self._option(self._name(period_token), ir.CADENCE_PERIODS, Message('cadence period'))
+        if minimum is None or period is None:
+            return None
+        owner = self._name(rest[0]) if rest else None
+        cadence = ir.StageCadence("", ir.Number(minimum, minimum_value.span), self._name(event_token), period, owner,
+                                  span, "")
+        return _Item("cadence", cadence, span)
 
     def first_contact(self, meta, children):
         return _FirstContact()

@@ -706,3 +706,134 @@ def test_a_spanning_decision_in_lowering_document_diff_fmt_fixtures_and_hubspot(
     assert step["code"] == "SLA849" and "while the lead goes on through “SAL”" in step["step"]
     # no monitor that stops when the lead leaves MQL claims the decision
     assert not [w for w in manifest["workflows"] if "mql.decide" in w["clauses"]]
+
+
+# ------------------------------------------------------------------ 19.9 a recurring obligation inside a stage
+
+CADENCE = HEADER + '''
+property keen "Keen" bool
+event nurture_email "Nurture e-mail"
+stage lead "Lead" {
+  owner marketing
+  entry
+  -> nurture when keen == false
+}
+stage nurture "Nurture" {
+  owner marketing
+  recycle
+  cadence at least 2 nurture_email per month
+  -> done when keen
+}
+stage done "Done" {
+  owner sales
+  terminal
+}
+'''
+
+
+def test_a_cadence_needs_its_events_in_each_month_the_lead_spends_in_the_stage():
+    def months(events, until):
+        result = run([ev(at(1, 0), "lead_created", stage="nurture"), *events], CADENCE, until=until)
+        return [(c["from"], c["to"], c["required"], c["count"], c["status"]) for c in lead(result)["cadences"]]
+
+    def email(when):
+        return ev(when, "event_occurred", event="nurture_email", count=1)
+
+    july, august, september = at(1, 0), at(1, 0, month=8), at(1, 0, month=9)
+    # the whole of July in nurture: two e-mails meet it, one does not
+    assert months([email(at(10, 9)), email(at(24, 9))], august) == [(july, august, 2, 2, "met")]
+    assert months([email(at(10, 9))], august) == [(july, august, 2, 1, "missed")]
+    # months are calendar months in the calendar's zone (Tokyo): 31 July 23:30 and 1 August
+    # 00:30 fall in different months (in UTC both are on 31 July)
+    assert months([email(at(10, 9)), email(at(31, 23, 30)), email(at(1, 0, 30, month=8)), email(at(20, 9, month=8))],
+                  september) == [(july, august, 2, 2, "met"), (august, september, 2, 2, "met")]
+    # leaving on 16 July at 12:00 is 15.5 of July's 31 days: 2 × 15.5 / 31 = exactly 1 e-mail owed
+    leave = ev(at(16, 12), "property_changed", property="keen", value=True)
+    assert months([email(at(10, 9)), leave], august) == [(july, at(16, 12), 1, 1, "met")]
+    assert months([leave], august) == [(july, at(16, 12), 1, 0, "missed")]
+    # a minute earlier is under half the month: 2 × (15.5 days - 1 minute) / 31 rounds down to 0
+    early = ev(at(16, 11, 59), "property_changed", property="keen", value=True)
+    assert months([early], august) == [(july, at(16, 11, 59), 0, 0, "met")]
+    # an e-mail after the lead left (now in Done) does not count for its stay in nurture
+    assert months([leave, email(at(20, 9))], august) == [(july, at(16, 12), 1, 0, "missed")]
+    # entering on 16 July at 12:00 owes the same 1 for the rest of July
+    entered_late = run([ev(at(16, 12), "lead_created", stage="nurture"), email(at(31, 9))], CADENCE, until=august)
+    assert [(c["from"], c["required"], c["count"], c["status"]) for c in lead(entered_late)["cadences"]] == [
+        (at(16, 12), 1, 1, "met")]
+    # the month still running when the simulation ends is open, owing what a lead staying to its end owes
+    assert months([email(at(10, 9))], at(20, 0)) == [(july, august, 2, 1, "open")]
+    # the terminal report says the same, en and ja
+    from sla_lang.simulate.report import render_lead_text
+
+    result = run([ev(at(1, 0), "lead_created", stage="nurture"), email(at(10, 9))], CADENCE, until=august)
+    assert ("nurture.cadence.nurture_email 2026-07-01 00:00 – 2026-08-01 00:00  1 of 2 nurture_email: missed"
+            in render_lead_text(result.sim, lead(result), "en"))
+    assert "nurture_email 2回中1回: 未実施" in render_lead_text(result.sim, lead(result), "ja")
+    # occurrences are kept per lead only for events a cadence counts
+    assert len(result.sim.leads["L1"].event_log) == 1
+    quiet = run([ev(at(1, 0), "lead_created", stage="nurture"), email(at(10, 9))],
+                CADENCE.replace("  cadence at least 2 nurture_email per month\n", ""), until=august)
+    assert quiet.sim.leads["L1"].event_log == [] and "cadences" not in lead(quiet)
+
+
+def test_a_cadence_in_lowering_document_diff_fmt_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.agreement.clauses import clause_sentence
+    from sla_lang.fmt import format_text
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(CADENCE)
+    stage = policy.stage_by_id["nurture"]
+    (c,) = stage.cadences
+    assert (c.clause_id, c.minimum.value, c.event.name, c.period, c.owner) == (
+        "nurture.cadence.nurture_email", 2, "nurture_email", "month", None)
+    assert "SLA301" in codes(CADENCE.replace("2 nurture_email per", "2 nurture_mail per"))
+    assert "SLA307" in codes(CADENCE.replace("per month", "per day"))
+    assert "SLA306" in codes(CADENCE.replace("at least 2", "at least 0"))
+    assert "SLA303" in codes(CADENCE.replace("  cadence at least 2 nurture_email per month\n",
+                                             "  cadence at least 2 nurture_email per month\n"
+                                             "  cadence at least 1 nurture_email per week\n"))
+    # policies without a cadence keep their IR (and so their fingerprint)
+    from sla_lang.irjson import policy_to_json
+    assert "cadences" not in json.dumps(policy_to_json(compile_policy(CADENCE.replace(
+        "  cadence at least 2 nurture_email per month\n", "")), spans=False))
+    # the agreement, read: a row of the follow-up section and the clause sentence, en and ja
+    (row,) = prepare_document(policy, "en").section("follow_up").clauses
+    assert (row["owner"], row["attempts"], row["when"]) == (
+        "Marketing", "at least 2 × “Nurture e-mail”", "each calendar month in the stage")
+    assert clause_sentence("cadence", policy, (stage, c), "en") == (
+        "In “Nurture”, Marketing sends each lead at least 2 × “Nurture e-mail”, each calendar month in the stage.")
+    assert clause_sentence("cadence", policy, (stage, c), "ja") == (
+        "「Nurture」では、Marketingがステージにいる各暦月、各リードに「Nurture e-mail」を2回以上送る。")
+    en = prepare_document(policy, "en").section("follow_up").extra["cadence"]
+    assert "rounded down: a lead there for half of a month owes 1 of 2" in en
+    ja = prepare_document(policy, "ja").section("follow_up").extra["cadence"]
+    assert "切り捨てた回数とする（半月なら2回のうち1回）" in ja
+    weekly = compile_policy(CADENCE.replace("per month", "per week"))
+    (row,) = prepare_document(weekly, "ja").section("follow_up").clauses
+    assert row["when"] == "ステージにいる各週（月曜から日曜）"
+    # diff: more e-mails, or as many per week, is stricter for marketing; fewer is looser
+    assert kinds(CADENCE, CADENCE.replace("at least 2", "at least 3")) == {"cadence.minimum": [("marketing", "stricter")]}
+    assert kinds(CADENCE, CADENCE.replace("at least 2", "at least 1")) == {"cadence.minimum": [("marketing", "looser")]}
+    assert kinds(CADENCE, CADENCE.replace("per month", "per week")) == {"cadence.minimum": [("marketing", "stricter")]}
+    without = CADENCE.replace("  cadence at least 2 nurture_email per month\n", "")
+    assert kinds(without, CADENCE) == {"cadence": [("marketing", "stricter")]}
+    assert kinds(CADENCE, without) == {"cadence": [("marketing", "looser")]}
+    assert kinds(CADENCE, CADENCE.replace("per month", "per month owner sales"))["cadence.owner"] == [
+        ("sales", "stricter"), ("marketing", "looser")]
+    assert "  cadence at least 2 nurture_email per month owner sales\n" in format_text(
+        CADENCE.replace("  cadence at least 2 nurture_email per month", "  cadence  at least 2  nurture_email per month  owner sales"))
+    # fixtures: the first whole month after entering holds 2 e-mails (met) or 1 (missed)
+    scenarios = {s["id"]: s for s in generate_fixtures(policy, None).scenarios["scenarios"]}
+    for side, count, wanted in (("inside", 2, "met"), ("outside", 1, "missed")):
+        scenario = scenarios[f"nurture.cadence.nurture_email@month:{side}"]
+        assert sum(1 for e in scenario["timeline"] if e["type"] == "event_occurred") == count
+        whole = [p for p in scenario["expect"]["cadences"] if p["required"] == 2]
+        assert [(p["count"], p["status"]) for p in whole] == [(count, wanted)]
+    # HubSpot: a manual step names the clause; no generated workflow claims it
+    manifest = json.loads(load_target("hubspot").build(policy, BuildOptions()).files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["nurture.cadence.nurture_email"]]
+    assert step["code"] == "SLA849" and "at least 2 “Nurture e-mail” per calendar month" in step["step"]
+    assert not [w for w in manifest["workflows"] if "nurture.cadence.nurture_email" in w["clauses"]]

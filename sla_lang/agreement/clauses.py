@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .. import ir
 from .content import (
+    cadence_row,
     capacity_words,
     deadline_row,
     escalation_row,
@@ -63,6 +64,11 @@ def _sentence(kind: str, nodes: tuple, w: Words) -> str:
         text = t("clause.follow_up", stage=w.quote(row["stage"]), owner=row["owner"], attempts=row["attempts"],
                  when=row["when"])
         return text + paren(t("clause.by", channels=row["channels"]) if row["channels"] else "")
+    if kind == "cadence":
+        stage, cadence = nodes
+        row = cadence_row(stage, cadence, w)
+        return t("clause.cadence", stage=w.quote(row["stage"]), owner=row["owner"], attempts=row["attempts"],
+                 when=row["when"])
     if kind == "escalation":
         stage, esc = nodes
         row = escalation_row(stage, esc, w)

@@ -427,10 +427,28 @@ def _follow_ups(section: Section, policy: ir.Policy, w: Words) -> None:
     n = 0
     for stage in policy.stages:
         f = stage.follow_up
-        if f is None:
-            continue
-        n += 1
-        section.clauses.append({"number": _number(section, n), **follow_up_row(stage, f, w)})
+        if f is not None:
+            n += 1
+            section.clauses.append({"number": _number(section, n), **follow_up_row(stage, f, w)})
+        for c in stage.cadences:  # recurring obligations: each period in the stage holds N events
+            n += 1
+            section.clauses.append({"number": _number(section, n), **cadence_row(stage, c, w)})
+    if any(stage.cadences for stage in policy.stages):
+        section.extra["cadence"] = w.t("cadence.meaning")
+
+
+def cadence_row(stage: ir.Stage, c: ir.StageCadence, w: Words) -> dict[str, Any]:
+    """`cadence at least 2 nurture_email per month` as a row of the follow-up table."""
+    event = w.policy.event_by_id.get(c.event.name)
+    return {
+        "id": c.clause_id,
+        "stage": w.stage(stage.id),
+        "owner": w.team(c.owner or stage.owner),
+        "attempts": w.t("cadence.attempts", n=c.minimum.value,
+                        event=w.quote(w.text(event.label) if event is not None else c.event.name)),
+        "when": w.t(f"cadence.per_{c.period}"),
+        "channels": "",
+    }
 
 
 def follow_up_row(stage: ir.Stage, f: ir.FollowUp, w: Words) -> dict[str, Any]:

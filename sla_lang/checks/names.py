@@ -214,6 +214,9 @@ def _team_refs(policy: ir.Policy) -> Iterator[ir.Name]:
             yield e.to
         if stage.handoff:
             yield stage.handoff.sender
+        for c in stage.cadences:
+            if c.owner:
+                yield c.owner
     for kpi in policy.kpis:
         if kpi.owner:
             yield kpi.owner
@@ -266,6 +269,10 @@ def _undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
             for name in deadline.through:
                 if name.name not in stages:
                     yield undefined(name, Message("stage"), stages, Message("stages are declared with `stage NAME { … }`"))
+        for cadence in stage.cadences:
+            if cadence.event.name not in policy.event_by_id:
+                yield undefined(cadence.event, Message("event"), policy.event_by_id,
+                                Message("a cadence counts a declared event: `event NAME \"Label\"`"))
         if stage.calendar and stage.calendar.name not in calendars:
             yield undefined(stage.calendar, Message("calendar"), calendars, Message("calendars are declared with `calendar NAME { … }`"))
         if stage.handoff:

@@ -560,7 +560,8 @@ class _Comparison:
                           old=self.team_label(self.old, a.owner.name if a.owner else None) if b is None else None,
                           duties=duties, before=self.ref(self.old, "stage", a) if a else None,
                           after=self.ref(self.new, "stage", b) if b else None)
-                empty = replace(stage, deadlines=(), follow_up=None, escalations=(), handoff=None, transitions=())
+                empty = replace(stage, deadlines=(), follow_up=None, escalations=(), handoff=None, transitions=(),
+                                cadences=())
                 self._stage_contents(empty if a is None else a, empty if b is None else b, Quote(stage.label))
                 continue
             self._stage(a, b)
@@ -608,6 +609,7 @@ class _Comparison:
     def _stage_contents(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
         self._deadlines(a, b, label)
         self._follow_up(a, b, label)
+        self._cadences(a, b, label)
         self._handoff(a, b, label)
         self._escalations(a, b, label)
         self._transitions(a, b)
@@ -710,6 +712,35 @@ class _Comparison:
             self.emit("follow_up.owner", CHANGED, fb.clause_id, What.of("follow_up.owner", stage=label),
                       self.team_label(self.old, owner(a, fa)), self.team_label(self.new, owner(b, fb)),
                       self.stage_handover(a, fa.owner, b, fb.owner), **refs)
+
+    def _cadences(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
+        """`cadence at least N E per month`, matched by the event: more events, or a shorter period
+        (the same number per week instead of per month), is stricter for the owner."""
+        show = lambda c: Plain(f"{c.minimum.value} {c.event.name} / {c.period}")
+        owner = lambda s, c: c.owner.name if c.owner else (s.owner.name if s.owner else None)
+        for ca, cb in match(a.cadences, b.cadences, key=lambda c: c.event.name):
+            cadence = cb or ca
+            what = What.of("cadence", stage=label, event=Plain(cadence.event.name))
+            refs = {"before": self.ref(self.old, "cadence", a, ca) if ca else None,
+                    "after": self.ref(self.new, "cadence", b, cb) if cb else None}
+            if ca is None or cb is None:
+                side, stage = (self.new, b) if ca is None else (self.old, a)
+                self.emit("cadence", ADDED if ca is None else REMOVED, cadence.clause_id, what,
+                          old=show(ca) if cb is None else None, new=show(cb) if ca is None else None,
+                          duties=self.stage_duty(side, stage, cadence.owner, STRICTER if ca is None else LOOSER), **refs)
+                continue
+            # events owed per day: N per week is more than N per month
+            rate = lambda c: c.minimum.value / (7 if c.period == "week" else 30)
+            if (ca.minimum.value, ca.period) != (cb.minimum.value, cb.period):
+                direction = STRICTER if rate(cb) > rate(ca) else LOOSER if rate(cb) < rate(ca) else None
+                self.emit("cadence.minimum", CHANGED, cb.clause_id, What.of("cadence.minimum", stage=label,
+                                                                            event=Plain(cb.event.name)),
+                          show(ca), show(cb), self.stage_duty(self.new, b, cb.owner, direction or UNCLEAR), **refs)
+            if owner(a, ca) != owner(b, cb):
+                self.emit("cadence.owner", CHANGED, cb.clause_id, What.of("cadence.owner", stage=label,
+                                                                          event=Plain(cb.event.name)),
+                          self.team_label(self.old, owner(a, ca)), self.team_label(self.new, owner(b, cb)),
+                          self.stage_handover(a, ca.owner, b, cb.owner), **refs)
 
     def handoff_duty(self, side: _Side, stage: ir.Stage, handoff: ir.Handoff, direction: str) -> list[Duty]:
         """The sender owes the receiving stage's owner the hand-off."""

@@ -33,6 +33,12 @@ the same rules in prose. In short, for one lead:
   the step; a window that closes without one is missed. `… from first contact` counts the
   offsets from the first activity (any kind) logged in the stage instead — itself the attempt
   of a `0d` step when of a `via` kind; before it no step is open.
+- `cadence at least N E per month|week` holds for each calendar month (Monday-to-Sunday week)
+  in the zone of the stage's calendar that a stay in the stage overlaps: the occurrences of the
+  event E during the stay and in that period must number at least N × the share of the period
+  spent in the stage, rounded down (a whole month: N; half of it: N/2 rounded down; a stay of
+  less than 1/N of it: none owed). A period still running when the simulation ends is `open`.
+  Occurrences given with `lead_created` are the lead's history and are not counted.
 - `record P` on a transition requires P to have been given a value while the lead was in the
   source stage (or by the event that triggers the move); a move without it is reported as a
   missing record.
@@ -43,7 +49,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -170,6 +176,8 @@ class Plan:
         # data shows done (`"…" within 2bd after leaving mql recorded in lead_quality`)
         self.duties_on: dict[tuple[str, str], list[tuple[ir.Information, ir.InformationItem]]] = {}
         self.duty_items: dict[str, ir.InformationItem] = {}
+        # events some stage's `cadence` counts: only their occurrences are logged per lead (memory)
+        self.cadence_events = frozenset(c.event.name for s in policy.stages for c in s.cadences)
         for block in policy.information:
             for item in block.items:
                 if item.anchor is not None and item.within is not None and item.recorded_in is not None:
@@ -281,6 +289,7 @@ class Lead:
         "created",
         "deadlines",
         "escalations",
+        "event_log",
         "follow_up",
         "follow_ups",
         "handoffs",
@@ -318,6 +327,8 @@ class Lead:
         self.follow_up: FollowUpRecord | None = None
         self.activities = 0
         self.activity_log: list[tuple[datetime, str | None, str, str | None]] = []  # (at, stage, kind, outcome)
+        # occurrences of events after creation, for cadences: (at, index of the visit, event, count)
+        self.event_log: list[tuple[datetime, int, str, int]] = []
         self.timeout_due: dict[int, datetime] = {}
         # open obligations that outlive the stage they started in (information duties): their
         # timers are pushed again when leaving a stage clears the others
@@ -365,6 +376,7 @@ class Lead:
                         for at, kind, index, seq, payload in self.timers]
         other.seq, other.last_at, other.activities = self.seq, self.last_at, self.activities
         other.activity_log = list(self.activity_log)
+        other.event_log = list(self.event_log)
         other.timeout_due = dict(self.timeout_due)
         return other
 
@@ -727,6 +739,8 @@ class Simulator:
                 after[name] = value
         for name, count in increments.items():
             after[name] = after.get(name, 0) + count
+            if name in self.plan.cadence_events:
+                lead.event_log.append((at, len(lead.visits) - 1, name, count))
         for d in lead.carried:
             if updates.get(self._duty_property(d)) is not None:
                 if d.status == "open":
@@ -830,6 +844,44 @@ class Simulator:
             self.last_at = at
 
     # ------------------------------------------------------------------ reading results
+    def cadences(self, lead: Lead, end: datetime | None) -> list[dict[str, Any]]:
+        """Each period of each stay in a stage with a `cadence`: how many of the event it needs
+        (prorated for a part period, rounded down), how many happened, and whether that is enough.
+        `end`: the end of the simulation; a period still running then is `open`."""
+        out: list[dict[str, Any]] = []
+        for index, visit in enumerate(lead.visits):
+            plan = self.plan.stages[visit.stage]
+            if not plan.stage.cadences:
+                continue
+            zone = plan.calendar.zone if plan.calendar is not None else self.plan.zone
+            stay_end = visit.left if visit.left is not None else end
+            if stay_end is None:
+                continue
+            for cadence in plan.stage.cadences:
+                counts: dict[datetime, int] = {}
+                for when, visit_index, name, count in lead.event_log:
+                    if visit_index == index and name == cadence.event.name:
+                        start = period_start(when, cadence.period, zone)
+                        counts[start] = counts.get(start, 0) + count
+                start = period_start(visit.entered, cadence.period, zone)
+                while True:
+                    stop = next_period(start, cadence.period, zone)
+                    lo, hi = max(start, visit.entered), min(stop, stay_end)
+                    running = visit.left is None and (end is None or stop > end)
+                    if running:
+                        hi = stop  # what the lead will owe if it stays to the end of the period
+                    if hi > lo:
+                        share, whole = (hi - lo) // _SECOND, (stop - start) // _SECOND
+                        required = cadence.minimum.value * share // whole
+                        count = counts.get(start, 0)
+                        status = "open" if running else ("met" if count >= required else "missed")
+                        out.append({"clause": cadence.clause_id, "stage": visit.stage, "event": cadence.event.name,
+                                    "from": lo, "to": hi, "required": required, "count": count, "status": status})
+                    if stop >= stay_end:
+                        break
+                    start = stop
+        return out
+
     def format_time(self, at: datetime) -> str:
         return at.astimezone(self.plan.zone).isoformat()
 
@@ -838,6 +890,25 @@ class Simulator:
 
     def priority(self, lead: Lead) -> str | None:
         return self.model.priority(View(lead.values, self.model))
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def period_start(at: datetime, period: str, zone: ZoneInfo) -> datetime:
+    """The start of the calendar month (or Monday-to-Sunday week) holding `at`, in `zone`."""
+    local = at.astimezone(zone)
+    day = local.date().replace(day=1) if period == "month" else local.date() - timedelta(days=local.weekday())
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def next_period(start: datetime, period: str, zone: ZoneInfo) -> datetime:
+    local = start.astimezone(zone).date()
+    if period == "month":
+        day = local.replace(year=local.year + 1, month=1) if local.month == 12 else local.replace(month=local.month + 1)
+    else:
+        day = local + timedelta(days=7)
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
 def _measured_stages(measure: ir.Measure | None) -> list[str]:

@@ -40,7 +40,7 @@ from .. import ir
 from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration
 from ..source import Span
 from . import simulate_events
-from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan
+from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan, next_period, period_start
 from .events import EventFeed
 from .model import View, condition_text, value_to_json
 from .report import lead_to_json, short_time
@@ -754,6 +754,8 @@ class Generator:
                 self.escalation_boundaries(plan, e)
             if stage.follow_up is not None:
                 self.follow_up_boundaries(plan, stage.follow_up)
+            for c in stage.cadences:
+                self.cadence_boundaries(plan, c)
         for model in self.policy.scores:
             for group in model.groups:
                 for n, rule in enumerate(group.rules):
@@ -1380,6 +1382,41 @@ class Generator:
                 text = self.w("follow_up", step=n, steps=steps, stage=self.label(stage.id), opens=self.local(opens),
                               closes=self.local(closes), when=self.local(at), outcome=self.w(f"status_{wanted}"))
                 self.side(boundary, side, self.register("follow-up", f"{boundary.id}:{side}", text, b, []))
+
+    def cadence_boundaries(self, stage: StagePlan, c: ir.StageCadence) -> None:
+        """`cadence at least N E per month`: the first whole period after entering the stage holds
+        N occurrences of E (met) or N - 1 (missed); the scenario ends when that period does."""
+        n = c.minimum.value
+        boundary = Boundary(f"{c.clause_id}@{c.period}", c.clause_id, "cadence",
+                            f"a whole {c.period} of `cadence at least {n} {c.event.name} per {c.period}`", c.span, {})
+        self.boundaries.append(boundary)
+        base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        if isinstance(base, str):
+            self.side(boundary, "inside", None, base)
+            self.side(boundary, "outside", None, None)
+            return
+        entered = base.lead().visits[-1].entered
+        zone = stage.calendar.zone if stage.calendar is not None else self.plan.zone
+        opens = next_period(period_start(entered, c.period, zone), c.period, zone)
+        closes = next_period(opens, c.period, zone)
+        for side, count, wanted in (("inside", n, "met"), ("outside", n - 1, "missed")):
+            b = base.copy()
+            for k in range(count):  # spread over the period, one occurrence each
+                b.add(opens + (closes - opens) * (k + 1) / (n + 1), "event_occurred", event=c.event.name, count=1)
+            b.advance(closes)
+            lead = b.lead()
+            if lead is None or lead.visits[-1].entered != entered or lead.visits[-1].left is not None:
+                self.side(boundary, side, None, f"the lead does not stay in the stage for a whole {c.period}")
+                continue
+            period = next((p for p in b.sim.cadences(lead, closes)
+                           if p["clause"] == c.clause_id and p["from"] == opens), None)
+            status = period["status"] if period is not None else "missing"
+            if status != wanted:
+                self.side(boundary, side, None, f"the {c.period} came out {status}, not {wanted}")
+                continue
+            text = self.w("cadence", stage=self.label(stage.id), count=count, event=c.event.name, n=n,
+                          opens=self.local(opens), closes=self.local(closes), outcome=self.w(f"status_{wanted}"))
+            self.side(boundary, side, self.register("cadence", f"{boundary.id}:{side}", text, b, []))
 
     # ---- scores and priorities
     def new_lead(self, values: dict[str, Any]) -> Builder:

@@ -78,6 +78,9 @@ def lead_to_json(sim: Simulator, lead: Lead) -> dict[str, Any]:
         "handoffs": [dict(h, at=t(h["at"]), fields={n: value_to_json(x) for n, x in h["fields"].items()})
                      for h in lead.handoffs],
     }
+    cadences = sim.cadences(lead, sim.last_at)
+    if cadences:  # only policies with a `cadence` (the other reports stay as they were)
+        out["cadences"] = [dict(c, **{"from": t(c["from"]), "to": t(c["to"])}) for c in cadences]
     if sim.policy.scores:
         out["scores"] = sim.scores(lead).shown()  # totals, and the groups with points
     if sim.policy.priorities:
@@ -138,6 +141,7 @@ WORDS = {
         "off_policy": "moved by hand (not in the policy)", "timeout": "timeout", "owner": "owner",
         "due": "due", "target": "target", "attempts": "{n} of {required} attempts",
         "step": "step {n}", "missing": "missing", "score": "score", "priority": "priority",
+        "cadences": "cadences", "count": "{n} of {required} {event}",
         "summary": "Summary — {leads} leads, {events} events ({skipped} skipped), {start} – {end} ({zone})",
         "final": "final stages", "deadline_counts": "deadlines", "escalation_count": "escalations",
         "missing_records": "moves without the required record", "kpis": "KPIs", "partial": "partial",
@@ -154,6 +158,7 @@ WORDS = {
         "off_policy": "手動で移動(SLA外)", "timeout": "期限切れ", "owner": "担当",
         "due": "期限", "target": "目標", "attempts": "{required}回中{n}回",
         "step": "{n}回目", "missing": "未記録", "score": "スコア", "priority": "優先度",
+        "cadences": "回数の定め", "count": "{event} {required}回中{n}回",
         "summary": "集計 — リード{leads}件、イベント{events}件(スキップ{skipped}件)、{start} – {end}({zone})",
         "final": "最終ステージ", "deadline_counts": "期限", "escalation_count": "エスカレーション",
         "missing_records": "必要な記録のない移動", "kpis": "KPI", "partial": "期間途中",
@@ -210,6 +215,12 @@ def render_lead_text(sim: Simulator, data: dict[str, Any], lang: str) -> str:
                 for s in f["steps"]
             )
             lines.append(f"    {f['clause']:<22} {w['attempts'].format(n=f['attempts'], required=f['required'])}: {steps}")
+    if data.get("cadences"):
+        lines.append(f"  {w['cadences']}")
+        for c in data["cadences"]:
+            count = w["count"].format(n=c["count"], required=c["required"], event=c["event"])
+            lines.append(f"    {c['clause']:<22} {short_time(c['from'])} – {short_time(c['to'])}  {count}: "
+                         f"{w['status'][c['status']]}")
     if data["escalations"]:
         lines.append(f"  {w['escalations']}")
         for e in data["escalations"]:
@@ -346,6 +357,9 @@ def lead_csv_rows(data: dict[str, Any]) -> list[list[Any]]:
         for s in f["steps"]:
             rows.append([lead, "follow_up", f["clause"], f["stage"], s.get("at", ""), s["closes"], s["status"],
                          f"step {s['step']} of {f['required']}; {f['attempts']} attempts"])
+    for c in data.get("cadences", ()):
+        rows.append([lead, "cadence", c["clause"], c["stage"], c["from"], c["to"], c["status"],
+                     f"{c['count']} of {c['required']} {c['event']}"])
     for e in data["escalations"]:
         rows.append([lead, "escalation", e["clause"], e["stage"], e["at"], "", "fired", f"to {e['to']}"])
     for r in data["records"]:

@@ -33,8 +33,8 @@ from .rules import INVALID_SCENARIO_FILE
 
 FORMAT = "sla-scenarios/1"
 MAX_SCENARIO_FILE_BYTES = 256 * 1024 * 1024  # generated for 1,000 stages: tens of MB
-EXPECT_KEYS = ("final_stage", "owner", "stages", "deadlines", "follow_ups", "escalations", "records", "handoffs",
-               "scores", "priority", "created", "lead")
+EXPECT_KEYS = ("final_stage", "owner", "stages", "deadlines", "follow_ups", "cadences", "escalations", "records",
+               "handoffs", "scores", "priority", "created", "lead")
 
 
 def scenario_events(scenario: dict[str, Any]) -> list[dict[str, Any]]:

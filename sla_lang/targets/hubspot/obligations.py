@@ -91,6 +91,19 @@ def report_manual_obligations(gen: Generator) -> None:
                               after=t.duration(escalation.after)),
                     clauses=[escalation.clause_id],
                 )
+        for cadence in stage.cadences:  # a marketing send schedule and a count per period: no workflow does both
+            event = policy.event_by_id.get(cadence.event.name)
+            gen.report(
+                NOT_ENFORCED, Message("the cadence of `{event}` in `{stage}` (at least {n} per {period}) has no workflow",
+                                      event=cadence.event.name, stage=stage.id, n=cadence.minimum.value,
+                                      period=cadence.period), cadence.span,
+                help=Message("build the check the manual step describes"),
+                step=_say(gen, "cadence", stage=stage.label, n=cadence.minimum.value,
+                          event=event.label if event is not None else cadence.event.name,
+                          period=_say(gen, f"period_{cadence.period}"),
+                          owner=gen.team_label(cadence.owner or stage.owner)),
+                clauses=[cadence.clause_id],
+            )
         if stage.entry_condition is not None and stage.id not in gen._entry_tested:  # not expressible as filters
             gen.report(
                 NOT_ENFORCED, Message("the entry workflow of `{stage}` does not test its entry condition", stage=stage.id),
