@@ -235,3 +235,66 @@ def test_concurrent_builds_share_the_cache_safely(tmp_path, policies):
     assert not [p for p in (Path(os.environ["SLA_CACHE_DIR"]) / "build").rglob("*.tmp")]
     cache = BuildCache(Path(os.environ["SLA_CACHE_DIR"]))
     assert all(cache.load(p.parent.name + p.name) is not None for p in entries())
+
+
+# the build in a fresh process, with `build_policy` replaced so that a worker (never the build's
+# own process) SIGKILLs itself when it starts the named policy: what the OOM killer does
+_DYING_WORKER = """
+import os, signal, sys
+from sla_lang.commands import build
+from sla_lang.cli import main
+
+real, parent, victim = build.build_policy, os.getpid(), sys.argv.pop(1)
+
+def dying(path, *args, **kwargs):
+    if os.getpid() != parent and path.name == victim:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(path, *args, **kwargs)
+
+build.build_policy = dying
+sys.argv[0] = "sla"
+main()
+"""
+
+
+def _state(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every entry under `root`, hidden ones too: bytes (files), inode and mtime."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        out[path.relative_to(root).as_posix()] = (path.read_bytes() if path.is_file() else b"", info.st_ino,
+                                                  info.st_mtime_ns)
+    return out
+
+
+def test_a_killed_worker_stops_the_build_with_the_policy_named(tmp_path, policies):
+    """A `--jobs` worker killed from outside (SIGKILL, the OOM killer) ends the build — it does
+    not wait for ever — with a message naming the policy it was building, exit 1, and the
+    output folder exactly as it was."""
+    for copy in range(2):  # six policies for two workers: the victim is neither first nor last
+        for path in POLICIES:
+            shutil.copy(path, policies / f"{path.stem}_{copy}.sla")
+    for path in POLICIES:
+        (policies / path.name).unlink()
+    out = tmp_path / "out"
+    first = _sla_process("build", str(policies), "-o", str(out), "--jobs", "1", "-t", "ir", "--no-cache")
+    assert first.returncode == 0, first.stderr
+    for path in policies.glob("*.sla"):  # every policy changed: the build has everything to write
+        path.write_bytes(path.read_bytes() + b"\n# edited\n")
+    before = _state(out)
+    victim = sorted(p.name for p in policies.glob("*.sla"))[3]
+    try:
+        result = subprocess.run([sys.executable, "-c", _DYING_WORKER, victim, "build", str(policies), "-o", str(out),
+                                 "--jobs", "2", "-t", "ir", "--no-cache", "--today", "2026-11-23"],
+                                capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                timeout=240, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the build waited for the killed worker")
+    assert result.returncode == 1, result.stderr
+    shown = (policies / victim).as_posix()
+    assert f"sla: the process building {shown} stopped before it finished (it was killed by SIGKILL" \
+        in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"nothing was written to {out.as_posix()}" in result.stderr
+    assert _state(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "policies"]  # no staging folder, no lock

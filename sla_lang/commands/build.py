@@ -174,17 +174,9 @@ def policy_builds(files: list[Path], *, config, check_options: CheckOptions, nam
     if jobs is None:
         jobs = default_jobs() if len(work) >= 2 else 1
     jobs = min(jobs, len(work))
-    pool = None
-    if jobs > 1 and _single_threaded():
-        import multiprocessing
-
-        if "fork" in multiprocessing.get_all_start_methods():
-            try:
-                pool = multiprocessing.get_context("fork").Pool(jobs, _worker_started, (keep_closed, os.getpid()))
-            except OSError:  # no processes allowed here: build in this one
-                pool = None
+    workers = _Workers.start(one, work, jobs, keep_closed) if jobs > 1 and _single_threaded() else None
     try:
-        built = pool.imap(one, work) if pool is not None else map(one, work)
+        built = workers.results() if workers is not None else map(one, enumerate(work))
         for i, path in enumerate(files):
             entry = entries[i]
             if entry is None:
@@ -193,14 +185,115 @@ def policy_builds(files: list[Path], *, config, check_options: CheckOptions, nam
                     cache.store(keys[i], entry)
             yield path, entry
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        if workers is not None:
+            workers.stop()
 
 
-def _worker_started(keep_closed: tuple[int, ...], parent: int) -> None:
+class WorkerDied(Exception):
+    """A `--jobs` process ended without handing back its policy's build (killed from outside:
+    the out-of-memory killer, `kill -9`): nothing of this build may be written."""
+
+
+class _Workers:
+    """The processes of `sla build --jobs`: a `ProcessPoolExecutor` whose workers are forked
+    (from a single-threaded process only, see `_single_threaded`). A worker killed from outside
+    breaks the pool (`BrokenProcessPool`) instead of leaving the build waiting for ever, and the
+    policy it was building is named: each worker writes its pid beside the index of the policy
+    it starts into memory shared with the build."""
+
+    def __init__(self, executor, futures, processes, started, work) -> None:
+        self.executor = executor
+        self.futures = futures
+        self.processes = processes  # multiprocessing.Process objects: pid and exit status
+        self.started = started
+        self.work = work
+        self.finished = False
+
+    @classmethod
+    def start(cls, one, work, jobs: int, keep_closed: tuple[int, ...]) -> _Workers | None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return None
+        context = multiprocessing.get_context("fork")
+        try:
+            started = context.RawArray("q", len(work))  # index → pid of the worker that took it
+            before = set(multiprocessing.active_children())
+            executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_started,
+                                           initargs=(keep_closed, os.getpid(), started))
+        except OSError:
+            return None
+        try:
+            # with fork every worker is started by the first submit, in this (the only) thread,
+            # before the executor starts its own thread
+            futures = [executor.submit(one, (i, item)) for i, item in enumerate(work)]
+        except OSError:  # no processes allowed here: build in this one
+            executor.shutdown(wait=True, cancel_futures=True)
+            return None
+        processes = [p for p in multiprocessing.active_children() if p not in before]
+        return cls(executor, futures, processes, started, work)
+
+    def results(self) -> Iterator[PolicyBuild]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        for i, future in enumerate(self.futures):
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                self.executor.shutdown(wait=True, cancel_futures=True)  # every worker is reaped
+                raise WorkerDied(self._death(i)) from None
+        self.finished = True
+
+    def _death(self, waiting: int) -> str:
+        """Which policy was being built by the worker that died, and how it ended. The pool
+        ends the other workers with SIGTERM once one is gone: a worker that ended otherwise
+        is the one that died."""
+        import signal
+
+        unfinished = [i for i, f in enumerate(self.futures)
+                      if f.done() and not f.cancelled() and f.exception() is not None and self.started[i]]
+        dead = {p.pid: p.exitcode for p in self.processes if p.exitcode not in (None, -signal.SIGTERM)}
+        culprits = [i for i in unfinished if self.started[i] in dead]
+        if culprits:
+            code = dead[self.started[culprits[0]]]
+        else:  # killed with SIGTERM from outside, or before it took a policy
+            culprits = unfinished or [waiting]
+            code = None
+        if code is None:
+            how = "it ended abruptly"
+        elif code < 0:
+            try:
+                how = f"it was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"it was killed by signal {-code}"
+        else:
+            how = f"it exited with status {code}"
+        shown = " or ".join(display_path(self.work[i][0]) for i in culprits)
+        return (f"the process building {shown} stopped before it finished ({how}: the system's "
+                "out-of-memory killer does that when memory runs short); build again, with a smaller "
+                "--jobs if memory is short")
+
+    def stop(self) -> None:
+        """End the workers (at once unless every policy was built) and wait for them."""
+        if not self.finished:
+            for process in self.processes:
+                if process.exitcode is None:
+                    try:
+                        process.kill()
+                    except OSError:
+                        pass
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+_started_policies = None  # in a --jobs worker: the memory shared with the build (see _Workers)
+
+
+def _worker_started(keep_closed: tuple[int, ...], parent: int, started) -> None:
     """In each worker: let go of the output folder's lock (a worker left over from a killed
     build must not keep the next build out), and die with the build (Linux)."""
+    global _started_policies
+    _started_policies = started
     for fd in keep_closed:
         try:
             os.close(fd)
@@ -230,8 +323,11 @@ def _single_threaded() -> bool:
         return threading.active_count() == 1
 
 
-def _build_one(work: tuple[Path, bytes | None], **kwargs) -> PolicyBuild:
-    return build_policy(work[0], work[1], **kwargs)
+def _build_one(work: tuple[int, tuple[Path, bytes | None]], **kwargs) -> PolicyBuild:
+    index, (path, data) = work
+    if _started_policies is not None:
+        _started_policies[index] = os.getpid()
+    return build_policy(path, data, **kwargs)
 
 
 @click.command()
@@ -312,8 +408,16 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
     builds = policy_builds(files, config=config, check_options=check_options, names=names, options=options,
                            cache=cache, settings=settings, jobs=jobs,
                            keep_closed=(folder.lock_fd,) if folder is not None and folder.lock_fd is not None else ())
+    died: list[str] = []
+
+    def until_a_worker_dies(builds):
+        try:
+            yield from builds
+        except WorkerDied as exc:
+            died.append(str(exc))
+
     try:
-        for path, policy_build in builds:
+        for path, policy_build in until_a_worker_dies(builds):
             result = policy_build.compilation
             results.append(result)
             show(result.diagnostics, result.source)
@@ -359,6 +463,9 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
                     ok = False
                     continue
                 written.append((result.path, policy_root, len(outputs)))
+        if died:
+            click.echo(f"sla: {terminal_safe(died[0])}", err=True)
+            ok = False
         if folder is not None:
             if ok:
                 try:
