@@ -482,7 +482,11 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
             if ok:
                 for shown, policy_root, count in written:
                     where = terminal_safe(policy_root.as_posix())
-                    click.echo(f"{terminal_safe(shown)}: wrote {count} file{'s' * (count != 1)} to {where}")
+                    if folder.unchanged:  # the folder already held exactly this build: left as it was
+                        click.echo(f"{terminal_safe(shown)}: {count} file{'s' * (count != 1)} in {where} "
+                                   "already up to date")
+                    else:
+                        click.echo(f"{terminal_safe(shown)}: wrote {count} file{'s' * (count != 1)} to {where}")
     finally:
         if folder is not None:
             folder.close()
