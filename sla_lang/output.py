@@ -22,6 +22,20 @@ whole: `OutputFolder`. It never shows a mix of two builds, whatever happens (a f
 4. `close()` (or leaving the `with` block) without `commit()` removes the staging folder:
    the output folder is as it was.
 
+When the build gives exactly what the folder already holds, nothing is staged or swapped
+(issue 20: an unchanged rebuild of 5,000 files): while the folder is open and no output has
+differed yet, `add()` compares each output with the file at its path instead of staging it —
+read through descriptors opened beneath the output folder without following any link, a
+link, FIFO or device there (or on the way to it) counting as different and never opened; only
+a SHA-256 and the file's identity are kept. `commit()` then also checks that the folder holds
+nothing else (no stale output, no folder the build would not create, no temporary of an older
+version), that permissions and owner are what a rewrite would give, that no compared file was
+touched since, and that `.sla-outputs` is byte for byte the record the build would write; the
+folder is then left as it is (`unchanged` is true; mtimes and inodes are kept). At the first
+difference the outputs found equal so far are staged from the folder (each checked against its
+SHA-256: one edited during the build stops the build with nothing written) and the build goes
+on as above. The lock is held throughout.
+
 What the new folder keeps from the old one:
 - the build's outputs, all new (a file or link at an output's path is replaced, the link
   itself, never what it points to);
@@ -41,9 +55,10 @@ The output folder's own permissions are kept; new files get the permissions an o
 is resolved first: `-o link` builds into the folder the link points to. A folder that
 holds the current working directory, and `/`, are refused.
 
-For `sla build --jobs` and a build cache: `add()` only creates files under `staging`, so
-several threads may call it; another process can write with `stage_file(staging, name,
-data)` and the parent then declares the names with `adopt(names)`.
+For `sla build --jobs` and a build cache: `add()` is called from one thread (the comparison
+above is not shared between threads); another process can write with `stage_file(staging,
+name, data)` and the parent then declares the names with `adopt(names)`, which ends the
+comparison.
 
 **Files in a folder that holds other things** (`write_file`: a report, a formatted or signed
 file; `write_files`: what `sla init` creates): each file is written to a temporary name
@@ -148,6 +163,8 @@ class OutputFolder:
         self.names: set[str] = set()
         self._lock_fd: int | None = None
         self.committed = False
+        self.unchanged = False  # committed without writing: the folder already held this build
+        self._same: _SameAsBefore | None = None  # while every output added equals the folder's
 
     # -------------------------------------------------------------- open and close
     def __enter__(self) -> Self:
@@ -178,6 +195,7 @@ class OutputFolder:
             self._recover()
             self._remove_leftovers()
             self.staging = Path(tempfile.mkdtemp(prefix=self._new_prefix, dir=self.parent))
+            self._same = _SameAsBefore.open(self.root)
         except OSError as exc:
             self.close()
             raise OutputError(f"cannot prepare {shown}: {exc.filename or self.parent}: {_reason(exc)}") from exc
@@ -187,6 +205,9 @@ class OutputFolder:
 
     def close(self) -> None:
         """Remove the staging folder (unless committed) and release the lock."""
+        if self._same is not None:
+            self._same.close()
+            self._same = None
         if self.staging is not None and not self.committed:
             _remove_tree(self.staging)
         self.staging = None
@@ -267,6 +288,10 @@ class OutputFolder:
         if name in self.names:
             raise OutputError(f"{name} is generated twice")
         try:
+            if self._same is not None and self._same.compare(name, data):
+                self.names.add(name)  # the folder holds it already: staged only if another differs
+                return
+            self._stop_comparing()
             stage_file(self.staging, name, data)
         except OSError as exc:
             raise OutputError(f"cannot write {(self.requested / name).as_posix()}: {_reason(exc)}") from exc
@@ -278,6 +303,10 @@ class OutputFolder:
 
     def adopt(self, names: Iterable[str]) -> None:
         """Declare files another process wrote into `staging` with `stage_file`."""
+        try:
+            self._stop_comparing()
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.requested.as_posix()}: {_reason(exc)}") from exc
         for name in names:
             check_relative(name)
             if not (self.staging / name).is_file():
@@ -291,6 +320,14 @@ class OutputFolder:
             raise OutputError("the output folder is not open")
         shown = self.requested.as_posix()
         try:
+            if self._same is not None and self._same.holds_exactly(self.names, _manifest_bytes(self.names)):
+                self._same.close()
+                self._same = None
+                _remove_tree(self.staging)  # empty: nothing was staged
+                self.staging = None
+                self.committed = self.unchanged = True
+                return
+            self._stop_comparing()
             exists = self.root.is_dir()
             previous = _read_manifest(self.root) if exists else None
             if exists:
@@ -357,9 +394,172 @@ class OutputFolder:
                     foreign.append(name)
         return sorted(foreign)
 
+    def _stop_comparing(self) -> None:
+        """An output differs: stage the ones found equal so far, from the folder."""
+        same, self._same = self._same, None
+        if same is None:
+            return
+        try:
+            for name, digest in same.equal.items():
+                data = same.read(name)
+                if data is None or hashlib.sha256(data).digest() != digest:
+                    raise OutputError(f"{(self.requested / name).as_posix()} changed while the build was running; "
+                                      "nothing was written: build again")
+                stage_file(self.staging, name, data)
+        finally:
+            same.close()
+
     # -------------------------------------------------------------- reporting
     def files(self) -> list[str]:
         return sorted(self.names)
+
+
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+class _SameAsBefore:
+    """The comparison of a build's outputs with what its output folder already holds (see the
+    module documentation). Every file and folder is reached from a descriptor of the output
+    folder, one component at a time with O_NOFOLLOW: no link is followed, and nothing but a
+    regular file is opened."""
+
+    def __init__(self, root_fd: int) -> None:
+        self.folders: dict[str, int | None] = {"": root_fd}  # relative path → descriptor (None: not a folder)
+        self.equal: dict[str, bytes] = {}  # output found equal → SHA-256 of its bytes
+        self.identity: dict[str, tuple[int, int, int, int]] = {}  # … → inode, size, mtime, ctime
+        self.uid = os.geteuid() if hasattr(os, "geteuid") else None
+        mask = _umask()
+        self.file_mode = 0o666 & ~mask
+        self.folder_mode = 0o777 & ~mask
+
+    @classmethod
+    def open(cls, root: Path) -> _SameAsBefore | None:
+        try:
+            return cls(os.open(root, _DIRECTORY))
+        except OSError:  # no output folder yet (or not one that can be read): nothing to compare
+            return None
+
+    def close(self) -> None:
+        for fd in self.folders.values():
+            if fd is not None:
+                os.close(fd)
+        self.folders = {}
+
+    def _folder(self, rel: str) -> int | None:
+        if rel in self.folders:
+            return self.folders[rel]
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._folder(parent)
+        fd = None
+        if parent_fd is not None:
+            try:
+                fd = os.open(name, _DIRECTORY, dir_fd=parent_fd)
+            except OSError:  # missing, a link (ELOOP), a file (ENOTDIR): not the folder a build makes
+                fd = None
+        if fd is not None and not self._as_built(os.fstat(fd), self.folder_mode):
+            os.close(fd)
+            fd = None
+        self.folders[rel] = fd
+        return fd
+
+    def _as_built(self, info: os.stat_result, mode: int) -> bool:
+        """Whether permissions and owner are what writing it anew would give."""
+        return stat.S_IMODE(info.st_mode) == mode and (self.uid is None or info.st_uid == self.uid)
+
+    def _open(self, name: str) -> tuple[int, os.stat_result] | None:
+        """A descriptor of the regular file at `name`, or None (absent, a link, not a regular file)."""
+        parent, _, leaf = name.rpartition("/")
+        fd = self._folder(parent)
+        if fd is None:
+            return None
+        try:
+            if not stat.S_ISREG(os.stat(leaf, dir_fd=fd, follow_symlinks=False).st_mode):
+                return None  # a FIFO or device is never opened
+            file_fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0),
+                              dir_fd=fd)
+        except OSError:
+            return None
+        info = os.fstat(file_fd)
+        if not stat.S_ISREG(info.st_mode):  # replaced between the two calls
+            os.close(file_fd)
+            return None
+        return file_fd, info
+
+    def read(self, name: str) -> bytes | None:
+        opened = self._open(name)
+        if opened is None:
+            return None
+        fd, _ = opened
+        try:
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                return handle.read()
+        finally:
+            os.close(fd)
+
+    def compare(self, name: str, data: bytes) -> bool:
+        """Whether the folder holds `data` at `name`, as a rewrite would leave it."""
+        opened = self._open(name)
+        if opened is None:
+            return False
+        fd, info = opened
+        try:
+            if info.st_size != len(data) or not self._as_built(info, self.file_mode):
+                return False
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                if handle.read(len(data) + 1) != data:
+                    return False
+        except OSError:  # unreadable: the normal write replaces it
+            return False
+        finally:
+            os.close(fd)
+        self.equal[name] = hashlib.sha256(data).digest()
+        self.identity[name] = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        return True
+
+    def holds_exactly(self, outputs: set[str], manifest: bytes) -> bool:
+        """Whether the folder is what committing this build would make of it: every output
+        compared equal and not touched since, `.sla-outputs` the same bytes, and nothing else
+        that a commit would drop (a stale output, another folder, an older temporary)."""
+        try:
+            return self._holds_exactly(outputs, manifest)
+        except OSError:  # a folder that cannot be listed: the normal write decides
+            return False
+
+    def _holds_exactly(self, outputs: set[str], manifest: bytes) -> bool:
+        if set(self.equal) != outputs or self.read(MANIFEST) != manifest:
+            return False
+        needed = {""}
+        for name in outputs:
+            parts = name.split("/")[:-1]
+            needed.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+        found = 0
+        stack = [""]
+        while stack:
+            rel = stack.pop()
+            fd = self._folder(rel)
+            if fd is None:
+                return False
+            with os.scandir(fd) as entries:
+                listing = list(entries)
+            for entry in listing:
+                name = f"{rel}/{entry.name}" if rel else entry.name
+                if entry.name.startswith("."):
+                    if _OLD_TEMPORARY.fullmatch(entry.name):
+                        return False  # a commit removes it
+                    continue  # hidden entries (and the record, compared above) are kept as they are
+                if entry.name in WRITTEN_BESIDE_OUTPUTS and name not in outputs:
+                    continue
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    if name not in needed:
+                        return False  # a folder a commit would not make
+                    stack.append(name)
+                elif name not in outputs or self.identity[name] != (
+                        info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns):
+                    return False  # stale, or changed since it was compared
+                else:
+                    found += 1
+        return found == len(outputs)
 
 
 def _keep(source: Path, destination: Path) -> None:

@@ -239,10 +239,13 @@ class _Workers:
 
         for i, future in enumerate(self.futures):
             try:
-                yield future.result()
+                result = future.result()
             except BrokenProcessPool:
                 self.executor.shutdown(wait=True, cancel_futures=True)  # every worker is reaped
                 raise WorkerDied(self._death(i)) from None
+            self.futures[i] = None  # a build handed over is not kept here until the end
+            yield result
+            del result
         self.finished = True
 
     def _death(self, waiting: int) -> str:
@@ -251,8 +254,8 @@ class _Workers:
         is the one that died."""
         import signal
 
-        unfinished = [i for i, f in enumerate(self.futures)
-                      if f.done() and not f.cancelled() and f.exception() is not None and self.started[i]]
+        unfinished = [i for i, f in enumerate(self.futures) if f is not None and f.done() and not f.cancelled()
+                      and f.exception() is not None and self.started[i]]
         dead = {p.pid: p.exitcode for p in self.processes if p.exitcode not in (None, -signal.SIGTERM)}
         culprits = [i for i in unfinished if self.started[i] in dead]
         if culprits:
@@ -479,7 +482,11 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
             if ok:
                 for shown, policy_root, count in written:
                     where = terminal_safe(policy_root.as_posix())
-                    click.echo(f"{terminal_safe(shown)}: wrote {count} file{'s' * (count != 1)} to {where}")
+                    if folder.unchanged:  # the folder already held exactly this build: left as it was
+                        click.echo(f"{terminal_safe(shown)}: {count} file{'s' * (count != 1)} in {where} "
+                                   "already up to date")
+                    else:
+                        click.echo(f"{terminal_safe(shown)}: wrote {count} file{'s' * (count != 1)} to {where}")
     finally:
         if folder is not None:
             folder.close()
