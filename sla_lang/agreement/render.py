@@ -61,12 +61,20 @@ def _typst_clause_id(clause_id: str) -> Verbatim:
 
 @cache
 def _environment(fmt: str):
+    return template_environment("agreement", fmt)
+
+
+@cache
+def template_environment(target: str, fmt: str):
+    """The jinja2 environment for the templates of `targets/<target>/` in one output format: every
+    `{{ … }}` escaped for that format (Markdown, Typst markup, or HTML autoescaping). The agreement
+    and the SLA report share it, so a policy text is escaped the same way in both."""
     import jinja2
 
     from ..resources import target_dir
 
     options: dict[str, Any] = dict(
-        loader=jinja2.FileSystemLoader(str(target_dir("agreement"))),
+        loader=jinja2.FileSystemLoader(str(target_dir(target))),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

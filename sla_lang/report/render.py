@@ -186,26 +186,9 @@ def build_view(doc: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def _environment(fmt: str):
-    import jinja2
+    from ..agreement.render import template_environment
 
-    from ..agreement.escape import code_span, markdown, typst_markup, typst_string
-    from ..agreement.render import Verbatim, _finalizer
-    from ..resources import target_dir
-
-    options: dict[str, Any] = {"loader": jinja2.FileSystemLoader(str(target_dir("report"))),
-                               "undefined": jinja2.StrictUndefined, "trim_blocks": True, "lstrip_blocks": True,
-                               "keep_trailing_newline": True}
-    if fmt == "md":
-        env = jinja2.Environment(autoescape=False, finalize=_finalizer(markdown), **options)
-        env.filters["code"] = lambda text: Verbatim(code_span(str(text)))
-        env.filters["verbatim"] = Verbatim
-    elif fmt == "typ":
-        env = jinja2.Environment(autoescape=False, finalize=_finalizer(typst_markup), **options)
-        env.filters["verbatim"] = Verbatim
-        env.filters["typst_string"] = lambda text: Verbatim(typst_string(str(text)))
-    else:
-        env = jinja2.Environment(autoescape=True, **options)
-    return env
+    return template_environment("report", fmt)
 
 
 def render_markdown(doc: dict[str, Any]) -> str:

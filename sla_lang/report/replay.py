@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from ..ir import Policy
+from ..simulate.events import DiagnosticTally
 
 _LEAD = re.compile(rb'"lead"\s*:\s*(?:"([^"\\]*)"|(-?[0-9]+)\s*[,}])')
 _AT = re.compile(rb'"at"\s*:\s*"([^"\\]*)"')
@@ -243,7 +244,7 @@ def replay_history(policy: Policy, handle: IO[bytes], shown_path: str, on_lead: 
 # ------------------------------------------------------------------ on every core
 
 
-class MergedFeed:
+class MergedFeed(DiagnosticTally):
     """The feeds of the shards as one (what the report reads of a feed)."""
 
     def __init__(self, source, shown_per_code: int | None) -> None:
@@ -273,18 +274,6 @@ class MergedFeed:
             if self.shown_per_code is None or kept[d.code] <= self.shown_per_code:
                 shown.append(d)
         self.diagnostics = shown
-
-    @property
-    def hidden(self) -> dict[str, int]:
-        if self.shown_per_code is None:
-            return {}
-        return {code: n - self.shown_per_code for code, n in sorted(self.counts.items()) if n > self.shown_per_code}
-
-    @property
-    def error_count(self) -> int:
-        from ..diagnostics import Severity
-
-        return sum(n for code, n in self.counts.items() if self.severities[code] is Severity.ERROR)
 
 
 _JOB: dict[str, Any] = {}  # what a forked shard process reads (set by the parent just before the fork)

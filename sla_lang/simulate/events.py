@@ -59,7 +59,27 @@ class LineSource:
         return self.lines.get(line, "")
 
 
-class EventFeed:
+class DiagnosticTally:
+    """Diagnostics of an events file counted per code, the first `shown_per_code` of each kept:
+    what `sla simulate` and `sla report` (one feed, or the shards' feeds merged) print."""
+
+    counts: Counter[str]
+    severities: dict[str, Severity]
+    shown_per_code: int | None
+
+    @property
+    def hidden(self) -> dict[str, int]:
+        """Diagnostics counted but not kept, per code."""
+        if self.shown_per_code is None:
+            return {}
+        return {code: n - self.shown_per_code for code, n in sorted(self.counts.items()) if n > self.shown_per_code}
+
+    @property
+    def error_count(self) -> int:
+        return sum(n for code, n in self.counts.items() if self.severities[code] is Severity.ERROR)
+
+
+class EventFeed(DiagnosticTally):
     """Feeds events to a Simulator; collects diagnostics (the first few of each code)."""
 
     def __init__(self, simulator: Simulator, path: str, shown_per_code: int | None = DEFAULT_SHOWN_PER_CODE) -> None:
@@ -97,17 +117,6 @@ class EventFeed:
         self.diagnostics.append(
             Diagnostic(rule, message, Span(self.path, line, column, line, column + width), help=help)
         )
-
-    @property
-    def hidden(self) -> dict[str, int]:
-        """Diagnostics counted but not kept, per code."""
-        if self.shown_per_code is None:
-            return {}
-        return {code: n - self.shown_per_code for code, n in sorted(self.counts.items()) if n > self.shown_per_code}
-
-    @property
-    def error_count(self) -> int:
-        return sum(n for code, n in self.counts.items() if self.severities[code] is Severity.ERROR)
 
     # ------------------------------------------------------------------ input
     def feed_lines(self, lines: Iterable[str], first_line: int = 1) -> None:

@@ -89,19 +89,18 @@ def known_filter(prop: str, *, known: bool = True) -> dict:
 
 def after_property_filter(prop: str, other: str) -> dict:
     """`prop` is later than the date in property `other` (COMPARATIVE_DATE, IS_AFTER)."""
-    return property_filter(prop, {
-        "operationType": "COMPARATIVE_DATE",
-        "operator": "IS_AFTER",
-        "comparisonPropertyName": other,
-        "includeObjectsWithNoValueSet": False,
-    })
+    return _date_comparison(prop, "IS_AFTER", other)
 
 
 def before_property_filter(prop: str, other: str) -> dict:
     """`prop` is earlier than the date in property `other` (COMPARATIVE_DATE, IS_BEFORE)."""
+    return _date_comparison(prop, "IS_BEFORE", other)
+
+
+def _date_comparison(prop: str, operator: str, other: str) -> dict:
     return property_filter(prop, {
         "operationType": "COMPARATIVE_DATE",
-        "operator": "IS_BEFORE",
+        "operator": operator,
         "comparisonPropertyName": other,
         "includeObjectsWithNoValueSet": False,
     })
