@@ -60,6 +60,7 @@ class SpanMeta(Meta):
 
 
 EMPTY_META = Meta()  # the meta of a rule that matched no token (Lark's `meta.empty`)
+_GROWN = ((0, True),)  # a plan's `keep` that passes on its one child's list as it is
 
 
 class FastParser:
@@ -69,7 +70,9 @@ class FastParser:
         import re
 
         self.table = tables["states"]
-        self.plans = tables["rules"]
+        # (`keep` equal to _GROWN made that very object, so the loop can test it with `is`)
+        self.plans = [(name, size, _GROWN if keep == _GROWN else keep, splice, inline, goto)
+                      for name, size, keep, splice, inline, goto in tables["rules"]]
         self.start_state = tables["start"]
         self.end_state = tables["end"]
         self.pattern = re.compile(tables["pattern"])
@@ -90,7 +93,8 @@ class FastParser:
         ignore = self.ignore
         end_state = self.end_state
         make_token = str.__new__
-        state_stack = [self.start_state]
+        state = self.start_state
+        state_stack = [state]
         values: list = []
         firsts: list = []  # first and last token of each stack entry's text (None: empty)
         lasts: list = []
@@ -106,11 +110,11 @@ class FastParser:
                 kind = "$END"
                 token = None
             else:
-                if match.start() != expected:
-                    raise NotClean  # a character no terminal matches
-                expected = match.end()
                 group = match.lastindex
                 start, end = match.span(group)
+                if start != expected:
+                    raise NotClean  # a character no terminal matches
+                expected = match.end()
                 value = match.group(group)
                 kind = match.lastgroup
                 column = start - line_start + 1
@@ -131,16 +135,17 @@ class FastParser:
                 if kind == "NAME":
                     keyword = keyword_of.get(value)
                     if keyword is not None:
-                        row = table[state_stack[-1]]
+                        row = table[state]
                         if keyword in row or "NAME" not in row:
                             kind = keyword
                 token.type = kind
             while True:
-                action = table[state_stack[-1]].get(kind)
+                action = table[state].get(kind)
                 if action is None:
                     raise NotClean
                 if action >= 0:  # shift, to that state
-                    state_stack.append(action)
+                    state = action
+                    state_stack.append(state)
                     values.append(token)
                     firsts.append(token)
                     lasts.append(token)
@@ -149,6 +154,44 @@ class FastParser:
                     break
                 # reduce by rule ~action
                 name, size, keep, splice, inline, goto = plans[~action]
+                if size == 1:
+                    # One symbol (most reductions: `_rule`s and `?rule`s wrapping one child): the
+                    # entry on top of the stack is replaced in place, no slices taken.
+                    if splice and keep is _GROWN:  # the same list, the same positions
+                        state = state_stack[-1] = table[state_stack[-2]][goto]
+                        if token is None and state == end_state:
+                            return values[-1]
+                        continue
+                    child = values[-1]
+                    if keep is None:
+                        children = [child]
+                    elif keep:
+                        children = child if keep[0][1] else [child]
+                    else:
+                        children = []
+                    first = firsts[-1]
+                    last = lasts[-1]
+                    if splice:
+                        values[-1] = children
+                    elif inline and len(children) == 1:
+                        value = values[-1] = children[0]
+                        if value.__class__ is Token:
+                            firsts[-1] = lasts[-1] = value  # Lark keeps an inlined token's own positions
+                    elif lowered:
+                        depth = depths[-1] + 1
+                        if depth > max_depth:
+                            raise TooDeep
+                        depths[-1] = depth
+                        values[-1] = lowering[name](SpanMeta(first, last) if first is not None else EMPTY_META,
+                                                    children)
+                    elif first is None:
+                        values[-1] = Tree(name, children)
+                    else:
+                        values[-1] = Tree(name, children, SpanMeta(first, last))
+                    state = state_stack[-1] = table[state_stack[-2]][goto]
+                    if token is None and state == end_state:
+                        return values[-1]
+                    continue
                 if size:
                     children = values[-size:]
                     first_tokens = firsts[-size:]
