@@ -19,7 +19,8 @@ from lark import Token, Tree
 
 from . import ir
 from .diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
-from .source import SourceFile, Span
+from .fastparse import SpanMeta
+from .source import SourceFile, Span, new_span
 
 DUPLICATE_SETTING = define_rule(
     "SLA303",
@@ -266,10 +267,14 @@ class Lowerer:
 
     # ------------------------------------------------------------------ helpers
     def _span(self, meta) -> Span:
-        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+        if meta.__class__ is SpanMeta:  # the fast parser's: read its two tokens directly
+            first = meta._first
+            last = meta._last
+            return new_span(self.path, first.line, first.column, last.end_line, last.end_column)
+        return new_span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, token: Token) -> Span:
-        return Span(self.path, token.line, token.column, token.end_line, token.end_column)
+        return new_span(self.path, token.line, token.column, token.end_line, token.end_column)
 
     def _error(self, rule, message: str, span: Span, help: str | None = None, related=()) -> None:
         self.diagnostics.append(Diagnostic(rule, message, span, help, tuple(related)))

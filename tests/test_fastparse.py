@@ -248,3 +248,41 @@ def test_mutated_policies_lower_the_same_while_parsing(data):
     text = policy_text(data)
     if text is not None:
         assert_lowered_while_parsing_as_from_the_tree(text)
+
+
+# ---------------------------------------------------------------- the scanner's guarded copies
+
+
+def test_first_characters_of_a_terminal():
+    from sla_lang.fastparse import _first_characters
+
+    assert _first_characters(r"\d{4}-\d{2}") == set("0123456789")
+    assert _first_characters(r"[+-]?\d+%") == set("+-0123456789")
+    assert _first_characters(r"(\n[\t ]*)+") == {"\n"}
+    assert _first_characters(r"[^\W\d]\w*") == set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+    assert _first_characters(r"(?:==|!=|>=|<)") == set("=!><")
+    # unsure: a lookahead, a flag, a regexp that can match nothing at all
+    assert _first_characters(r"(?=a)a") is None
+    assert _first_characters(r"(?i:a)") is None
+    assert _first_characters(r"(?i)a") is None
+    assert _first_characters(r"a*") is None
+
+
+def test_a_guarded_copy_never_takes_a_character_from_an_earlier_terminal():
+    import re
+
+    from sla_lang.fastparse import scanner_pattern
+
+    # `x1` could be read as NAME, but the earlier HEX terminal wins it in Lark's order
+    terminals = [("HEX", r"x[0-9]+"), ("NAME", r"[a-z_]\w*"), ("_NL", r"\n+"), ("ODD", r"(?=q)q")]
+    pattern = scanner_pattern(terminals)
+    assert "(?=[_abcdefghijklmnopqrstuvwyz])(?P<NAME__first>" in pattern  # no x
+    assert "(?P<_NL__first>" in pattern
+    scanner = re.compile(pattern)
+    plain = re.compile("(?:" + "|".join(f"(?P<{n}>{r})" for n, r in terminals) + ")[ \t]*")
+    text = "x1 xa abc\nq _x x9z\n\n"
+    read = [(m.lastgroup.removesuffix("__first"), m.group(m.lastindex)) for m in scanner.finditer(text)]
+    assert read == [(m.lastgroup, m.group(m.lastindex)) for m in plain.finditer(text)]
+    assert ("HEX", "x1") in read and ("NAME", "xa") in read
+    # an earlier terminal whose first characters are unknown: no copy after it
+    assert "NAME__first" not in scanner_pattern([("ODD", r"(?=q)\w"), ("NAME", r"[a-z_]\w*")])
