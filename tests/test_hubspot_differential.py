@@ -415,6 +415,7 @@ DECIDE = ["5bd", "7d", "10bd", "30d"]
 CONDITIONS = ["s >= 20", "s >= 25", "size >= 100", "kind == \"c\"", "visit >= 2", "ok and size >= 10"]
 VISIT_RULES = ['+5 "Visit" when visit', '+5 "Each visit" per visit max 15']  # once, or per occurrence
 HANDOFF = ["email", "task", "in_app", "email, task", "slack \"#mql\", email, task"]
+HANDOFF_WITHIN = ["", " within 1h", " within 2bh", " within 1bd"]  # the sender's deadline, or none
 
 
 @st.composite
@@ -469,7 +470,8 @@ score s "Score" {{
     lines.append("}\n")
     lines.append("stage mql \"MQL\" {\n  owner sales\n" + ("  hubspot marketingqualifiedlead\n" if lifecycle else ""))
     if draw(st.booleans()):
-        lines.append(f"  handoff from marketing {{\n    notify {draw(st.sampled_from(HANDOFF))}\n  }}\n")
+        lines.append(f"  handoff from marketing{draw(st.sampled_from(HANDOFF_WITHIN))} {{\n"
+                     f"    notify {draw(st.sampled_from(HANDOFF))}\n  }}\n")
     within, target = draw(st.sampled_from(DEADLINES))
     lines.append(f"  respond within {within}" + (f" target {target}" if target and draw(st.booleans()) else "") + "\n")
     if draw(st.booleans()):
@@ -509,6 +511,7 @@ def differential(text: str) -> list:
     STATS["policies"] += 1
     STATS["scenarios"] += len(scenarios)
     STATS["diverging scenarios"] += sum(1 for c in checks if c.divergences)
+    STATS["sender's hand-off deadlines"] += int("handoff from marketing within" in text)
     return checks
 
 

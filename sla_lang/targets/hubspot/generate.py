@@ -1210,7 +1210,7 @@ class Generator:
                 t("flow_import", clause=f"{stage.id}.import", stage=stage.label), "",
                 list_enrollment(tree, reenroll=[], leave_when_unmatched=False), [stage.clause_id], "import",
             )
-            notes = [t("desc_import", stage=stage.label)]
+            notes = [t("desc_import_handoff" if _sender_deadline(stage) else "desc_import", stage=stage.label)]
             flow.set_now(ENTERED_AT)
             if not _sender_deadline(stage):
                 self.assign_owner(flow, file, None, stage, stage.clause_id)
