@@ -354,15 +354,24 @@ def _first_characters(regexp: str) -> set[str] | None:
         if parsed.state.flags & ~re.UNICODE:  # a flag for the whole regexp ((?i) …): unsure
             return None
         first, nullable = _first_of_sequence(parsed)
-    except Exception:  # an unexpected tree: unsure
+    except (re.error, TypeError, ValueError):  # a regexp or a tree this does not follow: unsure
         return None
     return None if first is None or nullable else first
 
 
 def _first_of_sequence(items) -> tuple[set[str] | None, bool]:
     """(first characters, can match empty) of a sequence of regex parse items."""
-    from re._constants import (ANY, BRANCH, IN, LITERAL, MAX_REPEAT, MIN_REPEAT, NOT_LITERAL,
-                               POSSESSIVE_REPEAT, SUBPATTERN)
+    from re._constants import (
+        ANY,
+        BRANCH,
+        IN,
+        LITERAL,
+        MAX_REPEAT,
+        MIN_REPEAT,
+        NOT_LITERAL,
+        POSSESSIVE_REPEAT,
+        SUBPATTERN,
+    )
 
     out: set[str] = set()
     for op, arg in items:
