@@ -76,7 +76,8 @@ def report_manual_obligations(gen: Generator) -> None:
                 clauses=[respond.clause_id] + [e.clause_id for e in stage.escalations if e.on == "respond"],
             )
         decide = stage.deadline("decide")
-        if decide is not None and decide.through:
+        if decide is not None and decide.through and decide.clause_id not in gen.enforced:
+            # enforced with custom code only: the stages of the span wait for the moment it computes
             gen.report(
                 NOT_ENFORCED, Message("the decision deadline of `{stage}` spans {stages} and has no workflow",
                                       stage=stage.id, stages=", ".join(n.name for n in decide.through)),
@@ -87,7 +88,7 @@ def report_manual_obligations(gen: Generator) -> None:
                 clauses=[decide.clause_id],
             )
         follow_up = stage.follow_up
-        if follow_up is not None and follow_up.from_first_contact:
+        if follow_up is not None and follow_up.from_first_contact and follow_up.clause_id not in gen.enforced:
             gen.report(
                 NOT_ENFORCED, Message("the follow-ups of `{stage}` count from the first contact and have no workflow",
                                       stage=stage.id), follow_up.span,
@@ -98,7 +99,7 @@ def report_manual_obligations(gen: Generator) -> None:
                 clauses=[follow_up.clause_id],
             )
         for escalation in stage.escalations:
-            if escalation.idle:
+            if escalation.idle and escalation.clause_id not in gen.enforced:
                 gen.report(
                     NOT_ENFORCED, Message("the escalation of `{stage}` after {after} without activity has no workflow",
                                           stage=stage.id, after=escalation.after.text), escalation.span,
