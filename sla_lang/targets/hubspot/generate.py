@@ -1320,8 +1320,18 @@ class Generator:
                 out[stage.id] = (decide, frozenset(n.name for n in decide.through))
         return out
 
-    def carried_property(self, stage: ir.Stage) -> str:
-        return f"sla_{self.stage_token(stage)}_decide_carried"
+    def carried_property(self, stage: ir.Stage, *clauses: str) -> str:
+        """`sla_<stage>_decide_carried`: whether the lead went on into the span of the stage's
+        decision (set by each move out of the stage or its `through` stages)."""
+        t = self.t
+        decide, through = self.spanning[stage.id]
+        prop = f"sla_{self.stage_token(stage)}_decide_carried"
+        self.catalog.add_custom(CustomProperty(
+            prop, t("prop_carried", stage=stage.label), "bool",
+            t("prop_carried_desc", stage=stage.label, stages=", ".join(self.stage_label(s) for s in sorted(through)),
+              clauses=decide.clause_id),
+            options=[("true", t("yes")), ("false", t("no"))], clauses={decide.clause_id, *clauses}, purpose="sla-lang"))
+        return prop
 
     def carry_decisions(self, flow: Flow, source: ir.Stage, target: ir.Stage, clause: str) -> None:
         """A move out of a spanning decision's stage or one of its `through` stages says whether the
@@ -1329,8 +1339,7 @@ class Generator:
         Set before the SLA stage, so the span's workflow sees it when it enrols."""
         for stage_id, (decide, through) in self.spanning.items():
             if source.id == stage_id or source.id in through:
-                prop = self.carried_property(self.policy.stage_by_id[stage_id])
-                self.catalog.use(prop, clause)
+                prop = self.carried_property(self.policy.stage_by_id[stage_id], clause)
                 flow.set_property(prop, "true" if target.id in through else "false")
 
     def monitor_flows(self, stage: ir.Stage) -> None:
@@ -1466,24 +1475,28 @@ class Generator:
         carried = self.carried_property(stage)
         due = f"sla_{token}_decide_due_at"
         flag = f"sla_{token}_decide_breached"
-        self.catalog.add_custom(CustomProperty(
-            carried, t("prop_carried", stage=stage.label), "bool",
-            t("prop_carried_desc", stage=stage.label, stages=", ".join(s.label for s in through), clauses=clause),
-            options=[("true", t("yes")), ("false", t("no"))], clauses={clause}, purpose="sla-lang"))
         for s in through:
             self.catalog.use(SLA_STAGE, s.clause_id)
         self.catalog.use(ENTERED_AT, clause)
         self.catalog.use(due, clause)
         self.catalog.need_existing(OWNER, clause)
-        tree = or_branch([[enum_filter(SLA_STAGE, [s.id for s in through]), bool_filter(carried, True),
-                           after_property_filter(due, ENTERED_AT)]])
+        # reached before the due moment, or at it (then breached at once, as in the agreement: moving
+        # on into the span at the due moment does not make the decision)
+        before_due = not_before(due, ENTERED_AT)
+        tree = {"filterBranchType": "OR", "filterBranchOperator": "OR", "filters": [], "filterBranches": [
+            {**before_due, "filters": [enum_filter(SLA_STAGE, [s.id for s in through]), bool_filter(carried, True)]
+             + before_due["filters"]}]}
         stem = f"{stage.id}.decide.through"
         file = f"workflows/{stem}.json"
         flow = Flow(t("flow_span", clause=clause, stage=stage.label, within=t.duration(deadline.within),
                       stages=", ".join(s.label for s in through)), "",
                     list_enrollment(tree, reenroll=[property_changed(SLA_STAGE, s.id) for s in through],
                                     leave_when_unmatched=True), [clause], "monitor")
-        flow.delay_until(due)
+        due_later = flow.branch([(t("branch_before_due"), or_branch([[after_property_filter(due, ENTERED_AT)]]))],
+                                t("branch_at_due"))
+        flow.tail = [(due_later, "branch:0")]
+        flow.delay_until(due)  # a delay until a moment already reached is undocumented (S14): not at the due moment
+        flow.tail.append((due_later, "default"))
         flow.set_property(flag, "true")
         guard_word = t("guard_decide")
         self._deadline_notice(flow, file, deadline, t("breach_subject", stage=stage.label),
