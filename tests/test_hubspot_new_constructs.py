@@ -20,7 +20,6 @@ from sla_lang.config import HubSpotSettings
 from sla_lang.simulate.hubspot import HubSpotReplay, build_bundle
 from sla_lang.targets import BuildOptions
 from sla_lang.targets.fixtures import generate_fixtures
-from sla_lang.targets.hubspot.emulate import to_ms
 
 from .simkit import JST, compile_policy
 from .test_hubspot_differential import mapped_settings
@@ -134,7 +133,7 @@ def test_a_spanning_decision_mutated_is_caught():
 
 
 def test_without_custom_code_a_spanning_decision_is_a_manual_step():
-    policy, bundle = built(SPAN, custom_code=False)
+    _policy, bundle = built(SPAN, custom_code=False)
     manifest = bundle.manifest
     assert [s["code"] for s in manifest["manualSteps"] if "mql.decide" in s["clauses"]] == ["SLA849"]
     assert not any("mql.decide" in w["clauses"] for w in manifest["workflows"])
