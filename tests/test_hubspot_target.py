@@ -119,8 +119,11 @@ def test_output_does_not_depend_on_where_the_policy_is(tmp_path, in_repo):
 
 
 def obligation_clauses(policy: ir.Policy) -> set[str]:
-    """Deadlines, hand-offs, follow-ups, escalations and every transition (recycle paths included)."""
-    out: set[str] = set()
+    """Deadlines, hand-offs, follow-ups, escalations, every transition (recycle paths included) and
+    information due after a lead enters or leaves a stage, recorded in a property (the agreement's
+    deadline; without the property nothing shows it given, so it is a manual step)."""
+    out: set[str] = {item.clause_id for block in policy.information for item in block.items
+                     if item.anchor is not None and item.within is not None and item.recorded_in is not None}
     for stage in policy.stages:
         out |= {d.clause_id for d in stage.deadlines}
         out |= {e.clause_id for e in stage.escalations}

@@ -33,6 +33,7 @@ arithmetic, or replace `write_properties` and call `main(event)`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -114,8 +115,11 @@ def calendar_data(calendar_id: str, zone: str, weekdays, periods, days_off, year
                         tuple(sorted(d.isoformat() for d in days_off)), known_from, known_until, offsets, initial)
 
 
-def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: str) -> str:
-    """The Python source for one action. `moments`: (property, "working" | "clock", minutes).
+def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: str,
+           start: str = ENTERED_PROPERTY) -> str:
+    """The Python source for one action. `moments`: (property, "working" | "clock", minutes),
+    counted from the moment in property `start` (the stage entry, or the start of an information
+    duty), which the code stamps with the present moment when it is empty.
     Without business time the calendar is left out: the moments are plain sums."""
     working = any(kind == "working" for _, kind, _ in moments)
     lines = [f'"""sla-lang: due moments of {_doc(about)}, from the moment the lead entered the stage.']
@@ -139,7 +143,7 @@ def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: st
     else:
         lines += ["from datetime import datetime, timezone", ""]
     lines += [f"MOMENTS = {tuple(moments)!r}", f"TOKEN = {SECRET!r}  # the custom code secret holding the token", ""]
-    lines += [_WORKING if working else _CLOCK, _COMMON]
+    lines += [_WORKING if working else _CLOCK, _COMMON.replace('"@START@"', json.dumps(start))]
     return "\n".join(lines)
 
 
@@ -282,7 +286,7 @@ def main(event):
         values = {}
         if inputs.get("entered_at") in (None, ""):
             # put into the stage by an import or by hand: it entered now
-            entered = values["sla_stage_entered_at"] = now
+            entered = values["@START@"] = now
         else:
             entered = parse_moment(inputs["entered_at"])
         moments = due_moments(entered)

@@ -53,6 +53,7 @@ from .catalog import (
     CustomProperty,
     token_for,
 )
+from .duties import information_flows
 from .filters import (
     FilterError,
     FilterTranslator,
@@ -279,6 +280,7 @@ class Generator:
                     stage.name_span,
                     help=Message("add `hubspot lead` (or another lifecycle stage) to also set HubSpot's lifecycle stage"),
                 ))
+        information_flows(self)
         self.priority_flow()
         self.scoring()
         report_manual_obligations(self)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ... import ir
 from ...message import Message
 from ...resources import target_dir
+from .duties import enforced as duty_enforced
 from .rules import NOT_ENFORCED, OUTSIDE_CRM
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def report_manual_obligations(gen: Generator) -> None:
                               every=t.cadence(item.every), within=within),
                     clauses=[item.clause_id],
                 )
-            if item.anchor is not None and item.within is not None:
+            if item.anchor is not None and item.within is not None and not duty_enforced(item):
                 prop = item.recorded_in.name if item.recorded_in is not None else "—"
                 gen.report(
                     NOT_ENFORCED,
