@@ -1121,6 +1121,8 @@ class Portal:
         if not auth.startswith("Bearer ") or auth[len("Bearer "):] not in tokens:
             return answer(401, {"status": "error", "category": "INVALID_AUTHENTICATION"})
         parts = urlsplit(path)
+        if _ASSOCIATIONS.fullmatch(parts.path) or _ENGAGEMENT_READ.fullmatch(parts.path):
+            return self._engagement_api(method, parts.path, data, answer, moment)
         contact_id = parts.path.rsplit("/", 1)[-1]
         contact = self.contacts.get(contact_id)
         if contact is None:
@@ -1151,6 +1153,50 @@ class Portal:
             values[name] = value
         self._apply(run, action, moment, values)
         return answer(200, {"id": contact.id, "properties": {n: contact.get(n) for n in properties}})
+
+    def _engagement_api(self, method: str, path: str, data: bytes | None, answer, moment: Moment
+                        ) -> tuple[int, bytes]:
+        """[S27] The contacts' calls, emails and meetings, as logged (`log_engagement`): the v4
+        association batch read (contact → engagements of one type) and the v3 batch read of the
+        engagements' `hs_timestamp` (ISO 8601, UTC, milliseconds). An engagement logged on a
+        contact is associated with it."""
+        import json
+
+        if method != "POST":
+            raise UnknownSemantics("S27", f"{method} {path}: the model answers batch reads (POST) only")
+        try:
+            body = json.loads((data or b"{}").decode("utf-8"))
+            inputs = [str(item["id"]) for item in body["inputs"]]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return answer(400, {"status": "error", "category": "VALIDATION_ERROR", "message": "inputs"})
+        stamp = moment.at.astimezone(UTC).isoformat()
+        associations = _ASSOCIATIONS.fullmatch(path)
+        if associations:
+            kind = _ENGAGEMENT_OBJECTS[associations.group(1)]
+            results = []
+            for contact_id in inputs:
+                contact = self.contacts.get(contact_id)
+                if contact is None:
+                    continue
+                results.append({"from": {"id": contact_id}, "to": [
+                    {"toObjectId": engagement_id(contact_id, n),
+                     "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": _CONTACT_TO[kind]}]}
+                    for n, (_, logged) in enumerate(contact.engagements) if logged == kind]})
+            return answer(200, {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp})
+        kind = _ENGAGEMENT_OBJECTS[_ENGAGEMENT_READ.fullmatch(path).group(1)]
+        wanted = set(body.get("properties") or [])
+        results = []
+        for contact in self.contacts.values():
+            for n, (at, logged) in enumerate(contact.engagements):
+                ident = engagement_id(contact.id, n)
+                if logged == kind and ident in inputs:
+                    iso = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+                    properties = {"hs_object_id": ident}
+                    if "hs_timestamp" in wanted:
+                        properties["hs_timestamp"] = iso
+                    results.append({"id": ident, "properties": properties, "createdAt": iso, "updatedAt": iso,
+                                    "archived": False})
+        return answer(200, {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp})
 
     # ------------------------------------------------------------------ reads under a spread [S13]
     def _read(self, moment: Moment, run: Run, names: Iterable[str]) -> None:
@@ -1465,6 +1511,26 @@ class _Response:
         return False
 
 
+_ENGAGEMENT_OBJECTS = {"calls": "CALL", "emails": "EMAIL", "meetings": "MEETING"}
+# HubSpot-defined association types contact → call / email / meeting (associations v4 guide, "Association
+# type ID values"); the generated code reads only `toObjectId`
+_CONTACT_TO = {"CALL": 193, "EMAIL": 197, "MEETING": 199}
+_ASSOCIATIONS = re.compile(r"/crm/v4/associations/contacts/(calls|emails|meetings)/batch/read")
+_ENGAGEMENT_READ = re.compile(r"/crm/v3/objects/(calls|emails|meetings)/batch/read")
+
+
+def _answered(path: str) -> bool:
+    """The requests the model's CRM API answers [S26][S27]."""
+    bare = path.split("?", 1)[0]
+    return (bare.startswith("/crm/v3/objects/contacts/") or bool(_ASSOCIATIONS.fullmatch(bare))
+            or bool(_ENGAGEMENT_READ.fullmatch(bare)))
+
+
+def engagement_id(contact_id: str, index: int) -> str:
+    """The id the model gives the `index`-th engagement logged on a contact."""
+    return f"{contact_id}{index:04d}"
+
+
 class CustomCodeEnvironment:
     """What custom code can reach [S22][S26]: its secrets as environment variables, and HubSpot's
     CRM API for contacts through `urllib.request` — answered by the emulated portal. Any other
@@ -1497,8 +1563,9 @@ class CustomCodeEnvironment:
         elif data is not None:
             request.data = data
         url = request.full_url
-        if not url.startswith(API_BASE + "/crm/v3/objects/contacts/") or self.api is None:
-            self.problems.append(f"a request to {url!r}: the model answers only HubSpot's CRM API for contacts")
+        if not url.startswith(API_BASE) or not _answered(url[len(API_BASE):]) or self.api is None:
+            self.problems.append(f"a request to {url!r}: the model answers only HubSpot's CRM API for contacts "
+                                 "and the contacts' calls, emails and meetings")
             raise URLError("not reachable from the model")
         status, body = self.api(request.get_method(), url[len(API_BASE):], request.headers, request.data)
         if status >= 400:
