@@ -194,6 +194,46 @@ def activity_source(kinds: tuple[str, ...], prop: str, *, about: str) -> str:
     ])
 
 
+SENT = "sent"
+SLACK_HOST = "https://hooks.slack.com/"
+
+
+def slack_secret(channel: str, *, distinct: bool = False) -> str:
+    """The custom code secret holding the incoming-webhook URL of Slack `channel`:
+    `#is-escalations` → `SLA_LANG_SLACK_IS_ESCALATIONS`. A name with other characters (Japanese),
+    a long one, or (`distinct`) one another channel of the build already maps to gets a digest
+    of the channel's name, so two channels never share a secret."""
+    import hashlib
+    import re
+
+    token = re.sub(r"[^A-Z0-9]+", "_", channel.upper()).strip("_")
+    if not token or len(token) > 40 or distinct or not re.fullmatch(r"#?[A-Za-z0-9_.-]+", channel):
+        token = (token[:24] + "_" if token else "") + hashlib.sha256(channel.encode("utf-8")).hexdigest()[:8].upper()
+    return "SLA_LANG_SLACK_" + token
+
+
+def slack_source(channel: str, secret: str, text: str, *, about: str) -> str:
+    """Python that posts `text` to Slack `channel` through an incoming webhook whose URL is the
+    custom code secret `secret`. Slack's incoming webhooks take `{"text": …}` by POST and post to
+    the channel chosen when the webhook was created ("You cannot override the default channel
+    (chosen by the user who installed your app) … when you're using Incoming Webhooks",
+    https://api.slack.com/messaging/webhooks), so each channel has its own secret; HubSpot's
+    custom code reaches services outside HubSpot with secrets (its own sample posts to Firebase,
+    github.com/HubSpot/sample-workflow-custom-code `samples/trigger_firebase_web_push_notification.js`).
+    The text is escaped for Slack (`&`, `<`, `>`)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "\n".join([
+        f'"""sla-lang: post to Slack {_doc(channel)} for {_doc(about)} through the incoming webhook in the secret',
+        f'{_doc(secret)}. Generated from the agreement; standard library only."""',
+        "import json", "import os", "import urllib.request", "",
+        f"CHANNEL = {channel!r}",
+        f"WEBHOOK = {secret!r}  # the custom code secret holding the channel's incoming-webhook URL",
+        f"TEXT = {escaped!r}",
+        "",
+        _SLACK,
+    ])
+
+
 def _doc(text: str) -> str:
     """Text safe inside the generated docstring."""
     return repr(text)[1:-1].replace('"', "'")
@@ -397,4 +437,21 @@ def main(event):
         print("sla-lang: activities not read: %r" % (exc,))
         return {"outputFields": {"result": "failed"}}
     return {"outputFields": {"result": "found" if first is not None else "none"}}
+'''
+
+_SLACK = '''
+def main(event):
+    try:
+        url = os.environ[WEBHOOK]
+        if not url.startswith("https://hooks.slack.com/"):
+            raise ValueError("the secret %s is not a Slack incoming-webhook URL" % WEBHOOK)
+        text = "%s (HubSpot contact %s)" % (TEXT, event["object"]["objectId"])
+        request = urllib.request.Request(url, data=json.dumps({"text": text}).encode("utf-8"), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=15) as response:
+            response.read()
+    except Exception as exc:  # nothing is posted; the reason is in the log
+        print("sla-lang: Slack %s not posted: %r" % (CHANNEL, exc))
+        return {"outputFields": {"result": "failed"}}
+    return {"outputFields": {"result": "sent"}}
 '''

@@ -190,6 +190,7 @@ class Generator:
         self._code_data: dict[str, customcode.CalendarData | None] = {}
         self._code_flows: dict[str, None] = {}  # files of the workflows with custom code, in order
         self._probes: dict[str, None] = {}  # respond clauses whose checks read the contact's activities
+        self._slack: dict[str, str] = {}  # custom code secret → the Slack channel its webhook posts to
         self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
         self._entry_tested: set[str] = set()  # entry stages whose workflow tests `entry when` (entry_flows)
 
@@ -1263,6 +1264,9 @@ class Generator:
                           due=self.due_for(respond.within if respond else None, target))
             elif kind == "webhook":
                 flow.webhook(channel.target or "")
+            elif kind == "slack" and self.settings.custom_code:
+                self.slack_post(flow, file, channel.target or "", t("slack_handoff", stage=target.label, owner=owner,
+                                                                     sender=sender, clause=clause), clause)
             elif kind == "slack":
                 self.report(
                     SLACK_MANUAL,
@@ -1505,6 +1509,46 @@ class Generator:
                     checks.append(t("desc_check_escalate", after=after, guard_done=guard_done,
                                     team=self.team_label(item.to)))
 
+    def slack_post(self, flow: Flow, file: str, channel: str, text: str, clause: str) -> None:
+        """Post `text` to Slack `channel` from the workflow: custom code calling the channel's
+        incoming webhook, whose URL a person stores as a custom code secret (one per channel: a
+        webhook posts to the channel it was made for). The secret is a manual step, as the
+        token is (SLA838), and the manifest's `portal.slackWebhooks` names it per channel."""
+        secret = customcode.slack_secret(channel)
+        if self._slack.get(secret, channel) != channel:
+            secret = customcode.slack_secret(channel, distinct=True)
+        flow.custom_code(customcode.slack_source(channel, secret, text, about=clause),
+                         runtime=customcode.RUNTIME, inputs=[], secrets=[secret], output=customcode.OUTPUT,
+                         options=[customcode.SENT, customcode.FAILED])
+        self._code_flows[file] = None
+        key = ("slack-webhook", secret)
+        if key in self._steps:
+            self._steps[key].clauses.append(clause)
+            return
+        self._slack[secret] = channel
+        self._steps[key] = self.report(
+            CUSTOM_CODE,
+            Message("Slack {channel} is posted to by custom code through an incoming webhook: the portal needs the "
+                    "secret {secret}", channel=channel, secret=secret),
+            self._slack_span(clause),
+            help=Message("create a Slack incoming webhook for {channel} and store its URL as the custom code secret "
+                         "{secret}", channel=channel, secret=secret),
+            step=self.t("manual_slack_webhook", channel=channel, secret=secret), clauses=[clause],
+        )
+
+    def _slack_span(self, clause: str) -> Span:
+        for stage in self.policy.stages:
+            for escalation in stage.escalations:
+                if escalation.clause_id == clause:
+                    for channel in escalation.channels:
+                        if channel.kind == "slack":
+                            return channel.span
+            if stage.handoff is not None and stage.handoff.clause_id == clause:
+                for channel in stage.handoff.channels:
+                    if channel.kind == "slack":
+                        return channel.span
+        return _agreement_point(self.policy)
+
     def _guard_done(self, guard: str, touch: bool, deadline: ir.Deadline | None) -> str:
         """What meets the guard, in words: "a call" for a `respond … via call` the checks judge on
         calls (custom code), else what HubSpot's "Last contacted" counts."""
@@ -1583,6 +1627,9 @@ class Generator:
                 if isinstance(user, str):
                     flow.task(subject, _html(body), task_type="CALL" if kind == "call" else "TODO",
                               due=self.due_for(None, stage), user_id=user)
+            elif kind == "slack" and self.settings.custom_code:
+                # the body: the subject's personalisation tokens are not rendered in custom code
+                self.slack_post(flow, file, channel.target or "", body, escalation.clause_id)
             elif kind == "slack":
                 key = ("slack", escalation.clause_id, channel.target)
                 if key not in self._steps:
@@ -1731,6 +1778,8 @@ class Generator:
             "teams": teams,
             "customCodeWorkflows": list(self._code_flows),
         }
+        if self._slack:
+            self.out.portal["slackWebhooks"] = dict(sorted(self._slack.items()))
         if self._code_flows:
             clauses = sorted({c for flow in self.out.flows if flow.path in self._code_flows for c in flow.clauses})
             self.report(
