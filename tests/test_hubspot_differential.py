@@ -407,6 +407,8 @@ DECIDE = ["5bd", "7d", "10bd", "30d"]
 CONDITIONS = ["s >= 20", "s >= 25", "size >= 100", "kind == \"c\"", "visit >= 2", "ok and size >= 10"]
 VISIT_RULES = ['+5 "Visit" when visit', '+5 "Each visit" per visit max 15']  # once, or per occurrence
 HANDOFF = ["email", "task", "in_app", "email, task", "slack \"#mql\", email, task"]
+VIA = ["", "", " via call", " via call, meeting"]  # the channels that meet the response
+ESCALATE_VIA = ["", "", " via slack \"#escalations\"", " via slack \"#escalations\", email"]
 
 
 @st.composite
@@ -463,12 +465,13 @@ score s "Score" {{
     if draw(st.booleans()):
         lines.append(f"  handoff from marketing {{\n    notify {draw(st.sampled_from(HANDOFF))}\n  }}\n")
     within, target = draw(st.sampled_from(DEADLINES))
-    lines.append(f"  respond within {within}" + (f" target {target}" if target and draw(st.booleans()) else "") + "\n")
+    lines.append(f"  respond within {within}" + (f" target {target}" if target and draw(st.booleans()) else "")
+                 + draw(st.sampled_from(VIA)) + "\n")
     if draw(st.booleans()):
         lines.append("  follow up 2 times at 0d, 1d via call, email\n")
     decide = draw(st.sampled_from(DECIDE))
     lines.append(f"  decide within {decide}\n")
-    lines.append(f"  escalate to managers after {within} on respond\n")
+    lines.append(f"  escalate to managers after {within} on respond{draw(st.sampled_from(ESCALATE_VIA))}\n")
     if draw(st.booleans()):
         lines.append(f"  escalate to managers after {decide} on decide\n")
     lines.append("  -> won \"Buying\" when intent == \"yes\"\n")
