@@ -1182,3 +1182,16 @@ def test_a_wrong_slack_escalation_is_caught_by_the_replay(change, expected):
     change(files)
     found, _ = _slack_replay(HubSpotBundle(files))
     assert any(expected in line for line in found), found[:5]
+
+
+def test_information_duty_properties_of_a_japanese_team_are_hubspot_names():
+    """A team id HubSpot cannot use in a property name (Japanese) gives derived tokens, as stage ids do."""
+    from sla_lang.targets.hubspot.catalog import usable_name
+
+    text = DUTY_POLICY.replace("party sales ", "party 営業 ").replace("from sales to", "from 営業 to").replace(
+        "owner sales", "owner 営業")
+    result = compile_text(text, "duties_ja.sla")
+    assert result.policy is not None and not result.errors
+    bundle, _ = build_bundle(result.policy)
+    names = [body["name"] for name, body in bundle.files.items() if name.startswith("properties/sla_info_")]
+    assert len(names) == 10 and all(usable_name(n) for n in names), names

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from ... import ir
 from ...diagnostics import Message
 from . import customcode
-from .catalog import CustomProperty
+from .catalog import CustomProperty, token_for
 from .filters import (
     after_property_filter,
     before_property_filter,
@@ -66,7 +66,8 @@ def enforced(item: ir.InformationItem) -> bool:
 def duty_token(item: ir.InformationItem) -> str:
     """`information.inside_sales.marketing.1` → `info_inside_sales_marketing_1`."""
     rest = item.clause_id.split(".", 1)[1] if "." in item.clause_id else item.clause_id
-    return "info_" + rest.replace(".", "_").replace("-", "_").lower()
+    # team ids that are no HubSpot name (Japanese) give a derived token, as stage ids do
+    return "info_" + token_for(rest.replace(".", "_").replace("-", "_").lower())
 
 
 def information_flows(gen: Generator) -> None:
