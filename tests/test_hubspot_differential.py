@@ -1107,7 +1107,7 @@ def _slack_replay(bundle: HubSpotBundle) -> tuple[list[str], list]:
     found, posted = [], []
     for scenario in scenarios:
         found += [f"{scenario['id']}: {d.what} ({d.clause}): {d.message}" for d in replay.check(scenario).divergences]
-        portal, contact, _, _ = replay.run(scenario)
+        portal, _, _, _ = replay.run(scenario)
         posted += [(scenario["id"], m) for m in portal.slack_messages]
     return found, posted
 
@@ -1119,7 +1119,7 @@ def test_an_escalation_only_to_slack_is_posted_by_the_workflow():
     has no secrets endpoint to check). The model records each message and its channel; the replay
     expects one at the agreement's moment in that channel: 0 divergences, and the messages say
     what was escalated for which contact."""
-    policy, bundle, _ = _slack_build()
+    _, bundle, _ = _slack_build()
     manifest = bundle.manifest
     assert manifest["portal"]["slackWebhooks"] == {"SLA_LANG_SLACK_ESCALATIONS": "#escalations",
                                                     "SLA_LANG_SLACK_NEW_MQL": "#new-mql"}
