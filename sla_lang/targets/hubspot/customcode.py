@@ -33,7 +33,6 @@ arithmetic, or replace `write_properties` and call `main(event)`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -116,13 +115,13 @@ def calendar_data(calendar_id: str, zone: str, weekdays, periods, days_off, year
 
 
 def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: str,
-           start: str = ENTERED_PROPERTY) -> str:
+           anchor: str = ENTERED_PROPERTY, since: str = "the moment the lead entered the stage") -> str:
     """The Python source for one action. `moments`: (property, "working" | "clock", minutes),
-    counted from the moment in property `start` (the stage entry, or the start of an information
-    duty), which the code stamps with the present moment when it is empty.
-    Without business time the calendar is left out: the moments are plain sums."""
+    counted from the datetime property `anchor` (passed as the input `entered_at`; written with
+    the moment the code runs when it has no value). Without business time the calendar is left
+    out: the moments are plain sums."""
     working = any(kind == "working" for _, kind, _ in moments)
-    lines = [f'"""sla-lang: due moments of {_doc(about)}, from the moment the lead entered the stage.']
+    lines = [f'"""sla-lang: due moments of {_doc(about)}, from {_doc(since)}.']
     if working:
         lines.append(f"Business time: working minutes of calendar {_doc(data.calendar_id)} ({_doc(data.zone)}).")
     lines += ['Generated from the agreement (edit the policy, not this code); standard library only."""',
@@ -143,7 +142,7 @@ def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: st
     else:
         lines += ["from datetime import datetime, timezone", ""]
     lines += [f"MOMENTS = {tuple(moments)!r}", f"TOKEN = {SECRET!r}  # the custom code secret holding the token", ""]
-    lines += [_WORKING if working else _CLOCK, _COMMON.replace('"@START@"', json.dumps(start))]
+    lines += [_WORKING if working else _CLOCK, _COMMON.replace(f'"{ENTERED_PROPERTY}"', f'"{anchor}"')]
     return "\n".join(lines)
 
 
@@ -357,7 +356,7 @@ def main(event):
         values = {}
         if inputs.get("entered_at") in (None, ""):
             # put into the stage by an import or by hand: it entered now
-            entered = values["@START@"] = now
+            entered = values["sla_stage_entered_at"] = now
         else:
             entered = parse_moment(inputs["entered_at"])
         moments = due_moments(entered)

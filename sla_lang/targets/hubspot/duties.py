@@ -207,7 +207,9 @@ def _duty_flows(gen: Generator, block: ir.Information, item: ir.InformationItem,
         minutes = gen.working_minutes(item.within, stage)
         moments = [(due_at, "working", minutes) if item.within.business else (due_at, "clock", item.within.minutes or 0)]
         code = flow.custom_code(
-            customcode.source(data, moments, about=clause, start=started), runtime=customcode.RUNTIME,
+            customcode.source(data, moments, about=clause, anchor=started,
+                              since=f"the start of the duty (the lead {item.anchor.event} {stage.id})"),
+            runtime=customcode.RUNTIME,
             inputs=[(customcode.ENTERED_INPUT, started), (customcode.NOW_INPUT, None)], secrets=[customcode.SECRET],
             output=customcode.OUTPUT, options=[customcode.WRITTEN, customcode.PASSED, customcode.FAILED])
         gen._code_flows[file] = None

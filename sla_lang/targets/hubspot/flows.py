@@ -176,8 +176,10 @@ class Flow:
 
     def copy_property(self, name: str, source: str) -> dict:
         """Set `name` to the value `source` has now (`ApiObjectPropertyValue`)."""
-        return self.single(SET_PROPERTY, {"property_name": name,
-                                          "value": {"type": "OBJECT_PROPERTY", "propertyName": source}})
+        return self.single(SET_PROPERTY, {
+            "property_name": name,
+            "value": {"type": "OBJECT_PROPERTY", "propertyName": source},
+        })
 
     def clear_property(self, name: str) -> dict:
         """Clear a property value. HubSpot documents the empty value as the way to clear one:
