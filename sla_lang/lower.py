@@ -1758,10 +1758,6 @@ def lower_policy(tree: Tree, source: SourceFile) -> tuple[ir.Policy, list[Diagno
 
 
 def _finish_lowering(lowerer: Lowerer, policy: ir.Policy, source: SourceFile, tree: Tree | None) -> list[Diagnostic]:
-    return policy, _finish_lowering(lowerer, policy, source, tree)
-
-
-def _finish_lowering(lowerer: Lowerer, policy: ir.Policy, source: SourceFile, tree: Tree | None) -> list[Diagnostic]:
     # For the confusable-name check (SLA311/312): when no letter outside quoted texts and
     # comments is non-ASCII, no name can mix scripts or look like another, and the check
     # need not walk the whole IR for names.
