@@ -171,9 +171,12 @@ class Output:
 
 class Generator:
     def __init__(self, policy: ir.Policy, lang: str, settings: HubSpotSettings | None = None,
-                 emit: Callable[[str, dict, bytes], None] | None = None) -> None:
+                 emit: Callable[[str, dict, bytes], None] | None = None, keep_workflows: bool = True) -> None:
         self.policy = policy
-        self.emit = emit  # told of each workflow as it is written out (the build's checks)
+        self.emit = emit  # told of each workflow as it is written out (the build's checks and files)
+        # False: `Output.flows` keeps what the manifest says of each workflow but not its JSON,
+        # which only `emit` receives (a build streams it to the output folder)
+        self.keep_workflows = keep_workflows
         self.settings = settings or HubSpotSettings()
         self.t = Texts(lang)
         self.catalog = Catalog(policy)
@@ -733,7 +736,7 @@ class Generator:
         digest = stamp(path, body, self.file)
         data = dumps_flow(body)
         self.out.flows.append(FlowFile(path, flow.name, flow.kind, sorted(set(flow.clauses)), len(flow.actions),
-                                       digest, data, bool(flow.time_windows or flow.blocked_dates)))
+                                       digest, data if self.keep_workflows else b"", bool(flow.time_windows or flow.blocked_dates)))
         if self.emit is not None:
             self.emit(path, body, data)
 
