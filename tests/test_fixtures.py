@@ -28,6 +28,7 @@ NOT_FIXTURE_TESTABLE = {
     "SLA802": "tests/test_agreement_pdf.py::test_missing_glyph_outside_japanese_is_reported",
     "SLA803": "tests/test_agreement.py::test_invisible_characters_are_shown_and_reported",
     "SLA804": "tests/test_agreement_pdf.py::test_renderer_failure_becomes_a_diagnostic",
+    "SLA805": "tests/test_agreement_pdf.py::test_a_policy_too_large_for_one_pdf_shows_each_tables_first_rows_and_says_so",
     "SLA809": "tests/test_agreement_language.py::test_conditions_and_reasons_show_option_labels_and_report_raw_machine_values",
     "SLA810": "tests/test_agreement_pdf.py::test_verify_unreadable_pdf_exits_2",
     "SLA811": "tests/test_agreement_pdf.py::test_sign_refuses_unknown_or_signed_field_and_wrong_key",
