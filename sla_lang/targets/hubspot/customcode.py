@@ -115,9 +115,9 @@ def calendar_data(calendar_id: str, zone: str, weekdays, periods, days_off, year
 
 
 def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: str,
-           start: str = ENTERED_PROPERTY, since: str = "the moment the lead entered the stage") -> str:
+           anchor: str = ENTERED_PROPERTY, since: str = "the moment the lead entered the stage") -> str:
     """The Python source for one action. `moments`: (property, "working" | "clock", minutes),
-    counted from the datetime property `start` (passed as the input `entered_at`; written with
+    counted from the datetime property `anchor` (passed as the input `entered_at`; written with
     the moment the code runs when it has no value). Without business time the calendar is left
     out: the moments are plain sums."""
     working = any(kind == "working" for _, kind, _ in moments)
@@ -142,7 +142,7 @@ def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: st
     else:
         lines += ["from datetime import datetime, timezone", ""]
     lines += [f"MOMENTS = {tuple(moments)!r}", f"TOKEN = {SECRET!r}  # the custom code secret holding the token", ""]
-    lines += [_WORKING if working else _CLOCK, _COMMON.replace(f'"{ENTERED_PROPERTY}"', f'"{start}"')]
+    lines += [_WORKING if working else _CLOCK, _COMMON.replace(f'"{ENTERED_PROPERTY}"', f'"{anchor}"')]
     return "\n".join(lines)
 
 

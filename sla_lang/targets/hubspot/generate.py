@@ -618,7 +618,7 @@ class Generator:
         self.catalog.use(anchor, *{t.clause for t in timers})
         about = ", ".join(dict.fromkeys(t.clause for t in timers))
         text = customcode.source(data, moments, about=about) if anchor == ENTERED_AT else \
-            customcode.source(data, moments, about=about, start=anchor, since=since or anchor)
+            customcode.source(data, moments, about=about, anchor=anchor, since=since or anchor)
         code = flow.custom_code(
             text, runtime=customcode.RUNTIME,
             inputs=[(customcode.ENTERED_INPUT, anchor), (customcode.NOW_INPUT, None)], secrets=[customcode.SECRET],
