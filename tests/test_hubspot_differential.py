@@ -197,15 +197,8 @@ KNOWN = {
     "creation chain": "a lead created with data that already meets two successive transitions moves one step in "
                       "HubSpot (the move disarms the next stage's exits until their condition is false once; "
                       "README, HubSpot target, 'What remains approximate')",
-    "respond via": "SLA849: `respond … via call when …, email otherwise` — the workflows neither choose the channel "
-                   "by the lead's data nor tell the kinds apart (HubSpot's “Last contacted”), so after only an e-mail "
-                   "HubSpot flags no breach, no missed internal target and sends no escalation (manual step; a plain "
-                   "`via call` is judged on calls by custom code)",
 }
 DIVERGING = {  # (policy file, kind) that diverge with the generator as of this commit
-    ("every_construct.sla", "deadline"): KNOWN["respond via"],
-    ("every_construct.sla", "target"): KNOWN["respond via"],
-    ("every_construct.sla", "escalation"): KNOWN["respond via"],
     # (the owner no longer diverges there: with the sender's hand-off deadline of `mql` nobody is
     # given the lead as it enters, so the one step HubSpot makes leaves it with Marketing's user,
     # who is also the owner the agreement gives it in `nurture`)
