@@ -739,3 +739,35 @@ def test_fmt_keeps_the_signer_identity_and_diff_reports_its_change(tmp_path):
     (change,) = json.loads(result.stdout)["policies"][0]["changes"]
     assert change["kind"] == "team.lead" and "kenji.sato@example.com → Kenji Sato, Head of Sales, mallory@example.com" \
         in change["message"]
+
+
+def test_a_pdf_that_leaves_rows_out_cannot_be_signed(aiko, tmp_path, monkeypatch):
+    """SLA805: a policy too large for one PDF gets a PDF whose tables show their first rows only.
+    That PDF is not the whole agreement, so it must not be signable: it has no signature fields
+    (pyHanko and poppler both find none), says in place of the signature boxes that it is not for
+    signature, and `sla sign` refuses it. The full PDF of the same policy has both fields."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    from sla_lang.agreement import pdf as pdf_module
+
+    def field_names(path: Path) -> list[str]:
+        with path.open("rb") as handle:
+            return [name for name, _, _ in enumerate_sig_fields(PdfFileReader(handle, strict=False))]
+
+    full = build_pdf(POLICY, tmp_path)
+    assert field_names(full) == ["marketing", "sales"] and set(pdfsig(full)) == {"marketing", "sales"}
+    monkeypatch.setattr(pdf_module, "PDF_TABLE_ROWS", 20)
+    monkeypatch.setattr(pdf_module, "ROWS_SHOWN", 3)
+    result = compile_path(POLICY)
+    built = target.build(result.policy, BuildOptions(formats=("pdf",)))
+    assert [d.code for d in built.diagnostics] == ["SLA805"]
+    summarised = tmp_path / "summarised.pdf"
+    summarised.write_bytes(built.files["agreement.pdf"])
+    assert field_names(summarised) == []
+    assert pdfsig(summarised) == {}
+    text = subprocess.run(["pdftotext", str(summarised), "-"], capture_output=True, text=True, check=True).stdout
+    assert "is not for signature and has no signature fields" in re.sub(r"\s+", " ", text)
+    refused = run("sign", str(summarised), "--key", str(aiko.key), "--cert", str(aiko.cert), "--field", "marketing")
+    assert refused.exit_code != 0 and "has no signature field `marketing`" in refused.output
+    assert "Traceback" not in refused.output

@@ -116,7 +116,10 @@ def _render(policy: ir.Policy, doc: Document) -> tuple[bytes, list[Diagnostic]]:
             help=Message("the HTML and Markdown forms (--format md,html) list every row; split the policy to sign "
                          "each part in full")))
     try:
-        return finish_pdf(rendered, doc, _signature_fields(json.loads(boxes), doc), moment), diagnostics
+        # a PDF that leaves rows out is not the whole agreement: it gets no signature fields (and
+        # says so where they would be), so `sla sign` cannot put a signature on it
+        fields = [] if limit else _signature_fields(json.loads(boxes), doc)
+        return finish_pdf(rendered, doc, fields, moment), diagnostics
     except Exception as exc:
         if os.environ.get("SLA_DEBUG"):
             raise
