@@ -29,6 +29,7 @@ the output is the same on every run.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import tomllib
 from collections.abc import Callable
@@ -68,6 +69,8 @@ class Scenario:
     expect: dict[str, Any] | None = None
     clauses: list[str] = field(default_factory=list)
     edges: list[dict[str, str]] = field(default_factory=list)
+    final_stage: str | None = None  # where the lead is at the end (also in `expect`)
+    text: bytes | None = None  # the scenario as its target writes it, if `Generator.finished` keeps it so
 
 
 class _NoStage(Exception):
@@ -168,7 +171,7 @@ class Generator:
         self.words = load_words(self.lang)
         self.zone = self.plan.zone
         self.scenarios: list[Scenario] = []
-        self._by_events: dict[str, Scenario] = {}
+        self._by_events: dict[bytes, Scenario] = {}
         self._ids: set[str] = set()
         self.boundaries: list[Boundary] = []
         self.transition_reasons: dict[str, str] = {}
@@ -189,6 +192,9 @@ class Generator:
                           if policy.agreement is not None and policy.agreement.effective is not None
                           else date(2026, 1, 1))
         self._canon_start = datetime.combine(self.effective, time(), tzinfo=self.zone)
+        # called with each scenario once it is complete (its expectation, clauses and edges no
+        # longer change): the fixtures target encodes it then and lets the expectation go
+        self.finished: Callable[[Scenario], None] | None = None
 
     # ------------------------------------------------------------------ small helpers
     def iso(self, at: datetime) -> str:
@@ -701,7 +707,10 @@ class Generator:
 
     # ------------------------------------------------------------------ registering scenarios
     def register(self, kind: str, sid: str, description: str, b: Builder, sides: list[str]) -> Scenario:
-        key = json.dumps([b.events, self.iso(b.clock) if b.clock else None], sort_keys=True, ensure_ascii=False)
+        # the same events twice are one scenario; kept as a digest of their JSON (the JSON of
+        # every scenario's events would be a second copy of them)
+        key = hashlib.blake2b(json.dumps([b.events, self.iso(b.clock) if b.clock else None], sort_keys=True,
+                                         ensure_ascii=False).encode("utf-8"), digest_size=16).digest()
         existing = self._by_events.get(key)
         if existing is not None:
             existing.sides.extend(s for s in sides if s not in existing.sides)
@@ -1600,6 +1609,7 @@ class Generator:
                               observer=observe)
         lead = run.sim.leads[lead_id]
         scenario.expect = lead_to_json(run.sim, lead)
+        scenario.final_stage = scenario.expect["final_stage"]
         clauses: list[str] = []
         for visit in lead.visits:
             clauses.append(f"stage.{visit.stage}")
@@ -1629,6 +1639,8 @@ class Generator:
             if edge not in unique_edges:
                 unique_edges.append(edge)
         scenario.edges = unique_edges
+        if self.finished is not None:
+            self.finished(scenario)
 
     def fill_clauses(self) -> None:
         """Extra scenarios for score rules and priorities no other scenario exercises."""

@@ -15,15 +15,18 @@ warning (SLA866) at the clause it is about.
 
 from __future__ import annotations
 
+import io
 import os
 import traceback
+import zlib
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from .. import ir
 from ..diagnostics import INTERNAL_ERROR, Diagnostic, Listing, Message
 from ..ir import Policy
-from ..irjson import dumps, fingerprint
+from ..irjson import dumps, fingerprint, pretty_into
 from ..source import Span
 from . import BuildOptions, BuildResult
 
@@ -44,36 +47,78 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
             INTERNAL_ERROR, Message('internal error in the fixtures target: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc),
             Span.point(policy.path), help=Message('please report this with the policy; set SLA_DEBUG=1 for the traceback'),
         )])
-    return BuildResult(
-        files={
-            "scenarios.json": dumps_scenarios(fixtures.scenarios),
-            "coverage.json": dumps(fixtures.coverage).encode("utf-8"),
-            **{name: text.encode("utf-8") for name, text in fixtures.contacts.items()},
-        },
-        diagnostics=fixtures.diagnostics,
-    )
+    files = {"scenarios.json": fixtures.scenarios_json()}
+    fixtures.encoded = []  # each scenario is in the file now: its compressed text can go
+    files["coverage.json"] = dumps(fixtures.coverage).encode("utf-8")
+    files.update((name, text.encode("utf-8")) for name, text in fixtures.contacts.items())
+    return BuildResult(files=files, diagnostics=fixtures.diagnostics)
 
 
 class Fixtures:
-    def __init__(self, scenarios: dict, coverage: dict, contacts: dict[str, str],
-                 diagnostics: list[Diagnostic]) -> None:
-        self.scenarios = scenarios
+    """The generated fixtures. Each scenario is kept as its compressed JSON text (the fixtures of
+    a 10,000-stage policy are 90,000 scenarios, 500 MB of JSON): `scenario_data()` reads them
+    back one at a time, `scenarios_json()` writes scenarios.json, `scenarios` is the whole
+    document as data."""
+
+    def __init__(self, header: dict[str, Any], encoded: list[bytes], summary: dict[str, Any], coverage: dict,
+                 contacts: dict[str, str], diagnostics: list[Diagnostic]) -> None:
+        self.header = header  # scenarios.json without its scenarios and summary
+        self.encoded = encoded
+        self.summary = summary
         self.coverage = coverage
         self.contacts = contacts
         self.diagnostics = diagnostics
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def scenario_data(self) -> Iterator[dict[str, Any]]:
+        import json
+
+        for packed in self.encoded:
+            yield json.loads(zlib.decompress(packed))
+
+    @property
+    def scenarios(self) -> dict[str, Any]:
+        return {**self.header, "scenarios": list(self.scenario_data()), "summary": self.summary}
+
+    def scenarios_json(self) -> bytes:
+        """scenarios.json: `dumps` of `scenarios`, byte for byte, made from the compressed texts
+        (one copy of the file in memory, never the document as data)."""
+        if not self.encoded:
+            return dumps(self.scenarios).encode("utf-8")
+        head, tail = _split_document({**self.header, "summary": self.summary})
+        out = io.BytesIO()  # grows in place, and getvalue() hands over its buffer without a copy
+        out.write(head)
+        for n, packed in enumerate(self.encoded):
+            out.write(b"    " if n == 0 else b",\n    ")
+            out.write(zlib.decompress(packed))
+        out.write(tail)
+        return out.getvalue()
 
 
 def generate_fixtures(policy: Policy, lang: str | None = None) -> Fixtures:
     from ..simulate.generate import Generator
 
     gen = Generator(policy, lang)
+    gen.finished = lambda scenario: _pack(gen, scenario)
     gen.generate()
     summary, kpi_clauses = replay_all(gen)
-    scenarios = scenarios_document(gen, summary)
     coverage, diagnostics = coverage_document(gen, kpi_clauses)
     if gen.solver.exhausted is not None:
         diagnostics.insert(0, search_budget_warning(gen))
-    return Fixtures(scenarios, coverage, contacts_csv(gen), diagnostics)
+    header = {"format": "sla-scenarios/1", "policy": policy_header(gen.policy), "time_zone": str(gen.zone.key)}
+    encoded = [s.text for s in gen.scenarios]
+    return Fixtures(header, encoded, summary, coverage, contacts_csv(gen), diagnostics)
+
+
+def _pack(gen, scenario) -> None:
+    """A finished scenario → its text in scenarios.json (compressed: a tenth of the size); the
+    expectation, the largest part of it, is not kept otherwise."""
+    out: list[str] = []
+    pretty_into(scenario_to_json(gen, scenario), out, "\n    ")
+    scenario.text = zlib.compress("".join(out).encode("utf-8"), 1)
+    scenario.expect = None
 
 
 def search_budget_warning(gen) -> Diagnostic:
@@ -136,43 +181,40 @@ def scenario_to_json(gen, scenario) -> dict[str, Any]:
     }
 
 
-def scenarios_document(gen, summary: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "format": "sla-scenarios/1",
-        "policy": policy_header(gen.policy),
-        "time_zone": str(gen.zone.key),
-        "scenarios": [scenario_to_json(gen, s) for s in gen.scenarios],
-        "summary": summary,
-    }
-
-
 _PLACEHOLDER = "\u0000sla-lang scenarios\u0000"
+
+
+def _split_document(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """`dumps` of `document` with a list of scenarios, as the text before the first scenario and
+    the text after the last one."""
+    import json
+
+    marker = json.dumps(_PLACEHOLDER, ensure_ascii=False)
+    head, tail = dumps({**document, "scenarios": [_PLACEHOLDER]}).split("    " + marker, 1)
+    return head.encode("utf-8"), tail.encode("utf-8")
 
 
 def dumps_scenarios(document: dict[str, Any]) -> bytes:
     """`irjson.dumps(document)` as UTF-8, byte for byte, written one scenario at a time: the JSON
     encoder keeps every piece of its output in a list until the end, which for thousands of
     scenarios takes several times the memory of the text itself."""
-    import json
-
     items = document.get("scenarios")
     if not items:
         return dumps(document).encode("utf-8")
-    marker = json.dumps(_PLACEHOLDER, ensure_ascii=False)
-    head, tail = dumps({**document, "scenarios": [_PLACEHOLDER]}).split("    " + marker, 1)
-    parts = [head.encode("utf-8")]
+    head, tail = _split_document(document)
+    out = io.BytesIO()
+    out.write(head)
     for n, item in enumerate(items):
-        text = json.dumps(item, sort_keys=True, indent=2, ensure_ascii=False)
-        # strings in JSON never hold a raw line break, so every line can be indented as a whole
-        text = ("    " if n == 0 else ",\n    ") + text.replace("\n", "\n    ")
-        parts.append(text.encode("utf-8"))
-    parts.append(tail.encode("utf-8"))
-    return b"".join(parts)
+        text: list[str] = ["    " if n == 0 else ",\n    "]
+        pretty_into(item, text, "\n    ")
+        out.write("".join(text).encode("utf-8"))
+    out.write(tail)
+    return out.getvalue()
 
 
 def replay_all(gen) -> tuple[dict[str, Any], set[str]]:
     """Every scenario's lead in one simulation: the KPI values the whole set must produce."""
-    from ..simulate import simulate_events
+    from ..simulate import replay_kpis
     from ..simulate.report import kpis_to_json
 
     stream = []
@@ -181,16 +223,15 @@ def replay_all(gen) -> tuple[dict[str, Any], set[str]]:
             stream.append((datetime.fromisoformat(event["at"]), order, index, event))
     stream.sort(key=lambda item: item[:3])
     untils = [s.until for s in gen.scenarios if s.until is not None]
-    run = simulate_events(gen.policy, [e for *_, e in stream], "<scenarios>", until=max(untils) if untils else None,
-                          plan=gen.plan)
-    kpis = kpis_to_json(run.kpis())
+    run = replay_kpis(gen.policy, [e for *_, e in stream], until=max(untils) if untils else None, plan=gen.plan)
+    kpis = kpis_to_json(run.kpis)
     covered = {k["clause"] for k in kpis if any(row["value"] is not None for row in k["rows"])}
-    return {"leads": len(run.sim.leads), "until": gen.iso(run.end) if run.end else None, "kpis": kpis}, covered
+    return {"leads": run.leads, "until": gen.iso(run.end) if run.end else None, "kpis": kpis}, covered
 
 
 def replay_summary(policy: Policy, scenarios: list[dict[str, Any]], plan=None) -> dict[str, Any]:
     """The same combined replay, from scenarios.json data (for `sla test`)."""
-    from ..simulate import simulate_events
+    from ..simulate import replay_kpis
     from ..simulate.engine import Plan, parse_timestamp
     from ..simulate.report import kpis_to_json
     from ..simulate.scenarios import scenario_events
@@ -206,10 +247,9 @@ def replay_summary(policy: Policy, scenarios: list[dict[str, Any]], plan=None) -
         if isinstance(until, str) and parse_timestamp(until, plan.zone) is not None:
             untils.append(parse_timestamp(until, plan.zone))
     stream.sort(key=lambda item: item[:3])
-    run = simulate_events(policy, [e for *_, e in stream], "<scenarios>", until=max(untils) if untils else None,
-                          plan=plan)
-    return {"leads": len(run.sim.leads), "until": run.sim.format_time(run.end) if run.end else None,
-            "kpis": kpis_to_json(run.kpis())}
+    run = replay_kpis(policy, [e for *_, e in stream], until=max(untils) if untils else None, plan=plan)
+    return {"leads": run.leads, "until": run.end.astimezone(plan.zone).isoformat() if run.end else None,
+            "kpis": kpis_to_json(run.kpis)}
 
 
 # ------------------------------------------------------------------ coverage.json
@@ -427,7 +467,7 @@ def contacts_csv(gen) -> dict[str, str]:
     for scenario in gen.scenarios:
         created = scenario.events[0]
         stage = policy.stage_by_id.get(created.get("stage") or "")
-        final = policy.stage_by_id.get(scenario.expect["final_stage"]) if scenario.expect else None
+        final = policy.stage_by_id.get(scenario.final_stage) if scenario.final_stage else None
         row: dict[str, Any] = {
             "email": f"sla-fixture-{scenario.lead_id.lower()}@example.com",
             "firstname": "Fixture",
