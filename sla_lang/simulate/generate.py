@@ -70,7 +70,7 @@ class Scenario:
     clauses: list[str] = field(default_factory=list)
     edges: list[dict[str, str]] = field(default_factory=list)
     final_stage: str | None = None  # where the lead is at the end (also in `expect`)
-    text: bytes | None = None  # the scenario as its target writes it, if `Generator.finished` keeps it so
+    packed: Any = None  # where `Generator.finished` put the scenario's encoded form, if it did
 
 
 class _NoStage(Exception):
@@ -182,6 +182,8 @@ class Generator:
         self._starts: dict[str, Builder | str] = {}
         self._filler: dict[str, Any] | None = None
         self._reached: dict[tuple[str, datetime], Builder | str] = {}
+        self._names: dict[str, str] = {}  # see _finish_one
+        self._breaks: dict[tuple[int, date], tuple[date, tuple[date, ...]] | None] = {}  # see break_entry
         self._dist = self._distances()
         self._order = {s.id: i for i, s in enumerate(policy.stages)}
         self._incoming = self._incoming_transitions()
@@ -193,7 +195,8 @@ class Generator:
                           else date(2026, 1, 1))
         self._canon_start = datetime.combine(self.effective, time(), tzinfo=self.zone)
         # called with each scenario once it is complete (its expectation, clauses and edges no
-        # longer change): the fixtures target encodes it then and lets the expectation go
+        # longer change): the fixtures target encodes it then and lets go of what only the
+        # encoded text needs (expectation, description, sides)
         self.finished: Callable[[Scenario], None] | None = None
 
     # ------------------------------------------------------------------ small helpers
@@ -281,7 +284,12 @@ class Generator:
         if calendar is None:
             return None
         earliest = (datetime.combine(self.effective, time(), tzinfo=self.zone) + self.route_offset(stage_id)).date()
-        found = calendar.next_break(earliest) or calendar.next_break(earliest, with_day_off=False)
+        # the same for every stage of a calendar whose route takes as long (a search of up to
+        # a year of days per call: remembered)
+        key = (id(calendar), earliest)
+        if key not in self._breaks:
+            self._breaks[key] = calendar.next_break(earliest) or calendar.next_break(earliest, with_day_off=False)
+        found = self._breaks[key]
         if found is None:
             return None
         day, off = found
@@ -680,7 +688,9 @@ class Generator:
             return f"a lead never stays in `{stage_id}`: `{moved}` moves it on at once"
         key = (stage_id, at)
         if key not in self._reached:
-            self._reached[key] = self._reach(stage_id, at)
+            found = self._reached[key] = self._reach(stage_id, at)
+            if isinstance(found, Builder):
+                found._view = None  # only copied from now on: a second lead per kept builder is not needed
         found = self._reached[key]
         return found.copy() if isinstance(found, Builder) else found
 
@@ -1633,11 +1643,13 @@ class Generator:
             cal = self.plan.stages[visit.stage].calendar
             if cal is not None and _uses_business_time(self.plan.stages[visit.stage].stage):
                 clauses.append(cal.calendar.clause_id)
-        scenario.clauses = sorted(set(clauses), key=clauses.index)
+        # one string per clause id for all scenarios (90,000 scenarios name the same few ids)
+        names = self._names
+        scenario.clauses = [names.setdefault(c, c) for c in sorted(set(clauses), key=clauses.index)]
         unique_edges = []
         for edge in scenario.edges:
             if edge not in unique_edges:
-                unique_edges.append(edge)
+                unique_edges.append({k: names.setdefault(v, v) for k, v in edge.items()})
         scenario.edges = unique_edges
         if self.finished is not None:
             self.finished(scenario)

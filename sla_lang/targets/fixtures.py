@@ -18,8 +18,8 @@ from __future__ import annotations
 import gc
 import io
 import os
+import tempfile
 import traceback
-import zlib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -49,51 +49,83 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
             Span.point(policy.path), help=Message('please report this with the policy; set SLA_DEBUG=1 for the traceback'),
         )])
     files = {"scenarios.json": fixtures.scenarios_json()}
-    fixtures.encoded = []  # each scenario is in the file now: its compressed text can go
+    fixtures.texts.close()
     files["coverage.json"] = dumps(fixtures.coverage).encode("utf-8")
     files.update((name, text.encode("utf-8")) for name, text in fixtures.contacts.items())
     return BuildResult(files=files, diagnostics=fixtures.diagnostics)
 
 
-class Fixtures:
-    """The generated fixtures. Each scenario is kept as its compressed JSON text (the fixtures of
-    a 10,000-stage policy are 90,000 scenarios, 500 MB of JSON): `scenario_data()` reads them
-    back one at a time, `scenarios_json()` writes scenarios.json, `scenarios` is the whole
-    document as data."""
+class ScenarioTexts:
+    """Each finished scenario's text in scenarios.json, one after another in an unnamed temporary
+    file: the fixtures of a 10,000-stage policy are 90,000 scenarios, 500 MB of JSON, which are
+    written once and read back once (into scenarios.json, or one at a time by `sla test`)."""
 
-    def __init__(self, header: dict[str, Any], encoded: list[bytes], summary: dict[str, Any], coverage: dict,
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()
+        self._spans: list[tuple[int, int]] = []  # (offset, length) of each text, in order
+        self._size = 0
+        self._flushed = True
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def add(self, text: bytes) -> None:
+        self._file.write(text)
+        self._spans.append((self._size, len(text)))
+        self._size += len(text)
+        self._flushed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not self._flushed:
+            self._file.flush()
+            self._flushed = True
+        fd = self._file.fileno()
+        for offset, length in self._spans:
+            yield os.pread(fd, length, offset)
+
+    def close(self) -> None:
+        self._file.close()
+        self._spans = []
+
+
+class Fixtures:
+    """The generated fixtures. Each scenario is kept as its JSON text (`ScenarioTexts`):
+    `scenario_data()` reads them back one at a time, `scenarios_json()` writes scenarios.json,
+    `scenarios` is the whole document as data."""
+
+    def __init__(self, header: dict[str, Any], texts: ScenarioTexts, summary: dict[str, Any], coverage: dict,
                  contacts: dict[str, str], diagnostics: list[Diagnostic]) -> None:
         self.header = header  # scenarios.json without its scenarios and summary
-        self.encoded = encoded
+        self.texts = texts
         self.summary = summary
         self.coverage = coverage
         self.contacts = contacts
         self.diagnostics = diagnostics
 
     def __len__(self) -> int:
-        return len(self.encoded)
+        return len(self.texts)
 
     def scenario_data(self) -> Iterator[dict[str, Any]]:
         import json
 
-        for packed in self.encoded:
-            yield json.loads(zlib.decompress(packed))
+        for text in self.texts:
+            yield json.loads(text)
 
     @property
     def scenarios(self) -> dict[str, Any]:
         return {**self.header, "scenarios": list(self.scenario_data()), "summary": self.summary}
 
     def scenarios_json(self) -> bytes:
-        """scenarios.json: `dumps` of `scenarios`, byte for byte, made from the compressed texts
+        """scenarios.json: `dumps` of `scenarios`, byte for byte, made from the scenarios' texts
         (one copy of the file in memory, never the document as data)."""
-        if not self.encoded:
+        if not self.texts:
             return dumps(self.scenarios).encode("utf-8")
         head, tail = _split_document({**self.header, "summary": self.summary})
         out = io.BytesIO()  # grows in place, and getvalue() hands over its buffer without a copy
         out.write(head)
-        for n, packed in enumerate(self.encoded):
+        for n, text in enumerate(self.texts):
             out.write(b"    " if n == 0 else b",\n    ")
-            out.write(zlib.decompress(packed))
+            out.write(text)
         out.write(tail)
         return out.getvalue()
 
@@ -116,24 +148,29 @@ def _generate_fixtures(policy: Policy, lang: str | None) -> Fixtures:
     from ..simulate.generate import Generator
 
     gen = Generator(policy, lang)
-    gen.finished = lambda scenario: _pack(gen, scenario)
+    texts = ScenarioTexts()
+    gen.finished = lambda scenario: _pack(gen, scenario, texts)
     gen.generate()
     summary, kpi_clauses = replay_all(gen)
     coverage, diagnostics = coverage_document(gen, kpi_clauses)
     if gen.solver.exhausted is not None:
         diagnostics.insert(0, search_budget_warning(gen))
     header = {"format": "sla-scenarios/1", "policy": policy_header(gen.policy), "time_zone": str(gen.zone.key)}
-    encoded = [s.text for s in gen.scenarios]
-    return Fixtures(header, encoded, summary, coverage, contacts_csv(gen), diagnostics)
+    if [s.packed for s in gen.scenarios] != list(range(len(gen.scenarios))):
+        raise AssertionError("the scenarios were not finished in their order")
+    return Fixtures(header, texts, summary, coverage, contacts_csv(gen), diagnostics)
 
 
-def _pack(gen, scenario) -> None:
-    """A finished scenario → its text in scenarios.json (compressed: a tenth of the size); the
-    expectation, the largest part of it, is not kept otherwise."""
+def _pack(gen, scenario, texts: ScenarioTexts) -> None:
+    """A finished scenario → its text in scenarios.json, kept in `texts`; the expectation, the
+    largest part of it, is not kept otherwise."""
     out: list[str] = []
     pretty_into(scenario_to_json(gen, scenario), out, "\n    ")
-    scenario.text = zlib.compress("".join(out).encode("utf-8"), 1)
+    scenario.packed = len(texts)
+    texts.add("".join(out).encode("utf-8"))
     scenario.expect = None
+    scenario.description = ""
+    scenario.sides = []
 
 
 def search_budget_warning(gen) -> Diagnostic:
