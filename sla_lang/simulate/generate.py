@@ -70,6 +70,7 @@ class Scenario:
     clauses: list[str] = field(default_factory=list)
     edges: list[dict[str, str]] = field(default_factory=list)
     final_stage: str | None = None  # where the lead is at the end (also in `expect`)
+    kpi: tuple | None = None  # see Generator._continue
     packed: Any = None  # where `Generator.finished` put the scenario's encoded form, if it did
 
 
@@ -198,6 +199,9 @@ class Generator:
         # longer change): the fixtures target encodes it then and lets go of what only the
         # encoded text needs (expectation, description, sides)
         self.finished: Callable[[Scenario], None] | None = None
+        # set (to an empty KpiTally) to have `kpi_replay` without replaying the scenarios
+        self.kpi_tally = None
+        self._horizon: datetime | None = None
 
     # ------------------------------------------------------------------ small helpers
     def iso(self, at: datetime) -> str:
@@ -1598,8 +1602,49 @@ class Generator:
     # ------------------------------------------------------------------ results and coverage
     def finish(self) -> None:
         """Give every scenario its lead id, expectation and covered clauses and edges."""
+        if self.kpi_tally is not None:
+            # where the replay of all scenarios together ends: every lead is finished there
+            # (see `_continue`); scenarios added later that end later make `kpi_replay` None
+            moments = [datetime.fromisoformat(e["at"]) for s in self.scenarios for e in s.events]
+            moments += [s.until for s in self.scenarios if s.until is not None]
+            self._horizon = max(moments) if moments else None
         for n, scenario in enumerate(self.scenarios, 1):
             self._finish_one(scenario, f"S{n:03d}")
+
+    def _continue(self, scenario: Scenario, run, lead: Lead) -> None:
+        """The scenario's lead as the replay of all scenarios together leaves it: `run` goes on
+        to the end of that replay (leads never affect one another, and firing a lead's timers up
+        to one moment and then up to a later one fires the same ones as going there at once),
+        reduced to its KPI contributions. Only for a lead created by the scenario's first event,
+        with its events in time order (the replay sorts them) and ending by then; else None,
+        and `kpi_replay` replays everything."""
+        scenario.kpi = None
+        horizon = self._horizon
+        moments = [datetime.fromisoformat(e["at"]) for e in scenario.events]
+        if (horizon is None or run.end is None or run.end > horizon or not moments
+                or scenario.events[0].get("type") != "lead_created"
+                or any(later < earlier for earlier, later in zip(moments, moments[1:]))):
+            return
+        run.sim.observer = None
+        run.sim.finish(horizon)
+        scenario.kpi = (moments[0], run.first, run.end, self.kpi_tally.contributions(lead))
+
+    def kpi_replay(self) -> tuple[int, datetime | None, datetime | None, list] | None:
+        """(leads, first moment, end, KPI results) of all scenarios replayed together, from what
+        `_continue` kept of each; None when that is not the same (then replay them)."""
+        if self.kpi_tally is None or not self.scenarios:
+            return None
+        kept = [s.kpi for s in self.scenarios]
+        if any(k is None for k in kept) or max(k[2] for k in kept) != self._horizon:
+            return None
+        firsts = [k[1] for k in kept if k[1] is not None]
+        first = min(firsts) if firsts else None
+        tally = self.kpi_tally
+        # in the order the leads are created in the replay: by their first event, then by scenario
+        for k in sorted(range(len(kept)), key=lambda k: (kept[k][0], k)):
+            tally.add_contributions(kept[k][3])
+        self.kpi_tally = None  # added once
+        return len(kept), first, self._horizon, tally.results(first, self._horizon)
 
     def _finish_one(self, scenario: Scenario, lead_id: str) -> None:
         scenario.lead_id = lead_id
@@ -1653,6 +1698,8 @@ class Generator:
         scenario.edges = unique_edges
         if self.finished is not None:
             self.finished(scenario)
+        if self.kpi_tally is not None:
+            self._continue(scenario, run, lead)
 
     def fill_clauses(self) -> None:
         """Extra scenarios for score rules and priorities no other scenario exercises."""

@@ -146,10 +146,12 @@ def generate_fixtures(policy: Policy, lang: str | None = None) -> Fixtures:
 
 def _generate_fixtures(policy: Policy, lang: str | None) -> Fixtures:
     from ..simulate.generate import Generator
+    from ..simulate.kpis import KpiTally
 
     gen = Generator(policy, lang)
     texts = ScenarioTexts()
     gen.finished = lambda scenario: _pack(gen, scenario, texts)
+    gen.kpi_tally = KpiTally(policy, gen.plan)
     gen.generate()
     summary, kpi_clauses = replay_all(gen)
     coverage, diagnostics = coverage_document(gen, kpi_clauses)
@@ -266,16 +268,24 @@ def dumps_scenarios(document: dict[str, Any]) -> bytes:
 
 def replay_all(gen) -> tuple[dict[str, Any], set[str]]:
     """Every scenario's lead in one simulation: the KPI values the whole set must produce."""
-    from ..simulate import replay_kpis
-    from ..simulate.report import kpis_to_json
+    from ..simulate import KpiReplay, replay_kpis
 
+    kept = gen.kpi_replay()
+    if kept is not None:
+        return _kpi_summary(gen, KpiReplay(*kept))
     stream = []
     for order, scenario in enumerate(gen.scenarios):
         for index, event in enumerate(scenario.events):
             stream.append((datetime.fromisoformat(event["at"]), order, index, event))
     stream.sort(key=lambda item: item[:3])
     untils = [s.until for s in gen.scenarios if s.until is not None]
-    run = replay_kpis(gen.policy, [e for *_, e in stream], until=max(untils) if untils else None, plan=gen.plan)
+    return _kpi_summary(gen, replay_kpis(gen.policy, [e for *_, e in stream], until=max(untils) if untils else None,
+                                         plan=gen.plan))
+
+
+def _kpi_summary(gen, run) -> tuple[dict[str, Any], set[str]]:
+    from ..simulate.report import kpis_to_json
+
     kpis = kpis_to_json(run.kpis)
     covered = {k["clause"] for k in kpis if any(row["value"] is not None for row in k["rows"])}
     return {"leads": run.leads, "until": gen.iso(run.end) if run.end else None, "kpis": kpis}, covered
