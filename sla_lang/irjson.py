@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from datetime import date
 from typing import Any
 
@@ -78,7 +79,7 @@ _INFINITY = float("inf")
 
 
 def _float_text(value: float) -> str:
-    if value != value:
+    if math.isnan(value):
         return "NaN"
     if value == _INFINITY:
         return "Infinity"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 import tomllib
 from collections.abc import Callable
@@ -1623,7 +1624,7 @@ class Generator:
         moments = [datetime.fromisoformat(e["at"]) for e in scenario.events]
         if (horizon is None or run.end is None or run.end > horizon or not moments
                 or scenario.events[0].get("type") != "lead_created"
-                or any(later < earlier for earlier, later in zip(moments, moments[1:]))):
+                or any(later < earlier for earlier, later in itertools.pairwise(moments))):
             return
         run.sim.observer = None
         run.sim.finish(horizon)

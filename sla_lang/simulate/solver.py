@@ -347,7 +347,7 @@ class Solver:
             self._frame = None
             # `search` calls itself through its closure: a reference cycle per solve, which only
             # the cyclic collector would free (tens of thousands of solves per large policy)
-            search = None  # noqa: F841
+            search = None
         out = dict(base)
         for name, value in assignment.items():
             if value is None or (name in self.events and value == 0):
@@ -626,7 +626,7 @@ class Solver:
         cap = group.cap
         if cap is not None and not raw:
             cap = cap.value
-            return (cap if cap < lo else lo), (cap if cap < hi else hi)  # min(lo, cap), min(hi, cap)
+            return min(lo, cap), min(hi, cap)
         return lo, hi
 
     def _group_interval(self, group: ir.ScoreGroup, look) -> tuple[float, float]:

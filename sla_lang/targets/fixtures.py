@@ -61,7 +61,7 @@ class ScenarioTexts:
     written once and read back once (into scenarios.json, or one at a time by `sla test`)."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the fixtures are (close())
         self._spans: list[tuple[int, int]] = []  # (offset, length) of each text, in order
         self._size = 0
         self._flushed = True
