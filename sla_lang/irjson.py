@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
 from datetime import date
@@ -72,6 +73,31 @@ def dumps(data: Any) -> str:
     pretty_into(data, out, "\n")
     out.append("\n")
     return "".join(out)
+
+
+def dumps_bytes(data: Any) -> bytes:
+    """`dumps(data)` as UTF-8, for a large document: the items of each list at its top level are
+    encoded one at a time (the pieces of the whole text would take several times its size)."""
+    if type(data) is not dict or not data:
+        return dumps(data).encode("utf-8")
+    out = io.BytesIO()  # grows in place; getvalue() hands over its buffer without a copy
+    separator = "{\n  "
+    for key, value in sorted(data.items()):
+        head = separator + (_encode_string(key) if type(key) is str else _key_text(key)) + ": "
+        separator = ",\n  "
+        if type(value) is not list or not value:
+            parts = [head]
+            pretty_into(value, parts, "\n  ")
+            out.write("".join(parts).encode("utf-8"))
+            continue
+        out.write((head + "[").encode("utf-8"))
+        for n, item in enumerate(value):
+            parts = [",\n    " if n else "\n    "]
+            pretty_into(item, parts, "\n    ")
+            out.write("".join(parts).encode("utf-8"))
+        out.write(b"\n  ]")
+    out.write(b"\n}\n")
+    return out.getvalue()
 
 
 _encode_string = json.encoder.encode_basestring  # what json.dumps uses with ensure_ascii=False (C)

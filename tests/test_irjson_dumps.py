@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from sla_lang.irjson import dumps, pretty_into
+from sla_lang.irjson import dumps, dumps_bytes, pretty_into
 
 SCALARS = [None, True, False, 0, -3, 10**20, 1.5, -0.0, 1e16, 1e-7, 0.1 + 0.2, float("nan"), float("inf"),
            -float("inf"), "", "plain", 'quote " backslash \\ newline \n tab \t', "\u2028 é 日本語 \U0001f600",
@@ -32,7 +32,11 @@ def test_dumps_is_the_standard_library_text(seed):
     rng = random.Random(seed)
     for _ in range(3000):
         value = _random_value(rng)
-        assert dumps(value) == json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n", value
+        text = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        assert dumps(value) == text, value
+        assert dumps_bytes(value) == text.encode("utf-8"), value
+        document = {"items": [value, value], "empty": [], "one": value, "z": [1]}
+        assert dumps_bytes(document) == dumps(document).encode("utf-8"), document
 
 
 def test_subclasses_are_written_as_their_base_types():

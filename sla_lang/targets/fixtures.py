@@ -27,7 +27,7 @@ from typing import Any
 from .. import ir
 from ..diagnostics import INTERNAL_ERROR, Diagnostic, Listing, Message
 from ..ir import Policy
-from ..irjson import dumps, fingerprint, pretty_into
+from ..irjson import dumps, dumps_bytes, fingerprint, pretty_into
 from ..source import Span
 from . import BuildOptions, BuildResult
 
@@ -48,9 +48,11 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
             INTERNAL_ERROR, Message('internal error in the fixtures target: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc),
             Span.point(policy.path), help=Message('please report this with the policy; set SLA_DEBUG=1 for the traceback'),
         )])
-    files = {"scenarios.json": fixtures.scenarios_json()}
+    # the smaller file first: its encoding's working memory is freed before the larger is made
+    coverage = dumps_bytes(fixtures.coverage)
+    fixtures.coverage = None
+    files = {"scenarios.json": fixtures.scenarios_json(), "coverage.json": coverage}
     fixtures.texts.close()
-    files["coverage.json"] = dumps(fixtures.coverage).encode("utf-8")
     files.update((name, text.encode("utf-8")) for name, text in fixtures.contacts.items())
     return BuildResult(files=files, diagnostics=fixtures.diagnostics)
 
