@@ -1419,6 +1419,10 @@ class Generator:
         yet, so the lead goes to a user of the team — unless a person took it over after it
         entered `stage` (checked before the move restarts the stage's start time)."""
         t = self.t
+        mapping = self.mapping(target.owner)
+        if mapping is None or not mapping.user_ids:  # nobody to give it to: the manual step (SLA822) says so
+            self.assign_owner(flow, file, None, target, clause)
+            return
         check = flow.branch([(t("branch_assigned"), or_branch([[after_property_filter(OWNER_ASSIGNED_AT, ENTERED_AT)]]))],
                             t("branch_not_assigned"))
         flow.tail = [(check, "default")]
