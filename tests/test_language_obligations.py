@@ -419,6 +419,7 @@ def test_only_the_required_activity_meets_a_respond_deadline():
 def test_a_required_channel_in_lowering_document_diff_fmt_fixtures_and_hubspot():
     import json
 
+    from sla_lang.config import HubSpotSettings
     from sla_lang.fmt import format_text
     from sla_lang.targets import BuildOptions, load_target
     from sla_lang.targets.fixtures import generate_fixtures
@@ -454,14 +455,20 @@ def test_a_required_channel_in_lowering_document_diff_fmt_fixtures_and_hubspot()
         return next(d["status"] for d in scenario["expect"]["deadlines"] if d["clause"] == "mql.respond")
 
     assert (status(inside), status(outside)) == ("met", "breached")
-    # HubSpot's "Last contacted" counts any activity: the build says so as a manual step
+    # with custom code the checks read the contact's calls (targets/hubspot, `respond … via call`);
+    # without it HubSpot's "Last contacted" counts any activity: the build says so as a manual step
     built = load_target("hubspot").build(compile_policy(VIA), BuildOptions())
+    manifest = json.loads(built.files["manifest.json"])
+    assert not [s for s in manifest["manualSteps"] if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
+    assert "OBJECTS = ('calls',)" in built.files["workflows/mql.respond.json"].decode("utf-8")
+    without = BuildOptions(hubspot=HubSpotSettings(custom_code=False))
+    built = load_target("hubspot").build(compile_policy(VIA), without)
     manifest = json.loads(built.files["manifest.json"])
     (step,) = [s for s in manifest["manualSteps"] if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
     assert step["clauses"] == ["mql.escalate.respond", "mql.respond"]  # the escalation waits for the same call
     assert step["code"] == "SLA849" and "must be a call" in step["step"]
     assert not [s for s in json.loads(load_target("hubspot").build(compile_policy(VIA.replace(" via call", "")),
-                                                                   BuildOptions()).files["manifest.json"])
+                                                                   without).files["manifest.json"])
                 ["manualSteps"] if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
 
 
