@@ -72,6 +72,7 @@ from .rules import (
     BACKFILL,
     BLOCKED_DATES_EXPIRE,
     BUSINESS_TIME,
+    CHAINED_MOVE,
     CHANNEL_NOT_SUPPORTED,
     CLEAR_BY_HAND,
     CONDITION_NOT_EXPRESSIBLE,
@@ -176,9 +177,12 @@ class Output:
 
 class Generator:
     def __init__(self, policy: ir.Policy, lang: str, settings: HubSpotSettings | None = None,
-                 emit: Callable[[str, dict, bytes], None] | None = None) -> None:
+                 emit: Callable[[str, dict, bytes], None] | None = None, keep_workflows: bool = True) -> None:
         self.policy = policy
-        self.emit = emit  # told of each workflow as it is written out (the build's checks)
+        self.emit = emit  # told of each workflow as it is written out (the build's checks and files)
+        # False: `Output.flows` keeps what the manifest says of each workflow but not its JSON,
+        # which only `emit` receives (a build streams it to the output folder)
+        self.keep_workflows = keep_workflows
         self.settings = settings or HubSpotSettings()
         self.t = Texts(lang)
         self.catalog = Catalog(policy)
@@ -755,7 +759,7 @@ class Generator:
         digest = stamp(path, body, self.file)
         data = dumps_flow(body)
         self.out.flows.append(FlowFile(path, flow.name, flow.kind, sorted(set(flow.clauses)), len(flow.actions),
-                                       digest, data, bool(flow.time_windows or flow.blocked_dates)))
+                                       digest, data if self.keep_workflows else b"", bool(flow.time_windows or flow.blocked_dates)))
         if self.emit is not None:
             self.emit(path, body, data)
 
@@ -963,13 +967,19 @@ class Generator:
         holds (rule 2 takes a condition that held all along), which enrolment on the condition,
         unenrolment when it stops holding and the wait until the timeout's moment give.
 
-        What remains different (README, manifest): a move whose condition became true by the
-        very change that brought the lead into the stage (a chained move, e.g. a lead created
+        What remains different (README, manifest, SLA841): a move whose condition became true by
+        the very change that brought the lead into the stage (a chained move, e.g. a lead created
         with a score and a buying intent that qualify it twice) stops after the first move in
-        HubSpot; the lead moves on when the next condition becomes true again."""
+        HubSpot; the lead moves on when the next condition becomes true again. Workflows see the
+        contact's data, not the change, so a condition that holds on arrival cannot be told
+        apart from one that became true by the change that brought the lead: a manual step."""
         t = self.t
         policy = self.policy
         entered = {tr.target.name for s in policy.stages for tr in s.transitions}
+        # stages a lead enters by a change of its data (a `when`): a chained move can follow there
+        # (SLA841), the armed exits of each
+        by_change = {tr.target.name for s in policy.stages for tr in s.transitions if tr.condition is not None}
+        chained: dict[str, list[ir.Transition]] = {}
         for stage in policy.stages:
             if stage.id not in entered:
                 continue
@@ -1014,6 +1024,21 @@ class Generator:
                 )
                 flow.set_property(armed, "true")
                 self.add_flow(f"{clause}.arm", flow)
+                if stage.id in by_change:
+                    chained.setdefault(stage.id, []).append(transition)
+        for stage_id, transitions in chained.items():
+            clauses = [tr.clause_id for tr in transitions]
+            stage = policy.stage_by_id[stage_id]
+            self.report(
+                CHAINED_MOVE,
+                Message("a change that moves a lead into `{stage}` and meets {clauses} at once moves it only into "
+                        "`{stage}` in HubSpot: the workflows cannot tell that the condition became true by that "
+                        "change", stage=stage_id, clauses=", ".join(f"`{c}`" for c in clauses)),
+                transitions[0].span,
+                help=Message("check new leads that already meet both conditions, as the manual step says"),
+                step=t("manual_chain", stage=stage.label, clauses=t.join(clauses, "or")),
+                clauses=clauses,
+            )
 
     def armed_groups(self, clause: str, groups: list[list[dict]]) -> tuple[list[list[dict]], str | None]:
         """The enrolment groups of a transition, with its arming (see `arm_exits`)."""
