@@ -928,3 +928,89 @@ def test_a_cadence_in_lowering_document_diff_fmt_fixtures_and_hubspot():
     (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["nurture.cadence.nurture_email"]]
     assert step["code"] == "SLA849" and "at least 2 “Nurture e-mail” per calendar month" in step["step"]
     assert not [w for w in manifest["workflows"] if "nurture.cadence.nurture_email" in w["clauses"]]
+
+
+# ------------------------------------------------------------------ 19 (new user) deadlines in sequence
+
+SEQ = HEADER + '''
+property outcome "Outcome" enum ["good", "poor"]
+stage sal "SAL" {
+  owner sales
+  entry
+  respond within 1bd via call target 4bh
+  then follow up 3 times within 2bd via call, email target 1bd
+  then decide within 1bd
+  escalate to managers after 1bd on respond via email
+  escalate to managers after 2bd on step 2 via email
+  escalate to managers after 1bd on step 3 via email
+  -> won when outcome == "good"
+  -> lost when outcome == "poor"
+}
+stage won "Won" {
+  owner sales
+  terminal
+}
+stage lost "Lost" {
+  owner sales
+  terminal
+}
+'''
+
+
+def test_each_step_of_a_sequence_counts_from_the_moment_the_step_before_it_is_done():
+    """Hand-computed on the office calendar (Mon–Fri 09:00–18:00, 1bd = 9 business hours, JP
+    holidays: Monday 20 July 2026 is Marine Day). Created Thursday 16 July 15:00:
+    step 1 (`respond within 1bd`): 3h on Thursday + 6h on Friday → due Fri 17 15:00 (SLO 4bh: Fri 10:00).
+    Step 2 (`within 2bd` = 18h) from Fri 15:00: 3h Friday, Monday off, 9h Tuesday, 6h Wednesday →
+    due Wed 22 15:00 (SLO 1bd = 9h: 3h Friday + 6h Tuesday → Tue 21 15:00).
+    Step 3 (`decide within 1bd`) from Wed 22 15:00: 3h Wednesday + 6h Thursday → Thu 23 15:00."""
+    created = ev(at(16, 15), "lead_created", stage="sal")
+    accepted = ev(at(17, 15), "activity_logged", activity="call")  # just in time (after the SLO)
+    tries = [ev(at(21, 10), "activity_logged", activity="email"), ev(at(21, 11), "activity_logged", activity="call")]
+    third = ev(at(22, 15), "activity_logged", activity="email")  # just in time
+    left = ev(at(23, 15), "property_changed", property="outcome", value="good")  # just in time
+    r = run([created, accepted, *tries, third, left], SEQ, until=at(24, 12))
+    one, two, three = (deadline(r, c) for c in ("sal.respond", "sal.step2", "sal.step3"))
+    assert (one["due"], one["target_due"], one["status"], one["at"]) == (at(17, 15), at(17, 10), "at_risk", at(17, 15))
+    assert (two["entered"], two["due"], two["target_due"], two["status"], two["at"]) == (
+        at(17, 15), at(22, 15), at(21, 15), "at_risk", at(22, 15))
+    # the call that accepted the lead is step 1's, not one of step 2's three attempts
+    assert (two["step"], two["attempts"], two["required"]) == (2, 3, 3)
+    assert (three["entered"], three["due"], three["status"], three["at"]) == (at(22, 15), at(23, 15), "met", at(23, 15))
+    assert lead(r)["escalations"] == []
+
+    # step 1 a minute late: breached at its due time (and escalated then); step 2 starts at the
+    # late call with its whole window: due Wed 22 15:01
+    late_accept = ev(at(17, 15, 1), "activity_logged", activity="call")
+    r = run([created, late_accept], SEQ, until=at(24, 12))
+    one, two = deadline(r, "sal.respond"), deadline(r, "sal.step2")
+    assert (one["status"], one["at"]) == ("breached", at(17, 15, 1))
+    assert (two["entered"], two["due"], two["status"], two["attempts"]) == (at(17, 15, 1), at(22, 15, 1), "breached", 0)
+    assert [(e["clause"], e["at"]) for e in lead(r)["escalations"]] == [
+        ("sal.escalate.respond", at(17, 15)), ("sal.escalate.step2", at(22, 15, 1))]
+    assert [d["clause"] for d in lead(r)["deadlines"]] == ["sal.respond", "sal.step2"]  # step 3 never started
+
+    # step 2 a minute late: breached at Wed 15:00 (escalated then); done at 15:01, which starts step 3
+    # (due Thu 23 15:01); leaving at 15:02 is late for step 3
+    r = run([created, accepted, *tries, ev(at(22, 15, 1), "activity_logged", activity="email"),
+             ev(at(23, 15, 2), "property_changed", property="outcome", value="poor")], SEQ, until=at(24, 12))
+    two, three = deadline(r, "sal.step2"), deadline(r, "sal.step3")
+    assert (two["status"], two["at"], two["attempts"]) == ("breached", at(22, 15, 1), 3)
+    assert (three["entered"], three["due"], three["status"], three["at"]) == (
+        at(22, 15, 1), at(23, 15, 1), "breached", at(23, 15, 2))
+    assert [(e["clause"], e["at"]) for e in lead(r)["escalations"]] == [
+        ("sal.escalate.step2", at(22, 15)), ("sal.escalate.step3", at(23, 15, 1))]
+
+    # only the `via` kinds count: a meeting is not an attempt; step 1 never done → no step 2 at all
+    r = run([created, accepted, *tries, ev(at(22, 14), "activity_logged", activity="meeting")], SEQ, until=at(24, 12))
+    assert (deadline(r, "sal.step2")["status"], deadline(r, "sal.step2")["attempts"]) == ("breached", 2)
+    r = run([created, ev(at(17, 14), "activity_logged", activity="email")], SEQ, until=at(24, 12))
+    assert [d["clause"] for d in lead(r)["deadlines"]] == ["sal.respond"]
+    assert [e["clause"] for e in lead(r)["escalations"]] == ["sal.escalate.respond"]
+
+    # leaving the stage ends the sequence: the running step is cancelled, nothing after it starts
+    r = run([created, accepted, tries[0], ev(at(21, 12), "property_changed", property="outcome", value="good")],
+            SEQ, until=at(24, 12))
+    assert (deadline(r, "sal.step2")["status"], deadline(r, "sal.step2")["at"]) == ("cancelled", at(21, 12))
+    assert [d["clause"] for d in lead(r)["deadlines"]] == ["sal.respond", "sal.step2"]
+    assert lead(r)["escalations"] == []
