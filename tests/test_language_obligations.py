@@ -1014,3 +1014,113 @@ def test_each_step_of_a_sequence_counts_from_the_moment_the_step_before_it_is_do
     assert (deadline(r, "sal.step2")["status"], deadline(r, "sal.step2")["at"]) == ("cancelled", at(21, 12))
     assert [d["clause"] for d in lead(r)["deadlines"]] == ["sal.respond", "sal.step2"]
     assert lead(r)["escalations"] == []
+
+
+def test_a_sequence_in_lowering_checks_document_diff_fmt_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.fmt import format_text
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(SEQ)
+    (stage, *_) = policy.stages
+    two, three = stage.steps
+    assert (two.number, two.kind, two.required, two.meets, two.within.text, two.target.text, two.clause_id) == (
+        2, "follow_up", 3, ("call", "email"), "2bd", "1bd", "sal.step2")
+    assert (three.kind, three.required, three.clause_id) == ("decide", 0, "sal.step3")
+    assert [(e.on, e.clause_id) for e in stage.escalations] == [
+        ("respond", "sal.escalate.respond"), ("step2", "sal.escalate.step2"), ("step3", "sal.escalate.step3")]
+    # policies without a sequence keep their IR (and fingerprint): the field is left out
+    from sla_lang.irjson import policy_to_json
+
+    assert "steps" not in json.dumps(policy_to_json(compile_policy(VIA)))
+    assert '"steps"' in json.dumps(policy_to_json(policy))
+
+    # checks: a step following nothing, a step after `then decide`, a step a timeout always cuts short
+    assert "SLA515" in codes(SEQ.replace("  respond within 1bd via call target 4bh\n", "").replace(
+        "  escalate to managers after 1bd on respond via email\n", ""))
+    after_decide = SEQ.replace("  then decide within 1bd\n", "  then decide within 1bd\n  then respond within 1bd\n")
+    (d,) = [d for d in compile_text(after_decide, "p.sla").diagnostics if d.code == "SLA515"]
+    assert (d.span.line, d.span.column) == (26, 3) and "can never start" in d.message
+    assert "SLA515" in codes(SEQ.replace('-> lost when outcome == "poor"', "-> lost after 1bd"))
+    assert "SLA515" not in codes(SEQ.replace('-> lost when outcome == "poor"', "-> lost after 3bd"))
+    # an escalation on a step that does not exist; `on step 1` is `on respond`
+    assert "SLA505" in codes(SEQ.replace("on step 3", "on step 4"))
+    assert "SLA306" in codes(SEQ.replace("on step 3", "on step 1"))
+    assert "SLA306" in codes(SEQ.replace("then decide within 1bd", "then decide within 1bd via call"))
+    assert "SLA515" not in codes(SEQ) and "SLA505" not in codes(SEQ)
+
+    # the agreement: steps right after their step 1, and what starts each clock (en and ja)
+    rows = [(c["id"], c["kind"], c["sla"], c["slo"]) for c in prepare_document(policy, "en").section("deadlines").clauses]
+    assert rows == [
+        ("sal.respond", "first response by phone call only (step 1)", "1 business day", "4 business hours"),
+        ("sal.step2", "step 2: 3 attempts by phone call or email, counted from when step 1 is done",
+         "2 business days", "1 business day"),
+        ("sal.step3", "step 3: decision, counted from when step 2 is done", "1 business day", ""),
+    ]
+    section = prepare_document(policy, "en").section("deadlines")
+    assert section.extra["sequence"].startswith("A step (“step 2”, “step 3” …) is a deadline in sequence: its time "
+                                                "counts from the moment the step before it is done")
+    assert "If a step is done late, the next step starts when it is done, with its full time" in section.extra["sequence"]
+    ja = prepare_document(policy, "ja").section("deadlines")
+    assert [c["kind"] for c in ja.clauses][1:] == [
+        "ステップ2：電話またはメールによる3回の対応（ステップ1が済んだ時点から数える）",
+        "ステップ3：判断（ステップ2が済んだ時点から数える）"]
+    assert "ステップが遅れて済んだ場合、次のステップはそれが済んだ時点から" in ja.extra["sequence"]
+    escalations = prepare_document(policy, "en").section("escalation").clauses
+    assert [(c["on"], c["after"]) for c in escalations][1:] == [
+        ("step 2", "2 business days from the start of step 2"), ("step 3", "1 business day from the start of step 3")]
+
+    # diff: less time / more attempts / fewer kinds → stricter for the step's owner; a step added
+    # stricter, removed looser; the before/after sentences say when the clock starts
+    assert kinds(SEQ, SEQ.replace("then follow up 3 times within 2bd", "then follow up 3 times within 1bd"))[
+        "step.within"] == [("sales", "stricter")]
+    assert kinds(SEQ, SEQ.replace("then follow up 3 times", "then follow up 4 times"))["step.attempts"] == [
+        ("sales", "stricter")]
+    assert kinds(SEQ, SEQ.replace("via call, email target 1bd", "via call target 1bd"))["step.via"] == [
+        ("sales", "stricter")]
+    assert kinds(SEQ, SEQ.replace("via call, email target 1bd", "target 1bd"))["step.via"] == [("sales", "looser")]
+    without = SEQ.replace("  then decide within 1bd\n", "").replace(
+        "  escalate to managers after 1bd on step 3 via email\n", "")
+    assert kinds(without, SEQ)["step"] == [("sales", "stricter")]
+    assert kinds(SEQ, without)["step"] == [("sales", "looser")]
+    change = next(c for c in diff_policies(compile_policy(SEQ), compile_policy(SEQ.replace(
+        "then follow up 3 times", "then follow up 4 times")), "p.sla", "p.sla").changes if c.kind == "step.attempts")
+    assert change.clause_id == "sal.step2"
+
+    # fmt: the steps go right after `respond`, in their order, options in the canonical order
+    shuffled = SEQ.replace("  respond within 1bd via call target 4bh\n", "").replace(
+        "  then decide within 1bd\n", "  then decide within 1bd\n  respond within 1bd target 4bh via call\n").replace(
+        "then follow up 3 times within 2bd via call, email target 1bd", "then  follow up 3 times within 2bd target 1bd via call,email")
+    formatted = format_text(shuffled)
+    assert format_text(formatted) == formatted
+    assert "  respond within 1bd via call target 4bh\n  then follow up 3 times within 2bd via call, email target 1bd\n" \
+           "  then decide within 1bd\n" in formatted
+    def steps(text):
+        return [(s.number, s.kind, s.required, s.within.text, s.meets, s.target.text if s.target else None)
+                for s in compile_policy(text).stages[0].steps]
+
+    assert steps(formatted) == steps(SEQ)
+
+    # fixtures: each step exactly when due and a minute late, also after the step before was late
+    fixtures = generate_fixtures(policy, None)
+    scenarios = {s["id"]: s for s in fixtures.scenarios["scenarios"]}
+    for boundary in ("sal.step2@sla", "sal.step2@after-late", "sal.step3@sla", "sal.step3@after-late"):
+        for side, wanted in (("inside", "at_risk" if "step2" in boundary else "met"), ("outside", "breached")):
+            expect = scenarios[f"{boundary}:{side}"]["expect"]["deadlines"]
+            clause = boundary.split("@")[0]
+            assert [d["status"] for d in expect if d["clause"] == clause] == [wanted], (boundary, side)
+    late = scenarios["sal.step2@after-late:inside"]["expect"]["deadlines"]
+    one, two = (next(d for d in late if d["clause"] == c) for c in ("sal.respond", "sal.step2"))
+    assert one["status"] == "breached" and two["entered"] == one["at"]  # step 2 counts from the late call
+    covered = {b["id"]: b for b in fixtures.coverage["boundaries"]}
+    assert all(covered[f"sal.escalate.step{n}@after"]["sides"]["outside"] for n in (2, 3))
+
+    # HubSpot: a manual step names every step and the escalations on steps; no workflow claims them
+    manifest = json.loads(load_target("hubspot").build(policy, BuildOptions()).files["manifest.json"])
+    (step,) = [s for s in manifest["manualSteps"] if "sal.step2" in s["clauses"]]
+    assert step["code"] == "SLA849" and sorted(step["clauses"]) == [
+        "sal.escalate.step2", "sal.escalate.step3", "sal.step2", "sal.step3"]
+    assert "step 2: 3 × a call or an e-mail within 2 business days" in step["step"]
+    assert not [w for w in manifest["workflows"] if "sal.step2" in w["clauses"]]

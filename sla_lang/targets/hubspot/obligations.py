@@ -97,6 +97,23 @@ def report_manual_obligations(gen: Generator) -> None:
                           owner=gen.team_label(follow_up.owner or stage.owner)),
                 clauses=[follow_up.clause_id],
             )
+        if stage.steps and stage.deadline("respond") is not None:
+            # deadlines in sequence: each step's clock starts when the step before it is done
+            def say_step(step: ir.Step) -> str:
+                kinds = _say(gen, "or").join(_say(gen, f"activity_{k}") for k in step.meets)
+                what = (_say(gen, "step_decide") if step.kind == "decide" else
+                        _say(gen, "step_attempts", n=step.required, kinds=kinds))
+                return _say(gen, "step", number=step.number, what=what, within=t.duration(step.within),
+                            owner=gen.team_label(step.owner or stage.owner))
+
+            gen.report(
+                NOT_ENFORCED, Message("the steps of the sequence in `{stage}` (`then …`) have no workflow", stage=stage.id),
+                stage.steps[0].span, help=Message("build the checks the manual step describes"),
+                step=_say(gen, "sequence", stage=stage.label, steps=_say(gen, "choice_sep").join(
+                    say_step(step) for step in stage.steps)),
+                clauses=[step.clause_id for step in stage.steps]
+                + [e.clause_id for e in stage.escalations if e.on is not None and e.on.startswith("step")],
+            )
         for escalation in stage.escalations:
             if escalation.idle:
                 gen.report(
