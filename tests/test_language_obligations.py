@@ -1117,10 +1117,89 @@ def test_a_sequence_in_lowering_checks_document_diff_fmt_fixtures_and_hubspot():
     covered = {b["id"]: b for b in fixtures.coverage["boundaries"]}
     assert all(covered[f"sal.escalate.step{n}@after"]["sides"]["outside"] for n in (2, 3))
 
-    # HubSpot: a manual step names every step and the escalations on steps; no workflow claims them
+    # HubSpot: workflows claim every step and escalation on a step; a manual step says what they
+    # cannot tell (a call from an e-mail: `via call, email` is any activity to "Last contacted")
     manifest = json.loads(load_target("hubspot").build(policy, BuildOptions()).files["manifest.json"])
-    (step,) = [s for s in manifest["manualSteps"] if "sal.step2" in s["clauses"]]
-    assert step["code"] == "SLA849" and sorted(step["clauses"]) == [
-        "sal.escalate.step2", "sal.escalate.step3", "sal.step2", "sal.step3"]
-    assert "step 2: 3 × a call or an e-mail within 2 business days" in step["step"]
-    assert not [w for w in manifest["workflows"] if "sal.step2" in w["clauses"]]
+    claimed = {c for w in manifest["workflows"] for c in w["clauses"]}
+    assert {"sal.step2", "sal.step3", "sal.escalate.step2", "sal.escalate.step3"} <= claimed
+    (step,) = [s for s in manifest["manualSteps"] if "sal.step2" in s["clauses"] and s["code"] == "SLA849"]
+    assert sorted(step["clauses"]) == ["sal.escalate.step2", "sal.step2"]
+    assert "Step 2 in “SAL”: 3 attempts within 2 business days of the step before it being done, each a call or " \
+           "an e-mail." in step["step"]
+    assert not [s for s in manifest["manualSteps"] if "sal.step3" in s["clauses"] and s["code"] == "SLA849"]
+
+
+def test_the_hubspot_workflows_of_a_sequence_do_what_the_agreement_says():
+    """Replayed through the executable HubSpot model (targets/hubspot/emulate.py): the generated
+    fixtures (each step just in time and just late, after its predecessor on time and late) and
+    the hand-computed stories of the first test give the agreement's verdicts, breach moments and
+    escalations — except where the build hands the clause to a person: `respond … via call` (an
+    e-mail is a response to HubSpot's "Last contacted"). Two mutations of the build are caught."""
+    import copy
+
+    from sla_lang.config import HubSpotSettings, TeamMapping
+    from sla_lang.simulate.hubspot import HubSpotBundle, HubSpotReplay, build_bundle
+    from sla_lang.targets import BuildOptions
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(SEQ)
+    settings = HubSpotSettings(teams=tuple((team.id, TeamMapping(str(9000 + i), (str(100 * i + 1), str(100 * i + 2))))
+                                           for i, team in enumerate(policy.teams)))
+    bundle, _ = build_bundle(policy, BuildOptions(hubspot=settings))
+    flows = {f["file"] for f in bundle.manifest["workflows"]}
+    assert {"workflows/sal.step2.start.json", "workflows/sal.step2.attempts.json", "workflows/sal.step2.due.json",
+            "workflows/sal.step2.target.json", "workflows/sal.step2.escalate.json", "workflows/sal.step3.due.json",
+            "workflows/sal.step3.escalate.json"} <= flows
+    manual = {c for s in bundle.manifest["manualSteps"] if s["code"] == "SLA849" for c in s["clauses"]}
+    assert {"sal.step2", "sal.escalate.step2"} <= manual  # `via call, email`: any activity counts in HubSpot
+
+    def story(name, timeline):
+        return {"id": name, "lead": {"id": "X", "created": at(16, 15), "stage": "sal"}, "timeline": timeline,
+                "until": at(24, 12), "expect": {}}
+
+    def act(when, kind="call"):
+        return {"at": when, "type": "activity_logged", "activity": kind}
+
+    def leave(when, value):
+        return {"at": when, "type": "property_changed", "properties": {"outcome": value}}
+
+    tries = [act(at(21, 10), "email"), act(at(21, 11))]
+    stories = [
+        story("all in time", [act(at(17, 15)), *tries, act(at(22, 15), "email"), leave(at(23, 15), "good")]),
+        story("step 1 late", [act(at(17, 15, 1))]),
+        story("step 2 late, step 3 late", [act(at(17, 15)), *tries, act(at(22, 15, 1), "email"),
+                                           leave(at(23, 15, 2), "poor")]),
+        story("never taken up", []),
+        story("left during step 2", [act(at(17, 15)), tries[0], leave(at(21, 12), "good")]),
+    ]
+    scenarios = generate_fixtures(policy, None).scenarios["scenarios"] + stories
+
+    def divergences(files):
+        replay = HubSpotReplay(policy, HubSpotBundle(files))
+        return {(s["id"], d.what, d.clause) for s in scenarios for d in replay.check(s).divergences}
+
+    found = divergences(bundle.files)
+    assert {clause for _, _, clause in found} <= {"sal.respond", "sal.escalate.respond"}, found
+    assert {sid for sid, _, _ in found} == {"sal.respond@via:outside"}
+
+    def mutated(file, change):
+        files = copy.deepcopy(bundle.files)
+        change(files[file])
+        return files
+
+    # step 2's deadline counted from entering the stage (what `follow up … within` would mean
+    # without the sequence): breaches flagged a day early
+    def from_entry(body):
+        code = next(a for a in body["actions"] if a["type"] == "CUSTOM_CODE")
+        code["inputFields"][0]["value"]["propertyName"] = "sla_stage_entered_at"
+
+    caught = divergences(mutated("workflows/sal.step2.due.json", from_entry)) - found
+    assert {(what, clause) for _, what, clause in caught} >= {("breach moment", "sal.step2")}
+    # the call that took the lead up counted as one of step 2's attempts: a lead one attempt
+    # short is called in time
+    def counted(body):
+        reset = next(a for a in body["actions"] if a.get("fields", {}).get("property_name") == "sla_sal_step2_attempts")
+        reset["fields"]["value"]["staticValue"] = "1"
+
+    caught = divergences(mutated("workflows/sal.step2.start.json", counted)) - found
+    assert ("sal.step2@sla:outside", "deadline", "sal.step2") in caught

@@ -66,6 +66,7 @@ from .filters import (
 )
 from .flows import CONTACT_OWNER, DAYS, MONTHS, Flow, Recipients, due_in, list_enrollment
 from .obligations import report_manual_obligations
+from .sequence import sequence_flows
 from .rules import (
     BACKFILL,
     BLOCKED_DATES_EXPIRE,
@@ -271,6 +272,7 @@ class Generator:
             for transition in stage.transitions:
                 self.transition_flow(stage, transition)
             self.monitor_flows(stage)
+            sequence_flows(self, stage)
             self.follow_up_flow(stage)
             if stage.hubspot is None:
                 self.out.diagnostics.append(Diagnostic(
@@ -593,20 +595,22 @@ class Generator:
         return prop
 
     def add_code(self, flow: Flow, file: str, stage: ir.Stage, data: customcode.CalendarData,
-                 timers: list[Timer]) -> dict:
+                 timers: list[Timer], anchor: str = ENTERED_AT) -> dict:
         """The custom code action computing `timers` and the branch on its result: returns the
-        STATIC_BRANCH; the caller continues from its `static:0` (written) and `default` slots."""
+        STATIC_BRANCH; the caller continues from its `static:0` (written) and `default` slots.
+        The moments count from the datetime property `anchor` (a step of a sequence counts from
+        its own start, targets/hubspot/sequence.py)."""
         moments = []
         timers = [t for t in timers if not _zero(t.duration)]
         for timer in timers:
             minutes = self.working_minutes(timer.duration, stage)
             moments.append((timer.prop, "working", minutes) if timer.duration.business
                            else (timer.prop, "clock", timer.duration.minutes or 0))
-        self.catalog.use(ENTERED_AT, *{t.clause for t in timers})
+        self.catalog.use(anchor, *{t.clause for t in timers})
         about = ", ".join(dict.fromkeys(t.clause for t in timers))
         code = flow.custom_code(
             customcode.source(data, moments, about=about), runtime=customcode.RUNTIME,
-            inputs=[(customcode.ENTERED_INPUT, ENTERED_AT), (customcode.NOW_INPUT, None)], secrets=[customcode.SECRET],
+            inputs=[(customcode.ENTERED_INPUT, anchor), (customcode.NOW_INPUT, None)], secrets=[customcode.SECRET],
             output=customcode.OUTPUT, options=[customcode.WRITTEN, customcode.PASSED, customcode.FAILED])
         self._code_flows[file] = None
         return flow.static_branch({"type": "FIELD_DATA", "actionId": code["actionId"], "dataKey": customcode.OUTPUT},
@@ -1506,15 +1510,16 @@ class Generator:
             flow.notify(subject, body, recipients, in_app=in_app)
 
     def _escalate(self, flow: Flow, file: str, stage: ir.Stage, escalation: ir.Escalation, flag: str,
-                  guard_word: str) -> None:
+                  guard_word: str, body: str | None = None) -> None:
         """Flag the escalation and tell the escalation team (not the contact owner, who missed
-        the deadline) by each channel."""
+        the deadline) by each channel. `body`: the message, when the time does not count from
+        entering the stage (a step of a sequence)."""
         t = self.t
         team = self.team_label(escalation.to)
         flow.set_property(flag, "true")
         subject = t("escalate_subject", team=team, stage=stage.label)
-        body = t("escalate_body", guard=guard_word, after=t.duration(escalation.after), stage=stage.label,
-                 team=team, clause=escalation.clause_id)
+        body = body or t("escalate_body", guard=guard_word, after=t.duration(escalation.after), stage=stage.label,
+                         team=team, clause=escalation.clause_id)
         channels = escalation.channels or (ir.Channel("email", None, escalation.span),)
         for channel in channels:
             kind = channel.kind

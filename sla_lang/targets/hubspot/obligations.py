@@ -97,23 +97,19 @@ def report_manual_obligations(gen: Generator) -> None:
                           owner=gen.team_label(follow_up.owner or stage.owner)),
                 clauses=[follow_up.clause_id],
             )
-        if stage.steps and stage.deadline("respond") is not None:
-            # deadlines in sequence: each step's clock starts when the step before it is done
-            def say_step(step: ir.Step) -> str:
+        for step in stage.steps if stage.deadline("respond") is not None else ():
+            # the sequence's workflows (sequence.py) count any call, email or meeting as an attempt
+            if step.required and len(step.meets) < len(ir.ACTIVITY_KINDS):
                 kinds = _say(gen, "or").join(_say(gen, f"activity_{k}") for k in step.meets)
-                what = (_say(gen, "step_decide") if step.kind == "decide" else
-                        _say(gen, "step_attempts", n=step.required, kinds=kinds))
-                return _say(gen, "step", number=step.number, what=what, within=t.duration(step.within),
-                            owner=gen.team_label(step.owner or stage.owner))
-
-            gen.report(
-                NOT_ENFORCED, Message("the steps of the sequence in `{stage}` (`then …`) have no workflow", stage=stage.id),
-                stage.steps[0].span, help=Message("build the checks the manual step describes"),
-                step=_say(gen, "sequence", stage=stage.label, steps=_say(gen, "choice_sep").join(
-                    say_step(step) for step in stage.steps)),
-                clauses=[step.clause_id for step in stage.steps]
-                + [e.clause_id for e in stage.escalations if e.on is not None and e.on.startswith("step")],
-            )
+                gen.report(
+                    NOT_ENFORCED, Message("the workflows of `{clause}` count any activity as an attempt, not only `via {kinds}`",
+                                          clause=step.clause_id, kinds=", ".join(step.meets)), step.via[0].span,
+                    help=Message("build the check the manual step describes"),
+                    step=_say(gen, "step_via", stage=stage.label, n=step.number, total=step.required,
+                              within=t.duration(step.within), kinds=kinds,
+                              owner=gen.team_label(step.owner or stage.owner)),
+                    clauses=[step.clause_id] + [e.clause_id for e in stage.escalations if e.on == step.guard],
+                )
         for escalation in stage.escalations:
             if escalation.idle:
                 gen.report(
