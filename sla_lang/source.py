@@ -331,6 +331,17 @@ def _find_bidi(text: str) -> list[tuple[int, str]]:
     return [(i, ch) for i, ch in enumerate(text) if ch in BIDI_CONTROLS]
 
 
+def invalid_utf8_position(path: Path) -> str:
+    """`line:column` of the first byte of `path` that is not UTF-8 (after a BOM), for files read
+    as text streams elsewhere (a CSV export): a stream decoder reports offsets within its chunk."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return "{}:{}".format(*_byte_position(data, exc.start))
+    return "1:1"
+
+
 def _byte_position(data: bytes, index: int) -> tuple[int, int]:
     """1-based (line, column) of byte `index`, counting characters of the valid prefix. Lines
     end as `decode_source` ends them: at CRLF, a lone CR or LF."""

@@ -73,7 +73,23 @@ def test_export_that_is_not_utf8_is_refused_cleanly(tmp_path):
     result = CliRunner().invoke(cli, ["import", str(POLICY), "--from", "csv", "--csv", str(export), "-o",
                                       str(tmp_path / "e.jsonl"), "--isolated"])
     assert result.exit_code == 1 and "not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+    assert f"{export}:1:1: not UTF-8 text" in result.stderr  # the UTF-16 byte-order mark
     assert not (tmp_path / "e.jsonl").exists()  # nothing half-written
+
+
+def test_a_bad_byte_deep_in_an_export_is_reported_at_its_line_and_column(tmp_path):
+    """The text stream decodes in chunks and its error offset counts from the chunk: the
+    position must be the file's. Rows of 40 bytes, CRLF line ends, one Latin-1 'é' on row 5,001
+    (line 5,002 counting the header), after 「佐藤,caf」: column 7 (characters, not bytes)."""
+    export = tmp_path / "export.csv"
+    rows = [f"{n:09d},2026-11-02 10:00,a{n:09d}@example.com\r\n".encode() for n in range(5000)]
+    export.write_bytes(b"Record ID,Create Date,Email\r\n" + b"".join(rows)
+                       + "佐藤,".encode() + b"caf\xe9\r\n")
+    result = CliRunner().invoke(cli, ["import", str(POLICY), "--from", "csv", "--csv", str(export), "-o",
+                                      str(tmp_path / "e.jsonl"), "--isolated"])
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert f"{export}:5002:7: not UTF-8 text" in result.stderr, result.stderr
+    assert not (tmp_path / "e.jsonl").exists()
 
 
 def test_report_straight_from_an_export():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..source import invalid_utf8_position
 from .simulate import _compile_policy, use_color
 
 TOKEN_VARIABLE = "HUBSPOT_ACCESS_TOKEN"
@@ -113,9 +114,11 @@ def write_history(policy, source, csv_path, since, until, api_url, portal_zone, 
             with open(path, encoding="utf-8-sig", newline="") as handle:
                 contacts, events, dropped = write_events(read_export(handle, csv_path, mapping, skipped, zone,
                                                                      diagnostics), mapping, out, zone)
-        except UnicodeDecodeError as exc:
-            raise click.ClickException(f"{csv_path}: not UTF-8 text (byte {exc.start + 1}); export again as UTF-8 "
-                                       "CSV") from None
+        except UnicodeDecodeError:
+            # the decoder's offset counts from the chunk it was given, not from the file: find the
+            # first bad byte in the file itself and say where it is, as `sla check` does
+            raise click.ClickException(f"{csv_path}:{invalid_utf8_position(path)}: not UTF-8 text; export again as "
+                                       "UTF-8 CSV") from None
         except Exception as exc:  # csv.Error: a broken quote, a field over the size limit
             import csv
 
