@@ -722,7 +722,9 @@ class _Comparison:
         stricter for it; the reverse looser; a step that asks something else (`then decide` instead
         of `then follow up`) is unclear."""
         cal_a, cal_b = self.old.policy.calendar_for(a), self.new.policy.calendar_for(b)
-        show = lambda s: Plain(_say_step(s))  # noqa: E731
+        def show(step: ir.Step) -> Plain:
+            return Plain(_say_step(step))
+
         for sa, sb in match(a.steps, b.steps, key=lambda s: s.number):
             step = sb or sa
             what = What.of("step", stage=label, step=Plain(str(step.number)))

@@ -66,7 +66,6 @@ from .filters import (
 )
 from .flows import CONTACT_OWNER, DAYS, MONTHS, Flow, Recipients, due_in, list_enrollment
 from .obligations import report_manual_obligations
-from .sequence import sequence_flows
 from .rules import (
     BACKFILL,
     BLOCKED_DATES_EXPIRE,
@@ -88,6 +87,7 @@ from .rules import (
     UNKNOWN_TEAM_MAPPING,
     USERS_NEEDED,
 )
+from .sequence import sequence_flows
 from .texts import HubL, Texts, neutral
 from .timing import YEARS_COVERED, CalendarSpans, calendar_years, constant_shift, days_off, duration_range
 
