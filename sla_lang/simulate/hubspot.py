@@ -406,6 +406,10 @@ class HubSpotReplay:
             if self.stage_property and (stage_id not in self.entry_covered
                                         or (lead.get("stage") and stage_id in self.conditional_entries)):
                 values[self.stage_property] = stage["slaStage"]
+        if not lead.get("owner") and first_owner and self._awaits_handoff(stage_id):
+            # the agreement gives the lead to the stage's team with nobody of it assigned yet: the
+            # sender's hand-off (a person's assignment) is still to come
+            first_owner = None
         owner = self.mapping.user_for(lead.get("owner") or first_owner)
         if owner:
             values["hubspot_owner_id"] = owner
@@ -681,11 +685,59 @@ class HubSpotReplay:
                 out.append(Divergence(clause, "record", f"the task to record {', '.join(record['missing'])} at "
                                                         f"{_local(at, zone)} is assigned to nobody"))
 
+    def _awaits_handoff(self, stage_id: str | None) -> bool:
+        """`handoff from X within D`: entering the stage starts the sender's deadline, met when a
+        person is assigned the lead."""
+        plan = self.plan.stages.get(stage_id or "")
+        handoff = plan.stage.handoff if plan is not None else None
+        return handoff is not None and handoff.within is not None
+
+    def _compare_handoff_owner(self, lead: dict, visit: dict, contact: Contact, out: list[Divergence]) -> None:
+        """A stay that starts with the sender's hand-off deadline: the agreement's owner is the
+        stage's team from the hand-off on — the person assigned (met), or, when nobody was by the
+        due moment, the team. Before the hand-off nobody is assigned the lead: the workflows
+        must not give it to anyone (a rotation at entry would take the hand-off from the sender)."""
+        zone = self.plan.zone
+        entered = _parse(visit["entered"])
+        record = next((d for d in lead["deadlines"] if d["kind"] == "handoff" and d["stage"] == visit["stage"]
+                       and _parse(d["entered"]) == entered), None)
+        if record is None:
+            return
+        left = _parse(visit["left"]) if visit.get("left") else None
+        moment = None
+        if record["status"] == "met" and record.get("at"):
+            moment = _parse(record["at"])
+        elif record["status"] == "breached":
+            moment = _parse(record["due"])
+        end = moment if moment is not None else left
+        for change in contact.history_of("hubspot_owner_id"):
+            if (change.source.startswith("WORKFLOW:") and entered <= change.moment.at
+                    and (end is None or change.moment.at < end)):
+                out.append(Divergence(record["clause"], "owner",
+                                      f"in stage `{visit['stage']}` nobody is assigned the lead before the hand-off "
+                                      f"({record['status']}, due {_local(_parse(record['due']), zone)}); HubSpot gives "
+                                      f"it to {change.new or 'nobody'} at {_local(change.moment.at, zone)}"))
+                break
+        if moment is None or (left is not None and moment >= left):
+            return
+        owner = visit.get("owner")
+        for change in visit.get("owner_changes") or []:
+            if _parse(change["at"]) <= moment:
+                owner = change["owner"]
+        shown = _value_at(contact, "hubspot_owner_id", moment)
+        if owner is not None and shown not in self.mapping.members(owner):
+            out.append(Divergence(record["clause"], "owner",
+                                  f"in stage `{visit['stage']}` from the hand-off at {_local(moment, zone)} the owner "
+                                  f"is `{owner}`; HubSpot's contact owner is {shown or 'nobody'}"))
+
     def _compare_owners(self, lead: dict, contact: Contact, out: list[Divergence]) -> None:
         zone = self.plan.zone
         for visit in _lasting(lead["stages"]):
             owner = visit.get("owner")
             if owner is None:
+                continue
+            if self._awaits_handoff(visit["stage"]):
+                self._compare_handoff_owner(lead, visit, contact, out)
                 continue
             entered = _parse(visit["entered"])
             shown = _value_at(contact, "hubspot_owner_id", entered)

@@ -1016,11 +1016,17 @@ class Portal:
         assignment = fields.get("owner_assignment")
         if assignment:
             value = assignment.get("value") or {}
-            if assignment.get("type") != "CUSTOM" or value.get("type") != "OBJECT_PROPERTY":
+            if assignment.get("type") == "CUSTOM" and value.get("type") == "STATIC_VALUE":
+                # one named user (the editor's "Assign to: specific user")
+                owner = str(value.get("staticValue") or "") or None
+                if owner is not None and self.settings.users and owner not in self.settings.users:
+                    raise UnknownSemantics("S23", f"user id {owner} does not exist in this portal")
+            elif assignment.get("type") != "CUSTOM" or value.get("type") != "OBJECT_PROPERTY":
                 raise UnknownSemantics("S23", f"task owner assignment {assignment!r} is not modelled")
-            name = value.get("propertyName")
-            self._read(moment, run, {name})
-            owner = run.contact.get(name)
+            else:
+                name = value.get("propertyName")
+                self._read(moment, run, {name})
+                owner = run.contact.get(name)
         due = None
         due_time = fields.get("due_time")
         if isinstance(due_time, dict) and due_time.get("timeUnit") in TIME_UNITS and \

@@ -93,6 +93,9 @@ from .timing import YEARS_COVERED, CalendarSpans, calendar_years, constant_shift
 
 SLA_STAGE = "sla_stage"
 ENTERED_AT = "sla_stage_entered_at"
+# when the contact owner was last set (by anyone): a sender's hand-off is done when it is later
+# than the stage's start (the reference simulator's `owner_changed` event)
+OWNER_ASSIGNED_AT = "sla_owner_assigned_at"
 RECYCLED_AT = "sla_recycled_at"
 RECYCLED_FROM = "sla_recycled_from"
 PRIORITY = "sla_priority"
@@ -272,6 +275,7 @@ class Generator:
             for transition in stage.transitions:
                 self.transition_flow(stage, transition)
             self.monitor_flows(stage)
+            self.handoff_monitor(stage)
             sequence_flows(self, stage)
             self.follow_up_flow(stage)
             if stage.hubspot is None:
@@ -281,6 +285,7 @@ class Generator:
                     stage.name_span,
                     help=Message("add `hubspot lead` (or another lifecycle stage) to also set HubSpot's lifecycle stage"),
                 ))
+        self.owner_assigned_flow()
         self.priority_flow()
         self.scoring()
         report_manual_obligations(self)
@@ -910,7 +915,8 @@ class Generator:
                 flow.set_property(LIFECYCLE, value)
             self.set_armed(flow, stage, stage.clause_id, True)
             self.enter(flow, stage, stage.clause_id)
-            self.assign_owner(flow, file, None, stage, stage.clause_id)
+            if not _sender_deadline(stage):
+                self.assign_owner(flow, file, None, stage, stage.clause_id)
             if stage.handoff is not None:
                 self._handoff(flow, file, None, stage, notes)
             flow.description = self.flow_description(self.join(notes))
@@ -1068,10 +1074,14 @@ class Generator:
                 self.clear_lifecycle(flow, file, clause, transition.span)
                 notes.append(t("desc_clear_lifecycle", lifecycle=target_value))
             flow.set_property(LIFECYCLE, target_value)
+        if (_sender_deadline(stage) and not _sender_deadline(target) and target.owner is not None
+                and stage.owner is not None and stage.owner.name == target.owner.name):
+            self._hand_on(flow, file, stage, target, clause)
         self.enter(flow, target, clause)
         if target.is_recycle:
             self._recycle(flow, stage, clause, notes)
-        self.assign_owner(flow, file, stage, target, clause)
+        if not _sender_deadline(target):
+            self.assign_owner(flow, file, stage, target, clause)
         if target.handoff is not None:
             self._handoff(flow, file, stage, target, notes)
         flow.description = self.flow_description(self.join(notes))
@@ -1204,9 +1214,10 @@ class Generator:
                 t("flow_import", clause=f"{stage.id}.import", stage=stage.label), "",
                 list_enrollment(tree, reenroll=[], leave_when_unmatched=False), [stage.clause_id], "import",
             )
-            notes = [t("desc_import", stage=stage.label)]
+            notes = [t("desc_import_handoff" if _sender_deadline(stage) else "desc_import", stage=stage.label)]
             flow.set_now(ENTERED_AT)
-            self.assign_owner(flow, file, None, stage, stage.clause_id)
+            if not _sender_deadline(stage):
+                self.assign_owner(flow, file, None, stage, stage.clause_id)
             if stage.handoff is not None:
                 self._handoff(flow, file, None, stage, notes)
             flow.description = self.flow_description(self.join(notes))
@@ -1247,21 +1258,39 @@ class Generator:
         respond = target.deadline("respond")
         deadline = t("handoff_deadline", within=t.duration(respond.within)) if respond else ""
         lines = self._include_lines(handoff, clause)
+        # with the sender's deadline nobody of the receiving team owns the lead yet: the notices
+        # and the task go to the team itself (the person who takes it over becomes the owner)
+        to_team = _sender_deadline(target) and target.owner is not None
+        if to_team:
+            deadline = t("handoff_assign_by", sender=sender, within=t.duration(handoff.within)) + deadline
         channels = []
         for channel in handoff.channels:
             channels.append(t.channel(channel))
             kind = channel.kind
             if kind in ("email", "in_app"):
                 body = t("handoff_body", sender=sender, owner=owner, deadline=deadline)
+                recipients = CONTACT_OWNER
+                if to_team:
+                    recipients = self.team_recipients(target.owner, clause, handoff.span, what=Message("hand-off"),
+                                                      flow=flow, file=file)
+                    if recipients is None:
+                        continue
                 if kind == "email":
-                    flow.notify(t("handoff_subject", stage=target.label), _html(body, *lines))
+                    flow.notify(t("handoff_subject", stage=target.label), _html(body, *lines), recipients)
                 else:
-                    flow.notify(t("handoff_subject", stage=target.label), "\n".join([body, *lines]), in_app=True)
+                    flow.notify(t("handoff_subject", stage=target.label), "\n".join([body, *lines]), recipients,
+                                in_app=True)
             elif kind in ("task", "call"):
+                user = None
+                if to_team:
+                    user = self.team_recipients(target.owner, clause, handoff.span, what=Message("hand-off task"),
+                                                flow=flow, file=file, task=True)
+                    if user is None:
+                        continue
                 subject = t("handoff_task_subject" if kind == "task" else "handoff_call_subject", stage=target.label)
                 flow.task(subject, _html(t("handoff_task_body", sender=sender, deadline=deadline, clause=clause), *lines),
                           task_type="TODO" if kind == "task" else "CALL",
-                          due=self.due_for(respond.within if respond else None, target))
+                          due=self.due_for(respond.within if respond else None, target), user_id=user)
             elif kind == "webhook":
                 flow.webhook(channel.target or "")
             elif kind == "slack":
@@ -1302,6 +1331,117 @@ class Generator:
                 label = policy.score_by_id[name.name].label
             lines.append(self.t("include_line", label=label, token=HubL("{{ enrolled_object." + resolved.property + " }}")))
         return lines
+
+    # ------------------------------------------------------------------ the sender's hand-off deadline
+    def handoff_monitor(self, stage: ir.Stage) -> None:
+        """`handoff from X within D`: done when a person is given the lead after it entered the
+        stage and not after the due moment (the reference simulator: an owner assignment,
+        `owner_changed`). HubSpot records every change of the contact owner in
+        `sla_owner_assigned_at` (`owner_assigned_flow`); this workflow waits until the due moment
+        (custom code, as for the other deadlines; a fixed wait of the shortest length without
+        it) and compares. Not done: the hand-off is flagged as breached, the sender is told, and
+        the lead is given to a user of the receiving team in turn so that it does not stay with
+        the sender's person (the agreement makes the receiving team the stage's owner)."""
+        if not _sender_deadline(stage):
+            return
+        t = self.t
+        handoff = stage.handoff
+        clause = handoff.clause_id
+        token = self.stage_token(stage)
+        guard_word, guard_done = t("guard_handoff"), t("guard_done_handoff")
+        sender, receiver = self.team_label(handoff.sender), self.team_label(stage.owner)
+        flag = f"sla_{token}_handoff_breached"
+        self.catalog.add_custom(CustomProperty(
+            flag, t("prop_breached", stage=stage.label, guard=guard_word), "bool",
+            t("prop_breached_desc", within=t.duration(handoff.within), guard_done=guard_done, clauses=clause),
+            options=[("true", t("yes")), ("false", t("no"))], clauses={clause}, purpose="sla-lang"))
+        timer = Timer("breach", handoff.within, clause, f"sla_{token}_handoff_due_at", handoff)
+        stem = f"{stage.id}.handoff"
+        file = f"workflows/{stem}.json"
+        flow = Flow(t("flow_monitor", clause=clause, stage=stage.label, guard=guard_word,
+                      within=t.duration(handoff.within)), "",
+                    list_enrollment(or_branch([self.in_stage(stage)]), reenroll=[property_changed(SLA_STAGE, stage.id)],
+                                    leave_when_unmatched=True), [clause], "monitor")
+        self.catalog.need_existing(OWNER, clause)
+        self.catalog.use(ENTERED_AT, clause)
+        self.catalog.use(OWNER_ASSIGNED_AT, clause)
+        flow.set_property(flag, "false")
+        data = self.code_data(stage, [timer])
+        exact = data is not None
+        if exact:
+            if not _zero(timer.duration):
+                self.moment_property(timer.prop, stage, t("what_due", guard=guard_word), clause)
+            decided = self.add_code(flow, file, stage, data, [timer])
+            flow.tail = [(decided, "static:0"), (decided, "static:1")]
+            self._handoff_check(flow, file, stage, timer, flag, exact=True)
+            flow.tail = [(decided, "default")]
+            self._handoff_check(flow, file, stage, timer, flag, exact=False)
+        else:
+            self.report_conservative(timer, stage, flow, file)
+            self._handoff_check(flow, file, stage, timer, flag, exact=False)
+        self.record_timer(timer, stage, file, exact)
+        flow.description = self.flow_description(self.join([
+            t("desc_handoff_monitor", stage=stage.label, sender=sender, receiver=receiver,
+              within=t.duration(handoff.within)),
+            t("desc_exact" if exact else "desc_conservative")]))
+        self.add_flow(stem, flow)
+
+    def _handoff_check(self, flow: Flow, file: str, stage: ir.Stage, timer: Timer, flag: str, *, exact: bool) -> None:
+        """Wait for the due moment, then: an owner set after the due moment (HubSpot ran the check
+        late) is late; one set after the stage's start is in time; else nobody took the lead
+        over. Strictly after the start: an owner the lead already had when it entered — set at
+        that very moment when it was created with data that moved it on at once — is no hand-off."""
+        t = self.t
+        handoff = stage.handoff
+        self.wait(flow, timer, stage, 0, exact)
+        branches = []
+        if exact:
+            branches.append((t("branch_assigned_late"), after_property_filter(OWNER_ASSIGNED_AT, timer.prop), True))
+        branches.append((t("branch_assigned"), after_property_filter(OWNER_ASSIGNED_AT, ENTERED_AT), False))
+        check = flow.branch([(name, or_branch([[test]])) for name, test, _ in branches], t("branch_not_assigned"))
+        flow.tail = [(check, "default")] + [(check, f"branch:{n}") for n, (_, _, fails) in enumerate(branches) if fails]
+        flow.set_property(flag, "true")
+        recipients = self.team_recipients(handoff.sender, handoff.clause_id, handoff.sender.span,
+                                          what=Message("the hand-off deadline notice of"), flow=flow, file=file)
+        if isinstance(recipients, Recipients):
+            flow.notify(t("handoff_breach_subject", stage=stage.label),
+                        _html(t("handoff_breach_body", sender=self.team_label(handoff.sender),
+                                receiver=self.team_label(stage.owner), within=t.duration(handoff.within),
+                                clause=handoff.clause_id)), recipients)
+        self.assign_owner(flow, file, None, stage, handoff.clause_id)
+
+    def _hand_on(self, flow: Flow, file: str, stage: ir.Stage, target: ir.Stage, clause: str) -> None:
+        """Leaving a stage whose sender's hand-off is still pending for a stage of the same team:
+        the team keeps the lead (the simulator gives no new owner), but nobody of it was assigned
+        yet, so the lead goes to a user of the team — unless a person took it over after it
+        entered `stage` (checked before the move restarts the stage's start time)."""
+        t = self.t
+        check = flow.branch([(t("branch_assigned"), or_branch([[after_property_filter(OWNER_ASSIGNED_AT, ENTERED_AT)]]))],
+                            t("branch_not_assigned"))
+        flow.tail = [(check, "default")]
+        self.assign_owner(flow, file, None, target, clause)
+        flow.tail.append((check, "branch:0"))
+
+    def owner_assigned_flow(self) -> None:
+        """`sla_owner_assigned_at`: the moment the contact owner last changed, whoever changed it
+        (a person, an import, an integration, a workflow's rotation). Enrols when the owner
+        becomes known and again at every change of it (the property-change trigger with any
+        value), and only stamps the time."""
+        clauses = [s.handoff.clause_id for s in self.policy.stages if _sender_deadline(s)]
+        if not clauses:
+            return
+        t = self.t
+        self.catalog.add_custom(CustomProperty(
+            OWNER_ASSIGNED_AT, t("prop_owner_assigned"), "datetime",
+            t("prop_owner_assigned_desc", clauses=self.clause_list(clauses)), clauses=set(clauses), purpose="sla-lang"))
+        for clause in clauses:
+            self.catalog.need_existing(OWNER, clause)
+        flow = Flow(t("flow_owner_assigned"), "",
+                    list_enrollment(or_branch([[known_filter(OWNER)]]), reenroll=[property_changed(OWNER)],
+                                    leave_when_unmatched=False), clauses, "monitor")
+        flow.set_now(OWNER_ASSIGNED_AT)
+        flow.description = self.flow_description(t("desc_owner_assigned"))
+        self.add_flow("owner.assigned", flow)
 
     # ------------------------------------------------------------------ deadlines
     def monitor_flows(self, stage: ir.Stage) -> None:
@@ -1601,15 +1741,23 @@ class Generator:
             if not exact:  # fixed waits: keep the tasks in working hours
                 flow.time_windows, flow.blocked_dates = self.schedule(stage)
 
-            def steps(exact_path: bool, flow: Flow = flow, lane: list[Timer] = lane) -> None:
+            def steps(exact_path: bool, flow: Flow = flow, lane: list[Timer] = lane, file: str = file) -> None:
                 elapsed = 0
                 for timer in lane:
                     elapsed = self.wait(flow, timer, stage, elapsed, exact_path)
                     n = timer.item
                     flow.set_property(attempt, str(n))
+                    user = None
+                    if _sender_deadline(stage) and stage.owner is not None:
+                        # the lead may still wait for its hand-off (no owner of the team yet): the
+                        # task goes to a user of the team that owns the follow-ups
+                        user = self.team_recipients(follow_up.owner or stage.owner, clause, follow_up.span,
+                                                    what=Message("follow-up task"), flow=flow, file=file, task=True)
+                        if user is None:
+                            continue
                     flow.task(t("follow_up_subject", n=n, total=total, channels=channel_text),
                               _html(t("follow_up_body", n=n, total=total, stage=stage.label, clause=clause)),
-                              task_type=task_type, due=self.due_for(None, stage))
+                              task_type=task_type, due=self.due_for(None, stage), user_id=user)
 
             if exact:
                 for timer in lane:
@@ -1883,6 +2031,12 @@ class Generator:
         self.out.document_only += [p.clause_id for p in policy.parties]
         self.out.document_only += [r.clause_id for r in policy.responsibilities]
         self.out.document_only += [c.clause_id for c in policy.cancellations]
+
+
+def _sender_deadline(stage: ir.Stage) -> bool:
+    """`handoff from X within D`: the lead waits for a person to take it over, so entering the
+    stage gives it to nobody yet (the hand-off monitor gives it to the team at the deadline)."""
+    return stage.handoff is not None and stage.handoff.within is not None
 
 
 def _zero(duration: ir.Duration) -> bool:

@@ -37,16 +37,6 @@ def report_manual_obligations(gen: Generator) -> None:
     policy = gen.policy
     t = gen.t
     for stage in policy.stages:
-        handoff = stage.handoff
-        if handoff is not None and handoff.within is not None:
-            gen.report(
-                NOT_ENFORCED, Message("the hand-off deadline of `{stage}` (within {within}) has no workflow",
-                                      stage=stage.id, within=handoff.within.text),
-                handoff.within.span, help=Message("build the check the manual step describes"),
-                step=_say(gen, "handoff_within", stage=stage.label, sender=gen.team_label(handoff.sender),
-                          receiver=gen.team_label(stage.owner), within=t.duration(handoff.within)),
-                clauses=[handoff.clause_id],
-            )
         respond = stage.deadline("respond")
         if respond is not None and respond.via_when:
             # `via call when …, email otherwise`: the workflows neither test the lead's data nor the kind
