@@ -203,10 +203,6 @@ KNOWN = {
     "respond via": "SLA849: `respond … via call` — the workflows take any logged activity as the response "
                    "(HubSpot's “Last contacted”), so after only an e-mail HubSpot flags no breach, no missed "
                    "internal target and sends no escalation (manual step)",
-    "escalate idle": "SLA849: `escalate … without activity` has no workflow yet (manual step), so HubSpot sends "
-                     "no notification when a lead goes that long untouched",
-    "first contact": "SLA849: `follow up … from first contact` has no workflow yet (tasks timed from the stage's "
-                     "start would come early; manual step), so HubSpot creates none of its tasks",
 }
 DIVERGING = {  # (policy file, kind) that diverge with the generator as of this commit
     ("inside_sales_sal.sla", "escalation"): KNOWN["slack escalation"] + "; " + KNOWN["respond via"],
@@ -214,8 +210,7 @@ DIVERGING = {  # (policy file, kind) that diverge with the generator as of this 
     ("inside_sales_sal.sla", "target"): KNOWN["respond via"],
     ("every_construct.sla", "deadline"): KNOWN["not enforced"] + "; " + KNOWN["respond via"],
     ("every_construct.sla", "target"): KNOWN["respond via"],
-    ("every_construct.sla", "escalation"): KNOWN["respond via"] + "; " + KNOWN["escalate idle"],
-    ("every_construct.sla", "follow-up"): KNOWN["first contact"],
+    ("every_construct.sla", "escalation"): KNOWN["respond via"],
     # (the owner no longer diverges there: with the sender's hand-off deadline of `mql` nobody is
     # given the lead as it enters, so the one step HubSpot makes leaves it with Marketing's user,
     # who is also the owner the agreement gives it in `nurture`)

@@ -257,6 +257,17 @@ def task_for_the_contact_owner(files):
         action["fields"]["owner_assignment"]["value"] = {"type": "OBJECT_PROPERTY", "propertyName": "hubspot_owner_id"}
 
 
+def kept_by_the_sender(files):
+    """`mql.to.sal` (Inside Sales to Inside Sales) counts any owner as taken over."""
+    for action in files["workflows/mql.to.sal.json"]["actions"]:
+        for branch in action.get("listBranches") or []:
+            for group in branch["filterBranch"]["filterBranches"]:
+                for flt in group["filters"]:
+                    if flt["property"] == "sla_owner_assigned_at":
+                        flt["operation"] = {"operationType": "ALL_PROPERTY", "operator": "IS_KNOWN",
+                                            "includeObjectsWithNoValueSet": False}
+
+
 MUTATIONS = {
     # the workflow hands the lead over itself at entry: nobody is left to be late
     "rotation at entry kept": (rotate_at_entry, {("mql.handoff", "owner")}),
@@ -270,6 +281,9 @@ MUTATIONS = {
     "an old owner counts": (any_owner_counts, {("mql.handoff", "deadline"), ("mql.handoff", "owner")}),
     # the hand-off task goes to Marketing's user (the contact owner), not to Inside Sales
     "task for the contact owner": (task_for_the_contact_owner, {("mql.handoff", "hand-off")}),
+    # a lead accepted before anyone of Inside Sales took it over stays with Marketing's user in
+    # `sal`: its owner and its follow-up tasks are wrong there
+    "kept by the sender's user": (kept_by_the_sender, {("mql.to.sal", "owner"), ("sal.follow_up", "follow-up")}),
 }
 
 

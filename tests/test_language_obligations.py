@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sla_lang.agreement.content import prepare_document
 from sla_lang.compile import compile_text
+from sla_lang.config import HubSpotSettings
 from sla_lang.semdiff import diff_policies
 
 from .simkit import HEADER, at, compile_policy, deadline, ev, lead, run
@@ -626,10 +627,10 @@ def test_an_inactivity_escalation_in_lowering_document_diff_fixtures_and_hubspot
         [], ["sql.escalate.idle"])
     built = load_target("hubspot").build(policy, BuildOptions())
     manifest = json.loads(built.files["manifest.json"])
-    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["sql.escalate.idle"]]
-    assert step["code"] == "SLA849" and "Last contacted is more than 10 days ago" in step["step"]
-    # no generated workflow claims it: a time-in-stage monitor would escalate leads that were called
-    assert not [w for w in manifest["workflows"] if "sql.escalate.idle" in w["clauses"]]
+    # workflows count from the last activity (tests/test_hubspot_new_constructs.py replays them)
+    assert not [s for s in manifest["manualSteps"] if "sql.escalate.idle" in s["clauses"] and s["code"] == "SLA849"]
+    assert sorted(w["file"] for w in manifest["workflows"] if "sql.escalate.idle" in w["clauses"]) == [
+        "workflows/sql.idle.anchor.json", "workflows/sql.idle.json"]
 
 
 # ------------------------------------------------------------------ 19.10 follow-ups counted from the first contact
@@ -702,10 +703,10 @@ def test_follow_ups_from_the_first_contact_in_document_diff_fixtures_and_hubspot
         assert [s["expect"]["follow_ups"][0]["steps"][n - 1]["status"] for s in (inside, outside)] == ["met", "missed"]
     built = load_target("hubspot").build(policy, BuildOptions())
     manifest = json.loads(built.files["manifest.json"])
-    (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["sal.follow_up"]]
-    assert step["code"] == "SLA849" and "after the first call, e-mail or meeting" in step["step"]
-    # no workflow times the tasks from entering the stage (they would come before they are due)
-    assert not [w for w in manifest["workflows"] if "sal.follow_up" in w["clauses"]]
+    # one workflow, enrolled at the first contact in the stay (tests/test_hubspot_new_constructs.py)
+    assert not [s for s in manifest["manualSteps"] if "sal.follow_up" in s["clauses"] and s["code"] == "SLA849"]
+    assert [w["file"] for w in manifest["workflows"] if "sal.follow_up" in w["clauses"]] == [
+        "workflows/sal.follow_up.json"]
 
 
 # ------------------------------------------------------------------ 19.12 a decision deadline spanning stages
@@ -793,9 +794,15 @@ def test_a_spanning_decision_in_lowering_document_diff_fmt_fixtures_and_hubspot(
         assert next(d["status"] for d in scenario["expect"]["deadlines"] if d["clause"] == "mql.decide") == wanted
     built = load_target("hubspot").build(policy, BuildOptions())
     manifest = json.loads(built.files["manifest.json"])
+    # with custom code: MQL's monitor and one for SAL (tests/test_hubspot_new_constructs.py)
+    assert not [s for s in manifest["manualSteps"] if "mql.decide" in s["clauses"] and s["code"] == "SLA849"]
+    assert sorted(w["file"] for w in manifest["workflows"] if "mql.decide" in w["clauses"]) == [
+        "workflows/mql.decide.json", "workflows/mql.decide.through.json"]
+    # without: no monitor that stops when the lead leaves MQL claims the decision; a manual step
+    manifest = json.loads(load_target("hubspot").build(policy, BuildOptions(
+        hubspot=HubSpotSettings(custom_code=False))).files["manifest.json"])
     (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["mql.decide"]]
     assert step["code"] == "SLA849" and "while the lead goes on through “SAL”" in step["step"]
-    # no monitor that stops when the lead leaves MQL claims the decision
     assert not [w for w in manifest["workflows"] if "mql.decide" in w["clauses"]]
 
 

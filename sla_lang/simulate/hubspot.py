@@ -593,6 +593,11 @@ class HubSpotReplay:
             files = self._enforcing(clause)
             sent = [n for n in portal.notifications if n.workflow in files and same_moment(at, n.moment)]
             reached = set().union(*(n.users for n in sent)) if sent else set()
+            if {"task", "call"} & set(escalation.get("channels") or ()):
+                # an escalation by task (or a call task) reaches the team member it is assigned to
+                tasks = [t for t in portal.tasks if t.workflow in files and same_moment(at, t.moment)]
+                sent += tasks
+                reached |= {t.owner for t in tasks if t.owner}
             if not sent:
                 out.append(Divergence(clause, "escalation", f"escalated to `{team}` at {_local(at, zone)} by the "
                                                             "agreement; HubSpot sends no notification then"))

@@ -114,11 +114,14 @@ def calendar_data(calendar_id: str, zone: str, weekdays, periods, days_off, year
                         tuple(sorted(d.isoformat() for d in days_off)), known_from, known_until, offsets, initial)
 
 
-def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: str) -> str:
-    """The Python source for one action. `moments`: (property, "working" | "clock", minutes).
-    Without business time the calendar is left out: the moments are plain sums."""
+def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: str,
+           anchor: str = ENTERED_PROPERTY, since: str = "the moment the lead entered the stage") -> str:
+    """The Python source for one action. `moments`: (property, "working" | "clock", minutes),
+    counted from the datetime property `anchor` (passed as the input `entered_at`; written with
+    the moment the code runs when it has no value). Without business time the calendar is left
+    out: the moments are plain sums."""
     working = any(kind == "working" for _, kind, _ in moments)
-    lines = [f'"""sla-lang: due moments of {_doc(about)}, from the moment the lead entered the stage.']
+    lines = [f'"""sla-lang: due moments of {_doc(about)}, from {_doc(since)}.']
     if working:
         lines.append(f"Business time: working minutes of calendar {_doc(data.calendar_id)} ({_doc(data.zone)}).")
     lines += ['Generated from the agreement (edit the policy, not this code); standard library only."""',
@@ -139,7 +142,7 @@ def source(data: CalendarData, moments: list[tuple[str, str, int]], *, about: st
     else:
         lines += ["from datetime import datetime, timezone", ""]
     lines += [f"MOMENTS = {tuple(moments)!r}", f"TOKEN = {SECRET!r}  # the custom code secret holding the token", ""]
-    lines += [_WORKING if working else _CLOCK, _COMMON]
+    lines += [_WORKING if working else _CLOCK, _COMMON.replace(f'"{ENTERED_PROPERTY}"', f'"{anchor}"')]
     return "\n".join(lines)
 
 

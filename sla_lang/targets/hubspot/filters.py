@@ -130,6 +130,15 @@ def or_branch(groups: list[list[dict]]) -> dict:
     }
 
 
+def not_before(prop: str, other: str) -> dict:
+    """`prop` has a value and it is not earlier than the date in `other` (a moment equal to it
+    counts): IS_KNOWN and NOT_ANY of IS_BEFORE, an AND branch to put in an OR root."""
+    return {"filterBranchType": "AND", "filterBranchOperator": "AND",
+            "filterBranches": [{"filterBranchType": "NOT_ANY", "filterBranchOperator": "NOT_ANY",
+                                "filterBranches": [], "filters": [before_property_filter(prop, other)]}],
+            "filters": [known_filter(prop)]}
+
+
 def property_changed(prop: str, value: str | None = None) -> dict:
     """Re-enrolment trigger "property `prop` changed (to `value`)".
 

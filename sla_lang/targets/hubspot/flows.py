@@ -174,6 +174,13 @@ class Flow:
             "value": {"type": "TIMESTAMP", "timestampType": "EXECUTION_TIME"},
         })
 
+    def copy_property(self, name: str, source: str) -> dict:
+        """Set `name` to the value `source` has now (`ApiObjectPropertyValue`)."""
+        return self.single(SET_PROPERTY, {
+            "property_name": name,
+            "value": {"type": "OBJECT_PROPERTY", "propertyName": source},
+        })
+
     def clear_property(self, name: str) -> dict:
         """Clear a property value. HubSpot documents the empty value as the way to clear one:
         "You can clear an object property value via the API by setting the property value to an

@@ -61,6 +61,7 @@ from .filters import (
     bool_filter,
     enum_filter,
     known_filter,
+    not_before,
     or_branch,
     property_changed,
 )
@@ -194,6 +195,7 @@ class Generator:
         self._code_flows: dict[str, None] = {}  # files of the workflows with custom code, in order
         self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
         self._entry_tested: set[str] = set()  # entry stages whose workflow tests `entry when` (entry_flows)
+        self.enforced: set[str] = set()  # clauses of issue-19 constructs a workflow enforces (obligations.py)
 
     # ------------------------------------------------------------------ reporting
     def report(self, rule: Rule, message: str, span: Span, *, help: str | None, step: str,
@@ -600,11 +602,11 @@ class Generator:
         return prop
 
     def add_code(self, flow: Flow, file: str, stage: ir.Stage, data: customcode.CalendarData,
-                 timers: list[Timer], anchor: str = ENTERED_AT) -> dict:
-        """The custom code action computing `timers` and the branch on its result: returns the
-        STATIC_BRANCH; the caller continues from its `static:0` (written) and `default` slots.
-        The moments count from the datetime property `anchor` (a step of a sequence counts from
-        its own start, targets/hubspot/sequence.py)."""
+                 timers: list[Timer], anchor: str = ENTERED_AT, since: str | None = None) -> dict:
+        """The custom code action computing `timers` (counted from the datetime property
+        `anchor`, the stage's start time unless said otherwise) and the branch on its result:
+        returns the STATIC_BRANCH; the caller continues from its `static:0` (written) and
+        `default` slots."""
         moments = []
         timers = [t for t in timers if not _zero(t.duration)]
         for timer in timers:
@@ -613,8 +615,10 @@ class Generator:
                            else (timer.prop, "clock", timer.duration.minutes or 0))
         self.catalog.use(anchor, *{t.clause for t in timers})
         about = ", ".join(dict.fromkeys(t.clause for t in timers))
+        text = customcode.source(data, moments, about=about) if anchor == ENTERED_AT else \
+            customcode.source(data, moments, about=about, anchor=anchor, since=since or anchor)
         code = flow.custom_code(
-            customcode.source(data, moments, about=about), runtime=customcode.RUNTIME,
+            text, runtime=customcode.RUNTIME,
             inputs=[(customcode.ENTERED_INPUT, anchor), (customcode.NOW_INPUT, None)], secrets=[customcode.SECRET],
             output=customcode.OUTPUT, options=[customcode.WRITTEN, customcode.PASSED, customcode.FAILED])
         self._code_flows[file] = None
@@ -1066,6 +1070,7 @@ class Generator:
         if transition.record:
             self._record(flow, stage, target, transition)
         self.set_armed(flow, target, clause, False)
+        self.carry_decisions(flow, stage, target, clause)
         source_value, target_value = self.lifecycle(stage), self.lifecycle(target)
         if target_value and target_value != source_value:
             self.catalog.need_existing(LIFECYCLE, clause)
@@ -1416,6 +1421,10 @@ class Generator:
         yet, so the lead goes to a user of the team — unless a person took it over after it
         entered `stage` (checked before the move restarts the stage's start time)."""
         t = self.t
+        mapping = self.mapping(target.owner)
+        if mapping is None or not mapping.user_ids:  # nobody to give it to: the manual step (SLA822) says so
+            self.assign_owner(flow, file, None, target, clause)
+            return
         check = flow.branch([(t("branch_assigned"), or_branch([[after_property_filter(OWNER_ASSIGNED_AT, ENTERED_AT)]]))],
                             t("branch_not_assigned"))
         flow.tail = [(check, "default")]
@@ -1444,18 +1453,209 @@ class Generator:
         self.add_flow("owner.assigned", flow)
 
     # ------------------------------------------------------------------ deadlines
+    @cached_property
+    def spanning(self) -> dict[str, tuple[ir.Deadline, frozenset[str]]]:
+        """Stages whose `decide … through S` the workflows enforce → (the deadline, S). Only with
+        custom code: the stages of the span wait for the due moment the stage's monitor wrote.
+        Without it the clause is a manual step (targets/hubspot/obligations.py)."""
+        out = {}
+        for stage in self.policy.stages:
+            decide = stage.deadline("decide")
+            if decide is not None and decide.through and not _zero(decide.within) and self.code_data(
+                    stage, [Timer("breach", decide.within, decide.clause_id, "", decide)]) is not None:
+                out[stage.id] = (decide, frozenset(n.name for n in decide.through))
+        return out
+
+    def carried_property(self, stage: ir.Stage, *clauses: str) -> str:
+        """`sla_<stage>_decide_carried`: whether the lead went on into the span of the stage's
+        decision (set by each move out of the stage or its `through` stages)."""
+        t = self.t
+        decide, through = self.spanning[stage.id]
+        prop = f"sla_{self.stage_token(stage)}_decide_carried"
+        self.catalog.add_custom(CustomProperty(
+            prop, t("prop_carried", stage=stage.label), "bool",
+            t("prop_carried_desc", stage=stage.label, stages=", ".join(self.stage_label(s) for s in sorted(through)),
+              clauses=decide.clause_id),
+            options=[("true", t("yes")), ("false", t("no"))], clauses={decide.clause_id, *clauses}, purpose="sla-lang"))
+        return prop
+
+    def carry_decisions(self, flow: Flow, source: ir.Stage, target: ir.Stage, clause: str) -> None:
+        """A move out of a spanning decision's stage or one of its `through` stages says whether the
+        decision goes on in the target (`sla_<stage>_decide_carried`): only into a `through` stage.
+        Set before the SLA stage, so the span's workflow sees it when it enrols."""
+        for stage_id, (decide, through) in self.spanning.items():
+            if source.id == stage_id or source.id in through:
+                prop = self.carried_property(self.policy.stage_by_id[stage_id], clause)
+                flow.set_property(prop, "true" if target.id in through else "false")
+
     def monitor_flows(self, stage: ir.Stage) -> None:
         for guard in GUARDS:
             deadline = stage.deadline(guard) if guard != "stage" else None
-            if deadline is not None and deadline.through:
-                # a decision spanning stages: a monitor that stops when the lead leaves this stage
-                # would call it made; a manual step instead (targets/hubspot/obligations.py)
+            if deadline is not None and deadline.through and stage.id not in self.spanning:
+                # a decision spanning stages without custom code: a monitor that stops when the
+                # lead leaves this stage would call it made; a manual step instead
+                # (targets/hubspot/obligations.py)
                 deadline = None
-            # `without activity` has no monitor yet (a manual step, targets/hubspot/obligations.py)
             escalations = [e for e in stage.escalations if e.guard == guard]
             if deadline is None and not escalations:
                 continue
             self._monitor(stage, guard, deadline, escalations)
+            if deadline is not None and deadline.through:
+                self.span_flow(stage, deadline)
+        self.idle_flows(stage)
+
+    def idle_flows(self, stage: ir.Stage) -> None:
+        """`escalate to T after D without activity`. Two workflows per stage:
+        - `<stage>.idle.anchor` keeps the moment the inactivity counts from in
+          `sla_<stage>_idle_from`: the lead's entry, then each call, email or meeting logged in the
+          stay (HubSpot's "Last contacted" not before the entry). It enrols at the entry and at
+          each change of "Last contacted", and finishes at once. At a new stay it also resets the
+          escalation flags (the escalation happens once per stay).
+        - `<stage>.idle` (one per escalation) enrols when that moment is set for this stay and no
+          activity came after it, waits D from it and escalates. An activity makes "Last
+          contacted" later than the moment: the lead leaves the workflow, the anchor workflow
+          moves the moment, and the lead enrols again, counting D from the activity."""
+        escalations = [e for e in stage.escalations if e.idle]
+        if not escalations:
+            return
+        t = self.t
+        token = self.stage_token(stage)
+        clauses = [e.clause_id for e in escalations]
+        idle_from = f"sla_{token}_idle_from"
+        self.catalog.add_custom(CustomProperty(
+            idle_from, t("prop_idle_from", stage=stage.label), "datetime",
+            t("prop_idle_from_desc", stage=stage.label, after=t.join([t.duration(e.after) for e in escalations], "or"),
+              clauses=", ".join(clauses)), clauses=set(clauses), purpose="sla-lang"))
+        flag = f"sla_{token}_idle_escalated"
+        guard_word = t("guard_idle")
+        self.catalog.add_custom(CustomProperty(
+            flag, t("prop_escalated", stage=stage.label, guard=guard_word), "bool",
+            t("prop_escalated_desc", guard_done=t("guard_done_idle"), clauses=", ".join(clauses)),
+            options=[("true", t("yes")), ("false", t("no"))], clauses=set(clauses), purpose="sla-lang"))
+        for c in clauses:
+            self.catalog.need_existing(LAST_CONTACTED, c)
+            self.catalog.use(ENTERED_AT, c)
+        flags = [flag] + [f"{flag}_{n}" for n in range(2, len(escalations) + 1)]
+        for extra in flags[1:]:
+            self.catalog.add_custom(CustomProperty(
+                extra, t("prop_escalated", stage=stage.label, guard=guard_word), "bool",
+                t("prop_escalated_desc", guard_done=t("guard_done_idle"), clauses=", ".join(clauses)),
+                options=[("true", t("yes")), ("false", t("no"))], clauses=set(clauses), purpose="sla-lang"))
+        # the anchor
+        stem = f"{stage.id}.idle.anchor"
+        # enrols once the stage's start time is known (a lead imported into the stage gets it from
+        # the import workflow at the same moment)
+        anchor = Flow(t("flow_idle_anchor", clause=clauses[0], stage=stage.label), "",
+                      list_enrollment(or_branch([self.in_stage(stage) + [known_filter(ENTERED_AT)]]),
+                                      reenroll=[property_changed(SLA_STAGE, stage.id), property_changed(ENTERED_AT),
+                                                property_changed(LAST_CONTACTED)],
+                                      leave_when_unmatched=True), clauses, "monitor")
+        fresh = anchor.branch([(t("branch_new_stay"), or_branch([[known_filter(idle_from, known=False)],
+                                                                  [before_property_filter(idle_from, ENTERED_AT)]]))],
+                              t("branch_same_stay"))
+        anchor.tail = [(fresh, "branch:0")]
+        for name in flags:
+            anchor.set_property(name, "false")
+        anchor.tail.append((fresh, "default"))
+        contacted = not_before(LAST_CONTACTED, ENTERED_AT)
+        here = anchor.branch([(t("branch_contacted_here"), {
+            "filterBranchType": "OR", "filterBranchOperator": "OR", "filters": [],
+            "filterBranches": [contacted]})], t("branch_not_contacted_here"))
+        anchor.tail = [(here, "branch:0")]
+        anchor.copy_property(idle_from, LAST_CONTACTED)
+        anchor.tail = [(here, "default")]
+        anchor.copy_property(idle_from, ENTERED_AT)
+        anchor.description = self.flow_description(t("desc_idle_anchor", stage=stage.label))
+        self.add_flow(stem, anchor)
+        # one escalation workflow each
+        since = not_before(idle_from, ENTERED_AT)
+        for n, (escalation, name) in enumerate(zip(escalations, flags, strict=True), 1):
+            clause = escalation.clause_id
+            criteria = {**since, "filters": self.in_stage(stage) + since["filters"], "filterBranches": since["filterBranches"] + [
+                {"filterBranchType": "NOT_ANY", "filterBranchOperator": "NOT_ANY", "filterBranches": [],
+                 # the moment is unknown only before the anchor workflow first ran: then "0" makes
+                 # any contact later than it, and the lead is not enrolled
+                 "filters": [_with_default(after_property_filter(LAST_CONTACTED, idle_from), "0")]},
+                {"filterBranchType": "NOT_ANY", "filterBranchOperator": "NOT_ANY", "filterBranches": [],
+                 "filters": [bool_filter(name, True)]}]}
+            stem = f"{stage.id}.idle" + ("" if n == 1 else f".{n}")
+            file = f"workflows/{stem}.json"
+            flow = Flow(t("flow_idle", clause=clause, stage=stage.label, after=t.duration(escalation.after)), "",
+                        list_enrollment({"filterBranchType": "OR", "filterBranchOperator": "OR", "filters": [],
+                                         "filterBranches": [criteria]},
+                                        reenroll=[property_changed(idle_from)], leave_when_unmatched=True),
+                        [clause], "monitor")
+            self.catalog.need_existing(OWNER, clause)
+            timer = Timer("escalate", escalation.after, clause, f"sla_{token}_idle{'' if n == 1 else f'_{n}'}_at",
+                          escalation, n)
+            data = self.code_data(stage, [timer])
+            exact = data is not None
+            if exact:
+                self.moment_property(timer.prop, stage, t("what_escalate", guard=guard_word, n=n), clause)
+                decided = self.add_code(flow, file, stage, data, [timer], idle_from, t("since_idle"))
+                flow.tail = [(decided, "static:0"), (decided, "static:1")]
+                self.wait(flow, timer, stage, 0, True)
+                self._escalate(flow, file, stage, escalation, name, guard_word)
+                flow.tail = [(decided, "default")]
+            else:
+                self.report_conservative(timer, stage, flow, file)
+            self.wait(flow, timer, stage, 0, False)
+            self._escalate(flow, file, stage, escalation, name, guard_word)
+            self.record_timer(timer, stage, file, exact)
+            flow.description = self.flow_description(self.join([
+                t("desc_idle", team=self.team_label(escalation.to), after=t.duration(escalation.after),
+                  stage=stage.label), t("desc_exact" if exact else "desc_conservative")]))
+            self.add_flow(stem, flow)
+            self.enforced.add(clause)
+
+    def span_flow(self, stage: ir.Stage, deadline: ir.Deadline) -> None:
+        """`decide within D through S`: the stage's own monitor (`<stage>.decide`) computes the due
+        moment at each entry and judges it while the lead is in the stage; this workflow judges it
+        while the lead is in a stage of S it reached from the stage (or from another stage of S)
+        before the due moment. Leaving the span unenrols it (the decision is made); going back to
+        the stage unenrols it too, and the stage's monitor starts a new decision there."""
+        t = self.t
+        token = self.stage_token(stage)
+        clause = deadline.clause_id
+        through = [self.policy.stage_by_id[n.name] for n in deadline.through if n.name in self.policy.stage_by_id]
+        carried = self.carried_property(stage)
+        due = f"sla_{token}_decide_due_at"
+        flag = f"sla_{token}_decide_breached"
+        for s in through:
+            self.catalog.use(SLA_STAGE, s.clause_id)
+        self.catalog.use(ENTERED_AT, clause)
+        self.catalog.use(due, clause)
+        self.catalog.need_existing(OWNER, clause)
+        # reached before the due moment, or at it (then breached at once, as in the agreement: moving
+        # on into the span at the due moment does not make the decision)
+        before_due = not_before(due, ENTERED_AT)
+        tree = {"filterBranchType": "OR", "filterBranchOperator": "OR", "filters": [], "filterBranches": [
+            {**before_due, "filters": [enum_filter(SLA_STAGE, [s.id for s in through]), bool_filter(carried, True)]
+             + before_due["filters"]}]}
+        stem = f"{stage.id}.decide.through"
+        file = f"workflows/{stem}.json"
+        flow = Flow(t("flow_span", clause=clause, stage=stage.label, within=t.duration(deadline.within),
+                      stages=", ".join(s.label for s in through)), "",
+                    list_enrollment(tree, reenroll=[property_changed(SLA_STAGE, s.id) for s in through],
+                                    leave_when_unmatched=True), [clause], "monitor")
+        due_later = flow.branch([(t("branch_before_due"), or_branch([[after_property_filter(due, ENTERED_AT)]]))],
+                                t("branch_at_due"))
+        flow.tail = [(due_later, "branch:0")]
+        flow.delay_until(due)  # a delay until a moment already reached is undocumented (S14): not at the due moment
+        flow.tail.append((due_later, "default"))
+        flow.set_property(flag, "true")
+        guard_word = t("guard_decide")
+        self._deadline_notice(flow, file, deadline, t("breach_subject", stage=stage.label),
+                              _html(t("breach_body", guard=guard_word, within=t.duration(deadline.within),
+                                      guard_done=t("guard_done_decide"), clause=clause)))
+        # no entry in the manifest's `timers`: the moment is the one `<stage>.decide` computed and
+        # recorded there; this workflow has no wall-clock path of its own
+        self.enforced.add(clause)
+        flow.description = self.flow_description(self.join([
+            t("desc_span", stage=stage.label, stages=", ".join(f"“{s.label}”" if t.lang != "ja" else f"「{s.label}」"
+                                                             for s in through)),
+            t("desc_exact")]))
+        self.add_flow(stem, flow)
 
     def _monitor(self, stage: ir.Stage, guard: str, deadline: ir.Deadline | None,
                  escalations: list[ir.Escalation]) -> None:
@@ -1707,9 +1907,7 @@ class Generator:
     # ------------------------------------------------------------------ follow-up cadence
     def follow_up_flow(self, stage: ir.Stage) -> None:
         follow_up = stage.follow_up
-        # `from first contact`: tasks timed from the stage's start would come before they are due;
-        # a manual step instead (targets/hubspot/obligations.py)
-        if follow_up is None or not follow_up.offsets or follow_up.from_first_contact:
+        if follow_up is None or not follow_up.offsets:
             return
         t = self.t
         clause = follow_up.clause_id
@@ -1728,18 +1926,41 @@ class Generator:
         data = self.code_data(stage, timers)
         exact = data is not None
         channel_text = t.join(channels, "or")
+        anchor = ENTERED_AT
+        if follow_up.from_first_contact:
+            # `from first contact`: enrol at the first call, email or meeting logged in this stay
+            # (HubSpot's "Last contacted" not before the stage's start; it only grows, so the lead
+            # stays enrolled until it leaves the stage or enters it again) and count from that
+            # moment, copied at enrolment. Re-enrolment for a later stay: when "Last contacted"
+            # enters that stay while the copied first contact belongs to an earlier one.
+            anchor = f"sla_{token}_first_contact_at"
+            self.catalog.add_custom(CustomProperty(
+                anchor, t("prop_first_contact", stage=stage.label), "datetime",
+                t("prop_first_contact_desc", stage=stage.label, clauses=clause), clauses={clause}, purpose="sla-lang"))
+            self.catalog.need_existing(LAST_CONTACTED, clause)
+            self.catalog.use(ENTERED_AT, clause)
+            contacted = not_before(LAST_CONTACTED, ENTERED_AT)
+            criteria = {**contacted, "filters": self.in_stage(stage) + contacted["filters"]}
+            enrollment = list_enrollment(
+                {"filterBranchType": "OR", "filterBranchOperator": "OR", "filterBranches": [criteria], "filters": []},
+                reenroll=[{"filterBranchType": "OR", "filterBranchOperator": "OR", "filters": [], "filterBranches": [
+                    {**criteria, "filters": criteria["filters"] + [before_property_filter(anchor, ENTERED_AT)]}]}],
+                leave_when_unmatched=True)
+            self.enforced.add(clause)
+        else:
+            enrollment = list_enrollment(or_branch([self.in_stage(stage)]),
+                                         reenroll=[property_changed(SLA_STAGE, stage.id)], leave_when_unmatched=True)
         for number, lane in enumerate(self.lanes(stage, timers, exact)):
             stem = f"{stage.id}.follow_up" + ("" if not number else ".business" if lane[0].duration.business else ".clock")
             file = f"workflows/{stem}.json"
             flow = Flow(
                 t("flow_follow_up", clause=f"{clause} ({number + 1})" if number else clause, stage=stage.label, total=total),
-                "",
-                list_enrollment(or_branch([self.in_stage(stage)]), reenroll=[property_changed(SLA_STAGE, stage.id)],
-                                leave_when_unmatched=True),
-                [clause], "follow_up",
+                "", enrollment, [clause], "follow_up",
             )
             if not exact:  # fixed waits: keep the tasks in working hours
                 flow.time_windows, flow.blocked_dates = self.schedule(stage)
+            if anchor != ENTERED_AT:
+                flow.copy_property(anchor, LAST_CONTACTED)
 
             def steps(exact_path: bool, flow: Flow = flow, lane: list[Timer] = lane, file: str = file) -> None:
                 elapsed = 0
@@ -1763,7 +1984,7 @@ class Generator:
                 for timer in lane:
                     if not _zero(timer.duration):
                         self.moment_property(timer.prop, stage, t("what_follow_up", n=timer.item), clause)
-                decided = self.add_code(flow, file, stage, data, lane)
+                decided = self.add_code(flow, file, stage, data, lane, anchor, t("since_first_contact"))
                 flow.tail = [(decided, "static:0"), (decided, "static:1")]
                 steps(True)
                 flow.tail = [(decided, "default")]
@@ -1776,7 +1997,8 @@ class Generator:
                 self.record_timer(timer, stage, file, exact)
             offsets = t.join([t.duration(tm.duration) for tm in lane])
             flow.description = self.flow_description(self.join([
-                t("desc_follow_up", total=total, stage=stage.label, offsets=offsets, channels=t.join(channels)),
+                t("desc_follow_up_first" if anchor != ENTERED_AT else "desc_follow_up", total=total,
+                  stage=stage.label, offsets=offsets, channels=t.join(channels)),
                 t("desc_exact" if exact else "desc_conservative")]))
             self.add_flow(stem, flow)
 
@@ -2031,6 +2253,12 @@ class Generator:
         self.out.document_only += [p.clause_id for p in policy.parties]
         self.out.document_only += [r.clause_id for r in policy.responsibilities]
         self.out.document_only += [c.clause_id for c in policy.cancellations]
+
+
+def _with_default(date_filter: dict, default: str) -> dict:
+    """A COMPARATIVE_DATE filter that compares with `default` when the other property has no
+    value (`defaultComparisonValue`, PublicComparativeDatePropertyOperation)."""
+    return {**date_filter, "operation": {**date_filter["operation"], "defaultComparisonValue": default}}
 
 
 def _sender_deadline(stage: ir.Stage) -> bool:

@@ -66,7 +66,8 @@ def report_manual_obligations(gen: Generator) -> None:
                 clauses=[respond.clause_id] + [e.clause_id for e in stage.escalations if e.on == "respond"],
             )
         decide = stage.deadline("decide")
-        if decide is not None and decide.through:
+        if decide is not None and decide.through and decide.clause_id not in gen.enforced:
+            # enforced with custom code only: the stages of the span wait for the moment it computes
             gen.report(
                 NOT_ENFORCED, Message("the decision deadline of `{stage}` spans {stages} and has no workflow",
                                       stage=stage.id, stages=", ".join(n.name for n in decide.through)),
@@ -75,17 +76,6 @@ def report_manual_obligations(gen: Generator) -> None:
                           stages=", ".join(f"“{gen.stage_label(n.name)}”" for n in decide.through),
                           owner=gen.team_label(decide.owner or stage.owner)),
                 clauses=[decide.clause_id],
-            )
-        follow_up = stage.follow_up
-        if follow_up is not None and follow_up.from_first_contact:
-            gen.report(
-                NOT_ENFORCED, Message("the follow-ups of `{stage}` count from the first contact and have no workflow",
-                                      stage=stage.id), follow_up.span,
-                help=Message("build the check the manual step describes"),
-                step=_say(gen, "follow_up_first_contact", stage=stage.label, n=len(follow_up.offsets),
-                          offsets=", ".join(t.duration(o) for o in follow_up.offsets),
-                          owner=gen.team_label(follow_up.owner or stage.owner)),
-                clauses=[follow_up.clause_id],
             )
         for step in stage.steps if stage.deadline("respond") is not None else ():
             # the sequence's workflows (sequence.py) count any call, email or meeting as an attempt
@@ -99,16 +89,6 @@ def report_manual_obligations(gen: Generator) -> None:
                               within=t.duration(step.within), kinds=kinds,
                               owner=gen.team_label(step.owner or stage.owner)),
                     clauses=[step.clause_id] + [e.clause_id for e in stage.escalations if e.on == step.guard],
-                )
-        for escalation in stage.escalations:
-            if escalation.idle:
-                gen.report(
-                    NOT_ENFORCED, Message("the escalation of `{stage}` after {after} without activity has no workflow",
-                                          stage=stage.id, after=escalation.after.text), escalation.span,
-                    help=Message("build the check the manual step describes"),
-                    step=_say(gen, "escalate_idle", stage=stage.label, to=gen.team_label(escalation.to),
-                              after=t.duration(escalation.after)),
-                    clauses=[escalation.clause_id],
                 )
         for cadence in stage.cadences:  # a marketing send schedule and a count per period: no workflow does both
             event = policy.event_by_id.get(cadence.event.name)

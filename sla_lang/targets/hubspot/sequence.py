@@ -258,7 +258,8 @@ def _check_flow(gen: Generator, stage: ir.Stage, step: ir.Step, timer, flags: di
     data = gen.code_data(stage, [timer])
     if data is not None and not _zero(timer.duration):
         gen.moment_property(timer.prop, stage, what, timer.clause)
-        decided = gen.add_code(flow, file, stage, data, [timer], anchor=started(step))
+        decided = gen.add_code(flow, file, stage, data, [timer], anchor=started(step),
+                               since=f"the start of step {step.number} ({step.clause_id})")
         flow.tail = [(decided, "static:0"), (decided, "static:1")]
         flow.delay_until(timer.prop)
         act(flow)

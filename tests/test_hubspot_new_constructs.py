@@ -1,0 +1,231 @@
+"""HubSpot workflows for the issue-19 constructs `decide … through S`, `follow up … from first
+contact` and `escalate … after D without activity`, replayed in the executable model of HubSpot
+(targets/hubspot/emulate.py) against the reference simulator (simulate/hubspot.py).
+
+For each construct: every fixture scenario of a small policy and a few written by hand replay with
+0 divergences; what HubSpot does in the hand-written ones is also checked against moments worked
+out by hand from the test calendar (Tokyo, Mon–Fri 09:00–18:00, JP holidays; 2026-07-01 is a
+Wednesday); and a mutation of the generated workflows that breaks the construct is caught.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+
+import pytest
+
+from sla_lang.config import HubSpotSettings
+from sla_lang.simulate.hubspot import HubSpotReplay, build_bundle
+from sla_lang.targets import BuildOptions
+from sla_lang.targets.fixtures import generate_fixtures
+
+from .simkit import JST, compile_policy
+from .test_hubspot_differential import mapped_settings
+from .test_language_obligations import FIRST, IDLE, SPAN
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 7, day, hour, minute, tzinfo=JST)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def scenario(sid: str, stage: str, timeline: list[tuple[datetime, dict]], until: datetime) -> dict:
+    return {"id": sid, "lead": {"id": sid, "created": stamp(at(1, 10)), "stage": stage},
+            "timeline": [{"at": stamp(when), **event} for when, event in timeline],
+            "until": stamp(until), "expect": {}}
+
+
+def changed(prop: str, value) -> dict:
+    return {"type": "property_changed", "properties": {prop: value}}
+
+
+def activity(kind: str) -> dict:
+    return {"type": "activity_logged", "activity": kind}
+
+
+def built(text: str, custom_code: bool = True):
+    policy = compile_policy(text)
+    settings = mapped_settings(policy)
+    if not custom_code:
+        settings = HubSpotSettings(teams=settings.teams, custom_code=False)
+    bundle, diagnostics = build_bundle(policy, BuildOptions(hubspot=settings))
+    assert bundle is not None, [d.message for d in diagnostics]
+    return policy, bundle
+
+
+def divergences(policy, bundle, scenarios) -> list[str]:
+    replay = HubSpotReplay(policy, bundle)
+    return [f"{s['id']}: {d.what} ({d.clause}): {d.message}" for s in scenarios for d in replay.check(s).divergences]
+
+
+def fixtures(policy) -> list[dict]:
+    return generate_fixtures(policy, None).scenarios["scenarios"]
+
+
+def mutated(bundle, file: str, change):
+    files = copy.deepcopy(bundle.files)
+    change(files[file])
+    return type(bundle)(files)
+
+
+def flagged(policy, bundle, case: dict, prop: str) -> list[datetime]:
+    _portal, contact, _until, _lead = HubSpotReplay(policy, bundle).run(case)
+    return [c.moment.at.astimezone(JST) for c in contact.history_of(prop) if c.new == "true"]
+
+
+# ------------------------------------------------------------------ decide … through S
+
+SPAN_CASES = [
+    # accepted on the 2nd (into SAL); still in SAL when five business days from Wed 1st 10:00 end
+    scenario("stays in SAL", "mql", [(at(2, 10), changed("accepted", True))], at(20, 0)),
+    # back to MQL on the 3rd: the first decision is cancelled, a new one is due Fri 10th 10:00
+    scenario("back to MQL", "mql", [(at(2, 10), changed("accepted", True)), (at(3, 10), changed("accepted", False))],
+             at(20, 0)),
+    # out of SAL into SQL on the 7th: made in time
+    scenario("made in SAL", "mql", [(at(2, 10), changed("accepted", True)), (at(7, 10), changed("intent", "yes"))],
+             at(20, 0)),
+    # into SAL on the 2nd, out on the 9th: late, flagged on the 8th while it was in SAL
+    scenario("late in SAL", "mql", [(at(2, 10), changed("accepted", True)), (at(9, 10), changed("intent", "yes"))],
+             at(20, 0)),
+    # into SAL exactly when the decision is due: moving on within the span does not make it
+    scenario("into SAL when due", "mql", [(at(8, 10), changed("accepted", True))], at(20, 0)),
+]
+
+
+def test_a_spanning_decision_is_judged_in_every_stage_of_its_span():
+    policy, bundle = built(SPAN)
+    assert divergences(policy, bundle, fixtures(policy) + SPAN_CASES) == []
+    flag = "sla_mql_decide_breached"
+    cases = {c["id"]: c for c in SPAN_CASES}
+    assert flagged(policy, bundle, cases["stays in SAL"], flag) == [at(8, 10)]
+    assert flagged(policy, bundle, cases["back to MQL"], flag) == [at(10, 10)]
+    assert flagged(policy, bundle, cases["made in SAL"], flag) == []
+    assert flagged(policy, bundle, cases["late in SAL"], flag) == [at(8, 10)]
+    assert flagged(policy, bundle, cases["into SAL when due"], flag) == [at(8, 10)]
+    # the flag in SAL comes from the span's own workflow
+    _portal, contact, _, _ = HubSpotReplay(policy, bundle).run(cases["stays in SAL"])
+    (change,) = [c for c in contact.history_of(flag) if c.new == "true"]
+    assert change.source.startswith("WORKFLOW:workflows/mql.decide.through.json")
+
+
+def test_a_spanning_decision_mutated_is_caught():
+    policy, bundle = built(SPAN)
+    cases = fixtures(policy) + SPAN_CASES
+
+    def no_carry(body):  # MQL → SAL no longer says the decision goes on
+        for action in body["actions"]:
+            if (action.get("fields") or {}).get("property_name") == "sla_mql_decide_carried":
+                action["fields"]["value"]["staticValue"] = "false"
+
+    found = divergences(policy, mutated(bundle, "workflows/mql.to.sal.json", no_carry), cases)
+    assert found and all(" (mql.decide): " in d and "deadline" in d for d in found)
+
+    def stays(body):  # the span's workflow keeps a lead that went back to MQL
+        body["enrollmentCriteria"]["unEnrollObjectsNotMeetingCriteria"] = False
+
+    found = divergences(policy, mutated(bundle, "workflows/mql.decide.through.json", stays), cases)
+    assert any(d.startswith("back to MQL: deadline (mql.decide)") for d in found)
+
+
+def test_without_custom_code_a_spanning_decision_is_a_manual_step():
+    _policy, bundle = built(SPAN, custom_code=False)
+    manifest = bundle.manifest
+    assert [s["code"] for s in manifest["manualSteps"] if "mql.decide" in s["clauses"]] == ["SLA849"]
+    assert not any("mql.decide" in w["clauses"] for w in manifest["workflows"])
+    assert not any("sla_mql_decide_carried" in json.dumps(body) for body in bundle.flows().values())
+
+
+# ------------------------------------------------------------------ follow up … from first contact
+
+FIRST_CASES = [
+    # created in SAL Wed 1st 10:00; a meeting on Fri 3rd 11:00 is the first contact: the tasks come
+    # then, a week later (10th 11:00) and two weeks later (17th 11:00)
+    scenario("meeting first", "sal", [(at(3, 11), activity("meeting")), (at(10, 12), activity("call"))], at(31, 0)),
+    # never contacted: no task at all
+    scenario("never contacted", "sal", [], at(31, 0)),
+    # the first contact on the 3rd, then out of SAL on the 12th: the 17th's task is not created
+    scenario("left early", "sal", [(at(3, 11), activity("email")), (at(12, 9), changed("outcome", "poor"))],
+             at(31, 0)),
+]
+
+
+def tasks(policy, bundle, case: dict) -> list[datetime]:
+    portal, _contact, _until, _lead = HubSpotReplay(policy, bundle).run(case)
+    return [t.moment.at.astimezone(JST) for t in portal.tasks if t.workflow == "workflows/sal.follow_up.json"]
+
+
+@pytest.mark.parametrize("custom_code", [True, False], ids=["custom-code", "fixed-waits"])
+def test_follow_ups_from_the_first_contact_are_created_from_it(custom_code):
+    policy, bundle = built(FIRST, custom_code)
+    cases = {c["id"]: c for c in FIRST_CASES}
+    if custom_code:  # calendar offsets (0d, 1w, 2w): the fixed waits are exact too, but kept in working hours
+        assert divergences(policy, bundle, fixtures(policy) + FIRST_CASES) == []
+    assert tasks(policy, bundle, cases["meeting first"]) == [at(3, 11), at(10, 11), at(17, 11)]
+    assert tasks(policy, bundle, cases["never contacted"]) == []
+    assert tasks(policy, bundle, cases["left early"]) == [at(3, 11), at(10, 11)]
+
+
+def test_follow_ups_from_the_first_contact_mutated_are_caught():
+    policy, bundle = built(FIRST)
+
+    def from_entry(body):  # enrol at the stage's start, as a plain follow-up cadence does
+        (branch,) = body["enrollmentCriteria"]["listFilterBranch"]["filterBranches"]
+        branch["filters"] = branch["filters"][:1]
+        branch["filterBranches"] = []
+
+    found = divergences(policy, mutated(bundle, "workflows/sal.follow_up.json", from_entry), fixtures(policy) + FIRST_CASES)
+    # tasks at the stage's start instead of at the first contact
+    assert any(d.startswith("meeting first: follow-up (sal.follow_up): follow-up 1 opens at 2026-07-03 11:00")
+               for d in found)
+
+
+# ------------------------------------------------------------------ escalate … without activity
+
+IDLE_CASES = [
+    # created in SQL Wed 1st 10:00; an e-mail on the 5th, a call on the 14th: ten quiet days end on
+    # the 24th at 09:00
+    scenario("two contacts", "sql", [(at(5, 9), activity("email")), (at(14, 9), activity("call"))], at(31, 0)),
+    # none: ten days after entering, once (nothing on the 21st)
+    scenario("no contact", "sql", [], at(31, 0)),
+    # a call exactly when it is due restarts the count
+    scenario("call when due", "sql", [(at(11, 10), activity("call"))], at(31, 0)),
+    # out of SQL before it is due
+    scenario("left", "sql", [(at(10, 10), changed("outcome", "poor"))], at(31, 0)),
+]
+
+
+def escalations(policy, bundle, case: dict) -> list[tuple[datetime, frozenset]]:
+    portal, _contact, _until, _lead = HubSpotReplay(policy, bundle).run(case)
+    return [(n.moment.at.astimezone(JST), n.users) for n in portal.notifications if n.workflow == "workflows/sql.idle.json"]
+
+
+@pytest.mark.parametrize("custom_code", [True, False], ids=["custom-code", "fixed-waits"])
+def test_an_inactivity_escalation_counts_from_the_last_activity(custom_code):
+    policy, bundle = built(IDLE, custom_code)
+    assert divergences(policy, bundle, fixtures(policy) + IDLE_CASES) == []
+    managers = frozenset(mapped_settings(policy).team("managers").user_ids)
+    cases = {c["id"]: c for c in IDLE_CASES}
+    assert escalations(policy, bundle, cases["two contacts"]) == [(at(24, 9), managers)]
+    assert escalations(policy, bundle, cases["no contact"]) == [(at(11, 10), managers)]
+    assert escalations(policy, bundle, cases["call when due"]) == [(at(21, 10), managers)]
+    assert escalations(policy, bundle, cases["left"]) == []
+
+
+def test_an_inactivity_escalation_mutated_is_caught():
+    policy, bundle = built(IDLE)
+
+    def from_entry(body):  # the anchor always counts from the stage's start
+        for action in body["actions"]:
+            value = (action.get("fields") or {}).get("value") or {}
+            if value.get("propertyName") == "notes_last_contacted":
+                value["propertyName"] = "sla_stage_entered_at"
+
+    found = divergences(policy, mutated(bundle, "workflows/sql.idle.anchor.json", from_entry),
+                        fixtures(policy) + IDLE_CASES)
+    assert any(d.startswith("two contacts: escalation (sql.escalate.idle)") for d in found)
+    assert all("(sql.escalate.idle)" in d for d in found)
