@@ -119,9 +119,12 @@ def test_output_does_not_depend_on_where_the_policy_is(tmp_path, in_repo):
 
 
 def obligation_clauses(policy: ir.Policy) -> set[str]:
-    """Deadlines (the steps of a sequence too), hand-offs, follow-ups, escalations and every transition
-    (recycle paths included)."""
-    out: set[str] = set()
+    """Deadlines (the steps of a sequence too), hand-offs, follow-ups, escalations, every transition
+    (recycle paths included) and information due after a lead enters or leaves a stage, recorded in
+    a property (the agreement's deadline; without the property nothing shows it given, so it is a
+    manual step)."""
+    out: set[str] = {item.clause_id for block in policy.information for item in block.items
+                     if item.anchor is not None and item.within is not None and item.recorded_in is not None}
     for stage in policy.stages:
         out |= {d.clause_id for d in stage.deadlines}
         out |= {s.clause_id for s in stage.steps}
@@ -211,9 +214,11 @@ def test_qualification_flow_enrols_by_list_and_hands_over(outputs):
     # the MQL's exits are disarmed (a re-qualified lead must decide afresh), then the start time is
     # set before the SLA stage, which deadline workflows enrol on
     types = action_types(flow)
-    assert types[-5:] == ["0-5:lifecyclestage=marketingqualifiedlead", "0-5:sla_stage_entered_at", "0-5:sla_stage=mql",
-                          "0-8:", "0-3:TODO"]
-    assert all(t.endswith("_armed=false") for t in types[:-5])
+    # the hand-off: Slack (custom code posting to the channel's incoming webhook), email, task
+    assert types[-6:] == ["0-5:lifecyclestage=marketingqualifiedlead", "0-5:sla_stage_entered_at", "0-5:sla_stage=mql",
+                          "CUSTOM_CODE", "0-8:", "0-3:TODO"]
+    assert flow["actions"][-3]["secretNames"] == ["SLA_LANG_SLACK_SALES_MQL"]
+    assert all(t.endswith("_armed=false") for t in types[:-6])
     email, task = flow["actions"][-2]["fields"], flow["actions"][-1]["fields"]
     assert email["owner_properties"] == ["hubspot_owner_id"]
     assert "{{ enrolled_object.hubspotscore }}" in email["body"]  # `include lead_score`
@@ -666,7 +671,7 @@ def test_sla_build_writes_the_hubspot_files_and_check_finds_them_up_to_date(tmp_
                                  "--color", "never"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "manifest.json").is_file() and (tmp_path / "workflows" / "mql.respond.json").is_file()
-    assert "warning SLA821 (hubspot-slack-manual)" in result.output
+    assert "info SLA838 (hubspot-custom-code)" in result.output
     again = runner.invoke(cli, ["build", "policies/hubspot_scoring.sla", "--target", "hubspot", "-o", str(tmp_path),
                                 "--check"])
     assert again.exit_code == 0, again.output

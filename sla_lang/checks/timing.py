@@ -178,9 +178,10 @@ MEANINGLESS_STEP = define_rule(
     explanation="`then …` lines make deadlines in sequence: the stage's `respond` is step 1, and "
     "each `then` step's clock starts when the step before it is done. A step that follows "
     "nothing (the stage has no `respond`), that follows `then decide` (the lead has left the "
-    "stage, which ends the sequence), or that an unconditional timeout of the stage always cuts "
-    "short before it can be missed (the timeout is not longer than the step) promises nothing; "
-    "the agreement would list an obligation nobody can keep or break.",
+    "stage, which ends the sequence), that is due the moment it starts (`within 0h`: shorter "
+    "than nothing leaves no time to do it), or that an unconditional timeout of the stage always "
+    "cuts short before it can be missed (the timeout is not longer than the step) promises "
+    "nothing; the agreement would list an obligation nobody can keep or break.",
     bad="then follow up 5 times within 10d via call, email\ndecide within 5bd",
     good="respond within 1bd via call\nthen follow up 5 times within 10d via call, email",
 )
@@ -292,6 +293,14 @@ def find_meaningless_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
                 continue
             if step.kind == "decide":
                 decided = step
+            if step.within.amount == 0:
+                yield Diagnostic(
+                    MEANINGLESS_STEP,
+                    Message('step {number} of `{stage}` is due the moment it starts: `within {within}` leaves no time to do it', number=step.number, stage=stage.id, within=step.within.text),
+                    step.within.span,
+                    help=Message('give the step a real length (e.g. `within 10d`), or delete it'),
+                )
+                continue
             for t in timeouts(stage):
                 # even a step started at the moment of entry is due after the timeout: `is False`,
                 # since None means the calendar cannot tell

@@ -209,6 +209,7 @@ class HubSpotReplay:
         manifest = bundle.manifest
         self.stages = {s["id"]: s for s in manifest.get("stages", [])}
         self.workflow_clauses = {w["file"]: set(w.get("clauses", [])) for w in manifest.get("workflows", [])}
+        self.slack_webhooks = {str(k): str(v) for k, v in ((manifest.get("portal") or {}).get("slackWebhooks") or {}).items()}
         self.conditional_entries = {stage_id for stage_id, _ in self.plan.conditional_entries}
         self.entry_covered = {c[len("stage."):] for w in manifest.get("workflows", []) if w.get("kind") == "entry"
                               for c in w.get("clauses", []) if c.startswith("stage.")}
@@ -382,7 +383,10 @@ class HubSpotReplay:
         people = {str(scenario["lead"].get("owner"))} if scenario["lead"].get("owner") else set()
         people |= {str(e["owner"]) for e in scenario.get("timeline", []) if isinstance(e, dict) and e.get("owner")}
         people = {p for p in people if p not in self.mapping.teams}
-        portal = Portal(self.mapping.settings(self.properties, people), self.workflows, self.calculated)
+        settings = self.mapping.settings(self.properties, people)
+        # the Slack incoming webhooks the manifest asks a person to store as secrets [S28]
+        settings.slack_webhooks = dict(self.slack_webhooks)
+        portal = Portal(settings, self.workflows, self.calculated)
         lead = scenario["lead"]
         created = parse_timestamp(lead["created"], zone)
         stage_id = lead.get("stage") or self.plan.default_entry
@@ -591,6 +595,10 @@ class HubSpotReplay:
             team = escalation["to"]
             members = self.mapping.members(team)
             files = self._enforcing(clause)
+            channels = escalation.get("channels") or []
+            self._compare_slack(clause, f"escalated to `{team}`", at, channels, files, portal, out)
+            if channels and all(c.startswith("slack ") for c in channels):
+                continue  # only to Slack: the channel's message above is the escalation
             sent = [n for n in portal.notifications if n.workflow in files and same_moment(at, n.moment)]
             reached = set().union(*(n.users for n in sent)) if sent else set()
             if {"task", "call"} & set(escalation.get("channels") or ()):
@@ -615,6 +623,20 @@ class HubSpotReplay:
                     out.append(Divergence(clause, "escalation", f"HubSpot escalates at {_local(change.moment.at, zone)} "
                                                                 "(sets `" + name + "`); the agreement does not"))
 
+    def _compare_slack(self, clause: str, told: str, at: datetime, channels: list[str], files: set[str],
+                       portal: Portal, out: list[Divergence], what: str = "escalation") -> None:
+        """Each `slack "#channel"` of the clause: a message posted to that channel at that moment
+        by a workflow enforcing the clause [S28]."""
+        zone = self.plan.zone
+        for name in channels:
+            if not name.startswith("slack "):
+                continue
+            channel = name.split(" ", 1)[1]
+            if not any(m.workflow in files and m.channel == channel and same_moment(at, m.moment)
+                       for m in portal.slack_messages):
+                out.append(Divergence(clause, what, f"{told} via Slack {channel} at {_local(at, zone)}; HubSpot posts "
+                                                    "nothing to that channel then"))
+
     def _compare_handoffs(self, lead: dict, portal: Portal, out: list[Divergence]) -> None:
         zone = self.plan.zone
         first = lead["stages"][0] if lead["stages"] else {}
@@ -627,6 +649,7 @@ class HubSpotReplay:
             members = self.mapping.members(handoff.get("to"))
             files = self._enforcing(clause)
             channels = handoff.get("channels", [])
+            self._compare_slack(clause, "hand-off", at, channels, files, portal, out, what="hand-off")
             if "task" in channels or "call" in channels:
                 tasks = [t for t in portal.tasks if t.workflow in files and same_moment(at, t.moment)]
                 if not tasks:

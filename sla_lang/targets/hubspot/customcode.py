@@ -162,6 +162,77 @@ def clear_source(properties: list[str], *, about: str) -> str:
     ])
 
 
+ENGAGEMENT_OBJECTS = {"call": "calls", "email": "emails", "meeting": "meetings"}
+FOUND = "found"
+NONE_FOUND = "none"
+
+
+def activity_source(kinds: tuple[str, ...], prop: str, *, about: str) -> str:
+    """Python that finds the first call (email, meeting: `kinds`) logged on the contact since it
+    entered the stage, and writes its moment into `prop` (cleared when there is none), for a
+    `respond … via call` deadline: HubSpot's "Last contacted" counts any call, email or meeting.
+
+    HubSpot's API, as its published specs define it (vendored under `tests/hubspot_spec/`):
+    `POST /crm/v4/associations/contacts/{calls|emails|meetings}/batch/read` lists the contact's
+    engagements (`BatchInputPublicFetchAssociationsBatchRequest`, following `paging.next.after`),
+    `POST /crm/v3/objects/{calls|…}/batch/read` reads their `hs_timestamp`
+    (`BatchReadInputSimplePublicObjectId`), which "marks the call's time of creation and
+    determines where the call sits on the record timeline" (calls API guide). The same requests
+    `sla import --from hubspot` makes (`history/hubspot_api.py`). The token needs
+    `crm.objects.contacts.read` besides the write scope."""
+    objects = tuple(ENGAGEMENT_OBJECTS[k] for k in kinds)
+    return "\n".join([
+        f'"""sla-lang: the first {_doc(", ".join(kinds))} logged on the contact since it entered the stage, for',
+        f'{_doc(about)}: written into {_doc(prop)}. Generated from the agreement; standard library only."""',
+        "import json", "import os", "import urllib.request", "from datetime import datetime, timezone", "",
+        f"OBJECTS = {objects!r}",
+        f"WRITE = {prop!r}",
+        f"TOKEN = {SECRET!r}  # the custom code secret holding the token",
+        "",
+        _ACTIVITY,
+    ])
+
+
+SENT = "sent"
+SLACK_HOST = "https://hooks.slack.com/"
+
+
+def slack_secret(channel: str, *, distinct: bool = False) -> str:
+    """The custom code secret holding the incoming-webhook URL of Slack `channel`:
+    `#is-escalations` → `SLA_LANG_SLACK_IS_ESCALATIONS`. A name with other characters (Japanese),
+    a long one, or (`distinct`) one another channel of the build already maps to gets a digest
+    of the channel's name, so two channels never share a secret."""
+    import hashlib
+    import re
+
+    token = re.sub(r"[^A-Z0-9]+", "_", channel.upper()).strip("_")
+    if not token or len(token) > 40 or distinct or not re.fullmatch(r"#?[A-Za-z0-9_.-]+", channel):
+        token = (token[:24] + "_" if token else "") + hashlib.sha256(channel.encode("utf-8")).hexdigest()[:8].upper()
+    return "SLA_LANG_SLACK_" + token
+
+
+def slack_source(channel: str, secret: str, text: str, *, about: str) -> str:
+    """Python that posts `text` to Slack `channel` through an incoming webhook whose URL is the
+    custom code secret `secret`. Slack's incoming webhooks take `{"text": …}` by POST and post to
+    the channel chosen when the webhook was created ("You cannot override the default channel
+    (chosen by the user who installed your app) … when you're using Incoming Webhooks",
+    https://api.slack.com/messaging/webhooks), so each channel has its own secret; HubSpot's
+    custom code reaches services outside HubSpot with secrets (its own sample posts to Firebase,
+    github.com/HubSpot/sample-workflow-custom-code `samples/trigger_firebase_web_push_notification.js`).
+    The text is escaped for Slack (`&`, `<`, `>`)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "\n".join([
+        f'"""sla-lang: post to Slack {_doc(channel)} for {_doc(about)} through the incoming webhook in the secret',
+        f'{_doc(secret)}. Generated from the agreement; standard library only."""',
+        "import json", "import os", "import urllib.request", "",
+        f"CHANNEL = {channel!r}",
+        f"WEBHOOK = {secret!r}  # the custom code secret holding the channel's incoming-webhook URL",
+        f"TEXT = {escaped!r}",
+        "",
+        _SLACK,
+    ])
+
+
 def _doc(text: str) -> str:
     """Text safe inside the generated docstring."""
     return repr(text)[1:-1].replace('"', "'")
@@ -297,4 +368,89 @@ def main(event):
     if all(moment <= now for moment in moments.values()):
         return {"outputFields": {"result": "passed"}}
     return {"outputFields": {"result": "written"}}
+'''
+
+_ACTIVITY = '''API = "https://api.hubapi.com"
+BATCH = 100
+
+
+def call_api(method, path, body):
+    request = urllib.request.Request(
+        API + path, data=json.dumps(body).encode("utf-8"), method=method,
+        headers={"Authorization": "Bearer " + os.environ[TOKEN], "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return json.loads(response.read().decode("utf-8") or "{}")
+
+
+def parse_moment(value):
+    # a datetime as HubSpot gives it: milliseconds, or ISO 8601
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def engagement_ids(object_type, contact_id):
+    ids = []
+    pending = [{"id": str(contact_id)}]
+    while pending:
+        answer = call_api("POST", "/crm/v4/associations/contacts/%s/batch/read" % object_type, {"inputs": pending})
+        pending = []
+        for row in answer.get("results") or []:
+            ids += [str(target["toObjectId"]) for target in row.get("to") or []]
+            after = ((row.get("paging") or {}).get("next") or {}).get("after")
+            if after:
+                pending.append({"id": str(contact_id), "after": after})
+    return sorted(set(ids))
+
+
+def first_since(contact_id, since):
+    # the earliest hs_timestamp at or after `since` among the contact's engagements of OBJECTS
+    first = None
+    for object_type in OBJECTS:
+        ids = engagement_ids(object_type, contact_id)
+        for start in range(0, len(ids), BATCH):
+            body = {"inputs": [{"id": i} for i in ids[start:start + BATCH]], "properties": ["hs_timestamp"],
+                    "propertiesWithHistory": []}
+            for row in call_api("POST", "/crm/v3/objects/%s/batch/read" % object_type, body).get("results") or []:
+                stamp = (row.get("properties") or {}).get("hs_timestamp")
+                if stamp in (None, ""):
+                    continue
+                moment = parse_moment(stamp)
+                if moment >= since and (first is None or moment < first):
+                    first = moment
+    return first
+
+
+def main(event):
+    try:
+        contact_id = event["object"]["objectId"]
+        since = parse_moment(event["inputFields"]["entered_at"])
+        first = first_since(contact_id, since)
+        call_api("PATCH", "/crm/v3/objects/contacts/%s" % contact_id,
+                 {"properties": {WRITE: "" if first is None else str(first)}})
+    except Exception as exc:  # the workflow treats the response as not given; the reason is in the log
+        print("sla-lang: activities not read: %r" % (exc,))
+        return {"outputFields": {"result": "failed"}}
+    return {"outputFields": {"result": "found" if first is not None else "none"}}
+'''
+
+_SLACK = '''
+def main(event):
+    try:
+        url = os.environ[WEBHOOK]
+        if not url.startswith("https://hooks.slack.com/"):
+            raise ValueError("the secret %s is not a Slack incoming-webhook URL" % WEBHOOK)
+        text = "%s (HubSpot contact %s)" % (TEXT, event["object"]["objectId"])
+        request = urllib.request.Request(url, data=json.dumps({"text": text}).encode("utf-8"), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=15) as response:
+            response.read()
+    except Exception as exc:  # nothing is posted; the reason is in the log
+        print("sla-lang: Slack %s not posted: %r" % (CHANNEL, exc))
+        return {"outputFields": {"result": "failed"}}
+    return {"outputFields": {"result": "sent"}}
 '''

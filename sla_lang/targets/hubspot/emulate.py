@@ -136,6 +136,17 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class SlackMessage:
+    """A message custom code posted through a Slack incoming webhook [S28]."""
+
+    moment: Moment
+    workflow: str
+    action: str
+    channel: str  # the channel the webhook was created for
+    text: str
+
+
+@dataclass(frozen=True)
 class Flag:
     """The model met behaviour HubSpot does not document."""
 
@@ -171,6 +182,8 @@ class PortalSettings:
     properties: dict[str, PropertyDef] = field(default_factory=dict)
     teams: dict[str, tuple[str, ...]] = field(default_factory=dict)  # team id → user ids
     users: frozenset[str] = frozenset()
+    # Slack incoming webhooks a person stored as custom code secrets: secret name → channel [S28]
+    slack_webhooks: dict[str, str] = field(default_factory=dict)
 
     def property_type(self, name: str) -> str | None:
         known = self.properties.get(name)
@@ -490,6 +503,7 @@ class Portal:
         self._flagged: set[Flag] = set()
         self.enrollments: dict[str, list[Enrollment]] = {}  # contact id → what happened, in order
         self.webhooks: list[tuple[Moment, str, str]] = []
+        self.slack_messages: list[SlackMessage] = []
         self.code_logs: list[tuple[Moment, str, str, str]] = []  # what custom code printed
         # Calculated properties (the score HubSpot's scoring tool keeps): name, what they read, how [S24]
         self.calculated = list(calculated)
@@ -1092,10 +1106,14 @@ class Portal:
             inputs[str(item.get("name"))] = "" if value is None else value
         # [S22] secrets reach the code as environment variables; the model's are stand-ins that
         # its CRM API accepts as private-app tokens
-        secrets = {str(name): f"emulated-token-{name}" for name in body.get("secretNames") or []}
+        # [S28] a Slack secret holds its incoming webhook's URL
+        secrets = {str(name): (f"{SLACK_WEBHOOKS}{name}" if name in self.settings.slack_webhooks
+                               else f"emulated-token-{name}") for name in body.get("secretNames") or []}
+        tokens = {value for value in secrets.values() if not value.startswith(SLACK_WEBHOOKS)}
         environment = CustomCodeEnvironment(
-            secrets, lambda method, path, headers, data: self._crm_api(run, action, moment, set(secrets.values()),
-                                                                       method, path, headers, data))
+            secrets, lambda method, path, headers, data: self._crm_api(run, action, moment, tokens,
+                                                                       method, path, headers, data),
+            slack=lambda url, data: self._slack_post(run, action, moment, url, data))
         try:
             result = run_python_custom_code(str(body.get("sourceCode", "")), {
                 "inputFields": inputs,
@@ -1127,6 +1145,8 @@ class Portal:
         if not auth.startswith("Bearer ") or auth[len("Bearer "):] not in tokens:
             return answer(401, {"status": "error", "category": "INVALID_AUTHENTICATION"})
         parts = urlsplit(path)
+        if _ASSOCIATIONS.fullmatch(parts.path) or _ENGAGEMENT_READ.fullmatch(parts.path):
+            return self._engagement_api(method, parts.path, data, answer, moment)
         contact_id = parts.path.rsplit("/", 1)[-1]
         contact = self.contacts.get(contact_id)
         if contact is None:
@@ -1157,6 +1177,67 @@ class Portal:
             values[name] = value
         self._apply(run, action, moment, values)
         return answer(200, {"id": contact.id, "properties": {n: contact.get(n) for n in properties}})
+
+    def _engagement_api(self, method: str, path: str, data: bytes | None, answer, moment: Moment
+                        ) -> tuple[int, bytes]:
+        """[S27] The contacts' calls, emails and meetings, as logged (`log_engagement`): the v4
+        association batch read (contact → engagements of one type) and the v3 batch read of the
+        engagements' `hs_timestamp` (ISO 8601, UTC, milliseconds). An engagement logged on a
+        contact is associated with it."""
+        import json
+
+        if method != "POST":
+            raise UnknownSemantics("S27", f"{method} {path}: the model answers batch reads (POST) only")
+        try:
+            body = json.loads((data or b"{}").decode("utf-8"))
+            inputs = [str(item["id"]) for item in body["inputs"]]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return answer(400, {"status": "error", "category": "VALIDATION_ERROR", "message": "inputs"})
+        stamp = moment.at.astimezone(UTC).isoformat()
+        associations = _ASSOCIATIONS.fullmatch(path)
+        if associations:
+            kind = _ENGAGEMENT_OBJECTS[associations.group(1)]
+            results = []
+            for contact_id in inputs:
+                contact = self.contacts.get(contact_id)
+                if contact is None:
+                    continue
+                results.append({"from": {"id": contact_id}, "to": [
+                    {"toObjectId": engagement_id(contact_id, n),
+                     "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": _CONTACT_TO[kind]}]}
+                    for n, (_, logged) in enumerate(contact.engagements) if logged == kind]})
+            return answer(200, {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp})
+        kind = _ENGAGEMENT_OBJECTS[_ENGAGEMENT_READ.fullmatch(path).group(1)]
+        wanted = set(body.get("properties") or [])
+        results = []
+        for contact in self.contacts.values():
+            for n, (at, logged) in enumerate(contact.engagements):
+                ident = engagement_id(contact.id, n)
+                if logged == kind and ident in inputs:
+                    iso = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+                    properties = {"hs_object_id": ident}
+                    if "hs_timestamp" in wanted:
+                        properties["hs_timestamp"] = iso
+                    results.append({"id": ident, "properties": properties, "createdAt": iso, "updatedAt": iso,
+                                    "archived": False})
+        return answer(200, {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp})
+
+    def _slack_post(self, run: Run, action: Action, moment: Moment, url: str, data: bytes | None) -> tuple[int, bytes]:
+        """[S28] A POST to a Slack incoming webhook: `{"text": …}` is posted to the channel the
+        webhook was created for; Slack answers 200 `ok`, or 400 `invalid_payload`."""
+        import json
+
+        channel = self.settings.slack_webhooks.get(url[len(SLACK_WEBHOOKS):])
+        if channel is None:
+            return 404, b"no_service"
+        try:
+            text = json.loads((data or b"").decode("utf-8")).get("text")
+        except (ValueError, AttributeError):
+            text = None
+        if not isinstance(text, str) or not text:
+            return 400, b"invalid_payload"
+        self.slack_messages.append(SlackMessage(moment, run.workflow.file, action.id, channel, text))
+        return 200, b"ok"
 
     # ------------------------------------------------------------------ reads under a spread [S13]
     def _read(self, moment: Moment, run: Run, names: Iterable[str]) -> None:
@@ -1421,6 +1502,8 @@ _ALLOWED_MODULES = frozenset({
 _BLOCKED_BUILTINS = frozenset({"open", "exec", "eval", "compile", "input", "breakpoint", "help", "exit", "quit",
                                "globals", "locals", "vars", "memoryview", "__loader__", "__spec__"})
 API_BASE = "https://api.hubapi.com"
+# the URLs the model gives the incoming webhooks of `PortalSettings.slack_webhooks` [S28]
+SLACK_WEBHOOKS = "https://hooks.slack.com/services/EMULATED/"
 
 
 class HTTPError(Exception):
@@ -1471,6 +1554,26 @@ class _Response:
         return False
 
 
+_ENGAGEMENT_OBJECTS = {"calls": "CALL", "emails": "EMAIL", "meetings": "MEETING"}
+# HubSpot-defined association types contact → call / email / meeting (associations v4 guide, "Association
+# type ID values"); the generated code reads only `toObjectId`
+_CONTACT_TO = {"CALL": 193, "EMAIL": 197, "MEETING": 199}
+_ASSOCIATIONS = re.compile(r"/crm/v4/associations/contacts/(calls|emails|meetings)/batch/read")
+_ENGAGEMENT_READ = re.compile(r"/crm/v3/objects/(calls|emails|meetings)/batch/read")
+
+
+def _answered(path: str) -> bool:
+    """The requests the model's CRM API answers [S26][S27]."""
+    bare = path.split("?", 1)[0]
+    return (bare.startswith("/crm/v3/objects/contacts/") or bool(_ASSOCIATIONS.fullmatch(bare))
+            or bool(_ENGAGEMENT_READ.fullmatch(bare)))
+
+
+def engagement_id(contact_id: str, index: int) -> str:
+    """The id the model gives the `index`-th engagement logged on a contact."""
+    return f"{contact_id}{index:04d}"
+
+
 class CustomCodeEnvironment:
     """What custom code can reach [S22][S26]: its secrets as environment variables, and HubSpot's
     CRM API for contacts through `urllib.request` — answered by the emulated portal. Any other
@@ -1478,9 +1581,11 @@ class CustomCodeEnvironment:
     fails), even when the code catches the failure."""
 
     def __init__(self, secrets: dict[str, str], api: Callable[[str, str, dict[str, str], bytes | None],
-                                                               tuple[int, bytes]] | None = None) -> None:
+                                                               tuple[int, bytes]] | None = None,
+                 slack: Callable[[str, bytes | None], tuple[int, bytes]] | None = None) -> None:
         self.secrets = dict(secrets)
         self.api = api
+        self.slack = slack
         self.problems: list[str] = []
         self.log: list[str] = []
 
@@ -1503,8 +1608,14 @@ class CustomCodeEnvironment:
         elif data is not None:
             request.data = data
         url = request.full_url
-        if not url.startswith(API_BASE + "/crm/v3/objects/contacts/") or self.api is None:
-            self.problems.append(f"a request to {url!r}: the model answers only HubSpot's CRM API for contacts")
+        if url.startswith(SLACK_WEBHOOKS) and self.slack is not None and request.get_method() == "POST":
+            status, body = self.slack(url, request.data)
+            if status >= 400:
+                raise HTTPError(url, status, body.decode("utf-8", "replace"))
+            return _Response(status, body)
+        if not url.startswith(API_BASE) or not _answered(url[len(API_BASE):]) or self.api is None:
+            self.problems.append(f"a request to {url!r}: the model answers only HubSpot's CRM API for contacts "
+                                 "and the contacts' calls, emails and meetings")
             raise URLError("not reachable from the model")
         status, body = self.api(request.get_method(), url[len(API_BASE):], request.headers, request.data)
         if status >= 400:

@@ -53,6 +53,7 @@ from .catalog import (
     CustomProperty,
     token_for,
 )
+from .duties import information_flows
 from .filters import (
     FilterError,
     FilterTranslator,
@@ -193,6 +194,8 @@ class Generator:
         self._spans: dict[str, CalendarSpans] = {}
         self._code_data: dict[str, customcode.CalendarData | None] = {}
         self._code_flows: dict[str, None] = {}  # files of the workflows with custom code, in order
+        self._probes: dict[str, None] = {}  # respond clauses whose checks read the contact's activities
+        self._slack: dict[str, str] = {}  # custom code secret → the Slack channel its webhook posts to
         self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
         self._entry_tested: set[str] = set()  # entry stages whose workflow tests `entry when` (entry_flows)
         self.enforced: set[str] = set()  # clauses of issue-19 constructs a workflow enforces (obligations.py)
@@ -288,6 +291,7 @@ class Generator:
                     help=Message("add `hubspot lead` (or another lifecycle stage) to also set HubSpot's lifecycle stage"),
                 ))
         self.owner_assigned_flow()
+        information_flows(self)
         self.priority_flow()
         self.scoring()
         report_manual_obligations(self)
@@ -1298,6 +1302,9 @@ class Generator:
                           due=self.due_for(respond.within if respond else None, target), user_id=user)
             elif kind == "webhook":
                 flow.webhook(channel.target or "")
+            elif kind == "slack" and self.settings.custom_code:
+                self.slack_post(flow, file, channel.target or "", t("slack_handoff", stage=target.label, owner=owner,
+                                                                     sender=sender, clause=clause), clause)
             elif kind == "slack":
                 self.report(
                     SLACK_MANUAL,
@@ -1673,8 +1680,14 @@ class Generator:
         t = self.t
         token = self.stage_token(stage)
         touch = guard == "respond" and deadline is not None
+        # `respond … via call`: HubSpot's "Last contacted" counts any call, email or meeting, so
+        # with custom code each check first reads the contact's calls (the kinds that meet it)
+        # from the CRM API into `…_responded_at` and judges that instead
+        probe = (touch and bool(deadline.via) and not deadline.via_when and self.settings.custom_code
+                 and len(deadline.meets) < len(ir.ACTIVITY_KINDS))
+        contacted = LAST_CONTACTED
         guard_word = t(f"guard_{guard}")
-        guard_done = t(f"guard_done_{guard if touch or guard != 'respond' else 'stage'}")
+        guard_done = self._guard_done(guard, touch, deadline)
         label_values = {"stage": stage.label, "guard": guard_word, "guard_done": guard_done}
         timers: list[Timer] = []
         flags: dict[str, str] = {}
@@ -1705,9 +1718,18 @@ class Generator:
             for n, e in enumerate(escalations, 1):
                 suffix = "" if n == 1 else f"_{n}"
                 timers.append(Timer("escalate", e.after, e.clause_id, f"sla_{token}_{guard}_escalate{suffix}_at", e, n))
+        if probe:
+            contacted = f"sla_{token}_{guard}_responded_at"
+            kinds = t.join([t(f"activity_{k}") for k in deadline.meets], "or")
+            self.catalog.add_custom(CustomProperty(
+                contacted, t("prop_responded", stage=stage.label, kinds=kinds), "datetime",
+                t("prop_responded_desc", kinds=kinds, clauses=deadline.clause_id),
+                clauses={tm.clause for tm in timers}, purpose="sla-lang"))
+            self._probes[deadline.clause_id] = None
         if touch:
             for c in {tm.clause for tm in timers}:
-                self.catalog.need_existing(LAST_CONTACTED, c)
+                if not probe:
+                    self.catalog.need_existing(LAST_CONTACTED, c)
                 self.catalog.use(ENTERED_AT, c)
         data = self.code_data(stage, timers)
         exact = data is not None
@@ -1746,19 +1768,21 @@ class Generator:
                 decided = self.add_code(flow, file, stage, data, computed)
                 flow.tail = [(decided, "static:0"), (decided, "static:1")]
                 self._checkpoints(flow, file, stage, guard, lane, flags, exact=True, touch=touch, breach=breach,
-                                  checks=checks)
+                                  checks=checks, contacted=contacted, probe=probe)
                 flow.tail = [(decided, "default")]
                 self._checkpoints(flow, file, stage, guard, lane, flags, exact=False, touch=touch, breach=breach,
-                                  checks=[])
+                                  checks=[], contacted=contacted, probe=probe)
             else:
                 for tm in lane:
                     self.report_conservative(tm, stage, flow, file)
                 self._checkpoints(flow, file, stage, guard, lane, flags, exact=False, touch=touch, breach=breach,
-                                  checks=checks)
+                                  checks=checks, contacted=contacted, probe=probe)
             for tm in lane:
                 self.record_timer(tm, stage, file, exact)
             notes = [t("desc_monitor", stage=stage.label, checks="; ".join(checks) if t.lang != "ja" else "、".join(checks))]
-            if touch:
+            if probe:
+                notes.append(t("desc_responded_via", kinds=t.join([t(f"activity_{k}") for k in deadline.meets], "or")))
+            elif touch:
                 notes.append(t("desc_responded"))
             notes.append(t("desc_exact" if exact else "desc_conservative"))
             flow.description = self.flow_description(self.join(notes))
@@ -1766,10 +1790,10 @@ class Generator:
 
     def _checkpoints(self, flow: Flow, file: str, stage: ir.Stage, guard: str, lane: list[Timer],
                      flags: dict[str, str], *, exact: bool, touch: bool, breach: Timer | None,
-                     checks: list[str]) -> None:
+                     checks: list[str], contacted: str = LAST_CONTACTED, probe: bool = False) -> None:
         t = self.t
         guard_word = t(f"guard_{guard}")
-        guard_done = t(f"guard_done_{guard if touch or guard != 'respond' else 'stage'}")
+        guard_done = self._guard_done(guard, touch, breach.item if probe and breach is not None else None)
         groups: list[tuple[tuple, list[Timer]]] = []  # timers falling at the same moment
         for tm in lane:
             if exact:
@@ -1796,16 +1820,18 @@ class Generator:
             elif in_lane or "escalate" not in kinds:
                 branches = []
                 if exact:
-                    branches.append((t("branch_late"), after_property_filter(LAST_CONTACTED, group[0].prop), True))
-                self._contact_check(flow, branches)
+                    branches.append((t("branch_late"), after_property_filter(contacted, group[0].prop), True))
+                self._contact_check(flow, branches, contacted, probe=self._activity_probe(flow, file, contacted, breach.item)
+                                    if probe else None)
             else:
                 # an escalation in a workflow of its own: the deadline's verdict is the breach flag
                 # (set by the deadline's workflow); before the deadline, it is a contact so far
                 branches = [(t("branch_breached"), bool_filter(flags["breach"], True), True)]
                 if exact:
                     branches.append((t("branch_met_before"), before_property_filter(breach.prop, group[0].prop), False))
-                    branches.append((t("branch_late"), after_property_filter(LAST_CONTACTED, group[0].prop), True))
-                self._contact_check(flow, branches)
+                    branches.append((t("branch_late"), after_property_filter(contacted, group[0].prop), True))
+                self._contact_check(flow, branches, contacted, probe=self._activity_probe(flow, file, contacted, breach.item)
+                                    if probe else None)
             for tm in group:
                 after = t.duration(tm.duration)
                 item = tm.item
@@ -1827,16 +1853,86 @@ class Generator:
                     checks.append(t("desc_check_escalate", after=after, guard_done=guard_done,
                                     team=self.team_label(item.to)))
 
-    def _contact_check(self, flow: Flow, branches: list[tuple[str, dict, bool]]) -> None:
+    def slack_post(self, flow: Flow, file: str, channel: str, text: str, clause: str) -> None:
+        """Post `text` to Slack `channel` from the workflow: custom code calling the channel's
+        incoming webhook, whose URL a person stores as a custom code secret (one per channel: a
+        webhook posts to the channel it was made for). The secret is a manual step, as the
+        token is (SLA838), and the manifest's `portal.slackWebhooks` names it per channel."""
+        secret = customcode.slack_secret(channel)
+        if self._slack.get(secret, channel) != channel:
+            secret = customcode.slack_secret(channel, distinct=True)
+        flow.custom_code(customcode.slack_source(channel, secret, text, about=clause),
+                         runtime=customcode.RUNTIME, inputs=[], secrets=[secret], output=customcode.OUTPUT,
+                         options=[customcode.SENT, customcode.FAILED])
+        self._code_flows[file] = None
+        key = ("slack-webhook", secret)
+        if key in self._steps:
+            self._steps[key].clauses.append(clause)
+            return
+        self._slack[secret] = channel
+        self._steps[key] = self.report(
+            CUSTOM_CODE,
+            Message("Slack {channel} is posted to by custom code through an incoming webhook: the portal needs the "
+                    "secret {secret}", channel=channel, secret=secret),
+            self._slack_span(clause),
+            help=Message("create a Slack incoming webhook for {channel} and store its URL as the custom code secret "
+                         "{secret}", channel=channel, secret=secret),
+            step=self.t("manual_slack_webhook", channel=channel, secret=secret), clauses=[clause],
+        )
+
+    def _slack_span(self, clause: str) -> Span:
+        for stage in self.policy.stages:
+            for escalation in stage.escalations:
+                if escalation.clause_id == clause:
+                    for channel in escalation.channels:
+                        if channel.kind == "slack":
+                            return channel.span
+            if stage.handoff is not None and stage.handoff.clause_id == clause:
+                for channel in stage.handoff.channels:
+                    if channel.kind == "slack":
+                        return channel.span
+        return _agreement_point(self.policy)
+
+    def _guard_done(self, guard: str, touch: bool, deadline: ir.Deadline | None) -> str:
+        """What meets the guard, in words: "a call" for a `respond … via call` the checks judge on
+        calls (custom code), else what HubSpot's "Last contacted" counts."""
+        t = self.t
+        if (touch and deadline is not None and deadline.via and not deadline.via_when and self.settings.custom_code
+                and len(deadline.meets) < len(ir.ACTIVITY_KINDS)):
+            return t("guard_done_via", kinds=t.join([t(f"activity_{k}") for k in deadline.meets], "or"))
+        return t(f"guard_done_{guard if touch or guard != 'respond' else 'stage'}")
+
+    def _contact_check(self, flow: Flow, branches: list[tuple[str, dict, bool]], contacted: str = LAST_CONTACTED,
+                       *, probe: dict | None = None) -> None:
         """An if/then branch on "contacted since the lead entered the stage": `branches` first
         (name, filter, whether the check fails there), then a contact before the entry (not
         one), then any contact (one: done in time), else none. A contact at the very moment of
-        entry counts, as in the agreement: hence "not before" rather than "after"."""
+        entry counts, as in the agreement: hence "not before" rather than "after". `contacted`
+        is the moment of the contact (HubSpot's "Last contacted", or the first activity of the
+        required kinds that `probe`, the branch after the custom code reading them, wrote); when
+        the code could not read them, the check fails: never "met" on a response not seen."""
         t = self.t
-        branches = branches + [(t("branch_before_entry"), before_property_filter(LAST_CONTACTED, ENTERED_AT), True),
-                               (t("branch_met"), known_filter(LAST_CONTACTED), False)]
+        before = t("branch_before_entry_via" if probe is not None else "branch_before_entry")
+        branches = branches + [(before, before_property_filter(contacted, ENTERED_AT), True),
+                               (t("branch_met"), known_filter(contacted), False)]
         check = flow.branch([(name, or_branch([[test]])) for name, test, _ in branches], t("branch_not_met"))
         flow.tail = [(check, "default")] + [(check, f"branch:{n}") for n, (_, _, fails) in enumerate(branches) if fails]
+        if probe is not None:
+            flow.tail.append((probe, "default"))
+
+    def _activity_probe(self, flow: Flow, file: str, prop: str, deadline: ir.Deadline) -> dict:
+        """Custom code writing the first activity of the kinds that meet the respond `deadline`
+        since the stage entry into `prop` (customcode.activity_source), and the branch on its
+        result: found or none go on to the check, a failure fails it."""
+        code = flow.custom_code(
+            customcode.activity_source(tuple(deadline.meets), prop, about=deadline.clause_id),
+            runtime=customcode.RUNTIME, inputs=[(customcode.ENTERED_INPUT, ENTERED_AT)], secrets=[customcode.SECRET],
+            output=customcode.OUTPUT, options=[customcode.FOUND, customcode.NONE_FOUND, customcode.FAILED])
+        self._code_flows[file] = None
+        branch = flow.static_branch({"type": "FIELD_DATA", "actionId": code["actionId"], "dataKey": customcode.OUTPUT},
+                                    [customcode.FOUND, customcode.NONE_FOUND], self.t("branch_activity_failed"))
+        flow.tail = [(branch, "static:0"), (branch, "static:1")]
+        return branch
 
     def _deadline_notice(self, flow: Flow, file: str, deadline: ir.Deadline, subject: str, body: str, *,
                          in_app: bool = False) -> None:
@@ -1876,6 +1972,9 @@ class Generator:
                 if isinstance(user, str):
                     flow.task(subject, _html(body), task_type="CALL" if kind == "call" else "TODO",
                               due=self.due_for(None, stage), user_id=user)
+            elif kind == "slack" and self.settings.custom_code:
+                # the body: the subject's personalisation tokens are not rendered in custom code
+                self.slack_post(flow, file, channel.target or "", body, escalation.clause_id)
             elif kind == "slack":
                 key = ("slack", escalation.clause_id, channel.target)
                 if key not in self._steps:
@@ -2054,6 +2153,8 @@ class Generator:
             "teams": teams,
             "customCodeWorkflows": list(self._code_flows),
         }
+        if self._slack:
+            self.out.portal["slackWebhooks"] = dict(sorted(self._slack.items()))
         if self._code_flows:
             clauses = sorted({c for flow in self.out.flows if flow.path in self._code_flows for c in flow.clauses})
             self.report(
@@ -2063,7 +2164,8 @@ class Generator:
                 _agreement_point(policy),
                 help=Message("without Operations Hub set `custom-code = false` under [tool.sla.hubspot]; the "
                              "workflows then wait fixed times (the manifest gives the error bounds)"),
-                step=t("manual_custom_code", secret=customcode.SECRET, count=len(self._code_flows)),
+                step=t("manual_custom_code_read" if self._probes else "manual_custom_code", secret=customcode.SECRET,
+                       count=len(self._code_flows)),
                 clauses=clauses,
             )
 

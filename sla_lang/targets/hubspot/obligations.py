@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ... import ir
 from ...message import Message
 from ...resources import target_dir
+from .duties import enforced as duty_enforced
 from .rules import NOT_ENFORCED, OUTSIDE_CRM
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ def report_manual_obligations(gen: Generator) -> None:
                           kinds=say_kinds(respond.meets), owner=gen.team_label(respond.owner or stage.owner)),
                 clauses=[respond.clause_id] + [e.clause_id for e in stage.escalations if e.on == "respond"],
             )
-        elif respond is not None and respond.via and len(respond.meets) < len(ir.ACTIVITY_KINDS):
+        elif (respond is not None and respond.via and len(respond.meets) < len(ir.ACTIVITY_KINDS)
+              and not gen.settings.custom_code):  # with custom code the checks read the activities (generate.py)
             kinds = _say(gen, "or").join(_say(gen, f"activity_{k}") for k in respond.meets)
             gen.report(
                 NOT_ENFORCED, Message("the workflows of `{stage}` count any activity as the response, not only `via {kinds}`",
@@ -126,7 +128,7 @@ def report_manual_obligations(gen: Generator) -> None:
                               every=t.cadence(item.every), within=within),
                     clauses=[item.clause_id],
                 )
-            if item.anchor is not None and item.within is not None:
+            if item.anchor is not None and item.within is not None and not duty_enforced(item):
                 prop = item.recorded_in.name if item.recorded_in is not None else "—"
                 gen.report(
                     NOT_ENFORCED,

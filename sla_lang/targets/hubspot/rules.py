@@ -38,9 +38,11 @@ SLACK_MANUAL = define_rule(
     "A Slack channel cannot be reached from a workflow created through the API.",
     explanation="HubSpot's \"Send Slack notification\" action belongs to the Slack integration; its "
     "action type id differs per portal and the v4 API cannot create it. The workflow is generated "
-    "without it and the manifest lists a manual step saying where to add it. To have the workflow "
-    "post by itself, create a Slack Workflow Builder webhook trigger and name its URL with "
-    "`webhook \"https://hooks.slack.com/triggers/…\"` instead: that becomes a WEBHOOK action.",
+    "without it and the manifest lists a manual step saying where to add it. This happens only "
+    "without custom code (`custom-code = false`): with it, the workflow posts by itself through the "
+    "channel's Slack incoming webhook, whose URL is a custom code secret (SLA838). Another way to "
+    "have the workflow post by itself is a Slack Workflow Builder webhook trigger named with "
+    "`webhook \"https://hooks.slack.com/triggers/…\"`: that becomes a WEBHOOK action.",
     bad='handoff from marketing {\n  notify slack "#sales-mql", email\n}',
     good='handoff from marketing {\n  notify webhook "https://hooks.slack.com/triggers/T0/1/abc", email\n}',
 )
@@ -265,7 +267,11 @@ CUSTOM_CODE = define_rule(
     "code writes through HubSpot's CRM API with a private-app token that must be stored as the "
     "custom code secret `SLA_LANG_HUBSPOT_TOKEN` (scope crm.objects.contacts.write); the manual "
     "step says so. If the code cannot run, the workflow falls back to the conservative waits of "
-    "`custom-code = false`. Portals without Operations Hub Professional cannot create these "
+    "`custom-code = false`. A check of `respond … via call` also reads the contact's calls (scope "
+    "crm.objects.contacts.read), and a `slack \"#channel\"` is posted by custom code to the channel's "
+    "incoming webhook, whose URL must be stored as the secret the manual step names "
+    "(`SLA_LANG_SLACK_<CHANNEL>`); HubSpot's API has no way to check secrets, so these are manual "
+    "steps. Portals without Operations Hub Professional cannot create these "
     "workflows: set `custom-code = false` under [tool.sla.hubspot].",
     bad="(any policy with deadlines, built with custom-code = true)",
     good="(keep it: add the secret once, as the manual step says)",
