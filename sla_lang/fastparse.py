@@ -21,6 +21,7 @@ tests/test_fastparse.py on every policy in the repository and on generated ones.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from itertools import chain
 from pathlib import Path
@@ -60,22 +61,26 @@ class SpanMeta(Meta):
 
 
 EMPTY_META = Meta()  # the meta of a rule that matched no token (Lark's `meta.empty`)
+_GROWN = ((0, True),)  # a plan's `keep` that passes on its one child's list as it is
 
 
 class FastParser:
     """Parses text that has no syntax error into the tree Lark would build, or raises NotClean."""
 
     def __init__(self, tables: dict) -> None:
-        import re
-
         self.table = tables["states"]
-        self.plans = tables["rules"]
+        # (`keep` equal to _GROWN made that very object, so the loop can test it with `is`)
+        self.plans = [(name, size, _GROWN if keep == _GROWN else keep, splice, inline, goto)
+                      for name, size, keep, splice, inline, goto in tables["rules"]]
         self.start_state = tables["start"]
         self.end_state = tables["end"]
         self.pattern = re.compile(tables["pattern"])
         # the same, each token with the blanks after it: a third of a policy's matches are the
-        # blanks between tokens, which the parser only skips
-        self.scanner = re.compile(f"(?:{tables['pattern']})[ \t]*")
+        # blanks between tokens, which the parser only skips (see `scanner_pattern`)
+        self.scanner = re.compile(tables["scanner"])
+        self.kinds: list[str | None] = [None] * (self.scanner.groups + 1)  # group number → terminal
+        for group_name, number in self.scanner.groupindex.items():
+            self.kinds[number] = group_name.removesuffix(_FIRST)
         self.ignore = frozenset(tables["ignore"])
         self.keyword_of = tables["keywords"]
 
@@ -88,9 +93,11 @@ class FastParser:
         plans = self.plans
         keyword_of = self.keyword_of
         ignore = self.ignore
+        kinds = self.kinds
         end_state = self.end_state
         make_token = str.__new__
-        state_stack = [self.start_state]
+        state = self.start_state
+        state_stack = [state]
         values: list = []
         firsts: list = []  # first and last token of each stack entry's text (None: empty)
         lasts: list = []
@@ -106,13 +113,13 @@ class FastParser:
                 kind = "$END"
                 token = None
             else:
-                if match.start() != expected:
-                    raise NotClean  # a character no terminal matches
-                expected = match.end()
                 group = match.lastindex
                 start, end = match.span(group)
+                if start != expected:
+                    raise NotClean  # a character no terminal matches
+                expected = match.end()
                 value = match.group(group)
-                kind = match.lastgroup
+                kind = kinds[group]
                 column = start - line_start + 1
                 start_line = line
                 if "\n" in value:
@@ -131,16 +138,17 @@ class FastParser:
                 if kind == "NAME":
                     keyword = keyword_of.get(value)
                     if keyword is not None:
-                        row = table[state_stack[-1]]
+                        row = table[state]
                         if keyword in row or "NAME" not in row:
                             kind = keyword
                 token.type = kind
             while True:
-                action = table[state_stack[-1]].get(kind)
+                action = table[state].get(kind)
                 if action is None:
                     raise NotClean
                 if action >= 0:  # shift, to that state
-                    state_stack.append(action)
+                    state = action
+                    state_stack.append(state)
                     values.append(token)
                     firsts.append(token)
                     lasts.append(token)
@@ -149,6 +157,44 @@ class FastParser:
                     break
                 # reduce by rule ~action
                 name, size, keep, splice, inline, goto = plans[~action]
+                if size == 1:
+                    # One symbol (most reductions: `_rule`s and `?rule`s wrapping one child): the
+                    # entry on top of the stack is replaced in place, no slices taken.
+                    if splice and keep is _GROWN:  # the same list, the same positions
+                        state = state_stack[-1] = table[state_stack[-2]][goto]
+                        if token is None and state == end_state:
+                            return values[-1]
+                        continue
+                    child = values[-1]
+                    if keep is None:
+                        children = [child]
+                    elif keep:
+                        children = child if keep[0][1] else [child]
+                    else:
+                        children = []
+                    first = firsts[-1]
+                    last = lasts[-1]
+                    if splice:
+                        values[-1] = children
+                    elif inline and len(children) == 1:
+                        value = values[-1] = children[0]
+                        if value.__class__ is Token:
+                            firsts[-1] = lasts[-1] = value  # Lark keeps an inlined token's own positions
+                    elif lowered:
+                        depth = depths[-1] + 1
+                        if depth > max_depth:
+                            raise TooDeep
+                        depths[-1] = depth
+                        values[-1] = lowering[name](SpanMeta(first, last) if first is not None else EMPTY_META,
+                                                    children)
+                    elif first is None:
+                        values[-1] = Tree(name, children)
+                    else:
+                        values[-1] = Tree(name, children, SpanMeta(first, last))
+                    state = state_stack[-1] = table[state_stack[-2]][goto]
+                    if token is None and state == end_state:
+                        return values[-1]
+                    continue
                 if size:
                     children = values[-size:]
                     first_tokens = firsts[-size:]
@@ -244,6 +290,7 @@ def compile_tables(lark: Lark) -> dict:
             for symbol, (action, target) in sorted(states[state].items())
         }
     root = lark.parser.lexer.root_lexer
+    terminals = [(t.name, t.pattern.to_regexp()) for t in root.scanner.terminals]
     return {
         "states": rows,
         "rules": [_plan(rule) for rule in rules],
@@ -251,10 +298,151 @@ def compile_tables(lark: Lark) -> dict:
         "end": number[conf.end_state],
         # The scanner's terminals in the scanner's order (priority, then length), with the
         # keywords folded into NAME as Lark folds them: the same alternation Lark matches.
-        "pattern": "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in root.scanner.terminals),
+        "pattern": "|".join(f"(?P<{name}>{regexp})" for name, regexp in terminals),
+        "scanner": scanner_pattern(terminals),
         "ignore": sorted(root.ignore_types),
         "keywords": dict(sorted(keyword_terminals_by_text(lark).items())),
     }
+
+
+_FIRST = "__first"  # the group name suffix of a terminal's guarded copy at the front of the scanner
+FREQUENT = ("NAME", "_NL")  # the terminals of most tokens (keywords are read as NAME)
+
+
+def scanner_pattern(terminals: list[tuple[str, str]]) -> str:
+    """The fast parser's scanner: Lark's alternation of `terminals` (name, regexp), each token
+    with the blanks after it, and in front a copy of each FREQUENT terminal behind a lookahead
+    of the ASCII characters it starts with that no terminal before it in Lark's order can start
+    with.
+
+    Python's regex engine tries the alternatives in order, so a name used to be tried as a
+    date, a time, a percentage, a duration, a number, a text and a line break first: a fifth
+    of parsing a large policy was spent there. At a character the lookahead admits, every
+    terminal before the copy's in Lark's order fails, so the copy matches exactly what the
+    alternation would (it is the same regexp); where the copy fails, the alternation runs
+    unchanged. A terminal whose first characters cannot be worked out gets no copy."""
+    front = []
+    for index, (name, regexp) in enumerate(terminals):
+        if name not in FREQUENT:
+            continue
+        own = _first_characters(regexp)
+        if own is None:
+            continue
+        for _, earlier in terminals[:index]:
+            taken = _first_characters(earlier)
+            if taken is None:
+                own = set()
+                break
+            own -= taken
+        if own:
+            guard = "".join(re.escape(c) for c in sorted(own))
+            front.append(f"(?=[{guard}])(?P<{name}{_FIRST}>{regexp})")
+    alternation = "|".join(front + [f"(?P<{name}>{regexp})" for name, regexp in terminals])
+    return f"(?:{alternation})[ \t]*"
+
+
+_ASCII = [chr(code) for code in range(128)]
+
+
+def _first_characters(regexp: str) -> set[str] | None:
+    """The ASCII characters a match of `regexp` can start with; None when unsure (a construct
+    this does not follow, or a regexp that can match the empty string)."""
+    from re import _parser  # the parse tree of Python's own regex engine
+
+    try:
+        parsed = _parser.parse(regexp)
+        if parsed.state.flags & ~re.UNICODE:  # a flag for the whole regexp ((?i) …): unsure
+            return None
+        first, nullable = _first_of_sequence(parsed)
+    except (re.error, TypeError, ValueError):  # a regexp or a tree this does not follow: unsure
+        return None
+    return None if first is None or nullable else first
+
+
+def _first_of_sequence(items) -> tuple[set[str] | None, bool]:
+    """(first characters, can match empty) of a sequence of regex parse items."""
+    from re._constants import (
+        ANY,
+        BRANCH,
+        IN,
+        LITERAL,
+        MAX_REPEAT,
+        MIN_REPEAT,
+        NOT_LITERAL,
+        POSSESSIVE_REPEAT,
+        SUBPATTERN,
+    )
+
+    out: set[str] = set()
+    for op, arg in items:
+        if op is LITERAL:
+            first, nullable = {chr(arg)} & set(_ASCII), False
+        elif op is NOT_LITERAL:
+            first, nullable = set(_ASCII) - {chr(arg)}, False
+        elif op is ANY:
+            first, nullable = set(_ASCII), False
+        elif op is IN:
+            first, nullable = _class_members(arg), False
+        elif op is SUBPATTERN:
+            _group, add_flags, del_flags, body = arg
+            if add_flags or del_flags:
+                return None, False
+            first, nullable = _first_of_sequence(body)
+        elif op in (MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT):
+            low, _high, body = arg
+            first, nullable = _first_of_sequence(body)
+            nullable = nullable or low == 0
+        elif op is BRANCH:
+            first, nullable = set(), False
+            for alternative in arg[1]:
+                one, empty = _first_of_sequence(alternative)
+                if one is None:
+                    return None, False
+                first |= one
+                nullable = nullable or empty
+        else:  # anchors, lookarounds, back references …: unsure
+            return None, False
+        if first is None:
+            return None, False
+        out |= first
+        if not nullable:
+            return out, False
+    return out, True
+
+
+def _class_members(items) -> set[str] | None:
+    """The ASCII characters in a parsed character class `[…]`."""
+    from re._constants import CATEGORY, LITERAL, NEGATE, RANGE
+
+    negate = False
+    tests = []
+    for op, arg in items:
+        if op is NEGATE:
+            negate = True
+        elif op is LITERAL:
+            tests.append(lambda c, code=arg: ord(c) == code)
+        elif op is RANGE:
+            tests.append(lambda c, bounds=arg: bounds[0] <= ord(c) <= bounds[1])
+        elif op is CATEGORY and arg in _CATEGORY_REGEXPS:
+            tests.append(lambda c, one=re.compile(_CATEGORY_REGEXPS[arg]): one.fullmatch(c) is not None)
+        else:
+            return None
+    return {c for c in _ASCII if any(test(c) for test in tests) != negate}
+
+
+_CATEGORY_REGEXPS = {}  # filled below: the category constants of re's parse tree → a regexp
+
+
+def _categories() -> None:
+    from re import _constants as c
+
+    _CATEGORY_REGEXPS.update({
+        c.CATEGORY_DIGIT: r"\d", c.CATEGORY_NOT_DIGIT: r"\D", c.CATEGORY_SPACE: r"\s",
+        c.CATEGORY_NOT_SPACE: r"\S", c.CATEGORY_WORD: r"\w", c.CATEGORY_NOT_WORD: r"\W",
+    })
+
+
+_categories()
 
 
 def _rule_key(rule) -> tuple:
@@ -308,7 +496,7 @@ def write_tables_module(path: Path) -> None:
         "    'rules': [",
         *(f"        {rule!r}," for rule in tables["rules"]),
         "    ],",
-        *(f"    {key!r}: {tables[key]!r}," for key in ("start", "end", "pattern", "ignore", "keywords")),
+        *(f"    {key!r}: {tables[key]!r}," for key in ("start", "end", "pattern", "scanner", "ignore", "keywords")),
         "}",
     ]
     write_file(path, ("\n".join(lines) + "\n").encode("utf-8"))

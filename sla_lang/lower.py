@@ -19,7 +19,8 @@ from lark import Token, Tree
 
 from . import ir
 from .diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
-from .source import SourceFile, Span
+from .fastparse import SpanMeta
+from .source import SourceFile, Span, new_span
 
 DUPLICATE_SETTING = define_rule(
     "SLA303",
@@ -214,6 +215,10 @@ _KIND_WORDS = {
 }
 
 
+_STAGE_REPEATABLE = frozenset({"marker", "deadline", "unwritten deadline", "escalate", "transition", "cadence",
+                                "step"})
+
+
 class Lowerer:
     """Parse tree → IR. Collects diagnostics instead of raising.
 
@@ -273,10 +278,14 @@ class Lowerer:
 
     # ------------------------------------------------------------------ helpers
     def _span(self, meta) -> Span:
-        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+        if meta.__class__ is SpanMeta:  # the fast parser's: read its two tokens directly
+            first = meta._first
+            last = meta._last
+            return new_span(self.path, first.line, first.column, last.end_line, last.end_column)
+        return new_span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, token: Token) -> Span:
-        return Span(self.path, token.line, token.column, token.end_line, token.end_column)
+        return new_span(self.path, token.line, token.column, token.end_line, token.end_column)
 
     def _error(self, rule, message: str, span: Span, help: str | None = None, related=()) -> None:
         self.diagnostics.append(Diagnostic(rule, message, span, help, tuple(related)))
@@ -293,6 +302,8 @@ class Lowerer:
             return None
         if isinstance(value, kinds):
             return value
+        if callable(where):  # made only now, for the diagnostic
+            where = where()
         self._error(
             WRONG_TYPE,
             Message('{where} takes {what}, not {value}', where=where, what=what, value=_KIND_WORDS.get(type(value), Message('this value'))),
@@ -335,15 +346,19 @@ class Lowerer:
         )
         return None
 
-    def _settings(self, items: list, block: str, repeatable: Iterable[str] = ()) -> dict[str, list[_Item]]:
-        """Group block items by key, reporting single-valued keys given more than once."""
-        repeatable = set(repeatable)
+    def _settings(self, items: list, block, repeatable: Iterable[str] = frozenset()) -> dict[str, list[_Item]]:
+        """Group block items by key, reporting single-valued keys given more than once. `block`
+        names the block in that diagnostic: a Message, or a function making it."""
+        if not isinstance(repeatable, frozenset):
+            repeatable = frozenset(repeatable)
         grouped: dict[str, list[_Item]] = {}
         for item in items:
             if not isinstance(item, _Item):
                 continue
             seen = grouped.setdefault(item.key, [])
             if seen and item.key not in repeatable:
+                if callable(block):  # made only now, for the diagnostic
+                    block = block()
                 self._error(
                     DUPLICATE_SETTING,
                     Message('{block} has more than one `{key}`', block=block, key=item.key),
@@ -921,11 +936,11 @@ class Lowerer:
         name, label, items = self._header(children)
         stage_id = _nfc(str(name))
         span = self._span(meta)
-        block = Message('stage `{stage}`', stage=stage_id)
-        settings = self._settings(
-            items, block, repeatable={"marker", "deadline", "unwritten deadline", "escalate", "transition", "cadence",
-                                      "step"}
-        )
+
+        def block() -> Message:  # made only for a diagnostic
+            return Message('stage `{stage}`', stage=stage_id)
+
+        settings = self._settings(items, block, repeatable=_STAGE_REPEATABLE)
         self.unwritten_deadlines.update((stage_id, kind) for kind in self._all(settings, "unwritten deadline"))
         markers = []
         seen_markers: dict[str, ir.Marker] = {}
@@ -933,7 +948,7 @@ class Lowerer:
             if marker.kind in seen_markers:
                 self._error(
                     DUPLICATE_SETTING,
-                    Message('{block} is marked `{marker}` twice', block=block, marker=marker.kind),
+                    Message('{block} is marked `{marker}` twice', block=block(), marker=marker.kind),
                     marker.span,
                     related=[Related(seen_markers[marker.kind].span, Message('first marked here'))],
                 )
@@ -946,7 +961,7 @@ class Lowerer:
             if d.kind in by_kind:
                 self._error(
                     DUPLICATE_SETTING,
-                    Message('{block} has more than one `{kind}` deadline', block=block, kind=d.kind),
+                    Message('{block} has more than one `{kind}` deadline', block=block(), kind=d.kind),
                     d.span,
                     help=Message('keep one; put the stricter internal target after `target`'),
                     related=[Related(by_kind[d.kind].span, Message('first given here'))],
@@ -996,7 +1011,7 @@ class Lowerer:
             if first is not None:
                 self._error(
                     DUPLICATE_SETTING,
-                    Message('{block} has more than one cadence of `{event}`', block=block, event=c.event.name),
+                    Message('{block} has more than one cadence of `{event}`', block=block(), event=c.event.name),
                     c.span,
                     help=Message('keep one; a cadence sets the least number per period'),
                     related=[Related(first.span, Message('first given here'))],
@@ -1044,8 +1059,9 @@ class Lowerer:
         kind_token, within_value, *rest = children
         span = self._span(meta)
         kind = str(kind_token)
-        within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), Message('`{kind} within`', kind=kind))
-        settings = self._settings(rest, Message('a `{kind}` deadline', kind=kind))
+        within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'),
+                              lambda: Message('`{kind} within`', kind=kind))
+        settings = self._settings(rest, lambda: Message('a `{kind}` deadline', kind=kind))
         target = self._one(settings, "target")
         via, via_when = self._deadline_via(kind, (settings.get("via") or [None])[0])
         through = self._deadline_through(kind, (settings.get("through") or [None])[0])

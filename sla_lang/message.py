@@ -37,6 +37,9 @@ LANGUAGES = ("en", "ja")
 _LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
+_PLAIN: dict[str, Message] = {}  # template → the Message of a template without arguments
+
+
 class Message(str):
     """An English message that can be said again in another language (see the module)."""
 
@@ -44,10 +47,16 @@ class Message(str):
     args: dict[str, object]
 
     def __new__(cls, template: str, /, **args: object) -> Message:
+        if not args:  # a fixed text: one shared object (nothing changes a Message once made)
+            plain = _PLAIN.get(template)
+            if plain is not None and plain.__class__ is cls:
+                return plain
         text = template.format_map(args) if args else template
         self = super().__new__(cls, text)
         self.template = template
         self.args = args
+        if not args:
+            _PLAIN[template] = self
         return self
 
     def __reduce__(self):  # pickled by template and arguments (check workers send diagnostics back)

@@ -76,6 +76,18 @@ _set_path, _set_line, _set_column, _set_end_line, _set_end_column = (
 Span.__init__ = _span_init  # type: ignore[method-assign]
 
 
+def new_span(path: str, line: int, column: int, end_line: int, end_column: int, _new=object.__new__) -> Span:
+    """Span(path, line, column, end_line, end_column) without the call through the type (the
+    lowering makes one for almost every node and token of a policy)."""
+    span = _new(Span)
+    _set_path(span, path)
+    _set_line(span, line)
+    _set_column(span, column)
+    _set_end_line(span, end_line)
+    _set_end_column(span, end_column)
+    return span
+
+
 class SourceFile:
     """Decoded policy text with a line index."""
 

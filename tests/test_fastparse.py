@@ -201,3 +201,88 @@ def test_a_changed_grammar_falls_back_to_tables_from_lark(monkeypatch):
         assert assert_same_as_lark(policy_text(POLICIES[0].read_bytes()))
     finally:
         fastparse.fast_parser.cache_clear()
+
+
+# ---------------------------------------------------------------- lowering while parsing
+
+
+def assert_lowered_while_parsing_as_from_the_tree(text: str) -> bool:
+    """`parse_and_lower` (each rule lowered the moment the fast loop reduces it) gives the IR and
+    the diagnostics that lowering Lark's tree gives; True when the text took that fast path."""
+    from sla_lang.compile import _cyclic_gc_paused
+    from sla_lang.lower import lower_policy, parse_and_lower
+
+    source = SourceFile("lowered.sla", text)
+    with _cyclic_gc_paused():
+        syntax, fused, lowering = parse_and_lower(source)
+    parsed = parse_source(source)
+    if fused is None or syntax:
+        return False
+    assert parsed.diagnostics == []
+    policy, expected = lower_policy(parsed.tree, source)
+    assert fused == policy
+    assert fused.extra == policy.extra
+    assert [(d.code, str(d.message), d.span, d.related, str(d.help)) for d in lowering] == [
+        (d.code, str(d.message), d.span, d.related, str(d.help)) for d in expected]
+    return True
+
+
+@pytest.mark.parametrize("path", ALL_SLA, ids=rel)
+def test_lowering_while_parsing_matches_lowering_the_tree(path):
+    text = policy_text(path.read_bytes())
+    if text is not None:
+        assert_lowered_while_parsing_as_from_the_tree(text)
+
+
+@pytest.mark.parametrize("shape_name", ["chain", "ring"])
+def test_lowering_generated_benchmark_policies_while_parsing(shape_name):
+    spec = importlib.util.spec_from_file_location("sla_bench_generate", REPO / "bench" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert assert_lowered_while_parsing_as_from_the_tree(module.generate_policy(60, shape_name))
+
+
+@FUZZ
+@given(mutated_policy())
+def test_mutated_policies_lower_the_same_while_parsing(data):
+    text = policy_text(data)
+    if text is not None:
+        assert_lowered_while_parsing_as_from_the_tree(text)
+
+
+# ---------------------------------------------------------------- the scanner's guarded copies
+
+
+def test_first_characters_of_a_terminal():
+    from sla_lang.fastparse import _first_characters
+
+    assert _first_characters(r"\d{4}-\d{2}") == set("0123456789")
+    assert _first_characters(r"[+-]?\d+%") == set("+-0123456789")
+    assert _first_characters(r"(\n[\t ]*)+") == {"\n"}
+    assert _first_characters(r"[^\W\d]\w*") == set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+    assert _first_characters(r"(?:==|!=|>=|<)") == set("=!><")
+    # unsure: a lookahead, a flag, a regexp that can match nothing at all
+    assert _first_characters(r"(?=a)a") is None
+    assert _first_characters(r"(?i:a)") is None
+    assert _first_characters(r"(?i)a") is None
+    assert _first_characters(r"a*") is None
+
+
+def test_a_guarded_copy_never_takes_a_character_from_an_earlier_terminal():
+    import re
+
+    from sla_lang.fastparse import scanner_pattern
+
+    # `x1` could be read as NAME, but the earlier HEX terminal wins it in Lark's order
+    terminals = [("HEX", r"x[0-9]+"), ("NAME", r"[a-z_]\w*"), ("_NL", r"\n+"), ("ODD", r"(?=q)q")]
+    pattern = scanner_pattern(terminals)
+    assert "(?=[_abcdefghijklmnopqrstuvwyz])(?P<NAME__first>" in pattern  # no x
+    assert "(?P<_NL__first>" in pattern
+    scanner = re.compile(pattern)
+    plain = re.compile("(?:" + "|".join(f"(?P<{n}>{r})" for n, r in terminals) + ")[ \t]*")
+    text = "x1 xa abc\nq _x x9z\n\n"
+    read = [(m.lastgroup.removesuffix("__first"), m.group(m.lastindex)) for m in scanner.finditer(text)]
+    assert read == [(m.lastgroup, m.group(m.lastindex)) for m in plain.finditer(text)]
+    assert ("HEX", "x1") in read and ("NAME", "xa") in read
+    # an earlier terminal whose first characters are unknown: no copy after it
+    assert "NAME__first" not in scanner_pattern([("ODD", r"(?=q)\w"), ("NAME", r"[a-z_]\w*")])

@@ -350,14 +350,6 @@ def conservative_replay(policy) -> Conservative:
     return out
 
 
-# Undocumented behaviour the conservative workflows still rely on (the generator's to remove;
-# strict: the mark must go when it does).
-CONSERVATIVE_UNKNOWN = {
-    "hubspot_scoring.sla": "[S13] the follow-up workflow reaches its task exactly when a time window closes "
-                           "(18:00); whether HubSpot runs it then or at the next opening is undocumented",
-}
-
-
 @pytest.mark.parametrize("path", DIFFERENTIAL, ids=lambda p: p.name)
 def test_without_custom_code_every_breach_is_flagged_within_the_manifest_bound(path):
     """A portal without Operations Hub (`custom-code = false`) gets the conservative scheme: a
@@ -373,12 +365,34 @@ def test_without_custom_code_every_breach_is_flagged_within_the_manifest_bound(p
         assert replayed.checked["breached"] and replayed.checked["met"]
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(path, marks=[pytest.mark.xfail(strict=True, reason=CONSERVATIVE_UNKNOWN[path.name])]
-                 if path.name in CONSERVATIVE_UNKNOWN else []) for path in DIFFERENTIAL], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", DIFFERENTIAL, ids=lambda p: p.name)
 def test_without_custom_code_the_workflows_rely_on_documented_behaviour(path):
+    """No action of a conservative workflow is reached exactly when its time window closes
+    (S13): the follow-up workflows' windows end a minute after the calendar closes, so the
+    shortest length of `5bd` from a 09:00 entry (ending at 18:00) runs inside the window."""
     result = compile_path(path, shown_as=rel(path))
     assert conservative_replay(result.policy).unknown == []
+
+
+def test_a_window_ending_at_the_calendars_close_is_still_flagged_by_the_model():
+    """The model keeps flagging the undocumented boundary (S13): the same follow-up workflow of
+    hubspot_scoring with its windows ending at the calendar's close (18:00, as before the
+    extra minute) reaches its third task exactly then, in the 5bd scenarios."""
+    path = REPO / "policies" / "hubspot_scoring.sla"
+    policy = compile_path(path, shown_as=rel(path)).policy
+    settings = dataclasses.replace(mapped_settings(policy), custom_code=False)
+    bundle, _ = build_bundle(policy, BuildOptions(hubspot=settings))
+    body = bundle.files["workflows/mql.follow_up.json"]
+    assert {(w["endTime"]["hour"], w["endTime"]["minute"]) for w in body["timeWindows"]} == {(18, 1)}
+    for window in body["timeWindows"]:
+        window["endTime"] = {"hour": 18, "minute": 0}
+    replay = HubSpotReplay(policy, bundle)
+    flagged = set()
+    for scenario in generate_fixtures(policy, None).scenarios["scenarios"]:
+        portal = replay.run(scenario)[0]
+        flagged |= {(scenario["id"], f.rule) for f in portal.flags if "window closes" in f.message}
+    assert flagged and {rule for _, rule in flagged} == {"S13"}
+    assert {"mql.follow_up@step3:inside", "mql.decide@sla:inside"} <= {s for s, _ in flagged}
 
 
 def test_the_known_divergences_name_real_policies_and_kinds():

@@ -754,9 +754,10 @@ def test_the_clock_difference_between_two_zones_is_constant_only_without_unshare
 
 @pytest.mark.parametrize(("calendar", "portal", "window", "first_blocked"), [
     # 09:00–18:00 in Tokyo is 00:00–09:00 UTC on the same day; Golden Week's 2026-05-04 stays that day
-    ("Asia/Tokyo", "UTC", ("MONDAY", (0, 0), (9, 0)), {"dayOfMonth": 1, "month": "JANUARY", "year": 2026}),
+    # (each window ends a minute after the close: S13)
+    ("Asia/Tokyo", "UTC", ("MONDAY", (0, 0), (9, 1)), {"dayOfMonth": 1, "month": "JANUARY", "year": 2026}),
     # 08:30–17:00 in Berlin is 07:30–16:00 in London, all year (New Year's Day stays that day)
-    ("Europe/Berlin", "Europe/London", ("MONDAY", (7, 30), (16, 0)),
+    ("Europe/Berlin", "Europe/London", ("MONDAY", (7, 30), (16, 1)),
      {"dayOfMonth": 1, "month": "JANUARY", "year": 2026}),
 ])
 def test_windows_are_written_in_the_portal_zone_when_that_is_exact(calendar, portal, window, first_blocked):

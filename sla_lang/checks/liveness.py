@@ -25,7 +25,7 @@ from typing import Iterator
 from .. import ir
 from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
-from .conditions import OVER, ConditionModel, Unknown
+from .conditions import OVER, Unknown
 from .durations import Durations, durations
 from .graph import flow
 from .recognition import is_sales_side, stage_owner, stages_of_kind, team_role
@@ -100,13 +100,21 @@ def lead_can_wait(ctx: CheckContext, stage: ir.Stage) -> bool:
     guarded = [(t.condition, False) for t in stage.transitions if t.condition is not None]
     if not guarded or sum(1 for c, _ in guarded for _ in ir.condition_leaves(c)) > _MAX_LEAVES:
         return True  # nothing to cover every lead, or too large to decide in linear time
-    from .scoring import score_ranges
+    from .scoring import condition_model
 
-    model = ctx.memo("liveness.model", lambda: ConditionModel(ctx.policy, score_ranges(ctx)))
-    try:
-        return model.can_all_be_true(guarded, OVER)
-    except Unknown:
-        return True
+    # the checks' shared model: the normal forms other checks worked out are not redone
+    model = condition_model(ctx, bounded=True)
+    # The answer depends only on the conditions' shapes (their normal forms are shared per
+    # shape), and a large policy repeats the same routing in stage after stage: decided once.
+    answers = ctx.memo("liveness.can_wait", dict)
+    key = tuple((model.shape(c), positive) for c, positive in guarded)
+    answer = answers.get(key)
+    if answer is None:
+        try:
+            answer = answers[key] = model.can_all_be_true(guarded, OVER)
+        except Unknown:
+            answer = answers[key] = True
+    return answer
 
 
 def receives_leads_from_another_team(ctx: CheckContext, stage: ir.Stage) -> bool:

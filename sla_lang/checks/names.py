@@ -448,17 +448,19 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
     kind = quantity_type(ref, policy)
     if kind is None:
         return  # undefined: reported by find_undefined_references
-    if ref.name in policy.score_by_id:
-        what = Message("`{ref}` is a score", ref=ref.text)
-    elif kind == "count":
-        what = Message("`{ref}` is an event (read as a count)", ref=ref.text)
-    else:
-        what = Message("`{ref}` is {type} property", ref=ref.text, type=_TYPE_WORDS[kind])
+
+    def what() -> Message:  # made only for a diagnostic: most leaves have none
+        if ref.name in policy.score_by_id:
+            return Message("`{ref}` is a score", ref=ref.text)
+        if kind == "count":
+            return Message("`{ref}` is an event (read as a count)", ref=ref.text)
+        return Message("`{ref}` is {type} property", ref=ref.text, type=_TYPE_WORDS[kind])
+
     if isinstance(leaf, ir.Truthy):
         if kind not in ("bool", "count"):
             yield Diagnostic(
                 INCOMPATIBLE_COMPARISON,
-                Message('{what}; a bare name only tests yes/no properties and events', what=what),
+                Message('{what}; a bare name only tests yes/no properties and events', what=what()),
                 leaf.span,
                 help=Message('compare it: `{ref} is set`, or `{ref} >= …` for numbers', ref=ref.text),
             )
@@ -467,7 +469,7 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
         if kind == "count" or ref.name in policy.score_by_id:
             yield Diagnostic(
                 INCOMPATIBLE_COMPARISON,
-                Message('{what}; it always has a value, so `is set` tells nothing', what=what),
+                Message('{what}; it always has a value, so `is set` tells nothing', what=what()),
                 leaf.span,
                 help=Message('compare it with a number: `{ref} >= 1`', ref=ref.text),
             )
@@ -477,7 +479,7 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
     if op in (">=", "<=", ">", "<") and kind not in _ORDERED:
         yield Diagnostic(
             INCOMPATIBLE_COMPARISON,
-            Message('{what}; `{op}` needs a number or a date', what=what, op=op),
+            Message('{what}; `{op}` needs a number or a date', what=what(), op=op),
             leaf.span,
             help=Message('use `==`, `!=` or `in [...]` with {type} property', type=_TYPE_WORDS[kind]),
         )
@@ -490,7 +492,7 @@ def _check_leaf(leaf: ir.Condition, policy: ir.Policy) -> Iterator[Diagnostic]:
         if not isinstance(value, expected):
             yield Diagnostic(
                 INCOMPATIBLE_COMPARISON,
-                Message('{what}, compared with {value}', what=what, value=_describe_value(value)),
+                Message('{what}, compared with {value}', what=what(), value=_describe_value(value)),
                 value.span,
                 help=_compare_help(kind, ref.text),
             )

@@ -680,9 +680,15 @@ class Generator:
             )
         else:
             start, end = ranges[0][0], max(r[1] for r in ranges)
+            # The window ends one minute after the calendar closes. A fixed business-time wait
+            # from an opening (its shortest length) ends exactly at a closing time, and HubSpot
+            # does not document whether an action reached exactly at a window's end runs then
+            # or at the next opening (SEMANTICS.md S13). One minute later nothing the calendar
+            # produces is a window boundary; the task may come up to a minute after the close.
+            closing = end + 1 if end + 1 < 24 * 60 else end
             windows = [
                 {"day": DAYS[day], "startTime": {"hour": start // 60, "minute": start % 60},
-                 "endTime": {"hour": end // 60, "minute": end % 60}}
+                 "endTime": {"hour": closing // 60, "minute": closing % 60}}
                 for day in days
             ]
             breaks = []
