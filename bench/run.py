@@ -4,6 +4,7 @@ budgets, and the YAML + jsonschema comparison. Writes bench/RESULTS.md.
     python bench/run.py                      # everything, 5 runs per figure (≈ 30 min)
     python bench/run.py --sizes 10,100 --no-write --json -    # a quick look, JSON on stdout
     python bench/run.py --runs 7 --limit 300 # more runs; allow 300 s for one run of anything
+    python bench/run.py --targets            # issue 20's budgets: bench/target_budgets.py
 
 What it measures (medians; each figure's runs are listed in the JSON):
 
@@ -876,12 +877,19 @@ def log(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--sizes", type=lambda s: tuple(int(x) for x in s.split(",")), default=SIZES)
-    parser.add_argument("--runs", type=int, default=5, help="runs per figure (medians; at least 5)")
+    parser.add_argument("--targets", action="store_true", help="issue 20's budgets instead: every target as a "
+                        "whole `sla build` process, CPU time and peak RSS, pass/fail per budget "
+                        "(bench/target_budgets.py; defaults: sizes 100,1000,10000, 3 runs, 60 s, 4 GiB)")
+    parser.add_argument("--policies", type=int, default=50, help="with --targets: example-sized policies built "
+                        "together (cold, then from the cache)")
+    parser.add_argument("--sizes", type=lambda s: tuple(int(x) for x in s.split(",")), default=None)
+    parser.add_argument("--runs", type=int, default=None, help="runs per figure (medians; at least 5; --targets: 3)")
     parser.add_argument("--cold-runs", type=int, default=15, help="interleaved rounds of the cold-start comparison")
-    parser.add_argument("--limit", type=float, default=120, help="seconds one run may take before it is stopped")
+    parser.add_argument("--limit", type=float, default=None, help="seconds one run may take before it is stopped "
+                        "(default 120; --targets: CPU seconds, 60)")
     parser.add_argument("--setup-limit", type=float, default=600, help="seconds a worker may take to compile its policy")
-    parser.add_argument("--memory", type=float, default=8, help="GiB of address space per worker")
+    parser.add_argument("--memory", type=float, default=None, help="GiB of address space per worker (default 8; "
+                        "--targets: 4)")
     parser.add_argument("--skip", action="append", default=[], help="a stage not to measure (repeatable)")
     parser.add_argument("--json", help="also write the raw results as JSON to this file (- for stdout)")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md")
@@ -892,6 +900,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(json.loads(args.worker))
         return 0
+    if args.targets:
+        import target_budgets
+
+        args.sizes = args.sizes or target_budgets.SIZES
+        args.runs = args.runs or 3
+        args.limit = args.limit or target_budgets.TIME_BUDGET
+        args.memory = args.memory or 4
+        return target_budgets.main(args)
+    args.sizes = args.sizes or SIZES
+    args.runs = args.runs or 5
+    args.limit = args.limit or 120
+    args.memory = args.memory or 8
     if args.from_json:
         data = json.loads(Path(args.from_json).read_text(encoding="utf-8"), object_hook=_int_keys)
     else:

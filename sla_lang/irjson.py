@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from datetime import date
 from typing import Any
 
@@ -55,11 +56,42 @@ def canonical_bytes(policy: Policy) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def fingerprint(policy: Policy) -> str:
-    """SHA-256 of the canonical IR JSON, as 64 hex digits."""
-    return hashlib.sha256(canonical_bytes(policy)).hexdigest()
+def fingerprint(policy: Policy, canonical: bytes | None = None) -> str:
+    """SHA-256 of the canonical IR JSON (`canonical`, when already made), as 64 hex digits."""
+    return hashlib.sha256(canonical if canonical is not None else canonical_bytes(policy)).hexdigest()
 
 
 def dumps(data: Any) -> str:
     """The one pretty JSON style of every generated file: sorted keys, 2 spaces, UTF-8, final newline."""
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def dumps_bytes(data: Any) -> bytes:
+    """`dumps(data)` as UTF-8, byte for byte, made by orjson: with `indent` Python's json module
+    formats in pure Python and holds every piece of the text at once (the 98 MB `ir.json` of a
+    10,000-stage policy took 640 MB that way). Falls back to `dumps` for what orjson writes
+    differently (a float Python writes in exponent notation: 1e-05, 1e+16) or refuses
+    (integers beyond 64 bits)."""
+    import orjson
+
+    if any("e" in repr(value) or not math.isfinite(value) for value in _floats(data)):
+        return dumps(data).encode("utf-8")
+    try:
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except (TypeError, orjson.JSONEncodeError):
+        return dumps(data).encode("utf-8")
+
+
+def _floats(data: Any):
+    """Every float in plain JSON data (0.4 s for the IR of 10,000 stages)."""
+    stack = [data]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        value = pop()
+        kind = type(value)
+        if kind is dict:
+            extend(value.values())
+        elif kind is list or kind is tuple:
+            extend(value)
+        elif kind is float:
+            yield value

@@ -68,7 +68,8 @@ symbolic link that leads out of its folder, nor creates folders through one. `wr
 is given one path by the user: a link there is followed (the file it names is replaced),
 and a device or FIFO is written to, not replaced (`-o /dev/stdout`).
 
-`compare_files` is `sla build --check`: it reads without following links or opening FIFOs.
+`compare_files` (or `DriftCheck`, one file at a time) is `sla build --check`: it reads without
+following links or opening FIFOs.
 """
 
 from __future__ import annotations
@@ -815,24 +816,40 @@ def _walk(root: Path) -> dict[str, int]:
     return found
 
 
+class DriftCheck:
+    """`compare_files` one file at a time, as a build makes them (nothing is kept but names)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.present = _walk(self.root) if self.root.is_dir() else {}
+        self.seen: set[str] = set()
+        self.stale: list[str] = []
+        self.missing: list[str] = []
+
+    def add(self, name: str, data: bytes) -> None:
+        check_relative(name)
+        self.seen.add(name)
+        mode = self.present.get(name)
+        if mode is None:
+            self.missing.append(name)
+        elif not stat.S_ISREG(mode) or _read_regular(self.root / name) != data:
+            self.stale.append(name)
+
+    def finish(self) -> Drift:
+        extra = sorted(name for name, mode in self.present.items() if not stat.S_ISDIR(mode)
+                       and name not in self.seen and PurePosixPath(name).name not in WRITTEN_BESIDE_OUTPUTS)
+        return Drift(tuple(sorted(self.stale)), tuple(sorted(self.missing)), tuple(extra))
+
+
 def compare_files(root: Path, files: Mapping[str, bytes]) -> Drift:
     """Compare what would be written with what is in `root` (for `sla build --check`).
 
     Only regular files count as present; a link, FIFO or device at an output's path is
     stale (a build replaces it), and none is opened."""
-    root = Path(root)
-    present = _walk(root) if root.is_dir() else {}
-    stale, missing = [], []
+    check = DriftCheck(root)
     for name in sorted(files):
-        check_relative(name)
-        mode = present.get(name)
-        if mode is None:
-            missing.append(name)
-        elif not stat.S_ISREG(mode) or _read_regular(root / name) != files[name]:
-            stale.append(name)
-    extra = sorted(name for name, mode in present.items() if not stat.S_ISDIR(mode) and name not in files
-                   and PurePosixPath(name).name not in WRITTEN_BESIDE_OUTPUTS)
-    return Drift(tuple(stale), tuple(missing), tuple(extra))
+        check.add(name, files[name])
+    return check.finish()
 
 
 def _read_regular(path: Path) -> bytes | None:

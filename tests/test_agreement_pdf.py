@@ -574,3 +574,55 @@ def test_the_typst_template_writes_no_text_of_its_own():
     template = (target_dir("agreement") / "agreement.typ.j2").read_text(encoding="utf-8")
     own = re.sub(r"\{#.*?#\}", "", template, flags=re.DOTALL)
     assert [ch for ch in own if ord(ch) > 0x7F] == []
+
+
+@needs_poppler
+@pytest.mark.parametrize("policy", [REPO / "policies" / "inside_sales_sal.sla", JA_POLICY], ids=["en", "ja"])
+def test_a_policy_too_large_for_one_pdf_shows_each_tables_first_rows_and_says_so(policy, monkeypatch):
+    """SLA805 (issue 20: 10,000 stages): past PDF_TABLE_ROWS rows in all, each table of the PDF
+    keeps its first ROWS_SHOWN rows and ends with how many it leaves out. Checked against the
+    Markdown form, another renderer, which always lists every row: of its row numbers, those
+    missing from the PDF's text are exactly as many as the PDF says it left out, and each table
+    says it left out its rows minus the three shown."""
+    from sla_lang.agreement import pdf
+    from sla_lang.agreement.content import prepare_document
+    from sla_lang.agreement.render import TABLE_ROW, TABLE_START, render_typst
+
+    monkeypatch.setattr(pdf, "PDF_TABLE_ROWS", 20)
+    monkeypatch.setattr(pdf, "ROWS_SHOWN", 3)
+    ir_policy = policy_of(policy)
+    built = target.build(ir_policy, BuildOptions(formats=("pdf", "md")))
+    assert [(d.code, d.severity) for d in built.diagnostics] == [("SLA805", Severity.WARNING)]
+    markdown = built.files["agreement.md"].decode("utf-8")
+    numbers = re.findall(r"^\| (\d+(?:\.\d+)+) \|", markdown, flags=re.MULTILINE)
+    assert len(numbers) > 20
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "agreement.pdf"
+        path.write_bytes(built.files["agreement.pdf"])
+        text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    flat = re.sub(r"\s+", "", text)
+    if policy == JA_POLICY:
+        left_out = [int(n) for n in re.findall(r"…ほか(\d+)行はPDFでは省略する", flat)]
+        assert f"このポリシーの表は合計{len(numbers)}行あり" in flat
+    else:
+        left_out = [int(n) for n in re.findall(r"…and(\d+)morerows,leftoutofthePDF", flat)]
+        assert f"Thispolicy'stableshave{len(numbers)}rowsinall" in flat
+    shown = [n for n in numbers if re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", text)]
+    assert sum(left_out) == len(numbers) - len(shown) > 0
+    full = render_typst(prepare_document(ir_policy, ir_policy.language), fonts={"body": [], "mono": []})
+    per_table = [part.split("\n)\n", 1)[0].count("\n" + TABLE_ROW) for part in full.split(TABLE_START)[1:]]
+    assert left_out == [n - 3 for n in per_table if n > 3]
+
+
+def test_example_policies_are_far_below_the_pdf_row_limit():
+    """The limit only concerns generated giants: every example's PDF shows every row."""
+    from sla_lang.agreement import pdf
+    from sla_lang.agreement.content import prepare_document
+    from sla_lang.agreement.render import render_typst, table_rows
+
+    for path in sorted((REPO / "policies").glob("*.sla")):
+        ir_policy = policy_of(path)
+        source = render_typst(prepare_document(ir_policy, ir_policy.language), fonts={"body": [], "mono": []})
+        assert 20 < table_rows(source) < pdf.PDF_TABLE_ROWS / 5, path.name

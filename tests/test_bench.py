@@ -40,3 +40,52 @@ def test_exponent_and_formatting(bench):
     assert run.exponent(1.0, 100.0, 10, 100) == pytest.approx(2.0)
     assert run.seconds(0.0123) == "12.3 ms"
     assert run.seconds(2.5) == "2.50 s"
+
+
+@pytest.fixture
+def target_budgets(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import target_budgets
+
+    yield target_budgets
+    for name in ("target_budgets", "generate", "run"):
+        sys.modules.pop(name, None)
+
+
+def test_a_child_over_its_cpu_or_memory_limit_is_stopped_and_reported(target_budgets, tmp_path):
+    spinning = target_budgets.run_child(["-c", "while True: pass"], tree=REPO, cpu_limit=1, memory=2, cwd=tmp_path)
+    assert spinning.over == "time"
+    assert 0.9 <= spinning.cpu < 3  # stopped at the limit (the kernel counts in ticks), not waited for
+    assert target_budgets.shown(spinning, limit=1, memory=2) == "> 1 s"
+    hungry = target_budgets.run_child(["-c", "x = bytearray(3 << 30)"], tree=REPO, cpu_limit=30, memory=1, cwd=tmp_path)
+    assert hungry.over == "memory"
+    fine = target_budgets.run_child(["-c", "x = bytearray(200 << 20); x[::4096] = b'1' * len(x[::4096])"], tree=REPO,
+                                    cpu_limit=30, memory=2, cwd=tmp_path)
+    assert fine.code == 0 and not fine.over
+    assert fine.rss >= 200 << 20  # the child's own peak, from the kernel
+
+
+def test_the_budget_script_runs_on_tiny_policies(tmp_path):
+    """`bench/run.py --targets` end to end on 10- and 20-stage policies (two targets, two
+    policies built together): a table per tree and a pass/fail row per budget."""
+    import subprocess
+
+    out = tmp_path / "budgets.json"
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--targets", "--sizes", "10,20", "--runs",
+                             "1", "--policies", "2", "--json", str(out), *[x for name in ("check", "fixtures", "test",
+                             "md", "pdf", "example") for x in ("--skip", name)]],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode in (0, 1), result.stderr
+    assert "| target | 10 stages | 20 stages |" in result.stdout
+    data = json.loads(out.read_text(encoding="utf-8"))
+    figures = data["results"]["this tree"]["targets"]
+    assert set(figures) == {"ir", "hubspot", "html"}
+    for by_size in figures.values():
+        for figure in by_size.values():
+            assert figure["code"] == 0 and figure["cpu"] > 0 and figure["rss"] > 10 << 20
+    budgets = {row["budget"]: row for row in data["budgets"]}
+    assert "hubspot at 20 stages ≤ 60 s, ≤ 1 GiB" in budgets
+    assert "2 policies, unchanged rebuild from the cache ≤ 1 s" in budgets
+    for row in data["budgets"]:
+        assert f"| {row['budget']} | {row['measured']} | {'pass' if row['pass'] else 'FAIL'} |" in result.stdout
+    assert result.returncode == (0 if all(row["pass"] for row in data["budgets"]) else 1)

@@ -298,3 +298,137 @@ def test_a_killed_worker_stops_the_build_with_the_policy_named(tmp_path, policie
     assert f"nothing was written to {out.as_posix()}" in result.stderr
     assert _state(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "policies"]  # no staging folder, no lock
+
+
+def test_sizes_are_read_as_documented():
+    from sla_lang.build_cache import parse_size
+
+    assert parse_size("0") == 0
+    assert parse_size("1048576") == 1 << 20
+    assert parse_size("64K") == parse_size("64KiB") == 64 << 10
+    assert parse_size("500M") == 500 << 20
+    assert parse_size("5G") == parse_size(" 5gb ") == 5 << 30
+    assert parse_size("1.5G") == 3 << 29
+    for bad in ("", "five", "-1G", "5X", "inf", "nan"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+
+
+def _cache_total() -> int:
+    return sum(p.stat().st_size for p in entries())
+
+
+def test_the_cache_keeps_under_its_limit_evicting_the_least_recently_used(tmp_path, policies, counted):
+    """Three entries; the one used last by a hit survives a trim to a limit that holds two,
+    and the least recently used is the one deleted (built again next time)."""
+    import time
+
+    names = sorted(p.name for p in POLICIES)
+    paths = {name: policies / name for name in names}
+    for name in names:  # one entry each, no limit
+        assert sla("build", str(paths[name]), "-o", str(tmp_path / name), "-t", "ir", "--cache-size", "0").exit_code == 0
+    assert len(entries()) == 3
+    by_policy = {}
+    for name in names:
+        before = {p: p.stat().st_mtime_ns for p in entries()}
+        counted.clear()
+        assert sla("build", str(paths[name]), "-o", str(tmp_path / name), "-t", "ir", "--cache-size", "0").exit_code == 0
+        assert counted == []
+        by_policy[name] = next(p for p in entries() if p.stat().st_mtime_ns != before[p])  # the hit marked it
+    now = time.time()
+    for age, name in enumerate(names):  # names[0] used longest ago … names[2] most recently
+        os.utime(by_policy[name], (now - 300 + age * 100, now - 300 + age * 100))
+    total = _cache_total()
+    limit = total - 1
+    counted.clear()
+    # a hit on the oldest marks it used; the trim after the build then deletes names[1] only
+    result = sla("build", str(paths[names[0]]), "-o", str(tmp_path / names[0]), "-t", "ir", "--cache-size", str(limit))
+    assert result.exit_code == 0, result.output
+    assert counted == []
+    assert set(entries()) == {by_policy[names[0]], by_policy[names[2]]}
+    assert _cache_total() <= limit * 0.9
+    counted.clear()
+    assert sla("build", str(paths[names[1]]), "-o", str(tmp_path / "again"), "-t", "ir", "--cache-size", "0").exit_code == 0
+    assert counted == [names[1]]  # evicted: built again
+
+
+def test_an_entry_larger_than_the_cache_is_not_kept(tmp_path, policies, monkeypatch):
+    monkeypatch.setenv("SLA_CACHE_SIZE", "1K")
+    result = sla("build", str(policies), "-o", str(tmp_path / "out"), "-t", "ir")
+    assert result.exit_code == 0, result.output
+    assert entries() == []
+    assert not list((Path(os.environ["SLA_CACHE_DIR"]) / "build").rglob(".*"))  # no temporary left
+
+
+def test_a_bad_cache_size_is_a_usage_error(tmp_path, policies, monkeypatch):
+    result = sla("build", str(policies), "-o", str(tmp_path / "out"), "--cache-size", "lots")
+    assert result.exit_code == 2
+    assert "'lots' is not a size" in result.output
+    monkeypatch.setenv("SLA_CACHE_SIZE", "lots")
+    result = sla("build", str(policies), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "SLA_CACHE_SIZE" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_concurrent_builds_trimming_one_small_cache_all_succeed(tmp_path, policies):
+    """Four processes share a cache that holds about one and a half of their entries: each
+    stores and trims while the others read and write. Every build succeeds with the same files,
+    every entry left is whole, and the cache ends within its limit."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = _sla_process("build", str(policies), "-o", str(tmp_path / "sizes"), "-t", "ir", "-t", "fixtures",
+                         "--cache-size", "0")
+    assert first.returncode == 0, first.stderr
+    sizes = sorted(p.stat().st_size for p in entries())
+    limit = sizes[-1] + sizes[-1] // 2
+    shutil.rmtree(Path(os.environ["SLA_CACHE_DIR"]) / "build")
+    processes = [subprocess.Popen([sys.executable, "-m", "sla_lang", "build", str(policies), "-o",
+                                   str(tmp_path / f"out{i}"), "-t", "ir", "-t", "fixtures", "--today", "2026-11-23",
+                                   "--cache-size", str(limit)],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(4)]
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err.decode()
+    trees = [tree(tmp_path / f"out{i}") for i in range(4)]
+    assert all(t == trees[0] for t in trees)
+    assert trees[0] == tree(tmp_path / "sizes")
+    # (two builds trimming from listings made at the same moment may both delete: fewer entries
+    # than the limit allows is the price of not locking the cache, never a broken one)
+    assert len(entries()) < len(POLICIES)
+    assert _cache_total() <= limit
+    assert not [p for p in (Path(os.environ["SLA_CACHE_DIR"]) / "build").rglob("*.tmp")]
+    cache = BuildCache(Path(os.environ["SLA_CACHE_DIR"]))
+    assert all(cache.load(p.parent.name + p.name) is not None for p in entries())
+
+
+def test_the_fonts_a_pdf_may_use_are_part_of_the_key(tmp_path, policies, counted, monkeypatch):
+    """Another font installed, or a font file changed in place, is a new key for a build with a
+    PDF (and only for one with a PDF)."""
+    pytest.importorskip("typst")
+    from sla_lang.agreement import fonts
+
+    faces = fonts.installed_faces()
+    if not faces:
+        pytest.skip("fontconfig lists no fonts here")
+    copy = tmp_path / "copy.ttf"
+    shutil.copy(faces[0].path, copy)
+    one = policies / POLICIES[0].name
+    pdf = ("build", str(one), "-o", str(tmp_path / "pdf"), "-t", "agreement", "--format", "pdf")
+    md = ("build", str(one), "-o", str(tmp_path / "md"), "-t", "agreement", "--format", "md")
+    for args in (pdf, md):
+        assert sla(*args).exit_code == 0
+    counted.clear()
+    for args in (pdf, md):
+        assert sla(*args).exit_code == 0
+    assert counted == []  # both from the cache
+    extra = fonts.Face(str(copy), ("Extra Sans",), 80, 0, "20-7e")
+    monkeypatch.setattr(fonts, "installed_faces", lambda: [*faces, extra])
+    for args in (pdf, md):
+        assert sla(*args).exit_code == 0
+    assert counted == [one.name]  # a font more: the PDF is built again, the Markdown is not
+    counted.clear()
+    assert sla(*pdf).exit_code == 0
+    assert counted == []
+    os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 10**9))  # the file changed
+    assert sla(*pdf).exit_code == 0
+    assert counted == [one.name]

@@ -1,5 +1,5 @@
 """HubSpot workflows for the issue-19 constructs `decide … through S`, `follow up … from first
-contact` and `escalate … after D without activity`, replayed in the executable model of HubSpot
+contact`, `escalate … after D without activity` and `respond … via C when …, C otherwise`, replayed in the executable model of HubSpot
 (targets/hubspot/emulate.py) against the reference simulator (simulate/hubspot.py).
 
 For each construct: every fixture scenario of a small policy and a few written by hand replay with
@@ -23,7 +23,7 @@ from sla_lang.targets.fixtures import generate_fixtures
 
 from .simkit import JST, compile_policy
 from .test_hubspot_differential import mapped_settings
-from .test_language_obligations import FIRST, IDLE, SPAN
+from .test_language_obligations import CHOICE, FIRST, IDLE, SPAN
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -229,3 +229,56 @@ def test_an_inactivity_escalation_mutated_is_caught():
                         fixtures(policy) + IDLE_CASES)
     assert any(d.startswith("two contacts: escalation (sql.escalate.idle)") for d in found)
     assert all("(sql.escalate.idle)" in d for d in found)
+
+
+# ------------------------------------------------------------------ respond … via call when …, email otherwise
+
+def created(sid: str, viewed: bool, timeline: list[tuple[datetime, dict]]) -> dict:
+    # Wednesday 15 July 15:00: the internal target (2bh) is due 17:00, the SLA (4bh) Thursday 10:00
+    case = {"id": sid, "lead": {"id": sid, "created": stamp(at(15, 15)), "stage": "mql"},
+            "timeline": [{"at": stamp(when), **event} for when, event in timeline],
+            "until": stamp(at(16, 12)), "expect": {}}
+    if viewed:
+        case["lead"]["events"] = {"pricing_page_view": 1}
+    return case
+
+
+CHOICE_CASES = [
+    created("viewed, e-mail", True, [(at(15, 15, 30), activity("email"))]),
+    created("viewed, call", True, [(at(15, 15, 30), activity("call"))]),
+    created("not viewed, e-mail", False, [(at(15, 15, 30), activity("email"))]),
+    created("not viewed, call", False, [(at(15, 15, 30), activity("call"))]),
+    # the choice is made at entry: viewing pricing afterwards does not change it
+    created("viewed later, e-mail", False, [(at(15, 15, 10), {"type": "event_occurred", "event": "pricing_page_view",
+                                                              "count": 1}), (at(15, 15, 30), activity("email"))]),
+]
+
+
+def test_a_channel_chosen_at_entry_is_the_one_that_meets_the_response():
+    policy, bundle = built(CHOICE)
+    assert divergences(policy, bundle, fixtures(policy) + CHOICE_CASES) == []
+    cases = {c["id"]: c for c in CHOICE_CASES}
+    flag = "sla_mql_respond_breached"
+    # viewed pricing: only a call meets it; not viewed: only an e-mail (hand-worked from the agreement)
+    assert flagged(policy, bundle, cases["viewed, e-mail"], flag) == [at(16, 10)]
+    assert flagged(policy, bundle, cases["viewed, call"], flag) == []
+    assert flagged(policy, bundle, cases["not viewed, e-mail"], flag) == []
+    assert flagged(policy, bundle, cases["not viewed, call"], flag) == [at(16, 10)]
+    assert flagged(policy, bundle, cases["viewed later, e-mail"], flag) == []
+    _portal, contact, _, _ = HubSpotReplay(policy, bundle).run(cases["viewed, e-mail"])
+    assert contact.get("sla_mql_respond_channel") == "1"
+    assert not [s for s in bundle.manifest["manualSteps"] if s["code"] == "SLA849" and "mql.respond" in s["clauses"]]
+
+
+def test_a_channel_choice_mutated_is_caught():
+    policy, bundle = built(CHOICE)
+
+    def swapped(body):  # the branch that sets the channel for viewers sets `otherwise`
+        for action in body["actions"]:
+            value = (action.get("fields") or {}).get("value") or {}
+            if (action.get("fields") or {}).get("property_name") == "sla_mql_respond_channel":
+                value["staticValue"] = "otherwise" if value.get("staticValue") == "1" else "1"
+
+    found = divergences(policy, mutated(bundle, "workflows/mql.respond.json", swapped), fixtures(policy) + CHOICE_CASES)
+    assert any(d.startswith("viewed, e-mail: deadline (mql.respond)") for d in found)
+    assert any(d.startswith("not viewed, call: deadline (mql.respond)") for d in found)

@@ -555,8 +555,12 @@ def test_a_channel_choice_in_lowering_document_diff_fmt_fixtures_and_hubspot():
     inside, outside = scenarios["mql.respond@via:inside"], scenarios["mql.respond@via:outside"]
     assert [e.get("activity") for e in inside["timeline"] if e["type"] == "activity_logged"] == ["email"]
     assert [e.get("activity") for e in outside["timeline"] if e["type"] == "activity_logged"] == ["call"]
-    # HubSpot workflows neither test the data nor the kind: a manual step names both branches
+    # with custom code the monitor chooses the channel at entry and reads that channel's activities
+    # (tests/test_hubspot_new_constructs.py replays it); without, a manual step names both branches
     built = load_target("hubspot").build(compile_policy(CHOICE), BuildOptions())
+    assert not [s for s in json.loads(built.files["manifest.json"])["manualSteps"]
+                if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
+    built = load_target("hubspot").build(compile_policy(CHOICE), BuildOptions(hubspot=HubSpotSettings(custom_code=False)))
     (step,) = [s for s in json.loads(built.files["manifest.json"])["manualSteps"]
                if "mql.respond" in s["clauses"] and s["code"] == "SLA849"]
     assert step["clauses"] == ["mql.escalate.respond", "mql.respond"]

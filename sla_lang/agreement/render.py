@@ -159,9 +159,50 @@ def footer_typst(t: Catalogue, doc: Document) -> str:
     return f"#box[{typst_markup(doc.fingerprint)}]".join(typst_markup(piece) for piece in text.split(marker))
 
 
-def render_typst(doc: Document, *, fonts: dict[str, list[str]]) -> str:
+# how each body row of an `sla-table` begins in agreement.typ.j2 (one line a row), and how a table
+# begins and ends
+TABLE_ROW = "  (strong["
+TABLE_START = "#sla-table("
+TABLE_END = ")"
+
+
+def table_rows(source: str) -> int:
+    """The number of body rows of every table in a Typst source made by `render_typst`."""
+    return source.count("\n" + TABLE_ROW)
+
+
+def first_rows(source: str, limit: int) -> str:
+    """The Typst source with each table cut to its first `limit` body rows (group rows after
+    them go too) and told how many it left out (`left-out: N`). Done on the source, not in
+    Typst, so that the characters the glyph checks see are those the PDF shows."""
+    out = []
+    inside = False
+    rows = left_out = 0
+    for line in source.split("\n"):
+        if not inside:
+            inside = line.startswith(TABLE_START)
+            rows = left_out = 0
+        elif line == TABLE_END:
+            if left_out:
+                out.append(f"  left-out: {left_out},")
+            inside = False
+        elif line.startswith(TABLE_ROW):
+            rows += 1
+            if rows > limit:
+                left_out += 1
+                continue
+        elif rows >= limit:
+            continue  # a group's heading or a row's continuation after the rows shown
+        out.append(line)
+    return "\n".join(out)
+
+
+def render_typst(doc: Document, *, fonts: dict[str, list[str]], row_limit: int | None = None,
+                 table_rows: int = 0) -> str:
     """The Typst source of the PDF. `fonts`: the family names Typst may use, in order of
-    preference, for the body text (`body`) and for clause ids and HubSpot names (`mono`)."""
+    preference, for the body text (`body`) and for clause ids and HubSpot names (`mono`).
+    `row_limit`: show at most this many body rows of each table (SLA805), said under the title
+    with the document's `table_rows` in all."""
     t = Catalogue(doc.lang)
     figures = []
     for view, svg in _diagram_svgs(doc, t):
@@ -170,11 +211,14 @@ def render_typst(doc: Document, *, fonts: dict[str, list[str]]) -> str:
         scale = min(1.0, TYPST_TEXT_WIDTH_PT / width_pt if width_pt else 1.0,
                     TYPST_FIGURE_HEIGHT_PT / height_pt if height_pt else 1.0)
         figures.append((view, svg, f"{width_pt * scale:.2f}pt"))
-    return _environment("typ").get_template("agreement.typ.j2").render(
+    source = _environment("typ").get_template("agreement.typ.j2").render(
         doc=doc,
         t=t,
         fonts=fonts,
         diagram_figures=figures,
         page_counter=page_counter_typst(t),
         footer=footer_typst(t, doc),
+        row_limit=row_limit,
+        table_rows=table_rows,
     )
+    return source if row_limit is None else first_rows(source, row_limit)

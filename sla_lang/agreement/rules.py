@@ -80,6 +80,23 @@ PDF_RENDER_FAILED = define_rule(
     good="$ bash scripts/install.sh && sla build policies/acme.sla -t agreement --format pdf -o build/",
 )
 
+PDF_TABLES_SUMMARISED = define_rule(
+    "SLA805",
+    "pdf-tables-summarised",
+    Severity.WARNING,
+    "The policy's tables are too long for one PDF: each shows its first rows and how many it leaves out.",
+    explanation="Typst keeps every laid-out table cell in memory until the PDF is written (about "
+    "200 kB a row): the tables of a 1,000-stage policy took 1.5 GB, those of 10,000 stages would "
+    "take 15 GB. When the agreement's tables have more rows in all than a PDF is typeset with "
+    "(`PDF_TABLE_ROWS` in `sla_lang/agreement/pdf.py`), each table of the PDF shows its first "
+    "rows and ends with a row saying how many it leaves out, and the PDF says so under its title. "
+    "The Markdown and HTML forms of the agreement (`--format md,html`) always list every row; the "
+    "fingerprint on every page ties the PDF to the same policy. Split a policy this large into "
+    "several (one per product line or region) to sign each in full.",
+    bad="$ sla build generated_1000_stages.sla -t agreement --format pdf -o build/",
+    good="$ sla build policies/emea/ policies/apac/ -t agreement -o build/   # one policy per region",
+)
+
 UNTRANSLATED_TEXT = define_rule(
     "SLA809",
     "untranslated-text",

@@ -10,20 +10,33 @@ import datetime
 import json
 import os
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
 import click
 
-from ..build_cache import BuildCache, PolicyBuild, TargetBuild, typst_version
+from ..build_cache import (
+    Both,
+    BuildCache,
+    CachedBuild,
+    Collecting,
+    EntryWriter,
+    PolicyBuild,
+    PolicyReceiver,
+    TargetBuild,
+    default_size,
+    fonts_digest,
+    parse_size,
+    typst_version,
+)
 from ..checks import CheckOptions
 from ..compile import Compilation, compile_bytes, compile_path, default_jobs, finalize_diagnostics
 from ..diagnostics import Severity
-from ..output import OutputError, OutputFolder, compare_files
+from ..output import DriftCheck, OutputError, OutputFolder
 from ..render.terminal import terminal_safe
 from ..source import TooLarge, display_path, read_limited
-from ..targets import TARGETS, BuildOptions, BuildResult, load_target
+from ..targets import TARGETS, BuildOptions, BuildResult, build_files, load_target
 from . import DATE, collect_policy_files, default_paths, has_errors, resolve_config, use_color
 
 
@@ -115,26 +128,31 @@ def _ancestors(name: str) -> list[str]:
 
 
 def build_policy(path: Path, data: bytes | None, *, config, check_options: CheckOptions, names: list[str],
-                 options: BuildOptions) -> PolicyBuild:
-    """Compile one policy and build each target (`data`: the file's bytes, already read)."""
+                 options: BuildOptions, receiver: PolicyReceiver | None = None) -> PolicyBuild | None:
+    """Compile one policy and build each target (`data`: the file's bytes, already read),
+    handing the compilation, each file as it is made and each target's report to `receiver`;
+    without one, everything is collected and returned (what a `--jobs` worker sends back)."""
+    collecting = None
+    if receiver is None:
+        receiver = collecting = Collecting()
     if data is None:
         result = compile_path(path, config=config, options=check_options)
     else:
         result = compile_bytes(data, display_path(path), config=config, options=check_options)
-    if result.policy is None or has_errors(result.diagnostics):
-        result.policy = None
-        return PolicyBuild(result, compiled=False)
-    targets = []
+    policy, result.policy = result.policy, None  # the IR is not shown, cached or sent back from a worker
+    if policy is None or has_errors(result.diagnostics):
+        receiver.compiled(result, False)
+        return collecting.build if collecting is not None else None
+    receiver.compiled(result, True)
     for name in names:
-        built: BuildResult = load_target(name).build(result.policy, options)
-        failed = built.failed
-        targets.append(TargetBuild(name, built.diagnostics, failed, {} if failed else built.files))
-    result.policy = None  # the IR is not shown, cached or sent back from a worker
-    return PolicyBuild(result, compiled=True, targets=targets)
+        built: BuildResult = build_files(load_target(name), policy, options, partial(receiver.file, name))
+        receiver.target(TargetBuild(name, built.diagnostics, built.failed))
+    return collecting.build if collecting is not None else None
 
 
 def _settings(names: list[str], options: BuildOptions, today, config) -> str:
     """What, besides a policy's bytes and path and the sla itself, its build depends on."""
+    pdf = "agreement" in names and "pdf" in (options.formats or load_target("agreement").DEFAULT_FORMATS)
     return json.dumps({
         "targets": names,
         "formats": list(options.formats),
@@ -143,18 +161,24 @@ def _settings(names: list[str], options: BuildOptions, today, config) -> str:
         "today": (today or datetime.date.today()).isoformat(),
         "config": repr(config),  # [tool.sla]: selected rules, severities, HubSpot mapping, limits
         "typst": typst_version() if "agreement" in names else "",
+        "fonts": fonts_digest() if pdf else "",  # the PDF embeds installed fonts
     }, sort_keys=True)
+
+
+Play = Callable[[PolicyReceiver], None]
 
 
 def policy_builds(files: list[Path], *, config, check_options: CheckOptions, names: list[str],
                   options: BuildOptions, cache: BuildCache | None, settings: str,
-                  jobs: int | None, keep_closed: tuple[int, ...] = ()) -> Iterator[tuple[Path, PolicyBuild]]:
-    """Each policy's build, in the order of `files`: from the cache where it has the entry, else
-    built — in `jobs` processes (default: one per CPU when two or more are to be built) —
-    and stored. The workers close the descriptors `keep_closed` (the output folder's lock)."""
+                  jobs: int | None, keep_closed: tuple[int, ...] = ()) -> Iterator[tuple[Path, Play]]:
+    """Each policy's build, in the order of `files`, as a function that hands it to a receiver:
+    replayed from the cache where it has the entry, else built — in `jobs` processes (default:
+    one per CPU when two or more are to be built), or here while the receiver takes it (one file
+    at a time: a large build is never held whole) — and stored in the cache on the way. The
+    workers close the descriptors `keep_closed` (the output folder's lock)."""
     keys: list[str | None] = []
     data: list[bytes | None] = []
-    entries: list[PolicyBuild | None] = []
+    entries: list[CachedBuild | None] = []
     for path in files:
         content = key = entry = None
         if cache is not None:
@@ -164,29 +188,56 @@ def policy_builds(files: list[Path], *, config, check_options: CheckOptions, nam
                 content = None
             if content is not None:
                 key = cache.key(content, display_path(path), settings)
-                entry = cache.load(key)
+                entry = cache.open(key)
         keys.append(key)
         data.append(content)
         entries.append(entry)
+    kwargs = {"config": config, "check_options": check_options, "names": names, "options": options}
     missing = [i for i, entry in enumerate(entries) if entry is None]
-    one = partial(_build_one, config=config, check_options=check_options, names=names, options=options)
     work = [(files[i], data[i]) for i in missing]
     if jobs is None:
         jobs = default_jobs() if len(work) >= 2 else 1
     jobs = min(jobs, len(work))
-    workers = _Workers.start(one, work, jobs, keep_closed) if jobs > 1 and _single_threaded() else None
+    workers = None
     try:
-        built = workers.results() if workers is not None else map(one, enumerate(work))
+        if jobs > 1 and _single_threaded():
+            workers = _Workers.start(partial(_build_one, **kwargs), work, jobs, keep_closed)
+        built = workers.results() if workers is not None else None
         for i, path in enumerate(files):
-            entry = entries[i]
-            if entry is None:
-                entry = next(built)
-                if cache is not None and keys[i] is not None:
-                    cache.store(keys[i], entry)
-            yield path, entry
+            entry, key = entries[i], keys[i]
+            if entry is not None:
+                yield path, entry.replay
+                entry.close()
+                entries[i] = None
+            elif built is not None:
+                policy_build = next(built)
+                if cache is not None and key is not None:
+                    cache.store(key, policy_build)
+                yield path, policy_build.replay
+                del policy_build
+            else:
+                writer = cache.writer(key) if cache is not None and key is not None else None
+                yield path, partial(_build_here, path, data[i], writer, kwargs)
+            data[i] = None
     finally:
         if workers is not None:
             workers.stop()
+        for entry in entries:
+            if entry is not None:
+                entry.close()
+
+
+def _build_here(path: Path, data: bytes | None, writer: EntryWriter | None, kwargs: dict,
+                receiver: PolicyReceiver) -> None:
+    """Build a policy in this process into `receiver`, and into the cache entry `writer`."""
+    try:
+        build_policy(path, data, receiver=receiver if writer is None else Both(receiver, writer), **kwargs)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    if writer is not None:
+        writer.finish()
 
 
 class WorkerDied(Exception):
@@ -333,6 +384,73 @@ def _build_one(work: tuple[int, tuple[Path, bytes | None]], **kwargs) -> PolicyB
     return build_policy(path, data, **kwargs)
 
 
+class _PolicyOutputs(PolicyReceiver):
+    """One policy's part of `sla build`: its diagnostics shown as they come, its files handed to
+    the output folder (or to `--check`'s comparison) as they are made, so that nothing holds the
+    whole output. What went wrong is kept for the command to report once the policy is done."""
+
+    def __init__(self, *, show, config, verbose: bool, prefixed: bool, folder: OutputFolder | None, sub: str,
+                 drift_root: Path | None) -> None:
+        self.show = show
+        self.config = config
+        self.verbose = verbose
+        self.prefixed = prefixed  # several targets: each in its own sub-folder
+        self.folder = folder  # None: nothing is staged (--check, or an earlier policy failed)
+        self.base = f"{sub}/" if sub else ""
+        self.drift_root = drift_root
+        self.drift: DriftCheck | None = None
+        self.result: Compilation | None = None
+        self.built = False
+        self.failed = False  # a target reported errors: its files (and every other) are not written
+        self.error: OutputError | None = None  # the first file that could not be staged
+        self.count = 0
+        self._pending = 0  # files of the target being built
+
+    def compiled(self, compilation: Compilation, compiled: bool) -> None:
+        self.result = compilation
+        self.built = compiled
+        self.show(compilation.diagnostics, compilation.source)
+        if compiled and self.drift_root is not None:
+            self.drift = DriftCheck(self.drift_root)
+
+    def file(self, target: str, name: str, data: bytes) -> None:
+        self._pending += 1
+        relative = f"{target}/{name}" if self.prefixed else name
+        if self.drift is not None:
+            self.drift.add(relative, data)
+        elif self.folder is not None and self.error is None and not self.failed:
+            try:
+                self.folder.add(self.base + relative, data)
+            except OutputError as exc:
+                self.error = exc
+
+    def target(self, built: TargetBuild) -> None:
+        # an error from a target means its output could not be made: that is decided on
+        # the raw report; configuration only changes what is shown
+        source = self.result.source
+        reported = finalize_diagnostics(source, built.diagnostics, self.config)
+        self.show([d for d in reported if self.verbose or d.severity is Severity.ERROR], source)
+        if not self.verbose:
+            summarise(self.result.path, built.name, [d for d in reported if d.severity is not Severity.ERROR])
+        if built.failed:
+            self.failed = True
+        else:
+            self.count += self._pending
+        self._pending = 0
+
+
+class CacheSize(click.ParamType):
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--target", "-t", "targets", multiple=True, type=click.Choice([*TARGETS, "all"]), default=("all",),
@@ -353,9 +471,12 @@ def _build_one(work: tuple[int, tuple[Path, bytes | None]], **kwargs) -> PolicyB
               "in the cache).")
 @click.option("--no-cache", "no_cache", is_flag=True, help="Build every policy: neither read nor write the build "
               "cache ($SLA_CACHE_DIR, else $XDG_CACHE_HOME/sla-lang, else ~/.cache/sla-lang).")
+@click.option("--cache-size", "cache_size", type=CacheSize(), metavar="SIZE",
+              help="Keep the build cache under SIZE (such as 500M or 5G; 0: no limit), deleting the least "
+              "recently used entries (default: $SLA_CACHE_SIZE, else 5G).")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
 def build(paths, targets, out_dir, formats, lang, check_only, config_path, isolated, today, verbose, jobs, no_cache,
-          color):
+          cache_size, color):
     """Build outputs from policies (files or folders; default: policies/).
 
     With several policies each goes into a sub-folder named after its path (relative to the
@@ -406,7 +527,14 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
             ctx.exit(1)
     written: list[tuple[str, Path, int]] = []
     check_options = CheckOptions(today=today)
-    cache = None if no_cache else BuildCache()
+    if cache_size is not None:
+        size = cache_size
+    else:
+        try:
+            size = default_size()
+        except ValueError as exc:
+            raise click.UsageError(f"SLA_CACHE_SIZE: {exc}") from None
+    cache = None if no_cache else BuildCache(size=size)
     settings = _settings(names, options, today, config) if cache is not None else ""
     builds = policy_builds(files, config=config, check_options=check_options, names=names, options=options,
                            cache=cache, settings=settings, jobs=jobs,
@@ -420,36 +548,25 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
             died.append(str(exc))
 
     try:
-        for path, policy_build in until_a_worker_dies(builds):
-            result = policy_build.compilation
+        for path, play in until_a_worker_dies(builds):
+            sub = folders[path]
+            policy_root = root / sub if sub else root
+            outputs = _PolicyOutputs(show=show, config=config, verbose=verbose, prefixed=len(names) > 1,
+                                     folder=folder if ok else None, sub=sub,
+                                     drift_root=policy_root if check_only else None)
+            play(outputs)
+            result = outputs.result
             results.append(result)
-            show(result.diagnostics, result.source)
-            if not policy_build.compiled:
+            if not outputs.built:
                 click.echo(f"{terminal_safe(result.path)}: not built because of the errors above", err=True)
                 ok = False
                 continue
-            sub = folders[path]
-            policy_root = root / sub if sub else root
-            outputs: dict[str, bytes] = {}
-            failed = False
-            for built in policy_build.targets:
-                # an error from a target means its output could not be made: that is decided on
-                # the raw report; configuration only changes what is shown
-                reported = finalize_diagnostics(result.source, built.diagnostics, config)
-                show([d for d in reported if verbose or d.severity is Severity.ERROR], result.source)
-                if not verbose:
-                    summarise(result.path, built.name, [d for d in reported if d.severity is not Severity.ERROR])
-                if built.failed:
-                    failed = True
-                    continue
-                prefix = f"{built.name}/" if len(names) > 1 else ""
-                outputs.update({prefix + rel: data for rel, data in built.files.items()})
-            if failed:
+            if outputs.failed:
                 click.echo(f"{terminal_safe(result.path)}: not built: a target reported errors", err=True)
                 ok = False
                 continue
             if check_only:
-                drift = compare_files(policy_root, outputs)
+                drift = outputs.drift.finish()
                 for label, items in (("stale or hand-edited", drift.stale), ("missing", drift.missing),
                                      ("no longer generated", drift.extra)):
                     for item in items:
@@ -458,14 +575,12 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
                 if not drift.clean:
                     drift_found = True
                 continue
-            if ok:  # once a policy failed nothing is written: stop staging files
-                try:
-                    folder.add_files(outputs, f"{sub}/" if sub else "")
-                except OutputError as exc:
-                    click.echo(f"sla: {terminal_safe(str(exc))}", err=True)
+            if ok:  # once a policy failed nothing is written: its files were not staged
+                if outputs.error is not None:
+                    click.echo(f"sla: {terminal_safe(str(outputs.error))}", err=True)
                     ok = False
                     continue
-                written.append((result.path, policy_root, len(outputs)))
+                written.append((result.path, policy_root, outputs.count))
         if died:
             click.echo(f"sla: {terminal_safe(died[0])}", err=True)
             ok = False
@@ -490,6 +605,8 @@ def build(paths, targets, out_dir, formats, lang, check_only, config_path, isola
     finally:
         if folder is not None:
             folder.close()
+        if cache is not None:
+            cache.trim()  # (after the hits marked their entries used)
     if results:
         if drift_found:
             # the last line must not read "All checks passed" after a list of stale files

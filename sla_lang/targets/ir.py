@@ -7,7 +7,7 @@ SHA-256 is the fingerprint printed in the agreement's footer, so anyone can reco
 from __future__ import annotations
 
 from ..ir import Policy
-from ..irjson import canonical_bytes, dumps, fingerprint, policy_to_json
+from ..irjson import canonical_bytes, dumps_bytes, fingerprint, policy_to_json
 from . import BuildOptions, BuildResult
 
 NAME = "ir"
@@ -16,10 +16,11 @@ DEFAULT_FORMATS: tuple[str, ...] = ()
 
 
 def build(policy: Policy, options: BuildOptions) -> BuildResult:
+    canonical = canonical_bytes(policy)  # no newline: sha256sum gives the fingerprint
     return BuildResult(
         files={
-            "ir.json": dumps(policy_to_json(policy)).encode("utf-8"),
-            "canonical.json": canonical_bytes(policy),  # no newline: sha256sum gives the fingerprint
-            "fingerprint.txt": (fingerprint(policy) + "\n").encode("ascii"),
+            "ir.json": dumps_bytes(policy_to_json(policy)),
+            "canonical.json": canonical,
+            "fingerprint.txt": (fingerprint(policy, canonical) + "\n").encode("ascii"),
         }
     )

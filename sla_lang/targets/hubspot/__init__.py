@@ -17,7 +17,7 @@ import traceback
 from ...diagnostics import Diagnostic, Listing, Message, sort_diagnostics
 from ...ir import Policy
 from ...source import Span
-from .. import BuildOptions, BuildResult
+from .. import BuildOptions, BuildResult, FileSink, collected
 from .rules import INVALID_OUTPUT
 
 NAME = "hubspot"
@@ -25,22 +25,29 @@ FORMATS: tuple[str, ...] = ()
 DEFAULT_FORMATS: tuple[str, ...] = ()
 
 
-def build(policy: Policy, options: BuildOptions) -> BuildResult:
+def build_into(policy: Policy, options: BuildOptions, sink: FileSink) -> BuildResult:
+    """Generate and check the HubSpot configuration, handing each file to `sink` as it is
+    written out (workflows as the generator makes them, then the other files, sorted): a
+    10,000-stage policy writes 800 MB of workflows, which are never all in memory."""
     from .bundle import bundle, dumps
     from .generate import Generator
     from .validate import Checker
 
     checker = Checker()
-    files: dict[str, bytes] = {}
     problems: list[str] = []
+
+    def emit(path: str, body: dict, data: bytes) -> None:
+        checker.add(path, body, data)
+        sink(path, data)
+
     # The generator allocates millions of small dicts and lists and no reference cycles; with
     # the collector running, each full collection walks all of them (and the policy's IR), which
     # made a 10,000-stage build take three times as long. Refcounting frees everything here.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        generated = Generator(policy, options.lang or policy.language, options.hubspot,
-                              emit=checker.add).run()
+        generated = Generator(policy, options.lang or policy.language, options.hubspot, emit=emit,
+                              keep_workflows=False).run()
         agreement = policy.agreement
         data = bundle(
             generated,
@@ -51,12 +58,11 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
             # the zones the windows are written in: the portal's where schedule() converted them
             time_zones=sorted(set(generated.window_zones.values())),
         )
-        for flow in generated.flows:
-            files[flow.path] = flow.data
         for path in sorted(data):
             value = data.pop(path)
-            files[path] = dumps(value)
-            checker.add(path, value, files[path])
+            written = dumps(value)
+            checker.add(path, value, written)
+            sink(path, written)
         problems = checker.finish()
     except Exception as exc:  # noqa: BLE001 - a broken checker or generator bug is ours, reported as SLA820
         if os.environ.get("SLA_DEBUG"):
@@ -75,8 +81,10 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
             Span.point(policy.path),
             help=Message('nothing was written; please report this with the policy (SLA_DEBUG=1 for details)'),
         ))
-        return BuildResult(files={}, diagnostics=diagnostics)
-    return BuildResult(files=dict(sorted(files.items())), diagnostics=diagnostics)
+    return BuildResult(files={}, diagnostics=diagnostics)
+
+
+build = collected(build_into)
 
 
 def _file_name(path: str) -> str:

@@ -46,6 +46,7 @@ PASSED = "passed"  # written, and every moment had already passed when the code 
 FAILED = "failed"
 ENTERED_INPUT = "entered_at"
 NOW_INPUT = "now"
+CHANNEL_INPUT = "channel"  # the channel chosen at stage entry (`via … when …, … otherwise`)
 ENTERED_PROPERTY = "sla_stage_entered_at"
 
 
@@ -167,7 +168,8 @@ FOUND = "found"
 NONE_FOUND = "none"
 
 
-def activity_source(kinds: tuple[str, ...], prop: str, *, about: str) -> str:
+def activity_source(kinds: tuple[str, ...], prop: str, *, about: str,
+                    choices: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> str:
     """Python that finds the first call (email, meeting: `kinds`) logged on the contact since it
     entered the stage, and writes its moment into `prop` (cleared when there is none), for a
     `respond … via call` deadline: HubSpot's "Last contacted" counts any call, email or meeting.
@@ -190,7 +192,8 @@ def activity_source(kinds: tuple[str, ...], prop: str, *, about: str) -> str:
         f"TOKEN = {SECRET!r}  # the custom code secret holding the token",
         "",
         _ACTIVITY,
-    ])
+    ] + ([_CHOSEN.replace("@CHOICES@", repr({value: tuple(ENGAGEMENT_OBJECTS[k] for k in chosen)
+                                              for value, chosen in choices}))] if choices else []))
 
 
 SENT = "sent"
@@ -436,6 +439,19 @@ def main(event):
         print("sla-lang: activities not read: %r" % (exc,))
         return {"outputFields": {"result": "failed"}}
     return {"outputFields": {"result": "found" if first is not None else "none"}}
+'''
+
+# `via call when …, email otherwise`: which kinds meet the response was chosen from the lead's data
+# when it entered the stage (the input `channel`, written by the workflow's branch at its start)
+_CHOSEN = '''
+CHOICES = @CHOICES@
+_read_first = main
+
+
+def main(event):
+    global OBJECTS
+    OBJECTS = CHOICES.get(str(event["inputFields"].get("channel") or ""), CHOICES["otherwise"])
+    return _read_first(event)
 '''
 
 _SLACK = '''

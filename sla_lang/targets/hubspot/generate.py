@@ -72,6 +72,7 @@ from .rules import (
     BACKFILL,
     BLOCKED_DATES_EXPIRE,
     BUSINESS_TIME,
+    CHAINED_MOVE,
     CHANNEL_NOT_SUPPORTED,
     CLEAR_BY_HAND,
     CONDITION_NOT_EXPRESSIBLE,
@@ -177,9 +178,12 @@ class Output:
 
 class Generator:
     def __init__(self, policy: ir.Policy, lang: str, settings: HubSpotSettings | None = None,
-                 emit: Callable[[str, dict, bytes], None] | None = None) -> None:
+                 emit: Callable[[str, dict, bytes], None] | None = None, keep_workflows: bool = True) -> None:
         self.policy = policy
-        self.emit = emit  # told of each workflow as it is written out (the build's checks)
+        self.emit = emit  # told of each workflow as it is written out (the build's checks and files)
+        # False: `Output.flows` keeps what the manifest says of each workflow but not its JSON,
+        # which only `emit` receives (a build streams it to the output folder)
+        self.keep_workflows = keep_workflows
         self.settings = settings or HubSpotSettings()
         self.t = Texts(lang)
         self.catalog = Catalog(policy)
@@ -198,6 +202,7 @@ class Generator:
         self._slack: dict[str, str] = {}  # custom code secret → the Slack channel its webhook posts to
         self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
         self._entry_tested: set[str] = set()  # entry stages whose workflow tests `entry when` (entry_flows)
+        self._choices: dict[str, tuple[str, list] | None] = {}  # respond clause → its channel choice (channel_choice)
         self.enforced: set[str] = set()  # clauses of issue-19 constructs a workflow enforces (obligations.py)
 
     # ------------------------------------------------------------------ reporting
@@ -756,7 +761,7 @@ class Generator:
         digest = stamp(path, body, self.file)
         data = dumps_flow(body)
         self.out.flows.append(FlowFile(path, flow.name, flow.kind, sorted(set(flow.clauses)), len(flow.actions),
-                                       digest, data, bool(flow.time_windows or flow.blocked_dates)))
+                                       digest, data if self.keep_workflows else b"", bool(flow.time_windows or flow.blocked_dates)))
         if self.emit is not None:
             self.emit(path, body, data)
 
@@ -964,13 +969,19 @@ class Generator:
         holds (rule 2 takes a condition that held all along), which enrolment on the condition,
         unenrolment when it stops holding and the wait until the timeout's moment give.
 
-        What remains different (README, manifest): a move whose condition became true by the
-        very change that brought the lead into the stage (a chained move, e.g. a lead created
+        What remains different (README, manifest, SLA841): a move whose condition became true by
+        the very change that brought the lead into the stage (a chained move, e.g. a lead created
         with a score and a buying intent that qualify it twice) stops after the first move in
-        HubSpot; the lead moves on when the next condition becomes true again."""
+        HubSpot; the lead moves on when the next condition becomes true again. Workflows see the
+        contact's data, not the change, so a condition that holds on arrival cannot be told
+        apart from one that became true by the change that brought the lead: a manual step."""
         t = self.t
         policy = self.policy
         entered = {tr.target.name for s in policy.stages for tr in s.transitions}
+        # stages a lead enters by a change of its data (a `when`): a chained move can follow there
+        # (SLA841), the armed exits of each
+        by_change = {tr.target.name for s in policy.stages for tr in s.transitions if tr.condition is not None}
+        chained: dict[str, list[ir.Transition]] = {}
         for stage in policy.stages:
             if stage.id not in entered:
                 continue
@@ -1015,6 +1026,21 @@ class Generator:
                 )
                 flow.set_property(armed, "true")
                 self.add_flow(f"{clause}.arm", flow)
+                if stage.id in by_change:
+                    chained.setdefault(stage.id, []).append(transition)
+        for stage_id, transitions in chained.items():
+            clauses = [tr.clause_id for tr in transitions]
+            stage = policy.stage_by_id[stage_id]
+            self.report(
+                CHAINED_MOVE,
+                Message("a change that moves a lead into `{stage}` and meets {clauses} at once moves it only into "
+                        "`{stage}` in HubSpot: the workflows cannot tell that the condition became true by that "
+                        "change", stage=stage_id, clauses=", ".join(f"`{c}`" for c in clauses)),
+                transitions[0].span,
+                help=Message("check new leads that already meet both conditions, as the manual step says"),
+                step=t("manual_chain", stage=stage.label, clauses=t.join(clauses, "or")),
+                clauses=clauses,
+            )
 
     def armed_groups(self, clause: str, groups: list[list[dict]]) -> tuple[list[list[dict]], str | None]:
         """The enrolment groups of a transition, with its arming (see `arm_exits`)."""
@@ -1691,6 +1717,10 @@ class Generator:
         # from the CRM API into `…_responded_at` and judges that instead
         probe = (touch and bool(deadline.via) and not deadline.via_when and self.settings.custom_code
                  and len(deadline.meets) < len(ir.ACTIVITY_KINDS))
+        # `via call when …, email otherwise`: the workflow chooses the channel from the lead's data
+        # as it enters (a branch at its start), and the probe reads the activities of that channel
+        choice = self.channel_choice(stage, deadline) if touch and deadline.via_when else None
+        probe = probe or choice is not None
         contacted = LAST_CONTACTED
         guard_word = t(f"guard_{guard}")
         guard_done = self._guard_done(guard, touch, deadline)
@@ -1763,6 +1793,8 @@ class Generator:
             for kind in ("slo", "breach", "escalate"):
                 if kind in flags and any(tm.kind == kind for tm in lane):
                     flow.set_property(flags[kind], "false")
+            if choice is not None:
+                self._choose_channel(flow, *choice)
             checks: list[str] = []
             if exact:
                 what = {"slo": "what_slo", "breach": "what_due", "escalate": "what_escalate"}
@@ -1786,7 +1818,9 @@ class Generator:
             for tm in lane:
                 self.record_timer(tm, stage, file, exact)
             notes = [t("desc_monitor", stage=stage.label, checks="; ".join(checks) if t.lang != "ja" else "、".join(checks))]
-            if probe:
+            if choice is not None:
+                notes.append(t("desc_responded_via_when"))
+            elif probe:
                 notes.append(t("desc_responded_via", kinds=t.join([t(f"activity_{k}") for k in deadline.meets], "or")))
             elif touch:
                 notes.append(t("desc_responded"))
@@ -1899,10 +1933,60 @@ class Generator:
                         return channel.span
         return _agreement_point(self.policy)
 
+    def channel_choice(self, stage: ir.Stage, deadline: ir.Deadline) -> tuple[str, list] | None:
+        """For `respond … via CHANNELS when C, …, CHANNELS otherwise` with custom code: the property
+        that holds the channel chosen at entry (`sla_<stage>_respond_channel`: "1", "2", …, or
+        "otherwise") and, per branch, (value, filter groups, kinds). None when custom code is off or
+        a condition has no HubSpot filter: then the manual step stays (targets/hubspot/obligations.py)."""
+        if not self.settings.custom_code:
+            return None
+        if deadline.clause_id in self._choices:
+            return self._choices[deadline.clause_id]
+        branches = []
+        try:
+            for n, option in enumerate(deadline.via_when, 1):
+                kinds = tuple(dict.fromkeys(c.kind for c in option.channels if c.kind in ir.ACTIVITY_KINDS))
+                branches.append((str(n), self.filters.groups(option.condition), kinds or ir.ACTIVITY_KINDS))
+        except FilterError:
+            self._choices[deadline.clause_id] = None
+            return None
+        for option in deadline.via_when:
+            self.register_reads(ir.condition_refs(option.condition), deadline.clause_id)
+        branches.append(("otherwise", [], tuple(deadline.meets)))
+        t = self.t
+        prop = f"sla_{self.stage_token(stage)}_respond_channel"
+        self.catalog.add_custom(CustomProperty(
+            prop, t("prop_channel", stage=stage.label), "enumeration",
+            t("prop_channel_desc", clauses=deadline.clause_id),
+            options=[(value, t.join([t(f"activity_{k}") for k in kinds], "or")) for value, _, kinds in branches],
+            clauses={deadline.clause_id}, purpose="sla-lang"))
+        self._choices[deadline.clause_id] = (prop, branches)
+        self.enforced.add(deadline.clause_id)
+        return self._choices[deadline.clause_id]
+
+    def _choose_channel(self, flow: Flow, prop: str, branches: list) -> None:
+        """The channel chosen from the lead's data as the workflow starts (it enrols as the lead
+        enters the stage): the first branch whose condition holds, else `otherwise`."""
+        t = self.t
+        conditional = [b for b in branches if b[0] != "otherwise"]
+        check = flow.branch([(t("branch_channel", kinds=t.join([t(f"activity_{k}") for k in kinds], "or")),
+                              or_branch(groups)) for _, groups, kinds in conditional], t("branch_channel_otherwise"))
+        ends = []
+        for n, (value, _, _) in enumerate(conditional):
+            flow.tail = [(check, f"branch:{n}")]
+            flow.set_property(prop, value)
+            ends += flow.tail
+        flow.tail = [(check, "default")]
+        flow.set_property(prop, "otherwise")
+        flow.tail = ends + flow.tail
+
     def _guard_done(self, guard: str, touch: bool, deadline: ir.Deadline | None) -> str:
         """What meets the guard, in words: "a call" for a `respond … via call` the checks judge on
         calls (custom code), else what HubSpot's "Last contacted" counts."""
         t = self.t
+        if touch and deadline is not None and deadline.via_when and self.channel_choice(
+                self.policy.stage_by_id[deadline.stage], deadline) is not None:
+            return t("guard_done_via_when")
         if (touch and deadline is not None and deadline.via and not deadline.via_when and self.settings.custom_code
                 and len(deadline.meets) < len(ir.ACTIVITY_KINDS)):
             return t("guard_done_via", kinds=t.join([t(f"activity_{k}") for k in deadline.meets], "or"))
@@ -1930,9 +2014,12 @@ class Generator:
         """Custom code writing the first activity of the kinds that meet the respond `deadline`
         since the stage entry into `prop` (customcode.activity_source), and the branch on its
         result: found or none go on to the check, a failure fails it."""
+        choice = self._choices.get(deadline.clause_id)
+        choices = tuple((value, kinds) for value, _, kinds in choice[1]) if choice else ()
+        inputs = [(customcode.ENTERED_INPUT, ENTERED_AT)] + ([(customcode.CHANNEL_INPUT, choice[0])] if choice else [])
         code = flow.custom_code(
-            customcode.activity_source(tuple(deadline.meets), prop, about=deadline.clause_id),
-            runtime=customcode.RUNTIME, inputs=[(customcode.ENTERED_INPUT, ENTERED_AT)], secrets=[customcode.SECRET],
+            customcode.activity_source(tuple(deadline.meets), prop, about=deadline.clause_id, choices=choices),
+            runtime=customcode.RUNTIME, inputs=inputs, secrets=[customcode.SECRET],
             output=customcode.OUTPUT, options=[customcode.FOUND, customcode.NONE_FOUND, customcode.FAILED])
         self._code_flows[file] = None
         branch = flow.static_branch({"type": "FIELD_DATA", "actionId": code["actionId"], "dataKey": customcode.OUTPUT},

@@ -39,7 +39,7 @@ def report_manual_obligations(gen: Generator) -> None:
     t = gen.t
     for stage in policy.stages:
         respond = stage.deadline("respond")
-        if respond is not None and respond.via_when:
+        if respond is not None and respond.via_when and respond.clause_id not in gen.enforced:
             # `via call when …, email otherwise`: the workflows neither test the lead's data nor the kind
             def say_kinds(kinds):
                 return _say(gen, "or").join(_say(gen, f"activity_{k}") for k in kinds)

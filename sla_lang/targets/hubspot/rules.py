@@ -304,6 +304,22 @@ CLEAR_BY_HAND = define_rule(
     good="(keep it: replace the action by hand, or use custom code)",
 )
 
+CHAINED_MOVE = define_rule(
+    "SLA841",
+    "hubspot-chained-move",
+    Severity.WARNING,
+    "A change that moves a lead into a stage and meets that stage's exit at once moves it only one step in HubSpot.",
+    explanation="The agreement checks the new stage at once after a move, with the same change: a lead "
+    "created with a score *and* a \"not now\" is qualified and recycled at that moment. HubSpot's "
+    "workflows see a contact's data, not the change that brought it: a condition that already holds "
+    "when the lead arrives must not move it (a recycled lead would bounce straight back), so the "
+    "generated workflows wait for it to become true again, and cannot tell that it became true by the "
+    "very change that brought the lead. Such a lead stays in the first stage until the next condition "
+    "becomes true again; the manual step says which leads to move by hand.",
+    bad="-> mql when lead_score >= 50      # and in mql: -> nurture when not consent",
+    good="(keep it: check new leads that already meet both conditions, as the manual step says)",
+)
+
 NOT_ENFORCED = define_rule(
     "SLA849",
     "hubspot-not-enforced",
