@@ -779,6 +779,8 @@ class Generator:
                 self.deadline_boundaries(plan, d)
                 if d.via_when or (d.via and len(d.meets) < len(ir.ACTIVITY_KINDS)):
                     self.via_boundary(plan, d)
+            for step in stage.steps if stage.deadline("respond") is not None else ():
+                self.step_boundaries(plan, step)
             for e in stage.escalations:
                 self.escalation_boundaries(plan, e)
             if stage.follow_up is not None:
@@ -1216,6 +1218,121 @@ class Generator:
                           action=self.w(f"action_{kind}"), when=self.local(at), outcome=self.w(f"status_{wanted}"))
             self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
 
+    def do_steps(self, b: Builder, upto: int, late: bool) -> str | None:
+        """Do steps 1 … `upto` of the lead's sequence, each a minute after it started (step 1: a
+        minute after entering) — the last one a minute after it was due when `late`. Returns why
+        not, or None."""
+        for number in range(1, upto + 1):
+            lead = b.lead()
+            record = lead.sequence.waiting if lead.sequence is not None else None
+            if record is None or (number > 1 and getattr(record, "step", None) is None):
+                return f"step {number} of the sequence did not start"
+            kind = next(iter(sorted(record.meets, key=ir.ACTIVITY_KINDS.index)), "call")
+            at = record.due + MINUTE if late and number == upto else record.entered + MINUTE
+            required = record.step.required if number > 1 else 1
+            for n in range(required):
+                b.add(at - (required - 1 - n) * MINUTE if late and number == upto else at + n * MINUTE,
+                      "activity_logged", activity=kind)
+        return None
+
+    def step_boundaries(self, stage: StagePlan, step: ir.Step) -> None:
+        """A step of a sequence (`then …`): done exactly when due and a minute late, counted from the
+        moment the step before it was done (`@sla`, each earlier step done a minute after it
+        started) — and the same after the step before it was done a minute *late* (`@after-late`):
+        its clock starts at that late moment, with its whole time."""
+        for variant in ("sla", "after-late"):
+            late = variant == "after-late"
+            boundary = Boundary(f"{step.clause_id}@{variant}", step.clause_id, "deadline",
+                                f"step {step.number} (`then {_step_words(step)} within {step.within.text}`)"
+                                + (f" after step {step.number - 1} was late" if late else ""), step.span, {})
+            self.boundaries.append(boundary)
+            base = self.reach(stage.id, self.ordinary_entry(stage.id))
+            problem = base if isinstance(base, str) else None
+            if problem is None:
+                base = base.copy()
+                problem = self.do_steps(base, step.number - 1, late)
+            record = None if problem else next((r for r in base.lead().open_deadlines if r.clause == step.clause_id), None)
+            if record is None:
+                self.side(boundary, "inside", None, problem or f"step {step.number} did not start")
+                self.side(boundary, "outside", None, None)
+                continue
+            kind = next(iter(sorted(record.meets, key=ir.ACTIVITY_KINDS.index)), "call")
+            inside = "at_risk" if record.slo_due is not None else "met"
+            for side, at, wanted in (("inside", record.due, inside), ("outside", record.due + MINUTE, "breached")):
+                b = base.copy()
+                if step.kind == "decide":
+                    problem = self.leave(b, at)
+                    if problem:
+                        self.side(boundary, side, None, f"the lead cannot be moved out at {self.local(at)}: {problem}")
+                        continue
+                    action = self.w("action_leave", target=self.label(b.lead().visits[-1].stage))
+                else:
+                    for n in range(step.required - 1):  # the earlier attempts, a minute apart after the start
+                        b.add(record.entered + (n + 1) * MINUTE, "activity_logged", activity=kind)
+                    b.add(at, "activity_logged", activity=kind)
+                    action = self.w("step_attempts", n=step.required, action=self.w(f"action_{kind}"))
+                b.advance(at + MINUTE)
+                got = next((r for r in b.lead().deadlines if r.clause == step.clause_id and r.entered == record.entered),
+                           None)
+                if got is None or got.status != wanted:
+                    self.side(boundary, side, None, f"step {step.number} came out {got.status if got else 'missing'}, "
+                              f"not {wanted}")
+                    continue
+                offset = self.w("at_due" if side == "inside" else "after_due", when=self.local(at))
+                text = self.w("step", stage=self.label(stage.id), number=step.number, within=step.within.text,
+                              started=self.local(record.entered),
+                              before=self.w("step_before_late" if late else "step_before", n=step.number - 1),
+                              action=action, offset=offset, outcome=self.w(f"status_{wanted}"))
+                self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
+
+    def step_escalation_boundary(self, stage: StagePlan, e: ir.Escalation, step: ir.Step) -> None:
+        """`escalate … after D on step N`: D counts from the step's start (the step before it done a
+        minute after it started). The step done exactly then prevents the escalation; a minute
+        later it has fired."""
+        boundary = Boundary(f"{e.clause_id}@after", e.clause_id, "escalation",
+                            f"`escalate to {e.to.name} after {e.after.text} on step {step.number}`", e.span, {})
+        self.boundaries.append(boundary)
+        base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        problem = base if isinstance(base, str) else None
+        if problem is None:
+            base = base.copy()
+            problem = self.do_steps(base, step.number - 1, late=False)
+        record = None if problem else next((r for r in base.lead().open_deadlines if r.clause == step.clause_id), None)
+        fires = None
+        if record is not None:
+            try:
+                fires = add_duration(record.entered, e.after, stage.calendar)
+            except NoWorkingTime as exc:
+                problem = str(exc)
+        if record is None or fires is None:
+            self.side(boundary, "inside", None, problem or f"step {step.number} did not start")
+            self.side(boundary, "outside", None, None)
+            return
+        kind = next(iter(sorted(record.meets, key=ir.ACTIVITY_KINDS.index)), "call")
+        for side, at, wanted in (("inside", fires, False), ("outside", fires + MINUTE, True)):
+            b = base.copy()
+            if step.kind == "decide":
+                problem = self.leave(b, at)
+                if problem:
+                    self.side(boundary, side, None, f"the lead cannot be moved out at {self.local(at)}: {problem}")
+                    continue
+                action = self.w("action_leave", target=self.label(b.lead().visits[-1].stage))
+            else:
+                for n in range(step.required - 1):
+                    b.add(record.entered + (n + 1) * MINUTE, "activity_logged", activity=kind)
+                b.add(at, "activity_logged", activity=kind)
+                action = self.w("step_attempts", n=step.required, action=self.w(f"action_{kind}"))
+            b.advance(at + MINUTE)
+            fired = any(x["clause"] == e.clause_id and x["at"] == fires for x in b.lead().escalations)
+            if fired != wanted:
+                self.side(boundary, side, None, "the escalation " + ("did not fire" if wanted else "fired anyway"))
+                continue
+            offset = self.w("at_escalation" if side == "inside" else "after_escalation", when=self.local(at))
+            text = self.w("escalation", stage=self.label(stage.id), to=e.to.name, after=e.after.text, variant="",
+                          what=self.w("step_guard", n=step.number, started=self.local(record.entered)), action=action,
+                          offset=offset, outcome=self.w("escalated" if wanted else "no_escalation"))
+            self.side(boundary, side, self.register("escalation", f"{boundary.id}:{side}", text, b, []))
+
     def handoff_boundaries(self, stage: StagePlan, h: ir.Handoff) -> None:
         """`handoff … within D`: a person is assigned the lead exactly at the due time (met) and a
         minute later (breached)."""
@@ -1321,6 +1438,11 @@ class Generator:
             self.register("entry", f"{self.policy.stage_by_id[stage_id].clause_id}:entry", text, b, [])
 
     def escalation_boundaries(self, stage: StagePlan, e: ir.Escalation) -> None:
+        if e.on is not None and e.on.startswith("step"):
+            step = stage.stage.step(e.on)
+            if step is not None and stage.stage.deadline("respond") is not None:
+                self.step_escalation_boundary(stage, e, step)
+            return
         guard = stage.stage.deadline(e.on) if e.on else None
         for suffix, entry, pause in self.variants(stage.id, e.after.business):
             boundary = Boundary(f"{e.clause_id}@after{suffix}", e.clause_id, "escalation",
@@ -1737,6 +1859,10 @@ class Generator:
         for n, scenario in enumerate(self.scenarios, 1):
             if not scenario.lead_id:
                 self._finish_one(scenario, f"S{n:03d}")
+
+
+def _step_words(step: ir.Step) -> str:
+    return f"follow up {step.required} times" if step.kind == "follow_up" else step.kind
 
 
 def _entry(lead: Lead, stage_id: str) -> datetime | None:
