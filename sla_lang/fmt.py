@@ -8,7 +8,7 @@ so formatting is a walk over statements that re-prints each line:
 - two spaces of indentation per block level, one space between words, none inside `()`/`[]`
   or before `,`; a trailing comment is kept on its line after two spaces;
 - inside a block, settings follow one order (`owner` before `respond` before transitions …;
-  a stage's obligations in the order they fall due: `respond`, `follow up`, `decide`).
+  a stage's obligations in the order they fall due: `respond`, its `then` steps, `follow up`, `decide`).
   Lines of the *same* kind keep their order, because that order carries meaning (the first
   matching transition wins; score rules, responsibilities and cancellation conditions are
   numbered in order). Top-level statements are never reordered;
@@ -73,7 +73,7 @@ _BLOCK_ORDER: dict[str, tuple[str, ...]] = {
     "calendar": ("timezone", "working_days", "working_hours", "public_holidays", "closed_dates"),
     "stage": (
         "owner", "marker:entry", "marker:terminal", "marker:recycle", "hubspot_mapping", "description",
-        "stage_calendar", "handoff", "deadline:respond", "follow_up", "stage_cadence", "deadline:decide", "escalation",
+        "stage_calendar", "handoff", "deadline:respond", "step", "follow_up", "stage_cadence", "deadline:decide", "escalation",
         "transition",
     ),
     "handoff": ("notify", "include"),
@@ -88,6 +88,7 @@ _BLOCKS = {
 _OPTION_ORDER = {
     "transition": ("when", "after", "record"),
     "deadline": ("deadline_via", "deadline_through", "deadline_target", "owner", "data_source"),
+    "step": ("deadline_via", "deadline_target", "owner", "data_source"),
     "information_item": ("cadence", "information_within", "recorded_in"),
     "alert": ("alert_action", "alert_review", "alert_notify"),
 }

@@ -700,6 +700,50 @@ class FollowUp(Node):
 
 
 @node
+class Step(Node):
+    """`then follow up 5 times within 10d via call, email`: a deadline in sequence within a stage.
+
+    The stage's `respond` deadline is step 1; the `then` lines are steps 2, 3, … in source order.
+    A step's clock starts when the step before it is *done*: the activity that met it (on time
+    or late) — not at stage entry. A step that is never done starts nothing, so one missed
+    obligation is one breach, not a cascade. `kind`: `follow_up` is done by `attempts`
+    activities of the `via` kinds logged after the step started, `respond` by one, `decide` by
+    the lead leaving the stage (so nothing can follow it)."""
+
+    stage: str
+    number: int  # 2, 3, …
+    kind: str  # respond | follow_up | decide
+    attempts: Number | None  # follow_up: how many activities; None for respond (one) and decide
+    within: Duration
+    target: Duration | None
+    owner: Name | None
+    via: tuple[Channel, ...]  # the activity kinds that count (empty: call, email or meeting)
+    span: Span
+    clause_id: str  # `<stage>.step2`
+    source: Text | None = later()
+
+    @property
+    def meets(self) -> tuple[str, ...]:
+        """The activity kinds that count towards this step."""
+        return tuple(c.kind for c in self.via) or ACTIVITY_KINDS
+
+    @property
+    def required(self) -> int:
+        """How many activities do it (0 for `decide`, done by leaving)."""
+        if self.kind == "decide":
+            return 0
+        return int(self.attempts.value) if self.attempts is not None else 1
+
+    @property
+    def guard(self) -> str:
+        """How an escalation names it (`escalate … on step 2` → `step2`)."""
+        return f"step{self.number}"
+
+
+STEP_KINDS = ("respond", "follow_up", "decide")
+
+
+@node
 class Escalation(Node):
     """`escalate to sales_managers after 24h on respond`: `after` counts from stage entry.
 
@@ -710,7 +754,9 @@ class Escalation(Node):
     stage: str
     to: Name
     after: Duration
-    on: str | None  # the deadline kind it guards; None when the stage has no deadline, or `idle`
+    # the deadline kind it guards (`respond`, `decide`, or `stepN` for a step of the stage's
+    # sequence, whose `after` counts from the step's start); None when the stage has no deadline, or `idle`
+    on: str | None
     channels: tuple[Channel, ...]
     span: Span
     clause_id: str
@@ -793,6 +839,7 @@ class Stage(Node):
     name_span: Span
     clause_id: str
     cadences: tuple[StageCadence, ...] = later(())  # `cadence at least 2 nurture_email per month`
+    steps: tuple[Step, ...] = later(())  # `then follow up 5 times within 10d`: steps 2, 3, … after `respond`
 
     @property
     def is_entry(self) -> bool:
@@ -808,6 +855,10 @@ class Stage(Node):
 
     def deadline(self, kind: str) -> Deadline | None:
         return next((d for d in self.deadlines if d.kind == kind), None)
+
+    def step(self, guard: str) -> Step | None:
+        """The step of the stage's sequence an escalation names (`step2`)."""
+        return next((s for s in self.steps if s.guard == guard), None)
 
     @property
     def entry_condition(self) -> Condition | None:

@@ -62,8 +62,16 @@ def fingerprint(policy: Policy, canonical: bytes | None = None) -> str:
 
 
 def dumps(data: Any) -> str:
-    """The one pretty JSON style of every generated file: sorted keys, 2 spaces, UTF-8, final newline."""
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """The one pretty JSON style of every generated file: sorted keys, 2 spaces, UTF-8, final newline.
+
+    The text of `json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)`, character for
+    character, made several times faster: with an indent the standard library encodes in Python,
+    one generator per container; here one function appends to one list (the fixtures of a large
+    policy are hundreds of megabytes of this)."""
+    out: list[str] = []
+    pretty_into(data, out, "\n")
+    out.append("\n")
+    return "".join(out)
 
 
 def dumps_bytes(data: Any) -> bytes:
@@ -95,3 +103,92 @@ def _floats(data: Any):
             extend(value)
         elif kind is float:
             yield value
+
+
+_encode_string = json.encoder.encode_basestring  # what json.dumps uses with ensure_ascii=False (C)
+_INFINITY = float("inf")
+
+
+def _float_text(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return _encode_string(key)
+    if isinstance(key, float):
+        return '"' + _float_text(key) + '"'
+    if key is True:
+        return '"true"'
+    if key is False:
+        return '"false"'
+    if key is None:
+        return '"null"'
+    if isinstance(key, int):
+        return '"' + int.__repr__(key) + '"'
+    raise TypeError(f"keys must be str, int, float, bool or None, not {key.__class__.__name__}")
+
+
+def pretty_into(value: Any, out: list[str], newline: str) -> None:
+    """Append `value` as `dumps` writes it, nested where a line break is followed by `newline`
+    ("\n" and as many spaces as the enclosing containers indent)."""
+    kind = type(value)
+    if kind is str:
+        out.append(_encode_string(value))
+    elif kind is dict:
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        separator = "{" + inner
+        for key, item in sorted(value.items()):
+            item_kind = type(item)
+            out.append(separator + (_encode_string(key) if type(key) is str else _key_text(key)) + ": ")
+            separator = "," + inner
+            if item_kind is str:
+                out.append(_encode_string(item))
+            elif item_kind is int:
+                out.append(int.__repr__(item))
+            elif item is None:
+                out.append("null")
+            else:
+                pretty_into(item, out, inner)
+        out.append(newline + "}")
+    elif kind is list or kind is tuple:
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        separator = "[" + inner
+        for item in value:
+            out.append(separator)
+            separator = "," + inner
+            if type(item) is str:
+                out.append(_encode_string(item))
+            else:
+                pretty_into(item, out, inner)
+        out.append(newline + "]")
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_encode_string(value))
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_float_text(value))
+    elif isinstance(value, (list, tuple)):
+        pretty_into(list(value), out, newline)
+    elif isinstance(value, dict):
+        pretty_into(dict(value), out, newline)
+    else:
+        raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")

@@ -191,6 +191,13 @@ class _Idle:
 
 
 @dataclass(slots=True)
+class _StepNumber:
+    """`on step 2` on an escalation (`escalation` picks it up)."""
+
+    number: int | None  # None: not a whole number ≥ 2 (reported)
+
+
+@dataclass(slots=True)
 class _Item:
     key: str
     value: Any
@@ -208,7 +215,8 @@ _KIND_WORDS = {
 }
 
 
-_STAGE_REPEATABLE = frozenset({"marker", "deadline", "unwritten deadline", "escalate", "transition", "cadence"})
+_STAGE_REPEATABLE = frozenset({"marker", "deadline", "unwritten deadline", "escalate", "transition", "cadence",
+                                "step"})
 
 
 class Lowerer:
@@ -973,6 +981,10 @@ class Lowerer:
         markers.sort(key=lambda m: _MARKER_ORDER.index(m.kind))
         deadlines.sort(key=lambda d: ir.DEADLINE_KINDS.index(d.kind))
         default_guard = "respond" if "respond" in by_kind else ("decide" if "decide" in by_kind else None)
+        # the sequence: `respond` is step 1, the `then` lines steps 2, 3, … in source order (`sla fmt`
+        # keeps them in that order, right after `respond`)
+        steps = tuple(replace(step, stage=stage_id, number=n, clause_id=f"{stage_id}.step{n}")
+                      for n, step in enumerate(self._all(settings, "step"), 2))
         escalations = []
         used_ids: dict[str, int] = {}  # clause id → the next number to try after it
         for e in self._all(settings, "escalate"):
@@ -1029,6 +1041,7 @@ class Lowerer:
             name_span=self._tspan(name),
             clause_id=f"stage.{stage_id}",
             cadences=tuple(cadences.values()),
+            steps=steps,
         )
 
     def marker(self, meta, children):
@@ -1057,6 +1070,59 @@ class Lowerer:
         deadline = ir.Deadline("", kind, within, target, self._one(settings, "owner"), span, "",
                                source=self._one(settings, "source"), via=via, via_when=via_when, through=through)
         return _Item("deadline", deadline, span)
+
+    def step(self, meta, children):
+        """`then follow up 5 times within 10d via call, email`, `then decide within 5bd`."""
+        span = self._span(meta)
+        if isinstance(children[0], Token) and children[0].type in ("RESPOND", "DECIDE"):
+            kind, attempts_value, (within_value, *rest) = str(children[0]), None, children[1:]
+        else:
+            kind, attempts_value, within_value, *rest = "follow_up", *children
+        where = Message('`then follow up … within`') if kind == "follow_up" else Message('`then {kind} within`', kind=kind)
+        within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), where)
+        attempts = None
+        if attempts_value is not None:
+            count = self._whole(attempts_value, Message('the number of follow-ups'), 1, MAX_FOLLOW_UPS)
+            attempts = ir.Number(count, attempts_value.span) if count is not None else None
+        settings = self._settings(rest, Message('a `then` step'))
+        via: tuple[ir.Channel, ...] = ()
+        via_item = (settings.get("via") or [None])[0]
+        if via_item is not None:
+            choices, channels, _ = via_item.value
+            if choices:
+                self._error(
+                    INVALID_VALUE,
+                    Message('the channels of a `then` step cannot be chosen by the lead\'s data'),
+                    via_item.span,
+                    help=Message('list the channels that count (`via call, email`), or choose them on the stage\'s `respond`'),
+                )
+            elif kind == "decide":
+                self._error(
+                    INVALID_VALUE,
+                    Message('only a `respond` deadline names the activity that meets it; a `{kind}` deadline is met by leaving the stage', kind=kind),
+                    via_item.span,
+                    help=Message('delete `via …`'),
+                )
+            else:
+                via = self._response_channels(channels)
+        if within is None or (attempts_value is not None and attempts is None):
+            return None
+        step = ir.Step("", 0, kind, attempts, within, self._one(settings, "target"), self._one(settings, "owner"), via,
+                       span, "", source=self._one(settings, "source"))
+        return _Item("step", step, span)
+
+    def step_number(self, meta, children):
+        value = children[0]
+        text = str(value)
+        if not text.isdigit() or int(text) < 2 or int(text) > MAX_FOLLOW_UPS:
+            self._error(
+                INVALID_VALUE,
+                Message('`on step {number}` names no step: the steps of a sequence are numbered from 2 (step 1 is `respond`)', number=text),
+                self._tspan(value),
+                help=Message('write `on respond` for step 1, `on step 2` for the first `then` line'),
+            )
+            return _StepNumber(None)
+        return _StepNumber(int(text))
 
     def _deadline_through(self, kind: str, through: _Item | None) -> tuple[ir.Name, ...]:
         """`decide within 5bd through sal`: the later stages a decision deadline spans."""
@@ -1186,6 +1252,11 @@ class Lowerer:
         span = self._span(meta)
         to_token, after_value, *rest = children
         on = next((str(c) for c in rest if isinstance(c, Token)), None)
+        step_ref = next((c for c in rest if isinstance(c, _StepNumber)), None)
+        if step_ref is not None:
+            if step_ref.number is None:
+                return None
+            on = f"step{step_ref.number}"
         idle = any(isinstance(c, _Idle) for c in rest)
         channels = next((c for c in rest if isinstance(c, list)), [])
         after = self._expect(after_value, (ir.Duration,), Message('a duration such as 24h'), Message('`escalate … after`'))

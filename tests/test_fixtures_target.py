@@ -51,7 +51,13 @@ def test_example_policy_coverage_is_complete(path):
 def test_every_kind_of_boundary_is_generated(path):
     _, _, _, coverage, _ = example(path)
     kinds = {b["kind"] for b in coverage["boundaries"]}
-    assert {"threshold", "deadline", "follow-up", "timeout", "record", "escalation"} <= kinds
+    assert {"threshold", "deadline", "timeout", "record", "escalation"} <= kinds
+    policy = compile_path(path).policy
+    if any(stage.follow_up is not None for stage in policy.stages):
+        assert "follow-up" in kinds
+    if any(stage.steps for stage in policy.stages):  # deadlines in sequence: each step, also after a late one
+        ids = {b["id"] for b in coverage["boundaries"]}
+        assert all({f"{s.clause_id}@sla", f"{s.clause_id}@after-late"} <= ids for st in policy.stages for s in st.steps)
     breaks = [b for b in coverage["boundaries"] if b["id"].endswith("-break")]
     assert breaks, "business-time deadlines are also tested across a weekend or holiday"
 

@@ -638,7 +638,7 @@ user-ids = ["501"]
     # call-only response and the escalation only to Slack all have workflows now
     assert result.exit_code == 0, result.output[:2000]
     report = json.loads(result.output)
-    assert len(report["results"]) == 72 and all(r["passed"] and not r["divergences"] for r in report["results"])
+    assert len(report["results"]) == 78 and all(r["passed"] and not r["divergences"] for r in report["results"])
     manifest = json.loads((out / "hubspot" / "manifest.json").read_text(encoding="utf-8"))
     assert not [s for s in manifest["manualSteps"] if s["code"] in ("SLA821", "SLA849")]
     # the MQL entering Thursday 19:00 whose 2-business-hour response is judged at the exact moment

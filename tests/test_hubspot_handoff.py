@@ -282,8 +282,9 @@ MUTATIONS = {
     # the hand-off task goes to Marketing's user (the contact owner), not to Inside Sales
     "task for the contact owner": (task_for_the_contact_owner, {("mql.handoff", "hand-off")}),
     # a lead accepted before anyone of Inside Sales took it over stays with Marketing's user in
-    # `sal`: its owner and its follow-up tasks are wrong there
-    "kept by the sender's user": (kept_by_the_sender, {("mql.to.sal", "owner"), ("sal.follow_up", "follow-up")}),
+    # `sal`: its owner is wrong there (`sal` has no follow-up tasks since its follow-ups became
+    # the steps of a sequence, whose notices the scenarios do not compare)
+    "kept by the sender's user": (kept_by_the_sender, {("mql.to.sal", "owner")}),
 }
 
 

@@ -119,13 +119,15 @@ def test_output_does_not_depend_on_where_the_policy_is(tmp_path, in_repo):
 
 
 def obligation_clauses(policy: ir.Policy) -> set[str]:
-    """Deadlines, hand-offs, follow-ups, escalations, every transition (recycle paths included) and
-    information due after a lead enters or leaves a stage, recorded in a property (the agreement's
-    deadline; without the property nothing shows it given, so it is a manual step)."""
+    """Deadlines (the steps of a sequence too), hand-offs, follow-ups, escalations, every transition
+    (recycle paths included) and information due after a lead enters or leaves a stage, recorded in
+    a property (the agreement's deadline; without the property nothing shows it given, so it is a
+    manual step)."""
     out: set[str] = {item.clause_id for block in policy.information for item in block.items
                      if item.anchor is not None and item.within is not None and item.recorded_in is not None}
     for stage in policy.stages:
         out |= {d.clause_id for d in stage.deadlines}
+        out |= {s.clause_id for s in stage.steps}
         out |= {e.clause_id for e in stage.escalations}
         out |= {t.clause_id for t in stage.transitions}
         if stage.handoff:
@@ -349,18 +351,20 @@ def test_monitor_flows_flag_at_the_moment_and_follow_ups_run_in_business_hours(o
     files = outputs("inside_sales_sal.sla")
     assert files["workflows/mql.respond.json"]["timeWindows"] == []  # a breach is flagged when it happens
     # with custom code the follow-up moments are computed in business time: no window needed
-    assert files["workflows/sal.follow_up.json"]["timeWindows"] == []
+    # (smarketing_ja: a follow-up in a calendar with holidays, closed days and 09:30 openings)
+    files = outputs("smarketing_ja.sla")
+    assert files["workflows/mql.follow_up.json"]["timeWindows"] == []
     # without it, follow-ups wait calendar days and run only in working hours
-    files = as_json(build(compiled(POLICY_FILES["inside_sales_sal.sla"]),
+    files = as_json(build(compiled(POLICY_FILES["smarketing_ja.sla"]),
                           BuildOptions(hubspot=HubSpotSettings(custom_code=False))).files)
-    flow = files["workflows/sal.follow_up.json"]
+    flow = files["workflows/mql.follow_up.json"]
     assert [w["day"] for w in flow["timeWindows"]] == ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]
-    assert flow["timeWindows"][0]["startTime"] == {"hour": 9, "minute": 0}
+    assert flow["timeWindows"][0]["startTime"] == {"hour": 9, "minute": 30}
     # a minute past the calendar's 18:00 close: a wait ending exactly at the close is never at the
     # window's end, where HubSpot does not say whether the action runs then or next morning (S13)
     assert flow["timeWindows"][0]["endTime"] == {"hour": 18, "minute": 1}
     blocked = flow["blockedDates"]
-    assert {"dayOfMonth": 29, "month": "DECEMBER", "year": 2026} in blocked  # `closed`
+    assert {"dayOfMonth": 30, "month": "DECEMBER", "year": 2026} in blocked  # `closed`
     assert {"dayOfMonth": 1, "month": "JANUARY", "year": 2027} in blocked  # New Year's Day (holidays JP)
     assert {"dayOfMonth": 23, "month": "NOVEMBER", "year": 2026} in blocked  # Labour Thanksgiving Day
     assert blocked == sorted(blocked, key=lambda d: (d["year"], ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY",

@@ -946,3 +946,279 @@ def test_a_cadence_in_lowering_document_diff_fmt_fixtures_and_hubspot():
     (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["nurture.cadence.nurture_email"]]
     assert step["code"] == "SLA849" and "at least 2 “Nurture e-mail” per calendar month" in step["step"]
     assert not [w for w in manifest["workflows"] if "nurture.cadence.nurture_email" in w["clauses"]]
+
+
+# ------------------------------------------------------------------ 19 (new user) deadlines in sequence
+
+SEQ = HEADER + '''
+property outcome "Outcome" enum ["good", "poor"]
+stage sal "SAL" {
+  owner sales
+  entry
+  respond within 1bd via call target 4bh
+  then follow up 3 times within 2bd via call, email target 1bd
+  then decide within 1bd
+  escalate to managers after 1bd on respond via email
+  escalate to managers after 2bd on step 2 via email
+  escalate to managers after 1bd on step 3 via email
+  -> won when outcome == "good"
+  -> lost when outcome == "poor"
+}
+stage won "Won" {
+  owner sales
+  terminal
+}
+stage lost "Lost" {
+  owner sales
+  terminal
+}
+'''
+
+
+def test_each_step_of_a_sequence_counts_from_the_moment_the_step_before_it_is_done():
+    """Hand-computed on the office calendar (Mon–Fri 09:00–18:00, 1bd = 9 business hours, JP
+    holidays: Monday 20 July 2026 is Marine Day). Created Thursday 16 July 15:00:
+    step 1 (`respond within 1bd`): 3h on Thursday + 6h on Friday → due Fri 17 15:00 (SLO 4bh: Fri 10:00).
+    Step 2 (`within 2bd` = 18h) from Fri 15:00: 3h Friday, Monday off, 9h Tuesday, 6h Wednesday →
+    due Wed 22 15:00 (SLO 1bd = 9h: 3h Friday + 6h Tuesday → Tue 21 15:00).
+    Step 3 (`decide within 1bd`) from Wed 22 15:00: 3h Wednesday + 6h Thursday → Thu 23 15:00."""
+    created = ev(at(16, 15), "lead_created", stage="sal")
+    accepted = ev(at(17, 15), "activity_logged", activity="call")  # just in time (after the SLO)
+    tries = [ev(at(21, 10), "activity_logged", activity="email"), ev(at(21, 11), "activity_logged", activity="call")]
+    third = ev(at(22, 15), "activity_logged", activity="email")  # just in time
+    left = ev(at(23, 15), "property_changed", property="outcome", value="good")  # just in time
+    r = run([created, accepted, *tries, third, left], SEQ, until=at(24, 12))
+    one, two, three = (deadline(r, c) for c in ("sal.respond", "sal.step2", "sal.step3"))
+    assert (one["due"], one["target_due"], one["status"], one["at"]) == (at(17, 15), at(17, 10), "at_risk", at(17, 15))
+    assert (two["entered"], two["due"], two["target_due"], two["status"], two["at"]) == (
+        at(17, 15), at(22, 15), at(21, 15), "at_risk", at(22, 15))
+    # the call that accepted the lead is step 1's, not one of step 2's three attempts
+    assert (two["step"], two["attempts"], two["required"]) == (2, 3, 3)
+    assert (three["entered"], three["due"], three["status"], three["at"]) == (at(22, 15), at(23, 15), "met", at(23, 15))
+    assert lead(r)["escalations"] == []
+
+    # step 1 a minute late: breached at its due time (and escalated then); step 2 starts at the
+    # late call with its whole window: due Wed 22 15:01
+    late_accept = ev(at(17, 15, 1), "activity_logged", activity="call")
+    r = run([created, late_accept], SEQ, until=at(24, 12))
+    one, two = deadline(r, "sal.respond"), deadline(r, "sal.step2")
+    assert (one["status"], one["at"]) == ("breached", at(17, 15, 1))
+    assert (two["entered"], two["due"], two["status"], two["attempts"]) == (at(17, 15, 1), at(22, 15, 1), "breached", 0)
+    assert [(e["clause"], e["at"]) for e in lead(r)["escalations"]] == [
+        ("sal.escalate.respond", at(17, 15)), ("sal.escalate.step2", at(22, 15, 1))]
+    assert [d["clause"] for d in lead(r)["deadlines"]] == ["sal.respond", "sal.step2"]  # step 3 never started
+
+    # step 2 a minute late: breached at Wed 15:00 (escalated then); done at 15:01, which starts step 3
+    # (due Thu 23 15:01); leaving at 15:02 is late for step 3
+    r = run([created, accepted, *tries, ev(at(22, 15, 1), "activity_logged", activity="email"),
+             ev(at(23, 15, 2), "property_changed", property="outcome", value="poor")], SEQ, until=at(24, 12))
+    two, three = deadline(r, "sal.step2"), deadline(r, "sal.step3")
+    assert (two["status"], two["at"], two["attempts"]) == ("breached", at(22, 15, 1), 3)
+    assert (three["entered"], three["due"], three["status"], three["at"]) == (
+        at(22, 15, 1), at(23, 15, 1), "breached", at(23, 15, 2))
+    assert [(e["clause"], e["at"]) for e in lead(r)["escalations"]] == [
+        ("sal.escalate.step2", at(22, 15)), ("sal.escalate.step3", at(23, 15, 1))]
+
+    # only the `via` kinds count: a meeting is not an attempt; step 1 never done → no step 2 at all
+    r = run([created, accepted, *tries, ev(at(22, 14), "activity_logged", activity="meeting")], SEQ, until=at(24, 12))
+    assert (deadline(r, "sal.step2")["status"], deadline(r, "sal.step2")["attempts"]) == ("breached", 2)
+    r = run([created, ev(at(17, 14), "activity_logged", activity="email")], SEQ, until=at(24, 12))
+    assert [d["clause"] for d in lead(r)["deadlines"]] == ["sal.respond"]
+    assert [e["clause"] for e in lead(r)["escalations"]] == ["sal.escalate.respond"]
+
+    # leaving the stage ends the sequence: the running step is cancelled, nothing after it starts
+    r = run([created, accepted, tries[0], ev(at(21, 12), "property_changed", property="outcome", value="good")],
+            SEQ, until=at(24, 12))
+    assert (deadline(r, "sal.step2")["status"], deadline(r, "sal.step2")["at"]) == ("cancelled", at(21, 12))
+    assert [d["clause"] for d in lead(r)["deadlines"]] == ["sal.respond", "sal.step2"]
+    assert lead(r)["escalations"] == []
+
+
+def test_a_sequence_in_lowering_checks_document_diff_fmt_fixtures_and_hubspot():
+    import json
+
+    from sla_lang.fmt import format_text
+    from sla_lang.targets import BuildOptions, load_target
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(SEQ)
+    (stage, *_) = policy.stages
+    two, three = stage.steps
+    assert (two.number, two.kind, two.required, two.meets, two.within.text, two.target.text, two.clause_id) == (
+        2, "follow_up", 3, ("call", "email"), "2bd", "1bd", "sal.step2")
+    assert (three.kind, three.required, three.clause_id) == ("decide", 0, "sal.step3")
+    assert [(e.on, e.clause_id) for e in stage.escalations] == [
+        ("respond", "sal.escalate.respond"), ("step2", "sal.escalate.step2"), ("step3", "sal.escalate.step3")]
+    # policies without a sequence keep their IR (and fingerprint): the field is left out
+    from sla_lang.irjson import policy_to_json
+
+    assert "steps" not in json.dumps(policy_to_json(compile_policy(VIA)))
+    assert '"steps"' in json.dumps(policy_to_json(policy))
+
+    # checks: a step following nothing, a step after `then decide`, a step a timeout always cuts short
+    assert "SLA515" in codes(SEQ.replace("  respond within 1bd via call target 4bh\n", "").replace(
+        "  escalate to managers after 1bd on respond via email\n", ""))
+    after_decide = SEQ.replace("  then decide within 1bd\n", "  then decide within 1bd\n  then respond within 1bd\n")
+    (d,) = [d for d in compile_text(after_decide, "p.sla").diagnostics if d.code == "SLA515"]
+    assert (d.span.line, d.span.column) == (26, 3) and "can never start" in d.message
+    assert "SLA515" in codes(SEQ.replace('-> lost when outcome == "poor"', "-> lost after 1bd"))
+    assert "SLA515" not in codes(SEQ.replace('-> lost when outcome == "poor"', "-> lost after 3bd"))
+    (d,) = [d for d in compile_text(SEQ.replace("then decide within 1bd", "then decide within 0h"), "p.sla").diagnostics
+            if d.code == "SLA515"]  # shorter than nothing: due the moment it starts
+    assert (d.span.line, d.span.column) == (25, 22) and "due the moment it starts" in d.message
+    # an escalation on a step that does not exist; `on step 1` is `on respond`
+    assert "SLA505" in codes(SEQ.replace("on step 3", "on step 4"))
+    assert "SLA306" in codes(SEQ.replace("on step 3", "on step 1"))
+    assert "SLA306" in codes(SEQ.replace("then decide within 1bd", "then decide within 1bd via call"))
+    assert "SLA515" not in codes(SEQ) and "SLA505" not in codes(SEQ)
+
+    # the agreement: steps right after their step 1, and what starts each clock (en and ja)
+    rows = [(c["id"], c["kind"], c["sla"], c["slo"]) for c in prepare_document(policy, "en").section("deadlines").clauses]
+    assert rows == [
+        ("sal.respond", "first response by phone call only (step 1)", "1 business day", "4 business hours"),
+        ("sal.step2", "step 2: 3 attempts by phone call or email, counted from when step 1 is done",
+         "2 business days", "1 business day"),
+        ("sal.step3", "step 3: decision, counted from when step 2 is done", "1 business day", ""),
+    ]
+    section = prepare_document(policy, "en").section("deadlines")
+    assert section.extra["sequence"].startswith("A step (“step 2”, “step 3” …) is a deadline in sequence: its time "
+                                                "counts from the moment the step before it is done")
+    assert "If a step is done late, the next step starts when it is done, with its full time" in section.extra["sequence"]
+    ja = prepare_document(policy, "ja").section("deadlines")
+    assert [c["kind"] for c in ja.clauses][1:] == [
+        "ステップ2：電話またはメールによる3回の対応（ステップ1が済んだ時点から数える）",
+        "ステップ3：判断（ステップ2が済んだ時点から数える）"]
+    assert "ステップが遅れて済んだ場合、次のステップはそれが済んだ時点から" in ja.extra["sequence"]
+    escalations = prepare_document(policy, "en").section("escalation").clauses
+    assert [(c["on"], c["after"]) for c in escalations][1:] == [
+        ("step 2", "2 business days from the start of step 2"), ("step 3", "1 business day from the start of step 3")]
+
+    # diff: less time / more attempts / fewer kinds → stricter for the step's owner; a step added
+    # stricter, removed looser; the before/after sentences say when the clock starts
+    assert kinds(SEQ, SEQ.replace("then follow up 3 times within 2bd", "then follow up 3 times within 1bd"))[
+        "step.within"] == [("sales", "stricter")]
+    assert kinds(SEQ, SEQ.replace("then follow up 3 times", "then follow up 4 times"))["step.attempts"] == [
+        ("sales", "stricter")]
+    assert kinds(SEQ, SEQ.replace("via call, email target 1bd", "via call target 1bd"))["step.via"] == [
+        ("sales", "stricter")]
+    assert kinds(SEQ, SEQ.replace("via call, email target 1bd", "target 1bd"))["step.via"] == [("sales", "looser")]
+    without = SEQ.replace("  then decide within 1bd\n", "").replace(
+        "  escalate to managers after 1bd on step 3 via email\n", "")
+    assert kinds(without, SEQ)["step"] == [("sales", "stricter")]
+    assert kinds(SEQ, without)["step"] == [("sales", "looser")]
+    change = next(c for c in diff_policies(compile_policy(SEQ), compile_policy(SEQ.replace(
+        "then follow up 3 times", "then follow up 4 times")), "p.sla", "p.sla").changes if c.kind == "step.attempts")
+    assert change.clause_id == "sal.step2"
+
+    # fmt: the steps go right after `respond`, in their order, options in the canonical order
+    shuffled = SEQ.replace("  respond within 1bd via call target 4bh\n", "").replace(
+        "  then decide within 1bd\n", "  then decide within 1bd\n  respond within 1bd target 4bh via call\n").replace(
+        "then follow up 3 times within 2bd via call, email target 1bd", "then  follow up 3 times within 2bd target 1bd via call,email")
+    formatted = format_text(shuffled)
+    assert format_text(formatted) == formatted
+    assert "  respond within 1bd via call target 4bh\n  then follow up 3 times within 2bd via call, email target 1bd\n" \
+           "  then decide within 1bd\n" in formatted
+    def steps(text):
+        return [(s.number, s.kind, s.required, s.within.text, s.meets, s.target.text if s.target else None)
+                for s in compile_policy(text).stages[0].steps]
+
+    assert steps(formatted) == steps(SEQ)
+
+    # fixtures: each step exactly when due and a minute late, also after the step before was late
+    fixtures = generate_fixtures(policy, None)
+    scenarios = {s["id"]: s for s in fixtures.scenarios["scenarios"]}
+    for boundary in ("sal.step2@sla", "sal.step2@after-late", "sal.step3@sla", "sal.step3@after-late"):
+        for side, wanted in (("inside", "at_risk" if "step2" in boundary else "met"), ("outside", "breached")):
+            expect = scenarios[f"{boundary}:{side}"]["expect"]["deadlines"]
+            clause = boundary.split("@")[0]
+            assert [d["status"] for d in expect if d["clause"] == clause] == [wanted], (boundary, side)
+    late = scenarios["sal.step2@after-late:inside"]["expect"]["deadlines"]
+    one, two = (next(d for d in late if d["clause"] == c) for c in ("sal.respond", "sal.step2"))
+    assert one["status"] == "breached" and two["entered"] == one["at"]  # step 2 counts from the late call
+    covered = {b["id"]: b for b in fixtures.coverage["boundaries"]}
+    assert all(covered[f"sal.escalate.step{n}@after"]["sides"]["outside"] for n in (2, 3))
+
+    # HubSpot: workflows claim every step and escalation on a step; a manual step says what they
+    # cannot tell (a call from an e-mail: `via call, email` is any activity to "Last contacted")
+    manifest = json.loads(load_target("hubspot").build(policy, BuildOptions()).files["manifest.json"])
+    claimed = {c for w in manifest["workflows"] for c in w["clauses"]}
+    assert {"sal.step2", "sal.step3", "sal.escalate.step2", "sal.escalate.step3"} <= claimed
+    (step,) = [s for s in manifest["manualSteps"] if "sal.step2" in s["clauses"] and s["code"] == "SLA849"]
+    assert sorted(step["clauses"]) == ["sal.escalate.step2", "sal.step2"]
+    assert "Step 2 in “SAL”: 3 attempts within 2 business days of the step before it being done, each a call or " \
+           "an e-mail." in step["step"]
+    assert not [s for s in manifest["manualSteps"] if "sal.step3" in s["clauses"] and s["code"] == "SLA849"]
+
+
+def test_the_hubspot_workflows_of_a_sequence_do_what_the_agreement_says():
+    """Replayed through the executable HubSpot model (targets/hubspot/emulate.py): the generated
+    fixtures (each step just in time and just late, after its predecessor on time and late) and
+    the hand-computed stories of the first test give the agreement's verdicts, breach moments and
+    escalations: 0 divergences. Two mutations of the build are caught."""
+    import copy
+
+    from sla_lang.config import HubSpotSettings, TeamMapping
+    from sla_lang.simulate.hubspot import HubSpotBundle, HubSpotReplay, build_bundle
+    from sla_lang.targets import BuildOptions
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    policy = compile_policy(SEQ)
+    settings = HubSpotSettings(teams=tuple((team.id, TeamMapping(str(9000 + i), (str(100 * i + 1), str(100 * i + 2))))
+                                           for i, team in enumerate(policy.teams)))
+    bundle, _ = build_bundle(policy, BuildOptions(hubspot=settings))
+    flows = {f["file"] for f in bundle.manifest["workflows"]}
+    assert {"workflows/sal.step2.start.json", "workflows/sal.step2.attempts.json", "workflows/sal.step2.due.json",
+            "workflows/sal.step2.target.json", "workflows/sal.step2.escalate.json", "workflows/sal.step3.due.json",
+            "workflows/sal.step3.escalate.json"} <= flows
+    manual = {c for s in bundle.manifest["manualSteps"] if s["code"] == "SLA849" for c in s["clauses"]}
+    assert {"sal.step2", "sal.escalate.step2"} <= manual  # `via call, email`: any activity counts in HubSpot
+
+    def story(name, timeline):
+        return {"id": name, "lead": {"id": "X", "created": at(16, 15), "stage": "sal"}, "timeline": timeline,
+                "until": at(24, 12), "expect": {}}
+
+    def act(when, kind="call"):
+        return {"at": when, "type": "activity_logged", "activity": kind}
+
+    def leave(when, value):
+        return {"at": when, "type": "property_changed", "properties": {"outcome": value}}
+
+    tries = [act(at(21, 10), "email"), act(at(21, 11))]
+    stories = [
+        story("all in time", [act(at(17, 15)), *tries, act(at(22, 15), "email"), leave(at(23, 15), "good")]),
+        story("step 1 late", [act(at(17, 15, 1))]),
+        story("step 2 late, step 3 late", [act(at(17, 15)), *tries, act(at(22, 15, 1), "email"),
+                                           leave(at(23, 15, 2), "poor")]),
+        story("never taken up", []),
+        story("left during step 2", [act(at(17, 15)), tries[0], leave(at(21, 12), "good")]),
+    ]
+    scenarios = generate_fixtures(policy, None).scenarios["scenarios"] + stories
+
+    def divergences(files):
+        replay = HubSpotReplay(policy, HubSpotBundle(files))
+        return {(s["id"], d.what, d.clause) for s in scenarios for d in replay.check(s).divergences}
+
+    found = divergences(bundle.files)
+    assert found == set()
+
+    def mutated(file, change):
+        files = copy.deepcopy(bundle.files)
+        change(files[file])
+        return files
+
+    # step 2's deadline counted from entering the stage (what `follow up … within` would mean
+    # without the sequence): breaches flagged a day early
+    def from_entry(body):
+        code = next(a for a in body["actions"] if a["type"] == "CUSTOM_CODE")
+        code["inputFields"][0]["value"]["propertyName"] = "sla_stage_entered_at"
+
+    caught = divergences(mutated("workflows/sal.step2.due.json", from_entry)) - found
+    assert {(what, clause) for _, what, clause in caught} >= {("breach moment", "sal.step2")}
+    # the call that took the lead up counted as one of step 2's attempts: a lead one attempt
+    # short is called in time
+    def counted(body):
+        reset = next(a for a in body["actions"] if a.get("fields", {}).get("property_name") == "sla_sal_step2_attempts")
+        reset["fields"]["value"]["staticValue"] = "1"
+
+    caught = divergences(mutated("workflows/sal.step2.start.json", counted)) - found
+    assert ("sal.step2@sla:outside", "deadline", "sal.step2") in caught

@@ -22,6 +22,7 @@ from .content import (
     responsibility_row,
     review_row,
     stage_row,
+    step_row,
     transition_row,
 )
 from .words import Words
@@ -64,6 +65,12 @@ def _sentence(kind: str, nodes: tuple, w: Words) -> str:
         text = t("clause.follow_up", stage=w.quote(row["stage"]), owner=row["owner"], attempts=row["attempts"],
                  when=row["when"])
         return text + paren(t("clause.by", channels=row["channels"]) if row["channels"] else "")
+    if kind == "step":  # a step of a sequence: its time counts from the step before it being done
+        stage, step = nodes
+        row = step_row(stage, step, w)
+        text = t("clause.step", stage=w.quote(row["stage"]), owner=row["owner"], what=row["what"], sla=row["sla"],
+                 number=step.number, before=step.number - 1)
+        return text + paren(t("clause.slo", slo=row["slo"]) if row["slo"] else "")
     if kind == "cadence":
         stage, cadence = nodes
         row = cadence_row(stage, cadence, w)
@@ -72,6 +79,10 @@ def _sentence(kind: str, nodes: tuple, w: Words) -> str:
     if kind == "escalation":
         stage, esc = nodes
         row = escalation_row(stage, esc, w)
+        if esc.on is not None and esc.on.startswith("step"):  # counted from the step's start
+            text = t("clause.escalation_step", stage=w.quote(row["stage"]), n=esc.on[4:], to=row["to"],
+                     after=w.duration(esc.after))
+            return text + paren(t("clause.by", channels=row["channels"]) if row["channels"] else "")
         text = t("clause.escalation", stage=w.quote(row["stage"]), on=row["on"] or t("clause.any_deadline"),
                  to=row["to"], after=row["after"])
         return text + paren(t("clause.by", channels=row["channels"]) if row["channels"] else "")

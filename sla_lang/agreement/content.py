@@ -383,7 +383,16 @@ def _deadlines(section: Section, policy: ir.Policy, w: Words) -> None:
             row = deadline_row(stage, d, w)
             business = business or bool(row["calendar"])
             section.clauses.append({"number": _number(section, n), **row})
+            if d.kind != "respond" or not stage.steps:
+                continue
+            for step in stage.steps:  # the sequence, right after its step 1
+                n += 1
+                row = step_row(stage, step, w)
+                business = business or bool(row["calendar"])
+                section.clauses.append({"number": _number(section, n), **row})
     section.extra["business"] = business
+    if any(stage.steps and stage.deadline("respond") for stage in policy.stages):
+        section.extra["sequence"] = w.t("deadlines.sequence")
 
 
 def handoff_deadline_row(stage: ir.Stage, h: ir.Handoff, w: Words) -> dict[str, Any]:
@@ -412,8 +421,38 @@ def deadline_row(stage: ir.Stage, d: ir.Deadline, w: Words) -> dict[str, Any]:
     }
 
 
+def step_row(stage: ir.Stage, step: ir.Step, w: Words) -> dict[str, Any]:
+    """`then follow up 3 times within 2bd via call, email` as a row of the deadlines table."""
+    uses_business = step.within.business or (step.target is not None and step.target.business)
+    channels = w.join([w.channel(c) for c in step.via], "or")
+    if step.kind == "follow_up":
+        what = w.t("step.follow_up_via" if channels else "step.follow_up",
+                   attempts=w.t("followup.attempts", n=step.required), channels=channels)
+    elif step.kind == "respond":
+        what = w.t("step.respond_via" if channels else "step.respond", channels=channels)
+    else:
+        what = w.t("deadline.decide")
+    return {
+        "id": step.clause_id,
+        "stage": w.stage(stage.id),
+        "kind": w.t("step.kind", what=what, number=step.number, before=step.number - 1) + _source(step.source, w),
+        "what": what,
+        "owner": w.team(step.owner or stage.owner),
+        "sla": w.duration(step.within),
+        "slo": w.duration(step.target) if step.target else "",
+        "calendar": _calendar_label(stage, w.policy, w) if uses_business else "",
+    }
+
+
 def _deadline_kind(d: ir.Deadline, w: Words) -> str:
     """"first response" — or, with `via call`, "first response, by phone call only"."""
+    stage = w.policy.stage_by_id.get(d.stage) if d.kind == "respond" else None
+    if stage is not None and stage.steps:  # step 1 of the stage's sequence
+        return w.t("step.first", kind=_plain_deadline_kind(d, w))
+    return _plain_deadline_kind(d, w)
+
+
+def _plain_deadline_kind(d: ir.Deadline, w: Words) -> str:
     kind = w.t(f"deadline.{d.kind}")
     if d.through:  # `decide … through sal`: "decision (the lead leaves MQL and SAL)"
         stages = [w.stage(d.stage)] + [w.stage(n.name) for n in d.through]
@@ -490,10 +529,18 @@ def escalation_row(stage: ir.Stage, e: ir.Escalation, w: Words) -> dict[str, Any
         "id": e.clause_id,
         "stage": w.stage(stage.id),
         "to": w.team(e.to),
-        "after": w.t("escalation.idle_after", duration=w.duration(e.after)) if e.idle else w.duration(e.after),
-        "on": (w.t("escalation.idle") if e.idle else w.t(f"deadline.{e.on}") if e.on in ir.DEADLINE_KINDS else ""),
+        "after": (w.t("escalation.idle_after", duration=w.duration(e.after)) if e.idle
+                  else w.t("escalation.step_after", duration=w.duration(e.after), n=e.on[4:]) if _on_step(e)
+                  else w.duration(e.after)),
+        "on": (w.t("escalation.idle") if e.idle else w.t(f"deadline.{e.on}") if e.on in ir.DEADLINE_KINDS
+               else w.t("escalation.step", n=e.on[4:]) if _on_step(e) else ""),
         "channels": w.channels(e.channels),
     }
+
+
+def _on_step(e: ir.Escalation) -> bool:
+    """`escalate … on step 2`: guards a step of the stage's sequence (`on` is `step2`)."""
+    return e.on is not None and e.on.startswith("step")
 
 
 def _kpis(section: Section, policy: ir.Policy, w: Words) -> None:

@@ -170,6 +170,22 @@ RESPOND_AFTER_DECIDE = define_rule(
     good="respond within 1bd\ndecide within 5bd",
 )
 
+MEANINGLESS_STEP = define_rule(
+    "SLA515",
+    "meaningless-sequence-step",
+    Severity.ERROR,
+    "A `then` step of a sequence can never start, or can never be missed.",
+    explanation="`then …` lines make deadlines in sequence: the stage's `respond` is step 1, and "
+    "each `then` step's clock starts when the step before it is done. A step that follows "
+    "nothing (the stage has no `respond`), that follows `then decide` (the lead has left the "
+    "stage, which ends the sequence), that is due the moment it starts (`within 0h`: shorter "
+    "than nothing leaves no time to do it), or that an unconditional timeout of the stage always "
+    "cuts short before it can be missed (the timeout is not longer than the step) promises "
+    "nothing; the agreement would list an obligation nobody can keep or break.",
+    bad="then follow up 5 times within 10d via call, email\ndecide within 5bd",
+    good="respond within 1bd via call\nthen follow up 5 times within 10d via call, email",
+)
+
 
 HANDOFF_AFTER_RESPONSE = define_rule(
     "SLA513",
@@ -195,6 +211,10 @@ def _stage_durations(stage: ir.Stage) -> Iterator[ir.Duration]:
             yield d.target
     if stage.follow_up is not None:
         yield from stage.follow_up.offsets
+    for step in stage.steps:
+        yield step.within
+        if step.target is not None:
+            yield step.target
     for e in stage.escalations:
         yield e.after
     for t in stage.transitions:
@@ -210,16 +230,16 @@ def find_loose_targets(ctx: CheckContext) -> Iterator[Diagnostic]:
     clock = durations(ctx)
     for stage in flow(ctx).stages.values():
         calendar = clock.calendar(stage)
-        for d in stage.deadlines:
+        for d in (*stage.deadlines, *stage.steps):
             if d.target is None or d.target.amount == 0 or d.within.amount == 0:
                 continue
             if clock.ends_later(d.target, d.within, calendar, or_equal=True):
                 looser = clock.ends_later(d.target, d.within, calendar)
                 yield Diagnostic(
                     SLO_NOT_STRICTER,
-                    Message('the internal target `{target}` of `{stage}.{kind}` is looser than the SLA `{within}` it should protect{example}', target=d.target.text, stage=stage.id, kind=d.kind, within=d.within.text, example=clock.example_entry(d.target, d.within, calendar))
+                    Message('the internal target `{target}` of `{stage}.{kind}` is looser than the SLA `{within}` it should protect{example}', target=d.target.text, stage=stage.id, kind=_obligation_name(d), within=d.within.text, example=clock.example_entry(d.target, d.within, calendar))
                     if looser else
-                    Message('the internal target `{target}` of `{stage}.{kind}` is the same as the SLA `{within}` it should protect', target=d.target.text, stage=stage.id, kind=d.kind, within=d.within.text),
+                    Message('the internal target `{target}` of `{stage}.{kind}` is the same as the SLA `{within}` it should protect', target=d.target.text, stage=stage.id, kind=_obligation_name(d), within=d.within.text),
                     d.target.span,
                     help=Message('make the target shorter than {within}, so a slip still keeps the SLA', within=d.within.text),
                     related=(Related(d.within.span, Message('the SLA')),),
@@ -233,6 +253,66 @@ def find_loose_targets(ctx: CheckContext) -> Iterator[Diagnostic]:
                 help=Message('the response deadline should be shorter than the decision deadline'),
                 related=(Related(decide.span, Message('decision deadline')),),
             )
+
+
+def _obligation_name(d: ir.Deadline | ir.Step) -> str:
+    """How a message names a deadline after the stage id: `respond`, or `step2` for a step."""
+    return d.guard if isinstance(d, ir.Step) else d.kind
+
+
+# ------------------------------------------------------------------ deadlines in sequence
+
+
+@check(MEANINGLESS_STEP)
+def find_meaningless_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
+    clock = durations(ctx)
+    for stage in flow(ctx).stages.values():
+        if not stage.steps:
+            continue
+        if stage.deadline("respond") is None:
+            if ctx.deadline_written(stage.id, "respond"):
+                continue  # written with a wrong duration: reported there
+            yield Diagnostic(
+                MEANINGLESS_STEP,
+                Message('`then` step {number} of `{stage}` follows nothing: a sequence starts with the stage\'s `respond` deadline', number=stage.steps[0].number, stage=stage.id),
+                stage.steps[0].span,
+                help=Message('add `respond within …` (step 1) before the `then` lines'),
+            )
+            continue
+        calendar = clock.calendar(stage)
+        decided = None
+        for step in stage.steps:
+            if decided is not None:
+                yield Diagnostic(
+                    MEANINGLESS_STEP,
+                    Message('step {number} of `{stage}` can never start: the lead has left the stage when step {before} (`then decide`) is done', number=step.number, stage=stage.id, before=decided.number),
+                    step.span,
+                    help=Message('put `then decide` last, or delete this step'),
+                    related=(Related(decided.span, Message('the step that ends the sequence')),),
+                )
+                continue
+            if step.kind == "decide":
+                decided = step
+            if step.within.amount == 0:
+                yield Diagnostic(
+                    MEANINGLESS_STEP,
+                    Message('step {number} of `{stage}` is due the moment it starts: `within {within}` leaves no time to do it', number=step.number, stage=stage.id, within=step.within.text),
+                    step.within.span,
+                    help=Message('give the step a real length (e.g. `within 10d`), or delete it'),
+                )
+                continue
+            for t in timeouts(stage):
+                # even a step started at the moment of entry is due after the timeout: `is False`,
+                # since None means the calendar cannot tell
+                if step.within.amount and clock.ends_later(t.after, step.within, calendar, or_equal=True) is False:
+                    yield Diagnostic(
+                        MEANINGLESS_STEP,
+                        Message('step {number} of `{stage}` (`within {within}`) can never be missed: the timeout `-> {target} after {after}` moves every lead out of the stage first', number=step.number, stage=stage.id, within=step.within.text, target=t.target.name, after=t.after.text),
+                        step.within.span,
+                        help=Message('shorten the step, or lengthen the timeout'),
+                        related=(Related(t.span, Message('timeout')),),
+                    )
+                    break
 
 
 # ------------------------------------------------------------------ follow-up cadence
@@ -301,9 +381,17 @@ def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
         for e in stage.escalations:
             if e.on is None:
                 continue
-            deadline = stage.deadline(e.on)
+            deadline = stage.step(e.on) if e.on.startswith("step") else stage.deadline(e.on)
             if deadline is None and ctx.deadline_written(stage.id, e.on):
                 continue  # written with a wrong duration: reported there
+            if deadline is None and e.on.startswith("step"):
+                yield Diagnostic(
+                    ESCALATION_WITHOUT_DEADLINE,
+                    Message('this escalation guards step {number} of `{stage}`, but its sequence has {count} steps', number=e.on[4:], stage=stage.id, count=1 + len(stage.steps) if stage.deadline("respond") else len(stage.steps)),
+                    e.span,
+                    help=Message('name a step of the sequence: `on respond` is step 1, the first `then` line step 2'),
+                )
+                continue
             if deadline is None:
                 yield Diagnostic(
                     ESCALATION_WITHOUT_DEADLINE,

@@ -180,6 +180,14 @@ def _via_direction(a, b) -> int | None:
     return None
 
 
+def _say_step(step: ir.Step) -> str:
+    """A step as written (`follow up 3 times within 2bd via call, email`), the same in en and ja."""
+    what = {"follow_up": f"follow up {step.required} times", "respond": "respond", "decide": "decide"}[step.kind]
+    via = f" via {', '.join(c.kind for c in step.via)}" if step.via else ""
+    target = f" (SLO {step.target.text})" if step.target else ""
+    return f"then {what} within {step.within.text}{via}{target}"
+
+
 def _direction(sign: int | None) -> str:
     """-1 (shorter, harder to meet …) → stricter, +1 → looser, None → unclear."""
     return UNCLEAR if sign is None else (STRICTER if sign < 0 else LOOSER)
@@ -595,7 +603,7 @@ class _Comparison:
                           duties=duties, before=self.ref(self.old, "stage", a) if a else None,
                           after=self.ref(self.new, "stage", b) if b else None)
                 empty = replace(stage, deadlines=(), follow_up=None, escalations=(), handoff=None, transitions=(),
-                                cadences=())
+                                cadences=(), steps=())
                 self._stage_contents(empty if a is None else a, empty if b is None else b, Quote(stage.label))
                 continue
             self._stage(a, b)
@@ -642,6 +650,7 @@ class _Comparison:
 
     def _stage_contents(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
         self._deadlines(a, b, label)
+        self._steps(a, b, label)
         self._follow_up(a, b, label)
         self._cadences(a, b, label)
         self._handoff(a, b, label)
@@ -706,6 +715,66 @@ class _Comparison:
             if _text(da.source) != _text(db.source):  # how it is measured, not what is owed
                 self.emit("deadline.source", CHANGED, db.clause_id, What.of(f"deadline.{kind}.source", stage=label),
                           _opt(da.source, lambda t: Quote(t.value)), _opt(db.source, lambda t: Quote(t.value)), **refs)
+
+    def _steps(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
+        """`then …` steps, matched by number. The step's owner owes it to the stage's beneficiaries
+        (roles.py): less time, more attempts, fewer kinds of activity that count, or a step added is
+        stricter for it; the reverse looser; a step that asks something else (`then decide` instead
+        of `then follow up`) is unclear."""
+        cal_a, cal_b = self.old.policy.calendar_for(a), self.new.policy.calendar_for(b)
+        def show(step: ir.Step) -> Plain:
+            return Plain(_say_step(step))
+
+        for sa, sb in match(a.steps, b.steps, key=lambda s: s.number):
+            step = sb or sa
+            what = What.of("step", stage=label, step=Plain(str(step.number)))
+            refs = {"before": self.ref(self.old, "step", a, sa) if sa else None,
+                    "after": self.ref(self.new, "step", b, sb) if sb else None}
+            if sa is None or sb is None:
+                side, stage = (self.new, b) if sa is None else (self.old, a)
+                self.emit("step", ADDED if sa is None else REMOVED, step.clause_id, what,
+                          old=show(sa) if sb is None else None, new=show(sb) if sa is None else None,
+                          duties=self.stage_duty(side, stage, step.owner, STRICTER if sa is None else LOOSER), **refs)
+                continue
+            number = {"stage": label, "step": Plain(str(sb.number))}
+            if sa.kind != sb.kind:
+                self.emit("step.kind", CHANGED, sb.clause_id, What.of("step.kind", **number),
+                          Word(sa.kind), Word(sb.kind), self.stage_duty(self.new, b, sb.owner, UNCLEAR), **refs)
+                continue
+            if sa.within.text != sb.within.text:
+                direction = compare_durations(sa.within, sb.within, cal_a, cal_b)
+                self.emit("step.within", CHANGED, sb.clause_id, What.of("step.within", **number),
+                          Plain(sa.within.text), Plain(sb.within.text),
+                          self.stage_duty(self.new, b, sb.owner, _direction(direction)) if direction != 0 else [],
+                          **refs)
+            if sa.required != sb.required:
+                self.emit("step.attempts", CHANGED, sb.clause_id, What.of("step.attempts", **number),
+                          Plain(str(sa.required)), Plain(str(sb.required)),
+                          self.stage_duty(self.new, b, sb.owner, STRICTER if sb.required > sa.required else LOOSER),
+                          **refs)
+            kinds_a, kinds_b = set(sa.meets), set(sb.meets)
+            if kinds_a != kinds_b:  # fewer kinds of activity count: harder to do
+                direction = -1 if kinds_b < kinds_a else 1 if kinds_b > kinds_a else None
+                self.emit("step.via", CHANGED, sb.clause_id, What.of("step.via", **number),
+                          Plain(", ".join(sa.meets)), Plain(", ".join(sb.meets)),
+                          self.stage_duty(self.new, b, sb.owner, _direction(direction)), **refs)
+            if _duration_text(sa.target) != _duration_text(sb.target):
+                if sa.target is None or sb.target is None:
+                    direction = 1 if sb.target is None else -1
+                else:
+                    direction = compare_durations(sa.target, sb.target, cal_a, cal_b)
+                obligor = self.new.roles.stage_obligor(b, sb.owner)  # the owner's own margin
+                self.emit("step.target", CHANGED, sb.clause_id, What.of("step.target", **number),
+                          _duration_text(sa.target), _duration_text(sb.target),
+                          _duty(obligor, (obligor,), _direction(direction)) if direction != 0 else [], **refs)
+            owner_a, owner_b = self._deadline_owner(a, sa), self._deadline_owner(b, sb)
+            if owner_a != owner_b:
+                self.emit("step.owner", CHANGED, sb.clause_id, What.of("step.owner", **number),
+                          self.team_label(self.old, owner_a), self.team_label(self.new, owner_b),
+                          self.stage_handover(a, sa.owner, b, sb.owner), **refs)
+            if _text(sa.source) != _text(sb.source):
+                self.emit("step.source", CHANGED, sb.clause_id, What.of("step.source", **number),
+                          _opt(sa.source, lambda t: Quote(t.value)), _opt(sb.source, lambda t: Quote(t.value)), **refs)
 
     def _follow_up(self, a: ir.Stage, b: ir.Stage, label: Quote) -> None:
         fa, fb = a.follow_up, b.follow_up
@@ -829,7 +898,7 @@ class _Comparison:
                           receiver: bool = True) -> list[Duty]:
         """The owner of the guarded deadline is exposed to the escalation; the team escalated to
         must act on it. Both owe it to the stage's beneficiaries."""
-        guarded = stage.deadline(esc.on) if esc.on else None
+        guarded = (stage.step(esc.on) or stage.deadline(esc.on)) if esc.on else None
         duties = self.stage_duty(side, stage, guarded.owner if guarded else None, direction)
         if receiver:
             to = side.party(esc.to.name)

@@ -79,6 +79,18 @@ WHAT: dict[str, tuple[str, str]] = {
     "follow_up.offsets": ("the follow-up schedule in stage {stage}", "ステージ{stage}のフォローアップ日程"),
     "follow_up.channels": ("the follow-up channels in stage {stage}", "ステージ{stage}のフォローアップ手段"),
     "follow_up.owner": ("who follows up in stage {stage}", "ステージ{stage}のフォローアップ担当"),
+    "step": ("step {step} of the sequence in stage {stage}", "ステージ{stage}の順番のステップ{step}"),
+    "step.kind": ("what step {step} of the sequence in stage {stage} asks", "ステージ{stage}の順番のステップ{step}の内容"),
+    "step.within": ("the time for step {step} of the sequence in stage {stage}", "ステージ{stage}の順番のステップ{step}の期限"),
+    "step.attempts": ("the number of attempts in step {step} of the sequence in stage {stage}",
+                      "ステージ{stage}の順番のステップ{step}の対応回数"),
+    "step.via": ("which activities count for step {step} of the sequence in stage {stage}",
+                 "ステージ{stage}の順番のステップ{step}に数える活動"),
+    "step.target": ("the internal target (SLO) for step {step} of the sequence in stage {stage}",
+                    "ステージ{stage}の順番のステップ{step}の社内目標(SLO)"),
+    "step.owner": ("who owns step {step} of the sequence in stage {stage}", "ステージ{stage}の順番のステップ{step}の担当"),
+    "step.source": ("how step {step} of the sequence in stage {stage} is measured",
+                    "ステージ{stage}の順番のステップ{step}の測定方法"),
     "cadence": ("the cadence of {event} in stage {stage}", "ステージ{stage}の{event}の回数"),
     "cadence.minimum": ("how many {event} each lead gets per period in stage {stage}",
                         "ステージ{stage}で各リードに期間ごとに必要な{event}の回数"),
@@ -153,6 +165,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "decide": ("decision", "判断"),
     "stage": ("time in the stage", "ステージ滞在時間"),
     "idle": ("time without activity", "活動のない期間"),
+    "step": ("step {n}", "ステップ{n}"),  # `step2`: a step of a stage's sequence (`escalate … on step 2`)
+    "follow_up": ("follow-up attempts", "フォローアップ"),
     "from_entry": ("from entering the stage", "ステージへの移行から"),
     "from_first_contact": ("from the first contact", "初回接触から"),
     "entry": ("entry", "入口"),
@@ -241,6 +255,8 @@ def render_atom(atom: Atom | None, lang: str) -> str:
     if isinstance(atom, Quote):
         return f"「{atom.text}」" if lang == "ja" else f"“{atom.text}”"
     if isinstance(atom, Word):
+        if atom.key.startswith("step") and atom.key[4:].isdigit():  # `step2`: step 2 of a sequence
+            return WORDS["step"][_LANG[lang]].format(n=atom.key[4:])
         return WORDS[atom.key][_LANG[lang]]
     if isinstance(atom, Items):
         if not atom.items:

@@ -10,7 +10,7 @@ for the party it is `part of`). The roles, read from the policy:
 
 | clause | obligor | beneficiaries |
 |---|---|---|
-| a stage (responsible for its leads), its deadlines, follow-ups, escalations | the stage's (or the clause's own) owner | `stage_beneficiaries` |
+| a stage (responsible for its leads), its deadlines, the steps of its sequence (`then …`), follow-ups, escalations | the stage's (or the clause's own) owner | `stage_beneficiaries` |
 | an SLO `target` | the deadline's owner | itself (an internal target) |
 | an escalation's receiver | the party of the team escalated to | as for the stage |
 | a hand-off (notify, include) | the sender | the receiving stage's owner |

@@ -266,6 +266,43 @@ class DeadlineRecord:
         self.status = "at_risk" if self.slo_due is not None and at > self.slo_due else "met"
 
 
+    def copy(self) -> DeadlineRecord:
+        other = DeadlineRecord(self.clause, self.stage, self.kind, self.entered, self.due, self.slo_due, self.owner,
+                               self.meets, self.through)
+        other.status, other.at = self.status, self.at
+        return other
+
+
+class StepRecord(DeadlineRecord):
+    """A step of a stage's sequence (`then follow up 5 times within 10d`): a deadline whose clock
+    (`entered`) started when the step before it was done. Kind `step`; `count` activities of its
+    kinds so far (it is done at `step.required`; a `decide` step by leaving the stage)."""
+
+    __slots__ = ("count", "step")
+
+    def __init__(self, step: ir.Step, started, due, slo_due, owner) -> None:
+        super().__init__(step.clause_id, step.stage, "step", started, due, slo_due, owner, frozenset(step.meets))
+        self.step = step
+        self.count = 0
+
+    def copy(self) -> StepRecord:
+        other = StepRecord(self.step, self.entered, self.due, self.slo_due, self.owner)
+        other.status, other.at, other.count = self.status, self.at, self.count
+        return other
+
+
+class Sequence:
+    """Where a lead is in its stage's sequence: the record whose completion starts the next step
+    (`waiting`: step 1's `respond` record, then each started step's) and the next step to start."""
+
+    __slots__ = ("next", "steps", "waiting")
+
+    def __init__(self, steps: tuple[ir.Step, ...], waiting: DeadlineRecord | None, next: int = 0) -> None:
+        self.steps = steps
+        self.waiting = waiting
+        self.next = next
+
+
 class FollowUpRecord:
     __slots__ = ("anchored", "attempts", "clause", "entered", "kinds", "required", "stage", "started", "steps",
                  "waiting")
@@ -302,6 +339,7 @@ class Lead:
         "owner",
         "records",
         "seq",
+        "sequence",
         "set_at",
         "stage",
         "timeout_due",
@@ -328,6 +366,7 @@ class Lead:
         self.last_at = created
         self.open_deadlines: list[DeadlineRecord] = []
         self.follow_up: FollowUpRecord | None = None
+        self.sequence: Sequence | None = None  # the steps of the current stay (`then …`)
         self.activities = 0
         self.activity_log: list[tuple[datetime, str | None, str, str | None]] = []  # (at, stage, kind, outcome)
         # occurrences of events after creation, for cadences: (at, index of the visit, event, count)
@@ -356,8 +395,7 @@ class Lead:
         mapping: dict[int, Any] = {}
         other.deadlines = []
         for d in self.deadlines:
-            copy = DeadlineRecord(d.clause, d.stage, d.kind, d.entered, d.due, d.slo_due, d.owner, d.meets, d.through)
-            copy.status, copy.at = d.status, d.at
+            copy = d.copy()
             mapping[id(d)] = copy
             other.deadlines.append(copy)
         other.open_deadlines = [mapping[id(d)] for d in self.open_deadlines]
@@ -374,6 +412,9 @@ class Lead:
             mapping[id(f)] = copy
             other.follow_ups.append(copy)
         other.follow_up = mapping[id(self.follow_up)] if self.follow_up is not None else None
+        sequence = self.sequence
+        other.sequence = None if sequence is None else Sequence(
+            sequence.steps, mapping[id(sequence.waiting)] if sequence.waiting is not None else None, sequence.next)
         other.escalations, other.records, other.handoffs = list(self.escalations), list(self.records), list(self.handoffs)
         other.timers = [(at, kind, index, seq, mapping.get(id(payload), payload))
                         for at, kind, index, seq, payload in self.timers]
@@ -487,7 +528,8 @@ class Simulator:
         return self._add(last, escalation.after, self.plan.stages[lead.stage], escalation.clause_id, escalation.span)
 
     def _escalate(self, lead: Lead, at: datetime, escalation: ir.Escalation) -> None:
-        guard = next((d for d in lead.open_deadlines if d.kind == escalation.on), None)
+        guard = next((d for d in lead.open_deadlines if d.kind == escalation.on or (
+            isinstance(d, StepRecord) and d.step.guard == escalation.on)), None)
         if guard is not None and guard.status in ("met", "at_risk"):
             return
         lead.escalations.append({
@@ -498,6 +540,33 @@ class Simulator:
             "deadline": escalation.on,
             "channels": channel_names(escalation.channels),
         })
+
+    def _next_step(self, lead: Lead, at: datetime) -> None:
+        """The step the sequence waited for was done at `at`: start the next one, counted from `at`
+        in the stage's calendar, with its escalations (`escalate … on step N`: `after` from `at`)."""
+        sequence = lead.sequence
+        if sequence is None or sequence.next >= len(sequence.steps):
+            if sequence is not None:
+                sequence.waiting = None
+            return
+        step = sequence.steps[sequence.next]
+        sequence.next += 1
+        plan = self.plan.stages[step.stage]
+        due = self._add(at, step.within, plan, step.clause_id, step.span)
+        if due is None:
+            lead.sequence = None
+            return
+        slo = self._add(at, step.target, plan, step.clause_id, step.span) if step.target is not None else None
+        record = StepRecord(step, at, due, slo, step.owner.name if step.owner else lead.owner)
+        lead.deadlines.append(record)
+        lead.open_deadlines.append(record)
+        self._push(lead, due, _DEADLINE, 0, record)
+        sequence.waiting = record
+        for i, e in enumerate(plan.stage.escalations):
+            if e.on == step.guard:
+                when = self._add(at, e.after, plan, e.clause_id, e.span)
+                if when is not None:
+                    self._push(lead, when, _ESCALATION, i, e)
 
     def _duty_property(self, record: DeadlineRecord) -> str | None:
         item = self.plan.duty_items.get(record.clause)
@@ -560,7 +629,12 @@ class Simulator:
             lead.deadlines.append(record)
             lead.open_deadlines.append(record)
             self._push(lead, due, _DEADLINE, 0, record)
+        # `respond` is step 1 of the sequence; its being done (met or late) starts step 2
+        respond = next((r for r in lead.open_deadlines if r.kind == "respond"), None) if stage.steps else None
+        lead.sequence = Sequence(stage.steps, respond) if respond is not None else None
         for i, e in enumerate(stage.escalations):
+            if e.on is not None and e.on.startswith("step"):
+                continue  # counted from the step's start (`_next_step`)
             when = self._add(at, e.after, plan, e.clause_id, e.span)
             if when is not None:
                 self._push(lead, when, _ESCALATION, i, e)
@@ -620,7 +694,7 @@ class Simulator:
             if d.kind == "decide" and next_stage is not None and next_stage in d.through:
                 lead.carried.append(d)  # the decision goes on in the next stage of its span
                 continue
-            if d.kind == "decide":
+            if d.kind == "decide" or (isinstance(d, StepRecord) and d.step.kind == "decide"):
                 if d.status == "open":
                     d.settle(at)
                 elif d.status == "breached" and d.at is None:
@@ -785,12 +859,27 @@ class Simulator:
         self._touch(at)
         lead.activities += 1
         lead.activity_log.append((at, lead.stage, kind, outcome))
+        sequence = lead.sequence
+        # the running step first: the activity that completes a step never counts for the next
+        running = sequence.waiting if sequence is not None else None
+        if isinstance(running, StepRecord) and running.step.kind != "decide" and kind in running.meets:
+            running.count += 1
+            if running.count >= running.step.required:
+                if running.status == "open":
+                    running.settle(at)
+                elif running.status == "breached" and running.at is None:
+                    running.at = at
+                self._next_step(lead, at)
         for d in lead.open_deadlines:
             if d.kind == "respond" and kind in d.meets:
                 if d.status == "open":
                     d.settle(at)
                 elif d.status == "breached" and d.at is None:
                     d.at = at
+                else:
+                    continue
+                if sequence is not None and sequence.waiting is d:
+                    self._next_step(lead, at)
         record = lead.follow_up
         if record is not None and record.waiting is not None:  # the first contact starts the cadence
             self._schedule_steps(lead, record, record.waiting, at)

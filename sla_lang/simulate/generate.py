@@ -29,6 +29,8 @@ the output is the same on every run.
 from __future__ import annotations
 
 import bisect
+import hashlib
+import itertools
 import json
 import tomllib
 from collections.abc import Callable
@@ -68,6 +70,9 @@ class Scenario:
     expect: dict[str, Any] | None = None
     clauses: list[str] = field(default_factory=list)
     edges: list[dict[str, str]] = field(default_factory=list)
+    final_stage: str | None = None  # where the lead is at the end (also in `expect`)
+    kpi: tuple | None = None  # see Generator._continue
+    packed: Any = None  # where `Generator.finished` put the scenario's encoded form, if it did
 
 
 class _NoStage(Exception):
@@ -168,7 +173,7 @@ class Generator:
         self.words = load_words(self.lang)
         self.zone = self.plan.zone
         self.scenarios: list[Scenario] = []
-        self._by_events: dict[str, Scenario] = {}
+        self._by_events: dict[bytes, Scenario] = {}
         self._ids: set[str] = set()
         self.boundaries: list[Boundary] = []
         self.transition_reasons: dict[str, str] = {}
@@ -179,6 +184,8 @@ class Generator:
         self._starts: dict[str, Builder | str] = {}
         self._filler: dict[str, Any] | None = None
         self._reached: dict[tuple[str, datetime], Builder | str] = {}
+        self._names: dict[str, str] = {}  # see _finish_one
+        self._breaks: dict[tuple[int, date], tuple[date, tuple[date, ...]] | None] = {}  # see break_entry
         self._dist = self._distances()
         self._order = {s.id: i for i, s in enumerate(policy.stages)}
         self._incoming = self._incoming_transitions()
@@ -189,6 +196,13 @@ class Generator:
                           if policy.agreement is not None and policy.agreement.effective is not None
                           else date(2026, 1, 1))
         self._canon_start = datetime.combine(self.effective, time(), tzinfo=self.zone)
+        # called with each scenario once it is complete (its expectation, clauses and edges no
+        # longer change): the fixtures target encodes it then and lets go of what only the
+        # encoded text needs (expectation, description, sides)
+        self.finished: Callable[[Scenario], None] | None = None
+        # set (to an empty KpiTally) to have `kpi_replay` without replaying the scenarios
+        self.kpi_tally = None
+        self._horizon: datetime | None = None
 
     # ------------------------------------------------------------------ small helpers
     def iso(self, at: datetime) -> str:
@@ -275,7 +289,12 @@ class Generator:
         if calendar is None:
             return None
         earliest = (datetime.combine(self.effective, time(), tzinfo=self.zone) + self.route_offset(stage_id)).date()
-        found = calendar.next_break(earliest) or calendar.next_break(earliest, with_day_off=False)
+        # the same for every stage of a calendar whose route takes as long (a search of up to
+        # a year of days per call: remembered)
+        key = (id(calendar), earliest)
+        if key not in self._breaks:
+            self._breaks[key] = calendar.next_break(earliest) or calendar.next_break(earliest, with_day_off=False)
+        found = self._breaks[key]
         if found is None:
             return None
         day, off = found
@@ -674,7 +693,9 @@ class Generator:
             return f"a lead never stays in `{stage_id}`: `{moved}` moves it on at once"
         key = (stage_id, at)
         if key not in self._reached:
-            self._reached[key] = self._reach(stage_id, at)
+            found = self._reached[key] = self._reach(stage_id, at)
+            if isinstance(found, Builder):
+                found._view = None  # only copied from now on: a second lead per kept builder is not needed
         found = self._reached[key]
         return found.copy() if isinstance(found, Builder) else found
 
@@ -701,7 +722,10 @@ class Generator:
 
     # ------------------------------------------------------------------ registering scenarios
     def register(self, kind: str, sid: str, description: str, b: Builder, sides: list[str]) -> Scenario:
-        key = json.dumps([b.events, self.iso(b.clock) if b.clock else None], sort_keys=True, ensure_ascii=False)
+        # the same events twice are one scenario; kept as a digest of their JSON (the JSON of
+        # every scenario's events would be a second copy of them)
+        key = hashlib.blake2b(json.dumps([b.events, self.iso(b.clock) if b.clock else None], sort_keys=True,
+                                         ensure_ascii=False).encode("utf-8"), digest_size=16).digest()
         existing = self._by_events.get(key)
         if existing is not None:
             existing.sides.extend(s for s in sides if s not in existing.sides)
@@ -755,6 +779,8 @@ class Generator:
                 self.deadline_boundaries(plan, d)
                 if d.via_when or (d.via and len(d.meets) < len(ir.ACTIVITY_KINDS)):
                     self.via_boundary(plan, d)
+            for step in stage.steps if stage.deadline("respond") is not None else ():
+                self.step_boundaries(plan, step)
             for e in stage.escalations:
                 self.escalation_boundaries(plan, e)
             if stage.follow_up is not None:
@@ -1192,6 +1218,121 @@ class Generator:
                           action=self.w(f"action_{kind}"), when=self.local(at), outcome=self.w(f"status_{wanted}"))
             self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
 
+    def do_steps(self, b: Builder, upto: int, late: bool) -> str | None:
+        """Do steps 1 … `upto` of the lead's sequence, each a minute after it started (step 1: a
+        minute after entering) — the last one a minute after it was due when `late`. Returns why
+        not, or None."""
+        for number in range(1, upto + 1):
+            lead = b.lead()
+            record = lead.sequence.waiting if lead.sequence is not None else None
+            if record is None or (number > 1 and getattr(record, "step", None) is None):
+                return f"step {number} of the sequence did not start"
+            kind = next(iter(sorted(record.meets, key=ir.ACTIVITY_KINDS.index)), "call")
+            at = record.due + MINUTE if late and number == upto else record.entered + MINUTE
+            required = record.step.required if number > 1 else 1
+            for n in range(required):
+                b.add(at - (required - 1 - n) * MINUTE if late and number == upto else at + n * MINUTE,
+                      "activity_logged", activity=kind)
+        return None
+
+    def step_boundaries(self, stage: StagePlan, step: ir.Step) -> None:
+        """A step of a sequence (`then …`): done exactly when due and a minute late, counted from the
+        moment the step before it was done (`@sla`, each earlier step done a minute after it
+        started) — and the same after the step before it was done a minute *late* (`@after-late`):
+        its clock starts at that late moment, with its whole time."""
+        for variant in ("sla", "after-late"):
+            late = variant == "after-late"
+            boundary = Boundary(f"{step.clause_id}@{variant}", step.clause_id, "deadline",
+                                f"step {step.number} (`then {_step_words(step)} within {step.within.text}`)"
+                                + (f" after step {step.number - 1} was late" if late else ""), step.span, {})
+            self.boundaries.append(boundary)
+            base = self.reach(stage.id, self.ordinary_entry(stage.id))
+            problem = base if isinstance(base, str) else None
+            if problem is None:
+                base = base.copy()
+                problem = self.do_steps(base, step.number - 1, late)
+            record = None if problem else next((r for r in base.lead().open_deadlines if r.clause == step.clause_id), None)
+            if record is None:
+                self.side(boundary, "inside", None, problem or f"step {step.number} did not start")
+                self.side(boundary, "outside", None, None)
+                continue
+            kind = next(iter(sorted(record.meets, key=ir.ACTIVITY_KINDS.index)), "call")
+            inside = "at_risk" if record.slo_due is not None else "met"
+            for side, at, wanted in (("inside", record.due, inside), ("outside", record.due + MINUTE, "breached")):
+                b = base.copy()
+                if step.kind == "decide":
+                    problem = self.leave(b, at)
+                    if problem:
+                        self.side(boundary, side, None, f"the lead cannot be moved out at {self.local(at)}: {problem}")
+                        continue
+                    action = self.w("action_leave", target=self.label(b.lead().visits[-1].stage))
+                else:
+                    for n in range(step.required - 1):  # the earlier attempts, a minute apart after the start
+                        b.add(record.entered + (n + 1) * MINUTE, "activity_logged", activity=kind)
+                    b.add(at, "activity_logged", activity=kind)
+                    action = self.w("step_attempts", n=step.required, action=self.w(f"action_{kind}"))
+                b.advance(at + MINUTE)
+                got = next((r for r in b.lead().deadlines if r.clause == step.clause_id and r.entered == record.entered),
+                           None)
+                if got is None or got.status != wanted:
+                    self.side(boundary, side, None, f"step {step.number} came out {got.status if got else 'missing'}, "
+                              f"not {wanted}")
+                    continue
+                offset = self.w("at_due" if side == "inside" else "after_due", when=self.local(at))
+                text = self.w("step", stage=self.label(stage.id), number=step.number, within=step.within.text,
+                              started=self.local(record.entered),
+                              before=self.w("step_before_late" if late else "step_before", n=step.number - 1),
+                              action=action, offset=offset, outcome=self.w(f"status_{wanted}"))
+                self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
+
+    def step_escalation_boundary(self, stage: StagePlan, e: ir.Escalation, step: ir.Step) -> None:
+        """`escalate … after D on step N`: D counts from the step's start (the step before it done a
+        minute after it started). The step done exactly then prevents the escalation; a minute
+        later it has fired."""
+        boundary = Boundary(f"{e.clause_id}@after", e.clause_id, "escalation",
+                            f"`escalate to {e.to.name} after {e.after.text} on step {step.number}`", e.span, {})
+        self.boundaries.append(boundary)
+        base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        problem = base if isinstance(base, str) else None
+        if problem is None:
+            base = base.copy()
+            problem = self.do_steps(base, step.number - 1, late=False)
+        record = None if problem else next((r for r in base.lead().open_deadlines if r.clause == step.clause_id), None)
+        fires = None
+        if record is not None:
+            try:
+                fires = add_duration(record.entered, e.after, stage.calendar)
+            except NoWorkingTime as exc:
+                problem = str(exc)
+        if record is None or fires is None:
+            self.side(boundary, "inside", None, problem or f"step {step.number} did not start")
+            self.side(boundary, "outside", None, None)
+            return
+        kind = next(iter(sorted(record.meets, key=ir.ACTIVITY_KINDS.index)), "call")
+        for side, at, wanted in (("inside", fires, False), ("outside", fires + MINUTE, True)):
+            b = base.copy()
+            if step.kind == "decide":
+                problem = self.leave(b, at)
+                if problem:
+                    self.side(boundary, side, None, f"the lead cannot be moved out at {self.local(at)}: {problem}")
+                    continue
+                action = self.w("action_leave", target=self.label(b.lead().visits[-1].stage))
+            else:
+                for n in range(step.required - 1):
+                    b.add(record.entered + (n + 1) * MINUTE, "activity_logged", activity=kind)
+                b.add(at, "activity_logged", activity=kind)
+                action = self.w("step_attempts", n=step.required, action=self.w(f"action_{kind}"))
+            b.advance(at + MINUTE)
+            fired = any(x["clause"] == e.clause_id and x["at"] == fires for x in b.lead().escalations)
+            if fired != wanted:
+                self.side(boundary, side, None, "the escalation " + ("did not fire" if wanted else "fired anyway"))
+                continue
+            offset = self.w("at_escalation" if side == "inside" else "after_escalation", when=self.local(at))
+            text = self.w("escalation", stage=self.label(stage.id), to=e.to.name, after=e.after.text, variant="",
+                          what=self.w("step_guard", n=step.number, started=self.local(record.entered)), action=action,
+                          offset=offset, outcome=self.w("escalated" if wanted else "no_escalation"))
+            self.side(boundary, side, self.register("escalation", f"{boundary.id}:{side}", text, b, []))
+
     def handoff_boundaries(self, stage: StagePlan, h: ir.Handoff) -> None:
         """`handoff … within D`: a person is assigned the lead exactly at the due time (met) and a
         minute later (breached)."""
@@ -1297,6 +1438,11 @@ class Generator:
             self.register("entry", f"{self.policy.stage_by_id[stage_id].clause_id}:entry", text, b, [])
 
     def escalation_boundaries(self, stage: StagePlan, e: ir.Escalation) -> None:
+        if e.on is not None and e.on.startswith("step"):
+            step = stage.stage.step(e.on)
+            if step is not None and stage.stage.deadline("respond") is not None:
+                self.step_escalation_boundary(stage, e, step)
+            return
         guard = stage.stage.deadline(e.on) if e.on else None
         for suffix, entry, pause in self.variants(stage.id, e.after.business):
             boundary = Boundary(f"{e.clause_id}@after{suffix}", e.clause_id, "escalation",
@@ -1579,8 +1725,49 @@ class Generator:
     # ------------------------------------------------------------------ results and coverage
     def finish(self) -> None:
         """Give every scenario its lead id, expectation and covered clauses and edges."""
+        if self.kpi_tally is not None:
+            # where the replay of all scenarios together ends: every lead is finished there
+            # (see `_continue`); scenarios added later that end later make `kpi_replay` None
+            moments = [datetime.fromisoformat(e["at"]) for s in self.scenarios for e in s.events]
+            moments += [s.until for s in self.scenarios if s.until is not None]
+            self._horizon = max(moments) if moments else None
         for n, scenario in enumerate(self.scenarios, 1):
             self._finish_one(scenario, f"S{n:03d}")
+
+    def _continue(self, scenario: Scenario, run, lead: Lead) -> None:
+        """The scenario's lead as the replay of all scenarios together leaves it: `run` goes on
+        to the end of that replay (leads never affect one another, and firing a lead's timers up
+        to one moment and then up to a later one fires the same ones as going there at once),
+        reduced to its KPI contributions. Only for a lead created by the scenario's first event,
+        with its events in time order (the replay sorts them) and ending by then; else None,
+        and `kpi_replay` replays everything."""
+        scenario.kpi = None
+        horizon = self._horizon
+        moments = [datetime.fromisoformat(e["at"]) for e in scenario.events]
+        if (horizon is None or run.end is None or run.end > horizon or not moments
+                or scenario.events[0].get("type") != "lead_created"
+                or any(later < earlier for earlier, later in itertools.pairwise(moments))):
+            return
+        run.sim.observer = None
+        run.sim.finish(horizon)
+        scenario.kpi = (moments[0], run.first, run.end, self.kpi_tally.contributions(lead))
+
+    def kpi_replay(self) -> tuple[int, datetime | None, datetime | None, list] | None:
+        """(leads, first moment, end, KPI results) of all scenarios replayed together, from what
+        `_continue` kept of each; None when that is not the same (then replay them)."""
+        if self.kpi_tally is None or not self.scenarios:
+            return None
+        kept = [s.kpi for s in self.scenarios]
+        if any(k is None for k in kept) or max(k[2] for k in kept) != self._horizon:
+            return None
+        firsts = [k[1] for k in kept if k[1] is not None]
+        first = min(firsts) if firsts else None
+        tally = self.kpi_tally
+        # in the order the leads are created in the replay: by their first event, then by scenario
+        for k in sorted(range(len(kept)), key=lambda k: (kept[k][0], k)):
+            tally.add_contributions(kept[k][3])
+        self.kpi_tally = None  # added once
+        return len(kept), first, self._horizon, tally.results(first, self._horizon)
 
     def _finish_one(self, scenario: Scenario, lead_id: str) -> None:
         scenario.lead_id = lead_id
@@ -1600,6 +1787,7 @@ class Generator:
                               observer=observe)
         lead = run.sim.leads[lead_id]
         scenario.expect = lead_to_json(run.sim, lead)
+        scenario.final_stage = scenario.expect["final_stage"]
         clauses: list[str] = []
         for visit in lead.visits:
             clauses.append(f"stage.{visit.stage}")
@@ -1623,12 +1811,18 @@ class Generator:
             cal = self.plan.stages[visit.stage].calendar
             if cal is not None and _uses_business_time(self.plan.stages[visit.stage].stage):
                 clauses.append(cal.calendar.clause_id)
-        scenario.clauses = sorted(set(clauses), key=clauses.index)
+        # one string per clause id for all scenarios (90,000 scenarios name the same few ids)
+        names = self._names
+        scenario.clauses = [names.setdefault(c, c) for c in sorted(set(clauses), key=clauses.index)]
         unique_edges = []
         for edge in scenario.edges:
             if edge not in unique_edges:
-                unique_edges.append(edge)
+                unique_edges.append({k: names.setdefault(v, v) for k, v in edge.items()})
         scenario.edges = unique_edges
+        if self.finished is not None:
+            self.finished(scenario)
+        if self.kpi_tally is not None:
+            self._continue(scenario, run, lead)
 
     def fill_clauses(self) -> None:
         """Extra scenarios for score rules and priorities no other scenario exercises."""
@@ -1665,6 +1859,10 @@ class Generator:
         for n, scenario in enumerate(self.scenarios, 1):
             if not scenario.lead_id:
                 self._finish_one(scenario, f"S{n:03d}")
+
+
+def _step_words(step: ir.Step) -> str:
+    return f"follow up {step.required} times" if step.kind == "follow_up" else step.kind
 
 
 def _entry(lead: Lead, stage_id: str) -> datetime | None:

@@ -139,17 +139,31 @@ class KpiTally:
             self._by_stage.setdefault(stage.name, []).append(k)
 
     def add_lead(self, lead) -> None:
+        self.add_contributions(self.contributions(lead))
+
+    def add_contributions(self, contributions: list[tuple[int, datetime, float, Any]]) -> None:
+        """Add what `contributions` returned for a lead (in the order the leads are to be tallied:
+        sums of floats depend on it)."""
+        measured = self.measured
+        for k, at, numerator, group in contributions:
+            measured[k][2].add(at, numerator, 1, group)
+
+    def contributions(self, lead) -> list[tuple[int, datetime, float, Any]]:
+        """What `lead` adds to the KPIs, (KPI index, moment, numerator, group) in the order
+        `add_lead` adds them: a few tuples, where the lead itself is large (a replay of thousands
+        of leads keeps these and lets each lead go)."""
+        out: list[tuple[int, datetime, float, Any]] = []
         by_stage = self._by_stage
         touched: set[int] = set()
         for stage in {visit.stage for visit in lead.visits}:
             touched.update(by_stage.get(stage, ()))
         for k in sorted(touched):
-            kpi, _, totals, business = self.measured[k]
+            kpi, _, _, business = self.measured[k]
             measure = kpi.measure
             group_of = _grouping(kpi)
 
-            def add(visit, at: datetime, numerator: float, totals=totals, group_of=group_of) -> None:
-                totals.add(at, numerator, 1, group_of(lead, visit))
+            def add(visit, at: datetime, numerator: float, k=k, group_of=group_of) -> None:
+                out.append((k, at, numerator, group_of(lead, visit)))
 
             if isinstance(measure, ir.CountMeasure):
                 for visit in lead.visits:
@@ -192,6 +206,7 @@ class KpiTally:
                     else:
                         minutes = (reached - entered).total_seconds() / 60
                     add(visit, entered, minutes)
+        return out
 
     def merge(self, other: KpiTally) -> None:
         for (_, _, mine, _), (_, _, theirs, _) in zip(self.measured, other.measured, strict=True):

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import ir
-from .engine import Lead, Simulator
+from .engine import Lead, Simulator, StepRecord
 from .kpis import KpiResult
 from .model import condition_text, value_to_json
 
@@ -47,6 +47,11 @@ def lead_to_json(sim: Simulator, lead: Lead) -> dict[str, Any]:
             item["at"] = t(d.at)
         if d.owner is not None:
             item["owner"] = d.owner
+        if isinstance(d, StepRecord):  # a step of a sequence: `entered` is when its clock started
+            item["step"] = d.step.number
+            if d.step.required:
+                item["attempts"] = d.count
+                item["required"] = d.step.required
         deadlines.append(item)
     follow_ups = []
     for f in lead.follow_ups:

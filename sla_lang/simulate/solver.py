@@ -345,6 +345,9 @@ class Solver:
                 return None
         finally:
             self._frame = None
+            # `search` calls itself through its closure: a reference cycle per solve, which only
+            # the cyclic collector would free (tens of thousands of solves per large policy)
+            search = None
         out = dict(base)
         for name, value in assignment.items():
             if value is None or (name in self.events and value == 0):
@@ -468,21 +471,26 @@ class Solver:
 
     # ------------------------------------------------------------------ three-valued evaluation
     def _eval_constraint(self, c: Constraint, base, assignment, names):
+        events = self.events
+
         def lookup(name: str):
             if name in assignment:
                 return assignment[name]
             if name in names:
                 return UNKNOWN
-            return base.get(name, 0 if name in self.events else None)
+            return base.get(name, 0 if name in events else None)
 
         if isinstance(c, Holds):
-            overrides = dict(c.overrides)
-            forced = dict(c.forced)
+            forced = dict(c.forced) if c.forced else None
+            if c.overrides:
+                overrides = dict(c.overrides)
 
-            def look(name: str):
-                if name in overrides:
-                    return overrides[name]
-                return lookup(name)
+                def look(name: str):
+                    if name in overrides:
+                        return overrides[name]
+                    return lookup(name)
+            else:
+                look = lookup
 
             result = self.eval3(c.condition, look, forced)
             if result is UNKNOWN:
@@ -615,22 +623,25 @@ class Solver:
 
     def _capped_interval(self, group: ir.ScoreGroup, look, raw: bool) -> tuple[float, float]:
         lo, hi = self._group_interval(group, look)
-        if group.cap is not None and not raw:
-            return min(lo, group.cap.value), min(hi, group.cap.value)
+        cap = group.cap
+        if cap is not None and not raw:
+            cap = cap.value
+            return min(lo, cap), min(hi, cap)
         return lo, hi
 
     def _group_interval(self, group: ir.ScoreGroup, look) -> tuple[float, float]:
         """A group's points before its cap, remembered by the values of the data its rules read
         (a score of many groups is evaluated over and over while only a few of them change)."""
-        memo, reads = self._group_memo, self._group_data
-        names = reads.get(id(group))
+        memo = self._group_memo
+        gid = id(group)
+        names = self._group_data.get(gid)
         if names is None:
             refs = [r.name for rule in group.rules for r in ir.condition_refs(rule.condition)]
-            names = reads[id(group)] = () if any(n in self.scores for n in refs) else tuple(dict.fromkeys(refs))
+            names = self._group_data[gid] = () if any(n in self.scores for n in refs) else tuple(dict.fromkeys(refs))
         key = None
         if names or not group.rules:
-            values = tuple((type(v), v) for v in map(look, names))
-            key = (id(group), values)
+            values = tuple(map(look, names))
+            key = (gid, values, tuple(map(type, values)))  # the types too: 1, 1.0 and True are equal
             try:
                 found = memo.get(key)
             except TypeError:  # an unhashable value: evaluate without the memo
@@ -705,8 +716,9 @@ class _Frame:
                 lo, hi = lo - glo, hi - ghi
             entry = self.entries[(model.id, member, raw)] = (lo, hi, groups)
         lo, hi, groups = entry
+        capped = solver._capped_interval
         for group in groups:
-            glo, ghi = solver._capped_interval(group, look, raw)
+            glo, ghi = capped(group, look, raw)
             lo, hi = lo + glo, hi + ghi
         return lo, hi
 

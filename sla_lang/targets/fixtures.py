@@ -15,15 +15,19 @@ warning (SLA866) at the clause it is about.
 
 from __future__ import annotations
 
+import gc
+import io
 import os
+import tempfile
 import traceback
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from .. import ir
 from ..diagnostics import INTERNAL_ERROR, Diagnostic, Listing, Message
 from ..ir import Policy
-from ..irjson import dumps, fingerprint
+from ..irjson import dumps, dumps_bytes, fingerprint, pretty_into
 from ..source import Span
 from . import BuildOptions, BuildResult
 
@@ -44,36 +48,133 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
             INTERNAL_ERROR, Message('internal error in the fixtures target: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc),
             Span.point(policy.path), help=Message('please report this with the policy; set SLA_DEBUG=1 for the traceback'),
         )])
-    return BuildResult(
-        files={
-            "scenarios.json": dumps_scenarios(fixtures.scenarios),
-            "coverage.json": dumps(fixtures.coverage).encode("utf-8"),
-            **{name: text.encode("utf-8") for name, text in fixtures.contacts.items()},
-        },
-        diagnostics=fixtures.diagnostics,
-    )
+    # the smaller file first: its encoding's working memory is freed before the larger is made
+    coverage = dumps_bytes(fixtures.coverage)
+    fixtures.coverage = None
+    files = {"scenarios.json": fixtures.scenarios_json(), "coverage.json": coverage}
+    fixtures.texts.close()
+    files.update((name, text.encode("utf-8")) for name, text in fixtures.contacts.items())
+    return BuildResult(files=files, diagnostics=fixtures.diagnostics)
+
+
+class ScenarioTexts:
+    """Each finished scenario's text in scenarios.json, one after another in an unnamed temporary
+    file: the fixtures of a 10,000-stage policy are 90,000 scenarios, 500 MB of JSON, which are
+    written once and read back once (into scenarios.json, or one at a time by `sla test`)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the fixtures are (close())
+        self._spans: list[tuple[int, int]] = []  # (offset, length) of each text, in order
+        self._size = 0
+        self._flushed = True
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def add(self, text: bytes) -> None:
+        self._file.write(text)
+        self._spans.append((self._size, len(text)))
+        self._size += len(text)
+        self._flushed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not self._flushed:
+            self._file.flush()
+            self._flushed = True
+        fd = self._file.fileno()
+        for offset, length in self._spans:
+            yield os.pread(fd, length, offset)
+
+    def close(self) -> None:
+        self._file.close()
+        self._spans = []
 
 
 class Fixtures:
-    def __init__(self, scenarios: dict, coverage: dict, contacts: dict[str, str],
-                 diagnostics: list[Diagnostic]) -> None:
-        self.scenarios = scenarios
+    """The generated fixtures. Each scenario is kept as its JSON text (`ScenarioTexts`):
+    `scenario_data()` reads them back one at a time, `scenarios_json()` writes scenarios.json,
+    `scenarios` is the whole document as data."""
+
+    def __init__(self, header: dict[str, Any], texts: ScenarioTexts, summary: dict[str, Any], coverage: dict,
+                 contacts: dict[str, str], diagnostics: list[Diagnostic]) -> None:
+        self.header = header  # scenarios.json without its scenarios and summary
+        self.texts = texts
+        self.summary = summary
         self.coverage = coverage
         self.contacts = contacts
         self.diagnostics = diagnostics
 
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def scenario_data(self) -> Iterator[dict[str, Any]]:
+        import json
+
+        for text in self.texts:
+            yield json.loads(text)
+
+    @property
+    def scenarios(self) -> dict[str, Any]:
+        return {**self.header, "scenarios": list(self.scenario_data()), "summary": self.summary}
+
+    def scenarios_json(self) -> bytes:
+        """scenarios.json: `dumps` of `scenarios`, byte for byte, made from the scenarios' texts
+        (one copy of the file in memory, never the document as data)."""
+        if not self.texts:
+            return dumps(self.scenarios).encode("utf-8")
+        head, tail = _split_document({**self.header, "summary": self.summary})
+        out = io.BytesIO()  # grows in place, and getvalue() hands over its buffer without a copy
+        out.write(head)
+        for n, text in enumerate(self.texts):
+            out.write(b"    " if n == 0 else b",\n    ")
+            out.write(text)
+        out.write(tail)
+        return out.getvalue()
+
 
 def generate_fixtures(policy: Policy, lang: str | None = None) -> Fixtures:
+    # The generator makes millions of short-lived dicts, lists and simulator objects and no
+    # reference cycles (the solver breaks the one its search made); with the cyclic collector
+    # on, its collections walked them all, a fifth of the time for 3,000 stages. Reference
+    # counting frees everything here.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _generate_fixtures(policy, lang)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _generate_fixtures(policy: Policy, lang: str | None) -> Fixtures:
     from ..simulate.generate import Generator
+    from ..simulate.kpis import KpiTally
 
     gen = Generator(policy, lang)
+    texts = ScenarioTexts()
+    gen.finished = lambda scenario: _pack(gen, scenario, texts)
+    gen.kpi_tally = KpiTally(policy, gen.plan)
     gen.generate()
     summary, kpi_clauses = replay_all(gen)
-    scenarios = scenarios_document(gen, summary)
     coverage, diagnostics = coverage_document(gen, kpi_clauses)
     if gen.solver.exhausted is not None:
         diagnostics.insert(0, search_budget_warning(gen))
-    return Fixtures(scenarios, coverage, contacts_csv(gen), diagnostics)
+    header = {"format": "sla-scenarios/1", "policy": policy_header(gen.policy), "time_zone": str(gen.zone.key)}
+    if [s.packed for s in gen.scenarios] != list(range(len(gen.scenarios))):
+        raise AssertionError("the scenarios were not finished in their order")
+    return Fixtures(header, texts, summary, coverage, contacts_csv(gen), diagnostics)
+
+
+def _pack(gen, scenario, texts: ScenarioTexts) -> None:
+    """A finished scenario → its text in scenarios.json, kept in `texts`; the expectation, the
+    largest part of it, is not kept otherwise."""
+    out: list[str] = []
+    pretty_into(scenario_to_json(gen, scenario), out, "\n    ")
+    scenario.packed = len(texts)
+    texts.add("".join(out).encode("utf-8"))
+    scenario.expect = None
+    scenario.description = ""
+    scenario.sides = []
 
 
 def search_budget_warning(gen) -> Diagnostic:
@@ -136,61 +237,65 @@ def scenario_to_json(gen, scenario) -> dict[str, Any]:
     }
 
 
-def scenarios_document(gen, summary: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "format": "sla-scenarios/1",
-        "policy": policy_header(gen.policy),
-        "time_zone": str(gen.zone.key),
-        "scenarios": [scenario_to_json(gen, s) for s in gen.scenarios],
-        "summary": summary,
-    }
-
-
 _PLACEHOLDER = "\u0000sla-lang scenarios\u0000"
+
+
+def _split_document(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """`dumps` of `document` with a list of scenarios, as the text before the first scenario and
+    the text after the last one."""
+    import json
+
+    marker = json.dumps(_PLACEHOLDER, ensure_ascii=False)
+    head, tail = dumps({**document, "scenarios": [_PLACEHOLDER]}).split("    " + marker, 1)
+    return head.encode("utf-8"), tail.encode("utf-8")
 
 
 def dumps_scenarios(document: dict[str, Any]) -> bytes:
     """`irjson.dumps(document)` as UTF-8, byte for byte, written one scenario at a time: the JSON
     encoder keeps every piece of its output in a list until the end, which for thousands of
     scenarios takes several times the memory of the text itself."""
-    import json
-
     items = document.get("scenarios")
     if not items:
         return dumps(document).encode("utf-8")
-    marker = json.dumps(_PLACEHOLDER, ensure_ascii=False)
-    head, tail = dumps({**document, "scenarios": [_PLACEHOLDER]}).split("    " + marker, 1)
-    parts = [head.encode("utf-8")]
+    head, tail = _split_document(document)
+    out = io.BytesIO()
+    out.write(head)
     for n, item in enumerate(items):
-        text = json.dumps(item, sort_keys=True, indent=2, ensure_ascii=False)
-        # strings in JSON never hold a raw line break, so every line can be indented as a whole
-        text = ("    " if n == 0 else ",\n    ") + text.replace("\n", "\n    ")
-        parts.append(text.encode("utf-8"))
-    parts.append(tail.encode("utf-8"))
-    return b"".join(parts)
+        text: list[str] = ["    " if n == 0 else ",\n    "]
+        pretty_into(item, text, "\n    ")
+        out.write("".join(text).encode("utf-8"))
+    out.write(tail)
+    return out.getvalue()
 
 
 def replay_all(gen) -> tuple[dict[str, Any], set[str]]:
     """Every scenario's lead in one simulation: the KPI values the whole set must produce."""
-    from ..simulate import simulate_events
-    from ..simulate.report import kpis_to_json
+    from ..simulate import KpiReplay, replay_kpis
 
+    kept = gen.kpi_replay()
+    if kept is not None:
+        return _kpi_summary(gen, KpiReplay(*kept))
     stream = []
     for order, scenario in enumerate(gen.scenarios):
         for index, event in enumerate(scenario.events):
             stream.append((datetime.fromisoformat(event["at"]), order, index, event))
     stream.sort(key=lambda item: item[:3])
     untils = [s.until for s in gen.scenarios if s.until is not None]
-    run = simulate_events(gen.policy, [e for *_, e in stream], "<scenarios>", until=max(untils) if untils else None,
-                          plan=gen.plan)
-    kpis = kpis_to_json(run.kpis())
+    return _kpi_summary(gen, replay_kpis(gen.policy, [e for *_, e in stream], until=max(untils) if untils else None,
+                                         plan=gen.plan))
+
+
+def _kpi_summary(gen, run) -> tuple[dict[str, Any], set[str]]:
+    from ..simulate.report import kpis_to_json
+
+    kpis = kpis_to_json(run.kpis)
     covered = {k["clause"] for k in kpis if any(row["value"] is not None for row in k["rows"])}
-    return {"leads": len(run.sim.leads), "until": gen.iso(run.end) if run.end else None, "kpis": kpis}, covered
+    return {"leads": run.leads, "until": gen.iso(run.end) if run.end else None, "kpis": kpis}, covered
 
 
 def replay_summary(policy: Policy, scenarios: list[dict[str, Any]], plan=None) -> dict[str, Any]:
     """The same combined replay, from scenarios.json data (for `sla test`)."""
-    from ..simulate import simulate_events
+    from ..simulate import replay_kpis
     from ..simulate.engine import Plan, parse_timestamp
     from ..simulate.report import kpis_to_json
     from ..simulate.scenarios import scenario_events
@@ -206,10 +311,9 @@ def replay_summary(policy: Policy, scenarios: list[dict[str, Any]], plan=None) -
         if isinstance(until, str) and parse_timestamp(until, plan.zone) is not None:
             untils.append(parse_timestamp(until, plan.zone))
     stream.sort(key=lambda item: item[:3])
-    run = simulate_events(policy, [e for *_, e in stream], "<scenarios>", until=max(untils) if untils else None,
-                          plan=plan)
-    return {"leads": len(run.sim.leads), "until": run.sim.format_time(run.end) if run.end else None,
-            "kpis": kpis_to_json(run.kpis())}
+    run = replay_kpis(policy, [e for *_, e in stream], until=max(untils) if untils else None, plan=plan)
+    return {"leads": run.leads, "until": run.end.astimezone(plan.zone).isoformat() if run.end else None,
+            "kpis": kpis_to_json(run.kpis)}
 
 
 # ------------------------------------------------------------------ coverage.json
@@ -427,7 +531,7 @@ def contacts_csv(gen) -> dict[str, str]:
     for scenario in gen.scenarios:
         created = scenario.events[0]
         stage = policy.stage_by_id.get(created.get("stage") or "")
-        final = policy.stage_by_id.get(scenario.expect["final_stage"]) if scenario.expect else None
+        final = policy.stage_by_id.get(scenario.final_stage) if scenario.final_stage else None
         row: dict[str, Any] = {
             "email": f"sla-fixture-{scenario.lead_id.lower()}@example.com",
             "firstname": "Fixture",

@@ -90,6 +90,7 @@ from .rules import (
     UNKNOWN_TEAM_MAPPING,
     USERS_NEEDED,
 )
+from .sequence import sequence_flows
 from .texts import HubL, Texts, neutral
 from .timing import YEARS_COVERED, CalendarSpans, calendar_years, constant_shift, days_off, duration_range
 
@@ -285,6 +286,7 @@ class Generator:
                 self.transition_flow(stage, transition)
             self.monitor_flows(stage)
             self.handoff_monitor(stage)
+            sequence_flows(self, stage)
             self.follow_up_flow(stage)
             if stage.hubspot is None:
                 self.out.diagnostics.append(Diagnostic(
@@ -2037,15 +2039,16 @@ class Generator:
             flow.notify(subject, body, recipients, in_app=in_app)
 
     def _escalate(self, flow: Flow, file: str, stage: ir.Stage, escalation: ir.Escalation, flag: str,
-                  guard_word: str) -> None:
+                  guard_word: str, body: str | None = None) -> None:
         """Flag the escalation and tell the escalation team (not the contact owner, who missed
-        the deadline) by each channel."""
+        the deadline) by each channel. `body`: the message, when the time does not count from
+        entering the stage (a step of a sequence)."""
         t = self.t
         team = self.team_label(escalation.to)
         flow.set_property(flag, "true")
         subject = t("escalate_subject", team=team, stage=stage.label)
-        body = t("escalate_body", guard=guard_word, after=t.duration(escalation.after), stage=stage.label,
-                 team=team, clause=escalation.clause_id)
+        body = body or t("escalate_body", guard=guard_word, after=t.duration(escalation.after), stage=stage.label,
+                         team=team, clause=escalation.clause_id)
         channels = escalation.channels or (ir.Channel("email", None, escalation.span),)
         for channel in channels:
             kind = channel.kind

@@ -79,6 +79,19 @@ def report_manual_obligations(gen: Generator) -> None:
                           owner=gen.team_label(decide.owner or stage.owner)),
                 clauses=[decide.clause_id],
             )
+        for step in stage.steps if stage.deadline("respond") is not None else ():
+            # the sequence's workflows (sequence.py) count any call, email or meeting as an attempt
+            if step.required and len(step.meets) < len(ir.ACTIVITY_KINDS):
+                kinds = _say(gen, "or").join(_say(gen, f"activity_{k}") for k in step.meets)
+                gen.report(
+                    NOT_ENFORCED, Message("the workflows of `{clause}` count any activity as an attempt, not only `via {kinds}`",
+                                          clause=step.clause_id, kinds=", ".join(step.meets)), step.via[0].span,
+                    help=Message("build the check the manual step describes"),
+                    step=_say(gen, "step_via", stage=stage.label, n=step.number, total=step.required,
+                              within=t.duration(step.within), kinds=kinds,
+                              owner=gen.team_label(step.owner or stage.owner)),
+                    clauses=[step.clause_id] + [e.clause_id for e in stage.escalations if e.on == step.guard],
+                )
         for cadence in stage.cadences:  # a marketing send schedule and a count per period: no workflow does both
             event = policy.event_by_id.get(cadence.event.name)
             gen.report(
