@@ -241,7 +241,7 @@ def differential_cases():
             yield pytest.param(path, kind, marks=marks, id=f"{path.name}-{kind.replace(' ', '_')}")
 
 
-@pytest.mark.parametrize("path, kind", differential_cases())
+@pytest.mark.parametrize("path, kind", list(differential_cases()))
 def test_generated_workflows_do_what_the_agreement_says(path, kind):
     found = divergences(path).get(kind, [])
     assert found == [], f"{len(found)} divergences, e.g. " + "; ".join(found[:3])
