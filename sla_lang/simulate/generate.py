@@ -1235,6 +1235,21 @@ class Generator:
                       "activity_logged", activity=kind)
         return None
 
+    def complete_step(self, b, step: ir.Step, record, at: int) -> tuple[str | None, str | None]:
+        """Do a started step at `at` on the lead of `b`: a `then decide` step by moving the lead out,
+        another by its attempts (the earlier ones a minute apart after the step's start, the last at
+        `at`). Returns the action's wording and None, or None and why it could not be done."""
+        if step.kind == "decide":
+            problem = self.leave(b, at)
+            if problem:
+                return None, f"the lead cannot be moved out at {self.local(at)}: {problem}"
+            return self.w("action_leave", target=self.label(b.lead().visits[-1].stage)), None
+        kind = next(iter(sorted(record.meets, key=ir.ACTIVITY_KINDS.index)), "call")
+        for n in range(step.required - 1):
+            b.add(record.entered + (n + 1) * MINUTE, "activity_logged", activity=kind)
+        b.add(at, "activity_logged", activity=kind)
+        return self.w("step_attempts", n=step.required, action=self.w(f"action_{kind}")), None
+
     def step_boundaries(self, stage: StagePlan, step: ir.Step) -> None:
         """A step of a sequence (`then …`): done exactly when due and a minute late, counted from the
         moment the step before it was done (`@sla`, each earlier step done a minute after it
@@ -1256,21 +1271,13 @@ class Generator:
                 self.side(boundary, "inside", None, problem or f"step {step.number} did not start")
                 self.side(boundary, "outside", None, None)
                 continue
-            kind = next(iter(sorted(record.meets, key=ir.ACTIVITY_KINDS.index)), "call")
             inside = "at_risk" if record.slo_due is not None else "met"
             for side, at, wanted in (("inside", record.due, inside), ("outside", record.due + MINUTE, "breached")):
                 b = base.copy()
-                if step.kind == "decide":
-                    problem = self.leave(b, at)
-                    if problem:
-                        self.side(boundary, side, None, f"the lead cannot be moved out at {self.local(at)}: {problem}")
-                        continue
-                    action = self.w("action_leave", target=self.label(b.lead().visits[-1].stage))
-                else:
-                    for n in range(step.required - 1):  # the earlier attempts, a minute apart after the start
-                        b.add(record.entered + (n + 1) * MINUTE, "activity_logged", activity=kind)
-                    b.add(at, "activity_logged", activity=kind)
-                    action = self.w("step_attempts", n=step.required, action=self.w(f"action_{kind}"))
+                action, problem = self.complete_step(b, step, record, at)
+                if problem:
+                    self.side(boundary, side, None, problem)
+                    continue
                 b.advance(at + MINUTE)
                 got = next((r for r in b.lead().deadlines if r.clause == step.clause_id and r.entered == record.entered),
                            None)
@@ -1308,20 +1315,12 @@ class Generator:
             self.side(boundary, "inside", None, problem or f"step {step.number} did not start")
             self.side(boundary, "outside", None, None)
             return
-        kind = next(iter(sorted(record.meets, key=ir.ACTIVITY_KINDS.index)), "call")
         for side, at, wanted in (("inside", fires, False), ("outside", fires + MINUTE, True)):
             b = base.copy()
-            if step.kind == "decide":
-                problem = self.leave(b, at)
-                if problem:
-                    self.side(boundary, side, None, f"the lead cannot be moved out at {self.local(at)}: {problem}")
-                    continue
-                action = self.w("action_leave", target=self.label(b.lead().visits[-1].stage))
-            else:
-                for n in range(step.required - 1):
-                    b.add(record.entered + (n + 1) * MINUTE, "activity_logged", activity=kind)
-                b.add(at, "activity_logged", activity=kind)
-                action = self.w("step_attempts", n=step.required, action=self.w(f"action_{kind}"))
+            action, problem = self.complete_step(b, step, record, at)
+            if problem:
+                self.side(boundary, side, None, problem)
+                continue
             b.advance(at + MINUTE)
             fired = any(x["clause"] == e.clause_id and x["at"] == fires for x in b.lead().escalations)
             if fired != wanted:
