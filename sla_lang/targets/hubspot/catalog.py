@@ -167,6 +167,16 @@ class Catalog:
         elif name in self.existing:
             self.existing[name].update(c for c in clauses if c)
 
+    def claim_property(self, prop: ir.Property, clause: str) -> str:
+        """The HubSpot name of a policy property that `clause` relies on, recorded as such: an
+        existing HubSpot property must be there at deploy, a custom one lists the clause."""
+        name = self.property_name(prop)
+        if prop.hubspot:
+            self.need_existing(name, clause)
+        else:
+            self.use(name, clause)
+        return name
+
     # ------------------------------------------------------------------ policy names
     def property_name(self, prop: ir.Property) -> str:
         if prop.hubspot:

@@ -81,11 +81,7 @@ def information_flows(gen: Generator) -> None:
             stage = policy.stage_by_id.get(item.anchor.stage.name)
             if prop is None or stage is None:
                 continue
-            name = gen.catalog.property_name(prop)
-            if prop.hubspot:
-                gen.catalog.need_existing(name, item.clause_id)
-            else:
-                gen.catalog.use(name, item.clause_id)
+            name = gen.catalog.claim_property(prop, item.clause_id)
             recorded_at = _recorded_flow(gen, prop, name, item, stamped)
             _duty_flows(gen, block, item, stage, recorded_at)
 

@@ -363,11 +363,7 @@ class Generator:
         for ref in refs:
             if ref.name in policy.property_by_id:
                 prop = policy.property_by_id[ref.name]
-                name = self.catalog.property_name(prop)
-                if prop.hubspot:
-                    self.catalog.need_existing(name, clause)
-                else:
-                    self.catalog.use(name, clause)
+                self.catalog.claim_property(prop, clause)
             elif ref.name in policy.event_by_id:
                 event = policy.event_by_id[ref.name]
                 name = self.catalog.event_name(event)
@@ -1215,11 +1211,7 @@ class Generator:
             prop = self.policy.property_by_id.get(ref.name)
             if prop is None:
                 continue
-            name = self.catalog.property_name(prop)
-            if prop.hubspot:
-                self.catalog.need_existing(name, transition.clause_id)
-            else:
-                self.catalog.use(name, transition.clause_id)
+            name = self.catalog.claim_property(prop, transition.clause_id)
             names.append(name)
             labels.append(prop.label)
         if not names:
@@ -2425,11 +2417,7 @@ class Generator:
                 if item.recorded_in is not None:
                     prop = policy.property_by_id.get(item.recorded_in.name)
                     if prop is not None:
-                        name = self.catalog.property_name(prop)
-                        if prop.hubspot:
-                            self.catalog.need_existing(name, item.clause_id)
-                        else:
-                            self.catalog.use(name, item.clause_id)
+                        self.catalog.claim_property(prop, item.clause_id)
                 if item.anchor is not None or item.every is not None:
                     continue  # reported by obligations.py
                 if item.within is None:
