@@ -29,7 +29,7 @@ What each kind of clause becomes (README, "The HubSpot target", says the same fo
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -38,6 +38,8 @@ from pathlib import PurePosixPath
 
 from ... import ir
 from ...businesstime import BusinessCalendar, business_minutes
+from ...checks import CheckContext
+from ...checks.conditions import Witness
 from ...config import HubSpotSettings, TeamMapping
 from ...diagnostics import Diagnostic, Listing, Message, Rule
 from ...irjson import fingerprint
@@ -974,10 +976,14 @@ class Generator:
         t = self.t
         policy = self.policy
         entered = {tr.target.name for s in policy.stages for tr in s.transitions}
-        # stages a lead enters by a change of its data (a `when`): a chained move can follow there
-        # (SLA841), the armed exits of each
-        by_change = {tr.target.name for s in policy.stages for tr in s.transitions if tr.condition is not None}
-        chained: dict[str, list[ir.Transition]] = {}
+        # the transitions that move a lead into each stage by a change of its data (a `when`): the
+        # same change may meet an armed exit of that stage too, a chained move (SLA841)
+        by_change: dict[str, list[ir.Transition]] = {}
+        for source in policy.stages:
+            for tr in source.transitions:
+                if tr.condition is not None:
+                    by_change.setdefault(tr.target.name, []).append(tr)
+        chained: dict[str, list[tuple[ir.Transition, ir.Transition, Witness | None]]] = {}
         for stage in policy.stages:
             if stage.id not in entered:
                 continue
@@ -1022,21 +1028,49 @@ class Generator:
                 )
                 flow.set_property(armed, "true")
                 self.add_flow(f"{clause}.arm", flow)
-                if stage.id in by_change:
-                    chained.setdefault(stage.id, []).append(transition)
-        for stage_id, transitions in chained.items():
-            clauses = [tr.clause_id for tr in transitions]
+                pair = self.chained_move(by_change.get(stage.id, ()), transition)
+                if pair is not None:
+                    chained.setdefault(stage.id, []).append(pair)
+        for stage_id, pairs in chained.items():
+            clauses = [out.clause_id for _, out, _ in pairs]
             stage = policy.stage_by_id[stage_id]
+            into, out, example = pairs[0]
             self.report(
                 CHAINED_MOVE,
                 Message("a change that moves a lead into `{stage}` and meets {clauses} at once moves it only into "
                         "`{stage}` in HubSpot: the workflows cannot tell that the condition became true by that "
                         "change", stage=stage_id, clauses=", ".join(f"`{c}`" for c in clauses)),
-                transitions[0].span,
-                help=Message("check new leads that already meet both conditions, as the manual step says"),
+                out.span,
+                help=Message("a lead with {example} takes `{into}` and `{out}` at once; check new leads that "
+                             "already meet both conditions, as the manual step says",
+                             example=example.describe(), into=into.clause_id, out=out.clause_id)
+                if example is not None else
+                Message("check new leads that already meet both conditions, as the manual step says"),
                 step=t("manual_chain", stage=stage.label, clauses=t.join(clauses, "or")),
                 clauses=clauses,
             )
+
+    def chained_move(self, into: Iterable[ir.Transition], out: ir.Transition
+                     ) -> tuple[ir.Transition, ir.Transition, Witness | None] | None:
+        """The first transition of `into` (moving a lead into `out`'s stage by a condition) whose
+        condition can hold together with `out`'s, with an example lead: the agreement then moves a
+        lead created (or changed by one update) with such data through both at once, HubSpot's
+        armed exit only one step (SLA841). None when no lead can meet both — decided by the
+        checks' bounded condition model (scores range over what their rules reach), the one
+        SLA209 and the fixture generator use, so a pair such as `buying_intent == "yes"` into a
+        stage left by `buying_intent == "not_now"` is no chained move."""
+        from ...checks.liveness import can_hold_together
+
+        for transition in into:
+            possible, example = can_hold_together(self.checks, transition.condition, out.condition)
+            if possible:
+                return transition, out, example
+        return None
+
+    @cached_property
+    def checks(self) -> CheckContext:
+        """The facts the checks derive from the policy (the bounded condition model), shared."""
+        return CheckContext(self.policy)
 
     def armed_groups(self, clause: str, groups: list[list[dict]]) -> tuple[list[list[dict]], str | None]:
         """The enrolment groups of a transition, with its arming (see `arm_exits`)."""
