@@ -1,8 +1,10 @@
 """The creation chain: a lead whose data meets two successive transitions at once (created with
-it, or changed by one update) moves through both in the agreement. HubSpot's workflows read
+it, or changed by one update) moves through both in the agreement. HubSpot's filters read
 current values, and the arming that keeps a recycled lead from bouncing straight back also stops
-the second step, so the HubSpot target reports SLA841 and a manual step — only where one lead's
-data can meet both conditions, as decided by the checks' bounded condition model.
+the second step. With custom code the workflow of the move reads the contact's property history
+and arms the exit whose condition became true by the same change; without custom code the
+HubSpot target reports SLA841 and a manual step — only where one lead's data can meet both
+conditions, as decided by the checks' bounded condition model.
 
 Each remaining SLA841 of the example policies is backed by a scenario the fixture generator
 builds (`Generator.chained_scenario`), replayed through the reference simulator: the lead does
@@ -78,10 +80,14 @@ stage lost "Lost" {
 
 
 def _build(text_or_path):
+    """Built for a portal without custom code: there the workflows cannot follow a chained move."""
+    from sla_lang.config import HubSpotSettings
+    from sla_lang.targets import BuildOptions
+
     result = compile_path(text_or_path, shown_as=rel(text_or_path)) if isinstance(text_or_path, Path) \
         else compile_text(text_or_path, "chains.sla")
     assert result.policy is not None and not result.errors, [d.message for d in result.errors]
-    bundle, diagnostics = build_bundle(result.policy)
+    bundle, diagnostics = build_bundle(result.policy, BuildOptions(hubspot=HubSpotSettings(custom_code=False)))
     assert bundle is not None
     return result.policy, bundle, diagnostics
 
@@ -202,3 +208,136 @@ def test_the_example_policies_report_fewer_chained_clauses():
         into_sql = [t.clause_id for s in policy.stages for t in s.transitions if t.target.name == "sql"]
         # the solver (scores from their rules, not the model's independent variables) finds no lead either
         assert all(isinstance(gen.chained_scenario(first, "sql.to.nurture"), str) for first in into_sql)
+
+
+# ------------------------------------------------------------------ with custom code: the chain is followed
+
+def mapped(policy, custom_code: bool = True):
+    import dataclasses
+
+    from sla_lang.targets import BuildOptions
+
+    from .test_hubspot_differential import mapped_settings
+
+    settings = dataclasses.replace(mapped_settings(policy), custom_code=custom_code)
+    bundle, diagnostics = build_bundle(policy, BuildOptions(hubspot=settings))
+    assert bundle is not None, [d.message for d in diagnostics]
+    return bundle, diagnostics
+
+
+def all_chain_scenarios(policy) -> dict[tuple[str, str], dict]:
+    """A chained-move scenario for every pair of transitions (into a stage, out of it) that the
+    fixture generator can build one for — independent of what the HubSpot target decided."""
+    gen = Generator(policy)
+    made = {}
+    for stage in policy.stages:
+        for first in stage.transitions:
+            if first.condition is None:
+                continue
+            target = next((s for s in policy.stages if s.id == first.target.name), None)
+            for out in target.transitions if target else ():
+                if out.condition is not None:
+                    made[(first.clause_id, out.clause_id)] = gen.chained_scenario(first.clause_id, out.clause_id)
+    gen.finish()
+    return {pair: scenario_to_json(gen, s) for pair, s in made.items() if not isinstance(s, str)}
+
+
+CHAINS = {"hubspot_scoring.sla": 12, "inside_sales_sal.sla": 12, "smarketing_ja.sla": 13, "every_construct.sla": 2}
+
+
+@pytest.mark.parametrize("path", [*POLICIES, EVERY_CONSTRUCT], ids=lambda p: p.name)
+def test_with_custom_code_every_chained_move_is_followed(path, monkeypatch):
+    """With custom code the workflow of each move reads the contact's property history and arms
+    the next stage's exit whose condition became true by the same change: every chained-move
+    scenario the generator builds replays through the HubSpot model with 0 divergences, no SLA841
+    is left, and every request the code sends and every answer the model gives are HubSpot's
+    (vendored contacts spec). The same scenarios without custom code stop one step early — so
+    they do exercise the chain."""
+    from sla_lang.simulate.hubspot import HubSpotReplay
+    from sla_lang.targets.hubspot import emulate
+
+    from .hubspot_spec import CONTACTS_V3, load_spec, spec_errors
+
+    policy = compile_path(path, shown_as=rel(path)).policy
+    scenarios = all_chain_scenarios(policy)
+    assert len(scenarios) == CHAINS[path.name]
+    bundle, diagnostics = mapped(policy)
+    assert not [d for d in diagnostics if d.code == "SLA841"]
+    assert not [s for s in bundle.manifest["manualSteps"] if s["code"] == "SLA841"]
+    assert any("crm.objects.contacts.read" in s["step"] for s in bundle.manifest["manualSteps"] if s["code"] == "SLA838")
+    reads = []
+    real = emulate.Portal._read_contact
+
+    def recorded(self, contact, query, moment):
+        answer = real(self, contact, query, moment)
+        reads.append((query, answer))
+        return answer
+
+    monkeypatch.setattr(emulate.Portal, "_read_contact", recorded)
+    replay = HubSpotReplay(policy, bundle)
+    found = {pair: [f"{d.what} ({d.clause}): {d.message}" for d in replay.check(s).divergences]
+             for pair, s in scenarios.items()}
+    assert {pair: d for pair, d in found.items() if d} == {}
+    assert reads, "no workflow read the property history"
+    declared = {p["name"] for p in load_spec(CONTACTS_V3)["paths"]["/crm/v3/objects/contacts/{contactId}"]["get"]["parameters"]}
+    for query, answer in reads:
+        assert set(query) <= declared and "propertiesWithHistory" in query
+        assert spec_errors(CONTACTS_V3, "SimplePublicObjectWithAssociations", answer) == []
+    assert any(len(entries) > 1 for _, answer in reads for entries in answer["propertiesWithHistory"].values())
+
+    conservative, _ = mapped(policy, custom_code=False)
+    replay = HubSpotReplay(policy, conservative)
+    stopped = {pair for pair, s in scenarios.items()
+               if any(d.what == "stage path" and d.clause == pair[1] for d in replay.check(s).divergences)}
+    assert stopped == set(scenarios), {p: [(d.what, d.clause) for d in replay.check(scenarios[p]).divergences] for p in set(scenarios) - stopped}
+
+
+CHAIN_MUTATIONS = {
+    # the creation is a change like any other (`before` all unset): `not consent` held "before"
+    "creation not a change of everything": ("moment == created or ", ""),
+    # arm every exit whose condition holds after the move, also one that held before it
+    "held before counts": ("(moment == created or not holds(groups, before))", "True"),
+    # no loop guard: a chain that comes back goes round for ever
+    "no loop guard": ("and at >= moment for at, name, value in entries", "and at > moment + 10 ** 12 for at, name, value in entries"),
+    # the latest change is not looked for: the first one that made the condition true is taken
+    "first change, not the latest": ("range(len(states) - 1, -1, -1)", "range(len(states))"),
+}
+
+
+def _mutated(bundle, old: str, new: str):
+    import copy
+
+    from sla_lang.simulate.hubspot import HubSpotBundle
+
+    files = copy.deepcopy(bundle.files)
+    changed = 0
+    for name, body in files.items():
+        if not name.startswith("workflows/"):
+            continue
+        for action in body["actions"]:
+            if action.get("type") == "CUSTOM_CODE" and "also meet an exit of the next stage" in action["sourceCode"]:
+                assert old in action["sourceCode"], name
+                action["sourceCode"] = action["sourceCode"].replace(old, new)
+                changed += 1
+    assert changed
+    return HubSpotBundle(files)
+
+
+@pytest.mark.parametrize("mutation", list(CHAIN_MUTATIONS))
+def test_a_wrong_chain_check_is_caught(mutation):
+    """Each deliberately wrong variant of the generated history check diverges from the agreement
+    on the fixture scenarios and chained-move scenarios of the example policies (with custom code)."""
+    from sla_lang.simulate.hubspot import HubSpotReplay
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    old, new = CHAIN_MUTATIONS[mutation]
+    caught = []
+    for path in [*POLICIES, EVERY_CONSTRUCT]:
+        policy = compile_path(path, shown_as=rel(path)).policy
+        bundle, _ = mapped(policy)
+        scenarios = [*all_chain_scenarios(policy).values(), *generate_fixtures(policy, None).scenarios["scenarios"]]
+        replay = HubSpotReplay(policy, _mutated(bundle, old, new))
+        caught += [f"{path.name} {s['id']}: {d.what} ({d.clause})" for s in scenarios for d in replay.check(s).divergences]
+        if caught:
+            break
+    assert caught, f"{mutation}: no scenario tells it from the generated check"

@@ -909,7 +909,10 @@ class Generator:
         after = self.solve_change(before, constraints + guards, record)
         if after is None:
             return "no one update of the lead's data makes both conditions true"
+        events = len(b.events)
         self.emit(b, before, after, when, also=record)
+        if len(b.events) != events + 1:  # properties and an event: two changes, not one
+            return "no one update of the lead's data makes both conditions true"
         return b
 
     def _chained_at_creation(self, first: TransitionPlan, constraints: list, record: dict[str, Any]) -> Builder | str:

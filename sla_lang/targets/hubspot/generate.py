@@ -203,6 +203,8 @@ class Generator:
         self._probes: dict[str, None] = {}  # respond clauses whose checks read the contact's activities
         self._slack: dict[str, str] = {}  # custom code secret → the Slack channel its webhook posts to
         self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
+        self._chains: dict[str, list[ir.Transition]] = {}  # transition → exits of its target it may chain into
+        self._reads_history = False  # a workflow's custom code reads the property history (chain_code)
         self._entry_tested: set[str] = set()  # entry stages whose workflow tests `entry when` (entry_flows)
         self._choices: dict[str, tuple[str, list] | None] = {}  # respond clause → its channel choice (channel_choice)
         self.enforced: set[str] = set()  # clauses of issue-19 constructs a workflow enforces (obligations.py)
@@ -1028,9 +1030,13 @@ class Generator:
                 )
                 flow.set_property(armed, "true")
                 self.add_flow(f"{clause}.arm", flow)
-                pair = self.chained_move(by_change.get(stage.id, ()), transition)
-                if pair is not None:
-                    chained.setdefault(stage.id, []).append(pair)
+                for into, example in self.chained_moves(by_change.get(stage.id, ()), transition):
+                    if self.chain_code_possible(into):
+                        # with custom code the move's workflow tells from the property history
+                        # whether the change also met this exit (`chain_code`)
+                        self._chains.setdefault(into.clause_id, []).append(transition)
+                    elif not chained.get(stage.id) or chained[stage.id][-1][1] is not transition:
+                        chained.setdefault(stage.id, []).append((into, transition, example))
         for stage_id, pairs in chained.items():
             clauses = [out.clause_id for _, out, _ in pairs]
             stage = policy.stage_by_id[stage_id]
@@ -1050,22 +1056,61 @@ class Generator:
                 clauses=clauses,
             )
 
-    def chained_move(self, into: Iterable[ir.Transition], out: ir.Transition
-                     ) -> tuple[ir.Transition, ir.Transition, Witness | None] | None:
-        """The first transition of `into` (moving a lead into `out`'s stage by a condition) whose
-        condition can hold together with `out`'s, with an example lead: the agreement then moves a
+    def chained_moves(self, into: Iterable[ir.Transition], out: ir.Transition
+                      ) -> list[tuple[ir.Transition, Witness | None]]:
+        """The transitions of `into` (moving a lead into `out`'s stage by a condition) whose
+        condition can hold together with `out`'s, each with an example lead: the agreement moves a
         lead created (or changed by one update) with such data through both at once, HubSpot's
-        armed exit only one step (SLA841). None when no lead can meet both — decided by the
-        checks' bounded condition model (scores range over what their rules reach), the one
-        SLA209 and the fixture generator use, so a pair such as `buying_intent == "yes"` into a
-        stage left by `buying_intent == "not_now"` is no chained move."""
+        armed exit only one step (SLA841) unless the move's workflow reads the property history
+        (`chain_code`). Decided by the checks' bounded condition model (scores range over what
+        their rules reach), the one SLA209 and the fixture generator use, so a pair such as
+        `buying_intent == "yes"` into a stage left by `buying_intent == "no"` is no chained move."""
         from ...checks.liveness import can_hold_together
 
+        out_pairs = []
         for transition in into:
             possible, example = can_hold_together(self.checks, transition.condition, out.condition)
             if possible:
-                return transition, out, example
-        return None
+                out_pairs.append((transition, example))
+        return out_pairs
+
+    def chain_code_possible(self, transition: ir.Transition) -> bool:
+        """Whether the workflow of `transition` can carry `chain_code`: custom code is on, its
+        condition has filters, and a `when … after` has the timeout's moment in a property."""
+        if not self.settings.custom_code:
+            return False
+        try:
+            self.filters.groups(transition.condition)
+        except FilterError:
+            return False
+        if transition.after is None:
+            return True
+        source = self.policy.stage_by_id[transition.source]
+        return self.code_data(source, [Timer("timeout", transition.after, transition.clause_id, "", transition)]) is not None
+
+    def chain_code(self, flow: Flow, file: str, transition: ir.Transition) -> None:
+        """The custom code that arms the exits of `transition`'s target whose condition became true
+        by the very change that moved the lead (`customcode.chain_source`); their own workflows
+        then move it on at that moment, as the agreement does. After the move disarmed them."""
+        exits = self._chains.get(transition.clause_id)
+        if not exits:
+            return
+        into = self.filters.groups(transition.condition)
+        armed = [(self._armed[out.clause_id], self.filters.groups(out.condition), out.target.name) for out in exits]
+        self.catalog.use(SLA_STAGE, transition.clause_id)
+        for prop, _, _ in armed:
+            self.catalog.use(prop, transition.clause_id)
+        inputs: list[tuple[str, str | None]] = []
+        if transition.after is not None:
+            due = f"sla_{token_for(transition.clause_id.replace('.', '_'))}_at"
+            self.catalog.use(due, transition.clause_id)
+            inputs.append((customcode.DUE_INPUT, due))
+        flow.custom_code(customcode.chain_source(into, armed, about=transition.clause_id, stage_property=SLA_STAGE,
+                                                 timed=transition.after is not None),
+                         runtime=customcode.RUNTIME, inputs=inputs, secrets=[customcode.SECRET],
+                         output=customcode.OUTPUT, options=[customcode.ARMED, "none", customcode.FAILED])
+        self._code_flows[file] = None
+        self._reads_history = True
 
     @cached_property
     def checks(self) -> CheckContext:
@@ -1136,6 +1181,7 @@ class Generator:
         if transition.record:
             self._record(flow, stage, target, transition)
         self.set_armed(flow, target, clause, False)
+        self.chain_code(flow, file, transition)
         self.carry_decisions(flow, stage, target, clause)
         source_value, target_value = self.lifecycle(stage), self.lifecycle(target)
         if target_value and target_value != source_value:
@@ -2283,7 +2329,7 @@ class Generator:
                 _agreement_point(policy),
                 help=Message("without Operations Hub set `custom-code = false` under [tool.sla.hubspot]; the "
                              "workflows then wait fixed times (the manifest gives the error bounds)"),
-                step=t("manual_custom_code_read" if self._probes else "manual_custom_code", secret=customcode.SECRET,
+                step=t("manual_custom_code_read" if self._probes or self._reads_history else "manual_custom_code", secret=customcode.SECRET,
                        count=len(self._code_flows)),
                 clauses=clauses,
             )
