@@ -1091,7 +1091,8 @@ class Generator:
     def chain_code(self, flow: Flow, file: str, transition: ir.Transition) -> None:
         """The custom code that arms the exits of `transition`'s target whose condition became true
         by the very change that moved the lead (`customcode.chain_source`); their own workflows
-        then move it on at that moment, as the agreement does. After the move disarmed them."""
+        then move it on at that moment, as the agreement does. Right after the move (which disarmed
+        them), before anything of the flow that may wait."""
         exits = self._chains.get(transition.clause_id)
         if not exits:
             return
@@ -1181,7 +1182,6 @@ class Generator:
         if transition.record:
             self._record(flow, stage, target, transition)
         self.set_armed(flow, target, clause, False)
-        self.chain_code(flow, file, transition)
         self.carry_decisions(flow, stage, target, clause)
         source_value, target_value = self.lifecycle(stage), self.lifecycle(target)
         if target_value and target_value != source_value:
@@ -1195,6 +1195,7 @@ class Generator:
                 and stage.owner is not None and stage.owner.name == target.owner.name):
             self._hand_on(flow, file, stage, target, clause)
         self.enter(flow, target, clause)
+        self.chain_code(flow, file, transition)
         if target.is_recycle:
             self._recycle(flow, stage, clause, notes)
         if not _sender_deadline(target):
