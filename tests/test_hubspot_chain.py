@@ -304,7 +304,7 @@ CHAIN_MUTATIONS = {
 }
 
 
-def _mutated(bundle, old: str, new: str):
+def _mutated(bundle, old: str, new: str, only: str = ""):
     import copy
 
     from sla_lang.simulate.hubspot import HubSpotBundle
@@ -315,7 +315,8 @@ def _mutated(bundle, old: str, new: str):
         if not name.startswith("workflows/"):
             continue
         for action in body["actions"]:
-            if action.get("type") == "CUSTOM_CODE" and "also meet an exit of the next stage" in action["sourceCode"]:
+            if (action.get("type") == "CUSTOM_CODE" and "also meet an exit of the next stage" in action["sourceCode"]
+                    and only in action["sourceCode"]):
                 assert old in action["sourceCode"], name
                 action["sourceCode"] = action["sourceCode"].replace(old, new)
                 changed += 1
@@ -341,3 +342,39 @@ def test_a_wrong_chain_check_is_caught(mutation):
         if caught:
             break
     assert caught, f"{mutation}: no scenario tells it from the generated check"
+
+
+def _timed_scenario(at: str) -> dict:
+    """every_construct: a lead in `nurture` (entered 10:00; `-> mql when lead_score >= 50 after 30m`)
+    whose one update at `at` raises the score to 56 (industry "it") and gives consent, so that
+    `mql.to.done` (`industry == "it" and consent`) becomes true by the same change."""
+    return {"id": f"timed {at}", "lead": {"id": "L1", "created": "2026-02-02T09:45:00+09:00", "stage": "mql",
+                                        "properties": {"consent": True, "employees": 50}, "events": {"click": 3}},
+            "timeline": [{"at": "2026-02-02T09:50:00+09:00", "type": "activity_logged", "activity": "call"},
+                         {"at": "2026-02-02T10:00:00+09:00", "type": "property_changed",
+                          "properties": {"consent": None, "reason": "timing"}},
+                         {"at": f"2026-02-02T{at}:00+09:00", "type": "property_changed",
+                          "properties": {"consent": True, "industry": "it"}}],
+            "until": "2026-02-02T12:00:00+09:00"}
+
+
+@pytest.mark.parametrize("at, final", [("10:29", "mql"), ("10:30", "done"), ("10:40", "done")])
+def test_a_move_when_the_timeout_passes_is_moved_by_no_change(at, final):
+    """`when … after`: a condition that became true before the timeout moves the lead when the
+    timeout passes — by no change, so the next stage's exit that became true with it earlier does
+    not chain (the lead stays in `mql`); one that becomes true at or after the timeout's moment is a
+    change, and chains (`done`). Final stages worked out by hand from the agreement's rules,
+    confirmed by the reference simulator; the HubSpot model with the generated code agrees, and
+    the code without its timeout test (it reads the due moment `sla_nurture_to_mql_at`) does not."""
+    from sla_lang.simulate.hubspot import HubSpotReplay
+    from sla_lang.simulate.scenarios import replay as reference_replay
+    from sla_lang.simulate.scenarios import simulated_lead
+
+    policy = compile_path(EVERY_CONSTRUCT, shown_as=rel(EVERY_CONSTRUCT)).policy
+    scenario = _timed_scenario(at)
+    lead = simulated_lead(reference_replay(policy, scenario, path=scenario["id"]), "L1")
+    assert lead["final_stage"] == final
+    bundle, _ = mapped(policy)
+    assert HubSpotReplay(policy, bundle).check(scenario).divergences == []
+    untimed = HubSpotReplay(policy, _mutated(bundle, "TIMED = True", "TIMED = False", only="TIMED = True"))
+    assert bool(untimed.check(scenario).divergences) == (final == "mql")
