@@ -49,7 +49,7 @@ from .hubspot_proof_build import MANAGERS_TEAM, PROOF_POLICY, proof_files
 from .hubspot_spec import AUTOMATION_V4, spec_errors
 
 KINDS = ("stage path", "lifecycle stage", "deadline", "breach moment", "target", "escalation", "hand-off",
-         "follow-up", "record", "owner", "unknown semantics")
+         "follow-up", "record", "owner", "cadence", "unknown semantics")
 
 
 def replay_all(policy, files, scenarios):
@@ -193,11 +193,17 @@ DIFFERENTIAL = POLICIES + VALID
 # each starts failing when the generator (or the model) changes, and its mark must then be
 # reviewed. The builds are made with a portal mapping for every team (`mapped_settings`);
 # without one, see test_without_a_portal_mapping_only_recipients_diverge.
-KNOWN: dict[str, str] = {}
-DIVERGING: dict[tuple[str, str], str] = {  # (policy file, kind) that diverge with the generator as of this commit
-    # (none: the creation chain of every_construct, `mql.to.nurture`, is followed since the move's
+KNOWN = {
+    "cadence": "no workflow judges a cadence period (HubSpot keeps no per-period count of the sends the clause "
+               "names): every period the agreement finds missed diverges; manual step SLA849, `sla report` measures "
+               "the periods (README, HubSpot target, 'What remains approximate')",
+}
+DIVERGING = {  # (policy file, kind) that diverge with the generator as of this commit
+    # (the creation chain of every_construct, `mql.to.nurture`, no longer diverges: the move's
     # workflow reads the property history — tests/test_hubspot_chain.py; without custom code it
     # stays manual step SLA841)
+    ("every_construct.sla", "cadence"): KNOWN["cadence"],
+    ("smarketing_ja.sla", "cadence"): KNOWN["cadence"],
 }
 
 
