@@ -16,7 +16,6 @@ warning (SLA866) at the clause it is about.
 from __future__ import annotations
 
 import gc
-import io
 import os
 import tempfile
 import traceback
@@ -28,8 +27,9 @@ from .. import ir
 from ..diagnostics import INTERNAL_ERROR, Diagnostic, Listing, Message
 from ..ir import Policy
 from ..irjson import dumps, dumps_bytes, fingerprint, pretty_into
+from ..output import Pieces, as_bytes
 from ..source import Span
-from . import BuildOptions, BuildResult
+from . import BuildOptions, BuildResult, FileSink, collected
 
 NAME = "fixtures"
 FORMATS: tuple[str, ...] = ()
@@ -38,7 +38,9 @@ DEFAULT_FORMATS: tuple[str, ...] = ()
 from ..simulate.rules import FIXTURE_COVERAGE, UNCOVERED
 
 
-def build(policy: Policy, options: BuildOptions) -> BuildResult:
+def build_into(policy: Policy, options: BuildOptions, sink: FileSink) -> BuildResult:
+    """The fixtures, each file handed to `sink` as it is made; scenarios.json in pieces, read
+    from the scenarios' texts (it is 500 MB for 10,000 stages: never held whole)."""
     try:
         fixtures = generate_fixtures(policy, options.lang)
     except Exception as exc:  # a bug in the generator must not take the other targets down
@@ -48,42 +50,69 @@ def build(policy: Policy, options: BuildOptions) -> BuildResult:
             INTERNAL_ERROR, Message('internal error in the fixtures target: {exc}: {exc2}', exc=type(exc).__name__, exc2=exc),
             Span.point(policy.path), help=Message('please report this with the policy; set SLA_DEBUG=1 for the traceback'),
         )])
-    # the smaller file first: its encoding's working memory is freed before the larger is made
-    coverage = dumps_bytes(fixtures.coverage)
-    fixtures.coverage = None
-    files = {"scenarios.json": fixtures.scenarios_json(), "coverage.json": coverage}
-    fixtures.texts.close()
-    files.update((name, text.encode("utf-8")) for name, text in fixtures.contacts.items())
-    return BuildResult(files=files, diagnostics=fixtures.diagnostics)
+    try:
+        for name in sorted(fixtures.contacts):
+            sink(name, fixtures.contacts.pop(name).encode("utf-8"))
+        coverage = dumps_bytes(fixtures.coverage)
+        fixtures.coverage = None
+        sink("coverage.json", coverage)
+        del coverage
+        sink("scenarios.json", fixtures.scenarios_pieces())
+    finally:
+        fixtures.texts.close()
+    return BuildResult(diagnostics=fixtures.diagnostics)
+
+
+build = collected(build_into)
 
 
 class ScenarioTexts:
     """Each finished scenario's text in scenarios.json, one after another in an unnamed temporary
-    file: the fixtures of a 10,000-stage policy are 90,000 scenarios, 500 MB of JSON, which are
-    written once and read back once (into scenarios.json, or one at a time by `sla test`)."""
+    file, with the separators scenarios.json has between them: the fixtures of a 10,000-stage
+    policy are 90,000 scenarios, 500 MB of JSON, which are written once and read back once (as
+    scenarios.json, in pieces, or one at a time by `sla test`)."""
+
+    SEPARATOR = b",\n    "
 
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the fixtures are (close())
         self._spans: list[tuple[int, int]] = []  # (offset, length) of each text, in order
-        self._size = 0
+        self.size = 0
         self._flushed = True
 
     def __len__(self) -> int:
         return len(self._spans)
 
     def add(self, text: bytes) -> None:
+        if self._spans:
+            self._file.write(self.SEPARATOR)
+            self.size += len(self.SEPARATOR)
         self._file.write(text)
-        self._spans.append((self._size, len(text)))
-        self._size += len(text)
+        self._spans.append((self.size, len(text)))
+        self.size += len(text)
         self._flushed = False
 
-    def __iter__(self) -> Iterator[bytes]:
+    def _fd(self) -> int:
         if not self._flushed:
             self._file.flush()
             self._flushed = True
-        fd = self._file.fileno()
+        return self._file.fileno()
+
+    def __iter__(self) -> Iterator[bytes]:
+        fd = self._fd()
         for offset, length in self._spans:
             yield os.pread(fd, length, offset)
+
+    def joined(self) -> Iterator[bytes]:
+        """Every text with the separators between them, a megabyte at a time."""
+        fd = self._fd()
+        offset = 0
+        while offset < self.size:
+            piece = os.pread(fd, min(self.size - offset, 1 << 20), offset)
+            if not piece:
+                raise OSError(f"the scenarios' temporary file ends at {offset} of {self.size} bytes")
+            offset += len(piece)
+            yield piece
 
     def close(self) -> None:
         self._file.close()
@@ -118,18 +147,24 @@ class Fixtures:
         return {**self.header, "scenarios": list(self.scenario_data()), "summary": self.summary}
 
     def scenarios_json(self) -> bytes:
-        """scenarios.json: `dumps` of `scenarios`, byte for byte, made from the scenarios' texts
-        (one copy of the file in memory, never the document as data)."""
+        """scenarios.json: `dumps` of `scenarios`, byte for byte."""
+        return as_bytes(self.scenarios_pieces())
+
+    def scenarios_pieces(self) -> Pieces | bytes:
+        """scenarios.json as pieces read from the scenarios' texts (valid while they are open):
+        never the whole document as data, nor its text in memory."""
         if not self.texts:
             return dumps(self.scenarios).encode("utf-8")
         head, tail = _split_document({**self.header, "summary": self.summary})
-        out = io.BytesIO()  # grows in place, and getvalue() hands over its buffer without a copy
-        out.write(head)
-        for n, text in enumerate(self.texts):
-            out.write(b"    " if n == 0 else b",\n    ")
-            out.write(text)
-        out.write(tail)
-        return out.getvalue()
+        head += b"    "
+        texts = self.texts
+
+        def pieces() -> Iterator[bytes]:
+            yield head
+            yield from texts.joined()
+            yield tail
+
+        return Pieces(len(head) + texts.size + len(tail), pieces)
 
 
 def generate_fixtures(policy: Policy, lang: str | None = None) -> Fixtures:
@@ -248,24 +283,6 @@ def _split_document(document: dict[str, Any]) -> tuple[bytes, bytes]:
     marker = json.dumps(_PLACEHOLDER, ensure_ascii=False)
     head, tail = dumps({**document, "scenarios": [_PLACEHOLDER]}).split("    " + marker, 1)
     return head.encode("utf-8"), tail.encode("utf-8")
-
-
-def dumps_scenarios(document: dict[str, Any]) -> bytes:
-    """`irjson.dumps(document)` as UTF-8, byte for byte, written one scenario at a time: the JSON
-    encoder keeps every piece of its output in a list until the end, which for thousands of
-    scenarios takes several times the memory of the text itself."""
-    items = document.get("scenarios")
-    if not items:
-        return dumps(document).encode("utf-8")
-    head, tail = _split_document(document)
-    out = io.BytesIO()
-    out.write(head)
-    for n, item in enumerate(items):
-        text: list[str] = ["    " if n == 0 else ",\n    "]
-        pretty_into(item, text, "\n    ")
-        out.write("".join(text).encode("utf-8"))
-    out.write(tail)
-    return out.getvalue()
 
 
 def replay_all(gen) -> tuple[dict[str, Any], set[str]]:
