@@ -41,7 +41,7 @@ from typing import Any
 from .. import ir
 from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration
 from ..source import Span
-from . import simulate_events
+from . import Run
 from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan, next_period, period_start
 from .events import EventFeed
 from .model import View, condition_text, value_to_json
@@ -1782,8 +1782,14 @@ class Generator:
             if p is not None:
                 seen_priorities[p] = None
 
-        run = simulate_events(self.policy, scenario.events, "<scenario>", until=scenario.until, plan=self.plan,
-                              observer=observe)
+        # simulate_events without the text of each event (json.dumps, a tenth of finishing):
+        # it only places diagnostics, and a generated scenario's are not shown
+        sim = Simulator(self.policy, self.plan)
+        sim.observer = observe
+        feed = EventFeed(sim, "<scenario>", None)
+        for number, event in enumerate(scenario.events, 1):
+            feed.apply(event, number, "")
+        run = Run(sim, feed, sim.first_at, sim.finish(scenario.until))
         lead = run.sim.leads[lead_id]
         scenario.expect = lead_to_json(run.sim, lead)
         scenario.final_stage = scenario.expect["final_stage"]
