@@ -200,6 +200,9 @@ class Generator:
         # longer change): the fixtures target encodes it then and lets go of what only the
         # encoded text needs (expectation, description, sides)
         self.finished: Callable[[Scenario], None] | None = None
+        # False: a finished scenario keeps only its first event (contacts.csv reads it); the
+        # fixtures target does so once `finished` has written the scenario's text
+        self.keep_events = True
         # set (to an empty KpiTally) to have `kpi_replay` without replaying the scenarios
         self.kpi_tally = None
         self._horizon: datetime | None = None
@@ -1828,6 +1831,8 @@ class Generator:
             self.finished(scenario)
         if self.kpi_tally is not None:
             self._continue(scenario, run, lead)
+        if not self.keep_events:
+            scenario.events = scenario.events[:1]
 
     def fill_clauses(self) -> None:
         """Extra scenarios for score rules and priorities no other scenario exercises."""
