@@ -41,6 +41,19 @@ from ..simulate.rules import FIXTURE_COVERAGE, UNCOVERED
 def build_into(policy: Policy, options: BuildOptions, sink: FileSink) -> BuildResult:
     """The fixtures, each file handed to `sink` as it is made; scenarios.json in pieces, read
     from the scenarios' texts (it is 500 MB for 10,000 stages: never held whole)."""
+    # The cyclic collector stays off until everything is written (see generate_fixtures):
+    # turned on while coverage.json's document was alive, its first collection walked it all
+    # (a sixth of the whole build at 1,000 stages).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_into(policy, options, sink)
+    finally:  # (the document and everything else of the build freed by now)
+        if collecting:
+            gc.enable()
+
+
+def _build_into(policy: Policy, options: BuildOptions, sink: FileSink) -> BuildResult:
     try:
         fixtures = generate_fixtures(policy, options.lang)
     except Exception as exc:  # a bug in the generator must not take the other targets down
