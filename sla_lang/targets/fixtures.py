@@ -86,6 +86,7 @@ class ScenarioTexts:
     scenarios.json, in pieces, or one at a time by `sla test`)."""
 
     SEPARATOR = b",\n    "
+    PIECE = 1 << 20  # bytes read at a time by `joined`
 
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the fixtures are (close())
@@ -121,7 +122,7 @@ class ScenarioTexts:
         fd = self._fd()
         offset = 0
         while offset < self.size:
-            piece = os.pread(fd, min(self.size - offset, 1 << 20), offset)
+            piece = os.pread(fd, min(self.size - offset, self.PIECE), offset)
             if not piece:
                 raise OSError(f"the scenarios' temporary file ends at {offset} of {self.size} bytes")
             offset += len(piece)
