@@ -127,12 +127,14 @@ def test_markdown_and_csv_in_both_languages(tmp_path):
     code, en, err = report(tmp_path, "--period", "2026-08", "--format", "md", "--lang", "en")
     assert code == 0, err
     assert "## Recurring obligations (cadences)" in en
+    assert "- 2 cadence periods missed (of 3 owed)" in en
     assert ("| nurture.cadence.nurture_email | Nurture | at least 2 Nurture e-mail per month | Managers "
             "| 3 | 1 | 2 | 33.3% | 1 | 0 |") in en
     assert "| N4 | nurture.cadence.nurture_email | Managers | 2026-08-01 00:00 – 2026-08-20 00:00 | 0 of 1 |" in en
     code, ja, err = report(tmp_path, "--period", "2026-08", "--format", "md", "--lang", "ja")
     assert code == 0, err
     assert "## 定期的な実施回数の定め" in ja
+    assert "- 回数の定めの未達 2期間（対象 3期間）" in ja
     assert "| N1 | nurture.cadence.nurture_email | Managers | 2026-08-01 00:00 – 2026-09-01 00:00 | 2回中1回 |" in ja
     assert "Nurture e-mail 月2回以上" in ja
     code, csv, err = report(tmp_path, "--period", "2026-08", "--format", "csv")
