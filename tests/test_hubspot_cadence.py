@@ -252,3 +252,25 @@ def test_the_code_computes_the_period_end_in_the_zone(zone, period, start, end):
                                                               "until": str(until)},
                                               "object": {"objectId": 1, "objectType": "CONTACT"}})
         assert out == {"outputFields": {"result": result}}, (until, sent)
+
+
+def test_sla_test_against_hubspot_on_smarketing_ja(tmp_path, in_repo):
+    """The command, with the portal mapping: with custom code every scenario of smarketing_ja
+    agrees (the cadence was 27 divergences in 4 scenarios before it was judged); without it the
+    cadence's 27 are back, each pointing at manual step SLA849 (the other divergences there are
+    the conservative waits' own, bounded in the manifest)."""
+    import json
+
+    from .test_hubspot_differential import MAPPING, invoke
+
+    config = tmp_path / "pyproject.toml"
+    config.write_text(MAPPING, encoding="utf-8")
+    result = invoke("test", "policies/smarketing_ja.sla", "--against", "hubspot", "-q", "--config", str(config))
+    assert result.exit_code == 0, result.output[-2000:]
+    assert "86 passed, 0 failed." in result.output
+    config.write_text(MAPPING.replace('timezone = "Asia/Tokyo"', 'timezone = "Asia/Tokyo"\ncustom-code = false'),
+                      encoding="utf-8")
+    result = invoke("test", "policies/smarketing_ja.sla", "--against", "hubspot", "--format", "json",
+                    "--config", str(config))
+    found = [d for r in json.loads(result.output)["results"] for d in r["divergences"] if d["what"] == "cadence"]
+    assert len(found) == 27 and all("manual step SLA849" in d["message"] for d in found)
