@@ -278,6 +278,8 @@ class Lowerer:
 
     # ------------------------------------------------------------------ helpers
     def _span(self, meta) -> Span:
+        if meta.__class__ is Span:  # the fast parser's lowering passes the rule's span as its meta
+            return meta
         if meta.__class__ is SpanMeta:  # the fast parser's: read its two tokens directly
             first = meta._first
             last = meta._last
@@ -973,8 +975,8 @@ class Lowerer:
                     Message('`through` names the stages after `{stage}` the decision spans, not `{stage}` itself', stage=stage_id),
                     next(n.span for n in d.through if n.name == stage_id),
                 )
-                d = replace(d, through=tuple(n for n in d.through if n.name != stage_id))
-            by_kind[d.kind] = replace(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
+                d = ir.replaced(d, through=tuple(n for n in d.through if n.name != stage_id))
+            by_kind[d.kind] = ir.replaced(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
             deadlines.append(by_kind[d.kind])
         # Markers and deadlines are sets of kinds: keep them in one order whatever the source
         # order, so that reordering those lines (as `sla fmt` does) leaves the IR unchanged.
@@ -983,7 +985,7 @@ class Lowerer:
         default_guard = "respond" if "respond" in by_kind else ("decide" if "decide" in by_kind else None)
         # the sequence: `respond` is step 1, the `then` lines steps 2, 3, … in source order (`sla fmt`
         # keeps them in that order, right after `respond`)
-        steps = tuple(replace(step, stage=stage_id, number=n, clause_id=f"{stage_id}.step{n}")
+        steps = tuple(ir.replaced(step, stage=stage_id, number=n, clause_id=f"{stage_id}.step{n}")
                       for n, step in enumerate(self._all(settings, "step"), 2))
         escalations = []
         used_ids: dict[str, int] = {}  # clause id → the next number to try after it
@@ -1004,7 +1006,7 @@ class Lowerer:
             )
         follow_up = self._one(settings, "follow up")
         if follow_up is not None:
-            follow_up = replace(follow_up, stage=stage_id, clause_id=f"{stage_id}.follow_up")
+            follow_up = ir.replaced(follow_up, stage=stage_id, clause_id=f"{stage_id}.follow_up")
         cadences: dict[str, ir.StageCadence] = {}  # event → its cadence (one per event and stage)
         for c in self._all(settings, "cadence"):
             first = cadences.get(c.event.name)
@@ -1017,10 +1019,10 @@ class Lowerer:
                     related=[Related(first.span, Message('first given here'))],
                 )
                 continue
-            cadences[c.event.name] = replace(c, stage=stage_id, clause_id=f"{stage_id}.cadence.{c.event.name}")
+            cadences[c.event.name] = ir.replaced(c, stage=stage_id, clause_id=f"{stage_id}.cadence.{c.event.name}")
         handoff = self._one(settings, "handoff")
         if handoff is not None:
-            handoff = replace(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
+            handoff = ir.replaced(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
         hubspot = self._one(settings, "hubspot")
         if hubspot is not None and self._option(hubspot, ir.HUBSPOT_LIFECYCLE_STAGES, Message('HubSpot lifecycle stage')) is None:
             hubspot = None
@@ -1798,6 +1800,8 @@ def _source_text(source: SourceFile, span: Span) -> str:
 
 
 def source_slice(source: SourceFile, meta) -> str:
+    if meta.__class__ is Span:  # (the fast parser's lowering)
+        return source.text[source.offset(meta.line, meta.column) : source.offset(meta.end_line, meta.end_column)]
     return source.text[meta.start_pos : meta.end_pos]
 
 
@@ -1858,7 +1862,7 @@ def parse_and_lower(source: SourceFile) -> tuple[list[Diagnostic], ir.Policy | N
         text = source.text if source.text.endswith("\n") else source.text + "\n"
         lowerer = Lowerer(source)
         try:
-            policy = fast_parser().parse(text, lowerer.handlers(), MAX_TREE_DEPTH)
+            policy = fast_parser().parse(text, lowerer.handlers(), MAX_TREE_DEPTH, source.path)
         except (NotClean, TooDeep):
             pass
         else:
