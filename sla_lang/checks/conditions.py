@@ -319,7 +319,8 @@ class ConditionModel:
     can reach; without it scores are any whole number.
     """
 
-    def __init__(self, policy: ir.Policy, score_ranges: dict[str, tuple[int, int]] | None = None) -> None:
+    def __init__(self, policy: ir.Policy, score_ranges: dict[str, tuple[int, int]] | None = None,
+                 shapes: dict | None = None) -> None:
         self.policy = policy
         self.score_ranges = score_ranges or {}
         self._variables: dict[str, Variable] = {}
@@ -328,7 +329,8 @@ class ConditionModel:
         # Conditions of the same shape (the same variables, operators and values: `accepted ==
         # true` in every funnel of a large policy) have the same atoms and normal forms, which
         # carry no positions: worked out once per shape.
-        self._shapes: dict[int, tuple[ir.Condition, tuple]] = {}
+        # (a shape does not depend on the score ranges: models of one policy may share them)
+        self._shapes: dict[int, tuple[ir.Condition, tuple]] = {} if shapes is None else shapes
         self._atoms_by_shape: dict[tuple, Atom | Unknown] = {}
         self._forms_by_shape: dict[tuple, list | Unknown] = {}
 
