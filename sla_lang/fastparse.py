@@ -237,18 +237,16 @@ class FastParser:
                     continue
                 if size:
                     children = values[-size:]
-                    first_tokens = firsts[-size:]
-                    last_tokens = lasts[-size:]
+                    first = firsts[-size]
+                    if first is None:
+                        first = next((t for t in firsts[-size:] if t is not None), None)
+                    last = lasts[-1]
+                    if last is None:
+                        last = next((t for t in reversed(lasts[-size:]) if t is not None), None)
                     del values[-size:], state_stack[-size:], firsts[-size:], lasts[-size:]
                     if lowered:
                         depth = max(depths[-size:])
                         del depths[-size:]
-                    first = first_tokens[0]
-                    if first is None:
-                        first = next((t for t in first_tokens if t is not None), None)
-                    last = last_tokens[-1]
-                    if last is None:
-                        last = next((t for t in reversed(last_tokens) if t is not None), None)
                 else:
                     children = []
                     first = last = None
