@@ -946,6 +946,16 @@ def test_a_cadence_in_lowering_document_diff_fmt_fixtures_and_hubspot():
     (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["nurture.cadence.nurture_email"]]
     assert step["code"] == "SLA849" and "at least 2 “Nurture e-mail” per calendar month" in step["step"]
     assert not [w for w in manifest["workflows"] if "nurture.cadence.nurture_email" in w["clauses"]]
+    # the step is precise: the send adds 1 to a counter the build creates, whose history
+    # `sla report --from hubspot` reads per period (tests/test_report_cadence.py)
+    assert "adding 1 to the number property `nurture_email`" in step["step"]
+    assert "`sla report --from hubspot --period <that calendar month>`" in step["step"]
+    files = load_target("hubspot").build(policy, BuildOptions()).files
+    counter = json.loads(files["properties/nurture_email.json"])
+    assert (counter["type"], counter["fieldType"]) == ("number", "number")
+    ja = json.loads(load_target("hubspot").build(policy, BuildOptions(lang="ja")).files["manifest.json"])
+    (step,) = [s for s in ja["manualSteps"] if s["clauses"] == ["nurture.cadence.nurture_email"]]
+    assert "数値プロパティー `nurture_email` に1を加えてください" in step["step"]
 
 
 # ------------------------------------------------------------------ 19 (new user) deadlines in sequence

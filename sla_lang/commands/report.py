@@ -81,7 +81,7 @@ def report(policy, events_path, source, csv_path, since, until, api_url, portal_
 
     def make_tally(earliest, end):
         unit, start, stop = window if window is not None else default_period(end, plan.zone, earliest=earliest)
-        return ReportTally(compiled, plan, unit, (start, stop))
+        return ReportTally(compiled, plan, unit, (start, stop), end)
 
     with handle:
         replay, tally = replay_into(compiled, handle, shown_path, make_tally, as_of=as_of,

@@ -13,6 +13,11 @@ with nothing to divide by is null. The definitions:
 - follow-up completion: of the follow-up cadences that started in the period and were settled
   (every step met, or one missed — not those cut short by the lead moving on, nor still open),
   the share with every step met: the KPI `rate S.follow_up met`'s definition;
+- cadences (`cadence at least N E per month`): of the periods of a stay in the stage that
+  started in the report's period and had ended by the as-of moment, the ones that owed at least
+  one occurrence (N × the share of the period spent in the stage, rounded down — the
+  simulator's `cadence_periods`), the share that held as many; a stay too short to owe one is
+  `nothing_owed`, a period still running `open`; every missed period is listed with its lead;
 - funnel conversion: of the entries into a funnel stage, the share followed by an entry into a
   later funnel stage before the lead entered that stage again;
 - KPIs: exactly `sla simulate`'s (`simulate/kpis.py`), rows of the reported period;
@@ -32,7 +37,7 @@ from ..businesstime import business_minutes
 from ..simulate.kpis import next_period, period_label, period_start
 from ..simulate.model import value_to_json
 from ..simulate.report import kpis_to_json
-from .tally import STATUSES, ReportTally
+from .tally import CADENCE_STATUSES, STATUSES, ReportTally
 
 FORMAT = "sla-report/1"
 HISTOGRAM_BINS = 16  # two deadlines' worth of eighths, then one bin for everything later
@@ -217,6 +222,32 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
             "steps_cancelled": c.get("steps_cancelled", 0), "steps_open": c.get("steps_open", 0),
         })
 
+    # ------------------------------------------------------------------ cadences
+    cadences = []
+    event_by_id = policy.event_by_id
+    for stage in policy.stages:
+        for c in stage.cadences:
+            counts = {s: tally.cadence_counts.get((start, c.clause_id, s), 0) for s in CADENCE_STATUSES}
+            owed = counts["met"] + counts["missed"]
+            event = event_by_id.get(c.event.name)
+            team = tally.team_of.get(c.clause_id)
+            trend = []
+            for p in periods:
+                met = tally.cadence_counts.get((p, c.clause_id, "met"), 0)
+                whole = met + tally.cadence_counts.get((p, c.clause_id, "missed"), 0)
+                trend.append({"period": period_label(p, unit), "owed": whole, "rate": _rate(met, whole)})
+            cadences.append({
+                "clause": c.clause_id, "stage": stage.id, "stage_label": stage_label(stage.id),
+                "event": c.event.name, "event_label": words.text(event.label) if event is not None else c.event.name,
+                "minimum": c.minimum.value, "per": c.period, "team": team, "team_label": team_label(team),
+                **counts, "owed": owed, "rate": _rate(counts["met"], owed), "trend": trend,
+            })
+    cadence_misses = [{
+        "lead": m.lead, "clause": m.clause, "stage": m.stage, "stage_label": stage_label(m.stage), "team": m.team,
+        "team_label": team_label(m.team), "from": fmt(m.start), "to": fmt(m.end), "required": m.required,
+        "count": m.count,
+    } for m in sorted(tally.cadence_misses, key=lambda m: (m.start, m.lead, m.clause))]
+
     # ------------------------------------------------------------------ funnel
     funnel = []
     for i, stage_id in enumerate(tally.funnel):
@@ -352,6 +383,8 @@ def build_document(policy: ir.Policy, tally: ReportTally, replay, *, fingerprint
         "breaches": breaches,
         "escalations": escalations,
         "follow_ups": follow_ups,
+        "cadences": cadences,
+        "cadence_misses": cadence_misses,
         "funnel": funnel,
         "time_to_first_touch": touch,
         "recycles": recycles,

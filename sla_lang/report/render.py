@@ -129,6 +129,15 @@ def build_view(doc: dict[str, Any]) -> dict[str, Any]:
                    "cut_short": f["cut_short"],
                    "completion": percent(f["completion_rate"]) or none,
                    "steps": f"{f['steps_met']} / {f['steps_missed']}"} for f in doc["follow_ups"]]
+    cadences = [{"clause": c["clause"], "stage": c["stage_label"],
+                  "obligation": t(f"text.cadence.{c['per']}", n=c["minimum"], event=c["event_label"]),
+                  "team": c["team_label"] or none, "owed": c["owed"], "met": c["met"], "missed": c["missed"],
+                  "nothing_owed": c["nothing_owed"], "open": c["open"], "rate": percent(c["rate"]) or none}
+                 for c in doc["cadences"]]
+    cadence_misses = [{"lead": m["lead"], "clause": m["clause"], "team": m["team_label"] or none,
+                       "period": f"{moment_text(m['from'])} – {moment_text(m['to'])}",
+                       "count": t("text.cadence_count", n=m["count"], required=m["required"])}
+                      for m in doc["cadence_misses"]]
     funnel = [{"stage": f["stage_label"], "entered": f"{f['entered']:,}",
                "converted": f"{f['converted']:,}" if f["converted"] is not None else none,
                "rate": percent(f["rate"]) or none} for f in doc["funnel"]]
@@ -176,7 +185,8 @@ def build_view(doc: dict[str, Any]) -> dict[str, Any]:
         "fingerprint": t("meta.fingerprint", fingerprint=doc["policy"]["fingerprint"]),
         "meta": meta, "summary": summary, "compliance": compliance, "teams": teams, "owners": owners,
         "breaches": breaches, "breaches_note": breaches_note, "escalations": escalations,
-        "any_escalation": any(e["fired"] for e in doc["escalations"]), "follow_ups": follow_ups, "funnel": funnel,
+        "any_escalation": any(e["fired"] for e in doc["escalations"]), "follow_ups": follow_ups,
+        "cadences": cadences, "cadence_misses": cadence_misses, "funnel": funnel,
         "touch": touch, "recycles": recycles, "missing": missing, "kpis": kpis, "reviews": reviews,
     }
 
@@ -250,6 +260,12 @@ def csv_rows(doc: dict[str, Any]) -> list[tuple]:
         for metric in ("leads", "complete", "incomplete", "in_progress", "cut_short", "completion_rate", "steps_met",
                        "steps_missed"):
             rows.append(("follow_up", period, f["clause"], f["team"], None, None, metric, f[metric], None))
+    for c in doc.get("cadences", ()):
+        for metric in ("owed", "met", "missed", "nothing_owed", "open", "rate"):
+            rows.append(("cadence", period, c["clause"], c["team"], None, None, metric, c[metric], c["per"]))
+    for m in doc.get("cadence_misses", ()):
+        rows.append(("cadence_miss", period, m["clause"], m["team"], None, m["lead"], "count", m["count"],
+                     f"{m['from']}/{m['to']} {m['required']}"))
     for f in doc["funnel"]:
         for metric in ("entered", "converted", "rate"):
             rows.append(("funnel", period, f["stage"], None, None, None, metric, f[metric], f["next"]))

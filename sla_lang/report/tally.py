@@ -22,6 +22,7 @@ from ..simulate.kpis import KpiTally, period_start
 
 SETTLED = ("met", "at_risk", "breached")
 STATUSES = ("met", "at_risk", "breached", "cancelled", "open")
+CADENCE_STATUSES = ("met", "missed", "nothing_owed", "open")
 # HubSpot's lifecycle stages in funnel order (hubspot.md): the funnel follows the stages that
 # declare them, which is how a RevOps team already reads its HubSpot funnel report
 LIFECYCLE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
@@ -39,6 +40,20 @@ class Breach:
     entered: datetime
     due: datetime
     at: datetime | None  # the late response or decision; None: none by the as-of moment
+
+
+@dataclass(frozen=True)
+class CadenceMiss:
+    """A period of a `cadence` that ended with fewer occurrences than the stay there owed."""
+
+    lead: str
+    clause: str
+    stage: str
+    team: str | None  # the cadence's `owner`, else the stage's
+    start: datetime  # the part of the period the lead spent in the stage
+    end: datetime
+    required: int
+    count: int
 
 
 def funnel_stages(policy: ir.Policy) -> list[str]:
@@ -62,8 +77,10 @@ def funnel_stages(policy: ir.Policy) -> list[str]:
 
 
 class ReportTally:
-    def __init__(self, policy: ir.Policy, plan, unit: str, window: tuple[date, date]) -> None:
+    def __init__(self, policy: ir.Policy, plan, unit: str, window: tuple[date, date],
+                 as_of: datetime | None = None) -> None:
         self.policy = policy
+        self.as_of = as_of  # a cadence period still running then is open
         self.plan = plan
         self.zone = plan.zone
         self.unit = unit
@@ -86,6 +103,9 @@ class ReportTally:
                 self.team_of[f.clause_id] = f.owner.name if f.owner else owner
             for e in stage.escalations:
                 self.team_of[e.clause_id] = owner
+            for c in stage.cadences:
+                self.team_of[c.clause_id] = c.owner.name if c.owner else owner
+        self.has_cadences = any(stage.cadences for stage in policy.stages)
         # every period
         self.deadlines: Counter[tuple[date, str, str]] = Counter()  # (period, clause, status)
         self.escalation_counts: Counter[tuple[date, str]] = Counter()
@@ -101,6 +121,10 @@ class ReportTally:
         self.follow_ups: dict[str, Counter[str]] = {}
         self.recycles: Counter[tuple[str, str, tuple]] = Counter()  # (clause, target stage, ((property, value), …))
         self.missing_records: Counter[str] = Counter()
+        # cadences: (period, clause, status) with status met / missed / open / nothing_owed (a
+        # stay too short to owe one occurrence), for every period; the misses of the window
+        self.cadence_counts: Counter[tuple[date, str, str]] = Counter()
+        self.cadence_misses: list[CadenceMiss] = []
         self.leads = 0
         self.kpis = KpiTally(policy, plan)
 
@@ -164,6 +188,8 @@ class ReportTally:
             if r["values"]:
                 reason = tuple((k, str(v)) for k, v in sorted(r["values"].items()) if v is not None)
                 self.recycles[(r["clause"], r["to"], reason)] += 1
+        if self.has_cadences:
+            self._add_cadences(lead)
         if self.funnel:
             index = self._funnel_index
             visits = lead.visits
@@ -182,14 +208,28 @@ class ReportTally:
                         self.converted[(period, visit.stage)] += 1
                         break
 
+    def _add_cadences(self, lead) -> None:
+        # the simulator's own judgement of each period (`cadence_periods`, what `sla simulate`
+        # lists under `cadences`): a period belongs to the report period it started in
+        from ..simulate.engine import cadence_periods
+
+        for c in cadence_periods(self.plan, lead, self.as_of):
+            status = c["status"]
+            if status == "met" and c["required"] == 0:
+                status = "nothing_owed"
+            self.cadence_counts[(self.period_of(c["from"]), c["clause"], status)] += 1
+            if status == "missed" and self.in_window(c["from"]):
+                self.cadence_misses.append(CadenceMiss(lead.id, c["clause"], c["stage"], self.team_of.get(c["clause"]),
+                                                       c["from"], c["to"], c["required"], c["count"]))
+
     COUNTERS = ("deadlines", "escalation_counts", "entries", "converted", "created", "by_owner", "untouched",
-                "escalated", "recycles", "missing_records")
+                "escalated", "recycles", "missing_records", "cadence_counts")
 
     def state(self) -> dict:
         """Everything counted, as plain data (what a shard process sends back)."""
         return {
             **{name: dict(getattr(self, name)) for name in self.COUNTERS},
-            "breaches": self.breaches, "touch": {clause: v.tobytes() for clause, v in self.touch.items()},
+            "breaches": self.breaches, "cadence_misses": self.cadence_misses, "touch": {clause: v.tobytes() for clause, v in self.touch.items()},
             "follow_ups": {clause: dict(c) for clause, c in self.follow_ups.items()}, "leads": self.leads,
             "kpis": self.kpis.state(),
         }
@@ -199,6 +239,7 @@ class ReportTally:
         for name in self.COUNTERS:
             getattr(self, name).update(state[name])
         self.breaches += state["breaches"]
+        self.cadence_misses += state["cadence_misses"]
         for clause, data in state["touch"].items():
             self.touch.setdefault(clause, array("d")).frombytes(data)
         for clause, counts in state["follow_ups"].items():

@@ -943,42 +943,8 @@ class Simulator:
 
     # ------------------------------------------------------------------ reading results
     def cadences(self, lead: Lead, end: datetime | None) -> list[dict[str, Any]]:
-        """Each period of each stay in a stage with a `cadence`: how many of the event it needs
-        (prorated for a part period, rounded down), how many happened, and whether that is enough.
-        `end`: the end of the simulation; a period still running then is `open`."""
-        out: list[dict[str, Any]] = []
-        for index, visit in enumerate(lead.visits):
-            plan = self.plan.stages[visit.stage]
-            if not plan.stage.cadences:
-                continue
-            zone = plan.calendar.zone if plan.calendar is not None else self.plan.zone
-            stay_end = visit.left if visit.left is not None else end
-            if stay_end is None:
-                continue
-            for cadence in plan.stage.cadences:
-                counts: dict[datetime, int] = {}
-                for when, visit_index, name, count in lead.event_log:
-                    if visit_index == index and name == cadence.event.name:
-                        start = period_start(when, cadence.period, zone)
-                        counts[start] = counts.get(start, 0) + count
-                start = period_start(visit.entered, cadence.period, zone)
-                while True:
-                    stop = next_period(start, cadence.period, zone)
-                    lo, hi = max(start, visit.entered), min(stop, stay_end)
-                    running = visit.left is None and (end is None or stop > end)
-                    if running:
-                        hi = stop  # what the lead will owe if it stays to the end of the period
-                    if hi > lo:
-                        share, whole = (hi - lo) // _SECOND, (stop - start) // _SECOND
-                        required = cadence.minimum.value * share // whole
-                        count = counts.get(start, 0)
-                        status = "open" if running else ("met" if count >= required else "missed")
-                        out.append({"clause": cadence.clause_id, "stage": visit.stage, "event": cadence.event.name,
-                                    "from": lo, "to": hi, "required": required, "count": count, "status": status})
-                    if stop >= stay_end:
-                        break
-                    start = stop
-        return out
+        """Each period of each stay in a stage with a `cadence` (see `cadence_periods`)."""
+        return cadence_periods(self.plan, lead, end)
 
     def format_time(self, at: datetime) -> str:
         return at.astimezone(self.plan.zone).isoformat()
@@ -991,6 +957,46 @@ class Simulator:
 
 
 _SECOND = timedelta(seconds=1)
+
+
+def cadence_periods(plan_of_policy: Plan, lead: Lead, end: datetime | None) -> list[dict[str, Any]]:
+    """Each period of each stay in a stage with a `cadence`: how many of the event it needs
+    (prorated for a part period, rounded down), how many happened, and whether that is enough.
+    `end`: the end of the simulation; a period still running then is `open`. A function of the
+    plan, not of a running simulator: `sla report` judges finished leads with it."""
+    out: list[dict[str, Any]] = []
+    for index, visit in enumerate(lead.visits):
+        plan = plan_of_policy.stages[visit.stage]
+        if not plan.stage.cadences:
+            continue
+        zone = plan.calendar.zone if plan.calendar is not None else plan_of_policy.zone
+        stay_end = visit.left if visit.left is not None else end
+        if stay_end is None:
+            continue
+        for cadence in plan.stage.cadences:
+            counts: dict[datetime, int] = {}
+            for when, visit_index, name, count in lead.event_log:
+                if visit_index == index and name == cadence.event.name:
+                    start = period_start(when, cadence.period, zone)
+                    counts[start] = counts.get(start, 0) + count
+            start = period_start(visit.entered, cadence.period, zone)
+            while True:
+                stop = next_period(start, cadence.period, zone)
+                lo, hi = max(start, visit.entered), min(stop, stay_end)
+                running = visit.left is None and (end is None or stop > end)
+                if running:
+                    hi = stop  # what the lead will owe if it stays to the end of the period
+                if hi > lo:
+                    share, whole = (hi - lo) // _SECOND, (stop - start) // _SECOND
+                    required = cadence.minimum.value * share // whole
+                    count = counts.get(start, 0)
+                    status = "open" if running else ("met" if count >= required else "missed")
+                    out.append({"clause": cadence.clause_id, "stage": visit.stage, "event": cadence.event.name,
+                                "from": lo, "to": hi, "required": required, "count": count, "status": status})
+                if stop >= stay_end:
+                    break
+                start = stop
+    return out
 
 
 def period_start(at: datetime, period: str, zone: ZoneInfo) -> datetime:

@@ -92,8 +92,24 @@ def report_manual_obligations(gen: Generator) -> None:
                               owner=gen.team_label(step.owner or stage.owner)),
                     clauses=[step.clause_id] + [e.clause_id for e in stage.escalations if e.on == step.guard],
                 )
-        for cadence in stage.cadences:  # a marketing send schedule and a count per period: no workflow does both
+        for cadence in stage.cadences:
+            # HubSpot's own marketing-email counts cover every marketing e-mail, not the sends the
+            # clause is about, and keep no count per period; a workflow that leaves with the lead
+            # cannot judge the part period it leaves in. So: the send keeps a counter property the
+            # build creates (or the event's own `hubspot` property), whose history the report's
+            # import reads as occurrences, and `sla report` judges each period (README, "What
+            # remains approximate")
             event = policy.event_by_id.get(cadence.event.name)
+            counter = gen.catalog.event_name(event) if event is not None else cadence.event.name
+            if event is not None and event.hubspot:
+                gen.catalog.need_existing(counter, cadence.clause_id)
+            elif event is not None:
+                from .catalog import CustomProperty
+
+                gen.catalog.add_custom(CustomProperty(
+                    counter, gen.t("prop_event", label=event.label), "number", _say(gen, "cadence_counter_desc"),
+                    clauses={cadence.clause_id}, purpose="policy-event",
+                ))
             gen.report(
                 NOT_ENFORCED, Message("the cadence of `{event}` in `{stage}` (at least {n} per {period}) has no workflow",
                                       event=cadence.event.name, stage=stage.id, n=cadence.minimum.value,
@@ -101,7 +117,7 @@ def report_manual_obligations(gen: Generator) -> None:
                 help=Message("build the check the manual step describes"),
                 step=_say(gen, "cadence", stage=stage.label, n=cadence.minimum.value,
                           event=event.label if event is not None else cadence.event.name,
-                          period=_say(gen, f"period_{cadence.period}"),
+                          period=_say(gen, f"period_{cadence.period}"), property=counter,
                           owner=gen.team_label(cadence.owner or stage.owner)),
                 clauses=[cadence.clause_id],
             )
