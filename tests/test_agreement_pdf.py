@@ -242,7 +242,7 @@ def test_signature_fields_one_per_party_over_the_signature_lines(ja_pdf):
         assert 150 < x2 - x1 < 400 and 40 < y2 - y1 < 80  # the 20 mm high signature area
         assert "/V" not in f  # empty
     info = reader.trailer["/Info"]
-    assert len(str(info["/SLAFingerprint"])) == 64 and str(info["/SLAVersion"]) == "1.4"
+    assert len(str(info["/SLAFingerprint"])) == 64 and str(info["/SLAVersion"]) == "1.5"
 
 
 def test_pdf_is_byte_identical_and_dated_from_the_source(ja_pdf, monkeypatch):

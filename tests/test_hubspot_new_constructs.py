@@ -282,3 +282,87 @@ def test_a_channel_choice_mutated_is_caught():
     found = divergences(policy, mutated(bundle, "workflows/mql.respond.json", swapped), fixtures(policy) + CHOICE_CASES)
     assert any(d.startswith("viewed, e-mail: deadline (mql.respond)") for d in found)
     assert any(d.startswith("not viewed, call: deadline (mql.respond)") for d in found)
+
+
+# ------------------------------------------------------------------ cadence at least N E per month
+
+def test_cadence_periods_are_compared_and_a_build_claiming_them_must_tell_the_owner():
+    """No workflow judges a cadence (manual step SLA849; `sla report` measures it), so the
+    comparator reports each period the agreement finds missed — `sla test --against hubspot` does
+    not pass a cadence HubSpot cannot see. A build that claims the clause must tell the cadence's
+    owner at each missed period's end: claiming it without doing so, or telling another team, is
+    caught; telling Marketing then is not a divergence.
+
+    policies/smarketing_ja.sla, fixture `nurture.cadence.nurture_email@month:outside` (Tokyo): the
+    lead is created in nurture on Mon 4 Jan 2027 10:30 and sent one nurture e-mail in February.
+    By hand: January from the 4th 10:30 is 27 d 13 h 30 min of 31 days, 2 × 27.5625 / 31 = 1.78,
+    so 1 owed, 0 sent: missed at 1 Feb 00:00; February owes 2, 1 sent: missed at 1 Mar 00:00."""
+    from sla_lang.compile import compile_path
+
+    from .conftest import REPO
+
+    policy = compile_path(REPO / "policies" / "smarketing_ja.sla").policy
+    bundle, _ = build_bundle(policy, BuildOptions(hubspot=mapped_settings(policy)))
+    (case,) = [s for s in fixtures(policy) if s["id"] == "nurture.cadence.nurture_email@month:outside"]
+    clause = "nurture.cadence.nurture_email"
+    january = "2027-01-04 10:30 – 2027-02-01 00:00: 0 of 1 nurture_email, missed by the agreement"
+    february = "2027-02-01 00:00 – 2027-03-01 00:00: 1 of 2 nurture_email, missed by the agreement"
+    manual = "; no HubSpot workflow judges it (manual step SLA849: `sla report` measures each period)"
+    assert divergences(policy, bundle, [case]) == [f"{case['id']}: cadence ({clause}): {january}{manual}",
+                                                   f"{case['id']}: cadence ({clause}): {february}{manual}"]
+    # the same lead with two e-mails in February and one in January: nothing missed, nothing to compare
+    (inside,) = [s for s in fixtures(policy) if s["id"] == "nurture.cadence.nurture_email@month:inside"]
+    kept = copy.deepcopy(inside)
+    kept["timeline"].insert(0, {"at": "2027-01-20T10:00:00+09:00", "type": "event_occurred",
+                                "event": "nurture_email", "count": 1})
+    assert divergences(policy, bundle, [kept]) == []
+
+    # mutation: the build claims the clause in a workflow that tells nobody
+    claimed = copy.deepcopy(bundle.files)
+    entry = next(w for w in claimed["manifest.json"]["workflows"] if w["file"] == "workflows/lead.to.nurture.json")
+    entry["clauses"].append(clause)
+    assert divergences(policy, type(bundle)(claimed), [case]) == [
+        f"{case['id']}: cadence ({clause}): {january}; HubSpot tells nobody at 2027-02-01 00:00",
+        f"{case['id']}: cadence ({clause}): {february}; HubSpot tells nobody at 2027-03-01 00:00"]
+
+    # a hand-written workflow that tells a team at both period ends (waits from the entry at
+    # 4 Jan 10:30: 39,690 minutes to 1 Feb 00:00, then 28 days): Marketing agrees, Sales diverges
+    def telling(team_id: str) -> dict:
+        files = copy.deepcopy(bundle.files)
+        body = copy.deepcopy(files["workflows/lead.to.nurture.json"])
+        stage_filter = {"filterType": "PROPERTY", "property": "sla_stage",
+                        "operation": {"operationType": "ENUMERATION", "operator": "IS_ANY_OF", "values": ["nurture"],
+                                      "includeObjectsWithNoValueSet": False}}
+        body["enrollmentCriteria"] = {
+            "type": "LIST_BASED", "shouldReEnroll": False, "unEnrollObjectsNotMeetingCriteria": True,
+            "reEnrollmentTriggersFilterBranches": [],
+            "listFilterBranch": {"filterBranchType": "OR", "filterBranchOperator": "OR", "filters": [],
+                                 "filterBranches": [{"filterBranchType": "AND", "filterBranchOperator": "AND",
+                                                     "filters": [stage_filter], "filterBranches": []}]}}
+
+        def wait(action: str, minutes: int, then: str) -> dict:
+            return {"actionId": action, "actionTypeId": "0-1", "actionTypeVersion": 0, "type": "SINGLE_CONNECTION",
+                    "fields": {"delta": str(minutes), "time_unit": "MINUTES"},
+                    "connection": {"edgeType": "STANDARD", "nextActionId": then}}
+
+        def tell(action: str, then: str | None) -> dict:
+            out = {"actionId": action, "actionTypeId": "0-8", "actionTypeVersion": 0, "type": "SINGLE_CONNECTION",
+                   "fields": {"subject": "Nurture e-mails", "body": "<p>Too few this month</p>", "team_ids": [team_id]}}
+            if then:
+                out["connection"] = {"edgeType": "STANDARD", "nextActionId": then}
+            return out
+
+        body["actions"] = [wait("1", 39_690, "2"), tell("2", "3"), wait("3", 28 * 1440, "4"), tell("4", None)]
+        body["startActionId"] = "1"
+        files["workflows/nurture.cadence.json"] = body
+        files["manifest.json"]["workflows"].append({**entry, "file": "workflows/nurture.cadence.json",
+                                                    "clauses": [clause]})
+        return files
+
+    marketing = HubSpotReplay(policy, bundle).mapping.teams["marketing"][0]
+    sales = HubSpotReplay(policy, bundle).mapping.teams["sales"][0]
+    assert divergences(policy, type(bundle)(telling(marketing)), [case]) == []
+    # (mapped_settings: Sales is HubSpot team 9001 with users 101 and 102)
+    assert divergences(policy, type(bundle)(telling(sales)), [case]) == [
+        f"{case['id']}: cadence ({clause}): {january}; HubSpot's notification reaches 101, 102, nobody in `marketing`",
+        f"{case['id']}: cadence ({clause}): {february}; HubSpot's notification reaches 101, 102, nobody in `marketing`"]

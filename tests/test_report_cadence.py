@@ -127,12 +127,14 @@ def test_markdown_and_csv_in_both_languages(tmp_path):
     code, en, err = report(tmp_path, "--period", "2026-08", "--format", "md", "--lang", "en")
     assert code == 0, err
     assert "## Recurring obligations (cadences)" in en
+    assert "- 2 cadence periods missed (of 3 owed)" in en
     assert ("| nurture.cadence.nurture_email | Nurture | at least 2 Nurture e-mail per month | Managers "
             "| 3 | 1 | 2 | 33.3% | 1 | 0 |") in en
     assert "| N4 | nurture.cadence.nurture_email | Managers | 2026-08-01 00:00 – 2026-08-20 00:00 | 0 of 1 |" in en
     code, ja, err = report(tmp_path, "--period", "2026-08", "--format", "md", "--lang", "ja")
     assert code == 0, err
     assert "## 定期的な実施回数の定め" in ja
+    assert "- 回数の定めの未達 2期間（対象 3期間）" in ja
     assert "| N1 | nurture.cadence.nurture_email | Managers | 2026-08-01 00:00 – 2026-09-01 00:00 | 2回中1回 |" in ja
     assert "Nurture e-mail 月2回以上" in ja
     code, csv, err = report(tmp_path, "--period", "2026-08", "--format", "csv")
@@ -197,3 +199,35 @@ def test_measured_from_hubspot_history_of_the_send_counter(tmp_path):
     assert [(m["lead"], m["required"], m["count"]) for m in doc["cadence_misses"]] == [("501", 2, 1)]
     assert doc["cadences"][0]["trend"] == [{"period": "2026-07", "owed": 1, "rate": 1.0},
                                            {"period": "2026-08", "owed": 1, "rate": 0.0}]
+
+
+def test_the_example_policy_nurture_cadence(tmp_path):
+    """policies/smarketing_ja.sla: 「ナーチャリングメール」 at least twice a calendar month in
+    nurture (seed 004), measured in Tokyo time. By hand: J1 in nurture from 1 November 00:00,
+    sent on 5 and 20 November (met) and on 1 December only (1 of 2, missed); J2 enters on
+    16 December 12:00, 15.5 of December's 31 days: owes 1, sent none (missed)."""
+    from pathlib import Path
+
+    policy = Path(__file__).resolve().parent.parent / "policies" / "smarketing_ja.sla"
+    lines = [
+        _line("2026-11-01T00:00:00+09:00", "J1", "lead_created", stage="nurture"),
+        _email("2026-11-05T10:00:00+09:00", "J1"),
+        _email("2026-11-20T10:00:00+09:00", "J1"),
+        _email("2026-12-01T10:00:00+09:00", "J1"),
+        _line("2026-12-16T12:00:00+09:00", "J2", "lead_created", stage="nurture"),
+        _line("2027-01-05T10:00:00+09:00", "Z", "lead_created", stage="lead"),
+    ]
+    events = tmp_path / "nurture.jsonl"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["report", str(policy), "--events", str(events), "--period", "2026-12",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    (c,) = doc["cadences"]
+    assert (c["clause"], c["team"], c["stage_label"], c["event_label"]) == (
+        "nurture.cadence.nurture_email", "marketing", "ナーチャリング（育成）", "ナーチャリングメール")
+    assert (c["owed"], c["met"], c["missed"], c["rate"]) == (2, 0, 2, 0.0)
+    assert c["trend"] == [{"period": "2026-11", "owed": 1, "rate": 1.0}, {"period": "2026-12", "owed": 2, "rate": 0.0}]
+    assert [(m["lead"], m["from"], m["to"], m["required"], m["count"]) for m in doc["cadence_misses"]] == [
+        ("J1", "2026-12-01T00:00:00+09:00", "2027-01-01T00:00:00+09:00", 2, 1),
+        ("J2", "2026-12-16T12:00:00+09:00", "2027-01-01T00:00:00+09:00", 1, 0)]

@@ -75,7 +75,7 @@ def _sentence(kind: str, nodes: tuple, w: Words) -> str:
         stage, cadence = nodes
         row = cadence_row(stage, cadence, w)
         return t("clause.cadence", stage=w.quote(row["stage"]), owner=row["owner"], attempts=row["attempts"],
-                 when=row["when"])
+                 event=row["channels"], when=row["when"])
     if kind == "escalation":
         stage, esc = nodes
         row = escalation_row(stage, esc, w)

@@ -488,10 +488,11 @@ def cadence_row(stage: ir.Stage, c: ir.StageCadence, w: Words) -> dict[str, Any]
         "id": c.clause_id,
         "stage": w.stage(stage.id),
         "owner": w.team(c.owner or stage.owner),
-        "attempts": w.t("cadence.attempts", n=c.minimum.value,
-                        event=w.quote(w.text(event.label) if event is not None else c.event.name)),
+        # the event goes in the channel column (what is sent or done), so that the narrow
+        # attempts column holds only the number, as for the follow-ups above it
+        "attempts": w.t("cadence.attempts", n=c.minimum.value),
         "when": w.t(f"cadence.per_{c.period}"),
-        "channels": "",
+        "channels": w.quote(w.text(event.label) if event is not None else c.event.name),
     }
 
 

@@ -15,6 +15,8 @@ little more than checking one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..message import Message
 from .. import ir
 from ..businesstime import BusinessCalendar, _OrdinaryWeek, business_minutes, span_bounds
@@ -69,6 +71,26 @@ class Durations:
             return None
         return beyond(a_bounds[1], factor * b_bounds[0])
 
+    def ends_later_after(self, first: ir.Duration, then: ir.Duration, b: ir.Duration,
+                         calendar: BusinessCalendar | None) -> tuple[bool, int | None] | None:
+        """Whether, for some entry time, `then` counted from the end of `first` (itself counted
+        from entry) ends later than `b` (from entry); with the first such entry, in minutes
+        since Monday 00:00 of an ordinary week, when the units are mixed. None when a business
+        duration has no usable calendar. A later start never ends earlier, so the end of
+        `first` is the worst moment for `then` to start."""
+        durations = (first, then, b)
+        if not any(d.business for d in durations):
+            return (first.minutes or 0) + (then.minutes or 0) > (b.minutes or 0), None
+        if calendar is None or not calendar.minutes_per_day or not calendar.periods or not calendar.weekdays:
+            return None
+        if all(d.business for d in durations):  # working time adds up exactly
+            return business_minutes(first, calendar) + business_minutes(then, calendar) > business_minutes(b, calendar), None
+        key = ("after", *((d.amount, d.unit) for d in durations), calendar.calendar.id)
+        if key not in self._bounds:
+            self._bounds[key] = _first_entry_ending_later(first, then, b, calendar)
+        entry = self._bounds[key]
+        return entry is not None, entry
+
     def example_entry(self, a: ir.Duration, b: ir.Duration, calendar: BusinessCalendar | None) -> Message | str:
         """' (e.g. for a lead entering on Monday 09:00)' when `a` can end after `b` only for
         some entry times (mixed units); '' otherwise."""
@@ -76,6 +98,37 @@ class Durations:
             return ""
         entry = _extreme_entry(b, calendar, shortest=True) if b.business else _extreme_entry(a, calendar, shortest=False)
         return Message(" (e.g. for a lead entering on {day} {time})", day=entry[0], time=entry[1]) if entry else ""
+
+
+def entry_example(entry: int | None) -> Message | str:
+    """' (e.g. for a lead entering on Monday 09:00)' for a minute of the ordinary week."""
+    if entry is None:
+        return ""
+    day, minute = divmod(entry, 1440)
+    return Message(" (e.g. for a lead entering on {day} {time})", day=_WEEKDAY_NAMES[day],
+                   time=f"{minute // 60:02d}:{minute % 60:02d}")
+
+
+def _first_entry_ending_later(first: ir.Duration, then: ir.Duration, b: ir.Duration,
+                              calendar: BusinessCalendar) -> int | None:
+    # every minute of an ordinary week: the lengths are piecewise linear in the start time with
+    # their bends on whole minutes (period edges), so checking each minute is exact; only mixed
+    # units come here, once per (durations, calendar)
+    week = _OrdinaryWeek(calendar)
+
+    def length(d: ir.Duration) -> Callable[[int], int]:
+        if d.business:
+            amount = business_minutes(d, calendar)
+            return lambda start: week.length_from(start, amount)
+        minutes = d.minutes or 0
+        return lambda start: minutes
+
+    first_length, then_length, b_length = length(first), length(then), length(b)
+    for entry in range(week.WEEK):
+        contact = entry + first_length(entry)
+        if contact + then_length(contact) > entry + b_length(entry):
+            return entry
+    return None
 
 
 def _extreme_entry(business: ir.Duration, calendar: BusinessCalendar | None, shortest: bool) -> tuple[Message, str] | None:

@@ -12,7 +12,7 @@ from typing import Iterator
 from .. import ir
 from ..diagnostics import Diagnostic, Related, Severity, define_rule, Message
 from . import CheckContext, check
-from .durations import durations
+from .durations import durations, entry_example
 from .graph import flow
 from .liveness import timeouts
 
@@ -39,7 +39,11 @@ FOLLOW_UP_AFTER_DEADLINE = define_rule(
     "later than the `respond` deadline (it is the response). Otherwise the cadence the "
     "agreement promises cannot be kept. With business-day deadlines and calendar-day "
     "offsets, the worst entry time decides: `decide within 5bd` from Monday 09:00 (9-hour "
-    "days) ends on Friday at 18:00, before a follow-up on day 7.",
+    "days) ends on Friday at 18:00, before a follow-up on day 7. With `from first contact` the "
+    "offsets count from the first call, email or meeting, which may come as late as the "
+    "`respond` deadline: that deadline plus the last offset must fit in the decision deadline "
+    "(`respond within 1bd` + `5bd` does not fit in `decide within 5bd`); without a `respond` "
+    "deadline, the last offset alone must end before the decision deadline.",
     bad="decide within 5bd\nfollow up 3 times at 0d, 3d, 7d via call, email",
     good="decide within 5bd\nfollow up 3 times at 0d, 3d, 5bd via call, email",
 )
@@ -337,6 +341,12 @@ def find_follow_ups_outside_deadlines(ctx: CheckContext) -> Iterator[Diagnostic]
                     related=(Related(before.span, Message('previous attempt')),),
                 )
         respond = stage.deadline("respond")
+        if follow.from_first_contact:
+            # the offsets count from the first contact, which is itself the response: the
+            # question is when the last attempt can come, from a first contact as late as the
+            # response deadline allows (or, without one, at any time the lead is there)
+            yield from _late_after_first_contact(clock, stage, follow, respond, calendar)
+            continue
         first = offsets[0]
         if respond and respond.within.amount and clock.ends_later(first, respond.within, calendar):
             yield Diagnostic(
@@ -368,6 +378,53 @@ def find_follow_ups_outside_deadlines(ctx: CheckContext) -> Iterator[Diagnostic]
                     related=(Related(t.span, Message('timeout')),),
                 )
                 break
+
+
+def _late_after_first_contact(clock, stage, follow: ir.FollowUp, respond: ir.Deadline | None,
+                              calendar) -> Iterator[Diagnostic]:
+    """SLA502 for `follow up … from first contact`: the last attempt comes `last` after the
+    first contact. A first contact that keeps the SLA comes at the latest when the `respond`
+    deadline is due, and the attempt must still fall before the decision deadline (or the
+    earliest timeout). Without a `respond` deadline nothing bounds the first contact: reported
+    only when `last` alone reaches the decision, so that any first contact after the moment of
+    entry is too late (a first contact late in the stay is the owner's slip, not the
+    agreement's)."""
+    last = follow.offsets[-1]
+    if not last.amount:
+        return  # every attempt at the first contact itself
+    decide = stage.deadline("decide")
+    ends: list[tuple[ir.Duration, object, Message, Message]] = []  # (limit, span, what, label)
+    if decide is not None:
+        if decide.within.amount:
+            ends.append((decide.within, decide.span, Message('the decision deadline `{within}`', within=decide.within.text),
+                         Message('decision deadline')))
+    else:
+        for t in timeouts(stage):
+            if t.after.amount:
+                ends.append((t.after, t.span, Message('the timeout `-> {target} after {after}`', target=t.target.name, after=t.after.text),
+                             Message('timeout')))
+    for limit, span, what, label in ends:
+        if respond is None or not respond.within.amount:
+            if clock.ends_later(last, limit, calendar, or_equal=True):
+                yield Diagnostic(
+                    FOLLOW_UP_AFTER_DEADLINE,
+                    Message('the last follow-up at `{last}` from the first contact can fall after {limit}{example}: only a first contact at the very moment the lead enters `{stage}` leaves time for it', last=last.text, limit=what, example=clock.example_entry(last, limit, calendar), stage=stage.id),
+                    last.span,
+                    help=Message('shorten the offsets, or add `respond within …` so that the first contact leaves time for the attempts'),
+                    related=(Related(span, label),),
+                )
+                return
+            continue
+        late = clock.ends_later_after(respond.within, last, limit, calendar)
+        if late is not None and late[0]:
+            yield Diagnostic(
+                FOLLOW_UP_AFTER_DEADLINE,
+                Message('the last follow-up at `{last}` from the first contact can fall after {limit}{example}: a first contact at the response deadline `{within}` is on time, and the lead must have left `{stage}` by then', last=last.text, limit=what, example=entry_example(late[1]), within=respond.within.text, stage=stage.id),
+                last.span,
+                help=Message('make the response deadline plus `{last}` fit in {limit}, or lengthen it', last=last.text, limit=what),
+                related=(Related(respond.span, Message('response deadline')), Related(span, label)),
+            )
+            return
 
 
 # ------------------------------------------------------------------ escalations

@@ -85,6 +85,9 @@ def build_view(doc: dict[str, Any]) -> dict[str, Any]:
         t("summary.alerts", n=len(alerts)),
         t("summary.reviews", n=len(reviews_due)),
     ]
+    if doc.get("cadences"):  # only a policy with a `cadence` (the other reports stay as they were)
+        summary.append(t("summary.cadences", n=sum(c["missed"] for c in doc["cadences"]),
+                         owed=sum(c["owed"] for c in doc["cadences"])))
     problems = ", ".join(f"{code} × {n}" for code, n in history["problems"].items())
     meta = [t("meta.as_of", as_of=moment_text(doc["as_of"]) or none, zone=doc["time_zone"],
               start=moment_text(history["from"]) or none, events=f"{history['events']:,}",

@@ -173,7 +173,7 @@ def build_bundle(policy: ir.Policy, options=None) -> tuple[HubSpotBundle | None,
 @dataclass(frozen=True)
 class Divergence:
     clause: str
-    what: str  # stage path | lifecycle stage | deadline | breach moment | target | escalation | hand-off | follow-up | record | owner | unknown semantics
+    what: str  # stage path | lifecycle stage | deadline | breach moment | target | escalation | hand-off | follow-up | record | owner | cadence | unknown semantics
     message: str
 
 
@@ -236,6 +236,9 @@ class HubSpotReplay:
             if name and name not in self.properties and name not in BUILTIN_PROPERTIES:
                 self.properties[name] = PropertyDef(name, "string")
         self.stage_property = self._stage_property()
+        # who answers for each cadence: told of a missed period (`_compare_cadences`)
+        self.cadence_owner = {c.clause_id: (c.owner or stage.owner).name if (c.owner or stage.owner) else None
+                              for stage in policy.stages for c in stage.cadences}
         self.flags = self._flag_properties(manifest)
         self.workflows = [Workflow(body, name) for name, body in sorted(bundle.flows().items())]
         self.calculated = self._score_calculations()
@@ -477,6 +480,7 @@ class HubSpotReplay:
         self._compare_follow_ups(lead, portal, until, out)
         self._compare_records(lead, portal, out)
         self._compare_owners(lead, contact, out)
+        self._compare_cadences(lead, portal, until, out)
         for workflow, problems in sorted(portal.portal_problems.items()):
             clauses = ", ".join(sorted(self.workflow_clauses.get(workflow, ()))) or workflow
             for rule, message in problems:
@@ -696,6 +700,39 @@ class HubSpotReplay:
                     owners = ", ".join(sorted({t.owner or "nobody" for t in tasks}))
                     out.append(Divergence(clause, "follow-up", f"follow-up {step['step']} task at {_local(opens, zone)} "
                                                                f"for `{owner}`; HubSpot assigns it to {owners}"))
+
+    def _compare_cadences(self, lead: dict, portal: Portal, until: datetime, out: list[Divergence]) -> None:
+        """Each period the agreement judges missed (fewer occurrences than the stay there owed)
+        must be judged in HubSpot too: the cadence's owner told at the period's end by a workflow
+        that enforces the clause. No generated workflow does (manual step SLA849: `sla report`
+        measures the periods), so every missed period is a divergence of that clause — a
+        scenario with a missed period does not pass against HubSpot because nothing there sees
+        it, and a build that claims the clause without telling anyone is caught the same way."""
+        zone = self.plan.zone
+        for period in lead.get("cadences", ()):
+            if period["status"] != "missed":
+                continue
+            clause = period["clause"]
+            end = _parse(period["to"])
+            if end > until:
+                continue
+            team = self.cadence_owner.get(clause)
+            members = self.mapping.members(team)
+            files = self._enforcing(clause)
+            what = (f"{_local(_parse(period['from']), zone)} – {_local(end, zone)}: {period['count']} of "
+                    f"{period['required']} {period['event']}, missed by the agreement")
+            if not files:
+                out.append(Divergence(clause, "cadence", f"{what}; no HubSpot workflow judges it (manual step SLA849: "
+                                                         "`sla report` measures each period)"))
+                continue
+            sent = [n for n in portal.notifications if n.workflow in files and same_moment(end, n.moment)]
+            reached = set().union(*(n.users for n in sent)) if sent else set()
+            if not sent:
+                out.append(Divergence(clause, "cadence", f"{what}; HubSpot tells nobody at {_local(end, zone)}"))
+            elif not reached & members:
+                who = ", ".join(sorted(reached)) or "nobody"
+                out.append(Divergence(clause, "cadence", f"{what}; HubSpot's notification reaches {who}, nobody "
+                                                         f"in `{team}`"))
 
     def _compare_records(self, lead: dict, portal: Portal, out: list[Divergence]) -> None:
         zone = self.plan.zone
