@@ -318,8 +318,11 @@ class Negation(Node):
 Condition = Union[Comparison, Membership, Presence, Truthy, AllOf, AnyOf, Negation]
 
 
-def condition_leaves(condition: Condition) -> Iterator[Condition]:
+def condition_leaves(condition: Condition) -> list[Condition]:
     """The comparisons, memberships, presences and bare names of a condition, in source order."""
+    if not isinstance(condition, (AllOf, AnyOf, Negation)):
+        return [condition]  # (most conditions: one comparison)
+    out: list[Condition] = []
     stack: list[Condition] = [condition]
     while stack:
         node = stack.pop()
@@ -328,7 +331,8 @@ def condition_leaves(condition: Condition) -> Iterator[Condition]:
         elif isinstance(node, Negation):
             stack.append(node.item)
         else:
-            yield node
+            out.append(node)
+    return out
 
 
 def value_source(value: Value) -> str:
@@ -393,6 +397,8 @@ def measure_source(kpi: Kpi) -> str:
 
 def condition_refs(condition: Condition) -> list[Ref]:
     """Every Ref a condition reads, in source order (iterative: conditions can be deep)."""
+    if condition.__class__ is Comparison:  # (most conditions)
+        return [condition.left]
     out: list[Ref] = []
     stack: list[Condition] = [condition]
     while stack:
