@@ -99,8 +99,19 @@ def test_report_straight_from_an_export():
     assert doc["history"]["import_left_out"]["Industry: a current value without a date, and conditions read it"] == 1
     assert sum(doc["history"]["import_left_out"].values()) == 6
     mql = next(c for c in doc["compliance"] if c["clause"] == "mql.respond")
-    # 101: call 1 h after MQL (met); 102: email 30 h after MQL (breached); 104: meeting 5 h after (met)
-    assert (mql["met"], mql["breached"]) == (2, 1)
+    # The export has no pricing-page views, so none of 101, 102, 104 viewed the pricing page when
+    # it became an MQL: under policy 3.3.0 (`via call when pricing_page_view, email otherwise`)
+    # only an e-mail meets their first response, due 24 h after entering MQL.
+    # 101: a call 1 h after MQL, never an e-mail: breached Nov 3 10:00, still open;
+    # 102: an e-mail 30 h after MQL: breached, answered 6 h late;
+    # 104: a meeting 5 h after MQL, then SQL on Nov 17 09:00, an hour before it was due: cancelled.
+    assert (mql["met"], mql["breached"], mql["cancelled"]) == (0, 2, 1)
+    late = {b["lead"]: (b["at"], b["late_minutes"]) for b in doc["breaches"] if b["clause"] == "mql.respond"}
+    assert late["101"][0] is None and late["102"] == ("2026-11-10T16:00:00+09:00", 360)
+    # 104's meeting in SQL (Nov 18 10:00, 25 h after entering it) meets `respond within 48h` but not
+    # its 24 h target: an imported activity that meets a deadline
+    sql = next(c for c in doc["compliance"] if c["clause"] == "sql.respond")
+    assert (sql["met"], sql["at_risk"], sql["breached"]) == (0, 1, 0)
     assert doc["history"]["leads"] == 4
 
 

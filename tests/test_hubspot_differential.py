@@ -607,7 +607,11 @@ def test_sla_test_against_hubspot_reports_divergences_with_both_timelines(in_rep
     re-qualifies at the agreement's moment, but hand-offs and owners reach the old owner."""
     result = invoke("test", "policies/hubspot_scoring.sla", "--against", "hubspot", "-q")
     assert result.exit_code == 1, result.output
-    assert "57 scenarios against HubSpot (built from the policy)" in result.output
+    # 60 (57 before 3.3.0): the channel chosen by behaviour adds its two scenarios (the fixtures'
+    # MQL reached the score with a webinar, so an e-mail meets it and a call does not), and the
+    # call exactly 24 h after entry is no longer the same events as the response at its due time
+    # (now an e-mail), so follow-up step 1's "outside" scenario is kept instead of merged
+    assert "60 scenarios against HubSpot (built from the policy)" in result.output
     block = result.output.split("  FAIL  loop:mql>nurture>mql", 1)[1].split("  FAIL  ", 1)[0]
     assert "nurture.to.mql (owner): in stage `mql` from 2026-04-01 10:26 the owner is `sales`; HubSpot's contact " \
            "owner is marketing-1" in block
@@ -624,7 +628,7 @@ def test_with_the_portal_mapping_every_scenario_agrees(tmp_path, in_repo):
     config.write_text(MAPPING, encoding="utf-8")
     result = invoke("test", "policies/hubspot_scoring.sla", "--against", "hubspot", "-q", "--config", str(config))
     assert result.exit_code == 0, result.output
-    assert "57 passed, 0 failed." in result.output
+    assert "60 passed, 0 failed." in result.output
 
 
 def test_sla_test_against_a_built_folder(tmp_path, in_repo):

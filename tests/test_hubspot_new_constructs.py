@@ -284,6 +284,81 @@ def test_a_channel_choice_mutated_is_caught():
     assert any(d.startswith("not viewed, call: deadline (mql.respond)") for d in found)
 
 
+# ------------------------------------------------------------------ the example policy: hubspot_scoring's MQL response
+# policies/hubspot_scoring.sla (3.3.0): `respond within 24h via call when pricing_page_view, email
+# otherwise target 12h` in MQL. Its generated fixtures reach MQL with a webinar (the `otherwise`
+# branch only), so the branch for pricing-page viewers is replayed here by hand. Each lead is created
+# in `lead` on Wed 15 July 10:00 with the full fit score (executive, IT, 120 employees, Tokyo area:
+# 40) and one engagement event that makes it an MQL at once: the pricing page (+15 = 55) or a webinar
+# (+10 = 50). The deadline is in calendar hours: due Thu 16 July 10:00, whatever the calendar.
+
+SCORING_FIT = {"job_level": "executive", "industry": "it", "employees": 120, "region": "tokyo_area"}
+
+
+def scoring_lead(sid: str, event: str, timeline: list[tuple[datetime, dict]]) -> dict:
+    return {"id": sid, "lead": {"id": sid, "created": stamp(at(15, 10)), "stage": "lead",
+                                "properties": dict(SCORING_FIT), "events": {event: 1}},
+            "timeline": [{"at": stamp(when), **e} for when, e in timeline], "until": stamp(at(16, 12)), "expect": {}}
+
+
+SCORING_CASES = [
+    scoring_lead("viewed pricing, called", "pricing_page_view", [(at(15, 10, 30), activity("call"))]),
+    scoring_lead("viewed pricing, e-mailed", "pricing_page_view", [(at(15, 10, 30), activity("email"))]),
+    scoring_lead("webinar, e-mailed", "webinar_attended", [(at(15, 10, 30), activity("email"))]),
+    scoring_lead("webinar, called", "webinar_attended", [(at(15, 10, 30), activity("call"))]),
+    # the pricing page viewed ten minutes after becoming an MQL: the e-mail was chosen at entry
+    scoring_lead("pricing page after entry, called", "webinar_attended",
+                 [(at(15, 10, 10), {"type": "event_occurred", "event": "pricing_page_view", "count": 1}),
+                  (at(15, 10, 30), activity("call"))]),
+]
+
+
+@pytest.fixture(scope="module")
+def scoring():
+    from .conftest import REPO
+
+    return built((REPO / "policies" / "hubspot_scoring.sla").read_text(encoding="utf-8"))
+
+
+def test_the_example_policy_calls_pricing_page_viewers_and_emails_the_others(scoring):
+    policy, bundle = scoring
+    assert divergences(policy, bundle, SCORING_CASES) == []
+    cases = {c["id"]: c for c in SCORING_CASES}
+    flag = "sla_mql_respond_breached"
+    # a call meets a viewer's response, an e-mail does not: flagged when due, Thu 16 July 10:00
+    assert flagged(policy, bundle, cases["viewed pricing, called"], flag) == []
+    assert flagged(policy, bundle, cases["viewed pricing, e-mailed"], flag) == [at(16, 10)]
+    # the other way round for a lead that came through the webinar
+    assert flagged(policy, bundle, cases["webinar, e-mailed"], flag) == []
+    assert flagged(policy, bundle, cases["webinar, called"], flag) == [at(16, 10)]
+    assert flagged(policy, bundle, cases["pricing page after entry, called"], flag) == [at(16, 10)]
+    # the internal target (12 h, Wed 22:00) is missed the same way
+    assert flagged(policy, bundle, cases["viewed pricing, e-mailed"], "sla_mql_respond_slo_missed") == [at(15, 22)]
+    channels = {sid: HubSpotReplay(policy, bundle).run(cases[sid])[1].get("sla_mql_respond_channel")
+                for sid in ("viewed pricing, called", "webinar, called", "pricing page after entry, called")}
+    assert channels == {"viewed pricing, called": "1", "webinar, called": "otherwise",
+                        "pricing page after entry, called": "otherwise"}
+    # enforced by a workflow, not left to a manual step; the one step it adds: count pricing-page views
+    steps = [s for s in bundle.manifest["manualSteps"] if "mql.respond" in s["clauses"]]
+    assert not [s for s in steps if s["code"] == "SLA849"]
+    assert [s["step"] for s in steps if s["code"] == "SLA827"] == [(
+        "Keep the number property pricing_page_view (“Viewed the pricing page”) up to date, e.g. with a workflow "
+        "that adds 1 each time it happens, or map the event to a HubSpot property with `hubspot NAME`.")]
+
+
+def test_the_example_policy_with_its_channels_swapped_is_caught(scoring):
+    policy, bundle = scoring
+
+    def swapped(body):  # the branch for pricing-page viewers sets `otherwise`, and the default `1`
+        for action in body["actions"]:
+            value = (action.get("fields") or {}).get("value") or {}
+            if (action.get("fields") or {}).get("property_name") == "sla_mql_respond_channel":
+                value["staticValue"] = "otherwise" if value.get("staticValue") == "1" else "1"
+
+    found = divergences(policy, mutated(bundle, "workflows/mql.respond.json", swapped), SCORING_CASES)
+    assert {d.split(":", 1)[0] for d in found if "(mql.respond)" in d} == {c["id"] for c in SCORING_CASES}
+
+
 # ------------------------------------------------------------------ cadence at least N E per month
 
 def test_cadence_periods_are_compared_and_a_build_claiming_them_must_tell_the_owner():

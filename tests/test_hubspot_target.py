@@ -179,7 +179,7 @@ def test_manifest_has_the_fingerprint_and_every_file(outputs, in_repo):
         "id": "hubspot_scoring",
         "file": "hubspot_scoring.sla",
         "title": "Sales & Marketing SLA — HubSpot lead scoring",
-        "version": "3.2.0",
+        "version": "3.3.0",
         "fingerprint": fingerprint(compiled(POLICY_FILES["hubspot_scoring.sla"])),
     }
     listed = {w["file"] for w in manifest["workflows"]} | {p["file"] for p in manifest["properties"]}
@@ -286,10 +286,12 @@ def test_same_lifecycle_stage_sets_only_the_sla_stage(outputs):
 
 
 def test_deadline_monitor_computes_the_moments_then_warns_at_the_slo_first_then_breaches(outputs):
-    flow = outputs("hubspot_scoring.sla")["workflows/mql.respond.json"]
+    # SQL's `respond within 48h target 24h`, met by any activity: the plain monitor ("Last
+    # contacted"). MQL's response (3.3.0) is chosen by channel: tests/test_hubspot_new_constructs.py.
+    flow = outputs("hubspot_scoring.sla")["workflows/sql.respond.json"]
     types = action_types(flow)
-    assert types[:5] == ["0-5:sla_mql_respond_slo_missed=false", "0-5:sla_mql_respond_breached=false",
-                         "0-5:sla_mql_respond_escalated=false", "CUSTOM_CODE", "STATIC_BRANCH"]
+    assert types[:5] == ["0-5:sla_sql_respond_slo_missed=false", "0-5:sla_sql_respond_breached=false",
+                         "0-5:sla_sql_respond_escalated=false", "CUSTOM_CODE", "STATIC_BRANCH"]
     code, decided = flow["actions"][3], flow["actions"][4]
     assert code["inputFields"] == [
         {"name": "entered_at", "value": {"type": "OBJECT_PROPERTY", "propertyName": "sla_stage_entered_at"}},
@@ -305,14 +307,14 @@ def test_deadline_monitor_computes_the_moments_then_warns_at_the_slo_first_then_
     by_id = {a["actionId"]: a for a in flow["actions"]}
     # written: wait until each computed moment (SLO, then SLA and the escalation at the same moment)
     exact = types[int(exact_start) - 1:int(fallback_start) - 1]
-    assert exact == ["0-35:DAYS", "LIST_BRANCH", "0-5:sla_mql_respond_slo_missed=true", "0-9:",
-                     "0-35:DAYS", "LIST_BRANCH", "0-5:sla_mql_respond_breached=true", "0-8:",
-                     "0-5:sla_mql_respond_escalated=true"]
+    assert exact == ["0-35:DAYS", "LIST_BRANCH", "0-5:sla_sql_respond_slo_missed=true", "0-9:",
+                     "0-35:DAYS", "LIST_BRANCH", "0-5:sla_sql_respond_breached=true", "0-8:",
+                     "0-5:sla_sql_respond_escalated=true"]
     assert [by_id[str(int(exact_start) + i)]["fields"]["date"]["propertyName"] for i in (0, 4)] == [
-        "sla_mql_respond_slo_at", "sla_mql_respond_due_at"]
-    # not written: fixed waits of 12 h each (calendar hours: exact too)
+        "sla_sql_respond_slo_at", "sla_sql_respond_due_at"]
+    # not written: fixed waits of 24 h each, the SLO then the SLA (calendar hours: exact too)
     assert types[int(fallback_start) - 1:][:2] == ["0-1:HOURS", "LIST_BRANCH"]
-    assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["12", "12"]
+    assert [a["fields"]["delta"] for a in flow["actions"] if a.get("actionTypeId") == "0-1"] == ["24", "24"]
     check = by_id[str(int(exact_start) + 1)]
     late, before, met = check["listBranches"]
     assert late["connection"]["edgeType"] == "GOTO"  # contacted only after the moment: late

@@ -111,8 +111,10 @@ def test_fingerprint_ignores_layout_and_comments_but_not_meaning():
     base = fingerprint(compile_text(text).policy)
     relaid = text.replace("  owner", "      owner").replace("\n\n", "\n\n# a new comment\n\n")
     assert fingerprint(compile_text(relaid, path="elsewhere/other.sla").policy) == base
-    changed = text.replace("respond within 24h target 12h", "respond within 24h target 8h")
-    assert fingerprint(compile_text(changed).policy) != base
+    for old, new in (("email otherwise target 12h", "email otherwise target 8h"),
+                     ("via call when pricing_page_view, email otherwise", "via email when pricing_page_view, call otherwise")):
+        assert text.count(old) == 1, old
+        assert fingerprint(compile_text(text.replace(old, new)).policy) != base, new
 
 
 def test_canonical_form_has_no_positions():

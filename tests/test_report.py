@@ -45,14 +45,17 @@ def by(rows: list[dict], key: str, value: str) -> dict:
 # The history (tests/fixtures/report/november.jsonl), read by hand with the policy:
 #   A: MQL Nov 2 10:00, call 11:00 (1 h: SLA and SLO met), SQL 15:00, call Nov 4 09:00 (42 h
 #      after SQL: SLA 48 h met, SLO 24 h missed), opportunity Nov 5 (sql decided in time).
-#   B: MQL Nov 9 10:00, owner rep07 at 12:00, first email Nov 10 16:00 — 30 h, 6 h past the
+#   B: MQL Nov 9 10:00, owner rep07 at 12:00, first call Nov 10 16:00 — 30 h, 6 h past the
 #      24 h SLA; the escalation fires at 24 h; recycled Nov 11 09:00 with reason "budget".
-#   C: MQL Nov 16 10:00, email 20:00 (10 h: met); never leaves MQL, so the 5bd decision falls
+#   C: MQL Nov 16 10:00, call 20:00 (10 h: met); never leaves MQL, so the 5bd decision falls
 #      due Tue Nov 24 10:00 (Mon Nov 23 is a Japanese holiday) and is still open at the as-of
 #      moment Dec 2 09:00: 7 d 23 h late; its escalation fires too.
 #   E: lead Nov 20 (score 40), pricing page Nov 25 10:00 → MQL, call 10:30 (30 min), no buying
 #      intent Nov 26 (disqualified, reason "competitor").
 #   D: a subscriber on Dec 2 09:00: the latest event, so the history is judged as of then.
+# A, B, C and E all viewed the pricing page before they became MQLs, so their first response must
+# be a call (policy 3.3.0); every response is one. B and C were e-mailed before 3.3.0: that
+# history is judged under the channel rule in test_an_email_does_not_answer_a_pricing_page_viewer.
 
 
 def test_as_of_is_the_latest_event(november):
@@ -134,6 +137,50 @@ def test_kpis_by_hand(november):
     assert kpis["average_mql_score"]["value"] == 55
     assert kpis["nurture_completion"]["value"] == 1
     assert (kpis["recycled_requalified"]["period"], kpis["recycled_requalified"]["value"]) == ("2026-Q4", 0)
+
+
+def test_an_email_does_not_answer_a_pricing_page_viewer(tmp_path):
+    """The history above with B and C e-mailed instead of called (as it was before the policy
+    chose the channel), read by hand with `respond within 24h via call when pricing_page_view,
+    email otherwise target 12h`: all four viewed the pricing page when they became MQLs, so only
+    a call meets their first response. A (call after 1 h) and E (call after 30 min) meet it and
+    its 12 h target. B's e-mail (Nov 10 16:00) and C's (Nov 16 20:00) are not calls, and neither
+    is ever called: B's response is breached when due, Nov 10 10:00, and stays unanswered after
+    B is recycled; C's is breached Nov 17 10:00 and still open at the as-of moment Dec 2 09:00,
+    14 d 23 h later. The escalation after 24 h fires for both. The e-mails still count as
+    follow-up attempts (`follow up … via call, email`), so the follow-ups are as above."""
+    text = NOVEMBER.read_text(encoding="utf-8")
+    for lead, moment in (("B", "2026-11-10T16:00"), ("C", "2026-11-16T20:00")):
+        call = f'{{"at": "{moment}:00+09:00", "lead": "{lead}", "type": "activity_logged", "activity": "call"}}'
+        assert text.count(call) == 1, call
+        text = text.replace(call, call.replace('"call"', '"email"'))
+    events = tmp_path / "emailed.jsonl"
+    events.write_text(text, encoding="utf-8")
+    code, out, err = run_report("--events", str(events), "--period", "2026-11", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    mql_respond = by(doc["compliance"], "clause", "mql.respond")
+    assert (mql_respond["met"], mql_respond["at_risk"], mql_respond["breached"]) == (2, 0, 2)  # A, E met; B, C not
+    assert mql_respond["sla_rate"] == 0.5 and mql_respond["slo_rate"] == 0.5
+    responses = sorted((b["lead"], b["due"], b["at"], b["still_open"], b["late_minutes"])
+                       for b in doc["breaches"] if b["clause"] == "mql.respond")
+    assert [r[:3] for r in responses] == [("B", "2026-11-10T10:00:00+09:00", None),  # the e-mail is no late reply
+                                         ("C", "2026-11-17T10:00:00+09:00", None)]
+    assert responses[1][3:] == (True, 14 * 1440 + 23 * 60)
+    fired = {e["clause"]: e["fired"] for e in doc["escalations"]}
+    assert (fired["mql.escalate.respond"], fired["mql.escalate.decide"]) == (2, 1)
+    touch = by(doc["time_to_first_touch"], "clause", "mql.respond")
+    # only the calls touch: E 30 min, A 60 min; B and C never answered on their channel
+    assert (touch["touched"], touch["untouched"], touch["within_sla"]) == (2, 2, 2)
+    assert (touch["median_minutes"], touch["p90_minutes"], touch["mean_minutes"]) == (30, 60, 45)
+    (f,) = doc["follow_ups"]
+    assert (f["leads"], f["complete"], f["incomplete"], f["cut_short"], f["steps_met"], f["steps_missed"]) == (
+        4, 0, 2, 2, 3, 3)
+    kpis = {k["kpi"]: k for k in doc["kpis"]}
+    assert (kpis["follow_up_completion"]["value"], kpis["follow_up_completion"]["status"]) == (0.5, "alert")
+    (sales,) = doc["teams"]  # mql.respond 2 met + 2 breached instead of 3 + 1; the rest as above
+    assert (sales["settled"], sales["met"], sales["at_risk"], sales["breached"]) == (10, 6, 1, 3)
+    assert sales["sla_rate"] == 0.7 and sales["escalations"] == 3
 
 
 def test_review_meetings_due_and_overdue():

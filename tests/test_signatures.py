@@ -235,7 +235,7 @@ def pdfsig(path: Path) -> dict[str, dict[str, str]]:
 def test_an_agreement_signed_by_both_leads_verifies(signed, pki):
     code, report = verify_json(signed, "--trust", str(pki.ca_path), "--policy", str(POLICY), "--require-all")
     assert code == 0, report["diagnostics"]
-    assert report["fingerprint"] == policy_fingerprint(POLICY) and report["version"] == "3.2.0"
+    assert report["fingerprint"] == policy_fingerprint(POLICY) and report["version"] == "3.3.0"
     assert report["stray_bytes"] == 0
     marketing, sales = report["signatures"]
     assert (marketing["field"], marketing["signer"], marketing["signer_emails"], marketing["signer_is_party"]) == (
@@ -263,17 +263,17 @@ def test_an_agreement_signed_by_both_leads_verifies(signed, pki):
 def test_fingerprint_rewritten_after_signing_does_not_pass_as_another_policy(signed, pki, tmp_path):
     other = another_policy(tmp_path)
     forged = tmp_path / "forged.pdf"
-    rewrite_info(signed, forged, {"/SLAFingerprint": policy_fingerprint(other), "/SLAVersion": "3.3.0",
+    rewrite_info(signed, forged, {"/SLAFingerprint": policy_fingerprint(other), "/SLAVersion": "3.9.0",
                                   "/Keywords": f"sla-fingerprint:{policy_fingerprint(other)}"})
     code, report = verify_json(forged, "--trust", str(pki.ca_path), "--policy", str(other), "--require-all")
     assert code == 1
     # the fingerprint reported is the one the signatures cover, not the rewritten one
-    assert report["fingerprint"] == policy_fingerprint(POLICY) and report["version"] == "3.2.0"
+    assert report["fingerprint"] == policy_fingerprint(POLICY) and report["version"] == "3.3.0"
     assert report["policy"]["matches"] is False
     assert codes(report) == ["SLA816", "SLA816"]
     rewritten, mismatch = (d["message"] for d in report["diagnostics"])
     assert "changed after the last signature" in rewritten and "`/SLAFingerprint`" in rewritten
-    assert "`/SLAVersion` was 3.2.0 when signed and is now 3.3.0" in rewritten
+    assert "`/SLAVersion` was 3.3.0 when signed and is now 3.9.0" in rewritten
     assert str(other) in mismatch
     # pyHanko judges the update harmless for the signatures themselves: metadata only
     assert [s["intact"] for s in report["signatures"]] == [True, True]

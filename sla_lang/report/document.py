@@ -8,7 +8,8 @@ with nothing to divide by is null. The definitions:
   cancelled ones, the lead left first, nor the ones still open at the as-of moment), the share
   that met the SLA (met or at risk) and the share that met the SLO (met);
 - time to first touch: from entering a stage with a `respond` deadline to the first call,
-  email or meeting, in working time when the deadline is written in `bh`/`bd`; median and 90th
+  email or meeting that counts for it (with `via`, of a kind it requires of that lead), in
+  working time when the deadline is written in `bh`/`bd`; median and 90th
   percentile by the nearest-rank method; the histogram's bins are an eighth of the deadline;
 - follow-up completion: of the follow-up cadences that started in the period and were settled
   (every step met, or one missed — not those cut short by the lead moving on, nor still open),

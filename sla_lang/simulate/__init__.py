@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from ..diagnostics import Diagnostic
@@ -82,7 +83,8 @@ def simulate_events(policy: Policy, events: Iterable[dict[str, Any]], path: str,
         if not isinstance(event, dict):
             feed.feed_line(number, json.dumps(event, ensure_ascii=False))
             continue
-        feed.apply(event, number, json.dumps(event, ensure_ascii=False))
+        # the event's text places a diagnostic's column: written only if there is one
+        feed.apply(event, number, partial(json.dumps, event, ensure_ascii=False))
     first = sim.first_at
     end = sim.finish(until)
     return Run(sim, feed, first, end)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..diagnostics import Diagnostic, Rule, Severity, Listing, Message
@@ -100,12 +100,14 @@ class EventFeed(DiagnosticTally):
         self._stages = plan.stages
 
     # ------------------------------------------------------------------ diagnostics
-    def _report(self, rule: Rule, message: str, line: int, text: str, needle: str | None = None,
+    def _report(self, rule: Rule, message: str, line: int, text: str | Callable[[], str], needle: str | None = None,
                 help: str | None = None) -> None:
         self.counts[rule.code] += 1
         self.severities[rule.code] = rule.severity
         if self.shown_per_code is not None and self.counts[rule.code] > self.shown_per_code:
             return
+        if not isinstance(text, str):  # a scenario's event: its JSON is only written for a diagnostic
+            text = text()
         column = 1
         width = 1
         if needle:

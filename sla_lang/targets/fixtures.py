@@ -132,7 +132,9 @@ class Fixtures:
         return out.getvalue()
 
 
-def generate_fixtures(policy: Policy, lang: str | None = None) -> Fixtures:
+def generate_fixtures(policy: Policy, lang: str | None = None, *, scenarios_only: bool = False) -> Fixtures:
+    """The fixtures of `policy`; with `scenarios_only` (`sla test`), without coverage.json and the
+    contact import (`coverage` and `contacts` empty, no diagnostics)."""
     # The generator makes millions of short-lived dicts, lists and simulator objects and no
     # reference cycles (the solver breaks the one its search made); with the cyclic collector
     # on, its collections walked them all, a fifth of the time for 3,000 stages. Reference
@@ -140,13 +142,13 @@ def generate_fixtures(policy: Policy, lang: str | None = None) -> Fixtures:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _generate_fixtures(policy, lang)
+        return _generate_fixtures(policy, lang, scenarios_only)
     finally:
         if collecting:
             gc.enable()
 
 
-def _generate_fixtures(policy: Policy, lang: str | None) -> Fixtures:
+def _generate_fixtures(policy: Policy, lang: str | None, scenarios_only: bool) -> Fixtures:
     from ..simulate.generate import Generator
     from ..simulate.kpis import KpiTally
 
@@ -156,12 +158,14 @@ def _generate_fixtures(policy: Policy, lang: str | None) -> Fixtures:
     gen.kpi_tally = KpiTally(policy, gen.plan)
     gen.generate()
     summary, kpi_clauses = replay_all(gen)
-    coverage, diagnostics = coverage_document(gen, kpi_clauses)
-    if gen.solver.exhausted is not None:
-        diagnostics.insert(0, search_budget_warning(gen))
     header = {"format": "sla-scenarios/1", "policy": policy_header(gen.policy), "time_zone": str(gen.zone.key)}
     if [s.packed for s in gen.scenarios] != list(range(len(gen.scenarios))):
         raise AssertionError("the scenarios were not finished in their order")
+    if scenarios_only:
+        return Fixtures(header, texts, summary, {}, {}, [])
+    coverage, diagnostics = coverage_document(gen, kpi_clauses)
+    if gen.solver.exhausted is not None:
+        diagnostics.insert(0, search_budget_warning(gen))
     return Fixtures(header, texts, summary, coverage, contacts_csv(gen), diagnostics)
 
 
