@@ -17,7 +17,9 @@ An entry is streamed, in both directions: the build hands each file to the outpu
 to the entry being written as the target makes it (`PolicyReceiver`), and a hit hands the files
 back one by one — a 10,000-stage HubSpot build (800 MB) is never held in memory by the cache.
 An entry is a format line, a sequence of pickled records (the key; the compilation; each file;
-each target's report; an end mark), and the SHA-256 of everything after the format line. A hit
+each target's report; an end mark), and the SHA-256 of everything after the format line. A file
+a target handed over in pieces (`output.Pieces`: scenarios.json, 500 MB at 10,000 stages) is a
+record of its name and size followed by its bytes as they are, and is handed back in pieces. A hit
 reads the entry twice through one descriptor: once to check the SHA-256, then to replay it; an
 entry that is short, altered or of another format is ignored (and replaced by the next build of
 that policy).
@@ -49,12 +51,14 @@ import pickle
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from .compile import Compilation
 from .diagnostics import Diagnostic
+from .output import FileData, Pieces, as_bytes
 
 FORMAT = b"sla-build-cache/3\n"
 _DIGEST_BYTES = 32  # the SHA-256 of the records, after them
@@ -118,8 +122,8 @@ class Collecting(PolicyReceiver):
     def compiled(self, compilation: Compilation, compiled: bool) -> None:
         self.build = PolicyBuild(compilation, compiled)
 
-    def file(self, target: str, name: str, data: bytes) -> None:
-        self._files[name] = data
+    def file(self, target: str, name: str, data: FileData) -> None:
+        self._files[name] = as_bytes(data)  # kept after the call: `Pieces` are not
 
     def target(self, built: TargetBuild) -> None:
         files, self._files = self._files, {}
@@ -390,6 +394,10 @@ class CachedBuild:
             kind = record[0]
             if kind == "file":
                 receiver.file(record[1], record[2], record[3])
+            elif kind == "pieces":  # the file's bytes follow the record as they are
+                start, size = self.handle.tell(), record[3]
+                receiver.file(record[1], record[2], Pieces(size, partial(self._read, start, size)))
+                self.handle.seek(start + size)
             elif kind == "target":
                 receiver.target(record[1])
             elif kind == "compiled":
@@ -398,6 +406,15 @@ class CachedBuild:
                 return
             else:
                 raise ValueError(f"unknown record in a build cache entry: {kind!r}")
+
+    def _read(self, start: int, size: int) -> Iterator[bytes]:
+        self.handle.seek(start)
+        while size > 0:
+            piece = self.handle.read(min(size, _CHUNK))
+            if not piece:
+                raise EOFError("a build cache entry ends inside a file")
+            size -= len(piece)
+            yield piece
 
     def close(self) -> None:
         self.handle.close()
@@ -446,8 +463,18 @@ class EntryWriter(PolicyReceiver):
     def compiled(self, compilation: Compilation, compiled: bool) -> None:
         self._record(("compiled", compilation, compiled))  # (without its IR: see build_policy)
 
-    def file(self, target: str, name: str, data: bytes) -> None:
-        self._record(("file", target, name, data))
+    def file(self, target: str, name: str, data: FileData) -> None:
+        if not isinstance(data, Pieces):
+            self._record(("file", target, name, data))
+            return
+        self._record(("pieces", target, name, len(data)))  # then the bytes, never held whole
+        try:
+            for piece in data:
+                if self.handle is None:
+                    return
+                self.write(piece)
+        except OSError:
+            self.abandon()
 
     def target(self, built: TargetBuild) -> None:
         self._record(("target", TargetBuild(built.name, built.diagnostics, built.failed)))

@@ -81,7 +81,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Self
@@ -94,6 +94,7 @@ MANIFEST = ".sla-outputs"
 MANIFEST_FORMAT = "sla-outputs/1"
 # what `tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")` of older versions left when killed
 _OLD_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_PIECE = 1 << 20  # bytes read at a time from a large file
 
 
 class OutputError(Exception):
@@ -122,11 +123,62 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+class Pieces:
+    """A generated file handed over in pieces instead of as one `bytes`: scenarios.json of a
+    10,000-stage policy is 500 MB, which the write phase then never holds whole. `len()` is
+    its size; iterating gives its bytes in order, as often as asked, but only while the call
+    that handed it over lasts (it reads from a file its maker closes afterwards). `bytes()`
+    joins it, for whoever must keep the file (a `--jobs` worker sending it back)."""
+
+    def __init__(self, size: int, pieces: Callable[[], Iterator[bytes]]) -> None:
+        self.size = size
+        self._pieces = pieces
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._pieces()
+
+    def __bytes__(self) -> bytes:
+        data = b"".join(self._pieces())
+        if len(data) != self.size:
+            raise ValueError(f"{len(data)} bytes where {self.size} were announced")
+        return data
+
+
+FileData = bytes | Pieces  # what a target hands over for one file
+
+
+def pieces_of(data: FileData) -> Iterable[bytes]:
+    """A file's bytes in pieces (one piece: the bytes themselves)."""
+    return data if isinstance(data, Pieces) else (data,)
+
+
+def as_bytes(data: FileData) -> bytes:
+    return bytes(data) if isinstance(data, Pieces) else data
+
+
+def _read_pieces(handle, data: FileData) -> bool:
+    """Whether the rest of `handle` (a binary file) is `data`, read a piece at a time."""
+    for piece in pieces_of(data):
+        if handle.read(len(piece)) != piece:
+            return False
+    return handle.read(1) == b""
+
+
+def _sha256(data: FileData) -> bytes:
+    digest = hashlib.sha256()
+    for piece in pieces_of(data):
+        digest.update(piece)
+    return digest.digest()
+
+
 # ---------------------------------------------------------------------------------------------
 # the output folder of a build
 
 
-def stage_file(staging: Path, name: str, data: bytes) -> None:
+def stage_file(staging: Path, name: str, data: FileData) -> None:
     """Write a new file `name` (relative POSIX path) under a staging folder. It must not exist."""
     path = staging.joinpath(*check_relative(name).parts)
     parent = path.parent
@@ -134,10 +186,11 @@ def stage_file(staging: Path, name: str, data: bytes) -> None:
         os.makedirs(parent, 0o777, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        for piece in pieces_of(data):
+            view = memoryview(piece)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
     finally:
         os.close(fd)
 
@@ -280,7 +333,7 @@ class OutputFolder:
             _remove_tree(path)
 
     # -------------------------------------------------------------- adding files
-    def add(self, name: str, data: bytes) -> None:
+    def add(self, name: str, data: FileData) -> None:
         """Write the output `name` (a relative POSIX path) into the new folder."""
         if self.staging is None:
             raise OutputError("the output folder is not open")
@@ -298,7 +351,7 @@ class OutputFolder:
             raise OutputError(f"cannot write {(self.requested / name).as_posix()}: {_reason(exc)}") from exc
         self.names.add(name)
 
-    def add_files(self, files: Mapping[str, bytes], prefix: str = "") -> None:
+    def add_files(self, files: Mapping[str, FileData], prefix: str = "") -> None:
         for name in sorted(files):
             self.add(prefix + name, files[name])
 
@@ -402,11 +455,11 @@ class OutputFolder:
             return
         try:
             for name, digest in same.equal.items():
-                data = same.read(name)
-                if data is None or hashlib.sha256(data).digest() != digest:
+                data = same.read_pieces(name)
+                # (a file edited meanwhile stops the build: the staging folder is then removed)
+                if data is None or not same.copy_checked(self.staging, name, data, digest):
                     raise OutputError(f"{(self.requested / name).as_posix()} changed while the build was running; "
                                       "nothing was written: build again")
-                stage_file(self.staging, name, data)
         finally:
             same.close()
 
@@ -497,7 +550,41 @@ class _SameAsBefore:
         finally:
             os.close(fd)
 
-    def compare(self, name: str, data: bytes) -> bool:
+    def read_pieces(self, name: str) -> Pieces | None:
+        """The file at `name` as `Pieces` (read when iterated; a file gone meanwhile: no pieces)."""
+        opened = self._open(name)
+        if opened is None:
+            return None
+        fd, info = opened
+        os.close(fd)
+
+        def pieces() -> Iterator[bytes]:
+            again = self._open(name)
+            if again is None:
+                return
+            with os.fdopen(again[0], "rb") as handle:
+                while piece := handle.read(_PIECE):
+                    yield piece
+
+        return Pieces(info.st_size, pieces)
+
+    @staticmethod
+    def copy_checked(staging: Path, name: str, data: Pieces, digest: bytes) -> bool:
+        """Stage `data` as `name`, if its SHA-256 (taken as it is copied) is `digest`."""
+        hashed = hashlib.sha256()
+        size = 0
+
+        def hashing() -> Iterator[bytes]:
+            nonlocal size
+            for piece in data:
+                hashed.update(piece)
+                size += len(piece)
+                yield piece
+
+        stage_file(staging, name, Pieces(data.size, hashing))
+        return size == data.size and hashed.digest() == digest
+
+    def compare(self, name: str, data: FileData) -> bool:
         """Whether the folder holds `data` at `name`, as a rewrite would leave it."""
         opened = self._open(name)
         if opened is None:
@@ -507,13 +594,13 @@ class _SameAsBefore:
             if info.st_size != len(data) or not self._as_built(info, self.file_mode):
                 return False
             with os.fdopen(fd, "rb", closefd=False) as handle:
-                if handle.read(len(data) + 1) != data:
+                if not _read_pieces(handle, data):
                     return False
         except OSError:  # unreadable: the normal write replaces it
             return False
         finally:
             os.close(fd)
-        self.equal[name] = hashlib.sha256(data).digest()
+        self.equal[name] = _sha256(data)
         self.identity[name] = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         return True
 
@@ -826,13 +913,13 @@ class DriftCheck:
         self.stale: list[str] = []
         self.missing: list[str] = []
 
-    def add(self, name: str, data: bytes) -> None:
+    def add(self, name: str, data: FileData) -> None:
         check_relative(name)
         self.seen.add(name)
         mode = self.present.get(name)
         if mode is None:
             self.missing.append(name)
-        elif not stat.S_ISREG(mode) or _read_regular(self.root / name) != data:
+        elif not stat.S_ISREG(mode) or not _holds(self.root / name, data):
             self.stale.append(name)
 
     def finish(self) -> Drift:
@@ -841,7 +928,7 @@ class DriftCheck:
         return Drift(tuple(sorted(self.stale)), tuple(sorted(self.missing)), tuple(extra))
 
 
-def compare_files(root: Path, files: Mapping[str, bytes]) -> Drift:
+def compare_files(root: Path, files: Mapping[str, FileData]) -> Drift:
     """Compare what would be written with what is in `root` (for `sla build --check`).
 
     Only regular files count as present; a link, FIFO or device at an output's path is
@@ -852,15 +939,20 @@ def compare_files(root: Path, files: Mapping[str, bytes]) -> Drift:
     return check.finish()
 
 
-def _read_regular(path: Path) -> bytes | None:
+def _holds(path: Path, data: FileData) -> bool:
+    """Whether the regular file at `path` (no link followed, nothing else opened) is `data`."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return None
+        return False
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+            return False
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
+            return _read_pieces(handle, data)
+    except OSError:
+        return False
     finally:
         os.close(fd)
+

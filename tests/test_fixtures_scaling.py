@@ -123,27 +123,35 @@ def test_reading_a_large_scenario_file_stays_linear(tmp_path):
     assert ratio < 8, (fast_small, fast_large)  # linear is 4; searching the whole file per scenario made it 16
 
 
-def test_scenarios_json_is_written_a_scenario_at_a_time_with_the_same_bytes():
+def test_scenarios_json_is_written_in_pieces_with_the_same_bytes(monkeypatch):
     import tracemalloc
 
     from sla_lang.irjson import dumps
-    from sla_lang.targets.fixtures import dumps_scenarios, generate_fixtures
+    from sla_lang.targets.fixtures import Fixtures, ScenarioTexts, generate_fixtures
 
     from .conftest import POLICIES
 
-    documents = [generate_fixtures(_policy(SEGMENTS[1])).scenarios]
-    documents += [generate_fixtures(compile_text(p.read_text(encoding="utf-8"), p.name).policy).scenarios
-                  for p in POLICIES]
-    for document in documents:
-        for variant in (document, {**document, "scenarios": document["scenarios"][:1]}, {**document, "scenarios": []}):
-            assert dumps_scenarios(variant) == dumps(variant).encode("utf-8")
+    generated = [generate_fixtures(_policy(SEGMENTS[1]))]
+    generated += [generate_fixtures(compile_text(p.read_text(encoding="utf-8"), p.name).policy) for p in POLICIES]
+    for fixtures in generated:
+        document = fixtures.scenarios
+        for keep in (len(fixtures), 1, 0):  # every scenario, the first one, none
+            texts = ScenarioTexts()
+            for _, text in zip(range(keep), fixtures.texts, strict=False):
+                texts.add(text)
+            part = Fixtures(fixtures.header, texts, fixtures.summary, {}, {}, [])
+            expected = dumps({**document, "scenarios": document["scenarios"][:keep]}).encode("utf-8")
+            assert part.scenarios_json() == expected
+            texts.close()
+    monkeypatch.setattr(ScenarioTexts, "PIECE", 1 << 16)
     tracemalloc.start()
     try:
-        size = len(dumps_scenarios(documents[0]))
+        size = sum(len(piece) for piece in generated[0].scenarios_pieces())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 3 * size  # the text and its bytes; json.dumps of the whole document takes 6-7x
+    # a piece at a time, never the text whole (json.dumps of the whole document takes 6-7x its size)
+    assert size > 1 << 21 and peak < size // 8, (size, peak)
 
 
 def test_many_scenarios_are_imported_from_several_contact_files(monkeypatch):

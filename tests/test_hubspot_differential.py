@@ -10,7 +10,7 @@ and breach moments, escalation recipients, tasks and their owners, unknown seman
 - For the example policies and tests/fixtures/valid/*.sla, one test per kind of divergence
   must find none. What remains is a strict xfail naming its reason (it fails as soon as the
   generator is right — then remove the mark), and each remaining divergence must concern a
-  clause the build hands to a person as a manual step (or the one known creation chain).
+  clause the build hands to a person as a manual step.
 - Hypothesis-generated policies (business calendars with breaks, holidays and closed days in
   several time zones, effective dates at the year boundary and in Golden Week, recycle loops,
   score rules counted once or per occurrence, follow-ups from the first contact, decisions
@@ -194,18 +194,14 @@ DIFFERENTIAL = POLICIES + VALID
 # reviewed. The builds are made with a portal mapping for every team (`mapped_settings`);
 # without one, see test_without_a_portal_mapping_only_recipients_diverge.
 KNOWN = {
-    "creation chain": "a lead created with data that already meets two successive transitions moves one step in "
-                      "HubSpot (the move disarms the next stage's exits until their condition is false once; "
-                      "manual step SLA841; README, HubSpot target, 'What remains approximate')",
     "cadence": "no workflow judges a cadence period (HubSpot keeps no per-period count of the sends the clause "
                "names): every period the agreement finds missed diverges; manual step SLA849, `sla report` measures "
                "the periods (README, HubSpot target, 'What remains approximate')",
 }
 DIVERGING = {  # (policy file, kind) that diverge with the generator as of this commit
-    # (the owner no longer diverges there: with the sender's hand-off deadline of `mql` nobody is
-    # given the lead as it enters, so the one step HubSpot makes leaves it with Marketing's user,
-    # who is also the owner the agreement gives it in `nurture`)
-    **{("every_construct.sla", k): KNOWN["creation chain"] for k in ("stage path", "record")},
+    # (the creation chain of every_construct, `mql.to.nurture`, no longer diverges: the move's
+    # workflow reads the property history — tests/test_hubspot_chain.py; without custom code it
+    # stays manual step SLA841)
     ("every_construct.sla", "cadence"): KNOWN["cadence"],
     ("smarketing_ja.sla", "cadence"): KNOWN["cadence"],
 }
@@ -1211,15 +1207,24 @@ def test_information_duty_properties_of_a_japanese_team_are_hubspot_names():
     assert len(names) == 10 and all(usable_name(n) for n in names), names
 
 
-def test_the_creation_chain_is_a_manual_step_of_the_build():
+def test_the_creation_chain_is_followed_with_custom_code_and_a_manual_step_without():
     """every_construct.sla: a lead created with a score that qualifies it (`lead` → `mql`) and
-    without consent (`mql` → `nurture`) moves twice at once in the agreement, once in HubSpot
-    (the workflows see data, not the change that brought the lead: SLA841). The divergence is
-    exactly that clause, and the manifest hands it to a person."""
-    manifest, found = replayed(REPO / "tests" / "fixtures" / "valid" / "every_construct.sla")
-    chained = {(d.what, d.clause) for _, d in found if d.clause == "mql.to.nurture"}
+    without consent (`mql` → `nurture`) moves twice at once in the agreement. With custom code the
+    move's workflow reads the property history and arms `mql.to.nurture` (tests/test_hubspot_chain.py):
+    no divergence, no SLA841. Without custom code HubSpot moves it once (the workflows see data,
+    not the change that brought the lead): the divergence is exactly that clause, and the
+    manifest hands it to a person."""
+    path = REPO / "tests" / "fixtures" / "valid" / "every_construct.sla"
+    manifest, found = replayed(path)
+    assert not [d for _, d in found if d.clause == "mql.to.nurture"]
+    assert not [s for s in manifest["manualSteps"] if s["code"] == "SLA841"]
+    policy = compile_path(path, shown_as=rel(path)).policy
+    settings = dataclasses.replace(mapped_settings(policy), custom_code=False)
+    bundle, _ = build_bundle(policy, BuildOptions(hubspot=settings))
+    replay = HubSpotReplay(policy, bundle)
+    chained = {(d.what, d.clause) for s in generate_fixtures(policy, None).scenarios["scenarios"]
+               for d in replay.check(s).divergences if d.clause == "mql.to.nurture"}
     assert chained == {("stage path", "mql.to.nurture"), ("record", "mql.to.nurture")}
-    steps = [s for s in manifest["manualSteps"] if s["code"] == "SLA841"]
-    assert any("mql.to.nurture" in s["clauses"] for s in steps)
+    steps = [s for s in bundle.manifest["manualSteps"] if s["code"] == "SLA841"]
     step = next(s for s in steps if "mql.to.nurture" in s["clauses"])
     assert "MQL" in step["step"]

@@ -229,10 +229,13 @@ def test_qualification_flow_enrols_by_list_and_hands_over(outputs):
     # set before the SLA stage, which deadline workflows enrol on
     types = action_types(flow)
     # the hand-off: Slack (custom code posting to the channel's incoming webhook), email, task
-    assert types[-6:] == ["0-5:lifecyclestage=marketingqualifiedlead", "0-5:sla_stage_entered_at", "0-5:sla_stage=mql",
-                          "CUSTOM_CODE", "0-8:", "0-3:TODO"]
+    # then the custom code that re-arms an exit of the MQL stage whose condition became true by the
+    # same change (a chained move, tests/test_hubspot_chain.py)
+    assert types[-7:] == ["0-5:lifecyclestage=marketingqualifiedlead", "0-5:sla_stage_entered_at", "0-5:sla_stage=mql",
+                          "CUSTOM_CODE", "CUSTOM_CODE", "0-8:", "0-3:TODO"]
+    assert "EXITS = (('sla_mql_to_sql_armed'," in flow["actions"][-4]["sourceCode"]
     assert flow["actions"][-3]["secretNames"] == ["SLA_LANG_SLACK_SALES_MQL"]
-    assert all(t.endswith("_armed=false") for t in types[:-6])
+    assert all(t.endswith("_armed=false") for t in types[:-7])
     email, task = flow["actions"][-2]["fields"], flow["actions"][-1]["fields"]
     assert email["owner_properties"] == ["hubspot_owner_id"]
     assert "{{ enrolled_object.hubspotscore }}" in email["body"]  # `include lead_score`
@@ -259,6 +262,7 @@ def test_recycle_disarms_clears_lifecycle_before_setting_it_back_and_records_the
         "0-5:sla_nurture_to_mql_armed=false",  # re-qualifying needs the score to become true again
         "CUSTOM_CODE",  # clears the lifecycle stage through the CRM API (HubSpot's documented way)
         "0-5:lifecyclestage=lead", "0-5:sla_stage_entered_at", "0-5:sla_stage=nurture",
+        "CUSTOM_CODE",  # re-arms `nurture.to.mql` when the same change also raised the score (a chained move)
         "0-5:sla_recycled_at", "0-5:sla_recycled_from=mql",
     ]  # the owner is kept (no portal mapping to rotate marketing's users in: SLA822), no data is cleared
     assert "CLEAR = ('lifecyclestage',)" in flow["actions"][3]["sourceCode"]
@@ -273,13 +277,16 @@ def test_recycle_disarms_clears_lifecycle_before_setting_it_back_and_records_the
 def test_forward_moves_do_not_clear_the_lifecycle_stage(outputs):
     flow = outputs("hubspot_scoring.sla")["workflows/sql.to.opportunity.json"]
     types = [t for t in action_types(flow) if not t.endswith("_armed=false")]
-    assert types[:1] == ["0-5:lifecyclestage=opportunity"] and "CUSTOM_CODE" not in types
+    assert types[:1] == ["0-5:lifecyclestage=opportunity"]
+    # the one custom code is the chained-move check, not a clearing of the lifecycle stage
+    (code,) = [a["sourceCode"] for a in flow["actions"] if a.get("type") == "CUSTOM_CODE"]
+    assert "also meet an exit of the next stage" in code and "CLEAR" not in code
 
 
 def test_same_lifecycle_stage_sets_only_the_sla_stage(outputs):
     flow = outputs("inside_sales_sal.sla")["workflows/mql.to.sal.json"]  # both marketingqualifiedlead
-    assert action_types(flow)[-2:] == ["0-5:sla_stage_entered_at", "0-5:sla_stage=sal"]
-    assert all(t.endswith("_armed=false") for t in action_types(flow)[:-2])
+    assert action_types(flow)[-3:] == ["0-5:sla_stage_entered_at", "0-5:sla_stage=sal", "CUSTOM_CODE"]
+    assert all(t.endswith("_armed=false") for t in action_types(flow)[:-3])
     filters = flow["enrollmentCriteria"]["listFilterBranch"]["filterBranches"][0]["filters"]
     assert filters[1]["operation"] == {"operationType": "BOOL", "operator": "IS_EQUAL_TO", "value": True,
                                        "includeObjectsWithNoValueSet": False}

@@ -25,7 +25,7 @@ from typing import Iterator
 from .. import ir
 from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
-from .conditions import OVER, Unknown
+from .conditions import EXACT, OVER, Unknown, Witness
 from .durations import Durations, durations
 from .graph import flow
 from .recognition import is_sales_side, stage_owner, stages_of_kind, team_role
@@ -115,6 +115,28 @@ def lead_can_wait(ctx: CheckContext, stage: ir.Stage) -> bool:
         except Unknown:
             answer = answers[key] = True
     return answer
+
+
+def can_hold_together(ctx: CheckContext, first: ir.Condition, second: ir.Condition) -> tuple[bool, Witness | None]:
+    """Whether one lead's data can meet both conditions at the same moment — a lead created (or
+    changed by one update) so that it takes a transition and, in the stage it arrives in, the next
+    one (the HubSpot target's SLA841) — with an example lead when there is one.
+
+    Decided with the checks' shared bounded model (`lead_can_wait`'s): a score ranges over what
+    its rules can reach, other quantities are independent. (False, None) is a proof that no lead
+    meets both; (True, witness) gives lead data meeting both (the witness never relies on `!=` of
+    an unset property); (True, None): the model cannot rule it out (a condition it cannot analyse,
+    or only leads that rely on how an unset value compares) — counted as possible."""
+    from .scoring import condition_model
+
+    model = condition_model(ctx, bounded=True)
+    both = [(first, True), (second, True)]
+    try:
+        if not model.can_all_be_true(both, OVER):
+            return False, None
+        return True, model.example(both, EXACT)
+    except Unknown:
+        return True, None
 
 
 def receives_leads_from_another_team(ctx: CheckContext, stage: ir.Stage) -> bool:

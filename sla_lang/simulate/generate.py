@@ -41,7 +41,7 @@ from typing import Any
 from .. import ir
 from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration
 from ..source import Span
-from . import simulate_events
+from . import Run
 from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan, next_period, period_start
 from .events import EventFeed
 from .model import View, condition_text, value_to_json
@@ -200,6 +200,9 @@ class Generator:
         # longer change): the fixtures target encodes it then and lets go of what only the
         # encoded text needs (expectation, description, sides)
         self.finished: Callable[[Scenario], None] | None = None
+        # False: a finished scenario keeps only its first event (contacts.csv reads it); the
+        # fixtures target does so once `finished` has written the scenario's text
+        self.keep_events = True
         # set (to an empty KpiTally) to have `kpi_replay` without replaying the scenarios
         self.kpi_tally = None
         self._horizon: datetime | None = None
@@ -851,6 +854,86 @@ class Generator:
             self.transition_reasons[tp.clause] = problem
             return
         self.register("transition", tp.clause, self.transition_text(tp), b, [])
+
+    def chained_scenario(self, into: str, out: str) -> Scenario | str:
+        """A lead whose data meets `into` and, in the stage it moves the lead into, `out` at the
+        same moment, so that the agreement moves it through both at once (the chained move the
+        HubSpot target reports as SLA841 where its workflows cannot follow it): a lead waiting in
+        `into`'s source changed by one update that makes both conditions true, else — when one
+        update cannot (a score that only events raise, and an event changes nothing else) — a
+        lead created there with such data (at creation every condition that holds has just become
+        true). Registered as a scenario of kind `chain`; the reason as text when neither works."""
+        first, second = self._plan_of(into), self._plan_of(out)
+        if first is None or second is None or first.condition is None or second.condition is None:
+            return f"`{into}` and `{out}` are not two transitions with conditions"
+        if second.transition.source != first.target:
+            return f"`{out}` does not leave `{first.target}`, the stage `{into}` moves a lead into"
+        both = [Holds(first.transition.condition, True), Holds(second.transition.condition, True)]
+        # the exits of the stage in between that come before `out` must not be taken instead
+        between = [Holds(u.transition.condition, False) for u in self.plan.stages[first.target].transitions
+                   if u.index < second.index and u.condition is not None and u.after is None]
+        record = {n: self.sample_value(n) for n in (*first.record, *second.record)}
+        reasons = []
+        for attempt in (self._chained_by_update, self._chained_at_creation):
+            b = attempt(first, both + between, record)
+            if isinstance(b, str):
+                reasons.append(b)
+                continue
+            lead = b.lead()
+            moment = lead.visits[-1].entered
+            moved = [v.via for v in lead.visits if v.entered == moment and v.via]
+            if [into, out] != moved[-2:] or moved.index(into) != len(moved) - 2:
+                reasons.append(f"the simulated lead took {', '.join(f'`{m}`' for m in moved) or 'nothing'}")
+                continue
+            b.advance(moment + timedelta(days=1))
+            return self.register("chain", f"chain:{into}+{out}",
+                                 f"{self.transition_text(first)} {self.transition_text(second)}", b, [])
+        return "; ".join(reasons)
+
+    def _chained_by_update(self, first: TransitionPlan, constraints: list, record: dict[str, Any]) -> Builder | str:
+        source = first.transition.source
+        b = self.reach(source, self.ordinary_entry(source))
+        if isinstance(b, str):
+            return b
+        lead = b.lead()
+        stage = self.plan.stages[source]
+        when = b.clock + DELTA
+        before = dict(lead.values)
+        conditions = [c.condition for c in constraints[:2]]
+        if any(self.holds(c, before) for c in conditions):
+            # both conditions must *become* true with the change: false first, the lead staying put
+            flip = self.solver.solve(before, [Holds(c, False) for c in conditions] + self.guards(stage, before, when, lead),
+                                     frozen=Frozen(self.policy, set(), events=True))
+            if flip is None:
+                return f"the conditions cannot be made false first in `{source}`"
+            self.emit(b, before, flip, when)
+            before, when = flip, when + MINUTE
+        guards = self.guards(stage, before, when, b.lead(), skip=first.index, only_before=first.index)
+        after = self.solve_change(before, constraints + guards, record)
+        if after is None:
+            return "no one update of the lead's data makes both conditions true"
+        events = len(b.events)
+        self.emit(b, before, after, when, also=record)
+        if len(b.events) != events + 1:  # properties and an event: two changes, not one
+            return "no one update of the lead's data makes both conditions true"
+        return b
+
+    def _chained_at_creation(self, first: TransitionPlan, constraints: list, record: dict[str, Any]) -> Builder | str:
+        source = first.transition.source
+        if self._dist.get(source) != 0:
+            return f"`{source}` is not an entry stage"
+        stage = self.plan.stages[source]
+        earlier = [Holds(u.transition.condition, False) for u in stage.transitions
+                   if u.index < first.index and u.condition is not None and u.after is None]
+        values = self.solver.solve({**self.filler_values(), **record}, constraints + earlier, frozen=set(record))
+        if values is None:
+            return f"no new lead in `{source}` meets both conditions"
+        b = Builder(self)
+        self.create(b, source, values, self.ordinary_entry(source))
+        return b
+
+    def _plan_of(self, clause: str) -> TransitionPlan | None:
+        return next((t for plan in self.plan.stages.values() for t in plan.transitions if t.clause == clause), None)
 
     def transition_text(self, tp: TransitionPlan) -> str:
         t = tp.transition
@@ -1782,8 +1865,14 @@ class Generator:
             if p is not None:
                 seen_priorities[p] = None
 
-        run = simulate_events(self.policy, scenario.events, "<scenario>", until=scenario.until, plan=self.plan,
-                              observer=observe)
+        # simulate_events without the text of each event (json.dumps, a tenth of finishing):
+        # it only places diagnostics, and a generated scenario's are not shown
+        sim = Simulator(self.policy, self.plan)
+        sim.observer = observe
+        feed = EventFeed(sim, "<scenario>", None)
+        for number, event in enumerate(scenario.events, 1):
+            feed.apply(event, number, "")
+        run = Run(sim, feed, sim.first_at, sim.finish(scenario.until))
         lead = run.sim.leads[lead_id]
         scenario.expect = lead_to_json(run.sim, lead)
         scenario.final_stage = scenario.expect["final_stage"]
@@ -1822,6 +1911,8 @@ class Generator:
             self.finished(scenario)
         if self.kpi_tally is not None:
             self._continue(scenario, run, lead)
+        if not self.keep_events:
+            scenario.events = scenario.events[:1]
 
     def fill_clauses(self) -> None:
         """Extra scenarios for score rules and priorities no other scenario exercises."""

@@ -572,8 +572,9 @@ class HubSpotReplay:
             target_flag = self.flags.get((clause, "slo_missed"))
             if target_due and target_flag and status in ("met", "at_risk", "breached"):
                 target_at = _parse(target_due)
+                # within this stay, as for the breach flag: a later stay's flag is that stay's
                 missed = [c for c in contact.history_of(target_flag) if c.new == "true"
-                          and entered <= c.moment.at <= until]
+                          and entered <= c.moment.at <= until and (left is None or c.moment.at <= max(left, target_at))]
                 if status == "met" and missed:
                     out.append(Divergence(clause, "target", f"met within the internal target by the agreement; HubSpot "
                                                             f"sets `{target_flag}` at {_local(missed[0].moment.at, zone)}"))
@@ -775,7 +776,14 @@ class HubSpotReplay:
         elif record["status"] == "breached":
             moment = _parse(record["due"])
         end = moment if moment is not None else left
+        # a stage the lead passed through at this very moment (a chained move) gave it that stage's
+        # team, as the agreement does: the rotation of the workflow that moved it there is not a
+        # hand-off in this stay, the lead arrives with that owner
+        passed = {file for v in lead["stages"] if v.get("via") and v.get("left")
+                  and _parse(v["entered"]) == entered == _parse(v["left"]) for file in self._enforcing(v["via"])}
         for change in contact.history_of("hubspot_owner_id"):
+            if change.moment.at == entered and change.source[len("WORKFLOW:"):].split("#")[0] in passed:
+                continue
             if (change.source.startswith("WORKFLOW:") and entered <= change.moment.at
                     and (end is None or change.moment.at < end)):
                 out.append(Divergence(record["clause"], "owner",

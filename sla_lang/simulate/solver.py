@@ -115,6 +115,7 @@ class Solver:
     exhausted: tuple[str, ...] | None = field(default=None, init=False)
     # caches, all keyed by parts of the policy, which does not change
     _reads: dict[tuple, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
+    _refs_of: dict[int, tuple[ir.Condition, list[ir.Ref]]] = field(default_factory=dict, init=False, repr=False)
     _reachable_values: dict[tuple, set[float] | None] = field(default_factory=dict, init=False, repr=False)
     _groups_by_data: dict[str, dict[str, list[ir.ScoreGroup]]] = field(default_factory=dict, init=False, repr=False)
     _group_data: dict[int, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
@@ -172,10 +173,23 @@ class Solver:
         """Variables the constraints depend on, in first-use order."""
         out: dict[str, None] = {}
         for c in constraints:
-            refs = ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]
+            refs = self._constraint_refs(c)
             for ref in refs:
                 out.update(dict.fromkeys(self._ref_reads(ref)))
         return list(out)
+
+    def _constraint_refs(self, c: Constraint) -> list[ir.Ref] | tuple[ir.Ref, ...]:
+        """The references a constraint reads, remembered by condition (a search asks for them
+        at every step: one in five calls of `ir.condition_refs` of a 1,000-stage build)."""
+        if not isinstance(c, Holds):
+            return (c.ref,)
+        condition = c.condition
+        found = self._refs_of.get(id(condition))
+        if found is None or found[0] is not condition:  # (the condition is kept: its id stays its own)
+            if len(self._refs_of) > MEMO_LIMIT:  # conditions made for one search do not pile up
+                self._refs_of.clear()
+            found = self._refs_of[id(condition)] = (condition, ir.condition_refs(condition))
+        return found[1]
 
     def _ref_reads(self, ref: ir.Ref) -> tuple[str, ...]:
         """The properties and events a reference reads: itself, or a score's (group's) rules' data."""
@@ -201,7 +215,7 @@ class Solver:
         """Whether the constraints read `name` (directly or through a score)."""
         cache = self._read_sets
         for c in constraints:
-            for ref in ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]:
+            for ref in self._constraint_refs(c):
                 key = (ref.name, ref.member)
                 if key not in cache:
                     cache[key] = frozenset(self._ref_reads(ref))
@@ -214,7 +228,7 @@ class Solver:
         variable a score of thousands of rules reads)."""
         seen: set[str] = set()
         for c in constraints:
-            for ref in ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]:
+            for ref in self._constraint_refs(c):
                 names = self._ref_reads(ref)
                 if len(names) > limit:
                     return True
@@ -236,7 +250,7 @@ class Solver:
         out: dict[str, None] = {}
         wide: list[ir.Ref] = []
         for c in constraints:
-            for ref in ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]:
+            for ref in self._constraint_refs(c):
                 if ref.name in self.scores and ref.member is None:
                     wide.append(ref)
                 else:
@@ -360,7 +374,7 @@ class Solver:
         """What made a search expensive: the scores its constraints read, else their data."""
         scores: dict[str, None] = {}
         for c in constraints:
-            for ref in ir.condition_refs(c.condition) if isinstance(c, Holds) else [c.ref]:
+            for ref in self._constraint_refs(c):
                 if ref.name in self.scores:
                     scores[ref.name] = None
         return tuple(scores) or tuple(self.reads(constraints)[:5])

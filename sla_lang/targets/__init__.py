@@ -13,7 +13,7 @@ A target whose output can be large (hubspot: 800 MB at 10,000 stages) may also d
     def build_into(policy: Policy, options: BuildOptions, sink: FileSink) -> BuildResult
 
 which hands each file to `sink` as soon as it is made and keeps none (the result's `files` is
-empty), so that `sla build` streams it into the output folder and the cache instead of holding
+empty; a large file may be handed over as `output.Pieces`, valid during the call only), so that `sla build` streams it into the output folder and the cache instead of holding
 the whole output; `build` is then the same with the files collected. `build_files` calls
 either. A target that fails (an error diagnostic) may have handed over files before it knew:
 the caller discards them.
@@ -27,9 +27,13 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ..config import HubSpotSettings
 from ..diagnostics import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    from ..output import FileData
 
 TARGETS = {
     "ir": "sla_lang.targets.ir",
@@ -56,7 +60,8 @@ class BuildResult:
         return any(d.severity is Severity.ERROR for d in self.diagnostics)
 
 
-FileSink = Callable[[str, bytes], None]  # (relative POSIX path, bytes), each file once
+# (relative POSIX path, bytes or output.Pieces), each file once; Pieces only for the call
+FileSink = Callable[[str, "FileData"], None]
 
 
 def load_target(name: str) -> ModuleType:
@@ -82,8 +87,14 @@ def collected(build_into: Callable[[object, BuildOptions, FileSink], BuildResult
     """`build` from a target's `build_into`: the same files, collected in a sorted dict."""
 
     def build(policy, options: BuildOptions) -> BuildResult:
+        from ..output import as_bytes
+
         files: dict[str, bytes] = {}
-        result = build_into(policy, options, files.__setitem__)
+
+        def keep(name: str, data: FileData) -> None:
+            files[name] = as_bytes(data)
+
+        result = build_into(policy, options, keep)
         result.files = {} if result.failed else dict(sorted(files.items()))
         return result
 

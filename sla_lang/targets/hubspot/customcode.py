@@ -196,6 +196,54 @@ def activity_source(kinds: tuple[str, ...], prop: str, *, about: str,
                                               for value, chosen in choices}))] if choices else []))
 
 
+ARMED = "armed"
+DUE_INPUT = "due"
+
+
+def chain_source(into: list[list[dict]], exits: list[tuple[str, list[list[dict]], str]], *, about: str,
+                 stage_property: str, timed: bool = False) -> str:
+    """Python that tells whether a change that moved a lead also made one of the next stage's
+    exits true — the chained move of the agreement: "a condition that became true by the change
+    that brought the lead into the stage moves it on; one that merely held when it arrived does
+    not". HubSpot's filters read current values, so the workflows arm an exit only once its
+    condition has been false in the stage; this code reads the property history instead.
+
+    `into`: the filter groups (OR of AND, the workflow's own `listFilterBranch` filters) of the
+    condition of the transition that moved the lead; `exits`: per exit of the new stage, in the
+    policy's order, its armed property, its condition's filter groups and the stage it moves the
+    lead into (a value of `stage_property`, the SLA stage). The code reads the
+    contact with `propertiesWithHistory` (CRM API v3, `GET /crm/v3/objects/contacts/{id}`, the
+    `SimplePublicObjectWithAssociations` of HubSpot's published contacts spec: `createdAt` and,
+    per property, values with the `timestamp` of the change that wrote them), replays the
+    values change by change, finds the latest change at which the transition's condition
+    became true (the creation counts as a change of every property), and arms the first exit
+    whose condition became true at that same change — the exit's own workflow then moves the
+    lead on — unless the lead has been in that exit's stage since that change: the agreement
+    stops a chain that would enter a stage twice at one moment (SLA loop), and so does this
+    code (a chain that came back would otherwise go round for ever). With `timed` (`when … after`), the change must come at or after the timeout's
+    moment (input `due`); a lead moved when the timeout passed was moved by no change.
+
+    The filters are evaluated as HubSpot's list filters are (SEMANTICS S17/S18): a property
+    without a value matches `IS_UNKNOWN` and whatever `includeObjectsWithNoValueSet` says.
+    Any failure leaves the exits disarmed (the workflows' behaviour without this code; the
+    reason goes to the action's log)."""
+    reads = sorted({f["property"] for groups in [into] + [g for _, g, _ in exits] for group in groups for f in group}
+                   | {stage_property})
+    return "\n".join([
+        f'"""sla-lang: did the change that moved the lead by {_doc(about)} also meet an exit of the next stage?',
+        'Generated from the agreement (edit the policy, not this code); standard library only."""',
+        "import json", "import os", "import urllib.request", "from datetime import datetime, timezone", "",
+        f"INTO = {into!r}",
+        f"EXITS = {tuple(exits)!r}",
+        f"STAGE = {stage_property!r}",
+        f"READ = {tuple(reads)!r}",
+        f"TIMED = {timed!r}",
+        f"TOKEN = {SECRET!r}  # the custom code secret holding the token",
+        "",
+        _CHAIN,
+    ])
+
+
 SENT = "sent"
 SLACK_HOST = "https://hooks.slack.com/"
 
@@ -469,4 +517,114 @@ def main(event):
         print("sla-lang: Slack %s not posted: %r" % (CHANNEL, exc))
         return {"outputFields": {"result": "failed"}}
     return {"outputFields": {"result": "sent"}}
+'''
+
+_CHAIN = '''API = "https://api.hubapi.com"
+
+
+def call_api(method, path, body=None):
+    request = urllib.request.Request(
+        API + path, data=None if body is None else json.dumps(body).encode("utf-8"), method=method,
+        headers={"Authorization": "Bearer " + os.environ[TOKEN], "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return json.loads(response.read().decode("utf-8") or "{}")
+
+
+def parse_moment(value):
+    # a moment as HubSpot gives it: milliseconds, or ISO 8601
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+AMBIGUOUS = object()  # a property written twice at one timestamp: which value came last is not known
+
+
+def matches(flt, values):
+    # one list filter on the contact's values (strings; a missing or empty one has no value)
+    operation = flt["operation"]
+    kind, operator = operation["operationType"], operation["operator"]
+    value = values.get(flt["property"])
+    if value is AMBIGUOUS:
+        raise ValueError("%s was written twice at one moment: its value then is unknown" % flt["property"])
+    if value in (None, ""):
+        if kind == "ALL_PROPERTY":
+            return operator == "IS_UNKNOWN"
+        return bool(operation.get("includeObjectsWithNoValueSet"))
+    if kind == "ALL_PROPERTY":
+        return operator == "IS_KNOWN"
+    if kind == "ENUMERATION":
+        inside = value in operation["values"]
+        return inside if operator == "IS_ANY_OF" else not inside
+    if kind == "MULTISTRING":
+        inside = value in operation["values"]
+        return inside if operator == "IS_EQUAL_TO" else not inside
+    if kind == "BOOL":
+        equal = value.lower() == str(operation["value"]).lower()
+        return equal if operator == "IS_EQUAL_TO" else not equal
+    if kind == "NUMBER":
+        number, limit = float(value), float(operation["value"])
+        return {"IS_EQUAL_TO": number == limit, "IS_NOT_EQUAL_TO": number != limit,
+                "IS_GREATER_THAN": number > limit, "IS_GREATER_THAN_OR_EQUAL_TO": number >= limit,
+                "IS_LESS_THAN": number < limit, "IS_LESS_THAN_OR_EQUAL_TO": number <= limit}[operator]
+    raise ValueError("a filter this code does not evaluate: %s %s" % (kind, operator))
+
+
+def holds(groups, values):
+    return any(all(matches(flt, values) for flt in group) for group in groups)
+
+
+def changes_of(contact_id):
+    # (the creation moment, [(moment, values after the changes written then)] oldest first, every
+    # (moment, property, value) written); the order of the history's entries is not relied on
+    query = "propertiesWithHistory=" + ",".join(READ)
+    answer = call_api("GET", "/crm/v3/objects/contacts/%s?%s" % (contact_id, query))
+    created = parse_moment(answer["createdAt"])
+    entries = [(parse_moment(entry["timestamp"]), name, entry.get("value"))
+               for name, items in (answer.get("propertiesWithHistory") or {}).items() for entry in items or []]
+    written = {}
+    for moment, name, value in entries:
+        key = (moment, name)
+        written[key] = value if written.get(key, value) == value else AMBIGUOUS
+    values, states = {}, []
+    for moment in sorted({created} | {moment for moment, _ in written}):
+        values = dict(values)
+        for (at, name), value in written.items():
+            if at == moment:
+                values[name] = value
+        states.append((moment, values))
+    return created, states, entries
+
+
+def main(event):
+    try:
+        contact_id = event["object"]["objectId"]
+        created, states, entries = changes_of(contact_id)
+        moved = None
+        for index in range(len(states) - 1, -1, -1):  # the latest change that made INTO true
+            moment, values = states[index]
+            before = states[index - 1][1] if index else {}
+            if holds(INTO, values) and (moment == created or not holds(INTO, before)):
+                moved = (moment, before, values)
+                break
+        if moved is None:
+            return {"outputFields": {"result": "none"}}
+        moment, before, after = moved
+        if TIMED and moment < parse_moment(event["inputFields"]["due"]):
+            return {"outputFields": {"result": "none"}}  # moved when the timeout passed, by no change
+        for armed, groups, target in EXITS:
+            if holds(groups, after) and (moment == created or not holds(groups, before)):
+                if any(name == STAGE and value == target and at >= moment for at, name, value in entries):
+                    print("sla-lang: the lead has been in %s since that change: the chain stops here" % target)
+                    return {"outputFields": {"result": "none"}}
+                call_api("PATCH", "/crm/v3/objects/contacts/%s" % contact_id, {"properties": {armed: "true"}})
+                return {"outputFields": {"result": "armed"}}
+    except Exception as exc:  # the exits stay disarmed; the reason is in the log
+        print("sla-lang: property history not read: %r" % (exc,))
+        return {"outputFields": {"result": "failed"}}
+    return {"outputFields": {"result": "none"}}
 '''

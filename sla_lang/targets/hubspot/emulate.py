@@ -1152,8 +1152,7 @@ class Portal:
         if contact is None:
             return answer(404, {"status": "error", "category": "OBJECT_NOT_FOUND"})
         if method == "GET":
-            wanted = [n for v in parse_qs(parts.query).get("properties", []) for n in v.split(",") if n]
-            return answer(200, {"id": contact.id, "properties": {n: contact.get(n) for n in wanted}})
+            return answer(200, self._read_contact(contact, parse_qs(parts.query), moment))
         if method != "PATCH":
             raise UnknownSemantics("S26", f"{method} {parts.path}: the model's CRM API reads and updates contacts only")
         try:
@@ -1176,7 +1175,35 @@ class Portal:
                                         "message": f"{name}: {problem}"})
             values[name] = value
         self._apply(run, action, moment, values)
-        return answer(200, {"id": contact.id, "properties": {n: contact.get(n) for n in properties}})
+        # `SimplePublicObject` (spec): the properties written, a cleared one as ""
+        return answer(200, {"id": contact.id, "properties": {n: contact.get(n) or "" for n in properties},
+                            "createdAt": _iso_ms(contact.created), "updatedAt": _iso_ms(moment.at), "archived": False})
+
+    def _read_contact(self, contact: Contact, query: dict[str, list[str]], moment: Moment) -> dict:
+        """`GET /crm/v3/objects/contacts/{id}` [S26][S29]: the `properties` asked for that have a
+        value, and with `propertiesWithHistory` each asked property's values as they were
+        written, newest first: `value` ("" for a cleared one), `timestamp` (the moment of the
+        change that wrote it, ISO 8601 UTC with milliseconds: every value one change wrote carries
+        the same one, the creation's included) and `sourceType`. Only changes up to the action's
+        moment exist. `createdAt`, `updatedAt` and `archived` as the spec's
+        `SimplePublicObjectWithAssociations` requires them."""
+        wanted = [n for v in query.get("properties", []) for n in v.split(",") if n]
+        historic = [n for v in query.get("propertiesWithHistory", []) for n in v.split(",") if n]
+        written = [c for c in contact.history if c.moment.at <= moment.at]
+        updated = max((c.moment.at for c in written), default=contact.created)
+        payload: dict[str, Any] = {
+            "id": contact.id,
+            "properties": {n: contact.get(n) for n in wanted if contact.get(n) is not None},
+            "createdAt": _iso_ms(contact.created), "updatedAt": _iso_ms(updated), "archived": False,
+        }
+        if historic:
+            # a property the portal does not have is left out ("If any of the specified properties
+            # are not present on the requested object(s), they will be ignored", spec)
+            payload["propertiesWithHistory"] = {
+                name: [{"value": c.new or "", "timestamp": _iso_ms(c.moment.at), "sourceType": _source_type(c.source)}
+                       for c in reversed(written) if c.property == name]
+                for name in historic if self.settings.property_type(name) is not None}
+        return payload
 
     def _engagement_api(self, method: str, path: str, data: bytes | None, answer, moment: Moment
                         ) -> tuple[int, bytes]:
@@ -1560,6 +1587,18 @@ _ENGAGEMENT_OBJECTS = {"calls": "CALL", "emails": "EMAIL", "meetings": "MEETING"
 _CONTACT_TO = {"CALL": 193, "EMAIL": 197, "MEETING": 199}
 _ASSOCIATIONS = re.compile(r"/crm/v4/associations/contacts/(calls|emails|meetings)/batch/read")
 _ENGAGEMENT_READ = re.compile(r"/crm/v3/objects/(calls|emails|meetings)/batch/read")
+
+
+def _iso_ms(at: datetime) -> str:
+    """A moment as HubSpot's API writes one: ISO 8601, UTC, milliseconds."""
+    at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def _source_type(source: str) -> str:
+    """The history's `sourceType` for a change the model records (workflow changes are HubSpot's
+    automation platform); nothing generated relies on it."""
+    return "AUTOMATION_PLATFORM" if source.startswith("WORKFLOW:") else source
 
 
 def _answered(path: str) -> bool:

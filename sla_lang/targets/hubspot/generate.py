@@ -29,7 +29,7 @@ What each kind of clause becomes (README, "The HubSpot target", says the same fo
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -38,6 +38,8 @@ from pathlib import PurePosixPath
 
 from ... import ir
 from ...businesstime import BusinessCalendar, business_minutes
+from ...checks import CheckContext
+from ...checks.conditions import Witness
 from ...config import HubSpotSettings, TeamMapping
 from ...diagnostics import Diagnostic, Listing, Message, Rule
 from ...irjson import fingerprint
@@ -201,6 +203,8 @@ class Generator:
         self._probes: dict[str, None] = {}  # respond clauses whose checks read the contact's activities
         self._slack: dict[str, str] = {}  # custom code secret → the Slack channel its webhook posts to
         self._armed: dict[str, str] = {}  # clause of an armed transition → its armed property (arm_exits)
+        self._chains: dict[str, list[ir.Transition]] = {}  # transition → exits of its target it may chain into
+        self._reads_history = False  # a workflow's custom code reads the property history (chain_code)
         self._entry_tested: set[str] = set()  # entry stages whose workflow tests `entry when` (entry_flows)
         self._choices: dict[str, tuple[str, list] | None] = {}  # respond clause → its channel choice (channel_choice)
         self.enforced: set[str] = set()  # clauses of issue-19 constructs a workflow enforces (obligations.py)
@@ -974,10 +978,14 @@ class Generator:
         t = self.t
         policy = self.policy
         entered = {tr.target.name for s in policy.stages for tr in s.transitions}
-        # stages a lead enters by a change of its data (a `when`): a chained move can follow there
-        # (SLA841), the armed exits of each
-        by_change = {tr.target.name for s in policy.stages for tr in s.transitions if tr.condition is not None}
-        chained: dict[str, list[ir.Transition]] = {}
+        # the transitions that move a lead into each stage by a change of its data (a `when`): the
+        # same change may meet an armed exit of that stage too, a chained move (SLA841)
+        by_change: dict[str, list[ir.Transition]] = {}
+        for source in policy.stages:
+            for tr in source.transitions:
+                if tr.condition is not None:
+                    by_change.setdefault(tr.target.name, []).append(tr)
+        chained: dict[str, list[tuple[ir.Transition, ir.Transition, Witness | None]]] = {}
         for stage in policy.stages:
             if stage.id not in entered:
                 continue
@@ -1022,21 +1030,93 @@ class Generator:
                 )
                 flow.set_property(armed, "true")
                 self.add_flow(f"{clause}.arm", flow)
-                if stage.id in by_change:
-                    chained.setdefault(stage.id, []).append(transition)
-        for stage_id, transitions in chained.items():
-            clauses = [tr.clause_id for tr in transitions]
+                for into, example in self.chained_moves(by_change.get(stage.id, ()), transition):
+                    if self.chain_code_possible(into):
+                        # with custom code the move's workflow tells from the property history
+                        # whether the change also met this exit (`chain_code`)
+                        self._chains.setdefault(into.clause_id, []).append(transition)
+                    elif not chained.get(stage.id) or chained[stage.id][-1][1] is not transition:
+                        chained.setdefault(stage.id, []).append((into, transition, example))
+        for stage_id, pairs in chained.items():
+            clauses = [out.clause_id for _, out, _ in pairs]
             stage = policy.stage_by_id[stage_id]
+            into, out, example = pairs[0]
             self.report(
                 CHAINED_MOVE,
                 Message("a change that moves a lead into `{stage}` and meets {clauses} at once moves it only into "
                         "`{stage}` in HubSpot: the workflows cannot tell that the condition became true by that "
                         "change", stage=stage_id, clauses=", ".join(f"`{c}`" for c in clauses)),
-                transitions[0].span,
-                help=Message("check new leads that already meet both conditions, as the manual step says"),
+                out.span,
+                help=Message("a lead with {example} takes `{into}` and `{out}` at once; check new leads that "
+                             "already meet both conditions, as the manual step says",
+                             example=example.describe(), into=into.clause_id, out=out.clause_id)
+                if example is not None else
+                Message("check new leads that already meet both conditions, as the manual step says"),
                 step=t("manual_chain", stage=stage.label, clauses=t.join(clauses, "or")),
                 clauses=clauses,
             )
+
+    def chained_moves(self, into: Iterable[ir.Transition], out: ir.Transition
+                      ) -> list[tuple[ir.Transition, Witness | None]]:
+        """The transitions of `into` (moving a lead into `out`'s stage by a condition) whose
+        condition can hold together with `out`'s, each with an example lead: the agreement moves a
+        lead created (or changed by one update) with such data through both at once, HubSpot's
+        armed exit only one step (SLA841) unless the move's workflow reads the property history
+        (`chain_code`). Decided by the checks' bounded condition model (scores range over what
+        their rules reach), the one SLA209 and the fixture generator use, so a pair such as
+        `buying_intent == "yes"` into a stage left by `buying_intent == "no"` is no chained move."""
+        from ...checks.liveness import can_hold_together
+
+        out_pairs = []
+        for transition in into:
+            possible, example = can_hold_together(self.checks, transition.condition, out.condition)
+            if possible:
+                out_pairs.append((transition, example))
+        return out_pairs
+
+    def chain_code_possible(self, transition: ir.Transition) -> bool:
+        """Whether the workflow of `transition` can carry `chain_code`: custom code is on, its
+        condition has filters, and a `when … after` has the timeout's moment in a property."""
+        if not self.settings.custom_code:
+            return False
+        try:
+            self.filters.groups(transition.condition)
+        except FilterError:
+            return False
+        if transition.after is None:
+            return True
+        source = self.policy.stage_by_id[transition.source]
+        return self.code_data(source, [Timer("timeout", transition.after, transition.clause_id, "", transition)]) is not None
+
+    def chain_code(self, flow: Flow, file: str, transition: ir.Transition) -> None:
+        """The custom code that arms the exits of `transition`'s target whose condition became true
+        by the very change that moved the lead (`customcode.chain_source`); their own workflows
+        then move it on at that moment, as the agreement does. Right after the move (which disarmed
+        them), before anything of the flow that may wait."""
+        exits = self._chains.get(transition.clause_id)
+        if not exits:
+            return
+        into = self.filters.groups(transition.condition)
+        armed = [(self._armed[out.clause_id], self.filters.groups(out.condition), out.target.name) for out in exits]
+        self.catalog.use(SLA_STAGE, transition.clause_id)
+        for prop, _, _ in armed:
+            self.catalog.use(prop, transition.clause_id)
+        inputs: list[tuple[str, str | None]] = []
+        if transition.after is not None:
+            due = f"sla_{token_for(transition.clause_id.replace('.', '_'))}_at"
+            self.catalog.use(due, transition.clause_id)
+            inputs.append((customcode.DUE_INPUT, due))
+        flow.custom_code(customcode.chain_source(into, armed, about=transition.clause_id, stage_property=SLA_STAGE,
+                                                 timed=transition.after is not None),
+                         runtime=customcode.RUNTIME, inputs=inputs, secrets=[customcode.SECRET],
+                         output=customcode.OUTPUT, options=[customcode.ARMED, "none", customcode.FAILED])
+        self._code_flows[file] = None
+        self._reads_history = True
+
+    @cached_property
+    def checks(self) -> CheckContext:
+        """The facts the checks derive from the policy (the bounded condition model), shared."""
+        return CheckContext(self.policy)
 
     def armed_groups(self, clause: str, groups: list[list[dict]]) -> tuple[list[list[dict]], str | None]:
         """The enrolment groups of a transition, with its arming (see `arm_exits`)."""
@@ -1115,6 +1195,7 @@ class Generator:
                 and stage.owner is not None and stage.owner.name == target.owner.name):
             self._hand_on(flow, file, stage, target, clause)
         self.enter(flow, target, clause)
+        self.chain_code(flow, file, transition)
         if target.is_recycle:
             self._recycle(flow, stage, clause, notes)
         if not _sender_deadline(target):
@@ -2249,7 +2330,7 @@ class Generator:
                 _agreement_point(policy),
                 help=Message("without Operations Hub set `custom-code = false` under [tool.sla.hubspot]; the "
                              "workflows then wait fixed times (the manifest gives the error bounds)"),
-                step=t("manual_custom_code_read" if self._probes else "manual_custom_code", secret=customcode.SECRET,
+                step=t("manual_custom_code_read" if self._probes or self._reads_history else "manual_custom_code", secret=customcode.SECRET,
                        count=len(self._code_flows)),
                 clauses=clauses,
             )

@@ -315,7 +315,10 @@ CHAINED_MOVE = define_rule(
     "when the lead arrives must not move it (a recycled lead would bounce straight back), so the "
     "generated workflows wait for it to become true again, and cannot tell that it became true by the "
     "very change that brought the lead. Such a lead stays in the first stage until the next condition "
-    "becomes true again; the manual step says which leads to move by hand.",
+    "becomes true again; the manual step says which leads to move by hand. Reported only for the "
+    "exits whose condition one lead's data can meet together with a condition that brings leads into "
+    "the stage (decided by the same bounded condition model as the checks: `buying_intent == \"yes\"` "
+    "into a stage left by `buying_intent == \"no\"` is no chained move); the help gives such data.",
     bad="-> mql when lead_score >= 50      # and in mql: -> nurture when not consent",
     good="(keep it: check new leads that already meet both conditions, as the manual step says)",
 )
