@@ -286,8 +286,9 @@ def test_a_channel_choice_mutated_is_caught():
 
 # ------------------------------------------------------------------ the example policy: hubspot_scoring's MQL response
 # policies/hubspot_scoring.sla (3.3.0): `respond within 24h via call when pricing_page_view, email
-# otherwise target 12h` in MQL. Its generated fixtures reach MQL with a webinar (the `otherwise`
-# branch only), so the branch for pricing-page viewers is replayed here by hand. Each lead is created
+# otherwise target 12h` in MQL. Its generated fixtures hold both branches (`mql.respond@via` a
+# webinar lead, `mql.respond@via:1` a pricing-page viewer); these leads are written by hand besides,
+# with their verdicts worked out here, and one views the pricing page only after entering. Each lead is created
 # in `lead` on Wed 15 July 10:00 with the full fit score (executive, IT, 120 employees, Tokyo area:
 # 40) and one engagement event that makes it an MQL at once: the pricing page (+15 = 55) or a webinar
 # (+10 = 50). The deadline is in calendar hours: due Thu 16 July 10:00, whatever the calendar.

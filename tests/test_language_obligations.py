@@ -555,6 +555,34 @@ def test_a_channel_choice_in_lowering_document_diff_fmt_fixtures_and_hubspot():
     inside, outside = scenarios["mql.respond@via:inside"], scenarios["mql.respond@via:outside"]
     assert [e.get("activity") for e in inside["timeline"] if e["type"] == "activity_logged"] == ["email"]
     assert [e.get("activity") for e in outside["timeline"] if e["type"] == "activity_logged"] == ["call"]
+    def status(scenario):
+        return next(d["status"] for d in scenario["expect"]["deadlines"] if d["clause"] == "mql.respond")
+
+    # … and every other branch gets its own lead: one that viewed pricing before it entered MQL, held
+    # to a call (a call a minute after entry is met; an e-mail then is breached at Thursday 10:00)
+    viewer_in, viewer_out = scenarios["mql.respond@via:1:inside"], scenarios["mql.respond@via:1:outside"]
+    for scenario, activity, status_ in ((viewer_in, "call", "met"), (viewer_out, "email", "breached")):
+        assert scenario["lead"]["stage"] == "mql" and scenario["lead"]["events"] == {"pricing_page_view": 1}
+        assert [e.get("activity") for e in scenario["timeline"] if e["type"] == "activity_logged"] == [activity]
+        assert status(scenario) == status_
+    assert status(inside) == "met" and status(outside) == "breached"
+    coverage = {b["id"]: b for b in generate_fixtures(compile_policy(CHOICE), None).coverage["boundaries"]}
+    assert coverage["mql.respond@via"]["description"] == "`respond within 4bh via email otherwise`"
+    assert coverage["mql.respond@via:1"]["description"] == "`respond within 4bh via call when pricing_page_view`"
+    assert all(coverage[b]["sides"]["inside"] and coverage[b]["sides"]["outside"]
+               for b in ("mql.respond@via", "mql.respond@via:1"))
+    # three branches on the same event: branch 1 needs 2 views; branch 2 needs 1 and, as the first
+    # branch that holds wins, not 2 — so exactly 1; the `otherwise` none
+    three = CHOICE.replace("via call when pricing_page_view, email otherwise",
+                           "via call when pricing_page_view >= 2, meeting when pricing_page_view >= 1, email otherwise")
+    got = {s["id"]: s for s in generate_fixtures(compile_policy(three), None).scenarios["scenarios"]}
+    views = {sid: got[sid]["lead"].get("events", {}).get("pricing_page_view", 0)
+             for sid in got if sid.startswith("mql.respond@via")}
+    assert views["mql.respond@via:inside"] == 0
+    assert views["mql.respond@via:1:inside"] >= 2 and views["mql.respond@via:2:inside"] == 1
+    assert [e.get("activity") for e in got["mql.respond@via:2:inside"]["timeline"]
+            if e["type"] == "activity_logged"] == ["meeting"]
+    assert status(got["mql.respond@via:2:inside"]) == "met" and status(got["mql.respond@via:2:outside"]) == "breached"
     # with custom code the monitor chooses the channel at entry and reads that channel's activities
     # (tests/test_hubspot_new_constructs.py replays it); without, a manual step names both branches
     built = load_target("hubspot").build(compile_policy(CHOICE), BuildOptions())

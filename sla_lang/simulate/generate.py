@@ -1269,21 +1269,75 @@ class Generator:
 
     def via_boundary(self, stage: StagePlan, d: ir.Deadline) -> None:
         """`respond within D via call`: a call a minute after entering meets the deadline; an
-        activity of another kind at that minute does not, and the deadline is breached when due."""
-        boundary = Boundary(f"{d.clause_id}@via", d.clause_id, "deadline",
-                            f"`{d.kind} within {d.within.text} via {', '.join(d.meets)}`", d.span, {})
-        self.boundaries.append(boundary)
+        activity of another kind at that minute does not, and the deadline is breached when due.
+
+        `via call when …, email otherwise`: the same for every branch — the lead of the stage's
+        ordinary route takes one branch (`…@via`); each other branch gets a lead whose data meets
+        its condition (and not the conditions before it) as it enters (`…@via:N`, N counted from 1,
+        `…@via:otherwise`), so every channel the clause can require is exercised."""
         base = self.reach(stage.id, self.ordinary_entry(stage.id))
+        taken = self._via_sides(stage, d, f"{d.clause_id}@via", base)
+        if not d.via_when or taken is None:
+            return
+        names = [str(n) for n in range(1, len(d.via_when) + 1)] + ["otherwise"]
+        for n, name in enumerate(names):
+            if n == taken:
+                continue
+            wanted = [Holds(c.condition, False) for c in d.via_when[:n]]
+            if n < len(d.via_when):
+                wanted.append(Holds(d.via_when[n].condition, True))
+            self._via_sides(stage, d, f"{d.clause_id}@via:{name}", self.entry_meeting(stage.id, wanted), n)
+
+    def entry_meeting(self, stage_id: str, constraints: list) -> Builder | str:
+        """A lead whose data meets `constraints` as it enters `stage_id` along its ordinary route
+        (created there, for an entry stage; else taking the route's last transition with them)."""
+        route = self.route(stage_id)
+        if isinstance(route, str):
+            return route
+        if not route:
+            values = self.idle_values(stage_id, extra=constraints)
+            if values is None:
+                return f"no lead data created in `{stage_id}` meets the branch's condition"
+            b = Builder(self)
+            self.create(b, stage_id, values, self.ordinary_entry(stage_id))
+            return b
+        last = route[-1]
+        source = last.transition.source
+        b = self.reach(source, self.ordinary_entry(source))
+        if isinstance(b, str):
+            return b
+        problem = self.take(b, last, extra=constraints)
+        return problem if problem is not None else b
+
+    def _via_sides(self, stage: StagePlan, d: ir.Deadline, bid: str, base: Builder | str,
+                   branch: int | None = None) -> int | None:
+        """The inside (the required kind a minute after entering) and outside (another kind) sides
+        of one channel requirement; returns the `via … when` branch the lead took (the `otherwise`
+        is len(d.via_when)), or None when there was no lead to take one."""
         record = None if isinstance(base, str) else next(
             (r for r in base.lead().open_deadlines if r.kind == d.kind), None)
         # `via call when …, email otherwise`: the kinds chosen for this lead by its data at entry
         meets = [] if record is None else [k for k in ir.ACTIVITY_KINDS if k in record.meets]
+        # the lead has just entered: its data now is its data at entry, which chose the branch
+        took = None if record is None else next(
+            (n for n, c in enumerate(d.via_when) if self.holds(c.condition, base.lead().values)), len(d.via_when))
+        described = branch if branch is not None else took
+        via = ", ".join(d.meets)
+        if d.via_when and described is not None:
+            condition, kinds = d.channel_choices[described]
+            via = f"{', '.join(kinds)} when {condition}" if condition is not None else f"{', '.join(kinds)} otherwise"
+        boundary = Boundary(bid, d.clause_id, "deadline", f"`{d.kind} within {d.within.text} via {via}`", d.span, {})
+        self.boundaries.append(boundary)
+        if branch is not None and took is not None and took != branch:
+            self.side(boundary, "inside", None, "the lead reached took another branch of the channel rule")
+            self.side(boundary, "outside", None, None)
+            return took
         if isinstance(base, str) or record is None or len(meets) == len(ir.ACTIVITY_KINDS):
             why = base if isinstance(base, str) else ("the deadline cannot be computed" if record is None
                                                       else "the lead reached may respond by any activity")
             self.side(boundary, "inside", None, why)
             self.side(boundary, "outside", None, None)
-            return
+            return took
         first = next((k for k in d.meets if k in meets), meets[0])
         other = next(k for k in ir.ACTIVITY_KINDS if k not in meets)
         at = record.entered + MINUTE
@@ -1300,6 +1354,7 @@ class Generator:
                           required=", ".join(self.w(f"action_{k}") for k in meets),
                           action=self.w(f"action_{kind}"), when=self.local(at), outcome=self.w(f"status_{wanted}"))
             self.side(boundary, side, self.register("deadline", f"{boundary.id}:{side}", text, b, []))
+        return took
 
     def do_steps(self, b: Builder, upto: int, late: bool) -> str | None:
         """Do steps 1 … `upto` of the lead's sequence, each a minute after it started (step 1: a
