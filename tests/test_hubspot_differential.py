@@ -193,17 +193,11 @@ DIFFERENTIAL = POLICIES + VALID
 # each starts failing when the generator (or the model) changes, and its mark must then be
 # reviewed. The builds are made with a portal mapping for every team (`mapped_settings`);
 # without one, see test_without_a_portal_mapping_only_recipients_diverge.
-KNOWN = {
-    "cadence": "no workflow judges a cadence period (HubSpot keeps no per-period count of the sends the clause "
-               "names): every period the agreement finds missed diverges; manual step SLA849, `sla report` measures "
-               "the periods (README, HubSpot target, 'What remains approximate')",
-}
-DIVERGING = {  # (policy file, kind) that diverge with the generator as of this commit
+DIVERGING: dict[tuple[str, str], str] = {  # (policy file, kind) that diverge with the generator as of this commit
     # (the creation chain of every_construct, `mql.to.nurture`, no longer diverges: the move's
     # workflow reads the property history — tests/test_hubspot_chain.py; without custom code it
-    # stays manual step SLA841)
-    ("every_construct.sla", "cadence"): KNOWN["cadence"],
-    ("smarketing_ja.sla", "cadence"): KNOWN["cadence"],
+    # stays manual step SLA841. Nor does a cadence: with custom code its workflows judge each
+    # period — tests/test_hubspot_cadence.py; without custom code it stays manual step SLA849)
 }
 
 
@@ -254,8 +248,8 @@ def test_without_a_portal_mapping_only_recipients_diverge(path):
     hand-off and follow-up tasks and escalations reach the wrong people (each a manual step
     SLA822), and nothing else changes. A task to record a reason goes to the contact owner —
     nobody, for a lead still waiting for the sender's hand-off that no user of the team could be
-    given."""
-    recipients = {"owner", "hand-off", "follow-up", "escalation", "record"}
+    given. A missed cadence period is told to nobody."""
+    recipients = {"owner", "hand-off", "follow-up", "escalation", "record", "cadence"}
     found = divergences(path, mapped=False)
     assert set(found) - recipients == {kind for (name, kind) in DIVERGING if name == path.name} - recipients
     result = compile_path(path, shown_as=rel(path))
@@ -496,6 +490,10 @@ score s "Score" {{
         lines.append("stage nurture \"Nurture\" {\n  owner marketing\n  recycle\n" + ("  hubspot lead\n" if lifecycle
                                                                                     else ""))
         lines.append(f"  -> mql \"Again\" when {draw(st.sampled_from(['s >= 25', 'visit >= 3', 'size >= 200']))}\n")
+        if draw(st.booleans()):  # a cadence (issue 19.9): months or weeks of the calendar's zone, DST included
+            lines.append(f"  cadence at least {draw(st.sampled_from([1, 2, 3]))} mail per "
+                         f"{draw(st.sampled_from(['month', 'week']))} owner marketing\n")
+            lines.insert(1, 'event mail "Mail"\n')
         lines.append("  -> lost \"Gone\" after 90d\n}\n")
     lines.append("stage won \"Won\" {\n  owner sales\n  terminal\n" + ("  hubspot customer\n" if lifecycle else "") + "}\n")
     lines.append("stage lost \"Lost\" {\n  owner sales\n  terminal\n" + ("  hubspot other\n" if lifecycle else "") + "}\n")
@@ -518,6 +516,7 @@ def differential(text: str) -> list:
     STATS["scenarios"] += len(scenarios)
     STATS["diverging scenarios"] += sum(1 for c in checks if c.divergences)
     STATS["sender's hand-off deadlines"] += int("handoff from marketing within" in text)
+    STATS["cadences"] += int("cadence at least" in text)
     return checks
 
 

@@ -11,6 +11,7 @@ Wednesday); and a mutation of the generated workflows that breaks the construct 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from datetime import datetime
 
@@ -363,9 +364,10 @@ def test_the_example_policy_with_its_channels_swapped_is_caught(scoring):
 # ------------------------------------------------------------------ cadence at least N E per month
 
 def test_cadence_periods_are_compared_and_a_build_claiming_them_must_tell_the_owner():
-    """No workflow judges a cadence (manual step SLA849; `sla report` measures it), so the
-    comparator reports each period the agreement finds missed — `sla test --against hubspot` does
-    not pass a cadence HubSpot cannot see. A build that claims the clause must tell the cadence's
+    """Without custom code no workflow judges a cadence (manual step SLA849; `sla report`
+    measures it), so the comparator reports each period the agreement finds missed — `sla test
+    --against hubspot` does not pass a cadence HubSpot cannot see (with custom code the generated
+    workflows judge it: tests/test_hubspot_cadence.py). A build that claims the clause must tell the cadence's
     owner at each missed period's end: claiming it without doing so, or telling another team, is
     caught; telling Marketing then is not a divergence.
 
@@ -378,7 +380,8 @@ def test_cadence_periods_are_compared_and_a_build_claiming_them_must_tell_the_ow
     from .conftest import REPO
 
     policy = compile_path(REPO / "policies" / "smarketing_ja.sla").policy
-    bundle, _ = build_bundle(policy, BuildOptions(hubspot=mapped_settings(policy)))
+    bundle, _ = build_bundle(policy, BuildOptions(hubspot=dataclasses.replace(mapped_settings(policy),
+                                                                               custom_code=False)))
     (case,) = [s for s in fixtures(policy) if s["id"] == "nurture.cadence.nurture_email@month:outside"]
     clause = "nurture.cadence.nurture_email"
     january = "2027-01-04 10:30 – 2027-02-01 00:00: 0 of 1 nurture_email, missed by the agreement"

@@ -1024,8 +1024,10 @@ def test_a_cadence_in_lowering_document_diff_fmt_fixtures_and_hubspot():
         assert sum(1 for e in scenario["timeline"] if e["type"] == "event_occurred") == count
         whole = [p for p in scenario["expect"]["cadences"] if p["required"] == 2]
         assert [(p["count"], p["status"]) for p in whole] == [(count, wanted)]
-    # HubSpot: a manual step names the clause; no generated workflow claims it
-    manifest = json.loads(load_target("hubspot").build(policy, BuildOptions()).files["manifest.json"])
+    # HubSpot without custom code: a manual step names the clause; no generated workflow claims it
+    # (with custom code the workflows judge each period: tests/test_hubspot_cadence.py)
+    off = BuildOptions(hubspot=HubSpotSettings(custom_code=False))
+    manifest = json.loads(load_target("hubspot").build(policy, off).files["manifest.json"])
     (step,) = [s for s in manifest["manualSteps"] if s["clauses"] == ["nurture.cadence.nurture_email"]]
     assert step["code"] == "SLA849" and "at least 2 “Nurture e-mail” per calendar month" in step["step"]
     assert not [w for w in manifest["workflows"] if "nurture.cadence.nurture_email" in w["clauses"]]
@@ -1033,10 +1035,10 @@ def test_a_cadence_in_lowering_document_diff_fmt_fixtures_and_hubspot():
     # `sla report --from hubspot` reads per period (tests/test_report_cadence.py)
     assert "adding 1 to the number property `nurture_email`" in step["step"]
     assert "`sla report --from hubspot --period <that calendar month>`" in step["step"]
-    files = load_target("hubspot").build(policy, BuildOptions()).files
+    files = load_target("hubspot").build(policy, off).files
     counter = json.loads(files["properties/nurture_email.json"])
     assert (counter["type"], counter["fieldType"]) == ("number", "number")
-    ja = json.loads(load_target("hubspot").build(policy, BuildOptions(lang="ja")).files["manifest.json"])
+    ja = json.loads(load_target("hubspot").build(policy, BuildOptions(lang="ja", hubspot=off.hubspot)).files["manifest.json"])
     (step,) = [s for s in ja["manualSteps"] if s["clauses"] == ["nurture.cadence.nurture_email"]]
     assert "数値プロパティー `nurture_email` に1を加えてください" in step["step"]
 

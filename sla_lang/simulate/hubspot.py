@@ -734,6 +734,16 @@ class HubSpotReplay:
                 who = ", ".join(sorted(reached)) or "nobody"
                 out.append(Divergence(clause, "cadence", f"{what}; HubSpot's notification reaches {who}, nobody "
                                                          f"in `{team}`"))
+        # and a notice of a period the agreement does not find missed is a false alarm
+        missed = {(p["clause"], _parse(p["to"])) for p in lead.get("cadences", ()) if p["status"] == "missed"}
+        for clause in sorted(self.cadence_owner):
+            files = self._enforcing(clause)
+            for note in portal.notifications:
+                if note.workflow in files and not any(c == clause and same_moment(end, note.moment)
+                                                      for c, end in missed):
+                    out.append(Divergence(clause, "cadence", f"HubSpot tells {', '.join(sorted(note.users)) or 'nobody'} "
+                                                             f"of a missed period at {_local(note.moment.at, zone)}; "
+                                                             "the agreement finds none ending then"))
 
     def _compare_records(self, lead: dict, portal: Portal, out: list[Divergence]) -> None:
         zone = self.plan.zone

@@ -55,6 +55,7 @@ from .catalog import (
     CustomProperty,
     token_for,
 )
+from .cadence import cadence_flows
 from .duties import information_flows
 from .filters import (
     FilterError,
@@ -301,6 +302,7 @@ class Generator:
                 ))
         self.owner_assigned_flow()
         information_flows(self)
+        cadence_flows(self)
         self.priority_flow()
         self.scoring()
         report_manual_obligations(self)

@@ -29,9 +29,13 @@ def _messages() -> dict[str, dict[str, str]]:
     return json.loads((target_dir("hubspot") / "obligations.json").read_text(encoding="utf-8"))
 
 
-def _say(gen: Generator, key: str, **values: object) -> str:
+def say(gen: Generator, key: str, **values: object) -> str:
+    """A manual step's text (obligations.json) in the build's language."""
     lang = gen.t.lang if gen.t.lang in _messages() else "en"
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), _messages()[lang][key])
+
+
+_say = say
 
 
 def report_manual_obligations(gen: Generator) -> None:
@@ -93,32 +97,34 @@ def report_manual_obligations(gen: Generator) -> None:
                     clauses=[step.clause_id] + [e.clause_id for e in stage.escalations if e.on == step.guard],
                 )
         for cadence in stage.cadences:
-            # HubSpot's own marketing-email counts cover every marketing e-mail, not the sends the
-            # clause is about, and keep no count per period; a workflow that leaves with the lead
-            # cannot judge the part period it leaves in. So: the send keeps a counter property the
-            # build creates (or the event's own `hubspot` property), whose history the report's
-            # import reads as occurrences, and `sla report` judges each period (README, "What
-            # remains approximate")
+            # the send counter is created by cadence.py; with custom code its workflows judge each
+            # period there, and only the counting (Marketing's send adds 1) is left to a person.
+            # Without custom code HubSpot cannot compute a calendar month's end in a time zone:
+            # `sla report` measures the periods from the counter's history (README, "What remains
+            # approximate")
             event = policy.event_by_id.get(cadence.event.name)
             counter = gen.catalog.event_name(event) if event is not None else cadence.event.name
-            if event is not None and event.hubspot:
-                gen.catalog.need_existing(counter, cadence.clause_id)
-            elif event is not None:
-                from .catalog import CustomProperty
-
-                gen.catalog.add_custom(CustomProperty(
-                    counter, gen.t("prop_event", label=event.label), "number", _say(gen, "cadence_counter_desc"),
-                    clauses={cadence.clause_id}, purpose="policy-event",
-                ))
+            values = {"stage": stage.label, "n": cadence.minimum.value,
+                      "event": event.label if event is not None else cadence.event.name,
+                      "period": _say(gen, f"period_{cadence.period}"), "property": counter,
+                      "owner": gen.team_label(cadence.owner or stage.owner)}
+            if cadence.clause_id in gen.enforced:
+                gen.report(
+                    OUTSIDE_CRM, Message("the sends counted by the cadence of `{event}` in `{stage}` are made outside "
+                                         "the build: each must add 1 to `{counter}`",
+                                         event=cadence.event.name, stage=stage.id, counter=counter), cadence.span,
+                    help=Message("add the +1 to the send as the manual step says"),
+                    step=_say(gen, "cadence_count", flows=", ".join(
+                        f"{cadence.clause_id}{suffix}" for suffix in (".period", "", ".exit")), **values),
+                    clauses=[cadence.clause_id],
+                )
+                continue
             gen.report(
                 NOT_ENFORCED, Message("the cadence of `{event}` in `{stage}` (at least {n} per {period}) has no workflow",
                                       event=cadence.event.name, stage=stage.id, n=cadence.minimum.value,
                                       period=cadence.period), cadence.span,
                 help=Message("build the check the manual step describes"),
-                step=_say(gen, "cadence", stage=stage.label, n=cadence.minimum.value,
-                          event=event.label if event is not None else cadence.event.name,
-                          period=_say(gen, f"period_{cadence.period}"), property=counter,
-                          owner=gen.team_label(cadence.owner or stage.owner)),
+                step=_say(gen, "cadence", **values),
                 clauses=[cadence.clause_id],
             )
         if stage.entry_condition is not None and stage.id not in gen._entry_tested:  # not expressible as filters
