@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 from lark import Token, Tree
 from lark.tree import Meta
 
+from .source import SPAN_SETTERS, Span
+
 if TYPE_CHECKING:
     from lark import Lark
 
@@ -62,6 +64,27 @@ class SpanMeta(Meta):
 
 EMPTY_META = Meta()  # the meta of a rule that matched no token (Lark's `meta.empty`)
 _GROWN = ((0, True),)  # a plan's `keep` that passes on its one child's list as it is
+_NO_TERMINAL = "_no_terminal"  # the scanner's group for a character no terminal matches
+
+
+# How a rule's reduction changes the stack (worked out once per rule from its plan):
+_PASS = 0  # one symbol passed on as it is: a `_rule` of one spliced list, a `?rule` of one child
+_PASS_INLINE = 1  # the same for a `?rule`, whose child may be a token that keeps its own positions
+_WRAP = 2  # a `_rule` of one kept symbol: its child in a list of its own, for the parent to splice
+_ONE = 3  # any other rule of one symbol
+_MANY = 4  # a rule of none or several symbols
+
+
+def _operation(size: int, keep, splice: bool, inline: bool) -> int:
+    if size != 1:
+        return _MANY
+    if splice and keep is _GROWN:
+        return _PASS
+    if keep is None and inline and not splice:
+        return _PASS_INLINE
+    if keep is None and splice:
+        return _WRAP
+    return _ONE
 
 
 class FastParser:
@@ -70,25 +93,33 @@ class FastParser:
     def __init__(self, tables: dict) -> None:
         self.table = tables["states"]
         # (`keep` equal to _GROWN made that very object, so the loop can test it with `is`)
-        self.plans = [(name, size, _GROWN if keep == _GROWN else keep, splice, inline, goto)
-                      for name, size, keep, splice, inline, goto in tables["rules"]]
+        self.plans = []
+        for name, size, keep, splice, inline, goto in tables["rules"]:
+            keep = _GROWN if keep == _GROWN else keep
+            self.plans.append((_operation(size, keep, splice, inline), name, size, keep, splice, inline, goto))
         self.start_state = tables["start"]
         self.end_state = tables["end"]
         self.pattern = re.compile(tables["pattern"])
         # the same, each token with the blanks after it: a third of a policy's matches are the
-        # blanks between tokens, which the parser only skips (see `scanner_pattern`)
-        self.scanner = re.compile(tables["scanner"])
+        # blanks between tokens, which the parser only skips (see `scanner_pattern`). A last
+        # alternative takes any one character no terminal matches, so that every character of
+        # the text is in some match and the loop need not look for gaps between them.
+        self.scanner = re.compile(f"{tables['scanner']}|(?P<{_NO_TERMINAL}>[\\s\\S])")
         self.kinds: list[str | None] = [None] * (self.scanner.groups + 1)  # group number → terminal
         for group_name, number in self.scanner.groupindex.items():
-            self.kinds[number] = group_name.removesuffix(_FIRST)
+            if group_name != _NO_TERMINAL:  # (stays None)
+                self.kinds[number] = group_name.removesuffix(_FIRST)
         self.ignore = frozenset(tables["ignore"])
         self.keyword_of = tables["keywords"]
 
-    def parse(self, text: str, lowering=None, max_depth: int = 0):
+    def parse(self, text: str, lowering=None, max_depth: int = 0, path: str = ""):
         """The tree of `text`; or, with `lowering` (rule name → `handler(meta, children)`, the
         Lowerer's methods), the lowered value of the whole text, each rule lowered the moment it
         is reduced (no tree is built; the same handlers get the same children the tree walk
-        would give them). Then a tree deeper than `max_depth` raises TooDeep."""
+        would give them). Then a tree deeper than `max_depth` raises TooDeep, and a handler's
+        `meta` is the rule's Span in `path` (EMPTY_META for a rule that matched no token):
+        nearly every handler makes that span, and making it here costs a third of making a
+        meta for it to be made from."""
         table = self.table
         plans = self.plans
         keyword_of = self.keyword_of
@@ -103,23 +134,21 @@ class FastParser:
         lasts: list = []
         depths: list = []  # lowering: the depth of the tree each stack entry stands for
         lowered = lowering is not None
+        new_object = object.__new__
+        set_path, set_line, set_column, set_end_line, set_end_column = SPAN_SETTERS
         line = 1
         line_start = 0
-        expected = 0
         for match in chain(self.scanner.finditer(text), (None,)):
             if match is None:
-                if expected != len(text):
-                    raise NotClean  # a character no terminal matches, at the end
                 kind = "$END"
                 token = None
             else:
                 group = match.lastindex
-                start, end = match.span(group)
-                if start != expected:
-                    raise NotClean  # a character no terminal matches
-                expected = match.end()
-                value = match.group(group)
                 kind = kinds[group]
+                if kind is None:
+                    raise NotClean  # a character no terminal matches
+                start, end = match.span(group)
+                value = match.group(group)
                 column = start - line_start + 1
                 start_line = line
                 if "\n" in value:
@@ -143,9 +172,10 @@ class FastParser:
                             kind = keyword
                 token.type = kind
             while True:
-                action = table[state].get(kind)
-                if action is None:
-                    raise NotClean
+                try:
+                    action = table[state][kind]
+                except KeyError:
+                    raise NotClean from None
                 if action >= 0:  # shift, to that state
                     state = action
                     state_stack.append(state)
@@ -156,59 +186,67 @@ class FastParser:
                         depths.append(0)
                     break
                 # reduce by rule ~action
-                name, size, keep, splice, inline, goto = plans[~action]
-                if size == 1:
-                    # One symbol (most reductions: `_rule`s and `?rule`s wrapping one child): the
-                    # entry on top of the stack is replaced in place, no slices taken.
-                    if splice and keep is _GROWN:  # the same list, the same positions
-                        state = state_stack[-1] = table[state_stack[-2]][goto]
-                        if token is None and state == end_state:
-                            return values[-1]
-                        continue
-                    child = values[-1]
-                    if keep is None:
-                        children = [child]
-                    elif keep:
-                        children = child if keep[0][1] else [child]
-                    else:
-                        children = []
-                    first = firsts[-1]
-                    last = lasts[-1]
-                    if splice:
-                        values[-1] = children
-                    elif inline and len(children) == 1:
-                        value = values[-1] = children[0]
+                operation, name, size, keep, splice, inline, goto = plans[~action]
+                if operation < _MANY:
+                    # One symbol (most reductions): the entry on top of the stack is replaced in
+                    # place, no slices taken; the first three kinds keep its value or wrap it.
+                    if operation == _PASS_INLINE:
+                        value = values[-1]
                         if value.__class__ is Token:
                             firsts[-1] = lasts[-1] = value  # Lark keeps an inlined token's own positions
-                    elif lowered:
-                        depth = depths[-1] + 1
-                        if depth > max_depth:
-                            raise TooDeep
-                        depths[-1] = depth
-                        values[-1] = lowering[name](SpanMeta(first, last) if first is not None else EMPTY_META,
-                                                    children)
-                    elif first is None:
-                        values[-1] = Tree(name, children)
-                    else:
-                        values[-1] = Tree(name, children, SpanMeta(first, last))
+                    elif operation == _WRAP:
+                        values[-1] = [values[-1]]
+                    elif operation == _ONE:
+                        child = values[-1]
+                        if keep is None:
+                            children = [child]
+                        elif keep:
+                            children = child if keep[0][1] else [child]
+                        else:
+                            children = []
+                        first = firsts[-1]
+                        if splice:
+                            values[-1] = children
+                        elif inline and len(children) == 1:
+                            value = values[-1] = children[0]
+                            if value.__class__ is Token:
+                                firsts[-1] = lasts[-1] = value
+                        elif lowered:
+                            depth = depths[-1] + 1
+                            if depth > max_depth:
+                                raise TooDeep
+                            depths[-1] = depth
+                            if first is None:
+                                meta = EMPTY_META
+                            else:
+                                last = lasts[-1]
+                                meta = new_object(Span)
+                                set_path(meta, path)
+                                set_line(meta, first.line)
+                                set_column(meta, first.column)
+                                set_end_line(meta, last.end_line)
+                                set_end_column(meta, last.end_column)
+                            values[-1] = lowering[name](meta, children)
+                        elif first is None:
+                            values[-1] = Tree(name, children)
+                        else:
+                            values[-1] = Tree(name, children, SpanMeta(first, lasts[-1]))
                     state = state_stack[-1] = table[state_stack[-2]][goto]
                     if token is None and state == end_state:
                         return values[-1]
                     continue
                 if size:
                     children = values[-size:]
-                    first_tokens = firsts[-size:]
-                    last_tokens = lasts[-size:]
+                    first = firsts[-size]
+                    if first is None:
+                        first = next((t for t in firsts[-size:] if t is not None), None)
+                    last = lasts[-1]
+                    if last is None:
+                        last = next((t for t in reversed(lasts[-size:]) if t is not None), None)
                     del values[-size:], state_stack[-size:], firsts[-size:], lasts[-size:]
                     if lowered:
                         depth = max(depths[-size:])
                         del depths[-size:]
-                    first = first_tokens[0]
-                    if first is None:
-                        first = next((t for t in first_tokens if t is not None), None)
-                    last = last_tokens[-1]
-                    if last is None:
-                        last = next((t for t in reversed(last_tokens) if t is not None), None)
                 else:
                     children = []
                     first = last = None
@@ -234,7 +272,16 @@ class FastParser:
                     depth += 1
                     if depth > max_depth:
                         raise TooDeep
-                    value = lowering[name](SpanMeta(first, last) if first is not None else EMPTY_META, children)
+                    if first is None:
+                        meta = EMPTY_META
+                    else:
+                        meta = new_object(Span)
+                        set_path(meta, path)
+                        set_line(meta, first.line)
+                        set_column(meta, first.column)
+                        set_end_line(meta, last.end_line)
+                        set_end_column(meta, last.end_column)
+                    value = lowering[name](meta, children)
                 elif first is None:
                     value = Tree(name, children)
                 else:

@@ -17,7 +17,7 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, timedelta
 from functools import cached_property
 from typing import ClassVar, Union
@@ -96,8 +96,41 @@ class Node:
 
 
 def node(cls):
-    """A frozen, slotted dataclass whose equality, hash and repr come from Node."""
-    return dataclass(frozen=True, slots=True, eq=False, repr=False)(cls)
+    """A frozen, slotted dataclass whose equality, hash and repr come from Node, and whose
+    `__init__` sets the slots directly."""
+    cls = dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)(cls)
+    cls.__init__ = _slot_initializer(cls)
+    return cls
+
+
+def _slot_initializer(cls):
+    """The `__init__` a frozen dataclass would have (the same parameters and defaults), made of
+    the slots' own setters: a frozen dataclass's sets each field through `object.__setattr__`,
+    twice the cost, and lowering a large policy makes hundreds of thousands of nodes."""
+    names = [f.name for f in fields(cls)]
+    scope: dict[str, object] = {}
+    parameters = []
+    for f in fields(cls):
+        scope[f"_set_{f.name}"] = getattr(cls, f.name).__set__
+        if f.default is MISSING:
+            parameters.append(f.name)
+        else:
+            scope[f"_default_{f.name}"] = f.default
+            parameters.append(f"{f.name}=_default_{f.name}")
+    body = "".join(f"\n    _set_{name}(self, {name})" for name in names) or "\n    pass"
+    exec(f"def __init__(self, {', '.join(parameters)}):{body}", scope)  # noqa: S102 - our own fields
+    initializer = scope["__init__"]
+    initializer.__qualname__ = f"{cls.__qualname__}.__init__"
+    return initializer
+
+
+def replaced(node: Node, /, **changes) -> Node:
+    """`dataclasses.replace` for an IR node (an unknown field is a TypeError too), without its
+    per-field bookkeeping: lowering gives each of a stage's deadlines, steps and so on its
+    stage id this way."""
+    values = {name: getattr(node, name) for name in node.__slots__}
+    values.update(changes)
+    return node.__class__(**values)
 
 
 def later(default=None):
@@ -285,8 +318,11 @@ class Negation(Node):
 Condition = Union[Comparison, Membership, Presence, Truthy, AllOf, AnyOf, Negation]
 
 
-def condition_leaves(condition: Condition) -> Iterator[Condition]:
+def condition_leaves(condition: Condition) -> list[Condition]:
     """The comparisons, memberships, presences and bare names of a condition, in source order."""
+    if not isinstance(condition, (AllOf, AnyOf, Negation)):
+        return [condition]  # (most conditions: one comparison)
+    out: list[Condition] = []
     stack: list[Condition] = [condition]
     while stack:
         node = stack.pop()
@@ -295,7 +331,8 @@ def condition_leaves(condition: Condition) -> Iterator[Condition]:
         elif isinstance(node, Negation):
             stack.append(node.item)
         else:
-            yield node
+            out.append(node)
+    return out
 
 
 def value_source(value: Value) -> str:
@@ -360,6 +397,8 @@ def measure_source(kpi: Kpi) -> str:
 
 def condition_refs(condition: Condition) -> list[Ref]:
     """Every Ref a condition reads, in source order (iterative: conditions can be deep)."""
+    if condition.__class__ is Comparison:  # (most conditions)
+        return [condition.left]
     out: list[Ref] = []
     stack: list[Condition] = [condition]
     while stack:

@@ -219,6 +219,22 @@ _STAGE_REPEATABLE = frozenset({"marker", "deadline", "unwritten deadline", "esca
                                 "step"})
 
 
+# Words of diagnostics that handlers run for every construct of their kind pass on, made once
+# (a Message without arguments is one shared object anyway; this spares the call for it).
+_CONDITION_VALUES = Message('a number, quoted text, true/false or a date')
+_IN_A_CONDITION = Message('a condition')
+_CHANNEL = Message('channel')
+_A_DURATION_24H = Message('a duration such as 24h')
+_ESCALATE_AFTER = Message('`escalate … after`')
+_A_TRANSITION = Message('a transition')
+_A_DURATION_12H = Message('a duration such as 12h')
+_TARGET = Message('`target`')
+_A_DURATION_24H_5BD = Message('a duration such as 24h or 5bd')
+_A_DURATION_30D = Message('a duration such as 30d')
+_AFTER = Message('`after`')
+_HUBSPOT_LIFECYCLE_STAGE = Message('HubSpot lifecycle stage')
+
+
 class Lowerer:
     """Parse tree → IR. Collects diagnostics instead of raising.
 
@@ -278,6 +294,8 @@ class Lowerer:
 
     # ------------------------------------------------------------------ helpers
     def _span(self, meta) -> Span:
+        if meta.__class__ is Span:  # the fast parser's lowering passes the rule's span as its meta
+            return meta
         if meta.__class__ is SpanMeta:  # the fast parser's: read its two tokens directly
             first = meta._first
             last = meta._last
@@ -291,10 +309,13 @@ class Lowerer:
         self.diagnostics.append(Diagnostic(rule, message, span, help, tuple(related)))
 
     def _name(self, token: Token) -> ir.Name:
-        return ir.Name(_nfc(str(token)), self._tspan(token))
+        # (the commonest handler helper: _nfc and _tspan written out, a token's own text read)
+        text = token.value
+        return ir.Name(text if text.isascii() else unicodedata.normalize("NFC", text),
+                       new_span(self.path, token.line, token.column, token.end_line, token.end_column))
 
     def _text(self, token: Token) -> str:
-        return _unquote(str(token))
+        return _unquote(token)  # (a slice of a token is a plain str)
 
     def _expect(self, value, kinds: tuple[type, ...], what: str, where: str):
         """`value` if it is one of `kinds`, else None after a wrong-type diagnostic."""
@@ -396,9 +417,9 @@ class Lowerer:
     # ------------------------------------------------------------------ values
     def value(self, meta, children):
         (token,) = children
-        span = self._tspan(token)
+        span = new_span(self.path, token.line, token.column, token.end_line, token.end_column)
         kind = token.type
-        text = str(token)
+        text = token.value
         if kind == "STRING":
             return ir.Text(self._text(token), span)
         if kind == "NAME":
@@ -941,7 +962,8 @@ class Lowerer:
             return Message('stage `{stage}`', stage=stage_id)
 
         settings = self._settings(items, block, repeatable=_STAGE_REPEATABLE)
-        self.unwritten_deadlines.update((stage_id, kind) for kind in self._all(settings, "unwritten deadline"))
+        if "unwritten deadline" in settings:
+            self.unwritten_deadlines.update((stage_id, kind) for kind in self._all(settings, "unwritten deadline"))
         markers = []
         seen_markers: dict[str, ir.Marker] = {}
         for marker in self._all(settings, "marker"):
@@ -973,18 +995,20 @@ class Lowerer:
                     Message('`through` names the stages after `{stage}` the decision spans, not `{stage}` itself', stage=stage_id),
                     next(n.span for n in d.through if n.name == stage_id),
                 )
-                d = replace(d, through=tuple(n for n in d.through if n.name != stage_id))
-            by_kind[d.kind] = replace(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
+                d = ir.replaced(d, through=tuple(n for n in d.through if n.name != stage_id))
+            by_kind[d.kind] = ir.replaced(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
             deadlines.append(by_kind[d.kind])
         # Markers and deadlines are sets of kinds: keep them in one order whatever the source
         # order, so that reordering those lines (as `sla fmt` does) leaves the IR unchanged.
-        markers.sort(key=lambda m: _MARKER_ORDER.index(m.kind))
-        deadlines.sort(key=lambda d: ir.DEADLINE_KINDS.index(d.kind))
+        if len(markers) > 1:
+            markers.sort(key=lambda m: _MARKER_ORDER.index(m.kind))
+        if len(deadlines) > 1:
+            deadlines.sort(key=lambda d: ir.DEADLINE_KINDS.index(d.kind))
         default_guard = "respond" if "respond" in by_kind else ("decide" if "decide" in by_kind else None)
         # the sequence: `respond` is step 1, the `then` lines steps 2, 3, … in source order (`sla fmt`
         # keeps them in that order, right after `respond`)
-        steps = tuple(replace(step, stage=stage_id, number=n, clause_id=f"{stage_id}.step{n}")
-                      for n, step in enumerate(self._all(settings, "step"), 2))
+        steps = tuple(ir.replaced(step, stage=stage_id, number=n, clause_id=f"{stage_id}.step{n}")
+                      for n, step in enumerate(self._all(settings, "step"), 2)) if "step" in settings else ()
         escalations = []
         used_ids: dict[str, int] = {}  # clause id → the next number to try after it
         for e in self._all(settings, "escalate"):
@@ -1004,7 +1028,7 @@ class Lowerer:
             )
         follow_up = self._one(settings, "follow up")
         if follow_up is not None:
-            follow_up = replace(follow_up, stage=stage_id, clause_id=f"{stage_id}.follow_up")
+            follow_up = ir.replaced(follow_up, stage=stage_id, clause_id=f"{stage_id}.follow_up")
         cadences: dict[str, ir.StageCadence] = {}  # event → its cadence (one per event and stage)
         for c in self._all(settings, "cadence"):
             first = cadences.get(c.event.name)
@@ -1017,12 +1041,12 @@ class Lowerer:
                     related=[Related(first.span, Message('first given here'))],
                 )
                 continue
-            cadences[c.event.name] = replace(c, stage=stage_id, clause_id=f"{stage_id}.cadence.{c.event.name}")
+            cadences[c.event.name] = ir.replaced(c, stage=stage_id, clause_id=f"{stage_id}.cadence.{c.event.name}")
         handoff = self._one(settings, "handoff")
         if handoff is not None:
-            handoff = replace(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
+            handoff = ir.replaced(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
         hubspot = self._one(settings, "hubspot")
-        if hubspot is not None and self._option(hubspot, ir.HUBSPOT_LIFECYCLE_STAGES, Message('HubSpot lifecycle stage')) is None:
+        if hubspot is not None and self._option(hubspot, ir.HUBSPOT_LIFECYCLE_STAGES, _HUBSPOT_LIFECYCLE_STAGE) is None:
             hubspot = None
         return ir.Stage(
             id=stage_id,
@@ -1059,7 +1083,7 @@ class Lowerer:
         kind_token, within_value, *rest = children
         span = self._span(meta)
         kind = str(kind_token)
-        within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'),
+        within = self._expect(within_value, (ir.Duration,), _A_DURATION_24H_5BD,
                               lambda: Message('`{kind} within`', kind=kind))
         settings = self._settings(rest, lambda: Message('a `{kind}` deadline', kind=kind))
         target = self._one(settings, "target")
@@ -1204,7 +1228,7 @@ class Lowerer:
         return ir.ChannelChoice(tuple(children[0]), children[1], self._span(meta))
 
     def deadline_target(self, meta, children):
-        target = self._expect(children[0], (ir.Duration,), Message('a duration such as 12h'), Message('`target`'))
+        target = self._expect(children[0], (ir.Duration,), _A_DURATION_12H, _TARGET)
         return _Item("target", target, self._span(meta))
 
     def follow_up(self, meta, children):
@@ -1259,7 +1283,7 @@ class Lowerer:
             on = f"step{step_ref.number}"
         idle = any(isinstance(c, _Idle) for c in rest)
         channels = next((c for c in rest if isinstance(c, list)), [])
-        after = self._expect(after_value, (ir.Duration,), Message('a duration such as 24h'), Message('`escalate … after`'))
+        after = self._expect(after_value, (ir.Duration,), _A_DURATION_24H, _ESCALATE_AFTER)
         if after is None:
             return None
         return _Item("escalate", ir.Escalation("", self._name(to_token), after, on, tuple(channels), span, "",
@@ -1298,7 +1322,7 @@ class Lowerer:
 
     def channel(self, meta, children):
         name = self._name(children[0])
-        kind = self._option(name, ir.CHANNELS, Message('channel'))
+        kind = self._option(name, ir.CHANNELS, _CHANNEL)
         if kind is None:
             return None
         target = self._text(children[1]) if len(children) > 1 else None
@@ -1311,7 +1335,7 @@ class Lowerer:
         if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
             label = self._text(rest[0])
             rest = rest[1:]
-        settings = self._settings(rest, Message('a transition'))
+        settings = self._settings(rest, _A_TRANSITION)
         condition = self._one(settings, "when")
         after = self._one(settings, "after")
         record = tuple(self._one(settings, "record", ()))
@@ -1325,7 +1349,7 @@ class Lowerer:
         return _Item("when", children[0], self._span(meta))
 
     def after(self, meta, children):
-        after = self._expect(children[0], (ir.Duration,), Message('a duration such as 30d'), Message('`after`'))
+        after = self._expect(children[0], (ir.Duration,), _A_DURATION_30D, _AFTER)
         return _Item("after", after, self._span(meta))
 
     def record(self, meta, children):
@@ -1348,8 +1372,8 @@ class Lowerer:
         return ir.Negation(children[-1], self._span(meta))
 
     def ref(self, meta, children):
-        member = _nfc(str(children[1])) if len(children) > 1 else None
-        return ir.Ref(_nfc(str(children[0])), member, self._span(meta))
+        member = _nfc(children[1].value) if len(children) > 1 else None
+        return ir.Ref(_nfc(children[0].value), member, self._span(meta))
 
     def comparison(self, meta, children):
         ref, op, value = children
@@ -1376,8 +1400,8 @@ class Lowerer:
         return self._expect(
             value,
             (ir.Text, ir.Number, ir.Flag, ir.DateValue),
-            Message('a number, quoted text, true/false or a date'),
-            Message('a condition'),
+            _CONDITION_VALUES,
+            _IN_A_CONDITION,
         )
 
     # ------------------------------------------------------------------ priorities
@@ -1798,6 +1822,8 @@ def _source_text(source: SourceFile, span: Span) -> str:
 
 
 def source_slice(source: SourceFile, meta) -> str:
+    if meta.__class__ is Span:  # (the fast parser's lowering)
+        return source.text[source.offset(meta.line, meta.column) : source.offset(meta.end_line, meta.end_column)]
     return source.text[meta.start_pos : meta.end_pos]
 
 
@@ -1858,7 +1884,7 @@ def parse_and_lower(source: SourceFile) -> tuple[list[Diagnostic], ir.Policy | N
         text = source.text if source.text.endswith("\n") else source.text + "\n"
         lowerer = Lowerer(source)
         try:
-            policy = fast_parser().parse(text, lowerer.handlers(), MAX_TREE_DEPTH)
+            policy = fast_parser().parse(text, lowerer.handlers(), MAX_TREE_DEPTH, source.path)
         except (NotClean, TooDeep):
             pass
         else:

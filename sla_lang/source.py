@@ -71,7 +71,8 @@ def _span_init(self, path: str, line: int, column: int, end_line: int, end_colum
     _set_end_column(self, end_column)
 
 
-_set_path, _set_line, _set_column, _set_end_line, _set_end_column = (
+# The slots' own setters, in field order (a frozen dataclass has no other way in).
+SPAN_SETTERS = _set_path, _set_line, _set_column, _set_end_line, _set_end_column = tuple(
     Span.__dict__[name].__set__ for name in ("path", "line", "column", "end_line", "end_column"))
 Span.__init__ = _span_init  # type: ignore[method-assign]
 

@@ -308,8 +308,14 @@ class Witness:
 
 def _value_shape(value: ir.Value) -> tuple:
     """A literal value's class and fields (with their types: 1 and 1.0 and True stay apart)."""
-    return (value.__class__.__name__, *((type(v).__name__, v) for f, v in
-                                        ((f, getattr(value, f)) for f in value.__dataclass_fields__) if f != "span"))
+    cls = value.__class__
+    names = _SHAPED_FIELDS.get(cls)
+    if names is None:
+        names = _SHAPED_FIELDS[cls] = tuple(f for f in cls.__dataclass_fields__ if f != "span")
+    return (cls.__name__, *[(type(v).__name__, v) for v in map(value.__getattribute__, names)])
+
+
+_SHAPED_FIELDS: dict[type, tuple[str, ...]] = {}  # a value class → the fields its shape holds
 
 
 class ConditionModel:
@@ -319,7 +325,8 @@ class ConditionModel:
     can reach; without it scores are any whole number.
     """
 
-    def __init__(self, policy: ir.Policy, score_ranges: dict[str, tuple[int, int]] | None = None) -> None:
+    def __init__(self, policy: ir.Policy, score_ranges: dict[str, tuple[int, int]] | None = None,
+                 shapes: dict | None = None) -> None:
         self.policy = policy
         self.score_ranges = score_ranges or {}
         self._variables: dict[str, Variable] = {}
@@ -328,7 +335,8 @@ class ConditionModel:
         # Conditions of the same shape (the same variables, operators and values: `accepted ==
         # true` in every funnel of a large policy) have the same atoms and normal forms, which
         # carry no positions: worked out once per shape.
-        self._shapes: dict[int, tuple[ir.Condition, tuple]] = {}
+        # (a shape does not depend on the score ranges: models of one policy may share them)
+        self._shapes: dict[int, tuple[ir.Condition, tuple]] = {} if shapes is None else shapes
         self._atoms_by_shape: dict[tuple, Atom | Unknown] = {}
         self._forms_by_shape: dict[tuple, list | Unknown] = {}
 
@@ -374,12 +382,12 @@ class ConditionModel:
         if cached is not None:
             return cached[1]
         node = condition
-        if isinstance(node, (ir.AllOf, ir.AnyOf)):
-            shape: tuple = (node.__class__.__name__, tuple(self.shape(item) for item in node.items))
+        if isinstance(node, ir.Comparison):  # (the most common node first)
+            shape: tuple = ("cmp", node.left.text, node.op, _value_shape(node.right))
+        elif isinstance(node, (ir.AllOf, ir.AnyOf)):
+            shape = (node.__class__.__name__, tuple(self.shape(item) for item in node.items))
         elif isinstance(node, ir.Negation):
             shape = ("not", self.shape(node.item))
-        elif isinstance(node, ir.Comparison):
-            shape = ("cmp", node.left.text, node.op, _value_shape(node.right))
         elif isinstance(node, ir.Membership):
             shape = ("in", node.left.text, node.negated, tuple(_value_shape(v) for v in node.values))
         elif isinstance(node, ir.Truthy):

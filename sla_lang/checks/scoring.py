@@ -19,6 +19,7 @@ from .conditions import (
     GrowingConjunction,
     Intervals,
     Unknown,
+    Witness,
     describe_interval,
 )
 from .graph import flow, funnel
@@ -240,9 +241,10 @@ def score_ranges(ctx: CheckContext) -> dict[str, tuple[int, int]]:
 def condition_model(ctx: CheckContext, bounded: bool = False) -> ConditionModel:
     """The policy's ConditionModel, shared by the checks so that each condition's normal form is
     worked out once; `bounded`: scores range over what their rules can reach (score_ranges)."""
+    shapes = ctx.memo("scoring.shapes", dict)  # both models' conditions: one shape each
     if bounded:
-        return ctx.memo("scoring.bounded_model", lambda: ConditionModel(ctx.policy, score_ranges(ctx)))
-    return ctx.memo("scoring.free_model", lambda: ConditionModel(ctx.policy))
+        return ctx.memo("scoring.bounded_model", lambda: ConditionModel(ctx.policy, score_ranges(ctx), shapes))
+    return ctx.memo("scoring.free_model", lambda: ConditionModel(ctx.policy, shapes=shapes))
 
 
 def _possible(model: ConditionModel, condition: ir.Condition) -> bool:
@@ -475,18 +477,27 @@ def _same_timing(a: ir.Transition, b: ir.Transition) -> bool:
 def find_ambiguous_transitions(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     model = condition_model(ctx, bounded=True)
+    # Whether two conditions can both be true, and the example lead, depend only on their
+    # shapes (and so do the quantities they read): a large policy repeats the same pairs of
+    # conditions from stage to stage, decided once per pair of shapes (None: not ambiguous).
+    witnesses: dict[tuple[tuple, tuple], Witness | None] = {}
     for stage in flow(ctx).stages.values():
         guarded = [t for t in stage.transitions if t.condition is not None]
         for j, later in enumerate(guarded):
             for earlier in guarded[:j]:
                 if earlier.target.name == later.target.name or not _same_timing(earlier, later):
                     continue
-                if _coupled(policy, (earlier.condition, later.condition)):
-                    continue
-                try:
-                    witness = model.example([(earlier.condition, True), (later.condition, True)], EXACT)
-                except Unknown:
-                    continue
+                key = (model.shape(earlier.condition), model.shape(later.condition))
+                if key in witnesses:
+                    witness = witnesses[key]
+                elif _coupled(policy, (earlier.condition, later.condition)):
+                    witness = witnesses[key] = None
+                else:
+                    try:
+                        witness = model.example([(earlier.condition, True), (later.condition, True)], EXACT)
+                    except Unknown:
+                        witness = None
+                    witnesses[key] = witness
                 if witness is None:
                     continue
                 yield Diagnostic(
@@ -502,22 +513,19 @@ def find_ambiguous_transitions(ctx: CheckContext) -> Iterator[Diagnostic]:
 @check(ROUTING_GAP)
 def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
     model = condition_model(ctx, bounded=True)
+    # what the transitions of a stage accept depends only on their conditions' shapes: a large
+    # policy routes stage after stage the same way, worked out once per list of shapes
+    routes: dict[tuple, tuple | None] = {}
     for stage in flow(ctx).stages.values():
         guarded = [t for t in stage.transitions if t.condition is not None]
         if not guarded or stage.is_terminal:
             continue
-        keys = {r.text for t in guarded for r in ir.condition_refs(t.condition)}
-        if len(keys) != 1:
+        shapes = tuple(model.shape(t.condition) for t in guarded)
+        if shapes not in routes:
+            routes[shapes] = _accepted_by_transitions(model, guarded)
+        if routes[shapes] is None:
             continue
-        (key,) = keys
-        try:
-            variable = model.variable(next(iter(ir.condition_refs(guarded[0].condition))))
-            accepted = None
-            for t in guarded:
-                values = model.accepted_values(t.condition, key)
-                accepted = values if accepted is None else accepted.union(values)  # type: ignore[arg-type]
-        except Unknown:
-            continue
+        key, variable, accepted = routes[shapes]
         related = tuple(Related(t.span, Message('transition')) for t in guarded)
         if isinstance(accepted, Intervals):
             parts = variable.contains(accepted).parts  # type: ignore[union-attr]
@@ -549,6 +557,24 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help=Message('add a transition for it, or widen one of the conditions (`in [...]`)'),
                     related=related,
                 )
+
+
+def _accepted_by_transitions(model: ConditionModel, guarded: list[ir.Transition]) -> tuple | None:
+    """(the one quantity the conditions read, its variable, the values some condition accepts),
+    or None when they read several quantities or the model cannot tell."""
+    keys = {r.text for t in guarded for r in ir.condition_refs(t.condition)}
+    if len(keys) != 1:
+        return None
+    (key,) = keys
+    try:
+        variable = model.variable(next(iter(ir.condition_refs(guarded[0].condition))))
+        accepted = None
+        for t in guarded:
+            values = model.accepted_values(t.condition, key)
+            accepted = values if accepted is None else accepted.union(values)  # type: ignore[arg-type]
+    except Unknown:
+        return None
+    return key, variable, accepted
 
 
 # ------------------------------------------------------------------ thresholds along the funnel

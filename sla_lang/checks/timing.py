@@ -7,7 +7,7 @@ mixed.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Callable, Iterator
 
 from .. import ir
 from ..diagnostics import Diagnostic, Related, Severity, define_rule, Message
@@ -473,23 +473,24 @@ def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
 @check(ZERO_DURATION)
 def find_zero_durations(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
-    what: list[tuple[ir.Duration | None, Message]] = []
+    # (duration, what it means when zero): the words are made only for a zero duration
+    what: list[tuple[ir.Duration | None, Callable[[], str]]] = []
     for stage in flow(ctx).stages.values():
         if stage.handoff is not None:
-            what.append((stage.handoff.within, f"the hand-off into `{stage.id}` is due the moment a lead arrives"))
+            what.append((stage.handoff.within, lambda stage=stage: f"the hand-off into `{stage.id}` is due the moment a lead arrives"))
         for d in stage.deadlines:
-            what.append((d.within, Message("the `{kind}` deadline of `{stage}` is due the moment a lead arrives", kind=d.kind, stage=stage.id)))
-            what.append((d.target, Message("the internal target of `{stage}.{kind}` is missed the moment a lead arrives", stage=stage.id, kind=d.kind)))
+            what.append((d.within, lambda d=d, stage=stage: Message("the `{kind}` deadline of `{stage}` is due the moment a lead arrives", kind=d.kind, stage=stage.id)))
+            what.append((d.target, lambda d=d, stage=stage: Message("the internal target of `{stage}.{kind}` is missed the moment a lead arrives", stage=stage.id, kind=d.kind)))
         for e in stage.escalations:
-            what.append((e.after, Message("this escalation fires for every lead the moment it enters `{stage}`", stage=stage.id)))
+            what.append((e.after, lambda stage=stage: Message("this escalation fires for every lead the moment it enters `{stage}`", stage=stage.id)))
         for t in timeouts(stage):  # `when … after 0d` only waits for nothing: harmless
-            what.append((t.after, Message("this timeout moves every lead out of `{stage}` the moment it arrives", stage=stage.id)))
+            what.append((t.after, lambda stage=stage: Message("this timeout moves every lead out of `{stage}` the moment it arrives", stage=stage.id)))
     for info in policy.information:
         for item in info.items:
-            what.append((item.within, Message("this information is due the moment it exists")))
+            what.append((item.within, lambda: Message("this information is due the moment it exists")))
     for duration, message in what:
         if duration is not None and duration.amount == 0:
-            yield Diagnostic(ZERO_DURATION, Message('`{duration}`: {message}', duration=duration.text, message=message), duration.span,
+            yield Diagnostic(ZERO_DURATION, Message('`{duration}`: {message}', duration=duration.text, message=message()), duration.span,
                              help=Message('give it a real length (e.g. `24h`, `5bd`), or remove it'))
 
 
