@@ -201,23 +201,7 @@ def source(*, mode: str, period: str, minimum: int, zone: str, initial: int, tra
     ])
 
 
-_CODE = '''MINUTE = 60000
-DAY = 1440 * MINUTE
-EPOCH = date(1970, 1, 1)
-_AFTER = [t for t, _, _ in TRANSITIONS]
-_WALL = [t + max(before, after) * MINUTE for t, before, after in TRANSITIONS]
-
-
-def to_wall(utc_ms):
-    i = bisect_right(_AFTER, utc_ms)
-    return utc_ms + (TRANSITIONS[i - 1][2] if i else INITIAL_OFFSET) * MINUTE
-
-
-def to_utc(wall_ms):
-    # in a gap or an overlap of the clock the offset before the change applies (Python's fold=0)
-    i = bisect_right(_WALL, wall_ms)
-    return wall_ms - (TRANSITIONS[i - 1][2] if i else INITIAL_OFFSET) * MINUTE
-
+_CODE = customcode.ZONE_CLOCK + '''
 
 def period_bounds(utc_ms):
     # (start, end) in UTC ms of the calendar month (or Monday-to-Sunday week) holding utc_ms

@@ -297,7 +297,9 @@ def due_moments(entered_ms):
     return {name: entered_ms + minutes * MINUTE for name, _, minutes in MOMENTS}
 '''
 
-_WORKING = '''MINUTE = 60000
+# the portal's wall clock in the calendar's zone, from the clock changes listed in TRANSITIONS
+# (shared by the working-time and the cadence programs)
+ZONE_CLOCK = '''MINUTE = 60000
 DAY = 1440 * MINUTE
 EPOCH = date(1970, 1, 1)
 _AFTER = [t for t, _, _ in TRANSITIONS]
@@ -313,7 +315,9 @@ def to_utc(wall_ms):
     # in a gap or an overlap of the clock the offset before the change applies (Python's fold=0)
     i = bisect_right(_WALL, wall_ms)
     return wall_ms - (TRANSITIONS[i - 1][2] if i else INITIAL_OFFSET) * MINUTE
+'''
 
+_WORKING = ZONE_CLOCK + '''
 
 def is_working_day(day):
     if KNOWN_UNTIL is not None and not KNOWN_FROM <= day.isoformat() < KNOWN_UNTIL:
