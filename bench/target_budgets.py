@@ -27,8 +27,10 @@ figures):
   folder already up to date) ≤ 1 s;
 - cold `sla check` of the largest example ≤ 1.3 × `python -c "import lark, networkx, click"`
   (runs interleaved).
-The 50-policy builds use several processes (`--jobs`): their CPU time is the sum over the
-workers, so their wall time is shown beside it; every other budget is judged on CPU time.
+The 50-policy builds and the 200-policy check use several processes (`--jobs`): their CPU time
+is the sum over the workers. The 200-policy check is judged on wall time (issue 8's budget, the
+time a user waits), CPU shown beside it; the 50-policy rebuild on CPU, wall shown beside it;
+every other budget is judged on CPU time.
 """
 
 from __future__ import annotations
@@ -288,8 +290,11 @@ def budgets(data: dict, args) -> list[dict]:
                      "measured": f"{example['cold']['check']:.3f} s vs {example['cold']['imports']:.3f} s: "
                                  f"{ratio:.2f} ×", "pass": ratio <= 1.3})
         checked = example["200 checked"]
+        # `sla check DIR` checks in several processes (one per CPU): judged on wall time, as issue 8
+        # set it, with the CPU summed over the workers beside it
         rows.append({"budget": "200 example-sized policies in one `sla check DIR` ≤ 3 s",
-                     "measured": f"{checked['cpu']:.2f} s", "pass": checked["cpu"] <= 3.0 and not checked["over"]})
+                     "measured": f"{checked['wall']:.2f} s wall ({checked['cpu']:.2f} s CPU over the workers)",
+                     "pass": checked["wall"] <= 3.0 and not checked["over"]})
     check = data["targets"].get("check", {}).get(10000)
     if check and "cpu" in check:
         rows.append({"budget": "10,000-stage policy checked (`sla check`, cold) ≤ 2 s",
