@@ -224,16 +224,7 @@ def owed(since_ms, until_ms):
     return MINIMUM * ((until_ms - since_ms) // 1000) // ((end - start) // 1000)
 
 
-def parse_moment(value):
-    # a datetime property as HubSpot passes it: milliseconds, or ISO 8601
-    text = str(value).strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
-
+''' + customcode.PARSE_MOMENT + '''
 
 def parse_count(value):
     # the counter: a number property, no value before the first send

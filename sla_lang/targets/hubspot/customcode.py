@@ -381,9 +381,8 @@ def main(event):
     return {"outputFields": {"result": "written"}}
 '''
 
-_COMMON = '''
-
-def parse_moment(value):
+# a HubSpot datetime value as UTC milliseconds (shared by the due-moment and the cadence programs)
+PARSE_MOMENT = '''def parse_moment(value):
     # a datetime property as HubSpot passes it: milliseconds, or ISO 8601
     text = str(value).strip()
     if text.lstrip("-").isdigit():
@@ -392,7 +391,11 @@ def parse_moment(value):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp() * 1000)
+'''
 
+_COMMON = '''
+
+''' + PARSE_MOMENT + '''
 
 def write_properties(object_id, values):
     # store the moments on the contact: CRM API v3 with the private-app token in the secret TOKEN
