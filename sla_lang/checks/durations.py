@@ -104,9 +104,8 @@ def entry_example(entry: int | None) -> Message | str:
     """' (e.g. for a lead entering on Monday 09:00)' for a minute of the ordinary week."""
     if entry is None:
         return ""
-    day, minute = divmod(entry, 1440)
-    return Message(" (e.g. for a lead entering on {day} {time})", day=_WEEKDAY_NAMES[day],
-                   time=f"{minute // 60:02d}:{minute % 60:02d}")
+    day, time = _week_moment(entry)
+    return Message(" (e.g. for a lead entering on {day} {time})", day=day, time=time)
 
 
 def _first_entry_ending_later(first: ir.Duration, then: ir.Duration, b: ir.Duration,
@@ -140,7 +139,12 @@ def _extreme_entry(business: ir.Duration, calendar: BusinessCalendar | None, sho
     starts = sorted(set(s % week.WEEK for s in week.critical_starts()))
     pick = min if shortest else max
     start = pick(starts, key=lambda s: (week.length_from(s, amount), s))
-    day, minute = divmod(start, 1440)
+    return _week_moment(start)
+
+
+def _week_moment(minute_of_week: int) -> tuple[str, str]:
+    """('Monday', '09:00') for a minute since Monday 00:00 of an ordinary week."""
+    day, minute = divmod(minute_of_week, 1440)
     return _WEEKDAY_NAMES[day], f"{minute // 60:02d}:{minute % 60:02d}"
 
 
