@@ -1098,10 +1098,13 @@ class Lowerer:
     def step(self, meta, children):
         """`then follow up 5 times within 10d via call, email`, `then decide within 5bd`."""
         span = self._span(meta)
+        # (no starred target inside a tuple: Cython, which compiles this module, does not take it)
         if isinstance(children[0], Token) and children[0].type in ("RESPOND", "DECIDE"):
-            kind, attempts_value, (within_value, *rest) = str(children[0]), None, children[1:]
+            kind, attempts_value = str(children[0]), None
+            within_value, *rest = children[1:]
         else:
-            kind, attempts_value, within_value, *rest = "follow_up", *children
+            kind = "follow_up"
+            attempts_value, within_value, *rest = children
         where = Message('`then follow up … within`') if kind == "follow_up" else Message('`then {kind} within`', kind=kind)
         within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), where)
         attempts = None
