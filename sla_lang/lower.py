@@ -296,10 +296,10 @@ class Lowerer:
     def _span(self, meta) -> Span:
         if meta.__class__ is Span:  # the fast parser's lowering passes the rule's span as its meta
             return meta
-        if meta.__class__ is SpanMeta:  # the fast parser's: read its two tokens directly
+        if meta.__class__ is SpanMeta:  # the fast parser's: read its two tokens' positions directly
             first = meta._first
             last = meta._last
-            return new_span(self.path, first.line, first.column, last.end_line, last.end_column)
+            return new_span(self.path, first[0], first[1], last[2], last[3])
         return new_span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, token: Token) -> Span:
