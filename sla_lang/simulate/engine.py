@@ -65,6 +65,7 @@ ACTIVITIES = ir.ACTIVITY_KINDS
 # timer kinds, in the order they fire at the same moment
 _DEADLINE, _ESCALATION, _FOLLOW_UP, _TIMEOUT = 0, 1, 2, 3
 _BUSINESS_SUMS_KEPT = 50_000
+_FORMATTED_KEPT = 100_000
 
 
 # ------------------------------------------------------------------ the compiled policy
@@ -120,6 +121,10 @@ class Plan:
         self.model = DataModel(policy)
         # (calendar, start, amount, unit) → end of a business-time duration (Simulator._add)
         self.business_sums: dict[tuple, datetime] = {}
+        # moment → its text in the policy's zone (Simulator.format_time): converting to a ZoneInfo
+        # zone is slow, and the same few moments are written again and again (every scenario's
+        # expectation, each replay's), so they are remembered, a bounded number of them
+        self.formatted: dict[datetime, str] = {}
         default = calendar_for(policy, None)
         self.zone = default.zone if default is not None else ZoneInfo("UTC")
         self.default_calendar = default
@@ -345,6 +350,7 @@ class Lead:
         "timeout_due",
         "timers",
         "values",
+        "view",
         "visits",
     )
 
@@ -354,6 +360,9 @@ class Lead:
         self.stage: str | None = None
         self.owner: str | None = None
         self.values: dict[str, Any] = {}
+        # a View of `values` (Simulator.view_of), so that its scores are computed once per data
+        # (`values` is replaced on a change, never changed in place)
+        self.view: View | None = None
         self.set_at: dict[str, datetime] = {}
         self.visits: list[Visit] = []
         self.deadlines: list[DeadlineRecord] = []
@@ -386,6 +395,8 @@ class Lead:
         other = Lead.__new__(Lead)
         other.id, other.created, other.stage, other.owner = self.id, self.created, self.stage, self.owner
         other.values, other.set_at = dict(self.values), dict(self.set_at)
+        view = self.view
+        other.view = view.sharing_scores(other.values) if view is not None and view.values is self.values else None
         other.visits = []
         for v in self.visits:
             copy = Visit(v.stage, v.entered, v.via, v.how, v.owner, v.by)
@@ -495,7 +506,7 @@ class Simulator:
                     step[2] = "missed"
             else:
                 plan: TransitionPlan = payload
-                if plan.condition is None or plan.condition(View(lead.values, self.model)):
+                if plan.condition is None or plan.condition(self.view_of(lead)):
                     self._chain(lead, at, plan, "timeout", None)
 
     def _schedule_steps(self, lead: Lead, record: FollowUpRecord, f: ir.FollowUp, start: datetime) -> bool:
@@ -588,12 +599,12 @@ class Simulator:
         lead.stage = stage_id
         stage = plan.stage
         if plan.snapshot:
-            view = View(lead.values, self.model)
+            view = self.view_of(lead)
             visit.snapshot = {ref.text: self.model.quantity(view, ref) for ref in plan.snapshot}
         if stage.handoff is not None:
             handoff = stage.handoff
             fields = {}
-            view = View(lead.values, self.model)
+            view = self.view_of(lead)
             for name in handoff.include:
                 fields[name.name] = self.model.quantity(view, ir.Ref(name.name, None, name.span))
             lead.handoffs.append({
@@ -620,7 +631,7 @@ class Simulator:
             owner = d.owner.name if d.owner else lead.owner
             # `via call when pricing_page_view, email otherwise`: the lead's data as it enters decides
             if d.via_when:
-                view = View(lead.values, self.model)
+                view = self.view_of(lead)
                 meets = d.meets_for(lambda c, view=view: bool(self.plan.channel_conditions[id(c)](view)))
             else:
                 meets = d.meets
@@ -791,7 +802,7 @@ class Simulator:
             lead.owner = owner
             lead.visits[-1].owner = owner
             self._handed_over(lead, at)
-        view = View(lead.values, self.model)
+        view = self.view_of(lead)
         cache: dict[int, bool] = {}
 
         def became(fn) -> bool:  # at creation every condition that holds has just become true
@@ -832,6 +843,7 @@ class Simulator:
                     d.at = at  # recorded late
         if after == before:
             return
+        before_view = self.view_of(lead)  # (of `before`: the lead's data until now)
         lead.values = after
         if self.observer is not None:
             self.observer(lead)
@@ -839,8 +851,7 @@ class Simulator:
         changed = set(updates) | set(increments)
         if plan.reads.isdisjoint(changed):
             return
-        before_view = View(before, self.model)
-        after_view = View(after, self.model)
+        after_view = self.view_of(lead)
         cache: dict[int, bool] = {}
 
         def became(fn) -> bool:
@@ -947,13 +958,29 @@ class Simulator:
         return cadence_periods(self.plan, lead, end)
 
     def format_time(self, at: datetime) -> str:
-        return at.astimezone(self.plan.zone).isoformat()
+        # (equal aware moments are the same instant, so they have the same text in one zone)
+        formatted = self.plan.formatted
+        text = formatted.get(at)
+        if text is None:
+            text = at.astimezone(self.plan.zone).isoformat()
+            if len(formatted) >= _FORMATTED_KEPT:
+                formatted.clear()
+            formatted[at] = text
+        return text
 
     def scores(self, lead: Lead) -> dict[str, float]:
-        return View(lead.values, self.model).scores()
+        return self.view_of(lead).scores()
 
     def priority(self, lead: Lead) -> str | None:
-        return self.model.priority(View(lead.values, self.model))
+        return self.model.priority(self.view_of(lead))
+
+    def view_of(self, lead: Lead) -> View:
+        """The lead's data as conditions see it; one View (one computation of its scores) for
+        as long as the data stays the same."""
+        view = lead.view
+        if view is None or view.values is not lead.values:
+            view = lead.view = View(lead.values, self.model)
+        return view
 
 
 _SECOND = timedelta(seconds=1)

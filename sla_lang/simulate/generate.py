@@ -1914,7 +1914,7 @@ class Generator:
         seen_priorities: dict[str, None] = {}
 
         def observe(lead: Lead) -> None:
-            view = self.view(lead.values)
+            view = sim.view_of(lead)  # (the one the simulator's conditions read: scores computed once)
             seen_rules.update(dict.fromkeys(self.model.true_rules(view)))
             p = self.model.priority(view)
             if p is not None:
