@@ -49,3 +49,43 @@ def test_a_lead_s_scores_follow_its_data_and_a_clone_s_own_data():
     assert sim.priority(copy) == "cold"  # 15 < 30
     sim.change(copy, start + timedelta(hours=3), {"intent": "yes"}, {"pricing_view": 3})
     assert sim.scores(copy)["s"] == 20 + 15 and sim.priority(copy) == "hot"  # fit capped at 20
+
+
+def test_the_generator_is_freed_without_the_cyclic_collector():
+    """`sla test` keeps the cyclic collector off from generation to the end of the replays: the
+    generator's state (hundreds of MB at 10,000 stages) must go when `generate_fixtures` returns,
+    not stay through the replays, and no scenario's simulation may leave a cycle behind."""
+    import gc
+    import weakref
+
+    from sla_lang.simulate import generate
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    made = []
+    original = generate.Generator.__init__
+
+    def remember(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    policy = compile_policy()
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        generate.Generator.__init__ = remember
+        fixtures = generate_fixtures(policy, scenarios_only=True)
+        generate.Generator.__init__ = original
+        assert len(fixtures) > 10 and len(made) == 1
+        assert made[0]() is None
+        # nothing of the generation is left for the collector (imports leave some garbage)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = {type(o).__name__ for o in gc.garbage if type(o).__module__.startswith("sla_lang.simulate")}
+        assert left == set()
+    finally:
+        generate.Generator.__init__ = original
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if collecting:
+            gc.enable()

@@ -975,12 +975,16 @@ class Simulator:
         return self.model.priority(self.view_of(lead))
 
     def view_of(self, lead: Lead) -> View:
-        """The lead's data as conditions see it; one View (one computation of its scores) for
-        as long as the data stays the same."""
-        view = lead.view
-        if view is None or view.values is not lead.values:
-            view = lead.view = View(lead.values, self.model)
-        return view
+        return lead_view(lead, self.model)
+
+
+def lead_view(lead: Lead, model: DataModel) -> View:
+    """The lead's data as conditions see it; one View (one computation of its scores) for as
+    long as the data stays the same."""
+    view = lead.view
+    if view is None or view.values is not lead.values:
+        view = lead.view = View(lead.values, model)
+    return view
 
 
 _SECOND = timedelta(seconds=1)

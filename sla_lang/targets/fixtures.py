@@ -207,6 +207,7 @@ def _generate_fixtures(policy: Policy, lang: str | None, scenarios_only: bool) -
     gen.kpi_tally = KpiTally(policy, gen.plan)
     gen.keep_events = False  # each scenario's events are in its text: 150 MB fewer at 10,000 stages
     gen.generate()
+    gen.release()
     summary, kpi_clauses = replay_all(gen, texts)
     described = policy_header(gen.policy)  # (the fingerprint encodes the whole IR: once)
     header = {"format": "sla-scenarios/1", "policy": described, "time_zone": str(gen.zone.key)}
