@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from sla_lang.simulate.engine import Simulator
 from sla_lang.simulate.model import DataModel, View
 
-from .simkit import JST, compile_policy
+from .simkit import JST, POLICY, compile_policy
 
 
 def test_a_moment_is_written_in_the_policy_zone_however_it_was_given():
@@ -23,6 +23,21 @@ def test_a_moment_is_written_in_the_policy_zone_however_it_was_given():
     other = Simulator(sim.policy, sim.plan)
     assert other.format_time(moment.astimezone(UTC)) == "2026-07-17T09:30:00+09:00"
     assert sim.plan.formatted  # (remembered)
+
+
+def test_the_two_moments_of_a_repeated_hour_keep_their_own_text():
+    """When the clocks go back, 01:30 happens twice; Python finds the two equal (same zone, same
+    wall time), but they are an hour apart and are written with their own offsets."""
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    sim = Simulator(compile_policy(POLICY.replace('timezone "Asia/Tokyo"', 'timezone "America/New_York"')))
+    assert sim.plan.zone == new_york
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=new_york)
+    second = first.replace(fold=1)
+    assert first == second and second - first == timedelta(0) and second.astimezone(UTC) - first.astimezone(UTC) == timedelta(hours=1)
+    assert [sim.format_time(first), sim.format_time(second)] == ["2026-11-01T01:30:00-04:00", "2026-11-01T01:30:00-05:00"]
+    assert sim.format_time(second.astimezone(UTC)) == "2026-11-01T01:30:00-05:00"
 
 
 def _scores(policy, values):
@@ -89,3 +104,49 @@ def test_the_generator_is_freed_without_the_cyclic_collector():
         gc.garbage.clear()
         if collecting:
             gc.enable()
+
+
+def _example_scenarios():
+    from pathlib import Path
+
+    from sla_lang.compile import compile_path
+    from sla_lang.targets.fixtures import generate_fixtures
+
+    root = Path(__file__).parent.parent
+    for path in [*sorted((root / "policies").glob("*.sla")), root / "tests/fixtures/valid/every_construct.sla"]:
+        policy = compile_path(path).policy
+        yield policy, list(generate_fixtures(policy, scenarios_only=True).scenario_data())
+
+
+def test_a_clone_goes_on_as_the_lead_would_and_leaves_it_as_it_was():
+    """A lead cloned after any event of a scenario, the rest of the events applied to the clone
+    *and* to the lead: both end as a simulation of the scenario without cloning (what the clone
+    shares with the lead must be what neither changes again)."""
+    from sla_lang.simulate.engine import Plan, parse_timestamp
+    from sla_lang.simulate.events import EventFeed
+    from sla_lang.simulate.report import lead_to_json
+    from sla_lang.simulate.scenarios import replay, scenario_events
+
+    checked = 0
+    for policy, scenarios in _example_scenarios():
+        plan = Plan(policy)
+        for scenario in scenarios:
+            events = scenario_events(scenario)
+            lead_id = events[0]["lead"]
+            until = parse_timestamp(scenario["until"], plan.zone) if scenario.get("until") else None
+            whole = replay(policy, scenario, plan=plan)
+            expected = lead_to_json(whole.sim, whole.sim.leads[lead_id])
+            for split in range(1, len(events) + 1):
+                sims = [Simulator(policy, plan), Simulator(policy, plan)]
+                feeds = [EventFeed(sim, "<scenario>", None) for sim in sims]
+                for number, event in enumerate(events[:split], 1):
+                    feeds[0].apply(event, number, "")
+                sims[1].leads[lead_id] = sims[0].leads[lead_id].clone()
+                sims[1].first_at, sims[1].last_at = sims[0].first_at, sims[0].last_at
+                for sim, feed in zip(sims, feeds, strict=True):
+                    for number, event in enumerate(events[split:], split + 1):
+                        feed.apply(event, number, "")
+                    sim.finish(until)
+                    assert lead_to_json(sim, sim.leads[lead_id]) == expected, (scenario["id"], split)
+                checked += 1
+    assert checked > 300

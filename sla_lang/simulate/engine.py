@@ -124,7 +124,7 @@ class Plan:
         # moment → its text in the policy's zone (Simulator.format_time): converting to a ZoneInfo
         # zone is slow, and the same few moments are written again and again (every scenario's
         # expectation, each replay's), so they are remembered, a bounded number of them
-        self.formatted: dict[datetime, str] = {}
+        self.formatted: dict[tuple[datetime, int], str] = {}
         default = calendar_for(policy, None)
         self.zone = default.zone if default is not None else ZoneInfo("UTC")
         self.default_calendar = default
@@ -388,31 +388,46 @@ class Lead:
     def clone(self) -> Lead:
         """An independent copy (the fixtures generator explores "what if" from one lead's state).
 
-        Records the simulator still changes (visits, deadlines, follow-up steps) are copied and
-        the pending timers re-pointed at the copies; finished records (escalations, records,
-        hand-offs) are never changed again, so their lists are copied shallowly.
+        Records the simulator still changes are copied and the pending timers re-pointed at the
+        copies: the current stay, the deadlines it can still settle (open, carried, the step a
+        sequence waits for, those a timer fires), the current follow-up. The others are over and
+        never changed again, so both leads share them: earlier stays, deadlines no longer
+        reachable but through `deadlines`, earlier follow-ups, escalations, records, hand-offs.
         """
         other = Lead.__new__(Lead)
         other.id, other.created, other.stage, other.owner = self.id, self.created, self.stage, self.owner
         other.values, other.set_at = dict(self.values), dict(self.set_at)
         view = self.view
         other.view = view.sharing_scores(other.values) if view is not None and view.values is self.values else None
-        other.visits = []
-        for v in self.visits:
+        visits = self.visits
+        other.visits = visits[:-1]
+        if visits:
+            v = visits[-1]
             copy = Visit(v.stage, v.entered, v.via, v.how, v.owner, v.by)
             copy.left, copy.owner_changes = v.left, list(v.owner_changes)
             copy.snapshot = dict(v.snapshot) if v.snapshot is not None else None
             other.visits.append(copy)
+        live = {id(d) for d in self.open_deadlines}
+        live.update(id(d) for d in self.carried)
+        if self.sequence is not None and self.sequence.waiting is not None:
+            live.add(id(self.sequence.waiting))
+        live.update(id(timer[4]) for timer in self.timers if timer[1] == _DEADLINE)
         mapping: dict[int, Any] = {}
         other.deadlines = []
         for d in self.deadlines:
-            copy = d.copy()
-            mapping[id(d)] = copy
-            other.deadlines.append(copy)
+            if id(d) in live:
+                copy = d.copy()
+                mapping[id(d)] = copy
+                other.deadlines.append(copy)
+            else:
+                other.deadlines.append(d)
         other.open_deadlines = [mapping[id(d)] for d in self.open_deadlines]
         other.carried = [mapping[id(d)] for d in self.carried]
         other.follow_ups = []
         for f in self.follow_ups:
+            if f is not self.follow_up:
+                other.follow_ups.append(f)
+                continue
             copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds, f.required, f.waiting)
             copy.started, copy.anchored = f.started, f.anchored
             copy.attempts = list(f.attempts)
@@ -958,15 +973,7 @@ class Simulator:
         return cadence_periods(self.plan, lead, end)
 
     def format_time(self, at: datetime) -> str:
-        # (equal aware moments are the same instant, so they have the same text in one zone)
-        formatted = self.plan.formatted
-        text = formatted.get(at)
-        if text is None:
-            text = at.astimezone(self.plan.zone).isoformat()
-            if len(formatted) >= _FORMATTED_KEPT:
-                formatted.clear()
-            formatted[at] = text
-        return text
+        return moment_text(self.plan, at)
 
     def scores(self, lead: Lead) -> dict[str, float]:
         return self.view_of(lead).scores()
@@ -976,6 +983,21 @@ class Simulator:
 
     def view_of(self, lead: Lead) -> View:
         return lead_view(lead, self.model)
+
+
+def moment_text(plan: Plan, at: datetime) -> str:
+    """`at` in the policy's zone as ISO 8601 text, remembered. Equal aware moments are the same
+    instant, with one text in one zone, except two wall times of one zone that differ only by
+    `fold` (an hour repeated when the clocks go back): equal to Python, so the fold is in the key."""
+    formatted = plan.formatted
+    key = (at, at.fold)
+    text = formatted.get(key)
+    if text is None:
+        text = at.astimezone(plan.zone).isoformat()
+        if len(formatted) >= _FORMATTED_KEPT:
+            formatted.clear()
+        formatted[key] = text
+    return text
 
 
 def lead_view(lead: Lead, model: DataModel) -> View:
@@ -1067,8 +1089,26 @@ def channel_names(channels: tuple[ir.Channel, ...]) -> list[str]:
     return names
 
 
+_PARSED: dict[tuple[str, ZoneInfo], datetime | None] = {}
+_PARSED_KEPT = 100_000
+
+
 def parse_timestamp(text: str, zone: ZoneInfo) -> datetime | None:
-    """An ISO 8601 timestamp; without an offset it is read in `zone` (the agreement's time zone)."""
+    """An ISO 8601 timestamp; without an offset it is read in `zone` (the agreement's time zone).
+    Remembered, a bounded number of them: a scenario's moments are read when it is generated,
+    finished and replayed, and many scenarios share them."""
+    if text.__class__ is not str:
+        return _parse_timestamp(text, zone)
+    key = (text, zone)
+    if key in _PARSED:
+        return _PARSED[key]
+    if len(_PARSED) >= _PARSED_KEPT:
+        _PARSED.clear()
+    at = _PARSED[key] = _parse_timestamp(text, zone)
+    return at
+
+
+def _parse_timestamp(text: str, zone: ZoneInfo) -> datetime | None:
     try:
         at = datetime.fromisoformat(text)
     except (ValueError, TypeError):

@@ -42,7 +42,8 @@ from .. import ir
 from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration
 from ..source import Span
 from . import Run
-from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan, lead_view, next_period, period_start
+from .engine import (Lead, Plan, Simulator, StagePlan, TransitionPlan, lead_view, moment_text, next_period,
+                     period_start)
 from .events import EventFeed
 from .model import View, condition_text, value_to_json
 from .report import lead_to_json, short_time
@@ -209,7 +210,7 @@ class Generator:
 
     # ------------------------------------------------------------------ small helpers
     def iso(self, at: datetime) -> str:
-        return at.astimezone(self.zone).isoformat()
+        return moment_text(self.plan, at)  # (self.zone is the plan's)
 
     def local(self, at: datetime) -> str:
         return short_time(self.iso(at))

@@ -26,7 +26,7 @@ from typing import Any
 from .. import ir
 from ..diagnostics import INTERNAL_ERROR, Diagnostic, Listing, Message
 from ..ir import Policy
-from ..irjson import dumps, dumps_bytes, fingerprint
+from ..irjson import dumps, dumps_bytes, fingerprint, loads_json
 from ..output import Pieces, as_bytes
 from ..source import Span
 from . import BuildOptions, BuildResult, FileSink, collected
@@ -151,10 +151,8 @@ class Fixtures:
         return len(self.texts)
 
     def scenario_data(self) -> Iterator[dict[str, Any]]:
-        import json
-
         for text in self.texts:
-            yield json.loads(text)
+            yield loads_json(text)
 
     @property
     def scenarios(self) -> dict[str, Any]:
