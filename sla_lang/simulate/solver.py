@@ -5,7 +5,10 @@ Each variable takes its current value first and then candidate values taken from
 (every constant a condition compares it with, one step either side, no value, the enum
 options …), so the first solution found changes as little as possible. Partial assignments are
 evaluated in three values (true, false, unknown) with scores as intervals, which prunes most
-of the search. The search is bounded; when it gives up the generator says so.
+of the search. The search is bounded; when it gives up the generator says so. A search made
+before (the same shapes of constraints from other clauses, the same starting values of what they
+read) is answered from memory, at the cost it had: a policy of thousands of stages written alike
+asks a few hundred distinct searches tens of thousands of times.
 
 The solver only proposes data: every scenario is then run through the simulator, which alone
 decides what happens.
@@ -110,9 +113,11 @@ class Solver:
     limit: int = DEFAULT_LIMIT
     work_limit: int | None = None  # default: from the size of the policy (WORK_BASE, WORK_PER_ITEM)
     domains: dict[str, list[Any]] = field(default_factory=dict)
+    memoize: bool = True  # False: every search is made afresh (the tests compare both ways)
     work: int = field(default=0, init=False)  # constraint evaluations so far
     # when the work budget ran out: the scores (or, without any, the data) the search then read
     exhausted: tuple[str, ...] | None = field(default=None, init=False)
+    answers_reused: int = field(default=0, init=False)  # searches answered from an earlier one
     # caches, all keyed by parts of the policy, which does not change
     _reads: dict[tuple, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
     _refs_of: dict[int, tuple[ir.Condition, list[ir.Ref]]] = field(default_factory=dict, init=False, repr=False)
@@ -125,6 +130,14 @@ class Solver:
     _read_sets: dict[tuple, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
     _reachable_sorted: dict[tuple, list[float] | None] = field(default_factory=dict, init=False, repr=False)
     _frame: _Frame | None = field(default=None, init=False, repr=False)  # the search under way
+    # the answers of searches made (see `_search_key`), by what they depend on: the shapes of
+    # the constraints, not the clauses they come from (a large policy asks the same few dozen
+    # searches thousands of times, once per stage written alike)
+    _answers: dict[tuple, tuple[tuple | None, int]] = field(default_factory=dict, init=False, repr=False)
+    _shapes: dict[int, tuple[ir.Condition, int]] = field(default_factory=dict, init=False, repr=False)
+    _shape_numbers: dict[tuple, int] = field(default_factory=dict, init=False, repr=False)
+    _next_shape: int = field(default=0, init=False, repr=False)
+    _key_reads: dict[tuple, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.work_limit is None:
@@ -285,6 +298,15 @@ class Solver:
         # Events first: the search varies the last variables first, so solutions lean on
         # properties, which (unlike event counts) can later be changed back.
         names.sort(key=lambda v: v in self.properties)
+        key = self._search_key(base, constraints, names, prefer) if self.memoize else None
+        if key is not None:
+            known = self._answers.get(key)
+            if known is not None and self.work + known[1] <= self.work_limit:
+                # the same search made before, within the budget all the way: its answer, at its cost
+                self.work += known[1]
+                self.answers_reused += 1
+                return None if known[0] is None else _applied(base, known[0], self.events)
+        work_before = self.work
         domains = []
         for name in names:
             current = base.get(name, 0 if name in self.events else None)
@@ -356,19 +378,82 @@ class Solver:
         try:
             first = check(unknown)
             if first is False or not ((settled[0] and (first is True or check(nothing) is True)) or search(0)):
+                self._remember(key, None, work_before)
                 return None
         finally:
             self._frame = None
             # `search` calls itself through its closure: a reference cycle per solve, which only
             # the cyclic collector would free (tens of thousands of solves per large policy)
             search = None
-        out = dict(base)
-        for name, value in assignment.items():
-            if value is None or (name in self.events and value == 0):
-                out.pop(name, None)
+        found = tuple(assignment.items())
+        self._remember(key, found, work_before)
+        return _applied(base, found, self.events)
+
+    def _remember(self, key: tuple | None, found: tuple | None, work_before: int) -> None:
+        if key is None or self.exhausted is not None:
+            return
+        if len(self._answers) > MEMO_LIMIT:
+            self._answers.clear()
+        self._answers[key] = (found, self.work - work_before)
+
+    def _search_key(self, base: dict[str, Any], constraints: list[Constraint], names: list[str],
+                    prefer: dict[str, Any] | None) -> tuple | None:
+        """What a search's answer depends on: the constraints' shapes (not which clause they come
+        from), the variables searched, the starting values of everything the constraints read
+        (in the order given: a score's total is added up in that order) and the preferred values
+        of the variables searched. None when a value cannot be part of a key."""
+        parts = []
+        for c in constraints:
+            if isinstance(c, Holds):
+                forced = ()
+                if c.forced:  # by the node's place in the condition (in depth-first order)
+                    nodes = _nodes(c.condition)
+                    place = {id(node): n for n, node in enumerate(nodes)}
+                    if len(place) < len(nodes) or any(i not in place for i, _ in c.forced):
+                        return None  # (a node in two places: forcing it forces both)
+                    forced = tuple((place[i], v, type(v)) for i, v in c.forced)
+                overrides = tuple((n, v, type(v)) for n, v in c.overrides) if c.overrides else ()
+                parts.append((self._shape(c.condition), c.want, overrides, forced))
             else:
-                out[name] = value
-        return out
+                parts.append((c.ref.name, c.ref.member, c.value, type(c.value), c.raw, c.compare))
+        parts = tuple(parts)
+        read = self._key_reads.get(parts)
+        if read is None:
+            names_read: set[str] = set()
+            for c in constraints:
+                for ref in self._constraint_refs(c):
+                    names_read.update(self._ref_reads(ref))
+            if len(self._key_reads) > MEMO_LIMIT:
+                self._key_reads.clear()
+            read = self._key_reads[parts] = frozenset(names_read)
+        searched = set(names)
+        start = tuple((n, v, type(v)) for n, v in base.items() if n in read or n in searched)
+        preferred = tuple((n, prefer[n], type(prefer[n])) for n in names if n in prefer) if prefer else ()
+        key = (parts, tuple(names), start, preferred)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _shape(self, condition: ir.Condition) -> int:
+        """A number standing for a condition's shape: its structure, names and constants, not
+        where it is written (conditions written alike get the same number)."""
+        found = self._shapes.get(id(condition))
+        if found is None or found[0] is not condition:
+            if len(self._shapes) > MEMO_LIMIT:
+                self._shapes.clear()
+            shape = _shape_of(condition)
+            number = self._shape_numbers.get(shape)
+            if number is None:
+                # numbers are never given twice, so a remembered answer cannot be taken for
+                # another shape's (should this table ever be cleared, shapes get new numbers)
+                if len(self._shape_numbers) > MEMO_LIMIT:
+                    self._shape_numbers.clear()
+                number = self._shape_numbers[shape] = self._next_shape
+                self._next_shape += 1
+            found = self._shapes[id(condition)] = (condition, number)
+        return found[1]
 
     def _culprits(self, constraints: list[Constraint]) -> tuple[str, ...]:
         """What made a search expensive: the scores its constraints read, else their data."""
@@ -746,6 +831,58 @@ class _Frame:
                 totals.clear()
             totals[key] = self.solver._total_on(model, member, raw, self.base, self.base_look)
         return totals[key]
+
+
+def _applied(base: dict[str, Any], assignment: tuple, events: dict) -> dict[str, Any]:
+    out = dict(base)
+    for name, value in assignment:
+        if value is None or (name in events and value == 0):
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
+
+
+def _nodes(node: ir.Condition) -> list[ir.Condition]:
+    """A condition's nodes, depth first, each before its items."""
+    out = []
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, (ir.AllOf, ir.AnyOf)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, ir.Negation):
+            stack.append(node.item)
+    return out
+
+
+def _shape_of(node: ir.Condition) -> tuple:
+    """Everything of a condition the search reads: each node's kind, names, operators and
+    constants (with their types: 1, 1.0 and True are equal in Python), without its span."""
+    if isinstance(node, (ir.AllOf, ir.AnyOf)):
+        return (type(node).__name__, tuple(_shape_of(item) for item in node.items))
+    if isinstance(node, ir.Negation):
+        return ("Negation", _shape_of(node.item))
+    out: list[Any] = [type(node).__name__]
+    for name in node.__dataclass_fields__:
+        if name == "span":
+            continue
+        value = getattr(node, name)
+        if isinstance(value, ir.Ref):
+            out.append((value.name, value.member))
+        elif isinstance(value, tuple):
+            out.append(tuple(_value_shape(v) for v in value))
+        else:
+            out.append(_value_shape(value))
+    return tuple(out)
+
+
+def _value_shape(value: Any) -> Any:
+    if isinstance(value, ir.Node):
+        return (type(value).__name__, *((getattr(value, f), type(getattr(value, f)))
+                                         for f in value.__dataclass_fields__ if f != "span"))
+    return (value, type(value))
 
 
 def _compare_interval(node, lo, hi):

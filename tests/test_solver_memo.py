@@ -1,0 +1,226 @@
+"""The solver answers a search it has already made from memory (`Solver._answers`): by the
+shapes of the constraints, not by the clauses they come from, so a policy of thousands of
+stages written alike makes each distinct search once. That must change nothing: every answer
+taken from memory is the answer a fresh search gives, at the same cost in the work budget
+(SLA879 comes at the same point), and the fixtures are the same bytes."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import partial
+
+import pytest
+
+from sla_lang import ir
+from sla_lang.compile import compile_path, compile_text
+from sla_lang.simulate import generate as generate_module
+from sla_lang.simulate.solver import Holds, QuantityIs, Solver
+from sla_lang.targets.fixtures import generate_fixtures
+
+from .conftest import FIXTURES, POLICIES, REPO
+from .test_algorithm_budgets import HEADER, event_score_policy
+
+
+def _bench_policy(stages: int) -> ir.Policy:
+    spec = importlib.util.spec_from_file_location("sla_bench_generate", REPO / "bench" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return compile_text(module.generate_policy(stages), f"bench{stages}.sla", checks=False).policy
+
+
+def _typed(values):
+    """A search's answer with the type of every value (1, 1.0 and True are equal in Python)."""
+    return None if values is None else [(name, value, type(value)) for name, value in values.items()]
+
+
+def _searching_twice(monkeypatch, policy: ir.Policy) -> list[int]:
+    """Make every search of the generator also on a solver without memory, in the same state
+    (work done so far, budget used up or not), and compare answer, work and state after it.
+    Returns [searches compared, of them answered from memory] (filled as the generator runs)."""
+    original = Solver._solve
+    fresh = Solver(policy, memoize=False)
+    counts = [0, 0]
+
+    def both(self, base, constraints, variables, frozen, prefer):
+        if self is fresh:
+            return original(self, base, constraints, variables, frozen, prefer)
+        fresh.work, fresh.exhausted, fresh.work_limit = self.work, self.exhausted, self.work_limit
+        expected = original(fresh, dict(base), constraints, list(variables), frozen, prefer)
+        reused = self.answers_reused
+        got = original(self, base, constraints, variables, frozen, prefer)
+        assert _typed(got) == _typed(expected), constraints
+        assert (self.work, self.exhausted) == (fresh.work, fresh.exhausted), constraints
+        counts[0] += 1
+        counts[1] += self.answers_reused - reused
+        return got
+
+    monkeypatch.setattr(Solver, "_solve", both)
+    return counts
+
+
+POLICY_FILES = [*POLICIES, FIXTURES / "valid" / "every_construct.sla"]
+
+
+@pytest.mark.parametrize("path", POLICY_FILES, ids=lambda p: p.name)
+def test_every_answer_from_memory_is_the_answer_of_a_fresh_search(monkeypatch, path):
+    policy = compile_path(path).policy
+    counts = _searching_twice(monkeypatch, policy)
+    generate_fixtures(policy)
+    assert counts[0] > 0
+
+
+def test_a_bench_policy_is_mostly_answered_from_memory_with_the_same_answers(monkeypatch):
+    policy = _bench_policy(51)  # 8 product lines written alike
+    counts = _searching_twice(monkeypatch, policy)
+    generate_fixtures(policy)
+    searches, reused = counts
+    assert reused * 2 > searches, counts
+
+
+def test_a_search_stopped_by_the_work_budget_stops_at_the_same_point(monkeypatch):
+    """A score the budget cannot cover (SLA879): an answer is taken from memory only when its
+    cost fits in what is left of the budget, so the budget runs out at the same search."""
+    policy = compile_text(event_score_policy(18), "score.sla").policy
+    policy_solver = Solver(policy)
+    counts = _searching_twice(monkeypatch, policy)
+    monkeypatch.setattr(generate_module, "Solver", partial(Solver, work_limit=policy_solver.work_limit // 8))
+    fixtures = generate_fixtures(policy)
+    assert any(d.code == "SLA879" for d in fixtures.diagnostics)
+    assert counts[0] > 0
+
+
+@pytest.mark.parametrize("stages", [27, 51])
+def test_the_fixtures_are_the_same_bytes_without_memory(monkeypatch, stages):
+    policy = _bench_policy(stages)
+    remembered = generate_fixtures(policy)
+    monkeypatch.setattr(generate_module, "Solver", partial(Solver, memoize=False))
+    afresh = generate_fixtures(policy)
+    assert b"".join(remembered.scenarios_pieces()) == b"".join(afresh.scenarios_pieces())
+    assert remembered.coverage == afresh.coverage
+    assert remembered.contacts == afresh.contacts
+
+
+# ------------------------------------------------------------------ what a search depends on
+
+ALIKE = HEADER + """property x "X" bool
+property y "Y" number
+property note "Note" text
+event e1 "E1"
+event e2 "E2"
+score s "S" {
+  group g "G" max 100 {
+    +30 "e1" when e1
+    +30 "e2" when e2
+    +20 "y" when y >= 10
+  }
+}
+stage a "A" {
+  owner ops
+  entry
+  -> b when s >= 50 and x
+}
+stage b "B" {
+  owner ops
+  -> c when s >= 50 and x
+}
+stage c "C" {
+  owner ops
+  -> d when s >= 60 and x
+}
+stage d "D" {
+  owner ops
+  -> done when x and s >= 50
+}
+stage done "Done" {
+  owner ops
+  terminal
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def alike():
+    policy = compile_text(ALIKE, "alike.sla", checks=False).policy
+    return policy, {s.id: s.transitions[0].condition for s in policy.stages if s.transitions}
+
+
+def _score(values) -> int:
+    """`s` of ALIKE, by hand."""
+    return 30 * (values.get("e1", 0) >= 1) + 30 * (values.get("e2", 0) >= 1) + 20 * ((values.get("y") or 0) >= 10)
+
+
+def _answer(policy, base, constraints, solver=None):
+    solver = solver or Solver(policy, memoize=False)
+    return _typed(solver.solve(dict(base), constraints)), solver.work
+
+
+def test_the_same_search_from_another_clause_is_answered_from_memory(alike):
+    policy, conditions = alike
+    solver = Solver(policy)
+    first = solver.solve({}, [Holds(conditions["a"], True)])
+    assert solver.answers_reused == 0 and _score(first) >= 50 and first["x"] is True
+    work = solver.work
+    second = solver.solve({"note": "n"}, [Holds(conditions["b"], True)])  # a name nothing reads
+    assert solver.answers_reused == 1
+    assert second == {"note": "n", **first}
+    assert solver.work == 2 * work
+    assert (_typed(second), solver.work - work) == _answer(policy, {"note": "n"}, [Holds(conditions["b"], True)])
+
+
+@pytest.mark.parametrize("case", ["another constant", "the leaves in another order", "a value the score reads",
+                                  "a value the condition reads", "the other way", "a quantity"])
+def test_a_search_differing_in_what_it_reads_is_made_afresh(alike, case):
+    policy, conditions = alike
+    solver = Solver(policy)
+    solver.solve({}, [Holds(conditions["a"], True)])
+    base, constraints = {}, [Holds(conditions["b"], True)]
+    if case == "another constant":
+        constraints = [Holds(conditions["c"], True)]  # s >= 60
+    elif case == "the leaves in another order":
+        constraints = [Holds(conditions["d"], True)]  # x and s >= 50
+    elif case == "a value the score reads":
+        base = {"y": 10}
+    elif case == "a value the condition reads":
+        base = {"x": False}
+    elif case == "the other way":
+        constraints = [Holds(conditions["b"], False)]
+    else:
+        constraints += [QuantityIs(ir.Ref("s", None, conditions["a"].span), 60)]
+    got = solver.solve(dict(base), constraints)
+    assert solver.answers_reused == 0, case
+    assert _typed(got) == _answer(policy, base, constraints)[0]
+
+
+def test_a_forced_leaf_is_told_apart_by_its_place_in_the_condition(alike):
+    policy, conditions = alike
+    solver = Solver(policy)
+    a, b = conditions["a"], conditions["b"]
+    score_a, x_a = ir.condition_leaves(a)
+    score_b, x_b = ir.condition_leaves(b)
+    # `s >= 50` decides: false with it forced true, so x is false
+    solver.solve({}, [Holds(a, False, forced=((id(score_a), True),))])
+    solver.solve({}, [Holds(b, False, forced=((id(x_b), True),))])
+    assert solver.answers_reused == 0
+    got = solver.solve({}, [Holds(b, False, forced=((id(score_b), True),))])
+    assert solver.answers_reused == 1
+    assert _typed(got) == _answer(policy, {}, [Holds(b, False, forced=((id(score_b), True),))])[0]
+    # a leaf of another condition is no place in this one: no memory
+    solver.solve({}, [Holds(b, False, forced=((id(x_a), True),))])
+    assert solver.answers_reused == 1
+
+
+def test_an_answer_is_taken_from_memory_only_when_its_cost_fits_in_the_budget(alike):
+    policy, conditions = alike
+    solver = Solver(policy)
+    solver.solve({}, [Holds(conditions["a"], True)])
+    cost = solver.work
+    solver.work = solver.work_limit - cost  # exactly enough left
+    solver.solve({}, [Holds(conditions["b"], True)])
+    assert solver.answers_reused == 1 and solver.work == solver.work_limit and solver.exhausted is None
+    solver.work = solver.work_limit - cost + 1  # one evaluation short: searched afresh
+    fresh = Solver(policy, memoize=False)
+    fresh.work = solver.work
+    got = solver.solve({}, [Holds(conditions["b"], True)])
+    assert solver.answers_reused == 1
+    assert (_typed(got), solver.work, solver.exhausted) == (
+        _typed(fresh.solve({}, [Holds(conditions["b"], True)])), fresh.work, fresh.exhausted)
