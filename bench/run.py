@@ -273,7 +273,7 @@ def machine() -> dict:
                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
     probe = ("from sla_lang import _compiled as c; "
              "print(0 if c.pure_python() else sum(1 for m in c.MODULES if c.current_compiled_path(m)), len(c.MODULES))")
-    compiled = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+    compiled = subprocess.run([sys.executable, "-c", probe], check=False, cwd=ROOT, capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
     return {
         "cpu": cpu,
@@ -668,8 +668,8 @@ def markdown(data: dict) -> str:
         f"- {m['python']} on {m['os']}",
         "- " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()),
         *([] if not m.get("compiled_modules") else [
-            f"- sla_lang: {m['compiled_modules'][0]} of its {m['compiled_modules'][1]} accelerated modules compiled "
-            "(`python -m sla_lang.accelerate`; 0: the pure-Python modules; README, Performance)"]),
+            (f"- sla_lang: {m['compiled_modules'][0]} of its {m['compiled_modules'][1]} accelerated modules compiled "
+             "(`python -m sla_lang.accelerate`; 0: the pure-Python modules; README, Performance)")]),
         f"- load average (1, 5, 15 min) at the start {', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}, "
         f"at the end {', '.join(f'{x:.2f}' for x in m.get('load_average_at_end', ()))}: a shared 2-core VM, so "
         "single figures are noisy; compare medians, and ratios measured in the same run.",

@@ -10,6 +10,7 @@ import sys
 
 from ._compiled import _DIRECTIVES, MODULES, SUFFIX, compiled_path, current_compiled_path, source_digest, source_path
 
+
 def build(jobs: int = 2) -> int:
     """Compile every module of MODULES into its current compiled copy and remove the copies
     made from other versions of the source. Needs Cython, setuptools and a C compiler with
@@ -54,7 +55,7 @@ def build(jobs: int = 2) -> int:
                         os.remove(old)
                 shutil.copyfile(built, target + ".tmp")
                 os.replace(target + ".tmp", target)
-        except Exception as exc:  # a compiler error, no headers …: the pure-Python modules stay in use
+        except Exception as exc:  # noqa: BLE001 - a compiler error, no headers …: the Python modules stay in use
             print(f"sla_lang.accelerate: compiling failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         finally:

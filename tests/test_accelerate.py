@@ -22,7 +22,7 @@ def _run(args: list[str], *, pure: bool, cwd=REPO, pythonpath=REPO) -> subproces
     env["PYTHONPATH"] = str(pythonpath)
     if pure:
         env[PURE_PYTHON_ENV] = "1"
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, *args], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def _package_copy(tmp_path):
