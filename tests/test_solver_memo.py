@@ -16,7 +16,7 @@ from sla_lang import ir
 from sla_lang.compile import compile_path, compile_text
 from sla_lang.simulate import generate as generate_module
 from sla_lang.simulate.report import lead_to_json
-from sla_lang.simulate.solver import Holds, QuantityIs, Solver
+from sla_lang.simulate.solver import Frozen, Holds, QuantityIs, Solver
 from sla_lang.targets.fixtures import generate_fixtures
 
 from .conftest import FIXTURES, POLICIES, REPO
@@ -39,24 +39,24 @@ def _searching_twice(monkeypatch, policy: ir.Policy) -> list[int]:
     """Make every search of the generator also on a solver without memory, in the same state
     (work done so far, budget used up or not), and compare answer, work and state after it.
     Returns [searches compared, of them answered from memory] (filled as the generator runs)."""
-    original = Solver._solve
+    original = Solver.solve
     fresh = Solver(policy, memoize=False)
     counts = [0, 0]
 
-    def both(self, base, constraints, variables, frozen, prefer):
+    def both(self, base, constraints, **options):
         if self is fresh:
-            return original(self, base, constraints, variables, frozen, prefer)
+            return original(self, base, constraints, **options)
         fresh.work, fresh.exhausted, fresh.work_limit = self.work, self.exhausted, self.work_limit
-        expected = original(fresh, dict(base), constraints, list(variables), frozen, prefer)
+        expected = original(fresh, dict(base), list(constraints), **options)
         reused = self.answers_reused
-        got = original(self, base, constraints, variables, frozen, prefer)
+        got = original(self, base, constraints, **options)
         assert _typed(got) == _typed(expected), constraints
         assert (self.work, self.exhausted) == (fresh.work, fresh.exhausted), constraints
         counts[0] += 1
         counts[1] += self.answers_reused - reused
         return got
 
-    monkeypatch.setattr(Solver, "_solve", both)
+    monkeypatch.setattr(Solver, "solve", both)
     return counts
 
 
@@ -170,12 +170,13 @@ def test_the_same_search_from_another_clause_is_answered_from_memory(alike):
 
 
 @pytest.mark.parametrize("case", ["another constant", "the leaves in another order", "a value the score reads",
-                                  "a value the condition reads", "the other way", "a quantity"])
+                                  "a value the condition reads", "the other way", "a quantity", "a variable held",
+                                  "every event held but one", "the variables given", "a preferred value"])
 def test_a_search_differing_in_what_it_reads_is_made_afresh(alike, case):
     policy, conditions = alike
     solver = Solver(policy)
     solver.solve({}, [Holds(conditions["a"], True)])
-    base, constraints = {}, [Holds(conditions["b"], True)]
+    base, constraints, options = {}, [Holds(conditions["b"], True)], {}
     if case == "another constant":
         constraints = [Holds(conditions["c"], True)]  # s >= 60
     elif case == "the leaves in another order":
@@ -186,11 +187,19 @@ def test_a_search_differing_in_what_it_reads_is_made_afresh(alike, case):
         base = {"x": False}
     elif case == "the other way":
         constraints = [Holds(conditions["b"], False)]
-    else:
+    elif case == "a quantity":
         constraints += [QuantityIs(ir.Ref("s", None, conditions["a"].span), 60)]
-    got = solver.solve(dict(base), constraints)
+    elif case == "a variable held":
+        options = {"frozen": {"e1"}}
+    elif case == "every event held but one":
+        options = {"frozen": Frozen(policy, set(), events=True, properties=True, but="e2")}
+    elif case == "the variables given":
+        options = {"variables": ["y", "x", "e2"]}
+    else:
+        options = {"prefer": {"e1": 1}}
+    got = solver.solve(dict(base), constraints, **options)
     assert solver.answers_reused == 0, case
-    assert _typed(got) == _answer(policy, base, constraints)[0]
+    assert _typed(got) == _typed(Solver(policy, memoize=False).solve(dict(base), constraints, **options))
 
 
 def test_a_forced_leaf_is_told_apart_by_its_place_in_the_condition(alike):
