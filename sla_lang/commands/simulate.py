@@ -256,54 +256,56 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
     result, config = _compile_policy(policy, config_path, isolated, colored, with_config=True)
     compiled = result.policy
     plan = Plan(compiled)
-    problems = []
-    sources: list[tuple[str, list[dict], dict | None, dict[str, int]]] = []  # (label, scenarios, summary, lines)
-    if fixtures_dir:
-        path = Path(fixtures_dir)
-        if path.is_dir():
-            path = path / "scenarios.json"
-        if not path.exists():
-            raise click.UsageError(f"no scenarios.json in {fixtures_dir} (build it with `sla build {policy} "
-                                   f"--target fixtures -o {fixtures_dir}`)")
-        loaded = load_scenario_file(path)
-        problems += loaded.diagnostics
-        if loaded.data is not None:
-            recorded = (loaded.data.get("policy") or {}).get("fingerprint")
-            if recorded and recorded != fingerprint(compiled):
-                from ..diagnostics import Diagnostic, Message
-
-                problems.append(Diagnostic(
-                    STALE_FIXTURES, Message('{path} was generated from another version of {path2}; expectations that no longer hold fail below', path=loaded.path, path2=result.path), Span.point(loaded.path),
-                    help=Message('rebuild the fixtures once the policy change is intended')))
-            sources.append((loaded.path, loaded.scenarios, loaded.data.get("summary"), loaded.lines))
-    else:
-        from ..targets.fixtures import generate_fixtures
-
-        generated = generate_fixtures(compiled, lang, scenarios_only=True)
-        # read back one at a time as they are replayed (90,000 of them for 10,000 stages)
-        sources.append(("generated from the policy", GeneratedScenarios(generated), generated.summary, {}))
-    for extra in user_scenario_files(Path(policy)):
-        loaded = load_scenario_file(extra)
-        problems += loaded.diagnostics
-        sources.append((loaded.path, loaded.scenarios, None, loaded.lines))
-
-    if against == "hubspot":
-        from .against_hubspot import load_hubspot, outcomes_against_hubspot, portal_zone
-
-        zone = portal_zone(portal_timezone)
-        bundle, built_label, build_problems = load_hubspot(compiled, result.path, hubspot_dir, config.hubspot)
-        problems += build_problems
-    _show_diagnostics(problems, {}, colored)
-    outcomes = []
-    shown = sources
-    if against == "hubspot":
-        outcomes = outcomes_against_hubspot(compiled, bundle, sources, zone)
-        sources = []  # compared with a fresh simulation above, not with the recorded expectations
-    # a replay leaves no reference cycles, and reference counting frees it; the cyclic collector
-    # would walk every object kept (90,000 scenarios' outcomes for 10,000 stages) again and again
+    # The cyclic collector is off from generation to the end of the replays. A replay leaves no
+    # reference cycles (reference counting frees it) and neither does generation; with it on, the
+    # first allocation after generation walked every object the generator left (its last
+    # collection), and the replays walked every outcome kept (90,000 for 10,000 stages) again and again.
     collecting = gc.isenabled()
     gc.disable()
     try:
+        problems = []
+        sources: list[tuple[str, list[dict], dict | None, dict[str, int]]] = []  # (label, scenarios, summary, lines)
+        if fixtures_dir:
+            path = Path(fixtures_dir)
+            if path.is_dir():
+                path = path / "scenarios.json"
+            if not path.exists():
+                raise click.UsageError(f"no scenarios.json in {fixtures_dir} (build it with `sla build {policy} "
+                                       f"--target fixtures -o {fixtures_dir}`)")
+            loaded = load_scenario_file(path)
+            problems += loaded.diagnostics
+            if loaded.data is not None:
+                recorded = (loaded.data.get("policy") or {}).get("fingerprint")
+                if recorded and recorded != fingerprint(compiled):
+                    from ..diagnostics import Diagnostic, Message
+
+                    problems.append(Diagnostic(
+                        STALE_FIXTURES, Message('{path} was generated from another version of {path2}; expectations that no longer hold fail below', path=loaded.path, path2=result.path), Span.point(loaded.path),
+                        help=Message('rebuild the fixtures once the policy change is intended')))
+                sources.append((loaded.path, loaded.scenarios, loaded.data.get("summary"), loaded.lines))
+        else:
+            from ..targets.fixtures import generate_fixtures
+
+            generated = generate_fixtures(compiled, lang, scenarios_only=True)
+            # read back one at a time as they are replayed (90,000 of them for 10,000 stages)
+            sources.append(("generated from the policy", GeneratedScenarios(generated), generated.summary, {}))
+        for extra in user_scenario_files(Path(policy)):
+            loaded = load_scenario_file(extra)
+            problems += loaded.diagnostics
+            sources.append((loaded.path, loaded.scenarios, None, loaded.lines))
+
+        if against == "hubspot":
+            from .against_hubspot import load_hubspot, outcomes_against_hubspot, portal_zone
+
+            zone = portal_zone(portal_timezone)
+            bundle, built_label, build_problems = load_hubspot(compiled, result.path, hubspot_dir, config.hubspot)
+            problems += build_problems
+        _show_diagnostics(problems, {}, colored)
+        outcomes = []
+        shown = sources
+        if against == "hubspot":
+            outcomes = outcomes_against_hubspot(compiled, bundle, sources, zone)
+            sources = []  # compared with a fresh simulation above, not with the recorded expectations
         _replay_sources(compiled, plan, sources, outcomes)
     finally:
         if collecting:

@@ -65,6 +65,7 @@ ACTIVITIES = ir.ACTIVITY_KINDS
 # timer kinds, in the order they fire at the same moment
 _DEADLINE, _ESCALATION, _FOLLOW_UP, _TIMEOUT = 0, 1, 2, 3
 _BUSINESS_SUMS_KEPT = 50_000
+_FORMATTED_KEPT = 100_000
 
 
 # ------------------------------------------------------------------ the compiled policy
@@ -120,6 +121,10 @@ class Plan:
         self.model = DataModel(policy)
         # (calendar, start, amount, unit) → end of a business-time duration (Simulator._add)
         self.business_sums: dict[tuple, datetime] = {}
+        # moment → its text in the policy's zone (Simulator.format_time): converting to a ZoneInfo
+        # zone is slow, and the same few moments are written again and again (every scenario's
+        # expectation, each replay's), so they are remembered, a bounded number of them
+        self.formatted: dict[tuple[datetime, int], str] = {}
         default = calendar_for(policy, None)
         self.zone = default.zone if default is not None else ZoneInfo("UTC")
         self.default_calendar = default
@@ -345,6 +350,7 @@ class Lead:
         "timeout_due",
         "timers",
         "values",
+        "view",
         "visits",
     )
 
@@ -354,6 +360,9 @@ class Lead:
         self.stage: str | None = None
         self.owner: str | None = None
         self.values: dict[str, Any] = {}
+        # a View of `values` (Simulator.view_of), so that its scores are computed once per data
+        # (`values` is replaced on a change, never changed in place)
+        self.view: View | None = None
         self.set_at: dict[str, datetime] = {}
         self.visits: list[Visit] = []
         self.deadlines: list[DeadlineRecord] = []
@@ -379,29 +388,46 @@ class Lead:
     def clone(self) -> Lead:
         """An independent copy (the fixtures generator explores "what if" from one lead's state).
 
-        Records the simulator still changes (visits, deadlines, follow-up steps) are copied and
-        the pending timers re-pointed at the copies; finished records (escalations, records,
-        hand-offs) are never changed again, so their lists are copied shallowly.
+        Records the simulator still changes are copied and the pending timers re-pointed at the
+        copies: the current stay, the deadlines it can still settle (open, carried, the step a
+        sequence waits for, those a timer fires), the current follow-up. The others are over and
+        never changed again, so both leads share them: earlier stays, deadlines no longer
+        reachable but through `deadlines`, earlier follow-ups, escalations, records, hand-offs.
         """
         other = Lead.__new__(Lead)
         other.id, other.created, other.stage, other.owner = self.id, self.created, self.stage, self.owner
         other.values, other.set_at = dict(self.values), dict(self.set_at)
-        other.visits = []
-        for v in self.visits:
+        view = self.view
+        other.view = view.sharing_scores(other.values) if view is not None and view.values is self.values else None
+        visits = self.visits
+        other.visits = visits[:-1]
+        if visits:
+            v = visits[-1]
             copy = Visit(v.stage, v.entered, v.via, v.how, v.owner, v.by)
             copy.left, copy.owner_changes = v.left, list(v.owner_changes)
             copy.snapshot = dict(v.snapshot) if v.snapshot is not None else None
             other.visits.append(copy)
+        live = {id(d) for d in self.open_deadlines}
+        live.update(id(d) for d in self.carried)
+        if self.sequence is not None and self.sequence.waiting is not None:
+            live.add(id(self.sequence.waiting))
+        live.update(id(timer[4]) for timer in self.timers if timer[1] == _DEADLINE)
         mapping: dict[int, Any] = {}
         other.deadlines = []
         for d in self.deadlines:
-            copy = d.copy()
-            mapping[id(d)] = copy
-            other.deadlines.append(copy)
+            if id(d) in live:
+                copy = d.copy()
+                mapping[id(d)] = copy
+                other.deadlines.append(copy)
+            else:
+                other.deadlines.append(d)
         other.open_deadlines = [mapping[id(d)] for d in self.open_deadlines]
         other.carried = [mapping[id(d)] for d in self.carried]
         other.follow_ups = []
         for f in self.follow_ups:
+            if f is not self.follow_up:
+                other.follow_ups.append(f)
+                continue
             copy = FollowUpRecord(f.clause, f.stage, f.entered, f.kinds, f.required, f.waiting)
             copy.started, copy.anchored = f.started, f.anchored
             copy.attempts = list(f.attempts)
@@ -495,7 +521,7 @@ class Simulator:
                     step[2] = "missed"
             else:
                 plan: TransitionPlan = payload
-                if plan.condition is None or plan.condition(View(lead.values, self.model)):
+                if plan.condition is None or plan.condition(self.view_of(lead)):
                     self._chain(lead, at, plan, "timeout", None)
 
     def _schedule_steps(self, lead: Lead, record: FollowUpRecord, f: ir.FollowUp, start: datetime) -> bool:
@@ -588,12 +614,12 @@ class Simulator:
         lead.stage = stage_id
         stage = plan.stage
         if plan.snapshot:
-            view = View(lead.values, self.model)
+            view = self.view_of(lead)
             visit.snapshot = {ref.text: self.model.quantity(view, ref) for ref in plan.snapshot}
         if stage.handoff is not None:
             handoff = stage.handoff
             fields = {}
-            view = View(lead.values, self.model)
+            view = self.view_of(lead)
             for name in handoff.include:
                 fields[name.name] = self.model.quantity(view, ir.Ref(name.name, None, name.span))
             lead.handoffs.append({
@@ -620,7 +646,7 @@ class Simulator:
             owner = d.owner.name if d.owner else lead.owner
             # `via call when pricing_page_view, email otherwise`: the lead's data as it enters decides
             if d.via_when:
-                view = View(lead.values, self.model)
+                view = self.view_of(lead)
                 meets = d.meets_for(lambda c, view=view: bool(self.plan.channel_conditions[id(c)](view)))
             else:
                 meets = d.meets
@@ -791,7 +817,7 @@ class Simulator:
             lead.owner = owner
             lead.visits[-1].owner = owner
             self._handed_over(lead, at)
-        view = View(lead.values, self.model)
+        view = self.view_of(lead)
         cache: dict[int, bool] = {}
 
         def became(fn) -> bool:  # at creation every condition that holds has just become true
@@ -832,6 +858,7 @@ class Simulator:
                     d.at = at  # recorded late
         if after == before:
             return
+        before_view = self.view_of(lead)  # (of `before`: the lead's data until now)
         lead.values = after
         if self.observer is not None:
             self.observer(lead)
@@ -839,8 +866,7 @@ class Simulator:
         changed = set(updates) | set(increments)
         if plan.reads.isdisjoint(changed):
             return
-        before_view = View(before, self.model)
-        after_view = View(after, self.model)
+        after_view = self.view_of(lead)
         cache: dict[int, bool] = {}
 
         def became(fn) -> bool:
@@ -947,13 +973,40 @@ class Simulator:
         return cadence_periods(self.plan, lead, end)
 
     def format_time(self, at: datetime) -> str:
-        return at.astimezone(self.plan.zone).isoformat()
+        return moment_text(self.plan, at)
 
     def scores(self, lead: Lead) -> dict[str, float]:
-        return View(lead.values, self.model).scores()
+        return self.view_of(lead).scores()
 
     def priority(self, lead: Lead) -> str | None:
-        return self.model.priority(View(lead.values, self.model))
+        return self.model.priority(self.view_of(lead))
+
+    def view_of(self, lead: Lead) -> View:
+        return lead_view(lead, self.model)
+
+
+def moment_text(plan: Plan, at: datetime) -> str:
+    """`at` in the policy's zone as ISO 8601 text, remembered. Equal aware moments are the same
+    instant, with one text in one zone, except two wall times of one zone that differ only by
+    `fold` (an hour repeated when the clocks go back): equal to Python, so the fold is in the key."""
+    formatted = plan.formatted
+    key = (at, at.fold)
+    text = formatted.get(key)
+    if text is None:
+        text = at.astimezone(plan.zone).isoformat()
+        if len(formatted) >= _FORMATTED_KEPT:
+            formatted.clear()
+        formatted[key] = text
+    return text
+
+
+def lead_view(lead: Lead, model: DataModel) -> View:
+    """The lead's data as conditions see it; one View (one computation of its scores) for as
+    long as the data stays the same."""
+    view = lead.view
+    if view is None or view.values is not lead.values:
+        view = lead.view = View(lead.values, model)
+    return view
 
 
 _SECOND = timedelta(seconds=1)
@@ -1036,8 +1089,26 @@ def channel_names(channels: tuple[ir.Channel, ...]) -> list[str]:
     return names
 
 
+_PARSED: dict[tuple[str, ZoneInfo], datetime | None] = {}
+_PARSED_KEPT = 100_000
+
+
 def parse_timestamp(text: str, zone: ZoneInfo) -> datetime | None:
-    """An ISO 8601 timestamp; without an offset it is read in `zone` (the agreement's time zone)."""
+    """An ISO 8601 timestamp; without an offset it is read in `zone` (the agreement's time zone).
+    Remembered, a bounded number of them: a scenario's moments are read when it is generated,
+    finished and replayed, and many scenarios share them."""
+    if text.__class__ is not str:
+        return _parse_timestamp(text, zone)
+    key = (text, zone)
+    if key in _PARSED:
+        return _PARSED[key]
+    if len(_PARSED) >= _PARSED_KEPT:
+        _PARSED.clear()
+    at = _PARSED[key] = _parse_timestamp(text, zone)
+    return at
+
+
+def _parse_timestamp(text: str, zone: ZoneInfo) -> datetime | None:
     try:
         at = datetime.fromisoformat(text)
     except (ValueError, TypeError):

@@ -42,7 +42,8 @@ from .. import ir
 from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration
 from ..source import Span
 from . import Run
-from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan, next_period, period_start
+from .engine import (Lead, Plan, Simulator, StagePlan, TransitionPlan, lead_view, moment_text, next_period,
+                     period_start)
 from .events import EventFeed
 from .model import View, condition_text, value_to_json
 from .report import lead_to_json, short_time
@@ -213,7 +214,7 @@ class Generator:
 
     # ------------------------------------------------------------------ small helpers
     def iso(self, at: datetime) -> str:
-        return at.astimezone(self.zone).isoformat()
+        return moment_text(self.plan, at)  # (self.zone is the plan's)
 
     def local(self, at: datetime) -> str:
         return short_time(self.iso(at))
@@ -1943,7 +1944,7 @@ class Generator:
         seen_priorities: dict[str, None] = {}
 
         def observe(lead: Lead) -> None:
-            view = self.view(lead.values)
+            view = lead_view(lead, self.model)  # (the one the simulator's conditions read: scores computed once)
             seen_rules.update(dict.fromkeys(self.model.true_rules(view)))
             p = self.model.priority(view)
             if p is not None:
@@ -2033,6 +2034,16 @@ class Generator:
         for n, scenario in enumerate(self.scenarios, 1):
             if not scenario.lead_id:
                 self._finish_one(scenario, f"S{n:03d}")
+
+    def release(self) -> None:
+        """Let go of the leads kept to build scenarios from (once every scenario is finished).
+        They refer back to the generator: a cycle that only the cyclic collector would free,
+        which walks every object alive to find it (the generator's state at 10,000 stages is
+        hundreds of MB); without them, reference counting frees the generator."""
+        self._canonical.clear()
+        self._starts.clear()
+        self._reached.clear()
+        self.finished = None
 
 
 def _step_words(step: ir.Step) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 from .. import ir
 from ..diagnostics import INTERNAL_ERROR, Diagnostic, Listing, Message
 from ..ir import Policy
-from ..irjson import dumps, dumps_bytes, fingerprint
+from ..irjson import dumps, dumps_bytes, fingerprint, loads_json
 from ..output import Pieces, as_bytes
 from ..source import Span
 from . import BuildOptions, BuildResult, FileSink, collected
@@ -151,10 +151,8 @@ class Fixtures:
         return len(self.texts)
 
     def scenario_data(self) -> Iterator[dict[str, Any]]:
-        import json
-
         for text in self.texts:
-            yield json.loads(text)
+            yield loads_json(text)
 
     @property
     def scenarios(self) -> dict[str, Any]:
@@ -207,6 +205,7 @@ def _generate_fixtures(policy: Policy, lang: str | None, scenarios_only: bool) -
     gen.kpi_tally = KpiTally(policy, gen.plan)
     gen.keep_events = False  # each scenario's events are in its text: 150 MB fewer at 10,000 stages
     gen.generate()
+    gen.release()
     summary, kpi_clauses = replay_all(gen, texts)
     described = policy_header(gen.policy)  # (the fingerprint encodes the whole IR: once)
     header = {"format": "sla-scenarios/1", "policy": described, "time_zone": str(gen.zone.key)}
