@@ -2043,6 +2043,7 @@ class Generator:
         self._canonical.clear()
         self._starts.clear()
         self._reached.clear()
+        self._left.clear()
         self.finished = None
 
 
