@@ -134,3 +134,42 @@ def test_marker_and_deadline_order_does_not_change_the_ir():
     assert canonical_bytes(a.policy) == canonical_bytes(b.policy)
     assert [m.kind for m in b.policy.stages[0].markers] == ["entry", "terminal"]
     assert [d.kind for d in b.policy.stages[0].deadlines] == ["respond", "decide"]
+
+
+def _node_classes() -> list[type]:
+    return [c for c in vars(ir).values() if isinstance(c, type) and issubclass(c, ir.Node) and c is not ir.Node]
+
+
+def test_node_classes_keep_the_docstring_dataclass_would_give_them():
+    """`ir.node` writes the docstring of a class that has none itself (skipping dataclass's
+    `inspect.signature`, which compiles tokenize's expressions at every start): it must be
+    the one `dataclass` writes for such a class, made here by dataclass itself."""
+    from dataclasses import dataclass
+
+    undocumented = [c for c in _node_classes() if c.__doc__ == f"{c.__name__}()"]
+    assert len(undocumented) > 10  # (the ones this is about: most small nodes have no docstring)
+    for cls in undocumented:
+        twin = type(cls.__name__, (ir.Node,), {"__annotations__": dict(cls.__annotations__), "__doc__": None})
+        made = dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)(twin)
+        assert made.__doc__ == cls.__doc__
+    documented = [c for c in _node_classes() if c not in undocumented]
+    assert all(c.__doc__ and not c.__doc__.startswith(f"{c.__name__}(") for c in documented)
+
+
+def test_defining_the_ir_never_asks_inspect_for_the_signature_of_object():
+    """(dataclass does, for a node class without a docstring: `object.__init__`'s signature is
+    parsed from its text, compiling tokenize's expressions, ~5 ms of every `sla` start.) A
+    dataclass with its own `__init__` is cheap to ask. Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import inspect\n"
+        "calls = []\n"
+        "signature = inspect.signature\n"
+        "inspect.signature = lambda *a, **k: calls.append(a) or signature(*a, **k)\n"
+        "import sla_lang.ir\n"
+        "print(sum('__init__' not in vars(a[0]) for a in calls))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "0"
