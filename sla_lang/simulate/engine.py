@@ -124,7 +124,7 @@ class Plan:
         # moment → its text in the policy's zone (Simulator.format_time): converting to a ZoneInfo
         # zone is slow, and the same few moments are written again and again (every scenario's
         # expectation, each replay's), so they are remembered, a bounded number of them
-        self.formatted: dict[tuple[datetime, int], str] = {}
+        self.formatted: dict[datetime | tuple[datetime, int], str] = {}
         default = calendar_for(policy, None)
         self.zone = default.zone if default is not None else ZoneInfo("UTC")
         self.default_calendar = default
@@ -990,7 +990,7 @@ def moment_text(plan: Plan, at: datetime) -> str:
     instant, with one text in one zone, except two wall times of one zone that differ only by
     `fold` (an hour repeated when the clocks go back): equal to Python, so the fold is in the key."""
     formatted = plan.formatted
-    key = (at, at.fold)
+    key = at if not at.fold else (at, 1)  # (no tuple for the usual moment)
     text = formatted.get(key)
     if text is None:
         text = at.astimezone(plan.zone).isoformat()

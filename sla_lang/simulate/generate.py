@@ -728,8 +728,7 @@ class Generator:
     def register(self, kind: str, sid: str, description: str, b: Builder, sides: list[str]) -> Scenario:
         # the same events twice are one scenario; kept as a digest of their JSON (the JSON of
         # every scenario's events would be a second copy of them)
-        key = hashlib.blake2b(json.dumps([b.events, self.iso(b.clock) if b.clock else None], sort_keys=True,
-                                         ensure_ascii=False).encode("utf-8"), digest_size=16).digest()
+        key = hashlib.blake2b(_events_key([b.events, self.iso(b.clock) if b.clock else None]), digest_size=16).digest()
         existing = self._by_events.get(key)
         if existing is not None:
             existing.sides.extend(s for s in sides if s not in existing.sides)
@@ -2015,6 +2014,23 @@ class Generator:
         self._starts.clear()
         self._reached.clear()
         self.finished = None
+
+
+def _events_key(data: Any) -> bytes:
+    """A text of `data` (events: JSON data) that is the same for data whose sorted JSON is the
+    same, and different otherwise. orjson's where it is (5 times faster than json.dumps):
+    without a null in it, as orjson writes NaN and infinities as null, and as long as orjson
+    writes the data at all (not integers beyond 64 bits, keys that are not text). The two kinds
+    of text start differently, so that neither can be the other."""
+    import orjson
+
+    try:
+        text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        text = b"null"
+    if b"null" not in text:
+        return b"o" + text
+    return b"j" + json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
 def _step_words(step: ir.Step) -> str:
