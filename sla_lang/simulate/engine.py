@@ -396,9 +396,10 @@ class Lead:
         """
         other = Lead.__new__(Lead)
         other.id, other.created, other.stage, other.owner = self.id, self.created, self.stage, self.owner
-        other.values, other.set_at = dict(self.values), dict(self.set_at)
-        view = self.view
-        other.view = view.sharing_scores(other.values) if view is not None and view.values is self.values else None
+        # (the simulator replaces a lead's values on a change, never changes them in place: shared,
+        # and so is their View, with the scores computed for them)
+        other.values, other.set_at = self.values, dict(self.set_at)
+        other.view = self.view
         visits = self.visits
         other.visits = visits[:-1]
         if visits:
@@ -407,11 +408,13 @@ class Lead:
             copy.left, copy.owner_changes = v.left, list(v.owner_changes)
             copy.snapshot = dict(v.snapshot) if v.snapshot is not None else None
             other.visits.append(copy)
-        live = {id(d) for d in self.open_deadlines}
-        live.update(id(d) for d in self.carried)
+        live = set(map(id, self.open_deadlines))
+        live.update(map(id, self.carried))
         if self.sequence is not None and self.sequence.waiting is not None:
             live.add(id(self.sequence.waiting))
-        live.update(id(timer[4]) for timer in self.timers if timer[1] == _DEADLINE)
+        for timer in self.timers:
+            if timer[1] == _DEADLINE:
+                live.add(id(timer[4]))
         mapping: dict[int, Any] = {}
         other.deadlines = []
         for d in self.deadlines:

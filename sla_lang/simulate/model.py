@@ -69,12 +69,6 @@ class View:
             self._scores = self.model.compute_scores(self)
         return self._scores
 
-    def sharing_scores(self, values: dict[str, Any]) -> View:
-        """A View of `values`, a copy of this one's data, with the scores this one has computed."""
-        other = View(values, self.model)
-        other._scores = self._scores
-        return other
-
 
 class Scores(Mapping):
     """A lead's scores: the scores of a lead with no data (shared by every lead), overlaid with
