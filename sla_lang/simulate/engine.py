@@ -121,6 +121,7 @@ class Plan:
         self.model = DataModel(policy)
         # (calendar, start, amount, unit) → end of a business-time duration (Simulator._add)
         self.business_sums: dict[tuple, datetime] = {}
+        self.lengths: dict[int, tuple[ir.Duration, timedelta | None]] = {}  # see remember_length
         # moment → its text in the policy's zone (Simulator.format_time): converting to a ZoneInfo
         # zone is slow, and the same few moments are written again and again (every scenario's
         # expectation, each replay's), so they are remembered, a bounded number of them
@@ -186,12 +187,28 @@ class Plan:
         # `via call when …`: the conditions choosing a respond deadline's channels, compiled once
         self.channel_conditions = {id(c.condition): self.model.compile(c.condition)
                                    for s in policy.stages for d in s.deadlines for c in d.via_when}
+        # IR nodes made once, not at every entry (a node is slow to make): what a hand-off
+        # includes, as references; each follow-up offset with the one a unit longer (its window)
+        self.handoff_refs = {id(s.handoff): tuple(ir.Ref(n.name, None, n.span) for n in s.handoff.include)
+                             for s in policy.stages if s.handoff is not None}
+        self.follow_up_windows = {id(s.follow_up): tuple((o, ir.Duration(o.amount + 1, o.unit, o.span))
+                                                        for o in s.follow_up.offsets)
+                                  for s in policy.stages if s.follow_up is not None}
         for block in policy.information:
             for item in block.items:
                 if item.anchor is not None and item.within is not None and item.recorded_in is not None:
                     key = (item.anchor.event, item.anchor.stage.name)
                     self.duties_on.setdefault(key, []).append((block, item))
                     self.duty_items[item.clause_id] = item
+
+    def remember_length(self, duration: ir.Duration) -> tuple[ir.Duration, timedelta | None]:
+        """(`duration`, its length when in calendar units, else None), remembered by identity with
+        the duration itself kept (so that no other can have its id meanwhile)."""
+        if len(self.lengths) >= 10_000:
+            self.lengths.clear()
+        length = None if duration.business else timedelta(minutes=duration.minutes or 0)
+        known = self.lengths[id(duration)] = (duration, length)
+        return known
 
     def entry_for(self, values: dict[str, Any]) -> str | None:
         """The stage a new lead with `values` starts in when no stage is given (None: none admits it)."""
@@ -472,6 +489,12 @@ class Simulator:
 
     # ------------------------------------------------------------------ time
     def _add(self, start: datetime, duration: ir.Duration, stage: StagePlan, clause: str, span: Span) -> datetime | None:
+        # a duration in calendar units is a fixed length (`add_duration`): its timedelta, made once
+        known = self.plan.lengths.get(id(duration))
+        if known is None or known[0] is not duration:
+            known = self.plan.remember_length(duration)
+        if known[1] is not None:
+            return start + known[1]
         calendar = stage.calendar
         if duration.business and calendar is not None:
             # business time is slow to count and the same sums recur (every lead entering a stage
@@ -532,9 +555,12 @@ class Simulator:
         plan = self.plan.stages[record.stage]
         record.waiting = None
         record.started = start
-        for offset in f.offsets:
+        windows = self.plan.follow_up_windows.get(id(f))
+        if windows is None:  # (a follow-up not of the plan's policy)
+            windows = tuple((o, ir.Duration(o.amount + 1, o.unit, o.span)) for o in f.offsets)
+        for offset, after_window in windows:
             opens = self._add(start, offset, plan, f.clause_id, f.span)
-            closes = self._add(start, ir.Duration(offset.amount + 1, offset.unit, offset.span), plan, f.clause_id, f.span)
+            closes = self._add(start, after_window, plan, f.clause_id, f.span)
             if opens is None or closes is None:
                 record.steps.clear()
                 return False
@@ -623,8 +649,8 @@ class Simulator:
             handoff = stage.handoff
             fields = {}
             view = self.view_of(lead)
-            for name in handoff.include:
-                fields[name.name] = self.model.quantity(view, ir.Ref(name.name, None, name.span))
+            for ref in self.plan.handoff_refs[id(handoff)]:
+                fields[ref.name] = self.model.quantity(view, ref)
             lead.handoffs.append({
                 "clause": handoff.clause_id, "stage": stage_id, "at": at, "from": handoff.sender.name,
                 "to": lead.owner, "channels": channel_names(handoff.channels),
@@ -640,7 +666,8 @@ class Simulator:
                 lead.deadlines.append(record)
                 lead.open_deadlines.append(record)
                 self._push(lead, due, _DEADLINE, 0, record)
-        self._start_duties(lead, "entering", stage_id, at, plan)
+        if self.plan.duties_on:
+            self._start_duties(lead, "entering", stage_id, at, plan)
         for d in stage.deadlines:
             due = self._add(at, d.within, plan, d.clause_id, d.span)
             if due is None:
@@ -742,8 +769,9 @@ class Simulator:
         for d in lead.carried:
             if d.status == "open":
                 self._push(lead, d.due, _DEADLINE, 0, d)
-        left = lead.visits[-1]
-        self._start_duties(lead, "leaving", left.stage, at, self.plan.stages[left.stage], since=left.entered)
+        if self.plan.duties_on:
+            left = lead.visits[-1]
+            self._start_duties(lead, "leaving", left.stage, at, self.plan.stages[left.stage], since=left.entered)
 
     def _check_record(self, lead: Lead, via: TransitionPlan, at: datetime) -> None:
         since = lead.visits[-1].entered if lead.visits else at
@@ -1079,16 +1107,21 @@ def _measured_stages(measure: ir.Measure | None) -> list[str]:
     return [stage.name] if stage is not None else []
 
 
-_CHANNEL_NAMES: dict[tuple[ir.Channel, ...], list[str]] = {}
+_CHANNEL_NAMES: dict[int, tuple[tuple[ir.Channel, ...], list[str]]] = {}
 
 
 def channel_names(channels: tuple[ir.Channel, ...]) -> list[str]:
-    """`slack "#sales"` → "slack #sales"; one shared list per clause (leads only read it)."""
-    names = _CHANNEL_NAMES.get(channels)
-    if names is None:
-        names = [c.kind + (f" {c.target}" if c.target else "") for c in channels]
-        if len(_CHANNEL_NAMES) < 10_000:
-            _CHANNEL_NAMES[channels] = names
+    """`slack "#sales"` → "slack #sales"; one shared list per clause (leads only read it).
+    Remembered by the identity of the clause's tuple, which is kept with it (so no other tuple
+    can have its id meanwhile): hashing the tuple hashed every field of its IR nodes, spans
+    included, at every escalation and hand-off."""
+    found = _CHANNEL_NAMES.get(id(channels))
+    if found is not None and found[0] is channels:
+        return found[1]
+    names = [c.kind + (f" {c.target}" if c.target else "") for c in channels]
+    if len(_CHANNEL_NAMES) >= 10_000:
+        _CHANNEL_NAMES.clear()
+    _CHANNEL_NAMES[id(channels)] = (channels, names)
     return names
 
 
