@@ -2,7 +2,8 @@
 shapes of the constraints, not by the clauses they come from, so a policy of thousands of
 stages written alike makes each distinct search once. That must change nothing: every answer
 taken from memory is the answer a fresh search gives, at the same cost in the work budget
-(SLA879 comes at the same point), and the fixtures are the same bytes."""
+(SLA879 comes at the same point), and the fixtures are the same bytes. The same for the
+generator's departures (`Generator.leave`), which a stage's deadline and escalation share."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 from sla_lang import ir
 from sla_lang.compile import compile_path, compile_text
 from sla_lang.simulate import generate as generate_module
-from sla_lang.simulate.solver import Holds, QuantityIs, Solver
+from sla_lang.simulate.report import lead_to_json
+from sla_lang.simulate.solver import Frozen, Holds, QuantityIs, Solver
 from sla_lang.targets.fixtures import generate_fixtures
 
 from .conftest import FIXTURES, POLICIES, REPO
@@ -37,24 +39,24 @@ def _searching_twice(monkeypatch, policy: ir.Policy) -> list[int]:
     """Make every search of the generator also on a solver without memory, in the same state
     (work done so far, budget used up or not), and compare answer, work and state after it.
     Returns [searches compared, of them answered from memory] (filled as the generator runs)."""
-    original = Solver._solve
+    original = Solver.solve
     fresh = Solver(policy, memoize=False)
     counts = [0, 0]
 
-    def both(self, base, constraints, variables, frozen, prefer):
+    def both(self, base, constraints, **options):
         if self is fresh:
-            return original(self, base, constraints, variables, frozen, prefer)
+            return original(self, base, constraints, **options)
         fresh.work, fresh.exhausted, fresh.work_limit = self.work, self.exhausted, self.work_limit
-        expected = original(fresh, dict(base), constraints, list(variables), frozen, prefer)
+        expected = original(fresh, dict(base), list(constraints), **options)
         reused = self.answers_reused
-        got = original(self, base, constraints, variables, frozen, prefer)
+        got = original(self, base, constraints, **options)
         assert _typed(got) == _typed(expected), constraints
         assert (self.work, self.exhausted) == (fresh.work, fresh.exhausted), constraints
         counts[0] += 1
         counts[1] += self.answers_reused - reused
         return got
 
-    monkeypatch.setattr(Solver, "_solve", both)
+    monkeypatch.setattr(Solver, "solve", both)
     return counts
 
 
@@ -168,12 +170,13 @@ def test_the_same_search_from_another_clause_is_answered_from_memory(alike):
 
 
 @pytest.mark.parametrize("case", ["another constant", "the leaves in another order", "a value the score reads",
-                                  "a value the condition reads", "the other way", "a quantity"])
+                                  "a value the condition reads", "the other way", "a quantity", "a variable held",
+                                  "every event held but one", "the variables given", "a preferred value"])
 def test_a_search_differing_in_what_it_reads_is_made_afresh(alike, case):
     policy, conditions = alike
     solver = Solver(policy)
     solver.solve({}, [Holds(conditions["a"], True)])
-    base, constraints = {}, [Holds(conditions["b"], True)]
+    base, constraints, options = {}, [Holds(conditions["b"], True)], {}
     if case == "another constant":
         constraints = [Holds(conditions["c"], True)]  # s >= 60
     elif case == "the leaves in another order":
@@ -184,11 +187,19 @@ def test_a_search_differing_in_what_it_reads_is_made_afresh(alike, case):
         base = {"x": False}
     elif case == "the other way":
         constraints = [Holds(conditions["b"], False)]
-    else:
+    elif case == "a quantity":
         constraints += [QuantityIs(ir.Ref("s", None, conditions["a"].span), 60)]
-    got = solver.solve(dict(base), constraints)
+    elif case == "a variable held":
+        options = {"frozen": {"e1"}}
+    elif case == "every event held but one":
+        options = {"frozen": Frozen(policy, set(), events=True, properties=True, but="e2")}
+    elif case == "the variables given":
+        options = {"variables": ["y", "x", "e2"]}
+    else:
+        options = {"prefer": {"e1": 1}}
+    got = solver.solve(dict(base), constraints, **options)
     assert solver.answers_reused == 0, case
-    assert _typed(got) == _answer(policy, base, constraints)[0]
+    assert _typed(got) == _typed(Solver(policy, memoize=False).solve(dict(base), constraints, **options))
 
 
 def test_a_forced_leaf_is_told_apart_by_its_place_in_the_condition(alike):
@@ -224,3 +235,66 @@ def test_an_answer_is_taken_from_memory_only_when_its_cost_fits_in_the_budget(al
     assert solver.answers_reused == 1
     assert (_typed(got), solver.work, solver.exhausted) == (
         _typed(fresh.solve({}, [Holds(conditions["b"], True)])), fresh.work, fresh.exhausted)
+
+
+# ------------------------------------------------------------------ departures (Generator.leave)
+
+
+def _leaving_twice(monkeypatch) -> list[int]:
+    """Make every departure of the generator also afresh (`_leave` on a copy of the lead, the
+    solver's work and budget state as they were), and compare the events, the clock, the answer
+    and the work after it. Returns [departures compared, of them taken from memory]."""
+    original = generate_module.Generator._leave
+    counts = [0, 0]
+    memory: list[bool] = []
+
+    def fresh_leave(self, b, at, into, avoid):
+        memory.append(False)
+        return original(self, b, at, into, avoid)
+
+    remembered = generate_module.Generator.leave
+
+    def both(self, b, at, into=None, avoid=frozenset()):
+        solver = self.solver
+        twin = b.copy()
+        work, exhausted = solver.work, solver.exhausted
+        expected = original(self, twin, at, into, avoid)
+        expected_state = (solver.work, solver.exhausted)
+        solver.work, solver.exhausted = work, exhausted
+        memory.clear()
+        got = remembered(self, b, at, into, avoid)
+        assert (got, b.events, b.clock) == (expected, twin.events, twin.clock)
+        assert (solver.work, solver.exhausted) == expected_state
+        assert lead_to_json(b.sim, b.lead()) == lead_to_json(twin.sim, twin.lead())
+        counts[0] += 1
+        counts[1] += not memory
+        return got
+
+    monkeypatch.setattr(generate_module.Generator, "_leave", fresh_leave)
+    monkeypatch.setattr(generate_module.Generator, "leave", both)
+    return counts
+
+
+@pytest.mark.parametrize("path", POLICY_FILES, ids=lambda p: p.name)
+def test_every_departure_from_memory_is_the_departure_made_afresh(monkeypatch, path):
+    policy = compile_path(path).policy
+    counts = _leaving_twice(monkeypatch)
+    generate_fixtures(policy)
+    assert counts[0] > 0
+
+
+def test_a_bench_policy_leaves_from_memory_with_the_same_events(monkeypatch):
+    counts = _leaving_twice(monkeypatch)
+    generate_fixtures(_bench_policy(51))
+    departures, remembered = counts
+    assert remembered * 4 > departures, counts  # the escalations `on decide` (2 of 5 per segment)
+
+
+def test_the_fixtures_are_the_same_bytes_without_remembered_departures(monkeypatch):
+    policy = _bench_policy(51)
+    remembered = generate_fixtures(policy)
+    monkeypatch.setattr(generate_module.Generator, "leave",
+                        lambda self, b, at, into=None, avoid=frozenset(): self._leave(b, at, into, avoid))
+    afresh = generate_fixtures(policy)
+    assert b"".join(remembered.scenarios_pieces()) == b"".join(afresh.scenarios_pieces())
+    assert (remembered.coverage, remembered.contacts) == (afresh.coverage, afresh.contacts)

@@ -54,6 +54,9 @@ _FIXTURE_PERSON = "fixture.rep"  # the person a scenario assigns a lead to (`own
 MINUTE = timedelta(minutes=1)
 MAX_LOOPS = 20
 MAX_NEAREST = 60
+# lead departures `leave` remembers (the most recent; a stage's boundaries ask for the same ones:
+# `escalate … after 10bd on decide` leaves where `decide within 10bd` did)
+LEAVES_KEPT = 64
 
 
 # ------------------------------------------------------------------ results
@@ -185,6 +188,7 @@ class Generator:
         self._starts: dict[str, Builder | str] = {}
         self._filler: dict[str, Any] | None = None
         self._reached: dict[tuple[str, datetime], Builder | str] = {}
+        self._left: dict[tuple, tuple[tuple, str | None, Builder | None, int]] = {}  # see leave
         self._names: dict[str, str] = {}  # see _finish_one
         self._breaks: dict[tuple[int, date], tuple[date, tuple[date, ...]] | None] = {}  # see break_entry
         self._dist = self._distances()
@@ -1185,7 +1189,32 @@ class Generator:
     def leave(self, b: Builder, at: datetime, into: frozenset[str] | None = None,
               avoid: frozenset[str] = frozenset()) -> str | None:
         """Make the lead leave its stage at exactly `at` through the first workable transition
-        (into one of `into` when given, never into one of `avoid`)."""
+        (into one of `into` when given, never into one of `avoid`).
+
+        Remembered by the events the lead had (the same event objects: a copy of one `reach`
+        gives them) and the arguments: the deadline and the escalation of a stage ask for the
+        same departure. Taken from memory only when the searches it made fit in what is left of
+        the work budget (they would not have run out of it), which they then use up."""
+        solver = self.solver
+        events = tuple(b.events)
+        key = (tuple(map(id, events)), b.clock, b.lead_id, at, into, avoid)
+        known = self._left.get(key)
+        if known is not None and solver.exhausted is None and solver.work + known[3] <= solver.work_limit:
+            _, problem, after, cost = known
+            solver.work += cost
+            if after is not None:
+                b.__dict__.update(after.copy().__dict__)
+            return problem
+        work = solver.work
+        problem = self._leave(b, at, into, avoid)
+        if solver.exhausted is None:
+            if len(self._left) >= LEAVES_KEPT:
+                self._left.clear()
+            # (the events are kept with their ids, which no other object can then take)
+            self._left[key] = (events, problem, b.copy() if problem is None else None, solver.work - work)
+        return problem
+
+    def _leave(self, b: Builder, at: datetime, into: frozenset[str] | None, avoid: frozenset[str]) -> str | None:
         lead = b.lead()
         reasons = []
         for tp in self.plan.stages[lead.stage].transitions:

@@ -278,6 +278,27 @@ class Solver:
     def solve(self, base: dict[str, Any], constraints: list[Constraint], *, variables: list[str] | None = None,
               frozen: set[str] = frozenset(), prefer: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Values (a copy of `base` with some variables changed) meeting every constraint, or None."""
+        if self.exhausted is not None:
+            return None
+        key = self._search_key(base, constraints, variables, frozen, prefer) if self.memoize else None
+        if key is not None:
+            known = self._answers.get(key)
+            if known is not None and self.work + known[1] <= self.work_limit:
+                # the same search made before, within the budget all the way: its answer, at its cost
+                self.work += known[1]
+                self.answers_reused += 1
+                return None if known[0] is None else _applied(base, known[0], self.events)
+        work = self.work
+        found = self._search(base, constraints, variables, frozen, prefer)
+        if key is not None and self.exhausted is None:
+            if len(self._answers) > MEMO_LIMIT:
+                self._answers.clear()
+            self._answers[key] = (found, self.work - work)
+        return None if found is None else _applied(base, found, self.events)
+
+    def _search(self, base: dict[str, Any], constraints: list[Constraint], variables: list[str] | None,
+                frozen: set[str], prefer: dict[str, Any] | None) -> tuple | None:
+        """The variables to change and their new values, in the order searched, or None."""
         if variables is None:
             focused = self.focus(constraints)
             if focused is not None:
@@ -291,22 +312,13 @@ class Solver:
         return self._solve(base, constraints, variables, frozen, prefer)
 
     def _solve(self, base: dict[str, Any], constraints: list[Constraint], variables: list[str],
-               frozen: set[str], prefer: dict[str, Any] | None) -> dict[str, Any] | None:
+               frozen: set[str], prefer: dict[str, Any] | None) -> tuple | None:
         if self.exhausted is not None:
             return None
         names = [v for v in variables if v not in frozen and (v in self.properties or v in self.events)]
         # Events first: the search varies the last variables first, so solutions lean on
         # properties, which (unlike event counts) can later be changed back.
         names.sort(key=lambda v: v in self.properties)
-        key = self._search_key(base, constraints, names, prefer) if self.memoize else None
-        if key is not None:
-            known = self._answers.get(key)
-            if known is not None and self.work + known[1] <= self.work_limit:
-                # the same search made before, within the budget all the way: its answer, at its cost
-                self.work += known[1]
-                self.answers_reused += 1
-                return None if known[0] is None else _applied(base, known[0], self.events)
-        work_before = self.work
         domains = []
         for name in names:
             current = base.get(name, 0 if name in self.events else None)
@@ -378,30 +390,20 @@ class Solver:
         try:
             first = check(unknown)
             if first is False or not ((settled[0] and (first is True or check(nothing) is True)) or search(0)):
-                self._remember(key, None, work_before)
                 return None
         finally:
             self._frame = None
             # `search` calls itself through its closure: a reference cycle per solve, which only
             # the cyclic collector would free (tens of thousands of solves per large policy)
             search = None
-        found = tuple(assignment.items())
-        self._remember(key, found, work_before)
-        return _applied(base, found, self.events)
+        return tuple(assignment.items())
 
-    def _remember(self, key: tuple | None, found: tuple | None, work_before: int) -> None:
-        if key is None or self.exhausted is not None:
-            return
-        if len(self._answers) > MEMO_LIMIT:
-            self._answers.clear()
-        self._answers[key] = (found, self.work - work_before)
-
-    def _search_key(self, base: dict[str, Any], constraints: list[Constraint], names: list[str],
-                    prefer: dict[str, Any] | None) -> tuple | None:
+    def _search_key(self, base: dict[str, Any], constraints: list[Constraint], variables: list[str] | None,
+                    frozen: set[str], prefer: dict[str, Any] | None) -> tuple | None:
         """What a search's answer depends on: the constraints' shapes (not which clause they come
-        from), the variables searched, the starting values of everything the constraints read
-        (in the order given: a score's total is added up in that order) and the preferred values
-        of the variables searched. None when a value cannot be part of a key."""
+        from), the variables it may change, the starting values of everything the constraints
+        read (in the order given: a score's total is added up in that order) and of the variables
+        given, and the preferred values. None when a value cannot be part of a key."""
         parts = []
         for c in constraints:
             if isinstance(c, Holds):
@@ -426,10 +428,18 @@ class Solver:
             if len(self._key_reads) > MEMO_LIMIT:
                 self._key_reads.clear()
             read = self._key_reads[parts] = frozenset(names_read)
-        searched = set(names)
-        start = tuple((n, v, type(v)) for n, v in base.items() if n in read or n in searched)
-        preferred = tuple((n, prefer[n], type(prefer[n])) for n in names if n in prefer) if prefer else ()
-        key = (parts, tuple(names), start, preferred)
+        if variables is not None:
+            variables = tuple(variables)
+            given = set(variables)
+            start = tuple((n, v, type(v)) for n, v in base.items() if n in read or n in given)
+        else:  # (the variables searched are then among those read)
+            start = tuple((n, v, type(v)) for n, v in base.items() if n in read)
+        if isinstance(frozen, Frozen):
+            held: Any = (frozenset(frozen.names), bool(frozen.events), bool(frozen.properties), frozen.but)
+        else:
+            held = frozenset(frozen)
+        preferred = tuple((n, v, type(v)) for n, v in prefer.items()) if prefer else ()
+        key = (parts, variables, held, start, preferred)
         try:
             hash(key)
         except TypeError:
