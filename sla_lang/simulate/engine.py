@@ -1049,6 +1049,8 @@ def cadence_periods(plan_of_policy: Plan, lead: Lead, end: datetime | None) -> l
     `end`: the end of the simulation; a period still running then is `open`. A function of the
     plan, not of a running simulator: `sla report` judges finished leads with it."""
     out: list[dict[str, Any]] = []
+    if not plan_of_policy.cadence_events:  # (no stage has a cadence: each names its event)
+        return out
     for index, visit in enumerate(lead.visits):
         plan = plan_of_policy.stages[visit.stage]
         if not plan.stage.cadences:

@@ -2042,6 +2042,7 @@ class Generator:
         self._canonical.clear()
         self._starts.clear()
         self._reached.clear()
+        self._left.clear()
         self.finished = None
 
 

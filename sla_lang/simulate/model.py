@@ -103,11 +103,16 @@ class Scores(Mapping):
     def shown(self) -> dict[str, float]:
         """What a lead's JSON lists: every score's total and each group with points (a group
         with 0 points is left out: a policy of 10,000 stages has 3,000 groups per lead)."""
-        keys = set(self._model._shown_by_default)
-        keys.update(key for key, value in self._changed.items())
-        order = self._model._key_order
-        return {key: self[key] for key in sorted(keys, key=order.__getitem__)
-                if self[key] != 0 or key in self._model.score_models}
+        model, changed, defaults = self._model, self._changed, self._defaults
+        if not changed:  # (the defaults shown are in key order, and each is non-zero or a total)
+            return {key: defaults[key] for key in model._shown_by_default}
+        out = {}
+        models = model.score_models
+        for key in sorted(model._shown_set.union(changed), key=model._key_order.__getitem__):
+            value = changed[key] if key in changed else defaults[key]
+            if value != 0 or key in models:
+                out[key] = value
+        return out
 
 
 class DataModel:
@@ -173,6 +178,8 @@ class DataModel:
                 g += 1
             self._default_scores[model.id] = total
         self._key_order = {key: i for i, key in enumerate(self._default_scores)}
+        self._shown_set = frozenset(key for key, value in self._default_scores.items()
+                                    if value != 0 or key in self.score_models)
         self._shown_by_default = [key for key, value in self._default_scores.items()
                                   if value != 0 or key in self.score_models]
 
