@@ -54,15 +54,19 @@ def constant(value: ir.Value):
     return None
 
 
+_UNKNOWN = object()
+
+
 class View:
     """A lead's data as conditions see it (with its scores computed on first use)."""
 
-    __slots__ = ("_scores", "model", "values")
+    __slots__ = ("_priority", "_scores", "model", "values")
 
     def __init__(self, values: dict[str, Any], model: DataModel) -> None:
         self.values = values
         self.model = model
         self._scores: Scores | None = None
+        self._priority: str | None | object = _UNKNOWN  # (DataModel.priority)
 
     def scores(self) -> Scores:
         if self._scores is None:
@@ -240,10 +244,17 @@ class DataModel:
         return view.values.get(ref.name)
 
     def priority(self, view: View) -> str | None:
+        """The lead's priority: the first whose condition holds (worked out once per View)."""
+        if view._priority is not _UNKNOWN and view.model is self:
+            return view._priority
+        found = None
         for priority in self.policy.priorities:
             if priority.condition is None or self.compile(priority.condition)(view):
-                return priority.id
-        return None
+                found = priority.id
+                break
+        if view.model is self:
+            view._priority = found
+        return found
 
     # ------------------------------------------------------------------ conditions
     def compile(self, condition: ir.Condition) -> Fn:
