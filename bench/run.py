@@ -271,9 +271,15 @@ def machine() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "sla_lang", "bench", "grammar", "targets"],
                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    probe = ("from sla_lang import _compiled as c; "
+             "print(0 if c.pure_python() else sum(1 for m in c.MODULES if c.current_compiled_path(m)), len(c.MODULES))")
+    compiled = subprocess.run([sys.executable, "-c", probe], check=False, cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
     return {
         "cpu": cpu,
         "cpus": os.cpu_count(),
+        # sla_lang's modules loaded compiled (python -m sla_lang.accelerate), of those that can be
+        "compiled_modules": [int(n) for n in compiled] if len(compiled) == 2 else None,
         "ram_bytes": ram,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "os": system,
@@ -661,6 +667,9 @@ def markdown(data: dict) -> str:
         f"- CPU: {m['cpu']}, {m['cpus']} cores" + (f"; RAM {m['ram_bytes'] / 2**30:.1f} GiB" if m["ram_bytes"] else ""),
         f"- {m['python']} on {m['os']}",
         "- " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()),
+        *([] if not m.get("compiled_modules") else [
+            (f"- sla_lang: {m['compiled_modules'][0]} of its {m['compiled_modules'][1]} accelerated modules compiled "
+             "(`python -m sla_lang.accelerate`; 0: the pure-Python modules; README, Performance)")]),
         f"- load average (1, 5, 15 min) at the start {', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}, "
         f"at the end {', '.join(f'{x:.2f}' for x in m.get('load_average_at_end', ()))}: a shared 2-core VM, so "
         "single figures are noisy; compare medians, and ratios measured in the same run.",

@@ -50,16 +50,22 @@ class SpanMeta(Meta):
     __slots__ = ("_first", "_last")
     empty = False
 
-    def __init__(self, first: Token, last: Token) -> None:  # no super(): `empty` is fixed
-        self._first = first
+    def __init__(self, first: tuple, last: tuple) -> None:  # no super(): `empty` is fixed
+        self._first = first  # the tokens' positions (see `_positions`)
         self._last = last
 
-    line = property(lambda self: self._first.line)
-    column = property(lambda self: self._first.column)
-    start_pos = property(lambda self: self._first.start_pos)
-    end_line = property(lambda self: self._last.end_line)
-    end_column = property(lambda self: self._last.end_column)
-    end_pos = property(lambda self: self._last.end_pos)
+    line = property(lambda self: self._first[0])
+    column = property(lambda self: self._first[1])
+    start_pos = property(lambda self: self._first[4])
+    end_line = property(lambda self: self._last[2])
+    end_column = property(lambda self: self._last[3])
+    end_pos = property(lambda self: self._last[5])
+
+
+def _positions(token: Token) -> tuple:
+    """A token's positions as the loop keeps them: (line, column, end line, end column, start
+    offset, end offset)."""
+    return (token.line, token.column, token.end_line, token.end_column, token.start_pos, token.end_pos)
 
 
 EMPTY_META = Meta()  # the meta of a rule that matched no token (Lark's `meta.empty`)
@@ -110,6 +116,9 @@ class FastParser:
             if group_name != _NO_TERMINAL:  # (stays None)
                 self.kinds[number] = group_name.removesuffix(_FIRST)
         self.ignore = frozenset(tables["ignore"])
+        # the terminals some rule keeps as a child: only their tokens are made (a keyword, a
+        # brace or a line end only marks where its rule's text starts or ends)
+        self.kept = frozenset(tables["kept"])
         self.keyword_of = tables["keywords"]
 
     def parse(self, text: str, lowering=None, max_depth: int = 0, path: str = ""):
@@ -124,13 +133,16 @@ class FastParser:
         plans = self.plans
         keyword_of = self.keyword_of
         ignore = self.ignore
+        kept_kinds = self.kept
         kinds = self.kinds
         end_state = self.end_state
         make_token = str.__new__
         state = self.start_state
         state_stack = [state]
-        values: list = []
-        firsts: list = []  # first and last token of each stack entry's text (None: empty)
+        values: list = []  # (None for a token no rule keeps)
+        # the positions (`_positions`) of the first and last token of each stack entry's text
+        # (None: empty). An entry whose value is a token has that token's own positions.
+        firsts: list = []
         lasts: list = []
         depths: list = []  # lowering: the depth of the tree each stack entry stands for
         lowered = lowering is not None
@@ -138,10 +150,12 @@ class FastParser:
         set_path, set_line, set_column, set_end_line, set_end_column = SPAN_SETTERS
         line = 1
         line_start = 0
+        at_end = False
         for match in chain(self.scanner.finditer(text), (None,)):
             if match is None:
                 kind = "$END"
-                token = None
+                token = positions = None
+                at_end = True
             else:
                 group = match.lastindex
                 kind = kinds[group]
@@ -156,21 +170,26 @@ class FastParser:
                     line_start = start + value.rindex("\n") + 1
                 if kind in ignore:
                     continue
-                token = make_token(Token, value)
-                token.value = value
-                token.start_pos = start
-                token.line = start_line
-                token.column = column
-                token.end_line = line
-                token.end_column = end - line_start + 1
-                token.end_pos = end
+                end_column = end - line_start + 1
+                positions = (start_line, column, line, end_column, start, end)
                 if kind == "NAME":
                     keyword = keyword_of.get(value)
                     if keyword is not None:
                         row = table[state]
                         if keyword in row or "NAME" not in row:
                             kind = keyword
-                token.type = kind
+                if kind in kept_kinds:
+                    token = make_token(Token, value)
+                    token.value = value
+                    token.start_pos = start
+                    token.line = start_line
+                    token.column = column
+                    token.end_line = line
+                    token.end_column = end_column
+                    token.end_pos = end
+                    token.type = kind
+                else:
+                    token = None
             while True:
                 try:
                     action = table[state][kind]
@@ -180,8 +199,8 @@ class FastParser:
                     state = action
                     state_stack.append(state)
                     values.append(token)
-                    firsts.append(token)
-                    lasts.append(token)
+                    firsts.append(positions)
+                    lasts.append(positions)
                     if lowered:
                         depths.append(0)
                     break
@@ -191,9 +210,7 @@ class FastParser:
                     # One symbol (most reductions): the entry on top of the stack is replaced in
                     # place, no slices taken; the first three kinds keep its value or wrap it.
                     if operation == _PASS_INLINE:
-                        value = values[-1]
-                        if value.__class__ is Token:
-                            firsts[-1] = lasts[-1] = value  # Lark keeps an inlined token's own positions
+                        pass  # (a token's entry has its own positions already, as Lark keeps them)
                     elif operation == _WRAP:
                         values[-1] = [values[-1]]
                     elif operation == _ONE:
@@ -209,8 +226,8 @@ class FastParser:
                             values[-1] = children
                         elif inline and len(children) == 1:
                             value = values[-1] = children[0]
-                            if value.__class__ is Token:
-                                firsts[-1] = lasts[-1] = value
+                            if value.__class__ is Token:  # Lark keeps an inlined token's own positions
+                                firsts[-1] = lasts[-1] = _positions(value)
                         elif lowered:
                             depth = depths[-1] + 1
                             if depth > max_depth:
@@ -222,17 +239,17 @@ class FastParser:
                                 last = lasts[-1]
                                 meta = new_object(Span)
                                 set_path(meta, path)
-                                set_line(meta, first.line)
-                                set_column(meta, first.column)
-                                set_end_line(meta, last.end_line)
-                                set_end_column(meta, last.end_column)
+                                set_line(meta, first[0])
+                                set_column(meta, first[1])
+                                set_end_line(meta, last[2])
+                                set_end_column(meta, last[3])
                             values[-1] = lowering[name](meta, children)
                         elif first is None:
                             values[-1] = Tree(name, children)
                         else:
                             values[-1] = Tree(name, children, SpanMeta(first, lasts[-1]))
                     state = state_stack[-1] = table[state_stack[-2]][goto]
-                    if token is None and state == end_state:
+                    if at_end and state == end_state:
                         return values[-1]
                     continue
                 if size:
@@ -266,7 +283,7 @@ class FastParser:
                 elif inline and len(children) == 1:
                     value = children[0]
                     if value.__class__ is Token:
-                        first = last = value  # Lark keeps an inlined token's own positions
+                        first = last = _positions(value)  # Lark keeps an inlined token's own positions
                 elif lowered:
                     # (a tree's depth counts its own level; a spliced `_rule` adds none)
                     depth += 1
@@ -277,10 +294,10 @@ class FastParser:
                     else:
                         meta = new_object(Span)
                         set_path(meta, path)
-                        set_line(meta, first.line)
-                        set_column(meta, first.column)
-                        set_end_line(meta, last.end_line)
-                        set_end_column(meta, last.end_column)
+                        set_line(meta, first[0])
+                        set_column(meta, first[1])
+                        set_end_line(meta, last[2])
+                        set_end_column(meta, last[3])
                     value = lowering[name](meta, children)
                 elif first is None:
                     value = Tree(name, children)
@@ -293,7 +310,7 @@ class FastParser:
                 lasts.append(last)
                 if lowered:
                     depths.append(depth)
-                if token is None and state == end_state:
+                if at_end and state == end_state:
                     return value
         raise NotClean  # pragma: no cover - the loop returns at $END or raises
 
@@ -348,6 +365,11 @@ def compile_tables(lark: Lark) -> dict:
         "pattern": "|".join(f"(?P<{name}>{regexp})" for name, regexp in terminals),
         "scanner": scanner_pattern(terminals),
         "ignore": sorted(root.ignore_types),
+        # the terminals some rule keeps as a child (the others are never seen by a rule)
+        "kept": sorted({
+            symbol.name for rule in rules for symbol in rule.expansion
+            if symbol.is_term and (rule.options.keep_all_tokens or not symbol.filter_out)
+        }),
         "keywords": dict(sorted(keyword_terminals_by_text(lark).items())),
     }
 
@@ -543,7 +565,7 @@ def write_tables_module(path: Path) -> None:
         "    'rules': [",
         *(f"        {rule!r}," for rule in tables["rules"]),
         "    ],",
-        *(f"    {key!r}: {tables[key]!r}," for key in ("start", "end", "pattern", "scanner", "ignore", "keywords")),
+        *(f"    {key!r}: {tables[key]!r}," for key in ("start", "end", "pattern", "scanner", "ignore", "kept", "keywords")),
         "}",
     ]
     write_file(path, ("\n".join(lines) + "\n").encode("utf-8"))

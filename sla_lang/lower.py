@@ -296,10 +296,10 @@ class Lowerer:
     def _span(self, meta) -> Span:
         if meta.__class__ is Span:  # the fast parser's lowering passes the rule's span as its meta
             return meta
-        if meta.__class__ is SpanMeta:  # the fast parser's: read its two tokens directly
+        if meta.__class__ is SpanMeta:  # the fast parser's: read its two tokens' positions directly
             first = meta._first
             last = meta._last
-            return new_span(self.path, first.line, first.column, last.end_line, last.end_column)
+            return new_span(self.path, first[0], first[1], last[2], last[3])
         return new_span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, token: Token) -> Span:
@@ -1098,10 +1098,13 @@ class Lowerer:
     def step(self, meta, children):
         """`then follow up 5 times within 10d via call, email`, `then decide within 5bd`."""
         span = self._span(meta)
+        # (no starred target inside a tuple: Cython, which compiles this module, does not take it)
         if isinstance(children[0], Token) and children[0].type in ("RESPOND", "DECIDE"):
-            kind, attempts_value, (within_value, *rest) = str(children[0]), None, children[1:]
+            kind, attempts_value = str(children[0]), None
+            within_value, *rest = children[1:]
         else:
-            kind, attempts_value, within_value, *rest = "follow_up", *children
+            kind = "follow_up"
+            attempts_value, within_value, *rest = children
         where = Message('`then follow up … within`') if kind == "follow_up" else Message('`then {kind} within`', kind=kind)
         within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), where)
         attempts = None

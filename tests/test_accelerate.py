@@ -1,0 +1,132 @@
+"""The optional compiled modules (sla_lang/_compiled.py): the same diagnostics as the Python
+ones on a corpus, and never used when their source has changed since they were built."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from sla_lang._compiled import MODULES, PURE_PYTHON_ENV, SUFFIX, current_compiled_path, source_digest
+
+from .conftest import REPO
+
+
+def _run(args: list[str], *, pure: bool, cwd=REPO, pythonpath=REPO) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key != PURE_PYTHON_ENV}
+    env["PYTHONPATH"] = str(pythonpath)
+    if pure:
+        env[PURE_PYTHON_ENV] = "1"
+    return subprocess.run([sys.executable, *args], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _package_copy(tmp_path):
+    """sla_lang copied without bytecode and compiled copies (a folder to plant files in)."""
+    shutil.copytree(REPO / "sla_lang", tmp_path / "sla_lang",
+                    ignore=shutil.ignore_patterns("__pycache__", f"*{SUFFIX}"))
+    return tmp_path
+
+
+_WHERE_LOWER = "import sla_lang.lower as m; print(m.__file__)"
+
+
+def test_a_compiled_module_built_from_another_source_is_never_loaded(tmp_path):
+    root = _package_copy(tmp_path)
+    lower = root / "sla_lang" / "lower.py"
+    before = lower.read_bytes()
+    after = before + b"\n# an edit made after the build\n"
+    lower.write_bytes(after)
+    # a "compiled copy" of the source as it was: not an extension at all, so loading it would fail
+    stale = root / "sla_lang" / f"lower.{source_digest(before)}{SUFFIX}"
+    with open(stale, "wb") as handle:
+        handle.write(b"not an extension module")
+    result = _run(["-c", _WHERE_LOWER], pure=False, cwd=root, pythonpath=root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(lower)  # the edited .py, not the stale build
+
+    # the control: a file named after the current source *is* taken for the compiled copy
+    current = root / "sla_lang" / f"lower.{source_digest(after)}{SUFFIX}"
+    shutil.copyfile(stale, current)
+    result = _run(["-c", _WHERE_LOWER], pure=False, cwd=root, pythonpath=root)
+    assert result.returncode != 0 and current.name in result.stderr
+    # … and SLA_PURE_PYTHON=1 never looks at it
+    result = _run(["-c", _WHERE_LOWER], pure=True, cwd=root, pythonpath=root)
+    assert result.returncode == 0 and result.stdout.strip() == str(lower), result.stderr
+
+
+def _built() -> bool:
+    return all(current_compiled_path(module) for module in MODULES)
+
+
+needs_build = pytest.mark.skipif(
+    not _built(), reason="no compiled modules for the current sources: run `python -m sla_lang.accelerate`")
+
+
+@needs_build
+def test_the_compiled_modules_are_the_ones_loaded_unless_pure_python_is_asked_for():
+    probe = ("import sla_lang.compile, sla_lang.checks, sla_lang._compiled as c, sys; "
+             "import importlib; [importlib.import_module(m) for m in c.MODULES]; "
+             "print(len(c.compiled_modules()))")
+    assert _run(["-c", probe], pure=False).stdout.strip() == str(len(MODULES))
+    assert _run(["-c", probe], pure=True).stdout.strip() == "0"
+
+
+def _corpus(folder) -> list[str]:
+    """Every policy in the repository, generated policies of 100 and 1,000 stages, and one of
+    1,000 stages damaged in many ways (diagnostics of many codes), one with syntax errors."""
+    names = []
+    for pattern in ("policies/*.sla", "tests/fixtures/valid/*.sla", "tests/fixtures/invalid/*.sla",
+                    "tests/fixtures/liveness/*.sla", "examples/**/*.sla"):
+        for path in sorted(REPO.glob(pattern)):
+            name = str(path.relative_to(REPO)).replace("/", "__")
+            shutil.copyfile(path, folder / name)
+            names.append(name)
+    for stages in (100, 1000):
+        result = _run([str(REPO / "bench" / "generate.py"), str(stages), "-o", str(folder / f"gen_{stages}.sla")],
+                      pure=True)
+        assert result.returncode == 0, result.stderr
+        names.append(f"gen_{stages}.sla")
+    lines = (folder / "gen_1000.sla").read_text(encoding="utf-8").split("\n")
+    rng = random.Random(20)
+    damaged = []
+    for line in lines:
+        draw = rng.random()
+        if draw < 0.03:
+            continue  # a statement dropped
+        if draw < 0.06 and " when " in line:
+            line = line.replace("==", "!=", 1).replace(">=", "<", 1)
+        if draw < 0.08 and "->" in line:
+            line = line.replace("-> ", "-> x", 1)  # a misspelt target
+        if 0.08 < draw < 0.09 and "within" in line:
+            line = line.replace("within ", "within 0", 1)
+        damaged.append(line)
+    (folder / "damaged_1000.sla").write_text("\n".join(damaged), encoding="utf-8")
+    syntax = list(lines)
+    for index in range(500, len(syntax), 97):
+        syntax[index] += " {"
+    (folder / "syntax_1000.sla").write_text("\n".join(syntax), encoding="utf-8")
+    return [*names, "damaged_1000.sla", "syntax_1000.sla"]
+
+
+@needs_build
+def test_compiled_and_pure_python_report_byte_identical_diagnostics(tmp_path):
+    names = _corpus(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.sla]\nmax-file-size = 67108864\n", encoding="utf-8")
+    common = ["-m", "sla_lang", "check", "-j", "1", "--color", "never", "--today", "2026-11-23"]
+    runs = [["--format", "text", "--lang", "en"], ["--format", "text", "--lang", "ja"],
+            ["--format", "json"], ["--format", "sarif"], ["--stats", "gen_1000.sla", "damaged_1000.sla"]]
+    for options in runs:
+        paths = [] if "--stats" in options else names
+        compiled = _run([*common, *options, *paths], pure=False, cwd=tmp_path)
+        pure = _run([*common, *options, *paths], pure=True, cwd=tmp_path)
+        assert (compiled.returncode, compiled.stdout, compiled.stderr) == (pure.returncode, pure.stdout, pure.stderr)
+        assert pure.returncode == 1 and "Traceback" not in pure.stderr + pure.stdout
+    # the corpus is worth comparing: it reports many codes, and the damaged policies many times
+    report = _run([*common, "--format", "json", *names], pure=True, cwd=tmp_path).stdout
+    codes = set(re.findall(r'"code": "(SLA\d+)"', report))
+    assert len(codes) >= 90 and report.count('"code": ') >= 1000
