@@ -289,9 +289,10 @@ class DeadlineRecord:
 
 
     def copy(self) -> DeadlineRecord:
-        other = DeadlineRecord(self.clause, self.stage, self.kind, self.entered, self.due, self.slo_due, self.owner,
-                               self.meets, self.through)
-        other.status, other.at = self.status, self.at
+        other = DeadlineRecord.__new__(DeadlineRecord)
+        other.clause, other.stage, other.kind, other.entered = self.clause, self.stage, self.kind, self.entered
+        other.due, other.slo_due, other.owner, other.meets = self.due, self.slo_due, self.owner, self.meets
+        other.through, other.status, other.at = self.through, self.status, self.at
         return other
 
 
@@ -462,8 +463,9 @@ class Lead:
         other.sequence = None if sequence is None else Sequence(
             sequence.steps, mapping[id(sequence.waiting)] if sequence.waiting is not None else None, sequence.next)
         other.escalations, other.records, other.handoffs = list(self.escalations), list(self.records), list(self.handoffs)
-        other.timers = [(at, kind, index, seq, mapping.get(id(payload), payload))
-                        for at, kind, index, seq, payload in self.timers]
+        # (a timer whose payload is not copied is kept as it is: tuples are not changed)
+        other.timers = [timer if (moved := mapping.get(id(timer[4]))) is None else
+                        (timer[0], timer[1], timer[2], timer[3], moved) for timer in self.timers]
         other.seq, other.last_at, other.activities = self.seq, self.last_at, self.activities
         other.activity_log = list(self.activity_log)
         other.event_log = list(self.event_log)

@@ -190,6 +190,7 @@ class Generator:
         self._reached: dict[tuple[str, datetime], Builder | str] = {}
         self._left: dict[tuple, tuple[tuple, str | None, Builder | None, int]] = {}  # see leave
         self._names: dict[str, str] = {}  # see _finish_one
+        self._business: dict[str, bool] = {}  # stage id → whether it counts business time (see _finish_one)
         self._breaks: dict[tuple[int, date], tuple[date, tuple[date, ...]] | None] = {}  # see break_entry
         self._dist = self._distances()
         self._order = {s.id: i for i, s in enumerate(policy.stages)}
@@ -1979,13 +1980,18 @@ class Generator:
             group = rule.rsplit(".", 1)[0]
             clauses += [group, group.rsplit(".", 1)[0]]
         clauses += [f"priority.{p}" for p in seen_priorities]
+        business = self._business
         for visit in lead.visits:
             cal = self.plan.stages[visit.stage].calendar
-            if cal is not None and _uses_business_time(self.plan.stages[visit.stage].stage):
-                clauses.append(cal.calendar.clause_id)
+            if cal is not None:
+                uses = business.get(visit.stage)
+                if uses is None:
+                    uses = business[visit.stage] = _uses_business_time(self.plan.stages[visit.stage].stage)
+                if uses:
+                    clauses.append(cal.calendar.clause_id)
         # one string per clause id for all scenarios (90,000 scenarios name the same few ids)
         names = self._names
-        scenario.clauses = [names.setdefault(c, c) for c in sorted(set(clauses), key=clauses.index)]
+        scenario.clauses = [names.setdefault(c, c) for c in dict.fromkeys(clauses)]  # (in first-seen order)
         unique_edges = []
         for edge in scenario.edges:
             if edge not in unique_edges:
