@@ -42,8 +42,7 @@ from .. import ir
 from ..businesstime import BusinessCalendar, NoWorkingTime, add_duration
 from ..source import Span
 from . import Run
-from .engine import (Lead, Plan, Simulator, StagePlan, TransitionPlan, lead_view, moment_text, next_period,
-                     period_start)
+from .engine import Lead, Plan, Simulator, StagePlan, TransitionPlan, lead_view, moment_text, next_period, period_start
 from .events import EventFeed
 from .model import View, condition_text, value_to_json
 from .report import lead_to_json, short_time
