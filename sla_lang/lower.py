@@ -234,6 +234,15 @@ _A_DURATION_30D = Message('a duration such as 30d')
 _AFTER = Message('`after`')
 _HUBSPOT_LIFECYCLE_STAGE = Message('HubSpot lifecycle stage')
 
+# The rules whose handler never reads its `meta`: the fast parser makes no span for them (a
+# fifth of the handler calls of a large policy: `value`, `channels`, `names` …). A handler that
+# starts reading `meta` must leave this set (tests/test_fastparse.py checks it).
+SPANLESS_RULES = frozenset({
+    "value", "names", "strings", "start", "lead_email", "lead_certificate", "enum_option", "hubspot_name",
+    "per_occurrence", "step_number", "first_contact", "idle", "channels", "responsibilities", "raci",
+    "cancellation",
+})
+
 
 class Lowerer:
     """Parse tree → IR. Collects diagnostics instead of raising.
@@ -1887,7 +1896,7 @@ def parse_and_lower(source: SourceFile) -> tuple[list[Diagnostic], ir.Policy | N
         text = source.text if source.text.endswith("\n") else source.text + "\n"
         lowerer = Lowerer(source)
         try:
-            policy = fast_parser().parse(text, lowerer.handlers(), MAX_TREE_DEPTH, source.path)
+            policy = fast_parser().parse(text, lowerer.handlers(), MAX_TREE_DEPTH, source.path, SPANLESS_RULES)
         except (NotClean, TooDeep):
             pass
         else:

@@ -250,6 +250,24 @@ def test_mutated_policies_lower_the_same_while_parsing(data):
         assert_lowered_while_parsing_as_from_the_tree(text)
 
 
+def test_the_handlers_given_no_span_never_read_their_meta():
+    """The fast parser passes None as the meta of a rule in SPANLESS_RULES: each such handler of
+    the Lowerer (read from its source) must not use its `meta` parameter; the set must name
+    handlers that exist."""
+    import ast
+
+    from sla_lang.lower import SPANLESS_RULES
+
+    tree = ast.parse((REPO / "sla_lang" / "lower.py").read_text(encoding="utf-8"))
+    lowerer = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Lowerer")
+    handlers = {f.name: f for f in lowerer.body if isinstance(f, ast.FunctionDef)}
+    assert SPANLESS_RULES <= handlers.keys()
+    for name in SPANLESS_RULES:
+        function = handlers[name]
+        assert [a.arg for a in function.args.args][:2] == ["self", "meta"], name
+        assert not any(isinstance(n, ast.Name) and n.id == "meta" for n in ast.walk(function)), name
+
+
 # ---------------------------------------------------------------- the scanner's guarded copies
 
 

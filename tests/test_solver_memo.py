@@ -36,27 +36,31 @@ def _typed(values):
 
 
 def _searching_twice(monkeypatch, policy: ir.Policy) -> list[int]:
-    """Make every search of the generator also on a solver without memory, in the same state
-    (work done so far, budget used up or not), and compare answer, work and state after it.
+    """Make every search of the generator (`solve`, and `change`: the generator's searches for
+    new data, several searches each) also on a solver without memory, in the same state (work
+    done so far, budget used up or not), and compare answer, work and state after it.
     Returns [searches compared, of them answered from memory] (filled as the generator runs)."""
-    original = Solver.solve
     fresh = Solver(policy, memoize=False)
     counts = [0, 0]
 
-    def both(self, base, constraints, **options):
-        if self is fresh:
-            return original(self, base, constraints, **options)
-        fresh.work, fresh.exhausted, fresh.work_limit = self.work, self.exhausted, self.work_limit
-        expected = original(fresh, dict(base), list(constraints), **options)
-        reused = self.answers_reused
-        got = original(self, base, constraints, **options)
-        assert _typed(got) == _typed(expected), constraints
-        assert (self.work, self.exhausted) == (fresh.work, fresh.exhausted), constraints
-        counts[0] += 1
-        counts[1] += self.answers_reused - reused
-        return got
+    def comparing(original):
+        def both(self, *args, **options):
+            if self is fresh:
+                return original(self, *args, **options)
+            fresh.work, fresh.exhausted, fresh.work_limit = self.work, self.exhausted, self.work_limit
+            expected = original(fresh, *args, **options)
+            reused = self.answers_reused
+            got = original(self, *args, **options)
+            assert _typed(got) == _typed(expected), args
+            assert (self.work, self.exhausted) == (fresh.work, fresh.exhausted), args
+            counts[0] += 1
+            counts[1] += self.answers_reused > reused
+            return got
 
-    monkeypatch.setattr(Solver, "solve", both)
+        return both
+
+    monkeypatch.setattr(Solver, "solve", comparing(Solver.solve))
+    monkeypatch.setattr(Solver, "change", comparing(Solver.change))
     return counts
 
 
@@ -298,3 +302,16 @@ def test_the_fixtures_are_the_same_bytes_without_remembered_departures(monkeypat
     afresh = generate_fixtures(policy)
     assert b"".join(remembered.scenarios_pieces()) == b"".join(afresh.scenarios_pieces())
     assert (remembered.coverage, remembered.contacts) == (afresh.coverage, afresh.contacts)
+
+
+def test_new_data_with_a_value_held_is_not_the_new_data_without(alike):
+    """`change` (the generator's search for new lead data) remembers by the names held too: the
+    same starting values, once free and once fixed, are two searches."""
+    policy, conditions = alike
+    solver = Solver(policy)
+    free = solver.change({"x": None}, [Holds(conditions["a"], True)], {})
+    assert free["x"] is True and _score(free) >= 50
+    held = solver.change({}, [Holds(conditions["b"], True)], {"x": None})
+    assert held is None and solver.answers_reused == 0  # `x` must become true, and may not change
+    again = solver.change({"note": "n", "x": None}, [Holds(conditions["b"], True)], {})
+    assert solver.answers_reused == 1 and again == {"note": "n", **free}

@@ -406,20 +406,7 @@ class Generator:
     def solve_change(self, before: dict[str, Any], constraints: list, fixed: dict[str, Any],
                      soft: list | None = None) -> dict[str, Any] | None:
         """New lead data meeting `constraints`: changing properties only if possible, else one event, else both."""
-        base = {**before, **fixed}
-        frozen = set(fixed)
-        events = self.policy.event_by_id
-        # one event at a time: the events the search would try first (all, for a small policy)
-        reads = self.solver.focus(constraints + (soft or [])) or self.solver.reads(constraints + (soft or []))
-        attempts: list[Any] = [Frozen(self.policy, frozen, events=True)]
-        attempts += [Frozen(self.policy, frozen, events=True, properties=True, but=e) for e in reads if e in events]
-        attempts.append(frozen)
-        for extra in ((soft or []), []) if soft else ([],):
-            for frozen_set in attempts:
-                values = self.solver.solve(base, constraints + extra, frozen=frozen_set)
-                if values is not None:
-                    return values
-        return None
+        return self.solver.change(before, constraints, fixed, soft)
 
     def guards(self, stage: StagePlan, values: dict[str, Any], at: datetime, lead: Lead, skip: int | None = None,
                only_before: int | None = None) -> list[Holds]:

@@ -278,23 +278,63 @@ class Solver:
     def solve(self, base: dict[str, Any], constraints: list[Constraint], *, variables: list[str] | None = None,
               frozen: set[str] = frozenset(), prefer: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Values (a copy of `base` with some variables changed) meeting every constraint, or None."""
+        found = self._found(base, constraints, variables, frozen, prefer)
+        return None if found is None else _applied(base, found, self.events)
+
+    def change(self, before: dict[str, Any], constraints: list[Constraint], fixed: dict[str, Any],
+               soft: list[Constraint] | None = None) -> dict[str, Any] | None:
+        """New lead data (`before` with `fixed`, changed) meeting `constraints`, and `soft` too if
+        possible: changing properties only if possible, else one event, else both."""
+        base = {**before, **fixed}
+        if self.exhausted is not None:
+            return None
+        key = None
+        if self.memoize:
+            parts, soft_parts = self._parts(constraints), self._parts(soft or [])
+            if parts is not None and soft_parts is not None:
+                key = self._key((parts, soft_parts, frozenset(fixed)), base, constraints + (soft or []), ())
+        found = self._remembered(key, base, lambda: self._change(base, constraints, set(fixed), soft))
+        return None if found is None else _applied(base, found, self.events)
+
+    def _change(self, base: dict[str, Any], constraints: list[Constraint], frozen: set[str],
+                soft: list[Constraint] | None) -> tuple | None:
+        events = self.events
+        # one event at a time: the events the search would try first (all, for a small policy)
+        reads = self.focus(constraints + (soft or [])) or self.reads(constraints + (soft or []))
+        attempts: list[Any] = [Frozen(self.policy, frozen, events=True)]
+        attempts += [Frozen(self.policy, frozen, events=True, properties=True, but=e) for e in reads if e in events]
+        attempts.append(frozen)
+        for extra in ((soft or []), []) if soft else ([],):
+            for frozen_set in attempts:
+                found = self._found(base, constraints + extra, None, frozen_set, None)
+                if found is not None:
+                    return found
+        return None
+
+    def _found(self, base: dict[str, Any], constraints: list[Constraint], variables: list[str] | None,
+               frozen: set[str], prefer: dict[str, Any] | None) -> tuple | None:
+        """`solve`'s changes: the variables changed and their new values, in the order searched."""
         if self.exhausted is not None:
             return None
         key = self._search_key(base, constraints, variables, frozen, prefer) if self.memoize else None
+        return self._remembered(key, base, lambda: self._search(base, constraints, variables, frozen, prefer))
+
+    def _remembered(self, key: tuple | None, base: dict[str, Any], search) -> tuple | None:
+        """The answer of `search()`, from memory when the same search was made before and its cost
+        fits in what is left of the work budget (it would not have run out), which it then uses."""
         if key is not None:
             known = self._answers.get(key)
             if known is not None and self.work + known[1] <= self.work_limit:
-                # the same search made before, within the budget all the way: its answer, at its cost
                 self.work += known[1]
                 self.answers_reused += 1
-                return None if known[0] is None else _applied(base, known[0], self.events)
+                return known[0]
         work = self.work
-        found = self._search(base, constraints, variables, frozen, prefer)
+        found = search()
         if key is not None and self.exhausted is None:
             if len(self._answers) > MEMO_LIMIT:
                 self._answers.clear()
             self._answers[key] = (found, self.work - work)
-        return None if found is None else _applied(base, found, self.events)
+        return found
 
     def _search(self, base: dict[str, Any], constraints: list[Constraint], variables: list[str] | None,
                 frozen: set[str], prefer: dict[str, Any] | None) -> tuple | None:
@@ -402,8 +442,46 @@ class Solver:
                     frozen: set[str], prefer: dict[str, Any] | None) -> tuple | None:
         """What a search's answer depends on: the constraints' shapes (not which clause they come
         from), the variables it may change, the starting values of everything the constraints
-        read (in the order given: a score's total is added up in that order) and of the variables
-        given, and the preferred values. None when a value cannot be part of a key."""
+        read and of the variables given, and the preferred values. None when a value cannot be
+        part of a key."""
+        parts = self._parts(constraints)
+        if parts is None:
+            return None
+        if isinstance(frozen, Frozen):
+            held: Any = (frozenset(frozen.names), bool(frozen.events), bool(frozen.properties), frozen.but)
+        else:
+            held = frozenset(frozen)
+        preferred = tuple((n, v, type(v)) for n, v in prefer.items()) if prefer else ()
+        given = tuple(variables) if variables is not None else None
+        return self._key((parts, given, held, preferred), base, constraints, given or ())
+
+    def _key(self, what: tuple, base: dict[str, Any], constraints: list[Constraint], given: tuple) -> tuple | None:
+        """`what` with the starting values of everything `constraints` read (the variables a search
+        chooses are among them) and of the variables `given`, in the order of `base` (a score's
+        total is added up in that order); None when a value cannot be part of a key."""
+        read = self._key_reads.get(what[0])
+        if read is None:
+            names_read: set[str] = set()
+            for c in constraints:
+                for ref in self._constraint_refs(c):
+                    names_read.update(self._ref_reads(ref))
+            if len(self._key_reads) > MEMO_LIMIT:
+                self._key_reads.clear()
+            read = self._key_reads[what[0]] = frozenset(names_read)
+        if given:
+            also = set(given)
+            start = tuple((n, v, type(v)) for n, v in base.items() if n in read or n in also)
+        else:
+            start = tuple((n, v, type(v)) for n, v in base.items() if n in read)
+        key = (what, start)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _parts(self, constraints: list[Constraint]) -> tuple | None:
+        """The constraints by their shapes (None: one forces a node found twice or not at all)."""
         parts = []
         for c in constraints:
             if isinstance(c, Holds):
@@ -418,33 +496,7 @@ class Solver:
                 parts.append((self._shape(c.condition), c.want, overrides, forced))
             else:
                 parts.append((c.ref.name, c.ref.member, c.value, type(c.value), c.raw, c.compare))
-        parts = tuple(parts)
-        read = self._key_reads.get(parts)
-        if read is None:
-            names_read: set[str] = set()
-            for c in constraints:
-                for ref in self._constraint_refs(c):
-                    names_read.update(self._ref_reads(ref))
-            if len(self._key_reads) > MEMO_LIMIT:
-                self._key_reads.clear()
-            read = self._key_reads[parts] = frozenset(names_read)
-        if variables is not None:
-            variables = tuple(variables)
-            given = set(variables)
-            start = tuple((n, v, type(v)) for n, v in base.items() if n in read or n in given)
-        else:  # (the variables searched are then among those read)
-            start = tuple((n, v, type(v)) for n, v in base.items() if n in read)
-        if isinstance(frozen, Frozen):
-            held: Any = (frozenset(frozen.names), bool(frozen.events), bool(frozen.properties), frozen.but)
-        else:
-            held = frozenset(frozen)
-        preferred = tuple((n, v, type(v)) for n, v in prefer.items()) if prefer else ()
-        key = (parts, variables, held, start, preferred)
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
+        return tuple(parts)
 
     def _shape(self, condition: ir.Condition) -> int:
         """A number standing for a condition's shape: its structure, names and constants, not
