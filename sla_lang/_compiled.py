@@ -89,7 +89,25 @@ def pure_python() -> bool:
 
 class _CompiledLoader(ExtensionFileLoader):
     """The extension module; but `python -m sla_lang.fastparse` runs the `.py` as a script
-    (an extension has no code object for runpy to run)."""
+    (an extension has no code object for runpy to run), and a compiled copy that cannot be
+    loaded (damaged, or built for another interpreter with the same tag) gives way to the
+    `.py`, with a warning: sla must not fail for want of a speed-up."""
+
+    def create_module(self, spec):
+        try:
+            return super().create_module(spec)
+        except ImportError as exc:
+            print(f"sla: warning: the compiled {spec.name} cannot be loaded ({exc}); using "
+                  f"its Python module (rebuild: python -m sla_lang.accelerate)", file=sys.stderr)
+            self.fallback = True
+            spec.origin = source_path(spec.name)  # the module's __file__
+            return None  # an ordinary module object, filled by exec_module
+
+    def exec_module(self, module):
+        if getattr(self, "fallback", False):
+            exec(self.get_code(module.__name__), module.__dict__)  # noqa: S102 - our own module's source
+        else:
+            super().exec_module(module)
 
     def get_code(self, fullname):
         path = source_path(fullname)
