@@ -150,3 +150,38 @@ def test_a_clone_goes_on_as_the_lead_would_and_leaves_it_as_it_was():
                     assert lead_to_json(sim, sim.leads[lead_id]) == expected, (scenario["id"], split)
                 checked += 1
     assert checked > 300
+
+
+def test_two_scenarios_are_one_when_their_events_write_the_same_json():
+    """The generator keeps one scenario per distinct events (`register`): its key is the same
+    exactly when the sorted JSON of the events is (the definition it replaced)."""
+    import itertools
+    import json
+    import random
+
+    from sla_lang.simulate.generate import _events_key
+
+    rng = random.Random(7)
+    atoms = [None, True, False, 0, 1, 1.0, -0.0, 0.0, 2**63, 2**64, 10**20, 0.1, 1e16, 1e-7, float("nan"),
+             float("inf"), -float("inf"), "", "null", "a", "é", "日本", [], {}]
+
+    def value(depth=0):
+        roll = rng.random()
+        if depth > 2 or roll < 0.5:
+            return rng.choice(atoms)
+        if roll < 0.7:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        keys = rng.sample(["at", "type", "b", "é", "null"], rng.randint(0, 3))
+        return {k: value(depth + 1) for k in keys}
+
+    pool = [value() for _ in range(400)]
+    # the same data built in another key order, and as tuples
+    pool += [dict(reversed(list(v.items()))) for v in pool if isinstance(v, dict)]
+    pool += [tuple(v) for v in pool if isinstance(v, list)]
+    texts = [json.dumps(v, sort_keys=True, ensure_ascii=False) for v in pool]
+    keys = [_events_key(v) for v in pool]
+    same = 0
+    for i, j in itertools.combinations(range(len(pool)), 2):
+        assert (keys[i] == keys[j]) == (texts[i] == texts[j]), (pool[i], pool[j])
+        same += texts[i] == texts[j]
+    assert same > 100

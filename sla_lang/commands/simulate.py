@@ -368,14 +368,15 @@ def test(policy, hubspot_dir, against, portal_timezone, fixtures_dir, fmt, quiet
 
 def _replay_sources(compiled, plan, sources, outcomes: list) -> None:
     """Replay each scenario of `sources` and add its outcome (and each summary's KPI outcome) to `outcomes`."""
-    from ..simulate.scenarios import CarriedKpis, compare, replay, simulated_lead
+    from ..simulate.scenarios import CarriedKpis, compare, replay, scenario_events, simulated_lead
 
     for label, scenarios, summary, lines in sources:
         kpis = summary is not None and summary.get("kpis") is not None
         # each scenario's replay, carried on, is its lead's part of the KPI replay as well
         carried = CarriedKpis(compiled, plan, summary.get("until")) if kpis else None
         for scenario in scenarios:
-            run = replay(compiled, scenario, plan=plan, path=f"{label} ({scenario['id']})")
+            events = scenario_events(scenario)  # (made once for the replay and the KPIs)
+            run = replay(compiled, scenario, plan=plan, path=f"{label} ({scenario['id']})", events=events)
             differences = [f"timeline event {d.span.line}: {d.message}" for d in run.diagnostics
                            if d.severity.value == "error"]
             differences += compare(scenario["expect"], simulated_lead(run, scenario["lead"]["id"]))
@@ -384,7 +385,7 @@ def _replay_sources(compiled, plan, sources, outcomes: list) -> None:
                              "clause": scenario_clause(scenario), "passed": not differences,
                              "differences": differences})
             if carried is not None:
-                carried.add(scenario, run)
+                carried.add(scenario, run, events)
         if kpis:
             from ..simulate.scenarios import compare as compare_values
             from ..targets.fixtures import replay_summary

@@ -121,10 +121,11 @@ class Plan:
         self.model = DataModel(policy)
         # (calendar, start, amount, unit) → end of a business-time duration (Simulator._add)
         self.business_sums: dict[tuple, datetime] = {}
+        self.lengths: dict[int, tuple[ir.Duration, timedelta | None]] = {}  # see remember_length
         # moment → its text in the policy's zone (Simulator.format_time): converting to a ZoneInfo
         # zone is slow, and the same few moments are written again and again (every scenario's
         # expectation, each replay's), so they are remembered, a bounded number of them
-        self.formatted: dict[tuple[datetime, int], str] = {}
+        self.formatted: dict[datetime | tuple[datetime, int], str] = {}
         default = calendar_for(policy, None)
         self.zone = default.zone if default is not None else ZoneInfo("UTC")
         self.default_calendar = default
@@ -186,12 +187,28 @@ class Plan:
         # `via call when …`: the conditions choosing a respond deadline's channels, compiled once
         self.channel_conditions = {id(c.condition): self.model.compile(c.condition)
                                    for s in policy.stages for d in s.deadlines for c in d.via_when}
+        # IR nodes made once, not at every entry (a node is slow to make): what a hand-off
+        # includes, as references; each follow-up offset with the one a unit longer (its window)
+        self.handoff_refs = {id(s.handoff): tuple(ir.Ref(n.name, None, n.span) for n in s.handoff.include)
+                             for s in policy.stages if s.handoff is not None}
+        self.follow_up_windows = {id(s.follow_up): tuple((o, ir.Duration(o.amount + 1, o.unit, o.span))
+                                                        for o in s.follow_up.offsets)
+                                  for s in policy.stages if s.follow_up is not None}
         for block in policy.information:
             for item in block.items:
                 if item.anchor is not None and item.within is not None and item.recorded_in is not None:
                     key = (item.anchor.event, item.anchor.stage.name)
                     self.duties_on.setdefault(key, []).append((block, item))
                     self.duty_items[item.clause_id] = item
+
+    def remember_length(self, duration: ir.Duration) -> tuple[ir.Duration, timedelta | None]:
+        """(`duration`, its length when in calendar units, else None), remembered by identity with
+        the duration itself kept (so that no other can have its id meanwhile)."""
+        if len(self.lengths) >= 10_000:
+            self.lengths.clear()
+        length = None if duration.business else timedelta(minutes=duration.minutes or 0)
+        known = self.lengths[id(duration)] = (duration, length)
+        return known
 
     def entry_for(self, values: dict[str, Any]) -> str | None:
         """The stage a new lead with `values` starts in when no stage is given (None: none admits it)."""
@@ -272,9 +289,10 @@ class DeadlineRecord:
 
 
     def copy(self) -> DeadlineRecord:
-        other = DeadlineRecord(self.clause, self.stage, self.kind, self.entered, self.due, self.slo_due, self.owner,
-                               self.meets, self.through)
-        other.status, other.at = self.status, self.at
+        other = DeadlineRecord.__new__(DeadlineRecord)
+        other.clause, other.stage, other.kind, other.entered = self.clause, self.stage, self.kind, self.entered
+        other.due, other.slo_due, other.owner, other.meets = self.due, self.slo_due, self.owner, self.meets
+        other.through, other.status, other.at = self.through, self.status, self.at
         return other
 
 
@@ -396,9 +414,10 @@ class Lead:
         """
         other = Lead.__new__(Lead)
         other.id, other.created, other.stage, other.owner = self.id, self.created, self.stage, self.owner
-        other.values, other.set_at = dict(self.values), dict(self.set_at)
-        view = self.view
-        other.view = view.sharing_scores(other.values) if view is not None and view.values is self.values else None
+        # (the simulator replaces a lead's values on a change, never changes them in place: shared,
+        # and so is their View, with the scores computed for them)
+        other.values, other.set_at = self.values, dict(self.set_at)
+        other.view = self.view
         visits = self.visits
         other.visits = visits[:-1]
         if visits:
@@ -407,11 +426,13 @@ class Lead:
             copy.left, copy.owner_changes = v.left, list(v.owner_changes)
             copy.snapshot = dict(v.snapshot) if v.snapshot is not None else None
             other.visits.append(copy)
-        live = {id(d) for d in self.open_deadlines}
-        live.update(id(d) for d in self.carried)
+        live = set(map(id, self.open_deadlines))
+        live.update(map(id, self.carried))
         if self.sequence is not None and self.sequence.waiting is not None:
             live.add(id(self.sequence.waiting))
-        live.update(id(timer[4]) for timer in self.timers if timer[1] == _DEADLINE)
+        for timer in self.timers:
+            if timer[1] == _DEADLINE:
+                live.add(id(timer[4]))
         mapping: dict[int, Any] = {}
         other.deadlines = []
         for d in self.deadlines:
@@ -442,8 +463,9 @@ class Lead:
         other.sequence = None if sequence is None else Sequence(
             sequence.steps, mapping[id(sequence.waiting)] if sequence.waiting is not None else None, sequence.next)
         other.escalations, other.records, other.handoffs = list(self.escalations), list(self.records), list(self.handoffs)
-        other.timers = [(at, kind, index, seq, mapping.get(id(payload), payload))
-                        for at, kind, index, seq, payload in self.timers]
+        # (a timer whose payload is not copied is kept as it is: tuples are not changed)
+        other.timers = [timer if (moved := mapping.get(id(timer[4]))) is None else
+                        (timer[0], timer[1], timer[2], timer[3], moved) for timer in self.timers]
         other.seq, other.last_at, other.activities = self.seq, self.last_at, self.activities
         other.activity_log = list(self.activity_log)
         other.event_log = list(self.event_log)
@@ -469,6 +491,12 @@ class Simulator:
 
     # ------------------------------------------------------------------ time
     def _add(self, start: datetime, duration: ir.Duration, stage: StagePlan, clause: str, span: Span) -> datetime | None:
+        # a duration in calendar units is a fixed length (`add_duration`): its timedelta, made once
+        known = self.plan.lengths.get(id(duration))
+        if known is None or known[0] is not duration:
+            known = self.plan.remember_length(duration)
+        if known[1] is not None:
+            return start + known[1]
         calendar = stage.calendar
         if duration.business and calendar is not None:
             # business time is slow to count and the same sums recur (every lead entering a stage
@@ -529,9 +557,12 @@ class Simulator:
         plan = self.plan.stages[record.stage]
         record.waiting = None
         record.started = start
-        for offset in f.offsets:
+        windows = self.plan.follow_up_windows.get(id(f))
+        if windows is None:  # (a follow-up not of the plan's policy)
+            windows = tuple((o, ir.Duration(o.amount + 1, o.unit, o.span)) for o in f.offsets)
+        for offset, after_window in windows:
             opens = self._add(start, offset, plan, f.clause_id, f.span)
-            closes = self._add(start, ir.Duration(offset.amount + 1, offset.unit, offset.span), plan, f.clause_id, f.span)
+            closes = self._add(start, after_window, plan, f.clause_id, f.span)
             if opens is None or closes is None:
                 record.steps.clear()
                 return False
@@ -620,8 +651,8 @@ class Simulator:
             handoff = stage.handoff
             fields = {}
             view = self.view_of(lead)
-            for name in handoff.include:
-                fields[name.name] = self.model.quantity(view, ir.Ref(name.name, None, name.span))
+            for ref in self.plan.handoff_refs[id(handoff)]:
+                fields[ref.name] = self.model.quantity(view, ref)
             lead.handoffs.append({
                 "clause": handoff.clause_id, "stage": stage_id, "at": at, "from": handoff.sender.name,
                 "to": lead.owner, "channels": channel_names(handoff.channels),
@@ -637,7 +668,8 @@ class Simulator:
                 lead.deadlines.append(record)
                 lead.open_deadlines.append(record)
                 self._push(lead, due, _DEADLINE, 0, record)
-        self._start_duties(lead, "entering", stage_id, at, plan)
+        if self.plan.duties_on:
+            self._start_duties(lead, "entering", stage_id, at, plan)
         for d in stage.deadlines:
             due = self._add(at, d.within, plan, d.clause_id, d.span)
             if due is None:
@@ -739,8 +771,9 @@ class Simulator:
         for d in lead.carried:
             if d.status == "open":
                 self._push(lead, d.due, _DEADLINE, 0, d)
-        left = lead.visits[-1]
-        self._start_duties(lead, "leaving", left.stage, at, self.plan.stages[left.stage], since=left.entered)
+        if self.plan.duties_on:
+            left = lead.visits[-1]
+            self._start_duties(lead, "leaving", left.stage, at, self.plan.stages[left.stage], since=left.entered)
 
     def _check_record(self, lead: Lead, via: TransitionPlan, at: datetime) -> None:
         since = lead.visits[-1].entered if lead.visits else at
@@ -990,7 +1023,7 @@ def moment_text(plan: Plan, at: datetime) -> str:
     instant, with one text in one zone, except two wall times of one zone that differ only by
     `fold` (an hour repeated when the clocks go back): equal to Python, so the fold is in the key."""
     formatted = plan.formatted
-    key = (at, at.fold)
+    key = at if not at.fold else (at, 1)  # (no tuple for the usual moment)
     text = formatted.get(key)
     if text is None:
         text = at.astimezone(plan.zone).isoformat()
@@ -1018,6 +1051,8 @@ def cadence_periods(plan_of_policy: Plan, lead: Lead, end: datetime | None) -> l
     `end`: the end of the simulation; a period still running then is `open`. A function of the
     plan, not of a running simulator: `sla report` judges finished leads with it."""
     out: list[dict[str, Any]] = []
+    if not plan_of_policy.cadence_events:  # (no stage has a cadence: each names its event)
+        return out
     for index, visit in enumerate(lead.visits):
         plan = plan_of_policy.stages[visit.stage]
         if not plan.stage.cadences:
@@ -1076,16 +1111,21 @@ def _measured_stages(measure: ir.Measure | None) -> list[str]:
     return [stage.name] if stage is not None else []
 
 
-_CHANNEL_NAMES: dict[tuple[ir.Channel, ...], list[str]] = {}
+_CHANNEL_NAMES: dict[int, tuple[tuple[ir.Channel, ...], list[str]]] = {}
 
 
 def channel_names(channels: tuple[ir.Channel, ...]) -> list[str]:
-    """`slack "#sales"` → "slack #sales"; one shared list per clause (leads only read it)."""
-    names = _CHANNEL_NAMES.get(channels)
-    if names is None:
-        names = [c.kind + (f" {c.target}" if c.target else "") for c in channels]
-        if len(_CHANNEL_NAMES) < 10_000:
-            _CHANNEL_NAMES[channels] = names
+    """`slack "#sales"` → "slack #sales"; one shared list per clause (leads only read it).
+    Remembered by the identity of the clause's tuple, which is kept with it (so no other tuple
+    can have its id meanwhile): hashing the tuple hashed every field of its IR nodes, spans
+    included, at every escalation and hand-off."""
+    found = _CHANNEL_NAMES.get(id(channels))
+    if found is not None and found[0] is channels:
+        return found[1]
+    names = [c.kind + (f" {c.target}" if c.target else "") for c in channels]
+    if len(_CHANNEL_NAMES) >= 10_000:
+        _CHANNEL_NAMES.clear()
+    _CHANNEL_NAMES[id(channels)] = (channels, names)
     return names
 
 

@@ -54,26 +54,24 @@ def constant(value: ir.Value):
     return None
 
 
+_UNKNOWN = object()
+
+
 class View:
     """A lead's data as conditions see it (with its scores computed on first use)."""
 
-    __slots__ = ("_scores", "model", "values")
+    __slots__ = ("_priority", "_scores", "model", "values")
 
     def __init__(self, values: dict[str, Any], model: DataModel) -> None:
         self.values = values
         self.model = model
         self._scores: Scores | None = None
+        self._priority: str | None | object = _UNKNOWN  # (DataModel.priority)
 
     def scores(self) -> Scores:
         if self._scores is None:
             self._scores = self.model.compute_scores(self)
         return self._scores
-
-    def sharing_scores(self, values: dict[str, Any]) -> View:
-        """A View of `values`, a copy of this one's data, with the scores this one has computed."""
-        other = View(values, self.model)
-        other._scores = self._scores
-        return other
 
 
 class Scores(Mapping):
@@ -109,11 +107,16 @@ class Scores(Mapping):
     def shown(self) -> dict[str, float]:
         """What a lead's JSON lists: every score's total and each group with points (a group
         with 0 points is left out: a policy of 10,000 stages has 3,000 groups per lead)."""
-        keys = set(self._model._shown_by_default)
-        keys.update(key for key, value in self._changed.items())
-        order = self._model._key_order
-        return {key: self[key] for key in sorted(keys, key=order.__getitem__)
-                if self[key] != 0 or key in self._model.score_models}
+        model, changed, defaults = self._model, self._changed, self._defaults
+        if not changed:  # (the defaults shown are in key order, and each is non-zero or a total)
+            return {key: defaults[key] for key in model._shown_by_default}
+        out = {}
+        models = model.score_models
+        for key in sorted(model._shown_set.union(changed), key=model._key_order.__getitem__):
+            value = changed[key] if key in changed else defaults[key]
+            if value != 0 or key in models:
+                out[key] = value
+        return out
 
 
 class DataModel:
@@ -179,6 +182,8 @@ class DataModel:
                 g += 1
             self._default_scores[model.id] = total
         self._key_order = {key: i for i, key in enumerate(self._default_scores)}
+        self._shown_set = frozenset(key for key, value in self._default_scores.items()
+                                    if value != 0 or key in self.score_models)
         self._shown_by_default = [key for key, value in self._default_scores.items()
                                   if value != 0 or key in self.score_models]
 
@@ -239,10 +244,17 @@ class DataModel:
         return view.values.get(ref.name)
 
     def priority(self, view: View) -> str | None:
+        """The lead's priority: the first whose condition holds (worked out once per View)."""
+        if view._priority is not _UNKNOWN and view.model is self:
+            return view._priority
+        found = None
         for priority in self.policy.priorities:
             if priority.condition is None or self.compile(priority.condition)(view):
-                return priority.id
-        return None
+                found = priority.id
+                break
+        if view.model is self:
+            view._priority = found
+        return found
 
     # ------------------------------------------------------------------ conditions
     def compile(self, condition: ir.Condition) -> Fn:

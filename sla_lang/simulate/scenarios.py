@@ -52,14 +52,16 @@ def scenario_events(scenario: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
-def replay(policy: Policy, scenario: dict[str, Any], plan=None, path: str = "<scenario>"):
+def replay(policy: Policy, scenario: dict[str, Any], plan=None, path: str = "<scenario>", events=None):
+    """The scenario's events (`scenario_events`, or `events` when already made from it) simulated."""
     from . import simulate_events
     from .engine import Plan, parse_timestamp
 
     plan = plan or Plan(policy)
     until = scenario.get("until")
     until_at = parse_timestamp(until, plan.zone) if isinstance(until, str) else None
-    return simulate_events(policy, scenario_events(scenario), path, until=until_at, plan=plan)
+    return simulate_events(policy, scenario_events(scenario) if events is None else events, path, until=until_at,
+                           plan=plan)
 
 
 class CarriedKpis:
@@ -89,8 +91,9 @@ class CarriedKpis:
         self.first: datetime | None = None
         self.latest: datetime | None = None
 
-    def add(self, scenario: dict[str, Any], run) -> None:
-        """The scenario (as read) and its replay, which this finishes at the end."""
+    def add(self, scenario: dict[str, Any], run, events=None) -> None:
+        """The scenario (as read) and its replay, which this finishes at the end (`events`: its
+        `scenario_events`, when already made)."""
         if self.tally is None:
             return
         from .engine import parse_timestamp
@@ -98,7 +101,7 @@ class CarriedKpis:
         lead_id = str(scenario["lead"]["id"])
         lead = run.sim.leads.get(lead_id)
         moments = []
-        for event in scenario_events(scenario):
+        for event in scenario_events(scenario) if events is None else events:
             at = event.get("at") if isinstance(event, dict) else None
             moments.append(parse_timestamp(at, self.zone) if isinstance(at, str) else None)
         if (lead is None or lead_id in self.leads or len(run.sim.leads) != 1 or run.feed.skipped

@@ -19,7 +19,7 @@ import gc
 import os
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -138,14 +138,20 @@ class Fixtures:
     `scenario_data()` reads them back one at a time, `scenarios_json()` writes scenarios.json,
     `scenarios` is the whole document as data."""
 
-    def __init__(self, header: dict[str, Any], texts: ScenarioTexts, summary: dict[str, Any], coverage: dict,
-                 contacts: dict[str, str], diagnostics: list[Diagnostic]) -> None:
-        self.header = header  # scenarios.json without its scenarios and summary
+    def __init__(self, header: dict[str, Any] | Callable[[], dict[str, Any]], texts: ScenarioTexts,
+                 summary: dict[str, Any], coverage: dict, contacts: dict[str, str], diagnostics: list[Diagnostic]) -> None:
+        self._header = header  # scenarios.json without its scenarios and summary (or what makes it)
         self.texts = texts
         self.summary = summary
         self.coverage = coverage
         self.contacts = contacts
         self.diagnostics = diagnostics
+
+    @property
+    def header(self) -> dict[str, Any]:
+        if callable(self._header):
+            self._header = self._header()
+        return self._header
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -207,16 +213,20 @@ def _generate_fixtures(policy: Policy, lang: str | None, scenarios_only: bool) -
     gen.generate()
     gen.release()
     summary, kpi_clauses = replay_all(gen, texts)
-    described = policy_header(gen.policy)  # (the fingerprint encodes the whole IR: once)
-    header = {"format": "sla-scenarios/1", "policy": described, "time_zone": str(gen.zone.key)}
+    zone = str(gen.zone.key)
+
+    def header(described: dict[str, Any]) -> dict[str, Any]:
+        return {"format": "sla-scenarios/1", "policy": described, "time_zone": zone}
+
     if [s.packed for s in gen.scenarios] != list(range(len(gen.scenarios))):
         raise AssertionError("the scenarios were not finished in their order")
-    if scenarios_only:
-        return Fixtures(header, texts, summary, {}, {}, [])
+    if scenarios_only:  # made if asked for: `sla test` reads none (the fingerprint encodes the whole IR)
+        return Fixtures(lambda: header(policy_header(policy)), texts, summary, {}, {}, [])
+    described = policy_header(gen.policy)  # (once)
     coverage, diagnostics = coverage_document(gen, kpi_clauses, described)
     if gen.solver.exhausted is not None:
         diagnostics.insert(0, search_budget_warning(gen))
-    return Fixtures(header, texts, summary, coverage, contacts_csv(gen), diagnostics)
+    return Fixtures(header(described), texts, summary, coverage, contacts_csv(gen), diagnostics)
 
 
 def _pack(gen, scenario, texts: ScenarioTexts) -> None:
