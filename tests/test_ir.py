@@ -150,7 +150,7 @@ def test_node_classes_keep_the_docstring_dataclass_would_give_them():
     assert len(undocumented) > 10  # (the ones this is about: most small nodes have no docstring)
     for cls in undocumented:
         twin = type(cls.__name__, (ir.Node,), {"__annotations__": dict(cls.__annotations__), "__doc__": None})
-        made = dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)(twin)
+        made = dataclass(slots=True, eq=False, repr=False, init=False)(twin)
         assert made.__doc__ == cls.__doc__
     documented = [c for c in _node_classes() if c not in undocumented]
     assert all(c.__doc__ and not c.__doc__.startswith(f"{c.__name__}(") for c in documented)
@@ -173,3 +173,26 @@ def test_defining_the_ir_never_asks_inspect_for_the_signature_of_object():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "0"
+
+
+def test_nodes_are_frozen_and_pickle_back_equal():
+    """Node's shared `__setattr__`/`__delattr__`/`__getstate__`/`__setstate__` stand for the
+    ones `dataclass(frozen=True)` generated per class: assignment and deletion are refused with
+    dataclass's own error, and a whole compiled policy survives pickling (the build cache)."""
+    import pickle
+    from dataclasses import FrozenInstanceError
+
+    policy = compile_path(next(p for p in POLICIES if p.name == "inside_sales_sal.sla")).policy
+    stage = policy.stages[0]
+    for name in ("id", "span"):
+        with pytest.raises(FrozenInstanceError, match=f"cannot assign to field '{name}'"):
+            setattr(stage, name, "x")
+        with pytest.raises(FrozenInstanceError, match=f"cannot delete field '{name}'"):
+            delattr(stage, name)
+    with pytest.raises(FrozenInstanceError):
+        stage.not_a_field = "x"
+    assert stage.id == policy.stages[0].id
+    back = pickle.loads(pickle.dumps(policy, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == policy
+    assert policy_to_json(back) == policy_to_json(policy)
+    assert all(cls.__setattr__ is ir.Node.__setattr__ for cls in _node_classes())
