@@ -315,3 +315,21 @@ def test_new_data_with_a_value_held_is_not_the_new_data_without(alike):
     assert held is None and solver.answers_reused == 0  # `x` must become true, and may not change
     again = solver.change({"note": "n", "x": None}, [Holds(conditions["b"], True)], {})
     assert solver.answers_reused == 1 and again == {"note": "n", **free}
+
+
+
+def test_new_data_remembers_the_values_its_soft_constraints_read(alike):
+    """`change` keys its answer by the starting values of what its hard *and* soft constraints
+    read, even after a search with the same hard constraints alone (which reads less): the soft
+    `y >= 10` is then met by keeping y = 20, not by the y = 10 an earlier lead was given."""
+    policy, conditions = alike
+    x_leaf = conditions["d"].items[0]  # x
+    y_rule = policy.scores[0].groups[0].rules[2].condition  # y >= 10
+    hard, soft = [Holds(x_leaf, True)], [Holds(y_rule, True)]
+    solver = Solver(policy)
+    solver.solve({}, hard)
+    low = solver.change({"y": 5}, hard, {}, soft)
+    assert (low["x"], low["y"]) == (True, 10)
+    high = solver.change({"y": 20}, hard, {}, soft)
+    assert high == Solver(policy, memoize=False).change({"y": 20}, hard, {}, soft)
+    assert high["y"] == 20

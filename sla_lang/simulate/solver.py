@@ -292,7 +292,8 @@ class Solver:
         if self.memoize:
             parts, soft_parts = self._parts(constraints), self._parts(soft or [])
             if parts is not None and soft_parts is not None:
-                key = self._key((parts, soft_parts, frozenset(fixed)), base, constraints + (soft or []), ())
+                key = self._key((parts, soft_parts, frozenset(fixed)), parts + soft_parts, base,
+                                constraints + (soft or []), ())
         found = self._remembered(key, base, lambda: self._change(base, constraints, set(fixed), soft))
         return None if found is None else _applied(base, found, self.events)
 
@@ -453,13 +454,16 @@ class Solver:
             held = frozenset(frozen)
         preferred = tuple((n, v, type(v)) for n, v in prefer.items()) if prefer else ()
         given = tuple(variables) if variables is not None else None
-        return self._key((parts, given, held, preferred), base, constraints, given or ())
+        return self._key((parts, given, held, preferred), parts, base, constraints, given or ())
 
-    def _key(self, what: tuple, base: dict[str, Any], constraints: list[Constraint], given: tuple) -> tuple | None:
+    def _key(self, what: tuple, shapes: tuple, base: dict[str, Any], constraints: list[Constraint],
+             given: tuple) -> tuple | None:
         """`what` with the starting values of everything `constraints` read (the variables a search
         chooses are among them) and of the variables `given`, in the order of `base` (a score's
-        total is added up in that order); None when a value cannot be part of a key."""
-        read = self._key_reads.get(what[0])
+        total is added up in that order); None when a value cannot be part of a key. `shapes`:
+        `_parts(constraints)`, by which what they read is remembered (all of them: `change`'s soft
+        constraints read more than its hard ones, which a search alone has the same parts as)."""
+        read = self._key_reads.get(shapes)
         if read is None:
             names_read: set[str] = set()
             for c in constraints:
@@ -467,7 +471,7 @@ class Solver:
                     names_read.update(self._ref_reads(ref))
             if len(self._key_reads) > MEMO_LIMIT:
                 self._key_reads.clear()
-            read = self._key_reads[what[0]] = frozenset(names_read)
+            read = self._key_reads[shapes] = frozenset(names_read)
         if given:
             also = set(given)
             start = tuple((n, v, type(v)) for n, v in base.items() if n in read or n in also)
