@@ -387,13 +387,12 @@ def _replay_sources(compiled, plan, sources, outcomes: list) -> None:
             if carried is not None:
                 carried.add(scenario, run, events)
         if kpis:
-            from ..simulate.scenarios import compare as compare_values
             from ..targets.fixtures import replay_summary
 
             got = carried.kpis()
             if got is None:  # not the same as replaying them together: replay them together
                 got = replay_summary(compiled, scenarios, plan)["kpis"]
-            differences = compare_values({"kpis": summary["kpis"]}, {"kpis": got})
+            differences = compare({"kpis": summary["kpis"]}, {"kpis": got})
             outcomes.append({"id": "(KPI summary)", "source": label, "clause": "kpis",
                              "description": f"KPIs of all {len(scenarios)} scenarios replayed together",
                              "passed": not differences, "differences": differences})

@@ -455,8 +455,9 @@ def _percent(covered: int, total: int) -> float:
     return round(100.0 * covered / total, 1) if total else 100.0
 
 
-def coverage_document(gen, kpi_clauses: set[str], described: dict[str, Any] | None = None,
-                      ) -> tuple[dict[str, Any], list[Diagnostic]]:
+def coverage_document(gen, kpi_clauses: set[str], described: dict[str, Any]) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """coverage.json and its diagnostics; `described`: the policy's `policy_header`, made once
+    for both documents."""
     policy = gen.policy
     diagnostics: list[Diagnostic] = []
     by_clause: dict[str, list[str]] = {}
@@ -547,7 +548,7 @@ def coverage_document(gen, kpi_clauses: set[str], described: dict[str, Any] | No
                                                                   where.column + len("agreement"))))
     document = {
         "format": "sla-coverage/1",
-        "policy": described if described is not None else policy_header(policy),
+        "policy": described,
         "summary": summary,
         "transitions": transitions,
         "loops": loops,
