@@ -182,10 +182,9 @@ class DataModel:
                 g += 1
             self._default_scores[model.id] = total
         self._key_order = {key: i for i, key in enumerate(self._default_scores)}
-        self._shown_set = frozenset(key for key, value in self._default_scores.items()
-                                    if value != 0 or key in self.score_models)
         self._shown_by_default = [key for key, value in self._default_scores.items()
                                   if value != 0 or key in self.score_models]
+        self._shown_set = frozenset(self._shown_by_default)
 
     def _touched_rules(self, view: View) -> set[int]:
         """The rules that may differ from their value on a lead with no data."""
