@@ -33,7 +33,7 @@ python3 -m pip install --quiet -e '.[all]'
 if python3 -m pip install --quiet 'cython>=3.0' setuptools && python3 -m sla_lang.accelerate build; then
   :
 else
-  echo "install.sh: warning: the accelerated modules were not compiled; sla works, only slower (see README, Speed)" >&2
+  echo "install.sh: warning: the accelerated modules were not compiled; sla works, only slower (see README, Performance)" >&2
 fi
 # An editable install gets no bytecode, and with PYTHONDONTWRITEBYTECODE (common in CI and
 # containers) Python would recompile every module at each `sla` start (~60 ms).

@@ -8,7 +8,17 @@ from __future__ import annotations
 import os
 import sys
 
-from ._compiled import _DIRECTIVES, MODULES, SUFFIX, compiled_path, current_compiled_path, source_digest, source_path
+from ._compiled import (
+    _DIRECTIVES,
+    MODULES,
+    PURE_PYTHON_ENV,
+    SUFFIX,
+    compiled_path,
+    current_compiled_path,
+    pure_python,
+    source_digest,
+    source_path,
+)
 
 
 def build(jobs: int = 2) -> int:
@@ -90,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     if command == "clean":
         return clean()
     if command == "status":
+        if pure_python():
+            print(f"{PURE_PYTHON_ENV} is set: every module is used as pure Python")
         for module in MODULES:
             print(f"{module}: {'compiled' if current_compiled_path(module) else 'pure Python'}")
         return 0

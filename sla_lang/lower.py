@@ -1115,7 +1115,7 @@ class Lowerer:
             kind = "follow_up"
             attempts_value, within_value, *rest = children
         where = Message('`then follow up … within`') if kind == "follow_up" else Message('`then {kind} within`', kind=kind)
-        within = self._expect(within_value, (ir.Duration,), Message('a duration such as 24h or 5bd'), where)
+        within = self._expect(within_value, (ir.Duration,), _A_DURATION_24H_5BD, where)
         attempts = None
         if attempts_value is not None:
             count = self._whole(attempts_value, Message('the number of follow-ups'), 1, MAX_FOLLOW_UPS)

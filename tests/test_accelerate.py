@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from sla_lang._compiled import MODULES, PURE_PYTHON_ENV, SUFFIX, current_compiled_path, source_digest
+from sla_lang._compiled import _DIRECTIVES, MODULES, PURE_PYTHON_ENV, SUFFIX, current_compiled_path, source_digest
 
 from .conftest import REPO
 
@@ -66,6 +66,26 @@ def test_a_compiled_module_built_from_another_source_is_never_loaded(tmp_path):
     damaged = _run(["-m", "sla_lang", "check", "--isolated", policy], pure=False, cwd=root, pythonpath=root)
     clean = _run(["-m", "sla_lang", "check", "--isolated", policy], pure=True, cwd=root, pythonpath=root)
     assert (damaged.returncode, damaged.stdout) == (clean.returncode, clean.stdout)
+
+
+def test_a_copy_compiled_another_way_is_stale_too(tmp_path):
+    # the name covers the compile directives as well as the source: a copy made with other
+    # directives (an annotation read as a C type, say) is never taken for the current one
+    source = (REPO / "sla_lang" / "lower.py").read_bytes()
+    assert source_digest(source, {"language_level": 3, "annotation_typing": True}) != source_digest(source)
+    assert source_digest(source) == source_digest(source, dict(reversed(list(_DIRECTIVES.items()))))
+    root = _package_copy(tmp_path)
+    other = root / "sla_lang" / f"lower.{source_digest(source, {'language_level': 3})}{SUFFIX}"
+    other.write_bytes(b"not an extension module")
+    result = _run(["-c", _WHERE_LOWER], pure=False, cwd=root, pythonpath=root)
+    assert result.returncode == 0 and result.stdout.strip() == str(root / "sla_lang" / "lower.py")
+    assert result.stderr == ""  # (not even tried)
+
+
+def test_status_says_when_the_compiled_copies_are_ignored():
+    pure = _run(["-m", "sla_lang.accelerate", "status"], pure=True)
+    assert pure.returncode == 0 and pure.stdout.startswith(f"{PURE_PYTHON_ENV} is set")
+    assert not _run(["-m", "sla_lang.accelerate", "status"], pure=False).stdout.startswith(PURE_PYTHON_ENV)
 
 
 def _built() -> bool:
