@@ -126,7 +126,7 @@ def test_a_stage_whose_exits_no_arriving_lead_can_meet_gets_no_warning():
     assert sum(d.code == "SLA841" for d in diagnostics) == 1
 
 
-def test_a_condition_the_model_cannot_decide_still_warns():
+def test_a_condition_the_model_cannot_decide_still_warns(monkeypatch):
     """Where the model cannot analyse a condition it cannot prove the pair impossible: the warning
     stays (without an example lead)."""
     from sla_lang.checks import CheckContext
@@ -147,6 +147,14 @@ def test_a_condition_the_model_cannot_decide_still_warns():
     stage = {s.id: s for s in unset.policy.stages}
     possible, _ = can_hold_together(ctx, stage["mql"].transitions[0].condition, stage["sql"].transitions[1].condition)
     assert possible is False  # `intent != "no"` and `intent == "no"`: never, set or not
+    # a pair the model cannot analyse (it raises Unknown) is counted as possible, with no example
+    from sla_lang.checks.conditions import ConditionModel, Unknown
+
+    def cannot_tell(*args, **kwargs):
+        raise Unknown("a condition the model does not analyse")
+
+    monkeypatch.setattr(ConditionModel, "can_all_be_true", cannot_tell)
+    assert can_hold_together(CheckContext(policy), yes, not_now_sql) == (True, None)
 
 
 def chain_scenarios(policy, bundle):

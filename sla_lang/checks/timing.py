@@ -474,10 +474,10 @@ def find_late_escalations(ctx: CheckContext) -> Iterator[Diagnostic]:
 def find_zero_durations(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     # (duration, what it means when zero): the words are made only for a zero duration
-    what: list[tuple[ir.Duration | None, Callable[[], str]]] = []
+    what: list[tuple[ir.Duration | None, Callable[[], Message]]] = []
     for stage in flow(ctx).stages.values():
         if stage.handoff is not None:
-            what.append((stage.handoff.within, lambda stage=stage: f"the hand-off into `{stage.id}` is due the moment a lead arrives"))
+            what.append((stage.handoff.within, lambda stage=stage: Message("the hand-off into `{stage}` is due the moment a lead arrives", stage=stage.id)))
         for d in stage.deadlines:
             what.append((d.within, lambda d=d, stage=stage: Message("the `{kind}` deadline of `{stage}` is due the moment a lead arrives", kind=d.kind, stage=stage.id)))
             what.append((d.target, lambda d=d, stage=stage: Message("the internal target of `{stage}.{kind}` is missed the moment a lead arrives", stage=stage.id, kind=d.kind)))

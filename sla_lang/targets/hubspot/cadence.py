@@ -232,15 +232,7 @@ def parse_count(value):
     return int(float(text)) if text else 0
 
 
-def write_properties(object_id, values):
-    # CRM API v3 with the private-app token in the secret TOKEN; an empty string clears a value
-    body = json.dumps({"properties": values}).encode("utf-8")
-    request = urllib.request.Request(
-        "https://api.hubapi.com/crm/v3/objects/contacts/%s" % object_id, data=body, method="PATCH",
-        headers={"Authorization": "Bearer " + os.environ[TOKEN], "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=15) as response:
-        response.read()
-
+''' + customcode.WRITE_PROPERTIES + '''
 
 def verdict(inputs, end_ms):
     since = parse_moment(inputs["since"])

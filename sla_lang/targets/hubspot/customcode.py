@@ -362,15 +362,18 @@ def due_moments(entered_ms):
     return out
 '''
 
-_CLEAR = '''
-def write_properties(object_id, values):
+# property values (strings) written on the contact (shared by the clearing and the cadence programs)
+WRITE_PROPERTIES = '''def write_properties(object_id, values):
+    # CRM API v3 with the private-app token in the secret TOKEN; an empty string clears a value
     body = json.dumps({"properties": values}).encode("utf-8")
     request = urllib.request.Request(
         "https://api.hubapi.com/crm/v3/objects/contacts/%s" % object_id, data=body, method="PATCH",
         headers={"Authorization": "Bearer " + os.environ[TOKEN], "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=15) as response:
         response.read()
+'''
 
+_CLEAR = "\n" + WRITE_PROPERTIES + '''
 
 def main(event):
     try:
@@ -381,7 +384,8 @@ def main(event):
     return {"outputFields": {"result": "written"}}
 '''
 
-# a HubSpot datetime value as UTC milliseconds (shared by the due-moment and the cadence programs)
+# a HubSpot datetime value as UTC milliseconds (shared by the due-moment, cadence, activity and chain
+# programs)
 PARSE_MOMENT = '''def parse_moment(value):
     # a datetime property as HubSpot passes it: milliseconds, or ISO 8601
     text = str(value).strip()
@@ -428,27 +432,24 @@ def main(event):
     return {"outputFields": {"result": "written"}}
 '''
 
-_ACTIVITY = '''API = "https://api.hubapi.com"
-BATCH = 100
+# HubSpot's API with the private-app token in the secret TOKEN (a GET has no body), and its
+# moments (shared by the activity and the chain programs)
+API_CALL = '''API = "https://api.hubapi.com"
 
 
-def call_api(method, path, body):
+def call_api(method, path, body=None):
     request = urllib.request.Request(
-        API + path, data=json.dumps(body).encode("utf-8"), method=method,
+        API + path, data=None if body is None else json.dumps(body).encode("utf-8"), method=method,
         headers={"Authorization": "Bearer " + os.environ[TOKEN], "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=15) as response:
         return json.loads(response.read().decode("utf-8") or "{}")
 
 
-def parse_moment(value):
-    # a datetime as HubSpot gives it: milliseconds, or ISO 8601
-    text = str(value).strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
+''' + PARSE_MOMENT
+
+_ACTIVITY = API_CALL + '''
+
+BATCH = 100
 
 
 def engagement_ids(object_type, contact_id):
@@ -526,27 +527,7 @@ def main(event):
     return {"outputFields": {"result": "sent"}}
 '''
 
-_CHAIN = '''API = "https://api.hubapi.com"
-
-
-def call_api(method, path, body=None):
-    request = urllib.request.Request(
-        API + path, data=None if body is None else json.dumps(body).encode("utf-8"), method=method,
-        headers={"Authorization": "Bearer " + os.environ[TOKEN], "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=15) as response:
-        return json.loads(response.read().decode("utf-8") or "{}")
-
-
-def parse_moment(value):
-    # a moment as HubSpot gives it: milliseconds, or ISO 8601
-    text = str(value).strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
-
+_CHAIN = API_CALL + '''
 
 AMBIGUOUS = object()  # a property written twice at one timestamp: which value came last is not known
 

@@ -35,9 +35,6 @@ def say(gen: Generator, key: str, **values: object) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), _messages()[lang][key])
 
 
-_say = say
-
-
 def report_manual_obligations(gen: Generator) -> None:
     policy = gen.policy
     t = gen.t
@@ -46,27 +43,27 @@ def report_manual_obligations(gen: Generator) -> None:
         if respond is not None and respond.via_when and respond.clause_id not in gen.enforced:
             # `via call when …, email otherwise`: the workflows neither test the lead's data nor the kind
             def say_kinds(kinds):
-                return _say(gen, "or").join(_say(gen, f"activity_{k}") for k in kinds)
+                return say(gen, "or").join(say(gen, f"activity_{k}") for k in kinds)
 
-            choices = _say(gen, "choice_sep").join(
-                _say(gen, "respond_choice", kinds=say_kinds(k for k in kinds), condition=condition)
+            choices = say(gen, "choice_sep").join(
+                say(gen, "respond_choice", kinds=say_kinds(k for k in kinds), condition=condition)
                 for condition, kinds in respond.channel_choices[:-1])
             gen.report(
                 NOT_ENFORCED, Message("the workflows of `{stage}` count any activity as the response and do not choose it by the lead's data",
                                       stage=stage.id), respond.via_when[0].span,
                 help=Message("build the check the manual step describes"),
-                step=_say(gen, "respond_via_when", stage=stage.label, within=t.duration(respond.within), choices=choices,
+                step=say(gen, "respond_via_when", stage=stage.label, within=t.duration(respond.within), choices=choices,
                           kinds=say_kinds(respond.meets), owner=gen.team_label(respond.owner or stage.owner)),
                 clauses=[respond.clause_id] + [e.clause_id for e in stage.escalations if e.on == "respond"],
             )
         elif (respond is not None and respond.via and len(respond.meets) < len(ir.ACTIVITY_KINDS)
               and not gen.settings.custom_code):  # with custom code the checks read the activities (generate.py)
-            kinds = _say(gen, "or").join(_say(gen, f"activity_{k}") for k in respond.meets)
+            kinds = say(gen, "or").join(say(gen, f"activity_{k}") for k in respond.meets)
             gen.report(
                 NOT_ENFORCED, Message("the workflows of `{stage}` count any activity as the response, not only `via {kinds}`",
                                       stage=stage.id, kinds=", ".join(respond.meets)), respond.via[0].span,
                 help=Message("build the check the manual step describes"),
-                step=_say(gen, "respond_via", stage=stage.label, within=t.duration(respond.within), kinds=kinds,
+                step=say(gen, "respond_via", stage=stage.label, within=t.duration(respond.within), kinds=kinds,
                           owner=gen.team_label(respond.owner or stage.owner)),
                 # the escalations guarding the response go by the same "Last contacted"
                 clauses=[respond.clause_id] + [e.clause_id for e in stage.escalations if e.on == "respond"],
@@ -78,7 +75,7 @@ def report_manual_obligations(gen: Generator) -> None:
                 NOT_ENFORCED, Message("the decision deadline of `{stage}` spans {stages} and has no workflow",
                                       stage=stage.id, stages=", ".join(n.name for n in decide.through)),
                 decide.through[0].span, help=Message("build the check the manual step describes"),
-                step=_say(gen, "decide_through", stage=stage.label, within=t.duration(decide.within),
+                step=say(gen, "decide_through", stage=stage.label, within=t.duration(decide.within),
                           stages=", ".join(f"“{gen.stage_label(n.name)}”" for n in decide.through),
                           owner=gen.team_label(decide.owner or stage.owner)),
                 clauses=[decide.clause_id],
@@ -86,12 +83,12 @@ def report_manual_obligations(gen: Generator) -> None:
         for step in stage.steps if stage.deadline("respond") is not None else ():
             # the sequence's workflows (sequence.py) count any call, email or meeting as an attempt
             if step.required and len(step.meets) < len(ir.ACTIVITY_KINDS):
-                kinds = _say(gen, "or").join(_say(gen, f"activity_{k}") for k in step.meets)
+                kinds = say(gen, "or").join(say(gen, f"activity_{k}") for k in step.meets)
                 gen.report(
                     NOT_ENFORCED, Message("the workflows of `{clause}` count any activity as an attempt, not only `via {kinds}`",
                                           clause=step.clause_id, kinds=", ".join(step.meets)), step.via[0].span,
                     help=Message("build the check the manual step describes"),
-                    step=_say(gen, "step_via", stage=stage.label, n=step.number, total=step.required,
+                    step=say(gen, "step_via", stage=stage.label, n=step.number, total=step.required,
                               within=t.duration(step.within), kinds=kinds,
                               owner=gen.team_label(step.owner or stage.owner)),
                     clauses=[step.clause_id] + [e.clause_id for e in stage.escalations if e.on == step.guard],
@@ -106,7 +103,7 @@ def report_manual_obligations(gen: Generator) -> None:
             counter = gen.catalog.event_name(event) if event is not None else cadence.event.name
             values = {"stage": stage.label, "n": cadence.minimum.value,
                       "event": event.label if event is not None else cadence.event.name,
-                      "period": _say(gen, f"period_{cadence.period}"), "property": counter,
+                      "period": say(gen, f"period_{cadence.period}"), "property": counter,
                       "owner": gen.team_label(cadence.owner or stage.owner)}
             if cadence.clause_id in gen.enforced:
                 gen.report(
@@ -114,7 +111,7 @@ def report_manual_obligations(gen: Generator) -> None:
                                          "the build: each must add 1 to `{counter}`",
                                          event=cadence.event.name, stage=stage.id, counter=counter), cadence.span,
                     help=Message("add the +1 to the send as the manual step says"),
-                    step=_say(gen, "cadence_count", flows=", ".join(
+                    step=say(gen, "cadence_count", flows=", ".join(
                         f"{cadence.clause_id}{suffix}" for suffix in (".period", "", ".exit")), **values),
                     clauses=[cadence.clause_id],
                 )
@@ -124,7 +121,7 @@ def report_manual_obligations(gen: Generator) -> None:
                                       event=cadence.event.name, stage=stage.id, n=cadence.minimum.value,
                                       period=cadence.period), cadence.span,
                 help=Message("build the check the manual step describes"),
-                step=_say(gen, "cadence", **values),
+                step=say(gen, "cadence", **values),
                 clauses=[cadence.clause_id],
             )
         if stage.entry_condition is not None and stage.id not in gen._entry_tested:  # not expressible as filters
@@ -132,7 +129,7 @@ def report_manual_obligations(gen: Generator) -> None:
                 NOT_ENFORCED, Message("the entry workflow of `{stage}` does not test its entry condition", stage=stage.id),
                 stage.entry_condition.span,
                 help=Message("add the condition to the workflow's enrolment as the manual step says"),
-                step=_say(gen, "entry_when", stage=stage.label, condition=ir.condition_source(stage.entry_condition),
+                step=say(gen, "entry_when", stage=stage.label, condition=ir.condition_source(stage.entry_condition),
                           flow=t("flow_entry", clause=stage.clause_id, stage=stage.label), value=stage.id),
                 clauses=[stage.clause_id],
             )
@@ -140,13 +137,13 @@ def report_manual_obligations(gen: Generator) -> None:
         sender, receiver = gen.team_label(block.sender), gen.team_label(block.receiver)
         for item in block.items:
             if item.every is not None:
-                within = (_say(gen, "report_within", within=t.duration(item.within))
+                within = (say(gen, "report_within", within=t.duration(item.within))
                           if item.within is not None and item.anchor is None else "")
                 gen.report(
                     OUTSIDE_CRM, Message("information `{clause}` is a periodic report, not a workflow",
                                          clause=item.clause_id), item.span,
                     help=Message("schedule the report as the manual step says"),
-                    step=_say(gen, "report", text=item.text, sender=sender, receiver=receiver,
+                    step=say(gen, "report", text=item.text, sender=sender, receiver=receiver,
                               every=t.cadence(item.every), within=within),
                     clauses=[item.clause_id],
                 )
@@ -161,9 +158,9 @@ def report_manual_obligations(gen: Generator) -> None:
                             clause=item.clause_id, stage=item.anchor.stage.name),
                     item.span,
                     help=Message("build the check the manual step describes"),
-                    step=_say(gen, "information_anchor", text=item.text, sender=sender, receiver=receiver,
+                    step=say(gen, "information_anchor", text=item.text, sender=sender, receiver=receiver,
                               within=t.duration(item.within), stage=gen.stage_label(item.anchor.stage.name),
-                              event=_say(gen, item.anchor.event), property=prop,
-                              recorded=_say(gen, "recorded", property=prop) if item.recorded_in else ""),
+                              event=say(gen, item.anchor.event), property=prop,
+                              recorded=say(gen, "recorded", property=prop) if item.recorded_in else ""),
                     clauses=[item.clause_id],
                 )
