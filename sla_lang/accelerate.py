@@ -112,5 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _main_for_the_shell() -> int:
+    """main(), where the reader of `status | head` may go away: no traceback for that (as `sla`)."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (the final flush must not fail too)
+        return 1
+    return code
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_main_for_the_shell())

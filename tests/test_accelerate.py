@@ -204,3 +204,18 @@ def test_compiled_and_pure_python_report_byte_identical_diagnostics(tmp_path):
     report = _run([*common, "--format", "json", *names], pure=True, cwd=tmp_path).stdout
     codes = set(re.findall(r'"code": "(SLA\d+)"', report))
     assert len(codes) >= 90 and report.count('"code": ') >= 1000
+
+
+def test_status_into_a_closed_pipe_is_no_traceback():
+    # `python -m sla_lang.accelerate status | head -1`: the reader may be gone before the write
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        env = {key: value for key, value in os.environ.items() if key != PURE_PYTHON_ENV}
+        env["PYTHONPATH"] = str(REPO)
+        result = subprocess.run([sys.executable, "-m", "sla_lang.accelerate", "status"], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, env=env, cwd=REPO, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""
