@@ -44,6 +44,27 @@ cdef struct Entry:
     Py_ssize_t last_column
 
 
+cdef inline Entry *push(Entry *stack, Py_ssize_t top, Py_ssize_t *capacity, int state, int depth,
+                        Py_ssize_t first_line, Py_ssize_t first_column, Py_ssize_t last_line,
+                        Py_ssize_t last_column) except NULL:
+    """Set the entry at `top`, the stack first doubled in size when it is full: the stack (it
+    may have moved). On MemoryError the old stack is still the caller's to free."""
+    cdef Entry *grown
+    if top == capacity[0]:
+        grown = <Entry *>realloc(stack, 2 * capacity[0] * sizeof(Entry))
+        if grown == NULL:
+            raise MemoryError
+        stack = grown
+        capacity[0] *= 2
+    stack[top].state = state
+    stack[top].depth = depth
+    stack[top].first_line = first_line
+    stack[top].first_column = first_column
+    stack[top].last_line = last_line
+    stack[top].last_column = last_column
+    return stack
+
+
 cdef class TypedLoop:
     """The tables of a FastParser coded as integers, and the loop over them."""
 
@@ -112,16 +133,16 @@ cdef class TypedLoop:
         free(self.size)
         free(self.goto)
 
-    def parse(self, str text, lowering, int max_depth, str path, spanless, int capacity=256):
+    def parse(self, str text, lowering, int max_depth, str path, spanless, Py_ssize_t capacity=256):
         """`FastParser.parse(text, lowering, max_depth, path, spanless)`: the lowered value of
         the whole text, or NotClean / TooDeep where that raises them. `capacity`: the stack's
         first size (it grows as needed)."""
         cdef int *table = self.table
         cdef int symbols = self.symbols
+        capacity = max(capacity, 1)
         cdef Entry *stack = <Entry *>malloc(capacity * sizeof(Entry))
         if stack == NULL:
             raise MemoryError
-        cdef Entry *grown
         cdef Py_ssize_t top = 0  # the stack's top entry
         cdef int state = self.start_state
         cdef int kind, action, rule, operation, size, depth, group
@@ -192,18 +213,7 @@ cdef class TypedLoop:
                     if action >= 0:  # shift, to that state
                         state = action
                         top += 1
-                        if top == capacity:
-                            capacity *= 2
-                            grown = <Entry *>realloc(stack, capacity * sizeof(Entry))
-                            if grown == NULL:
-                                raise MemoryError
-                            stack = grown
-                        stack[top].state = state
-                        stack[top].depth = 0
-                        stack[top].first_line = start_line
-                        stack[top].first_column = column
-                        stack[top].last_line = line
-                        stack[top].last_column = end_column
+                        stack = push(stack, top, &capacity, state, 0, start_line, column, line, end_column)
                         values.append(token)
                         break
                     rule = ~action
@@ -318,18 +328,7 @@ cdef class TypedLoop:
                         value = handler(meta, children)
                     state = table[stack[top].state * symbols + self.goto[rule]]
                     top += 1
-                    if top == capacity:
-                        capacity *= 2
-                        grown = <Entry *>realloc(stack, capacity * sizeof(Entry))
-                        if grown == NULL:
-                            raise MemoryError
-                        stack = grown
-                    stack[top].state = state
-                    stack[top].depth = depth
-                    stack[top].first_line = first_line
-                    stack[top].first_column = first_column
-                    stack[top].last_line = last_line
-                    stack[top].last_column = last_column
+                    stack = push(stack, top, &capacity, state, depth, first_line, first_column, last_line, last_column)
                     values.append(value)
                     if at_end and state == self.end_state:
                         return value
