@@ -21,6 +21,7 @@ from .conditions import (
     Unknown,
     Witness,
     describe_interval,
+    shapes_of,
 )
 from .graph import flow, funnel
 
@@ -241,7 +242,7 @@ def score_ranges(ctx: CheckContext) -> dict[str, tuple[int, int]]:
 def condition_model(ctx: CheckContext, bounded: bool = False) -> ConditionModel:
     """The policy's ConditionModel, shared by the checks so that each condition's normal form is
     worked out once; `bounded`: scores range over what their rules can reach (score_ranges)."""
-    shapes = ctx.memo("scoring.shapes", dict)  # both models' conditions: one shape each
+    shapes = shapes_of(ctx)  # both models' conditions: one shape each
     if bounded:
         return ctx.memo("scoring.bounded_model", lambda: ConditionModel(ctx.policy, score_ranges(ctx), shapes))
     return ctx.memo("scoring.free_model", lambda: ConditionModel(ctx.policy, shapes=shapes))
