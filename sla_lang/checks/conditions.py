@@ -316,6 +316,9 @@ def _value_shape(value: ir.Value) -> tuple:
 
 
 _SHAPED_FIELDS: dict[type, tuple[str, ...]] = {}  # a value class → the fields its shape holds
+# value classes whose only field besides the span is `value` (their types keep 1, 1.0 and True apart)
+_ONE_VALUE = frozenset(cls for cls in (ir.Text, ir.Number, ir.Percent, ir.DateValue, ir.Flag)
+                       if [f for f in cls.__dataclass_fields__ if f != "span"] == ["value"])
 
 
 class Shapes:
@@ -336,8 +339,13 @@ class Shapes:
         if cached is not None:
             return cached[1]
         node = condition
-        if isinstance(node, ir.Comparison):  # (the most common node first)
-            shape: tuple = ("cmp", node.left.text, node.op, _value_shape(node.right))
+        if node.__class__ is ir.Comparison:  # (the most common node first)
+            right = node.right
+            if right.__class__ in _ONE_VALUE:  # `x >= 50`, `x == "yes"`: _value_shape's fields, flat
+                value = right.value
+                shape: tuple = ("cmp", node.left.name, node.left.member, node.op, right.__class__, value.__class__, value)
+            else:
+                shape = ("cmp", node.left.name, node.left.member, node.op, _value_shape(right))
         elif isinstance(node, (ir.AllOf, ir.AnyOf)):
             # the parts by number: equal numbers are equal shapes, so this is the whole shape
             shape = (node.__class__.__name__, tuple([self(item) for item in node.items]))
@@ -351,9 +359,10 @@ class Shapes:
             shape = ("set", node.left.text, node.negated)
         else:
             shape = ("node", id(node))  # a form the model does not know: never shared
-        number = self._numbers.get(shape)
+        numbers = self._numbers
+        number = numbers.get(shape)
         if number is None:
-            number = self._numbers[shape] = len(self._numbers)
+            number = numbers[shape] = len(numbers)
         self._by_node[id(condition)] = (condition, number)
         return number
 
