@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from sla_lang import ir
+from sla_lang.checks import CheckContext
+from sla_lang.checks.liveness import lead_can_wait
 from sla_lang.checks.conditions import OVER, EXACT, ConditionModel, Shapes, Unknown
 from sla_lang.compile import compile_bytes
 from sla_lang.source import Span
@@ -44,8 +46,29 @@ event visit "Visit"
 ]))
 
 
+_WIDE = " or ".join(f"employees == {n}" for n in range(65))  # more comparisons than lead_can_wait decides
+# stages whose transitions cover every lead or not, each routing written twice (the second
+# answer is the one remembered for the first)
+ROUTINGS = """
+property employees "Employees" number
+property vip "VIP" bool
+stage done "Done" {
+  terminal
+}
+""" + "".join(f'stage {name}{copy} "S" {{\n{body}}}\n' for copy in ("", "_again") for name, body in [
+    ("covered", "  -> done when vip\n  -> done when not vip\n"),
+    ("gap", "  -> done when vip\n"),
+    ("covered_but_wide", f"  -> done when {_WIDE}\n  -> done when not ({_WIDE})\n"),
+    ("unconditional", "  -> done\n"),
+    ("timeout_only", "  -> done after 3d\n"),
+    ("timeout_and_cover", "  -> done when vip after 1d\n  -> done when not vip\n"),
+])
+CAN_WAIT = {"covered": False, "gap": True, "covered_but_wide": True, "unconditional": False, "timeout_only": True,
+            "timeout_and_cover": False}
+
+
 def _policies() -> list[ir.Policy]:
-    texts = [path.read_bytes() for path in SOURCES] + [NEAR_MISSES.encode(), _generated(200).encode()]
+    texts = [path.read_bytes() for path in SOURCES] + [NEAR_MISSES.encode(), ROUTINGS.encode(), _generated(200).encode()]
     out = []
     for text in texts:
         policy = compile_bytes(text, "<memory>.sla").policy
@@ -128,3 +151,20 @@ def test_normal_forms_shared_per_shape_equal_fresh_ones(policies):
             for mode in (OVER, EXACT):
                 for positive in (True, False):
                     assert _form(shared, condition, mode, positive) == _form(fresh, condition, mode, positive)
+
+
+def test_waiting_decided_once_per_routing_equals_each_stage_decided_alone(policies):
+    """`lead_can_wait` answers once per list of condition shapes; a new context per stage
+    decides each stage from scratch."""
+    decided = 0
+    for policy in policies:
+        ctx = CheckContext(policy)
+        for stage in policy.stages:
+            assert lead_can_wait(ctx, stage) == lead_can_wait(CheckContext(policy), stage), stage.id
+            decided += 1
+    assert decided > 500
+    policy = compile_bytes(ROUTINGS.encode(), "<memory>.sla").policy
+    ctx = CheckContext(policy)
+    for name, expected in CAN_WAIT.items():
+        for copy in ("", "_again"):
+            assert lead_can_wait(ctx, policy.stage_by_id[name + copy]) is expected, name + copy
