@@ -13,6 +13,7 @@ import pytest
 from sla_lang import ir
 from sla_lang.checks import CheckContext
 from sla_lang.checks.liveness import lead_can_wait
+from sla_lang.checks.names import _check_leaf, find_incompatible_comparisons, find_undefined_references
 from sla_lang.checks.conditions import OVER, EXACT, ConditionModel, Shapes, Unknown
 from sla_lang.compile import compile_bytes
 from sla_lang.source import Span
@@ -168,3 +169,48 @@ def test_waiting_decided_once_per_routing_equals_each_stage_decided_alone(polici
     for name, expected in CAN_WAIT.items():
         for copy in ("", "_again"):
             assert lead_can_wait(ctx, policy.stage_by_id[name + copy]) is expected, name + copy
+
+
+# the same conditions in stage after stage: a shape found clean is skipped, a faulty one is
+# reported at every place it is written; a value lowering replaced (`24h` in a condition) is
+# reported once by lowering, and an equal-looking value written out is still a type error
+REPEATED = """
+property employees "Employees" number
+property vip "VIP" bool
+stage done "Done" {
+  terminal
+}
+""" + "".join(f'stage s{i} "S" {{\n  -> done when {condition}\n}}\n' for i, condition in enumerate([
+    "employees >= 50",  # line 8
+    "vip >= 3",  # line 11: SLA308
+    "employees >= 50",
+    "vip >= 3",  # line 17: SLA308
+    "lead_scor >= 5",  # line 20: SLA301
+    "employees >= 24h",  # line 23: SLA304 from lowering, and no SLA308 from the check
+    'employees >= ""',  # line 26: SLA308
+    "lead_scor >= 5",  # line 29: SLA301
+    "employees >= 24h",  # line 32: from lowering
+    "vip >= 3",  # line 35: SLA308
+]))
+
+
+def test_conditions_repeated_in_many_stages_are_each_reported_where_written():
+    result = compile_bytes(REPEATED.encode(), "<memory>.sla")
+    found = sorted((d.code, d.span.line) for d in result.diagnostics if d.code in ("SLA301", "SLA304", "SLA308"))
+    assert found == [("SLA301", 20), ("SLA301", 29), ("SLA304", 23), ("SLA304", 32), ("SLA308", 11),
+                     ("SLA308", 17), ("SLA308", 26), ("SLA308", 35)]
+    # the check itself (lowering's own reports left out) against each comparison read alone
+    ctx = CheckContext(result.policy)
+    checked = [(d.code, d.span.line, d.span.column) for d in find_incompatible_comparisons(ctx)]
+    alone = [(d.code, d.span.line, d.span.column) for condition, _ in result.policy.conditions()
+             for leaf in ir.condition_leaves(condition) for d in _check_leaf(leaf, result.policy)
+             if d.span not in result.policy.extra["placeholder_values"]]
+    assert checked == alone and [line for _, line, _ in checked] == [11, 17, 26, 35]
+    # without a replaced value the policy is read per shape: the same findings
+    clean_text = REPEATED.replace("employees >= 24h", "employees >= 10")
+    clean = compile_bytes(clean_text.encode(), "<memory>.sla").policy
+    assert not clean.extra["placeholder_values"]
+    assert [(d.code, d.span.line) for d in find_incompatible_comparisons(CheckContext(clean))] == [
+        ("SLA308", 11), ("SLA308", 17), ("SLA308", 26), ("SLA308", 35)]
+    assert [(d.code, d.span.line) for d in find_undefined_references(CheckContext(clean))] == [
+        ("SLA301", 20), ("SLA301", 29)]
