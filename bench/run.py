@@ -272,7 +272,7 @@ def machine() -> dict:
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "sla_lang", "bench", "grammar", "targets"],
                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
     probe = ("from sla_lang import _compiled as c; "
-             "print(0 if c.pure_python() else sum(1 for m in c.MODULES if c.current_compiled_path(m)), len(c.MODULES))")
+             "m = c.MODULES + c.NATIVE; print(0 if c.pure_python() else sum(1 for n in m if c.current_compiled_path(n)), len(m))")
     compiled = subprocess.run([sys.executable, "-c", probe], check=False, cwd=ROOT, capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
     return {

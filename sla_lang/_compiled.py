@@ -46,6 +46,9 @@ MODULES = (
     "sla_lang.checks.templates",
     "sla_lang.checks.timing",
 )
+# Modules written for Cython (`.pyx`, not Python): with no current compiled copy they cannot be
+# imported at all, and their importer uses its Python equivalent (fastparse: its own loop).
+NATIVE = ("sla_lang.fastloop",)
 PURE_PYTHON_ENV = "SLA_PURE_PYTHON"  # set (to anything but "" or "0"): never load a compiled module
 SUFFIX = EXTENSION_SUFFIXES[0]  # this interpreter's own ABI tag: '.cpython-311-x86_64-linux-gnu.so'
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,7 +63,7 @@ except ImportError:  # pragma: no cover - other builds of Python
 
 
 def source_path(module: str) -> str:
-    return os.path.join(_PACKAGE_ROOT, *module.split(".")) + ".py"
+    return os.path.join(_PACKAGE_ROOT, *module.split(".")) + (".pyx" if module in NATIVE else ".py")
 
 
 def source_digest(data: bytes, directives: dict = _DIRECTIVES) -> str:
@@ -71,7 +74,7 @@ def source_digest(data: bytes, directives: dict = _DIRECTIVES) -> str:
 
 def compiled_path(module: str, digest: str) -> str:
     """Where the compiled copy of `module` made from the source with `digest` lives."""
-    return source_path(module)[: -len(".py")] + f".{digest}{SUFFIX}"
+    return os.path.splitext(source_path(module))[0] + f".{digest}{SUFFIX}"
 
 
 def current_compiled_path(module: str) -> str | None:
@@ -99,8 +102,11 @@ class _CompiledLoader(ExtensionFileLoader):
         try:
             return super().create_module(spec)
         except ImportError as exc:
+            instead = "the Python code instead" if spec.name in NATIVE else "its Python module"
             print(f"sla: warning: the compiled {spec.name} cannot be loaded ({exc}); using "
-                  f"its Python module (rebuild: python -m sla_lang.accelerate)", file=sys.stderr)
+                  f"{instead} (rebuild: python -m sla_lang.accelerate)", file=sys.stderr)
+            if spec.name in NATIVE:
+                raise  # no Python module of that name: its importer falls back
             self.fallback = True
             spec.origin = source_path(spec.name)  # the module's __file__
             return None  # an ordinary module object, filled by exec_module
@@ -126,7 +132,7 @@ class CompiledFinder:
 
     @classmethod
     def find_spec(cls, fullname, path=None, target=None):
-        if fullname not in MODULES:
+        if fullname not in MODULES and fullname not in NATIVE:
             return None
         compiled = current_compiled_path(fullname)
         if compiled is None:
@@ -142,4 +148,5 @@ def install() -> None:
 
 def compiled_modules() -> list[str]:
     """The modules of MODULES loaded from a compiled copy in this process."""
-    return [name for name in MODULES if name in sys.modules and sys.modules[name].__file__.endswith(SUFFIX)]
+    return [name for name in MODULES + NATIVE
+            if name in sys.modules and sys.modules[name].__file__.endswith(SUFFIX)]

@@ -1,5 +1,5 @@
 """`python -m sla_lang.accelerate [build|clean|status]`: compile the modules of
-`sla_lang._compiled.MODULES` with Cython (build), remove the compiled copies (clean), or say
+`sla_lang._compiled.MODULES` (and the Cython modules of NATIVE) with Cython (build), remove the compiled copies (clean), or say
 which modules would load compiled (status). scripts/install.sh runs `build`; how the compiled
 copies are found, and why a stale one is never used, is in sla_lang/_compiled.py."""
 
@@ -11,6 +11,7 @@ import sys
 from ._compiled import (
     _DIRECTIVES,
     MODULES,
+    NATIVE,
     PURE_PYTHON_ENV,
     SUFFIX,
     compiled_path,
@@ -22,7 +23,7 @@ from ._compiled import (
 
 
 def build(jobs: int = 2) -> int:
-    """Compile every module of MODULES into its current compiled copy and remove the copies
+    """Compile every module of MODULES and NATIVE into its current compiled copy and remove the copies
     made from other versions of the source. Needs Cython, setuptools and a C compiler with
     Python's headers; returns 1 (having said why on stderr) when any of them is missing."""
     import shutil
@@ -35,7 +36,7 @@ def build(jobs: int = 2) -> int:
         print(f"sla_lang.accelerate: cannot compile ({exc}); `pip install cython setuptools`", file=sys.stderr)
         return 1
     sources = {}
-    for module in MODULES:
+    for module in MODULES + NATIVE:
         with open(source_path(module), "rb") as handle:
             sources[module] = source_digest(handle.read())
     here = os.getcwd()
@@ -44,7 +45,7 @@ def build(jobs: int = 2) -> int:
         os.chdir(work)
         try:
             extensions = [
-                Extension(module, [source_path(module)], extra_compile_args=["-g0"]) for module in MODULES
+                Extension(module, [source_path(module)], extra_compile_args=["-g0"]) for module in MODULES + NATIVE
             ]
             extensions = cythonize(
                 extensions, compiler_directives=_DIRECTIVES, build_dir=os.path.join(work, "c"),
@@ -70,13 +71,13 @@ def build(jobs: int = 2) -> int:
             return 1
         finally:
             os.chdir(here)
-    print(f"sla_lang.accelerate: compiled {len(MODULES)} modules")
+    print(f"sla_lang.accelerate: compiled {len(MODULES) + len(NATIVE)} modules")
     return 0
 
 
 def _copies_of(module: str) -> list[str]:
     """Every compiled copy of `module` in its folder, whatever source it was made from."""
-    folder, leaf = os.path.split(source_path(module)[: -len(".py")])
+    folder, leaf = os.path.split(os.path.splitext(source_path(module))[0])
     return [
         os.path.join(folder, name) for name in os.listdir(folder)
         if name.startswith(leaf + ".") and name.endswith(SUFFIX) and len(name) == len(leaf) + 65 + len(SUFFIX)
@@ -85,7 +86,7 @@ def _copies_of(module: str) -> list[str]:
 
 def clean() -> int:
     """Remove every compiled copy (back to the pure-Python modules)."""
-    for module in MODULES:
+    for module in MODULES + NATIVE:
         for path in _copies_of(module):
             os.remove(path)
     return 0
@@ -104,10 +105,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PURE_PYTHON_ENV} is set: every module is used as pure Python")
         for module in MODULES:
             print(f"{module}: {'compiled' if current_compiled_path(module) else 'pure Python'}")
+        for module in NATIVE:  # (no Python module: what would run without it is named)
+            print(f"{module}: {'compiled' if current_compiled_path(module) else 'not built (its Python equivalent is used)'}")
         return 0
     print("usage: python -m sla_lang.accelerate [build|clean|status]", file=sys.stderr)
     return 2
 
 
+def _main_for_the_shell() -> int:
+    """main(), where the reader of `status | head` may go away: no traceback for that (as `sla`)."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (the final flush must not fail too)
+        return 1
+    return code
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_main_for_the_shell())

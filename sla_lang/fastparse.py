@@ -120,6 +120,7 @@ class FastParser:
         # brace or a line end only marks where its rule's text starts or ends)
         self.kept = frozenset(tables["kept"])
         self.keyword_of = tables["keywords"]
+        self.typed_loop = _typed_loop(self)
 
     def parse(self, text: str, lowering=None, max_depth: int = 0, path: str = "", spanless=frozenset()):
         """The tree of `text`; or, with `lowering` (rule name → `handler(meta, children)`, the
@@ -129,7 +130,12 @@ class FastParser:
         `meta` is the rule's Span in `path` (EMPTY_META for a rule that matched no token):
         nearly every handler makes that span, and making it here costs a third of making a
         meta for it to be made from. A rule in `spanless`, whose handler never reads its meta,
-        gets None: no span is made for it."""
+        gets None: no span is made for it.
+
+        With the compiled modules built, lowering runs the same loop with C types
+        (sla_lang/fastloop.pyx); this one is the reference, and the one without them."""
+        if lowering is not None and self.typed_loop is not None:
+            return self.typed_loop.parse(text, lowering, max_depth, path, spanless)
         table = self.table
         plans = self.plans
         keyword_of = self.keyword_of
@@ -318,6 +324,16 @@ class FastParser:
                 if at_end and state == end_state:
                     return value
         raise NotClean  # pragma: no cover - the loop returns at $END or raises
+
+
+def _typed_loop(parser: FastParser):
+    """The lowering loop with C types over `parser`'s tables, when it is built (see
+    sla_lang/_compiled.py: never with SLA_PURE_PYTHON=1); else None."""
+    try:
+        from .fastloop import TypedLoop
+    except ImportError:
+        return None
+    return TypedLoop(parser)
 
 
 # ---------------------------------------------------------------------- tables

@@ -12,7 +12,15 @@ import sys
 
 import pytest
 
-from sla_lang._compiled import _DIRECTIVES, MODULES, PURE_PYTHON_ENV, SUFFIX, current_compiled_path, source_digest
+from sla_lang._compiled import (
+    _DIRECTIVES,
+    MODULES,
+    NATIVE,
+    PURE_PYTHON_ENV,
+    SUFFIX,
+    current_compiled_path,
+    source_digest,
+)
 
 from .conftest import REPO
 
@@ -26,9 +34,12 @@ def _run(args: list[str], *, pure: bool, cwd=REPO, pythonpath=REPO) -> subproces
 
 
 def _package_copy(tmp_path):
-    """sla_lang copied without bytecode and compiled copies (a folder to plant files in)."""
+    """sla_lang copied without bytecode and compiled copies (a folder to plant files in), with
+    the grammar and templates beside it as in a checkout."""
     shutil.copytree(REPO / "sla_lang", tmp_path / "sla_lang",
                     ignore=shutil.ignore_patterns("__pycache__", f"*{SUFFIX}"))
+    for data in ("grammar", "targets"):
+        (tmp_path / data).symlink_to(REPO / data, target_is_directory=True)
     return tmp_path
 
 
@@ -66,6 +77,37 @@ def test_a_compiled_module_built_from_another_source_is_never_loaded(tmp_path):
     damaged = _run(["-m", "sla_lang", "check", "--isolated", policy], pure=False, cwd=root, pythonpath=root)
     clean = _run(["-m", "sla_lang", "check", "--isolated", policy], pure=True, cwd=root, pythonpath=root)
     assert (damaged.returncode, damaged.stdout) == (clean.returncode, clean.stdout)
+    assert clean.returncode == 0 and "(1 file)" in clean.stdout, clean.stderr
+
+
+_USES_TYPED_LOOP = "from sla_lang.fastparse import fast_parser; print(fast_parser().typed_loop is not None)"
+
+
+def test_a_damaged_or_stale_cython_module_leaves_its_python_equivalent_in_use(tmp_path):
+    # sla_lang.fastloop has no .py to fall back on: fastparse's own loop runs instead
+    root = _package_copy(tmp_path)
+    source = (root / "sla_lang" / "fastloop.pyx").read_bytes()
+    stale = root / "sla_lang" / f"fastloop.{source_digest(source + b'# older')}{SUFFIX}"
+    stale.write_bytes(b"not an extension module")
+    result = _run(["-c", _USES_TYPED_LOOP], pure=False, cwd=root, pythonpath=root)
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "False", "")  # (not even tried)
+    current = root / "sla_lang" / f"fastloop.{source_digest(source)}{SUFFIX}"
+    shutil.copyfile(stale, current)
+    result = _run(["-c", _USES_TYPED_LOOP], pure=False, cwd=root, pythonpath=root)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr
+    assert "warning: the compiled sla_lang.fastloop cannot be loaded" in result.stderr
+    assert "using the Python code instead" in result.stderr and current.name in result.stderr
+    policy = str(REPO / "policies" / "inside_sales_sal.sla")
+    damaged = _run(["-m", "sla_lang", "check", "--isolated", policy], pure=False, cwd=root, pythonpath=root)
+    clean = _run(["-m", "sla_lang", "check", "--isolated", policy], pure=True, cwd=root, pythonpath=root)
+    assert (damaged.returncode, damaged.stdout) == (clean.returncode, clean.stdout)
+    assert clean.returncode == 0 and "(1 file)" in clean.stdout, clean.stderr
+    status = _run(["-m", "sla_lang.accelerate", "status"], pure=False, cwd=root, pythonpath=root).stdout
+    assert "sla_lang.fastloop: not built (its Python equivalent is used)" not in status  # (a copy is there)
+    current.unlink()
+    stale.unlink()
+    status = _run(["-m", "sla_lang.accelerate", "status"], pure=False, cwd=root, pythonpath=root).stdout
+    assert "sla_lang.fastloop: not built (its Python equivalent is used)" in status
 
 
 def test_a_copy_compiled_another_way_is_stale_too(tmp_path):
@@ -89,7 +131,7 @@ def test_status_says_when_the_compiled_copies_are_ignored():
 
 
 def _built() -> bool:
-    return all(current_compiled_path(module) for module in MODULES)
+    return all(current_compiled_path(module) for module in MODULES + NATIVE)
 
 
 needs_build = pytest.mark.skipif(
@@ -103,6 +145,9 @@ def test_the_compiled_modules_are_the_ones_loaded_unless_pure_python_is_asked_fo
              "print(len(c.compiled_modules()))")
     assert _run(["-c", probe], pure=False).stdout.strip() == str(len(MODULES))
     assert _run(["-c", probe], pure=True).stdout.strip() == "0"
+    # and the Cython module, which has no Python module: the loop lowering runs
+    assert _run(["-c", _USES_TYPED_LOOP], pure=False).stdout.strip() == "True"
+    assert _run(["-c", _USES_TYPED_LOOP], pure=True).stdout.strip() == "False"
 
 
 def _corpus(folder) -> list[str]:
@@ -159,3 +204,18 @@ def test_compiled_and_pure_python_report_byte_identical_diagnostics(tmp_path):
     report = _run([*common, "--format", "json", *names], pure=True, cwd=tmp_path).stdout
     codes = set(re.findall(r'"code": "(SLA\d+)"', report))
     assert len(codes) >= 90 and report.count('"code": ') >= 1000
+
+
+def test_status_into_a_closed_pipe_is_no_traceback():
+    # `python -m sla_lang.accelerate status | head -1`: the reader may be gone before the write
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        env = {key: value for key, value in os.environ.items() if key != PURE_PYTHON_ENV}
+        env["PYTHONPATH"] = str(REPO)
+        result = subprocess.run([sys.executable, "-m", "sla_lang.accelerate", "status"], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, env=env, cwd=REPO, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""

@@ -16,7 +16,7 @@ from hypothesis import given
 from lark import Token, Tree
 from lark.exceptions import UnexpectedInput
 
-from sla_lang.fastparse import NotClean, fast_parser
+from sla_lang.fastparse import NotClean, TooDeep, fast_parser
 from sla_lang.parser import get_parser, parse_source
 from sla_lang.source import SourceFile, decode_source
 
@@ -304,3 +304,92 @@ def test_a_guarded_copy_never_takes_a_character_from_an_earlier_terminal():
     assert ("HEX", "x1") in read and ("NAME", "xa") in read
     # an earlier terminal whose first characters are unknown: no copy after it
     assert "NAME__first" not in scanner_pattern([("ODD", r"(?=q)\w"), ("NAME", r"[a-z_]\w*")])
+
+
+# ---------------------------------------------------------------- the loop with C types
+
+
+def _loops():
+    """A parser whose lowering runs the loop with C types (sla_lang/fastloop.pyx) and one on the
+    same tables that runs the Python loop; skips when the compiled modules are not built."""
+    from sla_lang.fastparse import FastParser, installed_tables
+
+    typed = FastParser(installed_tables())
+    if typed.typed_loop is None:
+        pytest.skip("no compiled modules for the current sources: run `python -m sla_lang.accelerate`")
+    python = FastParser(installed_tables())
+    python.typed_loop = None
+    return typed, python
+
+
+def _lowered(parser, text: str, max_depth: int, **options):
+    """What lowering `text` while parsing gives: the value and the Lowerer's diagnostics, or the
+    class of the exception that made the fast path give up."""
+    from sla_lang.lower import SPANLESS_RULES, Lowerer
+
+    lowerer = Lowerer(SourceFile("loops.sla", text))
+    try:
+        if options:
+            value = parser.typed_loop.parse(text, lowerer.handlers(), max_depth, "loops.sla", SPANLESS_RULES, **options)
+        else:
+            value = parser.parse(text, lowerer.handlers(), max_depth, "loops.sla", SPANLESS_RULES)
+    except (NotClean, TooDeep) as exc:
+        return type(exc)
+    return value, [(d.code, str(d.message), d.span, d.related) for d in lowerer.diagnostics]
+
+
+def assert_loops_agree(text: str, max_depth: int | None = None) -> None:
+    from sla_lang.parser import MAX_TREE_DEPTH
+
+    typed, python = _loops()
+    depth = MAX_TREE_DEPTH if max_depth is None else max_depth
+    expected = _lowered(python, text, depth)
+    assert _lowered(typed, text, depth) == expected
+    # a stack that starts with room for one entry grows through every reallocation on the way
+    assert _lowered(typed, text, depth, capacity=1) == expected
+
+
+def test_the_typed_loop_is_what_lowering_uses_when_built():
+    _loops()  # (skips when it is not built)
+    assert fast_parser().typed_loop is not None
+    assert type(fast_parser().typed_loop).__module__ == "sla_lang.fastloop"
+
+
+@pytest.mark.parametrize("path", ALL_SLA, ids=rel)
+def test_the_typed_loop_lowers_every_policy_as_the_python_loop(path):
+    text = policy_text(path.read_bytes())
+    if text is not None:
+        assert_loops_agree(text)
+
+
+def test_the_typed_loop_lowers_a_generated_policy_as_the_python_loop():
+    spec = importlib.util.spec_from_file_location("sla_bench_generate", REPO / "bench" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.generate_policy(300, "ring")
+    assert_loops_agree(text)
+    assert isinstance(_lowered(_loops()[0], text, 10_000), tuple)  # (it took the fast path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["stage s {\n  -> t when " + "(" * 30 + "a" + ")" * 30 + "\n}\n",
+     "stage s {\n  -> t when " + " and ".join(f"(not a{i} or b)" for i in range(20)) + "\n}\n",
+     POLICIES[0].read_text(encoding="utf-8")],
+    ids=["parentheses", "long-and", "example"],
+)
+def test_the_typed_loop_gives_up_at_the_same_depth(text):
+    # below some depth both loops raise TooDeep, from it on both lower the text: the same limit
+    outcomes = []
+    for max_depth in range(1, 45):
+        assert_loops_agree(text, max_depth)
+        outcomes.append(_lowered(_loops()[1], text, max_depth) is TooDeep)
+    assert outcomes[0] and not outcomes[-1]  # (the range crosses the limit)
+
+
+@FUZZ
+@given(mutated_policy())
+def test_the_typed_loop_lowers_mutated_policies_as_the_python_loop(data):
+    text = policy_text(data)
+    if text is not None:
+        assert_loops_agree(text)

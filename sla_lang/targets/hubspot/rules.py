@@ -216,9 +216,13 @@ OUTSIDE_CRM = define_rule(
     Severity.INFO,
     "A clause is not CRM automation (a meeting, a report, a signature); it is a manual step.",
     explanation="Review meetings, KPI reports, signatures of the agreement and information that "
-    "must be passed on within a time are kept by people, not by workflows. The HubSpot target "
-    "lists each as a manual step (build the report, schedule the meeting …) so nothing in the "
-    "agreement is silently left out of the CRM set-up.",
+    "must be passed on within a time are kept by people, not by workflows. So is counting the "
+    "sends of a nurture cadence (`cadence at least 2 nurture_email per month`) when the sends are made "
+    "outside the build: HubSpot's published workflow API has no trigger that fires on each send, "
+    "so each send must add 1 to the cadence's counter property (never reset: the build's "
+    "workflows count each period from its value at the period's start). The HubSpot target lists each as a manual step (build the report, "
+    "schedule the meeting, add 1 to the counter …) so nothing in the agreement is silently left "
+    "out of the CRM set-up.",
     bad='review weekly "Weekly lead review" {\n  every week\n}',
     good="(keep it: schedule the meeting as the manual step says)",
 )
