@@ -12,9 +12,9 @@ import pytest
 
 from sla_lang import ir
 from sla_lang.checks import CheckContext
+from sla_lang.checks.conditions import EXACT, OVER, ConditionModel, Shapes, Unknown
 from sla_lang.checks.liveness import lead_can_wait
 from sla_lang.checks.names import _check_leaf, find_incompatible_comparisons, find_undefined_references
-from sla_lang.checks.conditions import OVER, EXACT, ConditionModel, Shapes, Unknown
 from sla_lang.compile import compile_bytes
 from sla_lang.source import Span
 
