@@ -152,6 +152,17 @@ def replaced(node: Node, /, **changes) -> Node:
     return node.__class__(**values)
 
 
+def complete(node: Node, /, **fields) -> None:
+    """Set `fields` of a node the lowering made a moment ago, that nothing else holds yet (a
+    stage's deadlines, steps, transitions … get their stage id and clause id once the stage is
+    reduced, after them). No copy: `replaced` would make a second node of every such one, the
+    most costly part of lowering a large policy's stages. Everything after the lowering sees
+    the nodes frozen, as made."""
+    cls = node.__class__
+    for name, value in fields.items():
+        getattr(cls, name).__set__(node, value)  # (the slot's own setter: `__setattr__` refuses)
+
+
 def later(default=None):
     """A field for a construct added to the language after its first release.
 

@@ -261,6 +261,11 @@ class Lowerer:
         # (stage, kind) of deadlines written with a duration already reported as wrong
         # (`respond within 24hr`): one mistake, so no check also says the deadline is missing
         self.unwritten_deadlines: set[tuple[str, str]] = set()
+        # duration and number texts already read (`24h`, `50`): a large policy writes the same
+        # few hundred of them tens of thousands of times, and reading one (a regular expression,
+        # the bounds) costs more than making its node
+        self.durations_read: dict[str, tuple[int, str]] = {}
+        self.numbers_read: dict[str, int | float] = {}
 
     def handlers(self) -> dict[str, object]:
         """Rule name → this lowerer's method for it (for the fast parser's lowering)."""
@@ -376,6 +381,13 @@ class Lowerer:
         )
         return None
 
+    def _word(self, token: Token, options: Iterable[str], what: str) -> str | None:
+        """`_option` of a name token; its Name (a span and a node) is made only for the diagnostic."""
+        word = _nfc(token.value)
+        if word in options:
+            return word
+        return self._option(self._name(token), options, what)
+
     def _settings(self, items: list, block, repeatable: Iterable[str] = frozenset()) -> dict[str, list[_Item]]:
         """Group block items by key, reporting single-valued keys given more than once. `block`
         names the block in that diagnostic: a Message, or a function making it."""
@@ -429,6 +441,11 @@ class Lowerer:
         span = new_span(self.path, token.line, token.column, token.end_line, token.end_column)
         kind = token.type
         text = token.value
+        if kind == "DURATION":  # (the commonest value)
+            read = self.durations_read.get(text)
+            if read is not None:
+                return ir.Duration(read[0], read[1], span)
+            return self._duration(text, span)
         if kind == "STRING":
             return ir.Text(self._text(token), span)
         if kind == "NAME":
@@ -436,10 +453,14 @@ class Lowerer:
         if kind in ("TRUE", "FALSE"):
             return ir.Flag(kind == "TRUE", span)
         if kind == "NUMBER":
+            number = self.numbers_read.get(text)
+            if number is not None:
+                return ir.Number(number, span)
             number = _bounded_number(text)
             if number is None:
                 return self._out_of_range(text, span, Message("larger than the largest number an agreement can use "
                                                               "({limit:,})", limit=MAX_NUMBER))
+            self.numbers_read[text] = number
             return ir.Number(number, span)
         if kind == "PERCENT":
             number = _bounded_number(text[:-1])
@@ -465,8 +486,6 @@ class Lowerer:
                 self._error(INVALID_VALUE, Message('{text} is not a time of day', text=text), span, help=Message('times run from 00:00 to 24:00'))
                 return _Invalid(span)
             return ir.TimeOfDay(hour, minute, span)
-        if kind == "DURATION":
-            return self._duration(text, span)
         raise AssertionError(f"unhandled value token {kind}")
 
     def _duration(self, text: str, span: Span):
@@ -498,7 +517,9 @@ class Lowerer:
             return self._out_of_range(text, span, Message("longer than the longest duration an agreement can use "
                                                           "({limit:,}{unit}, about ten years)", limit=limit, unit=unit),
                                       help=Message("check for a digit too many or a wrong unit"))
-        return ir.Duration(int(amount_text), unit, span)
+        amount = int(amount_text)
+        self.durations_read[text] = (amount, unit)
+        return ir.Duration(amount, unit, span)
 
     def names(self, meta, children):
         return [self._name(t) for t in children]
@@ -668,7 +689,7 @@ class Lowerer:
         return _Item("effective", self._expect(children[0], (ir.DateValue,), Message('a date (YYYY-MM-DD)'), Message('`effective`')), self._span(meta))
 
     def language(self, meta, children):
-        return _Item("language", self._option(self._name(children[0]), ir.LANGUAGES, Message('document language')), self._span(meta))
+        return _Item("language", self._word(children[0], ir.LANGUAGES, Message('document language')), self._span(meta))
 
     def purpose(self, meta, children):
         return _Item("purpose", ir.Text(self._text(children[0]), self._tspan(children[0])), self._span(meta))
@@ -730,7 +751,7 @@ class Lowerer:
         return ("certificate", digits.lower())
 
     def role(self, meta, children):
-        return _Item("role", self._option(self._name(children[0]), ir.TEAM_ROLES, Message('team role')), self._span(meta))
+        return _Item("role", self._word(children[0], ir.TEAM_ROLES, Message('team role')), self._span(meta))
 
     def reviewers(self, meta, children):
         return _Item("reviewers", children[0], self._span(meta))
@@ -740,7 +761,7 @@ class Lowerer:
         span = self._span(meta)
         people = self._whole(people_value, Message('the number of people'), 1)
         leads = self._whole(leads_value, Message('leads per person'), 1)
-        period = self._option(self._name(period_token), ir.PERIODS, Message('period'))
+        period = self._word(period_token, ir.PERIODS, Message('period'))
         if people is None or leads is None or period is None:
             return _Item("capacity", None, span)
         return _Item("capacity", ir.Capacity(people, leads, period, span), span)
@@ -772,7 +793,7 @@ class Lowerer:
 
     def property_type(self, meta, children):
         type_token, *entries = children
-        type_name = self._option(self._name(type_token), ir.PROPERTY_TYPES, Message('property type'))
+        type_name = self._word(type_token, ir.PROPERTY_TYPES, Message('property type'))
         options: list[ir.Text] = []
         labels: list[ir.OptionLabel] = []
         bracketed = source_slice(self.source, meta) != str(type_token)
@@ -1005,8 +1026,9 @@ class Lowerer:
                     next(n.span for n in d.through if n.name == stage_id),
                 )
                 d = ir.replaced(d, through=tuple(n for n in d.through if n.name != stage_id))
-            by_kind[d.kind] = ir.replaced(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
-            deadlines.append(by_kind[d.kind])
+            ir.complete(d, stage=stage_id, clause_id=f"{stage_id}.{d.kind}")
+            by_kind[d.kind] = d
+            deadlines.append(d)
         # Markers and deadlines are sets of kinds: keep them in one order whatever the source
         # order, so that reordering those lines (as `sla fmt` does) leaves the IR unchanged.
         if len(markers) > 1:
@@ -1016,28 +1038,23 @@ class Lowerer:
         default_guard = "respond" if "respond" in by_kind else ("decide" if "decide" in by_kind else None)
         # the sequence: `respond` is step 1, the `then` lines steps 2, 3, … in source order (`sla fmt`
         # keeps them in that order, right after `respond`)
-        steps = tuple(ir.replaced(step, stage=stage_id, number=n, clause_id=f"{stage_id}.step{n}")
-                      for n, step in enumerate(self._all(settings, "step"), 2)) if "step" in settings else ()
+        steps = tuple(self._all(settings, "step")) if "step" in settings else ()
+        for n, step in enumerate(steps, 2):
+            ir.complete(step, stage=stage_id, number=n, clause_id=f"{stage_id}.step{n}")
         escalations = []
         used_ids: dict[str, int] = {}  # clause id → the next number to try after it
         for e in self._all(settings, "escalate"):
             on = None if e.idle else (e.on or default_guard)
             guard = "idle" if e.idle else (on or "stage")
-            escalations.append(
-                ir.Escalation(stage_id, e.to, e.after, on, e.channels, e.span,
-                              clause_id=_unique(f"{stage_id}.escalate.{guard}", used_ids), idle=e.idle)
-            )
+            ir.complete(e, stage=stage_id, on=on, clause_id=_unique(f"{stage_id}.escalate.{guard}", used_ids))
+            escalations.append(e)
         transitions = []
         for t in self._all(settings, "transition"):
-            transitions.append(
-                ir.Transition(
-                    stage_id, t.target, t.label, t.condition, t.after, t.record, t.span,
-                    clause_id=_unique(f"{stage_id}.to.{t.target.name}", used_ids),
-                )
-            )
+            ir.complete(t, source=stage_id, clause_id=_unique(f"{stage_id}.to.{t.target.name}", used_ids))
+            transitions.append(t)
         follow_up = self._one(settings, "follow up")
         if follow_up is not None:
-            follow_up = ir.replaced(follow_up, stage=stage_id, clause_id=f"{stage_id}.follow_up")
+            ir.complete(follow_up, stage=stage_id, clause_id=f"{stage_id}.follow_up")
         cadences: dict[str, ir.StageCadence] = {}  # event → its cadence (one per event and stage)
         for c in self._all(settings, "cadence"):
             first = cadences.get(c.event.name)
@@ -1050,10 +1067,11 @@ class Lowerer:
                     related=[Related(first.span, Message('first given here'))],
                 )
                 continue
-            cadences[c.event.name] = ir.replaced(c, stage=stage_id, clause_id=f"{stage_id}.cadence.{c.event.name}")
+            ir.complete(c, stage=stage_id, clause_id=f"{stage_id}.cadence.{c.event.name}")
+            cadences[c.event.name] = c
         handoff = self._one(settings, "handoff")
         if handoff is not None:
-            handoff = ir.replaced(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
+            ir.complete(handoff, stage=stage_id, clause_id=f"{stage_id}.handoff")
         hubspot = self._one(settings, "hubspot")
         if hubspot is not None and self._option(hubspot, ir.HUBSPOT_LIFECYCLE_STAGES, _HUBSPOT_LIFECYCLE_STAGE) is None:
             hubspot = None
@@ -1273,7 +1291,7 @@ class Lowerer:
         span = self._span(meta)
         minimum_value, event_token, period_token, *rest = children
         minimum = self._whole(minimum_value, Message('the least number of events per period'), 1, MAX_FOLLOW_UPS)
-        period = self._option(self._name(period_token), ir.CADENCE_PERIODS, Message('cadence period'))
+        period = self._word(period_token, ir.CADENCE_PERIODS, Message('cadence period'))
         if minimum is None or period is None:
             return None
         owner = self._name(rest[0]) if rest else None
@@ -1333,8 +1351,7 @@ class Lowerer:
         return [c for c in children if c is not None]
 
     def channel(self, meta, children):
-        name = self._name(children[0])
-        kind = self._option(name, ir.CHANNELS, _CHANNEL)
+        kind = self._word(children[0], ir.CHANNELS, _CHANNEL)
         if kind is None:
             return None
         target = self._text(children[1]) if len(children) > 1 else None
@@ -1485,10 +1502,10 @@ class Lowerer:
 
     def outcome_measure(self, meta, children):
         activity_token, outcome_token, stage = children
-        activity = self._option(self._name(activity_token), ir.ACTIVITY_OUTCOMES, Message("activity"))
+        activity = self._word(activity_token, ir.ACTIVITY_OUTCOMES, Message("activity"))
         if activity is None:
             return None
-        outcome = self._option(self._name(outcome_token), ir.ACTIVITY_OUTCOMES[activity],
+        outcome = self._word(outcome_token, ir.ACTIVITY_OUTCOMES[activity],
                                Message("outcome of a {activity}", activity=activity))
         if outcome is None:
             return None
@@ -1503,7 +1520,7 @@ class Lowerer:
 
     def compliance_measure(self, meta, children):
         stage, kind_token = children
-        kind = self._option(self._name(kind_token), ir.COMPLIANCE_KINDS, Message("obligation to measure"))
+        kind = self._word(kind_token, ir.COMPLIANCE_KINDS, Message("obligation to measure"))
         if kind is None:
             return None
         return ir.ComplianceMeasure(self._name(stage), kind, self._span(meta))
@@ -1744,11 +1761,11 @@ def _renumber(rows: list, prefix: str) -> list:
 
 
 def _with_ids_of_group(group: ir.ScoreGroup, model_id: str) -> ir.ScoreGroup:
-    from dataclasses import replace
-
     base = f"score.{model_id}.{group.id}"
-    rules = tuple(replace(r, clause_id=f"{base}.{n}") for n, r in enumerate(group.rules, 1))
-    return replace(group, rules=rules, clause_id=base)
+    for n, rule in enumerate(group.rules, 1):
+        ir.complete(rule, clause_id=f"{base}.{n}")
+    ir.complete(group, clause_id=base)
+    return group
 
 
 def _unique(base: str, used: dict[str, int]) -> str:

@@ -250,6 +250,76 @@ def test_mutated_policies_lower_the_same_while_parsing(data):
         assert_lowered_while_parsing_as_from_the_tree(text)
 
 
+def _clause_nodes(stage) -> list:
+    return [*stage.deadlines, *stage.steps, *stage.escalations, *stage.transitions, *stage.cadences,
+            *(n for n in (stage.follow_up, stage.handoff) if n is not None)]
+
+
+@pytest.mark.parametrize("path", sorted(POLICIES + list(FIXTURES.rglob("valid/*.sla"))), ids=rel)
+def test_each_clause_of_a_stage_is_a_node_of_its_own_with_the_stage_id(path):
+    """The lowering gives a stage's deadlines, steps, escalations, transitions … their stage id
+    and clause id in place once the stage is reduced (`ir.complete`, no copy): so no node may
+    be shared by two places, and each carries its own stage's id and a clause id of its own."""
+    from sla_lang import ir
+    from sla_lang.lower import parse_and_lower
+
+    _, policy, _ = parse_and_lower(SourceFile(str(path), policy_text(path.read_bytes())))
+    nodes = []
+    for stage in policy.stages:
+        for node in _clause_nodes(stage):
+            assert (node.source if isinstance(node, ir.Transition) else node.stage) == stage.id
+            assert node.clause_id.startswith(f"{stage.id}.")
+            nodes.append(node)
+        assert [s.number for s in stage.steps] == list(range(2, len(stage.steps) + 2))
+    rules = [(group, rule) for model in policy.scores for group in model.groups for rule in group.rules]
+    for group, rule in rules:
+        assert rule.clause_id.rsplit(".", 1)[0] == group.clause_id
+    nodes += [rule for _, rule in rules]
+    assert len({id(n) for n in nodes}) == len(nodes)
+    assert len({n.clause_id for n in nodes}) == len(nodes)
+
+
+def test_complete_sets_fields_of_a_new_node_which_stays_frozen():
+    from dataclasses import FrozenInstanceError
+
+    from sla_lang import ir
+    from sla_lang.source import Span
+
+    span = Span("t.sla", 3, 3, 3, 12)
+    target = ir.Name("sql", span)
+    node = ir.Transition("", target, None, None, None, (), span, "")
+    ir.complete(node, source="mql", clause_id="mql.to.sql")
+    assert node == ir.Transition("mql", target, None, None, None, (), span, "mql.to.sql")
+    with pytest.raises(FrozenInstanceError):
+        node.source = "lead"
+    with pytest.raises(AttributeError):
+        ir.complete(node, origin="lead")
+
+
+def test_durations_and_numbers_read_once_give_each_value_its_own_node():
+    """The lowering reads a duration or number text once and reuses what it read: every later
+    `24h` still gets a node with its own span, and a wrong one is reported wherever it is."""
+    from sla_lang import ir
+    from sla_lang.lower import parse_and_lower
+
+    text = ('stage a "A" {\n  owner x\n  respond within 24h target 12h\n  decide within 24h\n'
+            '  escalate to m after 24hr on respond via email\n  escalate to m after 24hr on decide via email\n'
+            '  -> b "B" when score >= 50\n  -> c "C" when score >= 50 and n >= 050\n}\n')
+    assert assert_lowered_while_parsing_as_from_the_tree(text)
+    _, policy, lowering = parse_and_lower(SourceFile("t.sla", text))
+    (stage,) = policy.stages
+    respond, decide = stage.deadlines
+    assert (respond.within.amount, respond.within.unit, respond.within.span.line) == (24, "h", 3)
+    assert (decide.within.amount, decide.within.unit, decide.within.span.line) == (24, "h", 4)
+    assert respond.within is not decide.within
+    assert (respond.target.amount, respond.target.unit) == (12, "h")
+    assert [(d.code, d.span.line) for d in lowering if d.code == "SLA305"] == [("SLA305", 5), ("SLA305", 6)]
+    first, second = (t.condition for t in stage.transitions)
+    fifty = [first.right, second.items[0].right, second.items[1].right]
+    assert [(v.value, v.span.line, v.span.column) for v in fifty] == [(50, 7, 26), (50, 8, 26), (50, 8, 38)]
+    assert all(type(v) is ir.Number and type(v.value) is int for v in fifty)
+
+
 def test_the_handlers_given_no_span_never_read_their_meta():
     """The fast parser passes None as the meta of a rule in SPANLESS_RULES: each such handler of
     the Lowerer (read from its source) must not use its `meta` parameter; the set must name
