@@ -10,17 +10,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..ir import Policy
-from ..irjson import fingerprint
-from .compare import compare_policies, parties_of
-from .model import ADDED, LOOSER, REMOVED, STRICTER, UNCLEAR, Change, Duty, PolicyChanges, Quote, What
 from .roles import Roles
-from .version import propose_version
+
+# The comparison's modules are imported by the functions that use them: `sla check` imports
+# this package for `.roles` alone (the ownership check), and importing them as well cost ~5 ms
+# of every check's start (the model's dataclasses, hashlib for the fingerprint).
+if TYPE_CHECKING:
+    from ..ir import Policy
+    from .model import Change, PolicyChanges
+
+
+def __getattr__(name: str):
+    if name in ("Change", "PolicyChanges"):  # (in __all__)
+        from . import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def diff_policies(old: Policy | None, new: Policy | None, old_path: str | None, new_path: str | None) -> PolicyChanges:
     """Compare two versions of one policy (None: the file does not exist on that side)."""
+    from ..irjson import fingerprint
+    from .compare import compare_policies, parties_of
+    from .model import ADDED, LOOSER, REMOVED, STRICTER, Change, Duty, PolicyChanges, Quote, What
+    from .version import propose_version
+
     base = new or old
     assert base is not None
     parties = parties_of(new, old)
@@ -143,6 +159,8 @@ def required_approvals(changes: PolicyChanges, old: Policy | None, new: Policy |
     when the party existed there: a pull request cannot choose who approves it by editing the
     `reviewers` it is judged by. The author's own approval never counts.
     """
+    from .model import STRICTER, UNCLEAR
+
     if changes.old_fingerprint == changes.new_fingerprint:
         return []
     by_team: dict[str, Approval] = {}
