@@ -158,9 +158,12 @@ def complete(node: Node, /, **fields) -> None:
     reduced, after them). No copy: `replaced` would make a second node of every such one, the
     most costly part of lowering a large policy's stages. Everything after the lowering sees
     the nodes frozen, as made."""
-    cls = node.__class__
     for name, value in fields.items():
-        getattr(cls, name).__set__(node, value)  # (the slot's own setter: `__setattr__` refuses)
+        _set_field(node, name, value)
+
+
+# what a frozen dataclass's __init__ sets its fields with (a node's own __setattr__ refuses)
+_set_field = object.__setattr__
 
 
 def later(default=None):

@@ -1263,12 +1263,22 @@ class Lowerer:
 
     def follow_up(self, meta, children):
         span = self._span(meta)
-        attempts_value, *rest = children
-        from_first_contact = any(isinstance(c, _FirstContact) for c in rest)
-        rest = [c for c in rest if not isinstance(c, _FirstContact)]
-        offsets_values = [c for c in rest if not isinstance(c, (list, Token))]
-        channels = next((c for c in rest if isinstance(c, list)), [])
-        owner_token = next((c for c in rest if isinstance(c, Token)), None)
+        attempts_value = children[0]
+        # the optional parts sorted out in one pass (the first list and owner count, as written)
+        from_first_contact = False
+        offsets_values = []
+        channels = owner_token = None
+        for c in children[1:]:
+            if isinstance(c, _FirstContact):
+                from_first_contact = True
+            elif isinstance(c, list):
+                if channels is None:
+                    channels = c
+            elif isinstance(c, Token):
+                if owner_token is None:
+                    owner_token = c
+            else:
+                offsets_values.append(c)
         attempts = self._whole(attempts_value, Message('the number of follow-ups'), 1, MAX_FOLLOW_UPS)
         offsets = [self._expect(v, (ir.Duration,), Message('durations such as 0d, 3d, 7d'), Message('follow-up offsets')) for v in offsets_values]
         if attempts is None or any(o is None for o in offsets):
@@ -1282,7 +1292,7 @@ class Lowerer:
             )
             return None
         follow = ir.FollowUp(
-            "", ir.Number(attempts, attempts_value.span), tuple(offsets), tuple(channels),
+            "", ir.Number(attempts, attempts_value.span), tuple(offsets), tuple(channels or ()),
             self._name(owner_token) if owner_token else None, span, "", from_first_contact=from_first_contact
         )
         return _Item("follow up", follow, span)
@@ -1304,19 +1314,30 @@ class Lowerer:
 
     def escalation(self, meta, children):
         span = self._span(meta)
-        to_token, after_value, *rest = children
-        on = next((str(c) for c in rest if isinstance(c, Token)), None)
-        step_ref = next((c for c in rest if isinstance(c, _StepNumber)), None)
+        to_token = children[0]
+        after_value = children[1]
+        # the optional parts sorted out in one pass (the first of each kind counts, as written)
+        on = step_ref = channels = None
+        idle = False
+        for c in children[2:]:
+            if isinstance(c, Token):
+                if on is None:
+                    on = str(c)
+            elif isinstance(c, _StepNumber):
+                if step_ref is None:
+                    step_ref = c
+            elif isinstance(c, _Idle):
+                idle = True
+            elif isinstance(c, list) and channels is None:
+                channels = c
         if step_ref is not None:
             if step_ref.number is None:
                 return None
             on = f"step{step_ref.number}"
-        idle = any(isinstance(c, _Idle) for c in rest)
-        channels = next((c for c in rest if isinstance(c, list)), [])
         after = self._expect(after_value, (ir.Duration,), _A_DURATION_24H, _ESCALATE_AFTER)
         if after is None:
             return None
-        return _Item("escalate", ir.Escalation("", self._name(to_token), after, on, tuple(channels), span, "",
+        return _Item("escalate", ir.Escalation("", self._name(to_token), after, on, tuple(channels or ()), span, "",
                                                idle=idle), span)
 
     def idle(self, meta, children):
@@ -1894,7 +1915,7 @@ def _finish_lowering(lowerer: Lowerer, policy: ir.Policy, source: SourceFile, tr
     ).isascii()
     # For the template-syntax check (SLA836): only a file holding a HubL delimiter somewhere needs
     # its texts walked.
-    policy.extra["template_syntax"] = any(d in source.text for d in ("{{", "{%", "{#", "}}", "%}", "#}"))
+    policy.extra["template_syntax"] = _has_template_delimiter(source.text)
     return _check_limits(tree, policy, source) + lowerer.diagnostics
 
 
@@ -1926,7 +1947,26 @@ def parse_and_lower(source: SourceFile) -> tuple[list[Diagnostic], ir.Policy | N
 
 
 def _longest_line(source: SourceFile) -> int:
-    return max(map(len, source.text.split("\n")))
+    return source.longest_line()
+
+
+def _has_template_delimiter(text: str) -> bool:
+    """Whether `text` holds `{{`, `{%`, `{#`, `}}`, `%}` or `#}`: the character next to each brace
+    is looked at (a policy's braces are its blocks', a few per declaration), instead of six
+    searches through the whole text for the six pairs."""
+    find = text.find
+    end = len(text) - 1
+    at = find("{")
+    while at != -1:
+        if at < end and text[at + 1] in "{%#":
+            return True
+        at = find("{", at + 1)
+    at = find("}", 1)
+    while at != -1:
+        if text[at - 1] in "}%#":
+            return True
+        at = find("}", at + 1)
+    return False
 
 
 # A statement is a line; strings never span lines. So lines that begin with `stage` or with

@@ -109,6 +109,17 @@ class SourceFile:
     def line_count(self) -> int:
         return len(self._line_starts)
 
+    def longest_line(self) -> int:
+        """The length of the longest line, without its newline (read off the line index: no copy
+        of the text split into lines)."""
+        starts = self._line_starts
+        longest = len(self.text) - starts[-1]  # the last line
+        previous = 0
+        for start in starts[1:]:
+            longest = max(longest, start - previous - 1)
+            previous = start
+        return longest
+
     def line_text(self, line: int) -> str:
         """The text of a 1-based line, without its newline ('' past the end)."""
         if line < 1 or line > len(self._line_starts):

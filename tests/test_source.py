@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from sla_lang.compile import compile_bytes, compile_path
 from sla_lang.config import Config
 from sla_lang.irjson import canonical_bytes
@@ -68,3 +71,42 @@ def test_japanese_text_is_normalised_to_nfc():
     text = f'agreement "{decomposed}" {{\n  version "1"\n  effective 2026-01-01\n}}\n'
     result = compile_bytes(text.encode(), "p.sla")
     assert result.policy.agreement.title == "\u30ac"
+
+
+# ---------------------------------------------------------------- reading the line index
+
+_LINES_ALPHABET = st.text(alphabet="ab{}%#\n é", max_size=60)
+
+
+@given(_LINES_ALPHABET)
+def test_longest_line_is_that_of_the_text_split_into_lines(text):
+    from sla_lang.source import SourceFile
+
+    assert SourceFile("t.sla", text).longest_line() == max(len(line) for line in text.split("\n"))
+
+
+def test_longest_line_edge_cases():
+    from sla_lang.source import SourceFile
+
+    cases = {"": 0, "\n": 0, "abc": 3, "abc\n": 3, "a\n\nabcd": 4, "abcd\n\na\n": 4, "\n\n\nxy": 2}
+    assert {text: SourceFile("t.sla", text).longest_line() for text in cases} == cases
+
+
+@given(_LINES_ALPHABET)
+def test_template_delimiters_found_as_a_search_for_each_pair_finds_them(text):
+    """Lowering tells the SLA836 check whether the file holds a HubL delimiter anywhere; it looks
+    next to each brace instead of searching for the six pairs, and must answer as that search."""
+    from sla_lang.lower import _has_template_delimiter
+
+    pairs = ("{{", "{%", "{#", "}}", "%}", "#}")
+    assert _has_template_delimiter(text) == any(pair in text for pair in pairs)
+
+
+def test_template_delimiters_at_the_ends_of_the_text():
+    from sla_lang.lower import _has_template_delimiter
+
+    found = {text: _has_template_delimiter(text)
+             for text in ("", "{", "}", "{{", "}}", "%}", "#}", "{%", "{#", "a{", "}a", "{}", "} {", "%{", "}#", "#}a")}
+    assert found == {"": False, "{": False, "}": False, "{{": True, "}}": True, "%}": True, "#}": True, "{%": True,
+                     "{#": True, "a{": False, "}a": False, "{}": False, "} {": False, "%{": False, "}#": False,
+                     "#}a": True}
