@@ -316,6 +316,60 @@ def _value_shape(value: ir.Value) -> tuple:
 
 
 _SHAPED_FIELDS: dict[type, tuple[str, ...]] = {}  # a value class → the fields its shape holds
+# value classes whose only field besides the span is `value` (their types keep 1, 1.0 and True apart)
+_ONE_VALUE = frozenset(cls for cls in (ir.Text, ir.Number, ir.Percent, ir.DateValue, ir.Flag)
+                       if [f for f in cls.__dataclass_fields__ if f != "span"] == ["value"])
+
+
+class Shapes:
+    """Numbers for the shapes of conditions: what the meaning of a condition depends on, without
+    positions (its variables, operators and values, and how they are combined). Two conditions
+    get the same number exactly when their shapes are equal, so whatever depends only on the
+    meaning of a condition (its normal form, whether a stage's transitions cover every lead, a
+    comparison's type errors) can be worked out once per number and looked up by a small int;
+    a tuple key would be hashed whole at every look-up. Remembered per node; one table per
+    policy, shared by the checks (`shapes_of`)."""
+
+    def __init__(self) -> None:
+        self._by_node: dict[int, tuple[ir.Condition, int]] = {}  # id → (the node, kept so its id stays unique; number)
+        self._numbers: dict[tuple, int] = {}
+
+    def __call__(self, condition: ir.Condition) -> int:
+        cached = self._by_node.get(id(condition))
+        if cached is not None:
+            return cached[1]
+        node = condition
+        if node.__class__ is ir.Comparison:  # (the most common node first)
+            right = node.right
+            if right.__class__ in _ONE_VALUE:  # `x >= 50`, `x == "yes"`: _value_shape's fields, flat
+                value = right.value
+                shape: tuple = ("cmp", node.left.name, node.left.member, node.op, right.__class__, value.__class__, value)
+            else:
+                shape = ("cmp", node.left.name, node.left.member, node.op, _value_shape(right))
+        elif isinstance(node, (ir.AllOf, ir.AnyOf)):
+            # the parts by number: equal numbers are equal shapes, so this is the whole shape
+            shape = (node.__class__.__name__, tuple([self(item) for item in node.items]))
+        elif isinstance(node, ir.Negation):
+            shape = ("not", self(node.item))
+        elif isinstance(node, ir.Membership):
+            shape = ("in", node.left.text, node.negated, tuple([_value_shape(v) for v in node.values]))
+        elif isinstance(node, ir.Truthy):
+            shape = ("is", node.ref.text)
+        elif isinstance(node, ir.Presence):
+            shape = ("set", node.left.text, node.negated)
+        else:
+            shape = ("node", id(node))  # a form the model does not know: never shared
+        numbers = self._numbers
+        number = numbers.get(shape)
+        if number is None:
+            number = numbers[shape] = len(numbers)
+        self._by_node[id(condition)] = (condition, number)
+        return number
+
+
+def shapes_of(ctx) -> Shapes:
+    """The policy's shape numbers, shared by every check (a `CheckContext` memo)."""
+    return ctx.memo("conditions.shapes", Shapes)
 
 
 class ConditionModel:
@@ -326,19 +380,17 @@ class ConditionModel:
     """
 
     def __init__(self, policy: ir.Policy, score_ranges: dict[str, tuple[int, int]] | None = None,
-                 shapes: dict | None = None) -> None:
+                 shapes: Shapes | None = None) -> None:
         self.policy = policy
         self.score_ranges = score_ranges or {}
         self._variables: dict[str, Variable] = {}
-        self._atoms: dict[int, tuple[ir.Condition, Atom | Unknown]] = {}
-        self._forms: dict[tuple[int, bool, str], tuple[ir.Condition, list | Unknown]] = {}
         # Conditions of the same shape (the same variables, operators and values: `accepted ==
         # true` in every funnel of a large policy) have the same atoms and normal forms, which
         # carry no positions: worked out once per shape.
         # (a shape does not depend on the score ranges: models of one policy may share them)
-        self._shapes: dict[int, tuple[ir.Condition, tuple]] = {} if shapes is None else shapes
-        self._atoms_by_shape: dict[tuple, Atom | Unknown] = {}
-        self._forms_by_shape: dict[tuple, list | Unknown] = {}
+        self.shape: Shapes = Shapes() if shapes is None else shapes
+        self._atoms_by_shape: dict[int, Atom | Unknown] = {}
+        self._forms_by_shape: dict[tuple[int, bool, str], list | Unknown] = {}
 
     # ---------------------------------------------------------------- variables
     def variable(self, ref: ir.Ref) -> Variable:
@@ -375,46 +427,19 @@ class ConditionModel:
             return Variable(key, "unordered", Choices(frozenset({True, False})), False, True, "bool")
         return Variable(key, "unordered", Choices.everything(), False, True, "text")
 
-    # ---------------------------------------------------------------- shapes
-    def shape(self, condition: ir.Condition) -> tuple:
-        """What the meaning of a condition depends on, without positions (remembered per node)."""
-        cached = self._shapes.get(id(condition))
-        if cached is not None:
-            return cached[1]
-        node = condition
-        if isinstance(node, ir.Comparison):  # (the most common node first)
-            shape: tuple = ("cmp", node.left.text, node.op, _value_shape(node.right))
-        elif isinstance(node, (ir.AllOf, ir.AnyOf)):
-            shape = (node.__class__.__name__, tuple(self.shape(item) for item in node.items))
-        elif isinstance(node, ir.Negation):
-            shape = ("not", self.shape(node.item))
-        elif isinstance(node, ir.Membership):
-            shape = ("in", node.left.text, node.negated, tuple(_value_shape(v) for v in node.values))
-        elif isinstance(node, ir.Truthy):
-            shape = ("is", node.ref.text)
-        elif isinstance(node, ir.Presence):
-            shape = ("set", node.left.text, node.negated)
-        else:
-            shape = ("node", id(node))  # a form the model does not know: never shared
-        self._shapes[id(condition)] = (condition, shape)  # the node is kept so its id stays unique
-        return shape
-
     # ---------------------------------------------------------------- atoms
     def atom(self, leaf: ir.Condition) -> Atom:
-        cached = self._atoms.get(id(leaf))
-        if cached is None:
-            shape = self.shape(leaf)
-            result = self._atoms_by_shape.get(shape)
-            if result is None:
-                try:
-                    result = self._atom(leaf)
-                except Unknown as exc:
-                    result = exc
-                self._atoms_by_shape[shape] = result
-            cached = self._atoms[id(leaf)] = (leaf, result)  # the leaf is kept so its id stays unique
-        if isinstance(cached[1], Unknown):
-            raise cached[1]
-        return cached[1]
+        shape = self.shape(leaf)
+        result = self._atoms_by_shape.get(shape)
+        if result is None:
+            try:
+                result = self._atom(leaf)
+            except Unknown as exc:
+                result = exc
+            self._atoms_by_shape[shape] = result
+        if isinstance(result, Unknown):
+            raise result
+        return result
 
     def _atom(self, leaf: ir.Condition) -> Atom:
         if isinstance(leaf, ir.Truthy):
@@ -476,21 +501,17 @@ class ConditionModel:
         """
         while isinstance(condition, ir.Negation):
             condition, positive = condition.item, not positive
-        key = (id(condition), positive, mode)
-        cached = self._forms.get(key)
-        if cached is None:
-            shape_key = (self.shape(condition), positive, mode)
-            form = self._forms_by_shape.get(shape_key)
-            if form is None:
-                try:
-                    form = self._dnf(condition, mode, positive)
-                except Unknown as exc:
-                    form = exc
-                self._forms_by_shape[shape_key] = form
-            cached = self._forms[key] = (condition, form)  # the condition is kept so its id stays unique
-        if isinstance(cached[1], Unknown):
-            raise cached[1]
-        return cached[1]
+        key = (self.shape(condition), positive, mode)
+        form = self._forms_by_shape.get(key)
+        if form is None:
+            try:
+                form = self._dnf(condition, mode, positive)
+            except Unknown as exc:
+                form = exc
+            self._forms_by_shape[key] = form
+        if isinstance(form, Unknown):
+            raise form
+        return form
 
     def _dnf(self, node: ir.Condition, mode: str, positive: bool) -> list[tuple[Literal, ...]]:
         if isinstance(node, (ir.AllOf, ir.AnyOf)):

@@ -95,25 +95,34 @@ def lead_can_wait(ctx: CheckContext, stage: ir.Stage) -> bool:
     no transition without `when` and `after`, and lead data for which every condition out of
     the stage is false. The one decision about waiting that SLA209/SLA211 and the fixtures
     generator make. Conditions the model cannot decide leave room to wait (checks still warn)."""
-    if any(t.condition is None and t.after is None for t in stage.transitions):
-        return False
-    guarded = [(t.condition, False) for t in stage.transitions if t.condition is not None]
-    if not guarded or sum(1 for c, _ in guarded for _ in ir.condition_leaves(c)) > _MAX_LEAVES:
-        return True  # nothing to cover every lead, or too large to decide in linear time
+    guarded = []
+    for t in stage.transitions:
+        if t.condition is not None:
+            guarded.append(t.condition)
+        elif t.after is None:
+            return False
+    if not guarded:
+        return True  # nothing to cover every lead
     from .scoring import condition_model
 
     # the checks' shared model: the normal forms other checks worked out are not redone
     model = condition_model(ctx, bounded=True)
     # The answer depends only on the conditions' shapes (their normal forms are shared per
-    # shape), and a large policy repeats the same routing in stage after stage: decided once.
+    # shape, and so is their size), and a large policy repeats the same routing in stage after
+    # stage: decided once per list of shapes.
     answers = ctx.memo("liveness.can_wait", dict)
-    key = tuple((model.shape(c), positive) for c, positive in guarded)
+    shape = model.shape
+    key = tuple([shape(c) for c in guarded])
     answer = answers.get(key)
     if answer is None:
-        try:
-            answer = answers[key] = model.can_all_be_true(guarded, OVER)
-        except Unknown:
-            answer = answers[key] = True
+        if sum(len(ir.condition_leaves(c)) for c in guarded) > _MAX_LEAVES:
+            answer = True  # too large to decide in linear time
+        else:
+            try:
+                answer = model.can_all_be_true([(c, False) for c in guarded], OVER)
+            except Unknown:
+                answer = True
+        answers[key] = answer
     return answer
 
 
@@ -173,11 +182,29 @@ def find_stages_without_time_limits(ctx: CheckContext) -> Iterator[Diagnostic]:
     for stage in f.stages.values():
         if f.is_terminal(stage.id) or not lead_can_wait(ctx, stage):
             continue  # a stage every lead leaves at once holds nobody: no deadline can apply
-        owner = stage_owner(stage)
-        has_timeout = bool(timeouts(stage))
-        if not stage.deadlines and any(ctx.deadline_written(stage.id, k) for k in ir.DEADLINE_KINDS):
+        has_timeout = False
+        for t in stage.transitions:
+            if t.after is not None and t.condition is None:  # (what `timeouts` lists)
+                has_timeout = True
+                break
+        if stage.deadlines:
+            if not has_timeout:
+                for d in stage.deadlines:
+                    if escalated(stage, d):
+                        continue
+                    others = [e for e in stage.escalations if e.on is not None]
+                    yield Diagnostic(
+                        MISSED_DEADLINE_WITHOUT_CONSEQUENCE,
+                        Message('nothing happens when the `{deadline}` deadline of `{stage}` is missed', deadline=d.kind, stage=stage.id),
+                        d.span,
+                        help=Message('add `escalate to TEAM after {within} on {deadline}`, or a timeout that moves the lead on', within=d.within.text, deadline=d.kind),
+                        related=tuple(Related(e.span, Message('only the `{deadline}` deadline is escalated', deadline=e.on)) for e in others),
+                    )
+            continue
+        if any(ctx.deadline_written(stage.id, k) for k in ir.DEADLINE_KINDS):
             continue  # its deadline's duration is wrong, and reported
-        if not stage.deadlines and is_sales_side(policy, owner):
+        owner = stage_owner(stage)
+        if is_sales_side(policy, owner):
             handed = receives_leads_from_another_team(ctx, stage)
             yield Diagnostic(
                 SALES_STAGE_WITHOUT_DEADLINE,
@@ -192,25 +219,13 @@ def find_stages_without_time_limits(ctx: CheckContext) -> Iterator[Diagnostic]:
                 severity=None if handed else Severity.WARNING,
             )
             continue
-        if not stage.deadlines and not has_timeout:
+        if not has_timeout:
             yield Diagnostic(
                 STAGE_WITHOUT_TIME_LIMIT,
                 Message('stage `{stage}` has no deadline and no timeout: a lead can stay there unnoticed for ever', stage=stage.id),
                 stage.name_span,
                 help=Message('add a deadline (`decide within 30d`) or a timeout (`-> archived after 180d`)'),
             )
-        elif not has_timeout:
-            for d in stage.deadlines:
-                if escalated(stage, d):
-                    continue
-                others = [e for e in stage.escalations if e.on is not None]
-                yield Diagnostic(
-                    MISSED_DEADLINE_WITHOUT_CONSEQUENCE,
-                    Message('nothing happens when the `{deadline}` deadline of `{stage}` is missed', deadline=d.kind, stage=stage.id),
-                    d.span,
-                    help=Message('add `escalate to TEAM after {within} on {deadline}`, or a timeout that moves the lead on', within=d.within.text, deadline=d.kind),
-                    related=tuple(Related(e.span, Message('only the `{deadline}` deadline is escalated', deadline=e.on)) for e in others),
-                )
 
 
 # ------------------------------------------------------------------ worst-case time to finish

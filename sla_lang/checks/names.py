@@ -12,6 +12,7 @@ from typing import Iterable, Iterator
 from .. import ir
 from ..diagnostics import Diagnostic, Listing, Message, Related, Severity, define_rule
 from . import CheckContext, check
+from .conditions import shapes_of
 
 UNDEFINED_REFERENCE = define_rule(
     "SLA301",
@@ -169,11 +170,15 @@ def find_undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
         if isinstance(d.message, Message) and d.message.template == 'undefined {kind} `{text}`':
             groups.setdefault((str(d.message.args["kind"]), d.message.args["text"]), []).append(d)
     declared = {"team": policy.team_by_id, "stage": policy.stage_by_id}
-    used = {"team": {n.name for n in _team_refs(policy)}, "stage": _stage_refs(policy)}
+    used: dict[str, set[str]] = {}  # (read only when a name is undefined twice: most policies have none)
     merged: dict[int, Diagnostic | None] = {}  # id of an SLA301 → what replaces it (None: dropped)
     for (kind, text), uses in groups.items():
         guess = uses[0].help.args.get("guess") if isinstance(uses[0].help, Message) else None
-        if len(uses) < 2 or kind not in declared or guess not in declared[kind] or guess in used[kind]:
+        if len(uses) < 2 or kind not in declared or guess not in declared[kind]:
+            continue
+        if not used:
+            used.update(team={n.name for n in _team_refs(policy)}, stage=_stage_refs(policy))
+        if guess in used[kind]:
             continue
         declaration = declared[kind][guess]
         merged[id(uses[0])] = Diagnostic(
@@ -333,9 +338,24 @@ def _undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
             if item.recorded_in and item.recorded_in.name not in properties:
                 yield undefined(item.recorded_in, Message("property"), properties, Message("feedback is recorded in a declared property"))
 
+    # Whether a condition's references resolve depends only on its shape, and a large policy
+    # repeats its conditions from stage to stage: a shape found clean is not read again.
+    declared = _quantities(policy)
+    shapes = shapes_of(ctx)
+    clean: set[int] = set()
     for condition, _ in policy.conditions():
+        number = shapes(condition)
+        if number in clean:
+            continue
+        found = False
         for ref in ir.condition_refs(condition):
-            yield from _check_ref(ref, policy, suggester)
+            if ref.member is None and ref.name in declared:
+                continue  # (what `_check_ref` accepts first)
+            for diagnostic in _check_ref(ref, policy, suggester):
+                found = True
+                yield diagnostic
+        if not found:
+            clean.add(number)
 
 
 def _check_ref(ref: ir.Ref, policy: ir.Policy, suggester: _Suggester | None = None) -> Iterator[Diagnostic]:
@@ -406,6 +426,9 @@ def quantity_type(ref: ir.Ref, policy: ir.Policy) -> str | None:
 @check(INCOMPATIBLE_COMPARISON, UNKNOWN_ENUM_VALUE)
 def find_incompatible_comparisons(ctx: CheckContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
+    shapes = shapes_of(ctx)
+    placeholders = policy.extra.get("placeholder_values", ())
+    clean: set[int] = set()  # shapes of conditions found without a type error
     for condition, owner in policy.conditions():
         if isinstance(owner, ir.ScoreRule) and owner.per is not None:
             per = owner.per
@@ -418,8 +441,18 @@ def find_incompatible_comparisons(ctx: CheckContext) -> Iterator[Diagnostic]:
                                  name=per.name),
                 )
             continue  # the event having happened: nothing else to compare
+        # the types of a condition's comparisons depend only on its shape, unless lowering
+        # replaced a value of it (a placeholder is skipped by its position): then each is read
+        number = shapes(condition)
+        if number in clean:
+            continue
+        found = False
         for leaf in ir.condition_leaves(condition):
-            yield from _check_leaf(leaf, policy)
+            for diagnostic in _check_leaf(leaf, policy):
+                found = True
+                yield diagnostic
+        if not found and not placeholders:
+            clean.add(number)
 
 
 _VALUE_TYPES = {

@@ -21,6 +21,7 @@ from .conditions import (
     Unknown,
     Witness,
     describe_interval,
+    shapes_of,
 )
 from .graph import flow, funnel
 
@@ -241,10 +242,13 @@ def score_ranges(ctx: CheckContext) -> dict[str, tuple[int, int]]:
 def condition_model(ctx: CheckContext, bounded: bool = False) -> ConditionModel:
     """The policy's ConditionModel, shared by the checks so that each condition's normal form is
     worked out once; `bounded`: scores range over what their rules can reach (score_ranges)."""
-    shapes = ctx.memo("scoring.shapes", dict)  # both models' conditions: one shape each
-    if bounded:
-        return ctx.memo("scoring.bounded_model", lambda: ConditionModel(ctx.policy, score_ranges(ctx), shapes))
-    return ctx.memo("scoring.free_model", lambda: ConditionModel(ctx.policy, shapes=shapes))
+    models = ctx.memo("scoring.models", dict)  # (asked for once per stage by some checks)
+    model = models.get(bounded)
+    if model is None:
+        shapes = shapes_of(ctx)  # both models' conditions: one shape each
+        ranges = score_ranges(ctx) if bounded else None  # (made with the free model)
+        model = models[bounded] = ConditionModel(ctx.policy, ranges, shapes)
+    return model
 
 
 def _possible(model: ConditionModel, condition: ir.Condition) -> bool:
