@@ -15,6 +15,7 @@ from sla_lang.checks import CheckContext
 from sla_lang.checks.conditions import EXACT, OVER, ConditionModel, Shapes, Unknown
 from sla_lang.checks.liveness import lead_can_wait
 from sla_lang.checks.names import _check_leaf, find_incompatible_comparisons, find_undefined_references
+from sla_lang.checks.scoring import find_conditions_never_true
 from sla_lang.compile import compile_bytes
 from sla_lang.source import Span
 
@@ -214,3 +215,30 @@ def test_conditions_repeated_in_many_stages_are_each_reported_where_written():
         ("SLA308", 11), ("SLA308", 17), ("SLA308", 26), ("SLA308", 35)]
     assert [(d.code, d.span.line) for d in find_undefined_references(CheckContext(clean))] == [
         ("SLA301", 20), ("SLA301", 29)]
+
+
+NEVER_TRUE = """
+property employees "Employees" number
+property vip "VIP" bool
+score lead_score "Lead score" {
+  group fit "Fit" max 10 {
+    +10 "VIP" when vip
+  }
+}
+stage done "Done" {
+  terminal
+}
+""" + "".join(f'stage s{i} "S" {{\n  -> done when {condition}\n}}\n' for i, condition in enumerate([
+    "vip",  # line 13
+    "employees >= 50 and employees < 10",  # line 16: SLA603
+    "lead_score >= 50",  # line 19: SLA601
+    "vip",
+    "employees >= 50 and employees < 10",  # line 25: SLA603
+    "lead_score >= 50",  # line 28: SLA601
+]))
+
+
+def test_never_true_conditions_repeated_in_many_stages_are_each_reported():
+    policy = compile_bytes(NEVER_TRUE.encode(), "<memory>.sla").policy
+    found = [(d.code, d.span.line) for d in find_conditions_never_true(CheckContext(policy))]
+    assert found == [("SLA603", 16), ("SLA601", 19), ("SLA603", 25), ("SLA601", 28)]

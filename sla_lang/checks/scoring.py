@@ -310,57 +310,74 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
     ranges = score_ranges(ctx)
     free = condition_model(ctx)
     bounded = condition_model(ctx, bounded=True)
+    # what is found depends only on the condition's shape (and where it is, for the message):
+    # a shape found with nothing to report is not decided again
+    shapes = bounded.shape
+    clean: set[int] = set()
     for condition, owner in policy.conditions():
+        number = shapes(condition)
+        if number in clean:
+            continue
+        found = list(_never_true(policy, ranges, free, bounded, condition, owner))
+        if found:
+            yield from found
+        else:
+            clean.add(number)
+
+
+def _never_true(policy: ir.Policy, ranges: dict[str, tuple[int, int]], free: ConditionModel, bounded: ConditionModel,
+                condition: ir.Condition, owner) -> Iterator[Diagnostic]:
+    """SLA603 or SLA601 for one condition (the body of `find_conditions_never_true`)."""
+    try:
+        if bounded.can_be_true(condition, OVER) and not _has_alternatives(condition):
+            return  # a conjunction that can be true: so can each of its parts
+        possible = free.can_be_true(condition, OVER)
+    except Unknown:
+        return
+    if not possible:
+        yield Diagnostic(
+            CONDITION_NEVER_TRUE,
+            Message('the condition of {where} can never be true: `{condition}`', where=_where(owner), condition=ir.condition_source(condition)),
+            condition.span,
+            help=Message('check the numbers and values: the parts of this condition exclude each other'),
+        )
+        return
+    reported = False
+    for leaf in ir.condition_leaves(condition):
+        ref = getattr(leaf, "left", None)
+        if ref is None or ref.name not in policy.score_by_id or ref.text not in ranges:
+            continue
         try:
-            if bounded.can_be_true(condition, OVER) and not _has_alternatives(condition):
-                continue  # a conjunction that can be true: so can each of its parts
-            possible = free.can_be_true(condition, OVER)
+            if bounded.can_be_true(leaf, OVER) or not free.can_be_true(leaf, OVER):
+                continue
         except Unknown:
             continue
-        if not possible:
-            yield Diagnostic(
-                CONDITION_NEVER_TRUE,
-                Message('the condition of {where} can never be true: `{condition}`', where=_where(owner), condition=ir.condition_source(condition)),
-                condition.span,
-                help=Message('check the numbers and values: the parts of this condition exclude each other'),
-            )
-            continue
-        reported = False
-        for leaf in ir.condition_leaves(condition):
-            ref = getattr(leaf, "left", None)
-            if ref is None or ref.name not in policy.score_by_id or ref.text not in ranges:
-                continue
-            try:
-                if bounded.can_be_true(leaf, OVER) or not free.can_be_true(leaf, OVER):
-                    continue
-            except Unknown:
-                continue
-            low, high = ranges[ref.text]
-            upper = _needs_more_than(leaf, high)
-            reported = True
+        low, high = ranges[ref.text]
+        upper = _needs_more_than(leaf, high)
+        reported = True
+        yield Diagnostic(
+            THRESHOLD_UNREACHABLE,
+            Message('`{leaf}` can never be true: {policy}', leaf=ir.condition_source(leaf), policy=_describe_range(policy, ref.text, ranges, upper)),
+            leaf.span,
+            help=Message('lower the threshold, or add or raise the score rules (and the group caps) so it can be reached'),
+            related=(Related(policy.score_by_id[ref.name].name_span, Message('score defined here')),),
+        )
+    if reported:
+        return
+    try:
+        if not bounded.can_be_true(condition, OVER):
+            keys = sorted({r.text for r in ir.condition_refs(condition) if r.text in ranges})
             yield Diagnostic(
                 THRESHOLD_UNREACHABLE,
-                Message('`{leaf}` can never be true: {policy}', leaf=ir.condition_source(leaf), policy=_describe_range(policy, ref.text, ranges, upper)),
-                leaf.span,
-                help=Message('lower the threshold, or add or raise the score rules (and the group caps) so it can be reached'),
-                related=(Related(policy.score_by_id[ref.name].name_span, Message('score defined here')),),
+                Message("the condition of {where} can never be true with the scores the model can reach: {ranges}",
+                        where=_where(owner), ranges=Listing((Message("`{score}` is between {low} and {high}", score=k,
+                                                             low=ranges[k][0], high=ranges[k][1]) for k in keys),
+                                                    limit=len(keys), separator="; ")),
+                condition.span,
+                help=Message('lower the thresholds, or add or raise the score rules so they can be reached'),
             )
-        if reported:
-            continue
-        try:
-            if not bounded.can_be_true(condition, OVER):
-                keys = sorted({r.text for r in ir.condition_refs(condition) if r.text in ranges})
-                yield Diagnostic(
-                    THRESHOLD_UNREACHABLE,
-                    Message("the condition of {where} can never be true with the scores the model can reach: {ranges}",
-                            where=_where(owner), ranges=Listing((Message("`{score}` is between {low} and {high}", score=k,
-                                                                 low=ranges[k][0], high=ranges[k][1]) for k in keys),
-                                                        limit=len(keys), separator="; ")),
-                    condition.span,
-                    help=Message('lower the thresholds, or add or raise the score rules so they can be reached'),
-                )
-        except Unknown:
-            continue
+    except Unknown:
+        return
 
 
 def _has_alternatives(condition: ir.Condition) -> bool:
