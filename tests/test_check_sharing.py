@@ -15,7 +15,7 @@ from sla_lang.checks import CheckContext
 from sla_lang.checks.conditions import EXACT, OVER, ConditionModel, Shapes, Unknown
 from sla_lang.checks.liveness import lead_can_wait
 from sla_lang.checks.names import _check_leaf, find_incompatible_comparisons, find_undefined_references
-from sla_lang.checks.scoring import find_conditions_never_true
+from sla_lang.checks.scoring import find_conditions_never_true, find_routing_gaps
 from sla_lang.compile import compile_bytes
 from sla_lang.source import Span
 
@@ -242,3 +242,27 @@ def test_never_true_conditions_repeated_in_many_stages_are_each_reported():
     policy = compile_bytes(NEVER_TRUE.encode(), "<memory>.sla").policy
     found = [(d.code, d.span.line) for d in find_conditions_never_true(CheckContext(policy))]
     assert found == [("SLA603", 16), ("SLA601", 19), ("SLA603", 25), ("SLA601", 28)]
+
+
+GAPS = """
+property employees "Employees" number
+property region "Region" enum ["east", "west", "north"]
+stage done "Done" {
+  terminal
+}
+""" + "".join(f'stage s{i} "S" {{\n{body}}}\n' for i, body in enumerate([
+    "  -> done when employees >= 50\n  -> done when employees < 40\n",  # line 7: 40 <= employees < 50
+    '  -> done when region == "east"\n  -> done when region == "west"\n',  # line 11: north
+    "  -> done when employees >= 50\n  -> done when employees < 50\n",  # no gap
+    "  -> done when employees >= 50\n  -> done when employees < 40\n",  # line 19
+    '  -> done when region == "east"\n  -> done when region == "west"\n',  # line 23
+]))
+
+
+def test_routing_gaps_repeated_in_many_stages_are_each_reported():
+    policy = compile_bytes(GAPS.encode(), "<memory>.sla").policy
+    found = [(d.code, d.span.line, str(d.message)) for d in find_routing_gaps(CheckContext(policy))]
+    assert [(code, line) for code, line, _ in found] == [("SLA605", 7), ("SLA605", 11), ("SLA605", 19), ("SLA605", 23)]
+    assert "40 <= employees < 50" in found[0][2] and "40 <= employees < 50" in found[2][2]
+    assert 'region = "north"' in found[1][2] and 'region = "north"' in found[3][2]
+    assert "`s3`" in found[2][2] and "`s4`" in found[3][2]

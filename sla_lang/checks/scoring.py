@@ -536,27 +536,20 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
     model = condition_model(ctx, bounded=True)
     # what the transitions of a stage accept depends only on their conditions' shapes: a large
     # policy routes stage after stage the same way, worked out once per list of shapes
-    routes: dict[tuple, tuple | None] = {}
+    routes: dict[tuple, list] = {}
     for stage in flow(ctx).stages.values():
         guarded = [t for t in stage.transitions if t.condition is not None]
         if not guarded or stage.is_terminal:
             continue
-        shapes = tuple(model.shape(t.condition) for t in guarded)
-        if shapes not in routes:
-            routes[shapes] = _accepted_by_transitions(model, guarded)
-        if routes[shapes] is None:
-            continue
-        key, variable, accepted = routes[shapes]
+        shapes = tuple([model.shape(t.condition) for t in guarded])
+        gaps = routes.get(shapes)
+        if gaps is None:
+            gaps = routes[shapes] = _gaps(model, guarded)
+        if not gaps:
+            continue  # (most stages: the transitions leave no gap)
         related = tuple(Related(t.span, Message('transition')) for t in guarded)
-        if isinstance(accepted, Intervals):
-            parts = variable.contains(accepted).parts  # type: ignore[union-attr]
-            for (_, end), (start, _) in zip(parts, parts[1:]):
-                hole = Intervals.of(end, start)
-                if variable.whole:
-                    hole = hole.integers()
-                if hole.is_empty():
-                    continue
-                text = describe_interval(hole.parts[0][0], hole.parts[-1][1], key, variable.whole)
+        for kind, text in gaps:
+            if kind == "range":
                 yield Diagnostic(
                     ROUTING_GAP,
                     Message('no transition out of `{stage}` matches leads with {text}: they stay in `{stage}`', stage=stage.id, text=text),
@@ -564,12 +557,8 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help=Message('make the ranges meet (e.g. `< 80` next to `>= 80`), or add a transition for the gap'),
                     related=related,
                 )
-        elif isinstance(accepted, Choices) and len(guarded) >= 2:
-            domain = variable.domain
-            if not isinstance(domain, Choices) or domain.cofinite or accepted.cofinite:
-                continue
-            missing = sorted(domain.values - accepted.values, key=str)
-            if missing:
+            else:
+                key, variable, missing = text
                 shown = Listing((f"{key} = {variable.show(v)}" for v in missing), limit=len(missing), quote=False)
                 yield Diagnostic(
                     ROUTING_GAP,
@@ -578,6 +567,35 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help=Message('add a transition for it, or widen one of the conditions (`in [...]`)'),
                     related=related,
                 )
+
+
+def _gaps(model: ConditionModel, guarded: list[ir.Transition]) -> list[tuple[str, object]]:
+    """What no transition of a stage accepts: ("range", text) per hole between the ranges of
+    the one quantity the conditions read, or ("choices", (key, variable, missing values)) when
+    they are two or more conditions on unordered values; [] when there is no gap or the model
+    cannot tell. Depends only on the conditions' shapes."""
+    route = _accepted_by_transitions(model, guarded)
+    if route is None:
+        return []
+    key, variable, accepted = route
+    found: list[tuple[str, object]] = []
+    if isinstance(accepted, Intervals):
+        parts = variable.contains(accepted).parts  # type: ignore[union-attr]
+        for (_, end), (start, _) in zip(parts, parts[1:]):
+            hole = Intervals.of(end, start)
+            if variable.whole:
+                hole = hole.integers()
+            if hole.is_empty():
+                continue
+            found.append(("range", describe_interval(hole.parts[0][0], hole.parts[-1][1], key, variable.whole)))
+    elif isinstance(accepted, Choices) and len(guarded) >= 2:
+        domain = variable.domain
+        if not isinstance(domain, Choices) or domain.cofinite or accepted.cofinite:
+            return found
+        missing = sorted(domain.values - accepted.values, key=str)
+        if missing:
+            found.append(("choices", (key, variable, missing)))
+    return found
 
 
 def _accepted_by_transitions(model: ConditionModel, guarded: list[ir.Transition]) -> tuple | None:
