@@ -15,7 +15,7 @@ from sla_lang.checks import CheckContext
 from sla_lang.checks.conditions import EXACT, OVER, ConditionModel, Shapes, Unknown
 from sla_lang.checks.liveness import lead_can_wait
 from sla_lang.checks.names import _check_leaf, find_incompatible_comparisons, find_undefined_references
-from sla_lang.checks.scoring import find_conditions_never_true, find_routing_gaps
+from sla_lang.checks.scoring import find_conditions_never_true, find_routing_gaps, find_thresholds_decreasing_along_funnel
 from sla_lang.compile import compile_bytes
 from sla_lang.source import Span
 
@@ -266,3 +266,27 @@ def test_routing_gaps_repeated_in_many_stages_are_each_reported():
     assert "40 <= employees < 50" in found[0][2] and "40 <= employees < 50" in found[2][2]
     assert 'region = "north"' in found[1][2] and 'region = "north"' in found[3][2]
     assert "`s3`" in found[2][2] and "`s4`" in found[3][2]
+
+
+DECREASING = """
+property vip "VIP" bool
+score lead_score "Lead score" {
+  group fit "Fit" max 100 {
+    +100 "VIP" when vip
+  }
+}
+stage done "Done" {
+  terminal
+}
+""" + "".join(
+    f'stage a{i} "A" {{\n  entry\n  -> b{i} when lead_score >= 50\n}}\n'
+    f'stage b{i} "B" {{\n  -> c{i} when lead_score >= {later}\n}}\n'
+    f'stage c{i} "C" {{\n  -> done when lead_score >= 80\n}}\n'
+    for i, later in enumerate([30, 60, 30]))
+
+
+def test_thresholds_decreasing_in_repeated_funnels_are_each_reported():
+    policy = compile_bytes(DECREASING.encode(), "<memory>.sla").policy
+    found = [(d.code, d.span.line) for d in find_thresholds_decreasing_along_funnel(CheckContext(policy))]
+    # b0 -> c0 (line 16) and b2 -> c2 (line 36) ask for 30 after 50; b1 -> c1 asks for 60
+    assert sorted(found) == [("SLA606", 16), ("SLA606", 36)]

@@ -16,6 +16,7 @@ from .conditions import (
     OVER,
     Choices,
     ConditionModel,
+    Cut,
     GrowingConjunction,
     Intervals,
     Unknown,
@@ -628,15 +629,22 @@ def find_thresholds_decreasing_along_funnel(ctx: CheckContext) -> Iterator[Diagn
     edges = [t for s in f.stages if s in inside for t in f.edges[s] if t.target.name in inside]
     keys = sorted({r.text for t in edges if t.condition is not None for r in ir.condition_refs(t.condition)
                    if r.name in policy.score_by_id})
+    shape = model.shape
     for key in keys:
         bounds: dict[int, tuple] = {}
+        cuts: dict[int, Cut | None] = {}  # a condition's bound depends only on its shape
         for t in edges:
             if t.condition is None:
                 continue
-            try:
-                cut = model.lower_bound(t.condition, key)
-            except Unknown:
-                cut = None
+            number = shape(t.condition)
+            if number in cuts:
+                cut = cuts[number]
+            else:
+                try:
+                    cut = model.lower_bound(t.condition, key)
+                except Unknown:
+                    cut = None
+                cuts[number] = cut
             if cut is not None:
                 bounds[id(t)] = (cut, t)
         if not bounds:
