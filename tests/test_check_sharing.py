@@ -15,7 +15,11 @@ from sla_lang.checks import CheckContext
 from sla_lang.checks.conditions import EXACT, OVER, ConditionModel, Shapes, Unknown
 from sla_lang.checks.liveness import lead_can_wait
 from sla_lang.checks.names import _check_leaf, find_incompatible_comparisons, find_undefined_references
-from sla_lang.checks.scoring import find_conditions_never_true, find_routing_gaps, find_thresholds_decreasing_along_funnel
+from sla_lang.checks.scoring import (
+    find_conditions_never_true,
+    find_routing_gaps,
+    find_thresholds_decreasing_along_funnel,
+)
 from sla_lang.compile import compile_bytes
 from sla_lang.source import Span
 
