@@ -15,6 +15,11 @@ from sla_lang.checks import CheckContext
 from sla_lang.checks.conditions import EXACT, OVER, ConditionModel, Shapes, Unknown
 from sla_lang.checks.liveness import lead_can_wait
 from sla_lang.checks.names import _check_leaf, find_incompatible_comparisons, find_undefined_references
+from sla_lang.checks.scoring import (
+    find_conditions_never_true,
+    find_routing_gaps,
+    find_thresholds_decreasing_along_funnel,
+)
 from sla_lang.compile import compile_bytes
 from sla_lang.source import Span
 
@@ -214,3 +219,78 @@ def test_conditions_repeated_in_many_stages_are_each_reported_where_written():
         ("SLA308", 11), ("SLA308", 17), ("SLA308", 26), ("SLA308", 35)]
     assert [(d.code, d.span.line) for d in find_undefined_references(CheckContext(clean))] == [
         ("SLA301", 20), ("SLA301", 29)]
+
+
+NEVER_TRUE = """
+property employees "Employees" number
+property vip "VIP" bool
+score lead_score "Lead score" {
+  group fit "Fit" max 10 {
+    +10 "VIP" when vip
+  }
+}
+stage done "Done" {
+  terminal
+}
+""" + "".join(f'stage s{i} "S" {{\n  -> done when {condition}\n}}\n' for i, condition in enumerate([
+    "vip",  # line 13
+    "employees >= 50 and employees < 10",  # line 16: SLA603
+    "lead_score >= 50",  # line 19: SLA601
+    "vip",
+    "employees >= 50 and employees < 10",  # line 25: SLA603
+    "lead_score >= 50",  # line 28: SLA601
+]))
+
+
+def test_never_true_conditions_repeated_in_many_stages_are_each_reported():
+    policy = compile_bytes(NEVER_TRUE.encode(), "<memory>.sla").policy
+    found = [(d.code, d.span.line) for d in find_conditions_never_true(CheckContext(policy))]
+    assert found == [("SLA603", 16), ("SLA601", 19), ("SLA603", 25), ("SLA601", 28)]
+
+
+GAPS = """
+property employees "Employees" number
+property region "Region" enum ["east", "west", "north"]
+stage done "Done" {
+  terminal
+}
+""" + "".join(f'stage s{i} "S" {{\n{body}}}\n' for i, body in enumerate([
+    "  -> done when employees >= 50\n  -> done when employees < 40\n",  # line 7: 40 <= employees < 50
+    '  -> done when region == "east"\n  -> done when region == "west"\n',  # line 11: north
+    "  -> done when employees >= 50\n  -> done when employees < 50\n",  # no gap
+    "  -> done when employees >= 50\n  -> done when employees < 40\n",  # line 19
+    '  -> done when region == "east"\n  -> done when region == "west"\n',  # line 23
+]))
+
+
+def test_routing_gaps_repeated_in_many_stages_are_each_reported():
+    policy = compile_bytes(GAPS.encode(), "<memory>.sla").policy
+    found = [(d.code, d.span.line, str(d.message)) for d in find_routing_gaps(CheckContext(policy))]
+    assert [(code, line) for code, line, _ in found] == [("SLA605", 7), ("SLA605", 11), ("SLA605", 19), ("SLA605", 23)]
+    assert "40 <= employees < 50" in found[0][2] and "40 <= employees < 50" in found[2][2]
+    assert 'region = "north"' in found[1][2] and 'region = "north"' in found[3][2]
+    assert "`s3`" in found[2][2] and "`s4`" in found[3][2]
+
+
+DECREASING = """
+property vip "VIP" bool
+score lead_score "Lead score" {
+  group fit "Fit" max 100 {
+    +100 "VIP" when vip
+  }
+}
+stage done "Done" {
+  terminal
+}
+""" + "".join(
+    f'stage a{i} "A" {{\n  entry\n  -> b{i} when lead_score >= 50\n}}\n'
+    f'stage b{i} "B" {{\n  -> c{i} when lead_score >= {later}\n}}\n'
+    f'stage c{i} "C" {{\n  -> done when lead_score >= 80\n}}\n'
+    for i, later in enumerate([30, 60, 30]))
+
+
+def test_thresholds_decreasing_in_repeated_funnels_are_each_reported():
+    policy = compile_bytes(DECREASING.encode(), "<memory>.sla").policy
+    found = [(d.code, d.span.line) for d in find_thresholds_decreasing_along_funnel(CheckContext(policy))]
+    # b0 -> c0 (line 16) and b2 -> c2 (line 36) ask for 30 after 50; b1 -> c1 asks for 60
+    assert sorted(found) == [("SLA606", 16), ("SLA606", 36)]

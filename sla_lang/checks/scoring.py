@@ -16,6 +16,7 @@ from .conditions import (
     OVER,
     Choices,
     ConditionModel,
+    Cut,
     GrowingConjunction,
     Intervals,
     Unknown,
@@ -310,57 +311,74 @@ def find_conditions_never_true(ctx: CheckContext) -> Iterator[Diagnostic]:
     ranges = score_ranges(ctx)
     free = condition_model(ctx)
     bounded = condition_model(ctx, bounded=True)
+    # what is found depends only on the condition's shape (and where it is, for the message):
+    # a shape found with nothing to report is not decided again
+    shapes = bounded.shape
+    clean: set[int] = set()
     for condition, owner in policy.conditions():
+        number = shapes(condition)
+        if number in clean:
+            continue
+        found = list(_never_true(policy, ranges, free, bounded, condition, owner))
+        if found:
+            yield from found
+        else:
+            clean.add(number)
+
+
+def _never_true(policy: ir.Policy, ranges: dict[str, tuple[int, int]], free: ConditionModel, bounded: ConditionModel,
+                condition: ir.Condition, owner) -> Iterator[Diagnostic]:
+    """SLA603 or SLA601 for one condition (the body of `find_conditions_never_true`)."""
+    try:
+        if bounded.can_be_true(condition, OVER) and not _has_alternatives(condition):
+            return  # a conjunction that can be true: so can each of its parts
+        possible = free.can_be_true(condition, OVER)
+    except Unknown:
+        return
+    if not possible:
+        yield Diagnostic(
+            CONDITION_NEVER_TRUE,
+            Message('the condition of {where} can never be true: `{condition}`', where=_where(owner), condition=ir.condition_source(condition)),
+            condition.span,
+            help=Message('check the numbers and values: the parts of this condition exclude each other'),
+        )
+        return
+    reported = False
+    for leaf in ir.condition_leaves(condition):
+        ref = getattr(leaf, "left", None)
+        if ref is None or ref.name not in policy.score_by_id or ref.text not in ranges:
+            continue
         try:
-            if bounded.can_be_true(condition, OVER) and not _has_alternatives(condition):
-                continue  # a conjunction that can be true: so can each of its parts
-            possible = free.can_be_true(condition, OVER)
+            if bounded.can_be_true(leaf, OVER) or not free.can_be_true(leaf, OVER):
+                continue
         except Unknown:
             continue
-        if not possible:
-            yield Diagnostic(
-                CONDITION_NEVER_TRUE,
-                Message('the condition of {where} can never be true: `{condition}`', where=_where(owner), condition=ir.condition_source(condition)),
-                condition.span,
-                help=Message('check the numbers and values: the parts of this condition exclude each other'),
-            )
-            continue
-        reported = False
-        for leaf in ir.condition_leaves(condition):
-            ref = getattr(leaf, "left", None)
-            if ref is None or ref.name not in policy.score_by_id or ref.text not in ranges:
-                continue
-            try:
-                if bounded.can_be_true(leaf, OVER) or not free.can_be_true(leaf, OVER):
-                    continue
-            except Unknown:
-                continue
-            low, high = ranges[ref.text]
-            upper = _needs_more_than(leaf, high)
-            reported = True
+        low, high = ranges[ref.text]
+        upper = _needs_more_than(leaf, high)
+        reported = True
+        yield Diagnostic(
+            THRESHOLD_UNREACHABLE,
+            Message('`{leaf}` can never be true: {policy}', leaf=ir.condition_source(leaf), policy=_describe_range(policy, ref.text, ranges, upper)),
+            leaf.span,
+            help=Message('lower the threshold, or add or raise the score rules (and the group caps) so it can be reached'),
+            related=(Related(policy.score_by_id[ref.name].name_span, Message('score defined here')),),
+        )
+    if reported:
+        return
+    try:
+        if not bounded.can_be_true(condition, OVER):
+            keys = sorted({r.text for r in ir.condition_refs(condition) if r.text in ranges})
             yield Diagnostic(
                 THRESHOLD_UNREACHABLE,
-                Message('`{leaf}` can never be true: {policy}', leaf=ir.condition_source(leaf), policy=_describe_range(policy, ref.text, ranges, upper)),
-                leaf.span,
-                help=Message('lower the threshold, or add or raise the score rules (and the group caps) so it can be reached'),
-                related=(Related(policy.score_by_id[ref.name].name_span, Message('score defined here')),),
+                Message("the condition of {where} can never be true with the scores the model can reach: {ranges}",
+                        where=_where(owner), ranges=Listing((Message("`{score}` is between {low} and {high}", score=k,
+                                                             low=ranges[k][0], high=ranges[k][1]) for k in keys),
+                                                    limit=len(keys), separator="; ")),
+                condition.span,
+                help=Message('lower the thresholds, or add or raise the score rules so they can be reached'),
             )
-        if reported:
-            continue
-        try:
-            if not bounded.can_be_true(condition, OVER):
-                keys = sorted({r.text for r in ir.condition_refs(condition) if r.text in ranges})
-                yield Diagnostic(
-                    THRESHOLD_UNREACHABLE,
-                    Message("the condition of {where} can never be true with the scores the model can reach: {ranges}",
-                            where=_where(owner), ranges=Listing((Message("`{score}` is between {low} and {high}", score=k,
-                                                                 low=ranges[k][0], high=ranges[k][1]) for k in keys),
-                                                        limit=len(keys), separator="; ")),
-                    condition.span,
-                    help=Message('lower the thresholds, or add or raise the score rules so they can be reached'),
-                )
-        except Unknown:
-            continue
+    except Unknown:
+        return
 
 
 def _has_alternatives(condition: ir.Condition) -> bool:
@@ -519,27 +537,20 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
     model = condition_model(ctx, bounded=True)
     # what the transitions of a stage accept depends only on their conditions' shapes: a large
     # policy routes stage after stage the same way, worked out once per list of shapes
-    routes: dict[tuple, tuple | None] = {}
+    routes: dict[tuple, list] = {}
     for stage in flow(ctx).stages.values():
         guarded = [t for t in stage.transitions if t.condition is not None]
         if not guarded or stage.is_terminal:
             continue
-        shapes = tuple(model.shape(t.condition) for t in guarded)
-        if shapes not in routes:
-            routes[shapes] = _accepted_by_transitions(model, guarded)
-        if routes[shapes] is None:
-            continue
-        key, variable, accepted = routes[shapes]
+        shapes = tuple([model.shape(t.condition) for t in guarded])
+        gaps = routes.get(shapes)
+        if gaps is None:
+            gaps = routes[shapes] = _gaps(model, guarded)
+        if not gaps:
+            continue  # (most stages: the transitions leave no gap)
         related = tuple(Related(t.span, Message('transition')) for t in guarded)
-        if isinstance(accepted, Intervals):
-            parts = variable.contains(accepted).parts  # type: ignore[union-attr]
-            for (_, end), (start, _) in zip(parts, parts[1:]):
-                hole = Intervals.of(end, start)
-                if variable.whole:
-                    hole = hole.integers()
-                if hole.is_empty():
-                    continue
-                text = describe_interval(hole.parts[0][0], hole.parts[-1][1], key, variable.whole)
+        for kind, text in gaps:
+            if kind == "range":
                 yield Diagnostic(
                     ROUTING_GAP,
                     Message('no transition out of `{stage}` matches leads with {text}: they stay in `{stage}`', stage=stage.id, text=text),
@@ -547,12 +558,8 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help=Message('make the ranges meet (e.g. `< 80` next to `>= 80`), or add a transition for the gap'),
                     related=related,
                 )
-        elif isinstance(accepted, Choices) and len(guarded) >= 2:
-            domain = variable.domain
-            if not isinstance(domain, Choices) or domain.cofinite or accepted.cofinite:
-                continue
-            missing = sorted(domain.values - accepted.values, key=str)
-            if missing:
+            else:
+                key, variable, missing = text
                 shown = Listing((f"{key} = {variable.show(v)}" for v in missing), limit=len(missing), quote=False)
                 yield Diagnostic(
                     ROUTING_GAP,
@@ -561,6 +568,35 @@ def find_routing_gaps(ctx: CheckContext) -> Iterator[Diagnostic]:
                     help=Message('add a transition for it, or widen one of the conditions (`in [...]`)'),
                     related=related,
                 )
+
+
+def _gaps(model: ConditionModel, guarded: list[ir.Transition]) -> list[tuple[str, object]]:
+    """What no transition of a stage accepts: ("range", text) per hole between the ranges of
+    the one quantity the conditions read, or ("choices", (key, variable, missing values)) when
+    they are two or more conditions on unordered values; [] when there is no gap or the model
+    cannot tell. Depends only on the conditions' shapes."""
+    route = _accepted_by_transitions(model, guarded)
+    if route is None:
+        return []
+    key, variable, accepted = route
+    found: list[tuple[str, object]] = []
+    if isinstance(accepted, Intervals):
+        parts = variable.contains(accepted).parts  # type: ignore[union-attr]
+        for (_, end), (start, _) in zip(parts, parts[1:]):
+            hole = Intervals.of(end, start)
+            if variable.whole:
+                hole = hole.integers()
+            if hole.is_empty():
+                continue
+            found.append(("range", describe_interval(hole.parts[0][0], hole.parts[-1][1], key, variable.whole)))
+    elif isinstance(accepted, Choices) and len(guarded) >= 2:
+        domain = variable.domain
+        if not isinstance(domain, Choices) or domain.cofinite or accepted.cofinite:
+            return found
+        missing = sorted(domain.values - accepted.values, key=str)
+        if missing:
+            found.append(("choices", (key, variable, missing)))
+    return found
 
 
 def _accepted_by_transitions(model: ConditionModel, guarded: list[ir.Transition]) -> tuple | None:
@@ -593,15 +629,22 @@ def find_thresholds_decreasing_along_funnel(ctx: CheckContext) -> Iterator[Diagn
     edges = [t for s in f.stages if s in inside for t in f.edges[s] if t.target.name in inside]
     keys = sorted({r.text for t in edges if t.condition is not None for r in ir.condition_refs(t.condition)
                    if r.name in policy.score_by_id})
+    shape = model.shape
     for key in keys:
         bounds: dict[int, tuple] = {}
+        cuts: dict[int, Cut | None] = {}  # a condition's bound depends only on its shape
         for t in edges:
             if t.condition is None:
                 continue
-            try:
-                cut = model.lower_bound(t.condition, key)
-            except Unknown:
-                cut = None
+            number = shape(t.condition)
+            if number in cuts:
+                cut = cuts[number]
+            else:
+                try:
+                    cut = model.lower_bound(t.condition, key)
+                except Unknown:
+                    cut = None
+                cuts[number] = cut
             if cut is not None:
                 bounds[id(t)] = (cut, t)
         if not bounds:
