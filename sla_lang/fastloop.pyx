@@ -65,6 +65,27 @@ cdef inline Entry *push(Entry *stack, Py_ssize_t top, Py_ssize_t *capacity, int 
     return stack
 
 
+_set_path, _set_line, _set_column, _set_end_line, _set_end_column = SPAN_SETTERS
+_new_object = object.__new__
+
+
+cdef inline object rule_meta(Py_ssize_t first_line, Py_ssize_t first_column, Py_ssize_t last_line,
+                             Py_ssize_t last_column, bint spanless, str path, list line_number):
+    """A reduced rule's `meta` for its handler: EMPTY_META when it matched no token, None for a
+    rule in `spanless`, else the Span from its first token's start to its last token's end."""
+    if first_line == 0:
+        return EMPTY_META
+    if spanless:
+        return None
+    meta = _new_object(Span)
+    _set_path(meta, path)
+    _set_line(meta, line_number[first_line])
+    _set_column(meta, first_column)
+    _set_end_line(meta, line_number[last_line])
+    _set_end_column(meta, last_column)
+    return meta
+
+
 cdef class TypedLoop:
     """The tables of a FastParser coded as integers, and the loop over them."""
 
@@ -159,9 +180,7 @@ cdef class TypedLoop:
         # the Python loop shares them; a fresh object per span would add 10 % to the memory of
         # a large policy's IR)
         cdef list line_number = [0, 1]
-        new_object = object.__new__
         make_token = str.__new__
-        set_path, set_line, set_column, set_end_line, set_end_column = SPAN_SETTERS
         memset(stack, 0, sizeof(Entry))
         stack[0].state = state
         try:
@@ -245,17 +264,9 @@ cdef class TypedLoop:
                                 if depth > max_depth:
                                     raise TooDeep
                                 stack[top].depth = depth
-                                if stack[top].first_line == 0:
-                                    meta = EMPTY_META
-                                elif spanless_rule[rule]:
-                                    meta = None
-                                else:
-                                    meta = new_object(Span)
-                                    set_path(meta, path)
-                                    set_line(meta, line_number[stack[top].first_line])
-                                    set_column(meta, stack[top].first_column)
-                                    set_end_line(meta, line_number[stack[top].last_line])
-                                    set_end_column(meta, stack[top].last_column)
+                                meta = rule_meta(stack[top].first_line, stack[top].first_column,
+                                                 stack[top].last_line, stack[top].last_column,
+                                                 spanless_rule[rule], path, line_number)
                                 handler = handler_of[rule]
                                 if handler is None:
                                     handler = handler_of[rule] = lowering[name]
@@ -311,17 +322,8 @@ cdef class TypedLoop:
                         depth += 1
                         if depth > max_depth:
                             raise TooDeep
-                        if first_line == 0:
-                            meta = EMPTY_META
-                        elif spanless_rule[rule]:
-                            meta = None
-                        else:
-                            meta = new_object(Span)
-                            set_path(meta, path)
-                            set_line(meta, line_number[first_line])
-                            set_column(meta, first_column)
-                            set_end_line(meta, line_number[last_line])
-                            set_end_column(meta, last_column)
+                        meta = rule_meta(first_line, first_column, last_line, last_column, spanless_rule[rule],
+                                         path, line_number)
                         handler = handler_of[rule]
                         if handler is None:
                             handler = handler_of[rule] = lowering[name]
