@@ -96,7 +96,8 @@ class _CompiledLoader(ExtensionFileLoader):
     """The extension module; but `python -m sla_lang.fastparse` runs the `.py` as a script
     (an extension has no code object for runpy to run), and a compiled copy that cannot be
     loaded (damaged, or built for another interpreter with the same tag) gives way to the
-    `.py`, with a warning: sla must not fail for want of a speed-up."""
+    `.py`, with a warning: sla must not fail for want of a speed-up. (A module of NATIVE has no
+    `.py`: its import fails, and its importer uses the Python code it stands in for.)"""
 
     def create_module(self, spec):
         try:
@@ -147,6 +148,6 @@ def install() -> None:
 
 
 def compiled_modules() -> list[str]:
-    """The modules of MODULES loaded from a compiled copy in this process."""
+    """The modules of MODULES and NATIVE loaded from a compiled copy in this process."""
     return [name for name in MODULES + NATIVE
             if name in sys.modules and sys.modules[name].__file__.endswith(SUFFIX)]

@@ -1,7 +1,8 @@
 """`python -m sla_lang.accelerate [build|clean|status]`: compile the modules of
-`sla_lang._compiled.MODULES` (and the Cython modules of NATIVE) with Cython (build), remove the compiled copies (clean), or say
-which modules would load compiled (status). scripts/install.sh runs `build`; how the compiled
-copies are found, and why a stale one is never used, is in sla_lang/_compiled.py."""
+`sla_lang._compiled.MODULES` and the Cython modules of NATIVE (build), remove the compiled
+copies (clean), or say which modules would load compiled (status). scripts/install.sh runs
+`build`; how the compiled copies are found, and why a stale one is never used, is in
+sla_lang/_compiled.py."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from ._compiled import (
 
 
 def build(jobs: int = 2) -> int:
-    """Compile every module of MODULES and NATIVE into its current compiled copy and remove the copies
-    made from other versions of the source. Needs Cython, setuptools and a C compiler with
+    """Compile every module of MODULES and NATIVE into its current compiled copy and remove the
+    copies made from other versions of the source. Needs Cython, setuptools and a C compiler with
     Python's headers; returns 1 (having said why on stderr) when any of them is missing."""
     import shutil
     import tempfile

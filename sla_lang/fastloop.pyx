@@ -166,15 +166,16 @@ cdef class TypedLoop:
             raise MemoryError
         cdef Py_ssize_t top = 0  # the stack's top entry
         cdef int state = self.start_state
-        cdef int kind, action, rule, operation, size, depth, group
+        cdef int kind, action, rule, operation, size, depth, group, keyword_symbol
         cdef Py_ssize_t index, line = 1, line_start = 0, start, end, column, start_line, end_column
         cdef Py_ssize_t first_line, first_column, last_line, last_column
         cdef bint at_end = False
         cdef list values = []  # the stack's values (None for a token no rule keeps)
         cdef list plans = self.plans
         cdef dict keyword_of = self.keyword_of
-        # rule → its handler (looked up in `lowering` at the rule's first reduction) / a span
+        # rule → its handler (looked up in `lowering` at the rule's first reduction)
         cdef list handler_of = [None] * len(plans)
+        # rule → whether its handler gets no span (`spanless`)
         cdef list spanless_rule = [plan[0] in spanless for plan in plans]
         # line number → one int object for it, shared by every token and span on that line (as
         # the Python loop shares them; a fresh object per span would add 10 % to the memory of
@@ -209,10 +210,10 @@ cdef class TypedLoop:
                     if kind == self.name_symbol:
                         keyword = keyword_of.get(value)
                         if keyword is not None:  # read as the keyword where the state expects it
-                            action = keyword
-                            if (table[state * symbols + action] != NO_ACTION
+                            keyword_symbol = keyword
+                            if (table[state * symbols + keyword_symbol] != NO_ACTION
                                     or table[state * symbols + kind] == NO_ACTION):
-                                kind = action
+                                kind = keyword_symbol
                     if self.kept[kind]:
                         token = make_token(Token, value)
                         token.value = value

@@ -1930,7 +1930,7 @@ def parse_and_lower(source: SourceFile) -> tuple[list[Diagnostic], ir.Policy | N
     from .fastparse import NotClean, TooDeep, fast_parser
     from .parser import MAX_TREE_DEPTH, parse_source
 
-    if _longest_line(source) <= MAX_NAME_CHARS:
+    if source.longest_line() <= MAX_NAME_CHARS:
         text = source.text if source.text.endswith("\n") else source.text + "\n"
         lowerer = Lowerer(source)
         try:
@@ -1944,10 +1944,6 @@ def parse_and_lower(source: SourceFile) -> tuple[list[Diagnostic], ir.Policy | N
         return parsed.diagnostics, None, []
     policy, lowering = lower_policy(parsed.tree, source)
     return parsed.diagnostics, policy, lowering
-
-
-def _longest_line(source: SourceFile) -> int:
-    return source.longest_line()
 
 
 def _has_template_delimiter(text: str) -> bool:
@@ -2004,7 +2000,7 @@ def limits_before_parsing(source: SourceFile) -> list[Diagnostic]:
 
 def _check_limits(tree: Tree | None, policy: ir.Policy, source: SourceFile) -> list[Diagnostic]:
     out = []
-    if tree is None or _longest_line(source) <= MAX_NAME_CHARS:
+    if tree is None or source.longest_line() <= MAX_NAME_CHARS:
         tokens = ()  # no line is long enough to hold a token over a limit: skip the walk
     else:
         tokens = tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("STRING", "NAME"))

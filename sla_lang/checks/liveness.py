@@ -182,11 +182,7 @@ def find_stages_without_time_limits(ctx: CheckContext) -> Iterator[Diagnostic]:
     for stage in f.stages.values():
         if f.is_terminal(stage.id) or not lead_can_wait(ctx, stage):
             continue  # a stage every lead leaves at once holds nobody: no deadline can apply
-        has_timeout = False
-        for t in stage.transitions:
-            if t.after is not None and t.condition is None:  # (what `timeouts` lists)
-                has_timeout = True
-                break
+        has_timeout = bool(timeouts(stage))
         if stage.deadlines:
             if not has_timeout:
                 for d in stage.deadlines:

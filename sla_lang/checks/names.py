@@ -340,7 +340,6 @@ def _undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
 
     # Whether a condition's references resolve depends only on its shape, and a large policy
     # repeats its conditions from stage to stage: a shape found clean is not read again.
-    declared = _quantities(policy)
     shapes = shapes_of(ctx)
     clean: set[int] = set()
     for condition, _ in policy.conditions():
@@ -349,8 +348,6 @@ def _undefined_references(ctx: CheckContext) -> Iterator[Diagnostic]:
             continue
         found = False
         for ref in ir.condition_refs(condition):
-            if ref.member is None and ref.name in declared:
-                continue  # (what `_check_ref` accepts first)
             for diagnostic in _check_ref(ref, policy, suggester):
                 found = True
                 yield diagnostic
